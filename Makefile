@@ -1,0 +1,47 @@
+# Parafa: `make run` serves with a provisioned token and CA under ./data; `make test` runs every test.
+# Both install the Debian packages they need when missing (with apt-get when run as root).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+RUN_PACKAGES := softhsm2 ca-certificates
+TEST_PACKAGES := softhsm2 opensc openssl poppler-utils python3-venv sqlite3
+PG_URL := $(PARAFA_TEST_POSTGRES_URL)
+
+.PHONY: run test deps-run deps-test build release bench fmt lint clean
+
+run: deps-run
+	$(CARGO) run --release -- serve
+
+test: deps-test
+	@if [ -z "$(PG_URL)" ]; then \
+	  echo "######################################################################"; \
+	  echo "## PARAFA_TEST_POSTGRES_URL is not set: the PostgreSQL suites are   ##"; \
+	  echo "## SKIPPED. Only SQLite is tested. CI sets it (see .ci/run).         ##"; \
+	  echo "######################################################################"; \
+	fi
+	$(CARGO) build --bins
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --no-fail-fast; \
+	else \
+	  $(CARGO) test --no-fail-fast; \
+	fi
+	@if [ -z "$(PG_URL)" ]; then echo "## Reminder: PostgreSQL suites were SKIPPED (PARAFA_TEST_POSTGRES_URL unset)."; fi
+
+bench: deps-test
+	$(CARGO) bench
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+deps-run:
+	@./hsm/install-deps.sh $(RUN_PACKAGES)
+
+deps-test:
+	@./hsm/install-deps.sh $(TEST_PACKAGES)
+
+clean:
+	$(CARGO) clean

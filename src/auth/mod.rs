@@ -1,0 +1,4 @@
+//! Authentication factors: passwords (Argon2id) and TOTP pairings whose seeds are wrapped by the HSM.
+
+pub mod password;
+pub mod totp;

@@ -1,0 +1,375 @@
+//! Settings: defaults that work out of the box, overridden by `parafa.toml` and then by `PARAFA_*` variables.
+//!
+//! Every number from the product rules is a setting here with the documented default. Settings are loaded and
+//! validated once at start; the rest of the code receives them by reference.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::hsm::KeySpec;
+
+/// Where SoftHSM2's module is found on Debian and Ubuntu (package `softhsm2`).
+pub const DEFAULT_HSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// Why the settings could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("the configuration file {path} is not valid TOML for Parafa: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{var}={value:?} is not valid: {reason}")]
+    Env { var: String, value: String, reason: String },
+    #[error("invalid setting `{name}`: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// All settings of one Parafa instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for the SQLite database, the SoftHSM2 token and its config, the outbox and uploads.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server binds (`127.0.0.1:8080`; port 0 picks a free port).
+    pub listen: String,
+    /// Base URL written into certificates (CRL, OCSP, CA issuers). Defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// `sqlite://…` or `postgres://…`. Defaults to `sqlite://<data_dir>/parafa.db`.
+    pub database_url: Option<String>,
+    /// Maximum database connections in the pool.
+    pub database_max_connections: u32,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+    /// Largest JSON request body accepted, in bytes.
+    pub max_json_body_bytes: usize,
+    pub hsm: HsmSettings,
+    pub ca: CaSettings,
+    pub audit: AuditSettings,
+    pub packages: Vec<PackageSettings>,
+}
+
+/// The PKCS#11 token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HsmSettings {
+    /// Path of the PKCS#11 module.
+    pub module: PathBuf,
+    /// Label of Parafa's token.
+    pub token_label: String,
+    /// User PIN; when absent, generated on first start into `<data_dir>/hsm-secrets.toml` (mode 0600).
+    pub user_pin: Option<String>,
+    /// Security-officer PIN; same rule as `user_pin`.
+    pub so_pin: Option<String>,
+    /// Sessions kept open in the pool (0: two per core, at least 4).
+    pub sessions: usize,
+    /// Manage a SoftHSM2 configuration under the data directory (write `softhsm2.conf` and `tokens/`, create the
+    /// token on first start). Defaults to true when the module is SoftHSM2; set false for a real HSM.
+    pub manage_softhsm: Option<bool>,
+}
+
+/// The internal certification authority.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaSettings {
+    pub organization: String,
+    pub country: String,
+    pub root_common_name: String,
+    pub issuing_common_name: String,
+    /// Key type of the root and issuing CA keys.
+    pub key: KeySpec,
+    pub root_validity_days: u32,
+    pub issuing_validity_days: u32,
+    /// URL of the PKI disclosure statement written into holder certificates (QcPDS).
+    pub pds_url: Option<String>,
+}
+
+/// The audit chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// How often the sealer chains new audit rows, in milliseconds.
+    pub seal_interval_ms: u64,
+}
+
+/// One prepaid package (product rules §1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PackageSettings {
+    pub id: u8,
+    pub name: String,
+    pub validity_years: u32,
+    pub transactions: i64,
+    /// Net price in euro cents.
+    pub net_price_eur_cents: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./data"),
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            database_url: None,
+            database_max_connections: 16,
+            workers: 0,
+            max_json_body_bytes: 1024 * 1024,
+            hsm: HsmSettings::default(),
+            ca: CaSettings::default(),
+            audit: AuditSettings::default(),
+            packages: default_packages(),
+        }
+    }
+}
+
+impl Default for HsmSettings {
+    fn default() -> Self {
+        HsmSettings {
+            module: PathBuf::from(DEFAULT_HSM_MODULE),
+            token_label: "parafa".into(),
+            user_pin: None,
+            so_pin: None,
+            sessions: 0,
+            manage_softhsm: None,
+        }
+    }
+}
+
+impl Default for CaSettings {
+    fn default() -> Self {
+        CaSettings {
+            organization: "Parafa".into(),
+            country: "RO".into(),
+            root_common_name: "Parafa Root CA".into(),
+            issuing_common_name: "Parafa Qualified CA".into(),
+            key: KeySpec::P384,
+            root_validity_days: 20 * 365,
+            issuing_validity_days: 10 * 365,
+            pds_url: None,
+        }
+    }
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings { seal_interval_ms: 1000 }
+    }
+}
+
+/// The three packages of the product rules §1: 1/2/3 years, 200/400/600 transactions, 39/59/79 EUR net.
+pub fn default_packages() -> Vec<PackageSettings> {
+    [(1, 1, 200, 3900), (2, 2, 400, 5900), (3, 3, 600, 7900)]
+        .into_iter()
+        .map(|(id, years, tx, cents)| PackageSettings {
+            id,
+            name: format!("Package {id}"),
+            validity_years: years,
+            transactions: tx,
+            net_price_eur_cents: cents,
+        })
+        .collect()
+}
+
+impl Settings {
+    /// Defaults, then `parafa.toml` (or the file named by `PARAFA_CONFIG`), then `PARAFA_*` variables; validated.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let file = env
+            .iter()
+            .find(|(k, _)| k == "PARAFA_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        Self::load_from(file.as_deref(), &env)
+    }
+
+    /// As [`Settings::load`], with the file and the environment given (for tests).
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Settings, ConfigError> {
+        let mut settings = match file {
+            Some(path) => Self::read_file(path)?,
+            None if Path::new("parafa.toml").exists() => Self::read_file(Path::new("parafa.toml"))?,
+            None => Settings::default(),
+        };
+        settings.apply_env(env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn read_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
+        for (var, value) in env {
+            let Some(name) = var.strip_prefix("PARAFA_") else { continue };
+            let bad = |reason: &str| ConfigError::Env {
+                var: var.clone(),
+                value: value.clone(),
+                reason: reason.into(),
+            };
+            match name {
+                "DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "LISTEN" => self.listen = value.clone(),
+                "PUBLIC_URL" => self.public_url = Some(value.clone()),
+                "DATABASE_URL" => self.database_url = Some(value.clone()),
+                "DATABASE_MAX_CONNECTIONS" => {
+                    self.database_max_connections = value.parse().map_err(|_| bad("expected a number"))?
+                }
+                "WORKERS" => self.workers = value.parse().map_err(|_| bad("expected a number"))?,
+                "HSM_MODULE" => self.hsm.module = PathBuf::from(value),
+                "HSM_TOKEN_LABEL" => self.hsm.token_label = value.clone(),
+                "HSM_USER_PIN" => self.hsm.user_pin = Some(value.clone()),
+                "HSM_SO_PIN" => self.hsm.so_pin = Some(value.clone()),
+                "HSM_SESSIONS" => self.hsm.sessions = value.parse().map_err(|_| bad("expected a number"))?,
+                "HSM_MANAGE_SOFTHSM" => {
+                    self.hsm.manage_softhsm = Some(value.parse().map_err(|_| bad("expected true or false"))?)
+                }
+                "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
+                // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
+                "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS" => {}
+                _ => return Err(bad("unknown PARAFA_ variable")),
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return invalid("listen", format!("{:?} is not an address such as 127.0.0.1:8080", self.listen));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid("public_url", format!("{url:?} must start with http:// or https://"));
+            }
+        }
+        let db = self.database_url();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return invalid("database_url", format!("{db:?}: Parafa supports sqlite:… and postgres://… URLs"));
+        }
+        if self.ca.country.len() != 2 || !self.ca.country.chars().all(|c| c.is_ascii_uppercase()) {
+            return invalid("ca.country", format!("{:?} is not a two-letter country code", self.ca.country));
+        }
+        if self.packages.is_empty() {
+            return invalid("packages", "at least one package is needed".into());
+        }
+        for p in &self.packages {
+            if p.transactions <= 0 || p.validity_years == 0 {
+                return invalid("packages", format!("package {} needs transactions and a validity", p.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that need the file system: the PKCS#11 module must exist.
+    pub fn check_hsm_module(&self) -> Result<(), ConfigError> {
+        if self.hsm.module.exists() {
+            return Ok(());
+        }
+        let hint = if self.manages_softhsm() {
+            "install the softhsm2 package (`make run` does it) or set PARAFA_HSM_MODULE"
+        } else {
+            "check PARAFA_HSM_MODULE"
+        };
+        Err(ConfigError::Invalid {
+            name: "hsm.module",
+            reason: format!("PKCS#11 module not found at {} — {hint}", self.hsm.module.display()),
+        })
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("parafa.db").display()),
+        }
+    }
+
+    /// The base URL written into certificates, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Whether Parafa writes SoftHSM2's configuration and creates the token itself.
+    pub fn manages_softhsm(&self) -> bool {
+        self.hsm
+            .manage_softhsm
+            .unwrap_or_else(|| self.hsm.module.to_string_lossy().contains("softhsm"))
+    }
+
+    /// Sessions in the HSM pool.
+    pub fn hsm_sessions(&self) -> usize {
+        match self.hsm.sessions {
+            0 => (2 * cores()).max(4),
+            n => n,
+        }
+    }
+
+    /// A package by its number.
+    pub fn package(&self, id: u8) -> Option<&PackageSettings> {
+        self.packages.iter().find(|p| p.id == id)
+    }
+}
+
+/// Cores available to this process.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_work_out_of_the_box() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert!(s.database_url().starts_with("sqlite://./data/parafa.db"));
+        assert_eq!(s.public_url(), "http://127.0.0.1:8080");
+        assert_eq!(
+            s.packages.iter().map(|p| p.transactions).collect::<Vec<_>>(),
+            [200, 400, 600]
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parafa.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[hsm]\ntoken_label = \"t1\"\n").unwrap();
+        let s = Settings::load_from(Some(&file), &env(&[("PARAFA_LISTEN", "127.0.0.1:9100")])).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9100");
+        assert_eq!(s.hsm.token_label, "t1");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let err = Settings::load_from(None, &env(&[("PARAFA_LISTEN", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let err = Settings::load_from(None, &env(&[("PARAFA_LISTN", "x")])).unwrap_err();
+        assert!(err.to_string().contains("PARAFA_LISTN"), "{err}");
+        let err = Settings::load_from(None, &env(&[("PARAFA_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert!(err.to_string().contains("database_url"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_module_says_how_to_fix_it() {
+        let s = Settings::load_from(None, &env(&[("PARAFA_HSM_MODULE", "/nonexistent/libsofthsm2.so")])).unwrap();
+        let err = s.check_hsm_module().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/libsofthsm2.so") && err.contains("softhsm2 package"), "{err}");
+    }
+}

@@ -1,0 +1,182 @@
+//! Credentials (a holder's key in the HSM with its certificate), issued certificates and quotas.
+
+use sqlx::Row;
+
+use super::{Db, DbError};
+
+/// A certificate Parafa issued.
+#[derive(Debug, Clone)]
+pub struct CertificateRow {
+    /// Lower-case hex of the serial number.
+    pub serial: String,
+    pub issuer_role: String,
+    pub credential_id: Option<String>,
+    pub subject: String,
+    /// Base64 DER.
+    pub cert_der: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// `valid`, `revoked` or `suspended`.
+    pub status: String,
+}
+
+/// A holder's signing credential.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub id: String,
+    pub user_id: String,
+    pub key_spec: String,
+    pub key_label: String,
+    pub cert_serial: String,
+    /// `active`, `revoked` or `superseded`.
+    pub status: String,
+    pub created_at: i64,
+}
+
+/// A credential's prepaid transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    pub credential_id: String,
+    pub package_id: i64,
+    pub total: i64,
+    pub used: i64,
+}
+
+impl Quota {
+    /// Transactions left.
+    pub fn remaining(&self) -> i64 {
+        self.total - self.used
+    }
+}
+
+/// Stores an issued certificate.
+pub async fn insert_certificate<'e, E>(exec: E, cert: &CertificateRow, now: i64) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO certificates (serial, issuer_role, credential_id, subject, cert_der, not_before, not_after, status, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&cert.serial)
+    .bind(&cert.issuer_role)
+    .bind(&cert.credential_id)
+    .bind(&cert.subject)
+    .bind(&cert.cert_der)
+    .bind(cert.not_before)
+    .bind(cert.not_after)
+    .bind(&cert.status)
+    .bind(now)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// Stores a credential.
+pub async fn insert_credential<'e, E>(exec: E, cred: &Credential) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO credentials (id, user_id, key_spec, key_label, cert_serial, status, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&cred.id)
+    .bind(&cred.user_id)
+    .bind(&cred.key_spec)
+    .bind(&cred.key_label)
+    .bind(&cred.cert_serial)
+    .bind(&cred.status)
+    .bind(cred.created_at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// Attaches a package's transactions to a credential.
+pub async fn insert_quota<'e, E>(exec: E, q: &Quota, now: i64) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query("INSERT INTO quotas (credential_id, package_id, total, used, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&q.credential_id)
+        .bind(q.package_id)
+        .bind(q.total)
+        .bind(q.used)
+        .bind(now)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+/// The credential with this id.
+pub async fn credential(db: &Db, id: &str) -> Result<Option<Credential>, DbError> {
+    let row = sqlx::query(
+        "SELECT id, user_id, key_spec, key_label, cert_serial, status, created_at FROM credentials WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(credential_from_row).transpose()
+}
+
+/// The user's credentials, oldest first.
+pub async fn credentials_of(db: &Db, user_id: &str) -> Result<Vec<Credential>, DbError> {
+    let rows = sqlx::query(
+        "SELECT id, user_id, key_spec, key_label, cert_serial, status, created_at FROM credentials
+         WHERE user_id = $1 ORDER BY created_at, id",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(credential_from_row).collect()
+}
+
+fn credential_from_row(r: &sqlx::any::AnyRow) -> Result<Credential, DbError> {
+    Ok(Credential {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        key_spec: r.try_get("key_spec")?,
+        key_label: r.try_get("key_label")?,
+        cert_serial: r.try_get("cert_serial")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// The certificate with this serial (lower-case hex).
+pub async fn certificate(db: &Db, serial: &str) -> Result<Option<CertificateRow>, DbError> {
+    let row = sqlx::query(
+        "SELECT serial, issuer_role, credential_id, subject, cert_der, not_before, not_after, status
+         FROM certificates WHERE serial = $1",
+    )
+    .bind(serial)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(CertificateRow {
+        serial: r.try_get("serial")?,
+        issuer_role: r.try_get("issuer_role")?,
+        credential_id: r.try_get("credential_id")?,
+        subject: r.try_get("subject")?,
+        cert_der: r.try_get("cert_der")?,
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+        status: r.try_get("status")?,
+    }))
+}
+
+/// The credential's quota.
+pub async fn quota(db: &Db, credential_id: &str) -> Result<Option<Quota>, DbError> {
+    let row = sqlx::query("SELECT credential_id, package_id, total, used FROM quotas WHERE credential_id = $1")
+        .bind(credential_id)
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(Quota {
+        credential_id: r.try_get("credential_id")?,
+        package_id: r.try_get("package_id")?,
+        total: r.try_get("total")?,
+        used: r.try_get("used")?,
+    }))
+}

@@ -1,0 +1,152 @@
+//! Storage: one sqlx `Any` pool over SQLite (the embedded default) or PostgreSQL, one set of portable migrations,
+//! and one repository module per table family. The SQL is written once, with `$n` placeholders that both backends
+//! accept, integer seconds for times and TEXT for ids, hashes and base64-encoded binary values.
+
+pub mod audit;
+pub mod ca;
+pub mod credentials;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+/// What went wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open the database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("corrupt stored value in {0}")]
+    Corrupt(&'static str),
+}
+
+impl DbError {
+    /// Whether the error is a uniqueness violation (a duplicate e-mail, say).
+    pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+        matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+    }
+}
+
+/// Which server is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database pool.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Db {
+    /// Connects and brings the schema up to date.
+    ///
+    /// SQLite runs in WAL mode with `synchronous=FULL`: a committed transaction (a debit, a signature row) survives
+    /// a process crash *and* a power cut, at the price of an fsync per commit.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let connect_err = |source| DbError::Connect {
+            url: redact(url),
+            source,
+        };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let options: AnyConnectOptions = url.parse().map_err(connect_err)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(connect_err)?;
+        let db = Db { pool, backend };
+        MIGRATOR.run(&db.pool).await?;
+        Ok(db)
+    }
+
+    /// The pool, for repository functions.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// SQLite or PostgreSQL.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers (for `/ready`).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The URL without its password, for error messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Base64 (standard) for binary values stored as TEXT.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes a stored base64 value.
+pub fn unb64(text: &str, what: &'static str) -> Result<Vec<u8>, DbError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| DbError::Corrupt(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://postgres@127.0.0.1/x"), "postgres://postgres@127.0.0.1/x");
+        assert_eq!(redact("sqlite://./data/parafa.db"), "sqlite://./data/parafa.db");
+    }
+}

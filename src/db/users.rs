@@ -1,0 +1,144 @@
+//! Users and their TOTP pairings.
+
+use sqlx::Row;
+
+use super::{Db, DbError};
+
+/// A user account as stored.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub given_name: String,
+    pub surname: String,
+    pub phone: String,
+    pub password_hash: String,
+    pub role: String,
+    pub status: String,
+    /// `on` or `off`.
+    pub two_factor: String,
+    pub created_at: i64,
+}
+
+/// A TOTP pairing; the seed is wrapped by the HSM's AES key and base64-encoded.
+#[derive(Debug, Clone)]
+pub struct TotpPairing {
+    pub user_id: String,
+    pub seed_wrapped: String,
+    pub algorithm: String,
+    pub digits: i64,
+    pub period: i64,
+    /// `pending` until the first valid code, then `active`.
+    pub status: String,
+    pub last_used_step: i64,
+    pub failed_attempts: i64,
+    pub locked_until: Option<i64>,
+}
+
+/// Inserts a user; a taken e-mail is a [`DbError::Conflict`].
+pub async fn insert<'e, E>(exec: E, u: &User) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let r = sqlx::query(
+        "INSERT INTO users (id, email, given_name, surname, phone, password_hash, role, status, two_factor, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&u.id)
+    .bind(&u.email)
+    .bind(&u.given_name)
+    .bind(&u.surname)
+    .bind(&u.phone)
+    .bind(&u.password_hash)
+    .bind(&u.role)
+    .bind(&u.status)
+    .bind(&u.two_factor)
+    .bind(u.created_at)
+    .execute(exec)
+    .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if DbError::is_unique_violation(&e) => Err(DbError::Conflict(format!("an account for {}", u.email))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: r.try_get("id")?,
+        email: r.try_get("email")?,
+        given_name: r.try_get("given_name")?,
+        surname: r.try_get("surname")?,
+        phone: r.try_get("phone")?,
+        password_hash: r.try_get("password_hash")?,
+        role: r.try_get("role")?,
+        status: r.try_get("status")?,
+        two_factor: r.try_get("two_factor")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+const USER_COLUMNS: &str = "id, email, given_name, surname, phone, password_hash, role, status, two_factor, created_at";
+
+/// The user with this e-mail (compared case-insensitively; e-mails are stored lower-case).
+pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>, DbError> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+        .bind(email.to_lowercase())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.as_ref().map(user_from_row).transpose()?)
+}
+
+/// The user with this id.
+pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, DbError> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.as_ref().map(user_from_row).transpose()?)
+}
+
+/// Stores a TOTP pairing (replacing none: a user has at most one).
+pub async fn insert_totp<'e, E>(exec: E, p: &TotpPairing, now: i64) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO totp_pairings (user_id, seed_wrapped, algorithm, digits, period, status, created_at, activated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&p.user_id)
+    .bind(&p.seed_wrapped)
+    .bind(&p.algorithm)
+    .bind(p.digits)
+    .bind(p.period)
+    .bind(&p.status)
+    .bind(now)
+    .bind(if p.status == "active" { Some(now) } else { None })
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// The user's TOTP pairing, if any.
+pub async fn totp(db: &Db, user_id: &str) -> Result<Option<TotpPairing>, DbError> {
+    let row = sqlx::query(
+        "SELECT user_id, seed_wrapped, algorithm, digits, period, status, last_used_step, failed_attempts, locked_until
+         FROM totp_pairings WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(TotpPairing {
+        user_id: r.try_get("user_id")?,
+        seed_wrapped: r.try_get("seed_wrapped")?,
+        algorithm: r.try_get("algorithm")?,
+        digits: r.try_get("digits")?,
+        period: r.try_get("period")?,
+        status: r.try_get("status")?,
+        last_used_step: r.try_get("last_used_step")?,
+        failed_attempts: r.try_get("failed_attempts")?,
+        locked_until: r.try_get("locked_until")?,
+    }))
+}

@@ -1,0 +1,107 @@
+//! `ApiError`: the CSC-style error every route returns, `{"error": …, "error_description": …}` with a status.
+//! Domain errors are mapped to it here, once.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::hsm::HsmError;
+
+/// An error as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// The CSC error code (`invalid_request`, `invalid_token`, …).
+    pub error: &'static str,
+    pub description: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn invalid_request(description: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(description: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", description)
+    }
+
+    /// 500 `server_error`; the details go to the log, not to the client.
+    pub fn internal(context: &str, detail: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "{context}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("{context}; see the server log"))
+    }
+
+    /// 503 `temporarily_unavailable`.
+    pub fn unavailable(context: &str, detail: &dyn std::fmt::Display) -> ApiError {
+        tracing::warn!(error = %detail, "{context}");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", context.to_owned())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.error, self.status.as_u16(), self.description)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(Body {
+            error: self.error,
+            error_description: &self.description,
+        })
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> ApiError {
+        match &e {
+            DbError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
+            DbError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+                ApiError::unavailable("the database is unavailable", &e)
+            }
+            _ => ApiError::internal("database error", &e),
+        }
+    }
+}
+
+impl From<HsmError> for ApiError {
+    fn from(e: HsmError) -> ApiError {
+        ApiError::unavailable("the HSM could not complete the operation", &e)
+    }
+}
+
+/// JSON bodies that do not parse get a 400 in the CSC shape, never actix's plain-text default.
+pub fn json_error_handler(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    let api = match &err {
+        J::OverflowKnownLength { .. } | J::Overflow { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the request body is too large")
+        }
+        J::ContentType => ApiError::invalid_request("the request body must be JSON (Content-Type: application/json)"),
+        J::Deserialize(e) => ApiError::invalid_request(format!("invalid JSON body: {e}")),
+        other => ApiError::invalid_request(format!("invalid request body: {other}")),
+    };
+    api.into()
+}

@@ -1,0 +1,15 @@
+//! Parafa: a remote qualified-signature service. Keys live in a PKCS#11 token; every signature is activated by the
+//! holder's TOTP code; signatures are debited from prepaid packages. See `ARCHITECTURE.md` in the design notes.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod auth;
+pub mod ca;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod hsm;
+pub mod lifecycle;
+pub mod metrics;
+pub mod startup;

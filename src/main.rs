@@ -1,0 +1,254 @@
+//! The `parafa` command: `serve` (default), `admin …` for operators, `hsm …` to inspect the token.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use parafa::config::Settings;
+use parafa::hsm::{self, KeySpec};
+use parafa::lifecycle::holders::{self, HolderRequest};
+use parafa::{audit, clock, startup};
+
+#[derive(Parser)]
+#[command(name = "parafa", version, about = "Remote qualified-signature service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Provision on first start (token, CA), then serve HTTP.
+    Serve,
+    /// Operator tasks.
+    #[command(subcommand)]
+    Admin(Admin),
+    /// Inspect the token.
+    #[command(subcommand)]
+    Hsm(HsmCmd),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Holders.
+    #[command(subcommand)]
+    Holder(HolderCmd),
+    /// The audit chain.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Print a certificate as PEM: `root`, `issuing`, or a holder certificate's serial (hex).
+    Cert { which: String },
+}
+
+#[derive(Subcommand)]
+enum HolderCmd {
+    /// Create an active holder with a TOTP pairing, a key in the HSM, a certificate and a package's quota.
+    Create(CreateHolder),
+}
+
+#[derive(Args)]
+struct CreateHolder {
+    #[arg(long)]
+    email: String,
+    /// "Given Surname" (the last word is the surname).
+    #[arg(long)]
+    name: String,
+    /// With country prefix, e.g. +40712345678.
+    #[arg(long)]
+    phone: String,
+    #[arg(long, env = "PARAFA_HOLDER_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// 1, 2 or 3 (1/2/3 years, 200/400/600 transactions).
+    #[arg(long, default_value_t = 1)]
+    package: u8,
+    #[arg(long, default_value = "rsa2048", value_parser = parse_key)]
+    key: KeySpec,
+    /// Login without a TOTP code (signature authorisation always needs one).
+    #[arg(long)]
+    no_2fa: bool,
+    /// The subject's serialNumber, e.g. PNORO-1900101123456.
+    #[arg(long)]
+    id_number: Option<String>,
+    /// Name a pseudonym in the certificate instead of the real name.
+    #[arg(long)]
+    pseudonym: Option<String>,
+    #[arg(long, default_value = "RO")]
+    country: String,
+}
+
+fn parse_key(s: &str) -> Result<KeySpec, String> {
+    s.parse()
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Seal pending rows, then check the whole chain; exits non-zero if it is broken.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum HsmCmd {
+    /// Every object in the token with its class, label, id and protection attributes.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PARAFA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("parafa: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    // SoftHSM2 reads SOFTHSM2_CONF once, at C_Initialize: set it while this process has one thread.
+    hsm::prepare_softhsm(&settings)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::Admin(cmd) => admin(settings, cmd).await,
+            Command::Hsm(HsmCmd::List { json }) => hsm_list(settings, json).await,
+        }
+    })
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let listen = settings.listen.clone();
+    let state = startup::provision(settings).await?;
+    let listener = TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, token = state.hsm.token_label(), "Parafa is serving");
+    // Scripts and tests read this line to find the port when listening on port 0.
+    println!("listening on http://{addr}");
+    std::io::stdout().flush()?;
+    startup::run(state, listener)?.await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
+    let state = startup::provision(settings).await?;
+    match cmd {
+        Admin::Holder(HolderCmd::Create(h)) => {
+            let (given, surname) = match h.name.trim().rsplit_once(char::is_whitespace) {
+                Some((g, s)) => (g.trim().to_owned(), s.to_owned()),
+                None => bail!("--name needs a given name and a surname, e.g. \"Ana Popescu\""),
+            };
+            let req = HolderRequest {
+                email: h.email,
+                given_name: given,
+                surname,
+                phone: h.phone,
+                password: h.password.into(),
+                package: h.package,
+                key: h.key,
+                two_factor: !h.no_2fa,
+                id_number: h.id_number,
+                pseudonym: h.pseudonym,
+                country: h.country,
+            };
+            let holder = holders::create_ready_holder(
+                &state.db,
+                &state.hsm,
+                &state.ca,
+                &state.settings,
+                state.clock.as_ref(),
+                req,
+                "admin-cli",
+            )
+            .await?;
+            println!("user_id: {}", holder.user_id);
+            println!("credential_id: {}", holder.credential_id);
+            println!("certificate_serial: {}", holder.cert_serial);
+            println!("valid_until: {}", clock::rfc3339(holder.not_after));
+            println!("transactions: {}", holder.transactions);
+            println!("totp_secret: {}", holder.secret_base32.expose_secret());
+            println!("otpauth: {}", holder.otpauth_uri.expose_secret());
+            audit::seal(&state.db).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Admin::Audit(AuditCmd::Verify) => {
+            let v = audit::verify(&state.db).await?;
+            match v.broken {
+                None => {
+                    println!("audit chain intact: {} rows", v.rows);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(why) => {
+                    println!("audit chain BROKEN after {} good rows: {why}", v.rows);
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Admin::Cert { which } => {
+            let der = match which.as_str() {
+                "root" => state.ca.root.der.clone(),
+                "issuing" => state.ca.issuing.der.clone(),
+                serial => {
+                    let row = parafa::db::credentials::certificate(&state.db, &serial.to_lowercase())
+                        .await?
+                        .with_context(|| format!("no certificate with serial {serial}"))?;
+                    parafa::db::unb64(&row.cert_der, "certificates.cert_der")?
+                }
+            };
+            print!("{}", parafa::ca::pem(&der));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn hsm_list(settings: Settings, json: bool) -> anyhow::Result<ExitCode> {
+    let state = startup::provision(settings).await?;
+    let hsm = state.hsm.clone();
+    let objects = tokio::task::spawn_blocking(move || hsm.list_objects()).await??;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&objects)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let b = |v: Option<bool>| match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "-",
+    };
+    println!(
+        "{:<16} {:<8} {:<38} {:<32} {:<6} {:<8} {:<10} {:<12} {:<5}",
+        "CLASS", "TYPE", "ID", "LABEL", "TOKEN", "PRIVATE", "SENSITIVE", "EXTRACTABLE", "SIGN"
+    );
+    for o in objects {
+        println!(
+            "{:<16} {:<8} {:<38} {:<32} {:<6} {:<8} {:<10} {:<12} {:<5}",
+            o.class,
+            o.key_type.as_deref().unwrap_or("-"),
+            o.id,
+            o.label,
+            b(o.token),
+            b(o.private),
+            b(o.sensitive),
+            b(o.extractable),
+            b(o.sign)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,163 @@
+//! Builds the application: provisioning (database, token, CA) and the HTTP server on a bound listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use futures_util::FutureExt;
+
+use crate::ca::{self, Ca, CaError};
+use crate::clock::SystemClock;
+use crate::config::{ConfigError, Settings};
+use crate::db::{Db, DbError};
+use crate::error::{json_error_handler, ApiError};
+use crate::hsm::{Hsm, HsmError};
+use crate::{audit, metrics};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub hsm: Arc<Hsm>,
+    pub ca: Arc<Ca>,
+    pub clock: Arc<SystemClock>,
+}
+
+/// Opens the database and the token and provisions the CA, creating on first start whatever is missing. A file
+/// lock under the data directory keeps two processes started at once from provisioning twice.
+pub async fn provision(settings: Settings) -> Result<AppState, StartupError> {
+    settings.check_hsm_module()?;
+    let io = |what: &str, e: std::io::Error| StartupError::Io(format!("{what}: {e}"));
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| io("cannot create the data directory", e))?;
+    let lock_path = settings.data_dir.join("provision.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| io("cannot open the provisioning lock", e))?;
+    lock.lock().map_err(|e| io("cannot take the provisioning lock", e))?;
+
+    let offset = std::env::var("PARAFA_CLOCK_OFFSET_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let clock = Arc::new(SystemClock::with_offset(offset));
+    let db = Db::connect(&settings.database_url(), settings.database_max_connections).await?;
+    let s = settings.clone();
+    let hsm = tokio::task::spawn_blocking(move || Hsm::open(&s))
+        .await
+        .map_err(|e| StartupError::Io(format!("HSM task failed: {e}")))??;
+    let hsm = Arc::new(hsm);
+    let ca = Ca::provision(&db, &hsm, &settings, clock.as_ref()).await?;
+    drop(lock);
+    Ok(AppState {
+        settings: Arc::new(settings),
+        db,
+        hsm,
+        ca: Arc::new(ca),
+        clock,
+    })
+}
+
+/// Starts the HTTP server on `listener` and the background tasks. The returned server runs until stopped.
+pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupError> {
+    audit::spawn_sealer(
+        state.db.clone(),
+        Duration::from_millis(state.settings.audit.seal_interval_ms.max(50)),
+    );
+    let workers = match state.settings.workers {
+        0 => crate::config::cores(),
+        n => n,
+    };
+    let json_limit = state.settings.max_json_body_bytes;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(json_limit)
+                    .error_handler(json_error_handler),
+            )
+            .wrap_fn(|req, srv| {
+                let start = Instant::now();
+                let method = req.method().to_string();
+                srv.call(req).map(move |res| {
+                    if let Ok(res) = &res {
+                        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                        metrics::observe_http(&method, &route, res.status().as_u16(), start.elapsed());
+                    }
+                    res
+                })
+            })
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .route("/health", web::get().to(health))
+            .route("/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(metrics_text))
+            .configure(ca::routes::configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(workers)
+    .listen(listener)
+    .map_err(|e| StartupError::Io(format!("cannot listen: {e}")))?
+    .run();
+    Ok(server)
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when the database and the token both answer.
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let db = state.db.ping().await.map_err(|e| e.to_string());
+    let hsm = state.hsm.clone();
+    let hsm = match tokio::task::spawn_blocking(move || hsm.ping()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let status = |r: &Result<(), String>| match r {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.clone(),
+    };
+    let code = if db.is_ok() && hsm.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(code).json(serde_json::json!({
+        "status": if code == StatusCode::OK { "ready" } else { "unavailable" },
+        "database": status(&db),
+        "hsm": status(&hsm),
+    }))
+}
+
+async fn metrics_text() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics::render())
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such route"))
+}
