@@ -60,7 +60,9 @@ pub fn row(clock: &dyn Clock, e: &Event<'_>) -> AuditRow {
 
 fn chain_hash(prev: &str, seq: i64, r: &AuditRow) -> String {
     // A JSON array is an unambiguous encoding of the fields (no separator can be forged inside a value).
-    let fields = serde_json::json!([prev, seq, r.id, r.at, r.actor, r.action, r.target, r.outcome, r.client, r.details]);
+    let fields = serde_json::json!([
+        prev, seq, r.id, r.at, r.actor, r.action, r.target, r.outcome, r.client, r.details
+    ]);
     hex::encode(Sha256::digest(fields.to_string().as_bytes()))
 }
 
@@ -120,14 +122,23 @@ pub async fn verify(db: &Db) -> Result<Verification, DbError> {
             let seq = r.seq.unwrap_or(-1);
             expected_seq += 1;
             if seq != expected_seq {
-                return Ok(broken(expected_seq - 1, format!("row {expected_seq} is missing (next is {seq})")));
+                return Ok(broken(
+                    expected_seq - 1,
+                    format!("row {expected_seq} is missing (next is {seq})"),
+                ));
             }
             if r.prev_hash.as_deref() != Some(prev.as_str()) {
-                return Ok(broken(seq - 1, format!("row {seq} does not link to row {}", seq - 1)));
+                return Ok(broken(
+                    seq - 1,
+                    format!("row {seq} does not link to row {}", seq - 1),
+                ));
             }
             let hash = chain_hash(&prev, seq, &r);
             if r.hash.as_deref() != Some(hash.as_str()) {
-                return Ok(broken(seq - 1, format!("row {seq} ({} {}) was altered", r.action, r.id)));
+                return Ok(broken(
+                    seq - 1,
+                    format!("row {seq} ({} {}) was altered", r.action, r.id),
+                ));
             }
             prev = hash;
         }

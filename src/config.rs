@@ -17,11 +17,21 @@ pub const DEFAULT_HSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the configuration file {path} is not valid TOML for Parafa: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("{var}={value:?} is not valid: {reason}")]
-    Env { var: String, value: String, reason: String },
+    Env {
+        var: String,
+        value: String,
+        reason: String,
+    },
     #[error("invalid setting `{name}`: {reason}")]
     Invalid { name: &'static str, reason: String },
 }
@@ -153,7 +163,9 @@ impl Default for CaSettings {
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        AuditSettings { seal_interval_ms: 1000 }
+        AuditSettings {
+            seal_interval_ms: 1000,
+        }
     }
 }
 
@@ -183,7 +195,10 @@ impl Settings {
     }
 
     /// As [`Settings::load`], with the file and the environment given (for tests).
-    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Settings, ConfigError> {
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Settings, ConfigError> {
         let mut settings = match file {
             Some(path) => Self::read_file(path)?,
             None if Path::new("parafa.toml").exists() => Self::read_file(Path::new("parafa.toml"))?,
@@ -207,7 +222,9 @@ impl Settings {
 
     fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
         for (var, value) in env {
-            let Some(name) = var.strip_prefix("PARAFA_") else { continue };
+            let Some(name) = var.strip_prefix("PARAFA_") else {
+                continue;
+            };
             let bad = |reason: &str| ConfigError::Env {
                 var: var.clone(),
                 value: value.clone(),
@@ -219,20 +236,25 @@ impl Settings {
                 "PUBLIC_URL" => self.public_url = Some(value.clone()),
                 "DATABASE_URL" => self.database_url = Some(value.clone()),
                 "DATABASE_MAX_CONNECTIONS" => {
-                    self.database_max_connections = value.parse().map_err(|_| bad("expected a number"))?
+                    self.database_max_connections =
+                        value.parse().map_err(|_| bad("expected a number"))?
                 }
                 "WORKERS" => self.workers = value.parse().map_err(|_| bad("expected a number"))?,
                 "HSM_MODULE" => self.hsm.module = PathBuf::from(value),
                 "HSM_TOKEN_LABEL" => self.hsm.token_label = value.clone(),
                 "HSM_USER_PIN" => self.hsm.user_pin = Some(value.clone()),
                 "HSM_SO_PIN" => self.hsm.so_pin = Some(value.clone()),
-                "HSM_SESSIONS" => self.hsm.sessions = value.parse().map_err(|_| bad("expected a number"))?,
+                "HSM_SESSIONS" => {
+                    self.hsm.sessions = value.parse().map_err(|_| bad("expected a number"))?
+                }
                 "HSM_MANAGE_SOFTHSM" => {
-                    self.hsm.manage_softhsm = Some(value.parse().map_err(|_| bad("expected true or false"))?)
+                    self.hsm.manage_softhsm =
+                        Some(value.parse().map_err(|_| bad("expected true or false"))?)
                 }
                 "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
                 // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
-                "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS" => {}
+                "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD"
+                | "CLOCK_OFFSET_SECS" => {}
                 _ => return Err(bad("unknown PARAFA_ variable")),
             }
         }
@@ -242,26 +264,44 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
         if self.listen.parse::<SocketAddr>().is_err() {
-            return invalid("listen", format!("{:?} is not an address such as 127.0.0.1:8080", self.listen));
+            return invalid(
+                "listen",
+                format!("{:?} is not an address such as 127.0.0.1:8080", self.listen),
+            );
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return invalid("public_url", format!("{url:?} must start with http:// or https://"));
+                return invalid(
+                    "public_url",
+                    format!("{url:?} must start with http:// or https://"),
+                );
             }
         }
         let db = self.database_url();
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-            return invalid("database_url", format!("{db:?}: Parafa supports sqlite:… and postgres://… URLs"));
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return invalid(
+                "database_url",
+                format!("{db:?}: Parafa supports sqlite:… and postgres://… URLs"),
+            );
         }
         if self.ca.country.len() != 2 || !self.ca.country.chars().all(|c| c.is_ascii_uppercase()) {
-            return invalid("ca.country", format!("{:?} is not a two-letter country code", self.ca.country));
+            return invalid(
+                "ca.country",
+                format!("{:?} is not a two-letter country code", self.ca.country),
+            );
         }
         if self.packages.is_empty() {
             return invalid("packages", "at least one package is needed".into());
         }
         for p in &self.packages {
             if p.transactions <= 0 || p.validity_years == 0 {
-                return invalid("packages", format!("package {} needs transactions and a validity", p.id));
+                return invalid(
+                    "packages",
+                    format!("package {} needs transactions and a validity", p.id),
+                );
             }
         }
         Ok(())
@@ -279,7 +319,10 @@ impl Settings {
         };
         Err(ConfigError::Invalid {
             name: "hsm.module",
-            reason: format!("PKCS#11 module not found at {} — {hint}", self.hsm.module.display()),
+            reason: format!(
+                "PKCS#11 module not found at {} — {hint}",
+                self.hsm.module.display()
+            ),
         })
     }
 
@@ -287,7 +330,10 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("parafa.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("parafa.db").display()
+            ),
         }
     }
 
@@ -322,7 +368,9 @@ impl Settings {
 
 /// Cores available to this process.
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 #[cfg(test)]
@@ -330,7 +378,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -341,7 +392,10 @@ mod tests {
         assert!(s.database_url().starts_with("sqlite://./data/parafa.db"));
         assert_eq!(s.public_url(), "http://127.0.0.1:8080");
         assert_eq!(
-            s.packages.iter().map(|p| p.transactions).collect::<Vec<_>>(),
+            s.packages
+                .iter()
+                .map(|p| p.transactions)
+                .collect::<Vec<_>>(),
             [200, 400, 600]
         );
     }
@@ -350,8 +404,13 @@ mod tests {
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("parafa.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[hsm]\ntoken_label = \"t1\"\n").unwrap();
-        let s = Settings::load_from(Some(&file), &env(&[("PARAFA_LISTEN", "127.0.0.1:9100")])).unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[hsm]\ntoken_label = \"t1\"\n",
+        )
+        .unwrap();
+        let s =
+            Settings::load_from(Some(&file), &env(&[("PARAFA_LISTEN", "127.0.0.1:9100")])).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9100");
         assert_eq!(s.hsm.token_label, "t1");
     }
@@ -362,14 +421,22 @@ mod tests {
         assert!(err.to_string().contains("listen"), "{err}");
         let err = Settings::load_from(None, &env(&[("PARAFA_LISTN", "x")])).unwrap_err();
         assert!(err.to_string().contains("PARAFA_LISTN"), "{err}");
-        let err = Settings::load_from(None, &env(&[("PARAFA_DATABASE_URL", "mysql://x")])).unwrap_err();
+        let err =
+            Settings::load_from(None, &env(&[("PARAFA_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
     }
 
     #[test]
     fn a_missing_module_says_how_to_fix_it() {
-        let s = Settings::load_from(None, &env(&[("PARAFA_HSM_MODULE", "/nonexistent/libsofthsm2.so")])).unwrap();
+        let s = Settings::load_from(
+            None,
+            &env(&[("PARAFA_HSM_MODULE", "/nonexistent/libsofthsm2.so")]),
+        )
+        .unwrap();
         let err = s.check_hsm_module().unwrap_err().to_string();
-        assert!(err.contains("/nonexistent/libsofthsm2.so") && err.contains("softhsm2 package"), "{err}");
+        assert!(
+            err.contains("/nonexistent/libsofthsm2.so") && err.contains("softhsm2 package"),
+            "{err}"
+        );
     }
 }

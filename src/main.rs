@@ -138,7 +138,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let listen = settings.listen.clone();
     let state = startup::provision(settings).await?;
-    let listener = TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, token = state.hsm.token_label(), "Parafa is serving");
     // Scripts and tests read this line to find the port when listening on port 0.
@@ -207,9 +208,10 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                 "root" => state.ca.root.der.clone(),
                 "issuing" => state.ca.issuing.der.clone(),
                 serial => {
-                    let row = parafa::db::credentials::certificate(&state.db, &serial.to_lowercase())
-                        .await?
-                        .with_context(|| format!("no certificate with serial {serial}"))?;
+                    let row =
+                        parafa::db::credentials::certificate(&state.db, &serial.to_lowercase())
+                            .await?
+                            .with_context(|| format!("no certificate with serial {serial}"))?;
                     parafa::db::unb64(&row.cert_der, "certificates.cert_der")?
                 }
             };

@@ -47,7 +47,8 @@ pub struct AppState {
 pub async fn provision(settings: Settings) -> Result<AppState, StartupError> {
     settings.check_hsm_module()?;
     let io = |what: &str, e: std::io::Error| StartupError::Io(format!("{what}: {e}"));
-    std::fs::create_dir_all(&settings.data_dir).map_err(|e| io("cannot create the data directory", e))?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| io("cannot create the data directory", e))?;
     let lock_path = settings.data_dir.join("provision.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -55,7 +56,8 @@ pub async fn provision(settings: Settings) -> Result<AppState, StartupError> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| io("cannot open the provisioning lock", e))?;
-    lock.lock().map_err(|e| io("cannot take the provisioning lock", e))?;
+    lock.lock()
+        .map_err(|e| io("cannot take the provisioning lock", e))?;
 
     let offset = std::env::var("PARAFA_CLOCK_OFFSET_SECS")
         .ok()
@@ -104,8 +106,16 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
                 let method = req.method().to_string();
                 srv.call(req).map(move |res| {
                     if let Ok(res) = &res {
-                        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
-                        metrics::observe_http(&method, &route, res.status().as_u16(), start.elapsed());
+                        let route = res
+                            .request()
+                            .match_pattern()
+                            .unwrap_or_else(|| "unmatched".into());
+                        metrics::observe_http(
+                            &method,
+                            &route,
+                            res.status().as_u16(),
+                            start.elapsed(),
+                        );
                     }
                     res
                 })

@@ -1,7 +1,9 @@
 //! Password hashing with Argon2id (RFC 9106 parameters of the `argon2` crate's defaults: m=19 MiB, t=2, p=1).
 //! Hashing is slow on purpose: async callers run it on the blocking pool.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -51,6 +53,9 @@ mod tests {
         assert!(h.starts_with("$argon2id$"));
         assert!(verify(&pw, &h));
         assert!(!verify(&"correct horse batterY".to_owned().into(), &h));
-        assert_eq!(hash(&"short".to_owned().into(), MIN_LENGTH), Err(PasswordError::TooShort(12)));
+        assert_eq!(
+            hash(&"short".to_owned().into(), MIN_LENGTH),
+            Err(PasswordError::TooShort(12))
+        );
     }
 }

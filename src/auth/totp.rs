@@ -50,7 +50,13 @@ fn totp(seed: Vec<u8>, issuer: &str, account: &str) -> Result<TOTP, TotpError> {
 }
 
 /// Generates and wraps a seed for `user_id`; `status` is `pending` until the first valid code, or `active`.
-pub fn new_pairing(hsm: &Hsm, user_id: &str, issuer: &str, account: &str, status: &str) -> Result<NewPairing, TotpError> {
+pub fn new_pairing(
+    hsm: &Hsm,
+    user_id: &str,
+    issuer: &str,
+    account: &str,
+    status: &str,
+) -> Result<NewPairing, TotpError> {
     let seed = hsm.random(SEED_LEN)?;
     let wrapped = hsm.wrap_secret(&seed, &context(user_id))?;
     let t = totp(seed.to_vec(), issuer, account)?;

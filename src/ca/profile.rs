@@ -1,8 +1,8 @@
 //! Certificate contents: names, extensions and the profiles of the root CA, the issuing CA and a natural person's
 //! qualified certificate after ETSI EN 319 412-2 (with the QC statements of EN 319 412-5).
 
-use const_oid::db::rfc5280::{ID_AD_CA_ISSUERS, ID_AD_OCSP};
 use const_oid::db::rfc4519;
+use const_oid::db::rfc5280::{ID_AD_CA_ISSUERS, ID_AD_OCSP};
 use const_oid::{AssociatedOid, ObjectIdentifier};
 use der::asn1::{Ia5String, OctetString, PrintableStringRef, SetOfVec};
 use der::{Any, Decode, Encode, Sequence, Tag};
@@ -13,8 +13,9 @@ use x509_cert::ext::pkix::certpolicy::PolicyInformation;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies,
-    CrlDistributionPoints, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    CertificatePolicies, CrlDistributionPoints, KeyUsage, KeyUsages, SubjectAltName,
+    SubjectKeyIdentifier,
 };
 use x509_cert::ext::Extension;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
@@ -134,7 +135,10 @@ pub fn ca_extensions(
             true,
         )?,
         ext(&KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign), true)?,
-        ext(&SubjectKeyIdentifier(OctetString::new(key_identifier(subject_key))?), false)?,
+        ext(
+            &SubjectKeyIdentifier(OctetString::new(key_identifier(subject_key))?),
+            false,
+        )?,
         ext(&authority_key_id(issuer_key_id)?, false)?,
     ];
     if let Some((crl_url, issuer_url)) = urls {
@@ -225,7 +229,10 @@ pub fn holder_extensions(
     urls: &PkiUrls,
 ) -> Result<Vec<Extension>, der::Error> {
     let mut exts = vec![
-        ext(&KeyUsage(KeyUsages::NonRepudiation | KeyUsages::DigitalSignature), true)?,
+        ext(
+            &KeyUsage(KeyUsages::NonRepudiation | KeyUsages::DigitalSignature),
+            true,
+        )?,
         ext(
             &CertificatePolicies(vec![PolicyInformation {
                 policy_identifier: QCP_N_QSCD,
@@ -252,7 +259,10 @@ pub fn holder_extensions(
             ]),
             false,
         )?,
-        ext(&SubjectKeyIdentifier(OctetString::new(key_identifier(subject_key))?), false)?,
+        ext(
+            &SubjectKeyIdentifier(OctetString::new(key_identifier(subject_key))?),
+            false,
+        )?,
         ext(&authority_key_id(issuer_key_id)?, false)?,
     ];
     if let Some(email) = &subject.email {

@@ -21,7 +21,8 @@ pub struct AuditRow {
     pub hash: Option<String>,
 }
 
-const COLUMNS: &str = "id, at, actor, action, target, outcome, client, details, seq, prev_hash, hash";
+const COLUMNS: &str =
+    "id, at, actor, action, target, outcome, client, details, seq, prev_hash, hash";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<AuditRow, DbError> {
     Ok(AuditRow {
@@ -103,8 +104,14 @@ pub async fn unsealed_count(db: &Db) -> Result<i64, DbError> {
 /// Writes the chain positions computed for `rows` (each `(id, seq, prev_hash, hash)`) and moves the head from
 /// `old_seq` to the last one, in one transaction. Returns false, changing nothing, when another sealer got there
 /// first.
-pub async fn seal(db: &Db, old_seq: i64, rows: &[(String, i64, String, String)]) -> Result<bool, DbError> {
-    let Some((_, new_seq, _, new_hash)) = rows.last() else { return Ok(true) };
+pub async fn seal(
+    db: &Db,
+    old_seq: i64,
+    rows: &[(String, i64, String, String)],
+) -> Result<bool, DbError> {
+    let Some((_, new_seq, _, new_hash)) = rows.last() else {
+        return Ok(true);
+    };
     let mut tx = db.pool().begin().await?;
     let moved = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3")
         .bind(new_seq)

@@ -90,7 +90,9 @@ impl FromStr for KeySpec {
             "rsa3072" => Ok(KeySpec::Rsa3072),
             "p256" => Ok(KeySpec::P256),
             "p384" => Ok(KeySpec::P384),
-            other => Err(format!("unknown key type {other:?}: use rsa2048, rsa3072, p256 or p384")),
+            other => Err(format!(
+                "unknown key type {other:?}: use rsa2048, rsa3072, p256 or p384"
+            )),
         }
     }
 }
@@ -121,7 +123,7 @@ impl HashAlg {
     }
 
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             HashAlg::Sha256 => 32,
             HashAlg::Sha384 => 48,
@@ -143,16 +145,16 @@ impl HashAlg {
     pub fn digest_info_prefix(self) -> &'static [u8] {
         match self {
             HashAlg::Sha256 => &[
-                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-                0x04, 0x20,
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01, 0x05, 0x00, 0x04, 0x20,
             ],
             HashAlg::Sha384 => &[
-                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00,
-                0x04, 0x30,
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x02, 0x05, 0x00, 0x04, 0x30,
             ],
             HashAlg::Sha512 => &[
-                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00,
-                0x04, 0x40,
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x03, 0x05, 0x00, 0x04, 0x40,
             ],
         }
     }
@@ -164,7 +166,11 @@ pub enum SignMechanism {
     /// `CKM_RSA_PKCS` over the DigestInfo of the given hash.
     RsaPkcs1(HashAlg),
     /// `CKM_RSA_PKCS_PSS` with MGF1 over `mgf_hash` and the given salt length.
-    RsaPss { hash: HashAlg, mgf_hash: HashAlg, salt_len: usize },
+    RsaPss {
+        hash: HashAlg,
+        mgf_hash: HashAlg,
+        salt_len: usize,
+    },
     /// `CKM_ECDSA` over the digest; the token's `r‖s` is returned as a DER ECDSA-Sig-Value.
     Ecdsa,
 }
@@ -208,8 +214,11 @@ struct EcdsaSigValue<'a> {
 
 /// Converts PKCS#11's raw ECDSA `r‖s` into the DER ECDSA-Sig-Value X.509 and CMS carry.
 pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, der::Error> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
-        return Err(der::ErrorKind::Length { tag: der::Tag::Sequence }.into());
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
+        return Err(der::ErrorKind::Length {
+            tag: der::Tag::Sequence,
+        }
+        .into());
     }
     let (r, s) = raw.split_at(raw.len() / 2);
     EcdsaSigValue {
@@ -220,7 +229,10 @@ pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, der::Error> {
 }
 
 fn strip_zeros(bytes: &[u8]) -> &[u8] {
-    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+    let first = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
     &bytes[first..]
 }
 
@@ -240,7 +252,10 @@ pub fn rsa_spki(modulus: &[u8], exponent: &[u8]) -> Result<SubjectPublicKeyInfoO
 }
 
 /// SubjectPublicKeyInfo of an EC key from PKCS#11's `CKA_EC_POINT` (a DER OCTET STRING holding the point).
-pub fn ec_spki(curve: ObjectIdentifier, ec_point: &[u8]) -> Result<SubjectPublicKeyInfoOwned, der::Error> {
+pub fn ec_spki(
+    curve: ObjectIdentifier,
+    ec_point: &[u8],
+) -> Result<SubjectPublicKeyInfoOwned, der::Error> {
     // Some modules return the bare point instead of the DER-wrapped one; accept both.
     let point = match OctetString::from_der(ec_point) {
         Ok(os) if os.as_bytes().first() == Some(&0x04) => os.as_bytes().to_vec(),
@@ -272,7 +287,7 @@ mod tests {
             }
             let di = DigestInfo::from_der(&full).unwrap();
             assert_eq!(di.alg.oid, h.oid());
-            assert_eq!(di.digest.as_bytes().len(), h.len());
+            assert_eq!(di.digest.as_bytes().len(), h.output_len());
         }
     }
 
@@ -291,7 +306,12 @@ mod tests {
 
     #[test]
     fn key_specs_parse_and_print() {
-        for k in [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::P256, KeySpec::P384] {
+        for k in [
+            KeySpec::Rsa2048,
+            KeySpec::Rsa3072,
+            KeySpec::P256,
+            KeySpec::P384,
+        ] {
             assert_eq!(k.as_str().parse::<KeySpec>().unwrap(), k);
         }
         assert!("ed25519".parse::<KeySpec>().is_err());

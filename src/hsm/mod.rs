@@ -89,7 +89,9 @@ pub struct Hsm {
 
 impl std::fmt::Debug for Hsm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hsm").field("token", &self.token_label).finish()
+        f.debug_struct("Hsm")
+            .field("token", &self.token_label)
+            .finish()
     }
 }
 
@@ -145,7 +147,12 @@ impl Hsm {
 
     /// Generates a key pair in the token: private key sensitive, never extractable, usable only for signing.
     /// Returns the public key as a SubjectPublicKeyInfo.
-    pub fn generate_key_pair(&self, spec: KeySpec, id: &[u8], label: &str) -> Result<SubjectPublicKeyInfoOwned, HsmError> {
+    pub fn generate_key_pair(
+        &self,
+        spec: KeySpec,
+        id: &[u8],
+        label: &str,
+    ) -> Result<SubjectPublicKeyInfoOwned, HsmError> {
         let common = |private: bool| {
             vec![
                 Attribute::Token(true),
@@ -155,7 +162,11 @@ impl Hsm {
             ]
         };
         let mut public = common(false);
-        public.push(Attribute::Verify(true));
+        public.extend([
+            Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
+        ]);
         let mut private = common(true);
         private.extend([
             Attribute::Sensitive(true),
@@ -170,8 +181,12 @@ impl Hsm {
             public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
             Mechanism::RsaPkcsKeyPairGen
         } else {
-            let curve = spec.curve_oid().ok_or_else(|| HsmError::Malformed("curve".into()))?;
-            let params = curve.to_der().map_err(|e| HsmError::Malformed(e.to_string()))?;
+            let curve = spec
+                .curve_oid()
+                .ok_or_else(|| HsmError::Malformed("curve".into()))?;
+            let params = curve
+                .to_der()
+                .map_err(|e| HsmError::Malformed(e.to_string()))?;
             public.push(Attribute::EcParams(params));
             Mechanism::EccKeyPairGen
         };
@@ -187,10 +202,17 @@ impl Hsm {
     }
 
     /// The public key of the key pair with this `CKA_ID`, if the token has it.
-    pub fn public_key(&self, id: &[u8], spec: KeySpec) -> Result<Option<SubjectPublicKeyInfoOwned>, HsmError> {
+    pub fn public_key(
+        &self,
+        id: &[u8],
+        spec: KeySpec,
+    ) -> Result<Option<SubjectPublicKeyInfoOwned>, HsmError> {
         self.pool.with(|s| {
             let found = s
-                .find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Id(id.to_vec())])
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::PUBLIC_KEY),
+                    Attribute::Id(id.to_vec()),
+                ])
                 .map_err(HsmError::ck("C_FindObjects"))?;
             match found.first() {
                 Some(h) => public_key_info(s, *h, spec).map(Some),
@@ -210,20 +232,29 @@ impl Hsm {
 
     /// Destroys both halves of the key pair with this `CKA_ID` (rekey: the old key must not outlive its use).
     pub fn destroy_key_pair(&self, id: &[u8]) -> Result<(), HsmError> {
-        self.key_cache.write().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.key_cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         self.pool.with(|s| {
             let handles = s
                 .find_objects(&[Attribute::Id(id.to_vec())])
                 .map_err(HsmError::ck("C_FindObjects"))?;
             for h in handles {
-                s.destroy_object(h).map_err(HsmError::ck("C_DestroyObject"))?;
+                s.destroy_object(h)
+                    .map_err(HsmError::ck("C_DestroyObject"))?;
             }
             Ok(())
         })
     }
 
     /// Signs a digest with the private key whose `CKA_ID` is `key_id`. ECDSA signatures come back as DER.
-    pub fn sign_digest(&self, key_id: &[u8], mechanism: SignMechanism, digest: &[u8]) -> Result<Vec<u8>, HsmError> {
+    pub fn sign_digest(
+        &self,
+        key_id: &[u8],
+        mechanism: SignMechanism,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
         let (ck_mech, data) = match mechanism {
             SignMechanism::RsaPkcs1(hash) => {
                 check_len(hash, digest)?;
@@ -231,7 +262,11 @@ impl Hsm {
                 data.extend_from_slice(digest);
                 (Mechanism::RsaPkcs, data)
             }
-            SignMechanism::RsaPss { hash, mgf_hash, salt_len } => {
+            SignMechanism::RsaPss {
+                hash,
+                mgf_hash,
+                salt_len,
+            } => {
                 check_len(hash, digest)?;
                 let params = PkcsPssParams {
                     hash_alg: hash_mechanism(hash),
@@ -243,18 +278,32 @@ impl Hsm {
             SignMechanism::Ecdsa => (Mechanism::Ecdsa, digest.to_vec()),
         };
         let mut handle = self.private_key(key_id)?;
-        let result = self.timed("sign", |s| s.sign(&ck_mech, handle, &data).map_err(HsmError::ck("C_Sign")));
+        let result = self.timed("sign", |s| {
+            s.sign(&ck_mech, handle, &data)
+                .map_err(HsmError::ck("C_Sign"))
+        });
         let raw = match result {
             // Another process (an admin command) may have replaced the key: look it up again, once.
-            Err(HsmError::Pkcs11 { source: CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _), .. }) => {
-                self.key_cache.write().unwrap_or_else(|e| e.into_inner()).remove(key_id);
+            Err(HsmError::Pkcs11 {
+                source: CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _),
+                ..
+            }) => {
+                self.key_cache
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(key_id);
                 handle = self.private_key(key_id)?;
-                self.timed("sign", |s| s.sign(&ck_mech, handle, &data).map_err(HsmError::ck("C_Sign")))?
+                self.timed("sign", |s| {
+                    s.sign(&ck_mech, handle, &data)
+                        .map_err(HsmError::ck("C_Sign"))
+                })?
             }
             other => other?,
         };
         match mechanism {
-            SignMechanism::Ecdsa => keys::ecdsa_raw_to_der(&raw).map_err(|e| HsmError::Malformed(e.to_string())),
+            SignMechanism::Ecdsa => {
+                keys::ecdsa_raw_to_der(&raw).map_err(|e| HsmError::Malformed(e.to_string()))
+            }
             _ => Ok(raw),
         }
     }
@@ -266,7 +315,8 @@ impl Hsm {
         let mut iv = [0u8; GCM_IV_LEN];
         rand::rngs::OsRng.fill_bytes(&mut iv);
         let mut iv_param = iv;
-        let params = GcmParams::new(&mut iv_param, context, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
+        let params = GcmParams::new(&mut iv_param, context, 128.into())
+            .map_err(HsmError::ck("GCM parameters"))?;
         let ct = self.timed("wrap", |s| {
             s.encrypt(&Mechanism::AesGcm(params), key, plaintext)
                 .map_err(HsmError::ck("C_Encrypt"))
@@ -279,14 +329,19 @@ impl Hsm {
     }
 
     /// Decrypts what [`Hsm::wrap_secret`] produced with the same `context`.
-    pub fn unwrap_secret(&self, wrapped: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+    pub fn unwrap_secret(
+        &self,
+        wrapped: &[u8],
+        context: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
         if wrapped.len() < 1 + GCM_IV_LEN + 16 || wrapped[0] != WRAPPED_VERSION {
             return Err(HsmError::Unwrap);
         }
         let key = self.wrap_key()?;
         let mut iv = [0u8; GCM_IV_LEN];
         iv.copy_from_slice(&wrapped[1..1 + GCM_IV_LEN]);
-        let params = GcmParams::new(&mut iv, context, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
+        let params =
+            GcmParams::new(&mut iv, context, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
         self.timed("unwrap", |s| {
             s.decrypt(&Mechanism::AesGcm(params), key, &wrapped[1 + GCM_IV_LEN..])
                 .map(Zeroizing::new)
@@ -298,7 +353,8 @@ impl Hsm {
     pub fn random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, HsmError> {
         self.pool.with(|s| {
             let mut buf = Zeroizing::new(vec![0u8; len]);
-            s.generate_random_slice(&mut buf).map_err(HsmError::ck("C_GenerateRandom"))?;
+            s.generate_random_slice(&mut buf)
+                .map_err(HsmError::ck("C_GenerateRandom"))?;
             Ok(buf)
         })
     }
@@ -321,7 +377,9 @@ impl Hsm {
             ];
             let mut out = Vec::with_capacity(handles.len());
             for h in handles {
-                let attrs = s.get_attributes(h, &wanted).map_err(HsmError::ck("C_GetAttributeValue"))?;
+                let attrs = s
+                    .get_attributes(h, &wanted)
+                    .map_err(HsmError::ck("C_GetAttributeValue"))?;
                 let mut o = ObjectSummary {
                     class: String::new(),
                     key_type: None,
@@ -357,12 +415,20 @@ impl Hsm {
     }
 
     fn private_key(&self, id: &[u8]) -> Result<ObjectHandle, HsmError> {
-        if let Some(h) = self.key_cache.read().unwrap_or_else(|e| e.into_inner()).get(id) {
+        if let Some(h) = self
+            .key_cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
             return Ok(*h);
         }
         let handle = self.pool.with(|s| {
             let found = s
-                .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id.to_vec())])
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::Id(id.to_vec()),
+                ])
                 .map_err(HsmError::ck("C_FindObjects"))?;
             found
                 .first()
@@ -377,12 +443,20 @@ impl Hsm {
     }
 
     fn wrap_key(&self) -> Result<ObjectHandle, HsmError> {
-        if let Some(h) = self.key_cache.read().unwrap_or_else(|e| e.into_inner()).get(WRAP_KEY_ID) {
+        if let Some(h) = self
+            .key_cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(WRAP_KEY_ID)
+        {
             return Ok(*h);
         }
         let handle = self.pool.with(|s| {
             let found = s
-                .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::Id(WRAP_KEY_ID.to_vec())])
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::Id(WRAP_KEY_ID.to_vec()),
+                ])
                 .map_err(HsmError::ck("C_FindObjects"))?;
             found
                 .first()
@@ -414,6 +488,9 @@ impl Hsm {
             Attribute::Encrypt(true),
             Attribute::Decrypt(true),
             Attribute::Sign(false),
+            Attribute::Verify(false),
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
             Attribute::Id(WRAP_KEY_ID.to_vec()),
             Attribute::Label(b"Parafa secrets wrap key".to_vec()),
         ];
@@ -425,7 +502,11 @@ impl Hsm {
     }
 
     /// Runs `f` on a pooled session and records its latency under `op`.
-    fn timed<T>(&self, op: &'static str, f: impl FnOnce(&Session) -> Result<T, HsmError>) -> Result<T, HsmError> {
+    fn timed<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Session) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
         let start = Instant::now();
         let r = self.pool.with(f);
         metrics::observe_hsm(op, start.elapsed(), r.is_ok());
@@ -434,13 +515,13 @@ impl Hsm {
 }
 
 fn check_len(hash: HashAlg, digest: &[u8]) -> Result<(), HsmError> {
-    if digest.len() == hash.len() {
+    if digest.len() == hash.output_len() {
         Ok(())
     } else {
         Err(HsmError::Malformed(format!(
             "a {:?} digest has {} bytes, not {}",
             hash,
-            hash.len(),
+            hash.output_len(),
             digest.len()
         )))
     }
@@ -470,11 +551,18 @@ fn printable_id(id: &[u8]) -> String {
     }
 }
 
-fn public_key_info(s: &Session, handle: ObjectHandle, spec: KeySpec) -> Result<SubjectPublicKeyInfoOwned, HsmError> {
+fn public_key_info(
+    s: &Session,
+    handle: ObjectHandle,
+    spec: KeySpec,
+) -> Result<SubjectPublicKeyInfoOwned, HsmError> {
     let malformed = |e: der::Error| HsmError::Malformed(e.to_string());
     if spec.is_rsa() {
         let attrs = s
-            .get_attributes(handle, &[AttributeType::Modulus, AttributeType::PublicExponent])
+            .get_attributes(
+                handle,
+                &[AttributeType::Modulus, AttributeType::PublicExponent],
+            )
             .map_err(HsmError::ck("C_GetAttributeValue"))?;
         let (mut n, mut e) = (None, None);
         for a in attrs {
@@ -484,7 +572,9 @@ fn public_key_info(s: &Session, handle: ObjectHandle, spec: KeySpec) -> Result<S
                 _ => {}
             }
         }
-        let (n, e) = n.zip(e).ok_or_else(|| HsmError::Malformed("RSA public key without modulus".into()))?;
+        let (n, e) = n
+            .zip(e)
+            .ok_or_else(|| HsmError::Malformed("RSA public key without modulus".into()))?;
         keys::rsa_spki(&n, &e).map_err(malformed)
     } else {
         let attrs = s
@@ -497,7 +587,9 @@ fn public_key_info(s: &Session, handle: ObjectHandle, spec: KeySpec) -> Result<S
                 _ => None,
             })
             .ok_or_else(|| HsmError::Malformed("EC public key without CKA_EC_POINT".into()))?;
-        let curve = spec.curve_oid().ok_or_else(|| HsmError::Malformed("curve".into()))?;
+        let curve = spec
+            .curve_oid()
+            .ok_or_else(|| HsmError::Malformed("curve".into()))?;
         keys::ec_spki(curve, &point).map_err(malformed)
     }
 }
@@ -512,15 +604,28 @@ struct SessionPool {
 }
 
 impl SessionPool {
-    fn open(ctx: &Pkcs11, slot: Slot, size: usize, secrets: &HsmSecrets) -> Result<SessionPool, HsmError> {
+    fn open(
+        ctx: &Pkcs11,
+        slot: Slot,
+        size: usize,
+        secrets: &HsmSecrets,
+    ) -> Result<SessionPool, HsmError> {
         let mut sessions = Vec::with_capacity(size);
         for _ in 0..size.max(1) {
-            sessions.push(ctx.open_rw_session(slot).map_err(HsmError::ck("C_OpenSession"))?);
+            sessions.push(
+                ctx.open_rw_session(slot)
+                    .map_err(HsmError::ck("C_OpenSession"))?,
+            );
         }
         // One login for the whole application; the open sessions keep it alive.
         match sessions[0].login(UserType::User, Some(&secrets.user_pin())) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(source) => return Err(HsmError::Pkcs11 { op: "C_Login", source }),
+            Err(source) => {
+                return Err(HsmError::Pkcs11 {
+                    op: "C_Login",
+                    source,
+                })
+            }
         }
         Ok(SessionPool {
             size: sessions.len(),
@@ -544,19 +649,23 @@ impl SessionPool {
         let result = f(&session);
         // A session the token closed under us is replaced, so the pool keeps its size.
         let session = match &result {
-            Err(HsmError::Pkcs11 { source: CkError::Pkcs11(RvError::SessionHandleInvalid | RvError::SessionClosed, _), .. }) => {
-                match self.ctx.open_rw_session(self.slot) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not reopen an HSM session; the pool shrinks");
-                        self.available.notify_one();
-                        return result;
-                    }
+            Err(HsmError::Pkcs11 {
+                source: CkError::Pkcs11(RvError::SessionHandleInvalid | RvError::SessionClosed, _),
+                ..
+            }) => match self.ctx.open_rw_session(self.slot) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not reopen an HSM session; the pool shrinks");
+                    self.available.notify_one();
+                    return result;
                 }
-            }
+            },
             _ => session,
         };
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(session);
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(session);
         self.available.notify_one();
         result
     }

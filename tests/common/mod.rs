@@ -1,0 +1,329 @@
+//! Test harness: the real `parafa` binary as a child process per server (SoftHSM2 reads `SOFTHSM2_CONF` once per
+//! process, so every server gets its own process, data directory, token and database), a fresh PostgreSQL
+//! database per test when `PARAFA_TEST_POSTGRES_URL` is set, and helpers to run the CLI and outside tools.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// The built binary.
+pub fn parafa_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_parafa")
+}
+
+/// Which database a test server uses.
+#[derive(Debug)]
+pub enum Backend {
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres(FreshPostgres),
+}
+
+/// A running Parafa server and what belongs to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::blocking::Client,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    _tmp: Option<TempDir>,
+    _pg: Option<FreshPostgres>,
+}
+
+impl TestApp {
+    /// A server on SQLite in a new temporary data directory.
+    pub fn spawn() -> TestApp {
+        Self::spawn_on(Backend::Sqlite, &[])
+    }
+
+    /// A server on a fresh PostgreSQL database; `None` (and a message) when PostgreSQL tests are not enabled.
+    pub fn spawn_postgres() -> Option<TestApp> {
+        let pg = FreshPostgres::create()?;
+        Some(Self::spawn_on(Backend::Postgres(pg), &[]))
+    }
+
+    /// A server on the given backend with extra `PARAFA_*` variables.
+    pub fn spawn_on(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut env = vec![
+            ("PARAFA_DATA_DIR".to_owned(), data_dir.display().to_string()),
+            ("PARAFA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("PARAFA_WORKERS".to_owned(), "2".to_owned()),
+            ("PARAFA_LOG".to_owned(), "warn".to_owned()),
+        ];
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(pg) => {
+                env.push(("PARAFA_DATABASE_URL".to_owned(), pg.url.clone()));
+                Some(pg)
+            }
+        };
+        for (k, v) in extra_env {
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut app = TestApp {
+            base: String::new(),
+            data_dir,
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
+            env,
+            child: None,
+            _tmp: Some(tmp),
+            _pg: pg,
+        };
+        app.start();
+        app
+    }
+
+    /// Starts (or restarts) the server process on the same data directory and database.
+    pub fn start(&mut self) {
+        self.stop();
+        let mut child = Command::new(parafa_bin())
+            .arg("serve")
+            .env_remove("SOFTHSM2_CONF")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start parafa serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => base,
+            Err(_) => {
+                let status = child.try_wait().ok().flatten();
+                let _ = child.kill();
+                panic!("parafa serve did not start within 120 s (exit status {status:?})");
+            }
+        };
+        self.base = base;
+        self.child = Some(child);
+    }
+
+    /// Stops the server (SIGKILL: nothing may depend on a graceful stop).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The environment the server runs with (to run the CLI against the same data).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// `parafa <args>` against this server's data directory and database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(parafa_bin())
+            .args(args)
+            .env_remove("SOFTHSM2_CONF")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PARAFA_LOG", "error")
+            .output()
+            .expect("run parafa")
+    }
+
+    /// `parafa <args>`, which must succeed; returns its standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "parafa {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Creates a ready holder through the CLI and returns what it printed, parsed.
+    pub fn create_holder(&self, email: &str, key: &str, package: u8) -> Holder {
+        let package = package.to_string();
+        let out = self.cli_ok(&[
+            "admin",
+            "holder",
+            "create",
+            "--email",
+            email,
+            "--name",
+            "Ana Maria Popescu",
+            "--phone",
+            "+40712345678",
+            "--password",
+            "correct horse battery staple",
+            "--package",
+            &package,
+            "--key",
+            key,
+        ]);
+        Holder::parse(&out)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.client.get(self.url(path)).send().expect("GET")
+    }
+
+    /// The SoftHSM2 configuration the server wrote.
+    pub fn softhsm_conf(&self) -> PathBuf {
+        self.data_dir.join("softhsm2.conf")
+    }
+
+    /// The token's user PIN from the generated secrets file.
+    pub fn user_pin(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.data_dir.join("hsm-secrets.toml")).expect("secrets file");
+        let v: toml::Value = toml::from_str(&text).expect("secrets toml");
+        v["user_pin"].as_str().expect("user_pin").to_owned()
+    }
+
+    /// Writes the CA certificates as PEM into the data directory and returns (root, issuing) paths.
+    pub fn ca_pems(&self) -> (PathBuf, PathBuf) {
+        let root = self.data_dir.join("root.pem");
+        let issuing = self.data_dir.join("issuing.pem");
+        std::fs::write(&root, self.cli_ok(&["admin", "cert", "root"])).expect("write root");
+        std::fs::write(&issuing, self.cli_ok(&["admin", "cert", "issuing"]))
+            .expect("write issuing");
+        (root, issuing)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The server goes first, so the database can be dropped after it.
+        self.stop();
+        self._pg.take();
+    }
+}
+
+/// What `parafa admin holder create` printed.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub user_id: String,
+    pub credential_id: String,
+    pub certificate_serial: String,
+    pub totp_secret: String,
+    pub otpauth: String,
+    pub transactions: i64,
+}
+
+impl Holder {
+    pub fn parse(out: &str) -> Holder {
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("no {name} line in:\n{out}"))
+                .to_owned()
+        };
+        Holder {
+            user_id: field("user_id"),
+            credential_id: field("credential_id"),
+            certificate_serial: field("certificate_serial"),
+            totp_secret: field("totp_secret"),
+            otpauth: field("otpauth"),
+            transactions: field("transactions").parse().expect("transactions"),
+        }
+    }
+}
+
+/// The test PostgreSQL server's URL, when PostgreSQL suites are enabled. When the variable is set, the server
+/// must be reachable: the test fails rather than skips.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("PARAFA_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "SKIPPED: PARAFA_TEST_POSTGRES_URL is not set, so this PostgreSQL test did not run"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh database created for one test on the test PostgreSQL server, dropped at the end.
+#[derive(Debug)]
+pub struct FreshPostgres {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl FreshPostgres {
+    /// Creates the database; `None` when PostgreSQL suites are not enabled; panics when the server is unreachable.
+    pub fn create() -> Option<FreshPostgres> {
+        let admin_url = postgres_admin_url()?;
+        let name = format!("parafa_test_{}", uuid::Uuid::new_v4().simple());
+        psql(&admin_url, &format!("CREATE DATABASE {name}"));
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("PARAFA_TEST_POSTGRES_URL must name a database, e.g. …/postgres");
+        Some(FreshPostgres {
+            url: format!("{base}/{name}"),
+            name,
+            admin_url,
+        })
+    }
+}
+
+impl Drop for FreshPostgres {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let url = self.admin_url.clone();
+        let _ = std::panic::catch_unwind(move || psql(&url, &sql));
+    }
+}
+
+/// Runs one SQL statement on a PostgreSQL server with sqlx; panics (fails the test) when unreachable.
+pub fn psql(url: &str, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {url} is unreachable ({e}); PARAFA_TEST_POSTGRES_URL is set, so this fails"));
+        sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    });
+}
+
+/// Runs an outside program; returns its output (status not checked).
+pub fn run(program: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (make test installs it)"))
+}
+
+/// Runs an outside program that must succeed; returns stdout.
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = run(program, args, &[]);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
