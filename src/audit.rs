@@ -60,9 +60,8 @@ pub fn row(clock: &dyn Clock, e: &Event<'_>) -> AuditRow {
 
 fn chain_hash(prev: &str, seq: i64, r: &AuditRow) -> String {
     // A JSON array is an unambiguous encoding of the fields (no separator can be forged inside a value).
-    let fields = serde_json::json!([
-        prev, seq, r.id, r.at, r.actor, r.action, r.target, r.outcome, r.client, r.details
-    ]);
+    let fields =
+        serde_json::json!([prev, seq, r.id, r.at, r.actor, r.action, r.target, r.outcome, r.client, r.details]);
     hex::encode(Sha256::digest(fields.to_string().as_bytes()))
 }
 
@@ -128,10 +127,7 @@ pub async fn verify(db: &Db) -> Result<Verification, DbError> {
                 ));
             }
             if r.prev_hash.as_deref() != Some(prev.as_str()) {
-                return Ok(broken(
-                    seq - 1,
-                    format!("row {seq} does not link to row {}", seq - 1),
-                ));
+                return Ok(broken(seq - 1, format!("row {seq} does not link to row {}", seq - 1)));
             }
             let hash = chain_hash(&prev, seq, &r);
             if r.hash.as_deref() != Some(hash.as_str()) {
@@ -146,7 +142,9 @@ pub async fn verify(db: &Db) -> Result<Verification, DbError> {
     if expected_seq != head_seq || prev != head_hash {
         return Ok(broken(
             expected_seq,
-            format!("the chain ends at row {expected_seq} but the head says {head_seq}: rows were removed from the end"),
+            format!(
+                "the chain ends at row {expected_seq} but the head says {head_seq}: rows were removed from the end"
+            ),
         ));
     }
     Ok(Verification {

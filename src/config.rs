@@ -17,21 +17,11 @@ pub const DEFAULT_HSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("the configuration file {path} is not valid TOML for Parafa: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("{var}={value:?} is not valid: {reason}")]
-    Env {
-        var: String,
-        value: String,
-        reason: String,
-    },
+    Env { var: String, value: String, reason: String },
     #[error("invalid setting `{name}`: {reason}")]
     Invalid { name: &'static str, reason: String },
 }
@@ -163,9 +153,7 @@ impl Default for CaSettings {
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        AuditSettings {
-            seal_interval_ms: 1000,
-        }
+        AuditSettings { seal_interval_ms: 1000 }
     }
 }
 
@@ -195,10 +183,7 @@ impl Settings {
     }
 
     /// As [`Settings::load`], with the file and the environment given (for tests).
-    pub fn load_from(
-        file: Option<&Path>,
-        env: &[(String, String)],
-    ) -> Result<Settings, ConfigError> {
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Settings, ConfigError> {
         let mut settings = match file {
             Some(path) => Self::read_file(path)?,
             None if Path::new("parafa.toml").exists() => Self::read_file(Path::new("parafa.toml"))?,
@@ -236,25 +221,20 @@ impl Settings {
                 "PUBLIC_URL" => self.public_url = Some(value.clone()),
                 "DATABASE_URL" => self.database_url = Some(value.clone()),
                 "DATABASE_MAX_CONNECTIONS" => {
-                    self.database_max_connections =
-                        value.parse().map_err(|_| bad("expected a number"))?
+                    self.database_max_connections = value.parse().map_err(|_| bad("expected a number"))?
                 }
                 "WORKERS" => self.workers = value.parse().map_err(|_| bad("expected a number"))?,
                 "HSM_MODULE" => self.hsm.module = PathBuf::from(value),
                 "HSM_TOKEN_LABEL" => self.hsm.token_label = value.clone(),
                 "HSM_USER_PIN" => self.hsm.user_pin = Some(value.clone()),
                 "HSM_SO_PIN" => self.hsm.so_pin = Some(value.clone()),
-                "HSM_SESSIONS" => {
-                    self.hsm.sessions = value.parse().map_err(|_| bad("expected a number"))?
-                }
+                "HSM_SESSIONS" => self.hsm.sessions = value.parse().map_err(|_| bad("expected a number"))?,
                 "HSM_MANAGE_SOFTHSM" => {
-                    self.hsm.manage_softhsm =
-                        Some(value.parse().map_err(|_| bad("expected true or false"))?)
+                    self.hsm.manage_softhsm = Some(value.parse().map_err(|_| bad("expected true or false"))?)
                 }
                 "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
                 // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
-                "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD"
-                | "CLOCK_OFFSET_SECS" => {}
+                "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS" => {}
                 _ => return Err(bad("unknown PARAFA_ variable")),
             }
         }
@@ -271,17 +251,11 @@ impl Settings {
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return invalid(
-                    "public_url",
-                    format!("{url:?} must start with http:// or https://"),
-                );
+                return invalid("public_url", format!("{url:?} must start with http:// or https://"));
             }
         }
         let db = self.database_url();
-        if !(db.starts_with("sqlite:")
-            || db.starts_with("postgres://")
-            || db.starts_with("postgresql://"))
-        {
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return invalid(
                 "database_url",
                 format!("{db:?}: Parafa supports sqlite:… and postgres://… URLs"),
@@ -319,10 +293,7 @@ impl Settings {
         };
         Err(ConfigError::Invalid {
             name: "hsm.module",
-            reason: format!(
-                "PKCS#11 module not found at {} — {hint}",
-                self.hsm.module.display()
-            ),
+            reason: format!("PKCS#11 module not found at {} — {hint}", self.hsm.module.display()),
         })
     }
 
@@ -330,10 +301,7 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("parafa.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("parafa.db").display()),
         }
     }
 
@@ -368,9 +336,7 @@ impl Settings {
 
 /// Cores available to this process.
 pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
 #[cfg(test)]
@@ -378,10 +344,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -392,10 +355,7 @@ mod tests {
         assert!(s.database_url().starts_with("sqlite://./data/parafa.db"));
         assert_eq!(s.public_url(), "http://127.0.0.1:8080");
         assert_eq!(
-            s.packages
-                .iter()
-                .map(|p| p.transactions)
-                .collect::<Vec<_>>(),
+            s.packages.iter().map(|p| p.transactions).collect::<Vec<_>>(),
             [200, 400, 600]
         );
     }
@@ -404,13 +364,8 @@ mod tests {
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("parafa.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:9000\"\n[hsm]\ntoken_label = \"t1\"\n",
-        )
-        .unwrap();
-        let s =
-            Settings::load_from(Some(&file), &env(&[("PARAFA_LISTEN", "127.0.0.1:9100")])).unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[hsm]\ntoken_label = \"t1\"\n").unwrap();
+        let s = Settings::load_from(Some(&file), &env(&[("PARAFA_LISTEN", "127.0.0.1:9100")])).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9100");
         assert_eq!(s.hsm.token_label, "t1");
     }
@@ -421,18 +376,13 @@ mod tests {
         assert!(err.to_string().contains("listen"), "{err}");
         let err = Settings::load_from(None, &env(&[("PARAFA_LISTN", "x")])).unwrap_err();
         assert!(err.to_string().contains("PARAFA_LISTN"), "{err}");
-        let err =
-            Settings::load_from(None, &env(&[("PARAFA_DATABASE_URL", "mysql://x")])).unwrap_err();
+        let err = Settings::load_from(None, &env(&[("PARAFA_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
     }
 
     #[test]
     fn a_missing_module_says_how_to_fix_it() {
-        let s = Settings::load_from(
-            None,
-            &env(&[("PARAFA_HSM_MODULE", "/nonexistent/libsofthsm2.so")]),
-        )
-        .unwrap();
+        let s = Settings::load_from(None, &env(&[("PARAFA_HSM_MODULE", "/nonexistent/libsofthsm2.so")])).unwrap();
         let err = s.check_hsm_module().unwrap_err().to_string();
         assert!(
             err.contains("/nonexistent/libsofthsm2.so") && err.contains("softhsm2 package"),

@@ -24,11 +24,7 @@ struct Body<'a> {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        error: &'static str,
-        description: impl Into<String>,
-    ) -> ApiError {
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> ApiError {
         ApiError {
             status,
             error,
@@ -69,13 +65,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.error,
-            self.status.as_u16(),
-            self.description
-        )
+        write!(f, "{} ({}): {}", self.error, self.status.as_u16(), self.description)
     }
 }
 
@@ -95,14 +85,12 @@ impl ResponseError for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> ApiError {
         match &e {
-            DbError::Conflict(what) => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("{what} already exists"),
-            ),
-            DbError::Sql(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
-            ) => ApiError::unavailable("the database is unavailable", &e),
+            DbError::Conflict(what) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists"))
+            }
+            DbError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+                ApiError::unavailable("the database is unavailable", &e)
+            }
             _ => ApiError::internal("database error", &e),
         }
     }
@@ -115,10 +103,7 @@ impl From<HsmError> for ApiError {
 }
 
 /// JSON bodies that do not parse get a 400 in the CSC shape, never actix's plain-text default.
-pub fn json_error_handler(
-    err: actix_web::error::JsonPayloadError,
-    _req: &actix_web::HttpRequest,
-) -> actix_web::Error {
+pub fn json_error_handler(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as J;
     let api = match &err {
         J::OverflowKnownLength { .. } | J::Overflow { .. } => ApiError::new(
@@ -126,9 +111,7 @@ pub fn json_error_handler(
             "invalid_request",
             "the request body is too large",
         ),
-        J::ContentType => ApiError::invalid_request(
-            "the request body must be JSON (Content-Type: application/json)",
-        ),
+        J::ContentType => ApiError::invalid_request("the request body must be JSON (Content-Type: application/json)"),
         J::Deserialize(e) => ApiError::invalid_request(format!("invalid JSON body: {e}")),
         other => ApiError::invalid_request(format!("invalid request body: {other}")),
     };

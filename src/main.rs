@@ -108,6 +108,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // One line per finished request, with its request id, route, status and latency.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .init();
     match run(cli) {
         Ok(code) => code,
@@ -138,8 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let listen = settings.listen.clone();
     let state = startup::provision(settings).await?;
-    let listener =
-        TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, token = state.hsm.token_label(), "Parafa is serving");
     // Scripts and tests read this line to find the port when listening on port 0.
@@ -208,10 +209,9 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                 "root" => state.ca.root.der.clone(),
                 "issuing" => state.ca.issuing.der.clone(),
                 serial => {
-                    let row =
-                        parafa::db::credentials::certificate(&state.db, &serial.to_lowercase())
-                            .await?
-                            .with_context(|| format!("no certificate with serial {serial}"))?;
+                    let row = parafa::db::credentials::certificate(&state.db, &serial.to_lowercase())
+                        .await?
+                        .with_context(|| format!("no certificate with serial {serial}"))?;
                     parafa::db::unb64(&row.cert_der, "certificates.cert_der")?
                 }
             };

@@ -3,9 +3,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// The registry `/metrics` serves.
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
@@ -19,45 +17,31 @@ static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["method", "route", "status"],
     )
     .expect("static metric definition");
-    REGISTRY
-        .register(Box::new(c.clone()))
-        .expect("registered once");
+    REGISTRY.register(Box::new(c.clone())).expect("registered once");
     c
 });
 
 static HTTP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     let h = HistogramVec::new(
-        HistogramOpts::new(
-            "parafa_http_request_duration_seconds",
-            "HTTP request latency by route",
-        )
-        .buckets(vec![
+        HistogramOpts::new("parafa_http_request_duration_seconds", "HTTP request latency by route").buckets(vec![
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ]),
         &["method", "route"],
     )
     .expect("static metric definition");
-    REGISTRY
-        .register(Box::new(h.clone()))
-        .expect("registered once");
+    REGISTRY.register(Box::new(h.clone())).expect("registered once");
     h
 });
 
 static HSM_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     let h = HistogramVec::new(
-        HistogramOpts::new(
-            "parafa_hsm_operation_duration_seconds",
-            "PKCS#11 operation latency",
-        )
-        .buckets(vec![
+        HistogramOpts::new("parafa_hsm_operation_duration_seconds", "PKCS#11 operation latency").buckets(vec![
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
         ]),
         &["op", "outcome"],
     )
     .expect("static metric definition");
-    REGISTRY
-        .register(Box::new(h.clone()))
-        .expect("registered once");
+    REGISTRY.register(Box::new(h.clone())).expect("registered once");
     h
 });
 

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::HttpMessage;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use futures_util::FutureExt;
+use tracing_actix_web::RequestId;
 
 use crate::ca::{self, Ca, CaError};
 use crate::clock::SystemClock;
@@ -47,8 +50,7 @@ pub struct AppState {
 pub async fn provision(settings: Settings) -> Result<AppState, StartupError> {
     settings.check_hsm_module()?;
     let io = |what: &str, e: std::io::Error| StartupError::Io(format!("{what}: {e}"));
-    std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| io("cannot create the data directory", e))?;
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| io("cannot create the data directory", e))?;
     let lock_path = settings.data_dir.join("provision.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -56,8 +58,7 @@ pub async fn provision(settings: Settings) -> Result<AppState, StartupError> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| io("cannot open the provisioning lock", e))?;
-    lock.lock()
-        .map_err(|e| io("cannot take the provisioning lock", e))?;
+    lock.lock().map_err(|e| io("cannot take the provisioning lock", e))?;
 
     let offset = std::env::var("PARAFA_CLOCK_OFFSET_SECS")
         .ok()
@@ -104,18 +105,15 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .wrap_fn(|req, srv| {
                 let start = Instant::now();
                 let method = req.method().to_string();
-                srv.call(req).map(move |res| {
-                    if let Ok(res) = &res {
-                        let route = res
-                            .request()
-                            .match_pattern()
-                            .unwrap_or_else(|| "unmatched".into());
-                        metrics::observe_http(
-                            &method,
-                            &route,
-                            res.status().as_u16(),
-                            start.elapsed(),
-                        );
+                srv.call(req).map(move |mut res| {
+                    if let Ok(res) = res.as_mut() {
+                        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                        metrics::observe_http(&method, &route, res.status().as_u16(), start.elapsed());
+                        // The id in the logs, echoed so a client can quote it to support.
+                        let id = res.request().extensions().get::<RequestId>().map(|id| id.to_string());
+                        if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                            res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+                        }
                     }
                     res
                 })

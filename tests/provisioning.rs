@@ -8,25 +8,14 @@ use common::{Backend, FreshPostgres, TestApp};
 
 fn provisioning_is_done_once_and_reused(mut app: TestApp) {
     let root = app.get("/pki/ca.crt").bytes().expect("root").to_vec();
-    let issuing = app
-        .get("/pki/issuing.crt")
-        .bytes()
-        .expect("issuing")
-        .to_vec();
+    let issuing = app.get("/pki/issuing.crt").bytes().expect("issuing").to_vec();
     assert!(!root.is_empty() && root != issuing);
 
     let conf = std::fs::read_to_string(app.softhsm_conf()).expect("softhsm2.conf written");
     assert!(conf.contains("directories.tokendir"), "{conf}");
     let secrets = app.data_dir.join("hsm-secrets.toml");
-    let mode = std::fs::metadata(&secrets)
-        .expect("secrets file")
-        .permissions()
-        .mode();
-    assert_eq!(
-        mode & 0o777,
-        0o600,
-        "the PIN file must be readable by its owner only"
-    );
+    let mode = std::fs::metadata(&secrets).expect("secrets file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the PIN file must be readable by its owner only");
     let pin_before = app.user_pin();
 
     app.stop();
@@ -36,10 +25,7 @@ fn provisioning_is_done_once_and_reused(mut app: TestApp) {
         root,
         "second start made a new root"
     );
-    assert_eq!(
-        app.get("/pki/issuing.crt").bytes().unwrap().to_vec(),
-        issuing
-    );
+    assert_eq!(app.get("/pki/issuing.crt").bytes().unwrap().to_vec(), issuing);
     assert_eq!(app.user_pin(), pin_before);
 
     // One key per CA role in the token: nothing was generated twice.
@@ -78,14 +64,15 @@ fn health_ready_and_metrics_answer() {
     let app = TestApp::spawn();
     let health = app.get("/health");
     assert_eq!(health.status(), 200);
+    let id = health.headers().get("x-request-id").expect("a request id on every response");
+    assert!(!id.is_empty());
     let ready: serde_json::Value = app.get("/ready").json().unwrap();
     assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!(ready["database"], "ok");
     assert_eq!(ready["hsm"], "ok");
     let metrics = app.get("/metrics").text().unwrap();
     assert!(
-        metrics
-            .contains(r#"parafa_http_requests_total{method="GET",route="/ready",status="200"} 1"#),
+        metrics.contains(r#"parafa_http_requests_total{method="GET",route="/ready",status="200"} 1"#),
         "{metrics}"
     );
     assert!(
@@ -94,8 +81,7 @@ fn health_ready_and_metrics_answer() {
     );
     // First start in this process: two CA key pairs generated and two certificates signed in the token.
     for op in ["generate_key_pair", "sign"] {
-        let line =
-            format!(r#"parafa_hsm_operation_duration_seconds_count{{op="{op}",outcome="ok"}} 2"#);
+        let line = format!(r#"parafa_hsm_operation_duration_seconds_count{{op="{op}",outcome="ok"}} 2"#);
         assert!(metrics.contains(&line), "no {line} in {metrics}");
     }
 }

@@ -1,9 +1,7 @@
 //! Password hashing with Argon2id (RFC 9106 parameters of the `argon2` crate's defaults: m=19 MiB, t=2, p=1).
 //! Hashing is slow on purpose: async callers run it on the blocking pool.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use secrecy::{ExposeSecret, SecretString};
 

@@ -75,12 +75,7 @@ pub struct Issued {
 impl Ca {
     /// Loads the root and issuing CA, creating keys and certificates on first start. A second start (or a second
     /// instance) finds them in the database and checks their keys are in the token.
-    pub async fn provision(
-        db: &Db,
-        hsm: &Arc<Hsm>,
-        settings: &Settings,
-        clock: &dyn Clock,
-    ) -> Result<Ca, CaError> {
+    pub async fn provision(db: &Db, hsm: &Arc<Hsm>, settings: &Settings, clock: &dyn Clock) -> Result<Ca, CaError> {
         let public = settings.public_url();
         let urls = PkiUrls {
             crl: format!("{public}/pki/crl"),
@@ -117,11 +112,7 @@ impl Ca {
             settings,
         )
         .await?;
-        Ok(Ca {
-            root,
-            issuing,
-            urls,
-        })
+        Ok(Ca { root, issuing, urls })
     }
 
     /// Issues a holder's qualified certificate for `spki`, valid from `not_before` to `not_after` (Unix seconds).
@@ -135,18 +126,13 @@ impl Ca {
         not_after: i64,
     ) -> Result<Issued, CaError> {
         if not_after <= not_before {
-            return Err(CaError::Invalid(
-                "the certificate would end before it starts".into(),
-            ));
+            return Err(CaError::Invalid("the certificate would end before it starts".into()));
         }
         let ca_end = unix(&self.issuing.cert.tbs_certificate.validity.not_after);
         if not_after > ca_end {
-            return Err(CaError::Invalid(
-                "the certificate would outlive the issuing CA".into(),
-            ));
+            return Err(CaError::Invalid("the certificate would outlive the issuing CA".into()));
         }
-        let exts =
-            profile::holder_extensions(subject, spki, &self.issuing.key_identifier(), &self.urls)?;
+        let exts = profile::holder_extensions(subject, spki, &self.issuing.key_identifier(), &self.urls)?;
         sign_certificate(
             hsm,
             &self.issuing,
@@ -203,10 +189,7 @@ async fn ensure(
             p.cert.tbs_certificate.subject.clone(),
             Some(p),
             p.key_identifier(),
-            Some((
-                format!("{public}/pki/root.crl"),
-                format!("{public}/pki/ca.crt"),
-            )),
+            Some((format!("{public}/pki/root.crl"), format!("{public}/pki/ca.crt"))),
         ),
     };
     let exts = profile::ca_extensions(
@@ -225,16 +208,7 @@ async fn ensure(
     let signer = signer.cloned().unwrap_or(self_key);
     let h = hsm.clone();
     let issued = tokio::task::spawn_blocking(move || {
-        sign_certificate(
-            &h,
-            &signer,
-            issuer_name,
-            subject,
-            spki,
-            not_before,
-            not_after,
-            exts,
-        )
+        sign_certificate(&h, &signer, issuer_name, subject, spki, not_before, not_after, exts)
     })
     .await
     .map_err(|e| CaError::Invalid(format!("signing task failed: {e}")))??;

@@ -13,9 +13,8 @@ use x509_cert::ext::pkix::certpolicy::PolicyInformation;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
-    CertificatePolicies, CrlDistributionPoints, KeyUsage, KeyUsages, SubjectAltName,
-    SubjectKeyIdentifier,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies,
+    CrlDistributionPoints, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::ext::Extension;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
@@ -229,10 +228,7 @@ pub fn holder_extensions(
     urls: &PkiUrls,
 ) -> Result<Vec<Extension>, der::Error> {
     let mut exts = vec![
-        ext(
-            &KeyUsage(KeyUsages::NonRepudiation | KeyUsages::DigitalSignature),
-            true,
-        )?,
+        ext(&KeyUsage(KeyUsages::NonRepudiation | KeyUsages::DigitalSignature), true)?,
         ext(
             &CertificatePolicies(vec![PolicyInformation {
                 policy_identifier: QCP_N_QSCD,

@@ -21,8 +21,7 @@ pub struct AuditRow {
     pub hash: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, at, actor, action, target, outcome, client, details, seq, prev_hash, hash";
+const COLUMNS: &str = "id, at, actor, action, target, outcome, client, details, seq, prev_hash, hash";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<AuditRow, DbError> {
     Ok(AuditRow {
@@ -104,11 +103,7 @@ pub async fn unsealed_count(db: &Db) -> Result<i64, DbError> {
 /// Writes the chain positions computed for `rows` (each `(id, seq, prev_hash, hash)`) and moves the head from
 /// `old_seq` to the last one, in one transaction. Returns false, changing nothing, when another sealer got there
 /// first.
-pub async fn seal(
-    db: &Db,
-    old_seq: i64,
-    rows: &[(String, i64, String, String)],
-) -> Result<bool, DbError> {
+pub async fn seal(db: &Db, old_seq: i64, rows: &[(String, i64, String, String)]) -> Result<bool, DbError> {
     let Some((_, new_seq, _, new_hash)) = rows.last() else {
         return Ok(true);
     };
@@ -124,13 +119,14 @@ pub async fn seal(
         return Ok(false);
     }
     for (id, seq, prev, hash) in rows {
-        let done = sqlx::query("UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4 AND seq IS NULL")
-            .bind(seq)
-            .bind(prev)
-            .bind(hash)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4 AND seq IS NULL")
+                .bind(seq)
+                .bind(prev)
+                .bind(hash)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);

@@ -18,12 +18,10 @@ pub struct CaKeyRow {
 
 /// The row for this role, if provisioned.
 pub async fn get(db: &Db, role: &str) -> Result<Option<CaKeyRow>, DbError> {
-    let row = sqlx::query(
-        "SELECT role, key_id, key_spec, cert_der, subject, not_after FROM ca_keys WHERE role = $1",
-    )
-    .bind(role)
-    .fetch_optional(db.pool())
-    .await?;
+    let row = sqlx::query("SELECT role, key_id, key_spec, cert_der, subject, not_after FROM ca_keys WHERE role = $1")
+        .bind(role)
+        .fetch_optional(db.pool())
+        .await?;
     let Some(r) = row else { return Ok(None) };
     Ok(Some(CaKeyRow {
         role: r.try_get("role")?,

@@ -50,11 +50,7 @@ impl Quota {
 }
 
 /// Stores an issued certificate.
-pub async fn insert_certificate<'e, E>(
-    exec: E,
-    cert: &CertificateRow,
-    now: i64,
-) -> Result<(), DbError>
+pub async fn insert_certificate<'e, E>(exec: E, cert: &CertificateRow, now: i64) -> Result<(), DbError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -172,12 +168,10 @@ pub async fn certificate(db: &Db, serial: &str) -> Result<Option<CertificateRow>
 
 /// The credential's quota.
 pub async fn quota(db: &Db, credential_id: &str) -> Result<Option<Quota>, DbError> {
-    let row = sqlx::query(
-        "SELECT credential_id, package_id, total, used FROM quotas WHERE credential_id = $1",
-    )
-    .bind(credential_id)
-    .fetch_optional(db.pool())
-    .await?;
+    let row = sqlx::query("SELECT credential_id, package_id, total, used FROM quotas WHERE credential_id = $1")
+        .bind(credential_id)
+        .fetch_optional(db.pool())
+        .await?;
     let Some(r) = row else { return Ok(None) };
     Ok(Some(Quota {
         credential_id: r.try_get("credential_id")?,

@@ -145,17 +145,11 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(
             redact("postgres://postgres@127.0.0.1/x"),
             "postgres://postgres@127.0.0.1/x"
         );
-        assert_eq!(
-            redact("sqlite://./data/parafa.db"),
-            "sqlite://./data/parafa.db"
-        );
+        assert_eq!(redact("sqlite://./data/parafa.db"), "sqlite://./data/parafa.db");
     }
 }

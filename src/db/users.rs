@@ -58,9 +58,7 @@ where
     .await;
     match r {
         Ok(_) => Ok(()),
-        Err(e) if DbError::is_unique_violation(&e) => {
-            Err(DbError::Conflict(format!("an account for {}", u.email)))
-        }
+        Err(e) if DbError::is_unique_violation(&e) => Err(DbError::Conflict(format!("an account for {}", u.email))),
         Err(e) => Err(e.into()),
     }
 }
@@ -80,17 +78,14 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-const USER_COLUMNS: &str =
-    "id, email, given_name, surname, phone, password_hash, role, status, two_factor, created_at";
+const USER_COLUMNS: &str = "id, email, given_name, surname, phone, password_hash, role, status, two_factor, created_at";
 
 /// The user with this e-mail (compared case-insensitively; e-mails are stored lower-case).
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>, DbError> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
-    ))
-    .bind(email.to_lowercase())
-    .fetch_optional(db.pool())
-    .await?;
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+        .bind(email.to_lowercase())
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.as_ref().map(user_from_row).transpose()?)
 }
 

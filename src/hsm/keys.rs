@@ -145,16 +145,16 @@ impl HashAlg {
     pub fn digest_info_prefix(self) -> &'static [u8] {
         match self {
             HashAlg::Sha256 => &[
-                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x01, 0x05, 0x00, 0x04, 0x20,
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
+                0x04, 0x20,
             ],
             HashAlg::Sha384 => &[
-                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x02, 0x05, 0x00, 0x04, 0x30,
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00,
+                0x04, 0x30,
             ],
             HashAlg::Sha512 => &[
-                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x03, 0x05, 0x00, 0x04, 0x40,
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00,
+                0x04, 0x40,
             ],
         }
     }
@@ -252,10 +252,7 @@ pub fn rsa_spki(modulus: &[u8], exponent: &[u8]) -> Result<SubjectPublicKeyInfoO
 }
 
 /// SubjectPublicKeyInfo of an EC key from PKCS#11's `CKA_EC_POINT` (a DER OCTET STRING holding the point).
-pub fn ec_spki(
-    curve: ObjectIdentifier,
-    ec_point: &[u8],
-) -> Result<SubjectPublicKeyInfoOwned, der::Error> {
+pub fn ec_spki(curve: ObjectIdentifier, ec_point: &[u8]) -> Result<SubjectPublicKeyInfoOwned, der::Error> {
     // Some modules return the bare point instead of the DER-wrapped one; accept both.
     let point = match OctetString::from_der(ec_point) {
         Ok(os) if os.as_bytes().first() == Some(&0x04) => os.as_bytes().to_vec(),
@@ -306,12 +303,7 @@ mod tests {
 
     #[test]
     fn key_specs_parse_and_print() {
-        for k in [
-            KeySpec::Rsa2048,
-            KeySpec::Rsa3072,
-            KeySpec::P256,
-            KeySpec::P384,
-        ] {
+        for k in [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::P256, KeySpec::P384] {
             assert_eq!(k.as_str().parse::<KeySpec>().unwrap(), k);
         }
         assert!("ed25519".parse::<KeySpec>().is_err());

@@ -89,9 +89,7 @@ pub struct Hsm {
 
 impl std::fmt::Debug for Hsm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hsm")
-            .field("token", &self.token_label)
-            .finish()
+        f.debug_struct("Hsm").field("token", &self.token_label).finish()
     }
 }
 
@@ -181,12 +179,8 @@ impl Hsm {
             public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
             Mechanism::RsaPkcsKeyPairGen
         } else {
-            let curve = spec
-                .curve_oid()
-                .ok_or_else(|| HsmError::Malformed("curve".into()))?;
-            let params = curve
-                .to_der()
-                .map_err(|e| HsmError::Malformed(e.to_string()))?;
+            let curve = spec.curve_oid().ok_or_else(|| HsmError::Malformed("curve".into()))?;
+            let params = curve.to_der().map_err(|e| HsmError::Malformed(e.to_string()))?;
             public.push(Attribute::EcParams(params));
             Mechanism::EccKeyPairGen
         };
@@ -202,17 +196,10 @@ impl Hsm {
     }
 
     /// The public key of the key pair with this `CKA_ID`, if the token has it.
-    pub fn public_key(
-        &self,
-        id: &[u8],
-        spec: KeySpec,
-    ) -> Result<Option<SubjectPublicKeyInfoOwned>, HsmError> {
+    pub fn public_key(&self, id: &[u8], spec: KeySpec) -> Result<Option<SubjectPublicKeyInfoOwned>, HsmError> {
         self.pool.with(|s| {
             let found = s
-                .find_objects(&[
-                    Attribute::Class(ObjectClass::PUBLIC_KEY),
-                    Attribute::Id(id.to_vec()),
-                ])
+                .find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Id(id.to_vec())])
                 .map_err(HsmError::ck("C_FindObjects"))?;
             match found.first() {
                 Some(h) => public_key_info(s, *h, spec).map(Some),
@@ -232,29 +219,20 @@ impl Hsm {
 
     /// Destroys both halves of the key pair with this `CKA_ID` (rekey: the old key must not outlive its use).
     pub fn destroy_key_pair(&self, id: &[u8]) -> Result<(), HsmError> {
-        self.key_cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.key_cache.write().unwrap_or_else(|e| e.into_inner()).remove(id);
         self.pool.with(|s| {
             let handles = s
                 .find_objects(&[Attribute::Id(id.to_vec())])
                 .map_err(HsmError::ck("C_FindObjects"))?;
             for h in handles {
-                s.destroy_object(h)
-                    .map_err(HsmError::ck("C_DestroyObject"))?;
+                s.destroy_object(h).map_err(HsmError::ck("C_DestroyObject"))?;
             }
             Ok(())
         })
     }
 
     /// Signs a digest with the private key whose `CKA_ID` is `key_id`. ECDSA signatures come back as DER.
-    pub fn sign_digest(
-        &self,
-        key_id: &[u8],
-        mechanism: SignMechanism,
-        digest: &[u8],
-    ) -> Result<Vec<u8>, HsmError> {
+    pub fn sign_digest(&self, key_id: &[u8], mechanism: SignMechanism, digest: &[u8]) -> Result<Vec<u8>, HsmError> {
         let (ck_mech, data) = match mechanism {
             SignMechanism::RsaPkcs1(hash) => {
                 check_len(hash, digest)?;
@@ -279,8 +257,7 @@ impl Hsm {
         };
         let mut handle = self.private_key(key_id)?;
         let result = self.timed("sign", |s| {
-            s.sign(&ck_mech, handle, &data)
-                .map_err(HsmError::ck("C_Sign"))
+            s.sign(&ck_mech, handle, &data).map_err(HsmError::ck("C_Sign"))
         });
         let raw = match result {
             // Another process (an admin command) may have replaced the key: look it up again, once.
@@ -288,22 +265,16 @@ impl Hsm {
                 source: CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _),
                 ..
             }) => {
-                self.key_cache
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(key_id);
+                self.key_cache.write().unwrap_or_else(|e| e.into_inner()).remove(key_id);
                 handle = self.private_key(key_id)?;
                 self.timed("sign", |s| {
-                    s.sign(&ck_mech, handle, &data)
-                        .map_err(HsmError::ck("C_Sign"))
+                    s.sign(&ck_mech, handle, &data).map_err(HsmError::ck("C_Sign"))
                 })?
             }
             other => other?,
         };
         match mechanism {
-            SignMechanism::Ecdsa => {
-                keys::ecdsa_raw_to_der(&raw).map_err(|e| HsmError::Malformed(e.to_string()))
-            }
+            SignMechanism::Ecdsa => keys::ecdsa_raw_to_der(&raw).map_err(|e| HsmError::Malformed(e.to_string())),
             _ => Ok(raw),
         }
     }
@@ -315,8 +286,7 @@ impl Hsm {
         let mut iv = [0u8; GCM_IV_LEN];
         rand::rngs::OsRng.fill_bytes(&mut iv);
         let mut iv_param = iv;
-        let params = GcmParams::new(&mut iv_param, context, 128.into())
-            .map_err(HsmError::ck("GCM parameters"))?;
+        let params = GcmParams::new(&mut iv_param, context, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
         let ct = self.timed("wrap", |s| {
             s.encrypt(&Mechanism::AesGcm(params), key, plaintext)
                 .map_err(HsmError::ck("C_Encrypt"))
@@ -329,19 +299,14 @@ impl Hsm {
     }
 
     /// Decrypts what [`Hsm::wrap_secret`] produced with the same `context`.
-    pub fn unwrap_secret(
-        &self,
-        wrapped: &[u8],
-        context: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+    pub fn unwrap_secret(&self, wrapped: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>, HsmError> {
         if wrapped.len() < 1 + GCM_IV_LEN + 16 || wrapped[0] != WRAPPED_VERSION {
             return Err(HsmError::Unwrap);
         }
         let key = self.wrap_key()?;
         let mut iv = [0u8; GCM_IV_LEN];
         iv.copy_from_slice(&wrapped[1..1 + GCM_IV_LEN]);
-        let params =
-            GcmParams::new(&mut iv, context, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
+        let params = GcmParams::new(&mut iv, context, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
         self.timed("unwrap", |s| {
             s.decrypt(&Mechanism::AesGcm(params), key, &wrapped[1 + GCM_IV_LEN..])
                 .map(Zeroizing::new)
@@ -415,20 +380,12 @@ impl Hsm {
     }
 
     fn private_key(&self, id: &[u8]) -> Result<ObjectHandle, HsmError> {
-        if let Some(h) = self
-            .key_cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-        {
+        if let Some(h) = self.key_cache.read().unwrap_or_else(|e| e.into_inner()).get(id) {
             return Ok(*h);
         }
         let handle = self.pool.with(|s| {
             let found = s
-                .find_objects(&[
-                    Attribute::Class(ObjectClass::PRIVATE_KEY),
-                    Attribute::Id(id.to_vec()),
-                ])
+                .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id.to_vec())])
                 .map_err(HsmError::ck("C_FindObjects"))?;
             found
                 .first()
@@ -502,11 +459,7 @@ impl Hsm {
     }
 
     /// Runs `f` on a pooled session and records its latency under `op`.
-    fn timed<T>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&Session) -> Result<T, HsmError>,
-    ) -> Result<T, HsmError> {
+    fn timed<T>(&self, op: &'static str, f: impl FnOnce(&Session) -> Result<T, HsmError>) -> Result<T, HsmError> {
         let start = Instant::now();
         let r = self.pool.with(f);
         metrics::observe_hsm(op, start.elapsed(), r.is_ok());
@@ -551,18 +504,11 @@ fn printable_id(id: &[u8]) -> String {
     }
 }
 
-fn public_key_info(
-    s: &Session,
-    handle: ObjectHandle,
-    spec: KeySpec,
-) -> Result<SubjectPublicKeyInfoOwned, HsmError> {
+fn public_key_info(s: &Session, handle: ObjectHandle, spec: KeySpec) -> Result<SubjectPublicKeyInfoOwned, HsmError> {
     let malformed = |e: der::Error| HsmError::Malformed(e.to_string());
     if spec.is_rsa() {
         let attrs = s
-            .get_attributes(
-                handle,
-                &[AttributeType::Modulus, AttributeType::PublicExponent],
-            )
+            .get_attributes(handle, &[AttributeType::Modulus, AttributeType::PublicExponent])
             .map_err(HsmError::ck("C_GetAttributeValue"))?;
         let (mut n, mut e) = (None, None);
         for a in attrs {
@@ -587,9 +533,7 @@ fn public_key_info(
                 _ => None,
             })
             .ok_or_else(|| HsmError::Malformed("EC public key without CKA_EC_POINT".into()))?;
-        let curve = spec
-            .curve_oid()
-            .ok_or_else(|| HsmError::Malformed("curve".into()))?;
+        let curve = spec.curve_oid().ok_or_else(|| HsmError::Malformed("curve".into()))?;
         keys::ec_spki(curve, &point).map_err(malformed)
     }
 }
@@ -604,28 +548,15 @@ struct SessionPool {
 }
 
 impl SessionPool {
-    fn open(
-        ctx: &Pkcs11,
-        slot: Slot,
-        size: usize,
-        secrets: &HsmSecrets,
-    ) -> Result<SessionPool, HsmError> {
+    fn open(ctx: &Pkcs11, slot: Slot, size: usize, secrets: &HsmSecrets) -> Result<SessionPool, HsmError> {
         let mut sessions = Vec::with_capacity(size);
         for _ in 0..size.max(1) {
-            sessions.push(
-                ctx.open_rw_session(slot)
-                    .map_err(HsmError::ck("C_OpenSession"))?,
-            );
+            sessions.push(ctx.open_rw_session(slot).map_err(HsmError::ck("C_OpenSession"))?);
         }
         // One login for the whole application; the open sessions keep it alive.
         match sessions[0].login(UserType::User, Some(&secrets.user_pin())) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(source) => {
-                return Err(HsmError::Pkcs11 {
-                    op: "C_Login",
-                    source,
-                })
-            }
+            Err(source) => return Err(HsmError::Pkcs11 { op: "C_Login", source }),
         }
         Ok(SessionPool {
             size: sessions.len(),
@@ -662,10 +593,7 @@ impl SessionPool {
             },
             _ => session,
         };
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(session);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(session);
         self.available.notify_one();
         result
     }

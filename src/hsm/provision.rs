@@ -39,9 +39,8 @@ impl HsmSecrets {
             });
         }
         let path = settings.data_dir.join(SECRETS_FILE);
-        let err = |what: &str, e: &dyn std::fmt::Display| {
-            HsmError::Provision(format!("{what} {}: {e}", path.display()))
-        };
+        let err =
+            |what: &str, e: &dyn std::fmt::Display| HsmError::Provision(format!("{what} {}: {e}", path.display()));
         if !path.exists() {
             if !settings.manages_softhsm() {
                 return Err(HsmError::Provision(
@@ -95,12 +94,7 @@ pub fn prepare_softhsm(settings: &Settings) -> Result<Option<PathBuf>, HsmError>
     if !settings.manages_softhsm() {
         return Ok(None);
     }
-    let err = |e: std::io::Error| {
-        HsmError::Provision(format!(
-            "cannot prepare {}: {e}",
-            settings.data_dir.display()
-        ))
-    };
+    let err = |e: std::io::Error| HsmError::Provision(format!("cannot prepare {}: {e}", settings.data_dir.display()));
     std::fs::create_dir_all(&settings.data_dir).map_err(err)?;
     let data_dir = std::fs::canonicalize(&settings.data_dir).map_err(err)?;
     let tokens = data_dir.join("tokens");
@@ -127,9 +121,7 @@ pub(super) fn find_token(ctx: &Pkcs11, label: &str) -> Result<Option<Slot>, HsmE
         .get_slots_with_initialized_token()
         .map_err(HsmError::ck("C_GetSlotList"))?
     {
-        let info = ctx
-            .get_token_info(slot)
-            .map_err(HsmError::ck("C_GetTokenInfo"))?;
+        let info = ctx.get_token_info(slot).map_err(HsmError::ck("C_GetTokenInfo"))?;
         if info.label().trim_end() == label {
             return Ok(Some(slot));
         }
@@ -138,36 +130,23 @@ pub(super) fn find_token(ctx: &Pkcs11, label: &str) -> Result<Option<Slot>, HsmE
 }
 
 /// Initialises a new SoftHSM2 token with this label and sets its user PIN.
-pub(super) fn create_token(
-    ctx: &Pkcs11,
-    label: &str,
-    secrets: &HsmSecrets,
-) -> Result<Slot, HsmError> {
+pub(super) fn create_token(ctx: &Pkcs11, label: &str, secrets: &HsmSecrets) -> Result<Slot, HsmError> {
     let free = ctx
         .get_slots_with_token()
         .map_err(HsmError::ck("C_GetSlotList"))?
         .into_iter()
-        .find(|s| {
-            ctx.get_token_info(*s)
-                .map(|i| !i.token_initialized())
-                .unwrap_or(false)
-        })
+        .find(|s| ctx.get_token_info(*s).map(|i| !i.token_initialized()).unwrap_or(false))
         .ok_or_else(|| HsmError::Provision("no free slot to create the token in".into()))?;
     ctx.init_token(free, &secrets.so_pin, label)
         .map_err(HsmError::ck("C_InitToken"))?;
     // SoftHSM2 renumbers its slots once a token is initialised: find ours again by its label.
-    let slot = find_token(ctx, label)?.ok_or_else(|| {
-        HsmError::Provision(format!("token {label:?} not found after C_InitToken"))
-    })?;
-    let session = ctx
-        .open_rw_session(slot)
-        .map_err(HsmError::ck("C_OpenSession"))?;
+    let slot = find_token(ctx, label)?
+        .ok_or_else(|| HsmError::Provision(format!("token {label:?} not found after C_InitToken")))?;
+    let session = ctx.open_rw_session(slot).map_err(HsmError::ck("C_OpenSession"))?;
     session
         .login(UserType::So, Some(&secrets.so_pin))
         .map_err(HsmError::ck("C_Login(SO)"))?;
-    session
-        .init_pin(&secrets.user_pin)
-        .map_err(HsmError::ck("C_InitPIN"))?;
+    session.init_pin(&secrets.user_pin).map_err(HsmError::ck("C_InitPIN"))?;
     session.logout().map_err(HsmError::ck("C_Logout"))?;
     tracing::info!(token = label, "created the HSM token");
     Ok(slot)

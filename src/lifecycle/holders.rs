@@ -50,9 +50,7 @@ impl HolderRequest {
         let bad = |m: &str| Err(LifecycleError::Invalid(m.into()));
         let email = self.email.trim();
         let at = email.find('@');
-        if email.len() > 254
-            || at.is_none_or(|i| i == 0 || i == email.len() - 1)
-            || email.contains(char::is_whitespace)
+        if email.len() > 254 || at.is_none_or(|i| i == 0 || i == email.len() - 1) || email.contains(char::is_whitespace)
         {
             return bad("the e-mail address is not valid");
         }
@@ -60,10 +58,7 @@ impl HolderRequest {
             return bad("the given name and the surname are required");
         }
         let phone_digits = self.phone.trim_start_matches('+');
-        if !self.phone.starts_with('+')
-            || phone_digits.len() < 8
-            || !phone_digits.chars().all(|c| c.is_ascii_digit())
-        {
+        if !self.phone.starts_with('+') || phone_digits.len() < 8 || !phone_digits.chars().all(|c| c.is_ascii_digit()) {
             return bad("the phone number must have its country prefix, e.g. +40712345678");
         }
         if settings.package(self.package).is_none() {
@@ -96,10 +91,9 @@ pub async fn create_ready_holder(
         .ok_or_else(|| LifecycleError::Invalid("unknown package".into()))?;
 
     let pw = req.password.clone();
-    let password_hash =
-        tokio::task::spawn_blocking(move || password::hash(&pw, password::MIN_LENGTH))
-            .await
-            .map_err(|e| LifecycleError::Task(e.to_string()))??;
+    let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw, password::MIN_LENGTH))
+        .await
+        .map_err(|e| LifecycleError::Task(e.to_string()))??;
 
     let now = clock.now();
     let user_id = uuid::Uuid::new_v4().to_string();
@@ -109,20 +103,16 @@ pub async fn create_ready_holder(
         given_name: req.given_name.trim().to_owned(),
         surname: req.surname.trim().to_owned(),
         country: req.country.clone(),
-        serial_number: req.id_number.clone().unwrap_or_else(|| {
-            format!("PARAFA-{}", &user_id.replace('-', "")[..16].to_uppercase())
-        }),
+        serial_number: req
+            .id_number
+            .clone()
+            .unwrap_or_else(|| format!("PARAFA-{}", &user_id.replace('-', "")[..16].to_uppercase())),
         pseudonym: req.pseudonym.clone(),
         email: Some(email.clone()),
     };
 
     let (h, c) = (hsm.clone(), ca.clone());
-    let (uid, cid, account, spec) = (
-        user_id.clone(),
-        credential_id.clone(),
-        email.clone(),
-        req.key,
-    );
+    let (uid, cid, account, spec) = (user_id.clone(), credential_id.clone(), email.clone(), req.key);
     let (pairing, issued) = tokio::task::spawn_blocking(move || {
         let pairing = totp::new_pairing(&h, &uid, "Parafa", &account, "active")?;
         let label = format!("holder {account}");
