@@ -7,10 +7,7 @@ use common::{run, run_ok, TestApp};
 fn text(app: &TestApp, which: &str) -> (std::path::PathBuf, String) {
     let path = app.data_dir.join(format!("{which}.pem"));
     std::fs::write(&path, app.cli_ok(&["admin", "cert", which])).unwrap();
-    let text = run_ok(
-        "openssl",
-        &["x509", "-in", path.to_str().unwrap(), "-noout", "-text"],
-    );
+    let text = run_ok("openssl", &["x509", "-in", path.to_str().unwrap(), "-noout", "-text"]);
     (path, text)
 }
 
@@ -28,18 +25,9 @@ fn ca_certificates_form_a_chain_openssl_accepts() {
         "{root_text}"
     );
     let (_, issuing_text) = text(&app, "issuing");
-    assert!(
-        issuing_text.contains("CA:TRUE, pathlen:0"),
-        "{issuing_text}"
-    );
-    assert!(
-        issuing_text.contains("CN = Parafa Qualified CA"),
-        "{issuing_text}"
-    );
-    assert!(
-        issuing_text.contains("Certificate Sign, CRL Sign"),
-        "{issuing_text}"
-    );
+    assert!(issuing_text.contains("CA:TRUE, pathlen:0"), "{issuing_text}");
+    assert!(issuing_text.contains("CN = Parafa Qualified CA"), "{issuing_text}");
+    assert!(issuing_text.contains("Certificate Sign, CRL Sign"), "{issuing_text}");
     // The certificates the server publishes are the ones the CLI prints.
     let served = app.get("/pki/issuing.crt").bytes().unwrap();
     let der = app.data_dir.join("issuing.der");
@@ -85,39 +73,23 @@ fn holder_profile(key: &str, public_key_line: &str) {
     );
     assert!(text.contains("CN = Ana Maria Popescu"), "{text}");
     assert!(
-        text.contains(
-            "X509v3 Key Usage: critical\n                Digital Signature, Non Repudiation"
-        ),
+        text.contains("X509v3 Key Usage: critical\n                Digital Signature, Non Repudiation"),
         "{text}"
     );
-    assert!(
-        text.contains("Policy: 0.4.0.194112.1.2"),
-        "QCP-n-qscd missing: {text}"
-    );
+    assert!(text.contains("Policy: 0.4.0.194112.1.2"), "QCP-n-qscd missing: {text}");
     assert!(text.contains("URI:http://127.0.0.1:"), "{text}");
     assert!(text.contains("/pki/crl"), "{text}");
-    assert!(
-        text.contains("OCSP - URI:") && text.contains("/pki/ocsp"),
-        "{text}"
-    );
+    assert!(text.contains("OCSP - URI:") && text.contains("/pki/ocsp"), "{text}");
     assert!(
         text.contains("CA Issuers - URI:") && text.contains("/pki/issuing.crt"),
         "{text}"
     );
-    assert!(
-        text.contains("email:") && text.contains("@example.com"),
-        "{text}"
-    );
+    assert!(text.contains("email:") && text.contains("@example.com"), "{text}");
     assert!(!text.contains("CA:TRUE"));
 
     // qcStatements: OpenSSL does not name them, so read the DER structure.
-    let parsed = run_ok(
-        "openssl",
-        &["asn1parse", "-in", path.to_str().unwrap(), "-i"],
-    );
-    let pos = parsed
-        .find(":qcStatements")
-        .expect("qcStatements extension");
+    let parsed = run_ok("openssl", &["asn1parse", "-in", path.to_str().unwrap(), "-i"]);
+    let pos = parsed.find(":qcStatements").expect("qcStatements extension");
     let after = &parsed[pos..];
     let octets = after
         .lines()
@@ -143,47 +115,21 @@ fn holder_profile(key: &str, public_key_line: &str) {
         "0.4.0.1862.1.6.1",
         "0.4.0.1862.1.5",
     ] {
-        assert!(
-            inner.contains(oid),
-            "{oid} missing from qcStatements:\n{inner}"
-        );
+        assert!(inner.contains(oid), "{oid} missing from qcStatements:\n{inner}");
     }
-    assert!(
-        inner.contains("/pki/pds-en.pdf") && inner.contains(":en"),
-        "{inner}"
-    );
+    assert!(inner.contains("/pki/pds-en.pdf") && inner.contains(":en"), "{inner}");
 
     // The certificate carries the token's public key for this credential (read by pkcs11-tool, not by us).
-    let id_hex: String = holder
-        .credential_id
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let id_hex: String = holder.credential_id.bytes().map(|b| format!("{b:02x}")).collect();
     let tool = |extra: &[&str]| {
-        let mut args = vec![
-            "--module",
-            "/usr/lib/softhsm/libsofthsm2.so",
-            "--token-label",
-            "parafa",
-        ];
+        let mut args = vec!["--module", "/usr/lib/softhsm/libsofthsm2.so", "--token-label", "parafa"];
         args.extend(extra);
-        let out = run(
-            "pkcs11-tool",
-            &args,
-            &[("SOFTHSM2_CONF", &app.softhsm_conf())],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = run("pkcs11-tool", &args, &[("SOFTHSM2_CONF", &app.softhsm_conf())]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let cert_spki = app.data_dir.join("cert-pub.der");
-    let pubkey_pem = run_ok(
-        "openssl",
-        &["x509", "-in", path.to_str().unwrap(), "-pubkey", "-noout"],
-    );
+    let pubkey_pem = run_ok("openssl", &["x509", "-in", path.to_str().unwrap(), "-pubkey", "-noout"]);
     let pubkey_path = app.data_dir.join("cert-pub.pem");
     std::fs::write(&pubkey_path, &pubkey_pem).unwrap();
     run_ok(
@@ -278,10 +224,7 @@ fn a_pseudonym_replaces_the_name_when_asked() {
     let holder = common::Holder::parse(&out);
     let (_, text) = text(&app, &holder.certificate_serial);
     assert!(text.contains("pseudonym = Zorro"), "{text}");
-    assert!(
-        text.contains("serialNumber = PNORO-1900101123456"),
-        "{text}"
-    );
+    assert!(text.contains("serialNumber = PNORO-1900101123456"), "{text}");
     assert!(!text.contains("Ionescu"), "{text}");
 }
 
@@ -334,11 +277,7 @@ fn holder_creation_refuses_bad_input_and_duplicates() {
         assert!(err.contains(message), "{flag} {value}: {err}");
     }
     // None of the refusals left a key in the token: only the CA keys, the wrap key and the one holder's pair.
-    let objects: Vec<serde_json::Value> =
-        serde_json::from_str(&app.cli_ok(&["hsm", "list", "--json"])).unwrap();
-    let private = objects
-        .iter()
-        .filter(|o| o["class"] == "CKO_PRIVATE_KEY")
-        .count();
+    let objects: Vec<serde_json::Value> = serde_json::from_str(&app.cli_ok(&["hsm", "list", "--json"])).unwrap();
+    let private = objects.iter().filter(|o| o["class"] == "CKO_PRIVATE_KEY").count();
     assert_eq!(private, 3, "{objects:?}");
 }

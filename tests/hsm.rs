@@ -29,11 +29,7 @@ fn private_keys_are_sensitive_and_never_extractable() {
         ],
         &[("SOFTHSM2_CONF", &app.softhsm_conf())],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listing = String::from_utf8_lossy(&out.stdout);
     // Blocks start with a header such as "Private Key Object; RSA"; the attributes follow, indented.
     let mut blocks: Vec<(String, String)> = Vec::new();
@@ -59,18 +55,14 @@ fn private_keys_are_sensitive_and_never_extractable() {
     assert_eq!(private_or_secret, 5, "{listing}");
 
     // Parafa's own listing says the same.
-    let list: Vec<serde_json::Value> =
-        serde_json::from_str(&app.cli_ok(&["hsm", "list", "--json"])).unwrap();
+    let list: Vec<serde_json::Value> = serde_json::from_str(&app.cli_ok(&["hsm", "list", "--json"])).unwrap();
     for o in list.iter().filter(|o| o["class"] != "CKO_PUBLIC_KEY") {
         assert_eq!(o["sensitive"], true, "{o}");
         assert_eq!(o["extractable"], false, "{o}");
         assert_eq!(o["never_extractable"], true, "{o}");
     }
     let table = app.cli_ok(&["hsm", "list"]);
-    assert!(
-        table.contains("EXTRACTABLE") && table.contains("ca-root"),
-        "{table}"
-    );
+    assert!(table.contains("EXTRACTABLE") && table.contains("ca-root"), "{table}");
 }
 
 fn pem_of(spki: &spki::SubjectPublicKeyInfoOwned, dir: &Path, name: &str) -> std::path::PathBuf {
@@ -107,33 +99,21 @@ fn openssl_verifies(pubkey: &Path, digest: &[u8], sig: &[u8], opts: &[&str], dir
 fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let env = vec![(
-        "PARAFA_DATA_DIR".to_owned(),
-        dir.join("data").display().to_string(),
-    )];
+    let env = vec![("PARAFA_DATA_DIR".to_owned(), dir.join("data").display().to_string())];
     let settings = Settings::load_from(None, &env).unwrap();
     parafa::hsm::prepare_softhsm(&settings).unwrap();
     let hsm = Hsm::open(&settings).unwrap();
 
-    let rsa = hsm
-        .generate_key_pair(KeySpec::Rsa2048, b"t-rsa", "test rsa")
-        .unwrap();
-    let p256 = hsm
-        .generate_key_pair(KeySpec::P256, b"t-p256", "test p256")
-        .unwrap();
-    let p384 = hsm
-        .generate_key_pair(KeySpec::P384, b"t-p384", "test p384")
-        .unwrap();
+    let rsa = hsm.generate_key_pair(KeySpec::Rsa2048, b"t-rsa", "test rsa").unwrap();
+    let p256 = hsm.generate_key_pair(KeySpec::P256, b"t-p256", "test p256").unwrap();
+    let p384 = hsm.generate_key_pair(KeySpec::P384, b"t-p384", "test p384").unwrap();
     let (rsa_pem, p256_pem, p384_pem) = (
         pem_of(&rsa, dir, "rsa"),
         pem_of(&p256, dir, "p256"),
         pem_of(&p384, dir, "p384"),
     );
     // The public key read back by id equals the one returned at generation.
-    assert_eq!(
-        hsm.public_key(b"t-rsa", KeySpec::Rsa2048).unwrap().unwrap(),
-        rsa
-    );
+    assert_eq!(hsm.public_key(b"t-rsa", KeySpec::Rsa2048).unwrap().unwrap(), rsa);
 
     for (hash, name) in [
         (HashAlg::Sha256, "sha256"),
@@ -173,10 +153,7 @@ fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
         for (pem, id) in [(&p256_pem, &b"t-p256"[..]), (&p384_pem, &b"t-p384"[..])] {
             let sig = hsm.sign_digest(id, SignMechanism::Ecdsa, &digest).unwrap();
             assert_eq!(sig[0], 0x30, "ECDSA signatures are DER");
-            assert!(
-                openssl_verifies(pem, &digest, &sig, &[], dir),
-                "ECDSA {name}"
-            );
+            assert!(openssl_verifies(pem, &digest, &sig, &[], dir), "ECDSA {name}");
             // A signature over another digest does not verify: the check above can fail.
             let other = hash.digest(b"another document");
             assert!(!openssl_verifies(pem, &other, &sig, &[], dir));
@@ -184,11 +161,7 @@ fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
     }
     // A digest of the wrong length is refused before the token sees it.
     assert!(hsm
-        .sign_digest(
-            b"t-rsa",
-            SignMechanism::RsaPkcs1(HashAlg::Sha256),
-            &[0u8; 20]
-        )
+        .sign_digest(b"t-rsa", SignMechanism::RsaPkcs1(HashAlg::Sha256), &[0u8; 20])
         .is_err());
     assert!(hsm
         .sign_digest(b"no-such-key", SignMechanism::Ecdsa, &[0u8; 32])
@@ -197,10 +170,7 @@ fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
     // Secrets wrapped by the token's AES key unwrap only with the same context, and only unaltered.
     let wrapped = hsm.wrap_secret(b"seed bytes", b"user-1").unwrap();
     assert!(!wrapped.windows(10).any(|w| w == b"seed bytes"));
-    assert_eq!(
-        &hsm.unwrap_secret(&wrapped, b"user-1").unwrap()[..],
-        b"seed bytes"
-    );
+    assert_eq!(&hsm.unwrap_secret(&wrapped, b"user-1").unwrap()[..], b"seed bytes");
     assert!(hsm.unwrap_secret(&wrapped, b"user-2").is_err());
     let mut altered = wrapped.clone();
     *altered.last_mut().unwrap() ^= 1;
@@ -220,10 +190,7 @@ fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
             })
         })
         .collect();
-    let sigs: Vec<Vec<u8>> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let sigs: Vec<Vec<u8>> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     assert_eq!(sigs.len(), 160);
     for sig in sigs.iter().step_by(16) {
         assert!(openssl_verifies(&p256_pem, &digest, sig, &[], dir));

@@ -64,7 +64,10 @@ fn health_ready_and_metrics_answer() {
     let app = TestApp::spawn();
     let health = app.get("/health");
     assert_eq!(health.status(), 200);
-    let id = health.headers().get("x-request-id").expect("a request id on every response");
+    let id = health
+        .headers()
+        .get("x-request-id")
+        .expect("a request id on every response");
     assert!(!id.is_empty());
     let ready: serde_json::Value = app.get("/ready").json().unwrap();
     assert_eq!(ready["status"], "ready", "{ready}");

@@ -45,7 +45,7 @@ where
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&u.id)
-    .bind(&u.email)
+    .bind(u.email.to_lowercase())
     .bind(&u.given_name)
     .bind(&u.surname)
     .bind(&u.phone)

@@ -190,8 +190,7 @@ impl TestApp {
 
     /// The token's user PIN from the generated secrets file.
     pub fn user_pin(&self) -> String {
-        let text =
-            std::fs::read_to_string(self.data_dir.join("hsm-secrets.toml")).expect("secrets file");
+        let text = std::fs::read_to_string(self.data_dir.join("hsm-secrets.toml")).expect("secrets file");
         let v: toml::Value = toml::from_str(&text).expect("secrets toml");
         v["user_pin"].as_str().expect("user_pin").to_owned()
     }
@@ -201,8 +200,7 @@ impl TestApp {
         let root = self.data_dir.join("root.pem");
         let issuing = self.data_dir.join("issuing.pem");
         std::fs::write(&root, self.cli_ok(&["admin", "cert", "root"])).expect("write root");
-        std::fs::write(&issuing, self.cli_ok(&["admin", "cert", "issuing"]))
-            .expect("write issuing");
+        std::fs::write(&issuing, self.cli_ok(&["admin", "cert", "issuing"])).expect("write issuing");
         (root, issuing)
     }
 }
@@ -251,9 +249,7 @@ pub fn postgres_admin_url() -> Option<String> {
     match std::env::var("PARAFA_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!(
-                "SKIPPED: PARAFA_TEST_POSTGRES_URL is not set, so this PostgreSQL test did not run"
-            );
+            eprintln!("SKIPPED: PARAFA_TEST_POSTGRES_URL is not set, so this PostgreSQL test did not run");
             None
         }
     }
@@ -292,19 +288,32 @@ impl Drop for FreshPostgres {
     }
 }
 
-/// Runs one SQL statement on a PostgreSQL server with sqlx; panics (fails the test) when unreachable.
+/// Runs one SQL statement on a PostgreSQL server with sqlx; panics (fails the test) when unreachable. It runs on a
+/// thread of its own, so it works from synchronous and from async tests alike.
 pub fn psql(url: &str, sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {url} is unreachable ({e}); PARAFA_TEST_POSTGRES_URL is set, so this fails"));
-        sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    });
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    let outcome = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.map_err(|e| {
+                format!("PostgreSQL at {url} is unreachable ({e}); PARAFA_TEST_POSTGRES_URL is set, so this fails")
+            })?;
+            sqlx::query(&sql)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| format!("{sql}: {e}"))?;
+            Ok::<(), String>(())
+        })
+    })
+    .join()
+    .expect("psql thread");
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
 }
 
 /// Runs an outside program; returns its output (status not checked).
