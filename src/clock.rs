@@ -1,6 +1,9 @@
-//! The one source of time. Services take a `&dyn Clock`; tests and the `PARAFA_CLOCK_OFFSET_SECS` variable of a
-//! test server move it.
+//! The one source of time. Services take a `&dyn Clock`. Tests move it: in-process through [`SystemClock::advance`],
+//! and for a server process through `PARAFA_CLOCK_OFFSET_SECS` (fixed at start) or `PARAFA_TEST_CLOCK_FILE`, a file
+//! holding an offset in seconds that the server rereads on every reading of the clock. Neither is set in
+//! production; the file hook exists only when the variable names it.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,6 +16,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default)]
 pub struct SystemClock {
     offset_secs: AtomicI64,
+    offset_file: Option<PathBuf>,
 }
 
 impl SystemClock {
@@ -20,6 +24,19 @@ impl SystemClock {
     pub fn with_offset(offset_secs: i64) -> SystemClock {
         SystemClock {
             offset_secs: AtomicI64::new(offset_secs),
+            offset_file: None,
+        }
+    }
+
+    /// The clock a server uses: `PARAFA_CLOCK_OFFSET_SECS` and `PARAFA_TEST_CLOCK_FILE` if set.
+    pub fn from_env() -> SystemClock {
+        let offset = std::env::var("PARAFA_CLOCK_OFFSET_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        SystemClock {
+            offset_secs: AtomicI64::new(offset),
+            offset_file: std::env::var_os("PARAFA_TEST_CLOCK_FILE").map(PathBuf::from),
         }
     }
 
@@ -35,7 +52,13 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        secs + self.offset_secs.load(Ordering::SeqCst)
+        let from_file = self
+            .offset_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        secs + self.offset_secs.load(Ordering::SeqCst) + from_file
     }
 }
 

@@ -47,7 +47,39 @@ pub struct Settings {
     pub hsm: HsmSettings,
     pub ca: CaSettings,
     pub audit: AuditSettings,
+    pub auth: AuthSettings,
+    pub csc: CscSettings,
     pub packages: Vec<PackageSettings>,
+}
+
+/// Login tokens and TOTP rules (product rules §3, §4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Lifetime of a CSC access token, in seconds.
+    pub access_token_ttl_secs: i64,
+    /// Lifetime of a refresh token ("remember me"), in seconds.
+    pub refresh_token_ttl_secs: i64,
+    /// Wrong TOTP codes in a row that lock signature authorisation.
+    pub totp_max_failures: i64,
+    /// How long the lock lasts, in seconds.
+    pub totp_lock_secs: i64,
+    /// Time steps accepted either side of the current one (clock drift of the phone).
+    pub totp_skew_steps: i64,
+}
+
+/// The CSC API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CscSettings {
+    /// Lifetime of a SAD, in seconds.
+    pub sad_ttl_secs: i64,
+    /// Largest `numSignatures` one authorisation may ask for (the `multisign` of credentials/info).
+    pub multisign: i64,
+    /// Service name in `info`.
+    pub name: String,
+    /// ISO 3166-1 alpha-2 region in `info`.
+    pub region: String,
 }
 
 /// The PKCS#11 token.
@@ -118,6 +150,8 @@ impl Default for Settings {
             hsm: HsmSettings::default(),
             ca: CaSettings::default(),
             audit: AuditSettings::default(),
+            auth: AuthSettings::default(),
+            csc: CscSettings::default(),
             packages: default_packages(),
         }
     }
@@ -147,6 +181,29 @@ impl Default for CaSettings {
             root_validity_days: 20 * 365,
             issuing_validity_days: 10 * 365,
             pds_url: None,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 86_400,
+            totp_max_failures: 5,
+            totp_lock_secs: 15 * 60,
+            totp_skew_steps: 1,
+        }
+    }
+}
+
+impl Default for CscSettings {
+    fn default() -> Self {
+        CscSettings {
+            sad_ttl_secs: 300,
+            multisign: 100,
+            name: "Parafa".into(),
+            region: "RO".into(),
         }
     }
 }
@@ -232,9 +289,12 @@ impl Settings {
                 "HSM_MANAGE_SOFTHSM" => {
                     self.hsm.manage_softhsm = Some(value.parse().map_err(|_| bad("expected true or false"))?)
                 }
+                "CSC_MULTISIGN" => self.csc.multisign = value.parse().map_err(|_| bad("expected a number"))?,
+                "CSC_SAD_TTL_SECS" => self.csc.sad_ttl_secs = value.parse().map_err(|_| bad("expected a number"))?,
                 "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
                 // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
-                "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS" => {}
+                "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS"
+                | "TEST_CLOCK_FILE" => {}
                 _ => return Err(bad("unknown PARAFA_ variable")),
             }
         }
@@ -266,6 +326,12 @@ impl Settings {
                 "ca.country",
                 format!("{:?} is not a two-letter country code", self.ca.country),
             );
+        }
+        if self.csc.multisign < 1 || self.csc.sad_ttl_secs < 1 {
+            return invalid("csc", "multisign and sad_ttl_secs must be at least 1".into());
+        }
+        if self.auth.totp_max_failures < 1 || !(0..=3).contains(&self.auth.totp_skew_steps) {
+            return invalid("auth", "totp_max_failures ≥ 1 and totp_skew_steps 0..=3".into());
         }
         if self.packages.is_empty() {
             return invalid("packages", "at least one package is needed".into());

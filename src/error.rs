@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::csc::CscError;
 use crate::db::DbError;
 use crate::hsm::HsmError;
 
@@ -100,6 +101,57 @@ impl From<HsmError> for ApiError {
     fn from(e: HsmError) -> ApiError {
         ApiError::unavailable("the HSM could not complete the operation", &e)
     }
+}
+
+impl From<CscError> for ApiError {
+    fn from(e: CscError) -> ApiError {
+        let bad = StatusCode::BAD_REQUEST;
+        match e {
+            CscError::Invalid(d) => ApiError::new(bad, "invalid_request", d),
+            CscError::InvalidToken(d) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", d),
+            CscError::ExpiredToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "expired_token",
+                "The access token has expired",
+            ),
+            CscError::Otp { v2: false, message } => ApiError::new(bad, "invalid_otp", message),
+            CscError::Otp { v2: true, message } => ApiError::new(bad, "invalid_authentication_data", message),
+            CscError::Authentication(d) => ApiError::new(bad, "authentication_error", d),
+            CscError::Db(e) => e.into(),
+            CscError::Hsm(e) => e.into(),
+            CscError::Internal(d) => ApiError::internal("internal error", &d),
+        }
+    }
+}
+
+/// Turns any error response that is not JSON yet (actix's own 404, 405, 413, …) into the CSC error JSON.
+pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let is_json = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (error, description) = match status.as_u16() {
+        401 => ("invalid_token", "authentication required"),
+        404 => ("not_found", "no such route"),
+        405 => ("invalid_request", "method not allowed on this route"),
+        413 => ("invalid_request", "the request body is too large"),
+        415 => ("invalid_request", "unsupported content type"),
+        400..=499 => ("invalid_request", "the request could not be processed"),
+        503 => ("temporarily_unavailable", "the service is temporarily unavailable"),
+        _ => ("server_error", "internal error; see the server log"),
+    };
+    let (req, _) = res.into_parts();
+    let api = ApiError::new(status, error, description);
+    let res = actix_web::dev::ServiceResponse::new(req, api.error_response()).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
 }
 
 /// JSON bodies that do not parse get a 400 in the CSC shape, never actix's plain-text default.

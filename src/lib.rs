@@ -7,6 +7,7 @@ pub mod auth;
 pub mod ca;
 pub mod clock;
 pub mod config;
+pub mod csc;
 pub mod db;
 pub mod error;
 pub mod hsm;

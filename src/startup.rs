@@ -16,7 +16,7 @@ use crate::ca::{self, Ca, CaError};
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, Settings};
 use crate::db::{Db, DbError};
-use crate::error::{json_error_handler, ApiError};
+use crate::error::{json_error_handler, json_errors, ApiError};
 use crate::hsm::{Hsm, HsmError};
 use crate::{audit, metrics};
 
@@ -60,11 +60,7 @@ pub async fn provision(settings: Settings) -> Result<AppState, StartupError> {
         .map_err(|e| io("cannot open the provisioning lock", e))?;
     lock.lock().map_err(|e| io("cannot take the provisioning lock", e))?;
 
-    let offset = std::env::var("PARAFA_CLOCK_OFFSET_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let clock = Arc::new(SystemClock::with_offset(offset));
+    let clock = Arc::new(SystemClock::from_env());
     let db = Db::connect(&settings.database_url(), settings.database_max_connections).await?;
     let s = settings.clone();
     let hsm = tokio::task::spawn_blocking(move || Hsm::open(&s))
@@ -102,6 +98,8 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
                     .limit(json_limit)
                     .error_handler(json_error_handler),
             )
+            .app_data(web::PayloadConfig::new(json_limit))
+            .wrap(actix_web::middleware::ErrorHandlers::new().default_handler(json_errors))
             .wrap_fn(|req, srv| {
                 let start = Instant::now();
                 let method = req.method().to_string();
@@ -123,6 +121,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(metrics_text))
             .configure(ca::routes::configure)
+            .configure(crate::csc::configure)
             .default_service(web::to(not_found))
     })
     .workers(workers)

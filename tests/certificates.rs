@@ -89,6 +89,9 @@ fn holder_profile(key: &str, public_key_line: &str) {
 
     // qcStatements: OpenSSL does not name them, so read the DER structure.
     let parsed = run_ok("openssl", &["asn1parse", "-in", path.to_str().unwrap(), "-i"]);
+    // RFC 5280 §4.1.2.5: dates before 2050 are UTCTime.
+    assert_eq!(parsed.matches("UTCTIME").count(), 2, "{parsed}");
+    assert!(!parsed.contains("GENERALIZEDTIME"), "{parsed}");
     let pos = parsed.find(":qcStatements").expect("qcStatements extension");
     let after = &parsed[pos..];
     let octets = after

@@ -1,4 +1,5 @@
 //! Authentication factors: passwords (Argon2id) and TOTP pairings whose seeds are wrapped by the HSM.
 
 pub mod password;
+pub mod tokens;
 pub mod totp;

@@ -77,3 +77,129 @@ pub fn new_pairing(
         secret_base32: secret.into(),
     })
 }
+
+/// Why a TOTP code was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    #[error("the authorisation code is required")]
+    Missing,
+    #[error("no authenticator app is paired with this account")]
+    NotPaired,
+    #[error("the code is wrong ({left} attempts left before authorisation is locked)")]
+    Wrong { left: i64 },
+    #[error("this code was already used; wait for the next code of the authenticator app")]
+    Replayed,
+    #[error("too many wrong codes: authorisation is locked until {}", crate::clock::rfc3339(*until))]
+    Locked { until: i64 },
+    #[error(transparent)]
+    Totp(#[from] TotpError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}
+
+/// Checks a code for `user_id` and consumes its time step: a code is accepted once, and no code of an earlier or
+/// equal step afterwards. Wrong codes are counted; `max_failures` in a row lock authorisation for `lock_secs`
+/// (audited). The seed is unwrapped in the token for the check and dropped at once.
+pub async fn check_code(
+    db: &crate::db::Db,
+    hsm: &std::sync::Arc<Hsm>,
+    auth: &crate::config::AuthSettings,
+    clock: &dyn crate::clock::Clock,
+    user_id: &str,
+    code: Option<&str>,
+    client: &str,
+) -> Result<i64, CodeError> {
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or(CodeError::Missing)?;
+    let pairing = crate::db::users::totp(db, user_id).await?.ok_or(CodeError::NotPaired)?;
+    if pairing.status != "active" {
+        return Err(CodeError::NotPaired);
+    }
+    let now = clock.now();
+    if let Some(until) = pairing.locked_until.filter(|u| *u > now) {
+        return Err(CodeError::Locked { until });
+    }
+    let period = pairing.period.max(1);
+    let current = now / period;
+    let steps: Vec<i64> = (current - auth.totp_skew_steps..=current + auth.totp_skew_steps).collect();
+    let candidate = code.to_owned();
+    let well_formed = candidate.len() == pairing.digits as usize && candidate.bytes().all(|b| b.is_ascii_digit());
+    let matched = if well_formed {
+        let (h, p) = (hsm.clone(), pairing.clone());
+        tokio::task::spawn_blocking(move || matching_step(&h, &p, &steps, &candidate))
+            .await
+            .map_err(|e| TotpError::Params(e.to_string()))??
+    } else {
+        None
+    };
+    match matched {
+        Some(step) => {
+            if crate::db::signing::totp_accept_step(db, user_id, step, now).await? {
+                return Ok(step);
+            }
+            // Refused by the conditional update: locked meanwhile, or this step (or a later one) was used.
+            let p = crate::db::users::totp(db, user_id).await?.ok_or(CodeError::NotPaired)?;
+            match p.locked_until.filter(|u| *u > now) {
+                Some(until) => Err(CodeError::Locked { until }),
+                None => Err(CodeError::Replayed),
+            }
+        }
+        None => {
+            let lock_until = now + auth.totp_lock_secs;
+            let (failures, locked) =
+                crate::db::signing::totp_record_failure(db, user_id, auth.totp_max_failures, lock_until).await?;
+            match locked.filter(|u| *u > now) {
+                Some(until) => {
+                    if failures == auth.totp_max_failures {
+                        let event = crate::audit::Event {
+                            actor: &format!("user:{user_id}"),
+                            action: "totp.lock",
+                            target: user_id,
+                            outcome: "locked",
+                            client,
+                            details: serde_json::json!({ "failures": failures, "until": until }),
+                        };
+                        crate::audit::record(db, clock, event).await?;
+                    }
+                    Err(CodeError::Locked { until })
+                }
+                None => Err(CodeError::Wrong {
+                    left: (auth.totp_max_failures - failures).max(0),
+                }),
+            }
+        }
+    }
+}
+
+/// The step among `steps` whose code equals `code`, comparing every candidate in constant time.
+fn matching_step(hsm: &Hsm, pairing: &TotpPairing, steps: &[i64], code: &str) -> Result<Option<i64>, TotpError> {
+    let wrapped = crate::db::unb64(&pairing.seed_wrapped, "totp_pairings.seed_wrapped")
+        .map_err(|e| TotpError::Params(e.to_string()))?;
+    let seed = hsm.unwrap_secret(&wrapped, &context(&pairing.user_id))?;
+    let t = TOTP::new(
+        Algorithm::SHA1,
+        pairing.digits as usize,
+        1,
+        pairing.period as u64,
+        seed.to_vec(),
+        None,
+        String::new(),
+    )
+    .map_err(|e| TotpError::Params(e.to_string()))?;
+    let mut found = None;
+    for step in steps {
+        let expected = t.generate(((*step).max(0) * pairing.period) as u64);
+        let equal = expected.len() == code.len()
+            && expected
+                .bytes()
+                .zip(code.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if equal && found.is_none() {
+            found = Some(*step);
+        }
+    }
+    Ok(found)
+}

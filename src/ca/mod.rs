@@ -269,8 +269,8 @@ fn placeholder_cert(spki: &SubjectPublicKeyInfoOwned) -> Result<Certificate, CaE
             signature: alg.clone(),
             issuer: Name::default(),
             validity: Validity {
-                not_before: Time::try_from(std::time::UNIX_EPOCH)?,
-                not_after: Time::try_from(std::time::UNIX_EPOCH)?,
+                not_before: x509_time(0)?,
+                not_after: x509_time(0)?,
             },
             subject: Name::default(),
             subject_public_key_info: spki.clone(),
@@ -293,8 +293,13 @@ fn random_serial() -> Result<(SerialNumber, String), der::Error> {
 
 /// Unix seconds as an X.509 Time (UTCTime until 2049, GeneralizedTime after, as RFC 5280 requires).
 pub fn x509_time(secs: i64) -> Result<Time, der::Error> {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
-    Time::try_from(t)
+    let d = std::time::Duration::from_secs(secs.max(0) as u64);
+    let dt = der::DateTime::from_unix_duration(d)?;
+    if dt.year() < 2050 {
+        Ok(Time::UtcTime(der::asn1::UtcTime::from_date_time(dt)?))
+    } else {
+        Ok(Time::GeneralTime(der::asn1::GeneralizedTime::from_date_time(dt)))
+    }
 }
 
 /// An X.509 Time as Unix seconds.
@@ -353,4 +358,16 @@ fn sign_certificate(
 /// PEM of a DER certificate.
 pub fn pem(der: &[u8]) -> String {
     der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_before_2050_are_utc_time_and_after_generalized_time() {
+        assert!(matches!(x509_time(1_800_000_000).unwrap(), Time::UtcTime(_)));
+        assert!(matches!(x509_time(2_600_000_000).unwrap(), Time::GeneralTime(_)));
+        assert_eq!(unix(&x509_time(1_800_000_000).unwrap()), 1_800_000_000);
+    }
 }

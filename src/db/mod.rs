@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod ca;
 pub mod credentials;
+pub mod signing;
 pub mod users;
 
 use std::time::Duration;

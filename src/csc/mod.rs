@@ -1,0 +1,223 @@
+//! The Cloud Signature Consortium API, v1 (`/csc/v1/…`, what pyHanko's CSC signer speaks) and v2 (`/csc/v2/…`).
+//! Handlers only extract, call [`service`] and map; the rules live there.
+
+pub mod algo;
+pub mod service;
+pub mod types;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
+
+use crate::auth::tokens::{self, TokenError};
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::hsm::HsmError;
+use crate::startup::AppState;
+use service::Caller;
+use types::*;
+
+/// Which version of the API a route belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+impl Version {
+    /// `info.specs`.
+    pub fn specs(self) -> &'static str {
+        match self {
+            Version::V1 => "1.0.4.0",
+            Version::V2 => "2.0.0.2",
+        }
+    }
+
+    /// The name of the hash-algorithm parameter in this version.
+    pub fn hash_param(self) -> &'static str {
+        match self {
+            Version::V1 => "hashAlgo",
+            Version::V2 => "hashAlgorithmOID",
+        }
+    }
+}
+
+/// What went wrong, in CSC terms.
+#[derive(Debug, thiserror::Error)]
+pub enum CscError {
+    /// 400 `invalid_request`.
+    #[error("{0}")]
+    Invalid(String),
+    /// 401 `invalid_token`.
+    #[error("{0}")]
+    InvalidToken(String),
+    /// 401 `expired_token`.
+    #[error("the access token has expired")]
+    ExpiredToken,
+    /// 400 `invalid_otp` (v1) or `invalid_authentication_data` (v2).
+    #[error("{message}")]
+    Otp { v2: bool, message: String },
+    /// 400 `authentication_error`: wrong e-mail or password.
+    #[error("{0}")]
+    Authentication(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CscError {
+    /// A 400 `invalid_request` with this description.
+    pub fn invalid(description: impl Into<String>) -> CscError {
+        CscError::Invalid(description.into())
+    }
+}
+
+/// Registers `/csc/v1/…` and `/csc/v2/…`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for (prefix, version) in [("/csc/v1", Version::V1), ("/csc/v2", Version::V2)] {
+        let mut scope = web::scope(prefix)
+            .app_data(web::Data::new(version))
+            .route("/info", web::post().to(info))
+            .route("/info", web::get().to(info))
+            .route("/auth/login", web::post().to(login))
+            .route("/auth/revoke", web::post().to(revoke))
+            .route("/credentials/list", web::post().to(list))
+            .route("/credentials/info", web::post().to(credential_info))
+            .route("/credentials/authorize", web::post().to(authorize))
+            .route("/signatures/signHash", web::post().to(sign_hash));
+        if version == Version::V2 {
+            scope = scope.route("/credentials/authorizeCheck", web::post().to(authorize_check));
+        }
+        cfg.service(scope);
+    }
+}
+
+/// A JSON body; an empty body counts as `{}` (CSC methods such as `info` and `auth/login` may have none).
+fn body<T: DeserializeOwned + Default>(bytes: &web::Bytes) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
+}
+
+fn client_of(req: &HttpRequest) -> String {
+    req.connection_info()
+        .realip_remote_addr()
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|h| h.to_str().map(str::to_owned));
+        let client = client_of(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("no application state", &"missing"))?;
+            let token = match header {
+                None => return Err(CscError::InvalidToken("Missing bearer token".into()).into()),
+                Some(Err(_)) => return Err(CscError::invalid("Malformed authorization header").into()),
+                Some(Ok(h)) => match h.strip_prefix("Bearer ") {
+                    Some(t) if !t.trim().is_empty() => t.trim().to_owned(),
+                    _ => {
+                        return Err(CscError::InvalidToken(
+                            "Malformed authorization header: Bearer token expected".into(),
+                        )
+                        .into())
+                    }
+                },
+            };
+            match tokens::authenticate(&state.db, state.clock.as_ref(), &token).await {
+                Ok(row) => Ok(Caller {
+                    user_id: row.user_id,
+                    client,
+                }),
+                Err(TokenError::Invalid) => Err(CscError::InvalidToken("The access token is not valid".into()).into()),
+                Err(TokenError::Expired) => Err(CscError::ExpiredToken.into()),
+                Err(TokenError::Db(e)) => Err(CscError::Db(e).into()),
+            }
+        })
+    }
+}
+
+async fn info(state: web::Data<AppState>, version: web::Data<Version>) -> HttpResponse {
+    HttpResponse::Ok().json(service::info(&state, **version))
+}
+
+async fn login(state: web::Data<AppState>, req: HttpRequest, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let request: LoginRequest = body(&bytes)?;
+    let basic = service::parse_basic(req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()))?;
+    let otp = req
+        .headers()
+        .get("X-Parafa-OTP")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let out = service::login(&state, basic, otp, request, &client_of(&req)).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn revoke(state: web::Data<AppState>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
+    service::revoke(&state, &caller, body(&bytes)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    version: web::Data<Version>,
+    caller: Caller,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let out = service::list(&state, **version, &caller, body(&bytes)?).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn credential_info(
+    state: web::Data<AppState>,
+    version: web::Data<Version>,
+    caller: Caller,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let out = service::credential_info(&state, **version, &caller, body(&bytes)?).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn authorize(
+    state: web::Data<AppState>,
+    version: web::Data<Version>,
+    caller: Caller,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let out = service::authorize(&state, **version, &caller, body(&bytes)?).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Parafa authorises synchronously and never answers 202 with a handle, so no handle is ever valid here.
+async fn authorize_check(_caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let request: AuthorizeCheckRequest = body(&bytes)?;
+    match request.handle {
+        None => Err(CscError::invalid("Missing (or invalid type) string parameter handle").into()),
+        Some(_) => Err(CscError::invalid("Invalid parameter handle").into()),
+    }
+}
+
+async fn sign_hash(
+    state: web::Data<AppState>,
+    version: web::Data<Version>,
+    caller: Caller,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let out = service::sign_hash(&state, **version, &caller, body(&bytes)?).await?;
+    Ok(HttpResponse::Ok().json(out))
+}

@@ -1,0 +1,723 @@
+//! What each CSC method does, with its rules: sole control (a SAD bound to one credential, to exact hashes, to a
+//! count and a short life, issued only for a fresh TOTP code) and exact quotas (debited in the transaction that
+//! records the signatures, never across an HSM call).
+
+use std::collections::BTreeMap;
+
+use der::Decode;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use x509_cert::Certificate;
+
+use super::algo::{self, Resolved};
+use super::types::*;
+use super::{CscError, Version};
+use crate::audit;
+use crate::auth::totp::{self, CodeError};
+use crate::auth::{password, tokens};
+use crate::clock::Clock;
+use crate::db::credentials::{CertificateRow, Credential};
+use crate::db::signing::{self as store, CommitRefusal, SadRow, SignatureRow};
+use crate::db::{self, audit::AuditRow};
+use crate::hsm::KeySpec;
+use crate::startup::AppState;
+
+/// The id of the TOTP in v2 `authData` and in the `OTP` object of v1.
+pub const OTP_ID: &str = "otp";
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    /// Where the request came from (for the audit trail and the signature ledger).
+    pub client: String,
+}
+
+/// `info`.
+pub fn info(state: &AppState, version: Version) -> Value {
+    let mut methods = vec![
+        "auth/login",
+        "auth/revoke",
+        "credentials/list",
+        "credentials/info",
+        "credentials/authorize",
+        "signatures/signHash",
+    ];
+    let mut v = json!({
+        "specs": version.specs(),
+        "name": state.settings.csc.name,
+        "region": state.settings.csc.region,
+        "lang": "en-US",
+        "description": "Parafa remote qualified signature service: keys in an HSM, each signature activated by the holder's TOTP code.",
+        "authType": ["basic"],
+    });
+    if version == Version::V2 {
+        methods.push("credentials/authorizeCheck");
+        let mut algos = algo::key_algorithms(KeySpec::Rsa2048);
+        algos.extend(algo::key_algorithms(KeySpec::P256));
+        v["asynchronousOperationMode"] = json!(false);
+        v["validationInfo"] = json!(false);
+        v["signAlgorithms"] = json!({ "algos": algos, "algoParams": [] });
+    }
+    v["methods"] = json!(methods);
+    v
+}
+
+/// `auth/login`: HTTP Basic (e-mail, password) plus the TOTP code in `X-Parafa-OTP` when the holder has 2FA on,
+/// or a `refresh_token`.
+pub async fn login(
+    state: &AppState,
+    basic: Option<(String, SecretString)>,
+    otp: Option<String>,
+    req: LoginRequest,
+    client: &str,
+) -> Result<LoginResponse, CscError> {
+    let (s, db, clock) = (&state.settings, &state.db, state.clock.as_ref());
+    if let Some(refresh) = req.refresh_token.filter(|t| !t.is_empty()) {
+        let (user_id, issued) = tokens::refresh(db, &s.auth, clock, &refresh, client)
+            .await
+            .map_err(|e| match e {
+                tokens::TokenError::Db(e) => CscError::Db(e),
+                _ => CscError::invalid("Invalid refresh_token"),
+            })?;
+        audit_event(state, &user_id, "auth.refresh", &user_id, "ok", client, json!({})).await?;
+        return Ok(LoginResponse {
+            access_token: issued.access_token,
+            refresh_token: None,
+            expires_in: issued.expires_in,
+        });
+    }
+    let (email, pw) = basic.ok_or_else(|| CscError::invalid("Malformed authorization header: HTTP Basic expected"))?;
+    let user = db::users::by_email(db, &email).await?;
+    // Verify against a dummy hash when the user is unknown, so timing does not tell which e-mails exist.
+    let stored = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &stored))
+        .await
+        .map_err(|e| CscError::Internal(e.to_string()))?;
+    let user = match user {
+        Some(u) if ok && u.status == "active" => u,
+        _ => {
+            let target = user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+            audit_event(
+                state,
+                "anonymous",
+                "auth.login",
+                &target,
+                "wrong password",
+                client,
+                json!({}),
+            )
+            .await?;
+            return Err(CscError::Authentication("Invalid e-mail or password".into()));
+        }
+    };
+    if user.two_factor == "on" {
+        totp::check_code(db, &state.hsm, &s.auth, clock, &user.id, otp.as_deref(), client)
+            .await
+            .map_err(|e| otp_error(e, Version::V2, "X-Parafa-OTP"))?;
+    }
+    let issued = tokens::issue(db, &s.auth, clock, &user.id, req.remember_me.unwrap_or(false), client).await?;
+    audit_event(state, &user.id, "auth.login", &user.id, "ok", client, json!({})).await?;
+    Ok(LoginResponse {
+        access_token: issued.access_token,
+        refresh_token: issued.refresh_token,
+        expires_in: issued.expires_in,
+    })
+}
+
+/// An Argon2id hash of a random password, verified when the e-mail is unknown (made once, on first use).
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let pw: SecretString = uuid::Uuid::new_v4().to_string().into();
+    password::hash(&pw, 0).unwrap_or_default()
+});
+
+/// `auth/revoke`.
+pub async fn revoke(state: &AppState, caller: &Caller, req: RevokeRequest) -> Result<(), CscError> {
+    let token = req
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter token"))?;
+    if !tokens::revoke(&state.db, &caller.user_id, &token).await? {
+        return Err(CscError::invalid("Invalid parameter token"));
+    }
+    audit_event(
+        state,
+        &caller.user_id,
+        "auth.revoke",
+        &caller.user_id,
+        "ok",
+        &caller.client,
+        json!({}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A credential with its certificate, as the CSC methods show it.
+struct View {
+    cred: Credential,
+    cert_row: CertificateRow,
+    cert: Certificate,
+    cert_der: Vec<u8>,
+    spec: KeySpec,
+}
+
+impl View {
+    /// `valid`, `expired`, `revoked` or `suspended`, at `now`.
+    fn cert_status(&self, now: i64) -> &'static str {
+        match (self.cert_row.status.as_str(), self.cred.status.as_str()) {
+            ("revoked", _) | (_, "revoked") => "revoked",
+            ("suspended", _) => "suspended",
+            _ if self.cert_row.not_after <= now || self.cert_row.not_before > now => "expired",
+            _ => "valid",
+        }
+    }
+}
+
+async fn view(state: &AppState, caller: &Caller, credential_id: Option<&str>) -> Result<View, CscError> {
+    let id = credential_id
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter credentialID"))?;
+    let cred = db::credentials::credential(&state.db, id).await?;
+    // Another holder's credential is as unknown as a missing one.
+    let cred = cred
+        .filter(|c| c.user_id == caller.user_id)
+        .ok_or_else(|| CscError::invalid("Invalid parameter credentialID"))?;
+    view_of(state, cred).await
+}
+
+async fn view_of(state: &AppState, cred: Credential) -> Result<View, CscError> {
+    let cert_row = db::credentials::certificate(&state.db, &cred.cert_serial)
+        .await?
+        .ok_or_else(|| CscError::Internal(format!("credential {} has no certificate", cred.id)))?;
+    let cert_der = db::unb64(&cert_row.cert_der, "certificates.cert_der")?;
+    let cert = Certificate::from_der(&cert_der).map_err(|e| CscError::Internal(e.to_string()))?;
+    let spec = cred
+        .key_spec
+        .parse()
+        .map_err(|_| CscError::Internal("unknown key type".into()))?;
+    Ok(View {
+        cred,
+        cert_row,
+        cert,
+        cert_der,
+        spec,
+    })
+}
+
+/// Refuses a credential whose certificate cannot sign now, with the message the holder is shown.
+fn usable(v: &View, now: i64) -> Result<(), CscError> {
+    match v.cert_status(now) {
+        "valid" => Ok(()),
+        "expired" => Err(CscError::invalid(
+            "Your certificate has expired. Please contact an administrator.",
+        )),
+        "revoked" => Err(CscError::invalid(
+            "Your certificate has been revoked and can no longer sign. Please contact an administrator.",
+        )),
+        _ => Err(CscError::invalid(
+            "Your certificate is suspended and cannot sign until it is reinstated. Please contact an administrator.",
+        )),
+    }
+}
+
+/// The credentials/info object (v1 or v2 shape).
+fn credential_object(state: &AppState, version: Version, v: &View, certificates: &str, cert_info: bool) -> Value {
+    use base64::Engine;
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let now = state.clock.now();
+    let mut key = json!({
+        "status": if v.cred.status == "active" { "enabled" } else { "disabled" },
+        "algo": algo::key_algorithms(v.spec),
+        "len": v.spec.bits(),
+    });
+    if let Some(curve) = v.spec.curve_oid() {
+        key["curve"] = json!(curve.to_string());
+    }
+    let mut cert = json!({ "status": v.cert_status(now) });
+    match certificates {
+        "none" => {}
+        "chain" => {
+            let mut chain = vec![b64(&v.cert_der)];
+            chain.extend(state.ca.chain_der().iter().map(|d| b64(d)));
+            cert["certificates"] = json!(chain);
+        }
+        _ => cert["certificates"] = json!([b64(&v.cert_der)]),
+    }
+    if cert_info {
+        let tbs = &v.cert.tbs_certificate;
+        cert["issuerDN"] = json!(tbs.issuer.to_string());
+        cert["subjectDN"] = json!(tbs.subject.to_string());
+        cert["serialNumber"] = json!(v.cert_row.serial);
+        cert["validFrom"] = json!(generalized(v.cert_row.not_before));
+        cert["validTo"] = json!(generalized(v.cert_row.not_after));
+    }
+    let description = "6-digit code from the authenticator app paired with your account";
+    let mut out = json!({
+        "description": format!("Qualified signature key of {}", v.cert_row.subject),
+        "key": key,
+        "cert": cert,
+        "SCAL": "2",
+        "multisign": state.settings.csc.multisign,
+        "lang": "en-US",
+    });
+    match version {
+        Version::V1 => {
+            out["authMode"] = json!("explicit");
+            out["PIN"] = json!({ "presence": "false" });
+            out["OTP"] = json!({
+                "presence": "true",
+                "type": "offline",
+                "format": "N",
+                "label": "Authenticator code",
+                "description": description,
+                "ID": OTP_ID,
+                "provider": "totp",
+            });
+        }
+        Version::V2 => {
+            out["auth"] = json!({
+                "mode": "explicit",
+                "expression": OTP_ID,
+                "objects": [{
+                    "type": "Password",
+                    "id": OTP_ID,
+                    "format": "N",
+                    "generator": "totp",
+                    "label": "Authenticator code",
+                    "description": description,
+                }],
+            });
+        }
+    }
+    out
+}
+
+/// `YYYYMMDDHHMMSSZ`, as credentials/info writes validity.
+fn generalized(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .map(|t| {
+            format!(
+                "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn certificates_param(value: Option<&str>) -> Result<&str, CscError> {
+    match value.unwrap_or("single") {
+        c @ ("none" | "single" | "chain") => Ok(c),
+        _ => Err(CscError::invalid("Invalid parameter certificates")),
+    }
+}
+
+/// `credentials/info`.
+pub async fn credential_info(
+    state: &AppState,
+    version: Version,
+    caller: &Caller,
+    req: InfoRequest,
+) -> Result<Value, CscError> {
+    let certificates = certificates_param(req.certificates.as_deref())?;
+    let v = view(state, caller, req.credential_id.as_deref()).await?;
+    Ok(credential_object(
+        state,
+        version,
+        &v,
+        certificates,
+        req.cert_info.unwrap_or(false),
+    ))
+}
+
+/// `credentials/list`.
+pub async fn list(state: &AppState, version: Version, caller: &Caller, req: ListRequest) -> Result<Value, CscError> {
+    if req.user_id.is_some() {
+        return Err(CscError::invalid("userID parameter MUST be null"));
+    }
+    let certificates = certificates_param(req.certificates.as_deref())?;
+    let now = state.clock.now();
+    let mut views = Vec::new();
+    for cred in db::credentials::credentials_of(&state.db, &caller.user_id).await? {
+        views.push(view_of(state, cred).await?);
+    }
+    if req.only_valid.unwrap_or(false) {
+        views.retain(|v| v.cert_status(now) == "valid");
+    }
+    let mut out = json!({});
+    match version {
+        Version::V1 => {
+            let start = match req.page_token.as_deref() {
+                None | Some("") => 0,
+                Some(t) => t
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= views.len())
+                    .ok_or_else(|| CscError::invalid("Invalid parameter pageToken"))?,
+            };
+            let max = req.max_results.map(|m| m.max(1) as usize).unwrap_or(usize::MAX);
+            let end = start.saturating_add(max).min(views.len());
+            out["credentialIDs"] = json!(views[start..end].iter().map(|v| &v.cred.id).collect::<Vec<_>>());
+            if end < views.len() {
+                out["nextPageToken"] = json!(end.to_string());
+            }
+        }
+        Version::V2 => {
+            out["credentialIDs"] = json!(views.iter().map(|v| &v.cred.id).collect::<Vec<_>>());
+            if req.credential_info.unwrap_or(false) {
+                let infos: Vec<Value> = views
+                    .iter()
+                    .map(|v| {
+                        let mut o = credential_object(state, version, v, certificates, req.cert_info.unwrap_or(false));
+                        o["credentialID"] = json!(v.cred.id);
+                        if !req.auth_info.unwrap_or(false) {
+                            if let Some(map) = o.as_object_mut() {
+                                map.remove("auth");
+                            }
+                        }
+                        o
+                    })
+                    .collect();
+                out["credentialInfos"] = json!(infos);
+            }
+            if req.only_valid.is_some() {
+                out["onlyValid"] = json!(req.only_valid.unwrap_or(false));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes the hashes of a request: base64 in either alphabet, each of a supported digest length.
+fn decode_hashes(hashes: Option<Vec<String>>, max: i64) -> Result<Vec<Vec<u8>>, CscError> {
+    let hashes = hashes.ok_or_else(|| CscError::invalid("Missing (or invalid type) array parameter hashes"))?;
+    if hashes.is_empty() {
+        return Err(CscError::invalid("Empty hash array"));
+    }
+    if hashes.len() as i64 > max {
+        return Err(CscError::invalid(format!(
+            "Numbers of signatures is too high: at most {max} hashes per request"
+        )));
+    }
+    hashes
+        .iter()
+        .map(|h| {
+            let d = algo::decode_b64(h).ok_or_else(|| CscError::invalid("Invalid Base64 hash string parameter"))?;
+            if ![32, 48, 64].contains(&d.len()) {
+                return Err(CscError::invalid("Invalid digest value length"));
+            }
+            Ok(d)
+        })
+        .collect()
+}
+
+/// `credentials/authorize`: checks the holder's TOTP code and issues a SAD bound to this credential, these exact
+/// hashes and this many signatures.
+pub async fn authorize(
+    state: &AppState,
+    version: Version,
+    caller: &Caller,
+    req: AuthorizeRequest,
+) -> Result<AuthorizeResponse, CscError> {
+    let s = &state.settings;
+    let num = req
+        .num_signatures
+        .ok_or_else(|| CscError::invalid("Missing (or invalid type) integer parameter numSignatures"))?;
+    if num < 1 {
+        return Err(CscError::invalid("Invalid parameter numSignatures"));
+    }
+    if num > s.csc.multisign {
+        return Err(CscError::invalid(format!(
+            "Numbers of signatures is too high: at most {} per authorisation",
+            s.csc.multisign
+        )));
+    }
+    let hash_param = version.hash_param();
+    let hash_alg = req
+        .hash_algorithm
+        .as_deref()
+        .map(|h| algo::hash_from_oid(h, hash_param))
+        .transpose()?;
+    let hashes = match req.hashes {
+        Some(h) => decode_hashes(Some(h), s.csc.multisign)?,
+        None => {
+            return Err(CscError::invalid(
+                "Missing (or invalid type) array parameter hashes: this service binds every SAD to the hashes it signs (SCAL 2)",
+            ))
+        }
+    };
+    if hashes.len() as i64 != num {
+        return Err(CscError::invalid(
+            "Invalid parameter numSignatures: it must equal the number of hashes",
+        ));
+    }
+    if let Some(h) = hash_alg {
+        if hashes.iter().any(|d| d.len() != h.output_len()) {
+            return Err(CscError::invalid("Invalid digest value length"));
+        }
+    }
+    let code = req.otp.clone().or_else(|| {
+        req.auth_data.as_ref().and_then(|items| {
+            items
+                .iter()
+                .find(|a| a.id.as_deref() == Some(OTP_ID))
+                .and_then(|a| a.value.clone())
+        })
+    });
+    let v = view(state, caller, req.credential_id.as_deref()).await?;
+    let now = state.clock.now();
+    usable(&v, now)?;
+    let param = if version == Version::V1 { "OTP" } else { "authData" };
+    totp::check_code(
+        &state.db,
+        &state.hsm,
+        &s.auth,
+        state.clock.as_ref(),
+        &caller.user_id,
+        code.as_deref(),
+        &caller.client,
+    )
+    .await
+    .map_err(|e| otp_error(e, version, param))?;
+
+    let (sad, sad_hash) = tokens::new_secret();
+    let mut digests: BTreeMap<String, i64> = BTreeMap::new();
+    for d in &hashes {
+        *digests.entry(hex::encode(d)).or_default() += 1;
+    }
+    let row = SadRow {
+        sad_hash,
+        credential_id: v.cred.id.clone(),
+        user_id: caller.user_id.clone(),
+        hash_algo: hash_alg.map(|h| h.oid().to_string()),
+        remaining: num,
+        expires_at: now + s.csc.sad_ttl_secs,
+    };
+    let event = audit_row(
+        state,
+        &caller.user_id,
+        "sad.issue",
+        &v.cred.id,
+        "ok",
+        &caller.client,
+        json!({ "signatures": num, "expires_at": row.expires_at }),
+    );
+    store::insert_sad(&state.db, &row, &digests, &event, now).await?;
+    Ok(AuthorizeResponse {
+        sad,
+        expires_in: s.csc.sad_ttl_secs,
+    })
+}
+
+/// `signatures/signHash`: checks the SAD and the quota, signs in the token, then in one short transaction consumes
+/// the SAD, debits the quota and records the signatures. If that transaction refuses, the signatures are discarded.
+pub async fn sign_hash(
+    state: &AppState,
+    version: Version,
+    caller: &Caller,
+    req: SignHashRequest,
+) -> Result<SignHashResponse, CscError> {
+    let s = &state.settings;
+    if req.operation_mode.as_deref().is_some_and(|m| m != "S") {
+        return Err(CscError::invalid(
+            "Invalid parameter operationMode: only synchronous signing (S) is offered",
+        ));
+    }
+    let sad = req
+        .sad
+        .filter(|x| !x.is_empty())
+        .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter SAD"))?;
+    let sign_algo = req
+        .sign_algo
+        .filter(|x| !x.is_empty())
+        .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter signAlgo"))?;
+    let hashes = decode_hashes(req.hashes, s.csc.multisign)?;
+    let v = view(state, caller, req.credential_id.as_deref()).await?;
+    let Resolved { mechanism, hash } = algo::resolve(
+        v.spec,
+        &sign_algo,
+        req.hash_algorithm.as_deref(),
+        req.sign_algo_params.as_deref(),
+        version.hash_param(),
+    )?;
+    if hashes.iter().any(|d| d.len() != hash.output_len()) {
+        return Err(CscError::invalid("Invalid digest value length"));
+    }
+    let now = state.clock.now();
+    usable(&v, now)?;
+
+    let sad_hash = tokens::hash(&sad);
+    let (sad_row, uses) = store::sad(&state.db, &sad_hash)
+        .await?
+        .filter(|(r, _)| r.credential_id == v.cred.id && r.user_id == caller.user_id)
+        .ok_or_else(|| CscError::invalid("Invalid parameter SAD"))?;
+    if sad_row.expires_at <= now {
+        return Err(CscError::invalid("SAD expired"));
+    }
+    let n = hashes.len() as i64;
+    if sad_row.remaining == 0 {
+        return Err(CscError::invalid("The SAD was already used: authorise again"));
+    }
+    if sad_row.remaining < n {
+        return Err(CscError::invalid(format!(
+            "Numbers of signatures is too high: the SAD allows {} more",
+            sad_row.remaining
+        )));
+    }
+    if sad_row
+        .hash_algo
+        .as_deref()
+        .is_some_and(|a| a != hash.oid().to_string())
+    {
+        return Err(CscError::invalid(format!(
+            "Invalid parameter {}: the SAD was authorised for another hash algorithm",
+            version.hash_param()
+        )));
+    }
+    let mut wanted: BTreeMap<String, i64> = BTreeMap::new();
+    for d in &hashes {
+        *wanted.entry(hex::encode(d)).or_default() += 1;
+    }
+    if wanted.iter().any(|(d, k)| uses.get(d).copied().unwrap_or(0) < *k) {
+        return Err(CscError::invalid("Hash is not authorized by the SAD"));
+    }
+    let quota = db::credentials::quota(&state.db, &v.cred.id)
+        .await?
+        .ok_or_else(|| CscError::Internal("credential without quota".into()))?;
+    if quota.remaining() < n {
+        return Err(quota_exhausted(quota.remaining()));
+    }
+
+    let hsm = state.hsm.clone();
+    let key_id = v.cred.id.clone();
+    let digests = hashes.clone();
+    let signatures = tokio::task::spawn_blocking(move || {
+        digests
+            .iter()
+            .map(|d| hsm.sign_digest(key_id.as_bytes(), mechanism, d))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| CscError::Internal(e.to_string()))??;
+
+    use base64::Engine;
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let sign_algo_oid = mechanism.algorithm_identifier(hash).oid.to_string();
+    let rows: Vec<SignatureRow> = hashes
+        .iter()
+        .zip(&signatures)
+        .map(|(d, sig)| SignatureRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            digest: hex::encode(d),
+            hash_algo: hash.oid().to_string(),
+            sign_algo: sign_algo_oid.clone(),
+            signature: b64(sig),
+        })
+        .collect();
+    let event = audit_row(
+        state,
+        &caller.user_id,
+        "signature.create",
+        &v.cred.id,
+        "ok",
+        &caller.client,
+        json!({ "signatures": n, "sign_algo": sign_algo_oid, "hash_algo": hash.oid().to_string() }),
+    );
+    let committed = store::commit_signatures(
+        &state.db,
+        &sad_hash,
+        &v.cred.id,
+        &caller.user_id,
+        &caller.client,
+        &rows,
+        &event,
+        now,
+    )
+    .await?;
+    match committed {
+        Ok(()) => Ok(SignHashResponse {
+            signatures: rows.into_iter().map(|r| r.signature).collect(),
+        }),
+        Err(CommitRefusal::QuotaExhausted(left)) => Err(quota_exhausted(left)),
+        Err(CommitRefusal::SadSpent) => Err(CscError::invalid(
+            "The SAD was used meanwhile by another request, or expired: authorise again",
+        )),
+    }
+}
+
+fn quota_exhausted(left: i64) -> CscError {
+    CscError::invalid(format!("quota exhausted: {left} left"))
+}
+
+/// The error for a refused TOTP code: v1 `invalid_otp`, v2 `invalid_authentication_data`.
+fn otp_error(e: CodeError, version: Version, param: &str) -> CscError {
+    match e {
+        CodeError::Missing => CscError::invalid(format!("The authorisation code is required (parameter {param})")),
+        CodeError::Db(e) => CscError::Db(e),
+        CodeError::Totp(crate::auth::totp::TotpError::Hsm(e)) => CscError::Hsm(e),
+        CodeError::Locked { .. } => CscError::invalid(format!("Credential locked: {e}")),
+        other => CscError::Otp {
+            v2: version == Version::V2,
+            message: format!("The OTP is invalid: {other}"),
+        },
+    }
+}
+
+fn audit_row(
+    state: &AppState,
+    user_id: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    client: &str,
+    details: Value,
+) -> AuditRow {
+    let actor = format!("user:{user_id}");
+    audit::row(
+        state.clock.as_ref(),
+        &audit::Event {
+            actor: &actor,
+            action,
+            target,
+            outcome,
+            client,
+            details,
+        },
+    )
+}
+
+async fn audit_event(
+    state: &AppState,
+    user_id: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    client: &str,
+    details: Value,
+) -> Result<(), CscError> {
+    let row = audit_row(state, user_id, action, target, outcome, client, details);
+    db::audit::insert(state.db.pool(), &row).await?;
+    Ok(())
+}
+
+/// Parses `Authorization: Basic …` into e-mail and password.
+pub fn parse_basic(header: Option<&str>) -> Result<Option<(String, SecretString)>, CscError> {
+    let Some(h) = header else { return Ok(None) };
+    let malformed = || CscError::invalid("Malformed authorization header");
+    let encoded = h.strip_prefix("Basic ").ok_or_else(malformed)?;
+    let decoded = algo::decode_b64(encoded).ok_or_else(malformed)?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (user, pw) = text.split_once(':').ok_or_else(malformed)?;
+    if user.is_empty() {
+        return Err(malformed());
+    }
+    Ok(Some((user.to_owned(), pw.to_owned().into())))
+}
