@@ -43,6 +43,8 @@ enum Admin {
     Audit(AuditCmd),
     /// Print a certificate as PEM: `root`, `issuing`, or a holder certificate's serial (hex).
     Cert { which: String },
+    /// Show a credential: status, certificate, quota and the signatures recorded against it.
+    Credential { id: String },
 }
 
 #[derive(Subcommand)]
@@ -203,6 +205,27 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Admin::Credential { id } => {
+            let db = &state.db;
+            let cred = parafa::db::credentials::credential(db, &id)
+                .await?
+                .with_context(|| format!("no credential {id}"))?;
+            let quota = parafa::db::credentials::quota(db, &id)
+                .await?
+                .context("credential without quota")?;
+            let recorded = parafa::db::signing::signature_count(db, &id).await?;
+            println!("credential_id: {}", cred.id);
+            println!("user_id: {}", cred.user_id);
+            println!("status: {}", cred.status);
+            println!("key: {}", cred.key_spec);
+            println!("certificate_serial: {}", cred.cert_serial);
+            println!("package: {}", quota.package_id);
+            println!("quota_total: {}", quota.total);
+            println!("quota_used: {}", quota.used);
+            println!("quota_left: {}", quota.remaining());
+            println!("signatures_recorded: {recorded}");
+            Ok(ExitCode::SUCCESS)
         }
         Admin::Cert { which } => {
             let der = match which.as_str() {

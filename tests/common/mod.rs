@@ -52,8 +52,11 @@ impl TestApp {
     pub fn spawn_on(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
+        let clock_file = tmp.path().join("clock-offset");
+        std::fs::write(&clock_file, "0").expect("clock file");
         let mut env = vec![
             ("PARAFA_DATA_DIR".to_owned(), data_dir.display().to_string()),
+            ("PARAFA_TEST_CLOCK_FILE".to_owned(), clock_file.display().to_string()),
             ("PARAFA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
             ("PARAFA_WORKERS".to_owned(), "2".to_owned()),
             ("PARAFA_LOG".to_owned(), "warn".to_owned()),
@@ -152,10 +155,15 @@ impl TestApp {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
-    /// Creates a ready holder through the CLI and returns what it printed, parsed.
+    /// Creates a ready holder (2FA on) through the CLI and returns what it printed, parsed.
     pub fn create_holder(&self, email: &str, key: &str, package: u8) -> Holder {
+        self.create_holder_with(email, key, package, true)
+    }
+
+    /// As [`TestApp::create_holder`], choosing whether login asks for the TOTP code.
+    pub fn create_holder_with(&self, email: &str, key: &str, package: u8, two_factor: bool) -> Holder {
         let package = package.to_string();
-        let out = self.cli_ok(&[
+        let mut args = vec![
             "admin",
             "holder",
             "create",
@@ -166,13 +174,115 @@ impl TestApp {
             "--phone",
             "+40712345678",
             "--password",
-            "correct horse battery staple",
+            HOLDER_PASSWORD,
             "--package",
             &package,
             "--key",
             key,
-        ]);
-        Holder::parse(&out)
+        ];
+        if !two_factor {
+            args.push("--no-2fa");
+        }
+        let mut holder = Holder::parse(&self.cli_ok(&args));
+        holder.email = email.to_owned();
+        holder.two_factor = two_factor;
+        holder
+    }
+
+    /// The server's clock offset in seconds (moved by [`TestApp::advance_clock`]).
+    pub fn clock_offset(&self) -> i64 {
+        let file = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "PARAFA_TEST_CLOCK_FILE")
+            .expect("clock file")
+            .1
+            .clone();
+        std::fs::read_to_string(file)
+            .expect("clock file")
+            .trim()
+            .parse()
+            .expect("offset")
+    }
+
+    /// Moves the server's clock (and the CLI's) forward by `secs`.
+    pub fn advance_clock(&self, secs: i64) {
+        let file = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "PARAFA_TEST_CLOCK_FILE")
+            .expect("clock file")
+            .1
+            .clone();
+        std::fs::write(file, (self.clock_offset() + secs).to_string()).expect("write clock file");
+    }
+
+    /// The server's current time (Unix seconds).
+    pub fn now(&self) -> i64 {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs() as i64;
+        secs + self.clock_offset()
+    }
+
+    /// A TOTP code of a time step the holder has not used yet: the clock moves on by one step (30 s) first, as if
+    /// the holder waited for the next code of the authenticator app.
+    pub fn fresh_totp(&self, holder: &Holder) -> String {
+        self.advance_clock(30);
+        totp_code(&holder.totp_secret, self.now())
+    }
+
+    /// A CSC access token for the holder (HTTP Basic; the TOTP code in X-Parafa-OTP when 2FA is on).
+    pub fn login(&self, holder: &Holder) -> String {
+        let mut req = self
+            .client
+            .post(self.url("/csc/v2/auth/login"))
+            .basic_auth(&holder.email, Some(HOLDER_PASSWORD));
+        if holder.two_factor {
+            req = req.header("X-Parafa-OTP", self.fresh_totp(holder));
+        }
+        let resp = req.send().expect("login");
+        assert_eq!(resp.status(), 200, "login failed: {:?}", resp.text());
+        let body: serde_json::Value = resp.json().expect("login json");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// POSTs a JSON body to a CSC method with a bearer token; returns the status and the JSON answer.
+    pub fn csc(&self, path: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .expect("POST");
+        let status = resp.status().as_u16();
+        let text = resp.text().expect("body");
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, json)
+    }
+
+    /// `parafa admin credential ID`, as name → value.
+    pub fn credential_state(&self, credential_id: &str) -> std::collections::HashMap<String, String> {
+        self.cli_ok(&["admin", "credential", credential_id])
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// Transactions used and signatures recorded for a credential.
+    pub fn books(&self, credential_id: &str) -> (i64, i64) {
+        let s = self.credential_state(credential_id);
+        (
+            s["quota_used"].parse().expect("quota_used"),
+            s["signatures_recorded"].parse().expect("signatures_recorded"),
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -213,9 +323,23 @@ impl Drop for TestApp {
     }
 }
 
+/// The password of every holder the tests create.
+pub const HOLDER_PASSWORD: &str = "correct horse battery staple";
+
+/// The RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret at a Unix time, computed by totp-rs.
+pub fn totp_code(secret_b32: &str, unix_time: i64) -> String {
+    let secret = totp_rs::Secret::Encoded(secret_b32.to_owned())
+        .to_bytes()
+        .expect("base32 secret");
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret, None, String::new());
+    totp.generate(unix_time as u64)
+}
+
 /// What `parafa admin holder create` printed.
 #[derive(Debug, Clone)]
 pub struct Holder {
+    pub email: String,
+    pub two_factor: bool,
     pub user_id: String,
     pub credential_id: String,
     pub certificate_serial: String,
@@ -233,6 +357,8 @@ impl Holder {
                 .to_owned()
         };
         Holder {
+            email: String::new(),
+            two_factor: true,
             user_id: field("user_id"),
             credential_id: field("credential_id"),
             certificate_serial: field("certificate_serial"),
