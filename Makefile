@@ -4,15 +4,19 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 RUN_PACKAGES := softhsm2 ca-certificates
-TEST_PACKAGES := softhsm2 opensc openssl poppler-utils python3-venv sqlite3
+TEST_PACKAGES := softhsm2 opensc openssl poppler-utils libnss3-tools python3-venv sqlite3
 PG_URL := $(PARAFA_TEST_POSTGRES_URL)
+# The Python the end-to-end tests run (pyHanko as the outside judge of the CSC API): made by `make venv`.
+VENV := .venv
+VENV_STAMP := $(VENV)/.requirements-installed
+PY_REQUIREMENTS := tests/python/requirements.txt
 
-.PHONY: run test deps-run deps-test build release bench fmt lint clean
+.PHONY: run test deps-run deps-test venv build release bench fmt lint clean
 
 run: deps-run
 	$(CARGO) run --release -- serve
 
-test: deps-test
+test: deps-test venv
 	@if [ -z "$(PG_URL)" ]; then \
 	  echo "######################################################################"; \
 	  echo "## PARAFA_TEST_POSTGRES_URL is not set: the PostgreSQL suites are   ##"; \
@@ -42,6 +46,15 @@ deps-run:
 
 deps-test:
 	@./hsm/install-deps.sh $(TEST_PACKAGES)
+
+# .venv with tests/python/requirements.txt installed (python3-venv comes with deps-test); redone only when the stamp
+# is missing or older than the list.
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(PY_REQUIREMENTS) | deps-test
+	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
+	@touch $@
 
 clean:
 	$(CARGO) clean
