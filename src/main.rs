@@ -140,10 +140,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    settings.check_hsm_module()?;
     let listen = settings.listen.clone();
-    let state = startup::provision(settings).await?;
     let listener = TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    // With port 0 the URLs written into certificates must name the port actually bound.
+    let state = startup::provision(settings, Some(addr)).await?;
     tracing::info!(%addr, token = state.hsm.token_label(), "Parafa is serving");
     // Scripts and tests read this line to find the port when listening on port 0.
     println!("listening on http://{addr}");
@@ -153,7 +155,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 }
 
 async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
-    let state = startup::provision(settings).await?;
+    let state = startup::provision(settings, None).await?;
     match cmd {
         Admin::Holder(HolderCmd::Create(h)) => {
             let (given, surname) = match h.name.trim().rsplit_once(char::is_whitespace) {
@@ -245,7 +247,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
 }
 
 async fn hsm_list(settings: Settings, json: bool) -> anyhow::Result<ExitCode> {
-    let state = startup::provision(settings).await?;
+    let state = startup::provision(settings, None).await?;
     let hsm = state.hsm.clone();
     let objects = tokio::task::spawn_blocking(move || hsm.list_objects()).await??;
     if json {

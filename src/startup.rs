@@ -46,8 +46,9 @@ pub struct AppState {
 }
 
 /// Opens the database and the token and provisions the CA, creating on first start whatever is missing. A file
-/// lock under the data directory keeps two processes started at once from provisioning twice.
-pub async fn provision(settings: Settings) -> Result<AppState, StartupError> {
+/// lock under the data directory keeps two processes started at once from provisioning twice. `bound` is the
+/// address the server listens on, if it does (the default base of the URLs in certificates).
+pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) -> Result<AppState, StartupError> {
     settings.check_hsm_module()?;
     let io = |what: &str, e: std::io::Error| StartupError::Io(format!("{what}: {e}"));
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| io("cannot create the data directory", e))?;
@@ -67,7 +68,11 @@ pub async fn provision(settings: Settings) -> Result<AppState, StartupError> {
         .await
         .map_err(|e| StartupError::Io(format!("HSM task failed: {e}")))??;
     let hsm = Arc::new(hsm);
-    let ca = Ca::provision(&db, &hsm, &settings, clock.as_ref()).await?;
+    let default_base = match bound {
+        Some(addr) => format!("http://{addr}"),
+        None => settings.public_url(),
+    };
+    let ca = Ca::provision(&db, &hsm, &settings, clock.as_ref(), &default_base).await?;
     drop(lock);
     Ok(AppState {
         settings: Arc::new(settings),

@@ -106,6 +106,7 @@ fn a_missing_hsm_module_is_reported_with_the_fix() {
         .arg("serve")
         .env("PARAFA_DATA_DIR", tmp.path())
         .env("PARAFA_HSM_MODULE", "/nonexistent/libsofthsm2.so")
+        .env("PARAFA_LISTEN", "127.0.0.1:0")
         .output()
         .unwrap();
     assert!(!out.status.success());

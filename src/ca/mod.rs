@@ -75,8 +75,20 @@ pub struct Issued {
 impl Ca {
     /// Loads the root and issuing CA, creating keys and certificates on first start. A second start (or a second
     /// instance) finds them in the database and checks their keys are in the token.
-    pub async fn provision(db: &Db, hsm: &Arc<Hsm>, settings: &Settings, clock: &dyn Clock) -> Result<Ca, CaError> {
-        let public = settings.public_url();
+    ///
+    /// The base of the URLs written into certificates is `public_url` when configured; otherwise the one stored at
+    /// first start, which was `default_base` then (the address the first server bound).
+    pub async fn provision(
+        db: &Db,
+        hsm: &Arc<Hsm>,
+        settings: &Settings,
+        clock: &dyn Clock,
+        default_base: &str,
+    ) -> Result<Ca, CaError> {
+        let public = match &settings.public_url {
+            Some(_) => settings.public_url(),
+            None => db::ca::deployment_value(db, "public_url", default_base, clock.now()).await?,
+        };
         let urls = PkiUrls {
             crl: format!("{public}/pki/crl"),
             ocsp: format!("{public}/pki/ocsp"),
@@ -98,6 +110,7 @@ impl Ca {
             c.root_validity_days,
             None,
             settings,
+            &public,
         )
         .await?;
         let issuing = ensure(
@@ -110,6 +123,7 @@ impl Ca {
             c.issuing_validity_days,
             Some(&root),
             settings,
+            &public,
         )
         .await?;
         Ok(Ca { root, issuing, urls })
@@ -162,6 +176,7 @@ async fn ensure(
     validity_days: u32,
     parent: Option<&CaKey>,
     settings: &Settings,
+    public: &str,
 ) -> Result<CaKey, CaError> {
     if let Some(row) = db::ca::get(db, role).await? {
         return from_row(hsm, row);
@@ -182,7 +197,6 @@ async fn ensure(
     let now = clock.now();
     let not_before = now - 60;
     let not_after = now + i64::from(validity_days) * 86_400;
-    let public = settings.public_url();
     let (issuer_name, signer, issuer_kid, exts_urls) = match parent {
         None => (subject.clone(), None, profile::key_identifier(&spki), None),
         Some(p) => (

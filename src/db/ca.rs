@@ -50,3 +50,18 @@ pub async fn insert_or_get(db: &Db, row: &CaKeyRow, now: i64) -> Result<CaKeyRow
     .await?;
     get(db, &row.role).await?.ok_or(DbError::Corrupt("ca_keys"))
 }
+
+/// A deployment fact, stored once: the first value stored wins and is returned.
+pub async fn deployment_value(db: &Db, name: &str, first_value: &str, now: i64) -> Result<String, DbError> {
+    sqlx::query("INSERT INTO deployment (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(first_value)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    let r = sqlx::query("SELECT value FROM deployment WHERE name = $1")
+        .bind(name)
+        .fetch_one(db.pool())
+        .await?;
+    Ok(r.try_get("value")?)
+}
