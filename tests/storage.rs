@@ -205,7 +205,10 @@ async fn check_connecting_twice_succeeds_and_both_pools_answer(url: &str, first:
         .expect("count migrations");
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
         .expect("migrations folder")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql")))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
         .count() as i64;
     assert_eq!(migrations, files, "each migration is applied once");
     let heads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_head")
