@@ -1,0 +1,938 @@
+//! Load benchmark of signing: `cargo bench --bench signhash`.
+//!
+//! One run measures, for RSA-2048 and P-256 keys of holders created by the CLI:
+//!
+//! (a) the raw token: `Hsm::sign_digest` in this process on the server's own SoftHSM2 token (the server is stopped
+//!     meanwhile), with one thread (one session) and with as many threads as the pool has sessions;
+//! (b) `signatures/signHash` end to end through HTTP, one hash per call, with SADs of 100 hashes authorised before
+//!     the timed section, at concurrency 1, 8 and 64: signatures/s, p50/p99 latency, the ratio to the best raw rate,
+//!     and where the time goes (server-side request time, HSM time, CPU of server and client per signature);
+//! (c) authorize + signHash pairs, each with a fresh TOTP code, at concurrency 8.
+//!
+//! It prints a table and one `RESULT name key=value …` line per figure. With `PARAFA_TEST_POSTGRES_URL` set, (b)
+//! and (c) run again on a fresh PostgreSQL database (`…_pg` figures).
+//!
+//! Every TOTP code is a real one for a step the holder has not used: the server's clock moves forward one step at
+//! a time through its clock file, as if the holders waited for their next code; no rule is relaxed. Quotas
+//! (600 transactions per package-3 holder) are never overrun: the benchmark tracks what each holder has left.
+//!
+//! Knobs (all optional): `PARAFA_BENCH_SECS` (timed seconds per HTTP cell, default 3), `PARAFA_BENCH_RAW_SECS`
+//! (default 2), `PARAFA_BENCH_HOLDERS` (holders per key type, default 32), `PARAFA_BENCH_TMPDIR` (where the data
+//! directory goes, e.g. /dev/shm to take fsync out), `PARAFA_BENCH_SERVER_ENV` (extra `PARAFA_*=value` settings
+//! for the server, space-separated, e.g. "PARAFA_WORKERS=1 PARAFA_HSM_SESSIONS=2").
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use parafa::config::{cores, Settings};
+use parafa::hsm::{prepare_softhsm, HashAlg, Hsm, SignMechanism};
+use tokio::sync::Notify;
+
+use common::{
+    cpu_secs, cpu_split, metric, on_tmpfs, percentile_ms, random_hashes, CallError, Csc, FreshPostgres, Holder, Server,
+};
+
+/// The key types measured: CLI name, CSC `signAlgo`, token mechanism.
+const KEYS: [KeyType; 2] = [
+    KeyType {
+        name: "rsa2048",
+        sign_algo: "1.2.840.113549.1.1.11",
+        rsa: true,
+    },
+    KeyType {
+        name: "p256",
+        sign_algo: "1.2.840.10045.4.3.2",
+        rsa: false,
+    },
+];
+
+#[derive(Clone, Copy)]
+struct KeyType {
+    name: &'static str,
+    sign_algo: &'static str,
+    rsa: bool,
+}
+
+impl KeyType {
+    fn mechanism(self) -> SignMechanism {
+        if self.rsa {
+            SignMechanism::RsaPkcs1(HashAlg::Sha256)
+        } else {
+            SignMechanism::Ecdsa
+        }
+    }
+}
+
+/// Concurrency levels of (b).
+const E2E_CONCURRENCY: [usize; 3] = [1, 8, 64];
+/// Concurrency of (c).
+const PAIRS_CONCURRENCY: usize = 8;
+/// Hashes per SAD in (b): the server's default `multisign`.
+const SAD_SIZE: i64 = 100;
+/// At most this many signatures are authorised for one cell of (b); a cell that uses them up before its time ends
+/// early and its rate stands.
+const MAX_CELL_SIGNATURES: i64 = 3000;
+/// At least this many, whatever the raw rate suggests.
+const MIN_CELL_SIGNATURES: i64 = 200;
+/// Concurrency of the untimed set-up calls (logins, authorisations).
+const SETUP_CONCURRENCY: usize = 8;
+/// Clock steps one cell of (c) may use at most (each moves the server's clock 30 s; access tokens live an hour).
+const MAX_PAIR_STEPS: usize = 80;
+/// Server seconds an access token must still have before a cell of (b): its authorisation rounds and the cell.
+const E2E_TOKEN_LIFE_SECS: i64 = 600;
+/// The same before a cell of (c).
+const PAIRS_TOKEN_LIFE_SECS: i64 = MAX_PAIR_STEPS as i64 * 30 + 300;
+
+struct Params {
+    secs: f64,
+    raw_secs: f64,
+    holders: usize,
+    server_env: Vec<(String, String)>,
+}
+
+impl Params {
+    fn from_env() -> Params {
+        let num = |name: &str, default: f64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| *v > 0.0)
+                .unwrap_or(default)
+        };
+        let server_env = std::env::var("PARAFA_BENCH_SERVER_ENV")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Params {
+            secs: num("PARAFA_BENCH_SECS", 3.0),
+            raw_secs: num("PARAFA_BENCH_RAW_SECS", 2.0),
+            holders: num("PARAFA_BENCH_HOLDERS", 32.0) as usize,
+            server_env,
+        }
+    }
+}
+
+/// One figure of (a).
+struct Raw {
+    key: KeyType,
+    threads: usize,
+    signatures: u64,
+    secs: f64,
+    cpu_ms_per_sig: f64,
+}
+
+impl Raw {
+    fn rate(&self) -> f64 {
+        self.signatures as f64 / self.secs
+    }
+}
+
+/// One cell of (b).
+struct E2e {
+    key: KeyType,
+    concurrency: usize,
+    signatures: usize,
+    secs: f64,
+    /// Sorted latencies, microseconds.
+    latencies: Vec<u32>,
+    errors: usize,
+    first_error: Option<CallError>,
+    /// Mean server-side signHash time (actix middleware), ms.
+    server_ms: f64,
+    /// Mean time in `Hsm` per signature (waiting for a session included), ms.
+    hsm_ms: f64,
+    server_cpu_ms: f64,
+    /// Share of the server's CPU time spent in the kernel.
+    server_sys_share: f64,
+    client_cpu_ms: f64,
+    /// Whether the authorised signatures ran out before the time did.
+    exhausted: bool,
+}
+
+impl E2e {
+    fn rate(&self) -> f64 {
+        self.signatures as f64 / self.secs
+    }
+
+    /// CPU of server and client together, as a share of all the cores: what is left was spent waiting.
+    fn busy(&self) -> f64 {
+        (self.server_cpu_ms + self.client_cpu_ms) / 1000.0 * self.rate() / cores() as f64
+    }
+}
+
+/// One cell of (c).
+struct Pairs {
+    key: KeyType,
+    concurrency: usize,
+    pairs: usize,
+    secs: f64,
+    latencies: Vec<u32>,
+    errors: usize,
+    first_error: Option<CallError>,
+    clock_steps: usize,
+    server_cpu_ms: f64,
+}
+
+impl Pairs {
+    fn rate(&self) -> f64 {
+        self.pairs as f64 / self.secs
+    }
+}
+
+/// What one database backend produced.
+struct HttpResults {
+    db: &'static str,
+    e2e: Vec<E2e>,
+    pairs: Vec<Pairs>,
+}
+
+fn note(msg: impl AsRef<str>) {
+    eprintln!("# {}", msg.as_ref());
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` does not, and this is no test.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("signhash: load benchmark, not run under `cargo test`; run `cargo bench --bench signhash`");
+        return;
+    }
+    let params = Params::from_env();
+    let started = Instant::now();
+
+    let mut server = Server::new(None, &params.server_env);
+    let settings =
+        Settings::load_from(Some(&server.config_file), &server.env).expect("settings of the benchmark server");
+    // SoftHSM2 reads SOFTHSM2_CONF once, at C_Initialize: set it now, while this process has one thread. It names
+    // the server's own token directory, so the raw measurement signs with the very keys the server uses.
+    prepare_softhsm(&settings).expect("prepare SoftHSM2");
+    let fsync = if on_tmpfs(&server.data_dir) {
+        "tmpfs (no fsync cost)"
+    } else {
+        "disk"
+    };
+    note(format!(
+        "data dir {} on {fsync}; {} cores; server env {:?}",
+        server.data_dir.display(),
+        cores(),
+        params.server_env
+    ));
+
+    server.start();
+    let mut holders = create_holders(&server, params.holders, "sqlite");
+    // (a) with the server stopped, so that nothing else competes for the cores or the token.
+    server.stop();
+    let raw = raw_phase(&settings, &holders, params.raw_secs);
+    let raw_best: Vec<f64> = KEYS
+        .iter()
+        .map(|k| {
+            raw.iter()
+                .filter(|r| r.key.name == k.name)
+                .map(Raw::rate)
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    let raw_single: Vec<f64> = KEYS
+        .iter()
+        .map(|k| {
+            raw.iter()
+                .filter(|r| r.key.name == k.name && r.threads == 1)
+                .map(Raw::rate)
+                .fold(0.0, f64::max)
+        })
+        .collect();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    server.start();
+    let mut results = vec![rt.block_on(http_phase(
+        &mut server,
+        &mut holders,
+        &raw_best,
+        &raw_single,
+        &params,
+        "sqlite",
+    ))];
+    drop(server);
+
+    if let Some(pg) = FreshPostgres::create() {
+        note("PARAFA_TEST_POSTGRES_URL is set: (b) and (c) again on a fresh PostgreSQL database");
+        let mut server = Server::new(Some(pg), &params.server_env);
+        server.start();
+        let mut holders = create_holders(&server, params.holders, "pg");
+        results.push(rt.block_on(http_phase(
+            &mut server,
+            &mut holders,
+            &raw_best,
+            &raw_single,
+            &params,
+            "postgres",
+        )));
+    } else {
+        note("PARAFA_TEST_POSTGRES_URL is not set: PostgreSQL not measured");
+    }
+
+    report(&raw, &raw_best, &results, fsync, &params, &settings);
+    note(format!("total bench time {:.1} s", started.elapsed().as_secs_f64()));
+}
+
+/// `holders` holders of each key type, created by the CLI, one process per core at a time.
+fn create_holders(server: &Server, holders: usize, tag: &str) -> Vec<Vec<Holder>> {
+    let t = Instant::now();
+    let out: Vec<Vec<Holder>> = KEYS
+        .iter()
+        .map(|k| server.create_holders(k.name, holders, cores(), tag))
+        .collect();
+    note(format!(
+        "created {} holders per key type in {:.1} s",
+        holders,
+        t.elapsed().as_secs_f64()
+    ));
+    out
+}
+
+/// (a): signs in a loop for `secs` with 1, cores and pool-size threads, each thread on a session of the pool.
+fn raw_phase(settings: &Settings, holders: &[Vec<Holder>], secs: f64) -> Vec<Raw> {
+    let hsm = Hsm::open(settings).expect("open the server's token in-process");
+    let mut threads = vec![1, cores(), hsm.session_count()];
+    threads.sort_unstable();
+    threads.dedup();
+    let digest = [0x5au8; 32];
+    let mut out = Vec::new();
+    for (ki, key) in KEYS.iter().enumerate() {
+        let key_id = holders[ki][0].credential_id.as_bytes();
+        // The first signature looks the key up; it is not part of the measurement.
+        hsm.sign_digest(key_id, key.mechanism(), &digest)
+            .expect("sign with the holder's key in-process");
+        for &n in &threads {
+            let count = AtomicUsize::new(0);
+            let stop = AtomicBool::new(false);
+            let cpu0 = cpu_secs(None);
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs_f64(secs);
+            std::thread::scope(|s| {
+                for _ in 0..n {
+                    s.spawn(|| {
+                        let mut mine = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            if Instant::now() >= deadline {
+                                stop.store(true, Ordering::Relaxed);
+                                break;
+                            }
+                            hsm.sign_digest(key_id, key.mechanism(), &digest)
+                                .expect("raw signature");
+                            mine += 1;
+                        }
+                        count.fetch_add(mine, Ordering::Relaxed);
+                    });
+                }
+            });
+            let elapsed = start.elapsed().as_secs_f64();
+            let signatures = count.load(Ordering::Relaxed) as u64;
+            let cpu = cpu_secs(None) - cpu0;
+            let r = Raw {
+                key: *key,
+                threads: n,
+                signatures,
+                secs: elapsed,
+                cpu_ms_per_sig: cpu * 1000.0 / signatures.max(1) as f64,
+            };
+            note(format!("raw {} threads={} {:.0} sign/s", key.name, n, r.rate()));
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// (b) and (c) against a running server.
+async fn http_phase(
+    server: &mut Server,
+    holders: &mut [Vec<Holder>],
+    raw_best: &[f64],
+    raw_single: &[f64],
+    params: &Params,
+    db: &'static str,
+) -> HttpResults {
+    let csc = Csc::new(&server.base);
+    login_all(&csc, server, holders).await;
+    let mut e2e = Vec::new();
+    for (ki, key) in KEYS.iter().enumerate() {
+        for &c in &E2E_CONCURRENCY {
+            // Authorise no more than the token could sign in the time (and what the quotas allow).
+            let bound = if c == 1 { raw_single[ki] } else { raw_best[ki] };
+            let budget = ((bound * params.secs * 1.1) as i64).clamp(MIN_CELL_SIGNATURES, MAX_CELL_SIGNATURES);
+            renew_tokens(&csc, server, &mut holders[ki], E2E_TOKEN_LIFE_SECS).await;
+            let cell = e2e_cell(&csc, server, &mut holders[ki], *key, c, budget, params.secs).await;
+            note(format!(
+                "{db} e2e {} c={c}: {:.0} sign/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                key.name,
+                cell.rate(),
+                percentile_ms(&cell.latencies, 50.0),
+                percentile_ms(&cell.latencies, 99.0),
+                cell.errors
+            ));
+            e2e.push(cell);
+        }
+    }
+    let mut pairs = Vec::new();
+    for (ki, key) in KEYS.iter().enumerate() {
+        renew_tokens(&csc, server, &mut holders[ki], PAIRS_TOKEN_LIFE_SECS).await;
+        let cell = pairs_cell(&csc, server, &mut holders[ki], *key, PAIRS_CONCURRENCY, params.secs).await;
+        note(format!(
+            "{db} pairs {} c={}: {:.0} pairs/s over {} clock steps, {} errors",
+            key.name,
+            cell.concurrency,
+            cell.rate(),
+            cell.clock_steps,
+            cell.errors
+        ));
+        pairs.push(cell);
+    }
+    HttpResults { db, e2e, pairs }
+}
+
+/// Logs every holder in with a code of one fresh step (login asks for it: the holders have 2FA on).
+async fn login_all(csc: &Csc, server: &mut Server, holders: &mut [Vec<Holder>]) {
+    let step = server.clock.next_step();
+    let now = server.clock.now();
+    for group in holders.iter_mut() {
+        let tokens: Vec<_> = stream::iter(group.iter())
+            .map(|h| async move { csc.login(&h.email, &h.code(step)).await })
+            .buffered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        for (h, t) in group.iter_mut().zip(tokens) {
+            let (access, refresh, life) = t.unwrap_or_else(|e| panic!("login of {} failed: {e:?}", h.email));
+            h.access_token = access;
+            h.refresh_token = refresh;
+            h.token_expires = now + life;
+            h.last_step = step;
+        }
+    }
+}
+
+/// Renews, with the refresh token, access tokens that have less than `min_life` server seconds left (the server's
+/// clock moves 30 s per TOTP step).
+async fn renew_tokens(csc: &Csc, server: &Server, holders: &mut [Holder], min_life: i64) {
+    let now = server.clock.now();
+    if holders.iter().all(|h| h.token_expires - now >= min_life) {
+        return;
+    }
+    note(format!(
+        "renewing {} access tokens with their refresh tokens",
+        holders.len()
+    ));
+    let tokens: Vec<_> = stream::iter(holders.iter())
+        .map(|h| csc.refresh(&h.refresh_token))
+        .buffered(SETUP_CONCURRENCY)
+        .collect()
+        .await;
+    for (h, t) in holders.iter_mut().zip(tokens) {
+        let (access, life) = t.unwrap_or_else(|e| panic!("token refresh of {} failed: {e:?}", h.email));
+        h.access_token = access;
+        h.token_expires = now + life;
+    }
+}
+
+/// One authorised SAD: whose, and the hashes it may sign.
+struct Sad {
+    holder: usize,
+    sad: String,
+    hashes: Vec<String>,
+}
+
+/// Authorises SADs of up to 100 hashes for `want` signatures in all (fewer if the quotas do not allow), one SAD
+/// per holder per clock step.
+async fn authorise(csc: &Csc, server: &mut Server, holders: &mut [Holder], want: i64) -> Vec<Sad> {
+    let mut sads = Vec::new();
+    let mut reserved = vec![0i64; holders.len()];
+    let mut need = want;
+    while need > 0 {
+        let mut jobs = Vec::new();
+        for (i, h) in holders.iter().enumerate() {
+            let n = SAD_SIZE.min(h.left() - reserved[i]).min(need);
+            if n <= 0 {
+                continue;
+            }
+            reserved[i] += n;
+            need -= n;
+            jobs.push((i, random_hashes(n as usize)));
+        }
+        if jobs.is_empty() {
+            note("the holders' quotas are used up");
+            break;
+        }
+        let step = server.clock.next_step();
+        let hs = &*holders;
+        let done: Vec<_> = stream::iter(jobs)
+            .map(|(i, hashes)| async move {
+                let h = &hs[i];
+                let sad = csc
+                    .authorize(&h.access_token, &h.credential_id, &hashes, &h.code(step))
+                    .await;
+                (i, sad, hashes)
+            })
+            .buffer_unordered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        for (i, sad, hashes) in done {
+            let sad = sad.unwrap_or_else(|e| panic!("credentials/authorize for {} failed: {e:?}", holders[i].email));
+            holders[i].last_step = step;
+            sads.push(Sad { holder: i, sad, hashes });
+        }
+    }
+    sads
+}
+
+/// Server counters read before and after a timed section.
+struct Snapshot {
+    at: Instant,
+    server_user: f64,
+    server_sys: f64,
+    client_cpu: f64,
+    http_sum: f64,
+    http_count: f64,
+    hsm_sum: f64,
+    hsm_count: f64,
+}
+
+const SIGN_ROUTE: &str = "/csc/v2/signatures/signHash";
+
+async fn snapshot(csc: &Csc, server: &Server) -> Snapshot {
+    let m = csc.metrics().await;
+    let (server_user, server_sys) = cpu_split(server.pid());
+    let http = [("method", "POST"), ("route", SIGN_ROUTE)];
+    let hsm = [("op", "sign"), ("outcome", "ok")];
+    Snapshot {
+        at: Instant::now(),
+        server_user,
+        server_sys,
+        client_cpu: cpu_secs(None),
+        http_sum: metric(&m, "parafa_http_request_duration_seconds_sum", &http),
+        http_count: metric(&m, "parafa_http_request_duration_seconds_count", &http),
+        hsm_sum: metric(&m, "parafa_hsm_operation_duration_seconds_sum", &hsm),
+        hsm_count: metric(&m, "parafa_hsm_operation_duration_seconds_count", &hsm),
+    }
+}
+
+/// (b) one cell: `concurrency` clients send signHash with one pre-authorised hash each until `secs` pass or the
+/// authorised hashes run out.
+async fn e2e_cell(
+    csc: &Csc,
+    server: &mut Server,
+    holders: &mut [Holder],
+    key: KeyType,
+    concurrency: usize,
+    budget: i64,
+    secs: f64,
+) -> E2e {
+    let sads = authorise(csc, server, holders, budget).await;
+    // Interleaved across SADs (and so across holders): consecutive requests hit different credentials, as
+    // independent clients would.
+    let longest = sads.iter().map(|s| s.hashes.len()).max().unwrap_or(0);
+    let mut items: Vec<(usize, usize)> = Vec::new();
+    for j in 0..longest {
+        for (si, s) in sads.iter().enumerate() {
+            if j < s.hashes.len() {
+                items.push((si, j));
+            }
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let signed: Vec<AtomicI64> = holders.iter().map(|_| AtomicI64::new(0)).collect();
+    let hs = &*holders;
+    let before = snapshot(csc, server).await;
+    let deadline = before.at + Duration::from_secs_f64(secs);
+    let workers = (0..concurrency).map(|_| async {
+        let mut lat = Vec::new();
+        let mut errors = 0usize;
+        let mut first_error = None;
+        while Instant::now() < deadline {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(si, j)) = items.get(k) else { break };
+            let s = &sads[si];
+            let h = &hs[s.holder];
+            let t = Instant::now();
+            match csc
+                .sign_hash(
+                    &h.access_token,
+                    &h.credential_id,
+                    &s.sad,
+                    &[&s.hashes[j]],
+                    key.sign_algo,
+                )
+                .await
+            {
+                Ok(_) => {
+                    lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    signed[s.holder].fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    errors += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        (lat, errors, first_error)
+    });
+    let done = futures_util::future::join_all(workers).await;
+    let after = snapshot(csc, server).await;
+    for (h, n) in holders.iter_mut().zip(&signed) {
+        h.used += n.load(Ordering::Relaxed);
+    }
+    let mut latencies = Vec::new();
+    let (mut errors, mut first_error) = (0, None);
+    for (lat, e, fe) in done {
+        latencies.extend(lat);
+        errors += e;
+        if first_error.is_none() {
+            first_error = fe;
+        }
+    }
+    latencies.sort_unstable();
+    let n = latencies.len();
+    let per_sig = |x: f64| x * 1000.0 / n.max(1) as f64;
+    let server_cpu = (after.server_user + after.server_sys) - (before.server_user + before.server_sys);
+    E2e {
+        key,
+        concurrency,
+        signatures: n,
+        secs: (after.at - before.at).as_secs_f64(),
+        latencies,
+        errors,
+        first_error,
+        server_ms: (after.http_sum - before.http_sum) * 1000.0 / (after.http_count - before.http_count).max(1.0),
+        hsm_ms: (after.hsm_sum - before.hsm_sum) * 1000.0 / (after.hsm_count - before.hsm_count).max(1.0),
+        server_cpu_ms: per_sig(server_cpu),
+        server_sys_share: (after.server_sys - before.server_sys) / server_cpu.max(1e-9),
+        client_cpu_ms: per_sig(after.client_cpu - before.client_cpu),
+        exhausted: next.load(Ordering::Relaxed) >= items.len(),
+    }
+}
+
+/// Who may authorise next in (c): a holder not busy, with quota left, that has not used the current step yet.
+/// When every holder with quota has had the current step, the server's clock moves to the next one (a holder
+/// still busy with the previous step's code is within the server's one-step tolerance).
+struct PairSchedule {
+    step: i64,
+    busy: Vec<bool>,
+    last: Vec<i64>,
+    left: Vec<i64>,
+    steps: usize,
+}
+
+enum Pick {
+    Go(usize, i64),
+    Wait,
+    Exhausted,
+}
+
+impl PairSchedule {
+    fn pick(&mut self, server: &mut Server) -> Pick {
+        loop {
+            let n = self.busy.len();
+            if let Some(i) = (0..n).find(|&i| !self.busy[i] && self.left[i] > 0 && self.last[i] < self.step) {
+                self.busy[i] = true;
+                self.last[i] = self.step;
+                self.left[i] -= 1;
+                return Pick::Go(i, self.step);
+            }
+            if (0..n).all(|i| self.left[i] <= 0) || self.steps >= MAX_PAIR_STEPS {
+                return Pick::Exhausted;
+            }
+            if (0..n).all(|i| self.left[i] <= 0 || self.last[i] >= self.step) {
+                self.step = server.clock.next_step();
+                self.steps += 1;
+                continue;
+            }
+            return Pick::Wait;
+        }
+    }
+}
+
+/// (c): `concurrency` clients each loop: take a holder, authorise one new hash with its code, sign it.
+async fn pairs_cell(
+    csc: &Csc,
+    server: &mut Server,
+    holders: &mut [Holder],
+    key: KeyType,
+    concurrency: usize,
+    secs: f64,
+) -> Pairs {
+    let step = server.clock.next_step();
+    let sched = Mutex::new(PairSchedule {
+        step,
+        busy: vec![false; holders.len()],
+        last: holders.iter().map(|h| h.last_step).collect(),
+        left: holders.iter().map(Holder::left).collect(),
+        steps: 1,
+    });
+    let server_cell = Mutex::new(&mut *server);
+    let wake = Arc::new(Notify::new());
+    let hashes = Mutex::new(VecDeque::from(random_hashes(20_000)));
+    let signed: Vec<AtomicI64> = holders.iter().map(|_| AtomicI64::new(0)).collect();
+    let hs = &*holders;
+    let server_pid = server_cell.lock().expect("server").pid();
+    let cpu0 = cpu_secs(server_pid);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let workers = (0..concurrency).map(|_| async {
+        let mut lat = Vec::new();
+        let mut errors = 0usize;
+        let mut first_error: Option<CallError> = None;
+        while Instant::now() < deadline {
+            let notified = wake.notified();
+            let pick = {
+                let mut srv = server_cell.lock().expect("server");
+                sched.lock().expect("schedule").pick(&mut srv)
+            };
+            let (i, step) = match pick {
+                Pick::Go(i, step) => (i, step),
+                Pick::Wait => {
+                    notified.await;
+                    continue;
+                }
+                Pick::Exhausted => break,
+            };
+            let Some(hash) = hashes.lock().expect("hashes").pop_front() else {
+                break;
+            };
+            let h = &hs[i];
+            let t = Instant::now();
+            let outcome = async {
+                let sad = csc
+                    .authorize(
+                        &h.access_token,
+                        &h.credential_id,
+                        std::slice::from_ref(&hash),
+                        &h.code(step),
+                    )
+                    .await?;
+                csc.sign_hash(&h.access_token, &h.credential_id, &sad, &[&hash], key.sign_algo)
+                    .await
+            }
+            .await;
+            match outcome {
+                Ok(_) => {
+                    lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    signed[i].fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    errors += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+            sched.lock().expect("schedule").busy[i] = false;
+            wake.notify_waiters();
+        }
+        // Whoever leaves wakes the others, so that none waits for a holder nobody will free.
+        wake.notify_waiters();
+        (lat, errors, first_error)
+    });
+    let done = futures_util::future::join_all(workers).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs(server_pid) - cpu0;
+    let steps = sched.lock().expect("schedule").steps;
+    let last = sched.into_inner().expect("schedule").last;
+    for ((h, n), l) in holders.iter_mut().zip(&signed).zip(last) {
+        h.used += n.load(Ordering::Relaxed);
+        h.last_step = l;
+    }
+    let mut latencies = Vec::new();
+    let (mut errors, mut first_error) = (0, None);
+    for (lat, e, fe) in done {
+        latencies.extend(lat);
+        errors += e;
+        if first_error.is_none() {
+            first_error = fe;
+        }
+    }
+    latencies.sort_unstable();
+    let n = latencies.len();
+    Pairs {
+        key,
+        concurrency,
+        pairs: n,
+        secs: elapsed,
+        latencies,
+        errors,
+        first_error,
+        clock_steps: steps,
+        server_cpu_ms: cpu * 1000.0 / n.max(1) as f64,
+    }
+}
+
+fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, params: &Params, settings: &Settings) {
+    println!();
+    println!("Parafa signing benchmark");
+    println!(
+        "  {} cores; SoftHSM2 token; HSM pool {} sessions; server workers {}; data dir on {fsync}; extra server env {:?}",
+        cores(),
+        settings.hsm_sessions(),
+        match settings.workers {
+            0 => format!("{} (one per core)", cores()),
+            n => n.to_string(),
+        },
+        params.server_env
+    );
+    println!();
+    println!(
+        "(a) raw token signing in-process (Hsm::sign_digest, SHA-256 digest, {:.0} s each, server stopped)",
+        params.raw_secs
+    );
+    println!("  {:<8} {:>8} {:>10} {:>12}", "key", "threads", "sign/s", "cpu ms/sig");
+    for r in raw {
+        println!(
+            "  {:<8} {:>8} {:>10.0} {:>12.3}",
+            r.key.name,
+            r.threads,
+            r.rate(),
+            r.cpu_ms_per_sig
+        );
+    }
+    println!();
+    println!(
+        "(b) end-to-end signatures/signHash over HTTP, 1 hash per call, SADs of {SAD_SIZE} hashes authorised beforehand, \
+         up to {:.0} s per cell",
+        params.secs
+    );
+    println!(
+        "  {:<8} {:<8} {:>4} {:>7} {:>9} {:>8} {:>8} {:>7} {:>10} {:>8} {:>10} {:>8} {:>10} {:>6} {:>6}",
+        "db",
+        "key",
+        "conc",
+        "signs",
+        "sign/s",
+        "p50 ms",
+        "p99 ms",
+        "/raw",
+        "server ms",
+        "hsm ms",
+        "srv cpu ms",
+        "srv sys",
+        "cli cpu ms",
+        "busy",
+        "errors"
+    );
+    for res in results {
+        for c in &res.e2e {
+            let ki = KEYS.iter().position(|k| k.name == c.key.name).unwrap_or(0);
+            println!(
+                "  {:<8} {:<8} {:>4} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>7.3} {:>10.2} {:>8.2} {:>10.3} {:>7.0}% {:>10.3} {:>5.0}% {:>6}{}",
+                res.db,
+                c.key.name,
+                c.concurrency,
+                c.signatures,
+                c.rate(),
+                percentile_ms(&c.latencies, 50.0),
+                percentile_ms(&c.latencies, 99.0),
+                c.rate() / raw_best[ki],
+                c.server_ms,
+                c.hsm_ms,
+                c.server_cpu_ms,
+                c.server_sys_share * 100.0,
+                c.client_cpu_ms,
+                c.busy() * 100.0,
+                c.errors,
+                if c.exhausted {
+                    "  (authorised hashes used up before the time)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    println!("  server ms: mean time of signHash inside the server; hsm ms: mean time in the token per signature,");
+    println!("  waiting for a pooled session included; cpu ms: CPU time per signature of the server / of this client;");
+    println!("  srv sys: the server's CPU share in the kernel; busy: server + client CPU as a share of all cores");
+    println!("  (the rest of the time the cores idled: the requests were waiting, e.g. on a lock or an fsync).");
+    println!("  With PostgreSQL, the database's own CPU is not counted.");
+    println!();
+    println!("(c) authorize + signHash pairs, each with a fresh TOTP code (server clock moved one step per round)");
+    println!(
+        "  {:<8} {:<8} {:>4} {:>7} {:>9} {:>8} {:>8} {:>8} {:>10} {:>6}",
+        "db", "key", "conc", "pairs", "pairs/s", "p50 ms", "p99 ms", "steps", "srv cpu ms", "errors"
+    );
+    for res in results {
+        for p in &res.pairs {
+            println!(
+                "  {:<8} {:<8} {:>4} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>8} {:>10.3} {:>6}",
+                res.db,
+                p.key.name,
+                p.concurrency,
+                p.pairs,
+                p.rate(),
+                percentile_ms(&p.latencies, 50.0),
+                percentile_ms(&p.latencies, 99.0),
+                p.clock_steps,
+                p.server_cpu_ms,
+                p.errors
+            );
+        }
+    }
+    for res in results {
+        for (what, e) in res
+            .e2e
+            .iter()
+            .map(|c| ("e2e", &c.first_error))
+            .chain(res.pairs.iter().map(|p| ("pairs", &p.first_error)))
+        {
+            if let Some((status, body)) = e {
+                println!("  first error ({}, {what}): HTTP {status}: {body}", res.db);
+            }
+        }
+    }
+    println!();
+    for r in raw {
+        println!(
+            "RESULT raw_{}_sessions={} sign_per_s={:.1} cpu_ms_per_sig={:.4}",
+            r.key.name,
+            r.threads,
+            r.rate(),
+            r.cpu_ms_per_sig
+        );
+    }
+    for res in results {
+        let suffix = if res.db == "sqlite" { "" } else { "_pg" };
+        for c in &res.e2e {
+            let ki = KEYS.iter().position(|k| k.name == c.key.name).unwrap_or(0);
+            println!(
+                "RESULT e2e_{}_c{}{suffix} sign_per_s={:.1} p50_ms={:.3} p99_ms={:.3} ratio_to_raw={:.4} server_ms={:.3} hsm_ms={:.3} server_cpu_ms_per_sig={:.4} server_sys_share={:.3} client_cpu_ms_per_sig={:.4} cpu_busy_share={:.3} signatures={} errors={}",
+                c.key.name,
+                c.concurrency,
+                c.rate(),
+                percentile_ms(&c.latencies, 50.0),
+                percentile_ms(&c.latencies, 99.0),
+                c.rate() / raw_best[ki],
+                c.server_ms,
+                c.hsm_ms,
+                c.server_cpu_ms,
+                c.server_sys_share,
+                c.client_cpu_ms,
+                c.busy(),
+                c.signatures,
+                c.errors
+            );
+        }
+        for p in &res.pairs {
+            println!(
+                "RESULT pairs_{}_c{}{suffix} pairs_per_s={:.1} p50_ms={:.3} p99_ms={:.3} pairs={} errors={}",
+                p.key.name,
+                p.concurrency,
+                p.rate(),
+                percentile_ms(&p.latencies, 50.0),
+                percentile_ms(&p.latencies, 99.0),
+                p.pairs,
+                p.errors
+            );
+        }
+    }
+}
