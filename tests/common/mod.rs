@@ -214,7 +214,10 @@ impl TestApp {
             .expect("clock file")
             .1
             .clone();
-        std::fs::write(file, (self.clock_offset() + secs).to_string()).expect("write clock file");
+        // Write and rename: the server rereads the file on every reading of the clock and must never see it empty.
+        let tmp = format!("{file}.tmp");
+        std::fs::write(&tmp, (self.clock_offset() + secs).to_string()).expect("write clock file");
+        std::fs::rename(&tmp, &file).expect("replace clock file");
     }
 
     /// The server's current time (Unix seconds).
