@@ -38,7 +38,7 @@ pub struct Event<'a> {
 
 /// Appends an event (unsealed until the next seal).
 pub async fn record(db: &Db, clock: &dyn Clock, e: Event<'_>) -> Result<(), DbError> {
-    store::insert(db.pool(), &row(clock, &e)).await
+    store::insert(db.writer(), &row(clock, &e)).await
 }
 
 /// The stored row for an event, for callers that insert it inside their own transaction.

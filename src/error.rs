@@ -89,7 +89,8 @@ impl From<DbError> for ApiError {
             DbError::Conflict(what) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists"))
             }
-            DbError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+            DbError::Group(_)
+            | DbError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
                 ApiError::unavailable("the database is unavailable", &e)
             }
             _ => ApiError::internal("database error", &e),

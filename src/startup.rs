@@ -43,6 +43,8 @@ pub struct AppState {
     pub hsm: Arc<Hsm>,
     pub ca: Arc<Ca>,
     pub clock: Arc<SystemClock>,
+    /// Commits signature requests in groups (see [`crate::db::signing::Ledger`]).
+    pub ledger: crate::db::signing::Ledger,
 }
 
 /// Opens the database and the token and provisions the CA, creating on first start whatever is missing. A file
@@ -76,6 +78,7 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
     drop(lock);
     Ok(AppState {
         settings: Arc::new(settings),
+        ledger: crate::db::signing::Ledger::spawn(db.clone()),
         db,
         hsm,
         ca: Arc::new(ca),

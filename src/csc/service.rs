@@ -16,8 +16,8 @@ use crate::audit;
 use crate::auth::totp::{self, CodeError};
 use crate::auth::{password, tokens};
 use crate::clock::Clock;
-use crate::db::credentials::{CertificateRow, Credential};
-use crate::db::signing::{self as store, CommitRefusal, SadRow, SignatureRow};
+use crate::db::credentials::{CertificateRow, Credential, Quota};
+use crate::db::signing::{self as store, Commit, CommitRefusal, SadRow, SignatureRow};
 use crate::db::{self, audit::AuditRow};
 use crate::hsm::KeySpec;
 use crate::startup::AppState;
@@ -156,13 +156,14 @@ pub async fn revoke(state: &AppState, caller: &Caller, req: RevokeRequest) -> Re
     Ok(())
 }
 
-/// A credential with its certificate, as the CSC methods show it.
+/// A credential with its certificate and quota, as the CSC methods show it.
 struct View {
     cred: Credential,
     cert_row: CertificateRow,
     cert: Certificate,
     cert_der: Vec<u8>,
     spec: KeySpec,
+    quota: Quota,
 }
 
 impl View {
@@ -181,18 +182,22 @@ async fn view(state: &AppState, caller: &Caller, credential_id: Option<&str>) ->
     let id = credential_id
         .filter(|c| !c.is_empty())
         .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter credentialID"))?;
-    let cred = db::credentials::credential(&state.db, id).await?;
+    let found = db::credentials::credential_full(&state.db, id).await?;
     // Another holder's credential is as unknown as a missing one.
-    let cred = cred
-        .filter(|c| c.user_id == caller.user_id)
+    let (cred, cert_row, quota) = found
+        .filter(|(c, _, _)| c.user_id == caller.user_id)
         .ok_or_else(|| CscError::invalid("Invalid parameter credentialID"))?;
-    view_of(state, cred).await
+    view_from(cred, cert_row, quota)
 }
 
 async fn view_of(state: &AppState, cred: Credential) -> Result<View, CscError> {
-    let cert_row = db::credentials::certificate(&state.db, &cred.cert_serial)
+    let (cred, cert_row, quota) = db::credentials::credential_full(&state.db, &cred.id)
         .await?
-        .ok_or_else(|| CscError::Internal(format!("credential {} has no certificate", cred.id)))?;
+        .ok_or_else(|| CscError::Internal(format!("credential {} has no certificate or quota", cred.id)))?;
+    view_from(cred, cert_row, quota)
+}
+
+fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result<View, CscError> {
     let cert_der = db::unb64(&cert_row.cert_der, "certificates.cert_der")?;
     let cert = Certificate::from_der(&cert_der).map_err(|e| CscError::Internal(e.to_string()))?;
     let spec = cred
@@ -205,6 +210,7 @@ async fn view_of(state: &AppState, cred: Credential) -> Result<View, CscError> {
         cert,
         cert_der,
         spec,
+        quota,
     })
 }
 
@@ -555,7 +561,12 @@ pub async fn sign_hash(
     usable(&v, now)?;
 
     let sad_hash = tokens::hash(&sad);
-    let (sad_row, uses) = store::sad(&state.db, &sad_hash)
+    let mut wanted: BTreeMap<String, i64> = BTreeMap::new();
+    for d in &hashes {
+        *wanted.entry(hex::encode(d)).or_default() += 1;
+    }
+    let digests: Vec<&str> = wanted.keys().map(String::as_str).collect();
+    let (sad_row, uses) = store::sad(&state.db, &sad_hash, &digests)
         .await?
         .filter(|(r, _)| r.credential_id == v.cred.id && r.user_id == caller.user_id)
         .ok_or_else(|| CscError::invalid("Invalid parameter SAD"))?;
@@ -582,18 +593,11 @@ pub async fn sign_hash(
             version.hash_param()
         )));
     }
-    let mut wanted: BTreeMap<String, i64> = BTreeMap::new();
-    for d in &hashes {
-        *wanted.entry(hex::encode(d)).or_default() += 1;
-    }
     if wanted.iter().any(|(d, k)| uses.get(d).copied().unwrap_or(0) < *k) {
         return Err(CscError::invalid("Hash is not authorized by the SAD"));
     }
-    let quota = db::credentials::quota(&state.db, &v.cred.id)
-        .await?
-        .ok_or_else(|| CscError::Internal("credential without quota".into()))?;
-    if quota.remaining() < n {
-        return Err(quota_exhausted(quota.remaining()));
+    if v.quota.remaining() < n {
+        return Err(quota_exhausted(v.quota.remaining()));
     }
 
     let hsm = state.hsm.clone();
@@ -631,21 +635,21 @@ pub async fn sign_hash(
         &caller.client,
         json!({ "signatures": n, "sign_algo": sign_algo_oid, "hash_algo": hash.oid().to_string() }),
     );
-    let committed = store::commit_signatures(
-        &state.db,
-        &sad_hash,
-        &v.cred.id,
-        &caller.user_id,
-        &caller.client,
-        &rows,
-        &event,
-        now,
-    )
-    .await?;
+    let signatures: Vec<String> = rows.iter().map(|r| r.signature.clone()).collect();
+    let committed = state
+        .ledger
+        .commit(Commit {
+            sad_hash,
+            credential_id: v.cred.id.clone(),
+            user_id: caller.user_id.clone(),
+            client: caller.client.clone(),
+            rows,
+            audit: event,
+            now,
+        })
+        .await?;
     match committed {
-        Ok(()) => Ok(SignHashResponse {
-            signatures: rows.into_iter().map(|r| r.signature).collect(),
-        }),
+        Ok(()) => Ok(SignHashResponse { signatures }),
         Err(CommitRefusal::QuotaExhausted(left)) => Err(quota_exhausted(left)),
         Err(CommitRefusal::SadSpent) => Err(CscError::invalid(
             "The SAD was used meanwhile by another request, or expired: authorise again",
@@ -704,7 +708,7 @@ async fn audit_event(
     details: Value,
 ) -> Result<(), CscError> {
     let row = audit_row(state, user_id, action, target, outcome, client, details);
-    db::audit::insert(state.db.pool(), &row).await?;
+    db::audit::insert(state.db.writer(), &row).await?;
     Ok(())
 }
 

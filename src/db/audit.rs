@@ -61,6 +61,50 @@ where
     Ok(())
 }
 
+/// Appends several unsealed rows in one statement.
+pub async fn insert_many<'e, E>(exec: E, rows: &[&AuditRow]) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let b = i * 8;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO audit_events (id, at, actor, action, target, outcome, client, details) VALUES {}",
+        values.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for r in rows {
+        q = q
+            .bind(&r.id)
+            .bind(r.at)
+            .bind(&r.actor)
+            .bind(&r.action)
+            .bind(&r.target)
+            .bind(&r.outcome)
+            .bind(&r.client)
+            .bind(&r.details);
+    }
+    q.execute(exec).await?;
+    Ok(())
+}
+
 /// The end of the chain: the last sealed sequence number and its hash.
 pub async fn head(db: &Db) -> Result<(i64, String), DbError> {
     let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -107,7 +151,7 @@ pub async fn seal(db: &Db, old_seq: i64, rows: &[(String, i64, String, String)])
     let Some((_, new_seq, _, new_hash)) = rows.last() else {
         return Ok(true);
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.writer().begin().await?;
     let moved = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3")
         .bind(new_seq)
         .bind(new_hash)

@@ -46,7 +46,7 @@ pub async fn insert_or_get(db: &Db, row: &CaKeyRow, now: i64) -> Result<CaKeyRow
     .bind(&row.subject)
     .bind(row.not_after)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     get(db, &row.role).await?.ok_or(DbError::Corrupt("ca_keys"))
 }
@@ -57,7 +57,7 @@ pub async fn deployment_value(db: &Db, name: &str, first_value: &str, now: i64) 
         .bind(name)
         .bind(first_value)
         .bind(now)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     let r = sqlx::query("SELECT value FROM deployment WHERE name = $1")
         .bind(name)

@@ -180,3 +180,38 @@ pub async fn quota(db: &Db, credential_id: &str) -> Result<Option<Quota>, DbErro
         used: r.try_get("used")?,
     }))
 }
+
+/// A credential with its certificate and quota, in one query (the signing path reads them on every request).
+pub async fn credential_full(db: &Db, id: &str) -> Result<Option<(Credential, CertificateRow, Quota)>, DbError> {
+    let row = sqlx::query(
+        "SELECT c.id, c.user_id, c.key_spec, c.key_label, c.cert_serial, c.status, c.created_at,
+                t.serial, t.issuer_role, t.credential_id, t.subject, t.cert_der, t.not_before, t.not_after,
+                t.status AS cert_status, q.package_id, q.total, q.used
+         FROM credentials c
+         JOIN certificates t ON t.serial = c.cert_serial
+         JOIN quotas q ON q.credential_id = c.id
+         WHERE c.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let cred = credential_from_row(&r)?;
+    let cert = CertificateRow {
+        serial: r.try_get("serial")?,
+        issuer_role: r.try_get("issuer_role")?,
+        credential_id: r.try_get("credential_id")?,
+        subject: r.try_get("subject")?,
+        cert_der: r.try_get("cert_der")?,
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+        status: r.try_get("cert_status")?,
+    };
+    let quota = Quota {
+        credential_id: cred.id.clone(),
+        package_id: r.try_get("package_id")?,
+        total: r.try_get("total")?,
+        used: r.try_get("used")?,
+    };
+    Ok(Some((cred, cert, quota)))
+}

@@ -26,6 +26,8 @@ pub enum DbError {
     Conflict(String),
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    #[error("the signature ledger could not commit: {0}")]
+    Group(String),
 }
 
 impl DbError {
@@ -42,10 +44,13 @@ pub enum Backend {
     Postgres,
 }
 
-/// The database pool.
+/// The database pools. Reads go to `pool`; writes go to `writer`, which on SQLite is a single connection, so
+/// writers queue in the process (first come, first served) instead of sleeping in SQLite's busy handler; on
+/// PostgreSQL both are the same pool.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -68,31 +73,45 @@ impl Db {
             Backend::Postgres
         };
         let options: AnyConnectOptions = url.parse().map_err(connect_err)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    }
-                    Ok(())
+        let pool_options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(10))
+                // A broken connection shows on use; pinging on every checkout costs a round trip per query.
+                .test_before_acquire(false)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
+        };
+        let pool = pool_options(max_connections.max(1))
+            .connect_with(options.clone())
             .await
             .map_err(connect_err)?;
-        let db = Db { pool, backend };
-        MIGRATOR.run(&db.pool).await?;
+        let writer = match backend {
+            Backend::Sqlite => pool_options(1).connect_with(options).await.map_err(connect_err)?,
+            Backend::Postgres => pool.clone(),
+        };
+        let db = Db { pool, writer, backend };
+        MIGRATOR.run(&db.writer).await?;
         Ok(db)
     }
 
-    /// The pool, for repository functions.
+    /// The pool for reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for writes and read-write transactions.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     /// SQLite or PostgreSQL.
@@ -109,6 +128,7 @@ impl Db {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

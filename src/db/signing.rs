@@ -37,7 +37,7 @@ pub async fn insert_token(db: &Db, t: &TokenRow, client: &str, now: i64) -> Resu
     .bind(t.expires_at)
     .bind(client)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -63,7 +63,7 @@ pub async fn token(db: &Db, token_hash: &str) -> Result<Option<TokenRow>, DbErro
 
 /// Revokes a token and, for a refresh token, every access token obtained with it. Returns whether it existed.
 pub async fn revoke_token(db: &Db, token_hash: &str, user_id: &str) -> Result<bool, DbError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.writer().begin().await?;
     let n = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE token_hash = $1 AND user_id = $2")
         .bind(token_hash)
         .bind(user_id)
@@ -90,7 +90,7 @@ pub async fn totp_accept_step(db: &Db, user_id: &str, step: i64, now: i64) -> Re
     .bind(step)
     .bind(user_id)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?
     .rows_affected();
     Ok(n == 1)
@@ -104,7 +104,7 @@ pub async fn totp_record_failure(
     max_failures: i64,
     lock_until: i64,
 ) -> Result<(i64, Option<i64>), DbError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.writer().begin().await?;
     sqlx::query(
         "UPDATE totp_pairings SET failed_attempts = failed_attempts + 1,
                 locked_until = CASE WHEN failed_attempts + 1 >= $1 THEN $2 ELSE locked_until END
@@ -144,7 +144,7 @@ pub async fn insert_sad(
     audit: &AuditRow,
     now: i64,
 ) -> Result<(), DbError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.writer().begin().await?;
     sqlx::query(
         "INSERT INTO sads (sad_hash, credential_id, user_id, hash_algo, remaining, expires_at, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -171,15 +171,32 @@ pub async fn insert_sad(
     Ok(())
 }
 
-/// The SAD with this hash, and the uses left per digest.
-pub async fn sad(db: &Db, sad_hash: &str) -> Result<Option<(SadRow, BTreeMap<String, i64>)>, DbError> {
-    let row = sqlx::query(
-        "SELECT sad_hash, credential_id, user_id, hash_algo, remaining, expires_at FROM sads WHERE sad_hash = $1",
-    )
-    .bind(sad_hash)
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(r) = row else { return Ok(None) };
+/// The SAD with this hash, and the uses left of the given digests (hex; a digest the SAD lacks is absent), in
+/// one query.
+pub async fn sad(
+    db: &Db,
+    sad_hash: &str,
+    digests: &[&str],
+) -> Result<Option<(SadRow, BTreeMap<String, i64>)>, DbError> {
+    let placeholders: Vec<String> = (2..digests.len() + 2).map(|i| format!("${i}")).collect();
+    let join = if digests.is_empty() {
+        "LEFT JOIN sad_hashes h ON 1 = 0".to_owned()
+    } else {
+        format!(
+            "LEFT JOIN sad_hashes h ON h.sad_hash = s.sad_hash AND h.digest IN ({})",
+            placeholders.join(", ")
+        )
+    };
+    let sql = format!(
+        "SELECT s.sad_hash, s.credential_id, s.user_id, s.hash_algo, s.remaining, s.expires_at, h.digest, h.uses_left
+         FROM sads s {join} WHERE s.sad_hash = $1"
+    );
+    let mut q = sqlx::query(&sql).bind(sad_hash);
+    for d in digests {
+        q = q.bind(*d);
+    }
+    let rows = q.fetch_all(db.pool()).await?;
+    let Some(r) = rows.first() else { return Ok(None) };
     let sad = SadRow {
         sad_hash: r.try_get("sad_hash")?,
         credential_id: r.try_get("credential_id")?,
@@ -188,15 +205,13 @@ pub async fn sad(db: &Db, sad_hash: &str) -> Result<Option<(SadRow, BTreeMap<Str
         remaining: r.try_get("remaining")?,
         expires_at: r.try_get("expires_at")?,
     };
-    let rows = sqlx::query("SELECT digest, uses_left FROM sad_hashes WHERE sad_hash = $1")
-        .bind(sad_hash)
-        .fetch_all(db.pool())
-        .await?;
-    let mut digests = BTreeMap::new();
-    for r in rows {
-        digests.insert(r.try_get("digest")?, r.try_get("uses_left")?);
+    let mut uses = BTreeMap::new();
+    for r in &rows {
+        if let Some(d) = r.try_get::<Option<String>, _>("digest")? {
+            uses.insert(d, r.try_get::<Option<i64>, _>("uses_left")?.unwrap_or(0));
+        }
     }
-    Ok(Some((sad, digests)))
+    Ok(Some((sad, uses)))
 }
 
 /// A signature to record.
@@ -219,38 +234,169 @@ pub enum CommitRefusal {
     QuotaExhausted(i64),
 }
 
-/// The one short transaction of a signature request: consumes the SAD (count and each digest), debits the quota,
-/// records the signatures and the audit row. All or nothing: on a refusal nothing is written, and the caller must
-/// discard the signatures it computed.
-#[allow(clippy::too_many_arguments)]
-pub async fn commit_signatures(
-    db: &Db,
-    sad_hash: &str,
-    credential_id: &str,
-    user_id: &str,
-    client: &str,
-    rows: &[SignatureRow],
-    audit: &AuditRow,
-    now: i64,
-) -> Result<Result<(), CommitRefusal>, DbError> {
-    let n = rows.len() as i64;
-    let mut tx = db.pool().begin().await?;
-    // The quota first: on SQLite this takes the write lock at once, so the transaction never has to upgrade a
-    // read lock; on PostgreSQL it locks the credential's quota row, which serialises its debits.
+/// What one signature request writes when it is committed.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub sad_hash: String,
+    pub credential_id: String,
+    pub user_id: String,
+    pub client: String,
+    pub rows: Vec<SignatureRow>,
+    pub audit: AuditRow,
+    pub now: i64,
+}
+
+/// The signature ledger's writer: one task that commits signature requests in groups.
+///
+/// Each request is applied inside a savepoint of a shared transaction: consume the SAD (count and each digest),
+/// debit the quota, record the signatures and the audit row; a request refused by a condition is rolled back to its
+/// savepoint alone. One commit (one fsync on SQLite) then covers every request of the group, so the ledger keeps up
+/// with the token instead of with the disk. A request's caller returns its signatures only after the commit that
+/// holds them; if that commit fails, every request of the group is told so and their signatures are discarded.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    jobs: tokio::sync::mpsc::Sender<Job>,
+}
+
+type Outcome = Result<Result<(), CommitRefusal>, DbError>;
+
+#[derive(Debug)]
+struct Job {
+    commit: Commit,
+    reply: tokio::sync::oneshot::Sender<Outcome>,
+}
+
+/// Largest group committed at once.
+const GROUP: usize = 128;
+
+impl Ledger {
+    /// Starts the ledger's writer task on the current runtime.
+    pub fn spawn(db: Db) -> Ledger {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(4 * GROUP);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < GROUP {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+                match commit_group(&db, &jobs).await {
+                    Ok(outcomes) => {
+                        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                            let _ = job.reply.send(Ok(outcome));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, requests = jobs.len(), "a signature commit failed; the signatures are discarded");
+                        let message = e.to_string();
+                        for job in jobs {
+                            let _ = job.reply.send(Err(DbError::Group(message.clone())));
+                        }
+                    }
+                }
+            }
+        });
+        Ledger { jobs: tx }
+    }
+
+    /// Commits one signature request; returns once it is durable (or refused, or failed).
+    pub async fn commit(&self, commit: Commit) -> Outcome {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Job { commit, reply })
+            .await
+            .map_err(|_| DbError::Group("the signature ledger has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| DbError::Group("the signature ledger has stopped".into()))?
+    }
+}
+
+async fn commit_group(db: &Db, jobs: &[Job]) -> Result<Vec<Result<(), CommitRefusal>>, DbError> {
+    let mut tx = db.writer().begin().await?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        outcomes.push(apply(&mut tx, &job.commit).await?);
+    }
+    // The rows of the accepted requests, a few statements for the whole group.
+    let accepted: Vec<&Commit> = jobs
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.is_ok())
+        .map(|(j, _)| &j.commit)
+        .collect();
+    let signatures: Vec<(&Commit, &SignatureRow)> = accepted
+        .iter()
+        .flat_map(|c| c.rows.iter().map(move |r| (*c, r)))
+        .collect();
+    for chunk in signatures.chunks(400) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 10;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9,
+                    b + 10
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO signatures (id, credential_id, user_id, sad_hash, digest, hash_algo, sign_algo, signature, client, created_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (c, r) in chunk {
+            q = q
+                .bind(&r.id)
+                .bind(&c.credential_id)
+                .bind(&c.user_id)
+                .bind(&c.sad_hash)
+                .bind(&r.digest)
+                .bind(&r.hash_algo)
+                .bind(&r.sign_algo)
+                .bind(&r.signature)
+                .bind(&c.client)
+                .bind(c.now);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for chunk in accepted.chunks(400) {
+        let rows: Vec<&AuditRow> = chunk.iter().map(|c| &c.audit).collect();
+        super::audit::insert_many(&mut *tx, &rows).await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Consumes the SAD (its count, then each digest) and debits the quota, each by a conditional UPDATE. A refused
+/// condition undoes this request's earlier updates in the same transaction (nobody else can see them), so the
+/// other requests of the group are unaffected. The quota goes first: on PostgreSQL its row lock serialises the
+/// credential's debits.
+async fn apply(conn: &mut sqlx::AnyConnection, c: &Commit) -> Outcome {
+    let n = c.rows.len() as i64;
     let debited = sqlx::query("UPDATE quotas SET used = used + $1 WHERE credential_id = $2 AND used + $1 <= total")
         .bind(n)
-        .bind(credential_id)
-        .execute(&mut *tx)
+        .bind(&c.credential_id)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
     if debited != 1 {
         let left: Option<i64> = sqlx::query("SELECT total - used AS left_over FROM quotas WHERE credential_id = $1")
-            .bind(credential_id)
-            .fetch_optional(&mut *tx)
+            .bind(&c.credential_id)
+            .fetch_optional(&mut *conn)
             .await?
             .map(|r| r.try_get("left_over"))
             .transpose()?;
-        tx.rollback().await?;
         return Ok(Err(CommitRefusal::QuotaExhausted(left.unwrap_or(0))));
     }
     let consumed = sqlx::query(
@@ -258,56 +404,60 @@ pub async fn commit_signatures(
          WHERE sad_hash = $2 AND credential_id = $3 AND remaining >= $1 AND expires_at > $4",
     )
     .bind(n)
-    .bind(sad_hash)
-    .bind(credential_id)
-    .bind(now)
-    .execute(&mut *tx)
+    .bind(&c.sad_hash)
+    .bind(&c.credential_id)
+    .bind(c.now)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     if consumed != 1 {
-        tx.rollback().await?;
+        undo_quota(&mut *conn, n, &c.credential_id).await?;
         return Ok(Err(CommitRefusal::SadSpent));
     }
     let mut per_digest: BTreeMap<&str, i64> = BTreeMap::new();
-    for r in rows {
+    for r in &c.rows {
         *per_digest.entry(r.digest.as_str()).or_default() += 1;
     }
+    let mut done: Vec<(&str, i64)> = Vec::new();
     for (digest, uses) in per_digest {
         let ok = sqlx::query(
             "UPDATE sad_hashes SET uses_left = uses_left - $1 WHERE sad_hash = $2 AND digest = $3 AND uses_left >= $1",
         )
         .bind(uses)
-        .bind(sad_hash)
+        .bind(&c.sad_hash)
         .bind(digest)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         if ok != 1 {
-            tx.rollback().await?;
+            for (d, u) in done {
+                sqlx::query("UPDATE sad_hashes SET uses_left = uses_left + $1 WHERE sad_hash = $2 AND digest = $3")
+                    .bind(u)
+                    .bind(&c.sad_hash)
+                    .bind(d)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            sqlx::query("UPDATE sads SET remaining = remaining + $1 WHERE sad_hash = $2")
+                .bind(n)
+                .bind(&c.sad_hash)
+                .execute(&mut *conn)
+                .await?;
+            undo_quota(&mut *conn, n, &c.credential_id).await?;
             return Ok(Err(CommitRefusal::SadSpent));
         }
+        done.push((digest, uses));
     }
-    for r in rows {
-        sqlx::query(
-            "INSERT INTO signatures (id, credential_id, user_id, sad_hash, digest, hash_algo, sign_algo, signature, client, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&r.id)
-        .bind(credential_id)
-        .bind(user_id)
-        .bind(sad_hash)
-        .bind(&r.digest)
-        .bind(&r.hash_algo)
-        .bind(&r.sign_algo)
-        .bind(&r.signature)
-        .bind(client)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    super::audit::insert(&mut *tx, audit).await?;
-    tx.commit().await?;
     Ok(Ok(()))
+}
+
+async fn undo_quota(conn: &mut sqlx::AnyConnection, n: i64, credential_id: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE quotas SET used = used - $1 WHERE credential_id = $2")
+        .bind(n)
+        .bind(credential_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Signatures recorded for a credential (for the books: debits must equal rows).

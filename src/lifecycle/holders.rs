@@ -184,7 +184,7 @@ async fn store(
     actor: &str,
 ) -> Result<(), LifecycleError> {
     let now = user.created_at;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.writer().begin().await?;
     db::users::insert(&mut *tx, user).await?;
     db::users::insert_totp(&mut *tx, pairing, now).await?;
     db::credentials::insert_certificate(

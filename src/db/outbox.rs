@@ -1,0 +1,112 @@
+//! The outbox table.
+
+use sqlx::Row;
+
+use super::{Db, DbError};
+
+/// A queued message.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: String,
+    /// `email` or `sms`.
+    pub medium: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub kind: String,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+/// Queues a message (status `pending`, due at once).
+pub async fn insert<'e, E>(exec: E, r: &OutboxRow) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO outbox (id, medium, recipient, subject, body, kind, status, attempts, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
+    )
+    .bind(&r.id)
+    .bind(&r.medium)
+    .bind(&r.recipient)
+    .bind(&r.subject)
+    .bind(&r.body)
+    .bind(&r.kind)
+    .bind(r.created_at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// Pending messages due at `now` and not claimed by a live dispatcher, oldest first.
+pub async fn due(db: &Db, now: i64, limit: i64) -> Result<Vec<OutboxRow>, DbError> {
+    let rows = sqlx::query(
+        "SELECT id, medium, recipient, subject, body, kind, attempts, created_at FROM outbox
+         WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
+         ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxRow {
+                id: r.try_get("id")?,
+                medium: r.try_get("medium")?,
+                recipient: r.try_get("recipient")?,
+                subject: r.try_get("subject")?,
+                body: r.try_get("body")?,
+                kind: r.try_get("kind")?,
+                attempts: r.try_get("attempts")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Claims a message for `dispatcher` until `until`; false when another dispatcher holds it or it was sent.
+pub async fn claim(db: &Db, id: &str, dispatcher: &str, now: i64, until: i64) -> Result<bool, DbError> {
+    let n = sqlx::query(
+        "UPDATE outbox SET claimed_by = $1, claimed_until = $2
+         WHERE id = $3 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $4)",
+    )
+    .bind(dispatcher)
+    .bind(until)
+    .bind(id)
+    .bind(now)
+    .execute(db.writer())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Marks a claimed message sent.
+pub async fn mark_sent(db: &Db, id: &str, dispatcher: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, claimed_until = NULL
+         WHERE id = $2 AND claimed_by = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(dispatcher)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt; the message is due again at `retry_at`.
+pub async fn mark_failed(db: &Db, id: &str, dispatcher: &str, error: &str, retry_at: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, claimed_until = NULL
+         WHERE id = $3 AND claimed_by = $4",
+    )
+    .bind(error)
+    .bind(retry_at)
+    .bind(id)
+    .bind(dispatcher)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
