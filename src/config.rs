@@ -48,6 +48,7 @@ pub struct Settings {
     pub ca: CaSettings,
     pub audit: AuditSettings,
     pub auth: AuthSettings,
+    pub accounts: AccountSettings,
     pub csc: CscSettings,
     pub packages: Vec<PackageSettings>,
 }
@@ -66,6 +67,73 @@ pub struct AuthSettings {
     pub totp_lock_secs: i64,
     /// Time steps accepted either side of the current one (clock drift of the phone).
     pub totp_skew_steps: i64,
+}
+
+/// Accounts: enrolment, codes, sessions, 2FA (product rules §3, §4, §6; every number a setting).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSettings {
+    /// How long an invitation link works, in seconds.
+    pub invitation_ttl_secs: i64,
+    /// How long an SMS code works (activation, pairing, recovery), in seconds.
+    pub sms_code_ttl_secs: i64,
+    /// How long the phone-change codes (e-mail and SMS) work, in seconds.
+    pub phone_change_code_ttl_secs: i64,
+    /// The least time between two codes of the same kind to the same user, in seconds.
+    pub code_resend_secs: i64,
+    /// Wrong entries that kill a code or a link.
+    pub max_code_attempts: i64,
+    /// How long a password-recovery link works, in seconds.
+    pub recovery_link_ttl_secs: i64,
+    /// Shortest password.
+    pub password_min_length: usize,
+    /// Least zxcvbn score (0–4) of a new password.
+    pub password_min_score: u8,
+    /// From this moment (RFC 3339) 2FA can no longer be postponed: 2027-01-01 00:00 Europe/Bucharest.
+    pub two_factor_mandatory_from: String,
+    /// Session lifetime, and with "remember me", in seconds.
+    pub session_ttl_secs: i64,
+    pub remember_me_ttl_secs: i64,
+    /// Failed logins allowed per account, and per client address, within the window.
+    pub login_max_failures_per_account: i64,
+    pub login_max_failures_per_client: i64,
+    pub login_failure_window_secs: i64,
+    /// Version of the privacy notice users acknowledge.
+    pub privacy_notice_version: String,
+}
+
+impl AccountSettings {
+    /// [`AccountSettings::two_factor_mandatory_from`] as Unix seconds (validated at load).
+    pub fn two_factor_mandatory_at(&self) -> i64 {
+        time::OffsetDateTime::parse(
+            &self.two_factor_mandatory_from,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(|t| t.unix_timestamp())
+        .unwrap_or(i64::MAX)
+    }
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        AccountSettings {
+            invitation_ttl_secs: 72 * 3600,
+            sms_code_ttl_secs: 10 * 60,
+            phone_change_code_ttl_secs: 5 * 60,
+            code_resend_secs: 30 * 60,
+            max_code_attempts: 3,
+            recovery_link_ttl_secs: 3600,
+            password_min_length: 12,
+            password_min_score: 3,
+            two_factor_mandatory_from: "2027-01-01T00:00:00+02:00".into(),
+            session_ttl_secs: 12 * 3600,
+            remember_me_ttl_secs: 30 * 86_400,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_client: 20,
+            login_failure_window_secs: 15 * 60,
+            privacy_notice_version: "2026-11".into(),
+        }
+    }
 }
 
 /// The CSC API.
@@ -151,6 +219,7 @@ impl Default for Settings {
             ca: CaSettings::default(),
             audit: AuditSettings::default(),
             auth: AuthSettings::default(),
+            accounts: AccountSettings::default(),
             csc: CscSettings::default(),
             packages: default_packages(),
         }
@@ -333,6 +402,17 @@ impl Settings {
         if self.auth.totp_max_failures < 1 || !(0..=3).contains(&self.auth.totp_skew_steps) {
             return invalid("auth", "totp_max_failures ≥ 1 and totp_skew_steps 0..=3".into());
         }
+        if time::OffsetDateTime::parse(
+            &self.accounts.two_factor_mandatory_from,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .is_err()
+        {
+            return invalid(
+                "accounts.two_factor_mandatory_from",
+                format!("{:?} is not an RFC 3339 time", self.accounts.two_factor_mandatory_from),
+            );
+        }
         if self.packages.is_empty() {
             return invalid("packages", "at least one package is needed".into());
         }
@@ -418,6 +498,8 @@ mod tests {
         let s = Settings::load_from(None, &[]).unwrap();
         assert_eq!(s.listen, "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("./data"));
+        // 2027-01-01 00:00 in Bucharest is 2026-12-31 22:00 UTC.
+        assert_eq!(s.accounts.two_factor_mandatory_at(), 1_798_754_400);
         assert!(s.database_url().starts_with("sqlite://./data/parafa.db"));
         assert_eq!(s.public_url(), "http://127.0.0.1:8080");
         assert_eq!(

@@ -2,6 +2,7 @@
 //! holder's TOTP code; signatures are debited from prepaid packages. See `ARCHITECTURE.md` in the design notes.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod ca;
@@ -13,4 +14,5 @@ pub mod error;
 pub mod hsm;
 pub mod lifecycle;
 pub mod metrics;
+pub mod notify;
 pub mod startup;

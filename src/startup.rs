@@ -92,6 +92,12 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
         state.db.clone(),
         Duration::from_millis(state.settings.audit.seal_interval_ms.max(50)),
     );
+    crate::notify::spawn_dispatcher(
+        state.db.clone(),
+        state.clock.clone(),
+        std::sync::Arc::new(crate::notify::FileSink::new(state.settings.data_dir.join("outbox"))),
+        Duration::from_millis(200),
+    );
     let workers = match state.settings.workers {
         0 => crate::config::cores(),
         n => n,
@@ -130,6 +136,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .route("/metrics", web::get().to(metrics_text))
             .configure(ca::routes::configure)
             .configure(crate::csc::configure)
+            .configure(crate::accounts::routes::configure)
             .default_service(web::to(not_found))
     })
     .workers(workers)

@@ -95,6 +95,9 @@ fn user(email: &str) -> User {
         status: "active".to_owned(),
         two_factor: "on".to_owned(),
         created_at: now(),
+        lang: "en".to_owned(),
+        two_factor_postponed: None,
+        two_factor_until: None,
     }
 }
 
@@ -148,6 +151,7 @@ fn assert_same_user(got: &User, want: &User) {
     assert_eq!(got.status, want.status);
     assert_eq!(got.two_factor, want.two_factor);
     assert_eq!(got.created_at, want.created_at);
+    assert_eq!(got.lang, want.lang);
 }
 
 fn assert_same_credential(got: &Credential, want: &Credential) {

@@ -203,3 +203,33 @@ fn matching_step(hsm: &Hsm, pairing: &TotpPairing, steps: &[i64], code: &str) ->
     }
     Ok(found)
 }
+
+/// Checks the first code of a pending pairing (the holder proves the app holds the new seed). Returns the matched
+/// step, which the caller stores as the last used one when it activates the pairing.
+pub async fn check_pending_code(
+    db: &crate::db::Db,
+    hsm: &std::sync::Arc<Hsm>,
+    auth: &crate::config::AuthSettings,
+    clock: &dyn crate::clock::Clock,
+    user_id: &str,
+    code: Option<&str>,
+) -> Result<i64, CodeError> {
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or(CodeError::Missing)?;
+    let pairing = crate::db::users::totp(db, user_id).await?.ok_or(CodeError::NotPaired)?;
+    if pairing.status != "pending" {
+        return Err(CodeError::NotPaired);
+    }
+    let current = clock.now() / pairing.period.max(1);
+    let steps: Vec<i64> = (current - auth.totp_skew_steps..=current + auth.totp_skew_steps).collect();
+    let candidate = code.to_owned();
+    let (h, p) = (hsm.clone(), pairing.clone());
+    let matched = tokio::task::spawn_blocking(move || matching_step(&h, &p, &steps, &candidate))
+        .await
+        .map_err(|e| TotpError::Params(e.to_string()))??;
+    matched.ok_or(CodeError::Wrong {
+        left: auth.totp_max_failures,
+    })
+}

@@ -59,6 +59,7 @@ pub struct Ca {
     pub root: CaKey,
     pub issuing: CaKey,
     urls: PkiUrls,
+    base: String,
 }
 
 /// A certificate just issued.
@@ -126,7 +127,12 @@ impl Ca {
             &public,
         )
         .await?;
-        Ok(Ca { root, issuing, urls })
+        Ok(Ca {
+            root,
+            issuing,
+            urls,
+            base: public,
+        })
     }
 
     /// Issues a holder's qualified certificate for `spki`, valid from `not_before` to `not_after` (Unix seconds).
@@ -157,6 +163,11 @@ impl Ca {
             not_after,
             exts,
         )
+    }
+
+    /// The service's public base URL (for links in certificates and messages), without a trailing slash.
+    pub fn public_base(&self) -> &str {
+        &self.base
     }
 
     /// The certificate chain above a holder certificate: issuing CA, then root.

@@ -114,6 +114,11 @@ pub async fn login(
             return Err(CscError::Authentication("Invalid e-mail or password".into()));
         }
     };
+    if user.two_factor == "pending" && clock.now() >= s.accounts.two_factor_mandatory_at() {
+        return Err(CscError::Authentication(
+            "Two-factor authentication is mandatory: pair an authenticator app in the web platform first".into(),
+        ));
+    }
     if user.two_factor == "on" {
         totp::check_code(db, &state.hsm, &s.auth, clock, &user.id, otp.as_deref(), client)
             .await

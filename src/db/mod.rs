@@ -2,9 +2,11 @@
 //! and one repository module per table family. The SQL is written once, with `$n` placeholders that both backends
 //! accept, integer seconds for times and TEXT for ids, hashes and base64-encoded binary values.
 
+pub mod accounts;
 pub mod audit;
 pub mod ca;
 pub mod credentials;
+pub mod outbox;
 pub mod signing;
 pub mod users;
 

@@ -15,9 +15,14 @@ pub struct User {
     pub password_hash: String,
     pub role: String,
     pub status: String,
-    /// `on` or `off`.
+    /// `on`, `off` (never asked: operator-made test holders) or `pending` (not set up yet).
     pub two_factor: String,
     pub created_at: i64,
+    /// `ro` or `en`.
+    pub lang: String,
+    /// When set up is postponed: `date` (until `two_factor_until`), `next_login` or `never`.
+    pub two_factor_postponed: Option<String>,
+    pub two_factor_until: Option<i64>,
 }
 
 /// A TOTP pairing; the seed is wrapped by the HSM's AES key and base64-encoded.
@@ -41,8 +46,8 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let r = sqlx::query(
-        "INSERT INTO users (id, email, given_name, surname, phone, password_hash, role, status, two_factor, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO users (id, email, given_name, surname, phone, password_hash, role, status, two_factor, created_at, lang)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&u.id)
     .bind(u.email.to_lowercase())
@@ -54,6 +59,7 @@ where
     .bind(&u.status)
     .bind(&u.two_factor)
     .bind(u.created_at)
+    .bind(&u.lang)
     .execute(exec)
     .await;
     match r {
@@ -75,10 +81,15 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
         status: r.try_get("status")?,
         two_factor: r.try_get("two_factor")?,
         created_at: r.try_get("created_at")?,
+        lang: r.try_get("lang")?,
+        two_factor_postponed: r.try_get("two_factor_postponed")?,
+        two_factor_until: r.try_get("two_factor_until")?,
     })
 }
 
-const USER_COLUMNS: &str = "id, email, given_name, surname, phone, password_hash, role, status, two_factor, created_at";
+const USER_COLUMNS: &str =
+    "id, email, given_name, surname, phone, password_hash, role, status, two_factor, created_at, \
+                            lang, two_factor_postponed, two_factor_until";
 
 /// The user with this e-mail (compared case-insensitively; e-mails are stored lower-case).
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>, DbError> {

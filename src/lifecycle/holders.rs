@@ -138,6 +138,9 @@ pub async fn create_ready_holder(
         status: "active".into(),
         two_factor: if req.two_factor { "on" } else { "off" }.into(),
         created_at: now,
+        lang: "ro".into(),
+        two_factor_postponed: None,
+        two_factor_until: None,
     };
     let stored = store(
         db,

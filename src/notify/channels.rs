@@ -39,10 +39,18 @@ impl FileSink {
         let recipient: String = row
             .recipient
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "@.+-_".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "@.+-_".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        self.dir
-            .join(format!("{}-{}-{}-{}.txt", row.created_at, row.medium, recipient, row.id))
+        self.dir.join(format!(
+            "{}-{}-{}-{}.txt",
+            row.created_at, row.medium, recipient, row.id
+        ))
     }
 }
 

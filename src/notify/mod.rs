@@ -69,7 +69,12 @@ where
 const CLAIM_SECS: i64 = 120;
 
 /// Sends what is due once. Returns how many messages were sent.
-pub async fn dispatch_once(db: &Db, clock: &dyn Clock, channel: &dyn Channel, dispatcher: &str) -> Result<usize, DbError> {
+pub async fn dispatch_once(
+    db: &Db,
+    clock: &dyn Clock,
+    channel: &dyn Channel,
+    dispatcher: &str,
+) -> Result<usize, DbError> {
     let now = clock.now();
     let mut sent = 0;
     for row in store::due(db, now, 50).await? {

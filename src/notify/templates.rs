@@ -28,11 +28,22 @@ impl Lang {
 #[derive(Debug, Clone)]
 pub enum Template<'a> {
     /// #1: enrolment → invitation link.
-    Invitation { name: &'a str, link: &'a str, valid_hours: i64 },
+    Invitation {
+        name: &'a str,
+        link: &'a str,
+        valid_hours: i64,
+    },
     /// #1, for an e-mail that already has an account: the owner is told, the caller learns nothing.
-    AlreadyEnrolled { login_link: &'a str, recovery_link: &'a str },
+    AlreadyEnrolled {
+        login_link: &'a str,
+        recovery_link: &'a str,
+    },
     /// #2, #3: a one-time code by SMS.
-    SmsCode { code: &'a str, minutes: i64, purpose: CodePurpose },
+    SmsCode {
+        code: &'a str,
+        minutes: i64,
+        purpose: CodePurpose,
+    },
     /// #13: the e-mail code that starts a phone change.
     PhoneChangeEmailCode { code: &'a str, minutes: i64 },
     /// #13: the phone number was changed.
@@ -186,11 +197,24 @@ mod tests {
     #[test]
     fn every_message_exists_in_both_languages_and_emails_carry_the_footer() {
         let samples = [
-            Template::Invitation { name: "Ana", link: "L", valid_hours: 72 },
-            Template::AlreadyEnrolled { login_link: "L", recovery_link: "R" },
-            Template::PhoneChangeEmailCode { code: "123456", minutes: 5 },
+            Template::Invitation {
+                name: "Ana",
+                link: "L",
+                valid_hours: 72,
+            },
+            Template::AlreadyEnrolled {
+                login_link: "L",
+                recovery_link: "R",
+            },
+            Template::PhoneChangeEmailCode {
+                code: "123456",
+                minutes: 5,
+            },
             Template::PhoneChanged { phone_tail: "78" },
-            Template::PasswordRecovery { link: "L", valid_minutes: 60 },
+            Template::PasswordRecovery {
+                link: "L",
+                valid_minutes: 60,
+            },
             Template::PasswordChanged,
             Template::ConfigureAuthorisation { link: "L" },
         ];
@@ -200,7 +224,12 @@ mod tests {
             assert!(!ro_s.is_empty() && !en_s.is_empty() && ro != en);
             assert!(ro.contains("e-mail automat") && en.contains("automated e-mail"));
         }
-        let (s, sms) = Template::SmsCode { code: "123456", minutes: 10, purpose: CodePurpose::Activation }.render(Lang::Ro, "C");
+        let (s, sms) = Template::SmsCode {
+            code: "123456",
+            minutes: 10,
+            purpose: CodePurpose::Activation,
+        }
+        .render(Lang::Ro, "C");
         assert!(s.is_empty() && sms.contains("123456") && sms.contains("10 minute"));
         assert_eq!(Lang::parse(Some("en-GB")), Lang::En);
         assert_eq!(Lang::parse(None), Lang::Ro);

@@ -288,6 +288,39 @@ impl TestApp {
         )
     }
 
+    /// The messages the server "sent" to a recipient (e-mail address or phone number), oldest first, as the
+    /// text files of the outbox. Waits up to 10 s for there to be at least `at_least` of them.
+    pub fn messages_to(&self, recipient: &str, at_least: usize) -> Vec<String> {
+        let dir = self.data_dir.join("outbox");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            files.retain(|p| p.extension().is_some_and(|x| x == "txt"));
+            files.sort();
+            let found: Vec<String> = files
+                .iter()
+                .filter_map(|p| std::fs::read_to_string(p).ok())
+                .filter(|t| t.starts_with(&format!("To: {recipient}\n")))
+                .collect();
+            if found.len() >= at_least || std::time::Instant::now() > deadline {
+                assert!(
+                    found.len() >= at_least,
+                    "expected {at_least} messages to {recipient}, found {}",
+                    found.len()
+                );
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The newest message to a recipient, once there are `count`.
+    pub fn message(&self, recipient: &str, count: usize) -> String {
+        self.messages_to(recipient, count).pop().expect("a message")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -324,6 +357,20 @@ impl Drop for TestApp {
         self.stop();
         self._pg.take();
     }
+}
+
+/// The first run of six digits in a message (an SMS or e-mail code).
+pub fn code_in(message: &str) -> String {
+    let body = message.split_once("\n\n").map(|(_, b)| b).unwrap_or(message);
+    let bytes = body.as_bytes();
+    (0..bytes.len().saturating_sub(5))
+        .find(|&i| {
+            bytes[i..i + 6].iter().all(u8::is_ascii_digit)
+                && (i == 0 || !bytes[i - 1].is_ascii_digit())
+                && bytes.get(i + 6).is_none_or(|b| !b.is_ascii_digit())
+        })
+        .map(|i| body[i..i + 6].to_owned())
+        .unwrap_or_else(|| panic!("no code in {message}"))
 }
 
 /// The password of every holder the tests create.

@@ -1,0 +1,390 @@
+//! Enrolment and activation (product rules §3): enrol → invitation e-mail with a single-use link → confirm the
+//! data and re-enter the phone → SMS code → password → active.
+//!
+//! The flow's stages: `invited` → `phone_code_sent` → `phone_verified` → `done`. Three failed steps (a phone that
+//! does not match) kill the link; a code that fails three times is dead and a new one can be asked for after the
+//! resend cool-down.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{audit, check_password_strength, normalise_phone, AccountError};
+use crate::auth::{codes, password, tokens};
+use crate::clock::Clock;
+use crate::db::accounts::{self as store, Flow};
+use crate::db::users::{self, User};
+use crate::notify::templates::CodePurpose;
+use crate::notify::{self, Lang, Medium, Message, Template};
+use crate::startup::AppState;
+
+const KIND: &str = "enrolment";
+
+/// `POST /api/v1/enrolments`.
+#[derive(Debug, Deserialize)]
+pub struct EnrolRequest {
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// "I have read the privacy notice" (required).
+    pub privacy_acknowledged: Option<bool>,
+    pub lang: Option<String>,
+}
+
+/// What a valid invitation link shows before activation.
+#[derive(Debug, Serialize)]
+pub struct InvitationView {
+    pub given_name: String,
+    pub surname: String,
+    pub email: String,
+    /// The last two digits of the enrolled phone number.
+    pub phone_ends_with: String,
+    pub stage: String,
+    pub expires_at: String,
+}
+
+fn required(value: Option<String>, name: &str) -> Result<String, AccountError> {
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| AccountError::Invalid(format!("{name} is required")))
+}
+
+fn valid_email(email: &str) -> bool {
+    let at = email.find('@');
+    email.len() <= 254
+        && at.is_some_and(|i| i > 0 && i < email.len() - 1 && email[i + 1..].contains('.'))
+        && !email.contains(char::is_whitespace)
+}
+
+/// Enrols a person and e-mails the invitation. The answer is the same whether or not the e-mail already has an
+/// account: an existing owner is told by e-mail instead, so the endpoint reveals nothing about who is a customer.
+pub async fn enrol(state: &AppState, req: EnrolRequest, client: &str) -> Result<(), AccountError> {
+    let given_name = required(req.given_name, "The given name")?;
+    let surname = required(req.surname, "The surname")?;
+    let email = required(req.email, "The e-mail address")?.to_lowercase();
+    let phone = normalise_phone(&required(req.phone, "The phone number")?)?;
+    if given_name.chars().count() > 100 || surname.chars().count() > 100 {
+        return Err(AccountError::Invalid("Names have at most 100 characters".into()));
+    }
+    if !valid_email(&email) {
+        return Err(AccountError::Invalid("The e-mail address is not valid".into()));
+    }
+    if req.privacy_acknowledged != Some(true) {
+        return Err(AccountError::Invalid(
+            "Please confirm that you have read the privacy notice".into(),
+        ));
+    }
+    let lang = Lang::parse(req.lang.as_deref());
+    let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
+    let now = clock.now();
+    let base = state.ca.public_base();
+
+    if let Some(existing) = users::by_email(db, &email).await? {
+        if existing.status != "invited" {
+            let (subject, body) = Template::AlreadyEnrolled {
+                login_link: &format!("{base}/login"),
+                recovery_link: &format!("{base}/password-recovery"),
+            }
+            .render(Lang::parse(Some(&existing.lang)), &format!("{base}/contact"));
+            let m = Message {
+                medium: Medium::Email,
+                recipient: existing.email.clone(),
+                subject,
+                body,
+                kind: "already_enrolled".into(),
+            };
+            notify::enqueue(db.writer(), clock, &m).await?;
+            audit(state, &existing.id, "enrolment.repeat", "owner told", client, json!({})).await;
+            return Ok(());
+        }
+        // Enrolled but never activated: a fresh invitation replaces the old one.
+        return invite(state, &existing, lang, client).await;
+    }
+
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        email,
+        given_name,
+        surname,
+        phone,
+        password_hash: String::new(),
+        role: "holder".into(),
+        status: "invited".into(),
+        two_factor: "pending".into(),
+        created_at: now,
+        lang: lang.as_str().into(),
+        two_factor_postponed: None,
+        two_factor_until: None,
+    };
+    let mut tx = db.writer().begin().await?;
+    users::insert(&mut *tx, &user).await?;
+    store::insert_consent(
+        &mut *tx,
+        &user.id,
+        "privacy_notice",
+        &acc.privacy_notice_version,
+        true,
+        client,
+        now,
+    )
+    .await?;
+    sqlx::query("UPDATE users SET privacy_ack_at = $1, privacy_version = $2 WHERE id = $3")
+        .bind(now)
+        .bind(&acc.privacy_notice_version)
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    audit(
+        state,
+        &user.id,
+        "enrolment.create",
+        "ok",
+        client,
+        json!({ "lang": user.lang }),
+    )
+    .await;
+    invite(state, &user, lang, client).await
+}
+
+/// Starts a new invitation flow and queues its e-mail.
+async fn invite(state: &AppState, user: &User, lang: Lang, client: &str) -> Result<(), AccountError> {
+    let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
+    let now = clock.now();
+    let (token, token_hash) = tokens::new_secret();
+    let flow = Flow {
+        id: uuid::Uuid::now_v7().to_string(),
+        token_hash: Some(token_hash),
+        user_id: user.id.clone(),
+        kind: KIND.into(),
+        stage: "invited".into(),
+        data: "{}".into(),
+        attempts: 0,
+        expires_at: now + acc.invitation_ttl_secs,
+    };
+    let base = state.ca.public_base();
+    let (subject, body) = Template::Invitation {
+        name: &user.given_name,
+        link: &format!("{base}/activate/{token}"),
+        valid_hours: acc.invitation_ttl_secs / 3600,
+    }
+    .render(lang, &format!("{base}/contact"));
+    let m = Message {
+        medium: Medium::Email,
+        recipient: user.email.clone(),
+        subject,
+        body,
+        kind: "invitation".into(),
+    };
+    let mut tx = db.writer().begin().await?;
+    store::close_flows(&mut *tx, &user.id, KIND, now).await?;
+    store::insert_flow(&mut *tx, &flow, now).await?;
+    notify::enqueue(&mut *tx, clock, &m).await?;
+    tx.commit().await?;
+    audit(state, &user.id, "enrolment.invite", "ok", client, json!({})).await;
+    Ok(())
+}
+
+/// The live flow of an invitation link.
+async fn flow_of(state: &AppState, token: &str) -> Result<(Flow, User), AccountError> {
+    let flow = store::flow_by_token(&state.db, &tokens::hash(token))
+        .await?
+        .filter(|f| f.kind == KIND)
+        .ok_or_else(|| AccountError::NotFound("This activation link is not valid".into()))?;
+    if flow.stage == "done" {
+        return Err(AccountError::Expired(
+            "This activation link was already used: log in".into(),
+        ));
+    }
+    if flow.stage == "closed" || flow.attempts >= state.settings.accounts.max_code_attempts {
+        return Err(AccountError::Expired(
+            "This activation link is no longer valid: enrol again".into(),
+        ));
+    }
+    if flow.expires_at <= state.clock.now() {
+        return Err(AccountError::Expired(
+            "This activation link has expired: enrol again".into(),
+        ));
+    }
+    let user = users::by_id(&state.db, &flow.user_id)
+        .await?
+        .ok_or_else(|| AccountError::NotFound("This activation link is not valid".into()))?;
+    Ok((flow, user))
+}
+
+/// `GET /api/v1/invitations/{token}`: the data to confirm.
+pub async fn view(state: &AppState, token: &str) -> Result<InvitationView, AccountError> {
+    let (flow, user) = flow_of(state, token).await?;
+    Ok(InvitationView {
+        phone_ends_with: user
+            .phone
+            .chars()
+            .rev()
+            .take(2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect(),
+        given_name: user.given_name,
+        surname: user.surname,
+        email: user.email,
+        stage: flow.stage,
+        expires_at: crate::clock::rfc3339(flow.expires_at),
+    })
+}
+
+/// `POST …/phone`: the phone number typed again must be the enrolled one; then an SMS code goes to it.
+pub async fn phone(
+    state: &AppState,
+    token: &str,
+    phone: Option<String>,
+    client: &str,
+) -> Result<codes::Sent, AccountError> {
+    let (flow, user) = flow_of(state, token).await?;
+    if !matches!(flow.stage.as_str(), "invited" | "phone_code_sent") {
+        return Err(AccountError::Conflict("The phone number is already verified".into()));
+    }
+    let typed = normalise_phone(&required(phone, "The phone number")?)?;
+    if typed != user.phone {
+        let failures = store::fail_flow(&state.db, &flow.id).await?;
+        audit(
+            state,
+            &user.id,
+            "enrolment.phone",
+            "mismatch",
+            client,
+            json!({ "failures": failures }),
+        )
+        .await;
+        return Err(AccountError::Invalid(format!(
+            "The phone number does not match the one you enrolled with ({} attempts left)",
+            (state.settings.accounts.max_code_attempts - failures).max(0)
+        )));
+    }
+    let sent = send_sms_code(state, &flow, &user, CodePurpose::Activation, "activation").await?;
+    store::advance_flow(
+        state.db.writer(),
+        &flow.id,
+        &flow.stage,
+        "phone_code_sent",
+        None,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(sent)
+}
+
+/// Sends an SMS code of this purpose to the user's phone within `flow`.
+pub async fn send_sms_code(
+    state: &AppState,
+    flow: &Flow,
+    user: &User,
+    purpose: CodePurpose,
+    purpose_name: &str,
+) -> Result<codes::Sent, AccountError> {
+    let acc = &state.settings.accounts;
+    let lang = Lang::parse(Some(&user.lang));
+    let ttl = acc.sms_code_ttl_secs;
+    let phone = user.phone.clone();
+    let sent = codes::send(
+        &state.db,
+        state.clock.as_ref(),
+        acc,
+        flow,
+        purpose_name,
+        &phone,
+        ttl,
+        |code| {
+            let (subject, body) = Template::SmsCode {
+                code,
+                minutes: ttl / 60,
+                purpose,
+            }
+            .render(lang, "");
+            Message {
+                medium: Medium::Sms,
+                recipient: phone.clone(),
+                subject,
+                body,
+                kind: format!("sms_code_{purpose_name}"),
+            }
+        },
+    )
+    .await?;
+    Ok(sent)
+}
+
+/// `POST …/phone/verify`: the SMS code.
+pub async fn verify_phone(
+    state: &AppState,
+    token: &str,
+    code: Option<String>,
+    client: &str,
+) -> Result<(), AccountError> {
+    let (flow, user) = flow_of(state, token).await?;
+    if flow.stage != "phone_code_sent" {
+        return Err(AccountError::Conflict("Ask for the SMS code first".into()));
+    }
+    let checked = codes::verify(
+        &state.db,
+        state.clock.as_ref(),
+        &state.settings.accounts,
+        &flow.id,
+        "activation",
+        code.as_deref(),
+    )
+    .await;
+    if let Err(e) = checked {
+        audit(
+            state,
+            &user.id,
+            "enrolment.sms",
+            "refused",
+            client,
+            json!({ "reason": e.to_string() }),
+        )
+        .await;
+        return Err(e.into());
+    }
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    store::advance_flow(&mut *tx, &flow.id, "phone_code_sent", "phone_verified", None, now).await?;
+    store::set_user_status(&mut *tx, &user.id, "phone_verified").await?;
+    tx.commit().await?;
+    audit(state, &user.id, "enrolment.phone_verified", "ok", client, json!({})).await;
+    Ok(())
+}
+
+/// `POST …/password`: the password; the account becomes active and the link is used up.
+pub async fn set_password(
+    state: &AppState,
+    token: &str,
+    password: Option<SecretString>,
+    client: &str,
+) -> Result<(), AccountError> {
+    use secrecy::ExposeSecret;
+    let (flow, user) = flow_of(state, token).await?;
+    if flow.stage != "phone_verified" {
+        return Err(AccountError::Conflict("Verify the phone number first".into()));
+    }
+    let pw = password.ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
+    let (given, surname, email) = (user.given_name.clone(), user.surname.clone(), user.email.clone());
+    check_password_strength(state, pw.expose_secret(), &[&given, &surname, &email])?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw, 0))
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))??;
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    if !store::advance_flow(&mut *tx, &flow.id, "phone_verified", "done", None, now).await? {
+        return Err(AccountError::Conflict(
+            "This activation link was already used: log in".into(),
+        ));
+    }
+    store::set_password(&mut *tx, &user.id, &hash).await?;
+    store::set_user_status(&mut *tx, &user.id, "active").await?;
+    tx.commit().await?;
+    audit(state, &user.id, "account.activate", "ok", client, json!({})).await;
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Browser login (password, then the TOTP code when 2FA is on), logout, and postponing the 2FA set-up until the
+//! mandatory date (product rules §3.4). Failed logins are throttled per account and per client address.
+
+use crate::clock::Clock;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{audit, AccountError};
+use crate::auth::{password, sessions, totp};
+use crate::db::accounts as store;
+use crate::db::users::{self, User};
+use crate::startup::AppState;
+
+/// `POST /api/v1/session`.
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    pub email: Option<String>,
+    pub password: Option<SecretString>,
+    /// The authenticator app's code, when 2FA is on.
+    pub totp: Option<String>,
+    pub remember_me: Option<bool>,
+}
+
+/// Where the user stands with 2FA after logging in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TwoFactor {
+    /// On: the code was checked.
+    On,
+    /// Not for this account (operator-made test holders).
+    Off,
+    /// Not set up, postponed by the user (until a date, or "never" until the mandatory date).
+    Postponed,
+    /// Not set up: the user is asked to set it up now or postpone it.
+    SetupDue,
+    /// Not set up and past the mandatory date: only the pairing is possible.
+    SetupRequired,
+}
+
+/// A successful login.
+#[derive(Debug, Serialize)]
+pub struct LoggedIn {
+    pub user_id: String,
+    pub email: String,
+    pub two_factor: TwoFactor,
+    pub expires_at: String,
+    #[serde(skip)]
+    pub token: String,
+    #[serde(skip)]
+    pub max_age: Option<i64>,
+}
+
+/// The 2FA state of a user at `now` (login and the checks of other routes use it).
+pub fn two_factor_state(state: &AppState, user: &User, now: i64) -> TwoFactor {
+    match user.two_factor.as_str() {
+        "on" => TwoFactor::On,
+        "off" => TwoFactor::Off,
+        _ if now >= state.settings.accounts.two_factor_mandatory_at() => TwoFactor::SetupRequired,
+        _ => match (user.two_factor_postponed.as_deref(), user.two_factor_until) {
+            (Some("never"), _) => TwoFactor::Postponed,
+            (Some("date"), Some(until)) if until > now => TwoFactor::Postponed,
+            _ => TwoFactor::SetupDue,
+        },
+    }
+}
+
+/// Logs in. The password is checked first (Argon2id, on the blocking pool), then the TOTP code when 2FA is on.
+pub async fn login(state: &AppState, req: LoginRequest, client: &str) -> Result<LoggedIn, AccountError> {
+    let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
+    let email = req.email.unwrap_or_default().trim().to_lowercase();
+    let pw = req
+        .password
+        .ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
+    let now = clock.now();
+    let since = now - acc.login_failure_window_secs;
+    let (by_email, by_client) = store::login_failures_since(db, &email, client, since).await?;
+    if by_email >= acc.login_max_failures_per_account || by_client >= acc.login_max_failures_per_client {
+        return Err(AccountError::Throttled {
+            retry_at: now + acc.login_failure_window_secs,
+        });
+    }
+    let user = users::by_email(db, &email).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_default();
+    let ok = tokio::task::spawn_blocking(move || !stored.is_empty() && password::verify(&pw, &stored))
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))?;
+    let user = match user {
+        Some(u) if ok && u.status == "active" => u,
+        other => {
+            store::record_login_failure(db, &email, client, now).await?;
+            if let Some(u) = other {
+                audit(state, &u.id, "auth.login", "wrong password", client, json!({})).await;
+            }
+            return Err(AccountError::WrongCredentials);
+        }
+    };
+    let mut two_factor = two_factor_state(state, &user, now);
+    if two_factor == TwoFactor::On {
+        let code = req.totp.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        if code.is_none() {
+            return Err(AccountError::TotpRequired);
+        }
+        if let Err(e) = totp::check_code(db, &state.hsm, &state.settings.auth, clock, &user.id, code, client).await {
+            store::record_login_failure(db, &email, client, now).await?;
+            audit(state, &user.id, "auth.login", "wrong code", client, json!({})).await;
+            return Err(e.into());
+        }
+    }
+    // "At next login" is used up by this login: the user is asked now and may postpone again.
+    if two_factor == TwoFactor::SetupDue && user.two_factor_postponed.as_deref() == Some("next_login") {
+        store::set_two_factor(db.writer(), &user.id, &user.two_factor, None, None).await?;
+        two_factor = TwoFactor::SetupDue;
+    }
+    let remember = req.remember_me.unwrap_or(false);
+    let (token, expires_at) = sessions::open(db, acc, clock, &user.id, remember, client).await?;
+    audit(
+        state,
+        &user.id,
+        "auth.login",
+        "ok",
+        client,
+        json!({ "remember_me": remember }),
+    )
+    .await;
+    Ok(LoggedIn {
+        user_id: user.id,
+        email: user.email,
+        two_factor,
+        expires_at: crate::clock::rfc3339(expires_at),
+        max_age: remember.then_some(expires_at - now),
+        token,
+    })
+}
+
+/// `POST /api/v1/me/2fa/postpone`.
+#[derive(Debug, Deserialize)]
+pub struct PostponeRequest {
+    /// `YYYY-MM-DD`: remind me on that day.
+    pub until: Option<String>,
+    pub next_login: Option<bool>,
+    pub never: Option<bool>,
+}
+
+/// Postpones the 2FA set-up; refused once 2FA is mandatory, and for a date at or after the mandatory date.
+pub async fn postpone(
+    state: &AppState,
+    user: &User,
+    req: PostponeRequest,
+    client: &str,
+) -> Result<TwoFactor, AccountError> {
+    let now = state.clock.now();
+    let mandatory = state.settings.accounts.two_factor_mandatory_at();
+    if user.two_factor == "on" {
+        return Err(AccountError::Conflict("Two-factor authentication is already on".into()));
+    }
+    if now >= mandatory {
+        return Err(AccountError::Forbidden(format!(
+            "Two-factor authentication is mandatory since {}: it can no longer be postponed",
+            state.settings.accounts.two_factor_mandatory_from
+        )));
+    }
+    let (mode, until) = match (req.until, req.next_login, req.never) {
+        (Some(date), None, None) => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            let day = time::Date::parse(&date, &format)
+                .map_err(|_| AccountError::Invalid("until must be a date such as 2026-12-15".into()))?;
+            let at = day.midnight().assume_utc().unix_timestamp();
+            if at <= now {
+                return Err(AccountError::Invalid("until must be a future date".into()));
+            }
+            if at >= mandatory {
+                return Err(AccountError::Invalid(format!(
+                    "Two-factor authentication cannot be postponed past {}",
+                    state.settings.accounts.two_factor_mandatory_from
+                )));
+            }
+            ("date", Some(at))
+        }
+        (None, Some(true), None) => ("next_login", None),
+        (None, None, Some(true)) => ("never", None),
+        _ => {
+            return Err(AccountError::Invalid(
+                "Give exactly one of until (a date), next_login: true or never: true".into(),
+            ))
+        }
+    };
+    store::set_two_factor(state.db.writer(), &user.id, &user.two_factor, Some(mode), until).await?;
+    audit(
+        state,
+        &user.id,
+        "2fa.postpone",
+        "ok",
+        client,
+        json!({ "mode": mode, "until": until }),
+    )
+    .await;
+    let updated = users::by_id(&state.db, &user.id)
+        .await?
+        .ok_or(AccountError::Unauthenticated)?;
+    Ok(two_factor_state(state, &updated, now))
+}

@@ -1,0 +1,181 @@
+//! TOTP pairing and re-pairing (product rules §4): an SMS code → "I installed an authenticator app and understand
+//! the code is shown only once" → the secret (otpauth URI, base32 and a QR code), shown once → the first valid
+//! code activates the pairing. Re-pairing is the same flow: the old seed stops working when the new secret is
+//! shown. Turning 2FA on ends every session of the user.
+//!
+//! The flow's stages: `sms_sent` → `secret_shown` → `done`.
+
+use crate::clock::Clock;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::enrolment::send_sms_code;
+use super::{audit, AccountError};
+use crate::auth::{codes, totp};
+use crate::db::accounts::{self as store, Flow};
+use crate::db::users::User;
+use crate::notify::templates::CodePurpose;
+use crate::startup::AppState;
+
+const KIND: &str = "pairing";
+const PURPOSE: &str = "pairing";
+
+/// `POST /api/v1/me/totp/pairing/sms`.
+#[derive(Debug, Deserialize)]
+pub struct SmsStep {
+    pub code: Option<String>,
+    /// "I installed an authenticator app and understand the code is shown only once."
+    pub app_installed: Option<bool>,
+}
+
+/// The secret, shown once.
+#[derive(Debug, Serialize)]
+pub struct Secret {
+    pub otpauth_uri: String,
+    pub secret: String,
+    /// A PNG of the otpauth URI as a QR code, base64.
+    pub qr_png: String,
+}
+
+/// Starts (or restarts) a pairing: a new flow and an SMS code to the account's phone.
+pub async fn start(state: &AppState, user: &User, client: &str) -> Result<codes::Sent, AccountError> {
+    let now = state.clock.now();
+    let flow = Flow {
+        id: uuid::Uuid::now_v7().to_string(),
+        token_hash: None,
+        user_id: user.id.clone(),
+        kind: KIND.into(),
+        stage: "sms_sent".into(),
+        data: "{}".into(),
+        attempts: 0,
+        expires_at: now + 3600,
+    };
+    // The cool-down applies before anything changes.
+    if let Some(last) = store::last_code_sent(&state.db, &user.id, PURPOSE).await? {
+        let retry_at = last.created_at + state.settings.accounts.code_resend_secs;
+        if retry_at > now {
+            return Err(codes::CodeError::TooSoon { retry_at }.into());
+        }
+    }
+    let mut tx = state.db.writer().begin().await?;
+    store::close_flows(&mut *tx, &user.id, KIND, now).await?;
+    store::insert_flow(&mut *tx, &flow, now).await?;
+    tx.commit().await?;
+    let sent = send_sms_code(state, &flow, user, CodePurpose::Pairing, PURPOSE).await?;
+    audit(state, &user.id, "totp.pairing.start", "ok", client, json!({})).await;
+    Ok(sent)
+}
+
+async fn open_flow(state: &AppState, user: &User, stage: &str) -> Result<Flow, AccountError> {
+    let flow = store::latest_flow(&state.db, &user.id, KIND)
+        .await?
+        .filter(|f| f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
+        .ok_or_else(|| AccountError::Conflict("Start the pairing first".into()))?;
+    if flow.stage != stage {
+        return Err(AccountError::Conflict(match flow.stage.as_str() {
+            "secret_shown" => "The secret was already shown once: start the pairing again to get a new one".into(),
+            _ => "Confirm the SMS code first".into(),
+        }));
+    }
+    Ok(flow)
+}
+
+/// The SMS code and the acknowledgement: a new seed is generated in the token and shown once.
+pub async fn sms(state: &AppState, user: &User, req: SmsStep, client: &str) -> Result<Secret, AccountError> {
+    if req.app_installed != Some(true) {
+        return Err(AccountError::Invalid(
+            "Please confirm that you installed an authenticator app and understand the code is shown only once".into(),
+        ));
+    }
+    let flow = open_flow(state, user, "sms_sent").await?;
+    codes::verify(
+        &state.db,
+        state.clock.as_ref(),
+        &state.settings.accounts,
+        &flow.id,
+        PURPOSE,
+        req.code.as_deref(),
+    )
+    .await?;
+    let (hsm, uid, account) = (state.hsm.clone(), user.id.clone(), user.email.clone());
+    let pairing = tokio::task::spawn_blocking(move || totp::new_pairing(&hsm, &uid, "Parafa", &account, "pending"))
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))??;
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    if !store::advance_flow(&mut *tx, &flow.id, "sms_sent", "secret_shown", None, now).await? {
+        return Err(AccountError::Conflict("The secret was already shown once".into()));
+    }
+    store::replace_pending_totp(&mut tx, &pairing.row, now).await?;
+    tx.commit().await?;
+    audit(state, &user.id, "totp.pairing.secret_shown", "ok", client, json!({})).await;
+    use secrecy::ExposeSecret;
+    let uri = pairing.otpauth_uri.expose_secret().to_owned();
+    let qr_png = qr_png(&uri)?;
+    Ok(Secret {
+        otpauth_uri: uri,
+        secret: pairing.secret_base32.expose_secret().to_owned(),
+        qr_png,
+    })
+}
+
+fn qr_png(uri: &str) -> Result<String, AccountError> {
+    // totp-rs renders the QR from its own TOTP value; rebuild one from the URI it produced.
+    let t = totp_rs::TOTP::from_url(uri).map_err(|e| AccountError::Internal(e.to_string()))?;
+    t.get_qr_base64().map_err(AccountError::Internal)
+}
+
+/// The first code from the app: the pairing becomes active, 2FA is on, and every session ends.
+pub async fn activate(state: &AppState, user: &User, code: Option<String>, client: &str) -> Result<(), AccountError> {
+    let flow = open_flow(state, user, "secret_shown").await?;
+    let checked = totp::check_pending_code(
+        &state.db,
+        &state.hsm,
+        &state.settings.auth,
+        state.clock.as_ref(),
+        &user.id,
+        code.as_deref(),
+    )
+    .await;
+    let step = match checked {
+        Ok(step) => step,
+        Err(e) => {
+            let failures = store::fail_flow(&state.db, &flow.id).await?;
+            audit(
+                state,
+                &user.id,
+                "totp.pairing.activate",
+                "wrong code",
+                client,
+                json!({ "failures": failures }),
+            )
+            .await;
+            if failures >= state.settings.accounts.max_code_attempts {
+                store::advance_flow(
+                    state.db.writer(),
+                    &flow.id,
+                    "secret_shown",
+                    "closed",
+                    None,
+                    state.clock.now(),
+                )
+                .await?;
+                return Err(AccountError::Expired(
+                    "The code was wrong too many times: start the pairing again".into(),
+                ));
+            }
+            return Err(e.into());
+        }
+    };
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    if !store::activate_totp(&mut *tx, &user.id, step, now).await? {
+        return Err(AccountError::Conflict("Start the pairing again".into()));
+    }
+    store::advance_flow(&mut *tx, &flow.id, "secret_shown", "done", None, now).await?;
+    store::set_two_factor(&mut *tx, &user.id, "on", None, None).await?;
+    store::revoke_all_sessions(&mut tx, &user.id).await?;
+    tx.commit().await?;
+    audit(state, &user.id, "totp.pairing.activate", "ok", client, json!({})).await;
+    Ok(())
+}

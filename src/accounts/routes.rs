@@ -1,0 +1,245 @@
+//! `/api/v1` account routes: thin handlers over the flows of this module.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::clock::Clock;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::login::{self, TwoFactor};
+use super::{enrolment, pairing, AccountError};
+use crate::auth::codes::CodeError;
+use crate::auth::sessions;
+use crate::auth::totp::CodeError as TotpCodeError;
+use crate::db::users::{self, User};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Registers the account routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/enrolments", web::post().to(enrol))
+            .route("/invitations/{token}", web::get().to(invitation))
+            .route("/invitations/{token}/phone", web::post().to(invitation_phone))
+            .route("/invitations/{token}/phone/verify", web::post().to(invitation_verify))
+            .route("/invitations/{token}/password", web::post().to(invitation_password))
+            .route("/session", web::post().to(login))
+            .route("/session", web::delete().to(logout))
+            .route("/me", web::get().to(me))
+            .route("/me/2fa/postpone", web::post().to(postpone))
+            .route("/me/totp/pairing", web::post().to(pairing_start))
+            .route("/me/totp/reset", web::post().to(pairing_start))
+            .route("/me/totp/pairing/sms", web::post().to(pairing_sms))
+            .route("/me/totp/pairing/activate", web::post().to(pairing_activate)),
+    );
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> ApiError {
+        let d = e.to_string();
+        match e {
+            AccountError::Invalid(_) | AccountError::Password(_) => ApiError::invalid_request(d),
+            AccountError::NotFound(_) => ApiError::not_found(d),
+            AccountError::Expired(_) => ApiError::new(StatusCode::GONE, "expired", d),
+            AccountError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
+            AccountError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "access_denied", d),
+            AccountError::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", d),
+            AccountError::WrongCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", d),
+            AccountError::TotpRequired => ApiError::new(StatusCode::UNAUTHORIZED, "totp_required", d),
+            AccountError::Throttled { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
+            AccountError::Code(c) => match c {
+                CodeError::TooSoon { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
+                CodeError::Db(e) => e.into(),
+                CodeError::Expired => ApiError::new(StatusCode::BAD_REQUEST, "expired_code", d),
+                _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_code", d),
+            },
+            AccountError::Totp(t) => match t {
+                TotpCodeError::Db(e) => e.into(),
+                TotpCodeError::Locked { .. } => ApiError::new(StatusCode::FORBIDDEN, "access_denied", d),
+                TotpCodeError::Totp(_) => ApiError::internal("TOTP check failed", &d),
+                _ => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_otp", d),
+            },
+            AccountError::Db(e) => e.into(),
+            AccountError::Hsm(e) => e.into(),
+            AccountError::Internal(_) => ApiError::internal("account error", &d),
+        }
+    }
+}
+
+fn client_of(req: &HttpRequest) -> String {
+    req.connection_info()
+        .realip_remote_addr()
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+/// A logged-in browser user (from the session cookie).
+pub struct WebUser {
+    pub user: User,
+    pub token_hash: String,
+    pub client: String,
+}
+
+impl FromRequest for WebUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = req.cookie(sessions::COOKIE).map(|c| c.value().to_owned());
+        let client = client_of(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("no application state", &"missing"))?;
+            let token = token.ok_or(AccountError::Unauthenticated)?;
+            let session = sessions::find(&state.db, state.clock.as_ref(), &token)
+                .await?
+                .ok_or(AccountError::Unauthenticated)?;
+            let user = users::by_id(&state.db, &session.user_id)
+                .await?
+                .filter(|u| u.status == "active")
+                .ok_or(AccountError::Unauthenticated)?;
+            Ok(WebUser {
+                user,
+                token_hash: session.token_hash,
+                client,
+            })
+        })
+    }
+}
+
+async fn enrol(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<enrolment::EnrolRequest>,
+) -> Result<HttpResponse, ApiError> {
+    enrolment::enrol(&state, body.into_inner(), &client_of(&req)).await?;
+    Ok(HttpResponse::Accepted().json(json!({
+        "status": "invitation_sent",
+        "message": "If the address can receive it, an invitation e-mail is on its way.",
+    })))
+}
+
+async fn invitation(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(enrolment::view(&state, &token).await?))
+}
+
+#[derive(Deserialize)]
+struct PhoneBody {
+    phone: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CodeBody {
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    password: Option<secrecy::SecretString>,
+}
+
+async fn invitation_phone(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Json<PhoneBody>,
+) -> Result<HttpResponse, ApiError> {
+    let sent = enrolment::phone(&state, &token, body.into_inner().phone, &client_of(&req)).await?;
+    Ok(HttpResponse::Accepted().json(sent))
+}
+
+async fn invitation_verify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Json<CodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    enrolment::verify_phone(&state, &token, body.into_inner().code, &client_of(&req)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "phone_verified" })))
+}
+
+async fn invitation_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Json<PasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    enrolment::set_password(&state, &token, body.into_inner().password, &client_of(&req)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "active" })))
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<login::LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let done = login::login(&state, body.into_inner(), &client_of(&req)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::SET_COOKIE, sessions::cookie(&done.token, done.max_age)))
+        .json(&done))
+}
+
+async fn logout(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
+    sessions::close(&state.db, &user.token_hash).await?;
+    super::audit(&state, &user.user.id, "auth.logout", "ok", &user.client, json!({})).await;
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::SET_COOKIE, sessions::clear_cookie()))
+        .finish())
+}
+
+async fn me(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
+    let u = &user.user;
+    let two_factor = login::two_factor_state(&state, u, state.clock.now());
+    Ok(HttpResponse::Ok().json(json!({
+        "user_id": u.id,
+        "email": u.email,
+        "given_name": u.given_name,
+        "surname": u.surname,
+        "phone": u.phone,
+        "lang": u.lang,
+        "two_factor": two_factor,
+        "two_factor_postponed": u.two_factor_postponed,
+        "two_factor_until": u.two_factor_until.map(crate::clock::rfc3339),
+    })))
+}
+
+async fn postpone(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<login::PostponeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let now = login::postpone(&state, &user.user, body.into_inner(), &user.client).await?;
+    Ok(HttpResponse::Ok().json(json!({ "two_factor": now })))
+}
+
+async fn pairing_start(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
+    let sent = pairing::start(&state, &user.user, &user.client).await?;
+    Ok(HttpResponse::Accepted().json(sent))
+}
+
+async fn pairing_sms(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<pairing::SmsStep>,
+) -> Result<HttpResponse, ApiError> {
+    let secret = pairing::sms(&state, &user.user, body.into_inner(), &user.client).await?;
+    // Shown once: never stored by a browser or a proxy.
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(secret))
+}
+
+async fn pairing_activate(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<CodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    pairing::activate(&state, &user.user, body.into_inner().code, &user.client).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::SET_COOKIE, sessions::clear_cookie()))
+        .json(json!({ "two_factor": TwoFactor::On, "sessions_ended": true })))
+}

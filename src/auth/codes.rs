@@ -1,0 +1,132 @@
+//! One-time codes sent by SMS or e-mail: 6 random digits, stored hashed, valid for a while, dead after a few wrong
+//! entries, and not resent to the same user for the same purpose before a cool-down.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+use crate::config::AccountSettings;
+use crate::db::accounts::{self as store, CodeRow, Flow};
+use crate::db::{Db, DbError};
+use crate::notify::{self, Message};
+
+/// Why a code was not sent or not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    #[error("a new code can be sent after {}", crate::clock::rfc3339(*retry_at))]
+    TooSoon { retry_at: i64 },
+    #[error("no code was sent for this step")]
+    NoCode,
+    #[error("the code has expired; ask for a new one")]
+    Expired,
+    #[error("the code is wrong ({left} attempts left)")]
+    Wrong { left: i64 },
+    #[error("the code was entered wrongly too many times; ask for a new one")]
+    Dead,
+    #[error("the code is required")]
+    Missing,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What the client is told after a code was sent.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Sent {
+    /// Seconds the code stays valid.
+    pub valid_for: i64,
+    /// Seconds before another code may be sent.
+    pub resend_after: i64,
+}
+
+fn hash(code_id: &str, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{code_id}:{code}").as_bytes()))
+}
+
+/// Generates a code for `flow`, stores it and queues the message `compose(code)` in one transaction, unless a code
+/// for this purpose went to the user less than the cool-down ago.
+#[allow(clippy::too_many_arguments)]
+pub async fn send(
+    db: &Db,
+    clock: &dyn Clock,
+    acc: &AccountSettings,
+    flow: &Flow,
+    purpose: &str,
+    destination: &str,
+    ttl: i64,
+    compose: impl FnOnce(&str) -> Message,
+) -> Result<Sent, CodeError> {
+    let now = clock.now();
+    if let Some(last) = store::last_code_sent(db, &flow.user_id, purpose).await? {
+        let retry_at = last.created_at + acc.code_resend_secs;
+        if retry_at > now {
+            return Err(CodeError::TooSoon { retry_at });
+        }
+    }
+    let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000));
+    let id = uuid::Uuid::now_v7().to_string();
+    let row = CodeRow {
+        code_hash: hash(&id, &code),
+        id,
+        flow_id: flow.id.clone(),
+        user_id: flow.user_id.clone(),
+        purpose: purpose.to_owned(),
+        destination: destination.to_owned(),
+        attempts: 0,
+        expires_at: now + ttl,
+        used_at: None,
+        created_at: now,
+    };
+    let message = compose(&code);
+    let mut tx = db.writer().begin().await.map_err(DbError::from)?;
+    store::insert_code(&mut *tx, &row).await?;
+    notify::enqueue(&mut *tx, clock, &message).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(Sent {
+        valid_for: ttl,
+        resend_after: acc.code_resend_secs,
+    })
+}
+
+/// Checks the code of `flow` for `purpose` and uses it up when right.
+pub async fn verify(
+    db: &Db,
+    clock: &dyn Clock,
+    acc: &AccountSettings,
+    flow_id: &str,
+    purpose: &str,
+    code: Option<&str>,
+) -> Result<(), CodeError> {
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or(CodeError::Missing)?;
+    let row = store::flow_code(db, flow_id, purpose).await?.ok_or(CodeError::NoCode)?;
+    let now = clock.now();
+    if row.used_at.is_some() || row.attempts >= acc.max_code_attempts {
+        return Err(CodeError::Dead);
+    }
+    if row.expires_at <= now {
+        return Err(CodeError::Expired);
+    }
+    let expected = hash(&row.id, code);
+    let equal = expected.len() == row.code_hash.len()
+        && expected
+            .bytes()
+            .zip(row.code_hash.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !equal {
+        let attempts = store::fail_code(db, &row.id, acc.max_code_attempts).await?;
+        return Err(if attempts >= acc.max_code_attempts {
+            CodeError::Dead
+        } else {
+            CodeError::Wrong {
+                left: acc.max_code_attempts - attempts,
+            }
+        });
+    }
+    if !store::use_code(db, &row.id, acc.max_code_attempts, now).await? {
+        return Err(CodeError::Dead);
+    }
+    Ok(())
+}

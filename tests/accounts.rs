@@ -1,0 +1,498 @@
+//! Accounts through HTTP: enrolment to an active account with 2FA, reading the codes from the outbox as a person
+//! reads their phone and mailbox; code validity, resend cool-down, three strikes, the 2FA deadline with a moved
+//! clock, throttling, and sessions ending when 2FA is turned on.
+
+mod common;
+
+use base64::Engine;
+use common::{code_in, TestApp};
+use reqwest::blocking::Response;
+use serde_json::{json, Value};
+
+const EMAIL: &str = "maria.ionescu@example.com";
+const PHONE: &str = "+40722111222";
+const PASSWORD: &str = "Vânt de primăvară peste Bărăgan 42";
+
+fn post(app: &TestApp, path: &str, body: Value, cookie: Option<&str>) -> Response {
+    let mut req = app.client.post(app.url(path)).json(&body);
+    if let Some(c) = cookie {
+        req = req.header("Cookie", format!("parafa_session={c}"));
+    }
+    req.send().expect("POST")
+}
+
+fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Response {
+    let mut req = app.client.get(app.url(path));
+    if let Some(c) = cookie {
+        req = req.header("Cookie", format!("parafa_session={c}"));
+    }
+    req.send().expect("GET")
+}
+
+fn json_of(r: Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(json!({"raw": text}))
+        },
+    )
+}
+
+fn enrol(app: &TestApp) -> String {
+    let (status, out) = json_of(post(
+        app,
+        "/api/v1/enrolments",
+        json!({"given_name": "Maria", "surname": "Ionescu", "email": EMAIL, "phone": "+40 722 111 222", "privacy_acknowledged": true, "lang": "ro"}),
+        None,
+    ));
+    assert_eq!(status, 202, "{out}");
+    let mail = app.message(EMAIL, 1);
+    assert!(mail.contains("Kind: invitation"), "{mail}");
+    assert!(
+        mail.contains("Invitație") && mail.contains("e-mail automat"),
+        "Romanian, with the footer: {mail}"
+    );
+    let at = mail.find("/activate/").expect("activation link") + "/activate/".len();
+    mail[at..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// Enrols and activates Maria; returns the invitation token.
+fn activate(app: &TestApp) -> String {
+    let token = enrol(app);
+    let (status, out) = json_of(post(
+        app,
+        &format!("/api/v1/invitations/{token}/phone"),
+        json!({"phone": PHONE}),
+        None,
+    ));
+    assert_eq!(status, 202, "{out}");
+    let code = code_in(&app.message(PHONE, 1));
+    let (status, out) = json_of(post(
+        app,
+        &format!("/api/v1/invitations/{token}/phone/verify"),
+        json!({"code": code}),
+        None,
+    ));
+    assert_eq!(status, 200, "{out}");
+    let (status, out) = json_of(post(
+        app,
+        &format!("/api/v1/invitations/{token}/password"),
+        json!({"password": PASSWORD}),
+        None,
+    ));
+    assert_eq!(status, 200, "{out}");
+    token
+}
+
+/// Logs in; returns the status, the body and the session cookie's value.
+fn login(app: &TestApp, totp: Option<String>, remember: bool) -> (u16, Value, Option<String>) {
+    let mut body = json!({"email": EMAIL, "password": PASSWORD, "remember_me": remember});
+    if let Some(code) = totp {
+        body["totp"] = json!(code);
+    }
+    let r = post(app, "/api/v1/session", body, None);
+    let cookie = r.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
+    let (status, out) = json_of(r);
+    let value = cookie.as_ref().and_then(|c| {
+        assert!(
+            c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Strict"),
+            "{c}"
+        );
+        c.strip_prefix("parafa_session=")
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+    });
+    (status, out, value)
+}
+
+/// Pairs the authenticator; returns the base32 secret.
+fn pair(app: &TestApp, cookie: &str, sms_count: usize) -> String {
+    let (status, out) = json_of(post(app, "/api/v1/me/totp/pairing", json!({}), Some(cookie)));
+    assert_eq!(status, 202, "{out}");
+    let code = code_in(&app.message(PHONE, sms_count));
+    let (status, out) = json_of(post(
+        app,
+        "/api/v1/me/totp/pairing/sms",
+        json!({"code": code, "app_installed": false}),
+        Some(cookie),
+    ));
+    assert_eq!(status, 400, "the acknowledgement is required: {out}");
+    let r = post(
+        app,
+        "/api/v1/me/totp/pairing/sms",
+        json!({"code": code, "app_installed": true}),
+        Some(cookie),
+    );
+    assert_eq!(
+        r.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    let (status, secret) = json_of(r);
+    assert_eq!(status, 200, "{secret}");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(secret["qr_png"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG QR code");
+    let uri = secret["otpauth_uri"].as_str().unwrap();
+    let base32 = secret["secret"].as_str().unwrap().to_owned();
+    assert!(uri.starts_with("otpauth://totp/") && uri.contains(&base32), "{uri}");
+    // Shown once.
+    let (status, _) = json_of(post(
+        app,
+        "/api/v1/me/totp/pairing/sms",
+        json!({"code": code, "app_installed": true}),
+        Some(cookie),
+    ));
+    assert_eq!(status, 409, "the secret is not shown twice");
+    base32
+}
+
+#[test]
+fn a_new_user_goes_from_enrolment_to_an_active_account_with_two_factor_login() {
+    let app = TestApp::spawn();
+    let token = enrol(&app);
+    let (status, view) = json_of(get(&app, &format!("/api/v1/invitations/{token}"), None));
+    assert_eq!(status, 200);
+    assert_eq!(
+        (view["given_name"].as_str(), view["phone_ends_with"].as_str()),
+        (Some("Maria"), Some("22"))
+    );
+
+    // The phone typed again must be the enrolled one.
+    let (status, out) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/phone"),
+        json!({"phone": "+40799999999"}),
+        None,
+    ));
+    assert_eq!(status, 400, "{out}");
+    assert!(
+        out["error_description"].as_str().unwrap().contains("2 attempts left"),
+        "{out}"
+    );
+    let (status, out) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/phone"),
+        json!({"phone": PHONE}),
+        None,
+    ));
+    assert_eq!(status, 202, "{out}");
+    assert_eq!(
+        (out["valid_for"].as_i64(), out["resend_after"].as_i64()),
+        (Some(600), Some(1800))
+    );
+    let sms = app.message(PHONE, 1);
+    assert!(
+        sms.contains("Medium: sms") && sms.contains("Valabil 10 minute"),
+        "{sms}"
+    );
+    let code = code_in(&sms);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, out) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/phone/verify"),
+        json!({"code": wrong}),
+        None,
+    ));
+    assert_eq!((status, out["error"].as_str()), (400, Some("invalid_code")), "{out}");
+    let (status, _) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/phone/verify"),
+        json!({"code": code}),
+        None,
+    ));
+    assert_eq!(status, 200);
+
+    // A password that is long but common is refused; a good one activates the account.
+    let (status, out) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/password"),
+        json!({"password": "passwordpassword"}),
+        None,
+    ));
+    assert_eq!(status, 400, "{out}");
+    let (status, out) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/password"),
+        json!({"password": "short"}),
+        None,
+    ));
+    assert_eq!(status, 400, "{out}");
+    let (status, _) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/password"),
+        json!({"password": PASSWORD}),
+        None,
+    ));
+    assert_eq!(status, 200);
+    let (status, _) = json_of(get(&app, &format!("/api/v1/invitations/{token}"), None));
+    assert_eq!(status, 410, "the link is single-use");
+
+    // First login: 2FA is not set up yet, so the user is asked to.
+    let (status, out, cookie) = login(&app, None, false);
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["two_factor"], "setup_due");
+    let cookie = cookie.expect("session cookie");
+    let (status, me) = json_of(get(&app, "/api/v1/me", Some(&cookie)));
+    assert_eq!((status, me["email"].as_str()), (200, Some(EMAIL)));
+
+    let secret = pair(&app, &cookie, 2);
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/totp/pairing/activate",
+        json!({"code": "000000"}),
+        Some(&cookie),
+    ));
+    assert!(status == 401 && out["error"] == "invalid_otp", "{status} {out}");
+    let code = common::totp_code(&secret, app.now());
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/totp/pairing/activate",
+        json!({"code": code}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 200, "{out}");
+    // Turning 2FA on ended the session.
+    assert_eq!(get(&app, "/api/v1/me", Some(&cookie)).status(), 401);
+
+    // From now on login needs the code, once per time step.
+    let (status, out, _) = login(&app, None, false);
+    assert_eq!((status, out["error"].as_str()), (401, Some("totp_required")), "{out}");
+    let (status, out, _) = login(&app, Some(code.clone()), false);
+    assert_eq!(status, 401, "the activation code cannot log in again: {out}");
+    app.advance_clock(30);
+    let code = common::totp_code(&secret, app.now());
+    let (status, out, cookie) = login(&app, Some(code), true);
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["two_factor"], "on");
+    assert_eq!(get(&app, "/api/v1/me", cookie.as_deref()).status(), 200);
+
+    // The CSC API accepts the same account and pairing.
+    app.advance_clock(30);
+    let r = app
+        .client
+        .post(app.url("/csc/v2/auth/login"))
+        .basic_auth(EMAIL, Some(PASSWORD))
+        .header("X-Parafa-OTP", common::totp_code(&secret, app.now()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Logout ends the session.
+    let r = app
+        .client
+        .delete(app.url("/api/v1/session"))
+        .header("Cookie", format!("parafa_session={}", cookie.as_deref().unwrap()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(get(&app, "/api/v1/me", cookie.as_deref()).status(), 401);
+}
+
+#[test]
+fn enrolling_a_known_email_reveals_nothing_and_tells_the_owner() {
+    let app = TestApp::spawn();
+    activate(&app);
+    let r = post(
+        &app,
+        "/api/v1/enrolments",
+        json!({"given_name": "Someone", "surname": "Else", "email": EMAIL.to_uppercase(), "phone": "+40733000000", "privacy_acknowledged": true}),
+        None,
+    );
+    let (status, out) = json_of(r);
+    assert_eq!(status, 202, "the same answer as for a new address: {out}");
+    let mail = app.message(EMAIL, 2);
+    assert!(mail.contains("Kind: already_enrolled"), "{mail}");
+    assert!(app.messages_to("+40733000000", 0).is_empty());
+    // Enrolment needs the privacy acknowledgement.
+    let (status, _) = json_of(post(
+        &app,
+        "/api/v1/enrolments",
+        json!({"given_name": "A", "surname": "B", "email": "new@example.com", "phone": "+40733000001"}),
+        None,
+    ));
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn sms_codes_expire_and_are_not_resent_before_thirty_minutes() {
+    let app = TestApp::spawn();
+    let token = enrol(&app);
+    let phone = |app: &TestApp| {
+        json_of(post(
+            app,
+            &format!("/api/v1/invitations/{token}/phone"),
+            json!({"phone": PHONE}),
+            None,
+        ))
+    };
+    assert_eq!(phone(&app).0, 202);
+    let code = code_in(&app.message(PHONE, 1));
+    app.advance_clock(601);
+    let (status, out) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/phone/verify"),
+        json!({"code": code}),
+        None,
+    ));
+    assert_eq!((status, out["error"].as_str()), (400, Some("expired_code")), "{out}");
+    let (status, out) = phone(&app);
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (429, Some("too_many_requests")),
+        "{out}"
+    );
+    app.advance_clock(30 * 60 - 601);
+    assert_eq!(phone(&app).0, 202, "a new code 30 minutes after the previous one");
+    let code = code_in(&app.message(PHONE, 2));
+    let (status, _) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/phone/verify"),
+        json!({"code": code}),
+        None,
+    ));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_code_is_dead_after_three_wrong_entries() {
+    let app = TestApp::spawn();
+    let token = enrol(&app);
+    json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/phone"),
+        json!({"phone": PHONE}),
+        None,
+    ));
+    let code = code_in(&app.message(PHONE, 1));
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        let (status, _) = json_of(post(
+            &app,
+            &format!("/api/v1/invitations/{token}/phone/verify"),
+            json!({"code": wrong}),
+            None,
+        ));
+        assert_eq!(status, 400);
+    }
+    let (status, out) = json_of(post(
+        &app,
+        &format!("/api/v1/invitations/{token}/phone/verify"),
+        json!({"code": code}),
+        None,
+    ));
+    assert_eq!(status, 400, "the right code no longer works: {out}");
+    assert!(
+        out["error_description"].as_str().unwrap().contains("too many times"),
+        "{out}"
+    );
+}
+
+#[test]
+fn invitation_links_expire() {
+    let app = TestApp::spawn();
+    let token = enrol(&app);
+    app.advance_clock(72 * 3600 + 1);
+    let (status, out) = json_of(get(&app, &format!("/api/v1/invitations/{token}"), None));
+    assert_eq!((status, out["error"].as_str()), (410, Some("expired")), "{out}");
+    let (status, _) = json_of(get(&app, "/api/v1/invitations/not-a-token", None));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn two_factor_can_be_postponed_only_until_the_mandatory_date() {
+    let app = TestApp::spawn();
+    activate(&app);
+    let (_, _, cookie) = login(&app, None, false);
+    let cookie = cookie.unwrap();
+    let postpone = |body: Value, cookie: &str| json_of(post(&app, "/api/v1/me/2fa/postpone", body, Some(cookie)));
+    // Mandatory from 2027-01-01 00:00 Europe/Bucharest (2026-12-31 22:00 UTC).
+    let mandatory: i64 = 1_798_754_400;
+    if app.now() < mandatory - 2 * 86_400 {
+        let (status, out) = postpone(json!({"until": "2027-02-01"}), &cookie);
+        assert_eq!(status, 400, "not past the mandatory date: {out}");
+        let (status, out) = postpone(json!({"until": "2026-12-30"}), &cookie);
+        assert_eq!((status, out["two_factor"].as_str()), (200, Some("postponed")), "{out}");
+        let (status, out) = postpone(json!({"never": true}), &cookie);
+        assert_eq!((status, out["two_factor"].as_str()), (200, Some("postponed")), "{out}");
+        let (_, out, _) = login(&app, None, false);
+        assert_eq!(out["two_factor"], "postponed");
+        // "At next login" asks again at the next login.
+        let (status, _) = postpone(json!({"next_login": true}), &cookie);
+        assert_eq!(status, 200);
+        let (_, out, _) = login(&app, None, false);
+        assert_eq!(out["two_factor"], "setup_due");
+    }
+    // After the mandatory date, login leads straight to pairing and nothing can be postponed any more.
+    app.advance_clock(mandatory - app.now() + 60);
+    let (status, out, cookie) = login(&app, None, false);
+    assert_eq!(
+        (status, out["two_factor"].as_str()),
+        (200, Some("setup_required")),
+        "{out}"
+    );
+    let (status, out) = postpone(json!({"never": true}), cookie.as_deref().unwrap());
+    assert_eq!((status, out["error"].as_str()), (403, Some("access_denied")), "{out}");
+}
+
+#[test]
+fn failed_logins_are_throttled_per_account() {
+    let app = TestApp::spawn();
+    activate(&app);
+    for _ in 0..5 {
+        let r = post(
+            &app,
+            "/api/v1/session",
+            json!({"email": EMAIL, "password": "wrong password 123"}),
+            None,
+        );
+        assert_eq!(r.status(), 401);
+    }
+    let (status, out, _) = login(&app, None, false);
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (429, Some("too_many_requests")),
+        "even the right password: {out}"
+    );
+    app.advance_clock(15 * 60 + 1);
+    assert_eq!(login(&app, None, false).0, 200, "the window has passed");
+}
+
+#[test]
+fn re_pairing_makes_the_old_seed_stop_working() {
+    let app = TestApp::spawn();
+    activate(&app);
+    let (_, _, cookie) = login(&app, None, false);
+    let cookie = cookie.unwrap();
+    let old = pair(&app, &cookie, 2);
+    let code = common::totp_code(&old, app.now());
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/totp/pairing/activate",
+        json!({"code": code}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 200, "{out}");
+    app.advance_clock(30 * 60);
+    let (status, out, cookie) = login(&app, Some(common::totp_code(&old, app.now())), false);
+    assert_eq!(status, 200, "{out}");
+    let cookie = cookie.unwrap();
+    // Reset: an SMS code, then a new secret; the old one stops working at once.
+    let (status, out) = json_of(post(&app, "/api/v1/me/totp/reset", json!({}), Some(&cookie)));
+    assert_eq!(status, 202, "{out}");
+    let code = code_in(&app.message(PHONE, 3));
+    let (status, fresh) = json_of(post(
+        &app,
+        "/api/v1/me/totp/pairing/sms",
+        json!({"code": code, "app_installed": true}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 200, "{fresh}");
+    app.advance_clock(30);
+    let (status, _, _) = login(&app, Some(common::totp_code(&old, app.now())), false);
+    assert_eq!(status, 401, "the old seed no longer logs in");
+}
