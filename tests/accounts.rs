@@ -496,3 +496,278 @@ fn re_pairing_makes_the_old_seed_stop_working() {
     let (status, _, _) = login(&app, Some(common::totp_code(&old, app.now())), false);
     assert_eq!(status, 401, "the old seed no longer logs in");
 }
+
+/// An activated account, logged in; returns the session cookie.
+fn logged_in(app: &TestApp) -> String {
+    activate(app);
+    let (status, out, cookie) = login(app, None, false);
+    assert_eq!(status, 200, "{out}");
+    cookie.unwrap()
+}
+
+#[test]
+fn a_password_change_needs_the_current_one_and_ends_every_session() {
+    let app = TestApp::spawn();
+    let cookie = logged_in(&app);
+    let (_, _, other_session) = login(&app, None, true);
+    let new = "Ceață deasă peste Carpați la răsărit 7";
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/password",
+        json!({"current": "wrong one here!!", "new": new}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 400, "{out}");
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/password",
+        json!({"current": PASSWORD, "new": new}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(get(&app, "/api/v1/me", Some(&cookie)).status(), 401);
+    assert_eq!(
+        get(&app, "/api/v1/me", other_session.as_deref()).status(),
+        401,
+        "every session ended"
+    );
+    assert!(app.message(EMAIL, 2).contains("Kind: password_changed"));
+    let (status, _, _) = login(&app, None, false);
+    assert_eq!(status, 401, "the old password no longer works");
+    let r = post(&app, "/api/v1/session", json!({"email": EMAIL, "password": new}), None);
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn password_recovery_goes_by_email_link_then_sms_code_and_ends_every_session() {
+    let app = TestApp::spawn();
+    let cookie = logged_in(&app);
+    let (status, _) = json_of(post(
+        &app,
+        "/api/v1/password-recovery",
+        json!({"email": "nobody@example.com"}),
+        None,
+    ));
+    assert_eq!(status, 202, "the same answer for an unknown address");
+    let (status, _) = json_of(post(&app, "/api/v1/password-recovery", json!({"email": EMAIL}), None));
+    assert_eq!(status, 202);
+    let mail = app.message(EMAIL, 2);
+    assert!(mail.contains("Kind: password_recovery"), "{mail}");
+    let at = mail.find("/password-recovery/").unwrap() + "/password-recovery/".len();
+    let token = mail[at..].split_whitespace().next().unwrap().to_owned();
+    let new = "Ceață deasă peste Carpați la răsărit 7";
+    let (status, _) = json_of(post(
+        &app,
+        &format!("/api/v1/password-recovery/{token}/password"),
+        json!({"password": new}),
+        None,
+    ));
+    assert_eq!(status, 409, "the SMS step cannot be skipped");
+    let (status, out) = json_of(post(
+        &app,
+        &format!("/api/v1/password-recovery/{token}/sms"),
+        json!({}),
+        None,
+    ));
+    assert_eq!(status, 202, "{out}");
+    let code = code_in(&app.message(PHONE, 2));
+    let (status, _) = json_of(post(
+        &app,
+        &format!("/api/v1/password-recovery/{token}/verify"),
+        json!({"code": code}),
+        None,
+    ));
+    assert_eq!(status, 200);
+    let (status, out) = json_of(post(
+        &app,
+        &format!("/api/v1/password-recovery/{token}/password"),
+        json!({"password": new}),
+        None,
+    ));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        get(&app, "/api/v1/me", Some(&cookie)).status(),
+        401,
+        "every session ended"
+    );
+    let r = post(&app, "/api/v1/session", json!({"email": EMAIL, "password": new}), None);
+    assert_eq!(r.status(), 200);
+    let (status, _) = json_of(post(
+        &app,
+        &format!("/api/v1/password-recovery/{token}/password"),
+        json!({"password": new}),
+        None,
+    ));
+    assert_eq!(status, 410, "the link is single-use");
+}
+
+#[test]
+fn a_phone_change_needs_an_email_code_then_an_sms_code_to_the_new_number() {
+    let app = TestApp::spawn();
+    let cookie = logged_in(&app);
+    let new_phone = "+40744555666";
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/phone",
+        json!({"phone": new_phone}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 409, "the e-mail code comes first: {out}");
+    let (status, out) = json_of(post(&app, "/api/v1/me/phone/email-code", json!({}), Some(&cookie)));
+    assert_eq!(status, 202, "{out}");
+    assert_eq!(out["valid_for"], 300);
+    let mail = app.message(EMAIL, 2);
+    assert!(
+        mail.contains("Kind: phone_change_email_code") && mail.contains("5 minute"),
+        "{mail}"
+    );
+    let code = code_in(&mail);
+    // Valid 5 minutes.
+    app.advance_clock(301);
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/phone/email-code/verify",
+        json!({"code": code}),
+        Some(&cookie),
+    ));
+    assert_eq!((status, out["error"].as_str()), (400, Some("expired_code")), "{out}");
+    // A new code after the resend cool-down.
+    app.advance_clock(30 * 60);
+    json_of(post(&app, "/api/v1/me/phone/email-code", json!({}), Some(&cookie)));
+    let code = code_in(&app.message(EMAIL, 3));
+    let (status, _) = json_of(post(
+        &app,
+        "/api/v1/me/phone/email-code/verify",
+        json!({"code": code}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 200);
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/phone",
+        json!({"phone": "0744555666"}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 400, "the country prefix is required: {out}");
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/phone",
+        json!({"phone": new_phone}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 202, "{out}");
+    let sms = app.message(new_phone, 1);
+    assert!(
+        sms.contains("Valabil 5 minute"),
+        "the code goes to the new number: {sms}"
+    );
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/phone/verify",
+        json!({"code": code_in(&sms)}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(get(&app, "/api/v1/me", Some(&cookie)).status(), 401, "logged out");
+    assert!(app.message(EMAIL, 4).contains("Kind: phone_changed"));
+    let (_, _, cookie) = login(&app, None, false);
+    let (_, me) = json_of(get(&app, "/api/v1/me", cookie.as_deref()));
+    assert_eq!(me["phone"], new_phone);
+}
+
+#[test]
+fn consents_are_recorded_with_their_version_and_marketing_can_be_withdrawn() {
+    let app = TestApp::spawn();
+    let cookie = logged_in(&app);
+    let (_, me) = json_of(get(&app, "/api/v1/me", Some(&cookie)));
+    assert_eq!(
+        me["needs_access_consent"], true,
+        "the consent screen is shown at first login"
+    );
+    assert_eq!(me["needs_privacy_notice"], false, "acknowledged at enrolment");
+    let (status, out) = json_of(post(
+        &app,
+        "/api/v1/me/consents",
+        json!({"kind": "access", "granted": true}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 200, "{out}");
+    let (_, me) = json_of(get(&app, "/api/v1/me", Some(&cookie)));
+    assert_eq!(me["needs_access_consent"], false, "shown once");
+    json_of(post(
+        &app,
+        "/api/v1/me/consents",
+        json!({"kind": "marketing", "granted": true}),
+        Some(&cookie),
+    ));
+    let (_, out) = json_of(post(
+        &app,
+        "/api/v1/me/consents",
+        json!({"kind": "marketing", "granted": false}),
+        Some(&cookie),
+    ));
+    assert_eq!(out["consents"]["marketing"]["granted"], false);
+    assert!(out["consents"]["marketing"]["version"].is_string() && out["consents"]["marketing"]["at"].is_string());
+    let (status, _) = json_of(post(
+        &app,
+        "/api/v1/me/consents",
+        json!({"kind": "access", "granted": false}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 400, "only marketing can be withdrawn");
+}
+
+#[test]
+fn the_export_holds_the_users_data_without_secrets_and_erasure_anonymises_it() {
+    let app = TestApp::spawn();
+    let cookie = logged_in(&app);
+    let secret = pair(&app, &cookie, 2);
+    json_of(post(
+        &app,
+        "/api/v1/me/consents",
+        json!({"kind": "marketing", "granted": true}),
+        Some(&cookie),
+    ));
+    let r = get(&app, "/api/v1/me/export", Some(&cookie));
+    assert_eq!(r.status(), 200);
+    let text = r.text().unwrap();
+    let export: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(export["profile"]["email"], EMAIL);
+    assert_eq!(export["profile"]["phone"], PHONE);
+    assert!(export["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["kind"] == "marketing"));
+    assert!(!export["activity"].as_array().unwrap().is_empty());
+    assert!(!export["messages"].as_array().unwrap().is_empty());
+    for forbidden in ["argon2", &secret, "seed", "token_hash", "code_hash"] {
+        assert!(!text.contains(forbidden), "the export leaks {forbidden}");
+    }
+
+    let (status, _) = json_of(post(&app, "/api/v1/me/erasure", json!({}), Some(&cookie)));
+    assert_eq!(status, 400, "erasure must be confirmed");
+    let (status, report) = json_of(post(
+        &app,
+        "/api/v1/me/erasure",
+        json!({"confirm": true}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 200, "{report}");
+    assert!(!report["kept"].as_array().unwrap().is_empty() && report["kept"][0]["why"].is_string());
+    assert_eq!(get(&app, "/api/v1/me", Some(&cookie)).status(), 401);
+    assert_eq!(login(&app, None, false).0, 401);
+    let db = app.data_dir.join("parafa.db");
+    let left = common::run_ok(
+        "sqlite3",
+        &[
+            db.to_str().unwrap(),
+            "SELECT COUNT(*) FROM users WHERE email LIKE '%ionescu%' OR phone = '+40722111222' OR given_name = 'Maria'",
+        ],
+    );
+    assert_eq!(left.trim(), "0", "no trace of the person in the users table");
+    let pairings = common::run_ok("sqlite3", &[db.to_str().unwrap(), "SELECT COUNT(*) FROM totp_pairings"]);
+    assert_eq!(pairings.trim(), "0");
+    // The audit trail is kept, and still intact.
+    assert!(app.cli_ok(&["admin", "audit", "verify"]).contains("intact"));
+}

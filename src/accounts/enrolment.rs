@@ -81,6 +81,13 @@ pub async fn enrol(state: &AppState, req: EnrolRequest, client: &str) -> Result<
     let now = clock.now();
     let base = state.ca.public_base();
 
+    if let Some(other) = users::by_phone(db, &phone).await? {
+        if other.email != email {
+            return Err(AccountError::Invalid(
+                "This phone number cannot be used: each person enrols with their own".into(),
+            ));
+        }
+    }
     if let Some(existing) = users::by_email(db, &email).await? {
         if existing.status != "invited" {
             let (subject, body) = Template::AlreadyEnrolled {

@@ -4,7 +4,9 @@
 
 pub mod enrolment;
 pub mod login;
+pub mod maintenance;
 pub mod pairing;
+pub mod privacy;
 pub mod routes;
 
 use serde_json::Value;

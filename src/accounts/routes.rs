@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::login::{self, TwoFactor};
-use super::{enrolment, pairing, AccountError};
+use super::{enrolment, maintenance, pairing, privacy, AccountError};
 use crate::auth::codes::CodeError;
 use crate::auth::sessions;
 use crate::auth::totp::CodeError as TotpCodeError;
@@ -34,7 +34,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/me/totp/pairing", web::post().to(pairing_start))
             .route("/me/totp/reset", web::post().to(pairing_start))
             .route("/me/totp/pairing/sms", web::post().to(pairing_sms))
-            .route("/me/totp/pairing/activate", web::post().to(pairing_activate)),
+            .route("/me/totp/pairing/activate", web::post().to(pairing_activate))
+            .route("/me/password", web::post().to(change_password))
+            .route("/password-recovery", web::post().to(recovery_start))
+            .route("/password-recovery/{token}/sms", web::post().to(recovery_sms))
+            .route("/password-recovery/{token}/verify", web::post().to(recovery_verify))
+            .route("/password-recovery/{token}/password", web::post().to(recovery_password))
+            .route("/me/phone/email-code", web::post().to(phone_email_code))
+            .route("/me/phone/email-code/verify", web::post().to(phone_email_verify))
+            .route("/me/phone", web::post().to(phone_new))
+            .route("/me/phone/verify", web::post().to(phone_verify))
+            .route("/me/consents", web::post().to(consent))
+            .route("/me/export", web::get().to(export))
+            .route("/me/erasure", web::post().to(erasure)),
     );
 }
 
@@ -194,7 +206,16 @@ async fn logout(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespons
 async fn me(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
     let u = &user.user;
     let two_factor = login::two_factor_state(&state, u, state.clock.now());
+    let consents = privacy::consents_of(&state, &u.id).await?;
+    let version = &state.settings.accounts.privacy_notice_version;
+    let needs_access_consent = consents.get("access").is_none_or(|c| c["granted"] != true);
+    let needs_privacy_notice = consents
+        .get("privacy_notice")
+        .is_none_or(|c| c["version"] != json!(version));
     Ok(HttpResponse::Ok().json(json!({
+        "consents": consents,
+        "needs_access_consent": needs_access_consent,
+        "needs_privacy_notice": needs_privacy_notice,
         "user_id": u.id,
         "email": u.email,
         "given_name": u.given_name,
@@ -242,4 +263,138 @@ async fn pairing_activate(
     Ok(HttpResponse::Ok()
         .insert_header((header::SET_COOKIE, sessions::clear_cookie()))
         .json(json!({ "two_factor": TwoFactor::On, "sessions_ended": true })))
+}
+
+/// Responses that end the session in the browser too.
+fn logged_out(body: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::SET_COOKIE, sessions::clear_cookie()))
+        .json(body)
+}
+
+async fn change_password(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<maintenance::ChangePassword>,
+) -> Result<HttpResponse, ApiError> {
+    maintenance::change_password(&state, &user.user, body.into_inner(), &user.client).await?;
+    Ok(logged_out(
+        json!({ "status": "password_changed", "sessions_ended": true }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct EmailBody {
+    email: Option<String>,
+}
+
+async fn recovery_start(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<EmailBody>,
+) -> Result<HttpResponse, ApiError> {
+    maintenance::start_recovery(&state, body.into_inner().email, &client_of(&req)).await?;
+    Ok(HttpResponse::Accepted().json(json!({
+        "status": "recovery_sent",
+        "message": "If the address belongs to an account, a recovery link is on its way.",
+    })))
+}
+
+async fn recovery_sms(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Accepted().json(maintenance::recovery_sms(&state, &token, &client_of(&req)).await?))
+}
+
+async fn recovery_verify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Json<CodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    maintenance::recovery_verify(&state, &token, body.into_inner().code, &client_of(&req)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "verified" })))
+}
+
+async fn recovery_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Json<PasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    maintenance::recovery_password(&state, &token, body.into_inner().password, &client_of(&req)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "password_changed", "sessions_ended": true })))
+}
+
+async fn phone_email_code(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Accepted().json(maintenance::phone_email_code(&state, &user.user, &user.client).await?))
+}
+
+async fn phone_email_verify(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<CodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    maintenance::phone_email_verify(&state, &user.user, body.into_inner().code, &user.client).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "email_verified" })))
+}
+
+async fn phone_new(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<PhoneBody>,
+) -> Result<HttpResponse, ApiError> {
+    let sent = maintenance::phone_new(&state, &user.user, body.into_inner().phone, &user.client).await?;
+    Ok(HttpResponse::Accepted().json(sent))
+}
+
+async fn phone_verify(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<CodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    maintenance::phone_verify(&state, &user.user, body.into_inner().code, &user.client).await?;
+    Ok(logged_out(json!({ "status": "phone_changed", "sessions_ended": true })))
+}
+
+async fn consent(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<privacy::ConsentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let consents = privacy::consent(&state, &user.user, body.into_inner(), &user.client).await?;
+    Ok(HttpResponse::Ok().json(json!({ "consents": consents })))
+}
+
+async fn export(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
+    let data = privacy::export(&state, &user.user, &user.client).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"parafa-export.json\"",
+        ))
+        .json(data))
+}
+
+#[derive(Deserialize)]
+struct ErasureBody {
+    confirm: Option<bool>,
+}
+
+async fn erasure(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<ErasureBody>,
+) -> Result<HttpResponse, ApiError> {
+    let report = privacy::erase(
+        &state,
+        &user.user,
+        body.into_inner().confirm == Some(true),
+        &user.client,
+    )
+    .await?;
+    Ok(logged_out(report))
 }

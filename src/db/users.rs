@@ -100,6 +100,17 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>, DbError> {
     Ok(row.as_ref().map(user_from_row).transpose()?)
 }
 
+/// The (non-erased) user with this phone number.
+pub async fn by_phone(db: &Db, phone: &str) -> Result<Option<User>, DbError> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE phone = $1 AND status <> 'erased'"
+    ))
+    .bind(phone)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.as_ref().map(user_from_row).transpose()?)
+}
+
 /// The user with this id.
 pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, DbError> {
     let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))

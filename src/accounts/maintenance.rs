@@ -1,0 +1,451 @@
+//! Account maintenance (product rules §6): password change, password recovery (e-mail link → SMS code → new
+//! password) and phone change (e-mail code → new number → SMS code to it). Each ends every session of the user and
+//! is confirmed by e-mail.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::enrolment::send_sms_code;
+use super::{audit, check_password_strength, normalise_phone, AccountError};
+use crate::auth::{codes, password, tokens};
+use crate::clock::Clock;
+use crate::db::accounts::{self as store, Flow};
+use crate::db::users::{self, User};
+use crate::notify::templates::CodePurpose;
+use crate::notify::{self, Lang, Medium, Message, Template};
+use crate::startup::AppState;
+
+/// `POST /api/v1/me/password`.
+#[derive(Debug, Deserialize)]
+pub struct ChangePassword {
+    pub current: Option<SecretString>,
+    pub new: Option<SecretString>,
+}
+
+async fn hash_new(state: &AppState, user: &User, new: Option<SecretString>) -> Result<String, AccountError> {
+    let pw = new.ok_or_else(|| AccountError::Invalid("The new password is required".into()))?;
+    check_password_strength(
+        state,
+        pw.expose_secret(),
+        &[&user.given_name, &user.surname, &user.email],
+    )?;
+    tokio::task::spawn_blocking(move || password::hash(&pw, 0))
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))?
+        .map_err(Into::into)
+}
+
+fn email(user: &User, state: &AppState, t: Template<'_>, kind: &str) -> Message {
+    let base = state.ca.public_base();
+    let (subject, body) = t.render(Lang::parse(Some(&user.lang)), &format!("{base}/contact"));
+    Message {
+        medium: Medium::Email,
+        recipient: user.email.clone(),
+        subject,
+        body,
+        kind: kind.into(),
+    }
+}
+
+/// Stores the new password hash, ends every session and queues the confirmation, in one transaction.
+async fn replace_password(state: &AppState, user: &User, hash: &str, flow: Option<&Flow>) -> Result<(), AccountError> {
+    let now = state.clock.now();
+    let m = email(user, state, Template::PasswordChanged, "password_changed");
+    let mut tx = state.db.writer().begin().await?;
+    if let Some(f) = flow {
+        if !store::advance_flow(&mut *tx, &f.id, &f.stage, "done", None, now).await? {
+            return Err(AccountError::Conflict("This step was already done".into()));
+        }
+    }
+    store::set_password(&mut *tx, &user.id, hash).await?;
+    store::revoke_all_sessions(&mut tx, &user.id).await?;
+    notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes the password (the current one is required); every session ends.
+pub async fn change_password(
+    state: &AppState,
+    user: &User,
+    req: ChangePassword,
+    client: &str,
+) -> Result<(), AccountError> {
+    let current = req
+        .current
+        .ok_or_else(|| AccountError::Invalid("The current password is required".into()))?;
+    let stored = user.password_hash.clone();
+    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &stored))
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))?;
+    if !ok {
+        audit(
+            state,
+            &user.id,
+            "password.change",
+            "wrong current password",
+            client,
+            json!({}),
+        )
+        .await;
+        return Err(AccountError::Invalid("The current password is wrong".into()));
+    }
+    let hash = hash_new(state, user, req.new).await?;
+    replace_password(state, user, &hash, None).await?;
+    audit(state, &user.id, "password.change", "ok", client, json!({})).await;
+    Ok(())
+}
+
+const RECOVERY: &str = "recovery";
+
+/// `POST /api/v1/password-recovery`: e-mails a recovery link to an active account; says nothing either way.
+pub async fn start_recovery(state: &AppState, email_address: Option<String>, client: &str) -> Result<(), AccountError> {
+    let address = email_address.unwrap_or_default().trim().to_lowercase();
+    let Some(user) = users::by_email(&state.db, &address)
+        .await?
+        .filter(|u| u.status == "active")
+    else {
+        return Ok(());
+    };
+    let acc = &state.settings.accounts;
+    let now = state.clock.now();
+    let (token, token_hash) = tokens::new_secret();
+    let flow = Flow {
+        id: uuid::Uuid::now_v7().to_string(),
+        token_hash: Some(token_hash),
+        user_id: user.id.clone(),
+        kind: RECOVERY.into(),
+        stage: "link_sent".into(),
+        data: "{}".into(),
+        attempts: 0,
+        expires_at: now + acc.recovery_link_ttl_secs,
+    };
+    let link = format!("{}/password-recovery/{token}", state.ca.public_base());
+    let m = email(
+        &user,
+        state,
+        Template::PasswordRecovery {
+            link: &link,
+            valid_minutes: acc.recovery_link_ttl_secs / 60,
+        },
+        "password_recovery",
+    );
+    let mut tx = state.db.writer().begin().await?;
+    store::close_flows(&mut *tx, &user.id, RECOVERY, now).await?;
+    store::insert_flow(&mut *tx, &flow, now).await?;
+    notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+    tx.commit().await?;
+    audit(state, &user.id, "password.recovery.start", "ok", client, json!({})).await;
+    Ok(())
+}
+
+async fn recovery_flow(state: &AppState, token: &str, stage: &str) -> Result<(Flow, User), AccountError> {
+    let flow = store::flow_by_token(&state.db, &tokens::hash(token))
+        .await?
+        .filter(|f| f.kind == RECOVERY)
+        .ok_or_else(|| AccountError::NotFound("This recovery link is not valid".into()))?;
+    if flow.stage == "done" || flow.stage == "closed" || flow.expires_at <= state.clock.now() {
+        return Err(AccountError::Expired(
+            "This recovery link is no longer valid: ask for a new one".into(),
+        ));
+    }
+    if flow.stage != stage {
+        return Err(AccountError::Conflict(match flow.stage.as_str() {
+            "link_sent" => "Ask for the SMS code first".into(),
+            "sms_sent" => "Enter the SMS code first".into(),
+            _ => "This step was already done".into(),
+        }));
+    }
+    let user = users::by_id(&state.db, &flow.user_id)
+        .await?
+        .filter(|u| u.status == "active")
+        .ok_or_else(|| AccountError::NotFound("This recovery link is not valid".into()))?;
+    Ok((flow, user))
+}
+
+/// `POST …/{token}/sms`: "Send code".
+pub async fn recovery_sms(state: &AppState, token: &str, client: &str) -> Result<codes::Sent, AccountError> {
+    let flow = store::flow_by_token(&state.db, &tokens::hash(token)).await?;
+    let stage = flow.as_ref().map(|f| f.stage.clone()).unwrap_or_default();
+    // The code may be asked for again (after the cool-down) while it has not been entered.
+    let (flow, user) = recovery_flow(state, token, if stage == "sms_sent" { "sms_sent" } else { "link_sent" }).await?;
+    let sent = send_sms_code(state, &flow, &user, CodePurpose::PasswordRecovery, RECOVERY).await?;
+    store::advance_flow(
+        state.db.writer(),
+        &flow.id,
+        &flow.stage,
+        "sms_sent",
+        None,
+        state.clock.now(),
+    )
+    .await?;
+    audit(state, &user.id, "password.recovery.sms", "ok", client, json!({})).await;
+    Ok(sent)
+}
+
+/// `POST …/{token}/verify`: the SMS code.
+pub async fn recovery_verify(
+    state: &AppState,
+    token: &str,
+    code: Option<String>,
+    client: &str,
+) -> Result<(), AccountError> {
+    let (flow, user) = recovery_flow(state, token, "sms_sent").await?;
+    codes::verify(
+        &state.db,
+        state.clock.as_ref(),
+        &state.settings.accounts,
+        &flow.id,
+        RECOVERY,
+        code.as_deref(),
+    )
+    .await?;
+    store::advance_flow(
+        state.db.writer(),
+        &flow.id,
+        "sms_sent",
+        "verified",
+        None,
+        state.clock.now(),
+    )
+    .await?;
+    audit(state, &user.id, "password.recovery.verified", "ok", client, json!({})).await;
+    Ok(())
+}
+
+/// `POST …/{token}/password`: the new password; every session ends.
+pub async fn recovery_password(
+    state: &AppState,
+    token: &str,
+    new: Option<SecretString>,
+    client: &str,
+) -> Result<(), AccountError> {
+    let (flow, user) = recovery_flow(state, token, "verified").await?;
+    let hash = hash_new(state, &user, new).await?;
+    replace_password(state, &user, &hash, Some(&flow)).await?;
+    audit(state, &user.id, "password.recovery.done", "ok", client, json!({})).await;
+    Ok(())
+}
+
+const PHONE_CHANGE: &str = "phone_change";
+
+async fn phone_flow(state: &AppState, user: &User, stage: &str) -> Result<Flow, AccountError> {
+    let flow = store::latest_flow(&state.db, &user.id, PHONE_CHANGE)
+        .await?
+        .filter(|f| f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
+        .ok_or_else(|| AccountError::Conflict("Ask for the e-mail code first".into()))?;
+    if flow.stage != stage {
+        return Err(AccountError::Conflict(match flow.stage.as_str() {
+            "email_sent" => "Enter the e-mail code first".into(),
+            "email_verified" => "Give the new phone number first".into(),
+            _ => "Enter the SMS code sent to the new number".into(),
+        }));
+    }
+    Ok(flow)
+}
+
+/// `POST /api/v1/me/phone/email-code`: a code by e-mail (valid 5 minutes) starts a phone change.
+pub async fn phone_email_code(state: &AppState, user: &User, client: &str) -> Result<codes::Sent, AccountError> {
+    let acc = &state.settings.accounts;
+    let now = state.clock.now();
+    if let Some(last) = store::last_code_sent(&state.db, &user.id, "phone_email").await? {
+        let retry_at = last.created_at + acc.code_resend_secs;
+        if retry_at > now {
+            return Err(codes::CodeError::TooSoon { retry_at }.into());
+        }
+    }
+    let flow = Flow {
+        id: uuid::Uuid::now_v7().to_string(),
+        token_hash: None,
+        user_id: user.id.clone(),
+        kind: PHONE_CHANGE.into(),
+        stage: "email_sent".into(),
+        data: "{}".into(),
+        attempts: 0,
+        expires_at: now + 3600,
+    };
+    let mut tx = state.db.writer().begin().await?;
+    store::close_flows(&mut *tx, &user.id, PHONE_CHANGE, now).await?;
+    store::insert_flow(&mut *tx, &flow, now).await?;
+    tx.commit().await?;
+    let ttl = acc.phone_change_code_ttl_secs;
+    let sent = codes::send(
+        &state.db,
+        state.clock.as_ref(),
+        acc,
+        &flow,
+        "phone_email",
+        &user.email,
+        ttl,
+        |code| {
+            email(
+                user,
+                state,
+                Template::PhoneChangeEmailCode {
+                    code,
+                    minutes: ttl / 60,
+                },
+                "phone_change_email_code",
+            )
+        },
+    )
+    .await?;
+    audit(state, &user.id, "phone.change.start", "ok", client, json!({})).await;
+    Ok(sent)
+}
+
+/// `POST /api/v1/me/phone/email-code/verify`.
+pub async fn phone_email_verify(
+    state: &AppState,
+    user: &User,
+    code: Option<String>,
+    client: &str,
+) -> Result<(), AccountError> {
+    let flow = phone_flow(state, user, "email_sent").await?;
+    codes::verify(
+        &state.db,
+        state.clock.as_ref(),
+        &state.settings.accounts,
+        &flow.id,
+        "phone_email",
+        code.as_deref(),
+    )
+    .await?;
+    store::advance_flow(
+        state.db.writer(),
+        &flow.id,
+        "email_sent",
+        "email_verified",
+        None,
+        state.clock.now(),
+    )
+    .await?;
+    audit(state, &user.id, "phone.change.email_verified", "ok", client, json!({})).await;
+    Ok(())
+}
+
+/// `POST /api/v1/me/phone`: the new number (with its country prefix); an SMS code (valid 5 minutes) goes to it.
+pub async fn phone_new(
+    state: &AppState,
+    user: &User,
+    phone: Option<String>,
+    client: &str,
+) -> Result<codes::Sent, AccountError> {
+    let flow = phone_flow(state, user, "email_verified").await?;
+    let phone = normalise_phone(&phone.unwrap_or_default())?;
+    if phone == user.phone {
+        return Err(AccountError::Invalid("This is already your phone number".into()));
+    }
+    if users::by_phone(&state.db, &phone)
+        .await?
+        .is_some_and(|other| other.id != user.id)
+    {
+        return Err(AccountError::Invalid(
+            "This phone number belongs to another account; each person uses their own".into(),
+        ));
+    }
+    let acc = &state.settings.accounts;
+    let ttl = acc.phone_change_code_ttl_secs;
+    let lang = Lang::parse(Some(&user.lang));
+    let to = phone.clone();
+    let sent = codes::send(
+        &state.db,
+        state.clock.as_ref(),
+        acc,
+        &flow,
+        "phone_sms",
+        &phone,
+        ttl,
+        |code| {
+            let (subject, body) = Template::SmsCode {
+                code,
+                minutes: ttl / 60,
+                purpose: CodePurpose::PhoneChange,
+            }
+            .render(lang, "");
+            Message {
+                medium: Medium::Sms,
+                recipient: to.clone(),
+                subject,
+                body,
+                kind: "sms_code_phone_change".into(),
+            }
+        },
+    )
+    .await?;
+    let data = json!({ "phone": phone }).to_string();
+    store::advance_flow(
+        state.db.writer(),
+        &flow.id,
+        "email_verified",
+        "sms_sent",
+        Some(&data),
+        state.clock.now(),
+    )
+    .await?;
+    audit(state, &user.id, "phone.change.sms", "ok", client, json!({})).await;
+    Ok(sent)
+}
+
+/// `POST /api/v1/me/phone/verify`: the SMS code from the new number; the number changes, every session ends, and
+/// a confirmation e-mail goes out.
+pub async fn phone_verify(
+    state: &AppState,
+    user: &User,
+    code: Option<String>,
+    client: &str,
+) -> Result<(), AccountError> {
+    let flow = phone_flow(state, user, "sms_sent").await?;
+    codes::verify(
+        &state.db,
+        state.clock.as_ref(),
+        &state.settings.accounts,
+        &flow.id,
+        "phone_sms",
+        code.as_deref(),
+    )
+    .await?;
+    let data: serde_json::Value = serde_json::from_str(&flow.data).unwrap_or_default();
+    let phone = data["phone"]
+        .as_str()
+        .ok_or_else(|| AccountError::Internal("phone change without a number".into()))?
+        .to_owned();
+    let tail: String = phone
+        .chars()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let m = email(
+        user,
+        state,
+        Template::PhoneChanged { phone_tail: &tail },
+        "phone_changed",
+    );
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    if !store::advance_flow(&mut *tx, &flow.id, "sms_sent", "done", None, now).await? {
+        return Err(AccountError::Conflict("This step was already done".into()));
+    }
+    sqlx::query("UPDATE users SET phone = $1 WHERE id = $2")
+        .bind(&phone)
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+    store::revoke_all_sessions(&mut tx, &user.id).await?;
+    notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+    tx.commit().await?;
+    audit(
+        state,
+        &user.id,
+        "phone.change.done",
+        "ok",
+        client,
+        json!({ "ends_with": tail }),
+    )
+    .await;
+    Ok(())
+}

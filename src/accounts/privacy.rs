@@ -1,0 +1,222 @@
+//! Consents and GDPR rights (product rules §9): consents recorded with time and text version, the marketing one
+//! revocable; an export of everything held on the user (no secrets); erasure that anonymises the person's data
+//! except what the retention rules keep, and says what was kept and why.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::{audit, AccountError};
+use crate::clock::{rfc3339, Clock};
+use crate::db::accounts as store;
+use crate::db::users::User;
+use crate::startup::AppState;
+
+/// The consents a user gives or withdraws.
+pub const KINDS: [&str; 3] = ["access", "privacy_notice", "marketing"];
+
+/// `POST /api/v1/me/consents`.
+#[derive(Debug, Deserialize)]
+pub struct ConsentRequest {
+    /// `access` (the one-time "allow access to protected resources" screen), `privacy_notice` (read to the end
+    /// and acknowledged) or `marketing` (newsletter; withdrawable).
+    pub kind: Option<String>,
+    pub granted: Option<bool>,
+}
+
+/// Records a consent. Only marketing can be withdrawn; the others are acknowledgements.
+pub async fn consent(state: &AppState, user: &User, req: ConsentRequest, client: &str) -> Result<Value, AccountError> {
+    let kind = req.kind.unwrap_or_default();
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(AccountError::Invalid(format!(
+            "kind must be one of {}",
+            KINDS.join(", ")
+        )));
+    }
+    let granted = req
+        .granted
+        .ok_or_else(|| AccountError::Invalid("granted (true or false) is required".into()))?;
+    if !granted && kind != "marketing" {
+        return Err(AccountError::Invalid(
+            "Only the marketing consent can be withdrawn; to stop using the service, ask for erasure".into(),
+        ));
+    }
+    let version = &state.settings.accounts.privacy_notice_version;
+    let now = state.clock.now();
+    store::insert_consent(state.db.writer(), &user.id, &kind, version, granted, client, now).await?;
+    audit(
+        state,
+        &user.id,
+        "consent.record",
+        if granted { "granted" } else { "withdrawn" },
+        client,
+        json!({ "kind": kind }),
+    )
+    .await;
+    consents_of(state, &user.id).await
+}
+
+/// The latest state of each consent: `{kind: {granted, version, at}}`.
+pub async fn consents_of(state: &AppState, user_id: &str) -> Result<Value, AccountError> {
+    let rows = sqlx::query("SELECT kind, version, granted, at FROM consents WHERE user_id = $1 ORDER BY at, id")
+        .bind(user_id)
+        .fetch_all(state.db.pool())
+        .await?;
+    let mut out = serde_json::Map::new();
+    for r in rows {
+        let kind: String = r.try_get("kind")?;
+        out.insert(
+            kind,
+            json!({
+                "granted": r.try_get::<i64, _>("granted")? != 0,
+                "version": r.try_get::<String, _>("version")?,
+                "at": rfc3339(r.try_get("at")?),
+            }),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+async fn rows(state: &AppState, sql: &str, user_id: &str, columns: &[&str]) -> Result<Vec<Value>, AccountError> {
+    let found = sqlx::query(sql).bind(user_id).fetch_all(state.db.pool()).await?;
+    let mut out = Vec::with_capacity(found.len());
+    for r in found {
+        let mut o = serde_json::Map::new();
+        for c in columns {
+            let v = if let Ok(Some(s)) = r.try_get::<Option<String>, _>(*c) {
+                json!(s)
+            } else if let Ok(Some(n)) = r.try_get::<Option<i64>, _>(*c) {
+                if c.ends_with("_at") || *c == "at" || c.starts_with("not_") {
+                    json!(rfc3339(n))
+                } else {
+                    json!(n)
+                }
+            } else {
+                Value::Null
+            };
+            o.insert((*c).to_owned(), v);
+        }
+        out.push(Value::Object(o));
+    }
+    Ok(out)
+}
+
+/// Everything Parafa holds on the user, as JSON, without secrets (no password hash, TOTP seed, token or code
+/// hashes, message bodies).
+pub async fn export(state: &AppState, user: &User, client: &str) -> Result<Value, AccountError> {
+    let id = &user.id;
+    let mut messages = Vec::new();
+    for r in sqlx::query(
+        "SELECT medium, kind, status, created_at FROM outbox WHERE recipient = $1 OR recipient = $2 ORDER BY created_at, id",
+    )
+    .bind(&user.email)
+    .bind(&user.phone)
+    .fetch_all(state.db.pool())
+    .await?
+    {
+        messages.push(json!({
+            "medium": r.try_get::<String, _>("medium")?,
+            "kind": r.try_get::<String, _>("kind")?,
+            "status": r.try_get::<String, _>("status")?,
+            "at": rfc3339(r.try_get("created_at")?),
+        }));
+    }
+    let out = json!({
+        "exported_at": rfc3339(state.clock.now()),
+        "profile": {
+            "user_id": user.id, "email": user.email, "given_name": user.given_name, "surname": user.surname,
+            "phone": user.phone, "language": user.lang, "status": user.status, "created_at": rfc3339(user.created_at),
+            "two_factor": user.two_factor, "two_factor_postponed": user.two_factor_postponed,
+        },
+        "consents": rows(state, "SELECT kind, version, granted, client, at FROM consents WHERE user_id = $1 ORDER BY at, id", id,
+            &["kind", "version", "granted", "client", "at"]).await?,
+        "authenticator": rows(state, "SELECT status, created_at, activated_at FROM totp_pairings WHERE user_id = $1", id,
+            &["status", "created_at", "activated_at"]).await?,
+        "credentials": rows(state,
+            "SELECT c.id, c.key_spec, c.status, c.cert_serial, t.subject, t.not_before, t.not_after, q.total, q.used
+             FROM credentials c JOIN certificates t ON t.serial = c.cert_serial JOIN quotas q ON q.credential_id = c.id
+             WHERE c.user_id = $1 ORDER BY c.created_at", id,
+            &["id", "key_spec", "status", "cert_serial", "subject", "not_before", "not_after", "total", "used"]).await?,
+        "signatures": rows(state,
+            "SELECT credential_id, digest, hash_algo, sign_algo, client, created_at FROM signatures WHERE user_id = $1 ORDER BY created_at", id,
+            &["credential_id", "digest", "hash_algo", "sign_algo", "client", "created_at"]).await?,
+        "sessions": rows(state, "SELECT client, created_at, expires_at, revoked FROM web_sessions WHERE user_id = $1 ORDER BY created_at", id,
+            &["client", "created_at", "expires_at", "revoked"]).await?,
+        "messages": messages,
+        "activity": rows(state, "SELECT action, outcome, client, at FROM audit_events WHERE target = $1 OR actor = 'user:' || $1 ORDER BY at, id", id,
+            &["action", "outcome", "client", "at"]).await?,
+    });
+    audit(state, id, "gdpr.export", "ok", client, json!({})).await;
+    Ok(out)
+}
+
+/// Erases the person: the account is anonymised and closed, secrets and consents are deleted, signing stops;
+/// what the retention rules keep is kept, and listed with the reason.
+pub async fn erase(state: &AppState, user: &User, confirm: bool, client: &str) -> Result<Value, AccountError> {
+    if !confirm {
+        return Err(AccountError::Invalid(
+            "Erasure closes the account for good: send confirm: true to go ahead".into(),
+        ));
+    }
+    let now = state.clock.now();
+    let id = &user.id;
+    let mut tx = state.db.writer().begin().await?;
+    sqlx::query(
+        "UPDATE users SET email = $1, given_name = 'erased', surname = 'erased', phone = '', password_hash = '',
+                status = 'erased', two_factor = 'off', two_factor_postponed = NULL, two_factor_until = NULL,
+                privacy_ack_at = NULL
+         WHERE id = $2",
+    )
+    .bind(format!("erased-{id}@invalid"))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    for sql in [
+        "DELETE FROM totp_pairings WHERE user_id = $1",
+        "DELETE FROM consents WHERE user_id = $1",
+        "DELETE FROM one_time_codes WHERE user_id = $1",
+        "DELETE FROM flows WHERE user_id = $1",
+        "DELETE FROM web_sessions WHERE user_id = $1",
+        "DELETE FROM access_tokens WHERE user_id = $1",
+        "UPDATE sads SET remaining = 0 WHERE user_id = $1",
+        "UPDATE credentials SET status = 'revoked' WHERE user_id = $1",
+        "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = 'cessationOfOperation'
+         WHERE credential_id IN (SELECT id FROM credentials WHERE user_id = $1) AND status <> 'revoked'",
+    ] {
+        let mut q = sqlx::query(sql).bind(id);
+        if sql.contains("$2") {
+            q = q.bind(now);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    sqlx::query("DELETE FROM outbox WHERE (recipient = $1 OR recipient = $2) AND status = 'pending'")
+        .bind(&user.email)
+        .bind(&user.phone)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE outbox SET recipient = 'erased', body = '' WHERE recipient = $1 OR recipient = $2")
+        .bind(&user.email)
+        .bind(&user.phone)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    audit(state, id, "gdpr.erasure", "ok", client, json!({})).await;
+    Ok(json!({
+        "status": "erased",
+        "erased": [
+            "name, e-mail address and phone number (replaced by placeholders)",
+            "password hash and authenticator pairing",
+            "consents, one-time codes, sessions and API tokens",
+            "copies of the messages sent to you",
+        ],
+        "kept": [
+            { "what": "issued certificates and the signature ledger (document digests, times)",
+              "why": "qualified trust service evidence: kept 10 years after the certificate expires (eIDAS; product rules §9)" },
+            { "what": "the audit trail of your account's actions, under an anonymous id",
+              "why": "security logs are kept at least 2 years" },
+            { "what": "orders and invoices, if any",
+              "why": "financial records are kept 5 or 10 years by law" },
+        ],
+        "effect": "your certificates were revoked and can no longer sign; you were logged out everywhere",
+    }))
+}
