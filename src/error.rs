@@ -118,6 +118,7 @@ impl From<CscError> for ApiError {
             CscError::Otp { v2: false, message } => ApiError::new(bad, "invalid_otp", message),
             CscError::Otp { v2: true, message } => ApiError::new(bad, "invalid_authentication_data", message),
             CscError::Authentication(d) => ApiError::new(bad, "authentication_error", d),
+            CscError::Throttled(d) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "access_denied", d),
             CscError::Db(e) => e.into(),
             CscError::Hsm(e) => e.into(),
             CscError::Internal(d) => ApiError::internal("internal error", &d),

@@ -92,11 +92,14 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
         state.db.clone(),
         Duration::from_millis(state.settings.audit.seal_interval_ms.max(50)),
     );
+    let notify = &state.settings.notify;
+    let channel = crate::notify::Router::from_settings(notify, &state.settings.data_dir)
+        .map_err(|e| StartupError::Io(format!("cannot set up the notification channels: {e}")))?;
     crate::notify::spawn_dispatcher(
         state.db.clone(),
         state.clock.clone(),
-        std::sync::Arc::new(crate::notify::FileSink::new(state.settings.data_dir.join("outbox"))),
-        Duration::from_millis(200),
+        Arc::new(channel),
+        Duration::from_millis(notify.dispatch_interval_ms),
     );
     let workers = match state.settings.workers {
         0 => crate::config::cores(),
@@ -144,6 +147,14 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
     .map_err(|e| StartupError::Io(format!("cannot listen: {e}")))?
     .run();
     Ok(server)
+}
+
+/// The client's address for throttling and the audit trail: the peer's IP (a proxy in front must be trusted
+/// explicitly before its forwarding headers are; until then they are ignored, as a client could forge them).
+pub fn client_address(req: &actix_web::HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 async fn health() -> HttpResponse {

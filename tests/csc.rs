@@ -917,3 +917,28 @@ fn an_hsm_failure_during_signing_spends_nothing() {
         "no transaction spent without a signature"
     );
 }
+
+#[test]
+fn csc_logins_are_throttled_like_browser_logins() {
+    let app = TestApp::spawn();
+    let holder = app.create_holder_with("throttle@example.com", "p256", 1, false);
+    let login = |pw: &str| {
+        app.client
+            .post(app.url("/csc/v2/auth/login"))
+            .basic_auth(&holder.email, Some(pw))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for _ in 0..5 {
+        assert_eq!(login("wrong password"), 400);
+    }
+    assert_eq!(
+        login(common::HOLDER_PASSWORD),
+        429,
+        "even the right password waits out the window"
+    );
+    app.advance_clock(15 * 60 + 1);
+    assert_eq!(login(common::HOLDER_PASSWORD), 200);
+}

@@ -65,6 +65,20 @@ pub fn two_factor_state(state: &AppState, user: &User, now: i64) -> TwoFactor {
     }
 }
 
+/// Refuses a login attempt while the account or the client address has too many recent failures.
+pub async fn check_throttle(state: &AppState, email: &str, client: &str) -> Result<(), AccountError> {
+    let acc = &state.settings.accounts;
+    let now = state.clock.now();
+    let (by_email, by_client) =
+        store::login_failures_since(&state.db, email, client, now - acc.login_failure_window_secs).await?;
+    if by_email >= acc.login_max_failures_per_account || by_client >= acc.login_max_failures_per_client {
+        return Err(AccountError::Throttled {
+            retry_at: now + acc.login_failure_window_secs,
+        });
+    }
+    Ok(())
+}
+
 /// Logs in. The password is checked first (Argon2id, on the blocking pool), then the TOTP code when 2FA is on.
 pub async fn login(state: &AppState, req: LoginRequest, client: &str) -> Result<LoggedIn, AccountError> {
     let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
@@ -73,13 +87,7 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &str) -> Result<
         .password
         .ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
     let now = clock.now();
-    let since = now - acc.login_failure_window_secs;
-    let (by_email, by_client) = store::login_failures_since(db, &email, client, since).await?;
-    if by_email >= acc.login_max_failures_per_account || by_client >= acc.login_max_failures_per_client {
-        return Err(AccountError::Throttled {
-            retry_at: now + acc.login_failure_window_secs,
-        });
-    }
+    check_throttle(state, &email, client).await?;
     let user = users::by_email(db, &email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_default();
     let ok = tokio::task::spawn_blocking(move || !stored.is_empty() && password::verify(&pw, &stored))

@@ -83,10 +83,7 @@ impl From<AccountError> for ApiError {
 }
 
 fn client_of(req: &HttpRequest) -> String {
-    req.connection_info()
-        .realip_remote_addr()
-        .unwrap_or("unknown")
-        .to_owned()
+    crate::startup::client_address(req)
 }
 
 /// A logged-in browser user (from the session cookie).

@@ -63,6 +63,9 @@ pub enum CscError {
     /// 400 `authentication_error`: wrong e-mail or password.
     #[error("{0}")]
     Authentication(String),
+    /// 429: too many failed logins.
+    #[error("{0}")]
+    Throttled(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -107,10 +110,7 @@ fn body<T: DeserializeOwned + Default>(bytes: &web::Bytes) -> Result<T, ApiError
 }
 
 fn client_of(req: &HttpRequest) -> String {
-    req.connection_info()
-        .realip_remote_addr()
-        .unwrap_or("unknown")
-        .to_owned()
+    crate::startup::client_address(req)
 }
 
 impl FromRequest for Caller {

@@ -88,6 +88,13 @@ pub async fn login(
         });
     }
     let (email, pw) = basic.ok_or_else(|| CscError::invalid("Malformed authorization header: HTTP Basic expected"))?;
+    let email = email.trim().to_lowercase();
+    crate::accounts::login::check_throttle(state, &email, client)
+        .await
+        .map_err(|e| match e {
+            crate::accounts::AccountError::Db(d) => CscError::Db(d),
+            other => CscError::Throttled(other.to_string()),
+        })?;
     let user = db::users::by_email(db, &email).await?;
     // Verify against a dummy hash when the user is unknown, so timing does not tell which e-mails exist.
     let stored = user
@@ -101,6 +108,7 @@ pub async fn login(
         Some(u) if ok && u.status == "active" => u,
         _ => {
             let target = user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+            db::accounts::record_login_failure(db, &email, client, clock.now()).await?;
             audit_event(
                 state,
                 "anonymous",
@@ -120,9 +128,12 @@ pub async fn login(
         ));
     }
     if user.two_factor == "on" {
-        totp::check_code(db, &state.hsm, &s.auth, clock, &user.id, otp.as_deref(), client)
-            .await
-            .map_err(|e| otp_error(e, Version::V2, "X-Parafa-OTP"))?;
+        if let Err(e) = totp::check_code(db, &state.hsm, &s.auth, clock, &user.id, otp.as_deref(), client).await {
+            if !matches!(e, CodeError::Missing) {
+                db::accounts::record_login_failure(db, &email, client, clock.now()).await?;
+            }
+            return Err(otp_error(e, Version::V2, "X-Parafa-OTP"));
+        }
     }
     let issued = tokens::issue(db, &s.auth, clock, &user.id, req.remember_me.unwrap_or(false), client).await?;
     audit_event(state, &user.id, "auth.login", &user.id, "ok", client, json!({})).await?;
