@@ -51,6 +51,7 @@ pub struct Settings {
     pub accounts: AccountSettings,
     pub csc: CscSettings,
     pub packages: Vec<PackageSettings>,
+    pub notify: NotifySettings,
 }
 
 /// Login tokens and TOTP rules (product rules §3, §4).
@@ -193,6 +194,103 @@ pub struct AuditSettings {
     pub seal_interval_ms: u64,
 }
 
+/// Where the notifications outbox sends e-mails and SMS. Without SMTP, e-mails are written to the file sink;
+/// without a webhook, SMS are; so a development or test server works without either.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// The SMTP server: `smtp://user:pass@host:587` (STARTTLS required; default port 587), `smtps://user:pass@host`
+    /// (implicit TLS; 465) or `smtp://host:25?tls=none` (no TLS, for a local relay; 25). User name and password are
+    /// percent-encoded. Unset: e-mails go to the file sink.
+    pub smtp_url: Option<String>,
+    /// The sender of e-mails, `Name <address>`; its domain also ends the `Message-ID`s.
+    pub email_from: String,
+    /// The SMS gateway: each SMS is a `POST` of JSON `{"to", "text", "id"}` with `Idempotency-Key: <id>`; a 2xx
+    /// answer means delivered. Unset: SMS go to the file sink.
+    pub sms_webhook_url: Option<String>,
+    /// Sent as `Authorization: Bearer <token>` to the SMS gateway, when set.
+    pub sms_webhook_token: Option<String>,
+    /// Folder of the file sink. Defaults to `<data_dir>/outbox`.
+    pub file_sink_dir: Option<PathBuf>,
+    /// How often the dispatcher looks for messages to send, in milliseconds.
+    pub dispatch_interval_ms: u64,
+}
+
+impl NotifySettings {
+    /// The folder of the file sink in force.
+    pub fn file_sink_dir(&self, data_dir: &Path) -> PathBuf {
+        self.file_sink_dir.clone().unwrap_or_else(|| data_dir.join("outbox"))
+    }
+
+    /// The `[notify]` checks: URLs that parse, a sender that is an address, a token only with a webhook.
+    fn validate(&self) -> Result<(), ConfigError> {
+        use crate::notify::channels::{parse_sender, parse_webhook_url, SmtpTarget};
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if let Some(url) = &self.smtp_url {
+            if let Err(reason) = SmtpTarget::parse(url) {
+                return invalid("notify.smtp_url", reason);
+            }
+        }
+        if let Err(reason) = parse_sender(&self.email_from) {
+            return invalid("notify.email_from", reason);
+        }
+        if let Some(url) = &self.sms_webhook_url {
+            if let Err(reason) = parse_webhook_url(url) {
+                return invalid("notify.sms_webhook_url", reason);
+            }
+        }
+        if let Some(token) = &self.sms_webhook_token {
+            if self.sms_webhook_url.is_none() {
+                return invalid(
+                    "notify.sms_webhook_token",
+                    "a token without sms_webhook_url: set the URL too".into(),
+                );
+            }
+            if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
+                return invalid(
+                    "notify.sms_webhook_token",
+                    "must be printable ASCII without spaces".into(),
+                );
+            }
+        }
+        if !(10..=60_000).contains(&self.dispatch_interval_ms) {
+            return invalid(
+                "notify.dispatch_interval_ms",
+                format!("{} is not between 10 and 60000", self.dispatch_interval_ms),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            smtp_url: None,
+            email_from: "Parafa <no-reply@localhost>".into(),
+            sms_webhook_url: None,
+            sms_webhook_token: None,
+            file_sink_dir: None,
+            dispatch_interval_ms: 200,
+        }
+    }
+}
+
+/// Without the SMTP password and the webhook token.
+impl std::fmt::Debug for NotifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::notify::channels::redact_url;
+        f.debug_struct("NotifySettings")
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("email_from", &self.email_from)
+            .field("sms_webhook_url", &self.sms_webhook_url.as_deref().map(redact_url))
+            .field("sms_webhook_token", &self.sms_webhook_token.as_ref().map(|_| "***"))
+            .field("file_sink_dir", &self.file_sink_dir)
+            .field("dispatch_interval_ms", &self.dispatch_interval_ms)
+            .finish()
+    }
+}
+
 /// One prepaid package (product rules §1).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +320,7 @@ impl Default for Settings {
             accounts: AccountSettings::default(),
             csc: CscSettings::default(),
             packages: default_packages(),
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -361,6 +460,11 @@ impl Settings {
                 "CSC_MULTISIGN" => self.csc.multisign = value.parse().map_err(|_| bad("expected a number"))?,
                 "CSC_SAD_TTL_SECS" => self.csc.sad_ttl_secs = value.parse().map_err(|_| bad("expected a number"))?,
                 "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
+                // Empty means unset: the file sink.
+                "SMTP_URL" => self.notify.smtp_url = Some(value.clone()).filter(|v| !v.is_empty()),
+                "EMAIL_FROM" => self.notify.email_from = value.clone(),
+                "SMS_WEBHOOK_URL" => self.notify.sms_webhook_url = Some(value.clone()).filter(|v| !v.is_empty()),
+                "SMS_WEBHOOK_TOKEN" => self.notify.sms_webhook_token = Some(value.clone()).filter(|v| !v.is_empty()),
                 // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
                 "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS"
                 | "TEST_CLOCK_FILE" => {}
@@ -413,6 +517,7 @@ impl Settings {
                 format!("{:?} is not an RFC 3339 time", self.accounts.two_factor_mandatory_from),
             );
         }
+        self.notify.validate()?;
         if self.packages.is_empty() {
             return invalid("packages", "at least one package is needed".into());
         }

@@ -109,14 +109,8 @@ pub async fn check_code(
     code: Option<&str>,
     client: &str,
 ) -> Result<i64, CodeError> {
-    let code = code
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .ok_or(CodeError::Missing)?;
-    let pairing = crate::db::users::totp(db, user_id).await?.ok_or(CodeError::NotPaired)?;
-    if pairing.status != "active" {
-        return Err(CodeError::NotPaired);
-    }
+    let code = code.map(str::trim).filter(|c| !c.is_empty()).ok_or(CodeError::Missing)?;
+    let pairing = pairing_in(db, user_id, "active").await?;
     let now = clock.now();
     if let Some(until) = pairing.locked_until.filter(|u| *u > now) {
         return Err(CodeError::Locked { until });
@@ -173,6 +167,14 @@ pub async fn check_code(
     }
 }
 
+/// The user's pairing, which must be in `status` (`active` or `pending`).
+async fn pairing_in(db: &crate::db::Db, user_id: &str, status: &str) -> Result<TotpPairing, CodeError> {
+    crate::db::users::totp(db, user_id)
+        .await?
+        .filter(|p| p.status == status)
+        .ok_or(CodeError::NotPaired)
+}
+
 /// The step among `steps` whose code equals `code`, comparing every candidate in constant time.
 fn matching_step(hsm: &Hsm, pairing: &TotpPairing, steps: &[i64], code: &str) -> Result<Option<i64>, TotpError> {
     let wrapped = crate::db::unb64(&pairing.seed_wrapped, "totp_pairings.seed_wrapped")
@@ -214,14 +216,8 @@ pub async fn check_pending_code(
     user_id: &str,
     code: Option<&str>,
 ) -> Result<i64, CodeError> {
-    let code = code
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .ok_or(CodeError::Missing)?;
-    let pairing = crate::db::users::totp(db, user_id).await?.ok_or(CodeError::NotPaired)?;
-    if pairing.status != "pending" {
-        return Err(CodeError::NotPaired);
-    }
+    let code = code.map(str::trim).filter(|c| !c.is_empty()).ok_or(CodeError::Missing)?;
+    let pairing = pairing_in(db, user_id, "pending").await?;
     let current = clock.now() / pairing.period.max(1);
     let steps: Vec<i64> = (current - auth.totp_skew_steps..=current + auth.totp_skew_steps).collect();
     let candidate = code.to_owned();

@@ -39,13 +39,15 @@ where
     Ok(())
 }
 
-/// Pending messages due at `now` and not claimed by a live dispatcher, oldest first.
-pub async fn due(db: &Db, now: i64, limit: i64) -> Result<Vec<OutboxRow>, DbError> {
+/// Pending messages of one medium (`email`, `sms`) due at `now` and not claimed by a live dispatcher, oldest first.
+pub async fn due(db: &Db, medium: &str, now: i64, limit: i64) -> Result<Vec<OutboxRow>, DbError> {
     let rows = sqlx::query(
         "SELECT id, medium, recipient, subject, body, kind, attempts, created_at FROM outbox
-         WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
-         ORDER BY created_at, id LIMIT $2",
+         WHERE status = 'pending' AND medium = $1 AND next_attempt_at <= $2
+           AND (claimed_until IS NULL OR claimed_until < $2)
+         ORDER BY created_at, id LIMIT $3",
     )
+    .bind(medium)
     .bind(now)
     .bind(limit)
     .fetch_all(db.pool())
@@ -66,47 +68,92 @@ pub async fn due(db: &Db, now: i64, limit: i64) -> Result<Vec<OutboxRow>, DbErro
         .collect()
 }
 
-/// Claims a message for `dispatcher` until `until`; false when another dispatcher holds it or it was sent.
-pub async fn claim(db: &Db, id: &str, dispatcher: &str, now: i64, until: i64) -> Result<bool, DbError> {
-    let n = sqlx::query(
+/// Claims a message for `dispatcher` until `until`. Returns the attempts made so far, or `None` when another
+/// dispatcher holds a live claim or the message was sent. A claim that has expired (its holder died, or is stuck
+/// past the claim) can be taken over.
+pub async fn claim(db: &Db, id: &str, dispatcher: &str, now: i64, until: i64) -> Result<Option<i64>, DbError> {
+    let row = sqlx::query(
         "UPDATE outbox SET claimed_by = $1, claimed_until = $2
-         WHERE id = $3 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $4)",
+         WHERE id = $3 AND status = 'pending' AND next_attempt_at <= $4
+           AND (claimed_until IS NULL OR claimed_until < $4)
+         RETURNING attempts",
     )
     .bind(dispatcher)
     .bind(until)
     .bind(id)
     .bind(now)
+    .fetch_optional(db.writer())
+    .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get("attempts")?),
+        None => None,
+    })
+}
+
+/// Marks a claimed message sent. False when `dispatcher` no longer holds it (its claim expired and another
+/// dispatcher took the row over, which will send it again).
+pub async fn mark_sent(db: &Db, id: &str, dispatcher: &str, now: i64) -> Result<bool, DbError> {
+    let n = sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, claimed_until = NULL
+         WHERE id = $2 AND claimed_by = $3 AND status = 'pending'",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(dispatcher)
     .execute(db.writer())
     .await?
     .rows_affected();
     Ok(n == 1)
 }
 
-/// Marks a claimed message sent.
-pub async fn mark_sent(db: &Db, id: &str, dispatcher: &str, now: i64) -> Result<(), DbError> {
-    sqlx::query(
-        "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, claimed_until = NULL
-         WHERE id = $2 AND claimed_by = $3",
-    )
-    .bind(now)
-    .bind(id)
-    .bind(dispatcher)
-    .execute(db.writer())
-    .await?;
-    Ok(())
-}
-
-/// Records a failed attempt; the message is due again at `retry_at`.
-pub async fn mark_failed(db: &Db, id: &str, dispatcher: &str, error: &str, retry_at: i64) -> Result<(), DbError> {
-    sqlx::query(
+/// Records a failed attempt; the message is due again at `retry_at`. False when `dispatcher` no longer holds it.
+pub async fn mark_failed(db: &Db, id: &str, dispatcher: &str, error: &str, retry_at: i64) -> Result<bool, DbError> {
+    let n = sqlx::query(
         "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, claimed_until = NULL
-         WHERE id = $3 AND claimed_by = $4",
+         WHERE id = $3 AND claimed_by = $4 AND status = 'pending'",
     )
     .bind(error)
     .bind(retry_at)
     .bind(id)
     .bind(dispatcher)
     .execute(db.writer())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// The delivery state of one message, for support and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxState {
+    /// `pending` or `sent`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<i64>,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// The delivery state of a message, if it exists.
+pub async fn state(db: &Db, id: &str) -> Result<Option<OutboxState>, DbError> {
+    let row = sqlx::query(
+        "SELECT status, attempts, next_attempt_at, claimed_by, claimed_until, sent_at, last_error
+         FROM outbox WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.writer())
     .await?;
-    Ok(())
+    row.map(|r| {
+        Ok(OutboxState {
+            status: r.try_get("status")?,
+            attempts: r.try_get("attempts")?,
+            next_attempt_at: r.try_get("next_attempt_at")?,
+            claimed_by: r.try_get("claimed_by")?,
+            claimed_until: r.try_get("claimed_until")?,
+            sent_at: r.try_get("sent_at")?,
+            last_error: r.try_get("last_error")?,
+        })
+    })
+    .transpose()
 }
