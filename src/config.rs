@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use secrecy::SecretString;
+use serde::Deserialize;
 
 use crate::hsm::KeySpec;
 
@@ -27,7 +28,7 @@ pub enum ConfigError {
 }
 
 /// All settings of one Parafa instance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Directory for the SQLite database, the SoftHSM2 token and its config, the outbox and uploads.
@@ -55,7 +56,7 @@ pub struct Settings {
 }
 
 /// Login tokens and TOTP rules (product rules §3, §4).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Lifetime of a CSC access token, in seconds.
@@ -71,7 +72,7 @@ pub struct AuthSettings {
 }
 
 /// Accounts: enrolment, codes, sessions, 2FA (product rules §3, §4, §6; every number a setting).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountSettings {
     /// How long an invitation link works, in seconds.
@@ -138,7 +139,7 @@ impl Default for AccountSettings {
 }
 
 /// The CSC API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CscSettings {
     /// Lifetime of a SAD, in seconds.
@@ -152,7 +153,7 @@ pub struct CscSettings {
 }
 
 /// The PKCS#11 token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HsmSettings {
     /// Path of the PKCS#11 module.
@@ -160,9 +161,9 @@ pub struct HsmSettings {
     /// Label of Parafa's token.
     pub token_label: String,
     /// User PIN; when absent, generated on first start into `<data_dir>/hsm-secrets.toml` (mode 0600).
-    pub user_pin: Option<String>,
+    pub user_pin: Option<SecretString>,
     /// Security-officer PIN; same rule as `user_pin`.
-    pub so_pin: Option<String>,
+    pub so_pin: Option<SecretString>,
     /// Sessions kept open in the pool (0: two per core, at least 4).
     pub sessions: usize,
     /// Manage a SoftHSM2 configuration under the data directory (write `softhsm2.conf` and `tokens/`, create the
@@ -171,7 +172,7 @@ pub struct HsmSettings {
 }
 
 /// The internal certification authority.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CaSettings {
     pub organization: String,
@@ -187,7 +188,7 @@ pub struct CaSettings {
 }
 
 /// The audit chain.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditSettings {
     /// How often the sealer chains new audit rows, in milliseconds.
@@ -196,7 +197,7 @@ pub struct AuditSettings {
 
 /// Where the notifications outbox sends e-mails and SMS. Without SMTP, e-mails are written to the file sink;
 /// without a webhook, SMS are; so a development or test server works without either.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifySettings {
     /// The SMTP server: `smtp://user:pass@host:587` (STARTTLS required; default port 587), `smtps://user:pass@host`
@@ -292,7 +293,7 @@ impl std::fmt::Debug for NotifySettings {
 }
 
 /// One prepaid package (product rules §1).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PackageSettings {
     pub id: u8,
@@ -451,8 +452,8 @@ impl Settings {
                 "WORKERS" => self.workers = value.parse().map_err(|_| bad("expected a number"))?,
                 "HSM_MODULE" => self.hsm.module = PathBuf::from(value),
                 "HSM_TOKEN_LABEL" => self.hsm.token_label = value.clone(),
-                "HSM_USER_PIN" => self.hsm.user_pin = Some(value.clone()),
-                "HSM_SO_PIN" => self.hsm.so_pin = Some(value.clone()),
+                "HSM_USER_PIN" => self.hsm.user_pin = Some(value.clone().into()),
+                "HSM_SO_PIN" => self.hsm.so_pin = Some(value.clone().into()),
                 "HSM_SESSIONS" => self.hsm.sessions = value.parse().map_err(|_| bad("expected a number"))?,
                 "HSM_MANAGE_SOFTHSM" => {
                     self.hsm.manage_softhsm = Some(value.parse().map_err(|_| bad("expected true or false"))?)
@@ -631,6 +632,12 @@ mod tests {
         assert!(err.to_string().contains("PARAFA_LISTN"), "{err}");
         let err = Settings::load_from(None, &env(&[("PARAFA_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
+    }
+
+    #[test]
+    fn pins_never_show_in_debug_output() {
+        let s = Settings::load_from(None, &env(&[("PARAFA_HSM_USER_PIN", "s3cr3t-pin-1234")])).unwrap();
+        assert!(!format!("{s:?}").contains("s3cr3t-pin-1234"));
     }
 
     #[test]

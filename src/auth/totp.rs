@@ -109,7 +109,10 @@ pub async fn check_code(
     code: Option<&str>,
     client: &str,
 ) -> Result<i64, CodeError> {
-    let code = code.map(str::trim).filter(|c| !c.is_empty()).ok_or(CodeError::Missing)?;
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or(CodeError::Missing)?;
     let pairing = pairing_in(db, user_id, "active").await?;
     let now = clock.now();
     if let Some(until) = pairing.locked_until.filter(|u| *u > now) {
@@ -216,7 +219,10 @@ pub async fn check_pending_code(
     user_id: &str,
     code: Option<&str>,
 ) -> Result<i64, CodeError> {
-    let code = code.map(str::trim).filter(|c| !c.is_empty()).ok_or(CodeError::Missing)?;
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or(CodeError::Missing)?;
     let pairing = pairing_in(db, user_id, "pending").await?;
     let current = clock.now() / pairing.period.max(1);
     let steps: Vec<i64> = (current - auth.totp_skew_steps..=current + auth.totp_skew_steps).collect();

@@ -34,8 +34,8 @@ impl HsmSecrets {
         if let Some(user) = &settings.hsm.user_pin {
             let so = settings.hsm.so_pin.clone().unwrap_or_else(|| user.clone());
             return Ok(HsmSecrets {
-                user_pin: user.clone().into(),
-                so_pin: so.into(),
+                user_pin: user.clone(),
+                so_pin: so,
             });
         }
         let path = settings.data_dir.join(SECRETS_FILE);
