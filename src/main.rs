@@ -45,6 +45,13 @@ enum Admin {
     Cert { which: String },
     /// Show a credential: status, certificate, quota and the signatures recorded against it.
     Credential { id: String },
+    /// Revoke a credential's certificate (key_compromise, affiliation_changed, superseded, cessation_of_operation,
+    /// privilege_withdrawn, unspecified).
+    Revoke {
+        credential_id: String,
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,6 +234,14 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
             println!("quota_used: {}", quota.used);
             println!("quota_left: {}", quota.remaining());
             println!("signatures_recorded: {recorded}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Admin::Revoke { credential_id, reason } => {
+            let serial =
+                parafa::lifecycle::revoke::revoke_credential(&state, &credential_id, None, &reason, "admin-cli", "cli")
+                    .await?;
+            audit::seal(&state.db).await?;
+            println!("revoked: {serial} ({reason})");
             Ok(ExitCode::SUCCESS)
         }
         Admin::Cert { which } => {

@@ -46,7 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/me/phone/verify", web::post().to(phone_verify))
             .route("/me/consents", web::post().to(consent))
             .route("/me/export", web::get().to(export))
-            .route("/me/erasure", web::post().to(erasure)),
+            .route("/me/erasure", web::post().to(erasure))
+            .route("/me/credentials/{id}/revoke", web::post().to(revoke_credential)),
     );
 }
 
@@ -394,4 +395,46 @@ async fn erasure(
     )
     .await?;
     Ok(logged_out(report))
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    reason: Option<String>,
+    totp: Option<String>,
+}
+
+async fn revoke_credential(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+    body: web::Json<RevokeBody>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::lifecycle::revoke::{revoke_credential, RevokeError};
+    let body = body.into_inner();
+    let reason = body.reason.unwrap_or_else(|| "unspecified".into());
+    let actor = format!("user:{}", user.user.id);
+    let outcome = revoke_credential(
+        &state,
+        &id,
+        Some((&user.user.id, body.totp.as_deref())),
+        &reason,
+        &actor,
+        &user.client,
+    )
+    .await;
+    match outcome {
+        Ok(serial) => {
+            Ok(HttpResponse::Ok().json(json!({ "status": "revoked", "certificate_serial": serial, "reason": reason })))
+        }
+        Err(RevokeError::NotFound) => Err(ApiError::not_found("no such credential")),
+        Err(RevokeError::AlreadyRevoked) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the certificate is already revoked",
+        )),
+        Err(RevokeError::Code(c)) => Err(AccountError::Totp(c).into()),
+        Err(RevokeError::Ca(crate::ca::CaError::Invalid(d))) => Err(ApiError::invalid_request(d)),
+        Err(RevokeError::Ca(e)) => Err(ApiError::unavailable("revocation failed", &e)),
+        Err(RevokeError::Db(e)) => Err(e.into()),
+    }
 }

@@ -65,3 +65,128 @@ pub async fn deployment_value(db: &Db, name: &str, first_value: &str, now: i64) 
         .await?;
     Ok(r.try_get("value")?)
 }
+
+/// A revoked certificate as a CRL lists it.
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub serial: String,
+    pub revoked_at: i64,
+    pub reason: Option<String>,
+}
+
+/// Every revoked certificate issued by a CA role, oldest revocation first.
+pub async fn revoked_by(db: &Db, issuer_role: &str) -> Result<Vec<Revoked>, DbError> {
+    let rows = sqlx::query(
+        "SELECT serial, revoked_at, revocation_reason FROM certificates
+         WHERE issuer_role = $1 AND status = 'revoked' ORDER BY revoked_at, serial",
+    )
+    .bind(issuer_role)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Revoked {
+                serial: r.try_get("serial")?,
+                revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or(0),
+                reason: r.try_get("revocation_reason")?,
+            })
+        })
+        .collect()
+}
+
+/// Revokes a certificate and its credential; false when it was already revoked.
+pub async fn revoke(
+    db: &Db,
+    serial: &str,
+    reason: &str,
+    now: i64,
+    audit: &super::audit::AuditRow,
+) -> Result<bool, DbError> {
+    let mut tx = db.writer().begin().await?;
+    let n = sqlx::query(
+        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2
+         WHERE serial = $3 AND status <> 'revoked'",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(serial)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query("UPDATE credentials SET status = 'revoked' WHERE cert_serial = $1")
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE sads SET remaining = 0 WHERE credential_id IN (SELECT id FROM credentials WHERE cert_serial = $1)",
+    )
+    .bind(serial)
+    .execute(&mut *tx)
+    .await?;
+    super::audit::insert(&mut *tx, audit).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The last published CRL of a role: (number, DER base64, this_update, next_update, revoked_count).
+pub async fn crl(db: &Db, issuer_role: &str) -> Result<Option<(i64, String, i64, i64, i64)>, DbError> {
+    let row =
+        sqlx::query("SELECT number, der, this_update, next_update, revoked_count FROM crls WHERE issuer_role = $1")
+            .bind(issuer_role)
+            .fetch_optional(db.pool())
+            .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some((
+        r.try_get("number")?,
+        r.try_get("der")?,
+        r.try_get("this_update")?,
+        r.try_get("next_update")?,
+        r.try_get("revoked_count")?,
+    )))
+}
+
+/// Publishes CRL number `number` unless another instance published that number (or a later one) first.
+pub async fn store_crl(
+    db: &Db,
+    issuer_role: &str,
+    number: i64,
+    der_b64: &str,
+    this_update: i64,
+    next_update: i64,
+    revoked_count: i64,
+) -> Result<bool, DbError> {
+    let updated = sqlx::query(
+        "UPDATE crls SET number = $1, der = $2, this_update = $3, next_update = $4, revoked_count = $5
+         WHERE issuer_role = $6 AND number < $1",
+    )
+    .bind(number)
+    .bind(der_b64)
+    .bind(this_update)
+    .bind(next_update)
+    .bind(revoked_count)
+    .bind(issuer_role)
+    .execute(db.writer())
+    .await?
+    .rows_affected();
+    if updated == 1 {
+        return Ok(true);
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO crls (issuer_role, number, der, this_update, next_update, revoked_count)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (issuer_role) DO NOTHING",
+    )
+    .bind(issuer_role)
+    .bind(number)
+    .bind(der_b64)
+    .bind(this_update)
+    .bind(next_update)
+    .bind(revoked_count)
+    .execute(db.writer())
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}

@@ -2,6 +2,7 @@
 //! key in the HSM, certificate, package quota) in one step, for demos and tests.
 
 pub mod holders;
+pub mod revoke;
 
 use crate::auth::password::PasswordError;
 use crate::auth::totp::TotpError;

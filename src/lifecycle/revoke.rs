@@ -1,0 +1,78 @@
+//! Revocation by the holder (with a TOTP code) or by an operator (the CLI), with a reason; the credential stops
+//! signing at once and the CRL is regenerated.
+
+use serde_json::json;
+
+use crate::auth::totp;
+use crate::ca::revocation;
+use crate::db;
+use crate::startup::AppState;
+
+/// Why a revocation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("no such credential")]
+    NotFound,
+    #[error("the certificate is already revoked")]
+    AlreadyRevoked,
+    #[error(transparent)]
+    Code(#[from] totp::CodeError),
+    #[error(transparent)]
+    Ca(#[from] crate::ca::CaError),
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+}
+
+/// Revokes a credential's certificate. `holder` is the user who must own it (None: an operator); the holder
+/// authorises with a TOTP code.
+pub async fn revoke_credential(
+    state: &AppState,
+    credential_id: &str,
+    holder: Option<(&str, Option<&str>)>,
+    reason: &str,
+    actor: &str,
+    client: &str,
+) -> Result<String, RevokeError> {
+    let cred = db::credentials::credential(&state.db, credential_id)
+        .await?
+        .filter(|c| holder.is_none_or(|(user, _)| c.user_id == user))
+        .ok_or(RevokeError::NotFound)?;
+    if let Some((user, code)) = holder {
+        totp::check_code(
+            &state.db,
+            &state.hsm,
+            &state.settings.auth,
+            state.clock.as_ref(),
+            user,
+            code,
+            client,
+        )
+        .await?;
+    }
+    if !revocation::revoke(
+        &state.db,
+        state.clock.as_ref(),
+        &cred.cert_serial,
+        reason,
+        actor,
+        client,
+    )
+    .await?
+    {
+        return Err(RevokeError::AlreadyRevoked);
+    }
+    // The CRL shows it at once (OCSP answers from the database anyway).
+    if let Err(e) = revocation::crl(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), "issuing").await {
+        tracing::warn!(error = %e, "the CRL could not be regenerated after a revocation; it will be on the next request");
+    }
+    crate::accounts::audit(
+        state,
+        &cred.user_id,
+        "credential.revoked",
+        "ok",
+        client,
+        json!({ "reason": reason }),
+    )
+    .await;
+    Ok(cred.cert_serial)
+}

@@ -1,0 +1,233 @@
+//! Revocation, judged by OpenSSL: the CRL (signed by the issuing CA in the token) lists a revoked certificate with
+//! its reason and a growing CRL number; the OCSP responder answers good, revoked or unknown; a revoked credential
+//! can no longer authorise.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{run, TestApp};
+use serde_json::json;
+
+/// `openssl …`; returns stdout and stderr together (OpenSSL prints verification results on stderr).
+fn openssl(args: &[&str]) -> String {
+    let out = run("openssl", args, &[]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openssl {args:?} failed:\n{text}");
+    text
+}
+
+struct Pki {
+    chain: PathBuf,
+    issuing: PathBuf,
+}
+
+fn pki(app: &TestApp) -> Pki {
+    let (root, issuing) = app.ca_pems();
+    let chain = app.data_dir.join("chain.pem");
+    let text = format!(
+        "{}{}",
+        std::fs::read_to_string(&root).unwrap(),
+        std::fs::read_to_string(&issuing).unwrap()
+    );
+    std::fs::write(&chain, text).unwrap();
+    Pki { chain, issuing }
+}
+
+fn crl_text(app: &TestApp, path: &str, pki: &Pki) -> String {
+    let der = app.get(path).bytes().unwrap();
+    let file = app.data_dir.join("crl.der");
+    std::fs::write(&file, &der).unwrap();
+    openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        file.to_str().unwrap(),
+        "-CAfile",
+        pki.chain.to_str().unwrap(),
+        "-noout",
+        "-text",
+    ])
+}
+
+fn ocsp(app: &TestApp, pki: &Pki, cert: &Path) -> String {
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        pki.issuing.to_str().unwrap(),
+        "-cert",
+        cert.to_str().unwrap(),
+        "-url",
+        &app.url("/pki/ocsp"),
+        "-CAfile",
+        pki.chain.to_str().unwrap(),
+    ])
+}
+
+fn holder_pem(app: &TestApp, serial: &str, name: &str) -> PathBuf {
+    let path = app.data_dir.join(format!("{name}.pem"));
+    std::fs::write(&path, app.cli_ok(&["admin", "cert", serial])).unwrap();
+    path
+}
+
+#[test]
+fn revocation_shows_in_the_crl_and_in_ocsp_as_openssl_reads_them() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let ana = app.create_holder_with("ana@example.com", "p256", 1, false);
+    let ion = app.create_holder_with("ion@example.com", "rsa2048", 1, false);
+    let (ana_pem, ion_pem) = (
+        holder_pem(&app, &ana.certificate_serial, "ana"),
+        holder_pem(&app, &ion.certificate_serial, "ion"),
+    );
+
+    let before = crl_text(&app, "/pki/crl", &pki);
+    assert!(before.contains("verify OK"), "{before}");
+    assert!(before.contains("No Revoked Certificates"), "{before}");
+    assert!(
+        before.contains("Issuer: C = RO, O = Parafa, CN = Parafa Qualified CA"),
+        "{before}"
+    );
+    let answer = ocsp(&app, &pki, &ana_pem);
+    assert!(
+        answer.contains("Response verify OK") && answer.contains(": good"),
+        "{answer}"
+    );
+
+    let out = app.cli_ok(&["admin", "revoke", &ana.credential_id, "--reason", "key_compromise"]);
+    assert!(out.contains("revoked"), "{out}");
+    let again = app.cli(&["admin", "revoke", &ana.credential_id, "--reason", "key_compromise"]);
+    assert!(!again.status.success(), "a second revocation is refused");
+    let bad = app.cli(&["admin", "revoke", &ion.credential_id, "--reason", "because"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("reason"));
+
+    let after = crl_text(&app, "/pki/crl", &pki);
+    assert!(after.contains("verify OK"), "{after}");
+    assert!(
+        after.contains(&format!("Serial Number: {}", ana.certificate_serial.to_uppercase())),
+        "{after}"
+    );
+    assert!(after.contains("Key Compromise"), "{after}");
+    assert!(!after.contains(&ion.certificate_serial.to_uppercase()), "{after}");
+    let number = |text: &str| -> i64 {
+        let at = text.find("X509v3 CRL Number:").expect("CRL number");
+        text[at..].lines().nth(1).unwrap().trim().parse().unwrap()
+    };
+    assert!(number(&after) > number(&before), "the CRL number grows");
+
+    let answer = ocsp(&app, &pki, &ana_pem);
+    assert!(
+        answer.contains("Response verify OK") && answer.contains(": revoked"),
+        "{answer}"
+    );
+    assert!(answer.contains("Reason: keyCompromise"), "{answer}");
+    let answer = ocsp(&app, &pki, &ion_pem);
+    assert!(answer.contains(": good"), "{answer}");
+    let unknown = openssl(&[
+        "ocsp",
+        "-issuer",
+        pki.issuing.to_str().unwrap(),
+        "-serial",
+        "0x1234567890",
+        "-url",
+        &app.url("/pki/ocsp"),
+        "-CAfile",
+        pki.chain.to_str().unwrap(),
+    ]);
+    assert!(unknown.contains(": unknown"), "{unknown}");
+
+    // The root's CRL lists nothing and verifies against the root.
+    let root_crl = crl_text(&app, "/pki/root.crl", &pki);
+    assert!(
+        root_crl.contains("verify OK") && root_crl.contains("CN = Parafa Root CA"),
+        "{root_crl}"
+    );
+
+    // A revoked credential cannot authorise any more.
+    let token = app.login(&ana);
+    let (status, out) = app.csc(
+        "/csc/v2/credentials/authorize",
+        &token,
+        &json!({"credentialID": ana.credential_id, "numSignatures": 1,
+                "hashes": ["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="],
+                "authData": [{"id": "otp", "value": app.fresh_totp(&ana)}]}),
+    );
+    assert_eq!(status, 400);
+    assert!(out["error_description"].as_str().unwrap().contains("revoked"), "{out}");
+}
+
+#[test]
+fn a_malformed_ocsp_request_gets_an_ocsp_error_not_a_crash() {
+    let app = TestApp::spawn();
+    let r = app
+        .client
+        .post(app.url("/pki/ocsp"))
+        .header("Content-Type", "application/ocsp-request")
+        .body(b"not DER at all".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let der = r.bytes().unwrap();
+    let file = app.data_dir.join("resp.der");
+    std::fs::write(&file, &der).unwrap();
+    // OpenSSL reads it as a well-formed OCSP response carrying the malformedRequest status (and exits non-zero).
+    let out = run(
+        "openssl",
+        &["ocsp", "-respin", file.to_str().unwrap(), "-resp_text", "-noverify"],
+        &[],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Responder Error: malformedrequest (1)"), "{text}");
+    assert_eq!(app.get("/health").status(), 200);
+}
+
+#[test]
+fn the_holder_revokes_with_a_totp_code() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let ana = app.create_holder("ana@example.com", "p256", 1);
+    let pem = holder_pem(&app, &ana.certificate_serial, "ana");
+    let login = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"email": ana.email, "password": common::HOLDER_PASSWORD, "totp": app.fresh_totp(&ana)}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let revoke = |totp: String| {
+        app.client
+            .post(app.url(&format!("/api/v1/me/credentials/{}/revoke", ana.credential_id)))
+            .header("Cookie", &cookie)
+            .json(&json!({"reason": "cessation_of_operation", "totp": totp}))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let good = app.fresh_totp(&ana);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    assert_eq!(revoke(wrong.into()), 401, "a wrong code revokes nothing");
+    assert!(ocsp(&app, &pki, &pem).contains(": good"));
+    assert_eq!(revoke(good), 200);
+    let answer = ocsp(&app, &pki, &pem);
+    assert!(
+        answer.contains(": revoked") && answer.contains("cessationOfOperation"),
+        "{answer}"
+    );
+}
