@@ -72,28 +72,6 @@ fn pem_of(spki: &spki::SubjectPublicKeyInfoOwned, dir: &Path, name: &str) -> std
     path
 }
 
-fn openssl_verifies(pubkey: &Path, digest: &[u8], sig: &[u8], opts: &[&str], dir: &Path) -> bool {
-    let d = dir.join("digest.bin");
-    let s = dir.join("sig.bin");
-    std::fs::write(&d, digest).unwrap();
-    std::fs::write(&s, sig).unwrap();
-    let mut args = vec![
-        "pkeyutl",
-        "-verify",
-        "-pubin",
-        "-inkey",
-        pubkey.to_str().unwrap(),
-        "-in",
-        d.to_str().unwrap(),
-        "-sigfile",
-        s.to_str().unwrap(),
-    ];
-    for o in opts {
-        args.extend(["-pkeyopt", o]);
-    }
-    run("openssl", &args, &[]).status.success()
-}
-
 /// One test in this file, so the token (initialised once per process) belongs to it alone under any runner.
 #[test]
 fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
@@ -127,7 +105,7 @@ fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
             .sign_digest(b"t-rsa", SignMechanism::RsaPkcs1(hash), &digest)
             .unwrap();
         assert!(
-            openssl_verifies(&rsa_pem, &digest, &sig, &[&digest_opt], dir),
+            common::openssl_verifies(&rsa_pem, &digest, &sig, &[&digest_opt]),
             "RSA PKCS#1 {name}"
         );
 
@@ -140,12 +118,11 @@ fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
         let salt = format!("rsa_pss_saltlen:{}", hash.output_len());
         let mgf = format!("rsa_mgf1_md:{name}");
         assert!(
-            openssl_verifies(
+            common::openssl_verifies(
                 &rsa_pem,
                 &digest,
                 &sig,
-                &["rsa_padding_mode:pss", &salt, &mgf, &digest_opt],
-                dir
+                &["rsa_padding_mode:pss", &salt, &mgf, &digest_opt]
             ),
             "RSA-PSS {name}"
         );
@@ -153,10 +130,10 @@ fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
         for (pem, id) in [(&p256_pem, &b"t-p256"[..]), (&p384_pem, &b"t-p384"[..])] {
             let sig = hsm.sign_digest(id, SignMechanism::Ecdsa, &digest).unwrap();
             assert_eq!(sig[0], 0x30, "ECDSA signatures are DER");
-            assert!(openssl_verifies(pem, &digest, &sig, &[], dir), "ECDSA {name}");
+            assert!(common::openssl_verifies(pem, &digest, &sig, &[]), "ECDSA {name}");
             // A signature over another digest does not verify: the check above can fail.
             let other = hash.digest(b"another document");
-            assert!(!openssl_verifies(pem, &other, &sig, &[], dir));
+            assert!(!common::openssl_verifies(pem, &other, &sig, &[]));
         }
     }
     // A digest of the wrong length is refused before the token sees it.
@@ -193,6 +170,6 @@ fn token_signatures_verify_with_openssl_and_secrets_unwrap_only_in_context() {
     let sigs: Vec<Vec<u8>> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     assert_eq!(sigs.len(), 160);
     for sig in sigs.iter().step_by(16) {
-        assert!(openssl_verifies(&p256_pem, &digest, sig, &[], dir));
+        assert!(common::openssl_verifies(&p256_pem, &digest, sig, &[]));
     }
 }

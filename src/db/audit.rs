@@ -69,25 +69,9 @@ where
     if rows.is_empty() {
         return Ok(());
     }
-    let values: Vec<String> = (0..rows.len())
-        .map(|i| {
-            let b = i * 8;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8
-            )
-        })
-        .collect();
     let sql = format!(
         "INSERT INTO audit_events (id, at, actor, action, target, outcome, client, details) VALUES {}",
-        values.join(", ")
+        super::value_rows(rows.len(), 8)
     );
     let mut q = sqlx::query(&sql);
     for r in rows {

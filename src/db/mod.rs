@@ -148,6 +148,17 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// `($1, $2, …), ($n+1, …), …`: the VALUES of a multi-row INSERT of `rows` rows of `cols` columns.
+pub fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Base64 (standard) for binary values stored as TEXT.
 pub fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
@@ -165,6 +176,11 @@ pub fn unb64(text: &str, what: &'static str) -> Result<Vec<u8>, DbError> {
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn multi_row_values_number_their_placeholders() {
+        assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 
     #[test]
     fn passwords_are_redacted_from_urls() {

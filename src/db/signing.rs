@@ -332,27 +332,9 @@ async fn commit_group(db: &Db, jobs: &[Job]) -> Result<Vec<Result<(), CommitRefu
         .flat_map(|c| c.rows.iter().map(move |r| (*c, r)))
         .collect();
     for chunk in signatures.chunks(400) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 10;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 10
-                )
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO signatures (id, credential_id, user_id, sad_hash, digest, hash_algo, sign_algo, signature, client, created_at) VALUES {}",
-            values.join(", ")
+            super::value_rows(chunk.len(), 10)
         );
         let mut q = sqlx::query(&sql);
         for (c, r) in chunk {

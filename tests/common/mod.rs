@@ -512,3 +512,26 @@ pub fn run_ok(program: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Whether `openssl pkeyutl -verify` accepts `signature` over `digest` with a PEM public key (and `-pkeyopt`s).
+pub fn openssl_verifies(public_key: &Path, digest: &[u8], signature: &[u8], opts: &[&str]) -> bool {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (d, s) = (dir.path().join("digest"), dir.path().join("signature"));
+    std::fs::write(&d, digest).expect("write digest");
+    std::fs::write(&s, signature).expect("write signature");
+    let mut args = vec![
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        public_key.to_str().expect("path"),
+        "-in",
+        d.to_str().expect("path"),
+        "-sigfile",
+        s.to_str().expect("path"),
+    ];
+    for o in opts {
+        args.extend(["-pkeyopt", o]);
+    }
+    run("openssl", &args, &[]).status.success()
+}
