@@ -1,5 +1,5 @@
-//! Certificate lifecycle. For now: the operator's shortcut that creates a ready holder (account, TOTP pairing,
-//! key in the HSM, certificate, package quota) in one step, for demos and tests.
+//! Certificate lifecycle. So far: the operator's shortcut that creates a ready holder (account, TOTP pairing, key
+//! in the HSM, certificate, package quota) in one step, for demos and tests; and revocation.
 
 pub mod holders;
 pub mod revoke;
