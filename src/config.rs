@@ -51,6 +51,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub accounts: AccountSettings,
     pub csc: CscSettings,
+    pub billing: BillingSettings,
     pub packages: Vec<PackageSettings>,
     pub notify: NotifySettings,
 }
@@ -134,6 +135,42 @@ impl Default for AccountSettings {
             login_max_failures_per_client: 20,
             login_failure_window_secs: 15 * 60,
             privacy_notice_version: "2026-11".into(),
+        }
+    }
+}
+
+/// Prices and payment (product rules §1, §2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingSettings {
+    /// VAT in basis points: 2100 = 21 % (Romania's standard rate since 2025-08-01).
+    pub vat_basis_points: i64,
+    /// The National Bank of Romania's reference-rate feed (XML); unset: the fallback rate is used.
+    pub fx_feed_url: Option<String>,
+    /// A local copy of that feed (tests, machines without network); read instead of the URL.
+    pub fx_feed_file: Option<PathBuf>,
+    /// RON per EUR used when the feed cannot be read, e.g. "5.0900".
+    pub fallback_eur_ron: String,
+    pub promo_codes: Vec<PromoCode>,
+}
+
+/// A promotional code: a percentage (basis points) or a fixed amount off the net price.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PromoCode {
+    pub code: String,
+    pub percent_off_basis_points: Option<i64>,
+    pub amount_off_eur_cents: Option<i64>,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        BillingSettings {
+            vat_basis_points: 2100,
+            fx_feed_url: None,
+            fx_feed_file: None,
+            fallback_eur_ron: "5.0900".into(),
+            promo_codes: Vec::new(),
         }
     }
 }
@@ -320,6 +357,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             accounts: AccountSettings::default(),
             csc: CscSettings::default(),
+            billing: BillingSettings::default(),
             packages: default_packages(),
             notify: NotifySettings::default(),
         }
@@ -460,6 +498,12 @@ impl Settings {
                 }
                 "CSC_MULTISIGN" => self.csc.multisign = value.parse().map_err(|_| bad("expected a number"))?,
                 "CSC_SAD_TTL_SECS" => self.csc.sad_ttl_secs = value.parse().map_err(|_| bad("expected a number"))?,
+                "VAT_BASIS_POINTS" => {
+                    self.billing.vat_basis_points = value.parse().map_err(|_| bad("expected a number such as 2100"))?
+                }
+                "FX_FEED_URL" => self.billing.fx_feed_url = Some(value.clone()),
+                "FX_FEED_FILE" => self.billing.fx_feed_file = Some(PathBuf::from(value)),
+                "FALLBACK_EUR_RON" => self.billing.fallback_eur_ron = value.clone(),
                 "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
                 // Empty means unset: the file sink.
                 "SMTP_URL" => self.notify.smtp_url = Some(value.clone()).filter(|v| !v.is_empty()),
@@ -519,6 +563,18 @@ impl Settings {
             );
         }
         self.notify.validate()?;
+        if crate::billing::fx::parse_rate(&self.billing.fallback_eur_ron).is_none_or(|r| r <= 0) {
+            return invalid(
+                "billing.fallback_eur_ron",
+                format!("{:?} is not a rate such as 5.0900", self.billing.fallback_eur_ron),
+            );
+        }
+        if !(0..=10_000).contains(&self.billing.vat_basis_points) {
+            return invalid(
+                "billing.vat_basis_points",
+                "VAT must be between 0 and 10000 basis points".into(),
+            );
+        }
         if self.packages.is_empty() {
             return invalid("packages", "at least one package is needed".into());
         }

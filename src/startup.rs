@@ -45,6 +45,8 @@ pub struct AppState {
     pub clock: Arc<SystemClock>,
     /// Commits signature requests in groups (see [`crate::db::signing::Ledger`]).
     pub ledger: crate::db::signing::Ledger,
+    /// The EUR→RON rate source.
+    pub fx: Arc<crate::billing::fx::Fx>,
 }
 
 /// Opens the database and the token and provisions the CA, creating on first start whatever is missing. A file
@@ -76,9 +78,15 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
     };
     let ca = Ca::provision(&db, &hsm, &settings, clock.as_ref(), &default_base).await?;
     drop(lock);
+    let fx = Arc::new(crate::billing::fx::Fx::new(
+        settings.billing.fx_feed_url.clone(),
+        settings.billing.fx_feed_file.clone(),
+        crate::billing::fx::parse_rate(&settings.billing.fallback_eur_ron).unwrap_or(50_900),
+    ));
     Ok(AppState {
         settings: Arc::new(settings),
         ledger: crate::db::signing::Ledger::spawn(db.clone()),
+        fx,
         db,
         hsm,
         ca: Arc::new(ca),
@@ -139,7 +147,11 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .route("/metrics", web::get().to(metrics_text))
             .configure(ca::routes::configure)
             .configure(crate::csc::configure)
-            .configure(crate::accounts::routes::configure)
+            .service(
+                web::scope("/api/v1")
+                    .configure(crate::billing::routes::configure)
+                    .configure(crate::accounts::routes::configure),
+            )
             .default_service(web::to(not_found))
     })
     .workers(workers)

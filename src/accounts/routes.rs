@@ -18,10 +18,10 @@ use crate::db::users::{self, User};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// Registers the account routes.
+/// Registers the account routes (under the `/api/v1` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/api/v1")
+        web::scope("")
             .route("/enrolments", web::post().to(enrol))
             .route("/invitations/{token}", web::get().to(invitation))
             .route("/invitations/{token}/phone", web::post().to(invitation_phone))

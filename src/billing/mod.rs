@@ -1,0 +1,114 @@
+//! Packages, prices and orders (product rules §1, §2). Money is integer minor units (euro cents, bani), rates are
+//! integers scaled by 10 000, percentages basis points; every rounding is half away from zero, once per step, as
+//! the guide's example does it: net → VAT → gross EUR → RON.
+
+pub mod fx;
+pub mod orders;
+pub mod routes;
+
+use serde::Serialize;
+
+use crate::config::PackageSettings;
+
+/// `a × b / d`, rounded half away from zero (all operands non-negative).
+fn mul_div_round(a: i64, b: i64, d: i64) -> i64 {
+    (a * b + d / 2) / d
+}
+
+/// A price in EUR and RON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Price {
+    pub net_eur_cents: i64,
+    pub discount_eur_cents: i64,
+    pub vat_basis_points: i64,
+    pub vat_eur_cents: i64,
+    pub gross_eur_cents: i64,
+    /// RON per EUR × 10 000.
+    pub ron_per_eur_1e4: i64,
+    pub rate_date: String,
+    pub total_ron_bani: i64,
+    /// "Pay 233.80 RON (46.41 EUR)".
+    pub label: String,
+}
+
+/// Cents as `46.41`.
+pub fn format_minor(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// The price of a net amount after a discount, with VAT, in EUR and in RON at `rate`.
+pub fn price(net_eur_cents: i64, discount_eur_cents: i64, vat_basis_points: i64, rate: &fx::Rate) -> Price {
+    let taxable = (net_eur_cents - discount_eur_cents).max(0);
+    let vat = mul_div_round(taxable, vat_basis_points, 10_000);
+    let gross = taxable + vat;
+    let ron = mul_div_round(gross, rate.ron_per_eur_1e4, 10_000);
+    Price {
+        net_eur_cents,
+        discount_eur_cents: net_eur_cents - taxable,
+        vat_basis_points,
+        vat_eur_cents: vat,
+        gross_eur_cents: gross,
+        ron_per_eur_1e4: rate.ron_per_eur_1e4,
+        rate_date: rate.date.clone(),
+        total_ron_bani: ron,
+        label: format!("Pay {} RON ({} EUR)", format_minor(ron), format_minor(gross)),
+    }
+}
+
+/// A package as `GET /packages` shows it.
+#[derive(Debug, Serialize)]
+pub struct PackageOffer {
+    pub id: u8,
+    pub name: String,
+    pub validity_years: u32,
+    pub transactions: i64,
+    pub price: Price,
+}
+
+/// The packages with their prices at `rate`.
+pub fn offers(packages: &[PackageSettings], vat_basis_points: i64, rate: &fx::Rate) -> Vec<PackageOffer> {
+    packages
+        .iter()
+        .map(|p| PackageOffer {
+            id: p.id,
+            name: p.name.clone(),
+            validity_years: p.validity_years,
+            transactions: p.transactions,
+            price: price(p.net_price_eur_cents, 0, vat_basis_points, rate),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guides_example_39_eur_with_19_percent_at_5_0377_is_233_80_ron() {
+        let rate = fx::Rate {
+            ron_per_eur_1e4: 50377,
+            date: "2025-03-14".into(),
+        };
+        let p = price(3900, 0, 1900, &rate);
+        assert_eq!(p.vat_eur_cents, 741);
+        assert_eq!(p.gross_eur_cents, 4641);
+        assert_eq!(p.total_ron_bani, 23380);
+        assert_eq!(p.label, "Pay 233.80 RON (46.41 EUR)");
+    }
+
+    #[test]
+    fn the_default_vat_is_applied_and_discounts_never_go_below_zero() {
+        let rate = fx::Rate {
+            ron_per_eur_1e4: 50000,
+            date: "d".into(),
+        };
+        let p = price(5900, 0, 2100, &rate);
+        assert_eq!(
+            (p.vat_eur_cents, p.gross_eur_cents, p.total_ron_bani),
+            (1239, 7139, 35695)
+        );
+        let p = price(3900, 5000, 2100, &rate);
+        assert_eq!((p.discount_eur_cents, p.gross_eur_cents), (3900, 0));
+        assert_eq!(format_minor(5), "0.05");
+    }
+}

@@ -1,0 +1,395 @@
+//! Orders (product rules §2): kind new, rekey or reissue; the three mandatory acknowledgements; invoice to a natural
+//! person or to a company, every field required; promo codes; a unique registration number; states with their
+//! history; cancel only while unpaid. Payment, identification and issuance come next.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::{fx, price, Price};
+use crate::accounts::audit;
+use crate::clock::{rfc3339, Clock};
+use crate::db::{users::User, DbError};
+use crate::startup::AppState;
+
+/// Why an order was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such order")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for OrderError {
+    fn from(e: sqlx::Error) -> Self {
+        OrderError::Db(e.into())
+    }
+}
+
+/// The mandatory ticks (and the optional newsletter).
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Acknowledgements {
+    /// I have read the remote-signature terms.
+    pub terms: Option<bool>,
+    /// I have read the order conditions.
+    pub order_conditions: Option<bool>,
+    /// I know I lose the right of withdrawal once the service starts, and that ordering obliges me to pay.
+    pub withdrawal_waiver: Option<bool>,
+    pub newsletter: Option<bool>,
+}
+
+/// `POST /api/v1/orders`.
+#[derive(Debug, Deserialize)]
+pub struct OrderRequest {
+    pub kind: Option<String>,
+    pub package: Option<u8>,
+    pub acknowledgements: Option<Acknowledgements>,
+    pub invoice: Option<Value>,
+    pub promo_code: Option<String>,
+}
+
+const ADDRESS: [&str; 9] = [
+    "country",
+    "county",
+    "locality",
+    "street",
+    "number",
+    "building",
+    "entrance",
+    "apartment",
+    "postal_code",
+];
+
+/// Checks a Romanian tax id (CUI/CIF): 2–10 digits, optional `RO` prefix, with its control digit.
+pub fn valid_cui(raw: &str) -> bool {
+    let digits = raw.trim().trim_start_matches("RO").trim_start_matches("ro").trim();
+    if !(2..=10).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
+    let (body, control) = d.split_at(d.len() - 1);
+    let key = [7u32, 5, 3, 2, 1, 7, 5, 3, 2];
+    let offset = key.len() - body.len();
+    let sum: u32 = body.iter().zip(&key[offset..]).map(|(a, b)| a * b).sum();
+    let check = (sum * 10) % 11 % 10;
+    check == control[0]
+}
+
+/// Validates and normalises the invoice data: every field required ("… is required").
+fn invoice(v: Option<Value>) -> Result<Value, OrderError> {
+    let v = v.ok_or_else(|| OrderError::Invalid("The invoice data is required".into()))?;
+    let field = |name: &str| -> Result<String, OrderError> {
+        v.get(name)
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty() && s.chars().count() <= 200)
+            .ok_or_else(|| OrderError::Invalid(format!("{} is required", name.replace('_', " "))))
+    };
+    let kind = field("type")?;
+    let mut out = serde_json::Map::new();
+    match kind.as_str() {
+        "person" => {
+            if v.get("confirm_person") != Some(&json!(true)) {
+                return Err(OrderError::Invalid(
+                    "Confirm that the invoice is for a natural person (confirm_person: true)".into(),
+                ));
+            }
+            out.insert("name".into(), json!(field("name")?));
+        }
+        "company" => {
+            let cui = field("tax_id")?;
+            if !valid_cui(&cui) {
+                return Err(OrderError::Invalid("The tax id (CUI/CIF) is not valid".into()));
+            }
+            out.insert("tax_id".into(), json!(cui));
+            out.insert("name".into(), json!(field("name")?));
+        }
+        _ => return Err(OrderError::Invalid("type must be person or company".into())),
+    }
+    out.insert("type".into(), json!(kind));
+    for f in ADDRESS {
+        out.insert(f.into(), json!(field(f)?));
+    }
+    Ok(Value::Object(out))
+}
+
+fn registration_number(now: i64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let year = time::OffsetDateTime::from_unix_timestamp(now)
+        .map(|t| t.year())
+        .unwrap_or(2026);
+    let mut rng = rand::rngs::OsRng;
+    let code: String = (0..8)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("PRF-{year}-{}-{}", &code[..4], &code[4..])
+}
+
+/// Places an order: validated, priced at today's rate, awaiting payment.
+pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &str) -> Result<Value, OrderError> {
+    let kind = req.kind.unwrap_or_else(|| "new".into());
+    if !["new", "rekey", "reissue"].contains(&kind.as_str()) {
+        return Err(OrderError::Invalid("kind must be new, rekey or reissue".into()));
+    }
+    let package = req
+        .package
+        .and_then(|p| state.settings.package(p))
+        .cloned()
+        .ok_or_else(|| OrderError::Invalid("Choose a package: 1, 2 or 3".into()))?;
+    let acks = req.acknowledgements.unwrap_or_default();
+    for (given, what) in [
+        (acks.terms, "the remote-signature terms"),
+        (acks.order_conditions, "the order conditions"),
+        (acks.withdrawal_waiver, "the loss of the right of withdrawal"),
+    ] {
+        if given != Some(true) {
+            return Err(OrderError::Invalid(format!("Please confirm that you have read {what}")));
+        }
+    }
+    let invoice = invoice(req.invoice)?;
+    let now = state.clock.now();
+    let billing = &state.settings.billing;
+    let promo = match req.promo_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(code) => Some(
+            billing
+                .promo_codes
+                .iter()
+                .find(|p| p.code.eq_ignore_ascii_case(code))
+                .cloned()
+                .ok_or_else(|| OrderError::Invalid("This promotional code is not valid".into()))?,
+        ),
+    };
+    let discount = promo.as_ref().map_or(0, |p| {
+        p.amount_off_eur_cents.unwrap_or(0)
+            + p.percent_off_basis_points
+                .map_or(0, |bp| (package.net_price_eur_cents * bp + 5_000) / 10_000)
+    });
+    let rate = state.fx.rate(now).await;
+    let price = price(package.net_price_eur_cents, discount, billing.vat_basis_points, &rate);
+    let acks_json = json!({
+        "terms": true, "order_conditions": true, "withdrawal_waiver": true,
+        "newsletter": acks.newsletter.unwrap_or(false), "at": rfc3339(now), "client": client,
+    });
+    let id = uuid::Uuid::now_v7().to_string();
+    for _ in 0..5 {
+        let number = registration_number(now);
+        let mut tx = state.db.writer().begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO orders (id, registration_number, user_id, kind, package_id, state, net_eur_cents,
+                discount_eur_cents, promo_code, vat_basis_points, vat_eur_cents, gross_eur_cents, ron_per_eur_1e4,
+                rate_date, total_ron_bani, invoice, acknowledgements, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'awaiting_payment', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
+        )
+        .bind(&id)
+        .bind(&number)
+        .bind(&user.id)
+        .bind(&kind)
+        .bind(i64::from(package.id))
+        .bind(price.net_eur_cents)
+        .bind(price.discount_eur_cents)
+        .bind(promo.as_ref().map(|p| p.code.clone()))
+        .bind(price.vat_basis_points)
+        .bind(price.vat_eur_cents)
+        .bind(price.gross_eur_cents)
+        .bind(price.ron_per_eur_1e4)
+        .bind(&price.rate_date)
+        .bind(price.total_ron_bani)
+        .bind(invoice.to_string())
+        .bind(acks_json.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if DbError::is_unique_violation(&e) => continue, // registration number taken: draw again
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        history(
+            &mut tx,
+            &id,
+            "awaiting_payment",
+            &format!("user:{}", user.id),
+            "placed",
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        audit(
+            state,
+            &user.id,
+            "order.place",
+            "ok",
+            client,
+            json!({ "order": number, "kind": kind }),
+        )
+        .await;
+        return view(state, user, &id).await;
+    }
+    Err(OrderError::Conflict(
+        "Could not allocate a registration number; try again".into(),
+    ))
+}
+
+async fn history(
+    conn: &mut sqlx::AnyConnection,
+    order_id: &str,
+    state: &str,
+    actor: &str,
+    note: &str,
+    now: i64,
+) -> Result<(), OrderError> {
+    sqlx::query("INSERT INTO order_history (id, order_id, state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(order_id)
+        .bind(state)
+        .bind(actor)
+        .bind(note)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// One of the user's orders with its price, invoice data, actions and history.
+pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, OrderError> {
+    let r = sqlx::query("SELECT * FROM orders WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(&user.id)
+        .fetch_optional(state.db.writer())
+        .await?
+        .ok_or(OrderError::NotFound)?;
+    let order_state: String = r.try_get("state")?;
+    let price = Price {
+        net_eur_cents: r.try_get("net_eur_cents")?,
+        discount_eur_cents: r.try_get("discount_eur_cents")?,
+        vat_basis_points: r.try_get("vat_basis_points")?,
+        vat_eur_cents: r.try_get("vat_eur_cents")?,
+        gross_eur_cents: r.try_get("gross_eur_cents")?,
+        ron_per_eur_1e4: r.try_get("ron_per_eur_1e4")?,
+        rate_date: r.try_get("rate_date")?,
+        total_ron_bani: r.try_get("total_ron_bani")?,
+        label: String::new(),
+    };
+    let price = Price {
+        label: format!(
+            "Pay {} RON ({} EUR)",
+            super::format_minor(price.total_ron_bani),
+            super::format_minor(price.gross_eur_cents)
+        ),
+        ..price
+    };
+    let mut hist = Vec::new();
+    for h in sqlx::query("SELECT state, actor, note, at FROM order_history WHERE order_id = $1 ORDER BY at, id")
+        .bind(id)
+        .fetch_all(state.db.writer())
+        .await?
+    {
+        hist.push(json!({
+            "state": h.try_get::<String, _>("state")?,
+            "actor": h.try_get::<String, _>("actor")?,
+            "note": h.try_get::<String, _>("note")?,
+            "at": rfc3339(h.try_get("at")?),
+        }));
+    }
+    let invoice: Value = serde_json::from_str(&r.try_get::<String, _>("invoice")?).unwrap_or(Value::Null);
+    let actions: Vec<&str> = if order_state == "awaiting_payment" {
+        vec!["pay", "cancel"]
+    } else {
+        vec![]
+    };
+    Ok(json!({
+        "id": id,
+        "registration_number": r.try_get::<String, _>("registration_number")?,
+        "kind": r.try_get::<String, _>("kind")?,
+        "package": r.try_get::<i64, _>("package_id")?,
+        "state": order_state,
+        "price": price,
+        "promo_code": r.try_get::<Option<String>, _>("promo_code")?,
+        "invoice": invoice,
+        "actions": actions,
+        "history": hist,
+        "created_at": rfc3339(r.try_get("created_at")?),
+    }))
+}
+
+/// The user's orders, newest first.
+pub async fn list(state: &AppState, user: &User) -> Result<Value, OrderError> {
+    let ids: Vec<String> = sqlx::query("SELECT id FROM orders WHERE user_id = $1 ORDER BY created_at DESC, id DESC")
+        .bind(&user.id)
+        .fetch_all(state.db.writer())
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(view(state, user, &id).await?);
+    }
+    Ok(json!({ "orders": out }))
+}
+
+/// Cancels an order for good, only while it awaits payment.
+pub async fn cancel(state: &AppState, user: &User, id: &str, client: &str) -> Result<Value, OrderError> {
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    let n = sqlx::query(
+        "UPDATE orders SET state = 'cancelled', updated_at = $1 WHERE id = $2 AND user_id = $3 AND state = 'awaiting_payment'",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(&user.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n != 1 {
+        drop(tx);
+        let exists = view(state, user, id).await?;
+        return Err(OrderError::Conflict(format!(
+            "Only an unpaid order can be cancelled; this one is {}",
+            exists["state"].as_str().unwrap_or("")
+        )));
+    }
+    history(
+        &mut tx,
+        id,
+        "cancelled",
+        &format!("user:{}", user.id),
+        "cancelled by the holder",
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    audit(state, &user.id, "order.cancel", "ok", client, json!({ "order": id })).await;
+    view(state, user, id).await
+}
+
+/// Today's package offers.
+pub async fn packages(state: &AppState) -> Value {
+    let rate: fx::Rate = state.fx.rate(state.clock.now()).await;
+    json!({
+        "vat_basis_points": state.settings.billing.vat_basis_points,
+        "rate": { "ron_per_eur": format!("{}.{:04}", rate.ron_per_eur_1e4 / 10_000, rate.ron_per_eur_1e4 % 10_000), "date": rate.date },
+        "packages": super::offers(&state.settings.packages, state.settings.billing.vat_basis_points, &rate),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_cui;
+
+    #[test]
+    fn romanian_tax_ids_are_checked_by_their_control_digit() {
+        assert!(valid_cui("RO14399840"));
+        assert!(valid_cui("14399840"));
+        assert!(!valid_cui("14399841"));
+        assert!(!valid_cui("RO"));
+        assert!(!valid_cui("12345678901"));
+    }
+}

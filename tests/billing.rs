@@ -1,0 +1,207 @@
+//! Packages and orders through HTTP: prices with VAT in EUR and RON at the central bank's rate (the guide's example
+//! reproduced from a stored BNR feed), the mandatory acknowledgements, invoice validation, promotional codes,
+//! registration numbers, and cancelling only while unpaid.
+
+mod common;
+
+use common::{Backend, TestApp};
+use serde_json::{json, Value};
+
+const FEED: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<DataSet xmlns="http://www.bnr.ro/xsd">
+  <Header><Publisher>National Bank of Romania</Publisher><PublishingDate>2025-03-14</PublishingDate></Header>
+  <Body><Subject>Reference rates</Subject><OrigCurrency>RON</OrigCurrency>
+    <Cube date="2025-03-14"><Rate currency="CHF">5.2000</Rate><Rate currency="EUR">5.0377</Rate></Cube>
+  </Body>
+</DataSet>"#;
+
+fn app_with(extra: &[(&str, &str)], toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let feed = dir.join("nbrfxrates.xml");
+    std::fs::write(&feed, FEED).unwrap();
+    let config = dir.join("parafa.toml");
+    std::fs::write(&config, toml).unwrap();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("PARAFA_FX_FEED_FILE", feed.to_str().unwrap()),
+        ("PARAFA_CONFIG", config.to_str().unwrap()),
+    ];
+    env.extend_from_slice(extra);
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestApp::spawn_on(Backend::Sqlite, &refs)
+}
+
+fn session(app: &TestApp, email: &str) -> String {
+    let holder = app.create_holder_with(email, "p256", 1, false);
+    let r = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"email": holder.email, "password": common::HOLDER_PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn call(app: &TestApp, method: &str, path: &str, cookie: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = match method {
+        "POST" => app.client.post(app.url(path)),
+        _ => app.client.get(app.url(path)),
+    }
+    .header("Cookie", cookie);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().unwrap();
+    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+}
+
+fn person() -> Value {
+    json!({"type": "person", "confirm_person": true, "name": "Ana Maria Popescu", "country": "Romania",
+           "county": "Cluj", "locality": "Cluj-Napoca", "street": "Strada Memorandumului", "number": "28",
+           "building": "-", "entrance": "-", "apartment": "-", "postal_code": "400114"})
+}
+
+fn acks() -> Value {
+    json!({"terms": true, "order_conditions": true, "withdrawal_waiver": true})
+}
+
+#[test]
+fn the_guides_example_is_reproduced_from_a_bnr_feed_at_19_percent() {
+    let app = app_with(&[("PARAFA_VAT_BASIS_POINTS", "1900")], "");
+    let offer: Value = app.get("/api/v1/packages").json().unwrap();
+    assert_eq!(offer["rate"], json!({"ron_per_eur": "5.0377", "date": "2025-03-14"}));
+    let p1 = &offer["packages"][0];
+    assert_eq!(
+        (p1["validity_years"].as_i64(), p1["transactions"].as_i64()),
+        (Some(1), Some(200))
+    );
+    assert_eq!(p1["price"]["net_eur_cents"], 3900);
+    assert_eq!(p1["price"]["gross_eur_cents"], 4641);
+    assert_eq!(p1["price"]["total_ron_bani"], 23380);
+    assert_eq!(p1["price"]["label"], "Pay 233.80 RON (46.41 EUR)");
+    assert_eq!(offer["packages"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn the_default_vat_is_21_percent_and_the_fallback_rate_applies_without_a_feed() {
+    let app = TestApp::spawn_on(Backend::Sqlite, &[("PARAFA_FALLBACK_EUR_RON", "5.0900")]);
+    let offer: Value = app.get("/api/v1/packages").json().unwrap();
+    assert_eq!(offer["vat_basis_points"], 2100);
+    assert_eq!(offer["rate"]["date"], "fallback");
+    // 39 EUR + 21 % = 47.19 EUR × 5.09 = 240.20 RON.
+    assert_eq!(offer["packages"][0]["price"]["label"], "Pay 240.20 RON (47.19 EUR)");
+}
+
+#[test]
+fn an_order_needs_the_three_acknowledgements_and_a_complete_invoice() {
+    let app = app_with(&[], "");
+    let cookie = session(&app, "buyer@example.com");
+    let order = |body: Value| call(&app, "POST", "/api/v1/orders", &cookie, Some(body));
+    let (status, out) = order(json!({"kind": "new", "package": 1, "invoice": person()}));
+    assert_eq!(status, 400, "{out}");
+    assert!(out["error_description"].as_str().unwrap().contains("terms"), "{out}");
+    let mut incomplete = person();
+    incomplete.as_object_mut().unwrap().remove("county");
+    let (status, out) = order(json!({"kind": "new", "package": 1, "acknowledgements": acks(), "invoice": incomplete}));
+    assert_eq!(
+        (status, out["error_description"].as_str()),
+        (400, Some("county is required")),
+        "{out}"
+    );
+    let mut unconfirmed = person();
+    unconfirmed["confirm_person"] = json!(false);
+    assert_eq!(
+        order(json!({"package": 1, "acknowledgements": acks(), "invoice": unconfirmed})).0,
+        400
+    );
+    let mut company = person();
+    company["type"] = json!("company");
+    company["name"] = json!("Exemplu SRL");
+    company["tax_id"] = json!("RO14399841");
+    let (status, out) = order(json!({"package": 2, "acknowledgements": acks(), "invoice": company.clone()}));
+    assert_eq!(
+        (status, out["error_description"].as_str()),
+        (400, Some("The tax id (CUI/CIF) is not valid"))
+    );
+    company["tax_id"] = json!("RO14399840");
+    let (status, out) = order(json!({"package": 2, "acknowledgements": acks(), "invoice": company}));
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(out["invoice"]["tax_id"], "RO14399840");
+    assert_eq!(
+        order(json!({"package": 4, "acknowledgements": acks(), "invoice": person()})).0,
+        400
+    );
+    assert_eq!(
+        order(json!({"kind": "gift", "package": 1, "acknowledgements": acks(), "invoice": person()})).0,
+        400
+    );
+}
+
+#[test]
+fn an_order_gets_a_registration_number_and_can_be_cancelled_only_while_unpaid() {
+    let app = app_with(
+        &[],
+        "[billing]\npromo_codes = [{ code = \"WELCOME10\", percent_off_basis_points = 1000 }]\n",
+    );
+    let cookie = session(&app, "buyer@example.com");
+    let (status, placed) = call(
+        &app,
+        "POST",
+        "/api/v1/orders",
+        &cookie,
+        Some(
+            json!({"kind": "new", "package": 1, "acknowledgements": acks(), "invoice": person(), "promo_code": "welcome10"}),
+        ),
+    );
+    assert_eq!(status, 201, "{placed}");
+    let number = placed["registration_number"].as_str().unwrap().to_owned();
+    let parts: Vec<&str> = number.split('-').collect();
+    assert!(
+        parts.len() == 4 && parts[0] == "PRF" && parts[1].len() == 4 && parts[2].len() == 4,
+        "{number}"
+    );
+    assert_eq!(placed["state"], "awaiting_payment");
+    assert_eq!(placed["actions"], json!(["pay", "cancel"]));
+    // 10 % off 39 EUR = 35.10 EUR net, + 21 % = 42.47 EUR (4247 cents) × 5.0377 = 213.95 RON.
+    assert_eq!(placed["price"]["discount_eur_cents"], 390);
+    assert_eq!(placed["price"]["gross_eur_cents"], 4247);
+    assert_eq!(placed["price"]["label"], "Pay 213.95 RON (42.47 EUR)");
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/api/v1/orders",
+        &cookie,
+        Some(json!({"package": 1, "acknowledgements": acks(), "invoice": person(), "promo_code": "NOPE"})),
+    );
+    assert_eq!(status, 400, "an unknown code is refused");
+
+    let id = placed["id"].as_str().unwrap();
+    let (status, cancelled) = call(&app, "POST", &format!("/api/v1/orders/{id}/cancel"), &cookie, None);
+    assert_eq!(
+        (status, cancelled["state"].as_str()),
+        (200, Some("cancelled")),
+        "{cancelled}"
+    );
+    assert_eq!(cancelled["history"].as_array().unwrap().len(), 2);
+    assert_eq!(cancelled["actions"], json!([]));
+    let (status, _) = call(&app, "POST", &format!("/api/v1/orders/{id}/cancel"), &cookie, None);
+    assert_eq!(status, 409, "cancelled for good");
+    let (_, list) = call(&app, "GET", "/api/v1/orders", &cookie, None);
+    assert_eq!(list["orders"][0]["registration_number"], number);
+
+    // Someone else's order does not exist for another holder.
+    let other = session(&app, "other@example.com");
+    assert_eq!(call(&app, "GET", &format!("/api/v1/orders/{id}"), &other, None).0, 404);
+    assert_eq!(
+        call(&app, "POST", &format!("/api/v1/orders/{id}/cancel"), &other, None).0,
+        404
+    );
+    assert_eq!(app.client.get(app.url("/api/v1/orders")).send().unwrap().status(), 401);
+}
