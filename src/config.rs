@@ -152,6 +152,8 @@ pub struct BillingSettings {
     /// RON per EUR used when the feed cannot be read, e.g. "5.0900".
     pub fallback_eur_ron: String,
     pub promo_codes: Vec<PromoCode>,
+    /// The HMAC key that authenticates payment callbacks; unset: one made at first start, kept in the database.
+    pub payment_callback_secret: Option<SecretString>,
 }
 
 /// A promotional code: a percentage (basis points) or a fixed amount off the net price.
@@ -171,6 +173,7 @@ impl Default for BillingSettings {
             fx_feed_file: None,
             fallback_eur_ron: "5.0900".into(),
             promo_codes: Vec::new(),
+            payment_callback_secret: None,
         }
     }
 }
@@ -504,6 +507,7 @@ impl Settings {
                 "FX_FEED_URL" => self.billing.fx_feed_url = Some(value.clone()),
                 "FX_FEED_FILE" => self.billing.fx_feed_file = Some(PathBuf::from(value)),
                 "FALLBACK_EUR_RON" => self.billing.fallback_eur_ron = value.clone(),
+                "PAYMENT_CALLBACK_SECRET" => self.billing.payment_callback_secret = Some(value.clone().into()),
                 "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
                 // Empty means unset: the file sink.
                 "SMTP_URL" => self.notify.smtp_url = Some(value.clone()).filter(|v| !v.is_empty()),

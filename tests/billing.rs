@@ -205,3 +205,103 @@ fn an_order_gets_a_registration_number_and_can_be_cancelled_only_while_unpaid() 
     );
     assert_eq!(app.client.get(app.url("/api/v1/orders")).send().unwrap().status(), 401);
 }
+
+fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[test]
+fn only_a_signed_fresh_callback_marks_an_order_paid_and_a_replay_changes_nothing() {
+    let secret = "callback-secret-for-tests";
+    let app = app_with(&[("PARAFA_PAYMENT_CALLBACK_SECRET", secret)], "");
+    let cookie = session(&app, "buyer@example.com");
+    let (_, order) = call(
+        &app,
+        "POST",
+        "/api/v1/orders",
+        &cookie,
+        Some(json!({"package": 1, "acknowledgements": acks(), "invoice": person()})),
+    );
+    let id = order["id"].as_str().unwrap().to_owned();
+    let total = order["price"]["total_ron_bani"].as_i64().unwrap();
+    assert!(order["payment_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/api/v1/sandbox-pay/{id}")));
+    let (status, page) = call(&app, "GET", &format!("/api/v1/sandbox-pay/{id}"), &cookie, None);
+    assert_eq!((status, page["charge"].clone()), (200, order["price"]["label"].clone()));
+
+    // A failed payment leaves the order unpaid, with the attempt in its history.
+    let (status, failed) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/sandbox-pay/{id}"),
+        &cookie,
+        Some(json!({"outcome": "fail"})),
+    );
+    assert_eq!(
+        (status, failed["state"].as_str()),
+        (200, Some("awaiting_payment")),
+        "{failed}"
+    );
+
+    let notify = |body: &str, sig: &str| {
+        let r = app
+            .client
+            .post(app.url("/api/v1/payments/sandbox/callback"))
+            .header("X-Payment-Signature", sig)
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let body = json!({"event_id": "evt-1", "order_id": id, "status": "paid", "amount_ron_bani": total}).to_string();
+    let now = app.now();
+    assert_eq!(notify(&body, &signature("not-the-secret", now, &body)).0, 401, "forged");
+    assert_eq!(notify(&body, "t=1,v1=00").0, 401, "malformed");
+    assert_eq!(notify(&body, &signature(secret, now - 301, &body)).0, 401, "stale");
+    let cheap =
+        json!({"event_id": "evt-0", "order_id": id, "status": "paid", "amount_ron_bani": total - 1}).to_string();
+    assert_eq!(
+        notify(&cheap, &signature(secret, now, &cheap)).0,
+        400,
+        "the wrong amount"
+    );
+    let (_, still) = call(&app, "GET", &format!("/api/v1/orders/{id}"), &cookie, None);
+    assert_eq!(
+        still["state"], "awaiting_payment",
+        "no refused notification paid the order"
+    );
+
+    let sig = signature(secret, now, &body);
+    let (status, out) = notify(&body, &sig);
+    assert_eq!((status, out["changed"].as_bool()), (200, Some(true)), "{out}");
+    let (_, paid) = call(&app, "GET", &format!("/api/v1/orders/{id}"), &cookie, None);
+    assert_eq!(paid["state"], "paid");
+    let history = paid["history"].as_array().unwrap().len();
+    let (status, out) = notify(&body, &sig);
+    assert_eq!(
+        (status, out["changed"].as_bool()),
+        (200, Some(false)),
+        "a replay is acknowledged and ignored"
+    );
+    let (_, again) = call(&app, "GET", &format!("/api/v1/orders/{id}"), &cookie, None);
+    assert_eq!(again["history"].as_array().unwrap().len(), history);
+    assert_eq!(
+        call(&app, "POST", &format!("/api/v1/orders/{id}/cancel"), &cookie, None).0,
+        409,
+        "paid: not cancellable"
+    );
+    // The browser cannot pay: only the callback did.
+    assert_eq!(
+        app.client
+            .post(app.url(&format!("/api/v1/orders/{id}/pay")))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod fx;
 pub mod orders;
+pub mod payment;
 pub mod routes;
 
 use serde::Serialize;

@@ -211,7 +211,7 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
             Err(e) => return Err(e.into()),
             Ok(_) => {}
         }
-        history(
+        record_history(
             &mut tx,
             &id,
             "awaiting_payment",
@@ -237,14 +237,14 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
     ))
 }
 
-async fn history(
+pub(super) async fn record_history(
     conn: &mut sqlx::AnyConnection,
     order_id: &str,
     state: &str,
     actor: &str,
     note: &str,
     now: i64,
-) -> Result<(), OrderError> {
+) -> Result<(), DbError> {
     sqlx::query("INSERT INTO order_history (id, order_id, state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(order_id)
@@ -299,11 +299,12 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
         }));
     }
     let invoice: Value = serde_json::from_str(&r.try_get::<String, _>("invoice")?).unwrap_or(Value::Null);
-    let actions: Vec<&str> = if order_state == "awaiting_payment" {
-        vec!["pay", "cancel"]
-    } else {
-        vec![]
-    };
+    let awaiting = order_state == "awaiting_payment";
+    let actions: Vec<&str> = if awaiting { vec!["pay", "cancel"] } else { vec![] };
+    let payment_url = awaiting.then(|| {
+        use super::payment::PaymentGateway;
+        super::payment::Sandbox.payment_url(state.ca.public_base(), id)
+    });
     Ok(json!({
         "id": id,
         "registration_number": r.try_get::<String, _>("registration_number")?,
@@ -314,6 +315,7 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
         "promo_code": r.try_get::<Option<String>, _>("promo_code")?,
         "invoice": invoice,
         "actions": actions,
+        "payment_url": payment_url,
         "history": hist,
         "created_at": rfc3339(r.try_get("created_at")?),
     }))
@@ -356,7 +358,7 @@ pub async fn cancel(state: &AppState, user: &User, id: &str, client: &str) -> Re
             exists["state"].as_str().unwrap_or("")
         )));
     }
-    history(
+    record_history(
         &mut tx,
         id,
         "cancelled",

@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
 use super::orders::{self, OrderError, OrderRequest};
+use super::payment::{self, CallbackError};
 use crate::accounts::routes::WebUser;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -14,7 +15,67 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orders", web::post().to(place))
         .route("/orders", web::get().to(list))
         .route("/orders/{id}", web::get().to(view))
-        .route("/orders/{id}/cancel", web::post().to(cancel));
+        .route("/orders/{id}/cancel", web::post().to(cancel))
+        .route("/payments/{provider}/callback", web::post().to(callback))
+        .route("/sandbox-pay/{id}", web::get().to(sandbox_page))
+        .route("/sandbox-pay/{id}", web::post().to(sandbox_pay));
+}
+
+/// A gateway's signed notification. Answers 200 for a replayed event too (it changes nothing).
+async fn callback(
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if provider.as_str() != "sandbox" {
+        return Err(ApiError::not_found("no such payment provider"));
+    }
+    let signature = req.headers().get("X-Payment-Signature").and_then(|v| v.to_str().ok());
+    match payment::callback(&state, &provider, signature, &body).await {
+        Ok(changed) => Ok(HttpResponse::Ok().json(serde_json::json!({ "received": true, "changed": changed }))),
+        Err(CallbackError::BadSignature | CallbackError::Stale) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the payment notification is not authentic or not fresh",
+        )),
+        Err(CallbackError::Invalid(d)) => Err(ApiError::invalid_request(d)),
+        Err(CallbackError::Conflict(d)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", d)),
+        Err(CallbackError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// The sandbox gateway's page: what would be charged, and the two buttons.
+async fn sandbox_page(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let order = orders::view(&state, &user.user, &id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "gateway": "sandbox",
+        "order": order["registration_number"],
+        "charge": order["price"]["label"],
+        "actions": { "pay": { "outcome": "pay" }, "fail": { "outcome": "fail" } },
+    })))
+}
+
+#[derive(serde::Deserialize)]
+struct Outcome {
+    outcome: Option<String>,
+}
+
+async fn sandbox_pay(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+    body: web::Json<Outcome>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = body.into_inner().outcome.unwrap_or_default();
+    payment::sandbox_pay(&state, &user.user.id, &id, &outcome)
+        .await
+        .map_err(OrderError::from)?;
+    Ok(HttpResponse::Ok().json(orders::view(&state, &user.user, &id).await?))
 }
 
 impl From<OrderError> for ApiError {

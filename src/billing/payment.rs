@@ -1,0 +1,237 @@
+//! Payment: a `PaymentGateway` trait, the built-in sandbox gateway, and the callback — the only way an order
+//! becomes paid. A callback is authenticated by an HMAC-SHA256 over its timestamp and body
+//! (`X-Payment-Signature: t=<unix>,v1=<hex>`), refused outside a five-minute window, and idempotent: an event id
+//! already seen changes nothing.
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::Sha256;
+use sqlx::Row;
+
+use super::orders::OrderError;
+use crate::accounts::audit;
+use crate::clock::Clock;
+use crate::db::DbError;
+use crate::startup::AppState;
+
+/// How far a callback's timestamp may be from our clock, in seconds.
+pub const WINDOW_SECS: i64 = 300;
+
+/// What a gateway tells us about a payment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaymentEvent {
+    pub event_id: String,
+    pub order_id: String,
+    /// `paid` or `failed`.
+    pub status: String,
+    pub amount_ron_bani: i64,
+}
+
+/// Why a callback was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("the payment signature is missing or wrong")]
+    BadSignature,
+    #[error("the payment notification is outside the accepted time window")]
+    Stale,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for CallbackError {
+    fn from(e: sqlx::Error) -> Self {
+        CallbackError::Db(e.into())
+    }
+}
+
+/// A payment provider: where to send the payer, and how to sign what it reports.
+pub trait PaymentGateway: Send + Sync {
+    /// The provider's name in the callback URL.
+    fn name(&self) -> &str;
+    /// The URL the payer is sent to for an order.
+    fn payment_url(&self, base: &str, order_id: &str) -> String;
+}
+
+/// The built-in sandbox: a page that pays or fails an order, reporting through the same signed callback.
+pub struct Sandbox;
+
+impl PaymentGateway for Sandbox {
+    fn name(&self) -> &str {
+        "sandbox"
+    }
+
+    fn payment_url(&self, base: &str, order_id: &str) -> String {
+        format!("{base}/api/v1/sandbox-pay/{order_id}")
+    }
+}
+
+/// `t=<timestamp>,v1=<hex HMAC-SHA256 over "<timestamp>.<body>">`.
+pub fn sign(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn verify(secret: &SecretString, header: Option<&str>, body: &[u8], now: i64) -> Result<(), CallbackError> {
+    let header = header.ok_or(CallbackError::BadSignature)?;
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => v1 = hex::decode(v).ok(),
+            _ => {}
+        }
+    }
+    let (t, v1) = t.zip(v1).ok_or(CallbackError::BadSignature)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&v1).map_err(|_| CallbackError::BadSignature)?;
+    if (now - t).abs() > WINDOW_SECS {
+        return Err(CallbackError::Stale);
+    }
+    Ok(())
+}
+
+/// The callback secret: the setting, else one made at first start and kept in the database (shared by instances).
+pub async fn secret(state: &AppState) -> Result<SecretString, DbError> {
+    if let Some(s) = &state.settings.billing.payment_callback_secret {
+        return Ok(s.clone());
+    }
+    let (fresh, _) = crate::auth::tokens::new_secret();
+    let stored =
+        crate::db::ca::deployment_value(&state.db, "payment_callback_secret", &fresh, state.clock.now()).await?;
+    Ok(stored.into())
+}
+
+/// Handles a gateway's callback. Returns whether this call changed the order (false for a replayed event).
+pub async fn callback(
+    state: &AppState,
+    provider: &str,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<bool, CallbackError> {
+    let now = state.clock.now();
+    verify(&secret(state).await?, signature, body, now)?;
+    let event: PaymentEvent =
+        serde_json::from_slice(body).map_err(|e| CallbackError::Invalid(format!("invalid notification: {e}")))?;
+    if !["paid", "failed"].contains(&event.status.as_str()) {
+        return Err(CallbackError::Invalid("status must be paid or failed".into()));
+    }
+    let mut tx = state.db.writer().begin().await?;
+    let seen = sqlx::query("SELECT event_id FROM payment_events WHERE event_id = $1")
+        .bind(&event.event_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if seen.is_some() {
+        return Ok(false);
+    }
+    let order = sqlx::query("SELECT state, total_ron_bani, user_id FROM orders WHERE id = $1")
+        .bind(&event.order_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
+    let (order_state, total, user_id): (String, i64, String) = (
+        order.try_get("state")?,
+        order.try_get("total_ron_bani")?,
+        order.try_get("user_id")?,
+    );
+    if event.status == "paid" && event.amount_ron_bani != total {
+        return Err(CallbackError::Invalid(format!(
+            "the amount paid ({}) is not the order's total ({total})",
+            event.amount_ron_bani
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO payment_events (event_id, provider, order_id, status, amount_bani, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&event.event_id)
+    .bind(provider)
+    .bind(&event.order_id)
+    .bind(&event.status)
+    .bind(event.amount_ron_bani)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let actor = format!("gateway:{provider}");
+    if event.status == "paid" {
+        let moved = sqlx::query(
+            "UPDATE orders SET state = 'paid', updated_at = $1 WHERE id = $2 AND state = 'awaiting_payment'",
+        )
+        .bind(now)
+        .bind(&event.order_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            return Err(CallbackError::Conflict(format!(
+                "the order is {order_state}: it cannot be paid (the gateway should refund it)"
+            )));
+        }
+        super::orders::record_history(&mut tx, &event.order_id, "paid", &actor, "payment confirmed", now).await?;
+    } else {
+        super::orders::record_history(&mut tx, &event.order_id, &order_state, &actor, "payment failed", now).await?;
+    }
+    tx.commit().await?;
+    audit(
+        state,
+        &user_id,
+        "order.payment",
+        &event.status,
+        provider,
+        json!({ "order": event.order_id }),
+    )
+    .await;
+    Ok(true)
+}
+
+/// The sandbox page's action: `pay` or `fail` the holder's order, reported through the signed callback as a real
+/// gateway would.
+pub async fn sandbox_pay(
+    state: &AppState,
+    user_id: &str,
+    order_id: &str,
+    outcome: &str,
+) -> Result<bool, CallbackError> {
+    let row = sqlx::query("SELECT total_ron_bani FROM orders WHERE id = $1 AND user_id = $2")
+        .bind(order_id)
+        .bind(user_id)
+        .fetch_optional(state.db.writer())
+        .await?
+        .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
+    let status = match outcome {
+        "pay" => "paid",
+        "fail" => "failed",
+        _ => return Err(CallbackError::Invalid("outcome must be pay or fail".into())),
+    };
+    let event = PaymentEvent {
+        event_id: format!("sandbox-{}", uuid::Uuid::new_v4()),
+        order_id: order_id.to_owned(),
+        status: status.into(),
+        amount_ron_bani: row.try_get("total_ron_bani")?,
+    };
+    let body = serde_json::to_vec(&event).map_err(|e| CallbackError::Invalid(e.to_string()))?;
+    let signature = sign(&secret(state).await?, state.clock.now(), &body);
+    callback(state, Sandbox.name(), Some(&signature), &body).await
+}
+
+impl From<CallbackError> for OrderError {
+    fn from(e: CallbackError) -> Self {
+        match e {
+            CallbackError::Db(d) => OrderError::Db(d),
+            CallbackError::Conflict(d) => OrderError::Conflict(d),
+            other => OrderError::Invalid(other.to_string()),
+        }
+    }
+}
