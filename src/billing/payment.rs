@@ -152,7 +152,7 @@ pub async fn callback(
             event.amount_ron_bani
         )));
     }
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO payment_events (event_id, provider, order_id, status, amount_bani, received_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -163,7 +163,13 @@ pub async fn callback(
     .bind(event.amount_ron_bani)
     .bind(now)
     .execute(&mut *tx)
-    .await?;
+    .await;
+    match inserted {
+        // The same event delivered twice at once: the other delivery is handling it.
+        Err(e) if DbError::is_unique_violation(&e) => return Ok(false),
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
+    }
     let actor = format!("gateway:{provider}");
     if event.status == "paid" {
         let moved = sqlx::query(
