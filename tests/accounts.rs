@@ -282,6 +282,22 @@ fn a_new_user_goes_from_enrolment_to_an_active_account_with_two_factor_login() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
+    // Delivered codes do not stay readable in the database's outbox (they live on only as hashes).
+    let db = app.data_dir.join("parafa.db");
+    let left = (0..50)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            common::run_ok(
+                "sqlite3",
+                &[
+                    db.to_str().unwrap(),
+                    "SELECT COUNT(*) FROM outbox WHERE kind LIKE '%code%' AND body <> ''",
+                ],
+            )
+        })
+        .find(|n| n.trim() == "0");
+    assert!(left.is_some(), "code messages keep their body after delivery");
+
     // Logout ends the session.
     let r = app
         .client

@@ -92,9 +92,13 @@ pub async fn claim(db: &Db, id: &str, dispatcher: &str, now: i64, until: i64) ->
 
 /// Marks a claimed message sent. False when `dispatcher` no longer holds it (its claim expired and another
 /// dispatcher took the row over, which will send it again).
+///
+/// A one-time code has no business in the database once it is delivered: the body of a message whose kind carries
+/// a code is blanked when it is marked sent (the code itself is kept only as a hash, in `one_time_codes`).
 pub async fn mark_sent(db: &Db, id: &str, dispatcher: &str, now: i64) -> Result<bool, DbError> {
     let n = sqlx::query(
-        "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, claimed_until = NULL
+        "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, claimed_until = NULL,
+                body = CASE WHEN kind LIKE '%code%' THEN '' ELSE body END
          WHERE id = $2 AND claimed_by = $3 AND status = 'pending'",
     )
     .bind(now)
