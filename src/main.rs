@@ -41,6 +41,9 @@ enum Admin {
     /// The audit chain.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Delete what expired more than a day ago (SADs, tokens, sessions, codes, flows); also runs every 15 minutes in
+    /// `serve`.
+    Cleanup,
     /// Print a certificate as PEM: `root`, `issuing`, or a holder certificate's serial (hex).
     Cert { which: String },
     /// Show a credential: status, certificate, quota and the signatures recorded against it.
@@ -234,6 +237,19 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
             println!("quota_used: {}", quota.used);
             println!("quota_left: {}", quota.remaining());
             println!("signatures_recorded: {recorded}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Admin::Cleanup => {
+            let report = parafa::lifecycle::cleanup::run(
+                &state.db,
+                state.clock.as_ref(),
+                state.settings.accounts.login_failure_window_secs,
+            )
+            .await?;
+            for (table, n) in report {
+                let left = parafa::lifecycle::cleanup::count(&state.db, table).await?;
+                println!("{table}: {n} deleted, {left} left");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Admin::Revoke { credential_id, reason } => {

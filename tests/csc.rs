@@ -921,3 +921,27 @@ fn csc_logins_are_throttled_like_browser_logins() {
     app.advance_clock(15 * 60 + 1);
     assert_eq!(login(common::HOLDER_PASSWORD), 200);
 }
+
+#[test]
+fn expired_sads_and_tokens_are_cleaned_up_and_signatures_stay() {
+    let s = Session::new("p256");
+    let h = sha256("kept");
+    let sad = s.authorize(std::slice::from_ref(&h), None);
+    assert_eq!(s.sign(&sad, std::slice::from_ref(&h), ECDSA_SHA256).0, 200);
+    s.authorize(&[sha256("never signed")], None);
+    let report = s.app.cli_ok(&["admin", "cleanup"]);
+    assert!(
+        report.contains("sads: 0 deleted, 2 left"),
+        "nothing expired yet: {report}"
+    );
+    s.app.advance_clock(2 * 86_400);
+    let report = s.app.cli_ok(&["admin", "cleanup"]);
+    assert!(report.contains("sads: 2 deleted, 0 left"), "{report}");
+    assert!(report.contains("sad_hashes: 2 deleted, 0 left"), "{report}");
+    assert!(report.contains("access_tokens: 1 deleted, 0 left"), "{report}");
+    assert_eq!(
+        s.app.books(&s.holder.credential_id),
+        (1, 1),
+        "the ledger keeps its rows"
+    );
+}

@@ -1,6 +1,7 @@
 //! Certificate lifecycle. So far: the operator's shortcut that creates a ready holder (account, TOTP pairing, key
 //! in the HSM, certificate, package quota) in one step, for demos and tests; and revocation.
 
+pub mod cleanup;
 pub mod holders;
 pub mod revoke;
 
