@@ -140,7 +140,7 @@ pub async fn start_recovery(state: &AppState, email_address: Option<String>, cli
     Ok(())
 }
 
-async fn recovery_flow(state: &AppState, token: &str, stage: &str) -> Result<(Flow, User), AccountError> {
+async fn recovery_flow(state: &AppState, token: &str, stages: &[&str]) -> Result<(Flow, User), AccountError> {
     let flow = store::flow_by_token(&state.db, &tokens::hash(token))
         .await?
         .filter(|f| f.kind == RECOVERY)
@@ -150,7 +150,7 @@ async fn recovery_flow(state: &AppState, token: &str, stage: &str) -> Result<(Fl
             "This recovery link is no longer valid: ask for a new one".into(),
         ));
     }
-    if flow.stage != stage {
+    if !stages.contains(&flow.stage.as_str()) {
         return Err(AccountError::Conflict(match flow.stage.as_str() {
             "link_sent" => "Ask for the SMS code first".into(),
             "sms_sent" => "Enter the SMS code first".into(),
@@ -166,10 +166,8 @@ async fn recovery_flow(state: &AppState, token: &str, stage: &str) -> Result<(Fl
 
 /// `POST …/{token}/sms`: "Send code".
 pub async fn recovery_sms(state: &AppState, token: &str, client: &str) -> Result<codes::Sent, AccountError> {
-    let flow = store::flow_by_token(&state.db, &tokens::hash(token)).await?;
-    let stage = flow.as_ref().map(|f| f.stage.clone()).unwrap_or_default();
     // The code may be asked for again (after the cool-down) while it has not been entered.
-    let (flow, user) = recovery_flow(state, token, if stage == "sms_sent" { "sms_sent" } else { "link_sent" }).await?;
+    let (flow, user) = recovery_flow(state, token, &["link_sent", "sms_sent"]).await?;
     let sent = send_sms_code(state, &flow, &user, CodePurpose::PasswordRecovery, RECOVERY).await?;
     store::advance_flow(
         state.db.writer(),
@@ -191,7 +189,7 @@ pub async fn recovery_verify(
     code: Option<String>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let (flow, user) = recovery_flow(state, token, "sms_sent").await?;
+    let (flow, user) = recovery_flow(state, token, &["sms_sent"]).await?;
     codes::verify(
         &state.db,
         state.clock.as_ref(),
@@ -221,7 +219,7 @@ pub async fn recovery_password(
     new: Option<SecretString>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let (flow, user) = recovery_flow(state, token, "verified").await?;
+    let (flow, user) = recovery_flow(state, token, &["verified"]).await?;
     let hash = hash_new(state, &user, new).await?;
     replace_password(state, &user, &hash, Some(&flow)).await?;
     audit(state, &user.id, "password.recovery.done", "ok", client, json!({})).await;

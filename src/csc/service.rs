@@ -172,12 +172,11 @@ pub async fn revoke(state: &AppState, caller: &Caller, req: RevokeRequest) -> Re
     Ok(())
 }
 
-/// A credential with its certificate and quota, as the CSC methods show it.
+/// A credential with its certificate row and quota, as the CSC methods show it. The certificate itself is decoded
+/// only where it is shown (credentials/info and list), never on the signing path.
 struct View {
     cred: Credential,
     cert_row: CertificateRow,
-    cert: Certificate,
-    cert_der: Vec<u8>,
     spec: KeySpec,
     quota: Quota,
 }
@@ -214,8 +213,6 @@ async fn view_of(state: &AppState, cred: Credential) -> Result<View, CscError> {
 }
 
 fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result<View, CscError> {
-    let cert_der = db::unb64(&cert_row.cert_der, "certificates.cert_der")?;
-    let cert = Certificate::from_der(&cert_der).map_err(|e| CscError::Internal(e.to_string()))?;
     let spec = cred
         .key_spec
         .parse()
@@ -223,8 +220,6 @@ fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result
     Ok(View {
         cred,
         cert_row,
-        cert,
-        cert_der,
         spec,
         quota,
     })
@@ -247,7 +242,13 @@ fn usable(v: &View, now: i64) -> Result<(), CscError> {
 }
 
 /// The credentials/info object (v1 or v2 shape).
-fn credential_object(state: &AppState, version: Version, v: &View, certificates: &str, cert_info: bool) -> Value {
+fn credential_object(
+    state: &AppState,
+    version: Version,
+    v: &View,
+    certificates: &str,
+    cert_info: bool,
+) -> Result<Value, CscError> {
     use base64::Engine;
     let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
     let now = state.clock.now();
@@ -260,17 +261,19 @@ fn credential_object(state: &AppState, version: Version, v: &View, certificates:
         key["curve"] = json!(curve.to_string());
     }
     let mut cert = json!({ "status": v.cert_status(now) });
+    let cert_der = db::unb64(&v.cert_row.cert_der, "certificates.cert_der")?;
     match certificates {
         "none" => {}
         "chain" => {
-            let mut chain = vec![b64(&v.cert_der)];
+            let mut chain = vec![b64(&cert_der)];
             chain.extend(state.ca.chain_der().iter().map(|d| b64(d)));
             cert["certificates"] = json!(chain);
         }
-        _ => cert["certificates"] = json!([b64(&v.cert_der)]),
+        _ => cert["certificates"] = json!([b64(&cert_der)]),
     }
     if cert_info {
-        let tbs = &v.cert.tbs_certificate;
+        let parsed = Certificate::from_der(&cert_der).map_err(|e| CscError::Internal(e.to_string()))?;
+        let tbs = &parsed.tbs_certificate;
         cert["issuerDN"] = json!(tbs.issuer.to_string());
         cert["subjectDN"] = json!(tbs.subject.to_string());
         cert["serialNumber"] = json!(v.cert_row.serial);
@@ -315,7 +318,7 @@ fn credential_object(state: &AppState, version: Version, v: &View, certificates:
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// `YYYYMMDDHHMMSSZ`, as credentials/info writes validity.
@@ -351,13 +354,7 @@ pub async fn credential_info(
 ) -> Result<Value, CscError> {
     let certificates = certificates_param(req.certificates.as_deref())?;
     let v = view(state, caller, req.credential_id.as_deref()).await?;
-    Ok(credential_object(
-        state,
-        version,
-        &v,
-        certificates,
-        req.cert_info.unwrap_or(false),
-    ))
+    credential_object(state, version, &v, certificates, req.cert_info.unwrap_or(false))
 }
 
 /// `credentials/list`.
@@ -398,16 +395,16 @@ pub async fn list(state: &AppState, version: Version, caller: &Caller, req: List
                 let infos: Vec<Value> = views
                     .iter()
                     .map(|v| {
-                        let mut o = credential_object(state, version, v, certificates, req.cert_info.unwrap_or(false));
+                        let mut o = credential_object(state, version, v, certificates, req.cert_info.unwrap_or(false))?;
                         o["credentialID"] = json!(v.cred.id);
                         if !req.auth_info.unwrap_or(false) {
                             if let Some(map) = o.as_object_mut() {
                                 map.remove("auth");
                             }
                         }
-                        o
+                        Ok(o)
                     })
-                    .collect();
+                    .collect::<Result<_, CscError>>()?;
                 out["credentialInfos"] = json!(infos);
             }
             if req.only_valid.is_some() {
