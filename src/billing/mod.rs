@@ -3,6 +3,7 @@
 //! the guide's example does it: net → VAT → gross EUR → RON.
 
 pub mod fx;
+pub mod invoice;
 pub mod orders;
 pub mod payment;
 pub mod routes;

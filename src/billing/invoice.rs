@@ -1,0 +1,1 @@
+//! The invoice PDF of a paid order.

@@ -1,0 +1,3 @@
+//! Documents: CMS SignedData building (shared by the signed issuance evidence, CAdES and PAdES).
+
+pub mod cms;
