@@ -54,6 +54,7 @@ pub struct Settings {
     pub billing: BillingSettings,
     pub packages: Vec<PackageSettings>,
     pub notify: NotifySettings,
+    pub lifecycle: LifecycleSettings,
 }
 
 /// Login tokens and TOTP rules (product rules §3, §4).
@@ -154,6 +155,10 @@ pub struct BillingSettings {
     pub promo_codes: Vec<PromoCode>,
     /// The HMAC key that authenticates payment callbacks; unset: one made at first start, kept in the database.
     pub payment_callback_secret: Option<SecretString>,
+    /// The seller on the invoices.
+    pub seller_name: String,
+    pub seller_tax_id: String,
+    pub seller_address: Vec<String>,
 }
 
 /// A promotional code: a percentage (basis points) or a fixed amount off the net price.
@@ -174,6 +179,65 @@ impl Default for BillingSettings {
             fallback_eur_ron: "5.0900".into(),
             promo_codes: Vec::new(),
             payment_callback_secret: None,
+            seller_name: "Parafa Trust Services SRL".into(),
+            seller_tax_id: "RO14399840".into(),
+            seller_address: vec![
+                "Strada Exemplului 1".into(),
+                "400000 Cluj-Napoca, Cluj".into(),
+                "Romania".into(),
+            ],
+        }
+    }
+}
+
+/// Identification, issuance, rekey and the scheduler (product rules §2, §5, §10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleSettings {
+    /// Identity documents the identification accepts.
+    pub identity_documents: Vec<String>,
+    /// How long an identification link (first, or after "returned for completion") stays valid, in hours.
+    pub identity_link_hours: i64,
+    /// Days after a rejection in which a resubmission is free.
+    pub resubmission_free_days: i64,
+    /// The fee of a later resubmission, in bani (0: free; a non-zero fee asks for a new order).
+    pub resubmission_fee_ron_bani: i64,
+    /// How many times a rejected identification may be resubmitted.
+    pub resubmissions_allowed: i64,
+    /// The ban after fake or forged data, in days.
+    pub ban_days: i64,
+    /// Whether a duplicate identity document cancels the pending orders at once (otherwise an operator decides).
+    pub duplicate_auto_cancel: bool,
+    /// Rekey reminders, in days before expiry (the banner shows from the first).
+    pub reminder_days: Vec<i64>,
+    /// A rekey request is accepted until this many hours before expiry.
+    pub rekey_cutoff_hours: i64,
+    /// The successor is issued this many days before the current certificate's expiry.
+    pub successor_lead_days: i64,
+    /// Largest identity-document copy in a rekey request, in bytes.
+    pub photo_max_bytes: usize,
+    /// The version of the issuance terms the holder accepts.
+    pub terms_version: String,
+    /// How often the scheduler runs, in seconds.
+    pub tick_secs: u64,
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        LifecycleSettings {
+            identity_documents: vec!["id_card".into(), "passport".into()],
+            identity_link_hours: 24,
+            resubmission_free_days: 30,
+            resubmission_fee_ron_bani: 0,
+            resubmissions_allowed: 1,
+            ban_days: 90,
+            duplicate_auto_cancel: false,
+            reminder_days: vec![45, 15],
+            rekey_cutoff_hours: 72,
+            successor_lead_days: 3,
+            photo_max_bytes: 3 * 1024 * 1024,
+            terms_version: "2026-11".into(),
+            tick_secs: 60,
         }
     }
 }
@@ -363,6 +427,7 @@ impl Default for Settings {
             billing: BillingSettings::default(),
             packages: default_packages(),
             notify: NotifySettings::default(),
+            lifecycle: LifecycleSettings::default(),
         }
     }
 }
@@ -508,6 +573,9 @@ impl Settings {
                 "FX_FEED_FILE" => self.billing.fx_feed_file = Some(PathBuf::from(value)),
                 "FALLBACK_EUR_RON" => self.billing.fallback_eur_ron = value.clone(),
                 "PAYMENT_CALLBACK_SECRET" => self.billing.payment_callback_secret = Some(value.clone().into()),
+                "LIFECYCLE_TICK_SECS" => {
+                    self.lifecycle.tick_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
+                }
                 "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
                 // Empty means unset: the file sink.
                 "SMTP_URL" => self.notify.smtp_url = Some(value.clone()).filter(|v| !v.is_empty()),
@@ -567,6 +635,20 @@ impl Settings {
             );
         }
         self.notify.validate()?;
+        let l = &self.lifecycle;
+        if !(1..=3600).contains(&l.tick_secs)
+            || l.reminder_days.iter().any(|d| *d < 1)
+            || l.rekey_cutoff_hours < 0
+            || l.successor_lead_days < 0
+            || l.identity_link_hours < 1
+            || l.identity_documents.is_empty()
+        {
+            return invalid(
+                "lifecycle",
+                "tick_secs 1..=3600, reminder_days ≥ 1, identity_link_hours ≥ 1, a document list, no negative limits"
+                    .into(),
+            );
+        }
         if crate::billing::fx::parse_rate(&self.billing.fallback_eur_ron).is_none_or(|r| r <= 0) {
             return invalid(
                 "billing.fallback_eur_ron",

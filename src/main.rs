@@ -55,6 +55,68 @@ enum Admin {
         #[arg(long, default_value = "unspecified")]
         reason: String,
     },
+    /// Operators: `parafa admin operator create …`.
+    #[command(subcommand)]
+    Operator(OperatorCmd),
+    /// The identification queue: list, accept, return or reject.
+    #[command(subcommand)]
+    Identity(IdentityCmd),
+    /// Rekey requests: list, approve or reject.
+    #[command(subcommand)]
+    Rekey(RekeyCmd),
+    /// Runs the lifecycle scheduler once (reminders, successors, refunds) and prints what it did.
+    Lifecycle,
+}
+
+#[derive(Subcommand)]
+enum OperatorCmd {
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "+40700000000")]
+        phone: String,
+        #[arg(long, env = "PARAFA_HOLDER_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdentityCmd {
+    List {
+        #[arg(long)]
+        flagged: bool,
+    },
+    Accept {
+        session_id: String,
+    },
+    Return {
+        session_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    Reject {
+        session_id: String,
+        #[arg(long)]
+        reason: String,
+        /// Fake or forged data, or another's identity: pending orders cancelled and a ban.
+        #[arg(long)]
+        fake: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RekeyCmd {
+    List,
+    Approve {
+        request_id: String,
+    },
+    Reject {
+        request_id: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,6 +153,9 @@ struct CreateHolder {
     pseudonym: Option<String>,
     #[arg(long, default_value = "RO")]
     country: String,
+    /// An account with its TOTP pairing but no certificate yet (it orders one).
+    #[arg(long)]
+    no_certificate: bool,
 }
 
 fn parse_key(s: &str) -> Result<KeySpec, String> {
@@ -184,6 +249,8 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                 id_number: h.id_number,
                 pseudonym: h.pseudonym,
                 country: h.country,
+                role: "holder".into(),
+                certificate: !h.no_certificate,
             };
             let holder = holders::create_ready_holder(
                 &state.db,
@@ -198,7 +265,11 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
             println!("user_id: {}", holder.user_id);
             println!("credential_id: {}", holder.credential_id);
             println!("certificate_serial: {}", holder.cert_serial);
-            println!("valid_until: {}", clock::rfc3339(holder.not_after));
+            if holder.credential_id.is_empty() {
+                println!("valid_until: -");
+            } else {
+                println!("valid_until: {}", clock::rfc3339(holder.not_after));
+            }
             println!("transactions: {}", holder.transactions);
             println!("totp_secret: {}", holder.secret_base32.expose_secret());
             println!("otpauth: {}", holder.otpauth_uri.expose_secret());
@@ -258,6 +329,110 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                     .await?;
             audit::seal(&state.db).await?;
             println!("revoked: {serial} ({reason})");
+            Ok(ExitCode::SUCCESS)
+        }
+        Admin::Operator(OperatorCmd::Create {
+            email,
+            name,
+            phone,
+            password,
+        }) => {
+            let (given, surname) = match name.trim().rsplit_once(char::is_whitespace) {
+                Some((g, s)) => (g.trim().to_owned(), s.to_owned()),
+                None => bail!("--name needs a given name and a surname"),
+            };
+            let req = HolderRequest {
+                email,
+                given_name: given,
+                surname,
+                phone,
+                password: password.into(),
+                package: 1,
+                key: KeySpec::P256,
+                two_factor: true,
+                id_number: None,
+                pseudonym: None,
+                country: "RO".into(),
+                role: "operator".into(),
+                certificate: false,
+            };
+            let op = holders::create_ready_holder(
+                &state.db,
+                &state.hsm,
+                &state.ca,
+                &state.settings,
+                state.clock.as_ref(),
+                req,
+                "admin-cli",
+            )
+            .await?;
+            println!("user_id: {}", op.user_id);
+            println!("totp_secret: {}", op.secret_base32.expose_secret());
+            println!("otpauth: {}", op.otpauth_uri.expose_secret());
+            audit::seal(&state.db).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Admin::Identity(cmd) => {
+            use parafa::lifecycle::identity::{self, Verdict};
+            let (id, verdict) = match cmd {
+                IdentityCmd::List { flagged } => {
+                    let q = identity::queue(&state, None, flagged).await?;
+                    println!("{}", serde_json::to_string_pretty(&q)?);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                IdentityCmd::Accept { session_id } => (
+                    session_id,
+                    Verdict {
+                        decision: "accept".into(),
+                        reason: None,
+                        fake: false,
+                    },
+                ),
+                IdentityCmd::Return { session_id, reason } => (
+                    session_id,
+                    Verdict {
+                        decision: "return".into(),
+                        reason: Some(reason),
+                        fake: false,
+                    },
+                ),
+                IdentityCmd::Reject {
+                    session_id,
+                    reason,
+                    fake,
+                } => (
+                    session_id,
+                    Verdict {
+                        decision: "reject".into(),
+                        reason: Some(reason),
+                        fake,
+                    },
+                ),
+            };
+            let out = identity::decide(&state, &id, verdict, "admin-cli").await?;
+            audit::seal(&state.db).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Admin::Rekey(cmd) => {
+            use parafa::lifecycle::rekey;
+            let out = match cmd {
+                RekeyCmd::List => rekey::queue(&state, None).await?,
+                RekeyCmd::Approve { request_id } => rekey::decide(&state, &request_id, true, None, "admin-cli").await?,
+                RekeyCmd::Reject { request_id, reason } => {
+                    rekey::decide(&state, &request_id, false, Some(&reason), "admin-cli").await?
+                }
+            };
+            audit::seal(&state.db).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Admin::Lifecycle => {
+            let r = parafa::lifecycle::scheduler::tick(&state).await;
+            audit::seal(&state.db).await?;
+            println!("reminders: {}", r.reminders);
+            println!("successors: {}", r.successors);
+            println!("refunds: {}", r.refunds);
             Ok(ExitCode::SUCCESS)
         }
         Admin::Cert { which } => {

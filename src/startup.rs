@@ -121,6 +121,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
     };
     let json_limit = state.settings.max_json_body_bytes;
     let data = web::Data::new(state);
+    crate::lifecycle::scheduler::spawn(data.clone().into_inner());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -156,6 +157,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .service(
                 web::scope("/api/v1")
                     .configure(crate::billing::routes::configure)
+                    .configure(crate::lifecycle::routes::configure)
                     .configure(crate::accounts::routes::configure),
             )
             .default_service(web::to(not_found))

@@ -32,7 +32,7 @@ fn app_with(extra: &[(&str, &str)], toml: &str) -> TestApp {
 }
 
 fn session(app: &TestApp, email: &str) -> String {
-    let holder = app.create_holder_with(email, "p256", 1, false);
+    let holder = app.create_account(email, false);
     let r = app
         .client
         .post(app.url("/api/v1/session"))
@@ -303,5 +303,96 @@ fn only_a_signed_fresh_callback_marks_an_order_paid_and_a_replay_changes_nothing
             .unwrap()
             .status(),
         404
+    );
+}
+
+#[test]
+fn the_ron_amount_is_fixed_on_the_payment_day_and_the_invoice_pdf_comes_once_paid() {
+    let app = app_with(&[("PARAFA_VAT_BASIS_POINTS", "1900")], "");
+    let cookie = session(&app, "payer@example.com");
+    let (status, order) = call(
+        &app,
+        "POST",
+        "/api/v1/orders",
+        &cookie,
+        Some(json!({"kind": "new", "package": 1, "acknowledgements": acks(), "invoice": person()})),
+    );
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["price"]["label"], "Pay 233.80 RON (46.41 EUR)");
+    let id = order["id"].as_str().unwrap();
+    let (status, early) = call(&app, "GET", &format!("/api/v1/orders/{id}/invoice.pdf"), &cookie, None);
+    assert_eq!(status, 409, "no invoice before payment: {early}");
+
+    // The central bank publishes the next day's rate: the payment is made at the rate of the day it is made.
+    let feed = app
+        .env()
+        .iter()
+        .find(|(k, _)| k == "PARAFA_FX_FEED_FILE")
+        .unwrap()
+        .1
+        .clone();
+    std::fs::write(
+        &feed,
+        FEED.replace("2025-03-14", "2025-03-15").replace("5.0377", "5.1000"),
+    )
+    .unwrap();
+    app.advance_clock(2 * 3600);
+    let (_, page) = call(&app, "GET", &format!("/api/v1/sandbox-pay/{id}"), &cookie, None);
+    // 46.41 EUR × 5.1000 = 236.69 RON.
+    assert_eq!(page["charge"], "Pay 236.69 RON (46.41 EUR)", "{page}");
+    let (status, paid) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/sandbox-pay/{id}"),
+        &cookie,
+        Some(json!({"outcome": "pay"})),
+    );
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(
+        (
+            paid["state"].as_str(),
+            paid["price"]["total_ron_bani"].as_i64(),
+            paid["price"]["rate_date"].as_str()
+        ),
+        (Some("paid"), Some(23669), Some("2025-03-15"))
+    );
+    let number = paid["invoice_number"]
+        .as_str()
+        .expect("an invoice number once paid")
+        .to_owned();
+    assert!(number.starts_with("PRF-INV-"), "{number}");
+
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/orders/{id}/invoice.pdf")))
+        .header("Cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("invoice.pdf");
+    std::fs::write(&pdf, r.bytes().unwrap()).unwrap();
+    let text = common::run_ok("pdftotext", &["-layout", pdf.to_str().unwrap(), "-"]);
+    for expected in [
+        number.as_str(),
+        paid["registration_number"].as_str().unwrap(),
+        "236.69",
+        "46.41",
+        "Ana Maria Popescu",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from the invoice:\n{text}");
+    }
+    // Another order paid later gets the next number.
+    let (_, second) = call(
+        &app,
+        "POST",
+        "/api/v1/orders",
+        &cookie,
+        Some(json!({"kind": "reissue", "package": 1, "acknowledgements": acks(), "invoice": person()})),
+    );
+    assert_eq!(
+        second["error"], "conflict",
+        "a reissue needs an ended certificate: {second}"
     );
 }

@@ -37,15 +37,7 @@ async fn hash_new(state: &AppState, user: &User, new: Option<SecretString>) -> R
 }
 
 fn email(user: &User, state: &AppState, t: Template<'_>, kind: &str) -> Message {
-    let base = state.ca.public_base();
-    let (subject, body) = t.render(Lang::parse(Some(&user.lang)), &format!("{base}/contact"));
-    Message {
-        medium: Medium::Email,
-        recipient: user.email.clone(),
-        subject,
-        body,
-        kind: kind.into(),
-    }
+    notify::email(&user.email, &user.lang, state.ca.public_base(), t, kind)
 }
 
 /// Stores the new password hash, ends every session and queues the confirmation, in one transaction.

@@ -22,8 +22,23 @@ pub enum OrderError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<crate::lifecycle::LifecycleError> for OrderError {
+    fn from(e: crate::lifecycle::LifecycleError) -> Self {
+        use crate::lifecycle::LifecycleError as L;
+        match e {
+            L::Invalid(d) => OrderError::Invalid(d),
+            L::Forbidden(d) => OrderError::Forbidden(d),
+            L::NotFound(_) => OrderError::NotFound,
+            L::Db(d) => OrderError::Db(d),
+            other => OrderError::Conflict(other.to_string()),
+        }
+    }
 }
 
 impl From<sqlx::Error> for OrderError {
@@ -153,6 +168,7 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
         }
     }
     let invoice = invoice(req.invoice)?;
+    let renews = crate::lifecycle::rekey::eligibility(state, user, &kind).await?;
     let now = state.clock.now();
     let billing = &state.settings.billing;
     let promo = match req.promo_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
@@ -184,8 +200,8 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
         let inserted = sqlx::query(
             "INSERT INTO orders (id, registration_number, user_id, kind, package_id, state, net_eur_cents,
                 discount_eur_cents, promo_code, vat_basis_points, vat_eur_cents, gross_eur_cents, ron_per_eur_1e4,
-                rate_date, total_ron_bani, invoice, acknowledgements, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'awaiting_payment', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
+                rate_date, total_ron_bani, invoice, acknowledgements, created_at, updated_at, credential_id)
+             VALUES ($1, $2, $3, $4, $5, 'awaiting_payment', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18)",
         )
         .bind(&id)
         .bind(&number)
@@ -204,6 +220,7 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
         .bind(invoice.to_string())
         .bind(acks_json.to_string())
         .bind(now)
+        .bind(&renews)
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -220,6 +237,22 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
             now,
         )
         .await?;
+        let link = {
+            use super::payment::PaymentGateway;
+            super::payment::Sandbox.payment_url(state.ca.public_base(), &id)
+        };
+        let m = crate::notify::email(
+            &user.email,
+            &user.lang,
+            state.ca.public_base(),
+            crate::notify::Template::OrderPlaced {
+                order: &number,
+                charge: &price.label,
+                link: &link,
+            },
+            "order_placed",
+        );
+        crate::notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
         tx.commit().await?;
         audit(
             state,
@@ -237,7 +270,7 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
     ))
 }
 
-pub(super) async fn record_history(
+pub async fn record_history(
     conn: &mut sqlx::AnyConnection,
     order_id: &str,
     state: &str,
@@ -255,6 +288,113 @@ pub(super) async fn record_history(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Re-prices an unpaid order at today's EUR→RON rate when the rate it carries is of another day, so that the
+/// amount paid is the one of the payment day. The EUR amounts do not change.
+pub async fn reprice(state: &AppState, order_id: &str) -> Result<(), DbError> {
+    let Some(r) = sqlx::query(
+        "SELECT net_eur_cents, discount_eur_cents, vat_basis_points, rate_date FROM orders
+         WHERE id = $1 AND state = 'awaiting_payment'",
+    )
+    .bind(order_id)
+    .fetch_optional(state.db.writer())
+    .await?
+    else {
+        return Ok(());
+    };
+    let rate = state.fx.rate(state.clock.now()).await;
+    if r.try_get::<String, _>("rate_date")? == rate.date {
+        return Ok(());
+    }
+    let p = price(
+        r.try_get("net_eur_cents")?,
+        r.try_get("discount_eur_cents")?,
+        r.try_get("vat_basis_points")?,
+        &rate,
+    );
+    sqlx::query(
+        "UPDATE orders SET ron_per_eur_1e4 = $1, rate_date = $2, total_ron_bani = $3, updated_at = $4
+         WHERE id = $5 AND state = 'awaiting_payment'",
+    )
+    .bind(p.ron_per_eur_1e4)
+    .bind(&p.rate_date)
+    .bind(p.total_ron_bani)
+    .bind(state.clock.now())
+    .bind(order_id)
+    .execute(state.db.writer())
+    .await?;
+    Ok(())
+}
+
+/// The columns of an order the lifecycle works with.
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub id: String,
+    pub registration_number: String,
+    pub user_id: String,
+    pub kind: String,
+    pub package_id: i64,
+    pub state: String,
+    pub total_ron_bani: i64,
+    pub credential_id: Option<String>,
+    pub frozen: bool,
+}
+
+/// Reads an order.
+pub async fn order_row<'e, E>(exec: E, id: &str) -> Result<Option<OrderRow>, DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let Some(r) = sqlx::query(
+        "SELECT id, registration_number, user_id, kind, package_id, state, total_ron_bani, credential_id, frozen
+         FROM orders WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(exec)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(OrderRow {
+        id: r.try_get("id")?,
+        registration_number: r.try_get("registration_number")?,
+        user_id: r.try_get("user_id")?,
+        kind: r.try_get("kind")?,
+        package_id: r.try_get("package_id")?,
+        state: r.try_get("state")?,
+        total_ron_bani: r.try_get("total_ron_bani")?,
+        credential_id: r.try_get("credential_id")?,
+        frozen: r.try_get::<i64, _>("frozen")? != 0,
+    }))
+}
+
+/// Moves an order from one of the states `from` to `to`, with its history row, inside the caller's transaction.
+/// Returns false (and changes nothing) when the order is in none of those states: another request or instance
+/// moved it first.
+pub async fn transition(
+    conn: &mut sqlx::AnyConnection,
+    order_id: &str,
+    from: &[&str],
+    to: &str,
+    actor: &str,
+    note: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(to).bind(now).bind(order_id);
+    for f in from {
+        q = q.bind(*f);
+    }
+    if q.execute(&mut *conn).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    record_history(conn, order_id, to, actor, note, now).await?;
+    Ok(true)
 }
 
 /// One of the user's orders with its price, invoice data, actions and history.
@@ -300,7 +440,21 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
     }
     let invoice: Value = serde_json::from_str(&r.try_get::<String, _>("invoice")?).unwrap_or(Value::Null);
     let awaiting = order_state == "awaiting_payment";
-    let actions: Vec<&str> = if awaiting { vec!["pay", "cancel"] } else { vec![] };
+    let kind: String = r.try_get("kind")?;
+    let frozen = r.try_get::<i64, _>("frozen")? != 0;
+    let invoice_number: Option<String> = r.try_get("invoice_number")?;
+    let mut actions: Vec<&str> = match (order_state.as_str(), kind.as_str()) {
+        _ if frozen => vec![],
+        ("awaiting_payment", _) => vec!["pay", "cancel"],
+        ("paid" | "returned_for_completion", "new" | "reissue") => vec!["identify"],
+        ("rejected", "new" | "reissue") => vec!["resubmit"],
+        ("accepted", "new" | "reissue") => vec!["issue_certificate"],
+        ("paid" | "rejected", "rekey") => vec!["rekey_request"],
+        _ => vec![],
+    };
+    if invoice_number.is_some() {
+        actions.push("invoice");
+    }
     let payment_url = awaiting.then(|| {
         use super::payment::PaymentGateway;
         super::payment::Sandbox.payment_url(state.ca.public_base(), id)
@@ -308,7 +462,12 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
     Ok(json!({
         "id": id,
         "registration_number": r.try_get::<String, _>("registration_number")?,
-        "kind": r.try_get::<String, _>("kind")?,
+        "kind": kind,
+        "on_hold": frozen,
+        "invoice_number": invoice_number,
+        "paid_at": r.try_get::<Option<i64>, _>("paid_at")?.map(rfc3339),
+        "refunded_ron": r.try_get::<Option<i64>, _>("refunded_bani")?.map(super::format_minor),
+        "credential_id": r.try_get::<Option<String>, _>("credential_id")?,
         "package": r.try_get::<i64, _>("package_id")?,
         "state": order_state,
         "price": price,
@@ -319,6 +478,80 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
         "history": hist,
         "created_at": rfc3339(r.try_get("created_at")?),
     }))
+}
+
+/// The invoice of a paid order, as a PDF (its data are those frozen at payment).
+pub async fn invoice_pdf(state: &AppState, user: &User, id: &str) -> Result<(String, Vec<u8>), OrderError> {
+    use super::invoice::{render, InvoiceData, InvoiceLine, Party};
+    let r = sqlx::query("SELECT * FROM orders WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(&user.id)
+        .fetch_optional(state.db.writer())
+        .await?
+        .ok_or(OrderError::NotFound)?;
+    let Some(number) = r.try_get::<Option<String>, _>("invoice_number")? else {
+        return Err(OrderError::Conflict(
+            "The invoice is issued once the order is paid".into(),
+        ));
+    };
+    let inv: Value = serde_json::from_str(&r.try_get::<String, _>("invoice")?).unwrap_or(Value::Null);
+    let s = |k: &str| inv[k].as_str().unwrap_or_default().to_owned();
+    let mut address = vec![format!(
+        "{} {}, bl. {}, sc. {}, ap. {}",
+        s("street"),
+        s("number"),
+        s("building"),
+        s("entrance"),
+        s("apartment")
+    )];
+    address.push(format!("{} {}, {}", s("postal_code"), s("locality"), s("county")));
+    address.push(s("country"));
+    let package_id: i64 = r.try_get("package_id")?;
+    let kind: String = r.try_get("kind")?;
+    let package = state
+        .settings
+        .package(package_id as u8)
+        .map(|p| {
+            format!(
+                "{} ({} years, {} transactions)",
+                p.name, p.validity_years, p.transactions
+            )
+        })
+        .unwrap_or_else(|| format!("Package {package_id}"));
+    let billing = &state.settings.billing;
+    let data = InvoiceData {
+        invoice_number: number.clone(),
+        issued_on: rfc3339(r.try_get::<Option<i64>, _>("paid_at")?.unwrap_or_default())[..10].to_owned(),
+        order_number: r.try_get("registration_number")?,
+        seller: Party {
+            name: billing.seller_name.clone(),
+            tax_id: Some(billing.seller_tax_id.clone()),
+            address: billing.seller_address.clone(),
+        },
+        buyer: Party {
+            name: s("name"),
+            tax_id: inv["tax_id"].as_str().map(str::to_owned),
+            address,
+        },
+        lines: vec![InvoiceLine {
+            description: format!("Qualified remote signature, {kind}: {package}"),
+            quantity: 1,
+            unit_net_eur_cents: r.try_get("net_eur_cents")?,
+        }],
+        discount_eur_cents: r.try_get("discount_eur_cents")?,
+        vat_basis_points: r.try_get("vat_basis_points")?,
+        vat_eur_cents: r.try_get("vat_eur_cents")?,
+        gross_eur_cents: r.try_get("gross_eur_cents")?,
+        ron_per_eur_1e4: r.try_get("ron_per_eur_1e4")?,
+        rate_date: r.try_get("rate_date")?,
+        total_ron_bani: r.try_get("total_ron_bani")?,
+        payment_reference: r.try_get::<Option<String>, _>("payment_ref")?.unwrap_or_default(),
+    };
+    let pdf = tokio::task::spawn_blocking(move || render(&data))
+        .await
+        .map_err(|e| OrderError::Conflict(format!("invoice rendering failed: {e}")))?
+        .map_err(|e| OrderError::Conflict(format!("invoice rendering failed: {e}")))?;
+    Ok((number, pdf))
 }
 
 /// The user's orders, newest first.

@@ -56,6 +56,8 @@ pub trait PaymentGateway: Send + Sync {
     fn name(&self) -> &str;
     /// The URL the payer is sent to for an order.
     fn payment_url(&self, base: &str, order_id: &str) -> String;
+    /// Pays an order's amount back; returns the gateway's reference of the refund.
+    fn refund(&self, order_id: &str, amount_ron_bani: i64) -> String;
 }
 
 /// The built-in sandbox: a page that pays or fails an order, reporting through the same signed callback.
@@ -68,6 +70,11 @@ impl PaymentGateway for Sandbox {
 
     fn payment_url(&self, base: &str, order_id: &str) -> String {
         format!("{base}/api/v1/sandbox-pay/{order_id}")
+    }
+
+    /// The sandbox moves no money: the reference names the order and the amount.
+    fn refund(&self, order_id: &str, amount_ron_bani: i64) -> String {
+        format!("sandbox-refund-{order_id}-{amount_ron_bani}")
     }
 }
 
@@ -173,10 +180,12 @@ pub async fn callback(
     let actor = format!("gateway:{provider}");
     if event.status == "paid" {
         let moved = sqlx::query(
-            "UPDATE orders SET state = 'paid', updated_at = $1 WHERE id = $2 AND state = 'awaiting_payment'",
+            "UPDATE orders SET state = 'paid', updated_at = $1, paid_at = $1, payment_ref = $3
+             WHERE id = $2 AND state = 'awaiting_payment'",
         )
         .bind(now)
         .bind(&event.order_id)
+        .bind(format!("{provider}:{}", event.event_id))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -186,6 +195,21 @@ pub async fn callback(
             )));
         }
         super::orders::record_history(&mut tx, &event.order_id, "paid", &actor, "payment confirmed", now).await?;
+        // The invoice is issued with the payment: a gap-free number per year, and its data frozen from now on.
+        let year = crate::clock::rfc3339(now)[..4].to_owned();
+        let n: i64 = sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, 1)
+             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+        )
+        .bind(format!("invoice-{year}"))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("value")?;
+        sqlx::query("UPDATE orders SET invoice_number = $1 WHERE id = $2")
+            .bind(format!("PRF-INV-{year}-{n:06}"))
+            .bind(&event.order_id)
+            .execute(&mut *tx)
+            .await?;
     } else {
         super::orders::record_history(&mut tx, &event.order_id, &order_state, &actor, "payment failed", now).await?;
     }
@@ -210,12 +234,26 @@ pub async fn sandbox_pay(
     order_id: &str,
     outcome: &str,
 ) -> Result<bool, CallbackError> {
-    let row = sqlx::query("SELECT total_ron_bani FROM orders WHERE id = $1 AND user_id = $2")
-        .bind(order_id)
-        .bind(user_id)
+    let owned = || {
+        sqlx::query("SELECT total_ron_bani, frozen FROM orders WHERE id = $1 AND user_id = $2")
+            .bind(order_id)
+            .bind(user_id)
+    };
+    owned()
         .fetch_optional(state.db.writer())
         .await?
         .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
+    // The RON amount is the one of the payment day (product rules §1).
+    super::orders::reprice(state, order_id).await?;
+    let row = owned()
+        .fetch_optional(state.db.writer())
+        .await?
+        .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
+    if row.try_get::<i64, _>("frozen")? != 0 {
+        return Err(CallbackError::Conflict(
+            "This order is on hold until an operator decides about a duplicate identity document".into(),
+        ));
+    }
     let status = match outcome {
         "pay" => "paid",
         "fail" => "failed",

@@ -16,6 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orders", web::get().to(list))
         .route("/orders/{id}", web::get().to(view))
         .route("/orders/{id}/cancel", web::post().to(cancel))
+        .route("/orders/{id}/invoice.pdf", web::get().to(invoice_pdf))
         .route("/payments/{provider}/callback", web::post().to(callback))
         .route("/sandbox-pay/{id}", web::get().to(sandbox_page))
         .route("/sandbox-pay/{id}", web::post().to(sandbox_pay));
@@ -51,6 +52,8 @@ async fn sandbox_page(
     user: WebUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    orders::view(&state, &user.user, &id).await?;
+    orders::reprice(&state, &id).await?;
     let order = orders::view(&state, &user.user, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "gateway": "sandbox",
@@ -84,6 +87,7 @@ impl From<OrderError> for ApiError {
             OrderError::Invalid(d) => ApiError::invalid_request(d),
             OrderError::NotFound => ApiError::not_found("no such order"),
             OrderError::Conflict(d) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
+            OrderError::Forbidden(d) => ApiError::new(StatusCode::FORBIDDEN, "access_denied", d),
             OrderError::Db(e) => e.into(),
         }
     }
@@ -112,4 +116,16 @@ async fn view(state: web::Data<AppState>, user: WebUser, id: web::Path<String>) 
 
 async fn cancel(state: web::Data<AppState>, user: WebUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(orders::cancel(&state, &user.user, &id, &user.client).await?))
+}
+
+async fn invoice_pdf(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (number, pdf) = orders::invoice_pdf(&state, &user.user, &id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{number}.pdf\"")))
+        .body(pdf))
 }

@@ -100,6 +100,41 @@ impl HolderSubject {
     }
 }
 
+impl HolderSubject {
+    /// The subject of an earlier certificate, read back (a successor keeps its holder's name).
+    pub fn from_name(subject: &Name, email: Option<String>) -> HolderSubject {
+        let mut out = HolderSubject {
+            given_name: String::new(),
+            surname: String::new(),
+            country: String::new(),
+            serial_number: String::new(),
+            pseudonym: None,
+            email,
+        };
+        for atv in subject.0.iter().flat_map(|rdn| rdn.0.iter()) {
+            let value = atv
+                .value
+                .decode_as::<der::asn1::Utf8StringRef>()
+                .map(|v| v.as_str().to_owned())
+                .or_else(|_| {
+                    atv.value
+                        .decode_as::<PrintableStringRef>()
+                        .map(|v| v.as_str().to_owned())
+                })
+                .unwrap_or_default();
+            match atv.oid {
+                o if o == rfc4519::GIVEN_NAME => out.given_name = value,
+                o if o == rfc4519::SURNAME => out.surname = value,
+                o if o == rfc4519::C => out.country = value,
+                o if o == rfc4519::SERIAL_NUMBER => out.serial_number = value,
+                o if o == AT_PSEUDONYM => out.pseudonym = Some(value),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 /// A key identifier: the leftmost 160 bits of the SHA-256 of the subjectPublicKey bits (RFC 7093 §2 method 1).
 pub fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
     Sha256::digest(spki.subject_public_key.raw_bytes())[..20].to_vec()

@@ -11,7 +11,6 @@ use crate::auth::{password, totp};
 use crate::ca::{Ca, HolderSubject};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::db::credentials::{CertificateRow, Credential, Quota};
 use crate::db::users::User;
 use crate::db::{self, Db};
 use crate::hsm::{Hsm, KeySpec};
@@ -32,11 +31,16 @@ pub struct HolderRequest {
     pub id_number: Option<String>,
     pub pseudonym: Option<String>,
     pub country: String,
+    /// `holder` or `operator`.
+    pub role: String,
+    /// Whether to issue a certificate now (false: an account with its TOTP pairing, ready to order one).
+    pub certificate: bool,
 }
 
 /// The created holder, with the TOTP secret shown this once.
 pub struct ReadyHolder {
     pub user_id: String,
+    /// Empty without a certificate.
     pub credential_id: String,
     pub cert_serial: String,
     pub not_after: i64,
@@ -113,8 +117,12 @@ pub async fn create_ready_holder(
 
     let (h, c) = (hsm.clone(), ca.clone());
     let (uid, cid, account, spec) = (user_id.clone(), credential_id.clone(), email.clone(), req.key);
+    let with_certificate = req.certificate;
     let (pairing, issued) = tokio::task::spawn_blocking(move || {
         let pairing = totp::new_pairing(&h, &uid, "Parafa", &account, "active")?;
+        if !with_certificate {
+            return Ok::<_, LifecycleError>((pairing, None));
+        }
         let label = format!("holder {account}");
         let spki = h.generate_key_pair(spec, cid.as_bytes(), &label)?;
         let issued = c
@@ -122,7 +130,7 @@ pub async fn create_ready_holder(
             .inspect_err(|_| {
                 let _ = h.destroy_key_pair(cid.as_bytes());
             })?;
-        Ok::<_, LifecycleError>((pairing, issued))
+        Ok::<_, LifecycleError>((pairing, Some(issued)))
     })
     .await
     .map_err(|e| LifecycleError::Task(e.to_string()))??;
@@ -134,7 +142,7 @@ pub async fn create_ready_holder(
         surname: req.surname.trim().to_owned(),
         phone: req.phone.clone(),
         password_hash,
-        role: "holder".into(),
+        role: req.role.clone(),
         status: "active".into(),
         two_factor: if req.two_factor { "on" } else { "off" }.into(),
         created_at: now,
@@ -149,12 +157,15 @@ pub async fn create_ready_holder(
         &pairing.row,
         &credential_id,
         req.key,
-        &issued,
+        issued.as_ref(),
         &package,
         actor,
     )
     .await;
     if let Err(e) = stored {
+        if issued.is_none() {
+            return Err(e);
+        }
         let h = hsm.clone();
         let cid = credential_id.clone();
         let _ = tokio::task::spawn_blocking(move || h.destroy_key_pair(cid.as_bytes())).await;
@@ -165,10 +176,10 @@ pub async fn create_ready_holder(
     }
     Ok(ReadyHolder {
         user_id,
-        credential_id,
-        cert_serial: issued.serial,
-        not_after,
-        transactions: package.transactions,
+        credential_id: if issued.is_some() { credential_id } else { String::new() },
+        cert_serial: issued.as_ref().map(|i| i.serial.clone()).unwrap_or_default(),
+        not_after: if issued.is_some() { not_after } else { 0 },
+        transactions: if issued.is_some() { package.transactions } else { 0 },
         otpauth_uri: pairing.otpauth_uri,
         secret_base32: pairing.secret_base32,
     })
@@ -182,7 +193,7 @@ async fn store(
     pairing: &db::users::TotpPairing,
     credential_id: &str,
     key: KeySpec,
-    issued: &crate::ca::Issued,
+    issued: Option<&crate::ca::Issued>,
     package: &crate::config::PackageSettings,
     actor: &str,
 ) -> Result<(), LifecycleError> {
@@ -190,54 +201,22 @@ async fn store(
     let mut tx = db.writer().begin().await?;
     db::users::insert(&mut *tx, user).await?;
     db::users::insert_totp(&mut *tx, pairing, now).await?;
-    db::credentials::insert_certificate(
-        &mut *tx,
-        &CertificateRow {
-            serial: issued.serial.clone(),
-            issuer_role: "issuing".into(),
-            credential_id: Some(credential_id.to_owned()),
-            subject: format!("{} {}", user.given_name, user.surname),
-            cert_der: db::b64(&issued.der),
-            not_before: issued.not_before,
-            not_after: issued.not_after,
-            status: "valid".into(),
-        },
-        now,
-    )
-    .await?;
-    db::credentials::insert_credential(
-        &mut *tx,
-        &Credential {
-            id: credential_id.to_owned(),
-            user_id: user.id.clone(),
-            key_spec: key.as_str().into(),
-            key_label: format!("holder {}", user.email),
-            cert_serial: issued.serial.clone(),
-            status: "active".into(),
-            created_at: now,
-        },
-    )
-    .await?;
-    db::credentials::insert_quota(
-        &mut *tx,
-        &Quota {
-            credential_id: credential_id.to_owned(),
-            package_id: i64::from(package.id),
-            total: package.transactions,
-            used: 0,
-        },
-        now,
-    )
-    .await?;
+    if let Some(issued) = issued {
+        super::issuance::insert_credential_rows(&mut tx, user, credential_id, key, issued, package, now).await?;
+    }
     let event = audit::Event {
         actor,
-        action: "holder.create",
+        action: if user.role == "operator" {
+            "operator.create"
+        } else {
+            "holder.create"
+        },
         target: &user.id,
         outcome: "ok",
         client: "cli",
         details: serde_json::json!({
             "credential_id": credential_id,
-            "certificate_serial": issued.serial,
+            "certificate_serial": issued.map(|i| i.serial.clone()),
             "package": package.id,
             "key": key.as_str(),
         }),

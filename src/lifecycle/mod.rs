@@ -1,9 +1,16 @@
-//! Certificate lifecycle. So far: the operator's shortcut that creates a ready holder (account, TOTP pairing, key
-//! in the HSM, certificate, package quota) in one step, for demos and tests; and revocation.
+//! Certificate lifecycle (product rules §2, §5, §10): remote identification with an operator's verdict,
+//! issuance after the holder accepts the terms with a TOTP code, rekey with scheduled issuance of the successor,
+//! reissue after expiry, refunds, reminders, revocation and the background scheduler that runs them; and the
+//! operator's shortcut that creates a ready holder in one step, for demos and tests.
 
 pub mod cleanup;
 pub mod holders;
+pub mod identity;
+pub mod issuance;
+pub mod rekey;
 pub mod revoke;
+pub mod routes;
+pub mod scheduler;
 
 use crate::auth::password::PasswordError;
 use crate::auth::totp::TotpError;
@@ -16,6 +23,18 @@ use crate::hsm::HsmError;
 pub enum LifecycleError {
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error(transparent)]
+    Code(#[from] crate::auth::totp::CodeError),
     #[error("an account with the e-mail {0} already exists")]
     EmailTaken(String),
     #[error(transparent)]
@@ -36,4 +55,55 @@ impl From<sqlx::Error> for LifecycleError {
     fn from(e: sqlx::Error) -> Self {
         LifecycleError::Db(e.into())
     }
+}
+
+/// The operator's list of users (newest first, at most 500).
+pub async fn operator_users(state: &crate::startup::AppState) -> Result<serde_json::Value, LifecycleError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT u.id, u.email, u.given_name, u.surname, u.role, u.status, u.created_at, b.until AS banned_until
+         FROM users u LEFT JOIN user_bans b ON b.user_id = u.id ORDER BY u.created_at DESC, u.id LIMIT 500",
+    )
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(serde_json::json!({
+            "id": r.try_get::<String, _>("id")?,
+            "email": r.try_get::<String, _>("email")?,
+            "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
+            "role": r.try_get::<String, _>("role")?,
+            "status": r.try_get::<String, _>("status")?,
+            "created_at": crate::clock::rfc3339(r.try_get("created_at")?),
+            "banned_until": r.try_get::<Option<i64>, _>("banned_until")?.map(crate::clock::rfc3339),
+        }));
+    }
+    Ok(serde_json::json!({ "users": out }))
+}
+
+/// The operator's list of orders (newest first, at most 500).
+pub async fn operator_orders(state: &crate::startup::AppState) -> Result<serde_json::Value, LifecycleError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT o.id, o.registration_number, o.kind, o.state, o.frozen, o.total_ron_bani, o.invoice_number,
+                o.created_at, u.email
+         FROM orders o JOIN users u ON u.id = o.user_id ORDER BY o.created_at DESC, o.id LIMIT 500",
+    )
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(serde_json::json!({
+            "id": r.try_get::<String, _>("id")?,
+            "registration_number": r.try_get::<String, _>("registration_number")?,
+            "kind": r.try_get::<String, _>("kind")?,
+            "state": r.try_get::<String, _>("state")?,
+            "on_hold": r.try_get::<i64, _>("frozen")? != 0,
+            "total_ron": crate::billing::format_minor(r.try_get("total_ron_bani")?),
+            "invoice_number": r.try_get::<Option<String>, _>("invoice_number")?,
+            "holder": r.try_get::<String, _>("email")?,
+            "created_at": crate::clock::rfc3339(r.try_get("created_at")?),
+        }));
+    }
+    Ok(serde_json::json!({ "orders": out }))
 }

@@ -65,6 +65,21 @@ pub async fn revoke_credential(
     if let Err(e) = revocation::crl(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), "issuing").await {
         tracing::warn!(error = %e, "the CRL could not be regenerated after a revocation; it will be on the next request");
     }
+    // The holder is told (#14). The CA module commits the revocation itself, so the e-mail is queued right after
+    // it; a crash in between loses the e-mail, never the revocation.
+    if let Some(user) = db::users::by_id(&state.db, &cred.user_id).await? {
+        let m = crate::notify::email(
+            &user.email,
+            &user.lang,
+            state.ca.public_base(),
+            crate::notify::Template::CertificateRevoked {
+                serial: &cred.cert_serial,
+                reason,
+            },
+            "certificate_revoked",
+        );
+        crate::notify::enqueue(state.db.writer(), state.clock.as_ref(), &m).await?;
+    }
     crate::accounts::audit(
         state,
         &cred.user_id,

@@ -178,3 +178,15 @@ pub fn spawn_dispatcher(
         }
     })
 }
+
+/// An e-mail to `recipient` in the holder's language, with the footer's contact link under `base`.
+pub fn email(recipient: &str, lang: &str, base: &str, t: Template<'_>, kind: &str) -> Message {
+    let (subject, body) = t.render(Lang::parse(Some(lang)), &format!("{base}/contact"));
+    Message {
+        medium: Medium::Email,
+        recipient: recipient.to_owned(),
+        subject,
+        body,
+        kind: kind.into(),
+    }
+}

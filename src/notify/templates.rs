@@ -54,6 +54,60 @@ pub enum Template<'a> {
     PasswordChanged,
     /// #8: configure the authorisation mechanism (2FA postponed).
     ConfigureAuthorisation { link: &'a str },
+    /// #6: the order was placed.
+    OrderPlaced {
+        order: &'a str,
+        charge: &'a str,
+        link: &'a str,
+    },
+    /// #5: identification accepted.
+    IdentityAccepted { order: &'a str, link: &'a str },
+    /// #5, #7: returned for completion (an interrupted session, or a fix needed), with a new link.
+    IdentityReturned {
+        order: &'a str,
+        reason: &'a str,
+        link: &'a str,
+        hours: i64,
+    },
+    /// #5: identification rejected, with how to resubmit.
+    IdentityRejected {
+        order: &'a str,
+        reason: &'a str,
+        resubmit_days: i64,
+        can_resubmit: bool,
+    },
+    /// #14: identification stopped (the same document on another account) until an operator decides.
+    IdentityFrozen { order: &'a str },
+    /// #14: fake data: pending orders cancelled and a ban.
+    Banned { reason: &'a str, until: &'a str },
+    /// #12 (and a final rejection): the order is refunded.
+    Refunded {
+        order: &'a str,
+        amount: &'a str,
+        reason: &'a str,
+    },
+    /// #9: the certificate expires soon.
+    RekeyReminder {
+        expiry: &'a str,
+        deadline: &'a str,
+        link: &'a str,
+    },
+    /// #10: rekey approved, with the successor's issue date.
+    RekeyApproved { order: &'a str, issue_date: &'a str },
+    /// #10: rekey rejected, with the reason and the limit.
+    RekeyRejected {
+        order: &'a str,
+        reason: &'a str,
+        deadline: &'a str,
+    },
+    /// #11: a certificate was issued.
+    CertificateIssued {
+        serial: &'a str,
+        valid_from: &'a str,
+        valid_to: &'a str,
+    },
+    /// #14: a certificate was revoked.
+    CertificateRevoked { serial: &'a str, reason: &'a str },
 }
 
 /// Why an SMS code was sent.
@@ -181,6 +235,158 @@ impl Template<'_> {
                     "Hello,\n\nTo be able to sign, configure the authorisation mechanism: install an authenticator app on your phone and follow the steps at:\n{link}"
                 ),
             ),
+            (Template::OrderPlaced { order, charge, link }, Lang::Ro) => (
+                format!("Comanda {order} a fost înregistrată"),
+                format!(
+                    "Bună ziua,\n\nComanda dvs. cu numărul {order} a fost înregistrată și așteaptă plata: {charge}.\nPlătiți la: {link}\n\nAți confirmat că ați citit termenii serviciului de semnătură la distanță și condițiile comenzii (atașate în cont), că plasarea comenzii vă obligă la plată și că pierdeți dreptul de retragere odată ce serviciul începe.\nMenționați numărul comenzii în orice mesaj către noi."
+                ),
+            ),
+            (Template::OrderPlaced { order, charge, link }, Lang::En) => (
+                format!("Order {order} was placed"),
+                format!(
+                    "Hello,\n\nYour order number {order} was placed and awaits payment: {charge}.\nPay at: {link}\n\nYou confirmed that you read the remote-signature terms and the order conditions (in your account), that placing the order obliges you to pay and that you lose the right of withdrawal once the service starts.\nQuote the order number in any message to us."
+                ),
+            ),
+            (Template::IdentityAccepted { order, link }, Lang::Ro) => (
+                format!("Identificarea pentru comanda {order} a fost acceptată"),
+                format!(
+                    "Bună ziua,\n\nIdentificarea dvs. pentru comanda {order} a fost acceptată. Autentificați-vă pentru a emite certificatul: {link}"
+                ),
+            ),
+            (Template::IdentityAccepted { order, link }, Lang::En) => (
+                format!("Your identification for order {order} was accepted"),
+                format!("Hello,\n\nYour identification for order {order} was accepted. Log in to issue your certificate: {link}"),
+            ),
+            (Template::IdentityReturned { order, reason, link, hours }, Lang::Ro) => (
+                format!("Comanda {order}: identificarea trebuie completată"),
+                format!(
+                    "Bună ziua,\n\nIdentificarea pentru comanda {order} a fost returnată pentru completare: {reason}.\nReluați-o cu linkul nou (valabil {hours} ore), fără o nouă plată:\n{link}"
+                ),
+            ),
+            (Template::IdentityReturned { order, reason, link, hours }, Lang::En) => (
+                format!("Order {order}: your identification needs completing"),
+                format!(
+                    "Hello,\n\nThe identification for order {order} was returned for completion: {reason}.\nResume it with the new link (valid {hours} hours), with no new payment:\n{link}"
+                ),
+            ),
+            (Template::IdentityRejected { order, reason, resubmit_days, can_resubmit }, Lang::Ro) => (
+                format!("Comanda {order}: identificarea a fost respinsă"),
+                if *can_resubmit {
+                    format!(
+                        "Bună ziua,\n\nIdentificarea pentru comanda {order} a fost respinsă. Motiv: {reason}.\nO puteți retrimite din istoricul comenzilor (butonul „Retrimite”), gratuit în {resubmit_days} de zile calendaristice."
+                    )
+                } else {
+                    format!(
+                        "Bună ziua,\n\nIdentificarea pentru comanda {order} a fost respinsă definitiv. Motiv: {reason}."
+                    )
+                },
+            ),
+            (Template::IdentityRejected { order, reason, resubmit_days, can_resubmit }, Lang::En) => (
+                format!("Order {order}: your identification was rejected"),
+                if *can_resubmit {
+                    format!(
+                        "Hello,\n\nThe identification for order {order} was rejected. Reason: {reason}.\nYou can resubmit it from your order history (\"Resubmit\"), free of charge within {resubmit_days} calendar days."
+                    )
+                } else {
+                    format!("Hello,\n\nThe identification for order {order} was rejected for good. Reason: {reason}.")
+                },
+            ),
+            (Template::IdentityFrozen { order }, Lang::Ro) => (
+                format!("Comanda {order} a fost suspendată"),
+                format!(
+                    "Bună ziua,\n\nDocumentul de identitate folosit pentru comanda {order} apare și în alt cont. Identificarea s-a oprit, iar comenzile în curs sunt suspendate până la decizia unui operator. Veți fi anunțat."
+                ),
+            ),
+            (Template::IdentityFrozen { order }, Lang::En) => (
+                format!("Order {order} is on hold"),
+                format!(
+                    "Hello,\n\nThe identity document used for order {order} also appears on another account. The identification has stopped and your pending orders are on hold until an operator decides. You will be told."
+                ),
+            ),
+            (Template::Banned { reason, until }, Lang::Ro) => (
+                "Contul Parafa a fost restricționat".to_owned(),
+                format!(
+                    "Bună ziua,\n\nIdentificarea a fost respinsă: {reason}. Comenzile în curs au fost anulate, iar contul nu poate plasa comenzi noi până la {until}."
+                ),
+            ),
+            (Template::Banned { reason, until }, Lang::En) => (
+                "Your Parafa account is restricted".to_owned(),
+                format!(
+                    "Hello,\n\nYour identification was rejected: {reason}. Your pending orders were cancelled and the account cannot place new orders until {until}."
+                ),
+            ),
+            (Template::Refunded { order, amount, reason }, Lang::Ro) => (
+                format!("Comanda {order} a fost rambursată"),
+                format!(
+                    "Bună ziua,\n\nComanda {order} nu mai poate fi onorată ({reason}). Suma de {amount} RON vă este returnată pe aceeași cale de plată. După expirarea certificatului puteți comanda unul nou."
+                ),
+            ),
+            (Template::Refunded { order, amount, reason }, Lang::En) => (
+                format!("Order {order} was refunded"),
+                format!(
+                    "Hello,\n\nOrder {order} can no longer be fulfilled ({reason}). {amount} RON are paid back the way you paid. After your certificate expires you can order a new one."
+                ),
+            ),
+            (Template::RekeyReminder { expiry, deadline, link }, Lang::Ro) => (
+                "Certificatul dvs. Parafa expiră în curând".to_owned(),
+                format!(
+                    "Bună ziua,\n\nCertificatul dvs. calificat expiră la {expiry}. Solicitați reînnoirea (o nouă pereche de chei) până la {deadline}: {link}\nSolicitările făcute târziu nu pot fi garantate."
+                ),
+            ),
+            (Template::RekeyReminder { expiry, deadline, link }, Lang::En) => (
+                "Your Parafa certificate expires soon".to_owned(),
+                format!(
+                    "Hello,\n\nYour qualified certificate expires on {expiry}. Ask for a rekey (a new key pair) by {deadline}: {link}\nLate requests cannot be guaranteed."
+                ),
+            ),
+            (Template::RekeyApproved { order, issue_date }, Lang::Ro) => (
+                format!("Comanda {order}: reînnoirea a fost aprobată"),
+                format!(
+                    "Bună ziua,\n\nCererea de reînnoire (comanda {order}) a fost aprobată. Noul certificat se emite automat la {issue_date} și este valabil de atunci."
+                ),
+            ),
+            (Template::RekeyApproved { order, issue_date }, Lang::En) => (
+                format!("Order {order}: your rekey was approved"),
+                format!(
+                    "Hello,\n\nYour rekey request (order {order}) was approved. The new certificate is issued automatically on {issue_date} and is valid from then."
+                ),
+            ),
+            (Template::RekeyRejected { order, reason, deadline }, Lang::Ro) => (
+                format!("Comanda {order}: reînnoirea a fost respinsă"),
+                format!(
+                    "Bună ziua,\n\nCererea de reînnoire (comanda {order}) a fost respinsă. Motiv: {reason}.\nCorectați datele și semnați din nou termenii, fără o nouă plată, până la {deadline}."
+                ),
+            ),
+            (Template::RekeyRejected { order, reason, deadline }, Lang::En) => (
+                format!("Order {order}: your rekey was rejected"),
+                format!(
+                    "Hello,\n\nYour rekey request (order {order}) was rejected. Reason: {reason}.\nCorrect the data and sign the terms again, with no new payment, by {deadline}."
+                ),
+            ),
+            (Template::CertificateIssued { serial, valid_from, valid_to }, Lang::Ro) => (
+                "Certificatul dvs. calificat a fost emis".to_owned(),
+                format!(
+                    "Bună ziua,\n\nCertificatul calificat cu seria {serial} a fost emis; este valabil de la {valid_from} până la {valid_to}.\nDacă folosiți certificatul la instituții (de exemplu ANAF), înregistrați-l din nou acolo."
+                ),
+            ),
+            (Template::CertificateIssued { serial, valid_from, valid_to }, Lang::En) => (
+                "Your qualified certificate was issued".to_owned(),
+                format!(
+                    "Hello,\n\nThe qualified certificate with serial {serial} was issued; it is valid from {valid_from} to {valid_to}.\nIf you use the certificate with institutions (the tax authority, for instance), register it there again."
+                ),
+            ),
+            (Template::CertificateRevoked { serial, reason }, Lang::Ro) => (
+                "Certificatul dvs. a fost revocat".to_owned(),
+                format!(
+                    "Bună ziua,\n\nCertificatul cu seria {serial} a fost revocat (motiv: {reason}). Nu mai poate semna, iar tranzacțiile rămase nu mai pot fi folosite."
+                ),
+            ),
+            (Template::CertificateRevoked { serial, reason }, Lang::En) => (
+                "Your certificate was revoked".to_owned(),
+                format!(
+                    "Hello,\n\nThe certificate with serial {serial} was revoked (reason: {reason}). It can no longer sign and the remaining transactions lapse."
+                ),
+            ),
         };
         if subject.is_empty() {
             (subject, body)
@@ -217,6 +423,63 @@ mod tests {
             },
             Template::PasswordChanged,
             Template::ConfigureAuthorisation { link: "L" },
+            Template::OrderPlaced {
+                order: "O",
+                charge: "C",
+                link: "L",
+            },
+            Template::IdentityAccepted { order: "O", link: "L" },
+            Template::IdentityReturned {
+                order: "O",
+                reason: "R",
+                link: "L",
+                hours: 24,
+            },
+            Template::IdentityRejected {
+                order: "O",
+                reason: "R",
+                resubmit_days: 30,
+                can_resubmit: true,
+            },
+            Template::IdentityRejected {
+                order: "O",
+                reason: "R",
+                resubmit_days: 30,
+                can_resubmit: false,
+            },
+            Template::IdentityFrozen { order: "O" },
+            Template::Banned {
+                reason: "R",
+                until: "U",
+            },
+            Template::Refunded {
+                order: "O",
+                amount: "1.00",
+                reason: "R",
+            },
+            Template::RekeyReminder {
+                expiry: "E",
+                deadline: "D",
+                link: "L",
+            },
+            Template::RekeyApproved {
+                order: "O",
+                issue_date: "D",
+            },
+            Template::RekeyRejected {
+                order: "O",
+                reason: "R",
+                deadline: "D",
+            },
+            Template::CertificateIssued {
+                serial: "S",
+                valid_from: "F",
+                valid_to: "T",
+            },
+            Template::CertificateRevoked {
+                serial: "S",
+                reason: "R",
+            },
         ];
         for t in &samples {
             let (ro_s, ro) = t.render(Lang::Ro, "C");

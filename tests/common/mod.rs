@@ -189,6 +189,122 @@ impl TestApp {
         holder
     }
 
+    /// An account with its TOTP pairing (login asks for the code when `two_factor`), without a certificate: it
+    /// orders one.
+    pub fn create_account(&self, email: &str, two_factor: bool) -> Holder {
+        let mut args = vec![
+            "admin",
+            "holder",
+            "create",
+            "--email",
+            email,
+            "--name",
+            "Ana Maria Popescu",
+            "--phone",
+            "+40712345678",
+            "--password",
+            HOLDER_PASSWORD,
+            "--no-certificate",
+        ];
+        if !two_factor {
+            args.push("--no-2fa");
+        }
+        let out = self.cli_ok(&args);
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("no {name} line in:\n{out}"))
+                .to_owned()
+        };
+        Holder {
+            email: email.to_owned(),
+            two_factor,
+            user_id: field("user_id"),
+            credential_id: String::new(),
+            certificate_serial: String::new(),
+            totp_secret: field("totp_secret"),
+            otpauth: field("otpauth"),
+            transactions: 0,
+        }
+    }
+
+    /// An operator (2FA on) created with the CLI.
+    pub fn create_operator(&self, email: &str) -> Holder {
+        let out = self.cli_ok(&[
+            "admin",
+            "operator",
+            "create",
+            "--email",
+            email,
+            "--name",
+            "Oana Operator",
+            "--password",
+            HOLDER_PASSWORD,
+        ]);
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("no {name} line in:\n{out}"))
+                .to_owned()
+        };
+        Holder {
+            email: email.to_owned(),
+            two_factor: true,
+            user_id: field("user_id"),
+            credential_id: String::new(),
+            certificate_serial: String::new(),
+            totp_secret: field("totp_secret"),
+            otpauth: field("otpauth"),
+            transactions: 0,
+        }
+    }
+
+    /// Logs in on the web API (`POST /api/v1/session`, with a fresh TOTP code when 2FA is on) and returns the
+    /// `Cookie` header value.
+    pub fn web_login(&self, holder: &Holder) -> String {
+        let mut body = serde_json::json!({"email": holder.email, "password": HOLDER_PASSWORD});
+        if holder.two_factor {
+            body["totp"] = serde_json::json!(self.fresh_totp(holder));
+        }
+        let r = self
+            .client
+            .post(self.url("/api/v1/session"))
+            .json(&body)
+            .send()
+            .expect("login");
+        assert_eq!(r.status(), 200, "web login failed");
+        r.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("cookie value")
+            .to_owned()
+    }
+
+    /// A JSON call on the web API with a session cookie (`None`: anonymous): status and JSON answer.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = match method {
+            "POST" => self.client.post(self.url(path)),
+            "DELETE" => self.client.delete(self.url(path)),
+            _ => self.client.get(self.url(path)),
+        };
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().expect("request");
+        (r.status().as_u16(), r.json().unwrap_or(serde_json::Value::Null))
+    }
+
     /// The server's clock offset in seconds (moved by [`TestApp::advance_clock`]).
     pub fn clock_offset(&self) -> i64 {
         let file = self

@@ -1,0 +1,598 @@
+//! Issuance (product rules §5): an accepted, paid holder with a TOTP pairing reads the issuance terms and
+//! authorises with a TOTP code; the key pair is generated in the HSM, the certificate issued for the package's
+//! validity, the package's quota attached, and the acceptance kept as signed evidence: a CMS SignedData, signed by
+//! the new key, enclosing the terms the holder accepted with their name, the order and the time.
+//!
+//! The HSM work comes first, outside any database transaction; then one transaction moves the order from
+//! accepted to fulfilled (conditionally: of two concurrent requests one wins) and stores the certificate, the
+//! credential, the quota, the evidence and the e-mail. A key whose rows could not be stored is destroyed.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::holders::add_years;
+use super::LifecycleError;
+use crate::accounts::audit;
+use crate::auth::totp;
+use crate::billing::orders::{self, OrderRow};
+use crate::ca::{Ca, HolderSubject, Issued};
+use crate::clock::{rfc3339, Clock};
+use crate::config::PackageSettings;
+use crate::db::credentials::{CertificateRow, Credential, Quota};
+use crate::db::users::User;
+use crate::db::{self, DbError};
+use crate::hsm::{Hsm, KeySpec};
+use crate::notify::{self, Template};
+use crate::startup::AppState;
+
+/// `POST /me/certificates`.
+#[derive(Debug, Deserialize)]
+pub struct IssueRequest {
+    pub order_id: Option<String>,
+    pub terms_accepted: Option<bool>,
+    pub totp: Option<String>,
+    /// `rsa2048` (default), `rsa3072`, `p256`, `p384`.
+    pub key: Option<String>,
+    /// When the phone changed during identification: `confirm` makes it the account's phone, `refuse` keeps the
+    /// account's.
+    pub phone: Option<String>,
+}
+
+/// The issuance terms the holder accepts, as signed: the terms of the given version with the holder, the order
+/// and the time.
+pub fn terms_document(version: &str, holder: &str, order: &str, at: i64) -> String {
+    format!(
+        "Parafa - issuance terms, version {version}\n\n\
+         1. The certificate is a qualified certificate for electronic signatures; its private key is generated and \
+         kept in Parafa's hardware security module and is used only after my authorisation with a code of my \
+         authenticator app (sole control).\n\
+         2. I keep my authenticator app and my password to myself and ask for revocation at once if I believe \
+         someone else can use them.\n\
+         3. The certificate is valid for the period of the package I bought and signatures are debited from its \
+         transactions; unused transactions end with the certificate.\n\
+         4. The data in the certificate are the data of my accepted identification.\n\n\
+         Accepted by: {holder}\nOrder: {order}\nAt: {}\n",
+        rfc3339(at)
+    )
+}
+
+/// The certificate subject of the identity the operator accepted.
+async fn subject_of(state: &AppState, user: &User) -> Result<(HolderSubject, Option<String>), LifecycleError> {
+    let r = sqlx::query(
+        "SELECT given_name, surname, personal_number, country, document, phone FROM identities WHERE user_id = $1",
+    )
+    .bind(&user.id)
+    .fetch_optional(state.db.writer())
+    .await?
+    .ok_or_else(|| LifecycleError::Conflict("no accepted identification".into()))?;
+    let country: String = r.try_get("country")?;
+    let doc: super::identity::Document = serde_json::from_str(&r.try_get::<String, _>("document")?)
+        .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    // The semantics identifier of EN 319 412-1 §5.1.3: the personal number, else the document.
+    let serial_number = match r.try_get::<Option<String>, _>("personal_number")? {
+        Some(p) if !p.is_empty() => format!("PNO{country}-{p}"),
+        _ => {
+            let kind = if doc.doc_type.as_deref() == Some("passport") {
+                "PAS"
+            } else {
+                "IDC"
+            };
+            format!(
+                "{kind}{country}-{}{}",
+                doc.series.unwrap_or_default().trim(),
+                doc.number.unwrap_or_default().trim()
+            )
+        }
+    };
+    Ok((
+        HolderSubject {
+            given_name: r.try_get("given_name")?,
+            surname: r.try_get("surname")?,
+            country,
+            serial_number,
+            pseudonym: None,
+            email: Some(user.email.clone()),
+        },
+        r.try_get("phone")?,
+    ))
+}
+
+/// Generates the key pair in the token and issues its certificate; with `evidence`, also signs that text with
+/// the new key (CMS, enclosing the text). Blocking. A key whose certificate or evidence failed is destroyed.
+#[allow(clippy::too_many_arguments)]
+pub fn make_credential(
+    hsm: &Hsm,
+    ca: &Ca,
+    subject: &HolderSubject,
+    spec: KeySpec,
+    credential_id: &str,
+    label: &str,
+    not_before: i64,
+    not_after: i64,
+    evidence: Option<(&[u8], i64)>,
+) -> Result<(Issued, Option<Vec<u8>>), LifecycleError> {
+    let spki = hsm.generate_key_pair(spec, credential_id.as_bytes(), label)?;
+    let done = (|| {
+        let issued = ca.issue_holder(hsm, subject, &spki, not_before, not_after)?;
+        let cms = match evidence {
+            None => None,
+            Some((text, at)) => Some(sign_evidence(hsm, ca, spec, credential_id, &issued.der, text, at)?),
+        };
+        Ok::<_, LifecycleError>((issued, cms))
+    })();
+    if done.is_err() {
+        let _ = hsm.destroy_key_pair(credential_id.as_bytes());
+    }
+    done
+}
+
+fn sign_evidence(
+    hsm: &Hsm,
+    ca: &Ca,
+    spec: KeySpec,
+    credential_id: &str,
+    cert_der: &[u8],
+    text: &[u8],
+    at: i64,
+) -> Result<Vec<u8>, LifecycleError> {
+    use crate::documents::cms;
+    let hash = spec.default_hash();
+    let mechanism = spec.default_mechanism(hash);
+    let chain = ca.chain_der();
+    let signer = cms::SignerSpec {
+        cert_der,
+        chain_der: &chain,
+        hash,
+        mechanism,
+        signing_time: Some(at),
+        content_type: const_oid::db::rfc5911::ID_DATA,
+    };
+    cms::sign(&signer, cms::Encapsulation::Attached(text), |digest| {
+        hsm.sign_digest(credential_id.as_bytes(), mechanism, digest)
+    })
+    .map_err(|e| LifecycleError::Invalid(format!("the terms evidence could not be signed: {e}")))
+}
+
+/// Stores a new credential: certificate, credential and quota rows.
+pub async fn insert_credential_rows(
+    conn: &mut sqlx::AnyConnection,
+    user: &User,
+    credential_id: &str,
+    spec: KeySpec,
+    issued: &Issued,
+    package: &PackageSettings,
+    now: i64,
+) -> Result<(), DbError> {
+    db::credentials::insert_certificate(
+        &mut *conn,
+        &CertificateRow {
+            serial: issued.serial.clone(),
+            issuer_role: "issuing".into(),
+            credential_id: Some(credential_id.to_owned()),
+            subject: format!("{} {}", user.given_name, user.surname),
+            cert_der: db::b64(&issued.der),
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            status: "valid".into(),
+        },
+        now,
+    )
+    .await?;
+    db::credentials::insert_credential(
+        &mut *conn,
+        &Credential {
+            id: credential_id.to_owned(),
+            user_id: user.id.clone(),
+            key_spec: spec.as_str().into(),
+            key_label: format!("holder {}", user.email),
+            cert_serial: issued.serial.clone(),
+            status: "active".into(),
+            created_at: now,
+        },
+    )
+    .await?;
+    db::credentials::insert_quota(
+        &mut *conn,
+        &Quota {
+            credential_id: credential_id.to_owned(),
+            package_id: package.id.into(),
+            total: package.transactions,
+            used: 0,
+        },
+        now,
+    )
+    .await
+}
+
+/// The certificate-issued e-mail (#11).
+pub fn issued_email(state: &AppState, user: &User, issued: &Issued) -> notify::Message {
+    let (from, to) = (rfc3339(issued.not_before), rfc3339(issued.not_after));
+    notify::email(
+        &user.email,
+        &user.lang,
+        state.ca.public_base(),
+        Template::CertificateIssued {
+            serial: &issued.serial,
+            valid_from: &from,
+            valid_to: &to,
+        },
+        "certificate_issued",
+    )
+}
+
+/// `POST /me/certificates`: issues the certificate of an accepted new or reissue order.
+pub async fn issue(state: &AppState, user: &User, req: IssueRequest, client: &str) -> Result<Value, LifecycleError> {
+    let order_id = req
+        .order_id
+        .as_deref()
+        .ok_or_else(|| LifecycleError::Invalid("order_id is required".into()))?;
+    let order: OrderRow = orders::order_row(state.db.writer(), order_id)
+        .await?
+        .filter(|o| o.user_id == user.id)
+        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+    if order.kind == "rekey" {
+        return Err(LifecycleError::Conflict(
+            "A rekey's certificate is issued automatically once the request is approved".into(),
+        ));
+    }
+    if order.state != "accepted" || order.frozen {
+        return Err(LifecycleError::Conflict(format!(
+            "The certificate can be issued once the identification is accepted; this order is {}",
+            order.state
+        )));
+    }
+    if req.terms_accepted != Some(true) {
+        return Err(LifecycleError::Invalid(
+            "Please read and accept the issuance terms (terms_accepted: true)".into(),
+        ));
+    }
+    let spec: KeySpec = req
+        .key
+        .as_deref()
+        .unwrap_or("rsa2048")
+        .parse()
+        .map_err(LifecycleError::Invalid)?;
+    let package = state
+        .settings
+        .package(order.package_id as u8)
+        .cloned()
+        .ok_or_else(|| LifecycleError::Invalid("the order's package is no longer offered".into()))?;
+    let (subject, session_phone) = subject_of(state, user).await?;
+    let new_phone = session_phone.filter(|p| *p != user.phone);
+    let confirm_phone = match (&new_phone, req.phone.as_deref()) {
+        (None, _) => false,
+        (Some(_), Some("confirm")) => true,
+        (Some(_), Some("refuse")) => false,
+        (Some(p), _) => {
+            return Err(LifecycleError::Conflict(format!(
+                "The phone number changed during identification (ending in {}): confirm it as your account's phone or refuse it (phone: confirm or refuse)",
+                &p[p.len().saturating_sub(3)..]
+            )))
+        }
+    };
+    if confirm_phone {
+        if let Some(p) = &new_phone {
+            if db::users::by_phone(&state.db, p)
+                .await?
+                .is_some_and(|o| o.id != user.id)
+            {
+                return Err(LifecycleError::Conflict(
+                    "That phone number belongs to another account; refuse it to keep yours".into(),
+                ));
+            }
+        }
+    }
+    if db::users::totp(&state.db, &user.id)
+        .await?
+        .is_none_or(|p| p.status != "active")
+    {
+        return Err(LifecycleError::Conflict(
+            "Configure the authorisation mechanism (pair your authenticator app) before issuance".into(),
+        ));
+    }
+    totp::check_code(
+        &state.db,
+        &state.hsm,
+        &state.settings.auth,
+        state.clock.as_ref(),
+        &user.id,
+        req.totp.as_deref(),
+        client,
+    )
+    .await?;
+
+    let now = state.clock.now();
+    let credential_id = uuid::Uuid::new_v4().to_string();
+    let not_after = add_years(now, package.validity_years);
+    let holder_name = format!("{} {}", subject.given_name, subject.surname);
+    let terms = terms_document(
+        &state.settings.lifecycle.terms_version,
+        &holder_name,
+        &order.registration_number,
+        now,
+    );
+    let (h, c, cid, subj, text) = (
+        state.hsm.clone(),
+        state.ca.clone(),
+        credential_id.clone(),
+        subject.clone(),
+        terms.clone(),
+    );
+    let label = format!("holder {}", user.email);
+    let (issued, cms) = tokio::task::spawn_blocking(move || {
+        make_credential(
+            &h,
+            &c,
+            &subj,
+            spec,
+            &cid,
+            &label,
+            now - 60,
+            not_after,
+            Some((text.as_bytes(), now)),
+        )
+    })
+    .await
+    .map_err(|e| LifecycleError::Task(e.to_string()))??;
+    let cms = cms.unwrap_or_default();
+
+    let stored = store_issued(
+        state,
+        user,
+        &order,
+        &credential_id,
+        spec,
+        &issued,
+        &package,
+        &terms,
+        &cms,
+        confirm_phone.then_some(new_phone).flatten(),
+        &subject,
+        now,
+    )
+    .await;
+    if let Err(e) = stored {
+        destroy_key(&state.hsm, &credential_id).await;
+        return Err(e);
+    }
+    audit(
+        state,
+        &user.id,
+        "certificate.issue",
+        "ok",
+        client,
+        json!({ "order": order.registration_number, "credential_id": credential_id, "serial": issued.serial }),
+    )
+    .await;
+    Ok(json!({
+        "message": "We are issuing your certificate: it is ready.",
+        "credential_id": credential_id,
+        "certificate_serial": issued.serial,
+        "valid_from": rfc3339(issued.not_before),
+        "valid_to": rfc3339(issued.not_after),
+        "transactions": package.transactions,
+        "terms_evidence": db::b64(&cms),
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn store_issued(
+    state: &AppState,
+    user: &User,
+    order: &OrderRow,
+    credential_id: &str,
+    spec: KeySpec,
+    issued: &Issued,
+    package: &PackageSettings,
+    terms: &str,
+    cms: &[u8],
+    new_phone: Option<String>,
+    subject: &HolderSubject,
+    now: i64,
+) -> Result<(), LifecycleError> {
+    let mut tx = state.db.writer().begin().await?;
+    let actor = format!("user:{}", user.id);
+    if !orders::transition(
+        &mut tx,
+        &order.id,
+        &["accepted"],
+        "fulfilled",
+        &actor,
+        "certificate issued",
+        now,
+    )
+    .await?
+    {
+        return Err(LifecycleError::Conflict(
+            "This order's certificate was issued meanwhile".into(),
+        ));
+    }
+    sqlx::query("UPDATE orders SET credential_id = $1 WHERE id = $2")
+        .bind(credential_id)
+        .bind(&order.id)
+        .execute(&mut *tx)
+        .await?;
+    // The names as on the identity document.
+    sqlx::query("UPDATE users SET given_name = $1, surname = $2 WHERE id = $3")
+        .bind(&subject.given_name)
+        .bind(&subject.surname)
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(p) = &new_phone {
+        sqlx::query("UPDATE users SET phone = $1 WHERE id = $2")
+            .bind(p)
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let named = User {
+        given_name: subject.given_name.clone(),
+        surname: subject.surname.clone(),
+        ..user.clone()
+    };
+    insert_credential_rows(&mut tx, &named, credential_id, spec, issued, package, now).await?;
+    sqlx::query(
+        "INSERT INTO issuance_evidence (credential_id, order_id, terms_version, terms_sha256, cms, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(credential_id)
+    .bind(&order.id)
+    .bind(&state.settings.lifecycle.terms_version)
+    .bind(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(terms.as_bytes())))
+    .bind(db::b64(cms))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    notify::enqueue(&mut *tx, state.clock.as_ref(), &issued_email(state, user, issued)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Destroys a key pair whose rows could not be stored.
+pub async fn destroy_key(hsm: &Arc<Hsm>, credential_id: &str) {
+    let (h, id) = (hsm.clone(), credential_id.to_owned());
+    let _ = tokio::task::spawn_blocking(move || h.destroy_key_pair(id.as_bytes())).await;
+}
+
+/// The signed terms of a credential (CMS DER), for the holder's records.
+pub async fn evidence(state: &AppState, user: &User, credential_id: &str) -> Result<Vec<u8>, LifecycleError> {
+    let r = sqlx::query(
+        "SELECT e.cms FROM issuance_evidence e JOIN credentials c ON c.id = e.credential_id
+         WHERE e.credential_id = $1 AND c.user_id = $2",
+    )
+    .bind(credential_id)
+    .bind(&user.id)
+    .fetch_optional(state.db.writer())
+    .await?
+    .ok_or_else(|| LifecycleError::NotFound("no signed terms for this credential".into()))?;
+    Ok(db::unb64(&r.try_get::<String, _>("cms")?, "issuance_evidence.cms")?)
+}
+
+/// `GET /me/certificates`: the holder's certificates with state, validity, quota left, the rekey window and the
+/// banner text (product rules §5: from the first reminder until expiry, not while a rekey is under review).
+pub async fn list(state: &AppState, user: &User) -> Result<Value, LifecycleError> {
+    use super::rekey::{deadline, successor_issue_at};
+    let now = state.clock.now();
+    let first_reminder = state
+        .settings
+        .lifecycle
+        .reminder_days
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(45);
+    let en = crate::notify::Lang::parse(Some(&user.lang)) == crate::notify::Lang::En;
+    let mut out = Vec::new();
+    let mut any_valid = false;
+    for cred in db::credentials::credentials_of(&state.db, &user.id)
+        .await?
+        .into_iter()
+        .rev()
+    {
+        let Some((cred, cert, quota)) = db::credentials::credential_full(&state.db, &cred.id).await? else {
+            continue;
+        };
+        let status = match (cert.status.as_str(), cred.status.as_str()) {
+            ("revoked", _) | (_, "revoked") => "revoked",
+            (_, "superseded") => "superseded",
+            _ if now >= cert.not_after => "expired",
+            _ if now < cert.not_before => "not_yet_valid",
+            _ => "valid",
+        };
+        any_valid |= status == "valid";
+        let request = sqlx::query(
+            "SELECT id, state, reason FROM rekey_requests WHERE credential_id = $1
+             AND state NOT IN ('refunded') ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(&cred.id)
+        .fetch_optional(state.db.writer())
+        .await?;
+        let (req_id, req_state, req_reason) = match &request {
+            Some(r) => (
+                Some(r.try_get::<String, _>("id")?),
+                Some(r.try_get::<String, _>("state")?),
+                r.try_get::<Option<String>, _>("reason")?,
+            ),
+            None => (None, None, None),
+        };
+        let limit = deadline(state, cert.not_after);
+        let window_opens = cert.not_after - first_reminder * 86_400;
+        let in_window = status == "valid" && now >= window_opens;
+        let reviewing = matches!(req_state.as_deref(), Some("submitted" | "approved" | "issued"));
+        let banner = match () {
+            _ if !in_window || reviewing => None,
+            _ if req_state.as_deref() == Some("rejected") && now <= limit => Some(if en {
+                format!(
+                    "Your rekey request was rejected: {}. Correct the data and sign the terms again by {}.",
+                    req_reason.clone().unwrap_or_default(),
+                    rfc3339(limit)
+                )
+            } else {
+                format!(
+                    "Cererea de reînnoire a fost respinsă: {}. Corectați datele și semnați din nou termenii până la {}.",
+                    req_reason.clone().unwrap_or_default(),
+                    rfc3339(limit)
+                )
+            }),
+            _ if now <= limit => Some(if en {
+                format!(
+                    "Your certificate expires on {}. Ask for a rekey by {}.",
+                    rfc3339(cert.not_after),
+                    rfc3339(limit)
+                )
+            } else {
+                format!(
+                    "Certificatul dumneavoastră expiră la {}. Solicitați reînnoirea până la {}.",
+                    rfc3339(cert.not_after),
+                    rfc3339(limit)
+                )
+            }),
+            _ => Some(if en {
+                format!(
+                    "Your certificate expires on {}. It is too late for a rekey: after expiry, order a new certificate.",
+                    rfc3339(cert.not_after)
+                )
+            } else {
+                format!(
+                    "Certificatul dumneavoastră expiră la {}. Reînnoirea nu mai este posibilă: după expirare comandați un certificat nou.",
+                    rfc3339(cert.not_after)
+                )
+            }),
+        };
+        let der = db::unb64(&cert.cert_der, "certificates.cert_der")?;
+        out.push(json!({
+            "credential_id": cred.id,
+            "status": status,
+            "key": cred.key_spec,
+            "certificate_serial": cert.serial,
+            "valid_from": rfc3339(cert.not_before),
+            "valid_to": rfc3339(cert.not_after),
+            "transactions": { "total": quota.total, "used": quota.used, "left": quota.remaining() },
+            "rekey": {
+                "window_opens_at": rfc3339(window_opens),
+                "deadline": rfc3339(limit),
+                "allowed": status == "valid" && now <= limit,
+                "successor_issue_at": rfc3339(successor_issue_at(state, cert.not_after)),
+                "request_id": req_id,
+                "request_state": req_state,
+                "reason": req_reason,
+            },
+            "banner": banner,
+            "certificate_pem": crate::ca::pem(&der),
+        }));
+    }
+    let had_any = !out.is_empty();
+    let mut actions = Vec::new();
+    if had_any && !any_valid {
+        actions.push("new_certificate");
+    }
+    Ok(json!({
+        "certificates": out,
+        "actions": actions,
+        "issuing_ca_pem": crate::ca::pem(&state.ca.issuing.der),
+    }))
+}

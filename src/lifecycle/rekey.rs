@@ -1,0 +1,571 @@
+//! Rekey (product rules §5): a new key pair and certificate while the current one is valid.
+//!
+//! A paid rekey order → `POST /me/rekey` (privacy notice acknowledged) → the identity document data, valid on the
+//! successor's issue date, and a copy of the document (≤ 3 MB; pdf, jpg, png, bmp, tif) → the terms signed with a
+//! TOTP code → an operator approves or rejects with a reason. A rejected request is corrected and submitted again,
+//! without paying again, until the limit (72 hours before expiry, to the hour). Approved → the scheduler issues
+//! the successor with a new key pair `successor_lead_days` before the current expiry (at once when approved later),
+//! valid from then; the old credential stops signing and its key is destroyed. A rekey that is paid but no longer
+//! possible is refunded by the scheduler.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::identity::{date_of, Document};
+use super::LifecycleError;
+use crate::accounts::audit;
+use crate::auth::totp;
+use crate::billing::orders::{self, OrderRow};
+use crate::clock::{rfc3339, Clock};
+use crate::db::credentials::{CertificateRow, Credential};
+use crate::db::users::User;
+use crate::db::{self, DbError};
+use crate::notify::{self, Template};
+use crate::startup::AppState;
+
+/// The user's credential that is active with a certificate valid now.
+pub async fn current_credential(
+    state: &AppState,
+    user_id: &str,
+) -> Result<Option<(Credential, CertificateRow)>, DbError> {
+    let now = state.clock.now();
+    for c in db::credentials::credentials_of(&state.db, user_id)
+        .await?
+        .into_iter()
+        .rev()
+    {
+        if c.status != "active" {
+            continue;
+        }
+        if let Some(cert) = db::credentials::certificate(&state.db, &c.cert_serial).await? {
+            if cert.status == "valid" && cert.not_before <= now && now < cert.not_after {
+                return Ok(Some((c, cert)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The last moment a rekey request is accepted for a certificate ending at `not_after`.
+pub fn deadline(state: &AppState, not_after: i64) -> i64 {
+    not_after - state.settings.lifecycle.rekey_cutoff_hours * 3600
+}
+
+/// When the successor of a certificate ending at `not_after` is issued.
+pub fn successor_issue_at(state: &AppState, not_after: i64) -> i64 {
+    not_after - state.settings.lifecycle.successor_lead_days * 86_400
+}
+
+/// Whether the user may place an order of `kind`; for a rekey, the credential it renews.
+pub async fn eligibility(state: &AppState, user: &User, kind: &str) -> Result<Option<String>, LifecycleError> {
+    if let Some(until) = super::identity::banned_until(state, &user.id).await? {
+        return Err(LifecycleError::Forbidden(format!(
+            "The account cannot place orders until {}",
+            rfc3339(until)
+        )));
+    }
+    let open: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM orders WHERE user_id = $1 AND kind = $2
+         AND state IN ('paid', 'under_review', 'returned_for_completion', 'accepted', 'rejected')
+         AND NOT EXISTS (SELECT 1 FROM identity_sessions s WHERE s.order_id = orders.id AND s.fake = 1)",
+    )
+    .bind(&user.id)
+    .bind(kind)
+    .fetch_one(state.db.writer())
+    .await?
+    .try_get("n")?;
+    if open > 0 {
+        return Err(LifecycleError::Conflict(format!(
+            "You already have a paid {kind} order in progress: finish it first"
+        )));
+    }
+    let current = current_credential(state, &user.id).await?;
+    let had_any = !db::credentials::credentials_of(&state.db, &user.id).await?.is_empty();
+    match kind {
+        "rekey" => {
+            let (cred, cert) = current.ok_or_else(|| {
+                LifecycleError::Conflict(
+                    "A rekey needs a valid certificate; after expiry, order a new certificate (reissue)".into(),
+                )
+            })?;
+            if state.clock.now() > deadline(state, cert.not_after) {
+                return Err(LifecycleError::Conflict(format!(
+                    "A rekey is possible until {} hours before expiry ({}); order a new certificate after it expires",
+                    state.settings.lifecycle.rekey_cutoff_hours,
+                    rfc3339(deadline(state, cert.not_after))
+                )));
+            }
+            Ok(Some(cred.id))
+        }
+        "reissue" if current.is_some() => Err(LifecycleError::Conflict(
+            "Your certificate is still valid: order a rekey instead".into(),
+        )),
+        "reissue" if !had_any => Err(LifecycleError::Conflict(
+            "You have had no certificate yet: order a new one".into(),
+        )),
+        "new" if had_any => Err(LifecycleError::Conflict(if current.is_some() {
+            "You already have a certificate: order a rekey to renew it".into()
+        } else {
+            "Your certificate has ended: order a reissue (\"I want a new certificate\")".into()
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// `POST /me/rekey`.
+#[derive(Debug, Deserialize)]
+pub struct StartRequest {
+    pub order_id: Option<String>,
+    /// The privacy notice was read (each rekey asks again).
+    pub privacy_notice: Option<bool>,
+}
+
+async fn rekey_order(state: &AppState, user: &User, order_id: &str) -> Result<OrderRow, LifecycleError> {
+    orders::order_row(state.db.writer(), order_id)
+        .await?
+        .filter(|o| o.user_id == user.id && o.kind == "rekey")
+        .ok_or_else(|| LifecycleError::NotFound("no such rekey order".into()))
+}
+
+/// Starts (or returns) the rekey request of a paid rekey order.
+pub async fn start(state: &AppState, user: &User, req: StartRequest, client: &str) -> Result<Value, LifecycleError> {
+    let order_id = req
+        .order_id
+        .as_deref()
+        .ok_or_else(|| LifecycleError::Invalid("order_id is required".into()))?;
+    let order = rekey_order(state, user, order_id).await?;
+    if req.privacy_notice != Some(true) {
+        return Err(LifecycleError::Invalid(
+            "Please read the privacy notice first (privacy_notice: true)".into(),
+        ));
+    }
+    if let Some(existing) = request_of_order(state, &order.id).await? {
+        return view(state, user, &existing).await;
+    }
+    if order.state != "paid" {
+        return Err(LifecycleError::Conflict(format!(
+            "A rekey request starts once the order is paid; this one is {}",
+            order.state
+        )));
+    }
+    let credential_id = order
+        .credential_id
+        .clone()
+        .ok_or_else(|| LifecycleError::Conflict("the order names no certificate to renew".into()))?;
+    let now = state.clock.now();
+    let id = uuid::Uuid::now_v7().to_string();
+    let inserted = sqlx::query(
+        "INSERT INTO rekey_requests (id, order_id, user_id, credential_id, state, privacy_ack_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'draft', $5, $5, $5)",
+    )
+    .bind(&id)
+    .bind(&order.id)
+    .bind(&user.id)
+    .bind(&credential_id)
+    .bind(now)
+    .execute(state.db.writer())
+    .await;
+    match inserted {
+        Err(e) if DbError::is_unique_violation(&e) => {}
+        Err(e) => return Err(DbError::from(e).into()),
+        Ok(_) => {
+            audit(
+                state,
+                &user.id,
+                "rekey.start",
+                "ok",
+                client,
+                json!({ "order": order.registration_number }),
+            )
+            .await
+        }
+    }
+    let id = request_of_order(state, &order.id).await?.unwrap_or(id);
+    view(state, user, &id).await
+}
+
+async fn request_of_order(state: &AppState, order_id: &str) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query("SELECT id FROM rekey_requests WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(state.db.writer())
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()?)
+}
+
+struct RequestRow {
+    id: String,
+    order_id: String,
+    credential_id: String,
+    state: String,
+    has_document: bool,
+    reason: Option<String>,
+    issue_at: Option<i64>,
+}
+
+async fn request_row(state: &AppState, user_id: Option<&str>, id: &str) -> Result<RequestRow, LifecycleError> {
+    let r = sqlx::query(
+        "SELECT id, order_id, user_id, credential_id, state, document, photo_sha256, reason, issue_at
+         FROM rekey_requests WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(state.db.writer())
+    .await?
+    .filter(|r| user_id.is_none_or(|u| r.try_get::<String, _>("user_id").ok().as_deref() == Some(u)))
+    .ok_or_else(|| LifecycleError::NotFound("no such rekey request".into()))?;
+    Ok(RequestRow {
+        id: r.try_get("id")?,
+        order_id: r.try_get("order_id")?,
+        credential_id: r.try_get("credential_id")?,
+        state: r.try_get("state")?,
+        has_document: r.try_get::<Option<String>, _>("document")?.is_some()
+            && r.try_get::<Option<String>, _>("photo_sha256")?.is_some(),
+        reason: r.try_get("reason")?,
+        issue_at: r.try_get("issue_at")?,
+    })
+}
+
+/// A rekey request as the holder sees it.
+pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, LifecycleError> {
+    let r = request_row(state, Some(&user.id), id).await?;
+    let cert = cert_of(state, &r.credential_id).await?;
+    Ok(json!({
+        "id": r.id,
+        "order_id": r.order_id,
+        "credential_id": r.credential_id,
+        "state": r.state,
+        "document_received": r.has_document,
+        "reason": r.reason,
+        "deadline": rfc3339(deadline(state, cert.not_after)),
+        "successor_issue_at": rfc3339(r.issue_at.unwrap_or_else(|| successor_issue_at(state, cert.not_after))),
+    }))
+}
+
+async fn cert_of(state: &AppState, credential_id: &str) -> Result<CertificateRow, LifecycleError> {
+    let cred = db::credentials::credential(&state.db, credential_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such credential".into()))?;
+    db::credentials::certificate(&state.db, &cred.cert_serial)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such certificate".into()))
+}
+
+/// The kind of an identity-document copy, from its first bytes (the name and the declared type are not trusted).
+pub fn photo_type(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [b'%', b'P', b'D', b'F', b'-', ..] => Some("application/pdf"),
+        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("image/png"),
+        [b'B', b'M', ..] => Some("image/bmp"),
+        [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => Some("image/tiff"),
+        _ => None,
+    }
+}
+
+/// `POST /me/rekey/{id}/identity`: the document data (valid on the successor's issue date) and its copy.
+pub async fn identity(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    document: Document,
+    photo: Vec<u8>,
+    client: &str,
+) -> Result<Value, LifecycleError> {
+    let r = request_row(state, Some(&user.id), id).await?;
+    if !["draft", "rejected"].contains(&r.state.as_str()) {
+        return Err(LifecycleError::Conflict(format!(
+            "The request is {}: its data can no longer change",
+            r.state
+        )));
+    }
+    let cert = cert_of(state, &r.credential_id).await?;
+    let now = state.clock.now();
+    let issue_on = successor_issue_at(state, cert.not_after).max(now);
+    document.validate(&state.settings.lifecycle.identity_documents, issue_on)?;
+    if photo.is_empty() {
+        return Err(LifecycleError::Invalid(
+            "a copy of the identity document is required (photo)".into(),
+        ));
+    }
+    let max = state.settings.lifecycle.photo_max_bytes;
+    if photo.len() > max {
+        return Err(LifecycleError::TooLarge(format!(
+            "The copy of the document is larger than {} MB",
+            max / (1024 * 1024)
+        )));
+    }
+    let kind = photo_type(&photo)
+        .ok_or_else(|| LifecycleError::Invalid("The copy must be a pdf, jpg, png, bmp or tif file".into()))?;
+    let digest = hex::encode(Sha256::digest(&photo));
+    let n = sqlx::query(
+        "UPDATE rekey_requests SET document = $1, photo = $2, photo_type = $3, photo_sha256 = $4, updated_at = $5
+         WHERE id = $6 AND state IN ('draft', 'rejected')",
+    )
+    .bind(serde_json::to_string(&document).map_err(|e| LifecycleError::Invalid(e.to_string()))?)
+    .bind(db::b64(&photo))
+    .bind(kind)
+    .bind(&digest)
+    .bind(now)
+    .bind(id)
+    .execute(state.db.writer())
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
+    }
+    audit(
+        state,
+        &user.id,
+        "rekey.identity",
+        "ok",
+        client,
+        json!({ "request": id, "photo_sha256": digest, "photo_type": kind }),
+    )
+    .await;
+    view(state, user, id).await
+}
+
+/// `POST /me/rekey/{id}/submit`.
+#[derive(Debug, Deserialize)]
+pub struct SubmitRequest {
+    pub terms_accepted: Option<bool>,
+    pub totp: Option<String>,
+}
+
+/// Signs the terms with a TOTP code and sends the request for approval, until the limit before expiry.
+pub async fn submit(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    req: SubmitRequest,
+    client: &str,
+) -> Result<Value, LifecycleError> {
+    let r = request_row(state, Some(&user.id), id).await?;
+    if !["draft", "rejected"].contains(&r.state.as_str()) {
+        return Err(LifecycleError::Conflict(format!("The request is already {}", r.state)));
+    }
+    if !r.has_document {
+        return Err(LifecycleError::Invalid(
+            "Send the identity document data and its copy first".into(),
+        ));
+    }
+    if req.terms_accepted != Some(true) {
+        return Err(LifecycleError::Invalid(
+            "Please accept the terms (terms_accepted: true)".into(),
+        ));
+    }
+    let cert = cert_of(state, &r.credential_id).await?;
+    let limit = deadline(state, cert.not_after);
+    if state.clock.now() > limit || cert.status != "valid" {
+        return Err(LifecycleError::Conflict(format!(
+            "A rekey request is accepted until {} hours before expiry ({}); the order will be refunded",
+            state.settings.lifecycle.rekey_cutoff_hours,
+            rfc3339(limit)
+        )));
+    }
+    totp::check_code(
+        &state.db,
+        &state.hsm,
+        &state.settings.auth,
+        state.clock.as_ref(),
+        &user.id,
+        req.totp.as_deref(),
+        client,
+    )
+    .await?;
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    let n = sqlx::query(
+        "UPDATE rekey_requests SET state = 'submitted', submitted_at = $1, reason = NULL, updated_at = $1
+         WHERE id = $2 AND state IN ('draft', 'rejected')",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let actor = format!("user:{}", user.id);
+    if n != 1
+        || !orders::transition(
+            &mut tx,
+            &r.order_id,
+            &["paid", "rejected"],
+            "under_review",
+            &actor,
+            "rekey request sent for approval",
+            now,
+        )
+        .await?
+    {
+        return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
+    }
+    tx.commit().await?;
+    audit(state, &user.id, "rekey.submit", "ok", client, json!({ "request": id })).await;
+    let mut v = view(state, user, id).await?;
+    v["message"] = json!("The request was sent for approval.");
+    Ok(v)
+}
+
+/// The operator's queue of rekey requests (submitted by default).
+pub async fn queue(state: &AppState, state_filter: Option<&str>) -> Result<Value, LifecycleError> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.order_id, r.credential_id, r.state, r.document, r.photo_type, r.photo_sha256, r.submitted_at,
+                r.reason, o.registration_number, u.email, u.given_name, u.surname
+         FROM rekey_requests r JOIN orders o ON o.id = r.order_id JOIN users u ON u.id = r.user_id
+         WHERE r.state = $1 ORDER BY r.submitted_at, r.id",
+    )
+    .bind(state_filter.unwrap_or("submitted"))
+    .fetch_all(state.db.writer())
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let doc: Value = r
+            .try_get::<Option<String>, _>("document")?
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or(Value::Null);
+        out.push(json!({
+            "id": r.try_get::<String, _>("id")?,
+            "order": r.try_get::<String, _>("registration_number")?,
+            "credential_id": r.try_get::<String, _>("credential_id")?,
+            "state": r.try_get::<String, _>("state")?,
+            "holder": {
+                "email": r.try_get::<String, _>("email")?,
+                "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
+            },
+            "document": doc,
+            "photo_type": r.try_get::<Option<String>, _>("photo_type")?,
+            "photo_sha256": r.try_get::<Option<String>, _>("photo_sha256")?,
+            "reason": r.try_get::<Option<String>, _>("reason")?,
+            "submitted_at": r.try_get::<Option<i64>, _>("submitted_at")?.map(rfc3339),
+        }));
+    }
+    Ok(json!({ "requests": out }))
+}
+
+/// The operator approves or rejects a submitted request.
+pub async fn decide(
+    state: &AppState,
+    id: &str,
+    approve: bool,
+    reason: Option<&str>,
+    operator: &str,
+) -> Result<Value, LifecycleError> {
+    let r = request_row(state, None, id).await?;
+    if r.state != "submitted" {
+        return Err(LifecycleError::Conflict(format!(
+            "The request is {}, not submitted",
+            r.state
+        )));
+    }
+    let order = orders::order_row(state.db.writer(), &r.order_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+    let user = db::users::by_id(&state.db, &order.user_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such user".into()))?;
+    let cert = cert_of(state, &r.credential_id).await?;
+    let now = state.clock.now();
+    let actor = format!("operator:{operator}");
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    let mut tx = state.db.writer().begin().await?;
+    let outcome = if approve {
+        if now >= cert.not_after || cert.status != "valid" {
+            return Err(LifecycleError::Conflict(
+                "The certificate has ended: the rekey is no longer possible (the scheduler refunds it)".into(),
+            ));
+        }
+        let issue_at = successor_issue_at(state, cert.not_after).max(now);
+        let n = sqlx::query(
+            "UPDATE rekey_requests SET state = 'approved', issue_at = $1, reviewer = $2, updated_at = $3
+             WHERE id = $4 AND state = 'submitted'",
+        )
+        .bind(issue_at)
+        .bind(&actor)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1
+            || !orders::transition(
+                &mut tx,
+                &order.id,
+                &["under_review"],
+                "accepted",
+                &actor,
+                "rekey approved",
+                now,
+            )
+            .await?
+        {
+            return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
+        }
+        let date = rfc3339(issue_at);
+        let m = notify::email(
+            &user.email,
+            &user.lang,
+            state.ca.public_base(),
+            Template::RekeyApproved {
+                order: &order.registration_number,
+                issue_date: &date,
+            },
+            "rekey_approved",
+        );
+        notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+        "approved"
+    } else {
+        let reason = reason.ok_or_else(|| LifecycleError::Invalid("a reason is required".into()))?;
+        let n = sqlx::query(
+            "UPDATE rekey_requests SET state = 'rejected', reason = $1, reviewer = $2, updated_at = $3
+             WHERE id = $4 AND state = 'submitted'",
+        )
+        .bind(reason)
+        .bind(&actor)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 || !orders::transition(&mut tx, &order.id, &["under_review"], "rejected", &actor, reason, now).await?
+        {
+            return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
+        }
+        let limit = rfc3339(deadline(state, cert.not_after));
+        let m = notify::email(
+            &user.email,
+            &user.lang,
+            state.ca.public_base(),
+            Template::RekeyRejected {
+                order: &order.registration_number,
+                reason,
+                deadline: &limit,
+            },
+            "rekey_rejected",
+        );
+        notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+        "rejected"
+    };
+    tx.commit().await?;
+    audit(
+        state,
+        &user.id,
+        "rekey.verdict",
+        outcome,
+        &actor,
+        json!({ "request": id, "order": order.registration_number, "reason": reason }),
+    )
+    .await;
+    if approve {
+        // A late approval issues at once; otherwise the scheduler does it on the day.
+        super::scheduler::issue_due_successors(state).await;
+    }
+    let r = request_row(state, None, id).await?;
+    Ok(json!({
+        "id": id,
+        "state": r.state,
+        "issue_at": r.issue_at.map(rfc3339),
+        "issue_date": r.issue_at.map(date_of),
+    }))
+}

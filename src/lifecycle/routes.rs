@@ -1,0 +1,341 @@
+//! `/api/v1` lifecycle routes: identification, issuance, certificates, rekey, and the operator API.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::identity::{self, Document, SandboxOutcome, Verdict};
+use super::{issuance, rekey, scheduler, LifecycleError};
+use crate::accounts::routes::WebUser;
+use crate::accounts::AccountError;
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Registers the lifecycle routes (under the `/api/v1` scope, before the account routes).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/orders/{id}/identity-session", web::post().to(identity_start))
+        .route("/orders/{id}/resubmit", web::post().to(resubmit))
+        .route("/identity/sandbox/{token}", web::get().to(sandbox_view))
+        .route("/identity/sandbox/{token}", web::post().to(sandbox_report))
+        .route("/me/certificates", web::get().to(certificates))
+        .route("/me/certificates", web::post().to(issue))
+        .route("/me/certificates/terms", web::get().to(terms))
+        .route("/me/certificates/{id}/terms-evidence.p7s", web::get().to(evidence))
+        .route("/me/rekey", web::post().to(rekey_start))
+        .route("/me/rekey/{id}", web::get().to(rekey_view))
+        .route("/me/rekey/{id}/identity", web::post().to(rekey_identity))
+        .route("/me/rekey/{id}/submit", web::post().to(rekey_submit))
+        .route("/operator/identity-sessions", web::get().to(op_identity_queue))
+        .route(
+            "/operator/identity-sessions/{id}/{decision}",
+            web::post().to(op_identity_decide),
+        )
+        .route("/operator/rekey-requests", web::get().to(op_rekey_queue))
+        .route(
+            "/operator/rekey-requests/{id}/{decision}",
+            web::post().to(op_rekey_decide),
+        )
+        .route("/operator/credentials/{id}/revoke", web::post().to(op_revoke))
+        .route("/operator/users", web::get().to(op_users))
+        .route("/operator/orders", web::get().to(op_orders))
+        .route("/operator/audit/verify", web::get().to(op_audit))
+        .route("/operator/lifecycle/run", web::post().to(op_run));
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> ApiError {
+        let d = e.to_string();
+        match e {
+            LifecycleError::Invalid(_) | LifecycleError::Password(_) => ApiError::invalid_request(d),
+            LifecycleError::NotFound(_) => ApiError::not_found(d),
+            LifecycleError::Conflict(_) | LifecycleError::EmailTaken(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", d)
+            }
+            LifecycleError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "access_denied", d),
+            LifecycleError::Gone(_) => ApiError::new(StatusCode::GONE, "expired", d),
+            LifecycleError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", d),
+            LifecycleError::Code(c) => AccountError::Totp(c).into(),
+            LifecycleError::Db(e) => e.into(),
+            LifecycleError::Hsm(e) => e.into(),
+            LifecycleError::Ca(e) => ApiError::unavailable("certificate issuance failed", &e),
+            LifecycleError::Totp(e) => ApiError::internal("TOTP", &e),
+            LifecycleError::Task(e) => ApiError::internal("lifecycle task", &e),
+        }
+    }
+}
+
+/// A logged-in operator.
+pub struct Operator(pub WebUser);
+
+impl FromRequest for Operator {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let user = WebUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if user.user.role != "operator" {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    "this is for operators only",
+                ));
+            }
+            Ok(Operator(user))
+        })
+    }
+}
+
+async fn identity_start(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(identity::start(&state, &user.user, &id, &user.client).await?))
+}
+
+async fn resubmit(state: web::Data<AppState>, user: WebUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(identity::resubmit(&state, &user.user, &id, &user.client).await?))
+}
+
+async fn sandbox_view(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(identity::sandbox_view(&state, &token).await?))
+}
+
+async fn sandbox_report(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    body: web::Json<SandboxOutcome>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(identity::sandbox_report(&state, &token, body.into_inner()).await?))
+}
+
+async fn certificates(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(issuance::list(&state, &user.user).await?))
+}
+
+async fn issue(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<issuance::IssueRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(issuance::issue(&state, &user.user, body.into_inner(), &user.client).await?))
+}
+
+async fn terms(state: web::Data<AppState>, user: WebUser) -> HttpResponse {
+    let version = &state.settings.lifecycle.terms_version;
+    let holder = format!("{} {}", user.user.given_name, user.user.surname);
+    HttpResponse::Ok().json(json!({
+        "version": version,
+        "text": issuance::terms_document(version, &holder, "(your order)", state.clock.now()),
+    }))
+}
+
+async fn evidence(state: web::Data<AppState>, user: WebUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let der = issuance::evidence(&state, &user.user, &id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pkcs7-signature")
+        .insert_header(("Content-Disposition", "attachment; filename=\"terms-evidence.p7s\""))
+        .body(der))
+}
+
+async fn rekey_start(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<rekey::StartRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(rekey::start(&state, &user.user, body.into_inner(), &user.client).await?))
+}
+
+async fn rekey_view(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(rekey::view(&state, &user.user, &id).await?))
+}
+
+/// Largest text field of the rekey form, in bytes.
+const FIELD_MAX: usize = 1024;
+/// Most parts a rekey form may have.
+const PARTS_MAX: usize = 20;
+
+/// Reads the multipart form: the document fields as text, `photo` as bytes (bounded while reading).
+async fn read_rekey_form(
+    mut form: actix_multipart::Multipart,
+    photo_max: usize,
+) -> Result<(Document, Vec<u8>), LifecycleError> {
+    let mut fields = serde_json::Map::new();
+    let mut photo = Vec::new();
+    let mut parts = 0;
+    while let Some(part) = form.next().await {
+        let mut part = part.map_err(|e| LifecycleError::Invalid(format!("malformed form: {e}")))?;
+        parts += 1;
+        if parts > PARTS_MAX {
+            return Err(LifecycleError::Invalid("too many form fields".into()));
+        }
+        let name = part.name().unwrap_or_default().to_owned();
+        let limit = if name == "photo" { photo_max } else { FIELD_MAX };
+        let mut buf = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|e| LifecycleError::Invalid(format!("malformed form: {e}")))?;
+            if buf.len() + chunk.len() > limit {
+                return Err(if name == "photo" {
+                    LifecycleError::TooLarge(format!(
+                        "The copy of the document is larger than {} MB",
+                        photo_max / (1024 * 1024)
+                    ))
+                } else {
+                    LifecycleError::Invalid(format!("the field {name} is too long"))
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if name == "photo" {
+            photo = buf;
+        } else {
+            let text = String::from_utf8(buf).map_err(|_| LifecycleError::Invalid(format!("{name} is not text")))?;
+            fields.insert(name, json!(text));
+        }
+    }
+    let document: Document = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| LifecycleError::Invalid(format!("document data: {e}")))?;
+    Ok((document, photo))
+}
+
+async fn rekey_identity(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+    form: actix_multipart::Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let (document, photo) = read_rekey_form(form, state.settings.lifecycle.photo_max_bytes).await?;
+    Ok(HttpResponse::Ok().json(rekey::identity(&state, &user.user, &id, document, photo, &user.client).await?))
+}
+
+async fn rekey_submit(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+    body: web::Json<rekey::SubmitRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(rekey::submit(&state, &user.user, &id, body.into_inner(), &user.client).await?))
+}
+
+#[derive(Deserialize)]
+struct QueueQuery {
+    state: Option<String>,
+    flagged: Option<bool>,
+}
+
+async fn op_identity_queue(
+    state: web::Data<AppState>,
+    _op: Operator,
+    q: web::Query<QueueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(identity::queue(&state, q.state.as_deref(), q.flagged == Some(true)).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct ReasonBody {
+    reason: Option<String>,
+    #[serde(default)]
+    fake: bool,
+}
+
+async fn op_identity_decide(
+    state: web::Data<AppState>,
+    op: Operator,
+    path: web::Path<(String, String)>,
+    body: Option<web::Json<ReasonBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, decision) = path.into_inner();
+    let body = body.map(|b| b.into_inner()).unwrap_or_default();
+    let decision = match decision.as_str() {
+        "accept" | "return" | "reject" => decision,
+        _ => return Err(ApiError::not_found("decisions are accept, return and reject")),
+    };
+    let verdict = Verdict {
+        decision,
+        reason: body.reason,
+        fake: body.fake,
+    };
+    Ok(HttpResponse::Ok().json(identity::decide(&state, &id, verdict, &op.0.user.id).await?))
+}
+
+async fn op_rekey_queue(
+    state: web::Data<AppState>,
+    _op: Operator,
+    q: web::Query<QueueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(rekey::queue(&state, q.state.as_deref()).await?))
+}
+
+async fn op_rekey_decide(
+    state: web::Data<AppState>,
+    op: Operator,
+    path: web::Path<(String, String)>,
+    body: Option<web::Json<ReasonBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, decision) = path.into_inner();
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(ApiError::not_found("decisions are approve and reject")),
+    };
+    let reason = body.and_then(|b| b.into_inner().reason);
+    Ok(HttpResponse::Ok().json(rekey::decide(&state, &id, approve, reason.as_deref(), &op.0.user.id).await?))
+}
+
+async fn op_revoke(
+    state: web::Data<AppState>,
+    op: Operator,
+    id: web::Path<String>,
+    body: Option<web::Json<ReasonBody>>,
+) -> Result<HttpResponse, ApiError> {
+    use super::revoke::{revoke_credential, RevokeError};
+    let reason = body
+        .and_then(|b| b.into_inner().reason)
+        .unwrap_or_else(|| "unspecified".into());
+    let actor = format!("operator:{}", op.0.user.id);
+    match revoke_credential(&state, &id, None, &reason, &actor, &op.0.client).await {
+        Ok(serial) => {
+            Ok(HttpResponse::Ok().json(json!({ "status": "revoked", "certificate_serial": serial, "reason": reason })))
+        }
+        Err(RevokeError::NotFound) => Err(ApiError::not_found("no such credential")),
+        Err(RevokeError::AlreadyRevoked) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the certificate is already revoked",
+        )),
+        Err(RevokeError::Ca(crate::ca::CaError::Invalid(d))) => Err(ApiError::invalid_request(d)),
+        Err(RevokeError::Ca(e)) => Err(ApiError::unavailable("revocation failed", &e)),
+        Err(RevokeError::Code(c)) => Err(AccountError::Totp(c).into()),
+        Err(RevokeError::Db(e)) => Err(e.into()),
+    }
+}
+
+async fn op_users(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(super::operator_users(&state).await?))
+}
+
+async fn op_orders(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(super::operator_orders(&state).await?))
+}
+
+async fn op_audit(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
+    let v = crate::audit::verify(&state.db).await?;
+    Ok(HttpResponse::Ok().json(json!({ "rows": v.rows, "intact": v.broken.is_none(), "broken": v.broken })))
+}
+
+async fn op_run(state: web::Data<AppState>, _op: Operator) -> HttpResponse {
+    let r = scheduler::tick(&state).await;
+    HttpResponse::Ok().json(json!({ "reminders": r.reminders, "successors": r.successors, "refunds": r.refunds }))
+}

@@ -1,0 +1,433 @@
+//! The lifecycle scheduler: rekey reminders, scheduled issuance of successors, refunds of rekeys no longer
+//! possible. It runs in the background of every instance (`lifecycle.tick_secs`) and on demand
+//! (`parafa admin lifecycle run`).
+//!
+//! Several instances may run it on one database. Each action claims its row atomically before acting: a reminder is
+//! a row whose primary key (credential, days) is inserted in the same transaction as its e-mail, so only one
+//! instance's insert succeeds; an order is refunded by a conditional state change; a successor is issued by the
+//! instance whose conditional `claimed_at` update succeeded (a claim older than [`CLAIM_SECS`] is taken over, so a
+//! crashed instance's work is redone, and the loser of such a race destroys its key). Every action is audited.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::Row;
+
+use super::holders::add_years;
+use super::issuance::{destroy_key, insert_credential_rows, issued_email, make_credential};
+use super::rekey::deadline;
+use super::LifecycleError;
+use crate::accounts::audit;
+use crate::billing::orders::{self, OrderRow};
+use crate::billing::payment::{PaymentGateway, Sandbox};
+use crate::ca::HolderSubject;
+use crate::clock::{rfc3339, Clock};
+use crate::db::users::User;
+use crate::db::{self, DbError};
+use crate::hsm::KeySpec;
+use crate::notify::{self, Template};
+use crate::startup::AppState;
+
+/// How long a claim on a successor's issuance protects it, in seconds.
+pub const CLAIM_SECS: i64 = 600;
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub reminders: usize,
+    pub successors: usize,
+    pub refunds: usize,
+}
+
+/// Refunds a paid order through the gateway, inside the caller's transaction: the order moves to refunded (from
+/// whichever live state it is in), its rekey request too, and the holder is told (#12).
+pub async fn refund_in(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    order: &OrderRow,
+    user: &User,
+    reason: &str,
+    actor: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let reference = Sandbox.refund(&order.id, order.total_ron_bani);
+    let note = format!(
+        "refunded {} RON ({reason}); gateway reference {reference}",
+        crate::billing::format_minor(order.total_ron_bani)
+    );
+    if !orders::transition(
+        conn,
+        &order.id,
+        &[
+            "paid",
+            "under_review",
+            "returned_for_completion",
+            "accepted",
+            "rejected",
+        ],
+        "refunded",
+        actor,
+        &note,
+        now,
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE orders SET refunded_bani = total_ron_bani WHERE id = $1")
+        .bind(&order.id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE rekey_requests SET state = 'refunded', updated_at = $1 WHERE order_id = $2")
+        .bind(now)
+        .bind(&order.id)
+        .execute(&mut *conn)
+        .await?;
+    let amount = crate::billing::format_minor(order.total_ron_bani);
+    let m = notify::email(
+        &user.email,
+        &user.lang,
+        state.ca.public_base(),
+        Template::Refunded {
+            order: &order.registration_number,
+            amount: &amount,
+            reason,
+        },
+        "refunded",
+    );
+    notify::enqueue(&mut *conn, state.clock.as_ref(), &m).await?;
+    Ok(true)
+}
+
+/// One run of every job. Errors of one job are logged and do not stop the others.
+pub async fn tick(state: &AppState) -> Report {
+    let mut report = Report::default();
+    match send_reminders(state).await {
+        Ok(n) => report.reminders = n,
+        Err(e) => tracing::warn!(error = %e, "rekey reminders failed; retried on the next run"),
+    }
+    report.successors = issue_due_successors(state).await;
+    match refund_impossible_rekeys(state).await {
+        Ok(n) => report.refunds = n,
+        Err(e) => tracing::warn!(error = %e, "rekey refunds failed; retried on the next run"),
+    }
+    report
+}
+
+/// Runs [`tick`] every `lifecycle.tick_secs` seconds.
+pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let period = Duration::from_secs(state.settings.lifecycle.tick_secs.max(1));
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let r = tick(&state).await;
+            if r != Report::default() {
+                tracing::info!(
+                    reminders = r.reminders,
+                    successors = r.successors,
+                    refunds = r.refunds,
+                    "lifecycle run"
+                );
+            }
+        }
+    })
+}
+
+/// Sends the due rekey reminders (45 and, if the rekey was not requested, 15 days before expiry): at most one per
+/// certificate and reminder, whatever the number of instances. When several are due (the service was down), only
+/// the latest is sent.
+pub async fn send_reminders(state: &AppState) -> Result<usize, LifecycleError> {
+    let now = state.clock.now();
+    let mut days = state.settings.lifecycle.reminder_days.clone();
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    let Some(first) = days.first().copied() else {
+        return Ok(0);
+    };
+    let rows = sqlx::query(
+        "SELECT c.id, c.user_id, t.not_after FROM credentials c JOIN certificates t ON t.serial = c.cert_serial
+         WHERE c.status = 'active' AND t.status = 'valid' AND t.not_after > $1 AND t.not_after <= $2",
+    )
+    .bind(now)
+    .bind(now + first * 86_400)
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut sent = 0;
+    for r in rows {
+        let (cred, user_id, not_after): (String, String, i64) =
+            (r.try_get("id")?, r.try_get("user_id")?, r.try_get("not_after")?);
+        let Some(due) = days.iter().copied().filter(|d| now >= not_after - d * 86_400).min() else {
+            continue;
+        };
+        let requested: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM rekey_requests WHERE credential_id = $1 AND state IN ('submitted', 'approved', 'issued')",
+        )
+        .bind(&cred)
+        .fetch_one(state.db.pool())
+        .await?
+        .try_get("n")?;
+        if requested > 0 {
+            continue;
+        }
+        let Some(user) = db::users::by_id(&state.db, &user_id).await? else {
+            continue;
+        };
+        let mut tx = state.db.writer().begin().await?;
+        let claimed = sqlx::query("INSERT INTO reminders (credential_id, days, sent_at) VALUES ($1, $2, $3)")
+            .bind(&cred)
+            .bind(due)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+        match claimed {
+            Err(e) if DbError::is_unique_violation(&e) => continue,
+            Err(e) => return Err(DbError::from(e).into()),
+            Ok(_) => {}
+        }
+        let (expiry, limit) = (rfc3339(not_after), rfc3339(deadline(state, not_after)));
+        let link = format!("{}/api/v1/me/certificates", state.ca.public_base());
+        let m = notify::email(
+            &user.email,
+            &user.lang,
+            state.ca.public_base(),
+            Template::RekeyReminder {
+                expiry: &expiry,
+                deadline: &limit,
+                link: &link,
+            },
+            &format!("rekey_reminder_{due}"),
+        );
+        notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+        tx.commit().await?;
+        sent += 1;
+        audit(
+            state,
+            &user.id,
+            "rekey.reminder",
+            "sent",
+            "scheduler",
+            json!({ "credential_id": cred, "days": due }),
+        )
+        .await;
+    }
+    Ok(sent)
+}
+
+/// Issues every approved successor whose day has come. Returns how many were issued.
+pub async fn issue_due_successors(state: &AppState) -> usize {
+    let now = state.clock.now();
+    let due: Vec<String> = match sqlx::query(
+        "SELECT id FROM rekey_requests WHERE state = 'approved' AND issue_at <= $1
+         AND (claimed_at IS NULL OR claimed_at < $2) ORDER BY issue_at",
+    )
+    .bind(now)
+    .bind(now - CLAIM_SECS)
+    .fetch_all(state.db.writer())
+    .await
+    {
+        Ok(rows) => rows.iter().filter_map(|r| r.try_get("id").ok()).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the due successors");
+            return 0;
+        }
+    };
+    let mut issued = 0;
+    for id in due {
+        match issue_successor(state, &id).await {
+            Ok(true) => issued += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(request = %id, error = %e, "successor issuance failed; retried on a later run"),
+        }
+    }
+    issued
+}
+
+/// Issues one successor, if this instance wins the claim.
+async fn issue_successor(state: &AppState, id: &str) -> Result<bool, LifecycleError> {
+    let now = state.clock.now();
+    let claimed = sqlx::query(
+        "UPDATE rekey_requests SET claimed_at = $1 WHERE id = $2 AND state = 'approved'
+         AND (claimed_at IS NULL OR claimed_at < $3)",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(now - CLAIM_SECS)
+    .execute(state.db.writer())
+    .await?
+    .rows_affected();
+    if claimed != 1 {
+        return Ok(false);
+    }
+    let r = sqlx::query("SELECT order_id, credential_id, issue_at FROM rekey_requests WHERE id = $1")
+        .bind(id)
+        .fetch_one(state.db.writer())
+        .await?;
+    let (order_id, old_id, issue_at): (String, String, i64) = (
+        r.try_get("order_id")?,
+        r.try_get("credential_id")?,
+        r.try_get("issue_at")?,
+    );
+    let order = orders::order_row(state.db.writer(), &order_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+    let (old, old_cert, _) = db::credentials::credential_full(&state.db, &old_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such credential".into()))?;
+    let user = db::users::by_id(&state.db, &old.user_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such user".into()))?;
+    let package = state
+        .settings
+        .package(order.package_id as u8)
+        .cloned()
+        .ok_or_else(|| LifecycleError::Invalid("the order's package is no longer offered".into()))?;
+    let spec: KeySpec = old.key_spec.parse().map_err(LifecycleError::Invalid)?;
+    let old_der = db::unb64(&old_cert.cert_der, "certificates.cert_der")?;
+    let old_parsed = <x509_cert::Certificate as der::Decode>::from_der(&old_der)
+        .map_err(|e| LifecycleError::Invalid(format!("stored certificate: {e}")))?;
+    let subject = HolderSubject::from_name(&old_parsed.tbs_certificate.subject, Some(user.email.clone()));
+    // Valid from the scheduled day whatever the order date; a late approval starts now.
+    let not_before = issue_at.min(now);
+    let not_after = add_years(not_before, package.validity_years);
+    let new_id = uuid::Uuid::new_v4().to_string();
+    let (h, c, cid, subj) = (state.hsm.clone(), state.ca.clone(), new_id.clone(), subject);
+    let label = format!("holder {}", user.email);
+    let (issued, _) = tokio::task::spawn_blocking(move || {
+        make_credential(&h, &c, &subj, spec, &cid, &label, not_before, not_after, None)
+    })
+    .await
+    .map_err(|e| LifecycleError::Task(e.to_string()))??;
+
+    let stored = async {
+        let mut tx = state.db.writer().begin().await?;
+        let n = sqlx::query(
+            "UPDATE rekey_requests SET state = 'issued', successor_id = $1, updated_at = $2
+             WHERE id = $3 AND state = 'approved' AND claimed_at = $4",
+        )
+        .bind(&new_id)
+        .bind(now)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Ok::<bool, LifecycleError>(false);
+        }
+        insert_credential_rows(&mut tx, &user, &new_id, spec, &issued, &package, now).await?;
+        sqlx::query("UPDATE credentials SET status = 'superseded' WHERE id = $1 AND status = 'active'")
+            .bind(&old.id)
+            .execute(&mut *tx)
+            .await?;
+        orders::transition(
+            &mut tx,
+            &order.id,
+            &["accepted"],
+            "fulfilled",
+            "scheduler",
+            "successor issued",
+            now,
+        )
+        .await?;
+        sqlx::query("UPDATE orders SET credential_id = $1 WHERE id = $2")
+            .bind(&new_id)
+            .bind(&order.id)
+            .execute(&mut *tx)
+            .await?;
+        notify::enqueue(&mut *tx, state.clock.as_ref(), &issued_email(state, &user, &issued)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+    .await;
+    match stored {
+        Ok(true) => {
+            // The old credential can no longer sign: its key goes (product rules §5, always a new key pair).
+            destroy_key(&state.hsm, &old.id).await;
+            audit(
+                state,
+                &user.id,
+                "rekey.successor.issued",
+                "ok",
+                "scheduler",
+                json!({ "request": id, "old_credential": old.id, "credential_id": new_id, "serial": issued.serial,
+                        "valid_from": rfc3339(issued.not_before) }),
+            )
+            .await;
+            Ok(true)
+        }
+        Ok(false) => {
+            destroy_key(&state.hsm, &new_id).await;
+            Ok(false)
+        }
+        Err(e) => {
+            destroy_key(&state.hsm, &new_id).await;
+            let _ = sqlx::query("UPDATE rekey_requests SET claimed_at = NULL WHERE id = $1 AND claimed_at = $2")
+                .bind(id)
+                .bind(now)
+                .execute(state.db.writer())
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// Refunds the rekey orders that can no longer be fulfilled: the limit before expiry passed without a request sent
+/// for approval, the certificate ended (or was revoked) before a successor was issued.
+pub async fn refund_impossible_rekeys(state: &AppState) -> Result<usize, LifecycleError> {
+    let now = state.clock.now();
+    let rows = sqlx::query(
+        "SELECT o.id, t.not_after, t.status AS cert_status, c.status AS cred_status, r.state AS request_state
+         FROM orders o
+         JOIN credentials c ON c.id = o.credential_id
+         JOIN certificates t ON t.serial = c.cert_serial
+         LEFT JOIN rekey_requests r ON r.order_id = o.id
+         WHERE o.kind = 'rekey' AND o.state IN ('paid', 'under_review', 'rejected', 'accepted')",
+    )
+    .fetch_all(state.db.writer())
+    .await?;
+    let mut refunded = 0;
+    for r in rows {
+        let (id, not_after): (String, i64) = (r.try_get("id")?, r.try_get("not_after")?);
+        let request: Option<String> = r.try_get("request_state")?;
+        let ended = now >= not_after
+            || r.try_get::<String, _>("cert_status")? != "valid"
+            || r.try_get::<String, _>("cred_status")? != "active";
+        let too_late = now > deadline(state, not_after)
+            && !matches!(
+                request.as_deref(),
+                Some("submitted") | Some("approved") | Some("issued")
+            );
+        // An approved request is issued at T-3 days: it is refunded only if that has not happened by expiry.
+        if !(ended || too_late) {
+            continue;
+        }
+        let Some(order) = orders::order_row(state.db.writer(), &id).await? else {
+            continue;
+        };
+        let Some(user) = db::users::by_id(&state.db, &order.user_id).await? else {
+            continue;
+        };
+        let reason = if ended {
+            "the certificate ended before the rekey"
+        } else {
+            "rekey past the limit before expiry"
+        };
+        let mut tx = state.db.writer().begin().await?;
+        if refund_in(&mut tx, state, &order, &user, reason, "scheduler", now).await? {
+            tx.commit().await?;
+            refunded += 1;
+            audit(
+                state,
+                &user.id,
+                "order.refund",
+                "ok",
+                "scheduler",
+                json!({ "order": order.registration_number, "reason": reason }),
+            )
+            .await;
+        }
+    }
+    Ok(refunded)
+}
