@@ -529,6 +529,15 @@ fn the_same_identity_document_on_two_accounts_stops_for_an_operator() {
     let app = &w.app;
     let (first, _) = issue_new(&w, "p256");
     assert_eq!(order_state(app, &w.cookie, &first)["state"], "fulfilled");
+    // Ana has a rekey order awaiting payment: it goes on hold with the duplicate, and on again after the verdict.
+    let (s, rekey) = app.call(
+        "POST",
+        "/api/v1/orders",
+        Some(&w.cookie),
+        Some(json!({"kind": "rekey", "package": 1, "acknowledgements": acks(), "invoice": person()})),
+    );
+    assert_eq!(s, 201, "{rekey}");
+    let rekey = rekey["id"].as_str().unwrap().to_owned();
     let other = app.create_account("ioana@example.com", true);
     let cookie = app.web_login(&other);
     let order = paid_order(app, &cookie, "new", 1);
@@ -552,6 +561,18 @@ fn the_same_identity_document_on_two_accounts_stops_for_an_operator() {
     assert_eq!(q["sessions"][0]["flagged"], true);
     let mails = app.messages_to("ioana@example.com", 2).join("\n");
     assert!(mails.contains("suspendată"), "{mails}");
+    assert_eq!(
+        order_state(app, &w.cookie, &rekey)["on_hold"],
+        true,
+        "both holders' pending orders are on hold"
+    );
+    let (s, _) = app.call(
+        "POST",
+        &format!("/api/v1/sandbox-pay/{rekey}"),
+        Some(&w.cookie),
+        Some(json!({"outcome": "pay"})),
+    );
+    assert_eq!(s, 409, "an order on hold cannot be paid");
     // The operator decides: fake (another's identity).
     let session = q["sessions"][0]["id"].as_str().unwrap();
     let (s, v) = app.call(
@@ -569,4 +590,11 @@ fn the_same_identity_document_on_two_accounts_stops_for_an_operator() {
         .find(|u| u["email"] == "ioana@example.com")
         .unwrap();
     assert!(banned["banned_until"].is_string(), "{banned}");
+    assert_eq!(order_state(app, &cookie, &order)["state"], "rejected");
+    let ana = order_state(app, &w.cookie, &rekey);
+    assert_eq!(
+        (ana["on_hold"].as_bool(), ana["state"].as_str()),
+        (Some(false), Some("awaiting_payment")),
+        "{ana}"
+    );
 }

@@ -668,15 +668,20 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
         .bind(now)
         .bind(session_id.to_owned())
     };
+    // Any verdict on a session decides a duplicate it raised: the orders put on hold for it go on (those of a
+    // holder found to use fake data are cancelled below).
+    sqlx::query(
+        "UPDATE orders SET frozen = 0 WHERE frozen = 1 AND user_id IN (
+            SELECT s.user_id FROM identity_sessions s, identity_sessions me
+            WHERE me.id = $1 AND (s.document_key = me.document_key OR s.personal_key = me.personal_key))",
+    )
+    .bind(session_id)
+    .execute(&mut *tx)
+    .await?;
     let outcome = match v.decision.as_str() {
         "accept" => {
             set_session("accepted").execute(&mut *tx).await?;
             let doc = &review.document;
-            // Accepting a flagged session decides the duplicate: the holder's orders go on.
-            sqlx::query("UPDATE orders SET frozen = 0 WHERE user_id = $1")
-                .bind(&review.user.id)
-                .execute(&mut *tx)
-                .await?;
             if !orders::transition(
                 &mut tx,
                 &review.order.id,
