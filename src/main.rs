@@ -64,8 +64,14 @@ enum Admin {
     /// Rekey requests: list, approve or reject.
     #[command(subcommand)]
     Rekey(RekeyCmd),
-    /// Runs the lifecycle scheduler once (reminders, successors, refunds) and prints what it did.
-    Lifecycle,
+    /// The lifecycle scheduler: `parafa admin lifecycle run` runs it once (reminders, successors, refunds).
+    #[command(subcommand)]
+    Lifecycle(LifecycleCmd),
+}
+
+#[derive(Subcommand)]
+enum LifecycleCmd {
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -427,7 +433,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
-        Admin::Lifecycle => {
+        Admin::Lifecycle(LifecycleCmd::Run) => {
             let r = parafa::lifecycle::scheduler::tick(&state).await;
             audit::seal(&state.db).await?;
             println!("reminders: {}", r.reminders);

@@ -227,6 +227,11 @@ fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result
 
 /// Refuses a credential whose certificate cannot sign now, with the message the holder is shown.
 fn usable(v: &View, now: i64) -> Result<(), CscError> {
+    if v.cred.status == "superseded" && v.cert_status(now) == "valid" {
+        return Err(CscError::invalid(
+            "This certificate was replaced by its successor after a rekey: sign with the new credential.",
+        ));
+    }
     match v.cert_status(now) {
         "valid" => Ok(()),
         "expired" => Err(CscError::invalid(
@@ -369,7 +374,7 @@ pub async fn list(state: &AppState, version: Version, caller: &Caller, req: List
         views.push(view_of(state, cred).await?);
     }
     if req.only_valid.unwrap_or(false) {
-        views.retain(|v| v.cert_status(now) == "valid");
+        views.retain(|v| v.cert_status(now) == "valid" && v.cred.status == "active");
     }
     let mut out = json!({});
     match version {
