@@ -374,7 +374,7 @@ pub async fn issue(state: &AppState, user: &User, req: IssueRequest, client: &st
         "valid_from": rfc3339(issued.not_before),
         "valid_to": rfc3339(issued.not_after),
         "transactions": package.transactions,
-        "terms_evidence": db::b64(&cms),
+        "terms_evidence": format!("/api/v1/me/certificates/{credential_id}/terms-evidence.p7s"),
     }))
 }
 
