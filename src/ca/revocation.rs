@@ -308,3 +308,37 @@ async fn status_of(db: &Db, ca: &Ca, issuer: &CaKey, serial: &str) -> Result<Cer
     }
     Ok(CertStatus::good())
 }
+
+/// An OCSP response about `cert` (issued by the issuing CA), as the responder would answer: for validation data
+/// embedded in signatures (CAdES B-LT, the PDF DSS).
+pub async fn ocsp_for(
+    db: &Db,
+    hsm: &Arc<Hsm>,
+    ca: &Ca,
+    clock: &dyn Clock,
+    cert: &x509_cert::Certificate,
+) -> Result<Vec<u8>, CaError> {
+    let issuer = &ca.issuing.cert.tbs_certificate;
+    let cert_id = CertId {
+        hash_algorithm: spki::AlgorithmIdentifierOwned {
+            oid: ID_SHA_1,
+            parameters: Some(der::asn1::Null.into()),
+        },
+        issuer_name_hash: OctetString::new(sha1(&issuer.subject.to_der()?))?,
+        issuer_key_hash: OctetString::new(sha1(issuer.subject_public_key_info.subject_public_key.raw_bytes()))?,
+        serial_number: cert.tbs_certificate.serial_number.clone(),
+    };
+    let request = OcspRequest {
+        tbs_request: x509_ocsp::TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![x509_ocsp::Request {
+                req_cert: cert_id,
+                single_request_extensions: None,
+            }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    };
+    ocsp(db, hsm, ca, clock, &request.to_der()?).await
+}

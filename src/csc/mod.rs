@@ -3,6 +3,7 @@
 
 pub mod algo;
 pub mod service;
+pub mod sign_doc;
 pub mod types;
 
 use std::future::Future;
@@ -81,6 +82,9 @@ impl CscError {
     }
 }
 
+/// Largest `signatures/signDoc` body: the documents in base64.
+pub const SIGN_DOC_MAX_BODY: usize = 64 * 1024 * 1024;
+
 /// Registers `/csc/v1/…` and `/csc/v2/…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for (prefix, version) in [("/csc/v1", Version::V1), ("/csc/v2", Version::V2)] {
@@ -95,7 +99,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/credentials/authorize", web::post().to(authorize))
             .route("/signatures/signHash", web::post().to(sign_hash));
         if version == Version::V2 {
-            scope = scope.route("/credentials/authorizeCheck", web::post().to(authorize_check));
+            scope = scope
+                .route("/credentials/authorizeCheck", web::post().to(authorize_check))
+                .service(
+                    web::resource("/signatures/signDoc")
+                        // Documents travel inside the JSON (base64): a larger body than the other methods.
+                        .app_data(web::PayloadConfig::new(SIGN_DOC_MAX_BODY))
+                        .route(web::post().to(sign_doc)),
+                );
         }
         cfg.service(scope);
     }
@@ -210,6 +221,16 @@ async fn authorize_check(_caller: Caller, bytes: web::Bytes) -> Result<HttpRespo
         None => Err(CscError::invalid("Missing (or invalid type) string parameter handle").into()),
         Some(_) => Err(CscError::invalid("Invalid parameter handle").into()),
     }
+}
+
+async fn sign_doc(
+    state: web::Data<AppState>,
+    version: web::Data<Version>,
+    caller: Caller,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let out = sign_doc::sign_doc(&state, **version, &caller, body(&bytes)?).await?;
+    Ok(HttpResponse::Ok().json(out))
 }
 
 async fn sign_hash(

@@ -174,11 +174,11 @@ pub async fn revoke(state: &AppState, caller: &Caller, req: RevokeRequest) -> Re
 
 /// A credential with its certificate row and quota, as the CSC methods show it. The certificate itself is decoded
 /// only where it is shown (credentials/info and list), never on the signing path.
-struct View {
-    cred: Credential,
-    cert_row: CertificateRow,
-    spec: KeySpec,
-    quota: Quota,
+pub(crate) struct View {
+    pub(crate) cred: Credential,
+    pub(crate) cert_row: CertificateRow,
+    pub(crate) spec: KeySpec,
+    pub(crate) quota: Quota,
 }
 
 impl View {
@@ -193,7 +193,7 @@ impl View {
     }
 }
 
-async fn view(state: &AppState, caller: &Caller, credential_id: Option<&str>) -> Result<View, CscError> {
+pub(crate) async fn view(state: &AppState, caller: &Caller, credential_id: Option<&str>) -> Result<View, CscError> {
     let id = credential_id
         .filter(|c| !c.is_empty())
         .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter credentialID"))?;
@@ -226,7 +226,7 @@ fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result
 }
 
 /// Refuses a credential whose certificate cannot sign now, with the message the holder is shown.
-fn usable(v: &View, now: i64) -> Result<(), CscError> {
+pub(crate) fn usable(v: &View, now: i64) -> Result<(), CscError> {
     if v.cred.status == "superseded" && v.cert_status(now) == "valid" {
         return Err(CscError::invalid(
             "This certificate was replaced by its successor after a rekey: sign with the new credential.",
@@ -421,7 +421,7 @@ pub async fn list(state: &AppState, version: Version, caller: &Caller, req: List
 }
 
 /// Decodes the hashes of a request: base64 in either alphabet, each of a supported digest length.
-fn decode_hashes(hashes: Option<Vec<String>>, max: i64) -> Result<Vec<Vec<u8>>, CscError> {
+pub(crate) fn decode_hashes(hashes: Option<Vec<String>>, max: i64) -> Result<Vec<Vec<u8>>, CscError> {
     let hashes = hashes.ok_or_else(|| CscError::invalid("Missing (or invalid type) array parameter hashes"))?;
     if hashes.is_empty() {
         return Err(CscError::invalid("Empty hash array"));
@@ -578,42 +578,8 @@ pub async fn sign_hash(
     let now = state.clock.now();
     usable(&v, now)?;
 
-    let sad_hash = tokens::hash(&sad);
-    let mut wanted: BTreeMap<String, i64> = BTreeMap::new();
-    for d in &hashes {
-        *wanted.entry(hex::encode(d)).or_default() += 1;
-    }
-    let digests: Vec<&str> = wanted.keys().map(String::as_str).collect();
-    let (sad_row, uses) = store::sad(&state.db, &sad_hash, &digests)
-        .await?
-        .filter(|(r, _)| r.credential_id == v.cred.id && r.user_id == caller.user_id)
-        .ok_or_else(|| CscError::invalid("Invalid parameter SAD"))?;
-    if sad_row.expires_at <= now {
-        return Err(CscError::invalid("SAD expired"));
-    }
     let n = hashes.len() as i64;
-    if sad_row.remaining == 0 {
-        return Err(CscError::invalid("The SAD was already used: authorise again"));
-    }
-    if sad_row.remaining < n {
-        return Err(CscError::invalid(format!(
-            "Numbers of signatures is too high: the SAD allows {} more",
-            sad_row.remaining
-        )));
-    }
-    if sad_row
-        .hash_algo
-        .as_deref()
-        .is_some_and(|a| a != hash.oid().to_string())
-    {
-        return Err(CscError::invalid(format!(
-            "Invalid parameter {}: the SAD was authorised for another hash algorithm",
-            version.hash_param()
-        )));
-    }
-    if wanted.iter().any(|(d, k)| uses.get(d).copied().unwrap_or(0) < *k) {
-        return Err(CscError::invalid("Hash is not authorized by the SAD"));
-    }
+    let sad_hash = check_sad(state, version, caller, &v, &sad, &hashes, hash, now).await?;
     if v.quota.remaining() < n {
         return Err(quota_exhausted(v.quota.remaining()));
     }
@@ -642,6 +608,7 @@ pub async fn sign_hash(
             hash_algo: hash.oid().to_string(),
             sign_algo: sign_algo_oid.clone(),
             signature: b64(sig),
+            kind: "signature",
         })
         .collect();
     let event = audit_row(
@@ -675,7 +642,60 @@ pub async fn sign_hash(
     }
 }
 
-fn quota_exhausted(left: i64) -> CscError {
+/// Checks that the SAD belongs to the caller and the credential, is unexpired, has `hashes.len()` uses left, was
+/// authorised for `hash` and covers each digest as many times as asked. Returns the SAD's hash (its key in the
+/// ledger). The ledger re-checks all of it when it consumes the SAD.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn check_sad(
+    state: &AppState,
+    version: Version,
+    caller: &Caller,
+    v: &View,
+    sad: &str,
+    hashes: &[Vec<u8>],
+    hash: crate::hsm::HashAlg,
+    now: i64,
+) -> Result<String, CscError> {
+    let sad_hash = tokens::hash(sad);
+    let mut wanted: BTreeMap<String, i64> = BTreeMap::new();
+    for d in hashes {
+        *wanted.entry(hex::encode(d)).or_default() += 1;
+    }
+    let digests: Vec<&str> = wanted.keys().map(String::as_str).collect();
+    let (sad_row, uses) = store::sad(&state.db, &sad_hash, &digests)
+        .await?
+        .filter(|(r, _)| r.credential_id == v.cred.id && r.user_id == caller.user_id)
+        .ok_or_else(|| CscError::invalid("Invalid parameter SAD"))?;
+    if sad_row.expires_at <= now {
+        return Err(CscError::invalid("SAD expired"));
+    }
+    let n = hashes.len() as i64;
+    if sad_row.remaining == 0 {
+        return Err(CscError::invalid("The SAD was already used: authorise again"));
+    }
+    if sad_row.remaining < n {
+        return Err(CscError::invalid(format!(
+            "Numbers of signatures is too high: the SAD allows {} more",
+            sad_row.remaining
+        )));
+    }
+    if sad_row
+        .hash_algo
+        .as_deref()
+        .is_some_and(|a| a != hash.oid().to_string())
+    {
+        return Err(CscError::invalid(format!(
+            "Invalid parameter {}: the SAD was authorised for another hash algorithm",
+            version.hash_param()
+        )));
+    }
+    if wanted.iter().any(|(d, k)| uses.get(d).copied().unwrap_or(0) < *k) {
+        return Err(CscError::invalid("Hash is not authorized by the SAD"));
+    }
+    Ok(sad_hash)
+}
+
+pub(crate) fn quota_exhausted(left: i64) -> CscError {
     CscError::invalid(format!("quota exhausted: {left} left"))
 }
 
@@ -693,7 +713,7 @@ fn otp_error(e: CodeError, version: Version, param: &str) -> CscError {
     }
 }
 
-fn audit_row(
+pub(crate) fn audit_row(
     state: &AppState,
     user_id: &str,
     action: &str,

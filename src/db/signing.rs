@@ -223,6 +223,8 @@ pub struct SignatureRow {
     pub sign_algo: String,
     /// Base64 of the signature value returned to the client.
     pub signature: String,
+    /// `signature` (consumes the SAD's digest) or `timestamp` (a transaction of its own, not bound to the SAD).
+    pub kind: &'static str,
 }
 
 /// Why [`commit_signatures`] refused.
@@ -333,8 +335,8 @@ async fn commit_group(db: &Db, jobs: &[Job]) -> Result<Vec<Result<(), CommitRefu
         .collect();
     for chunk in signatures.chunks(400) {
         let sql = format!(
-            "INSERT INTO signatures (id, credential_id, user_id, sad_hash, digest, hash_algo, sign_algo, signature, client, created_at) VALUES {}",
-            super::value_rows(chunk.len(), 10)
+            "INSERT INTO signatures (id, credential_id, user_id, sad_hash, digest, hash_algo, sign_algo, signature, client, created_at, kind) VALUES {}",
+            super::value_rows(chunk.len(), 11)
         );
         let mut q = sqlx::query(&sql);
         for (c, r) in chunk {
@@ -348,7 +350,8 @@ async fn commit_group(db: &Db, jobs: &[Job]) -> Result<Vec<Result<(), CommitRefu
                 .bind(&r.sign_algo)
                 .bind(&r.signature)
                 .bind(&c.client)
-                .bind(c.now);
+                .bind(c.now)
+                .bind(r.kind);
         }
         q.execute(&mut *tx).await?;
     }
@@ -365,9 +368,11 @@ async fn commit_group(db: &Db, jobs: &[Job]) -> Result<Vec<Result<(), CommitRefu
 /// other requests of the group are unaffected. The quota goes first: on PostgreSQL its row lock serialises the
 /// credential's debits.
 async fn apply(conn: &mut sqlx::AnyConnection, c: &Commit) -> Outcome {
-    let n = c.rows.len() as i64;
+    // Every row is a transaction; only signatures use the SAD.
+    let transactions = c.rows.len() as i64;
+    let n = c.rows.iter().filter(|r| r.kind == "signature").count() as i64;
     let debited = sqlx::query("UPDATE quotas SET used = used + $1 WHERE credential_id = $2 AND used + $1 <= total")
-        .bind(n)
+        .bind(transactions)
         .bind(&c.credential_id)
         .execute(&mut *conn)
         .await?
@@ -393,11 +398,11 @@ async fn apply(conn: &mut sqlx::AnyConnection, c: &Commit) -> Outcome {
     .await?
     .rows_affected();
     if consumed != 1 {
-        undo_quota(&mut *conn, n, &c.credential_id).await?;
+        undo_quota(&mut *conn, transactions, &c.credential_id).await?;
         return Ok(Err(CommitRefusal::SadSpent));
     }
     let mut per_digest: BTreeMap<&str, i64> = BTreeMap::new();
-    for r in &c.rows {
+    for r in c.rows.iter().filter(|r| r.kind == "signature") {
         *per_digest.entry(r.digest.as_str()).or_default() += 1;
     }
     let mut done: Vec<(&str, i64)> = Vec::new();
@@ -425,7 +430,7 @@ async fn apply(conn: &mut sqlx::AnyConnection, c: &Commit) -> Outcome {
                 .bind(&c.sad_hash)
                 .execute(&mut *conn)
                 .await?;
-            undo_quota(&mut *conn, n, &c.credential_id).await?;
+            undo_quota(&mut *conn, transactions, &c.credential_id).await?;
             return Ok(Err(CommitRefusal::SadSpent));
         }
         done.push((digest, uses));

@@ -1,3 +1,4 @@
 //! Documents: CMS SignedData building (shared by the signed issuance evidence, CAdES and PAdES).
 
+pub mod cades;
 pub mod cms;
