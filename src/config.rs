@@ -47,6 +47,7 @@ pub struct Settings {
     pub max_json_body_bytes: usize,
     pub hsm: HsmSettings,
     pub ca: CaSettings,
+    pub tsa: TsaSettings,
     pub audit: AuditSettings,
     pub auth: AuthSettings,
     pub accounts: AccountSettings,
@@ -291,6 +292,28 @@ pub struct CaSettings {
     pub pds_url: Option<String>,
 }
 
+/// The RFC 3161 timestamp authority (its key and certificate are provisioned with the CA).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TsaSettings {
+    /// The TSA policy OID written into every TSTInfo; a request asking for another policy is rejected. Default:
+    /// ETSI EN 319 421 best practices time-stamp policy (0.4.0.2023.1.1).
+    pub policy: String,
+    /// Accuracy stated in every timestamp: whole seconds, plus milliseconds (0..=999). Both 0 leaves it out.
+    pub accuracy_secs: u32,
+    pub accuracy_millis: u16,
+    /// Key type of the TSA key.
+    pub key: KeySpec,
+    /// Common name of the TSA certificate (country and organisation are the CA's).
+    pub common_name: String,
+    /// Validity of the TSA certificate, in days (cut to the issuing CA's).
+    pub validity_days: u32,
+    /// Whether TSTInfo names the TSA (its certificate subject).
+    pub include_tsa_name: bool,
+    /// Largest timestamp request accepted, in bytes.
+    pub max_request_bytes: usize,
+}
+
 /// The audit chain.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -420,6 +443,7 @@ impl Default for Settings {
             max_json_body_bytes: 1024 * 1024,
             hsm: HsmSettings::default(),
             ca: CaSettings::default(),
+            tsa: TsaSettings::default(),
             audit: AuditSettings::default(),
             auth: AuthSettings::default(),
             accounts: AccountSettings::default(),
@@ -456,6 +480,21 @@ impl Default for CaSettings {
             root_validity_days: 20 * 365,
             issuing_validity_days: 10 * 365,
             pds_url: None,
+        }
+    }
+}
+
+impl Default for TsaSettings {
+    fn default() -> Self {
+        TsaSettings {
+            policy: "0.4.0.2023.1.1".into(),
+            accuracy_secs: 1,
+            accuracy_millis: 0,
+            key: KeySpec::P256,
+            common_name: "Parafa Time-Stamping Authority".into(),
+            validity_days: 5 * 365,
+            include_tsa_name: true,
+            max_request_bytes: 16 * 1024,
         }
     }
 }
@@ -577,6 +616,8 @@ impl Settings {
                     self.lifecycle.tick_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
                 }
                 "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
+                "TSA_KEY" => self.tsa.key = value.parse().map_err(|e: String| bad(&e))?,
+                "TSA_POLICY" => self.tsa.policy = value.clone(),
                 // Empty means unset: the file sink.
                 "SMTP_URL" => self.notify.smtp_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "EMAIL_FROM" => self.notify.email_from = value.clone(),
@@ -635,6 +676,19 @@ impl Settings {
             );
         }
         self.notify.validate()?;
+        let t = &self.tsa;
+        if const_oid::ObjectIdentifier::new(&t.policy).is_err() {
+            return invalid(
+                "tsa.policy",
+                format!("{:?} is not an OID such as 0.4.0.2023.1.1", t.policy),
+            );
+        }
+        if t.accuracy_millis > 999 || t.validity_days < 1 || !(256..=1024 * 1024).contains(&t.max_request_bytes) {
+            return invalid(
+                "tsa",
+                "accuracy_millis 0..=999, validity_days ≥ 1, max_request_bytes 256..=1048576".into(),
+            );
+        }
         let l = &self.lifecycle;
         if !(1..=3600).contains(&l.tick_secs)
             || l.reminder_days.iter().any(|d| *d < 1)

@@ -18,3 +18,4 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
 pub mod startup;
+pub mod tsa;

@@ -31,6 +31,8 @@ pub enum StartupError {
     Hsm(#[from] HsmError),
     #[error(transparent)]
     Ca(#[from] CaError),
+    #[error(transparent)]
+    Tsa(#[from] crate::tsa::TsaError),
     #[error("{0}")]
     Io(String),
 }
@@ -42,6 +44,8 @@ pub struct AppState {
     pub db: Db,
     pub hsm: Arc<Hsm>,
     pub ca: Arc<Ca>,
+    /// The timestamp authority (key in the token, certificate from the issuing CA).
+    pub tsa: Arc<crate::tsa::Tsa>,
     pub clock: Arc<SystemClock>,
     /// Commits signature requests in groups (see [`crate::db::signing::Ledger`]).
     pub ledger: crate::db::signing::Ledger,
@@ -77,6 +81,7 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
         None => settings.public_url(),
     };
     let ca = Ca::provision(&db, &hsm, &settings, clock.as_ref(), &default_base).await?;
+    let tsa = crate::tsa::Tsa::provision(&db, &hsm, &settings, clock.as_ref(), &ca).await?;
     drop(lock);
     let fx = Arc::new(crate::billing::fx::Fx::new(
         settings.billing.fx_feed_url.clone(),
@@ -90,6 +95,7 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
         db,
         hsm,
         ca: Arc::new(ca),
+        tsa: Arc::new(tsa),
         clock,
     })
 }
@@ -153,11 +159,13 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(metrics_text))
             .configure(ca::routes::configure)
+            .configure(crate::tsa::routes::configure)
             .configure(crate::csc::configure)
             .service(
                 web::scope("/api/v1")
                     .configure(crate::billing::routes::configure)
                     .configure(crate::lifecycle::routes::configure)
+                    .configure(crate::documents::routes::configure)
                     .configure(crate::accounts::routes::configure),
             )
             .default_service(web::to(not_found))

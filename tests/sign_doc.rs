@@ -210,3 +210,170 @@ fn sign_doc_signs_document_digests_and_only_the_authorised_ones() {
     );
     assert_eq!(app.books(&h.credential_id), (1, 1));
 }
+
+/// The first SignerInfo's signature value and the value of its unsigned attribute `oid`, if present.
+fn unsigned(p7s: &[u8], oid: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+    use der::{Decode, Encode};
+    let ci = cms::content_info::ContentInfo::from_der(p7s).unwrap();
+    let sd: cms::signed_data::SignedData = ci.content.decode_as().unwrap();
+    let si = sd.signer_infos.0.iter().next().unwrap();
+    let oid: const_oid::ObjectIdentifier = oid.parse().unwrap();
+    let value = si
+        .unsigned_attrs
+        .as_ref()
+        .and_then(|a| a.iter().find(|a| a.oid == oid))
+        .map(|a| a.values.iter().next().unwrap().to_der().unwrap());
+    (si.signature.as_bytes().to_vec(), value)
+}
+
+#[test]
+fn timestamped_and_long_term_levels_carry_a_verifiable_timestamp_and_the_chains_revocation_data() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("levels@example.com", "rsa2048", 1);
+    let token = app.login(&h);
+    let docs = [document(1), document(2)];
+    let digests: Vec<Vec<u8>> = docs.iter().map(|d| sha2::Sha256::digest(d).to_vec()).collect();
+    let sad = authorize(&app, &h, &token, &digests);
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+            {"document": b64(&docs[0]), "signature_format": "C", "conformance_level": "Ades-B-T", "signAlgo": sign_algo("rsa2048")},
+            {"document": b64(&docs[1]), "signature_format": "C", "conformance_level": "AdES-B-LT", "signAlgo": sign_algo("rsa2048")}
+        ]}),
+    );
+    assert_eq!(s, 200, "{out}");
+    // Two signatures and two timestamps: four transactions, four ledger rows.
+    assert_eq!(app.books(&h.credential_id), (4, 4));
+    let dir = tempfile::tempdir().unwrap();
+    let (root, issuing) = app.ca_pems();
+    let chain = dir.path().join("chain.pem");
+    std::fs::write(
+        &chain,
+        std::fs::read_to_string(root).unwrap() + &std::fs::read_to_string(issuing).unwrap(),
+    )
+    .unwrap();
+    for (i, doc) in docs.iter().enumerate() {
+        let p7s = unb64(&out["DocumentWithSignature"][i]);
+        let (ok, back) = openssl_verify(&app, &p7s, None);
+        assert!(ok && back == *doc, "document {i} verifies and comes back");
+        let (signature, ts) = unsigned(&p7s, "1.2.840.113549.1.9.16.2.14");
+        let ts = ts.expect("a signature timestamp");
+        let (sig_file, ts_file) = (
+            dir.path().join(format!("sig{i}")),
+            dir.path().join(format!("ts{i}.der")),
+        );
+        std::fs::write(&sig_file, &signature).unwrap();
+        std::fs::write(&ts_file, &ts).unwrap();
+        let at = app.now().to_string();
+        let verified = run(
+            "openssl",
+            &[
+                "ts",
+                "-verify",
+                "-data",
+                sig_file.to_str().unwrap(),
+                "-in",
+                ts_file.to_str().unwrap(),
+                "-token_in",
+                "-CAfile",
+                chain.to_str().unwrap(),
+                "-attime",
+                &at,
+            ],
+            &[],
+        );
+        assert!(
+            verified.status.success() && String::from_utf8_lossy(&verified.stdout).contains("Verification: OK"),
+            "openssl ts -verify: {}{}",
+            String::from_utf8_lossy(&verified.stdout),
+            String::from_utf8_lossy(&verified.stderr)
+        );
+    }
+    let lt = unb64(&out["DocumentWithSignature"][1]);
+    let (_, revocation) = unsigned(&lt, "1.2.840.113549.1.9.16.2.24");
+    let (_, certs) = unsigned(&lt, "1.2.840.113549.1.9.16.2.23");
+    assert!(
+        revocation.is_some() && certs.is_some(),
+        "B-LT carries revocation and certificate values"
+    );
+    let f = dir.path().join("lt.p7s");
+    std::fs::write(&f, &lt).unwrap();
+    let printed = run_ok(
+        "openssl",
+        &["cms", "-cmsout", "-print", "-inform", "DER", "-in", f.to_str().unwrap()],
+    );
+    assert!(printed.contains("id-smime-aa-ets-revocationValues"), "{printed}");
+    let b_t = unb64(&out["DocumentWithSignature"][0]);
+    assert!(
+        unsigned(&b_t, "1.2.840.113549.1.9.16.2.24").1.is_none(),
+        "B-T has no revocation values"
+    );
+}
+
+#[test]
+fn csc_timestamp_gives_an_rfc3161_token_with_the_nonce_debited_as_one_transaction() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("ts@example.com", "p256", 1);
+    let token = app.login(&h);
+    let data = b"data to be timestamped".to_vec();
+    let digest = sha2::Sha256::digest(&data).to_vec();
+    for (body, what) in [
+        (json!({"hash": b64(&digest), "hashAlgo": "1.2.3"}), "hashAlgo"),
+        (json!({"hash": b64(&digest[..20]), "hashAlgo": SHA256}), "length"),
+        (json!({"hashAlgo": SHA256}), "Empty hash"),
+        (
+            json!({"hash": b64(&digest), "hashAlgo": SHA256, "nonce": "zz"}),
+            "nonce",
+        ),
+    ] {
+        let (s, out) = app.csc("/csc/v2/signatures/timestamp", &token, &body);
+        assert_eq!(s, 400, "{what}: {out}");
+        assert!(
+            out["error_description"].as_str().unwrap().contains(what),
+            "{what}: {out}"
+        );
+    }
+    assert_eq!(app.books(&h.credential_id), (0, 0));
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/timestamp",
+        &token,
+        &json!({"hash": b64(&digest), "hashAlgo": SHA256, "nonce": "0a1b2c"}),
+    );
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(app.books(&h.credential_id), (1, 1), "one transaction, one ledger row");
+    let dir = tempfile::tempdir().unwrap();
+    let (root, issuing) = app.ca_pems();
+    let chain = dir.path().join("chain.pem");
+    std::fs::write(
+        &chain,
+        std::fs::read_to_string(root).unwrap() + &std::fs::read_to_string(issuing).unwrap(),
+    )
+    .unwrap();
+    let (data_file, ts_file) = (dir.path().join("data"), dir.path().join("ts.der"));
+    std::fs::write(&data_file, &data).unwrap();
+    std::fs::write(&ts_file, unb64(&out["timestamp"])).unwrap();
+    let at = app.now().to_string();
+    let verified = run_ok(
+        "openssl",
+        &[
+            "ts",
+            "-verify",
+            "-data",
+            data_file.to_str().unwrap(),
+            "-in",
+            ts_file.to_str().unwrap(),
+            "-token_in",
+            "-CAfile",
+            chain.to_str().unwrap(),
+            "-attime",
+            &at,
+        ],
+    );
+    assert!(verified.contains("Verification: OK"), "{verified}");
+    let text = run_ok(
+        "openssl",
+        &["ts", "-reply", "-in", ts_file.to_str().unwrap(), "-token_in", "-text"],
+    );
+    assert!(text.contains("0x0A1B2C"), "the nonce is in the token: {text}");
+}

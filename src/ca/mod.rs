@@ -146,23 +146,49 @@ impl Ca {
         not_before: i64,
         not_after: i64,
     ) -> Result<Issued, CaError> {
+        let exts = profile::holder_extensions(subject, spki, &self.issuing.key_identifier(), &self.urls)?;
+        self.issue_end_entity(hsm, subject.to_name()?, spki, not_before, not_after, exts)
+    }
+
+    /// Issues the time-stamping unit's certificate for `spki` (profile: [`profile::tsa_extensions`]), valid from
+    /// `not_before` to `not_after` (Unix seconds, within the issuing CA's validity). Blocking (one HSM signature).
+    pub fn issue_tsa(
+        &self,
+        hsm: &Hsm,
+        subject: Name,
+        spki: &SubjectPublicKeyInfoOwned,
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<Issued, CaError> {
+        let exts = profile::tsa_extensions(spki, &self.issuing.key_identifier(), &self.urls)?;
+        self.issue_end_entity(hsm, subject, spki, not_before, not_after, exts)
+    }
+
+    /// Signs an end-entity certificate with the issuing CA, within the CA's validity.
+    fn issue_end_entity(
+        &self,
+        hsm: &Hsm,
+        subject: Name,
+        spki: &SubjectPublicKeyInfoOwned,
+        not_before: i64,
+        not_after: i64,
+        extensions: Vec<x509_cert::ext::Extension>,
+    ) -> Result<Issued, CaError> {
         if not_after <= not_before {
             return Err(CaError::Invalid("the certificate would end before it starts".into()));
         }
-        let ca_end = unix(&self.issuing.cert.tbs_certificate.validity.not_after);
-        if not_after > ca_end {
+        if not_after > unix(&self.issuing.cert.tbs_certificate.validity.not_after) {
             return Err(CaError::Invalid("the certificate would outlive the issuing CA".into()));
         }
-        let exts = profile::holder_extensions(subject, spki, &self.issuing.key_identifier(), &self.urls)?;
         sign_certificate(
             hsm,
             &self.issuing,
             self.issuing.cert.tbs_certificate.subject.clone(),
-            subject.to_name()?,
+            subject,
             spki.clone(),
             not_before,
             not_after,
-            exts,
+            extensions,
         )
     }
 

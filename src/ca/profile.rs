@@ -14,7 +14,7 @@ use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
     AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies,
-    CrlDistributionPoints, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::ext::Extension;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
@@ -276,6 +276,45 @@ pub fn holder_extensions(
             critical: false,
             extn_value: OctetString::new(qc_statements(&urls.pds)?)?,
         },
+    ];
+    exts.extend(end_entity_pointers(subject_key, issuer_key_id, urls)?);
+    if let Some(email) = &subject.email {
+        exts.push(ext(
+            &SubjectAltName(vec![GeneralName::Rfc822Name(Ia5String::new(email)?)]),
+            false,
+        )?);
+    }
+    Ok(exts)
+}
+
+/// Extensions of the time-stamping unit's certificate (RFC 3161 §2.3, ETSI EN 319 422 §6): extendedKeyUsage
+/// id-kp-timeStamping as the only purpose, marked critical (verifiers such as OpenSSL refuse it otherwise);
+/// keyUsage digitalSignature and nonRepudiation; revocation pointers as in a holder certificate, so that a
+/// long-term validation can fetch the TSA certificate's status too.
+pub fn tsa_extensions(
+    subject_key: &SubjectPublicKeyInfoOwned,
+    issuer_key_id: &[u8],
+    urls: &PkiUrls,
+) -> Result<Vec<Extension>, der::Error> {
+    let mut exts = vec![
+        ext(&KeyUsage(KeyUsages::NonRepudiation | KeyUsages::DigitalSignature), true)?,
+        ext(
+            &ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_TIME_STAMPING]),
+            true,
+        )?,
+    ];
+    exts.extend(end_entity_pointers(subject_key, issuer_key_id, urls)?);
+    Ok(exts)
+}
+
+/// What every end-entity certificate of the issuing CA ends with: CRL distribution point, AIA (OCSP and CA
+/// issuers), subject and authority key identifiers.
+fn end_entity_pointers(
+    subject_key: &SubjectPublicKeyInfoOwned,
+    issuer_key_id: &[u8],
+    urls: &PkiUrls,
+) -> Result<Vec<Extension>, der::Error> {
+    Ok(vec![
         ext(&crl_distribution(&urls.crl)?, false)?,
         ext(
             &AuthorityInfoAccessSyntax(vec![
@@ -295,12 +334,5 @@ pub fn holder_extensions(
             false,
         )?,
         ext(&authority_key_id(issuer_key_id)?, false)?,
-    ];
-    if let Some(email) = &subject.email {
-        exts.push(ext(
-            &SubjectAltName(vec![GeneralName::Rfc822Name(Ia5String::new(email)?)]),
-            false,
-        )?);
-    }
-    Ok(exts)
+    ])
 }

@@ -97,7 +97,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/credentials/list", web::post().to(list))
             .route("/credentials/info", web::post().to(credential_info))
             .route("/credentials/authorize", web::post().to(authorize))
-            .route("/signatures/signHash", web::post().to(sign_hash));
+            .route("/signatures/signHash", web::post().to(sign_hash))
+            .route("/signatures/timestamp", web::post().to(timestamp));
         if version == Version::V2 {
             scope = scope
                 .route("/credentials/authorizeCheck", web::post().to(authorize_check))
@@ -230,6 +231,11 @@ async fn sign_doc(
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let out = sign_doc::sign_doc(&state, **version, &caller, body(&bytes)?).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn timestamp(state: web::Data<AppState>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let out = sign_doc::timestamp(&state, &caller, body(&bytes)?).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 

@@ -11,17 +11,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::algo::{self, Resolved};
-use super::service::{audit_row, check_sad, quota_exhausted, usable, view, Caller};
+use super::service::{check_sad, quota_exhausted, usable, view, Caller};
 use super::{CscError, Version};
 use crate::clock::Clock;
-use crate::db::signing::{Commit, CommitRefusal, SignatureRow};
-use crate::documents::cades::{self, Level, Revocation};
-use crate::documents::cms::{self, Encapsulation, SignerSpec};
-use crate::hsm::HashAlg;
+use crate::documents::cades::Level;
+use crate::documents::signer::{self, Format, Item, SignError, Signer};
 use crate::startup::AppState;
-
-/// Whether the timestamp authority is wired in (B-T and B-LT).
-const TIMESTAMPS: bool = false;
 
 /// Largest number of documents in one request.
 pub const MAX_DOCUMENTS: usize = 20;
@@ -230,11 +225,6 @@ pub async fn sign_doc(
             "Too many documents: at most {MAX_DOCUMENTS} per request"
         )));
     }
-    if jobs.iter().any(|j| j.level.timestamped()) && !TIMESTAMPS {
-        return Err(CscError::invalid(
-            "Invalid parameter conformance_level: AdES-B-B is offered (timestamped levels come with the TSA)",
-        ));
-    }
     let digests: Vec<Vec<u8>> = jobs.iter().map(|j| j.digest.clone()).collect();
     let sad_hash = check_sad(state, version, caller, &v, &sad, &digests, hash, now).await?;
     let transactions: i64 = jobs.iter().map(|j| 1 + i64::from(j.level.timestamped())).sum();
@@ -242,129 +232,42 @@ pub async fn sign_doc(
         return Err(quota_exhausted(v.quota.remaining()));
     }
 
-    // The signer's certificate and chain; the revocation data for B-LT is fetched once.
     let cert_der = crate::db::unb64(&v.cert_row.cert_der, "certificates.cert_der")?;
-    let chain = state.ca.chain_der();
-    let revocation = if jobs.iter().any(|j| j.level >= Level::BLT) {
-        Some(revocation_data(state, &cert_der).await?)
-    } else {
-        None
-    };
-
-    // Sign every document in the token (one blocking task), then timestamp where asked.
-    let hsm = state.hsm.clone();
-    let key_id = v.cred.id.clone();
-    let (cert, ch) = (cert_der.clone(), chain.clone());
-    let signed_time = now;
-    let inputs: Vec<(Option<Vec<u8>>, Vec<u8>)> = jobs.iter().map(|j| (j.content.clone(), j.digest.clone())).collect();
-    let signed: Vec<(Vec<u8>, Vec<u8>)> = tokio::task::spawn_blocking(move || {
-        inputs
-            .iter()
-            .map(|(content, digest)| {
-                let spec = SignerSpec {
-                    cert_der: &cert,
-                    chain_der: &ch,
-                    hash,
-                    mechanism,
-                    signing_time: Some(signed_time),
-                    content_type: const_oid::db::rfc5911::ID_DATA,
-                };
-                let enc = match content {
-                    Some(c) => Encapsulation::Attached(c),
-                    None => Encapsulation::Detached { digest },
-                };
-                let mut raw = Vec::new();
-                let p7s = cms::sign(&spec, enc, |d| {
-                    let s = hsm.sign_digest(key_id.as_bytes(), mechanism, d)?;
-                    raw = s.clone();
-                    Ok::<_, crate::hsm::HsmError>(s)
-                })
-                .map_err(|e| match e {
-                    cms::CmsError::Signer(h) => CscError::from(h),
-                    other => CscError::Internal(format!("CMS: {other}")),
-                })?;
-                Ok((p7s, raw))
-            })
-            .collect::<Result<Vec<_>, CscError>>()
-    })
-    .await
-    .map_err(|e| CscError::Internal(e.to_string()))??;
-
-    let sign_algo_oid = mechanism.algorithm_identifier(hash).oid.to_string();
-    let mut rows = Vec::new();
-    let mut outputs = Vec::new();
-    for (job, (p7s, raw)) in jobs.iter().zip(signed) {
-        rows.push(SignatureRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            digest: hex::encode(&job.digest),
-            hash_algo: hash.oid().to_string(),
-            sign_algo: sign_algo_oid.clone(),
-            signature: b64(&raw),
-            kind: "signature",
-        });
-        let mut p7s = p7s;
-        if job.level.timestamped() {
-            let imprint = HashAlg::Sha256.digest(&raw);
-            let token = timestamp(state, &imprint).await?;
-            rows.push(SignatureRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                digest: hex::encode(&imprint),
-                hash_algo: HashAlg::Sha256.oid().to_string(),
-                sign_algo: "timestamp".into(),
-                signature: b64(&HashAlg::Sha256.digest(&token)),
-                kind: "timestamp",
-            });
-            p7s =
-                cades::add_signature_timestamp(&p7s, &token).map_err(|e| CscError::Internal(format!("CAdES: {e}")))?;
-        }
-        if job.level >= Level::BLT {
-            if let Some(r) = &revocation {
-                p7s = cades::add_validation_data(&p7s, &chain, r)
-                    .map_err(|e| CscError::Internal(format!("CAdES: {e}")))?;
-            }
-        }
-        outputs.push((job.attached, p7s));
-    }
-
-    let event = audit_row(
-        state,
-        &caller.user_id,
-        "signature.document",
-        &v.cred.id,
-        "ok",
-        &caller.client,
-        json!({ "documents": jobs.len(), "transactions": transactions, "format": "CAdES",
-                "levels": jobs.iter().map(|j| j.level.as_str()).collect::<Vec<_>>() }),
-    );
-    let committed = state
-        .ledger
-        .commit(Commit {
-            sad_hash,
-            credential_id: v.cred.id.clone(),
-            user_id: caller.user_id.clone(),
-            client: caller.client.clone(),
-            rows,
-            audit: event,
-            now,
+    let items: Vec<Item> = jobs
+        .iter()
+        .map(|j| Item {
+            content: j.content.clone(),
+            digest: j.digest.clone(),
+            format: Format::Cades { attached: j.attached },
+            level: j.level,
         })
-        .await?;
-    match committed {
-        Ok(()) => {}
-        Err(CommitRefusal::QuotaExhausted(left)) => return Err(quota_exhausted(left)),
-        Err(CommitRefusal::SadSpent) => {
-            return Err(CscError::invalid(
-                "The SAD was used meanwhile by another request, or expired: authorise again",
-            ))
-        }
-    }
+        .collect();
+    let signer = Signer {
+        user_id: &caller.user_id,
+        client: &caller.client,
+        credential_id: &v.cred.id,
+        key: v.spec,
+        cert_der: &cert_der,
+        sad_hash,
+        mechanism,
+        hash,
+    };
+    let signed = signer::sign_batch(state, &signer, &items).await.map_err(|e| match e {
+        SignError::QuotaExhausted(left) => quota_exhausted(left),
+        SignError::SadSpent | SignError::Invalid(_) => CscError::invalid(e.to_string()),
+        SignError::Hsm(h) => CscError::Hsm(h),
+        SignError::Db(d) => CscError::Db(d),
+        SignError::Internal(m) => CscError::Internal(m),
+    })?;
+    let outputs: Vec<(bool, Vec<u8>)> = jobs.iter().map(|j| j.attached).zip(signed).collect();
     let documents: Vec<String> = outputs.iter().filter(|(a, _)| *a).map(|(_, p)| b64(p)).collect();
     let signatures: Vec<String> = outputs.iter().filter(|(a, _)| !*a).map(|(_, p)| b64(p)).collect();
     let mut out = json!({ "DocumentWithSignature": documents, "SignatureObject": signatures });
     if req.return_validation_info == Some(true) {
-        let r = match revocation {
-            Some(r) => r,
-            None => revocation_data(state, &cert_der).await?,
-        };
+        let r = signer::revocation_data(state, &cert_der)
+            .await
+            .map_err(|e| CscError::Internal(e.to_string()))?;
+        let chain = state.ca.chain_der();
         out["validationInfo"] = json!({
             "ocsp": r.ocsp_responses.iter().map(|d| b64(d)).collect::<Vec<_>>(),
             "crl": r.crls.iter().map(|d| b64(d)).collect::<Vec<_>>(),
@@ -374,32 +277,103 @@ pub async fn sign_doc(
     Ok(out)
 }
 
-/// The CRLs of both CAs and an OCSP response for the signer: validation data for the whole chain.
-pub async fn revocation_data(state: &AppState, cert_der: &[u8]) -> Result<Revocation, CscError> {
-    use crate::ca::revocation;
-    let unavailable = |e: crate::ca::CaError| CscError::Internal(format!("revocation data: {e}"));
-    let cert = <x509_cert::Certificate as der::Decode>::from_der(cert_der)
-        .map_err(|e| CscError::Internal(format!("stored certificate: {e}")))?;
-    let clock = state.clock.as_ref();
-    let issuing = revocation::crl(&state.db, &state.hsm, &state.ca, clock, "issuing")
-        .await
-        .map_err(unavailable)?;
-    let root = revocation::crl(&state.db, &state.hsm, &state.ca, clock, "root")
-        .await
-        .map_err(unavailable)?;
-    let ocsp = revocation::ocsp_for(&state.db, &state.hsm, &state.ca, clock, &cert)
-        .await
-        .map_err(unavailable)?;
-    Ok(Revocation {
-        crls: vec![issuing, root],
-        ocsp_responses: vec![ocsp],
-    })
+/// `signatures/timestamp` request.
+#[derive(Debug, Deserialize, Default)]
+pub struct TimestampRequest {
+    pub hash: Option<String>,
+    #[serde(rename = "hashAlgo", alias = "hashAlgorithmOID")]
+    pub hash_algo: Option<String>,
+    /// Hex; the token carries it.
+    pub nonce: Option<String>,
 }
 
-/// A signature timestamp from Parafa's TSA over a SHA-256 imprint.
-async fn timestamp(state: &AppState, imprint: &[u8]) -> Result<Vec<u8>, CscError> {
-    let _ = (state, imprint);
-    Err(CscError::invalid(
-        "Invalid parameter conformance_level: timestamped levels need the timestamp authority",
-    ))
+/// `signatures/timestamp`: an RFC 3161 token from Parafa's TSA over the hash sent, debited as one transaction
+/// from the caller's current certificate and recorded in the ledger.
+pub async fn timestamp(state: &AppState, caller: &Caller, req: TimestampRequest) -> Result<Value, CscError> {
+    let hash_b64 = req
+        .hash
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| CscError::invalid("Empty hash parameter"))?;
+    let oid: const_oid::ObjectIdentifier = req
+        .hash_algo
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| CscError::invalid("Invalid parameter hashAlgo"))?;
+    let hash = crate::hsm::HashAlg::from_oid(&oid).ok_or_else(|| CscError::invalid("Invalid parameter hashAlgo"))?;
+    let digest = b64d(&hash_b64, "hash string parameter")?;
+    if digest.len() != hash.output_len() {
+        return Err(CscError::invalid("Invalid digest value length"));
+    }
+    let nonce = match req.nonce.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        None => None,
+        Some(hex_nonce) => {
+            let bytes = hex::decode(hex_nonce.trim_start_matches("0x"))
+                .ok()
+                .filter(|b| !b.is_empty() && b.len() <= 32)
+                .ok_or_else(|| CscError::invalid("Invalid parameter nonce"))?;
+            // A positive INTEGER: a leading zero byte when the high bit is set.
+            let mut positive = Vec::with_capacity(bytes.len() + 1);
+            if bytes[0] & 0x80 != 0 {
+                positive.push(0);
+            }
+            positive.extend(bytes);
+            Some(der::asn1::Int::new(&positive).map_err(|_| CscError::invalid("Invalid parameter nonce"))?)
+        }
+    };
+    let (cred, _) = crate::lifecycle::rekey::current_credential(state, &caller.user_id)
+        .await?
+        .ok_or_else(|| CscError::invalid("A timestamp is debited from a valid certificate's package: you have none"))?;
+    let quota = crate::db::credentials::quota(&state.db, &cred.id).await?;
+    if quota.as_ref().is_none_or(|q| q.remaining() < 1) {
+        return Err(quota_exhausted(quota.map_or(0, |q| q.remaining())));
+    }
+    let (tsa, hsm, clock, d) = (
+        state.tsa.clone(),
+        state.hsm.clone(),
+        state.clock.clone(),
+        digest.clone(),
+    );
+    let made = tokio::task::spawn_blocking(move || {
+        let mut request = crate::tsa::TimestampRequest::new(hash, &d);
+        request.nonce = nonce;
+        crate::tsa::timestamp(&tsa, &hsm, clock.as_ref(), &request)
+    })
+    .await
+    .map_err(|e| CscError::Internal(e.to_string()))?
+    .map_err(|e| CscError::Internal(format!("timestamp: {e}")))?;
+    let now = state.clock.now();
+    let row = crate::db::signing::SignatureRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        digest: hex::encode(&digest),
+        hash_algo: hash.oid().to_string(),
+        sign_algo: "timestamp".into(),
+        signature: b64(&crate::hsm::HashAlg::Sha256.digest(&made.token)),
+        kind: "timestamp",
+    };
+    let audit = super::service::audit_row(
+        state,
+        &caller.user_id,
+        "timestamp.create",
+        &cred.id,
+        "ok",
+        &caller.client,
+        json!({ "serial": made.serial }),
+    );
+    let committed = state
+        .ledger
+        .commit(crate::db::signing::Commit {
+            sad_hash: String::new(),
+            credential_id: cred.id.clone(),
+            user_id: caller.user_id.clone(),
+            client: caller.client.clone(),
+            rows: vec![row],
+            audit,
+            now,
+        })
+        .await?;
+    match committed {
+        Ok(()) => Ok(json!({ "timestamp": b64(&made.token) })),
+        Err(crate::db::signing::CommitRefusal::QuotaExhausted(left)) => Err(quota_exhausted(left)),
+        Err(crate::db::signing::CommitRefusal::SadSpent) => Err(CscError::Internal("a timestamp uses no SAD".into())),
+    }
 }

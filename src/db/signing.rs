@@ -386,6 +386,10 @@ async fn apply(conn: &mut sqlx::AnyConnection, c: &Commit) -> Outcome {
             .transpose()?;
         return Ok(Err(CommitRefusal::QuotaExhausted(left.unwrap_or(0))));
     }
+    if n == 0 {
+        // A timestamp alone (CSC signatures/timestamp) uses no SAD: the debit is the whole condition.
+        return Ok(Ok(()));
+    }
     let consumed = sqlx::query(
         "UPDATE sads SET remaining = remaining - $1
          WHERE sad_hash = $2 AND credential_id = $3 AND remaining >= $1 AND expires_at > $4",

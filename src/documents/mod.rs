@@ -2,3 +2,6 @@
 
 pub mod cades;
 pub mod cms;
+pub mod jobs;
+pub mod routes;
+pub mod signer;

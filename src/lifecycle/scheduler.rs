@@ -112,6 +112,10 @@ pub async fn tick(state: &AppState) -> Report {
         Ok(n) => report.refunds = n,
         Err(e) => tracing::warn!(error = %e, "rekey refunds failed; retried on the next run"),
     }
+    // Signing jobs past their retention: the uploads and signed files go, the history stays.
+    if let Err(e) = crate::documents::jobs::purge_expired(state).await {
+        tracing::warn!(error = %e, "expired signing jobs could not be deleted; retried on the next run");
+    }
     report
 }
 

@@ -1,0 +1,436 @@
+//! Web signing jobs (`/api/v1/sign-jobs`, product rules §7): upload several files, see the certificate that will sign
+//! and the transactions it costs, authorise all files with one TOTP code (one SAD whose count is the number of
+//! files, bound to their digests), download each signed file or `SignedFiles.zip`, and a signing history. Uploads
+//! and outputs are deleted after the retention time; the history keeps names and digests only.
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::cades::Level;
+use super::signer::{self, Format, Item, SignError, Signer};
+use crate::auth::{tokens, totp};
+use crate::clock::{rfc3339, Clock};
+use crate::db::signing::SadRow;
+use crate::db::users::User;
+use crate::db::{self, DbError};
+use crate::hsm::{HashAlg, KeySpec};
+use crate::startup::AppState;
+
+/// Most files in one job.
+pub const MAX_FILES: usize = 20;
+/// Largest file, in bytes.
+pub const MAX_FILE_BYTES: usize = 25 * 1024 * 1024;
+/// Largest job (all files), in bytes.
+pub const MAX_JOB_BYTES: usize = 100 * 1024 * 1024;
+/// How long uploads and signed files are kept, in seconds.
+pub const RETENTION_SECS: i64 = 24 * 3600;
+
+/// Why a job request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Code(#[from] totp::CodeError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Db(e.into())
+    }
+}
+
+/// An uploaded file.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    /// The visible-signature rectangle for a PDF (JSON as sent), if any.
+    pub rect: Option<Value>,
+}
+
+/// Whether the bytes are a PDF (the header may follow up to 1 KB of junk, as readers allow).
+pub fn is_pdf(bytes: &[u8]) -> bool {
+    bytes.windows(5).take(1024).any(|w| w == b"%PDF-")
+}
+
+/// A file name safe to show and to put in a zip: the last path component, no control characters.
+pub fn clean_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        "document".into()
+    } else {
+        cleaned
+    }
+}
+
+/// `POST /sign-jobs`: stores the uploads and answers what will happen.
+pub async fn create(
+    state: &AppState,
+    user: &User,
+    uploads: Vec<Upload>,
+    p7s_for_pdf: bool,
+    level: Option<&str>,
+) -> Result<Value, JobError> {
+    if uploads.is_empty() {
+        return Err(JobError::Invalid("Choose at least one file to sign".into()));
+    }
+    if uploads.len() > MAX_FILES {
+        return Err(JobError::Invalid(format!("At most {MAX_FILES} files per signing")));
+    }
+    // Web signatures are timestamped unless asked otherwise (API.md: "timestamped").
+    let level = Level::parse(Some(level.unwrap_or("AdES-B-T")))
+        .filter(|l| *l <= Level::BLT)
+        .ok_or_else(|| JobError::Invalid("level must be AdES-B-B, AdES-B-T or AdES-B-LT".into()))?;
+    let (cred, cert) = crate::lifecycle::rekey::current_credential(state, &user.id)
+        .await?
+        .ok_or_else(|| JobError::Conflict("You have no valid certificate to sign with".into()))?;
+    let now = state.clock.now();
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut files = Vec::new();
+    for (n, u) in uploads.iter().enumerate() {
+        if is_pdf(&u.bytes) && !p7s_for_pdf {
+            return Err(JobError::Invalid(format!(
+                "{}: PDF signing (PAdES) is not offered yet; choose \"also .p7s for PDFs\" to sign it as a .p7s",
+                clean_name(&u.name)
+            )));
+        }
+        files.push(json!({
+            "n": n,
+            "name": clean_name(&u.name),
+            "size": u.bytes.len(),
+            "sha256": hex::encode(HashAlg::Sha256.digest(&u.bytes)),
+            "format": "CAdES",
+            "output": format!("{}.p7s", clean_name(&u.name)),
+        }));
+    }
+    let quota = db::credentials::quota(&state.db, &cred.id).await?;
+    let per_file = 1 + i64::from(level.timestamped());
+    let needed = per_file * uploads.len() as i64;
+    let mut tx = state.db.writer().begin().await?;
+    sqlx::query(
+        "INSERT INTO sign_jobs (id, user_id, credential_id, state, p7s_for_pdf, level, created_at, expires_at)
+         VALUES ($1, $2, $3, 'uploaded', $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&user.id)
+    .bind(&cred.id)
+    .bind(i64::from(p7s_for_pdf))
+    .bind(level.as_str())
+    .bind(now)
+    .bind(now + RETENTION_SECS)
+    .execute(&mut *tx)
+    .await?;
+    for (n, u) in uploads.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO sign_job_files (job_id, n, name, kind, digest, size, rect, content)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(n as i64)
+        .bind(clean_name(&u.name))
+        .bind("cades")
+        .bind(hex::encode(HashAlg::Sha256.digest(&u.bytes)))
+        .bind(u.bytes.len() as i64)
+        .bind(u.rect.as_ref().map(Value::to_string))
+        .bind(u.bytes.clone())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(json!({
+        "id": id,
+        "state": "uploaded",
+        "files": files,
+        "level": level.as_str(),
+        "certificate": { "credential_id": cred.id, "serial": cert.serial, "subject": cert.subject,
+                         "valid_to": rfc3339(cert.not_after) },
+        "transactions": { "needed": needed, "left": quota.map(|q| q.remaining()) },
+        "expires_at": rfc3339(now + RETENTION_SECS),
+    }))
+}
+
+struct JobRow {
+    credential_id: String,
+    state: String,
+    level: Level,
+    expires_at: i64,
+}
+
+async fn job(state: &AppState, user: &User, id: &str) -> Result<JobRow, JobError> {
+    let r = sqlx::query("SELECT credential_id, state, level, expires_at FROM sign_jobs WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(&user.id)
+        .fetch_optional(state.db.writer())
+        .await?
+        .ok_or_else(|| JobError::NotFound("no such signing job".into()))?;
+    let expires_at: i64 = r.try_get("expires_at")?;
+    if expires_at <= state.clock.now() {
+        return Err(JobError::NotFound(
+            "this signing job has expired; its files were deleted".into(),
+        ));
+    }
+    Ok(JobRow {
+        credential_id: r.try_get("credential_id")?,
+        state: r.try_get("state")?,
+        level: Level::parse(Some(&r.try_get::<String, _>("level")?)).unwrap_or(Level::BB),
+        expires_at,
+    })
+}
+
+/// `POST /sign-jobs/{id}/authorize`: one TOTP code signs every file of the job.
+pub async fn authorize(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    code: Option<&str>,
+    client: &str,
+) -> Result<Value, JobError> {
+    let j = job(state, user, id).await?;
+    if j.state != "uploaded" {
+        return Err(JobError::Conflict(format!("This job is already {}", j.state)));
+    }
+    let (cred, cert_row, quota) = db::credentials::credential_full(&state.db, &j.credential_id)
+        .await?
+        .ok_or_else(|| JobError::Conflict("the certificate of this job is gone".into()))?;
+    let now = state.clock.now();
+    if cred.status != "active" || cert_row.status != "valid" || cert_row.not_after <= now {
+        return Err(JobError::Conflict(
+            "Your certificate can no longer sign (expired, revoked or replaced)".into(),
+        ));
+    }
+    let files = sqlx::query("SELECT n, name, kind, content FROM sign_job_files WHERE job_id = $1 ORDER BY n")
+        .bind(id)
+        .fetch_all(state.db.writer())
+        .await?;
+    let needed = files.len() as i64 * (1 + i64::from(j.level.timestamped()));
+    if quota.remaining() < needed {
+        return Err(JobError::Sign(SignError::QuotaExhausted(quota.remaining())));
+    }
+    totp::check_code(
+        &state.db,
+        &state.hsm,
+        &state.settings.auth,
+        state.clock.as_ref(),
+        &user.id,
+        code,
+        client,
+    )
+    .await?;
+
+    // One SAD for the whole job, bound to the files' digests, used at once by the signer below.
+    let spec: KeySpec = cred.key_spec.parse().map_err(JobError::Invalid)?;
+    let hash = spec.default_hash();
+    let mechanism = spec.default_mechanism(hash);
+    let mut items = Vec::new();
+    let mut names = Vec::new();
+    let mut digests = std::collections::BTreeMap::new();
+    for f in &files {
+        let content: Vec<u8> = f.try_get("content")?;
+        let digest = hash.digest(&content);
+        *digests.entry(hex::encode(&digest)).or_insert(0i64) += 1;
+        names.push(f.try_get::<String, _>("name")?);
+        items.push(Item {
+            content: Some(content),
+            digest,
+            format: Format::Cades { attached: true },
+            level: j.level,
+        });
+    }
+    let (sad, sad_hash) = tokens::new_secret();
+    drop(sad);
+    let sad_row = SadRow {
+        sad_hash: sad_hash.clone(),
+        credential_id: cred.id.clone(),
+        user_id: user.id.clone(),
+        hash_algo: Some(hash.oid().to_string()),
+        remaining: items.len() as i64,
+        expires_at: now + state.settings.csc.sad_ttl_secs,
+    };
+    let event = crate::audit::row(
+        state.clock.as_ref(),
+        &crate::audit::Event {
+            actor: &user.id,
+            action: "credential.authorize",
+            target: &cred.id,
+            outcome: "ok",
+            client,
+            details: json!({ "job": id, "signatures": items.len() }),
+        },
+    );
+    db::signing::insert_sad(&state.db, &sad_row, &digests, &event, now).await?;
+    let cert_der = db::unb64(&cert_row.cert_der, "certificates.cert_der")?;
+    let signer = Signer {
+        user_id: &user.id,
+        client,
+        credential_id: &cred.id,
+        key: spec,
+        cert_der: &cert_der,
+        sad_hash,
+        mechanism,
+        hash,
+    };
+    let outputs = signer::sign_batch(state, &signer, &items).await?;
+
+    let per_file = 1 + i64::from(j.level.timestamped());
+    let mut tx = state.db.writer().begin().await?;
+    for ((f, name), out) in files.iter().zip(&names).zip(&outputs) {
+        let n: i64 = f.try_get("n")?;
+        sqlx::query("UPDATE sign_job_files SET output = $1, output_name = $2 WHERE job_id = $3 AND n = $4")
+            .bind(out.clone())
+            .bind(format!("{name}.p7s"))
+            .bind(id)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (item, name) in items.iter().zip(&names) {
+        sqlx::query(
+            "INSERT INTO sign_history (id, user_id, credential_id, job_id, name, digest, format, level, transactions, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&user.id)
+        .bind(&cred.id)
+        .bind(id)
+        .bind(name)
+        .bind(hex::encode(HashAlg::Sha256.digest(item.content.as_deref().unwrap_or_default())))
+        .bind("CAdES")
+        .bind(j.level.as_str())
+        .bind(per_file)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("UPDATE sign_jobs SET state = 'signed', signed_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(json!({
+        "id": id,
+        "state": "signed",
+        "files": names.iter().enumerate().map(|(n, name)| json!({
+            "n": n, "name": format!("{name}.p7s"), "url": format!("/api/v1/sign-jobs/{id}/files/{n}"),
+        })).collect::<Vec<_>>(),
+        "zip": format!("/api/v1/sign-jobs/{id}/SignedFiles.zip"),
+        "transactions": needed,
+        "expires_at": rfc3339(j.expires_at),
+    }))
+}
+
+/// A signed file of the job: (name, bytes).
+pub async fn file(state: &AppState, user: &User, id: &str, n: i64) -> Result<(String, Vec<u8>), JobError> {
+    job(state, user, id).await?;
+    let r = sqlx::query("SELECT output_name, output FROM sign_job_files WHERE job_id = $1 AND n = $2")
+        .bind(id)
+        .bind(n)
+        .fetch_optional(state.db.writer())
+        .await?
+        .ok_or_else(|| JobError::NotFound("no such file in this job".into()))?;
+    match (
+        r.try_get::<Option<String>, _>("output_name")?,
+        r.try_get::<Option<Vec<u8>>, _>("output")?,
+    ) {
+        (Some(name), Some(bytes)) => Ok((name, bytes)),
+        _ => Err(JobError::Conflict("This file is not signed yet".into())),
+    }
+}
+
+/// `SignedFiles.zip`: every signed file of the job.
+pub async fn zip(state: &AppState, user: &User, id: &str) -> Result<Vec<u8>, JobError> {
+    job(state, user, id).await?;
+    let rows = sqlx::query("SELECT output_name, output FROM sign_job_files WHERE job_id = $1 ORDER BY n")
+        .bind(id)
+        .fetch_all(state.db.writer())
+        .await?;
+    let mut files = Vec::new();
+    for r in rows {
+        match (
+            r.try_get::<Option<String>, _>("output_name")?,
+            r.try_get::<Option<Vec<u8>>, _>("output")?,
+        ) {
+            (Some(name), Some(bytes)) => files.push((name, bytes)),
+            _ => return Err(JobError::Conflict("The files are not signed yet".into())),
+        }
+    }
+    tokio::task::spawn_blocking(move || write_zip(&files))
+        .await
+        .map_err(|e| JobError::Invalid(e.to_string()))?
+}
+
+fn write_zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, JobError> {
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut used = std::collections::HashSet::new();
+    for (i, (name, bytes)) in files.iter().enumerate() {
+        // Two files of the same name must not overwrite each other in the archive.
+        let name = if used.insert(name.clone()) {
+            name.clone()
+        } else {
+            format!("{}-{name}", i + 1)
+        };
+        out.start_file(name, options)
+            .map_err(|e| JobError::Invalid(format!("zip: {e}")))?;
+        out.write_all(bytes)
+            .map_err(|e| JobError::Invalid(format!("zip: {e}")))?;
+    }
+    let cursor = out.finish().map_err(|e| JobError::Invalid(format!("zip: {e}")))?;
+    Ok(cursor.into_inner())
+}
+
+/// `GET /me/signatures`: the user's signing history, newest first (at most 500).
+pub async fn history(state: &AppState, user: &User) -> Result<Value, JobError> {
+    let rows = sqlx::query(
+        "SELECT name, digest, format, level, transactions, credential_id, created_at FROM sign_history
+         WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 500",
+    )
+    .bind(&user.id)
+    .fetch_all(state.db.writer())
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(json!({
+            "name": r.try_get::<String, _>("name")?,
+            "sha256": r.try_get::<String, _>("digest")?,
+            "format": r.try_get::<String, _>("format")?,
+            "level": r.try_get::<String, _>("level")?,
+            "transactions": r.try_get::<i64, _>("transactions")?,
+            "credential_id": r.try_get::<String, _>("credential_id")?,
+            "signed_at": rfc3339(r.try_get("created_at")?),
+        }));
+    }
+    Ok(json!({ "signatures": out }))
+}
+
+/// Deletes the jobs past their retention time with their files (the history stays). Returns how many.
+pub async fn purge_expired(state: &AppState) -> Result<u64, DbError> {
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    sqlx::query("DELETE FROM sign_job_files WHERE job_id IN (SELECT id FROM sign_jobs WHERE expires_at <= $1)")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let n = sqlx::query("DELETE FROM sign_jobs WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(n)
+}

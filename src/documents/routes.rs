@@ -1,0 +1,163 @@
+//! `/api/v1` signing-job routes (the web signing UI's API).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::jobs::{self, JobError, Upload};
+use super::signer::SignError;
+use crate::accounts::routes::WebUser;
+use crate::accounts::AccountError;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Registers the routes (under the `/api/v1` scope, before the account routes).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sign-jobs", web::post().to(create))
+        .route("/sign-jobs/{id}/authorize", web::post().to(authorize))
+        .route("/sign-jobs/{id}/files/{n}", web::get().to(file))
+        .route("/sign-jobs/{id}/SignedFiles.zip", web::get().to(zip))
+        .route("/me/signatures", web::get().to(history));
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> ApiError {
+        let d = e.to_string();
+        match e {
+            JobError::Invalid(_) => ApiError::invalid_request(d),
+            JobError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", d),
+            JobError::NotFound(_) => ApiError::not_found(d),
+            JobError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
+            JobError::Code(c) => AccountError::Totp(c).into(),
+            JobError::Sign(SignError::QuotaExhausted(_) | SignError::SadSpent | SignError::Invalid(_)) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", d)
+            }
+            JobError::Sign(SignError::Hsm(h)) => h.into(),
+            JobError::Sign(SignError::Db(e)) | JobError::Db(e) => e.into(),
+            JobError::Sign(SignError::Internal(m)) => ApiError::internal("signing", &m),
+        }
+    }
+}
+
+/// Reads the upload form: `files` parts (any number, with their file names), `rect_<n>` (JSON rectangle of the
+/// n-th file), `p7s_for_pdf` and `level`. Sizes are bounded while reading.
+async fn read_form(mut form: actix_multipart::Multipart) -> Result<(Vec<Upload>, bool, Option<String>), JobError> {
+    let mut uploads: Vec<Upload> = Vec::new();
+    let mut rects: Vec<(usize, serde_json::Value)> = Vec::new();
+    let (mut p7s_for_pdf, mut level, mut total) = (false, None, 0usize);
+    while let Some(part) = form.next().await {
+        let mut part = part.map_err(|e| JobError::Invalid(format!("malformed upload: {e}")))?;
+        let name = part.name().unwrap_or_default().to_owned();
+        let filename = part
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned);
+        let is_file = name == "files" || name == "file";
+        if is_file && uploads.len() >= jobs::MAX_FILES {
+            return Err(JobError::Invalid(format!(
+                "At most {} files per signing",
+                jobs::MAX_FILES
+            )));
+        }
+        let limit = if is_file { jobs::MAX_FILE_BYTES } else { 4096 };
+        let mut buf = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|e| JobError::Invalid(format!("malformed upload: {e}")))?;
+            total += chunk.len();
+            if buf.len() + chunk.len() > limit || total > jobs::MAX_JOB_BYTES {
+                return Err(JobError::TooLarge(format!(
+                    "Files are limited to {} MB each and {} MB in all",
+                    jobs::MAX_FILE_BYTES / (1024 * 1024),
+                    jobs::MAX_JOB_BYTES / (1024 * 1024)
+                )));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        let text = || String::from_utf8(buf.clone()).map_err(|_| JobError::Invalid(format!("{name} is not text")));
+        match name.as_str() {
+            "files" | "file" => uploads.push(Upload {
+                name: filename.unwrap_or_else(|| "document".into()),
+                bytes: buf,
+                rect: None,
+            }),
+            "p7s_for_pdf" => p7s_for_pdf = matches!(text()?.trim(), "true" | "1" | "on"),
+            "level" => level = Some(text()?.trim().to_owned()),
+            other => match other.strip_prefix("rect_").and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => {
+                    let v = serde_json::from_str(&text()?)
+                        .map_err(|e| JobError::Invalid(format!("{other}: not a JSON rectangle ({e})")))?;
+                    rects.push((n, v));
+                }
+                None => return Err(JobError::Invalid(format!("unknown form field {other}"))),
+            },
+        }
+    }
+    for (n, rect) in rects {
+        let upload = uploads
+            .get_mut(n)
+            .ok_or_else(|| JobError::Invalid(format!("rect_{n} names no uploaded file")))?;
+        upload.rect = Some(rect);
+    }
+    Ok((uploads, p7s_for_pdf, level))
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    user: WebUser,
+    form: actix_multipart::Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let (uploads, p7s_for_pdf, level) = read_form(form).await?;
+    Ok(HttpResponse::Created().json(jobs::create(&state, &user.user, uploads, p7s_for_pdf, level.as_deref()).await?))
+}
+
+#[derive(Deserialize)]
+struct Totp {
+    totp: Option<String>,
+}
+
+async fn authorize(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+    body: web::Json<Totp>,
+) -> Result<HttpResponse, ApiError> {
+    let out = jobs::authorize(&state, &user.user, &id, body.totp.as_deref(), &user.client).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+fn attachment(name: &str, content_type: &str, bytes: Vec<u8>) -> HttpResponse {
+    // The name is cleaned on upload; quotes are replaced so the header stays well-formed.
+    let safe: String = name
+        .chars()
+        .map(|c| if c == '"' || !c.is_ascii() { '_' } else { c })
+        .collect();
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{safe}\"")))
+        .body(bytes)
+}
+
+async fn file(
+    state: web::Data<AppState>,
+    user: WebUser,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, n) = path.into_inner();
+    let (name, bytes) = jobs::file(&state, &user.user, &id, n).await?;
+    let content_type = if name.ends_with(".p7s") {
+        "application/pkcs7-signature"
+    } else {
+        "application/pdf"
+    };
+    Ok(attachment(&name, content_type, bytes))
+}
+
+async fn zip(state: web::Data<AppState>, user: WebUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let bytes = jobs::zip(&state, &user.user, &id).await?;
+    Ok(attachment("SignedFiles.zip", "application/zip", bytes))
+}
+
+async fn history(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(jobs::history(&state, &user.user).await?))
+}

@@ -1,0 +1,235 @@
+//! The document signer shared by CSC `signatures/signDoc` and the web signing jobs: each document is signed in the
+//! token (CAdES enveloping or detached, or PAdES), timestamped when the level asks for it, given its validation data
+//! for B-LT, and then the whole batch is committed by the signature ledger in one go: the SAD use (one per
+//! document, bound to the documents' digests), one transaction per signature and per timestamp, and a ledger row
+//! for each. A batch the quota cannot cover is refused whole; nothing is returned unless it was recorded.
+
+use base64::Engine;
+use serde_json::json;
+
+use super::cades::{self, Level, Revocation};
+use super::cms::{self, Encapsulation, SignerSpec};
+use crate::clock::Clock;
+use crate::db::signing::{Commit, CommitRefusal, SignatureRow};
+use crate::hsm::{HashAlg, KeySpec, SignMechanism};
+use crate::startup::AppState;
+
+/// What to make of one document.
+#[derive(Debug, Clone)]
+pub enum Format {
+    /// A CAdES `.p7s`: enclosing the content (`attached`) or detached.
+    Cades { attached: bool },
+}
+
+/// One document of a batch.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The document; None when only its digest was sent (detached CAdES of a digest).
+    pub content: Option<Vec<u8>>,
+    /// The digest the SAD covers: of the document, or the digest sent.
+    pub digest: Vec<u8>,
+    pub format: Format,
+    pub level: Level,
+}
+
+impl Item {
+    /// Transactions this item costs: the signature, and its timestamp when the level has one.
+    pub fn transactions(&self) -> i64 {
+        1 + i64::from(self.level.timestamped())
+    }
+}
+
+/// The signer: who, with which key and algorithm, under which SAD.
+pub struct Signer<'a> {
+    pub user_id: &'a str,
+    pub client: &'a str,
+    pub credential_id: &'a str,
+    pub key: KeySpec,
+    pub cert_der: &'a [u8],
+    pub sad_hash: String,
+    pub mechanism: SignMechanism,
+    pub hash: HashAlg,
+}
+
+/// Why a batch was not signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("quota exhausted: {0} left")]
+    QuotaExhausted(i64),
+    #[error("The SAD was used meanwhile by another request, or expired: authorise again")]
+    SadSpent,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::HsmError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn b64(d: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+/// Signs the batch and commits it; returns one output per item, in order.
+pub async fn sign_batch(state: &AppState, s: &Signer<'_>, items: &[Item]) -> Result<Vec<Vec<u8>>, SignError> {
+    let now = state.clock.now();
+    let chain = state.ca.chain_der();
+    let revocation = if items.iter().any(|i| i.level >= Level::BLT) {
+        Some(revocation_data(state, s.cert_der).await?)
+    } else {
+        None
+    };
+    let _ = s.key;
+
+    // Every signature in one blocking task (the HSM calls stay off the async runtime).
+    let hsm = state.hsm.clone();
+    let key_id = s.credential_id.to_owned();
+    let (cert, ch, mechanism, hash) = (s.cert_der.to_vec(), chain.clone(), s.mechanism, s.hash);
+    let work: Vec<Item> = items.to_vec();
+    let signed: Vec<(Vec<u8>, Vec<u8>)> = tokio::task::spawn_blocking(move || {
+        work.iter()
+            .map(|item| {
+                let spec = SignerSpec {
+                    cert_der: &cert,
+                    chain_der: &ch,
+                    hash,
+                    mechanism,
+                    signing_time: Some(now),
+                    content_type: const_oid::db::rfc5911::ID_DATA,
+                };
+                let Format::Cades { attached } = item.format;
+                let enc = match (&item.content, attached) {
+                    (Some(c), true) => Encapsulation::Attached(c),
+                    _ => Encapsulation::Detached { digest: &item.digest },
+                };
+                let mut raw = Vec::new();
+                let p7s = cms::sign(&spec, enc, |d| {
+                    let sig = hsm.sign_digest(key_id.as_bytes(), mechanism, d)?;
+                    raw = sig.clone();
+                    Ok::<_, crate::hsm::HsmError>(sig)
+                })
+                .map_err(|e| match e {
+                    cms::CmsError::Signer(h) => SignError::Hsm(h),
+                    other => SignError::Internal(format!("CMS: {other}")),
+                })?;
+                Ok((p7s, raw))
+            })
+            .collect::<Result<Vec<_>, SignError>>()
+    })
+    .await
+    .map_err(|e| SignError::Internal(e.to_string()))??;
+
+    let sign_algo_oid = s.mechanism.algorithm_identifier(s.hash).oid.to_string();
+    let mut rows = Vec::new();
+    let mut outputs = Vec::with_capacity(items.len());
+    for (item, (mut out, raw)) in items.iter().zip(signed) {
+        rows.push(SignatureRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            digest: hex::encode(&item.digest),
+            hash_algo: s.hash.oid().to_string(),
+            sign_algo: sign_algo_oid.clone(),
+            signature: b64(&raw),
+            kind: "signature",
+        });
+        if item.level.timestamped() {
+            let imprint = HashAlg::Sha256.digest(&raw);
+            let token = timestamp(state, &imprint).await?;
+            rows.push(SignatureRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                digest: hex::encode(&imprint),
+                hash_algo: HashAlg::Sha256.oid().to_string(),
+                sign_algo: "timestamp".into(),
+                signature: b64(&HashAlg::Sha256.digest(&token)),
+                kind: "timestamp",
+            });
+            out = cades::add_signature_timestamp(&out, &token).map_err(|e| SignError::Internal(e.to_string()))?;
+        }
+        if let (true, Some(r)) = (item.level >= Level::BLT, &revocation) {
+            out = cades::add_validation_data(&out, &chain, r).map_err(|e| SignError::Internal(e.to_string()))?;
+        }
+        outputs.push(out);
+    }
+
+    let transactions: i64 = items.iter().map(Item::transactions).sum();
+    let event = crate::audit::row(
+        state.clock.as_ref(),
+        &crate::audit::Event {
+            actor: s.user_id,
+            action: "signature.document",
+            target: s.credential_id,
+            outcome: "ok",
+            client: s.client,
+            details: json!({ "documents": items.len(), "transactions": transactions,
+                             "levels": items.iter().map(|i| i.level.as_str()).collect::<Vec<_>>(),
+                             "digests": items.iter().map(|i| hex::encode(&i.digest)).collect::<Vec<_>>() }),
+        },
+    );
+    let committed = state
+        .ledger
+        .commit(Commit {
+            sad_hash: s.sad_hash.clone(),
+            credential_id: s.credential_id.to_owned(),
+            user_id: s.user_id.to_owned(),
+            client: s.client.to_owned(),
+            rows,
+            audit: event,
+            now,
+        })
+        .await?;
+    match committed {
+        Ok(()) => Ok(outputs),
+        Err(CommitRefusal::QuotaExhausted(left)) => Err(SignError::QuotaExhausted(left)),
+        Err(CommitRefusal::SadSpent) => Err(SignError::SadSpent),
+    }
+}
+
+/// The CRLs of both CAs and an OCSP response for the signer: validation data for the whole chain.
+pub async fn revocation_data(state: &AppState, cert_der: &[u8]) -> Result<Revocation, SignError> {
+    use crate::ca::revocation;
+    let unavailable = |e: crate::ca::CaError| SignError::Internal(format!("revocation data: {e}"));
+    let cert = <x509_cert::Certificate as der::Decode>::from_der(cert_der)
+        .map_err(|e| SignError::Internal(format!("stored certificate: {e}")))?;
+    let clock = state.clock.as_ref();
+    let issuing = revocation::crl(&state.db, &state.hsm, &state.ca, clock, "issuing")
+        .await
+        .map_err(unavailable)?;
+    let root = revocation::crl(&state.db, &state.hsm, &state.ca, clock, "root")
+        .await
+        .map_err(unavailable)?;
+    let ocsp = revocation::ocsp_for(&state.db, &state.hsm, &state.ca, clock, &cert)
+        .await
+        .map_err(unavailable)?;
+    // The TSA's certificate is in the chain of every timestamp: its status too.
+    let tsa = revocation::ocsp_for(&state.db, &state.hsm, &state.ca, clock, state.tsa.cert())
+        .await
+        .map_err(unavailable)?;
+    Ok(Revocation {
+        crls: vec![issuing, root],
+        ocsp_responses: vec![ocsp, tsa],
+    })
+}
+
+/// A signature timestamp from Parafa's TSA over a SHA-256 imprint (the DER TimeStampToken, with the TSA's
+/// certificates).
+pub async fn timestamp(state: &AppState, imprint: &[u8]) -> Result<Vec<u8>, SignError> {
+    let (tsa, hsm, clock, imprint) = (
+        state.tsa.clone(),
+        state.hsm.clone(),
+        state.clock.clone(),
+        imprint.to_vec(),
+    );
+    let made = tokio::task::spawn_blocking(move || {
+        crate::tsa::timestamp(
+            &tsa,
+            &hsm,
+            clock.as_ref(),
+            &crate::tsa::TimestampRequest::new(HashAlg::Sha256, &imprint),
+        )
+    })
+    .await
+    .map_err(|e| SignError::Internal(e.to_string()))?
+    .map_err(|e| SignError::Internal(format!("timestamp: {e}")))?;
+    Ok(made.token)
+}

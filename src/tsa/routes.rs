@@ -1,0 +1,80 @@
+//! `POST /tsa` (RFC 3161 over HTTP, §3.4) and `GET /pki/tsa.crt`.
+
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use super::protocol::{self, FailureInfo};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Registers the TSA routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tsa", web::post().to(query))
+        .route("/pki/tsa.crt", web::get().to(certificate));
+}
+
+async fn certificate(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/pkix-cert")
+        .body(state.tsa.cert_der().to_vec())
+}
+
+/// A query (`application/timestamp-query`) in, an `application/timestamp-reply` out, for malformed and
+/// oversized queries too: a rejection saying why. The Content-Type is not checked: clients label queries
+/// variously (`application/timestamp-request`, curl's form default), and the DER decides what the body is.
+async fn query(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let limit = state.settings.tsa.max_request_bytes;
+    let Some(body) = read_limited(&req, payload, limit).await? else {
+        tracing::info!(limit, "timestamp request rejected: too large");
+        return Ok(reply(protocol::rejection(
+            FailureInfo::BadDataFormat,
+            &format!("the request is larger than {limit} bytes"),
+        )));
+    };
+    let state = state.into_inner();
+    let answer =
+        tokio::task::spawn_blocking(move || protocol::answer(&state.tsa, &state.hsm, state.clock.as_ref(), &body))
+            .await
+            .map_err(|e| ApiError::internal("the timestamp task failed", &e))?;
+    Ok(reply(answer.der))
+}
+
+/// How much of an oversized body is read and thrown away, in multiples of the limit, before the rejection is sent:
+/// a client still writing its body when the server closes the connection gets a reset instead of the answer.
+/// Past this the connection is dropped without more reading.
+const DRAIN_FACTOR: usize = 64;
+
+/// The body, or `None` when it is larger than `limit` (told by Content-Length, or counted while it streams in).
+/// Nothing past the limit is kept.
+async fn read_limited(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Option<Vec<u8>>, ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let drain_cap = limit.saturating_mul(DRAIN_FACTOR);
+    if declared.is_some_and(|n| n > drain_cap) {
+        return Ok(None);
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::invalid_request(format!("the request body could not be read: {e}")))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > drain_cap {
+            return Ok(None);
+        }
+        if seen <= limit {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    Ok((seen <= limit).then_some(body))
+}
+
+/// Every outcome is a 200 with a TimeStampResp, a failure of the TSA itself included (systemFailure, logged as an
+/// error): TSP clients read the PKIStatus, not the HTTP status, and the server-wide error handler would replace
+/// the body of a 5xx with JSON.
+fn reply(der: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/timestamp-reply").body(der)
+}
