@@ -66,6 +66,7 @@ struct Job {
     digest: Vec<u8>,
     attached: bool,
     level: Level,
+    pades: bool,
 }
 
 fn b64d(s: &str, what: &str) -> Result<Vec<u8>, CscError> {
@@ -145,16 +146,12 @@ pub async fn sign_doc(
                 ));
             }
         }
-        match item.signature_format.as_deref() {
-            Some("C") => {}
-            Some("P") => {
-                return Err(CscError::invalid(
-                    "Invalid parameter signature_format: PAdES (P) is not offered by signDoc yet; use C (CAdES)",
-                ))
-            }
+        let pades = match item.signature_format.as_deref() {
+            Some("C") => false,
+            Some("P") => true,
             Some(_) => {
                 return Err(CscError::invalid(
-                    "Invalid parameter signature_format: C (CAdES) is offered",
+                    "Invalid parameter signature_format: C (CAdES) and P (PAdES) are offered",
                 ))
             }
             None => {
@@ -162,26 +159,49 @@ pub async fn sign_doc(
                     "Missing (or invalid type) string parameter signature_format",
                 ))
             }
-        }
+        };
         let level = Level::parse(item.conformance_level.as_deref())
-            .filter(|l| *l != Level::BLTA)
+            .filter(|l| pades || *l != Level::BLTA)
             .ok_or_else(|| {
-                CscError::invalid("Invalid parameter conformance_level: AdES-B-B, AdES-B-T or AdES-B-LT for CAdES")
+                CscError::invalid(
+                    "Invalid parameter conformance_level: AdES-B-B, AdES-B-T, AdES-B-LT (and AdES-B-LTA for PAdES)",
+                )
             })?;
-        // Enclosing is the default for documents; a digest can only be signed detached.
-        let default = if by_digest { "Detached" } else { "Attached" };
-        let attached = match item.signed_envelope_property.as_deref().unwrap_or(default) {
-            "Attached" if !by_digest => true,
-            "Attached" => {
+        let attached = if pades {
+            if by_digest {
                 return Err(CscError::invalid(
-                    "Invalid parameter signed_envelope_property: a signature of a digest can only be Detached",
-                ))
+                    "Invalid parameter signature_format: PAdES signs the document itself; send documents, not digests",
+                ));
             }
-            "Detached" => false,
-            _ => {
-                return Err(CscError::invalid(
-                    "Invalid parameter signed_envelope_property: Attached or Detached",
-                ))
+            match item.signed_envelope_property.as_deref().unwrap_or("Revision") {
+                "Revision" => true,
+                "Certification" => {
+                    return Err(CscError::invalid(
+                        "Invalid parameter signed_envelope_property: certification signatures are not offered; use Revision",
+                    ))
+                }
+                _ => {
+                    return Err(CscError::invalid(
+                        "Invalid parameter signed_envelope_property: Revision for PAdES",
+                    ))
+                }
+            }
+        } else {
+            // Enclosing is the default for documents; a digest can only be signed detached.
+            let default = if by_digest { "Detached" } else { "Attached" };
+            match item.signed_envelope_property.as_deref().unwrap_or(default) {
+                "Attached" if !by_digest => true,
+                "Attached" => {
+                    return Err(CscError::invalid(
+                        "Invalid parameter signed_envelope_property: a signature of a digest can only be Detached",
+                    ))
+                }
+                "Detached" => false,
+                _ => {
+                    return Err(CscError::invalid(
+                        "Invalid parameter signed_envelope_property: Attached or Detached",
+                    ))
+                }
             }
         };
         if item.signed_props.as_ref().is_some_and(|p| !p.is_null()) {
@@ -203,6 +223,7 @@ pub async fn sign_doc(
                     digest,
                     attached: false,
                     level,
+                    pades: false,
                 });
             }
         } else {
@@ -212,11 +233,16 @@ pub async fn sign_doc(
                     .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter document"))?,
                 "document",
             )?;
+            if pades {
+                crate::documents::pades::inspect(&document, &crate::documents::pades::Limits::default())
+                    .map_err(|e| CscError::invalid(format!("Invalid parameter document: {e}")))?;
+            }
             jobs.push(Job {
                 digest: hash.digest(&document),
                 content: attached.then_some(document),
                 attached,
                 level,
+                pades,
             });
         }
     }
@@ -227,7 +253,10 @@ pub async fn sign_doc(
     }
     let digests: Vec<Vec<u8>> = jobs.iter().map(|j| j.digest.clone()).collect();
     let sad_hash = check_sad(state, version, caller, &v, &sad, &digests, hash, now).await?;
-    let transactions: i64 = jobs.iter().map(|j| 1 + i64::from(j.level.timestamped())).sum();
+    let transactions: i64 = jobs
+        .iter()
+        .map(|j| 1 + i64::from(j.level.timestamped()) + i64::from(j.pades && j.level == Level::BLTA))
+        .sum();
     if v.quota.remaining() < transactions {
         return Err(quota_exhausted(v.quota.remaining()));
     }
@@ -238,7 +267,11 @@ pub async fn sign_doc(
         .map(|j| Item {
             content: j.content.clone(),
             digest: j.digest.clone(),
-            format: Format::Cades { attached: j.attached },
+            format: if j.pades {
+                Format::Pades { appearance: None }
+            } else {
+                Format::Cades { attached: j.attached }
+            },
             level: j.level,
         })
         .collect();

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::cades::Level;
+use super::pades;
 use super::signer::{self, Format, Item, SignError, Signer};
 use crate::auth::{tokens, totp};
 use crate::clock::{rfc3339, Clock};
@@ -94,33 +95,56 @@ pub async fn create(
     }
     // Web signatures are timestamped unless asked otherwise (API.md: "timestamped").
     let level = Level::parse(Some(level.unwrap_or("AdES-B-T")))
-        .filter(|l| *l <= Level::BLT)
-        .ok_or_else(|| JobError::Invalid("level must be AdES-B-B, AdES-B-T or AdES-B-LT".into()))?;
+        .filter(|l| *l != Level::BLTA || p7s_for_pdf || uploads.iter().all(|u| is_pdf(&u.bytes)))
+        .ok_or_else(|| {
+            JobError::Invalid("level must be AdES-B-B, AdES-B-T, AdES-B-LT (AdES-B-LTA for PDFs only)".into())
+        })?;
     let (cred, cert) = crate::lifecycle::rekey::current_credential(state, &user.id)
         .await?
         .ok_or_else(|| JobError::Conflict("You have no valid certificate to sign with".into()))?;
     let now = state.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
     let mut files = Vec::new();
+    let mut kinds = Vec::new();
     for (n, u) in uploads.iter().enumerate() {
-        if is_pdf(&u.bytes) && !p7s_for_pdf {
+        let name = clean_name(&u.name);
+        let pades = is_pdf(&u.bytes) && !p7s_for_pdf;
+        if pades {
+            // XFA, encrypted and unreadable PDFs are refused now, before any code is asked for.
+            let bytes = u.bytes.clone();
+            let info = tokio::task::spawn_blocking(move || pades::inspect(&bytes, &pades::Limits::default()))
+                .await
+                .map_err(|e| JobError::Invalid(e.to_string()))?
+                .map_err(|e| JobError::Invalid(format!("{name}: {e}")))?;
+            if let Some(rect) = &u.rect {
+                appearance(rect, "", "", info.page_count()).map_err(|e| JobError::Invalid(format!("{name}: {e}")))?;
+            }
+        } else if u.rect.is_some() {
             return Err(JobError::Invalid(format!(
-                "{}: PDF signing (PAdES) is not offered yet; choose \"also .p7s for PDFs\" to sign it as a .p7s",
-                clean_name(&u.name)
+                "{name}: a visible signature rectangle is for PDFs signed as PDF"
             )));
         }
+        let (format, output) = if pades {
+            ("PAdES", name.clone())
+        } else {
+            ("CAdES", format!("{name}.p7s"))
+        };
+        kinds.push(if pades { "pades" } else { "cades" });
         files.push(json!({
             "n": n,
-            "name": clean_name(&u.name),
+            "name": name,
             "size": u.bytes.len(),
             "sha256": hex::encode(HashAlg::Sha256.digest(&u.bytes)),
-            "format": "CAdES",
-            "output": format!("{}.p7s", clean_name(&u.name)),
+            "format": format,
+            "output": output,
+            "visible": u.rect.is_some(),
         }));
     }
     let quota = db::credentials::quota(&state.db, &cred.id).await?;
-    let per_file = 1 + i64::from(level.timestamped());
-    let needed = per_file * uploads.len() as i64;
+    let needed: i64 = kinds
+        .iter()
+        .map(|k| 1 + i64::from(level.timestamped()) + i64::from(*k == "pades" && level == Level::BLTA))
+        .sum();
     let mut tx = state.db.writer().begin().await?;
     sqlx::query(
         "INSERT INTO sign_jobs (id, user_id, credential_id, state, p7s_for_pdf, level, created_at, expires_at)
@@ -143,7 +167,7 @@ pub async fn create(
         .bind(&id)
         .bind(n as i64)
         .bind(clean_name(&u.name))
-        .bind("cades")
+        .bind(kinds[n])
         .bind(hex::encode(HashAlg::Sha256.digest(&u.bytes)))
         .bind(u.bytes.len() as i64)
         .bind(u.rect.as_ref().map(Value::to_string))
@@ -213,11 +237,39 @@ pub async fn authorize(
             "Your certificate can no longer sign (expired, revoked or replaced)".into(),
         ));
     }
-    let files = sqlx::query("SELECT n, name, kind, content FROM sign_job_files WHERE job_id = $1 ORDER BY n")
+    let files = sqlx::query("SELECT n, name, kind, rect, content FROM sign_job_files WHERE job_id = $1 ORDER BY n")
         .bind(id)
         .fetch_all(state.db.writer())
         .await?;
-    let needed = files.len() as i64 * (1 + i64::from(j.level.timestamped()));
+    let holder = format!("{} {}", user.given_name, user.surname);
+    let date = format!("{} UTC", rfc3339(now).replace('T', " ").trim_end_matches('Z'));
+    let mut items = Vec::new();
+    let mut names = Vec::new();
+    let mut kinds = Vec::new();
+    for f in &files {
+        let content: Vec<u8> = f.try_get("content")?;
+        let kind: String = f.try_get("kind")?;
+        let format = if kind == "pades" {
+            let rect: Option<String> = f.try_get("rect")?;
+            let appearance = match rect.as_deref().map(serde_json::from_str::<Value>) {
+                Some(Ok(r)) => Some(appearance(&r, &holder, &date, usize::MAX).map_err(JobError::Invalid)?),
+                Some(Err(e)) => return Err(JobError::Invalid(format!("stored rectangle: {e}"))),
+                None => None,
+            };
+            Format::Pades { appearance }
+        } else {
+            Format::Cades { attached: true }
+        };
+        names.push(f.try_get::<String, _>("name")?);
+        kinds.push(kind);
+        items.push(Item {
+            content: Some(content),
+            digest: Vec::new(),
+            format,
+            level: j.level,
+        });
+    }
+    let needed: i64 = items.iter().map(Item::transactions).sum();
     if quota.remaining() < needed {
         return Err(JobError::Sign(SignError::QuotaExhausted(quota.remaining())));
     }
@@ -236,20 +288,10 @@ pub async fn authorize(
     let spec: KeySpec = cred.key_spec.parse().map_err(JobError::Invalid)?;
     let hash = spec.default_hash();
     let mechanism = spec.default_mechanism(hash);
-    let mut items = Vec::new();
-    let mut names = Vec::new();
     let mut digests = std::collections::BTreeMap::new();
-    for f in &files {
-        let content: Vec<u8> = f.try_get("content")?;
-        let digest = hash.digest(&content);
-        *digests.entry(hex::encode(&digest)).or_insert(0i64) += 1;
-        names.push(f.try_get::<String, _>("name")?);
-        items.push(Item {
-            content: Some(content),
-            digest,
-            format: Format::Cades { attached: true },
-            level: j.level,
-        });
+    for item in &mut items {
+        item.digest = hash.digest(item.content.as_deref().unwrap_or_default());
+        *digests.entry(hex::encode(&item.digest)).or_insert(0i64) += 1;
     }
     let (sad, sad_hash) = tokens::new_secret();
     drop(sad);
@@ -286,19 +328,25 @@ pub async fn authorize(
     };
     let outputs = signer::sign_batch(state, &signer, &items).await?;
 
-    let per_file = 1 + i64::from(j.level.timestamped());
+    let output_name = |name: &str, kind: &str| {
+        if kind == "pades" {
+            name.to_owned()
+        } else {
+            format!("{name}.p7s")
+        }
+    };
     let mut tx = state.db.writer().begin().await?;
-    for ((f, name), out) in files.iter().zip(&names).zip(&outputs) {
+    for (((f, name), kind), out) in files.iter().zip(&names).zip(&kinds).zip(&outputs) {
         let n: i64 = f.try_get("n")?;
         sqlx::query("UPDATE sign_job_files SET output = $1, output_name = $2 WHERE job_id = $3 AND n = $4")
             .bind(out.clone())
-            .bind(format!("{name}.p7s"))
+            .bind(output_name(name, kind))
             .bind(id)
             .bind(n)
             .execute(&mut *tx)
             .await?;
     }
-    for (item, name) in items.iter().zip(&names) {
+    for ((item, name), kind) in items.iter().zip(&names).zip(&kinds) {
         sqlx::query(
             "INSERT INTO sign_history (id, user_id, credential_id, job_id, name, digest, format, level, transactions, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -309,9 +357,9 @@ pub async fn authorize(
         .bind(id)
         .bind(name)
         .bind(hex::encode(HashAlg::Sha256.digest(item.content.as_deref().unwrap_or_default())))
-        .bind("CAdES")
+        .bind(if kind == "pades" { "PAdES" } else { "CAdES" })
         .bind(j.level.as_str())
-        .bind(per_file)
+        .bind(item.transactions())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -325,8 +373,8 @@ pub async fn authorize(
     Ok(json!({
         "id": id,
         "state": "signed",
-        "files": names.iter().enumerate().map(|(n, name)| json!({
-            "n": n, "name": format!("{name}.p7s"), "url": format!("/api/v1/sign-jobs/{id}/files/{n}"),
+        "files": names.iter().zip(&kinds).enumerate().map(|(n, (name, kind))| json!({
+            "n": n, "name": output_name(name, kind), "url": format!("/api/v1/sign-jobs/{id}/files/{n}"),
         })).collect::<Vec<_>>(),
         "zip": format!("/api/v1/sign-jobs/{id}/SignedFiles.zip"),
         "transactions": needed,
@@ -433,4 +481,29 @@ pub async fn purge_expired(state: &AppState) -> Result<u64, DbError> {
         .rows_affected();
     tx.commit().await?;
     Ok(n)
+}
+
+/// A visible signature from the rectangle a holder drew: `{"page": 1, "rect": [x1, y1, x2, y2]}` in PDF points.
+pub fn appearance(rect: &Value, name: &str, date: &str, pages: usize) -> Result<pades::Appearance, String> {
+    let page = rect["page"]
+        .as_u64()
+        .filter(|p| *p >= 1)
+        .ok_or("page must be a page number from 1")? as usize;
+    if page > pages {
+        return Err(format!("the PDF has {pages} pages: there is no page {page}"));
+    }
+    let r: Vec<f64> = rect["rect"]
+        .as_array()
+        .filter(|a| a.len() == 4)
+        .and_then(|a| a.iter().map(Value::as_f64).collect())
+        .ok_or("rect must be [x1, y1, x2, y2] in points")?;
+    if r.iter().any(|v| !v.is_finite() || v.abs() > 14_400.0) || r[2] - r[0] < 10.0 || r[3] - r[1] < 10.0 {
+        return Err("the rectangle must be at least 10 points wide and high, inside the page".into());
+    }
+    Ok(pades::Appearance {
+        page,
+        rect: [r[0], r[1], r[2], r[3]],
+        name: name.to_owned(),
+        date: date.to_owned(),
+    })
 }

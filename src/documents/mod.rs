@@ -3,5 +3,6 @@
 pub mod cades;
 pub mod cms;
 pub mod jobs;
+pub mod pades;
 pub mod routes;
 pub mod signer;

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::cades::{self, Level, Revocation};
 use super::cms::{self, Encapsulation, SignerSpec};
+use super::pades;
 use crate::clock::Clock;
 use crate::db::signing::{Commit, CommitRefusal, SignatureRow};
 use crate::hsm::{HashAlg, KeySpec, SignMechanism};
@@ -19,6 +20,8 @@ use crate::startup::AppState;
 pub enum Format {
     /// A CAdES `.p7s`: enclosing the content (`attached`) or detached.
     Cades { attached: bool },
+    /// A PAdES signature embedded in the PDF by an incremental update, invisible or visible.
+    Pades { appearance: Option<pades::Appearance> },
 }
 
 /// One document of a batch.
@@ -33,9 +36,11 @@ pub struct Item {
 }
 
 impl Item {
-    /// Transactions this item costs: the signature, and its timestamp when the level has one.
+    /// Transactions this item costs: the signature, its timestamp when the level has one, and the document
+    /// timestamp of a PAdES B-LTA.
     pub fn transactions(&self) -> i64 {
-        1 + i64::from(self.level.timestamped())
+        let document_timestamp = matches!(self.format, Format::Pades { .. }) && self.level == Level::BLTA;
+        1 + i64::from(self.level.timestamped()) + i64::from(document_timestamp)
     }
 }
 
@@ -88,10 +93,11 @@ pub async fn sign_batch(state: &AppState, s: &Signer<'_>, items: &[Item]) -> Res
     let key_id = s.credential_id.to_owned();
     let (cert, ch, mechanism, hash) = (s.cert_der.to_vec(), chain.clone(), s.mechanism, s.hash);
     let work: Vec<Item> = items.to_vec();
-    let signed: Vec<(Vec<u8>, Vec<u8>)> = tokio::task::spawn_blocking(move || {
+    let limits = pades::Limits::default();
+    let signed: Vec<Signed> = tokio::task::spawn_blocking(move || {
         work.iter()
             .map(|item| {
-                let spec = SignerSpec {
+                let mut spec = SignerSpec {
                     cert_der: &cert,
                     chain_der: &ch,
                     hash,
@@ -99,22 +105,52 @@ pub async fn sign_batch(state: &AppState, s: &Signer<'_>, items: &[Item]) -> Res
                     signing_time: Some(now),
                     content_type: const_oid::db::rfc5911::ID_DATA,
                 };
-                let Format::Cades { attached } = item.format;
-                let enc = match (&item.content, attached) {
-                    (Some(c), true) => Encapsulation::Attached(c),
-                    _ => Encapsulation::Detached { digest: &item.digest },
-                };
                 let mut raw = Vec::new();
-                let p7s = cms::sign(&spec, enc, |d| {
+                let mut sign = |d: &[u8]| {
                     let sig = hsm.sign_digest(key_id.as_bytes(), mechanism, d)?;
                     raw = sig.clone();
                     Ok::<_, crate::hsm::HsmError>(sig)
-                })
-                .map_err(|e| match e {
+                };
+                let cms_error = |e: cms::CmsError<crate::hsm::HsmError>| match e {
                     cms::CmsError::Signer(h) => SignError::Hsm(h),
                     other => SignError::Internal(format!("CMS: {other}")),
-                })?;
-                Ok((p7s, raw))
+                };
+                match &item.format {
+                    Format::Cades { attached } => {
+                        let enc = match (&item.content, attached) {
+                            (Some(c), true) => Encapsulation::Attached(c),
+                            _ => Encapsulation::Detached { digest: &item.digest },
+                        };
+                        let p7s = cms::sign(&spec, enc, &mut sign).map_err(cms_error)?;
+                        Ok(Signed::Cades { p7s, raw })
+                    }
+                    Format::Pades { appearance } => {
+                        let pdf = item
+                            .content
+                            .as_deref()
+                            .ok_or_else(|| SignError::Invalid("a PAdES signature needs the document".into()))?;
+                        // Room for the CMS: the certificates, the signature, the signature timestamp, and a margin.
+                        let room = cert.len() + ch.iter().map(Vec::len).sum::<usize>() + 2 * 512 + 12_288 + 4_096;
+                        let prepared = pades::prepare(
+                            pdf,
+                            pades::Kind::Signature { signing_time: now },
+                            appearance.as_ref(),
+                            room,
+                            &limits,
+                        )
+                        .map_err(|e| SignError::Invalid(e.to_string()))?;
+                        // PAdES: no signing-time attribute (the time is the signature dictionary's /M).
+                        spec.signing_time = None;
+                        let digest = prepared.digest(hash);
+                        let cms_der = cms::sign(&spec, Encapsulation::Detached { digest: &digest }, &mut sign)
+                            .map_err(cms_error)?;
+                        Ok(Signed::Pades {
+                            prepared: Box::new(prepared),
+                            cms: cms_der,
+                            raw,
+                        })
+                    }
+                }
             })
             .collect::<Result<Vec<_>, SignError>>()
     })
@@ -124,7 +160,11 @@ pub async fn sign_batch(state: &AppState, s: &Signer<'_>, items: &[Item]) -> Res
     let sign_algo_oid = s.mechanism.algorithm_identifier(s.hash).oid.to_string();
     let mut rows = Vec::new();
     let mut outputs = Vec::with_capacity(items.len());
-    for (item, (mut out, raw)) in items.iter().zip(signed) {
+    for (item, signed) in items.iter().zip(signed) {
+        let (mut cms_der, raw, prepared) = match signed {
+            Signed::Cades { p7s, raw } => (p7s, raw, None),
+            Signed::Pades { prepared, cms, raw } => (cms, raw, Some(prepared)),
+        };
         rows.push(SignatureRow {
             id: uuid::Uuid::now_v7().to_string(),
             digest: hex::encode(&item.digest),
@@ -136,19 +176,30 @@ pub async fn sign_batch(state: &AppState, s: &Signer<'_>, items: &[Item]) -> Res
         if item.level.timestamped() {
             let imprint = HashAlg::Sha256.digest(&raw);
             let token = timestamp(state, &imprint).await?;
-            rows.push(SignatureRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                digest: hex::encode(&imprint),
-                hash_algo: HashAlg::Sha256.oid().to_string(),
-                sign_algo: "timestamp".into(),
-                signature: b64(&HashAlg::Sha256.digest(&token)),
-                kind: "timestamp",
-            });
-            out = cades::add_signature_timestamp(&out, &token).map_err(|e| SignError::Internal(e.to_string()))?;
+            rows.push(timestamp_row(&imprint, &token));
+            cms_der =
+                cades::add_signature_timestamp(&cms_der, &token).map_err(|e| SignError::Internal(e.to_string()))?;
         }
-        if let (true, Some(r)) = (item.level >= Level::BLT, &revocation) {
-            out = cades::add_validation_data(&out, &chain, r).map_err(|e| SignError::Internal(e.to_string()))?;
-        }
+        let out = match prepared {
+            None => match (item.level >= Level::BLT, &revocation) {
+                (true, Some(r)) => {
+                    cades::add_validation_data(&cms_der, &chain, r).map_err(|e| SignError::Internal(e.to_string()))?
+                }
+                _ => cms_der,
+            },
+            Some(prepared) => {
+                pades_levels(
+                    state,
+                    *prepared,
+                    &cms_der,
+                    item.level,
+                    &chain,
+                    revocation.as_ref(),
+                    &mut rows,
+                )
+                .await?
+            }
+        };
         outputs.push(out);
     }
 
@@ -183,6 +234,72 @@ pub async fn sign_batch(state: &AppState, s: &Signer<'_>, items: &[Item]) -> Res
         Err(CommitRefusal::QuotaExhausted(left)) => Err(SignError::QuotaExhausted(left)),
         Err(CommitRefusal::SadSpent) => Err(SignError::SadSpent),
     }
+}
+
+/// What the token produced for one item.
+enum Signed {
+    Cades {
+        p7s: Vec<u8>,
+        raw: Vec<u8>,
+    },
+    Pades {
+        prepared: Box<pades::Prepared>,
+        cms: Vec<u8>,
+        raw: Vec<u8>,
+    },
+}
+
+/// A ledger row for a timestamp over `imprint`.
+fn timestamp_row(imprint: &[u8], token: &[u8]) -> SignatureRow {
+    SignatureRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        digest: hex::encode(imprint),
+        hash_algo: HashAlg::Sha256.oid().to_string(),
+        sign_algo: "timestamp".into(),
+        signature: b64(&HashAlg::Sha256.digest(token)),
+        kind: "timestamp",
+    }
+}
+
+/// Embeds the CMS in the PDF, then adds what the level asks: B-LT the DSS with the chain's certificates (the TSA's
+/// too), CRLs and OCSP responses; B-LTA a document timestamp over all of it.
+async fn pades_levels(
+    state: &AppState,
+    prepared: pades::Prepared,
+    cms_der: &[u8],
+    level: Level,
+    chain: &[Vec<u8>],
+    revocation: Option<&Revocation>,
+    rows: &mut Vec<SignatureRow>,
+) -> Result<Vec<u8>, SignError> {
+    let limits = pades::Limits::default();
+    let mut pdf = prepared
+        .finish(cms_der)
+        .map_err(|e| SignError::Invalid(e.to_string()))?;
+    if level >= Level::BLT {
+        let r = revocation.ok_or_else(|| SignError::Internal("no revocation data for B-LT".into()))?;
+        let mut certs = chain.to_vec();
+        certs.push(state.tsa.cert_der().to_vec());
+        let (p, c, crls, ocsps) = (pdf, certs, r.crls.clone(), r.ocsp_responses.clone());
+        pdf = tokio::task::spawn_blocking(move || pades::add_dss(&p, &c, &crls, &ocsps, &limits))
+            .await
+            .map_err(|e| SignError::Internal(e.to_string()))?
+            .map_err(|e| SignError::Invalid(e.to_string()))?;
+    }
+    if level == Level::BLTA {
+        let p = pdf;
+        let prepared = tokio::task::spawn_blocking(move || {
+            pades::prepare(&p, pades::Kind::DocumentTimestamp, None, 16_384, &limits)
+        })
+        .await
+        .map_err(|e| SignError::Internal(e.to_string()))?
+        .map_err(|e| SignError::Invalid(e.to_string()))?;
+        let imprint = prepared.digest(HashAlg::Sha256);
+        let token = timestamp(state, &imprint).await?;
+        rows.push(timestamp_row(&imprint, &token));
+        pdf = prepared.finish(&token).map_err(|e| SignError::Invalid(e.to_string()))?;
+    }
+    Ok(pdf)
 }
 
 /// The CRLs of both CAs and an OCSP response for the signer: validation data for the whole chain.

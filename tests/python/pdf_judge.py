@@ -1,0 +1,72 @@
+"""Makes a small multi-page PDF (`make OUT PAGES [xfa]`, xfa: with an XFA form) or judges a signed one (`judge PDF ROOT…`) with pyHanko:
+JSON on standard output with, per signature, intact/valid/trusted/coverage, whether it carries a signature
+timestamp, whether it is a document timestamp, and whether the file has a DSS with certificates, CRLs and OCSPs."""
+import io
+import json
+import sys
+
+from pyhanko.keys import load_cert_from_pemder
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import PdfFileWriter, PageObject
+from pyhanko.pdf_utils import generic
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko_certvalidator import ValidationContext
+
+
+def make(out, pages, xfa=False):
+    w = PdfFileWriter()
+    font = generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Font"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Type1"),
+        generic.NameObject("/BaseFont"): generic.NameObject("/Helvetica"),
+    })
+    for i in range(pages):
+        stream = generic.StreamObject(stream_data=f"BT /F1 24 Tf 72 700 Td (Contract page {i + 1}) Tj ET".encode())
+        resources = generic.DictionaryObject({
+            generic.NameObject("/Font"): generic.DictionaryObject({generic.NameObject("/F1"): w.add_object(font)}),
+        })
+        page = PageObject(contents=w.add_object(stream), media_box=(0, 0, 595, 842), resources=resources)
+        w.insert_page(page)
+    if xfa:
+        # A "smart" form: an AcroForm carrying an XFA stream.
+        packet = w.add_object(generic.StreamObject(stream_data=b"<xdp:xdp xmlns:xdp='http://ns.adobe.com/xdp/'/>"))
+        w.root[generic.NameObject("/AcroForm")] = generic.DictionaryObject({
+            generic.NameObject("/Fields"): generic.ArrayObject(),
+            generic.NameObject("/XFA"): packet,
+        })
+    buf = io.BytesIO()
+    w.write(buf)
+    with open(out, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def judge(pdf, roots):
+    trust = [load_cert_from_pemder(r) for r in roots]
+    with open(pdf, "rb") as f:
+        reader = PdfFileReader(io.BytesIO(f.read()))
+    report = {"signatures": [], "dss": None}
+    for sig in reader.embedded_signatures:
+        vc = ValidationContext(trust_roots=trust, allow_fetching=False)
+        doc_ts = sig.sig_object_type == "/DocTimeStamp"
+        status = validate_pdf_timestamp(sig, validation_context=vc) if doc_ts else validate_pdf_signature(sig, vc)
+        report["signatures"].append({
+            "document_timestamp": doc_ts,
+            "intact": status.intact,
+            "valid": status.valid,
+            "trusted": status.trusted,
+            "coverage": status.coverage.name,
+            # The signature timestamp, validated by pyHanko against the same roots (None: there is none).
+            "signature_timestamp": (not doc_ts) and getattr(status, "timestamp_validity", None) is not None
+            and status.timestamp_validity.intact and status.timestamp_validity.valid,
+        })
+    dss = reader.root.get_value_as_reference("/DSS", optional=True)
+    if dss is not None:
+        dss = dss.get_object()
+        report["dss"] = {k[1:]: len(dss[k]) for k in ("/Certs", "/CRLs", "/OCSPs") if k in dss}
+    print(json.dumps(report))
+
+
+if sys.argv[1] == "make":
+    make(sys.argv[2], int(sys.argv[3]), xfa="xfa" in sys.argv[4:])
+else:
+    judge(sys.argv[2], sys.argv[3:])
