@@ -48,6 +48,7 @@ pub struct Settings {
     pub hsm: HsmSettings,
     pub ca: CaSettings,
     pub tsa: TsaSettings,
+    pub documents: DocumentSettings,
     pub audit: AuditSettings,
     pub auth: AuthSettings,
     pub accounts: AccountSettings,
@@ -239,6 +240,47 @@ impl Default for LifecycleSettings {
             photo_max_bytes: 3 * 1024 * 1024,
             terms_version: "2026-11".into(),
             tick_secs: 60,
+        }
+    }
+}
+
+/// Document signing (product rules §7): upload limits, retention, PDF limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentSettings {
+    /// How long uploaded and signed files of a signing job are kept, in seconds (the history stays).
+    pub retention_secs: i64,
+    /// Most files in one signing job.
+    pub max_files: usize,
+    /// Largest file of a signing job, in bytes.
+    pub max_file_bytes: usize,
+    /// Largest signing job (all files), in bytes.
+    pub max_job_bytes: usize,
+    /// Largest PDF signed as PDF, in bytes.
+    pub max_pdf_bytes: usize,
+    /// Most objects a PDF may declare.
+    pub max_pdf_objects: usize,
+}
+
+impl Default for DocumentSettings {
+    fn default() -> Self {
+        DocumentSettings {
+            retention_secs: 24 * 3600,
+            max_files: 20,
+            max_file_bytes: 25 * 1024 * 1024,
+            max_job_bytes: 100 * 1024 * 1024,
+            max_pdf_bytes: 100 * 1024 * 1024,
+            max_pdf_objects: 500_000,
+        }
+    }
+}
+
+impl DocumentSettings {
+    /// The PDF limits in force.
+    pub fn pdf_limits(&self) -> crate::documents::pades::Limits {
+        crate::documents::pades::Limits {
+            max_bytes: self.max_pdf_bytes,
+            max_objects: self.max_pdf_objects,
         }
     }
 }
@@ -444,6 +486,7 @@ impl Default for Settings {
             hsm: HsmSettings::default(),
             ca: CaSettings::default(),
             tsa: TsaSettings::default(),
+            documents: DocumentSettings::default(),
             audit: AuditSettings::default(),
             auth: AuthSettings::default(),
             accounts: AccountSettings::default(),
@@ -616,6 +659,9 @@ impl Settings {
                     self.lifecycle.tick_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
                 }
                 "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
+                "DOCUMENT_RETENTION_SECS" => {
+                    self.documents.retention_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
+                }
                 "TSA_KEY" => self.tsa.key = value.parse().map_err(|e: String| bad(&e))?,
                 "TSA_POLICY" => self.tsa.policy = value.clone(),
                 // Empty means unset: the file sink.
@@ -676,6 +722,13 @@ impl Settings {
             );
         }
         self.notify.validate()?;
+        let d = &self.documents;
+        if d.retention_secs < 60 || d.max_files == 0 || d.max_file_bytes == 0 || d.max_job_bytes < d.max_file_bytes {
+            return invalid(
+                "documents",
+                "retention_secs ≥ 60, max_files ≥ 1, max_file_bytes ≥ 1 and max_job_bytes ≥ max_file_bytes".into(),
+            );
+        }
         let t = &self.tsa;
         if const_oid::ObjectIdentifier::new(&t.policy).is_err() {
             return invalid(

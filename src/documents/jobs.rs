@@ -19,15 +19,6 @@ use crate::db::{self, DbError};
 use crate::hsm::{HashAlg, KeySpec};
 use crate::startup::AppState;
 
-/// Most files in one job.
-pub const MAX_FILES: usize = 20;
-/// Largest file, in bytes.
-pub const MAX_FILE_BYTES: usize = 25 * 1024 * 1024;
-/// Largest job (all files), in bytes.
-pub const MAX_JOB_BYTES: usize = 100 * 1024 * 1024;
-/// How long uploads and signed files are kept, in seconds.
-pub const RETENTION_SECS: i64 = 24 * 3600;
-
 /// Why a job request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -90,8 +81,12 @@ pub async fn create(
     if uploads.is_empty() {
         return Err(JobError::Invalid("Choose at least one file to sign".into()));
     }
-    if uploads.len() > MAX_FILES {
-        return Err(JobError::Invalid(format!("At most {MAX_FILES} files per signing")));
+    let limits = &state.settings.documents;
+    if uploads.len() > limits.max_files {
+        return Err(JobError::Invalid(format!(
+            "At most {} files per signing",
+            limits.max_files
+        )));
     }
     // Web signatures are timestamped unless asked otherwise (API.md: "timestamped").
     let level = Level::parse(Some(level.unwrap_or("AdES-B-T")))
@@ -111,8 +106,8 @@ pub async fn create(
         let pades = is_pdf(&u.bytes) && !p7s_for_pdf;
         if pades {
             // XFA, encrypted and unreadable PDFs are refused now, before any code is asked for.
-            let bytes = u.bytes.clone();
-            let info = tokio::task::spawn_blocking(move || pades::inspect(&bytes, &pades::Limits::default()))
+            let (bytes, pdf_limits) = (u.bytes.clone(), limits.pdf_limits());
+            let info = tokio::task::spawn_blocking(move || pades::inspect(&bytes, &pdf_limits))
                 .await
                 .map_err(|e| JobError::Invalid(e.to_string()))?
                 .map_err(|e| JobError::Invalid(format!("{name}: {e}")))?;
@@ -156,7 +151,7 @@ pub async fn create(
     .bind(i64::from(p7s_for_pdf))
     .bind(level.as_str())
     .bind(now)
-    .bind(now + RETENTION_SECS)
+    .bind(now + limits.retention_secs)
     .execute(&mut *tx)
     .await?;
     for (n, u) in uploads.iter().enumerate() {
@@ -184,7 +179,7 @@ pub async fn create(
         "certificate": { "credential_id": cred.id, "serial": cert.serial, "subject": cert.subject,
                          "valid_to": rfc3339(cert.not_after) },
         "transactions": { "needed": needed, "left": quota.map(|q| q.remaining()) },
-        "expires_at": rfc3339(now + RETENTION_SECS),
+        "expires_at": rfc3339(now + limits.retention_secs),
     }))
 }
 

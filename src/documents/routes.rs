@@ -42,7 +42,10 @@ impl From<JobError> for ApiError {
 
 /// Reads the upload form: `files` parts (any number, with their file names), `rect_<n>` (JSON rectangle of the
 /// n-th file), `p7s_for_pdf` and `level`. Sizes are bounded while reading.
-async fn read_form(mut form: actix_multipart::Multipart) -> Result<(Vec<Upload>, bool, Option<String>), JobError> {
+async fn read_form(
+    mut form: actix_multipart::Multipart,
+    limits: &crate::config::DocumentSettings,
+) -> Result<(Vec<Upload>, bool, Option<String>), JobError> {
     let mut uploads: Vec<Upload> = Vec::new();
     let mut rects: Vec<(usize, serde_json::Value)> = Vec::new();
     let (mut p7s_for_pdf, mut level, mut total) = (false, None, 0usize);
@@ -54,22 +57,22 @@ async fn read_form(mut form: actix_multipart::Multipart) -> Result<(Vec<Upload>,
             .and_then(|d| d.get_filename())
             .map(str::to_owned);
         let is_file = name == "files" || name == "file";
-        if is_file && uploads.len() >= jobs::MAX_FILES {
+        if is_file && uploads.len() >= limits.max_files {
             return Err(JobError::Invalid(format!(
                 "At most {} files per signing",
-                jobs::MAX_FILES
+                limits.max_files
             )));
         }
-        let limit = if is_file { jobs::MAX_FILE_BYTES } else { 4096 };
+        let limit = if is_file { limits.max_file_bytes } else { 4096 };
         let mut buf = Vec::new();
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(|e| JobError::Invalid(format!("malformed upload: {e}")))?;
             total += chunk.len();
-            if buf.len() + chunk.len() > limit || total > jobs::MAX_JOB_BYTES {
+            if buf.len() + chunk.len() > limit || total > limits.max_job_bytes {
                 return Err(JobError::TooLarge(format!(
                     "Files are limited to {} MB each and {} MB in all",
-                    jobs::MAX_FILE_BYTES / (1024 * 1024),
-                    jobs::MAX_JOB_BYTES / (1024 * 1024)
+                    limits.max_file_bytes / (1024 * 1024),
+                    limits.max_job_bytes / (1024 * 1024)
                 )));
             }
             buf.extend_from_slice(&chunk);
@@ -107,7 +110,7 @@ async fn create(
     user: WebUser,
     form: actix_multipart::Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let (uploads, p7s_for_pdf, level) = read_form(form).await?;
+    let (uploads, p7s_for_pdf, level) = read_form(form, &state.settings.documents).await?;
     Ok(HttpResponse::Created().json(jobs::create(&state, &user.user, uploads, p7s_for_pdf, level.as_deref()).await?))
 }
 
