@@ -377,3 +377,50 @@ fn csc_timestamp_gives_an_rfc3161_token_with_the_nonce_debited_as_one_transactio
     );
     assert!(text.contains("0x0A1B2C"), "the nonce is in the token: {text}");
 }
+
+#[test]
+fn pyhanko_validates_enveloping_and_detached_timestamped_cades() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("pyhanko-cades@example.com", "p256", 1);
+    let token = app.login(&h);
+    let doc = document(3);
+    let digest = sha2::Sha256::digest(&doc).to_vec();
+    let sad = authorize(&app, &h, &token, &[digest.clone(), digest]);
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+            {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-T", "signAlgo": sign_algo("p256")},
+            {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-T", "signAlgo": sign_algo("p256"),
+             "signed_envelope_property": "Detached"}
+        ]}),
+    );
+    assert_eq!(s, 200, "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let (root, _) = app.ca_pems();
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/pdf_judge.py");
+    let enclosed = dir.path().join("enclosed.p7s");
+    std::fs::write(&enclosed, unb64(&out["DocumentWithSignature"][0])).unwrap();
+    let detached = dir.path().join("detached.p7s");
+    std::fs::write(&detached, unb64(&out["SignatureObject"][0])).unwrap();
+    let content = dir.path().join("doc.bin");
+    std::fs::write(&content, &doc).unwrap();
+    for args in [
+        vec![enclosed.to_str().unwrap(), root.to_str().unwrap()],
+        vec![
+            detached.to_str().unwrap(),
+            root.to_str().unwrap(),
+            content.to_str().unwrap(),
+        ],
+    ] {
+        let mut all = vec![script.to_str().unwrap(), "cms"];
+        all.extend(args);
+        let report: Value = serde_json::from_str(&run_ok(python.to_str().unwrap(), &all)).unwrap();
+        assert_eq!(
+            report,
+            json!({"intact": true, "valid": true, "trusted": true, "signature_timestamp": true}),
+            "{all:?}"
+        );
+    }
+}

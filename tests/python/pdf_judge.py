@@ -1,4 +1,5 @@
-"""Makes a small multi-page PDF (`make OUT PAGES [xfa]`, xfa: with an XFA form) or judges a signed one (`judge PDF ROOT…`) with pyHanko:
+"""Makes a small multi-page PDF (`make OUT PAGES [xfa]`, xfa: with an XFA form), judges a signed one (`judge PDF ROOT…`)
+or a .p7s (`cms P7S ROOT [CONTENT]`) with pyHanko:
 JSON on standard output with, per signature, intact/valid/trusted/coverage, whether it carries a signature
 timestamp, whether it is a document timestamp, and whether the file has a DSS with certificates, CRLs and OCSPs."""
 import io
@@ -66,7 +67,36 @@ def judge(pdf, roots):
     print(json.dumps(report))
 
 
+def judge_cms(p7s, root, content=None):
+    """pyHanko's view of a .p7s: enclosed content unless `content` (a detached signature's file) is given."""
+    import asyncio
+    from asn1crypto import cms
+    from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+
+    with open(p7s, "rb") as f:
+        info = cms.ContentInfo.load(f.read())
+    signed_data = info["content"]
+    if content is None:
+        # Enclosed content: validated as the detached signature of those bytes (what it signs is the same; pyHanko's
+        # detached validator also checks the signature timestamp).
+        data = signed_data["encap_content_info"]["content"].native
+        signed_data["encap_content_info"] = {"content_type": "data"}
+    else:
+        with open(content, "rb") as f:
+            data = f.read()
+    vc = ValidationContext(trust_roots=[load_cert_from_pemder(root)], allow_fetching=False)
+    status = asyncio.run(async_validate_detached_cms(data, signed_data, signer_validation_context=vc,
+                                                     ts_validation_context=vc))
+    ts = getattr(status, "timestamp_validity", None)
+    print(json.dumps({
+        "intact": status.intact, "valid": status.valid, "trusted": status.trusted,
+        "signature_timestamp": ts is not None and ts.intact and ts.valid and ts.trusted,
+    }))
+
+
 if sys.argv[1] == "make":
     make(sys.argv[2], int(sys.argv[3]), xfa="xfa" in sys.argv[4:])
+elif sys.argv[1] == "cms":
+    judge_cms(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
 else:
     judge(sys.argv[2], sys.argv[3:])
