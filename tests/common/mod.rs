@@ -87,6 +87,43 @@ impl TestApp {
         app
     }
 
+    /// Two servers on one fresh PostgreSQL database and one data directory (one SoftHSM2 token), started at the
+    /// same moment so that both provision at once; `None` when PostgreSQL tests are not enabled. The first owns the
+    /// directory and the database: drop the second first.
+    pub fn spawn_pair_postgres() -> Option<(TestApp, TestApp)> {
+        let pg = FreshPostgres::create()?;
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let clock_file = tmp.path().join("clock-offset");
+        std::fs::write(&clock_file, "0").expect("clock file");
+        let env = vec![
+            ("PARAFA_DATA_DIR".to_owned(), data_dir.display().to_string()),
+            ("PARAFA_TEST_CLOCK_FILE".to_owned(), clock_file.display().to_string()),
+            ("PARAFA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("PARAFA_WORKERS".to_owned(), "2".to_owned()),
+            ("PARAFA_LOG".to_owned(), "warn".to_owned()),
+            ("PARAFA_DATABASE_URL".to_owned(), pg.url.clone()),
+        ];
+        let make = |tmp: Option<TempDir>, pg: Option<FreshPostgres>| TestApp {
+            base: String::new(),
+            data_dir: data_dir.clone(),
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
+            env: env.clone(),
+            child: None,
+            _tmp: tmp,
+            _pg: pg,
+        };
+        let (mut a, mut b) = (make(Some(tmp), Some(pg)), make(None, None));
+        std::thread::scope(|s| {
+            s.spawn(|| a.start());
+            s.spawn(|| b.start());
+        });
+        Some((a, b))
+    }
+
     /// Starts (or restarts) the server process on the same data directory and database.
     pub fn start(&mut self) {
         self.stop();
