@@ -89,10 +89,7 @@ impl From<DbError> for ApiError {
             DbError::Conflict(what) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists"))
             }
-            DbError::Group(_)
-            | DbError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
-                ApiError::unavailable("the database is unavailable", &e)
-            }
+            _ if e.is_unavailable() => ApiError::unavailable("the database is unavailable", &e),
             _ => ApiError::internal("database error", &e),
         }
     }

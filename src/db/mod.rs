@@ -37,6 +37,20 @@ impl DbError {
     pub fn is_unique_violation(e: &sqlx::Error) -> bool {
         matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
     }
+
+    /// Whether the database was out of reach rather than wrong: the pool could not give a connection, the
+    /// connection broke, or the server ended it (PostgreSQL SQLSTATE class 08, and 57P01–57P03: shut down or
+    /// terminated by an administrator, starting up). The request may be retried; the answer is a 503.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Group(_) => true,
+            DbError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => true,
+            DbError::Sql(sqlx::Error::Database(d)) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")),
+            _ => false,
+        }
+    }
 }
 
 /// Which server is behind the pool.

@@ -1,0 +1,76 @@
+//! Cluster load benchmark: `cargo bench --bench cluster`.
+//!
+//! Two `parafa serve` instances on one fresh PostgreSQL database and one SoftHSM2 token; single-hash signHash
+//! requests spread round-robin over both at a fixed concurrency, for a fixed number of requests; then the books are
+//! read from the database and held against every signature the clients were given (see `tests/load/mod.rs`). It
+//! runs twice: without a fault, and with a SIGKILL of one instance in the middle (restarted, the load continues).
+//! Each run ends with one `RESULT cluster…` line; a run whose books do not match fails the benchmark.
+//!
+//! Knobs: `PARAFA_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres),
+//! `PARAFA_BENCH_REQUESTS` (per run, default 20000), `PARAFA_BENCH_CONCURRENCY` (default 32).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../tests/load/mod.rs"]
+mod load;
+
+use std::time::Duration;
+
+use common::TestApp;
+use load::{check_books, prepare, result_line, run, Fault, Plan};
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    if std::env::var("PARAFA_TEST_POSTGRES_URL").map_or(true, |v| v.is_empty()) {
+        // Set before any thread starts.
+        std::env::set_var(
+            "PARAFA_TEST_POSTGRES_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        );
+    }
+    let requests = knob("PARAFA_BENCH_REQUESTS", 20_000);
+    let concurrency = knob("PARAFA_BENCH_CONCURRENCY", 32);
+    let mut failed = false;
+    for kill in [false, true] {
+        let fault = kill.then_some(Fault::Kill9 {
+            instance: 1,
+            at: requests / 2,
+            down: Duration::from_secs(1),
+        });
+        let plan = Plan::for_requests("cluster", requests, concurrency, fault);
+        let (a, b) = TestApp::spawn_pair_postgres().expect("PostgreSQL");
+        let t = std::time::Instant::now();
+        let ready = prepare(&a, &plan, if kill { "kill" } else { "steady" });
+        eprintln!(
+            "prepared {} holders × {} signatures in {:.1} s",
+            plan.holders,
+            plan.per_holder,
+            t.elapsed().as_secs_f64()
+        );
+        let mut apps = [a, b];
+        let outcome = run(&mut apps, &ready, &plan);
+        let books = check_books(&apps[0], &ready, &outcome, 50);
+        println!("{}", result_line(&outcome, &books));
+        for p in &books.problems {
+            println!("  problem: {p}");
+        }
+        let unknown = books.rows - books.returned as i64;
+        if books.mismatches > 0 || books.overspent > 0 || !books.problems.is_empty() || unknown < 0 {
+            failed = true;
+        }
+        if !kill && (unknown != 0 || outcome.statuses.keys().any(|s| *s != 200)) {
+            println!("  unexpected without a fault: statuses {:?}", outcome.statuses);
+            failed = true;
+        }
+        let [a, b] = apps;
+        drop(b);
+        drop(a);
+    }
+    if failed {
+        eprintln!("the books did not match");
+        std::process::exit(1);
+    }
+}
