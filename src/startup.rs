@@ -37,6 +37,9 @@ pub enum StartupError {
     Io(String),
 }
 
+/// The PostgreSQL advisory lock key of provisioning ("PARAFA" in ASCII).
+const PROVISIONING_LOCK: i64 = 0x5041_5241_4641;
+
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -56,6 +59,10 @@ pub struct AppState {
 /// Opens the database and the token and provisions the CA, creating on first start whatever is missing. A file
 /// lock under the data directory keeps two processes started at once from provisioning twice. `bound` is the
 /// address the server listens on, if it does (the default base of the URLs in certificates).
+///
+/// Provisioning is serialised by a file lock in the data directory (processes on one machine, or sharing the
+/// directory) and, on PostgreSQL, by an advisory lock (instances anywhere that share the database). A crash while
+/// holding either releases it.
 pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) -> Result<AppState, StartupError> {
     settings.check_hsm_module()?;
     let io = |what: &str, e: std::io::Error| StartupError::Io(format!("{what}: {e}"));
@@ -71,6 +78,18 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
 
     let clock = Arc::new(SystemClock::from_env());
     let db = Db::connect(&settings.database_url(), settings.database_max_connections).await?;
+    // Instances on other machines share the database but not this directory: on PostgreSQL a session advisory
+    // lock makes them provision one after the other too (the second finds the CA and the TSA made).
+    let mut pg_lock = None;
+    if db.backend() == crate::db::Backend::Postgres {
+        let mut conn = db.writer().acquire().await.map_err(crate::db::DbError::from)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PROVISIONING_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(crate::db::DbError::from)?;
+        pg_lock = Some(conn);
+    }
     let s = settings.clone();
     let hsm = tokio::task::spawn_blocking(move || Hsm::open(&s))
         .await
@@ -82,6 +101,13 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
     };
     let ca = Ca::provision(&db, &hsm, &settings, clock.as_ref(), &default_base).await?;
     let tsa = crate::tsa::Tsa::provision(&db, &hsm, &settings, clock.as_ref(), &ca).await?;
+    if let Some(mut conn) = pg_lock {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PROVISIONING_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(crate::db::DbError::from)?;
+    }
     drop(lock);
     let fx = Arc::new(crate::billing::fx::Fx::new(
         settings.billing.fx_feed_url.clone(),
