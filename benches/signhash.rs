@@ -97,19 +97,8 @@ struct Params {
 
 impl Params {
     fn from_env() -> Params {
-        let num = |name: &str, default: f64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|v| *v > 0.0)
-                .unwrap_or(default)
-        };
-        let server_env = std::env::var("PARAFA_BENCH_SERVER_ENV")
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let num = common::env_num;
+        let server_env = common::server_env();
         Params {
             secs: num("PARAFA_BENCH_SECS", 3.0),
             raw_secs: num("PARAFA_BENCH_RAW_SECS", 2.0),

@@ -601,3 +601,22 @@ pub fn on_tmpfs(path: &Path) -> bool {
     }
     best.is_some_and(|(_, t)| t)
 }
+
+/// A positive number from the environment variable `name`, or `default`.
+pub fn env_num(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| *v > 0.0)
+        .unwrap_or(default)
+}
+
+/// `PARAFA_BENCH_SERVER_ENV`: extra variables for the server under test, as `K=V K=V`.
+pub fn server_env() -> Vec<(String, String)> {
+    std::env::var("PARAFA_BENCH_SERVER_ENV")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
