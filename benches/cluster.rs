@@ -3,7 +3,8 @@
 //! Two `parafa serve` instances on one fresh PostgreSQL database and one SoftHSM2 token; single-hash signHash
 //! requests spread round-robin over both at a fixed concurrency, for a fixed number of requests; then the books are
 //! read from the database and held against every signature the clients were given (see `tests/load/mod.rs`). It
-//! runs twice: without a fault, and with a SIGKILL of one instance in the middle (restarted, the load continues).
+//! runs three times: without a fault, with a SIGKILL of one instance in the middle (restarted, the load continues),
+//! and with every database connection terminated three times in the middle (`pg_terminate_backend`).
 //! Each run ends with one `RESULT cluster…` line; a run whose books do not match fails the benchmark.
 //!
 //! Knobs: `PARAFA_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres),
@@ -34,16 +35,30 @@ fn main() {
     let requests = knob("PARAFA_BENCH_REQUESTS", 20_000);
     let concurrency = knob("PARAFA_BENCH_CONCURRENCY", 32);
     let mut failed = false;
-    for kill in [false, true] {
-        let fault = kill.then_some(Fault::Kill9 {
-            instance: 1,
-            at: requests / 2,
-            down: Duration::from_secs(1),
-        });
+    for (tag, fault) in [
+        ("steady", None),
+        (
+            "kill",
+            Some(Fault::Kill9 {
+                instance: 1,
+                at: requests / 2,
+                down: Duration::from_secs(1),
+            }),
+        ),
+        (
+            "blip",
+            Some(Fault::DbBlip {
+                at: requests / 2,
+                times: 3,
+                gap: Duration::from_millis(100),
+            }),
+        ),
+    ] {
+        let faulty = fault.is_some();
         let plan = Plan::for_requests("cluster", requests, concurrency, fault);
         let (a, b) = TestApp::spawn_pair_postgres().expect("PostgreSQL");
         let t = std::time::Instant::now();
-        let ready = prepare(&a, &plan, if kill { "kill" } else { "steady" });
+        let ready = prepare(&a, &plan, tag);
         eprintln!(
             "prepared {} holders × {} signatures in {:.1} s",
             plan.holders,
@@ -61,7 +76,7 @@ fn main() {
         if books.mismatches > 0 || books.overspent > 0 || !books.problems.is_empty() || unknown < 0 {
             failed = true;
         }
-        if !kill && (unknown != 0 || outcome.statuses.keys().any(|s| *s != 200)) {
+        if !faulty && (unknown != 0 || outcome.statuses.keys().any(|s| *s != 200)) {
             println!("  unexpected without a fault: statuses {:?}", outcome.statuses);
             failed = true;
         }
