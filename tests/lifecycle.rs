@@ -598,3 +598,61 @@ fn the_same_identity_document_on_two_accounts_stops_for_an_operator() {
         "{ana}"
     );
 }
+
+#[test]
+fn an_operator_returns_an_identification_for_completion_with_a_new_link_and_no_new_payment() {
+    let w = world();
+    let app = &w.app;
+    let order = paid_order(app, &w.cookie, "new", 1);
+    let link = identity_link(app, &w.cookie, &order);
+    complete(app, &link, document("444444", "2900101221142"));
+    let session = session_under_review(app, &w.op, &order);
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/operator/identity-sessions/{session}/return"),
+        Some(&w.op),
+        None,
+    );
+    assert_eq!(s, 400, "a reason is required: {out}");
+    let (s, v) = app.call(
+        "POST",
+        &format!("/api/v1/operator/identity-sessions/{session}/return"),
+        Some(&w.op),
+        Some(json!({"reason": "the photo of the document is blurred"})),
+    );
+    assert_eq!(
+        (s, v["order_state"].as_str()),
+        (200, Some("returned_for_completion")),
+        "{v}"
+    );
+    let o = order_state(app, &w.cookie, &order);
+    assert_eq!(
+        (o["state"].as_str(), o["actions"].clone()),
+        (Some("returned_for_completion"), json!(["identify", "invoice"])),
+        "{o}"
+    );
+    // The e-mail (#7, after the order's #6) says what to fix and carries a new link, which works; the order is not
+    // paid again.
+    let mail = app.messages_to("ana@example.com", 2).join("\n");
+    assert!(mail.contains("the photo of the document is blurred"), "{mail}");
+    let new_link = mail
+        .split_whitespace()
+        .filter(|t| t.contains("/identity/sandbox/"))
+        .map(path_of)
+        .last()
+        .unwrap_or_else(|| panic!("a new link by e-mail: {mail}"));
+    assert_ne!(new_link, link);
+    complete(app, &new_link, document("444444", "2900101221142"));
+    assert_eq!(order_state(app, &w.cookie, &order)["state"], "under_review");
+    let history: Vec<String> = order_state(app, &w.cookie, &order)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        history.iter().filter(|s| *s == "paid").count(),
+        1,
+        "paid once: {history:?}"
+    );
+}
