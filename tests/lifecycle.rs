@@ -639,7 +639,7 @@ fn an_operator_returns_an_identification_for_completion_with_a_new_link_and_no_n
         .split_whitespace()
         .filter(|t| t.contains("/identity/sandbox/"))
         .map(path_of)
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("a new link by e-mail: {mail}"));
     assert_ne!(new_link, link);
     complete(app, &new_link, document("444444", "2900101221142"));
