@@ -183,12 +183,13 @@ fn pyhanko_signs(key: &str, kind: &str, pss: bool) {
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/csc_pyhanko.py");
     let clock = clock_file(&app);
+    // `--token=…` in one argument: a token may start with '-', which argparse would take for an option.
+    let token_arg = format!("--token={token}");
     let mut args = vec![
         script.to_str().unwrap(),
         "--base",
         &app.base,
-        "--token",
-        &token,
+        &token_arg,
         "--credential-id",
         &holder.credential_id,
         "--totp-secret",
