@@ -220,16 +220,7 @@ fn new_certificate_journey(w: World) {
         .unwrap();
     assert_eq!(r.status(), 200);
     let p7s = write(dir.path(), "terms.p7s", &r.bytes().unwrap());
-    let chain = write(
-        dir.path(),
-        "chain.pem",
-        format!(
-            "{}{}",
-            std::fs::read_to_string(&root).unwrap(),
-            std::fs::read_to_string(&issuing).unwrap()
-        )
-        .as_bytes(),
-    );
+    let chain = app.chain_pem();
     let back = dir.path().join("terms.txt");
     run_ok(
         "openssl",

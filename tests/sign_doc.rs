@@ -5,7 +5,7 @@
 mod common;
 
 use base64::Engine;
-use common::{run, run_ok, Holder, TestApp};
+use common::{run_ok, Holder, TestApp};
 use serde_json::{json, Value};
 use sha2::Digest;
 
@@ -42,46 +42,6 @@ fn authorize(app: &TestApp, h: &Holder, token: &str, digests: &[Vec<u8>]) -> Str
     out["SAD"].as_str().unwrap().to_owned()
 }
 
-/// Checks a DER `.p7s` with openssl against our chain; returns the content openssl gives back.
-fn openssl_verify(app: &TestApp, p7s: &[u8], content: Option<&[u8]>) -> (bool, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let (root, issuing) = app.ca_pems();
-    let chain = dir.path().join("chain.pem");
-    std::fs::write(
-        &chain,
-        std::fs::read_to_string(root).unwrap() + &std::fs::read_to_string(issuing).unwrap(),
-    )
-    .unwrap();
-    let sig = dir.path().join("f.p7s");
-    std::fs::write(&sig, p7s).unwrap();
-    let back = dir.path().join("back");
-    let at = app.now().to_string();
-    let mut args = vec![
-        "cms",
-        "-verify",
-        "-binary",
-        "-inform",
-        "DER",
-        "-in",
-        sig.to_str().unwrap(),
-        "-CAfile",
-        chain.to_str().unwrap(),
-        "-purpose",
-        "any",
-        "-attime",
-        &at,
-        "-out",
-        back.to_str().unwrap(),
-    ];
-    let content_file = dir.path().join("content");
-    if let Some(c) = content {
-        std::fs::write(&content_file, c).unwrap();
-        args.extend(["-content", content_file.to_str().unwrap()]);
-    }
-    let out = run("openssl", &args, &[]);
-    (out.status.success(), std::fs::read(&back).unwrap_or_default())
-}
-
 fn document(i: u8) -> Vec<u8> {
     // Binary content with CR/LF and NUL: the enclosed bytes must come back unchanged.
     let mut d = format!("Contract {i}\r\nParafa signDoc test\n").into_bytes();
@@ -106,13 +66,13 @@ fn sign_documents(key: &str) {
     );
     assert_eq!(s, 200, "{out}");
     let enclosed = unb64(&out["DocumentWithSignature"][0]);
-    let (ok, back) = openssl_verify(&app, &enclosed, None);
+    let (ok, back) = app.cms_verify(&enclosed, None);
     assert!(ok, "the enveloping .p7s verifies");
     assert_eq!(back, docs[0], "openssl gives the document back byte for byte");
     let detached = unb64(&out["SignatureObject"][0]);
-    let (ok, _) = openssl_verify(&app, &detached, Some(&docs[1]));
+    let (ok, _) = app.cms_verify(&detached, Some(&docs[1]));
     assert!(ok, "the detached .p7s verifies with its content");
-    let (ok, _) = openssl_verify(&app, &detached, Some(&docs[0]));
+    let (ok, _) = app.cms_verify(&detached, Some(&docs[0]));
     assert!(!ok, "and not with another document");
     // Two signatures, two transactions, two rows; the SAD is spent.
     assert_eq!(app.books(&h.credential_id), (2, 2));
@@ -195,7 +155,7 @@ fn sign_doc_signs_document_digests_and_only_the_authorised_ones() {
         {"hashes": [b64(&digest)], "hashAlgorithmOID": SHA256, "signature_format": "C", "signAlgo": sign_algo("p256")}]}));
     assert_eq!(s, 200, "{out}");
     let p7s = unb64(&out["SignatureObject"][0]);
-    let (ok, _) = openssl_verify(&app, &p7s, Some(&doc));
+    let (ok, _) = app.cms_verify(&p7s, Some(&doc));
     assert!(ok, "a signature of the digest verifies against the document");
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("s.p7s");
@@ -246,49 +206,14 @@ fn timestamped_and_long_term_levels_carry_a_verifiable_timestamp_and_the_chains_
     // Two signatures and two timestamps: four transactions, four ledger rows.
     assert_eq!(app.books(&h.credential_id), (4, 4));
     let dir = tempfile::tempdir().unwrap();
-    let (root, issuing) = app.ca_pems();
-    let chain = dir.path().join("chain.pem");
-    std::fs::write(
-        &chain,
-        std::fs::read_to_string(root).unwrap() + &std::fs::read_to_string(issuing).unwrap(),
-    )
-    .unwrap();
     for (i, doc) in docs.iter().enumerate() {
         let p7s = unb64(&out["DocumentWithSignature"][i]);
-        let (ok, back) = openssl_verify(&app, &p7s, None);
+        let (ok, back) = app.cms_verify(&p7s, None);
         assert!(ok && back == *doc, "document {i} verifies and comes back");
         let (signature, ts) = unsigned(&p7s, "1.2.840.113549.1.9.16.2.14");
         let ts = ts.expect("a signature timestamp");
-        let (sig_file, ts_file) = (
-            dir.path().join(format!("sig{i}")),
-            dir.path().join(format!("ts{i}.der")),
-        );
-        std::fs::write(&sig_file, &signature).unwrap();
-        std::fs::write(&ts_file, &ts).unwrap();
-        let at = app.now().to_string();
-        let verified = run(
-            "openssl",
-            &[
-                "ts",
-                "-verify",
-                "-data",
-                sig_file.to_str().unwrap(),
-                "-in",
-                ts_file.to_str().unwrap(),
-                "-token_in",
-                "-CAfile",
-                chain.to_str().unwrap(),
-                "-attime",
-                &at,
-            ],
-            &[],
-        );
-        assert!(
-            verified.status.success() && String::from_utf8_lossy(&verified.stdout).contains("Verification: OK"),
-            "openssl ts -verify: {}{}",
-            String::from_utf8_lossy(&verified.stdout),
-            String::from_utf8_lossy(&verified.stderr)
-        );
+        let (ok, printed) = app.ts_verify(&signature, &ts);
+        assert!(ok, "openssl ts -verify: {printed}");
     }
     let lt = unb64(&out["DocumentWithSignature"][1]);
     let (_, revocation) = unsigned(&lt, "1.2.840.113549.1.9.16.2.24");
@@ -342,35 +267,12 @@ fn csc_timestamp_gives_an_rfc3161_token_with_the_nonce_debited_as_one_transactio
     );
     assert_eq!(s, 200, "{out}");
     assert_eq!(app.books(&h.credential_id), (1, 1), "one transaction, one ledger row");
+    let token = unb64(&out["timestamp"]);
+    let (ok, verified) = app.ts_verify(&data, &token);
+    assert!(ok, "{verified}");
     let dir = tempfile::tempdir().unwrap();
-    let (root, issuing) = app.ca_pems();
-    let chain = dir.path().join("chain.pem");
-    std::fs::write(
-        &chain,
-        std::fs::read_to_string(root).unwrap() + &std::fs::read_to_string(issuing).unwrap(),
-    )
-    .unwrap();
-    let (data_file, ts_file) = (dir.path().join("data"), dir.path().join("ts.der"));
-    std::fs::write(&data_file, &data).unwrap();
-    std::fs::write(&ts_file, unb64(&out["timestamp"])).unwrap();
-    let at = app.now().to_string();
-    let verified = run_ok(
-        "openssl",
-        &[
-            "ts",
-            "-verify",
-            "-data",
-            data_file.to_str().unwrap(),
-            "-in",
-            ts_file.to_str().unwrap(),
-            "-token_in",
-            "-CAfile",
-            chain.to_str().unwrap(),
-            "-attime",
-            &at,
-        ],
-    );
-    assert!(verified.contains("Verification: OK"), "{verified}");
+    let ts_file = dir.path().join("ts.der");
+    std::fs::write(&ts_file, &token).unwrap();
     let text = run_ok(
         "openssl",
         &["ts", "-reply", "-in", ts_file.to_str().unwrap(), "-token_in", "-text"],

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run, TestApp};
+use common::TestApp;
 use reqwest::blocking::multipart::{Form, Part};
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -22,43 +22,6 @@ fn upload(app: &TestApp, cookie: &str, form: Form) -> (u16, Value) {
 fn get_bytes(app: &TestApp, cookie: &str, path: &str) -> (u16, Vec<u8>) {
     let r = app.client.get(app.url(path)).header("Cookie", cookie).send().unwrap();
     (r.status().as_u16(), r.bytes().unwrap().to_vec())
-}
-
-fn verify_p7s(app: &TestApp, p7s: &[u8]) -> Option<Vec<u8>> {
-    let dir = tempfile::tempdir().unwrap();
-    let (root, issuing) = app.ca_pems();
-    let chain = dir.path().join("chain.pem");
-    std::fs::write(
-        &chain,
-        std::fs::read_to_string(root).unwrap() + &std::fs::read_to_string(issuing).unwrap(),
-    )
-    .unwrap();
-    let sig = dir.path().join("f.p7s");
-    std::fs::write(&sig, p7s).unwrap();
-    let back = dir.path().join("back");
-    let at = app.now().to_string();
-    let out = run(
-        "openssl",
-        &[
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            sig.to_str().unwrap(),
-            "-CAfile",
-            chain.to_str().unwrap(),
-            "-purpose",
-            "any",
-            "-attime",
-            &at,
-            "-out",
-            back.to_str().unwrap(),
-        ],
-        &[],
-    );
-    out.status.success().then(|| std::fs::read(&back).unwrap())
 }
 
 #[test]
@@ -118,9 +81,9 @@ fn job_journey(app: TestApp) {
     let (s, p7s) = get_bytes(&app, &cookie, &format!("/api/v1/sign-jobs/{id}/files/0"));
     assert_eq!(s, 200);
     assert_eq!(
-        verify_p7s(&app, &p7s).as_deref(),
-        Some(&contract[..]),
-        "the .p7s encloses the file"
+        app.cms_verify(&p7s, None),
+        (true, contract.clone()),
+        "the .p7s verifies and encloses the file"
     );
 
     let (s, zip) = get_bytes(&app, &cookie, &format!("/api/v1/sign-jobs/{id}/SignedFiles.zip"));
@@ -140,7 +103,7 @@ fn job_journey(app: TestApp) {
     );
     assert_eq!(listing.trim(), "contract.txt.p7s\nreport.pdf.p7s");
     let from_zip = std::fs::read(dir.path().join("r.p7s")).unwrap();
-    assert_eq!(verify_p7s(&app, &from_zip).as_deref(), Some(&pdf[..]));
+    assert_eq!(app.cms_verify(&from_zip, None), (true, pdf.clone()));
 
     // Signed once: authorising again is refused.
     let (s, _) = app.call(

@@ -70,13 +70,7 @@ struct Job {
 }
 
 fn b64d(s: &str, what: &str) -> Result<Vec<u8>, CscError> {
-    let s = s.trim();
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
-        .map_err(|_| CscError::invalid(format!("Invalid Base64 {what}")))
+    algo::decode_b64(s).ok_or_else(|| CscError::invalid(format!("Invalid Base64 {what}")))
 }
 
 fn b64(d: &[u8]) -> String {
@@ -253,10 +247,7 @@ pub async fn sign_doc(
     }
     let digests: Vec<Vec<u8>> = jobs.iter().map(|j| j.digest.clone()).collect();
     let sad_hash = check_sad(state, version, caller, &v, &sad, &digests, hash, now).await?;
-    let transactions: i64 = jobs
-        .iter()
-        .map(|j| 1 + i64::from(j.level.timestamped()) + i64::from(j.pades && j.level == Level::BLTA))
-        .sum();
+    let transactions: i64 = jobs.iter().map(|j| signer::transactions(j.level, j.pades)).sum();
     if v.quota.remaining() < transactions {
         return Err(quota_exhausted(v.quota.remaining()));
     }
@@ -360,29 +351,11 @@ pub async fn timestamp(state: &AppState, caller: &Caller, req: TimestampRequest)
     if quota.as_ref().is_none_or(|q| q.remaining() < 1) {
         return Err(quota_exhausted(quota.map_or(0, |q| q.remaining())));
     }
-    let (tsa, hsm, clock, d) = (
-        state.tsa.clone(),
-        state.hsm.clone(),
-        state.clock.clone(),
-        digest.clone(),
-    );
-    let made = tokio::task::spawn_blocking(move || {
-        let mut request = crate::tsa::TimestampRequest::new(hash, &d);
-        request.nonce = nonce;
-        crate::tsa::timestamp(&tsa, &hsm, clock.as_ref(), &request)
-    })
-    .await
-    .map_err(|e| CscError::Internal(e.to_string()))?
-    .map_err(|e| CscError::Internal(format!("timestamp: {e}")))?;
+    let made = signer::timestamp_of(state, hash, &digest, nonce)
+        .await
+        .map_err(|e| CscError::Internal(e.to_string()))?;
     let now = state.clock.now();
-    let row = crate::db::signing::SignatureRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        digest: hex::encode(&digest),
-        hash_algo: hash.oid().to_string(),
-        sign_algo: "timestamp".into(),
-        signature: b64(&crate::hsm::HashAlg::Sha256.digest(&made.token)),
-        kind: "timestamp",
-    };
+    let row = signer::timestamp_row(hash, &digest, &made.token);
     let audit = super::service::audit_row(
         state,
         &caller.user_id,

@@ -136,10 +136,7 @@ pub async fn create(
         }));
     }
     let quota = db::credentials::quota(&state.db, &cred.id).await?;
-    let needed: i64 = kinds
-        .iter()
-        .map(|k| 1 + i64::from(level.timestamped()) + i64::from(*k == "pades" && level == Level::BLTA))
-        .sum();
+    let needed: i64 = kinds.iter().map(|k| signer::transactions(level, *k == "pades")).sum();
     let mut tx = state.db.writer().begin().await?;
     sqlx::query(
         "INSERT INTO sign_jobs (id, user_id, credential_id, state, p7s_for_pdf, level, created_at, expires_at)

@@ -36,12 +36,16 @@ pub struct Item {
 }
 
 impl Item {
-    /// Transactions this item costs: the signature, its timestamp when the level has one, and the document
-    /// timestamp of a PAdES B-LTA.
+    /// Transactions this item costs (see [`transactions`]).
     pub fn transactions(&self) -> i64 {
-        let document_timestamp = matches!(self.format, Format::Pades { .. }) && self.level == Level::BLTA;
-        1 + i64::from(self.level.timestamped()) + i64::from(document_timestamp)
+        transactions(self.level, matches!(self.format, Format::Pades { .. }))
     }
+}
+
+/// Transactions one document costs at `level`: the signature, its timestamp when the level has one, and the
+/// document timestamp of a PAdES (`pdf`) B-LTA.
+pub fn transactions(level: Level, pdf: bool) -> i64 {
+    1 + i64::from(level.timestamped()) + i64::from(pdf && level == Level::BLTA)
 }
 
 /// The signer: who, with which key and algorithm, under which SAD.
@@ -176,7 +180,7 @@ pub async fn sign_batch(state: &AppState, s: &Signer<'_>, items: &[Item]) -> Res
         if item.level.timestamped() {
             let imprint = HashAlg::Sha256.digest(&raw);
             let token = timestamp(state, &imprint).await?;
-            rows.push(timestamp_row(&imprint, &token));
+            rows.push(timestamp_row(HashAlg::Sha256, &imprint, &token));
             cms_der =
                 cades::add_signature_timestamp(&cms_der, &token).map_err(|e| SignError::Internal(e.to_string()))?;
         }
@@ -249,12 +253,12 @@ enum Signed {
     },
 }
 
-/// A ledger row for a timestamp over `imprint`.
-fn timestamp_row(imprint: &[u8], token: &[u8]) -> SignatureRow {
+/// A ledger row for a timestamp over `imprint`, made with `hash`.
+pub fn timestamp_row(hash: HashAlg, imprint: &[u8], token: &[u8]) -> SignatureRow {
     SignatureRow {
         id: uuid::Uuid::now_v7().to_string(),
         digest: hex::encode(imprint),
-        hash_algo: HashAlg::Sha256.oid().to_string(),
+        hash_algo: hash.oid().to_string(),
         sign_algo: "timestamp".into(),
         signature: b64(&HashAlg::Sha256.digest(token)),
         kind: "timestamp",
@@ -296,7 +300,7 @@ async fn pades_levels(
         .map_err(|e| SignError::Invalid(e.to_string()))?;
         let imprint = prepared.digest(HashAlg::Sha256);
         let token = timestamp(state, &imprint).await?;
-        rows.push(timestamp_row(&imprint, &token));
+        rows.push(timestamp_row(HashAlg::Sha256, &imprint, &token));
         pdf = prepared.finish(&token).map_err(|e| SignError::Invalid(e.to_string()))?;
     }
     Ok(pdf)
@@ -331,22 +335,29 @@ pub async fn revocation_data(state: &AppState, cert_der: &[u8]) -> Result<Revoca
 /// A signature timestamp from Parafa's TSA over a SHA-256 imprint (the DER TimeStampToken, with the TSA's
 /// certificates).
 pub async fn timestamp(state: &AppState, imprint: &[u8]) -> Result<Vec<u8>, SignError> {
-    let (tsa, hsm, clock, imprint) = (
+    Ok(timestamp_of(state, HashAlg::Sha256, imprint, None).await?.token)
+}
+
+/// A timestamp from Parafa's TSA over `digest` (made with `hash`), with the requester's nonce if any; the HSM work
+/// off the async runtime.
+pub async fn timestamp_of(
+    state: &AppState,
+    hash: HashAlg,
+    digest: &[u8],
+    nonce: Option<der::asn1::Int>,
+) -> Result<crate::tsa::Timestamp, SignError> {
+    let (tsa, hsm, clock, digest) = (
         state.tsa.clone(),
         state.hsm.clone(),
         state.clock.clone(),
-        imprint.to_vec(),
+        digest.to_vec(),
     );
-    let made = tokio::task::spawn_blocking(move || {
-        crate::tsa::timestamp(
-            &tsa,
-            &hsm,
-            clock.as_ref(),
-            &crate::tsa::TimestampRequest::new(HashAlg::Sha256, &imprint),
-        )
+    tokio::task::spawn_blocking(move || {
+        let mut request = crate::tsa::TimestampRequest::new(hash, &digest);
+        request.nonce = nonce;
+        crate::tsa::timestamp(&tsa, &hsm, clock.as_ref(), &request)
     })
     .await
     .map_err(|e| SignError::Internal(e.to_string()))?
-    .map_err(|e| SignError::Internal(format!("timestamp: {e}")))?;
-    Ok(made.token)
+    .map_err(|e| SignError::Internal(format!("timestamp: {e}")))
 }

@@ -21,7 +21,7 @@ use crate::billing::orders::{self, OrderRow};
 use crate::clock::{rfc3339, Clock};
 use crate::db::users::User;
 use crate::db::{self, DbError};
-use crate::notify::{self, Template};
+use crate::notify::Template;
 use crate::startup::AppState;
 
 /// A remote identification provider: where the holder is sent.
@@ -325,10 +325,6 @@ pub async fn sandbox_view(state: &AppState, token: &str) -> Result<Value, Lifecy
     }))
 }
 
-fn email_to(state: &AppState, user: &User, t: Template<'_>, kind: &str) -> notify::Message {
-    notify::email(&user.email, &user.lang, state.ca.public_base(), t, kind)
-}
-
 /// `POST /identity/sandbox/{token}`: the provider's report of the session.
 pub async fn sandbox_report(state: &AppState, token: &str, report: SandboxOutcome) -> Result<Value, LifecycleError> {
     let (session_id, order, user) = session_by_link(state, token).await?;
@@ -365,7 +361,8 @@ pub async fn sandbox_report(state: &AppState, token: &str, report: SandboxOutcom
             .await?;
             let (_, url, _) = new_session(&mut tx, state, &order, attempt, now).await?;
             let hours = state.settings.lifecycle.identity_link_hours;
-            let m = email_to(
+            super::tell(
+                &mut tx,
                 state,
                 &user,
                 Template::IdentityReturned {
@@ -375,8 +372,8 @@ pub async fn sandbox_report(state: &AppState, token: &str, report: SandboxOutcom
                     hours,
                 },
                 "identity_returned",
-            );
-            notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+            )
+            .await?;
             tx.commit().await?;
             audit(
                 state,
@@ -546,13 +543,14 @@ async fn freeze_pending(
             .execute(&mut *conn)
             .await?;
         orders::record_history(conn, id, "on_hold", "system", "duplicate identity document", now).await?;
-        let m = email_to(
+        super::tell(
+            conn,
             state,
             &user,
             Template::IdentityFrozen { order: number },
             "identity_frozen",
-        );
-        notify::enqueue(&mut *conn, state.clock.as_ref(), &m).await?;
+        )
+        .await?;
     }
     Ok(())
 }
@@ -717,7 +715,8 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
             .execute(&mut *tx)
             .await?;
             let link = format!("{}/login", state.ca.public_base());
-            let m = email_to(
+            super::tell(
+                &mut tx,
                 state,
                 &review.user,
                 Template::IdentityAccepted {
@@ -725,20 +724,21 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
                     link: &link,
                 },
                 "identity_accepted",
-            );
-            notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+            )
+            .await?;
             if db::users::totp(&state.db, &review.user.id)
                 .await?
                 .is_none_or(|p| p.status != "active")
             {
                 let link = format!("{}/api/v1/me/totp/pairing", state.ca.public_base());
-                let m = email_to(
+                super::tell(
+                    &mut tx,
                     state,
                     &review.user,
                     Template::ConfigureAuthorisation { link: &link },
                     "configure_authorisation",
-                );
-                notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+                )
+                .await?;
             }
             "accepted"
         }
@@ -757,7 +757,8 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
             .await?;
             let (_, url, _) = new_session(&mut tx, state, &review.order, review.attempt, now).await?;
             let hours = state.settings.lifecycle.identity_link_hours;
-            let m = email_to(
+            super::tell(
+                &mut tx,
                 state,
                 &review.user,
                 Template::IdentityReturned {
@@ -767,8 +768,8 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
                     hours,
                 },
                 "identity_returned",
-            );
-            notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+            )
+            .await?;
             "returned_for_completion"
         }
         "reject" if v.fake => {
@@ -838,7 +839,8 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
                 .execute(&mut *tx)
                 .await?;
             let until_s = rfc3339(until);
-            let m = email_to(
+            super::tell(
+                &mut tx,
                 state,
                 &review.user,
                 Template::Banned {
@@ -846,8 +848,8 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
                     until: &until_s,
                 },
                 "banned",
-            );
-            notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+            )
+            .await?;
             "rejected"
         }
         "reject" => {
@@ -855,7 +857,8 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
             set_session("rejected").execute(&mut *tx).await?;
             let l = &state.settings.lifecycle;
             let can_resubmit = review.attempt < l.resubmissions_allowed;
-            let m = email_to(
+            super::tell(
+                &mut tx,
                 state,
                 &review.user,
                 Template::IdentityRejected {
@@ -865,8 +868,8 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
                     can_resubmit,
                 },
                 "identity_rejected",
-            );
-            notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+            )
+            .await?;
             if can_resubmit {
                 orders::transition(
                     &mut tx,

@@ -107,3 +107,17 @@ pub async fn operator_orders(state: &crate::startup::AppState) -> Result<serde_j
     }
     Ok(serde_json::json!({ "orders": out }))
 }
+
+/// Queues an e-mail to `user` in their language, inside the caller's transaction (the message goes out only if
+/// the change it announces commits).
+pub(crate) async fn tell(
+    conn: &mut sqlx::AnyConnection,
+    state: &crate::startup::AppState,
+    user: &crate::db::users::User,
+    t: crate::notify::Template<'_>,
+    kind: &str,
+) -> Result<(), DbError> {
+    let m = crate::notify::email(&user.email, &user.lang, state.ca.public_base(), t, kind);
+    crate::notify::enqueue(conn, state.clock.as_ref(), &m).await?;
+    Ok(())
+}

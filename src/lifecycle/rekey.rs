@@ -22,7 +22,7 @@ use crate::clock::{rfc3339, Clock};
 use crate::db::credentials::{CertificateRow, Credential};
 use crate::db::users::User;
 use crate::db::{self, DbError};
-use crate::notify::{self, Template};
+use crate::notify::Template;
 use crate::startup::AppState;
 
 /// The user's credential that is active with a certificate valid now.
@@ -503,17 +503,17 @@ pub async fn decide(
             return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
         }
         let date = rfc3339(issue_at);
-        let m = notify::email(
-            &user.email,
-            &user.lang,
-            state.ca.public_base(),
+        super::tell(
+            &mut tx,
+            state,
+            &user,
             Template::RekeyApproved {
                 order: &order.registration_number,
                 issue_date: &date,
             },
             "rekey_approved",
-        );
-        notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+        )
+        .await?;
         "approved"
     } else {
         let reason = reason.ok_or_else(|| LifecycleError::Invalid("a reason is required".into()))?;
@@ -533,18 +533,18 @@ pub async fn decide(
             return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
         }
         let limit = rfc3339(deadline(state, cert.not_after));
-        let m = notify::email(
-            &user.email,
-            &user.lang,
-            state.ca.public_base(),
+        super::tell(
+            &mut tx,
+            state,
+            &user,
             Template::RekeyRejected {
                 order: &order.registration_number,
                 reason,
                 deadline: &limit,
             },
             "rekey_rejected",
-        );
-        notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+        )
+        .await?;
         "rejected"
     };
     tx.commit().await?;

@@ -85,18 +85,18 @@ pub async fn refund_in(
         .execute(&mut *conn)
         .await?;
     let amount = crate::billing::format_minor(order.total_ron_bani);
-    let m = notify::email(
-        &user.email,
-        &user.lang,
-        state.ca.public_base(),
+    super::tell(
+        conn,
+        state,
+        user,
         Template::Refunded {
             order: &order.registration_number,
             amount: &amount,
             reason,
         },
         "refunded",
-    );
-    notify::enqueue(&mut *conn, state.clock.as_ref(), &m).await?;
+    )
+    .await?;
     Ok(true)
 }
 
@@ -192,18 +192,18 @@ pub async fn send_reminders(state: &AppState) -> Result<usize, LifecycleError> {
         }
         let (expiry, limit) = (rfc3339(not_after), rfc3339(deadline(state, not_after)));
         let link = format!("{}/api/v1/me/certificates", state.ca.public_base());
-        let m = notify::email(
-            &user.email,
-            &user.lang,
-            state.ca.public_base(),
+        super::tell(
+            &mut tx,
+            state,
+            &user,
             Template::RekeyReminder {
                 expiry: &expiry,
                 deadline: &limit,
                 link: &link,
             },
             &format!("rekey_reminder_{due}"),
-        );
-        notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+        )
+        .await?;
         tx.commit().await?;
         sent += 1;
         audit(

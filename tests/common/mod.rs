@@ -502,6 +502,86 @@ impl TestApp {
         std::fs::write(&issuing, self.cli_ok(&["admin", "cert", "issuing"])).expect("write issuing");
         (root, issuing)
     }
+
+    /// Our root and issuing CA certificates in one PEM file (what `-CAfile` wants).
+    pub fn chain_pem(&self) -> PathBuf {
+        let (root, issuing) = self.ca_pems();
+        let chain = self.data_dir.join("chain.pem");
+        let pem = std::fs::read_to_string(root).expect("root") + &std::fs::read_to_string(issuing).expect("issuing");
+        std::fs::write(&chain, pem).expect("write chain");
+        chain
+    }
+
+    /// `openssl cms -verify` of a DER `.p7s` against our chain at the server's time (`content` for a detached
+    /// signature): whether it verifies, and the content openssl gives back.
+    pub fn cms_verify(&self, p7s: &[u8], content: Option<&[u8]>) -> (bool, Vec<u8>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chain = self.chain_pem();
+        let (sig, back, content_file) = (
+            dir.path().join("f.p7s"),
+            dir.path().join("back"),
+            dir.path().join("content"),
+        );
+        std::fs::write(&sig, p7s).expect("write p7s");
+        let at = self.now().to_string();
+        let mut args = vec![
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            sig.to_str().unwrap(),
+            "-CAfile",
+            chain.to_str().unwrap(),
+            "-purpose",
+            "any",
+            "-attime",
+            &at,
+            "-out",
+            back.to_str().unwrap(),
+        ];
+        if let Some(c) = content {
+            std::fs::write(&content_file, c).expect("write content");
+            args.extend(["-content", content_file.to_str().unwrap()]);
+        }
+        let out = run("openssl", &args, &[]);
+        (out.status.success(), std::fs::read(&back).unwrap_or_default())
+    }
+
+    /// `openssl ts -verify` of a DER TimeStampToken over `data` against our chain at the server's time: whether it
+    /// printed "Verification: OK", and what it printed.
+    pub fn ts_verify(&self, data: &[u8], token: &[u8]) -> (bool, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chain = self.chain_pem();
+        let (data_file, ts_file) = (dir.path().join("data"), dir.path().join("ts.der"));
+        std::fs::write(&data_file, data).expect("write data");
+        std::fs::write(&ts_file, token).expect("write token");
+        let at = self.now().to_string();
+        let out = run(
+            "openssl",
+            &[
+                "ts",
+                "-verify",
+                "-data",
+                data_file.to_str().unwrap(),
+                "-in",
+                ts_file.to_str().unwrap(),
+                "-token_in",
+                "-CAfile",
+                chain.to_str().unwrap(),
+                "-attime",
+                &at,
+            ],
+            &[],
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success() && text.contains("Verification: OK"), text)
+    }
 }
 
 impl Drop for TestApp {
