@@ -19,3 +19,4 @@ pub mod metrics;
 pub mod notify;
 pub mod startup;
 pub mod tsa;
+pub mod web;

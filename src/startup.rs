@@ -180,6 +180,19 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
                     res
                 })
             })
+            .wrap_fn(|req, srv| {
+                use futures_util::future::{ready, Either};
+                let call = match crate::web::security::check(&req) {
+                    Ok(()) => Either::Left(srv.call(req).map(|r| r.map(|r| r.map_into_boxed_body()))),
+                    Err(refused) => Either::Right(ready(Ok(req.error_response(refused)))),
+                };
+                call.map(|res| {
+                    res.map(|mut r| {
+                        crate::web::security::add_headers(r.headers_mut());
+                        r
+                    })
+                })
+            })
             .wrap(tracing_actix_web::TracingLogger::default())
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready))
@@ -194,6 +207,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
                     .configure(crate::documents::routes::configure)
                     .configure(crate::accounts::routes::configure),
             )
+            .configure(crate::web::configure)
             .default_service(web::to(not_found))
     })
     .workers(workers)

@@ -54,7 +54,8 @@ fn call(app: &TestApp, method: &str, path: &str, cookie: &str, body: Option<Valu
         "POST" => app.client.post(app.url(path)),
         _ => app.client.get(app.url(path)),
     }
-    .header("Cookie", cookie);
+    .header("Cookie", cookie)
+    .header("X-CSRF-Token", common::csrf_for(&cookie));
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -366,6 +367,7 @@ fn the_ron_amount_is_fixed_on_the_payment_day_and_the_invoice_pdf_comes_once_pai
         .client
         .get(app.url(&format!("/api/v1/orders/{id}/invoice.pdf")))
         .header("Cookie", &cookie)
+        .header("X-CSRF-Token", common::csrf_for(&cookie))
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);

@@ -216,6 +216,7 @@ fn new_certificate_journey(w: World) {
             issued["credential_id"].as_str().unwrap()
         )))
         .header("Cookie", &w.cookie)
+        .header("X-CSRF-Token", common::csrf_for(&w.cookie))
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);

@@ -184,6 +184,7 @@ fn a_web_job_signs_a_pdf_visibly_and_refuses_an_xfa_form_before_any_code() {
             .client
             .post(app.url("/api/v1/sign-jobs"))
             .header("Cookie", &cookie)
+            .header("X-CSRF-Token", common::csrf_for(&cookie))
             .multipart(form)
             .send()
             .unwrap();
@@ -222,6 +223,7 @@ fn a_web_job_signs_a_pdf_visibly_and_refuses_an_xfa_form_before_any_code() {
         .client
         .get(app.url(&format!("/api/v1/sign-jobs/{id}/files/0")))
         .header("Cookie", &cookie)
+        .header("X-CSRF-Token", common::csrf_for(&cookie))
         .send()
         .unwrap();
     assert_eq!(r.headers()["content-type"], "application/pdf");
@@ -299,6 +301,7 @@ fn malformed_pdfs_get_a_clear_4xx_from_sign_doc_and_the_jobs_api_and_spend_nothi
         let r = client
             .post(app.url("/api/v1/sign-jobs"))
             .header("Cookie", &cookie)
+            .header("X-CSRF-Token", common::csrf_for(&cookie))
             .multipart(Form::new().part("files", Part::bytes(pdf.clone()).file_name("bad.pdf")))
             .send()
             .unwrap_or_else(|e| panic!("{what}: the jobs API did not answer: {e}"));

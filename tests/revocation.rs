@@ -214,6 +214,7 @@ fn the_holder_revokes_with_a_totp_code() {
         app.client
             .post(app.url(&format!("/api/v1/me/credentials/{}/revoke", ana.credential_id)))
             .header("Cookie", &cookie)
+            .header("X-CSRF-Token", common::csrf_for(&cookie))
             .json(&json!({"reason": "cessation_of_operation", "totp": totp}))
             .send()
             .unwrap()

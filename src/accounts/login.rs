@@ -45,6 +45,8 @@ pub struct LoggedIn {
     pub email: String,
     pub two_factor: TwoFactor,
     pub expires_at: String,
+    /// What state-changing requests made with the session cookie send in `X-CSRF-Token`.
+    pub csrf_token: String,
     #[serde(skip)]
     pub token: String,
     #[serde(skip)]
@@ -137,6 +139,7 @@ pub async fn login(state: &AppState, req: LoginRequest, client: &str) -> Result<
         two_factor,
         expires_at: crate::clock::rfc3339(expires_at),
         max_age: remember.then_some(expires_at - now),
+        csrf_token: crate::auth::sessions::csrf_token(&token),
         token,
     })
 }

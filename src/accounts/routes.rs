@@ -189,7 +189,10 @@ async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let done = login::login(&state, body.into_inner(), &client_of(&req)).await?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::SET_COOKIE, sessions::cookie(&done.token, done.max_age)))
+        .insert_header((
+            header::SET_COOKIE,
+            sessions::cookie(&done.token, done.max_age, sessions::secure_cookies(&req)),
+        ))
         .json(&done))
 }
 

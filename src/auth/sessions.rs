@@ -48,9 +48,22 @@ pub async fn close(db: &Db, token_hash: &str) -> Result<(), DbError> {
     store::revoke_session(db, token_hash).await
 }
 
+/// The CSRF token of a session: derived from the secret cookie token (which scripts cannot read: the cookie is
+/// `HttpOnly`), so nothing more is stored and a forged or injected cookie cannot come with a matching token. Pages
+/// carry it in a `<meta>` element; every state-changing request made with the session cookie must send it back in
+/// the `X-CSRF-Token` header (see `web::security`).
+pub fn csrf_token(session_token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("parafa-csrf\0{session_token}")))
+}
+
 /// The `Set-Cookie` value for a session (`max_age` only for "remember me"; a plain session ends with the browser).
-pub fn cookie(token: &str, max_age: Option<i64>) -> String {
-    let mut c = format!("{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict");
+/// `secure` is false only for plain HTTP on a loopback address (development), where a browser would drop it.
+pub fn cookie(token: &str, max_age: Option<i64>, secure: bool) -> String {
+    let mut c = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+    if secure {
+        c.push_str("; Secure");
+    }
     if let Some(age) = max_age {
         c.push_str(&format!("; Max-Age={age}"));
     }
@@ -59,5 +72,14 @@ pub fn cookie(token: &str, max_age: Option<i64>) -> String {
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// Whether cookies set in answer to `req` carry `Secure`: always, except for plain HTTP to a loopback host.
+pub fn secure_cookies(req: &actix_web::HttpRequest) -> bool {
+    let info = req.connection_info();
+    let host = info.host().rsplit_once(':').map_or(info.host(), |(h, _)| h).to_owned();
+    let loopback =
+        host == "localhost" || host == "[::1]" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback());
+    !(info.scheme() == "http" && loopback)
 }

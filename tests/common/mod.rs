@@ -333,7 +333,7 @@ impl TestApp {
             _ => self.client.get(self.url(path)),
         };
         if let Some(c) = cookie {
-            req = req.header("Cookie", c);
+            req = req.header("Cookie", c).header("X-CSRF-Token", csrf_for(&c));
         }
         if let Some(b) = body {
             req = req.json(&b);
@@ -767,4 +767,17 @@ pub fn openssl_verifies(public_key: &Path, digest: &[u8], signature: &[u8], opts
         args.extend(["-pkeyopt", o]);
     }
     run("openssl", &args, &[]).status.success()
+}
+
+/// The CSRF token a page of the session in `cookie` ("parafa_session=…", or the bare token) carries in its
+/// `<meta name="csrf-token">` and its login answer's `csrf_token`: state-changing requests made with the cookie
+/// send it in `X-CSRF-Token` (tests/web.rs checks the pages and the login answer agree with this).
+pub fn csrf_for(cookie: impl AsRef<str>) -> String {
+    let cookie = cookie.as_ref();
+    let token = cookie
+        .split(';')
+        .find_map(|c| c.trim().strip_prefix("parafa_session="))
+        .unwrap_or(cookie);
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("parafa-csrf\0{token}")))
 }

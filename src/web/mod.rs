@@ -1,0 +1,365 @@
+//! The web platform: pages served by `parafa serve` under `/`, rendered on the server from minijinja templates
+//! compiled into the binary, in Romanian or English. Pages read through the same domain functions as the JSON API;
+//! their forms are sent by `/static/app.js` to the JSON API (`/api/v1`) with the session's CSRF token, so every rule
+//! and message is the API's own. Scripts are files under `/static` (the Content-Security-Policy forbids inline
+//! script); each page loads only what it needs.
+//!
+//! Areas, each with its routes, templates, dictionary entries and static files: [`account`] (enrolment, activation,
+//! login, 2FA, pairing, settings), [`orders`] (packages, orders, payment, identification, certificates, rekey),
+//! [`signing`] (the signing page and history), [`operator`] (the console).
+
+pub mod account;
+pub mod i18n;
+pub mod operator;
+pub mod orders;
+pub mod security;
+pub mod signing;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use minijinja::{context, Environment, Value};
+
+use crate::accounts::routes::WebUser;
+use crate::auth::sessions;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use i18n::Lang;
+
+/// A template: its name and text.
+pub type Template = (&'static str, &'static str);
+/// A static file: name under `/static/`, content type, bytes.
+pub type StaticFile = (&'static str, &'static str, &'static [u8]);
+
+/// The templates shared by every area.
+const TEMPLATES: &[Template] = &[
+    ("layout.html", include_str!("templates/layout.html")),
+    ("error.html", include_str!("templates/error.html")),
+    ("home.html", include_str!("templates/home.html")),
+];
+
+/// The static files shared by every area.
+const STATIC: &[StaticFile] = &[
+    ("app.css", "text/css; charset=utf-8", include_bytes!("static/app.css")),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("static/app.js"),
+    ),
+];
+
+fn all_templates() -> impl Iterator<Item = &'static Template> {
+    TEMPLATES
+        .iter()
+        .chain(account::TEMPLATES)
+        .chain(orders::TEMPLATES)
+        .chain(signing::TEMPLATES)
+        .chain(operator::TEMPLATES)
+}
+
+fn all_static() -> impl Iterator<Item = &'static StaticFile> {
+    STATIC
+        .iter()
+        .chain(account::STATIC)
+        .chain(orders::STATIC)
+        .chain(signing::STATIC)
+        .chain(operator::STATIC)
+        .chain(signing::VENDOR)
+}
+
+/// The template environment, built once: every template is parsed at the first page (a broken one fails the unit
+/// test below, not a user's request).
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        for (name, text) in all_templates() {
+            if let Err(e) = env.add_template(name, text) {
+                tracing::error!(template = name, error = %e, "template does not parse");
+            }
+        }
+        env.add_function("t", i18n::t_function);
+        env
+    })
+}
+
+/// Registers the page routes and `/static`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/lang/{lang}", web::get().to(switch_language))
+        .route("/static/{name:.+}", web::get().to(static_file))
+        .configure(account::configure)
+        .configure(orders::configure)
+        .configure(signing::configure)
+        .configure(operator::configure);
+}
+
+/// What every page knows about its request: the language, the user (if logged in), the CSRF token, the path.
+pub struct Page {
+    pub lang: Lang,
+    pub user: Option<WebUser>,
+    /// The CSRF token of the session cookie the request carried (valid or not), empty without one.
+    pub csrf: String,
+    /// Path and query, for the language switch and the return after login.
+    pub path: String,
+}
+
+impl FromRequest for Page {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let lang = Lang::of_request(req);
+        let csrf = req
+            .cookie(sessions::COOKIE)
+            .map(|c| sessions::csrf_token(c.value()))
+            .unwrap_or_default();
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let user = WebUser::from_request(req, payload);
+        Box::pin(async move {
+            Ok(Page {
+                lang,
+                user: user.await.ok(),
+                csrf,
+                path,
+            })
+        })
+    }
+}
+
+/// A page that could not be shown: a redirect to the login page, or an error page.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not logged in (or not allowed): log in, then come back to `next`.
+    Login { next: String },
+    /// The domain's error, shown in the page's language.
+    Api { error: ApiError, lang: Lang },
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::Login { next } => write!(f, "login required for {next}"),
+            PageError::Api { error, .. } => write!(f, "{}", error.description),
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::Login { .. } => StatusCode::SEE_OTHER,
+            PageError::Api { error, .. } => error.status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::Login { next } => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/login?next={}", encode_component(next))))
+                .finish(),
+            PageError::Api { error, lang } => {
+                let body = render_text(
+                    "error.html",
+                    *lang,
+                    context! {
+                        status => error.status.as_u16(),
+                        message => error.description.clone(),
+                        user => Value::UNDEFINED,
+                    },
+                );
+                html(error.status, body)
+            }
+        }
+    }
+}
+
+impl Page {
+    /// The logged-in user, or a redirect to the login page.
+    pub fn user(&self) -> Result<&WebUser, PageError> {
+        self.user.as_ref().ok_or_else(|| PageError::Login {
+            next: self.path.clone(),
+        })
+    }
+
+    /// The logged-in operator, or a redirect to the login page (a holder gets 403).
+    pub fn operator(&self) -> Result<&WebUser, PageError> {
+        let user = self.user()?;
+        if user.user.role != "operator" {
+            return Err(self.error(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "this page is for operators",
+            )));
+        }
+        Ok(user)
+    }
+
+    /// A domain error as a page error in this page's language.
+    pub fn error(&self, e: impl Into<ApiError>) -> PageError {
+        PageError::Api {
+            error: e.into(),
+            lang: self.lang,
+        }
+    }
+
+    /// `r`, with its error as a page error.
+    pub fn ok<T, E: Into<ApiError>>(&self, r: Result<T, E>) -> Result<T, PageError> {
+        r.map_err(|e| self.error(e))
+    }
+
+    /// Renders `template` with `ctx` plus what every page gets (`lang`, `user`, `csrf`, `path`).
+    pub fn render(&self, template: &str, ctx: Value) -> HttpResponse {
+        let user = self.user.as_ref().map(|u| {
+            context! {
+                email => u.user.email.clone(),
+                name => format!("{} {}", u.user.given_name, u.user.surname),
+                role => u.user.role.clone(),
+            }
+        });
+        let ctx = context! { user => user, csrf => self.csrf.clone(), path => self.path.clone(), ..ctx };
+        html(StatusCode::OK, render_text(template, self.lang, ctx))
+    }
+}
+
+/// Renders a template to text; a failure is logged and shown as a short message (a bug, caught by the tests).
+fn render_text(template: &str, lang: Lang, ctx: Value) -> String {
+    let ctx = context! { lang => lang.code(), other_lang => lang.other().code(), ..ctx };
+    match environment().get_template(template).and_then(|t| t.render(ctx)) {
+        Ok(text) => text,
+        Err(e) => {
+            tracing::error!(template, error = %e, "template failed");
+            format!(
+                "<!doctype html><title>Parafa</title><p>{}</p>",
+                i18n::text(lang, "error.page_failed")
+            )
+        }
+    }
+}
+
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+/// Percent-encodes a URL component (for `next=` links).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A local path to return to (`next=`): only paths of this site, never another host.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// `/`: the holder's start page (the signing page once a certificate exists), the operator's console, or the
+/// public welcome page.
+async fn home(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let Some(user) = page.user.as_ref() else {
+        return Ok(page.render("home.html", context! {}));
+    };
+    if user.user.role == "operator" {
+        return Ok(redirect("/operator"));
+    }
+    let certificates = page.ok(crate::lifecycle::issuance::list(&state, &user.user).await)?;
+    Ok(page.render(
+        "home.html",
+        context! { certificates => Value::from_serialize(&certificates) },
+    ))
+}
+
+/// A `303 See Other` to `to`.
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .finish()
+}
+
+#[derive(serde::Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// `/lang/{ro|en}?next=…`: remembers the chosen language for a year and goes back.
+async fn switch_language(lang: web::Path<String>, q: web::Query<Next>) -> HttpResponse {
+    let lang = Lang::parse(&lang).unwrap_or_default();
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, local_path(q.next.as_deref())))
+        .insert_header((
+            header::SET_COOKIE,
+            format!(
+                "{}={}; Path=/; SameSite=Strict; Max-Age=31536000",
+                i18n::COOKIE,
+                lang.code()
+            ),
+        ))
+        .finish()
+}
+
+/// `/static/{name}`: the files compiled into the binary.
+async fn static_file(name: web::Path<String>) -> HttpResponse {
+    match all_static().find(|(n, _, _)| *n == name.as_str()) {
+        Some((_, content_type, bytes)) => HttpResponse::Ok()
+            .content_type(*content_type)
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .body(*bytes),
+        None => ApiError::not_found("no such file").error_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        let mut env = Environment::new();
+        env.add_function("t", i18n::t_function);
+        for (name, text) in all_templates() {
+            env.add_template(name, text).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+    }
+
+    #[test]
+    fn every_text_a_template_asks_for_exists_in_both_languages() {
+        let mut missing = Vec::new();
+        for (name, text) in all_templates() {
+            for key in i18n::keys_used(text) {
+                for lang in [Lang::Ro, Lang::En] {
+                    if !i18n::has(lang, &key) {
+                        missing.push(format!("{name}: {key} ({})", lang.code()));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "missing texts:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn next_is_only_a_local_path() {
+        assert_eq!(local_path(Some("/orders?x=1")), "/orders?x=1");
+        for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "orders"] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad}");
+        }
+    }
+}
