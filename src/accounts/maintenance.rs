@@ -156,6 +156,12 @@ async fn recovery_flow(state: &AppState, token: &str, stages: &[&str]) -> Result
     Ok((flow, user))
 }
 
+/// The stage of a live recovery link (`link_sent`, `sms_sent`, `verified`), for the page the link opens.
+pub async fn recovery_stage(state: &AppState, token: &str) -> Result<String, AccountError> {
+    let (flow, _) = recovery_flow(state, token, &["link_sent", "sms_sent", "verified"]).await?;
+    Ok(flow.stage)
+}
+
 /// `POST …/{token}/sms`: "Send code".
 pub async fn recovery_sms(state: &AppState, token: &str, client: &str) -> Result<codes::Sent, AccountError> {
     // The code may be asked for again (after the cool-down) while it has not been entered.

@@ -56,6 +56,25 @@ pub async fn consent(state: &AppState, user: &User, req: ConsentRequest, client:
     consents_of(state, &user.id).await
 }
 
+/// The first-login consents still due (product rules §3.5): the one-time "Allow" screen, and the privacy notice
+/// of the current version.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ConsentsDue {
+    pub access: bool,
+    pub privacy_notice: bool,
+}
+
+/// What of [`ConsentsDue`] is due, given the user's [`consents_of`].
+pub fn due(state: &AppState, consents: &Value) -> ConsentsDue {
+    let version = &state.settings.accounts.privacy_notice_version;
+    ConsentsDue {
+        access: consents.get("access").is_none_or(|c| c["granted"] != true),
+        privacy_notice: consents
+            .get("privacy_notice")
+            .is_none_or(|c| c["version"] != json!(version)),
+    }
+}
+
 /// The latest state of each consent: `{kind: {granted, version, at}}`.
 pub async fn consents_of(state: &AppState, user_id: &str) -> Result<Value, AccountError> {
     let rows = sqlx::query("SELECT kind, version, granted, at FROM consents WHERE user_id = $1 ORDER BY at, id")

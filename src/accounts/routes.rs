@@ -208,15 +208,11 @@ async fn me(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, A
     let u = &user.user;
     let two_factor = login::two_factor_state(&state, u, state.clock.now());
     let consents = privacy::consents_of(&state, &u.id).await?;
-    let version = &state.settings.accounts.privacy_notice_version;
-    let needs_access_consent = consents.get("access").is_none_or(|c| c["granted"] != true);
-    let needs_privacy_notice = consents
-        .get("privacy_notice")
-        .is_none_or(|c| c["version"] != json!(version));
+    let due = privacy::due(&state, &consents);
     Ok(HttpResponse::Ok().json(json!({
         "consents": consents,
-        "needs_access_consent": needs_access_consent,
-        "needs_privacy_notice": needs_privacy_notice,
+        "needs_access_consent": due.access,
+        "needs_privacy_notice": due.privacy_notice,
         "user_id": u.id,
         "email": u.email,
         "given_name": u.given_name,

@@ -1,23 +1,78 @@
-//! Pages of the account area: enrolment, activation, login, 2FA, pairing, password recovery, settings.
+//! Pages of the account area (product rules §3, §4, §6, §9): enrolment, activation from the invitation link, login,
+//! the choice of setting up 2FA now or later, the first-login consents, the TOTP pairing, password recovery and the
+//! settings. Every action is a form sent by `app.js` to the account API (`accounts::routes`); the steps of a flow
+//! are shown one after the other by `account.js`. Nothing secret is rendered here: the TOTP secret only reaches
+//! the page in the answer of `POST /api/v1/me/totp/pairing/sms`, and lives in the page's DOM until it is left.
 
 use actix_web::{web, HttpResponse};
-use minijinja::context;
+use minijinja::{context, Value};
 
-use super::{local_path, Page, PageError, StaticFile, Template};
+use super::{encode_component, local_path, redirect, Page, PageError, StaticFile, Template};
+use crate::accounts::login::{two_factor_state, TwoFactor};
+use crate::accounts::{enrolment, maintenance, privacy};
+use crate::clock::Clock;
+use crate::startup::AppState;
 
 /// This area's templates.
-pub const TEMPLATES: &[Template] = &[("account/login.html", include_str!("templates/account/login.html"))];
+pub const TEMPLATES: &[Template] = &[
+    ("account/login.html", include_str!("templates/account/login.html")),
+    ("account/enrol.html", include_str!("templates/account/enrol.html")),
+    (
+        "account/invitation.html",
+        include_str!("templates/account/invitation.html"),
+    ),
+    (
+        "account/two_factor.html",
+        include_str!("templates/account/two_factor.html"),
+    ),
+    ("account/consent.html", include_str!("templates/account/consent.html")),
+    ("account/privacy.html", include_str!("templates/account/privacy.html")),
+    (
+        "account/privacy_notice.html",
+        include_str!("templates/account/privacy_notice.html"),
+    ),
+    ("account/pairing.html", include_str!("templates/account/pairing.html")),
+    ("account/recovery.html", include_str!("templates/account/recovery.html")),
+    (
+        "account/recovery_link.html",
+        include_str!("templates/account/recovery_link.html"),
+    ),
+    ("account/settings.html", include_str!("templates/account/settings.html")),
+];
 
 /// This area's static files.
-pub const STATIC: &[StaticFile] = &[(
-    "login.js",
-    "text/javascript; charset=utf-8",
-    include_bytes!("static/login.js"),
-)];
+pub const STATIC: &[StaticFile] = &[
+    (
+        "login.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("static/login.js"),
+    ),
+    (
+        "account.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("static/account.js"),
+    ),
+    (
+        "account.css",
+        "text/css; charset=utf-8",
+        include_bytes!("static/account.css"),
+    ),
+];
 
 /// Registers this area's pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(login));
+    cfg.route("/login", web::get().to(login))
+        .route("/after-login", web::get().to(after_login))
+        .route("/enrol", web::get().to(enrol))
+        .route("/invitations/{token}", web::get().to(invitation))
+        .route("/activate/{token}", web::get().to(activate))
+        .route("/2fa", web::get().to(two_factor))
+        .route("/consent", web::get().to(consent))
+        .route("/privacy", web::get().to(privacy_page))
+        .route("/pairing", web::get().to(pairing))
+        .route("/password-recovery", web::get().to(recovery))
+        .route("/password-recovery/{token}", web::get().to(recovery_link))
+        .route("/settings", web::get().to(settings));
 }
 
 #[derive(serde::Deserialize)]
@@ -25,11 +80,207 @@ struct Next {
     next: Option<String>,
 }
 
+impl Next {
+    fn path(&self) -> String {
+        local_path(self.next.as_deref())
+    }
+}
+
+/// What the code steps show: how long a code works and the resend cool-down, in seconds.
+fn code_numbers(state: &AppState) -> Value {
+    let acc = &state.settings.accounts;
+    context! {
+        resend_secs => acc.code_resend_secs,
+        sms_minutes => acc.sms_code_ttl_secs / 60,
+        resend_minutes => acc.code_resend_secs / 60,
+        password_min_length => acc.password_min_length,
+    }
+}
+
 /// `/login?next=…`: e-mail and password, "remember me", then the authenticator code when 2FA is on.
 async fn login(page: Page, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
-    let next = local_path(q.next.as_deref());
+    let next = q.path();
     if page.user.is_some() {
-        return Ok(super::redirect(&next));
+        return Ok(redirect(&next));
     }
     Ok(page.render("account/login.html", context! { next => next }))
+}
+
+/// `/after-login?next=…`: where a fresh login goes: the first-login consents when due (holders), then the 2FA
+/// choice when it is due or required, then `next`.
+async fn after_login(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
+    let user = &page.user()?.user;
+    let next = q.path();
+    if user.role == "holder" {
+        let consents = page.ok(privacy::consents_of(&state, &user.id).await)?;
+        let due = privacy::due(&state, &consents);
+        if due.access || due.privacy_notice {
+            return Ok(redirect(&format!("/consent?next={}", encode_component(&next))));
+        }
+    }
+    match two_factor_state(&state, user, state.clock.now()) {
+        TwoFactor::SetupDue | TwoFactor::SetupRequired => {
+            Ok(redirect(&format!("/2fa?next={}", encode_component(&next))))
+        }
+        _ => Ok(redirect(&next)),
+    }
+}
+
+/// `/enrol`: name, e-mail, phone and the privacy notice's acknowledgement; the answer says to check the e-mail.
+async fn enrol(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    if page.user.is_some() {
+        return Ok(redirect("/"));
+    }
+    Ok(page.render(
+        "account/enrol.html",
+        context! { privacy_version => state.settings.accounts.privacy_notice_version.clone() },
+    ))
+}
+
+/// `/activate/{token}`: the address the invitation e-mail carries; the page is `/invitations/{token}`.
+async fn activate(token: web::Path<String>) -> HttpResponse {
+    redirect(&format!("/invitations/{}", encode_component(&token)))
+}
+
+/// `/invitations/{token}`: the invitation link: confirm the data and type the phone again → the SMS code → the
+/// password. An expired or used link shows the API's message.
+async fn invitation(
+    page: Page,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let view = page.ok(enrolment::view(&state, &token).await)?;
+    Ok(page.render(
+        "account/invitation.html",
+        context! {
+            invitation => Value::from_serialize(&view),
+            token => encode_component(&token),
+            ..code_numbers(&state)
+        },
+    ))
+}
+
+/// `/2fa?next=…`: set up 2FA now (the pairing) or postpone it until a date, to the next login, or "never" (until
+/// the mandatory date); past the mandatory date only the pairing is offered.
+async fn two_factor(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
+    let user = &page.user()?.user;
+    let now = state.clock.now();
+    let tf = two_factor_state(&state, user, now);
+    let acc = &state.settings.accounts;
+    let mandatory = time::OffsetDateTime::parse(
+        &acc.two_factor_mandatory_from,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok();
+    let ymd = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+    let dmy = |d: time::Date| format!("{:02}.{:02}.{:04}", d.day(), u8::from(d.month()), d.year());
+    let last_day = mandatory.and_then(|m| m.date().previous_day());
+    let tomorrow = time::OffsetDateTime::from_unix_timestamp(now)
+        .ok()
+        .and_then(|t| t.date().next_day());
+    Ok(page.render(
+        "account/two_factor.html",
+        context! {
+            next => q.path(),
+            state => tf,
+            until => user.two_factor_until.map(crate::clock::rfc3339),
+            postponed => user.two_factor_postponed.clone(),
+            mandatory_last_day => last_day.map(dmy),
+            min_date => tomorrow.map(ymd),
+            max_date => last_day.map(ymd),
+        },
+    ))
+}
+
+/// `/consent?next=…`: the one-time "allow access" screen, then the privacy notice read to its end; when neither
+/// is due, on to `next` (through the 2FA choice).
+async fn consent(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
+    let user = &page.user()?.user;
+    let next = q.path();
+    let consents = page.ok(privacy::consents_of(&state, &user.id).await)?;
+    let due = privacy::due(&state, &consents);
+    if !due.access && !due.privacy_notice {
+        return Ok(redirect(&format!("/after-login?next={}", encode_component(&next))));
+    }
+    Ok(page.render(
+        "account/consent.html",
+        context! {
+            due => Value::from_serialize(due),
+            again => format!("/consent?next={}", encode_component(&next)),
+            privacy_version => state.settings.accounts.privacy_notice_version.clone(),
+        },
+    ))
+}
+
+/// `/privacy`: the privacy notice, for anyone.
+async fn privacy_page(page: Page, state: web::Data<AppState>) -> HttpResponse {
+    page.render(
+        "account/privacy.html",
+        context! { privacy_version => state.settings.accounts.privacy_notice_version.clone() },
+    )
+}
+
+/// `/pairing`: the authenticator app's pairing (or re-pairing when 2FA is on): an SMS code with the "app
+/// installed" acknowledgement → the QR code and the secret, shown once → the first code.
+async fn pairing(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let user = &page.user()?.user;
+    let tf = two_factor_state(&state, user, state.clock.now());
+    let reset = tf == TwoFactor::On;
+    Ok(page.render(
+        "account/pairing.html",
+        context! {
+            reset => reset,
+            start_api => if reset { "/api/v1/me/totp/reset" } else { "/api/v1/me/totp/pairing" },
+            phone_ends_with => tail(&user.phone),
+            ..code_numbers(&state)
+        },
+    ))
+}
+
+/// `/password-recovery`: the e-mail address the recovery link goes to.
+async fn recovery(page: Page) -> HttpResponse {
+    page.render("account/recovery.html", context! {})
+}
+
+/// `/password-recovery/{token}`: the link of the recovery e-mail: "Send code" → the SMS code → the new password.
+async fn recovery_link(
+    page: Page,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let stage = page.ok(maintenance::recovery_stage(&state, &token).await)?;
+    Ok(page.render(
+        "account/recovery_link.html",
+        context! { stage => stage, token => encode_component(&token), ..code_numbers(&state) },
+    ))
+}
+
+/// `/settings`: the user's data, password change, phone change, the authenticator's re-pairing, consents, the
+/// data export and the erasure request.
+async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let user = &page.user()?.user;
+    let consents = page.ok(privacy::consents_of(&state, &user.id).await)?;
+    let tf = two_factor_state(&state, user, state.clock.now());
+    Ok(page.render(
+        "account/settings.html",
+        context! {
+            me => context! {
+                given_name => user.given_name.clone(),
+                surname => user.surname.clone(),
+                email => user.email.clone(),
+                phone => user.phone.clone(),
+            },
+            two_factor => tf,
+            consents => Value::from_serialize(&consents),
+            marketing => consents["marketing"]["granted"] == true,
+            phone_minutes => state.settings.accounts.phone_change_code_ttl_secs / 60,
+            ..code_numbers(&state)
+        },
+    ))
+}
+
+/// The last two characters of a phone number.
+fn tail(phone: &str) -> String {
+    let n = phone.chars().count();
+    phone.chars().skip(n.saturating_sub(2)).collect()
 }

@@ -1,5 +1,5 @@
-// The login page: asks for the authenticator code when the API says 2FA is on, then goes on to the 2FA set-up
-// (when due) or to where the user was going.
+// The login page: asks for the authenticator code when the API says 2FA is on, then goes on through /after-login
+// (consents and the 2FA set-up when due) to where the user was going.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("login");
@@ -11,13 +11,10 @@ document.addEventListener("DOMContentLoaded", () => {
       document.getElementById("totp").focus();
     }
   });
-  form.addEventListener("parafa:done", (ev) => {
-    const tf = ev.detail && ev.detail.two_factor;
+  // The server decides what a fresh login goes through: the first-login consents, then the 2FA choice (when the
+  // answer's two_factor is setup_due or setup_required), then where the user was going.
+  form.addEventListener("parafa:done", () => {
     const after = form.dataset.after || "/";
-    if (tf === "setup_due" || tf === "setup_required") {
-      window.location.assign("/2fa?next=" + encodeURIComponent(after));
-    } else {
-      window.location.assign(after);
-    }
+    window.location.assign("/after-login?next=" + encodeURIComponent(after));
   });
 });

@@ -1,0 +1,95 @@
+// The account pages' steps (enrolment, activation, pairing, recovery, settings). Forms are sent by app.js; this
+// file only decides what shows next:
+//   <form data-manual data-then="#next-step">: on success the form's [data-step] box hides and #next-step shows;
+//     the countdowns in it ([data-countdown-from="valid_for|resend_after"]) start from the API's answer.
+//   <form data-manual data-restart>: a resend: on success the countdowns of its own step start again.
+//   input[data-same-as="#other"]: the confirmation must equal #other (the browser refuses the form otherwise).
+// The pairing's secret (QR code, base32 text, otpauth URI) is put into the page from the answer of
+// POST /api/v1/me/totp/pairing/sms only: it is never part of the page's HTML, and a reload loses it.
+"use strict";
+
+(function () {
+  // Starts the countdowns inside `box` from the API's answer (seconds), replacing any still running.
+  function startCountdowns(box, answer) {
+    box.querySelectorAll("[data-countdown-from]").forEach((el) => {
+      const key = el.dataset.countdownFrom;
+      let secs = answer && typeof answer[key] === "number" ? answer[key] : parseInt(el.dataset.countdownDefault || "0", 10);
+      const fresh = el.cloneNode(true);
+      fresh.dataset.countdown = String(Math.max(0, secs || 0));
+      el.replaceWith(fresh);
+      if (window.Parafa) window.Parafa.countdown(fresh);
+    });
+  }
+
+  function show(target, answer) {
+    target.classList.remove("hidden");
+    startCountdowns(target, answer);
+    const first = target.querySelector("input:not([type=hidden]):not([readonly]):not([hidden]), button, a.button");
+    if (first) first.focus();
+  }
+
+  function fillSecret(answer) {
+    const png = "data:image/png;base64," + (answer.qr_png || "");
+    const img = document.getElementById("totp-qr");
+    if (img) img.src = png;
+    const save = document.getElementById("totp-save");
+    if (save) save.href = png;
+    const secret = document.getElementById("totp-secret");
+    if (secret) secret.textContent = answer.secret || "";
+    const uri = document.getElementById("totp-uri");
+    if (uri) uri.textContent = answer.otpauth_uri || "";
+  }
+
+  function list(id, items, render) {
+    const ul = document.getElementById(id);
+    if (!ul) return;
+    ul.textContent = "";
+    (items || []).forEach((item) => {
+      const li = document.createElement("li");
+      li.textContent = render(item);
+      ul.appendChild(li);
+    });
+  }
+
+  document.addEventListener("parafa:done", (ev) => {
+    const form = ev.target;
+    const answer = ev.detail || {};
+    if (!(form instanceof HTMLFormElement)) return;
+    if (form.id === "pairing-sms") fillSecret(answer);
+    if (form.id === "erasure") {
+      list("erasure-erased", answer.erased, (x) => String(x));
+      list("erasure-kept", answer.kept, (x) => x.what + ": " + x.why);
+      const done = document.getElementById("erasure-done");
+      done.querySelectorAll("[data-field]").forEach((el) => { el.textContent = answer[el.dataset.field] || ""; });
+      form.classList.add("hidden");
+      done.classList.remove("hidden");
+      return;
+    }
+    if (form.dataset.restart !== undefined) {
+      const step = form.closest("[data-step]");
+      if (step) startCountdowns(step, answer);
+      return;
+    }
+    if (form.dataset.then) {
+      const target = document.querySelector(form.dataset.then);
+      const step = form.closest("[data-step]");
+      if (step && step !== target) step.classList.add("hidden");
+      if (target) show(target, answer);
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("input[data-same-as]").forEach((confirm) => {
+      const other = document.querySelector(confirm.dataset.sameAs);
+      if (!other) return;
+      const check = () => confirm.setCustomValidity(confirm.value === other.value ? "" : confirm.dataset.mismatch || "≠");
+      confirm.addEventListener("input", check);
+      other.addEventListener("input", check);
+      check();
+    });
+    // The activation's resend form asks for the phone number again: take the one typed in the first step.
+    const phone = document.getElementById("invitation-phone-input");
+    const resend = document.getElementById("invitation-resend-phone");
+    if (phone && resend) phone.addEventListener("change", () => { resend.value = phone.value; });
+  });
+})();
