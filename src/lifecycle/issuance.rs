@@ -100,6 +100,21 @@ async fn subject_of(state: &AppState, user: &User) -> Result<(HolderSubject, Opt
     ))
 }
 
+/// The phone number changed during the accepted identification, when it differs from the account's (shown
+/// masked, last three digits): issuance then asks to confirm or refuse it (`IssueRequest::phone`).
+pub async fn phone_to_confirm(state: &AppState, user: &User) -> Result<Option<String>, LifecycleError> {
+    let phone: Option<String> = sqlx::query("SELECT phone FROM identities WHERE user_id = $1")
+        .bind(&user.id)
+        .fetch_optional(state.db.writer())
+        .await?
+        .map(|r| r.try_get::<Option<String>, _>("phone"))
+        .transpose()?
+        .flatten();
+    Ok(phone
+        .filter(|p| *p != user.phone)
+        .map(|p| p[p.len().saturating_sub(3)..].to_owned()))
+}
+
 /// Generates the key pair in the token and issues its certificate; with `evidence`, also signs that text with
 /// the new key (CMS, enclosing the text). Blocking. A key whose certificate or evidence failed is destroyed.
 #[allow(clippy::too_many_arguments)]

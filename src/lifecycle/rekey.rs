@@ -252,6 +252,17 @@ async fn cert_of(state: &AppState, credential_id: &str) -> Result<CertificateRow
         .ok_or_else(|| LifecycleError::NotFound("no such certificate".into()))
 }
 
+/// The identity document of the holder's accepted identification (the data a rekey starts from), if any.
+pub async fn document_on_file(state: &AppState, user_id: &str) -> Result<Option<Document>, DbError> {
+    Ok(sqlx::query("SELECT document FROM identities WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(state.db.writer())
+        .await?
+        .map(|r| r.try_get::<String, _>("document"))
+        .transpose()?
+        .and_then(|d| serde_json::from_str(&d).ok()))
+}
+
 /// The kind of an identity-document copy, from its first bytes (the name and the declared type are not trusted).
 pub fn photo_type(bytes: &[u8]) -> Option<&'static str> {
     match bytes {

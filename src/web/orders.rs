@@ -1,14 +1,484 @@
-//! Pages of the orders area (see `web`).
+//! Pages of the orders area (product rules §1, §2, §5, §11): packages and prices, the order form, the sandbox
+//! payment page, order history and detail with each order's actions, the sandbox identification page,
+//! certificate issuance, the certificates page with its downloads, and the rekey wizard.
+//!
+//! Every value shown comes from the domain functions the JSON API calls (`billing::orders`, `lifecycle::*`);
+//! every action is a form `app.js` sends to that API.
 
-use actix_web::web;
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use minijinja::{context, Value};
+use serde_json::{json, Value as Json};
 
-use super::{StaticFile, Template};
+use super::{Page, PageError, StaticFile, Template};
+use crate::billing::{self, format_minor};
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::lifecycle::{identity, issuance, rekey};
+use crate::startup::AppState;
 
 /// This area's templates.
-pub const TEMPLATES: &[Template] = &[];
+pub const TEMPLATES: &[Template] = &[
+    ("orders/actions.html", include_str!("templates/orders/actions.html")),
+    ("orders/packages.html", include_str!("templates/orders/packages.html")),
+    ("orders/new.html", include_str!("templates/orders/new.html")),
+    ("orders/pay.html", include_str!("templates/orders/pay.html")),
+    ("orders/list.html", include_str!("templates/orders/list.html")),
+    ("orders/detail.html", include_str!("templates/orders/detail.html")),
+    ("orders/identity.html", include_str!("templates/orders/identity.html")),
+    ("orders/issue.html", include_str!("templates/orders/issue.html")),
+    (
+        "orders/certificates.html",
+        include_str!("templates/orders/certificates.html"),
+    ),
+    ("orders/rekey.html", include_str!("templates/orders/rekey.html")),
+];
 
 /// This area's static files.
-pub const STATIC: &[StaticFile] = &[];
+pub const STATIC: &[StaticFile] = &[
+    (
+        "orders.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("static/orders.js"),
+    ),
+    (
+        "orders.css",
+        "text/css; charset=utf-8",
+        include_bytes!("static/orders.css"),
+    ),
+];
 
 /// Registers this area's pages.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/packages", web::get().to(packages))
+        .route("/orders", web::get().to(list))
+        .route("/orders/new", web::get().to(new_order))
+        .route("/orders/{id}", web::get().to(detail))
+        .route("/orders/{id}/pay", web::get().to(pay))
+        .route("/orders/{id}/certificate", web::get().to(issue))
+        .route("/identity/sandbox/{token}", web::get().to(identity_sandbox))
+        .route("/certificates", web::get().to(certificates))
+        .route("/certificates/issuing-ca.pem", web::get().to(issuing_ca_pem))
+        .route("/certificates/{id}/certificate.pem", web::get().to(certificate_pem))
+        .route("/certificates/{id}/certificate.cer", web::get().to(certificate_der))
+        .route("/rekey", web::get().to(rekey_page));
+}
+
+/// The order states, certificate statuses, rekey request states and order kinds the pages name by a computed key
+/// (`orders.state.*`, `orders.cert.status.*`, `orders.rekey.state.*`, `orders.kind.*`; checked by the unit test
+/// below).
+#[cfg(test)]
+const ORDER_STATES: &[&str] = &[
+    "awaiting_payment",
+    "cancelled",
+    "paid",
+    "under_review",
+    "returned_for_completion",
+    "accepted",
+    "fulfilled",
+    "rejected",
+    "refunded",
+    "on_hold",
+];
+#[cfg(test)]
+const CERT_STATUSES: &[&str] = &["valid", "expired", "not_yet_valid", "revoked", "superseded"];
+#[cfg(test)]
+const REKEY_STATES: &[&str] = &["draft", "submitted", "approved", "rejected", "issued", "refunded"];
+const KINDS: &[&str] = &["new", "rekey", "reissue"];
+/// The key types issuance offers (`issuance::IssueRequest::key`).
+const KEYS: &[&str] = &["rsa2048", "rsa3072", "p256", "p384"];
+
+/// `4641` → `"46.41"`, from a JSON number.
+fn minor(v: &Json) -> String {
+    format_minor(v.as_i64().unwrap_or_default())
+}
+
+/// RON per EUR × 10 000 as `5.0377`.
+fn rate(v: &Json) -> String {
+    let r = v.as_i64().unwrap_or_default();
+    format!("{}.{:04}", r / 10_000, r % 10_000)
+}
+
+/// A price (`billing::Price` as JSON) with its amounts formatted for display.
+fn money(price: &Json) -> Json {
+    let bp = price["vat_basis_points"].as_i64().unwrap_or_default();
+    json!({
+        "net": minor(&price["net_eur_cents"]),
+        "discount": minor(&price["discount_eur_cents"]),
+        "has_discount": price["discount_eur_cents"].as_i64().unwrap_or_default() > 0,
+        "vat_percent": if bp % 100 == 0 { format!("{}", bp / 100) } else { format!("{}.{:02}", bp / 100, bp % 100) },
+        "vat": minor(&price["vat_eur_cents"]),
+        "gross": minor(&price["gross_eur_cents"]),
+        "ron": minor(&price["total_ron_bani"]),
+        "rate": rate(&price["ron_per_eur_1e4"]),
+        "rate_date": price["rate_date"],
+    })
+}
+
+/// An order as the API gives it, plus `money` and its `package` settings.
+fn with_money(state: &AppState, mut order: Json) -> Json {
+    order["money"] = money(&order["price"]);
+    let package = order["package"].as_u64().and_then(|p| u8::try_from(p).ok());
+    if let Some(p) = package.and_then(|p| state.settings.package(p)) {
+        order["package_name"] = json!(p.name);
+        order["validity_years"] = json!(p.validity_years);
+        order["transactions"] = json!(p.transactions);
+    }
+    order
+}
+
+/// Today's packages with their prices.
+async fn package_offers(state: &AppState) -> Json {
+    let mut offers = billing::orders::packages(state).await;
+    if let Some(list) = offers["packages"].as_array_mut() {
+        for p in list {
+            p["money"] = money(&p["price"]);
+        }
+    }
+    offers
+}
+
+/// `/packages`: public.
+async fn packages(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let offers = package_offers(&state).await;
+    Ok(page.render(
+        "orders/packages.html",
+        context! { offers => Value::from_serialize(&offers) },
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct NewOrder {
+    package: Option<u8>,
+    kind: Option<String>,
+}
+
+/// `/orders/new?package=…&kind=new|rekey|reissue`: the order form.
+async fn new_order(page: Page, state: web::Data<AppState>, q: web::Query<NewOrder>) -> Result<HttpResponse, PageError> {
+    let user = page.user()?;
+    let offers = package_offers(&state).await;
+    let kind = q
+        .kind
+        .as_deref()
+        .filter(|k| KINDS.contains(k))
+        .unwrap_or("new")
+        .to_owned();
+    let package = q
+        .package
+        .filter(|p| state.settings.package(*p).is_some())
+        .or_else(|| state.settings.packages.first().map(|p| p.id))
+        .unwrap_or(1);
+    Ok(page.render(
+        "orders/new.html",
+        context! {
+            offers => Value::from_serialize(&offers),
+            kind => kind,
+            kinds => KINDS,
+            package => package,
+            name => format!("{} {}", user.user.given_name, user.user.surname),
+        },
+    ))
+}
+
+/// `/orders/{id}/pay`: the sandbox gateway's page (what `GET /api/v1/sandbox-pay/{id}` shows), with its two buttons.
+async fn pay(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let user = page.user()?;
+    page.ok(billing::orders::view(&state, &user.user, &id).await)?;
+    page.ok(billing::orders::reprice(&state, &id).await)?;
+    let order = page.ok(billing::orders::view(&state, &user.user, &id).await)?;
+    Ok(page.render(
+        "orders/pay.html",
+        context! { order => Value::from_serialize(&with_money(&state, order)) },
+    ))
+}
+
+/// `/orders`: the history.
+async fn list(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let user = page.user()?;
+    let mut all = page.ok(billing::orders::list(&state, &user.user).await)?;
+    let orders: Vec<Json> = all["orders"]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| with_money(&state, o))
+        .collect();
+    Ok(page.render(
+        "orders/list.html",
+        context! { orders => Value::from_serialize(&orders) },
+    ))
+}
+
+/// `/orders/{id}`: one order with its price, invoice data, history and actions.
+async fn detail(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let user = page.user()?;
+    let order = page.ok(billing::orders::view(&state, &user.user, &id).await)?;
+    Ok(page.render(
+        "orders/detail.html",
+        context! { order => Value::from_serialize(&with_money(&state, order)) },
+    ))
+}
+
+/// `/identity/sandbox/{token}`: the built-in identification provider's page (the link is the credential: no login).
+async fn identity_sandbox(
+    page: Page,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let session = page.ok(identity::sandbox_view(&state, &token).await)?;
+    Ok(page.render(
+        "orders/identity.html",
+        context! {
+            session => Value::from_serialize(&session),
+            token => token.into_inner(),
+        },
+    ))
+}
+
+/// `/orders/{id}/certificate`: the issuance terms (to be read to the end), the key, the phone when it changed,
+/// the TOTP code.
+async fn issue(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let user = page.user()?;
+    let order = page.ok(billing::orders::view(&state, &user.user, &id).await)?;
+    let ready = order["state"] == "accepted" && order["kind"] != "rekey" && order["on_hold"] != true;
+    let phone = if ready {
+        page.ok(issuance::phone_to_confirm(&state, &user.user).await)?
+    } else {
+        None
+    };
+    let holder = format!("{} {}", user.user.given_name, user.user.surname);
+    let terms = issuance::terms_document(
+        &state.settings.lifecycle.terms_version,
+        &holder,
+        order["registration_number"].as_str().unwrap_or_default(),
+        state.clock.now(),
+    );
+    Ok(page.render(
+        "orders/issue.html",
+        context! {
+            order => Value::from_serialize(&order),
+            ready => ready,
+            terms => terms,
+            terms_version => state.settings.lifecycle.terms_version.clone(),
+            keys => KEYS,
+            phone_ending => phone,
+        },
+    ))
+}
+
+/// `/certificates`: each certificate with its status, validity, transactions left, banner and downloads.
+async fn certificates(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let user = page.user()?;
+    let list = page.ok(issuance::list(&state, &user.user).await)?;
+    let packages = &state.settings.packages;
+    Ok(page.render(
+        "orders/certificates.html",
+        context! {
+            list => Value::from_serialize(&list),
+            first_package => packages.first().map(|p| p.id).unwrap_or(1),
+        },
+    ))
+}
+
+/// The PEM of one of the user's certificates.
+async fn user_certificate_pem(page: &Page, state: &AppState, id: &str) -> Result<String, PageError> {
+    let user = page.user()?;
+    let list = page.ok(issuance::list(state, &user.user).await)?;
+    list["certificates"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["credential_id"] == id))
+        .and_then(|c| c["certificate_pem"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| page.error(ApiError::not_found("no such certificate")))
+}
+
+fn download(content_type: &str, filename: &str, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type.to_owned())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+/// `/certificates/{id}/certificate.pem`.
+async fn certificate_pem(
+    page: Page,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let pem = user_certificate_pem(&page, &state, &id).await?;
+    Ok(download("application/x-pem-file", "certificate.pem", pem.into_bytes()))
+}
+
+/// `/certificates/{id}/certificate.cer`: the same certificate as DER (product rules §11).
+async fn certificate_der(
+    page: Page,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let pem = user_certificate_pem(&page, &state, &id).await?;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der =
+        crate::csc::algo::decode_b64(&b64).ok_or_else(|| page.error(ApiError::not_found("no such certificate")))?;
+    Ok(download("application/pkix-cert", "certificate.cer", der))
+}
+
+/// `/certificates/issuing-ca.pem`: the issuing CA's certificate.
+async fn issuing_ca_pem(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    page.user()?;
+    Ok(download(
+        "application/x-pem-file",
+        "issuing-ca.pem",
+        crate::ca::pem(&state.ca.issuing.der).into_bytes(),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct RekeyQuery {
+    order: Option<String>,
+}
+
+/// `/rekey[?order=…]`: the rekey wizard (product rules §5). Without a paid rekey order: the privacy notice, then
+/// the order. With one: the privacy notice acknowledged to the API, the document data and copy, the terms signed
+/// with a TOTP code, then the request's state.
+async fn rekey_page(
+    page: Page,
+    state: web::Data<AppState>,
+    q: web::Query<RekeyQuery>,
+) -> Result<HttpResponse, PageError> {
+    let user = page.user()?;
+    let certs = page.ok(issuance::list(&state, &user.user).await)?;
+    let current = certs["certificates"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["status"] == "valid"))
+        .cloned();
+    let orders = page.ok(billing::orders::list(&state, &user.user).await)?;
+    // The rekey order: the one asked for, else the newest one still in progress.
+    let order = orders["orders"].as_array().and_then(|list| {
+        list.iter()
+            .filter(|o| o["kind"] == "rekey")
+            .find(|o| match q.order.as_deref() {
+                Some(id) => o["id"] == id,
+                None => ["awaiting_payment", "paid", "under_review", "rejected", "accepted"]
+                    .iter()
+                    .any(|s| o["state"] == *s),
+            })
+            .cloned()
+    });
+    if q.order.is_some() && order.is_none() {
+        return Err(page.error(ApiError::not_found("no such rekey order")));
+    }
+    // The request of that order, found through the certificate it renews.
+    let mut request = Json::Null;
+    if let Some(o) = &order {
+        let request_id = certs["certificates"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["credential_id"] == o["credential_id"]))
+            .and_then(|c| c["rekey"]["request_id"].as_str());
+        if let Some(rid) = request_id {
+            let r = page.ok(rekey::view(&state, &user.user, rid).await)?;
+            if r["order_id"] == o["id"] {
+                request = r;
+            }
+        }
+    }
+    let step = match (&order, request.is_null()) {
+        (None, _) => "notice",
+        (Some(o), true) if o["state"] == "awaiting_payment" => "pay",
+        (Some(o), true) if o["state"] == "paid" => "start",
+        (Some(_), true) => "closed",
+        (Some(_), false) => match request["state"].as_str().unwrap_or_default() {
+            "draft" if request["document_received"] == true => "terms",
+            "draft" => "document",
+            "rejected" => "rejected",
+            _ => "status",
+        },
+    };
+    let document = page.ok(rekey::document_on_file(&state, &user.user.id).await)?;
+    let on_file = document.is_some();
+    let document = document.map_or_else(|| json!({}), |d| json!(d));
+    let holder = format!("{} {}", user.user.given_name, user.user.surname);
+    let terms = issuance::terms_document(
+        &state.settings.lifecycle.terms_version,
+        &holder,
+        order
+            .as_ref()
+            .and_then(|o| o["registration_number"].as_str())
+            .unwrap_or_default(),
+        state.clock.now(),
+    );
+    let photo_max = state.settings.lifecycle.photo_max_bytes;
+    Ok(page.render(
+        "orders/rekey.html",
+        context! {
+            step => step,
+            current => Value::from_serialize(&current),
+            order => Value::from_serialize(&order),
+            request => Value::from_serialize(&request),
+            document => Value::from_serialize(&document),
+            on_file => on_file,
+            documents => state.settings.lifecycle.identity_documents.clone(),
+            email => user.user.email.clone(),
+            phone => user.user.phone.clone(),
+            terms => terms,
+            photo_max => photo_max,
+            photo_max_mb => photo_max / (1024 * 1024),
+            first_package => state.settings.packages.first().map(|p| p.id).unwrap_or(1),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::i18n::{has, Lang};
+
+    /// The texts the templates name by a computed key (`t(k)` with `k = "orders.state." ~ …`).
+    #[test]
+    fn every_computed_text_exists_in_both_languages() {
+        let keys = ORDER_STATES
+            .iter()
+            .map(|s| format!("orders.state.{s}"))
+            .chain(CERT_STATUSES.iter().map(|s| format!("orders.cert.status.{s}")))
+            .chain(REKEY_STATES.iter().map(|s| format!("orders.rekey.state.{s}")))
+            .chain(KINDS.iter().map(|s| format!("orders.kind.{s}")))
+            .chain(KEYS.iter().map(|s| format!("orders.key.{s}")))
+            .chain(
+                crate::config::Settings::default()
+                    .lifecycle
+                    .identity_documents
+                    .into_iter()
+                    .map(|d| format!("orders.doc.type.{d}")),
+            );
+        let mut missing = Vec::new();
+        for key in keys {
+            for lang in [Lang::Ro, Lang::En] {
+                if !has(lang, &key) {
+                    missing.push(format!("{key} ({})", lang.code()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "missing texts: {missing:?}");
+    }
+
+    #[test]
+    fn amounts_are_shown_with_two_decimals_and_the_rate_with_four() {
+        let m = money(
+            &json!({"net_eur_cents": 3900, "discount_eur_cents": 0, "vat_basis_points": 1900,
+            "vat_eur_cents": 741, "gross_eur_cents": 4641, "ron_per_eur_1e4": 50377, "rate_date": "2025-03-14",
+            "total_ron_bani": 23380}),
+        );
+        assert_eq!(
+            (
+                m["gross"].as_str(),
+                m["ron"].as_str(),
+                m["rate"].as_str(),
+                m["vat_percent"].as_str()
+            ),
+            (Some("46.41"), Some("233.80"), Some("5.0377"), Some("19"))
+        );
+    }
+}
