@@ -4,19 +4,19 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 RUN_PACKAGES := softhsm2 ca-certificates
-TEST_PACKAGES := softhsm2 opensc openssl poppler-utils qpdf libnss3-tools python3-venv sqlite3
+TEST_PACKAGES := softhsm2 opensc openssl poppler-utils qpdf libnss3-tools python3-venv sqlite3 chromium
 PG_URL := $(PARAFA_TEST_POSTGRES_URL)
 # The Python the end-to-end tests run (pyHanko as the outside judge of the CSC API): made by `make venv`.
 VENV := .venv
 VENV_STAMP := $(VENV)/.requirements-installed
 PY_REQUIREMENTS := tests/python/requirements.txt
 
-.PHONY: run test deps-run deps-test venv build release bench fmt lint clean
+.PHONY: run test deps-run deps-test venv web-vendor e2e-deps build release bench fmt lint clean
 
-run: deps-run
+run: deps-run web-vendor
 	$(CARGO) run --release -- serve
 
-test: deps-test venv
+test: deps-test venv web-vendor e2e-deps
 	@if [ -z "$(PG_URL)" ]; then \
 	  echo "######################################################################"; \
 	  echo "## PARAFA_TEST_POSTGRES_URL is not set: the PostgreSQL suites are   ##"; \
@@ -56,5 +56,27 @@ $(VENV_STAMP): $(PY_REQUIREMENTS) | deps-test
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
 	@touch $@
 
+# pdf.js for the signing page's previews (src/web/vendor, compiled into the binary by build.rs when present; a build
+# without it works, without previews); redone only when the stamp npm writes is missing or older than the lock.
+WEB_VENDOR := src/web/vendor
+WEB_VENDOR_STAMP := $(WEB_VENDOR)/node_modules/.package-lock.json
+
+web-vendor: $(WEB_VENDOR_STAMP)
+
+$(WEB_VENDOR_STAMP): $(WEB_VENDOR)/package-lock.json $(WEB_VENDOR)/package.json
+	npm ci --prefix $(WEB_VENDOR) --no-audit --no-fund --omit=optional
+	@touch $@
+
 clean:
 	$(CARGO) clean
+
+# playwright-core (no browser download: it drives Debian's /usr/bin/chromium) for tests/browser.rs; redone only
+# when the lock file changes. Node.js and npm: Debian's packages when missing.
+E2E_STAMP := tests/e2e/node_modules/.package-lock.json
+
+e2e-deps: $(E2E_STAMP)
+
+$(E2E_STAMP): tests/e2e/package-lock.json | deps-test
+	@command -v npm >/dev/null || ./hsm/install-deps.sh nodejs npm
+	npm ci --prefix tests/e2e --no-audit --no-fund
+	@touch $@

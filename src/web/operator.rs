@@ -1,14 +1,78 @@
-//! Pages of the operator area (see `web`).
+//! The operator console (`/operator`, operators only): the identification queue (flagged duplicates first) with
+//! accept, return for completion or reject (with a reason, "fake data"); rekey requests; revocation with a reason
+//! code; users with their bans; orders; the audit chain's verification; the scheduler. Read through the same
+//! functions as `/api/v1/operator/*`; every action is a form sent by app.js to that API.
 
-use actix_web::web;
+use actix_web::{web, HttpResponse};
+use minijinja::{context, Value};
 
-use super::{StaticFile, Template};
+use super::i18n::{self, Lang};
+use super::{Page, PageError, StaticFile, Template};
+use crate::startup::AppState;
 
 /// This area's templates.
-pub const TEMPLATES: &[Template] = &[];
+pub const TEMPLATES: &[Template] = &[("operator/console.html", include_str!("templates/operator/console.html"))];
 
 /// This area's static files.
-pub const STATIC: &[StaticFile] = &[];
+pub const STATIC: &[StaticFile] = &[
+    (
+        "operator.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("static/operator.js"),
+    ),
+    (
+        "operator.css",
+        "text/css; charset=utf-8",
+        include_bytes!("static/operator.css"),
+    ),
+];
 
 /// Registers this area's pages.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/operator", web::get().to(console));
+}
+
+/// `/operator`: the console.
+async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    page.operator()?;
+    let identity = page.ok(crate::lifecycle::identity::queue(&state, None, false).await)?;
+    let rekey = page.ok(crate::lifecycle::rekey::queue(&state, None).await)?;
+    let users = page.ok(crate::lifecycle::operator_users(&state).await)?;
+    let orders = page.ok(crate::lifecycle::operator_orders(&state).await)?;
+    Ok(page.render(
+        "operator/console.html",
+        context! {
+            sessions => Value::from_serialize(&identity["sessions"]),
+            requests => Value::from_serialize(&rekey["requests"]),
+            users => Value::from_serialize(&users["users"]),
+            orders => Value::from_serialize(&orders["orders"]),
+            reasons => reasons(page.lang),
+        },
+    ))
+}
+
+/// The revocation reasons the CA accepts, each with its text (`op.reason_<code>`).
+fn reasons(lang: Lang) -> Vec<Value> {
+    crate::ca::revocation::REASONS
+        .iter()
+        .map(|code| context! { code => *code, label => i18n::text(lang, &format!("op.reason_{code}")) })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_revocation_reason_has_a_text_in_both_languages() {
+        for code in crate::ca::revocation::REASONS {
+            for lang in [Lang::Ro, Lang::En] {
+                assert!(
+                    i18n::has(lang, &format!("op.reason_{code}")),
+                    "{code} ({})",
+                    lang.code()
+                );
+            }
+        }
+    }
+}

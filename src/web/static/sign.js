@@ -1,0 +1,451 @@
+// The signing page (/sign): files by button or drag & drop (removable before sending), a pdf.js preview of each
+// PDF on which the holder may draw the box of a visible signature (none: invisible), the upload to
+// POST /api/v1/sign-jobs (refusals shown next to their file, before any code is asked), then one TOTP code for the
+// batch (the #sign-authorize form, sent by app.js to POST /api/v1/sign-jobs/{id}/authorize) and the download page.
+//
+// A drawn box is sent as rect_<n> = {"page": p, "rect": [x1, y1, x2, y2]}: page from 1, PDF user-space points of
+// that page (pdf.js viewport.convertToPdfPoint: the render scale, the page's /Rotate and its view box), n the file's
+// position in the upload from 0 (jobs.rs, appearance()).
+"use strict";
+
+(function () {
+  const MIN_POINTS = 10; // jobs.rs refuses smaller boxes
+  const MAX_SCALE = 1.5; // CSS pixels per PDF point at most
+
+  function start() {
+    const form = document.getElementById("sign-form");
+    if (!form) return;
+    const auth = document.getElementById("sign-authorize");
+    const input = document.getElementById("sign-files");
+    const drop = document.getElementById("sign-drop");
+    const list = document.getElementById("sign-list");
+    const p7s = document.getElementById("sign-p7s");
+    const uploadButton = document.getElementById("sign-upload");
+    const generalError = document.getElementById("sign-error");
+    const text = (name) => form.dataset["text" + name] || "";
+    const maxFiles = parseInt(form.dataset.maxFiles, 10) || 20;
+    const previews = form.dataset.previews === "1";
+    const entries = [];
+    let pdfjs = null;
+
+    function loadPdfjs() {
+      if (!previews) return Promise.resolve(null);
+      if (!pdfjs) {
+        pdfjs = import("/static/pdf.min.mjs")
+          .then((lib) => {
+            lib.GlobalWorkerOptions.workerSrc = "/static/pdf.worker.min.mjs";
+            return lib;
+          })
+          .catch((e) => {
+            console.warn("pdf.js could not be loaded", e);
+            return null;
+          });
+      }
+      return pdfjs;
+    }
+
+    // The name the server gives the file (jobs.rs clean_name), to find the file an error message names.
+    function cleanName(name) {
+      const base = name.split(/[/\\]/).pop() || "";
+      // eslint-disable-next-line no-control-regex
+      const cleaned = Array.from(base.replace(/[\u0000-\u001f\u007f-\u009f]/g, "")).slice(0, 200).join("").trim().replace(/^\.+/, "");
+      return cleaned || "document";
+    }
+
+    function size(bytes) {
+      if (bytes < 1024) return bytes + " B";
+      if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(0) + " KB";
+      return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+    }
+
+    async function isPdf(file) {
+      const head = new Uint8Array(await file.slice(0, 1029).arrayBuffer());
+      const magic = [0x25, 0x50, 0x44, 0x46, 0x2d]; // %PDF-
+      for (let i = 0; i + 5 <= head.length && i < 1024; i++) {
+        if (magic.every((b, j) => head[i + j] === b)) return true;
+      }
+      return false;
+    }
+
+    function el(tag, props, children) {
+      const e = Object.assign(document.createElement(tag), props || {});
+      (children || []).forEach((c) => e.append(c));
+      return e;
+    }
+
+    function update() {
+      uploadButton.disabled = entries.length === 0;
+      list.classList.toggle("p7s", p7s.checked);
+      entries.forEach((entry, n) => {
+        entry.li.dataset.index = String(n);
+        entry.error.id = "sign-file-error-" + n;
+        entry.remove.id = "sign-remove-" + n;
+        if (entry.pdf) {
+          entry.select.id = "sign-page-" + n;
+          entry.selectLabel.htmlFor = entry.select.id;
+          entry.clear.id = "sign-clear-" + n;
+          entry.state.id = "sign-box-" + n;
+          entry.pages.querySelectorAll(".preview").forEach((p) => (p.dataset.fileIndex = String(n)));
+        }
+      });
+    }
+
+    function boxText(entry) {
+      if (!entry.state) return;
+      entry.state.textContent = entry.rect ? text("Visible") + " " + entry.rect.page : text("Invisible");
+      entry.clear.classList.toggle("hidden", !entry.rect);
+    }
+
+    async function addFiles(files) {
+      generalError.textContent = "";
+      for (const file of Array.from(files)) {
+        if (entries.length >= maxFiles) {
+          generalError.textContent = text("TooMany") + " (" + maxFiles + ")";
+          break;
+        }
+        const entry = { file, rect: null, pdf: false };
+        entries.push(entry);
+        entry.remove = el("button", { type: "button", className: "secondary small", textContent: text("Remove") });
+        entry.error = el("p", { className: "error" });
+        entry.error.setAttribute("role", "alert");
+        entry.li = el("li", { className: "file" }, [
+          el("div", { className: "file-head" }, [
+            el("strong", { className: "name", textContent: file.name }),
+            el("span", { className: "muted size", textContent: size(file.size) }),
+            entry.remove,
+          ]),
+          entry.error,
+        ]);
+        entry.remove.addEventListener("click", () => removeEntry(entry));
+        list.append(entry.li);
+        update();
+        if (await isPdf(file)) {
+          entry.pdf = true;
+          if (entries.includes(entry)) preparePdf(entry);
+        }
+      }
+      update();
+    }
+
+    function removeEntry(entry) {
+      const i = entries.indexOf(entry);
+      if (i < 0) return;
+      entries.splice(i, 1);
+      entry.li.remove();
+      if (entry.doc) entry.doc.destroy();
+      generalError.textContent = "";
+      update();
+    }
+
+    function preparePdf(entry) {
+      entry.select = el("select");
+      entry.selectLabel = el("label", { textContent: text("Page") });
+      entry.state = el("span", { className: "box-state" });
+      entry.clear = el("button", { type: "button", className: "secondary small hidden", textContent: text("Clear") });
+      entry.pages = el("div", { className: "pages" });
+      entry.note = el("p", { className: "muted note" });
+      entry.tools = el("div", { className: "pdf-tools hidden" }, [entry.selectLabel, entry.select, entry.state, entry.clear]);
+      entry.help = el("p", { className: "muted draw-help hidden", textContent: text("Draw") });
+      entry.li.append(
+        entry.tools,
+        entry.help,
+        entry.pages,
+        entry.note,
+        el("p", { className: "muted p7s-note", textContent: text("P7sNote") })
+      );
+      entry.clear.addEventListener("click", () => {
+        entry.rect = null;
+        entry.pages.querySelectorAll(".rect").forEach((r) => r.remove());
+        boxText(entry);
+      });
+      entry.select.addEventListener("change", () => showPages(entry));
+      boxText(entry);
+      update();
+      openPdf(entry);
+    }
+
+    async function openPdf(entry) {
+      const lib = await loadPdfjs();
+      if (!lib) {
+        if (previews) entry.note.textContent = text("NoPreview");
+        return;
+      }
+      try {
+        const data = new Uint8Array(await entry.file.arrayBuffer());
+        const task = lib.getDocument({ data, isEvalSupported: false, enableXfa: false });
+        // A password-protected PDF: no preview (the server refuses it with its own message on upload).
+        task.onPassword = () => task.destroy();
+        entry.doc = await task.promise;
+      } catch (e) {
+        entry.note.textContent = text("NoPreview");
+        return;
+      }
+      if (!entries.includes(entry)) {
+        entry.doc.destroy();
+        return;
+      }
+      entry.select.append(el("option", { value: "all", textContent: text("AllPages") }));
+      for (let p = 1; p <= entry.doc.numPages; p++) {
+        entry.select.append(el("option", { value: String(p), textContent: text("Page") + " " + p }));
+      }
+      entry.select.value = "1";
+      entry.tools.classList.remove("hidden");
+      entry.help.classList.remove("hidden");
+      showPages(entry);
+    }
+
+    async function showPages(entry) {
+      const token = (entry.renderToken = {});
+      entry.pages.replaceChildren();
+      const which = entry.select.value === "all"
+        ? Array.from({ length: entry.doc.numPages }, (_, i) => i + 1)
+        : [parseInt(entry.select.value, 10) || 1];
+      for (const p of which) {
+        if (entry.renderToken !== token) return; // another choice since
+        try {
+          await renderPage(entry, p);
+        } catch (e) {
+          entry.note.textContent = text("NoPreview");
+          return;
+        }
+      }
+    }
+
+    async function renderPage(entry, pageNumber) {
+      const page = await entry.doc.getPage(pageNumber);
+      const natural = page.getViewport({ scale: 1 });
+      const available = Math.max(200, entry.pages.clientWidth || list.clientWidth || 600) - 4;
+      const scale = Math.min(MAX_SCALE, available / natural.width);
+      const ratio = window.devicePixelRatio || 1;
+      const viewport = page.getViewport({ scale: scale * ratio });
+      const canvas = el("canvas");
+      canvas.width = Math.floor(viewport.width);
+      canvas.height = Math.floor(viewport.height);
+      canvas.style.width = Math.floor(viewport.width / ratio) + "px";
+      canvas.style.height = Math.floor(viewport.height / ratio) + "px";
+      const wrap = el("div", { className: "preview" }, [canvas]);
+      wrap.dataset.fileIndex = String(entries.indexOf(entry));
+      wrap.dataset.page = String(pageNumber);
+      wrap.setAttribute("role", "img");
+      wrap.setAttribute("aria-label", text("PreviewLabel") + " " + pageNumber + " · " + entry.file.name);
+      entry.pages.append(el("p", { className: "page-number muted", textContent: text("Page") + " " + pageNumber }), wrap);
+      await page.render({ canvas, viewport }).promise;
+      drawable(entry, wrap, canvas, viewport, pageNumber);
+      if (entry.rect && entry.rect.page === pageNumber) showBox(wrap, canvas, viewport, entry.rect.rect);
+    }
+
+    // Where the pointer is, in the canvas's CSS pixels (clamped to the page).
+    function cssPoint(ev, canvas) {
+      const r = canvas.getBoundingClientRect();
+      return {
+        x: Math.min(Math.max(ev.clientX - r.left, 0), r.width),
+        y: Math.min(Math.max(ev.clientY - r.top, 0), r.height),
+        w: r.width,
+        h: r.height,
+      };
+    }
+
+    // CSS pixels of the canvas → viewport (canvas) pixels → PDF user space of the page.
+    function toPdf(pt, canvas, viewport) {
+      const vx = (pt.x * canvas.width) / pt.w;
+      const vy = (pt.y * canvas.height) / pt.h;
+      return viewport.convertToPdfPoint(vx, vy);
+    }
+
+    function placeBox(box, canvas, a, b) {
+      box.style.left = canvas.offsetLeft + Math.min(a.x, b.x) + "px";
+      box.style.top = canvas.offsetTop + Math.min(a.y, b.y) + "px";
+      box.style.width = Math.abs(a.x - b.x) + "px";
+      box.style.height = Math.abs(a.y - b.y) + "px";
+    }
+
+    // Draws a stored PDF rectangle back on a rendered page.
+    function showBox(wrap, canvas, viewport, rect) {
+      const [x1, y1, x2, y2] = viewport.convertToViewportRectangle(rect);
+      const r = canvas.getBoundingClientRect();
+      const kx = (r.width || canvas.width) / canvas.width;
+      const ky = (r.height || canvas.height) / canvas.height;
+      const box = el("div", { className: "rect" });
+      wrap.append(box);
+      placeBox(box, canvas, { x: x1 * kx, y: y1 * ky }, { x: x2 * kx, y: y2 * ky });
+    }
+
+    function drawable(entry, wrap, canvas, viewport, pageNumber) {
+      let from = null;
+      let box = null;
+      wrap.addEventListener("pointerdown", (ev) => {
+        if (p7s.checked || ev.button !== 0) return;
+        ev.preventDefault();
+        wrap.setPointerCapture(ev.pointerId);
+        from = cssPoint(ev, canvas);
+        entry.pages.querySelectorAll(".rect").forEach((r) => r.remove());
+        box = el("div", { className: "rect" });
+        wrap.append(box);
+        placeBox(box, canvas, from, from);
+      });
+      wrap.addEventListener("pointermove", (ev) => {
+        if (from && box) placeBox(box, canvas, from, cssPoint(ev, canvas));
+      });
+      const finish = (ev) => {
+        if (!from) return;
+        const to = cssPoint(ev, canvas);
+        const [ax, ay] = toPdf(from, canvas, viewport);
+        const [bx, by] = toPdf(to, canvas, viewport);
+        from = null;
+        const rect = [Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by)].map((v) => Math.round(v * 100) / 100);
+        entry.error.textContent = "";
+        if (rect[2] - rect[0] < MIN_POINTS || rect[3] - rect[1] < MIN_POINTS) {
+          if (box) box.remove();
+          // A click, not a drag, clears quietly; a small drag says why nothing was kept.
+          if (rect[2] - rect[0] >= 2 || rect[3] - rect[1] >= 2) entry.error.textContent = text("Small");
+          entry.rect = null;
+        } else {
+          entry.rect = { page: pageNumber, rect };
+        }
+        box = null;
+        boxText(entry);
+      };
+      wrap.addEventListener("pointerup", finish);
+      wrap.addEventListener("pointercancel", () => {
+        from = null;
+        if (box) box.remove();
+        box = null;
+      });
+    }
+
+    // --- choosing files ---------------------------------------------------------------------------------------
+    input.addEventListener("change", () => {
+      addFiles(input.files);
+      input.value = "";
+    });
+    ["dragenter", "dragover"].forEach((t) =>
+      drop.addEventListener(t, (ev) => {
+        ev.preventDefault();
+        drop.classList.add("over");
+      })
+    );
+    ["dragleave", "dragend"].forEach((t) => drop.addEventListener(t, () => drop.classList.remove("over")));
+    drop.addEventListener("drop", (ev) => {
+      ev.preventDefault();
+      drop.classList.remove("over");
+      if (ev.dataTransfer && ev.dataTransfer.files.length) addFiles(ev.dataTransfer.files);
+    });
+    // A file dropped beside the zone must not replace the page.
+    window.addEventListener("dragover", (ev) => ev.preventDefault());
+    window.addEventListener("drop", (ev) => ev.preventDefault());
+    p7s.addEventListener("change", update);
+
+    // --- upload -----------------------------------------------------------------------------------------------
+    function showError(message) {
+      const hit = entries.find((e) => message.startsWith(cleanName(e.file.name) + ": "));
+      if (hit) {
+        hit.error.textContent = message;
+        hit.li.classList.add("refused");
+        hit.li.scrollIntoView({ block: "nearest" });
+      } else {
+        generalError.textContent = message;
+      }
+    }
+
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      generalError.textContent = "";
+      entries.forEach((e) => {
+        e.error.textContent = "";
+        e.li.classList.remove("refused");
+      });
+      if (!entries.length) {
+        generalError.textContent = text("None");
+        return;
+      }
+      const body = new FormData();
+      entries.forEach((e) => body.append("files", e.file, e.file.name));
+      if (!p7s.checked) {
+        entries.forEach((e, n) => {
+          if (e.pdf && e.rect) body.append("rect_" + n, JSON.stringify(e.rect));
+        });
+      }
+      body.append("p7s_for_pdf", p7s.checked ? "true" : "false");
+      uploadButton.disabled = true;
+      form.setAttribute("aria-busy", "true");
+      const label = uploadButton.textContent;
+      uploadButton.textContent = text("Uploading");
+      let answer = {};
+      let ok = false;
+      try {
+        const res = await fetch("/api/v1/sign-jobs", {
+          method: "POST",
+          headers: { Accept: "application/json", "X-CSRF-Token": window.Parafa ? window.Parafa.csrf() : "" },
+          body,
+          credentials: "same-origin",
+        });
+        const raw = await res.text();
+        try { answer = raw ? JSON.parse(raw) : {}; } catch (_) { answer = {}; }
+        ok = res.ok;
+        if (!ok) showError(answer.error_description || res.statusText || "Error " + res.status);
+      } catch (e) {
+        generalError.textContent = String(e);
+      }
+      form.removeAttribute("aria-busy");
+      uploadButton.textContent = label;
+      uploadButton.disabled = false;
+      if (ok) showAuthorize(answer);
+    });
+
+    // --- one code for the batch ---------------------------------------------------------------------------------
+    const progress = document.getElementById("sign-progress");
+    const progressText = document.getElementById("sign-progress-text");
+    const atext = (name) => auth.dataset["text" + name] || "";
+
+    function showAuthorize(job) {
+      const get = (o, path) => path.split(".").reduce((v, k) => (v == null ? undefined : v[k]), o);
+      auth.querySelectorAll("[data-field]").forEach((e) => {
+        const v = get(job, e.dataset.field);
+        e.textContent = v == null ? "—" : String(v);
+      });
+      const rows = document.getElementById("sign-summary");
+      rows.replaceChildren();
+      (job.files || []).forEach((f) => {
+        rows.append(
+          el("tr", {}, [
+            el("td", { textContent: f.name }),
+            el("td", { textContent: f.format }),
+            el("td", { textContent: f.output }),
+            el("td", { textContent: f.visible ? atext("Visible") : atext("Invisible") }),
+          ])
+        );
+      });
+      auth.dataset.api = "/api/v1/sign-jobs/" + encodeURIComponent(job.id) + "/authorize";
+      auth.dataset.files = String((job.files || []).length);
+      auth.querySelector(".error").textContent = "";
+      form.classList.add("hidden");
+      auth.classList.remove("hidden");
+      const totp = document.getElementById("sign-totp");
+      totp.value = "";
+      totp.focus();
+    }
+
+    auth.addEventListener("submit", (ev) => {
+      if (!auth.dataset.api) {
+        ev.preventDefault(); // nothing uploaded yet: never a plain form submission
+        return;
+      }
+      progressText.textContent = atext("Signing") + " (" + (auth.dataset.files || "") + ")";
+      progress.classList.remove("hidden");
+    });
+    auth.addEventListener("parafa:error", () => progress.classList.add("hidden"));
+    document.getElementById("sign-back").addEventListener("click", () => {
+      auth.classList.add("hidden");
+      auth.dataset.api = "";
+      form.classList.remove("hidden");
+    });
+
+    update();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
