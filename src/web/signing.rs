@@ -129,17 +129,12 @@ async fn outputs(state: &AppState, user_id: &str, id: &str) -> Result<serde_json
         let n: i64 = f.try_get("n").map_err(crate::db::DbError::from)?;
         let name: String = f.try_get("name").map_err(crate::db::DbError::from)?;
         let output: Option<String> = f.try_get("output_name").map_err(crate::db::DbError::from)?;
-        files.push(json!({
-            "n": n,
-            "name": output.unwrap_or(name),
-            "url": format!("/api/v1/sign-jobs/{id}/files/{n}"),
-        }));
+        files.push(json!({ "n": n, "name": output.unwrap_or(name) }));
     }
     Ok(json!({
         "id": id,
         "state": job_state,
         "files": files,
-        "zip": format!("/api/v1/sign-jobs/{id}/SignedFiles.zip"),
         "expires_at": crate::clock::rfc3339(expires_at),
     }))
 }

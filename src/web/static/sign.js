@@ -96,8 +96,10 @@
       entry.clear.classList.toggle("hidden", !entry.rect);
     }
 
-    async function addFiles(files) {
+    // Every file is listed at once (the upload button works right away); PDFs are then recognised and previewed.
+    function addFiles(files) {
       generalError.textContent = "";
+      const added = [];
       for (const file of Array.from(files)) {
         if (entries.length >= maxFiles) {
           generalError.textContent = text("TooMany") + " (" + maxFiles + ")";
@@ -118,13 +120,15 @@
         ]);
         entry.remove.addEventListener("click", () => removeEntry(entry));
         list.append(entry.li);
-        update();
-        if (await isPdf(file)) {
-          entry.pdf = true;
-          if (entries.includes(entry)) preparePdf(entry);
-        }
+        added.push(entry);
       }
       update();
+      added.forEach(async (entry) => {
+        if ((await isPdf(entry.file)) && entries.includes(entry)) {
+          entry.pdf = true;
+          preparePdf(entry);
+        }
+      });
     }
 
     function removeEntry(entry) {
@@ -226,6 +230,9 @@
       const wrap = el("div", { className: "preview" }, [canvas]);
       wrap.dataset.fileIndex = String(entries.indexOf(entry));
       wrap.dataset.page = String(pageNumber);
+      // The page's size in points as shown (after /Rotate), for tests and tools that check the drawn box.
+      wrap.dataset.pageWidth = String(natural.width);
+      wrap.dataset.pageHeight = String(natural.height);
       wrap.setAttribute("role", "img");
       wrap.setAttribute("aria-label", text("PreviewLabel") + " " + pageNumber + " · " + entry.file.name);
       entry.pages.append(el("p", { className: "page-number muted", textContent: text("Page") + " " + pageNumber }), wrap);
