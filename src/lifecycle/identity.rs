@@ -33,7 +33,8 @@ pub trait IdentityProvider: Send + Sync {
 }
 
 /// The built-in provider: a page that records the document data and the four consents and completes or
-/// interrupts the session, as a real provider's callback would.
+/// interrupts the session, as a real provider's callback would. The link is the web page
+/// (`/identity/sandbox/{token}`), which reports to `/api/v1/identity/sandbox/{token}`.
 pub struct SandboxProvider;
 
 impl IdentityProvider for SandboxProvider {
@@ -42,7 +43,7 @@ impl IdentityProvider for SandboxProvider {
     }
 
     fn session_url(&self, base: &str, token: &str) -> String {
-        format!("{base}/api/v1/identity/sandbox/{token}")
+        format!("{base}/identity/sandbox/{token}")
     }
 }
 
