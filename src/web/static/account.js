@@ -21,8 +21,18 @@
     });
   }
 
+  // Marks step `n` (1-based) of the page's `.steps` list as the current one.
+  function markStep(n) {
+    document.querySelectorAll(".steps li").forEach((li, i) => {
+      li.classList.toggle("current", i + 1 === n);
+      if (i + 1 === n) li.setAttribute("aria-current", "step");
+      else li.removeAttribute("aria-current");
+    });
+  }
+
   function show(target, answer) {
     target.classList.remove("hidden");
+    if (target.dataset.stepIndex) markStep(parseInt(target.dataset.stepIndex, 10));
     startCountdowns(target, answer);
     const first = target.querySelector("input:not([type=hidden]):not([readonly]):not([hidden]), button, a.button");
     if (first) first.focus();
@@ -40,29 +50,19 @@
     if (uri) uri.textContent = answer.otpauth_uri || "";
   }
 
-  function list(id, items, render) {
-    const ul = document.getElementById(id);
-    if (!ul) return;
-    ul.textContent = "";
-    (items || []).forEach((item) => {
-      const li = document.createElement("li");
-      li.textContent = render(item);
-      ul.appendChild(li);
-    });
-  }
-
   document.addEventListener("parafa:done", (ev) => {
     const form = ev.target;
     const answer = ev.detail || {};
     if (!(form instanceof HTMLFormElement)) return;
     if (form.id === "pairing-sms") fillSecret(answer);
     if (form.id === "erasure") {
-      list("erasure-erased", answer.erased, (x) => String(x));
-      list("erasure-kept", answer.kept, (x) => x.what + ": " + x.why);
       const done = document.getElementById("erasure-done");
-      done.querySelectorAll("[data-field]").forEach((el) => { el.textContent = answer[el.dataset.field] || ""; });
-      form.classList.add("hidden");
+      // The account is gone and the session with it: only the report stays on the page.
+      document.querySelectorAll("main > section").forEach((el) => el.classList.toggle("hidden", el !== done));
+      document.querySelectorAll("header.top nav, header.top .who, header.top form").forEach((el) => el.classList.add("hidden"));
       done.classList.remove("hidden");
+      window.scrollTo(0, 0);
+      done.focus({ preventScroll: true });
       return;
     }
     if (form.dataset.restart !== undefined) {
