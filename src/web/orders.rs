@@ -188,7 +188,7 @@ async fn pay(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> R
     let order = page.ok(billing::orders::view(&state, &user.user, &id).await)?;
     Ok(page.render(
         "orders/pay.html",
-        context! { order => Value::from_serialize(&with_money(&state, order)) },
+        context! { order => Value::from_serialize(with_money(&state, order)) },
     ))
 }
 
@@ -215,7 +215,7 @@ async fn detail(page: Page, state: web::Data<AppState>, id: web::Path<String>) -
     let order = page.ok(billing::orders::view(&state, &user.user, &id).await)?;
     Ok(page.render(
         "orders/detail.html",
-        context! { order => Value::from_serialize(&with_money(&state, order)) },
+        context! { order => Value::from_serialize(with_money(&state, order)) },
     ))
 }
 
