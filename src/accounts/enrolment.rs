@@ -174,7 +174,7 @@ async fn invite(state: &AppState, user: &User, lang: Lang, client: &str) -> Resu
     let base = state.ca.public_base();
     let (subject, body) = Template::Invitation {
         name: &user.given_name,
-        link: &format!("{base}/activate/{token}"),
+        link: &format!("{base}/invitations/{token}"),
         valid_hours: acc.invitation_ttl_secs / 3600,
     }
     .render(lang, &format!("{base}/contact"));

@@ -137,7 +137,8 @@ async fn enrol(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, P
     ))
 }
 
-/// `/activate/{token}`: the address the invitation e-mail carries; the page is `/invitations/{token}`.
+/// `/activate/{token}`: the address invitation e-mails carried before the web pages (links still live for their
+/// validity); the page is `/invitations/{token}`.
 async fn activate(token: web::Path<String>) -> HttpResponse {
     redirect(&format!("/invitations/{}", encode_component(&token)))
 }
