@@ -365,7 +365,7 @@ fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_th
                 "issued_on": "2020-01-10", "expires_on": "2035-01-10", "issuer": "SPCLEP Cluj-Napoca",
                 "given_name": "Ana-Maria", "surname": "Popescu", "personal_number": "2900101221142"},
             "consents": {"privacy_notice": true, "biometric": true, "captures": true, "recording": true},
-            "phone": "+40712345678",
+            "phone": "+40722333444",
         })),
     );
     assert_eq!((s, done["state"].as_str()), (200, Some("under_review")), "{done}");
@@ -414,7 +414,7 @@ fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_th
         assert_eq!(attr(tag(&issue, "issue-key"), "name"), "key");
         assert_eq!(
             attr(tag(&issue, "issue-terms-text"), "data-scroll-gate"),
-            "#issue-terms"
+            "#issue-terms, #issue-submit"
         );
         has_all(
             &issue,
@@ -426,13 +426,20 @@ fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_th
                 "id=\"issue-submit\"",
             ],
         );
-        assert!(!issue.contains("id=\"issue-phone\""), "the phone did not change");
+        // The phone changed in the session: confirm or refuse it.
+        assert_eq!(attr(tag(&issue, "issue-phone-confirm"), "name"), "phone");
+        assert_eq!(attr(tag(&issue, "issue-phone-confirm"), "value"), "confirm");
+        assert_eq!(attr(tag(&issue, "issue-phone-refuse"), "value"), "refuse");
+        assert!(issue.contains("…444"));
     }
     let (s, issued) = app.call(
         "POST",
         "/api/v1/me/certificates",
         Some(&cookie),
-        Some(json!({"order_id": id, "terms_accepted": true, "key": "p256", "totp": app.fresh_totp(&account)})),
+        Some(
+            json!({"order_id": id, "terms_accepted": true, "key": "p256", "phone": "refuse",
+            "totp": app.fresh_totp(&account)}),
+        ),
     );
     assert_eq!(s, 201, "{issued}");
 
@@ -609,7 +616,9 @@ fn the_certificates_page_shows_a_holders_certificate_with_its_downloads_and_the_
     assert_eq!(attr(form, "data-api"), format!("/api/v1/me/rekey/{rid}/submit"));
     assert_eq!(attr(tag(&terms, "rekey-totp"), "name"), "totp");
     assert_eq!(attr(tag(&terms, "rekey-terms"), "name"), "terms_accepted");
-    assert!(terms.contains("data-scroll-gate=\"#rekey-terms\"") && terms.contains("id=\"rekey-submit\""));
+    assert!(
+        terms.contains("data-scroll-gate=\"#rekey-terms, #rekey-submit\"") && terms.contains("id=\"rekey-submit\"")
+    );
     let (s, sent) = app.call(
         "POST",
         &format!("/api/v1/me/rekey/{rid}/submit"),
