@@ -204,10 +204,10 @@
       const which = entry.select.value === "all"
         ? Array.from({ length: entry.doc.numPages }, (_, i) => i + 1)
         : [parseInt(entry.select.value, 10) || 1];
-      for (const p of which) {
+      for (const [i, p] of which.entries()) {
         if (entry.renderToken !== token) return; // another choice since
         try {
-          await renderPage(entry, p);
+          await renderPage(entry, p, i === 0);
         } catch (e) {
           entry.note.textContent = text("NoPreview");
           return;
@@ -215,11 +215,13 @@
       }
     }
 
-    async function renderPage(entry, pageNumber) {
+    async function renderPage(entry, pageNumber, scroll) {
       const page = await entry.doc.getPage(pageNumber);
       const natural = page.getViewport({ scale: 1 });
+      // As large as the column allows, but a whole page within the window (the box may go anywhere on it).
       const available = Math.max(200, entry.pages.clientWidth || list.clientWidth || 600) - 4;
-      const scale = Math.min(MAX_SCALE, available / natural.width);
+      const tall = Math.max(300, window.innerHeight * 0.85);
+      const scale = Math.min(MAX_SCALE, available / natural.width, tall / natural.height);
       const ratio = window.devicePixelRatio || 1;
       const viewport = page.getViewport({ scale: scale * ratio });
       const canvas = el("canvas");
@@ -235,9 +237,11 @@
       wrap.dataset.pageHeight = String(natural.height);
       wrap.setAttribute("role", "img");
       wrap.setAttribute("aria-label", text("PreviewLabel") + " " + pageNumber + " · " + entry.file.name);
-      entry.pages.append(el("p", { className: "page-number muted", textContent: text("Page") + " " + pageNumber }), wrap);
       await page.render({ canvas, viewport }).promise;
+      // Shown once drawn, and brought into view with the box's tools ready (the first page shown).
+      entry.pages.append(el("p", { className: "page-number muted", textContent: text("Page") + " " + pageNumber }), wrap);
       drawable(entry, wrap, canvas, viewport, pageNumber);
+      if (scroll) wrap.scrollIntoView({ block: "nearest" });
       if (entry.rect && entry.rect.page === pageNumber) showBox(wrap, canvas, viewport, entry.rect.rect);
     }
 
