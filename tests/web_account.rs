@@ -376,6 +376,8 @@ fn settings_show_the_account_and_point_at_its_apis() {
         assert!(element(&html, "settings-name").contains("Ana Maria Popescu"));
     }
     let html = page(&app, "/settings", "en", Some(&cookie)).body;
+    assert!(html.contains("<title>Settings · Parafa</title>"), "{html}");
+    assert_eq!(html.matches("id=\"erasure-done\"").count(), 1);
     has_fields(&html, "password-change", "/api/v1/me/password", &["current", "new"]);
     let (_, names) = form(&html, "password-change");
     assert_eq!(names, vec!["current", "new"], "the confirmation is not sent");
