@@ -1,8 +1,9 @@
 //! Faults under load on two instances sharing one PostgreSQL database and one SoftHSM2 token: a SIGKILL of one
-//! instance in the middle of the load, and a database blip (every connection terminated). After each, the books read
-//! from the database must match what the clients were given: debits equal signature rows, every returned signature
-//! is its row, nothing unknown beyond the requests in flight at the kill, no SAD or hash used twice, no quota
-//! overspent. (PostgreSQL only; short runs.)
+//! instance in the middle of the load, and a database blip (every connection terminated). The load mixes
+//! `credentials/authorize` (a fresh TOTP code per holder and wave) and `signatures/signHash`. After each, the books
+//! read from the database must match what the clients were given: debits equal signature rows, every returned
+//! signature is its row, nothing unknown beyond the requests in flight at the kill, no SAD or hash used twice, no
+//! quota overspent. (PostgreSQL only; short runs.)
 
 mod common;
 mod load;
@@ -12,16 +13,17 @@ use std::time::Duration;
 use common::TestApp;
 use load::{check_books, prepare, result_line, run, Fault, Plan};
 
-/// Holders × signatures each: 2 SADs of 100 per holder.
+/// Holders × signatures each, in SADs of `PER_SAD` hashes: 15 waves of 6 authorisations and 120 signatures.
 const HOLDERS: usize = 6;
-const PER_HOLDER: usize = 200;
+const PER_HOLDER: usize = 300;
+const PER_SAD: usize = 20;
 
 fn plan(name: &str, fault: Fault) -> Plan {
     Plan {
         name: name.to_owned(),
         holders: HOLDERS,
         per_holder: PER_HOLDER,
-        per_sad: 100,
+        per_sad: PER_SAD,
         concurrency: 16,
         fault: Some(fault),
     }
@@ -50,6 +52,14 @@ fn books_match_after_one_instance_is_killed_mid_load_and_restarted() {
         outcome.no_answer > 0,
         "requests to the killed instance failed to connect"
     );
+    assert_eq!(outcome.authorizations, HOLDERS * PER_HOLDER / PER_SAD);
+    assert!(
+        outcome.authorized > 0 && outcome.skipped == (outcome.authorizations - outcome.authorized) * PER_SAD,
+        "a failed authorisation drops its SAD's signatures: {} of {} authorised, {} skipped",
+        outcome.authorized,
+        outcome.authorizations,
+        outcome.skipped
+    );
     assert!(
         books.problems.is_empty() && books.mismatches == 0 && books.overspent == 0,
         "books: {books:#?}\nstatuses: {:#?}",
@@ -58,7 +68,8 @@ fn books_match_after_one_instance_is_killed_mid_load_and_restarted() {
     assert_eq!(books.debited, books.rows);
     assert!(books.rows as usize - books.returned <= outcome.in_flight_at_kill);
     assert_eq!(books.verified, 20, "a sample verifies with OpenSSL");
-    // Only connection failures: the surviving instance and the restarted one answered everything they were sent.
+    // Only connection failures: the surviving instance and the restarted one answered everything they were sent,
+    // authorisations included (each wave's TOTP step is new for every holder).
     assert!(
         outcome.statuses.keys().all(|s| *s == 200 || *s == 0),
         "statuses: {:#?}",
@@ -77,7 +88,8 @@ fn a_database_blip_fails_requests_with_503_then_recovers_and_the_books_match() {
     let plan = plan(
         "faults_db_blip",
         Fault::DbBlip {
-            at: HOLDERS * PER_HOLDER / 4,
+            // Early: the waves after the blip (and its grace) must show the recovery.
+            at: HOLDERS * PER_HOLDER / 8,
             times: 3,
             gap: Duration::from_millis(100),
         },
@@ -94,6 +106,12 @@ fn a_database_blip_fails_requests_with_503_then_recovers_and_the_books_match() {
         books.problems.is_empty() && books.mismatches == 0 && books.overspent == 0,
         "books: {books:#?}"
     );
+    assert_eq!(outcome.authorizations, HOLDERS * PER_HOLDER / PER_SAD);
+    assert_eq!(
+        outcome.skipped,
+        (outcome.authorizations - outcome.authorized) * PER_SAD,
+        "an authorisation that failed dropped its SAD's signatures"
+    );
     // Nothing was killed: every recorded signature was returned and the other way round.
     assert_eq!(
         (books.debited, books.rows),
@@ -107,7 +125,7 @@ fn a_database_blip_fails_requests_with_503_then_recovers_and_the_books_match() {
     );
     assert!(
         outcome.statuses.keys().all(|s| *s == 200 || *s == 503),
-        "requests during the blip fail cleanly with 503: {:#?}",
+        "requests during the blip (authorize or signHash) fail cleanly with 503: {:#?}",
         outcome.statuses
     );
     let [a, b] = apps;

@@ -1,16 +1,19 @@
 //! The cluster load driver shared by `tests/faults.rs` (short runs) and `benches/cluster.rs` (long runs).
 //!
-//! Holders (package 3, no TOTP at login) each get SADs of up to `multisign` distinct hashes, authorised before the
-//! timed section with real TOTP codes (the shared test clock moves one step per round of authorisations). Then
-//! single-hash `signatures/signHash` requests go round-robin over the instances at a chosen concurrency, optionally
-//! with a fault in the middle: a SIGKILL of one instance (restarted, its new address used from then on) or a
-//! database blip (every connection of the test database terminated). Afterwards [`check_books`] reads the ledger
-//! straight from PostgreSQL and holds it against what the clients were given.
+//! Holders (package 3, no TOTP at login) are created and logged in before the timed section. The timed section is a
+//! mix of `credentials/authorize` and single-hash `signatures/signHash`, in waves: each wave the shared test clock
+//! moves one TOTP step (30 s) and every holder authorises a SAD of `per_sad` digests of its own with a real TOTP
+//! code; each SAD that comes back puts its `per_sad` signHash requests on the same queue, so authorisations and
+//! signatures of all holders run side by side, round-robin over the instances, at a chosen concurrency. A wave ends
+//! when its queue is empty and nothing is in flight. Optionally a fault is injected in the middle: a SIGKILL of one
+//! instance (restarted, its new address used from then on) or a database blip (every connection of the test
+//! database terminated). An authorisation that fails drops its SAD's signatures (counted as skipped). Afterwards
+//! [`check_books`] reads the ledger straight from PostgreSQL and holds it against what the clients were given.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -27,15 +30,22 @@ pub const ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
 pub const PACKAGE_3_TRANSACTIONS: usize = 600;
 /// The server's default `multisign`: most hashes one SAD may carry.
 pub const MULTISIGN: usize = 100;
+/// Most waves of one run: each moves the clock 30 s, and the access tokens (1 h by default) must outlive them.
+pub const MAX_WAVES: usize = 100;
 
 fn b64(d: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(d)
 }
 
+/// Digest `k` of a holder: SHA-256 of `"{credential_id}/{k}"`, unique per holder and signature.
+pub fn digest(credential_id: &str, k: usize) -> [u8; 32] {
+    sha2::Sha256::digest(format!("{credential_id}/{k}")).into()
+}
+
 /// How long after a database blip requests may still fail: the pools' connections are found dead one by one.
 pub const RECOVERY_GRACE: Duration = Duration::from_millis(500);
 
-/// A fault injected once, when `at` requests have been answered (or failed).
+/// A fault injected once, when `at` requests (authorize and signHash) have been answered (or failed).
 #[derive(Debug, Clone, Copy)]
 pub enum Fault {
     /// SIGKILL of instance `instance`, restart after `down` (its requests meanwhile fail to connect).
@@ -50,52 +60,56 @@ pub struct Plan {
     /// Name in the RESULT line (`cluster`, `faults_kill9`, …).
     pub name: String,
     pub holders: usize,
-    /// Signatures each holder is authorised for (≤ 600, package 3).
+    /// Signatures each holder asks for (≤ 600, package 3).
     pub per_holder: usize,
-    /// Hashes per SAD (≤ 100, the default multisign).
+    /// Hashes per SAD, i.e. signHash requests per authorize (≤ 100, the default multisign).
     pub per_sad: usize,
     pub concurrency: usize,
     pub fault: Option<Fault>,
 }
 
 impl Plan {
-    /// A plan of `requests` requests, as few holders as package 3 allows.
-    pub fn for_requests(name: &str, requests: usize, concurrency: usize, fault: Option<Fault>) -> Plan {
-        let holders = requests.div_ceil(PACKAGE_3_TRANSACTIONS).max(1);
+    /// A plan of about `requests` signHash requests (plus one authorize per `per_sad` of them), as few holders as
+    /// package 3 and [`MAX_WAVES`] allow.
+    pub fn for_requests(name: &str, requests: usize, per_sad: usize, concurrency: usize, fault: Option<Fault>) -> Plan {
+        let per_sad = per_sad.clamp(1, MULTISIGN);
+        let holders = requests
+            .div_ceil(PACKAGE_3_TRANSACTIONS)
+            .max(requests.div_ceil(per_sad * MAX_WAVES))
+            .max(1);
         Plan {
             name: name.to_owned(),
             holders,
             per_holder: requests.div_ceil(holders),
-            per_sad: MULTISIGN,
+            per_sad,
             concurrency,
             fault,
         }
     }
 
-    pub fn requests(&self) -> usize {
-        self.holders * self.per_holder
+    /// Waves of the run: SADs per holder.
+    pub fn waves(&self) -> usize {
+        self.per_holder.div_ceil(self.per_sad)
     }
 }
 
-/// One holder ready to sign: access token and the SADs with their digests.
+/// One holder ready to sign: its access token.
 pub struct Ready {
     pub holder: Holder,
     pub token: String,
-    /// (SAD, the digests it is bound to).
-    pub sads: Vec<(String, Vec<[u8; 32]>)>,
 }
 
-/// One signHash request of the load.
-#[derive(Clone, Copy)]
-struct Item {
-    holder: usize,
-    sad: usize,
-    digest: usize,
-}
-
-/// Creates the holders, logs them in and authorises their SADs (not timed).
+/// Creates the holders and logs them in (not timed).
 pub fn prepare(app: &TestApp, plan: &Plan, tag: &str) -> Vec<Ready> {
-    assert!(plan.per_holder <= PACKAGE_3_TRANSACTIONS && plan.per_sad <= MULTISIGN);
+    assert!(
+        plan.per_holder <= PACKAGE_3_TRANSACTIONS && (1..=MULTISIGN).contains(&plan.per_sad),
+        "{plan:?}"
+    );
+    assert!(
+        plan.waves() <= MAX_WAVES,
+        "{} waves: the access tokens would expire",
+        plan.waves()
+    );
     // The CLI makes keys and certificates: a few processes at a time.
     let holders: Vec<Holder> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..plan.holders)
@@ -116,66 +130,142 @@ pub fn prepare(app: &TestApp, plan: &Plan, tag: &str) -> Vec<Ready> {
             .flat_map(|h| h.join().expect("holder thread"))
             .collect()
     });
-    let mut ready: Vec<Ready> = holders
+    holders
         .into_iter()
         .map(|holder| {
             let token = app.login(&holder);
-            Ready {
-                holder,
-                token,
-                sads: Vec::new(),
-            }
+            Ready { holder, token }
         })
-        .collect();
-    let rounds = plan.per_holder.div_ceil(plan.per_sad);
-    for round in 0..rounds {
-        // One new TOTP step per round: every holder uses each step once.
-        app.advance_clock(30);
-        for (h, r) in ready.iter_mut().enumerate() {
-            let first = round * plan.per_sad;
-            let n = plan.per_sad.min(plan.per_holder - first);
-            let digests: Vec<[u8; 32]> = (first..first + n)
-                .map(|k| sha2::Sha256::digest(format!("{tag}/{h}/{k}")).into())
-                .collect();
-            let body = |code: String| {
-                json!({"credentialID": r.holder.credential_id, "numSignatures": n,
-                       "hashes": digests.iter().map(|d| b64(d)).collect::<Vec<_>>(),
-                       "hashAlgorithmOID": SHA256, "OTP": code})
-            };
-            let (mut status, mut out) = app.csc(
-                "/csc/v2/credentials/authorize",
-                &r.token,
-                &body(totp_code(&r.holder.totp_secret, app.now())),
-            );
-            if status != 200 {
-                // The real clock crossed a step boundary: take the next step.
-                (status, out) = app.csc(
-                    "/csc/v2/credentials/authorize",
-                    &r.token,
-                    &body(app.fresh_totp(&r.holder)),
-                );
-            }
-            assert_eq!(status, 200, "authorize: {out}");
-            let sad = out["SAD"].as_str().expect("SAD").to_owned();
-            r.sads.push((sad, digests));
+        .collect()
+}
+
+/// One request of the load.
+#[derive(Clone)]
+enum Job {
+    /// `credentials/authorize` of the holder's digests `first..first + n` with a TOTP code.
+    Authorize {
+        holder: usize,
+        first: usize,
+        n: usize,
+        otp: String,
+    },
+    /// `signatures/signHash` of the holder's digest `k` with a SAD.
+    Sign { holder: usize, k: usize, sad: Arc<str> },
+}
+
+impl Job {
+    fn holder(&self) -> usize {
+        match self {
+            Job::Authorize { holder, .. } | Job::Sign { holder, .. } => *holder,
         }
     }
-    ready
+}
+
+/// The work queue of the current wave: workers take jobs, and an authorisation that succeeds adds its signatures.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Jobs were added, or the load is over.
+    work: Condvar,
+    /// The queue is empty and nothing is in flight.
+    idle: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    in_flight: usize,
+    closed: bool,
+}
+
+impl Queue {
+    fn push(&self, jobs: impl IntoIterator<Item = Job>) {
+        self.state.lock().expect("queue").jobs.extend(jobs);
+        self.work.notify_all();
+    }
+
+    /// The next job (counted in flight until [`Queue::finish`]); `None` once the load is over.
+    fn take(&self) -> Option<Job> {
+        let mut s = self.state.lock().expect("queue");
+        loop {
+            if let Some(job) = s.jobs.pop_front() {
+                s.in_flight += 1;
+                return Some(job);
+            }
+            if s.closed {
+                return None;
+            }
+            s = self.work.wait(s).expect("queue");
+        }
+    }
+
+    /// A job is done; `more` are the jobs it leads to (queued before it stops counting as in flight).
+    fn finish(&self, more: Vec<Job>) {
+        let mut s = self.state.lock().expect("queue");
+        let added = !more.is_empty();
+        s.jobs.extend(more);
+        s.in_flight -= 1;
+        if added {
+            self.work.notify_all();
+        }
+        if s.jobs.is_empty() && s.in_flight == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    fn wait_idle(&self) {
+        let mut s = self.state.lock().expect("queue");
+        while !(s.jobs.is_empty() && s.in_flight == 0) {
+            s = self.idle.wait(s).expect("queue");
+        }
+    }
+
+    fn close(&self) {
+        self.state.lock().expect("queue").closed = true;
+        self.work.notify_all();
+    }
 }
 
 /// How one request ended.
 #[derive(Debug, Clone)]
 enum Outcome {
-    /// 200 with the signature (base64).
-    Signed(String),
-    /// An HTTP answer other than 200.
+    /// 200 with the SAD (authorize) or the signature (signHash, base64).
+    Ok(String),
+    /// An HTTP answer other than 200 (or a 200 without what was asked for).
     Status(u16, String),
     /// No HTTP answer (connection refused or reset): the outcome is unknown to the client.
     NoAnswer(String),
 }
 
+/// POSTs `body`; `Ok` carries the string that `pick` finds in a 200 answer.
+fn send(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+    pick: fn(&Value) -> Option<&str>,
+) -> Outcome {
+    match client.post(url).bearer_auth(token).json(body).send() {
+        Err(e) => Outcome::NoAnswer(e.to_string()),
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            match resp.text() {
+                Err(e) => Outcome::NoAnswer(format!("{status}, body lost: {e}")),
+                Ok(text) if status == 200 => {
+                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    match pick(&v) {
+                        Some(s) => Outcome::Ok(s.to_owned()),
+                        None => Outcome::Status(200, text),
+                    }
+                }
+                Ok(text) => Outcome::Status(status, text),
+            }
+        }
+    }
+}
+
 struct Done {
-    item: Item,
+    job: Job,
     instance: usize,
     started: Instant,
     latency: Duration,
@@ -187,13 +277,24 @@ pub struct Run {
     pub plan: Plan,
     pub instances: usize,
     pub elapsed: Duration,
+    /// Requests sent (authorize and signHash).
+    pub sent: usize,
+    /// `credentials/authorize` requests sent, and how many returned a SAD.
+    pub authorizations: usize,
+    pub authorized: usize,
+    /// signHash requests not sent because their SAD's authorisation failed.
+    pub skipped: usize,
+    /// Latency percentiles of the signHash requests that returned a signature.
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Latency percentiles of the authorize requests that returned a SAD.
+    pub auth_p50_ms: f64,
+    pub auth_p99_ms: f64,
     /// (credential, hex digest) → signature returned.
     pub returned: HashMap<(String, String), String>,
-    /// HTTP status (0: no answer) → count, and one sample answer each.
+    /// HTTP status (0: no answer) → count, and one sample answer each; authorize and signHash together.
     pub statuses: BTreeMap<u16, (usize, String)>,
-    /// Requests with no answer that were sent to the killed instance before it was dead.
+    /// signHash requests with no answer that were sent to the killed instance before it was dead.
     pub in_flight_at_kill: usize,
     /// Requests without an HTTP answer at all.
     pub no_answer: usize,
@@ -205,35 +306,39 @@ pub struct Run {
     pub successes_after_blip: usize,
 }
 
-/// Runs the load over `apps` (round-robin), injecting the plan's fault.
-pub fn run(apps: &mut [TestApp], ready: &[Ready], plan: &Plan) -> Run {
-    let n = ready.iter().map(|r| r.sads.len()).max().unwrap_or(0);
-    // Every holder and SAD busy at once: interleave by position, then SAD, then holder.
-    let mut items = Vec::with_capacity(plan.requests());
-    for k in 0..plan.per_sad {
-        for s in 0..n {
-            for (h, r) in ready.iter().enumerate() {
-                if r.sads.get(s).is_some_and(|(_, d)| k < d.len()) {
-                    items.push(Item {
-                        holder: h,
-                        sad: s,
-                        digest: k,
-                    });
-                }
-            }
-        }
+/// Latency percentile `p` of sorted latencies, in milliseconds.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
     }
+    let i = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[i.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+/// Runs the load over `apps` (round-robin; they share one test clock), injecting the plan's fault.
+pub fn run(apps: &mut [TestApp], ready: &[Ready], plan: &Plan) -> Run {
     let instances = apps.len();
     let bases = RwLock::new(apps.iter().map(|a| a.base.clone()).collect::<Vec<_>>());
-    let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    let done: Mutex<Vec<Done>> = Mutex::new(Vec::with_capacity(items.len()));
     let db_name = database_name(&apps[0]);
     let admin_url = std::env::var("PARAFA_TEST_POSTGRES_URL").expect("PARAFA_TEST_POSTGRES_URL");
-    let mut kill_at: Option<(usize, Instant)> = None;
-    let mut blip_end: Option<Instant> = None;
+    // The instance to kill is handed to the fault thread; another one keeps the clock.
+    let kill = match plan.fault {
+        Some(Fault::Kill9 { instance, .. }) => Some(instance),
+        _ => None,
+    };
+    let mut slots: Vec<Option<&mut TestApp>> = apps.iter_mut().map(Some).collect();
+    let victim = kill.map(|i| slots[i].take().expect("the instance to kill"));
+    let clock: &TestApp = slots
+        .iter_mut()
+        .find_map(Option::take)
+        .expect("an instance that stays up");
+    let queue = Queue::default();
+    let sent = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let over = AtomicBool::new(false);
+    let done: Mutex<Vec<Done>> = Mutex::new(Vec::new());
     let start = Instant::now();
-    std::thread::scope(|scope| {
+    let (elapsed, kill_at, blip_end) = std::thread::scope(|scope| {
         for _ in 0..plan.concurrency {
             scope.spawn(|| {
                 let client = reqwest::blocking::Client::builder()
@@ -241,37 +346,26 @@ pub fn run(apps: &mut [TestApp], ready: &[Ready], plan: &Plan) -> Run {
                     .build()
                     .expect("http client");
                 let mut mine = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&item) = items.get(i) else { break };
-                    let instance = i % instances;
+                while let Some(job) = queue.take() {
+                    let instance = sent.fetch_add(1, Ordering::SeqCst) % instances;
                     let base = bases.read().expect("bases")[instance].clone();
-                    let r = &ready[item.holder];
-                    let (sad, digests) = &r.sads[item.sad];
-                    let body = json!({"credentialID": r.holder.credential_id, "SAD": sad,
-                                      "hashes": [b64(&digests[item.digest])],
-                                      "hashAlgorithmOID": SHA256, "signAlgo": ECDSA_SHA256});
+                    let r = &ready[job.holder()];
+                    let cred = r.holder.credential_id.as_str();
                     let started = Instant::now();
-                    let sent = client
-                        .post(format!("{base}/csc/v2/signatures/signHash"))
-                        .bearer_auth(&r.token)
-                        .json(&body)
-                        .send();
-                    let outcome = match sent {
-                        Err(e) => Outcome::NoAnswer(e.to_string()),
-                        Ok(resp) => {
-                            let status = resp.status().as_u16();
-                            match resp.text() {
-                                Err(e) => Outcome::NoAnswer(format!("{status}, body lost: {e}")),
-                                Ok(text) if status == 200 => {
-                                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                                    match v["signatures"][0].as_str() {
-                                        Some(sig) => Outcome::Signed(sig.to_owned()),
-                                        None => Outcome::Status(200, text),
-                                    }
-                                }
-                                Ok(text) => Outcome::Status(status, text),
-                            }
+                    let outcome = match &job {
+                        Job::Authorize { first, n, otp, .. } => {
+                            let hashes: Vec<String> = (*first..first + n).map(|k| b64(&digest(cred, k))).collect();
+                            let body = json!({"credentialID": cred, "numSignatures": n, "hashes": hashes,
+                                              "hashAlgorithmOID": SHA256, "OTP": otp});
+                            let url = format!("{base}/csc/v2/credentials/authorize");
+                            send(&client, &url, &r.token, &body, |v| v["SAD"].as_str())
+                        }
+                        Job::Sign { k, sad, .. } => {
+                            let body = json!({"credentialID": cred, "SAD": &**sad,
+                                              "hashes": [b64(&digest(cred, *k))],
+                                              "hashAlgorithmOID": SHA256, "signAlgo": ECDSA_SHA256});
+                            let url = format!("{base}/csc/v2/signatures/signHash");
+                            send(&client, &url, &r.token, &body, |v| v["signatures"][0].as_str())
                         }
                     };
                     let latency = started.elapsed();
@@ -279,80 +373,130 @@ pub fn run(apps: &mut [TestApp], ready: &[Ready], plan: &Plan) -> Run {
                         // A client backs off a little from an instance that does not answer.
                         std::thread::sleep(Duration::from_millis(50));
                     }
+                    // A SAD brings its signatures onto the queue, to be spread over the instances.
+                    let more = match (&job, &outcome) {
+                        (Job::Authorize { holder, first, n, .. }, Outcome::Ok(sad)) => {
+                            let sad: Arc<str> = sad.as_str().into();
+                            (*first..first + n)
+                                .map(|k| Job::Sign {
+                                    holder: *holder,
+                                    k,
+                                    sad: sad.clone(),
+                                })
+                                .collect()
+                        }
+                        _ => Vec::new(),
+                    };
                     mine.push(Done {
-                        item,
+                        job,
                         instance,
                         started,
                         latency,
                         outcome,
                     });
                     finished.fetch_add(1, Ordering::SeqCst);
+                    queue.finish(more);
                 }
                 done.lock().expect("results").extend(mine);
             });
         }
-        if let Some(fault) = plan.fault {
-            let at = match fault {
-                Fault::Kill9 { at, .. } | Fault::DbBlip { at, .. } => at,
-            };
-            while finished.load(Ordering::SeqCst) < at && next.load(Ordering::SeqCst) < items.len() {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            match fault {
-                Fault::Kill9 { instance, down, .. } => {
-                    apps[instance].stop();
-                    kill_at = Some((instance, Instant::now()));
-                    eprintln!(
-                        "{}: SIGKILL of instance {instance} after {} requests",
-                        plan.name,
-                        finished.load(Ordering::SeqCst)
-                    );
-                    std::thread::sleep(down);
-                    apps[instance].start();
-                    bases.write().expect("bases")[instance] = apps[instance].base.clone();
-                    eprintln!(
-                        "{}: instance {instance} restarted at {} after {} requests",
-                        plan.name,
-                        apps[instance].base,
-                        finished.load(Ordering::SeqCst)
-                    );
+        let fault = plan.fault.map(|fault| {
+            let (finished, over, bases, admin_url, db_name) = (&finished, &over, &bases, &admin_url, &db_name);
+            let name = plan.name.as_str();
+            scope.spawn(move || {
+                let at = match fault {
+                    Fault::Kill9 { at, .. } | Fault::DbBlip { at, .. } => at,
+                };
+                while finished.load(Ordering::SeqCst) < at && !over.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(5));
                 }
-                Fault::DbBlip { times, gap, .. } => {
-                    for _ in 0..times {
-                        psql(
-                            &admin_url,
-                            &format!(
-                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                                 WHERE datname = '{db_name}' AND pid <> pg_backend_pid()"
-                            ),
+                match fault {
+                    Fault::Kill9 { instance, down, .. } => {
+                        let victim = victim.expect("the instance to kill");
+                        victim.stop();
+                        let kill_at = (instance, Instant::now());
+                        eprintln!(
+                            "{name}: SIGKILL of instance {instance} after {} requests",
+                            finished.load(Ordering::SeqCst)
                         );
-                        std::thread::sleep(gap);
+                        std::thread::sleep(down);
+                        victim.start();
+                        bases.write().expect("bases")[instance] = victim.base.clone();
+                        eprintln!(
+                            "{name}: instance {instance} restarted at {} after {} requests",
+                            victim.base,
+                            finished.load(Ordering::SeqCst)
+                        );
+                        (Some(kill_at), None)
                     }
-                    blip_end = Some(Instant::now());
-                    eprintln!(
-                        "{}: database connections terminated {times} times, blip over after {} requests",
-                        plan.name,
-                        finished.load(Ordering::SeqCst)
-                    );
+                    Fault::DbBlip { times, gap, .. } => {
+                        for _ in 0..times {
+                            psql(
+                                admin_url,
+                                &format!(
+                                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                                     WHERE datname = '{db_name}' AND pid <> pg_backend_pid()"
+                                ),
+                            );
+                            std::thread::sleep(gap);
+                        }
+                        eprintln!(
+                            "{name}: database connections terminated {times} times, blip over after {} requests",
+                            finished.load(Ordering::SeqCst)
+                        );
+                        (None, Some(Instant::now()))
+                    }
                 }
-            }
+            })
+        });
+        for wave in 0..plan.waves() {
+            // One new TOTP step per wave: every holder uses each step once, in increasing order.
+            clock.advance_clock(30);
+            let now = clock.now();
+            let first = wave * plan.per_sad;
+            let n = plan.per_sad.min(plan.per_holder - first);
+            queue.push(ready.iter().enumerate().map(|(holder, r)| Job::Authorize {
+                holder,
+                first,
+                n,
+                otp: totp_code(&r.holder.totp_secret, now),
+            }));
+            queue.wait_idle();
         }
+        let elapsed = start.elapsed();
+        over.store(true, Ordering::SeqCst);
+        queue.close();
+        let (kill_at, blip_end) = fault.map_or((None, None), |f| f.join().expect("fault thread"));
+        (elapsed, kill_at, blip_end)
     });
-    let elapsed = start.elapsed();
     let done = done.into_inner().expect("results");
-    let mut latencies: Vec<Duration> = Vec::new();
+    let (mut sign_latencies, mut auth_latencies) = (Vec::new(), Vec::new());
     let mut returned = HashMap::new();
     let mut statuses: BTreeMap<u16, (usize, String)> = BTreeMap::new();
+    let (mut authorizations, mut authorized, mut skipped) = (0, 0, 0);
     let (mut in_flight_at_kill, mut no_answer) = (0, 0);
     let (mut failures_after_blip, mut successes_after_blip) = (0, 0);
     for d in &done {
-        let r = &ready[d.item.holder];
+        let cred = &ready[d.job.holder()].holder.credential_id;
         let after_blip = blip_end.is_some_and(|end| d.started > end + RECOVERY_GRACE);
+        if let Job::Authorize { n, .. } = d.job {
+            authorizations += 1;
+            if !matches!(d.outcome, Outcome::Ok(_)) {
+                skipped += n;
+            }
+        }
         let (code, sample) = match &d.outcome {
-            Outcome::Signed(sig) => {
-                latencies.push(d.latency);
-                let digest = hex::encode(r.sads[d.item.sad].1[d.item.digest]);
-                returned.insert((r.holder.credential_id.clone(), digest), sig.clone());
+            Outcome::Ok(value) => {
+                match d.job {
+                    Job::Authorize { .. } => {
+                        authorized += 1;
+                        auth_latencies.push(d.latency);
+                    }
+                    Job::Sign { k, .. } => {
+                        sign_latencies.push(d.latency);
+                        returned.insert((cred.clone(), hex::encode(digest(cred, k))), value.clone());
+                    }
+                }
                 successes_after_blip += usize::from(after_blip);
                 (200, String::new())
             }
@@ -363,29 +507,30 @@ pub fn run(apps: &mut [TestApp], ready: &[Ready], plan: &Plan) -> Run {
             Outcome::NoAnswer(e) => {
                 no_answer += 1;
                 failures_after_blip += usize::from(after_blip);
-                if kill_at.is_some_and(|(i, at)| i == d.instance && d.started < at) {
+                // A signHash in flight at the kill may have been debited; an authorisation debits nothing.
+                if matches!(d.job, Job::Sign { .. }) && kill_at.is_some_and(|(i, at)| i == d.instance && d.started < at)
+                {
                     in_flight_at_kill += 1;
                 }
                 (0, e.clone())
             }
         };
-        let e = statuses.entry(code).or_insert((0, sample));
-        e.0 += 1;
+        statuses.entry(code).or_insert((0, sample)).0 += 1;
     }
-    latencies.sort();
-    let pct = |p: f64| {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
-        latencies[i.clamp(1, latencies.len()) - 1].as_secs_f64() * 1000.0
-    };
+    sign_latencies.sort();
+    auth_latencies.sort();
     Run {
         plan: plan.clone(),
         instances,
         elapsed,
-        p50_ms: pct(50.0),
-        p99_ms: pct(99.0),
+        sent: done.len(),
+        authorizations,
+        authorized,
+        skipped,
+        p50_ms: percentile(&sign_latencies, 50.0),
+        p99_ms: percentile(&sign_latencies, 99.0),
+        auth_p50_ms: percentile(&auth_latencies, 50.0),
+        auth_p99_ms: percentile(&auth_latencies, 99.0),
         returned,
         statuses,
         in_flight_at_kill,
@@ -623,17 +768,27 @@ fn verify_some(app: &TestApp, ready: &[Ready], run: &Run, n: usize, books: &mut 
     verified
 }
 
-/// The machine-readable line.
+/// The machine-readable line: `requests` counts the requests sent (authorize and signHash), `sign_per_s` the
+/// signatures returned per second, `req_per_s` the requests answered or failed per second.
 pub fn result_line(run: &Run, books: &Books) -> String {
+    let secs = run.elapsed.as_secs_f64();
     format!(
-        "RESULT {} instances={} requests={} sign_per_s={:.0} p50_ms={:.1} p99_ms={:.1} returned={} debited={} \
+        "RESULT {} instances={} requests={} per_sad={} authorizations={} authorized={} skipped={} sign_per_s={:.0} \
+         req_per_s={:.0} p50_ms={:.1} p99_ms={:.1} auth_p50_ms={:.1} auth_p99_ms={:.1} returned={} debited={} \
          rows={} overspent={} mismatches={} kill9={} no_answer={} in_flight_at_kill={} statuses={}",
         run.plan.name,
         run.instances,
-        run.plan.requests(),
-        books.returned as f64 / run.elapsed.as_secs_f64(),
+        run.sent,
+        run.plan.per_sad,
+        run.authorizations,
+        run.authorized,
+        run.skipped,
+        books.returned as f64 / secs,
+        run.sent as f64 / secs,
         run.p50_ms,
         run.p99_ms,
+        run.auth_p50_ms,
+        run.auth_p99_ms,
         books.returned,
         books.debited,
         books.rows,
