@@ -318,10 +318,14 @@ impl Ledger {
 
 async fn commit_group(db: &Db, jobs: &[Job]) -> Result<Vec<Result<(), CommitRefusal>>, DbError> {
     let mut tx = db.writer().begin().await?;
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        outcomes.push(apply(&mut tx, &job.commit).await?);
+    // Quota rows locked in one order (by credential) on every instance, so two groups never wait for each other.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by(|&i, &j| jobs[i].commit.credential_id.cmp(&jobs[j].commit.credential_id));
+    let mut applied = vec![None; jobs.len()];
+    for i in order {
+        applied[i] = Some(apply(&mut tx, &jobs[i].commit).await?);
     }
+    let outcomes: Vec<Result<(), CommitRefusal>> = applied.into_iter().map(|o| o.expect("applied")).collect();
     // The rows of the accepted requests, a few statements for the whole group.
     let accepted: Vec<&Commit> = jobs
         .iter()
