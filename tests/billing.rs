@@ -55,7 +55,7 @@ fn call(app: &TestApp, method: &str, path: &str, cookie: &str, body: Option<Valu
         _ => app.client.get(app.url(path)),
     }
     .header("Cookie", cookie)
-    .header("X-CSRF-Token", common::csrf_for(&cookie));
+    .header("X-CSRF-Token", common::csrf_for(cookie));
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -231,7 +231,7 @@ fn only_a_signed_fresh_callback_marks_an_order_paid_and_a_replay_changes_nothing
     assert!(order["payment_url"]
         .as_str()
         .unwrap()
-        .ends_with(&format!("/api/v1/sandbox-pay/{id}")));
+        .ends_with(&format!("/orders/{id}/pay")));
     let (status, page) = call(&app, "GET", &format!("/api/v1/sandbox-pay/{id}"), &cookie, None);
     assert_eq!((status, page["charge"].clone()), (200, order["price"]["label"].clone()));
 

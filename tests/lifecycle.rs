@@ -59,9 +59,10 @@ fn identity_link(app: &TestApp, cookie: &str, order: &str) -> String {
     path_of(out["url"].as_str().unwrap())
 }
 
+/// The JSON route behind an identification link (the link is the provider's page, which posts to this route).
 fn path_of(url: &str) -> String {
-    let i = url.find("/api/v1/").expect("an API link");
-    url[i..].to_owned()
+    let i = url.find("/identity/sandbox/").expect("an identification link");
+    format!("/api/v1{}", &url[i..])
 }
 
 fn complete(app: &TestApp, link: &str, doc: Value) -> Value {

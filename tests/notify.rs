@@ -686,9 +686,9 @@ fn enrol(app: &TestApp) {
     assert_eq!(status, 202, "{out}");
 }
 
-/// The token that follows `/activate/` in a message.
+/// The token that follows `/invitations/` in a message.
 fn activation_token(mail: &str) -> String {
-    let at = mail.find("/activate/").expect("activation link") + "/activate/".len();
+    let at = mail.find("/invitations/").expect("invitation link") + "/invitations/".len();
     mail[at..].split_whitespace().next().unwrap().to_owned()
 }
 

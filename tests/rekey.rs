@@ -152,7 +152,7 @@ fn send_identity(app: &TestApp, cookie: &str, id: &str, fields: &[(&str, String)
         .client
         .post(app.url(&format!("/api/v1/me/rekey/{id}/identity")))
         .header("Cookie", cookie)
-        .header("X-CSRF-Token", common::csrf_for(&cookie))
+        .header("X-CSRF-Token", common::csrf_for(cookie))
         .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
         .body(body)
         .send()

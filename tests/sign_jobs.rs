@@ -13,7 +13,7 @@ fn upload(app: &TestApp, cookie: &str, form: Form) -> (u16, Value) {
         .client
         .post(app.url("/api/v1/sign-jobs"))
         .header("Cookie", cookie)
-        .header("X-CSRF-Token", common::csrf_for(&cookie))
+        .header("X-CSRF-Token", common::csrf_for(cookie))
         .multipart(form)
         .send()
         .unwrap();
@@ -25,7 +25,7 @@ fn get_bytes(app: &TestApp, cookie: &str, path: &str) -> (u16, Vec<u8>) {
         .client
         .get(app.url(path))
         .header("Cookie", cookie)
-        .header("X-CSRF-Token", common::csrf_for(&cookie))
+        .header("X-CSRF-Token", common::csrf_for(cookie))
         .send()
         .unwrap();
     (r.status().as_u16(), r.bytes().unwrap().to_vec())

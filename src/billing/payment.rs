@@ -60,7 +60,8 @@ pub trait PaymentGateway: Send + Sync {
     fn refund(&self, order_id: &str, amount_ron_bani: i64) -> String;
 }
 
-/// The built-in sandbox: a page that pays or fails an order, reporting through the same signed callback.
+/// The built-in sandbox: a page (`/orders/{id}/pay`, backed by `/api/v1/sandbox-pay/{id}`) that pays or fails an
+/// order, reporting through the same signed callback.
 pub struct Sandbox;
 
 impl PaymentGateway for Sandbox {
@@ -69,7 +70,7 @@ impl PaymentGateway for Sandbox {
     }
 
     fn payment_url(&self, base: &str, order_id: &str) -> String {
-        format!("{base}/api/v1/sandbox-pay/{order_id}")
+        format!("{base}/orders/{order_id}/pay")
     }
 
     /// The sandbox moves no money: the reference names the order and the amount.

@@ -731,7 +731,7 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
                 .await?
                 .is_none_or(|p| p.status != "active")
             {
-                let link = format!("{}/api/v1/me/totp/pairing", state.ca.public_base());
+                let link = format!("{}/pairing", state.ca.public_base());
                 super::tell(
                     &mut tx,
                     state,

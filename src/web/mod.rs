@@ -156,7 +156,8 @@ impl std::fmt::Display for PageError {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            PageError::Login { .. } => StatusCode::SEE_OTHER,
+            // What the request lacked (for the logs: a 4xx is a warning, not an error); the answer is a 303.
+            PageError::Login { .. } => StatusCode::UNAUTHORIZED,
             PageError::Api { error, .. } => error.status,
         }
     }

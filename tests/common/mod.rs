@@ -333,7 +333,7 @@ impl TestApp {
             _ => self.client.get(self.url(path)),
         };
         if let Some(c) = cookie {
-            req = req.header("Cookie", c).header("X-CSRF-Token", csrf_for(&c));
+            req = req.header("Cookie", c).header("X-CSRF-Token", csrf_for(c));
         }
         if let Some(b) = body {
             req = req.json(&b);
@@ -342,16 +342,21 @@ impl TestApp {
         (r.status().as_u16(), r.json().unwrap_or(serde_json::Value::Null))
     }
 
+    /// The file holding the server's clock offset in seconds (the server and the CLI reread it at every reading).
+    pub fn clock_file(&self) -> PathBuf {
+        PathBuf::from(
+            &self
+                .env
+                .iter()
+                .find(|(k, _)| k == "PARAFA_TEST_CLOCK_FILE")
+                .expect("clock file")
+                .1,
+        )
+    }
+
     /// The server's clock offset in seconds (moved by [`TestApp::advance_clock`]).
     pub fn clock_offset(&self) -> i64 {
-        let file = self
-            .env
-            .iter()
-            .find(|(k, _)| k == "PARAFA_TEST_CLOCK_FILE")
-            .expect("clock file")
-            .1
-            .clone();
-        std::fs::read_to_string(file)
+        std::fs::read_to_string(self.clock_file())
             .expect("clock file")
             .trim()
             .parse()
@@ -360,13 +365,7 @@ impl TestApp {
 
     /// Moves the server's clock (and the CLI's) forward by `secs`.
     pub fn advance_clock(&self, secs: i64) {
-        let file = self
-            .env
-            .iter()
-            .find(|(k, _)| k == "PARAFA_TEST_CLOCK_FILE")
-            .expect("clock file")
-            .1
-            .clone();
+        let file = self.clock_file().display().to_string();
         // Write and rename: the server rereads the file on every reading of the clock and must never see it empty.
         let tmp = format!("{file}.tmp");
         std::fs::write(&tmp, (self.clock_offset() + secs).to_string()).expect("write clock file");

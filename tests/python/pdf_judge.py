@@ -2,8 +2,10 @@
 or a .p7s (`cms P7S ROOT [CONTENT]`) with pyHanko:
 JSON on standard output with, per signature, intact/valid/trusted/coverage, whether it carries a signature
 timestamp, whether it is a document timestamp, and whether the file has a DSS with certificates, CRLs and OCSPs."""
+import datetime
 import io
 import json
+import os
 import sys
 
 from pyhanko.keys import load_cert_from_pemder
@@ -41,13 +43,31 @@ def make(out, pages, xfa=False):
         f.write(buf.getvalue())
 
 
+def moment():
+    """The validation time: PARAFA_JUDGE_AT (Unix seconds, the server's test clock) if set, else now."""
+    at = os.environ.get("PARAFA_JUDGE_AT")
+    return datetime.datetime.fromtimestamp(int(at), tz=datetime.timezone.utc) if at else None
+
+
+def widget_page(reader, field_name):
+    """The index of the page whose annotations hold the field `field_name`, or None."""
+    count = int(reader.root["/Pages"]["/Count"])
+    for i in range(count):
+        page = reader.find_page_for_modification(i)[0].get_object()
+        for annot in page.get("/Annots", []):
+            annot = annot.get_object()
+            if annot.get("/T") == field_name or annot.get("/Parent", {}).get("/T") == field_name:
+                return i
+    return None
+
+
 def judge(pdf, roots):
     trust = [load_cert_from_pemder(r) for r in roots]
     with open(pdf, "rb") as f:
         reader = PdfFileReader(io.BytesIO(f.read()))
     report = {"signatures": [], "dss": None}
     for sig in reader.embedded_signatures:
-        vc = ValidationContext(trust_roots=trust, allow_fetching=False)
+        vc = ValidationContext(trust_roots=trust, allow_fetching=False, moment=moment())
         doc_ts = sig.sig_object_type == "/DocTimeStamp"
         status = validate_pdf_timestamp(sig, validation_context=vc) if doc_ts else validate_pdf_signature(sig, vc)
         report["signatures"].append({
@@ -56,6 +76,9 @@ def judge(pdf, roots):
             "valid": status.valid,
             "trusted": status.trusted,
             "coverage": status.coverage.name,
+            # Where the signature's widget sits: 0-based page index and /Rect (None, [] when it has none).
+            "page": widget_page(reader, sig.field_name),
+            "rect": [float(v) for v in sig.sig_field.get("/Rect", [])],
             # The signature timestamp, validated by pyHanko against the same roots (None: there is none).
             "signature_timestamp": (not doc_ts) and getattr(status, "timestamp_validity", None) is not None
             and status.timestamp_validity.intact and status.timestamp_validity.valid,

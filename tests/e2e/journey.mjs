@@ -1,0 +1,258 @@
+// A new user, from enrolment to SignedFiles.zip, in headless Chromium (started by tests/browser.rs).
+//
+// Environment: PARAFA_BASE (the server), PARAFA_OUTBOX (where it "sends" e-mails and SMS), PARAFA_CLOCK_FILE (the
+// test clock's offset: moved one TOTP step before each code, as if the holder waited for the next code), E2E_WORK
+// (downloads, failure screenshots), E2E_PDF / E2E_XFA / E2E_TXT (the files to sign), E2E_OPERATOR_* (an operator
+// made by the CLI), E2E_SCREENSHOTS (optional: where the main pages' screenshots go).
+// Prints one JSON line at the end: {"zip": path, "rect": {"page": i, "rect": [x1, y1, x2, y2]}, "xfa_message": …}.
+import path from "node:path";
+import { launch, totp, Outbox, step, shoot, drawRectangle } from "./lib.mjs";
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+const BASE = env("PARAFA_BASE");
+const WORK = env("E2E_WORK");
+const outbox = new Outbox(env("PARAFA_OUTBOX"));
+const clock = totp.clock(env("PARAFA_CLOCK_FILE"));
+
+const person = {
+  given: "Ioana",
+  surname: "Dumitrescu",
+  email: "ioana.dumitrescu@example.com",
+  phone: "+40723456789",
+  password: "Frunze galbene pe Dâmbovița 2026!",
+  cnp: "2900101221142",
+};
+
+const { browser, context, page, problems } = await launch(BASE, "en-US");
+const report = {};
+
+try {
+  await step(page, WORK, "enrolment", async () => {
+    await page.goto(`${BASE}/enrol`);
+    await page.fill("#enrol-given-name", person.given);
+    await page.fill("#enrol-surname", person.surname);
+    await page.fill("#enrol-email", person.email);
+    await page.fill("#enrol-phone", person.phone);
+    await scrollToEnd(page, "#enrol-privacy-notice");
+    await page.check("#enrol-privacy");
+    await shoot(page, "enrolment");
+    await page.click("#enrol-submit");
+    await page.waitForSelector("#enrol-sent:not(.hidden)");
+  });
+
+  await step(page, WORK, "activation", async () => {
+    const mail = await outbox.latest(person.email);
+    await page.goto(outbox.localLink(mail, BASE, "/invitations/"));
+    await page.fill("#invitation-phone-input", person.phone);
+    await page.click("#invitation-phone-submit");
+    const sms = await outbox.latest(person.phone);
+    await page.fill("#invitation-code-input", Outbox.code(sms));
+    await shoot(page, "activation-code");
+    await page.click("#invitation-code-submit");
+    await page.fill("#invitation-password-input", person.password);
+    await page.fill("#invitation-password-confirm", person.password);
+    await shoot(page, "activation-password");
+    await page.click("#invitation-password-submit");
+    await page.waitForSelector("#invitation-done:not(.hidden)");
+  });
+
+  await step(page, WORK, "login and pairing", async () => {
+    await login(page, person.email, person.password);
+    // The one-time consent screen and the privacy notice (read to its end), then 2FA is due: set it up now.
+    await throughConsents(page, /\/2fa/);
+    await shoot(page, "two-factor");
+    await page.click("#setup-2fa");
+    await page.waitForURL(/\/pairing/);
+    await page.click("#pairing-start-button");
+    await page.check("#pairing-app-installed");
+    const sms = await outbox.latest(person.phone);
+    await page.fill("#pairing-sms-code", Outbox.code(sms));
+    await page.click("#pairing-sms-submit");
+    await page.waitForSelector("#totp-secret:not(:empty)");
+    person.secret = (await page.textContent("#totp-secret")).replace(/\s+/g, "");
+    await shoot(page, "pairing-qr");
+    await page.fill("#pairing-code", clock.fresh(person.secret));
+    await page.click("#pairing-activate-submit");
+    await page.waitForSelector("#pairing-done:not(.hidden)");
+    // The secret was shown once: a reload does not show it again.
+    await page.reload();
+    const again = await page.textContent("body");
+    if (again.includes(person.secret)) throw new Error("the TOTP secret is shown again after a reload");
+  });
+
+  await step(page, WORK, "login with the authenticator code", async () => {
+    // Turning 2FA on ended every session: log in again, now with a code.
+    await login(page, person.email, person.password);
+    await page.waitForSelector("#totp-box:not(.hidden)");
+    await page.fill("#totp", clock.fresh(person.secret));
+    await shoot(page, "login-code");
+    await page.click("#login button[type=submit]");
+    await throughConsents(page, /^\/$/);
+    await shoot(page, "home");
+  });
+
+  let orderId;
+  await step(page, WORK, "order and payment", async () => {
+    await page.goto(`${BASE}/packages`);
+    await shoot(page, "packages");
+    await page.click("[id^='order-package-']");
+    await page.waitForSelector("#order-form");
+    for (const ack of ["#ack-1", "#ack-2", "#ack-3"]) await page.check(ack);
+    await page.check("#invoice-person");
+    for (const [id, v] of [
+      ["county", "Cluj"], ["locality", "Cluj-Napoca"], ["street", "Memorandumului"], ["number", "28"],
+      ["building", "-"], ["entrance", "-"], ["apartment", "-"], ["postal-code", "400114"],
+    ]) {
+      await page.fill(`#invoice-${id}`, v);
+    }
+    await page.check("#invoice-confirm-person");
+    await shoot(page, "order-form");
+    await page.click("#order-submit");
+    await page.waitForSelector("#pay-button");
+    orderId = page.url().match(/orders\/([^/?#]+)/)[1];
+    await shoot(page, "payment");
+    await page.click("#pay-button");
+    await page.waitForURL(new RegExp(`/orders/${orderId}(?:[?#].*)?$`));
+  });
+
+  await step(page, WORK, "identification", async () => {
+    await page.click(`#identify-${orderId}`);
+    await page.waitForSelector("#identity-form");
+    await page.selectOption("#doc-type", { index: 0 });
+    await page.fill("#doc-given-name", person.given);
+    await page.fill("#doc-surname", person.surname);
+    await page.fill("#doc-personal-number", person.cnp);
+    await fillIfPresent(page, "#doc-series", "RX");
+    await page.fill("#doc-number", "123456");
+    await fillIfPresent(page, "#doc-issuer", "SPCLEP București");
+    await fillDate(page, "#doc-issued-on", -365 * 2);
+    await fillDate(page, "#doc-expires-on", 365 * 5);
+    for (const c of ["#consent-privacy", "#consent-biometric", "#consent-captures", "#consent-recording"]) {
+      await page.check(c);
+    }
+    await shoot(page, "identification");
+    await page.click("#identity-submit");
+    await page.waitForSelector("#identity-done:not(.hidden)");
+  });
+
+  await step(page, WORK, "the operator accepts", async () => {
+    const op = await browser.newContext({ locale: "ro-RO", acceptDownloads: true });
+    const opPage = await op.newPage();
+    opPage.on("pageerror", (e) => problems.push(`operator page error: ${e.message}`));
+    const secret = env("E2E_OPERATOR_TOTP");
+    await opPage.goto(`${BASE}/login`);
+    await opPage.fill("#email", env("E2E_OPERATOR_EMAIL"));
+    await opPage.fill("#password", env("E2E_OPERATOR_PASSWORD"));
+    await opPage.click("#login button[type=submit]");
+    await opPage.waitForSelector("#totp-box:not(.hidden)");
+    await opPage.fill("#totp", clock.fresh(secret));
+    await opPage.click("#login button[type=submit]");
+    await opPage.waitForURL(/\/operator/);
+    const row = await opPage.waitForSelector("[id^='identity-']:has([id^='accept-'])");
+    const id = (await row.getAttribute("id")).slice("identity-".length);
+    await shoot(opPage, "operator-console");
+    await opPage.click(`#accept-${id}`);
+    await opPage.waitForFunction((sel) => !document.querySelector(sel), `#accept-${id}`);
+    await op.close();
+  });
+
+  await step(page, WORK, "certificate issuance", async () => {
+    await page.goto(`${BASE}/orders`);
+    await page.click(`#issue-${orderId}`);
+    await page.waitForSelector("#issue-form");
+    await scrollToEnd(page, "#issue-terms-text");
+    await page.check("#issue-terms");
+    await page.fill("#issue-totp", clock.fresh(person.secret));
+    await shoot(page, "certificate-issuance");
+    await page.click("#issue-submit");
+    await page.waitForURL(/\/certificates/);
+    await shoot(page, "certificates");
+  });
+
+  await step(page, WORK, "an XFA form is refused on upload", async () => {
+    await page.goto(`${BASE}/sign`);
+    await page.setInputFiles("#sign-files", env("E2E_XFA"));
+    await page.click("#sign-upload");
+    const error = await page.waitForSelector("[id^='sign-file-error-']:not(:empty), #sign-error:not(:empty)");
+    report.xfa_message = (await error.textContent()).trim();
+  });
+
+  await step(page, WORK, "signing", async () => {
+    await page.goto(`${BASE}/sign`);
+    await page.setInputFiles("#sign-files", [env("E2E_PDF"), env("E2E_TXT")]);
+    await page.waitForSelector(".preview[data-file-index='0'] canvas");
+    report.rect = await drawRectangle(page, ".preview[data-file-index='0']", { x: 0.45, y: 0.78, w: 0.4, h: 0.1 });
+    await shoot(page, "sign-upload");
+    await page.click("#sign-upload");
+    await page.waitForSelector("#sign-totp:visible");
+    await page.fill("#sign-totp", clock.fresh(person.secret));
+    const download = page.waitForEvent("download", { timeout: 60_000 });
+    await page.click("#sign-submit");
+    const zip = await download;
+    report.zip = path.join(WORK, "SignedFiles.zip");
+    await zip.saveAs(report.zip);
+    await page.waitForSelector("#sign-zip");
+    await shoot(page, "signed");
+    await page.goto(`${BASE}/signatures`);
+    await shoot(page, "history");
+  });
+} finally {
+  await browser.close();
+}
+
+if (problems.length) {
+  console.error("browser problems:\n" + problems.join("\n"));
+  process.exitCode = 1;
+}
+console.log(JSON.stringify(report));
+
+async function login(p, email, password) {
+  await p.goto(`${BASE}/login`);
+  await p.fill("#email", email);
+  await p.fill("#password", password);
+  await shoot(p, "login");
+  await p.click("#login button[type=submit]");
+}
+
+/// Answers the consent screens shown after login until the page's address matches `target`.
+async function throughConsents(p, target) {
+  for (let i = 0; i < 4; i++) {
+    await p.waitForURL((u) => target.test(u.pathname) || u.pathname.startsWith("/consent"));
+    if (target.test(new URL(p.url()).pathname)) return;
+    const moved = p.waitForNavigation();
+    if (await p.$("#consent-allow")) {
+      await shoot(p, "consent");
+      await p.click("#consent-allow");
+    } else {
+      await scrollToEnd(p, "#privacy-notice");
+      await p.check("#privacy-ack");
+      await shoot(p, "privacy-notice");
+      await p.click("#privacy-accept");
+    }
+    await moved;
+  }
+  throw new Error(`never reached ${target}`);
+}
+
+async function scrollToEnd(p, selector) {
+  const el = await p.$(selector);
+  if (!el) return;
+  await el.evaluate((e) => {
+    e.scrollTop = e.scrollHeight;
+    e.dispatchEvent(new Event("scroll"));
+  });
+}
+
+async function fillIfPresent(p, selector, value) {
+  if (await p.$(selector)) await p.fill(selector, value);
+}
+
+async function fillDate(p, selector, days) {
+  const d = new Date(Date.now() + (clock.offset() + days * 86400) * 1000);
+  await p.fill(selector, d.toISOString().slice(0, 10));
+}
+

@@ -1,0 +1,177 @@
+// Helpers of the browser journeys: Chromium, TOTP codes on the test clock, the outbox, screenshots, drawing.
+import fs from "node:fs";
+import path from "node:path";
+import crypto from "node:crypto";
+import { chromium } from "playwright-core";
+
+/// Headless Debian Chromium with a fresh profile; collects page errors and CSP violations as problems.
+export async function launch(base, locale) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const context = await browser.newContext({ locale, acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(20_000);
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    const text = m.text();
+    if (m.type() === "error" || m.type() === "warning") console.error(`browser ${m.type()}: ${text}`);
+    if (text.includes("Content Security Policy") || text.includes("Content-Security-Policy")) {
+      problems.push(`CSP violation: ${text}`);
+    }
+  });
+  return { browser, context, page, problems };
+}
+
+/// RFC 6238 codes (SHA-1, 6 digits, 30 s) on the server's test clock.
+export const totp = {
+  code(secretBase32, unixSeconds) {
+    const key = base32(secretBase32);
+    const counter = Buffer.alloc(8);
+    counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
+    const mac = crypto.createHmac("sha1", key).update(counter).digest();
+    const o = mac[mac.length - 1] & 0x0f;
+    const n = ((mac[o] & 0x7f) << 24) | (mac[o + 1] << 16) | (mac[o + 2] << 8) | mac[o + 3];
+    return String(n % 1_000_000).padStart(6, "0");
+  },
+  /// The test clock in `file` (an offset in seconds the server adds to the real time).
+  clock(file) {
+    const offset = () => parseInt(fs.readFileSync(file, "utf8").trim() || "0", 10);
+    return {
+      offset,
+      now: () => Date.now() / 1000 + offset(),
+      /// Moves the clock one step on, then gives the code of that step (each step is accepted once).
+      fresh(secret) {
+        const tmp = `${file}.tmp`;
+        fs.writeFileSync(tmp, String(offset() + 30));
+        fs.renameSync(tmp, file);
+        return totp.code(secret, Date.now() / 1000 + offset());
+      },
+    };
+  },
+};
+
+function base32(s) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of s.replace(/=+$/, "").toUpperCase()) {
+    const i = alphabet.indexOf(c);
+    if (i < 0) continue;
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+/// The server's outbox: one text file per message, starting with "To: <recipient>".
+export class Outbox {
+  constructor(dir) {
+    this.dir = dir;
+    this.seen = new Set();
+  }
+
+  /// The newest message to `recipient` not returned before (waits up to 10 s for one).
+  async latest(recipient) {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const files = fs.existsSync(this.dir)
+        ? fs.readdirSync(this.dir).filter((f) => f.endsWith(".txt")).sort()
+        : [];
+      const mine = files
+        .filter((f) => !this.seen.has(f))
+        .map((f) => [f, fs.readFileSync(path.join(this.dir, f), "utf8")])
+        .filter(([, t]) => t.startsWith(`To: ${recipient}\n`));
+      if (mine.length) {
+        for (const [f] of mine) this.seen.add(f);
+        return mine[mine.length - 1][1];
+      }
+      if (Date.now() > deadline) throw new Error(`no new message to ${recipient} in ${this.dir}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+
+  /// The one-time code in a message: the last run of 6 to 8 digits.
+  static code(text) {
+    const body = text.split("\n\n").slice(1).join("\n\n") || text;
+    const all = body.match(/\b\d{6,8}\b/g);
+    if (!all) throw new Error(`no code in: ${text}`);
+    return all[all.length - 1];
+  }
+
+  /// The link in a message whose path starts with `prefix`, on this server.
+  localLink(text, base, prefix) {
+    const links = text.match(/https?:\/\/[^\s>"')]+/g) || [];
+    for (const l of links) {
+      const u = new URL(l);
+      if (u.pathname.startsWith(prefix)) return base + u.pathname + u.search;
+    }
+    throw new Error(`no ${prefix} link in: ${text}`);
+  }
+}
+
+/// Runs one step; on failure saves a screenshot and the page's text in `work`, and says which step failed.
+export async function step(page, work, name, fn) {
+  const t = Date.now();
+  try {
+    await fn();
+    console.error(`ok: ${name} (${Date.now() - t} ms)`);
+  } catch (e) {
+    const file = path.join(work, `failed-${name.replace(/\W+/g, "-")}.png`);
+    await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+    const text = await page.innerText("body").catch(() => "");
+    throw new Error(`step "${name}" failed at ${page.url()}: ${e.message}\nscreenshot: ${file}\npage text: ${text.slice(0, 2000)}`);
+  }
+}
+
+/// Saves a screenshot of the page as <name>.png when E2E_SCREENSHOTS names a directory.
+export async function shoot(page, name) {
+  const dir = process.env.E2E_SCREENSHOTS;
+  if (!dir) return;
+  fs.mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true });
+}
+
+/// Draws a rectangle with the mouse on the canvas of the preview `selector`, at fractions of its size (from the top
+/// left); returns where it should land in PDF user space, assuming the preview shows page `data-page` (default 0)
+/// of an unrotated page whose size the preview gives in `data-page-width`/`data-page-height` points (A4 if absent).
+export async function drawRectangle(page, selector, frac) {
+  const canvas = await page.waitForSelector(`${selector} canvas`);
+  const box = await canvas.boundingBox();
+  const x1 = box.x + box.width * frac.x;
+  const y1 = box.y + box.height * frac.y;
+  const x2 = x1 + box.width * frac.w;
+  const y2 = y1 + box.height * frac.h;
+  await page.mouse.move(x1, y1);
+  await page.mouse.down();
+  await page.mouse.move((x1 + x2) / 2, (y1 + y2) / 2, { steps: 4 });
+  await page.mouse.move(x2, y2, { steps: 4 });
+  await page.mouse.up();
+  const info = await page.$eval(selector, (el) => ({
+    page: parseInt(el.dataset.page || "1", 10),
+    w: parseFloat(el.dataset.pageWidth || "595"),
+    h: parseFloat(el.dataset.pageHeight || "842"),
+  }));
+  const px = (f) => f * info.w;
+  const py = (f) => info.h - f * info.h;
+  return {
+    // 0-based, as pyHanko's report gives it (the preview's data-page counts from 1).
+    page: info.page - 1,
+    rect: [px(frac.x), py(frac.y + frac.h), px(frac.x + frac.w), py(frac.y)],
+  };
+}
