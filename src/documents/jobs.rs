@@ -434,6 +434,29 @@ fn write_zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, JobError> {
     Ok(cursor.into_inner())
 }
 
+/// A job's state and its files' names (the signed names once signed), without reading the files: the download
+/// page's list. The same owner and retention rules as [`zip`].
+pub async fn outputs(state: &AppState, user: &User, id: &str) -> Result<Value, JobError> {
+    let row = job(state, user, id).await?;
+    let rows = sqlx::query("SELECT n, name, output_name FROM sign_job_files WHERE job_id = $1 ORDER BY n")
+        .bind(id)
+        .fetch_all(state.db.writer())
+        .await?;
+    let mut files = Vec::new();
+    for f in rows {
+        let n: i64 = f.try_get("n")?;
+        let name: String = f.try_get("name")?;
+        let output: Option<String> = f.try_get("output_name")?;
+        files.push(json!({ "n": n, "name": output.unwrap_or(name) }));
+    }
+    Ok(json!({
+        "id": id,
+        "state": row.state,
+        "files": files,
+        "expires_at": rfc3339(row.expires_at),
+    }))
+}
+
 /// `GET /me/signatures`: the user's signing history, newest first (at most 500).
 pub async fn history(state: &AppState, user: &User) -> Result<Value, JobError> {
     let rows = sqlx::query(

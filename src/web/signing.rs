@@ -5,12 +5,8 @@
 
 use actix_web::{web, HttpResponse};
 use minijinja::{context, Value};
-use serde_json::json;
-use sqlx::Row;
 
 use super::{Page, PageError, StaticFile, Template};
-use crate::clock::Clock;
-use crate::error::ApiError;
 use crate::startup::AppState;
 
 /// This area's templates.
@@ -99,44 +95,8 @@ async fn sign(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
 /// downloads once by itself.
 async fn job(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let job = page.ok(outputs(&state, &user.user.id, &id).await)?;
+    let job = page.ok(crate::documents::jobs::outputs(&state, &user.user, &id).await)?;
     Ok(page.render("signing/job.html", context! { job => Value::from_serialize(&job) }))
-}
-
-/// The job's state and its signed files' names (the same owner and retention rules as `jobs::file`/`jobs::zip`,
-/// without reading the files).
-async fn outputs(state: &AppState, user_id: &str, id: &str) -> Result<serde_json::Value, ApiError> {
-    let gone = || ApiError::not_found("this signing job has expired; its files were deleted");
-    let r = sqlx::query("SELECT state, expires_at FROM sign_jobs WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(state.db.writer())
-        .await
-        .map_err(crate::db::DbError::from)?
-        .ok_or_else(|| ApiError::not_found("no such signing job"))?;
-    let expires_at: i64 = r.try_get("expires_at").map_err(crate::db::DbError::from)?;
-    if expires_at <= state.clock.now() {
-        return Err(gone());
-    }
-    let job_state: String = r.try_get("state").map_err(crate::db::DbError::from)?;
-    let rows = sqlx::query("SELECT n, name, output_name FROM sign_job_files WHERE job_id = $1 ORDER BY n")
-        .bind(id)
-        .fetch_all(state.db.writer())
-        .await
-        .map_err(crate::db::DbError::from)?;
-    let mut files = Vec::new();
-    for f in rows {
-        let n: i64 = f.try_get("n").map_err(crate::db::DbError::from)?;
-        let name: String = f.try_get("name").map_err(crate::db::DbError::from)?;
-        let output: Option<String> = f.try_get("output_name").map_err(crate::db::DbError::from)?;
-        files.push(json!({ "n": n, "name": output.unwrap_or(name) }));
-    }
-    Ok(json!({
-        "id": id,
-        "state": job_state,
-        "files": files,
-        "expires_at": crate::clock::rfc3339(expires_at),
-    }))
 }
 
 /// `/signatures`: the signing history (file, digest, time, format, level, transactions).

@@ -3,7 +3,8 @@
 // Environment: PARAFA_BASE (the server), PARAFA_OUTBOX (where it "sends" e-mails and SMS), PARAFA_CLOCK_FILE (the
 // test clock's offset: moved one TOTP step before each code, as if the holder waited for the next code), E2E_WORK
 // (downloads, failure screenshots), E2E_PDF / E2E_XFA / E2E_TXT (the files to sign), E2E_OPERATOR_* (an operator
-// made by the CLI), E2E_SCREENSHOTS (optional: where the main pages' screenshots go).
+// made by the CLI), E2E_LOCALE (the browser's language, en-US by default), E2E_SCREENSHOTS (optional: where the
+// main pages' screenshots go).
 // Prints one JSON line at the end: {"zip": path, "rect": {"page": i, "rect": [x1, y1, x2, y2]}, "xfa_message": …}.
 import path from "node:path";
 import { launch, totp, Outbox, step, shoot, drawRectangle } from "./lib.mjs";
@@ -27,8 +28,14 @@ const person = {
   cnp: "2900101221142",
 };
 
-const { browser, context, page, problems } = await launch(BASE, "en-US");
-const report = {};
+const LOCALE = process.env.E2E_LOCALE || "en-US";
+const { browser, page, problems } = await launch(BASE, LOCALE);
+const report = { langs: [] };
+// The language of every page the holder saw (the pages follow the browser's language).
+page.on("load", async () => {
+  const lang = await page.getAttribute("html", "lang").catch(() => null);
+  if (lang && !report.langs.includes(lang)) report.langs.push(lang);
+});
 
 try {
   await step(page, WORK, "enrolment", async () => {
