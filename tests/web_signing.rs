@@ -144,6 +144,12 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
     ] {
         assert!(en.contains(id), "/operator has no {id}");
     }
+    // The revocation form offers the active credentials, the holder's among them.
+    assert!(
+        en.contains(&format!("<option value=\"{}\">", holder.credential_id)),
+        "/operator does not offer {} for revocation",
+        holder.credential_id
+    );
     assert_no_inline("/operator", &en);
     let (s, _, ro) = page(&app, "/operator", "ro", Some(&op));
     assert_eq!(s, 200);

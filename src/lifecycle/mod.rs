@@ -81,6 +81,30 @@ pub async fn operator_users(state: &crate::startup::AppState) -> Result<serde_js
     Ok(serde_json::json!({ "users": out }))
 }
 
+/// The credentials an operator may revoke: active ones, with their holder and certificate (newest first, at most
+/// 500), for the console's revocation form.
+pub async fn operator_credentials(state: &crate::startup::AppState) -> Result<serde_json::Value, LifecycleError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT c.id, c.cert_serial, u.email, u.given_name, u.surname, t.not_after
+         FROM credentials c JOIN users u ON u.id = c.user_id JOIN certificates t ON t.serial = c.cert_serial
+         WHERE c.status = 'active' ORDER BY c.created_at DESC, c.id LIMIT 500",
+    )
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(serde_json::json!({
+            "id": r.try_get::<String, _>("id")?,
+            "certificate_serial": r.try_get::<String, _>("cert_serial")?,
+            "email": r.try_get::<String, _>("email")?,
+            "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
+            "valid_to": crate::clock::rfc3339(r.try_get("not_after")?),
+        }));
+    }
+    Ok(serde_json::json!({ "credentials": out }))
+}
+
 /// The operator's list of orders (newest first, at most 500).
 pub async fn operator_orders(state: &crate::startup::AppState) -> Result<serde_json::Value, LifecycleError> {
     use sqlx::Row;

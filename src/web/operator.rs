@@ -39,6 +39,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     let rekey = page.ok(crate::lifecycle::rekey::queue(&state, None).await)?;
     let users = page.ok(crate::lifecycle::operator_users(&state).await)?;
     let orders = page.ok(crate::lifecycle::operator_orders(&state).await)?;
+    let credentials = page.ok(crate::lifecycle::operator_credentials(&state).await)?;
     Ok(page.render(
         "operator/console.html",
         context! {
@@ -46,6 +47,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
             requests => Value::from_serialize(&rekey["requests"]),
             users => Value::from_serialize(&users["users"]),
             orders => Value::from_serialize(&orders["orders"]),
+            credentials => Value::from_serialize(&credentials["credentials"]),
             reasons => reasons(page.lang),
         },
     ))

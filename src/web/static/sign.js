@@ -428,7 +428,12 @@
       });
       auth.dataset.api = "/api/v1/sign-jobs/" + encodeURIComponent(job.id) + "/authorize";
       auth.dataset.files = String((job.files || []).length);
-      auth.querySelector(".error").textContent = "";
+      // A batch that does not fit the transactions left is refused whole: say so before a code is spent on it.
+      const needed = Number(get(job, "transactions.needed"));
+      const left = Number(get(job, "transactions.left"));
+      const short = Number.isFinite(needed) && Number.isFinite(left) && needed > left;
+      auth.querySelector(".error").textContent = short ? atext("Short") : "";
+      document.getElementById("sign-submit").disabled = short;
       form.classList.add("hidden");
       auth.classList.remove("hidden");
       const totp = document.getElementById("sign-totp");
