@@ -193,6 +193,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
                     })
                 })
             })
+            .wrap_fn(crate::web::api_lang::middleware)
             .wrap(tracing_actix_web::TracingLogger::default())
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready))

@@ -64,7 +64,7 @@ impl Lang {
 }
 
 /// The supported language an `Accept-Language` value prefers most.
-fn from_accept_language(value: &str) -> Option<Lang> {
+pub(crate) fn from_accept_language(value: &str) -> Option<Lang> {
     let mut best: Option<(f32, Lang)> = None;
     for part in value.split(',') {
         let mut fields = part.split(';');

@@ -9,6 +9,7 @@
 //! [`signing`] (the signing page and history), [`operator`] (the console).
 
 pub mod account;
+pub mod api_lang;
 pub mod i18n;
 pub mod operator;
 pub mod orders;
