@@ -305,6 +305,10 @@ mod tests {
             "numărul actului de identitate este obligatoriu"
         );
         assert_eq!(ro("nickname is required"), "câmpul „nickname” este obligatoriu");
+        assert_eq!(
+            ro("database error; see the server log"),
+            "eroare a bazei de date; detaliile sunt în jurnalul serverului"
+        );
     }
 
     #[test]
