@@ -81,30 +81,40 @@ pub async fn check_throttle(state: &AppState, email: &str, client: &str) -> Resu
     Ok(())
 }
 
-/// Logs in. The password is checked first (Argon2id, on the blocking pool), then the TOTP code when 2FA is on.
-pub async fn login(state: &AppState, req: LoginRequest, client: &str) -> Result<LoggedIn, AccountError> {
-    let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
-    let email = req.email.unwrap_or_default().trim().to_lowercase();
-    let pw = req
-        .password
-        .ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
-    let now = clock.now();
-    check_throttle(state, &email, client).await?;
-    let user = users::by_email(db, &email).await?;
+/// The active account whose e-mail and password these are, under the login throttle: a wrong pair is recorded as a
+/// failed login (and audited when the account exists). Used by the login and by re-pairing from the login prompt.
+pub async fn check_password(
+    state: &AppState,
+    email: &str,
+    password: Option<SecretString>,
+    client: &str,
+) -> Result<User, AccountError> {
+    let db = &state.db;
+    let pw = password.ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
+    check_throttle(state, email, client).await?;
+    let user = users::by_email(db, email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_default();
     let ok = tokio::task::spawn_blocking(move || !stored.is_empty() && password::verify(&pw, &stored))
         .await
         .map_err(|e| AccountError::Internal(e.to_string()))?;
-    let user = match user {
-        Some(u) if ok && u.status == "active" => u,
+    match user {
+        Some(u) if ok && u.status == "active" => Ok(u),
         other => {
-            store::record_login_failure(db, &email, client, now).await?;
+            store::record_login_failure(db, email, client, state.clock.now()).await?;
             if let Some(u) = other {
                 audit(state, &u.id, "auth.login", "wrong password", client, json!({})).await;
             }
-            return Err(AccountError::WrongCredentials);
+            Err(AccountError::WrongCredentials)
         }
-    };
+    }
+}
+
+/// Logs in. The password is checked first (Argon2id, on the blocking pool), then the TOTP code when 2FA is on.
+pub async fn login(state: &AppState, req: LoginRequest, client: &str) -> Result<LoggedIn, AccountError> {
+    let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
+    let email = req.email.unwrap_or_default().trim().to_lowercase();
+    let now = clock.now();
+    let user = check_password(state, &email, req.password, client).await?;
     let mut two_factor = two_factor_state(state, &user, now);
     if two_factor == TwoFactor::On {
         let code = req.totp.as_deref().map(str::trim).filter(|c| !c.is_empty());

@@ -39,10 +39,69 @@ pub struct Secret {
 
 /// Starts (or restarts) a pairing: a new flow and an SMS code to the account's phone.
 pub async fn start(state: &AppState, user: &User, client: &str) -> Result<codes::Sent, AccountError> {
+    begin(state, user, None, client).await
+}
+
+/// Re-pairing offered on the 2FA login prompt (product rules §4), for a holder whose authenticator app is gone and
+/// who therefore cannot log in: `POST /api/v1/totp-reset`.
+#[derive(Debug, Deserialize)]
+pub struct LostApp {
+    pub email: Option<String>,
+    pub password: Option<secrecy::SecretString>,
+}
+
+/// The token naming a re-pairing started from the login prompt (the next two steps are sent with it), and the SMS
+/// code's timing.
+#[derive(Debug, Serialize)]
+pub struct LostAppStarted {
+    pub token: String,
+    #[serde(flatten)]
+    pub sent: codes::Sent,
+}
+
+/// Starts a re-pairing without a session: the password (under the login throttle), then the same steps as
+/// [`start`] — an SMS code to the account's phone, the acknowledgement, the new secret shown once, its first code
+/// — so knowing the password alone is not enough. Only for accounts whose 2FA is on.
+pub async fn start_lost_app(state: &AppState, req: LostApp, client: &str) -> Result<LostAppStarted, AccountError> {
+    let email = req.email.unwrap_or_default().trim().to_lowercase();
+    let user = super::login::check_password(state, &email, req.password, client).await?;
+    if user.two_factor != "on" {
+        return Err(AccountError::Conflict(
+            "Two-factor authentication is not on for this account: log in, then pair the app from the settings".into(),
+        ));
+    }
+    let (token, token_hash) = crate::auth::tokens::new_secret();
+    let sent = begin(state, &user, Some(token_hash), client).await?;
+    audit(state, &user.id, "totp.reset.from_login", "ok", client, json!({})).await;
+    Ok(LostAppStarted { token, sent })
+}
+
+/// The account of a re-pairing started from the login prompt, by its token.
+pub async fn lost_app_user(state: &AppState, token: &str) -> Result<User, AccountError> {
+    let flow = store::flow_by_token(&state.db, &crate::auth::tokens::hash(token))
+        .await?
+        .filter(|f| f.kind == KIND && f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
+        .ok_or_else(|| {
+            AccountError::Expired("This re-pairing is no longer valid: start again from the login page".into())
+        })?;
+    crate::db::users::by_id(&state.db, &flow.user_id)
+        .await?
+        .filter(|u| u.status == "active")
+        .ok_or_else(|| {
+            AccountError::Expired("This re-pairing is no longer valid: start again from the login page".into())
+        })
+}
+
+async fn begin(
+    state: &AppState,
+    user: &User,
+    token_hash: Option<String>,
+    client: &str,
+) -> Result<codes::Sent, AccountError> {
     let now = state.clock.now();
     let flow = Flow {
         id: uuid::Uuid::now_v7().to_string(),
-        token_hash: None,
+        token_hash,
         user_id: user.id.clone(),
         kind: KIND.into(),
         stage: "sms_sent".into(),

@@ -35,6 +35,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/me/totp/reset", web::post().to(pairing_start))
             .route("/me/totp/pairing/sms", web::post().to(pairing_sms))
             .route("/me/totp/pairing/activate", web::post().to(pairing_activate))
+            .route("/totp-reset", web::post().to(lost_app_start))
+            .route("/totp-reset/{token}/sms", web::post().to(lost_app_sms))
+            .route("/totp-reset/{token}/activate", web::post().to(lost_app_activate))
             .route("/me/password", web::post().to(change_password))
             .route("/password-recovery", web::post().to(recovery_start))
             .route("/password-recovery/{token}/sms", web::post().to(recovery_sms))
@@ -260,6 +263,41 @@ async fn pairing_activate(
     Ok(HttpResponse::Ok()
         .insert_header((header::SET_COOKIE, sessions::clear_cookie()))
         .json(json!({ "two_factor": TwoFactor::On, "sessions_ended": true })))
+}
+
+async fn lost_app_start(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<pairing::LostApp>,
+) -> Result<HttpResponse, ApiError> {
+    let started = pairing::start_lost_app(&state, body.into_inner(), &client_of(&req)).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(started))
+}
+
+async fn lost_app_sms(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Json<pairing::SmsStep>,
+) -> Result<HttpResponse, ApiError> {
+    let user = pairing::lost_app_user(&state, &token).await?;
+    let secret = pairing::sms(&state, &user, body.into_inner(), &client_of(&req)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(secret))
+}
+
+async fn lost_app_activate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Json<CodeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = pairing::lost_app_user(&state, &token).await?;
+    pairing::activate(&state, &user, body.into_inner().code, &client_of(&req)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "two_factor": TwoFactor::On, "sessions_ended": true })))
 }
 
 /// Responses that end the session in the browser too.

@@ -70,6 +70,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/consent", web::get().to(consent))
         .route("/privacy", web::get().to(privacy_page))
         .route("/pairing", web::get().to(pairing))
+        .route("/pairing/lost", web::get().to(pairing_lost))
         .route("/password-recovery", web::get().to(recovery))
         .route("/password-recovery/{token}", web::get().to(recovery_link))
         .route("/settings", web::get().to(settings));
@@ -236,6 +237,20 @@ async fn pairing(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
             ..code_numbers(&state)
         },
     ))
+}
+
+/// `/pairing/lost`: re-pairing offered on the 2FA login prompt, without a session (product rules §4): the e-mail
+/// and password, then the same steps as `/pairing`, sent with the token the first step returns (`account.js`).
+async fn pairing_lost(page: Page, state: web::Data<AppState>) -> HttpResponse {
+    page.render(
+        "account/pairing.html",
+        context! {
+            reset => true,
+            lost => true,
+            start_api => "/api/v1/totp-reset",
+            ..code_numbers(&state)
+        },
+    )
 }
 
 /// `/password-recovery`: the e-mail address the recovery link goes to.

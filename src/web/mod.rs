@@ -174,7 +174,7 @@ impl ResponseError for PageError {
                     *lang,
                     context! {
                         status => error.status.as_u16(),
-                        message => error.description.clone(),
+                        message => api_lang::translate(*lang, &error.description),
                         user => Value::UNDEFINED,
                     },
                 );

@@ -55,6 +55,12 @@
     const answer = ev.detail || {};
     if (!(form instanceof HTMLFormElement)) return;
     if (form.id === "pairing-sms") fillSecret(answer);
+    // Re-pairing from the login prompt: the next steps go to the flow the answer's token names.
+    if (form.dataset.lost !== undefined && answer.token) {
+      const base = "/api/v1/totp-reset/" + encodeURIComponent(answer.token);
+      document.getElementById("pairing-sms").dataset.api = base + "/sms";
+      document.getElementById("pairing-activate").dataset.api = base + "/activate";
+    }
     if (form.id === "erasure") {
       const done = document.getElementById("erasure-done");
       // The account is gone and the session with it: only the report stays on the page.
