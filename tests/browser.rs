@@ -8,7 +8,7 @@
 //! the PDF and find the visible signature's widget where the rectangle was drawn, `openssl cms` verifies the
 //! `.p7s` and gives back the file.
 //!
-//! `PARAFA_SCREENSHOTS=docs/screenshots` also saves the main pages' screenshots there (how the README's are made).
+//! `E2E_SCREENSHOTS=docs/screenshots` also saves the main pages' screenshots there (how the README's are made).
 
 mod common;
 
@@ -56,11 +56,11 @@ fn journey(app: &TestApp, script: &str, work: &Path, extra: &[(&str, String)]) -
         .env("PARAFA_OUTBOX", app.data_dir.join("outbox"))
         .env("PARAFA_CLOCK_FILE", app.clock_file())
         .env("E2E_WORK", work);
+    if let Ok(dir) = std::env::var("E2E_SCREENSHOTS") {
+        cmd.env("E2E_SCREENSHOTS", root().join(dir));
+    }
     for (k, v) in extra {
         cmd.env(k, v);
-    }
-    if let Ok(dir) = std::env::var("PARAFA_SCREENSHOTS") {
-        cmd.env("E2E_SCREENSHOTS", root().join(dir));
     }
     let out = cmd.output().expect("node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -87,16 +87,22 @@ fn make_pdf(path: &Path, pages: u32, xfa: bool) {
     run_ok(&python(), &args);
 }
 
-#[test]
-fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browser() {
-    if !browser_ready() {
-        return;
-    }
+/// What a journey left: the server, its report, and the work directory (kept alive by the guard).
+struct Journey {
+    app: TestApp,
+    report: Value,
+    work: PathBuf,
+    txt: PathBuf,
+    _guard: Option<tempfile::TempDir>,
+}
+
+/// The whole journey in a browser whose language is `locale`; `screenshots` passes E2E_SCREENSHOTS on.
+fn enrol_to_signed_zip(locale: &str, screenshots: bool) -> Journey {
     let app = TestApp::spawn();
     let operator = app.create_operator("oana.operator@example.com");
     // E2E_KEEP: keep the downloads and the failure screenshots (the directory is printed).
     let tmp = tempfile::tempdir().unwrap();
-    let (_guard, work) = if std::env::var_os("E2E_KEEP").is_some() {
+    let (guard, work) = if std::env::var_os("E2E_KEEP").is_some() {
         let kept = tmp.keep();
         eprintln!("e2e work directory: {}", kept.display());
         (None, kept)
@@ -105,37 +111,38 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
         (Some(tmp), path)
     };
     let (pdf, xfa, txt) = (
-        work.as_path().join("contract.pdf"),
-        work.as_path().join("smart-form.pdf"),
-        work.as_path().join("notes.txt"),
+        work.join("contract.pdf"),
+        work.join("smart-form.pdf"),
+        work.join("notes.txt"),
     );
     make_pdf(&pdf, 2, false);
     make_pdf(&xfa, 1, true);
     std::fs::write(&txt, "Parafa: a file that is not a PDF, signed as CAdES.\n").unwrap();
+    let mut env = vec![
+        ("E2E_LOCALE", locale.to_owned()),
+        ("E2E_OPERATOR_EMAIL", operator.email.clone()),
+        ("E2E_OPERATOR_PASSWORD", common::HOLDER_PASSWORD.to_owned()),
+        ("E2E_OPERATOR_TOTP", operator.totp_secret.clone()),
+        ("E2E_PDF", pdf.display().to_string()),
+        ("E2E_XFA", xfa.display().to_string()),
+        ("E2E_TXT", txt.display().to_string()),
+    ];
+    if !screenshots {
+        env.push(("E2E_SCREENSHOTS", String::new()));
+    }
+    let report = journey(&app, "journey.mjs", &work, &env);
+    println!("journey report ({locale}): {report:#}");
+    Journey {
+        app,
+        report,
+        work,
+        txt,
+        _guard: guard,
+    }
+}
 
-    let report = journey(
-        &app,
-        "journey.mjs",
-        work.as_path(),
-        &[
-            ("E2E_OPERATOR_EMAIL", operator.email.clone()),
-            ("E2E_OPERATOR_PASSWORD", common::HOLDER_PASSWORD.to_owned()),
-            ("E2E_OPERATOR_TOTP", operator.totp_secret.clone()),
-            ("E2E_PDF", pdf.display().to_string()),
-            ("E2E_XFA", xfa.display().to_string()),
-            ("E2E_TXT", txt.display().to_string()),
-        ],
-    );
-    println!("journey report: {report:#}");
-    assert!(
-        report["xfa_message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Smart PDF forms cannot be signed here"),
-        "the XFA form is refused on upload with the rules' message: {report}"
-    );
-
-    // SignedFiles.zip, downloaded by the browser on its own: the signed PDF and the .p7s.
+/// The files of the `SignedFiles.zip` the browser downloaded, by name.
+fn zip_entries(report: &Value) -> std::collections::BTreeMap<String, Vec<u8>> {
     let zip_path = PathBuf::from(report["zip"].as_str().expect("zip path"));
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
     let mut entries = std::collections::BTreeMap::new();
@@ -145,6 +152,32 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
         f.read_to_end(&mut bytes).unwrap();
         entries.insert(f.name().to_owned(), bytes);
     }
+    entries
+}
+
+#[test]
+fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browser() {
+    if !browser_ready() {
+        return;
+    }
+    let Journey {
+        app,
+        report,
+        work,
+        txt,
+        _guard: _kept,
+    } = enrol_to_signed_zip("en-US", true);
+    assert_eq!(report["langs"], serde_json::json!(["en"]), "every page in English");
+    assert!(
+        report["xfa_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Smart PDF forms cannot be signed here"),
+        "the XFA form is refused on upload with the rules' message: {report}"
+    );
+
+    // SignedFiles.zip, downloaded by the browser on its own: the signed PDF and the .p7s.
+    let entries = zip_entries(&report);
     let names: Vec<&String> = entries.keys().collect();
     let signed_pdf = entries
         .iter()
@@ -158,7 +191,7 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
         .1;
 
     // pdfsig: one valid signature; pyHanko: intact, valid, trusted, the widget where the rectangle was drawn.
-    let signed = work.as_path().join("signed.pdf");
+    let signed = work.join("signed.pdf");
     std::fs::write(&signed, signed_pdf).unwrap();
     let pdfsig = Command::new("pdfsig").arg(&signed).output().unwrap();
     let pdfsig = String::from_utf8_lossy(&pdfsig.stdout).into_owned();
@@ -209,4 +242,28 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
     let (ok, content) = app.cms_verify(p7s, None);
     assert!(ok, "openssl cms -verify");
     assert_eq!(content, std::fs::read(&txt).unwrap());
+}
+
+#[test]
+fn the_same_journey_in_a_romanian_browser_shows_romanian_pages_and_messages() {
+    if !browser_ready() {
+        return;
+    }
+    let Journey {
+        report, _guard: _kept, ..
+    } = enrol_to_signed_zip("ro-RO", false);
+    assert_eq!(report["langs"], serde_json::json!(["ro"]), "every page in Romanian");
+    // The rules' Romanian wording (product rules §7), not the API's English.
+    assert!(
+        report["xfa_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Formularele PDF inteligente nu se pot semna în platformă"),
+        "{report}"
+    );
+    let names: Vec<String> = zip_entries(&report).into_keys().collect();
+    assert!(
+        names.iter().any(|n| n.ends_with(".pdf")) && names.iter().any(|n| n.ends_with(".p7s")),
+        "{names:?}"
+    );
 }

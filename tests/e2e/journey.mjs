@@ -207,6 +207,46 @@ try {
     await page.goto(`${BASE}/signatures`);
     await shoot(page, "history");
   });
+
+  await step(page, WORK, "re-pairing from the login prompt", async () => {
+    // Another browser, logged out, a day later: the phone with the app is lost (and the SMS cool-down is over).
+    clock.advance(24 * 3600);
+    const ctx = await browser.newContext({ locale: LOCALE });
+    const p = await ctx.newPage();
+    p.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    await p.goto(`${BASE}/login`);
+    await p.fill("#email", person.email);
+    await p.fill("#password", person.password);
+    await p.click("#login button[type=submit]");
+    await p.waitForSelector("#totp-box:not(.hidden)");
+    await p.click("#lost-app");
+    await p.waitForURL(/\/pairing\/lost/);
+    await p.fill("#lost-email", person.email);
+    await p.fill("#lost-password", person.password);
+    await p.click("#pairing-start-button");
+    const sms = await outbox.latest(person.phone);
+    await p.fill("#pairing-sms-code", Outbox.code(sms));
+    await p.check("#pairing-app-installed");
+    await p.click("#pairing-sms-submit");
+    await p.waitForSelector("#totp-secret:not(:empty)");
+    const fresh = (await p.textContent("#totp-secret")).replace(/\s+/g, "");
+    if (fresh === person.secret) throw new Error("the re-pairing showed the old secret");
+    await shoot(p, "pairing-lost");
+    await p.fill("#pairing-code", clock.fresh(fresh));
+    await p.click("#pairing-activate-submit");
+    await p.waitForSelector("#pairing-done:not(.hidden)");
+    // The new app logs in.
+    await p.goto(`${BASE}/login`);
+    await p.fill("#email", person.email);
+    await p.fill("#password", person.password);
+    await p.click("#login button[type=submit]");
+    await p.waitForSelector("#totp-box:not(.hidden)");
+    await p.fill("#totp", clock.fresh(fresh));
+    await p.click("#login button[type=submit]");
+    await throughConsents(p, /^\/$/);
+    report.repaired = true;
+    await ctx.close();
+  });
 } finally {
   await browser.close();
 }

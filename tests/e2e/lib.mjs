@@ -50,11 +50,15 @@ export const totp = {
     return {
       offset,
       now: () => Date.now() / 1000 + offset(),
+      /// Moves the clock on by `secs`.
+      advance(secs) {
+        const tmp = `${file}.tmp`;
+        fs.writeFileSync(tmp, String(offset() + secs));
+        fs.renameSync(tmp, file);
+      },
       /// Moves the clock one step on, then gives the code of that step (each step is accepted once).
       fresh(secret) {
-        const tmp = `${file}.tmp`;
-        fs.writeFileSync(tmp, String(offset() + 30));
-        fs.renameSync(tmp, file);
+        this.advance(30);
         return totp.code(secret, Date.now() / 1000 + offset());
       },
     };
