@@ -306,6 +306,7 @@ fn the_pairing_page_never_carries_the_secret() {
     let app = TestApp::spawn();
     let holder = app.create_account("petru.stan@example.com", false);
     let cookie = app.web_login(&holder);
+    app.consent(&cookie);
 
     let html = page(&app, "/pairing", "en", Some(&cookie)).body;
     has_fields(&html, "pairing-start", "/api/v1/me/totp/pairing", &[]);
@@ -365,6 +366,7 @@ fn settings_show_the_account_and_point_at_its_apis() {
     let app = TestApp::spawn();
     let holder = app.create_account("ana.popescu@example.com", false);
     let cookie = app.web_login(&holder);
+    app.consent(&cookie);
     for (lang, words) in [("en", "Change the password"), ("ro", "Schimbarea parolei")] {
         let html = page(&app, "/settings", lang, Some(&cookie)).body;
         assert!(
@@ -532,6 +534,24 @@ fn pages_in_both_languages_and_logged_out_redirects() {
 
     let holder = app.create_account("maria.pop@example.com", false);
     let cookie = app.web_login(&holder);
+    // Before the first-login consents every page leads to the consent screen, in both languages.
+    for path in ["/settings", "/sign", "/orders"] {
+        let r = page(&app, path, "en", Some(&cookie));
+        assert_eq!(
+            (r.status, r.location.as_str()),
+            (303, format!("/consent?next={path}").as_str()),
+            "{path}"
+        );
+    }
+    for (lang, words) in [("en", "Allow"), ("ro", "Permite")] {
+        let r = page(&app, "/consent", lang, Some(&cookie));
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body.contains(&format!("<html lang=\"{lang}\">")) && r.body.contains(words),
+            "/consent {lang}"
+        );
+    }
+    app.consent(&cookie);
     for (path, en, ro) in [
         ("/settings", "Download my data", "Descarcă datele mele"),
         ("/2fa", "Two-factor authentication", "Autentificare cu doi factori"),
@@ -540,7 +560,6 @@ fn pages_in_both_languages_and_logged_out_redirects() {
             "I confirm I installed an authenticator app",
             "Confirm că am instalat o aplicație",
         ),
-        ("/consent", "Allow", "Permite"),
     ] {
         for (lang, words) in [("en", en), ("ro", ro)] {
             let r = page(&app, path, lang, Some(&cookie));

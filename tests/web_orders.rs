@@ -109,6 +109,7 @@ fn packages_are_public_with_the_gross_and_ron_amounts_the_api_gives() {
     // Logged in: an order button per package, to the order form.
     let account = app.create_account("pkg@example.com", false);
     let cookie = app.web_login(&account);
+    app.consent(&cookie);
     let body = ok_page(&app, "/packages", "en", Some(&cookie));
     for p in api["packages"].as_array().unwrap() {
         let button = tag(&body, &format!("order-package-{}", p["id"]));
@@ -150,6 +151,7 @@ fn the_pages_redirect_to_the_login_when_logged_out() {
     // Another holder's order is not found.
     let account = app.create_account("other@example.com", false);
     let cookie = app.web_login(&account);
+    app.consent(&cookie);
     let (s, _) = page(&app, "/orders/0190-none", "en", Some(&cookie));
     assert_eq!(s, 404);
 }
@@ -161,6 +163,7 @@ fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_th
     let app = TestApp::spawn();
     let account = app.create_account("ana@example.com", false);
     let cookie = app.web_login(&account);
+    app.consent(&cookie);
 
     // The order form.
     for lang in ["ro", "en"] {
@@ -465,6 +468,7 @@ fn the_certificates_page_shows_a_holders_certificate_with_its_downloads_and_the_
     let app = TestApp::spawn();
     let holder: Holder = app.create_holder_with("ion@example.com", "rsa2048", 1, false);
     let cookie = app.web_login(&holder);
+    app.consent(&cookie);
     let cid = holder.credential_id.clone();
     for (lang, words) in [
         ("ro", ["Tranzacții rămase", "Valabil"]),

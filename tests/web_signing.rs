@@ -59,6 +59,7 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
 
     let holder = app.create_holder_with("semnatar@example.com", "p256", 1, false);
     let cookie = app.web_login(&holder);
+    app.consent(&cookie);
     let (s, en, html) = page(&app, "/sign", "en-GB,en;q=0.9", Some(&cookie));
     assert_eq!((s, en.as_str()), (200, ""));
     assert!(
@@ -160,6 +161,7 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
     // An account without a certificate is told so on the signing page.
     let account = app.create_account("fara.certificat@example.com", false);
     let cookie = app.web_login(&account);
+    app.consent(&cookie);
     let (s, _, html) = page(&app, "/sign", "en", Some(&cookie));
     assert_eq!(s, 200);
     assert!(html.contains("id=\"sign-no-certificate\"") && !html.contains("id=\"sign-upload\""));
@@ -182,6 +184,7 @@ fn the_history_and_the_download_page_show_a_file_signed_through_the_api() {
     let app = TestApp::spawn();
     let holder: Holder = app.create_holder_with("istoric@example.com", "p256", 1, false);
     let cookie = app.web_login(&holder);
+    app.consent(&cookie);
     let text = b"Contract de prestari servicii\r\n".to_vec();
     let form = Form::new()
         .part("files", Part::bytes(text).file_name("contract.txt"))
@@ -236,6 +239,7 @@ fn the_history_and_the_download_page_show_a_file_signed_through_the_api() {
     // Another holder sees neither the job nor the history.
     let other = app.create_holder_with("altcineva@example.com", "p256", 1, false);
     let other_cookie = app.web_login(&other);
+    app.consent(&other_cookie);
     let (s, _, _) = page(&app, &format!("/sign/{id}"), "en", Some(&other_cookie));
     assert_eq!(s, 404);
     let (_, _, html) = page(&app, "/signatures", "en", Some(&other_cookie));
@@ -297,6 +301,7 @@ fn the_console_lists_a_pending_identification_whose_forms_post_to_the_operator_a
     let app = TestApp::spawn();
     let account = app.create_account("identificare@example.com", false);
     let cookie = app.web_login(&account);
+    app.consent(&cookie);
     let order = order_under_review(&app, &cookie);
     let operator = app.create_operator("verificator@parafa.example");
     let op = app.web_login(&operator);

@@ -110,7 +110,7 @@ async fn login(page: Page, q: web::Query<Next>) -> Result<HttpResponse, PageErro
 /// `/after-login?next=…`: where a fresh login goes: the first-login consents when due (holders), then the 2FA
 /// choice when it is due or required, then `next`.
 async fn after_login(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
-    let user = &page.user()?.user;
+    let user = &page.user_before_consent()?.user;
     let next = q.path();
     if user.role == "holder" {
         let consents = page.ok(privacy::consents_of(&state, &user.id).await)?;
@@ -197,7 +197,7 @@ async fn two_factor(page: Page, state: web::Data<AppState>, q: web::Query<Next>)
 /// `/consent?next=…`: the one-time "allow access" screen, then the privacy notice read to its end; when neither
 /// is due, on to `next` (through the 2FA choice).
 async fn consent(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
-    let user = &page.user()?.user;
+    let user = &page.user_before_consent()?.user;
     let next = q.path();
     let consents = page.ok(privacy::consents_of(&state, &user.id).await)?;
     let due = privacy::due(&state, &consents);

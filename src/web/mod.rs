@@ -108,6 +108,9 @@ pub struct Page {
     pub csrf: String,
     /// Path and query, for the language switch and the return after login.
     pub path: String,
+    /// A holder who has not yet allowed access or acknowledged the current privacy notice (product rules §9): every
+    /// page but the consent screen sends them there first.
+    pub consent_due: bool,
 }
 
 impl FromRequest for Page {
@@ -125,12 +128,30 @@ impl FromRequest for Page {
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
         let user = WebUser::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
+            let user = user.await.ok();
+            let consent_due = match (&user, state) {
+                (Some(u), Some(state)) if u.user.role == "holder" => {
+                    match crate::accounts::privacy::consents_of(&state, &u.user.id).await {
+                        Ok(consents) => {
+                            let due = crate::accounts::privacy::due(&state, &consents);
+                            due.access || due.privacy_notice
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "consents could not be read");
+                            false
+                        }
+                    }
+                }
+                _ => false,
+            };
             Ok(Page {
                 lang,
-                user: user.await.ok(),
+                user,
                 csrf,
                 path,
+                consent_due,
             })
         })
     }
@@ -141,6 +162,8 @@ impl FromRequest for Page {
 pub enum PageError {
     /// Not logged in (or not allowed): log in, then come back to `next`.
     Login { next: String },
+    /// The first-login consents are due: the consent screen, then `next`.
+    Consent { next: String },
     /// The domain's error, shown in the page's language.
     Api { error: ApiError, lang: Lang },
 }
@@ -149,6 +172,7 @@ impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PageError::Login { next } => write!(f, "login required for {next}"),
+            PageError::Consent { next } => write!(f, "consents due before {next}"),
             PageError::Api { error, .. } => write!(f, "{}", error.description),
         }
     }
@@ -158,7 +182,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             // What the request lacked (for the logs: a 4xx is a warning, not an error); the answer is a 303.
-            PageError::Login { .. } => StatusCode::UNAUTHORIZED,
+            PageError::Login { .. } | PageError::Consent { .. } => StatusCode::UNAUTHORIZED,
             PageError::Api { error, .. } => error.status,
         }
     }
@@ -167,6 +191,9 @@ impl ResponseError for PageError {
         match self {
             PageError::Login { next } => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, format!("/login?next={}", encode_component(next))))
+                .finish(),
+            PageError::Consent { next } => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/consent?next={}", encode_component(next))))
                 .finish(),
             PageError::Api { error, lang } => {
                 let body = render_text(
@@ -185,8 +212,20 @@ impl ResponseError for PageError {
 }
 
 impl Page {
-    /// The logged-in user, or a redirect to the login page.
+    /// The logged-in user, or a redirect to the login page (or, for a holder whose consents are due, to the
+    /// consent screen).
     pub fn user(&self) -> Result<&WebUser, PageError> {
+        let user = self.user_before_consent()?;
+        if self.consent_due {
+            return Err(PageError::Consent {
+                next: self.path.clone(),
+            });
+        }
+        Ok(user)
+    }
+
+    /// The logged-in user, consents given or not (the consent screen and the way to it).
+    pub fn user_before_consent(&self) -> Result<&WebUser, PageError> {
         self.user.as_ref().ok_or_else(|| PageError::Login {
             next: self.path.clone(),
         })
@@ -277,9 +316,10 @@ pub fn local_path(next: Option<&str>) -> String {
 /// `/`: the holder's start page (the signing page once a certificate exists), the operator's console, or the
 /// public welcome page.
 async fn home(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let Some(user) = page.user.as_ref() else {
+    if page.user.is_none() {
         return Ok(page.render("home.html", context! {}));
-    };
+    }
+    let user = page.user()?;
     if user.user.role == "operator" {
         return Ok(redirect("/operator"));
     }

@@ -319,6 +319,20 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Gives the first-login consents a holder made by the CLI has not given yet (allowing access, the current
+    /// privacy notice), as the consent screen does: the pages send a holder there until both are given.
+    pub fn consent(&self, cookie: &str) {
+        for kind in ["access", "privacy_notice"] {
+            let (s, out) = self.call(
+                "POST",
+                "/api/v1/me/consents",
+                Some(cookie),
+                Some(serde_json::json!({"kind": kind, "granted": true})),
+            );
+            assert!(s == 200 || s == 201, "consent {kind}: {s} {out}");
+        }
+    }
+
     /// A JSON call on the web API with a session cookie (`None`: anonymous): status and JSON answer.
     pub fn call(
         &self,
