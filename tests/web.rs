@@ -88,14 +88,7 @@ fn every_answer_carries_the_security_headers_and_pages_have_no_inline_script() {
     }
     for path in ["/", "/login"] {
         let (_, html) = page(&app, path, None, None);
-        for script in html.split("<script").skip(1) {
-            let tag = &script[..script.find('>').unwrap()];
-            assert!(tag.contains("src=\"/static/"), "{path}: inline script: <script{tag}>");
-        }
-        assert!(
-            !html.contains(" onclick=") && !html.contains(" style=\""),
-            "{path}: inline handler or style"
-        );
+        common::assert_no_inline(path, &html);
     }
     let r = app.get("/static/app.css");
     assert_eq!(r.status().as_u16(), 200);

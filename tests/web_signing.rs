@@ -33,18 +33,6 @@ fn page(app: &TestApp, path: &str, lang: &str, cookie: Option<&str>) -> (u16, St
     (r.status().as_u16(), location, r.text().expect("body"))
 }
 
-/// No inline script, handler or style attribute (the CSP would block them).
-fn assert_no_inline(path: &str, html: &str) {
-    for script in html.split("<script").skip(1) {
-        let tag = &script[..script.find('>').unwrap()];
-        assert!(tag.contains("src=\"/static/"), "{path}: inline script: <script{tag}>");
-    }
-    assert!(
-        !html.contains(" onclick=") && !html.contains(" style=\""),
-        "{path}: inline handler or style"
-    );
-}
-
 #[test]
 fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users() {
     let app = TestApp::spawn();
@@ -89,7 +77,7 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
         html.contains(&holder.certificate_serial),
         "the signing certificate's serial"
     );
-    assert_no_inline("/sign", &html);
+    common::assert_no_inline("/sign", &html);
     let (s, _, ro) = page(&app, "/sign", "ro-RO", Some(&cookie));
     assert_eq!(s, 200);
     assert!(ro.contains("<html lang=\"ro\">") && ro.contains("Semnare documente") && ro.contains("Tranzacții rămase"));
@@ -151,7 +139,7 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
         "/operator does not offer {} for revocation",
         holder.credential_id
     );
-    assert_no_inline("/operator", &en);
+    common::assert_no_inline("/operator", &en);
     let (s, _, ro) = page(&app, "/operator", "ro", Some(&op));
     assert_eq!(s, 200);
     assert!(
@@ -222,7 +210,7 @@ fn the_history_and_the_download_page_show_a_file_signed_through_the_api() {
     ] {
         assert!(html.contains(&want), "/sign/{{job}} has no {want}: {html}");
     }
-    assert_no_inline("/sign/{job}", &html);
+    common::assert_no_inline("/sign/{job}", &html);
     let (s, _, ro) = page(&app, &format!("/sign/{id}"), "ro", Some(&cookie));
     assert_eq!(s, 200);
     assert!(ro.contains("Semnează din nou"));
@@ -234,7 +222,7 @@ fn the_history_and_the_download_page_show_a_file_signed_through_the_api() {
         html.contains("<td class=\"name\">contract.txt</td>") && html.contains(&digest) && html.contains("CAdES"),
         "{html}"
     );
-    assert_no_inline("/signatures", &html);
+    common::assert_no_inline("/signatures", &html);
 
     // Another holder sees neither the job nor the history.
     let other = app.create_holder_with("altcineva@example.com", "p256", 1, false);

@@ -794,3 +794,16 @@ pub fn csrf_for(cookie: impl AsRef<str>) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(format!("parafa-csrf\0{token}")))
 }
+
+/// A page has no inline script, event handler or style attribute (the Content-Security-Policy would block them):
+/// every `<script>` loads a file from `/static/`.
+pub fn assert_no_inline(path: &str, html: &str) {
+    for script in html.split("<script").skip(1) {
+        let tag = &script[..script.find('>').expect("a script tag")];
+        assert!(tag.contains("src=\"/static/"), "{path}: inline script: <script{tag}>");
+    }
+    assert!(
+        !html.contains(" onclick=") && !html.contains(" style=\""),
+        "{path}: inline handler or style"
+    );
+}
