@@ -6,3 +6,4 @@ pub mod jobs;
 pub mod pades;
 pub mod routes;
 pub mod signer;
+pub mod verify;

@@ -2172,6 +2172,129 @@ fn helvetica_width(text: &[u8]) -> f64 {
         / 1000.0
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Reading signatures (for verification)
+
+/// A signed signature field as a verifier needs it (see `documents::verify`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureField {
+    /// The field's name (`/T`), empty when it has none.
+    pub name: String,
+    /// `/SubFilter`, e.g. `ETSI.CAdES.detached`, `adbe.pkcs7.detached`, `ETSI.RFC3161`.
+    pub sub_filter: String,
+    /// `/Type /DocTimeStamp` or `/SubFilter /ETSI.RFC3161`: the value is an RFC 3161 token.
+    pub document_timestamp: bool,
+    /// `/ByteRange` as written (not checked here).
+    pub byte_range: Vec<i64>,
+    /// `/Contents`, decoded (a DER CMS, zero-padded).
+    pub contents: Vec<u8>,
+    /// `/M` as written (a PDF date), if any.
+    pub time: Option<String>,
+}
+
+/// The signed signature fields of a PDF, in the order of the form's field tree. Refuses what [`inspect`] refuses
+/// as unreadable (too large, encrypted, damaged); a PDF without a form has none.
+pub fn signature_fields(pdf: &[u8], limits: &Limits) -> Result<Vec<SignatureField>, PdfError> {
+    let doc = Doc::open(pdf, limits)?;
+    let Some(Obj::Ref(catalog_ref)) = get(&doc.trailer, b"Root") else {
+        return Err(Bad("its trailer names no document catalog".into()).into());
+    };
+    let catalog = match doc.fetch(*catalog_ref, 0)? {
+        (Obj::Dict(d), None) => d,
+        _ => return Err(Bad("its document catalog is missing".into()).into()),
+    };
+    let form = match get(&catalog, b"AcroForm") {
+        Some(f) => match doc.deref(f)? {
+            Obj::Dict(d) => d,
+            _ => return Ok(Vec::new()),
+        },
+        None => return Ok(Vec::new()),
+    };
+    let roots = match get(&form, b"Fields") {
+        Some(f) => match doc.deref(f)? {
+            Obj::Array(a) => a,
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    let text = |o: Option<&Obj>| match o {
+        Some(Obj::Str(s)) | Some(Obj::Name(s)) => Some(String::from_utf8_lossy(s).into_owned()),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let mut visited = HashSet::new();
+    let mut stack: Vec<(Obj, Option<Vec<u8>>, String)> =
+        roots.into_iter().rev().map(|f| (f, None, String::new())).collect();
+    while let Some((field, inherited_ft, parent_name)) = stack.pop() {
+        if let Obj::Ref(r) = &field {
+            if !visited.insert(r.num) {
+                continue;
+            }
+            if visited.len() > doc.limits.max_objects {
+                return Err(Bad("its form has too many fields".into()).into());
+            }
+        }
+        let Obj::Dict(node) = doc.deref(&field)? else {
+            continue;
+        };
+        let name = match (text(get(&node, b"T")), parent_name.is_empty()) {
+            (Some(t), true) => t,
+            (Some(t), false) => format!("{parent_name}.{t}"),
+            (None, _) => parent_name,
+        };
+        let ft = match get(&node, b"FT") {
+            Some(Obj::Name(n)) => Some(n.clone()),
+            _ => inherited_ft,
+        };
+        if ft.as_deref() == Some(b"Sig") {
+            if let Some(v) = get(&node, b"V") {
+                if let Obj::Dict(sig) = doc.deref(v)? {
+                    let byte_range = match get(&sig, b"ByteRange") {
+                        Some(b) => match doc.deref(b)? {
+                            Obj::Array(a) => a
+                                .iter()
+                                .take(64)
+                                .map(|x| match x {
+                                    Obj::Int(i) => *i,
+                                    _ => -1,
+                                })
+                                .collect(),
+                            _ => Vec::new(),
+                        },
+                        None => Vec::new(),
+                    };
+                    let contents = match get(&sig, b"Contents") {
+                        Some(c) => match doc.deref(c)? {
+                            Obj::Str(s) => s,
+                            _ => Vec::new(),
+                        },
+                        None => Vec::new(),
+                    };
+                    let sub_filter = text(get(&sig, b"SubFilter")).unwrap_or_default();
+                    let document_timestamp =
+                        sub_filter == "ETSI.RFC3161" || get(&sig, b"Type") == Some(&Obj::name("DocTimeStamp"));
+                    out.push(SignatureField {
+                        name: name.clone(),
+                        sub_filter,
+                        document_timestamp,
+                        byte_range,
+                        contents,
+                        time: text(get(&sig, b"M")),
+                    });
+                }
+            }
+        }
+        if let Some(kids) = get(&node, b"Kids") {
+            if let Obj::Array(kids) = doc.deref(kids)? {
+                for kid in kids.into_iter().rev() {
+                    stack.push((kid, ft.clone(), name.clone()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

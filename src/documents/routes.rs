@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::jobs::{self, JobError, Upload};
 use super::signer::SignError;
+use super::verify::VerifyError;
 use crate::accounts::routes::WebUser;
 use crate::accounts::AccountError;
 use crate::error::ApiError;
@@ -18,7 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sign-jobs/{id}/authorize", web::post().to(authorize))
         .route("/sign-jobs/{id}/files/{n}", web::get().to(file))
         .route("/sign-jobs/{id}/SignedFiles.zip", web::get().to(zip))
-        .route("/me/signatures", web::get().to(history));
+        .route("/me/signatures", web::get().to(history))
+        .route("/verify", web::post().to(verify));
 }
 
 impl From<JobError> for ApiError {
@@ -164,3 +166,59 @@ async fn zip(state: web::Data<AppState>, user: WebUser, id: web::Path<String>) -
 async fn history(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(jobs::history(&state, &user.user).await?))
 }
+
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> ApiError {
+        match e {
+            VerifyError::Invalid(d) => ApiError::invalid_request(d),
+            VerifyError::Db(e) => e.into(),
+            VerifyError::Internal(m) => ApiError::internal("verification", &m),
+        }
+    }
+}
+
+/// Reads the verification form: `file` (a signed PDF or a `.p7s`) and, for a detached `.p7s`, `content`; each up
+/// to the signing jobs' per-file limit.
+async fn read_verify_form(
+    mut form: actix_multipart::Multipart,
+    max: usize,
+) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ApiError> {
+    let (mut file, mut content) = (None, None);
+    while let Some(part) = form.next().await {
+        let mut part = part.map_err(|e| ApiError::invalid_request(format!("malformed upload: {e}")))?;
+        let name = part.name().unwrap_or_default().to_owned();
+        if name != "file" && name != "content" {
+            return Err(ApiError::invalid_request(format!("unknown form field {name}")));
+        }
+        let mut buf = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|e| ApiError::invalid_request(format!("malformed upload: {e}")))?;
+            if buf.len() + chunk.len() > max {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    format!("Files are limited to {} MB each", max / (1024 * 1024)),
+                ));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        // An empty file input (nothing chosen) counts as absent.
+        let value = (!buf.is_empty()).then_some(buf);
+        if name == "file" {
+            file = value;
+        } else {
+            content = value;
+        }
+    }
+    Ok((file, content))
+}
+
+/// `POST /api/v1/verify`: public, no login.
+async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) -> Result<HttpResponse, ApiError> {
+    let (file, content) = read_verify_form(form, state.settings.documents.max_file_bytes).await?;
+    let file = file.ok_or_else(|| ApiError::invalid_request(NO_FILE))?;
+    Ok(HttpResponse::Ok().json(super::verify::verify(&state, file, content).await?))
+}
+
+/// The message for a verification form without a file.
+pub const NO_FILE: &str = "Choose a signed PDF or a .p7s file to verify.";

@@ -1,0 +1,1068 @@
+//! Verification of signed PDFs (PAdES, and PKCS#7 detached signatures of other tools) and `.p7s` files (CAdES,
+//! enveloping or detached), for anyone: the public page `/verify` and `POST /api/v1/verify`.
+//!
+//! Per signature it reports who signed (the signer certificate), when (the signature timestamp's genTime, else the
+//! signing-time attribute), whether the signature is **intact** (the message-digest attribute matches the content,
+//! or the PDF's byte ranges, and the signature over the DER signed attributes verifies with the signer
+//! certificate's key: RSA PKCS#1 v1.5 or PSS with SHA-256/384/512, ECDSA P-256/P-384), whether it is **trusted**
+//! (the signer certificate chains to Parafa's issuing and root CA, each certificate's signature verified and each
+//! valid at the signing time), the certificate's status in Parafa's own certificate table (good, suspended,
+//! revoked), the signature timestamp (its messageImprint against the signature value, its own signature and
+//! chain), and for PDFs how much of the file the signature covers.
+//!
+//! Only public keys are used, all in process memory. Hostile input is bounded: the PDF reader is
+//! [`pades::signature_fields`] with the configured [`pades::Limits`], CMS decoding is the `der` crate's (no
+//! recursion into the content), the number of signatures and the bytes hashed are capped.
+
+use cms::cert::CertificateChoices;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::db::{rfc5911, rfc5912};
+use const_oid::ObjectIdentifier;
+use der::{Any, Decode, Encode, Sequence, Tag, Tagged};
+use serde::Serialize;
+use sha2::Digest;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use x509_cert::attr::Attributes;
+use x509_cert::Certificate;
+
+use super::pades;
+use crate::clock::Clock;
+use crate::hsm::HashAlg;
+use crate::startup::AppState;
+
+/// Signatures of one PDF looked at; more are reported as not checked.
+const MAX_SIGNATURES: usize = 32;
+/// Characters of an enveloped text shown as a preview.
+const MAX_PREVIEW_CHARS: usize = 100_000;
+/// id-ct-TSTInfo (RFC 3161).
+const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+const ID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const ID_COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+
+/// Why a file cannot be verified. The messages are meant for the person who uploaded it.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error("verification failed: {0}")]
+    Internal(String),
+}
+
+/// The message for a file that is neither a PDF nor a CMS signature.
+pub const NOT_SIGNED: &str = "The file is neither a signed PDF nor a .p7s signature (CMS/PKCS#7).";
+/// The message for a detached `.p7s` uploaded without its file.
+pub const DETACHED_NEEDS_CONTENT: &str =
+    "This .p7s is detached: it does not contain the signed file. Upload the signed file too.";
+/// The message for a PDF without signatures.
+pub const PDF_UNSIGNED: &str = "The PDF has no signatures.";
+
+/// What was verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `pdf` or `p7s`.
+    pub kind: &'static str,
+    /// The uploaded file's length in bytes.
+    pub file_length: usize,
+    /// For a `.p7s`: whether the content travels beside it (detached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detached: Option<bool>,
+    pub signatures: Vec<SignatureReport>,
+    /// For an enveloping `.p7s`: the signed content it holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+/// The content of an enveloping `.p7s`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Content {
+    pub length: usize,
+    pub sha256: String,
+    /// The bytes, base64 (for the page's download).
+    pub base64: String,
+    /// The text, when the content is UTF-8 text (at most [`MAX_PREVIEW_CHARS`] characters).
+    pub text: Option<String>,
+    /// Whether `text` was cut.
+    pub text_truncated: bool,
+}
+
+/// A certificate, as a reader wants to see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Signer {
+    /// The subject's common name, if it has one.
+    pub common_name: Option<String>,
+    pub subject: String,
+    /// Lower-case hex of the serial number.
+    pub serial: String,
+    pub issuer: String,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// The signature timestamp (or, for a PDF document timestamp, the token itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct TimestampReport {
+    /// genTime, Unix seconds.
+    pub time: i64,
+    /// The TSTInfo's messageImprint is the hash of the signature value (of the byte ranges, for a document
+    /// timestamp).
+    pub imprint_matches: bool,
+    /// The token's own signature verifies with the TSA certificate.
+    pub signature_verifies: bool,
+    /// Both of the above.
+    pub intact: bool,
+    /// The TSA certificate chains to Parafa's CA.
+    pub trusted: bool,
+    pub authority: Option<Signer>,
+}
+
+/// One signature.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureReport {
+    /// `signature` or `document_timestamp`.
+    pub kind: &'static str,
+    /// The PDF signature field's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub signer: Option<Signer>,
+    /// Unix seconds: the timestamp's genTime, else the signing-time attribute, else none.
+    pub signing_time: Option<i64>,
+    /// `timestamp` or `signing_time`.
+    pub signing_time_source: Option<&'static str>,
+    /// The digest matches and the signature verifies.
+    pub intact: bool,
+    pub digest_matches: bool,
+    pub signature_verifies: bool,
+    /// E.g. `ECDSA P-256 SHA-256`.
+    pub algorithm: Option<String>,
+    /// The signer certificate chains to Parafa's issuing and root CA, valid at the signing time.
+    pub trusted: bool,
+    /// Whether Parafa issued the signer certificate (then `status` comes from its certificate table).
+    pub issued_by_parafa: bool,
+    /// `good`, `suspended`, `revoked`, or `unknown` (not a certificate Parafa issued).
+    pub status: String,
+    pub revoked: bool,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<String>,
+    pub timestamp: Option<TimestampReport>,
+    /// PDF: `whole file` or `revision N of M`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whole_file: Option<bool>,
+    /// PDF: bytes were added after what the signature covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub later_changes: Option<bool>,
+    /// PDF: where the signed bytes end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_length: Option<u64>,
+    /// What went wrong, in words.
+    pub problems: Vec<String>,
+}
+
+impl SignatureReport {
+    fn empty(kind: &'static str) -> SignatureReport {
+        SignatureReport {
+            kind,
+            field: None,
+            signer: None,
+            signing_time: None,
+            signing_time_source: None,
+            intact: false,
+            digest_matches: false,
+            signature_verifies: false,
+            algorithm: None,
+            trusted: false,
+            issued_by_parafa: false,
+            status: "unknown".into(),
+            revoked: false,
+            revoked_at: None,
+            revocation_reason: None,
+            timestamp: None,
+            coverage: None,
+            whole_file: None,
+            later_changes: None,
+            signed_length: None,
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// The certificates trust is anchored in: Parafa's root and issuing CA, and its TSA (for tokens that leave their
+/// certificate out).
+#[derive(Debug, Clone)]
+pub struct Anchors {
+    pub root: Certificate,
+    pub issuing: Certificate,
+    pub tsa: Option<Certificate>,
+}
+
+/// Verifies `file` (a signed PDF or a `.p7s`; `content`: the signed file of a detached `.p7s`) and looks the
+/// signer certificates up in Parafa's certificate table.
+pub async fn verify(state: &AppState, file: Vec<u8>, content: Option<Vec<u8>>) -> Result<Report, VerifyError> {
+    let anchors = Anchors {
+        root: state.ca.root.cert.clone(),
+        issuing: state.ca.issuing.cert.clone(),
+        tsa: Some(state.tsa.cert().clone()),
+    };
+    let limits = state.settings.documents.pdf_limits();
+    let now = state.clock.now();
+    let mut report = tokio::task::spawn_blocking(move || analyse(&file, content.as_deref(), &anchors, &limits, now))
+        .await
+        .map_err(|e| VerifyError::Internal(e.to_string()))??;
+    for sig in &mut report.signatures {
+        let Some(signer) = &sig.signer else { continue };
+        if !sig.issued_by_parafa {
+            continue;
+        }
+        let Some(row) = crate::db::credentials::certificate(&state.db, &signer.serial).await? else {
+            continue;
+        };
+        if row.issuer_role != "issuing" {
+            continue;
+        }
+        sig.status = row.status.clone();
+        if row.status == "revoked" {
+            sig.revoked = true;
+            if let Some(r) = crate::db::ca::revoked_by(&state.db, "issuing")
+                .await?
+                .into_iter()
+                .find(|r| r.serial == signer.serial)
+            {
+                sig.revoked_at = Some(r.revoked_at);
+                sig.revocation_reason = r.reason;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The synchronous part of [`verify`]: everything but the certificate table. `now` (Unix seconds) is the time
+/// certificates are checked at when a signature carries no time.
+pub fn analyse(
+    file: &[u8],
+    content: Option<&[u8]>,
+    anchors: &Anchors,
+    limits: &pades::Limits,
+    now: i64,
+) -> Result<Report, VerifyError> {
+    if file.is_empty() {
+        return Err(VerifyError::Invalid(NOT_SIGNED.into()));
+    }
+    if file.starts_with(b"%PDF-") {
+        return analyse_pdf(file, anchors, limits, now);
+    }
+    let der = if file.starts_with(b"-----BEGIN") {
+        der::pem::decode_vec(file)
+            .map(|(_, d)| d)
+            .map_err(|e| VerifyError::Invalid(format!("{NOT_SIGNED} ({e})")))?
+    } else {
+        file.to_vec()
+    };
+    analyse_p7s(&der, file.len(), content, anchors, now)
+}
+
+fn analyse_p7s(
+    der: &[u8],
+    file_length: usize,
+    content: Option<&[u8]>,
+    anchors: &Anchors,
+    now: i64,
+) -> Result<Report, VerifyError> {
+    let signed_data = signed_data(der).map_err(|e| VerifyError::Invalid(format!("{NOT_SIGNED} ({e})")))?;
+    let enveloped = match &signed_data.encap_content_info.econtent {
+        Some(any) => Some(
+            octets(any)
+                .ok_or_else(|| VerifyError::Invalid(format!("{NOT_SIGNED} (its content is not an OCTET STRING)")))?,
+        ),
+        None => None,
+    };
+    let detached = enveloped.is_none();
+    let data: Vec<u8> = match (enveloped, content) {
+        (Some(e), _) => e,
+        (None, Some(c)) => c.to_vec(),
+        (None, None) => return Err(VerifyError::Invalid(DETACHED_NEEDS_CONTENT.into())),
+    };
+    if signed_data.signer_infos.0.is_empty() {
+        return Err(VerifyError::Invalid(format!("{NOT_SIGNED} (it has no signer)")));
+    }
+    let raw = raw_signed_attrs(der);
+    let mut signatures = Vec::new();
+    for si in signed_data.signer_infos.0.iter().take(MAX_SIGNATURES) {
+        let mut report = SignatureReport::empty("signature");
+        check_signature(&mut report, &signed_data, si, &raw, &[&data], anchors, now);
+        signatures.push(report);
+    }
+    let content = (!detached).then(|| describe_content(&data));
+    Ok(Report {
+        kind: "p7s",
+        file_length,
+        detached: Some(detached),
+        signatures,
+        content,
+    })
+}
+
+fn describe_content(data: &[u8]) -> Content {
+    use base64::Engine;
+    let text = std::str::from_utf8(data)
+        .ok()
+        .filter(|s| !s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')));
+    let truncated = text.is_some_and(|t| t.chars().count() > MAX_PREVIEW_CHARS);
+    Content {
+        length: data.len(),
+        sha256: hex::encode(sha2::Sha256::digest(data)),
+        base64: base64::engine::general_purpose::STANDARD.encode(data),
+        text: text.map(|t| t.chars().take(MAX_PREVIEW_CHARS).collect()),
+        text_truncated: truncated,
+    }
+}
+
+fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &pades::Limits, now: i64) -> Result<Report, VerifyError> {
+    let fields = pades::signature_fields(file, limits).map_err(|e| match e {
+        pades::PdfError::TooLarge { .. } | pades::PdfError::TooManyObjects { .. } => {
+            VerifyError::Invalid(e.to_string().replace("can be signed", "can be verified"))
+        }
+        pades::PdfError::Encrypted => VerifyError::Invalid(
+            "The PDF is encrypted or password-protected: its signatures cannot be verified here.".into(),
+        ),
+        other => VerifyError::Invalid(format!(
+            "The file cannot be read as a PDF ({}).",
+            match other {
+                pades::PdfError::Unreadable(why) => why,
+                other => other.to_string(),
+            }
+        )),
+    })?;
+    if fields.is_empty() {
+        return Err(VerifyError::Invalid(PDF_UNSIGNED.into()));
+    }
+    let eofs: Vec<usize> = eof_markers(file);
+    // Hashing is bounded: a hostile file could list many signatures over the whole file.
+    let mut budget = file.len().saturating_mul(8).saturating_add(64 << 20);
+    let mut signatures = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        let kind = if field.document_timestamp {
+            "document_timestamp"
+        } else {
+            "signature"
+        };
+        let mut report = SignatureReport::empty(kind);
+        report.field = Some(field.name.clone());
+        if i >= MAX_SIGNATURES {
+            report.problems.push(format!(
+                "Not checked: only the first {MAX_SIGNATURES} signatures are verified."
+            ));
+            signatures.push(report);
+            continue;
+        }
+        let Some((a, b)) = byte_range(&field.byte_range, file.len()) else {
+            report.problems.push("The signature's byte range is malformed.".into());
+            signatures.push(report);
+            continue;
+        };
+        let end = b.end;
+        report.signed_length = Some(end as u64);
+        report.whole_file = Some(end == file.len());
+        report.later_changes = Some(end < file.len());
+        report.coverage = Some(if end == file.len() {
+            "whole file".into()
+        } else {
+            let total = eofs.len().max(1);
+            let n = eofs.iter().filter(|e| **e < end).count().clamp(1, total);
+            format!("revision {n} of {total}")
+        });
+        let hashed = a.len() + b.len();
+        if hashed > budget {
+            report
+                .problems
+                .push("Not checked: the file asks for too much hashing.".into());
+            signatures.push(report);
+            continue;
+        }
+        budget -= hashed;
+        let parts: [&[u8]; 2] = [&file[a], &file[b]];
+        let cms = der_prefix(&field.contents);
+        if field.document_timestamp {
+            match check_token(cms, &parts, anchors) {
+                Ok((ts, signer)) => {
+                    report.signer = signer;
+                    report.signing_time = Some(ts.time);
+                    report.signing_time_source = Some("timestamp");
+                    report.digest_matches = ts.imprint_matches;
+                    report.signature_verifies = ts.signature_verifies;
+                    report.intact = ts.intact;
+                    report.trusted = ts.trusted;
+                    report.timestamp = Some(ts);
+                }
+                Err(e) => report.problems.push(e),
+            }
+        } else {
+            match signed_data(cms) {
+                Ok(sd) => {
+                    let raw = raw_signed_attrs(cms);
+                    match sd.signer_infos.0.iter().next() {
+                        Some(si) => check_signature(&mut report, &sd, si, &raw, &parts, anchors, now),
+                        None => report.problems.push("The signature has no signer.".into()),
+                    }
+                }
+                Err(e) => report.problems.push(format!(
+                    "The signature value is not a CMS SignedData ({}; /SubFilter {}).",
+                    e, field.sub_filter
+                )),
+            }
+        }
+        signatures.push(report);
+    }
+    Ok(Report {
+        kind: "pdf",
+        file_length: file.len(),
+        detached: None,
+        signatures,
+        content: None,
+    })
+}
+
+/// `[0 a b c]` checked against the file: the two signed ranges.
+fn byte_range(br: &[i64], len: usize) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let [s1, l1, s2, l2] = *br else { return None };
+    let v = |x: i64| usize::try_from(x).ok();
+    let (s1, l1, s2, l2) = (v(s1)?, v(l1)?, v(s2)?, v(l2)?);
+    let e1 = s1.checked_add(l1)?;
+    let e2 = s2.checked_add(l2)?;
+    (s1 == 0 && e1 <= s2 && e2 <= len).then_some((s1..e1, s2..e2))
+}
+
+/// Where each `%%EOF` marker starts: the ends of the revisions.
+fn eof_markers(file: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(p) = file
+        .get(at..)
+        .and_then(|rest| rest.windows(5).position(|w| w == b"%%EOF"))
+    {
+        out.push(at + p);
+        at += p + 5;
+    }
+    out
+}
+
+/// The DER element at the start of `bytes` (a PDF's `/Contents` is zero-padded); all of `bytes` if its length
+/// cannot be read.
+fn der_prefix(bytes: &[u8]) -> &[u8] {
+    match tlv(bytes) {
+        Some((_, _, total)) => &bytes[..total],
+        None => bytes,
+    }
+}
+
+/// A definite-length DER element at the start of `b`: (tag, header length, total length).
+fn tlv(b: &[u8]) -> Option<(u8, usize, usize)> {
+    let tag = *b.first()?;
+    if tag & 0x1f == 0x1f {
+        return None;
+    }
+    let first = *b.get(1)? as usize;
+    let (header, len) = if first < 0x80 {
+        (2, first)
+    } else {
+        let n = first & 0x7f;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = b.get(2..2 + n)?.iter().fold(0usize, |acc, x| acc << 8 | *x as usize);
+        (2 + n, len)
+    };
+    let total = header.checked_add(len)?;
+    (total <= b.len()).then_some((tag, header, total))
+}
+
+/// The children of the constructed element `b` (whole, header included).
+fn children(b: &[u8]) -> Option<Vec<&[u8]>> {
+    let (_, header, total) = tlv(b)?;
+    let mut rest = &b[header..total];
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (_, _, t) = tlv(rest)?;
+        out.push(&rest[..t]);
+        rest = &rest[t..];
+        if out.len() > 10_000 {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// The signed attributes of each SignerInfo exactly as encoded (with the SET OF tag the signature covers): the
+/// decoder sorts SET OFs, so re-encoding would not give the signed bytes back for a signer that did not sort them.
+fn raw_signed_attrs(content_info: &[u8]) -> Vec<Vec<u8>> {
+    let walk = || -> Option<Vec<Vec<u8>>> {
+        let ci = children(content_info)?;
+        let sd = children(ci.get(1)?)?; // [0] EXPLICIT
+        let sd = children(sd.first()?)?;
+        let infos = children(sd.last()?)?;
+        let mut out = Vec::new();
+        for si in infos {
+            let fields = children(si)?;
+            if let Some(attrs) = fields.get(3).filter(|f| f.first() == Some(&0xa0)) {
+                let mut a = attrs.to_vec();
+                a[0] = 0x31;
+                out.push(a);
+            }
+        }
+        Some(out)
+    };
+    walk().unwrap_or_default()
+}
+
+fn signed_data(der: &[u8]) -> Result<SignedData, String> {
+    let ci = ContentInfo::from_der(der).map_err(|e| e.to_string())?;
+    if ci.content_type != rfc5911::ID_SIGNED_DATA {
+        return Err(format!("it holds {}, not a SignedData", ci.content_type));
+    }
+    ci.content.decode_as::<SignedData>().map_err(|e| e.to_string())
+}
+
+/// The bytes of an OCTET STRING (primitive).
+fn octets(any: &Any) -> Option<Vec<u8>> {
+    (any.tag() == Tag::OctetString).then(|| any.value().to_vec())
+}
+
+fn digest_parts(hash: HashAlg, parts: &[&[u8]]) -> Vec<u8> {
+    fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
+        let mut d = D::new();
+        for p in parts {
+            d.update(p);
+        }
+        d.finalize().to_vec()
+    }
+    match hash {
+        HashAlg::Sha256 => run::<sha2::Sha256>(parts),
+        HashAlg::Sha384 => run::<sha2::Sha384>(parts),
+        HashAlg::Sha512 => run::<sha2::Sha512>(parts),
+    }
+}
+
+fn hash_name(h: HashAlg) -> &'static str {
+    match h {
+        HashAlg::Sha256 => "SHA-256",
+        HashAlg::Sha384 => "SHA-384",
+        HashAlg::Sha512 => "SHA-512",
+    }
+}
+
+/// RSASSA-PSS-params (RFC 4055 §3.1), every field optional as DER leaves defaults out.
+#[derive(Sequence)]
+struct PssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    mask_gen: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    salt_len: Option<u32>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    trailer: Option<u32>,
+}
+
+enum Scheme {
+    Pkcs1,
+    Pss { salt_len: usize },
+    Ecdsa,
+}
+
+/// Verifies `signature` with `spki` under `algorithm`; `digest` gives the message's hash with a given algorithm.
+/// `digest_alg` is the CMS digestAlgorithm, for algorithm identifiers that do not name a hash. Returns the
+/// algorithm's name.
+fn verify_signature(
+    spki: &SubjectPublicKeyInfoOwned,
+    algorithm: &AlgorithmIdentifierOwned,
+    digest_alg: Option<HashAlg>,
+    digest: &dyn Fn(HashAlg) -> Vec<u8>,
+    signature: &[u8],
+) -> Result<String, String> {
+    let oid = algorithm.oid;
+    let need = |h: Option<HashAlg>| h.ok_or_else(|| format!("the digest algorithm of {oid} is not supported"));
+    let (scheme, hash) = if oid == ID_RSA_ENCRYPTION {
+        (Scheme::Pkcs1, need(digest_alg)?)
+    } else if oid == rfc5912::SHA_256_WITH_RSA_ENCRYPTION {
+        (Scheme::Pkcs1, HashAlg::Sha256)
+    } else if oid == rfc5912::SHA_384_WITH_RSA_ENCRYPTION {
+        (Scheme::Pkcs1, HashAlg::Sha384)
+    } else if oid == rfc5912::SHA_512_WITH_RSA_ENCRYPTION {
+        (Scheme::Pkcs1, HashAlg::Sha512)
+    } else if oid == rfc5912::ID_RSASSA_PSS {
+        let params: PssParams = algorithm
+            .parameters
+            .as_ref()
+            .ok_or("RSASSA-PSS without parameters (SHA-1) is not supported")?
+            .decode_as()
+            .map_err(|e| format!("bad RSASSA-PSS parameters: {e}"))?;
+        let hash = params
+            .hash
+            .as_ref()
+            .and_then(|h| HashAlg::from_oid(&h.oid))
+            .ok_or("RSASSA-PSS with SHA-1 or an unknown hash is not supported")?;
+        let mgf_hash = params
+            .mask_gen
+            .as_ref()
+            .and_then(|m| m.parameters.as_ref())
+            .and_then(|p| p.decode_as::<AlgorithmIdentifierOwned>().ok())
+            .and_then(|h| HashAlg::from_oid(&h.oid));
+        if mgf_hash != Some(hash) {
+            return Err("RSASSA-PSS with a mask hash other than the message hash is not supported".into());
+        }
+        let _ = params.trailer;
+        (
+            Scheme::Pss {
+                salt_len: params.salt_len.unwrap_or(20) as usize,
+            },
+            hash,
+        )
+    } else if oid == rfc5912::ECDSA_WITH_SHA_256 {
+        (Scheme::Ecdsa, HashAlg::Sha256)
+    } else if oid == rfc5912::ECDSA_WITH_SHA_384 {
+        (Scheme::Ecdsa, HashAlg::Sha384)
+    } else if oid == rfc5912::ECDSA_WITH_SHA_512 {
+        (Scheme::Ecdsa, HashAlg::Sha512)
+    } else if oid == ID_EC_PUBLIC_KEY {
+        (Scheme::Ecdsa, need(digest_alg)?)
+    } else {
+        return Err(format!("the signature algorithm {oid} is not supported"));
+    };
+    let hashed = digest(hash);
+    let key_bytes = spki.subject_public_key.raw_bytes();
+    match scheme {
+        Scheme::Pkcs1 | Scheme::Pss { .. } => {
+            if spki.algorithm.oid != ID_RSA_ENCRYPTION {
+                return Err("an RSA signature made with a key that is not RSA".into());
+            }
+            use rsa::pkcs1::DecodeRsaPublicKey;
+            let key = rsa::RsaPublicKey::from_pkcs1_der(key_bytes).map_err(|e| format!("bad RSA key: {e}"))?;
+            let result = match (&scheme, hash) {
+                (Scheme::Pkcs1, HashAlg::Sha256) => {
+                    key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed, signature)
+                }
+                (Scheme::Pkcs1, HashAlg::Sha384) => {
+                    key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha384>(), &hashed, signature)
+                }
+                (Scheme::Pkcs1, HashAlg::Sha512) => {
+                    key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha512>(), &hashed, signature)
+                }
+                (Scheme::Pss { salt_len }, HashAlg::Sha256) => {
+                    key.verify(rsa::Pss::new_with_salt::<sha2::Sha256>(*salt_len), &hashed, signature)
+                }
+                (Scheme::Pss { salt_len }, HashAlg::Sha384) => {
+                    key.verify(rsa::Pss::new_with_salt::<sha2::Sha384>(*salt_len), &hashed, signature)
+                }
+                (Scheme::Pss { salt_len }, HashAlg::Sha512) => {
+                    key.verify(rsa::Pss::new_with_salt::<sha2::Sha512>(*salt_len), &hashed, signature)
+                }
+                (Scheme::Ecdsa, _) => unreachable!("matched above"),
+            };
+            let name = match scheme {
+                Scheme::Pkcs1 => "RSA PKCS#1 v1.5",
+                _ => "RSA-PSS",
+            };
+            result
+                .map(|_| format!("{name} {}", hash_name(hash)))
+                .map_err(|_| "the signature does not verify with the certificate's key".into())
+        }
+        Scheme::Ecdsa => {
+            use signature::hazmat::PrehashVerifier;
+            if spki.algorithm.oid != ID_EC_PUBLIC_KEY {
+                return Err("an ECDSA signature made with a key that is not EC".into());
+            }
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+            let bad = |_| "the signature does not verify with the certificate's key".to_string();
+            if curve == Some(SECP256R1) {
+                let key =
+                    p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes).map_err(|e| format!("bad EC key: {e}"))?;
+                let sig =
+                    p256::ecdsa::Signature::from_der(signature).map_err(|e| format!("bad ECDSA signature: {e}"))?;
+                key.verify_prehash(&hashed, &sig).map_err(bad)?;
+                Ok(format!("ECDSA P-256 {}", hash_name(hash)))
+            } else if curve == Some(SECP384R1) {
+                let key =
+                    p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes).map_err(|e| format!("bad EC key: {e}"))?;
+                let sig =
+                    p384::ecdsa::Signature::from_der(signature).map_err(|e| format!("bad ECDSA signature: {e}"))?;
+                key.verify_prehash(&hashed, &sig).map_err(bad)?;
+                Ok(format!("ECDSA P-384 {}", hash_name(hash)))
+            } else {
+                Err("only the P-256 and P-384 curves are supported".into())
+            }
+        }
+    }
+}
+
+/// Whether `issuer` signed `cert`.
+fn cert_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
+    let tbs = cert.tbs_certificate.to_der().map_err(|e| e.to_string())?;
+    let signature = cert
+        .signature
+        .as_bytes()
+        .ok_or("the certificate's signature is not whole bytes")?;
+    verify_signature(
+        &issuer.tbs_certificate.subject_public_key_info,
+        &cert.signature_algorithm,
+        None,
+        &|h| h.digest(&tbs),
+        signature,
+    )
+    .map(|_| ())
+}
+
+fn valid_at(cert: &Certificate, at: i64) -> bool {
+    let v = &cert.tbs_certificate.validity;
+    crate::ca::unix(&v.not_before) <= at && at <= crate::ca::unix(&v.not_after)
+}
+
+/// Checks `cert` chains to the anchors at time `at`; `Ok(issued_by_issuing_ca)`, or why not.
+fn chain(cert: &Certificate, anchors: &Anchors, at: i64) -> Result<bool, String> {
+    let der = cert.to_der().map_err(|e| e.to_string())?;
+    let root_der = anchors.root.to_der().map_err(|e| e.to_string())?;
+    let issuing_der = anchors.issuing.to_der().map_err(|e| e.to_string())?;
+    let mut path: Vec<&Certificate> = Vec::new();
+    if der == root_der {
+        path.push(&anchors.root);
+    } else if der == issuing_der {
+        path.extend([&anchors.issuing, &anchors.root]);
+    } else {
+        if cert.tbs_certificate.issuer != anchors.issuing.tbs_certificate.subject {
+            return Err("The signer certificate was not issued by Parafa's certification authority.".into());
+        }
+        path.extend([cert, &anchors.issuing, &anchors.root]);
+    }
+    for pair in path.windows(2) {
+        cert_signed_by(pair[0], pair[1])
+            .map_err(|e| format!("A certificate of the chain is not signed by its issuer ({e})."))?;
+    }
+    cert_signed_by(&anchors.root, &anchors.root).map_err(|e| format!("The root certificate does not verify ({e})."))?;
+    if let Some(c) = path.iter().find(|c| !valid_at(c, at)) {
+        return Err(format!(
+            "The certificate of {} was not valid at the signing time.",
+            c.tbs_certificate.subject
+        ));
+    }
+    Ok(path.len() == 3)
+}
+
+fn describe(cert: &Certificate) -> Signer {
+    let tbs = &cert.tbs_certificate;
+    let common_name = tbs
+        .subject
+        .0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|atv| atv.oid == ID_COMMON_NAME)
+        .map(|atv| String::from_utf8_lossy(atv.value.value()).into_owned());
+    Signer {
+        common_name,
+        subject: tbs.subject.to_string(),
+        serial: hex::encode(tbs.serial_number.as_bytes()),
+        issuer: tbs.issuer.to_string(),
+        not_before: crate::ca::unix(&tbs.validity.not_before),
+        not_after: crate::ca::unix(&tbs.validity.not_after),
+    }
+}
+
+fn certificates(sd: &SignedData) -> Vec<Certificate> {
+    sd.certificates
+        .as_ref()
+        .map(|set| {
+            set.0
+                .iter()
+                .filter_map(|c| match c {
+                    CertificateChoices::Certificate(c) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The certificate a SignerInfo names, among `certs`.
+fn find_signer<'c>(si: &SignerInfo, certs: &'c [Certificate]) -> Option<&'c Certificate> {
+    match &si.sid {
+        SignerIdentifier::IssuerAndSerialNumber(ias) => certs
+            .iter()
+            .find(|c| c.tbs_certificate.serial_number == ias.serial_number && c.tbs_certificate.issuer == ias.issuer),
+        SignerIdentifier::SubjectKeyIdentifier(ski) => certs.iter().find(|c| {
+            c.tbs_certificate
+                .get::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
+                .ok()
+                .flatten()
+                .is_some_and(|(_, k)| k.0 == ski.0)
+        }),
+    }
+}
+
+fn attribute<'a>(attrs: &'a Attributes, oid: ObjectIdentifier) -> Option<&'a Any> {
+    attrs.iter().find(|a| a.oid == oid).and_then(|a| a.values.iter().next())
+}
+
+/// The core of a SignerInfo check: the digest and the signature. `parts` are the signed content.
+struct SignerCheck {
+    cert: Option<Certificate>,
+    digest_matches: bool,
+    signature_verifies: bool,
+    algorithm: Option<String>,
+    signing_time: Option<i64>,
+    problems: Vec<String>,
+}
+
+fn check_signer_info(si: &SignerInfo, raw_attrs: &[Vec<u8>], parts: &[&[u8]], certs: &[Certificate]) -> SignerCheck {
+    let mut out = SignerCheck {
+        cert: find_signer(si, certs).cloned(),
+        digest_matches: false,
+        signature_verifies: false,
+        algorithm: None,
+        signing_time: None,
+        problems: Vec::new(),
+    };
+    let Some(hash) = HashAlg::from_oid(&si.digest_alg.oid) else {
+        out.problems
+            .push(format!("The digest algorithm {} is not supported.", si.digest_alg.oid));
+        return out;
+    };
+    let content_digest = digest_parts(hash, parts);
+    let signature = si.signature.as_bytes();
+    let Some(cert) = out.cert.clone() else {
+        out.problems
+            .push("The signer certificate is not in the signature.".into());
+        return out;
+    };
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    match &si.signed_attrs {
+        None => {
+            // No signed attributes: the signature is over the content itself.
+            out.digest_matches = true;
+            match verify_signature(
+                spki,
+                &si.signature_algorithm,
+                Some(hash),
+                &|_| content_digest.clone(),
+                signature,
+            ) {
+                Ok(name) => {
+                    out.signature_verifies = true;
+                    out.algorithm = Some(name);
+                }
+                Err(e) => out.problems.push(format!("The signature is broken: {e}.")),
+            }
+            let _ = &content_digest;
+        }
+        Some(attrs) => {
+            let md = attribute(attrs, rfc5911::ID_MESSAGE_DIGEST).and_then(octets);
+            out.digest_matches = md.as_deref() == Some(content_digest.as_slice());
+            if !out.digest_matches {
+                out.problems
+                    .push("The signed content was changed: its digest does not match.".into());
+            }
+            if let Some(t) = attribute(attrs, rfc5911::ID_SIGNING_TIME)
+                .and_then(|a| a.to_der().ok())
+                .and_then(|d| x509_cert::time::Time::from_der(&d).ok())
+            {
+                out.signing_time = Some(crate::ca::unix(&t));
+            }
+            // The signed bytes: as encoded when they decode to these very attributes, else re-encoded.
+            let mut candidates: Vec<Vec<u8>> = raw_attrs
+                .iter()
+                .filter(|r| Attributes::from_der(r).ok().as_ref() == Some(attrs))
+                .cloned()
+                .collect();
+            if let Ok(d) = attrs.to_der() {
+                if !candidates.contains(&d) {
+                    candidates.push(d);
+                }
+            }
+            let mut last_err = None;
+            for c in &candidates {
+                match verify_signature(spki, &si.signature_algorithm, Some(hash), &|h| h.digest(c), signature) {
+                    Ok(name) => {
+                        out.signature_verifies = true;
+                        out.algorithm = Some(name);
+                        break;
+                    }
+                    Err(e) => last_err = Some(e),
+                }
+            }
+            if !out.signature_verifies {
+                out.problems.push(format!(
+                    "The signature is broken: {}.",
+                    last_err.unwrap_or_else(|| "its signed attributes cannot be encoded".into())
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Checks an RFC 3161 token over `parts`: (the report, the TSA certificate).
+fn check_token(token: &[u8], parts: &[&[u8]], anchors: &Anchors) -> Result<(TimestampReport, Option<Signer>), String> {
+    let sd = signed_data(token).map_err(|e| format!("The timestamp is not a CMS SignedData ({e})."))?;
+    if sd.encap_content_info.econtent_type != ID_CT_TST_INFO {
+        return Err("The timestamp token holds no TSTInfo.".into());
+    }
+    let tst_der = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .and_then(octets)
+        .ok_or("The timestamp token holds no TSTInfo.")?;
+    let tst =
+        x509_tsp::TstInfo::from_der(&tst_der).map_err(|e| format!("The timestamp's TSTInfo is damaged ({e})."))?;
+    let time = tst.gen_time.to_unix_duration().as_secs() as i64;
+    let imprint_matches = HashAlg::from_oid(&tst.message_imprint.hash_algorithm.oid)
+        .is_some_and(|h| digest_parts(h, parts) == tst.message_imprint.hashed_message.as_bytes());
+    let si = sd
+        .signer_infos
+        .0
+        .iter()
+        .next()
+        .ok_or("The timestamp token has no signer.")?;
+    let mut certs = certificates(&sd);
+    certs.extend(anchors.tsa.iter().cloned());
+    let raw = raw_signed_attrs(token);
+    let check = check_signer_info(si, &raw, &[&tst_der], &certs);
+    let signature_verifies = check.digest_matches && check.signature_verifies;
+    let trusted = check.cert.as_ref().is_some_and(|c| chain(c, anchors, time).is_ok());
+    let authority = check.cert.as_ref().map(describe);
+    Ok((
+        TimestampReport {
+            time,
+            imprint_matches,
+            signature_verifies,
+            intact: imprint_matches && signature_verifies,
+            trusted,
+            authority: authority.clone(),
+        },
+        authority,
+    ))
+}
+
+/// Fills `report` for one SignerInfo of `sd` over `parts`.
+fn check_signature(
+    report: &mut SignatureReport,
+    sd: &SignedData,
+    si: &SignerInfo,
+    raw_attrs: &[Vec<u8>],
+    parts: &[&[u8]],
+    anchors: &Anchors,
+    now: i64,
+) {
+    let certs = certificates(sd);
+    let check = check_signer_info(si, raw_attrs, parts, &certs);
+    report.digest_matches = check.digest_matches;
+    report.signature_verifies = check.signature_verifies;
+    report.intact = check.digest_matches && check.signature_verifies;
+    report.algorithm = check.algorithm;
+    report.problems.extend(check.problems);
+    if let Some(t) = check.signing_time {
+        report.signing_time = Some(t);
+        report.signing_time_source = Some("signing_time");
+    }
+    // The signature timestamp: an unsigned attribute over the signature value.
+    let token = si
+        .unsigned_attrs
+        .as_ref()
+        .and_then(|u| attribute(u, super::cms::ID_AA_SIGNATURE_TIME_STAMP_TOKEN))
+        .and_then(|a| a.to_der().ok());
+    if let Some(token) = token {
+        match check_token(&token, &[si.signature.as_bytes()], anchors) {
+            Ok((ts, _)) => {
+                if ts.intact {
+                    report.signing_time = Some(ts.time);
+                    report.signing_time_source = Some("timestamp");
+                } else {
+                    report.problems.push("The signature timestamp does not verify.".into());
+                }
+                report.timestamp = Some(ts);
+            }
+            Err(e) => report.problems.push(e),
+        }
+    }
+    if let Some(cert) = &check.cert {
+        report.signer = Some(describe(cert));
+        match chain(cert, anchors, report.signing_time.unwrap_or(now)) {
+            Ok(by_issuing) => {
+                report.trusted = true;
+                report.issued_by_parafa = by_issuing;
+            }
+            Err(e) => report.problems.push(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_and_truncated_input_is_refused_without_panicking() {
+        let anchors = test_anchors();
+        let limits = pades::Limits::default();
+        for input in [
+            &b""[..],
+            b"hello",
+            b"%PDF-1.7\n",
+            b"%PDF-1.7\nstartxref\n999999999\n%%EOF",
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff][..],
+            &[0x30, 0x03, 0x06, 0x01, 0x00][..],
+            b"-----BEGIN PKCS7-----\n!!\n-----END PKCS7-----\n",
+        ] {
+            assert!(analyse(input, None, &anchors, &limits, 0).is_err(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn byte_ranges_are_checked_against_the_file() {
+        assert!(byte_range(&[0, 10, 20, 5], 25).is_some());
+        assert!(byte_range(&[0, 10, 20, 6], 25).is_none());
+        assert!(byte_range(&[1, 10, 20, 5], 25).is_none());
+        assert!(byte_range(&[0, 30, 20, 5], 25).is_none());
+        assert!(byte_range(&[0, i64::MAX, 20, 5], 25).is_none());
+        assert!(byte_range(&[0, 10, -1, 5], 25).is_none());
+        assert!(byte_range(&[0, 10, 20], 25).is_none());
+    }
+
+    #[test]
+    fn der_prefix_drops_the_padding() {
+        assert_eq!(der_prefix(&[0x30, 0x01, 0x05, 0, 0, 0]), &[0x30, 0x01, 0x05]);
+        assert_eq!(der_prefix(&[0x30, 0x82, 0x00]), &[0x30, 0x82, 0x00]);
+    }
+
+    const THROWAWAY: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBfTCCASOgAwIBAgIUJbhAl15D1Mw2iQIv8z+CT1/TWxowCgYIKoZIzj0EAwIw\n\
+FDESMBAGA1UEAwwJVGhyb3dhd2F5MB4XDTI2MTEyNTA3MzIzNloXDTM2MTEyMjA3\n\
+MzIzNlowFDESMBAGA1UEAwwJVGhyb3dhd2F5MFkwEwYHKoZIzj0CAQYIKoZIzj0D\n\
+AQcDQgAElN/Uxu4bNSpAzWIEc2bYhnS3iCqzwP5KNoAPyQcTy+2+8nX71Q/Pm3CH\n\
+zk1BgrZI/pBPZfhYBoIgsXOQ3ZyAIaNTMFEwHQYDVR0OBBYEFAa6/TUQeZVA3MeC\n\
+TKJJ9g/tbpY/MB8GA1UdIwQYMBaAFAa6/TUQeZVA3MeCTKJJ9g/tbpY/MA8GA1Ud\n\
+EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgEGzX43ZVzTcy+m4f2KGOJ1Kd\n\
+FISneaJLRY29wlod1RQCIQCTUAHW7RQJWkUdvZW0hHmdgI2KnYdtG7OtuxhJVwt+\n\
+YQ==\n\
+-----END CERTIFICATE-----\n\
+";
+
+    fn test_anchors() -> Anchors {
+        // Any certificate will do for refusing garbage: a throwaway self-signed one.
+        let pem = THROWAWAY;
+        let cert = <Certificate as der::DecodePem>::from_pem(pem).expect("test root");
+        Anchors {
+            root: cert.clone(),
+            issuing: cert,
+            tsa: None,
+        }
+    }
+}
