@@ -267,3 +267,64 @@ fn the_same_journey_in_a_romanian_browser_shows_romanian_pages_and_messages() {
         "{names:?}"
     );
 }
+
+#[test]
+fn a_holder_rekeys_an_expiring_certificate_in_the_browser_and_an_operator_approves() {
+    if !browser_ready() {
+        return;
+    }
+    let app = TestApp::spawn();
+    let holder = app.create_holder_with("rekey.browser@example.com", "p256", 1, true);
+    let operator = app.create_operator("oana.operator@example.com");
+    // 40 days before the end of the one-year certificate: inside the rekey window.
+    app.advance_clock((365 - 40) * 86_400);
+    let work = tempfile::tempdir().unwrap();
+    let (photo, big) = (work.path().join("id.png"), work.path().join("big.png"));
+    let png = |len: usize| {
+        let mut p = b"\x89PNG\r\n\x1a\n".to_vec();
+        p.resize(len, 0x42);
+        p
+    };
+    std::fs::write(&photo, png(8 * 1024)).unwrap();
+    std::fs::write(&big, png(3 * 1024 * 1024 + 1)).unwrap();
+    let report = journey(
+        &app,
+        "rekey.mjs",
+        work.path(),
+        &[
+            ("E2E_HOLDER_EMAIL", holder.email.clone()),
+            ("E2E_HOLDER_PASSWORD", common::HOLDER_PASSWORD.to_owned()),
+            ("E2E_HOLDER_TOTP", holder.totp_secret.clone()),
+            ("E2E_HOLDER_GIVEN", "Ana Maria".to_owned()),
+            ("E2E_HOLDER_SURNAME", "Popescu".to_owned()),
+            ("E2E_CREDENTIAL", holder.credential_id.clone()),
+            ("E2E_PHOTO", photo.display().to_string()),
+            ("E2E_BIG_PHOTO", big.display().to_string()),
+            ("E2E_OPERATOR_EMAIL", operator.email.clone()),
+            ("E2E_OPERATOR_PASSWORD", common::HOLDER_PASSWORD.to_owned()),
+            ("E2E_OPERATOR_TOTP", operator.totp_secret.clone()),
+        ],
+    );
+    println!("rekey journey report: {report:#}");
+    assert!(
+        report["banner"].as_str().unwrap_or_default().contains("expires"),
+        "the expiry banner: {report}"
+    );
+    assert!(
+        report["photo_error"].as_str().unwrap_or_default().contains("3 MB"),
+        "a copy over 3 MB is refused in the browser: {report}"
+    );
+    // What the holder's API says now: approved, with the successor's date 3 days before the end.
+    let cookie = app.web_login(&holder);
+    let (s, certs) = app.call("GET", "/api/v1/me/certificates", Some(&cookie), None);
+    assert_eq!(s, 200, "{certs}");
+    let rekey = &certs["certificates"][0]["rekey"];
+    assert_eq!(rekey["request_state"], "approved", "{certs}");
+    assert!(
+        report["state"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&rekey["successor_issue_at"].as_str().unwrap()[..10]),
+        "the page shows the successor's date: {report} {certs}"
+    );
+}

@@ -490,6 +490,11 @@ pub async fn evidence(state: &AppState, user: &User, credential_id: &str) -> Res
 /// `GET /me/certificates`: the holder's certificates with state, validity, quota left, the rekey window and the
 /// banner text (product rules §5: from the first reminder until expiry, not while a rekey is under review).
 pub async fn list(state: &AppState, user: &User) -> Result<Value, LifecycleError> {
+    list_in(state, user, &user.lang).await
+}
+
+/// [`list`] with the banner in `lang` (`ro`/`en`): the pages show it in the page's language.
+pub async fn list_in(state: &AppState, user: &User, lang: &str) -> Result<Value, LifecycleError> {
     use super::rekey::{deadline, successor_issue_at};
     let now = state.clock.now();
     let first_reminder = state
@@ -500,7 +505,7 @@ pub async fn list(state: &AppState, user: &User) -> Result<Value, LifecycleError
         .copied()
         .max()
         .unwrap_or(45);
-    let en = crate::notify::Lang::parse(Some(&user.lang)) == crate::notify::Lang::En;
+    let en = crate::notify::Lang::parse(Some(lang)) == crate::notify::Lang::En;
     let mut out = Vec::new();
     let mut any_valid = false;
     for cred in db::credentials::credentials_of(&state.db, &user.id)

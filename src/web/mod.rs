@@ -10,9 +10,11 @@
 
 pub mod account;
 pub mod api_lang;
+pub mod contact;
 pub mod i18n;
 pub mod operator;
 pub mod orders;
+pub mod registry;
 pub mod security;
 pub mod signing;
 
@@ -59,6 +61,8 @@ fn all_templates() -> impl Iterator<Item = &'static Template> {
         .chain(orders::TEMPLATES)
         .chain(signing::TEMPLATES)
         .chain(operator::TEMPLATES)
+        .chain(contact::TEMPLATES)
+        .chain(registry::TEMPLATES)
 }
 
 fn all_static() -> impl Iterator<Item = &'static StaticFile> {
@@ -68,6 +72,8 @@ fn all_static() -> impl Iterator<Item = &'static StaticFile> {
         .chain(orders::STATIC)
         .chain(signing::STATIC)
         .chain(operator::STATIC)
+        .chain(contact::STATIC)
+        .chain(registry::STATIC)
         .chain(signing::VENDOR)
 }
 
@@ -97,7 +103,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(account::configure)
         .configure(orders::configure)
         .configure(signing::configure)
-        .configure(operator::configure);
+        .configure(operator::configure)
+        .configure(contact::configure)
+        .configure(registry::configure);
 }
 
 /// What every page knows about its request: the language, the user (if logged in), the CSRF token, the path.
@@ -323,7 +331,7 @@ async fn home(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
     if user.user.role == "operator" {
         return Ok(redirect("/operator"));
     }
-    let certificates = page.ok(crate::lifecycle::issuance::list(&state, &user.user).await)?;
+    let certificates = page.ok(crate::lifecycle::issuance::list_in(&state, &user.user, page.lang.code()).await)?;
     Ok(page.render(
         "home.html",
         context! { certificates => Value::from_serialize(&certificates) },

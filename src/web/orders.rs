@@ -269,7 +269,7 @@ async fn issue(page: Page, state: web::Data<AppState>, id: web::Path<String>) ->
 /// `/certificates`: each certificate with its status, validity, transactions left, banner and downloads.
 async fn certificates(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let list = page.ok(issuance::list(&state, &user.user).await)?;
+    let list = page.ok(issuance::list_in(&state, &user.user, page.lang.code()).await)?;
     let packages = &state.settings.packages;
     Ok(page.render(
         "orders/certificates.html",
@@ -283,7 +283,7 @@ async fn certificates(page: Page, state: web::Data<AppState>) -> Result<HttpResp
 /// The PEM of one of the user's certificates.
 async fn user_certificate_pem(page: &Page, state: &AppState, id: &str) -> Result<String, PageError> {
     let user = page.user()?;
-    let list = page.ok(issuance::list(state, &user.user).await)?;
+    let list = page.ok(issuance::list_in(state, &user.user, page.lang.code()).await)?;
     list["certificates"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["credential_id"] == id))
@@ -350,7 +350,7 @@ async fn rekey_page(
     q: web::Query<RekeyQuery>,
 ) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let certs = page.ok(issuance::list(&state, &user.user).await)?;
+    let certs = page.ok(issuance::list_in(&state, &user.user, page.lang.code()).await)?;
     let current = certs["certificates"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["status"] == "valid"))

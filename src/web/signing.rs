@@ -71,7 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `/sign`: the certificate that will sign and its transactions left, the files, the code.
 async fn sign(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let list = page.ok(crate::lifecycle::issuance::list(&state, &user.user).await)?;
+    let list = page.ok(crate::lifecycle::issuance::list_in(&state, &user.user, page.lang.code()).await)?;
     // The certificate jobs::create signs with: the valid one (there is at most one).
     let certificate = list["certificates"]
         .as_array()
