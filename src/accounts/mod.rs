@@ -2,6 +2,7 @@
 //! TOTP pairing and re-pairing. Every number is a setting (`[accounts]`), every message comes from
 //! `notify::templates`, every step is audited.
 
+pub mod contact;
 pub mod enrolment;
 pub mod login;
 pub mod maintenance;

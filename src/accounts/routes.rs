@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::login::{self, TwoFactor};
-use super::{enrolment, maintenance, pairing, privacy, AccountError};
+use super::{contact, enrolment, maintenance, pairing, privacy, AccountError};
 use crate::auth::codes::CodeError;
 use crate::auth::sessions;
 use crate::auth::totp::CodeError as TotpCodeError;
@@ -50,7 +50,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/me/consents", web::post().to(consent))
             .route("/me/export", web::get().to(export))
             .route("/me/erasure", web::post().to(erasure))
-            .route("/me/credentials/{id}/revoke", web::post().to(revoke_credential)),
+            .route("/me/credentials/{id}/revoke", web::post().to(revoke_credential))
+            .route("/me/contact", web::post().to(contact_send))
+            .route("/me/contact", web::get().to(contact_mine)),
     );
 }
 
@@ -474,4 +476,16 @@ async fn revoke_credential(
         Err(RevokeError::Ca(e)) => Err(ApiError::unavailable("revocation failed", &e)),
         Err(RevokeError::Db(e)) => Err(e.into()),
     }
+}
+
+async fn contact_send(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<contact::NewMessage>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(contact::send(&state, &user.user, body.into_inner(), &user.client).await?))
+}
+
+async fn contact_mine(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(contact::mine(&state, &user.user).await?))
 }

@@ -45,7 +45,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/operator/users", web::get().to(op_users))
         .route("/operator/orders", web::get().to(op_orders))
         .route("/operator/audit/verify", web::get().to(op_audit))
-        .route("/operator/lifecycle/run", web::post().to(op_run));
+        .route("/operator/lifecycle/run", web::post().to(op_run))
+        .route("/operator/contact", web::get().to(op_contact))
+        .route("/operator/contact/{id}/answer", web::post().to(op_contact_answer));
 }
 
 impl From<LifecycleError> for ApiError {
@@ -338,4 +340,18 @@ async fn op_audit(state: web::Data<AppState>, _op: Operator) -> Result<HttpRespo
 async fn op_run(state: web::Data<AppState>, _op: Operator) -> HttpResponse {
     let r = scheduler::tick(&state).await;
     HttpResponse::Ok().json(json!({ "reminders": r.reminders, "successors": r.successors, "refunds": r.refunds }))
+}
+
+async fn op_contact(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(crate::accounts::contact::open_messages(&state).await?))
+}
+
+async fn op_contact_answer(
+    state: web::Data<AppState>,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<crate::accounts::contact::Answer>,
+) -> Result<HttpResponse, ApiError> {
+    let done = crate::accounts::contact::answer(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?;
+    Ok(HttpResponse::Ok().json(done))
 }

@@ -108,6 +108,34 @@ pub enum Template<'a> {
     },
     /// #14: a certificate was revoked.
     CertificateRevoked { serial: &'a str, reason: &'a str },
+    /// §14: the copy of a contact-form message, with its number (`topic` is one of `accounts::contact::TOPICS`).
+    ContactReceived {
+        number: i64,
+        topic: &'a str,
+        order: Option<&'a str>,
+        message: &'a str,
+        link: &'a str,
+    },
+    /// §14: an operator answered a contact-form message.
+    ContactAnswered {
+        number: i64,
+        answer: &'a str,
+        link: &'a str,
+    },
+}
+
+/// A contact-form topic's name in a message.
+fn topic_name(topic: &str, lang: Lang) -> &'static str {
+    match (topic, lang) {
+        ("data_change", Lang::Ro) => "modificarea datelor",
+        ("data_change", Lang::En) => "data change",
+        ("lost_email", Lang::Ro) => "e-mail pierdut",
+        ("lost_email", Lang::En) => "lost e-mail",
+        ("complaint", Lang::Ro) => "reclamație",
+        ("complaint", Lang::En) => "complaint",
+        (_, Lang::Ro) => "altele",
+        (_, Lang::En) => "other",
+    }
 }
 
 /// Why an SMS code was sent.
@@ -387,6 +415,34 @@ impl Template<'_> {
                     "Hello,\n\nThe certificate with serial {serial} was revoked (reason: {reason}). It can no longer sign and the remaining transactions lapse."
                 ),
             ),
+            (Template::ContactReceived { number, topic, order, message, link }, Lang::Ro) => (
+                format!("Am primit mesajul dvs. nr. {number}"),
+                format!(
+                    "Bună ziua,\n\nAm primit mesajul dvs. nr. {number} (subiect: {}{}). Vă răspundem prin e-mail; mesajele și răspunsurile sunt și în pagina de contact: {link}\nMenționați numărul {number} dacă ne scrieți din nou despre același subiect.\n\nMesajul dvs.:\n{message}",
+                    topic_name(topic, Lang::Ro),
+                    order.map(|o| format!(", comanda {o}")).unwrap_or_default()
+                ),
+            ),
+            (Template::ContactReceived { number, topic, order, message, link }, Lang::En) => (
+                format!("We received your message #{number}"),
+                format!(
+                    "Hello,\n\nWe received your message #{number} (topic: {}{}). We answer by e-mail; your messages and their answers are also on the contact page: {link}\nQuote the number {number} if you write to us again about the same matter.\n\nYour message:\n{message}",
+                    topic_name(topic, Lang::En),
+                    order.map(|o| format!(", order {o}")).unwrap_or_default()
+                ),
+            ),
+            (Template::ContactAnswered { number, answer, link }, Lang::Ro) => (
+                format!("Răspuns la mesajul dvs. nr. {number}"),
+                format!(
+                    "Bună ziua,\n\nRăspunsul nostru la mesajul dvs. nr. {number}:\n\n{answer}\n\nMesajul și răspunsul sunt și în pagina de contact: {link}"
+                ),
+            ),
+            (Template::ContactAnswered { number, answer, link }, Lang::En) => (
+                format!("Answer to your message #{number}"),
+                format!(
+                    "Hello,\n\nOur answer to your message #{number}:\n\n{answer}\n\nThe message and the answer are also on the contact page: {link}"
+                ),
+            ),
         };
         if subject.is_empty() {
             (subject, body)
@@ -480,12 +536,25 @@ mod tests {
                 serial: "S",
                 reason: "R",
             },
+            Template::ContactReceived {
+                number: 7,
+                topic: "complaint",
+                order: Some("O"),
+                message: "M",
+                link: "L",
+            },
+            Template::ContactAnswered {
+                number: 7,
+                answer: "A",
+                link: "L",
+            },
         ];
         for t in &samples {
             let (ro_s, ro) = t.render(Lang::Ro, "C");
             let (en_s, en) = t.render(Lang::En, "C");
             assert!(!ro_s.is_empty() && !en_s.is_empty() && ro != en);
             assert!(ro.contains("e-mail automat") && en.contains("automated e-mail"));
+            assert!(ro.ends_with("formularul de contact: C") && en.ends_with("the contact form: C"));
         }
         let (s, sms) = Template::SmsCode {
             code: "123456",

@@ -40,6 +40,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     let users = page.ok(crate::lifecycle::operator_users(&state).await)?;
     let orders = page.ok(crate::lifecycle::operator_orders(&state).await)?;
     let credentials = page.ok(crate::lifecycle::operator_credentials(&state).await)?;
+    let contact = page.ok(crate::accounts::contact::open_messages(&state).await)?;
     Ok(page.render(
         "operator/console.html",
         context! {
@@ -48,6 +49,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
             users => Value::from_serialize(&users["users"]),
             orders => Value::from_serialize(&orders["orders"]),
             credentials => Value::from_serialize(&credentials["credentials"]),
+            contact => Value::from_serialize(&contact["messages"]),
             reasons => reasons(page.lang),
         },
     ))

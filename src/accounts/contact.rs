@@ -1,0 +1,391 @@
+//! The contact form (product rules §14): a logged-in holder writes about a data change, a lost e-mail, a complaint
+//! or anything else, optionally about one of their own orders. Each message gets a number the holder can quote
+//! (`counters` row `contact`) and a copy by e-mail; an operator answers it once, which closes it, is audited and is
+//! e-mailed to the holder. Every e-mail's footer links to the page of this form (`/contact`).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::clock::{rfc3339, Clock};
+use crate::db::users::{self, User};
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::notify::Template;
+use crate::startup::AppState;
+
+/// The topics a message may have, in the order the form offers them.
+pub const TOPICS: &[&str] = &["data_change", "lost_email", "complaint", "other"];
+
+/// The fewest characters a message may have (a message shorter than this cannot say what is wrong).
+pub const MESSAGE_MIN_CHARS: usize = 10;
+
+/// The most characters a message or an answer may have.
+pub const MESSAGE_MAX_CHARS: usize = 5000;
+
+/// The most messages one account may send within [`RATE_WINDOW_SECS`] (against spam and accidental repeats).
+pub const MESSAGES_PER_WINDOW: i64 = 5;
+
+/// The window of [`MESSAGES_PER_WINDOW`]: an hour.
+pub const RATE_WINDOW_SECS: i64 = 3600;
+
+/// Most messages listed at once (a holder's own, or the operator's open ones).
+const LIST_LIMIT: i64 = 500;
+
+/// What went wrong with a contact message.
+#[derive(Debug, thiserror::Error)]
+pub enum ContactError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("At most {} messages an hour can be sent; try again after {}", MESSAGES_PER_WINDOW, rfc3339(*retry_at))]
+    TooMany { retry_at: i64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for ContactError {
+    fn from(e: sqlx::Error) -> Self {
+        ContactError::Db(e.into())
+    }
+}
+
+impl From<ContactError> for ApiError {
+    fn from(e: ContactError) -> ApiError {
+        use actix_web::http::StatusCode;
+        let d = e.to_string();
+        match e {
+            ContactError::Invalid(_) => ApiError::invalid_request(d),
+            ContactError::NotFound(_) => ApiError::not_found(d),
+            ContactError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
+            ContactError::TooMany { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
+            ContactError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// `POST /api/v1/me/contact`.
+#[derive(Debug, Deserialize)]
+pub struct NewMessage {
+    /// One of [`TOPICS`].
+    pub topic: Option<String>,
+    /// One of the holder's orders: its id or its registration number.
+    pub order_id: Option<String>,
+    pub message: Option<String>,
+}
+
+/// `POST /api/v1/operator/contact/{id}/answer`.
+#[derive(Debug, Deserialize)]
+pub struct Answer {
+    pub answer: Option<String>,
+}
+
+/// A text between the limits, trimmed.
+fn text_within(raw: Option<&str>, min: usize, what: &str) -> Result<String, ContactError> {
+    let text = raw.unwrap_or_default().trim();
+    let n = text.chars().count();
+    if n < min || n > MESSAGE_MAX_CHARS {
+        return Err(ContactError::Invalid(format!(
+            "The {what} must have between {min} and {MESSAGE_MAX_CHARS} characters"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// One of [`TOPICS`].
+fn topic_of(raw: Option<&str>) -> Result<&'static str, ContactError> {
+    let raw = raw.unwrap_or_default().trim();
+    TOPICS
+        .iter()
+        .copied()
+        .find(|t| *t == raw)
+        .ok_or_else(|| ContactError::Invalid(format!("The topic must be one of {}", TOPICS.join(", "))))
+}
+
+/// Sends a message: checks it, numbers it, stores it with a copy e-mailed to the holder, audits it.
+pub async fn send(state: &AppState, user: &User, req: NewMessage, client: &str) -> Result<Value, ContactError> {
+    let topic = topic_of(req.topic.as_deref())?;
+    let body = text_within(req.message.as_deref(), MESSAGE_MIN_CHARS, "message")?;
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    let order = match req.order_id.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
+        None => None,
+        Some(o) => {
+            let row = sqlx::query(
+                "SELECT id, registration_number FROM orders WHERE (id = $1 OR registration_number = $1) AND user_id = $2",
+            )
+            .bind(o)
+            .bind(&user.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| ContactError::NotFound("no such order".into()))?;
+            Some((
+                row.try_get::<String, _>("id")?,
+                row.try_get::<String, _>("registration_number")?,
+            ))
+        }
+    };
+    // The counter's row lock orders concurrent senders (PostgreSQL), so the count below sees every message
+    // committed before this one; on SQLite the single writer does the same. A refusal rolls the number back.
+    let number: i64 = sqlx::query(
+        "INSERT INTO counters (name, value) VALUES ('contact', 1)
+         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+    )
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("value")?;
+    let recent = sqlx::query(
+        "SELECT created_at FROM contact_messages WHERE user_id = $1 AND created_at > $2 ORDER BY created_at",
+    )
+    .bind(&user.id)
+    .bind(now - RATE_WINDOW_SECS)
+    .fetch_all(&mut *tx)
+    .await?;
+    if recent.len() as i64 >= MESSAGES_PER_WINDOW {
+        let oldest: i64 = recent[recent.len() - MESSAGES_PER_WINDOW as usize].try_get("created_at")?;
+        return Err(ContactError::TooMany {
+            retry_at: oldest + RATE_WINDOW_SECS,
+        });
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO contact_messages (id, number, user_id, order_id, topic, body, state, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)",
+    )
+    .bind(&id)
+    .bind(number)
+    .bind(&user.id)
+    .bind(order.as_ref().map(|(id, _)| id.clone()))
+    .bind(topic)
+    .bind(&body)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let link = format!("{}/contact", state.ca.public_base());
+    crate::lifecycle::tell(
+        &mut tx,
+        state,
+        user,
+        Template::ContactReceived {
+            number,
+            topic,
+            order: order.as_ref().map(|(_, n)| n.as_str()),
+            message: &body,
+            link: &link,
+        },
+        "contact_received",
+    )
+    .await?;
+    let actor = format!("user:{}", user.id);
+    let audit = crate::audit::row(
+        state.clock.as_ref(),
+        &crate::audit::Event {
+            actor: &actor,
+            action: "contact.message",
+            target: &id,
+            outcome: "ok",
+            client,
+            details: json!({ "number": number, "topic": topic, "order": order.as_ref().map(|(_, n)| n) }),
+        },
+    );
+    crate::db::audit::insert(&mut *tx, &audit).await?;
+    tx.commit().await?;
+    Ok(json!({
+        "id": id,
+        "number": number,
+        "topic": topic,
+        "order": order.as_ref().map(|(id, n)| json!({ "id": id, "registration_number": n })),
+        "message": body,
+        "state": "open",
+        "created_at": rfc3339(now),
+    }))
+}
+
+fn message_json(r: &sqlx::any::AnyRow) -> Result<Value, ContactError> {
+    let order_id: Option<String> = r.try_get("order_id")?;
+    let order_number: Option<String> = r.try_get("registration_number")?;
+    Ok(json!({
+        "id": r.try_get::<String, _>("id")?,
+        "number": r.try_get::<i64, _>("number")?,
+        "topic": r.try_get::<String, _>("topic")?,
+        "order": order_id.map(|id| json!({ "id": id, "registration_number": order_number })),
+        "message": r.try_get::<String, _>("body")?,
+        "state": r.try_get::<String, _>("state")?,
+        "answer": r.try_get::<Option<String>, _>("answer")?,
+        "created_at": rfc3339(r.try_get("created_at")?),
+        "answered_at": r.try_get::<Option<i64>, _>("answered_at")?.map(rfc3339),
+    }))
+}
+
+const COLUMNS: &str = "m.id, m.number, m.user_id, m.order_id, o.registration_number, m.topic, m.body, m.state,
+    m.answer, m.created_at, m.answered_at";
+
+/// `GET /api/v1/me/contact`: the holder's own messages, newest first, with their state and answer.
+pub async fn mine(state: &AppState, user: &User) -> Result<Value, ContactError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM contact_messages m LEFT JOIN orders o ON o.id = m.order_id
+         WHERE m.user_id = $1 ORDER BY m.number DESC LIMIT {LIST_LIMIT}"
+    ))
+    .bind(&user.id)
+    .fetch_all(state.db.pool())
+    .await?;
+    let messages = rows.iter().map(message_json).collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({ "messages": messages }))
+}
+
+/// The holder's orders a message may be about (newest first): id, registration number, date.
+pub async fn orders_of(state: &AppState, user: &User) -> Result<Value, ContactError> {
+    let rows = sqlx::query(&format!(
+        "SELECT id, registration_number, created_at FROM orders WHERE user_id = $1
+         ORDER BY created_at DESC, id DESC LIMIT {LIST_LIMIT}"
+    ))
+    .bind(&user.id)
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(json!({
+            "id": r.try_get::<String, _>("id")?,
+            "registration_number": r.try_get::<String, _>("registration_number")?,
+            "created_at": rfc3339(r.try_get("created_at")?),
+        }));
+    }
+    Ok(json!({ "orders": out }))
+}
+
+/// `GET /api/v1/operator/contact`: the open messages, oldest first, with their holder.
+pub async fn open_messages(state: &AppState) -> Result<Value, ContactError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS}, u.email, u.given_name, u.surname FROM contact_messages m
+         JOIN users u ON u.id = m.user_id LEFT JOIN orders o ON o.id = m.order_id
+         WHERE m.state = 'open' ORDER BY m.number LIMIT {LIST_LIMIT}"
+    ))
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut m = message_json(r)?;
+        m["holder"] = json!({
+            "id": r.try_get::<String, _>("user_id")?,
+            "email": r.try_get::<String, _>("email")?,
+            "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
+        });
+        out.push(m);
+    }
+    Ok(json!({ "messages": out }))
+}
+
+/// An operator answers an open message: it is closed with the answer, the holder is e-mailed, the answer is
+/// audited (its digest and length, not its text).
+pub async fn answer(
+    state: &AppState,
+    id: &str,
+    req: Answer,
+    operator: &User,
+    client: &str,
+) -> Result<Value, ContactError> {
+    let text = text_within(req.answer.as_deref(), 1, "answer")?;
+    let now = state.clock.now();
+    let actor = format!("operator:{}", operator.id);
+    let mut tx = state.db.writer().begin().await?;
+    let row = sqlx::query("SELECT number, user_id, state FROM contact_messages WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ContactError::NotFound("no such message".into()))?;
+    let number: i64 = row.try_get("number")?;
+    let holder_id: String = row.try_get("user_id")?;
+    let moved = sqlx::query(
+        "UPDATE contact_messages SET state = 'answered', answer = $1, answered_by = $2, answered_at = $3
+         WHERE id = $4 AND state = 'open'",
+    )
+    .bind(&text)
+    .bind(&actor)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved != 1 {
+        return Err(ContactError::Conflict(format!("Message #{number} is already answered")));
+    }
+    let holder = users::by_id(&state.db, &holder_id)
+        .await?
+        .ok_or_else(|| ContactError::NotFound("no such message".into()))?;
+    let link = format!("{}/contact", state.ca.public_base());
+    crate::lifecycle::tell(
+        &mut tx,
+        state,
+        &holder,
+        Template::ContactAnswered {
+            number,
+            answer: &text,
+            link: &link,
+        },
+        "contact_answered",
+    )
+    .await?;
+    let digest = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(text.as_bytes()))
+    };
+    let audit = crate::audit::row(
+        state.clock.as_ref(),
+        &crate::audit::Event {
+            actor: &actor,
+            action: "contact.answer",
+            target: id,
+            outcome: "ok",
+            client,
+            details: json!({
+                "number": number,
+                "holder": holder_id,
+                "answer_sha256": digest,
+                "answer_chars": text.chars().count(),
+            }),
+        },
+    );
+    crate::db::audit::insert(&mut *tx, &audit).await?;
+    tx.commit().await?;
+    Ok(json!({ "id": id, "number": number, "state": "answered", "answered_at": rfc3339(now) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_held_to_their_length_limits() {
+        assert!(text_within(Some("  exactly 10 "), MESSAGE_MIN_CHARS, "message").is_ok());
+        assert!(text_within(Some("short"), MESSAGE_MIN_CHARS, "message").is_err());
+        assert!(text_within(None, 1, "answer").is_err());
+        let long = "ă".repeat(MESSAGE_MAX_CHARS);
+        assert!(text_within(Some(&long), MESSAGE_MIN_CHARS, "message").is_ok());
+        assert!(text_within(Some(&format!("{long}x")), MESSAGE_MIN_CHARS, "message").is_err());
+    }
+
+    #[test]
+    fn every_refusal_has_a_romanian_text() {
+        use crate::web::api_lang::translate;
+        use crate::web::i18n::Lang;
+        let refusals = [
+            text_within(None, MESSAGE_MIN_CHARS, "message").unwrap_err(),
+            text_within(None, 1, "answer").unwrap_err(),
+            topic_of(Some("billing")).unwrap_err(),
+            ContactError::TooMany {
+                retry_at: 1_772_000_000,
+            },
+            ContactError::NotFound("no such message".into()),
+            ContactError::NotFound("no such order".into()),
+            ContactError::Conflict("Message #7 is already answered".into()),
+        ];
+        for e in &refusals {
+            let en = e.to_string();
+            let ro = translate(Lang::Ro, &en);
+            assert_ne!(ro, en, "no Romanian text for {en}");
+        }
+    }
+}
