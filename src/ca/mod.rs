@@ -2,6 +2,7 @@
 //! token, created on first start; certificates are built with x509-cert and signed by the HSM.
 
 pub mod profile;
+pub mod registry;
 pub mod revocation;
 pub mod routes;
 

@@ -1,7 +1,11 @@
-//! `/pki/…`: the CA certificates, for relying parties and for the AIA URLs in issued certificates.
+//! `/pki/…`: the CA certificates, for relying parties and for the AIA URLs in issued certificates. The public
+//! certificate registry: `GET /api/v1/registry?q=…` (JSON search, no login) and the downloads under `/registry/…`
+//! (see [`super::registry`]).
 
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
+use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -11,7 +15,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/pki/issuing.crt", web::get().to(issuing_cert))
         .route("/pki/crl", web::get().to(issuing_crl))
         .route("/pki/root.crl", web::get().to(root_crl))
-        .route("/pki/ocsp", web::post().to(ocsp));
+        .route("/pki/ocsp", web::post().to(ocsp))
+        .route("/api/v1/registry", web::get().to(registry_search))
+        .route("/registry/{file}", web::get().to(registry_download));
 }
 
 fn der_cert(der: &[u8]) -> HttpResponse {
@@ -50,4 +56,48 @@ async fn ocsp(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRespon
         .await
         .map_err(|e| ApiError::unavailable("the OCSP response could not be produced", &e))?;
     Ok(HttpResponse::Ok().content_type("application/ocsp-response").body(der))
+}
+
+#[derive(serde::Deserialize)]
+struct RegistryQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /api/v1/registry?q=…`: holders' certificates by name (at least 3 characters) or by whole e-mail address,
+/// with status and download links; public. No e-mail address is ever in the answer.
+async fn registry_search(state: web::Data<AppState>, q: web::Query<RegistryQuery>) -> Result<HttpResponse, ApiError> {
+    let results = super::registry::search(&state.db, &state.ca, state.clock.now(), &q.q).await?;
+    Ok(HttpResponse::Ok().json(results))
+}
+
+/// `GET /registry/{serial}.cer` (also `.der`, `.crt`): the certificate, DER; `/registry/{serial}-chain.pem`: the
+/// certificate and the issuing CA's, PEM; `/registry/{serial}-chain.p7b`: both as PKCS#7 certs-only. Holder
+/// certificates only; anything else is a 404.
+async fn registry_download(state: web::Data<AppState>, file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    use super::registry;
+    let file = file.into_inner();
+    let (serial, kind) = [".cer", ".der", ".crt", "-chain.pem", "-chain.p7b"]
+        .into_iter()
+        .find_map(|suffix| file.strip_suffix(suffix).map(|s| (s, suffix)))
+        .ok_or_else(|| ApiError::from(registry::RegistryError::NotFound))?;
+    let der = registry::certificate_der(&state.db, serial).await?;
+    let serial = serial.to_ascii_lowercase();
+    let (content_type, name, body) = match kind {
+        "-chain.pem" => (
+            "application/x-pem-file",
+            format!("{serial}-chain.pem"),
+            registry::chain_pem(&state.ca, &der).into_bytes(),
+        ),
+        "-chain.p7b" => (
+            "application/x-pkcs7-certificates",
+            format!("{serial}-chain.p7b"),
+            registry::chain_p7b(&state.ca, &der)?,
+        ),
+        ext => ("application/pkix-cert", format!("{serial}{ext}"), der),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
+        .body(body))
 }

@@ -94,6 +94,8 @@ const DICTIONARIES: &[(Lang, &str)] = &[
     (Lang::En, include_str!("i18n/operator.en.toml")),
     (Lang::Ro, include_str!("i18n/contact.ro.toml")),
     (Lang::En, include_str!("i18n/contact.en.toml")),
+    (Lang::Ro, include_str!("i18n/registry.ro.toml")),
+    (Lang::En, include_str!("i18n/registry.en.toml")),
 ];
 
 fn dictionary(lang: Lang) -> &'static HashMap<String, String> {
