@@ -210,18 +210,7 @@ fn openssl_signatures_are_intact_but_not_trusted_and_detached_ones_need_their_co
     let (input, signer, key) = (d("content.txt"), d("cert.pem"), d("key.pem"));
     let cms = |extra: &[&str], out: &str| {
         let mut args = vec![
-            "cms",
-            "-sign",
-            "-binary",
-            "-in",
-            &input,
-            "-signer",
-            &signer,
-            "-inkey",
-            &key,
-            "-outform",
-            "DER",
-            "-out",
+            "cms", "-sign", "-binary", "-in", &input, "-signer", &signer, "-inkey", &key, "-outform", "DER", "-out",
         ];
         let o = d(out);
         args.push(&o);
@@ -289,4 +278,152 @@ fn openssl_signatures_are_intact_but_not_trusted_and_detached_ones_need_their_co
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
+}
+
+#[test]
+fn rsa_pss_and_p384_signatures_of_openssl_verify() {
+    let app = TestApp::spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    std::fs::write(d("in.txt"), b"algorithms\n").unwrap();
+    for (name, newkey, extra, algorithm) in [
+        (
+            "pss",
+            vec!["-newkey", "rsa:2048"],
+            vec!["-md", "sha384", "-keyopt", "rsa_padding_mode:pss"],
+            "RSA-PSS SHA-384",
+        ),
+        (
+            "p384",
+            vec!["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+            vec!["-md", "sha512"],
+            "ECDSA P-384 SHA-512",
+        ),
+    ] {
+        let (key, cert, out) = (
+            d(&format!("{name}.key")),
+            d(&format!("{name}.crt")),
+            d(&format!("{name}.p7s")),
+        );
+        let mut args = vec![
+            "req", "-x509", "-nodes", "-keyout", &key, "-out", &cert, "-subj", "/CN=Algo", "-days", "2",
+        ];
+        args.extend(newkey);
+        run_ok("openssl", &args);
+        let input = d("in.txt");
+        let mut args = vec![
+            "cms",
+            "-sign",
+            "-binary",
+            "-nodetach",
+            "-in",
+            &input,
+            "-signer",
+            &cert,
+            "-inkey",
+            &key,
+            "-outform",
+            "DER",
+            "-out",
+            &out,
+        ];
+        args.extend(extra);
+        run_ok("openssl", &args);
+        let (s, report) = verify(&app, &std::fs::read(&out).unwrap(), None);
+        assert_eq!(s, 200, "{report}");
+        let sig = &report["signatures"][0];
+        assert_eq!(sig["intact"], true, "{name}: {report}");
+        assert_eq!(sig["algorithm"], algorithm, "{name}: {report}");
+        assert_eq!(sig["trusted"], false, "{name}: {report}");
+    }
+}
+
+#[test]
+fn the_verify_page_is_public_in_both_languages_and_posts_to_the_api() {
+    let app = TestApp::spawn();
+    for (lang, title, submit) in [
+        ("en", "Verify a signature", "Verify"),
+        ("ro", "Verifică o semnătură", "Verifică"),
+    ] {
+        let r = app
+            .client
+            .get(app.url("/verify"))
+            .header("Accept-Language", lang)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "no login needed");
+        let html = r.text().unwrap();
+        assert!(html.contains(&format!("<html lang=\"{lang}\"")), "{html}");
+        assert!(html.contains(title), "{lang}: {html}");
+        assert!(html.contains(&format!(">{submit}</button>")), "{lang}");
+        for id in [
+            "id=\"verify-form\"",
+            "id=\"verify-file\"",
+            "id=\"verify-content\"",
+            "id=\"verify-submit\"",
+            "id=\"verify-result\"",
+            "id=\"verify-content-download\"",
+            "id=\"verify-preview\"",
+        ] {
+            assert!(html.contains(id), "{lang}: {id} missing");
+        }
+        assert!(html.contains("data-api=\"/api/v1/verify\""));
+        assert!(html.contains("name=\"file\"") && html.contains("name=\"content\""));
+        assert!(html.contains("<script src=\"/static/verify.js\" defer></script>"));
+        common::assert_no_inline("/verify", &html);
+    }
+    let r = app.client.get(app.url("/static/verify.js")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().unwrap().contains("parafa:done"));
+
+    // A logged-in holder's browser sends the session cookie: the page's CSRF header makes the upload pass.
+    let h = app.create_holder("page@example.com", "rsa2048", 1);
+    let cookie = app.web_login(&h);
+    app.consent(&cookie);
+    let r = app
+        .client
+        .get(app.url("/verify"))
+        .header("Cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let p7s = sign(&app, &h, &[("note.txt", b"note")]).remove(0);
+    let r = app
+        .client
+        .post(app.url("/api/v1/verify"))
+        .header("Cookie", &cookie)
+        .header("X-CSRF-Token", common::csrf_for(&cookie))
+        .header("Accept-Language", "ro")
+        .multipart(Form::new().part("file", Part::bytes(p7s).file_name("note.txt.p7s")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let out: Value = r.json().unwrap();
+    let sig = &out["signatures"][0];
+    assert_eq!(sig["signer"]["common_name"], "Ana Maria Popescu", "{out}");
+    assert_eq!(
+        (sig["intact"].as_bool(), sig["trusted"].as_bool()),
+        (Some(true), Some(true)),
+        "{out}"
+    );
+    assert_eq!(sig["algorithm"], "RSA PKCS#1 v1.5 SHA-256", "{out}");
+    assert_eq!(out["content"]["text"], "note");
+
+    // Errors come in the page's language.
+    let r = app
+        .client
+        .post(app.url("/api/v1/verify"))
+        .header("Accept-Language", "ro")
+        .multipart(Form::new().part("file", Part::bytes(b"junk".to_vec()).file_name("x")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let out: Value = r.json().unwrap();
+    assert!(
+        out["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Fișierul nu este nici un PDF semnat"),
+        "{out}"
+    );
 }

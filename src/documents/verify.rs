@@ -155,6 +155,11 @@ pub struct SignatureReport {
     pub coverage: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub whole_file: Option<bool>,
+    /// PDF: the revision the signature ends (1-based) and how many the file has (counted by `%%EOF` markers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revisions: Option<usize>,
     /// PDF: bytes were added after what the signature covers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub later_changes: Option<bool>,
@@ -186,6 +191,8 @@ impl SignatureReport {
             timestamp: None,
             coverage: None,
             whole_file: None,
+            revision: None,
+            revisions: None,
             later_changes: None,
             signed_length: None,
             problems: Vec::new(),
@@ -370,11 +377,17 @@ fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &pades::Limits, now: i64)
         report.signed_length = Some(end as u64);
         report.whole_file = Some(end == file.len());
         report.later_changes = Some(end < file.len());
+        let total = eofs.len().max(1);
+        let n = if end == file.len() {
+            total
+        } else {
+            eofs.iter().filter(|e| **e < end).count().clamp(1, total)
+        };
+        report.revision = Some(n);
+        report.revisions = Some(total);
         report.coverage = Some(if end == file.len() {
             "whole file".into()
         } else {
-            let total = eofs.len().max(1);
-            let n = eofs.iter().filter(|e| **e < end).count().clamp(1, total);
             format!("revision {n} of {total}")
         });
         let hashed = a.len() + b.len();

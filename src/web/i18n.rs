@@ -92,6 +92,8 @@ const DICTIONARIES: &[(Lang, &str)] = &[
     (Lang::En, include_str!("i18n/signing.en.toml")),
     (Lang::Ro, include_str!("i18n/operator.ro.toml")),
     (Lang::En, include_str!("i18n/operator.en.toml")),
+    (Lang::Ro, include_str!("i18n/verify.ro.toml")),
+    (Lang::En, include_str!("i18n/verify.en.toml")),
     (Lang::Ro, include_str!("i18n/contact.ro.toml")),
     (Lang::En, include_str!("i18n/contact.en.toml")),
     (Lang::Ro, include_str!("i18n/registry.ro.toml")),

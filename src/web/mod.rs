@@ -17,6 +17,7 @@ pub mod orders;
 pub mod registry;
 pub mod security;
 pub mod signing;
+pub mod verify;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,6 +64,7 @@ fn all_templates() -> impl Iterator<Item = &'static Template> {
         .chain(operator::TEMPLATES)
         .chain(contact::TEMPLATES)
         .chain(registry::TEMPLATES)
+        .chain(verify::TEMPLATES)
 }
 
 fn all_static() -> impl Iterator<Item = &'static StaticFile> {
@@ -74,6 +76,7 @@ fn all_static() -> impl Iterator<Item = &'static StaticFile> {
         .chain(operator::STATIC)
         .chain(contact::STATIC)
         .chain(registry::STATIC)
+        .chain(verify::STATIC)
         .chain(signing::VENDOR)
 }
 
@@ -105,7 +108,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(signing::configure)
         .configure(operator::configure)
         .configure(contact::configure)
-        .configure(registry::configure);
+        .configure(registry::configure)
+        .configure(verify::configure);
 }
 
 /// What every page knows about its request: the language, the user (if logged in), the CSRF token, the path.
