@@ -339,7 +339,7 @@ fn the_contact_page_in_both_languages_behind_the_login() {
     let (s, body) = page(&app, &format!("/contact?sent={number}"), "ro", &cookie);
     assert_eq!(s, 200);
     for snippet in [
-        format!("id=\"contact-sent\""),
+        "id=\"contact-sent\"".to_owned(),
         format!("<strong>#{number}</strong>"),
         format!("id=\"message-{number}\""),
         "Reclamație".to_owned(),
