@@ -174,6 +174,21 @@ fn signatures_of_the_service_verify_and_a_changed_byte_breaks_them_as_pdfsig_say
     // OpenSSL agrees with the content.
     assert_eq!(app.cms_verify(&signed[1], None), (true, contract.clone()));
 
+    // Damaged copies (bytes changed anywhere) are answered with a report or a 400, never a failure or a hang.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for original in [&signed[0], &signed[1]] {
+        for _ in 0..60 {
+            let mut copy = original.clone();
+            for _ in 0..4 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let at = (seed >> 33) as usize % copy.len();
+                copy[at] = (seed >> 20) as u8;
+            }
+            let (s, out) = verify(&app, &copy, None);
+            assert!(s == 200 || s == 400, "{s}: {out}");
+        }
+    }
+
     // After a revocation, the status says so.
     app.cli_ok(&["admin", "revoke", &h.credential_id, "--reason", "key_compromise"]);
     let (_, out) = verify(&app, &signed[1], None);

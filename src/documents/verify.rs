@@ -629,7 +629,6 @@ fn verify_signature(
         if mgf_hash != Some(hash) {
             return Err("RSASSA-PSS with a mask hash other than the message hash is not supported".into());
         }
-        let _ = params.trailer;
         (
             Scheme::Pss {
                 salt_len: params.salt_len.unwrap_or(20) as usize,
@@ -675,7 +674,7 @@ fn verify_signature(
                 (Scheme::Pss { salt_len }, HashAlg::Sha512) => {
                     key.verify(rsa::Pss::new_with_salt::<sha2::Sha512>(*salt_len), &hashed, signature)
                 }
-                (Scheme::Ecdsa, _) => unreachable!("matched above"),
+                (Scheme::Ecdsa, _) => return Err("an ECDSA algorithm with an RSA scheme".into()),
             };
             let name = match scheme {
                 Scheme::Pkcs1 => "RSA PKCS#1 v1.5",
@@ -819,7 +818,7 @@ fn find_signer<'c>(si: &SignerInfo, certs: &'c [Certificate]) -> Option<&'c Cert
     }
 }
 
-fn attribute<'a>(attrs: &'a Attributes, oid: ObjectIdentifier) -> Option<&'a Any> {
+fn attribute(attrs: &Attributes, oid: ObjectIdentifier) -> Option<&Any> {
     attrs.iter().find(|a| a.oid == oid).and_then(|a| a.values.iter().next())
 }
 
@@ -872,7 +871,6 @@ fn check_signer_info(si: &SignerInfo, raw_attrs: &[Vec<u8>], parts: &[&[u8]], ce
                 }
                 Err(e) => out.problems.push(format!("The signature is broken: {e}.")),
             }
-            let _ = &content_digest;
         }
         Some(attrs) => {
             let md = attribute(attrs, rfc5911::ID_MESSAGE_DIGEST).and_then(octets);
