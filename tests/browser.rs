@@ -168,6 +168,9 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
         _guard: _kept,
     } = enrol_to_signed_zip("en-US", true);
     assert_eq!(report["langs"], serde_json::json!(["en"]), "every page in English");
+    // The public verification page, given the signed PDF the browser downloaded, names the signer.
+    let verified = report["verified"].as_str().unwrap_or_default();
+    assert!(verified.contains("Ioana Dumitrescu"), "{verified}");
     assert!(
         report["xfa_message"]
             .as_str()

@@ -356,3 +356,39 @@ fn the_contact_page_in_both_languages_behind_the_login() {
         "{placed}"
     );
 }
+
+#[test]
+fn the_export_holds_the_messages_and_erasure_blanks_their_texts() {
+    let app = TestApp::spawn();
+    let account = app.create_account("scrie.noua@example.com", false);
+    let cookie = app.web_login(&account);
+    let text = "Numele meu s-a schimbat după căsătorie: Popescu-Ionescu.";
+    let (s, sent) = send(&app, &cookie, json!({"topic": "data_change", "message": text}));
+    assert_eq!(s, 201, "{sent}");
+    let (s, export) = app.call("GET", "/api/v1/me/export", Some(&cookie), None);
+    assert_eq!(s, 200, "{export}");
+    assert_eq!(export["contact_messages"][0]["body"], text, "{export}");
+    assert_eq!(export["contact_messages"][0]["topic"], "data_change");
+
+    let (s, out) = app.call(
+        "POST",
+        "/api/v1/me/erasure",
+        Some(&cookie),
+        Some(json!({"confirm": true})),
+    );
+    assert_eq!(s, 200, "{out}");
+    let operator = app.create_operator("op.contact@example.com");
+    let op = app.web_login(&operator);
+    let (s, open) = app.call("GET", "/api/v1/operator/contact", Some(&op), None);
+    assert_eq!(s, 200, "{open}");
+    let message = open["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["number"] == sent["number"])
+        .unwrap_or_else(|| panic!("message {} still listed: {open}", sent["number"]));
+    assert_eq!(
+        message["message"], "erased",
+        "the erased person's words are gone: {open}"
+    );
+}

@@ -162,6 +162,10 @@ pub async fn export(state: &AppState, user: &User, client: &str) -> Result<Value
         "sessions": rows(state, "SELECT client, created_at, expires_at, revoked FROM web_sessions WHERE user_id = $1 ORDER BY created_at", id,
             &["client", "created_at", "expires_at", "revoked"]).await?,
         "messages": messages,
+        // What the holder wrote through the contact form, and the answers.
+        "contact_messages": rows(state,
+            "SELECT number, topic, body, state, answer, created_at, answered_at FROM contact_messages WHERE user_id = $1 ORDER BY created_at", id,
+            &["number", "topic", "body", "state", "answer", "created_at", "answered_at"]).await?,
         "activity": rows(state, "SELECT action, outcome, client, at FROM audit_events WHERE target = $1 OR actor = 'user:' || $1 ORDER BY at, id", id,
             &["action", "outcome", "client", "at"]).await?,
     });
@@ -197,6 +201,9 @@ pub async fn erase(state: &AppState, user: &User, confirm: bool, client: &str) -
         "DELETE FROM flows WHERE user_id = $1",
         "DELETE FROM web_sessions WHERE user_id = $1",
         "DELETE FROM access_tokens WHERE user_id = $1",
+        // The contact form's texts may hold anything the person wrote; the numbers and dates stay for the records.
+        "UPDATE contact_messages SET body = 'erased', answer = CASE WHEN answer IS NULL THEN NULL ELSE 'erased' END
+         WHERE user_id = $1",
         "UPDATE sads SET remaining = 0 WHERE user_id = $1",
         "UPDATE credentials SET status = 'revoked' WHERE user_id = $1",
         "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = 'cessationOfOperation'

@@ -204,6 +204,17 @@ try {
     await zip.saveAs(report.zip);
     await page.waitForSelector("#sign-zip");
     await shoot(page, "signed");
+    // The signed PDF alone, then checked on the public verification page.
+    const one = page.waitForEvent("download");
+    await page.click("#sign-file-0");
+    report.signed_pdf = path.join(WORK, "signed-alone.pdf");
+    await (await one).saveAs(report.signed_pdf);
+    await page.goto(`${BASE}/verify`);
+    await page.setInputFiles("#verify-file", report.signed_pdf);
+    await page.click("#verify-submit");
+    await page.waitForSelector("#verify-result:not(.hidden) #verify-signatures :first-child");
+    report.verified = (await page.innerText("#verify-result")).trim();
+    await shoot(page, "verify");
     await page.goto(`${BASE}/signatures`);
     await shoot(page, "history");
   });
