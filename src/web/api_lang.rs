@@ -26,6 +26,9 @@ use super::i18n::{self, Lang};
 /// The Romanian dictionary of the API's descriptions.
 const RO: &str = include_str!("i18n/api.ro.toml");
 
+/// The longest description translated (the API's own are far shorter; one that quotes a long input is not).
+const MAX_TRANSLATED_LEN: usize = 512;
+
 /// How many levels of captured parts are themselves translated (a reason inside a PDF refusal inside a file name).
 const MAX_DEPTH: usize = 3;
 
@@ -78,6 +81,8 @@ fn romanian() -> &'static Dictionary {
 /// `english` in `lang`: itself in English or when the dictionary has no entry for it.
 pub fn translate(lang: Lang, english: &str) -> String {
     match lang {
+        // Wildcard matching backtracks: a long description (one quoting a long input) stays as it is.
+        Lang::Ro if english.len() > MAX_TRANSLATED_LEN => english.to_owned(),
         Lang::En => english.to_owned(),
         Lang::Ro => lookup(romanian(), english, 0).unwrap_or_else(|| english.to_owned()),
     }
