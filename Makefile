@@ -64,6 +64,7 @@ WEB_VENDOR_STAMP := $(WEB_VENDOR)/node_modules/.package-lock.json
 web-vendor: $(WEB_VENDOR_STAMP)
 
 $(WEB_VENDOR_STAMP): $(WEB_VENDOR)/package-lock.json $(WEB_VENDOR)/package.json
+	@command -v npm >/dev/null || ./hsm/install-deps.sh nodejs npm
 	npm ci --prefix $(WEB_VENDOR) --no-audit --no-fund --omit=optional
 	@touch $@
 
