@@ -161,6 +161,11 @@ pub struct BillingSettings {
     pub seller_name: String,
     pub seller_tax_id: String,
     pub seller_address: Vec<String>,
+    /// Institutional orders (§13): the certificate is due this many working days (Monday to Friday) after the
+    /// documents are complete.
+    pub institutional_lead_working_days: i64,
+    /// Institutional orders (§13): the invoice, issued after the certificate, is due this many days later.
+    pub institutional_payment_days: i64,
 }
 
 /// A promotional code: a percentage (basis points) or a fixed amount off the net price.
@@ -188,6 +193,8 @@ impl Default for BillingSettings {
                 "400000 Cluj-Napoca, Cluj".into(),
                 "Romania".into(),
             ],
+            institutional_lead_working_days: 5,
+            institutional_payment_days: 30,
         }
     }
 }
@@ -766,6 +773,14 @@ impl Settings {
             return invalid(
                 "billing.vat_basis_points",
                 "VAT must be between 0 and 10000 basis points".into(),
+            );
+        }
+        if !(0..=60).contains(&self.billing.institutional_lead_working_days)
+            || !(0..=365).contains(&self.billing.institutional_payment_days)
+        {
+            return invalid(
+                "billing",
+                "institutional_lead_working_days 0..=60, institutional_payment_days 0..=365".into(),
             );
         }
         if self.packages.is_empty() {

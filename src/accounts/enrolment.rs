@@ -51,7 +51,7 @@ fn required(value: Option<String>, name: &str) -> Result<String, AccountError> {
         .ok_or_else(|| AccountError::Invalid(format!("{name} is required")))
 }
 
-fn valid_email(email: &str) -> bool {
+pub(crate) fn valid_email(email: &str) -> bool {
     let at = email.find('@');
     email.len() <= 254
         && at.is_some_and(|i| i > 0 && i < email.len() - 1 && email[i + 1..].contains('.'))
@@ -157,7 +157,7 @@ pub async fn enrol(state: &AppState, req: EnrolRequest, client: &str) -> Result<
 }
 
 /// Starts a new invitation flow and queues its e-mail.
-async fn invite(state: &AppState, user: &User, lang: Lang, client: &str) -> Result<(), AccountError> {
+pub(crate) async fn invite(state: &AppState, user: &User, lang: Lang, client: &str) -> Result<(), AccountError> {
     let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
     let now = clock.now();
     let (token, token_hash) = tokens::new_secret();

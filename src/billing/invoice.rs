@@ -49,8 +49,14 @@ pub struct InvoiceData {
     pub rate_date: String,
     /// What was paid, in bani.
     pub total_ron_bani: i64,
-    /// The payment gateway and its event id.
+    /// The payment gateway and its event id (empty: no payment yet, the line is left out).
     pub payment_reference: String,
+    /// A proforma (institutional orders, §13): titled PROFORMA, no invoice number, an amount to pay.
+    pub proforma: bool,
+    /// An invoice paid after issuance (institutional orders): its due date, e.g. "2026-12-25".
+    pub due_on: Option<String>,
+    /// Lines printed under the totals (the procurement reference, the CPV code, instructions).
+    pub notes: Vec<String>,
 }
 
 /// Why an invoice could not be rendered.
@@ -140,7 +146,11 @@ pub fn render(data: &InvoiceData) -> Result<Vec<u8>, InvoiceError> {
     );
     let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
     let info_id = doc.add_object(dictionary! {
-        "Title" => text_string(&format!("Factură / Invoice {}", data.invoice_number)),
+        "Title" => text_string(&if data.proforma {
+            format!("Proformă / Proforma {}", data.order_number)
+        } else {
+            format!("Factură / Invoice {}", data.invoice_number)
+        }),
         "Producer" => text_string("Parafa"),
     });
     doc.trailer.set("Root", catalog_id);
@@ -200,13 +210,23 @@ fn layout(data: &InvoiceData, net_total: i64) -> Result<Vec<Operation>, InvoiceE
     let mut page = Page::new();
     let full = RIGHT - LEFT;
 
-    page.text(Font::Bold, 18.0, LEFT, "Factură / Invoice", full);
+    let title = if data.proforma {
+        "PROFORMA - Factură proformă / Proforma invoice"
+    } else {
+        "Factură / Invoice"
+    };
+    page.text(Font::Bold, 18.0, LEFT, title, full);
     page.down(26.0)?;
-    for (label, value) in [
-        ("Invoice number", &data.invoice_number),
-        ("Date of issue", &data.issued_on),
-        ("Order registration number", &data.order_number),
-    ] {
+    let mut header = Vec::new();
+    if !data.proforma {
+        header.push(("Invoice number", &data.invoice_number));
+    }
+    header.push(("Date of issue", &data.issued_on));
+    header.push(("Order registration number", &data.order_number));
+    if let Some(due) = &data.due_on {
+        header.push(("Due date", due));
+    }
+    for (label, value) in header {
         page.text(Font::Regular, BODY_SIZE, LEFT, label, 140.0);
         page.text(Font::Bold, BODY_SIZE, LEFT + 150.0, value, full - 150.0);
         page.down(LINE)?;
@@ -265,7 +285,13 @@ fn layout(data: &InvoiceData, net_total: i64) -> Result<Vec<Operation>, InvoiceE
     ));
     summary.push((
         Font::Bold,
-        "Total paid RON".to_owned(),
+        if data.proforma {
+            "Total to pay RON".to_owned()
+        } else if data.due_on.is_some() {
+            "Total due RON".to_owned()
+        } else {
+            "Total paid RON".to_owned()
+        },
         format_minor(data.total_ron_bani),
     ));
     for (font, label, value) in summary {
@@ -274,23 +300,28 @@ fn layout(data: &InvoiceData, net_total: i64) -> Result<Vec<Operation>, InvoiceE
         page.down(LINE)?;
     }
 
-    page.down(LINE)?;
-    page.text(
-        Font::Regular,
-        BODY_SIZE,
-        LEFT,
-        &format!("Payment reference: {}", data.payment_reference),
-        full,
-    );
+    if !data.payment_reference.is_empty() {
+        page.down(LINE)?;
+        page.text(
+            Font::Regular,
+            BODY_SIZE,
+            LEFT,
+            &format!("Payment reference: {}", data.payment_reference),
+            full,
+        );
+    }
+    for note in &data.notes {
+        page.down(LINE)?;
+        page.text(Font::Regular, BODY_SIZE, LEFT, note, full);
+    }
 
     page.y = FOOTER_Y;
-    page.text(
-        Font::Regular,
-        SMALL_SIZE,
-        LEFT,
-        "Paid online. Automated document.",
-        full,
-    );
+    let footer = match (&data.due_on, data.proforma) {
+        (_, true) => "Proforma: not a fiscal invoice. Automated document.".to_owned(),
+        (Some(due), false) => format!("Payment by bank transfer, due by {due}. Automated document."),
+        (None, false) => "Paid online. Automated document.".to_owned(),
+    };
+    page.text(Font::Regular, SMALL_SIZE, LEFT, &footer, full);
     Ok(page.operations)
 }
 
@@ -602,6 +633,9 @@ mod tests {
             rate_date: "2025-03-14".into(),
             total_ron_bani: 23380,
             payment_reference: "sandbox evt_01JCK3W9".into(),
+            proforma: false,
+            due_on: None,
+            notes: Vec::new(),
         }
     }
 

@@ -134,7 +134,7 @@ fn invoice(v: Option<Value>) -> Result<Value, OrderError> {
     Ok(Value::Object(out))
 }
 
-fn registration_number(now: i64) -> String {
+pub(crate) fn registration_number(now: i64) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let year = time::OffsetDateTime::from_unix_timestamp(now)
         .map(|t| t.year())
@@ -465,6 +465,10 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
         "kind": kind,
         "on_hold": frozen,
         "invoice_number": invoice_number,
+        "channel": r.try_get::<String, _>("channel")?,
+        "due_by": r.try_get::<Option<i64>, _>("due_by")?.map(rfc3339),
+        "payment_due_at": r.try_get::<Option<i64>, _>("payment_due_at")?.map(rfc3339),
+        "invoiced_at": r.try_get::<Option<i64>, _>("invoiced_at")?.map(rfc3339),
         "paid_at": r.try_get::<Option<i64>, _>("paid_at")?.map(rfc3339),
         "refunded_ron": r.try_get::<Option<i64>, _>("refunded_bani")?.map(super::format_minor),
         "credential_id": r.try_get::<Option<String>, _>("credential_id")?,
@@ -482,30 +486,58 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
 
 /// The invoice of a paid order, as a PDF (its data are those frozen at payment).
 pub async fn invoice_pdf(state: &AppState, user: &User, id: &str) -> Result<(String, Vec<u8>), OrderError> {
+    order_pdf(state, id, Some(&user.id), false).await
+}
+
+/// The invoice (or, with `proforma`, the proforma) of an order, as a PDF; `user_id` limits it to that holder's
+/// orders. An institutional order's documents carry its procurement reference and due date (§13).
+pub async fn order_pdf(
+    state: &AppState,
+    id: &str,
+    user_id: Option<&str>,
+    proforma: bool,
+) -> Result<(String, Vec<u8>), OrderError> {
     use super::invoice::{render, InvoiceData, InvoiceLine, Party};
-    let r = sqlx::query("SELECT * FROM orders WHERE id = $1 AND user_id = $2")
+    let r = sqlx::query("SELECT * FROM orders WHERE id = $1")
         .bind(id)
-        .bind(&user.id)
         .fetch_optional(state.db.writer())
         .await?
+        .filter(|r| user_id.is_none_or(|u| r.try_get::<String, _>("user_id").is_ok_and(|o| o == u)))
         .ok_or(OrderError::NotFound)?;
-    let Some(number) = r.try_get::<Option<String>, _>("invoice_number")? else {
-        return Err(OrderError::Conflict(
-            "The invoice is issued once the order is paid".into(),
-        ));
+    let number = match r.try_get::<Option<String>, _>("invoice_number")? {
+        _ if proforma => r.try_get::<String, _>("registration_number")?,
+        Some(n) => n,
+        None => {
+            return Err(OrderError::Conflict(
+                "The invoice is issued once the order is paid".into(),
+            ))
+        }
     };
+    let issued_at = if proforma {
+        r.try_get::<i64, _>("created_at")?
+    } else {
+        r.try_get::<Option<i64>, _>("invoiced_at")?
+            .or(r.try_get::<Option<i64>, _>("paid_at")?)
+            .unwrap_or_default()
+    };
+    let notes = crate::lifecycle::institutional::document_notes(state, id, proforma).await?;
     let inv: Value = serde_json::from_str(&r.try_get::<String, _>("invoice")?).unwrap_or(Value::Null);
     let s = |k: &str| inv[k].as_str().unwrap_or_default().to_owned();
-    let mut address = vec![format!(
-        "{} {}, bl. {}, sc. {}, ap. {}",
-        s("street"),
-        s("number"),
-        s("building"),
-        s("entrance"),
-        s("apartment")
-    )];
-    address.push(format!("{} {}, {}", s("postal_code"), s("locality"), s("county")));
-    address.push(s("country"));
+    let address = match inv["address_lines"].as_array() {
+        Some(lines) => lines.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        None => vec![
+            format!(
+                "{} {}, bl. {}, sc. {}, ap. {}",
+                s("street"),
+                s("number"),
+                s("building"),
+                s("entrance"),
+                s("apartment")
+            ),
+            format!("{} {}, {}", s("postal_code"), s("locality"), s("county")),
+            s("country"),
+        ],
+    };
     let package_id: i64 = r.try_get("package_id")?;
     let kind: String = r.try_get("kind")?;
     let package = state
@@ -521,7 +553,7 @@ pub async fn invoice_pdf(state: &AppState, user: &User, id: &str) -> Result<(Str
     let billing = &state.settings.billing;
     let data = InvoiceData {
         invoice_number: number.clone(),
-        issued_on: rfc3339(r.try_get::<Option<i64>, _>("paid_at")?.unwrap_or_default())[..10].to_owned(),
+        issued_on: rfc3339(issued_at)[..10].to_owned(),
         order_number: r.try_get("registration_number")?,
         seller: Party {
             name: billing.seller_name.clone(),
@@ -546,6 +578,12 @@ pub async fn invoice_pdf(state: &AppState, user: &User, id: &str) -> Result<(Str
         rate_date: r.try_get("rate_date")?,
         total_ron_bani: r.try_get("total_ron_bani")?,
         payment_reference: r.try_get::<Option<String>, _>("payment_ref")?.unwrap_or_default(),
+        proforma,
+        due_on: r
+            .try_get::<Option<i64>, _>("payment_due_at")?
+            .filter(|_| !proforma)
+            .map(|t| rfc3339(t)[..10].to_owned()),
+        notes,
     };
     let pdf = tokio::task::spawn_blocking(move || render(&data))
         .await

@@ -197,20 +197,7 @@ pub async fn callback(
         }
         super::orders::record_history(&mut tx, &event.order_id, "paid", &actor, "payment confirmed", now).await?;
         // The invoice is issued with the payment: a gap-free number per year, and its data frozen from now on.
-        let year = crate::clock::rfc3339(now)[..4].to_owned();
-        let n: i64 = sqlx::query(
-            "INSERT INTO counters (name, value) VALUES ($1, 1)
-             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-        )
-        .bind(format!("invoice-{year}"))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("value")?;
-        sqlx::query("UPDATE orders SET invoice_number = $1 WHERE id = $2")
-            .bind(format!("PRF-INV-{year}-{n:06}"))
-            .bind(&event.order_id)
-            .execute(&mut *tx)
-            .await?;
+        assign_invoice_number(&mut tx, &event.order_id, now).await?;
     } else {
         super::orders::record_history(&mut tx, &event.order_id, &order_state, &actor, "payment failed", now).await?;
     }
@@ -225,6 +212,31 @@ pub async fn callback(
     )
     .await;
     Ok(true)
+}
+
+/// Gives an order the next invoice number of the year (a gap-free counter shared by every channel), inside the
+/// caller's transaction; returns it.
+pub async fn assign_invoice_number(
+    conn: &mut sqlx::AnyConnection,
+    order_id: &str,
+    now: i64,
+) -> Result<String, DbError> {
+    let year = crate::clock::rfc3339(now)[..4].to_owned();
+    let n: i64 = sqlx::query(
+        "INSERT INTO counters (name, value) VALUES ($1, 1)
+         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+    )
+    .bind(format!("invoice-{year}"))
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("value")?;
+    let number = format!("PRF-INV-{year}-{n:06}");
+    sqlx::query("UPDATE orders SET invoice_number = $1 WHERE id = $2")
+        .bind(&number)
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(number)
 }
 
 /// The sandbox page's action: `pay` or `fail` the holder's order, reported through the signed callback as a real

@@ -166,7 +166,7 @@ impl Document {
         Ok(())
     }
 
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
         digest(&[
             &s(&self.country),
@@ -176,7 +176,7 @@ impl Document {
         ])
     }
 
-    fn personal_key(&self) -> Option<String> {
+    pub(crate) fn personal_key(&self) -> Option<String> {
         self.personal_number
             .as_deref()
             .map(str::trim)

@@ -430,6 +430,8 @@ async fn store_issued(
         .bind(&order.id)
         .execute(&mut *tx)
         .await?;
+    // An institutional order is invoiced now, after issuance (§13).
+    super::institutional::after_issuance(&mut tx, state, &order.id, now).await?;
     // The names as on the identity document.
     sqlx::query("UPDATE users SET given_name = $1, surname = $2 WHERE id = $3")
         .bind(&subject.given_name)

@@ -6,6 +6,7 @@
 pub mod cleanup;
 pub mod holders;
 pub mod identity;
+pub mod institutional;
 pub mod issuance;
 pub mod rekey;
 pub mod revoke;

@@ -48,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/operator/lifecycle/run", web::post().to(op_run))
         .route("/operator/contact", web::get().to(op_contact))
         .route("/operator/contact/{id}/answer", web::post().to(op_contact_answer));
+    super::institutional::configure(cfg);
 }
 
 impl From<LifecycleError> for ApiError {

@@ -116,6 +116,25 @@ pub enum Template<'a> {
         message: &'a str,
         link: &'a str,
     },
+    /// §13: to an institution: its order, the proforma and how the holder is identified.
+    InstitutionalProforma {
+        order: &'a str,
+        institution: &'a str,
+        holder: &'a str,
+        reference: &'a str,
+        amount: &'a str,
+        link: &'a str,
+        lead_days: i64,
+        payment_days: i64,
+    },
+    /// §13: to an institution: the invoice, issued after the certificate, with its due date.
+    InstitutionalInvoice {
+        order: &'a str,
+        invoice: &'a str,
+        amount: &'a str,
+        due: &'a str,
+        link: &'a str,
+    },
     /// §14: an operator answered a contact-form message.
     ContactAnswered {
         number: i64,
@@ -431,6 +450,30 @@ impl Template<'_> {
                     order.map(|o| format!(", order {o}")).unwrap_or_default()
                 ),
             ),
+            (Template::InstitutionalProforma { order, institution, holder, reference, amount, link, lead_days, payment_days }, Lang::Ro) => (
+                format!("Comanda {order}: factura proformă și instrucțiuni"),
+                format!(
+                    "Bună ziua,\n\nAm înregistrat comanda {order} a instituției {institution} (referința achiziției: {reference}; cod CPV 79132100-9, servicii de certificare a semnăturii electronice) pentru titularul {holder}.\n\nFactura proformă ({amount} RON) se descarcă de aici:\n{link}\n\nIdentificarea titularului, în locul sesiunii video, se face:\n- la sediul nostru, personal, cu actul de identitate în original; sau\n- prin curier, cu o declarație pe propria răspundere legalizată la notar sau atestată de avocat și copia actului de identitate.\n\nDupă primirea documentelor complete, certificatul se emite în cel mult {lead_days} zile lucrătoare, la prima autorizare a titularului. Factura se emite după emiterea certificatului, cu plata în {payment_days} de zile.\nMenționați numărul comenzii în orice mesaj către noi."
+                ),
+            ),
+            (Template::InstitutionalProforma { order, institution, holder, reference, amount, link, lead_days, payment_days }, Lang::En) => (
+                format!("Order {order}: proforma invoice and instructions"),
+                format!(
+                    "Hello,\n\nWe registered order {order} of {institution} (procurement reference: {reference}; CPV code 79132100-9, electronic signature certification services) for the holder {holder}.\n\nDownload the proforma invoice ({amount} RON) here:\n{link}\n\nInstead of the video session, the holder is identified:\n- in person at our office, with the original identity document; or\n- by courier, with a sworn statement notarised or attested by a lawyer and a copy of the identity document.\n\nOnce the documents are complete, the certificate is issued within {lead_days} working days, at the holder's first authorisation. The invoice is issued after the certificate, payable within {payment_days} days.\nQuote the order number in any message to us."
+                ),
+            ),
+            (Template::InstitutionalInvoice { order, invoice, amount, due, link }, Lang::Ro) => (
+                format!("Factura {invoice} pentru comanda {order}"),
+                format!(
+                    "Bună ziua,\n\nCertificatul comenzii {order} a fost emis. Factura {invoice} ({amount} RON) are scadența {due} și se descarcă de aici:\n{link}\n\nMenționați numărul facturii la plată."
+                ),
+            ),
+            (Template::InstitutionalInvoice { order, invoice, amount, due, link }, Lang::En) => (
+                format!("Invoice {invoice} for order {order}"),
+                format!(
+                    "Hello,\n\nThe certificate of order {order} was issued. Invoice {invoice} ({amount} RON) is due on {due}; download it here:\n{link}\n\nQuote the invoice number with the payment."
+                ),
+            ),
             (Template::ContactAnswered { number, answer, link }, Lang::Ro) => (
                 format!("Răspuns la mesajul dvs. nr. {number}"),
                 format!(
@@ -546,6 +589,23 @@ mod tests {
             Template::ContactAnswered {
                 number: 7,
                 answer: "A",
+                link: "L",
+            },
+            Template::InstitutionalProforma {
+                order: "O",
+                institution: "I",
+                holder: "H",
+                reference: "R",
+                amount: "1.00",
+                link: "L",
+                lead_days: 5,
+                payment_days: 30,
+            },
+            Template::InstitutionalInvoice {
+                order: "O",
+                invoice: "N",
+                amount: "1.00",
+                due: "D",
                 link: "L",
             },
         ];

@@ -1,0 +1,789 @@
+//! The institutional and procurement channel (product rules §13), driven by operators.
+//!
+//! A public body orders from the procurement catalogue (CPV 79132100-9). An operator places the order for the
+//! institution and its holder: the holder's account is created if the e-mail is new (invited, but the invitation
+//! goes out only with the identification, see below), the order starts in `awaiting_documents` with
+//! `channel = 'institutional'`, and the institution receives by e-mail the instructions and a link to its proforma.
+//!
+//! There is no video session: the holder is identified in person with the original document, or by courier with a
+//! notarised or lawyer-attested sworn statement, and an operator records it (who, how, the document data with the
+//! same checks as the video identification). Recording it completes the documents: the order is `accepted` (as
+//! after a video verdict), its `due_by` is set the configured working days later, and e-mails #1 (invitation, if
+//! the account is not active) and #8 (configure the authorisation, if no pairing is active) go out — "within 5
+//! working days of complete documents: e-mails 8 and 1".
+//!
+//! The holder then issues the certificate as any holder (first TOTP). There is no payment step: the invoice is
+//! numbered right after issuance, in the same transaction, with the yearly counter of paid orders, due the
+//! configured days later, and its link is e-mailed to the institution.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::identity::{banned_until, Document};
+use super::routes::Operator;
+use super::LifecycleError;
+use crate::accounts::{audit, normalise_phone};
+use crate::auth::tokens;
+use crate::billing::orders::{self, OrderError};
+use crate::clock::{rfc3339, Clock};
+use crate::db::users::{self, User};
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::notify::{self, Lang, Template};
+use crate::startup::AppState;
+
+/// The procurement catalogue's code of the service.
+pub const CPV: &str = "79132100-9";
+
+/// How an identification was made.
+pub const METHODS: &[&str] = &["in_person", "courier_sworn_statement"];
+
+/// Registers the routes (under `/api/v1`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/operator/institutional-orders", web::get().to(http_list))
+        .route("/operator/institutional-orders", web::post().to(http_create))
+        .route(
+            "/operator/institutional-orders/{id}/identity",
+            web::post().to(http_identity),
+        )
+        .route(
+            "/operator/institutional-orders/{id}/proforma.pdf",
+            web::get().to(http_operator_proforma),
+        )
+        .route("/institutional/{token}/{document}", web::get().to(http_document));
+}
+
+/// The institution of an institutional order.
+#[derive(Debug, Default, Deserialize)]
+pub struct Institution {
+    pub name: Option<String>,
+    /// CUI/CIF.
+    pub tax_id: Option<String>,
+    /// One or more lines.
+    pub address: Option<String>,
+    /// Where the proforma and the invoice go.
+    pub email: Option<String>,
+    /// `ro` (default) or `en`: the language of its e-mails.
+    pub lang: Option<String>,
+}
+
+/// The holder of an institutional order.
+#[derive(Debug, Default, Deserialize)]
+pub struct HolderData {
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub lang: Option<String>,
+}
+
+/// `POST /operator/institutional-orders`.
+#[derive(Debug, Deserialize)]
+pub struct CreateRequest {
+    pub institution: Option<Institution>,
+    pub holder: Option<HolderData>,
+    pub package: Option<u8>,
+    pub procurement_reference: Option<String>,
+}
+
+/// `POST /operator/institutional-orders/{id}/identity`.
+#[derive(Debug, Deserialize)]
+pub struct IdentityRecord {
+    /// `in_person` or `courier_sworn_statement`.
+    pub method: Option<String>,
+    pub document: Option<Document>,
+    pub note: Option<String>,
+}
+
+fn text(v: Option<String>, what: &str, max: usize) -> Result<String, LifecycleError> {
+    let v = v
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| LifecycleError::Invalid(format!("{what} is required")))?;
+    if v.chars().count() > max {
+        return Err(LifecycleError::Invalid(format!("{what} has at most {max} characters")));
+    }
+    Ok(v)
+}
+
+fn email_of(v: Option<String>, what: &str) -> Result<String, LifecycleError> {
+    let e = text(v, what, 254)?.to_lowercase();
+    if !crate::accounts::enrolment::valid_email(&e) {
+        return Err(LifecycleError::Invalid(format!("{what} is not valid")));
+    }
+    Ok(e)
+}
+
+/// `start` plus `n` working days (Monday to Friday, UTC), at the same time of day.
+pub fn add_working_days(start: i64, n: i64) -> i64 {
+    let mut t = start;
+    let mut left = n;
+    while left > 0 {
+        t += 86_400;
+        let weekday = time::OffsetDateTime::from_unix_timestamp(t)
+            .map(|d| d.weekday())
+            .unwrap_or(time::Weekday::Monday);
+        if !matches!(weekday, time::Weekday::Saturday | time::Weekday::Sunday) {
+            left -= 1;
+        }
+    }
+    t
+}
+
+fn link(state: &AppState, token: &str, document: &str) -> String {
+    format!("{}/api/v1/institutional/{token}/{document}", state.ca.public_base())
+}
+
+/// Places an institutional order for an institution and its holder (see the module's description).
+pub async fn create(
+    state: &AppState,
+    operator: &User,
+    req: CreateRequest,
+    client: &str,
+) -> Result<Value, LifecycleError> {
+    let inst = req.institution.unwrap_or_default();
+    let name = text(inst.name, "The institution's name", 200)?;
+    let tax_id = text(inst.tax_id, "The institution's tax id (CUI)", 20)?;
+    if !orders::valid_cui(&tax_id) {
+        return Err(LifecycleError::Invalid("The tax id (CUI/CIF) is not valid".into()));
+    }
+    let address = text(inst.address, "The institution's address", 500)?;
+    let address_lines: Vec<String> = address
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if address_lines.len() > 4 {
+        return Err(LifecycleError::Invalid(
+            "The institution's address has at most 4 lines".into(),
+        ));
+    }
+    let inst_email = email_of(inst.email, "The institution's e-mail address")?;
+    let inst_lang = Lang::parse(inst.lang.as_deref());
+    let h = req.holder.unwrap_or_default();
+    let given_name = text(h.given_name, "The holder's given name", 100)?;
+    let surname = text(h.surname, "The holder's surname", 100)?;
+    let email = email_of(h.email, "The holder's e-mail address")?;
+    let phone = normalise_phone(&text(h.phone, "The holder's phone number", 40)?)
+        .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    let reference = text(req.procurement_reference, "The procurement reference", 200)?;
+    let package = req
+        .package
+        .and_then(|p| state.settings.package(p))
+        .cloned()
+        .ok_or_else(|| LifecycleError::Invalid("Choose a package: 1, 2 or 3".into()))?;
+    let now = state.clock.now();
+
+    let existing = users::by_email(&state.db, &email).await?;
+    if let Some(u) = &existing {
+        if u.role != "holder" {
+            return Err(LifecycleError::Conflict(
+                "This e-mail address belongs to an operator's account".into(),
+            ));
+        }
+        if let Some(until) = banned_until(state, &u.id).await? {
+            return Err(LifecycleError::Forbidden(format!(
+                "The account is restricted until {}",
+                rfc3339(until)
+            )));
+        }
+    } else if users::by_phone(&state.db, &phone).await?.is_some() {
+        return Err(LifecycleError::Invalid(
+            "This phone number cannot be used: each person enrols with their own".into(),
+        ));
+    }
+    let rate = state.fx.rate(now).await;
+    let price = crate::billing::price(
+        package.net_price_eur_cents,
+        0,
+        state.settings.billing.vat_basis_points,
+        &rate,
+    );
+    let invoice = json!({
+        "type": "company", "name": name, "tax_id": tax_id, "address_lines": address_lines, "email": inst_email,
+    });
+    let acks = json!({
+        "channel": "institutional", "procurement_reference": reference, "cpv": CPV,
+        "placed_by": format!("operator:{}", operator.id), "at": rfc3339(now), "client": client,
+    });
+    let actor = format!("operator:{}", operator.id);
+    let order_id = uuid::Uuid::now_v7().to_string();
+    for _ in 0..5 {
+        let number = orders::registration_number(now);
+        let mut tx = state.db.writer().begin().await?;
+        let holder = match &existing {
+            Some(u) => u.clone(),
+            None => {
+                let u = User {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    email: email.clone(),
+                    given_name: given_name.clone(),
+                    surname: surname.clone(),
+                    phone: phone.clone(),
+                    password_hash: String::new(),
+                    role: "holder".into(),
+                    status: "invited".into(),
+                    two_factor: "pending".into(),
+                    created_at: now,
+                    lang: Lang::parse(h.lang.as_deref()).as_str().into(),
+                    two_factor_postponed: None,
+                    two_factor_until: None,
+                };
+                users::insert(&mut *tx, &u).await?;
+                u
+            }
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO orders (id, registration_number, user_id, kind, package_id, state, net_eur_cents,
+                discount_eur_cents, promo_code, vat_basis_points, vat_eur_cents, gross_eur_cents, ron_per_eur_1e4,
+                rate_date, total_ron_bani, invoice, acknowledgements, created_at, updated_at, channel)
+             VALUES ($1, $2, $3, 'new', $4, 'awaiting_documents', $5, 0, NULL, $6, $7, $8, $9, $10, $11, $12, $13,
+                $14, $14, 'institutional')",
+        )
+        .bind(&order_id)
+        .bind(&number)
+        .bind(&holder.id)
+        .bind(i64::from(package.id))
+        .bind(price.net_eur_cents)
+        .bind(price.vat_basis_points)
+        .bind(price.vat_eur_cents)
+        .bind(price.gross_eur_cents)
+        .bind(price.ron_per_eur_1e4)
+        .bind(&price.rate_date)
+        .bind(price.total_ron_bani)
+        .bind(invoice.to_string())
+        .bind(acks.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if DbError::is_unique_violation(&e) => continue, // registration number taken: draw again
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        let (token, hash) = tokens::new_secret();
+        sqlx::query(
+            "INSERT INTO institutional_orders (order_id, institution_name, institution_tax_id, institution_address,
+                institution_email, procurement_reference, link_hash, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&order_id)
+        .bind(&name)
+        .bind(&tax_id)
+        .bind(address_lines.join("\n"))
+        .bind(&inst_email)
+        .bind(&reference)
+        .bind(&hash)
+        .bind(&actor)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        orders::record_history(
+            &mut tx,
+            &order_id,
+            "awaiting_documents",
+            &actor,
+            &format!("placed for {name} ({reference})"),
+            now,
+        )
+        .await?;
+        let holder_name = format!("{} {}", holder.given_name, holder.surname);
+        let amount = crate::billing::format_minor(price.total_ron_bani);
+        let m = notify::email(
+            &inst_email,
+            inst_lang.as_str(),
+            state.ca.public_base(),
+            Template::InstitutionalProforma {
+                order: &number,
+                institution: &name,
+                holder: &holder_name,
+                reference: &reference,
+                amount: &amount,
+                link: &link(state, &token, "proforma.pdf"),
+                lead_days: state.settings.billing.institutional_lead_working_days,
+                payment_days: state.settings.billing.institutional_payment_days,
+            },
+            "institutional_proforma",
+        );
+        notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+        tx.commit().await?;
+        audit(
+            state,
+            &operator.id,
+            "institutional.order.create",
+            "ok",
+            client,
+            json!({ "order": number, "holder": holder.id, "new_account": existing.is_none(), "institution": tax_id }),
+        )
+        .await;
+        return view(state, &order_id).await;
+    }
+    Err(LifecycleError::Conflict(
+        "Could not allocate a registration number; try again".into(),
+    ))
+}
+
+/// The operator records the identification of an institutional order's holder (see the module's description).
+pub async fn record_identity(
+    state: &AppState,
+    order_id: &str,
+    req: IdentityRecord,
+    operator: &User,
+    client: &str,
+) -> Result<Value, LifecycleError> {
+    let method = req.method.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    if !METHODS.contains(&method.as_str()) {
+        return Err(LifecycleError::Invalid(
+            "method must be in_person or courier_sworn_statement".into(),
+        ));
+    }
+    let note = req.note.map(|n| n.trim().to_owned()).unwrap_or_default();
+    if note.chars().count() > 1000 {
+        return Err(LifecycleError::Invalid("The note has at most 1000 characters".into()));
+    }
+    let mut doc = req
+        .document
+        .ok_or_else(|| LifecycleError::Invalid("the document data is required".into()))?;
+    let order = orders::order_row(state.db.writer(), order_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+    let channel: String = sqlx::query("SELECT channel FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_one(state.db.writer())
+        .await?
+        .try_get("channel")?;
+    if channel != "institutional" {
+        return Err(LifecycleError::NotFound("no such institutional order".into()));
+    }
+    if order.state != "awaiting_documents" {
+        return Err(LifecycleError::Conflict(format!(
+            "The identification is recorded while the order awaits its documents; this one is {}",
+            order.state
+        )));
+    }
+    let holder = users::by_id(&state.db, &order.user_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such user".into()))?;
+    if let Some(until) = banned_until(state, &holder.id).await? {
+        return Err(LifecycleError::Forbidden(format!(
+            "The account is restricted until {}",
+            rfc3339(until)
+        )));
+    }
+    let now = state.clock.now();
+    doc.validate(&state.settings.lifecycle.identity_documents, now)?;
+    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+    if blank(&doc.given_name) {
+        doc.given_name = Some(holder.given_name.clone());
+    }
+    if blank(&doc.surname) {
+        doc.surname = Some(holder.surname.clone());
+    }
+    let (doc_key, personal_key) = (doc.key(), doc.personal_key());
+    let others = sqlx::query(
+        "SELECT COUNT(*) AS n FROM identity_sessions
+         WHERE user_id <> $1 AND state IN ('under_review', 'accepted') AND (document_key = $2 OR personal_key = $3)",
+    )
+    .bind(&holder.id)
+    .bind(&doc_key)
+    .bind(personal_key.clone().unwrap_or_else(|| "-".into()))
+    .fetch_one(state.db.writer())
+    .await?
+    .try_get::<i64, _>("n")?;
+    if others > 0 {
+        return Err(LifecycleError::Conflict(
+            "This identity document is already used on another account: check it before recording".into(),
+        ));
+    }
+    let actor = format!("operator:{}", operator.id);
+    let doc_json = serde_json::to_string(&doc).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    let due_by = add_working_days(now, state.settings.billing.institutional_lead_working_days);
+    let how = if method == "in_person" {
+        "identity recorded: in person, original document"
+    } else {
+        "identity recorded: by courier, sworn statement"
+    };
+    let mut tx = state.db.writer().begin().await?;
+    if !orders::transition(&mut tx, order_id, &["awaiting_documents"], "accepted", &actor, how, now).await? {
+        return Err(LifecycleError::Conflict("the order changed meanwhile".into()));
+    }
+    sqlx::query("UPDATE orders SET due_by = $1 WHERE id = $2")
+        .bind(due_by)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE institutional_orders SET method = $1, document = $2, note = $3, recorded_by = $4,
+            documents_complete_at = $5 WHERE order_id = $6",
+    )
+    .bind(&method)
+    .bind(&doc_json)
+    .bind(&note)
+    .bind(&actor)
+    .bind(now)
+    .bind(order_id)
+    .execute(&mut *tx)
+    .await?;
+    // An identification row as the video channel makes, accepted by this operator: duplicate documents on other
+    // accounts are found the same way, and the identity is the certificate's subject.
+    let session_id = uuid::Uuid::now_v7().to_string();
+    let (_, unused_link) = tokens::new_secret();
+    sqlx::query(
+        "INSERT INTO identity_sessions (id, order_id, user_id, state, attempt, link_hash, link_expires_at, document,
+            document_key, personal_key, phone, reason, reviewer, created_at, submitted_at, decided_at)
+         VALUES ($1, $2, $3, 'accepted', 0, $4, $5, $6, $7, $8, $9, $10, $11, $5, $5, $5)",
+    )
+    .bind(&session_id)
+    .bind(order_id)
+    .bind(&holder.id)
+    .bind(&unused_link)
+    .bind(now)
+    .bind(&doc_json)
+    .bind(&doc_key)
+    .bind(&personal_key)
+    .bind(&holder.phone)
+    .bind(format!("{method}: {note}"))
+    .bind(&actor)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM identities WHERE user_id = $1")
+        .bind(&holder.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO identities (user_id, given_name, surname, personal_number, country, document, phone, session_id, verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&holder.id)
+    .bind(doc.given_name.as_deref().unwrap_or_default().trim())
+    .bind(doc.surname.as_deref().unwrap_or_default().trim())
+    .bind(doc.personal_number.as_deref().map(str::trim).filter(|p| !p.is_empty()))
+    .bind(doc.country.clone().unwrap_or_default().trim().to_uppercase())
+    .bind(&doc_json)
+    .bind(&holder.phone)
+    .bind(&session_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let active = holder.status == "active";
+    if active {
+        let link = format!("{}/login", state.ca.public_base());
+        super::tell(
+            &mut tx,
+            state,
+            &holder,
+            Template::IdentityAccepted {
+                order: &order.registration_number,
+                link: &link,
+            },
+            "identity_accepted",
+        )
+        .await?;
+    }
+    let paired = users::totp(&state.db, &holder.id)
+        .await?
+        .is_some_and(|p| p.status == "active");
+    if !paired {
+        let link = format!("{}/pairing", state.ca.public_base());
+        super::tell(
+            &mut tx,
+            state,
+            &holder,
+            Template::ConfigureAuthorisation { link: &link },
+            "configure_authorisation",
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if !active {
+        // E-mail #1: the invitation, now that the documents are complete (its link's validity starts now).
+        crate::accounts::enrolment::invite(state, &holder, Lang::parse(Some(&holder.lang)), client)
+            .await
+            .map_err(|e| LifecycleError::Conflict(format!("the invitation could not be sent: {e}")))?;
+    }
+    audit(
+        state,
+        &holder.id,
+        "institutional.identity.record",
+        &method,
+        &actor,
+        json!({ "order": order.registration_number, "session": session_id, "due_by": rfc3339(due_by) }),
+    )
+    .await;
+    view(state, order_id).await
+}
+
+/// Inside issuance's transaction: an institutional order is invoiced once its certificate is issued — the next
+/// number of the year's counter, due the configured days later — and the institution gets the invoice's link (a
+/// new one: the link is kept only as a hash). Web orders (invoiced at payment) are left alone.
+pub async fn after_issuance(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    order_id: &str,
+    now: i64,
+) -> Result<(), LifecycleError> {
+    let Some(r) = sqlx::query(
+        "SELECT o.registration_number, o.total_ron_bani, i.institution_email, i.institution_name
+         FROM orders o JOIN institutional_orders i ON i.order_id = o.id
+         WHERE o.id = $1 AND o.channel = 'institutional' AND o.invoice_number IS NULL",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(());
+    };
+    let number = crate::billing::payment::assign_invoice_number(conn, order_id, now).await?;
+    let due = now + state.settings.billing.institutional_payment_days * 86_400;
+    sqlx::query("UPDATE orders SET invoiced_at = $1, payment_due_at = $2 WHERE id = $3")
+        .bind(now)
+        .bind(due)
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    let (token, hash) = tokens::new_secret();
+    sqlx::query("UPDATE institutional_orders SET link_hash = $1 WHERE order_id = $2")
+        .bind(&hash)
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    let due_s = rfc3339(due)[..10].to_owned();
+    orders::record_history(
+        conn,
+        order_id,
+        "fulfilled",
+        "system",
+        &format!("invoice {number} issued, due {due_s}"),
+        now,
+    )
+    .await?;
+    let order: String = r.try_get("registration_number")?;
+    let m = notify::email(
+        &r.try_get::<String, _>("institution_email")?,
+        "ro",
+        state.ca.public_base(),
+        Template::InstitutionalInvoice {
+            order: &order,
+            invoice: &number,
+            amount: &crate::billing::format_minor(r.try_get("total_ron_bani")?),
+            due: &due_s,
+            link: &link(state, &token, "invoice.pdf"),
+        },
+        "institutional_invoice",
+    );
+    notify::enqueue(&mut *conn, state.clock.as_ref(), &m).await?;
+    Ok(())
+}
+
+/// The lines an institutional order's proforma or invoice carries under its totals (none for web orders).
+pub async fn document_notes(state: &AppState, order_id: &str, proforma: bool) -> Result<Vec<String>, DbError> {
+    let Some(r) = sqlx::query("SELECT procurement_reference FROM institutional_orders WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(state.db.writer())
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let billing = &state.settings.billing;
+    let mut notes = vec![
+        format!(
+            "Procurement reference: {}",
+            r.try_get::<String, _>("procurement_reference")?
+        ),
+        format!("CPV {CPV}: electronic signature certification services"),
+    ];
+    if proforma {
+        notes.push(
+            "Identification: in person with the original ID, or by courier with a notarised or lawyer-attested".into(),
+        );
+        notes.push("sworn statement. The invoice follows the certificate's issuance.".into());
+        notes.push(format!(
+            "Certificate within {} working days of complete documents; invoice payable within {} days.",
+            billing.institutional_lead_working_days, billing.institutional_payment_days
+        ));
+    }
+    Ok(notes)
+}
+
+/// One institutional order as operators see it.
+pub async fn view(state: &AppState, order_id: &str) -> Result<Value, LifecycleError> {
+    let rows = listing(state, Some(order_id)).await?;
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| LifecycleError::NotFound("no such institutional order".into()))
+}
+
+/// The institutional orders, late ones first, then by due date, then the newest awaiting documents.
+pub async fn list(state: &AppState) -> Result<Value, LifecycleError> {
+    let mut rows = listing(state, None).await?;
+    let key = |v: &Value| {
+        let late = v["late"].as_bool().unwrap_or(false);
+        let due = v["due_by_unix"].as_i64().unwrap_or(i64::MAX);
+        let created = v["created_at_unix"].as_i64().unwrap_or_default();
+        (!late, due, -created)
+    };
+    rows.sort_by_key(key);
+    Ok(json!({ "orders": rows }))
+}
+
+async fn listing(state: &AppState, one: Option<&str>) -> Result<Vec<Value>, LifecycleError> {
+    let sql = format!(
+        "SELECT o.id, o.registration_number, o.state, o.package_id, o.total_ron_bani, o.invoice_number, o.due_by,
+                o.payment_due_at, o.created_at, i.institution_name, i.institution_tax_id, i.institution_address,
+                i.institution_email, i.procurement_reference, i.method, i.note, i.recorded_by,
+                i.documents_complete_at, u.email, u.given_name, u.surname, u.status AS account_status
+         FROM orders o JOIN institutional_orders i ON i.order_id = o.id JOIN users u ON u.id = o.user_id
+         {} ORDER BY o.created_at DESC, o.id LIMIT 500",
+        if one.is_some() { "WHERE o.id = $1" } else { "" }
+    );
+    let mut q = sqlx::query(&sql);
+    if let Some(id) = one {
+        q = q.bind(id);
+    }
+    let now = state.clock.now();
+    let mut out = Vec::new();
+    for r in q.fetch_all(state.db.writer()).await? {
+        let order_state: String = r.try_get("state")?;
+        let due_by: Option<i64> = r.try_get("due_by")?;
+        let late = due_by.is_some_and(|d| d < now) && order_state == "accepted";
+        out.push(json!({
+            "id": r.try_get::<String, _>("id")?,
+            "registration_number": r.try_get::<String, _>("registration_number")?,
+            "state": order_state,
+            "channel": "institutional",
+            "package": r.try_get::<i64, _>("package_id")?,
+            "total_ron": crate::billing::format_minor(r.try_get("total_ron_bani")?),
+            "invoice_number": r.try_get::<Option<String>, _>("invoice_number")?,
+            "due_by": due_by.map(rfc3339),
+            "due_by_unix": due_by,
+            "late": late,
+            "payment_due_at": r.try_get::<Option<i64>, _>("payment_due_at")?.map(rfc3339),
+            "created_at": rfc3339(r.try_get("created_at")?),
+            "created_at_unix": r.try_get::<i64, _>("created_at")?,
+            "institution": {
+                "name": r.try_get::<String, _>("institution_name")?,
+                "tax_id": r.try_get::<String, _>("institution_tax_id")?,
+                "address": r.try_get::<String, _>("institution_address")?,
+                "email": r.try_get::<String, _>("institution_email")?,
+            },
+            "procurement_reference": r.try_get::<String, _>("procurement_reference")?,
+            "cpv": CPV,
+            "holder": {
+                "email": r.try_get::<String, _>("email")?,
+                "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
+                "account_status": r.try_get::<String, _>("account_status")?,
+            },
+            "identification": {
+                "method": r.try_get::<Option<String>, _>("method")?,
+                "note": r.try_get::<Option<String>, _>("note")?,
+                "recorded_by": r.try_get::<Option<String>, _>("recorded_by")?,
+                "documents_complete_at": r.try_get::<Option<i64>, _>("documents_complete_at")?.map(rfc3339),
+            },
+        }));
+    }
+    Ok(out)
+}
+
+fn pdf_error(e: OrderError) -> LifecycleError {
+    match e {
+        OrderError::NotFound => LifecycleError::NotFound("no such order".into()),
+        OrderError::Db(d) => LifecycleError::Db(d),
+        OrderError::Invalid(d) => LifecycleError::Invalid(d),
+        OrderError::Forbidden(d) => LifecycleError::Forbidden(d),
+        OrderError::Conflict(d) => LifecycleError::Conflict(d),
+    }
+}
+
+/// The proforma (`proforma.pdf`) or the invoice (`invoice.pdf`) behind the institution's link.
+pub async fn document_by_link(
+    state: &AppState,
+    token: &str,
+    document: &str,
+) -> Result<(String, Vec<u8>), LifecycleError> {
+    let proforma = match document {
+        "proforma.pdf" => true,
+        "invoice.pdf" => false,
+        _ => return Err(LifecycleError::NotFound("no such document".into())),
+    };
+    let order_id: String = sqlx::query("SELECT order_id FROM institutional_orders WHERE link_hash = $1")
+        .bind(tokens::hash(token))
+        .fetch_optional(state.db.writer())
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("This link is not valid".into()))?
+        .try_get("order_id")?;
+    orders::order_pdf(state, &order_id, None, proforma)
+        .await
+        .map_err(pdf_error)
+}
+
+fn pdf_response(name: &str, pdf: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}.pdf\"")))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(pdf)
+}
+
+async fn http_list(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list(&state).await?))
+}
+
+async fn http_create(
+    state: web::Data<AppState>,
+    op: Operator,
+    body: web::Json<CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(create(&state, &op.0.user, body.into_inner(), &op.0.client).await?))
+}
+
+async fn http_identity(
+    state: web::Data<AppState>,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<IdentityRecord>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(record_identity(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?))
+}
+
+async fn http_operator_proforma(
+    state: web::Data<AppState>,
+    _op: Operator,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    view(&state, &id).await?;
+    let (number, pdf) = orders::order_pdf(&state, &id, None, true).await.map_err(pdf_error)?;
+    Ok(pdf_response(&format!("proforma-{number}"), pdf))
+}
+
+async fn http_document(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (token, document) = path.into_inner();
+    let (number, pdf) = document_by_link(&state, &token, &document).await?;
+    let name = if document == "proforma.pdf" {
+        format!("proforma-{number}")
+    } else {
+        number
+    };
+    Ok(pdf_response(&name, pdf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::add_working_days;
+
+    #[test]
+    fn working_days_skip_the_weekend() {
+        // Friday 2026-11-27 10:00 UTC + 5 working days = Friday 2026-12-04 10:00 UTC.
+        let friday = 1_795_773_600;
+        assert_eq!(add_working_days(friday, 5), friday + 7 * 86_400);
+        // Monday + 5 = the next Monday; Saturday + 1 = Monday.
+        assert_eq!(add_working_days(friday + 3 * 86_400, 5), friday + 10 * 86_400);
+        assert_eq!(add_working_days(friday + 86_400, 1), friday + 3 * 86_400);
+        assert_eq!(add_working_days(friday, 0), friday);
+    }
+}
