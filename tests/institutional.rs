@@ -77,6 +77,18 @@ fn to_friday(app: &TestApp) -> i64 {
     target
 }
 
+/// A page in a language, with a session cookie.
+fn page(app: &TestApp, path: &str, lang: &str, cookie: &str) -> (u16, String) {
+    let r = app
+        .client
+        .get(app.url(path))
+        .header("Accept-Language", lang)
+        .header("Cookie", cookie)
+        .send()
+        .expect("GET");
+    (r.status().as_u16(), r.text().expect("body"))
+}
+
 fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     let r = app.client.post(app.url(path)).json(&body).send().expect("POST");
     let status = r.status().as_u16();
@@ -147,6 +159,25 @@ fn journey(app: TestApp) {
     let (s, out) = app.call("POST", "/api/v1/operator/institutional-orders", Some(&op), Some(bad));
     assert_eq!(s, 400, "{out}");
 
+    // In Romanian when asked.
+    let mut nameless = order_body();
+    nameless["holder"]["given_name"] = json!(" ");
+    let r = app
+        .client
+        .post(app.url("/api/v1/operator/institutional-orders"))
+        .header("Cookie", &op)
+        .header("X-CSRF-Token", common::csrf_for(&op))
+        .header("Accept-Language", "ro")
+        .json(&nameless)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let out: Value = r.json().unwrap();
+    assert_eq!(
+        out["error_description"], "Prenumele titularului este obligatoriu",
+        "{out}"
+    );
+
     // The operator places the order: awaiting the documents, the account invited but not told yet.
     let (s, order) = app.call(
         "POST",
@@ -194,6 +225,32 @@ fn journey(app: TestApp) {
         })
         .unwrap_or(0);
     assert_eq!(holder_mail, 0, "the holder is told once the documents are complete");
+
+    // The console shows the order, awaiting its documents, with the form that records the identification.
+    let (s, en) = page(&app, "/operator", "en", &op);
+    assert_eq!(s, 200);
+    for expected in [
+        "id=\"inst-form\"",
+        "data-api=\"/api/v1/operator/institutional-orders\"",
+        &format!("id=\"inst-{id}\""),
+        &format!("id=\"inst-identity-{id}\""),
+        &format!("data-api=\"/api/v1/operator/institutional-orders/{id}/identity\""),
+        "Institutional orders",
+        "Awaiting the identification documents",
+        INSTITUTION,
+        REFERENCE,
+    ] {
+        assert!(en.contains(expected), "{expected} in the console");
+    }
+    common::assert_no_inline("/operator", &en);
+    let (s, ro) = page(&app, "/operator", "ro", &op);
+    assert_eq!(s, 200);
+    assert!(
+        ro.contains("Comenzi instituționale") && ro.contains("În așteptarea documentelor de identificare"),
+        "the console in Romanian"
+    );
+    let (_, holder_view) = page(&app, "/operator", "en", &other_cookie);
+    assert!(!holder_view.contains("inst-form"), "holders do not see the console");
 
     // The identification: a bad personal numeric code is refused, then an in-person identification is recorded.
     let identity = format!("/api/v1/operator/institutional-orders/{id}/identity");
@@ -259,6 +316,16 @@ fn journey(app: TestApp) {
     assert_eq!(s, 200);
     assert_eq!(list["orders"][0]["id"], id.as_str(), "{list}");
     assert_eq!(list["orders"][0]["late"], false);
+    let (_, en) = page(&app, "/operator", "en", &op);
+    assert!(
+        !en.contains(&format!("id=\"inst-identity-{id}\"")),
+        "recorded once: no form any more"
+    );
+    assert!(
+        en.contains(&format!("id=\"inst-due-{id}\">{}", out["due_by"].as_str().unwrap())),
+        "the due date in the console"
+    );
+    assert!(en.contains("In person, original document"));
 
     // E-mails #1 and #8 to the holder.
     let holder_kinds = kinds(&app, HOLDER_EMAIL, 2);

@@ -1,6 +1,7 @@
 //! The operator console (`/operator`, operators only): the identification queue (flagged duplicates first) with
 //! accept, return for completion or reject (with a reason, "fake data"); rekey requests; revocation with a reason
-//! code; users with their bans; orders; the audit chain's verification; the scheduler. Read through the same
+//! code; institutional orders (§13: placed by an operator, identification recorded by an operator); users with
+//! their bans; orders; the audit chain's verification; the scheduler. Read through the same
 //! functions as `/api/v1/operator/*`; every action is a form sent by app.js to that API.
 
 use actix_web::{web, HttpResponse};
@@ -41,6 +42,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     let orders = page.ok(crate::lifecycle::operator_orders(&state).await)?;
     let credentials = page.ok(crate::lifecycle::operator_credentials(&state).await)?;
     let contact = page.ok(crate::accounts::contact::open_messages(&state).await)?;
+    let institutional = page.ok(crate::lifecycle::institutional::list(&state).await)?;
     Ok(page.render(
         "operator/console.html",
         context! {
@@ -51,6 +53,11 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
             credentials => Value::from_serialize(&credentials["credentials"]),
             contact => Value::from_serialize(&contact["messages"]),
             reasons => reasons(page.lang),
+            institutional => Value::from_serialize(&institutional["orders"]),
+            documents => Value::from_serialize(&state.settings.lifecycle.identity_documents),
+            packages => Value::from_serialize(
+                state.settings.packages.iter().map(|p| serde_json::json!({"id": p.id, "name": p.name})).collect::<Vec<_>>()
+            ),
         },
     ))
 }
@@ -66,6 +73,15 @@ fn reasons(lang: Lang) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_institutional_identification_method_has_a_text_in_both_languages() {
+        for method in crate::lifecycle::institutional::METHODS {
+            for lang in [Lang::Ro, Lang::En] {
+                assert!(i18n::has(lang, &format!("op.inst_method_{method}")), "{method}");
+            }
+        }
+    }
 
     #[test]
     fn every_revocation_reason_has_a_text_in_both_languages() {

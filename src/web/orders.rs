@@ -69,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// below).
 #[cfg(test)]
 const ORDER_STATES: &[&str] = &[
+    "awaiting_documents",
     "awaiting_payment",
     "cancelled",
     "paid",
