@@ -18,7 +18,8 @@ const REFERENCE: &str = "SEAP DA26123456";
 fn order_body() -> Value {
     json!({
         "institution": {"name": INSTITUTION, "tax_id": "RO14399840",
-                        "address": "Strada Principala 1\n407000 Exemplu, Cluj\nRomania", "email": INSTITUTION_EMAIL},
+                        "address": "Strada Principala 1\n407000 Exemplu, Cluj\nRomania", "email": INSTITUTION_EMAIL,
+                        "lang": "en"},
         "holder": {"given_name": "Ion", "surname": "Popa", "email": HOLDER_EMAIL, "phone": "+40 722 333 444"},
         "package": 1,
         "procurement_reference": REFERENCE,
@@ -457,6 +458,21 @@ fn journey(app: TestApp) {
         assert!(invoice.contains(expected), "{expected} in the invoice:\n{invoice}");
     }
     assert!(!invoice.contains("PROFORMA"), "{invoice}");
+    assert!(mail.contains("is due on"), "in the institution's language: {mail}");
+    // The holder's order page shows the channel, the payment's due date and the institution's address.
+    app.consent(&cookie);
+    let (s, html) = page(&app, &format!("/orders/{id}"), "en", &cookie);
+    assert_eq!(s, 200);
+    for expected in [
+        "Institutional order (public procurement)",
+        &format!("id=\"order-payment-due\">{due_date}"),
+        "407000 Exemplu, Cluj",
+        "Fulfilled",
+    ] {
+        assert!(html.contains(expected), "{expected} in the order page");
+    }
+    let (_, html) = page(&app, &format!("/orders/{id}"), "ro", &cookie);
+    assert!(html.contains("Scadența facturii"), "the order page in Romanian");
     // The holder can download the same invoice.
     let r = app
         .client

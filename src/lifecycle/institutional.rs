@@ -204,6 +204,7 @@ pub async fn create(
     );
     let invoice = json!({
         "type": "company", "name": name, "tax_id": tax_id, "address_lines": address_lines, "email": inst_email,
+        "lang": inst_lang.as_str(),
     });
     let acks = json!({
         "channel": "institutional", "procurement_reference": reference, "cpv": CPV,
@@ -526,7 +527,7 @@ pub async fn after_issuance(
     now: i64,
 ) -> Result<(), LifecycleError> {
     let Some(r) = sqlx::query(
-        "SELECT o.registration_number, o.total_ron_bani, i.institution_email, i.institution_name
+        "SELECT o.registration_number, o.total_ron_bani, o.invoice, i.institution_email
          FROM orders o JOIN institutional_orders i ON i.order_id = o.id
          WHERE o.id = $1 AND o.channel = 'institutional' AND o.invoice_number IS NULL",
     )
@@ -561,9 +562,13 @@ pub async fn after_issuance(
     )
     .await?;
     let order: String = r.try_get("registration_number")?;
+    let lang = serde_json::from_str::<Value>(&r.try_get::<String, _>("invoice")?)
+        .ok()
+        .and_then(|v| v["lang"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "ro".into());
     let m = notify::email(
         &r.try_get::<String, _>("institution_email")?,
-        "ro",
+        &lang,
         state.ca.public_base(),
         Template::InstitutionalInvoice {
             order: &order,
