@@ -526,7 +526,7 @@ async fn freeze_pending(
 ) -> Result<(), DbError> {
     let pending: Vec<(String, String)> = sqlx::query(
         "SELECT id, registration_number FROM orders WHERE user_id = $1 AND frozen = 0
-         AND state IN ('awaiting_payment', 'paid', 'under_review', 'returned_for_completion', 'accepted', 'rejected')",
+         AND state IN ('awaiting_documents', 'awaiting_payment', 'paid', 'under_review', 'returned_for_completion', 'accepted', 'rejected')",
     )
     .bind(user_id)
     .fetch_all(&mut *conn)
@@ -799,7 +799,7 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
             // Every other pending order of the holder is cancelled, paid or not, without a refund (§2, §10).
             let pending: Vec<String> = sqlx::query(
                 "SELECT id FROM orders WHERE user_id = $1 AND id <> $2 AND state IN
-                 ('awaiting_payment', 'paid', 'under_review', 'returned_for_completion', 'accepted', 'rejected')",
+                 ('awaiting_documents', 'awaiting_payment', 'paid', 'under_review', 'returned_for_completion', 'accepted', 'rejected')",
             )
             .bind(&review.user.id)
             .bind(&review.order.id)
@@ -813,6 +813,7 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
                     &mut tx,
                     &id,
                     &[
+                        "awaiting_documents",
                         "awaiting_payment",
                         "paid",
                         "under_review",

@@ -359,6 +359,11 @@ pub async fn record_identity(
     if channel != "institutional" {
         return Err(LifecycleError::NotFound("no such institutional order".into()));
     }
+    if order.frozen {
+        return Err(LifecycleError::Conflict(
+            "This order is on hold until an operator decides about a duplicate identity document".into(),
+        ));
+    }
     if order.state != "awaiting_documents" {
         return Err(LifecycleError::Conflict(format!(
             "The identification is recorded while the order awaits its documents; this one is {}",
