@@ -489,4 +489,66 @@ fn journey(app: TestApp) {
         (Some("fulfilled"), Some(invoice_number.as_str())),
         "{row}"
     );
+
+    // A second order whose certificate is not issued in time comes first, marked late; an order still awaiting
+    // its documents has no due date yet.
+    let mut second = order_body();
+    second["holder"] = json!({"given_name": "Elena", "surname": "Dinu", "email": "elena.dinu@primaria-exemplu.ro",
+                              "phone": "+40 733 555 666"});
+    let (s, late) = app.call(
+        "POST",
+        "/api/v1/operator/institutional-orders",
+        Some(&op),
+        Some(second.clone()),
+    );
+    assert_eq!(s, 201, "{late}");
+    let late_id = late["id"].as_str().unwrap().to_owned();
+    let record = format!("/api/v1/operator/institutional-orders/{late_id}/identity");
+    // The first holder's document on another account is refused.
+    let (s, out) = app.call(
+        "POST",
+        &record,
+        Some(&op),
+        Some(json!({"method": "in_person", "document": document("1800101221144")})),
+    );
+    assert_eq!(s, 409, "{out}");
+    let mut elena = document("2900101221142");
+    elena["number"] = json!("777888");
+    let (s, out) = app.call(
+        "POST",
+        &record,
+        Some(&op),
+        Some(json!({"method": "courier_sworn_statement", "document": elena, "note": "notarised statement received"})),
+    );
+    assert_eq!(s, 200, "{out}");
+    second["holder"] = json!({"given_name": "Radu", "surname": "Stan", "email": "radu.stan@primaria-exemplu.ro",
+                              "phone": "+40 744 777 888"});
+    let (s, waiting) = app.call("POST", "/api/v1/operator/institutional-orders", Some(&op), Some(second));
+    assert_eq!(s, 201, "{waiting}");
+    app.advance_clock(8 * 86_400);
+    let op = app.web_login(&operator);
+    let (_, list) = app.call("GET", "/api/v1/operator/institutional-orders", Some(&op), None);
+    let rows = list["orders"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{list}");
+    assert_eq!(
+        (rows[0]["id"].as_str(), rows[0]["late"].as_bool()),
+        (Some(late_id.as_str()), Some(true)),
+        "{list}"
+    );
+    assert!(rows[1..].iter().all(|r| r["late"] == false), "{list}");
+    let waiting_row = rows
+        .iter()
+        .find(|r| r["id"] == waiting["id"])
+        .expect("the waiting order");
+    assert!(
+        waiting_row["due_by"].is_null() && waiting_row["state"] == "awaiting_documents",
+        "{waiting_row}"
+    );
+    let (_, en) = page(&app, "/operator", "en", &op);
+    let late_card = &en[en.find(&format!("id=\"inst-{late_id}\"")).expect("the late order")..];
+    assert!(
+        late_card[..late_card.find("</article>").unwrap()].contains(">late<"),
+        "marked late in the console"
+    );
+    assert!(en.contains("By courier, notarised or lawyer-attested sworn statement"));
 }
