@@ -7,7 +7,7 @@
 // main pages' screenshots go).
 // Prints one JSON line at the end: {"zip": path, "rect": {"page": i, "rect": [x1, y1, x2, y2]}, "xfa_message": …}.
 import path from "node:path";
-import { launch, totp, Outbox, step, shoot, drawRectangle } from "./lib.mjs";
+import { launch, totp, Outbox, step, shoot, drawRectangle, fillOrderForm } from "./lib.mjs";
 
 const env = (k) => {
   const v = process.env[k];
@@ -108,15 +108,7 @@ try {
     await shoot(page, "packages");
     await page.click("[id^='order-package-']");
     await page.waitForSelector("#order-form");
-    for (const ack of ["#ack-1", "#ack-2", "#ack-3"]) await page.check(ack);
-    await page.check("#invoice-person");
-    for (const [id, v] of [
-      ["county", "Cluj"], ["locality", "Cluj-Napoca"], ["street", "Memorandumului"], ["number", "28"],
-      ["building", "-"], ["entrance", "-"], ["apartment", "-"], ["postal-code", "400114"],
-    ]) {
-      await page.fill(`#invoice-${id}`, v);
-    }
-    await page.check("#invoice-confirm-person");
+    await fillOrderForm(page);
     await shoot(page, "order-form");
     await page.click("#order-submit");
     await page.waitForSelector("#pay-button");

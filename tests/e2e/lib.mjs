@@ -179,3 +179,16 @@ export async function drawRectangle(page, selector, frac) {
     rect: [px(frac.x), py(frac.y + frac.h), px(frac.x + frac.w), py(frac.y)],
   };
 }
+
+/// Fills the order form (`/orders/new`): the three acknowledgements, an invoice to the person, an address in Cluj.
+export async function fillOrderForm(page) {
+  for (const ack of ["#ack-1", "#ack-2", "#ack-3"]) await page.check(ack);
+  await page.check("#invoice-person");
+  for (const [id, v] of [
+    ["county", "Cluj"], ["locality", "Cluj-Napoca"], ["street", "Memorandumului"], ["number", "28"],
+    ["building", "-"], ["entrance", "-"], ["apartment", "-"], ["postal-code", "400114"],
+  ]) {
+    await page.fill(`#invoice-${id}`, v);
+  }
+  await page.check("#invoice-confirm-person");
+}

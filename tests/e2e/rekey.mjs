@@ -5,7 +5,7 @@
 // Environment: PARAFA_BASE, PARAFA_OUTBOX, PARAFA_CLOCK_FILE, E2E_WORK (as journey.mjs), E2E_HOLDER_EMAIL,
 // E2E_HOLDER_PASSWORD, E2E_HOLDER_TOTP, E2E_HOLDER_GIVEN, E2E_HOLDER_SURNAME, E2E_CREDENTIAL, E2E_PHOTO (a small
 // PNG), E2E_BIG_PHOTO (over 3 MB), E2E_OPERATOR_EMAIL / _PASSWORD / _TOTP. Prints one JSON line at the end.
-import { launch, totp, step, shoot } from "./lib.mjs";
+import { launch, totp, step, shoot, fillOrderForm } from "./lib.mjs";
 
 const env = (k) => {
   const v = process.env[k];
@@ -51,15 +51,7 @@ try {
 
   let orderId;
   await step(page, WORK, "the rekey order and its payment", async () => {
-    for (const ack of ["#ack-1", "#ack-2", "#ack-3"]) await page.check(ack);
-    await page.check("#invoice-person");
-    for (const [id, v] of [
-      ["county", "Cluj"], ["locality", "Cluj-Napoca"], ["street", "Memorandumului"], ["number", "28"],
-      ["building", "-"], ["entrance", "-"], ["apartment", "-"], ["postal-code", "400114"],
-    ]) {
-      await page.fill(`#invoice-${id}`, v);
-    }
-    await page.check("#invoice-confirm-person");
+    await fillOrderForm(page);
     await page.click("#order-submit");
     await page.waitForSelector("#pay-button");
     orderId = page.url().match(/orders\/([^/?#]+)/)[1];
