@@ -6,7 +6,10 @@
 //!
 //! Areas, each with its routes, templates, dictionary entries and static files: [`account`] (enrolment, activation,
 //! login, 2FA, pairing, settings), [`orders`] (packages, orders, payment, identification, certificates, rekey),
-//! [`signing`] (the signing page and history), [`operator`] (the console).
+//! [`signing`] (the signing page and history), [`operator`] (the console), [`contact`] (the contact form),
+//! [`registry`] (the public certificate registry), [`verify`] (the public verification page). Beside them:
+//! [`security`] (CSRF and the security headers), [`i18n`] (the pages' texts), [`api_lang`] (the API's error
+//! messages in the page's language).
 
 pub mod account;
 pub mod api_lang;
