@@ -50,13 +50,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use futures_util::stream::{self, StreamExt};
 use parafa::config::{cores, Settings};
 use serde_json::{json, Value};
 use sha2::Digest;
 use tokio::sync::Notify;
 
-use common::{cpu_secs, percentile_ms, CallError, Csc, Holder, Server};
+use common::{cpu_secs, login_all, note, percentile_ms, CallError, Csc, Holder, Pick, Schedule, Server};
 
 /// The key types measured: CLI name, CSC `signAlgo`.
 const KEYS: [KeyType; 2] = [
@@ -131,8 +130,6 @@ struct Doc {
 
 /// Largest `documents` of one signDoc request (the server's limit).
 const MAX_BATCH: usize = 20;
-/// Concurrency of the untimed set-up calls (logins).
-const SETUP_CONCURRENCY: usize = 8;
 /// Clock steps one Parafa cell may use at most (each moves the server's clock 30 s; the access tokens, fresh for
 /// each case, live an hour).
 const MAX_CELL_STEPS: usize = 100;
@@ -231,10 +228,6 @@ struct Case {
     /// Verdicts on the sample outputs: None when good, else why not.
     parafa_check: Option<String>,
     pyhanko_check: Option<String>,
-}
-
-fn note(msg: impl AsRef<str>) {
-    eprintln!("# {}", msg.as_ref());
 }
 
 fn repo() -> PathBuf {
@@ -561,24 +554,6 @@ fn judge(pdf: &Path, level: Level, at: i64, roots: &[&Path]) -> Option<String> {
     (!good).then(|| format!("pyHanko: {report}"))
 }
 
-/// Logs the holders in with codes of one fresh step (the holders have 2FA on).
-async fn login_all(csc: &Csc, server: &mut Server, holders: &mut [Holder]) {
-    let step = server.clock.next_step();
-    let now = server.clock.now();
-    let tokens: Vec<_> = stream::iter(holders.iter())
-        .map(|h| async move { csc.login(&h.email, &h.code(step)).await })
-        .buffered(SETUP_CONCURRENCY)
-        .collect()
-        .await;
-    for (h, t) in holders.iter_mut().zip(tokens) {
-        let (access, refresh, life) = t.unwrap_or_else(|e| panic!("login of {} failed: {e:?}", h.email));
-        h.access_token = access;
-        h.refresh_token = refresh;
-        h.token_expires = now + life;
-        h.last_step = step;
-    }
-}
-
 /// The `documents` array of a signDoc request: the document `batch` times, as JSON text.
 fn documents_json(doc: &Doc, key: KeyType, level: Level, batch: usize) -> String {
     let one = json!({
@@ -676,52 +651,6 @@ async fn parafa_sample(
         .map_err(|e| (200, e.to_string()))
 }
 
-/// Who may authorise next: a holder not busy, with the transactions for one request left, that has not used the
-/// current step yet. When every holder with quota has had the current step, the server's clock moves to the next
-/// one (a holder still busy with the previous step's code is within the server's one-step tolerance, and the clock
-/// cannot move again before that holder is done).
-struct Schedule {
-    step: i64,
-    busy: Vec<bool>,
-    last: Vec<i64>,
-    left: Vec<i64>,
-    cost: i64,
-    steps: usize,
-}
-
-enum Pick {
-    Go(usize, i64),
-    Wait,
-    Exhausted,
-}
-
-impl Schedule {
-    fn pick(&mut self, server: &mut Server) -> Pick {
-        loop {
-            let n = self.busy.len();
-            let able = |i: usize, s: &Schedule| s.left[i] >= s.cost;
-            if let Some(i) = (0..n).find(|&i| !self.busy[i] && able(i, self) && self.last[i] < self.step) {
-                self.busy[i] = true;
-                self.last[i] = self.step;
-                self.left[i] -= self.cost;
-                return Pick::Go(i, self.step);
-            }
-            if (0..n).all(|i| !able(i, self)) {
-                return Pick::Exhausted;
-            }
-            if (0..n).all(|i| !able(i, self) || self.last[i] >= self.step) {
-                if self.steps >= MAX_CELL_STEPS {
-                    return Pick::Exhausted;
-                }
-                self.step = server.clock.next_step();
-                self.steps += 1;
-                continue;
-            }
-            return Pick::Wait;
-        }
-    }
-}
-
 /// `concurrency` clients each loop: take a holder, authorise the batch's digests with a fresh code, signDoc it.
 async fn parafa_cell(
     csc: &Csc,
@@ -735,14 +664,12 @@ async fn parafa_cell(
     let batch = doc.batch;
     let documents = documents_json(doc, key, level, batch);
     let step = server.clock.next_step();
-    let sched = Mutex::new(Schedule {
+    let sched = Mutex::new(Schedule::new(
+        holders,
         step,
-        busy: vec![false; holders.len()],
-        last: holders.iter().map(|h| h.last_step).collect(),
-        left: holders.iter().map(Holder::left).collect(),
-        cost: batch as i64 * level.transactions(),
-        steps: 1,
-    });
+        batch as i64 * level.transactions(),
+        MAX_CELL_STEPS,
+    ));
     let server_pid = server.pid();
     let server_cell = Mutex::new(&mut *server);
     let wake = Arc::new(Notify::new());

@@ -34,7 +34,8 @@ use parafa::hsm::{prepare_softhsm, HashAlg, Hsm, SignMechanism};
 use tokio::sync::Notify;
 
 use common::{
-    cpu_secs, cpu_split, metric, on_tmpfs, percentile_ms, random_hashes, CallError, Csc, FreshPostgres, Holder, Server,
+    cpu_secs, cpu_split, login_all, metric, note, on_tmpfs, percentile_ms, random_hashes, CallError, Csc,
+    FreshPostgres, Holder, Pick, Schedule, Server, SETUP_CONCURRENCY,
 };
 
 /// The key types measured: CLI name, CSC `signAlgo`, token mechanism.
@@ -79,8 +80,6 @@ const SAD_SIZE: i64 = 100;
 const MAX_CELL_SIGNATURES: i64 = 3000;
 /// At least this many, whatever the raw rate suggests.
 const MIN_CELL_SIGNATURES: i64 = 200;
-/// Concurrency of the untimed set-up calls (logins, authorisations).
-const SETUP_CONCURRENCY: usize = 8;
 /// Clock steps one cell of (c) may use at most (each moves the server's clock 30 s; access tokens live an hour).
 const MAX_PAIR_STEPS: usize = 80;
 /// Server seconds an access token must still have before a cell of (b): its authorisation rounds and the cell.
@@ -180,10 +179,6 @@ struct HttpResults {
     db: &'static str,
     e2e: Vec<E2e>,
     pairs: Vec<Pairs>,
-}
-
-fn note(msg: impl AsRef<str>) {
-    eprintln!("# {}", msg.as_ref());
 }
 
 fn main() {
@@ -351,7 +346,7 @@ async fn http_phase(
     db: &'static str,
 ) -> HttpResults {
     let csc = Csc::new(&server.base);
-    login_all(&csc, server, holders).await;
+    login_all_groups(&csc, server, holders).await;
     let mut e2e = Vec::new();
     for (ki, key) in KEYS.iter().enumerate() {
         for &c in &E2E_CONCURRENCY {
@@ -388,23 +383,10 @@ async fn http_phase(
     HttpResults { db, e2e, pairs }
 }
 
-/// Logs every holder in with a code of one fresh step (login asks for it: the holders have 2FA on).
-async fn login_all(csc: &Csc, server: &mut Server, holders: &mut [Vec<Holder>]) {
-    let step = server.clock.next_step();
-    let now = server.clock.now();
+/// Logs every holder of every group in, a fresh TOTP step per group (login asks for it: the holders have 2FA on).
+async fn login_all_groups(csc: &Csc, server: &mut Server, holders: &mut [Vec<Holder>]) {
     for group in holders.iter_mut() {
-        let tokens: Vec<_> = stream::iter(group.iter())
-            .map(|h| async move { csc.login(&h.email, &h.code(step)).await })
-            .buffered(SETUP_CONCURRENCY)
-            .collect()
-            .await;
-        for (h, t) in group.iter_mut().zip(tokens) {
-            let (access, refresh, life) = t.unwrap_or_else(|e| panic!("login of {} failed: {e:?}", h.email));
-            h.access_token = access;
-            h.refresh_token = refresh;
-            h.token_expires = now + life;
-            h.last_step = step;
-        }
+        login_all(csc, server, group).await;
     }
 }
 
@@ -607,46 +589,6 @@ async fn e2e_cell(
     }
 }
 
-/// Who may authorise next in (c): a holder not busy, with quota left, that has not used the current step yet.
-/// When every holder with quota has had the current step, the server's clock moves to the next one (a holder
-/// still busy with the previous step's code is within the server's one-step tolerance).
-struct PairSchedule {
-    step: i64,
-    busy: Vec<bool>,
-    last: Vec<i64>,
-    left: Vec<i64>,
-    steps: usize,
-}
-
-enum Pick {
-    Go(usize, i64),
-    Wait,
-    Exhausted,
-}
-
-impl PairSchedule {
-    fn pick(&mut self, server: &mut Server) -> Pick {
-        loop {
-            let n = self.busy.len();
-            if let Some(i) = (0..n).find(|&i| !self.busy[i] && self.left[i] > 0 && self.last[i] < self.step) {
-                self.busy[i] = true;
-                self.last[i] = self.step;
-                self.left[i] -= 1;
-                return Pick::Go(i, self.step);
-            }
-            if (0..n).all(|i| self.left[i] <= 0) || self.steps >= MAX_PAIR_STEPS {
-                return Pick::Exhausted;
-            }
-            if (0..n).all(|i| self.left[i] <= 0 || self.last[i] >= self.step) {
-                self.step = server.clock.next_step();
-                self.steps += 1;
-                continue;
-            }
-            return Pick::Wait;
-        }
-    }
-}
-
 /// (c): `concurrency` clients each loop: take a holder, authorise one new hash with its code, sign it.
 async fn pairs_cell(
     csc: &Csc,
@@ -657,13 +599,7 @@ async fn pairs_cell(
     secs: f64,
 ) -> Pairs {
     let step = server.clock.next_step();
-    let sched = Mutex::new(PairSchedule {
-        step,
-        busy: vec![false; holders.len()],
-        last: holders.iter().map(|h| h.last_step).collect(),
-        left: holders.iter().map(Holder::left).collect(),
-        steps: 1,
-    });
+    let sched = Mutex::new(Schedule::new(holders, step, 1, MAX_PAIR_STEPS));
     let server_cell = Mutex::new(&mut *server);
     let wake = Arc::new(Notify::new());
     let hashes = Mutex::new(VecDeque::from(random_hashes(20_000)));

@@ -37,15 +37,14 @@ fn judge_script() -> String {
     root().join("tests/python/pdf_judge.py").display().to_string()
 }
 
-/// What the browser needs: Chromium and playwright-core (both installed by `make test`).
-fn browser_ready() -> bool {
+/// What the browser needs: Chromium and playwright-core (both installed by `make test`); a test fails without them.
+fn require_browser() {
     let chromium = Path::new("/usr/bin/chromium").exists();
     let playwright = root().join("tests/e2e/node_modules/playwright-core").exists();
     assert!(
         chromium && playwright,
         "the browser tests need /usr/bin/chromium ({chromium}) and tests/e2e/node_modules ({playwright}): run make test"
     );
-    true
 }
 
 /// Runs a journey script with the server's address and the test's directories; returns its JSON report.
@@ -157,9 +156,7 @@ fn zip_entries(report: &Value) -> std::collections::BTreeMap<String, Vec<u8>> {
 
 #[test]
 fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browser() {
-    if !browser_ready() {
-        return;
-    }
+    require_browser();
     let Journey {
         app,
         report,
@@ -249,9 +246,7 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
 
 #[test]
 fn the_same_journey_in_a_romanian_browser_shows_romanian_pages_and_messages() {
-    if !browser_ready() {
-        return;
-    }
+    require_browser();
     let Journey {
         report, _guard: _kept, ..
     } = enrol_to_signed_zip("ro-RO", false);
@@ -273,9 +268,7 @@ fn the_same_journey_in_a_romanian_browser_shows_romanian_pages_and_messages() {
 
 #[test]
 fn a_holder_rekeys_an_expiring_certificate_in_the_browser_and_an_operator_approves() {
-    if !browser_ready() {
-        return;
-    }
+    require_browser();
     let app = TestApp::spawn();
     let holder = app.create_holder_with("rekey.browser@example.com", "p256", 1, true);
     let operator = app.create_operator("oana.operator@example.com");

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use common::{run, run_ok, Holder, TestApp};
+use common::{openssl_cms_verify, run_ok, Holder, TestApp};
 use const_oid::db::rfc5911::ID_DATA;
 use der::Encode;
 use parafa::documents::cms::{self, Encapsulation, SignerSpec};
@@ -133,36 +133,6 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
-/// `openssl cms -verify` of a DER `.p7s` (with `-content` when detached); the content it gives back on success.
-fn openssl_cms_verify(p7s: &Path, ca: &Path, detached_content: Option<&Path>) -> Result<Vec<u8>, String> {
-    let out_file = p7s.with_extension("out");
-    let _ = std::fs::remove_file(&out_file);
-    let mut args = vec![
-        "cms",
-        "-verify",
-        "-binary",
-        "-inform",
-        "DER",
-        "-in",
-        path(p7s),
-        "-CAfile",
-        path(ca),
-        "-purpose",
-        "any",
-        "-out",
-        path(&out_file),
-    ];
-    if let Some(content) = detached_content {
-        args.extend(["-content", path(content)]);
-    }
-    let out = run("openssl", &args, &[]);
-    if out.status.success() {
-        Ok(std::fs::read(&out_file).expect("verified content"))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 fn asn1parse(p7s: &Path) -> String {
     run_ok("openssl", &["asn1parse", "-inform", "DER", "-in", path(p7s)])
 }
@@ -206,7 +176,7 @@ fn an_attached_rsa_signature_verifies_with_openssl_and_gives_the_content_back_by
     assert_eq!(signed_digest.len(), 32);
     let p7s_file = s.file("terms.p7s", &p7s);
 
-    let back = openssl_cms_verify(&p7s_file, &ca, None).expect("openssl verifies the attached signature");
+    let back = openssl_cms_verify(&p7s_file, &ca, None, None).expect("openssl verifies the attached signature");
     assert_eq!(back, CONTENT);
     assert_signing_certificate_v2(&p7s_file, &s.chain[0]);
     let parsed = asn1parse(&p7s_file);
@@ -231,7 +201,7 @@ fn an_attached_rsa_signature_verifies_with_openssl_and_gives_the_content_back_by
     let mut tampered = p7s.clone();
     tampered[at + 2] ^= 0x01;
     let tampered_file = s.file("terms-tampered.p7s", &tampered);
-    let err = openssl_cms_verify(&tampered_file, &ca, None).expect_err("a changed content byte must not verify");
+    let err = openssl_cms_verify(&tampered_file, &ca, None, None).expect_err("a changed content byte must not verify");
     assert!(
         err.contains("digest failure") || err.contains("verification failure"),
         "{err}"
@@ -261,7 +231,7 @@ fn a_detached_ecdsa_signature_verifies_with_openssl_and_a_changed_content_byte_f
     let content_file = s.file("document.bin", CONTENT);
 
     let back =
-        openssl_cms_verify(&p7s_file, &ca, Some(&content_file)).expect("openssl verifies the detached signature");
+        openssl_cms_verify(&p7s_file, &ca, Some(&content_file), None).expect("openssl verifies the detached signature");
     assert_eq!(back, CONTENT);
     assert_eq!(cms::signature_value(&p7s).expect("signature value"), signature);
     assert_signing_certificate_v2(&p7s_file, &s.chain[0]);
@@ -280,7 +250,7 @@ fn a_detached_ecdsa_signature_verifies_with_openssl_and_a_changed_content_byte_f
         let mut changed = CONTENT.to_vec();
         changed[i] ^= 0x20;
         let changed_file = s.file("document-changed.bin", &changed);
-        let err = openssl_cms_verify(&p7s_file, &ca, Some(&changed_file))
+        let err = openssl_cms_verify(&p7s_file, &ca, Some(&changed_file), None)
             .expect_err("a changed content byte must not verify");
         assert!(
             err.contains("digest failure") || err.contains("verification failure"),
@@ -288,7 +258,7 @@ fn a_detached_ecdsa_signature_verifies_with_openssl_and_a_changed_content_byte_f
         );
     }
     // Without its content, a detached signature proves nothing.
-    assert!(openssl_cms_verify(&p7s_file, &ca, None).is_err());
+    assert!(openssl_cms_verify(&p7s_file, &ca, None, None).is_err());
 }
 
 #[test]
@@ -321,7 +291,7 @@ fn a_detached_rsa_pss_signature_with_a_signing_time_verifies_with_openssl() {
     let p7s_file = s.file("pss.p7s", &p7s);
     let content_file = s.file("pss.bin", CONTENT);
     assert_eq!(
-        openssl_cms_verify(&p7s_file, &ca, Some(&content_file)).expect("openssl verifies RSA-PSS"),
+        openssl_cms_verify(&p7s_file, &ca, Some(&content_file), None).expect("openssl verifies RSA-PSS"),
         CONTENT
     );
     let printed = cms_print(&p7s_file);
@@ -329,7 +299,7 @@ fn a_detached_rsa_pss_signature_with_a_signing_time_verifies_with_openssl() {
     let mut changed = CONTENT.to_vec();
     changed[3] ^= 1;
     let changed_file = s.file("pss-changed.bin", &changed);
-    assert!(openssl_cms_verify(&p7s_file, &ca, Some(&changed_file)).is_err());
+    assert!(openssl_cms_verify(&p7s_file, &ca, Some(&changed_file), None).is_err());
 }
 
 #[test]
@@ -353,7 +323,7 @@ fn a_signature_timestamp_added_afterwards_leaves_the_signature_valid() {
 
     let stamped_file = s.file("stamped.p7s", &stamped);
     assert_eq!(
-        openssl_cms_verify(&stamped_file, &ca, None).expect("still verifies"),
+        openssl_cms_verify(&stamped_file, &ca, None, None).expect("still verifies"),
         CONTENT
     );
     let parsed = asn1parse(&stamped_file);

@@ -48,18 +48,6 @@ fn mail(app: &TestApp, to: &str, kind: &str) -> String {
     }
 }
 
-/// A page: status and body, with an `Accept-Language` and a session cookie.
-fn page(app: &TestApp, path: &str, lang: &str, cookie: &str) -> (u16, String) {
-    let r = app
-        .client
-        .get(app.url(path))
-        .header("Accept-Language", lang)
-        .header("Cookie", cookie)
-        .send()
-        .expect("GET");
-    (r.status().as_u16(), r.text().expect("body"))
-}
-
 fn send(app: &TestApp, cookie: &str, body: Value) -> (u16, Value) {
     app.call("POST", "/api/v1/me/contact", Some(cookie), Some(body))
 }
@@ -163,7 +151,7 @@ fn journey(app: &TestApp) {
     assert_eq!(listed["order"]["registration_number"], order_number.as_str());
     assert_eq!(listed["message"], TEXT);
     // The console's section with its answer form.
-    let (s, console) = page(app, "/operator", "en", &op_cookie);
+    let (s, console) = app.page("/operator", "en", Some(&op_cookie));
     assert_eq!(s, 200);
     for snippet in [
         format!("id=\"contact-{id}\""),
@@ -208,7 +196,7 @@ fn journey(app: &TestApp) {
         .unwrap()
         .iter()
         .all(|m| m["id"] != id.as_str()));
-    let (_, console) = page(app, "/operator", "ro", &op_cookie);
+    let (_, console) = app.page("/operator", "ro", Some(&op_cookie));
     assert!(!console.contains(&format!("id=\"contact-{id}\"")));
 
     // The holder reads the answer by e-mail and through the API.
@@ -303,7 +291,7 @@ fn the_contact_page_in_both_languages_behind_the_login() {
         ("en", "<h1>Contact</h1>", "Lost e-mail"),
         ("ro", "<h1>Contact</h1>", "E-mail pierdut"),
     ] {
-        let (s, body) = page(&app, "/contact", lang, &cookie);
+        let (s, body) = app.page("/contact", lang, Some(&cookie));
         assert_eq!(s, 200, "{body}");
         assert!(body.contains(&format!("<html lang=\"{lang}\">")), "{lang}");
         for snippet in [
@@ -322,7 +310,7 @@ fn the_contact_page_in_both_languages_behind_the_login() {
         }
     }
     // The order chosen from an order's page is preselected.
-    let (_, body) = page(&app, &format!("/contact?order={order_id}"), "en", &cookie);
+    let (_, body) = app.page(&format!("/contact?order={order_id}"), "en", Some(&cookie));
     assert!(
         body.contains(&format!("<option value=\"{order_id}\" selected>")),
         "{body}"
@@ -336,7 +324,7 @@ fn the_contact_page_in_both_languages_behind_the_login() {
     );
     assert_eq!(s, 201, "the order may be named by its registration number: {sent}");
     let number = sent["number"].as_i64().unwrap();
-    let (s, body) = page(&app, &format!("/contact?sent={number}"), "ro", &cookie);
+    let (s, body) = app.page(&format!("/contact?sent={number}"), "ro", Some(&cookie));
     assert_eq!(s, 200);
     for snippet in [
         "id=\"contact-sent\"".to_owned(),

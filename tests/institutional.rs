@@ -78,18 +78,6 @@ fn to_friday(app: &TestApp) -> i64 {
     target
 }
 
-/// A page in a language, with a session cookie.
-fn page(app: &TestApp, path: &str, lang: &str, cookie: &str) -> (u16, String) {
-    let r = app
-        .client
-        .get(app.url(path))
-        .header("Accept-Language", lang)
-        .header("Cookie", cookie)
-        .send()
-        .expect("GET");
-    (r.status().as_u16(), r.text().expect("body"))
-}
-
 fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     let r = app.client.post(app.url(path)).json(&body).send().expect("POST");
     let status = r.status().as_u16();
@@ -228,7 +216,7 @@ fn journey(app: TestApp) {
     assert_eq!(holder_mail, 0, "the holder is told once the documents are complete");
 
     // The console shows the order, awaiting its documents, with the form that records the identification.
-    let (s, en) = page(&app, "/operator", "en", &op);
+    let (s, en) = app.page("/operator", "en", Some(&op));
     assert_eq!(s, 200);
     for expected in [
         "id=\"inst-form\"",
@@ -244,13 +232,13 @@ fn journey(app: TestApp) {
         assert!(en.contains(expected), "{expected} in the console");
     }
     common::assert_no_inline("/operator", &en);
-    let (s, ro) = page(&app, "/operator", "ro", &op);
+    let (s, ro) = app.page("/operator", "ro", Some(&op));
     assert_eq!(s, 200);
     assert!(
         ro.contains("Comenzi instituționale") && ro.contains("În așteptarea documentelor de identificare"),
         "the console in Romanian"
     );
-    let (_, holder_view) = page(&app, "/operator", "en", &other_cookie);
+    let (_, holder_view) = app.page("/operator", "en", Some(&other_cookie));
     assert!(!holder_view.contains("inst-form"), "holders do not see the console");
 
     // The identification: a bad personal numeric code is refused, then an in-person identification is recorded.
@@ -317,7 +305,7 @@ fn journey(app: TestApp) {
     assert_eq!(s, 200);
     assert_eq!(list["orders"][0]["id"], id.as_str(), "{list}");
     assert_eq!(list["orders"][0]["late"], false);
-    let (_, en) = page(&app, "/operator", "en", &op);
+    let (_, en) = app.page("/operator", "en", Some(&op));
     assert!(
         !en.contains(&format!("id=\"inst-identity-{id}\"")),
         "recorded once: no form any more"
@@ -461,7 +449,7 @@ fn journey(app: TestApp) {
     assert!(mail.contains("is due on"), "in the institution's language: {mail}");
     // The holder's order page shows the channel, the payment's due date and the institution's address.
     app.consent(&cookie);
-    let (s, html) = page(&app, &format!("/orders/{id}"), "en", &cookie);
+    let (s, html) = app.page(&format!("/orders/{id}"), "en", Some(&cookie));
     assert_eq!(s, 200);
     for expected in [
         "Institutional order (public procurement)",
@@ -471,7 +459,7 @@ fn journey(app: TestApp) {
     ] {
         assert!(html.contains(expected), "{expected} in the order page");
     }
-    let (_, html) = page(&app, &format!("/orders/{id}"), "ro", &cookie);
+    let (_, html) = app.page(&format!("/orders/{id}"), "ro", Some(&cookie));
     assert!(html.contains("Scadența facturii"), "the order page in Romanian");
     // The holder can download the same invoice.
     let r = app
@@ -544,7 +532,7 @@ fn journey(app: TestApp) {
         waiting_row["due_by"].is_null() && waiting_row["state"] == "awaiting_documents",
         "{waiting_row}"
     );
-    let (_, en) = page(&app, "/operator", "en", &op);
+    let (_, en) = app.page("/operator", "en", Some(&op));
     let late_card = &en[en.find(&format!("id=\"inst-{late_id}\"")).expect("the late order")..];
     assert!(
         late_card[..late_card.find("</article>").unwrap()].contains(">late<"),

@@ -76,21 +76,6 @@ fn complete(app: &TestApp, link: &str, doc: Value) -> Value {
     out
 }
 
-/// The operator's session id for the holder's order.
-fn session_under_review(app: &TestApp, op: &str, order: &str) -> String {
-    let (s, q) = app.call("GET", "/api/v1/operator/identity-sessions", Some(op), None);
-    assert_eq!(s, 200, "{q}");
-    q["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["order_id"] == order)
-        .unwrap_or_else(|| panic!("order {order} not in the queue: {q}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn order_state(app: &TestApp, cookie: &str, order: &str) -> Value {
     let (s, o) = app.call("GET", &format!("/api/v1/orders/{order}"), Some(cookie), None);
     assert_eq!(s, 200, "{o}");
@@ -127,7 +112,7 @@ fn issue_new(w: &World, key: &str) -> (String, Value) {
     let link = identity_link(&w.app, &w.cookie, &order);
     let out = complete(&w.app, &link, document("123456", "2900101221142"));
     assert_eq!(out["state"], "under_review", "{out}");
-    let session = session_under_review(&w.app, &w.op, &order);
+    let session = w.app.session_under_review(&w.op, &order);
     let (s, v) = w.app.call(
         "POST",
         &format!("/api/v1/operator/identity-sessions/{session}/accept"),
@@ -363,7 +348,7 @@ fn issuance_needs_the_terms_a_valid_totp_and_an_accepted_identification() {
     assert_eq!(s, 200, "{out}");
     let (s, out) = app.call("POST", &link, None, Some(json!({"outcome": "complete"})));
     assert_eq!(s, 410, "a link works once: {out}");
-    let session = session_under_review(app, &w.op, &order);
+    let session = app.session_under_review(&w.op, &order);
     // Holders cannot use the operator API.
     let (s, _) = app.call(
         "POST",
@@ -411,7 +396,7 @@ fn an_interrupted_session_is_returned_with_a_new_link_and_a_rejection_may_be_res
     let (s, _) = app.call("POST", &link, None, Some(json!({"outcome": "interrupt"})));
     assert_eq!(s, 410, "the old link is spent");
     complete(app, &new_link, document("222222", "2900101221142"));
-    let session = session_under_review(app, &w.op, &order);
+    let session = app.session_under_review(&w.op, &order);
     let (s, v) = app.call(
         "POST",
         &format!("/api/v1/operator/identity-sessions/{session}/reject"),
@@ -435,7 +420,7 @@ fn an_interrupted_session_is_returned_with_a_new_link_and_a_rejection_may_be_res
         &path_of(again["url"].as_str().unwrap()),
         document("222222", "2900101221142"),
     );
-    let session = session_under_review(app, &w.op, &order);
+    let session = app.session_under_review(&w.op, &order);
     let (s, v) = app.call(
         "POST",
         &format!("/api/v1/operator/identity-sessions/{session}/reject"),
@@ -474,7 +459,7 @@ fn fake_data_cancels_the_pending_orders_and_bans_the_account() {
     let order = paid_order(app, &w.cookie, "new", 1);
     let link = identity_link(app, &w.cookie, &order);
     complete(app, &link, document("333333", "2900101221142"));
-    let session = session_under_review(app, &w.op, &order);
+    let session = app.session_under_review(&w.op, &order);
     let (s, v) = app.call(
         "POST",
         &format!("/api/v1/operator/identity-sessions/{session}/reject"),
@@ -599,7 +584,7 @@ fn an_operator_returns_an_identification_for_completion_with_a_new_link_and_no_n
     let order = paid_order(app, &w.cookie, "new", 1);
     let link = identity_link(app, &w.cookie, &order);
     complete(app, &link, document("444444", "2900101221142"));
-    let session = session_under_review(app, &w.op, &order);
+    let session = app.session_under_review(&w.op, &order);
     let (s, out) = app.call(
         "POST",
         &format!("/api/v1/operator/identity-sessions/{session}/return"),

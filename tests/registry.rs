@@ -5,34 +5,12 @@
 
 mod common;
 
-use common::{assert_no_inline, run_ok, Holder, TestApp, HOLDER_PASSWORD};
+use common::{assert_no_inline, run_ok, Holder, TestApp};
 use serde_json::Value;
 
 /// A holder (2FA off) with this name and a P-256 certificate, made with the CLI.
 fn holder(app: &TestApp, email: &str, name: &str, extra: &[&str]) -> Holder {
-    let mut args = vec![
-        "admin",
-        "holder",
-        "create",
-        "--email",
-        email,
-        "--name",
-        name,
-        "--phone",
-        "+40712345678",
-        "--password",
-        HOLDER_PASSWORD,
-        "--package",
-        "1",
-        "--key",
-        "p256",
-        "--no-2fa",
-    ];
-    args.extend_from_slice(extra);
-    let mut h = Holder::parse(&app.cli_ok(&args));
-    h.email = email.to_owned();
-    h.two_factor = false;
-    h
+    app.create_holder_named(email, name, "p256", 1, false, extra)
 }
 
 /// `GET /api/v1/registry?q=…` without a session: status, JSON, and the answer's text.
@@ -220,18 +198,22 @@ fn registry_journey(app: TestApp) {
     let (leaf, mid) = (dir.path().join("leaf.pem"), dir.path().join("mid.pem"));
     std::fs::write(&leaf, blocks[0]).unwrap();
     std::fs::write(&mid, blocks[1]).unwrap();
-    let out = run_ok(
-        "openssl",
-        &[
-            "verify",
-            "-CAfile",
-            root.to_str().unwrap(),
-            "-untrusted",
-            mid.to_str().unwrap(),
-            leaf.to_str().unwrap(),
-        ],
-    );
-    assert!(out.contains(": OK"), "{out}");
+    // openssl verify of the holder's certificate against our root, with `untrusted` as the intermediates.
+    let verify = |untrusted: &std::path::Path| {
+        let out = run_ok(
+            "openssl",
+            &[
+                "verify",
+                "-CAfile",
+                root.to_str().unwrap(),
+                "-untrusted",
+                untrusted.to_str().unwrap(),
+                leaf.to_str().unwrap(),
+            ],
+        );
+        assert!(out.contains(": OK"), "{out}");
+    };
+    verify(&mid);
     // The PEM's first certificate is the one the DER download gives.
     let fp = |args: &[&str]| run_ok("openssl", args).trim().to_owned();
     assert_eq!(
@@ -268,18 +250,7 @@ fn registry_journey(app: TestApp) {
     assert!(out.contains("Ioana Popescu") && out.contains(&issuer), "{out}");
     let certs = dir.path().join("p7-certs.pem");
     std::fs::write(&certs, &out).unwrap();
-    let out = run_ok(
-        "openssl",
-        &[
-            "verify",
-            "-CAfile",
-            root.to_str().unwrap(),
-            "-untrusted",
-            certs.to_str().unwrap(),
-            leaf.to_str().unwrap(),
-        ],
-    );
-    assert!(out.contains(": OK"), "{out}");
+    verify(&certs);
 
     // Holder certificates only: unknown serials, junk, the CA's and the TSA's certificates are 404 JSON.
     let issuing_serial = run_ok(

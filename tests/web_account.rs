@@ -28,22 +28,8 @@ struct Got {
 }
 
 fn page(app: &TestApp, path: &str, lang: &str, cookie: Option<&str>) -> Got {
-    let mut req = client().get(app.url(path)).header("Accept-Language", lang);
-    if let Some(c) = cookie {
-        req = req.header("Cookie", c);
-    }
-    let r = req.send().expect("GET");
-    let status = r.status().as_u16();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    Got {
-        status,
-        location,
-        body: r.text().expect("body"),
-    }
+    let (status, location, body) = app.page_unfollowed(path, lang, cookie);
+    Got { status, location, body }
 }
 
 /// The HTML of the element that starts with `id="…"`, up to its closing `</tag>` (forms and sections do not nest

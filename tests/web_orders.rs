@@ -8,19 +8,9 @@ mod common;
 use common::{Holder, TestApp};
 use serde_json::{json, Value};
 
-/// A page: status and body, with an optional `Accept-Language` and session cookie.
-fn page(app: &TestApp, path: &str, lang: &str, cookie: Option<&str>) -> (u16, String) {
-    let mut req = app.client.get(app.url(path)).header("Accept-Language", lang);
-    if let Some(c) = cookie {
-        req = req.header("Cookie", c);
-    }
-    let r = req.send().expect("GET");
-    (r.status().as_u16(), r.text().expect("body"))
-}
-
 /// A page that must render (200) in the given language.
 fn ok_page(app: &TestApp, path: &str, lang: &str, cookie: Option<&str>) -> String {
-    let (s, body) = page(app, path, lang, cookie);
+    let (s, body) = app.page(path, lang, cookie);
     assert_eq!(s, 200, "GET {path} ({lang}): {body}");
     assert!(
         body.contains(&format!("<html lang=\"{lang}\">")),
@@ -152,7 +142,7 @@ fn the_pages_redirect_to_the_login_when_logged_out() {
     let account = app.create_account("other@example.com", false);
     let cookie = app.web_login(&account);
     app.consent(&cookie);
-    let (s, _) = page(&app, "/orders/0190-none", "en", Some(&cookie));
+    let (s, _) = app.page("/orders/0190-none", "en", Some(&cookie));
     assert_eq!(s, 404);
 }
 
@@ -356,7 +346,7 @@ fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_th
             ],
         );
     }
-    let (s, _) = page(&app, "/identity/sandbox/not-a-token", "en", None);
+    let (s, _) = app.page("/identity/sandbox/not-a-token", "en", None);
     assert_eq!(s, 404);
     let (s, done) = app.call(
         "POST",
@@ -373,7 +363,7 @@ fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_th
     );
     assert_eq!((s, done["state"].as_str()), (200, Some("under_review")), "{done}");
     // A used link shows the API's message.
-    let (s, used) = page(&app, path, "en", None);
+    let (s, used) = app.page(path, "en", None);
     assert_eq!(s, 410, "{used}");
 
     // Before the operator accepts: the issuance page says so.
@@ -382,17 +372,7 @@ fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_th
 
     let op = app.create_operator("op@example.com");
     let op_cookie = app.web_login(&op);
-    let (s, queue) = app.call("GET", "/api/v1/operator/identity-sessions", Some(&op_cookie), None);
-    assert_eq!(s, 200, "{queue}");
-    let sid = queue["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["order_id"] == id.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = app.session_under_review(&op_cookie, &id);
     let (s, v) = app.call(
         "POST",
         &format!("/api/v1/operator/identity-sessions/{sid}/accept"),
@@ -508,7 +488,7 @@ fn the_certificates_page_shows_a_holders_certificate_with_its_downloads_and_the_
         api["issuing_ca_pem"].as_str().unwrap()
     );
     assert_eq!(get(&format!("/certificates/{cid}/certificate.cer"))[0], 0x30, "DER");
-    let (s, _) = page(&app, "/certificates/nope/certificate.pem", "en", Some(&cookie));
+    let (s, _) = app.page("/certificates/nope/certificate.pem", "en", Some(&cookie));
     assert_eq!(s, 404);
 
     // The rekey wizard: the privacy notice, then the order form for a rekey.

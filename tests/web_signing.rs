@@ -9,35 +9,11 @@ use common::{csrf_for, Holder, TestApp};
 use reqwest::blocking::multipart::{Form, Part};
 use serde_json::{json, Value};
 
-/// A client that does not follow redirects (the login redirect is what is checked).
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .expect("client")
-}
-
-/// GET a page: status, `Location` (if any), body.
-fn page(app: &TestApp, path: &str, lang: &str, cookie: Option<&str>) -> (u16, String, String) {
-    let mut req = client().get(app.url(path)).header("Accept-Language", lang);
-    if let Some(c) = cookie {
-        req = req.header("Cookie", c);
-    }
-    let r = req.send().expect("GET");
-    let location = r
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (r.status().as_u16(), location, r.text().expect("body"))
-}
-
 #[test]
 fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users() {
     let app = TestApp::spawn();
     for path in ["/sign", "/signatures", "/operator", "/sign/some-job"] {
-        let (s, location, _) = page(&app, path, "en", None);
+        let (s, location, _) = app.page_unfollowed(path, "en", None);
         assert_eq!(
             (s, location.as_str()),
             (303, format!("/login?next={path}").as_str()),
@@ -48,7 +24,7 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
     let holder = app.create_holder_with("semnatar@example.com", "p256", 1, false);
     let cookie = app.web_login(&holder);
     app.consent(&cookie);
-    let (s, en, html) = page(&app, "/sign", "en-GB,en;q=0.9", Some(&cookie));
+    let (s, en, html) = app.page_unfollowed("/sign", "en-GB,en;q=0.9", Some(&cookie));
     assert_eq!((s, en.as_str()), (200, ""));
     assert!(
         html.contains("<html lang=\"en\">") && html.contains("Sign documents"),
@@ -78,10 +54,10 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
         "the signing certificate's serial"
     );
     common::assert_no_inline("/sign", &html);
-    let (s, _, ro) = page(&app, "/sign", "ro-RO", Some(&cookie));
+    let (s, _, ro) = app.page_unfollowed("/sign", "ro-RO", Some(&cookie));
     assert_eq!(s, 200);
     assert!(ro.contains("<html lang=\"ro\">") && ro.contains("Semnare documente") && ro.contains("Tranzacții rămase"));
-    let (s, _, ro) = page(&app, "/signatures", "ro", Some(&cookie));
+    let (s, _, ro) = app.page_unfollowed("/signatures", "ro", Some(&cookie));
     assert_eq!(s, 200);
     assert!(
         ro.contains("Istoricul semnărilor") && ro.contains("id=\"signatures-empty\""),
@@ -110,11 +86,11 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
     }
 
     // The console is for operators: a holder gets 403.
-    let (s, _, _) = page(&app, "/operator", "en", Some(&cookie));
+    let (s, _, _) = app.page_unfollowed("/operator", "en", Some(&cookie));
     assert_eq!(s, 403);
     let operator = app.create_operator("consola@parafa.example");
     let op = app.web_login(&operator);
-    let (s, _, en) = page(&app, "/operator", "en", Some(&op));
+    let (s, _, en) = app.page_unfollowed("/operator", "en", Some(&op));
     assert_eq!(s, 200);
     assert!(
         en.contains("<html lang=\"en\">") && en.contains("Operator console"),
@@ -140,7 +116,7 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
         holder.credential_id
     );
     common::assert_no_inline("/operator", &en);
-    let (s, _, ro) = page(&app, "/operator", "ro", Some(&op));
+    let (s, _, ro) = app.page_unfollowed("/operator", "ro", Some(&op));
     assert_eq!(s, 200);
     assert!(
         ro.contains("Consola operatorului") && ro.contains("Compromiterea cheii"),
@@ -150,7 +126,7 @@ fn sign_and_operator_pages_render_in_both_languages_and_are_kept_to_their_users(
     let account = app.create_account("fara.certificat@example.com", false);
     let cookie = app.web_login(&account);
     app.consent(&cookie);
-    let (s, _, html) = page(&app, "/sign", "en", Some(&cookie));
+    let (s, _, html) = app.page_unfollowed("/sign", "en", Some(&cookie));
     assert_eq!(s, 200);
     assert!(html.contains("id=\"sign-no-certificate\"") && !html.contains("id=\"sign-upload\""));
 }
@@ -183,7 +159,7 @@ fn the_history_and_the_download_page_show_a_file_signed_through_the_api() {
     let digest = job["files"][0]["sha256"].as_str().unwrap().to_owned();
 
     // Before the code: the download page says nothing is signed yet.
-    let (s, _, html) = page(&app, &format!("/sign/{id}"), "en", Some(&cookie));
+    let (s, _, html) = app.page_unfollowed(&format!("/sign/{id}"), "en", Some(&cookie));
     assert_eq!(s, 200);
     assert!(
         html.contains("not signed yet") && !html.contains("id=\"sign-zip\""),
@@ -198,7 +174,7 @@ fn the_history_and_the_download_page_show_a_file_signed_through_the_api() {
     );
     assert_eq!(s, 200, "{out}");
 
-    let (s, _, html) = page(&app, &format!("/sign/{id}"), "en", Some(&cookie));
+    let (s, _, html) = app.page_unfollowed(&format!("/sign/{id}"), "en", Some(&cookie));
     assert_eq!(s, 200);
     for want in [
         format!("id=\"sign-file-0\" href=\"/api/v1/sign-jobs/{id}/files/0\""),
@@ -211,11 +187,11 @@ fn the_history_and_the_download_page_show_a_file_signed_through_the_api() {
         assert!(html.contains(&want), "/sign/{{job}} has no {want}: {html}");
     }
     common::assert_no_inline("/sign/{job}", &html);
-    let (s, _, ro) = page(&app, &format!("/sign/{id}"), "ro", Some(&cookie));
+    let (s, _, ro) = app.page_unfollowed(&format!("/sign/{id}"), "ro", Some(&cookie));
     assert_eq!(s, 200);
     assert!(ro.contains("Semnează din nou"));
 
-    let (s, _, html) = page(&app, "/signatures", "en", Some(&cookie));
+    let (s, _, html) = app.page_unfollowed("/signatures", "en", Some(&cookie));
     assert_eq!(s, 200);
     assert!(html.contains("Signing history"));
     assert!(
@@ -228,9 +204,9 @@ fn the_history_and_the_download_page_show_a_file_signed_through_the_api() {
     let other = app.create_holder_with("altcineva@example.com", "p256", 1, false);
     let other_cookie = app.web_login(&other);
     app.consent(&other_cookie);
-    let (s, _, _) = page(&app, &format!("/sign/{id}"), "en", Some(&other_cookie));
+    let (s, _, _) = app.page_unfollowed(&format!("/sign/{id}"), "en", Some(&other_cookie));
     assert_eq!(s, 404);
-    let (_, _, html) = page(&app, "/signatures", "en", Some(&other_cookie));
+    let (_, _, html) = app.page_unfollowed("/signatures", "en", Some(&other_cookie));
     assert!(!html.contains("contract.txt"));
 }
 
@@ -293,19 +269,9 @@ fn the_console_lists_a_pending_identification_whose_forms_post_to_the_operator_a
     let order = order_under_review(&app, &cookie);
     let operator = app.create_operator("verificator@parafa.example");
     let op = app.web_login(&operator);
-    let (s, q) = app.call("GET", "/api/v1/operator/identity-sessions", Some(&op), None);
-    assert_eq!(s, 200, "{q}");
-    let session = q["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["order_id"] == order.as_str())
-        .unwrap_or_else(|| panic!("not in the queue: {q}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let session = app.session_under_review(&op, &order);
 
-    let (s, _, html) = page(&app, "/operator", "en", Some(&op));
+    let (s, _, html) = app.page_unfollowed("/operator", "en", Some(&op));
     assert_eq!(s, 200);
     let api = format!("/api/v1/operator/identity-sessions/{session}");
     for want in [
@@ -321,7 +287,7 @@ fn the_console_lists_a_pending_identification_whose_forms_post_to_the_operator_a
         assert!(html.contains(&want), "/operator has no {want}");
     }
     assert!(!html.contains("id=\"identity-empty\""));
-    let (_, _, ro) = page(&app, "/operator", "ro", Some(&op));
+    let (_, _, ro) = app.page_unfollowed("/operator", "ro", Some(&op));
     assert!(ro.contains("Acceptă") && ro.contains("Returnează pentru completare"));
 
     // What app.js sends when "accept" is pressed with the reason left empty: {"fake": false}.
@@ -332,6 +298,6 @@ fn the_console_lists_a_pending_identification_whose_forms_post_to_the_operator_a
         Some(json!({"fake": false})),
     );
     assert_eq!((s, v["order_state"].as_str()), (200, Some("accepted")), "{v}");
-    let (_, _, html) = page(&app, "/operator", "en", Some(&op));
+    let (_, _, html) = app.page_unfollowed("/operator", "en", Some(&op));
     assert!(!html.contains(&format!("id=\"identity-{session}\"")) && html.contains("id=\"identity-empty\""));
 }

@@ -1,4 +1,4 @@
-//! Helpers of the `signhash` load benchmark: the real `parafa serve` as a child process on a temporary data
+//! Helpers of the `signhash` and `documents` load benchmarks: the real `parafa serve` as a child process on a temporary data
 //! directory (and optionally a fresh PostgreSQL database), the server's clock moved through its clock file, holders
 //! created with the CLI, a small async CSC client, latency statistics and CPU accounting from `/proc`.
 #![allow(dead_code)]
@@ -619,4 +619,95 @@ pub fn server_env() -> Vec<(String, String)> {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
+}
+
+/// A line on standard error for the reader of a bench run (the RESULT lines go to standard output).
+pub fn note(msg: impl AsRef<str>) {
+    eprintln!("# {}", msg.as_ref());
+}
+
+/// Concurrency of the untimed set-up calls (logins, authorisations).
+pub const SETUP_CONCURRENCY: usize = 8;
+
+/// Logs every holder in to the CSC API with a code of a new clock step.
+pub async fn login_all(csc: &Csc, server: &mut Server, holders: &mut [Holder]) {
+    use futures_util::stream::{self, StreamExt};
+    let step = server.clock.next_step();
+    let now = server.clock.now();
+    let tokens: Vec<_> = stream::iter(holders.iter())
+        .map(|h| async move { csc.login(&h.email, &h.code(step)).await })
+        .buffered(SETUP_CONCURRENCY)
+        .collect()
+        .await;
+    for (h, t) in holders.iter_mut().zip(tokens) {
+        let (access, refresh, life) = t.unwrap_or_else(|e| panic!("login of {} failed: {e:?}", h.email));
+        h.access_token = access;
+        h.refresh_token = refresh;
+        h.token_expires = now + life;
+        h.last_step = step;
+    }
+}
+
+/// Who may authorise next in a timed cell: a holder not busy, with `cost` transactions left, that has not used the
+/// current TOTP step yet. When every holder with quota has had the current step, the server's clock moves to the
+/// next one (a holder still busy with the previous step's code is within the server's one-step tolerance, and the
+/// clock cannot move again before that holder is done), at most `max_steps` times.
+pub struct Schedule {
+    pub step: i64,
+    pub busy: Vec<bool>,
+    pub last: Vec<i64>,
+    pub left: Vec<i64>,
+    pub cost: i64,
+    pub steps: usize,
+    pub max_steps: usize,
+}
+
+/// What [`Schedule::pick`] says.
+pub enum Pick {
+    /// This holder, with a code of this step.
+    Go(usize, i64),
+    /// Every able holder is busy: wait for one.
+    Wait,
+    /// No holder has the quota left, or the steps are used up.
+    Exhausted,
+}
+
+impl Schedule {
+    /// A schedule over `holders` starting at clock step `step`, each request costing `cost` transactions.
+    pub fn new(holders: &[Holder], step: i64, cost: i64, max_steps: usize) -> Schedule {
+        Schedule {
+            step,
+            busy: vec![false; holders.len()],
+            last: holders.iter().map(|h| h.last_step).collect(),
+            left: holders.iter().map(Holder::left).collect(),
+            cost,
+            steps: 1,
+            max_steps,
+        }
+    }
+
+    pub fn pick(&mut self, server: &mut Server) -> Pick {
+        loop {
+            let n = self.busy.len();
+            let able = |i: usize, s: &Schedule| s.left[i] >= s.cost;
+            if let Some(i) = (0..n).find(|&i| !self.busy[i] && able(i, self) && self.last[i] < self.step) {
+                self.busy[i] = true;
+                self.last[i] = self.step;
+                self.left[i] -= self.cost;
+                return Pick::Go(i, self.step);
+            }
+            if (0..n).all(|i| !able(i, self)) {
+                return Pick::Exhausted;
+            }
+            if (0..n).all(|i| !able(i, self) || self.last[i] >= self.step) {
+                if self.steps >= self.max_steps {
+                    return Pick::Exhausted;
+                }
+                self.step = server.clock.next_step();
+                self.steps += 1;
+                continue;
+            }
+            return Pick::Wait;
+        }
+    }
 }

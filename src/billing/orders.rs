@@ -59,6 +59,61 @@ pub struct Acknowledgements {
     pub newsletter: Option<bool>,
 }
 
+/// A new order row: what [`insert`] writes.
+pub(crate) struct NewOrder<'a> {
+    pub id: &'a str,
+    /// The registration number drawn for it.
+    pub number: &'a str,
+    pub user_id: &'a str,
+    pub kind: &'a str,
+    pub package_id: i64,
+    pub state: &'a str,
+    pub price: &'a Price,
+    pub promo_code: Option<&'a str>,
+    pub invoice: &'a Value,
+    pub acknowledgements: &'a Value,
+    /// The credential a rekey order renews.
+    pub credential_id: Option<&'a str>,
+    /// `web` or `institutional`.
+    pub channel: &'a str,
+    pub now: i64,
+}
+
+/// Inserts an order row with its price. A taken registration number is a unique violation: the caller draws
+/// another and tries again.
+pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, o: &NewOrder<'_>) -> Result<(), sqlx::Error> {
+    let p = o.price;
+    sqlx::query(
+        "INSERT INTO orders (id, registration_number, user_id, kind, package_id, state, net_eur_cents,
+            discount_eur_cents, promo_code, vat_basis_points, vat_eur_cents, gross_eur_cents, ron_per_eur_1e4,
+            rate_date, total_ron_bani, invoice, acknowledgements, created_at, updated_at, credential_id, channel)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20)",
+    )
+    .bind(o.id)
+    .bind(o.number)
+    .bind(o.user_id)
+    .bind(o.kind)
+    .bind(o.package_id)
+    .bind(o.state)
+    .bind(p.net_eur_cents)
+    .bind(p.discount_eur_cents)
+    .bind(o.promo_code)
+    .bind(p.vat_basis_points)
+    .bind(p.vat_eur_cents)
+    .bind(p.gross_eur_cents)
+    .bind(p.ron_per_eur_1e4)
+    .bind(&p.rate_date)
+    .bind(p.total_ron_bani)
+    .bind(o.invoice.to_string())
+    .bind(o.acknowledgements.to_string())
+    .bind(o.now)
+    .bind(o.credential_id)
+    .bind(o.channel)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 /// `POST /api/v1/orders`.
 #[derive(Debug, Deserialize)]
 pub struct OrderRequest {
@@ -197,32 +252,22 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
     for _ in 0..5 {
         let number = registration_number(now);
         let mut tx = state.db.writer().begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, registration_number, user_id, kind, package_id, state, net_eur_cents,
-                discount_eur_cents, promo_code, vat_basis_points, vat_eur_cents, gross_eur_cents, ron_per_eur_1e4,
-                rate_date, total_ron_bani, invoice, acknowledgements, created_at, updated_at, credential_id)
-             VALUES ($1, $2, $3, $4, $5, 'awaiting_payment', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18)",
-        )
-        .bind(&id)
-        .bind(&number)
-        .bind(&user.id)
-        .bind(&kind)
-        .bind(i64::from(package.id))
-        .bind(price.net_eur_cents)
-        .bind(price.discount_eur_cents)
-        .bind(promo.as_ref().map(|p| p.code.clone()))
-        .bind(price.vat_basis_points)
-        .bind(price.vat_eur_cents)
-        .bind(price.gross_eur_cents)
-        .bind(price.ron_per_eur_1e4)
-        .bind(&price.rate_date)
-        .bind(price.total_ron_bani)
-        .bind(invoice.to_string())
-        .bind(acks_json.to_string())
-        .bind(now)
-        .bind(&renews)
-        .execute(&mut *tx)
-        .await;
+        let row = NewOrder {
+            id: &id,
+            number: &number,
+            user_id: &user.id,
+            kind: &kind,
+            package_id: i64::from(package.id),
+            state: "awaiting_payment",
+            price: &price,
+            promo_code: promo.as_ref().map(|p| p.code.as_str()),
+            invoice: &invoice,
+            acknowledgements: &acks_json,
+            credential_id: renews.as_deref(),
+            channel: "web",
+            now,
+        };
+        let inserted = insert(&mut tx, &row).await;
         match inserted {
             Err(e) if DbError::is_unique_violation(&e) => continue, // registration number taken: draw again
             Err(e) => return Err(e.into()),

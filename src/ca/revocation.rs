@@ -296,10 +296,7 @@ async fn status_of(db: &Db, ca: &Ca, issuer: &CaKey, serial: &str) -> Result<Cer
         return Ok(CertStatus::unknown());
     }
     if row.status == "revoked" {
-        let revoked = db::ca::revoked_by(db, &issuer.role)
-            .await?
-            .into_iter()
-            .find(|r| r.serial == serial);
+        let revoked = db::ca::revocation_of(db, serial).await?;
         let (at, reason) = revoked.map(|r| (r.revoked_at, r.reason)).unwrap_or((0, None));
         return Ok(CertStatus::revoked(RevokedInfo {
             revocation_time: ocsp_time(at)?,

@@ -94,6 +94,24 @@ pub async fn revoked_by(db: &Db, issuer_role: &str) -> Result<Vec<Revoked>, DbEr
         .collect()
 }
 
+/// The revocation of one certificate, if it is revoked.
+pub async fn revocation_of(db: &Db, serial: &str) -> Result<Option<Revoked>, DbError> {
+    let row = sqlx::query(
+        "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE serial = $1 AND status = 'revoked'",
+    )
+    .bind(serial)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok(Revoked {
+            serial: r.try_get("serial")?,
+            revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or(0),
+            reason: r.try_get("revocation_reason")?,
+        })
+    })
+    .transpose()
+}
+
 /// Revokes a certificate and its credential; false when it was already revoked.
 pub async fn revoke(
     db: &Db,

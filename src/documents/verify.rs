@@ -236,11 +236,7 @@ pub async fn verify(state: &AppState, file: Vec<u8>, content: Option<Vec<u8>>) -
         sig.status = row.status.clone();
         if row.status == "revoked" {
             sig.revoked = true;
-            if let Some(r) = crate::db::ca::revoked_by(&state.db, "issuing")
-                .await?
-                .into_iter()
-                .find(|r| r.serial == signer.serial)
-            {
+            if let Some(r) = crate::db::ca::revocation_of(&state.db, &signer.serial).await? {
                 sig.revoked_at = Some(r.revoked_at);
                 sig.revocation_reason = r.reason;
             }

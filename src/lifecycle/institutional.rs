@@ -237,29 +237,22 @@ pub async fn create(
                 u
             }
         };
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, registration_number, user_id, kind, package_id, state, net_eur_cents,
-                discount_eur_cents, promo_code, vat_basis_points, vat_eur_cents, gross_eur_cents, ron_per_eur_1e4,
-                rate_date, total_ron_bani, invoice, acknowledgements, created_at, updated_at, channel)
-             VALUES ($1, $2, $3, 'new', $4, 'awaiting_documents', $5, 0, NULL, $6, $7, $8, $9, $10, $11, $12, $13,
-                $14, $14, 'institutional')",
-        )
-        .bind(&order_id)
-        .bind(&number)
-        .bind(&holder.id)
-        .bind(i64::from(package.id))
-        .bind(price.net_eur_cents)
-        .bind(price.vat_basis_points)
-        .bind(price.vat_eur_cents)
-        .bind(price.gross_eur_cents)
-        .bind(price.ron_per_eur_1e4)
-        .bind(&price.rate_date)
-        .bind(price.total_ron_bani)
-        .bind(invoice.to_string())
-        .bind(acks.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
+        let row = orders::NewOrder {
+            id: &order_id,
+            number: &number,
+            user_id: &holder.id,
+            kind: "new",
+            package_id: i64::from(package.id),
+            state: "awaiting_documents",
+            price: &price,
+            promo_code: None,
+            invoice: &invoice,
+            acknowledgements: &acks,
+            credential_id: None,
+            channel: "institutional",
+            now,
+        };
+        let inserted = orders::insert(&mut tx, &row).await;
         match inserted {
             Err(e) if DbError::is_unique_violation(&e) => continue, // registration number taken: draw again
             Err(e) => return Err(e.into()),

@@ -199,6 +199,19 @@ impl TestApp {
 
     /// As [`TestApp::create_holder`], choosing whether login asks for the TOTP code.
     pub fn create_holder_with(&self, email: &str, key: &str, package: u8, two_factor: bool) -> Holder {
+        self.create_holder_named(email, "Ana Maria Popescu", key, package, two_factor, &[])
+    }
+
+    /// As [`TestApp::create_holder_with`], with the holder's name and more `admin holder create` options.
+    pub fn create_holder_named(
+        &self,
+        email: &str,
+        name: &str,
+        key: &str,
+        package: u8,
+        two_factor: bool,
+        extra: &[&str],
+    ) -> Holder {
         let package = package.to_string();
         let mut args = vec![
             "admin",
@@ -207,7 +220,7 @@ impl TestApp {
             "--email",
             email,
             "--name",
-            "Ana Maria Popescu",
+            name,
             "--phone",
             "+40712345678",
             "--password",
@@ -220,6 +233,7 @@ impl TestApp {
         if !two_factor {
             args.push("--no-2fa");
         }
+        args.extend_from_slice(extra);
         let mut holder = Holder::parse(&self.cli_ok(&args));
         holder.email = email.to_owned();
         holder.two_factor = two_factor;
@@ -331,6 +345,21 @@ impl TestApp {
             );
             assert!(s == 200 || s == 201, "consent {kind}: {s} {out}");
         }
+    }
+
+    /// The id of the identification session of `order` in the operator's queue (`op`: an operator's cookie).
+    pub fn session_under_review(&self, op: &str, order: &str) -> String {
+        let (s, q) = self.call("GET", "/api/v1/operator/identity-sessions", Some(op), None);
+        assert_eq!(s, 200, "{q}");
+        q["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .find(|x| x["order_id"] == order)
+            .unwrap_or_else(|| panic!("order {order} not in the queue: {q}"))["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     /// A JSON call on the web API with a session cookie (`None`: anonymous): status and JSON answer.
@@ -491,6 +520,38 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// A page in a language (`Accept-Language`), with a session cookie or without: the status (redirects
+    /// followed) and the body.
+    pub fn page(&self, path: &str, lang: &str, cookie: Option<&str>) -> (u16, String) {
+        let mut req = self.client.get(self.url(path)).header("Accept-Language", lang);
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        let r = req.send().expect("GET");
+        (r.status().as_u16(), r.text().expect("body"))
+    }
+
+    /// As [`TestApp::page`] without following redirects: the status, the `Location` (empty without one) and the
+    /// body — to see a page's 303s.
+    pub fn page_unfollowed(&self, path: &str, lang: &str, cookie: Option<&str>) -> (u16, String, String) {
+        let client = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        let mut req = client.get(self.url(path)).header("Accept-Language", lang);
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        let r = req.send().expect("GET");
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().expect("location").to_owned())
+            .unwrap_or_default();
+        (r.status().as_u16(), location, r.text().expect("body"))
+    }
+
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
         self.client.get(self.url(path)).send().expect("GET")
     }
@@ -529,37 +590,20 @@ impl TestApp {
     /// signature): whether it verifies, and the content openssl gives back.
     pub fn cms_verify(&self, p7s: &[u8], content: Option<&[u8]>) -> (bool, Vec<u8>) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let chain = self.chain_pem();
-        let (sig, back, content_file) = (
-            dir.path().join("f.p7s"),
-            dir.path().join("back"),
-            dir.path().join("content"),
-        );
+        let (sig, content_file) = (dir.path().join("f.p7s"), dir.path().join("content"));
         std::fs::write(&sig, p7s).expect("write p7s");
-        let at = self.now().to_string();
-        let mut args = vec![
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            sig.to_str().unwrap(),
-            "-CAfile",
-            chain.to_str().unwrap(),
-            "-purpose",
-            "any",
-            "-attime",
-            &at,
-            "-out",
-            back.to_str().unwrap(),
-        ];
         if let Some(c) = content {
             std::fs::write(&content_file, c).expect("write content");
-            args.extend(["-content", content_file.to_str().unwrap()]);
         }
-        let out = run("openssl", &args, &[]);
-        (out.status.success(), std::fs::read(&back).unwrap_or_default())
+        match openssl_cms_verify(
+            &sig,
+            &self.chain_pem(),
+            content.map(|_| content_file.as_path()),
+            Some(self.now()),
+        ) {
+            Ok(back) => (true, back),
+            Err(_) => (false, Vec::new()),
+        }
     }
 
     /// `openssl ts -verify` of a DER TimeStampToken over `data` against our chain at the server's time: whether it
@@ -806,4 +850,44 @@ pub fn assert_no_inline(path: &str, html: &str) {
         !html.contains(" onclick=") && !html.contains(" style=\""),
         "{path}: inline handler or style"
     );
+}
+
+/// `openssl cms -verify` of a DER `.p7s` against the CA file `ca` (with `-content` when detached, at Unix time `at`
+/// when given): the content it gives back, or what it printed on failure.
+pub fn openssl_cms_verify(
+    p7s: &Path,
+    ca: &Path,
+    detached_content: Option<&Path>,
+    at: Option<i64>,
+) -> Result<Vec<u8>, String> {
+    let out_file = p7s.with_extension("out");
+    let _ = std::fs::remove_file(&out_file);
+    let at = at.map(|t| t.to_string());
+    let mut args = vec![
+        "cms",
+        "-verify",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        p7s.to_str().expect("UTF-8 path"),
+        "-CAfile",
+        ca.to_str().expect("UTF-8 path"),
+        "-purpose",
+        "any",
+        "-out",
+        out_file.to_str().expect("UTF-8 path"),
+    ];
+    if let Some(t) = &at {
+        args.extend(["-attime", t]);
+    }
+    if let Some(content) = detached_content {
+        args.extend(["-content", content.to_str().expect("UTF-8 path")]);
+    }
+    let out = run("openssl", &args, &[]);
+    if out.status.success() {
+        Ok(std::fs::read(&out_file).expect("verified content"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }

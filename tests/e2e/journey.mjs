@@ -7,7 +7,9 @@
 // main pages' screenshots go).
 // Prints one JSON line at the end: {"zip": path, "rect": {"page": i, "rect": [x1, y1, x2, y2]}, "xfa_message": …}.
 import path from "node:path";
-import { launch, totp, Outbox, step, shoot, drawRectangle, fillOrderForm } from "./lib.mjs";
+import {
+  launch, totp, Outbox, step, shoot, drawRectangle, fillOrderForm, scrollToEnd, logIn, throughConsents,
+} from "./lib.mjs";
 
 const env = (k) => {
   const v = process.env[k];
@@ -68,7 +70,7 @@ try {
   });
 
   await step(page, WORK, "login and pairing", async () => {
-    await login(page, person.email, person.password);
+    await logIn(page, BASE, person.email, person.password, undefined, "login");
     // The one-time consent screen and the privacy notice (read to its end), then 2FA is due: set it up now.
     await throughConsents(page, /\/2fa/);
     await shoot(page, "two-factor");
@@ -93,11 +95,7 @@ try {
 
   await step(page, WORK, "login with the authenticator code", async () => {
     // Turning 2FA on ended every session: log in again, now with a code.
-    await login(page, person.email, person.password);
-    await page.waitForSelector("#totp-box:not(.hidden)");
-    await page.fill("#totp", clock.fresh(person.secret));
-    await shoot(page, "login-code");
-    await page.click("#login button[type=submit]");
+    await logIn(page, BASE, person.email, person.password, () => clock.fresh(person.secret), "login");
     await throughConsents(page, /^\/$/);
     await shoot(page, "home");
   });
@@ -143,13 +141,7 @@ try {
     const opPage = await op.newPage();
     opPage.on("pageerror", (e) => problems.push(`operator page error: ${e.message}`));
     const secret = env("E2E_OPERATOR_TOTP");
-    await opPage.goto(`${BASE}/login`);
-    await opPage.fill("#email", env("E2E_OPERATOR_EMAIL"));
-    await opPage.fill("#password", env("E2E_OPERATOR_PASSWORD"));
-    await opPage.click("#login button[type=submit]");
-    await opPage.waitForSelector("#totp-box:not(.hidden)");
-    await opPage.fill("#totp", clock.fresh(secret));
-    await opPage.click("#login button[type=submit]");
+    await logIn(opPage, BASE, env("E2E_OPERATOR_EMAIL"), env("E2E_OPERATOR_PASSWORD"), () => clock.fresh(secret));
     await opPage.waitForURL(/\/operator/);
     const row = await opPage.waitForSelector("[id^='identity-']:has([id^='accept-'])");
     const id = (await row.getAttribute("id")).slice("identity-".length);
@@ -217,10 +209,7 @@ try {
     const ctx = await browser.newContext({ locale: LOCALE });
     const p = await ctx.newPage();
     p.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    await p.goto(`${BASE}/login`);
-    await p.fill("#email", person.email);
-    await p.fill("#password", person.password);
-    await p.click("#login button[type=submit]");
+    await logIn(p, BASE, person.email, person.password);
     await p.waitForSelector("#totp-box:not(.hidden)");
     await p.click("#lost-app");
     await p.waitForURL(/\/pairing\/lost/);
@@ -239,13 +228,7 @@ try {
     await p.click("#pairing-activate-submit");
     await p.waitForSelector("#pairing-done:not(.hidden)");
     // The new app logs in.
-    await p.goto(`${BASE}/login`);
-    await p.fill("#email", person.email);
-    await p.fill("#password", person.password);
-    await p.click("#login button[type=submit]");
-    await p.waitForSelector("#totp-box:not(.hidden)");
-    await p.fill("#totp", clock.fresh(fresh));
-    await p.click("#login button[type=submit]");
+    await logIn(p, BASE, person.email, person.password, () => clock.fresh(fresh));
     await throughConsents(p, /^\/$/);
     report.repaired = true;
     await ctx.close();
@@ -259,43 +242,6 @@ if (problems.length) {
   process.exitCode = 1;
 }
 console.log(JSON.stringify(report));
-
-async function login(p, email, password) {
-  await p.goto(`${BASE}/login`);
-  await p.fill("#email", email);
-  await p.fill("#password", password);
-  await shoot(p, "login");
-  await p.click("#login button[type=submit]");
-}
-
-/// Answers the consent screens shown after login until the page's address matches `target`.
-async function throughConsents(p, target) {
-  for (let i = 0; i < 4; i++) {
-    await p.waitForURL((u) => target.test(u.pathname) || u.pathname.startsWith("/consent"));
-    if (target.test(new URL(p.url()).pathname)) return;
-    const moved = p.waitForNavigation();
-    if (await p.$("#consent-allow")) {
-      await shoot(p, "consent");
-      await p.click("#consent-allow");
-    } else {
-      await scrollToEnd(p, "#privacy-notice");
-      await p.check("#privacy-ack");
-      await shoot(p, "privacy-notice");
-      await p.click("#privacy-accept");
-    }
-    await moved;
-  }
-  throw new Error(`never reached ${target}`);
-}
-
-async function scrollToEnd(p, selector) {
-  const el = await p.$(selector);
-  if (!el) return;
-  await el.evaluate((e) => {
-    e.scrollTop = e.scrollHeight;
-    e.dispatchEvent(new Event("scroll"));
-  });
-}
 
 async function fillIfPresent(p, selector, value) {
   if (await p.$(selector)) await p.fill(selector, value);

@@ -192,3 +192,46 @@ export async function fillOrderForm(page) {
   }
   await page.check("#invoice-confirm-person");
 }
+
+/// Scrolls an element to its end (what a reader does before a scroll-gated checkbox is enabled).
+export async function scrollToEnd(page, selector) {
+  await page.$eval(selector, (e) => {
+    e.scrollTop = e.scrollHeight;
+    e.dispatchEvent(new Event("scroll"));
+  });
+}
+
+/// The login form: e-mail and password; then, when `code` is given (a function giving a fresh TOTP code), the
+/// authenticator code the form asks for. `shot` names the screenshots of the two steps.
+export async function logIn(page, base, email, password, code, shot) {
+  await page.goto(`${base}/login`);
+  await page.fill("#email", email);
+  await page.fill("#password", password);
+  if (shot) await shoot(page, shot);
+  await page.click("#login button[type=submit]");
+  if (!code) return;
+  await page.waitForSelector("#totp-box:not(.hidden)");
+  await page.fill("#totp", code());
+  if (shot) await shoot(page, `${shot}-code`);
+  await page.click("#login button[type=submit]");
+}
+
+/// Answers the consent screens a holder meets after login until the page's path matches `target`.
+export async function throughConsents(page, target) {
+  for (let i = 0; i < 4; i++) {
+    await page.waitForURL((u) => target.test(u.pathname) || u.pathname.startsWith("/consent"));
+    if (target.test(new URL(page.url()).pathname)) return;
+    const moved = page.waitForNavigation();
+    if (await page.$("#consent-allow")) {
+      await shoot(page, "consent");
+      await page.click("#consent-allow");
+    } else {
+      await scrollToEnd(page, "#privacy-notice");
+      await page.check("#privacy-ack");
+      await shoot(page, "privacy-notice");
+      await page.click("#privacy-accept");
+    }
+    await moved;
+  }
+  throw new Error(`never reached ${target}`);
+}

@@ -5,7 +5,7 @@
 // Environment: PARAFA_BASE, PARAFA_OUTBOX, PARAFA_CLOCK_FILE, E2E_WORK (as journey.mjs), E2E_HOLDER_EMAIL,
 // E2E_HOLDER_PASSWORD, E2E_HOLDER_TOTP, E2E_HOLDER_GIVEN, E2E_HOLDER_SURNAME, E2E_CREDENTIAL, E2E_PHOTO (a small
 // PNG), E2E_BIG_PHOTO (over 3 MB), E2E_OPERATOR_EMAIL / _PASSWORD / _TOTP. Prints one JSON line at the end.
-import { launch, totp, step, shoot, fillOrderForm } from "./lib.mjs";
+import { launch, totp, step, shoot, fillOrderForm, scrollToEnd, logIn, throughConsents } from "./lib.mjs";
 
 const env = (k) => {
   const v = process.env[k];
@@ -21,20 +21,9 @@ const report = {};
 const { browser, page, problems } = await launch(BASE, "en-US");
 try {
   await step(page, WORK, "login", async () => {
-    await login(page, env("E2E_HOLDER_EMAIL"), env("E2E_HOLDER_PASSWORD"), env("E2E_HOLDER_TOTP"));
+    await logIn(page, BASE, env("E2E_HOLDER_EMAIL"), env("E2E_HOLDER_PASSWORD"), () => clock.fresh(env("E2E_HOLDER_TOTP")));
     // A holder made by the CLI has not given the first-login consents yet.
-    for (let i = 0; i < 3 && new URL(page.url()).pathname.startsWith("/consent"); i++) {
-      const moved = page.waitForNavigation();
-      if (await page.$("#consent-allow")) {
-        await page.click("#consent-allow");
-      } else {
-        await scrollToEnd(page, "#privacy-notice");
-        await page.check("#privacy-ack");
-        await page.click("#privacy-accept");
-      }
-      await moved;
-    }
-    await page.waitForURL((u) => u.pathname === "/");
+    await throughConsents(page, /^\/$/);
   });
 
   await step(page, WORK, "the banner and the privacy notice", async () => {
@@ -97,7 +86,7 @@ try {
     const op = await browser.newContext({ locale: "en-US" });
     const p = await op.newPage();
     p.on("pageerror", (e) => problems.push(`operator page error: ${e.message}`));
-    await login(p, env("E2E_OPERATOR_EMAIL"), env("E2E_OPERATOR_PASSWORD"), env("E2E_OPERATOR_TOTP"));
+    await logIn(p, BASE, env("E2E_OPERATOR_EMAIL"), env("E2E_OPERATOR_PASSWORD"), () => clock.fresh(env("E2E_OPERATOR_TOTP")));
     await p.waitForURL(/\/operator/);
     const button = await p.waitForSelector("[id^='approve-rekey-']");
     const id = (await button.getAttribute("id")).slice("approve-rekey-".length);
@@ -120,24 +109,6 @@ if (problems.length) {
   process.exitCode = 1;
 }
 console.log(JSON.stringify(report));
-
-async function login(p, email, password, secret) {
-  await p.goto(`${BASE}/login`);
-  await p.fill("#email", email);
-  await p.fill("#password", password);
-  await p.click("#login button[type=submit]");
-  await p.waitForSelector("#totp-box:not(.hidden)");
-  await p.fill("#totp", clock.fresh(secret));
-  await p.click("#login button[type=submit]");
-  await p.waitForURL((u) => !u.pathname.startsWith("/login") && !u.pathname.startsWith("/after-login"));
-}
-
-async function scrollToEnd(p, selector) {
-  await p.$eval(selector, (e) => {
-    e.scrollTop = e.scrollHeight;
-    e.dispatchEvent(new Event("scroll"));
-  });
-}
 
 async function fillIfEditable(p, selector, value) {
   const readonly = await p.$eval(selector, (e) => e.readOnly);
