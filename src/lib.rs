@@ -2,6 +2,7 @@
 //! holder's TOTP code; signatures are debited from prepaid packages. See `ARCHITECTURE.md` in the design notes.
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod accounts;
 pub mod audit;
 pub mod auth;

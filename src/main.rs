@@ -81,7 +81,9 @@ enum OperatorCmd {
         email: String,
         #[arg(long)]
         name: String,
-        #[arg(long, default_value = "+40700000000")]
+        /// The operator's own mobile number, in international form: password-recovery and pairing codes go there,
+        /// so there is no default.
+        #[arg(long)]
         phone: String,
         #[arg(long, env = "PARAFA_HOLDER_PASSWORD", hide_env_values = true)]
         password: String,
@@ -205,6 +207,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load()?;
+    keep_files_private(&settings)?;
     // SoftHSM2 reads SOFTHSM2_CONF once, at C_Initialize: set it while this process has one thread.
     hsm::prepare_softhsm(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -218,6 +221,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Hsm(HsmCmd::List { json }) => hsm_list(settings, json).await,
         }
     })
+}
+
+/// The database, the token, its PIN file, the outbox and the uploads are readable by the service's user only: files
+/// this process creates get mode 0600 (directories 0700) whatever umask it was started with, and the data
+/// directory (and an outbox directory outside it), if made by an earlier version with the umask's 0755, are closed
+/// to other users, which shuts everything under them.
+fn keep_files_private(settings: &Settings) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let outbox = settings.notify.file_sink_dir(&settings.data_dir);
+    for dir in [settings.data_dir.clone(), outbox] {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {} to the service's user", dir.display()))?;
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {

@@ -194,7 +194,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
                 })
             })
             .wrap_fn(crate::web::api_lang::middleware)
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<crate::access_log::AccessLog>::new())
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(metrics_text))

@@ -458,8 +458,32 @@ fn two_factor_can_be_postponed_only_until_the_mandatory_date() {
         (200, Some("setup_required")),
         "{out}"
     );
-    let (status, out) = postpone(json!({"never": true}), cookie.as_deref().unwrap());
+    let cookie = cookie.unwrap();
+    let (status, out) = postpone(json!({"never": true}), &cookie);
     assert_eq!((status, out["error"].as_str()), (403, Some("access_denied")), "{out}");
+    // The API, not only the pages, holds such an account to the pairing: everything else is refused…
+    let (status, out) = json_of(get(&app, "/api/v1/me/contact", Some(&cookie)));
+    assert_eq!((status, out["error"].as_str()), (403, Some("access_denied")), "{out}");
+    assert!(
+        out["error_description"].as_str().unwrap_or("").contains("/pairing"),
+        "{out}"
+    );
+    let (status, out) = json_of(post(&app, "/api/v1/orders", json!({"package": 1}), Some(&cookie)));
+    assert_eq!(status, 403, "{out}");
+    // …but the account itself and the way to pair stay open.
+    let (status, out) = json_of(get(&app, "/api/v1/me", Some(&cookie)));
+    assert_eq!(status, 200, "{out}");
+    let (status, out) = json_of(post(&app, "/api/v1/me/totp/pairing", json!({}), Some(&cookie)));
+    assert_ne!(status, 403, "{out}");
+    // Pages send such a user to the 2FA page, which they can see.
+    let session = format!("parafa_session={cookie}");
+    app.consent(&session);
+    let (status, location, _) = app.page_unfollowed("/settings", "en", Some(&session));
+    assert_eq!((status, location.as_str()), (303, "/2fa?next=/settings"));
+    for path in ["/2fa", "/pairing"] {
+        let (status, location, _) = app.page_unfollowed(path, "en", Some(&session));
+        assert_eq!((status, location.as_str()), (200, ""), "{path}");
+    }
 }
 
 #[test]

@@ -92,6 +92,30 @@ fn client_of(req: &HttpRequest) -> String {
     crate::startup::client_address(req)
 }
 
+/// What the API answers a user without 2FA after the mandatory date (product rules §3.4) on any other route.
+pub const TWO_FACTOR_REQUIRED: &str =
+    "two-factor authentication is mandatory: pair the authenticator app (/pairing) before anything else";
+
+/// The `/api/v1` routes a user who must set up 2FA may still use: the pairing itself, the session, what the account
+/// is, the consents and the data export. Pages are not checked here (their paths are not under `/api/v1`): the
+/// page extractor sends such a user to `/2fa` instead.
+const BEFORE_TWO_FACTOR: &[&str] = &[
+    "/api/v1/session",
+    "/api/v1/me",
+    "/api/v1/me/2fa/postpone",
+    "/api/v1/me/totp/pairing",
+    "/api/v1/me/totp/reset",
+    "/api/v1/me/totp/pairing/sms",
+    "/api/v1/me/totp/pairing/activate",
+    "/api/v1/me/consents",
+    "/api/v1/me/export",
+];
+
+/// Whether the API route `pattern` is closed to a user who must set up 2FA first.
+fn needs_two_factor(pattern: &str) -> bool {
+    pattern.starts_with("/api/v1/") && !BEFORE_TWO_FACTOR.contains(&pattern)
+}
+
 /// A logged-in browser user (from the session cookie).
 pub struct WebUser {
     pub user: User,
@@ -107,6 +131,7 @@ impl FromRequest for WebUser {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = req.cookie(sessions::COOKIE).map(|c| c.value().to_owned());
         let client = client_of(req);
+        let route = req.match_pattern();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("no application state", &"missing"))?;
             let token = token.ok_or(AccountError::Unauthenticated)?;
@@ -117,6 +142,11 @@ impl FromRequest for WebUser {
                 .await?
                 .filter(|u| u.status == "active")
                 .ok_or(AccountError::Unauthenticated)?;
+            if route.as_deref().is_some_and(needs_two_factor)
+                && login::two_factor_state(&state, &user, state.clock.now()) == TwoFactor::SetupRequired
+            {
+                return Err(AccountError::Forbidden(TWO_FACTOR_REQUIRED.into()).into());
+            }
             Ok(WebUser {
                 user,
                 token_hash: session.token_hash,

@@ -165,7 +165,7 @@ async fn invitation(
 /// `/2fa?next=…`: set up 2FA now (the pairing) or postpone it until a date, to the next login, or "never" (until
 /// the mandatory date); past the mandatory date only the pairing is offered.
 async fn two_factor(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
-    let user = &page.user()?.user;
+    let user = &page.user_before_two_factor()?.user;
     let now = state.clock.now();
     let tf = two_factor_state(&state, user, now);
     let acc = &state.settings.accounts;
@@ -225,7 +225,7 @@ async fn privacy_page(page: Page, state: web::Data<AppState>) -> HttpResponse {
 /// `/pairing`: the authenticator app's pairing (or re-pairing when 2FA is on): an SMS code with the "app
 /// installed" acknowledgement → the QR code and the secret, shown once → the first code.
 async fn pairing(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let user = &page.user()?.user;
+    let user = &page.user_before_two_factor()?.user;
     let tf = two_factor_state(&state, user, state.clock.now());
     let reset = tf == TwoFactor::On;
     Ok(page.render(

@@ -126,6 +126,9 @@ pub struct Page {
     /// A holder who has not yet allowed access or acknowledged the current privacy notice (product rules §9): every
     /// page but the consent screen sends them there first.
     pub consent_due: bool,
+    /// A user without 2FA after the mandatory date (product rules §3.4): every page but the 2FA choice and the
+    /// pairing sends them to `/2fa` first, as the API refuses them everything else.
+    pub two_factor_required: bool,
 }
 
 impl FromRequest for Page {
@@ -146,6 +149,16 @@ impl FromRequest for Page {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let user = user.await.ok();
+            let two_factor_required = match (&user, &state) {
+                (Some(u), Some(state)) => {
+                    crate::accounts::login::two_factor_state(
+                        state,
+                        &u.user,
+                        crate::clock::Clock::now(state.clock.as_ref()),
+                    ) == crate::accounts::login::TwoFactor::SetupRequired
+                }
+                _ => false,
+            };
             let consent_due = match (&user, state) {
                 (Some(u), Some(state)) if u.user.role == "holder" => {
                     match crate::accounts::privacy::consents_of(&state, &u.user.id).await {
@@ -167,6 +180,7 @@ impl FromRequest for Page {
                 csrf,
                 path,
                 consent_due,
+                two_factor_required,
             })
         })
     }
@@ -179,6 +193,8 @@ pub enum PageError {
     Login { next: String },
     /// The first-login consents are due: the consent screen, then `next`.
     Consent { next: String },
+    /// 2FA is mandatory and not set up: the 2FA page, then `next`.
+    TwoFactor { next: String },
     /// The domain's error, shown in the page's language.
     Api { error: ApiError, lang: Lang },
 }
@@ -188,6 +204,7 @@ impl std::fmt::Display for PageError {
         match self {
             PageError::Login { next } => write!(f, "login required for {next}"),
             PageError::Consent { next } => write!(f, "consents due before {next}"),
+            PageError::TwoFactor { next } => write!(f, "2FA set-up due before {next}"),
             PageError::Api { error, .. } => write!(f, "{}", error.description),
         }
     }
@@ -197,7 +214,9 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             // What the request lacked (for the logs: a 4xx is a warning, not an error); the answer is a 303.
-            PageError::Login { .. } | PageError::Consent { .. } => StatusCode::UNAUTHORIZED,
+            PageError::Login { .. } | PageError::Consent { .. } | PageError::TwoFactor { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             PageError::Api { error, .. } => error.status,
         }
     }
@@ -209,6 +228,9 @@ impl ResponseError for PageError {
                 .finish(),
             PageError::Consent { next } => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, format!("/consent?next={}", encode_component(next))))
+                .finish(),
+            PageError::TwoFactor { next } => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/2fa?next={}", encode_component(next))))
                 .finish(),
             PageError::Api { error, lang } => {
                 let body = render_text(
@@ -230,6 +252,17 @@ impl Page {
     /// The logged-in user, or a redirect to the login page (or, for a holder whose consents are due, to the
     /// consent screen).
     pub fn user(&self) -> Result<&WebUser, PageError> {
+        let user = self.user_before_two_factor()?;
+        if self.two_factor_required {
+            return Err(PageError::TwoFactor {
+                next: self.path.clone(),
+            });
+        }
+        Ok(user)
+    }
+
+    /// The logged-in user with their consents given, 2FA set up or not (the 2FA choice and the pairing pages).
+    pub fn user_before_two_factor(&self) -> Result<&WebUser, PageError> {
         let user = self.user_before_consent()?;
         if self.consent_due {
             return Err(PageError::Consent {
@@ -320,10 +353,16 @@ pub fn encode_component(s: &str) -> String {
     out
 }
 
-/// A local path to return to (`next=`): only paths of this site, never another host.
+/// A local path to return to (`next=`): only paths of this site, never another host, and nothing a header cannot
+/// carry. Browsers drop tabs and line breaks from a URL and read `\\` as `/`, so `/\t/evil.example` would leave
+/// the site: only visible ASCII is accepted, with `/` first and neither `/` nor `\\` second.
 pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        Some(p)
+            if p.starts_with('/') && !p.starts_with("//") && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            p.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -347,9 +386,9 @@ async fn home(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
 
 /// A `303 See Other` to `to`.
 pub fn redirect(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to.to_owned()))
-        .finish()
+    // A target no header can carry (built from outside input) goes home rather than failing the response.
+    let to = header::HeaderValue::from_str(to).unwrap_or(header::HeaderValue::from_static("/"));
+    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
 }
 
 #[derive(serde::Deserialize)]
@@ -415,7 +454,18 @@ mod tests {
     #[test]
     fn next_is_only_a_local_path() {
         assert_eq!(local_path(Some("/orders?x=1")), "/orders?x=1");
-        for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "orders"] {
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil.example",
+            "orders",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            "/orders\nSet-Cookie: x=1",
+            "/\u{a0}/evil.example",
+        ] {
             assert_eq!(local_path(Some(bad)), "/", "{bad}");
         }
     }

@@ -289,6 +289,8 @@ impl TestApp {
             email,
             "--name",
             "Oana Operator",
+            "--phone",
+            "+40722000999",
             "--password",
             HOLDER_PASSWORD,
         ]);

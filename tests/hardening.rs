@@ -1,0 +1,145 @@
+//! The small doors of the hardening review (issue 14, item 9): the language switch cannot send a browser to another
+//! site nor fail on a line break, the access log never carries a link's secret, an operator cannot be made without
+//! their own phone number, and the files at rest are readable by the service's user only.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{parafa_bin, TestApp};
+
+#[test]
+fn the_language_switch_goes_back_only_to_a_page_of_this_site() {
+    let app = TestApp::spawn();
+    for (next, expected) in [
+        ("/orders%3Fx%3D1", "/orders?x=1"),
+        // Browsers drop tabs and line breaks and read a backslash as a slash: each of these would leave the site.
+        ("/%09/evil.example", "/"),
+        ("/%0a/evil.example", "/"),
+        ("/%0d%0a/evil.example", "/"),
+        ("/%5c/evil.example", "/"),
+        ("%2F%2Fevil.example", "/"),
+        ("https://evil.example/", "/"),
+        // A line break once made the answer a 500 (a header cannot carry it).
+        ("/%0a", "/"),
+        ("/orders%0d%0aSet-Cookie:%20x=1", "/"),
+    ] {
+        let (status, location, _) = app.page_unfollowed(&format!("/lang/en?next={next}"), "en", None);
+        assert_eq!((status, location.as_str()), (303, expected), "next={next}");
+    }
+}
+
+#[test]
+fn the_access_log_names_routes_never_the_secrets_in_links() {
+    let mut app = TestApp::spawn();
+    app.stop();
+    // The same server, with its log captured at the level a deployment runs (one line per finished request).
+    let mut child = Command::new(parafa_bin())
+        .arg("serve")
+        .env_remove("SOFTHSM2_CONF")
+        .envs(app.env().iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("PARAFA_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start parafa serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(120)).expect("server started");
+    let secret = "Zq7SECRETlinkTOKEN0123456789abcdef";
+    for path in [
+        format!("/invitations/{secret}"),
+        format!("/api/v1/invitations/{secret}"),
+        format!("/password-recovery/{secret}"),
+        format!("/api/v1/password-recovery/{secret}/verify"),
+        format!("/identity/sandbox/{secret}"),
+        format!("/api/v1/totp-reset/{secret}/sms"),
+        format!("/login?next=/x&token={secret}"),
+        format!("/no/such/route/{secret}"),
+    ] {
+        let r = app.client.get(format!("{base}{path}")).send().expect("GET");
+        assert!(r.status().as_u16() < 500, "{path}: {}", r.status());
+        let r = app.client.post(format!("{base}{path}")).send().expect("POST");
+        assert!(r.status().as_u16() < 500, "{path}: {}", r.status());
+    }
+    let _ = child.kill();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("log");
+    let _ = child.wait();
+    assert!(
+        log.contains("/invitations/{token}"),
+        "the log names the route of each request:\n{log}"
+    );
+    assert!(!log.contains(secret), "a link's secret reached the log:\n{log}");
+}
+
+#[test]
+fn an_operator_needs_their_own_phone_number() {
+    let app = TestApp::spawn();
+    let out = app.cli(&[
+        "admin",
+        "operator",
+        "create",
+        "--email",
+        "op.fara.telefon@example.com",
+        "--name",
+        "Oana Operator",
+        "--password",
+        "Vânt de primăvară peste Bărăgan 42",
+    ]);
+    assert!(!out.status.success(), "created without a phone number");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--phone"));
+    // With one it works, and the number is the one given.
+    let op = app.create_operator("op.cu.telefon@example.com");
+    let cookie = app.web_login(&op);
+    let (status, me) = app.call("GET", "/api/v1/me", Some(&cookie), None);
+    assert_eq!(status, 200, "{me}");
+    assert!(me.to_string().contains("999"), "{me}");
+}
+
+#[test]
+fn files_at_rest_are_readable_by_the_service_user_only() {
+    let app = TestApp::spawn();
+    // Something in each place: a holder (database, token objects) and a message in the outbox.
+    let holder = app.create_holder("fisiere.private@example.com", "p256", 1);
+    let _ = app.web_login(&holder);
+    let data_dir = app
+        .env()
+        .iter()
+        .find(|(k, _)| k == "PARAFA_DATA_DIR")
+        .map(|(_, v)| std::path::PathBuf::from(v))
+        .expect("data dir");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&data_dir), 0o700, "the data directory");
+    let mut checked = 0;
+    let mut stack = vec![data_dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let m = mode(&path);
+            assert_eq!(m & 0o077, 0, "{} is open to others: {m:o}", path.display());
+            checked += 1;
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    assert!(checked > 5, "only {checked} files under {}", data_dir.display());
+    assert!(data_dir.join("parafa.db").exists());
+}
