@@ -634,3 +634,69 @@ fn an_operator_returns_an_identification_for_completion_with_a_new_link_and_no_n
         "paid once: {history:?}"
     );
 }
+
+/// Another holder, logged in, reaches none of a holder's orders, payments, identification, certificates or signed
+/// terms by their ids: each answer is a refusal that does not tell the order exists, and nothing changes.
+#[test]
+fn another_holder_reaches_none_of_a_holders_orders_payments_or_certificates() {
+    let w = world();
+    let app = &w.app;
+    // An order placed and not paid yet, and one that went all the way to a certificate.
+    let (s, unpaid) = app.call(
+        "POST",
+        "/api/v1/orders",
+        Some(&w.cookie),
+        Some(json!({"kind": "new", "package": 1, "acknowledgements": acks(), "invoice": person()})),
+    );
+    assert_eq!(s, 201, "{unpaid}");
+    let unpaid = unpaid["id"].as_str().unwrap().to_owned();
+    let (order, issued) = issue_new(&w, "p256");
+    let credential = issued["credential_id"].as_str().unwrap().to_owned();
+    let bogdan = app.create_account("bogdan@example.com", true);
+    let other = app.web_login(&bogdan);
+    let code = app.fresh_totp(&bogdan);
+    let attempts: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", format!("/api/v1/orders/{order}"), None),
+        ("GET", format!("/api/v1/orders/{order}/invoice.pdf"), None),
+        ("POST", format!("/api/v1/orders/{unpaid}/cancel"), Some(json!({}))),
+        ("GET", format!("/api/v1/sandbox-pay/{unpaid}"), None),
+        (
+            "POST",
+            format!("/api/v1/sandbox-pay/{unpaid}"),
+            Some(json!({"outcome": "pay"})),
+        ),
+        ("POST", format!("/api/v1/orders/{order}/identity-session"), None),
+        ("POST", format!("/api/v1/orders/{order}/resubmit"), Some(json!({}))),
+        (
+            "GET",
+            format!("/api/v1/me/certificates/{credential}/terms-evidence.p7s"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/me/credentials/{credential}/revoke"),
+            Some(json!({"reason": "keyCompromise", "totp": code})),
+        ),
+    ];
+    for (method, path, body) in attempts {
+        let (s, out) = app.call(method, &path, Some(&other), body);
+        // 400 "unknown order", 403 or 404: never a state (409) nor a success that would tell the order exists.
+        assert!(matches!(s, 400 | 403 | 404), "{method} {path}: {s} {out}");
+        assert!(out["error"].is_string(), "{method} {path}: {out}");
+    }
+    // Nothing moved: the unpaid order still waits for its holder's payment, the certificate is valid, and its
+    // holder still reaches both.
+    let state = order_state(app, &w.cookie, &unpaid);
+    assert_ne!(state["state"], "paid", "{state}");
+    assert_ne!(state["state"], "cancelled", "{state}");
+    let (s, certs) = app.call("GET", "/api/v1/me/certificates", Some(&w.cookie), None);
+    assert_eq!(s, 200, "{certs}");
+    assert_eq!(certs["certificates"][0]["status"], "valid", "{certs}");
+    let (s, _) = app.call(
+        "GET",
+        &format!("/api/v1/me/certificates/{credential}/terms-evidence.p7s"),
+        Some(&w.cookie),
+        None,
+    );
+    assert_eq!(s, 200);
+}

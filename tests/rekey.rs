@@ -580,3 +580,23 @@ fn after_expiry_signing_fails_and_the_holder_orders_a_reissue() {
     let (s, v) = place_order(&app, &cookie, "reissue");
     assert_eq!((s, v["kind"].as_str()), (201, Some("reissue")), "{v}");
 }
+
+/// Another holder reaches none of a holder's rekey requests by its id: not to read it, send a document to it or
+/// submit it; the request stays its holder's, as it was.
+#[test]
+fn another_holder_reaches_none_of_a_holders_rekey_requests() {
+    let app = spawn();
+    let (ana, _, end) = holder(&app, "ana@example.com");
+    let cookie = login_at(&app, &ana, end - 80 * HOUR);
+    let (_, id) = prepare_rekey(&app, &cookie);
+    let bogdan = app.create_holder("bogdan@example.com", "p256", 1);
+    let other = app.web_login(&bogdan);
+    let (s, out) = app.call("GET", &format!("/api/v1/me/rekey/{id}"), Some(&other), None);
+    assert!(s == 404 || s == 403, "read: {s} {out}");
+    let (s, out) = send_identity(&app, &other, &id, &document("654321", "2035-01-10"), &png(4096));
+    assert!(s == 404 || s == 403, "document: {s} {out}");
+    let (s, out) = submit(&app, &bogdan, &other, &id);
+    assert!(s == 404 || s == 403, "submit: {s} {out}");
+    let mine = get(&app, &cookie, &format!("/me/rekey/{id}"));
+    assert_eq!(mine["state"], "draft", "{mine}");
+}
