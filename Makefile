@@ -11,7 +11,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.requirements-installed
 PY_REQUIREMENTS := tests/python/requirements.txt
 
-.PHONY: run test deps-run deps-test venv web-vendor e2e-deps build release bench fmt lint clean
+.PHONY: run test deps-run deps-test venv web-vendor e2e-deps build release bench fmt lint clean fuzz fuzz-deps
 
 run: deps-run web-vendor
 	$(CARGO) run --release -- serve
@@ -81,3 +81,34 @@ $(E2E_STAMP): tests/e2e/package-lock.json | deps-test
 	@command -v npm >/dev/null || ./hsm/install-deps.sh nodejs npm
 	npm ci --prefix tests/e2e --no-audit --no-fund
 	@touch $@
+
+# Coverage-guided fuzzing (cargo-afl: AFL++ on stable Rust) of every parser of outside bytes, each target for
+# FUZZ_SECONDS from fuzz/seeds/<target>. Crashes and hangs found are copied to fuzz/regressions/<target>/ (named by
+# their SHA-256), which `make test` replays (tests/fuzz_replay.rs): commit them with their fix. AFL++'s state stays
+# in fuzz/out/<target> (git-ignored), so a second run resumes where the first stopped.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= pdf verify tsa_query ocsp_request csc_body
+# Milliseconds one input may take before AFL++ calls it a hang.
+FUZZ_TIMEOUT_MS ?= 2000
+
+fuzz: fuzz-deps
+	cd fuzz && $(CARGO) afl build --release
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  out=fuzz/out/$$t; input=fuzz/seeds/$$t; \
+	  [ -d $$out/default/queue ] && input=-; \
+	  echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 \
+	    $(CARGO) afl fuzz -V $(FUZZ_SECONDS) -t $(FUZZ_TIMEOUT_MS) -m none -i $$input -o $$out \
+	    fuzz/target/release/parafa-fuzz $$t > $$out.log 2>&1 || { tail -20 $$out.log; exit 1; }; \
+	  grep -E "execs_done|corpus_count|bitmap_cvg|saved_crashes|saved_hangs|run_time" $$out/default/fuzzer_stats; \
+	  for f in $$out/default/crashes/id:* $$out/default/hangs/id:*; do \
+	    [ -f "$$f" ] || continue; \
+	    cp "$$f" fuzz/regressions/$$t/$$(sha256sum "$$f" | cut -c1-16); \
+	    echo "finding kept: fuzz/regressions/$$t/$$(sha256sum "$$f" | cut -c1-16)"; \
+	  done; \
+	done
+
+# cargo-afl (from crates.io) and the AFL++ it builds from its own sources: a C compiler and make are all it needs.
+fuzz-deps:
+	@command -v cargo-afl >/dev/null || $(CARGO) install cargo-afl --locked
+	@$(CARGO) afl config --build >/dev/null 2>&1 || $(CARGO) afl config --build --force

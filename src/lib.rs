@@ -14,6 +14,7 @@ pub mod csc;
 pub mod db;
 pub mod documents;
 pub mod error;
+pub mod fuzz_targets;
 pub mod hsm;
 pub mod lifecycle;
 pub mod metrics;
