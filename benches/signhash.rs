@@ -24,7 +24,7 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,8 +34,8 @@ use parafa::hsm::{prepare_softhsm, HashAlg, Hsm, SignMechanism};
 use tokio::sync::Notify;
 
 use common::{
-    cpu_secs, cpu_split, login_all, metric, note, on_tmpfs, percentile_ms, random_hashes, CallError, Csc,
-    FreshPostgres, Holder, Pick, Schedule, Server, SETUP_CONCURRENCY,
+    authorise, cpu_secs, cpu_split, login_all, metric, note, on_tmpfs, percentile_ms, random_hashes, raw_sign_rate,
+    sign_load, CallError, Csc, FreshPostgres, Holder, Pick, Schedule, Server, SignLoad, SETUP_CONCURRENCY,
 };
 
 /// The key types measured: CLI name, CSC `signAlgo`, token mechanism.
@@ -289,38 +289,12 @@ fn raw_phase(settings: &Settings, holders: &[Vec<Holder>], secs: f64) -> Vec<Raw
     let mut threads = vec![1, cores(), hsm.session_count()];
     threads.sort_unstable();
     threads.dedup();
-    let digest = [0x5au8; 32];
     let mut out = Vec::new();
     for (ki, key) in KEYS.iter().enumerate() {
         let key_id = holders[ki][0].credential_id.as_bytes();
-        // The first signature looks the key up; it is not part of the measurement.
-        hsm.sign_digest(key_id, key.mechanism(), &digest)
-            .expect("sign with the holder's key in-process");
         for &n in &threads {
-            let count = AtomicUsize::new(0);
-            let stop = AtomicBool::new(false);
             let cpu0 = cpu_secs(None);
-            let start = Instant::now();
-            let deadline = start + Duration::from_secs_f64(secs);
-            std::thread::scope(|s| {
-                for _ in 0..n {
-                    s.spawn(|| {
-                        let mut mine = 0;
-                        while !stop.load(Ordering::Relaxed) {
-                            if Instant::now() >= deadline {
-                                stop.store(true, Ordering::Relaxed);
-                                break;
-                            }
-                            hsm.sign_digest(key_id, key.mechanism(), &digest)
-                                .expect("raw signature");
-                            mine += 1;
-                        }
-                        count.fetch_add(mine, Ordering::Relaxed);
-                    });
-                }
-            });
-            let elapsed = start.elapsed().as_secs_f64();
-            let signatures = count.load(Ordering::Relaxed) as u64;
+            let (signatures, elapsed) = raw_sign_rate(&hsm, key_id, key.mechanism(), n, secs);
             let cpu = cpu_secs(None) - cpu0;
             let r = Raw {
                 key: *key,
@@ -413,56 +387,6 @@ async fn renew_tokens(csc: &Csc, server: &Server, holders: &mut [Holder], min_li
     }
 }
 
-/// One authorised SAD: whose, and the hashes it may sign.
-struct Sad {
-    holder: usize,
-    sad: String,
-    hashes: Vec<String>,
-}
-
-/// Authorises SADs of up to 100 hashes for `want` signatures in all (fewer if the quotas do not allow), one SAD
-/// per holder per clock step.
-async fn authorise(csc: &Csc, server: &mut Server, holders: &mut [Holder], want: i64) -> Vec<Sad> {
-    let mut sads = Vec::new();
-    let mut reserved = vec![0i64; holders.len()];
-    let mut need = want;
-    while need > 0 {
-        let mut jobs = Vec::new();
-        for (i, h) in holders.iter().enumerate() {
-            let n = SAD_SIZE.min(h.left() - reserved[i]).min(need);
-            if n <= 0 {
-                continue;
-            }
-            reserved[i] += n;
-            need -= n;
-            jobs.push((i, random_hashes(n as usize)));
-        }
-        if jobs.is_empty() {
-            note("the holders' quotas are used up");
-            break;
-        }
-        let step = server.clock.next_step();
-        let hs = &*holders;
-        let done: Vec<_> = stream::iter(jobs)
-            .map(|(i, hashes)| async move {
-                let h = &hs[i];
-                let sad = csc
-                    .authorize(&h.access_token, &h.credential_id, &hashes, &h.code(step))
-                    .await;
-                (i, sad, hashes)
-            })
-            .buffer_unordered(SETUP_CONCURRENCY)
-            .collect()
-            .await;
-        for (i, sad, hashes) in done {
-            let sad = sad.unwrap_or_else(|e| panic!("credentials/authorize for {} failed: {e:?}", holders[i].email));
-            holders[i].last_step = step;
-            sads.push(Sad { holder: i, sad, hashes });
-        }
-    }
-    sads
-}
-
 /// Server counters read before and after a timed section.
 struct Snapshot {
     at: Instant,
@@ -505,70 +429,17 @@ async fn e2e_cell(
     budget: i64,
     secs: f64,
 ) -> E2e {
-    let sads = authorise(csc, server, holders, budget).await;
-    // Interleaved across SADs (and so across holders): consecutive requests hit different credentials, as
-    // independent clients would.
-    let longest = sads.iter().map(|s| s.hashes.len()).max().unwrap_or(0);
-    let mut items: Vec<(usize, usize)> = Vec::new();
-    for j in 0..longest {
-        for (si, s) in sads.iter().enumerate() {
-            if j < s.hashes.len() {
-                items.push((si, j));
-            }
-        }
-    }
-    let next = AtomicUsize::new(0);
-    let signed: Vec<AtomicI64> = holders.iter().map(|_| AtomicI64::new(0)).collect();
-    let hs = &*holders;
+    let sads = authorise(csc, server, holders, budget, SAD_SIZE).await;
     let before = snapshot(csc, server).await;
-    let deadline = before.at + Duration::from_secs_f64(secs);
-    let workers = (0..concurrency).map(|_| async {
-        let mut lat = Vec::new();
-        let mut errors = 0usize;
-        let mut first_error = None;
-        while Instant::now() < deadline {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(si, j)) = items.get(k) else { break };
-            let s = &sads[si];
-            let h = &hs[s.holder];
-            let t = Instant::now();
-            match csc
-                .sign_hash(
-                    &h.access_token,
-                    &h.credential_id,
-                    &s.sad,
-                    &[&s.hashes[j]],
-                    key.sign_algo,
-                )
-                .await
-            {
-                Ok(_) => {
-                    lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    signed[s.holder].fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    errors += 1;
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        (lat, errors, first_error)
-    });
-    let done = futures_util::future::join_all(workers).await;
+    let load = sign_load(csc, holders, &sads, key.sign_algo, concurrency, secs).await;
     let after = snapshot(csc, server).await;
-    for (h, n) in holders.iter_mut().zip(&signed) {
-        h.used += n.load(Ordering::Relaxed);
-    }
-    let mut latencies = Vec::new();
-    let (mut errors, mut first_error) = (0, None);
-    for (lat, e, fe) in done {
-        latencies.extend(lat);
-        errors += e;
-        if first_error.is_none() {
-            first_error = fe;
-        }
-    }
-    latencies.sort_unstable();
+    let SignLoad {
+        latencies,
+        errors,
+        first_error,
+        exhausted,
+        ..
+    } = load;
     let n = latencies.len();
     let per_sig = |x: f64| x * 1000.0 / n.max(1) as f64;
     let server_cpu = (after.server_user + after.server_sys) - (before.server_user + before.server_sys);
@@ -585,7 +456,7 @@ async fn e2e_cell(
         server_cpu_ms: per_sig(server_cpu),
         server_sys_share: (after.server_sys - before.server_sys) / server_cpu.max(1e-9),
         client_cpu_ms: per_sig(after.client_cpu - before.client_cpu),
-        exhausted: next.load(Ordering::Relaxed) >= items.len(),
+        exhausted,
     }
 }
 

@@ -711,3 +711,314 @@ impl Schedule {
         }
     }
 }
+
+/// One authorised SAD: whose (an index into the holders), and the hashes it may sign.
+pub struct Sad {
+    pub holder: usize,
+    pub sad: String,
+    pub hashes: Vec<String>,
+}
+
+/// Authorises SADs of up to `sad_size` hashes for `want` signatures in all (fewer if the quotas do not allow), one
+/// SAD per holder per clock step, each with a real TOTP code of a new step.
+pub async fn authorise(csc: &Csc, server: &mut Server, holders: &mut [Holder], want: i64, sad_size: i64) -> Vec<Sad> {
+    use futures_util::stream::{self, StreamExt};
+    let mut sads = Vec::new();
+    let mut reserved = vec![0i64; holders.len()];
+    let mut need = want;
+    while need > 0 {
+        let mut jobs = Vec::new();
+        for (i, h) in holders.iter().enumerate() {
+            let n = sad_size.min(h.left() - reserved[i]).min(need);
+            if n <= 0 {
+                continue;
+            }
+            reserved[i] += n;
+            need -= n;
+            jobs.push((i, random_hashes(n as usize)));
+        }
+        if jobs.is_empty() {
+            note("the holders' quotas are used up");
+            break;
+        }
+        let step = server.clock.next_step();
+        let hs = &*holders;
+        let done: Vec<_> = stream::iter(jobs)
+            .map(|(i, hashes)| async move {
+                let h = &hs[i];
+                let sad = csc
+                    .authorize(&h.access_token, &h.credential_id, &hashes, &h.code(step))
+                    .await;
+                (i, sad, hashes)
+            })
+            .buffer_unordered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        for (i, sad, hashes) in done {
+            let sad = sad.unwrap_or_else(|e| panic!("credentials/authorize for {} failed: {e:?}", holders[i].email));
+            holders[i].last_step = step;
+            sads.push(Sad { holder: i, sad, hashes });
+        }
+    }
+    sads
+}
+
+/// What a timed signHash load gave.
+pub struct SignLoad {
+    /// Latencies of the signatures returned, sorted, microseconds.
+    pub latencies: Vec<u32>,
+    pub errors: usize,
+    pub first_error: Option<CallError>,
+    /// Wall time from the first request to the last answer, seconds.
+    pub secs: f64,
+    /// Whether the authorised hashes ran out before the time did.
+    pub exhausted: bool,
+}
+
+impl SignLoad {
+    pub fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.secs.max(1e-9)
+    }
+
+    pub fn p(&self, p: f64) -> f64 {
+        percentile_ms(&self.latencies, p)
+    }
+}
+
+/// `concurrency` clients send single-hash `signatures/signHash` requests from `sads` until `secs` pass or the
+/// authorised hashes run out; each holder's `used` is debited with what it signed. Requests are interleaved across
+/// SADs (and so across holders): consecutive requests hit different credentials, as independent clients would.
+pub async fn sign_load(
+    csc: &Csc,
+    holders: &mut [Holder],
+    sads: &[Sad],
+    sign_algo: &str,
+    concurrency: usize,
+    secs: f64,
+) -> SignLoad {
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+    use std::time::Instant;
+    let longest = sads.iter().map(|s| s.hashes.len()).max().unwrap_or(0);
+    let mut items: Vec<(usize, usize)> = Vec::new();
+    for j in 0..longest {
+        for (si, s) in sads.iter().enumerate() {
+            if j < s.hashes.len() {
+                items.push((si, j));
+            }
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let signed: Vec<AtomicI64> = holders.iter().map(|_| AtomicI64::new(0)).collect();
+    let hs = &*holders;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let workers = (0..concurrency).map(|_| async {
+        let mut lat = Vec::new();
+        let mut errors = 0usize;
+        let mut first_error = None;
+        while Instant::now() < deadline {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(si, j)) = items.get(k) else { break };
+            let s = &sads[si];
+            let h = &hs[s.holder];
+            let t = Instant::now();
+            match csc
+                .sign_hash(&h.access_token, &h.credential_id, &s.sad, &[&s.hashes[j]], sign_algo)
+                .await
+            {
+                Ok(_) => {
+                    lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    signed[s.holder].fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    errors += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        (lat, errors, first_error)
+    });
+    let done = futures_util::future::join_all(workers).await;
+    let secs = start.elapsed().as_secs_f64();
+    for (h, n) in holders.iter_mut().zip(&signed) {
+        h.used += n.load(Ordering::Relaxed);
+    }
+    let mut out = SignLoad {
+        latencies: Vec::new(),
+        errors: 0,
+        first_error: None,
+        secs,
+        exhausted: next.load(Ordering::Relaxed) >= items.len(),
+    };
+    for (lat, e, fe) in done {
+        out.latencies.extend(lat);
+        out.errors += e;
+        if out.first_error.is_none() {
+            out.first_error = fe;
+        }
+    }
+    out.latencies.sort_unstable();
+    out
+}
+
+/// The raw token rate: `threads` threads sign `digest` with the key `key_id` in a loop for `secs`, each on a session
+/// of `hsm`'s pool. Returns signatures and seconds. The first signature (a key look-up) is not counted.
+pub fn raw_sign_rate(
+    hsm: &parafa::hsm::Hsm,
+    key_id: &[u8],
+    mechanism: parafa::hsm::SignMechanism,
+    threads: usize,
+    secs: f64,
+) -> (u64, f64) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Instant;
+    let digest = [0x5au8; 32];
+    hsm.sign_digest(key_id, mechanism, &digest)
+        .expect("sign with the holder's key in-process");
+    let count = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                let mut mine = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if Instant::now() >= deadline {
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    hsm.sign_digest(key_id, mechanism, &digest).expect("raw signature");
+                    mine += 1;
+                }
+                count.fetch_add(mine, Ordering::Relaxed);
+            });
+        }
+    });
+    (count.load(Ordering::Relaxed), start.elapsed().as_secs_f64())
+}
+
+impl Csc {
+    /// The holder's certificate (DER) from `credentials/info`.
+    pub async fn certificate(&self, token: &str, credential_id: &str) -> Result<Vec<u8>, CallError> {
+        use base64::Engine;
+        let body = json!({ "credentialID": credential_id, "certificates": "single" });
+        let v = self.call("/csc/v2/credentials/info", token, &body).await?;
+        let b64 = v["cert"]["certificates"][0]
+            .as_str()
+            .ok_or_else(|| (200, format!("no certificate in {v}")))?;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| (200, format!("certificate not base64: {e}")))
+    }
+
+    /// A GET's body (e.g. `/pki/issuing.crt`).
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, CallError> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| (0, e.to_string()))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| (status, e.to_string()))?;
+        if status != 200 {
+            return Err((status, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+        Ok(bytes.to_vec())
+    }
+}
+
+/// A DER OCSPRequest (RFC 6960) for one certificate issued by `issuer_der`, with a SHA-1 CertID as OpenSSL and the
+/// PDF signers send it, and a nonce extension (RFC 8954) when `nonce` is given.
+pub fn ocsp_request(cert_der: &[u8], issuer_der: &[u8], nonce: Option<&[u8]>) -> Vec<u8> {
+    use der::asn1::OctetString;
+    use der::{Decode, Encode};
+    use sha1::{Digest, Sha1};
+    let cert = x509_cert::Certificate::from_der(cert_der).expect("the holder's certificate");
+    let issuer = x509_cert::Certificate::from_der(issuer_der).expect("the issuing CA's certificate");
+    let issuer = &issuer.tbs_certificate;
+    let sha1 = |b: &[u8]| Sha1::digest(b).to_vec();
+    let cert_id = x509_ocsp::CertId {
+        hash_algorithm: spki::AlgorithmIdentifierOwned {
+            oid: const_oid::db::rfc5912::ID_SHA_1,
+            parameters: Some(der::asn1::Null.into()),
+        },
+        issuer_name_hash: OctetString::new(sha1(&issuer.subject.to_der().expect("issuer name"))).expect("hash"),
+        issuer_key_hash: OctetString::new(sha1(issuer.subject_public_key_info.subject_public_key.raw_bytes()))
+            .expect("hash"),
+        serial_number: cert.tbs_certificate.serial_number.clone(),
+    };
+    let request_extensions = nonce.map(|n| {
+        let value = OctetString::new(n.to_vec()).expect("nonce").to_der().expect("nonce");
+        vec![x509_cert::ext::Extension {
+            extn_id: const_oid::db::rfc6960::ID_PKIX_OCSP_NONCE,
+            critical: false,
+            extn_value: OctetString::new(value).expect("nonce"),
+        }]
+    });
+    x509_ocsp::OcspRequest {
+        tbs_request: x509_ocsp::TbsRequest {
+            version: x509_ocsp::Version::V1,
+            requestor_name: None,
+            request_list: vec![x509_ocsp::Request {
+                req_cert: cert_id,
+                single_request_extensions: None,
+            }],
+            request_extensions,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .expect("OCSP request")
+}
+
+/// A DER TimeStampReq (RFC 3161) for a SHA-256 digest, asking for the TSA's certificate, with a positive `nonce`.
+pub fn tsa_query(digest: &[u8; 32], nonce: u64) -> Vec<u8> {
+    use der::Encode;
+    // A leading 0x01 keeps the INTEGER positive and minimally encoded.
+    let mut n = vec![0x01];
+    n.extend_from_slice(&nonce.to_be_bytes());
+    x509_tsp::TimeStampReq {
+        version: x509_tsp::TspVersion::V1,
+        message_imprint: x509_tsp::MessageImprint {
+            hash_algorithm: spki::AlgorithmIdentifierOwned {
+                oid: const_oid::db::rfc5912::ID_SHA_256,
+                parameters: None,
+            },
+            hashed_message: der::asn1::OctetString::new(digest.to_vec()).expect("digest"),
+        },
+        req_policy: None,
+        nonce: Some(der::asn1::Int::new(&n).expect("nonce")),
+        cert_req: true,
+        extensions: None,
+    }
+    .to_der()
+    .expect("timestamp query")
+}
+
+/// The OCSP `responseStatus` of an answer ("successful", "tryLater", …), or "not OCSP".
+pub fn ocsp_status(der: &[u8]) -> String {
+    use der::Decode;
+    match x509_ocsp::OcspResponse::from_der(der) {
+        Ok(r) => lower_first(&format!("{:?}", r.response_status)),
+        Err(_) => "not OCSP".to_owned(),
+    }
+}
+
+/// The PKIStatus of a TimeStampResp ("accepted", "rejection", …), or "not TSP".
+pub fn tsa_status(der: &[u8]) -> String {
+    use der::Decode;
+    match x509_tsp::TimeStampResp::from_der(der) {
+        Ok(r) => lower_first(&format!("{:?}", r.status.status)),
+        Err(_) => "not TSP".to_owned(),
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
