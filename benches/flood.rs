@@ -48,6 +48,9 @@ const MIN_SIGNATURES: i64 = 200;
 const RAMP_SECS: f64 = 1.0;
 /// Seconds the flood may outlast the signHash load at most (it is stopped when that load ends).
 const FLOOD_GRACE_SECS: f64 = 10.0;
+/// A flood request unanswered after this many seconds counts as no answer (HTTP 0); it also bounds how long the
+/// flood's last requests can keep it running once told to stop.
+const FLOOD_TIMEOUT_SECS: u64 = 10;
 /// Distinct DER requests of each kind built at set-up (different digests and nonces), sent in turn.
 const POOL: usize = 256;
 /// The target of issue 14: the flooded p99 within this factor of the quiet one.
@@ -279,7 +282,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let (quiet, flooded, flood) = rt.block_on(run(&mut server, &mut holders, &mut flooder, raw_best, &params));
-    let server_alive = server.pid().is_some();
+    let server_alive = server.running();
     drop(server);
     report(
         &params,
@@ -420,7 +423,7 @@ async fn flood_plan(csc: &Csc, server: &Server, flooder: &Holder, params: &Param
 /// turn), as fast as the answers come, until told to stop, past the maximum time, or past the maximum count.
 async fn flood(plan: FloodPlan, stop: Arc<AtomicBool>) -> Flood {
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(FLOOD_TIMEOUT_SECS))
         .tcp_nodelay(true)
         .pool_max_idle_per_host(plan.connections)
         .build()

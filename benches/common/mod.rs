@@ -1,6 +1,7 @@
-//! Helpers of the `signhash` and `documents` load benchmarks: the real `parafa serve` as a child process on a temporary data
-//! directory (and optionally a fresh PostgreSQL database), the server's clock moved through its clock file, holders
-//! created with the CLI, a small async CSC client, latency statistics and CPU accounting from `/proc`.
+//! Helpers of the `signhash`, `documents` and `flood` load benchmarks: the real `parafa serve` as a child process on a
+//! temporary data directory (and optionally a fresh PostgreSQL database), the server's clock moved through its clock
+//! file, holders created with the CLI, a small async CSC client, SAD authorisation and a timed signHash load, the raw
+//! token rate, DER requests for the TSA and the OCSP responder, latency statistics and CPU accounting from `/proc`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -206,6 +207,11 @@ impl Server {
             let _ = c.wait();
         }
         self.base.clear();
+    }
+
+    /// Whether the server process is still alive (not exited, not killed by a signal or the OOM killer).
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// The server's process id, while it runs.
