@@ -57,6 +57,7 @@ pub struct Settings {
     pub packages: Vec<PackageSettings>,
     pub notify: NotifySettings,
     pub lifecycle: LifecycleSettings,
+    pub parsers: ParserLimits,
 }
 
 /// Login tokens and TOTP rules (product rules §3, §4).
@@ -282,12 +283,145 @@ impl Default for DocumentSettings {
     }
 }
 
-impl DocumentSettings {
-    /// The PDF limits in force.
+// ---------------------------------------------------------------------------------------------------------------
+// Parser budgets
+
+/// How much work the parsers of outside bytes may do for one request: the PDF reader, CMS (`.p7s` and the
+/// signatures in PDFs), OCSP requests. A budget exhausted refuses the input with a message (a 400, or an OCSP
+/// `malformedRequest`), never an abort. `[parsers]` in `parafa.toml`; each also as `PARAFA_PARSER_<NAME>`, e.g.
+/// `PARAFA_PARSER_PDF_MAX_NODES`. The defaults fit a small machine (2 cores, 2 GB) serving a few such requests at
+/// once: one PDF reading decodes at most 64 MiB and scans at most 8 times what it reads. TSA requests are bounded
+/// by `tsa.max_request_bytes`; PDF and upload sizes by `documents`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParserLimits {
+    /// Objects fetched plus page and field tree nodes visited, per PDF reading.
+    pub pdf_max_nodes: usize,
+    /// Deepest page tree or form field tree.
+    pub pdf_max_depth: usize,
+    /// Bytes a PDF reading may lex or search, per byte of the file and of the streams it decodes.
+    pub pdf_scan_factor: usize,
+    /// Most one compressed cross-reference or object stream may decode to, in bytes.
+    pub pdf_max_decoded_stream_bytes: usize,
+    /// Most all streams decoded by one PDF reading may add up to, in bytes.
+    pub pdf_max_decoded_total_bytes: usize,
+    /// Cross-reference sections (revisions) a PDF may chain.
+    pub pdf_max_xref_sections: usize,
+    /// SignerInfos a `.p7s` may hold; also the signatures of one PDF that are checked.
+    pub cms_max_signers: usize,
+    /// Certificates a CMS SignedData may carry.
+    pub cms_max_certificates: usize,
+    /// Signed (and, separately, unsigned) attributes one SignerInfo may carry.
+    pub cms_max_attributes: usize,
+    /// Largest OCSP request, in bytes.
+    pub ocsp_max_request_bytes: usize,
+    /// Certificates one OCSP request may ask about (its requestList).
+    pub ocsp_max_requests: usize,
+}
+
+impl Default for ParserLimits {
+    fn default() -> Self {
+        use crate::documents::pades;
+        ParserLimits {
+            pdf_max_nodes: pades::DEFAULT_MAX_NODES,
+            pdf_max_depth: pades::DEFAULT_MAX_DEPTH,
+            pdf_scan_factor: pades::DEFAULT_SCAN_FACTOR,
+            pdf_max_decoded_stream_bytes: pades::DEFAULT_MAX_DECODED_STREAM,
+            pdf_max_decoded_total_bytes: pades::DEFAULT_MAX_DECODED_TOTAL,
+            pdf_max_xref_sections: pades::DEFAULT_MAX_XREF_SECTIONS,
+            cms_max_signers: 32,
+            cms_max_certificates: 64,
+            cms_max_attributes: 64,
+            ocsp_max_request_bytes: 16 * 1024,
+            ocsp_max_requests: 20,
+        }
+    }
+}
+
+impl ParserLimits {
+    /// The limits of an OCSP request.
+    pub fn ocsp_limits(&self) -> crate::ca::revocation::OcspLimits {
+        crate::ca::revocation::OcspLimits {
+            max_request_bytes: self.ocsp_max_request_bytes,
+            max_requests: self.ocsp_max_requests,
+        }
+    }
+
+    /// Sets the field `PARAFA_PARSER_<name>` names; `None` when it names none.
+    fn set_from_env(&mut self, name: &str, value: &str) -> Option<Result<(), String>> {
+        let field = match name {
+            "PDF_MAX_NODES" => &mut self.pdf_max_nodes,
+            "PDF_MAX_DEPTH" => &mut self.pdf_max_depth,
+            "PDF_SCAN_FACTOR" => &mut self.pdf_scan_factor,
+            "PDF_MAX_DECODED_STREAM_BYTES" => &mut self.pdf_max_decoded_stream_bytes,
+            "PDF_MAX_DECODED_TOTAL_BYTES" => &mut self.pdf_max_decoded_total_bytes,
+            "PDF_MAX_XREF_SECTIONS" => &mut self.pdf_max_xref_sections,
+            "CMS_MAX_SIGNERS" => &mut self.cms_max_signers,
+            "CMS_MAX_CERTIFICATES" => &mut self.cms_max_certificates,
+            "CMS_MAX_ATTRIBUTES" => &mut self.cms_max_attributes,
+            "OCSP_MAX_REQUEST_BYTES" => &mut self.ocsp_max_request_bytes,
+            "OCSP_MAX_REQUESTS" => &mut self.ocsp_max_requests,
+            _ => return None,
+        };
+        Some(
+            value
+                .parse()
+                .map(|v| *field = v)
+                .map_err(|_| "expected a number".into()),
+        )
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let all = [
+            self.pdf_max_nodes,
+            self.pdf_max_depth,
+            self.pdf_scan_factor,
+            self.pdf_max_decoded_stream_bytes,
+            self.pdf_max_decoded_total_bytes,
+            self.pdf_max_xref_sections,
+            self.cms_max_signers,
+            self.cms_max_certificates,
+            self.cms_max_attributes,
+            self.ocsp_max_request_bytes,
+            self.ocsp_max_requests,
+        ];
+        if all.contains(&0) || self.pdf_max_decoded_stream_bytes > self.pdf_max_decoded_total_bytes {
+            return Err(ConfigError::Invalid {
+                name: "parsers",
+                reason: "every budget must be at least 1, and pdf_max_decoded_stream_bytes at most \
+                         pdf_max_decoded_total_bytes"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// The PDF reader's limits in force: the sizes from `documents`, the work budgets from `parsers`.
     pub fn pdf_limits(&self) -> crate::documents::pades::Limits {
+        let p = &self.parsers;
         crate::documents::pades::Limits {
-            max_bytes: self.max_pdf_bytes,
-            max_objects: self.max_pdf_objects,
+            max_bytes: self.documents.max_pdf_bytes,
+            max_objects: self.documents.max_pdf_objects,
+            max_nodes: p.pdf_max_nodes,
+            max_depth: p.pdf_max_depth,
+            scan_factor: p.pdf_scan_factor,
+            max_decoded_stream: p.pdf_max_decoded_stream_bytes,
+            max_decoded_total: p.pdf_max_decoded_total_bytes,
+            max_xref_sections: p.pdf_max_xref_sections,
+        }
+    }
+}
+
+impl Settings {
+    /// The limits of verifying one file: the PDF reader's and the CMS budgets.
+    pub fn verify_limits(&self) -> crate::documents::verify::Limits {
+        crate::documents::verify::Limits {
+            pdf: self.pdf_limits(),
+            signers: self.parsers.cms_max_signers,
+            certificates: self.parsers.cms_max_certificates,
+            attributes: self.parsers.cms_max_attributes,
         }
     }
 }
@@ -502,6 +636,7 @@ impl Default for Settings {
             packages: default_packages(),
             notify: NotifySettings::default(),
             lifecycle: LifecycleSettings::default(),
+            parsers: ParserLimits::default(),
         }
     }
 }
@@ -679,7 +814,13 @@ impl Settings {
                 // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
                 "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS"
                 | "TEST_CLOCK_FILE" => {}
-                _ => return Err(bad("unknown PARAFA_ variable")),
+                _ => match name
+                    .strip_prefix("PARSER_")
+                    .and_then(|n| self.parsers.set_from_env(n, value))
+                {
+                    Some(result) => result.map_err(|e| bad(&e))?,
+                    None => return Err(bad("unknown PARAFA_ variable")),
+                },
             }
         }
         Ok(())
@@ -729,6 +870,7 @@ impl Settings {
             );
         }
         self.notify.validate()?;
+        self.parsers.validate()?;
         let d = &self.documents;
         if d.retention_secs < 60 || d.max_files == 0 || d.max_file_bytes == 0 || d.max_job_bytes < d.max_file_bytes {
             return invalid(
@@ -886,6 +1028,32 @@ mod tests {
         let s = Settings::load_from(Some(&file), &env(&[("PARAFA_LISTEN", "127.0.0.1:9100")])).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9100");
         assert_eq!(s.hsm.token_label, "t1");
+    }
+
+    #[test]
+    fn parser_budgets_are_settings_that_reach_the_readers() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.pdf_limits(), crate::documents::pades::Limits::default());
+        assert_eq!(s.verify_limits(), crate::documents::verify::Limits::default());
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("PARAFA_PARSER_PDF_MAX_NODES", "1000"),
+                ("PARAFA_PARSER_PDF_SCAN_FACTOR", "3"),
+                ("PARAFA_PARSER_CMS_MAX_SIGNERS", "4"),
+                ("PARAFA_PARSER_OCSP_MAX_REQUESTS", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((s.pdf_limits().max_nodes, s.pdf_limits().scan_factor), (1000, 3));
+        assert_eq!(s.verify_limits().signers, 4);
+        assert_eq!(s.parsers.ocsp_limits().max_requests, 2);
+        let err = Settings::load_from(None, &env(&[("PARAFA_PARSER_PDF_MAX_DEPTH", "deep")])).unwrap_err();
+        assert!(err.to_string().contains("PARAFA_PARSER_PDF_MAX_DEPTH"), "{err}");
+        let err = Settings::load_from(None, &env(&[("PARAFA_PARSER_PDF_MAX_NODES", "0")])).unwrap_err();
+        assert!(err.to_string().contains("parsers"), "{err}");
+        let err = Settings::load_from(None, &env(&[("PARAFA_PARSER_NOPE", "1")])).unwrap_err();
+        assert!(err.to_string().contains("unknown PARAFA_ variable"), "{err}");
     }
 
     #[test]

@@ -203,17 +203,41 @@ fn ocsp_time(secs: i64) -> Result<OcspGeneralizedTime, der::Error> {
     Ok(OcspGeneralizedTime(GeneralizedTime::from_date_time(dt)))
 }
 
+/// What an OCSP request may ask (the `parsers` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OcspLimits {
+    /// Its size in bytes, checked before it is parsed.
+    pub max_request_bytes: usize,
+    /// Certificates asked about (the requestList), each a database lookup.
+    pub max_requests: usize,
+}
+
+/// The request parsed, when it is within `limits`: the size is checked before any parsing, so the parse is
+/// bounded; an empty or too long requestList is refused as well.
+fn parse_request(request: &[u8], limits: &OcspLimits) -> Option<OcspRequest> {
+    if request.len() > limits.max_request_bytes {
+        return None;
+    }
+    let req = OcspRequest::from_der(request).ok()?;
+    let asked = req.tbs_request.request_list.len();
+    (1..=limits.max_requests).contains(&asked).then_some(req)
+}
+
 /// Answers a DER OCSP request with a DER OCSP response: good, revoked (with time and reason) or unknown for each
-/// certificate asked about, signed by the CA that issued them; a request that does not parse gets
-/// `malformedRequest`. A nonce in the request is echoed.
-pub async fn ocsp(db: &Db, hsm: &Arc<Hsm>, ca: &Ca, clock: &dyn Clock, request: &[u8]) -> Result<Vec<u8>, CaError> {
-    let Ok(req) = OcspRequest::from_der(request) else {
+/// certificate asked about, signed by the CA that issued them; a request that does not parse or is past `limits`
+/// gets `malformedRequest`. A nonce in the request is echoed.
+pub async fn ocsp(
+    db: &Db,
+    hsm: &Arc<Hsm>,
+    ca: &Ca,
+    clock: &dyn Clock,
+    request: &[u8],
+    limits: &OcspLimits,
+) -> Result<Vec<u8>, CaError> {
+    let Some(req) = parse_request(request, limits) else {
         return Ok(OcspResponse::malformed_request().to_der()?);
     };
     let list = &req.tbs_request.request_list;
-    if list.is_empty() || list.len() > 50 {
-        return Ok(OcspResponse::malformed_request().to_der()?);
-    }
     let now = clock.now();
     // One signer per response: the CA named by the first request (all must share it, as clients send them).
     let Some(signer) = issuer_for(ca, &list[0].req_cert) else {
@@ -337,5 +361,10 @@ pub async fn ocsp_for(
         },
         optional_signature: None,
     };
-    ocsp(db, hsm, ca, clock, &request.to_der()?).await
+    let der = request.to_der()?;
+    let limits = OcspLimits {
+        max_request_bytes: der.len(),
+        max_requests: 1,
+    };
+    ocsp(db, hsm, ca, clock, &der, &limits).await
 }

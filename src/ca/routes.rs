@@ -52,7 +52,8 @@ async fn root_crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 /// RFC 6960 over HTTP POST (`application/ocsp-request`); every answer, even to a malformed request, is an OCSP
 /// response with status 200, as OCSP clients expect.
 async fn ocsp(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let der = super::revocation::ocsp(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), &body)
+    let limits = state.settings.parsers.ocsp_limits();
+    let der = super::revocation::ocsp(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), &body, &limits)
         .await
         .map_err(|e| ApiError::unavailable("the OCSP response could not be produced", &e))?;
     Ok(HttpResponse::Ok().content_type("application/ocsp-response").body(der))

@@ -228,7 +228,7 @@ pub async fn sign_doc(
                 "document",
             )?;
             if pades {
-                crate::documents::pades::inspect(&document, &state.settings.documents.pdf_limits())
+                crate::documents::pades::inspect(&document, &state.settings.pdf_limits())
                     .map_err(|e| CscError::invalid(format!("Invalid parameter document: {e}")))?;
             }
             jobs.push(Job {

@@ -106,7 +106,7 @@ pub async fn create(
         let pades = is_pdf(&u.bytes) && !p7s_for_pdf;
         if pades {
             // XFA, encrypted and unreadable PDFs are refused now, before any code is asked for.
-            let (bytes, pdf_limits) = (u.bytes.clone(), limits.pdf_limits());
+            let (bytes, pdf_limits) = (u.bytes.clone(), state.settings.pdf_limits());
             let info = tokio::task::spawn_blocking(move || pades::inspect(&bytes, &pdf_limits))
                 .await
                 .map_err(|e| JobError::Invalid(e.to_string()))?

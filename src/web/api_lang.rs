@@ -367,6 +367,7 @@ mod tests {
             PdfError::TooLarge { size: 9, max: 8 },
             PdfError::TooManyObjects { count: 9, max: 8 },
             PdfError::Unreadable("it has no pages".into()),
+            PdfError::TooComplex("it has more than 2000 revisions".into()),
             PdfError::Encrypted,
             PdfError::Xfa,
             PdfError::CertifiedNoChanges,

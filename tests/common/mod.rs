@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+pub mod hostile;
+
 /// The built binary.
 pub fn parafa_bin() -> &'static str {
     env!("CARGO_BIN_EXE_parafa")
