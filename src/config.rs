@@ -952,6 +952,26 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_budget_comes_from_the_environment_and_a_too_small_one_is_refused() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!((s.admission.memory_budget_mib, s.admission.wait_ms), (512, 2_000));
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("PARAFA_MEMORY_BUDGET_MIB", "1024"),
+                ("PARAFA_ADMISSION_WAIT_MS", "500"),
+                ("PARAFA_PASSWORD_WORKERS", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.admission.memory_budget_mib, 1024);
+        assert_eq!(s.admission.wait_ms, 500);
+        assert_eq!(s.admission.password_workers(), 3);
+        let err = Settings::load_from(None, &env(&[("PARAFA_MEMORY_BUDGET_MIB", "8")])).unwrap_err();
+        assert!(err.to_string().contains("admission"), "{err}");
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("parafa.toml");

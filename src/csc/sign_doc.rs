@@ -263,7 +263,10 @@ pub async fn sign_doc(
     let pdf = jobs.iter().any(|j| j.pades);
     let _signing = state
         .admission
-        .reserve(admission::parse_cost(size, pdf, &state.settings.admission), "signing")
+        .reserve(
+            admission::parse_cost(size, pdf, &state.settings.admission),
+            "a signature",
+        )
         .await?;
     let cert_der = crate::db::unb64(&v.cert_row.cert_der, "certificates.cert_der")?;
     // The documents move into the signer's items (no second copy).

@@ -282,7 +282,10 @@ pub async fn authorize(
     let pdf = items.iter().any(|i| matches!(i.format, Format::Pades { .. }));
     let _signing = state
         .admission
-        .reserve(admission::parse_cost(size, pdf, &state.settings.admission), "signing")
+        .reserve(
+            admission::parse_cost(size, pdf, &state.settings.admission),
+            "a signature",
+        )
         .await?;
     totp::check_code(
         &state.db,
