@@ -89,6 +89,17 @@ impl Budget {
         }
     }
 
+    /// Reserves what parsing (and re-writing) `len` bytes takes ([`parse_cost`]).
+    pub async fn reserve_parse(
+        &self,
+        len: usize,
+        pdf: bool,
+        s: &AdmissionSettings,
+        what: &'static str,
+    ) -> Result<Reservation, Overloaded> {
+        self.reserve(parse_cost(len, pdf, s), what).await
+    }
+
     /// The refusal for `what`, with this budget's `Retry-After`.
     pub fn overloaded(&self, what: &'static str) -> Overloaded {
         Overloaded {

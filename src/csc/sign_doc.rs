@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 use super::algo::{self, Resolved};
 use super::service::{check_sad, quota_exhausted, usable, view, Caller};
 use super::{CscError, Version};
-use crate::admission;
 use crate::clock::Clock;
 use crate::documents::cades::Level;
 use crate::documents::signer::{self, Format, Item, SignError, Signer};
@@ -232,8 +231,11 @@ pub async fn sign_doc(
                 "document",
             )?;
             if pades {
-                let cost = admission::parse_cost(document.len(), true, &state.settings.admission);
-                let _parse = state.admission.reserve(cost, "a PDF").await?;
+                let admission = &state.settings.admission;
+                let _parse = state
+                    .admission
+                    .reserve_parse(document.len(), true, admission, "a PDF")
+                    .await?;
                 crate::documents::pades::inspect(&document, &state.settings.documents.pdf_limits())
                     .map_err(|e| CscError::invalid(format!("Invalid parameter document: {e}")))?;
             }
@@ -261,12 +263,8 @@ pub async fn sign_doc(
     drop(items);
     let size = jobs.iter().map(|j| j.content.as_ref().map_or(0, Vec::len)).sum();
     let pdf = jobs.iter().any(|j| j.pades);
-    let _signing = state
-        .admission
-        .reserve(
-            admission::parse_cost(size, pdf, &state.settings.admission),
-            "a signature",
-        )
+    let _signing = (state.admission)
+        .reserve_parse(size, pdf, &state.settings.admission, "a signature")
         .await?;
     let cert_der = crate::db::unb64(&v.cert_row.cert_der, "certificates.cert_der")?;
     // The documents move into the signer's items (no second copy).

@@ -11,7 +11,6 @@ use sqlx::Row;
 use super::cades::Level;
 use super::pades;
 use super::signer::{self, Format, Item, SignError, Signer};
-use crate::admission;
 use crate::auth::{tokens, totp};
 use crate::clock::{rfc3339, Clock};
 use crate::db::signing::SadRow;
@@ -110,12 +109,10 @@ pub async fn create(
         let pades = is_pdf(&u.bytes) && !p7s_for_pdf;
         if pades {
             // XFA, encrypted and unreadable PDFs are refused now, before any code is asked for.
+            let admission = &state.settings.admission;
             let _parse = state
                 .admission
-                .reserve(
-                    admission::parse_cost(u.bytes.len(), true, &state.settings.admission),
-                    "a PDF",
-                )
+                .reserve_parse(u.bytes.len(), true, admission, "a PDF")
                 .await?;
             let (bytes, pdf_limits) = (u.bytes.clone(), limits.pdf_limits());
             let info = tokio::task::spawn_blocking(move || pades::inspect(&bytes, &pdf_limits))
@@ -280,12 +277,8 @@ pub async fn authorize(
     // retries with the next code.
     let size = items.iter().map(|i| i.content.as_ref().map_or(0, Vec::len)).sum();
     let pdf = items.iter().any(|i| matches!(i.format, Format::Pades { .. }));
-    let _signing = state
-        .admission
-        .reserve(
-            admission::parse_cost(size, pdf, &state.settings.admission),
-            "a signature",
-        )
+    let _signing = (state.admission)
+        .reserve_parse(size, pdf, &state.settings.admission, "a signature")
         .await?;
     totp::check_code(
         &state.db,

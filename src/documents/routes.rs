@@ -221,8 +221,11 @@ async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) ->
     let size = file.len() + content.as_ref().map_or(0, Vec::len);
     // A DER `.p7s` starts with a SEQUENCE; anything else is read as a PDF, with what its streams may decode to.
     let pdf = !file.starts_with(&[0x30]);
-    let cost = crate::admission::parse_cost(size, pdf, &state.settings.admission);
-    let _parse = state.admission.reserve(cost, "a verification").await?;
+    let admission = &state.settings.admission;
+    let _parse = state
+        .admission
+        .reserve_parse(size, pdf, admission, "a verification")
+        .await?;
     Ok(HttpResponse::Ok().json(super::verify::verify(&state, file, content).await?))
 }
 
