@@ -58,6 +58,7 @@ pub struct Settings {
     pub notify: NotifySettings,
     pub lifecycle: LifecycleSettings,
     pub parsers: ParserLimits,
+    pub admission: AdmissionSettings,
 }
 
 /// Login tokens and TOTP rules (product rules §3, §4).
@@ -139,6 +140,61 @@ impl Default for AccountSettings {
             login_max_failures_per_client: 20,
             login_failure_window_secs: 15 * 60,
             privacy_notice_version: "2026-11".into(),
+        }
+    }
+}
+
+/// Admission control for memory (`crate::admission`): the budget that Argon2 hashes, PDF and CMS parsing and large
+/// request bodies reserve from before they start, and the pool of password-hashing workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdmissionSettings {
+    /// The memory budget, in MiB (`PARAFA_MEMORY_BUDGET_MIB`). 512 MiB by default: on a 1 GiB machine that leaves
+    /// the rest for the process's own base (~100 MiB: token, pools, caches), the database and the system, and it
+    /// still admits the largest single request (a 64 MiB `signDoc`, ~4× its size while it is served).
+    pub memory_budget_mib: u32,
+    /// How long a request waits for room in the budget, or for a hashing worker, before a 503, in milliseconds
+    /// (`PARAFA_ADMISSION_WAIT_MS`).
+    pub wait_ms: u64,
+    /// The `Retry-After` of that 503, in seconds.
+    pub retry_after_secs: u64,
+    /// Argon2 workers (`PARAFA_PASSWORD_WORKERS`; 0: one per core). At most this many hashes run at once, each
+    /// taking the Argon2 memory (19 MiB) from the budget; the others queue.
+    pub password_workers: usize,
+    /// Bytes reserved per byte of a request body, from its `Content-Length` before it is read: the body itself,
+    /// its parsed form (JSON strings, decoded base64) and the answer built from it. Measured on `signDoc` refused
+    /// at the SAD check: a 63 MB body raised the peak by 162 MB before the copies were trimmed (2.6×), 139 MB
+    /// after (2.2×); a signature that succeeds also holds its output and its base64, hence 4.
+    pub body_factor: u32,
+    /// Bytes reserved per byte of a PDF or CMS structure parsed, verified or signed (its parsed objects, the
+    /// signed copy written).
+    pub parse_factor: u32,
+    /// What a PDF parse reserves on top, in MiB, for the streams it decodes: the reader's cap of decoded data per
+    /// document (128 MiB) plus the growth of its buffers. Measured: a 1 MB PDF of compressed object streams that
+    /// reaches the cap raised the peak by ~150 MB.
+    pub pdf_decoded_mib: u32,
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        AdmissionSettings {
+            memory_budget_mib: 512,
+            wait_ms: 2_000,
+            retry_after_secs: 2,
+            password_workers: 0,
+            body_factor: 4,
+            parse_factor: 8,
+            pdf_decoded_mib: 160,
+        }
+    }
+}
+
+impl AdmissionSettings {
+    /// Argon2 workers in force.
+    pub fn password_workers(&self) -> usize {
+        match self.password_workers {
+            0 => cores(),
+            n => n,
         }
     }
 }
@@ -637,6 +693,7 @@ impl Default for Settings {
             notify: NotifySettings::default(),
             lifecycle: LifecycleSettings::default(),
             parsers: ParserLimits::default(),
+            admission: AdmissionSettings::default(),
         }
     }
 }
@@ -811,6 +868,15 @@ impl Settings {
                 "EMAIL_FROM" => self.notify.email_from = value.clone(),
                 "SMS_WEBHOOK_URL" => self.notify.sms_webhook_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "SMS_WEBHOOK_TOKEN" => self.notify.sms_webhook_token = Some(value.clone()).filter(|v| !v.is_empty()),
+                "MEMORY_BUDGET_MIB" => {
+                    self.admission.memory_budget_mib = value.parse().map_err(|_| bad("expected a number of MiB"))?
+                }
+                "ADMISSION_WAIT_MS" => {
+                    self.admission.wait_ms = value.parse().map_err(|_| bad("expected a number of milliseconds"))?
+                }
+                "PASSWORD_WORKERS" => {
+                    self.admission.password_workers = value.parse().map_err(|_| bad("expected a number"))?
+                }
                 // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
                 "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS"
                 | "TEST_CLOCK_FILE" => {}
@@ -871,6 +937,13 @@ impl Settings {
         }
         self.notify.validate()?;
         self.parsers.validate()?;
+        let a = &self.admission;
+        if a.memory_budget_mib < 32 || a.wait_ms > 60_000 || a.body_factor < 1 || a.parse_factor < 1 {
+            return invalid(
+                "admission",
+                "memory_budget_mib ≥ 32, wait_ms ≤ 60000, body_factor ≥ 1 and parse_factor ≥ 1".into(),
+            );
+        }
         let d = &self.documents;
         if d.retention_secs < 60 || d.max_files == 0 || d.max_file_bytes == 0 || d.max_job_bytes < d.max_file_bytes {
             return invalid(
@@ -1018,6 +1091,26 @@ mod tests {
             s.packages.iter().map(|p| p.transactions).collect::<Vec<_>>(),
             [200, 400, 600]
         );
+    }
+
+    #[test]
+    fn the_memory_budget_comes_from_the_environment_and_a_too_small_one_is_refused() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!((s.admission.memory_budget_mib, s.admission.wait_ms), (512, 2_000));
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("PARAFA_MEMORY_BUDGET_MIB", "1024"),
+                ("PARAFA_ADMISSION_WAIT_MS", "500"),
+                ("PARAFA_PASSWORD_WORKERS", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.admission.memory_budget_mib, 1024);
+        assert_eq!(s.admission.wait_ms, 500);
+        assert_eq!(s.admission.password_workers(), 3);
+        let err = Settings::load_from(None, &env(&[("PARAFA_MEMORY_BUDGET_MIB", "8")])).unwrap_err();
+        assert!(err.to_string().contains("admission"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod accounts;
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod billing;

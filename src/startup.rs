@@ -4,14 +4,19 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::{Server, Service};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::HttpMessage;
+use actix_web::ResponseError;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use tracing_actix_web::RequestId;
 
+use crate::admission::{Budget, Reservation};
+use crate::auth::password::Hasher;
 use crate::ca::{self, Ca, CaError};
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, Settings};
@@ -54,6 +59,10 @@ pub struct AppState {
     pub ledger: crate::db::signing::Ledger,
     /// The EUR→RON rate source.
     pub fx: Arc<crate::billing::fx::Fx>,
+    /// The memory budget that large bodies, PDF/CMS parsing and Argon2 reserve from (see [`crate::admission`]).
+    pub admission: Arc<Budget>,
+    /// The pool of Argon2 workers (every password hash and check goes through it).
+    pub hasher: Arc<Hasher>,
 }
 
 /// Opens the database and the token and provisions the CA, creating on first start whatever is missing. A file
@@ -114,7 +123,19 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
         settings.billing.fx_feed_file.clone(),
         crate::billing::fx::parse_rate(&settings.billing.fallback_eur_ron).unwrap_or(50_900),
     ));
+    let admission = Arc::new(Budget::from_settings(&settings.admission));
+    let (workers, budget, wait) = (
+        settings.admission.password_workers(),
+        admission.clone(),
+        Duration::from_millis(settings.admission.wait_ms),
+    );
+    let hasher = tokio::task::spawn_blocking(move || Hasher::new(workers, budget, wait))
+        .await
+        .map_err(|e| StartupError::Io(format!("password pool task failed: {e}")))?
+        .map_err(|e| StartupError::Io(format!("cannot start the password pool: {e}")))?;
     Ok(AppState {
+        admission,
+        hasher: Arc::new(hasher),
         settings: Arc::new(settings),
         ledger: crate::db::signing::Ledger::spawn(db.clone()),
         fx,
@@ -163,6 +184,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
                     .error_handler(json_error_handler),
             )
             .app_data(web::PayloadConfig::new(json_limit))
+            .wrap(actix_web::middleware::from_fn(admit_body))
             .wrap(actix_web::middleware::ErrorHandlers::new().default_handler(json_errors))
             .wrap_fn(|req, srv| {
                 let start = Instant::now();
@@ -254,7 +276,105 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
-async fn metrics_text() -> HttpResponse {
+/// A response body that holds the memory reservation of its request until it has been sent (or dropped).
+struct Reserved<B> {
+    body: B,
+    _reservation: Reservation,
+}
+
+impl<B: MessageBody + Unpin> MessageBody for Reserved<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+/// The most a route reads of a body: what its extractor or form reader accepts.
+fn body_limit(req: &ServiceRequest, s: &crate::config::Settings) -> u64 {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    let limit = if req.path() == "/api/v1/verify" {
+        // A file and its detached content.
+        2 * s.documents.max_file_bytes
+    } else if multipart {
+        s.documents.max_job_bytes
+    } else if req.path().ends_with("/signatures/signDoc") {
+        crate::csc::SIGN_DOC_MAX_BODY
+    } else {
+        s.max_json_body_bytes
+    };
+    limit as u64
+}
+
+/// Admission control for request bodies: before a body is read, reserve `body_factor` × its `Content-Length`
+/// (at most the route's limit; the limit itself when the length is not announced) from the memory budget, and
+/// hold it until the response is sent. Past the budget's wait: 503 with `Retry-After`, the body left unread.
+async fn admit_body(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody<Error = impl Into<actix_web::Error>> + 'static>,
+) -> Result<ServiceResponse<Reserved<BoxBody>>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let Some(state) = state else {
+        return next.call(req).await.map(|r| {
+            r.map_body(|_, b| Reserved {
+                body: b.boxed(),
+                _reservation: Reservation::none(),
+            })
+        });
+    };
+    let headers = req.headers();
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let limit = body_limit(&req, &state.settings);
+    let length = match announced {
+        Some(n) => n.min(limit),
+        None if chunked => limit,
+        None => 0,
+    };
+    let cost = length.saturating_mul(u64::from(state.settings.admission.body_factor));
+    let reservation = match state.admission.reserve(cost, "a request body").await {
+        Ok(r) => r,
+        Err(refused) => {
+            // Read and discard the body (no memory kept) so that the client, still sending, reads the 503 instead
+            // of a connection reset.
+            let mut payload = req.take_payload();
+            let mut drained = 0u64;
+            while let Some(Ok(chunk)) = payload.next().await {
+                drained += chunk.len() as u64;
+                if drained > limit {
+                    break;
+                }
+            }
+            let res = ApiError::from(refused).error_response();
+            return Ok(req.into_response(res).map_body(|_, b| Reserved {
+                body: b,
+                _reservation: Reservation::none(),
+            }));
+        }
+    };
+    let res = next.call(req).await?;
+    Ok(res.map_body(|_, body| Reserved {
+        body: body.boxed(),
+        _reservation: reservation,
+    }))
+}
+
+async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
+    metrics::set_admission_available(state.admission.available_bytes());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics::render())

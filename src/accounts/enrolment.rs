@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, check_password_strength, normalise_phone, AccountError};
-use crate::auth::{codes, password, tokens};
+use crate::auth::{codes, tokens};
 use crate::clock::Clock;
 use crate::db::accounts::{self as store, Flow};
 use crate::db::users::{self, User};
@@ -379,9 +379,7 @@ pub async fn set_password(
     let pw = password.ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
     let (given, surname, email) = (user.given_name.clone(), user.surname.clone(), user.email.clone());
     check_password_strength(state, pw.expose_secret(), &[&given, &surname, &email])?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw, 0))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))??;
+    let hash = state.hasher.hash(pw, 0).await?;
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
     if !store::advance_flow(&mut *tx, &flow.id, "phone_verified", "done", None, now).await? {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::enrolment::send_sms_code;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
-use crate::auth::{codes, password, tokens};
+use crate::auth::{codes, tokens};
 use crate::clock::Clock;
 use crate::db::accounts::{self as store, Flow};
 use crate::db::users::{self, User};
@@ -30,10 +30,7 @@ async fn hash_new(state: &AppState, user: &User, new: Option<SecretString>) -> R
         pw.expose_secret(),
         &[&user.given_name, &user.surname, &user.email],
     )?;
-    tokio::task::spawn_blocking(move || password::hash(&pw, 0))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?
-        .map_err(Into::into)
+    Ok(state.hasher.hash(pw, 0).await?)
 }
 
 fn email(user: &User, state: &AppState, t: Template<'_>, kind: &str) -> Message {
@@ -67,10 +64,7 @@ pub async fn change_password(
     let current = req
         .current
         .ok_or_else(|| AccountError::Invalid("The current password is required".into()))?;
-    let stored = user.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &stored))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?;
+    let ok = state.hasher.verify(current, Some(user.password_hash.clone())).await?;
     if !ok {
         audit(
             state,

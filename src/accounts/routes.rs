@@ -12,6 +12,7 @@ use serde_json::json;
 use super::login::{self, TwoFactor};
 use super::{contact, enrolment, maintenance, pairing, privacy, AccountError};
 use crate::auth::codes::CodeError;
+use crate::auth::password::PasswordError;
 use crate::auth::sessions;
 use crate::auth::totp::CodeError as TotpCodeError;
 use crate::db::users::{self, User};
@@ -60,6 +61,7 @@ impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> ApiError {
         let d = e.to_string();
         match e {
+            AccountError::Password(PasswordError::Overloaded(o)) => o.into(),
             AccountError::Invalid(_) | AccountError::Password(_) => ApiError::invalid_request(d),
             AccountError::NotFound(_) => ApiError::not_found(d),
             AccountError::Expired(_) => ApiError::new(StatusCode::GONE, "expired", d),

@@ -214,7 +214,7 @@ pub struct OcspLimits {
 
 /// The request parsed, when it is within `limits`: the size is checked before any parsing, so the parse is
 /// bounded; an empty or too long requestList is refused as well.
-fn parse_request(request: &[u8], limits: &OcspLimits) -> Option<OcspRequest> {
+pub fn parse_request(request: &[u8], limits: &OcspLimits) -> Option<OcspRequest> {
     if request.len() > limits.max_request_bytes {
         return None;
     }

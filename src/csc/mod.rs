@@ -67,12 +67,24 @@ pub enum CscError {
     /// 429: too many failed logins.
     #[error("{0}")]
     Throttled(String),
+    /// 503: the memory budget or the password workers stayed busy (`Retry-After`).
+    #[error(transparent)]
+    Overloaded(#[from] crate::admission::Overloaded),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
     Hsm(#[from] HsmError),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::auth::password::PasswordError> for CscError {
+    fn from(e: crate::auth::password::PasswordError) -> CscError {
+        match e {
+            crate::auth::password::PasswordError::Overloaded(o) => CscError::Overloaded(o),
+            other => CscError::Internal(other.to_string()),
+        }
+    }
 }
 
 impl CscError {
@@ -230,7 +242,10 @@ async fn sign_doc(
     caller: Caller,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let out = sign_doc::sign_doc(&state, **version, &caller, body(&bytes)?).await?;
+    let request = body(&bytes)?;
+    // The parsed request holds the documents: the raw body need not stay beside them while they are signed.
+    drop(bytes);
+    let out = sign_doc::sign_doc(&state, **version, &caller, request).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 

@@ -13,8 +13,8 @@ use super::algo::{self, Resolved};
 use super::types::*;
 use super::{CscError, Version};
 use crate::audit;
+use crate::auth::tokens;
 use crate::auth::totp::{self, CodeError};
-use crate::auth::{password, tokens};
 use crate::clock::Clock;
 use crate::db::credentials::{CertificateRow, Credential, Quota};
 use crate::db::signing::{self as store, Commit, CommitRefusal, SadRow, SignatureRow};
@@ -96,14 +96,9 @@ pub async fn login(
             other => CscError::Throttled(other.to_string()),
         })?;
     let user = db::users::by_email(db, &email).await?;
-    // Verify against a dummy hash when the user is unknown, so timing does not tell which e-mails exist.
-    let stored = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.clone());
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &stored))
-        .await
-        .map_err(|e| CscError::Internal(e.to_string()))?;
+    // An unknown e-mail is checked against a dummy hash, through the same pool: timing does not tell which exist.
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = state.hasher.verify(pw, stored).await?;
     let user = match user {
         Some(u) if ok && u.status == "active" => u,
         _ => {
@@ -143,12 +138,6 @@ pub async fn login(
         expires_in: issued.expires_in,
     })
 }
-
-/// An Argon2id hash of a random password, verified when the e-mail is unknown (made once, on first use).
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let pw: SecretString = uuid::Uuid::new_v4().to_string().into();
-    password::hash(&pw, 0).unwrap_or_default()
-});
 
 /// `auth/revoke`.
 pub async fn revoke(state: &AppState, caller: &Caller, req: RevokeRequest) -> Result<(), CscError> {

@@ -38,6 +38,7 @@ impl From<JobError> for ApiError {
             JobError::Sign(SignError::Hsm(h)) => h.into(),
             JobError::Sign(SignError::Db(e)) | JobError::Db(e) => e.into(),
             JobError::Sign(SignError::Internal(m)) => ApiError::internal("signing", &m),
+            JobError::Overloaded(o) => o.into(),
         }
     }
 }
@@ -217,6 +218,14 @@ async fn read_verify_form(
 async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) -> Result<HttpResponse, ApiError> {
     let (file, content) = read_verify_form(form, state.settings.documents.max_file_bytes).await?;
     let file = file.ok_or_else(|| ApiError::invalid_request(NO_FILE))?;
+    let size = file.len() + content.as_ref().map_or(0, Vec::len);
+    // A DER `.p7s` starts with a SEQUENCE; anything else is read as a PDF, with what its streams may decode to.
+    let pdf = !file.starts_with(&[0x30]);
+    let admission = &state.settings.admission;
+    let _parse = state
+        .admission
+        .reserve_parse(size, pdf, admission, "a verification")
+        .await?;
     Ok(HttpResponse::Ok().json(super::verify::verify(&state, file, content).await?))
 }
 

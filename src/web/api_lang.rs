@@ -362,6 +362,11 @@ mod tests {
             totp::CodeError::Locked { until: at }.to_string(),
             SignError::QuotaExhausted(0).to_string(),
             SignError::SadSpent.to_string(),
+            crate::admission::Overloaded {
+                what: "a password check",
+                retry_after_secs: 2,
+            }
+            .to_string(),
         ];
         let pdf = [
             PdfError::TooLarge { size: 9, max: 8 },
