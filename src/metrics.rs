@@ -1,9 +1,10 @@
-//! Prometheus metrics: HTTP requests per route and HSM operation latency. The registry is the one global.
+//! Prometheus metrics: HTTP requests per route, HSM operation latency and password verifications. The registry is
+//! the one global.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// The registry `/metrics` serves.
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
@@ -45,6 +46,16 @@ static HSM_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     h
 });
 
+static PASSWORD_VERIFICATIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    let c = IntCounter::new(
+        "parafa_password_verifications_total",
+        "Passwords checked against a stored hash at login (the work the login throttle bounds)",
+    )
+    .expect("static metric definition");
+    REGISTRY.register(Box::new(c.clone())).expect("registered once");
+    c
+});
+
 /// Records one HTTP request. `route` is the matched pattern (not the raw path, to bound the label set).
 pub fn observe_http(method: &str, route: &str, status: u16, elapsed: Duration) {
     HTTP_REQUESTS
@@ -62,11 +73,17 @@ pub fn observe_hsm(op: &str, elapsed: Duration, ok: bool) {
         .observe(elapsed.as_secs_f64());
 }
 
+/// Records one password checked against a stored hash by a login (browser, CSC `auth/login`, re-pairing).
+pub fn password_verification() {
+    PASSWORD_VERIFICATIONS.inc();
+}
+
 /// The text exposition of every metric.
 pub fn render() -> String {
     LazyLock::force(&HTTP_REQUESTS);
     LazyLock::force(&HTTP_SECONDS);
     LazyLock::force(&HSM_SECONDS);
+    LazyLock::force(&PASSWORD_VERIFICATIONS);
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()

@@ -149,7 +149,10 @@ pub fn parse_query(q: &str) -> Result<(SearchBy, String), RegistryError> {
         )));
     }
     if q.contains('@') {
-        return Ok((SearchBy::Email, q.to_lowercase()));
+        let email = crate::accounts::email::canonical(q).map_err(|_| {
+            RegistryError::Invalid("search for one whole e-mail address such as name@example.ro".into())
+        })?;
+        return Ok((SearchBy::Email, email));
     }
     if q.chars().count() < MIN_NAME {
         return Err(RegistryError::Invalid(format!(
