@@ -86,8 +86,8 @@ pub async fn reserve_send_now(db: &Db, lim: &LimitSettings, destination: &str, n
 }
 
 /// Generates a code for `flow`, stores it and queues the message `compose(code)` in one transaction, unless a code
-/// for this purpose went to the user less than the cool-down ago, or the destination or all destinations had
-/// their share of messages.
+/// for this purpose went to the user less than the cool-down ago, or (for a flow reached by a link) the destination
+/// or all destinations had their share of messages.
 #[allow(clippy::too_many_arguments)]
 pub async fn send(
     db: &Db,
@@ -125,7 +125,11 @@ pub async fn send(
     if let Some(retry_at) = limits::reserve(&mut tx, &subject, cool_down, now).await? {
         return Err(CodeError::TooSoon { retry_at });
     }
-    reserve_send(&mut tx, &settings.limits, destination, now).await?;
+    // A flow reached by a link (enrolment, recovery, re-pairing from the login prompt) is driven without a session:
+    // its messages count against the limits on unrequested mail. A logged-in user's codes have the cool-down.
+    if flow.token_hash.is_some() {
+        reserve_send(&mut tx, &settings.limits, destination, now).await?;
+    }
     store::insert_code(&mut *tx, &row).await?;
     notify::enqueue(&mut *tx, clock, &message).await?;
     tx.commit().await.map_err(DbError::from)?;
