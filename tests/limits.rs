@@ -404,3 +404,64 @@ fn one_mailbox_owns_one_account_whatever_the_case() {
     assert_eq!(login_from(&app, "ANA.pop@example.ro", "x"), 200);
     drop(holder);
 }
+
+/// Runs SQL on a stopped SQLite server's database with the `sqlite3` tool.
+fn sqlite(app: &TestApp, sql: &str) {
+    let db = app.data_dir.join("parafa.db");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 (package sqlite3)");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Puts the database back to before migration 0014 (its schema changes undone, its row gone).
+const BEFORE_0014: &str = "DELETE FROM _sqlx_migrations WHERE version = 14; DROP TABLE rate_limits; \
+    DROP INDEX users_email_lower; \
+    CREATE TABLE login_failures (id TEXT PRIMARY KEY, email TEXT NOT NULL, client TEXT NOT NULL, at BIGINT NOT NULL);";
+
+#[test]
+fn stored_addresses_are_put_in_lower_case_or_the_upgrade_stops_with_a_message() {
+    let mut app = TestApp::spawn();
+    app.create_account("ana.pop@example.com", false);
+    let dan = app.create_account("dan.pop@example.com", false);
+    app.stop();
+    sqlite(
+        &app,
+        &format!("{BEFORE_0014} UPDATE users SET email = 'Ana.Pop@Example.COM' WHERE email = 'ana.pop@example.com';"),
+    );
+    app.start();
+    assert_eq!(
+        login_from(&app, "ana.pop@example.com", "x"),
+        200,
+        "the stored address is canonical"
+    );
+
+    // Two accounts of one mailbox, or an address with a display name: a person must decide.
+    app.stop();
+    sqlite(&app, BEFORE_0014);
+    for bad in ["ANA.pop@example.com", "\"Dan\" <dan.pop@example.com>"] {
+        sqlite(
+            &app,
+            &format!("UPDATE users SET email = '{bad}' WHERE id = '{}';", dan.user_id),
+        );
+        let out = app.cli(&["admin", "cleanup"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}: the upgrade went ahead");
+        assert!(
+            stderr.contains("fix_non_bare_or_case_duplicate_emails_see_migration_0014"),
+            "{bad}: {stderr}"
+        );
+    }
+    // Corrected by hand, the upgrade goes ahead.
+    sqlite(
+        &app,
+        &format!(
+            "UPDATE users SET email = 'dan.pop@example.com' WHERE id = '{}';",
+            dan.user_id
+        ),
+    );
+    app.start();
+    assert_eq!(login_from(&app, "dan.pop@example.com", "x"), 200);
+}
