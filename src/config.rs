@@ -982,6 +982,43 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_and_message_limits_come_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parafa.toml");
+        std::fs::write(
+            &file,
+            "[limits]\ntrusted_proxies = [\"10.0.0.0/8\"]\nclient_address_header = \"Forwarded\"\nsends_global = 7\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&file), &[]).unwrap();
+        assert_eq!(
+            s.limits.trusted_proxies,
+            ["10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()]
+        );
+        assert_eq!(s.limits.client_address_header, ForwardedHeader::Forwarded);
+        assert_eq!((s.limits.sends_global, s.limits.sends_per_destination), (7, 5));
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("PARAFA_TRUSTED_PROXIES", "192.0.2.0/24, 2001:db8::1"),
+                ("PARAFA_SENDS_PER_DESTINATION", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.limits.trusted_proxies.len(), 2);
+        assert!(s.limits.trusted_proxies[1].contains(&"2001:db8::1".parse::<std::net::IpAddr>().unwrap()));
+        assert_eq!(s.limits.sends_per_destination, 2);
+        assert!(
+            Settings::default().limits.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+        let err = Settings::load_from(None, &env(&[("PARAFA_TRUSTED_PROXIES", "the load balancer")])).unwrap_err();
+        assert!(err.to_string().contains("PARAFA_TRUSTED_PROXIES"), "{err}");
+        assert!(Settings::load_from(None, &env(&[("PARAFA_SENDS_GLOBAL", "0")])).is_err());
+        assert!(Settings::load_from(None, &env(&[("PARAFA_CLIENT_ADDRESS_HEADER", "X-Real-IP")])).is_err());
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("parafa.toml");
