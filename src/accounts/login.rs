@@ -126,18 +126,6 @@ pub async fn reserve_attempt(state: &AppState, email: &str, client: &str) -> Res
     Ok(Attempt { subjects })
 }
 
-/// Counts a failed login found after its attempt was given back or without one (a wrong TOTP code after a right
-/// password): the next attempts see it.
-pub async fn record_failure(state: &AppState, email: &str, client: &str) -> Result<(), AccountError> {
-    let now = state.clock.now();
-    let window = state.settings.accounts.login_failure_window_secs;
-    let mut conn = state.db.writer().acquire().await?;
-    for subject in throttle_subjects(email, client) {
-        limits::count(&mut conn, &subject, window, now).await?;
-    }
-    Ok(())
-}
-
 /// The active account whose e-mail and password these are, under the login throttle: the attempt is reserved
 /// before the password is checked; a wrong pair stays counted (and is audited when the account exists). A right
 /// pair returns the attempt, which the caller gives back once the login as a whole succeeded. Used by the login

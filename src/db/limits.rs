@@ -61,30 +61,6 @@ pub async fn reserve(
     }))
 }
 
-/// Counts one use of `subject` whether or not the limit is reached (a failure found after the reservation was
-/// given back, such as a wrong TOTP code after a right password).
-pub async fn count(conn: &mut sqlx::AnyConnection, subject: &str, window_secs: i64, now: i64) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO rate_limits (subject, used, expires_at) VALUES ($1, 0, $2) ON CONFLICT (subject) DO NOTHING",
-    )
-    .bind(subject)
-    .bind(now + window_secs)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE rate_limits
-            SET used = CASE WHEN expires_at <= $2 THEN 1 ELSE used + 1 END,
-                expires_at = CASE WHEN expires_at <= $2 THEN $3 ELSE expires_at END
-          WHERE subject = $1",
-    )
-    .bind(subject)
-    .bind(now)
-    .bind(now + window_secs)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// Gives back a use reserved in the current window (a login that succeeded is not a failure).
 pub async fn release(conn: &mut sqlx::AnyConnection, subject: &str, now: i64) -> Result<(), DbError> {
     sqlx::query("UPDATE rate_limits SET used = used - 1 WHERE subject = $1 AND used > 0 AND expires_at > $2")
