@@ -59,6 +59,104 @@ pub struct Settings {
     pub lifecycle: LifecycleSettings,
     pub parsers: ParserLimits,
     pub admission: AdmissionSettings,
+    pub limits: LimitSettings,
+}
+
+/// Who the client is behind a proxy, and the limits on messages that requests without a login can make Parafa
+/// send (`[limits]`). The login throttle and the codes' cool-down are in [`AccountSettings`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Proxies (CIDRs such as `10.0.0.0/8`, or single addresses) whose `X-Forwarded-For` / `Forwarded` headers
+    /// name the client. Empty (the default): the peer is the client and those headers are ignored, as anyone can
+    /// write them. `PARAFA_TRUSTED_PROXIES`: a comma-separated list.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Which header the trusted proxies write: `X-Forwarded-For` (the default) or `Forwarded` (RFC 7239). Only
+    /// that one is read, as a proxy passes the other on as the client wrote it. `PARAFA_CLIENT_ADDRESS_HEADER`.
+    pub client_address_header: ForwardedHeader,
+    /// E-mails and SMS at most, per destination (an address or a number) and window, that unauthenticated requests
+    /// (enrolment, password recovery, the codes of link flows) and codes may cause. `PARAFA_SENDS_PER_DESTINATION`.
+    pub sends_per_destination: i64,
+    /// The window of `sends_per_destination`, in seconds (default an hour). `PARAFA_SENDS_PER_DESTINATION_WINDOW_SECS`.
+    pub sends_per_destination_window_secs: i64,
+    /// Such messages at most, to all destinations together, per window: a ceiling on SMS costs under a flood of
+    /// numbers. `PARAFA_SENDS_GLOBAL`.
+    pub sends_global: i64,
+    /// The window of `sends_global`, in seconds (default an hour). `PARAFA_SENDS_GLOBAL_WINDOW_SECS`.
+    pub sends_global_window_secs: i64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            trusted_proxies: Vec::new(),
+            client_address_header: ForwardedHeader::XForwardedFor,
+            sends_per_destination: 5,
+            sends_per_destination_window_secs: 3600,
+            sends_global: 1000,
+            sends_global_window_secs: 3600,
+        }
+    }
+}
+
+impl LimitSettings {
+    /// Applies `PARAFA_<name>=value` when it is one of these settings: `Ok(true)` when it was.
+    fn apply_env(&mut self, name: &str, value: &str) -> Result<bool, String> {
+        let number = || value.parse::<i64>().map_err(|_| "expected a number".to_owned());
+        match name {
+            "TRUSTED_PROXIES" => {
+                self.trusted_proxies = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(parse_net)
+                    .collect::<Result<_, _>>()?
+            }
+            "CLIENT_ADDRESS_HEADER" => {
+                self.client_address_header = match value.to_ascii_lowercase().as_str() {
+                    "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+                    "forwarded" => ForwardedHeader::Forwarded,
+                    _ => return Err("expected X-Forwarded-For or Forwarded".into()),
+                }
+            }
+            "SENDS_PER_DESTINATION" => self.sends_per_destination = number()?,
+            "SENDS_PER_DESTINATION_WINDOW_SECS" => self.sends_per_destination_window_secs = number()?,
+            "SENDS_GLOBAL" => self.sends_global = number()?,
+            "SENDS_GLOBAL_WINDOW_SECS" => self.sends_global_window_secs = number()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.sends_per_destination < 1
+            || self.sends_global < 1
+            || self.sends_per_destination_window_secs < 1
+            || self.sends_global_window_secs < 1
+        {
+            return Err(ConfigError::Invalid {
+                name: "limits",
+                reason: "sends_per_destination, sends_global and their windows must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The header in which trusted proxies forward the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ForwardedHeader {
+    #[serde(rename = "X-Forwarded-For")]
+    XForwardedFor,
+    #[serde(rename = "Forwarded")]
+    Forwarded,
+}
+
+/// A CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address (a /32 or /128).
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
 }
 
 /// Login tokens and TOTP rules (product rules §3, §4).
@@ -694,6 +792,7 @@ impl Default for Settings {
             lifecycle: LifecycleSettings::default(),
             parsers: ParserLimits::default(),
             admission: AdmissionSettings::default(),
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -828,6 +927,9 @@ impl Settings {
                 value: value.clone(),
                 reason: reason.into(),
             };
+            if self.limits.apply_env(name, value).map_err(|r| bad(&r))? {
+                continue;
+            }
             match name {
                 "DATA_DIR" => self.data_dir = PathBuf::from(value),
                 "LISTEN" => self.listen = value.clone(),
@@ -944,6 +1046,7 @@ impl Settings {
                 "memory_budget_mib ≥ 32, wait_ms ≤ 60000, body_factor ≥ 1 and parse_factor ≥ 1".into(),
             );
         }
+        self.limits.validate()?;
         let d = &self.documents;
         if d.retention_secs < 60 || d.max_files == 0 || d.max_file_bytes == 0 || d.max_job_bytes < d.max_file_bytes {
             return invalid(
@@ -1111,6 +1214,43 @@ mod tests {
         assert_eq!(s.admission.password_workers(), 3);
         let err = Settings::load_from(None, &env(&[("PARAFA_MEMORY_BUDGET_MIB", "8")])).unwrap_err();
         assert!(err.to_string().contains("admission"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_and_message_limits_come_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parafa.toml");
+        std::fs::write(
+            &file,
+            "[limits]\ntrusted_proxies = [\"10.0.0.0/8\"]\nclient_address_header = \"Forwarded\"\nsends_global = 7\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&file), &[]).unwrap();
+        assert_eq!(
+            s.limits.trusted_proxies,
+            ["10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()]
+        );
+        assert_eq!(s.limits.client_address_header, ForwardedHeader::Forwarded);
+        assert_eq!((s.limits.sends_global, s.limits.sends_per_destination), (7, 5));
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("PARAFA_TRUSTED_PROXIES", "192.0.2.0/24, 2001:db8::1"),
+                ("PARAFA_SENDS_PER_DESTINATION", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.limits.trusted_proxies.len(), 2);
+        assert!(s.limits.trusted_proxies[1].contains(&"2001:db8::1".parse::<std::net::IpAddr>().unwrap()));
+        assert_eq!(s.limits.sends_per_destination, 2);
+        assert!(
+            Settings::default().limits.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+        let err = Settings::load_from(None, &env(&[("PARAFA_TRUSTED_PROXIES", "the load balancer")])).unwrap_err();
+        assert!(err.to_string().contains("PARAFA_TRUSTED_PROXIES"), "{err}");
+        assert!(Settings::load_from(None, &env(&[("PARAFA_SENDS_GLOBAL", "0")])).is_err());
+        assert!(Settings::load_from(None, &env(&[("PARAFA_CLIENT_ADDRESS_HEADER", "X-Real-IP")])).is_err());
     }
 
     #[test]

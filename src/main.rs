@@ -336,12 +336,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Admin::Cleanup => {
-            let report = parafa::lifecycle::cleanup::run(
-                &state.db,
-                state.clock.as_ref(),
-                state.settings.accounts.login_failure_window_secs,
-            )
-            .await?;
+            let report = parafa::lifecycle::cleanup::run(&state.db, state.clock.as_ref()).await?;
             for (table, n) in report {
                 let left = parafa::lifecycle::cleanup::count(&state.db, table).await?;
                 println!("{table}: {n} deleted, {left} left");

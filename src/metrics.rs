@@ -1,10 +1,12 @@
-//! Prometheus metrics: HTTP requests per route, HSM operation latency, Argon2 work and the memory budget. The
-//! registry is the one global.
+//! Prometheus metrics: HTTP requests per route, HSM operation latency, Argon2 work, password verifications at
+//! login and the memory budget. The registry is the one global.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 /// The registry `/metrics` serves.
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
@@ -59,6 +61,16 @@ static PASSWORD_HASHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     c
 });
 
+static PASSWORD_VERIFICATIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    let c = IntCounter::new(
+        "parafa_password_verifications_total",
+        "Passwords checked against a stored hash at login (the work the login throttle bounds)",
+    )
+    .expect("static metric definition");
+    REGISTRY.register(Box::new(c.clone())).expect("registered once");
+    c
+});
+
 static ADMISSION_REFUSALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     let c = IntCounterVec::new(
         Opts::new(
@@ -97,6 +109,11 @@ pub fn set_admission_available(bytes: u64) {
     ADMISSION_AVAILABLE.set(i64::try_from(bytes).unwrap_or(i64::MAX));
 }
 
+/// Counts one password checked at login (known account or not): the work the login throttle bounds.
+pub fn password_verification() {
+    PASSWORD_VERIFICATIONS.inc();
+}
+
 /// Records one HTTP request. `route` is the matched pattern (not the raw path, to bound the label set).
 pub fn observe_http(method: &str, route: &str, status: u16, elapsed: Duration) {
     HTTP_REQUESTS
@@ -122,6 +139,7 @@ pub fn render() -> String {
     LazyLock::force(&PASSWORD_HASHES);
     LazyLock::force(&ADMISSION_REFUSALS);
     LazyLock::force(&ADMISSION_AVAILABLE);
+    LazyLock::force(&PASSWORD_VERIFICATIONS);
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()

@@ -87,7 +87,10 @@ const RECOVERY: &str = "recovery";
 
 /// `POST /api/v1/password-recovery`: e-mails a recovery link to an active account; says nothing either way.
 pub async fn start_recovery(state: &AppState, email_address: Option<String>, client: &str) -> Result<(), AccountError> {
-    let address = email_address.unwrap_or_default().trim().to_lowercase();
+    let address = super::email::canonical(email_address.as_deref().unwrap_or_default())
+        .map_err(|_| AccountError::Invalid("The e-mail address is not valid".into()))?;
+    // Counted whether or not the address has an account, so the answer tells nothing either way.
+    codes::reserve_send_now(&state.db, &state.settings.limits, &address, state.clock.now()).await?;
     let Some(user) = users::by_email(&state.db, &address)
         .await?
         .filter(|u| u.status == "active")
@@ -263,7 +266,7 @@ pub async fn phone_email_code(state: &AppState, user: &User, client: &str) -> Re
     let sent = codes::send(
         &state.db,
         state.clock.as_ref(),
-        acc,
+        &state.settings,
         &flow,
         "phone_email",
         &user.email,
@@ -342,7 +345,7 @@ pub async fn phone_new(
     let sent = codes::send(
         &state.db,
         state.clock.as_ref(),
-        acc,
+        &state.settings,
         &flow,
         "phone_sms",
         &phone,

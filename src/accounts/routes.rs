@@ -72,7 +72,9 @@ impl From<AccountError> for ApiError {
             AccountError::TotpRequired => ApiError::new(StatusCode::UNAUTHORIZED, "totp_required", d),
             AccountError::Throttled { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
             AccountError::Code(c) => match c {
-                CodeError::TooSoon { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
+                CodeError::TooSoon { .. } | CodeError::TooMany { .. } => {
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d)
+                }
                 CodeError::Db(e) => e.into(),
                 CodeError::Expired => ApiError::new(StatusCode::BAD_REQUEST, "expired_code", d),
                 _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_code", d),

@@ -109,11 +109,8 @@ fn text(v: Option<String>, what: &str, max: usize) -> Result<String, LifecycleEr
 }
 
 fn email_of(v: Option<String>, what: &str) -> Result<String, LifecycleError> {
-    let e = text(v, what, 254)?.to_lowercase();
-    if !crate::accounts::enrolment::valid_email(&e) {
-        return Err(LifecycleError::Invalid(format!("{what} is not valid")));
-    }
-    Ok(e)
+    crate::accounts::email::canonical(&text(v, what, crate::accounts::email::MAX_LEN)?)
+        .map_err(|_| LifecycleError::Invalid(format!("{what} is not valid")))
 }
 
 /// `start` plus `n` working days (Monday to Friday, UTC), at the same time of day.

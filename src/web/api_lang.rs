@@ -350,6 +350,7 @@ mod tests {
             AccountError::Throttled { retry_at: at }.to_string(),
             PasswordError::TooShort(12).to_string(),
             codes::CodeError::TooSoon { retry_at: at }.to_string(),
+            codes::CodeError::TooMany { retry_at: at }.to_string(),
             codes::CodeError::NoCode.to_string(),
             codes::CodeError::Expired.to_string(),
             codes::CodeError::Wrong { left: 2 }.to_string(),
