@@ -126,6 +126,8 @@ pub struct Page {
     /// A holder who has not yet allowed access or acknowledged the current privacy notice (product rules §9): every
     /// page but the consent screen sends them there first.
     pub consent_due: bool,
+    /// Development mode (the sandboxes are served): every page says so.
+    pub dev: bool,
 }
 
 impl FromRequest for Page {
@@ -144,6 +146,7 @@ impl FromRequest for Page {
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
         let user = WebUser::from_request(req, payload);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let dev = state.as_ref().is_some_and(|s| s.settings.dev);
         Box::pin(async move {
             let user = user.await.ok();
             let consent_due = match (&user, state) {
@@ -167,6 +170,7 @@ impl FromRequest for Page {
                 csrf,
                 path,
                 consent_due,
+                dev,
             })
         })
     }
@@ -180,7 +184,7 @@ pub enum PageError {
     /// The first-login consents are due: the consent screen, then `next`.
     Consent { next: String },
     /// The domain's error, shown in the page's language.
-    Api { error: ApiError, lang: Lang },
+    Api { error: ApiError, lang: Lang, dev: bool },
 }
 
 impl std::fmt::Display for PageError {
@@ -210,11 +214,12 @@ impl ResponseError for PageError {
             PageError::Consent { next } => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, format!("/consent?next={}", encode_component(next))))
                 .finish(),
-            PageError::Api { error, lang } => {
+            PageError::Api { error, lang, dev } => {
                 let body = render_text(
                     "error.html",
                     *lang,
                     context! {
+                        dev => *dev,
                         status => error.status.as_u16(),
                         message => api_lang::translate(*lang, &error.description),
                         user => Value::UNDEFINED,
@@ -264,6 +269,7 @@ impl Page {
         PageError::Api {
             error: e.into(),
             lang: self.lang,
+            dev: self.dev,
         }
     }
 
@@ -281,7 +287,9 @@ impl Page {
                 role => u.user.role.clone(),
             }
         });
-        let ctx = context! { user => user, csrf => self.csrf.clone(), path => self.path.clone(), ..ctx };
+        let ctx = context! {
+            user => user, csrf => self.csrf.clone(), path => self.path.clone(), dev => self.dev, ..ctx
+        };
         html(StatusCode::OK, render_text(template, self.lang, ctx))
     }
 }
