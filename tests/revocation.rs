@@ -232,3 +232,170 @@ fn the_holder_revokes_with_a_totp_code() {
         "{answer}"
     );
 }
+
+/// `openssl ocsp` without a nonce, the response kept in `<name>.der`; returns its text.
+fn ocsp_no_nonce(app: &TestApp, pki: &Pki, cert: &Path, name: &str) -> String {
+    let out = app.data_dir.join(format!("{name}.der"));
+    openssl(&[
+        "ocsp",
+        "-no_nonce",
+        "-issuer",
+        pki.issuing.to_str().unwrap(),
+        "-cert",
+        cert.to_str().unwrap(),
+        "-url",
+        &app.url("/pki/ocsp"),
+        "-CAfile",
+        pki.chain.to_str().unwrap(),
+        "-respout",
+        out.to_str().unwrap(),
+        "-resp_text",
+    ])
+}
+
+fn produced_at(text: &str) -> String {
+    let at = text.find("Produced At:").expect("Produced At");
+    text[at..].lines().next().unwrap().to_owned()
+}
+
+/// RFC 5019 style: a signed answer is reused (same producedAt) for the same certificate and status while it is
+/// fresh, and a revocation is answered `revoked` at once, the cached `good` notwithstanding.
+#[test]
+fn ocsp_answers_are_reused_until_the_status_changes() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let ana = app.create_holder_with("ocsp.cache@example.com", "p256", 1, false);
+    let pem = holder_pem(&app, &ana.certificate_serial, "ana");
+    let first = ocsp_no_nonce(&app, &pki, &pem, "first");
+    assert!(
+        first.contains("Response verify OK") && first.contains(": good"),
+        "{first}"
+    );
+    assert!(first.contains("Next Update:"), "{first}");
+    app.advance_clock(60);
+    let second = ocsp_no_nonce(&app, &pki, &pem, "second");
+    assert!(second.contains(": good"), "{second}");
+    assert_eq!(produced_at(&first), produced_at(&second), "served from the cache");
+
+    // Another process revokes (as another instance would): the next answer is `revoked`, freshly signed.
+    app.cli_ok(&["admin", "revoke", &ana.credential_id, "--reason", "key_compromise"]);
+    let revoked = ocsp_no_nonce(&app, &pki, &pem, "revoked");
+    assert!(
+        revoked.contains("Response verify OK") && revoked.contains(": revoked"),
+        "{revoked}"
+    );
+    assert_ne!(produced_at(&first), produced_at(&revoked));
+
+    // Past the cache's lifetime (tsa_ocsp.ocsp_cache_secs, 300 s) a new answer is signed.
+    app.advance_clock(301);
+    let later = ocsp_no_nonce(&app, &pki, &pem, "later");
+    assert!(later.contains(": revoked"), "{later}");
+    assert_ne!(produced_at(&revoked), produced_at(&later));
+}
+
+/// RFC 8954: a nonce of 1 to 32 bytes is echoed; a longer one gets `malformedRequest` (not an echo of any length).
+#[test]
+fn ocsp_nonces_longer_than_32_bytes_get_malformed_request() {
+    use der::{Decode, Encode};
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let ana = app.create_holder_with("ocsp.nonce@example.com", "p256", 1, false);
+    let pem = holder_pem(&app, &ana.certificate_serial, "ana");
+    let base = app.data_dir.join("base.req");
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        pki.issuing.to_str().unwrap(),
+        "-cert",
+        pem.to_str().unwrap(),
+        "-reqout",
+        base.to_str().unwrap(),
+    ]);
+    let with_nonce = |len: usize| -> Vec<u8> {
+        let mut req = x509_ocsp::OcspRequest::from_der(&std::fs::read(&base).unwrap()).unwrap();
+        let nonce = der::asn1::OctetString::new(vec![0x5a; len]).unwrap().to_der().unwrap();
+        let exts = req
+            .tbs_request
+            .request_extensions
+            .as_mut()
+            .expect("openssl sends a nonce");
+        exts[0].extn_value = der::asn1::OctetString::new(nonce).unwrap();
+        req.to_der().unwrap()
+    };
+    let ask = |len: usize| -> String {
+        let body = app
+            .client
+            .post(app.url("/pki/ocsp"))
+            .header("Content-Type", "application/ocsp-request")
+            .body(with_nonce(len))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        let file = app.data_dir.join(format!("nonce-{len}.der"));
+        std::fs::write(&file, &body).unwrap();
+        let out = run(
+            "openssl",
+            &["ocsp", "-respin", file.to_str().unwrap(), "-resp_text", "-noverify"],
+            &[],
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let ok = ask(32);
+    assert!(ok.contains("OCSP Nonce") && ok.contains(&"5A".repeat(4)), "{ok}");
+    for len in [33, 4096] {
+        let refused = ask(len);
+        assert!(refused.to_lowercase().contains("malformedrequest"), "{len}: {refused}");
+    }
+    assert_eq!(app.get("/health").status(), 200);
+}
+
+/// Past the instance's OCSP rate limit the answer is the OCSP `tryLater` status, and the server stays up.
+#[test]
+fn ocsp_requests_past_the_rate_limit_get_try_later() {
+    let app = TestApp::spawn_on(common::Backend::Sqlite, &[("PARAFA_OCSP_PER_MINUTE", "2")]);
+    let pki = pki(&app);
+    let issuing = pki.issuing.to_str().unwrap();
+    let req = app.data_dir.join("serial.req");
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        issuing,
+        "-serial",
+        "0x1234",
+        "-reqout",
+        req.to_str().unwrap(),
+    ]);
+    let status = |i: usize| -> String {
+        let body = app
+            .client
+            .post(app.url("/pki/ocsp"))
+            .header("Content-Type", "application/ocsp-request")
+            .body(std::fs::read(&req).unwrap())
+            .send()
+            .unwrap();
+        assert_eq!(body.status(), 200);
+        let file = app.data_dir.join(format!("limited-{i}.der"));
+        std::fs::write(&file, body.bytes().unwrap()).unwrap();
+        let out = run(
+            "openssl",
+            &["ocsp", "-respin", file.to_str().unwrap(), "-resp_text", "-noverify"],
+            &[],
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    for i in 0..2 {
+        assert!(status(i).contains("successful"), "{i}");
+    }
+    let limited = status(2);
+    assert!(limited.to_lowercase().contains("trylater"), "{limited}");
+    assert_eq!(app.get("/health").status(), 200);
+}
