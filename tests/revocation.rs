@@ -399,3 +399,113 @@ fn ocsp_requests_past_the_rate_limit_get_try_later() {
     assert!(limited.to_lowercase().contains("trylater"), "{limited}");
     assert_eq!(app.get("/health").status(), 200);
 }
+
+/// Erasure is a destructive act: the session alone, or the password without the authenticator's code, revokes
+/// nothing; with both, each certificate is revoked through the one revocation path (OCSP and the CRL show it, an
+/// audit row per certificate), and the account's keys are destroyed in the token.
+#[test]
+fn erasure_asks_the_password_and_a_totp_code_then_revokes_and_destroys_the_keys() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let ana = app.create_holder("erase.me@example.com", "p256", 1);
+    let pem = holder_pem(&app, &ana.certificate_serial, "ana");
+    let login = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"email": ana.email, "password": common::HOLDER_PASSWORD, "totp": app.fresh_totp(&ana)}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let erase = |body: serde_json::Value| -> (u16, serde_json::Value) {
+        let r = app
+            .client
+            .post(app.url("/api/v1/me/erasure"))
+            .header("Cookie", &cookie)
+            .header("X-CSRF-Token", common::csrf_for(&cookie))
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap_or(serde_json::Value::Null))
+    };
+    let key_in_token = || -> bool {
+        let objects: Vec<serde_json::Value> = serde_json::from_str(&app.cli_ok(&["hsm", "list", "--json"])).unwrap();
+        objects.iter().any(|o| o.to_string().contains(&ana.credential_id))
+    };
+    assert!(key_in_token(), "the holder's key is in the token to begin with");
+
+    let good = app.fresh_totp(&ana);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    for (what, body) in [
+        ("the session alone", json!({"confirm": true})),
+        (
+            "a wrong password",
+            json!({"confirm": true, "password": "not the password", "totp": good}),
+        ),
+        ("no code", json!({"confirm": true, "password": common::HOLDER_PASSWORD})),
+        (
+            "a wrong code",
+            json!({"confirm": true, "password": common::HOLDER_PASSWORD, "totp": wrong}),
+        ),
+    ] {
+        let (status, out) = erase(body);
+        assert!((400..500).contains(&status), "{what}: {status} {out}");
+        assert!(ocsp(&app, &pki, &pem).contains(": good"), "{what}: nothing revoked");
+    }
+    assert!(key_in_token(), "nothing destroyed");
+
+    let (status, report) = erase(json!({"confirm": true, "password": common::HOLDER_PASSWORD,
+                                        "totp": app.fresh_totp(&ana)}));
+    assert_eq!(status, 200, "{report}");
+    let answer = ocsp(&app, &pki, &pem);
+    assert!(
+        answer.contains("Response verify OK")
+            && answer.contains(": revoked")
+            && answer.contains("cessationOfOperation"),
+        "{answer}"
+    );
+    let crl = crl_text(&app, "/pki/crl", &pki);
+    assert!(
+        crl.contains(&format!("Serial Number: {}", ana.certificate_serial.to_uppercase())),
+        "{crl}"
+    );
+    assert!(!key_in_token(), "the key pair is destroyed in the token");
+    let db = app.data_dir.join("parafa.db");
+    let count = |sql: &str| -> String {
+        let out = run("sqlite3", &[db.to_str().unwrap(), sql], &[]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let serial = &ana.certificate_serial;
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'certificate.revoke' AND target = '{serial}'"
+        )),
+        "1",
+        "one revocation audited for the certificate"
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'credential.key_destroyed' AND details LIKE '%{serial}%'"
+        )),
+        "1",
+        "the key destruction audited with the certificate"
+    );
+    // The holder is told, as by any revocation (the notice is the one message erasure lets go out).
+    let told = (0..40).any(|_| {
+        let found = app
+            .messages_to(&ana.email, 1)
+            .iter()
+            .any(|m| m.contains(serial.as_str()));
+        if !found {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        found
+    });
+    assert!(told, "the revocation e-mail names the certificate");
+}
