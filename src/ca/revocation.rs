@@ -279,6 +279,19 @@ fn ocsp_time(secs: i64) -> Result<OcspGeneralizedTime, der::Error> {
 /// `malformedRequest` (RFC 8954 §2.1). Without a nonce the answer comes from [`OcspCache`] when it holds one for
 /// the same certificates with the same statuses.
 pub async fn ocsp(db: &Db, hsm: &Arc<Hsm>, ca: &Ca, clock: &dyn Clock, request: &[u8]) -> Result<Vec<u8>, CaError> {
+    answer(db, hsm, ca, clock, request, true).await
+}
+
+/// [`ocsp`], reusing cached answers when `cached` (a signature's embedded validation data is always fresh: it must
+/// be produced after the signing time).
+async fn answer(
+    db: &Db,
+    hsm: &Arc<Hsm>,
+    ca: &Ca,
+    clock: &dyn Clock,
+    request: &[u8],
+    cached: bool,
+) -> Result<Vec<u8>, CaError> {
     let Ok(req) = OcspRequest::from_der(request) else {
         return Ok(OcspResponse::malformed_request().to_der()?);
     };
@@ -316,9 +329,9 @@ pub async fn ocsp(db: &Db, hsm: &Arc<Hsm>, ca: &Ca, clock: &dyn Clock, request: 
         }
         <[u8; 32]>::from(h.finalize())
     };
-    if nonce.is_none() {
-        if let Some(cached) = ca.ocsp_cache.get(&cache_key, now) {
-            return Ok(cached);
+    if cached && nonce.is_none() {
+        if let Some(der) = ca.ocsp_cache.get(&cache_key, now) {
+            return Ok(der);
         }
     }
     let mut responses = Vec::with_capacity(list.len());
@@ -436,5 +449,5 @@ pub async fn ocsp_for(
         },
         optional_signature: None,
     };
-    ocsp(db, hsm, ca, clock, &request.to_der()?).await
+    answer(db, hsm, ca, clock, &request.to_der()?, false).await
 }
