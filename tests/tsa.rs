@@ -628,3 +628,47 @@ fn timestamp_requests_past_the_rate_limit_get_429_with_retry_after() {
     assert!(retry >= 1, "{retry}");
     assert_eq!(app.get("/health").status(), 200);
 }
+
+/// Concurrent paid timestamps never overspend: with 3 transactions left, 12 parallel requests get exactly 3 tokens,
+/// each debited and recorded, and 9 rejections that cost nothing (ARCHITECTURE.md invariant 3).
+#[test]
+fn concurrent_timestamps_never_overspend_the_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("parafa.toml");
+    std::fs::write(
+        &config,
+        "[[packages]]\nid = 1\nname = \"Three\"\nvalidity_years = 1\ntransactions = 3\nnet_price_eur_cents = 100\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_on(Backend::Sqlite, &[("PARAFA_CONFIG", config.to_str().unwrap())]);
+    let pki = pki(&app);
+    let holder = app.create_holder_with("tsa.race@example.com", "p256", 1, false);
+    let bearer = format!("Bearer {}", app.login(&holder));
+    let query = std::fs::read(openssl_query(&pki, "race", &["-sha256", "-cert"])).unwrap();
+    let barrier = std::sync::Barrier::new(12);
+    let granted: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let (app, pki, bearer, query, barrier) = (&app, &pki, &bearer, &query, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let r = post_as(app, Some(bearer), query.clone());
+                    assert_eq!(r.status(), 200);
+                    let path = pki.dir.join(format!("race-{i}.tsr"));
+                    std::fs::write(&path, r.bytes().unwrap()).unwrap();
+                    let text = reply_text(&path);
+                    if text.contains("Status: Granted.") {
+                        assert!(verifies(pki, &path, None).0, "a granted token verifies");
+                        1
+                    } else {
+                        assert!(text.contains("quota exhausted"), "{text}");
+                        0
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(granted, 3, "exactly the transactions the package holds");
+    assert_eq!(app.books(&holder.credential_id), (3, 3));
+}
