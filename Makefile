@@ -13,8 +13,9 @@ PY_REQUIREMENTS := tests/python/requirements.txt
 
 .PHONY: run test deps-run deps-test venv web-vendor e2e-deps build release bench fmt lint clean fuzz fuzz-deps
 
+# Development mode (PARAFA_DEV=1): the sandbox payment and identification are on, and every page says so.
 run: deps-run web-vendor
-	$(CARGO) run --release -- serve
+	PARAFA_DEV=1 $(CARGO) run --release -- serve
 
 test: deps-test venv web-vendor e2e-deps
 	@if [ -z "$(PG_URL)" ]; then \

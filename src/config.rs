@@ -60,6 +60,12 @@ pub struct Settings {
     pub parsers: ParserLimits,
     pub admission: AdmissionSettings,
     pub limits: LimitSettings,
+    /// Development mode (`PARAFA_DEV=1`): serves the sandbox payment gateway and the sandbox identification
+    /// provider, with which a holder pays their own order and declares any identity. Off by default; refused with an
+    /// `https` public URL, so that no deployment on the internet runs it.
+    pub dev: bool,
+    pub identity_provider: IdentityProviderSettings,
+    pub tsa_ocsp: TsaOcspSettings,
 }
 
 /// Who the client is behind a proxy, and the limits on messages that requests without a login can make Parafa
@@ -157,6 +163,48 @@ fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("{text:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
+}
+
+/// The remote identification provider used outside development mode: where holders are sent, and the key that
+/// authenticates its reports (`POST /api/v1/identity/callback`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityProviderSettings {
+    /// The provider's page; the session's one-time token is appended as `session=<token>`. Unset (and not in
+    /// development mode): identifications cannot start.
+    pub url: Option<String>,
+    /// The HMAC key of the provider's reports; unset: one made at first start, kept in the database.
+    pub callback_secret: Option<SecretString>,
+}
+
+/// Access to the public timestamp and OCSP services (issue 14, class 6): who may ask, how often, how long an OCSP
+/// answer is reused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TsaOcspSettings {
+    /// Whether `POST /tsa` answers callers that do not authenticate (free timestamps, outside any package).
+    pub tsa_anonymous: bool,
+    /// Anonymous timestamps per minute (all callers together, per instance) when `tsa_anonymous` is on.
+    pub tsa_anonymous_per_minute: u32,
+    /// Timestamp requests per minute and per instance (authenticated or not); past it a 429 with `Retry-After`.
+    pub tsa_per_minute: u32,
+    /// OCSP requests per minute and per instance; past it the OCSP `tryLater` response.
+    pub ocsp_per_minute: u32,
+    /// How long a signed OCSP response is reused for the same certificate and status (its `nextUpdate`), in
+    /// seconds. 0: a fresh response per request.
+    pub ocsp_cache_secs: i64,
+}
+
+impl Default for TsaOcspSettings {
+    fn default() -> Self {
+        TsaOcspSettings {
+            tsa_anonymous: false,
+            tsa_anonymous_per_minute: 60,
+            tsa_per_minute: 6_000,
+            ocsp_per_minute: 30_000,
+            ocsp_cache_secs: 300,
+        }
+    }
 }
 
 /// Login tokens and TOTP rules (product rules §3, §4).
@@ -793,6 +841,9 @@ impl Default for Settings {
             parsers: ParserLimits::default(),
             admission: AdmissionSettings::default(),
             limits: LimitSettings::default(),
+            dev: false,
+            identity_provider: IdentityProviderSettings::default(),
+            tsa_ocsp: TsaOcspSettings::default(),
         }
     }
 }
@@ -979,6 +1030,27 @@ impl Settings {
                 "PASSWORD_WORKERS" => {
                     self.admission.password_workers = value.parse().map_err(|_| bad("expected a number"))?
                 }
+                "DEV" => {
+                    self.dev = match value.as_str() {
+                        "1" | "true" => true,
+                        "0" | "false" | "" => false,
+                        _ => return Err(bad("expected 1, 0, true or false")),
+                    }
+                }
+                "IDENTITY_PROVIDER_URL" => self.identity_provider.url = Some(value.clone()).filter(|v| !v.is_empty()),
+                "IDENTITY_CALLBACK_SECRET" => self.identity_provider.callback_secret = Some(value.clone().into()),
+                "TSA_ANONYMOUS" => {
+                    self.tsa_ocsp.tsa_anonymous = value.parse().map_err(|_| bad("expected true or false"))?
+                }
+                "TSA_PER_MINUTE" => {
+                    self.tsa_ocsp.tsa_per_minute = value.parse().map_err(|_| bad("expected a number"))?
+                }
+                "OCSP_PER_MINUTE" => {
+                    self.tsa_ocsp.ocsp_per_minute = value.parse().map_err(|_| bad("expected a number"))?
+                }
+                "OCSP_CACHE_SECS" => {
+                    self.tsa_ocsp.ocsp_cache_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
+                }
                 // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
                 "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS"
                 | "TEST_CLOCK_FILE" => {}
@@ -1006,6 +1078,26 @@ impl Settings {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return invalid("public_url", format!("{url:?} must start with http:// or https://"));
             }
+        }
+        if self.dev && self.public_url().starts_with("https://") {
+            return invalid(
+                "dev",
+                "development mode (the sandbox payment and identification) is refused with an https public URL: \
+                 a public deployment must not let holders pay their own orders or declare their identity"
+                    .into(),
+            );
+        }
+        if let Some(url) = &self.identity_provider.url {
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                return invalid("identity_provider.url", format!("{url:?} must start with https://"));
+            }
+        }
+        let o = &self.tsa_ocsp;
+        if o.tsa_per_minute < 1 || o.ocsp_per_minute < 1 || o.tsa_anonymous_per_minute < 1 {
+            return invalid("tsa_ocsp", "the per-minute limits must be at least 1".into());
+        }
+        if !(0..=86_400).contains(&o.ocsp_cache_secs) {
+            return invalid("tsa_ocsp.ocsp_cache_secs", "must be between 0 and 86400".into());
         }
         let db = self.database_url();
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
@@ -1303,6 +1395,19 @@ mod tests {
     fn pins_never_show_in_debug_output() {
         let s = Settings::load_from(None, &env(&[("PARAFA_HSM_USER_PIN", "s3cr3t-pin-1234")])).unwrap();
         assert!(!format!("{s:?}").contains("s3cr3t-pin-1234"));
+    }
+
+    #[test]
+    fn development_mode_is_off_by_default_and_refused_with_https() {
+        assert!(!Settings::load_from(None, &[]).unwrap().dev);
+        assert!(Settings::load_from(None, &env(&[("PARAFA_DEV", "1")])).unwrap().dev);
+        let err = Settings::load_from(
+            None,
+            &env(&[("PARAFA_DEV", "1"), ("PARAFA_PUBLIC_URL", "https://sign.example.ro")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("dev"), "{err}");
+        assert!(Settings::load_from(None, &env(&[("PARAFA_PUBLIC_URL", "https://sign.example.ro")])).is_ok());
     }
 
     #[test]

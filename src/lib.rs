@@ -20,6 +20,7 @@ pub mod hsm;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
+pub mod ratelimit;
 pub mod startup;
 pub mod tsa;
 pub mod web;

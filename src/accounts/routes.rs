@@ -450,23 +450,12 @@ async fn export(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespons
         .json(data))
 }
 
-#[derive(Deserialize)]
-struct ErasureBody {
-    confirm: Option<bool>,
-}
-
 async fn erasure(
     state: web::Data<AppState>,
     user: WebUser,
-    body: web::Json<ErasureBody>,
+    body: web::Json<privacy::ErasureRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let report = privacy::erase(
-        &state,
-        &user.user,
-        body.into_inner().confirm == Some(true),
-        &user.client,
-    )
-    .await?;
+    let report = privacy::erase(&state, &user.user, body.into_inner(), &user.client).await?;
     Ok(logged_out(report))
 }
 

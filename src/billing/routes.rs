@@ -42,16 +42,28 @@ async fn callback(
         )),
         Err(CallbackError::Invalid(d)) => Err(ApiError::invalid_request(d)),
         Err(CallbackError::Conflict(d)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", d)),
+        Err(CallbackError::SandboxOff) => Err(ApiError::not_found("no such route")),
         Err(CallbackError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// The sandbox routes exist only in development mode: otherwise they answer as an unknown route.
+pub fn sandbox_only(state: &AppState) -> Result<(), ApiError> {
+    if state.settings.dev {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("no such route"))
     }
 }
 
 /// The sandbox gateway's page: what would be charged, and the two buttons.
 async fn sandbox_page(
     state: web::Data<AppState>,
-    user: WebUser,
+    user: Result<WebUser, ApiError>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    sandbox_only(&state)?;
+    let user = user?;
     orders::view(&state, &user.user, &id).await?;
     orders::reprice(&state, &id).await?;
     let order = orders::view(&state, &user.user, &id).await?;
@@ -70,15 +82,17 @@ struct Outcome {
 
 async fn sandbox_pay(
     state: web::Data<AppState>,
-    user: WebUser,
+    user: Result<WebUser, ApiError>,
     id: web::Path<String>,
-    body: web::Json<Outcome>,
-) -> Result<HttpResponse, ApiError> {
-    let outcome = body.into_inner().outcome.unwrap_or_default();
+    body: Result<web::Json<Outcome>, actix_web::Error>,
+) -> Result<HttpResponse, actix_web::Error> {
+    sandbox_only(&state)?;
+    let user = user?;
+    let outcome = body?.into_inner().outcome.unwrap_or_default();
     payment::sandbox_pay(&state, &user.user.id, &id, &outcome)
         .await
-        .map_err(OrderError::from)?;
-    Ok(HttpResponse::Ok().json(orders::view(&state, &user.user, &id).await?))
+        .map_err(|e| ApiError::from(OrderError::from(e)))?;
+    Ok(HttpResponse::Ok().json(orders::view(&state, &user.user, &id).await.map_err(ApiError::from)?))
 }
 
 impl From<OrderError> for ApiError {

@@ -50,12 +50,16 @@ async fn root_crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 /// RFC 6960 over HTTP POST (`application/ocsp-request`); every answer, even to a malformed request, is an OCSP
-/// response with status 200, as OCSP clients expect.
+/// response with status 200, as OCSP clients expect. Past this instance's rate limit: `tryLater`.
 async fn ocsp(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let limits = state.settings.parsers.ocsp_limits();
-    let der = super::revocation::ocsp(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), &body, &limits)
-        .await
-        .map_err(|e| ApiError::unavailable("the OCSP response could not be produced", &e))?;
+    let unavailable = |e| ApiError::unavailable("the OCSP response could not be produced", &e);
+    let der = match state.ca.ocsp_limit.take() {
+        Ok(()) => super::revocation::ocsp(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), &body, &limits)
+            .await
+            .map_err(unavailable)?,
+        Err(_) => super::revocation::try_later().map_err(unavailable)?,
+    };
     Ok(HttpResponse::Ok().content_type("application/ocsp-response").body(der))
 }
 

@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orders/{id}/resubmit", web::post().to(resubmit))
         .route("/identity/sandbox/{token}", web::get().to(sandbox_view))
         .route("/identity/sandbox/{token}", web::post().to(sandbox_report))
+        .route("/identity/callback", web::post().to(provider_callback))
         .route("/me/certificates", web::get().to(certificates))
         .route("/me/certificates", web::post().to(issue))
         .route("/me/certificates/terms", web::get().to(terms))
@@ -115,9 +116,32 @@ async fn sandbox_view(state: web::Data<AppState>, token: web::Path<String>) -> R
 async fn sandbox_report(
     state: web::Data<AppState>,
     token: web::Path<String>,
-    body: web::Json<SandboxOutcome>,
+    body: Result<web::Json<SandboxOutcome>, actix_web::Error>,
+) -> Result<HttpResponse, actix_web::Error> {
+    // Unknown outside development mode, whatever the body.
+    if !state.settings.dev {
+        return Err(ApiError::not_found("no such route").into());
+    }
+    let report = identity::sandbox_report(&state, &token, body?.into_inner()).await;
+    Ok(HttpResponse::Ok().json(report.map_err(ApiError::from)?))
+}
+
+/// The identification provider's signed report.
+async fn provider_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(identity::sandbox_report(&state, &token, body.into_inner()).await?))
+    let signature = req.headers().get("X-Identity-Signature").and_then(|v| v.to_str().ok());
+    match identity::provider_callback(&state, signature, &body).await {
+        Ok(v) => Ok(HttpResponse::Ok().json(v)),
+        Err(identity::ProviderCallbackError::Unauthentic) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the identification report is not authentic or not fresh",
+        )),
+        Err(identity::ProviderCallbackError::Lifecycle(e)) => Err(e.into()),
+    }
 }
 
 async fn certificates(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {

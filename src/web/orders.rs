@@ -181,8 +181,9 @@ async fn new_order(page: Page, state: web::Data<AppState>, q: web::Query<NewOrde
     ))
 }
 
-/// `/orders/{id}/pay`: the sandbox gateway's page (what `GET /api/v1/sandbox-pay/{id}` shows), with its two buttons.
+/// `/orders/{id}/pay` (development mode only): the sandbox gateway's page (what `GET /api/v1/sandbox-pay/{id}` shows), with its two buttons.
 async fn pay(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    page.ok(billing::routes::sandbox_only(&state))?;
     let user = page.user()?;
     page.ok(billing::orders::view(&state, &user.user, &id).await)?;
     page.ok(billing::orders::reprice(&state, &id).await)?;
@@ -220,7 +221,7 @@ async fn detail(page: Page, state: web::Data<AppState>, id: web::Path<String>) -
     ))
 }
 
-/// `/identity/sandbox/{token}`: the built-in identification provider's page (the link is the credential: no login).
+/// `/identity/sandbox/{token}` (development mode only): the built-in identification provider's page (the link is the credential: no login).
 async fn identity_sandbox(
     page: Page,
     state: web::Data<AppState>,
