@@ -169,9 +169,16 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
         503 => ("temporarily_unavailable", "the service is temporarily unavailable"),
         _ => ("server_error", "internal error; see the server log"),
     };
-    let (req, _) = res.into_parts();
-    let api = ApiError::new(status, error, description);
-    let res = actix_web::dev::ServiceResponse::new(req, api.error_response()).map_into_right_body();
+    let (req, original) = res.into_parts();
+    let mut response = ApiError::new(status, error, description).error_response();
+    // What the status needs to be acted on survives the new body: a 405's methods, a 401's scheme, a 503's wait.
+    use actix_web::http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+    for name in [ALLOW, WWW_AUTHENTICATE, RETRY_AFTER] {
+        if let Some(value) = original.headers().get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    let res = actix_web::dev::ServiceResponse::new(req, response).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
 }
 

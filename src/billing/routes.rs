@@ -11,15 +11,21 @@ use crate::startup::AppState;
 
 /// Registers the billing routes (under the `/api/v1` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/packages", web::get().to(packages))
-        .route("/orders", web::post().to(place))
-        .route("/orders", web::get().to(list))
-        .route("/orders/{id}", web::get().to(view))
-        .route("/orders/{id}/cancel", web::post().to(cancel))
-        .route("/orders/{id}/invoice.pdf", web::get().to(invoice_pdf))
-        .route("/payments/{provider}/callback", web::post().to(callback))
-        .route("/sandbox-pay/{id}", web::get().to(sandbox_page))
-        .route("/sandbox-pay/{id}", web::post().to(sandbox_pay));
+    cfg.service(web::resource("/packages").route(web::get().to(packages)))
+        .service(
+            web::resource("/orders")
+                .route(web::post().to(place))
+                .route(web::get().to(list)),
+        )
+        .service(web::resource("/orders/{id}").route(web::get().to(view)))
+        .service(web::resource("/orders/{id}/cancel").route(web::post().to(cancel)))
+        .service(web::resource("/orders/{id}/invoice.pdf").route(web::get().to(invoice_pdf)))
+        .service(web::resource("/payments/{provider}/callback").route(web::post().to(callback)))
+        .service(
+            web::resource("/sandbox-pay/{id}")
+                .route(web::get().to(sandbox_page))
+                .route(web::post().to(sandbox_pay)),
+        );
 }
 
 /// A gateway's signed notification. Answers 200 for a replayed event too (it changes nothing).

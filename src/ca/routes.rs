@@ -11,13 +11,13 @@ use crate::startup::AppState;
 
 /// Registers the PKI routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/pki/ca.crt", web::get().to(root_cert))
-        .route("/pki/issuing.crt", web::get().to(issuing_cert))
-        .route("/pki/crl", web::get().to(issuing_crl))
-        .route("/pki/root.crl", web::get().to(root_crl))
-        .route("/pki/ocsp", web::post().to(ocsp))
-        .route("/api/v1/registry", web::get().to(registry_search))
-        .route("/registry/{file}", web::get().to(registry_download));
+    cfg.service(web::resource("/pki/ca.crt").route(web::get().to(root_cert)))
+        .service(web::resource("/pki/issuing.crt").route(web::get().to(issuing_cert)))
+        .service(web::resource("/pki/crl").route(web::get().to(issuing_crl)))
+        .service(web::resource("/pki/root.crl").route(web::get().to(root_crl)))
+        .service(web::resource("/pki/ocsp").route(web::post().to(ocsp)))
+        .service(web::resource("/api/v1/registry").route(web::get().to(registry_search)))
+        .service(web::resource("/registry/{file}").route(web::get().to(registry_download)));
 }
 
 fn der_cert(der: &[u8]) -> HttpResponse {

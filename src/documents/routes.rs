@@ -15,12 +15,12 @@ use crate::startup::AppState;
 
 /// Registers the routes (under the `/api/v1` scope, before the account routes).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sign-jobs", web::post().to(create))
-        .route("/sign-jobs/{id}/authorize", web::post().to(authorize))
-        .route("/sign-jobs/{id}/files/{n}", web::get().to(file))
-        .route("/sign-jobs/{id}/SignedFiles.zip", web::get().to(zip))
-        .route("/me/signatures", web::get().to(history))
-        .route("/verify", web::post().to(verify));
+    cfg.service(web::resource("/sign-jobs").route(web::post().to(create)))
+        .service(web::resource("/sign-jobs/{id}/authorize").route(web::post().to(authorize)))
+        .service(web::resource("/sign-jobs/{id}/files/{n}").route(web::get().to(file)))
+        .service(web::resource("/sign-jobs/{id}/SignedFiles.zip").route(web::get().to(zip)))
+        .service(web::resource("/me/signatures").route(web::get().to(history)))
+        .service(web::resource("/verify").route(web::post().to(verify)));
 }
 
 impl From<JobError> for ApiError {

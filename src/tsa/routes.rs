@@ -12,8 +12,8 @@ use crate::startup::AppState;
 
 /// Registers the TSA routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tsa", web::post().to(query))
-        .route("/pki/tsa.crt", web::get().to(certificate));
+    cfg.service(web::resource("/tsa").route(web::post().to(query)))
+        .service(web::resource("/pki/tsa.crt").route(web::get().to(certificate)));
 }
 
 async fn certificate(state: web::Data<AppState>) -> HttpResponse {

@@ -103,9 +103,9 @@ fn environment() -> &'static Environment<'static> {
 
 /// Registers the page routes and `/static`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home))
-        .route("/lang/{lang}", web::get().to(switch_language))
-        .route("/static/{name:.+}", web::get().to(static_file))
+    cfg.service(web::resource("/").route(web::get().to(home)))
+        .service(web::resource("/lang/{lang}").route(web::get().to(switch_language)))
+        .service(web::resource("/static/{name:.+}").route(web::get().to(static_file)))
         .configure(account::configure)
         .configure(orders::configure)
         .configure(signing::configure)
