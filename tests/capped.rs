@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use common::{Backend, TestApp, HOLDER_PASSWORD};
+use common::{hostile, Backend, TestApp, HOLDER_PASSWORD};
 use serde_json::json;
 
 /// The address-space cap of the capped server, in MiB, chosen from measurements of this very load (debug build, 2
@@ -182,6 +182,75 @@ fn bad_outcome(what: &str, r: reqwest::Result<reqwest::blocking::Response>) -> O
     }
 }
 
+/// The capped server is alive, answers `/health`, and no request or poll went wrong; prints its peak address space
+/// for whoever tunes the cap.
+fn assert_survived(server: &mut Capped, client: &reqwest::blocking::Client, failures: Vec<String>) {
+    let alive = server.alive();
+    // For whoever tunes the cap: how much address space the server needed at most (`prlimit` execs the server).
+    let peak = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmPeak"))
+        .map(str::to_owned);
+    eprintln!("capped server under {CAP_MIB} MiB: {peak:?}");
+    let after = client.get(server.url("/health")).send().map(|r| r.status().as_u16());
+    let stderr = server.stderr.lock().unwrap().join("\n");
+    assert!(alive, "the capped server died; its last words:\n{stderr}");
+    assert_eq!(after.ok(), Some(200), "/health after the load");
+    let shown: Vec<&String> = failures.iter().take(10).collect();
+    assert!(
+        failures.is_empty(),
+        "{} requests failed, e.g. {shown:#?}\nserver stderr:\n{stderr}",
+        failures.len()
+    );
+}
+
+/// A request to send, and what went wrong with its answer, if anything.
+type Job = Box<dyn FnOnce() -> Option<String> + Send>;
+
+/// Sends every job at the same moment, one thread each, while `/health` is polled until all have their answers;
+/// returns what went wrong (a request or a poll of `/health`).
+fn at_once(client: &reqwest::blocking::Client, server: &Capped, jobs: Vec<Job>) -> Vec<String> {
+    let start = Arc::new(Barrier::new(jobs.len() + 1));
+    let threads: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                job()
+            })
+        })
+        .collect();
+    // /health answers while the load runs (polled until every request has its answer).
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let health = {
+        let (c, url, done) = (client.clone(), server.url("/health"), done.clone());
+        std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            let mut answered = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                match c.get(&url).send() {
+                    Ok(r) if r.status() == 200 => answered += 1,
+                    Ok(r) => failures.push(format!("/health: status {}", r.status())),
+                    Err(e) => failures.push(format!("/health: {e}")),
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (answered, failures)
+        })
+    };
+    start.wait();
+    let mut failures: Vec<String> = threads.into_iter().filter_map(|t| t.join().unwrap()).collect();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (answered, health_failures) = health.join().unwrap();
+    failures.extend(health_failures);
+    if answered == 0 {
+        failures.push("/health was never polled during the load".into());
+    }
+    failures
+}
+
 #[test]
 fn a_capped_server_outlives_logins_inflating_pdfs_and_large_bodies_at_once() {
     let mut app = TestApp::spawn_on(Backend::Sqlite, &[]);
@@ -214,7 +283,6 @@ fn a_capped_server_outlives_logins_inflating_pdfs_and_large_bodies_at_once() {
         .into_boxed_slice(),
     );
 
-    type Job = Box<dyn FnOnce() -> Option<String> + Send>;
     let mut jobs: Vec<Job> = Vec::new();
     let run = uuid::Uuid::new_v4().simple().to_string();
     for i in 0..100 {
@@ -272,60 +340,164 @@ fn a_capped_server_outlives_logins_inflating_pdfs_and_large_bodies_at_once() {
         }));
     }
 
-    let start = Arc::new(Barrier::new(jobs.len() + 1));
-    let threads: Vec<_> = jobs
-        .into_iter()
-        .map(|job| {
-            let start = start.clone();
-            std::thread::spawn(move || {
-                start.wait();
-                job()
-            })
-        })
-        .collect();
-    // /health answers while the load runs (polled until every request has its answer).
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let health = {
-        let (c, url, done) = (client.clone(), server.url("/health"), done.clone());
-        std::thread::spawn(move || {
-            let mut failures = Vec::new();
-            let mut answered = 0;
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                match c.get(&url).send() {
-                    Ok(r) if r.status() == 200 => answered += 1,
-                    Ok(r) => failures.push(format!("/health: status {}", r.status())),
-                    Err(e) => failures.push(format!("/health: {e}")),
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            (answered, failures)
-        })
-    };
-    start.wait();
-    let mut failures: Vec<String> = threads.into_iter().filter_map(|t| t.join().unwrap()).collect();
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (answered, health_failures) = health.join().unwrap();
-    failures.extend(health_failures);
+    let failures = at_once(&client, &server, jobs);
 
-    let alive = server.alive();
-    // For whoever tunes the cap: how much address space the server needed at most (`prlimit` execs the server).
-    let peak = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmPeak"))
-        .map(str::to_owned);
-    eprintln!("capped server under {CAP_MIB} MiB: {peak:?}");
-    let after = client.get(server.url("/health")).send().map(|r| r.status().as_u16());
-    let stderr = server.stderr.lock().unwrap().join("\n");
-    assert!(alive, "the capped server died; its last words:\n{stderr}");
-    assert_eq!(after.ok(), Some(200), "/health after the load");
-    assert!(answered > 0, "/health was never polled during the load");
-    let shown: Vec<&String> = failures.iter().take(10).collect();
-    assert!(
-        failures.is_empty(),
-        "{} requests failed, e.g. {shown:#?}\nserver stderr:\n{stderr}",
-        failures.len()
+    assert_survived(&mut server, &client, failures);
+}
+
+/// The hostile corpus of the parser budgets (`tests/common/hostile.rs`: fan-out, deep trees, a huge `/Count`, an
+/// xref chain without lengths, a compression bomb, garbage Flate, an object-stream loop, a `.p7s` of 1 000 signers
+/// over a large content) and garbage OCSP and TSA requests, under the same cap: first each alone on every route that
+/// reads it, then three copies of each at once beside 100 logins for unknown e-mails and 8 large `signDoc` bodies.
+/// Every answer is a 2xx, a 4xx or a 503, `/health` answers throughout, and the process lives.
+#[test]
+fn a_capped_server_answers_the_hostile_corpus_on_every_route_alone_and_at_once() {
+    let mut app = TestApp::spawn_on(Backend::Sqlite, &[]);
+    let holder = app.create_holder_with("corpus@example.ro", "p256", 3, false);
+    let token = app.login(&holder);
+    let cookie = app.web_login(&holder);
+    app.stop();
+    let mut server = Capped::start(&app, CAP_MIB);
+    let base = server.base.clone();
+    let client = reqwest::blocking::Client::builder()
+        // A hang detector only: nothing here measures time.
+        .timeout(Duration::from_secs(300))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut files: Vec<(&'static str, Arc<Vec<u8>>)> = hostile::pdf_corpus()
+        .into_iter()
+        .map(|h| (h.name, Arc::new(h.bytes)))
+        .collect();
+    files.push((
+        "1000-signer .p7s",
+        Arc::new(hostile::many_signer_p7s(1000, &vec![b'x'; 4 << 20])),
+    ));
+    let garbage: Arc<Vec<u8>> = Arc::new(
+        (0..16_384u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect(),
     );
+    let corpus_jobs = |copies: usize| -> Vec<Job> {
+        let mut jobs: Vec<Job> = Vec::new();
+        for _ in 0..copies {
+            for (name, bytes) in &files {
+                let (c, url, b, name) = (client.clone(), format!("{base}/api/v1/verify"), bytes.clone(), *name);
+                jobs.push(Box::new(move || {
+                    let part = reqwest::blocking::multipart::Part::bytes(b.to_vec()).file_name("hostile.pdf");
+                    let form = reqwest::blocking::multipart::Form::new().part("file", part);
+                    bad_outcome(&format!("verify {name}"), c.post(url).multipart(form).send())
+                }));
+                let (c, url, b, cookie) = (
+                    client.clone(),
+                    format!("{base}/api/v1/sign-jobs"),
+                    bytes.clone(),
+                    cookie.clone(),
+                );
+                jobs.push(Box::new(move || {
+                    let part = reqwest::blocking::multipart::Part::bytes(b.to_vec()).file_name("hostile.pdf");
+                    let form = reqwest::blocking::multipart::Form::new().part("files", part);
+                    let csrf = common::csrf_for(&cookie);
+                    let sent = c
+                        .post(url)
+                        .header("Cookie", cookie)
+                        .header("X-CSRF-Token", csrf)
+                        .multipart(form)
+                        .send();
+                    bad_outcome(&format!("sign-jobs {name}"), sent)
+                }));
+                let body = json!({"credentialID": holder.credential_id, "SAD": "not-yet", "documents": [
+                    {"document": base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()),
+                     "signature_format": "P", "conformance_level": "Ades-B-B", "signAlgo": "1.2.840.10045.4.3.2"}]});
+                let (c, url, token) = (
+                    client.clone(),
+                    format!("{base}/csc/v2/signatures/signDoc"),
+                    token.clone(),
+                );
+                jobs.push(Box::new(move || {
+                    bad_outcome(
+                        &format!("signDoc {name}"),
+                        c.post(url).bearer_auth(token).json(&body).send(),
+                    )
+                }));
+            }
+            let (c, url, g) = (client.clone(), format!("{base}/pki/ocsp"), garbage.clone());
+            jobs.push(Box::new(move || {
+                let sent = c
+                    .post(url)
+                    .header("Content-Type", "application/ocsp-request")
+                    .body(g.to_vec())
+                    .send();
+                bad_outcome("OCSP garbage", sent)
+            }));
+            let (c, url, g, email) = (
+                client.clone(),
+                format!("{base}/tsa"),
+                garbage.clone(),
+                holder.email.clone(),
+            );
+            jobs.push(Box::new(move || {
+                let sent = c
+                    .post(url)
+                    .basic_auth(email, Some(HOLDER_PASSWORD))
+                    .header("Content-Type", "application/timestamp-query")
+                    .body(g.to_vec())
+                    .send();
+                bad_outcome("TSA garbage", sent)
+            }));
+        }
+        jobs
+    };
+    // Alone: one request at a time, each given the whole budget.
+    let mut failures: Vec<String> = corpus_jobs(1).into_iter().filter_map(|job| job()).collect();
+    assert!(
+        server.alive(),
+        "the capped server died on a single hostile request: {failures:#?}"
+    );
+
+    // At once, beside logins for unknown e-mails and large bodies.
+    let mut jobs = corpus_jobs(3);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    for i in 0..100 {
+        let (c, url, email) = (
+            client.clone(),
+            format!("{base}/csc/v2/auth/login"),
+            format!("nobody-{run}-{i}@example.ro"),
+        );
+        jobs.push(Box::new(move || {
+            bad_outcome(
+                "CSC login",
+                c.post(url).basic_auth(email, Some("a wrong password, surely")).send(),
+            )
+        }));
+    }
+    let large: &'static [u8] = Box::leak(
+        serde_json::to_vec(
+            &json!({"credentialID": holder.credential_id, "SAD": "not-a-sad", "documents": [{
+            "document": base64::engine::general_purpose::STANDARD.encode(vec![0x5au8; 12 << 20]),
+            "signature_format": "C", "conformance_level": "AdES-B-B", "signAlgo": "1.2.840.10045.4.3.2"}]}),
+        )
+        .unwrap()
+        .into_boxed_slice(),
+    );
+    for _ in 0..8 {
+        let (c, url, token) = (
+            client.clone(),
+            format!("{base}/csc/v2/signatures/signDoc"),
+            token.clone(),
+        );
+        jobs.push(Box::new(move || {
+            let sent = c
+                .post(url)
+                .bearer_auth(token)
+                .header("Content-Type", "application/json")
+                .body(large)
+                .send();
+            bad_outcome("large signDoc", sent)
+        }));
+    }
+    failures.extend(at_once(&client, &server, jobs));
+    assert_survived(&mut server, &client, failures);
 }
 
 /// The metric line `name{labels}` of a Prometheus exposition, as a number (0 when absent).
