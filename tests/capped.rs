@@ -205,6 +205,35 @@ fn assert_survived(server: &mut Capped, client: &reqwest::blocking::Client, fail
     );
 }
 
+/// `n` CSC logins, each for an e-mail nobody has: each costs a (dummy) password check.
+fn unknown_csc_logins(client: &reqwest::blocking::Client, base: &str, n: usize) -> Vec<Job> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    (0..n)
+        .map(|i| {
+            let (c, url, email) = (
+                client.clone(),
+                format!("{base}/csc/v2/auth/login"),
+                format!("nobody-{run}-{i}@example.ro"),
+            );
+            Box::new(move || {
+                bad_outcome(
+                    "CSC login",
+                    c.post(url).basic_auth(email, Some("a wrong password, surely")).send(),
+                )
+            }) as Job
+        })
+        .collect()
+}
+
+/// A client that waits as long as a loaded server may take: its timeout only detects a hang.
+fn patient_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
 /// A request to send, and what went wrong with its answer, if anything.
 type Job = Box<dyn FnOnce() -> Option<String> + Send>;
 
@@ -259,12 +288,7 @@ fn a_capped_server_outlives_logins_inflating_pdfs_and_large_bodies_at_once() {
     app.stop();
     let mut server = Capped::start(&app, CAP_MIB);
     let base = server.base.clone();
-    let client = reqwest::blocking::Client::builder()
-        // A hang detector only: nothing here measures time.
-        .timeout(Duration::from_secs(300))
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let client = patient_client();
 
     let pdf = inflating_pdf(1_000_000);
     let document = base64::engine::general_purpose::STANDARD.encode(vec![0x5au8; 18 * 1024 * 1024]);
@@ -285,18 +309,8 @@ fn a_capped_server_outlives_logins_inflating_pdfs_and_large_bodies_at_once() {
 
     let mut jobs: Vec<Job> = Vec::new();
     let run = uuid::Uuid::new_v4().simple().to_string();
+    jobs.extend(unknown_csc_logins(&client, &base, 100));
     for i in 0..100 {
-        let (c, url, email) = (
-            client.clone(),
-            format!("{base}/csc/v2/auth/login"),
-            format!("nobody-{run}-{i}@example.ro"),
-        );
-        jobs.push(Box::new(move || {
-            bad_outcome(
-                "CSC login",
-                c.post(url).basic_auth(email, Some("a wrong password, surely")).send(),
-            )
-        }));
         let (c, url, email) = (
             client.clone(),
             format!("{base}/api/v1/session"),
@@ -359,12 +373,7 @@ fn a_capped_server_answers_the_hostile_corpus_on_every_route_alone_and_at_once()
     app.stop();
     let mut server = Capped::start(&app, CAP_MIB);
     let base = server.base.clone();
-    let client = reqwest::blocking::Client::builder()
-        // A hang detector only: nothing here measures time.
-        .timeout(Duration::from_secs(300))
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let client = patient_client();
     let mut files: Vec<(&'static str, Arc<Vec<u8>>)> = hostile::pdf_corpus()
         .into_iter()
         .map(|h| (h.name, Arc::new(h.bytes)))
@@ -457,20 +466,7 @@ fn a_capped_server_answers_the_hostile_corpus_on_every_route_alone_and_at_once()
 
     // At once, beside logins for unknown e-mails and large bodies.
     let mut jobs = corpus_jobs(3);
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    for i in 0..100 {
-        let (c, url, email) = (
-            client.clone(),
-            format!("{base}/csc/v2/auth/login"),
-            format!("nobody-{run}-{i}@example.ro"),
-        );
-        jobs.push(Box::new(move || {
-            bad_outcome(
-                "CSC login",
-                c.post(url).basic_auth(email, Some("a wrong password, surely")).send(),
-            )
-        }));
-    }
+    jobs.extend(unknown_csc_logins(&client, &base, 100));
     let large: &'static [u8] = Box::leak(
         serde_json::to_vec(
             &json!({"credentialID": holder.credential_id, "SAD": "not-a-sad", "documents": [{
