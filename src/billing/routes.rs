@@ -74,6 +74,8 @@ async fn sandbox_pay(
     id: web::Path<String>,
     body: web::Json<Outcome>,
 ) -> Result<HttpResponse, ApiError> {
+    // An order that is not the user's is 404, as on the sandbox page (GET), not a 400 "unknown order".
+    orders::view(&state, &user.user, &id).await?;
     let outcome = body.into_inner().outcome.unwrap_or_default();
     payment::sandbox_pay(&state, &user.user.id, &id, &outcome)
         .await
