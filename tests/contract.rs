@@ -174,3 +174,38 @@ fn the_server_keeps_the_openapi_contract() {
     // A run that tested nothing would also exit 0: the summary names the operations it tested.
     assert!(report.contains("Tested:"), "no summary in:\n{report}");
 }
+
+/// Two answers schemathesis found apart from the spec, each a state of the server rather than a malformed request:
+/// a schema-valid enrolment with another person's phone number is a conflict (409), not a 400 (a client must be
+/// able to tell "fix the format" from "use another number"), and a sandbox payment of an order that is not the
+/// user's is 404 as on the sandbox page, not a 400 "unknown order".
+#[test]
+fn a_taken_phone_is_a_conflict_and_an_unknown_order_is_not_found() {
+    let app = TestApp::spawn();
+    let holder = app.create_holder_with("owner@example.ro", "p256", 1, false);
+    let (status, body) = app.call(
+        "POST",
+        "/api/v1/enrolments",
+        None,
+        Some(serde_json::json!({
+            "given_name": "Ion",
+            "surname": "Ionescu",
+            "email": "someone.else@example.ro",
+            // The phone every CLI-made holder has.
+            "phone": "+40712345678",
+            "privacy_acknowledged": true,
+        })),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "conflict", "{body}");
+
+    let cookie = app.web_login(&holder);
+    let (status, body) = app.call(
+        "POST",
+        "/api/v1/sandbox-pay/01a24aa1-0000-7000-8000-000000000000",
+        Some(&cookie),
+        Some(serde_json::json!({"outcome": "pay"})),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "not_found", "{body}");
+}
