@@ -13,9 +13,9 @@ use common::{csrf_for, TestApp, HOLDER_PASSWORD};
 
 /// The seed of the generated cases: a failure seen once is seen again on the next run.
 const SEED: &str = "20261206";
-/// Cases per operation and phase: enough to try each schema's edges (the coverage phase adds its own), small enough
-/// for a run of a minute or two on two cores.
-const MAX_EXAMPLES: &str = "10";
+/// Cases per operation and phase: enough to try each schema's edges (the coverage phase adds its own; ~5 000 cases
+/// in all), small enough for a run of about a minute on two cores.
+const MAX_EXAMPLES: &str = "25";
 
 /// The repository's root.
 fn root() -> &'static Path {
@@ -143,7 +143,9 @@ fn the_server_keeps_the_openapi_contract() {
         .arg(root().join("api-spec/openapi.yaml"))
         .args(["--url", &app.base])
         .args(["--seed", SEED, "--max-examples", MAX_EXAMPLES])
-        .args(["--workers", "2"])
+        // One worker: the cases reach the server in the same order on every run, and so meet the same state
+        // (login throttle, code cool-downs), which keeps a seeded run a repeatable one.
+        .args(["--workers", "1"])
         // 405s come with the route regrouping: a method a path does not serve answers 404 today.
         .args(["--exclude-checks", "unsupported_method"])
         .output()
