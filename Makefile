@@ -13,8 +13,9 @@ PY_REQUIREMENTS := tests/python/requirements.txt
 
 .PHONY: run test deps-run deps-test venv venv-contract web-vendor e2e-deps build release bench fmt lint clean fuzz fuzz-deps
 
+# Development mode (PARAFA_DEV=1): the sandbox payment and identification are on, and every page says so.
 run: deps-run web-vendor
-	$(CARGO) run --release -- serve
+	PARAFA_DEV=1 $(CARGO) run --release -- serve
 
 test: deps-test venv venv-contract web-vendor e2e-deps
 	@if [ -z "$(PG_URL)" ]; then \
@@ -124,4 +125,5 @@ fuzz: fuzz-deps
 # cargo-afl (from crates.io) and the AFL++ it builds from its own sources: a C compiler and make are all it needs.
 fuzz-deps:
 	@command -v cargo-afl >/dev/null || $(CARGO) install cargo-afl --locked
-	@$(CARGO) afl config --build >/dev/null 2>&1 || $(CARGO) afl config --build --force
+	@# AFL++ is built once per toolchain; a later call fails saying it was "already built", which is what we want.
+	@$(CARGO) afl config --build >/dev/null 2>&1 || $(CARGO) afl config --build 2>&1 | grep -q "already built"
