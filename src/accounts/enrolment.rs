@@ -77,7 +77,9 @@ pub async fn enrol(state: &AppState, req: EnrolRequest, client: &str) -> Result<
 
     if let Some(other) = users::by_phone(db, &phone).await? {
         if other.email != email {
-            return Err(AccountError::Invalid(
+            // Another person's number: a conflict with the state, not a malformed request (409, as for a taken
+            // e-mail elsewhere), so that clients can tell "fix the format" from "use another number".
+            return Err(AccountError::Conflict(
                 "This phone number cannot be used: each person enrols with their own".into(),
             ));
         }

@@ -94,6 +94,8 @@ async fn sandbox_pay(
 ) -> Result<HttpResponse, actix_web::Error> {
     sandbox_only(&state)?;
     let user = user?;
+    // An order that is not the user's is 404, as on the sandbox page (GET), not a 400 "unknown order".
+    orders::view(&state, &user.user, &id).await.map_err(ApiError::from)?;
     let outcome = body?.into_inner().outcome.unwrap_or_default();
     payment::sandbox_pay(&state, &user.user.id, &id, &outcome)
         .await

@@ -187,7 +187,8 @@ pub async fn create(
             )));
         }
     } else if users::by_phone(&state.db, &phone).await?.is_some() {
-        return Err(LifecycleError::Invalid(
+        // Another person's number: a conflict with the state (409), as at enrolment.
+        return Err(LifecycleError::Conflict(
             "This phone number cannot be used: each person enrols with their own".into(),
         ));
     }
