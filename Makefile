@@ -11,12 +11,13 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.requirements-installed
 PY_REQUIREMENTS := tests/python/requirements.txt
 
-.PHONY: run test deps-run deps-test venv web-vendor e2e-deps build release bench fmt lint clean fuzz fuzz-deps
+.PHONY: run test deps-run deps-test venv venv-contract web-vendor e2e-deps build release bench fmt lint clean fuzz fuzz-deps
 
+# Development mode (PARAFA_DEV=1): the sandbox payment and identification are on, and every page says so.
 run: deps-run web-vendor
-	$(CARGO) run --release -- serve
+	PARAFA_DEV=1 $(CARGO) run --release -- serve
 
-test: deps-test venv web-vendor e2e-deps
+test: deps-test venv venv-contract web-vendor e2e-deps
 	@if [ -z "$(PG_URL)" ]; then \
 	  echo "######################################################################"; \
 	  echo "## PARAFA_TEST_POSTGRES_URL is not set: the PostgreSQL suites are   ##"; \
@@ -54,6 +55,19 @@ venv: $(VENV_STAMP)
 $(VENV_STAMP): $(PY_REQUIREMENTS) | deps-test
 	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
+	@touch $@
+
+# .venv-contract with schemathesis (tests/contract.rs checks the server against api-spec/openapi.yaml): a venv of its
+# own, as its pins (hypothesis, pytest...) have nothing to do with pyHanko's; redone when its list changes.
+CONTRACT_VENV := .venv-contract
+CONTRACT_VENV_STAMP := $(CONTRACT_VENV)/.requirements-installed
+CONTRACT_REQUIREMENTS := tests/contract/requirements.txt
+
+venv-contract: $(CONTRACT_VENV_STAMP)
+
+$(CONTRACT_VENV_STAMP): $(CONTRACT_REQUIREMENTS) | deps-test
+	@[ -x $(CONTRACT_VENV)/bin/python ] || python3 -m venv $(CONTRACT_VENV)
+	$(CONTRACT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(CONTRACT_REQUIREMENTS)
 	@touch $@
 
 # pdf.js for the signing page's previews (src/web/vendor, compiled into the binary by build.rs when present; a build

@@ -57,6 +57,154 @@ pub struct Settings {
     pub packages: Vec<PackageSettings>,
     pub notify: NotifySettings,
     pub lifecycle: LifecycleSettings,
+    pub parsers: ParserLimits,
+    pub admission: AdmissionSettings,
+    pub limits: LimitSettings,
+    /// Development mode (`PARAFA_DEV=1`): serves the sandbox payment gateway and the sandbox identification
+    /// provider, with which a holder pays their own order and declares any identity. Off by default; refused with an
+    /// `https` public URL, so that no deployment on the internet runs it.
+    pub dev: bool,
+    pub identity_provider: IdentityProviderSettings,
+    pub tsa_ocsp: TsaOcspSettings,
+}
+
+/// Who the client is behind a proxy, and the limits on messages that requests without a login can make Parafa
+/// send (`[limits]`). The login throttle and the codes' cool-down are in [`AccountSettings`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Proxies (CIDRs such as `10.0.0.0/8`, or single addresses) whose `X-Forwarded-For` / `Forwarded` headers
+    /// name the client. Empty (the default): the peer is the client and those headers are ignored, as anyone can
+    /// write them. `PARAFA_TRUSTED_PROXIES`: a comma-separated list.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Which header the trusted proxies write: `X-Forwarded-For` (the default) or `Forwarded` (RFC 7239). Only
+    /// that one is read, as a proxy passes the other on as the client wrote it. `PARAFA_CLIENT_ADDRESS_HEADER`.
+    pub client_address_header: ForwardedHeader,
+    /// E-mails and SMS at most, per destination (an address or a number) and window, that unauthenticated requests
+    /// (enrolment, password recovery, the codes of link flows) and codes may cause. `PARAFA_SENDS_PER_DESTINATION`.
+    pub sends_per_destination: i64,
+    /// The window of `sends_per_destination`, in seconds (default an hour). `PARAFA_SENDS_PER_DESTINATION_WINDOW_SECS`.
+    pub sends_per_destination_window_secs: i64,
+    /// Such messages at most, to all destinations together, per window: a ceiling on SMS costs under a flood of
+    /// numbers. `PARAFA_SENDS_GLOBAL`.
+    pub sends_global: i64,
+    /// The window of `sends_global`, in seconds (default an hour). `PARAFA_SENDS_GLOBAL_WINDOW_SECS`.
+    pub sends_global_window_secs: i64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            trusted_proxies: Vec::new(),
+            client_address_header: ForwardedHeader::XForwardedFor,
+            sends_per_destination: 5,
+            sends_per_destination_window_secs: 3600,
+            sends_global: 1000,
+            sends_global_window_secs: 3600,
+        }
+    }
+}
+
+impl LimitSettings {
+    /// Applies `PARAFA_<name>=value` when it is one of these settings: `Ok(true)` when it was.
+    fn apply_env(&mut self, name: &str, value: &str) -> Result<bool, String> {
+        let number = || value.parse::<i64>().map_err(|_| "expected a number".to_owned());
+        match name {
+            "TRUSTED_PROXIES" => {
+                self.trusted_proxies = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(parse_net)
+                    .collect::<Result<_, _>>()?
+            }
+            "CLIENT_ADDRESS_HEADER" => {
+                self.client_address_header = match value.to_ascii_lowercase().as_str() {
+                    "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+                    "forwarded" => ForwardedHeader::Forwarded,
+                    _ => return Err("expected X-Forwarded-For or Forwarded".into()),
+                }
+            }
+            "SENDS_PER_DESTINATION" => self.sends_per_destination = number()?,
+            "SENDS_PER_DESTINATION_WINDOW_SECS" => self.sends_per_destination_window_secs = number()?,
+            "SENDS_GLOBAL" => self.sends_global = number()?,
+            "SENDS_GLOBAL_WINDOW_SECS" => self.sends_global_window_secs = number()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.sends_per_destination < 1
+            || self.sends_global < 1
+            || self.sends_per_destination_window_secs < 1
+            || self.sends_global_window_secs < 1
+        {
+            return Err(ConfigError::Invalid {
+                name: "limits",
+                reason: "sends_per_destination, sends_global and their windows must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The header in which trusted proxies forward the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ForwardedHeader {
+    #[serde(rename = "X-Forwarded-For")]
+    XForwardedFor,
+    #[serde(rename = "Forwarded")]
+    Forwarded,
+}
+
+/// A CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address (a /32 or /128).
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
+}
+
+/// The remote identification provider used outside development mode: where holders are sent, and the key that
+/// authenticates its reports (`POST /api/v1/identity/callback`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityProviderSettings {
+    /// The provider's page; the session's one-time token is appended as `session=<token>`. Unset (and not in
+    /// development mode): identifications cannot start.
+    pub url: Option<String>,
+    /// The HMAC key of the provider's reports; unset: one made at first start, kept in the database.
+    pub callback_secret: Option<SecretString>,
+}
+
+/// Access to the public timestamp and OCSP services (issue 14, class 6): who may ask, how often, how long an OCSP
+/// answer is reused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TsaOcspSettings {
+    /// Whether `POST /tsa` answers callers that do not authenticate (free timestamps, outside any package).
+    pub tsa_anonymous: bool,
+    /// Anonymous timestamps per minute (all callers together, per instance) when `tsa_anonymous` is on.
+    pub tsa_anonymous_per_minute: u32,
+    /// Timestamp requests per minute and per instance (authenticated or not); past it a 429 with `Retry-After`.
+    pub tsa_per_minute: u32,
+    /// OCSP requests per minute and per instance; past it the OCSP `tryLater` response.
+    pub ocsp_per_minute: u32,
+    /// How long a signed OCSP response is reused for the same certificate and status (its `nextUpdate`), in
+    /// seconds. 0: a fresh response per request.
+    pub ocsp_cache_secs: i64,
+}
+
+impl Default for TsaOcspSettings {
+    fn default() -> Self {
+        TsaOcspSettings {
+            tsa_anonymous: false,
+            tsa_anonymous_per_minute: 60,
+            tsa_per_minute: 6_000,
+            ocsp_per_minute: 30_000,
+            ocsp_cache_secs: 300,
+        }
+    }
 }
 
 /// Login tokens and TOTP rules (product rules §3, §4).
@@ -138,6 +286,61 @@ impl Default for AccountSettings {
             login_max_failures_per_client: 20,
             login_failure_window_secs: 15 * 60,
             privacy_notice_version: "2026-11".into(),
+        }
+    }
+}
+
+/// Admission control for memory (`crate::admission`): the budget that Argon2 hashes, PDF and CMS parsing and large
+/// request bodies reserve from before they start, and the pool of password-hashing workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdmissionSettings {
+    /// The memory budget, in MiB (`PARAFA_MEMORY_BUDGET_MIB`). 512 MiB by default: on a 1 GiB machine that leaves
+    /// the rest for the process's own base (~100 MiB: token, pools, caches), the database and the system, and it
+    /// still admits the largest single request (a 64 MiB `signDoc`, ~4× its size while it is served).
+    pub memory_budget_mib: u32,
+    /// How long a request waits for room in the budget, or for a hashing worker, before a 503, in milliseconds
+    /// (`PARAFA_ADMISSION_WAIT_MS`).
+    pub wait_ms: u64,
+    /// The `Retry-After` of that 503, in seconds.
+    pub retry_after_secs: u64,
+    /// Argon2 workers (`PARAFA_PASSWORD_WORKERS`; 0: one per core). At most this many hashes run at once, each
+    /// taking the Argon2 memory (19 MiB) from the budget; the others queue.
+    pub password_workers: usize,
+    /// Bytes reserved per byte of a request body, from its `Content-Length` before it is read: the body itself,
+    /// its parsed form (JSON strings, decoded base64) and the answer built from it. Measured on `signDoc` refused
+    /// at the SAD check: a 63 MB body raised the peak by 162 MB before the copies were trimmed (2.6×), 139 MB
+    /// after (2.2×); a signature that succeeds also holds its output and its base64, hence 4.
+    pub body_factor: u32,
+    /// Bytes reserved per byte of a PDF or CMS structure parsed, verified or signed (its parsed objects, the
+    /// signed copy written).
+    pub parse_factor: u32,
+    /// What a PDF parse reserves on top, in MiB, for the streams it decodes: the reader's cap of decoded data per
+    /// document (128 MiB) plus the growth of its buffers. Measured: a 1 MB PDF of compressed object streams that
+    /// reaches the cap raised the peak by ~150 MB.
+    pub pdf_decoded_mib: u32,
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        AdmissionSettings {
+            memory_budget_mib: 512,
+            wait_ms: 2_000,
+            retry_after_secs: 2,
+            password_workers: 0,
+            body_factor: 4,
+            parse_factor: 8,
+            pdf_decoded_mib: 160,
+        }
+    }
+}
+
+impl AdmissionSettings {
+    /// Argon2 workers in force.
+    pub fn password_workers(&self) -> usize {
+        match self.password_workers {
+            0 => cores(),
+            n => n,
         }
     }
 }
@@ -282,12 +485,145 @@ impl Default for DocumentSettings {
     }
 }
 
-impl DocumentSettings {
-    /// The PDF limits in force.
+// ---------------------------------------------------------------------------------------------------------------
+// Parser budgets
+
+/// How much work the parsers of outside bytes may do for one request: the PDF reader, CMS (`.p7s` and the
+/// signatures in PDFs), OCSP requests. A budget exhausted refuses the input with a message (a 400, or an OCSP
+/// `malformedRequest`), never an abort. `[parsers]` in `parafa.toml`; each also as `PARAFA_PARSER_<NAME>`, e.g.
+/// `PARAFA_PARSER_PDF_MAX_NODES`. The defaults fit a small machine (2 cores, 2 GB) serving a few such requests at
+/// once: one PDF reading decodes at most 64 MiB and scans at most 8 times what it reads. TSA requests are bounded
+/// by `tsa.max_request_bytes`; PDF and upload sizes by `documents`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParserLimits {
+    /// Objects fetched plus page and field tree nodes visited, per PDF reading.
+    pub pdf_max_nodes: usize,
+    /// Deepest page tree or form field tree.
+    pub pdf_max_depth: usize,
+    /// Bytes a PDF reading may lex or search, per byte of the file and of the streams it decodes.
+    pub pdf_scan_factor: usize,
+    /// Most one compressed cross-reference or object stream may decode to, in bytes.
+    pub pdf_max_decoded_stream_bytes: usize,
+    /// Most all streams decoded by one PDF reading may add up to, in bytes.
+    pub pdf_max_decoded_total_bytes: usize,
+    /// Cross-reference sections (revisions) a PDF may chain.
+    pub pdf_max_xref_sections: usize,
+    /// SignerInfos a `.p7s` may hold; also the signatures of one PDF that are checked.
+    pub cms_max_signers: usize,
+    /// Certificates a CMS SignedData may carry.
+    pub cms_max_certificates: usize,
+    /// Signed (and, separately, unsigned) attributes one SignerInfo may carry.
+    pub cms_max_attributes: usize,
+    /// Largest OCSP request, in bytes.
+    pub ocsp_max_request_bytes: usize,
+    /// Certificates one OCSP request may ask about (its requestList).
+    pub ocsp_max_requests: usize,
+}
+
+impl Default for ParserLimits {
+    fn default() -> Self {
+        use crate::documents::pades;
+        ParserLimits {
+            pdf_max_nodes: pades::DEFAULT_MAX_NODES,
+            pdf_max_depth: pades::DEFAULT_MAX_DEPTH,
+            pdf_scan_factor: pades::DEFAULT_SCAN_FACTOR,
+            pdf_max_decoded_stream_bytes: pades::DEFAULT_MAX_DECODED_STREAM,
+            pdf_max_decoded_total_bytes: pades::DEFAULT_MAX_DECODED_TOTAL,
+            pdf_max_xref_sections: pades::DEFAULT_MAX_XREF_SECTIONS,
+            cms_max_signers: 32,
+            cms_max_certificates: 64,
+            cms_max_attributes: 64,
+            ocsp_max_request_bytes: 16 * 1024,
+            ocsp_max_requests: 20,
+        }
+    }
+}
+
+impl ParserLimits {
+    /// The limits of an OCSP request.
+    pub fn ocsp_limits(&self) -> crate::ca::revocation::OcspLimits {
+        crate::ca::revocation::OcspLimits {
+            max_request_bytes: self.ocsp_max_request_bytes,
+            max_requests: self.ocsp_max_requests,
+        }
+    }
+
+    /// Sets the field `PARAFA_PARSER_<name>` names; `None` when it names none.
+    fn set_from_env(&mut self, name: &str, value: &str) -> Option<Result<(), String>> {
+        let field = match name {
+            "PDF_MAX_NODES" => &mut self.pdf_max_nodes,
+            "PDF_MAX_DEPTH" => &mut self.pdf_max_depth,
+            "PDF_SCAN_FACTOR" => &mut self.pdf_scan_factor,
+            "PDF_MAX_DECODED_STREAM_BYTES" => &mut self.pdf_max_decoded_stream_bytes,
+            "PDF_MAX_DECODED_TOTAL_BYTES" => &mut self.pdf_max_decoded_total_bytes,
+            "PDF_MAX_XREF_SECTIONS" => &mut self.pdf_max_xref_sections,
+            "CMS_MAX_SIGNERS" => &mut self.cms_max_signers,
+            "CMS_MAX_CERTIFICATES" => &mut self.cms_max_certificates,
+            "CMS_MAX_ATTRIBUTES" => &mut self.cms_max_attributes,
+            "OCSP_MAX_REQUEST_BYTES" => &mut self.ocsp_max_request_bytes,
+            "OCSP_MAX_REQUESTS" => &mut self.ocsp_max_requests,
+            _ => return None,
+        };
+        Some(
+            value
+                .parse()
+                .map(|v| *field = v)
+                .map_err(|_| "expected a number".into()),
+        )
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let all = [
+            self.pdf_max_nodes,
+            self.pdf_max_depth,
+            self.pdf_scan_factor,
+            self.pdf_max_decoded_stream_bytes,
+            self.pdf_max_decoded_total_bytes,
+            self.pdf_max_xref_sections,
+            self.cms_max_signers,
+            self.cms_max_certificates,
+            self.cms_max_attributes,
+            self.ocsp_max_request_bytes,
+            self.ocsp_max_requests,
+        ];
+        if all.contains(&0) || self.pdf_max_decoded_stream_bytes > self.pdf_max_decoded_total_bytes {
+            return Err(ConfigError::Invalid {
+                name: "parsers",
+                reason: "every budget must be at least 1, and pdf_max_decoded_stream_bytes at most \
+                         pdf_max_decoded_total_bytes"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// The PDF reader's limits in force: the sizes from `documents`, the work budgets from `parsers`.
     pub fn pdf_limits(&self) -> crate::documents::pades::Limits {
+        let p = &self.parsers;
         crate::documents::pades::Limits {
-            max_bytes: self.max_pdf_bytes,
-            max_objects: self.max_pdf_objects,
+            max_bytes: self.documents.max_pdf_bytes,
+            max_objects: self.documents.max_pdf_objects,
+            max_nodes: p.pdf_max_nodes,
+            max_depth: p.pdf_max_depth,
+            scan_factor: p.pdf_scan_factor,
+            max_decoded_stream: p.pdf_max_decoded_stream_bytes,
+            max_decoded_total: p.pdf_max_decoded_total_bytes,
+            max_xref_sections: p.pdf_max_xref_sections,
+        }
+    }
+}
+
+impl Settings {
+    /// The limits of verifying one file: the PDF reader's and the CMS budgets.
+    pub fn verify_limits(&self) -> crate::documents::verify::Limits {
+        crate::documents::verify::Limits {
+            pdf: self.pdf_limits(),
+            signers: self.parsers.cms_max_signers,
+            certificates: self.parsers.cms_max_certificates,
+            attributes: self.parsers.cms_max_attributes,
         }
     }
 }
@@ -502,6 +838,12 @@ impl Default for Settings {
             packages: default_packages(),
             notify: NotifySettings::default(),
             lifecycle: LifecycleSettings::default(),
+            parsers: ParserLimits::default(),
+            admission: AdmissionSettings::default(),
+            limits: LimitSettings::default(),
+            dev: false,
+            identity_provider: IdentityProviderSettings::default(),
+            tsa_ocsp: TsaOcspSettings::default(),
         }
     }
 }
@@ -636,6 +978,9 @@ impl Settings {
                 value: value.clone(),
                 reason: reason.into(),
             };
+            if self.limits.apply_env(name, value).map_err(|r| bad(&r))? {
+                continue;
+            }
             match name {
                 "DATA_DIR" => self.data_dir = PathBuf::from(value),
                 "LISTEN" => self.listen = value.clone(),
@@ -676,10 +1021,46 @@ impl Settings {
                 "EMAIL_FROM" => self.notify.email_from = value.clone(),
                 "SMS_WEBHOOK_URL" => self.notify.sms_webhook_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "SMS_WEBHOOK_TOKEN" => self.notify.sms_webhook_token = Some(value.clone()).filter(|v| !v.is_empty()),
+                "MEMORY_BUDGET_MIB" => {
+                    self.admission.memory_budget_mib = value.parse().map_err(|_| bad("expected a number of MiB"))?
+                }
+                "ADMISSION_WAIT_MS" => {
+                    self.admission.wait_ms = value.parse().map_err(|_| bad("expected a number of milliseconds"))?
+                }
+                "PASSWORD_WORKERS" => {
+                    self.admission.password_workers = value.parse().map_err(|_| bad("expected a number"))?
+                }
+                "DEV" => {
+                    self.dev = match value.as_str() {
+                        "1" | "true" => true,
+                        "0" | "false" | "" => false,
+                        _ => return Err(bad("expected 1, 0, true or false")),
+                    }
+                }
+                "IDENTITY_PROVIDER_URL" => self.identity_provider.url = Some(value.clone()).filter(|v| !v.is_empty()),
+                "IDENTITY_CALLBACK_SECRET" => self.identity_provider.callback_secret = Some(value.clone().into()),
+                "TSA_ANONYMOUS" => {
+                    self.tsa_ocsp.tsa_anonymous = value.parse().map_err(|_| bad("expected true or false"))?
+                }
+                "TSA_PER_MINUTE" => {
+                    self.tsa_ocsp.tsa_per_minute = value.parse().map_err(|_| bad("expected a number"))?
+                }
+                "OCSP_PER_MINUTE" => {
+                    self.tsa_ocsp.ocsp_per_minute = value.parse().map_err(|_| bad("expected a number"))?
+                }
+                "OCSP_CACHE_SECS" => {
+                    self.tsa_ocsp.ocsp_cache_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
+                }
                 // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
                 "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS"
                 | "TEST_CLOCK_FILE" => {}
-                _ => return Err(bad("unknown PARAFA_ variable")),
+                _ => match name
+                    .strip_prefix("PARSER_")
+                    .and_then(|n| self.parsers.set_from_env(n, value))
+                {
+                    Some(result) => result.map_err(|e| bad(&e))?,
+                    None => return Err(bad("unknown PARAFA_ variable")),
+                },
             }
         }
         Ok(())
@@ -697,6 +1078,26 @@ impl Settings {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return invalid("public_url", format!("{url:?} must start with http:// or https://"));
             }
+        }
+        if self.dev && self.public_url().starts_with("https://") {
+            return invalid(
+                "dev",
+                "development mode (the sandbox payment and identification) is refused with an https public URL: \
+                 a public deployment must not let holders pay their own orders or declare their identity"
+                    .into(),
+            );
+        }
+        if let Some(url) = &self.identity_provider.url {
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                return invalid("identity_provider.url", format!("{url:?} must start with https://"));
+            }
+        }
+        let o = &self.tsa_ocsp;
+        if o.tsa_per_minute < 1 || o.ocsp_per_minute < 1 || o.tsa_anonymous_per_minute < 1 {
+            return invalid("tsa_ocsp", "the per-minute limits must be at least 1".into());
+        }
+        if !(0..=86_400).contains(&o.ocsp_cache_secs) {
+            return invalid("tsa_ocsp.ocsp_cache_secs", "must be between 0 and 86400".into());
         }
         let db = self.database_url();
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
@@ -729,6 +1130,15 @@ impl Settings {
             );
         }
         self.notify.validate()?;
+        self.parsers.validate()?;
+        let a = &self.admission;
+        if a.memory_budget_mib < 32 || a.wait_ms > 60_000 || a.body_factor < 1 || a.parse_factor < 1 {
+            return invalid(
+                "admission",
+                "memory_budget_mib ≥ 32, wait_ms ≤ 60000, body_factor ≥ 1 and parse_factor ≥ 1".into(),
+            );
+        }
+        self.limits.validate()?;
         let d = &self.documents;
         if d.retention_secs < 60 || d.max_files == 0 || d.max_file_bytes == 0 || d.max_job_bytes < d.max_file_bytes {
             return invalid(
@@ -879,6 +1289,63 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_budget_comes_from_the_environment_and_a_too_small_one_is_refused() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!((s.admission.memory_budget_mib, s.admission.wait_ms), (512, 2_000));
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("PARAFA_MEMORY_BUDGET_MIB", "1024"),
+                ("PARAFA_ADMISSION_WAIT_MS", "500"),
+                ("PARAFA_PASSWORD_WORKERS", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.admission.memory_budget_mib, 1024);
+        assert_eq!(s.admission.wait_ms, 500);
+        assert_eq!(s.admission.password_workers(), 3);
+        let err = Settings::load_from(None, &env(&[("PARAFA_MEMORY_BUDGET_MIB", "8")])).unwrap_err();
+        assert!(err.to_string().contains("admission"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_and_message_limits_come_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parafa.toml");
+        std::fs::write(
+            &file,
+            "[limits]\ntrusted_proxies = [\"10.0.0.0/8\"]\nclient_address_header = \"Forwarded\"\nsends_global = 7\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&file), &[]).unwrap();
+        assert_eq!(
+            s.limits.trusted_proxies,
+            ["10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()]
+        );
+        assert_eq!(s.limits.client_address_header, ForwardedHeader::Forwarded);
+        assert_eq!((s.limits.sends_global, s.limits.sends_per_destination), (7, 5));
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("PARAFA_TRUSTED_PROXIES", "192.0.2.0/24, 2001:db8::1"),
+                ("PARAFA_SENDS_PER_DESTINATION", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.limits.trusted_proxies.len(), 2);
+        assert!(s.limits.trusted_proxies[1].contains(&"2001:db8::1".parse::<std::net::IpAddr>().unwrap()));
+        assert_eq!(s.limits.sends_per_destination, 2);
+        assert!(
+            Settings::default().limits.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+        let err = Settings::load_from(None, &env(&[("PARAFA_TRUSTED_PROXIES", "the load balancer")])).unwrap_err();
+        assert!(err.to_string().contains("PARAFA_TRUSTED_PROXIES"), "{err}");
+        assert!(Settings::load_from(None, &env(&[("PARAFA_SENDS_GLOBAL", "0")])).is_err());
+        assert!(Settings::load_from(None, &env(&[("PARAFA_CLIENT_ADDRESS_HEADER", "X-Real-IP")])).is_err());
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("parafa.toml");
@@ -886,6 +1353,32 @@ mod tests {
         let s = Settings::load_from(Some(&file), &env(&[("PARAFA_LISTEN", "127.0.0.1:9100")])).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9100");
         assert_eq!(s.hsm.token_label, "t1");
+    }
+
+    #[test]
+    fn parser_budgets_are_settings_that_reach_the_readers() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.pdf_limits(), crate::documents::pades::Limits::default());
+        assert_eq!(s.verify_limits(), crate::documents::verify::Limits::default());
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("PARAFA_PARSER_PDF_MAX_NODES", "1000"),
+                ("PARAFA_PARSER_PDF_SCAN_FACTOR", "3"),
+                ("PARAFA_PARSER_CMS_MAX_SIGNERS", "4"),
+                ("PARAFA_PARSER_OCSP_MAX_REQUESTS", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((s.pdf_limits().max_nodes, s.pdf_limits().scan_factor), (1000, 3));
+        assert_eq!(s.verify_limits().signers, 4);
+        assert_eq!(s.parsers.ocsp_limits().max_requests, 2);
+        let err = Settings::load_from(None, &env(&[("PARAFA_PARSER_PDF_MAX_DEPTH", "deep")])).unwrap_err();
+        assert!(err.to_string().contains("PARAFA_PARSER_PDF_MAX_DEPTH"), "{err}");
+        let err = Settings::load_from(None, &env(&[("PARAFA_PARSER_PDF_MAX_NODES", "0")])).unwrap_err();
+        assert!(err.to_string().contains("parsers"), "{err}");
+        let err = Settings::load_from(None, &env(&[("PARAFA_PARSER_NOPE", "1")])).unwrap_err();
+        assert!(err.to_string().contains("unknown PARAFA_ variable"), "{err}");
     }
 
     #[test]
@@ -902,6 +1395,19 @@ mod tests {
     fn pins_never_show_in_debug_output() {
         let s = Settings::load_from(None, &env(&[("PARAFA_HSM_USER_PIN", "s3cr3t-pin-1234")])).unwrap();
         assert!(!format!("{s:?}").contains("s3cr3t-pin-1234"));
+    }
+
+    #[test]
+    fn development_mode_is_off_by_default_and_refused_with_https() {
+        assert!(!Settings::load_from(None, &[]).unwrap().dev);
+        assert!(Settings::load_from(None, &env(&[("PARAFA_DEV", "1")])).unwrap().dev);
+        let err = Settings::load_from(
+            None,
+            &env(&[("PARAFA_DEV", "1"), ("PARAFA_PUBLIC_URL", "https://sign.example.ro")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("dev"), "{err}");
+        assert!(Settings::load_from(None, &env(&[("PARAFA_PUBLIC_URL", "https://sign.example.ro")])).is_ok());
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct ApiError {
     /// The CSC error code (`invalid_request`, `invalid_token`, …).
     pub error: &'static str,
     pub description: String,
+    /// Seconds for a `Retry-After` header (a 503 of the memory budget).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -30,6 +32,7 @@ impl ApiError {
             status,
             error,
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -76,7 +79,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs));
+        }
+        res.json(Body {
             error: self.error,
             error_description: &self.description,
         })
@@ -91,6 +98,19 @@ impl From<DbError> for ApiError {
             }
             _ if e.is_unavailable() => ApiError::unavailable("the database is unavailable", &e),
             _ => ApiError::internal("database error", &e),
+        }
+    }
+}
+
+impl From<crate::admission::Overloaded> for ApiError {
+    fn from(e: crate::admission::Overloaded) -> ApiError {
+        ApiError {
+            retry_after: Some(e.retry_after_secs),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                e.to_string(),
+            )
         }
     }
 }
@@ -116,6 +136,7 @@ impl From<CscError> for ApiError {
             CscError::Otp { v2: true, message } => ApiError::new(bad, "invalid_authentication_data", message),
             CscError::Authentication(d) => ApiError::new(bad, "authentication_error", d),
             CscError::Throttled(d) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "access_denied", d),
+            CscError::Overloaded(o) => o.into(),
             CscError::Db(e) => e.into(),
             CscError::Hsm(e) => e.into(),
             CscError::Internal(d) => ApiError::internal("internal error", &d),
@@ -148,9 +169,16 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
         503 => ("temporarily_unavailable", "the service is temporarily unavailable"),
         _ => ("server_error", "internal error; see the server log"),
     };
-    let (req, _) = res.into_parts();
-    let api = ApiError::new(status, error, description);
-    let res = actix_web::dev::ServiceResponse::new(req, api.error_response()).map_into_right_body();
+    let (req, original) = res.into_parts();
+    let mut response = ApiError::new(status, error, description).error_response();
+    // What the status needs to be acted on survives the new body: a 405's methods, a 401's scheme, a 503's wait.
+    use actix_web::http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+    for name in [ALLOW, WWW_AUTHENTICATE, RETRY_AFTER] {
+        if let Some(value) = original.headers().get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    let res = actix_web::dev::ServiceResponse::new(req, response).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
 }
 

@@ -63,7 +63,7 @@ pub fn verify(data: &[u8], fixture: &Fixture) {
         file,
         content,
         &fixture.anchors,
-        &pades::Limits::default(),
+        &verify::Limits::default(),
         1_800_000_000,
     );
 }
@@ -75,8 +75,7 @@ pub fn tsa_query(data: &[u8]) {
 
 /// `POST /pki/ocsp`: a DER OCSPRequest.
 pub fn ocsp_request(data: &[u8]) {
-    use der::Decode;
-    let _ = x509_ocsp::OcspRequest::from_der(data);
+    let _ = crate::ca::revocation::parse_request(data, &crate::config::ParserLimits::default().ocsp_limits());
 }
 
 /// The CSC request bodies: the first byte picks the method, the rest is its JSON body, read and checked as the

@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod accounts;
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod billing;
@@ -19,6 +20,7 @@ pub mod hsm;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
+pub mod ratelimit;
 pub mod startup;
 pub mod tsa;
 pub mod web;

@@ -246,6 +246,12 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     // With port 0 the URLs written into certificates must name the port actually bound.
     let state = startup::provision(settings, Some(addr)).await?;
+    if state.settings.dev {
+        let banner = "DEVELOPMENT MODE: the sandbox payment gateway and the sandbox identification are served; \
+                      anyone can pay their own order and declare any identity. Never run this in production.";
+        tracing::warn!("{banner}");
+        eprintln!("\n*** {banner} ***\n");
+    }
     tracing::info!(%addr, token = state.hsm.token_label(), "Parafa is serving");
     // Scripts and tests read this line to find the port when listening on port 0.
     println!("listening on http://{addr}");
@@ -336,12 +342,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Admin::Cleanup => {
-            let report = parafa::lifecycle::cleanup::run(
-                &state.db,
-                state.clock.as_ref(),
-                state.settings.accounts.login_failure_window_secs,
-            )
-            .await?;
+            let report = parafa::lifecycle::cleanup::run(&state.db, state.clock.as_ref()).await?;
             for (table, n) in report {
                 let left = parafa::lifecycle::cleanup::count(&state.db, table).await?;
                 println!("{table}: {n} deleted, {left} left");

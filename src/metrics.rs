@@ -1,9 +1,12 @@
-//! Prometheus metrics: HTTP requests per route and HSM operation latency. The registry is the one global.
+//! Prometheus metrics: HTTP requests per route, HSM operation latency, Argon2 work, password verifications at
+//! login and the memory budget. The registry is the one global.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 /// The registry `/metrics` serves.
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
@@ -45,6 +48,72 @@ static HSM_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     h
 });
 
+static PASSWORD_HASHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let c = IntCounterVec::new(
+        Opts::new(
+            "parafa_password_hashes_total",
+            "Argon2 computations by kind: hash (a new password), verify (a stored hash), dummy (an unknown account)",
+        ),
+        &["kind"],
+    )
+    .expect("static metric definition");
+    REGISTRY.register(Box::new(c.clone())).expect("registered once");
+    c
+});
+
+static PASSWORD_VERIFICATIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    let c = IntCounter::new(
+        "parafa_password_verifications_total",
+        "Passwords checked against a stored hash at login (the work the login throttle bounds)",
+    )
+    .expect("static metric definition");
+    REGISTRY.register(Box::new(c.clone())).expect("registered once");
+    c
+});
+
+static ADMISSION_REFUSALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let c = IntCounterVec::new(
+        Opts::new(
+            "parafa_admission_refusals_total",
+            "Work refused with a 503 because the memory budget stayed spent for the whole wait",
+        ),
+        &["what"],
+    )
+    .expect("static metric definition");
+    REGISTRY.register(Box::new(c.clone())).expect("registered once");
+    c
+});
+
+static ADMISSION_AVAILABLE: LazyLock<IntGauge> = LazyLock::new(|| {
+    let g = IntGauge::new(
+        "parafa_admission_available_bytes",
+        "Memory budget not reserved at the moment of the scrape",
+    )
+    .expect("static metric definition");
+    REGISTRY.register(Box::new(g.clone())).expect("registered once");
+    g
+});
+
+/// Counts one Argon2 computation of `kind` (`hash`, `verify` or `dummy`).
+pub fn count_password_hash(kind: &str) {
+    PASSWORD_HASHES.with_label_values(&[kind]).inc();
+}
+
+/// Counts one refusal of the memory budget.
+pub fn count_admission_refusal(what: &str) {
+    ADMISSION_REFUSALS.with_label_values(&[what]).inc();
+}
+
+/// Sets the unreserved memory budget shown by the next scrape.
+pub fn set_admission_available(bytes: u64) {
+    ADMISSION_AVAILABLE.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+}
+
+/// Counts one password checked at login (known account or not): the work the login throttle bounds.
+pub fn password_verification() {
+    PASSWORD_VERIFICATIONS.inc();
+}
+
 /// Records one HTTP request. `route` is the matched pattern (not the raw path, to bound the label set).
 pub fn observe_http(method: &str, route: &str, status: u16, elapsed: Duration) {
     HTTP_REQUESTS
@@ -67,6 +136,10 @@ pub fn render() -> String {
     LazyLock::force(&HTTP_REQUESTS);
     LazyLock::force(&HTTP_SECONDS);
     LazyLock::force(&HSM_SECONDS);
+    LazyLock::force(&PASSWORD_HASHES);
+    LazyLock::force(&ADMISSION_REFUSALS);
+    LazyLock::force(&ADMISSION_AVAILABLE);
+    LazyLock::force(&PASSWORD_VERIFICATIONS);
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()

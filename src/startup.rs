@@ -4,14 +4,19 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::{Server, Service};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::HttpMessage;
+use actix_web::ResponseError;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use tracing_actix_web::RequestId;
 
+use crate::admission::{Budget, Reservation};
+use crate::auth::password::Hasher;
 use crate::ca::{self, Ca, CaError};
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, Settings};
@@ -54,6 +59,10 @@ pub struct AppState {
     pub ledger: crate::db::signing::Ledger,
     /// The EUR→RON rate source.
     pub fx: Arc<crate::billing::fx::Fx>,
+    /// The memory budget that large bodies, PDF/CMS parsing and Argon2 reserve from (see [`crate::admission`]).
+    pub admission: Arc<Budget>,
+    /// The pool of Argon2 workers (every password hash and check goes through it).
+    pub hasher: Arc<Hasher>,
 }
 
 /// Opens the database and the token and provisions the CA, creating on first start whatever is missing. A file
@@ -114,7 +123,19 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
         settings.billing.fx_feed_file.clone(),
         crate::billing::fx::parse_rate(&settings.billing.fallback_eur_ron).unwrap_or(50_900),
     ));
+    let admission = Arc::new(Budget::from_settings(&settings.admission));
+    let (workers, budget, wait) = (
+        settings.admission.password_workers(),
+        admission.clone(),
+        Duration::from_millis(settings.admission.wait_ms),
+    );
+    let hasher = tokio::task::spawn_blocking(move || Hasher::new(workers, budget, wait))
+        .await
+        .map_err(|e| StartupError::Io(format!("password pool task failed: {e}")))?
+        .map_err(|e| StartupError::Io(format!("cannot start the password pool: {e}")))?;
     Ok(AppState {
+        admission,
+        hasher: Arc::new(hasher),
         settings: Arc::new(settings),
         ledger: crate::db::signing::Ledger::spawn(db.clone()),
         fx,
@@ -132,12 +153,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
         state.db.clone(),
         Duration::from_millis(state.settings.audit.seal_interval_ms.max(50)),
     );
-    crate::lifecycle::cleanup::spawn(
-        state.db.clone(),
-        state.clock.clone(),
-        state.settings.accounts.login_failure_window_secs,
-        Duration::from_secs(15 * 60),
-    );
+    crate::lifecycle::cleanup::spawn(state.db.clone(), state.clock.clone(), Duration::from_secs(15 * 60));
     let notify = &state.settings.notify;
     let channel = crate::notify::Router::from_settings(notify, &state.settings.data_dir)
         .map_err(|e| StartupError::Io(format!("cannot set up the notification channels: {e}")))?;
@@ -163,6 +179,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
                     .error_handler(json_error_handler),
             )
             .app_data(web::PayloadConfig::new(json_limit))
+            .wrap(actix_web::middleware::from_fn(admit_body))
             .wrap(actix_web::middleware::ErrorHandlers::new().default_handler(json_errors))
             .wrap_fn(|req, srv| {
                 let start = Instant::now();
@@ -195,9 +212,9 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             })
             .wrap_fn(crate::web::api_lang::middleware)
             .wrap(tracing_actix_web::TracingLogger::<crate::access_log::AccessLog>::new())
-            .route("/health", web::get().to(health))
-            .route("/ready", web::get().to(ready))
-            .route("/metrics", web::get().to(metrics_text))
+            .service(web::resource("/health").route(web::get().to(health)))
+            .service(web::resource("/ready").route(web::get().to(ready)))
+            .service(web::resource("/metrics").route(web::get().to(metrics_text)))
             .configure(ca::routes::configure)
             .configure(crate::tsa::routes::configure)
             .configure(crate::csc::configure)
@@ -218,12 +235,81 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
     Ok(server)
 }
 
-/// The client's address for throttling and the audit trail: the peer's IP (a proxy in front must be trusted
-/// explicitly before its forwarding headers are; until then they are ignored, as a client could forge them).
+/// The client's address for throttling and the audit trail: the peer's IP, or, when the peer is one of the
+/// `trusted_proxies`, the address that proxy (and the trusted proxies before it) forwarded in the configured
+/// header. A client that is not a trusted proxy cannot choose its address by writing the header itself.
 pub fn client_address(req: &actix_web::HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".into();
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return peer.to_string();
+    };
+    let limits = &state.settings.limits;
+    forwarded_client(
+        peer,
+        req.headers(),
+        &limits.trusted_proxies,
+        limits.client_address_header,
+    )
+    .to_string()
+}
+
+/// The client behind a chain of trusted proxies: the forwarded hops are read right to left (each proxy appends
+/// the address it received from), trusted proxies are skipped, and the first hop that is not trusted is the
+/// client. Nothing is read when `peer` itself is not trusted; a hop that is not an address ("unknown", an
+/// obfuscated name) stops the walk at the last trusted proxy, as what lies beyond it cannot be believed.
+pub fn forwarded_client(
+    peer: std::net::IpAddr,
+    headers: &actix_web::http::header::HeaderMap,
+    trusted: &[ipnet::IpNet],
+    header: crate::config::ForwardedHeader,
+) -> std::net::IpAddr {
+    use crate::config::ForwardedHeader;
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    // Every line of the header, in order, is one list (RFC 9110 §5.3).
+    let elements: Vec<&str> = headers
+        .get_all(name)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for element in elements.iter().rev() {
+        let hop = match header {
+            ForwardedHeader::XForwardedFor => parse_hop(element),
+            ForwardedHeader::Forwarded => element
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                .and_then(|(_, v)| parse_hop(v.trim().trim_matches('"'))),
+        };
+        match hop {
+            Some(ip) if is_trusted(&ip) => client = ip,
+            Some(ip) => return ip,
+            None => return client,
+        }
+    }
+    client
+}
+
+/// One forwarded hop: an IP address, possibly with a port (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+fn parse_hop(text: &str) -> Option<std::net::IpAddr> {
+    text.parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            text.strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse().ok())
+        })
 }
 
 async fn health() -> HttpResponse {
@@ -254,7 +340,105 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
-async fn metrics_text() -> HttpResponse {
+/// A response body that holds the memory reservation of its request until it has been sent (or dropped).
+struct Reserved<B> {
+    body: B,
+    _reservation: Reservation,
+}
+
+impl<B: MessageBody + Unpin> MessageBody for Reserved<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+/// The most a route reads of a body: what its extractor or form reader accepts.
+fn body_limit(req: &ServiceRequest, s: &crate::config::Settings) -> u64 {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    let limit = if req.path() == "/api/v1/verify" {
+        // A file and its detached content.
+        2 * s.documents.max_file_bytes
+    } else if multipart {
+        s.documents.max_job_bytes
+    } else if req.path().ends_with("/signatures/signDoc") {
+        crate::csc::SIGN_DOC_MAX_BODY
+    } else {
+        s.max_json_body_bytes
+    };
+    limit as u64
+}
+
+/// Admission control for request bodies: before a body is read, reserve `body_factor` × its `Content-Length`
+/// (at most the route's limit; the limit itself when the length is not announced) from the memory budget, and
+/// hold it until the response is sent. Past the budget's wait: 503 with `Retry-After`, the body left unread.
+async fn admit_body(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody<Error = impl Into<actix_web::Error>> + 'static>,
+) -> Result<ServiceResponse<Reserved<BoxBody>>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let Some(state) = state else {
+        return next.call(req).await.map(|r| {
+            r.map_body(|_, b| Reserved {
+                body: b.boxed(),
+                _reservation: Reservation::none(),
+            })
+        });
+    };
+    let headers = req.headers();
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let limit = body_limit(&req, &state.settings);
+    let length = match announced {
+        Some(n) => n.min(limit),
+        None if chunked => limit,
+        None => 0,
+    };
+    let cost = length.saturating_mul(u64::from(state.settings.admission.body_factor));
+    let reservation = match state.admission.reserve(cost, "a request body").await {
+        Ok(r) => r,
+        Err(refused) => {
+            // Read and discard the body (no memory kept) so that the client, still sending, reads the 503 instead
+            // of a connection reset.
+            let mut payload = req.take_payload();
+            let mut drained = 0u64;
+            while let Some(Ok(chunk)) = payload.next().await {
+                drained += chunk.len() as u64;
+                if drained > limit {
+                    break;
+                }
+            }
+            let res = ApiError::from(refused).error_response();
+            return Ok(req.into_response(res).map_body(|_, b| Reserved {
+                body: b,
+                _reservation: Reservation::none(),
+            }));
+        }
+    };
+    let res = next.call(req).await?;
+    Ok(res.map_body(|_, body| Reserved {
+        body: body.boxed(),
+        _reservation: reservation,
+    }))
+}
+
+async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
+    metrics::set_admission_available(state.admission.available_bytes());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics::render())
@@ -262,4 +446,74 @@ async fn metrics_text() -> HttpResponse {
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("no such route"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use crate::config::ForwardedHeader::{Forwarded, XForwardedFor};
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use std::net::IpAddr;
+
+    fn headers(name: &'static str, lines: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append(HeaderName::from_static(name), HeaderValue::from_static(l));
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let h = headers("x-forwarded-for", &["198.51.100.7"]);
+        // A client that writes the header itself is still its peer address.
+        assert_eq!(
+            forwarded_client(ip("203.0.113.9"), &h, &trusted, XForwardedFor),
+            ip("203.0.113.9")
+        );
+        assert_eq!(forwarded_client(ip("10.0.0.2"), &h, &[], XForwardedFor), ip("10.0.0.2"));
+        assert_eq!(
+            forwarded_client(ip("10.0.0.2"), &h, &trusted, XForwardedFor),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_hop_that_is_not_a_trusted_proxy() {
+        let trusted = ["10.0.0.0/8".parse().unwrap(), "2001:db8::/32".parse().unwrap()];
+        // The client forged the first entry; the trusted proxies appended the rest.
+        let h = headers("x-forwarded-for", &["1.1.1.1, 198.51.100.7", "10.1.1.1"]);
+        assert_eq!(
+            forwarded_client(ip("10.0.0.2"), &h, &trusted, XForwardedFor),
+            ip("198.51.100.7")
+        );
+        let h = headers("x-forwarded-for", &["garbage, 10.1.1.1"]);
+        assert_eq!(
+            forwarded_client(ip("10.0.0.2"), &h, &trusted, XForwardedFor),
+            ip("10.1.1.1")
+        );
+        let h = headers(
+            "forwarded",
+            &["for=1.1.1.1, for=\"[2001:db8:cafe::17]:4711\";proto=https, For=198.51.100.7:8080;by=10.0.0.2"],
+        );
+        assert_eq!(
+            forwarded_client(ip("10.0.0.2"), &h, &trusted, Forwarded),
+            ip("198.51.100.7")
+        );
+        // The header that is not configured is ignored.
+        assert_eq!(
+            forwarded_client(ip("10.0.0.2"), &h, &trusted, XForwardedFor),
+            ip("10.0.0.2")
+        );
+        let h = headers("forwarded", &["for=unknown"]);
+        assert_eq!(
+            forwarded_client(ip("10.0.0.2"), &h, &trusted, Forwarded),
+            ip("10.0.0.2")
+        );
+    }
 }

@@ -794,10 +794,31 @@ fn the_export_holds_the_users_data_without_secrets_and_erasure_anonymises_it() {
 
     let (status, _) = json_of(post(&app, "/api/v1/me/erasure", json!({}), Some(&cookie)));
     assert_eq!(status, 400, "erasure must be confirmed");
-    let (status, report) = json_of(post(
+    let (status, _) = json_of(post(
         &app,
         "/api/v1/me/erasure",
         json!({"confirm": true}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 400, "the session alone does not erase: the password is asked");
+    let (status, _) = json_of(post(
+        &app,
+        "/api/v1/me/erasure",
+        json!({"confirm": true, "password": "not the password"}),
+        Some(&cookie),
+    ));
+    assert_eq!(status, 401, "a wrong password erases nothing");
+    assert_eq!(
+        get(&app, "/api/v1/me", Some(&cookie)).status(),
+        200,
+        "nothing erased yet"
+    );
+    // The pairing was never confirmed by a first code: the password is the step-up (with a certificate, the code
+    // is asked too: tests/revocation.rs).
+    let (status, report) = json_of(post(
+        &app,
+        "/api/v1/me/erasure",
+        json!({"confirm": true, "password": PASSWORD}),
         Some(&cookie),
     ));
     assert_eq!(status, 200, "{report}");

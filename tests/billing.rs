@@ -169,7 +169,8 @@ fn an_order_gets_a_registration_number_and_can_be_cancelled_only_while_unpaid() 
         "{number}"
     );
     assert_eq!(placed["state"], "awaiting_payment");
-    assert_eq!(placed["actions"], json!(["pay", "cancel"]));
+    // Development mode is off: no sandbox page to pay on; the gateway's callback pays.
+    assert_eq!(placed["actions"], json!(["cancel"]));
     // 10 % off 39 EUR = 35.10 EUR net, + 21 % = 42.47 EUR (4247 cents) × 5.0377 = 213.95 RON.
     assert_eq!(placed["price"]["discount_eur_cents"], 390);
     assert_eq!(placed["price"]["gross_eur_cents"], 4247);
@@ -217,7 +218,7 @@ fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 #[test]
 fn only_a_signed_fresh_callback_marks_an_order_paid_and_a_replay_changes_nothing() {
     let secret = "callback-secret-for-tests";
-    let app = app_with(&[("PARAFA_PAYMENT_CALLBACK_SECRET", secret)], "");
+    let app = app_with(&[("PARAFA_PAYMENT_CALLBACK_SECRET", secret), ("PARAFA_DEV", "1")], "");
     let cookie = session(&app, "buyer@example.com");
     let (_, order) = call(
         &app,
@@ -309,7 +310,7 @@ fn only_a_signed_fresh_callback_marks_an_order_paid_and_a_replay_changes_nothing
 
 #[test]
 fn the_ron_amount_is_fixed_on_the_payment_day_and_the_invoice_pdf_comes_once_paid() {
-    let app = app_with(&[("PARAFA_VAT_BASIS_POINTS", "1900")], "");
+    let app = app_with(&[("PARAFA_VAT_BASIS_POINTS", "1900"), ("PARAFA_DEV", "1")], "");
     let cookie = session(&app, "payer@example.com");
     let (status, order) = call(
         &app,
@@ -397,4 +398,128 @@ fn the_ron_amount_is_fixed_on_the_payment_day_and_the_invoice_pdf_comes_once_pai
         second["error"], "conflict",
         "a reissue needs an ended certificate: {second}"
     );
+}
+
+/// Production mode (development mode off, the default): the sandbox gateway and the sandbox identification are
+/// unknown routes and pages, the holder cannot pay their own order, and only the gateway's signed callback pays it.
+#[test]
+fn without_development_mode_the_sandboxes_are_gone_and_only_the_gateway_pays() {
+    let secret = "callback-secret-for-tests";
+    let app = app_with(&[("PARAFA_PAYMENT_CALLBACK_SECRET", secret)], "");
+    let cookie = session(&app, "prod.buyer@example.com");
+    let (status, order) = call(
+        &app,
+        "POST",
+        "/api/v1/orders",
+        &cookie,
+        Some(json!({"package": 1, "acknowledgements": acks(), "invoice": person()})),
+    );
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert!(
+        order["payment_url"].is_null(),
+        "no sandbox page to send the payer to: {order}"
+    );
+    assert!(!order["actions"].as_array().unwrap().contains(&json!("pay")), "{order}");
+
+    let pay = |outcome: &str| {
+        call(
+            &app,
+            "POST",
+            &format!("/api/v1/sandbox-pay/{id}"),
+            &cookie,
+            Some(json!({ "outcome": outcome })),
+        )
+    };
+    assert_eq!(pay("pay").0, 404, "the holder cannot mark their order paid");
+    assert_eq!(
+        call(&app, "GET", &format!("/api/v1/sandbox-pay/{id}"), &cookie, None).0,
+        404
+    );
+    // Unknown to anyone, logged in or not, whatever the body.
+    let anonymous = app
+        .client
+        .post(app.url(&format!("/api/v1/sandbox-pay/{id}")))
+        .body("not json")
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status(), 404);
+    let (s, _) = app.page(&format!("/orders/{id}/pay"), "en", Some(&cookie));
+    assert_eq!(s, 404, "no sandbox payment page");
+    let (_, still) = call(&app, "GET", &format!("/api/v1/orders/{id}"), &cookie, None);
+    assert_eq!(still["state"], "awaiting_payment");
+
+    // The sandbox identification is unknown too.
+    for path in ["/api/v1/identity/sandbox/any-token", "/identity/sandbox/any-token"] {
+        assert_eq!(app.client.get(app.url(path)).send().unwrap().status(), 404, "{path}");
+    }
+    let report = app
+        .client
+        .post(app.url("/api/v1/identity/sandbox/any-token"))
+        .json(&json!({"outcome": "complete"}))
+        .send()
+        .unwrap();
+    assert_eq!(report.status(), 404);
+
+    // The gateway's signed callback still pays the order.
+    let total = order["price"]["total_ron_bani"].as_i64().unwrap();
+    let body =
+        json!({"event_id": "evt-prod-1", "order_id": id, "status": "paid", "amount_ron_bani": total}).to_string();
+    let r = app
+        .client
+        .post(app.url("/api/v1/payments/sandbox/callback"))
+        .header("X-Payment-Signature", signature(secret, app.now(), &body))
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, paid) = call(&app, "GET", &format!("/api/v1/orders/{id}"), &cookie, None);
+    assert_eq!(paid["state"], "paid");
+
+    // With no identification provider configured, an identification cannot start (rather than mail a dead link).
+    let (status, refused) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/orders/{id}/identity-session"),
+        &cookie,
+        None,
+    );
+    assert_eq!(status, 409, "{refused}");
+}
+
+/// Every page says so in development mode, in both languages; without it, no banner.
+#[test]
+fn development_mode_is_announced_on_every_page() {
+    let dev = TestApp::spawn_dev();
+    for (lang, text) in [("en", "Development mode"), ("ro", "Mod de dezvoltare")] {
+        for path in ["/", "/packages", "/login", "/registry", "/identity/sandbox/not-a-token"] {
+            let (_, body) = dev.page(path, lang, None);
+            assert!(
+                body.contains("dev-banner") && body.contains(text),
+                "{lang} {path}: {body}"
+            );
+        }
+    }
+    let prod = app_with(&[], "");
+    let (_, body) = prod.page("/packages", "en", None);
+    assert!(!body.contains("dev-banner"), "{body}");
+}
+
+/// The server refuses to start in development mode when its public URL is https.
+#[test]
+fn the_server_refuses_development_mode_with_an_https_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::parafa_bin())
+        .arg("serve")
+        .env_remove("SOFTHSM2_CONF")
+        .env("PARAFA_DATA_DIR", dir.path().join("data"))
+        .env("PARAFA_LISTEN", "127.0.0.1:0")
+        .env("PARAFA_DEV", "1")
+        .env("PARAFA_PUBLIC_URL", "https://sign.example.ro")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("dev") && stderr.contains("https"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"));
 }

@@ -97,7 +97,7 @@ struct Journey {
 
 /// The whole journey in a browser whose language is `locale`; `screenshots` passes E2E_SCREENSHOTS on.
 fn enrol_to_signed_zip(locale: &str, screenshots: bool) -> Journey {
-    let app = TestApp::spawn();
+    let app = TestApp::spawn_dev();
     let operator = app.create_operator("oana.operator@example.com");
     // E2E_KEEP: keep the downloads and the failure screenshots (the directory is printed).
     let tmp = tempfile::tempdir().unwrap();
@@ -269,7 +269,7 @@ fn the_same_journey_in_a_romanian_browser_shows_romanian_pages_and_messages() {
 #[test]
 fn a_holder_rekeys_an_expiring_certificate_in_the_browser_and_an_operator_approves() {
     require_browser();
-    let app = TestApp::spawn();
+    let app = TestApp::spawn_dev();
     let holder = app.create_holder_with("rekey.browser@example.com", "p256", 1, true);
     let operator = app.create_operator("oana.operator@example.com");
     // 40 days before the end of the one-year certificate: inside the rekey window.

@@ -362,7 +362,7 @@ fn the_export_holds_the_messages_and_erasure_blanks_their_texts() {
         "POST",
         "/api/v1/me/erasure",
         Some(&cookie),
-        Some(json!({"confirm": true})),
+        Some(json!({"confirm": true, "password": common::HOLDER_PASSWORD, "totp": app.fresh_totp(&account)})),
     );
     assert_eq!(s, 200, "{out}");
     let operator = app.create_operator("op.contact@example.com");

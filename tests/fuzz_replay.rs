@@ -52,7 +52,7 @@ fn the_verify_target_reads_the_seeds_signatures_to_the_end() {
         &std::fs::read(dir.join("anchors/issuing.der")).expect("issuing anchor"),
     )
     .expect("anchors");
-    let limits = parafa::documents::pades::Limits::default();
+    let limits = parafa::documents::verify::Limits::default();
     for name in ["signed.pdf", "enveloping.p7s"] {
         let file = std::fs::read(dir.join("seeds/verify").join(name)).expect("seed");
         let report = parafa::documents::verify::analyse(&file, None, &fixture.anchors, &limits, 1_800_000_000)

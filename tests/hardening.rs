@@ -143,3 +143,34 @@ fn files_at_rest_are_readable_by_the_service_user_only() {
     assert!(checked > 5, "only {checked} files under {}", data_dir.display());
     assert!(data_dir.join("parafa.db").exists());
 }
+
+#[test]
+fn a_method_a_route_does_not_serve_gets_405_with_the_methods_it_does() {
+    let app = TestApp::spawn();
+    for (method, path, allow) in [
+        ("DELETE", "/api/v1/orders", "GET, POST"),
+        ("PUT", "/api/v1/verify", "POST"),
+        ("GET", "/csc/v2/signatures/signHash", "POST"),
+        ("POST", "/pki/ca.crt", "GET"),
+        ("DELETE", "/orders", "GET"),
+    ] {
+        let r = app
+            .client
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), app.url(path))
+            .send()
+            .expect("request");
+        assert_eq!(r.status().as_u16(), 405, "{method} {path}");
+        let mut got: Vec<String> = r.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .collect();
+        got.sort();
+        assert_eq!(got.join(", "), allow, "{method} {path}");
+        let body: serde_json::Value = r.json().expect("JSON error body");
+        assert_eq!(body["error"], "invalid_request", "{body}");
+    }
+    // A path that exists nowhere is still a 404.
+    assert_eq!(app.get("/api/v1/no-such-thing").status(), 404);
+}

@@ -90,7 +90,7 @@ struct World {
 }
 
 fn world() -> World {
-    world_on(TestApp::spawn())
+    world_on(TestApp::spawn_dev())
 }
 
 fn world_on(app: TestApp) -> World {
@@ -144,7 +144,7 @@ fn a_new_certificate_runs_from_order_to_issuance_and_signs() {
 
 #[test]
 fn a_new_certificate_runs_from_order_to_issuance_and_signs_on_postgres() {
-    if let Some(app) = TestApp::spawn_postgres() {
+    if let Some(app) = TestApp::spawn_postgres_dev() {
         new_certificate_journey(world_on(app));
     }
 }
@@ -633,6 +633,114 @@ fn an_operator_returns_an_identification_for_completion_with_a_new_link_and_no_n
         1,
         "paid once: {history:?}"
     );
+}
+
+/// Without development mode an identification completes only through the provider's signed report: the link sends
+/// the holder to the configured provider, the sandbox is unknown, a forged or unsigned report changes nothing.
+#[test]
+fn without_development_mode_only_the_providers_signed_report_completes_an_identification() {
+    use hmac::{Hmac, Mac};
+    let (pay_secret, id_secret) = ("payment-secret-for-tests", "identity-secret-for-tests");
+    let app = TestApp::spawn_on(
+        common::Backend::Sqlite,
+        &[
+            ("PARAFA_PAYMENT_CALLBACK_SECRET", pay_secret),
+            ("PARAFA_IDENTITY_PROVIDER_URL", "https://idp.example.test/start"),
+            ("PARAFA_IDENTITY_CALLBACK_SECRET", id_secret),
+        ],
+    );
+    let w = world_on(app);
+    let sign = |secret: &str, body: &str| {
+        let t = w.app.now();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.{body}").as_bytes());
+        format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let post = |path: &str, header: &str, sig: &str, body: &str| {
+        let r = w
+            .app
+            .client
+            .post(w.app.url(path))
+            .header(header, sig)
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let (s, order) = w.app.call(
+        "POST",
+        "/api/v1/orders",
+        Some(&w.cookie),
+        Some(json!({"kind": "new", "package": 1, "acknowledgements": acks(), "invoice": person()})),
+    );
+    assert_eq!(s, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let (s, _) = w.app.call(
+        "POST",
+        &format!("/api/v1/sandbox-pay/{id}"),
+        Some(&w.cookie),
+        Some(json!({"outcome": "pay"})),
+    );
+    assert_eq!(s, 404, "no sandbox payment");
+    let total = order["price"]["total_ron_bani"].as_i64().unwrap();
+    let paid = json!({"event_id": "evt-id-1", "order_id": id, "status": "paid", "amount_ron_bani": total}).to_string();
+    let (s, out) = post(
+        "/api/v1/payments/sandbox/callback",
+        "X-Payment-Signature",
+        &sign(pay_secret, &paid),
+        &paid,
+    );
+    assert_eq!(s, 200, "{out}");
+
+    let (s, started) = w.app.call(
+        "POST",
+        &format!("/api/v1/orders/{id}/identity-session"),
+        Some(&w.cookie),
+        None,
+    );
+    assert_eq!(s, 201, "{started}");
+    let url = started["url"].as_str().unwrap();
+    let token = url
+        .strip_prefix("https://idp.example.test/start?session=")
+        .expect("the provider's link")
+        .to_owned();
+    assert_eq!(started["provider"], "external");
+    let (s, _) = w.app.call(
+        "POST",
+        &format!("/api/v1/identity/sandbox/{token}"),
+        None,
+        Some(json!({"outcome": "complete", "document": document("123456", "2900101221142"), "consents": consents()})),
+    );
+    assert_eq!(s, 404, "the holder cannot declare their identity");
+
+    let report = json!({"session": token, "outcome": "complete", "document": document("123456", "2900101221142"),
+                        "consents": consents()})
+    .to_string();
+    let callback = "/api/v1/identity/callback";
+    assert_eq!(post(callback, "X-Identity-Signature", "t=1,v1=00", &report).0, 401);
+    assert_eq!(
+        post(
+            callback,
+            "X-Identity-Signature",
+            &sign("not-the-secret", &report),
+            &report
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        post(callback, "X-Identity-Signature", &sign(pay_secret, &report), &report).0,
+        401,
+        "another key"
+    );
+    assert_eq!(
+        order_state(&w.app, &w.cookie, &id)["state"],
+        "paid",
+        "no refused report moved the order"
+    );
+    let (s, out) = post(callback, "X-Identity-Signature", &sign(id_secret, &report), &report);
+    assert_eq!((s, out["state"].as_str()), (200, Some("under_review")), "{out}");
+    assert_eq!(order_state(&w.app, &w.cookie, &id)["state"], "under_review");
 }
 
 /// Another holder, logged in, reaches none of a holder's orders, payments, identification, certificates or signed

@@ -166,8 +166,9 @@ fn assert_poppler_and_nss_accept(pdf: &Path, nss_db: &str, holder_cert_pem: &str
     );
 }
 
-/// Signs through pyHanko with a fresh server and holder; `pss` adds a second, RSASSA-PSS signature.
-fn pyhanko_signs(key: &str, kind: &str, pss: bool) {
+/// Signs through pyHanko with a fresh server and holder; `pss` adds a second, RSASSA-PSS signature; `b_t` makes it
+/// PAdES B-T with pyHanko's HTTPTimeStamper on `POST /tsa`, authenticated with the holder's e-mail and password.
+fn pyhanko_signs(key: &str, kind: &str, pss: bool, b_t: bool) {
     let python = venv_python();
     let app = TestApp::spawn();
     let holder = app.create_holder(&format!("pyhanko-{kind}@example.com"), key, 1);
@@ -206,6 +207,13 @@ fn pyhanko_signs(key: &str, kind: &str, pss: bool) {
     if pss {
         args.push("--pss");
     }
+    let (tsa_user, tsa_password) = (
+        format!("--tsa-user={}", holder.email),
+        format!("--tsa-password={}", common::HOLDER_PASSWORD),
+    );
+    if b_t {
+        args.extend([tsa_user.as_str(), tsa_password.as_str()]);
+    }
     let out = run(python.to_str().unwrap(), &args, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -235,21 +243,27 @@ fn pyhanko_signs(key: &str, kind: &str, pss: bool) {
         assert_poppler_and_nss_accept(pdf, &nss, &holder_cert);
     }
 
-    // Exactly the signatures made were debited and recorded, no more and no fewer (`parafa admin credential`).
-    let expected = expected as i64;
+    // Exactly the signatures made were debited and recorded, no more and no fewer (`parafa admin credential`);
+    // with B-T each timestamp /tsa granted too: pyHanko asks one to size the signature, then the real one.
+    let expected = expected as i64 + if b_t { 2 } else { 0 };
     assert_eq!(
         app.books(&holder.credential_id),
         (expected, expected),
-        "quota used and signatures recorded after {expected} signature(s)"
+        "quota used and signatures recorded after {expected} signature(s) and timestamp(s)"
     );
 }
 
 #[test]
 fn pyhanko_signs_a_pdf_through_csc_v1_with_an_rsa_credential() {
-    pyhanko_signs("rsa2048", "rsa", true);
+    pyhanko_signs("rsa2048", "rsa", true, false);
 }
 
 #[test]
 fn pyhanko_signs_a_pdf_through_csc_v1_with_an_ecdsa_credential() {
-    pyhanko_signs("p256", "ecdsa", false);
+    pyhanko_signs("p256", "ecdsa", false, false);
+}
+
+#[test]
+fn pyhanko_signs_pades_b_t_with_a_timestamp_it_pays_for_on_the_tsa() {
+    pyhanko_signs("p256", "ecdsa", false, true);
 }

@@ -25,7 +25,10 @@ const EXPIRED: &str = "Your certificate has expired. Please contact an administr
 
 /// A server whose background scheduler stays out of the way (hourly), so every run is one the test asks for.
 fn spawn() -> TestApp {
-    TestApp::spawn_on(Backend::Sqlite, &[("PARAFA_LIFECYCLE_TICK_SECS", "3600")])
+    TestApp::spawn_on(
+        Backend::Sqlite,
+        &[("PARAFA_LIFECYCLE_TICK_SECS", "3600"), ("PARAFA_DEV", "1")],
+    )
 }
 
 fn post(app: &TestApp, cookie: &str, path: &str, body: Value) -> (u16, Value) {

@@ -232,3 +232,280 @@ fn the_holder_revokes_with_a_totp_code() {
         "{answer}"
     );
 }
+
+/// `openssl ocsp` without a nonce, the response kept in `<name>.der`; returns its text.
+fn ocsp_no_nonce(app: &TestApp, pki: &Pki, cert: &Path, name: &str) -> String {
+    let out = app.data_dir.join(format!("{name}.der"));
+    openssl(&[
+        "ocsp",
+        "-no_nonce",
+        "-issuer",
+        pki.issuing.to_str().unwrap(),
+        "-cert",
+        cert.to_str().unwrap(),
+        "-url",
+        &app.url("/pki/ocsp"),
+        "-CAfile",
+        pki.chain.to_str().unwrap(),
+        "-respout",
+        out.to_str().unwrap(),
+        "-resp_text",
+    ])
+}
+
+fn produced_at(text: &str) -> String {
+    let at = text.find("Produced At:").expect("Produced At");
+    text[at..].lines().next().unwrap().to_owned()
+}
+
+/// RFC 5019 style: a signed answer is reused (same producedAt) for the same certificate and status while it is
+/// fresh, and a revocation is answered `revoked` at once, the cached `good` notwithstanding.
+#[test]
+fn ocsp_answers_are_reused_until_the_status_changes() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let ana = app.create_holder_with("ocsp.cache@example.com", "p256", 1, false);
+    let pem = holder_pem(&app, &ana.certificate_serial, "ana");
+    let first = ocsp_no_nonce(&app, &pki, &pem, "first");
+    assert!(
+        first.contains("Response verify OK") && first.contains(": good"),
+        "{first}"
+    );
+    assert!(first.contains("Next Update:"), "{first}");
+    app.advance_clock(60);
+    let second = ocsp_no_nonce(&app, &pki, &pem, "second");
+    assert!(second.contains(": good"), "{second}");
+    assert_eq!(produced_at(&first), produced_at(&second), "served from the cache");
+
+    // Another process revokes (as another instance would): the next answer is `revoked`, freshly signed.
+    app.cli_ok(&["admin", "revoke", &ana.credential_id, "--reason", "key_compromise"]);
+    let revoked = ocsp_no_nonce(&app, &pki, &pem, "revoked");
+    assert!(
+        revoked.contains("Response verify OK") && revoked.contains(": revoked"),
+        "{revoked}"
+    );
+    assert_ne!(produced_at(&first), produced_at(&revoked));
+
+    // Past the cache's lifetime (tsa_ocsp.ocsp_cache_secs, 300 s) a new answer is signed.
+    app.advance_clock(301);
+    let later = ocsp_no_nonce(&app, &pki, &pem, "later");
+    assert!(later.contains(": revoked"), "{later}");
+    assert_ne!(produced_at(&revoked), produced_at(&later));
+}
+
+/// RFC 8954: a nonce of 1 to 32 bytes is echoed; a longer one gets `malformedRequest` (not an echo of any length).
+#[test]
+fn ocsp_nonces_longer_than_32_bytes_get_malformed_request() {
+    use der::{Decode, Encode};
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let ana = app.create_holder_with("ocsp.nonce@example.com", "p256", 1, false);
+    let pem = holder_pem(&app, &ana.certificate_serial, "ana");
+    let base = app.data_dir.join("base.req");
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        pki.issuing.to_str().unwrap(),
+        "-cert",
+        pem.to_str().unwrap(),
+        "-reqout",
+        base.to_str().unwrap(),
+    ]);
+    let with_nonce = |len: usize| -> Vec<u8> {
+        let mut req = x509_ocsp::OcspRequest::from_der(&std::fs::read(&base).unwrap()).unwrap();
+        let nonce = der::asn1::OctetString::new(vec![0x5a; len]).unwrap().to_der().unwrap();
+        let exts = req
+            .tbs_request
+            .request_extensions
+            .as_mut()
+            .expect("openssl sends a nonce");
+        exts[0].extn_value = der::asn1::OctetString::new(nonce).unwrap();
+        req.to_der().unwrap()
+    };
+    let ask = |len: usize| -> String {
+        let body = app
+            .client
+            .post(app.url("/pki/ocsp"))
+            .header("Content-Type", "application/ocsp-request")
+            .body(with_nonce(len))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        let file = app.data_dir.join(format!("nonce-{len}.der"));
+        std::fs::write(&file, &body).unwrap();
+        let out = run(
+            "openssl",
+            &["ocsp", "-respin", file.to_str().unwrap(), "-resp_text", "-noverify"],
+            &[],
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let ok = ask(32);
+    assert!(ok.contains("OCSP Nonce") && ok.contains(&"5A".repeat(4)), "{ok}");
+    for len in [33, 4096] {
+        let refused = ask(len);
+        assert!(refused.to_lowercase().contains("malformedrequest"), "{len}: {refused}");
+    }
+    assert_eq!(app.get("/health").status(), 200);
+}
+
+/// Past the instance's OCSP rate limit the answer is the OCSP `tryLater` status, and the server stays up.
+#[test]
+fn ocsp_requests_past_the_rate_limit_get_try_later() {
+    let app = TestApp::spawn_on(common::Backend::Sqlite, &[("PARAFA_OCSP_PER_MINUTE", "2")]);
+    let pki = pki(&app);
+    let issuing = pki.issuing.to_str().unwrap();
+    let req = app.data_dir.join("serial.req");
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        issuing,
+        "-serial",
+        "0x1234",
+        "-reqout",
+        req.to_str().unwrap(),
+    ]);
+    let status = |i: usize| -> String {
+        let body = app
+            .client
+            .post(app.url("/pki/ocsp"))
+            .header("Content-Type", "application/ocsp-request")
+            .body(std::fs::read(&req).unwrap())
+            .send()
+            .unwrap();
+        assert_eq!(body.status(), 200);
+        let file = app.data_dir.join(format!("limited-{i}.der"));
+        std::fs::write(&file, body.bytes().unwrap()).unwrap();
+        let out = run(
+            "openssl",
+            &["ocsp", "-respin", file.to_str().unwrap(), "-resp_text", "-noverify"],
+            &[],
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    for i in 0..2 {
+        assert!(status(i).contains("successful"), "{i}");
+    }
+    let limited = status(2);
+    assert!(limited.to_lowercase().contains("trylater"), "{limited}");
+    assert_eq!(app.get("/health").status(), 200);
+}
+
+/// Erasure is a destructive act: the session alone, or the password without the authenticator's code, revokes
+/// nothing; with both, each certificate is revoked through the one revocation path (OCSP and the CRL show it, an
+/// audit row per certificate), and the account's keys are destroyed in the token.
+#[test]
+fn erasure_asks_the_password_and_a_totp_code_then_revokes_and_destroys_the_keys() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let ana = app.create_holder("erase.me@example.com", "p256", 1);
+    let pem = holder_pem(&app, &ana.certificate_serial, "ana");
+    let login = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"email": ana.email, "password": common::HOLDER_PASSWORD, "totp": app.fresh_totp(&ana)}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let erase = |body: serde_json::Value| -> (u16, serde_json::Value) {
+        let r = app
+            .client
+            .post(app.url("/api/v1/me/erasure"))
+            .header("Cookie", &cookie)
+            .header("X-CSRF-Token", common::csrf_for(&cookie))
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap_or(serde_json::Value::Null))
+    };
+    let key_in_token = || -> bool {
+        let objects: Vec<serde_json::Value> = serde_json::from_str(&app.cli_ok(&["hsm", "list", "--json"])).unwrap();
+        objects.iter().any(|o| o.to_string().contains(&ana.credential_id))
+    };
+    assert!(key_in_token(), "the holder's key is in the token to begin with");
+
+    let good = app.fresh_totp(&ana);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    for (what, body) in [
+        ("the session alone", json!({"confirm": true})),
+        (
+            "a wrong password",
+            json!({"confirm": true, "password": "not the password", "totp": good}),
+        ),
+        ("no code", json!({"confirm": true, "password": common::HOLDER_PASSWORD})),
+        (
+            "a wrong code",
+            json!({"confirm": true, "password": common::HOLDER_PASSWORD, "totp": wrong}),
+        ),
+    ] {
+        let (status, out) = erase(body);
+        assert!((400..500).contains(&status), "{what}: {status} {out}");
+        assert!(ocsp(&app, &pki, &pem).contains(": good"), "{what}: nothing revoked");
+    }
+    assert!(key_in_token(), "nothing destroyed");
+
+    let (status, report) = erase(json!({"confirm": true, "password": common::HOLDER_PASSWORD,
+                                        "totp": app.fresh_totp(&ana)}));
+    assert_eq!(status, 200, "{report}");
+    let answer = ocsp(&app, &pki, &pem);
+    assert!(
+        answer.contains("Response verify OK")
+            && answer.contains(": revoked")
+            && answer.contains("cessationOfOperation"),
+        "{answer}"
+    );
+    let crl = crl_text(&app, "/pki/crl", &pki);
+    assert!(
+        crl.contains(&format!("Serial Number: {}", ana.certificate_serial.to_uppercase())),
+        "{crl}"
+    );
+    assert!(!key_in_token(), "the key pair is destroyed in the token");
+    let db = app.data_dir.join("parafa.db");
+    let count = |sql: &str| -> String {
+        let out = run("sqlite3", &[db.to_str().unwrap(), sql], &[]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let serial = &ana.certificate_serial;
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'certificate.revoke' AND target = '{serial}'"
+        )),
+        "1",
+        "one revocation audited for the certificate"
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'credential.key_destroyed' AND details LIKE '%{serial}%'"
+        )),
+        "1",
+        "the key destruction audited with the certificate"
+    );
+    // The holder is told, as by any revocation (the notice is the one message erasure lets go out).
+    let told = (0..40).any(|_| {
+        let found = app
+            .messages_to(&ana.email, 1)
+            .iter()
+            .any(|m| m.contains(serial.as_str()));
+        if !found {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        found
+    });
+    assert!(told, "the revocation e-mail names the certificate");
+}

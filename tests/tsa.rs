@@ -5,8 +5,16 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{run, run_ok, TestApp};
+use common::{run, run_ok, Backend, FreshPostgres, Holder, TestApp};
 use der::{Decode, Encode};
+
+/// The protocol tests below run in the anonymous mode (`tsa_ocsp.tsa_anonymous`, off by default) so that they
+/// judge the RFC 3161 answers alone; who may ask and what it costs are tested after them.
+const ANONYMOUS: &[(&str, &str)] = &[("PARAFA_TSA_ANONYMOUS", "true")];
+
+fn spawn_anonymous() -> TestApp {
+    TestApp::spawn_on(Backend::Sqlite, ANONYMOUS)
+}
 
 /// The default TSA policy: ETSI EN 319 421 best practices time-stamp policy.
 const POLICY: &str = "0.4.0.2023.1.1";
@@ -141,7 +149,7 @@ fn tst_info(reply_der: &[u8]) -> (x509_tsp::TstInfo, bool) {
 
 #[test]
 fn openssl_timestamps_verify_against_the_chain_with_policy_nonce_accuracy_and_the_servers_clock() {
-    let app = TestApp::spawn();
+    let app = spawn_anonymous();
     let pki = pki(&app);
     // genTime comes from the server's clock, not the host's.
     app.advance_clock(3 * 86_400);
@@ -216,7 +224,7 @@ fn openssl_timestamps_verify_against_the_chain_with_policy_nonce_accuracy_and_th
 
 #[test]
 fn serials_are_unique_and_the_tsa_certificate_is_for_timestamping_only() {
-    let mut app = TestApp::spawn();
+    let mut app = spawn_anonymous();
     let pki = pki(&app);
     let query = openssl_query(&pki, "q", &["-sha256", "-cert"]);
     let mut serials = std::collections::HashSet::new();
@@ -337,7 +345,7 @@ fn replace_once(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 
 #[test]
 fn malformed_and_hostile_queries_get_rejections_and_the_server_stays_up() {
-    let app = TestApp::spawn();
+    let app = spawn_anonymous();
     let pki = pki(&app);
     let good = std::fs::read(openssl_query(&pki, "good", &["-sha256", "-cert"])).unwrap();
     const SHA256_OID: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
@@ -447,9 +455,10 @@ fn malformed_and_hostile_queries_get_rejections_and_the_server_stays_up() {
 
 #[test]
 fn timestamps_on_postgres_verify_and_survive_a_restart() {
-    let Some(mut app) = TestApp::spawn_postgres() else {
+    let Some(pg) = FreshPostgres::create() else {
         return;
     };
+    let mut app = TestApp::spawn_on(Backend::Postgres(pg), ANONYMOUS);
     let pki = pki(&app);
     let query = openssl_query(&pki, "pg", &["-sha256", "-cert"]);
     let reply = ask(&app, &pki, &query, "pg");
@@ -464,7 +473,7 @@ fn timestamps_on_postgres_verify_and_survive_a_restart() {
 
 #[test]
 fn an_expired_tsa_certificate_gives_a_system_failure_not_a_token() {
-    let app = TestApp::spawn();
+    let app = spawn_anonymous();
     let pki = pki(&app);
     let query = openssl_query(&pki, "late", &["-sha256", "-cert"]);
     // The TSA certificate is valid for five years by default.
@@ -478,4 +487,188 @@ fn an_expired_tsa_certificate_gives_a_system_failure_not_a_token() {
         "{text}"
     );
     assert_eq!(app.get("/health").status(), 200);
+}
+
+/// POSTs a query with an `Authorization` header (none with `None`); returns the whole response.
+fn post_as(app: &TestApp, authorization: Option<&str>, body: Vec<u8>) -> reqwest::blocking::Response {
+    let mut req = app
+        .client
+        .post(app.url("/tsa"))
+        .header("Content-Type", "application/timestamp-query")
+        .body(body);
+    if let Some(a) = authorization {
+        req = req.header("Authorization", a);
+    }
+    req.send().expect("POST /tsa")
+}
+
+fn basic(email: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{email}:{password}"))
+    )
+}
+
+/// Sends an authenticated query and stores the reply; returns its path and the reply's text.
+fn ask_as(app: &TestApp, pki: &Pki, authorization: &str, query: &Path, name: &str) -> (PathBuf, String) {
+    let r = post_as(app, Some(authorization), std::fs::read(query).unwrap());
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/timestamp-reply");
+    let out = pki.dir.join(format!("{name}.tsr"));
+    std::fs::write(&out, r.bytes().unwrap()).unwrap();
+    let text = reply_text(&out);
+    (out, text)
+}
+
+/// Timestamps are priced (product rules §1): by default an anonymous query is refused with a Basic challenge that
+/// TSP clients answer, and wrong credentials are refused the same way; nothing is signed for them.
+#[test]
+fn an_anonymous_or_wrongly_authenticated_timestamp_request_gets_a_basic_challenge() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let holder = app.create_holder_with("tsa.anon@example.com", "p256", 1, false);
+    let query = std::fs::read(openssl_query(&pki, "anon", &["-sha256", "-cert"])).unwrap();
+    for (what, authorization) in [
+        ("anonymous", None),
+        ("a wrong password", Some(basic(&holder.email, "not-the-password"))),
+        (
+            "an unknown e-mail",
+            Some(basic("nobody@example.com", common::HOLDER_PASSWORD)),
+        ),
+        ("a made-up bearer token", Some("Bearer not-a-token".to_owned())),
+        ("garbage", Some("Basic !!!".to_owned())),
+    ] {
+        let r = post_as(&app, authorization.as_deref(), query.clone());
+        assert_eq!(r.status(), 401, "{what}");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.starts_with("Basic realm="), "{what}: {challenge}");
+        let body: serde_json::Value = r.json().unwrap();
+        assert_eq!(body["error"], "unauthorized", "{what}: {body}");
+    }
+    assert_eq!(app.books(&holder.credential_id), (0, 0), "nothing debited");
+}
+
+/// An authenticated timestamp (HTTP Basic or a CSC bearer token) verifies with `openssl ts -verify` and debits
+/// exactly one transaction, recorded in the ledger; a malformed query from the same holder costs nothing.
+#[test]
+fn an_authenticated_timestamp_verifies_and_debits_one_transaction() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let holder: Holder = app.create_holder_with("tsa.holder@example.com", "p256", 1, false);
+    let by_password = basic(&holder.email, common::HOLDER_PASSWORD);
+    let query = openssl_query(&pki, "paid", &["-sha256", "-cert"]);
+    let (reply, text) = ask_as(&app, &pki, &by_password, &query, "paid");
+    assert!(text.contains("Status: Granted."), "{text}");
+    let (ok, out) = verifies(&pki, &reply, None);
+    assert!(ok, "{out}");
+    assert_eq!(
+        app.books(&holder.credential_id),
+        (1, 1),
+        "one transaction, one recorded timestamp"
+    );
+
+    let bearer = format!("Bearer {}", app.login(&holder));
+    let (reply, text) = ask_as(&app, &pki, &bearer, &query, "paid-bearer");
+    assert!(text.contains("Status: Granted."), "{text}");
+    assert!(verifies(&pki, &reply, None).0);
+    assert_eq!(app.books(&holder.credential_id), (2, 2));
+
+    let r = post_as(&app, Some(&by_password), b"not a timestamp query".to_vec());
+    assert_eq!(r.status(), 200);
+    let path = pki.dir.join("malformed.tsr");
+    std::fs::write(&path, r.bytes().unwrap()).unwrap();
+    assert!(reply_text(&path).contains("Status: Rejected."));
+    assert_eq!(app.books(&holder.credential_id), (2, 2), "a rejection costs nothing");
+}
+
+/// A package spent to its last transaction refuses the next timestamp whole: a rejection, no token, no debit.
+#[test]
+fn an_exhausted_package_refuses_the_timestamp_and_debits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("parafa.toml");
+    std::fs::write(
+        &config,
+        "[[packages]]\nid = 1\nname = \"Two\"\nvalidity_years = 1\ntransactions = 2\nnet_price_eur_cents = 100\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_on(Backend::Sqlite, &[("PARAFA_CONFIG", config.to_str().unwrap())]);
+    let pki = pki(&app);
+    let holder = app.create_holder_with("tsa.quota@example.com", "p256", 1, false);
+    assert_eq!(holder.transactions, 2);
+    let auth = basic(&holder.email, common::HOLDER_PASSWORD);
+    let query = openssl_query(&pki, "quota", &["-sha256", "-cert"]);
+    for i in 0..2 {
+        let (_, text) = ask_as(&app, &pki, &auth, &query, &format!("quota-{i}"));
+        assert!(text.contains("Status: Granted."), "{text}");
+    }
+    let (_, text) = ask_as(&app, &pki, &auth, &query, "quota-refused");
+    assert!(text.contains("Status: Rejected."), "{text}");
+    assert!(text.contains("quota exhausted: 0 left"), "{text}");
+    assert!(text.contains("TST info:\nNot included."), "{text}");
+    assert_eq!(
+        app.books(&holder.credential_id),
+        (2, 2),
+        "nothing more debited or recorded"
+    );
+}
+
+/// Past the instance's rate limit a timestamp request gets a 429 with Retry-After, before any password is checked.
+#[test]
+fn timestamp_requests_past_the_rate_limit_get_429_with_retry_after() {
+    let app = TestApp::spawn_on(Backend::Sqlite, &[("PARAFA_TSA_PER_MINUTE", "2")]);
+    let pki = pki(&app);
+    let query = std::fs::read(openssl_query(&pki, "flood", &["-sha256"])).unwrap();
+    for _ in 0..2 {
+        assert_eq!(post_as(&app, None, query.clone()).status(), 401);
+    }
+    let r = post_as(&app, None, query);
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1, "{retry}");
+    assert_eq!(app.get("/health").status(), 200);
+}
+
+/// Concurrent paid timestamps never overspend: with 3 transactions left, 12 parallel requests get exactly 3 tokens,
+/// each debited and recorded, and 9 rejections that cost nothing (ARCHITECTURE.md invariant 3).
+#[test]
+fn concurrent_timestamps_never_overspend_the_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("parafa.toml");
+    std::fs::write(
+        &config,
+        "[[packages]]\nid = 1\nname = \"Three\"\nvalidity_years = 1\ntransactions = 3\nnet_price_eur_cents = 100\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_on(Backend::Sqlite, &[("PARAFA_CONFIG", config.to_str().unwrap())]);
+    let pki = pki(&app);
+    let holder = app.create_holder_with("tsa.race@example.com", "p256", 1, false);
+    let bearer = format!("Bearer {}", app.login(&holder));
+    let query = std::fs::read(openssl_query(&pki, "race", &["-sha256", "-cert"])).unwrap();
+    let barrier = std::sync::Barrier::new(12);
+    let granted: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let (app, pki, bearer, query, barrier) = (&app, &pki, &bearer, &query, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let r = post_as(app, Some(bearer), query.clone());
+                    assert_eq!(r.status(), 200);
+                    let path = pki.dir.join(format!("race-{i}.tsr"));
+                    std::fs::write(&path, r.bytes().unwrap()).unwrap();
+                    let text = reply_text(&path);
+                    if text.contains("Status: Granted.") {
+                        assert!(verifies(pki, &path, None).0, "a granted token verifies");
+                        1
+                    } else {
+                        assert!(text.contains("quota exhausted"), "{text}");
+                        0
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(granted, 3, "exactly the transactions the package holds");
+    assert_eq!(app.books(&holder.credential_id), (3, 3));
 }

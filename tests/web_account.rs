@@ -379,7 +379,7 @@ fn settings_show_the_account_and_point_at_its_apis() {
     has_fields(&html, "phone-new", "/api/v1/me/phone", &["phone"]);
     has_fields(&html, "phone-sms-verify", "/api/v1/me/phone/verify", &["code"]);
     has_fields(&html, "consent-marketing", "/api/v1/me/consents", &["kind", "granted"]);
-    has_fields(&html, "erasure", "/api/v1/me/erasure", &["confirm"]);
+    has_fields(&html, "erasure", "/api/v1/me/erasure", &["confirm", "password", "totp"]);
     assert!(attr(element(&html, "erasure-submit"), "data-confirm").is_some());
     let export = element(&html, "export-link");
     assert_eq!(attr(export, "href").as_deref(), Some("/api/v1/me/export"));

@@ -112,7 +112,7 @@ fn packages_are_public_with_the_gross_and_ron_amounts_the_api_gives() {
 
 #[test]
 fn the_pages_redirect_to_the_login_when_logged_out() {
-    let app = TestApp::spawn();
+    let app = TestApp::spawn_dev();
     let client = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -150,7 +150,7 @@ fn the_pages_redirect_to_the_login_when_logged_out() {
 /// called with the body app.js sends, and the next page shows the outcome.
 #[test]
 fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_the_pages() {
-    let app = TestApp::spawn();
+    let app = TestApp::spawn_dev();
     let account = app.create_account("ana@example.com", false);
     let cookie = app.web_login(&account);
     app.consent(&cookie);
@@ -445,7 +445,7 @@ fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_th
 
 #[test]
 fn the_certificates_page_shows_a_holders_certificate_with_its_downloads_and_the_rekey_wizard_runs() {
-    let app = TestApp::spawn();
+    let app = TestApp::spawn_dev();
     let holder: Holder = app.create_holder_with("ion@example.com", "rsa2048", 1, false);
     let cookie = app.web_login(&holder);
     app.consent(&cookie);

@@ -262,7 +262,7 @@ fn order_under_review(app: &TestApp, cookie: &str) -> String {
 
 #[test]
 fn the_console_lists_a_pending_identification_whose_forms_post_to_the_operator_api() {
-    let app = TestApp::spawn();
+    let app = TestApp::spawn_dev();
     let account = app.create_account("identificare@example.com", false);
     let cookie = app.web_login(&account);
     app.consent(&cookie);

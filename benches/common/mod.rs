@@ -225,6 +225,12 @@ impl Server {
 
     /// `parafa admin holder create …` against this server's data; 2FA on, package 3 (600 transactions).
     pub fn create_holder(&self, email: &str, key: &str) -> Holder {
+        self.create_holder_on(email, key, 3)
+    }
+
+    /// As [`Server::create_holder`], on package `package`.
+    pub fn create_holder_on(&self, email: &str, key: &str, package: u8) -> Holder {
+        let package = package.to_string();
         let out = self
             .command()
             .env("PARAFA_LOG", "error")
@@ -241,7 +247,7 @@ impl Server {
                 "--password",
                 HOLDER_PASSWORD,
                 "--package",
-                "3",
+                &package,
                 "--key",
                 key,
             ])

@@ -8,7 +8,8 @@
   check PDF AT ROOT...             pyHanko's verdict on a signed PDF as of the Unix time AT, as JSON (trusting the
                                    ROOT certificates)
 
-The worker reads one JSON command per line, {"key": LABEL, "pdf": PATH, "tsa": URL|null, "secs": S, "out": PATH|null},
+The worker reads one JSON command per line, {"key": LABEL, "pdf": PATH, "tsa": URL|null, "tsa_auth": [EMAIL, PASSWORD],
+"secs": S, "out": PATH|null},
 signs the file once (untimed: loads the key and, for B-T, fetches the timestamper's size estimate), writing that
 output to "out" when given, prints {"ready": true}, waits for a line "go", then signs the same file again and again
 for S seconds, in memory, and prints {"count": N, "secs": ELAPSED}. Each signature is PAdES B-B (no timestamp) or,
@@ -150,7 +151,10 @@ def worker(module, token, pin):
         stamper = None
         if cmd.get("tsa"):
             # One timestamper per URL, kept: pyHanko caches its size estimate (a real timestamp) in it.
-            stamper = stampers.setdefault(cmd["tsa"], HTTPTimeStamper(cmd["tsa"]))
+            # POST /tsa is paid: the timestamper authenticates with HTTP Basic (the bench account's e-mail and
+            # password), as pyHanko's HTTPTimeStamper does for any TSA that asks.
+            auth = tuple(cmd["tsa_auth"]) if cmd.get("tsa_auth") else None
+            stamper = stampers.setdefault(cmd["tsa"], HTTPTimeStamper(cmd["tsa"], auth=auth))
         with open(cmd["pdf"], "rb") as f:
             data = f.read()
         first = sign_once(data, signer, stamper)

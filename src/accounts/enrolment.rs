@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, check_password_strength, normalise_phone, AccountError};
-use crate::auth::{codes, password, tokens};
+use crate::auth::{codes, tokens};
 use crate::clock::Clock;
 use crate::db::accounts::{self as store, Flow};
 use crate::db::users::{self, User};
@@ -51,25 +51,16 @@ fn required(value: Option<String>, name: &str) -> Result<String, AccountError> {
         .ok_or_else(|| AccountError::Invalid(format!("{name} is required")))
 }
 
-pub(crate) fn valid_email(email: &str) -> bool {
-    let at = email.find('@');
-    email.len() <= 254
-        && at.is_some_and(|i| i > 0 && i < email.len() - 1 && email[i + 1..].contains('.'))
-        && !email.contains(char::is_whitespace)
-}
-
 /// Enrols a person and e-mails the invitation. The answer is the same whether or not the e-mail already has an
 /// account: an existing owner is told by e-mail instead, so the endpoint reveals nothing about who is a customer.
 pub async fn enrol(state: &AppState, req: EnrolRequest, client: &str) -> Result<(), AccountError> {
     let given_name = required(req.given_name, "The given name")?;
     let surname = required(req.surname, "The surname")?;
-    let email = required(req.email, "The e-mail address")?.to_lowercase();
+    let email = super::email::canonical(&required(req.email, "The e-mail address")?)
+        .map_err(|_| AccountError::Invalid("The e-mail address is not valid".into()))?;
     let phone = normalise_phone(&required(req.phone, "The phone number")?)?;
     if given_name.chars().count() > 100 || surname.chars().count() > 100 {
         return Err(AccountError::Invalid("Names have at most 100 characters".into()));
-    }
-    if !valid_email(&email) {
-        return Err(AccountError::Invalid("The e-mail address is not valid".into()));
     }
     if req.privacy_acknowledged != Some(true) {
         return Err(AccountError::Invalid(
@@ -80,10 +71,15 @@ pub async fn enrol(state: &AppState, req: EnrolRequest, client: &str) -> Result<
     let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
     let now = clock.now();
     let base = state.ca.public_base();
+    // Whatever follows (an invitation, a note to an existing owner, nothing), this address had its share of
+    // unrequested mail: counted before anything is looked up, so the answer does not tell who is a customer.
+    codes::reserve_send_now(db, &state.settings.limits, &email, now).await?;
 
     if let Some(other) = users::by_phone(db, &phone).await? {
         if other.email != email {
-            return Err(AccountError::Invalid(
+            // Another person's number: a conflict with the state, not a malformed request (409, as for a taken
+            // e-mail elsewhere), so that clients can tell "fix the format" from "use another number".
+            return Err(AccountError::Conflict(
                 "This phone number cannot be used: each person enrols with their own".into(),
             ));
         }
@@ -126,7 +122,11 @@ pub async fn enrol(state: &AppState, req: EnrolRequest, client: &str) -> Result<
         two_factor_until: None,
     };
     let mut tx = db.writer().begin().await?;
-    users::insert(&mut *tx, &user).await?;
+    match users::insert(&mut *tx, &user).await {
+        // Enrolled at the same moment by another request, which sends the invitation: the same answer.
+        Err(crate::db::DbError::Conflict(_)) => return Ok(()),
+        other => other?,
+    }
     store::insert_consent(
         &mut *tx,
         &user.id,
@@ -298,7 +298,7 @@ pub async fn send_sms_code(
     let sent = codes::send(
         &state.db,
         state.clock.as_ref(),
-        acc,
+        &state.settings,
         flow,
         purpose_name,
         &phone,
@@ -379,9 +379,7 @@ pub async fn set_password(
     let pw = password.ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
     let (given, surname, email) = (user.given_name.clone(), user.surname.clone(), user.email.clone());
     check_password_strength(state, pw.expose_secret(), &[&given, &surname, &email])?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw, 0))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))??;
+    let hash = state.hasher.hash(pw, 0).await?;
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
     if !store::advance_flow(&mut *tx, &flow.id, "phone_verified", "done", None, now).await? {

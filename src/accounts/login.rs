@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, AccountError};
-use crate::auth::{password, sessions, totp};
+use crate::auth::{sessions, totp};
 use crate::db::accounts as store;
+use crate::db::limits::{self, Limit};
 use crate::db::users::{self, User};
 use crate::startup::AppState;
 
@@ -67,40 +68,85 @@ pub fn two_factor_state(state: &AppState, user: &User, now: i64) -> TwoFactor {
     }
 }
 
-/// Refuses a login attempt while the account or the client address has too many recent failures.
-pub async fn check_throttle(state: &AppState, email: &str, client: &str) -> Result<(), AccountError> {
-    let acc = &state.settings.accounts;
-    let now = state.clock.now();
-    let (by_email, by_client) =
-        store::login_failures_since(&state.db, email, client, now - acc.login_failure_window_secs).await?;
-    if by_email >= acc.login_max_failures_per_account || by_client >= acc.login_max_failures_per_client {
-        return Err(AccountError::Throttled {
-            retry_at: now + acc.login_failure_window_secs,
-        });
-    }
-    Ok(())
+/// A login attempt counted against the account and the client address: reserved before the password is checked,
+/// it stays counted as a failure unless [`Attempt::succeeded`] gives it back.
+#[must_use = "a reserved attempt counts as a failure unless it is given back on success"]
+#[derive(Debug)]
+pub struct Attempt {
+    subjects: [String; 2],
 }
 
-/// The active account whose e-mail and password these are, under the login throttle: a wrong pair is recorded as a
-/// failed login (and audited when the account exists). Used by the login and by re-pairing from the login prompt.
+fn throttle_subjects(email: &str, client: &str) -> [String; 2] {
+    // Whatever was typed names the counter; a longer text than an address can be is cut, so a client cannot
+    // store megabytes per attempt (such texts match no account anyway).
+    let email: String = email.chars().take(super::email::MAX_LEN + 1).collect();
+    [format!("login:account:{email}"), format!("login:client:{client}")]
+}
+
+impl Attempt {
+    /// The attempt succeeded: it no longer counts.
+    pub async fn succeeded(self, state: &AppState) -> Result<(), AccountError> {
+        let now = state.clock.now();
+        let mut conn = state.db.writer().acquire().await?;
+        for subject in &self.subjects {
+            limits::release(&mut conn, subject, now).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Reserves a login attempt for `email` from `client`, or refuses it while the account or the client address has
+/// had its share of failures in the window. Checking and counting are one statement per counter
+/// ([`crate::db::limits`]), so parallel requests, on any number of instances, cannot all pass a check that only
+/// the first should: at most `login_max_failures_per_account` passwords of one account are ever evaluated per
+/// window. Call it before any password work.
+pub async fn reserve_attempt(state: &AppState, email: &str, client: &str) -> Result<Attempt, AccountError> {
+    let acc = &state.settings.accounts;
+    let now = state.clock.now();
+    let subjects = throttle_subjects(email, client);
+    let window_secs = acc.login_failure_window_secs;
+    let limits = [
+        Limit {
+            max: acc.login_max_failures_per_account,
+            window_secs,
+        },
+        Limit {
+            max: acc.login_max_failures_per_client,
+            window_secs,
+        },
+    ];
+    let mut conn = state.db.writer().acquire().await?;
+    if let Some(retry_at) = limits::reserve(&mut conn, &subjects[0], limits[0], now).await? {
+        return Err(AccountError::Throttled { retry_at });
+    }
+    if let Some(retry_at) = limits::reserve(&mut conn, &subjects[1], limits[1], now).await? {
+        limits::release(&mut conn, &subjects[0], now).await?;
+        return Err(AccountError::Throttled { retry_at });
+    }
+    Ok(Attempt { subjects })
+}
+
+/// The active account whose e-mail and password these are, under the login throttle: the attempt is reserved
+/// before the password is checked; a wrong pair stays counted (and is audited when the account exists). A right
+/// pair returns the attempt, which the caller gives back once the login as a whole succeeded. Used by the login
+/// and by re-pairing from the login prompt.
 pub async fn check_password(
     state: &AppState,
     email: &str,
     password: Option<SecretString>,
     client: &str,
-) -> Result<User, AccountError> {
+) -> Result<(User, Attempt), AccountError> {
     let db = &state.db;
     let pw = password.ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
-    check_throttle(state, email, client).await?;
+    let attempt = reserve_attempt(state, email, client).await?;
     let user = users::by_email(db, email).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_default();
-    let ok = tokio::task::spawn_blocking(move || !stored.is_empty() && password::verify(&pw, &stored))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?;
+    // An unknown e-mail costs the same Argon2 check (a dummy hash, same pool): timing does not tell it apart.
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    crate::metrics::password_verification();
+    let ok = state.hasher.verify(pw, stored).await?;
     match user {
-        Some(u) if ok && u.status == "active" => Ok(u),
+        Some(u) if ok && u.status == "active" => Ok((u, attempt)),
         other => {
-            store::record_login_failure(db, email, client, state.clock.now()).await?;
             if let Some(u) = other {
                 audit(state, &u.id, "auth.login", "wrong password", client, json!({})).await;
             }
@@ -109,24 +155,34 @@ pub async fn check_password(
     }
 }
 
+/// The e-mail a login names, as stored: the canonical form of a bare address; anything else is kept as typed (it
+/// matches no account, and is still throttled, so a malformed address is an ordinary wrong login).
+pub fn login_email(raw: Option<&str>) -> String {
+    let raw = raw.unwrap_or_default();
+    super::email::canonical(raw).unwrap_or_else(|_| raw.trim().to_lowercase())
+}
+
 /// Logs in. The password is checked first (Argon2id, on the blocking pool), then the TOTP code when 2FA is on.
 pub async fn login(state: &AppState, req: LoginRequest, client: &str) -> Result<LoggedIn, AccountError> {
     let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
-    let email = req.email.unwrap_or_default().trim().to_lowercase();
+    let email = login_email(req.email.as_deref());
     let now = clock.now();
-    let user = check_password(state, &email, req.password, client).await?;
+    let (user, attempt) = check_password(state, &email, req.password, client).await?;
     let mut two_factor = two_factor_state(state, &user, now);
     if two_factor == TwoFactor::On {
         let code = req.totp.as_deref().map(str::trim).filter(|c| !c.is_empty());
         if code.is_none() {
+            // Not a failure: the login page asks for the code next.
+            attempt.succeeded(state).await?;
             return Err(AccountError::TotpRequired);
         }
+        // A wrong code keeps the attempt counted.
         if let Err(e) = totp::check_code(db, &state.hsm, &state.settings.auth, clock, &user.id, code, client).await {
-            store::record_login_failure(db, &email, client, now).await?;
             audit(state, &user.id, "auth.login", "wrong code", client, json!({})).await;
             return Err(e.into());
         }
     }
+    attempt.succeeded(state).await?;
     // "At next login" is used up by this login: the user is asked now and may postpone again.
     if two_factor == TwoFactor::SetupDue && user.two_factor_postponed.as_deref() == Some("next_login") {
         store::set_two_factor(db.writer(), &user.id, &user.two_factor, None, None).await?;

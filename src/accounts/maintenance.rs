@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::enrolment::send_sms_code;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
-use crate::auth::{codes, password, tokens};
+use crate::auth::{codes, tokens};
 use crate::clock::Clock;
 use crate::db::accounts::{self as store, Flow};
 use crate::db::users::{self, User};
@@ -30,10 +30,7 @@ async fn hash_new(state: &AppState, user: &User, new: Option<SecretString>) -> R
         pw.expose_secret(),
         &[&user.given_name, &user.surname, &user.email],
     )?;
-    tokio::task::spawn_blocking(move || password::hash(&pw, 0))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?
-        .map_err(Into::into)
+    Ok(state.hasher.hash(pw, 0).await?)
 }
 
 fn email(user: &User, state: &AppState, t: Template<'_>, kind: &str) -> Message {
@@ -67,10 +64,7 @@ pub async fn change_password(
     let current = req
         .current
         .ok_or_else(|| AccountError::Invalid("The current password is required".into()))?;
-    let stored = user.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &stored))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?;
+    let ok = state.hasher.verify(current, Some(user.password_hash.clone())).await?;
     if !ok {
         audit(
             state,
@@ -93,7 +87,10 @@ const RECOVERY: &str = "recovery";
 
 /// `POST /api/v1/password-recovery`: e-mails a recovery link to an active account; says nothing either way.
 pub async fn start_recovery(state: &AppState, email_address: Option<String>, client: &str) -> Result<(), AccountError> {
-    let address = email_address.unwrap_or_default().trim().to_lowercase();
+    let address = super::email::canonical(email_address.as_deref().unwrap_or_default())
+        .map_err(|_| AccountError::Invalid("The e-mail address is not valid".into()))?;
+    // Counted whether or not the address has an account, so the answer tells nothing either way.
+    codes::reserve_send_now(&state.db, &state.settings.limits, &address, state.clock.now()).await?;
     let Some(user) = users::by_email(&state.db, &address)
         .await?
         .filter(|u| u.status == "active")
@@ -269,7 +266,7 @@ pub async fn phone_email_code(state: &AppState, user: &User, client: &str) -> Re
     let sent = codes::send(
         &state.db,
         state.clock.as_ref(),
-        acc,
+        &state.settings,
         &flow,
         "phone_email",
         &user.email,
@@ -348,7 +345,7 @@ pub async fn phone_new(
     let sent = codes::send(
         &state.db,
         state.clock.as_ref(),
-        acc,
+        &state.settings,
         &flow,
         "phone_sms",
         &phone,

@@ -63,8 +63,9 @@ pub struct LostAppStarted {
 /// [`start`] — an SMS code to the account's phone, the acknowledgement, the new secret shown once, its first code
 /// — so knowing the password alone is not enough. Only for accounts whose 2FA is on.
 pub async fn start_lost_app(state: &AppState, req: LostApp, client: &str) -> Result<LostAppStarted, AccountError> {
-    let email = req.email.unwrap_or_default().trim().to_lowercase();
-    let user = super::login::check_password(state, &email, req.password, client).await?;
+    let email = super::login::login_email(req.email.as_deref());
+    let (user, attempt) = super::login::check_password(state, &email, req.password, client).await?;
+    attempt.succeeded(state).await?;
     if user.two_factor != "on" {
         return Err(AccountError::Conflict(
             "Two-factor authentication is not on for this account: log in, then pair the app from the settings".into(),

@@ -173,15 +173,49 @@ pub async fn export(state: &AppState, user: &User, client: &str) -> Result<Value
     Ok(out)
 }
 
-/// Erases the person: the account is anonymised and closed, secrets and consents are deleted, signing stops;
-/// what the retention rules keep is kept, and listed with the reason.
-pub async fn erase(state: &AppState, user: &User, confirm: bool, client: &str) -> Result<Value, AccountError> {
-    if !confirm {
+/// `POST /api/v1/me/erasure`: the confirmation and the step-up a destructive act asks, since a session cookie
+/// alone (a shared computer, a stolen cookie) must not close an account and revoke its certificates.
+#[derive(Deserialize)]
+pub struct ErasureRequest {
+    pub confirm: Option<bool>,
+    /// The account's password (checked as a login: throttled, a wrong one counts as a failed login).
+    pub password: Option<secrecy::SecretString>,
+    /// A code of the authenticator app, when one is paired (every holder with a certificate has one).
+    pub totp: Option<String>,
+}
+
+/// Erases the person: after the password and the TOTP code, each certificate still valid is revoked through the
+/// one revocation path (audit row, CRL, OCSP, e-mail) and every key of the account is destroyed in the token;
+/// then the account is anonymised and closed, secrets and consents are deleted; what the retention rules keep is
+/// kept, and listed with the reason. Nothing is revoked or erased when the step-up fails.
+pub async fn erase(state: &AppState, user: &User, req: ErasureRequest, client: &str) -> Result<Value, AccountError> {
+    if req.confirm != Some(true) {
         return Err(AccountError::Invalid(
             "Erasure closes the account for good: send confirm: true to go ahead".into(),
         ));
     }
-    let now = state.clock.now();
+    let (checked, attempt) = super::login::check_password(state, &user.email, req.password, client).await?;
+    if checked.id != user.id {
+        return Err(AccountError::WrongCredentials);
+    }
+    let paired = crate::db::users::totp(&state.db, &user.id)
+        .await?
+        .is_some_and(|p| p.status == "active");
+    if paired {
+        crate::auth::totp::check_code(
+            &state.db,
+            &state.hsm,
+            &state.settings.auth,
+            state.clock.as_ref(),
+            &user.id,
+            req.totp.as_deref(),
+            client,
+        )
+        .await?;
+    }
+    // Password and code both right: the attempt no longer counts against the login throttle.
+    attempt.succeeded(state).await?;
+    end_credentials(state, user, client).await?;
     let id = &user.id;
     let mut tx = state.db.writer().begin().await?;
     sqlx::query(
@@ -206,25 +240,27 @@ pub async fn erase(state: &AppState, user: &User, confirm: bool, client: &str) -
          WHERE user_id = $1",
         "UPDATE sads SET remaining = 0 WHERE user_id = $1",
         "UPDATE credentials SET status = 'revoked' WHERE user_id = $1",
-        "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = 'cessationOfOperation'
-         WHERE credential_id IN (SELECT id FROM credentials WHERE user_id = $1) AND status <> 'revoked'",
     ] {
-        let mut q = sqlx::query(sql).bind(id);
-        if sql.contains("$2") {
-            q = q.bind(now);
-        }
-        q.execute(&mut *tx).await?;
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
     }
-    sqlx::query("DELETE FROM outbox WHERE (recipient = $1 OR recipient = $2) AND status = 'pending'")
-        .bind(&user.email)
-        .bind(&user.phone)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE outbox SET recipient = 'erased', body = '' WHERE recipient = $1 OR recipient = $2")
-        .bind(&user.email)
-        .bind(&user.phone)
-        .execute(&mut *tx)
-        .await?;
+    // The revocation notices just queued still go out (the person is told their certificates ended); every other
+    // message to the person is dropped or blanked.
+    sqlx::query(
+        "DELETE FROM outbox WHERE (recipient = $1 OR recipient = $2) AND status = 'pending'
+           AND kind <> 'certificate_revoked'",
+    )
+    .bind(&user.email)
+    .bind(&user.phone)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE outbox SET recipient = 'erased', body = ''
+         WHERE (recipient = $1 OR recipient = $2) AND NOT (status = 'pending' AND kind = 'certificate_revoked')",
+    )
+    .bind(&user.email)
+    .bind(&user.phone)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     audit(state, id, "gdpr.erasure", "ok", client, json!({})).await;
     Ok(json!({
@@ -243,6 +279,47 @@ pub async fn erase(state: &AppState, user: &User, confirm: bool, client: &str) -
             { "what": "orders and invoices, if any",
               "why": "financial records are kept 5 or 10 years by law" },
         ],
-        "effect": "your certificates were revoked and can no longer sign; you were logged out everywhere",
+        "effect": "your certificates were revoked and can no longer sign, their keys were destroyed; you were logged out everywhere",
     }))
+}
+
+/// Revokes each of the user's certificates still valid (for cessation of operation, through
+/// [`crate::lifecycle::revoke::revoke_credential`]) and destroys every key of the account in the token, each
+/// destruction audited with its credential.
+async fn end_credentials(state: &AppState, user: &User, client: &str) -> Result<(), AccountError> {
+    let actor = format!("user:{}", user.id);
+    let rows = sqlx::query(
+        "SELECT c.id, c.cert_serial, t.status FROM credentials c
+                            JOIN certificates t ON t.serial = c.cert_serial WHERE c.user_id = $1",
+    )
+    .bind(&user.id)
+    .fetch_all(state.db.writer())
+    .await?;
+    for row in rows {
+        let (credential, serial, status): (String, String, String) =
+            (row.try_get("id")?, row.try_get("cert_serial")?, row.try_get("status")?);
+        if status != "revoked" {
+            use crate::lifecycle::revoke::{revoke_credential, RevokeError};
+            // The step-up was checked by the caller: the holder is not asked again per certificate.
+            match revoke_credential(state, &credential, None, "cessation_of_operation", &actor, client).await {
+                Ok(_) | Err(RevokeError::AlreadyRevoked) => {}
+                Err(RevokeError::Db(e)) => return Err(e.into()),
+                Err(e) => return Err(AccountError::Internal(format!("certificate {serial} not revoked: {e}"))),
+            }
+        }
+        let (hsm, key_id) = (state.hsm.clone(), credential.clone());
+        tokio::task::spawn_blocking(move || hsm.destroy_key_pair(key_id.as_bytes()))
+            .await
+            .map_err(|e| AccountError::Internal(format!("key destruction task failed: {e}")))??;
+        audit(
+            state,
+            &user.id,
+            "credential.key_destroyed",
+            "ok",
+            client,
+            json!({ "credential": credential, "serial": serial, "why": "erasure" }),
+        )
+        .await;
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::login::{self, TwoFactor};
 use super::{contact, enrolment, maintenance, pairing, privacy, AccountError};
 use crate::auth::codes::CodeError;
+use crate::auth::password::PasswordError;
 use crate::auth::sessions;
 use crate::auth::totp::CodeError as TotpCodeError;
 use crate::db::users::{self, User};
@@ -22,37 +23,43 @@ use crate::startup::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("")
-            .route("/enrolments", web::post().to(enrol))
-            .route("/invitations/{token}", web::get().to(invitation))
-            .route("/invitations/{token}/phone", web::post().to(invitation_phone))
-            .route("/invitations/{token}/phone/verify", web::post().to(invitation_verify))
-            .route("/invitations/{token}/password", web::post().to(invitation_password))
-            .route("/session", web::post().to(login))
-            .route("/session", web::delete().to(logout))
-            .route("/me", web::get().to(me))
-            .route("/me/2fa/postpone", web::post().to(postpone))
-            .route("/me/totp/pairing", web::post().to(pairing_start))
-            .route("/me/totp/reset", web::post().to(pairing_start))
-            .route("/me/totp/pairing/sms", web::post().to(pairing_sms))
-            .route("/me/totp/pairing/activate", web::post().to(pairing_activate))
-            .route("/totp-reset", web::post().to(lost_app_start))
-            .route("/totp-reset/{token}/sms", web::post().to(lost_app_sms))
-            .route("/totp-reset/{token}/activate", web::post().to(lost_app_activate))
-            .route("/me/password", web::post().to(change_password))
-            .route("/password-recovery", web::post().to(recovery_start))
-            .route("/password-recovery/{token}/sms", web::post().to(recovery_sms))
-            .route("/password-recovery/{token}/verify", web::post().to(recovery_verify))
-            .route("/password-recovery/{token}/password", web::post().to(recovery_password))
-            .route("/me/phone/email-code", web::post().to(phone_email_code))
-            .route("/me/phone/email-code/verify", web::post().to(phone_email_verify))
-            .route("/me/phone", web::post().to(phone_new))
-            .route("/me/phone/verify", web::post().to(phone_verify))
-            .route("/me/consents", web::post().to(consent))
-            .route("/me/export", web::get().to(export))
-            .route("/me/erasure", web::post().to(erasure))
-            .route("/me/credentials/{id}/revoke", web::post().to(revoke_credential))
-            .route("/me/contact", web::post().to(contact_send))
-            .route("/me/contact", web::get().to(contact_mine)),
+            .service(web::resource("/enrolments").route(web::post().to(enrol)))
+            .service(web::resource("/invitations/{token}").route(web::get().to(invitation)))
+            .service(web::resource("/invitations/{token}/phone").route(web::post().to(invitation_phone)))
+            .service(web::resource("/invitations/{token}/phone/verify").route(web::post().to(invitation_verify)))
+            .service(web::resource("/invitations/{token}/password").route(web::post().to(invitation_password)))
+            .service(
+                web::resource("/session")
+                    .route(web::post().to(login))
+                    .route(web::delete().to(logout)),
+            )
+            .service(web::resource("/me").route(web::get().to(me)))
+            .service(web::resource("/me/2fa/postpone").route(web::post().to(postpone)))
+            .service(web::resource("/me/totp/pairing").route(web::post().to(pairing_start)))
+            .service(web::resource("/me/totp/reset").route(web::post().to(pairing_start)))
+            .service(web::resource("/me/totp/pairing/sms").route(web::post().to(pairing_sms)))
+            .service(web::resource("/me/totp/pairing/activate").route(web::post().to(pairing_activate)))
+            .service(web::resource("/totp-reset").route(web::post().to(lost_app_start)))
+            .service(web::resource("/totp-reset/{token}/sms").route(web::post().to(lost_app_sms)))
+            .service(web::resource("/totp-reset/{token}/activate").route(web::post().to(lost_app_activate)))
+            .service(web::resource("/me/password").route(web::post().to(change_password)))
+            .service(web::resource("/password-recovery").route(web::post().to(recovery_start)))
+            .service(web::resource("/password-recovery/{token}/sms").route(web::post().to(recovery_sms)))
+            .service(web::resource("/password-recovery/{token}/verify").route(web::post().to(recovery_verify)))
+            .service(web::resource("/password-recovery/{token}/password").route(web::post().to(recovery_password)))
+            .service(web::resource("/me/phone/email-code").route(web::post().to(phone_email_code)))
+            .service(web::resource("/me/phone/email-code/verify").route(web::post().to(phone_email_verify)))
+            .service(web::resource("/me/phone").route(web::post().to(phone_new)))
+            .service(web::resource("/me/phone/verify").route(web::post().to(phone_verify)))
+            .service(web::resource("/me/consents").route(web::post().to(consent)))
+            .service(web::resource("/me/export").route(web::get().to(export)))
+            .service(web::resource("/me/erasure").route(web::post().to(erasure)))
+            .service(web::resource("/me/credentials/{id}/revoke").route(web::post().to(revoke_credential)))
+            .service(
+                web::resource("/me/contact")
+                    .route(web::post().to(contact_send))
+                    .route(web::get().to(contact_mine)),
+            ),
     );
 }
 
@@ -60,6 +67,7 @@ impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> ApiError {
         let d = e.to_string();
         match e {
+            AccountError::Password(PasswordError::Overloaded(o)) => o.into(),
             AccountError::Invalid(_) | AccountError::Password(_) => ApiError::invalid_request(d),
             AccountError::NotFound(_) => ApiError::not_found(d),
             AccountError::Expired(_) => ApiError::new(StatusCode::GONE, "expired", d),
@@ -70,7 +78,9 @@ impl From<AccountError> for ApiError {
             AccountError::TotpRequired => ApiError::new(StatusCode::UNAUTHORIZED, "totp_required", d),
             AccountError::Throttled { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
             AccountError::Code(c) => match c {
-                CodeError::TooSoon { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
+                CodeError::TooSoon { .. } | CodeError::TooMany { .. } => {
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d)
+                }
                 CodeError::Db(e) => e.into(),
                 CodeError::Expired => ApiError::new(StatusCode::BAD_REQUEST, "expired_code", d),
                 _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_code", d),
@@ -446,23 +456,12 @@ async fn export(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespons
         .json(data))
 }
 
-#[derive(Deserialize)]
-struct ErasureBody {
-    confirm: Option<bool>,
-}
-
 async fn erasure(
     state: web::Data<AppState>,
     user: WebUser,
-    body: web::Json<ErasureBody>,
+    body: web::Json<privacy::ErasureRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let report = privacy::erase(
-        &state,
-        &user.user,
-        body.into_inner().confirm == Some(true),
-        &user.client,
-    )
-    .await?;
+    let report = privacy::erase(&state, &user.user, body.into_inner(), &user.client).await?;
     Ok(logged_out(report))
 }
 

@@ -1,12 +1,17 @@
 //! One-time codes sent by SMS or e-mail: 6 random digits, stored hashed, valid for a while, dead after a few wrong
 //! entries, and not resent to the same user for the same purpose before a cool-down.
+//!
+//! The cool-down, and the limits on messages per destination and in all, are reserved in the transaction that
+//! stores the code and queues the message ([`crate::db::limits`]): of many requests at once, on any number of
+//! instances, only those within the limits send anything.
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::config::AccountSettings;
+use crate::config::{AccountSettings, LimitSettings, Settings};
 use crate::db::accounts::{self as store, CodeRow, Flow};
+use crate::db::limits::{self, Limit};
 use crate::db::{Db, DbError};
 use crate::notify::{self, Message};
 
@@ -15,6 +20,8 @@ use crate::notify::{self, Message};
 pub enum CodeError {
     #[error("a new code can be sent after {}", crate::clock::rfc3339(*retry_at))]
     TooSoon { retry_at: i64 },
+    #[error("too many messages were asked for; try again after {}", crate::clock::rfc3339(*retry_at))]
+    TooMany { retry_at: i64 },
     #[error("no code was sent for this step")]
     NoCode,
     #[error("the code has expired; ask for a new one")]
@@ -42,26 +49,58 @@ fn hash(code_id: &str, code: &str) -> String {
     hex::encode(Sha256::digest(format!("{code_id}:{code}").as_bytes()))
 }
 
+/// Reserves one message to `destination` (an e-mail address or a phone number) under the per-destination and the
+/// global limits of `[limits]`, on `conn` (inside the caller's transaction when it has one).
+pub async fn reserve_send(
+    conn: &mut sqlx::AnyConnection,
+    lim: &LimitSettings,
+    destination: &str,
+    now: i64,
+) -> Result<(), CodeError> {
+    let per_destination = Limit {
+        max: lim.sends_per_destination,
+        window_secs: lim.sends_per_destination_window_secs,
+    };
+    let global = Limit {
+        max: lim.sends_global,
+        window_secs: lim.sends_global_window_secs,
+    };
+    // Always in this order (the destination's row, then the global one) so that concurrent transactions on
+    // PostgreSQL wait for each other instead of deadlocking.
+    for (subject, limit) in [
+        (format!("send:{destination}"), per_destination),
+        ("send:*".to_owned(), global),
+    ] {
+        if let Some(retry_at) = limits::reserve(conn, &subject, limit, now).await? {
+            return Err(CodeError::TooMany { retry_at });
+        }
+    }
+    Ok(())
+}
+
+/// [`reserve_send`] on its own connection, for a request that decides later whether it sends anything (so that
+/// its answer does not tell whether the destination is known).
+pub async fn reserve_send_now(db: &Db, lim: &LimitSettings, destination: &str, now: i64) -> Result<(), CodeError> {
+    let mut conn = db.writer().acquire().await.map_err(DbError::from)?;
+    reserve_send(&mut conn, lim, destination, now).await
+}
+
 /// Generates a code for `flow`, stores it and queues the message `compose(code)` in one transaction, unless a code
-/// for this purpose went to the user less than the cool-down ago.
+/// for this purpose went to the user less than the cool-down ago, or (for a flow reached by a link) the destination
+/// or all destinations had their share of messages.
 #[allow(clippy::too_many_arguments)]
 pub async fn send(
     db: &Db,
     clock: &dyn Clock,
-    acc: &AccountSettings,
+    settings: &Settings,
     flow: &Flow,
     purpose: &str,
     destination: &str,
     ttl: i64,
     compose: impl FnOnce(&str) -> Message,
 ) -> Result<Sent, CodeError> {
+    let acc = &settings.accounts;
     let now = clock.now();
-    if let Some(last) = store::last_code_sent(db, &flow.user_id, purpose).await? {
-        let retry_at = last.created_at + acc.code_resend_secs;
-        if retry_at > now {
-            return Err(CodeError::TooSoon { retry_at });
-        }
-    }
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000));
     let id = uuid::Uuid::now_v7().to_string();
     let row = CodeRow {
@@ -77,7 +116,20 @@ pub async fn send(
         created_at: now,
     };
     let message = compose(&code);
+    let cool_down = Limit {
+        max: 1,
+        window_secs: acc.code_resend_secs,
+    };
     let mut tx = db.writer().begin().await.map_err(DbError::from)?;
+    let subject = format!("code:{}:{purpose}", flow.user_id);
+    if let Some(retry_at) = limits::reserve(&mut tx, &subject, cool_down, now).await? {
+        return Err(CodeError::TooSoon { retry_at });
+    }
+    // A flow reached by a link (enrolment, recovery, re-pairing from the login prompt) is driven without a session:
+    // its messages count against the limits on unrequested mail. A logged-in user's codes have the cool-down.
+    if flow.token_hash.is_some() {
+        reserve_send(&mut tx, &settings.limits, destination, now).await?;
+    }
     store::insert_code(&mut *tx, &row).await?;
     notify::enqueue(&mut *tx, clock, &message).await?;
     tx.commit().await.map_err(DbError::from)?;

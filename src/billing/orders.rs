@@ -282,10 +282,9 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
             now,
         )
         .await?;
-        let link = {
-            use super::payment::PaymentGateway;
-            super::payment::Sandbox.payment_url(state.ca.public_base(), &id)
-        };
+        // Without the sandbox the e-mail sends the holder to the order, where the gateway is reached.
+        let link = super::payment::payment_url(state, &id)
+            .unwrap_or_else(|| format!("{}/orders/{id}", state.ca.public_base()));
         let m = crate::notify::email(
             &user.email,
             &user.lang,
@@ -490,7 +489,9 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
     let invoice_number: Option<String> = r.try_get("invoice_number")?;
     let mut actions: Vec<&str> = match (order_state.as_str(), kind.as_str()) {
         _ if frozen => vec![],
-        ("awaiting_payment", _) => vec!["pay", "cancel"],
+        // The pay action is the sandbox page: development mode only.
+        ("awaiting_payment", _) if state.settings.dev => vec!["pay", "cancel"],
+        ("awaiting_payment", _) => vec!["cancel"],
         ("paid" | "returned_for_completion", "new" | "reissue") => vec!["identify"],
         ("rejected", "new" | "reissue") => vec!["resubmit"],
         ("accepted", "new" | "reissue") => vec!["issue_certificate"],
@@ -500,10 +501,11 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
     if invoice_number.is_some() {
         actions.push("invoice");
     }
-    let payment_url = awaiting.then(|| {
-        use super::payment::PaymentGateway;
-        super::payment::Sandbox.payment_url(state.ca.public_base(), id)
-    });
+    let payment_url = if awaiting {
+        super::payment::payment_url(state, id)
+    } else {
+        None
+    };
     Ok(json!({
         "id": id,
         "registration_number": r.try_get::<String, _>("registration_number")?,

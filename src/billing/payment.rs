@@ -40,6 +40,8 @@ pub enum CallbackError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("the sandbox gateway is served only in development mode")]
+    SandboxOff,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -61,8 +63,18 @@ pub trait PaymentGateway: Send + Sync {
 }
 
 /// The built-in sandbox: a page (`/orders/{id}/pay`, backed by `/api/v1/sandbox-pay/{id}`) that pays or fails an
-/// order, reporting through the same signed callback.
+/// order, reporting through the same signed callback. It lets the holder pay their own order, so it exists only in
+/// development mode ([`crate::config::Settings::dev`]); otherwise only a gateway's signed callback pays an order.
 pub struct Sandbox;
+
+/// Where the payer of an order is sent: the sandbox page in development mode; none otherwise (the gateway's own
+/// page is reached from its integration, which reports back through [`callback`]).
+pub fn payment_url(state: &AppState, order_id: &str) -> Option<String> {
+    state
+        .settings
+        .dev
+        .then(|| Sandbox.payment_url(state.ca.public_base(), order_id))
+}
 
 impl PaymentGateway for Sandbox {
     fn name(&self) -> &str {
@@ -88,7 +100,9 @@ pub fn sign(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn verify(secret: &SecretString, header: Option<&str>, body: &[u8], now: i64) -> Result<(), CallbackError> {
+/// Checks a `t=…,v1=…` signature over `body` and its freshness (also used by the identification provider's
+/// callback).
+pub fn verify(secret: &SecretString, header: Option<&str>, body: &[u8], now: i64) -> Result<(), CallbackError> {
     let header = header.ok_or(CallbackError::BadSignature)?;
     let mut t = None;
     let mut v1 = None;
@@ -247,6 +261,9 @@ pub async fn sandbox_pay(
     order_id: &str,
     outcome: &str,
 ) -> Result<bool, CallbackError> {
+    if !state.settings.dev {
+        return Err(CallbackError::SandboxOff);
+    }
     let owned = || {
         sqlx::query("SELECT total_ron_bani, frozen FROM orders WHERE id = $1 AND user_id = $2")
             .bind(order_id)
@@ -288,6 +305,7 @@ impl From<CallbackError> for OrderError {
         match e {
             CallbackError::Db(d) => OrderError::Db(d),
             CallbackError::Conflict(d) => OrderError::Conflict(d),
+            CallbackError::SandboxOff => OrderError::NotFound,
             other => OrderError::Invalid(other.to_string()),
         }
     }

@@ -11,15 +11,21 @@ use crate::startup::AppState;
 
 /// Registers the billing routes (under the `/api/v1` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/packages", web::get().to(packages))
-        .route("/orders", web::post().to(place))
-        .route("/orders", web::get().to(list))
-        .route("/orders/{id}", web::get().to(view))
-        .route("/orders/{id}/cancel", web::post().to(cancel))
-        .route("/orders/{id}/invoice.pdf", web::get().to(invoice_pdf))
-        .route("/payments/{provider}/callback", web::post().to(callback))
-        .route("/sandbox-pay/{id}", web::get().to(sandbox_page))
-        .route("/sandbox-pay/{id}", web::post().to(sandbox_pay));
+    cfg.service(web::resource("/packages").route(web::get().to(packages)))
+        .service(
+            web::resource("/orders")
+                .route(web::post().to(place))
+                .route(web::get().to(list)),
+        )
+        .service(web::resource("/orders/{id}").route(web::get().to(view)))
+        .service(web::resource("/orders/{id}/cancel").route(web::post().to(cancel)))
+        .service(web::resource("/orders/{id}/invoice.pdf").route(web::get().to(invoice_pdf)))
+        .service(web::resource("/payments/{provider}/callback").route(web::post().to(callback)))
+        .service(
+            web::resource("/sandbox-pay/{id}")
+                .route(web::get().to(sandbox_page))
+                .route(web::post().to(sandbox_pay)),
+        );
 }
 
 /// A gateway's signed notification. Answers 200 for a replayed event too (it changes nothing).
@@ -42,16 +48,28 @@ async fn callback(
         )),
         Err(CallbackError::Invalid(d)) => Err(ApiError::invalid_request(d)),
         Err(CallbackError::Conflict(d)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", d)),
+        Err(CallbackError::SandboxOff) => Err(ApiError::not_found("no such route")),
         Err(CallbackError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// The sandbox routes exist only in development mode: otherwise they answer as an unknown route.
+pub fn sandbox_only(state: &AppState) -> Result<(), ApiError> {
+    if state.settings.dev {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("no such route"))
     }
 }
 
 /// The sandbox gateway's page: what would be charged, and the two buttons.
 async fn sandbox_page(
     state: web::Data<AppState>,
-    user: WebUser,
+    user: Result<WebUser, ApiError>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    sandbox_only(&state)?;
+    let user = user?;
     orders::view(&state, &user.user, &id).await?;
     orders::reprice(&state, &id).await?;
     let order = orders::view(&state, &user.user, &id).await?;
@@ -70,15 +88,19 @@ struct Outcome {
 
 async fn sandbox_pay(
     state: web::Data<AppState>,
-    user: WebUser,
+    user: Result<WebUser, ApiError>,
     id: web::Path<String>,
-    body: web::Json<Outcome>,
-) -> Result<HttpResponse, ApiError> {
-    let outcome = body.into_inner().outcome.unwrap_or_default();
+    body: Result<web::Json<Outcome>, actix_web::Error>,
+) -> Result<HttpResponse, actix_web::Error> {
+    sandbox_only(&state)?;
+    let user = user?;
+    // An order that is not the user's is 404, as on the sandbox page (GET), not a 400 "unknown order".
+    orders::view(&state, &user.user, &id).await.map_err(ApiError::from)?;
+    let outcome = body?.into_inner().outcome.unwrap_or_default();
     payment::sandbox_pay(&state, &user.user.id, &id, &outcome)
         .await
-        .map_err(OrderError::from)?;
-    Ok(HttpResponse::Ok().json(orders::view(&state, &user.user, &id).await?))
+        .map_err(|e| ApiError::from(OrderError::from(e)))?;
+    Ok(HttpResponse::Ok().json(orders::view(&state, &user.user, &id).await.map_err(ApiError::from)?))
 }
 
 impl From<OrderError> for ApiError {

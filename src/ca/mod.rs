@@ -62,6 +62,10 @@ pub struct Ca {
     pub issuing: CaKey,
     urls: PkiUrls,
     base: String,
+    /// Signed OCSP answers reused for a short time (see [`revocation::OcspCache`]).
+    pub ocsp_cache: revocation::OcspCache,
+    /// OCSP requests per minute on this instance.
+    pub ocsp_limit: crate::ratelimit::RateLimit,
 }
 
 /// A certificate just issued.
@@ -134,6 +138,8 @@ impl Ca {
             issuing,
             urls,
             base: public,
+            ocsp_cache: revocation::OcspCache::new(settings.tsa_ocsp.ocsp_cache_secs),
+            ocsp_limit: crate::ratelimit::RateLimit::per_minute(settings.tsa_ocsp.ocsp_per_minute),
         })
     }
 

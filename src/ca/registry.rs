@@ -149,7 +149,10 @@ pub fn parse_query(q: &str) -> Result<(SearchBy, String), RegistryError> {
         )));
     }
     if q.contains('@') {
-        return Ok((SearchBy::Email, q.to_lowercase()));
+        // Stored addresses are canonical: a text that is not a bare address (a part of one, a display name) is
+        // searched as typed and finds nothing.
+        let email = crate::accounts::email::canonical(q).unwrap_or_else(|_| q.to_lowercase());
+        return Ok((SearchBy::Email, email));
     }
     if q.chars().count() < MIN_NAME {
         return Err(RegistryError::Invalid(format!(

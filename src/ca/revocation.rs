@@ -24,6 +24,76 @@ use crate::hsm::Hsm;
 
 /// How long a CRL or an OCSP answer is valid (nextUpdate − thisUpdate), in seconds.
 pub const VALIDITY_SECS: i64 = 24 * 3600;
+/// The longest OCSP nonce accepted, in bytes (RFC 8954 §2.1: 1 to 32).
+pub const MAX_NONCE_BYTES: usize = 32;
+/// The most OCSP answers kept per instance.
+const OCSP_CACHE_ENTRIES: usize = 10_000;
+
+/// Signed OCSP answers reused for `tsa_ocsp.ocsp_cache_secs` (RFC 5019 §2.1 style: a response made once serves
+/// every request without a nonce for the same certificates). The key is the certificates asked about *and* the
+/// statuses just read from the database, so a changed status (a revocation, also by another instance) never
+/// matches a cached answer: the next request after a revocation is answered `revoked` at once. Per instance.
+#[derive(Debug, Clone)]
+pub struct OcspCache {
+    secs: i64,
+    entries: Arc<std::sync::Mutex<CachedAnswers>>,
+}
+
+/// Answers by the hash of (certificates asked, their statuses): when each was signed, and its DER.
+type CachedAnswers = std::collections::HashMap<[u8; 32], (i64, Vec<u8>)>;
+
+impl OcspCache {
+    /// A cache keeping answers `secs` seconds (0: none kept).
+    pub fn new(secs: i64) -> OcspCache {
+        OcspCache {
+            secs,
+            entries: Arc::default(),
+        }
+    }
+
+    fn get(&self, key: &[u8; 32], now: i64) -> Option<Vec<u8>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(at, _)| *at <= now && now < at + self.secs)
+            .map(|(_, der)| der.clone())
+    }
+
+    fn put(&self, key: [u8; 32], now: i64, der: &[u8]) {
+        if self.secs <= 0 {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= OCSP_CACHE_ENTRIES {
+            entries.retain(|_, (at, _)| now < *at + self.secs);
+            if entries.len() >= OCSP_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (now, der.to_vec()));
+    }
+}
+
+/// The request's nonce extension, if any: `Ok(None)` without one, `Err(())` when its length is outside 1–32 bytes.
+fn nonce_of(req: &OcspRequest) -> Result<Option<Extension>, ()> {
+    let Some(ext) = req
+        .tbs_request
+        .request_extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == const_oid::db::rfc6960::ID_PKIX_OCSP_NONCE)
+    else {
+        return Ok(None);
+    };
+    // Nonce ::= OCTET STRING inside extnValue; some clients put the bare bytes: their length counts then.
+    let value = ext.extn_value.as_bytes();
+    let len = OctetString::from_der(value).map_or(value.len(), |n| n.as_bytes().len());
+    if (1..=MAX_NONCE_BYTES).contains(&len) {
+        Ok(Some(ext.clone()))
+    } else {
+        Err(())
+    }
+}
 /// A CRL is regenerated when it is older than this, even without a new revocation.
 pub const REFRESH_SECS: i64 = 3600;
 
@@ -203,17 +273,61 @@ fn ocsp_time(secs: i64) -> Result<OcspGeneralizedTime, der::Error> {
     Ok(OcspGeneralizedTime(GeneralizedTime::from_date_time(dt)))
 }
 
+/// What an OCSP request may ask (the `parsers` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OcspLimits {
+    /// Its size in bytes, checked before it is parsed.
+    pub max_request_bytes: usize,
+    /// Certificates asked about (the requestList), each a database lookup.
+    pub max_requests: usize,
+}
+
+/// The request parsed, when it is within `limits`: the size is checked before any parsing, so the parse is
+/// bounded; an empty or too long requestList is refused as well.
+pub fn parse_request(request: &[u8], limits: &OcspLimits) -> Option<OcspRequest> {
+    if request.len() > limits.max_request_bytes {
+        return None;
+    }
+    let req = OcspRequest::from_der(request).ok()?;
+    let asked = req.tbs_request.request_list.len();
+    (1..=limits.max_requests).contains(&asked).then_some(req)
+}
+
 /// Answers a DER OCSP request with a DER OCSP response: good, revoked (with time and reason) or unknown for each
-/// certificate asked about, signed by the CA that issued them; a request that does not parse gets
-/// `malformedRequest`. A nonce in the request is echoed.
-pub async fn ocsp(db: &Db, hsm: &Arc<Hsm>, ca: &Ca, clock: &dyn Clock, request: &[u8]) -> Result<Vec<u8>, CaError> {
-    let Ok(req) = OcspRequest::from_der(request) else {
+/// certificate asked about, signed by the CA that issued them; a request that does not parse or is past `limits`
+/// gets `malformedRequest`. A nonce of 1–32 bytes is echoed in a response signed for it; a longer (or empty) one
+/// gets `malformedRequest` (RFC 8954 §2.1). Without a nonce the answer comes from [`OcspCache`] when it holds one
+/// for the same certificates with the same statuses.
+pub async fn ocsp(
+    db: &Db,
+    hsm: &Arc<Hsm>,
+    ca: &Ca,
+    clock: &dyn Clock,
+    request: &[u8],
+    limits: &OcspLimits,
+) -> Result<Vec<u8>, CaError> {
+    answer(db, hsm, ca, clock, request, limits, true).await
+}
+
+/// [`ocsp`], reusing cached answers when `cached` (a signature's embedded validation data is always fresh: it must
+/// be produced after the signing time).
+async fn answer(
+    db: &Db,
+    hsm: &Arc<Hsm>,
+    ca: &Ca,
+    clock: &dyn Clock,
+    request: &[u8],
+    limits: &OcspLimits,
+    cached: bool,
+) -> Result<Vec<u8>, CaError> {
+    let Some(req) = parse_request(request, limits) else {
+        return Ok(OcspResponse::malformed_request().to_der()?);
+    };
+    let Ok(nonce) = nonce_of(&req) else {
+        tracing::info!("OCSP request refused: a nonce outside 1 to 32 bytes");
         return Ok(OcspResponse::malformed_request().to_der()?);
     };
     let list = &req.tbs_request.request_list;
-    if list.is_empty() || list.len() > 50 {
-        return Ok(OcspResponse::malformed_request().to_der()?);
-    }
     let now = clock.now();
     // One signer per response: the CA named by the first request (all must share it, as clients send them).
     let Some(signer) = issuer_for(ca, &list[0].req_cert) else {
@@ -223,14 +337,31 @@ pub async fn ocsp(db: &Db, hsm: &Arc<Hsm>, ca: &Ca, clock: &dyn Clock, request: 
         }
         .to_der()?);
     };
-    let mut responses = Vec::with_capacity(list.len());
+    let mut statuses = Vec::with_capacity(list.len());
     for r in list {
         let id = &r.req_cert;
         let serial = hex::encode(id.serial_number.as_bytes());
-        let status = match issuer_for(ca, id) {
+        statuses.push(match issuer_for(ca, id) {
             Some(issuer) if issuer.role == signer.role => status_of(db, ca, issuer, &serial).await?,
             _ => CertStatus::unknown(),
-        };
+        });
+    }
+    let cache_key = {
+        let mut h = sha2::Sha256::new();
+        for (r, status) in list.iter().zip(&statuses) {
+            h.update(r.req_cert.to_der()?);
+            h.update(status.to_der()?);
+        }
+        <[u8; 32]>::from(h.finalize())
+    };
+    if cached && nonce.is_none() {
+        if let Some(der) = ca.ocsp_cache.get(&cache_key, now) {
+            return Ok(der);
+        }
+    }
+    let mut responses = Vec::with_capacity(list.len());
+    for (r, status) in list.iter().zip(statuses) {
+        let id = &r.req_cert;
         responses.push(SingleResponse {
             cert_id: id.clone(),
             cert_status: status,
@@ -252,14 +383,7 @@ pub async fn ocsp(db: &Db, hsm: &Arc<Hsm>, ca: &Ca, clock: &dyn Clock, request: 
         responder_id: ResponderId::ByKey(OctetString::new(key_hash)?),
         produced_at: ocsp_time(now)?,
         responses,
-        response_extensions: req.tbs_request.request_extensions.as_ref().and_then(|exts| {
-            let nonce: Vec<Extension> = exts
-                .iter()
-                .filter(|e| e.extn_id == const_oid::db::rfc6960::ID_PKIX_OCSP_NONCE)
-                .cloned()
-                .collect();
-            (!nonce.is_empty()).then_some(nonce)
-        }),
+        response_extensions: nonce.clone().map(|n| vec![n]),
     };
     let hash = signer.spec.default_hash();
     let mechanism = signer.spec.default_mechanism(hash);
@@ -276,7 +400,20 @@ pub async fn ocsp(db: &Db, hsm: &Arc<Hsm>, ca: &Ca, clock: &dyn Clock, request: 
         signature: der::asn1::BitString::from_bytes(&signature)?,
         certs: None,
     };
-    Ok(OcspResponse::successful(basic)?.to_der()?)
+    let der = OcspResponse::successful(basic)?.to_der()?;
+    if nonce.is_none() {
+        ca.ocsp_cache.put(cache_key, now, &der);
+    }
+    Ok(der)
+}
+
+/// The answer when this instance's OCSP rate limit is spent: `tryLater` (RFC 6960 §2.3), unsigned.
+pub fn try_later() -> Result<Vec<u8>, CaError> {
+    Ok(OcspResponse {
+        response_status: x509_ocsp::OcspResponseStatus::TryLater,
+        response_bytes: None,
+    }
+    .to_der()?)
 }
 
 async fn status_of(db: &Db, ca: &Ca, issuer: &CaKey, serial: &str) -> Result<CertStatus, CaError> {
@@ -337,5 +474,10 @@ pub async fn ocsp_for(
         },
         optional_signature: None,
     };
-    ocsp(db, hsm, ca, clock, &request.to_der()?).await
+    let der = request.to_der()?;
+    let limits = OcspLimits {
+        max_request_bytes: der.len(),
+        max_requests: 1,
+    };
+    answer(db, hsm, ca, clock, &der, &limits, false).await
 }

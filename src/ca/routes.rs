@@ -11,13 +11,13 @@ use crate::startup::AppState;
 
 /// Registers the PKI routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/pki/ca.crt", web::get().to(root_cert))
-        .route("/pki/issuing.crt", web::get().to(issuing_cert))
-        .route("/pki/crl", web::get().to(issuing_crl))
-        .route("/pki/root.crl", web::get().to(root_crl))
-        .route("/pki/ocsp", web::post().to(ocsp))
-        .route("/api/v1/registry", web::get().to(registry_search))
-        .route("/registry/{file}", web::get().to(registry_download));
+    cfg.service(web::resource("/pki/ca.crt").route(web::get().to(root_cert)))
+        .service(web::resource("/pki/issuing.crt").route(web::get().to(issuing_cert)))
+        .service(web::resource("/pki/crl").route(web::get().to(issuing_crl)))
+        .service(web::resource("/pki/root.crl").route(web::get().to(root_crl)))
+        .service(web::resource("/pki/ocsp").route(web::post().to(ocsp)))
+        .service(web::resource("/api/v1/registry").route(web::get().to(registry_search)))
+        .service(web::resource("/registry/{file}").route(web::get().to(registry_download)));
 }
 
 fn der_cert(der: &[u8]) -> HttpResponse {
@@ -50,11 +50,16 @@ async fn root_crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 /// RFC 6960 over HTTP POST (`application/ocsp-request`); every answer, even to a malformed request, is an OCSP
-/// response with status 200, as OCSP clients expect.
+/// response with status 200, as OCSP clients expect. Past this instance's rate limit: `tryLater`.
 async fn ocsp(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let der = super::revocation::ocsp(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), &body)
-        .await
-        .map_err(|e| ApiError::unavailable("the OCSP response could not be produced", &e))?;
+    let limits = state.settings.parsers.ocsp_limits();
+    let unavailable = |e| ApiError::unavailable("the OCSP response could not be produced", &e);
+    let der = match state.ca.ocsp_limit.take() {
+        Ok(()) => super::revocation::ocsp(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), &body, &limits)
+            .await
+            .map_err(unavailable)?,
+        Err(_) => super::revocation::try_later().map_err(unavailable)?,
+    };
     Ok(HttpResponse::Ok().content_type("application/ocsp-response").body(der))
 }
 

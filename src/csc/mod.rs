@@ -67,12 +67,24 @@ pub enum CscError {
     /// 429: too many failed logins.
     #[error("{0}")]
     Throttled(String),
+    /// 503: the memory budget or the password workers stayed busy (`Retry-After`).
+    #[error(transparent)]
+    Overloaded(#[from] crate::admission::Overloaded),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
     Hsm(#[from] HsmError),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::auth::password::PasswordError> for CscError {
+    fn from(e: crate::auth::password::PasswordError) -> CscError {
+        match e {
+            crate::auth::password::PasswordError::Overloaded(o) => CscError::Overloaded(o),
+            other => CscError::Internal(other.to_string()),
+        }
+    }
 }
 
 impl CscError {
@@ -90,18 +102,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for (prefix, version) in [("/csc/v1", Version::V1), ("/csc/v2", Version::V2)] {
         let mut scope = web::scope(prefix)
             .app_data(web::Data::new(version))
-            .route("/info", web::post().to(info))
-            .route("/info", web::get().to(info))
-            .route("/auth/login", web::post().to(login))
-            .route("/auth/revoke", web::post().to(revoke))
-            .route("/credentials/list", web::post().to(list))
-            .route("/credentials/info", web::post().to(credential_info))
-            .route("/credentials/authorize", web::post().to(authorize))
-            .route("/signatures/signHash", web::post().to(sign_hash))
-            .route("/signatures/timestamp", web::post().to(timestamp));
+            .service(
+                web::resource("/info")
+                    .route(web::post().to(info))
+                    .route(web::get().to(info)),
+            )
+            .service(web::resource("/auth/login").route(web::post().to(login)))
+            .service(web::resource("/auth/revoke").route(web::post().to(revoke)))
+            .service(web::resource("/credentials/list").route(web::post().to(list)))
+            .service(web::resource("/credentials/info").route(web::post().to(credential_info)))
+            .service(web::resource("/credentials/authorize").route(web::post().to(authorize)))
+            .service(web::resource("/signatures/signHash").route(web::post().to(sign_hash)))
+            .service(web::resource("/signatures/timestamp").route(web::post().to(timestamp)));
         if version == Version::V2 {
             scope = scope
-                .route("/credentials/authorizeCheck", web::post().to(authorize_check))
+                .service(web::resource("/credentials/authorizeCheck").route(web::post().to(authorize_check)))
                 .service(
                     web::resource("/signatures/signDoc")
                         // Documents travel inside the JSON (base64): a larger body than the other methods.
@@ -230,7 +245,10 @@ async fn sign_doc(
     caller: Caller,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let out = sign_doc::sign_doc(&state, **version, &caller, body(&bytes)?).await?;
+    let request = body(&bytes)?;
+    // The parsed request holds the documents: the raw body need not stay beside them while they are signed.
+    drop(bytes);
+    let out = sign_doc::sign_doc(&state, **version, &caller, request).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 

@@ -13,8 +13,8 @@ use super::algo::{self, Resolved};
 use super::types::*;
 use super::{CscError, Version};
 use crate::audit;
+use crate::auth::tokens;
 use crate::auth::totp::{self, CodeError};
-use crate::auth::{password, tokens};
 use crate::clock::Clock;
 use crate::db::credentials::{CertificateRow, Credential, Quota};
 use crate::db::signing::{self as store, Commit, CommitRefusal, SadRow, SignatureRow};
@@ -88,27 +88,24 @@ pub async fn login(
         });
     }
     let (email, pw) = basic.ok_or_else(|| CscError::invalid("Malformed authorization header: HTTP Basic expected"))?;
-    let email = email.trim().to_lowercase();
-    crate::accounts::login::check_throttle(state, &email, client)
+    let email = crate::accounts::login::login_email(Some(&email));
+    let throttle_error = |e: crate::accounts::AccountError| match e {
+        crate::accounts::AccountError::Db(d) => CscError::Db(d),
+        other => CscError::Throttled(other.to_string()),
+    };
+    // Reserved before the password is checked; it stays counted as a failure unless given back below.
+    let attempt = crate::accounts::login::reserve_attempt(state, &email, client)
         .await
-        .map_err(|e| match e {
-            crate::accounts::AccountError::Db(d) => CscError::Db(d),
-            other => CscError::Throttled(other.to_string()),
-        })?;
+        .map_err(throttle_error)?;
     let user = db::users::by_email(db, &email).await?;
-    // Verify against a dummy hash when the user is unknown, so timing does not tell which e-mails exist.
-    let stored = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.clone());
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &stored))
-        .await
-        .map_err(|e| CscError::Internal(e.to_string()))?;
+    // An unknown e-mail is checked against a dummy hash, through the same pool: timing does not tell which exist.
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    crate::metrics::password_verification();
+    let ok = state.hasher.verify(pw, stored).await?;
     let user = match user {
         Some(u) if ok && u.status == "active" => u,
         _ => {
             let target = user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
-            db::accounts::record_login_failure(db, &email, client, clock.now()).await?;
             audit_event(
                 state,
                 "anonymous",
@@ -123,18 +120,21 @@ pub async fn login(
         }
     };
     if user.two_factor == "pending" && clock.now() >= s.accounts.two_factor_mandatory_at() {
+        attempt.succeeded(state).await.map_err(throttle_error)?;
         return Err(CscError::Authentication(
             "Two-factor authentication is mandatory: pair an authenticator app in the web platform first".into(),
         ));
     }
     if user.two_factor == "on" {
         if let Err(e) = totp::check_code(db, &state.hsm, &s.auth, clock, &user.id, otp.as_deref(), client).await {
-            if !matches!(e, CodeError::Missing) {
-                db::accounts::record_login_failure(db, &email, client, clock.now()).await?;
+            // A missing code is not a failure (the client asks for it next); a wrong one stays counted.
+            if matches!(e, CodeError::Missing) {
+                attempt.succeeded(state).await.map_err(throttle_error)?;
             }
             return Err(otp_error(e, Version::V2, "X-Parafa-OTP"));
         }
     }
+    attempt.succeeded(state).await.map_err(throttle_error)?;
     let issued = tokens::issue(db, &s.auth, clock, &user.id, req.remember_me.unwrap_or(false), client).await?;
     audit_event(state, &user.id, "auth.login", &user.id, "ok", client, json!({})).await?;
     Ok(LoginResponse {
@@ -143,12 +143,6 @@ pub async fn login(
         expires_in: issued.expires_in,
     })
 }
-
-/// An Argon2id hash of a random password, verified when the e-mail is unknown (made once, on first use).
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let pw: SecretString = uuid::Uuid::new_v4().to_string().into();
-    password::hash(&pw, 0).unwrap_or_default()
-});
 
 /// `auth/revoke`.
 pub async fn revoke(state: &AppState, caller: &Caller, req: RevokeRequest) -> Result<(), CscError> {

@@ -89,7 +89,7 @@ pub async fn sign_doc(
             "Invalid parameter operationMode: only synchronous signing (S) is offered",
         ));
     }
-    let (items, by_digest) = match (req.document_digests, req.documents) {
+    let (mut items, by_digest) = match (req.document_digests, req.documents) {
         (Some(_), Some(_)) => {
             return Err(CscError::invalid(
                 "Both documentDigests and documents parameters passed",
@@ -116,19 +116,20 @@ pub async fn sign_doc(
     let first = &items[0];
     let sign_algo = first
         .sign_algo
-        .as_deref()
+        .clone()
         .filter(|x| !x.is_empty())
         .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter signAlgo"))?;
+    let first_params = first.sign_algo_params.clone();
     let Resolved { mechanism, hash } = algo::resolve(
         v.spec,
-        sign_algo,
+        &sign_algo,
         first.hash_algorithm.as_deref(),
-        first.sign_algo_params.as_deref(),
+        first_params.as_deref(),
         version.hash_param(),
     )?;
     let mut jobs = Vec::new();
-    for item in &items {
-        if item.sign_algo.as_deref() != Some(sign_algo) || item.sign_algo_params != first.sign_algo_params {
+    for item in &mut items {
+        if item.sign_algo.as_deref() != Some(sign_algo.as_str()) || item.sign_algo_params != first_params {
             return Err(CscError::invalid(
                 "Invalid parameter signAlgo: every document of one request uses the same algorithm",
             ));
@@ -221,14 +222,21 @@ pub async fn sign_doc(
                 });
             }
         } else {
+            // Taken out of the request: its base64 is freed as soon as it is decoded.
             let document = b64d(
-                item.document
-                    .as_deref()
+                &item
+                    .document
+                    .take()
                     .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter document"))?,
                 "document",
             )?;
             if pades {
-                crate::documents::pades::inspect(&document, &state.settings.documents.pdf_limits())
+                let admission = &state.settings.admission;
+                let _parse = state
+                    .admission
+                    .reserve_parse(document.len(), true, admission, "a PDF")
+                    .await?;
+                crate::documents::pades::inspect(&document, &state.settings.pdf_limits())
                     .map_err(|e| CscError::invalid(format!("Invalid parameter document: {e}")))?;
             }
             jobs.push(Job {
@@ -252,11 +260,18 @@ pub async fn sign_doc(
         return Err(quota_exhausted(v.quota.remaining()));
     }
 
+    drop(items);
+    let size = jobs.iter().map(|j| j.content.as_ref().map_or(0, Vec::len)).sum();
+    let pdf = jobs.iter().any(|j| j.pades);
+    let _signing = (state.admission)
+        .reserve_parse(size, pdf, &state.settings.admission, "a signature")
+        .await?;
     let cert_der = crate::db::unb64(&v.cert_row.cert_der, "certificates.cert_der")?;
+    // The documents move into the signer's items (no second copy).
     let items: Vec<Item> = jobs
-        .iter()
+        .iter_mut()
         .map(|j| Item {
-            content: j.content.clone(),
+            content: j.content.take(),
             digest: j.digest.clone(),
             format: if j.pades {
                 Format::Pades { appearance: None }
@@ -283,10 +298,22 @@ pub async fn sign_doc(
         SignError::Db(d) => CscError::Db(d),
         SignError::Internal(m) => CscError::Internal(m),
     })?;
-    let outputs: Vec<(bool, Vec<u8>)> = jobs.iter().map(|j| j.attached).zip(signed).collect();
-    let documents: Vec<String> = outputs.iter().filter(|(a, _)| *a).map(|(_, p)| b64(p)).collect();
-    let signatures: Vec<String> = outputs.iter().filter(|(a, _)| !*a).map(|(_, p)| b64(p)).collect();
-    let mut out = json!({ "DocumentWithSignature": documents, "SignatureObject": signatures });
+    drop(items);
+    // Each output is encoded and freed in turn, and the strings move into the JSON value (no copy).
+    let (mut documents, mut signatures) = (Vec::new(), Vec::new());
+    for (attached, p) in jobs.iter().map(|j| j.attached).zip(signed) {
+        let encoded = Value::String(b64(&p));
+        drop(p);
+        if attached {
+            documents.push(encoded);
+        } else {
+            signatures.push(encoded);
+        }
+    }
+    let mut fields = serde_json::Map::new();
+    fields.insert("DocumentWithSignature".into(), Value::Array(documents));
+    fields.insert("SignatureObject".into(), Value::Array(signatures));
+    let mut out = Value::Object(fields);
     if req.return_validation_info == Some(true) {
         let r = signer::revocation_data(state, &cert_der)
             .await

@@ -311,32 +311,6 @@ pub async fn revoke_all_sessions(conn: &mut sqlx::AnyConnection, user_id: &str) 
     Ok(())
 }
 
-/// Records a failed login.
-pub async fn record_login_failure(db: &Db, email: &str, client: &str, now: i64) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO login_failures (id, email, client, at) VALUES ($1, $2, $3, $4)")
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(email)
-        .bind(client)
-        .bind(now)
-        .execute(db.writer())
-        .await?;
-    Ok(())
-}
-
-/// Failed logins since `since` for an e-mail and for a client address.
-pub async fn login_failures_since(db: &Db, email: &str, client: &str, since: i64) -> Result<(i64, i64), DbError> {
-    let r = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at >= $3) AS by_email,
-                (SELECT COUNT(*) FROM login_failures WHERE client = $2 AND at >= $3) AS by_client",
-    )
-    .bind(email)
-    .bind(client)
-    .bind(since)
-    .fetch_one(db.pool())
-    .await?;
-    Ok((r.try_get("by_email")?, r.try_get("by_client")?))
-}
-
 /// Records a consent or acknowledgement.
 pub async fn insert_consent<'e, E>(
     exec: E,

@@ -36,6 +36,9 @@ pub enum JobError {
     Sign(#[from] SignError),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The memory budget stayed spent: 503 with `Retry-After`.
+    #[error(transparent)]
+    Overloaded(#[from] crate::admission::Overloaded),
 }
 
 impl From<sqlx::Error> for JobError {
@@ -106,7 +109,12 @@ pub async fn create(
         let pades = is_pdf(&u.bytes) && !p7s_for_pdf;
         if pades {
             // XFA, encrypted and unreadable PDFs are refused now, before any code is asked for.
-            let (bytes, pdf_limits) = (u.bytes.clone(), limits.pdf_limits());
+            let admission = &state.settings.admission;
+            let _parse = state
+                .admission
+                .reserve_parse(u.bytes.len(), true, admission, "a PDF")
+                .await?;
+            let (bytes, pdf_limits) = (u.bytes.clone(), state.settings.pdf_limits());
             let info = tokio::task::spawn_blocking(move || pades::inspect(&bytes, &pdf_limits))
                 .await
                 .map_err(|e| JobError::Invalid(e.to_string()))?
@@ -265,6 +273,13 @@ pub async fn authorize(
     if quota.remaining() < needed {
         return Err(JobError::Sign(SignError::QuotaExhausted(quota.remaining())));
     }
+    // The signing's memory is reserved before the code is used up: a busy server answers 503 and the holder
+    // retries with the next code.
+    let size = items.iter().map(|i| i.content.as_ref().map_or(0, Vec::len)).sum();
+    let pdf = items.iter().any(|i| matches!(i.format, Format::Pades { .. }));
+    let _signing = (state.admission)
+        .reserve_parse(size, pdf, &state.settings.admission, "a signature")
+        .await?;
     totp::check_code(
         &state.db,
         &state.hsm,

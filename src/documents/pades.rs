@@ -14,15 +14,20 @@
 //! handful of objects it needs (catalog, page tree, form fields, certification), never page contents or images, so
 //! a 100 MB file costs little more than its own bytes and the signed copy. lopdf's `Document` would load and copy
 //! every object, and rewrites reals as `f32`, which changes untouched values in the objects an update must rewrite
-//! (a page, the catalog) and makes validators' diff analysis flag the earlier signatures. lopdf does serve here
-//! for what it is good at: decoding compressed cross-reference and object streams, with its decompression limit.
+//! (a page, the catalog) and makes validators' diff analysis flag the earlier signatures. Compressed
+//! cross-reference and object streams are inflated here with flate2, with a cap on the output and damaged data
+//! refused (lopdf's decoder reads garbage as nothing).
 //!
-//! Hostile input is expected: every loop is bounded by the file, by visited sets or by [`Limits`], nesting is
-//! bounded by [`MAX_NESTING`], and nothing indexes input without a check. These functions are CPU-bound and
+//! Hostile input is expected: one budget per reading (the [`Limits`]) is charged by every walk of the object
+//! graph (objects fetched and tree nodes visited, tree depth, bytes lexed and searched, bytes decoded per stream
+//! and in all), shared `/Kids` arrays are expanded once, nesting is bounded by [`MAX_NESTING`], and nothing indexes
+//! input without a check. A budget exhausted is [`PdfError::TooComplex`]. These functions are CPU-bound and
 //! synchronous: callers on the async runtime run them with `spawn_blocking`.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::rc::Rc;
 
 use sha2::Digest;
@@ -39,12 +44,22 @@ pub const MAX_PLACEHOLDER_BYTES: usize = 4 * 1024 * 1024;
 /// How deeply arrays and dictionaries may nest in an object the reader parses.
 pub const MAX_NESTING: usize = 64;
 
-/// The most a single compressed cross-reference or object stream may decode to.
-const MAX_DECODED_STREAM: usize = 32 * 1024 * 1024;
-/// The most all decoded streams of one reading may add up to.
-const MAX_DECODED_TOTAL: usize = 128 * 1024 * 1024;
-/// Cross-reference sections (revisions) followed through `/Prev` before the file is refused.
-const MAX_XREF_SECTIONS: usize = 10_000;
+/// Default of [`Limits::max_nodes`].
+pub const DEFAULT_MAX_NODES: usize = 250_000;
+/// Default of [`Limits::max_depth`].
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+/// Default of [`Limits::scan_factor`].
+pub const DEFAULT_SCAN_FACTOR: usize = 8;
+/// Default of [`Limits::max_decoded_stream`]: 16 MiB.
+pub const DEFAULT_MAX_DECODED_STREAM: usize = 16 * 1024 * 1024;
+/// Default of [`Limits::max_decoded_total`]: 64 MiB.
+pub const DEFAULT_MAX_DECODED_TOTAL: usize = 64 * 1024 * 1024;
+/// Default of [`Limits::max_xref_sections`].
+pub const DEFAULT_MAX_XREF_SECTIONS: usize = 2_000;
+/// Bytes of a field's full name reported by [`signature_fields`]; longer names are cut.
+const MAX_FIELD_NAME: usize = 1024;
+/// Filters one stream may chain.
+const MAX_FILTERS: usize = 4;
 /// Hops through references to references before a value is called a loop.
 const MAX_REF_CHAIN: usize = 16;
 /// Where `startxref` is looked for: the end of the file (the specification says the last 1024 bytes; some producers
@@ -58,13 +73,28 @@ const WIDGET_FLAGS: i64 = 132;
 /// `/SigFlags`: SignaturesExist (1) + AppendOnly (2).
 const SIG_FLAGS: i64 = 3;
 
-/// What the reader accepts; callers take both from their settings. [`Limits::default`] gives the documented defaults.
+/// What the reader accepts and how much work one reading of a file may do; callers take them from their settings
+/// (`Settings::pdf_limits`). [`Limits::default`] gives the documented defaults. A file past a size limit is
+/// refused as too large, one that would make the reader exceed a work budget as [`PdfError::TooComplex`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The largest PDF accepted, in bytes ([`DEFAULT_MAX_BYTES`], 100 MiB).
     pub max_bytes: usize,
     /// The most objects its cross-reference data may declare ([`DEFAULT_MAX_OBJECTS`], 500 000).
     pub max_objects: usize,
+    /// The most objects one reading fetches plus tree nodes it visits, direct or indirect ([`DEFAULT_MAX_NODES`]).
+    pub max_nodes: usize,
+    /// The deepest a page tree or form field tree may go ([`DEFAULT_MAX_DEPTH`]).
+    pub max_depth: usize,
+    /// The bytes one reading may lex or search, as a multiple of what there is to read: the file and the streams
+    /// it decodes ([`DEFAULT_SCAN_FACTOR`]).
+    pub scan_factor: usize,
+    /// The most one compressed stream may decode to ([`DEFAULT_MAX_DECODED_STREAM`]).
+    pub max_decoded_stream: usize,
+    /// The most all streams decoded by one reading may add up to ([`DEFAULT_MAX_DECODED_TOTAL`]).
+    pub max_decoded_total: usize,
+    /// Cross-reference sections (revisions) followed through `/Prev` ([`DEFAULT_MAX_XREF_SECTIONS`]).
+    pub max_xref_sections: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +102,12 @@ impl Default for Limits {
         Limits {
             max_bytes: DEFAULT_MAX_BYTES,
             max_objects: DEFAULT_MAX_OBJECTS,
+            max_nodes: DEFAULT_MAX_NODES,
+            max_depth: DEFAULT_MAX_DEPTH,
+            scan_factor: DEFAULT_SCAN_FACTOR,
+            max_decoded_stream: DEFAULT_MAX_DECODED_STREAM,
+            max_decoded_total: DEFAULT_MAX_DECODED_TOTAL,
+            max_xref_sections: DEFAULT_MAX_XREF_SECTIONS,
         }
     }
 }
@@ -88,6 +124,11 @@ pub enum PdfError {
          the new file."
     )]
     Unreadable(String),
+    #[error(
+        "The PDF is too complex to read here ({0}). Open it in a PDF reader and save or print it again as PDF, then \
+         use the new file."
+    )]
+    TooComplex(String),
     #[error(
         "The PDF is encrypted or password-protected. Save a copy without the password or restrictions and sign that."
     )]
@@ -467,18 +508,122 @@ fn is_regular(b: u8) -> bool {
     !is_white(b) && !is_delimiter(b)
 }
 
-/// Why reading failed, in words (becomes [`PdfError::Unreadable`]).
+/// Why reading failed, in words: the file is damaged ([`PdfError::Unreadable`]) or reading it would take more
+/// work than the [`Limits`] allow ([`PdfError::TooComplex`]).
 #[derive(Debug)]
-struct Bad(String);
+enum Bad {
+    Unreadable(String),
+    OverBudget(String),
+}
 
 impl From<Bad> for PdfError {
     fn from(b: Bad) -> PdfError {
-        PdfError::Unreadable(b.0)
+        match b {
+            Bad::Unreadable(why) => PdfError::Unreadable(why),
+            Bad::OverBudget(why) => PdfError::TooComplex(why),
+        }
     }
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T, Bad> {
-    Err(Bad(msg.into()))
+    Err(Bad::Unreadable(msg.into()))
+}
+
+/// What one reading ([`Doc`]) has spent of its [`Limits`]. Every walk of the object graph charges it: each object
+/// fetched and each tree node queued is a node, each byte lexed or searched is a scanned byte, each byte a filter
+/// produces is a decoded byte. Raw stream data is borrowed from the file, never copied, so what a reading copies
+/// is what it lexes and decodes. A parse is charged once it is done, so a reading overruns the scan budget by at
+/// most one object (itself bounded by the file or a decoded stream).
+struct Budget {
+    limits: Limits,
+    nodes: Cell<usize>,
+    scanned: Cell<usize>,
+    /// Bytes that may be scanned: the scan factor times what there is to read (the file and the decoded streams).
+    scan_allowance: Cell<usize>,
+    decoded: Cell<usize>,
+}
+
+/// Scanning allowed beyond the scan factor's share, for tiny files.
+const SCAN_SLACK: usize = 1024 * 1024;
+
+impl Budget {
+    fn new(limits: &Limits, file_len: usize) -> Budget {
+        Budget {
+            limits: *limits,
+            nodes: Cell::new(0),
+            scanned: Cell::new(0),
+            scan_allowance: Cell::new(file_len.saturating_mul(limits.scan_factor).saturating_add(SCAN_SLACK)),
+            decoded: Cell::new(0),
+        }
+    }
+
+    /// One more object fetched or tree node queued.
+    fn node(&self) -> Result<(), Bad> {
+        self.nodes.set(self.nodes.get() + 1);
+        if self.nodes.get() > self.limits.max_nodes {
+            return Err(Bad::OverBudget(format!(
+                "it makes the reader visit more than {} objects",
+                self.limits.max_nodes
+            )));
+        }
+        Ok(())
+    }
+
+    /// A tree node at `depth` (the root is 0).
+    fn depth(&self, depth: usize) -> Result<(), Bad> {
+        if depth > self.limits.max_depth {
+            return Err(Bad::OverBudget(format!(
+                "its page or form tree is more than {} levels deep",
+                self.limits.max_depth
+            )));
+        }
+        Ok(())
+    }
+
+    /// Bytes still allowed to be scanned.
+    fn scan_left(&self) -> usize {
+        self.scan_allowance.get().saturating_sub(self.scanned.get())
+    }
+
+    /// `bytes` more lexed or searched.
+    fn scan(&self, bytes: usize) -> Result<(), Bad> {
+        self.scanned.set(self.scanned.get().saturating_add(bytes));
+        if self.scanned.get() > self.scan_allowance.get() {
+            return Err(self.scan_exhausted());
+        }
+        Ok(())
+    }
+
+    fn scan_exhausted(&self) -> Bad {
+        Bad::OverBudget(format!(
+            "reading it means scanning more than {} times its size",
+            self.limits.scan_factor
+        ))
+    }
+
+    /// The most the next stream may decode to: its own limit, or what is left of the reading's.
+    fn decode_cap(&self) -> usize {
+        self.limits
+            .max_decoded_stream
+            .min(self.limits.max_decoded_total.saturating_sub(self.decoded.get()))
+    }
+
+    /// `bytes` decoded: they count against the decoding limit and may themselves be scanned.
+    fn decoded(&self, bytes: usize) -> Result<(), Bad> {
+        self.decoded.set(self.decoded.get().saturating_add(bytes));
+        if self.decoded.get() > self.limits.max_decoded_total {
+            return Err(Bad::OverBudget(format!(
+                "its compressed streams decode to more than {} bytes",
+                self.limits.max_decoded_total
+            )));
+        }
+        self.scan_allowance.set(
+            self.scan_allowance
+                .get()
+                .saturating_add(bytes.saturating_mul(self.limits.scan_factor)),
+        );
+        Ok(())
+    }
 }
 
 /// A tokenizer and object parser over a byte slice.
@@ -789,9 +934,9 @@ enum XrefKind {
     Stream,
 }
 
-/// A decoded object stream: its content and where each object starts.
-struct ObjectStream {
-    content: Vec<u8>,
+/// A decoded object stream: its content (borrowed from the file when it has no filter) and where each object starts.
+struct ObjectStream<'a> {
+    content: Cow<'a, [u8]>,
     /// (object number, absolute offset in `content`), in the stream's order.
     offsets: Vec<(u32, usize)>,
 }
@@ -807,10 +952,11 @@ struct Doc<'a> {
     /// The first object number free for new objects.
     next_num: u32,
     limits: Limits,
-    object_streams: RefCell<HashMap<u32, Rc<ObjectStream>>>,
-    decoded_total: Cell<usize>,
-    /// Objects fetched so far: a bound on the work a hostile file can cause.
-    fetches: Cell<usize>,
+    object_streams: RefCell<HashMap<u32, Rc<ObjectStream<'a>>>>,
+    /// Object streams being decoded: one whose `/Length` is inside itself (or another in the loop) is refused.
+    loading_streams: RefCell<HashSet<u32>>,
+    /// The work this reading may still do.
+    budget: Budget,
 }
 
 impl<'a> Doc<'a> {
@@ -822,8 +968,10 @@ impl<'a> Doc<'a> {
             });
         }
         if !data.starts_with(b"%PDF-") {
-            return Err(Bad("it does not start with %PDF-".into()).into());
+            return Err(Bad::Unreadable("it does not start with %PDF-".into()).into());
         }
+        let budget = Budget::new(limits, data.len());
+        budget.scan(data.len().min(STARTXREF_WINDOW))?;
         let startxref = find_startxref(data)?;
         let mut doc = Doc {
             data,
@@ -834,8 +982,8 @@ impl<'a> Doc<'a> {
             next_num: 0,
             limits: *limits,
             object_streams: RefCell::new(HashMap::new()),
-            decoded_total: Cell::new(0),
-            fetches: Cell::new(0),
+            loading_streams: RefCell::new(HashSet::new()),
+            budget,
         };
         doc.read_xref_chain()?;
         Ok(doc)
@@ -848,10 +996,14 @@ impl<'a> Doc<'a> {
         let mut first = true;
         loop {
             if !visited.insert(offset) {
-                return Err(Bad("its cross-reference sections refer to each other in a loop".into()).into());
+                return Err(
+                    Bad::Unreadable("its cross-reference sections refer to each other in a loop".into()).into(),
+                );
             }
-            if visited.len() > MAX_XREF_SECTIONS {
-                return Err(Bad(format!("it has more than {MAX_XREF_SECTIONS} revisions")).into());
+            if visited.len() > self.limits.max_xref_sections {
+                return Err(
+                    Bad::OverBudget(format!("it has more than {} revisions", self.limits.max_xref_sections)).into(),
+                );
             }
             let (kind, trailer) = self.read_xref_section(offset)?;
             if first {
@@ -884,7 +1036,7 @@ impl<'a> Doc<'a> {
                     offset = usize::try_from(*prev)
                         .ok()
                         .filter(|p| *p < self.data.len())
-                        .ok_or_else(|| Bad("a cross-reference section points outside the file".into()))?;
+                        .ok_or_else(|| Bad::Unreadable("a cross-reference section points outside the file".into()))?;
                 }
                 _ => break,
             }
@@ -894,7 +1046,7 @@ impl<'a> Doc<'a> {
         self.next_num = u32::try_from(next)
             .ok()
             .filter(|n| *n < u32::MAX - 1000)
-            .ok_or_else(|| Bad("its object numbers are out of range".into()))?;
+            .ok_or_else(|| Bad::Unreadable("its object numbers are out of range".into()))?;
         Ok(())
     }
 
@@ -908,27 +1060,27 @@ impl<'a> Doc<'a> {
                 if lx.keyword(b"trailer") {
                     match lx.object(0)? {
                         Obj::Dict(d) => break d,
-                        _ => return Err(Bad("the trailer is not a dictionary".into()).into()),
+                        _ => return Err(Bad::Unreadable("the trailer is not a dictionary".into()).into()),
                     }
                 }
                 let (Some(start), Some(count)) = (lx.uint(), lx.uint()) else {
-                    return Err(Bad("its cross-reference table is damaged".into()).into());
+                    return Err(Bad::Unreadable("its cross-reference table is damaged".into()).into());
                 };
                 for i in 0..count {
                     let (Some(off), Some(_gen)) = (lx.uint(), lx.uint()) else {
-                        return Err(Bad("its cross-reference table is damaged".into()).into());
+                        return Err(Bad::Unreadable("its cross-reference table is damaged".into()).into());
                     };
                     lx.skip_space();
                     let in_use = match lx.peek() {
                         Some(b'n') => true,
                         Some(b'f') => false,
-                        _ => return Err(Bad("its cross-reference table is damaged".into()).into()),
+                        _ => return Err(Bad::Unreadable("its cross-reference table is damaged".into()).into()),
                     };
                     lx.pos += 1;
                     let num = start
                         .checked_add(i)
                         .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| Bad("its cross-reference table is damaged".into()))?;
+                        .ok_or_else(|| Bad::Unreadable("its cross-reference table is damaged".into()))?;
                     let entry = match usize::try_from(off) {
                         Ok(offset) if in_use && offset > 0 => Entry::InFile { offset },
                         _ => Entry::Free,
@@ -945,9 +1097,10 @@ impl<'a> Doc<'a> {
                 let stm = usize::try_from(*stm)
                     .ok()
                     .filter(|s| *s < self.data.len())
-                    .ok_or_else(|| Bad("a cross-reference stream is outside the file".into()))?;
+                    .ok_or_else(|| Bad::Unreadable("a cross-reference stream is outside the file".into()))?;
                 self.read_xref_stream(stm)?;
             }
+            self.budget.scan(lx.pos.saturating_sub(offset))?;
             for (num, entry) in section {
                 self.add_entry(num, entry)?;
             }
@@ -976,10 +1129,11 @@ impl<'a> Doc<'a> {
     fn read_xref_stream(&mut self, offset: usize) -> Result<Dict, PdfError> {
         let (_, obj, stream_start) = self.parse_indirect_at(offset)?;
         let (Obj::Dict(dict), Some(start)) = (obj, stream_start) else {
-            return Err(Bad("startxref does not point at a cross-reference table or stream".into()).into());
+            return Err(Bad::Unreadable("startxref does not point at a cross-reference table or stream".into()).into());
         };
         let raw = self.stream_data(&dict, start, 0)?;
         let content = self.decode(&dict, raw)?;
+        let content: &[u8] = &content;
         let widths: Vec<usize> = match get(&dict, b"W") {
             Some(Obj::Array(w)) if w.len() == 3 => w
                 .iter()
@@ -988,16 +1142,16 @@ impl<'a> Doc<'a> {
                     _ => None,
                 })
                 .collect::<Option<_>>()
-                .ok_or_else(|| Bad("its cross-reference stream has a bad /W".into()))?,
-            _ => return Err(Bad("its cross-reference stream has no /W".into()).into()),
+                .ok_or_else(|| Bad::Unreadable("its cross-reference stream has a bad /W".into()))?,
+            _ => return Err(Bad::Unreadable("its cross-reference stream has no /W".into()).into()),
         };
         let entry_len: usize = widths.iter().sum();
         if entry_len == 0 {
-            return Err(Bad("its cross-reference stream has a bad /W".into()).into());
+            return Err(Bad::Unreadable("its cross-reference stream has a bad /W".into()).into());
         }
         let size = match get(&dict, b"Size") {
-            Some(Obj::Int(s)) => u64::try_from(*s).map_err(|_| Bad("bad /Size".into()))?,
-            _ => return Err(Bad("its cross-reference stream has no /Size".into()).into()),
+            Some(Obj::Int(s)) => u64::try_from(*s).map_err(|_| Bad::Unreadable("bad /Size".into()))?,
+            _ => return Err(Bad::Unreadable("its cross-reference stream has no /Size".into()).into()),
         };
         let index: Vec<u64> = match get(&dict, b"Index") {
             Some(Obj::Array(a)) => a
@@ -1007,14 +1161,14 @@ impl<'a> Doc<'a> {
                     _ => None,
                 })
                 .collect::<Option<_>>()
-                .ok_or_else(|| Bad("its cross-reference stream has a bad /Index".into()))?,
+                .ok_or_else(|| Bad::Unreadable("its cross-reference stream has a bad /Index".into()))?,
             _ => vec![0, size],
         };
         let total = index
             .chunks(2)
             .fold(0u64, |acc, c| acc.saturating_add(c.get(1).copied().unwrap_or(0)));
         if total > (content.len() / entry_len) as u64 {
-            return Err(Bad("its cross-reference stream is shorter than its /Index says".into()).into());
+            return Err(Bad::Unreadable("its cross-reference stream is shorter than its /Index says".into()).into());
         }
         let field = |bytes: &[u8]| bytes.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
         let mut pos = 0;
@@ -1029,7 +1183,7 @@ impl<'a> Doc<'a> {
                 let num = start
                     .checked_add(i)
                     .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| Bad("its cross-reference stream is damaged".into()))?;
+                    .ok_or_else(|| Bad::Unreadable("its cross-reference stream is damaged".into()))?;
                 let entry = match kind {
                     0 => Entry::Free,
                     1 => match usize::try_from(field(f2)) {
@@ -1038,7 +1192,7 @@ impl<'a> Doc<'a> {
                     },
                     2 => Entry::InStream {
                         container: u32::try_from(field(f2))
-                            .map_err(|_| Bad("its cross-reference stream is damaged".into()))?,
+                            .map_err(|_| Bad::Unreadable("its cross-reference stream is damaged".into()))?,
                         index: usize::try_from(field(f3)).unwrap_or(usize::MAX),
                     },
                     // Unknown types are references to the null object.
@@ -1061,10 +1215,12 @@ impl<'a> Doc<'a> {
             return bad("its cross-reference data points where there is no object");
         }
         let reference = Ref {
-            num: u32::try_from(num).map_err(|_| Bad("an object number is out of range".into()))?,
-            gen: u16::try_from(gen).map_err(|_| Bad("a generation number is out of range".into()))?,
+            num: u32::try_from(num).map_err(|_| Bad::Unreadable("an object number is out of range".into()))?,
+            gen: u16::try_from(gen).map_err(|_| Bad::Unreadable("a generation number is out of range".into()))?,
         };
-        let obj = lx.object(0)?;
+        let obj = lx.object(0);
+        self.budget.scan(lx.pos.saturating_sub(offset))?;
+        let obj = obj?;
         let stream_start = if matches!(obj, Obj::Dict(_)) && lx.keyword(b"stream") {
             match (lx.peek(), lx.peek_at(1)) {
                 (Some(b'\r'), Some(b'\n')) => lx.pos += 2,
@@ -1097,10 +1253,17 @@ impl<'a> Doc<'a> {
                 }
             }
         }
+        // Without a usable /Length, the data runs to the next `endstream`: a search charged to the budget, and
+        // never past what is left of it, so a chain of such streams cannot make the reading quadratic.
         let rest = self.data.get(start..).unwrap_or_default();
-        let Some(at) = find(rest, b"endstream") else {
+        let window = &rest[..rest.len().min(self.budget.scan_left())];
+        let Some(at) = find(window, b"endstream") else {
+            if window.len() < rest.len() {
+                return Err(self.budget.scan_exhausted());
+            }
             return bad("a stream has no end");
         };
+        self.budget.scan(at + b"endstream".len())?;
         let mut end = start + at;
         if self.data.get(end.wrapping_sub(1)) == Some(&b'\n') {
             end -= 1;
@@ -1111,27 +1274,52 @@ impl<'a> Doc<'a> {
         Ok(&self.data[start..end.max(start)])
     }
 
-    /// Stream data through its filters (lopdf's decoders), within the decoding limits.
-    fn decode(&self, dict: &Dict, raw: &[u8]) -> Result<Vec<u8>, Bad> {
-        let decoded = match get(dict, b"Filter") {
-            None => raw.to_vec(),
-            Some(filter) => {
-                let mut params = lopdf::Dictionary::new();
-                params.set("Filter", to_lopdf(filter));
-                if let Some(p) = get(dict, b"DecodeParms") {
-                    params.set("DecodeParms", to_lopdf(p));
-                }
-                let remaining = MAX_DECODED_TOTAL.saturating_sub(self.decoded_total.get());
-                lopdf::Stream::new(params, raw.to_vec())
-                    .decompressed_content_with_limit(MAX_DECODED_STREAM.min(remaining))
-                    .map_err(|e| Bad(format!("a compressed stream cannot be decoded: {e}")))?
-            }
+    /// Stream data through its filters, within the decoding limits: borrowed when there is no filter. Only
+    /// FlateDecode (with or without a PNG predictor) is decoded, the filter of cross-reference and object streams;
+    /// damaged compressed data is refused, never read as empty.
+    fn decode(&self, dict: &Dict, raw: &'a [u8]) -> Result<Cow<'a, [u8]>, Bad> {
+        let filters: Vec<Obj> = match get(dict, b"Filter") {
+            None => return Ok(Cow::Borrowed(raw)),
+            Some(Obj::Array(a)) => a.clone(),
+            Some(other) => vec![other.clone()],
         };
-        self.decoded_total.set(self.decoded_total.get() + decoded.len());
-        if self.decoded_total.get() > MAX_DECODED_TOTAL {
-            return bad("its compressed streams decode to too much data");
+        if filters.len() > MAX_FILTERS {
+            return bad(format!("a stream has more than {MAX_FILTERS} filters"));
         }
-        Ok(decoded)
+        let params: Vec<Option<Dict>> = match get(dict, b"DecodeParms") {
+            Some(Obj::Array(a)) => a
+                .iter()
+                .map(|p| match p {
+                    Obj::Dict(d) => Some(d.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Some(Obj::Dict(d)) => vec![Some(d.clone())],
+            _ => Vec::new(),
+        };
+        let mut data = Cow::Borrowed(raw);
+        for (i, filter) in filters.iter().enumerate() {
+            match filter {
+                Obj::Name(n) if n == b"FlateDecode" || n == b"Fl" => {
+                    let cap = self.budget.decode_cap();
+                    let inflated = inflate(&data, cap)?;
+                    self.budget.decoded(inflated.len())?;
+                    let predicted = match params.get(i).and_then(Option::as_ref) {
+                        Some(p) => unpredict(inflated, p)?,
+                        None => inflated,
+                    };
+                    data = Cow::Owned(predicted);
+                }
+                Obj::Name(n) => {
+                    return bad(format!(
+                        "a cross-reference or object stream uses the filter {}, which is not supported",
+                        String::from_utf8_lossy(n.get(..32).unwrap_or(n))
+                    ))
+                }
+                _ => return bad("a stream's /Filter is not a name"),
+            }
+        }
+        Ok(data)
     }
 
     /// The object `r` and, if it is a stream in the file, where its data starts.
@@ -1139,10 +1327,7 @@ impl<'a> Doc<'a> {
         if depth > MAX_REF_CHAIN {
             return bad("its objects refer to each other in a loop");
         }
-        self.fetches.set(self.fetches.get() + 1);
-        if self.fetches.get() > self.limits.max_objects.saturating_mul(4).max(10_000) {
-            return bad("reading it takes too many steps");
-        }
+        self.budget.node()?;
         match self.entries.get(&r.num) {
             None | Some(Entry::Free) => Ok((Obj::Null, None)),
             Some(Entry::InFile { offset }) => {
@@ -1161,10 +1346,13 @@ impl<'a> Doc<'a> {
                     Some((num, at)) if *num == r.num => Some(*at),
                     _ => stream.offsets.iter().find(|(num, _)| *num == r.num).map(|(_, at)| *at),
                 };
-                match at {
-                    Some(at) => Ok((Lexer::new(&stream.content, at).object(0)?, None)),
-                    None => Ok((Obj::Null, None)),
-                }
+                let Some(at) = at else {
+                    return Ok((Obj::Null, None));
+                };
+                let mut lx = Lexer::new(&stream.content, at);
+                let obj = lx.object(0);
+                self.budget.scan(lx.pos.saturating_sub(at))?;
+                Ok((obj?, None))
             }
         }
     }
@@ -1188,10 +1376,21 @@ impl<'a> Doc<'a> {
         }
     }
 
-    fn object_stream(&self, container: u32, depth: usize) -> Result<Rc<ObjectStream>, Bad> {
+    fn object_stream(&self, container: u32, depth: usize) -> Result<Rc<ObjectStream<'a>>, Bad> {
         if let Some(s) = self.object_streams.borrow().get(&container) {
             return Ok(Rc::clone(s));
         }
+        if !self.loading_streams.borrow_mut().insert(container) {
+            return bad("an object stream needs itself to be read");
+        }
+        let stream = self.load_object_stream(container, depth);
+        self.loading_streams.borrow_mut().remove(&container);
+        let stream = Rc::new(stream?);
+        self.object_streams.borrow_mut().insert(container, Rc::clone(&stream));
+        Ok(stream)
+    }
+
+    fn load_object_stream(&self, container: u32, depth: usize) -> Result<ObjectStream<'a>, Bad> {
         let Some(Entry::InFile { offset }) = self.entries.get(&container) else {
             return bad("an object stream is missing");
         };
@@ -1207,9 +1406,10 @@ impl<'a> Doc<'a> {
         let first = usize::try_from(*first)
             .ok()
             .filter(|f| *f <= content.len())
-            .ok_or_else(|| Bad("an object stream is damaged".into()))?;
+            .ok_or_else(|| Bad::Unreadable("an object stream is damaged".into()))?;
         let n = usize::try_from(*n).unwrap_or(0).min(first / 2);
         let mut lx = Lexer::new(&content[..first], 0);
+        self.budget.scan(first)?;
         let mut offsets = Vec::new();
         for _ in 0..n {
             let (Some(num), Some(off)) = (lx.uint(), lx.uint()) else {
@@ -1223,9 +1423,7 @@ impl<'a> Doc<'a> {
             };
             offsets.push((num, at));
         }
-        let stream = Rc::new(ObjectStream { content, offsets });
-        self.object_streams.borrow_mut().insert(container, Rc::clone(&stream));
-        Ok(stream)
+        Ok(ObjectStream { content, offsets })
     }
 }
 
@@ -1247,26 +1445,90 @@ fn find_startxref(data: &[u8]) -> Result<usize, Bad> {
     lx.uint()
         .and_then(|o| usize::try_from(o).ok())
         .filter(|o| *o > 0 && *o < data.len())
-        .ok_or_else(|| Bad("its startxref points outside the file".into()))
+        .ok_or_else(|| Bad::Unreadable("its startxref points outside the file".into()))
 }
 
-fn to_lopdf(obj: &Obj) -> lopdf::Object {
-    match obj {
-        Obj::Null => lopdf::Object::Null,
-        Obj::Bool(b) => lopdf::Object::Boolean(*b),
-        Obj::Int(i) => lopdf::Object::Integer(*i),
-        Obj::Real(r) => lopdf::Object::Real(r.parse().unwrap_or(0.0)),
-        Obj::Str(s) => lopdf::Object::String(s.clone(), lopdf::StringFormat::Literal),
-        Obj::Name(n) => lopdf::Object::Name(n.clone()),
-        Obj::Array(a) => lopdf::Object::Array(a.iter().map(to_lopdf).collect()),
-        Obj::Dict(d) => {
-            let mut out = lopdf::Dictionary::new();
-            for (k, v) in d {
-                out.set(k.clone(), to_lopdf(v));
-            }
-            lopdf::Object::Dictionary(out)
+/// zlib-inflates `data` to at most `cap` bytes. Damaged data (a bad header, a bad block, a wrong checksum, an
+/// early end) is refused: a reader that took it as empty would see a different file than other readers.
+fn inflate(data: &[u8], cap: usize) -> Result<Vec<u8>, Bad> {
+    if data.is_empty() {
+        return bad("a compressed stream is empty");
+    }
+    let mut out = Vec::new();
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::ZlibDecoder::new(data)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| Bad::Unreadable(format!("a compressed stream is damaged: {e}")))?;
+    if out.len() > cap {
+        return Err(Bad::OverBudget(format!(
+            "a compressed stream decodes to more than {cap} bytes"
+        )));
+    }
+    Ok(out)
+}
+
+/// Undoes the predictor `/DecodeParms` names: none (1) or PNG (10 to 15, a filter type byte per row, as
+/// cross-reference streams use). TIFF (2) is refused: no producer uses it for the streams this reader decodes.
+fn unpredict(data: Vec<u8>, params: &Dict) -> Result<Vec<u8>, Bad> {
+    let int = |key: &[u8], default: i64| match get(params, key) {
+        Some(Obj::Int(i)) => *i,
+        _ => default,
+    };
+    let predictor = int(b"Predictor", 1);
+    if predictor == 1 {
+        return Ok(data);
+    }
+    if !(10..=15).contains(&predictor) {
+        return bad(format!("the stream predictor {predictor} is not supported"));
+    }
+    let in_range = |v: i64, max: i64| (1..=max).contains(&v).then_some(v as usize);
+    let (Some(colors), Some(bits), Some(columns)) = (
+        in_range(int(b"Colors", 1), 32),
+        in_range(int(b"BitsPerComponent", 8), 16),
+        in_range(int(b"Columns", 1), 1 << 24),
+    ) else {
+        return bad("a stream's predictor parameters are out of range");
+    };
+    let bpp = (colors * bits).div_ceil(8);
+    let row = (colors * bits * columns).div_ceil(8);
+    if !data.len().is_multiple_of(row + 1) {
+        return bad("a stream's predicted rows are incomplete");
+    }
+    let mut out = Vec::with_capacity(data.len() / (row + 1) * row);
+    let mut previous = vec![0u8; row];
+    for chunk in data.chunks_exact(row + 1) {
+        let (kind, input) = (chunk[0], &chunk[1..]);
+        let start = out.len();
+        for (i, &x) in input.iter().enumerate() {
+            let left = if i >= bpp { out[start + i - bpp] } else { 0 };
+            let up = previous[i];
+            let up_left = if i >= bpp { previous[i - bpp] } else { 0 };
+            let predicted = match kind {
+                0 => 0,
+                1 => left,
+                2 => up,
+                3 => ((u16::from(left) + u16::from(up)) / 2) as u8,
+                4 => paeth(left, up, up_left),
+                _ => return bad(format!("a stream has the unknown PNG row filter {kind}")),
+            };
+            out.push(x.wrapping_add(predicted));
         }
-        Obj::Ref(r) => lopdf::Object::Reference((r.num, r.gen)),
+        previous.copy_from_slice(&out[start..]);
+    }
+    Ok(out)
+}
+
+fn paeth(left: u8, up: u8, up_left: u8) -> u8 {
+    let (a, b, c) = (i16::from(left), i16::from(up), i16::from(up_left));
+    let p = a + b - c;
+    let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
+    if pa <= pb && pa <= pc {
+        left
+    } else if pb <= pc {
+        up
+    } else {
+        up_left
     }
 }
 
@@ -1300,12 +1562,12 @@ struct Analysis {
 impl Analysis {
     fn of(doc: &Doc) -> Result<Analysis, PdfError> {
         let Some(Obj::Ref(catalog_ref)) = get(&doc.trailer, b"Root") else {
-            return Err(Bad("its trailer names no document catalog".into()).into());
+            return Err(Bad::Unreadable("its trailer names no document catalog".into()).into());
         };
         let catalog_ref = *catalog_ref;
         let catalog = match doc.fetch(catalog_ref, 0)? {
             (Obj::Dict(d), None) => d,
-            _ => return Err(Bad("its document catalog is missing".into()).into()),
+            _ => return Err(Bad::Unreadable("its document catalog is missing".into()).into()),
         };
         let acroform = match get(&catalog, b"AcroForm") {
             Some(Obj::Ref(r)) => match doc.fetch(*r, 0)? {
@@ -1423,6 +1685,8 @@ fn pages(doc: &Doc, catalog: &Dict) -> Result<Vec<Page>, Bad> {
     )];
     let mut claimed: Option<i64> = None;
     while let Some((r, inherited, depth)) = stack.pop() {
+        doc.budget.node()?;
+        doc.budget.depth(depth)?;
         if !visited.insert(r.num) {
             return bad("its page tree refers back to itself");
         }
@@ -1493,16 +1757,12 @@ fn fields(doc: &Doc, form: &Dict) -> Result<(usize, HashSet<Vec<u8>>), Bad> {
     };
     let mut names = HashSet::new();
     let mut signatures = 0;
-    let mut visited = HashSet::new();
-    let mut stack: Vec<(Obj, bool, Option<Vec<u8>>)> = roots.into_iter().rev().map(|f| (f, true, None)).collect();
-    while let Some((field, top, inherited_ft)) = stack.pop() {
-        if let Obj::Ref(r) = &field {
-            if !visited.insert(r.num) {
-                continue;
-            }
-            if visited.len() > doc.limits.max_objects {
-                return bad("its form has too many fields");
-            }
+    let mut walk = FieldWalk::default();
+    let mut stack: Vec<(Obj, bool, Option<bool>, usize)> =
+        roots.into_iter().rev().map(|f| (f, true, None, 0)).collect();
+    while let Some((field, top, inherited_ft, depth)) = stack.pop() {
+        if !walk.enter(doc, &field, depth)? {
+            continue;
         }
         let Obj::Dict(node) = doc.deref(&field)? else {
             continue;
@@ -1513,21 +1773,57 @@ fn fields(doc: &Doc, form: &Dict) -> Result<(usize, HashSet<Vec<u8>>), Bad> {
             }
         }
         let ft = match get(&node, b"FT") {
-            Some(Obj::Name(n)) => Some(n.clone()),
+            // Kept as "is a signature field": a long type name is not copied to every kid.
+            Some(Obj::Name(n)) => Some(n == b"Sig"),
             _ => inherited_ft,
         };
-        if ft.as_deref() == Some(b"Sig") && get(&node, b"V").is_some() {
+        if ft == Some(true) && get(&node, b"V").is_some() {
             signatures += 1;
         }
-        if let Some(kids) = get(&node, b"Kids") {
-            if let Obj::Array(kids) = doc.deref(kids)? {
-                for kid in kids.into_iter().rev() {
-                    stack.push((kid, false, ft.clone()));
-                }
-            }
+        for kid in walk.kids(doc, &node)?.into_iter().rev() {
+            stack.push((kid, false, ft, depth + 1));
         }
     }
     Ok((signatures, names))
+}
+
+/// What a walk of a form field tree has seen. A field tree is a tree: an object met twice (a field, or a `/Kids`
+/// array shared by reference, e.g. by direct kid dictionaries) is walked once, so a few shared arrays cannot fan
+/// out exponentially; every node, direct or not, is charged to the reading's budget with its depth.
+#[derive(Default)]
+struct FieldWalk {
+    fields: HashSet<u32>,
+    kids_arrays: HashSet<u32>,
+}
+
+impl FieldWalk {
+    /// Whether to visit `field` at `depth`: false when it was visited already.
+    fn enter(&mut self, doc: &Doc, field: &Obj, depth: usize) -> Result<bool, Bad> {
+        doc.budget.node()?;
+        doc.budget.depth(depth)?;
+        if let Obj::Ref(r) = field {
+            if !self.fields.insert(r.num) {
+                return Ok(false);
+            }
+            if self.fields.len() > doc.limits.max_objects {
+                return bad("its form has too many fields");
+            }
+        }
+        Ok(true)
+    }
+
+    /// The `/Kids` of `node`, empty when it has none or they were walked already.
+    fn kids(&mut self, doc: &Doc, node: &Dict) -> Result<Vec<Obj>, Bad> {
+        let kids = match get(node, b"Kids") {
+            Some(Obj::Ref(r)) if !self.kids_arrays.insert(r.num) => return Ok(Vec::new()),
+            Some(kids) => doc.deref(kids)?,
+            None => return Ok(Vec::new()),
+        };
+        Ok(match kids {
+            Obj::Array(a) => a,
+            _ => Vec::new(),
+        })
+    }
 }
 
 fn rect_of(obj: &Obj) -> Option<[f64; 4]> {
@@ -1605,7 +1901,7 @@ impl<'d, 'a> Increment<'d, 'a> {
                 let (contents, at) = layout
                     .signature
                     .clone()
-                    .ok_or_else(|| Bad("no signature laid out".into()))?;
+                    .ok_or_else(|| Bad::Unreadable("no signature laid out".into()))?;
                 break (layout, (contents.start + base)..(contents.end + base), at);
             }
             digits += 1;
@@ -1847,7 +2143,7 @@ fn stream_object(dict: &[(Vec<u8>, Obj)], data: &[u8]) -> Vec<u8> {
 fn add_annotation(doc: &Doc, inc: &mut Increment, page_ref: Ref, widget: Ref) -> Result<(), PdfError> {
     let mut page = match doc.fetch(page_ref, 0)? {
         (Obj::Dict(d), None) => d,
-        _ => return Err(Bad("a page is not a dictionary".into()).into()),
+        _ => return Err(Bad::Unreadable("a page is not a dictionary".into()).into()),
     };
     match get(&page, b"Annots") {
         Some(Obj::Ref(r)) => {
@@ -2197,11 +2493,11 @@ pub struct SignatureField {
 pub fn signature_fields(pdf: &[u8], limits: &Limits) -> Result<Vec<SignatureField>, PdfError> {
     let doc = Doc::open(pdf, limits)?;
     let Some(Obj::Ref(catalog_ref)) = get(&doc.trailer, b"Root") else {
-        return Err(Bad("its trailer names no document catalog".into()).into());
+        return Err(Bad::Unreadable("its trailer names no document catalog".into()).into());
     };
     let catalog = match doc.fetch(*catalog_ref, 0)? {
         (Obj::Dict(d), None) => d,
-        _ => return Err(Bad("its document catalog is missing".into()).into()),
+        _ => return Err(Bad::Unreadable("its document catalog is missing".into()).into()),
     };
     let form = match get(&catalog, b"AcroForm") {
         Some(f) => match doc.deref(f)? {
@@ -2222,32 +2518,41 @@ pub fn signature_fields(pdf: &[u8], limits: &Limits) -> Result<Vec<SignatureFiel
         _ => None,
     };
     let mut out = Vec::new();
-    let mut visited = HashSet::new();
-    let mut stack: Vec<(Obj, Option<Vec<u8>>, String)> =
-        roots.into_iter().rev().map(|f| (f, None, String::new())).collect();
-    while let Some((field, inherited_ft, parent_name)) = stack.pop() {
-        if let Obj::Ref(r) = &field {
-            if !visited.insert(r.num) {
-                continue;
-            }
-            if visited.len() > doc.limits.max_objects {
-                return Err(Bad("its form has too many fields".into()).into());
-            }
+    let mut walk = FieldWalk::default();
+    // A signature value named by two fields is read (and reported) once.
+    let mut values = HashSet::new();
+    let mut stack: Vec<(Obj, Option<bool>, String, usize)> =
+        roots.into_iter().rev().map(|f| (f, None, String::new(), 0)).collect();
+    while let Some((field, inherited_ft, parent_name, depth)) = stack.pop() {
+        if !walk.enter(&doc, &field, depth)? {
+            continue;
         }
         let Obj::Dict(node) = doc.deref(&field)? else {
             continue;
         };
-        let name = match (text(get(&node, b"T")), parent_name.is_empty()) {
+        let mut name = match (text(get(&node, b"T")), parent_name.is_empty()) {
             (Some(t), true) => t,
             (Some(t), false) => format!("{parent_name}.{t}"),
             (None, _) => parent_name,
         };
+        // Each kid carries its parent's name: a bounded one, so a long name is not copied to every kid.
+        if name.len() > MAX_FIELD_NAME {
+            let cut = (0..=MAX_FIELD_NAME)
+                .rev()
+                .find(|i| name.is_char_boundary(*i))
+                .unwrap_or(0);
+            name.truncate(cut);
+        }
         let ft = match get(&node, b"FT") {
-            Some(Obj::Name(n)) => Some(n.clone()),
+            // Kept as "is a signature field": a long type name is not copied to every kid.
+            Some(Obj::Name(n)) => Some(n == b"Sig"),
             _ => inherited_ft,
         };
-        if ft.as_deref() == Some(b"Sig") {
-            if let Some(v) = get(&node, b"V") {
+        if ft == Some(true) {
+            if let Some(v) = get(&node, b"V").filter(|v| match v {
+                Obj::Ref(r) => values.insert(r.num),
+                _ => true,
+            }) {
                 if let Obj::Dict(sig) = doc.deref(v)? {
                     let byte_range = match get(&sig, b"ByteRange") {
                         Some(b) => match doc.deref(b)? {
@@ -2284,12 +2589,8 @@ pub fn signature_fields(pdf: &[u8], limits: &Limits) -> Result<Vec<SignatureFiel
                 }
             }
         }
-        if let Some(kids) = get(&node, b"Kids") {
-            if let Obj::Array(kids) = doc.deref(kids)? {
-                for kid in kids.into_iter().rev() {
-                    stack.push((kid, ft.clone(), name.clone()));
-                }
-            }
+        for kid in walk.kids(&doc, &node)?.into_iter().rev() {
+            stack.push((kid, ft, name.clone(), depth + 1));
         }
     }
     Ok(out)
@@ -2324,6 +2625,12 @@ mod tests {
 
     /// The same objects, all but the catalog in an (uncompressed) object stream, with a cross-reference stream.
     fn pdf_with_object_stream(objects: &[&str]) -> Vec<u8> {
+        object_stream_pdf(objects, 0, |content| (content, String::new()))
+    }
+
+    /// As [`pdf_with_object_stream`], the stream's content followed by `tail` spaces and encoded by `encode`, which
+    /// returns the data and the dictionary entries (e.g. `/Filter /FlateDecode`) that say how.
+    fn object_stream_pdf(objects: &[&str], tail: usize, encode: impl Fn(Vec<u8>) -> (Vec<u8>, String)) -> Vec<u8> {
         let mut out = b"%PDF-1.7\n".to_vec();
         let n = objects.len() as u32;
         let catalog_at = out.len();
@@ -2336,15 +2643,20 @@ mod tests {
         }
         let stm_num = n + 1;
         let stm_at = out.len();
+        let mut content = format!("{header}{body}").into_bytes();
+        content.resize(content.len() + tail, b' ');
+        let (data, filter) = encode(content);
         out.extend_from_slice(
             format!(
-                "{stm_num} 0 obj\n<< /Type /ObjStm /N {} /First {} /Length {} >>\nstream\n{header}{body}\nendstream\nendobj\n",
+                "{stm_num} 0 obj\n<< /Type /ObjStm /N {} /First {} /Length {}{filter} >>\nstream\n",
                 n - 1,
                 header.len(),
-                header.len() + body.len()
+                data.len()
             )
             .as_bytes(),
         );
+        out.extend_from_slice(&data);
+        out.extend_from_slice(b"\nendstream\nendobj\n");
         let xref_num = n + 2;
         let xref_at = out.len();
         let mut rows = vec![[0u8, 0, 0, 0, 0]];
@@ -2614,6 +2926,7 @@ mod tests {
         let tight = Limits {
             max_bytes: 100,
             max_objects: 3,
+            ..Limits::default()
         };
         assert_eq!(
             inspect(&original, &tight),
@@ -2698,6 +3011,422 @@ mod tests {
         assert_eq!(pdf_date(0).unwrap(), "D:19700101000000+00'00'");
         assert_eq!(pdf_date(1_767_225_600 + 3661).unwrap(), "D:20260101010101+00'00'");
         assert_eq!(pdf_date(i64::MAX), Err(PdfError::InvalidTime(i64::MAX)));
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Hostile files: each is refused or read within the budget, and the work counters show it.
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    }
+
+    fn flate(content: Vec<u8>) -> (Vec<u8>, String) {
+        (zlib(&content), " /Filter /FlateDecode".into())
+    }
+
+    /// The work a reading of `file` (as [`inspect`] does it) left on its counters: (nodes, scanned, decoded), and
+    /// its result.
+    fn work(file: &[u8], limits: &Limits) -> ((usize, usize, usize), Result<PdfInfo, PdfError>) {
+        let doc = match Doc::open(file, limits) {
+            Ok(d) => d,
+            Err(e) => return ((0, 0, 0), Err(e)),
+        };
+        let info = Analysis::of(&doc).map(|a| a.info());
+        let b = &doc.budget;
+        ((b.nodes.get(), b.scanned.get(), b.decoded.get()), info)
+    }
+
+    fn too_complex<T: std::fmt::Debug>(r: Result<T, PdfError>) -> String {
+        match r {
+            Err(PdfError::TooComplex(why)) => why,
+            other => panic!("expected TooComplex, got {other:?}"),
+        }
+    }
+
+    /// A form whose field has `/Kids` naming array 5, whose two direct kid dictionaries name array 6 as their
+    /// `/Kids`, and so on `levels` deep: 2^levels paths to one signature field at the bottom.
+    fn fan_out_fields(levels: usize) -> Vec<u8> {
+        let sig = 5 + levels;
+        let mut objects = vec![
+            "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] >> >>".to_string(),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+            "<< /Type /Page /Parent 2 0 R >>".into(),
+            "<< /T (top) /FT /Sig /Kids 5 0 R >>".into(),
+        ];
+        for i in 0..levels {
+            let next = 5 + i + 1;
+            objects.push(if i + 1 < levels {
+                format!("[<< /Kids {next} 0 R >> << /Kids {next} 0 R >>]")
+            } else {
+                format!("[<< /T (s) /V {sig} 0 R >>]")
+            });
+        }
+        objects.push(
+            "<< /Type /Sig /SubFilter /ETSI.CAdES.detached /ByteRange [0 1 2 3] /Contents <3003020101> >>".into(),
+        );
+        pdf(&objects.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_shared_kids_array_under_direct_kids_is_walked_once() {
+        let file = fan_out_fields(40);
+        let ((nodes, _, _), info) = work(&file, &limits());
+        assert_eq!(info.unwrap().signatures, 1);
+        assert!(nodes < 200, "{nodes} nodes for a 40-level fan-out");
+        let fields = signature_fields(&file, &limits()).unwrap();
+        assert_eq!(fields.len(), 1);
+        assert_eq!(fields[0].name, "top.s");
+        // The same shape signs as well (the walk behind `prepare` is the same).
+        sign_fake(&file, None);
+    }
+
+    #[test]
+    fn every_tree_node_direct_or_not_is_charged_to_the_budget() {
+        let direct = vec!["<< /T (f) >>"; 100].join(" ");
+        let catalog = format!("<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{direct}] >> >>");
+        let file = pdf(&[&catalog, TWO_PAGES[1], TWO_PAGES[2], TWO_PAGES[3]]);
+        let tight = Limits {
+            max_nodes: 50,
+            ..limits()
+        };
+        assert!(too_complex(inspect(&file, &tight)).contains("more than 50 objects"));
+        assert!(too_complex(signature_fields(&file, &tight)).contains("more than 50 objects"));
+        assert!(inspect(&file, &limits()).is_ok());
+    }
+
+    /// A chain of `levels` page tree nodes, each the only kid of the one above, with one page at the bottom.
+    fn deep_page_tree(levels: usize) -> Vec<u8> {
+        let mut objects = vec!["<< /Type /Catalog /Pages 2 0 R >>".to_string()];
+        for i in 0..levels {
+            objects.push(format!("<< /Type /Pages /Kids [{} 0 R] /Count 1 >>", i + 3));
+        }
+        objects.push("<< /Type /Page >>".into());
+        pdf(&objects.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// A field tree `levels` deep: each field the only kid of the one above.
+    fn deep_field_tree(levels: usize) -> Vec<u8> {
+        let mut objects = vec![
+            "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] >> >>".to_string(),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+            "<< /Type /Page >>".into(),
+        ];
+        for i in 0..levels {
+            objects.push(format!("<< /T (f{i}) /Kids [{} 0 R] >>", i + 5));
+        }
+        objects.push("<< /T (leaf) >>".into());
+        pdf(&objects.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn trees_deeper_than_the_budget_are_refused() {
+        assert!(inspect(&deep_page_tree(10), &limits()).is_ok());
+        assert!(too_complex(inspect(&deep_page_tree(100), &limits())).contains("64 levels deep"));
+        assert!(inspect(&deep_field_tree(10), &limits()).is_ok());
+        assert!(too_complex(inspect(&deep_field_tree(100), &limits())).contains("64 levels deep"));
+        assert!(too_complex(signature_fields(&deep_field_tree(100), &limits())).contains("64 levels deep"));
+    }
+
+    #[test]
+    fn hostile_page_trees_are_refused_with_little_work() {
+        let cases: [(&str, &[&str]); 4] = [
+            // A huge /Count over one page.
+            (
+                "says it has",
+                &[
+                    CATALOG,
+                    "<< /Type /Pages /Kids [3 0 R] /Count 2147483647 >>",
+                    "<< /Type /Page >>",
+                ],
+            ),
+            // Direct kids (which could share a /Kids array by reference).
+            (
+                "not an indirect object",
+                &[
+                    CATALOG,
+                    "<< /Type /Pages /Kids [<< /Type /Pages /Kids 3 0 R >>] >>",
+                    "[4 0 R 4 0 R]",
+                    "<< /Type /Page >>",
+                ],
+            ),
+            // A shared /Kids array by reference: a loop.
+            (
+                "refers back",
+                &[
+                    CATALOG,
+                    "<< /Type /Pages /Kids 3 0 R >>",
+                    "[4 0 R 4 0 R]",
+                    "<< /Type /Page >>",
+                ],
+            ),
+            (
+                "refers back",
+                &[
+                    CATALOG,
+                    "<< /Type /Pages /Kids [3 0 R 3 0 R] >>",
+                    "<< /Type /Pages /Kids [2 0 R] >>",
+                ],
+            ),
+        ];
+        for (why, objects) in cases {
+            let ((nodes, _, _), result) = work(&pdf(objects), &limits());
+            match result {
+                Err(PdfError::Unreadable(m)) => assert!(m.contains(why), "{m}"),
+                other => panic!("{why}: {other:?}"),
+            }
+            assert!(nodes < 20, "{why}: {nodes} nodes");
+        }
+    }
+
+    /// `sections` cross-reference streams chained by `/Prev`, none with a `/Length`, each followed by `pad`
+    /// bytes. With `ends`, each stream has its own `endstream`; without, only one `endstream` ends the file, so a
+    /// reader that looks for it from each section scans most of the file each time.
+    fn xref_chain(sections: usize, pad: usize, ends: bool) -> Vec<u8> {
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, body) in TWO_PAGES.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+        }
+        let row = |offset: usize| [&[1u8][..], &(offset as u32).to_be_bytes(), &[0]].concat();
+        let mut prev: Option<usize> = None;
+        for k in 0..sections {
+            let num = 5 + k;
+            let at = out.len();
+            let (rows, index) = if k == 0 {
+                let mut rows = vec![0u8; 6];
+                for o in &offsets {
+                    rows.extend(row(*o));
+                }
+                rows.extend(row(at));
+                (rows, "[0 6]".to_string())
+            } else {
+                (row(at), format!("[{num} 1]"))
+            };
+            let prev_entry = prev.map(|p| format!(" /Prev {p}")).unwrap_or_default();
+            out.extend_from_slice(
+                format!(
+                    "{num} 0 obj\n<< /Type /XRef /Size {} /Root 1 0 R /W [1 4 1] /Index {index}{prev_entry} >>\nstream\n",
+                    sections + 5
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(&rows);
+            out.push(b'\n');
+            if ends {
+                out.extend_from_slice(b"endstream\n");
+            }
+            out.extend(std::iter::repeat_n(b' ', pad));
+            out.extend_from_slice(b"\nendobj\n");
+            prev = Some(at);
+        }
+        if !ends {
+            out.extend_from_slice(b"endstream\n");
+        }
+        out.extend_from_slice(format!("startxref\n{}\n%%EOF\n", prev.unwrap_or(0)).as_bytes());
+        out
+    }
+
+    #[test]
+    fn a_chain_of_streams_without_length_is_read_in_linear_work_or_refused() {
+        // Each stream ends where it should: 1 000 revisions are read, scanning each byte a few times at most.
+        let fine = xref_chain(1000, 64, true);
+        let ((_, scanned, _), info) = work(&fine, &limits());
+        assert_eq!(info.unwrap().pages.len(), 2);
+        assert!(
+            scanned <= 3 * fine.len(),
+            "{scanned} bytes scanned for a {}-byte file",
+            fine.len()
+        );
+
+        // One `endstream` at the very end: each section's search would cross the rest of the file.
+        let hostile = xref_chain(1000, 2048, false);
+        let doc = Doc::open(&hostile, &limits());
+        let why = too_complex(doc.map(|_| ()));
+        assert!(why.contains("scanning more than 8 times its size"), "{why}");
+        // The refusal came before the work did: never more than the allowance.
+        let allowance = hostile.len() * DEFAULT_SCAN_FACTOR + SCAN_SLACK;
+        let limits = limits();
+        let budget = Budget::new(&limits, hostile.len());
+        assert_eq!(budget.scan_allowance.get(), allowance);
+        let mut reading = Doc {
+            data: &hostile,
+            entries: HashMap::new(),
+            trailer: Dict::new(),
+            startxref: find_startxref(&hostile).unwrap(),
+            last_kind: XrefKind::Table,
+            next_num: 0,
+            limits,
+            object_streams: RefCell::new(HashMap::new()),
+            loading_streams: RefCell::new(HashSet::new()),
+            budget,
+        };
+        assert!(reading.read_xref_chain().is_err());
+        assert!(
+            reading.budget.scanned.get() <= allowance,
+            "{}",
+            reading.budget.scanned.get()
+        );
+
+        // Too many revisions, even cheap ones.
+        let few = Limits {
+            max_xref_sections: 100,
+            ..Limits::default()
+        };
+        assert!(too_complex(inspect(&fine, &few)).contains("more than 100 revisions"));
+    }
+
+    #[test]
+    fn a_compression_bomb_is_refused_by_the_output_cap() {
+        // 20 MiB of spaces in an object stream: about 20 KB compressed.
+        let bomb = object_stream_pdf(&TWO_PAGES, 20 << 20, flate);
+        assert!(bomb.len() < 100_000);
+        let ((_, _, decoded), result) = work(&bomb, &limits());
+        assert!(too_complex(result).contains("decodes to more than 16777216 bytes"));
+        assert!(decoded <= DEFAULT_MAX_DECODED_STREAM);
+        // Per reading: streams each under the stream cap still add up.
+        let small = Limits {
+            max_decoded_stream: 8 << 20,
+            max_decoded_total: 4 << 20,
+            ..Limits::default()
+        };
+        let big = object_stream_pdf(&TWO_PAGES, 5 << 20, flate);
+        assert!(too_complex(inspect(&big, &small)).contains("decodes to more than 4194304 bytes"));
+        // A compressed stream within the caps reads as the uncompressed one.
+        let fine = object_stream_pdf(&TWO_PAGES, 1000, flate);
+        assert_eq!(inspect(&fine, &limits()), inspect(&pdf(&TWO_PAGES), &limits()));
+    }
+
+    #[test]
+    fn damaged_compressed_data_is_refused_not_read_as_empty() {
+        let garbage = |_: Vec<u8>| {
+            (
+                (0..200u8).map(|i| i.wrapping_mul(37)).collect(),
+                " /Filter /FlateDecode".into(),
+            )
+        };
+        let truncated = |content: Vec<u8>| {
+            let z = zlib(&content);
+            (z[..z.len() / 2].to_vec(), " /Filter /FlateDecode".to_string())
+        };
+        let bad_checksum = |content: Vec<u8>| {
+            let mut z = zlib(&content);
+            let last = z.len() - 1;
+            z[last] ^= 0xff;
+            (z, " /Filter /FlateDecode".to_string())
+        };
+        let unknown = |content: Vec<u8>| (content, " /Filter /LZWDecode".to_string());
+        for (name, file) in [
+            ("garbage", object_stream_pdf(&TWO_PAGES, 0, garbage)),
+            ("truncated", object_stream_pdf(&TWO_PAGES, 0, truncated)),
+            ("checksum", object_stream_pdf(&TWO_PAGES, 0, bad_checksum)),
+        ] {
+            match inspect(&file, &limits()) {
+                Err(PdfError::Unreadable(m)) => assert!(m.contains("compressed stream is damaged"), "{name}: {m}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        match inspect(&object_stream_pdf(&TWO_PAGES, 0, unknown), &limits()) {
+            Err(PdfError::Unreadable(m)) => assert!(m.contains("LZWDecode, which is not supported"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn png_predictors_are_undone() {
+        // Two rows of 3 bytes, filtered Up then Sub/Avg/Paeth, as cross-reference streams are written.
+        let rows = [[1u8, 0, 10], [1, 0, 20], [2, 1, 5], [0, 0, 0]];
+        let params: Dict = vec![
+            (b"Predictor".to_vec(), Obj::Int(12)),
+            (b"Columns".to_vec(), Obj::Int(3)),
+        ];
+        let mut encoded = Vec::new();
+        let mut previous = [0u8; 3];
+        for (n, row) in rows.iter().enumerate() {
+            let kind = (n % 5) as u8;
+            encoded.push(kind);
+            for i in 0..3 {
+                let left = if i > 0 { row[i - 1] } else { 0 };
+                let up_left = if i > 0 { previous[i - 1] } else { 0 };
+                let predicted = match kind {
+                    0 => 0,
+                    1 => left,
+                    2 => previous[i],
+                    3 => ((u16::from(left) + u16::from(previous[i])) / 2) as u8,
+                    _ => paeth(left, previous[i], up_left),
+                };
+                encoded.push(row[i].wrapping_sub(predicted));
+            }
+            previous = *row;
+        }
+        assert_eq!(unpredict(encoded.clone(), &params).unwrap(), rows.concat());
+        assert!(unpredict(encoded[..5].to_vec(), &params).is_err());
+        let tiff = vec![(b"Predictor".to_vec(), Obj::Int(2))];
+        assert!(unpredict(encoded, &tiff).is_err());
+    }
+
+    #[test]
+    fn object_streams_that_need_themselves_are_refused() {
+        // Object 5's /Length is object 6, which lives in object stream 5.
+        let body = "<< /Type /Page /Parent 2 0 R >>";
+        let header = "3 0 6 32 ";
+        let content = format!("{header}{body} 40");
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, o) in [CATALOG, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>"]
+            .iter()
+            .enumerate()
+        {
+            offsets.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+        }
+        let stm_at = out.len();
+        out.extend_from_slice(
+            format!(
+                "5 0 obj\n<< /Type /ObjStm /N 2 /First {} /Length 6 0 R >>\nstream\n{content}\nendstream\nendobj\n",
+                header.len()
+            )
+            .as_bytes(),
+        );
+        let xref_at = out.len();
+        let row = |kind: u8, a: usize, b: u8| [&[kind][..], &(a as u32).to_be_bytes()[1..], &[b]].concat();
+        let rows = [
+            row(0, 0, 0),
+            row(1, offsets[0], 0),
+            row(1, offsets[1], 0),
+            row(2, 5, 0),
+            row(0, 0, 0),
+            row(1, stm_at, 0),
+            row(2, 5, 1),
+            row(1, xref_at, 0),
+        ]
+        .concat();
+        out.extend_from_slice(
+            format!(
+                "7 0 obj\n<< /Type /XRef /Size 8 /W [1 3 1] /Root 1 0 R /Length {} >>\nstream\n",
+                rows.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&rows);
+        out.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
+        let ((nodes, _, _), result) = work(&out, &limits());
+        match result {
+            Err(PdfError::Unreadable(m)) => assert!(m.contains("needs itself"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(nodes < 10, "{nodes}");
+        // An object stream listed as being inside another object stream is not an object stream.
+        let nested = String::from_utf8_lossy(&out)
+            .replace("/Length 6 0 R", "/Length 40   ")
+            .into_bytes();
+        let mut nested = nested;
+        let at = nested.len() - rows.len() - format!("\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n").len();
+        nested[at + 5 * 5] = 2; // object 5 "in" object stream 5
+        assert!(matches!(inspect(&nested, &limits()), Err(PdfError::Unreadable(_))));
     }
 
     /// Random damage to valid files never panics, and every answer comes quickly.

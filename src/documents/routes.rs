@@ -15,12 +15,12 @@ use crate::startup::AppState;
 
 /// Registers the routes (under the `/api/v1` scope, before the account routes).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sign-jobs", web::post().to(create))
-        .route("/sign-jobs/{id}/authorize", web::post().to(authorize))
-        .route("/sign-jobs/{id}/files/{n}", web::get().to(file))
-        .route("/sign-jobs/{id}/SignedFiles.zip", web::get().to(zip))
-        .route("/me/signatures", web::get().to(history))
-        .route("/verify", web::post().to(verify));
+    cfg.service(web::resource("/sign-jobs").route(web::post().to(create)))
+        .service(web::resource("/sign-jobs/{id}/authorize").route(web::post().to(authorize)))
+        .service(web::resource("/sign-jobs/{id}/files/{n}").route(web::get().to(file)))
+        .service(web::resource("/sign-jobs/{id}/SignedFiles.zip").route(web::get().to(zip)))
+        .service(web::resource("/me/signatures").route(web::get().to(history)))
+        .service(web::resource("/verify").route(web::post().to(verify)));
 }
 
 impl From<JobError> for ApiError {
@@ -38,6 +38,7 @@ impl From<JobError> for ApiError {
             JobError::Sign(SignError::Hsm(h)) => h.into(),
             JobError::Sign(SignError::Db(e)) | JobError::Db(e) => e.into(),
             JobError::Sign(SignError::Internal(m)) => ApiError::internal("signing", &m),
+            JobError::Overloaded(o) => o.into(),
         }
     }
 }
@@ -217,6 +218,14 @@ async fn read_verify_form(
 async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) -> Result<HttpResponse, ApiError> {
     let (file, content) = read_verify_form(form, state.settings.documents.max_file_bytes).await?;
     let file = file.ok_or_else(|| ApiError::invalid_request(NO_FILE))?;
+    let size = file.len() + content.as_ref().map_or(0, Vec::len);
+    // A DER `.p7s` starts with a SEQUENCE; anything else is read as a PDF, with what its streams may decode to.
+    let pdf = !file.starts_with(&[0x30]);
+    let admission = &state.settings.admission;
+    let _parse = state
+        .admission
+        .reserve_parse(size, pdf, admission, "a verification")
+        .await?;
     Ok(HttpResponse::Ok().json(super::verify::verify(&state, file, content).await?))
 }
 

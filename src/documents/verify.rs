@@ -10,9 +10,11 @@
 //! revoked), the signature timestamp (its messageImprint against the signature value, its own signature and
 //! chain), and for PDFs how much of the file the signature covers.
 //!
-//! Only public keys are used, all in process memory. Hostile input is bounded: the PDF reader is
-//! [`pades::signature_fields`] with the configured [`pades::Limits`], CMS decoding is the `der` crate's (no
-//! recursion into the content), the number of signatures and the bytes hashed are capped.
+//! Only public keys are used, all in process memory. Hostile input is bounded by [`Limits`], from the settings:
+//! the PDF reader is [`pades::signature_fields`] with its work budget, CMS decoding is the `der` crate's (no
+//! recursion into the content), a SignedData with more signers, certificates or attributes than allowed is refused,
+//! the content of a `.p7s` is hashed once per digest algorithm whatever the number of signers, and the bytes hashed
+//! for a PDF are capped.
 
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
@@ -31,8 +33,6 @@ use crate::clock::Clock;
 use crate::hsm::HashAlg;
 use crate::startup::AppState;
 
-/// Signatures of one PDF looked at; more are reported as not checked.
-const MAX_SIGNATURES: usize = 32;
 /// Characters of an enveloped text shown as a preview.
 const MAX_PREVIEW_CHARS: usize = 100_000;
 /// id-ct-TSTInfo (RFC 3161).
@@ -42,6 +42,31 @@ const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840
 const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const ID_COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+
+/// What verifying one file may cost; [`Limits::default`] gives the defaults of the `parsers` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The PDF reader's limits.
+    pub pdf: pades::Limits,
+    /// SignerInfos a `.p7s` may hold (more: refused), and signatures of one PDF checked (more: reported as not
+    /// checked).
+    pub signers: usize,
+    /// Certificates one SignedData may carry.
+    pub certificates: usize,
+    /// Signed, and unsigned, attributes one SignerInfo may carry.
+    pub attributes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            pdf: pades::Limits::default(),
+            signers: 32,
+            certificates: 64,
+            attributes: 64,
+        }
+    }
+}
 
 /// Why a file cannot be verified. The messages are meant for the person who uploaded it.
 #[derive(Debug, thiserror::Error)]
@@ -217,7 +242,7 @@ pub async fn verify(state: &AppState, file: Vec<u8>, content: Option<Vec<u8>>) -
         issuing: state.ca.issuing.cert.clone(),
         tsa: Some(state.tsa.cert().clone()),
     };
-    let limits = state.settings.documents.pdf_limits();
+    let limits = state.settings.verify_limits();
     let now = state.clock.now();
     let mut report = tokio::task::spawn_blocking(move || analyse(&file, content.as_deref(), &anchors, &limits, now))
         .await
@@ -251,7 +276,7 @@ pub fn analyse(
     file: &[u8],
     content: Option<&[u8]>,
     anchors: &Anchors,
-    limits: &pades::Limits,
+    limits: &Limits,
     now: i64,
 ) -> Result<Report, VerifyError> {
     if file.is_empty() {
@@ -267,7 +292,7 @@ pub fn analyse(
     } else {
         file.to_vec()
     };
-    analyse_p7s(&der, file.len(), content, anchors, now)
+    analyse_p7s(&der, file.len(), content, anchors, limits, now)
 }
 
 fn analyse_p7s(
@@ -275,9 +300,11 @@ fn analyse_p7s(
     file_length: usize,
     content: Option<&[u8]>,
     anchors: &Anchors,
+    limits: &Limits,
     now: i64,
 ) -> Result<Report, VerifyError> {
     let signed_data = signed_data(der).map_err(|e| VerifyError::Invalid(format!("{NOT_SIGNED} ({e})")))?;
+    within_limits(&signed_data, limits).map_err(|e| VerifyError::Invalid(format!("The .p7s {e}.")))?;
     let enveloped = match &signed_data.encap_content_info.econtent {
         Some(any) => Some(
             octets(any)
@@ -295,10 +322,15 @@ fn analyse_p7s(
         return Err(VerifyError::Invalid(format!("{NOT_SIGNED} (it has no signer)")));
     }
     let raw = raw_signed_attrs(der);
+    let certs = certificates(&signed_data);
+    // One hash of the content per digest algorithm, whatever the number of signers.
+    let parts: [&[u8]; 1] = [&data];
+    let hashed = Hashed::new(&parts);
     let mut signatures = Vec::new();
-    for si in signed_data.signer_infos.0.iter().take(MAX_SIGNATURES) {
+    for (i, si) in signed_data.signer_infos.0.iter().enumerate() {
         let mut report = SignatureReport::empty("signature");
-        check_signature(&mut report, &signed_data, si, &raw, &[&data], anchors, now);
+        let raw = raw.get(i).and_then(Option::as_deref);
+        check_signature(&mut report, &certs, si, raw, &hashed, anchors, limits, now);
         signatures.push(report);
     }
     let content = (!detached).then(|| describe_content(&data));
@@ -326,11 +358,15 @@ fn describe_content(data: &[u8]) -> Content {
     }
 }
 
-fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &pades::Limits, now: i64) -> Result<Report, VerifyError> {
-    let fields = pades::signature_fields(file, limits).map_err(|e| match e {
+fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &Limits, now: i64) -> Result<Report, VerifyError> {
+    let fields = pades::signature_fields(file, &limits.pdf).map_err(|e| match e {
         pades::PdfError::TooLarge { .. } | pades::PdfError::TooManyObjects { .. } => {
             VerifyError::Invalid(e.to_string().replace("can be signed", "can be verified"))
         }
+        pades::PdfError::TooComplex(_) => VerifyError::Invalid(
+            e.to_string()
+                .replace("then use the new file", "then verify the new file"),
+        ),
         pades::PdfError::Encrypted => VerifyError::Invalid(
             "The PDF is encrypted or password-protected: its signatures cannot be verified here.".into(),
         ),
@@ -357,9 +393,10 @@ fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &pades::Limits, now: i64)
         };
         let mut report = SignatureReport::empty(kind);
         report.field = Some(field.name.clone());
-        if i >= MAX_SIGNATURES {
+        if i >= limits.signers {
             report.problems.push(format!(
-                "Not checked: only the first {MAX_SIGNATURES} signatures are verified."
+                "Not checked: only the first {} signatures are verified.",
+                limits.signers
             ));
             signatures.push(report);
             continue;
@@ -386,19 +423,20 @@ fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &pades::Limits, now: i64)
         } else {
             format!("revision {n} of {total}")
         });
-        let hashed = a.len() + b.len();
-        if hashed > budget {
+        let to_hash = a.len() + b.len();
+        if to_hash > budget {
             report
                 .problems
                 .push("Not checked: the file asks for too much hashing.".into());
             signatures.push(report);
             continue;
         }
-        budget -= hashed;
+        budget -= to_hash;
         let parts: [&[u8]; 2] = [&file[a], &file[b]];
+        let content = Hashed::new(&parts);
         let cms = der_prefix(&field.contents);
         if field.document_timestamp {
-            match check_token(cms, &parts, anchors) {
+            match check_token(cms, &content, anchors, limits) {
                 Ok((ts, signer)) => {
                     report.signer = signer;
                     report.signing_time = Some(ts.time);
@@ -413,13 +451,20 @@ fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &pades::Limits, now: i64)
             }
         } else {
             match signed_data(cms) {
-                Ok(sd) => {
-                    let raw = raw_signed_attrs(cms);
-                    match sd.signer_infos.0.iter().next() {
-                        Some(si) => check_signature(&mut report, &sd, si, &raw, &parts, anchors, now),
-                        None => report.problems.push("The signature has no signer.".into()),
+                Ok(sd) => match within_limits(&sd, limits) {
+                    Err(e) => report.problems.push(format!("Not checked: the signature {e}.")),
+                    Ok(()) => {
+                        let raw = raw_signed_attrs(cms);
+                        let certs = certificates(&sd);
+                        match sd.signer_infos.0.iter().next() {
+                            Some(si) => {
+                                let raw = raw.first().and_then(Option::as_deref);
+                                check_signature(&mut report, &certs, si, raw, &content, anchors, limits, now)
+                            }
+                            None => report.problems.push("The signature has no signer.".into()),
+                        }
                     }
-                }
+                },
                 Err(e) => report.problems.push(format!(
                     "The signature value is not a CMS SignedData ({}; /SubFilter {}).",
                     e, field.sub_filter
@@ -507,10 +552,11 @@ fn children(b: &[u8]) -> Option<Vec<&[u8]>> {
     Some(out)
 }
 
-/// The signed attributes of each SignerInfo exactly as encoded (with the SET OF tag the signature covers): the
-/// decoder sorts SET OFs, so re-encoding would not give the signed bytes back for a signer that did not sort them.
-fn raw_signed_attrs(content_info: &[u8]) -> Vec<Vec<u8>> {
-    let walk = || -> Option<Vec<Vec<u8>>> {
+/// The signed attributes of each SignerInfo exactly as encoded (with the SET OF tag the signature covers), in the
+/// SignerInfos' order: the decoder sorts SET OFs, so re-encoding would not give the signed bytes back for a signer
+/// that did not sort them.
+fn raw_signed_attrs(content_info: &[u8]) -> Vec<Option<Vec<u8>>> {
+    let walk = || -> Option<Vec<Option<Vec<u8>>>> {
         let ci = children(content_info)?;
         let sd = children(ci.get(1)?)?; // [0] EXPLICIT
         let sd = children(sd.first()?)?;
@@ -518,15 +564,74 @@ fn raw_signed_attrs(content_info: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         for si in infos {
             let fields = children(si)?;
-            if let Some(attrs) = fields.get(3).filter(|f| f.first() == Some(&0xa0)) {
+            out.push(fields.get(3).filter(|f| f.first() == Some(&0xa0)).map(|attrs| {
                 let mut a = attrs.to_vec();
                 a[0] = 0x31;
-                out.push(a);
-            }
+                a
+            }));
         }
         Some(out)
     };
     walk().unwrap_or_default()
+}
+
+/// Whether a SignedData stays within the CMS budgets; if not, what it has too many of (a phrase to follow "The
+/// .p7s" or "the signature").
+fn within_limits(sd: &SignedData, limits: &Limits) -> Result<(), String> {
+    let signers = sd.signer_infos.0.len();
+    if signers > limits.signers {
+        return Err(format!(
+            "has {signers} signatures; at most {} can be verified here",
+            limits.signers
+        ));
+    }
+    let certs = sd.certificates.as_ref().map_or(0, |c| c.0.len());
+    if certs > limits.certificates {
+        return Err(format!(
+            "carries {certs} certificates; at most {} are accepted",
+            limits.certificates
+        ));
+    }
+    let too_many = |a: &Option<Attributes>| a.as_ref().is_some_and(|a| a.len() > limits.attributes);
+    if sd
+        .signer_infos
+        .0
+        .iter()
+        .any(|si| too_many(&si.signed_attrs) || too_many(&si.unsigned_attrs))
+    {
+        return Err(format!("has a signer with more than {} attributes", limits.attributes));
+    }
+    Ok(())
+}
+
+/// The signed content, hashed at most once per digest algorithm however many signers ask for it.
+struct Hashed<'p> {
+    parts: &'p [&'p [u8]],
+    done: std::cell::RefCell<Vec<(HashAlg, Vec<u8>)>>,
+}
+
+impl<'p> Hashed<'p> {
+    fn new(parts: &'p [&'p [u8]]) -> Self {
+        Hashed {
+            parts,
+            done: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    fn digest(&self, hash: HashAlg) -> Vec<u8> {
+        if let Some((_, d)) = self.done.borrow().iter().find(|(h, _)| *h == hash) {
+            return d.clone();
+        }
+        let d = digest_parts(hash, self.parts);
+        self.done.borrow_mut().push((hash, d.clone()));
+        d
+    }
+
+    /// How many times the content was hashed.
+    #[cfg(test)]
+    fn hashes(&self) -> usize {
+        self.done.borrow().len()
+    }
 }
 
 fn signed_data(der: &[u8]) -> Result<SignedData, String> {
@@ -828,7 +933,13 @@ struct SignerCheck {
     problems: Vec<String>,
 }
 
-fn check_signer_info(si: &SignerInfo, raw_attrs: &[Vec<u8>], parts: &[&[u8]], certs: &[Certificate]) -> SignerCheck {
+/// `raw_attrs`: this SignerInfo's signed attributes as encoded, if they could be found.
+fn check_signer_info(
+    si: &SignerInfo,
+    raw_attrs: Option<&[u8]>,
+    content: &Hashed,
+    certs: &[Certificate],
+) -> SignerCheck {
     let mut out = SignerCheck {
         cert: find_signer(si, certs).cloned(),
         digest_matches: false,
@@ -842,7 +953,7 @@ fn check_signer_info(si: &SignerInfo, raw_attrs: &[Vec<u8>], parts: &[&[u8]], ce
             .push(format!("The digest algorithm {} is not supported.", si.digest_alg.oid));
         return out;
     };
-    let content_digest = digest_parts(hash, parts);
+    let content_digest = content.digest(hash);
     let signature = si.signature.as_bytes();
     let Some(cert) = out.cert.clone() else {
         out.problems
@@ -883,9 +994,9 @@ fn check_signer_info(si: &SignerInfo, raw_attrs: &[Vec<u8>], parts: &[&[u8]], ce
             }
             // The signed bytes: as encoded when they decode to these very attributes, else re-encoded.
             let mut candidates: Vec<Vec<u8>> = raw_attrs
-                .iter()
                 .filter(|r| Attributes::from_der(r).ok().as_ref() == Some(attrs))
-                .cloned()
+                .map(<[u8]>::to_vec)
+                .into_iter()
                 .collect();
             if let Ok(d) = attrs.to_der() {
                 if !candidates.contains(&d) {
@@ -915,8 +1026,14 @@ fn check_signer_info(si: &SignerInfo, raw_attrs: &[Vec<u8>], parts: &[&[u8]], ce
 }
 
 /// Checks an RFC 3161 token over `parts`: (the report, the TSA certificate).
-fn check_token(token: &[u8], parts: &[&[u8]], anchors: &Anchors) -> Result<(TimestampReport, Option<Signer>), String> {
+fn check_token(
+    token: &[u8],
+    content: &Hashed,
+    anchors: &Anchors,
+    limits: &Limits,
+) -> Result<(TimestampReport, Option<Signer>), String> {
     let sd = signed_data(token).map_err(|e| format!("The timestamp is not a CMS SignedData ({e})."))?;
+    within_limits(&sd, limits).map_err(|e| format!("Not checked: the timestamp {e}."))?;
     if sd.encap_content_info.econtent_type != ID_CT_TST_INFO {
         return Err("The timestamp token holds no TSTInfo.".into());
     }
@@ -930,7 +1047,7 @@ fn check_token(token: &[u8], parts: &[&[u8]], anchors: &Anchors) -> Result<(Time
         x509_tsp::TstInfo::from_der(&tst_der).map_err(|e| format!("The timestamp's TSTInfo is damaged ({e})."))?;
     let time = tst.gen_time.to_unix_duration().as_secs() as i64;
     let imprint_matches = HashAlg::from_oid(&tst.message_imprint.hash_algorithm.oid)
-        .is_some_and(|h| digest_parts(h, parts) == tst.message_imprint.hashed_message.as_bytes());
+        .is_some_and(|h| content.digest(h) == tst.message_imprint.hashed_message.as_bytes());
     let si = sd
         .signer_infos
         .0
@@ -940,7 +1057,13 @@ fn check_token(token: &[u8], parts: &[&[u8]], anchors: &Anchors) -> Result<(Time
     let mut certs = certificates(&sd);
     certs.extend(anchors.tsa.iter().cloned());
     let raw = raw_signed_attrs(token);
-    let check = check_signer_info(si, &raw, &[&tst_der], &certs);
+    let tst_parts: [&[u8]; 1] = [&tst_der];
+    let check = check_signer_info(
+        si,
+        raw.first().and_then(Option::as_deref),
+        &Hashed::new(&tst_parts),
+        &certs,
+    );
     let signature_verifies = check.digest_matches && check.signature_verifies;
     let trusted = check.cert.as_ref().is_some_and(|c| chain(c, anchors, time).is_ok());
     let authority = check.cert.as_ref().map(describe);
@@ -957,18 +1080,19 @@ fn check_token(token: &[u8], parts: &[&[u8]], anchors: &Anchors) -> Result<(Time
     ))
 }
 
-/// Fills `report` for one SignerInfo of `sd` over `parts`.
+/// Fills `report` for one SignerInfo, whose SignedData carries `certs`, over `content`.
+#[allow(clippy::too_many_arguments)]
 fn check_signature(
     report: &mut SignatureReport,
-    sd: &SignedData,
+    certs: &[Certificate],
     si: &SignerInfo,
-    raw_attrs: &[Vec<u8>],
-    parts: &[&[u8]],
+    raw_attrs: Option<&[u8]>,
+    content: &Hashed,
     anchors: &Anchors,
+    limits: &Limits,
     now: i64,
 ) {
-    let certs = certificates(sd);
-    let check = check_signer_info(si, raw_attrs, parts, &certs);
+    let check = check_signer_info(si, raw_attrs, content, certs);
     report.digest_matches = check.digest_matches;
     report.signature_verifies = check.signature_verifies;
     report.intact = check.digest_matches && check.signature_verifies;
@@ -985,7 +1109,8 @@ fn check_signature(
         .and_then(|u| attribute(u, super::cms::ID_AA_SIGNATURE_TIME_STAMP_TOKEN))
         .and_then(|a| a.to_der().ok());
     if let Some(token) = token {
-        match check_token(&token, &[si.signature.as_bytes()], anchors) {
+        let signature: [&[u8]; 1] = [si.signature.as_bytes()];
+        match check_token(&token, &Hashed::new(&signature), anchors, limits) {
             Ok((ts, _)) => {
                 if ts.intact {
                     report.signing_time = Some(ts.time);
@@ -1017,7 +1142,7 @@ mod tests {
     #[test]
     fn garbage_and_truncated_input_is_refused_without_panicking() {
         let anchors = test_anchors();
-        let limits = pades::Limits::default();
+        let limits = Limits::default();
         for input in [
             &b""[..],
             b"hello",
@@ -1061,6 +1186,101 @@ FISneaJLRY29wlod1RQCIQCTUAHW7RQJWkUdvZW0hHmdgI2KnYdtG7OtuxhJVwt+\n\
 YQ==\n\
 -----END CERTIFICATE-----\n\
 ";
+
+    /// An enveloping `.p7s` of `content` with `signers` SignerInfos (signatures that do not verify: the cost of
+    /// checking them is the point) and the throwaway certificate.
+    pub(crate) fn many_signers(signers: usize, content: &[u8]) -> Vec<u8> {
+        use crate::documents::cms as build;
+        let cert = <Certificate as der::DecodePem>::from_pem(THROWAWAY)
+            .unwrap()
+            .to_der()
+            .unwrap();
+        let chain = vec![cert.clone()];
+        let spec = build::SignerSpec {
+            cert_der: &cert,
+            chain_der: &chain,
+            hash: HashAlg::Sha256,
+            mechanism: crate::hsm::SignMechanism::Ecdsa,
+            signing_time: Some(1_767_225_600),
+            content_type: rfc5911::ID_DATA,
+        };
+        let one = |i: usize| {
+            let der = build::sign(&spec, build::Encapsulation::Attached(content), |_| {
+                Ok::<_, std::convert::Infallible>(vec![
+                    0x30,
+                    0x08,
+                    0x02,
+                    0x02,
+                    (i >> 8) as u8 | 1,
+                    i as u8,
+                    0x02,
+                    0x02,
+                    1,
+                    1,
+                ])
+            })
+            .unwrap();
+            signed_data(&der).unwrap()
+        };
+        let mut sd = one(0);
+        let infos: Vec<SignerInfo> = (0..signers)
+            .map(|i| one(i).signer_infos.0.iter().next().unwrap().clone())
+            .collect();
+        sd.signer_infos = cms::signed_data::SignerInfos(der::asn1::SetOfVec::try_from(infos).unwrap());
+        ContentInfo {
+            content_type: rfc5911::ID_SIGNED_DATA,
+            content: Any::encode_from(&sd).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_p7s_with_more_signers_than_allowed_is_refused() {
+        let anchors = test_anchors();
+        let limits = Limits::default();
+        let p7s = many_signers(40, b"hello");
+        match analyse(&p7s, None, &anchors, &limits, 0) {
+            Err(VerifyError::Invalid(m)) => assert!(m.contains("has 40 signatures; at most 32"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let report = analyse(&many_signers(3, b"hello"), None, &anchors, &limits, 0).unwrap();
+        assert_eq!(report.signatures.len(), 3);
+        assert!(report
+            .signatures
+            .iter()
+            .all(|s| s.digest_matches && !s.signature_verifies));
+        let tight = Limits {
+            attributes: 2,
+            ..Limits::default()
+        };
+        match analyse(&many_signers(1, b"hello"), None, &anchors, &tight, 0) {
+            Err(VerifyError::Invalid(m)) => assert!(m.contains("more than 2 attributes"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let tight = Limits {
+            certificates: 0,
+            ..Limits::default()
+        };
+        assert!(analyse(&many_signers(1, b"hello"), None, &anchors, &tight, 0).is_err());
+    }
+
+    #[test]
+    fn many_signers_over_a_large_content_hash_it_once() {
+        let content = vec![7u8; 1 << 20];
+        let der = many_signers(32, &content);
+        let sd = signed_data(&der).unwrap();
+        let certs = certificates(&sd);
+        let raw = raw_signed_attrs(&der);
+        assert_eq!(raw.len(), 32);
+        let parts: [&[u8]; 1] = [&content];
+        let hashed = Hashed::new(&parts);
+        for (i, si) in sd.signer_infos.0.iter().enumerate() {
+            let check = check_signer_info(si, raw[i].as_deref(), &hashed, &certs);
+            assert!(check.digest_matches);
+        }
+        assert_eq!(hashed.hashes(), 1);
+    }
 
     fn test_anchors() -> Anchors {
         // Any certificate will do for refusing garbage: a throwaway self-signed one.

@@ -1,5 +1,5 @@
 //! Clean-up of what has expired: SADs (and their digests), bearer tokens, browser sessions, one-time codes, finished
-//! flows and old failed-login records. Every statement is an idempotent DELETE on expiry, so any number of
+//! flows and the counters of limits whose window ended. Every statement is an idempotent DELETE on expiry, so any number of
 //! instances may run it at once; it runs in the background of `parafa serve` and as `parafa admin cleanup`.
 
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::db::{Db, DbError};
 const GRACE_SECS: i64 = 24 * 3600;
 
 /// Deletes what expired more than a day ago; returns how many rows went, per table.
-pub async fn run(db: &Db, clock: &dyn Clock, login_window_secs: i64) -> Result<Vec<(&'static str, u64)>, DbError> {
+pub async fn run(db: &Db, clock: &dyn Clock) -> Result<Vec<(&'static str, u64)>, DbError> {
     let cutoff = clock.now() - GRACE_SECS;
     let mut report = Vec::new();
     let statements: [(&'static str, &str, i64); 7] = [
@@ -39,10 +39,11 @@ pub async fn run(db: &Db, clock: &dyn Clock, login_window_secs: i64) -> Result<V
             "DELETE FROM flows WHERE expires_at < $1 AND id NOT IN (SELECT flow_id FROM one_time_codes)",
             cutoff,
         ),
+        // A counter past its window is a fresh window (db::limits): no grace needed.
         (
-            "login_failures",
-            "DELETE FROM login_failures WHERE at < $1",
-            clock.now() - 2 * login_window_secs.max(60),
+            "rate_limits",
+            "DELETE FROM rate_limits WHERE expires_at <= $1",
+            clock.now(),
         ),
     ];
     for (table, sql, bound) in statements {
@@ -61,13 +62,13 @@ pub async fn count(db: &Db, table: &str) -> Result<i64, DbError> {
 }
 
 /// Runs [`run`] every `interval` until the process ends.
-pub fn spawn(db: Db, clock: std::sync::Arc<dyn Clock>, login_window_secs: i64, interval: Duration) {
+pub fn spawn(db: Db, clock: std::sync::Arc<dyn Clock>, interval: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = run(&db, clock.as_ref(), login_window_secs).await {
+            if let Err(e) = run(&db, clock.as_ref()).await {
                 tracing::warn!(error = %e, "clean-up failed; will retry");
             }
         }

@@ -52,10 +52,7 @@ pub struct ReadyHolder {
 impl HolderRequest {
     fn validate(&self, settings: &Settings) -> Result<(), LifecycleError> {
         let bad = |m: &str| Err(LifecycleError::Invalid(m.into()));
-        let email = self.email.trim();
-        let at = email.find('@');
-        if email.len() > 254 || at.is_none_or(|i| i == 0 || i == email.len() - 1) || email.contains(char::is_whitespace)
-        {
+        if crate::accounts::email::canonical(&self.email).is_err() {
             return bad("the e-mail address is not valid");
         }
         if self.given_name.trim().is_empty() || self.surname.trim().is_empty() {
@@ -85,7 +82,8 @@ pub async fn create_ready_holder(
     actor: &str,
 ) -> Result<ReadyHolder, LifecycleError> {
     req.validate(settings)?;
-    let email = req.email.trim().to_lowercase();
+    let email = crate::accounts::email::canonical(&req.email)
+        .map_err(|_| LifecycleError::Invalid("the e-mail address is not valid".into()))?;
     if db::users::by_email(db, &email).await?.is_some() {
         return Err(LifecycleError::EmailTaken(email));
     }

@@ -47,6 +47,81 @@ impl IdentityProvider for SandboxProvider {
     }
 }
 
+/// The provider outside development mode: its page at the configured URL, reporting through the signed callback
+/// ([`provider_callback`]).
+pub struct ExternalProvider<'a> {
+    url: &'a str,
+}
+
+impl IdentityProvider for ExternalProvider<'_> {
+    fn name(&self) -> &str {
+        "external"
+    }
+
+    fn session_url(&self, _base: &str, token: &str) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}session={token}", self.url)
+    }
+}
+
+/// The provider in force: the sandbox in development mode, else the configured one (none: identification cannot
+/// start).
+pub fn provider(state: &AppState) -> Option<Box<dyn IdentityProvider + '_>> {
+    if state.settings.dev {
+        return Some(Box::new(SandboxProvider));
+    }
+    let url = state.settings.identity_provider.url.as_deref()?;
+    Some(Box::new(ExternalProvider { url }))
+}
+
+fn provider_name(state: &AppState) -> String {
+    provider(state).map_or_else(|| "none".to_owned(), |p| p.name().to_owned())
+}
+
+/// What a provider reports through the signed callback: the session's one-time token and the outcome.
+#[derive(Debug, Deserialize)]
+pub struct ProviderReport {
+    pub session: String,
+    #[serde(flatten)]
+    pub report: SandboxOutcome,
+}
+
+/// The key that authenticates the provider's reports: the setting, else one made at first start and kept in the
+/// database (shared by instances).
+pub async fn callback_secret(state: &AppState) -> Result<secrecy::SecretString, DbError> {
+    if let Some(s) = &state.settings.identity_provider.callback_secret {
+        return Ok(s.clone());
+    }
+    let (fresh, _) = tokens::new_secret();
+    let stored = db::ca::deployment_value(&state.db, "identity_callback_secret", &fresh, state.clock.now()).await?;
+    Ok(stored.into())
+}
+
+/// Why a provider's report was refused before it was read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderCallbackError {
+    #[error("the report is not authentic or not fresh")]
+    Unauthentic,
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+}
+
+/// `POST /api/v1/identity/callback`: the provider's report, authenticated as the payment callbacks are
+/// (`X-Identity-Signature: t=<unix>,v1=<hex HMAC-SHA256 over "<t>.<body>">`), then handled as the sandbox's.
+pub async fn provider_callback(
+    state: &AppState,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<Value, ProviderCallbackError> {
+    let secret = callback_secret(state).await.map_err(LifecycleError::from)?;
+    crate::billing::payment::verify(&secret, signature, body, state.clock.now())
+        .map_err(|_| ProviderCallbackError::Unauthentic)?;
+    let report: ProviderReport =
+        serde_json::from_slice(body).map_err(|e| LifecycleError::Invalid(format!("invalid report: {e}")))?;
+    let name = provider_name(state);
+    Ok(report_session(state, &report.session, &name, report.report).await?)
+}
+
 /// Identity document data, as the provider read it.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct Document {
@@ -220,7 +295,13 @@ async fn new_session(
     .bind(now)
     .execute(conn)
     .await?;
-    Ok((id, SandboxProvider.session_url(state.ca.public_base(), &token), expires))
+    let base = state.ca.public_base();
+    let url = match provider(state) {
+        Some(p) => p.session_url(base, &token),
+        // The provider was unset meanwhile: the order page says what to do.
+        None => format!("{base}/orders/{}", order.id),
+    };
+    Ok((id, url, expires))
 }
 
 async fn user_order(state: &AppState, user: &User, order_id: &str) -> Result<OrderRow, LifecycleError> {
@@ -234,6 +315,11 @@ async fn user_order(state: &AppState, user: &User, order_id: &str) -> Result<Ord
 /// returned for completion). Any earlier unfinished link of the order stops working.
 pub async fn start(state: &AppState, user: &User, order_id: &str, client: &str) -> Result<Value, LifecycleError> {
     let order = user_order(state, user, order_id).await?;
+    if provider(state).is_none() {
+        return Err(LifecycleError::Conflict(
+            "No identification provider is configured: please contact us".into(),
+        ));
+    }
     if order.kind == "rekey" {
         return Err(LifecycleError::Conflict(
             "A rekey is not identified by video: send the document data with the rekey request".into(),
@@ -283,7 +369,7 @@ pub async fn start(state: &AppState, user: &User, order_id: &str, client: &str) 
     .await;
     Ok(json!({
         "session_id": id,
-        "provider": SandboxProvider.name(),
+        "provider": provider_name(state),
         "url": url,
         "expires_at": rfc3339(expires),
         "order": order.registration_number,
@@ -312,8 +398,18 @@ async fn session_by_link(state: &AppState, token: &str) -> Result<(String, Order
     Ok((row.try_get("id")?, order, user))
 }
 
-/// `GET /identity/sandbox/{token}`: what the session asks for.
+/// The sandbox provider exists only in development mode: otherwise its link is unknown.
+fn sandbox_only(state: &AppState) -> Result<(), LifecycleError> {
+    if state.settings.dev {
+        Ok(())
+    } else {
+        Err(LifecycleError::NotFound("no such route".into()))
+    }
+}
+
+/// `GET /identity/sandbox/{token}`: what the session asks for (development mode only).
 pub async fn sandbox_view(state: &AppState, token: &str) -> Result<Value, LifecycleError> {
+    sandbox_only(state)?;
     let (id, order, user) = session_by_link(state, token).await?;
     Ok(json!({
         "provider": "sandbox",
@@ -326,11 +422,22 @@ pub async fn sandbox_view(state: &AppState, token: &str) -> Result<Value, Lifecy
     }))
 }
 
-/// `POST /identity/sandbox/{token}`: the provider's report of the session.
+/// `POST /identity/sandbox/{token}`: the sandbox provider's report of the session (development mode only).
 pub async fn sandbox_report(state: &AppState, token: &str, report: SandboxOutcome) -> Result<Value, LifecycleError> {
+    sandbox_only(state)?;
+    report_session(state, token, SandboxProvider.name(), report).await
+}
+
+/// A provider's report of the session behind `token`.
+async fn report_session(
+    state: &AppState,
+    token: &str,
+    provider: &str,
+    report: SandboxOutcome,
+) -> Result<Value, LifecycleError> {
     let (session_id, order, user) = session_by_link(state, token).await?;
     let now = state.clock.now();
-    let actor = format!("provider:{}", SandboxProvider.name());
+    let actor = format!("provider:{provider}");
     match report.outcome.as_deref() {
         Some("interrupt") => {
             let mut tx = state.db.writer().begin().await?;

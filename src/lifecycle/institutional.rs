@@ -42,17 +42,16 @@ pub const METHODS: &[&str] = &["in_person", "courier_sworn_statement"];
 
 /// Registers the routes (under `/api/v1`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/operator/institutional-orders", web::get().to(http_list))
-        .route("/operator/institutional-orders", web::post().to(http_create))
-        .route(
-            "/operator/institutional-orders/{id}/identity",
-            web::post().to(http_identity),
-        )
-        .route(
-            "/operator/institutional-orders/{id}/proforma.pdf",
-            web::get().to(http_operator_proforma),
-        )
-        .route("/institutional/{token}/{document}", web::get().to(http_document));
+    cfg.service(
+        web::resource("/operator/institutional-orders")
+            .route(web::get().to(http_list))
+            .route(web::post().to(http_create)),
+    )
+    .service(web::resource("/operator/institutional-orders/{id}/identity").route(web::post().to(http_identity)))
+    .service(
+        web::resource("/operator/institutional-orders/{id}/proforma.pdf").route(web::get().to(http_operator_proforma)),
+    )
+    .service(web::resource("/institutional/{token}/{document}").route(web::get().to(http_document)));
 }
 
 /// The institution of an institutional order.
@@ -109,11 +108,8 @@ fn text(v: Option<String>, what: &str, max: usize) -> Result<String, LifecycleEr
 }
 
 fn email_of(v: Option<String>, what: &str) -> Result<String, LifecycleError> {
-    let e = text(v, what, 254)?.to_lowercase();
-    if !crate::accounts::enrolment::valid_email(&e) {
-        return Err(LifecycleError::Invalid(format!("{what} is not valid")));
-    }
-    Ok(e)
+    crate::accounts::email::canonical(&text(v, what, crate::accounts::email::MAX_LEN)?)
+        .map_err(|_| LifecycleError::Invalid(format!("{what} is not valid")))
 }
 
 /// `start` plus `n` working days (Monday to Friday, UTC), at the same time of day.
@@ -191,7 +187,8 @@ pub async fn create(
             )));
         }
     } else if users::by_phone(&state.db, &phone).await?.is_some() {
-        return Err(LifecycleError::Invalid(
+        // Another person's number: a conflict with the state (409), as at enrolment.
+        return Err(LifecycleError::Conflict(
             "This phone number cannot be used: each person enrols with their own".into(),
         ));
     }

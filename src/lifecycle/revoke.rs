@@ -86,7 +86,7 @@ pub async fn revoke_credential(
         "credential.revoked",
         "ok",
         client,
-        json!({ "reason": reason }),
+        json!({ "reason": reason, "credential": cred.id, "serial": cred.cert_serial, "by": actor }),
     )
     .await;
     Ok(cred.cert_serial)

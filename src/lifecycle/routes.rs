@@ -19,35 +19,36 @@ use crate::startup::AppState;
 
 /// Registers the lifecycle routes (under the `/api/v1` scope, before the account routes).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/orders/{id}/identity-session", web::post().to(identity_start))
-        .route("/orders/{id}/resubmit", web::post().to(resubmit))
-        .route("/identity/sandbox/{token}", web::get().to(sandbox_view))
-        .route("/identity/sandbox/{token}", web::post().to(sandbox_report))
-        .route("/me/certificates", web::get().to(certificates))
-        .route("/me/certificates", web::post().to(issue))
-        .route("/me/certificates/terms", web::get().to(terms))
-        .route("/me/certificates/{id}/terms-evidence.p7s", web::get().to(evidence))
-        .route("/me/rekey", web::post().to(rekey_start))
-        .route("/me/rekey/{id}", web::get().to(rekey_view))
-        .route("/me/rekey/{id}/identity", web::post().to(rekey_identity))
-        .route("/me/rekey/{id}/submit", web::post().to(rekey_submit))
-        .route("/operator/identity-sessions", web::get().to(op_identity_queue))
-        .route(
-            "/operator/identity-sessions/{id}/{decision}",
-            web::post().to(op_identity_decide),
+    cfg.service(web::resource("/orders/{id}/identity-session").route(web::post().to(identity_start)))
+        .service(web::resource("/orders/{id}/resubmit").route(web::post().to(resubmit)))
+        .service(
+            web::resource("/identity/sandbox/{token}")
+                .route(web::get().to(sandbox_view))
+                .route(web::post().to(sandbox_report)),
         )
-        .route("/operator/rekey-requests", web::get().to(op_rekey_queue))
-        .route(
-            "/operator/rekey-requests/{id}/{decision}",
-            web::post().to(op_rekey_decide),
+        .service(web::resource("/identity/callback").route(web::post().to(provider_callback)))
+        .service(
+            web::resource("/me/certificates")
+                .route(web::get().to(certificates))
+                .route(web::post().to(issue)),
         )
-        .route("/operator/credentials/{id}/revoke", web::post().to(op_revoke))
-        .route("/operator/users", web::get().to(op_users))
-        .route("/operator/orders", web::get().to(op_orders))
-        .route("/operator/audit/verify", web::get().to(op_audit))
-        .route("/operator/lifecycle/run", web::post().to(op_run))
-        .route("/operator/contact", web::get().to(op_contact))
-        .route("/operator/contact/{id}/answer", web::post().to(op_contact_answer));
+        .service(web::resource("/me/certificates/terms").route(web::get().to(terms)))
+        .service(web::resource("/me/certificates/{id}/terms-evidence.p7s").route(web::get().to(evidence)))
+        .service(web::resource("/me/rekey").route(web::post().to(rekey_start)))
+        .service(web::resource("/me/rekey/{id}").route(web::get().to(rekey_view)))
+        .service(web::resource("/me/rekey/{id}/identity").route(web::post().to(rekey_identity)))
+        .service(web::resource("/me/rekey/{id}/submit").route(web::post().to(rekey_submit)))
+        .service(web::resource("/operator/identity-sessions").route(web::get().to(op_identity_queue)))
+        .service(web::resource("/operator/identity-sessions/{id}/{decision}").route(web::post().to(op_identity_decide)))
+        .service(web::resource("/operator/rekey-requests").route(web::get().to(op_rekey_queue)))
+        .service(web::resource("/operator/rekey-requests/{id}/{decision}").route(web::post().to(op_rekey_decide)))
+        .service(web::resource("/operator/credentials/{id}/revoke").route(web::post().to(op_revoke)))
+        .service(web::resource("/operator/users").route(web::get().to(op_users)))
+        .service(web::resource("/operator/orders").route(web::get().to(op_orders)))
+        .service(web::resource("/operator/audit/verify").route(web::get().to(op_audit)))
+        .service(web::resource("/operator/lifecycle/run").route(web::post().to(op_run)))
+        .service(web::resource("/operator/contact").route(web::get().to(op_contact)))
+        .service(web::resource("/operator/contact/{id}/answer").route(web::post().to(op_contact_answer)));
     super::institutional::configure(cfg);
 }
 
@@ -115,9 +116,32 @@ async fn sandbox_view(state: web::Data<AppState>, token: web::Path<String>) -> R
 async fn sandbox_report(
     state: web::Data<AppState>,
     token: web::Path<String>,
-    body: web::Json<SandboxOutcome>,
+    body: Result<web::Json<SandboxOutcome>, actix_web::Error>,
+) -> Result<HttpResponse, actix_web::Error> {
+    // Unknown outside development mode, whatever the body.
+    if !state.settings.dev {
+        return Err(ApiError::not_found("no such route").into());
+    }
+    let report = identity::sandbox_report(&state, &token, body?.into_inner()).await;
+    Ok(HttpResponse::Ok().json(report.map_err(ApiError::from)?))
+}
+
+/// The identification provider's signed report.
+async fn provider_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(identity::sandbox_report(&state, &token, body.into_inner()).await?))
+    let signature = req.headers().get("X-Identity-Signature").and_then(|v| v.to_str().ok());
+    match identity::provider_callback(&state, signature, &body).await {
+        Ok(v) => Ok(HttpResponse::Ok().json(v)),
+        Err(identity::ProviderCallbackError::Unauthentic) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the identification report is not authentic or not fresh",
+        )),
+        Err(identity::ProviderCallbackError::Lifecycle(e)) => Err(e.into()),
+    }
 }
 
 async fn certificates(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {

@@ -7,6 +7,7 @@
 //! process-local state: the serial number comes from the token's random generator, the time from the app's
 //! [`Clock`], so any number of instances can issue timestamps at once without coordinating.
 
+pub mod access;
 pub mod protocol;
 pub mod routes;
 
@@ -128,6 +129,10 @@ pub struct Tsa {
     policy: ObjectIdentifier,
     accuracy: Option<Accuracy>,
     name: Option<GeneralName>,
+    /// Requests per minute to `POST /tsa` on this instance (all callers).
+    pub limit: crate::ratelimit::RateLimit,
+    /// Anonymous requests per minute on this instance, when the anonymous mode is on.
+    pub anonymous_limit: crate::ratelimit::RateLimit,
 }
 
 impl Tsa {
@@ -189,6 +194,8 @@ impl Tsa {
             policy,
             accuracy,
             name,
+            limit: crate::ratelimit::RateLimit::per_minute(settings.tsa_ocsp.tsa_per_minute),
+            anonymous_limit: crate::ratelimit::RateLimit::per_minute(settings.tsa_ocsp.tsa_anonymous_per_minute),
         })
     }
 

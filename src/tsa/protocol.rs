@@ -15,6 +15,12 @@ use crate::hsm::{HashAlg, Hsm};
 /// A TimeStampResp that says only "rejection", for the impossible case where encoding a fuller one fails.
 const BARE_REJECTION: &[u8] = &[0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x02];
 
+/// The longest nonce echoed, in bytes of its INTEGER: clients send 8 (OpenSSL, pyHanko, Adobe); RFC 8954 sets 32
+/// for OCSP nonces, and the same bound keeps a query from making the TSA sign kilobytes it chose. The query's own
+/// size is bounded before parsing by `tsa.max_request_bytes`, and it has nothing else that repeats: extensions are
+/// refused.
+pub const MAX_NONCE_BYTES: usize = 32;
+
 /// PKIStatus `granted`.
 const GRANTED: u8 = 0;
 /// PKIStatus `rejection`.
@@ -183,6 +189,15 @@ pub fn parse_query(der: &[u8]) -> Result<Query, Rejection> {
             ),
         ));
     }
+    if let Some(nonce) = request.nonce.as_ref().filter(|n| n.as_bytes().len() > MAX_NONCE_BYTES) {
+        return Err(Rejection::new(
+            FailureInfo::BadDataFormat,
+            format!(
+                "the nonce has {} bytes; at most {MAX_NONCE_BYTES} are accepted",
+                nonce.as_bytes().len()
+            ),
+        ));
+    }
     if request.extensions.as_ref().is_some_and(|e| !e.is_empty()) {
         return Err(Rejection::new(
             FailureInfo::UnacceptedExtension,
@@ -344,6 +359,21 @@ mod tests {
         assert_eq!(
             fail(&imprint("300E0609608648016503040201020100", 32)),
             FailureInfo::BadAlg
+        );
+        // A nonce past MAX_NONCE_BYTES: the openssl query with its 8-byte nonce grown to 40.
+        let mut long = hex::decode(OPENSSL_QUERY).unwrap();
+        let at = long.len() - 10;
+        assert_eq!(&long[at..at + 2], &[0x02, 0x08]);
+        long.truncate(at);
+        long.extend([0x02, 40, 0x31]);
+        long.extend([7u8; 39]);
+        long[1] = (long.len() - 2) as u8;
+        let rejection = parse_query(&long).unwrap_err();
+        assert_eq!(rejection.fail, FailureInfo::BadDataFormat);
+        assert!(
+            rejection.reason.contains("the nonce has 40 bytes"),
+            "{}",
+            rejection.reason
         );
         let sha512 = parse_query(&imprint("300B0609608648016503040203", 64)).unwrap();
         assert_eq!(sha512.hash, HashAlg::Sha512);

@@ -1,17 +1,19 @@
 //! `POST /tsa` (RFC 3161 over HTTP, §3.4) and `GET /pki/tsa.crt`.
 
-use actix_web::http::header::CONTENT_LENGTH;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 
+use super::access::{self, Refusal};
 use super::protocol::{self, FailureInfo};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
 /// Registers the TSA routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tsa", web::post().to(query))
-        .route("/pki/tsa.crt", web::get().to(certificate));
+    cfg.service(web::resource("/tsa").route(web::post().to(query)))
+        .service(web::resource("/pki/tsa.crt").route(web::get().to(certificate)));
 }
 
 async fn certificate(state: web::Data<AppState>) -> HttpResponse {
@@ -23,7 +25,29 @@ async fn certificate(state: web::Data<AppState>) -> HttpResponse {
 /// A query (`application/timestamp-query`) in, an `application/timestamp-reply` out, for malformed and
 /// oversized queries too: a rejection saying why. The Content-Type is not checked: clients label queries
 /// variously (`application/timestamp-request`, curl's form default), and the DER decides what the body is.
+///
+/// Before the body is read: the instance's rate limit (429 with `Retry-After`) and the caller's authentication
+/// (401 with `WWW-Authenticate: Basic`, which TSP clients such as pyHanko and curl answer with their credentials);
+/// see [`access`].
 async fn query(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    if let Err(retry_after) = state.tsa.limit.take() {
+        return Ok(too_many(retry_after, "too many timestamp requests; try later"));
+    }
+    let client = crate::startup::client_address(&req);
+    let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let caller = match access::authenticate(&state, authorization, &client).await {
+        Ok(caller) => caller,
+        Err(Refusal::Unauthenticated(why)) => {
+            let mut refusal = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why).error_response();
+            refusal.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Parafa TSA\", charset=\"UTF-8\""),
+            );
+            return Ok(refusal);
+        }
+        Err(Refusal::TooMany { retry_after, reason }) => return Ok(too_many(retry_after, &reason)),
+        Err(Refusal::Db(e)) => return Err(e.into()),
+    };
     let limit = state.settings.tsa.max_request_bytes;
     let Some(body) = read_limited(&req, payload, limit).await? else {
         tracing::info!(limit, "timestamp request rejected: too large");
@@ -32,12 +56,14 @@ async fn query(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
             &format!("the request is larger than {limit} bytes"),
         )));
     };
-    let state = state.into_inner();
-    let answer =
-        tokio::task::spawn_blocking(move || protocol::answer(&state.tsa, &state.hsm, state.clock.as_ref(), &body))
-            .await
-            .map_err(|e| ApiError::internal("the timestamp task failed", &e))?;
-    Ok(reply(answer.der))
+    Ok(reply(access::answer(&state, &caller, &client, body).await))
+}
+
+/// A 429 with `Retry-After` (seconds) and the CSC-style error body.
+fn too_many(retry_after: u64, reason: &str) -> HttpResponse {
+    let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", reason).error_response();
+    r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after));
+    r
 }
 
 /// How much of an oversized body is read and thrown away, in multiples of the limit, before the rejection is sent:

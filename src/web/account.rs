@@ -61,19 +61,19 @@ pub const STATIC: &[StaticFile] = &[
 
 /// Registers this area's pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(login))
-        .route("/after-login", web::get().to(after_login))
-        .route("/enrol", web::get().to(enrol))
-        .route("/invitations/{token}", web::get().to(invitation))
-        .route("/activate/{token}", web::get().to(activate))
-        .route("/2fa", web::get().to(two_factor))
-        .route("/consent", web::get().to(consent))
-        .route("/privacy", web::get().to(privacy_page))
-        .route("/pairing", web::get().to(pairing))
-        .route("/pairing/lost", web::get().to(pairing_lost))
-        .route("/password-recovery", web::get().to(recovery))
-        .route("/password-recovery/{token}", web::get().to(recovery_link))
-        .route("/settings", web::get().to(settings));
+    cfg.service(web::resource("/login").route(web::get().to(login)))
+        .service(web::resource("/after-login").route(web::get().to(after_login)))
+        .service(web::resource("/enrol").route(web::get().to(enrol)))
+        .service(web::resource("/invitations/{token}").route(web::get().to(invitation)))
+        .service(web::resource("/activate/{token}").route(web::get().to(activate)))
+        .service(web::resource("/2fa").route(web::get().to(two_factor)))
+        .service(web::resource("/consent").route(web::get().to(consent)))
+        .service(web::resource("/privacy").route(web::get().to(privacy_page)))
+        .service(web::resource("/pairing").route(web::get().to(pairing)))
+        .service(web::resource("/pairing/lost").route(web::get().to(pairing_lost)))
+        .service(web::resource("/password-recovery").route(web::get().to(recovery)))
+        .service(web::resource("/password-recovery/{token}").route(web::get().to(recovery_link)))
+        .service(web::resource("/settings").route(web::get().to(settings)));
 }
 
 #[derive(serde::Deserialize)]

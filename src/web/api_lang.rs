@@ -350,6 +350,7 @@ mod tests {
             AccountError::Throttled { retry_at: at }.to_string(),
             PasswordError::TooShort(12).to_string(),
             codes::CodeError::TooSoon { retry_at: at }.to_string(),
+            codes::CodeError::TooMany { retry_at: at }.to_string(),
             codes::CodeError::NoCode.to_string(),
             codes::CodeError::Expired.to_string(),
             codes::CodeError::Wrong { left: 2 }.to_string(),
@@ -362,11 +363,17 @@ mod tests {
             totp::CodeError::Locked { until: at }.to_string(),
             SignError::QuotaExhausted(0).to_string(),
             SignError::SadSpent.to_string(),
+            crate::admission::Overloaded {
+                what: "a password check",
+                retry_after_secs: 2,
+            }
+            .to_string(),
         ];
         let pdf = [
             PdfError::TooLarge { size: 9, max: 8 },
             PdfError::TooManyObjects { count: 9, max: 8 },
             PdfError::Unreadable("it has no pages".into()),
+            PdfError::TooComplex("it has more than 2000 revisions".into()),
             PdfError::Encrypted,
             PdfError::Xfa,
             PdfError::CertifiedNoChanges,

@@ -23,7 +23,7 @@ pub const STATIC: &[StaticFile] = &[(
 
 /// Registers this area's pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/contact", web::get().to(contact_page));
+    cfg.service(web::resource("/contact").route(web::get().to(contact_page)));
 }
 
 #[derive(serde::Deserialize)]

@@ -103,9 +103,9 @@ fn environment() -> &'static Environment<'static> {
 
 /// Registers the page routes and `/static`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home))
-        .route("/lang/{lang}", web::get().to(switch_language))
-        .route("/static/{name:.+}", web::get().to(static_file))
+    cfg.service(web::resource("/").route(web::get().to(home)))
+        .service(web::resource("/lang/{lang}").route(web::get().to(switch_language)))
+        .service(web::resource("/static/{name:.+}").route(web::get().to(static_file)))
         .configure(account::configure)
         .configure(orders::configure)
         .configure(signing::configure)
@@ -129,6 +129,8 @@ pub struct Page {
     /// A user without 2FA after the mandatory date (product rules §3.4): every page but the 2FA choice and the
     /// pairing sends them to `/2fa` first, as the API refuses them everything else.
     pub two_factor_required: bool,
+    /// Development mode (the sandboxes are served): every page says so.
+    pub dev: bool,
 }
 
 impl FromRequest for Page {
@@ -147,6 +149,7 @@ impl FromRequest for Page {
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
         let user = WebUser::from_request(req, payload);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let dev = state.as_ref().is_some_and(|s| s.settings.dev);
         Box::pin(async move {
             let user = user.await.ok();
             let two_factor_required = match (&user, &state) {
@@ -181,6 +184,7 @@ impl FromRequest for Page {
                 path,
                 consent_due,
                 two_factor_required,
+                dev,
             })
         })
     }
@@ -196,7 +200,7 @@ pub enum PageError {
     /// 2FA is mandatory and not set up: the 2FA page, then `next`.
     TwoFactor { next: String },
     /// The domain's error, shown in the page's language.
-    Api { error: ApiError, lang: Lang },
+    Api { error: ApiError, lang: Lang, dev: bool },
 }
 
 impl std::fmt::Display for PageError {
@@ -232,11 +236,12 @@ impl ResponseError for PageError {
             PageError::TwoFactor { next } => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, format!("/2fa?next={}", encode_component(next))))
                 .finish(),
-            PageError::Api { error, lang } => {
+            PageError::Api { error, lang, dev } => {
                 let body = render_text(
                     "error.html",
                     *lang,
                     context! {
+                        dev => *dev,
                         status => error.status.as_u16(),
                         message => api_lang::translate(*lang, &error.description),
                         user => Value::UNDEFINED,
@@ -297,6 +302,7 @@ impl Page {
         PageError::Api {
             error: e.into(),
             lang: self.lang,
+            dev: self.dev,
         }
     }
 
@@ -314,7 +320,9 @@ impl Page {
                 role => u.user.role.clone(),
             }
         });
-        let ctx = context! { user => user, csrf => self.csrf.clone(), path => self.path.clone(), ..ctx };
+        let ctx = context! {
+            user => user, csrf => self.csrf.clone(), path => self.path.clone(), dev => self.dev, ..ctx
+        };
         html(StatusCode::OK, render_text(template, self.lang, ctx))
     }
 }

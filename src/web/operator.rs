@@ -30,7 +30,7 @@ pub const STATIC: &[StaticFile] = &[
 
 /// Registers this area's pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/operator", web::get().to(console));
+    cfg.service(web::resource("/operator").route(web::get().to(console)));
 }
 
 /// `/operator`: the console.

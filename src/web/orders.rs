@@ -50,18 +50,18 @@ pub const STATIC: &[StaticFile] = &[
 
 /// Registers this area's pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/packages", web::get().to(packages))
-        .route("/orders", web::get().to(list))
-        .route("/orders/new", web::get().to(new_order))
-        .route("/orders/{id}", web::get().to(detail))
-        .route("/orders/{id}/pay", web::get().to(pay))
-        .route("/orders/{id}/certificate", web::get().to(issue))
-        .route("/identity/sandbox/{token}", web::get().to(identity_sandbox))
-        .route("/certificates", web::get().to(certificates))
-        .route("/certificates/issuing-ca.pem", web::get().to(issuing_ca_pem))
-        .route("/certificates/{id}/certificate.pem", web::get().to(certificate_pem))
-        .route("/certificates/{id}/certificate.cer", web::get().to(certificate_der))
-        .route("/rekey", web::get().to(rekey_page));
+    cfg.service(web::resource("/packages").route(web::get().to(packages)))
+        .service(web::resource("/orders").route(web::get().to(list)))
+        .service(web::resource("/orders/new").route(web::get().to(new_order)))
+        .service(web::resource("/orders/{id}").route(web::get().to(detail)))
+        .service(web::resource("/orders/{id}/pay").route(web::get().to(pay)))
+        .service(web::resource("/orders/{id}/certificate").route(web::get().to(issue)))
+        .service(web::resource("/identity/sandbox/{token}").route(web::get().to(identity_sandbox)))
+        .service(web::resource("/certificates").route(web::get().to(certificates)))
+        .service(web::resource("/certificates/issuing-ca.pem").route(web::get().to(issuing_ca_pem)))
+        .service(web::resource("/certificates/{id}/certificate.pem").route(web::get().to(certificate_pem)))
+        .service(web::resource("/certificates/{id}/certificate.cer").route(web::get().to(certificate_der)))
+        .service(web::resource("/rekey").route(web::get().to(rekey_page)));
 }
 
 /// The order states, certificate statuses, rekey request states and order kinds the pages name by a computed key
@@ -181,8 +181,9 @@ async fn new_order(page: Page, state: web::Data<AppState>, q: web::Query<NewOrde
     ))
 }
 
-/// `/orders/{id}/pay`: the sandbox gateway's page (what `GET /api/v1/sandbox-pay/{id}` shows), with its two buttons.
+/// `/orders/{id}/pay` (development mode only): the sandbox gateway's page (what `GET /api/v1/sandbox-pay/{id}` shows), with its two buttons.
 async fn pay(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    page.ok(billing::routes::sandbox_only(&state))?;
     let user = page.user()?;
     page.ok(billing::orders::view(&state, &user.user, &id).await)?;
     page.ok(billing::orders::reprice(&state, &id).await)?;
@@ -220,7 +221,7 @@ async fn detail(page: Page, state: web::Data<AppState>, id: web::Path<String>) -
     ))
 }
 
-/// `/identity/sandbox/{token}`: the built-in identification provider's page (the link is the credential: no login).
+/// `/identity/sandbox/{token}` (development mode only): the built-in identification provider's page (the link is the credential: no login).
 async fn identity_sandbox(
     page: Page,
     state: web::Data<AppState>,

@@ -28,7 +28,7 @@ const STATUSES: &[&str] = &["valid", "expired", "revoked", "suspended", "not_yet
 
 /// Registers this area's page.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/registry", web::get().to(search));
+    cfg.service(web::resource("/registry").route(web::get().to(search)));
 }
 
 #[derive(serde::Deserialize)]

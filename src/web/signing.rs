@@ -63,9 +63,9 @@ pub fn previews() -> bool {
 
 /// Registers this area's pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sign", web::get().to(sign))
-        .route("/sign/{job}", web::get().to(job))
-        .route("/signatures", web::get().to(history));
+    cfg.service(web::resource("/sign").route(web::get().to(sign)))
+        .service(web::resource("/sign/{job}").route(web::get().to(job)))
+        .service(web::resource("/signatures").route(web::get().to(history)));
 }
 
 /// `/sign`: the certificate that will sign and its transactions left, the files, the code.

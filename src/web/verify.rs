@@ -27,7 +27,7 @@ pub const STATIC: &[StaticFile] = &[
 
 /// Registers this area's pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/verify", web::get().to(verify));
+    cfg.service(web::resource("/verify").route(web::get().to(verify)));
 }
 
 /// `/verify`: the upload form; the result is drawn by the script from the API's answer.

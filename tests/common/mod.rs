@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+pub mod hostile;
+
 /// The built binary.
 pub fn parafa_bin() -> &'static str {
     env!("CARGO_BIN_EXE_parafa")
@@ -23,6 +25,9 @@ pub enum Backend {
     /// A fresh database on the test PostgreSQL server.
     Postgres(FreshPostgres),
 }
+
+/// The variable that turns development mode (the sandboxes) on, for [`TestApp::spawn_on`].
+pub const DEV: &[(&str, &str)] = &[("PARAFA_DEV", "1")];
 
 /// A running Parafa server and what belongs to it.
 pub struct TestApp {
@@ -46,6 +51,18 @@ impl TestApp {
     pub fn spawn_postgres() -> Option<TestApp> {
         let pg = FreshPostgres::create()?;
         Some(Self::spawn_on(Backend::Postgres(pg), &[]))
+    }
+
+    /// A server on SQLite in development mode (`PARAFA_DEV=1`): the sandbox payment gateway and the sandbox
+    /// identification are served.
+    pub fn spawn_dev() -> TestApp {
+        Self::spawn_on(Backend::Sqlite, DEV)
+    }
+
+    /// [`TestApp::spawn_postgres`] in development mode.
+    pub fn spawn_postgres_dev() -> Option<TestApp> {
+        let pg = FreshPostgres::create()?;
+        Some(Self::spawn_on(Backend::Postgres(pg), DEV))
     }
 
     /// A server on the given backend with extra `PARAFA_*` variables.

@@ -184,8 +184,15 @@ async def sign_one(args, http, session_info, cred_info, clock, pss: bool, out: P
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(unsigned_pdf()))
     signed = io.BytesIO()
+    timestamper = None
+    if args.tsa_user:
+        # PAdES B-T: the signature timestamp from Parafa's POST /tsa, which is paid: HTTP Basic with the holder's
+        # e-mail and password, as pyHanko's HTTPTimeStamper sends to any TSA that asks.
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        timestamper = HTTPTimeStamper(args.base.rstrip("/") + "/tsa", auth=(args.tsa_user, args.tsa_password))
     try:
-        await signers.async_sign_pdf(writer, meta, signer=signer, output=signed)
+        await signers.async_sign_pdf(writer, meta, signer=signer, timestamper=timestamper, output=signed)
     except Exception as e:
         cause = f" (cause: {e.__cause__!r})" if e.__cause__ else ""
         raise Failure(f"pyHanko could not sign{' with RSA-PSS' if pss else ''}: {e!r}{cause}") from e
@@ -194,7 +201,7 @@ async def sign_one(args, http, session_info, cred_info, clock, pss: bool, out: P
     out.write_bytes(signed.getvalue())
 
 
-def validate(path: Path, root, pss: bool, key: str) -> str:
+def validate(path: Path, root, pss: bool, key: str, timestamped: bool) -> str:
     data = path.read_bytes()
     reader = PdfFileReader(io.BytesIO(data))
     sigs = reader.embedded_signatures
@@ -218,6 +225,10 @@ def validate(path: Path, root, pss: bool, key: str) -> str:
         problems.append(f"does not cover the whole file ({status.coverage})")
     if not status.bottom_line:
         problems.append("bottom line is not OK")
+    if timestamped:
+        ts = status.timestamp_validity
+        if ts is None or not (ts.intact and ts.valid and ts.trusted):
+            problems.append(f"the signature timestamp is missing or not trusted to our root ({ts})")
     expected = "rsassa_pss" if pss else ("sha256_rsa" if key == "rsa" else "sha256_ecdsa")
     if status.pkcs7_signature_mechanism != expected:
         problems.append(f"mechanism is {status.pkcs7_signature_mechanism}, expected {expected}")
@@ -280,13 +291,15 @@ def main() -> int:
     p.add_argument("--out-dir", required=True, help="where the signed PDFs go")
     p.add_argument("--key", choices=["rsa", "ecdsa"], required=True, help="the credential's key type")
     p.add_argument("--pss", action="store_true", help="also sign with RSASSA-PSS (prefer_pss=True)")
+    p.add_argument("--tsa-user", help="B-T: the e-mail that authenticates to <base>/tsa (HTTP Basic)")
+    p.add_argument("--tsa-password", help="B-T: its password")
     args = p.parse_args()
     try:
         runs = asyncio.run(sign_all(args))
         # validate_pdf_signature runs its own event loop: validate after signing's loop has closed.
         root = load_cert_from_pemder(args.root)
         for pss, out in runs:
-            print(f"signed {out} {validate(out, root, pss, args.key)}", flush=True)
+            print(f"signed {out} {validate(out, root, pss, args.key, bool(args.tsa_user))}", flush=True)
         print(f"signatures {len(runs)}", flush=True)
     except Failure as e:
         print(f"FAILED: {e}", file=sys.stderr)
