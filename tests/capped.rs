@@ -7,8 +7,8 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::process::Child;
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -32,20 +32,9 @@ struct Capped {
 
 impl Capped {
     fn start(app: &TestApp, cap_mib: u64) -> Capped {
-        let mut child = Command::new("prlimit")
-            .arg(format!("--as={}", cap_mib * 1024 * 1024))
-            .arg("--")
-            .arg(common::parafa_bin())
-            .arg("serve")
-            .env_remove("SOFTHSM2_CONF")
-            .envs(app.env().iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            // glibc's per-thread arenas would reserve address space of their own.
-            .env("MALLOC_ARENA_MAX", "2")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start prlimit parafa serve");
-        let stdout = child.stdout.take().expect("stdout");
+        let cap = format!("--as={}", cap_mib * 1024 * 1024);
+        // glibc's per-thread arenas would reserve address space of their own.
+        let (mut child, base) = app.serve_piped(&["prlimit", &cap, "--"], &[("MALLOC_ARENA_MAX", "2")]);
         let stderr = child.stderr.take().expect("stderr");
         let tail = Arc::new(Mutex::new(Vec::new()));
         let t = tail.clone();
@@ -58,17 +47,6 @@ impl Capped {
                 }
             }
         });
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the capped server did not start");
         Capped {
             child,
             base,

@@ -4,13 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
-use common::{parafa_bin, TestApp};
+use common::TestApp;
 
 #[test]
 fn the_language_switch_goes_back_only_to_a_page_of_this_site() {
@@ -38,25 +35,7 @@ fn the_access_log_names_routes_never_the_secrets_in_links() {
     let mut app = TestApp::spawn();
     app.stop();
     // The same server, with its log captured at the level a deployment runs (one line per finished request).
-    let mut child = Command::new(parafa_bin())
-        .arg("serve")
-        .env_remove("SOFTHSM2_CONF")
-        .envs(app.env().iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("PARAFA_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start parafa serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(120)).expect("server started");
+    let (mut child, base) = app.serve_piped(&[], &[("PARAFA_LOG", "info")]);
     let secret = "Zq7SECRETlinkTOKEN0123456789abcdef";
     for path in [
         format!("/invitations/{secret}"),

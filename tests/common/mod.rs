@@ -173,6 +173,45 @@ impl TestApp {
         self.child = Some(child);
     }
 
+    /// Another `parafa serve` on this app's data directory and database (stop the app's own first), run behind
+    /// `prefix` (e.g. `prlimit --as=…`) with `extra` variables, its standard error piped to the caller: the child
+    /// with its stderr still attached, and the base URL it listens on.
+    pub fn serve_piped(&self, prefix: &[&str], extra: &[(&str, &str)]) -> (Child, String) {
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(parafa_bin());
+                c
+            }
+            None => Command::new(parafa_bin()),
+        };
+        let mut child = command
+            .arg("serve")
+            .env_remove("SOFTHSM2_CONF")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start parafa serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => (child, base),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("parafa serve ({prefix:?}) did not start within 120 s");
+            }
+        }
+    }
+
     /// Stops the server (SIGKILL: nothing may depend on a graceful stop).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
