@@ -144,31 +144,7 @@ impl TestApp {
     /// Starts (or restarts) the server process on the same data directory and database.
     pub fn start(&mut self) {
         self.stop();
-        let mut child = Command::new(parafa_bin())
-            .arg("serve")
-            .env_remove("SOFTHSM2_CONF")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start parafa serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(base) => base,
-            Err(_) => {
-                let status = child.try_wait().ok().flatten();
-                let _ = child.kill();
-                panic!("parafa serve did not start within 120 s (exit status {status:?})");
-            }
-        };
+        let (child, base) = self.serve(&[], &[], Stdio::inherit());
         self.base = base;
         self.child = Some(child);
     }
@@ -177,6 +153,10 @@ impl TestApp {
     /// `prefix` (e.g. `prlimit --as=…`) with `extra` variables, its standard error piped to the caller: the child
     /// with its stderr still attached, and the base URL it listens on.
     pub fn serve_piped(&self, prefix: &[&str], extra: &[(&str, &str)]) -> (Child, String) {
+        self.serve(prefix, extra, Stdio::piped())
+    }
+
+    fn serve(&self, prefix: &[&str], extra: &[(&str, &str)], stderr: Stdio) -> (Child, String) {
         let mut command = match prefix.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -191,7 +171,7 @@ impl TestApp {
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(extra.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("start parafa serve");
         let stdout = child.stdout.take().expect("stdout");
@@ -206,8 +186,9 @@ impl TestApp {
         match rx.recv_timeout(Duration::from_secs(120)) {
             Ok(base) => (child, base),
             Err(_) => {
+                let status = child.try_wait().ok().flatten();
                 let _ = child.kill();
-                panic!("parafa serve ({prefix:?}) did not start within 120 s");
+                panic!("parafa serve ({prefix:?}) did not start within 120 s (exit status {status:?})");
             }
         }
     }
