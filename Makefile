@@ -107,6 +107,7 @@ FUZZ_TIMEOUT_MS ?= 2000
 
 fuzz: fuzz-deps
 	cd fuzz && $(CARGO) afl build --release
+	@mkdir -p fuzz/out
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  out=fuzz/out/$$t; input=fuzz/seeds/$$t; \
 	  [ -d $$out/default/queue ] && input=-; \
