@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::{run, run_ok, TestApp};
@@ -761,13 +760,11 @@ fn files_signed_or_certified_by_pyhanko_and_a_10_mb_file_take_our_signature() {
     let report = assert_pyhanko_valid(&f, &stamped, &[&theirs, &tsa.cert], 2);
     assert_eq!(report["signatures"][0]["docmdp_ok"], true, "{report:#}");
 
-    // About 10 MB: the byte range covers it all, in well under a second for our part.
+    // About 10 MB: the byte range covers it all (how fast is the documents bench's business, not a test's).
     let big = f.read("big.pdf");
     assert!(big.len() > 10_000_000, "{}", big.len());
-    let started = Instant::now();
     let prepared = pades::prepare(&big, kind, None, PLACEHOLDER, &Limits::default()).expect("prepared");
     let _ = prepared.digest(HashAlg::Sha256);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     let [zero, a, b, c] = prepared.byte_range();
     assert_eq!((zero, b + c), (0, prepared.file().len() as u64));
     assert_eq!(b - a, 2 + 2 * PLACEHOLDER as u64);
@@ -809,7 +806,7 @@ fn pdf_of(objects: &[&str], trailer_extra: &str) -> Vec<u8> {
 type Expected = fn(&PdfError) -> bool;
 
 #[test]
-fn hostile_and_unsignable_pdfs_are_refused_quickly_with_the_right_error() {
+fn hostile_and_unsignable_pdfs_are_refused_with_the_right_error() {
     let f = Fixtures::make(&["pyhanko"]);
     let plain = f.read("plain.pdf");
     let catalog = "<< /Type /Catalog /Pages 2 0 R >>";
@@ -940,7 +937,8 @@ fn hostile_and_unsignable_pdfs_are_refused_quickly_with_the_right_error() {
     }));
 
     for (what, pdf, expected) in &cases {
-        let started = Instant::now();
+        // The work each refusal may cost is bounded by the reader's budgets (their unit tests count it), not timed
+        // here: a timed assertion fails on a loaded machine and proves nothing on a fast one.
         let result = pades::prepare(
             pdf,
             Kind::Signature { signing_time: 0 },
@@ -948,20 +946,12 @@ fn hostile_and_unsignable_pdfs_are_refused_quickly_with_the_right_error() {
             PLACEHOLDER,
             &Limits::default(),
         );
-        let elapsed = started.elapsed();
         let err = result.expect_err(what);
         assert!(expected(&err), "{what}: unexpected error {err:?}");
-        assert!(elapsed < Duration::from_secs(1), "{what}: took {elapsed:?}");
         assert!(!err.to_string().is_empty());
         if *what != "certified with DocMDP P=1" {
-            let started = Instant::now();
             let err = pades::inspect(pdf, &Limits::default()).expect_err(what);
             assert!(expected(&err), "{what}: inspect says {err:?}");
-            assert!(
-                started.elapsed() < Duration::from_secs(1),
-                "{what}: inspect took {:?}",
-                started.elapsed()
-            );
         }
     }
     let too_small = Limits {
