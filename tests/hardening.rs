@@ -153,3 +153,45 @@ fn a_method_a_route_does_not_serve_gets_405_with_the_methods_it_does() {
     // A path that exists nowhere is still a 404.
     assert_eq!(app.get("/api/v1/no-such-thing").status(), 404);
 }
+
+/// An OID with an arc too large for 32 bits (found by the `csc_body` fuzz target: the OID parser multiplied without
+/// a check and panicked the request's worker in debug builds) is an invalid parameter on every CSC route that reads
+/// one.
+#[test]
+fn an_oid_with_an_oversized_arc_is_an_invalid_parameter() {
+    let app = TestApp::spawn();
+    let holder = app.create_holder("oid@example.com", "p256", 1);
+    let token = app.login(&holder);
+    let huge = "1.2.840.99999999999999999999";
+    let hash = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=";
+    for (path, body) in [
+        (
+            "/csc/v2/signatures/signHash",
+            serde_json::json!({"credentialID": holder.credential_id, "SAD": "x", "hashes": [hash],
+                               "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": huge}),
+        ),
+        (
+            "/csc/v2/signatures/signHash",
+            serde_json::json!({"credentialID": holder.credential_id, "SAD": "x", "hashes": [hash],
+                               "hashAlgorithmOID": huge, "signAlgo": "1.2.840.10045.4.3.2"}),
+        ),
+        (
+            "/csc/v2/signatures/timestamp",
+            serde_json::json!({"hash": hash, "hashAlgorithmOID": huge}),
+        ),
+        (
+            "/csc/v1/signatures/timestamp",
+            serde_json::json!({"hash": hash, "hashAlgo": huge}),
+        ),
+    ] {
+        let (status, out) = app.csc(path, &token, &body);
+        assert_eq!(status, 400, "{path}: {out}");
+        assert_eq!(out["error"], "invalid_request", "{path}: {out}");
+        let why = out["error_description"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("Invalid parameter"),
+            "{path}: refused for the OID, not for something else: {why}"
+        );
+    }
+    assert_eq!(app.get("/health").status(), 200);
+}

@@ -42,10 +42,23 @@ pub struct Resolved {
 }
 
 fn parse_oid(value: &str, name: &str) -> Result<ObjectIdentifier, CscError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| CscError::invalid(format!("Invalid parameter {name}")))
+    oid(value).ok_or_else(|| CscError::invalid(format!("Invalid parameter {name}")))
+}
+
+/// An OID in dotted form from outside (`signAlgo`, `hashAlgo`, …). Each arc is checked to be a number that fits
+/// before const-oid parses the text: its parser multiplies without a check, so an arc of 20 digits overflows
+/// (a panic in debug builds, a wrong arc in release ones). Found by the `csc_body` fuzz target.
+pub fn oid(text: &str) -> Option<ObjectIdentifier> {
+    let text = text.trim();
+    let arcs_fit = !text.is_empty()
+        && text.len() <= 256
+        && text
+            .split('.')
+            .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()) && arc.parse::<u32>().is_ok());
+    if !arcs_fit {
+        return None;
+    }
+    ObjectIdentifier::new(text).ok()
 }
 
 /// The hash algorithm named by an OID (SHA-256/384/512 only; SHA-1 and MD5 are refused).

@@ -348,7 +348,7 @@ pub async fn timestamp(state: &AppState, caller: &Caller, req: TimestampRequest)
     let oid: const_oid::ObjectIdentifier = req
         .hash_algo
         .as_deref()
-        .and_then(|a| a.parse().ok())
+        .and_then(crate::csc::algo::oid)
         .ok_or_else(|| CscError::invalid("Invalid parameter hashAlgo"))?;
     let hash = crate::hsm::HashAlg::from_oid(&oid).ok_or_else(|| CscError::invalid("Invalid parameter hashAlgo"))?;
     let digest = b64d(&hash_b64, "hash string parameter")?;
