@@ -781,25 +781,7 @@ fn files_signed_or_certified_by_pyhanko_and_a_10_mb_file_take_our_signature() {
 /// A PDF whose objects 1..=n are `objects` (1 is the catalog), with a correct cross-reference table and `trailer`
 /// extra entries.
 fn pdf_of(objects: &[&str], trailer_extra: &str) -> Vec<u8> {
-    let mut out = b"%PDF-1.7\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f\r\n", objects.len() + 1).as_bytes());
-    for o in offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R {trailer_extra} >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    common::hostile::pdf_with_trailer(objects, trailer_extra)
 }
 
 /// Whether an error is the one a case expects.

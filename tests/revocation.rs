@@ -409,31 +409,8 @@ fn erasure_asks_the_password_and_a_totp_code_then_revokes_and_destroys_the_keys(
     let pki = pki(&app);
     let ana = app.create_holder("erase.me@example.com", "p256", 1);
     let pem = holder_pem(&app, &ana.certificate_serial, "ana");
-    let login = app
-        .client
-        .post(app.url("/api/v1/session"))
-        .json(&json!({"email": ana.email, "password": common::HOLDER_PASSWORD, "totp": app.fresh_totp(&ana)}))
-        .send()
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let erase = |body: serde_json::Value| -> (u16, serde_json::Value) {
-        let r = app
-            .client
-            .post(app.url("/api/v1/me/erasure"))
-            .header("Cookie", &cookie)
-            .header("X-CSRF-Token", common::csrf_for(&cookie))
-            .json(&body)
-            .send()
-            .unwrap();
-        (r.status().as_u16(), r.json().unwrap_or(serde_json::Value::Null))
-    };
+    let cookie = app.web_login(&ana);
+    let erase = |body: serde_json::Value| app.call("POST", "/api/v1/me/erasure", Some(&cookie), Some(body));
     let key_in_token = || -> bool {
         let objects: Vec<serde_json::Value> = serde_json::from_str(&app.cli_ok(&["hsm", "list", "--json"])).unwrap();
         objects.iter().any(|o| o.to_string().contains(&ana.credential_id))

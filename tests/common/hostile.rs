@@ -41,20 +41,30 @@ pub fn pdf_corpus() -> Vec<Hostile> {
 
 /// A PDF whose objects 1..=n are `objects` (1 is the catalog), with a classic cross-reference table.
 pub fn pdf(objects: &[String]) -> Vec<u8> {
+    pdf_with_trailer(objects, "")
+}
+
+/// [`pdf`] with `trailer_extra` entries written after `/Size` and `/Root` in the trailer (a later key wins).
+pub fn pdf_with_trailer<S: AsRef<str>>(objects: &[S], trailer_extra: &str) -> Vec<u8> {
     let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut offsets = Vec::new();
     for (i, body) in objects.iter().enumerate() {
         offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+        out.extend_from_slice(format!("{} 0 obj\n{}\nendobj\n", i + 1, body.as_ref()).as_bytes());
     }
     let xref = out.len();
     out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f\r\n", objects.len() + 1).as_bytes());
     for o in offsets {
         out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
     }
+    let extra = if trailer_extra.is_empty() {
+        String::new()
+    } else {
+        format!(" {trailer_extra}")
+    };
     out.extend_from_slice(
         format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            "trailer\n<< /Size {} /Root 1 0 R{extra} >>\nstartxref\n{xref}\n%%EOF\n",
             objects.len() + 1
         )
         .as_bytes(),
