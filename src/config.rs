@@ -190,6 +190,10 @@ pub struct TsaOcspSettings {
     pub tsa_per_minute: u32,
     /// OCSP requests per minute and per instance; past it the OCSP `tryLater` response.
     pub ocsp_per_minute: u32,
+    /// OCSP requests with a nonce answered with a fresh signature, per minute and per instance; past it the nonce
+    /// is ignored and the cached answer for the certificate is sent (RFC 8954 §2.1 allows a responder to leave the
+    /// nonce out): a flood of nonces cannot make the token sign for each.
+    pub ocsp_fresh_per_minute: u32,
     /// How long a signed OCSP response is reused for the same certificate and status (its `nextUpdate`), in
     /// seconds. 0: a fresh response per request.
     pub ocsp_cache_secs: i64,
@@ -202,6 +206,7 @@ impl Default for TsaOcspSettings {
             tsa_anonymous_per_minute: 60,
             tsa_per_minute: 6_000,
             ocsp_per_minute: 30_000,
+            ocsp_fresh_per_minute: 3_000,
             ocsp_cache_secs: 300,
         }
     }
@@ -1042,11 +1047,17 @@ impl Settings {
                 "TSA_ANONYMOUS" => {
                     self.tsa_ocsp.tsa_anonymous = value.parse().map_err(|_| bad("expected true or false"))?
                 }
+                "TSA_ANONYMOUS_PER_MINUTE" => {
+                    self.tsa_ocsp.tsa_anonymous_per_minute = value.parse().map_err(|_| bad("expected a number"))?
+                }
                 "TSA_PER_MINUTE" => {
                     self.tsa_ocsp.tsa_per_minute = value.parse().map_err(|_| bad("expected a number"))?
                 }
                 "OCSP_PER_MINUTE" => {
                     self.tsa_ocsp.ocsp_per_minute = value.parse().map_err(|_| bad("expected a number"))?
+                }
+                "OCSP_FRESH_PER_MINUTE" => {
+                    self.tsa_ocsp.ocsp_fresh_per_minute = value.parse().map_err(|_| bad("expected a number"))?
                 }
                 "OCSP_CACHE_SECS" => {
                     self.tsa_ocsp.ocsp_cache_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
@@ -1093,7 +1104,11 @@ impl Settings {
             }
         }
         let o = &self.tsa_ocsp;
-        if o.tsa_per_minute < 1 || o.ocsp_per_minute < 1 || o.tsa_anonymous_per_minute < 1 {
+        if o.tsa_per_minute < 1
+            || o.ocsp_per_minute < 1
+            || o.ocsp_fresh_per_minute < 1
+            || o.tsa_anonymous_per_minute < 1
+        {
             return invalid("tsa_ocsp", "the per-minute limits must be at least 1".into());
         }
         if !(0..=86_400).contains(&o.ocsp_cache_secs) {

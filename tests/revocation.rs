@@ -354,6 +354,48 @@ fn ocsp_nonces_longer_than_32_bytes_get_malformed_request() {
     assert_eq!(app.get("/health").status(), 200);
 }
 
+/// A nonce asks the token for a signature of its own. Past the instance's budget of such answers
+/// (`ocsp_fresh_per_minute`), the nonce is left out and the answer is the cached one for the certificate, which
+/// `openssl ocsp` still verifies (warning that there is no nonce): a flood of nonces cannot keep the token busy.
+#[test]
+fn past_the_budget_of_fresh_answers_a_nonce_is_left_out_and_the_answer_still_verifies() {
+    let app = TestApp::spawn_on(common::Backend::Sqlite, &[("PARAFA_OCSP_FRESH_PER_MINUTE", "2")]);
+    let pki = pki(&app);
+    let ana = app.create_holder_with("ocsp.fresh@example.com", "p256", 1, false);
+    let pem = holder_pem(&app, &ana.certificate_serial, "ana");
+    let first = ocsp_no_nonce(&app, &pki, &pem, "cached");
+    assert!(
+        first.contains("Response verify OK") && first.contains(": good"),
+        "{first}"
+    );
+    for i in 0..2 {
+        let fresh = ocsp(&app, &pki, &pem);
+        assert!(
+            fresh.contains("Response verify OK") && fresh.contains(": good"),
+            "{i}: {fresh}"
+        );
+        assert!(
+            !fresh.contains("WARNING: no nonce"),
+            "{i}: the nonce is echoed: {fresh}"
+        );
+    }
+    let past = openssl(&[
+        "ocsp",
+        "-issuer",
+        pki.issuing.to_str().unwrap(),
+        "-cert",
+        pem.to_str().unwrap(),
+        "-url",
+        &app.url("/pki/ocsp"),
+        "-CAfile",
+        pki.chain.to_str().unwrap(),
+        "-resp_text",
+    ]);
+    assert!(past.contains("WARNING: no nonce in response"), "{past}");
+    assert!(past.contains("Response verify OK") && past.contains(": good"), "{past}");
+    assert_eq!(produced_at(&past), produced_at(&first), "the cached answer was sent");
+}
+
 /// Past the instance's OCSP rate limit the answer is the OCSP `tryLater` status, and the server stays up.
 #[test]
 fn ocsp_requests_past_the_rate_limit_get_try_later() {

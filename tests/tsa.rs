@@ -10,7 +10,10 @@ use der::{Decode, Encode};
 
 /// The protocol tests below run in the anonymous mode (`tsa_ocsp.tsa_anonymous`, off by default) so that they
 /// judge the RFC 3161 answers alone; who may ask and what it costs are tested after them.
-const ANONYMOUS: &[(&str, &str)] = &[("PARAFA_TSA_ANONYMOUS", "true")];
+const ANONYMOUS: &[(&str, &str)] = &[
+    ("PARAFA_TSA_ANONYMOUS", "true"),
+    ("PARAFA_TSA_ANONYMOUS_PER_MINUTE", "6000"),
+];
 
 fn spawn_anonymous() -> TestApp {
     TestApp::spawn_on(Backend::Sqlite, ANONYMOUS)
@@ -580,6 +583,58 @@ fn an_authenticated_timestamp_verifies_and_debits_one_transaction() {
     std::fs::write(&path, r.bytes().unwrap()).unwrap();
     assert!(reply_text(&path).contains("Status: Rejected."));
     assert_eq!(app.books(&holder.credential_id), (2, 2), "a rejection costs nothing");
+}
+
+/// `parafa_password_verifications_total` of the server, from `/metrics`.
+fn password_verifications(app: &TestApp) -> u64 {
+    let text = app.get("/metrics").text().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("parafa_password_verifications_total "))
+        .unwrap_or_else(|| panic!("no parafa_password_verifications_total in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A TSA client sends its e-mail and password with every query: the password's Argon2 check is made once and
+/// remembered, not made per timestamp, and a password changed meanwhile is refused at the very next query.
+#[test]
+fn a_tsa_clients_password_is_checked_once_and_a_changed_one_is_refused_at_once() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let holder = app.create_holder_with("tsa.remembered@example.com", "p256", 1, false);
+    let auth = basic(&holder.email, common::HOLDER_PASSWORD);
+    let query = openssl_query(&pki, "remembered", &["-sha256"]);
+    let before = password_verifications(&app);
+    for i in 0..4 {
+        let (_, text) = ask_as(&app, &pki, &auth, &query, &format!("remembered-{i}"));
+        assert!(text.contains("Status: Granted."), "{text}");
+    }
+    assert_eq!(
+        password_verifications(&app) - before,
+        1,
+        "one Argon2 check for four timestamps"
+    );
+    assert_eq!(
+        app.books(&holder.credential_id),
+        (4, 4),
+        "each one debited all the same"
+    );
+
+    let cookie = app.web_login(&holder);
+    let new = "Brumă pe câmpie la ora șapte dimineața";
+    let (status, out) = app.call(
+        "POST",
+        "/api/v1/me/password",
+        Some(&cookie),
+        Some(serde_json::json!({"current": common::HOLDER_PASSWORD, "new": new})),
+    );
+    assert_eq!(status, 200, "{out}");
+    let r = post_as(&app, Some(&auth), std::fs::read(&query).unwrap());
+    assert_eq!(r.status(), 401, "the old password is refused at once");
+    let (_, text) = ask_as(&app, &pki, &basic(&holder.email, new), &query, "remembered-new");
+    assert!(text.contains("Status: Granted."), "{text}");
+    assert_eq!(app.books(&holder.credential_id), (5, 5));
 }
 
 /// A package spent to its last transaction refuses the next timestamp whole: a rejection, no token, no debit.

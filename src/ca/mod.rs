@@ -66,6 +66,8 @@ pub struct Ca {
     pub ocsp_cache: revocation::OcspCache,
     /// OCSP requests per minute on this instance.
     pub ocsp_limit: crate::ratelimit::RateLimit,
+    /// OCSP requests with a nonce signed afresh per minute on this instance (past it the nonce is ignored).
+    pub ocsp_fresh_limit: crate::ratelimit::RateLimit,
 }
 
 /// A certificate just issued.
@@ -140,6 +142,7 @@ impl Ca {
             base: public,
             ocsp_cache: revocation::OcspCache::new(settings.tsa_ocsp.ocsp_cache_secs),
             ocsp_limit: crate::ratelimit::RateLimit::per_minute(settings.tsa_ocsp.ocsp_per_minute),
+            ocsp_fresh_limit: crate::ratelimit::RateLimit::per_minute(settings.tsa_ocsp.ocsp_fresh_per_minute),
         })
     }
 

@@ -323,10 +323,16 @@ async fn answer(
     let Some(req) = parse_request(request, limits) else {
         return Ok(OcspResponse::malformed_request().to_der()?);
     };
-    let Ok(nonce) = nonce_of(&req) else {
+    let Ok(mut nonce) = nonce_of(&req) else {
         tracing::info!("OCSP request refused: a nonce outside 1 to 32 bytes");
         return Ok(OcspResponse::malformed_request().to_der()?);
     };
+    // A nonce asks for a signature of its own; past the instance's budget for those, the nonce is left out and the
+    // answer may come from the cache (RFC 8954 §2.1: a responder may ignore the nonce).
+    if cached && nonce.is_some() && ca.ocsp_fresh_limit.take().is_err() {
+        tracing::debug!("OCSP nonce ignored: the budget of fresh answers is spent");
+        nonce = None;
+    }
     let list = &req.tbs_request.request_list;
     let now = clock.now();
     // One signer per response: the CA named by the first request (all must share it, as clients send them).

@@ -50,11 +50,12 @@ async fn root_crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 /// RFC 6960 over HTTP POST (`application/ocsp-request`); every answer, even to a malformed request, is an OCSP
-/// response with status 200, as OCSP clients expect. Past this instance's rate limit: `tryLater`.
+/// response with status 200, as OCSP clients expect. Past this instance's rate limit: `tryLater`, after a pause
+/// ([`crate::ratelimit`]).
 async fn ocsp(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let limits = state.settings.parsers.ocsp_limits();
     let unavailable = |e| ApiError::unavailable("the OCSP response could not be produced", &e);
-    let der = match state.ca.ocsp_limit.take() {
+    let der = match state.ca.ocsp_limit.admit().await {
         Ok(()) => super::revocation::ocsp(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), &body, &limits)
             .await
             .map_err(unavailable)?,

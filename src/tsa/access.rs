@@ -1,7 +1,8 @@
 //! Who may ask `POST /tsa` for a timestamp, and what it costs (product rules §1: one transaction per timestamp).
 //!
 //! A caller authenticates as TSAs' clients do: HTTP Basic with the holder's e-mail and password (the login's own
-//! check, under its throttle; no TOTP code: a timestamp uses no holder key) or a CSC bearer token. Each token
+//! check, under its throttle, then remembered for a few minutes: see [`super::credentials`]; no TOTP code: a
+//! timestamp uses no holder key) or a CSC bearer token. Each token
 //! granted is debited through the signature ledger exactly as CSC `signatures/timestamp` is (ARCHITECTURE.md
 //! invariant 3): the quota is read, the token is made in the HSM, then one ledger commit debits conditionally and
 //! records it; a commit refused means the token is discarded and a rejection is sent instead. Anonymous callers are
@@ -48,7 +49,7 @@ pub async fn authenticate(state: &AppState, authorization: Option<&str>, client:
         if !state.settings.tsa_ocsp.tsa_anonymous {
             return Err(unauthenticated("timestamps are debited from a package"));
         }
-        return match state.tsa.anonymous_limit.take() {
+        return match state.tsa.anonymous_limit.admit().await {
             Ok(()) => Ok(Access::Anonymous),
             Err(retry_after) => Err(Refusal::TooMany {
                 retry_after,
@@ -67,10 +68,19 @@ pub async fn authenticate(state: &AppState, authorization: Option<&str>, client:
         return Err(unauthenticated("malformed authorization header"));
     };
     let email = email.trim().to_lowercase();
-    match crate::accounts::login::check_password(state, &email, Some(password), client).await {
+    if let Some(user_id) = state.tsa.credentials.recall(&state.db, &email, &password).await? {
+        return Ok(Access::Holder { user_id });
+    }
+    match crate::accounts::login::check_password(state, &email, Some(password.clone()), client).await {
         Ok((user, attempt)) => match attempt.succeeded(state).await {
             Err(AccountError::Db(e)) => Err(e.into()),
-            _ => Ok(Access::Holder { user_id: user.id }),
+            _ => {
+                state
+                    .tsa
+                    .credentials
+                    .remember(&email, &password, &user.id, &user.password_hash);
+                Ok(Access::Holder { user_id: user.id })
+            }
         },
         Err(AccountError::Throttled { retry_at }) => Err(Refusal::TooMany {
             retry_after: (retry_at - state.clock.now()).max(1) as u64,

@@ -8,6 +8,7 @@
 //! [`Clock`], so any number of instances can issue timestamps at once without coordinating.
 
 pub mod access;
+pub mod credentials;
 pub mod protocol;
 pub mod routes;
 
@@ -133,6 +134,8 @@ pub struct Tsa {
     pub limit: crate::ratelimit::RateLimit,
     /// Anonymous requests per minute on this instance, when the anonymous mode is on.
     pub anonymous_limit: crate::ratelimit::RateLimit,
+    /// Basic credentials checked lately (see [`credentials`]).
+    pub credentials: Arc<credentials::CheckedCredentials>,
 }
 
 impl Tsa {
@@ -196,6 +199,7 @@ impl Tsa {
             name,
             limit: crate::ratelimit::RateLimit::per_minute(settings.tsa_ocsp.tsa_per_minute),
             anonymous_limit: crate::ratelimit::RateLimit::per_minute(settings.tsa_ocsp.tsa_anonymous_per_minute),
+            credentials: Arc::default(),
         })
     }
 

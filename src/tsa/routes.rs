@@ -30,7 +30,7 @@ async fn certificate(state: web::Data<AppState>) -> HttpResponse {
 /// (401 with `WWW-Authenticate: Basic`, which TSP clients such as pyHanko and curl answer with their credentials);
 /// see [`access`].
 async fn query(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    if let Err(retry_after) = state.tsa.limit.take() {
+    if let Err(retry_after) = state.tsa.limit.admit().await {
         return Ok(too_many(retry_after, "too many timestamp requests; try later"));
     }
     let client = crate::startup::client_address(&req);
