@@ -57,7 +57,7 @@ $(VENV_STAMP): $(PY_REQUIREMENTS) | deps-test
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
 	@touch $@
 
-# .venv-contract with schemathesis (tests/contract.rs checks the server against api-spec/openapi.yaml): a venv of its
+# .venv-contract with schemathesis (tests/api/contract.rs checks the server against api-spec/openapi.yaml): a venv of its
 # own, as its pins (hypothesis, pytest...) have nothing to do with pyHanko's; redone when its list changes.
 CONTRACT_VENV := .venv-contract
 CONTRACT_VENV_STAMP := $(CONTRACT_VENV)/.requirements-installed
@@ -85,7 +85,7 @@ $(WEB_VENDOR_STAMP): $(WEB_VENDOR)/package-lock.json $(WEB_VENDOR)/package.json
 clean:
 	$(CARGO) clean
 
-# playwright-core (no browser download: it drives Debian's /usr/bin/chromium) for tests/browser.rs; redone only
+# playwright-core (no browser download: it drives Debian's /usr/bin/chromium) for tests/api/browser.rs; redone only
 # when the lock file changes. Node.js and npm: Debian's packages when missing.
 E2E_STAMP := tests/e2e/node_modules/.package-lock.json
 
@@ -98,7 +98,7 @@ $(E2E_STAMP): tests/e2e/package-lock.json | deps-test
 
 # Coverage-guided fuzzing (cargo-afl: AFL++ on stable Rust) of every parser of outside bytes, each target for
 # FUZZ_SECONDS from fuzz/seeds/<target>. Crashes and hangs found are copied to fuzz/regressions/<target>/ (named by
-# their SHA-256), which `make test` replays (tests/fuzz_replay.rs): commit them with their fix. AFL++'s state stays
+# their SHA-256), which `make test` replays (tests/api/fuzz_replay.rs): commit them with their fix. AFL++'s state stays
 # in fuzz/out/<target> (git-ignored), so a second run resumes where the first stopped.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= pdf verify tsa_query ocsp_request csc_body

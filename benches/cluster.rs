@@ -5,7 +5,7 @@
 //! and single-hash `signatures/signHash` (that SAD's `per_sad` signatures), in waves of one authorisation per holder
 //! (the test clock moves one TOTP step per wave), spread round-robin over both instances at a fixed concurrency, for
 //! a fixed number of signHash requests; then the books are read from the database and held against every signature
-//! the clients were given (see `tests/load/mod.rs`). It runs three times: without a fault, with a SIGKILL of one
+//! the clients were given (see `tests/api/load/mod.rs`). It runs three times: without a fault, with a SIGKILL of one
 //! instance in the middle (restarted, the load continues), and with every database connection terminated three
 //! times in the middle (`pg_terminate_backend`).
 //! Each run ends with one `RESULT cluster…` line; a run whose books do not match fails the benchmark.
@@ -14,9 +14,9 @@
 //! `PARAFA_BENCH_REQUESTS` (signHash requests per run, default 20000), `PARAFA_BENCH_PER_SAD` (hashes per SAD, i.e.
 //! signHash requests per authorize, default 10), `PARAFA_BENCH_CONCURRENCY` (default 32).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/api/common/mod.rs"]
 mod common;
-#[path = "../tests/load/mod.rs"]
+#[path = "../tests/api/load/mod.rs"]
 mod load;
 
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! What the fuzz targets run: one function per parser of outside bytes, shared by the coverage-guided fuzzer
 //! (`make fuzz`, the `fuzz/` crate built with cargo-afl) and by the replay test that `make test` runs over every
-//! seed and every finding kept in `fuzz/regressions/` (`tests/fuzz_replay.rs`), so a crash or a hang found once
+//! seed and every finding kept in `fuzz/regressions/` (`tests/api/fuzz_replay.rs`), so a crash or a hang found once
 //! stays fixed.
 //!
 //! Each function takes the bytes as an attacker would send them and must return, whatever they are: no panic, no

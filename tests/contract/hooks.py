@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/contract.rs (loaded through SCHEMATHESIS_HOOKS).
+"""Schemathesis hooks for tests/api/contract.rs (loaded through SCHEMATHESIS_HOOKS).
 
 POST /pki/ocsp and POST /tsa take DER bodies under their own media types (RFC 6960 application/ocsp-request,
 RFC 3161 application/timestamp-query), which schemathesis has no serializer for: they are sent as the raw bytes

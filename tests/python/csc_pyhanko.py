@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""pyHanko as the outside judge of Parafa's CSC v1 API (driven by tests/pyhanko.rs).
+"""pyHanko as the outside judge of Parafa's CSC v1 API (driven by tests/api/pyhanko.rs).
 
 Makes a one-page PDF with pyHanko's own writer, signs it as a PAdES signature with
 ``pyhanko.sign.signers.csc_signer.CSCSigner`` through ``<base>/csc/v1`` (credentials/info, then per signature

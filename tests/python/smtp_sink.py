@@ -1,4 +1,4 @@
-"""A local SMTP server for tests/notify.rs (aiosmtpd).
+"""A local SMTP server for tests/api/notify.rs (aiosmtpd).
 
     smtp_sink.py FOLDER [--refuse-first N]
 

@@ -1,0 +1,382 @@
+//! The contact form (product rules §14) through HTTP: a holder writes about one of their orders and gets a copy
+//! with the message's number by e-mail; an operator lists the open messages, answers one (audited, e-mailed, the
+//! message closed); the holder reads the answer through the API and on the page. The rules: only the holder's own
+//! orders, a topic from the list, length limits, at most five messages an hour. The page in both languages,
+//! behind the login, with the form pointing at the API; the console's section; the e-mails' contact link. The
+//! journey runs on SQLite and, when `PARAFA_TEST_POSTGRES_URL` is set, on PostgreSQL.
+
+use crate::common;
+
+use common::{Holder, TestApp};
+use serde_json::{json, Value};
+
+fn person() -> Value {
+    json!({"type": "person", "confirm_person": true, "name": "Ana Maria Popescu", "country": "Romania",
+           "county": "Cluj", "locality": "Cluj-Napoca", "street": "Strada Memorandumului", "number": "28",
+           "building": "-", "entrance": "-", "apartment": "-", "postal_code": "400114"})
+}
+
+/// Places an order (left awaiting payment); returns its id and registration number.
+fn order(app: &TestApp, cookie: &str) -> (String, String) {
+    let (s, order) = app.call(
+        "POST",
+        "/api/v1/orders",
+        Some(cookie),
+        Some(json!({"kind": "new", "package": 1, "invoice": person(),
+                    "acknowledgements": {"terms": true, "order_conditions": true, "withdrawal_waiver": true}})),
+    );
+    assert_eq!(s, 201, "{order}");
+    (
+        order["id"].as_str().unwrap().to_owned(),
+        order["registration_number"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The e-mail of this kind to `to`, once it is in the outbox (waits up to 10 s).
+fn mail(app: &TestApp, to: &str, kind: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found = app
+            .messages_to(to, 0)
+            .into_iter()
+            .rfind(|m| m.contains(&format!("\nKind: {kind}\n")));
+        if let Some(m) = found {
+            return m;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {kind} e-mail to {to}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn send(app: &TestApp, cookie: &str, body: Value) -> (u16, Value) {
+    app.call("POST", "/api/v1/me/contact", Some(cookie), Some(body))
+}
+
+const TEXT: &str = "Please change the surname on my invoice to Popescu-Ionescu.\nThank you!";
+
+/// The whole journey on one server.
+fn journey(app: &TestApp) {
+    let ana = app.create_account("ana@example.com", false);
+    let cookie = app.web_login(&ana);
+    let (order_id, order_number) = order(app, &cookie);
+    let bob = app.create_account("bob@example.com", false);
+    let bob_cookie = app.web_login(&bob);
+    let (bob_order, _) = order(app, &bob_cookie);
+
+    // A message about the holder's own order: a number, and a copy by e-mail.
+    let (s, sent) = send(
+        app,
+        &cookie,
+        json!({"topic": "data_change", "order_id": order_id, "message": TEXT}),
+    );
+    assert_eq!(s, 201, "{sent}");
+    let id = sent["id"].as_str().unwrap().to_owned();
+    let number = sent["number"].as_i64().expect("a number");
+    assert!(number >= 1);
+    assert_eq!(sent["order"]["registration_number"], order_number.as_str());
+    assert_eq!(sent["state"], "open");
+    let copy = mail(app, "ana@example.com", "contact_received");
+    assert!(
+        copy.contains(&format!("Subject: Am primit mesajul dvs. nr. {number}\n")),
+        "{copy}"
+    );
+    assert!(
+        copy.contains(&order_number) && copy.contains("Popescu-Ionescu"),
+        "{copy}"
+    );
+    assert!(
+        copy.trim_end()
+            .ends_with(&format!("formularul de contact: {}/contact", app.base)),
+        "the footer's contact link: {copy}"
+    );
+
+    // Another holder's order is not found; nothing is stored for it.
+    let (s, out) = send(
+        app,
+        &cookie,
+        json!({"topic": "complaint", "order_id": bob_order, "message": TEXT}),
+    );
+    assert_eq!(s, 404, "{out}");
+    // A topic outside the list, a message too short or too long.
+    for body in [
+        json!({"topic": "billing", "message": TEXT}),
+        json!({"topic": "other", "message": "  too short "}),
+        json!({"topic": "other", "message": "x".repeat(5001)}),
+        json!({"topic": "other"}),
+    ] {
+        let (s, out) = send(app, &cookie, body.clone());
+        assert_eq!(s, 400, "{body}: {out}");
+    }
+    // In Romanian for a Romanian browser.
+    let r = app
+        .client
+        .post(app.url("/api/v1/me/contact"))
+        .header("Cookie", &cookie)
+        .header("X-CSRF-Token", common::csrf_for(&cookie))
+        .header("Accept-Language", "ro")
+        .json(&json!({"topic": "other", "message": "scurt"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let out: Value = r.json().unwrap();
+    assert_eq!(
+        out["error_description"],
+        "Mesajul trebuie să aibă între 10 și 5000 de caractere"
+    );
+
+    // Operators only for the operator's routes.
+    let (s, _) = app.call("GET", "/api/v1/operator/contact", Some(&cookie), None);
+    assert_eq!(s, 403);
+    let (s, _) = app.call(
+        "POST",
+        &format!("/api/v1/operator/contact/{id}/answer"),
+        Some(&cookie),
+        Some(json!({"answer": "done"})),
+    );
+    assert_eq!(s, 403);
+
+    // The operator sees the open message with its holder and order, and answers it.
+    let op = app.create_operator("oana@example.com");
+    let op_cookie = app.web_login(&op);
+    let (s, open) = app.call("GET", "/api/v1/operator/contact", Some(&op_cookie), None);
+    assert_eq!(s, 200, "{open}");
+    let listed = open["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .expect("the message is open")
+        .clone();
+    assert_eq!(listed["holder"]["email"], "ana@example.com");
+    assert_eq!(listed["order"]["registration_number"], order_number.as_str());
+    assert_eq!(listed["message"], TEXT);
+    // The console's section with its answer form.
+    let (s, console) = app.page("/operator", "en", Some(&op_cookie));
+    assert_eq!(s, 200);
+    for snippet in [
+        format!("id=\"contact-{id}\""),
+        format!("id=\"answer-{id}\""),
+        format!("id=\"answer-text-{id}\""),
+        format!("data-api=\"/api/v1/operator/contact/{id}/answer\""),
+    ] {
+        assert!(console.contains(&snippet), "the console lacks {snippet}");
+    }
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/operator/contact/{id}/answer"),
+        Some(&op_cookie),
+        Some(json!({"answer": "   "})),
+    );
+    assert_eq!(s, 400, "{out}");
+    let answer = "Done: the invoice now says Popescu-Ionescu.";
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/operator/contact/{id}/answer"),
+        Some(&op_cookie),
+        Some(json!({"answer": answer})),
+    );
+    assert_eq!((s, out["state"].as_str()), (200, Some("answered")), "{out}");
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/operator/contact/{id}/answer"),
+        Some(&op_cookie),
+        Some(json!({"answer": answer})),
+    );
+    assert_eq!(s, 409, "answered once: {out}");
+    let (s, out) = app.call(
+        "POST",
+        "/api/v1/operator/contact/no-such-id/answer",
+        Some(&op_cookie),
+        Some(json!({"answer": answer})),
+    );
+    assert_eq!(s, 404, "{out}");
+    let (_, open) = app.call("GET", "/api/v1/operator/contact", Some(&op_cookie), None);
+    assert!(open["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["id"] != id.as_str()));
+    let (_, console) = app.page("/operator", "ro", Some(&op_cookie));
+    assert!(!console.contains(&format!("id=\"contact-{id}\"")));
+
+    // The holder reads the answer by e-mail and through the API.
+    let answered = mail(app, "ana@example.com", "contact_answered");
+    assert!(
+        answered.contains(answer) && answered.contains(&format!("Subject: Răspuns la mesajul dvs. nr. {number}\n")),
+        "{answered}"
+    );
+    let (s, mine) = app.call("GET", "/api/v1/me/contact", Some(&cookie), None);
+    assert_eq!(s, 200, "{mine}");
+    let messages = mine["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{mine}");
+    assert_eq!(messages[0]["state"], "answered");
+    assert_eq!(messages[0]["answer"], answer);
+    assert_eq!(messages[0]["number"], number);
+    // Bob sees none of Ana's messages.
+    let (_, theirs) = app.call("GET", "/api/v1/me/contact", Some(&bob_cookie), None);
+    assert_eq!(theirs["messages"].as_array().unwrap().len(), 0);
+
+    // Five messages an hour: the sixth is refused until the first is an hour old.
+    for n in 2..=5 {
+        let (s, out) = send(
+            app,
+            &cookie,
+            json!({"topic": "lost_email", "message": format!("Message {n} about my e-mail")}),
+        );
+        assert_eq!(s, 201, "{out}");
+        assert!(out["order"].is_null());
+    }
+    let (s, out) = send(
+        app,
+        &cookie,
+        json!({"topic": "other", "message": "A sixth message, too many"}),
+    );
+    assert_eq!(s, 429, "{out}");
+    assert!(
+        out["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("At most 5 messages an hour"),
+        "{out}"
+    );
+    // Another account is not held back by Ana's messages.
+    let (s, out) = send(
+        app,
+        &bob_cookie,
+        json!({"topic": "complaint", "message": "Bob's own complaint text"}),
+    );
+    assert_eq!(s, 201, "{out}");
+    assert!(out["number"].as_i64().unwrap() > number + 4, "numbers go on: {out}");
+
+    // An hour later the holder may write again.
+    app.advance_clock(3601);
+    let cookie = app.web_login(&ana);
+    let (s, out) = send(
+        app,
+        &cookie,
+        json!({"topic": "other", "message": "Writing again an hour later"}),
+    );
+    assert_eq!(s, 201, "{out}");
+}
+
+#[test]
+fn the_contact_journey_on_sqlite() {
+    journey(&TestApp::spawn());
+}
+
+#[test]
+fn the_contact_journey_on_postgres() {
+    let Some(app) = TestApp::spawn_postgres() else {
+        return;
+    };
+    journey(&app);
+}
+
+#[test]
+fn the_contact_page_in_both_languages_behind_the_login() {
+    let app = TestApp::spawn();
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(app.url("/contact")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/login?next=/contact");
+
+    let ana: Holder = app.create_account("ana@example.com", false);
+    let cookie = app.web_login(&ana);
+    app.consent(&cookie);
+    let (order_id, order_number) = order(&app, &cookie);
+    for (lang, title, topic) in [
+        ("en", "<h1>Contact</h1>", "Lost e-mail"),
+        ("ro", "<h1>Contact</h1>", "E-mail pierdut"),
+    ] {
+        let (s, body) = app.page("/contact", lang, Some(&cookie));
+        assert_eq!(s, 200, "{body}");
+        assert!(body.contains(&format!("<html lang=\"{lang}\">")), "{lang}");
+        for snippet in [
+            title,
+            topic,
+            "id=\"contact-form\"",
+            "data-api=\"/api/v1/me/contact\"",
+            "id=\"contact-topic\" name=\"topic\"",
+            "id=\"contact-order\" name=\"order_id\"",
+            "id=\"contact-message\" name=\"message\"",
+            "id=\"contact-submit\"",
+            "id=\"contact-none\"",
+            &format!("<option value=\"{order_id}\">{order_number}"),
+        ] {
+            assert!(body.contains(snippet), "/contact ({lang}) lacks {snippet}:\n{body}");
+        }
+    }
+    // The order chosen from an order's page is preselected.
+    let (_, body) = app.page(&format!("/contact?order={order_id}"), "en", Some(&cookie));
+    assert!(
+        body.contains(&format!("<option value=\"{order_id}\" selected>")),
+        "{body}"
+    );
+
+    // After sending, the page says the number and lists the message.
+    let (s, sent) = send(
+        &app,
+        &cookie,
+        json!({"topic": "complaint", "order_id": order_number, "message": "The <b>invoice</b> is wrong."}),
+    );
+    assert_eq!(s, 201, "the order may be named by its registration number: {sent}");
+    let number = sent["number"].as_i64().unwrap();
+    let (s, body) = app.page(&format!("/contact?sent={number}"), "ro", Some(&cookie));
+    assert_eq!(s, 200);
+    for snippet in [
+        "id=\"contact-sent\"".to_owned(),
+        format!("<strong>#{number}</strong>"),
+        format!("id=\"message-{number}\""),
+        "Reclamație".to_owned(),
+        "În așteptarea răspunsului".to_owned(),
+        "The &lt;b&gt;invoice&lt;&#x2f;b&gt; is wrong.".to_owned(),
+    ] {
+        assert!(body.contains(&snippet), "/contact lacks {snippet}:\n{body}");
+    }
+
+    // Every e-mail's footer carries the contact link (here the order's e-mail).
+    let placed = mail(&app, "ana@example.com", "order_placed");
+    assert!(
+        placed.contains("automat") && placed.trim_end().ends_with("/contact"),
+        "{placed}"
+    );
+}
+
+#[test]
+fn the_export_holds_the_messages_and_erasure_blanks_their_texts() {
+    let app = TestApp::spawn();
+    let account = app.create_account("scrie.noua@example.com", false);
+    let cookie = app.web_login(&account);
+    let text = "Numele meu s-a schimbat după căsătorie: Popescu-Ionescu.";
+    let (s, sent) = send(&app, &cookie, json!({"topic": "data_change", "message": text}));
+    assert_eq!(s, 201, "{sent}");
+    let (s, export) = app.call("GET", "/api/v1/me/export", Some(&cookie), None);
+    assert_eq!(s, 200, "{export}");
+    assert_eq!(export["contact_messages"][0]["body"], text, "{export}");
+    assert_eq!(export["contact_messages"][0]["topic"], "data_change");
+
+    let (s, out) = app.call(
+        "POST",
+        "/api/v1/me/erasure",
+        Some(&cookie),
+        Some(json!({"confirm": true, "password": common::HOLDER_PASSWORD, "totp": app.fresh_totp(&account)})),
+    );
+    assert_eq!(s, 200, "{out}");
+    let operator = app.create_operator("op.contact@example.com");
+    let op = app.web_login(&operator);
+    let (s, open) = app.call("GET", "/api/v1/operator/contact", Some(&op), None);
+    assert_eq!(s, 200, "{open}");
+    let message = open["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["number"] == sent["number"])
+        .unwrap_or_else(|| panic!("message {} still listed: {open}", sent["number"]));
+    assert_eq!(
+        message["message"], "erased",
+        "the erased person's words are gone: {open}"
+    );
+}

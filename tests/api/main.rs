@@ -1,0 +1,48 @@
+//! Parafa's integration tests, as one binary (one link instead of one per file). Each module is one area; each test
+//! starts the real server (`common::TestApp`) or the real tools it judges by. Run one area with
+//! `cargo nextest run --test api <module>::`, e.g. `cargo nextest run --test api tsa::`.
+//!
+//! `common` is the harness (the server, the token, the databases, the outside tools); `load` the cluster load
+//! driver shared with `benches/cluster.rs`.
+
+mod common;
+mod load;
+
+mod accounts;
+mod architecture;
+mod billing;
+mod browser;
+mod capped;
+mod certificates;
+mod cluster;
+mod cms;
+mod contact;
+mod contract;
+mod csc;
+mod faults;
+mod fuzz_replay;
+mod hardening;
+mod hostile_pdf;
+mod hsm;
+mod institutional;
+mod lifecycle;
+mod limits;
+mod notify;
+mod pades;
+mod pdf_signing;
+mod provisioning;
+mod pyhanko;
+mod registry;
+mod rekey;
+mod revocation;
+mod sign_doc;
+mod sign_jobs;
+mod storage;
+mod totp_reset;
+mod tsa;
+mod verify;
+mod web;
+mod web_account;
+mod web_api_lang;
+mod web_orders;
+mod web_signing;

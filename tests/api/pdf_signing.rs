@@ -1,0 +1,313 @@
+//! PAdES through the service: CSC signDoc (format P) at B-B, B-T, B-LT and B-LTA, and the web signing jobs with a
+//! visible signature; judged by pdfsig and pyHanko; the transactions are each signature and each timestamp.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use common::{run, run_ok, Holder, TestApp};
+use reqwest::blocking::multipart::{Form, Part};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+const SHA256: &str = "2.16.840.1.101.3.4.2.1";
+
+fn python() -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run make test (it creates .venv)",
+        p.display()
+    );
+    p.to_str().unwrap().to_owned()
+}
+
+fn script() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python/pdf_judge.py")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn make_pdf(dir: &Path, pages: u32) -> Vec<u8> {
+    make_pdf_with(dir, pages, false)
+}
+
+fn make_pdf_with(dir: &Path, pages: u32, xfa: bool) -> Vec<u8> {
+    let out = dir.join(format!("plain-{pages}-{xfa}.pdf"));
+    let mut args = vec![
+        script(),
+        "make".into(),
+        out.to_str().unwrap().to_owned(),
+        pages.to_string(),
+    ];
+    if xfa {
+        args.push("xfa".into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_ok(&python(), &args);
+    std::fs::read(out).unwrap()
+}
+
+/// pyHanko's report on a signed PDF, trusting our root and the TSA's chain.
+fn judge(app: &TestApp, pdf: &Path) -> Value {
+    let (root, _) = app.ca_pems();
+    let out = run_ok(
+        &python(),
+        &[&script(), "judge", pdf.to_str().unwrap(), root.to_str().unwrap()],
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+/// pdfsig's verdict: every signature valid, and the last one covering the whole file when `whole` (a B-LT's DSS
+/// comes after the signature, so its signature covers its own revision only).
+fn pdfsig_ok(pdf: &Path, count: usize, whole: bool) {
+    let out = run("pdfsig", &["-nocert", pdf.to_str().unwrap()], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("Signature Validation: Signature is Valid.").count(),
+        count,
+        "pdfsig on {}:\n{text}{}",
+        pdf.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.contains("Total document signed"), whole, "{text}");
+}
+
+fn b64(d: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+fn authorize(app: &TestApp, h: &Holder, token: &str, digests: &[Vec<u8>]) -> String {
+    let hashes: Vec<String> = digests.iter().map(|d| b64(d)).collect();
+    let (s, out) = app.csc(
+        "/csc/v2/credentials/authorize",
+        token,
+        &json!({"credentialID": h.credential_id, "numSignatures": digests.len(), "hashes": hashes,
+                "hashAlgorithmOID": SHA256, "OTP": app.fresh_totp(h)}),
+    );
+    assert_eq!(s, 200, "{out}");
+    out["SAD"].as_str().unwrap().to_owned()
+}
+
+fn save(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn sign_doc_signs_pdfs_at_every_pades_level_and_pdfsig_and_pyhanko_accept_them() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("pades@example.com", "rsa2048", 1);
+    let token = app.login(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = make_pdf(dir.path(), 2);
+    let levels = ["AdES-B-B", "AdES-B-T", "AdES-B-LT", "AdES-B-LTA"];
+    let digest = sha2::Sha256::digest(&pdf).to_vec();
+    let sad = authorize(&app, &h, &token, &vec![digest; levels.len()]);
+    let documents: Vec<Value> = levels
+        .iter()
+        .map(|l| {
+            json!({"document": b64(&pdf), "signature_format": "P", "conformance_level": l,
+                        "signAlgo": "1.2.840.113549.1.1.11"})
+        })
+        .collect();
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": documents}),
+    );
+    assert_eq!(s, 200, "{out}");
+    // B-B 1, B-T 2, B-LT 2, B-LTA 3 (its document timestamp): 8 transactions, 8 ledger rows.
+    assert_eq!(app.books(&h.credential_id), (8, 8));
+    for (i, level) in levels.iter().enumerate() {
+        let signed = base64::engine::general_purpose::STANDARD
+            .decode(out["DocumentWithSignature"][i].as_str().unwrap())
+            .unwrap();
+        assert!(
+            signed.starts_with(&pdf),
+            "{level}: an incremental update keeps the original bytes"
+        );
+        let path = save(dir.path(), &format!("{level}.pdf"), &signed);
+        let report = judge(&app, &path);
+        let sigs = report["signatures"].as_array().unwrap();
+        let sig = &sigs[0];
+        assert_eq!(
+            (
+                sig["intact"].as_bool(),
+                sig["valid"].as_bool(),
+                sig["trusted"].as_bool()
+            ),
+            (Some(true), Some(true), Some(true)),
+            "{level}: {report}"
+        );
+        assert_eq!(sig["signature_timestamp"], *level != "AdES-B-B", "{level}: {report}");
+        let has_dss = report["dss"]["Certs"].as_u64().unwrap_or(0) >= 3
+            && report["dss"]["CRLs"].as_u64().unwrap_or(0) >= 2
+            && report["dss"]["OCSPs"].as_u64().unwrap_or(0) >= 2;
+        assert_eq!(
+            has_dss,
+            *level == "AdES-B-LT" || *level == "AdES-B-LTA",
+            "{level}: {report}"
+        );
+        if *level == "AdES-B-LTA" {
+            assert_eq!(sigs.len(), 2, "{report}");
+            assert_eq!(sigs[1]["document_timestamp"], true);
+            assert_eq!(
+                (sigs[1]["intact"].as_bool(), sigs[1]["valid"].as_bool()),
+                (Some(true), Some(true)),
+                "{report}"
+            );
+            assert_eq!(sigs[1]["coverage"], "ENTIRE_FILE");
+        } else {
+            assert_eq!(sigs.len(), 1);
+            let whole = *level == "AdES-B-B" || *level == "AdES-B-T";
+            let coverage = if whole { "ENTIRE_FILE" } else { "ENTIRE_REVISION" };
+            assert_eq!(sig["coverage"], coverage, "{level}: {report}");
+            pdfsig_ok(&path, 1, whole);
+        }
+    }
+}
+
+#[test]
+fn a_web_job_signs_a_pdf_visibly_and_refuses_an_xfa_form_before_any_code() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("webpdf@example.com", "p256", 1);
+    let cookie = app.web_login(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = make_pdf(dir.path(), 2);
+    let upload = |form: Form| {
+        let r = app
+            .client
+            .post(app.url("/api/v1/sign-jobs"))
+            .header("Cookie", &cookie)
+            .header("X-CSRF-Token", common::csrf_for(&cookie))
+            .multipart(form)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap_or(Value::Null))
+    };
+    // An XFA form is refused on upload with the rules' message.
+    let xfa = make_pdf_with(dir.path(), 1, true);
+    let (s, out) = upload(Form::new().part("files", Part::bytes(xfa).file_name("form.pdf")));
+    assert_eq!(s, 400, "{out}");
+    assert!(
+        out["error_description"].as_str().unwrap_or("").contains(
+            "Smart PDF forms cannot be signed here; sign them locally in a PDF reader with the desktop virtual token."
+        ),
+        "{out}"
+    );
+    let (s, job) = upload(
+        Form::new()
+            .part("files", Part::bytes(pdf.clone()).file_name("contract.pdf"))
+            .text("rect_0", r#"{"page": 2, "rect": [300, 80, 540, 140]}"#),
+    );
+    assert_eq!(s, 201, "{job}");
+    assert_eq!(
+        (job["files"][0]["format"].as_str(), job["files"][0]["output"].as_str()),
+        (Some("PAdES"), Some("contract.pdf"))
+    );
+    let id = job["id"].as_str().unwrap();
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/sign-jobs/{id}/authorize"),
+        Some(&cookie),
+        Some(json!({"totp": app.fresh_totp(&h)})),
+    );
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(app.books(&h.credential_id), (2, 2), "a signature and its timestamp");
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/sign-jobs/{id}/files/0")))
+        .header("Cookie", &cookie)
+        .header("X-CSRF-Token", common::csrf_for(&cookie))
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let path = save(dir.path(), "signed.pdf", &r.bytes().unwrap());
+    pdfsig_ok(&path, 1, true);
+    let report = judge(&app, &path);
+    assert_eq!(report["signatures"][0]["signature_timestamp"], true, "{report}");
+    assert_eq!(report["signatures"][0]["coverage"], "ENTIRE_FILE", "{report}");
+}
+
+/// Malformed PDFs: each is refused with a clear 4xx, quickly, by signDoc and by the jobs API; nothing is spent and
+/// the server stays up.
+fn hostile_corpus(valid: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let mut corpus: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    corpus.push(("truncated", valid[..valid.len() / 2].to_vec()));
+    corpus.push(("header only", b"%PDF-1.7\n".to_vec()));
+    corpus.push(("random bytes", {
+        let mut v = b"%PDF-1.4\n".to_vec();
+        v.extend((0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        v
+    }));
+    corpus.push(("cyclic pages", b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [2 0 R] /Count 1 >> endobj\ntrailer << /Root 1 0 R /Size 3 >>\n%%EOF\n".to_vec()));
+    corpus.push(("huge count", b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 999999999 >> endobj\nxref\n0 999999999\ntrailer << /Root 1 0 R /Size 999999999 >>\n%%EOF\n".to_vec()));
+    corpus.push(("deep nesting", {
+        let mut v = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R /X ".to_vec();
+        v.extend(std::iter::repeat_n(b'[', 200_000));
+        v.extend(std::iter::repeat_n(b']', 200_000));
+        v.extend(b" >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n");
+        v
+    }));
+    corpus.push(("wrong xref", {
+        let text = String::from_utf8_lossy(valid).into_owned();
+        match text.rfind("startxref") {
+            Some(i) => format!("{}startxref\n999999999\n%%EOF\n", &text[..i]).into_bytes(),
+            None => b"%PDF-1.4\nstartxref\n12\n%%EOF".to_vec(),
+        }
+    }));
+    corpus.push((
+        "xref loop",
+        b"%PDF-1.4\nxref\n0 1\n0000000000 65535 f \ntrailer << /Size 1 /Prev 9 >>\nstartxref\n9\n%%EOF\n".to_vec(),
+    ));
+    corpus
+}
+
+#[test]
+fn malformed_pdfs_get_a_clear_4xx_from_sign_doc_and_the_jobs_api_and_spend_nothing() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("hostile@example.com", "p256", 1);
+    let token = app.login(&h);
+    let cookie = app.web_login(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let valid = make_pdf(dir.path(), 1);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    for (what, pdf) in hostile_corpus(&valid) {
+        let digest = sha2::Sha256::digest(&pdf).to_vec();
+        let sad = authorize(&app, &h, &token, std::slice::from_ref(&digest));
+        let r = client
+            .post(app.url("/csc/v2/signatures/signDoc"))
+            .bearer_auth(&token)
+            .json(&json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+                {"document": b64(&pdf), "signature_format": "P", "signAlgo": "1.2.840.10045.4.3.2"}]}))
+            .send()
+            .unwrap_or_else(|e| panic!("{what}: signDoc did not answer: {e}"));
+        let status = r.status().as_u16();
+        let out: Value = r.json().unwrap_or(Value::Null);
+        assert_eq!(status, 400, "{what}: {out}");
+        assert!(
+            out["error_description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{what}: {out}"
+        );
+        let r = client
+            .post(app.url("/api/v1/sign-jobs"))
+            .header("Cookie", &cookie)
+            .header("X-CSRF-Token", common::csrf_for(&cookie))
+            .multipart(Form::new().part("files", Part::bytes(pdf.clone()).file_name("bad.pdf")))
+            .send()
+            .unwrap_or_else(|e| panic!("{what}: the jobs API did not answer: {e}"));
+        let status = r.status().as_u16();
+        let out: Value = r.json().unwrap_or(Value::Null);
+        assert_eq!(status, 400, "{what}: {out}");
+    }
+    assert_eq!(app.books(&h.credential_id), (0, 0), "nothing was spent");
+    assert_eq!(app.get("/health").status(), 200, "the server is still up");
+}

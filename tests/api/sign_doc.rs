@@ -1,0 +1,328 @@
+//! CSC `signatures/signDoc` with CAdES: the `.p7s` encloses the document by default (openssl gives it back byte for
+//! byte), is detached on request, and signs document digests; the SAD is bound to the documents' digests; every
+//! signature is one transaction, recorded.
+
+use crate::common;
+
+use base64::Engine;
+use common::{run_ok, Holder, TestApp};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+const SHA256: &str = "2.16.840.1.101.3.4.2.1";
+
+fn b64(d: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+fn unb64(v: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("base64 string"))
+        .expect("base64")
+}
+
+fn sign_algo(key: &str) -> &'static str {
+    if key.starts_with("rsa") {
+        "1.2.840.113549.1.1.11"
+    } else {
+        "1.2.840.10045.4.3.2"
+    }
+}
+
+fn authorize(app: &TestApp, h: &Holder, token: &str, digests: &[Vec<u8>]) -> String {
+    let otp = app.fresh_totp(h);
+    let hashes: Vec<String> = digests.iter().map(|d| b64(d)).collect();
+    let (s, out) = app.csc(
+        "/csc/v2/credentials/authorize",
+        token,
+        &json!({"credentialID": h.credential_id, "numSignatures": digests.len(), "hashes": hashes,
+                "hashAlgorithmOID": SHA256, "OTP": otp}),
+    );
+    assert_eq!(s, 200, "{out}");
+    out["SAD"].as_str().unwrap().to_owned()
+}
+
+fn document(i: u8) -> Vec<u8> {
+    // Binary content with CR/LF and NUL: the enclosed bytes must come back unchanged.
+    let mut d = format!("Contract {i}\r\nParafa signDoc test\n").into_bytes();
+    d.extend([0u8, 255, 13, 10, i]);
+    d
+}
+
+fn sign_documents(key: &str) {
+    let app = TestApp::spawn();
+    let h = app.create_holder(&format!("doc-{key}@example.com"), key, 1);
+    let token = app.login(&h);
+    let docs = [document(1), document(2)];
+    let digests: Vec<Vec<u8>> = docs.iter().map(|d| sha2::Sha256::digest(d).to_vec()).collect();
+    let sad = authorize(&app, &h, &token, &digests);
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+            {"document": b64(&docs[0]), "signature_format": "C", "conformance_level": "Ades-B-B", "signAlgo": sign_algo(key)},
+            {"document": b64(&docs[1]), "signature_format": "C", "signAlgo": sign_algo(key), "signed_envelope_property": "Detached"}
+        ]}),
+    );
+    assert_eq!(s, 200, "{out}");
+    let enclosed = unb64(&out["DocumentWithSignature"][0]);
+    let (ok, back) = app.cms_verify(&enclosed, None);
+    assert!(ok, "the enveloping .p7s verifies");
+    assert_eq!(back, docs[0], "openssl gives the document back byte for byte");
+    let detached = unb64(&out["SignatureObject"][0]);
+    let (ok, _) = app.cms_verify(&detached, Some(&docs[1]));
+    assert!(ok, "the detached .p7s verifies with its content");
+    let (ok, _) = app.cms_verify(&detached, Some(&docs[0]));
+    assert!(!ok, "and not with another document");
+    // Two signatures, two transactions, two rows; the SAD is spent.
+    assert_eq!(app.books(&h.credential_id), (2, 2));
+    let (s, again) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+            {"document": b64(&docs[0]), "signature_format": "C", "signAlgo": sign_algo(key)}]}),
+    );
+    assert_eq!(s, 400, "{again}");
+    assert_eq!(app.books(&h.credential_id), (2, 2));
+}
+
+#[test]
+fn sign_doc_makes_an_enveloping_and_a_detached_cades_with_rsa() {
+    sign_documents("rsa2048");
+}
+
+#[test]
+fn sign_doc_makes_an_enveloping_and_a_detached_cades_with_ecdsa() {
+    sign_documents("p256");
+}
+
+#[test]
+fn sign_doc_signs_document_digests_and_only_the_authorised_ones() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("digests@example.com", "p256", 1);
+    let token = app.login(&h);
+    let doc = document(7);
+    let digest = sha2::Sha256::digest(&doc).to_vec();
+    let sad = authorize(&app, &h, &token, std::slice::from_ref(&digest));
+    let call = |body: Value| app.csc("/csc/v2/signatures/signDoc", &token, &body);
+    // A document that was not authorised is refused, and nothing is spent.
+    let (s, out) = call(json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+        {"document": b64(&document(8)), "signature_format": "C", "signAlgo": sign_algo("p256")}]}));
+    assert_eq!(
+        (s, out["error_description"].as_str()),
+        (400, Some("Hash is not authorized by the SAD")),
+        "{out}"
+    );
+    // Both forms at once, none, PAdES, XAdES, unknown levels: clear 400s.
+    for (body, what) in [
+        (
+            json!({"credentialID": h.credential_id, "SAD": sad, "documents": [], "documentDigests": []}),
+            "Both",
+        ),
+        (json!({"credentialID": h.credential_id, "SAD": sad}), "Empty"),
+        (
+            json!({"credentialID": h.credential_id, "SAD": sad, "documentDigests": [{"hashes": [b64(&digest)],
+            "hashAlgorithmOID": SHA256, "signature_format": "X", "signAlgo": sign_algo("p256")}]}),
+            "signature_format",
+        ),
+        (
+            json!({"credentialID": h.credential_id, "SAD": sad, "documentDigests": [{"hashes": [b64(&digest)],
+            "hashAlgorithmOID": SHA256, "signature_format": "C", "conformance_level": "AdES-X",
+            "signAlgo": sign_algo("p256")}]}),
+            "conformance_level",
+        ),
+        (
+            json!({"credentialID": h.credential_id, "SAD": sad, "documentDigests": [{"hashes": ["***"],
+            "hashAlgorithmOID": SHA256, "signature_format": "C", "signAlgo": sign_algo("p256")}]}),
+            "Base64",
+        ),
+        (
+            json!({"credentialID": h.credential_id, "SAD": sad, "documentDigests": [{"hashes": [b64(&digest)],
+            "hashAlgorithmOID": SHA256, "signature_format": "C", "signed_envelope_property": "Attached",
+            "signAlgo": sign_algo("p256")}]}),
+            "Detached",
+        ),
+    ] {
+        let (s, out) = call(body);
+        assert_eq!(s, 400, "{what}: {out}");
+        assert!(
+            out["error_description"].as_str().unwrap().contains(what),
+            "{what}: {out}"
+        );
+    }
+    assert_eq!(app.books(&h.credential_id), (0, 0), "no refusal spends anything");
+    let (s, out) = call(json!({"credentialID": h.credential_id, "SAD": sad, "documentDigests": [
+        {"hashes": [b64(&digest)], "hashAlgorithmOID": SHA256, "signature_format": "C", "signAlgo": sign_algo("p256")}]}));
+    assert_eq!(s, 200, "{out}");
+    let p7s = unb64(&out["SignatureObject"][0]);
+    let (ok, _) = app.cms_verify(&p7s, Some(&doc));
+    assert!(ok, "a signature of the digest verifies against the document");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.p7s");
+    std::fs::write(&f, &p7s).unwrap();
+    let printed = run_ok(
+        "openssl",
+        &["cms", "-cmsout", "-print", "-inform", "DER", "-in", f.to_str().unwrap()],
+    );
+    assert!(
+        printed.contains("signingTime") && printed.contains("id-smime-aa-signingCertificateV2"),
+        "{printed}"
+    );
+    assert_eq!(app.books(&h.credential_id), (1, 1));
+}
+
+/// The first SignerInfo's signature value and the value of its unsigned attribute `oid`, if present.
+fn unsigned(p7s: &[u8], oid: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+    use der::{Decode, Encode};
+    let ci = cms::content_info::ContentInfo::from_der(p7s).unwrap();
+    let sd: cms::signed_data::SignedData = ci.content.decode_as().unwrap();
+    let si = sd.signer_infos.0.iter().next().unwrap();
+    let oid: const_oid::ObjectIdentifier = oid.parse().unwrap();
+    let value = si
+        .unsigned_attrs
+        .as_ref()
+        .and_then(|a| a.iter().find(|a| a.oid == oid))
+        .map(|a| a.values.iter().next().unwrap().to_der().unwrap());
+    (si.signature.as_bytes().to_vec(), value)
+}
+
+#[test]
+fn timestamped_and_long_term_levels_carry_a_verifiable_timestamp_and_the_chains_revocation_data() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("levels@example.com", "rsa2048", 1);
+    let token = app.login(&h);
+    let docs = [document(1), document(2)];
+    let digests: Vec<Vec<u8>> = docs.iter().map(|d| sha2::Sha256::digest(d).to_vec()).collect();
+    let sad = authorize(&app, &h, &token, &digests);
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+            {"document": b64(&docs[0]), "signature_format": "C", "conformance_level": "Ades-B-T", "signAlgo": sign_algo("rsa2048")},
+            {"document": b64(&docs[1]), "signature_format": "C", "conformance_level": "AdES-B-LT", "signAlgo": sign_algo("rsa2048")}
+        ]}),
+    );
+    assert_eq!(s, 200, "{out}");
+    // Two signatures and two timestamps: four transactions, four ledger rows.
+    assert_eq!(app.books(&h.credential_id), (4, 4));
+    let dir = tempfile::tempdir().unwrap();
+    for (i, doc) in docs.iter().enumerate() {
+        let p7s = unb64(&out["DocumentWithSignature"][i]);
+        let (ok, back) = app.cms_verify(&p7s, None);
+        assert!(ok && back == *doc, "document {i} verifies and comes back");
+        let (signature, ts) = unsigned(&p7s, "1.2.840.113549.1.9.16.2.14");
+        let ts = ts.expect("a signature timestamp");
+        let (ok, printed) = app.ts_verify(&signature, &ts);
+        assert!(ok, "openssl ts -verify: {printed}");
+    }
+    let lt = unb64(&out["DocumentWithSignature"][1]);
+    let (_, revocation) = unsigned(&lt, "1.2.840.113549.1.9.16.2.24");
+    let (_, certs) = unsigned(&lt, "1.2.840.113549.1.9.16.2.23");
+    assert!(
+        revocation.is_some() && certs.is_some(),
+        "B-LT carries revocation and certificate values"
+    );
+    let f = dir.path().join("lt.p7s");
+    std::fs::write(&f, &lt).unwrap();
+    let printed = run_ok(
+        "openssl",
+        &["cms", "-cmsout", "-print", "-inform", "DER", "-in", f.to_str().unwrap()],
+    );
+    assert!(printed.contains("id-smime-aa-ets-revocationValues"), "{printed}");
+    let b_t = unb64(&out["DocumentWithSignature"][0]);
+    assert!(
+        unsigned(&b_t, "1.2.840.113549.1.9.16.2.24").1.is_none(),
+        "B-T has no revocation values"
+    );
+}
+
+#[test]
+fn csc_timestamp_gives_an_rfc3161_token_with_the_nonce_debited_as_one_transaction() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("ts@example.com", "p256", 1);
+    let token = app.login(&h);
+    let data = b"data to be timestamped".to_vec();
+    let digest = sha2::Sha256::digest(&data).to_vec();
+    for (body, what) in [
+        (json!({"hash": b64(&digest), "hashAlgo": "1.2.3"}), "hashAlgo"),
+        (json!({"hash": b64(&digest[..20]), "hashAlgo": SHA256}), "length"),
+        (json!({"hashAlgo": SHA256}), "Empty hash"),
+        (
+            json!({"hash": b64(&digest), "hashAlgo": SHA256, "nonce": "zz"}),
+            "nonce",
+        ),
+    ] {
+        let (s, out) = app.csc("/csc/v2/signatures/timestamp", &token, &body);
+        assert_eq!(s, 400, "{what}: {out}");
+        assert!(
+            out["error_description"].as_str().unwrap().contains(what),
+            "{what}: {out}"
+        );
+    }
+    assert_eq!(app.books(&h.credential_id), (0, 0));
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/timestamp",
+        &token,
+        &json!({"hash": b64(&digest), "hashAlgo": SHA256, "nonce": "0a1b2c"}),
+    );
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(app.books(&h.credential_id), (1, 1), "one transaction, one ledger row");
+    let token = unb64(&out["timestamp"]);
+    let (ok, verified) = app.ts_verify(&data, &token);
+    assert!(ok, "{verified}");
+    let dir = tempfile::tempdir().unwrap();
+    let ts_file = dir.path().join("ts.der");
+    std::fs::write(&ts_file, &token).unwrap();
+    let text = run_ok(
+        "openssl",
+        &["ts", "-reply", "-in", ts_file.to_str().unwrap(), "-token_in", "-text"],
+    );
+    assert!(text.contains("0x0A1B2C"), "the nonce is in the token: {text}");
+}
+
+#[test]
+fn pyhanko_validates_enveloping_and_detached_timestamped_cades() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("pyhanko-cades@example.com", "p256", 1);
+    let token = app.login(&h);
+    let doc = document(3);
+    let digest = sha2::Sha256::digest(&doc).to_vec();
+    let sad = authorize(&app, &h, &token, &[digest.clone(), digest]);
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+            {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-T", "signAlgo": sign_algo("p256")},
+            {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-T", "signAlgo": sign_algo("p256"),
+             "signed_envelope_property": "Detached"}
+        ]}),
+    );
+    assert_eq!(s, 200, "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let (root, _) = app.ca_pems();
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/pdf_judge.py");
+    let enclosed = dir.path().join("enclosed.p7s");
+    std::fs::write(&enclosed, unb64(&out["DocumentWithSignature"][0])).unwrap();
+    let detached = dir.path().join("detached.p7s");
+    std::fs::write(&detached, unb64(&out["SignatureObject"][0])).unwrap();
+    let content = dir.path().join("doc.bin");
+    std::fs::write(&content, &doc).unwrap();
+    for args in [
+        vec![enclosed.to_str().unwrap(), root.to_str().unwrap()],
+        vec![
+            detached.to_str().unwrap(),
+            root.to_str().unwrap(),
+            content.to_str().unwrap(),
+        ],
+    ] {
+        let mut all = vec![script.to_str().unwrap(), "cms"];
+        all.extend(args);
+        let report: Value = serde_json::from_str(&run_ok(python.to_str().unwrap(), &all)).unwrap();
+        assert_eq!(
+            report,
+            json!({"intact": true, "valid": true, "trusted": true, "signature_timestamp": true}),
+            "{all:?}"
+        );
+    }
+}
