@@ -75,7 +75,10 @@ pub fn tsa_query(data: &[u8]) {
 
 /// `POST /pki/ocsp`: a DER OCSPRequest.
 pub fn ocsp_request(data: &[u8]) {
-    let _ = crate::ca::revocation::parse_request(data, &crate::config::ParserLimits::default().ocsp_limits());
+    let _ = crate::ca::revocation::parse_request(
+        data,
+        &crate::ca::revocation::OcspLimits::of(&crate::config::ParserLimits::default()),
+    );
 }
 
 /// The CSC request bodies: the first byte picks the method, the rest is its JSON body, read and checked as the

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
+pub use crate::config::values::parse_rate;
+
 /// A rate and the day it is the reference rate of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rate {
@@ -13,17 +15,6 @@ pub struct Rate {
     pub ron_per_eur_1e4: i64,
     /// `YYYY-MM-DD` of the feed, or `fallback`.
     pub date: String,
-}
-
-/// Parses a decimal such as `5.0377` into ten-thousandths.
-pub fn parse_rate(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    if int.is_empty() || frac.len() > 4 || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let frac = format!("{frac:0<4}");
-    Some(int.parse::<i64>().ok()? * 10_000 + frac.parse::<i64>().ok()?)
 }
 
 /// The EUR rate of a BNR `nbrfxrates.xml` document: `<Cube date="…"><Rate currency="EUR">5.0377</Rate>`.

@@ -282,6 +282,16 @@ pub struct OcspLimits {
     pub max_requests: usize,
 }
 
+impl OcspLimits {
+    /// The limits of the `parsers` settings.
+    pub fn of(parsers: &crate::config::ParserLimits) -> OcspLimits {
+        OcspLimits {
+            max_request_bytes: parsers.ocsp_max_request_bytes,
+            max_requests: parsers.ocsp_max_requests,
+        }
+    }
+}
+
 /// The request parsed, when it is within `limits`: the size is checked before any parsing, so the parse is
 /// bounded; an empty or too long requestList is refused as well.
 pub fn parse_request(request: &[u8], limits: &OcspLimits) -> Option<OcspRequest> {

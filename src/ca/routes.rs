@@ -53,7 +53,7 @@ async fn root_crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 /// response with status 200, as OCSP clients expect. Past this instance's rate limit: `tryLater`, after a pause
 /// ([`crate::ratelimit`]).
 async fn ocsp(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let limits = state.settings.parsers.ocsp_limits();
+    let limits = super::revocation::OcspLimits::of(&state.settings.parsers);
     let unavailable = |e| ApiError::unavailable("the OCSP response could not be produced", &e);
     let der = match state.ca.ocsp_limit.admit().await {
         Ok(()) => super::revocation::ocsp(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), &body, &limits)

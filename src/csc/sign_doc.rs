@@ -236,7 +236,7 @@ pub async fn sign_doc(
                     .admission
                     .reserve_parse(document.len(), true, admission, "a PDF")
                     .await?;
-                crate::documents::pades::inspect(&document, &state.settings.pdf_limits())
+                crate::documents::pades::inspect(&document, &crate::documents::pades::Limits::of(&state.settings))
                     .map_err(|e| CscError::invalid(format!("Invalid parameter document: {e}")))?;
             }
             jobs.push(Job {

@@ -44,18 +44,11 @@ pub const MAX_PLACEHOLDER_BYTES: usize = 4 * 1024 * 1024;
 /// How deeply arrays and dictionaries may nest in an object the reader parses.
 pub const MAX_NESTING: usize = 64;
 
-/// Default of [`Limits::max_nodes`].
-pub const DEFAULT_MAX_NODES: usize = 250_000;
-/// Default of [`Limits::max_depth`].
-pub const DEFAULT_MAX_DEPTH: usize = 64;
-/// Default of [`Limits::scan_factor`].
-pub const DEFAULT_SCAN_FACTOR: usize = 8;
-/// Default of [`Limits::max_decoded_stream`]: 16 MiB.
-pub const DEFAULT_MAX_DECODED_STREAM: usize = 16 * 1024 * 1024;
-/// Default of [`Limits::max_decoded_total`]: 64 MiB.
-pub const DEFAULT_MAX_DECODED_TOTAL: usize = 64 * 1024 * 1024;
-/// Default of [`Limits::max_xref_sections`].
-pub const DEFAULT_MAX_XREF_SECTIONS: usize = 2_000;
+// The defaults of the reader's work budgets are those of the `parsers` settings.
+pub use crate::config::{
+    DEFAULT_MAX_DECODED_STREAM, DEFAULT_MAX_DECODED_TOTAL, DEFAULT_MAX_DEPTH, DEFAULT_MAX_NODES,
+    DEFAULT_MAX_XREF_SECTIONS, DEFAULT_SCAN_FACTOR,
+};
 /// Bytes of a field's full name reported by [`signature_fields`]; longer names are cut.
 const MAX_FIELD_NAME: usize = 1024;
 /// Filters one stream may chain.
@@ -74,7 +67,7 @@ const WIDGET_FLAGS: i64 = 132;
 const SIG_FLAGS: i64 = 3;
 
 /// What the reader accepts and how much work one reading of a file may do; callers take them from their settings
-/// (`Settings::pdf_limits`). [`Limits::default`] gives the documented defaults. A file past a size limit is
+/// ([`Limits::of`]). [`Limits::default`] gives the documented defaults. A file past a size limit is
 /// refused as too large, one that would make the reader exceed a work budget as [`PdfError::TooComplex`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -95,6 +88,23 @@ pub struct Limits {
     pub max_decoded_total: usize,
     /// Cross-reference sections (revisions) followed through `/Prev` ([`DEFAULT_MAX_XREF_SECTIONS`]).
     pub max_xref_sections: usize,
+}
+
+impl Limits {
+    /// The limits in force: the sizes from the `documents` settings, the work budgets from `parsers`.
+    pub fn of(settings: &crate::config::Settings) -> Limits {
+        let p = &settings.parsers;
+        Limits {
+            max_bytes: settings.documents.max_pdf_bytes,
+            max_objects: settings.documents.max_pdf_objects,
+            max_nodes: p.pdf_max_nodes,
+            max_depth: p.pdf_max_depth,
+            scan_factor: p.pdf_scan_factor,
+            max_decoded_stream: p.pdf_max_decoded_stream_bytes,
+            max_decoded_total: p.pdf_max_decoded_total_bytes,
+            max_xref_sections: p.pdf_max_xref_sections,
+        }
+    }
 }
 
 impl Default for Limits {

@@ -57,6 +57,18 @@ pub struct Limits {
     pub attributes: usize,
 }
 
+impl Limits {
+    /// The limits in force: the PDF reader's and the CMS budgets of the settings.
+    pub fn of(settings: &crate::config::Settings) -> Limits {
+        Limits {
+            pdf: pades::Limits::of(settings),
+            signers: settings.parsers.cms_max_signers,
+            certificates: settings.parsers.cms_max_certificates,
+            attributes: settings.parsers.cms_max_attributes,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -242,7 +254,7 @@ pub async fn verify(state: &AppState, file: Vec<u8>, content: Option<Vec<u8>>) -
         issuing: state.ca.issuing.cert.clone(),
         tsa: Some(state.tsa.cert().clone()),
     };
-    let limits = state.settings.verify_limits();
+    let limits = Limits::of(&state.settings);
     let now = state.clock.now();
     let mut report = tokio::task::spawn_blocking(move || analyse(&file, content.as_deref(), &anchors, &limits, now))
         .await

@@ -3,52 +3,17 @@
 //! PKCS#11 speaks raw values (an RSA modulus, an EC point, ECDSA `r‖s`); X.509 and CMS speak DER. This module
 //! converts between the two and nothing else.
 
-use std::fmt;
-use std::str::FromStr;
-
 use const_oid::db::{rfc5912, rfc5912::ID_EC_PUBLIC_KEY};
 use const_oid::ObjectIdentifier;
 use der::asn1::{BitString, OctetString, UintRef};
 use der::{Decode, Encode, Sequence};
-use serde::{Deserialize, Serialize};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
-/// A key pair Parafa can generate in the token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeySpec {
-    Rsa2048,
-    Rsa3072,
-    P256,
-    P384,
-}
+/// The key types, named in the settings (defined there: the settings know nothing of the token); their
+/// algorithms are here.
+pub use crate::config::KeySpec;
 
 impl KeySpec {
-    /// The name used in settings, the CLI and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeySpec::Rsa2048 => "rsa2048",
-            KeySpec::Rsa3072 => "rsa3072",
-            KeySpec::P256 => "p256",
-            KeySpec::P384 => "p384",
-        }
-    }
-
-    /// RSA or EC.
-    pub fn is_rsa(self) -> bool {
-        matches!(self, KeySpec::Rsa2048 | KeySpec::Rsa3072)
-    }
-
-    /// Key length in bits (modulus for RSA, field size for EC).
-    pub fn bits(self) -> u32 {
-        match self {
-            KeySpec::Rsa2048 => 2048,
-            KeySpec::Rsa3072 => 3072,
-            KeySpec::P256 => 256,
-            KeySpec::P384 => 384,
-        }
-    }
-
     /// The named curve, for EC keys.
     pub fn curve_oid(self) -> Option<ObjectIdentifier> {
         match self {
@@ -72,27 +37,6 @@ impl KeySpec {
             SignMechanism::RsaPkcs1(hash)
         } else {
             SignMechanism::Ecdsa
-        }
-    }
-}
-
-impl fmt::Display for KeySpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for KeySpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "rsa2048" => Ok(KeySpec::Rsa2048),
-            "rsa3072" => Ok(KeySpec::Rsa3072),
-            "p256" => Ok(KeySpec::P256),
-            "p384" => Ok(KeySpec::P384),
-            other => Err(format!(
-                "unknown key type {other:?}: use rsa2048, rsa3072, p256 or p384"
-            )),
         }
     }
 }

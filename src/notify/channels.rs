@@ -5,7 +5,6 @@
 //! never carry a message's body (it can hold a code), only what went wrong.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use reqwest::Url;
 
+pub use crate::config::values::{parse_sender, parse_webhook_url, redact_url, SmtpSecurity, SmtpTarget};
 use crate::config::NotifySettings;
 use crate::db::outbox::OutboxRow;
 
@@ -117,161 +117,6 @@ impl Channel for FileSink {
 // ---------------------------------------------------------------------------------------------------------------
 // SMTP
 
-/// How the SMTP connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpSecurity {
-    /// `smtp://…` (the default): plain connection upgraded with STARTTLS, which the server must offer.
-    StartTls,
-    /// `smtps://…`: TLS from the first byte (port 465).
-    Implicit,
-    /// `smtp://…?tls=none`: no encryption, for a relay on the same host or network; refused with credentials
-    /// unless the host is a loopback address.
-    None,
-}
-
-/// Where and how to reach the SMTP server, parsed from `[notify] smtp_url`:
-///
-/// * `smtp://user:pass@host:587` — STARTTLS required (default port 587);
-/// * `smtps://user:pass@host:465` — implicit TLS (default port 465);
-/// * `smtp://host:25?tls=none` — no TLS, for a local relay (default port 25).
-///
-/// The user name and password are percent-decoded (`%40` for `@`). The certificate must chain to a public root
-/// (the Mozilla set compiled in).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SmtpTarget {
-    pub host: String,
-    pub port: u16,
-    pub security: SmtpSecurity,
-    /// User name and password.
-    pub credentials: Option<(String, String)>,
-}
-
-impl std::fmt::Debug for SmtpTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpTarget")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("security", &self.security)
-            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
-            .finish()
-    }
-}
-
-impl std::fmt::Display for SmtpTarget {
-    /// `host:port (STARTTLS)`, without the credentials.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let security = match self.security {
-            SmtpSecurity::StartTls => "STARTTLS",
-            SmtpSecurity::Implicit => "TLS",
-            SmtpSecurity::None => "no TLS",
-        };
-        write!(f, "{}:{} ({security})", self.host, self.port)
-    }
-}
-
-impl SmtpTarget {
-    /// Parses an `smtp://` or `smtps://` URL (see the type's documentation); the error says what is wrong.
-    pub fn parse(url: &str) -> Result<SmtpTarget, String> {
-        let shown = redact_url(url);
-        let u = Url::parse(url).map_err(|e| format!("{shown} is not a URL: {e}"))?;
-        let mut tls = None;
-        for (k, v) in u.query_pairs() {
-            match &*k {
-                "tls" if tls.is_none() => tls = Some(v.into_owned()),
-                _ => {
-                    return Err(format!(
-                        "{shown}: unknown or repeated parameter {k:?} (only tls=none is known)"
-                    ))
-                }
-            }
-        }
-        let security = match (u.scheme(), tls.as_deref()) {
-            ("smtp", None | Some("starttls")) => SmtpSecurity::StartTls,
-            ("smtp", Some("none")) => SmtpSecurity::None,
-            ("smtps", None) => SmtpSecurity::Implicit,
-            ("smtp", Some(other)) => {
-                return Err(format!(
-                    "{shown}: tls={other:?} is not known (starttls, the default, or none)"
-                ))
-            }
-            ("smtps", Some(_)) => return Err(format!("{shown}: smtps:// is always TLS; drop the tls parameter")),
-            (scheme, _) => {
-                return Err(format!(
-                    "{shown}: the scheme must be smtp:// or smtps://, not {scheme}://"
-                ))
-            }
-        };
-        let host = match u.host_str() {
-            Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']').to_owned(),
-            _ => return Err(format!("{shown}: no host")),
-        };
-        if !matches!(u.path(), "" | "/") || u.fragment().is_some() {
-            return Err(format!("{shown}: a path or fragment has no meaning here"));
-        }
-        let port = u.port().unwrap_or(match security {
-            SmtpSecurity::StartTls => 587,
-            SmtpSecurity::Implicit => 465,
-            SmtpSecurity::None => 25,
-        });
-        let credentials = match (u.username(), u.password()) {
-            ("", None) => None,
-            ("", Some(_)) => return Err(format!("{shown}: a password without a user name")),
-            (_, None) => return Err(format!("{shown}: a user name without a password")),
-            (user, Some(pass)) => Some((
-                percent_decode(user).ok_or_else(|| format!("{shown}: the user name is badly percent-encoded"))?,
-                percent_decode(pass).ok_or_else(|| format!("{shown}: the password is badly percent-encoded"))?,
-            )),
-        };
-        let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if security == SmtpSecurity::None && credentials.is_some() && !loopback {
-            return Err(format!(
-                "{shown}: tls=none would send the password in clear to {host}; use smtp:// (STARTTLS) or smtps://"
-            ));
-        }
-        Ok(SmtpTarget {
-            host,
-            port,
-            security,
-            credentials,
-        })
-    }
-}
-
-/// `%XX` decoding of a URL's user name or password; `None` when it is not valid UTF-8 or badly encoded.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// A URL with its password, and an HTTP URL's query (it may hold an API key), replaced by `***`, for messages
-/// and logs.
-pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            if matches!(u.scheme(), "http" | "https") && u.query().is_some() {
-                u.set_query(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "the URL".to_owned(),
-    }
-}
-
 /// How long one SMTP command may wait for the server.
 const SMTP_COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -340,13 +185,6 @@ impl Smtp {
 /// The `Message-ID` of the e-mail of outbox row `id`.
 pub fn message_id(id: &str, domain: &str) -> String {
     format!("<{id}@{domain}>")
-}
-
-/// Parses `[notify] email_from`: `Name <address>` or a bare address.
-pub fn parse_sender(email_from: &str) -> Result<Mailbox, String> {
-    email_from
-        .parse::<Mailbox>()
-        .map_err(|e| format!("{email_from:?} is not an address such as `Parafa <no-reply@example.ro>`: {e}"))
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): automatic replies (vacation notices) are not sent back.
@@ -433,16 +271,6 @@ impl SmsWebhook {
     pub fn origin(&self) -> String {
         self.url.origin().ascii_serialization()
     }
-}
-
-/// Parses `[notify] sms_webhook_url`: an `http://` or `https://` URL with a host.
-pub fn parse_webhook_url(url: &str) -> Result<Url, String> {
-    let shown = redact_url(url);
-    let u = Url::parse(url).map_err(|e| format!("{shown} is not a URL: {e}"))?;
-    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(format!("{shown} must be an http:// or https:// URL with a host"));
-    }
-    Ok(u)
 }
 
 impl Channel for SmsWebhook {

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::hsm::KeySpec;
+pub mod values;
+
+pub use values::KeySpec;
 
 /// Where SoftHSM2's module is found on Debian and Ubuntu (package `softhsm2`).
 pub const DEFAULT_HSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -295,7 +297,7 @@ impl Default for AccountSettings {
     }
 }
 
-/// Admission control for memory (`crate::admission`): the budget that Argon2 hashes, PDF and CMS parsing and large
+/// Admission control for memory (the `admission` module): the budget that Argon2 hashes, PDF and CMS parsing and large
 /// request bodies reserve from before they start, and the pool of password-hashing workers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -526,16 +528,28 @@ pub struct ParserLimits {
     pub ocsp_max_requests: usize,
 }
 
+/// Default of `parsers.pdf_max_nodes`: objects one PDF reading fetches plus tree nodes it visits.
+pub const DEFAULT_MAX_NODES: usize = 250_000;
+/// Default of `parsers.pdf_max_depth`: the deepest a page tree or form field tree may go.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+/// Default of `parsers.pdf_scan_factor`: bytes one PDF reading may lex or search, per byte there is to read.
+pub const DEFAULT_SCAN_FACTOR: usize = 8;
+/// Default of `parsers.pdf_max_decoded_stream_bytes`: 16 MiB.
+pub const DEFAULT_MAX_DECODED_STREAM: usize = 16 * 1024 * 1024;
+/// Default of `parsers.pdf_max_decoded_total_bytes`: 64 MiB.
+pub const DEFAULT_MAX_DECODED_TOTAL: usize = 64 * 1024 * 1024;
+/// Default of `parsers.pdf_max_xref_sections`: revisions followed through `/Prev`.
+pub const DEFAULT_MAX_XREF_SECTIONS: usize = 2_000;
+
 impl Default for ParserLimits {
     fn default() -> Self {
-        use crate::documents::pades;
         ParserLimits {
-            pdf_max_nodes: pades::DEFAULT_MAX_NODES,
-            pdf_max_depth: pades::DEFAULT_MAX_DEPTH,
-            pdf_scan_factor: pades::DEFAULT_SCAN_FACTOR,
-            pdf_max_decoded_stream_bytes: pades::DEFAULT_MAX_DECODED_STREAM,
-            pdf_max_decoded_total_bytes: pades::DEFAULT_MAX_DECODED_TOTAL,
-            pdf_max_xref_sections: pades::DEFAULT_MAX_XREF_SECTIONS,
+            pdf_max_nodes: DEFAULT_MAX_NODES,
+            pdf_max_depth: DEFAULT_MAX_DEPTH,
+            pdf_scan_factor: DEFAULT_SCAN_FACTOR,
+            pdf_max_decoded_stream_bytes: DEFAULT_MAX_DECODED_STREAM,
+            pdf_max_decoded_total_bytes: DEFAULT_MAX_DECODED_TOTAL,
+            pdf_max_xref_sections: DEFAULT_MAX_XREF_SECTIONS,
             cms_max_signers: 32,
             cms_max_certificates: 64,
             cms_max_attributes: 64,
@@ -546,14 +560,6 @@ impl Default for ParserLimits {
 }
 
 impl ParserLimits {
-    /// The limits of an OCSP request.
-    pub fn ocsp_limits(&self) -> crate::ca::revocation::OcspLimits {
-        crate::ca::revocation::OcspLimits {
-            max_request_bytes: self.ocsp_max_request_bytes,
-            max_requests: self.ocsp_max_requests,
-        }
-    }
-
     /// Sets the field `PARAFA_PARSER_<name>` names; `None` when it names none.
     fn set_from_env(&mut self, name: &str, value: &str) -> Option<Result<(), String>> {
         let field = match name {
@@ -601,35 +607,6 @@ impl ParserLimits {
             });
         }
         Ok(())
-    }
-}
-
-impl Settings {
-    /// The PDF reader's limits in force: the sizes from `documents`, the work budgets from `parsers`.
-    pub fn pdf_limits(&self) -> crate::documents::pades::Limits {
-        let p = &self.parsers;
-        crate::documents::pades::Limits {
-            max_bytes: self.documents.max_pdf_bytes,
-            max_objects: self.documents.max_pdf_objects,
-            max_nodes: p.pdf_max_nodes,
-            max_depth: p.pdf_max_depth,
-            scan_factor: p.pdf_scan_factor,
-            max_decoded_stream: p.pdf_max_decoded_stream_bytes,
-            max_decoded_total: p.pdf_max_decoded_total_bytes,
-            max_xref_sections: p.pdf_max_xref_sections,
-        }
-    }
-}
-
-impl Settings {
-    /// The limits of verifying one file: the PDF reader's and the CMS budgets.
-    pub fn verify_limits(&self) -> crate::documents::verify::Limits {
-        crate::documents::verify::Limits {
-            pdf: self.pdf_limits(),
-            signers: self.parsers.cms_max_signers,
-            certificates: self.parsers.cms_max_certificates,
-            attributes: self.parsers.cms_max_attributes,
-        }
     }
 }
 
@@ -742,7 +719,7 @@ impl NotifySettings {
 
     /// The `[notify]` checks: URLs that parse, a sender that is an address, a token only with a webhook.
     fn validate(&self) -> Result<(), ConfigError> {
-        use crate::notify::channels::{parse_sender, parse_webhook_url, SmtpTarget};
+        use values::{parse_sender, parse_webhook_url, SmtpTarget};
         let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
         if let Some(url) = &self.smtp_url {
             if let Err(reason) = SmtpTarget::parse(url) {
@@ -797,7 +774,7 @@ impl Default for NotifySettings {
 /// Without the SMTP password and the webhook token.
 impl std::fmt::Debug for NotifySettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::notify::channels::redact_url;
+        use values::redact_url;
         f.debug_struct("NotifySettings")
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("email_from", &self.email_from)
@@ -1188,7 +1165,7 @@ impl Settings {
                     .into(),
             );
         }
-        if crate::billing::fx::parse_rate(&self.billing.fallback_eur_ron).is_none_or(|r| r <= 0) {
+        if values::parse_rate(&self.billing.fallback_eur_ron).is_none_or(|r| r <= 0) {
             return invalid(
                 "billing.fallback_eur_ron",
                 format!("{:?} is not a rate such as 5.0900", self.billing.fallback_eur_ron),
@@ -1373,8 +1350,14 @@ mod tests {
     #[test]
     fn parser_budgets_are_settings_that_reach_the_readers() {
         let s = Settings::load_from(None, &[]).unwrap();
-        assert_eq!(s.pdf_limits(), crate::documents::pades::Limits::default());
-        assert_eq!(s.verify_limits(), crate::documents::verify::Limits::default());
+        assert_eq!(
+            crate::documents::pades::Limits::of(&s),
+            crate::documents::pades::Limits::default()
+        );
+        assert_eq!(
+            crate::documents::verify::Limits::of(&s),
+            crate::documents::verify::Limits::default()
+        );
         let s = Settings::load_from(
             None,
             &env(&[
@@ -1385,9 +1368,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!((s.pdf_limits().max_nodes, s.pdf_limits().scan_factor), (1000, 3));
-        assert_eq!(s.verify_limits().signers, 4);
-        assert_eq!(s.parsers.ocsp_limits().max_requests, 2);
+        let pdf = crate::documents::pades::Limits::of(&s);
+        assert_eq!((pdf.max_nodes, pdf.scan_factor), (1000, 3));
+        assert_eq!(crate::documents::verify::Limits::of(&s).signers, 4);
+        assert_eq!(crate::ca::revocation::OcspLimits::of(&s.parsers).max_requests, 2);
         let err = Settings::load_from(None, &env(&[("PARAFA_PARSER_PDF_MAX_DEPTH", "deep")])).unwrap_err();
         assert!(err.to_string().contains("PARAFA_PARSER_PDF_MAX_DEPTH"), "{err}");
         let err = Settings::load_from(None, &env(&[("PARAFA_PARSER_PDF_MAX_NODES", "0")])).unwrap_err();
