@@ -5,7 +5,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::csc::CscError;
 use crate::db::DbError;
 use crate::hsm::HsmError;
 
@@ -118,29 +117,6 @@ impl From<crate::admission::Overloaded> for ApiError {
 impl From<HsmError> for ApiError {
     fn from(e: HsmError) -> ApiError {
         ApiError::unavailable("the HSM could not complete the operation", &e)
-    }
-}
-
-impl From<CscError> for ApiError {
-    fn from(e: CscError) -> ApiError {
-        let bad = StatusCode::BAD_REQUEST;
-        match e {
-            CscError::Invalid(d) => ApiError::new(bad, "invalid_request", d),
-            CscError::InvalidToken(d) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", d),
-            CscError::ExpiredToken => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "expired_token",
-                "The access token has expired",
-            ),
-            CscError::Otp { v2: false, message } => ApiError::new(bad, "invalid_otp", message),
-            CscError::Otp { v2: true, message } => ApiError::new(bad, "invalid_authentication_data", message),
-            CscError::Authentication(d) => ApiError::new(bad, "authentication_error", d),
-            CscError::Throttled(d) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "access_denied", d),
-            CscError::Overloaded(o) => o.into(),
-            CscError::Db(e) => e.into(),
-            CscError::Hsm(e) => e.into(),
-            CscError::Internal(d) => ApiError::internal("internal error", &d),
-        }
     }
 }
 

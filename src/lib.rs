@@ -14,6 +14,7 @@ pub mod config;
 pub mod csc;
 pub mod db;
 pub mod documents;
+pub mod encoding;
 pub mod error;
 pub mod fuzz_targets;
 pub mod hsm;

@@ -9,7 +9,7 @@ pub mod types;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 
@@ -76,6 +76,30 @@ pub enum CscError {
     Hsm(#[from] HsmError),
     #[error("{0}")]
     Internal(String),
+}
+
+/// How a CSC error is told to the client: its HTTP status and CSC error code.
+impl From<CscError> for ApiError {
+    fn from(e: CscError) -> ApiError {
+        let bad = StatusCode::BAD_REQUEST;
+        match e {
+            CscError::Invalid(d) => ApiError::new(bad, "invalid_request", d),
+            CscError::InvalidToken(d) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", d),
+            CscError::ExpiredToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "expired_token",
+                "The access token has expired",
+            ),
+            CscError::Otp { v2: false, message } => ApiError::new(bad, "invalid_otp", message),
+            CscError::Otp { v2: true, message } => ApiError::new(bad, "invalid_authentication_data", message),
+            CscError::Authentication(d) => ApiError::new(bad, "authentication_error", d),
+            CscError::Throttled(d) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "access_denied", d),
+            CscError::Overloaded(o) => o.into(),
+            CscError::Db(e) => e.into(),
+            CscError::Hsm(e) => e.into(),
+            CscError::Internal(d) => ApiError::internal("internal error", &d),
+        }
+    }
 }
 
 impl From<crate::auth::password::PasswordError> for CscError {

@@ -747,13 +747,7 @@ async fn audit_event(
 /// Parses `Authorization: Basic …` into e-mail and password.
 pub fn parse_basic(header: Option<&str>) -> Result<Option<(String, SecretString)>, CscError> {
     let Some(h) = header else { return Ok(None) };
-    let malformed = || CscError::invalid("Malformed authorization header");
-    let encoded = h.strip_prefix("Basic ").ok_or_else(malformed)?;
-    let decoded = algo::decode_b64(encoded).ok_or_else(malformed)?;
-    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (user, pw) = text.split_once(':').ok_or_else(malformed)?;
-    if user.is_empty() {
-        return Err(malformed());
-    }
-    Ok(Some((user.to_owned(), pw.to_owned().into())))
+    crate::encoding::basic_credentials(h)
+        .map(Some)
+        .ok_or_else(|| CscError::invalid("Malformed authorization header"))
 }

@@ -64,7 +64,7 @@ pub async fn authenticate(state: &AppState, authorization: Option<&str>, client:
             Err(_) => Err(unauthenticated("the access token is not valid")),
         };
     }
-    let Ok(Some((email, password))) = crate::csc::service::parse_basic(Some(header)) else {
+    let Some((email, password)) = crate::encoding::basic_credentials(header) else {
         return Err(unauthenticated("malformed authorization header"));
     };
     let email = email.trim().to_lowercase();
@@ -159,14 +159,17 @@ async fn try_debited(state: &AppState, user_id: &str, client: &str, query_der: V
         return Ok(refused(FailureInfo::SystemFailure, "the timestamp could not be made"));
     };
     let row = crate::documents::signer::timestamp_row(query.hash, &query.digest, &token);
-    let audit = crate::csc::service::audit_row(
-        state,
-        user_id,
-        "timestamp.create",
-        &cred.id,
-        "ok",
-        client,
-        json!({ "serial": serial, "via": "tsa" }),
+    let actor = format!("user:{user_id}");
+    let audit = crate::audit::row(
+        state.clock.as_ref(),
+        &crate::audit::Event {
+            actor: &actor,
+            action: "timestamp.create",
+            target: &cred.id,
+            outcome: "ok",
+            client,
+            details: json!({ "serial": serial, "via": "tsa" }),
+        },
     );
     let committed = state
         .ledger

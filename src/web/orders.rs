@@ -324,7 +324,7 @@ async fn certificate_der(
     let pem = user_certificate_pem(&page, &state, &id).await?;
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     let der =
-        crate::csc::algo::decode_b64(&b64).ok_or_else(|| page.error(ApiError::not_found("no such certificate")))?;
+        crate::encoding::decode_b64(&b64).ok_or_else(|| page.error(ApiError::not_found("no such certificate")))?;
     Ok(download("application/pkix-cert", "certificate.cer", der))
 }
 
