@@ -10,6 +10,7 @@ pub mod auth;
 pub mod billing;
 pub mod ca;
 pub mod clock;
+pub mod cms;
 pub mod config;
 pub mod csc;
 pub mod db;

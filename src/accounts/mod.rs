@@ -3,7 +3,7 @@
 //! `notify::templates`, every step is audited.
 
 pub mod contact;
-pub mod email;
+pub use crate::encoding::email;
 pub mod enrolment;
 pub mod login;
 pub mod maintenance;

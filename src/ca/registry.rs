@@ -151,7 +151,7 @@ pub fn parse_query(q: &str) -> Result<(SearchBy, String), RegistryError> {
     if q.contains('@') {
         // Stored addresses are canonical: a text that is not a bare address (a part of one, a display name) is
         // searched as typed and finds nothing.
-        let email = crate::accounts::email::canonical(q).unwrap_or_else(|_| q.to_lowercase());
+        let email = crate::encoding::email::canonical(q).unwrap_or_else(|_| q.to_lowercase());
         return Ok((SearchBy::Email, email));
     }
     if q.chars().count() < MIN_NAME {

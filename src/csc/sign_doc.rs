@@ -371,7 +371,7 @@ pub async fn timestamp(state: &AppState, caller: &Caller, req: TimestampRequest)
             Some(der::asn1::Int::new(&positive).map_err(|_| CscError::invalid("Invalid parameter nonce"))?)
         }
     };
-    let (cred, _) = crate::lifecycle::rekey::current_credential(state, &caller.user_id)
+    let (cred, _) = crate::db::credentials::current(&state.db, &caller.user_id, state.clock.now())
         .await?
         .ok_or_else(|| CscError::invalid("A timestamp is debited from a valid certificate's package: you have none"))?;
     let quota = crate::db::credentials::quota(&state.db, &cred.id).await?;
@@ -382,7 +382,7 @@ pub async fn timestamp(state: &AppState, caller: &Caller, req: TimestampRequest)
         .await
         .map_err(|e| CscError::Internal(e.to_string()))?;
     let now = state.clock.now();
-    let row = signer::timestamp_row(hash, &digest, &made.token);
+    let row = crate::tsa::ledger_row(hash, &digest, &made.token);
     let audit = super::service::audit_row(
         state,
         &caller.user_id,

@@ -120,6 +120,22 @@ pub async fn credential(db: &Db, id: &str) -> Result<Option<Credential>, DbError
     row.as_ref().map(credential_from_row).transpose()
 }
 
+/// The user's credential that is active with a certificate valid at `now` (the newest such), and that
+/// certificate.
+pub async fn current(db: &Db, user_id: &str, now: i64) -> Result<Option<(Credential, CertificateRow)>, DbError> {
+    for c in credentials_of(db, user_id).await?.into_iter().rev() {
+        if c.status != "active" {
+            continue;
+        }
+        if let Some(cert) = certificate(db, &c.cert_serial).await? {
+            if cert.status == "valid" && cert.not_before <= now && now < cert.not_after {
+                return Ok(Some((c, cert)));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// The user's credentials, oldest first.
 pub async fn credentials_of(db: &Db, user_id: &str) -> Result<Vec<Credential>, DbError> {
     let rows = sqlx::query(

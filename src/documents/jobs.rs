@@ -97,7 +97,7 @@ pub async fn create(
         .ok_or_else(|| {
             JobError::Invalid("level must be AdES-B-B, AdES-B-T, AdES-B-LT (AdES-B-LTA for PDFs only)".into())
         })?;
-    let (cred, cert) = crate::lifecycle::rekey::current_credential(state, &user.id)
+    let (cred, cert) = crate::db::credentials::current(&state.db, &user.id, state.clock.now())
         .await?
         .ok_or_else(|| JobError::Conflict("You have no valid certificate to sign with".into()))?;
     let now = state.clock.now();

@@ -1,7 +1,7 @@
 //! Documents: CMS SignedData building (shared by the signed issuance evidence, CAdES and PAdES).
 
 pub mod cades;
-pub mod cms;
+pub use crate::cms;
 pub mod jobs;
 pub mod pades;
 pub mod routes;

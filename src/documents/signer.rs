@@ -180,7 +180,7 @@ pub async fn sign_batch(state: &AppState, s: &Signer<'_>, items: &[Item]) -> Res
         if item.level.timestamped() {
             let imprint = HashAlg::Sha256.digest(&raw);
             let token = timestamp(state, &imprint).await?;
-            rows.push(timestamp_row(HashAlg::Sha256, &imprint, &token));
+            rows.push(crate::tsa::ledger_row(HashAlg::Sha256, &imprint, &token));
             cms_der =
                 cades::add_signature_timestamp(&cms_der, &token).map_err(|e| SignError::Internal(e.to_string()))?;
         }
@@ -253,18 +253,6 @@ enum Signed {
     },
 }
 
-/// A ledger row for a timestamp over `imprint`, made with `hash`.
-pub fn timestamp_row(hash: HashAlg, imprint: &[u8], token: &[u8]) -> SignatureRow {
-    SignatureRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        digest: hex::encode(imprint),
-        hash_algo: hash.oid().to_string(),
-        sign_algo: "timestamp".into(),
-        signature: b64(&HashAlg::Sha256.digest(token)),
-        kind: "timestamp",
-    }
-}
-
 /// Embeds the CMS in the PDF, then adds what the level asks: B-LT the DSS with the chain's certificates (the TSA's
 /// too), CRLs and OCSP responses; B-LTA a document timestamp over all of it.
 async fn pades_levels(
@@ -300,7 +288,7 @@ async fn pades_levels(
         .map_err(|e| SignError::Invalid(e.to_string()))?;
         let imprint = prepared.digest(HashAlg::Sha256);
         let token = timestamp(state, &imprint).await?;
-        rows.push(timestamp_row(HashAlg::Sha256, &imprint, &token));
+        rows.push(crate::tsa::ledger_row(HashAlg::Sha256, &imprint, &token));
         pdf = prepared.finish(&token).map_err(|e| SignError::Invalid(e.to_string()))?;
     }
     Ok(pdf)

@@ -52,7 +52,7 @@ pub struct ReadyHolder {
 impl HolderRequest {
     fn validate(&self, settings: &Settings) -> Result<(), LifecycleError> {
         let bad = |m: &str| Err(LifecycleError::Invalid(m.into()));
-        if crate::accounts::email::canonical(&self.email).is_err() {
+        if crate::encoding::email::canonical(&self.email).is_err() {
             return bad("the e-mail address is not valid");
         }
         if self.given_name.trim().is_empty() || self.surname.trim().is_empty() {
@@ -82,7 +82,7 @@ pub async fn create_ready_holder(
     actor: &str,
 ) -> Result<ReadyHolder, LifecycleError> {
     req.validate(settings)?;
-    let email = crate::accounts::email::canonical(&req.email)
+    let email = crate::encoding::email::canonical(&req.email)
         .map_err(|_| LifecycleError::Invalid("the e-mail address is not valid".into()))?;
     if db::users::by_email(db, &email).await?.is_some() {
         return Err(LifecycleError::EmailTaken(email));

@@ -108,7 +108,7 @@ fn text(v: Option<String>, what: &str, max: usize) -> Result<String, LifecycleEr
 }
 
 fn email_of(v: Option<String>, what: &str) -> Result<String, LifecycleError> {
-    crate::accounts::email::canonical(&text(v, what, crate::accounts::email::MAX_LEN)?)
+    crate::encoding::email::canonical(&text(v, what, crate::encoding::email::MAX_LEN)?)
         .map_err(|_| LifecycleError::Invalid(format!("{what} is not valid")))
 }
 

@@ -153,7 +153,7 @@ fn sign_evidence(
     text: &[u8],
     at: i64,
 ) -> Result<Vec<u8>, LifecycleError> {
-    use crate::documents::cms;
+    use crate::cms;
     let hash = spec.default_hash();
     let mechanism = spec.default_mechanism(hash);
     let chain = ca.chain_der();

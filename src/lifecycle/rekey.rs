@@ -30,22 +30,7 @@ pub async fn current_credential(
     state: &AppState,
     user_id: &str,
 ) -> Result<Option<(Credential, CertificateRow)>, DbError> {
-    let now = state.clock.now();
-    for c in db::credentials::credentials_of(&state.db, user_id)
-        .await?
-        .into_iter()
-        .rev()
-    {
-        if c.status != "active" {
-            continue;
-        }
-        if let Some(cert) = db::credentials::certificate(&state.db, &c.cert_serial).await? {
-            if cert.status == "valid" && cert.not_before <= now && now < cert.not_after {
-                return Ok(Some((c, cert)));
-            }
-        }
-    }
-    Ok(None)
+    db::credentials::current(&state.db, user_id, state.clock.now()).await
 }
 
 /// The last moment a rekey request is accepted for a certificate ending at `not_after`.

@@ -136,7 +136,7 @@ async fn try_debited(state: &AppState, user_id: &str, client: &str, query_der: V
         Ok(q) => q,
         Err(r) => return Ok(refused(r.fail, &r.reason)),
     };
-    let Some((cred, _)) = crate::lifecycle::rekey::current_credential(state, user_id).await? else {
+    let Some((cred, _)) = crate::db::credentials::current(&state.db, user_id, state.clock.now()).await? else {
         return Ok(refused(
             FailureInfo::BadRequest,
             "a timestamp is debited from a valid certificate's package: you have none",
@@ -158,7 +158,7 @@ async fn try_debited(state: &AppState, user_id: &str, client: &str, query_der: V
     let Some(token) = token_of(&reply.der) else {
         return Ok(refused(FailureInfo::SystemFailure, "the timestamp could not be made"));
     };
-    let row = crate::documents::signer::timestamp_row(query.hash, &query.digest, &token);
+    let row = super::ledger_row(query.hash, &query.digest, &token);
     let actor = format!("user:{user_id}");
     let audit = crate::audit::row(
         state.clock.as_ref(),

@@ -25,10 +25,10 @@ use x509_tsp::{Accuracy, MessageImprint, TspVersion, TstInfo};
 
 use crate::ca::{self, Ca, CaError};
 use crate::clock::Clock;
+use crate::cms;
 use crate::config::Settings;
 use crate::db::credentials::CertificateRow;
 use crate::db::{self, Db, DbError};
-use crate::documents::cms;
 use crate::hsm::{HashAlg, Hsm, HsmError, KeySpec};
 
 /// id-ct-TSTInfo (RFC 3161 §2.4.2): the eContentType of a TimeStampToken.
@@ -421,6 +421,20 @@ async fn list_certificate(
         }
     }
     Ok(())
+}
+
+/// The ledger row of a timestamp over `imprint`, made with `hash` (a debited timestamp is recorded as a
+/// signature of kind `timestamp`: the hash of its token, not the token).
+pub fn ledger_row(hash: HashAlg, imprint: &[u8], token: &[u8]) -> db::signing::SignatureRow {
+    use base64::Engine;
+    db::signing::SignatureRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        digest: hex::encode(imprint),
+        hash_algo: hash.oid().to_string(),
+        sign_algo: "timestamp".into(),
+        signature: base64::engine::general_purpose::STANDARD.encode(HashAlg::Sha256.digest(token)),
+        kind: "timestamp",
+    }
 }
 
 #[cfg(test)]

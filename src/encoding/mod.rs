@@ -1,4 +1,7 @@
-//! Encodings of outside input that several areas read: base64 as clients send it, HTTP Basic credentials.
+//! Encodings of outside input that several areas read: base64 as clients send it, HTTP Basic credentials, e-mail
+//! addresses.
+
+pub mod email;
 
 use secrecy::SecretString;
 
