@@ -27,7 +27,7 @@ impl RootSpanBuilder for AccessLog {
             request_id = %request_id,
             http.method = %request.method(),
             http.route = %route,
-            http.client_ip = %crate::startup::client_address(request.request()),
+            http.client_ip = %crate::app::client_address(request.request()),
             http.status_code = tracing::field::Empty,
             error = tracing::field::Empty,
         )

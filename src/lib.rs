@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod accounts;
 pub mod admission;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod billing;

@@ -7,12 +7,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
 
+use crate::app::AppState;
 use crate::clock::{rfc3339, Clock};
 use crate::db::users::{self, User};
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::notify::Template;
-use crate::startup::AppState;
 
 /// The topics a message may have, in the order the form offers them.
 pub const TOPICS: &[&str] = &["data_change", "lost_email", "complaint", "other"];

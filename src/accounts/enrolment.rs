@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, check_password_strength, normalise_phone, AccountError};
+use crate::app::AppState;
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
 use crate::db::accounts::{self as store, Flow};
 use crate::db::users::{self, User};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
-use crate::startup::AppState;
 
 const KIND: &str = "enrolment";
 

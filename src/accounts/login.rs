@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, AccountError};
+use crate::app::AppState;
 use crate::auth::{sessions, totp};
 use crate::db::accounts as store;
 use crate::db::limits::{self, Limit};
 use crate::db::users::{self, User};
-use crate::startup::AppState;
 
 /// `POST /api/v1/session`.
 #[derive(Debug, Deserialize)]

@@ -8,13 +8,13 @@ use serde_json::json;
 
 use super::enrolment::send_sms_code;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
+use crate::app::AppState;
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
 use crate::db::accounts::{self as store, Flow};
 use crate::db::users::{self, User};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
-use crate::startup::AppState;
 
 /// `POST /api/v1/me/password`.
 #[derive(Debug, Deserialize)]

@@ -13,12 +13,12 @@ pub mod routes;
 
 use serde_json::Value;
 
+use crate::app::AppState;
 use crate::auth::codes::CodeError;
 use crate::auth::password::PasswordError;
 use crate::auth::totp::{CodeError as TotpCodeError, TotpError};
 use crate::db::DbError;
 use crate::hsm::HsmError;
-use crate::startup::AppState;
 
 /// What went wrong in an account flow.
 #[derive(Debug, thiserror::Error)]

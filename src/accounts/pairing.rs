@@ -11,11 +11,11 @@ use serde_json::json;
 
 use super::enrolment::send_sms_code;
 use super::{audit, AccountError};
+use crate::app::AppState;
 use crate::auth::{codes, totp};
 use crate::db::accounts::{self as store, Flow};
 use crate::db::users::User;
 use crate::notify::templates::CodePurpose;
-use crate::startup::AppState;
 
 const KIND: &str = "pairing";
 const PURPOSE: &str = "pairing";

@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::{audit, AccountError};
+use crate::app::AppState;
 use crate::clock::{rfc3339, Clock};
 use crate::db::accounts as store;
 use crate::db::users::User;
-use crate::startup::AppState;
 
 /// The consents a user gives or withdraws.
 pub const KINDS: [&str; 3] = ["access", "privacy_notice", "marketing"];

@@ -11,13 +11,13 @@ use serde_json::json;
 
 use super::login::{self, TwoFactor};
 use super::{contact, enrolment, maintenance, pairing, privacy, AccountError};
+use crate::app::AppState;
 use crate::auth::codes::CodeError;
 use crate::auth::password::PasswordError;
 use crate::auth::sessions;
 use crate::auth::totp::CodeError as TotpCodeError;
 use crate::db::users::{self, User};
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// Registers the account routes (under the `/api/v1` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -99,7 +99,7 @@ impl From<AccountError> for ApiError {
 }
 
 fn client_of(req: &HttpRequest) -> String {
-    crate::startup::client_address(req)
+    crate::app::client_address(req)
 }
 
 /// What the API answers a user without 2FA after the mandatory date (product rules §3.4) on any other route.

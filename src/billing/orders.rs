@@ -9,9 +9,9 @@ use sqlx::Row;
 
 use super::{fx, price, Price};
 use crate::accounts::audit;
+use crate::app::AppState;
 use crate::clock::{rfc3339, Clock};
 use crate::db::{users::User, DbError};
-use crate::startup::AppState;
 
 /// Why an order was refused.
 #[derive(Debug, thiserror::Error)]

@@ -12,9 +12,9 @@ use sqlx::Row;
 
 use super::orders::OrderError;
 use crate::accounts::audit;
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::db::DbError;
-use crate::startup::AppState;
 
 /// How far a callback's timestamp may be from our clock, in seconds.
 pub const WINDOW_SECS: i64 = 300;

@@ -6,8 +6,8 @@ use actix_web::{web, HttpResponse};
 use super::orders::{self, OrderError, OrderRequest};
 use super::payment::{self, CallbackError};
 use crate::accounts::routes::WebUser;
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// Registers the billing routes (under the `/api/v1` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {

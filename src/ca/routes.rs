@@ -5,9 +5,9 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// Registers the PKI routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

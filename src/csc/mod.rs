@@ -13,11 +13,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 
+use crate::app::AppState;
 use crate::auth::tokens::{self, TokenError};
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::hsm::HsmError;
-use crate::startup::AppState;
 use service::Caller;
 use types::*;
 
@@ -161,7 +161,7 @@ fn body<T: DeserializeOwned + Default>(bytes: &web::Bytes) -> Result<T, ApiError
 }
 
 fn client_of(req: &HttpRequest) -> String {
-    crate::startup::client_address(req)
+    crate::app::client_address(req)
 }
 
 impl FromRequest for Caller {

@@ -12,6 +12,7 @@ use x509_cert::Certificate;
 use super::algo::{self, Resolved};
 use super::types::*;
 use super::{CscError, Version};
+use crate::app::AppState;
 use crate::audit;
 use crate::auth::tokens;
 use crate::auth::totp::{self, CodeError};
@@ -20,7 +21,6 @@ use crate::db::credentials::{CertificateRow, Credential, Quota};
 use crate::db::signing::{self as store, Commit, CommitRefusal, SadRow, SignatureRow};
 use crate::db::{self, audit::AuditRow};
 use crate::hsm::KeySpec;
-use crate::startup::AppState;
 
 /// The id of the TOTP in v2 `authData` and in the `OTP` object of v1.
 pub const OTP_ID: &str = "otp";

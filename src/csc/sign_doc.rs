@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use super::algo::{self, Resolved};
 use super::service::{check_sad, quota_exhausted, usable, view, Caller};
 use super::{CscError, Version};
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::documents::cades::Level;
 use crate::documents::signer::{self, Format, Item, SignError, Signer};
-use crate::startup::AppState;
 
 /// Largest number of documents in one request.
 pub const MAX_DOCUMENTS: usize = 20;

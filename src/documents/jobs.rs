@@ -11,13 +11,13 @@ use sqlx::Row;
 use super::cades::Level;
 use super::pades;
 use super::signer::{self, Format, Item, SignError, Signer};
+use crate::app::AppState;
 use crate::auth::{tokens, totp};
 use crate::clock::{rfc3339, Clock};
 use crate::db::signing::SadRow;
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::hsm::{HashAlg, KeySpec};
-use crate::startup::AppState;
 
 /// Why a job request was refused.
 #[derive(Debug, thiserror::Error)]

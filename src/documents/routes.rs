@@ -10,8 +10,8 @@ use super::signer::SignError;
 use super::verify::VerifyError;
 use crate::accounts::routes::WebUser;
 use crate::accounts::AccountError;
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// Registers the routes (under the `/api/v1` scope, before the account routes).
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -10,10 +10,10 @@ use serde_json::json;
 use super::cades::{self, Level, Revocation};
 use super::cms::{self, Encapsulation, SignerSpec};
 use super::pades;
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::db::signing::{Commit, CommitRefusal, SignatureRow};
 use crate::hsm::{HashAlg, KeySpec, SignMechanism};
-use crate::startup::AppState;
 
 /// What to make of one document.
 #[derive(Debug, Clone)]

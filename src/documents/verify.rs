@@ -29,9 +29,9 @@ use x509_cert::attr::Attributes;
 use x509_cert::Certificate;
 
 use super::pades;
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::hsm::HashAlg;
-use crate::startup::AppState;
 
 /// Characters of an enveloped text shown as a preview.
 const MAX_PREVIEW_CHARS: usize = 100_000;

@@ -16,13 +16,13 @@ use sqlx::Row;
 
 use super::LifecycleError;
 use crate::accounts::audit;
+use crate::app::AppState;
 use crate::auth::tokens;
 use crate::billing::orders::{self, OrderRow};
 use crate::clock::{rfc3339, Clock};
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::notify::Template;
-use crate::startup::AppState;
 
 /// A remote identification provider: where the holder is sent.
 pub trait IdentityProvider: Send + Sync {

@@ -25,6 +25,7 @@ use super::identity::{banned_until, Document};
 use super::routes::Operator;
 use super::LifecycleError;
 use crate::accounts::{audit, normalise_phone};
+use crate::app::AppState;
 use crate::auth::tokens;
 use crate::billing::orders::{self, OrderError};
 use crate::clock::{rfc3339, Clock};
@@ -32,7 +33,6 @@ use crate::db::users::{self, User};
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::notify::{self, Lang, Template};
-use crate::startup::AppState;
 
 /// The procurement catalogue's code of the service.
 pub const CPV: &str = "79132100-9";

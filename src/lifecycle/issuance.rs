@@ -16,6 +16,7 @@ use sqlx::Row;
 use super::holders::add_years;
 use super::LifecycleError;
 use crate::accounts::audit;
+use crate::app::AppState;
 use crate::auth::totp;
 use crate::billing::orders::{self, OrderRow};
 use crate::ca::{Ca, HolderSubject, Issued};
@@ -26,7 +27,6 @@ use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::hsm::{Hsm, KeySpec};
 use crate::notify::{self, Template};
-use crate::startup::AppState;
 
 /// `POST /me/certificates`.
 #[derive(Debug, Deserialize)]

@@ -59,7 +59,7 @@ impl From<sqlx::Error> for LifecycleError {
 }
 
 /// The operator's list of users (newest first, at most 500).
-pub async fn operator_users(state: &crate::startup::AppState) -> Result<serde_json::Value, LifecycleError> {
+pub async fn operator_users(state: &crate::app::AppState) -> Result<serde_json::Value, LifecycleError> {
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT u.id, u.email, u.given_name, u.surname, u.role, u.status, u.created_at, b.until AS banned_until
@@ -84,7 +84,7 @@ pub async fn operator_users(state: &crate::startup::AppState) -> Result<serde_js
 
 /// The credentials an operator may revoke: active ones, with their holder and certificate (newest first, at most
 /// 500), for the console's revocation form.
-pub async fn operator_credentials(state: &crate::startup::AppState) -> Result<serde_json::Value, LifecycleError> {
+pub async fn operator_credentials(state: &crate::app::AppState) -> Result<serde_json::Value, LifecycleError> {
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT c.id, c.cert_serial, u.email, u.given_name, u.surname, t.not_after
@@ -107,7 +107,7 @@ pub async fn operator_credentials(state: &crate::startup::AppState) -> Result<se
 }
 
 /// The operator's list of orders (newest first, at most 500).
-pub async fn operator_orders(state: &crate::startup::AppState) -> Result<serde_json::Value, LifecycleError> {
+pub async fn operator_orders(state: &crate::app::AppState) -> Result<serde_json::Value, LifecycleError> {
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT o.id, o.registration_number, o.kind, o.state, o.frozen, o.total_ron_bani, o.invoice_number,
@@ -137,7 +137,7 @@ pub async fn operator_orders(state: &crate::startup::AppState) -> Result<serde_j
 /// the change it announces commits).
 pub(crate) async fn tell(
     conn: &mut sqlx::AnyConnection,
-    state: &crate::startup::AppState,
+    state: &crate::app::AppState,
     user: &crate::db::users::User,
     t: crate::notify::Template<'_>,
     kind: &str,

@@ -16,6 +16,7 @@ use sqlx::Row;
 use super::identity::{date_of, Document};
 use super::LifecycleError;
 use crate::accounts::audit;
+use crate::app::AppState;
 use crate::auth::totp;
 use crate::billing::orders::{self, OrderRow};
 use crate::clock::{rfc3339, Clock};
@@ -23,7 +24,6 @@ use crate::db::credentials::{CertificateRow, Credential};
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::notify::Template;
-use crate::startup::AppState;
 
 /// The user's credential that is active with a certificate valid now.
 pub async fn current_credential(

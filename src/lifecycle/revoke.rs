@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
+use crate::app::AppState;
 use crate::auth::totp;
 use crate::ca::revocation;
 use crate::db;
-use crate::startup::AppState;
 
 /// Why a revocation was refused.
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,9 @@ use super::identity::{self, Document, SandboxOutcome, Verdict};
 use super::{issuance, rekey, scheduler, LifecycleError};
 use crate::accounts::routes::WebUser;
 use crate::accounts::AccountError;
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// Registers the lifecycle routes (under the `/api/v1` scope, before the account routes).
 pub fn configure(cfg: &mut web::ServiceConfig) {

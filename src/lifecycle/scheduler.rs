@@ -19,6 +19,7 @@ use super::issuance::{destroy_key, insert_credential_rows, issued_email, make_cr
 use super::rekey::deadline;
 use super::LifecycleError;
 use crate::accounts::audit;
+use crate::app::AppState;
 use crate::billing::orders::{self, OrderRow};
 use crate::billing::payment::{PaymentGateway, Sandbox};
 use crate::ca::HolderSubject;
@@ -27,7 +28,6 @@ use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::hsm::KeySpec;
 use crate::notify::{self, Template};
-use crate::startup::AppState;
 
 /// How long a claim on a successor's issuance protects it, in seconds.
 pub const CLAIM_SECS: i64 = 600;

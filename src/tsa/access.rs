@@ -12,9 +12,9 @@ use serde_json::json;
 
 use super::protocol::{self, FailureInfo, Outcome};
 use crate::accounts::AccountError;
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::db::DbError;
-use crate::startup::AppState;
 
 /// Who is asking.
 #[derive(Debug, Clone)]

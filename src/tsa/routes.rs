@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 
 use super::access::{self, Refusal};
 use super::protocol::{self, FailureInfo};
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// Registers the TSA routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,7 +33,7 @@ async fn query(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
     if let Err(retry_after) = state.tsa.limit.admit().await {
         return Ok(too_many(retry_after, "too many timestamp requests; try later"));
     }
-    let client = crate::startup::client_address(&req);
+    let client = crate::app::client_address(&req);
     let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let caller = match access::authenticate(&state, authorization, &client).await {
         Ok(caller) => caller,

@@ -10,8 +10,8 @@ use minijinja::{context, Value};
 use super::{encode_component, local_path, redirect, Page, PageError, StaticFile, Template};
 use crate::accounts::login::{two_factor_state, TwoFactor};
 use crate::accounts::{enrolment, maintenance, privacy};
+use crate::app::AppState;
 use crate::clock::Clock;
-use crate::startup::AppState;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[

@@ -9,7 +9,7 @@ use minijinja::{context, Value};
 
 use super::{Page, PageError, StaticFile, Template};
 use crate::accounts::contact;
-use crate::startup::AppState;
+use crate::app::AppState;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[("contact/page.html", include_str!("templates/contact/page.html"))];

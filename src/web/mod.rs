@@ -31,9 +31,9 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use minijinja::{context, Environment, Value};
 
 use crate::accounts::routes::WebUser;
+use crate::app::AppState;
 use crate::auth::sessions;
 use crate::error::ApiError;
-use crate::startup::AppState;
 use i18n::Lang;
 
 /// A template: its name and text.

@@ -9,7 +9,7 @@ use minijinja::{context, Value};
 
 use super::i18n::{self, Lang};
 use super::{Page, PageError, StaticFile, Template};
-use crate::startup::AppState;
+use crate::app::AppState;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[("operator/console.html", include_str!("templates/operator/console.html"))];

@@ -11,11 +11,11 @@ use minijinja::{context, Value};
 use serde_json::{json, Value as Json};
 
 use super::{Page, PageError, StaticFile, Template};
+use crate::app::AppState;
 use crate::billing::{self, format_minor};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::lifecycle::{identity, issuance, rekey};
-use crate::startup::AppState;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[

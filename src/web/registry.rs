@@ -7,10 +7,10 @@ use actix_web::{web, HttpResponse, ResponseError as _};
 use minijinja::{context, Value};
 
 use super::{api_lang, Page, StaticFile, Template};
+use crate::app::AppState;
 use crate::ca::registry;
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[("registry/search.html", include_str!("templates/registry/search.html"))];

@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use minijinja::{context, Value};
 
 use super::{Page, PageError, StaticFile, Template};
-use crate::startup::AppState;
+use crate::app::AppState;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use minijinja::context;
 
 use super::{Page, PageError, StaticFile, Template};
-use crate::startup::AppState;
+use crate::app::AppState;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[("verify/verify.html", include_str!("templates/verify/verify.html"))];
