@@ -11,7 +11,6 @@ use crate::app::AppState;
 use crate::clock::{rfc3339, Clock};
 use crate::db::users::{self, User};
 use crate::db::DbError;
-use crate::error::ApiError;
 use crate::notify::Template;
 
 /// The topics a message may have, in the order the form offers them.
@@ -50,20 +49,6 @@ pub enum ContactError {
 impl From<sqlx::Error> for ContactError {
     fn from(e: sqlx::Error) -> Self {
         ContactError::Db(e.into())
-    }
-}
-
-impl From<ContactError> for ApiError {
-    fn from(e: ContactError) -> ApiError {
-        use actix_web::http::StatusCode;
-        let d = e.to_string();
-        match e {
-            ContactError::Invalid(_) => ApiError::invalid_request(d),
-            ContactError::NotFound(_) => ApiError::not_found(d),
-            ContactError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
-            ContactError::TooMany { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
-            ContactError::Db(e) => e.into(),
-        }
     }
 }
 

@@ -9,6 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::contact::ContactError;
 use super::login::{self, TwoFactor};
 use super::{contact, enrolment, maintenance, pairing, privacy, AccountError};
 use crate::app::AppState;
@@ -517,4 +518,18 @@ async fn contact_send(
 
 async fn contact_mine(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(contact::mine(&state, &user.user).await?))
+}
+
+impl From<ContactError> for ApiError {
+    fn from(e: ContactError) -> ApiError {
+        use actix_web::http::StatusCode;
+        let d = e.to_string();
+        match e {
+            ContactError::Invalid(_) => ApiError::invalid_request(d),
+            ContactError::NotFound(_) => ApiError::not_found(d),
+            ContactError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
+            ContactError::TooMany { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
+            ContactError::Db(e) => e.into(),
+        }
+    }
 }

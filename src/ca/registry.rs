@@ -27,7 +27,6 @@ use super::profile::HolderSubject;
 use super::Ca;
 use crate::clock::rfc3339;
 use crate::db::{self, Db, DbError};
-use crate::error::ApiError;
 
 /// The longest search text, in characters.
 pub const MAX_QUERY: usize = 100;
@@ -47,17 +46,6 @@ pub enum RegistryError {
     Db(#[from] DbError),
     #[error("a stored certificate does not decode: {0}")]
     Der(#[from] der::Error),
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> ApiError {
-        match e {
-            RegistryError::Invalid(d) => ApiError::invalid_request(d),
-            RegistryError::NotFound => ApiError::not_found(RegistryError::NotFound.to_string()),
-            RegistryError::Db(e) => e.into(),
-            RegistryError::Der(e) => ApiError::internal("internal error", &e),
-        }
-    }
 }
 
 /// How the search text was understood.

@@ -5,6 +5,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
+use super::registry::RegistryError;
 use crate::app::AppState;
 use crate::clock::Clock;
 use crate::error::ApiError;
@@ -106,4 +107,15 @@ async fn registry_download(state: web::Data<AppState>, file: web::Path<String>) 
         .content_type(content_type)
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
         .body(body))
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> ApiError {
+        match e {
+            RegistryError::Invalid(d) => ApiError::invalid_request(d),
+            RegistryError::NotFound => ApiError::not_found(RegistryError::NotFound.to_string()),
+            RegistryError::Db(e) => e.into(),
+            RegistryError::Der(e) => ApiError::internal("internal error", &e),
+        }
+    }
 }

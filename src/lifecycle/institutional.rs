@@ -16,13 +16,11 @@
 //! numbered right after issuance, in the same transaction, with the yearly counter of paid orders, due the
 //! configured days later, and its link is e-mailed to the institution.
 
-use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::identity::{banned_until, Document};
-use super::routes::Operator;
 use super::LifecycleError;
 use crate::accounts::{audit, normalise_phone};
 use crate::app::AppState;
@@ -31,7 +29,6 @@ use crate::billing::orders::{self, OrderError};
 use crate::clock::{rfc3339, Clock};
 use crate::db::users::{self, User};
 use crate::db::DbError;
-use crate::error::ApiError;
 use crate::notify::{self, Lang, Template};
 
 /// The procurement catalogue's code of the service.
@@ -39,20 +36,6 @@ pub const CPV: &str = "79132100-9";
 
 /// How an identification was made.
 pub const METHODS: &[&str] = &["in_person", "courier_sworn_statement"];
-
-/// Registers the routes (under `/api/v1`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/operator/institutional-orders")
-            .route(web::get().to(http_list))
-            .route(web::post().to(http_create)),
-    )
-    .service(web::resource("/operator/institutional-orders/{id}/identity").route(web::post().to(http_identity)))
-    .service(
-        web::resource("/operator/institutional-orders/{id}/proforma.pdf").route(web::get().to(http_operator_proforma)),
-    )
-    .service(web::resource("/institutional/{token}/{document}").route(web::get().to(http_document)));
-}
 
 /// The institution of an institutional order.
 #[derive(Debug, Default, Deserialize)]
@@ -687,7 +670,7 @@ async fn listing(state: &AppState, one: Option<&str>) -> Result<Vec<Value>, Life
     Ok(out)
 }
 
-fn pdf_error(e: OrderError) -> LifecycleError {
+pub(super) fn pdf_error(e: OrderError) -> LifecycleError {
     match e {
         OrderError::NotFound => LifecycleError::NotFound("no such order".into()),
         OrderError::Db(d) => LifecycleError::Db(d),
@@ -717,59 +700,6 @@ pub async fn document_by_link(
     orders::order_pdf(state, &order_id, None, proforma)
         .await
         .map_err(pdf_error)
-}
-
-fn pdf_response(name: &str, pdf: Vec<u8>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}.pdf\"")))
-        .insert_header(("Cache-Control", "no-store"))
-        .body(pdf)
-}
-
-async fn http_list(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(list(&state).await?))
-}
-
-async fn http_create(
-    state: web::Data<AppState>,
-    op: Operator,
-    body: web::Json<CreateRequest>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(create(&state, &op.0.user, body.into_inner(), &op.0.client).await?))
-}
-
-async fn http_identity(
-    state: web::Data<AppState>,
-    op: Operator,
-    id: web::Path<String>,
-    body: web::Json<IdentityRecord>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(record_identity(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?))
-}
-
-async fn http_operator_proforma(
-    state: web::Data<AppState>,
-    _op: Operator,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    view(&state, &id).await?;
-    let (number, pdf) = orders::order_pdf(&state, &id, None, true).await.map_err(pdf_error)?;
-    Ok(pdf_response(&format!("proforma-{number}"), pdf))
-}
-
-async fn http_document(
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (token, document) = path.into_inner();
-    let (number, pdf) = document_by_link(&state, &token, &document).await?;
-    let name = if document == "proforma.pdf" {
-        format!("proforma-{number}")
-    } else {
-        number
-    };
-    Ok(pdf_response(&name, pdf))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::identity::{self, Document, SandboxOutcome, Verdict};
-use super::{issuance, rekey, scheduler, LifecycleError};
+use super::{institutional, issuance, rekey, scheduler, LifecycleError};
 use crate::accounts::routes::WebUser;
 use crate::accounts::AccountError;
 use crate::app::AppState;
@@ -49,7 +49,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/operator/lifecycle/run").route(web::post().to(op_run)))
         .service(web::resource("/operator/contact").route(web::get().to(op_contact)))
         .service(web::resource("/operator/contact/{id}/answer").route(web::post().to(op_contact_answer)));
-    super::institutional::configure(cfg);
+    configure_institutional(cfg);
+}
+
+/// The institutional orders' routes (under `/api/v1`): the operator's API and the institution's links.
+fn configure_institutional(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/operator/institutional-orders")
+            .route(web::get().to(institutional_list))
+            .route(web::post().to(institutional_create)),
+    )
+    .service(
+        web::resource("/operator/institutional-orders/{id}/identity").route(web::post().to(institutional_identity)),
+    )
+    .service(
+        web::resource("/operator/institutional-orders/{id}/proforma.pdf")
+            .route(web::get().to(institutional_operator_proforma)),
+    )
+    .service(web::resource("/institutional/{token}/{document}").route(web::get().to(institutional_document)));
 }
 
 impl From<LifecycleError> for ApiError {
@@ -379,4 +396,62 @@ async fn op_contact_answer(
 ) -> Result<HttpResponse, ApiError> {
     let done = crate::accounts::contact::answer(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?;
     Ok(HttpResponse::Ok().json(done))
+}
+
+// Institutional orders
+
+fn pdf_response(name: &str, pdf: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}.pdf\"")))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(pdf)
+}
+
+async fn institutional_list(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(institutional::list(&state).await?))
+}
+
+async fn institutional_create(
+    state: web::Data<AppState>,
+    op: Operator,
+    body: web::Json<institutional::CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(institutional::create(&state, &op.0.user, body.into_inner(), &op.0.client).await?))
+}
+
+async fn institutional_identity(
+    state: web::Data<AppState>,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<institutional::IdentityRecord>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .json(institutional::record_identity(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?))
+}
+
+async fn institutional_operator_proforma(
+    state: web::Data<AppState>,
+    _op: Operator,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    institutional::view(&state, &id).await?;
+    let (number, pdf) = crate::billing::orders::order_pdf(&state, &id, None, true)
+        .await
+        .map_err(institutional::pdf_error)?;
+    Ok(pdf_response(&format!("proforma-{number}"), pdf))
+}
+
+async fn institutional_document(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (token, document) = path.into_inner();
+    let (number, pdf) = institutional::document_by_link(&state, &token, &document).await?;
+    let name = if document == "proforma.pdf" {
+        format!("proforma-{number}")
+    } else {
+        number
+    };
+    Ok(pdf_response(&name, pdf))
 }

@@ -56,11 +56,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("documents", "app"),
     ("lifecycle", "app"),
     ("tsa", "app"),
-    // Domain errors as HTTP errors (`error::ApiError`).
-    ("accounts", "error"),
-    ("ca", "error"),
-    ("lifecycle", "error"),
-    // Circles on the domain floor.
+    // Circles on the domain floor (some only through `AppState`, which holds every area's services).
     ("accounts", "lifecycle"),
     ("billing", "accounts"),
     ("billing", "lifecycle"),
