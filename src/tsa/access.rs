@@ -1,6 +1,6 @@
 //! Who may ask `POST /tsa` for a timestamp, and what it costs (product rules §1: one transaction per timestamp).
 //!
-//! A caller authenticates as TSAs' clients do: HTTP Basic with the holder's e-mail and password (the login's own
+//! The authentication itself is read from the request in `routes.rs`. A caller authenticates as TSAs' clients do: HTTP Basic with the holder's e-mail and password (the login's own
 //! check, under its throttle, then remembered for a few minutes: see [`super::credentials`]; no TOTP code: a
 //! timestamp uses no holder key) or a CSC bearer token. Each token
 //! granted is debited through the signature ledger exactly as CSC `signatures/timestamp` is (ARCHITECTURE.md
@@ -8,13 +8,26 @@
 //! records it; a commit refused means the token is discarded and a rejection is sent instead. Anonymous callers are
 //! served only when `tsa_ocsp.tsa_anonymous` is on, under their own rate limit, and debited nothing.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::protocol::{self, FailureInfo, Outcome};
-use crate::accounts::AccountError;
-use crate::app::AppState;
-use crate::clock::Clock;
-use crate::db::DbError;
+use super::Tsa;
+use crate::clock::{Clock, SystemClock};
+use crate::db::signing::Ledger;
+use crate::db::{Db, DbError};
+use crate::hsm::Hsm;
+
+/// What making and debiting a timestamp uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Desk<'a> {
+    pub db: &'a Db,
+    pub hsm: &'a Arc<Hsm>,
+    pub tsa: &'a Arc<Tsa>,
+    pub clock: &'a Arc<SystemClock>,
+    pub ledger: &'a Ledger,
+}
 
 /// Who is asking.
 #[derive(Debug, Clone)]
@@ -38,70 +51,17 @@ pub enum Refusal {
     Db(#[from] DbError),
 }
 
-/// Authenticates a timestamp request from its `Authorization` header; `client` is the caller's address.
-pub async fn authenticate(state: &AppState, authorization: Option<&str>, client: &str) -> Result<Access, Refusal> {
-    let unauthenticated = |why: &str| {
-        Refusal::Unauthenticated(format!(
-            "{why}: authenticate with HTTP Basic (e-mail and password) or a CSC bearer token"
-        ))
-    };
-    let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
-        if !state.settings.tsa_ocsp.tsa_anonymous {
-            return Err(unauthenticated("timestamps are debited from a package"));
-        }
-        return match state.tsa.anonymous_limit.admit().await {
-            Ok(()) => Ok(Access::Anonymous),
-            Err(retry_after) => Err(Refusal::TooMany {
-                retry_after,
-                reason: "too many anonymous timestamp requests; try later or authenticate".into(),
-            }),
-        };
-    };
-    if let Some(token) = header.strip_prefix("Bearer ") {
-        return match crate::auth::tokens::authenticate(&state.db, state.clock.as_ref(), token.trim()).await {
-            Ok(row) => Ok(Access::Holder { user_id: row.user_id }),
-            Err(crate::auth::tokens::TokenError::Db(e)) => Err(e.into()),
-            Err(_) => Err(unauthenticated("the access token is not valid")),
-        };
-    }
-    let Some((email, password)) = crate::encoding::basic_credentials(header) else {
-        return Err(unauthenticated("malformed authorization header"));
-    };
-    let email = email.trim().to_lowercase();
-    if let Some(user_id) = state.tsa.credentials.recall(&state.db, &email, &password).await? {
-        return Ok(Access::Holder { user_id });
-    }
-    match crate::accounts::login::check_password(state, &email, Some(password.clone()), client).await {
-        Ok((user, attempt)) => match attempt.succeeded(state).await {
-            Err(AccountError::Db(e)) => Err(e.into()),
-            _ => {
-                state
-                    .tsa
-                    .credentials
-                    .remember(&email, &password, &user.id, &user.password_hash);
-                Ok(Access::Holder { user_id: user.id })
-            }
-        },
-        Err(AccountError::Throttled { retry_at }) => Err(Refusal::TooMany {
-            retry_after: (retry_at - state.clock.now()).max(1) as u64,
-            reason: "too many failed logins; try later".into(),
-        }),
-        Err(AccountError::Db(e)) => Err(e.into()),
-        Err(_) => Err(unauthenticated("invalid e-mail or password")),
-    }
-}
-
 /// Answers a query for `access`: a DER TimeStampResp, always (a rejection says why, and nothing is debited).
-pub async fn answer(state: &AppState, access: &Access, client: &str, query_der: Vec<u8>) -> Vec<u8> {
+pub async fn answer(desk: Desk<'_>, access: &Access, client: &str, query_der: Vec<u8>) -> Vec<u8> {
     match access {
-        Access::Anonymous => sign(state, query_der).await.der,
-        Access::Holder { user_id } => debited(state, user_id, client, query_der).await,
+        Access::Anonymous => sign(desk, query_der).await.der,
+        Access::Holder { user_id } => debited(desk, user_id, client, query_der).await,
     }
 }
 
 /// The TSA's answer, made on the blocking pool (one signature in the token).
-async fn sign(state: &AppState, query_der: Vec<u8>) -> protocol::Reply {
-    let (tsa, hsm, clock) = (state.tsa.clone(), state.hsm.clone(), state.clock.clone());
+async fn sign(desk: Desk<'_>, query_der: Vec<u8>) -> protocol::Reply {
+    let (tsa, hsm, clock) = (desk.tsa.clone(), desk.hsm.clone(), desk.clock.clone());
     match tokio::task::spawn_blocking(move || protocol::answer(&tsa, &hsm, clock.as_ref(), &query_der)).await {
         Ok(reply) => reply,
         Err(e) => {
@@ -120,8 +80,8 @@ fn refused(fail: FailureInfo, reason: &str) -> Vec<u8> {
 }
 
 /// A holder's timestamp, debited as one transaction from their current certificate's package.
-async fn debited(state: &AppState, user_id: &str, client: &str, query_der: Vec<u8>) -> Vec<u8> {
-    match try_debited(state, user_id, client, query_der).await {
+async fn debited(desk: Desk<'_>, user_id: &str, client: &str, query_der: Vec<u8>) -> Vec<u8> {
+    match try_debited(desk, user_id, client, query_der).await {
         Ok(der) => der,
         Err(e) => {
             tracing::error!(error = %e, "timestamp not debited: refused");
@@ -130,19 +90,19 @@ async fn debited(state: &AppState, user_id: &str, client: &str, query_der: Vec<u
     }
 }
 
-async fn try_debited(state: &AppState, user_id: &str, client: &str, query_der: Vec<u8>) -> Result<Vec<u8>, DbError> {
+async fn try_debited(desk: Desk<'_>, user_id: &str, client: &str, query_der: Vec<u8>) -> Result<Vec<u8>, DbError> {
     // A malformed query costs nothing: it is refused before the quota is read.
     let query = match protocol::parse_query(&query_der) {
         Ok(q) => q,
         Err(r) => return Ok(refused(r.fail, &r.reason)),
     };
-    let Some((cred, _)) = crate::db::credentials::current(&state.db, user_id, state.clock.now()).await? else {
+    let Some((cred, _)) = crate::db::credentials::current(desk.db, user_id, desk.clock.now()).await? else {
         return Ok(refused(
             FailureInfo::BadRequest,
             "a timestamp is debited from a valid certificate's package: you have none",
         ));
     };
-    let left = crate::db::credentials::quota(&state.db, &cred.id)
+    let left = crate::db::credentials::quota(desk.db, &cred.id)
         .await?
         .map_or(0, |q| q.remaining());
     if left < 1 {
@@ -151,7 +111,7 @@ async fn try_debited(state: &AppState, user_id: &str, client: &str, query_der: V
             &format!("quota exhausted: {left} left"),
         ));
     }
-    let reply = sign(state, query_der).await;
+    let reply = sign(desk, query_der).await;
     let Outcome::Granted { serial } = &reply.outcome else {
         return Ok(reply.der);
     };
@@ -161,7 +121,7 @@ async fn try_debited(state: &AppState, user_id: &str, client: &str, query_der: V
     let row = super::ledger_row(query.hash, &query.digest, &token);
     let actor = format!("user:{user_id}");
     let audit = crate::audit::row(
-        state.clock.as_ref(),
+        desk.clock.as_ref(),
         &crate::audit::Event {
             actor: &actor,
             action: "timestamp.create",
@@ -171,7 +131,7 @@ async fn try_debited(state: &AppState, user_id: &str, client: &str, query_der: V
             details: json!({ "serial": serial, "via": "tsa" }),
         },
     );
-    let committed = state
+    let committed = desk
         .ledger
         .commit(crate::db::signing::Commit {
             sad_hash: String::new(),
@@ -180,7 +140,7 @@ async fn try_debited(state: &AppState, user_id: &str, client: &str, query_der: V
             client: client.to_owned(),
             rows: vec![row],
             audit,
-            now: state.clock.now(),
+            now: desk.clock.now(),
         })
         .await?;
     Ok(match committed {

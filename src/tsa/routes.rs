@@ -5,9 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 
-use super::access::{self, Refusal};
+use super::access::{self, Access, Desk, Refusal};
 use super::protocol::{self, FailureInfo};
+use crate::accounts::AccountError;
 use crate::app::AppState;
+use crate::clock::Clock;
 use crate::error::ApiError;
 
 /// Registers the TSA routes.
@@ -35,7 +37,7 @@ async fn query(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
     }
     let client = crate::app::client_address(&req);
     let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let caller = match access::authenticate(&state, authorization, &client).await {
+    let caller = match authenticate(&state, authorization, &client).await {
         Ok(caller) => caller,
         Err(Refusal::Unauthenticated(why)) => {
             let mut refusal = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why).error_response();
@@ -56,7 +58,67 @@ async fn query(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
             &format!("the request is larger than {limit} bytes"),
         )));
     };
-    Ok(reply(access::answer(&state, &caller, &client, body).await))
+    let desk = Desk {
+        db: &state.db,
+        hsm: &state.hsm,
+        tsa: &state.tsa,
+        clock: &state.clock,
+        ledger: &state.ledger,
+    };
+    Ok(reply(access::answer(desk, &caller, &client, body).await))
+}
+
+/// Authenticates a timestamp request from its `Authorization` header; `client` is the caller's address.
+async fn authenticate(state: &AppState, authorization: Option<&str>, client: &str) -> Result<Access, Refusal> {
+    let unauthenticated = |why: &str| {
+        Refusal::Unauthenticated(format!(
+            "{why}: authenticate with HTTP Basic (e-mail and password) or a CSC bearer token"
+        ))
+    };
+    let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) else {
+        if !state.settings.tsa_ocsp.tsa_anonymous {
+            return Err(unauthenticated("timestamps are debited from a package"));
+        }
+        return match state.tsa.anonymous_limit.admit().await {
+            Ok(()) => Ok(Access::Anonymous),
+            Err(retry_after) => Err(Refusal::TooMany {
+                retry_after,
+                reason: "too many anonymous timestamp requests; try later or authenticate".into(),
+            }),
+        };
+    };
+    if let Some(token) = header.strip_prefix("Bearer ") {
+        return match crate::auth::tokens::authenticate(&state.db, state.clock.as_ref(), token.trim()).await {
+            Ok(row) => Ok(Access::Holder { user_id: row.user_id }),
+            Err(crate::auth::tokens::TokenError::Db(e)) => Err(e.into()),
+            Err(_) => Err(unauthenticated("the access token is not valid")),
+        };
+    }
+    let Some((email, password)) = crate::encoding::basic_credentials(header) else {
+        return Err(unauthenticated("malformed authorization header"));
+    };
+    let email = email.trim().to_lowercase();
+    if let Some(user_id) = state.tsa.credentials.recall(&state.db, &email, &password).await? {
+        return Ok(Access::Holder { user_id });
+    }
+    match crate::accounts::login::check_password(state, &email, Some(password.clone()), client).await {
+        Ok((user, attempt)) => match attempt.succeeded(state).await {
+            Err(AccountError::Db(e)) => Err(e.into()),
+            _ => {
+                state
+                    .tsa
+                    .credentials
+                    .remember(&email, &password, &user.id, &user.password_hash);
+                Ok(Access::Holder { user_id: user.id })
+            }
+        },
+        Err(AccountError::Throttled { retry_at }) => Err(Refusal::TooMany {
+            retry_after: (retry_at - state.clock.now()).max(1) as u64,
+            reason: "too many failed logins; try later".into(),
+        }),
+        Err(AccountError::Db(e)) => Err(e.into()),
+        Err(_) => Err(unauthenticated("invalid e-mail or password")),
+    }
 }
 
 /// A 429 with `Retry-After` (seconds) and the CSC-style error body.
