@@ -150,9 +150,10 @@ pub async fn send(state: &AppState, user: &User, req: NewMessage, client: &str) 
     .execute(&mut *tx)
     .await?;
     let link = format!("{}/contact", state.ca.public_base());
-    crate::lifecycle::tell(
+    crate::notify::tell(
         &mut tx,
-        state,
+        state.clock.as_ref(),
+        state.ca.public_base(),
         user,
         Template::ContactReceived {
             number,
@@ -301,9 +302,10 @@ pub async fn answer(
         .await?
         .ok_or_else(|| ContactError::NotFound("no such message".into()))?;
     let link = format!("{}/contact", state.ca.public_base());
-    crate::lifecycle::tell(
+    crate::notify::tell(
         &mut tx,
-        state,
+        state.clock.as_ref(),
+        state.ca.public_base(),
         &holder,
         Template::ContactAnswered {
             number,

@@ -460,9 +460,9 @@ async fn export(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespons
 async fn erasure(
     state: web::Data<AppState>,
     user: WebUser,
-    body: web::Json<privacy::ErasureRequest>,
+    body: web::Json<crate::lifecycle::erasure::ErasureRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let report = privacy::erase(&state, &user.user, body.into_inner(), &user.client).await?;
+    let report = crate::lifecycle::erasure::erase(&state, &user.user, body.into_inner(), &user.client).await?;
     Ok(logged_out(report))
 }
 

@@ -469,9 +469,10 @@ async fn report_session(
             .await?;
             let (_, url, _) = new_session(&mut tx, state, &order, attempt, now).await?;
             let hours = state.settings.lifecycle.identity_link_hours;
-            super::tell(
+            crate::notify::tell(
                 &mut tx,
-                state,
+                state.clock.as_ref(),
+                state.ca.public_base(),
                 &user,
                 Template::IdentityReturned {
                     order: &order.registration_number,
@@ -651,9 +652,10 @@ async fn freeze_pending(
             .execute(&mut *conn)
             .await?;
         orders::record_history(conn, id, "on_hold", "system", "duplicate identity document", now).await?;
-        super::tell(
+        crate::notify::tell(
             conn,
-            state,
+            state.clock.as_ref(),
+            state.ca.public_base(),
             &user,
             Template::IdentityFrozen { order: number },
             "identity_frozen",
@@ -823,9 +825,10 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
             .execute(&mut *tx)
             .await?;
             let link = format!("{}/login", state.ca.public_base());
-            super::tell(
+            crate::notify::tell(
                 &mut tx,
-                state,
+                state.clock.as_ref(),
+                state.ca.public_base(),
                 &review.user,
                 Template::IdentityAccepted {
                     order: &number,
@@ -839,9 +842,10 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
                 .is_none_or(|p| p.status != "active")
             {
                 let link = format!("{}/pairing", state.ca.public_base());
-                super::tell(
+                crate::notify::tell(
                     &mut tx,
-                    state,
+                    state.clock.as_ref(),
+                    state.ca.public_base(),
                     &review.user,
                     Template::ConfigureAuthorisation { link: &link },
                     "configure_authorisation",
@@ -865,9 +869,10 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
             .await?;
             let (_, url, _) = new_session(&mut tx, state, &review.order, review.attempt, now).await?;
             let hours = state.settings.lifecycle.identity_link_hours;
-            super::tell(
+            crate::notify::tell(
                 &mut tx,
-                state,
+                state.clock.as_ref(),
+                state.ca.public_base(),
                 &review.user,
                 Template::IdentityReturned {
                     order: &number,
@@ -948,9 +953,10 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
                 .execute(&mut *tx)
                 .await?;
             let until_s = rfc3339(until);
-            super::tell(
+            crate::notify::tell(
                 &mut tx,
-                state,
+                state.clock.as_ref(),
+                state.ca.public_base(),
                 &review.user,
                 Template::Banned {
                     reason,
@@ -966,9 +972,10 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
             set_session("rejected").execute(&mut *tx).await?;
             let l = &state.settings.lifecycle;
             let can_resubmit = review.attempt < l.resubmissions_allowed;
-            super::tell(
+            crate::notify::tell(
                 &mut tx,
-                state,
+                state.clock.as_ref(),
+                state.ca.public_base(),
                 &review.user,
                 Template::IdentityRejected {
                     order: &number,

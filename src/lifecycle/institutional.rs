@@ -450,9 +450,10 @@ pub async fn record_identity(
     let active = holder.status == "active";
     if active {
         let link = format!("{}/login", state.ca.public_base());
-        super::tell(
+        crate::notify::tell(
             &mut tx,
-            state,
+            state.clock.as_ref(),
+            state.ca.public_base(),
             &holder,
             Template::IdentityAccepted {
                 order: &order.registration_number,
@@ -467,9 +468,10 @@ pub async fn record_identity(
         .is_some_and(|p| p.status == "active");
     if !paired {
         let link = format!("{}/pairing", state.ca.public_base());
-        super::tell(
+        crate::notify::tell(
             &mut tx,
-            state,
+            state.clock.as_ref(),
+            state.ca.public_base(),
             &holder,
             Template::ConfigureAuthorisation { link: &link },
             "configure_authorisation",

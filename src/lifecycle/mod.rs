@@ -4,6 +4,7 @@
 //! operator's shortcut that creates a ready holder in one step, for demos and tests.
 
 pub mod cleanup;
+pub mod erasure;
 pub mod holders;
 pub mod identity;
 pub mod institutional;
@@ -131,18 +132,4 @@ pub async fn operator_orders(state: &crate::app::AppState) -> Result<serde_json:
         }));
     }
     Ok(serde_json::json!({ "orders": out }))
-}
-
-/// Queues an e-mail to `user` in their language, inside the caller's transaction (the message goes out only if
-/// the change it announces commits).
-pub(crate) async fn tell(
-    conn: &mut sqlx::AnyConnection,
-    state: &crate::app::AppState,
-    user: &crate::db::users::User,
-    t: crate::notify::Template<'_>,
-    kind: &str,
-) -> Result<(), DbError> {
-    let m = crate::notify::email(&user.email, &user.lang, state.ca.public_base(), t, kind);
-    crate::notify::enqueue(conn, state.clock.as_ref(), &m).await?;
-    Ok(())
 }

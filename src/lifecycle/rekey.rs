@@ -499,9 +499,10 @@ pub async fn decide(
             return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
         }
         let date = rfc3339(issue_at);
-        super::tell(
+        crate::notify::tell(
             &mut tx,
-            state,
+            state.clock.as_ref(),
+            state.ca.public_base(),
             &user,
             Template::RekeyApproved {
                 order: &order.registration_number,
@@ -529,9 +530,10 @@ pub async fn decide(
             return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
         }
         let limit = rfc3339(deadline(state, cert.not_after));
-        super::tell(
+        crate::notify::tell(
             &mut tx,
-            state,
+            state.clock.as_ref(),
+            state.ca.public_base(),
             &user,
             Template::RekeyRejected {
                 order: &order.registration_number,

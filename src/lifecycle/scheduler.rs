@@ -85,9 +85,10 @@ pub async fn refund_in(
         .execute(&mut *conn)
         .await?;
     let amount = crate::billing::format_minor(order.total_ron_bani);
-    super::tell(
+    crate::notify::tell(
         conn,
-        state,
+        state.clock.as_ref(),
+        state.ca.public_base(),
         user,
         Template::Refunded {
             order: &order.registration_number,
@@ -192,9 +193,10 @@ pub async fn send_reminders(state: &AppState) -> Result<usize, LifecycleError> {
         }
         let (expiry, limit) = (rfc3339(not_after), rfc3339(deadline(state, not_after)));
         let link = format!("{}/api/v1/me/certificates", state.ca.public_base());
-        super::tell(
+        crate::notify::tell(
             &mut tx,
-            state,
+            state.clock.as_ref(),
+            state.ca.public_base(),
             &user,
             Template::RekeyReminder {
                 expiry: &expiry,

@@ -46,6 +46,21 @@ pub struct Message {
     pub kind: String,
 }
 
+/// Queues an e-mail to `user` in their language, inside the caller's transaction (the message goes out only if
+/// the change it announces commits); `public_base` is the site's address for the links in it.
+pub async fn tell(
+    conn: &mut sqlx::AnyConnection,
+    clock: &dyn Clock,
+    public_base: &str,
+    user: &crate::db::users::User,
+    t: Template<'_>,
+    kind: &str,
+) -> Result<(), DbError> {
+    let m = email(&user.email, &user.lang, public_base, t, kind);
+    enqueue(conn, clock, &m).await?;
+    Ok(())
+}
+
 /// Queues a message, inside the caller's transaction.
 pub async fn enqueue<'e, E>(exec: E, clock: &dyn Clock, m: &Message) -> Result<String, DbError>
 where

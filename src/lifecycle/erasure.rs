@@ -1,0 +1,162 @@
+//! Erasure of a person (GDPR art. 17): it ends their certificates (revoked, keys destroyed) and then their
+//! account, so it belongs to the lifecycle, which builds on accounts. The routes are the account's
+//! (`POST /api/v1/me/erasure`).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::revoke::{revoke_credential, RevokeError};
+use crate::accounts::{audit, AccountError};
+use crate::app::AppState;
+use crate::db::users::User;
+
+/// `POST /api/v1/me/erasure`: the confirmation and the step-up a destructive act asks, since a session cookie
+/// alone (a shared computer, a stolen cookie) must not close an account and revoke its certificates.
+#[derive(Deserialize)]
+pub struct ErasureRequest {
+    pub confirm: Option<bool>,
+    /// The account's password (checked as a login: throttled, a wrong one counts as a failed login).
+    pub password: Option<secrecy::SecretString>,
+    /// A code of the authenticator app, when one is paired (every holder with a certificate has one).
+    pub totp: Option<String>,
+}
+
+/// Erases the person: after the password and the TOTP code, each certificate still valid is revoked through the
+/// one revocation path (audit row, CRL, OCSP, e-mail) and every key of the account is destroyed in the token;
+/// then the account is anonymised and closed, secrets and consents are deleted; what the retention rules keep is
+/// kept, and listed with the reason. Nothing is revoked or erased when the step-up fails.
+pub async fn erase(state: &AppState, user: &User, req: ErasureRequest, client: &str) -> Result<Value, AccountError> {
+    if req.confirm != Some(true) {
+        return Err(AccountError::Invalid(
+            "Erasure closes the account for good: send confirm: true to go ahead".into(),
+        ));
+    }
+    let (checked, attempt) = crate::accounts::login::check_password(state, &user.email, req.password, client).await?;
+    if checked.id != user.id {
+        return Err(AccountError::WrongCredentials);
+    }
+    let paired = crate::db::users::totp(&state.db, &user.id)
+        .await?
+        .is_some_and(|p| p.status == "active");
+    if paired {
+        crate::auth::totp::check_code(
+            &state.db,
+            &state.hsm,
+            &state.settings.auth,
+            state.clock.as_ref(),
+            &user.id,
+            req.totp.as_deref(),
+            client,
+        )
+        .await?;
+    }
+    // Password and code both right: the attempt no longer counts against the login throttle.
+    attempt.succeeded(state).await?;
+    end_credentials(state, user, client).await?;
+    let id = &user.id;
+    let mut tx = state.db.writer().begin().await?;
+    sqlx::query(
+        "UPDATE users SET email = $1, given_name = 'erased', surname = 'erased', phone = '', password_hash = '',
+                status = 'erased', two_factor = 'off', two_factor_postponed = NULL, two_factor_until = NULL,
+                privacy_ack_at = NULL
+         WHERE id = $2",
+    )
+    .bind(format!("erased-{id}@invalid"))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    for sql in [
+        "DELETE FROM totp_pairings WHERE user_id = $1",
+        "DELETE FROM consents WHERE user_id = $1",
+        "DELETE FROM one_time_codes WHERE user_id = $1",
+        "DELETE FROM flows WHERE user_id = $1",
+        "DELETE FROM web_sessions WHERE user_id = $1",
+        "DELETE FROM access_tokens WHERE user_id = $1",
+        // The contact form's texts may hold anything the person wrote; the numbers and dates stay for the records.
+        "UPDATE contact_messages SET body = 'erased', answer = CASE WHEN answer IS NULL THEN NULL ELSE 'erased' END
+         WHERE user_id = $1",
+        "UPDATE sads SET remaining = 0 WHERE user_id = $1",
+        "UPDATE credentials SET status = 'revoked' WHERE user_id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+    }
+    // The revocation notices just queued still go out (the person is told their certificates ended); every other
+    // message to the person is dropped or blanked.
+    sqlx::query(
+        "DELETE FROM outbox WHERE (recipient = $1 OR recipient = $2) AND status = 'pending'
+           AND kind <> 'certificate_revoked'",
+    )
+    .bind(&user.email)
+    .bind(&user.phone)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE outbox SET recipient = 'erased', body = ''
+         WHERE (recipient = $1 OR recipient = $2) AND NOT (status = 'pending' AND kind = 'certificate_revoked')",
+    )
+    .bind(&user.email)
+    .bind(&user.phone)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    audit(state, id, "gdpr.erasure", "ok", client, json!({})).await;
+    Ok(json!({
+        "status": "erased",
+        "erased": [
+            "name, e-mail address and phone number (replaced by placeholders)",
+            "password hash and authenticator pairing",
+            "consents, one-time codes, sessions and API tokens",
+            "copies of the messages sent to you",
+        ],
+        "kept": [
+            { "what": "issued certificates and the signature ledger (document digests, times)",
+              "why": "qualified trust service evidence: kept 10 years after the certificate expires (eIDAS; product rules §9)" },
+            { "what": "the audit trail of your account's actions, under an anonymous id",
+              "why": "security logs are kept at least 2 years" },
+            { "what": "orders and invoices, if any",
+              "why": "financial records are kept 5 or 10 years by law" },
+        ],
+        "effect": "your certificates were revoked and can no longer sign, their keys were destroyed; you were logged out everywhere",
+    }))
+}
+
+/// Revokes each of the user's certificates still valid (for cessation of operation, through
+/// [`revoke_credential`]) and destroys every key of the account in the token, each
+/// destruction audited with its credential.
+async fn end_credentials(state: &AppState, user: &User, client: &str) -> Result<(), AccountError> {
+    let actor = format!("user:{}", user.id);
+    let rows = sqlx::query(
+        "SELECT c.id, c.cert_serial, t.status FROM credentials c
+                            JOIN certificates t ON t.serial = c.cert_serial WHERE c.user_id = $1",
+    )
+    .bind(&user.id)
+    .fetch_all(state.db.writer())
+    .await?;
+    for row in rows {
+        let (credential, serial, status): (String, String, String) =
+            (row.try_get("id")?, row.try_get("cert_serial")?, row.try_get("status")?);
+        if status != "revoked" {
+            // The step-up was checked by the caller: the holder is not asked again per certificate.
+            match revoke_credential(state, &credential, None, "cessation_of_operation", &actor, client).await {
+                Ok(_) | Err(RevokeError::AlreadyRevoked) => {}
+                Err(RevokeError::Db(e)) => return Err(e.into()),
+                Err(e) => return Err(AccountError::Internal(format!("certificate {serial} not revoked: {e}"))),
+            }
+        }
+        let (hsm, key_id) = (state.hsm.clone(), credential.clone());
+        tokio::task::spawn_blocking(move || hsm.destroy_key_pair(key_id.as_bytes()))
+            .await
+            .map_err(|e| AccountError::Internal(format!("key destruction task failed: {e}")))??;
+        audit(
+            state,
+            &user.id,
+            "credential.key_destroyed",
+            "ok",
+            client,
+            json!({ "credential": credential, "serial": serial, "why": "erasure" }),
+        )
+        .await;
+    }
+    Ok(())
+}
