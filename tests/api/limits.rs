@@ -33,17 +33,6 @@ fn burst<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     })
 }
 
-/// `parafa_password_verifications_total` of one instance, from `/metrics`.
-fn password_verifications(app: &TestApp) -> u64 {
-    let text = app.get("/metrics").text().expect("metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix("parafa_password_verifications_total "))
-        .unwrap_or_else(|| panic!("no parafa_password_verifications_total in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .expect("a count")
-}
-
 fn json_of(r: reqwest::blocking::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let text = r.text().unwrap_or_default();
@@ -59,7 +48,7 @@ fn settle() {
 /// over `apps`: at most five passwords are evaluated in all, and every answer is a 401/400 or a 429.
 fn parallel_logins_are_throttled(apps: &[&TestApp]) {
     let holder = apps[0].create_account("burst@example.com", false);
-    let before: u64 = apps.iter().map(|a| password_verifications(a)).sum();
+    let before: u64 = apps.iter().map(|a| a.password_verifications()).sum();
     let statuses = burst(PARALLEL, |i| {
         let app = apps[i % apps.len()];
         let r = if i % 2 == 0 {
@@ -76,7 +65,7 @@ fn parallel_logins_are_throttled(apps: &[&TestApp]) {
         };
         json_of(r.expect("login request"))
     });
-    let after: u64 = apps.iter().map(|a| password_verifications(a)).sum();
+    let after: u64 = apps.iter().map(|a| a.password_verifications()).sum();
     for (status, out) in &statuses {
         assert!(
             matches!(status, 400 | 401 | 429) && out["error"].is_string() && out["error_description"].is_string(),

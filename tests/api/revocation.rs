@@ -56,17 +56,25 @@ fn crl_text(app: &TestApp, path: &str, pki: &Pki) -> String {
 }
 
 fn ocsp(app: &TestApp, pki: &Pki, cert: &Path) -> String {
-    openssl(&[
+    ocsp_with(app, pki, cert, &[])
+}
+
+/// `openssl ocsp` for `cert` against the server, verified against the chain, with `extra` arguments.
+fn ocsp_with(app: &TestApp, pki: &Pki, cert: &Path, extra: &[&str]) -> String {
+    let url = app.url("/pki/ocsp");
+    let mut args = vec![
         "ocsp",
         "-issuer",
         pki.issuing.to_str().unwrap(),
         "-cert",
         cert.to_str().unwrap(),
         "-url",
-        &app.url("/pki/ocsp"),
+        &url,
         "-CAfile",
         pki.chain.to_str().unwrap(),
-    ])
+    ];
+    args.extend_from_slice(extra);
+    openssl(&args)
 }
 
 fn holder_pem(app: &TestApp, serial: &str, name: &str) -> PathBuf {
@@ -236,21 +244,12 @@ fn the_holder_revokes_with_a_totp_code() {
 /// `openssl ocsp` without a nonce, the response kept in `<name>.der`; returns its text.
 fn ocsp_no_nonce(app: &TestApp, pki: &Pki, cert: &Path, name: &str) -> String {
     let out = app.data_dir.join(format!("{name}.der"));
-    openssl(&[
-        "ocsp",
-        "-no_nonce",
-        "-issuer",
-        pki.issuing.to_str().unwrap(),
-        "-cert",
-        cert.to_str().unwrap(),
-        "-url",
-        &app.url("/pki/ocsp"),
-        "-CAfile",
-        pki.chain.to_str().unwrap(),
-        "-respout",
-        out.to_str().unwrap(),
-        "-resp_text",
-    ])
+    ocsp_with(
+        app,
+        pki,
+        cert,
+        &["-no_nonce", "-respout", out.to_str().unwrap(), "-resp_text"],
+    )
 }
 
 fn produced_at(text: &str) -> String {
@@ -379,18 +378,7 @@ fn past_the_budget_of_fresh_answers_a_nonce_is_left_out_and_the_answer_still_ver
             "{i}: the nonce is echoed: {fresh}"
         );
     }
-    let past = openssl(&[
-        "ocsp",
-        "-issuer",
-        pki.issuing.to_str().unwrap(),
-        "-cert",
-        pem.to_str().unwrap(),
-        "-url",
-        &app.url("/pki/ocsp"),
-        "-CAfile",
-        pki.chain.to_str().unwrap(),
-        "-resp_text",
-    ]);
+    let past = ocsp_with(&app, &pki, &pem, &["-resp_text"]);
     assert!(past.contains("WARNING: no nonce in response"), "{past}");
     assert!(past.contains("Response verify OK") && past.contains(": good"), "{past}");
     assert_eq!(produced_at(&past), produced_at(&first), "the cached answer was sent");

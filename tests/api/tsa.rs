@@ -585,17 +585,6 @@ fn an_authenticated_timestamp_verifies_and_debits_one_transaction() {
     assert_eq!(app.books(&holder.credential_id), (2, 2), "a rejection costs nothing");
 }
 
-/// `parafa_password_verifications_total` of the server, from `/metrics`.
-fn password_verifications(app: &TestApp) -> u64 {
-    let text = app.get("/metrics").text().unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("parafa_password_verifications_total "))
-        .unwrap_or_else(|| panic!("no parafa_password_verifications_total in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// A TSA client sends its e-mail and password with every query: the password's Argon2 check is made once and
 /// remembered, not made per timestamp, and a password changed meanwhile is refused at the very next query.
 #[test]
@@ -605,13 +594,13 @@ fn a_tsa_clients_password_is_checked_once_and_a_changed_one_is_refused_at_once()
     let holder = app.create_holder_with("tsa.remembered@example.com", "p256", 1, false);
     let auth = basic(&holder.email, common::HOLDER_PASSWORD);
     let query = openssl_query(&pki, "remembered", &["-sha256"]);
-    let before = password_verifications(&app);
+    let before = app.password_verifications();
     for i in 0..4 {
         let (_, text) = ask_as(&app, &pki, &auth, &query, &format!("remembered-{i}"));
         assert!(text.contains("Status: Granted."), "{text}");
     }
     assert_eq!(
-        password_verifications(&app) - before,
+        app.password_verifications() - before,
         1,
         "one Argon2 check for four timestamps"
     );

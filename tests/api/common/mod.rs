@@ -424,6 +424,17 @@ impl TestApp {
         (r.status().as_u16(), r.json().unwrap_or(serde_json::Value::Null))
     }
 
+    /// `parafa_password_verifications_total` of this server, from `/metrics`: the Argon2 checks it made.
+    pub fn password_verifications(&self) -> u64 {
+        let text = self.get("/metrics").text().expect("metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix("parafa_password_verifications_total "))
+            .unwrap_or_else(|| panic!("no parafa_password_verifications_total in /metrics:\n{text}"))
+            .trim()
+            .parse()
+            .expect("a count")
+    }
+
     /// The file holding the server's clock offset in seconds (the server and the CLI reread it at every reading).
     pub fn clock_file(&self) -> PathBuf {
         PathBuf::from(
