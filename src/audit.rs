@@ -41,6 +41,31 @@ pub async fn record(db: &Db, clock: &dyn Clock, e: Event<'_>) -> Result<(), DbEr
     store::insert(db.writer(), &row(clock, &e)).await
 }
 
+/// Records a step a user took on their own account or orders (actor and target: the user). A failure to write is
+/// logged, not returned: the step it records has happened.
+pub async fn user_step(
+    db: &Db,
+    clock: &dyn Clock,
+    user_id: &str,
+    action: &str,
+    outcome: &str,
+    client: &str,
+    details: serde_json::Value,
+) {
+    let actor = format!("user:{user_id}");
+    let event = Event {
+        actor: &actor,
+        action,
+        target: user_id,
+        outcome,
+        client,
+        details,
+    };
+    if let Err(e) = record(db, clock, event).await {
+        tracing::error!(error = %e, action, "could not write an audit row");
+    }
+}
+
 /// The stored row for an event, for callers that insert it inside their own transaction.
 pub fn row(clock: &dyn Clock, e: &Event<'_>) -> AuditRow {
     AuditRow {

@@ -89,20 +89,18 @@ pub fn check_password_strength(state: &AppState, password: &str, hints: &[&str])
     Ok(())
 }
 
-/// Appends an audit row for an account step.
+/// Appends an audit row for an account step (see [`crate::audit::user_step`]).
 pub async fn audit(state: &AppState, user_id: &str, action: &str, outcome: &str, client: &str, details: Value) {
-    let actor = format!("user:{user_id}");
-    let event = crate::audit::Event {
-        actor: &actor,
+    crate::audit::user_step(
+        &state.db,
+        state.clock.as_ref(),
+        user_id,
         action,
-        target: user_id,
         outcome,
         client,
         details,
-    };
-    if let Err(e) = crate::audit::record(&state.db, state.clock.as_ref(), event).await {
-        tracing::error!(error = %e, action, "could not write an audit row");
-    }
+    )
+    .await;
 }
 
 /// Normalises a phone number: spaces, dots, dashes and parentheses dropped; a leading `00` becomes `+`.

@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::{fx, price, Price};
-use crate::accounts::audit;
 use crate::app::AppState;
 use crate::clock::{rfc3339, Clock};
 use crate::db::{users::User, DbError};
@@ -298,8 +297,9 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
         );
         crate::notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
         tx.commit().await?;
-        audit(
-            state,
+        crate::audit::user_step(
+            &state.db,
+            state.clock.as_ref(),
             &user.id,
             "order.place",
             "ok",
@@ -686,7 +686,16 @@ pub async fn cancel(state: &AppState, user: &User, id: &str, client: &str) -> Re
     )
     .await?;
     tx.commit().await?;
-    audit(state, &user.id, "order.cancel", "ok", client, json!({ "order": id })).await;
+    crate::audit::user_step(
+        &state.db,
+        state.clock.as_ref(),
+        &user.id,
+        "order.cancel",
+        "ok",
+        client,
+        json!({ "order": id }),
+    )
+    .await;
     view(state, user, id).await
 }
 

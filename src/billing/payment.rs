@@ -11,7 +11,6 @@ use sha2::Sha256;
 use sqlx::Row;
 
 use super::orders::OrderError;
-use crate::accounts::audit;
 use crate::app::AppState;
 use crate::clock::Clock;
 use crate::db::DbError;
@@ -216,8 +215,9 @@ pub async fn callback(
         super::orders::record_history(&mut tx, &event.order_id, &order_state, &actor, "payment failed", now).await?;
     }
     tx.commit().await?;
-    audit(
-        state,
+    crate::audit::user_step(
+        &state.db,
+        state.clock.as_ref(),
         &user_id,
         "order.payment",
         &event.status,

@@ -3,13 +3,13 @@
 //! Every number from the product rules is a setting here with the documented default. Settings are loaded and
 //! validated once at start; the rest of the code receives them by reference.
 
+pub mod values;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::Deserialize;
-
-pub mod values;
 
 pub use values::KeySpec;
 

@@ -1,12 +1,12 @@
 //! Who may ask `POST /tsa` for a timestamp, and what it costs (product rules §1: one transaction per timestamp).
 //!
-//! The authentication itself is read from the request in `routes.rs`. A caller authenticates as TSAs' clients do: HTTP Basic with the holder's e-mail and password (the login's own
-//! check, under its throttle, then remembered for a few minutes: see [`super::credentials`]; no TOTP code: a
-//! timestamp uses no holder key) or a CSC bearer token. Each token
-//! granted is debited through the signature ledger exactly as CSC `signatures/timestamp` is (ARCHITECTURE.md
-//! invariant 3): the quota is read, the token is made in the HSM, then one ledger commit debits conditionally and
-//! records it; a commit refused means the token is discarded and a rejection is sent instead. Anonymous callers are
-//! served only when `tsa_ocsp.tsa_anonymous` is on, under their own rate limit, and debited nothing.
+//! A caller authenticates as TSAs' clients do (read from the request in `routes.rs`): HTTP Basic with the holder's
+//! e-mail and password (the login's own check, under its throttle, then remembered for a few minutes: see
+//! [`super::credentials`]; no TOTP code: a timestamp uses no holder key) or a CSC bearer token. Each token granted
+//! is debited through the signature ledger exactly as CSC `signatures/timestamp` is (ARCHITECTURE.md invariant 3):
+//! the quota is read, the token is made in the HSM, then one ledger commit debits conditionally and records it; a
+//! commit refused means the token is discarded and a rejection is sent instead. Anonymous callers are served only
+//! when `tsa_ocsp.tsa_anonymous` is on, under their own rate limit, and debited nothing.
 
 use std::sync::Arc;
 
