@@ -27,3 +27,9 @@ pub mod ratelimit;
 pub mod startup;
 pub mod tsa;
 pub mod web;
+
+/// The hostile corpus of the integration tests, shared with the parsers' unit tests: one builder of each hostile
+/// file for both layers.
+#[cfg(test)]
+#[path = "../tests/api/common/hostile.rs"]
+pub(crate) mod hostile;

@@ -305,8 +305,9 @@ pub fn parse_request(request: &[u8], limits: &OcspLimits) -> Option<OcspRequest>
 
 /// Answers a DER OCSP request with a DER OCSP response: good, revoked (with time and reason) or unknown for each
 /// certificate asked about, signed by the CA that issued them; a request that does not parse or is past `limits`
-/// gets `malformedRequest`. A nonce of 1–32 bytes is echoed in a response signed for it; a longer (or empty) one
-/// gets `malformedRequest` (RFC 8954 §2.1). Without a nonce the answer comes from [`OcspCache`] when it holds one
+/// gets `malformedRequest`. A nonce of 1–32 bytes is echoed in a response signed for it, within the instance's
+/// budget of such answers (past it the nonce is left out, as RFC 8954 §2.1 allows); a longer (or empty) one gets
+/// `malformedRequest`. Without a nonce the answer comes from [`OcspCache`] when it holds one
 /// for the same certificates with the same statuses.
 pub async fn ocsp(
     db: &Db,

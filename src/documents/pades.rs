@@ -2609,6 +2609,7 @@ pub fn signature_fields(pdf: &[u8], limits: &Limits) -> Result<Vec<SignatureFiel
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hostile::{deep_field_tree, deep_page_tree, xref_chain, zlib};
 
     /// A PDF whose objects 1..=n are `objects` (1 is the catalog), with a classic cross-reference table.
     fn pdf(objects: &[&str]) -> Vec<u8> {
@@ -3026,13 +3027,6 @@ mod tests {
     // -----------------------------------------------------------------------------------------------------------
     // Hostile files: each is refused or read within the budget, and the work counters show it.
 
-    fn zlib(data: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(data).unwrap();
-        z.finish().unwrap()
-    }
-
     fn flate(content: Vec<u8>) -> (Vec<u8>, String) {
         (zlib(&content), " /Filter /FlateDecode".into())
     }
@@ -3107,30 +3101,6 @@ mod tests {
         assert!(inspect(&file, &limits()).is_ok());
     }
 
-    /// A chain of `levels` page tree nodes, each the only kid of the one above, with one page at the bottom.
-    fn deep_page_tree(levels: usize) -> Vec<u8> {
-        let mut objects = vec!["<< /Type /Catalog /Pages 2 0 R >>".to_string()];
-        for i in 0..levels {
-            objects.push(format!("<< /Type /Pages /Kids [{} 0 R] /Count 1 >>", i + 3));
-        }
-        objects.push("<< /Type /Page >>".into());
-        pdf(&objects.iter().map(String::as_str).collect::<Vec<_>>())
-    }
-
-    /// A field tree `levels` deep: each field the only kid of the one above.
-    fn deep_field_tree(levels: usize) -> Vec<u8> {
-        let mut objects = vec![
-            "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] >> >>".to_string(),
-            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
-            "<< /Type /Page >>".into(),
-        ];
-        for i in 0..levels {
-            objects.push(format!("<< /T (f{i}) /Kids [{} 0 R] >>", i + 5));
-        }
-        objects.push("<< /T (leaf) >>".into());
-        pdf(&objects.iter().map(String::as_str).collect::<Vec<_>>())
-    }
-
     #[test]
     fn trees_deeper_than_the_budget_are_refused() {
         assert!(inspect(&deep_page_tree(10), &limits()).is_ok());
@@ -3189,55 +3159,6 @@ mod tests {
             }
             assert!(nodes < 20, "{why}: {nodes} nodes");
         }
-    }
-
-    /// `sections` cross-reference streams chained by `/Prev`, none with a `/Length`, each followed by `pad`
-    /// bytes. With `ends`, each stream has its own `endstream`; without, only one `endstream` ends the file, so a
-    /// reader that looks for it from each section scans most of the file each time.
-    fn xref_chain(sections: usize, pad: usize, ends: bool) -> Vec<u8> {
-        let mut out = b"%PDF-1.7\n".to_vec();
-        let mut offsets = Vec::new();
-        for (i, body) in TWO_PAGES.iter().enumerate() {
-            offsets.push(out.len());
-            out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-        }
-        let row = |offset: usize| [&[1u8][..], &(offset as u32).to_be_bytes(), &[0]].concat();
-        let mut prev: Option<usize> = None;
-        for k in 0..sections {
-            let num = 5 + k;
-            let at = out.len();
-            let (rows, index) = if k == 0 {
-                let mut rows = vec![0u8; 6];
-                for o in &offsets {
-                    rows.extend(row(*o));
-                }
-                rows.extend(row(at));
-                (rows, "[0 6]".to_string())
-            } else {
-                (row(at), format!("[{num} 1]"))
-            };
-            let prev_entry = prev.map(|p| format!(" /Prev {p}")).unwrap_or_default();
-            out.extend_from_slice(
-                format!(
-                    "{num} 0 obj\n<< /Type /XRef /Size {} /Root 1 0 R /W [1 4 1] /Index {index}{prev_entry} >>\nstream\n",
-                    sections + 5
-                )
-                .as_bytes(),
-            );
-            out.extend_from_slice(&rows);
-            out.push(b'\n');
-            if ends {
-                out.extend_from_slice(b"endstream\n");
-            }
-            out.extend(std::iter::repeat_n(b' ', pad));
-            out.extend_from_slice(b"\nendobj\n");
-            prev = Some(at);
-        }
-        if !ends {
-            out.extend_from_slice(b"endstream\n");
-        }
-        out.extend_from_slice(format!("startxref\n{}\n%%EOF\n", prev.unwrap_or(0)).as_bytes());
-        out
     }
 
     #[test]

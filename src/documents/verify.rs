@@ -1185,19 +1185,8 @@ mod tests {
         assert_eq!(der_prefix(&[0x30, 0x82, 0x00]), &[0x30, 0x82, 0x00]);
     }
 
-    const THROWAWAY: &str = "\
------BEGIN CERTIFICATE-----\n\
-MIIBfTCCASOgAwIBAgIUJbhAl15D1Mw2iQIv8z+CT1/TWxowCgYIKoZIzj0EAwIw\n\
-FDESMBAGA1UEAwwJVGhyb3dhd2F5MB4XDTI2MTEyNTA3MzIzNloXDTM2MTEyMjA3\n\
-MzIzNlowFDESMBAGA1UEAwwJVGhyb3dhd2F5MFkwEwYHKoZIzj0CAQYIKoZIzj0D\n\
-AQcDQgAElN/Uxu4bNSpAzWIEc2bYhnS3iCqzwP5KNoAPyQcTy+2+8nX71Q/Pm3CH\n\
-zk1BgrZI/pBPZfhYBoIgsXOQ3ZyAIaNTMFEwHQYDVR0OBBYEFAa6/TUQeZVA3MeC\n\
-TKJJ9g/tbpY/MB8GA1UdIwQYMBaAFAa6/TUQeZVA3MeCTKJJ9g/tbpY/MA8GA1Ud\n\
-EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgEGzX43ZVzTcy+m4f2KGOJ1Kd\n\
-FISneaJLRY29wlod1RQCIQCTUAHW7RQJWkUdvZW0hHmdgI2KnYdtG7OtuxhJVwt+\n\
-YQ==\n\
------END CERTIFICATE-----\n\
-";
+    // A throwaway self-signed certificate: the hostile corpus's.
+    use crate::hostile::THROWAWAY_CERT as THROWAWAY;
 
     /// An enveloping `.p7s` of `content` with `signers` SignerInfos (signatures that do not verify: the cost of
     /// checking them is the point) and the throwaway certificate.

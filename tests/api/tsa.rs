@@ -626,17 +626,27 @@ fn a_tsa_clients_password_is_checked_once_and_a_changed_one_is_refused_at_once()
     assert_eq!(app.books(&holder.credential_id), (5, 5));
 }
 
-/// A package spent to its last transaction refuses the next timestamp whole: a rejection, no token, no debit.
-#[test]
-fn an_exhausted_package_refuses_the_timestamp_and_debits_nothing() {
+/// A server whose one package holds `transactions` transactions; the directory of its configuration file is
+/// kept beside it.
+fn spawn_with_package(transactions: u32) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("parafa.toml");
     std::fs::write(
         &config,
-        "[[packages]]\nid = 1\nname = \"Two\"\nvalidity_years = 1\ntransactions = 2\nnet_price_eur_cents = 100\n",
+        format!(
+            "[[packages]]\nid = 1\nname = \"Small\"\nvalidity_years = 1\ntransactions = {transactions}\n\
+             net_price_eur_cents = 100\n"
+        ),
     )
     .unwrap();
     let app = TestApp::spawn_on(Backend::Sqlite, &[("PARAFA_CONFIG", config.to_str().unwrap())]);
+    (app, dir)
+}
+
+/// A package spent to its last transaction refuses the next timestamp whole: a rejection, no token, no debit.
+#[test]
+fn an_exhausted_package_refuses_the_timestamp_and_debits_nothing() {
+    let (app, _config) = spawn_with_package(2);
     let pki = pki(&app);
     let holder = app.create_holder_with("tsa.quota@example.com", "p256", 1, false);
     assert_eq!(holder.transactions, 2);
@@ -677,14 +687,7 @@ fn timestamp_requests_past_the_rate_limit_get_429_with_retry_after() {
 /// each debited and recorded, and 9 rejections that cost nothing (ARCHITECTURE.md invariant 3).
 #[test]
 fn concurrent_timestamps_never_overspend_the_package() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("parafa.toml");
-    std::fs::write(
-        &config,
-        "[[packages]]\nid = 1\nname = \"Three\"\nvalidity_years = 1\ntransactions = 3\nnet_price_eur_cents = 100\n",
-    )
-    .unwrap();
-    let app = TestApp::spawn_on(Backend::Sqlite, &[("PARAFA_CONFIG", config.to_str().unwrap())]);
+    let (app, _config) = spawn_with_package(3);
     let pki = pki(&app);
     let holder = app.create_holder_with("tsa.race@example.com", "p256", 1, false);
     let bearer = format!("Bearer {}", app.login(&holder));

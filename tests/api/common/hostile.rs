@@ -130,7 +130,8 @@ pub fn huge_count() -> Vec<u8> {
     ]))
 }
 
-/// `sections` cross-reference streams chained by `/Prev`, none with a `/Length`, each followed by `pad` bytes.
+/// Two pages behind `sections` cross-reference streams chained by `/Prev`, none with a `/Length`, each followed by
+/// `pad` bytes.
 /// With `ends`, each stream has its own `endstream`; without, one `endstream` ends the file, so a reader that
 /// searches for it from each section scans (and copies) most of the file each time: quadratic work.
 pub fn xref_chain(sections: usize, pad: usize, ends: bool) -> Vec<u8> {
@@ -138,7 +139,8 @@ pub fn xref_chain(sections: usize, pad: usize, ends: bool) -> Vec<u8> {
     let mut offsets = Vec::new();
     for (i, body) in [
         "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+        "<< /Type /Page /Parent 2 0 R >>",
         "<< /Type /Page /Parent 2 0 R >>",
     ]
     .iter()
@@ -150,7 +152,7 @@ pub fn xref_chain(sections: usize, pad: usize, ends: bool) -> Vec<u8> {
     let row = |offset: usize| [&[1u8][..], &(offset as u32).to_be_bytes(), &[0]].concat();
     let mut prev: Option<usize> = None;
     for k in 0..sections {
-        let num = 4 + k;
+        let num = 5 + k;
         let at = out.len();
         let (rows, index) = if k == 0 {
             let mut rows = vec![0u8; 6];
@@ -158,7 +160,7 @@ pub fn xref_chain(sections: usize, pad: usize, ends: bool) -> Vec<u8> {
                 rows.extend(row(*o));
             }
             rows.extend(row(at));
-            (rows, "[0 5]".to_string())
+            (rows, "[0 6]".to_string())
         } else {
             (row(at), format!("[{num} 1]"))
         };
@@ -166,7 +168,7 @@ pub fn xref_chain(sections: usize, pad: usize, ends: bool) -> Vec<u8> {
         out.extend_from_slice(
             format!(
                 "{num} 0 obj\n<< /Type /XRef /Size {} /Root 1 0 R /W [1 4 1] /Index {index}{prev_entry} >>\nstream\n",
-                sections + 4
+                sections + 5
             )
             .as_bytes(),
         );
