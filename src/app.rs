@@ -1,40 +1,28 @@
 //! The application context: what every request handler receives (`AppState`, built once at start by
 //! `startup::provision`) and what it knows of the caller (its address, behind trusted proxies).
 //!
-//! On the interface floor (docs/ARCHITECTURE.md): handlers take `AppState`; domain functions should take what they
-//! use (`&Db`, `&Hsm`, `&dyn Clock`, their area's settings), and those that still take `AppState` are listed as
-//! breaches in `tests/api/architecture.rs`.
-
-use std::sync::Arc;
+//! On the interface floor (docs/ARCHITECTURE.md): handlers take `AppState`; domain functions take their area's
+//! part of it (`state.accounts()`, `state.billing()`, `state.documents()`, or the lifecycle's `Services` it derefs
+//! to) or only what they use (`&Db`, `&Hsm`, `&dyn Clock`).
 
 use actix_web::web;
 
-use crate::admission::Budget;
-use crate::auth::password::Hasher;
-use crate::ca::Ca;
-use crate::clock::SystemClock;
-use crate::config::Settings;
-use crate::db::Db;
-use crate::hsm::Hsm;
+use crate::lifecycle;
 
-/// Everything a request handler may need; cheap to clone.
+/// Everything a request handler may need; cheap to clone. The services are the lifecycle's (the widest domain
+/// context, which hands each area its part: `state.accounts()`, `state.billing()`, `state.documents()`), read
+/// through `Deref` as `state.db`, `state.settings`…
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: Db,
-    pub hsm: Arc<Hsm>,
-    pub ca: Arc<Ca>,
-    /// The timestamp authority (key in the token, certificate from the issuing CA).
-    pub tsa: Arc<crate::tsa::Tsa>,
-    pub clock: Arc<SystemClock>,
-    /// Commits signature requests in groups (see [`crate::db::signing::Ledger`]).
-    pub ledger: crate::db::signing::Ledger,
-    /// The EUR→RON rate source.
-    pub fx: Arc<crate::billing::fx::Fx>,
-    /// The memory budget that large bodies, PDF/CMS parsing and Argon2 reserve from (see [`crate::admission`]).
-    pub admission: Arc<Budget>,
-    /// The pool of Argon2 workers (every password hash and check goes through it).
-    pub hasher: Arc<Hasher>,
+    pub services: lifecycle::Services,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = lifecycle::Services;
+
+    fn deref(&self) -> &lifecycle::Services {
+        &self.services
+    }
 }
 
 /// The client's address for throttling and the audit trail: the peer's IP, or, when the peer is one of the

@@ -115,16 +115,18 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
         .map_err(|e| StartupError::Io(format!("password pool task failed: {e}")))?
         .map_err(|e| StartupError::Io(format!("cannot start the password pool: {e}")))?;
     Ok(AppState {
-        admission,
-        hasher: Arc::new(hasher),
-        settings: Arc::new(settings),
-        ledger: crate::db::signing::Ledger::spawn(db.clone()),
-        fx,
-        db,
-        hsm,
-        ca: Arc::new(ca),
-        tsa: Arc::new(tsa),
-        clock,
+        services: crate::lifecycle::Services {
+            ledger: crate::db::signing::Ledger::spawn(db.clone()),
+            admission,
+            hasher: Arc::new(hasher),
+            settings: Arc::new(settings),
+            fx,
+            db,
+            hsm,
+            ca: Arc::new(ca),
+            tsa: Arc::new(tsa),
+            clock,
+        },
     })
 }
 
@@ -150,7 +152,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
     };
     let json_limit = state.settings.max_json_body_bytes;
     let data = web::Data::new(state);
-    crate::lifecycle::scheduler::spawn(data.clone().into_inner());
+    crate::lifecycle::scheduler::spawn(data.services.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())

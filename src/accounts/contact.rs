@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::app::AppState;
+use super::Services;
 use crate::clock::{rfc3339, Clock};
 use crate::db::users::{self, User};
 use crate::db::DbError;
@@ -91,7 +91,7 @@ fn topic_of(raw: Option<&str>) -> Result<&'static str, ContactError> {
 }
 
 /// Sends a message: checks it, numbers it, stores it with a copy e-mailed to the holder, audits it.
-pub async fn send(state: &AppState, user: &User, req: NewMessage, client: &str) -> Result<Value, ContactError> {
+pub async fn send(state: &Services, user: &User, req: NewMessage, client: &str) -> Result<Value, ContactError> {
     let topic = topic_of(req.topic.as_deref())?;
     let body = text_within(req.message.as_deref(), MESSAGE_MIN_CHARS, "message")?;
     let now = state.clock.now();
@@ -210,7 +210,7 @@ const COLUMNS: &str = "m.id, m.number, m.user_id, m.order_id, o.registration_num
     m.answer, m.created_at, m.answered_at";
 
 /// `GET /api/v1/me/contact`: the holder's own messages, newest first, with their state and answer.
-pub async fn mine(state: &AppState, user: &User) -> Result<Value, ContactError> {
+pub async fn mine(state: &Services, user: &User) -> Result<Value, ContactError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM contact_messages m LEFT JOIN orders o ON o.id = m.order_id
          WHERE m.user_id = $1 ORDER BY m.number DESC LIMIT {LIST_LIMIT}"
@@ -223,7 +223,7 @@ pub async fn mine(state: &AppState, user: &User) -> Result<Value, ContactError> 
 }
 
 /// The holder's orders a message may be about (newest first): id, registration number, date.
-pub async fn orders_of(state: &AppState, user: &User) -> Result<Value, ContactError> {
+pub async fn orders_of(state: &Services, user: &User) -> Result<Value, ContactError> {
     let rows = sqlx::query(&format!(
         "SELECT id, registration_number, created_at FROM orders WHERE user_id = $1
          ORDER BY created_at DESC, id DESC LIMIT {LIST_LIMIT}"
@@ -243,7 +243,7 @@ pub async fn orders_of(state: &AppState, user: &User) -> Result<Value, ContactEr
 }
 
 /// `GET /api/v1/operator/contact`: the open messages, oldest first, with their holder.
-pub async fn open_messages(state: &AppState) -> Result<Value, ContactError> {
+pub async fn open_messages(state: &Services) -> Result<Value, ContactError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS}, u.email, u.given_name, u.surname FROM contact_messages m
          JOIN users u ON u.id = m.user_id LEFT JOIN orders o ON o.id = m.order_id
@@ -267,7 +267,7 @@ pub async fn open_messages(state: &AppState) -> Result<Value, ContactError> {
 /// An operator answers an open message: it is closed with the answer, the holder is e-mailed, the answer is
 /// audited (its digest and length, not its text).
 pub async fn answer(
-    state: &AppState,
+    state: &Services,
     id: &str,
     req: Answer,
     operator: &User,

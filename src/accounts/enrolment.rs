@@ -9,8 +9,8 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Services;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
-use crate::app::AppState;
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
 use crate::db::accounts::{self as store, Flow};
@@ -53,7 +53,7 @@ fn required(value: Option<String>, name: &str) -> Result<String, AccountError> {
 
 /// Enrols a person and e-mails the invitation. The answer is the same whether or not the e-mail already has an
 /// account: an existing owner is told by e-mail instead, so the endpoint reveals nothing about who is a customer.
-pub async fn enrol(state: &AppState, req: EnrolRequest, client: &str) -> Result<(), AccountError> {
+pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<(), AccountError> {
     let given_name = required(req.given_name, "The given name")?;
     let surname = required(req.surname, "The surname")?;
     let email = super::email::canonical(&required(req.email, "The e-mail address")?)
@@ -157,7 +157,7 @@ pub async fn enrol(state: &AppState, req: EnrolRequest, client: &str) -> Result<
 }
 
 /// Starts a new invitation flow and queues its e-mail.
-pub(crate) async fn invite(state: &AppState, user: &User, lang: Lang, client: &str) -> Result<(), AccountError> {
+pub(crate) async fn invite(state: &Services, user: &User, lang: Lang, client: &str) -> Result<(), AccountError> {
     let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
     let now = clock.now();
     let (token, token_hash) = tokens::new_secret();
@@ -195,7 +195,7 @@ pub(crate) async fn invite(state: &AppState, user: &User, lang: Lang, client: &s
 }
 
 /// The live flow of an invitation link.
-async fn flow_of(state: &AppState, token: &str) -> Result<(Flow, User), AccountError> {
+async fn flow_of(state: &Services, token: &str) -> Result<(Flow, User), AccountError> {
     let flow = store::flow_by_token(&state.db, &tokens::hash(token))
         .await?
         .filter(|f| f.kind == KIND)
@@ -222,7 +222,7 @@ async fn flow_of(state: &AppState, token: &str) -> Result<(Flow, User), AccountE
 }
 
 /// `GET /api/v1/invitations/{token}`: the data to confirm.
-pub async fn view(state: &AppState, token: &str) -> Result<InvitationView, AccountError> {
+pub async fn view(state: &Services, token: &str) -> Result<InvitationView, AccountError> {
     let (flow, user) = flow_of(state, token).await?;
     Ok(InvitationView {
         phone_ends_with: user
@@ -244,7 +244,7 @@ pub async fn view(state: &AppState, token: &str) -> Result<InvitationView, Accou
 
 /// `POST …/phone`: the phone number typed again must be the enrolled one; then an SMS code goes to it.
 pub async fn phone(
-    state: &AppState,
+    state: &Services,
     token: &str,
     phone: Option<String>,
     client: &str,
@@ -285,7 +285,7 @@ pub async fn phone(
 
 /// Sends an SMS code of this purpose to the user's phone within `flow`.
 pub async fn send_sms_code(
-    state: &AppState,
+    state: &Services,
     flow: &Flow,
     user: &User,
     purpose: CodePurpose,
@@ -325,7 +325,7 @@ pub async fn send_sms_code(
 
 /// `POST …/phone/verify`: the SMS code.
 pub async fn verify_phone(
-    state: &AppState,
+    state: &Services,
     token: &str,
     code: Option<String>,
     client: &str,
@@ -366,7 +366,7 @@ pub async fn verify_phone(
 
 /// `POST …/password`: the password; the account becomes active and the link is used up.
 pub async fn set_password(
-    state: &AppState,
+    state: &Services,
     token: &str,
     password: Option<SecretString>,
     client: &str,

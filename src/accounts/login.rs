@@ -6,8 +6,8 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Services;
 use super::{audit, AccountError};
-use crate::app::AppState;
 use crate::auth::{sessions, totp};
 use crate::db::accounts as store;
 use crate::db::limits::{self, Limit};
@@ -55,7 +55,7 @@ pub struct LoggedIn {
 }
 
 /// The 2FA state of a user at `now` (login and the checks of other routes use it).
-pub fn two_factor_state(state: &AppState, user: &User, now: i64) -> TwoFactor {
+pub fn two_factor_state(state: &Services, user: &User, now: i64) -> TwoFactor {
     match user.two_factor.as_str() {
         "on" => TwoFactor::On,
         "off" => TwoFactor::Off,
@@ -85,7 +85,7 @@ fn throttle_subjects(email: &str, client: &str) -> [String; 2] {
 
 impl Attempt {
     /// The attempt succeeded: it no longer counts.
-    pub async fn succeeded(self, state: &AppState) -> Result<(), AccountError> {
+    pub async fn succeeded(self, state: &Services) -> Result<(), AccountError> {
         let now = state.clock.now();
         let mut conn = state.db.writer().acquire().await?;
         for subject in &self.subjects {
@@ -100,7 +100,7 @@ impl Attempt {
 /// ([`crate::db::limits`]), so parallel requests, on any number of instances, cannot all pass a check that only
 /// the first should: at most `login_max_failures_per_account` passwords of one account are ever evaluated per
 /// window. Call it before any password work.
-pub async fn reserve_attempt(state: &AppState, email: &str, client: &str) -> Result<Attempt, AccountError> {
+pub async fn reserve_attempt(state: &Services, email: &str, client: &str) -> Result<Attempt, AccountError> {
     let acc = &state.settings.accounts;
     let now = state.clock.now();
     let subjects = throttle_subjects(email, client);
@@ -131,7 +131,7 @@ pub async fn reserve_attempt(state: &AppState, email: &str, client: &str) -> Res
 /// pair returns the attempt, which the caller gives back once the login as a whole succeeded. Used by the login
 /// and by re-pairing from the login prompt.
 pub async fn check_password(
-    state: &AppState,
+    state: &Services,
     email: &str,
     password: Option<SecretString>,
     client: &str,
@@ -163,7 +163,7 @@ pub fn login_email(raw: Option<&str>) -> String {
 }
 
 /// Logs in. The password is checked first (Argon2id, on the blocking pool), then the TOTP code when 2FA is on.
-pub async fn login(state: &AppState, req: LoginRequest, client: &str) -> Result<LoggedIn, AccountError> {
+pub async fn login(state: &Services, req: LoginRequest, client: &str) -> Result<LoggedIn, AccountError> {
     let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
     let email = login_email(req.email.as_deref());
     let now = clock.now();
@@ -221,7 +221,7 @@ pub struct PostponeRequest {
 
 /// Postpones the 2FA set-up; refused once 2FA is mandatory, and for a date at or after the mandatory date.
 pub async fn postpone(
-    state: &AppState,
+    state: &Services,
     user: &User,
     req: PostponeRequest,
     client: &str,

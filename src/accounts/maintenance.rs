@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::enrolment::send_sms_code;
+use super::Services;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
-use crate::app::AppState;
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
 use crate::db::accounts::{self as store, Flow};
@@ -23,7 +23,7 @@ pub struct ChangePassword {
     pub new: Option<SecretString>,
 }
 
-async fn hash_new(state: &AppState, user: &User, new: Option<SecretString>) -> Result<String, AccountError> {
+async fn hash_new(state: &Services, user: &User, new: Option<SecretString>) -> Result<String, AccountError> {
     let pw = new.ok_or_else(|| AccountError::Invalid("The new password is required".into()))?;
     check_password_strength(
         state,
@@ -33,12 +33,12 @@ async fn hash_new(state: &AppState, user: &User, new: Option<SecretString>) -> R
     Ok(state.hasher.hash(pw, 0).await?)
 }
 
-fn email(user: &User, state: &AppState, t: Template<'_>, kind: &str) -> Message {
+fn email(user: &User, state: &Services, t: Template<'_>, kind: &str) -> Message {
     notify::email(&user.email, &user.lang, state.ca.public_base(), t, kind)
 }
 
 /// Stores the new password hash, ends every session and queues the confirmation, in one transaction.
-async fn replace_password(state: &AppState, user: &User, hash: &str, flow: Option<&Flow>) -> Result<(), AccountError> {
+async fn replace_password(state: &Services, user: &User, hash: &str, flow: Option<&Flow>) -> Result<(), AccountError> {
     let now = state.clock.now();
     let m = email(user, state, Template::PasswordChanged, "password_changed");
     let mut tx = state.db.writer().begin().await?;
@@ -56,7 +56,7 @@ async fn replace_password(state: &AppState, user: &User, hash: &str, flow: Optio
 
 /// Changes the password (the current one is required); every session ends.
 pub async fn change_password(
-    state: &AppState,
+    state: &Services,
     user: &User,
     req: ChangePassword,
     client: &str,
@@ -86,7 +86,7 @@ pub async fn change_password(
 const RECOVERY: &str = "recovery";
 
 /// `POST /api/v1/password-recovery`: e-mails a recovery link to an active account; says nothing either way.
-pub async fn start_recovery(state: &AppState, email_address: Option<String>, client: &str) -> Result<(), AccountError> {
+pub async fn start_recovery(state: &Services, email_address: Option<String>, client: &str) -> Result<(), AccountError> {
     let address = super::email::canonical(email_address.as_deref().unwrap_or_default())
         .map_err(|_| AccountError::Invalid("The e-mail address is not valid".into()))?;
     // Counted whether or not the address has an account, so the answer tells nothing either way.
@@ -129,7 +129,7 @@ pub async fn start_recovery(state: &AppState, email_address: Option<String>, cli
     Ok(())
 }
 
-async fn recovery_flow(state: &AppState, token: &str, stages: &[&str]) -> Result<(Flow, User), AccountError> {
+async fn recovery_flow(state: &Services, token: &str, stages: &[&str]) -> Result<(Flow, User), AccountError> {
     let flow = store::flow_by_token(&state.db, &tokens::hash(token))
         .await?
         .filter(|f| f.kind == RECOVERY)
@@ -154,13 +154,13 @@ async fn recovery_flow(state: &AppState, token: &str, stages: &[&str]) -> Result
 }
 
 /// The stage of a live recovery link (`link_sent`, `sms_sent`, `verified`), for the page the link opens.
-pub async fn recovery_stage(state: &AppState, token: &str) -> Result<String, AccountError> {
+pub async fn recovery_stage(state: &Services, token: &str) -> Result<String, AccountError> {
     let (flow, _) = recovery_flow(state, token, &["link_sent", "sms_sent", "verified"]).await?;
     Ok(flow.stage)
 }
 
 /// `POST …/{token}/sms`: "Send code".
-pub async fn recovery_sms(state: &AppState, token: &str, client: &str) -> Result<codes::Sent, AccountError> {
+pub async fn recovery_sms(state: &Services, token: &str, client: &str) -> Result<codes::Sent, AccountError> {
     // The code may be asked for again (after the cool-down) while it has not been entered.
     let (flow, user) = recovery_flow(state, token, &["link_sent", "sms_sent"]).await?;
     let sent = send_sms_code(state, &flow, &user, CodePurpose::PasswordRecovery, RECOVERY).await?;
@@ -179,7 +179,7 @@ pub async fn recovery_sms(state: &AppState, token: &str, client: &str) -> Result
 
 /// `POST …/{token}/verify`: the SMS code.
 pub async fn recovery_verify(
-    state: &AppState,
+    state: &Services,
     token: &str,
     code: Option<String>,
     client: &str,
@@ -209,7 +209,7 @@ pub async fn recovery_verify(
 
 /// `POST …/{token}/password`: the new password; every session ends.
 pub async fn recovery_password(
-    state: &AppState,
+    state: &Services,
     token: &str,
     new: Option<SecretString>,
     client: &str,
@@ -223,7 +223,7 @@ pub async fn recovery_password(
 
 const PHONE_CHANGE: &str = "phone_change";
 
-async fn phone_flow(state: &AppState, user: &User, stage: &str) -> Result<Flow, AccountError> {
+async fn phone_flow(state: &Services, user: &User, stage: &str) -> Result<Flow, AccountError> {
     let flow = store::latest_flow(&state.db, &user.id, PHONE_CHANGE)
         .await?
         .filter(|f| f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
@@ -239,7 +239,7 @@ async fn phone_flow(state: &AppState, user: &User, stage: &str) -> Result<Flow, 
 }
 
 /// `POST /api/v1/me/phone/email-code`: a code by e-mail (valid 5 minutes) starts a phone change.
-pub async fn phone_email_code(state: &AppState, user: &User, client: &str) -> Result<codes::Sent, AccountError> {
+pub async fn phone_email_code(state: &Services, user: &User, client: &str) -> Result<codes::Sent, AccountError> {
     let acc = &state.settings.accounts;
     let now = state.clock.now();
     if let Some(last) = store::last_code_sent(&state.db, &user.id, "phone_email").await? {
@@ -290,7 +290,7 @@ pub async fn phone_email_code(state: &AppState, user: &User, client: &str) -> Re
 
 /// `POST /api/v1/me/phone/email-code/verify`.
 pub async fn phone_email_verify(
-    state: &AppState,
+    state: &Services,
     user: &User,
     code: Option<String>,
     client: &str,
@@ -320,7 +320,7 @@ pub async fn phone_email_verify(
 
 /// `POST /api/v1/me/phone`: the new number (with its country prefix); an SMS code (valid 5 minutes) goes to it.
 pub async fn phone_new(
-    state: &AppState,
+    state: &Services,
     user: &User,
     phone: Option<String>,
     client: &str,
@@ -384,7 +384,7 @@ pub async fn phone_new(
 /// `POST /api/v1/me/phone/verify`: the SMS code from the new number; the number changes, every session ends, and
 /// a confirmation e-mail goes out.
 pub async fn phone_verify(
-    state: &AppState,
+    state: &Services,
     user: &User,
     code: Option<String>,
     client: &str,

@@ -11,14 +11,36 @@ pub mod pairing;
 pub mod privacy;
 pub mod routes;
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::auth::codes::CodeError;
+use crate::auth::password::Hasher;
 use crate::auth::password::PasswordError;
 use crate::auth::totp::{CodeError as TotpCodeError, TotpError};
+use crate::ca::Ca;
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::db::Db;
 use crate::db::DbError;
+use crate::hsm::Hsm;
 use crate::hsm::HsmError;
+
+/// What the account flows use: the application context's part they need, handed in by the handlers
+/// (`state.accounts()`) and by the lifecycle (`lifecycle::Services::accounts`). Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub clock: Arc<SystemClock>,
+    /// The token, for the TOTP seeds it keeps wrapped.
+    pub hsm: Arc<Hsm>,
+    /// The pool of Argon2 workers.
+    pub hasher: Arc<Hasher>,
+    /// The CA, for the public base address of the links the e-mails carry.
+    pub ca: Arc<Ca>,
+}
 
 /// What went wrong in an account flow.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +93,7 @@ impl From<TotpError> for AccountError {
 }
 
 /// Checks a new password: the minimum length, then zxcvbn's estimate (with the person's own data as hints).
-pub fn check_password_strength(state: &AppState, password: &str, hints: &[&str]) -> Result<(), AccountError> {
+pub fn check_password_strength(state: &Services, password: &str, hints: &[&str]) -> Result<(), AccountError> {
     let acc = &state.settings.accounts;
     if password.chars().count() < acc.password_min_length {
         return Err(PasswordError::TooShort(acc.password_min_length).into());
@@ -90,7 +112,7 @@ pub fn check_password_strength(state: &AppState, password: &str, hints: &[&str])
 }
 
 /// Appends an audit row for an account step (see [`crate::audit::user_step`]).
-pub async fn audit(state: &AppState, user_id: &str, action: &str, outcome: &str, client: &str, details: Value) {
+pub async fn audit(state: &Services, user_id: &str, action: &str, outcome: &str, client: &str, details: Value) {
     crate::audit::user_step(
         &state.db,
         state.clock.as_ref(),

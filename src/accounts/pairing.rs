@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::enrolment::send_sms_code;
+use super::Services;
 use super::{audit, AccountError};
-use crate::app::AppState;
 use crate::auth::{codes, totp};
 use crate::db::accounts::{self as store, Flow};
 use crate::db::users::User;
@@ -38,7 +38,7 @@ pub struct Secret {
 }
 
 /// Starts (or restarts) a pairing: a new flow and an SMS code to the account's phone.
-pub async fn start(state: &AppState, user: &User, client: &str) -> Result<codes::Sent, AccountError> {
+pub async fn start(state: &Services, user: &User, client: &str) -> Result<codes::Sent, AccountError> {
     begin(state, user, None, client).await
 }
 
@@ -62,7 +62,7 @@ pub struct LostAppStarted {
 /// Starts a re-pairing without a session: the password (under the login throttle), then the same steps as
 /// [`start`] — an SMS code to the account's phone, the acknowledgement, the new secret shown once, its first code
 /// — so knowing the password alone is not enough. Only for accounts whose 2FA is on.
-pub async fn start_lost_app(state: &AppState, req: LostApp, client: &str) -> Result<LostAppStarted, AccountError> {
+pub async fn start_lost_app(state: &Services, req: LostApp, client: &str) -> Result<LostAppStarted, AccountError> {
     let email = super::login::login_email(req.email.as_deref());
     let (user, attempt) = super::login::check_password(state, &email, req.password, client).await?;
     attempt.succeeded(state).await?;
@@ -78,7 +78,7 @@ pub async fn start_lost_app(state: &AppState, req: LostApp, client: &str) -> Res
 }
 
 /// The account of a re-pairing started from the login prompt, by its token.
-pub async fn lost_app_user(state: &AppState, token: &str) -> Result<User, AccountError> {
+pub async fn lost_app_user(state: &Services, token: &str) -> Result<User, AccountError> {
     let flow = store::flow_by_token(&state.db, &crate::auth::tokens::hash(token))
         .await?
         .filter(|f| f.kind == KIND && f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
@@ -94,7 +94,7 @@ pub async fn lost_app_user(state: &AppState, token: &str) -> Result<User, Accoun
 }
 
 async fn begin(
-    state: &AppState,
+    state: &Services,
     user: &User,
     token_hash: Option<String>,
     client: &str,
@@ -126,7 +126,7 @@ async fn begin(
     Ok(sent)
 }
 
-async fn open_flow(state: &AppState, user: &User, stage: &str) -> Result<Flow, AccountError> {
+async fn open_flow(state: &Services, user: &User, stage: &str) -> Result<Flow, AccountError> {
     let flow = store::latest_flow(&state.db, &user.id, KIND)
         .await?
         .filter(|f| f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
@@ -141,7 +141,7 @@ async fn open_flow(state: &AppState, user: &User, stage: &str) -> Result<Flow, A
 }
 
 /// The SMS code and the acknowledgement: a new seed is generated in the token and shown once.
-pub async fn sms(state: &AppState, user: &User, req: SmsStep, client: &str) -> Result<Secret, AccountError> {
+pub async fn sms(state: &Services, user: &User, req: SmsStep, client: &str) -> Result<Secret, AccountError> {
     if req.app_installed != Some(true) {
         return Err(AccountError::Invalid(
             "Please confirm that you installed an authenticator app and understand the code is shown only once".into(),
@@ -186,7 +186,7 @@ fn qr_png(uri: &str) -> Result<String, AccountError> {
 }
 
 /// The first code from the app: the pairing becomes active, 2FA is on, and every session ends.
-pub async fn activate(state: &AppState, user: &User, code: Option<String>, client: &str) -> Result<(), AccountError> {
+pub async fn activate(state: &Services, user: &User, code: Option<String>, client: &str) -> Result<(), AccountError> {
     let flow = open_flow(state, user, "secret_shown").await?;
     let checked = totp::check_pending_code(
         &state.db,

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
 
+use super::Services;
 use super::{audit, AccountError};
-use crate::app::AppState;
 use crate::clock::{rfc3339, Clock};
 use crate::db::accounts as store;
 use crate::db::users::User;
@@ -25,7 +25,7 @@ pub struct ConsentRequest {
 }
 
 /// Records a consent. Only marketing can be withdrawn; the others are acknowledgements.
-pub async fn consent(state: &AppState, user: &User, req: ConsentRequest, client: &str) -> Result<Value, AccountError> {
+pub async fn consent(state: &Services, user: &User, req: ConsentRequest, client: &str) -> Result<Value, AccountError> {
     let kind = req.kind.unwrap_or_default();
     if !KINDS.contains(&kind.as_str()) {
         return Err(AccountError::Invalid(format!(
@@ -65,7 +65,7 @@ pub struct ConsentsDue {
 }
 
 /// What of [`ConsentsDue`] is due, given the user's [`consents_of`].
-pub fn due(state: &AppState, consents: &Value) -> ConsentsDue {
+pub fn due(state: &Services, consents: &Value) -> ConsentsDue {
     let version = &state.settings.accounts.privacy_notice_version;
     ConsentsDue {
         access: consents.get("access").is_none_or(|c| c["granted"] != true),
@@ -76,7 +76,7 @@ pub fn due(state: &AppState, consents: &Value) -> ConsentsDue {
 }
 
 /// The latest state of each consent: `{kind: {granted, version, at}}`.
-pub async fn consents_of(state: &AppState, user_id: &str) -> Result<Value, AccountError> {
+pub async fn consents_of(state: &Services, user_id: &str) -> Result<Value, AccountError> {
     let rows = sqlx::query("SELECT kind, version, granted, at FROM consents WHERE user_id = $1 ORDER BY at, id")
         .bind(user_id)
         .fetch_all(state.db.pool())
@@ -96,7 +96,7 @@ pub async fn consents_of(state: &AppState, user_id: &str) -> Result<Value, Accou
     Ok(Value::Object(out))
 }
 
-async fn rows(state: &AppState, sql: &str, user_id: &str, columns: &[&str]) -> Result<Vec<Value>, AccountError> {
+async fn rows(state: &Services, sql: &str, user_id: &str, columns: &[&str]) -> Result<Vec<Value>, AccountError> {
     let found = sqlx::query(sql).bind(user_id).fetch_all(state.db.pool()).await?;
     let mut out = Vec::with_capacity(found.len());
     for r in found {
@@ -122,7 +122,7 @@ async fn rows(state: &AppState, sql: &str, user_id: &str, columns: &[&str]) -> R
 
 /// Everything Parafa holds on the user, as JSON, without secrets (no password hash, TOTP seed, token or code
 /// hashes, message bodies).
-pub async fn export(state: &AppState, user: &User, client: &str) -> Result<Value, AccountError> {
+pub async fn export(state: &Services, user: &User, client: &str) -> Result<Value, AccountError> {
     let id = &user.id;
     let mut messages = Vec::new();
     for r in sqlx::query(

@@ -154,7 +154,7 @@ impl FromRequest for WebUser {
                 .filter(|u| u.status == "active")
                 .ok_or(AccountError::Unauthenticated)?;
             if route.as_deref().is_some_and(needs_two_factor)
-                && login::two_factor_state(&state, &user, state.clock.now()) == TwoFactor::SetupRequired
+                && login::two_factor_state(&state.accounts(), &user, state.clock.now()) == TwoFactor::SetupRequired
             {
                 return Err(AccountError::Forbidden(TWO_FACTOR_REQUIRED.into()).into());
             }
@@ -172,7 +172,7 @@ async fn enrol(
     req: HttpRequest,
     body: web::Json<enrolment::EnrolRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    enrolment::enrol(&state, body.into_inner(), &client_of(&req)).await?;
+    enrolment::enrol(&state.accounts(), body.into_inner(), &client_of(&req)).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "status": "invitation_sent",
         "message": "If the address can receive it, an invitation e-mail is on its way.",
@@ -180,7 +180,7 @@ async fn enrol(
 }
 
 async fn invitation(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(enrolment::view(&state, &token).await?))
+    Ok(HttpResponse::Ok().json(enrolment::view(&state.accounts(), &token).await?))
 }
 
 #[derive(Deserialize)]
@@ -204,7 +204,7 @@ async fn invitation_phone(
     token: web::Path<String>,
     body: web::Json<PhoneBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let sent = enrolment::phone(&state, &token, body.into_inner().phone, &client_of(&req)).await?;
+    let sent = enrolment::phone(&state.accounts(), &token, body.into_inner().phone, &client_of(&req)).await?;
     Ok(HttpResponse::Accepted().json(sent))
 }
 
@@ -214,7 +214,7 @@ async fn invitation_verify(
     token: web::Path<String>,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    enrolment::verify_phone(&state, &token, body.into_inner().code, &client_of(&req)).await?;
+    enrolment::verify_phone(&state.accounts(), &token, body.into_inner().code, &client_of(&req)).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "phone_verified" })))
 }
 
@@ -224,7 +224,7 @@ async fn invitation_password(
     token: web::Path<String>,
     body: web::Json<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
-    enrolment::set_password(&state, &token, body.into_inner().password, &client_of(&req)).await?;
+    enrolment::set_password(&state.accounts(), &token, body.into_inner().password, &client_of(&req)).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "active" })))
 }
 
@@ -233,7 +233,7 @@ async fn login(
     req: HttpRequest,
     body: web::Json<login::LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let done = login::login(&state, body.into_inner(), &client_of(&req)).await?;
+    let done = login::login(&state.accounts(), body.into_inner(), &client_of(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             header::SET_COOKIE,
@@ -244,7 +244,15 @@ async fn login(
 
 async fn logout(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
     sessions::close(&state.db, &user.token_hash).await?;
-    super::audit(&state, &user.user.id, "auth.logout", "ok", &user.client, json!({})).await;
+    super::audit(
+        &state.accounts(),
+        &user.user.id,
+        "auth.logout",
+        "ok",
+        &user.client,
+        json!({}),
+    )
+    .await;
     Ok(HttpResponse::NoContent()
         .insert_header((header::SET_COOKIE, sessions::clear_cookie()))
         .finish())
@@ -252,9 +260,9 @@ async fn logout(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespons
 
 async fn me(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
     let u = &user.user;
-    let two_factor = login::two_factor_state(&state, u, state.clock.now());
-    let consents = privacy::consents_of(&state, &u.id).await?;
-    let due = privacy::due(&state, &consents);
+    let two_factor = login::two_factor_state(&state.accounts(), u, state.clock.now());
+    let consents = privacy::consents_of(&state.accounts(), &u.id).await?;
+    let due = privacy::due(&state.accounts(), &consents);
     Ok(HttpResponse::Ok().json(json!({
         "consents": consents,
         "needs_access_consent": due.access,
@@ -276,12 +284,12 @@ async fn postpone(
     user: WebUser,
     body: web::Json<login::PostponeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = login::postpone(&state, &user.user, body.into_inner(), &user.client).await?;
+    let now = login::postpone(&state.accounts(), &user.user, body.into_inner(), &user.client).await?;
     Ok(HttpResponse::Ok().json(json!({ "two_factor": now })))
 }
 
 async fn pairing_start(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
-    let sent = pairing::start(&state, &user.user, &user.client).await?;
+    let sent = pairing::start(&state.accounts(), &user.user, &user.client).await?;
     Ok(HttpResponse::Accepted().json(sent))
 }
 
@@ -290,7 +298,7 @@ async fn pairing_sms(
     user: WebUser,
     body: web::Json<pairing::SmsStep>,
 ) -> Result<HttpResponse, ApiError> {
-    let secret = pairing::sms(&state, &user.user, body.into_inner(), &user.client).await?;
+    let secret = pairing::sms(&state.accounts(), &user.user, body.into_inner(), &user.client).await?;
     // Shown once: never stored by a browser or a proxy.
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -302,7 +310,7 @@ async fn pairing_activate(
     user: WebUser,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    pairing::activate(&state, &user.user, body.into_inner().code, &user.client).await?;
+    pairing::activate(&state.accounts(), &user.user, body.into_inner().code, &user.client).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::SET_COOKIE, sessions::clear_cookie()))
         .json(json!({ "two_factor": TwoFactor::On, "sessions_ended": true })))
@@ -313,7 +321,7 @@ async fn lost_app_start(
     req: HttpRequest,
     body: web::Json<pairing::LostApp>,
 ) -> Result<HttpResponse, ApiError> {
-    let started = pairing::start_lost_app(&state, body.into_inner(), &client_of(&req)).await?;
+    let started = pairing::start_lost_app(&state.accounts(), body.into_inner(), &client_of(&req)).await?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(started))
@@ -325,8 +333,8 @@ async fn lost_app_sms(
     token: web::Path<String>,
     body: web::Json<pairing::SmsStep>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = pairing::lost_app_user(&state, &token).await?;
-    let secret = pairing::sms(&state, &user, body.into_inner(), &client_of(&req)).await?;
+    let user = pairing::lost_app_user(&state.accounts(), &token).await?;
+    let secret = pairing::sms(&state.accounts(), &user, body.into_inner(), &client_of(&req)).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(secret))
@@ -338,8 +346,8 @@ async fn lost_app_activate(
     token: web::Path<String>,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = pairing::lost_app_user(&state, &token).await?;
-    pairing::activate(&state, &user, body.into_inner().code, &client_of(&req)).await?;
+    let user = pairing::lost_app_user(&state.accounts(), &token).await?;
+    pairing::activate(&state.accounts(), &user, body.into_inner().code, &client_of(&req)).await?;
     Ok(HttpResponse::Ok().json(json!({ "two_factor": TwoFactor::On, "sessions_ended": true })))
 }
 
@@ -355,7 +363,7 @@ async fn change_password(
     user: WebUser,
     body: web::Json<maintenance::ChangePassword>,
 ) -> Result<HttpResponse, ApiError> {
-    maintenance::change_password(&state, &user.user, body.into_inner(), &user.client).await?;
+    maintenance::change_password(&state.accounts(), &user.user, body.into_inner(), &user.client).await?;
     Ok(logged_out(
         json!({ "status": "password_changed", "sessions_ended": true }),
     ))
@@ -371,7 +379,7 @@ async fn recovery_start(
     req: HttpRequest,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
-    maintenance::start_recovery(&state, body.into_inner().email, &client_of(&req)).await?;
+    maintenance::start_recovery(&state.accounts(), body.into_inner().email, &client_of(&req)).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "status": "recovery_sent",
         "message": "If the address belongs to an account, a recovery link is on its way.",
@@ -383,7 +391,7 @@ async fn recovery_sms(
     req: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Accepted().json(maintenance::recovery_sms(&state, &token, &client_of(&req)).await?))
+    Ok(HttpResponse::Accepted().json(maintenance::recovery_sms(&state.accounts(), &token, &client_of(&req)).await?))
 }
 
 async fn recovery_verify(
@@ -392,7 +400,7 @@ async fn recovery_verify(
     token: web::Path<String>,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    maintenance::recovery_verify(&state, &token, body.into_inner().code, &client_of(&req)).await?;
+    maintenance::recovery_verify(&state.accounts(), &token, body.into_inner().code, &client_of(&req)).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "verified" })))
 }
 
@@ -402,12 +410,15 @@ async fn recovery_password(
     token: web::Path<String>,
     body: web::Json<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
-    maintenance::recovery_password(&state, &token, body.into_inner().password, &client_of(&req)).await?;
+    maintenance::recovery_password(&state.accounts(), &token, body.into_inner().password, &client_of(&req)).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "password_changed", "sessions_ended": true })))
 }
 
 async fn phone_email_code(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Accepted().json(maintenance::phone_email_code(&state, &user.user, &user.client).await?))
+    Ok(
+        HttpResponse::Accepted()
+            .json(maintenance::phone_email_code(&state.accounts(), &user.user, &user.client).await?),
+    )
 }
 
 async fn phone_email_verify(
@@ -415,7 +426,7 @@ async fn phone_email_verify(
     user: WebUser,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    maintenance::phone_email_verify(&state, &user.user, body.into_inner().code, &user.client).await?;
+    maintenance::phone_email_verify(&state.accounts(), &user.user, body.into_inner().code, &user.client).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "email_verified" })))
 }
 
@@ -424,7 +435,7 @@ async fn phone_new(
     user: WebUser,
     body: web::Json<PhoneBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let sent = maintenance::phone_new(&state, &user.user, body.into_inner().phone, &user.client).await?;
+    let sent = maintenance::phone_new(&state.accounts(), &user.user, body.into_inner().phone, &user.client).await?;
     Ok(HttpResponse::Accepted().json(sent))
 }
 
@@ -433,7 +444,7 @@ async fn phone_verify(
     user: WebUser,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    maintenance::phone_verify(&state, &user.user, body.into_inner().code, &user.client).await?;
+    maintenance::phone_verify(&state.accounts(), &user.user, body.into_inner().code, &user.client).await?;
     Ok(logged_out(json!({ "status": "phone_changed", "sessions_ended": true })))
 }
 
@@ -442,12 +453,12 @@ async fn consent(
     user: WebUser,
     body: web::Json<privacy::ConsentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let consents = privacy::consent(&state, &user.user, body.into_inner(), &user.client).await?;
+    let consents = privacy::consent(&state.accounts(), &user.user, body.into_inner(), &user.client).await?;
     Ok(HttpResponse::Ok().json(json!({ "consents": consents })))
 }
 
 async fn export(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
-    let data = privacy::export(&state, &user.user, &user.client).await?;
+    let data = privacy::export(&state.accounts(), &user.user, &user.client).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((
@@ -513,11 +524,12 @@ async fn contact_send(
     user: WebUser,
     body: web::Json<contact::NewMessage>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(contact::send(&state, &user.user, body.into_inner(), &user.client).await?))
+    Ok(HttpResponse::Created()
+        .json(contact::send(&state.accounts(), &user.user, body.into_inner(), &user.client).await?))
 }
 
 async fn contact_mine(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(contact::mine(&state, &user.user).await?))
+    Ok(HttpResponse::Ok().json(contact::mine(&state.accounts(), &user.user).await?))
 }
 
 impl From<ContactError> for ApiError {

@@ -8,9 +8,30 @@ pub mod orders;
 pub mod payment;
 pub mod routes;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
-use crate::config::PackageSettings;
+use crate::ca::Ca;
+use crate::clock::SystemClock;
+use crate::config::{PackageSettings, Settings};
+use crate::db::Db;
+
+/// The procurement catalogue's code of the service (on an institutional order's proforma and invoice).
+pub const CPV: &str = "79132100-9";
+
+/// What billing uses: the application context's part it needs, handed in by the handlers (`state.billing()`)
+/// and by the lifecycle (`lifecycle::Services::billing`). Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub clock: Arc<SystemClock>,
+    /// The EUR→RON rate source.
+    pub fx: Arc<fx::Fx>,
+    /// The CA, for the public base address of payment links.
+    pub ca: Arc<Ca>,
+}
 
 /// `a × b / d`, rounded half away from zero (all operands non-negative).
 fn mul_div_round(a: i64, b: i64, d: i64) -> i64 {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use super::{fx, price, Price};
-use crate::app::AppState;
+use super::Services;
+use super::{fx, price, Price, CPV};
 use crate::clock::{rfc3339, Clock};
 use crate::db::{users::User, DbError};
 
@@ -25,19 +25,6 @@ pub enum OrderError {
     Forbidden(String),
     #[error(transparent)]
     Db(#[from] DbError),
-}
-
-impl From<crate::lifecycle::LifecycleError> for OrderError {
-    fn from(e: crate::lifecycle::LifecycleError) -> Self {
-        use crate::lifecycle::LifecycleError as L;
-        match e {
-            L::Invalid(d) => OrderError::Invalid(d),
-            L::Forbidden(d) => OrderError::Forbidden(d),
-            L::NotFound(_) => OrderError::NotFound,
-            L::Db(d) => OrderError::Db(d),
-            other => OrderError::Conflict(other.to_string()),
-        }
-    }
 }
 
 impl From<sqlx::Error> for OrderError {
@@ -200,8 +187,26 @@ pub(crate) fn registration_number(now: i64) -> String {
     format!("PRF-{year}-{}-{}", &code[..4], &code[4..])
 }
 
-/// Places an order: validated, priced at today's rate, awaiting payment.
-pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &str) -> Result<Value, OrderError> {
+/// An order request that passed billing's checks: a known kind and package, the three acknowledgements, a
+/// complete invoice and a valid promotional code. Whether the holder may order it (a ban, an order in progress, a
+/// certificate to rekey) is the lifecycle's to say (`lifecycle::rekey::place_order`).
+pub struct Draft {
+    kind: String,
+    package: crate::config::PackageSettings,
+    newsletter: bool,
+    invoice: Value,
+    promo: Option<crate::config::PromoCode>,
+}
+
+impl Draft {
+    /// `new`, `rekey` or `reissue`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+}
+
+/// Checks an order request against billing's rules.
+pub fn check(state: &Services, req: OrderRequest) -> Result<Draft, OrderError> {
     let kind = req.kind.unwrap_or_else(|| "new".into());
     if !["new", "rekey", "reissue"].contains(&kind.as_str()) {
         return Err(OrderError::Invalid("kind must be new, rekey or reissue".into()));
@@ -222,13 +227,12 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
         }
     }
     let invoice = invoice(req.invoice)?;
-    let renews = crate::lifecycle::rekey::eligibility(state, user, &kind).await?;
-    let now = state.clock.now();
-    let billing = &state.settings.billing;
     let promo = match req.promo_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
         Some(code) => Some(
-            billing
+            state
+                .settings
+                .billing
                 .promo_codes
                 .iter()
                 .find(|p| p.code.eq_ignore_ascii_case(code))
@@ -236,6 +240,32 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
                 .ok_or_else(|| OrderError::Invalid("This promotional code is not valid".into()))?,
         ),
     };
+    Ok(Draft {
+        kind,
+        package,
+        newsletter: acks.newsletter.unwrap_or(false),
+        invoice,
+        promo,
+    })
+}
+
+/// Places a checked order, priced at today's rate, awaiting payment; `renews` is the credential a rekey renews.
+pub async fn place(
+    state: &Services,
+    user: &User,
+    draft: Draft,
+    renews: Option<String>,
+    client: &str,
+) -> Result<Value, OrderError> {
+    let Draft {
+        kind,
+        package,
+        newsletter,
+        invoice,
+        promo,
+    } = draft;
+    let now = state.clock.now();
+    let billing = &state.settings.billing;
     let discount = promo.as_ref().map_or(0, |p| {
         p.amount_off_eur_cents.unwrap_or(0)
             + p.percent_off_basis_points
@@ -245,7 +275,7 @@ pub async fn place(state: &AppState, user: &User, req: OrderRequest, client: &st
     let price = price(package.net_price_eur_cents, discount, billing.vat_basis_points, &rate);
     let acks_json = json!({
         "terms": true, "order_conditions": true, "withdrawal_waiver": true,
-        "newsletter": acks.newsletter.unwrap_or(false), "at": rfc3339(now), "client": client,
+        "newsletter": newsletter, "at": rfc3339(now), "client": client,
     });
     let id = uuid::Uuid::now_v7().to_string();
     for _ in 0..5 {
@@ -336,7 +366,7 @@ pub async fn record_history(
 
 /// Re-prices an unpaid order at today's EUR→RON rate when the rate it carries is of another day, so that the
 /// amount paid is the one of the payment day. The EUR amounts do not change.
-pub async fn reprice(state: &AppState, order_id: &str) -> Result<(), DbError> {
+pub async fn reprice(state: &Services, order_id: &str) -> Result<(), DbError> {
     let Some(r) = sqlx::query(
         "SELECT net_eur_cents, discount_eur_cents, vat_basis_points, rate_date FROM orders
          WHERE id = $1 AND state = 'awaiting_payment'",
@@ -442,7 +472,7 @@ pub async fn transition(
 }
 
 /// One of the user's orders with its price, invoice data, actions and history.
-pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, OrderError> {
+pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, OrderError> {
     let r = sqlx::query("SELECT * FROM orders WHERE id = $1 AND user_id = $2")
         .bind(id)
         .bind(&user.id)
@@ -531,15 +561,38 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Orde
     }))
 }
 
+/// The lines an institutional order's proforma or invoice carries under its totals (none for web orders).
+async fn document_notes(state: &Services, order_id: &str, proforma: bool) -> Result<Vec<String>, DbError> {
+    let Some(reference) = crate::db::institutional::procurement_reference(&state.db, order_id).await? else {
+        return Ok(Vec::new());
+    };
+    let billing = &state.settings.billing;
+    let mut notes = vec![
+        format!("Procurement reference: {reference}"),
+        format!("CPV {CPV}: electronic signature certification services"),
+    ];
+    if proforma {
+        notes.push(
+            "Identification: in person with the original ID, or by courier with a notarised or lawyer-attested".into(),
+        );
+        notes.push("sworn statement. The invoice follows the certificate's issuance.".into());
+        notes.push(format!(
+            "Certificate within {} working days of complete documents; invoice payable within {} days.",
+            billing.institutional_lead_working_days, billing.institutional_payment_days
+        ));
+    }
+    Ok(notes)
+}
+
 /// The invoice of a paid order, as a PDF (its data are those frozen at payment).
-pub async fn invoice_pdf(state: &AppState, user: &User, id: &str) -> Result<(String, Vec<u8>), OrderError> {
+pub async fn invoice_pdf(state: &Services, user: &User, id: &str) -> Result<(String, Vec<u8>), OrderError> {
     order_pdf(state, id, Some(&user.id), false).await
 }
 
 /// The invoice (or, with `proforma`, the proforma) of an order, as a PDF; `user_id` limits it to that holder's
 /// orders. An institutional order's documents carry its procurement reference and due date (§13).
 pub async fn order_pdf(
-    state: &AppState,
+    state: &Services,
     id: &str,
     user_id: Option<&str>,
     proforma: bool,
@@ -567,7 +620,7 @@ pub async fn order_pdf(
             .or(r.try_get::<Option<i64>, _>("paid_at")?)
             .unwrap_or_default()
     };
-    let notes = crate::lifecycle::institutional::document_notes(state, id, proforma).await?;
+    let notes = document_notes(state, id, proforma).await?;
     let inv: Value = serde_json::from_str(&r.try_get::<String, _>("invoice")?).unwrap_or(Value::Null);
     let s = |k: &str| inv[k].as_str().unwrap_or_default().to_owned();
     let address = match inv["address_lines"].as_array() {
@@ -640,7 +693,7 @@ pub async fn order_pdf(
 }
 
 /// The user's orders, newest first.
-pub async fn list(state: &AppState, user: &User) -> Result<Value, OrderError> {
+pub async fn list(state: &Services, user: &User) -> Result<Value, OrderError> {
     let ids: Vec<String> = sqlx::query("SELECT id FROM orders WHERE user_id = $1 ORDER BY created_at DESC, id DESC")
         .bind(&user.id)
         .fetch_all(state.db.writer())
@@ -656,7 +709,7 @@ pub async fn list(state: &AppState, user: &User) -> Result<Value, OrderError> {
 }
 
 /// Cancels an order for good, only while it awaits payment.
-pub async fn cancel(state: &AppState, user: &User, id: &str, client: &str) -> Result<Value, OrderError> {
+pub async fn cancel(state: &Services, user: &User, id: &str, client: &str) -> Result<Value, OrderError> {
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
     let n = sqlx::query(
@@ -700,7 +753,7 @@ pub async fn cancel(state: &AppState, user: &User, id: &str, client: &str) -> Re
 }
 
 /// Today's package offers.
-pub async fn packages(state: &AppState) -> Value {
+pub async fn packages(state: &Services) -> Value {
     let rate: fx::Rate = state.fx.rate(state.clock.now()).await;
     json!({
         "vat_basis_points": state.settings.billing.vat_basis_points,

@@ -11,7 +11,7 @@ use sha2::Sha256;
 use sqlx::Row;
 
 use super::orders::OrderError;
-use crate::app::AppState;
+use super::Services;
 use crate::clock::Clock;
 use crate::db::DbError;
 
@@ -68,7 +68,7 @@ pub struct Sandbox;
 
 /// Where the payer of an order is sent: the sandbox page in development mode; none otherwise (the gateway's own
 /// page is reached from its integration, which reports back through [`callback`]).
-pub fn payment_url(state: &AppState, order_id: &str) -> Option<String> {
+pub fn payment_url(state: &Services, order_id: &str) -> Option<String> {
     state
         .settings
         .dev
@@ -125,7 +125,7 @@ pub fn verify(secret: &SecretString, header: Option<&str>, body: &[u8], now: i64
 }
 
 /// The callback secret: the setting, else one made at first start and kept in the database (shared by instances).
-pub async fn secret(state: &AppState) -> Result<SecretString, DbError> {
+pub async fn secret(state: &Services) -> Result<SecretString, DbError> {
     if let Some(s) = &state.settings.billing.payment_callback_secret {
         return Ok(s.clone());
     }
@@ -137,7 +137,7 @@ pub async fn secret(state: &AppState) -> Result<SecretString, DbError> {
 
 /// Handles a gateway's callback. Returns whether this call changed the order (false for a replayed event).
 pub async fn callback(
-    state: &AppState,
+    state: &Services,
     provider: &str,
     signature: Option<&str>,
     body: &[u8],
@@ -256,7 +256,7 @@ pub async fn assign_invoice_number(
 /// The sandbox page's action: `pay` or `fail` the holder's order, reported through the signed callback as a real
 /// gateway would.
 pub async fn sandbox_pay(
-    state: &AppState,
+    state: &Services,
     user_id: &str,
     order_id: &str,
     outcome: &str,

@@ -39,7 +39,7 @@ async fn callback(
         return Err(ApiError::not_found("no such payment provider"));
     }
     let signature = req.headers().get("X-Payment-Signature").and_then(|v| v.to_str().ok());
-    match payment::callback(&state, &provider, signature, &body).await {
+    match payment::callback(&state.billing(), &provider, signature, &body).await {
         Ok(changed) => Ok(HttpResponse::Ok().json(serde_json::json!({ "received": true, "changed": changed }))),
         Err(CallbackError::BadSignature | CallbackError::Stale) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -70,9 +70,9 @@ async fn sandbox_page(
 ) -> Result<HttpResponse, ApiError> {
     sandbox_only(&state)?;
     let user = user?;
-    orders::view(&state, &user.user, &id).await?;
-    orders::reprice(&state, &id).await?;
-    let order = orders::view(&state, &user.user, &id).await?;
+    orders::view(&state.billing(), &user.user, &id).await?;
+    orders::reprice(&state.billing(), &id).await?;
+    let order = orders::view(&state.billing(), &user.user, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "gateway": "sandbox",
         "order": order["registration_number"],
@@ -95,12 +95,18 @@ async fn sandbox_pay(
     sandbox_only(&state)?;
     let user = user?;
     // An order that is not the user's is 404, as on the sandbox page (GET), not a 400 "unknown order".
-    orders::view(&state, &user.user, &id).await.map_err(ApiError::from)?;
+    orders::view(&state.billing(), &user.user, &id)
+        .await
+        .map_err(ApiError::from)?;
     let outcome = body?.into_inner().outcome.unwrap_or_default();
-    payment::sandbox_pay(&state, &user.user.id, &id, &outcome)
+    payment::sandbox_pay(&state.billing(), &user.user.id, &id, &outcome)
         .await
         .map_err(|e| ApiError::from(OrderError::from(e)))?;
-    Ok(HttpResponse::Ok().json(orders::view(&state, &user.user, &id).await.map_err(ApiError::from)?))
+    Ok(HttpResponse::Ok().json(
+        orders::view(&state.billing(), &user.user, &id)
+            .await
+            .map_err(ApiError::from)?,
+    ))
 }
 
 impl From<OrderError> for ApiError {
@@ -116,7 +122,7 @@ impl From<OrderError> for ApiError {
 }
 
 async fn packages(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(orders::packages(&state).await)
+    HttpResponse::Ok().json(orders::packages(&state.billing()).await)
 }
 
 async fn place(
@@ -124,20 +130,20 @@ async fn place(
     user: WebUser,
     body: web::Json<OrderRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let order = orders::place(&state, &user.user, body.into_inner(), &user.client).await?;
+    let order = crate::lifecycle::rekey::place_order(&state, &user.user, body.into_inner(), &user.client).await?;
     Ok(HttpResponse::Created().json(order))
 }
 
 async fn list(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(orders::list(&state, &user.user).await?))
+    Ok(HttpResponse::Ok().json(orders::list(&state.billing(), &user.user).await?))
 }
 
 async fn view(state: web::Data<AppState>, user: WebUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(orders::view(&state, &user.user, &id).await?))
+    Ok(HttpResponse::Ok().json(orders::view(&state.billing(), &user.user, &id).await?))
 }
 
 async fn cancel(state: web::Data<AppState>, user: WebUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(orders::cancel(&state, &user.user, &id, &user.client).await?))
+    Ok(HttpResponse::Ok().json(orders::cancel(&state.billing(), &user.user, &id, &user.client).await?))
 }
 
 async fn invoice_pdf(
@@ -145,7 +151,7 @@ async fn invoice_pdf(
     user: WebUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (number, pdf) = orders::invoice_pdf(&state, &user.user, &id).await?;
+    let (number, pdf) = orders::invoice_pdf(&state.billing(), &user.user, &id).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header(("Content-Disposition", format!("attachment; filename=\"{number}.pdf\"")))

@@ -94,7 +94,7 @@ pub async fn login(
         other => CscError::Throttled(other.to_string()),
     };
     // Reserved before the password is checked; it stays counted as a failure unless given back below.
-    let attempt = crate::accounts::login::reserve_attempt(state, &email, client)
+    let attempt = crate::accounts::login::reserve_attempt(&state.accounts(), &email, client)
         .await
         .map_err(throttle_error)?;
     let user = db::users::by_email(db, &email).await?;
@@ -120,7 +120,7 @@ pub async fn login(
         }
     };
     if user.two_factor == "pending" && clock.now() >= s.accounts.two_factor_mandatory_at() {
-        attempt.succeeded(state).await.map_err(throttle_error)?;
+        attempt.succeeded(&state.accounts()).await.map_err(throttle_error)?;
         return Err(CscError::Authentication(
             "Two-factor authentication is mandatory: pair an authenticator app in the web platform first".into(),
         ));
@@ -129,12 +129,12 @@ pub async fn login(
         if let Err(e) = totp::check_code(db, &state.hsm, &s.auth, clock, &user.id, otp.as_deref(), client).await {
             // A missing code is not a failure (the client asks for it next); a wrong one stays counted.
             if matches!(e, CodeError::Missing) {
-                attempt.succeeded(state).await.map_err(throttle_error)?;
+                attempt.succeeded(&state.accounts()).await.map_err(throttle_error)?;
             }
             return Err(otp_error(e, Version::V2, "X-Parafa-OTP"));
         }
     }
-    attempt.succeeded(state).await.map_err(throttle_error)?;
+    attempt.succeeded(&state.accounts()).await.map_err(throttle_error)?;
     let issued = tokens::issue(db, &s.auth, clock, &user.id, req.remember_me.unwrap_or(false), client).await?;
     audit_event(state, &user.id, "auth.login", &user.id, "ok", client, json!({})).await?;
     Ok(LoginResponse {

@@ -291,13 +291,15 @@ pub async fn sign_doc(
         mechanism,
         hash,
     };
-    let signed = signer::sign_batch(state, &signer, &items).await.map_err(|e| match e {
-        SignError::QuotaExhausted(left) => quota_exhausted(left),
-        SignError::SadSpent | SignError::Invalid(_) => CscError::invalid(e.to_string()),
-        SignError::Hsm(h) => CscError::Hsm(h),
-        SignError::Db(d) => CscError::Db(d),
-        SignError::Internal(m) => CscError::Internal(m),
-    })?;
+    let signed = signer::sign_batch(&state.documents(), &signer, &items)
+        .await
+        .map_err(|e| match e {
+            SignError::QuotaExhausted(left) => quota_exhausted(left),
+            SignError::SadSpent | SignError::Invalid(_) => CscError::invalid(e.to_string()),
+            SignError::Hsm(h) => CscError::Hsm(h),
+            SignError::Db(d) => CscError::Db(d),
+            SignError::Internal(m) => CscError::Internal(m),
+        })?;
     drop(items);
     // Each output is encoded and freed in turn, and the strings move into the JSON value (no copy).
     let (mut documents, mut signatures) = (Vec::new(), Vec::new());
@@ -315,7 +317,7 @@ pub async fn sign_doc(
     fields.insert("SignatureObject".into(), Value::Array(signatures));
     let mut out = Value::Object(fields);
     if req.return_validation_info == Some(true) {
-        let r = signer::revocation_data(state, &cert_der)
+        let r = signer::revocation_data(&state.documents(), &cert_der)
             .await
             .map_err(|e| CscError::Internal(e.to_string()))?;
         let chain = state.ca.chain_der();
@@ -378,7 +380,7 @@ pub async fn timestamp(state: &AppState, caller: &Caller, req: TimestampRequest)
     if quota.as_ref().is_none_or(|q| q.remaining() < 1) {
         return Err(quota_exhausted(quota.map_or(0, |q| q.remaining())));
     }
-    let made = signer::timestamp_of(state, hash, &digest, nonce)
+    let made = signer::timestamp_of(&state.documents(), hash, &digest, nonce)
         .await
         .map_err(|e| CscError::Internal(e.to_string()))?;
     let now = state.clock.now();

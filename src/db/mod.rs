@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod ca;
 pub mod credentials;
+pub mod institutional;
 pub mod limits;
 pub mod outbox;
 pub mod signing;

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::cades::Level;
 use super::pades;
 use super::signer::{self, Format, Item, SignError, Signer};
-use crate::app::AppState;
+use super::Services;
 use crate::auth::{tokens, totp};
 use crate::clock::{rfc3339, Clock};
 use crate::db::signing::SadRow;
@@ -75,7 +75,7 @@ pub fn clean_name(name: &str) -> String {
 
 /// `POST /sign-jobs`: stores the uploads and answers what will happen.
 pub async fn create(
-    state: &AppState,
+    state: &Services,
     user: &User,
     uploads: Vec<Upload>,
     p7s_for_pdf: bool,
@@ -195,7 +195,7 @@ struct JobRow {
     expires_at: i64,
 }
 
-async fn job(state: &AppState, user: &User, id: &str) -> Result<JobRow, JobError> {
+async fn job(state: &Services, user: &User, id: &str) -> Result<JobRow, JobError> {
     let r = sqlx::query("SELECT credential_id, state, level, expires_at FROM sign_jobs WHERE id = $1 AND user_id = $2")
         .bind(id)
         .bind(&user.id)
@@ -218,7 +218,7 @@ async fn job(state: &AppState, user: &User, id: &str) -> Result<JobRow, JobError
 
 /// `POST /sign-jobs/{id}/authorize`: one TOTP code signs every file of the job.
 pub async fn authorize(
-    state: &AppState,
+    state: &Services,
     user: &User,
     id: &str,
     code: Option<&str>,
@@ -390,7 +390,7 @@ pub async fn authorize(
 }
 
 /// A signed file of the job: (name, bytes).
-pub async fn file(state: &AppState, user: &User, id: &str, n: i64) -> Result<(String, Vec<u8>), JobError> {
+pub async fn file(state: &Services, user: &User, id: &str, n: i64) -> Result<(String, Vec<u8>), JobError> {
     job(state, user, id).await?;
     let r = sqlx::query("SELECT output_name, output FROM sign_job_files WHERE job_id = $1 AND n = $2")
         .bind(id)
@@ -408,7 +408,7 @@ pub async fn file(state: &AppState, user: &User, id: &str, n: i64) -> Result<(St
 }
 
 /// `SignedFiles.zip`: every signed file of the job.
-pub async fn zip(state: &AppState, user: &User, id: &str) -> Result<Vec<u8>, JobError> {
+pub async fn zip(state: &Services, user: &User, id: &str) -> Result<Vec<u8>, JobError> {
     job(state, user, id).await?;
     let rows = sqlx::query("SELECT output_name, output FROM sign_job_files WHERE job_id = $1 ORDER BY n")
         .bind(id)
@@ -451,7 +451,7 @@ fn write_zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, JobError> {
 
 /// A job's state and its files' names (the signed names once signed), without reading the files: the download
 /// page's list. The same owner and retention rules as [`zip`].
-pub async fn outputs(state: &AppState, user: &User, id: &str) -> Result<Value, JobError> {
+pub async fn outputs(state: &Services, user: &User, id: &str) -> Result<Value, JobError> {
     let row = job(state, user, id).await?;
     let rows = sqlx::query("SELECT n, name, output_name FROM sign_job_files WHERE job_id = $1 ORDER BY n")
         .bind(id)
@@ -473,7 +473,7 @@ pub async fn outputs(state: &AppState, user: &User, id: &str) -> Result<Value, J
 }
 
 /// `GET /me/signatures`: the user's signing history, newest first (at most 500).
-pub async fn history(state: &AppState, user: &User) -> Result<Value, JobError> {
+pub async fn history(state: &Services, user: &User) -> Result<Value, JobError> {
     let rows = sqlx::query(
         "SELECT name, digest, format, level, transactions, credential_id, created_at FROM sign_history
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 500",
@@ -497,7 +497,7 @@ pub async fn history(state: &AppState, user: &User) -> Result<Value, JobError> {
 }
 
 /// Deletes the jobs past their retention time with their files (the history stays). Returns how many.
-pub async fn purge_expired(state: &AppState) -> Result<u64, DbError> {
+pub async fn purge_expired(state: &Services) -> Result<u64, DbError> {
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
     sqlx::query("DELETE FROM sign_job_files WHERE job_id IN (SELECT id FROM sign_jobs WHERE expires_at <= $1)")

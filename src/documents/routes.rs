@@ -114,7 +114,8 @@ async fn create(
     form: actix_multipart::Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let (uploads, p7s_for_pdf, level) = read_form(form, &state.settings.documents).await?;
-    Ok(HttpResponse::Created().json(jobs::create(&state, &user.user, uploads, p7s_for_pdf, level.as_deref()).await?))
+    Ok(HttpResponse::Created()
+        .json(jobs::create(&state.documents(), &user.user, uploads, p7s_for_pdf, level.as_deref()).await?))
 }
 
 #[derive(Deserialize)]
@@ -128,7 +129,7 @@ async fn authorize(
     id: web::Path<String>,
     body: web::Json<Totp>,
 ) -> Result<HttpResponse, ApiError> {
-    let out = jobs::authorize(&state, &user.user, &id, body.totp.as_deref(), &user.client).await?;
+    let out = jobs::authorize(&state.documents(), &user.user, &id, body.totp.as_deref(), &user.client).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -150,7 +151,7 @@ async fn file(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, n) = path.into_inner();
-    let (name, bytes) = jobs::file(&state, &user.user, &id, n).await?;
+    let (name, bytes) = jobs::file(&state.documents(), &user.user, &id, n).await?;
     let content_type = if name.ends_with(".p7s") {
         "application/pkcs7-signature"
     } else {
@@ -160,12 +161,12 @@ async fn file(
 }
 
 async fn zip(state: web::Data<AppState>, user: WebUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let bytes = jobs::zip(&state, &user.user, &id).await?;
+    let bytes = jobs::zip(&state.documents(), &user.user, &id).await?;
     Ok(attachment("SignedFiles.zip", "application/zip", bytes))
 }
 
 async fn history(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(jobs::history(&state, &user.user).await?))
+    Ok(HttpResponse::Ok().json(jobs::history(&state.documents(), &user.user).await?))
 }
 
 impl From<VerifyError> for ApiError {
@@ -226,7 +227,7 @@ async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) ->
         .admission
         .reserve_parse(size, pdf, admission, "a verification")
         .await?;
-    Ok(HttpResponse::Ok().json(super::verify::verify(&state, file, content).await?))
+    Ok(HttpResponse::Ok().json(super::verify::verify(&state.documents(), file, content).await?))
 }
 
 /// The message for a verification form without a file.

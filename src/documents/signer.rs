@@ -10,7 +10,7 @@ use serde_json::json;
 use super::cades::{self, Level, Revocation};
 use super::cms::{self, Encapsulation, SignerSpec};
 use super::pades;
-use crate::app::AppState;
+use super::Services;
 use crate::clock::Clock;
 use crate::db::signing::{Commit, CommitRefusal, SignatureRow};
 use crate::hsm::{HashAlg, KeySpec, SignMechanism};
@@ -82,7 +82,7 @@ fn b64(d: &[u8]) -> String {
 }
 
 /// Signs the batch and commits it; returns one output per item, in order.
-pub async fn sign_batch(state: &AppState, s: &Signer<'_>, items: &[Item]) -> Result<Vec<Vec<u8>>, SignError> {
+pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Result<Vec<Vec<u8>>, SignError> {
     let now = state.clock.now();
     let chain = state.ca.chain_der();
     let revocation = if items.iter().any(|i| i.level >= Level::BLT) {
@@ -256,7 +256,7 @@ enum Signed {
 /// Embeds the CMS in the PDF, then adds what the level asks: B-LT the DSS with the chain's certificates (the TSA's
 /// too), CRLs and OCSP responses; B-LTA a document timestamp over all of it.
 async fn pades_levels(
-    state: &AppState,
+    state: &Services,
     prepared: pades::Prepared,
     cms_der: &[u8],
     level: Level,
@@ -295,7 +295,7 @@ async fn pades_levels(
 }
 
 /// The CRLs of both CAs and an OCSP response for the signer: validation data for the whole chain.
-pub async fn revocation_data(state: &AppState, cert_der: &[u8]) -> Result<Revocation, SignError> {
+pub async fn revocation_data(state: &Services, cert_der: &[u8]) -> Result<Revocation, SignError> {
     use crate::ca::revocation;
     let unavailable = |e: crate::ca::CaError| SignError::Internal(format!("revocation data: {e}"));
     let cert = <x509_cert::Certificate as der::Decode>::from_der(cert_der)
@@ -322,14 +322,14 @@ pub async fn revocation_data(state: &AppState, cert_der: &[u8]) -> Result<Revoca
 
 /// A signature timestamp from Parafa's TSA over a SHA-256 imprint (the DER TimeStampToken, with the TSA's
 /// certificates).
-pub async fn timestamp(state: &AppState, imprint: &[u8]) -> Result<Vec<u8>, SignError> {
+pub async fn timestamp(state: &Services, imprint: &[u8]) -> Result<Vec<u8>, SignError> {
     Ok(timestamp_of(state, HashAlg::Sha256, imprint, None).await?.token)
 }
 
 /// A timestamp from Parafa's TSA over `digest` (made with `hash`), with the requester's nonce if any; the HSM work
 /// off the async runtime.
 pub async fn timestamp_of(
-    state: &AppState,
+    state: &Services,
     hash: HashAlg,
     digest: &[u8],
     nonce: Option<der::asn1::Int>,

@@ -29,7 +29,7 @@ use x509_cert::attr::Attributes;
 use x509_cert::Certificate;
 
 use super::pades;
-use crate::app::AppState;
+use super::Services;
 use crate::clock::Clock;
 use crate::hsm::HashAlg;
 
@@ -248,7 +248,7 @@ pub struct Anchors {
 
 /// Verifies `file` (a signed PDF or a `.p7s`; `content`: the signed file of a detached `.p7s`) and looks the
 /// signer certificates up in Parafa's certificate table.
-pub async fn verify(state: &AppState, file: Vec<u8>, content: Option<Vec<u8>>) -> Result<Report, VerifyError> {
+pub async fn verify(state: &Services, file: Vec<u8>, content: Option<Vec<u8>>) -> Result<Report, VerifyError> {
     let anchors = Anchors {
         root: state.ca.root.cert.clone(),
         issuing: state.ca.issuing.cert.clone(),

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::revoke::{revoke_credential, RevokeError};
+use super::Services;
 use crate::accounts::{audit, AccountError};
-use crate::app::AppState;
 use crate::db::users::User;
 
 /// `POST /api/v1/me/erasure`: the confirmation and the step-up a destructive act asks, since a session cookie
@@ -26,13 +26,14 @@ pub struct ErasureRequest {
 /// one revocation path (audit row, CRL, OCSP, e-mail) and every key of the account is destroyed in the token;
 /// then the account is anonymised and closed, secrets and consents are deleted; what the retention rules keep is
 /// kept, and listed with the reason. Nothing is revoked or erased when the step-up fails.
-pub async fn erase(state: &AppState, user: &User, req: ErasureRequest, client: &str) -> Result<Value, AccountError> {
+pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &str) -> Result<Value, AccountError> {
     if req.confirm != Some(true) {
         return Err(AccountError::Invalid(
             "Erasure closes the account for good: send confirm: true to go ahead".into(),
         ));
     }
-    let (checked, attempt) = crate::accounts::login::check_password(state, &user.email, req.password, client).await?;
+    let (checked, attempt) =
+        crate::accounts::login::check_password(&state.accounts(), &user.email, req.password, client).await?;
     if checked.id != user.id {
         return Err(AccountError::WrongCredentials);
     }
@@ -52,7 +53,7 @@ pub async fn erase(state: &AppState, user: &User, req: ErasureRequest, client: &
         .await?;
     }
     // Password and code both right: the attempt no longer counts against the login throttle.
-    attempt.succeeded(state).await?;
+    attempt.succeeded(&state.accounts()).await?;
     end_credentials(state, user, client).await?;
     let id = &user.id;
     let mut tx = state.db.writer().begin().await?;
@@ -100,7 +101,7 @@ pub async fn erase(state: &AppState, user: &User, req: ErasureRequest, client: &
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    audit(state, id, "gdpr.erasure", "ok", client, json!({})).await;
+    audit(&state.accounts(), id, "gdpr.erasure", "ok", client, json!({})).await;
     Ok(json!({
         "status": "erased",
         "erased": [
@@ -124,7 +125,7 @@ pub async fn erase(state: &AppState, user: &User, req: ErasureRequest, client: &
 /// Revokes each of the user's certificates still valid (for cessation of operation, through
 /// [`revoke_credential`]) and destroys every key of the account in the token, each
 /// destruction audited with its credential.
-async fn end_credentials(state: &AppState, user: &User, client: &str) -> Result<(), AccountError> {
+async fn end_credentials(state: &Services, user: &User, client: &str) -> Result<(), AccountError> {
     let actor = format!("user:{}", user.id);
     let rows = sqlx::query(
         "SELECT c.id, c.cert_serial, t.status FROM credentials c
@@ -149,7 +150,7 @@ async fn end_credentials(state: &AppState, user: &User, client: &str) -> Result<
             .await
             .map_err(|e| AccountError::Internal(format!("key destruction task failed: {e}")))??;
         audit(
-            state,
+            &state.accounts(),
             &user.id,
             "credential.key_destroyed",
             "ok",

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::LifecycleError;
+use super::Services;
 use crate::accounts::audit;
-use crate::app::AppState;
 use crate::auth::tokens;
 use crate::billing::orders::{self, OrderRow};
 use crate::clock::{rfc3339, Clock};
@@ -66,7 +66,7 @@ impl IdentityProvider for ExternalProvider<'_> {
 
 /// The provider in force: the sandbox in development mode, else the configured one (none: identification cannot
 /// start).
-pub fn provider(state: &AppState) -> Option<Box<dyn IdentityProvider + '_>> {
+pub fn provider(state: &Services) -> Option<Box<dyn IdentityProvider + '_>> {
     if state.settings.dev {
         return Some(Box::new(SandboxProvider));
     }
@@ -74,7 +74,7 @@ pub fn provider(state: &AppState) -> Option<Box<dyn IdentityProvider + '_>> {
     Some(Box::new(ExternalProvider { url }))
 }
 
-fn provider_name(state: &AppState) -> String {
+fn provider_name(state: &Services) -> String {
     provider(state).map_or_else(|| "none".to_owned(), |p| p.name().to_owned())
 }
 
@@ -88,7 +88,7 @@ pub struct ProviderReport {
 
 /// The key that authenticates the provider's reports: the setting, else one made at first start and kept in the
 /// database (shared by instances).
-pub async fn callback_secret(state: &AppState) -> Result<secrecy::SecretString, DbError> {
+pub async fn callback_secret(state: &Services) -> Result<secrecy::SecretString, DbError> {
     if let Some(s) = &state.settings.identity_provider.callback_secret {
         return Ok(s.clone());
     }
@@ -109,7 +109,7 @@ pub enum ProviderCallbackError {
 /// `POST /api/v1/identity/callback`: the provider's report, authenticated as the payment callbacks are
 /// (`X-Identity-Signature: t=<unix>,v1=<hex HMAC-SHA256 over "<t>.<body>">`), then handled as the sandbox's.
 pub async fn provider_callback(
-    state: &AppState,
+    state: &Services,
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<Value, ProviderCallbackError> {
@@ -261,7 +261,7 @@ impl Document {
 }
 
 /// The user's ban end, when a ban is in force.
-pub async fn banned_until(state: &AppState, user_id: &str) -> Result<Option<i64>, DbError> {
+pub async fn banned_until(state: &Services, user_id: &str) -> Result<Option<i64>, DbError> {
     let until: Option<i64> = sqlx::query("SELECT until FROM user_bans WHERE user_id = $1")
         .bind(user_id)
         .fetch_optional(state.db.writer())
@@ -274,7 +274,7 @@ pub async fn banned_until(state: &AppState, user_id: &str) -> Result<Option<i64>
 /// Inserts a session row with a new link; returns the link.
 async fn new_session(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &Services,
     order: &OrderRow,
     attempt: i64,
     now: i64,
@@ -304,7 +304,7 @@ async fn new_session(
     Ok((id, url, expires))
 }
 
-async fn user_order(state: &AppState, user: &User, order_id: &str) -> Result<OrderRow, LifecycleError> {
+async fn user_order(state: &Services, user: &User, order_id: &str) -> Result<OrderRow, LifecycleError> {
     orders::order_row(state.db.writer(), order_id)
         .await?
         .filter(|o| o.user_id == user.id)
@@ -313,7 +313,7 @@ async fn user_order(state: &AppState, user: &User, order_id: &str) -> Result<Ord
 
 /// `POST /orders/{id}/identity-session`: a new identification link for a paid new or reissue order (or for one
 /// returned for completion). Any earlier unfinished link of the order stops working.
-pub async fn start(state: &AppState, user: &User, order_id: &str, client: &str) -> Result<Value, LifecycleError> {
+pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) -> Result<Value, LifecycleError> {
     let order = user_order(state, user, order_id).await?;
     if provider(state).is_none() {
         return Err(LifecycleError::Conflict(
@@ -359,7 +359,7 @@ pub async fn start(state: &AppState, user: &User, order_id: &str, client: &str) 
     let (id, url, expires) = new_session(&mut tx, state, &order, attempt, now).await?;
     tx.commit().await?;
     audit(
-        state,
+        &state.accounts(),
         &user.id,
         "identity.session.start",
         "ok",
@@ -377,7 +377,7 @@ pub async fn start(state: &AppState, user: &User, order_id: &str, client: &str) 
 }
 
 /// The session behind a link, while the link is valid.
-async fn session_by_link(state: &AppState, token: &str) -> Result<(String, OrderRow, User), LifecycleError> {
+async fn session_by_link(state: &Services, token: &str) -> Result<(String, OrderRow, User), LifecycleError> {
     let row = sqlx::query("SELECT id, order_id, state, link_expires_at FROM identity_sessions WHERE link_hash = $1")
         .bind(tokens::hash(token))
         .fetch_optional(state.db.writer())
@@ -399,7 +399,7 @@ async fn session_by_link(state: &AppState, token: &str) -> Result<(String, Order
 }
 
 /// The sandbox provider exists only in development mode: otherwise its link is unknown.
-fn sandbox_only(state: &AppState) -> Result<(), LifecycleError> {
+fn sandbox_only(state: &Services) -> Result<(), LifecycleError> {
     if state.settings.dev {
         Ok(())
     } else {
@@ -408,7 +408,7 @@ fn sandbox_only(state: &AppState) -> Result<(), LifecycleError> {
 }
 
 /// `GET /identity/sandbox/{token}`: what the session asks for (development mode only).
-pub async fn sandbox_view(state: &AppState, token: &str) -> Result<Value, LifecycleError> {
+pub async fn sandbox_view(state: &Services, token: &str) -> Result<Value, LifecycleError> {
     sandbox_only(state)?;
     let (id, order, user) = session_by_link(state, token).await?;
     Ok(json!({
@@ -423,14 +423,14 @@ pub async fn sandbox_view(state: &AppState, token: &str) -> Result<Value, Lifecy
 }
 
 /// `POST /identity/sandbox/{token}`: the sandbox provider's report of the session (development mode only).
-pub async fn sandbox_report(state: &AppState, token: &str, report: SandboxOutcome) -> Result<Value, LifecycleError> {
+pub async fn sandbox_report(state: &Services, token: &str, report: SandboxOutcome) -> Result<Value, LifecycleError> {
     sandbox_only(state)?;
     report_session(state, token, SandboxProvider.name(), report).await
 }
 
 /// A provider's report of the session behind `token`.
 async fn report_session(
-    state: &AppState,
+    state: &Services,
     token: &str,
     provider: &str,
     report: SandboxOutcome,
@@ -485,7 +485,7 @@ async fn report_session(
             .await?;
             tx.commit().await?;
             audit(
-                state,
+                &state.accounts(),
                 &user.id,
                 "identity.session.interrupted",
                 "returned",
@@ -511,7 +511,7 @@ async fn session_attempt(conn: &mut sqlx::AnyConnection, session_id: &str) -> Re
 }
 
 async fn complete(
-    state: &AppState,
+    state: &Services,
     session_id: &str,
     order: &OrderRow,
     user: &User,
@@ -606,7 +606,7 @@ async fn complete(
     }
     tx.commit().await?;
     audit(
-        state,
+        &state.accounts(),
         &user.id,
         "identity.session.completed",
         if flagged { "flagged" } else { "ok" },
@@ -628,7 +628,7 @@ async fn complete(
 /// Freezes a user's pending orders and tells the holder (product rules §10).
 async fn freeze_pending(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &Services,
     user_id: &str,
     now: i64,
 ) -> Result<(), DbError> {
@@ -666,7 +666,7 @@ async fn freeze_pending(
 }
 
 /// The operator's queue: sessions under review (flagged ones first), or in `state_filter`.
-pub async fn queue(state: &AppState, state_filter: Option<&str>, flagged_only: bool) -> Result<Value, LifecycleError> {
+pub async fn queue(state: &Services, state_filter: Option<&str>, flagged_only: bool) -> Result<Value, LifecycleError> {
     let rows = sqlx::query(
         "SELECT s.id, s.order_id, s.state, s.attempt, s.document, s.phone, s.flagged, s.reason, s.submitted_at,
                 o.registration_number, o.kind, u.email, u.given_name, u.surname, u.phone AS account_phone
@@ -725,7 +725,7 @@ struct Review {
     phone: Option<String>,
 }
 
-async fn under_review(conn: &mut sqlx::AnyConnection, state: &AppState, id: &str) -> Result<Review, LifecycleError> {
+async fn under_review(conn: &mut sqlx::AnyConnection, state: &Services, id: &str) -> Result<Review, LifecycleError> {
     let r = sqlx::query("SELECT order_id, state, attempt, document, phone FROM identity_sessions WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -758,7 +758,7 @@ async fn under_review(conn: &mut sqlx::AnyConnection, state: &AppState, id: &str
 
 /// The operator decides on a session under review. Operators never identify for a holder: the verdict is
 /// recorded with the operator's identity and audited.
-pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &str) -> Result<Value, LifecycleError> {
+pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &str) -> Result<Value, LifecycleError> {
     let now = state.clock.now();
     let actor = format!("operator:{operator}");
     let reason = v.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
@@ -1030,7 +1030,7 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
     };
     tx.commit().await?;
     audit(
-        state,
+        &state.accounts(),
         &review.user.id,
         "identity.verdict",
         outcome,
@@ -1043,7 +1043,7 @@ pub async fn decide(state: &AppState, session_id: &str, v: Verdict, operator: &s
 
 /// `POST /orders/{id}/resubmit`: a rejected identification is copied into a new session of the same order, with
 /// no new payment, within the configured limits.
-pub async fn resubmit(state: &AppState, user: &User, order_id: &str, client: &str) -> Result<Value, LifecycleError> {
+pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &str) -> Result<Value, LifecycleError> {
     let order = user_order(state, user, order_id).await?;
     if let Some(until) = banned_until(state, &user.id).await? {
         return Err(LifecycleError::Forbidden(format!(
@@ -1111,7 +1111,7 @@ pub async fn resubmit(state: &AppState, user: &User, order_id: &str, client: &st
         .await?;
     tx.commit().await?;
     audit(
-        state,
+        &state.accounts(),
         &user.id,
         "identity.resubmit",
         "ok",

@@ -22,8 +22,8 @@ use sqlx::Row;
 
 use super::identity::{banned_until, Document};
 use super::LifecycleError;
+use super::Services;
 use crate::accounts::{audit, normalise_phone};
-use crate::app::AppState;
 use crate::auth::tokens;
 use crate::billing::orders::{self, OrderError};
 use crate::clock::{rfc3339, Clock};
@@ -31,8 +31,7 @@ use crate::db::users::{self, User};
 use crate::db::DbError;
 use crate::notify::{self, Lang, Template};
 
-/// The procurement catalogue's code of the service.
-pub const CPV: &str = "79132100-9";
+pub use crate::billing::CPV;
 
 /// How an identification was made.
 pub const METHODS: &[&str] = &["in_person", "courier_sworn_statement"];
@@ -111,13 +110,13 @@ pub fn add_working_days(start: i64, n: i64) -> i64 {
     t
 }
 
-fn link(state: &AppState, token: &str, document: &str) -> String {
+fn link(state: &Services, token: &str, document: &str) -> String {
     format!("{}/api/v1/institutional/{token}/{document}", state.ca.public_base())
 }
 
 /// Places an institutional order for an institution and its holder (see the module's description).
 pub async fn create(
-    state: &AppState,
+    state: &Services,
     operator: &User,
     req: CreateRequest,
     client: &str,
@@ -285,7 +284,7 @@ pub async fn create(
         notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
         tx.commit().await?;
         audit(
-            state,
+            &state.accounts(),
             &operator.id,
             "institutional.order.create",
             "ok",
@@ -302,7 +301,7 @@ pub async fn create(
 
 /// The operator records the identification of an institutional order's holder (see the module's description).
 pub async fn record_identity(
-    state: &AppState,
+    state: &Services,
     order_id: &str,
     req: IdentityRecord,
     operator: &User,
@@ -481,12 +480,12 @@ pub async fn record_identity(
     tx.commit().await?;
     if !active {
         // E-mail #1: the invitation, now that the documents are complete (its link's validity starts now).
-        crate::accounts::enrolment::invite(state, &holder, Lang::parse(Some(&holder.lang)), client)
+        crate::accounts::enrolment::invite(&state.accounts(), &holder, Lang::parse(Some(&holder.lang)), client)
             .await
             .map_err(|e| LifecycleError::Conflict(format!("the invitation could not be sent: {e}")))?;
     }
     audit(
-        state,
+        &state.accounts(),
         &holder.id,
         "institutional.identity.record",
         &method,
@@ -502,7 +501,7 @@ pub async fn record_identity(
 /// new one: the link is kept only as a hash). Web orders (invoiced at payment) are left alone.
 pub async fn after_issuance(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &Services,
     order_id: &str,
     now: i64,
 ) -> Result<(), LifecycleError> {
@@ -563,38 +562,8 @@ pub async fn after_issuance(
     Ok(())
 }
 
-/// The lines an institutional order's proforma or invoice carries under its totals (none for web orders).
-pub async fn document_notes(state: &AppState, order_id: &str, proforma: bool) -> Result<Vec<String>, DbError> {
-    let Some(r) = sqlx::query("SELECT procurement_reference FROM institutional_orders WHERE order_id = $1")
-        .bind(order_id)
-        .fetch_optional(state.db.writer())
-        .await?
-    else {
-        return Ok(Vec::new());
-    };
-    let billing = &state.settings.billing;
-    let mut notes = vec![
-        format!(
-            "Procurement reference: {}",
-            r.try_get::<String, _>("procurement_reference")?
-        ),
-        format!("CPV {CPV}: electronic signature certification services"),
-    ];
-    if proforma {
-        notes.push(
-            "Identification: in person with the original ID, or by courier with a notarised or lawyer-attested".into(),
-        );
-        notes.push("sworn statement. The invoice follows the certificate's issuance.".into());
-        notes.push(format!(
-            "Certificate within {} working days of complete documents; invoice payable within {} days.",
-            billing.institutional_lead_working_days, billing.institutional_payment_days
-        ));
-    }
-    Ok(notes)
-}
-
 /// One institutional order as operators see it.
-pub async fn view(state: &AppState, order_id: &str) -> Result<Value, LifecycleError> {
+pub async fn view(state: &Services, order_id: &str) -> Result<Value, LifecycleError> {
     let rows = listing(state, Some(order_id)).await?;
     rows.into_iter()
         .next()
@@ -602,7 +571,7 @@ pub async fn view(state: &AppState, order_id: &str) -> Result<Value, LifecycleEr
 }
 
 /// The institutional orders, late ones first, then by due date, then the newest awaiting documents.
-pub async fn list(state: &AppState) -> Result<Value, LifecycleError> {
+pub async fn list(state: &Services) -> Result<Value, LifecycleError> {
     let mut rows = listing(state, None).await?;
     let key = |v: &Value| {
         let late = v["late"].as_bool().unwrap_or(false);
@@ -614,7 +583,7 @@ pub async fn list(state: &AppState) -> Result<Value, LifecycleError> {
     Ok(json!({ "orders": rows }))
 }
 
-async fn listing(state: &AppState, one: Option<&str>) -> Result<Vec<Value>, LifecycleError> {
+async fn listing(state: &Services, one: Option<&str>) -> Result<Vec<Value>, LifecycleError> {
     let sql = format!(
         "SELECT o.id, o.registration_number, o.state, o.package_id, o.total_ron_bani, o.invoice_number, o.due_by,
                 o.payment_due_at, o.created_at, i.institution_name, i.institution_tax_id, i.institution_address,
@@ -684,7 +653,7 @@ pub(super) fn pdf_error(e: OrderError) -> LifecycleError {
 
 /// The proforma (`proforma.pdf`) or the invoice (`invoice.pdf`) behind the institution's link.
 pub async fn document_by_link(
-    state: &AppState,
+    state: &Services,
     token: &str,
     document: &str,
 ) -> Result<(String, Vec<u8>), LifecycleError> {
@@ -699,7 +668,7 @@ pub async fn document_by_link(
         .await?
         .ok_or_else(|| LifecycleError::NotFound("This link is not valid".into()))?
         .try_get("order_id")?;
-    orders::order_pdf(state, &order_id, None, proforma)
+    orders::order_pdf(&state.billing(), &order_id, None, proforma)
         .await
         .map_err(pdf_error)
 }

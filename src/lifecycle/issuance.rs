@@ -15,8 +15,8 @@ use sqlx::Row;
 
 use super::holders::add_years;
 use super::LifecycleError;
+use super::Services;
 use crate::accounts::audit;
-use crate::app::AppState;
 use crate::auth::totp;
 use crate::billing::orders::{self, OrderRow};
 use crate::ca::{Ca, HolderSubject, Issued};
@@ -60,7 +60,7 @@ pub fn terms_document(version: &str, holder: &str, order: &str, at: i64) -> Stri
 }
 
 /// The certificate subject of the identity the operator accepted.
-async fn subject_of(state: &AppState, user: &User) -> Result<(HolderSubject, Option<String>), LifecycleError> {
+async fn subject_of(state: &Services, user: &User) -> Result<(HolderSubject, Option<String>), LifecycleError> {
     let r = sqlx::query(
         "SELECT given_name, surname, personal_number, country, document, phone FROM identities WHERE user_id = $1",
     )
@@ -102,7 +102,7 @@ async fn subject_of(state: &AppState, user: &User) -> Result<(HolderSubject, Opt
 
 /// The phone number changed during the accepted identification, when it differs from the account's (shown
 /// masked, last three digits): issuance then asks to confirm or refuse it (`IssueRequest::phone`).
-pub async fn phone_to_confirm(state: &AppState, user: &User) -> Result<Option<String>, LifecycleError> {
+pub async fn phone_to_confirm(state: &Services, user: &User) -> Result<Option<String>, LifecycleError> {
     let phone: Option<String> = sqlx::query("SELECT phone FROM identities WHERE user_id = $1")
         .bind(&user.id)
         .fetch_optional(state.db.writer())
@@ -223,7 +223,7 @@ pub async fn insert_credential_rows(
 }
 
 /// The certificate-issued e-mail (#11).
-pub fn issued_email(state: &AppState, user: &User, issued: &Issued) -> notify::Message {
+pub fn issued_email(state: &Services, user: &User, issued: &Issued) -> notify::Message {
     let (from, to) = (rfc3339(issued.not_before), rfc3339(issued.not_after));
     notify::email(
         &user.email,
@@ -239,7 +239,7 @@ pub fn issued_email(state: &AppState, user: &User, issued: &Issued) -> notify::M
 }
 
 /// `POST /me/certificates`: issues the certificate of an accepted new or reissue order.
-pub async fn issue(state: &AppState, user: &User, req: IssueRequest, client: &str) -> Result<Value, LifecycleError> {
+pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &str) -> Result<Value, LifecycleError> {
     let order_id = req
         .order_id
         .as_deref()
@@ -374,7 +374,7 @@ pub async fn issue(state: &AppState, user: &User, req: IssueRequest, client: &st
         return Err(e);
     }
     audit(
-        state,
+        &state.accounts(),
         &user.id,
         "certificate.issue",
         "ok",
@@ -395,7 +395,7 @@ pub async fn issue(state: &AppState, user: &User, req: IssueRequest, client: &st
 
 #[allow(clippy::too_many_arguments)]
 async fn store_issued(
-    state: &AppState,
+    state: &Services,
     user: &User,
     order: &OrderRow,
     credential_id: &str,
@@ -476,7 +476,7 @@ pub async fn destroy_key(hsm: &Arc<Hsm>, credential_id: &str) {
 }
 
 /// The signed terms of a credential (CMS DER), for the holder's records.
-pub async fn evidence(state: &AppState, user: &User, credential_id: &str) -> Result<Vec<u8>, LifecycleError> {
+pub async fn evidence(state: &Services, user: &User, credential_id: &str) -> Result<Vec<u8>, LifecycleError> {
     let r = sqlx::query(
         "SELECT e.cms FROM issuance_evidence e JOIN credentials c ON c.id = e.credential_id
          WHERE e.credential_id = $1 AND c.user_id = $2",
@@ -491,12 +491,12 @@ pub async fn evidence(state: &AppState, user: &User, credential_id: &str) -> Res
 
 /// `GET /me/certificates`: the holder's certificates with state, validity, quota left, the rekey window and the
 /// banner text (product rules §5: from the first reminder until expiry, not while a rekey is under review).
-pub async fn list(state: &AppState, user: &User) -> Result<Value, LifecycleError> {
+pub async fn list(state: &Services, user: &User) -> Result<Value, LifecycleError> {
     list_in(state, user, &user.lang).await
 }
 
 /// [`list`] with the banner in `lang` (`ro`/`en`): the pages show it in the page's language.
-pub async fn list_in(state: &AppState, user: &User, lang: &str) -> Result<Value, LifecycleError> {
+pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Value, LifecycleError> {
     use super::rekey::{deadline, successor_issue_at};
     let now = state.clock.now();
     let first_reminder = state

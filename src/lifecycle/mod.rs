@@ -14,8 +14,75 @@ pub mod revoke;
 pub mod routes;
 pub mod scheduler;
 
-use crate::auth::password::PasswordError;
+use std::sync::Arc;
+
+use crate::admission::Budget;
+use crate::auth::password::{Hasher, PasswordError};
 use crate::auth::totp::TotpError;
+use crate::billing::fx::Fx;
+use crate::ca::Ca;
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::hsm::Hsm;
+use crate::tsa::Tsa;
+
+/// What the certificate lifecycle uses: it orchestrates the other areas (an order's payment, the holder's
+/// account, the signing jobs' retention), so it holds their services and hands each its part. Built by the
+/// handlers (as `AppState`, which derefs to it) and at start for the scheduler. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub clock: Arc<SystemClock>,
+    pub hsm: Arc<Hsm>,
+    pub ca: Arc<Ca>,
+    pub tsa: Arc<Tsa>,
+    pub fx: Arc<Fx>,
+    pub hasher: Arc<Hasher>,
+    pub admission: Arc<Budget>,
+    /// Commits signature requests in groups (see [`crate::db::signing::Ledger`]).
+    pub ledger: crate::db::signing::Ledger,
+}
+
+impl Services {
+    /// The account flows' part.
+    pub fn accounts(&self) -> crate::accounts::Services {
+        crate::accounts::Services {
+            settings: self.settings.clone(),
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            hsm: self.hsm.clone(),
+            hasher: self.hasher.clone(),
+            ca: self.ca.clone(),
+        }
+    }
+
+    /// Billing's part.
+    pub fn billing(&self) -> crate::billing::Services {
+        crate::billing::Services {
+            settings: self.settings.clone(),
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            fx: self.fx.clone(),
+            ca: self.ca.clone(),
+        }
+    }
+
+    /// The documents' part.
+    pub fn documents(&self) -> crate::documents::Services {
+        crate::documents::Services {
+            settings: self.settings.clone(),
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            hsm: self.hsm.clone(),
+            ca: self.ca.clone(),
+            tsa: self.tsa.clone(),
+            admission: self.admission.clone(),
+            ledger: self.ledger.clone(),
+        }
+    }
+}
 use crate::ca::CaError;
 use crate::db::DbError;
 use crate::hsm::HsmError;
@@ -60,7 +127,7 @@ impl From<sqlx::Error> for LifecycleError {
 }
 
 /// The operator's list of users (newest first, at most 500).
-pub async fn operator_users(state: &crate::app::AppState) -> Result<serde_json::Value, LifecycleError> {
+pub async fn operator_users(state: &Services) -> Result<serde_json::Value, LifecycleError> {
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT u.id, u.email, u.given_name, u.surname, u.role, u.status, u.created_at, b.until AS banned_until
@@ -85,7 +152,7 @@ pub async fn operator_users(state: &crate::app::AppState) -> Result<serde_json::
 
 /// The credentials an operator may revoke: active ones, with their holder and certificate (newest first, at most
 /// 500), for the console's revocation form.
-pub async fn operator_credentials(state: &crate::app::AppState) -> Result<serde_json::Value, LifecycleError> {
+pub async fn operator_credentials(state: &Services) -> Result<serde_json::Value, LifecycleError> {
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT c.id, c.cert_serial, u.email, u.given_name, u.surname, t.not_after
@@ -108,7 +175,7 @@ pub async fn operator_credentials(state: &crate::app::AppState) -> Result<serde_
 }
 
 /// The operator's list of orders (newest first, at most 500).
-pub async fn operator_orders(state: &crate::app::AppState) -> Result<serde_json::Value, LifecycleError> {
+pub async fn operator_orders(state: &Services) -> Result<serde_json::Value, LifecycleError> {
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT o.id, o.registration_number, o.kind, o.state, o.frozen, o.total_ron_bani, o.invoice_number,
@@ -132,4 +199,19 @@ pub async fn operator_orders(state: &crate::app::AppState) -> Result<serde_json:
         }));
     }
     Ok(serde_json::json!({ "orders": out }))
+}
+/// A lifecycle rule that refuses an order (a ban, an order in progress, no certificate to rekey) as the order's
+/// refusal.
+impl From<LifecycleError> for crate::billing::orders::OrderError {
+    fn from(e: LifecycleError) -> Self {
+        use crate::billing::orders::OrderError;
+        use LifecycleError as L;
+        match e {
+            L::Invalid(d) => OrderError::Invalid(d),
+            L::Forbidden(d) => OrderError::Forbidden(d),
+            L::NotFound(_) => OrderError::NotFound,
+            L::Db(d) => OrderError::Db(d),
+            other => OrderError::Conflict(other.to_string()),
+        }
+    }
 }

@@ -15,8 +15,8 @@ use sqlx::Row;
 
 use super::identity::{date_of, Document};
 use super::LifecycleError;
+use super::Services;
 use crate::accounts::audit;
-use crate::app::AppState;
 use crate::auth::totp;
 use crate::billing::orders::{self, OrderRow};
 use crate::clock::{rfc3339, Clock};
@@ -27,24 +27,24 @@ use crate::notify::Template;
 
 /// The user's credential that is active with a certificate valid now.
 pub async fn current_credential(
-    state: &AppState,
+    state: &Services,
     user_id: &str,
 ) -> Result<Option<(Credential, CertificateRow)>, DbError> {
     db::credentials::current(&state.db, user_id, state.clock.now()).await
 }
 
 /// The last moment a rekey request is accepted for a certificate ending at `not_after`.
-pub fn deadline(state: &AppState, not_after: i64) -> i64 {
+pub fn deadline(state: &Services, not_after: i64) -> i64 {
     not_after - state.settings.lifecycle.rekey_cutoff_hours * 3600
 }
 
 /// When the successor of a certificate ending at `not_after` is issued.
-pub fn successor_issue_at(state: &AppState, not_after: i64) -> i64 {
+pub fn successor_issue_at(state: &Services, not_after: i64) -> i64 {
     not_after - state.settings.lifecycle.successor_lead_days * 86_400
 }
 
 /// Whether the user may place an order of `kind`; for a rekey, the credential it renews.
-pub async fn eligibility(state: &AppState, user: &User, kind: &str) -> Result<Option<String>, LifecycleError> {
+pub async fn eligibility(state: &Services, user: &User, kind: &str) -> Result<Option<String>, LifecycleError> {
     if let Some(until) = super::identity::banned_until(state, &user.id).await? {
         return Err(LifecycleError::Forbidden(format!(
             "The account cannot place orders until {}",
@@ -107,7 +107,21 @@ pub struct StartRequest {
     pub privacy_notice: Option<bool>,
 }
 
-async fn rekey_order(state: &AppState, user: &User, order_id: &str) -> Result<OrderRow, LifecycleError> {
+/// Places a holder's order (product rules §2): billing's checks, then whether the holder may order this kind now
+/// ([`eligibility`]), then the order itself, priced and awaiting payment.
+pub async fn place_order(
+    state: &Services,
+    user: &User,
+    req: orders::OrderRequest,
+    client: &str,
+) -> Result<Value, orders::OrderError> {
+    let billing = state.billing();
+    let draft = orders::check(&billing, req)?;
+    let renews = eligibility(state, user, draft.kind()).await?;
+    orders::place(&billing, user, draft, renews, client).await
+}
+
+async fn rekey_order(state: &Services, user: &User, order_id: &str) -> Result<OrderRow, LifecycleError> {
     orders::order_row(state.db.writer(), order_id)
         .await?
         .filter(|o| o.user_id == user.id && o.kind == "rekey")
@@ -115,7 +129,7 @@ async fn rekey_order(state: &AppState, user: &User, order_id: &str) -> Result<Or
 }
 
 /// Starts (or returns) the rekey request of a paid rekey order.
-pub async fn start(state: &AppState, user: &User, req: StartRequest, client: &str) -> Result<Value, LifecycleError> {
+pub async fn start(state: &Services, user: &User, req: StartRequest, client: &str) -> Result<Value, LifecycleError> {
     let order_id = req
         .order_id
         .as_deref()
@@ -157,7 +171,7 @@ pub async fn start(state: &AppState, user: &User, req: StartRequest, client: &st
         Err(e) => return Err(DbError::from(e).into()),
         Ok(_) => {
             audit(
-                state,
+                &state.accounts(),
                 &user.id,
                 "rekey.start",
                 "ok",
@@ -171,7 +185,7 @@ pub async fn start(state: &AppState, user: &User, req: StartRequest, client: &st
     view(state, user, &id).await
 }
 
-async fn request_of_order(state: &AppState, order_id: &str) -> Result<Option<String>, DbError> {
+async fn request_of_order(state: &Services, order_id: &str) -> Result<Option<String>, DbError> {
     Ok(sqlx::query("SELECT id FROM rekey_requests WHERE order_id = $1")
         .bind(order_id)
         .fetch_optional(state.db.writer())
@@ -190,7 +204,7 @@ struct RequestRow {
     issue_at: Option<i64>,
 }
 
-async fn request_row(state: &AppState, user_id: Option<&str>, id: &str) -> Result<RequestRow, LifecycleError> {
+async fn request_row(state: &Services, user_id: Option<&str>, id: &str) -> Result<RequestRow, LifecycleError> {
     let r = sqlx::query(
         "SELECT id, order_id, user_id, credential_id, state, document, photo_sha256, reason, issue_at
          FROM rekey_requests WHERE id = $1",
@@ -213,7 +227,7 @@ async fn request_row(state: &AppState, user_id: Option<&str>, id: &str) -> Resul
 }
 
 /// A rekey request as the holder sees it.
-pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, LifecycleError> {
+pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, LifecycleError> {
     let r = request_row(state, Some(&user.id), id).await?;
     let cert = cert_of(state, &r.credential_id).await?;
     Ok(json!({
@@ -228,7 +242,7 @@ pub async fn view(state: &AppState, user: &User, id: &str) -> Result<Value, Life
     }))
 }
 
-async fn cert_of(state: &AppState, credential_id: &str) -> Result<CertificateRow, LifecycleError> {
+async fn cert_of(state: &Services, credential_id: &str) -> Result<CertificateRow, LifecycleError> {
     let cred = db::credentials::credential(&state.db, credential_id)
         .await?
         .ok_or_else(|| LifecycleError::NotFound("no such credential".into()))?;
@@ -238,7 +252,7 @@ async fn cert_of(state: &AppState, credential_id: &str) -> Result<CertificateRow
 }
 
 /// The identity document of the holder's accepted identification (the data a rekey starts from), if any.
-pub async fn document_on_file(state: &AppState, user_id: &str) -> Result<Option<Document>, DbError> {
+pub async fn document_on_file(state: &Services, user_id: &str) -> Result<Option<Document>, DbError> {
     Ok(sqlx::query("SELECT document FROM identities WHERE user_id = $1")
         .bind(user_id)
         .fetch_optional(state.db.writer())
@@ -262,7 +276,7 @@ pub fn photo_type(bytes: &[u8]) -> Option<&'static str> {
 
 /// `POST /me/rekey/{id}/identity`: the document data (valid on the successor's issue date) and its copy.
 pub async fn identity(
-    state: &AppState,
+    state: &Services,
     user: &User,
     id: &str,
     document: Document,
@@ -312,7 +326,7 @@ pub async fn identity(
         return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
     }
     audit(
-        state,
+        &state.accounts(),
         &user.id,
         "rekey.identity",
         "ok",
@@ -332,7 +346,7 @@ pub struct SubmitRequest {
 
 /// Signs the terms with a TOTP code and sends the request for approval, until the limit before expiry.
 pub async fn submit(
-    state: &AppState,
+    state: &Services,
     user: &User,
     id: &str,
     req: SubmitRequest,
@@ -398,14 +412,22 @@ pub async fn submit(
         return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
     }
     tx.commit().await?;
-    audit(state, &user.id, "rekey.submit", "ok", client, json!({ "request": id })).await;
+    audit(
+        &state.accounts(),
+        &user.id,
+        "rekey.submit",
+        "ok",
+        client,
+        json!({ "request": id }),
+    )
+    .await;
     let mut v = view(state, user, id).await?;
     v["message"] = json!("The request was sent for approval.");
     Ok(v)
 }
 
 /// The operator's queue of rekey requests (submitted by default).
-pub async fn queue(state: &AppState, state_filter: Option<&str>) -> Result<Value, LifecycleError> {
+pub async fn queue(state: &Services, state_filter: Option<&str>) -> Result<Value, LifecycleError> {
     let rows = sqlx::query(
         "SELECT r.id, r.order_id, r.credential_id, r.state, r.document, r.photo_type, r.photo_sha256, r.submitted_at,
                 r.reason, o.registration_number, u.email, u.given_name, u.surname
@@ -442,7 +464,7 @@ pub async fn queue(state: &AppState, state_filter: Option<&str>) -> Result<Value
 
 /// The operator approves or rejects a submitted request.
 pub async fn decide(
-    state: &AppState,
+    state: &Services,
     id: &str,
     approve: bool,
     reason: Option<&str>,
@@ -547,7 +569,7 @@ pub async fn decide(
     };
     tx.commit().await?;
     audit(
-        state,
+        &state.accounts(),
         &user.id,
         "rekey.verdict",
         outcome,

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::app::AppState;
+use super::Services;
 use crate::auth::totp;
 use crate::ca::revocation;
 use crate::db;
@@ -26,7 +26,7 @@ pub enum RevokeError {
 /// Revokes a credential's certificate. `holder` is the user who must own it (None: an operator); the holder
 /// authorises with a TOTP code.
 pub async fn revoke_credential(
-    state: &AppState,
+    state: &Services,
     credential_id: &str,
     holder: Option<(&str, Option<&str>)>,
     reason: &str,
@@ -81,7 +81,7 @@ pub async fn revoke_credential(
         crate::notify::enqueue(state.db.writer(), state.clock.as_ref(), &m).await?;
     }
     crate::accounts::audit(
-        state,
+        &state.accounts(),
         &cred.user_id,
         "credential.revoked",
         "ok",

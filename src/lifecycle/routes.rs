@@ -385,7 +385,7 @@ async fn op_run(state: web::Data<AppState>, _op: Operator) -> HttpResponse {
 }
 
 async fn op_contact(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(crate::accounts::contact::open_messages(&state).await?))
+    Ok(HttpResponse::Ok().json(crate::accounts::contact::open_messages(&state.accounts()).await?))
 }
 
 async fn op_contact_answer(
@@ -394,7 +394,8 @@ async fn op_contact_answer(
     id: web::Path<String>,
     body: web::Json<crate::accounts::contact::Answer>,
 ) -> Result<HttpResponse, ApiError> {
-    let done = crate::accounts::contact::answer(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?;
+    let done =
+        crate::accounts::contact::answer(&state.accounts(), &id, body.into_inner(), &op.0.user, &op.0.client).await?;
     Ok(HttpResponse::Ok().json(done))
 }
 
@@ -436,7 +437,7 @@ async fn institutional_operator_proforma(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     institutional::view(&state, &id).await?;
-    let (number, pdf) = crate::billing::orders::order_pdf(&state, &id, None, true)
+    let (number, pdf) = crate::billing::orders::order_pdf(&state.billing(), &id, None, true)
         .await
         .map_err(institutional::pdf_error)?;
     Ok(pdf_response(&format!("proforma-{number}"), pdf))

@@ -8,7 +8,6 @@
 //! instance whose conditional `claimed_at` update succeeded (a claim older than [`CLAIM_SECS`] is taken over, so a
 //! crashed instance's work is redone, and the loser of such a race destroys its key). Every action is audited.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -18,8 +17,8 @@ use super::holders::add_years;
 use super::issuance::{destroy_key, insert_credential_rows, issued_email, make_credential};
 use super::rekey::deadline;
 use super::LifecycleError;
+use super::Services;
 use crate::accounts::audit;
-use crate::app::AppState;
 use crate::billing::orders::{self, OrderRow};
 use crate::billing::payment::{PaymentGateway, Sandbox};
 use crate::ca::HolderSubject;
@@ -44,7 +43,7 @@ pub struct Report {
 /// whichever live state it is in), its rekey request too, and the holder is told (#12).
 pub async fn refund_in(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &Services,
     order: &OrderRow,
     user: &User,
     reason: &str,
@@ -102,7 +101,7 @@ pub async fn refund_in(
 }
 
 /// One run of every job. Errors of one job are logged and do not stop the others.
-pub async fn tick(state: &AppState) -> Report {
+pub async fn tick(state: &Services) -> Report {
     let mut report = Report::default();
     match send_reminders(state).await {
         Ok(n) => report.reminders = n,
@@ -114,14 +113,14 @@ pub async fn tick(state: &AppState) -> Report {
         Err(e) => tracing::warn!(error = %e, "rekey refunds failed; retried on the next run"),
     }
     // Signing jobs past their retention: the uploads and signed files go, the history stays.
-    if let Err(e) = crate::documents::jobs::purge_expired(state).await {
+    if let Err(e) = crate::documents::jobs::purge_expired(&state.documents()).await {
         tracing::warn!(error = %e, "expired signing jobs could not be deleted; retried on the next run");
     }
     report
 }
 
 /// Runs [`tick`] every `lifecycle.tick_secs` seconds.
-pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(state: Services) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let period = Duration::from_secs(state.settings.lifecycle.tick_secs.max(1));
         let mut interval = tokio::time::interval(period);
@@ -144,7 +143,7 @@ pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 /// Sends the due rekey reminders (45 and, if the rekey was not requested, 15 days before expiry): at most one per
 /// certificate and reminder, whatever the number of instances. When several are due (the service was down), only
 /// the latest is sent.
-pub async fn send_reminders(state: &AppState) -> Result<usize, LifecycleError> {
+pub async fn send_reminders(state: &Services) -> Result<usize, LifecycleError> {
     let now = state.clock.now();
     let mut days = state.settings.lifecycle.reminder_days.clone();
     days.sort_unstable_by(|a, b| b.cmp(a));
@@ -209,7 +208,7 @@ pub async fn send_reminders(state: &AppState) -> Result<usize, LifecycleError> {
         tx.commit().await?;
         sent += 1;
         audit(
-            state,
+            &state.accounts(),
             &user.id,
             "rekey.reminder",
             "sent",
@@ -222,7 +221,7 @@ pub async fn send_reminders(state: &AppState) -> Result<usize, LifecycleError> {
 }
 
 /// Issues every approved successor whose day has come. Returns how many were issued.
-pub async fn issue_due_successors(state: &AppState) -> usize {
+pub async fn issue_due_successors(state: &Services) -> usize {
     let now = state.clock.now();
     let due: Vec<String> = match sqlx::query(
         "SELECT id FROM rekey_requests WHERE state = 'approved' AND issue_at <= $1
@@ -251,7 +250,7 @@ pub async fn issue_due_successors(state: &AppState) -> usize {
 }
 
 /// Issues one successor, if this instance wins the claim.
-async fn issue_successor(state: &AppState, id: &str) -> Result<bool, LifecycleError> {
+async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleError> {
     let now = state.clock.now();
     let claimed = sqlx::query(
         "UPDATE rekey_requests SET claimed_at = $1 WHERE id = $2 AND state = 'approved'
@@ -352,7 +351,7 @@ async fn issue_successor(state: &AppState, id: &str) -> Result<bool, LifecycleEr
             // The old credential can no longer sign: its key goes (product rules §5, always a new key pair).
             destroy_key(&state.hsm, &old.id).await;
             audit(
-                state,
+                &state.accounts(),
                 &user.id,
                 "rekey.successor.issued",
                 "ok",
@@ -381,7 +380,7 @@ async fn issue_successor(state: &AppState, id: &str) -> Result<bool, LifecycleEr
 
 /// Refunds the rekey orders that can no longer be fulfilled: the limit before expiry passed without a request sent
 /// for approval, the certificate ended (or was revoked) before a successor was issued.
-pub async fn refund_impossible_rekeys(state: &AppState) -> Result<usize, LifecycleError> {
+pub async fn refund_impossible_rekeys(state: &Services) -> Result<usize, LifecycleError> {
     let now = state.clock.now();
     let rows = sqlx::query(
         "SELECT o.id, t.not_after, t.status AS cert_status, c.status AS cred_status, r.state AS request_state
@@ -425,7 +424,7 @@ pub async fn refund_impossible_rekeys(state: &AppState) -> Result<usize, Lifecyc
             tx.commit().await?;
             refunded += 1;
             audit(
-                state,
+                &state.accounts(),
                 &user.id,
                 "order.refund",
                 "ok",

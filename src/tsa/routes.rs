@@ -101,8 +101,8 @@ async fn authenticate(state: &AppState, authorization: Option<&str>, client: &st
     if let Some(user_id) = state.tsa.credentials.recall(&state.db, &email, &password).await? {
         return Ok(Access::Holder { user_id });
     }
-    match crate::accounts::login::check_password(state, &email, Some(password.clone()), client).await {
-        Ok((user, attempt)) => match attempt.succeeded(state).await {
+    match crate::accounts::login::check_password(&state.accounts(), &email, Some(password.clone()), client).await {
+        Ok((user, attempt)) => match attempt.succeeded(&state.accounts()).await {
             Err(AccountError::Db(e)) => Err(e.into()),
             _ => {
                 state

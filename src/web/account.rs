@@ -113,13 +113,13 @@ async fn after_login(page: Page, state: web::Data<AppState>, q: web::Query<Next>
     let user = &page.user_before_consent()?.user;
     let next = q.path();
     if user.role == "holder" {
-        let consents = page.ok(privacy::consents_of(&state, &user.id).await)?;
-        let due = privacy::due(&state, &consents);
+        let consents = page.ok(privacy::consents_of(&state.accounts(), &user.id).await)?;
+        let due = privacy::due(&state.accounts(), &consents);
         if due.access || due.privacy_notice {
             return Ok(redirect(&format!("/consent?next={}", encode_component(&next))));
         }
     }
-    match two_factor_state(&state, user, state.clock.now()) {
+    match two_factor_state(&state.accounts(), user, state.clock.now()) {
         TwoFactor::SetupDue | TwoFactor::SetupRequired => {
             Ok(redirect(&format!("/2fa?next={}", encode_component(&next))))
         }
@@ -151,7 +151,7 @@ async fn invitation(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let view = page.ok(enrolment::view(&state, &token).await)?;
+    let view = page.ok(enrolment::view(&state.accounts(), &token).await)?;
     Ok(page.render(
         "account/invitation.html",
         context! {
@@ -167,7 +167,7 @@ async fn invitation(
 async fn two_factor(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
     let user = &page.user_before_two_factor()?.user;
     let now = state.clock.now();
-    let tf = two_factor_state(&state, user, now);
+    let tf = two_factor_state(&state.accounts(), user, now);
     let acc = &state.settings.accounts;
     let mandatory = time::OffsetDateTime::parse(
         &acc.two_factor_mandatory_from,
@@ -199,8 +199,8 @@ async fn two_factor(page: Page, state: web::Data<AppState>, q: web::Query<Next>)
 async fn consent(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
     let user = &page.user_before_consent()?.user;
     let next = q.path();
-    let consents = page.ok(privacy::consents_of(&state, &user.id).await)?;
-    let due = privacy::due(&state, &consents);
+    let consents = page.ok(privacy::consents_of(&state.accounts(), &user.id).await)?;
+    let due = privacy::due(&state.accounts(), &consents);
     if !due.access && !due.privacy_notice {
         return Ok(redirect(&format!("/after-login?next={}", encode_component(&next))));
     }
@@ -226,7 +226,7 @@ async fn privacy_page(page: Page, state: web::Data<AppState>) -> HttpResponse {
 /// installed" acknowledgement → the QR code and the secret, shown once → the first code.
 async fn pairing(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let user = &page.user_before_two_factor()?.user;
-    let tf = two_factor_state(&state, user, state.clock.now());
+    let tf = two_factor_state(&state.accounts(), user, state.clock.now());
     let reset = tf == TwoFactor::On;
     Ok(page.render(
         "account/pairing.html",
@@ -264,7 +264,7 @@ async fn recovery_link(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let stage = page.ok(maintenance::recovery_stage(&state, &token).await)?;
+    let stage = page.ok(maintenance::recovery_stage(&state.accounts(), &token).await)?;
     Ok(page.render(
         "account/recovery_link.html",
         context! { stage => stage, token => encode_component(&token), ..code_numbers(&state) },
@@ -275,8 +275,8 @@ async fn recovery_link(
 /// data export and the erasure request.
 async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let user = &page.user()?.user;
-    let consents = page.ok(privacy::consents_of(&state, &user.id).await)?;
-    let tf = two_factor_state(&state, user, state.clock.now());
+    let consents = page.ok(privacy::consents_of(&state.accounts(), &user.id).await)?;
+    let tf = two_factor_state(&state.accounts(), user, state.clock.now());
     Ok(page.render(
         "account/settings.html",
         context! {

@@ -41,8 +41,8 @@ async fn contact_page(
     q: web::Query<ContactQuery>,
 ) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let orders = page.ok(contact::orders_of(&state, &user.user).await)?;
-    let messages = page.ok(contact::mine(&state, &user.user).await)?;
+    let orders = page.ok(contact::orders_of(&state.accounts(), &user.user).await)?;
+    let messages = page.ok(contact::mine(&state.accounts(), &user.user).await)?;
     Ok(page.render(
         "contact/page.html",
         context! {

@@ -155,7 +155,7 @@ impl FromRequest for Page {
             let two_factor_required = match (&user, &state) {
                 (Some(u), Some(state)) => {
                     crate::accounts::login::two_factor_state(
-                        state,
+                        &state.accounts(),
                         &u.user,
                         crate::clock::Clock::now(state.clock.as_ref()),
                     ) == crate::accounts::login::TwoFactor::SetupRequired
@@ -164,9 +164,9 @@ impl FromRequest for Page {
             };
             let consent_due = match (&user, state) {
                 (Some(u), Some(state)) if u.user.role == "holder" => {
-                    match crate::accounts::privacy::consents_of(&state, &u.user.id).await {
+                    match crate::accounts::privacy::consents_of(&state.accounts(), &u.user.id).await {
                         Ok(consents) => {
-                            let due = crate::accounts::privacy::due(&state, &consents);
+                            let due = crate::accounts::privacy::due(&state.accounts(), &consents);
                             due.access || due.privacy_notice
                         }
                         Err(e) => {

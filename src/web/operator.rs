@@ -41,7 +41,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     let users = page.ok(crate::lifecycle::operator_users(&state).await)?;
     let orders = page.ok(crate::lifecycle::operator_orders(&state).await)?;
     let credentials = page.ok(crate::lifecycle::operator_credentials(&state).await)?;
-    let contact = page.ok(crate::accounts::contact::open_messages(&state).await)?;
+    let contact = page.ok(crate::accounts::contact::open_messages(&state.accounts()).await)?;
     let institutional = page.ok(crate::lifecycle::institutional::list(&state).await)?;
     Ok(page.render(
         "operator/console.html",

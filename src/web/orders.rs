@@ -130,7 +130,7 @@ fn with_money(state: &AppState, mut order: Json) -> Json {
 
 /// Today's packages with their prices.
 async fn package_offers(state: &AppState) -> Json {
-    let mut offers = billing::orders::packages(state).await;
+    let mut offers = billing::orders::packages(&state.billing()).await;
     if let Some(list) = offers["packages"].as_array_mut() {
         for p in list {
             p["money"] = money(&p["price"]);
@@ -185,9 +185,9 @@ async fn new_order(page: Page, state: web::Data<AppState>, q: web::Query<NewOrde
 async fn pay(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     page.ok(billing::routes::sandbox_only(&state))?;
     let user = page.user()?;
-    page.ok(billing::orders::view(&state, &user.user, &id).await)?;
-    page.ok(billing::orders::reprice(&state, &id).await)?;
-    let order = page.ok(billing::orders::view(&state, &user.user, &id).await)?;
+    page.ok(billing::orders::view(&state.billing(), &user.user, &id).await)?;
+    page.ok(billing::orders::reprice(&state.billing(), &id).await)?;
+    let order = page.ok(billing::orders::view(&state.billing(), &user.user, &id).await)?;
     Ok(page.render(
         "orders/pay.html",
         context! { order => Value::from_serialize(with_money(&state, order)) },
@@ -197,7 +197,7 @@ async fn pay(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> R
 /// `/orders`: the history.
 async fn list(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let mut all = page.ok(billing::orders::list(&state, &user.user).await)?;
+    let mut all = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
     let orders: Vec<Json> = all["orders"]
         .as_array_mut()
         .map(std::mem::take)
@@ -214,7 +214,7 @@ async fn list(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
 /// `/orders/{id}`: one order with its price, invoice data, history and actions.
 async fn detail(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let order = page.ok(billing::orders::view(&state, &user.user, &id).await)?;
+    let order = page.ok(billing::orders::view(&state.billing(), &user.user, &id).await)?;
     Ok(page.render(
         "orders/detail.html",
         context! { order => Value::from_serialize(with_money(&state, order)) },
@@ -241,7 +241,7 @@ async fn identity_sandbox(
 /// the TOTP code.
 async fn issue(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let order = page.ok(billing::orders::view(&state, &user.user, &id).await)?;
+    let order = page.ok(billing::orders::view(&state.billing(), &user.user, &id).await)?;
     let ready = order["state"] == "accepted" && order["kind"] != "rekey" && order["on_hold"] != true;
     let phone = if ready {
         page.ok(issuance::phone_to_confirm(&state, &user.user).await)?
@@ -357,7 +357,7 @@ async fn rekey_page(
         .as_array()
         .and_then(|c| c.iter().find(|c| c["status"] == "valid"))
         .cloned();
-    let orders = page.ok(billing::orders::list(&state, &user.user).await)?;
+    let orders = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
     // The rekey order: the one asked for, else the newest one still in progress.
     let order = orders["orders"].as_array().and_then(|list| {
         list.iter()

@@ -95,14 +95,14 @@ async fn sign(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
 /// downloads once by itself.
 async fn job(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let job = page.ok(crate::documents::jobs::outputs(&state, &user.user, &id).await)?;
+    let job = page.ok(crate::documents::jobs::outputs(&state.documents(), &user.user, &id).await)?;
     Ok(page.render("signing/job.html", context! { job => Value::from_serialize(&job) }))
 }
 
 /// `/signatures`: the signing history (file, digest, time, format, level, transactions).
 async fn history(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let history = page.ok(crate::documents::jobs::history(&state, &user.user).await)?;
+    let history = page.ok(crate::documents::jobs::history(&state.documents(), &user.user).await)?;
     Ok(page.render(
         "signing/history.html",
         context! {

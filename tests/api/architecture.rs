@@ -13,8 +13,8 @@
 //!
 //! A path counts by its `crate::…` form: a module imported by name and then used as `ca::routes::…` counts as `ca`.
 //!
-//! The imports that break these rules today are listed in [`KNOWN`], each to be removed by the redesign of issue 15.
-//! The list only shrinks: a new breach fails, and so does a listed one that is gone (take it off the list).
+//! Within the domain floor the areas build on one another without a circle: the lifecycle orchestrates accounts,
+//! billing and documents; documents build on the CA and the TSA; accounts on authentication.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -46,20 +46,6 @@ const FLOORS: &[(&str, u8)] = &[
     ("fuzz_targets", 3),
     ("startup", 3),
     ("web", 3),
-];
-
-/// The breaches of today, `from -> to`: an import upwards, or one that closes a circle on the same floor.
-const KNOWN: &[(&str, &str)] = &[
-    // The application context (`app::AppState`) taken by domain functions.
-    ("accounts", "app"),
-    ("billing", "app"),
-    ("documents", "app"),
-    ("lifecycle", "app"),
-    // Circles on the domain floor (some only through `AppState`, which holds every area's services).
-    ("billing", "lifecycle"),
-    ("lifecycle", "accounts"),
-    ("lifecycle", "billing"),
-    ("lifecycle", "documents"),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -191,9 +177,8 @@ fn reaches(graph: &BTreeMap<String, BTreeSet<String>>, to: &str, from: &str) -> 
 }
 
 #[test]
-fn no_module_imports_one_above_its_floor_or_closes_a_circle_beyond_the_known_ones() {
+fn no_module_imports_one_above_its_floor_or_closes_a_circle() {
     let graph = import_graph();
-    let known: BTreeSet<(String, String)> = KNOWN.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     let mut breaches = BTreeSet::new();
     for (from, tos) in &graph {
         for to in tos {
@@ -203,20 +188,10 @@ fn no_module_imports_one_above_its_floor_or_closes_a_circle_beyond_the_known_one
             }
         }
     }
-    let new: Vec<_> = breaches.difference(&known).collect();
-    let gone: Vec<_> = known.difference(&breaches).collect();
-    println!(
-        "{} breaches of the floors, {} of them known",
-        breaches.len(),
-        known.len()
-    );
     assert!(
-        new.is_empty(),
-        "imports that break the floors (see the module's text for where things go): {new:?}"
-    );
-    assert!(
-        gone.is_empty(),
-        "these breaches are gone: take them off KNOWN in tests/api/architecture.rs: {gone:?}"
+        breaches.is_empty(),
+        "imports that break the floors, `from -> to` (see the module's text and docs/ARCHITECTURE.md for where \
+         things go): {breaches:?}"
     );
 }
 
@@ -230,11 +205,11 @@ fn the_graph_reader_sees_plain_and_grouped_imports_and_skips_unit_tests() {
     // And the real graph has what this file's text says of it.
     let graph = import_graph();
     assert!(graph["startup"].contains("web"));
+    assert!(graph["lifecycle"].contains("billing") && !graph["billing"].contains("lifecycle"));
     assert!(
         graph["ca::routes"].contains("app"),
         "an area's handlers are a node of their own"
     );
-    assert!(graph["ca::routes"].contains("app"));
     assert!(
         graph["db"].is_empty(),
         "the repositories import nothing of the crate: {:?}",
