@@ -4,6 +4,7 @@
 
 pub mod fx;
 pub mod invoice;
+pub mod order_state;
 pub mod orders;
 pub mod payment;
 pub mod routes;
@@ -11,6 +12,8 @@ pub mod routes;
 use std::sync::Arc;
 
 use serde::Serialize;
+
+pub use order_state::{OrderEvent, OrderState};
 
 use crate::ca::Ca;
 use crate::clock::SystemClock;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::Services;
-use super::{fx, price, Price, CPV};
+use super::{fx, price, OrderEvent, OrderState, Price, CPV};
 use crate::clock::{rfc3339, Clock};
 use crate::db::{users::User, DbError};
 
@@ -53,7 +53,7 @@ pub(crate) struct NewOrder<'a> {
     pub user_id: &'a str,
     pub kind: &'a str,
     pub package_id: i64,
-    pub state: &'a str,
+    pub state: OrderState,
     pub price: &'a Price,
     pub promo_code: Option<&'a str>,
     pub invoice: &'a Value,
@@ -80,7 +80,7 @@ pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, o: &NewOrder<'_>) -> 
     .bind(o.user_id)
     .bind(o.kind)
     .bind(o.package_id)
-    .bind(o.state)
+    .bind(o.state.as_str())
     .bind(p.net_eur_cents)
     .bind(p.discount_eur_cents)
     .bind(o.promo_code)
@@ -287,7 +287,7 @@ pub async fn place(
             user_id: &user.id,
             kind: &kind,
             package_id: i64::from(package.id),
-            state: "awaiting_payment",
+            state: OrderState::AwaitingPayment,
             price: &price,
             promo_code: promo.as_ref().map(|p| p.code.as_str()),
             invoice: &invoice,
@@ -305,7 +305,7 @@ pub async fn place(
         record_history(
             &mut tx,
             &id,
-            "awaiting_payment",
+            OrderState::AwaitingPayment,
             &format!("user:{}", user.id),
             "placed",
             now,
@@ -347,7 +347,7 @@ pub async fn place(
 pub async fn record_history(
     conn: &mut sqlx::AnyConnection,
     order_id: &str,
-    state: &str,
+    state: OrderState,
     actor: &str,
     note: &str,
     now: i64,
@@ -355,8 +355,23 @@ pub async fn record_history(
     sqlx::query("INSERT INTO order_history (id, order_id, state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(order_id)
-        .bind(state)
+        .bind(state.as_str())
         .bind(actor)
+        .bind(note)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records in an order's history that it was put on hold (its state unchanged, its `frozen` flag set): the mark
+/// `on_hold` stands in the history's state column.
+pub async fn record_hold(conn: &mut sqlx::AnyConnection, order_id: &str, note: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO order_history (id, order_id, state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(order_id)
+        .bind("on_hold")
+        .bind("system")
         .bind(note)
         .bind(now)
         .execute(conn)
@@ -409,7 +424,7 @@ pub struct OrderRow {
     pub user_id: String,
     pub kind: String,
     pub package_id: i64,
-    pub state: String,
+    pub state: OrderState,
     pub total_ron_bani: i64,
     pub credential_id: Option<String>,
     pub frozen: bool,
@@ -436,33 +451,38 @@ where
         user_id: r.try_get("user_id")?,
         kind: r.try_get("kind")?,
         package_id: r.try_get("package_id")?,
-        state: r.try_get("state")?,
+        state: stored_state(&r.try_get::<String, _>("state")?)?,
         total_ron_bani: r.try_get("total_ron_bani")?,
         credential_id: r.try_get("credential_id")?,
         frozen: r.try_get::<i64, _>("frozen")? != 0,
     }))
 }
 
-/// Moves an order from one of the states `from` to `to`, with its history row, inside the caller's transaction.
-/// Returns false (and changes nothing) when the order is in none of those states: another request or instance
-/// moved it first.
+/// The state of a stored order; a name outside the table is a corrupt row.
+pub fn stored_state(text: &str) -> Result<OrderState, DbError> {
+    OrderState::parse(text).ok_or(DbError::Corrupt("orders.state"))
+}
+
+/// Moves an order by `event` (the one transition table, [`OrderEvent::rule`]), with its history row, inside the
+/// caller's transaction. Returns false (and changes nothing) when the event does not apply to the order's state:
+/// another request or instance moved it first.
 pub async fn transition(
     conn: &mut sqlx::AnyConnection,
     order_id: &str,
-    from: &[&str],
-    to: &str,
+    event: OrderEvent,
     actor: &str,
     note: &str,
     now: i64,
 ) -> Result<bool, DbError> {
+    let (from, to) = event.rule();
     let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
     let sql = format!(
         "UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ({})",
         placeholders.join(", ")
     );
-    let mut q = sqlx::query(&sql).bind(to).bind(now).bind(order_id);
+    let mut q = sqlx::query(&sql).bind(to.as_str()).bind(now).bind(order_id);
     for f in from {
-        q = q.bind(*f);
+        q = q.bind(f.as_str());
     }
     if q.execute(&mut *conn).await?.rows_affected() != 1 {
         return Ok(false);
@@ -479,7 +499,7 @@ pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, Orde
         .fetch_optional(state.db.writer())
         .await?
         .ok_or(OrderError::NotFound)?;
-    let order_state: String = r.try_get("state")?;
+    let order_state = stored_state(&r.try_get::<String, _>("state")?)?;
     let price = Price {
         net_eur_cents: r.try_get("net_eur_cents")?,
         discount_eur_cents: r.try_get("discount_eur_cents")?,
@@ -513,19 +533,19 @@ pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, Orde
         }));
     }
     let invoice: Value = serde_json::from_str(&r.try_get::<String, _>("invoice")?).unwrap_or(Value::Null);
-    let awaiting = order_state == "awaiting_payment";
+    let awaiting = order_state == OrderState::AwaitingPayment;
     let kind: String = r.try_get("kind")?;
     let frozen = r.try_get::<i64, _>("frozen")? != 0;
     let invoice_number: Option<String> = r.try_get("invoice_number")?;
-    let mut actions: Vec<&str> = match (order_state.as_str(), kind.as_str()) {
+    let mut actions: Vec<&str> = match (order_state, kind.as_str()) {
         _ if frozen => vec![],
         // The pay action is the sandbox page: development mode only.
-        ("awaiting_payment", _) if state.settings.dev => vec!["pay", "cancel"],
-        ("awaiting_payment", _) => vec!["cancel"],
-        ("paid" | "returned_for_completion", "new" | "reissue") => vec!["identify"],
-        ("rejected", "new" | "reissue") => vec!["resubmit"],
-        ("accepted", "new" | "reissue") => vec!["issue_certificate"],
-        ("paid" | "rejected", "rekey") => vec!["rekey_request"],
+        (OrderState::AwaitingPayment, _) if state.settings.dev => vec!["pay", "cancel"],
+        (OrderState::AwaitingPayment, _) => vec!["cancel"],
+        (OrderState::Paid | OrderState::ReturnedForCompletion, "new" | "reissue") => vec!["identify"],
+        (OrderState::Rejected, "new" | "reissue") => vec!["resubmit"],
+        (OrderState::Accepted, "new" | "reissue") => vec!["issue_certificate"],
+        (OrderState::Paid | OrderState::Rejected, "rekey") => vec!["rekey_request"],
         _ => vec![],
     };
     if invoice_number.is_some() {
@@ -712,32 +732,17 @@ pub async fn list(state: &Services, user: &User) -> Result<Value, OrderError> {
 pub async fn cancel(state: &Services, user: &User, id: &str, client: &str) -> Result<Value, OrderError> {
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    let n = sqlx::query(
-        "UPDATE orders SET state = 'cancelled', updated_at = $1 WHERE id = $2 AND user_id = $3 AND state = 'awaiting_payment'",
-    )
-    .bind(now)
-    .bind(id)
-    .bind(&user.id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if n != 1 {
-        drop(tx);
-        let exists = view(state, user, id).await?;
+    let order = order_row(&mut *tx, id)
+        .await?
+        .filter(|o| o.user_id == user.id)
+        .ok_or(OrderError::NotFound)?;
+    let actor = format!("user:{}", user.id);
+    if !transition(&mut tx, id, OrderEvent::Cancel, &actor, "cancelled by the holder", now).await? {
         return Err(OrderError::Conflict(format!(
             "Only an unpaid order can be cancelled; this one is {}",
-            exists["state"].as_str().unwrap_or("")
+            order.state
         )));
     }
-    record_history(
-        &mut tx,
-        id,
-        "cancelled",
-        &format!("user:{}", user.id),
-        "cancelled by the holder",
-        now,
-    )
-    .await?;
     tx.commit().await?;
     crate::audit::user_step(
         &state.db,

@@ -10,8 +10,9 @@ use serde_json::json;
 use sha2::Sha256;
 use sqlx::Row;
 
-use super::orders::OrderError;
+use super::orders::{self, OrderError};
 use super::Services;
+use super::{OrderEvent, OrderState};
 use crate::clock::Clock;
 use crate::db::DbError;
 
@@ -162,8 +163,8 @@ pub async fn callback(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
-    let (order_state, total, user_id): (String, i64, String) = (
-        order.try_get("state")?,
+    let (order_state, total, user_id): (OrderState, i64, String) = (
+        orders::stored_state(&order.try_get::<String, _>("state")?)?,
         order.try_get("total_ron_bani")?,
         order.try_get("user_id")?,
     );
@@ -193,26 +194,30 @@ pub async fn callback(
     }
     let actor = format!("gateway:{provider}");
     if event.status == "paid" {
-        let moved = sqlx::query(
-            "UPDATE orders SET state = 'paid', updated_at = $1, paid_at = $1, payment_ref = $3
-             WHERE id = $2 AND state = 'awaiting_payment'",
+        if !orders::transition(
+            &mut tx,
+            &event.order_id,
+            OrderEvent::Pay,
+            &actor,
+            "payment confirmed",
+            now,
         )
-        .bind(now)
-        .bind(&event.order_id)
-        .bind(format!("{provider}:{}", event.event_id))
-        .execute(&mut *tx)
         .await?
-        .rows_affected();
-        if moved != 1 {
+        {
             return Err(CallbackError::Conflict(format!(
                 "the order is {order_state}: it cannot be paid (the gateway should refund it)"
             )));
         }
-        super::orders::record_history(&mut tx, &event.order_id, "paid", &actor, "payment confirmed", now).await?;
+        sqlx::query("UPDATE orders SET paid_at = $1, payment_ref = $2 WHERE id = $3")
+            .bind(now)
+            .bind(format!("{provider}:{}", event.event_id))
+            .bind(&event.order_id)
+            .execute(&mut *tx)
+            .await?;
         // The invoice is issued with the payment: a gap-free number per year, and its data frozen from now on.
         assign_invoice_number(&mut tx, &event.order_id, now).await?;
     } else {
-        super::orders::record_history(&mut tx, &event.order_id, &order_state, &actor, "payment failed", now).await?;
+        orders::record_history(&mut tx, &event.order_id, order_state, &actor, "payment failed", now).await?;
     }
     tx.commit().await?;
     crate::audit::user_step(

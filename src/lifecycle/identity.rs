@@ -19,6 +19,7 @@ use super::Services;
 use crate::accounts::audit;
 use crate::auth::tokens;
 use crate::billing::orders::{self, OrderRow};
+use crate::billing::{OrderEvent, OrderState};
 use crate::clock::{rfc3339, Clock};
 use crate::db::users::User;
 use crate::db::{self, DbError};
@@ -336,7 +337,7 @@ pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) 
             rfc3339(until)
         )));
     }
-    if !["paid", "returned_for_completion"].contains(&order.state.as_str()) {
+    if !matches!(order.state, OrderState::Paid | OrderState::ReturnedForCompletion) {
         return Err(LifecycleError::Conflict(format!(
             "An identification can start once the order is paid; this one is {}",
             order.state
@@ -460,8 +461,7 @@ async fn report_session(
             orders::transition(
                 &mut tx,
                 &order.id,
-                &["paid", "under_review", "returned_for_completion"],
-                "returned_for_completion",
+                OrderEvent::SessionInterrupted,
                 &actor,
                 "interrupted session",
                 now,
@@ -494,7 +494,7 @@ async fn report_session(
             )
             .await;
             Ok(
-                json!({ "state": "returned_for_completion", "message": "The session was interrupted: a new link was sent by e-mail" }),
+                json!({ "state": OrderState::ReturnedForCompletion, "message": "The session was interrupted: a new link was sent by e-mail" }),
             )
         }
         Some("complete") => complete(state, &session_id, &order, &user, report, now, &actor).await,
@@ -586,8 +586,7 @@ async fn complete(
     orders::transition(
         &mut tx,
         &order.id,
-        &["paid", "returned_for_completion", "under_review"],
-        "under_review",
+        OrderEvent::Identified,
         actor,
         if flagged {
             "identification completed; on hold: the identity document is on another account"
@@ -615,7 +614,7 @@ async fn complete(
     )
     .await;
     Ok(json!({
-        "state": "under_review",
+        "state": OrderState::UnderReview,
         "flagged": flagged,
         "message": if flagged {
             "The identification stopped: the identity document is already used on another account. An operator will decide."
@@ -651,7 +650,7 @@ async fn freeze_pending(
             .bind(id)
             .execute(&mut *conn)
             .await?;
-        orders::record_history(conn, id, "on_hold", "system", "duplicate identity document", now).await?;
+        orders::record_hold(conn, id, "duplicate identity document", now).await?;
         crate::notify::tell(
             conn,
             state.clock.as_ref(),
@@ -793,8 +792,7 @@ pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &s
             if !orders::transition(
                 &mut tx,
                 &review.order.id,
-                &["under_review"],
-                "accepted",
+                OrderEvent::Accept,
                 &actor,
                 "identity accepted",
                 now,
@@ -857,16 +855,7 @@ pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &s
         "return" => {
             let reason = reason.ok_or_else(|| LifecycleError::Invalid("a reason is required".into()))?;
             set_session("returned").execute(&mut *tx).await?;
-            orders::transition(
-                &mut tx,
-                &review.order.id,
-                &["under_review"],
-                "returned_for_completion",
-                &actor,
-                reason,
-                now,
-            )
-            .await?;
+            orders::transition(&mut tx, &review.order.id, OrderEvent::Return, &actor, reason, now).await?;
             let (_, url, _) = new_session(&mut tx, state, &review.order, review.attempt, now).await?;
             let hours = state.settings.lifecycle.identity_link_hours;
             crate::notify::tell(
@@ -898,16 +887,7 @@ pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &s
                 .bind(&review.user.id)
                 .execute(&mut *tx)
                 .await?;
-            orders::transition(
-                &mut tx,
-                &review.order.id,
-                &["under_review"],
-                "rejected",
-                &actor,
-                reason,
-                now,
-            )
-            .await?;
+            orders::transition(&mut tx, &review.order.id, OrderEvent::Reject, &actor, reason, now).await?;
             // Every other pending order of the holder is cancelled, paid or not, without a refund (§2, §10).
             let pending: Vec<String> = sqlx::query(
                 "SELECT id FROM orders WHERE user_id = $1 AND id <> $2 AND state IN
@@ -924,16 +904,7 @@ pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &s
                 orders::transition(
                     &mut tx,
                     &id,
-                    &[
-                        "awaiting_documents",
-                        "awaiting_payment",
-                        "paid",
-                        "under_review",
-                        "returned_for_completion",
-                        "accepted",
-                        "rejected",
-                    ],
-                    "cancelled",
+                    OrderEvent::Void,
                     &actor,
                     "cancelled: fake identity data",
                     now,
@@ -987,28 +958,10 @@ pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &s
             )
             .await?;
             if can_resubmit {
-                orders::transition(
-                    &mut tx,
-                    &review.order.id,
-                    &["under_review"],
-                    "rejected",
-                    &actor,
-                    reason,
-                    now,
-                )
-                .await?;
+                orders::transition(&mut tx, &review.order.id, OrderEvent::Reject, &actor, reason, now).await?;
                 "rejected"
             } else {
-                orders::transition(
-                    &mut tx,
-                    &review.order.id,
-                    &["under_review"],
-                    "rejected",
-                    &actor,
-                    reason,
-                    now,
-                )
-                .await?;
+                orders::transition(&mut tx, &review.order.id, OrderEvent::Reject, &actor, reason, now).await?;
                 super::scheduler::refund_in(
                     &mut tx,
                     state,
@@ -1051,7 +1004,7 @@ pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &st
             rfc3339(until)
         )));
     }
-    if order.state != "rejected" || order.kind == "rekey" {
+    if order.state != OrderState::Rejected || order.kind == "rekey" {
         return Err(LifecycleError::Conflict(format!(
             "Only a rejected identification can be resubmitted; this order is {}",
             order.state
@@ -1088,17 +1041,7 @@ pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &st
     }
     let mut tx = state.db.writer().begin().await?;
     let actor = format!("user:{}", user.id);
-    if !orders::transition(
-        &mut tx,
-        &order.id,
-        &["rejected"],
-        "under_review",
-        &actor,
-        "resubmitted",
-        now,
-    )
-    .await?
-    {
+    if !orders::transition(&mut tx, &order.id, OrderEvent::Resubmit, &actor, "resubmitted", now).await? {
         return Err(LifecycleError::Conflict("the order changed meanwhile".into()));
     }
     let (id, url, expires) = new_session(&mut tx, state, &order, attempt + 1, now).await?;

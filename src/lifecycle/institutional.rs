@@ -26,6 +26,7 @@ use super::Services;
 use crate::accounts::{audit, normalise_phone};
 use crate::auth::tokens;
 use crate::billing::orders::{self, OrderError};
+use crate::billing::{OrderEvent, OrderState};
 use crate::clock::{rfc3339, Clock};
 use crate::db::users::{self, User};
 use crate::db::DbError;
@@ -222,7 +223,7 @@ pub async fn create(
             user_id: &holder.id,
             kind: "new",
             package_id: i64::from(package.id),
-            state: "awaiting_documents",
+            state: OrderState::AwaitingDocuments,
             price: &price,
             promo_code: None,
             invoice: &invoice,
@@ -257,7 +258,7 @@ pub async fn create(
         orders::record_history(
             &mut tx,
             &order_id,
-            "awaiting_documents",
+            OrderState::AwaitingDocuments,
             &actor,
             &format!("placed for {name} ({reference})"),
             now,
@@ -336,7 +337,7 @@ pub async fn record_identity(
             "This order is on hold until an operator decides about a duplicate identity document".into(),
         ));
     }
-    if order.state != "awaiting_documents" {
+    if order.state != OrderState::AwaitingDocuments {
         return Err(LifecycleError::Conflict(format!(
             "The identification is recorded while the order awaits its documents; this one is {}",
             order.state
@@ -385,7 +386,7 @@ pub async fn record_identity(
         "identity recorded: by courier, sworn statement"
     };
     let mut tx = state.db.writer().begin().await?;
-    if !orders::transition(&mut tx, order_id, &["awaiting_documents"], "accepted", &actor, how, now).await? {
+    if !orders::transition(&mut tx, order_id, OrderEvent::DocumentsRecorded, &actor, how, now).await? {
         return Err(LifecycleError::Conflict("the order changed meanwhile".into()));
     }
     sqlx::query("UPDATE orders SET due_by = $1 WHERE id = $2")
@@ -534,7 +535,7 @@ pub async fn after_issuance(
     orders::record_history(
         conn,
         order_id,
-        "fulfilled",
+        OrderState::Fulfilled,
         "system",
         &format!("invoice {number} issued, due {due_s}"),
         now,
@@ -600,9 +601,9 @@ async fn listing(state: &Services, one: Option<&str>) -> Result<Vec<Value>, Life
     let now = state.clock.now();
     let mut out = Vec::new();
     for r in q.fetch_all(state.db.writer()).await? {
-        let order_state: String = r.try_get("state")?;
+        let order_state = orders::stored_state(&r.try_get::<String, _>("state")?)?;
         let due_by: Option<i64> = r.try_get("due_by")?;
-        let late = due_by.is_some_and(|d| d < now) && order_state == "accepted";
+        let late = due_by.is_some_and(|d| d < now) && order_state == OrderState::Accepted;
         out.push(json!({
             "id": r.try_get::<String, _>("id")?,
             "registration_number": r.try_get::<String, _>("registration_number")?,

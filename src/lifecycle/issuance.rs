@@ -19,6 +19,7 @@ use super::Services;
 use crate::accounts::audit;
 use crate::auth::totp;
 use crate::billing::orders::{self, OrderRow};
+use crate::billing::{OrderEvent, OrderState};
 use crate::ca::{Ca, HolderSubject, Issued};
 use crate::clock::{rfc3339, Clock};
 use crate::config::PackageSettings;
@@ -253,7 +254,7 @@ pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &st
             "A rekey's certificate is issued automatically once the request is approved".into(),
         ));
     }
-    if order.state != "accepted" || order.frozen {
+    if order.state != OrderState::Accepted || order.frozen {
         return Err(LifecycleError::Conflict(format!(
             "The certificate can be issued once the identification is accepted; this order is {}",
             order.state
@@ -413,8 +414,7 @@ async fn store_issued(
     if !orders::transition(
         &mut tx,
         &order.id,
-        &["accepted"],
-        "fulfilled",
+        OrderEvent::Fulfil,
         &actor,
         "certificate issued",
         now,

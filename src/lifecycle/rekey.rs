@@ -19,6 +19,7 @@ use super::Services;
 use crate::accounts::audit;
 use crate::auth::totp;
 use crate::billing::orders::{self, OrderRow};
+use crate::billing::{OrderEvent, OrderState};
 use crate::clock::{rfc3339, Clock};
 use crate::db::credentials::{CertificateRow, Credential};
 use crate::db::users::User;
@@ -143,7 +144,7 @@ pub async fn start(state: &Services, user: &User, req: StartRequest, client: &st
     if let Some(existing) = request_of_order(state, &order.id).await? {
         return view(state, user, &existing).await;
     }
-    if order.state != "paid" {
+    if order.state != OrderState::Paid {
         return Err(LifecycleError::Conflict(format!(
             "A rekey request starts once the order is paid; this one is {}",
             order.state
@@ -401,8 +402,7 @@ pub async fn submit(
         || !orders::transition(
             &mut tx,
             &r.order_id,
-            &["paid", "rejected"],
-            "under_review",
+            OrderEvent::RekeyRequested,
             &actor,
             "rekey request sent for approval",
             now,
@@ -506,18 +506,7 @@ pub async fn decide(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if n != 1
-            || !orders::transition(
-                &mut tx,
-                &order.id,
-                &["under_review"],
-                "accepted",
-                &actor,
-                "rekey approved",
-                now,
-            )
-            .await?
-        {
+        if n != 1 || !orders::transition(&mut tx, &order.id, OrderEvent::Accept, &actor, "rekey approved", now).await? {
             return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
         }
         let date = rfc3339(issue_at);
@@ -547,8 +536,7 @@ pub async fn decide(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if n != 1 || !orders::transition(&mut tx, &order.id, &["under_review"], "rejected", &actor, reason, now).await?
-        {
+        if n != 1 || !orders::transition(&mut tx, &order.id, OrderEvent::Reject, &actor, reason, now).await? {
             return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
         }
         let limit = rfc3339(deadline(state, cert.not_after));

@@ -21,6 +21,7 @@ use super::Services;
 use crate::accounts::audit;
 use crate::billing::orders::{self, OrderRow};
 use crate::billing::payment::{PaymentGateway, Sandbox};
+use crate::billing::OrderEvent;
 use crate::ca::HolderSubject;
 use crate::clock::{rfc3339, Clock};
 use crate::db::users::User;
@@ -55,23 +56,7 @@ pub async fn refund_in(
         "refunded {} RON ({reason}); gateway reference {reference}",
         crate::billing::format_minor(order.total_ron_bani)
     );
-    if !orders::transition(
-        conn,
-        &order.id,
-        &[
-            "paid",
-            "under_review",
-            "returned_for_completion",
-            "accepted",
-            "rejected",
-        ],
-        "refunded",
-        actor,
-        &note,
-        now,
-    )
-    .await?
-    {
+    if !orders::transition(conn, &order.id, OrderEvent::Refund, actor, &note, now).await? {
         return Ok(false);
     }
     sqlx::query("UPDATE orders SET refunded_bani = total_ron_bani WHERE id = $1")
@@ -329,8 +314,7 @@ async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleEr
         orders::transition(
             &mut tx,
             &order.id,
-            &["accepted"],
-            "fulfilled",
+            OrderEvent::Fulfil,
             "scheduler",
             "successor issued",
             now,

@@ -64,23 +64,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/rekey").route(web::get().to(rekey_page)));
 }
 
-/// The order states, certificate statuses, rekey request states and order kinds the pages name by a computed key
-/// (`orders.state.*`, `orders.cert.status.*`, `orders.rekey.state.*`, `orders.kind.*`; checked by the unit test
-/// below).
-#[cfg(test)]
-const ORDER_STATES: &[&str] = &[
-    "awaiting_documents",
-    "awaiting_payment",
-    "cancelled",
-    "paid",
-    "under_review",
-    "returned_for_completion",
-    "accepted",
-    "fulfilled",
-    "rejected",
-    "refunded",
-    "on_hold",
-];
+/// The certificate statuses, rekey request states and order kinds the pages name by a computed key
+/// (`orders.cert.status.*`, `orders.rekey.state.*`, `orders.kind.*`; checked by the unit test below, with the
+/// order states, `orders.state.*`).
 #[cfg(test)]
 const CERT_STATUSES: &[&str] = &["valid", "expired", "not_yet_valid", "revoked", "superseded"];
 #[cfg(test)]
@@ -441,8 +427,10 @@ mod tests {
     /// The texts the templates name by a computed key (`t(k)` with `k = "orders.state." ~ …`).
     #[test]
     fn every_computed_text_exists_in_both_languages() {
-        let keys = ORDER_STATES
+        let keys = crate::billing::OrderState::ALL
             .iter()
+            .map(|s| s.as_str())
+            .chain(["on_hold"])
             .map(|s| format!("orders.state.{s}"))
             .chain(CERT_STATUSES.iter().map(|s| format!("orders.cert.status.{s}")))
             .chain(REKEY_STATES.iter().map(|s| format!("orders.rekey.state.{s}")))

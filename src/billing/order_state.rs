@@ -1,0 +1,216 @@
+//! An order's states and the one table of its transitions (product rules §2). Every change of `orders.state` goes
+//! through [`super::orders::transition`] with an [`OrderEvent`]; the event's row of [`OrderEvent::rule`] says the
+//! states it applies to and the state it leads to, so that no caller names a state it moves from or to.
+
+use serde::{Deserialize, Serialize};
+
+/// An order's state, stored as text (`orders.state`, `order_history.state`) in its snake_case name.
+///
+/// | state | meaning | next |
+/// | --- | --- | --- |
+/// | `awaiting_payment` | placed on the web, unpaid | paid, cancelled |
+/// | `awaiting_documents` | an institutional order, awaiting the holder's identification documents | accepted, cancelled |
+/// | `paid` | the gateway confirmed the payment | under review, returned, refunded, cancelled |
+/// | `under_review` | the video session or the rekey request is at an operator | accepted, returned, rejected, refunded, cancelled |
+/// | `returned_for_completion` | a fix is needed (unreadable photo, wrong data, interrupted session) | under review, refunded, cancelled |
+/// | `accepted` | awaits the holder's TOTP or the issue date | fulfilled, refunded, cancelled |
+/// | `fulfilled` | the certificate is issued | – |
+/// | `rejected` | a negative verdict with a reason | under review (resubmitted, or a rekey request sent again), refunded, cancelled |
+/// | `cancelled` | cancelled while unpaid, or every pending order of a holder whose data were fake | – |
+/// | `refunded` | a rekey past the cut-off, a final rejection | – |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    AwaitingPayment,
+    AwaitingDocuments,
+    Paid,
+    UnderReview,
+    ReturnedForCompletion,
+    Accepted,
+    Fulfilled,
+    Rejected,
+    Cancelled,
+    Refunded,
+}
+
+use OrderState::*;
+
+impl OrderState {
+    /// Every state, in the order of the table above.
+    pub const ALL: [OrderState; 10] = [
+        AwaitingPayment,
+        AwaitingDocuments,
+        Paid,
+        UnderReview,
+        ReturnedForCompletion,
+        Accepted,
+        Fulfilled,
+        Rejected,
+        Cancelled,
+        Refunded,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AwaitingPayment => "awaiting_payment",
+            AwaitingDocuments => "awaiting_documents",
+            Paid => "paid",
+            UnderReview => "under_review",
+            ReturnedForCompletion => "returned_for_completion",
+            Accepted => "accepted",
+            Fulfilled => "fulfilled",
+            Rejected => "rejected",
+            Cancelled => "cancelled",
+            Refunded => "refunded",
+        }
+    }
+
+    /// The state of a stored name.
+    pub fn parse(text: &str) -> Option<OrderState> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether the order is paid (or, institutional, due) and its identification or issuance not finished: what
+    /// a ban, a fake-data verdict or a refund reaches.
+    pub fn is_in_progress(self) -> bool {
+        matches!(self, Paid | UnderReview | ReturnedForCompletion | Accepted | Rejected)
+    }
+}
+
+impl std::fmt::Display for OrderState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What moves an order: each event is one row of the transition table ([`OrderEvent::rule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderEvent {
+    /// The gateway confirmed the payment.
+    Pay,
+    /// The holder cancelled an unpaid order.
+    Cancel,
+    /// The holder finished the video identification: the order waits for an operator.
+    Identified,
+    /// The video session was interrupted: a new link is sent.
+    SessionInterrupted,
+    /// An operator returned the identification for completion.
+    Return,
+    /// A rekey request was sent for approval (again, after a rejection).
+    RekeyRequested,
+    /// The holder resubmitted a rejected identification.
+    Resubmit,
+    /// An operator accepted the identification or the rekey request.
+    Accept,
+    /// An operator recorded an institutional holder's identification documents.
+    DocumentsRecorded,
+    /// An operator rejected the identification or the rekey request.
+    Reject,
+    /// The certificate was issued.
+    Fulfil,
+    /// The payment was returned (a rekey past the cut-off, a final rejection).
+    Refund,
+    /// A fake-data verdict cancels every pending order of the holder, without a refund (§2, §10).
+    Void,
+}
+
+impl OrderEvent {
+    /// The transition table: the states the event applies to, and the state it leads to.
+    pub fn rule(self) -> (&'static [OrderState], OrderState) {
+        match self {
+            OrderEvent::Pay => (&[AwaitingPayment], Paid),
+            OrderEvent::Cancel => (&[AwaitingPayment], Cancelled),
+            OrderEvent::Identified => (&[Paid, ReturnedForCompletion, UnderReview], UnderReview),
+            OrderEvent::SessionInterrupted => (&[Paid, UnderReview, ReturnedForCompletion], ReturnedForCompletion),
+            OrderEvent::Return => (&[UnderReview], ReturnedForCompletion),
+            OrderEvent::RekeyRequested => (&[Paid, Rejected], UnderReview),
+            OrderEvent::Resubmit => (&[Rejected], UnderReview),
+            OrderEvent::Accept => (&[UnderReview], Accepted),
+            OrderEvent::DocumentsRecorded => (&[AwaitingDocuments], Accepted),
+            OrderEvent::Reject => (&[UnderReview], Rejected),
+            OrderEvent::Fulfil => (&[Accepted], Fulfilled),
+            OrderEvent::Refund => (
+                &[Paid, UnderReview, ReturnedForCompletion, Accepted, Rejected],
+                Refunded,
+            ),
+            OrderEvent::Void => (
+                &[
+                    AwaitingDocuments,
+                    AwaitingPayment,
+                    Paid,
+                    UnderReview,
+                    ReturnedForCompletion,
+                    Accepted,
+                    Rejected,
+                ],
+                Cancelled,
+            ),
+        }
+    }
+
+    /// The state the event leads to.
+    pub fn to(self) -> OrderState {
+        self.rule().1
+    }
+
+    /// Whether the event applies to an order in `state`.
+    pub fn applies_to(self, state: OrderState) -> bool {
+        self.rule().0.contains(&state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENTS: [OrderEvent; 13] = [
+        OrderEvent::Pay,
+        OrderEvent::Cancel,
+        OrderEvent::Identified,
+        OrderEvent::SessionInterrupted,
+        OrderEvent::Return,
+        OrderEvent::RekeyRequested,
+        OrderEvent::Resubmit,
+        OrderEvent::Accept,
+        OrderEvent::DocumentsRecorded,
+        OrderEvent::Reject,
+        OrderEvent::Fulfil,
+        OrderEvent::Refund,
+        OrderEvent::Void,
+    ];
+
+    #[test]
+    fn every_state_reads_back_from_its_stored_name() {
+        for s in OrderState::ALL {
+            assert_eq!(OrderState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(OrderState::parse("shipped"), None);
+    }
+
+    #[test]
+    fn finished_orders_never_move_and_every_other_state_can_be_left() {
+        for s in OrderState::ALL {
+            let leaves = EVENTS.iter().any(|e| e.applies_to(s) && e.to() != s);
+            assert_eq!(leaves, !matches!(s, Fulfilled | Cancelled | Refunded), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_table_follows_the_product_rules() {
+        // An unpaid order is paid or cancelled, nothing else.
+        let from_unpaid: Vec<_> = EVENTS
+            .iter()
+            .filter(|e| e.applies_to(AwaitingPayment))
+            .map(|e| e.to())
+            .collect();
+        assert_eq!(from_unpaid, [Paid, Cancelled, Cancelled]);
+        // Only an accepted order is fulfilled, and a refund never reaches an unpaid one.
+        assert!(EVENTS.iter().all(|e| e.to() != Fulfilled || e.rule().0 == [Accepted]));
+        assert!(!OrderEvent::Refund.applies_to(AwaitingPayment));
+        assert!(OrderState::ALL
+            .iter()
+            .all(|s| OrderEvent::Refund.applies_to(*s) == s.is_in_progress()));
+    }
+}
