@@ -4,7 +4,6 @@
 
 pub mod fx;
 pub mod invoice;
-pub mod order_state;
 pub mod orders;
 pub mod payment;
 pub mod routes;
@@ -13,7 +12,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use order_state::{OrderEvent, OrderState};
+pub use crate::db::orders::{OrderEvent, OrderState};
 
 use crate::ca::Ca;
 use crate::clock::SystemClock;

@@ -10,6 +10,7 @@ use sqlx::Row;
 use super::Services;
 use super::{fx, price, OrderEvent, OrderState, Price, CPV};
 use crate::clock::{rfc3339, Clock};
+pub use crate::db::orders::{record_history, record_hold, stored_state, transition};
 use crate::db::{users::User, DbError};
 
 /// Why an order was refused.
@@ -344,41 +345,6 @@ pub async fn place(
     ))
 }
 
-pub async fn record_history(
-    conn: &mut sqlx::AnyConnection,
-    order_id: &str,
-    state: OrderState,
-    actor: &str,
-    note: &str,
-    now: i64,
-) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO order_history (id, order_id, state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(order_id)
-        .bind(state.as_str())
-        .bind(actor)
-        .bind(note)
-        .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Records in an order's history that it was put on hold (its state unchanged, its `frozen` flag set): the mark
-/// `on_hold` stands in the history's state column.
-pub async fn record_hold(conn: &mut sqlx::AnyConnection, order_id: &str, note: &str, now: i64) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO order_history (id, order_id, state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(order_id)
-        .bind("on_hold")
-        .bind("system")
-        .bind(note)
-        .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Re-prices an unpaid order at today's EUR→RON rate when the rate it carries is of another day, so that the
 /// amount paid is the one of the payment day. The EUR amounts do not change.
 pub async fn reprice(state: &Services, order_id: &str) -> Result<(), DbError> {
@@ -456,39 +422,6 @@ where
         credential_id: r.try_get("credential_id")?,
         frozen: r.try_get::<i64, _>("frozen")? != 0,
     }))
-}
-
-/// The state of a stored order; a name outside the table is a corrupt row.
-pub fn stored_state(text: &str) -> Result<OrderState, DbError> {
-    OrderState::parse(text).ok_or(DbError::Corrupt("orders.state"))
-}
-
-/// Moves an order by `event` (the one transition table, [`OrderEvent::rule`]), with its history row, inside the
-/// caller's transaction. Returns false (and changes nothing) when the event does not apply to the order's state:
-/// another request or instance moved it first.
-pub async fn transition(
-    conn: &mut sqlx::AnyConnection,
-    order_id: &str,
-    event: OrderEvent,
-    actor: &str,
-    note: &str,
-    now: i64,
-) -> Result<bool, DbError> {
-    let (from, to) = event.rule();
-    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
-    let sql = format!(
-        "UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ({})",
-        placeholders.join(", ")
-    );
-    let mut q = sqlx::query(&sql).bind(to.as_str()).bind(now).bind(order_id);
-    for f in from {
-        q = q.bind(f.as_str());
-    }
-    if q.execute(&mut *conn).await?.rows_affected() != 1 {
-        return Ok(false);
-    }
-    record_history(conn, order_id, to, actor, note, now).await?;
-    Ok(true)
 }
 
 /// One of the user's orders with its price, invoice data, actions and history.

@@ -8,7 +8,9 @@ pub mod ca;
 pub mod credentials;
 pub mod institutional;
 pub mod limits;
+pub mod orders;
 pub mod outbox;
+pub mod rekey;
 pub mod signing;
 pub mod users;
 

@@ -24,6 +24,7 @@ use crate::ca::{Ca, HolderSubject, Issued};
 use crate::clock::{rfc3339, Clock};
 use crate::config::PackageSettings;
 use crate::db::credentials::{CertificateRow, Credential, Quota};
+use crate::db::rekey::RekeyState;
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::hsm::{Hsm, KeySpec};
@@ -526,28 +527,17 @@ pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Value,
             _ => "valid",
         };
         any_valid |= status == "valid";
-        let request = sqlx::query(
-            "SELECT id, state, reason FROM rekey_requests WHERE credential_id = $1
-             AND state NOT IN ('refunded') ORDER BY created_at DESC LIMIT 1",
-        )
-        .bind(&cred.id)
-        .fetch_optional(state.db.writer())
-        .await?;
-        let (req_id, req_state, req_reason) = match &request {
-            Some(r) => (
-                Some(r.try_get::<String, _>("id")?),
-                Some(r.try_get::<String, _>("state")?),
-                r.try_get::<Option<String>, _>("reason")?,
-            ),
+        let (req_id, req_state, req_reason) = match db::rekey::latest_of_credential(&state.db, &cred.id).await? {
+            Some((id, state, reason)) => (Some(id), Some(state), reason),
             None => (None, None, None),
         };
         let limit = deadline(state, cert.not_after);
         let window_opens = cert.not_after - first_reminder * 86_400;
         let in_window = status == "valid" && now >= window_opens;
-        let reviewing = matches!(req_state.as_deref(), Some("submitted" | "approved" | "issued"));
+        let reviewing = req_state.is_some_and(RekeyState::is_under_way);
         let banner = match () {
             _ if !in_window || reviewing => None,
-            _ if req_state.as_deref() == Some("rejected") && now <= limit => Some(if en {
+            _ if req_state == Some(RekeyState::Rejected) && now <= limit => Some(if en {
                 format!(
                     "Your rekey request was rejected: {}. Correct the data and sign the terms again by {}.",
                     req_reason.clone().unwrap_or_default(),

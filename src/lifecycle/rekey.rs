@@ -22,6 +22,7 @@ use crate::billing::orders::{self, OrderRow};
 use crate::billing::{OrderEvent, OrderState};
 use crate::clock::{rfc3339, Clock};
 use crate::db::credentials::{CertificateRow, Credential};
+use crate::db::rekey::{RekeyState, Request};
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::notify::Template;
@@ -141,7 +142,7 @@ pub async fn start(state: &Services, user: &User, req: StartRequest, client: &st
             "Please read the privacy notice first (privacy_notice: true)".into(),
         ));
     }
-    if let Some(existing) = request_of_order(state, &order.id).await? {
+    if let Some(existing) = db::rekey::of_order(&state.db, &order.id).await? {
         return view(state, user, &existing).await;
     }
     if order.state != OrderState::Paid {
@@ -156,18 +157,7 @@ pub async fn start(state: &Services, user: &User, req: StartRequest, client: &st
         .ok_or_else(|| LifecycleError::Conflict("the order names no certificate to renew".into()))?;
     let now = state.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
-    let inserted = sqlx::query(
-        "INSERT INTO rekey_requests (id, order_id, user_id, credential_id, state, privacy_ack_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'draft', $5, $5, $5)",
-    )
-    .bind(&id)
-    .bind(&order.id)
-    .bind(&user.id)
-    .bind(&credential_id)
-    .bind(now)
-    .execute(state.db.writer())
-    .await;
-    match inserted {
+    match db::rekey::create(&state.db, &id, &order.id, &user.id, &credential_id, now).await {
         Err(e) if DbError::is_unique_violation(&e) => {}
         Err(e) => return Err(DbError::from(e).into()),
         Ok(_) => {
@@ -182,49 +172,16 @@ pub async fn start(state: &Services, user: &User, req: StartRequest, client: &st
             .await
         }
     }
-    let id = request_of_order(state, &order.id).await?.unwrap_or(id);
+    let id = db::rekey::of_order(&state.db, &order.id).await?.unwrap_or(id);
     view(state, user, &id).await
 }
 
-async fn request_of_order(state: &Services, order_id: &str) -> Result<Option<String>, DbError> {
-    Ok(sqlx::query("SELECT id FROM rekey_requests WHERE order_id = $1")
-        .bind(order_id)
-        .fetch_optional(state.db.writer())
+/// A request by id; with `user_id`, only that holder's.
+async fn request_row(state: &Services, user_id: Option<&str>, id: &str) -> Result<Request, LifecycleError> {
+    db::rekey::get(&state.db, id)
         .await?
-        .map(|r| r.try_get("id"))
-        .transpose()?)
-}
-
-struct RequestRow {
-    id: String,
-    order_id: String,
-    credential_id: String,
-    state: String,
-    has_document: bool,
-    reason: Option<String>,
-    issue_at: Option<i64>,
-}
-
-async fn request_row(state: &Services, user_id: Option<&str>, id: &str) -> Result<RequestRow, LifecycleError> {
-    let r = sqlx::query(
-        "SELECT id, order_id, user_id, credential_id, state, document, photo_sha256, reason, issue_at
-         FROM rekey_requests WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(state.db.writer())
-    .await?
-    .filter(|r| user_id.is_none_or(|u| r.try_get::<String, _>("user_id").ok().as_deref() == Some(u)))
-    .ok_or_else(|| LifecycleError::NotFound("no such rekey request".into()))?;
-    Ok(RequestRow {
-        id: r.try_get("id")?,
-        order_id: r.try_get("order_id")?,
-        credential_id: r.try_get("credential_id")?,
-        state: r.try_get("state")?,
-        has_document: r.try_get::<Option<String>, _>("document")?.is_some()
-            && r.try_get::<Option<String>, _>("photo_sha256")?.is_some(),
-        reason: r.try_get("reason")?,
-        issue_at: r.try_get("issue_at")?,
-    })
+        .filter(|r| user_id.is_none_or(|u| r.user_id == u))
+        .ok_or_else(|| LifecycleError::NotFound("no such rekey request".into()))
 }
 
 /// A rekey request as the holder sees it.
@@ -285,7 +242,7 @@ pub async fn identity(
     client: &str,
 ) -> Result<Value, LifecycleError> {
     let r = request_row(state, Some(&user.id), id).await?;
-    if !["draft", "rejected"].contains(&r.state.as_str()) {
+    if !r.state.is_editable() {
         return Err(LifecycleError::Conflict(format!(
             "The request is {}: its data can no longer change",
             r.state
@@ -310,20 +267,14 @@ pub async fn identity(
     let kind = photo_type(&photo)
         .ok_or_else(|| LifecycleError::Invalid("The copy must be a pdf, jpg, png, bmp or tif file".into()))?;
     let digest = hex::encode(Sha256::digest(&photo));
-    let n = sqlx::query(
-        "UPDATE rekey_requests SET document = $1, photo = $2, photo_type = $3, photo_sha256 = $4, updated_at = $5
-         WHERE id = $6 AND state IN ('draft', 'rejected')",
-    )
-    .bind(serde_json::to_string(&document).map_err(|e| LifecycleError::Invalid(e.to_string()))?)
-    .bind(db::b64(&photo))
-    .bind(kind)
-    .bind(&digest)
-    .bind(now)
-    .bind(id)
-    .execute(state.db.writer())
-    .await?
-    .rows_affected();
-    if n != 1 {
+    let data = serde_json::to_string(&document).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    let stored = db::rekey::Document {
+        data: &data,
+        photo_b64: &db::b64(&photo),
+        photo_type: kind,
+        photo_sha256: &digest,
+    };
+    if !db::rekey::set_document(&state.db, id, &stored, now).await? {
         return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
     }
     audit(
@@ -354,7 +305,7 @@ pub async fn submit(
     client: &str,
 ) -> Result<Value, LifecycleError> {
     let r = request_row(state, Some(&user.id), id).await?;
-    if !["draft", "rejected"].contains(&r.state.as_str()) {
+    if !r.state.is_editable() {
         return Err(LifecycleError::Conflict(format!("The request is already {}", r.state)));
     }
     if !r.has_document {
@@ -388,17 +339,9 @@ pub async fn submit(
     .await?;
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    let n = sqlx::query(
-        "UPDATE rekey_requests SET state = 'submitted', submitted_at = $1, reason = NULL, updated_at = $1
-         WHERE id = $2 AND state IN ('draft', 'rejected')",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let sent = db::rekey::submit(&mut tx, id, now).await?;
     let actor = format!("user:{}", user.id);
-    if n != 1
+    if !sent
         || !orders::transition(
             &mut tx,
             &r.order_id,
@@ -428,35 +371,29 @@ pub async fn submit(
 
 /// The operator's queue of rekey requests (submitted by default).
 pub async fn queue(state: &Services, state_filter: Option<&str>) -> Result<Value, LifecycleError> {
-    let rows = sqlx::query(
-        "SELECT r.id, r.order_id, r.credential_id, r.state, r.document, r.photo_type, r.photo_sha256, r.submitted_at,
-                r.reason, o.registration_number, u.email, u.given_name, u.surname
-         FROM rekey_requests r JOIN orders o ON o.id = r.order_id JOIN users u ON u.id = r.user_id
-         WHERE r.state = $1 ORDER BY r.submitted_at, r.id",
-    )
-    .bind(state_filter.unwrap_or("submitted"))
-    .fetch_all(state.db.writer())
-    .await?;
+    let wanted = match state_filter {
+        None => RekeyState::Submitted,
+        Some(name) => RekeyState::parse(name)
+            .ok_or_else(|| LifecycleError::Invalid(format!("{name:?} is not a rekey request's state")))?,
+    };
     let mut out = Vec::new();
-    for r in rows {
+    for r in db::rekey::queue(&state.db, wanted).await? {
         let doc: Value = r
-            .try_get::<Option<String>, _>("document")?
-            .and_then(|d| serde_json::from_str(&d).ok())
+            .document
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
             .unwrap_or(Value::Null);
         out.push(json!({
-            "id": r.try_get::<String, _>("id")?,
-            "order": r.try_get::<String, _>("registration_number")?,
-            "credential_id": r.try_get::<String, _>("credential_id")?,
-            "state": r.try_get::<String, _>("state")?,
-            "holder": {
-                "email": r.try_get::<String, _>("email")?,
-                "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
-            },
+            "id": r.id,
+            "order": r.registration_number,
+            "credential_id": r.credential_id,
+            "state": r.state,
+            "holder": { "email": r.email, "name": format!("{} {}", r.given_name, r.surname) },
             "document": doc,
-            "photo_type": r.try_get::<Option<String>, _>("photo_type")?,
-            "photo_sha256": r.try_get::<Option<String>, _>("photo_sha256")?,
-            "reason": r.try_get::<Option<String>, _>("reason")?,
-            "submitted_at": r.try_get::<Option<i64>, _>("submitted_at")?.map(rfc3339),
+            "photo_type": r.photo_type,
+            "photo_sha256": r.photo_sha256,
+            "reason": r.reason,
+            "submitted_at": r.submitted_at.map(rfc3339),
         }));
     }
     Ok(json!({ "requests": out }))
@@ -471,7 +408,7 @@ pub async fn decide(
     operator: &str,
 ) -> Result<Value, LifecycleError> {
     let r = request_row(state, None, id).await?;
-    if r.state != "submitted" {
+    if r.state != RekeyState::Submitted {
         return Err(LifecycleError::Conflict(format!(
             "The request is {}, not submitted",
             r.state
@@ -495,18 +432,8 @@ pub async fn decide(
             ));
         }
         let issue_at = successor_issue_at(state, cert.not_after).max(now);
-        let n = sqlx::query(
-            "UPDATE rekey_requests SET state = 'approved', issue_at = $1, reviewer = $2, updated_at = $3
-             WHERE id = $4 AND state = 'submitted'",
-        )
-        .bind(issue_at)
-        .bind(&actor)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n != 1 || !orders::transition(&mut tx, &order.id, OrderEvent::Accept, &actor, "rekey approved", now).await? {
+        let moved = db::rekey::approve(&mut tx, id, issue_at, &actor, now).await?;
+        if !moved || !orders::transition(&mut tx, &order.id, OrderEvent::Accept, &actor, "rekey approved", now).await? {
             return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
         }
         let date = rfc3339(issue_at);
@@ -525,18 +452,8 @@ pub async fn decide(
         "approved"
     } else {
         let reason = reason.ok_or_else(|| LifecycleError::Invalid("a reason is required".into()))?;
-        let n = sqlx::query(
-            "UPDATE rekey_requests SET state = 'rejected', reason = $1, reviewer = $2, updated_at = $3
-             WHERE id = $4 AND state = 'submitted'",
-        )
-        .bind(reason)
-        .bind(&actor)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n != 1 || !orders::transition(&mut tx, &order.id, OrderEvent::Reject, &actor, reason, now).await? {
+        let moved = db::rekey::reject(&mut tx, id, reason, &actor, now).await?;
+        if !moved || !orders::transition(&mut tx, &order.id, OrderEvent::Reject, &actor, reason, now).await? {
             return Err(LifecycleError::Conflict("the request changed meanwhile".into()));
         }
         let limit = rfc3339(deadline(state, cert.not_after));

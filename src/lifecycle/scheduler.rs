@@ -24,6 +24,7 @@ use crate::billing::payment::{PaymentGateway, Sandbox};
 use crate::billing::OrderEvent;
 use crate::ca::HolderSubject;
 use crate::clock::{rfc3339, Clock};
+use crate::db::rekey::RekeyState;
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::hsm::KeySpec;
@@ -63,11 +64,7 @@ pub async fn refund_in(
         .bind(&order.id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE rekey_requests SET state = 'refunded', updated_at = $1 WHERE order_id = $2")
-        .bind(now)
-        .bind(&order.id)
-        .execute(&mut *conn)
-        .await?;
+    db::rekey::refund_of_order(conn, &order.id, now).await?;
     let amount = crate::billing::format_minor(order.total_ron_bani);
     crate::notify::tell(
         conn,
@@ -150,14 +147,7 @@ pub async fn send_reminders(state: &Services) -> Result<usize, LifecycleError> {
         let Some(due) = days.iter().copied().filter(|d| now >= not_after - d * 86_400).min() else {
             continue;
         };
-        let requested: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM rekey_requests WHERE credential_id = $1 AND state IN ('submitted', 'approved', 'issued')",
-        )
-        .bind(&cred)
-        .fetch_one(state.db.pool())
-        .await?
-        .try_get("n")?;
-        if requested > 0 {
+        if db::rekey::under_way_for(&state.db, &cred).await? {
             continue;
         }
         let Some(user) = db::users::by_id(&state.db, &user_id).await? else {
@@ -208,16 +198,8 @@ pub async fn send_reminders(state: &Services) -> Result<usize, LifecycleError> {
 /// Issues every approved successor whose day has come. Returns how many were issued.
 pub async fn issue_due_successors(state: &Services) -> usize {
     let now = state.clock.now();
-    let due: Vec<String> = match sqlx::query(
-        "SELECT id FROM rekey_requests WHERE state = 'approved' AND issue_at <= $1
-         AND (claimed_at IS NULL OR claimed_at < $2) ORDER BY issue_at",
-    )
-    .bind(now)
-    .bind(now - CLAIM_SECS)
-    .fetch_all(state.db.writer())
-    .await
-    {
-        Ok(rows) => rows.iter().filter_map(|r| r.try_get("id").ok()).collect(),
+    let due = match db::rekey::due_for_issuance(&state.db, now, now - CLAIM_SECS).await {
+        Ok(ids) => ids,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the due successors");
             return 0;
@@ -237,29 +219,14 @@ pub async fn issue_due_successors(state: &Services) -> usize {
 /// Issues one successor, if this instance wins the claim.
 async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleError> {
     let now = state.clock.now();
-    let claimed = sqlx::query(
-        "UPDATE rekey_requests SET claimed_at = $1 WHERE id = $2 AND state = 'approved'
-         AND (claimed_at IS NULL OR claimed_at < $3)",
-    )
-    .bind(now)
-    .bind(id)
-    .bind(now - CLAIM_SECS)
-    .execute(state.db.writer())
-    .await?
-    .rows_affected();
-    if claimed != 1 {
+    if !db::rekey::claim(&state.db, id, now, now - CLAIM_SECS).await? {
         return Ok(false);
     }
-    let r = sqlx::query("SELECT order_id, credential_id, issue_at FROM rekey_requests WHERE id = $1")
-        .bind(id)
-        .fetch_one(state.db.writer())
-        .await?;
-    let (order_id, old_id, issue_at): (String, String, i64) = (
-        r.try_get("order_id")?,
-        r.try_get("credential_id")?,
-        r.try_get("issue_at")?,
-    );
-    let order = orders::order_row(state.db.writer(), &order_id)
+    let request = db::rekey::get(&state.db, id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no such rekey request".into()))?;
+    let (old_id, issue_at) = (request.credential_id, request.issue_at.unwrap_or(now));
+    let order = orders::order_row(state.db.writer(), &request.order_id)
         .await?
         .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
     let (old, old_cert, _) = db::credentials::credential_full(&state.db, &old_id)
@@ -292,18 +259,7 @@ async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleEr
 
     let stored = async {
         let mut tx = state.db.writer().begin().await?;
-        let n = sqlx::query(
-            "UPDATE rekey_requests SET state = 'issued', successor_id = $1, updated_at = $2
-             WHERE id = $3 AND state = 'approved' AND claimed_at = $4",
-        )
-        .bind(&new_id)
-        .bind(now)
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n != 1 {
+        if !db::rekey::issued(&mut tx, id, &new_id, now, now).await? {
             return Ok::<bool, LifecycleError>(false);
         }
         insert_credential_rows(&mut tx, &user, &new_id, spec, &issued, &package, now).await?;
@@ -352,11 +308,7 @@ async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleEr
         }
         Err(e) => {
             destroy_key(&state.hsm, &new_id).await;
-            let _ = sqlx::query("UPDATE rekey_requests SET claimed_at = NULL WHERE id = $1 AND claimed_at = $2")
-                .bind(id)
-                .bind(now)
-                .execute(state.db.writer())
-                .await;
+            let _ = db::rekey::release(&state.db, id, now).await;
             Err(e)
         }
     }
@@ -366,28 +318,11 @@ async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleEr
 /// for approval, the certificate ended (or was revoked) before a successor was issued.
 pub async fn refund_impossible_rekeys(state: &Services) -> Result<usize, LifecycleError> {
     let now = state.clock.now();
-    let rows = sqlx::query(
-        "SELECT o.id, t.not_after, t.status AS cert_status, c.status AS cred_status, r.state AS request_state
-         FROM orders o
-         JOIN credentials c ON c.id = o.credential_id
-         JOIN certificates t ON t.serial = c.cert_serial
-         LEFT JOIN rekey_requests r ON r.order_id = o.id
-         WHERE o.kind = 'rekey' AND o.state IN ('paid', 'under_review', 'rejected', 'accepted')",
-    )
-    .fetch_all(state.db.writer())
-    .await?;
     let mut refunded = 0;
-    for r in rows {
-        let (id, not_after): (String, i64) = (r.try_get("id")?, r.try_get("not_after")?);
-        let request: Option<String> = r.try_get("request_state")?;
-        let ended = now >= not_after
-            || r.try_get::<String, _>("cert_status")? != "valid"
-            || r.try_get::<String, _>("cred_status")? != "active";
-        let too_late = now > deadline(state, not_after)
-            && !matches!(
-                request.as_deref(),
-                Some("submitted") | Some("approved") | Some("issued")
-            );
+    for r in db::rekey::open_orders(&state.db).await? {
+        let (id, not_after) = (r.order_id, r.not_after);
+        let ended = now >= not_after || !r.certificate_valid || !r.credential_active;
+        let too_late = now > deadline(state, not_after) && !r.request.is_some_and(RekeyState::is_under_way);
         // An approved request is issued at T-3 days: it is refunded only if that has not happened by expiry.
         if !(ended || too_late) {
             continue;

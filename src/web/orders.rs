@@ -64,13 +64,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/rekey").route(web::get().to(rekey_page)));
 }
 
-/// The certificate statuses, rekey request states and order kinds the pages name by a computed key
-/// (`orders.cert.status.*`, `orders.rekey.state.*`, `orders.kind.*`; checked by the unit test below, with the
-/// order states, `orders.state.*`).
+/// The certificate statuses and order kinds the pages name by a computed key (`orders.cert.status.*`,
+/// `orders.kind.*`; checked by the unit test below, with the order states, `orders.state.*`, and the rekey
+/// requests' states, `orders.rekey.state.*`).
 #[cfg(test)]
 const CERT_STATUSES: &[&str] = &["valid", "expired", "not_yet_valid", "revoked", "superseded"];
-#[cfg(test)]
-const REKEY_STATES: &[&str] = &["draft", "submitted", "approved", "rejected", "issued", "refunded"];
 const KINDS: &[&str] = &["new", "rekey", "reissue"];
 /// The key types issuance offers (`issuance::IssueRequest::key`).
 const KEYS: &[&str] = &["rsa2048", "rsa3072", "p256", "p384"];
@@ -433,7 +431,11 @@ mod tests {
             .chain(["on_hold"])
             .map(|s| format!("orders.state.{s}"))
             .chain(CERT_STATUSES.iter().map(|s| format!("orders.cert.status.{s}")))
-            .chain(REKEY_STATES.iter().map(|s| format!("orders.rekey.state.{s}")))
+            .chain(
+                crate::db::rekey::RekeyState::ALL
+                    .iter()
+                    .map(|s| format!("orders.rekey.state.{s}")),
+            )
             .chain(KINDS.iter().map(|s| format!("orders.kind.{s}")))
             .chain(KEYS.iter().map(|s| format!("orders.key.{s}")))
             .chain(

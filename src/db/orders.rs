@@ -1,8 +1,11 @@
-//! An order's states and the one table of its transitions (product rules §2). Every change of `orders.state` goes
-//! through [`super::orders::transition`] with an [`OrderEvent`]; the event's row of [`OrderEvent::rule`] says the
-//! states it applies to and the state it leads to, so that no caller names a state it moves from or to.
+//! Orders: their states and the one table of their transitions (product rules §2), and their history. Every
+//! change of `orders.state` goes through [`transition`] with an [`OrderEvent`]; the event's row of
+//! [`OrderEvent::rule`] says the states it applies to and the state it leads to, so that no caller names a state
+//! it moves from or to.
 
 use serde::{Deserialize, Serialize};
+
+use super::DbError;
 
 /// An order's state, stored as text (`orders.state`, `order_history.state`) in its snake_case name.
 ///
@@ -158,6 +161,75 @@ impl OrderEvent {
     pub fn applies_to(self, state: OrderState) -> bool {
         self.rule().0.contains(&state)
     }
+}
+
+/// The state of a stored order; a name outside the table is a corrupt row.
+pub fn stored_state(text: &str) -> Result<OrderState, DbError> {
+    OrderState::parse(text).ok_or(DbError::Corrupt("orders.state"))
+}
+
+/// Moves an order by `event` (the one transition table, [`OrderEvent::rule`]), with its history row, inside the
+/// caller's transaction. Returns false (and changes nothing) when the event does not apply to the order's state:
+/// another request or instance moved it first.
+pub async fn transition(
+    conn: &mut sqlx::AnyConnection,
+    order_id: &str,
+    event: OrderEvent,
+    actor: &str,
+    note: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let (from, to) = event.rule();
+    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(to.as_str()).bind(now).bind(order_id);
+    for f in from {
+        q = q.bind(f.as_str());
+    }
+    if q.execute(&mut *conn).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    record_history(conn, order_id, to, actor, note, now).await?;
+    Ok(true)
+}
+
+/// Records a state in an order's history.
+pub async fn record_history(
+    conn: &mut sqlx::AnyConnection,
+    order_id: &str,
+    state: OrderState,
+    actor: &str,
+    note: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO order_history (id, order_id, state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(order_id)
+        .bind(state.as_str())
+        .bind(actor)
+        .bind(note)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records in an order's history that it was put on hold (its state unchanged, its `frozen` flag set): the mark
+/// `on_hold` stands in the history's state column.
+pub async fn record_hold(conn: &mut sqlx::AnyConnection, order_id: &str, note: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO order_history (id, order_id, state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(order_id)
+        .bind("on_hold")
+        .bind("system")
+        .bind(note)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
