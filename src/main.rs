@@ -409,7 +409,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                 IdentityCmd::Accept { session_id } => (
                     session_id,
                     Verdict {
-                        decision: "accept".into(),
+                        decision: identity::Decision::Accept,
                         reason: None,
                         fake: false,
                     },
@@ -417,7 +417,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                 IdentityCmd::Return { session_id, reason } => (
                     session_id,
                     Verdict {
-                        decision: "return".into(),
+                        decision: identity::Decision::Return,
                         reason: Some(reason),
                         fake: false,
                     },
@@ -429,7 +429,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                 } => (
                     session_id,
                     Verdict {
-                        decision: "reject".into(),
+                        decision: identity::Decision::Reject,
                         reason: Some(reason),
                         fake,
                     },

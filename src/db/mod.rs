@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod ca;
 pub mod credentials;
+pub mod identity;
 pub mod institutional;
 pub mod limits;
 pub mod orders;
@@ -175,6 +176,13 @@ pub fn value_rows(rows: usize, cols: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The SQL of a state change: `state = 'to'` and the guard `state IN ('from', …)`, from a state machine's own
+/// constant names (never from input, so they may stand in the text).
+pub(crate) fn state_change(from: &[&'static str], to: &'static str) -> (String, String) {
+    let names: Vec<String> = from.iter().map(|s| format!("'{s}'")).collect();
+    (format!("state = '{to}'"), format!("state IN ({})", names.join(", ")))
 }
 
 /// Base64 (standard) for binary values stored as TEXT.

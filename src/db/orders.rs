@@ -4,6 +4,7 @@
 //! it moves from or to.
 
 use serde::{Deserialize, Serialize};
+use sqlx::Row;
 
 use super::DbError;
 
@@ -230,6 +231,43 @@ pub async fn record_hold(conn: &mut sqlx::AnyConnection, order_id: &str, note: &
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A holder's pending orders (those a fake-data verdict cancels: [`OrderEvent::Void`]'s), `except` one, only those
+/// not on hold with `unfrozen_only`: their ids and registration numbers.
+pub async fn pending_of_user(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+    except: Option<&str>,
+    unfrozen_only: bool,
+) -> Result<Vec<(String, String)>, DbError> {
+    let (from, _) = OrderEvent::Void.rule();
+    let names: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let sql = format!(
+        "SELECT id, registration_number FROM orders WHERE user_id = $1 AND id <> $2 AND ($3 = 0 OR frozen = 0)
+         AND state IN ({})",
+        names.join(", ")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(user_id)
+        .bind(except.unwrap_or(""))
+        .bind(i64::from(unfrozen_only))
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("registration_number")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// Puts an order on hold (its state unchanged) until an operator decides about a duplicate identity document.
+pub async fn freeze(conn: &mut sqlx::AnyConnection, order_id: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE orders SET frozen = 1, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    record_hold(conn, order_id, "duplicate identity document", now).await
 }
 
 #[cfg(test)]

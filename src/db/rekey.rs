@@ -101,14 +101,11 @@ impl RekeyEvent {
         self.rule().0.contains(&state)
     }
 
-    /// `SET state = 'to'` and the guard `state IN ('from', …)` of the event, from our own constant names.
+    /// `state = 'to'` and the guard `state IN ('from', …)` of the event.
     fn sql(self) -> (String, String) {
         let (from, to) = self.rule();
-        let names: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
-        (
-            format!("state = '{}'", to.as_str()),
-            format!("state IN ({})", names.join(", ")),
-        )
+        let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
+        super::state_change(&from, to.as_str())
     }
 }
 

@@ -12,7 +12,6 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use super::LifecycleError;
 use super::Services;
@@ -21,6 +20,7 @@ use crate::auth::tokens;
 use crate::billing::orders::{self, OrderRow};
 use crate::billing::{OrderEvent, OrderState};
 use crate::clock::{rfc3339, Clock};
+use crate::db::identity::{SessionEvent, SessionState};
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::notify::Template;
@@ -263,12 +263,7 @@ impl Document {
 
 /// The user's ban end, when a ban is in force.
 pub async fn banned_until(state: &Services, user_id: &str) -> Result<Option<i64>, DbError> {
-    let until: Option<i64> = sqlx::query("SELECT until FROM user_bans WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(state.db.writer())
-        .await?
-        .map(|r| r.try_get("until"))
-        .transpose()?;
+    let until = db::identity::ban_end(&state.db, user_id).await?;
     Ok(until.filter(|u| *u > state.clock.now()))
 }
 
@@ -283,19 +278,15 @@ async fn new_session(
     let (token, hash) = tokens::new_secret();
     let id = uuid::Uuid::now_v7().to_string();
     let expires = now + state.settings.lifecycle.identity_link_hours * 3600;
-    sqlx::query(
-        "INSERT INTO identity_sessions (id, order_id, user_id, state, attempt, link_hash, link_expires_at, created_at)
-         VALUES ($1, $2, $3, 'started', $4, $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(&order.id)
-    .bind(&order.user_id)
-    .bind(attempt)
-    .bind(&hash)
-    .bind(expires)
-    .bind(now)
-    .execute(conn)
-    .await?;
+    let session = db::identity::NewSession {
+        id: &id,
+        order_id: &order.id,
+        user_id: &order.user_id,
+        attempt,
+        link_hash: &hash,
+        link_expires_at: expires,
+    };
+    db::identity::create(conn, &session, now).await?;
     let base = state.ca.public_base();
     let url = match provider(state) {
         Some(p) => p.session_url(base, &token),
@@ -345,18 +336,8 @@ pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) 
     }
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    let attempt: i64 = sqlx::query("SELECT COALESCE(MAX(attempt), 0) AS a FROM identity_sessions WHERE order_id = $1")
-        .bind(&order.id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("a")?;
-    sqlx::query(
-        "UPDATE identity_sessions SET state = 'superseded', decided_at = $1 WHERE order_id = $2 AND state = 'started'",
-    )
-    .bind(now)
-    .bind(&order.id)
-    .execute(&mut *tx)
-    .await?;
+    let attempt = db::identity::last_attempt(&mut tx, &order.id).await?;
+    db::identity::supersede_started(&mut tx, &order.id, now).await?;
     let (id, url, expires) = new_session(&mut tx, state, &order, attempt, now).await?;
     tx.commit().await?;
     audit(
@@ -379,24 +360,21 @@ pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) 
 
 /// The session behind a link, while the link is valid.
 async fn session_by_link(state: &Services, token: &str) -> Result<(String, OrderRow, User), LifecycleError> {
-    let row = sqlx::query("SELECT id, order_id, state, link_expires_at FROM identity_sessions WHERE link_hash = $1")
-        .bind(tokens::hash(token))
-        .fetch_optional(state.db.writer())
+    let session = db::identity::by_link(&state.db, &tokens::hash(token))
         .await?
         .ok_or_else(|| LifecycleError::NotFound("This identification link is not valid".into()))?;
-    let expires: i64 = row.try_get("link_expires_at")?;
-    if row.try_get::<String, _>("state")? != "started" || expires <= state.clock.now() {
+    if session.state != SessionState::Started || session.link_expires_at <= state.clock.now() {
         return Err(LifecycleError::Gone(
             "This identification link was used or has expired; ask for a new one from your order".into(),
         ));
     }
-    let order = orders::order_row(state.db.writer(), &row.try_get::<String, _>("order_id")?)
+    let order = orders::order_row(state.db.writer(), &session.order_id)
         .await?
         .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
     let user = db::users::by_id(&state.db, &order.user_id)
         .await?
         .ok_or_else(|| LifecycleError::NotFound("no such user".into()))?;
-    Ok((row.try_get("id")?, order, user))
+    Ok((session.id, order, user))
 }
 
 /// The sandbox provider exists only in development mode: otherwise its link is unknown.
@@ -442,22 +420,12 @@ async fn report_session(
     match report.outcome.as_deref() {
         Some("interrupt") => {
             let mut tx = state.db.writer().begin().await?;
-            let n = sqlx::query(
-                "UPDATE identity_sessions SET state = 'returned', reason = $1, decided_at = $2
-                 WHERE id = $3 AND state = 'started'",
-            )
-            .bind("interrupted session")
-            .bind(now)
-            .bind(&session_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n != 1 {
+            if !db::identity::interrupt(&mut tx, &session_id, "interrupted session", now).await? {
                 return Err(LifecycleError::Gone(
                     "This identification link was used meanwhile".into(),
                 ));
             }
-            let attempt = session_attempt(&mut tx, &session_id).await?;
+            let attempt = db::identity::attempt(&mut tx, &session_id).await?;
             orders::transition(
                 &mut tx,
                 &order.id,
@@ -502,14 +470,6 @@ async fn report_session(
     }
 }
 
-async fn session_attempt(conn: &mut sqlx::AnyConnection, session_id: &str) -> Result<i64, DbError> {
-    Ok(sqlx::query("SELECT attempt FROM identity_sessions WHERE id = $1")
-        .bind(session_id)
-        .fetch_one(conn)
-        .await?
-        .try_get("attempt")?)
-}
-
 async fn complete(
     state: &Services,
     session_id: &str,
@@ -546,39 +506,21 @@ async fn complete(
     let (doc_key, personal_key) = (doc.key(), doc.personal_key());
     let mut tx = state.db.writer().begin().await?;
     // The same document or personal numeric code in another person's identification.
-    let others: Vec<String> = sqlx::query(
-        "SELECT DISTINCT user_id FROM identity_sessions
-         WHERE user_id <> $1 AND state IN ('under_review', 'accepted') AND (document_key = $2 OR personal_key = $3)",
-    )
-    .bind(&user.id)
-    .bind(&doc_key)
-    .bind(personal_key.clone().unwrap_or_else(|| "-".into()))
-    .fetch_all(&mut *tx)
-    .await?
-    .iter()
-    .map(|r| r.try_get("user_id"))
-    .collect::<Result<_, _>>()?;
+    let others = db::identity::other_holders_of(&mut tx, &user.id, &doc_key, personal_key.as_deref()).await?;
     let flagged = !others.is_empty();
     let consents_json = json!({
         "privacy_notice": true, "biometric": true, "captures": true, "recording": true, "at": rfc3339(now),
     });
-    let n = sqlx::query(
-        "UPDATE identity_sessions SET state = 'under_review', document = $1, document_key = $2, personal_key = $3,
-            consents = $4, phone = $5, flagged = $6, submitted_at = $7
-         WHERE id = $8 AND state = 'started'",
-    )
-    .bind(serde_json::to_string(&doc).map_err(|e| LifecycleError::Invalid(e.to_string()))?)
-    .bind(&doc_key)
-    .bind(&personal_key)
-    .bind(consents_json.to_string())
-    .bind(&phone)
-    .bind(i64::from(flagged))
-    .bind(now)
-    .bind(session_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if n != 1 {
+    let document = serde_json::to_string(&doc).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    let completed = db::identity::Completed {
+        document: &document,
+        document_key: &doc_key,
+        personal_key: personal_key.as_deref(),
+        consents: &consents_json.to_string(),
+        phone: &phone,
+        flagged,
+    };
+    if !db::identity::complete(&mut tx, session_id, &completed, now).await? {
         return Err(LifecycleError::Gone(
             "This identification link was used meanwhile".into(),
         ));
@@ -631,26 +573,12 @@ async fn freeze_pending(
     user_id: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    let pending: Vec<(String, String)> = sqlx::query(
-        "SELECT id, registration_number FROM orders WHERE user_id = $1 AND frozen = 0
-         AND state IN ('awaiting_documents', 'awaiting_payment', 'paid', 'under_review', 'returned_for_completion', 'accepted', 'rejected')",
-    )
-    .bind(user_id)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get("id")?, r.try_get("registration_number")?)))
-    .collect::<Result<_, sqlx::Error>>()?;
+    let pending = db::orders::pending_of_user(conn, user_id, None, true).await?;
     let Some(user) = db::users::by_id(&state.db, user_id).await? else {
         return Ok(());
     };
     for (id, number) in &pending {
-        sqlx::query("UPDATE orders SET frozen = 1, updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        orders::record_hold(conn, id, "duplicate identity document", now).await?;
+        db::orders::freeze(conn, id, now).await?;
         crate::notify::tell(
             conn,
             state.clock.as_ref(),
@@ -666,57 +594,75 @@ async fn freeze_pending(
 
 /// The operator's queue: sessions under review (flagged ones first), or in `state_filter`.
 pub async fn queue(state: &Services, state_filter: Option<&str>, flagged_only: bool) -> Result<Value, LifecycleError> {
-    let rows = sqlx::query(
-        "SELECT s.id, s.order_id, s.state, s.attempt, s.document, s.phone, s.flagged, s.reason, s.submitted_at,
-                o.registration_number, o.kind, u.email, u.given_name, u.surname, u.phone AS account_phone
-         FROM identity_sessions s JOIN orders o ON o.id = s.order_id JOIN users u ON u.id = s.user_id
-         WHERE s.state = $1 AND ($2 = 0 OR s.flagged = 1)
-         ORDER BY s.flagged DESC, s.submitted_at, s.id",
-    )
-    .bind(state_filter.unwrap_or("under_review"))
-    .bind(i64::from(flagged_only))
-    .fetch_all(state.db.writer())
-    .await?;
+    let wanted = match state_filter {
+        None => SessionState::UnderReview,
+        Some(name) => SessionState::parse(name)
+            .ok_or_else(|| LifecycleError::Invalid(format!("{name:?} is not an identification session's state")))?,
+    };
     let mut out = Vec::new();
-    for r in rows {
+    for r in db::identity::queue(&state.db, wanted, flagged_only).await? {
         let doc: Value = r
-            .try_get::<Option<String>, _>("document")?
-            .and_then(|d| serde_json::from_str(&d).ok())
+            .document
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
             .unwrap_or(Value::Null);
         out.push(json!({
-            "id": r.try_get::<String, _>("id")?,
-            "order_id": r.try_get::<String, _>("order_id")?,
-            "order": r.try_get::<String, _>("registration_number")?,
-            "kind": r.try_get::<String, _>("kind")?,
-            "state": r.try_get::<String, _>("state")?,
-            "attempt": r.try_get::<i64, _>("attempt")?,
-            "flagged": r.try_get::<i64, _>("flagged")? != 0,
+            "id": r.id,
+            "order_id": r.order_id,
+            "order": r.registration_number,
+            "kind": r.kind,
+            "state": r.state,
+            "attempt": r.attempt,
+            "flagged": r.flagged,
             "holder": {
-                "email": r.try_get::<String, _>("email")?,
-                "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
-                "account_phone": r.try_get::<String, _>("account_phone")?,
+                "email": r.email,
+                "name": format!("{} {}", r.given_name, r.surname),
+                "account_phone": r.account_phone,
             },
-            "session_phone": r.try_get::<Option<String>, _>("phone")?,
+            "session_phone": r.session_phone,
             "document": doc,
-            "reason": r.try_get::<Option<String>, _>("reason")?,
-            "submitted_at": r.try_get::<Option<i64>, _>("submitted_at")?.map(rfc3339),
+            "reason": r.reason,
+            "submitted_at": r.submitted_at.map(rfc3339),
         }));
     }
     Ok(json!({ "sessions": out }))
 }
 
+/// An operator's decision on an identification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Accept,
+    Return,
+    Reject,
+}
+
+impl Decision {
+    /// `accept`, `return` or `reject`.
+    pub fn parse(text: &str) -> Option<Decision> {
+        match text {
+            "accept" => Some(Decision::Accept),
+            "return" => Some(Decision::Return),
+            "reject" => Some(Decision::Reject),
+            _ => None,
+        }
+    }
+}
+
 /// An operator's verdict.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Verdict {
-    /// `accept`, `return` or `reject`.
-    pub decision: String,
+    pub decision: Decision,
+    /// Required to return or reject: the holder reads it.
     pub reason: Option<String>,
     /// Fake or forged data, or another's identity (only with `reject`).
     #[serde(default)]
     pub fake: bool,
 }
 
+/// A session under review and who and what it is about.
 struct Review {
+    session_id: String,
     order: OrderRow,
     user: User,
     attempt: i64,
@@ -725,273 +671,201 @@ struct Review {
 }
 
 async fn under_review(conn: &mut sqlx::AnyConnection, state: &Services, id: &str) -> Result<Review, LifecycleError> {
-    let r = sqlx::query("SELECT order_id, state, attempt, document, phone FROM identity_sessions WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
+    let r = db::identity::for_review(&mut *conn, id)
         .await?
         .ok_or_else(|| LifecycleError::NotFound("no such identification session".into()))?;
-    let s: String = r.try_get("state")?;
-    if s != "under_review" {
+    if r.state != SessionState::UnderReview {
         return Err(LifecycleError::Conflict(format!(
-            "The session is {s}, not under review"
+            "The session is {}, not under review",
+            r.state
         )));
     }
-    let order = orders::order_row(&mut *conn, &r.try_get::<String, _>("order_id")?)
+    let order = orders::order_row(&mut *conn, &r.order_id)
         .await?
         .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
     let user = db::users::by_id(&state.db, &order.user_id)
         .await?
         .ok_or_else(|| LifecycleError::NotFound("no such user".into()))?;
     let document: Document = r
-        .try_get::<Option<String>, _>("document")?
-        .and_then(|d| serde_json::from_str(&d).ok())
+        .document
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
         .ok_or_else(|| LifecycleError::Conflict("the session has no document data".into()))?;
     Ok(Review {
+        session_id: id.to_owned(),
         order,
         user,
-        attempt: r.try_get("attempt")?,
+        attempt: r.attempt,
         document,
-        phone: r.try_get("phone")?,
+        phone: r.phone,
     })
 }
 
 /// The operator decides on a session under review. Operators never identify for a holder: the verdict is
-/// recorded with the operator's identity and audited.
+/// recorded with the operator's identity and audited. Returns the order's state after the verdict.
 pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &str) -> Result<Value, LifecycleError> {
     let now = state.clock.now();
     let actor = format!("operator:{operator}");
     let reason = v.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let mut tx = state.db.writer().begin().await?;
     let review = under_review(&mut tx, state, session_id).await?;
-    let number = review.order.registration_number.clone();
-    let set_session = |new_state: &'static str| {
-        sqlx::query(
-            "UPDATE identity_sessions SET state = $1, reason = $2, reviewer = $3, decided_at = $4
-             WHERE id = $5 AND state = 'under_review'",
-        )
-        .bind(new_state)
-        .bind(reason.map(str::to_owned))
-        .bind(actor.clone())
-        .bind(now)
-        .bind(session_id.to_owned())
-    };
     // Any verdict on a session decides a duplicate it raised: the orders put on hold for it go on (those of a
     // holder found to use fake data are cancelled below).
-    sqlx::query(
-        "UPDATE orders SET frozen = 0 WHERE frozen = 1 AND user_id IN (
-            SELECT s.user_id FROM identity_sessions s, identity_sessions me
-            WHERE me.id = $1 AND (s.document_key = me.document_key OR s.personal_key = me.personal_key))",
-    )
-    .bind(session_id)
-    .execute(&mut *tx)
-    .await?;
-    let outcome = match v.decision.as_str() {
-        "accept" => {
-            set_session("accepted").execute(&mut *tx).await?;
-            let doc = &review.document;
-            if !orders::transition(
-                &mut tx,
-                &review.order.id,
-                OrderEvent::Accept,
-                &actor,
-                "identity accepted",
-                now,
-            )
-            .await?
-            {
-                return Err(LifecycleError::Conflict("the order is no longer under review".into()));
-            }
-            let given = doc.given_name.clone().unwrap_or_default();
-            let surname = doc.surname.clone().unwrap_or_default();
-            sqlx::query("DELETE FROM identities WHERE user_id = $1")
-                .bind(&review.user.id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO identities (user_id, given_name, surname, personal_number, country, document, phone, session_id, verified_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&review.user.id)
-            .bind(given.trim())
-            .bind(surname.trim())
-            .bind(doc.personal_number.as_deref().map(str::trim))
-            .bind(doc.country.clone().unwrap_or_default().trim().to_uppercase())
-            .bind(serde_json::to_string(doc).map_err(|e| LifecycleError::Invalid(e.to_string()))?)
-            .bind(&review.phone)
-            .bind(session_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let link = format!("{}/login", state.ca.public_base());
-            crate::notify::tell(
-                &mut tx,
-                state.clock.as_ref(),
-                state.ca.public_base(),
-                &review.user,
-                Template::IdentityAccepted {
-                    order: &number,
-                    link: &link,
-                },
-                "identity_accepted",
-            )
-            .await?;
-            if db::users::totp(&state.db, &review.user.id)
-                .await?
-                .is_none_or(|p| p.status != "active")
-            {
-                let link = format!("{}/pairing", state.ca.public_base());
-                crate::notify::tell(
-                    &mut tx,
-                    state.clock.as_ref(),
-                    state.ca.public_base(),
-                    &review.user,
-                    Template::ConfigureAuthorisation { link: &link },
-                    "configure_authorisation",
-                )
-                .await?;
-            }
-            "accepted"
-        }
-        "return" => {
-            let reason = reason.ok_or_else(|| LifecycleError::Invalid("a reason is required".into()))?;
-            set_session("returned").execute(&mut *tx).await?;
-            orders::transition(&mut tx, &review.order.id, OrderEvent::Return, &actor, reason, now).await?;
-            let (_, url, _) = new_session(&mut tx, state, &review.order, review.attempt, now).await?;
-            let hours = state.settings.lifecycle.identity_link_hours;
-            crate::notify::tell(
-                &mut tx,
-                state.clock.as_ref(),
-                state.ca.public_base(),
-                &review.user,
-                Template::IdentityReturned {
-                    order: &number,
-                    reason,
-                    link: &url,
-                    hours,
-                },
-                "identity_returned",
-            )
-            .await?;
-            "returned_for_completion"
-        }
-        "reject" if v.fake => {
-            let reason = reason.ok_or_else(|| LifecycleError::Invalid("a reason is required".into()))?;
-            set_session("rejected").execute(&mut *tx).await?;
-            sqlx::query("UPDATE identity_sessions SET fake = 1 WHERE id = $1")
-                .bind(session_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE identity_sessions SET state = 'rejected', reason = $1, decided_at = $2 WHERE user_id = $3 AND state IN ('started', 'under_review')")
-                .bind(reason)
-                .bind(now)
-                .bind(&review.user.id)
-                .execute(&mut *tx)
-                .await?;
-            orders::transition(&mut tx, &review.order.id, OrderEvent::Reject, &actor, reason, now).await?;
-            // Every other pending order of the holder is cancelled, paid or not, without a refund (§2, §10).
-            let pending: Vec<String> = sqlx::query(
-                "SELECT id FROM orders WHERE user_id = $1 AND id <> $2 AND state IN
-                 ('awaiting_documents', 'awaiting_payment', 'paid', 'under_review', 'returned_for_completion', 'accepted', 'rejected')",
-            )
-            .bind(&review.user.id)
-            .bind(&review.order.id)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-            for id in pending {
-                orders::transition(
-                    &mut tx,
-                    &id,
-                    OrderEvent::Void,
-                    &actor,
-                    "cancelled: fake identity data",
-                    now,
-                )
-                .await?;
-            }
-            let until = now + state.settings.lifecycle.ban_days * 86_400;
-            sqlx::query("DELETE FROM user_bans WHERE user_id = $1")
-                .bind(&review.user.id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO user_bans (user_id, until, reason, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(&review.user.id)
-                .bind(until)
-                .bind(reason)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let until_s = rfc3339(until);
-            crate::notify::tell(
-                &mut tx,
-                state.clock.as_ref(),
-                state.ca.public_base(),
-                &review.user,
-                Template::Banned {
-                    reason,
-                    until: &until_s,
-                },
-                "banned",
-            )
-            .await?;
-            "rejected"
-        }
-        "reject" => {
-            let reason = reason.ok_or_else(|| LifecycleError::Invalid("a reason is required".into()))?;
-            set_session("rejected").execute(&mut *tx).await?;
-            let l = &state.settings.lifecycle;
-            let can_resubmit = review.attempt < l.resubmissions_allowed;
-            crate::notify::tell(
-                &mut tx,
-                state.clock.as_ref(),
-                state.ca.public_base(),
-                &review.user,
-                Template::IdentityRejected {
-                    order: &number,
-                    reason,
-                    resubmit_days: l.resubmission_free_days,
-                    can_resubmit,
-                },
-                "identity_rejected",
-            )
-            .await?;
-            if can_resubmit {
-                orders::transition(&mut tx, &review.order.id, OrderEvent::Reject, &actor, reason, now).await?;
-                "rejected"
-            } else {
-                orders::transition(&mut tx, &review.order.id, OrderEvent::Reject, &actor, reason, now).await?;
-                super::scheduler::refund_in(
-                    &mut tx,
-                    state,
-                    &review.order,
-                    &review.user,
-                    "final rejection",
-                    &actor,
-                    now,
-                )
-                .await?;
-                "refunded"
-            }
-        }
-        _ => {
-            return Err(LifecycleError::Invalid(
-                "decision must be accept, return or reject".into(),
-            ))
-        }
+    db::identity::release_holds_raised_by(&mut tx, session_id).await?;
+    let event = match v.decision {
+        Decision::Accept => SessionEvent::Accept,
+        Decision::Return => SessionEvent::Return,
+        Decision::Reject => SessionEvent::Reject,
+    };
+    if event != SessionEvent::Accept && reason.is_none() {
+        return Err(LifecycleError::Invalid("a reason is required".into()));
+    }
+    if !db::identity::decide(&mut tx, session_id, event, reason, &actor, now).await? {
+        return Err(LifecycleError::Conflict("the session changed meanwhile".into()));
+    }
+    let judged = Judged {
+        state,
+        review: &review,
+        actor: &actor,
+        reason: reason.unwrap_or_default(),
+        now,
+    };
+    let outcome = match v.decision {
+        Decision::Accept => judged.accept(&mut tx).await?,
+        Decision::Return => judged.return_for_completion(&mut tx).await?,
+        Decision::Reject if v.fake => judged.reject_fake(&mut tx).await?,
+        Decision::Reject => judged.reject(&mut tx).await?,
     };
     tx.commit().await?;
+    let number = &review.order.registration_number;
     audit(
         &state.accounts(),
         &review.user.id,
         "identity.verdict",
-        outcome,
+        outcome.as_str(),
         &actor,
         json!({ "order": number, "session": session_id, "fake": v.fake, "reason": reason }),
     )
     .await;
     Ok(json!({ "session_id": session_id, "order": number, "order_state": outcome }))
+}
+
+/// A verdict being carried out on the order, the holder's identity and their messages, in the verdict's
+/// transaction.
+struct Judged<'a> {
+    state: &'a Services,
+    review: &'a Review,
+    actor: &'a str,
+    /// The operator's reason (empty for an acceptance without one).
+    reason: &'a str,
+    now: i64,
+}
+
+impl Judged<'_> {
+    async fn tell(&self, conn: &mut sqlx::AnyConnection, t: Template<'_>, kind: &str) -> Result<(), DbError> {
+        let s = self.state;
+        crate::notify::tell(conn, s.clock.as_ref(), s.ca.public_base(), &self.review.user, t, kind).await
+    }
+
+    /// The identity is recorded for the certificate; a holder without an authenticator is asked to set it up.
+    async fn accept(&self, tx: &mut sqlx::AnyConnection) -> Result<OrderState, LifecycleError> {
+        let (r, now) = (self.review, self.now);
+        if !orders::transition(
+            tx,
+            &r.order.id,
+            OrderEvent::Accept,
+            self.actor,
+            "identity accepted",
+            now,
+        )
+        .await?
+        {
+            return Err(LifecycleError::Conflict("the order is no longer under review".into()));
+        }
+        let doc = &r.document;
+        let document = serde_json::to_string(doc).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+        let country = doc.country.clone().unwrap_or_default().trim().to_uppercase();
+        let identity = db::identity::Identity {
+            user_id: &r.user.id,
+            given_name: doc.given_name.as_deref().unwrap_or_default().trim(),
+            surname: doc.surname.as_deref().unwrap_or_default().trim(),
+            personal_number: doc.personal_number.as_deref().map(str::trim),
+            country: &country,
+            document: &document,
+            phone: r.phone.as_deref(),
+            session_id: &r.session_id,
+        };
+        db::identity::record_identity(tx, &identity, now).await?;
+        let base = self.state.ca.public_base();
+        let link = format!("{base}/login");
+        let accepted = Template::IdentityAccepted {
+            order: &r.order.registration_number,
+            link: &link,
+        };
+        self.tell(tx, accepted, "identity_accepted").await?;
+        let paired = db::users::totp(&self.state.db, &r.user.id).await?;
+        if paired.is_none_or(|p| p.status != "active") {
+            let link = format!("{base}/pairing");
+            let configure = Template::ConfigureAuthorisation { link: &link };
+            self.tell(tx, configure, "configure_authorisation").await?;
+        }
+        Ok(OrderState::Accepted)
+    }
+
+    /// A new session of the same order, whose link the holder receives with the reason.
+    async fn return_for_completion(&self, tx: &mut sqlx::AnyConnection) -> Result<OrderState, LifecycleError> {
+        let (r, now) = (self.review, self.now);
+        orders::transition(tx, &r.order.id, OrderEvent::Return, self.actor, self.reason, now).await?;
+        let (_, url, _) = new_session(tx, self.state, &r.order, r.attempt, now).await?;
+        let returned = Template::IdentityReturned {
+            order: &r.order.registration_number,
+            reason: self.reason,
+            link: &url,
+            hours: self.state.settings.lifecycle.identity_link_hours,
+        };
+        self.tell(tx, returned, "identity_returned").await?;
+        Ok(OrderState::ReturnedForCompletion)
+    }
+
+    /// Fake or forged data: every unfinished identification of the holder is rejected, every other pending order
+    /// cancelled without a refund, and the holder banned (§2, §10).
+    async fn reject_fake(&self, tx: &mut sqlx::AnyConnection) -> Result<OrderState, LifecycleError> {
+        let (r, now, reason) = (self.review, self.now, self.reason);
+        db::identity::mark_fake(tx, &r.session_id).await?;
+        db::identity::reject_unfinished_of(tx, &r.user.id, reason, now).await?;
+        orders::transition(tx, &r.order.id, OrderEvent::Reject, self.actor, reason, now).await?;
+        for (id, _) in db::orders::pending_of_user(tx, &r.user.id, Some(&r.order.id), false).await? {
+            let note = "cancelled: fake identity data";
+            orders::transition(tx, &id, OrderEvent::Void, self.actor, note, now).await?;
+        }
+        let until = now + self.state.settings.lifecycle.ban_days * 86_400;
+        db::identity::ban(tx, &r.user.id, until, reason, now).await?;
+        let until = rfc3339(until);
+        self.tell(tx, Template::Banned { reason, until: &until }, "banned")
+            .await?;
+        Ok(OrderState::Rejected)
+    }
+
+    /// A negative verdict: the holder may resubmit within the limits, or the order is refunded.
+    async fn reject(&self, tx: &mut sqlx::AnyConnection) -> Result<OrderState, LifecycleError> {
+        let (r, now, reason) = (self.review, self.now, self.reason);
+        let l = &self.state.settings.lifecycle;
+        let can_resubmit = r.attempt < l.resubmissions_allowed;
+        let rejected = Template::IdentityRejected {
+            order: &r.order.registration_number,
+            reason,
+            resubmit_days: l.resubmission_free_days,
+            can_resubmit,
+        };
+        self.tell(tx, rejected, "identity_rejected").await?;
+        orders::transition(tx, &r.order.id, OrderEvent::Reject, self.actor, reason, now).await?;
+        if can_resubmit {
+            return Ok(OrderState::Rejected);
+        }
+        let (order, user) = (&r.order, &r.user);
+        super::scheduler::refund_in(tx, self.state, order, user, "final rejection", self.actor, now).await?;
+        Ok(OrderState::Refunded)
+    }
 }
 
 /// `POST /orders/{id}/resubmit`: a rejected identification is copied into a new session of the same order, with
@@ -1010,28 +884,23 @@ pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &st
             order.state
         )));
     }
-    let last = sqlx::query(
-        "SELECT attempt, decided_at, document, phone, fake FROM identity_sessions WHERE order_id = $1 AND state = 'rejected'
-         ORDER BY attempt DESC, decided_at DESC LIMIT 1",
-    )
-    .bind(&order.id)
-    .fetch_optional(state.db.writer())
-    .await?
-    .ok_or_else(|| LifecycleError::Conflict("this order has no rejected identification".into()))?;
+    let last = db::identity::last_rejected(&state.db, &order.id)
+        .await?
+        .ok_or_else(|| LifecycleError::Conflict("this order has no rejected identification".into()))?;
     let l = &state.settings.lifecycle;
-    if last.try_get::<i64, _>("fake")? != 0 {
+    if last.fake {
         return Err(LifecycleError::Conflict(
             "An identification rejected for fake or forged data cannot be resubmitted".into(),
         ));
     }
-    let attempt: i64 = last.try_get("attempt")?;
+    let attempt = last.attempt;
     if attempt >= l.resubmissions_allowed {
         return Err(LifecycleError::Conflict(
             "A resubmitted identification that was rejected again cannot be resubmitted".into(),
         ));
     }
     let now = state.clock.now();
-    let decided: i64 = last.try_get::<Option<i64>, _>("decided_at")?.unwrap_or(now);
+    let decided = last.decided_at.unwrap_or(now);
     if now > decided + l.resubmission_free_days * 86_400 && l.resubmission_fee_ron_bani > 0 {
         return Err(LifecycleError::Conflict(format!(
             "The free resubmission period of {} days has passed; a resubmission now costs {} RON: place a new order",
@@ -1046,12 +915,7 @@ pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &st
     }
     let (id, url, expires) = new_session(&mut tx, state, &order, attempt + 1, now).await?;
     // The earlier data is copied for correction: the new session starts from it.
-    sqlx::query("UPDATE identity_sessions SET document = $1, phone = $2 WHERE id = $3")
-        .bind(last.try_get::<Option<String>, _>("document")?)
-        .bind(last.try_get::<Option<String>, _>("phone")?)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
+    db::identity::prefill(&mut tx, &id, last.document.as_deref(), last.phone.as_deref()).await?;
     tx.commit().await?;
     audit(
         &state.accounts(),

@@ -302,10 +302,8 @@ async fn op_identity_decide(
 ) -> Result<HttpResponse, ApiError> {
     let (id, decision) = path.into_inner();
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
-    let decision = match decision.as_str() {
-        "accept" | "return" | "reject" => decision,
-        _ => return Err(ApiError::not_found("decisions are accept, return and reject")),
-    };
+    let decision = identity::Decision::parse(&decision)
+        .ok_or_else(|| ApiError::not_found("decisions are accept, return and reject"))?;
     let verdict = Verdict {
         decision,
         reason: body.reason,
