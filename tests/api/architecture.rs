@@ -32,6 +32,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("cms", 1),
     ("hsm", 1),
     ("notify", 1),
+    ("pdf", 1),
     ("accounts", 2),
     ("auth", 2),
     ("billing", 2),
