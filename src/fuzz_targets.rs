@@ -6,7 +6,8 @@
 //! Each function takes the bytes as an attacker would send them and must return, whatever they are: no panic, no
 //! abort, no unbounded work. The answers are thrown away; only surviving them counts.
 
-use crate::documents::{pades, verify};
+use crate::documents::verify;
+use crate::pdf;
 
 /// The targets, by name: the names of the fuzz binaries and of their folders under `fuzz/`.
 pub const TARGETS: &[&str] = &["pdf", "verify", "tsa_query", "ocsp_request", "csc_body"];
@@ -45,11 +46,11 @@ pub fn run(target: &str, data: &[u8], fixture: &Fixture) -> bool {
     true
 }
 
-/// The PDF reader as signing and verification use it: [`pades::inspect`] and [`pades::signature_fields`].
+/// The PDF reader as signing and verification use it: [`pdf::inspect`] and [`pdf::signature_fields`].
 pub fn pdf(data: &[u8]) {
-    let limits = pades::Limits::default();
-    let _ = pades::inspect(data, &limits);
-    let _ = pades::signature_fields(data, &limits);
+    let limits = pdf::Limits::default();
+    let _ = pdf::inspect(data, &limits);
+    let _ = pdf::signature_fields(data, &limits);
 }
 
 /// `POST /api/v1/verify` without the database: a signed PDF or a `.p7s`; when the data holds a NUL byte, what

@@ -23,6 +23,7 @@ pub mod hsm;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
+pub mod pdf;
 pub mod ratelimit;
 pub mod startup;
 pub mod tsa;

@@ -114,8 +114,8 @@ pub async fn create(
                 .admission
                 .reserve_parse(u.bytes.len(), true, admission, "a PDF")
                 .await?;
-            let (bytes, pdf_limits) = (u.bytes.clone(), super::pades::Limits::of(&state.settings));
-            let info = tokio::task::spawn_blocking(move || pades::inspect(&bytes, &pdf_limits))
+            let (bytes, pdf_limits) = (u.bytes.clone(), crate::pdf::Limits::of(&state.settings));
+            let info = tokio::task::spawn_blocking(move || crate::pdf::inspect(&bytes, &pdf_limits))
                 .await
                 .map_err(|e| JobError::Invalid(e.to_string()))?
                 .map_err(|e| JobError::Invalid(format!("{name}: {e}")))?;

@@ -97,7 +97,7 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
     let key_id = s.credential_id.to_owned();
     let (cert, ch, mechanism, hash) = (s.cert_der.to_vec(), chain.clone(), s.mechanism, s.hash);
     let work: Vec<Item> = items.to_vec();
-    let limits = super::pades::Limits::of(&state.settings);
+    let limits = crate::pdf::Limits::of(&state.settings);
     let signed: Vec<Signed> = tokio::task::spawn_blocking(move || {
         work.iter()
             .map(|item| {
@@ -264,7 +264,7 @@ async fn pades_levels(
     revocation: Option<&Revocation>,
     rows: &mut Vec<SignatureRow>,
 ) -> Result<Vec<u8>, SignError> {
-    let limits = super::pades::Limits::of(&state.settings);
+    let limits = crate::pdf::Limits::of(&state.settings);
     let mut pdf = prepared
         .finish(cms_der)
         .map_err(|e| SignError::Invalid(e.to_string()))?;

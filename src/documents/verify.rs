@@ -11,7 +11,7 @@
 //! chain), and for PDFs how much of the file the signature covers.
 //!
 //! Only public keys are used, all in process memory. Hostile input is bounded by [`Limits`], from the settings:
-//! the PDF reader is [`pades::signature_fields`] with its work budget, CMS decoding is the `der` crate's (no
+//! the PDF reader is [`pdf::signature_fields`] with its work budget, CMS decoding is the `der` crate's (no
 //! recursion into the content), a SignedData with more signers, certificates or attributes than allowed is refused,
 //! the content of a `.p7s` is hashed once per digest algorithm whatever the number of signers, and the bytes hashed
 //! for a PDF are capped.
@@ -28,10 +28,10 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::attr::Attributes;
 use x509_cert::Certificate;
 
-use super::pades;
 use super::Services;
 use crate::clock::Clock;
 use crate::hsm::HashAlg;
+use crate::pdf;
 
 /// Characters of an enveloped text shown as a preview.
 const MAX_PREVIEW_CHARS: usize = 100_000;
@@ -47,7 +47,7 @@ const ID_COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3")
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The PDF reader's limits.
-    pub pdf: pades::Limits,
+    pub pdf: pdf::Limits,
     /// SignerInfos a `.p7s` may hold (more: refused), and signatures of one PDF checked (more: reported as not
     /// checked).
     pub signers: usize,
@@ -61,7 +61,7 @@ impl Limits {
     /// The limits in force: the PDF reader's and the CMS budgets of the settings.
     pub fn of(settings: &crate::config::Settings) -> Limits {
         Limits {
-            pdf: pades::Limits::of(settings),
+            pdf: pdf::Limits::of(settings),
             signers: settings.parsers.cms_max_signers,
             certificates: settings.parsers.cms_max_certificates,
             attributes: settings.parsers.cms_max_attributes,
@@ -72,7 +72,7 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            pdf: pades::Limits::default(),
+            pdf: pdf::Limits::default(),
             signers: 32,
             certificates: 64,
             attributes: 64,
@@ -371,21 +371,21 @@ fn describe_content(data: &[u8]) -> Content {
 }
 
 fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &Limits, now: i64) -> Result<Report, VerifyError> {
-    let fields = pades::signature_fields(file, &limits.pdf).map_err(|e| match e {
-        pades::PdfError::TooLarge { .. } | pades::PdfError::TooManyObjects { .. } => {
+    let fields = pdf::signature_fields(file, &limits.pdf).map_err(|e| match e {
+        pdf::PdfError::TooLarge { .. } | pdf::PdfError::TooManyObjects { .. } => {
             VerifyError::Invalid(e.to_string().replace("can be signed", "can be verified"))
         }
-        pades::PdfError::TooComplex(_) => VerifyError::Invalid(
+        pdf::PdfError::TooComplex(_) => VerifyError::Invalid(
             e.to_string()
                 .replace("then use the new file", "then verify the new file"),
         ),
-        pades::PdfError::Encrypted => VerifyError::Invalid(
+        pdf::PdfError::Encrypted => VerifyError::Invalid(
             "The PDF is encrypted or password-protected: its signatures cannot be verified here.".into(),
         ),
         other => VerifyError::Invalid(format!(
             "The file cannot be read as a PDF ({}).",
             match other {
-                pades::PdfError::Unreadable(why) => why,
+                pdf::PdfError::Unreadable(why) => why,
                 other => other.to_string(),
             }
         )),

@@ -5,7 +5,8 @@
 //! The floors, bottom up (drawn in `docs/ARCHITECTURE.md`):
 //! 0. **foundation**: the clock, metrics, settings, the database's repositories, the memory budget, rate limits,
 //!    the encodings of outside input;
-//! 1. **infrastructure**: the token (`hsm`), the audit chain, the notifications outbox, CMS SignedData;
+//! 1. **infrastructure**: the token (`hsm`), the audit chain, the notifications outbox, CMS SignedData, the PDF
+//!    reader and writer (`pdf`);
 //! 2. **domain**: accounts and authentication, billing, the CA, documents, the certificate lifecycle, the TSA;
 //! 3. **interface**: the CSC API, the web platform, each area's HTTP handlers (`<area>/routes.rs`, a node of its
 //!    own), the application context handlers receive (`app`), HTTP errors, the access log, start-up (the
@@ -32,6 +33,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("cms", 1),
     ("hsm", 1),
     ("notify", 1),
+    ("pdf", 1),
     ("accounts", 2),
     ("auth", 2),
     ("billing", 2),

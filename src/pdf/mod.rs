@@ -1,0 +1,198 @@
+//! PDF as the signing service needs it: a lazy reader of what signing and verification look at, and an
+//! incremental writer that appends a revision to an untouched original. PAdES (`documents::pades`) is built on it.
+//! Of signatures this module knows what ISO 32000 says (signature fields and dictionaries, DocMDP, the DSS entry)
+//! and it refuses what cannot be signed at all (encrypted files, XFA forms); keys, CMS, the placeholder's size and
+//! what a visible signature says are PAdES's.
+//!
+//! The reader is our own and lazy, not lopdf's `Document`: it follows the cross-reference chain and reads only the
+//! handful of objects it needs (catalog, page tree, form fields, certification), never page contents or images, so
+//! a 100 MB file costs little more than its own bytes and the signed copy. lopdf's `Document` would load and copy
+//! every object, and rewrites reals as `f32`, which changes untouched values in the objects an update must rewrite
+//! (a page, the catalog) and makes validators' diff analysis flag the earlier signatures. Compressed
+//! cross-reference and object streams are inflated here with flate2, with a cap on the output and damaged data
+//! refused (lopdf's decoder reads garbage as nothing).
+//!
+//! Hostile input is expected: one budget per reading (the [`Limits`]) is charged by every walk of the object
+//! graph (objects fetched and tree nodes visited, tree depth, bytes lexed and searched, bytes decoded per stream
+//! and in all), shared `/Kids` arrays are expanded once, nesting is bounded by [`MAX_NESTING`], and nothing indexes
+//! input without a check. A budget exhausted is [`PdfError::TooComplex`]. These functions are CPU-bound and
+//! synchronous: callers on the async runtime run them with `spawn_blocking`.
+//!
+//! One job a file: `object` (the object model), `lexer` (bytes to objects), `budget` (the work one reading may
+//! do), `reader` (a document: objects by reference, object streams), `xref` (the cross-reference chain),
+//! `filters` (stream decoding), `pages`, `fields` and `analysis` (the walks of the page tree, the form and the
+//! catalog), `serialize` (objects to bytes), `writer` (the incremental update) and `appearance` (the content of a
+//! visible signature's box).
+
+mod analysis;
+mod appearance;
+mod budget;
+mod fields;
+mod filters;
+mod lexer;
+mod object;
+mod pages;
+mod reader;
+mod serialize;
+mod writer;
+mod xref;
+
+pub use analysis::{inspect, PdfInfo};
+pub use fields::{signature_fields, SignatureField};
+pub use pages::PageGeometry;
+
+pub(crate) use analysis::{AcroForm, Analysis};
+pub(crate) use appearance::{checked_rect, fmt_num, framed_text};
+pub(crate) use object::{get, set, Dict, Obj, Ref};
+pub(crate) use pages::Page;
+pub(crate) use reader::Doc;
+pub(crate) use serialize::{serialize, stream_object};
+pub(crate) use writer::{Increment, SignatureDict};
+
+/// Default of [`Limits::max_bytes`]: 100 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 100 * 1024 * 1024;
+/// Default of [`Limits::max_objects`].
+pub const DEFAULT_MAX_OBJECTS: usize = 500_000;
+/// How deeply arrays and dictionaries may nest in an object the reader parses.
+pub const MAX_NESTING: usize = 64;
+
+// The defaults of the reader's work budgets are those of the `parsers` settings.
+pub use crate::config::{
+    DEFAULT_MAX_DECODED_STREAM, DEFAULT_MAX_DECODED_TOTAL, DEFAULT_MAX_DEPTH, DEFAULT_MAX_NODES,
+    DEFAULT_MAX_XREF_SECTIONS, DEFAULT_SCAN_FACTOR,
+};
+
+/// What the reader accepts and how much work one reading of a file may do; callers take them from their settings
+/// ([`Limits::of`]). [`Limits::default`] gives the documented defaults. A file past a size limit is
+/// refused as too large, one that would make the reader exceed a work budget as [`PdfError::TooComplex`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest PDF accepted, in bytes ([`DEFAULT_MAX_BYTES`], 100 MiB).
+    pub max_bytes: usize,
+    /// The most objects its cross-reference data may declare ([`DEFAULT_MAX_OBJECTS`], 500 000).
+    pub max_objects: usize,
+    /// The most objects one reading fetches plus tree nodes it visits, direct or indirect ([`DEFAULT_MAX_NODES`]).
+    pub max_nodes: usize,
+    /// The deepest a page tree or form field tree may go ([`DEFAULT_MAX_DEPTH`]).
+    pub max_depth: usize,
+    /// The bytes one reading may lex or search, as a multiple of what there is to read: the file and the streams
+    /// it decodes ([`DEFAULT_SCAN_FACTOR`]).
+    pub scan_factor: usize,
+    /// The most one compressed stream may decode to ([`DEFAULT_MAX_DECODED_STREAM`]).
+    pub max_decoded_stream: usize,
+    /// The most all streams decoded by one reading may add up to ([`DEFAULT_MAX_DECODED_TOTAL`]).
+    pub max_decoded_total: usize,
+    /// Cross-reference sections (revisions) followed through `/Prev` ([`DEFAULT_MAX_XREF_SECTIONS`]).
+    pub max_xref_sections: usize,
+}
+
+impl Limits {
+    /// The limits in force: the sizes from the `documents` settings, the work budgets from `parsers`.
+    pub fn of(settings: &crate::config::Settings) -> Limits {
+        let p = &settings.parsers;
+        Limits {
+            max_bytes: settings.documents.max_pdf_bytes,
+            max_objects: settings.documents.max_pdf_objects,
+            max_nodes: p.pdf_max_nodes,
+            max_depth: p.pdf_max_depth,
+            scan_factor: p.pdf_scan_factor,
+            max_decoded_stream: p.pdf_max_decoded_stream_bytes,
+            max_decoded_total: p.pdf_max_decoded_total_bytes,
+            max_xref_sections: p.pdf_max_xref_sections,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_objects: DEFAULT_MAX_OBJECTS,
+            max_nodes: DEFAULT_MAX_NODES,
+            max_depth: DEFAULT_MAX_DEPTH,
+            scan_factor: DEFAULT_SCAN_FACTOR,
+            max_decoded_stream: DEFAULT_MAX_DECODED_STREAM,
+            max_decoded_total: DEFAULT_MAX_DECODED_TOTAL,
+            max_xref_sections: DEFAULT_MAX_XREF_SECTIONS,
+        }
+    }
+}
+
+/// Why a PDF cannot be read, signed or extended. The messages are meant for the person who uploaded it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PdfError {
+    /// Larger than [`Limits::max_bytes`].
+    #[error("The PDF is {size} bytes; files up to {max} bytes can be signed.")]
+    TooLarge { size: usize, max: usize },
+    /// Its cross-reference data declares more than [`Limits::max_objects`].
+    #[error("The PDF declares {count} objects; files with up to {max} objects can be signed.")]
+    TooManyObjects { count: usize, max: usize },
+    /// Not a PDF, or damaged: why, in words.
+    #[error(
+        "The file cannot be read as a PDF ({0}). Open it in a PDF reader and save or print it again as PDF, then sign \
+         the new file."
+    )]
+    Unreadable(String),
+    /// Reading it would exceed a work budget of the [`Limits`]: which, in words.
+    #[error(
+        "The PDF is too complex to read here ({0}). Open it in a PDF reader and save or print it again as PDF, then \
+         use the new file."
+    )]
+    TooComplex(String),
+    /// Its trailer has `/Encrypt`.
+    #[error(
+        "The PDF is encrypted or password-protected. Save a copy without the password or restrictions and sign that."
+    )]
+    Encrypted,
+    /// Its form is an XFA form.
+    #[error(
+        "Smart PDF forms cannot be signed here; sign them locally in a PDF reader with the desktop virtual token."
+    )]
+    Xfa,
+    /// Certified with DocMDP level 1: a signature would be a change.
+    #[error(
+        "The PDF is certified by its author with no changes allowed (DocMDP level 1), so it cannot take another \
+         signature."
+    )]
+    CertifiedNoChanges,
+    /// The CMS does not fit the `/Contents` placeholder.
+    #[error("The signature is {needed} bytes but only {available} bytes were reserved for it in the PDF.")]
+    ContentsTooSmall { needed: usize, available: usize },
+    /// A placeholder of 0 bytes or above the maximum was asked for.
+    #[error("The space to reserve for the signature must be between 1 and {max} bytes, not {requested}.")]
+    InvalidPlaceholder { requested: usize, max: usize },
+    /// A visible signature on a page the PDF does not have.
+    #[error("The PDF has {pages} pages: there is no page {page} to put the signature on.")]
+    NoSuchPage { page: usize, pages: usize },
+    /// A visible signature's rectangle that cannot be used: why, in words.
+    #[error("The signature rectangle cannot be used: {0}.")]
+    InvalidAppearance(String),
+    /// A signing time outside the years 0 to 9999.
+    #[error("The signing time {0} (Unix seconds) cannot be written as a PDF date.")]
+    InvalidTime(i64),
+}
+
+/// Why reading failed, in words: the file is damaged ([`PdfError::Unreadable`]) or reading it would take more
+/// work than the [`Limits`] allow ([`PdfError::TooComplex`]).
+#[derive(Debug)]
+pub(crate) enum Bad {
+    Unreadable(String),
+    OverBudget(String),
+}
+
+impl From<Bad> for PdfError {
+    fn from(b: Bad) -> PdfError {
+        match b {
+            Bad::Unreadable(why) => PdfError::Unreadable(why),
+            Bad::OverBudget(why) => PdfError::TooComplex(why),
+        }
+    }
+}
+
+/// A refusal of a damaged file, with why.
+fn bad<T>(msg: impl Into<String>) -> Result<T, Bad> {
+    Err(Bad::Unreadable(msg.into()))
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
