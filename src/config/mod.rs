@@ -4,14 +4,14 @@
 //! Every number from the product rules is a setting here with the documented default. Settings are loaded and
 //! validated once at start; the rest of the code receives them by reference.
 //!
-//! [figment] layers the three: [`Settings::default`], the TOML file, then one provider per variable. The variables'
-//! names follow no single nesting rule, so [`VARIABLES`] names the setting (its dotted key in `parafa.toml`) of
-//! each. A variable's value is handed over as text and serde reads it as the setting's type, numbers and booleans
+//! [figment] layers the three: [`Settings::default`], the TOML file, then each variable's value at its setting's key.
+//! The variables' names follow no single nesting rule, so [`VARIABLES`] names the setting (its dotted key in
+//! `parafa.toml`) of each. A value goes over as text and serde reads it as the setting's type, numbers and booleans
 //! through figment's lossy extraction (`1`, `true`, `yes`, `on`…). figment's own `Env` provider is not used: it
 //! reads only the process's environment (tests give theirs) and parses values on its own, so that a PIN such as
 //! `0123` would become a number. An unknown `PARAFA_*` variable stops the start, unless it is one of the
-//! [`NOT_SETTINGS`] read elsewhere; a value that does not read names its variable ([`ConfigError::Env`]) or its file
-//! and key ([`ConfigError::Parse`]); then the settings' own checks run (ranges, relations).
+//! [`NOT_SETTINGS`] read elsewhere; a value that does not read names its variable and value ([`ConfigError::Env`])
+//! or its file and key ([`ConfigError::Parse`]); then the settings' own checks run (ranges, relations).
 
 pub mod values;
 
@@ -20,8 +20,7 @@ use std::path::{Path, PathBuf};
 
 use figment::error::Kind;
 use figment::providers::{Format, Serialized, Toml};
-use figment::value::{Dict, Empty, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider, Source};
+use figment::{Figment, Source};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -979,31 +978,6 @@ pub const NOT_SETTINGS: &[&str] = &[
     "PARAFA_TEST_POSTGRES_URL",
 ];
 
-/// One variable as a figment provider: its value, as text, at its setting's key. The metadata's source is the
-/// variable's name, which an error about the value carries back.
-struct Variable<'a> {
-    name: &'static str,
-    key: &'static str,
-    value: &'a str,
-}
-
-impl Provider for Variable<'_> {
-    fn metadata(&self) -> Metadata {
-        Metadata::from("environment variable", Source::Custom(self.name.into()))
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let value = match self.value.is_empty() && EMPTY_IS_UNSET.contains(&self.name) {
-            true => Value::from(Empty::None),
-            false => Value::from(self.value),
-        };
-        let dict = figment::util::nest(self.key, value)
-            .into_dict()
-            .expect("a key nests in a dict");
-        Ok(Profile::Default.collect(dict))
-    }
-}
-
 /// `dev`: a boolean, and off when unset (an empty `PARAFA_DEV`).
 fn off_if_unset<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
@@ -1012,28 +986,22 @@ fn off_if_unset<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 impl ConfigError {
     /// figment's error in the words of its source: the variable and its value, or the file and the key.
     fn from_figment(e: figment::Error, env: &[(String, String)]) -> ConfigError {
-        match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
-            Some(Source::Custom(var)) => {
-                let value = env.iter().rev().find(|(k, _)| k == var).map(|(_, v)| v.clone());
-                let (var, value, reason) = (var.clone(), value.unwrap_or_default(), Self::expected(&e.kind));
-                ConfigError::Env { var, value, reason }
-            }
-            Some(Source::File(path)) => {
-                let key = e.path.join(".");
-                let reason = match key.is_empty() {
-                    true => e.kind.to_string(),
-                    false => format!("{} (key `{key}`)", e.kind),
-                };
-                ConfigError::Parse {
-                    path: path.clone(),
-                    reason,
-                }
-            }
-            _ => ConfigError::Invalid {
+        let key = e.path.join(".");
+        if let Some(Source::File(path)) = e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+            let at = Some(&key).filter(|k| !k.is_empty()).map(|k| format!(" (key `{k}`)"));
+            let (path, reason) = (path.clone(), format!("{}{}", e.kind, at.unwrap_or_default()));
+            return ConfigError::Parse { path, reason };
+        }
+        // Not the file, so a variable (the defaults always read): the one of the key.
+        let Some(&(var, _)) = VARIABLES.iter().find(|(_, k)| *k == key) else {
+            return ConfigError::Invalid {
                 name: "settings",
                 reason: e.to_string(),
-            },
-        }
+            };
+        };
+        let value = env.iter().rev().find(|(k, _)| k == var).map(|(_, v)| v.clone());
+        let (var, value, reason) = (var.into(), value.unwrap_or_default(), Self::expected(&e.kind));
+        ConfigError::Env { var, value, reason }
     }
 
     /// What a variable's value should have been, in words (the value is shown beside).
@@ -1072,14 +1040,14 @@ impl Settings {
         }
         for (var, value) in env.iter().filter(|(var, _)| var.starts_with("PARAFA_")) {
             match VARIABLES.iter().find(|(name, _)| name == var) {
-                Some(&(name, key)) => figment = figment.merge(Variable { name, key, value }),
+                Some(&(name, key)) => {
+                    let unset = value.is_empty() && EMPTY_IS_UNSET.contains(&name);
+                    figment = figment.merge(Serialized::default(key, Some(value).filter(|_| !unset)));
+                }
                 None if NOT_SETTINGS.contains(&var.as_str()) => {}
                 None => {
-                    return Err(ConfigError::Env {
-                        var: var.clone(),
-                        value: value.clone(),
-                        reason: "unknown PARAFA_ variable".into(),
-                    })
+                    let (var, value, reason) = (var.clone(), value.clone(), "unknown PARAFA_ variable".into());
+                    return Err(ConfigError::Env { var, value, reason });
                 }
             }
         }

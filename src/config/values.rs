@@ -98,10 +98,8 @@ pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D:
         Networks::Text(text) => text.split(',').map(str::to_owned).collect(),
         Networks::List(list) => list,
     };
+    let items = items.iter().map(|item| item.trim()).filter(|item| !item.is_empty());
     items
-        .iter()
-        .map(|item| item.trim())
-        .filter(|item| !item.is_empty())
         .map(parse_net)
         .collect::<Result<_, _>>()
         .map_err(de::Error::custom)
