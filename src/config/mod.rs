@@ -1,15 +1,28 @@
-//! Settings: defaults that work out of the box, overridden by `parafa.toml` and then by `PARAFA_*` variables.
+//! Settings: one typed tree, [`Settings`], from defaults that work out of the box, overridden by `parafa.toml` (or
+//! the file named by `PARAFA_CONFIG`) and then by `PARAFA_*` variables.
 //!
 //! Every number from the product rules is a setting here with the documented default. Settings are loaded and
 //! validated once at start; the rest of the code receives them by reference.
+//!
+//! [figment] layers the three: [`Settings::default`], the TOML file, then each variable's value at its setting's key.
+//! The variables' names follow no single nesting rule, so [`VARIABLES`] names the setting (its dotted key in
+//! `parafa.toml`) of each. A value goes over as text and serde reads it as the setting's type, numbers and booleans
+//! through figment's lossy extraction (`1`, `true`, `yes`, `on`…). figment's own `Env` provider is not used: it
+//! reads only the process's environment (tests give theirs) and parses values on its own, so that a PIN such as
+//! `0123` would become a number. An unknown `PARAFA_*` variable stops the start, unless it is one of the
+//! [`NOT_SETTINGS`] read elsewhere; a value that does not read names its variable and value ([`ConfigError::Env`])
+//! or its file and key ([`ConfigError::Parse`]); then the settings' own checks run (ranges, relations).
 
 pub mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use figment::error::Kind;
+use figment::providers::{Format, Serialized, Toml};
+use figment::{Figment, Source};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub use values::KeySpec;
 
@@ -21,8 +34,8 @@ pub const DEFAULT_HSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("the configuration file {path} is not valid TOML for Parafa: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("the configuration file {path} is not valid for Parafa: {reason}")]
+    Parse { path: PathBuf, reason: String },
     #[error("{var}={value:?} is not valid: {reason}")]
     Env { var: String, value: String, reason: String },
     #[error("invalid setting `{name}`: {reason}")]
@@ -30,7 +43,7 @@ pub enum ConfigError {
 }
 
 /// All settings of one Parafa instance.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Directory for the SQLite database, the SoftHSM2 token and its config, the outbox and uploads.
@@ -64,7 +77,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Development mode (`PARAFA_DEV=1`): serves the sandbox payment gateway and the sandbox identification
     /// provider, with which a holder pays their own order and declares any identity. Off by default; refused with an
-    /// `https` public URL, so that no deployment on the internet runs it.
+    /// `https` public URL, so that no deployment on the internet runs it. An empty `PARAFA_DEV` is off.
+    #[serde(deserialize_with = "off_if_unset")]
     pub dev: bool,
     pub identity_provider: IdentityProviderSettings,
     pub tsa_ocsp: TsaOcspSettings,
@@ -72,12 +86,13 @@ pub struct Settings {
 
 /// Who the client is behind a proxy, and the limits on messages that requests without a login can make Parafa
 /// send (`[limits]`). The login throttle and the codes' cool-down are in [`AccountSettings`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitSettings {
     /// Proxies (CIDRs such as `10.0.0.0/8`, or single addresses) whose `X-Forwarded-For` / `Forwarded` headers
     /// name the client. Empty (the default): the peer is the client and those headers are ignored, as anyone can
     /// write them. `PARAFA_TRUSTED_PROXIES`: a comma-separated list.
+    #[serde(deserialize_with = "values::networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Which header the trusted proxies write: `X-Forwarded-For` (the default) or `Forwarded` (RFC 7239). Only
     /// that one is read, as a proxy passes the other on as the client wrote it. `PARAFA_CLIENT_ADDRESS_HEADER`.
@@ -108,34 +123,6 @@ impl Default for LimitSettings {
 }
 
 impl LimitSettings {
-    /// Applies `PARAFA_<name>=value` when it is one of these settings: `Ok(true)` when it was.
-    fn apply_env(&mut self, name: &str, value: &str) -> Result<bool, String> {
-        let number = || value.parse::<i64>().map_err(|_| "expected a number".to_owned());
-        match name {
-            "TRUSTED_PROXIES" => {
-                self.trusted_proxies = value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(parse_net)
-                    .collect::<Result<_, _>>()?
-            }
-            "CLIENT_ADDRESS_HEADER" => {
-                self.client_address_header = match value.to_ascii_lowercase().as_str() {
-                    "x-forwarded-for" => ForwardedHeader::XForwardedFor,
-                    "forwarded" => ForwardedHeader::Forwarded,
-                    _ => return Err("expected X-Forwarded-For or Forwarded".into()),
-                }
-            }
-            "SENDS_PER_DESTINATION" => self.sends_per_destination = number()?,
-            "SENDS_PER_DESTINATION_WINDOW_SECS" => self.sends_per_destination_window_secs = number()?,
-            "SENDS_GLOBAL" => self.sends_global = number()?,
-            "SENDS_GLOBAL_WINDOW_SECS" => self.sends_global_window_secs = number()?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
     fn validate(&self) -> Result<(), ConfigError> {
         if self.sends_per_destination < 1
             || self.sends_global < 1
@@ -151,8 +138,9 @@ impl LimitSettings {
     }
 }
 
-/// The header in which trusted proxies forward the client's address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// The header in which trusted proxies forward the client's address; its name is read in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String")]
 pub enum ForwardedHeader {
     #[serde(rename = "X-Forwarded-For")]
     XForwardedFor,
@@ -160,28 +148,33 @@ pub enum ForwardedHeader {
     Forwarded,
 }
 
-/// A CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address (a /32 or /128).
-fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("{text:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
+impl TryFrom<String> for ForwardedHeader {
+    type Error = &'static str;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        match name.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(ForwardedHeader::XForwardedFor),
+            "forwarded" => Ok(ForwardedHeader::Forwarded),
+            _ => Err("expected X-Forwarded-For or Forwarded"),
+        }
+    }
 }
 
 /// The remote identification provider used outside development mode: where holders are sent, and the key that
 /// authenticates its reports (`POST /api/v1/identity/callback`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdentityProviderSettings {
     /// The provider's page; the session's one-time token is appended as `session=<token>`. Unset (and not in
     /// development mode): identifications cannot start.
     pub url: Option<String>,
     /// The HMAC key of the provider's reports; unset: one made at first start, kept in the database.
+    #[serde(skip_serializing)]
     pub callback_secret: Option<SecretString>,
 }
 
 /// Access to the public timestamp and OCSP services (issue 14, class 6): who may ask, how often, how long an OCSP
 /// answer is reused.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TsaOcspSettings {
     /// Whether `POST /tsa` answers callers that do not authenticate (free timestamps, outside any package).
@@ -215,7 +208,7 @@ impl Default for TsaOcspSettings {
 }
 
 /// Login tokens and TOTP rules (product rules §3, §4).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Lifetime of a CSC access token, in seconds.
@@ -231,7 +224,7 @@ pub struct AuthSettings {
 }
 
 /// Accounts: enrolment, codes, sessions, 2FA (product rules §3, §4, §6; every number a setting).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountSettings {
     /// How long an invitation link works, in seconds.
@@ -299,7 +292,7 @@ impl Default for AccountSettings {
 
 /// Admission control for memory (the `admission` module): the budget that Argon2 hashes, PDF and CMS parsing and large
 /// request bodies reserve from before they start, and the pool of password-hashing workers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdmissionSettings {
     /// The memory budget, in MiB (`PARAFA_MEMORY_BUDGET_MIB`). 512 MiB by default: on a 1 GiB machine that leaves
@@ -353,7 +346,7 @@ impl AdmissionSettings {
 }
 
 /// Prices and payment (product rules §1, §2).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BillingSettings {
     /// VAT in basis points: 2100 = 21 % (Romania's standard rate since 2025-08-01).
@@ -366,6 +359,7 @@ pub struct BillingSettings {
     pub fallback_eur_ron: String,
     pub promo_codes: Vec<PromoCode>,
     /// The HMAC key that authenticates payment callbacks; unset: one made at first start, kept in the database.
+    #[serde(skip_serializing)]
     pub payment_callback_secret: Option<SecretString>,
     /// The seller on the invoices.
     pub seller_name: String,
@@ -379,7 +373,7 @@ pub struct BillingSettings {
 }
 
 /// A promotional code: a percentage (basis points) or a fixed amount off the net price.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PromoCode {
     pub code: String,
@@ -410,7 +404,7 @@ impl Default for BillingSettings {
 }
 
 /// Identification, issuance, rekey and the scheduler (product rules §2, §5, §10).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LifecycleSettings {
     /// Identity documents the identification accepts.
@@ -462,7 +456,7 @@ impl Default for LifecycleSettings {
 }
 
 /// Document signing (product rules §7): upload limits, retention, PDF limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DocumentSettings {
     /// How long uploaded and signed files of a signing job are kept, in seconds (the history stays).
@@ -501,7 +495,7 @@ impl Default for DocumentSettings {
 /// `PARAFA_PARSER_PDF_MAX_NODES`. The defaults fit a small machine (2 cores, 2 GB) serving a few such requests at
 /// once: one PDF reading decodes at most 64 MiB and scans at most 8 times what it reads. TSA requests are bounded
 /// by `tsa.max_request_bytes`; PDF and upload sizes by `documents`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ParserLimits {
     /// Objects fetched plus page and field tree nodes visited, per PDF reading.
@@ -560,30 +554,6 @@ impl Default for ParserLimits {
 }
 
 impl ParserLimits {
-    /// Sets the field `PARAFA_PARSER_<name>` names; `None` when it names none.
-    fn set_from_env(&mut self, name: &str, value: &str) -> Option<Result<(), String>> {
-        let field = match name {
-            "PDF_MAX_NODES" => &mut self.pdf_max_nodes,
-            "PDF_MAX_DEPTH" => &mut self.pdf_max_depth,
-            "PDF_SCAN_FACTOR" => &mut self.pdf_scan_factor,
-            "PDF_MAX_DECODED_STREAM_BYTES" => &mut self.pdf_max_decoded_stream_bytes,
-            "PDF_MAX_DECODED_TOTAL_BYTES" => &mut self.pdf_max_decoded_total_bytes,
-            "PDF_MAX_XREF_SECTIONS" => &mut self.pdf_max_xref_sections,
-            "CMS_MAX_SIGNERS" => &mut self.cms_max_signers,
-            "CMS_MAX_CERTIFICATES" => &mut self.cms_max_certificates,
-            "CMS_MAX_ATTRIBUTES" => &mut self.cms_max_attributes,
-            "OCSP_MAX_REQUEST_BYTES" => &mut self.ocsp_max_request_bytes,
-            "OCSP_MAX_REQUESTS" => &mut self.ocsp_max_requests,
-            _ => return None,
-        };
-        Some(
-            value
-                .parse()
-                .map(|v| *field = v)
-                .map_err(|_| "expected a number".into()),
-        )
-    }
-
     fn validate(&self) -> Result<(), ConfigError> {
         let all = [
             self.pdf_max_nodes,
@@ -611,7 +581,7 @@ impl ParserLimits {
 }
 
 /// The CSC API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CscSettings {
     /// Lifetime of a SAD, in seconds.
@@ -625,7 +595,7 @@ pub struct CscSettings {
 }
 
 /// The PKCS#11 token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HsmSettings {
     /// Path of the PKCS#11 module.
@@ -633,8 +603,10 @@ pub struct HsmSettings {
     /// Label of Parafa's token.
     pub token_label: String,
     /// User PIN; when absent, generated on first start into `<data_dir>/hsm-secrets.toml` (mode 0600).
+    #[serde(skip_serializing)]
     pub user_pin: Option<SecretString>,
     /// Security-officer PIN; same rule as `user_pin`.
+    #[serde(skip_serializing)]
     pub so_pin: Option<SecretString>,
     /// Sessions kept open in the pool (0: two per core, at least 4).
     pub sessions: usize,
@@ -644,7 +616,7 @@ pub struct HsmSettings {
 }
 
 /// The internal certification authority.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CaSettings {
     pub organization: String,
@@ -660,7 +632,7 @@ pub struct CaSettings {
 }
 
 /// The RFC 3161 timestamp authority (its key and certificate are provisioned with the CA).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TsaSettings {
     /// The TSA policy OID written into every TSTInfo; a request asking for another policy is rejected. Default:
@@ -682,7 +654,7 @@ pub struct TsaSettings {
 }
 
 /// The audit chain.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditSettings {
     /// How often the sealer chains new audit rows, in milliseconds.
@@ -691,7 +663,7 @@ pub struct AuditSettings {
 
 /// Where the notifications outbox sends e-mails and SMS. Without SMTP, e-mails are written to the file sink;
 /// without a webhook, SMS are; so a development or test server works without either.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifySettings {
     /// The SMTP server: `smtp://user:pass@host:587` (STARTTLS required; default port 587), `smtps://user:pass@host`
@@ -787,7 +759,7 @@ impl std::fmt::Debug for NotifySettings {
 }
 
 /// One prepaid package (product rules §1).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PackageSettings {
     pub id: u8,
@@ -916,142 +888,172 @@ pub fn default_packages() -> Vec<PackageSettings> {
         .collect()
 }
 
+/// Each `PARAFA_*` variable that is a setting, and that setting's dotted key in `parafa.toml`.
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("PARAFA_DATA_DIR", "data_dir"),
+    ("PARAFA_LISTEN", "listen"),
+    ("PARAFA_PUBLIC_URL", "public_url"),
+    ("PARAFA_DATABASE_URL", "database_url"),
+    ("PARAFA_DATABASE_MAX_CONNECTIONS", "database_max_connections"),
+    ("PARAFA_WORKERS", "workers"),
+    ("PARAFA_DEV", "dev"),
+    ("PARAFA_HSM_MODULE", "hsm.module"),
+    ("PARAFA_HSM_TOKEN_LABEL", "hsm.token_label"),
+    ("PARAFA_HSM_USER_PIN", "hsm.user_pin"),
+    ("PARAFA_HSM_SO_PIN", "hsm.so_pin"),
+    ("PARAFA_HSM_SESSIONS", "hsm.sessions"),
+    ("PARAFA_HSM_MANAGE_SOFTHSM", "hsm.manage_softhsm"),
+    ("PARAFA_CA_KEY", "ca.key"),
+    ("PARAFA_TSA_KEY", "tsa.key"),
+    ("PARAFA_TSA_POLICY", "tsa.policy"),
+    ("PARAFA_CSC_MULTISIGN", "csc.multisign"),
+    ("PARAFA_CSC_SAD_TTL_SECS", "csc.sad_ttl_secs"),
+    ("PARAFA_VAT_BASIS_POINTS", "billing.vat_basis_points"),
+    ("PARAFA_FX_FEED_URL", "billing.fx_feed_url"),
+    ("PARAFA_FX_FEED_FILE", "billing.fx_feed_file"),
+    ("PARAFA_FALLBACK_EUR_RON", "billing.fallback_eur_ron"),
+    ("PARAFA_PAYMENT_CALLBACK_SECRET", "billing.payment_callback_secret"),
+    ("PARAFA_LIFECYCLE_TICK_SECS", "lifecycle.tick_secs"),
+    ("PARAFA_DOCUMENT_RETENTION_SECS", "documents.retention_secs"),
+    ("PARAFA_SMTP_URL", "notify.smtp_url"),
+    ("PARAFA_EMAIL_FROM", "notify.email_from"),
+    ("PARAFA_SMS_WEBHOOK_URL", "notify.sms_webhook_url"),
+    ("PARAFA_SMS_WEBHOOK_TOKEN", "notify.sms_webhook_token"),
+    ("PARAFA_MEMORY_BUDGET_MIB", "admission.memory_budget_mib"),
+    ("PARAFA_ADMISSION_WAIT_MS", "admission.wait_ms"),
+    ("PARAFA_PASSWORD_WORKERS", "admission.password_workers"),
+    ("PARAFA_IDENTITY_PROVIDER_URL", "identity_provider.url"),
+    ("PARAFA_IDENTITY_CALLBACK_SECRET", "identity_provider.callback_secret"),
+    ("PARAFA_TSA_ANONYMOUS", "tsa_ocsp.tsa_anonymous"),
+    ("PARAFA_TSA_ANONYMOUS_PER_MINUTE", "tsa_ocsp.tsa_anonymous_per_minute"),
+    ("PARAFA_TSA_PER_MINUTE", "tsa_ocsp.tsa_per_minute"),
+    ("PARAFA_OCSP_PER_MINUTE", "tsa_ocsp.ocsp_per_minute"),
+    ("PARAFA_OCSP_FRESH_PER_MINUTE", "tsa_ocsp.ocsp_fresh_per_minute"),
+    ("PARAFA_OCSP_CACHE_SECS", "tsa_ocsp.ocsp_cache_secs"),
+    ("PARAFA_TRUSTED_PROXIES", "limits.trusted_proxies"),
+    ("PARAFA_CLIENT_ADDRESS_HEADER", "limits.client_address_header"),
+    ("PARAFA_SENDS_PER_DESTINATION", "limits.sends_per_destination"),
+    (
+        "PARAFA_SENDS_PER_DESTINATION_WINDOW_SECS",
+        "limits.sends_per_destination_window_secs",
+    ),
+    ("PARAFA_SENDS_GLOBAL", "limits.sends_global"),
+    ("PARAFA_SENDS_GLOBAL_WINDOW_SECS", "limits.sends_global_window_secs"),
+    ("PARAFA_PARSER_PDF_MAX_NODES", "parsers.pdf_max_nodes"),
+    ("PARAFA_PARSER_PDF_MAX_DEPTH", "parsers.pdf_max_depth"),
+    ("PARAFA_PARSER_PDF_SCAN_FACTOR", "parsers.pdf_scan_factor"),
+    (
+        "PARAFA_PARSER_PDF_MAX_DECODED_STREAM_BYTES",
+        "parsers.pdf_max_decoded_stream_bytes",
+    ),
+    (
+        "PARAFA_PARSER_PDF_MAX_DECODED_TOTAL_BYTES",
+        "parsers.pdf_max_decoded_total_bytes",
+    ),
+    ("PARAFA_PARSER_PDF_MAX_XREF_SECTIONS", "parsers.pdf_max_xref_sections"),
+    ("PARAFA_PARSER_CMS_MAX_SIGNERS", "parsers.cms_max_signers"),
+    ("PARAFA_PARSER_CMS_MAX_CERTIFICATES", "parsers.cms_max_certificates"),
+    ("PARAFA_PARSER_CMS_MAX_ATTRIBUTES", "parsers.cms_max_attributes"),
+    ("PARAFA_PARSER_OCSP_MAX_REQUEST_BYTES", "parsers.ocsp_max_request_bytes"),
+    ("PARAFA_PARSER_OCSP_MAX_REQUESTS", "parsers.ocsp_max_requests"),
+];
+
+/// Variables whose empty value unsets the setting, over the file too ("an empty variable counts as unset").
+const EMPTY_IS_UNSET: &[&str] = &[
+    "PARAFA_SMTP_URL",
+    "PARAFA_SMS_WEBHOOK_URL",
+    "PARAFA_SMS_WEBHOOK_TOKEN",
+    "PARAFA_IDENTITY_PROVIDER_URL",
+    "PARAFA_DEV",
+];
+
+/// `PARAFA_*` variables that are not settings of the server but are read elsewhere: the file's path, the log filter,
+/// the CLI's holder password, the clock's offset, and the test suites' clock file and PostgreSQL.
+pub const NOT_SETTINGS: &[&str] = &[
+    "PARAFA_CONFIG",
+    "PARAFA_LOG",
+    "PARAFA_HOLDER_PASSWORD",
+    "PARAFA_CLOCK_OFFSET_SECS",
+    "PARAFA_TEST_CLOCK_FILE",
+    "PARAFA_TEST_POSTGRES_URL",
+];
+
+/// `dev`: a boolean, and off when unset (an empty `PARAFA_DEV`).
+fn off_if_unset<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
+}
+
+impl ConfigError {
+    /// figment's error in the words of its source: the variable and its value, or the file and the key.
+    fn from_figment(e: figment::Error, env: &[(String, String)]) -> ConfigError {
+        let key = e.path.join(".");
+        if let Some(Source::File(path)) = e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+            let at = Some(&key).filter(|k| !k.is_empty()).map(|k| format!(" (key `{k}`)"));
+            let (path, reason) = (path.clone(), format!("{}{}", e.kind, at.unwrap_or_default()));
+            return ConfigError::Parse { path, reason };
+        }
+        // Not the file, so a variable (the defaults always read): the one of the key.
+        let Some(&(var, _)) = VARIABLES.iter().find(|(_, k)| *k == key) else {
+            return ConfigError::Invalid {
+                name: "settings",
+                reason: e.to_string(),
+            };
+        };
+        let value = env.iter().rev().find(|(k, _)| k == var).map(|(_, v)| v.clone());
+        let (var, value, reason) = (var.into(), value.unwrap_or_default(), Self::expected(&e.kind));
+        ConfigError::Env { var, value, reason }
+    }
+
+    /// What a variable's value should have been, in words (the value is shown beside).
+    fn expected(kind: &Kind) -> String {
+        let (Kind::InvalidType(_, what) | Kind::InvalidValue(_, what)) = kind else {
+            return kind.to_string();
+        };
+        match what.as_str() {
+            "u32" => format!("expected a whole number from 0 to {}", u32::MAX),
+            "u64" | "usize" => format!("expected a whole number from 0 to {}", u64::MAX),
+            "i64" => "expected a whole number".into(),
+            "a boolean" => "expected true or false (or 1, 0, yes, no, on, off)".into(),
+            other => format!("expected {other}"),
+        }
+    }
+}
+
 impl Settings {
     /// Defaults, then `parafa.toml` (or the file named by `PARAFA_CONFIG`), then `PARAFA_*` variables; validated.
     pub fn load() -> Result<Settings, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        let file = env
-            .iter()
-            .find(|(k, _)| k == "PARAFA_CONFIG")
-            .map(|(_, v)| PathBuf::from(v));
-        Self::load_from(file.as_deref(), &env)
+        let file = std::env::var_os("PARAFA_CONFIG").map(PathBuf::from);
+        Self::load_from(file.as_deref(), &std::env::vars().collect::<Vec<_>>())
     }
 
     /// As [`Settings::load`], with the file and the environment given (for tests).
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Settings, ConfigError> {
-        let mut settings = match file {
-            Some(path) => Self::read_file(path)?,
-            None if Path::new("parafa.toml").exists() => Self::read_file(Path::new("parafa.toml"))?,
-            None => Settings::default(),
-        };
-        settings.apply_env(env)?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
-    fn read_file(path: &Path) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
-    }
-
-    fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
-        for (var, value) in env {
-            let Some(name) = var.strip_prefix("PARAFA_") else {
-                continue;
-            };
-            let bad = |reason: &str| ConfigError::Env {
-                var: var.clone(),
-                value: value.clone(),
-                reason: reason.into(),
-            };
-            if self.limits.apply_env(name, value).map_err(|r| bad(&r))? {
-                continue;
-            }
-            match name {
-                "DATA_DIR" => self.data_dir = PathBuf::from(value),
-                "LISTEN" => self.listen = value.clone(),
-                "PUBLIC_URL" => self.public_url = Some(value.clone()),
-                "DATABASE_URL" => self.database_url = Some(value.clone()),
-                "DATABASE_MAX_CONNECTIONS" => {
-                    self.database_max_connections = value.parse().map_err(|_| bad("expected a number"))?
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let local = Path::new("parafa.toml");
+        if let Some(path) = file.or(local.exists().then_some(local)) {
+            // figment would take an unreadable file for a bad one: say which it is.
+            std::fs::File::open(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        for (var, value) in env.iter().filter(|(var, _)| var.starts_with("PARAFA_")) {
+            match VARIABLES.iter().find(|(name, _)| name == var) {
+                Some(&(name, key)) => {
+                    let unset = value.is_empty() && EMPTY_IS_UNSET.contains(&name);
+                    figment = figment.merge(Serialized::default(key, Some(value).filter(|_| !unset)));
                 }
-                "WORKERS" => self.workers = value.parse().map_err(|_| bad("expected a number"))?,
-                "HSM_MODULE" => self.hsm.module = PathBuf::from(value),
-                "HSM_TOKEN_LABEL" => self.hsm.token_label = value.clone(),
-                "HSM_USER_PIN" => self.hsm.user_pin = Some(value.clone().into()),
-                "HSM_SO_PIN" => self.hsm.so_pin = Some(value.clone().into()),
-                "HSM_SESSIONS" => self.hsm.sessions = value.parse().map_err(|_| bad("expected a number"))?,
-                "HSM_MANAGE_SOFTHSM" => {
-                    self.hsm.manage_softhsm = Some(value.parse().map_err(|_| bad("expected true or false"))?)
+                None if NOT_SETTINGS.contains(&var.as_str()) => {}
+                None => {
+                    let (var, value, reason) = (var.clone(), value.clone(), "unknown PARAFA_ variable".into());
+                    return Err(ConfigError::Env { var, value, reason });
                 }
-                "CSC_MULTISIGN" => self.csc.multisign = value.parse().map_err(|_| bad("expected a number"))?,
-                "CSC_SAD_TTL_SECS" => self.csc.sad_ttl_secs = value.parse().map_err(|_| bad("expected a number"))?,
-                "VAT_BASIS_POINTS" => {
-                    self.billing.vat_basis_points = value.parse().map_err(|_| bad("expected a number such as 2100"))?
-                }
-                "FX_FEED_URL" => self.billing.fx_feed_url = Some(value.clone()),
-                "FX_FEED_FILE" => self.billing.fx_feed_file = Some(PathBuf::from(value)),
-                "FALLBACK_EUR_RON" => self.billing.fallback_eur_ron = value.clone(),
-                "PAYMENT_CALLBACK_SECRET" => self.billing.payment_callback_secret = Some(value.clone().into()),
-                "LIFECYCLE_TICK_SECS" => {
-                    self.lifecycle.tick_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
-                }
-                "CA_KEY" => self.ca.key = value.parse().map_err(|e: String| bad(&e))?,
-                "DOCUMENT_RETENTION_SECS" => {
-                    self.documents.retention_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
-                }
-                "TSA_KEY" => self.tsa.key = value.parse().map_err(|e: String| bad(&e))?,
-                "TSA_POLICY" => self.tsa.policy = value.clone(),
-                // Empty means unset: the file sink.
-                "SMTP_URL" => self.notify.smtp_url = Some(value.clone()).filter(|v| !v.is_empty()),
-                "EMAIL_FROM" => self.notify.email_from = value.clone(),
-                "SMS_WEBHOOK_URL" => self.notify.sms_webhook_url = Some(value.clone()).filter(|v| !v.is_empty()),
-                "SMS_WEBHOOK_TOKEN" => self.notify.sms_webhook_token = Some(value.clone()).filter(|v| !v.is_empty()),
-                "MEMORY_BUDGET_MIB" => {
-                    self.admission.memory_budget_mib = value.parse().map_err(|_| bad("expected a number of MiB"))?
-                }
-                "ADMISSION_WAIT_MS" => {
-                    self.admission.wait_ms = value.parse().map_err(|_| bad("expected a number of milliseconds"))?
-                }
-                "PASSWORD_WORKERS" => {
-                    self.admission.password_workers = value.parse().map_err(|_| bad("expected a number"))?
-                }
-                "DEV" => {
-                    self.dev = match value.as_str() {
-                        "1" | "true" => true,
-                        "0" | "false" | "" => false,
-                        _ => return Err(bad("expected 1, 0, true or false")),
-                    }
-                }
-                "IDENTITY_PROVIDER_URL" => self.identity_provider.url = Some(value.clone()).filter(|v| !v.is_empty()),
-                "IDENTITY_CALLBACK_SECRET" => self.identity_provider.callback_secret = Some(value.clone().into()),
-                "TSA_ANONYMOUS" => {
-                    self.tsa_ocsp.tsa_anonymous = value.parse().map_err(|_| bad("expected true or false"))?
-                }
-                "TSA_ANONYMOUS_PER_MINUTE" => {
-                    self.tsa_ocsp.tsa_anonymous_per_minute = value.parse().map_err(|_| bad("expected a number"))?
-                }
-                "TSA_PER_MINUTE" => {
-                    self.tsa_ocsp.tsa_per_minute = value.parse().map_err(|_| bad("expected a number"))?
-                }
-                "OCSP_PER_MINUTE" => {
-                    self.tsa_ocsp.ocsp_per_minute = value.parse().map_err(|_| bad("expected a number"))?
-                }
-                "OCSP_FRESH_PER_MINUTE" => {
-                    self.tsa_ocsp.ocsp_fresh_per_minute = value.parse().map_err(|_| bad("expected a number"))?
-                }
-                "OCSP_CACHE_SECS" => {
-                    self.tsa_ocsp.ocsp_cache_secs = value.parse().map_err(|_| bad("expected a number of seconds"))?
-                }
-                // Not settings of the server: the config file's path, and the test suite's PostgreSQL.
-                "CONFIG" | "TEST_POSTGRES_URL" | "LOG" | "HOLDER_PASSWORD" | "CLOCK_OFFSET_SECS"
-                | "TEST_CLOCK_FILE" => {}
-                _ => match name
-                    .strip_prefix("PARSER_")
-                    .and_then(|n| self.parsers.set_from_env(n, value))
-                {
-                    Some(result) => result.map_err(|e| bad(&e))?,
-                    None => return Err(bad("unknown PARAFA_ variable")),
-                },
             }
         }
-        Ok(())
+        let settings: Settings = figment.extract_lossy().map_err(|e| ConfigError::from_figment(e, env))?;
+        settings.validate()?;
+        Ok(settings)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -1384,8 +1386,6 @@ mod tests {
     fn bad_values_are_refused_with_the_variable_named() {
         let err = Settings::load_from(None, &env(&[("PARAFA_LISTEN", "nowhere")])).unwrap_err();
         assert!(err.to_string().contains("listen"), "{err}");
-        let err = Settings::load_from(None, &env(&[("PARAFA_LISTN", "x")])).unwrap_err();
-        assert!(err.to_string().contains("PARAFA_LISTN"), "{err}");
         let err = Settings::load_from(None, &env(&[("PARAFA_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
     }
@@ -1416,6 +1416,242 @@ mod tests {
         assert!(
             err.contains("/nonexistent/libsofthsm2.so") && err.contains("softhsm2 package"),
             "{err}"
+        );
+    }
+
+    /// A valid value, other than the default, for every variable of [`VARIABLES`].
+    const SAMPLES: &[(&str, &str)] = &[
+        ("PARAFA_DATA_DIR", "/srv/parafa"),
+        ("PARAFA_LISTEN", "127.0.0.1:9001"),
+        ("PARAFA_PUBLIC_URL", "http://sign.example.ro"),
+        ("PARAFA_DATABASE_URL", "postgres://parafa@db/parafa"),
+        ("PARAFA_DATABASE_MAX_CONNECTIONS", "8"),
+        ("PARAFA_WORKERS", "3"),
+        ("PARAFA_DEV", "1"),
+        ("PARAFA_HSM_MODULE", "/opt/hsm/libpkcs11.so"),
+        ("PARAFA_HSM_TOKEN_LABEL", "t2"),
+        ("PARAFA_HSM_USER_PIN", "0123"),
+        ("PARAFA_HSM_SO_PIN", "[4567]"),
+        ("PARAFA_HSM_SESSIONS", "6"),
+        ("PARAFA_HSM_MANAGE_SOFTHSM", "false"),
+        ("PARAFA_CA_KEY", "RSA3072"),
+        ("PARAFA_TSA_KEY", "p384"),
+        ("PARAFA_TSA_POLICY", "1.2.3.4"),
+        ("PARAFA_CSC_MULTISIGN", "7"),
+        ("PARAFA_CSC_SAD_TTL_SECS", "60"),
+        ("PARAFA_VAT_BASIS_POINTS", "1900"),
+        ("PARAFA_FX_FEED_URL", "https://bnr.example.ro/nbrfxrates.xml"),
+        ("PARAFA_FX_FEED_FILE", "/srv/fx.xml"),
+        ("PARAFA_FALLBACK_EUR_RON", "5.1000"),
+        ("PARAFA_PAYMENT_CALLBACK_SECRET", "pay-secret"),
+        ("PARAFA_LIFECYCLE_TICK_SECS", "30"),
+        ("PARAFA_DOCUMENT_RETENTION_SECS", "3600"),
+        ("PARAFA_SMTP_URL", "smtp://relay.example.ro"),
+        ("PARAFA_EMAIL_FROM", "Parafa <no-reply@example.ro>"),
+        ("PARAFA_SMS_WEBHOOK_URL", "https://sms.example.ro/send"),
+        ("PARAFA_SMS_WEBHOOK_TOKEN", "tok-1"),
+        ("PARAFA_MEMORY_BUDGET_MIB", "256"),
+        ("PARAFA_ADMISSION_WAIT_MS", "100"),
+        ("PARAFA_PASSWORD_WORKERS", "2"),
+        ("PARAFA_IDENTITY_PROVIDER_URL", "https://idp.example.ro/start"),
+        ("PARAFA_IDENTITY_CALLBACK_SECRET", "id-secret"),
+        ("PARAFA_TSA_ANONYMOUS", "true"),
+        ("PARAFA_TSA_ANONYMOUS_PER_MINUTE", "10"),
+        ("PARAFA_TSA_PER_MINUTE", "100"),
+        ("PARAFA_OCSP_PER_MINUTE", "200"),
+        ("PARAFA_OCSP_FRESH_PER_MINUTE", "20"),
+        ("PARAFA_OCSP_CACHE_SECS", "0"),
+        ("PARAFA_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
+        ("PARAFA_CLIENT_ADDRESS_HEADER", "forwarded"),
+        ("PARAFA_SENDS_PER_DESTINATION", "2"),
+        ("PARAFA_SENDS_PER_DESTINATION_WINDOW_SECS", "60"),
+        ("PARAFA_SENDS_GLOBAL", "10"),
+        ("PARAFA_SENDS_GLOBAL_WINDOW_SECS", "120"),
+        ("PARAFA_PARSER_PDF_MAX_NODES", "1000"),
+        ("PARAFA_PARSER_PDF_MAX_DEPTH", "10"),
+        ("PARAFA_PARSER_PDF_SCAN_FACTOR", "3"),
+        ("PARAFA_PARSER_PDF_MAX_DECODED_STREAM_BYTES", "1024"),
+        ("PARAFA_PARSER_PDF_MAX_DECODED_TOTAL_BYTES", "2048"),
+        ("PARAFA_PARSER_PDF_MAX_XREF_SECTIONS", "5"),
+        ("PARAFA_PARSER_CMS_MAX_SIGNERS", "2"),
+        ("PARAFA_PARSER_CMS_MAX_CERTIFICATES", "3"),
+        ("PARAFA_PARSER_CMS_MAX_ATTRIBUTES", "4"),
+        ("PARAFA_PARSER_OCSP_MAX_REQUEST_BYTES", "512"),
+        ("PARAFA_PARSER_OCSP_MAX_REQUESTS", "1"),
+    ];
+
+    #[test]
+    fn every_variable_sets_the_setting_its_table_names() {
+        fn names(list: &[(&'static str, &'static str)]) -> Vec<&'static str> {
+            list.iter().map(|(v, _)| *v).collect()
+        }
+        assert_eq!(
+            names(SAMPLES),
+            names(VARIABLES),
+            "one sample per variable, in the table's order"
+        );
+        let mut keys: Vec<_> = VARIABLES.iter().map(|(_, k)| *k).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), VARIABLES.len(), "no two variables set one setting");
+        for (var, key) in VARIABLES {
+            let field = key.rsplit('.').next().unwrap();
+            assert!(
+                var.to_ascii_lowercase().ends_with(field),
+                "{var} is named after another setting than {key}"
+            );
+        }
+
+        // A key that is no setting would be refused (`deny_unknown_fields`); each value must land on its key.
+        let s = Settings::load_from(None, &env(SAMPLES)).unwrap();
+        let tree = |s: &Settings| Figment::from(Serialized::defaults(s.clone()));
+        let (loaded, default) = (tree(&s), tree(&Settings::default()));
+        let secrets = [
+            "hsm.user_pin",
+            "hsm.so_pin",
+            "billing.payment_callback_secret",
+            "identity_provider.callback_secret",
+        ];
+        for (var, key) in VARIABLES.iter().filter(|(_, key)| !secrets.contains(key)) {
+            let value = loaded.find_value(key).unwrap();
+            assert_ne!(value, default.find_value(key).unwrap(), "{var} does not reach {key}");
+        }
+        use secrecy::ExposeSecret;
+        let secret = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
+        assert_eq!(
+            secret(&s.hsm.user_pin).as_deref(),
+            Some("0123"),
+            "a PIN is text, kept as written"
+        );
+        assert_eq!(secret(&s.hsm.so_pin).as_deref(), Some("[4567]"));
+        assert_eq!(
+            secret(&s.billing.payment_callback_secret).as_deref(),
+            Some("pay-secret")
+        );
+        assert_eq!(
+            secret(&s.identity_provider.callback_secret).as_deref(),
+            Some("id-secret")
+        );
+        assert_eq!((s.ca.key, s.tsa.key), (KeySpec::Rsa3072, KeySpec::P384));
+        assert_eq!(s.limits.client_address_header, ForwardedHeader::Forwarded);
+        assert_eq!(
+            s.limits.trusted_proxies[1],
+            "192.0.2.1/32".parse::<ipnet::IpNet>().unwrap()
+        );
+        assert_eq!(s.hsm.manage_softhsm, Some(false));
+    }
+
+    #[test]
+    fn an_unknown_variable_is_refused_but_those_read_elsewhere_are_not() {
+        let err = Settings::load_from(None, &env(&[("PARAFA_LISTN", "x")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"PARAFA_LISTN="x" is not valid: unknown PARAFA_ variable"#
+        );
+        let elsewhere: Vec<_> = NOT_SETTINGS.iter().map(|v| (*v, "/nonexistent")).collect();
+        Settings::load_from(None, &env(&elsewhere)).unwrap();
+        // Other variables are not Parafa's.
+        Settings::load_from(None, &env(&[("PARAFAX", "1"), ("HOME", "/root")])).unwrap();
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_the_value() {
+        let message = |var: &str, value: &str| {
+            Settings::load_from(None, &env(&[(var, value)]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            message("PARAFA_HSM_SESSIONS", "x"),
+            r#"PARAFA_HSM_SESSIONS="x" is not valid: expected a whole number from 0 to 18446744073709551615"#
+        );
+        assert_eq!(
+            message("PARAFA_MEMORY_BUDGET_MIB", "-1"),
+            r#"PARAFA_MEMORY_BUDGET_MIB="-1" is not valid: expected a whole number from 0 to 4294967295"#
+        );
+        assert_eq!(
+            message("PARAFA_OCSP_CACHE_SECS", "1.5"),
+            r#"PARAFA_OCSP_CACHE_SECS="1.5" is not valid: expected a whole number"#
+        );
+        assert_eq!(
+            message("PARAFA_TSA_ANONYMOUS", "maybe"),
+            r#"PARAFA_TSA_ANONYMOUS="maybe" is not valid: expected true or false (or 1, 0, yes, no, on, off)"#
+        );
+        assert_eq!(
+            message("PARAFA_CA_KEY", "rsa1024"),
+            r#"PARAFA_CA_KEY="rsa1024" is not valid: unknown key type "rsa1024": use rsa2048, rsa3072, p256 or p384"#
+        );
+        assert_eq!(
+            message("PARAFA_CLIENT_ADDRESS_HEADER", "X-Real-IP"),
+            r#"PARAFA_CLIENT_ADDRESS_HEADER="X-Real-IP" is not valid: expected X-Forwarded-For or Forwarded"#
+        );
+        assert!(message("PARAFA_DEV", "2").starts_with(r#"PARAFA_DEV="2" is not valid: expected true or false"#));
+        // The last of a repeated variable counts, and its value is the one shown.
+        let err = Settings::load_from(None, &env(&[("PARAFA_WORKERS", "x"), ("PARAFA_WORKERS", "y")])).unwrap_err();
+        assert!(err.to_string().starts_with(r#"PARAFA_WORKERS="y""#), "{err}");
+    }
+
+    #[test]
+    fn an_empty_variable_unsets_the_url_or_development_mode_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parafa.toml");
+        std::fs::write(
+            &file,
+            "dev = true\n[notify]\nsmtp_url = \"smtp://relay.example.ro\"\n[identity_provider]\nurl = \"https://idp.example.ro\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&file), &[]).unwrap();
+        assert!(s.dev && s.notify.smtp_url.is_some() && s.identity_provider.url.is_some());
+        let empty: Vec<_> = EMPTY_IS_UNSET.iter().map(|v| (*v, "")).collect();
+        let s = Settings::load_from(Some(&file), &env(&empty)).unwrap();
+        assert!(!s.dev);
+        assert_eq!(s.notify.smtp_url, None);
+        assert_eq!(s.notify.sms_webhook_url, None);
+        assert_eq!(s.notify.sms_webhook_token, None);
+        assert_eq!(s.identity_provider.url, None);
+    }
+
+    #[test]
+    fn a_bad_file_is_named_with_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parafa.toml");
+        let error = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Settings::load_from(Some(&file), &[]).unwrap_err()
+        };
+        let err = error("[hsm]\nsesions = 4\n");
+        assert!(
+            matches!(err, ConfigError::Parse { ref path, .. } if *path == file),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("sesions") && text.contains("(key `hsm.sesions`)"),
+            "{text}"
+        );
+        let text = error("[hsm]\nsessions = \"many\"\n").to_string();
+        assert!(
+            text.contains("not valid for Parafa") && text.contains("(key `hsm.sessions`)"),
+            "{text}"
+        );
+        let text = error("[limits]\ntrusted_proxies = [\"10.0.0.0/8\", \"the proxy\"]\n").to_string();
+        assert!(
+            text.contains("\"the proxy\" is not a CIDR") && text.contains("limits.trusted_proxies"),
+            "{text}"
+        );
+        let text = error("listen = \n").to_string();
+        assert!(text.contains(&file.display().to_string()), "{text}");
+        let missing = dir.path().join("missing.toml");
+        let err = Settings::load_from(Some(&missing), &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
+        // The environment still overrides the file's values, and names itself when wrong.
+        std::fs::write(&file, "[hsm]\nsessions = 4\n").unwrap();
+        let s = Settings::load_from(Some(&file), &env(&[("PARAFA_HSM_SESSIONS", "5")])).unwrap();
+        assert_eq!(s.hsm.sessions, 5);
+        let err = Settings::load_from(Some(&file), &env(&[("PARAFA_HSM_SESSIONS", "five")])).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Env { ref var, .. } if var == "PARAFA_HSM_SESSIONS"),
+            "{err:?}"
         );
     }
 }

@@ -1,6 +1,6 @@
-//! Values named in the settings and how they are read: key types, mail and webhook addresses, an exchange rate.
-//! They live with the settings so that the settings know nothing of the modules that use them (the token, the
-//! outbox, billing), which build on these.
+//! Values named in the settings and how they are read: key types, networks, mail and webhook addresses, an
+//! exchange rate. They live with the settings so that the settings know nothing of the modules that use them (the
+//! token, the outbox, billing), which build on these.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -8,11 +8,11 @@ use std::str::FromStr;
 
 use lettre::message::Mailbox;
 use reqwest::Url;
-use serde::{Deserialize, Serialize};
+use serde::{de, Deserialize, Deserializer, Serialize};
 
-/// A key pair Parafa can generate in the token.
+/// A key pair Parafa can generate in the token. Read as by [`KeySpec::from_str`], in any case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum KeySpec {
     Rsa2048,
     Rsa3072,
@@ -66,6 +66,43 @@ impl FromStr for KeySpec {
             )),
         }
     }
+}
+
+impl TryFrom<String> for KeySpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Networks (`[limits] trusted_proxies`)
+
+/// A CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address (a /32 or /128).
+pub fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
+}
+
+/// Reads a list of networks (each as by [`parse_net`]): a list, or one comma-separated string as
+/// `PARAFA_TRUSTED_PROXIES` gives it (blanks around the commas and empty items are ignored).
+pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Networks {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match Networks::deserialize(d)? {
+        Networks::Text(text) => text.split(',').map(str::to_owned).collect(),
+        Networks::List(list) => list,
+    };
+    let items = items.iter().map(|item| item.trim()).filter(|item| !item.is_empty());
+    items
+        .map(parse_net)
+        .collect::<Result<_, _>>()
+        .map_err(de::Error::custom)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
