@@ -56,7 +56,42 @@ pub struct Price {
     pub label: String,
 }
 
-/// Cents as `46.41`.
+impl Price {
+    /// The price as stored.
+    pub fn columns(&self) -> crate::db::orders::PriceColumns {
+        crate::db::orders::PriceColumns {
+            net_eur_cents: self.net_eur_cents,
+            discount_eur_cents: self.discount_eur_cents,
+            vat_basis_points: self.vat_basis_points,
+            vat_eur_cents: self.vat_eur_cents,
+            gross_eur_cents: self.gross_eur_cents,
+            ron_per_eur_1e4: self.ron_per_eur_1e4,
+            rate_date: self.rate_date.clone(),
+            total_ron_bani: self.total_ron_bani,
+        }
+    }
+
+    /// A stored price, with its label.
+    pub fn from_columns(c: crate::db::orders::PriceColumns) -> Price {
+        Price {
+            label: format!(
+                "Pay {} RON ({} EUR)",
+                format_minor(c.total_ron_bani),
+                format_minor(c.gross_eur_cents)
+            ),
+            net_eur_cents: c.net_eur_cents,
+            discount_eur_cents: c.discount_eur_cents,
+            vat_basis_points: c.vat_basis_points,
+            vat_eur_cents: c.vat_eur_cents,
+            gross_eur_cents: c.gross_eur_cents,
+            ron_per_eur_1e4: c.ron_per_eur_1e4,
+            rate_date: c.rate_date,
+            total_ron_bani: c.total_ron_bani,
+        }
+    }
+}
+
+/// Cents (or bani) as `46.41`.
 pub fn format_minor(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
 }

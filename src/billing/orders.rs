@@ -5,13 +5,12 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::Services;
 use super::{fx, price, OrderEvent, OrderState, Price, CPV};
 use crate::clock::{rfc3339, Clock};
-pub use crate::db::orders::{record_history, record_hold, stored_state, transition};
-use crate::db::{users::User, DbError};
+pub use crate::db::orders::{order_row, record_history, record_hold, stored_state, transition, OrderRow};
+use crate::db::{self, users::User, DbError};
 
 /// Why an order was refused.
 #[derive(Debug, thiserror::Error)]
@@ -66,39 +65,26 @@ pub(crate) struct NewOrder<'a> {
     pub now: i64,
 }
 
-/// Inserts an order row with its price. A taken registration number is a unique violation: the caller draws
-/// another and tries again.
+/// Inserts an order row with its price (`db::orders::insert`). A taken registration number is a unique
+/// violation: the caller draws another and tries again.
 pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, o: &NewOrder<'_>) -> Result<(), sqlx::Error> {
-    let p = o.price;
-    sqlx::query(
-        "INSERT INTO orders (id, registration_number, user_id, kind, package_id, state, net_eur_cents,
-            discount_eur_cents, promo_code, vat_basis_points, vat_eur_cents, gross_eur_cents, ron_per_eur_1e4,
-            rate_date, total_ron_bani, invoice, acknowledgements, created_at, updated_at, credential_id, channel)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20)",
-    )
-    .bind(o.id)
-    .bind(o.number)
-    .bind(o.user_id)
-    .bind(o.kind)
-    .bind(o.package_id)
-    .bind(o.state.as_str())
-    .bind(p.net_eur_cents)
-    .bind(p.discount_eur_cents)
-    .bind(o.promo_code)
-    .bind(p.vat_basis_points)
-    .bind(p.vat_eur_cents)
-    .bind(p.gross_eur_cents)
-    .bind(p.ron_per_eur_1e4)
-    .bind(&p.rate_date)
-    .bind(p.total_ron_bani)
-    .bind(o.invoice.to_string())
-    .bind(o.acknowledgements.to_string())
-    .bind(o.now)
-    .bind(o.credential_id)
-    .bind(o.channel)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    let (invoice, acknowledgements) = (o.invoice.to_string(), o.acknowledgements.to_string());
+    let row = crate::db::orders::NewOrder {
+        id: o.id,
+        number: o.number,
+        user_id: o.user_id,
+        kind: o.kind,
+        package_id: o.package_id,
+        state: o.state,
+        price: &o.price.columns(),
+        promo_code: o.promo_code,
+        invoice: &invoice,
+        acknowledgements: &acknowledgements,
+        credential_id: o.credential_id,
+        channel: o.channel,
+        now: o.now,
+    };
+    crate::db::orders::insert(conn, &row).await
 }
 
 /// `POST /api/v1/orders`.
@@ -348,130 +334,64 @@ pub async fn place(
 /// Re-prices an unpaid order at today's EUR→RON rate when the rate it carries is of another day, so that the
 /// amount paid is the one of the payment day. The EUR amounts do not change.
 pub async fn reprice(state: &Services, order_id: &str) -> Result<(), DbError> {
-    let Some(r) = sqlx::query(
-        "SELECT net_eur_cents, discount_eur_cents, vat_basis_points, rate_date FROM orders
-         WHERE id = $1 AND state = 'awaiting_payment'",
-    )
-    .bind(order_id)
-    .fetch_optional(state.db.writer())
-    .await?
-    else {
+    let Some(order) = db::orders::get(&state.db, order_id, None).await? else {
         return Ok(());
     };
     let rate = state.fx.rate(state.clock.now()).await;
-    if r.try_get::<String, _>("rate_date")? == rate.date {
+    if order.state != OrderState::AwaitingPayment || order.price.rate_date == rate.date {
         return Ok(());
     }
-    let p = price(
-        r.try_get("net_eur_cents")?,
-        r.try_get("discount_eur_cents")?,
-        r.try_get("vat_basis_points")?,
-        &rate,
-    );
-    sqlx::query(
-        "UPDATE orders SET ron_per_eur_1e4 = $1, rate_date = $2, total_ron_bani = $3, updated_at = $4
-         WHERE id = $5 AND state = 'awaiting_payment'",
-    )
-    .bind(p.ron_per_eur_1e4)
-    .bind(&p.rate_date)
-    .bind(p.total_ron_bani)
-    .bind(state.clock.now())
-    .bind(order_id)
-    .execute(state.db.writer())
-    .await?;
-    Ok(())
-}
-
-/// The columns of an order the lifecycle works with.
-#[derive(Debug, Clone)]
-pub struct OrderRow {
-    pub id: String,
-    pub registration_number: String,
-    pub user_id: String,
-    pub kind: String,
-    pub package_id: i64,
-    pub state: OrderState,
-    pub total_ron_bani: i64,
-    pub credential_id: Option<String>,
-    pub frozen: bool,
-}
-
-/// Reads an order.
-pub async fn order_row<'e, E>(exec: E, id: &str) -> Result<Option<OrderRow>, DbError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let Some(r) = sqlx::query(
-        "SELECT id, registration_number, user_id, kind, package_id, state, total_ron_bani, credential_id, frozen
-         FROM orders WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(exec)
-    .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(OrderRow {
-        id: r.try_get("id")?,
-        registration_number: r.try_get("registration_number")?,
-        user_id: r.try_get("user_id")?,
-        kind: r.try_get("kind")?,
-        package_id: r.try_get("package_id")?,
-        state: stored_state(&r.try_get::<String, _>("state")?)?,
-        total_ron_bani: r.try_get("total_ron_bani")?,
-        credential_id: r.try_get("credential_id")?,
-        frozen: r.try_get::<i64, _>("frozen")? != 0,
-    }))
+    let p = &order.price;
+    let p = price(p.net_eur_cents, p.discount_eur_cents, p.vat_basis_points, &rate);
+    db::orders::set_rate(&state.db, order_id, &p.columns(), state.clock.now()).await
 }
 
 /// One of the user's orders with its price, invoice data, actions and history.
 pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, OrderError> {
-    let r = sqlx::query("SELECT * FROM orders WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(&user.id)
-        .fetch_optional(state.db.writer())
+    let o = db::orders::get(&state.db, id, Some(&user.id))
         .await?
         .ok_or(OrderError::NotFound)?;
-    let order_state = stored_state(&r.try_get::<String, _>("state")?)?;
-    let price = Price {
-        net_eur_cents: r.try_get("net_eur_cents")?,
-        discount_eur_cents: r.try_get("discount_eur_cents")?,
-        vat_basis_points: r.try_get("vat_basis_points")?,
-        vat_eur_cents: r.try_get("vat_eur_cents")?,
-        gross_eur_cents: r.try_get("gross_eur_cents")?,
-        ron_per_eur_1e4: r.try_get("ron_per_eur_1e4")?,
-        rate_date: r.try_get("rate_date")?,
-        total_ron_bani: r.try_get("total_ron_bani")?,
-        label: String::new(),
-    };
-    let price = Price {
-        label: format!(
-            "Pay {} RON ({} EUR)",
-            super::format_minor(price.total_ron_bani),
-            super::format_minor(price.gross_eur_cents)
-        ),
-        ..price
-    };
-    let mut hist = Vec::new();
-    for h in sqlx::query("SELECT state, actor, note, at FROM order_history WHERE order_id = $1 ORDER BY at, id")
-        .bind(id)
-        .fetch_all(state.db.writer())
+    let history: Vec<Value> = db::orders::history(&state.db, id)
         .await?
-    {
-        hist.push(json!({
-            "state": h.try_get::<String, _>("state")?,
-            "actor": h.try_get::<String, _>("actor")?,
-            "note": h.try_get::<String, _>("note")?,
-            "at": rfc3339(h.try_get("at")?),
-        }));
-    }
-    let invoice: Value = serde_json::from_str(&r.try_get::<String, _>("invoice")?).unwrap_or(Value::Null);
-    let awaiting = order_state == OrderState::AwaitingPayment;
-    let kind: String = r.try_get("kind")?;
-    let frozen = r.try_get::<i64, _>("frozen")? != 0;
-    let invoice_number: Option<String> = r.try_get("invoice_number")?;
-    let mut actions: Vec<&str> = match (order_state, kind.as_str()) {
-        _ if frozen => vec![],
+        .into_iter()
+        .map(|h| json!({ "state": h.state, "actor": h.actor, "note": h.note, "at": rfc3339(h.at) }))
+        .collect();
+    let invoice: Value = serde_json::from_str(&o.invoice).unwrap_or(Value::Null);
+    let awaiting = o.state == OrderState::AwaitingPayment;
+    let payment_url = if awaiting {
+        super::payment::payment_url(state, id)
+    } else {
+        None
+    };
+    Ok(json!({
+        "id": id,
+        "registration_number": o.registration_number,
+        "kind": o.kind,
+        "on_hold": o.frozen,
+        "actions": actions(state, &o),
+        "invoice_number": o.invoice_number,
+        "channel": o.channel,
+        "due_by": o.due_by.map(rfc3339),
+        "payment_due_at": o.payment_due_at.map(rfc3339),
+        "invoiced_at": o.invoiced_at.map(rfc3339),
+        "paid_at": o.paid_at.map(rfc3339),
+        "refunded_ron": o.refunded_bani.map(super::format_minor),
+        "credential_id": o.credential_id,
+        "package": o.package_id,
+        "state": o.state,
+        "price": Price::from_columns(o.price),
+        "promo_code": o.promo_code,
+        "invoice": invoice,
+        "payment_url": payment_url,
+        "history": history,
+        "created_at": rfc3339(o.created_at),
+    }))
+}
+
+/// What the holder can do next with an order.
+fn actions(state: &Services, o: &db::orders::Stored) -> Vec<&'static str> {
+    let mut actions = match (o.state, o.kind.as_str()) {
+        _ if o.frozen => vec![],
         // The pay action is the sandbox page: development mode only.
         (OrderState::AwaitingPayment, _) if state.settings.dev => vec!["pay", "cancel"],
         (OrderState::AwaitingPayment, _) => vec!["cancel"],
@@ -481,37 +401,10 @@ pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, Orde
         (OrderState::Paid | OrderState::Rejected, "rekey") => vec!["rekey_request"],
         _ => vec![],
     };
-    if invoice_number.is_some() {
+    if o.invoice_number.is_some() {
         actions.push("invoice");
     }
-    let payment_url = if awaiting {
-        super::payment::payment_url(state, id)
-    } else {
-        None
-    };
-    Ok(json!({
-        "id": id,
-        "registration_number": r.try_get::<String, _>("registration_number")?,
-        "kind": kind,
-        "on_hold": frozen,
-        "invoice_number": invoice_number,
-        "channel": r.try_get::<String, _>("channel")?,
-        "due_by": r.try_get::<Option<i64>, _>("due_by")?.map(rfc3339),
-        "payment_due_at": r.try_get::<Option<i64>, _>("payment_due_at")?.map(rfc3339),
-        "invoiced_at": r.try_get::<Option<i64>, _>("invoiced_at")?.map(rfc3339),
-        "paid_at": r.try_get::<Option<i64>, _>("paid_at")?.map(rfc3339),
-        "refunded_ron": r.try_get::<Option<i64>, _>("refunded_bani")?.map(super::format_minor),
-        "credential_id": r.try_get::<Option<String>, _>("credential_id")?,
-        "package": r.try_get::<i64, _>("package_id")?,
-        "state": order_state,
-        "price": price,
-        "promo_code": r.try_get::<Option<String>, _>("promo_code")?,
-        "invoice": invoice,
-        "actions": actions,
-        "payment_url": payment_url,
-        "history": hist,
-        "created_at": rfc3339(r.try_get("created_at")?),
-    }))
+    actions
 }
 
 /// The lines an institutional order's proforma or invoice carries under its totals (none for web orders).
@@ -550,16 +443,13 @@ pub async fn order_pdf(
     user_id: Option<&str>,
     proforma: bool,
 ) -> Result<(String, Vec<u8>), OrderError> {
-    use super::invoice::{render, InvoiceData, InvoiceLine, Party};
-    let r = sqlx::query("SELECT * FROM orders WHERE id = $1")
-        .bind(id)
-        .fetch_optional(state.db.writer())
+    use super::invoice::{render, InvoiceData, InvoiceLine};
+    let o = db::orders::get(&state.db, id, user_id)
         .await?
-        .filter(|r| user_id.is_none_or(|u| r.try_get::<String, _>("user_id").is_ok_and(|o| o == u)))
         .ok_or(OrderError::NotFound)?;
-    let number = match r.try_get::<Option<String>, _>("invoice_number")? {
-        _ if proforma => r.try_get::<String, _>("registration_number")?,
-        Some(n) => n,
+    let number = match &o.invoice_number {
+        _ if proforma => o.registration_number.clone(),
+        Some(n) => n.clone(),
         None => {
             return Err(OrderError::Conflict(
                 "The invoice is issued once the order is paid".into(),
@@ -567,14 +457,64 @@ pub async fn order_pdf(
         }
     };
     let issued_at = if proforma {
-        r.try_get::<i64, _>("created_at")?
+        o.created_at
     } else {
-        r.try_get::<Option<i64>, _>("invoiced_at")?
-            .or(r.try_get::<Option<i64>, _>("paid_at")?)
-            .unwrap_or_default()
+        o.invoiced_at.or(o.paid_at).unwrap_or_default()
     };
     let notes = document_notes(state, id, proforma).await?;
-    let inv: Value = serde_json::from_str(&r.try_get::<String, _>("invoice")?).unwrap_or(Value::Null);
+    let package = state
+        .settings
+        .package(o.package_id as u8)
+        .map(|p| {
+            format!(
+                "{} ({} years, {} transactions)",
+                p.name, p.validity_years, p.transactions
+            )
+        })
+        .unwrap_or_else(|| format!("Package {}", o.package_id));
+    let billing = &state.settings.billing;
+    let p = &o.price;
+    let data = InvoiceData {
+        invoice_number: number.clone(),
+        issued_on: rfc3339(issued_at)[..10].to_owned(),
+        order_number: o.registration_number.clone(),
+        seller: super::invoice::Party {
+            name: billing.seller_name.clone(),
+            tax_id: Some(billing.seller_tax_id.clone()),
+            address: billing.seller_address.clone(),
+        },
+        buyer: buyer(&o.invoice),
+        lines: vec![InvoiceLine {
+            description: format!("Qualified remote signature, {}: {package}", o.kind),
+            quantity: 1,
+            unit_net_eur_cents: p.net_eur_cents,
+        }],
+        discount_eur_cents: p.discount_eur_cents,
+        vat_basis_points: p.vat_basis_points,
+        vat_eur_cents: p.vat_eur_cents,
+        gross_eur_cents: p.gross_eur_cents,
+        ron_per_eur_1e4: p.ron_per_eur_1e4,
+        rate_date: p.rate_date.clone(),
+        total_ron_bani: p.total_ron_bani,
+        payment_reference: o.payment_ref.clone().unwrap_or_default(),
+        proforma,
+        due_on: o
+            .payment_due_at
+            .filter(|_| !proforma)
+            .map(|t| rfc3339(t)[..10].to_owned()),
+        notes,
+    };
+    let pdf = tokio::task::spawn_blocking(move || render(&data))
+        .await
+        .map_err(|e| OrderError::Conflict(format!("invoice rendering failed: {e}")))?
+        .map_err(|e| OrderError::Conflict(format!("invoice rendering failed: {e}")))?;
+    Ok((number, pdf))
+}
+
+/// The buyer of an order's invoice data (JSON as stored): a name, a tax id for a company, and an address given as
+/// lines or by its parts.
+fn buyer(invoice: &str) -> super::invoice::Party {
+    let inv: Value = serde_json::from_str(invoice).unwrap_or(Value::Null);
     let s = |k: &str| inv[k].as_str().unwrap_or_default().to_owned();
     let address = match inv["address_lines"].as_array() {
         Some(lines) => lines.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
@@ -591,69 +531,16 @@ pub async fn order_pdf(
             s("country"),
         ],
     };
-    let package_id: i64 = r.try_get("package_id")?;
-    let kind: String = r.try_get("kind")?;
-    let package = state
-        .settings
-        .package(package_id as u8)
-        .map(|p| {
-            format!(
-                "{} ({} years, {} transactions)",
-                p.name, p.validity_years, p.transactions
-            )
-        })
-        .unwrap_or_else(|| format!("Package {package_id}"));
-    let billing = &state.settings.billing;
-    let data = InvoiceData {
-        invoice_number: number.clone(),
-        issued_on: rfc3339(issued_at)[..10].to_owned(),
-        order_number: r.try_get("registration_number")?,
-        seller: Party {
-            name: billing.seller_name.clone(),
-            tax_id: Some(billing.seller_tax_id.clone()),
-            address: billing.seller_address.clone(),
-        },
-        buyer: Party {
-            name: s("name"),
-            tax_id: inv["tax_id"].as_str().map(str::to_owned),
-            address,
-        },
-        lines: vec![InvoiceLine {
-            description: format!("Qualified remote signature, {kind}: {package}"),
-            quantity: 1,
-            unit_net_eur_cents: r.try_get("net_eur_cents")?,
-        }],
-        discount_eur_cents: r.try_get("discount_eur_cents")?,
-        vat_basis_points: r.try_get("vat_basis_points")?,
-        vat_eur_cents: r.try_get("vat_eur_cents")?,
-        gross_eur_cents: r.try_get("gross_eur_cents")?,
-        ron_per_eur_1e4: r.try_get("ron_per_eur_1e4")?,
-        rate_date: r.try_get("rate_date")?,
-        total_ron_bani: r.try_get("total_ron_bani")?,
-        payment_reference: r.try_get::<Option<String>, _>("payment_ref")?.unwrap_or_default(),
-        proforma,
-        due_on: r
-            .try_get::<Option<i64>, _>("payment_due_at")?
-            .filter(|_| !proforma)
-            .map(|t| rfc3339(t)[..10].to_owned()),
-        notes,
-    };
-    let pdf = tokio::task::spawn_blocking(move || render(&data))
-        .await
-        .map_err(|e| OrderError::Conflict(format!("invoice rendering failed: {e}")))?
-        .map_err(|e| OrderError::Conflict(format!("invoice rendering failed: {e}")))?;
-    Ok((number, pdf))
+    super::invoice::Party {
+        name: s("name"),
+        tax_id: inv["tax_id"].as_str().map(str::to_owned),
+        address,
+    }
 }
 
 /// The user's orders, newest first.
 pub async fn list(state: &Services, user: &User) -> Result<Value, OrderError> {
-    let ids: Vec<String> = sqlx::query("SELECT id FROM orders WHERE user_id = $1 ORDER BY created_at DESC, id DESC")
-        .bind(&user.id)
-        .fetch_all(state.db.writer())
-        .await?
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?;
+    let ids = db::orders::ids_of_user(&state.db, &user.id).await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         out.push(view(state, user, &id).await?);

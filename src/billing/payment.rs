@@ -8,13 +8,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Sha256;
-use sqlx::Row;
 
 use super::orders::{self, OrderError};
+use super::OrderEvent;
 use super::Services;
-use super::{OrderEvent, OrderState};
 use crate::clock::Clock;
-use crate::db::DbError;
+use crate::db::{self, DbError};
 
 /// How far a callback's timestamp may be from our clock, in seconds.
 pub const WINDOW_SECS: i64 = 300;
@@ -151,42 +150,27 @@ pub async fn callback(
         return Err(CallbackError::Invalid("status must be paid or failed".into()));
     }
     let mut tx = state.db.writer().begin().await?;
-    let seen = sqlx::query("SELECT event_id FROM payment_events WHERE event_id = $1")
-        .bind(&event.event_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if seen.is_some() {
+    if db::orders::payment_seen(&mut tx, &event.event_id).await? {
         return Ok(false);
     }
-    let order = sqlx::query("SELECT state, total_ron_bani, user_id FROM orders WHERE id = $1")
-        .bind(&event.order_id)
-        .fetch_optional(&mut *tx)
+    let order = orders::order_row(&mut *tx, &event.order_id)
         .await?
         .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
-    let (order_state, total, user_id): (OrderState, i64, String) = (
-        orders::stored_state(&order.try_get::<String, _>("state")?)?,
-        order.try_get("total_ron_bani")?,
-        order.try_get("user_id")?,
-    );
+    let (order_state, total, user_id) = (order.state, order.total_ron_bani, order.user_id);
     if event.status == "paid" && event.amount_ron_bani != total {
         return Err(CallbackError::Invalid(format!(
             "the amount paid ({}) is not the order's total ({total})",
             event.amount_ron_bani
         )));
     }
-    let inserted = sqlx::query(
-        "INSERT INTO payment_events (event_id, provider, order_id, status, amount_bani, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&event.event_id)
-    .bind(provider)
-    .bind(&event.order_id)
-    .bind(&event.status)
-    .bind(event.amount_ron_bani)
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    match inserted {
+    let record = db::orders::PaymentEvent {
+        event_id: &event.event_id,
+        provider,
+        order_id: &event.order_id,
+        status: &event.status,
+        amount_bani: event.amount_ron_bani,
+    };
+    match db::orders::record_payment(&mut tx, &record, now).await {
         // The same event delivered twice at once: the other delivery is handling it.
         Err(e) if DbError::is_unique_violation(&e) => return Ok(false),
         Err(e) => return Err(e.into()),
@@ -208,12 +192,8 @@ pub async fn callback(
                 "the order is {order_state}: it cannot be paid (the gateway should refund it)"
             )));
         }
-        sqlx::query("UPDATE orders SET paid_at = $1, payment_ref = $2 WHERE id = $3")
-            .bind(now)
-            .bind(format!("{provider}:{}", event.event_id))
-            .bind(&event.order_id)
-            .execute(&mut *tx)
-            .await?;
+        let reference = format!("{provider}:{}", event.event_id);
+        db::orders::set_paid(&mut tx, &event.order_id, now, &reference).await?;
         // The invoice is issued with the payment: a gap-free number per year, and its data frozen from now on.
         assign_invoice_number(&mut tx, &event.order_id, now).await?;
     } else {
@@ -241,20 +221,9 @@ pub async fn assign_invoice_number(
     now: i64,
 ) -> Result<String, DbError> {
     let year = crate::clock::rfc3339(now)[..4].to_owned();
-    let n: i64 = sqlx::query(
-        "INSERT INTO counters (name, value) VALUES ($1, 1)
-         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-    )
-    .bind(format!("invoice-{year}"))
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("value")?;
+    let n = db::orders::next_in_sequence(conn, &format!("invoice-{year}")).await?;
     let number = format!("PRF-INV-{year}-{n:06}");
-    sqlx::query("UPDATE orders SET invoice_number = $1 WHERE id = $2")
-        .bind(&number)
-        .bind(order_id)
-        .execute(&mut *conn)
-        .await?;
+    db::orders::set_invoice_number(conn, order_id, &number).await?;
     Ok(number)
 }
 
@@ -269,22 +238,16 @@ pub async fn sandbox_pay(
     if !state.settings.dev {
         return Err(CallbackError::SandboxOff);
     }
-    let owned = || {
-        sqlx::query("SELECT total_ron_bani, frozen FROM orders WHERE id = $1 AND user_id = $2")
-            .bind(order_id)
-            .bind(user_id)
+    let owned = || async {
+        db::orders::get(&state.db, order_id, Some(user_id))
+            .await?
+            .ok_or_else(|| CallbackError::Invalid("unknown order".into()))
     };
-    owned()
-        .fetch_optional(state.db.writer())
-        .await?
-        .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
+    owned().await?;
     // The RON amount is the one of the payment day (product rules §1).
     super::orders::reprice(state, order_id).await?;
-    let row = owned()
-        .fetch_optional(state.db.writer())
-        .await?
-        .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
-    if row.try_get::<i64, _>("frozen")? != 0 {
+    let order = owned().await?;
+    if order.frozen {
         return Err(CallbackError::Conflict(
             "This order is on hold until an operator decides about a duplicate identity document".into(),
         ));
@@ -298,7 +261,7 @@ pub async fn sandbox_pay(
         event_id: format!("sandbox-{}", uuid::Uuid::new_v4()),
         order_id: order_id.to_owned(),
         status: status.into(),
-        amount_ron_bani: row.try_get("total_ron_bani")?,
+        amount_ron_bani: order.price.total_ron_bani,
     };
     let body = serde_json::to_vec(&event).map_err(|e| CallbackError::Invalid(e.to_string()))?;
     let signature = sign(&secret(state).await?, state.clock.now(), &body);

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::DbError;
+use super::{Db, DbError};
 
 /// An order's state, stored as text (`orders.state`, `order_history.state`) in its snake_case name.
 ///
@@ -268,6 +268,316 @@ pub async fn freeze(conn: &mut sqlx::AnyConnection, order_id: &str, now: i64) ->
         .execute(&mut *conn)
         .await?;
     record_hold(conn, order_id, "duplicate identity document", now).await
+}
+
+/// An order's price as stored: EUR amounts in cents, the rate of its day, the RON total in bani.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceColumns {
+    pub net_eur_cents: i64,
+    pub discount_eur_cents: i64,
+    pub vat_basis_points: i64,
+    pub vat_eur_cents: i64,
+    pub gross_eur_cents: i64,
+    /// RON per EUR × 10 000.
+    pub ron_per_eur_1e4: i64,
+    pub rate_date: String,
+    pub total_ron_bani: i64,
+}
+
+fn price_columns(r: &sqlx::any::AnyRow) -> Result<PriceColumns, sqlx::Error> {
+    Ok(PriceColumns {
+        net_eur_cents: r.try_get("net_eur_cents")?,
+        discount_eur_cents: r.try_get("discount_eur_cents")?,
+        vat_basis_points: r.try_get("vat_basis_points")?,
+        vat_eur_cents: r.try_get("vat_eur_cents")?,
+        gross_eur_cents: r.try_get("gross_eur_cents")?,
+        ron_per_eur_1e4: r.try_get("ron_per_eur_1e4")?,
+        rate_date: r.try_get("rate_date")?,
+        total_ron_bani: r.try_get("total_ron_bani")?,
+    })
+}
+
+/// A new order, as placed on the web or by an operator for an institution.
+pub struct NewOrder<'a> {
+    pub id: &'a str,
+    /// The registration number drawn for it.
+    pub number: &'a str,
+    pub user_id: &'a str,
+    pub kind: &'a str,
+    pub package_id: i64,
+    pub state: OrderState,
+    pub price: &'a PriceColumns,
+    pub promo_code: Option<&'a str>,
+    /// The invoice data (JSON).
+    pub invoice: &'a str,
+    /// The acknowledgements given (JSON).
+    pub acknowledgements: &'a str,
+    /// The credential a rekey order renews.
+    pub credential_id: Option<&'a str>,
+    /// `web` or `institutional`.
+    pub channel: &'a str,
+    pub now: i64,
+}
+
+/// Inserts an order row with its price. A taken registration number is a unique violation: the caller draws
+/// another and tries again.
+pub async fn insert(conn: &mut sqlx::AnyConnection, o: &NewOrder<'_>) -> Result<(), sqlx::Error> {
+    let p = o.price;
+    sqlx::query(
+        "INSERT INTO orders (id, registration_number, user_id, kind, package_id, state, net_eur_cents,
+            discount_eur_cents, promo_code, vat_basis_points, vat_eur_cents, gross_eur_cents, ron_per_eur_1e4,
+            rate_date, total_ron_bani, invoice, acknowledgements, created_at, updated_at, credential_id, channel)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20)",
+    )
+    .bind(o.id)
+    .bind(o.number)
+    .bind(o.user_id)
+    .bind(o.kind)
+    .bind(o.package_id)
+    .bind(o.state.as_str())
+    .bind(p.net_eur_cents)
+    .bind(p.discount_eur_cents)
+    .bind(o.promo_code)
+    .bind(p.vat_basis_points)
+    .bind(p.vat_eur_cents)
+    .bind(p.gross_eur_cents)
+    .bind(p.ron_per_eur_1e4)
+    .bind(&p.rate_date)
+    .bind(p.total_ron_bani)
+    .bind(o.invoice)
+    .bind(o.acknowledgements)
+    .bind(o.now)
+    .bind(o.credential_id)
+    .bind(o.channel)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The columns of an order the lifecycle works with.
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub id: String,
+    pub registration_number: String,
+    pub user_id: String,
+    pub kind: String,
+    pub package_id: i64,
+    pub state: OrderState,
+    pub total_ron_bani: i64,
+    pub credential_id: Option<String>,
+    pub frozen: bool,
+}
+
+/// Reads an order.
+pub async fn order_row<'e, E>(exec: E, id: &str) -> Result<Option<OrderRow>, DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let Some(r) = sqlx::query(
+        "SELECT id, registration_number, user_id, kind, package_id, state, total_ron_bani, credential_id, frozen
+         FROM orders WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(exec)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(OrderRow {
+        id: r.try_get("id")?,
+        registration_number: r.try_get("registration_number")?,
+        user_id: r.try_get("user_id")?,
+        kind: r.try_get("kind")?,
+        package_id: r.try_get("package_id")?,
+        state: stored_state(&r.try_get::<String, _>("state")?)?,
+        total_ron_bani: r.try_get("total_ron_bani")?,
+        credential_id: r.try_get("credential_id")?,
+        frozen: r.try_get::<i64, _>("frozen")? != 0,
+    }))
+}
+
+/// An order with everything its page and its invoice show.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: String,
+    pub registration_number: String,
+    pub user_id: String,
+    pub kind: String,
+    pub package_id: i64,
+    pub state: OrderState,
+    pub price: PriceColumns,
+    pub promo_code: Option<String>,
+    /// The invoice data (JSON).
+    pub invoice: String,
+    pub channel: String,
+    pub credential_id: Option<String>,
+    pub frozen: bool,
+    pub created_at: i64,
+    pub paid_at: Option<i64>,
+    pub payment_ref: Option<String>,
+    pub invoice_number: Option<String>,
+    pub invoiced_at: Option<i64>,
+    pub refunded_bani: Option<i64>,
+    /// An institutional order's due date for the certificate.
+    pub due_by: Option<i64>,
+    /// An institutional order's due date for the payment.
+    pub payment_due_at: Option<i64>,
+}
+
+/// An order by id; with `user_id`, only that holder's.
+pub async fn get(db: &Db, id: &str, user_id: Option<&str>) -> Result<Option<Stored>, DbError> {
+    let Some(r) = sqlx::query("SELECT * FROM orders WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.writer())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let order = Stored {
+        id: r.try_get("id")?,
+        registration_number: r.try_get("registration_number")?,
+        user_id: r.try_get("user_id")?,
+        kind: r.try_get("kind")?,
+        package_id: r.try_get("package_id")?,
+        state: stored_state(&r.try_get::<String, _>("state")?)?,
+        price: price_columns(&r)?,
+        promo_code: r.try_get("promo_code")?,
+        invoice: r.try_get("invoice")?,
+        channel: r.try_get("channel")?,
+        credential_id: r.try_get("credential_id")?,
+        frozen: r.try_get::<i64, _>("frozen")? != 0,
+        created_at: r.try_get("created_at")?,
+        paid_at: r.try_get("paid_at")?,
+        payment_ref: r.try_get("payment_ref")?,
+        invoice_number: r.try_get("invoice_number")?,
+        invoiced_at: r.try_get("invoiced_at")?,
+        refunded_bani: r.try_get("refunded_bani")?,
+        due_by: r.try_get("due_by")?,
+        payment_due_at: r.try_get("payment_due_at")?,
+    };
+    Ok(Some(order).filter(|o| user_id.is_none_or(|u| o.user_id == u)))
+}
+
+/// One row of an order's history: a state reached (or the mark `on_hold`), by whom, why, when.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub state: String,
+    pub actor: String,
+    pub note: String,
+    pub at: i64,
+}
+
+/// An order's history, oldest first.
+pub async fn history(db: &Db, order_id: &str) -> Result<Vec<HistoryEntry>, DbError> {
+    let rows = sqlx::query("SELECT state, actor, note, at FROM order_history WHERE order_id = $1 ORDER BY at, id")
+        .bind(order_id)
+        .fetch_all(db.writer())
+        .await?;
+    rows.iter()
+        .map(|h| {
+            Ok(HistoryEntry {
+                state: h.try_get("state")?,
+                actor: h.try_get("actor")?,
+                note: h.try_get("note")?,
+                at: h.try_get("at")?,
+            })
+        })
+        .collect()
+}
+
+/// A holder's orders, newest first.
+pub async fn ids_of_user(db: &Db, user_id: &str) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query("SELECT id FROM orders WHERE user_id = $1 ORDER BY created_at DESC, id DESC")
+        .bind(user_id)
+        .fetch_all(db.writer())
+        .await?;
+    Ok(rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?)
+}
+
+/// Sets the rate and the RON total of an order that is still unpaid (re-priced on the payment day).
+pub async fn set_rate(db: &Db, order_id: &str, price: &PriceColumns, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE orders SET ron_per_eur_1e4 = $1, rate_date = $2, total_ron_bani = $3, updated_at = $4
+         WHERE id = $5 AND state = $6",
+    )
+    .bind(price.ron_per_eur_1e4)
+    .bind(&price.rate_date)
+    .bind(price.total_ron_bani)
+    .bind(now)
+    .bind(order_id)
+    .bind(AwaitingPayment.as_str())
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// Records the payment of an order that has just moved to paid: when, and the gateway's reference.
+pub async fn set_paid(conn: &mut sqlx::AnyConnection, order_id: &str, at: i64, reference: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE orders SET paid_at = $1, payment_ref = $2 WHERE id = $3")
+        .bind(at)
+        .bind(reference)
+        .bind(order_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The next value of a gap-free counter (`invoice-2026`, say), inside the caller's transaction.
+pub async fn next_in_sequence(conn: &mut sqlx::AnyConnection, name: &str) -> Result<i64, DbError> {
+    Ok(sqlx::query(
+        "INSERT INTO counters (name, value) VALUES ($1, 1)
+         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+    )
+    .bind(name)
+    .fetch_one(conn)
+    .await?
+    .try_get("value")?)
+}
+
+/// Gives an order its invoice number.
+pub async fn set_invoice_number(conn: &mut sqlx::AnyConnection, order_id: &str, number: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE orders SET invoice_number = $1 WHERE id = $2")
+        .bind(number)
+        .bind(order_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A gateway's notification about an order's payment, as recorded (once per event id).
+pub struct PaymentEvent<'a> {
+    pub event_id: &'a str,
+    pub provider: &'a str,
+    pub order_id: &'a str,
+    /// `paid` or `failed`.
+    pub status: &'a str,
+    pub amount_bani: i64,
+}
+
+/// Whether a payment notification was already recorded.
+pub async fn payment_seen(conn: &mut sqlx::AnyConnection, event_id: &str) -> Result<bool, DbError> {
+    Ok(sqlx::query("SELECT event_id FROM payment_events WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_optional(conn)
+        .await?
+        .is_some())
+}
+
+/// Records a payment notification; the same event twice is a unique violation.
+pub async fn record_payment(conn: &mut sqlx::AnyConnection, e: &PaymentEvent<'_>, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payment_events (event_id, provider, order_id, status, amount_bani, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.event_id)
+    .bind(e.provider)
+    .bind(e.order_id)
+    .bind(e.status)
+    .bind(e.amount_bani)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 #[cfg(test)]
