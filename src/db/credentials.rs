@@ -231,3 +231,120 @@ pub async fn credential_full(db: &Db, id: &str) -> Result<Option<(Credential, Ce
     };
     Ok(Some((cred, cert, quota)))
 }
+/// The signed issuance terms of a credential: which terms, their digest, the CMS the holder's new key made.
+pub struct Evidence<'a> {
+    pub credential_id: &'a str,
+    pub order_id: &'a str,
+    pub terms_version: &'a str,
+    pub terms_sha256: &'a str,
+    pub cms_der: &'a [u8],
+}
+
+/// Records the signed terms of a new credential.
+pub async fn insert_evidence(conn: &mut sqlx::AnyConnection, e: &Evidence<'_>, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO issuance_evidence (credential_id, order_id, terms_version, terms_sha256, cms, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.credential_id)
+    .bind(e.order_id)
+    .bind(e.terms_version)
+    .bind(e.terms_sha256)
+    .bind(super::b64(e.cms_der))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The signed terms (CMS DER) of one of a holder's credentials.
+pub async fn evidence(db: &Db, credential_id: &str, user_id: &str) -> Result<Option<Vec<u8>>, DbError> {
+    let Some(r) = sqlx::query(
+        "SELECT e.cms FROM issuance_evidence e JOIN credentials c ON c.id = e.credential_id
+         WHERE e.credential_id = $1 AND c.user_id = $2",
+    )
+    .bind(credential_id)
+    .bind(user_id)
+    .fetch_optional(db.writer())
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(super::unb64(
+        &r.try_get::<String, _>("cms")?,
+        "issuance_evidence.cms",
+    )?))
+}
+
+/// Ends an active credential whose successor was issued (`superseded`).
+pub async fn supersede(conn: &mut sqlx::AnyConnection, credential_id: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE credentials SET status = 'superseded' WHERE id = $1 AND status = 'active'")
+        .bind(credential_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An active credential whose valid certificate ends within a reminder window: its id, holder and end.
+pub struct Expiring {
+    pub credential_id: String,
+    pub user_id: String,
+    pub not_after: i64,
+}
+
+/// The active credentials whose valid certificate ends after `from` and by `until`.
+pub async fn expiring(db: &Db, from: i64, until: i64) -> Result<Vec<Expiring>, DbError> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.user_id, t.not_after FROM credentials c JOIN certificates t ON t.serial = c.cert_serial
+         WHERE c.status = 'active' AND t.status = 'valid' AND t.not_after > $1 AND t.not_after <= $2",
+    )
+    .bind(from)
+    .bind(until)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Expiring {
+                credential_id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                not_after: r.try_get("not_after")?,
+            })
+        })
+        .collect()
+}
+
+/// Claims the reminder of `days` before expiry for a credential, in the transaction that sends it; false when
+/// it was already sent (by this or another instance).
+pub async fn claim_reminder(
+    conn: &mut sqlx::AnyConnection,
+    credential_id: &str,
+    days: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    match sqlx::query("INSERT INTO reminders (credential_id, days, sent_at) VALUES ($1, $2, $3)")
+        .bind(credential_id)
+        .bind(days)
+        .bind(now)
+        .execute(conn)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if DbError::is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A holder's credentials with their certificate's serial and status (`valid`, `revoked`…).
+pub async fn with_certificate_status(db: &Db, user_id: &str) -> Result<Vec<(String, String, String)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.cert_serial, t.status FROM credentials c
+         JOIN certificates t ON t.serial = c.cert_serial WHERE c.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(db.writer())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("cert_serial")?, r.try_get("status")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}

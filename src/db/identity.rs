@@ -518,6 +518,64 @@ pub async fn ban_end(db: &Db, user_id: &str) -> Result<Option<i64>, DbError> {
         .transpose()?)
 }
 
+/// A holder's accepted identity, as recorded.
+pub struct Recorded {
+    pub given_name: String,
+    pub surname: String,
+    pub personal_number: Option<String>,
+    pub country: String,
+    /// The document's data (JSON).
+    pub document: String,
+    /// The phone number confirmed during the identification.
+    pub phone: Option<String>,
+}
+
+/// The identity an operator accepted for a holder, if any.
+pub async fn identity_of(db: &Db, user_id: &str) -> Result<Option<Recorded>, DbError> {
+    let Some(r) = sqlx::query(
+        "SELECT given_name, surname, personal_number, country, document, phone FROM identities WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(db.writer())
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Recorded {
+        given_name: r.try_get("given_name")?,
+        surname: r.try_get("surname")?,
+        personal_number: r.try_get("personal_number")?,
+        country: r.try_get("country")?,
+        document: r.try_get("document")?,
+        phone: r.try_get("phone")?,
+    }))
+}
+
+/// Writes on the holder's account the names of the accepted identity (as on the document) and, when the holder
+/// confirmed it, the phone number of the identification.
+pub async fn apply_to_account(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+    given_name: &str,
+    surname: &str,
+    phone: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET given_name = $1, surname = $2 WHERE id = $3")
+        .bind(given_name)
+        .bind(surname)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(p) = phone {
+        sqlx::query("UPDATE users SET phone = $1 WHERE id = $2")
+            .bind(p)
+            .bind(user_id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,9 @@
 pub mod accounts;
 pub mod audit;
 pub mod ca;
+pub mod console;
 pub mod credentials;
+pub mod erasure;
 pub mod identity;
 pub mod institutional;
 pub mod limits;

@@ -580,6 +580,50 @@ pub async fn record_payment(conn: &mut sqlx::AnyConnection, e: &PaymentEvent<'_>
     .map(|_| ())
 }
 
+/// How many of a holder's orders of `kind` are paid and not finished, leaving out those whose identification was
+/// found fake (they no longer count).
+pub async fn in_progress_of_kind(db: &Db, user_id: &str, kind: &str) -> Result<i64, DbError> {
+    let names: Vec<String> = OrderState::ALL
+        .iter()
+        .filter(|s| s.is_in_progress())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM orders WHERE user_id = $1 AND kind = $2 AND state IN ({})
+         AND NOT EXISTS (SELECT 1 FROM identity_sessions s WHERE s.order_id = orders.id AND s.fake = 1)",
+        names.join(", ")
+    );
+    Ok(sqlx::query(&sql)
+        .bind(user_id)
+        .bind(kind)
+        .fetch_one(db.writer())
+        .await?
+        .try_get("n")?)
+}
+
+/// Names the credential an order produced (a new certificate, or a rekey's successor).
+pub async fn set_credential(
+    conn: &mut sqlx::AnyConnection,
+    order_id: &str,
+    credential_id: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE orders SET credential_id = $1 WHERE id = $2")
+        .bind(credential_id)
+        .bind(order_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records that an order's whole total was refunded.
+pub async fn set_refunded(conn: &mut sqlx::AnyConnection, order_id: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE orders SET refunded_bani = total_ron_bani WHERE id = $1")
+        .bind(order_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

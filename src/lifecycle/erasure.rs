@@ -4,12 +4,11 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::revoke::{revoke_credential, RevokeError};
 use super::Services;
 use crate::accounts::{audit, AccountError};
-use crate::db::users::User;
+use crate::db::{self, users::User};
 
 /// `POST /api/v1/me/erasure`: the confirmation and the step-up a destructive act asks, since a session cookie
 /// alone (a shared computer, a stolen cookie) must not close an account and revoke its certificates.
@@ -57,49 +56,8 @@ pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &
     end_credentials(state, user, client).await?;
     let id = &user.id;
     let mut tx = state.db.writer().begin().await?;
-    sqlx::query(
-        "UPDATE users SET email = $1, given_name = 'erased', surname = 'erased', phone = '', password_hash = '',
-                status = 'erased', two_factor = 'off', two_factor_postponed = NULL, two_factor_until = NULL,
-                privacy_ack_at = NULL
-         WHERE id = $2",
-    )
-    .bind(format!("erased-{id}@invalid"))
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    for sql in [
-        "DELETE FROM totp_pairings WHERE user_id = $1",
-        "DELETE FROM consents WHERE user_id = $1",
-        "DELETE FROM one_time_codes WHERE user_id = $1",
-        "DELETE FROM flows WHERE user_id = $1",
-        "DELETE FROM web_sessions WHERE user_id = $1",
-        "DELETE FROM access_tokens WHERE user_id = $1",
-        // The contact form's texts may hold anything the person wrote; the numbers and dates stay for the records.
-        "UPDATE contact_messages SET body = 'erased', answer = CASE WHEN answer IS NULL THEN NULL ELSE 'erased' END
-         WHERE user_id = $1",
-        "UPDATE sads SET remaining = 0 WHERE user_id = $1",
-        "UPDATE credentials SET status = 'revoked' WHERE user_id = $1",
-    ] {
-        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-    }
-    // The revocation notices just queued still go out (the person is told their certificates ended); every other
-    // message to the person is dropped or blanked.
-    sqlx::query(
-        "DELETE FROM outbox WHERE (recipient = $1 OR recipient = $2) AND status = 'pending'
-           AND kind <> 'certificate_revoked'",
-    )
-    .bind(&user.email)
-    .bind(&user.phone)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE outbox SET recipient = 'erased', body = ''
-         WHERE (recipient = $1 OR recipient = $2) AND NOT (status = 'pending' AND kind = 'certificate_revoked')",
-    )
-    .bind(&user.email)
-    .bind(&user.phone)
-    .execute(&mut *tx)
-    .await?;
+    // The revocation notices just queued still go out; every other message to the person is dropped or blanked.
+    db::erasure::erase_person(&mut tx, id, &user.email, &user.phone).await?;
     tx.commit().await?;
     audit(&state.accounts(), id, "gdpr.erasure", "ok", client, json!({})).await;
     Ok(json!({
@@ -127,16 +85,7 @@ pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &
 /// destruction audited with its credential.
 async fn end_credentials(state: &Services, user: &User, client: &str) -> Result<(), AccountError> {
     let actor = format!("user:{}", user.id);
-    let rows = sqlx::query(
-        "SELECT c.id, c.cert_serial, t.status FROM credentials c
-                            JOIN certificates t ON t.serial = c.cert_serial WHERE c.user_id = $1",
-    )
-    .bind(&user.id)
-    .fetch_all(state.db.writer())
-    .await?;
-    for row in rows {
-        let (credential, serial, status): (String, String, String) =
-            (row.try_get("id")?, row.try_get("cert_serial")?, row.try_get("status")?);
+    for (credential, serial, status) in db::credentials::with_certificate_status(&state.db, &user.id).await? {
         if status != "revoked" {
             // The step-up was checked by the caller: the holder is not asked again per certificate.
             match revoke_credential(state, &credential, None, "cessation_of_operation", &actor, client).await {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::holders::add_years;
 use super::LifecycleError;
@@ -63,18 +62,14 @@ pub fn terms_document(version: &str, holder: &str, order: &str, at: i64) -> Stri
 
 /// The certificate subject of the identity the operator accepted.
 async fn subject_of(state: &Services, user: &User) -> Result<(HolderSubject, Option<String>), LifecycleError> {
-    let r = sqlx::query(
-        "SELECT given_name, surname, personal_number, country, document, phone FROM identities WHERE user_id = $1",
-    )
-    .bind(&user.id)
-    .fetch_optional(state.db.writer())
-    .await?
-    .ok_or_else(|| LifecycleError::Conflict("no accepted identification".into()))?;
-    let country: String = r.try_get("country")?;
-    let doc: super::identity::Document = serde_json::from_str(&r.try_get::<String, _>("document")?)
-        .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    let r = db::identity::identity_of(&state.db, &user.id)
+        .await?
+        .ok_or_else(|| LifecycleError::Conflict("no accepted identification".into()))?;
+    let country = r.country;
+    let doc: super::identity::Document =
+        serde_json::from_str(&r.document).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     // The semantics identifier of EN 319 412-1 §5.1.3: the personal number, else the document.
-    let serial_number = match r.try_get::<Option<String>, _>("personal_number")? {
+    let serial_number = match r.personal_number {
         Some(p) if !p.is_empty() => format!("PNO{country}-{p}"),
         _ => {
             let kind = if doc.doc_type.as_deref() == Some("passport") {
@@ -91,27 +86,23 @@ async fn subject_of(state: &Services, user: &User) -> Result<(HolderSubject, Opt
     };
     Ok((
         HolderSubject {
-            given_name: r.try_get("given_name")?,
-            surname: r.try_get("surname")?,
+            given_name: r.given_name,
+            surname: r.surname,
             country,
             serial_number,
             pseudonym: None,
             email: Some(user.email.clone()),
         },
-        r.try_get("phone")?,
+        r.phone,
     ))
 }
 
 /// The phone number changed during the accepted identification, when it differs from the account's (shown
 /// masked, last three digits): issuance then asks to confirm or refuse it (`IssueRequest::phone`).
 pub async fn phone_to_confirm(state: &Services, user: &User) -> Result<Option<String>, LifecycleError> {
-    let phone: Option<String> = sqlx::query("SELECT phone FROM identities WHERE user_id = $1")
-        .bind(&user.id)
-        .fetch_optional(state.db.writer())
+    let phone = db::identity::identity_of(&state.db, &user.id)
         .await?
-        .map(|r| r.try_get::<Option<String>, _>("phone"))
-        .transpose()?
-        .flatten();
+        .and_then(|i| i.phone);
     Ok(phone
         .filter(|p| *p != user.phone)
         .map(|p| p[p.len().saturating_sub(3)..].to_owned()))
@@ -426,45 +417,26 @@ async fn store_issued(
             "This order's certificate was issued meanwhile".into(),
         ));
     }
-    sqlx::query("UPDATE orders SET credential_id = $1 WHERE id = $2")
-        .bind(credential_id)
-        .bind(&order.id)
-        .execute(&mut *tx)
-        .await?;
+    db::orders::set_credential(&mut tx, &order.id, credential_id).await?;
     // An institutional order is invoiced now, after issuance (§13).
     super::institutional::after_issuance(&mut tx, state, &order.id, now).await?;
     // The names as on the identity document.
-    sqlx::query("UPDATE users SET given_name = $1, surname = $2 WHERE id = $3")
-        .bind(&subject.given_name)
-        .bind(&subject.surname)
-        .bind(&user.id)
-        .execute(&mut *tx)
-        .await?;
-    if let Some(p) = &new_phone {
-        sqlx::query("UPDATE users SET phone = $1 WHERE id = $2")
-            .bind(p)
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
-    }
+    let (given, surname) = (&subject.given_name, &subject.surname);
+    db::identity::apply_to_account(&mut tx, &user.id, given, surname, new_phone.as_deref()).await?;
     let named = User {
         given_name: subject.given_name.clone(),
         surname: subject.surname.clone(),
         ..user.clone()
     };
     insert_credential_rows(&mut tx, &named, credential_id, spec, issued, package, now).await?;
-    sqlx::query(
-        "INSERT INTO issuance_evidence (credential_id, order_id, terms_version, terms_sha256, cms, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(credential_id)
-    .bind(&order.id)
-    .bind(&state.settings.lifecycle.terms_version)
-    .bind(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(terms.as_bytes())))
-    .bind(db::b64(cms))
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let evidence = db::credentials::Evidence {
+        credential_id,
+        order_id: &order.id,
+        terms_version: &state.settings.lifecycle.terms_version,
+        terms_sha256: &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(terms.as_bytes())),
+        cms_der: cms,
+    };
+    db::credentials::insert_evidence(&mut tx, &evidence, now).await?;
     notify::enqueue(&mut *tx, state.clock.as_ref(), &issued_email(state, user, issued)).await?;
     tx.commit().await?;
     Ok(())
@@ -478,16 +450,9 @@ pub async fn destroy_key(hsm: &Arc<Hsm>, credential_id: &str) {
 
 /// The signed terms of a credential (CMS DER), for the holder's records.
 pub async fn evidence(state: &Services, user: &User, credential_id: &str) -> Result<Vec<u8>, LifecycleError> {
-    let r = sqlx::query(
-        "SELECT e.cms FROM issuance_evidence e JOIN credentials c ON c.id = e.credential_id
-         WHERE e.credential_id = $1 AND c.user_id = $2",
-    )
-    .bind(credential_id)
-    .bind(&user.id)
-    .fetch_optional(state.db.writer())
-    .await?
-    .ok_or_else(|| LifecycleError::NotFound("no signed terms for this credential".into()))?;
-    Ok(db::unb64(&r.try_get::<String, _>("cms")?, "issuance_evidence.cms")?)
+    db::credentials::evidence(&state.db, credential_id, &user.id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound("no signed terms for this credential".into()))
 }
 
 /// `GET /me/certificates`: the holder's certificates with state, validity, quota left, the rekey window and the

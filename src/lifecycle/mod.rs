@@ -84,7 +84,8 @@ impl Services {
     }
 }
 use crate::ca::CaError;
-use crate::db::DbError;
+use crate::clock::rfc3339;
+use crate::db::{self, DbError};
 use crate::hsm::HsmError;
 
 /// What went wrong in a lifecycle operation.
@@ -127,78 +128,112 @@ impl From<sqlx::Error> for LifecycleError {
 }
 
 /// The operator's list of users (newest first, at most 500).
-pub async fn operator_users(state: &Services) -> Result<serde_json::Value, LifecycleError> {
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT u.id, u.email, u.given_name, u.surname, u.role, u.status, u.created_at, b.until AS banned_until
-         FROM users u LEFT JOIN user_bans b ON b.user_id = u.id ORDER BY u.created_at DESC, u.id LIMIT 500",
-    )
-    .fetch_all(state.db.pool())
-    .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(serde_json::json!({
-            "id": r.try_get::<String, _>("id")?,
-            "email": r.try_get::<String, _>("email")?,
-            "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
-            "role": r.try_get::<String, _>("role")?,
-            "status": r.try_get::<String, _>("status")?,
-            "created_at": crate::clock::rfc3339(r.try_get("created_at")?),
-            "banned_until": r.try_get::<Option<i64>, _>("banned_until")?.map(crate::clock::rfc3339),
-        }));
-    }
-    Ok(serde_json::json!({ "users": out }))
+#[derive(Debug, serde::Serialize)]
+pub struct OperatorUsers {
+    pub users: Vec<OperatorUser>,
+}
+
+/// An account in the operator's list.
+#[derive(Debug, serde::Serialize)]
+pub struct OperatorUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub status: String,
+    pub created_at: String,
+    pub banned_until: Option<String>,
+}
+
+/// The operator's list of users (newest first, at most 500).
+pub async fn operator_users(state: &Services) -> Result<OperatorUsers, LifecycleError> {
+    let users = db::console::users(&state.db)
+        .await?
+        .into_iter()
+        .map(|u| OperatorUser {
+            name: format!("{} {}", u.given_name, u.surname),
+            id: u.id,
+            email: u.email,
+            role: u.role,
+            status: u.status,
+            created_at: rfc3339(u.created_at),
+            banned_until: u.banned_until.map(rfc3339),
+        })
+        .collect();
+    Ok(OperatorUsers { users })
+}
+
+/// The credentials an operator may revoke.
+#[derive(Debug, serde::Serialize)]
+pub struct OperatorCredentials {
+    pub credentials: Vec<OperatorCredential>,
+}
+
+/// An active credential in the operator's revocation form.
+#[derive(Debug, serde::Serialize)]
+pub struct OperatorCredential {
+    pub id: String,
+    pub certificate_serial: String,
+    pub email: String,
+    pub name: String,
+    pub valid_to: String,
 }
 
 /// The credentials an operator may revoke: active ones, with their holder and certificate (newest first, at most
 /// 500), for the console's revocation form.
-pub async fn operator_credentials(state: &Services) -> Result<serde_json::Value, LifecycleError> {
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT c.id, c.cert_serial, u.email, u.given_name, u.surname, t.not_after
-         FROM credentials c JOIN users u ON u.id = c.user_id JOIN certificates t ON t.serial = c.cert_serial
-         WHERE c.status = 'active' ORDER BY c.created_at DESC, c.id LIMIT 500",
-    )
-    .fetch_all(state.db.pool())
-    .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(serde_json::json!({
-            "id": r.try_get::<String, _>("id")?,
-            "certificate_serial": r.try_get::<String, _>("cert_serial")?,
-            "email": r.try_get::<String, _>("email")?,
-            "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
-            "valid_to": crate::clock::rfc3339(r.try_get("not_after")?),
-        }));
-    }
-    Ok(serde_json::json!({ "credentials": out }))
+pub async fn operator_credentials(state: &Services) -> Result<OperatorCredentials, LifecycleError> {
+    let credentials = db::console::active_credentials(&state.db)
+        .await?
+        .into_iter()
+        .map(|c| OperatorCredential {
+            name: format!("{} {}", c.given_name, c.surname),
+            id: c.id,
+            certificate_serial: c.cert_serial,
+            email: c.email,
+            valid_to: rfc3339(c.not_after),
+        })
+        .collect();
+    Ok(OperatorCredentials { credentials })
 }
 
 /// The operator's list of orders (newest first, at most 500).
-pub async fn operator_orders(state: &Services) -> Result<serde_json::Value, LifecycleError> {
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT o.id, o.registration_number, o.kind, o.state, o.frozen, o.total_ron_bani, o.invoice_number,
-                o.created_at, u.email
-         FROM orders o JOIN users u ON u.id = o.user_id ORDER BY o.created_at DESC, o.id LIMIT 500",
-    )
-    .fetch_all(state.db.pool())
-    .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(serde_json::json!({
-            "id": r.try_get::<String, _>("id")?,
-            "registration_number": r.try_get::<String, _>("registration_number")?,
-            "kind": r.try_get::<String, _>("kind")?,
-            "state": r.try_get::<String, _>("state")?,
-            "on_hold": r.try_get::<i64, _>("frozen")? != 0,
-            "total_ron": crate::billing::format_minor(r.try_get("total_ron_bani")?),
-            "invoice_number": r.try_get::<Option<String>, _>("invoice_number")?,
-            "holder": r.try_get::<String, _>("email")?,
-            "created_at": crate::clock::rfc3339(r.try_get("created_at")?),
-        }));
-    }
-    Ok(serde_json::json!({ "orders": out }))
+#[derive(Debug, serde::Serialize)]
+pub struct OperatorOrders {
+    pub orders: Vec<OperatorOrder>,
+}
+
+/// An order in the operator's list.
+#[derive(Debug, serde::Serialize)]
+pub struct OperatorOrder {
+    pub id: String,
+    pub registration_number: String,
+    pub kind: String,
+    pub state: crate::billing::OrderState,
+    pub on_hold: bool,
+    pub total_ron: String,
+    pub invoice_number: Option<String>,
+    pub holder: String,
+    pub created_at: String,
+}
+
+/// The operator's list of orders (newest first, at most 500).
+pub async fn operator_orders(state: &Services) -> Result<OperatorOrders, LifecycleError> {
+    let orders = db::console::orders(&state.db)
+        .await?
+        .into_iter()
+        .map(|o| OperatorOrder {
+            id: o.id,
+            registration_number: o.registration_number,
+            kind: o.kind,
+            state: o.state,
+            on_hold: o.frozen,
+            total_ron: crate::billing::format_minor(o.total_ron_bani),
+            invoice_number: o.invoice_number,
+            holder: o.email,
+            created_at: rfc3339(o.created_at),
+        })
+        .collect();
+    Ok(OperatorOrders { orders })
 }
 /// A lifecycle rule that refuses an order (a ban, an order in progress, no certificate to rekey) as the order's
 /// refusal.

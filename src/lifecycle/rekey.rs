@@ -11,7 +11,6 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use super::identity::{date_of, Document};
 use super::LifecycleError;
@@ -53,17 +52,7 @@ pub async fn eligibility(state: &Services, user: &User, kind: &str) -> Result<Op
             rfc3339(until)
         )));
     }
-    let open: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM orders WHERE user_id = $1 AND kind = $2
-         AND state IN ('paid', 'under_review', 'returned_for_completion', 'accepted', 'rejected')
-         AND NOT EXISTS (SELECT 1 FROM identity_sessions s WHERE s.order_id = orders.id AND s.fake = 1)",
-    )
-    .bind(&user.id)
-    .bind(kind)
-    .fetch_one(state.db.writer())
-    .await?
-    .try_get("n")?;
-    if open > 0 {
+    if db::orders::in_progress_of_kind(&state.db, &user.id, kind).await? > 0 {
         return Err(LifecycleError::Conflict(format!(
             "You already have a paid {kind} order in progress: finish it first"
         )));
@@ -211,13 +200,9 @@ async fn cert_of(state: &Services, credential_id: &str) -> Result<CertificateRow
 
 /// The identity document of the holder's accepted identification (the data a rekey starts from), if any.
 pub async fn document_on_file(state: &Services, user_id: &str) -> Result<Option<Document>, DbError> {
-    Ok(sqlx::query("SELECT document FROM identities WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(state.db.writer())
+    Ok(db::identity::identity_of(&state.db, user_id)
         .await?
-        .map(|r| r.try_get::<String, _>("document"))
-        .transpose()?
-        .and_then(|d| serde_json::from_str(&d).ok()))
+        .and_then(|i| serde_json::from_str(&i.document).ok()))
 }
 
 /// The kind of an identity-document copy, from its first bytes (the name and the declared type are not trusted).

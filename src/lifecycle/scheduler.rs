@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sqlx::Row;
 
 use super::holders::add_years;
 use super::issuance::{destroy_key, insert_credential_rows, issued_email, make_credential};
@@ -60,10 +59,7 @@ pub async fn refund_in(
     if !orders::transition(conn, &order.id, OrderEvent::Refund, actor, &note, now).await? {
         return Ok(false);
     }
-    sqlx::query("UPDATE orders SET refunded_bani = total_ron_bani WHERE id = $1")
-        .bind(&order.id)
-        .execute(&mut *conn)
-        .await?;
+    db::orders::set_refunded(conn, &order.id).await?;
     db::rekey::refund_of_order(conn, &order.id, now).await?;
     let amount = crate::billing::format_minor(order.total_ron_bani);
     crate::notify::tell(
@@ -132,18 +128,9 @@ pub async fn send_reminders(state: &Services) -> Result<usize, LifecycleError> {
     let Some(first) = days.first().copied() else {
         return Ok(0);
     };
-    let rows = sqlx::query(
-        "SELECT c.id, c.user_id, t.not_after FROM credentials c JOIN certificates t ON t.serial = c.cert_serial
-         WHERE c.status = 'active' AND t.status = 'valid' AND t.not_after > $1 AND t.not_after <= $2",
-    )
-    .bind(now)
-    .bind(now + first * 86_400)
-    .fetch_all(state.db.pool())
-    .await?;
     let mut sent = 0;
-    for r in rows {
-        let (cred, user_id, not_after): (String, String, i64) =
-            (r.try_get("id")?, r.try_get("user_id")?, r.try_get("not_after")?);
+    for r in db::credentials::expiring(&state.db, now, now + first * 86_400).await? {
+        let (cred, user_id, not_after) = (r.credential_id, r.user_id, r.not_after);
         let Some(due) = days.iter().copied().filter(|d| now >= not_after - d * 86_400).min() else {
             continue;
         };
@@ -154,16 +141,8 @@ pub async fn send_reminders(state: &Services) -> Result<usize, LifecycleError> {
             continue;
         };
         let mut tx = state.db.writer().begin().await?;
-        let claimed = sqlx::query("INSERT INTO reminders (credential_id, days, sent_at) VALUES ($1, $2, $3)")
-            .bind(&cred)
-            .bind(due)
-            .bind(now)
-            .execute(&mut *tx)
-            .await;
-        match claimed {
-            Err(e) if DbError::is_unique_violation(&e) => continue,
-            Err(e) => return Err(DbError::from(e).into()),
-            Ok(_) => {}
+        if !db::credentials::claim_reminder(&mut tx, &cred, due, now).await? {
+            continue;
         }
         let (expiry, limit) = (rfc3339(not_after), rfc3339(deadline(state, not_after)));
         let link = format!("{}/api/v1/me/certificates", state.ca.public_base());
@@ -263,10 +242,7 @@ async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleEr
             return Ok::<bool, LifecycleError>(false);
         }
         insert_credential_rows(&mut tx, &user, &new_id, spec, &issued, &package, now).await?;
-        sqlx::query("UPDATE credentials SET status = 'superseded' WHERE id = $1 AND status = 'active'")
-            .bind(&old.id)
-            .execute(&mut *tx)
-            .await?;
+        db::credentials::supersede(&mut tx, &old.id).await?;
         orders::transition(
             &mut tx,
             &order.id,
@@ -276,11 +252,7 @@ async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleEr
             now,
         )
         .await?;
-        sqlx::query("UPDATE orders SET credential_id = $1 WHERE id = $2")
-            .bind(&new_id)
-            .bind(&order.id)
-            .execute(&mut *tx)
-            .await?;
+        db::orders::set_credential(&mut tx, &order.id, &new_id).await?;
         notify::enqueue(&mut *tx, state.clock.as_ref(), &issued_email(state, &user, &issued)).await?;
         tx.commit().await?;
         Ok(true)
