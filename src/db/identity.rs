@@ -202,12 +202,15 @@ pub async fn interrupt(conn: &mut sqlx::AnyConnection, id: &str, reason: &str, n
 }
 
 /// The other people whose identification under review or accepted names the same document or personal code.
-pub async fn other_holders_of(
-    conn: &mut sqlx::AnyConnection,
+pub async fn other_holders_of<'e, E>(
+    exec: E,
     user_id: &str,
     document_key: &str,
     personal_key: Option<&str>,
-) -> Result<Vec<String>, DbError> {
+) -> Result<Vec<String>, DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let rows = sqlx::query(
         "SELECT DISTINCT user_id FROM identity_sessions
          WHERE user_id <> $1 AND state IN ($2, $3) AND (document_key = $4 OR personal_key = $5)",
@@ -217,7 +220,7 @@ pub async fn other_holders_of(
     .bind(Accepted.as_str())
     .bind(document_key)
     .bind(personal_key.unwrap_or("-"))
-    .fetch_all(conn)
+    .fetch_all(exec)
     .await?;
     Ok(rows.iter().map(|r| r.try_get("user_id")).collect::<Result<_, _>>()?)
 }
@@ -573,6 +576,48 @@ pub async fn apply_to_account(
             .execute(conn)
             .await?;
     }
+    Ok(())
+}
+
+/// An identification an operator recorded outside the video channel (an institution's holder, in person or by
+/// courier): stored as an accepted session, so that duplicate documents on other accounts are found the same way.
+pub struct RecordedSession<'a> {
+    pub id: &'a str,
+    pub order_id: &'a str,
+    pub user_id: &'a str,
+    /// A hash no link has: the session is never opened.
+    pub unused_link_hash: &'a str,
+    /// The document's data (JSON).
+    pub document: &'a str,
+    pub document_key: &'a str,
+    pub personal_key: Option<&'a str>,
+    pub phone: &'a str,
+    /// How it was made (`in_person: …`).
+    pub reason: &'a str,
+    pub reviewer: &'a str,
+}
+
+/// Inserts an identification recorded by an operator, accepted at `now`.
+pub async fn create_recorded(conn: &mut sqlx::AnyConnection, s: &RecordedSession<'_>, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO identity_sessions (id, order_id, user_id, state, attempt, link_hash, link_expires_at, document,
+            document_key, personal_key, phone, reason, reviewer, created_at, submitted_at, decided_at)
+         VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $11, $12, $6, $6, $6)",
+    )
+    .bind(s.id)
+    .bind(s.order_id)
+    .bind(s.user_id)
+    .bind(Accepted.as_str())
+    .bind(s.unused_link_hash)
+    .bind(now)
+    .bind(s.document)
+    .bind(s.document_key)
+    .bind(s.personal_key)
+    .bind(s.phone)
+    .bind(s.reason)
+    .bind(s.reviewer)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -624,6 +624,17 @@ pub async fn set_refunded(conn: &mut sqlx::AnyConnection, order_id: &str) -> Res
     Ok(())
 }
 
+/// Records when an institutional order was invoiced and when its payment is due.
+pub async fn set_invoiced(conn: &mut sqlx::AnyConnection, order_id: &str, at: i64, due: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE orders SET invoiced_at = $1, payment_due_at = $2 WHERE id = $3")
+        .bind(at)
+        .bind(due)
+        .bind(order_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

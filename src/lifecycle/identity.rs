@@ -506,7 +506,7 @@ async fn complete(
     let (doc_key, personal_key) = (doc.key(), doc.personal_key());
     let mut tx = state.db.writer().begin().await?;
     // The same document or personal numeric code in another person's identification.
-    let others = db::identity::other_holders_of(&mut tx, &user.id, &doc_key, personal_key.as_deref()).await?;
+    let others = db::identity::other_holders_of(&mut *tx, &user.id, &doc_key, personal_key.as_deref()).await?;
     let flagged = !others.is_empty();
     let consents_json = json!({
         "privacy_notice": true, "biometric": true, "captures": true, "recording": true, "at": rfc3339(now),

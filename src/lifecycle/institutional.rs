@@ -18,7 +18,6 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::identity::{banned_until, Document};
 use super::LifecycleError;
@@ -28,6 +27,7 @@ use crate::auth::tokens;
 use crate::billing::orders::{self, OrderError};
 use crate::billing::{OrderEvent, OrderState};
 use crate::clock::{rfc3339, Clock};
+use crate::db;
 use crate::db::users::{self, User};
 use crate::db::DbError;
 use crate::notify::{self, Lang, Template};
@@ -239,22 +239,17 @@ pub async fn create(
             Ok(_) => {}
         }
         let (token, hash) = tokens::new_secret();
-        sqlx::query(
-            "INSERT INTO institutional_orders (order_id, institution_name, institution_tax_id, institution_address,
-                institution_email, procurement_reference, link_hash, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&order_id)
-        .bind(&name)
-        .bind(&tax_id)
-        .bind(address_lines.join("\n"))
-        .bind(&inst_email)
-        .bind(&reference)
-        .bind(&hash)
-        .bind(&actor)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let institution = db::institutional::NewInstitutional {
+            order_id: &order_id,
+            name: &name,
+            tax_id: &tax_id,
+            address: &address_lines.join("\n"),
+            email: &inst_email,
+            procurement_reference: &reference,
+            link_hash: &hash,
+            created_by: &actor,
+        };
+        db::institutional::insert(&mut tx, &institution, now).await?;
         orders::record_history(
             &mut tx,
             &order_id,
@@ -324,12 +319,8 @@ pub async fn record_identity(
     let order = orders::order_row(state.db.writer(), order_id)
         .await?
         .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
-    let channel: String = sqlx::query("SELECT channel FROM orders WHERE id = $1")
-        .bind(order_id)
-        .fetch_one(state.db.writer())
-        .await?
-        .try_get("channel")?;
-    if channel != "institutional" {
+    let stored = db::orders::get(&state.db, order_id, None).await?;
+    if stored.is_none_or(|o| o.channel != "institutional") {
         return Err(LifecycleError::NotFound("no such institutional order".into()));
     }
     if order.frozen {
@@ -362,17 +353,9 @@ pub async fn record_identity(
         doc.surname = Some(holder.surname.clone());
     }
     let (doc_key, personal_key) = (doc.key(), doc.personal_key());
-    let others = sqlx::query(
-        "SELECT COUNT(*) AS n FROM identity_sessions
-         WHERE user_id <> $1 AND state IN ('under_review', 'accepted') AND (document_key = $2 OR personal_key = $3)",
-    )
-    .bind(&holder.id)
-    .bind(&doc_key)
-    .bind(personal_key.clone().unwrap_or_else(|| "-".into()))
-    .fetch_one(state.db.writer())
-    .await?
-    .try_get::<i64, _>("n")?;
-    if others > 0 {
+    let others =
+        db::identity::other_holders_of(state.db.writer(), &holder.id, &doc_key, personal_key.as_deref()).await?;
+    if !others.is_empty() {
         return Err(LifecycleError::Conflict(
             "This identity document is already used on another account: check it before recording".into(),
         ));
@@ -389,64 +372,43 @@ pub async fn record_identity(
     if !orders::transition(&mut tx, order_id, OrderEvent::DocumentsRecorded, &actor, how, now).await? {
         return Err(LifecycleError::Conflict("the order changed meanwhile".into()));
     }
-    sqlx::query("UPDATE orders SET due_by = $1 WHERE id = $2")
-        .bind(due_by)
-        .bind(order_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE institutional_orders SET method = $1, document = $2, note = $3, recorded_by = $4,
-            documents_complete_at = $5 WHERE order_id = $6",
-    )
-    .bind(&method)
-    .bind(&doc_json)
-    .bind(&note)
-    .bind(&actor)
-    .bind(now)
-    .bind(order_id)
-    .execute(&mut *tx)
-    .await?;
+    let documents = db::institutional::Documents {
+        method: &method,
+        document: &doc_json,
+        note: &note,
+        recorded_by: &actor,
+        due_by,
+    };
+    db::institutional::record_documents(&mut tx, order_id, &documents, now).await?;
     // An identification row as the video channel makes, accepted by this operator: duplicate documents on other
     // accounts are found the same way, and the identity is the certificate's subject.
     let session_id = uuid::Uuid::now_v7().to_string();
     let (_, unused_link) = tokens::new_secret();
-    sqlx::query(
-        "INSERT INTO identity_sessions (id, order_id, user_id, state, attempt, link_hash, link_expires_at, document,
-            document_key, personal_key, phone, reason, reviewer, created_at, submitted_at, decided_at)
-         VALUES ($1, $2, $3, 'accepted', 0, $4, $5, $6, $7, $8, $9, $10, $11, $5, $5, $5)",
-    )
-    .bind(&session_id)
-    .bind(order_id)
-    .bind(&holder.id)
-    .bind(&unused_link)
-    .bind(now)
-    .bind(&doc_json)
-    .bind(&doc_key)
-    .bind(&personal_key)
-    .bind(&holder.phone)
-    .bind(format!("{method}: {note}"))
-    .bind(&actor)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM identities WHERE user_id = $1")
-        .bind(&holder.id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO identities (user_id, given_name, surname, personal_number, country, document, phone, session_id, verified_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&holder.id)
-    .bind(doc.given_name.as_deref().unwrap_or_default().trim())
-    .bind(doc.surname.as_deref().unwrap_or_default().trim())
-    .bind(doc.personal_number.as_deref().map(str::trim).filter(|p| !p.is_empty()))
-    .bind(doc.country.clone().unwrap_or_default().trim().to_uppercase())
-    .bind(&doc_json)
-    .bind(&holder.phone)
-    .bind(&session_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let recorded = db::identity::RecordedSession {
+        id: &session_id,
+        order_id,
+        user_id: &holder.id,
+        unused_link_hash: &unused_link,
+        document: &doc_json,
+        document_key: &doc_key,
+        personal_key: personal_key.as_deref(),
+        phone: &holder.phone,
+        reason: &format!("{method}: {note}"),
+        reviewer: &actor,
+    };
+    db::identity::create_recorded(&mut tx, &recorded, now).await?;
+    let country = doc.country.clone().unwrap_or_default().trim().to_uppercase();
+    let identity = db::identity::Identity {
+        user_id: &holder.id,
+        given_name: doc.given_name.as_deref().unwrap_or_default().trim(),
+        surname: doc.surname.as_deref().unwrap_or_default().trim(),
+        personal_number: doc.personal_number.as_deref().map(str::trim).filter(|p| !p.is_empty()),
+        country: &country,
+        document: &doc_json,
+        phone: Some(&holder.phone),
+        session_id: &session_id,
+    };
+    db::identity::record_identity(&mut tx, &identity, now).await?;
     let active = holder.status == "active";
     if active {
         let link = format!("{}/login", state.ca.public_base());
@@ -506,31 +468,14 @@ pub async fn after_issuance(
     order_id: &str,
     now: i64,
 ) -> Result<(), LifecycleError> {
-    let Some(r) = sqlx::query(
-        "SELECT o.registration_number, o.total_ron_bani, o.invoice, i.institution_email
-         FROM orders o JOIN institutional_orders i ON i.order_id = o.id
-         WHERE o.id = $1 AND o.channel = 'institutional' AND o.invoice_number IS NULL",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
+    let Some(r) = db::institutional::to_invoice(conn, order_id).await? else {
         return Ok(());
     };
     let number = crate::billing::payment::assign_invoice_number(conn, order_id, now).await?;
     let due = now + state.settings.billing.institutional_payment_days * 86_400;
-    sqlx::query("UPDATE orders SET invoiced_at = $1, payment_due_at = $2 WHERE id = $3")
-        .bind(now)
-        .bind(due)
-        .bind(order_id)
-        .execute(&mut *conn)
-        .await?;
+    db::orders::set_invoiced(conn, order_id, now, due).await?;
     let (token, hash) = tokens::new_secret();
-    sqlx::query("UPDATE institutional_orders SET link_hash = $1 WHERE order_id = $2")
-        .bind(&hash)
-        .bind(order_id)
-        .execute(&mut *conn)
-        .await?;
+    db::institutional::set_link_hash(conn, order_id, &hash).await?;
     let due_s = rfc3339(due)[..10].to_owned();
     orders::record_history(
         conn,
@@ -541,19 +486,19 @@ pub async fn after_issuance(
         now,
     )
     .await?;
-    let order: String = r.try_get("registration_number")?;
-    let lang = serde_json::from_str::<Value>(&r.try_get::<String, _>("invoice")?)
+    let order = r.registration_number;
+    let lang = serde_json::from_str::<Value>(&r.invoice)
         .ok()
         .and_then(|v| v["lang"].as_str().map(str::to_owned))
         .unwrap_or_else(|| "ro".into());
     let m = notify::email(
-        &r.try_get::<String, _>("institution_email")?,
+        &r.institution_email,
         &lang,
         state.ca.public_base(),
         Template::InstitutionalInvoice {
             order: &order,
             invoice: &number,
-            amount: &crate::billing::format_minor(r.try_get("total_ron_bani")?),
+            amount: &crate::billing::format_minor(r.total_ron_bani),
             due: &due_s,
             link: &link(state, &token, "invoice.pdf"),
         },
@@ -585,57 +530,43 @@ pub async fn list(state: &Services) -> Result<Value, LifecycleError> {
 }
 
 async fn listing(state: &Services, one: Option<&str>) -> Result<Vec<Value>, LifecycleError> {
-    let sql = format!(
-        "SELECT o.id, o.registration_number, o.state, o.package_id, o.total_ron_bani, o.invoice_number, o.due_by,
-                o.payment_due_at, o.created_at, i.institution_name, i.institution_tax_id, i.institution_address,
-                i.institution_email, i.procurement_reference, i.method, i.note, i.recorded_by,
-                i.documents_complete_at, u.email, u.given_name, u.surname, u.status AS account_status
-         FROM orders o JOIN institutional_orders i ON i.order_id = o.id JOIN users u ON u.id = o.user_id
-         {} ORDER BY o.created_at DESC, o.id LIMIT 500",
-        if one.is_some() { "WHERE o.id = $1" } else { "" }
-    );
-    let mut q = sqlx::query(&sql);
-    if let Some(id) = one {
-        q = q.bind(id);
-    }
     let now = state.clock.now();
     let mut out = Vec::new();
-    for r in q.fetch_all(state.db.writer()).await? {
-        let order_state = orders::stored_state(&r.try_get::<String, _>("state")?)?;
-        let due_by: Option<i64> = r.try_get("due_by")?;
-        let late = due_by.is_some_and(|d| d < now) && order_state == OrderState::Accepted;
+    for r in db::institutional::lines(&state.db, one).await? {
+        let order_state = orders::stored_state(&r.state)?;
+        let late = r.due_by.is_some_and(|d| d < now) && order_state == OrderState::Accepted;
         out.push(json!({
-            "id": r.try_get::<String, _>("id")?,
-            "registration_number": r.try_get::<String, _>("registration_number")?,
+            "id": r.id,
+            "registration_number": r.registration_number,
             "state": order_state,
             "channel": "institutional",
-            "package": r.try_get::<i64, _>("package_id")?,
-            "total_ron": crate::billing::format_minor(r.try_get("total_ron_bani")?),
-            "invoice_number": r.try_get::<Option<String>, _>("invoice_number")?,
-            "due_by": due_by.map(rfc3339),
-            "due_by_unix": due_by,
+            "package": r.package_id,
+            "total_ron": crate::billing::format_minor(r.total_ron_bani),
+            "invoice_number": r.invoice_number,
+            "due_by": r.due_by.map(rfc3339),
+            "due_by_unix": r.due_by,
             "late": late,
-            "payment_due_at": r.try_get::<Option<i64>, _>("payment_due_at")?.map(rfc3339),
-            "created_at": rfc3339(r.try_get("created_at")?),
-            "created_at_unix": r.try_get::<i64, _>("created_at")?,
+            "payment_due_at": r.payment_due_at.map(rfc3339),
+            "created_at": rfc3339(r.created_at),
+            "created_at_unix": r.created_at,
             "institution": {
-                "name": r.try_get::<String, _>("institution_name")?,
-                "tax_id": r.try_get::<String, _>("institution_tax_id")?,
-                "address": r.try_get::<String, _>("institution_address")?,
-                "email": r.try_get::<String, _>("institution_email")?,
+                "name": r.institution_name,
+                "tax_id": r.institution_tax_id,
+                "address": r.institution_address,
+                "email": r.institution_email,
             },
-            "procurement_reference": r.try_get::<String, _>("procurement_reference")?,
+            "procurement_reference": r.procurement_reference,
             "cpv": CPV,
             "holder": {
-                "email": r.try_get::<String, _>("email")?,
-                "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
-                "account_status": r.try_get::<String, _>("account_status")?,
+                "email": r.email,
+                "name": format!("{} {}", r.given_name, r.surname),
+                "account_status": r.account_status,
             },
             "identification": {
-                "method": r.try_get::<Option<String>, _>("method")?,
-                "note": r.try_get::<Option<String>, _>("note")?,
-                "recorded_by": r.try_get::<Option<String>, _>("recorded_by")?,
-                "documents_complete_at": r.try_get::<Option<i64>, _>("documents_complete_at")?.map(rfc3339),
+                "method": r.method,
+                "note": r.note,
+                "recorded_by": r.recorded_by,
+                "documents_complete_at": r.documents_complete_at.map(rfc3339),
             },
         }));
     }
@@ -663,12 +594,9 @@ pub async fn document_by_link(
         "invoice.pdf" => false,
         _ => return Err(LifecycleError::NotFound("no such document".into())),
     };
-    let order_id: String = sqlx::query("SELECT order_id FROM institutional_orders WHERE link_hash = $1")
-        .bind(tokens::hash(token))
-        .fetch_optional(state.db.writer())
+    let order_id = db::institutional::order_by_link(&state.db, &tokens::hash(token))
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("This link is not valid".into()))?
-        .try_get("order_id")?;
+        .ok_or_else(|| LifecycleError::NotFound("This link is not valid".into()))?;
     orders::order_pdf(&state.billing(), &order_id, None, proforma)
         .await
         .map_err(pdf_error)
