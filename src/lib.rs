@@ -20,6 +20,7 @@ pub mod encoding;
 pub mod error;
 pub mod fuzz_targets;
 pub mod hsm;
+pub mod i18n;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;

@@ -67,7 +67,7 @@ pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<
             "Please confirm that you have read the privacy notice".into(),
         ));
     }
-    let lang = Lang::parse(req.lang.as_deref());
+    let lang = Lang::or_default(req.lang.as_deref());
     let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
     let now = clock.now();
     let base = state.ca.public_base();
@@ -90,7 +90,7 @@ pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<
                 login_link: &format!("{base}/login"),
                 recovery_link: &format!("{base}/password-recovery"),
             }
-            .render(Lang::parse(Some(&existing.lang)), &format!("{base}/contact"));
+            .render(Lang::or_default(Some(&existing.lang)), &format!("{base}/contact"));
             let m = Message {
                 medium: Medium::Email,
                 recipient: existing.email.clone(),
@@ -292,7 +292,7 @@ pub async fn send_sms_code(
     purpose_name: &str,
 ) -> Result<codes::Sent, AccountError> {
     let acc = &state.settings.accounts;
-    let lang = Lang::parse(Some(&user.lang));
+    let lang = Lang::or_default(Some(&user.lang));
     let ttl = acc.sms_code_ttl_secs;
     let phone = user.phone.clone();
     let sent = codes::send(

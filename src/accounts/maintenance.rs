@@ -340,7 +340,7 @@ pub async fn phone_new(
     }
     let acc = &state.settings.accounts;
     let ttl = acc.phone_change_code_ttl_secs;
-    let lang = Lang::parse(Some(&user.lang));
+    let lang = Lang::or_default(Some(&user.lang));
     let to = phone.clone();
     let sent = codes::send(
         &state.db,

@@ -141,7 +141,7 @@ pub async fn create(
         ));
     }
     let inst_email = email_of(inst.email, "The institution's e-mail address")?;
-    let inst_lang = Lang::parse(inst.lang.as_deref());
+    let inst_lang = Lang::or_default(inst.lang.as_deref());
     let h = req.holder.unwrap_or_default();
     let given_name = text(h.given_name, "The holder's given name", 100)?;
     let surname = text(h.surname, "The holder's surname", 100)?;
@@ -209,7 +209,7 @@ pub async fn create(
                     status: "invited".into(),
                     two_factor: "pending".into(),
                     created_at: now,
-                    lang: Lang::parse(h.lang.as_deref()).as_str().into(),
+                    lang: Lang::or_default(h.lang.as_deref()).as_str().into(),
                     two_factor_postponed: None,
                     two_factor_until: None,
                 };
@@ -443,7 +443,7 @@ pub async fn record_identity(
     tx.commit().await?;
     if !active {
         // E-mail #1: the invitation, now that the documents are complete (its link's validity starts now).
-        crate::accounts::enrolment::invite(&state.accounts(), &holder, Lang::parse(Some(&holder.lang)), client)
+        crate::accounts::enrolment::invite(&state.accounts(), &holder, Lang::or_default(Some(&holder.lang)), client)
             .await
             .map_err(|e| LifecycleError::Conflict(format!("the invitation could not be sent: {e}")))?;
     }

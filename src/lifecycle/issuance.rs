@@ -473,7 +473,7 @@ pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Value,
         .copied()
         .max()
         .unwrap_or(45);
-    let en = crate::notify::Lang::parse(Some(lang)) == crate::notify::Lang::En;
+    let en = crate::notify::Lang::or_default(Some(lang)) == crate::notify::Lang::En;
     let mut out = Vec::new();
     let mut any_valid = false;
     for cred in db::credentials::credentials_of(&state.db, &user.id)

@@ -196,7 +196,7 @@ pub fn spawn_dispatcher(
 
 /// An e-mail to `recipient` in the holder's language, with the footer's contact link under `base`.
 pub fn email(recipient: &str, lang: &str, base: &str, t: Template<'_>, kind: &str) -> Message {
-    let (subject, body) = t.render(Lang::parse(Some(lang)), &format!("{base}/contact"));
+    let (subject, body) = t.render(Lang::or_default(Some(lang)), &format!("{base}/contact"));
     Message {
         medium: Medium::Email,
         recipient: recipient.to_owned(),

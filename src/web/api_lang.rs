@@ -24,7 +24,7 @@ use actix_web::HttpRequest;
 use super::i18n::{self, Lang};
 
 /// The Romanian dictionary of the API's descriptions.
-const RO: &str = include_str!("i18n/api.ro.toml");
+const RO: &str = include_str!("../i18n/api.ro.toml");
 
 /// The longest description translated (the API's own are far shorter; one that quotes a long input is not).
 const MAX_TRANSLATED_LEN: usize = 512;

@@ -3,8 +3,8 @@
 //! floor above its own, or one of its own floor that imports it back (a circle).
 //!
 //! The floors, bottom up (drawn in `docs/ARCHITECTURE.md`):
-//! 0. **foundation**: the clock, metrics, settings, the database's repositories, the memory budget, rate limits,
-//!    the encodings of outside input;
+//! 0. **foundation**: the clock, metrics, settings, the texts in both languages (`i18n`), the database's
+//!    repositories, the memory budget, rate limits, the encodings of outside input;
 //! 1. **infrastructure**: the token (`hsm`), the audit chain, the notifications outbox, CMS SignedData, the PDF
 //!    reader and writer (`pdf`);
 //! 2. **domain**: accounts and authentication, billing, the CA, documents, the certificate lifecycle, the TSA;
@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 const FLOORS: &[(&str, u8)] = &[
     ("admission", 0),
     ("encoding", 0),
+    ("i18n", 0),
     ("clock", 0),
     ("config", 0),
     ("db", 0),

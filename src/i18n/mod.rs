@@ -1,0 +1,153 @@
+//! The texts of Parafa in Romanian and English, one dictionary system for the pages, the e-mails and the SMS.
+//!
+//! Texts live in TOML dictionaries, one per area and language (`src/i18n/<area>.<lang>.toml`), flat
+//! `key = "text"` tables. The pages ask for them with `t("key")` (`web::i18n`); the messages (`notify::Template`)
+//! are the `mail.*` texts, minijinja templates over the message's fields rendered by [`render`]. A unit test checks
+//! that both languages have the same keys.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// A page language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Ro,
+    En,
+}
+
+impl Lang {
+    /// `ro` or `en`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ro => "ro",
+            Lang::En => "en",
+        }
+    }
+
+    /// The other language (for the switch).
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Ro => Lang::En,
+            Lang::En => Lang::Ro,
+        }
+    }
+
+    /// `ro`/`en` (any case, region ignored).
+    pub fn parse(s: &str) -> Option<Lang> {
+        let primary = s
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match primary.as_str() {
+            "ro" => Some(Lang::Ro),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// `ro`/`en` as [`Lang::parse`], else Romanian (the service's own): a stored preference.
+    pub fn or_default(s: Option<&str>) -> Lang {
+        s.and_then(Lang::parse).unwrap_or_default()
+    }
+
+    /// `ro` or `en` (as [`Lang::code`]).
+    pub fn as_str(self) -> &'static str {
+        self.code()
+    }
+}
+
+const DICTIONARIES: &[(Lang, &str)] = &[
+    (Lang::Ro, include_str!("common.ro.toml")),
+    (Lang::En, include_str!("common.en.toml")),
+    (Lang::Ro, include_str!("account.ro.toml")),
+    (Lang::En, include_str!("account.en.toml")),
+    (Lang::Ro, include_str!("orders.ro.toml")),
+    (Lang::En, include_str!("orders.en.toml")),
+    (Lang::Ro, include_str!("signing.ro.toml")),
+    (Lang::En, include_str!("signing.en.toml")),
+    (Lang::Ro, include_str!("operator.ro.toml")),
+    (Lang::En, include_str!("operator.en.toml")),
+    (Lang::Ro, include_str!("verify.ro.toml")),
+    (Lang::En, include_str!("verify.en.toml")),
+    (Lang::Ro, include_str!("contact.ro.toml")),
+    (Lang::En, include_str!("contact.en.toml")),
+    (Lang::Ro, include_str!("registry.ro.toml")),
+    (Lang::En, include_str!("registry.en.toml")),
+    (Lang::Ro, include_str!("messages.ro.toml")),
+    (Lang::En, include_str!("messages.en.toml")),
+];
+
+fn dictionary(lang: Lang) -> &'static HashMap<String, String> {
+    static DICTS: OnceLock<[HashMap<String, String>; 2]> = OnceLock::new();
+    let dicts = DICTS.get_or_init(|| {
+        let mut out = [HashMap::new(), HashMap::new()];
+        for (l, text) in DICTIONARIES {
+            match text.parse::<toml::Table>() {
+                Ok(table) => {
+                    for (k, v) in table {
+                        if let toml::Value::String(s) = v {
+                            out[*l as usize].insert(k, s);
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "a dictionary does not parse"),
+            }
+        }
+        out
+    });
+    &dicts[lang as usize]
+}
+
+/// Whether `key` has a text in `lang`.
+pub fn has(lang: Lang, key: &str) -> bool {
+    dictionary(lang).contains_key(key)
+}
+
+/// The text of `key` in `lang` (the key itself when missing, so a gap shows instead of breaking the page).
+pub fn text(lang: Lang, key: &str) -> String {
+    dictionary(lang).get(key).cloned().unwrap_or_else(|| key.to_owned())
+}
+
+/// Renders the template `key` of `lang` over `ctx`; `t('key')` in it is another text of the same language. Plain
+/// text: nothing is escaped. A template that does not render is a bug (every message is rendered by the unit
+/// tests): it is logged and the key stands in for the text.
+pub fn render(lang: Lang, key: &str, ctx: &minijinja::Value) -> String {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.add_function("t", move |k: &str| text(lang, k));
+    env.render_str(&text(lang, key), ctx).unwrap_or_else(|e| {
+        tracing::error!(key, error = %e, "a message template does not render");
+        key.to_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_dictionaries_have_the_same_keys() {
+        let ro: Vec<_> = dictionary(Lang::Ro).keys().filter(|k| !has(Lang::En, k)).collect();
+        let en: Vec<_> = dictionary(Lang::En).keys().filter(|k| !has(Lang::Ro, k)).collect();
+        assert!(ro.is_empty() && en.is_empty(), "only in ro: {ro:?}; only in en: {en:?}");
+    }
+
+    #[test]
+    fn a_template_renders_its_fields_and_other_texts() {
+        let ctx = minijinja::context! { code => "123456", minutes => 10, purpose => "activation" };
+        assert_eq!(
+            render(Lang::En, "mail.sms_code.body", &ctx),
+            "Parafa: your account activation code is 123456. Valid 10 minutes. Do not share it."
+        );
+        assert_eq!(
+            render(Lang::Ro, "mail.sms_code.body", &minijinja::context! {}),
+            "mail.sms_code.body"
+        );
+        assert_eq!(Lang::or_default(Some("en")), Lang::En);
+        assert_eq!(Lang::or_default(None), Lang::Ro);
+    }
+}
