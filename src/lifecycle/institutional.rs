@@ -122,6 +122,62 @@ pub async fn create(
     req: CreateRequest,
     client: &str,
 ) -> Result<Value, LifecycleError> {
+    let c = checked(state, req)?;
+    let existing = users::by_email(&state.db, &c.email).await?;
+    may_order(state, existing.as_ref(), &c.phone).await?;
+    let now = state.clock.now();
+    let rate = state.fx.rate(now).await;
+    let vat = state.settings.billing.vat_basis_points;
+    let price = crate::billing::price(c.package.net_price_eur_cents, 0, vat, &rate);
+    let actor = format!("operator:{}", operator.id);
+    let order_id = uuid::Uuid::now_v7().to_string();
+    let placing = Placing {
+        c: &c,
+        existing: existing.as_ref(),
+        order_id: &order_id,
+        price: &price,
+        actor: &actor,
+        client,
+        now,
+    };
+    for _ in 0..5 {
+        let number = orders::registration_number(now);
+        let Some(holder) = placing.try_number(state, &number).await? else {
+            continue; // registration number taken: draw again
+        };
+        audit(
+            &state.accounts(),
+            &operator.id,
+            "institutional.order.create",
+            "ok",
+            client,
+            json!({ "order": number, "holder": holder, "new_account": existing.is_none(), "institution": c.tax_id }),
+        )
+        .await;
+        return view(state, &order_id).await;
+    }
+    Err(LifecycleError::Conflict(
+        "Could not allocate a registration number; try again".into(),
+    ))
+}
+
+/// An institutional order's request, checked.
+struct Checked {
+    name: String,
+    tax_id: String,
+    address_lines: Vec<String>,
+    inst_email: String,
+    inst_lang: Lang,
+    given_name: String,
+    surname: String,
+    email: String,
+    phone: String,
+    holder_lang: Lang,
+    reference: String,
+    package: crate::config::PackageSettings,
+}
+
+fn checked(state: &Services, req: CreateRequest) -> Result<Checked, LifecycleError> {
     let inst = req.institution.unwrap_or_default();
     let name = text(inst.name, "The institution's name", 200)?;
     let tax_id = text(inst.tax_id, "The institution's tax id (CUI)", 20)?;
@@ -140,91 +196,92 @@ pub async fn create(
             "The institution's address has at most 4 lines".into(),
         ));
     }
-    let inst_email = email_of(inst.email, "The institution's e-mail address")?;
-    let inst_lang = Lang::or_default(inst.lang.as_deref());
     let h = req.holder.unwrap_or_default();
-    let given_name = text(h.given_name, "The holder's given name", 100)?;
-    let surname = text(h.surname, "The holder's surname", 100)?;
-    let email = email_of(h.email, "The holder's e-mail address")?;
-    let phone = normalise_phone(&text(h.phone, "The holder's phone number", 40)?)
-        .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
-    let reference = text(req.procurement_reference, "The procurement reference", 200)?;
-    let package = req
-        .package
-        .and_then(|p| state.settings.package(p))
-        .cloned()
-        .ok_or_else(|| LifecycleError::Invalid("Choose a package: 1, 2 or 3".into()))?;
-    let now = state.clock.now();
+    Ok(Checked {
+        inst_email: email_of(inst.email, "The institution's e-mail address")?,
+        inst_lang: Lang::or_default(inst.lang.as_deref()),
+        given_name: text(h.given_name, "The holder's given name", 100)?,
+        surname: text(h.surname, "The holder's surname", 100)?,
+        email: email_of(h.email, "The holder's e-mail address")?,
+        phone: normalise_phone(&text(h.phone, "The holder's phone number", 40)?)
+            .map_err(|e| LifecycleError::Invalid(e.to_string()))?,
+        holder_lang: Lang::or_default(h.lang.as_deref()),
+        reference: text(req.procurement_reference, "The procurement reference", 200)?,
+        package: req
+            .package
+            .and_then(|p| state.settings.package(p))
+            .cloned()
+            .ok_or_else(|| LifecycleError::Invalid("Choose a package: 1, 2 or 3".into()))?,
+        name,
+        tax_id,
+        address_lines,
+    })
+}
 
-    let existing = users::by_email(&state.db, &email).await?;
-    if let Some(u) = &existing {
-        if u.role != "holder" {
+/// Whether the holder may be given this order: an existing account must be a holder's and not banned; a new one
+/// may not take another person's phone number.
+async fn may_order(state: &Services, existing: Option<&User>, phone: &str) -> Result<(), LifecycleError> {
+    let Some(u) = existing else {
+        if users::by_phone(&state.db, phone).await?.is_some() {
+            // Another person's number: a conflict with the state (409), as at enrolment.
             return Err(LifecycleError::Conflict(
-                "This e-mail address belongs to an operator's account".into(),
+                "This phone number cannot be used: each person enrols with their own".into(),
             ));
         }
-        if let Some(until) = banned_until(state, &u.id).await? {
-            return Err(LifecycleError::Forbidden(format!(
-                "The account is restricted until {}",
-                rfc3339(until)
-            )));
-        }
-    } else if users::by_phone(&state.db, &phone).await?.is_some() {
-        // Another person's number: a conflict with the state (409), as at enrolment.
+        return Ok(());
+    };
+    if u.role != "holder" {
         return Err(LifecycleError::Conflict(
-            "This phone number cannot be used: each person enrols with their own".into(),
+            "This e-mail address belongs to an operator's account".into(),
         ));
     }
-    let rate = state.fx.rate(now).await;
-    let price = crate::billing::price(
-        package.net_price_eur_cents,
-        0,
-        state.settings.billing.vat_basis_points,
-        &rate,
-    );
-    let invoice = json!({
-        "type": "company", "name": name, "tax_id": tax_id, "address_lines": address_lines, "email": inst_email,
-        "lang": inst_lang.as_str(),
-    });
-    let acks = json!({
-        "channel": "institutional", "procurement_reference": reference, "cpv": CPV,
-        "placed_by": format!("operator:{}", operator.id), "at": rfc3339(now), "client": client,
-    });
-    let actor = format!("operator:{}", operator.id);
-    let order_id = uuid::Uuid::now_v7().to_string();
-    for _ in 0..5 {
-        let number = orders::registration_number(now);
+    if let Some(until) = banned_until(state, &u.id).await? {
+        return Err(LifecycleError::Forbidden(format!(
+            "The account is restricted until {}",
+            rfc3339(until)
+        )));
+    }
+    Ok(())
+}
+
+/// An institutional order being placed.
+struct Placing<'a> {
+    c: &'a Checked,
+    existing: Option<&'a User>,
+    order_id: &'a str,
+    price: &'a crate::billing::Price,
+    actor: &'a str,
+    client: &'a str,
+    now: i64,
+}
+
+impl Placing<'_> {
+    /// Places the order under the registration number `number` in one transaction (the holder's account if new,
+    /// the order, the institution, the history, the proforma's e-mail); `None` when the number is taken. Returns
+    /// the holder's id.
+    async fn try_number(&self, state: &Services, number: &str) -> Result<Option<String>, LifecycleError> {
+        let (c, now) = (self.c, self.now);
         let mut tx = state.db.writer().begin().await?;
-        let holder = match &existing {
+        let holder = match self.existing {
             Some(u) => u.clone(),
-            None => {
-                let u = User {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    email: email.clone(),
-                    given_name: given_name.clone(),
-                    surname: surname.clone(),
-                    phone: phone.clone(),
-                    password_hash: String::new(),
-                    role: "holder".into(),
-                    status: "invited".into(),
-                    two_factor: "pending".into(),
-                    created_at: now,
-                    lang: Lang::or_default(h.lang.as_deref()).as_str().into(),
-                    two_factor_postponed: None,
-                    two_factor_until: None,
-                };
-                users::insert(&mut *tx, &u).await?;
-                u
-            }
+            None => self.new_holder(&mut tx).await?,
         };
+        let invoice = json!({
+            "type": "company", "name": c.name, "tax_id": c.tax_id, "address_lines": c.address_lines,
+            "email": c.inst_email, "lang": c.inst_lang.as_str(),
+        });
+        let acks = json!({
+            "channel": "institutional", "procurement_reference": c.reference, "cpv": CPV,
+            "placed_by": self.actor, "at": rfc3339(now), "client": self.client,
+        });
         let row = orders::NewOrder {
-            id: &order_id,
-            number: &number,
+            id: self.order_id,
+            number,
             user_id: &holder.id,
             kind: "new",
-            package_id: i64::from(package.id),
+            package_id: i64::from(c.package.id),
             state: OrderState::AwaitingDocuments,
-            price: &price,
+            price: self.price,
             promo_code: None,
             invoice: &invoice,
             acknowledgements: &acks,
@@ -232,90 +289,104 @@ pub async fn create(
             channel: "institutional",
             now,
         };
-        let inserted = orders::insert(&mut tx, &row).await;
-        match inserted {
-            Err(e) if DbError::is_unique_violation(&e) => continue, // registration number taken: draw again
+        match orders::insert(&mut tx, &row).await {
+            Err(e) if DbError::is_unique_violation(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
             Ok(_) => {}
         }
+        let token = self.institution(&mut tx).await?;
+        self.send_proforma(&mut tx, state, number, &holder, &token).await?;
+        tx.commit().await?;
+        Ok(Some(holder.id))
+    }
+
+    /// The holder's account, invited, when the e-mail address has none.
+    async fn new_holder(&self, tx: &mut sqlx::AnyConnection) -> Result<User, LifecycleError> {
+        let c = self.c;
+        let u = User {
+            id: uuid::Uuid::new_v4().to_string(),
+            email: c.email.clone(),
+            given_name: c.given_name.clone(),
+            surname: c.surname.clone(),
+            phone: c.phone.clone(),
+            password_hash: String::new(),
+            role: "holder".into(),
+            status: "invited".into(),
+            two_factor: "pending".into(),
+            created_at: self.now,
+            lang: c.holder_lang.as_str().into(),
+            two_factor_postponed: None,
+            two_factor_until: None,
+        };
+        users::insert(&mut *tx, &u).await?;
+        Ok(u)
+    }
+
+    /// The institution of the order and its history's first row; returns the secret of the institution's link.
+    async fn institution(&self, tx: &mut sqlx::AnyConnection) -> Result<String, LifecycleError> {
+        let c = self.c;
         let (token, hash) = tokens::new_secret();
         let institution = db::institutional::NewInstitutional {
-            order_id: &order_id,
-            name: &name,
-            tax_id: &tax_id,
-            address: &address_lines.join("\n"),
-            email: &inst_email,
-            procurement_reference: &reference,
+            order_id: self.order_id,
+            name: &c.name,
+            tax_id: &c.tax_id,
+            address: &c.address_lines.join("\n"),
+            email: &c.inst_email,
+            procurement_reference: &c.reference,
             link_hash: &hash,
-            created_by: &actor,
+            created_by: self.actor,
         };
-        db::institutional::insert(&mut tx, &institution, now).await?;
+        db::institutional::insert(tx, &institution, self.now).await?;
+        let note = format!("placed for {} ({})", c.name, c.reference);
         orders::record_history(
-            &mut tx,
-            &order_id,
+            tx,
+            self.order_id,
             OrderState::AwaitingDocuments,
-            &actor,
-            &format!("placed for {name} ({reference})"),
-            now,
+            self.actor,
+            &note,
+            self.now,
         )
         .await?;
+        Ok(token)
+    }
+
+    /// The e-mail to the institution: its order, the proforma's link and how the holder is identified.
+    async fn send_proforma(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        state: &Services,
+        number: &str,
+        holder: &User,
+        token: &str,
+    ) -> Result<(), LifecycleError> {
+        let c = self.c;
         let holder_name = format!("{} {}", holder.given_name, holder.surname);
-        let amount = crate::billing::format_minor(price.total_ron_bani);
+        let amount = crate::billing::format_minor(self.price.total_ron_bani);
+        let billing = &state.settings.billing;
+        let proforma = Template::InstitutionalProforma {
+            order: number,
+            institution: &c.name,
+            holder: &holder_name,
+            reference: &c.reference,
+            amount: &amount,
+            link: &link(state, token, "proforma.pdf"),
+            lead_days: billing.institutional_lead_working_days,
+            payment_days: billing.institutional_payment_days,
+        };
         let m = notify::email(
-            &inst_email,
-            inst_lang.as_str(),
+            &c.inst_email,
+            c.inst_lang.as_str(),
             state.ca.public_base(),
-            Template::InstitutionalProforma {
-                order: &number,
-                institution: &name,
-                holder: &holder_name,
-                reference: &reference,
-                amount: &amount,
-                link: &link(state, &token, "proforma.pdf"),
-                lead_days: state.settings.billing.institutional_lead_working_days,
-                payment_days: state.settings.billing.institutional_payment_days,
-            },
+            proforma,
             "institutional_proforma",
         );
         notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
-        tx.commit().await?;
-        audit(
-            &state.accounts(),
-            &operator.id,
-            "institutional.order.create",
-            "ok",
-            client,
-            json!({ "order": number, "holder": holder.id, "new_account": existing.is_none(), "institution": tax_id }),
-        )
-        .await;
-        return view(state, &order_id).await;
+        Ok(())
     }
-    Err(LifecycleError::Conflict(
-        "Could not allocate a registration number; try again".into(),
-    ))
 }
 
-/// The operator records the identification of an institutional order's holder (see the module's description).
-pub async fn record_identity(
-    state: &Services,
-    order_id: &str,
-    req: IdentityRecord,
-    operator: &User,
-    client: &str,
-) -> Result<Value, LifecycleError> {
-    let method = req.method.as_deref().map(str::trim).unwrap_or_default().to_owned();
-    if !METHODS.contains(&method.as_str()) {
-        return Err(LifecycleError::Invalid(
-            "method must be in_person or courier_sworn_statement".into(),
-        ));
-    }
-    let note = req.note.map(|n| n.trim().to_owned()).unwrap_or_default();
-    if note.chars().count() > 1000 {
-        return Err(LifecycleError::Invalid("The note has at most 1000 characters".into()));
-    }
-    let mut doc = req
-        .document
-        .ok_or_else(|| LifecycleError::Invalid("the document data is required".into()))?;
+/// An institutional order awaiting its holder's documents, not on hold, and its holder, not banned.
+async fn awaiting_documents(state: &Services, order_id: &str) -> Result<(orders::OrderRow, User), LifecycleError> {
     let order = orders::order_row(state.db.writer(), order_id)
         .await?
         .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
@@ -343,6 +414,65 @@ pub async fn record_identity(
             rfc3339(until)
         )));
     }
+    Ok((order, holder))
+}
+
+/// Tells the holder their identity was recorded (an active account: log in to issue) and, without an
+/// authenticator, how to set one up; an account still invited gets its invitation after the commit.
+async fn tell_recorded(
+    tx: &mut sqlx::AnyConnection,
+    state: &Services,
+    holder: &User,
+    order: &str,
+    active: bool,
+) -> Result<(), LifecycleError> {
+    let base = state.ca.public_base();
+    if active {
+        let link = format!("{base}/login");
+        let accepted = Template::IdentityAccepted { order, link: &link };
+        crate::notify::tell(tx, state.clock.as_ref(), base, holder, accepted, "identity_accepted").await?;
+    }
+    let paired = users::totp(&state.db, &holder.id)
+        .await?
+        .is_some_and(|p| p.status == "active");
+    if !paired {
+        let link = format!("{base}/pairing");
+        let configure = Template::ConfigureAuthorisation { link: &link };
+        crate::notify::tell(
+            tx,
+            state.clock.as_ref(),
+            base,
+            holder,
+            configure,
+            "configure_authorisation",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The operator records the identification of an institutional order's holder (see the module's description).
+pub async fn record_identity(
+    state: &Services,
+    order_id: &str,
+    req: IdentityRecord,
+    operator: &User,
+    client: &str,
+) -> Result<Value, LifecycleError> {
+    let method = req.method.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    if !METHODS.contains(&method.as_str()) {
+        return Err(LifecycleError::Invalid(
+            "method must be in_person or courier_sworn_statement".into(),
+        ));
+    }
+    let note = req.note.map(|n| n.trim().to_owned()).unwrap_or_default();
+    if note.chars().count() > 1000 {
+        return Err(LifecycleError::Invalid("The note has at most 1000 characters".into()));
+    }
+    let mut doc = req
+        .document
+        .ok_or_else(|| LifecycleError::Invalid("the document data is required".into()))?;
+    let (order, holder) = awaiting_documents(state, order_id).await?;
     let now = state.clock.now();
     doc.validate(&state.settings.lifecycle.identity_documents, now)?;
     let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
@@ -410,36 +540,7 @@ pub async fn record_identity(
     };
     db::identity::record_identity(&mut tx, &identity, now).await?;
     let active = holder.status == "active";
-    if active {
-        let link = format!("{}/login", state.ca.public_base());
-        crate::notify::tell(
-            &mut tx,
-            state.clock.as_ref(),
-            state.ca.public_base(),
-            &holder,
-            Template::IdentityAccepted {
-                order: &order.registration_number,
-                link: &link,
-            },
-            "identity_accepted",
-        )
-        .await?;
-    }
-    let paired = users::totp(&state.db, &holder.id)
-        .await?
-        .is_some_and(|p| p.status == "active");
-    if !paired {
-        let link = format!("{}/pairing", state.ca.public_base());
-        crate::notify::tell(
-            &mut tx,
-            state.clock.as_ref(),
-            state.ca.public_base(),
-            &holder,
-            Template::ConfigureAuthorisation { link: &link },
-            "configure_authorisation",
-        )
-        .await?;
-    }
+    tell_recorded(&mut tx, state, &holder, &order.registration_number, active).await?;
     tx.commit().await?;
     if !active {
         // E-mail #1: the invitation, now that the documents are complete (its link's validity starts now).
