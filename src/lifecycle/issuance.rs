@@ -231,13 +231,11 @@ pub fn issued_email(state: &Services, user: &User, issued: &Issued) -> notify::M
     )
 }
 
-/// `POST /me/certificates`: issues the certificate of an accepted new or reissue order.
-pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &str) -> Result<Value, LifecycleError> {
-    let order_id = req
-        .order_id
-        .as_deref()
-        .ok_or_else(|| LifecycleError::Invalid("order_id is required".into()))?;
-    let order: OrderRow = orders::order_row(state.db.writer(), order_id)
+/// The holder's order whose certificate may be issued now: a new or reissue order, its identification accepted,
+/// not on hold.
+async fn issuable_order(state: &Services, user: &User, order_id: Option<&str>) -> Result<OrderRow, LifecycleError> {
+    let order_id = order_id.ok_or_else(|| LifecycleError::Invalid("order_id is required".into()))?;
+    let order = orders::order_row(state.db.writer(), order_id)
         .await?
         .filter(|o| o.user_id == user.id)
         .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
@@ -252,6 +250,45 @@ pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &st
             order.state
         )));
     }
+    Ok(order)
+}
+
+/// The phone number the account takes at issuance: the identification's, when it differs from the account's and
+/// the holder confirms it (`answer` `confirm`; `refuse` keeps the account's). A number that changed asks for an
+/// answer; one of another account cannot be confirmed.
+async fn phone_decision(
+    state: &Services,
+    user: &User,
+    session_phone: Option<String>,
+    answer: Option<&str>,
+) -> Result<Option<String>, LifecycleError> {
+    let Some(p) = session_phone.filter(|p| *p != user.phone) else {
+        return Ok(None);
+    };
+    match answer {
+        Some("confirm") => {}
+        Some("refuse") => return Ok(None),
+        _ => {
+            return Err(LifecycleError::Conflict(format!(
+                "The phone number changed during identification (ending in {}): confirm it as your account's phone or refuse it (phone: confirm or refuse)",
+                &p[p.len().saturating_sub(3)..]
+            )))
+        }
+    }
+    if db::users::by_phone(&state.db, &p)
+        .await?
+        .is_some_and(|o| o.id != user.id)
+    {
+        return Err(LifecycleError::Conflict(
+            "That phone number belongs to another account; refuse it to keep yours".into(),
+        ));
+    }
+    Ok(Some(p))
+}
+
+/// `POST /me/certificates`: issues the certificate of an accepted new or reissue order.
+pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &str) -> Result<Value, LifecycleError> {
+    let order = issuable_order(state, user, req.order_id.as_deref()).await?;
     if req.terms_accepted != Some(true) {
         return Err(LifecycleError::Invalid(
             "Please read and accept the issuance terms (terms_accepted: true)".into(),
@@ -269,30 +306,7 @@ pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &st
         .cloned()
         .ok_or_else(|| LifecycleError::Invalid("the order's package is no longer offered".into()))?;
     let (subject, session_phone) = subject_of(state, user).await?;
-    let new_phone = session_phone.filter(|p| *p != user.phone);
-    let confirm_phone = match (&new_phone, req.phone.as_deref()) {
-        (None, _) => false,
-        (Some(_), Some("confirm")) => true,
-        (Some(_), Some("refuse")) => false,
-        (Some(p), _) => {
-            return Err(LifecycleError::Conflict(format!(
-                "The phone number changed during identification (ending in {}): confirm it as your account's phone or refuse it (phone: confirm or refuse)",
-                &p[p.len().saturating_sub(3)..]
-            )))
-        }
-    };
-    if confirm_phone {
-        if let Some(p) = &new_phone {
-            if db::users::by_phone(&state.db, p)
-                .await?
-                .is_some_and(|o| o.id != user.id)
-            {
-                return Err(LifecycleError::Conflict(
-                    "That phone number belongs to another account; refuse it to keep yours".into(),
-                ));
-            }
-        }
-    }
+    let new_phone = phone_decision(state, user, session_phone, req.phone.as_deref()).await?;
     if db::users::totp(&state.db, &user.id)
         .await?
         .is_none_or(|p| p.status != "active")
@@ -357,7 +371,7 @@ pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &st
         &package,
         &terms,
         &cms,
-        confirm_phone.then_some(new_phone).flatten(),
+        new_phone,
         &subject,
         now,
     )
