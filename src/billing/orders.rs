@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use super::Services;
 use super::{fx, price, OrderEvent, OrderState, Price, CPV};
 use crate::clock::{rfc3339, Clock};
-pub use crate::db::orders::{order_row, record_history, record_hold, stored_state, transition, OrderRow};
+pub use crate::db::orders::{
+    insert, order_row, record_history, record_hold, stored_state, transition, NewOrder, OrderRow,
+};
 use crate::db::{self, users::User, DbError};
 
 /// Why an order was refused.
@@ -43,48 +45,6 @@ pub struct Acknowledgements {
     /// I know I lose the right of withdrawal once the service starts, and that ordering obliges me to pay.
     pub withdrawal_waiver: Option<bool>,
     pub newsletter: Option<bool>,
-}
-
-/// A new order row: what [`insert`] writes.
-pub(crate) struct NewOrder<'a> {
-    pub id: &'a str,
-    /// The registration number drawn for it.
-    pub number: &'a str,
-    pub user_id: &'a str,
-    pub kind: &'a str,
-    pub package_id: i64,
-    pub state: OrderState,
-    pub price: &'a Price,
-    pub promo_code: Option<&'a str>,
-    pub invoice: &'a Value,
-    pub acknowledgements: &'a Value,
-    /// The credential a rekey order renews.
-    pub credential_id: Option<&'a str>,
-    /// `web` or `institutional`.
-    pub channel: &'a str,
-    pub now: i64,
-}
-
-/// Inserts an order row with its price (`db::orders::insert`). A taken registration number is a unique
-/// violation: the caller draws another and tries again.
-pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, o: &NewOrder<'_>) -> Result<(), sqlx::Error> {
-    let (invoice, acknowledgements) = (o.invoice.to_string(), o.acknowledgements.to_string());
-    let row = crate::db::orders::NewOrder {
-        id: o.id,
-        number: o.number,
-        user_id: o.user_id,
-        kind: o.kind,
-        package_id: o.package_id,
-        state: o.state,
-        price: &o.price.columns(),
-        promo_code: o.promo_code,
-        invoice: &invoice,
-        acknowledgements: &acknowledgements,
-        credential_id: o.credential_id,
-        channel: o.channel,
-        now: o.now,
-    };
-    crate::db::orders::insert(conn, &row).await
 }
 
 /// `POST /api/v1/orders`.
@@ -275,10 +235,10 @@ pub async fn place(
             kind: &kind,
             package_id: i64::from(package.id),
             state: OrderState::AwaitingPayment,
-            price: &price,
+            price: &price.columns(),
             promo_code: promo.as_ref().map(|p| p.code.as_str()),
-            invoice: &invoice,
-            acknowledgements: &acks_json,
+            invoice: &invoice.to_string(),
+            acknowledgements: &acks_json.to_string(),
             credential_id: renews.as_deref(),
             channel: "web",
             now,

@@ -3,61 +3,32 @@
 //! function here guarded by its [`SessionEvent`]'s row of [`SessionEvent::rule`]; a session that another request
 //! or instance moved first is left alone (`false`).
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Db, DbError};
 
-/// An identification session's state, stored as text in its snake_case name.
-///
-/// | state | meaning | next |
-/// | --- | --- | --- |
-/// | `started` | a link was sent; the holder has not finished | under review, returned (interrupted), superseded, rejected (fake data elsewhere) |
-/// | `under_review` | the provider reported a completed session; at an operator | accepted, returned, rejected |
-/// | `accepted` | the identity is recorded for the certificate | – |
-/// | `returned` | to be completed in a new session of the same order | – |
-/// | `rejected` | a negative verdict (resubmission makes a new session) | – |
-/// | `superseded` | a newer link of the same order replaced it | – |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionState {
-    Started,
-    UnderReview,
-    Accepted,
-    Returned,
-    Rejected,
-    Superseded,
+stored_state! {
+    /// An identification session's state, stored as text in its snake_case name.
+    ///
+    /// | state | meaning | next |
+    /// | --- | --- | --- |
+    /// | `started` | a link was sent; the holder has not finished | under review, returned (interrupted), superseded, rejected (fake data elsewhere) |
+    /// | `under_review` | the provider reported a completed session; at an operator | accepted, returned, rejected |
+    /// | `accepted` | the identity is recorded for the certificate | – |
+    /// | `returned` | to be completed in a new session of the same order | – |
+    /// | `rejected` | a negative verdict (resubmission makes a new session) | – |
+    /// | `superseded` | a newer link of the same order replaced it | – |
+    pub enum SessionState {
+        Started = "started",
+        UnderReview = "under_review",
+        Accepted = "accepted",
+        Returned = "returned",
+        Rejected = "rejected",
+        Superseded = "superseded",
+    }
 }
 
 use SessionState::*;
-
-impl SessionState {
-    /// Every state.
-    pub const ALL: [SessionState; 6] = [Started, UnderReview, Accepted, Returned, Rejected, Superseded];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Started => "started",
-            UnderReview => "under_review",
-            Accepted => "accepted",
-            Returned => "returned",
-            Rejected => "rejected",
-            Superseded => "superseded",
-        }
-    }
-
-    /// The state of a stored name.
-    pub fn parse(text: &str) -> Option<SessionState> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
-impl std::fmt::Display for SessionState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What moves a session: each event is one row of the transition table ([`SessionEvent::rule`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,41 @@
 //! and one repository module per table family. The SQL is written once, with `$n` placeholders that both backends
 //! accept, integer seconds for times and TEXT for ids, hashes and base64-encoded binary values.
 
+/// Declares a state machine's state, stored as text: the enum (serialized as its stored name), `ALL` (in
+/// declaration order), `as_str`, `parse` and `Display`. The transition table is the module's own.
+macro_rules! stored_state {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every state, in declaration order.
+            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
+
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The state of a stored name.
+            pub fn parse(text: &str) -> Option<$name> {
+                Self::ALL.into_iter().find(|s| s.as_str() == text)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod accounts;
 pub mod audit;
 pub mod ca;

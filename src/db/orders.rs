@@ -3,88 +3,46 @@
 //! [`OrderEvent::rule`] says the states it applies to and the state it leads to, so that no caller names a state
 //! it moves from or to.
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Db, DbError};
 
-/// An order's state, stored as text (`orders.state`, `order_history.state`) in its snake_case name.
-///
-/// | state | meaning | next |
-/// | --- | --- | --- |
-/// | `awaiting_payment` | placed on the web, unpaid | paid, cancelled |
-/// | `awaiting_documents` | an institutional order, awaiting the holder's identification documents | accepted, cancelled |
-/// | `paid` | the gateway confirmed the payment | under review, returned, refunded, cancelled |
-/// | `under_review` | the video session or the rekey request is at an operator | accepted, returned, rejected, refunded, cancelled |
-/// | `returned_for_completion` | a fix is needed (unreadable photo, wrong data, interrupted session) | under review, refunded, cancelled |
-/// | `accepted` | awaits the holder's TOTP or the issue date | fulfilled, refunded, cancelled |
-/// | `fulfilled` | the certificate is issued | – |
-/// | `rejected` | a negative verdict with a reason | under review (resubmitted, or a rekey request sent again), refunded, cancelled |
-/// | `cancelled` | cancelled while unpaid, or every pending order of a holder whose data were fake | – |
-/// | `refunded` | a rekey past the cut-off, a final rejection | – |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderState {
-    AwaitingPayment,
-    AwaitingDocuments,
-    Paid,
-    UnderReview,
-    ReturnedForCompletion,
-    Accepted,
-    Fulfilled,
-    Rejected,
-    Cancelled,
-    Refunded,
+stored_state! {
+    /// An order's state, stored as text (`orders.state`, `order_history.state`) in its snake_case name.
+    ///
+    /// | state | meaning | next |
+    /// | --- | --- | --- |
+    /// | `awaiting_payment` | placed on the web, unpaid | paid, cancelled |
+    /// | `awaiting_documents` | an institutional order, awaiting the holder's identification documents | accepted, cancelled |
+    /// | `paid` | the gateway confirmed the payment | under review, returned, refunded, cancelled |
+    /// | `under_review` | the video session or the rekey request is at an operator | accepted, returned, rejected, refunded, cancelled |
+    /// | `returned_for_completion` | a fix is needed (unreadable photo, wrong data, interrupted session) | under review, refunded, cancelled |
+    /// | `accepted` | awaits the holder's TOTP or the issue date | fulfilled, refunded, cancelled |
+    /// | `fulfilled` | the certificate is issued | – |
+    /// | `rejected` | a negative verdict with a reason | under review (resubmitted, or a rekey request sent again), refunded, cancelled |
+    /// | `cancelled` | cancelled while unpaid, or every pending order of a holder whose data were fake | – |
+    /// | `refunded` | a rekey past the cut-off, a final rejection | – |
+    pub enum OrderState {
+        AwaitingPayment = "awaiting_payment",
+        AwaitingDocuments = "awaiting_documents",
+        Paid = "paid",
+        UnderReview = "under_review",
+        ReturnedForCompletion = "returned_for_completion",
+        Accepted = "accepted",
+        Fulfilled = "fulfilled",
+        Rejected = "rejected",
+        Cancelled = "cancelled",
+        Refunded = "refunded",
+    }
 }
 
 use OrderState::*;
 
 impl OrderState {
-    /// Every state, in the order of the table above.
-    pub const ALL: [OrderState; 10] = [
-        AwaitingPayment,
-        AwaitingDocuments,
-        Paid,
-        UnderReview,
-        ReturnedForCompletion,
-        Accepted,
-        Fulfilled,
-        Rejected,
-        Cancelled,
-        Refunded,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AwaitingPayment => "awaiting_payment",
-            AwaitingDocuments => "awaiting_documents",
-            Paid => "paid",
-            UnderReview => "under_review",
-            ReturnedForCompletion => "returned_for_completion",
-            Accepted => "accepted",
-            Fulfilled => "fulfilled",
-            Rejected => "rejected",
-            Cancelled => "cancelled",
-            Refunded => "refunded",
-        }
-    }
-
-    /// The state of a stored name.
-    pub fn parse(text: &str) -> Option<OrderState> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
     /// Whether the order is paid (or, institutional, due) and its identification or issuance not finished: what
     /// a ban, a fake-data verdict or a refund reaches.
     pub fn is_in_progress(self) -> bool {
         matches!(self, Paid | UnderReview | ReturnedForCompletion | Accepted | Rejected)
-    }
-}
-
-impl std::fmt::Display for OrderState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -3,55 +3,34 @@
 //! `rekey_requests.state` is a function here named after its [`RekeyEvent`], guarded by the event's row of
 //! [`RekeyEvent::rule`]: a request that another request or instance moved first is left alone (`false`).
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Db, DbError};
 
-/// A rekey request's state, stored as text in its snake_case name.
-///
-/// | state | meaning | next |
-/// | --- | --- | --- |
-/// | `draft` | the terms signed, the identity document not yet sent | submitted, refunded |
-/// | `submitted` | at an operator | approved, rejected, refunded |
-/// | `approved` | the successor is issued on its day by the scheduler | issued, refunded |
-/// | `rejected` | a reason given; the holder corrects and sends it again | submitted, refunded |
-/// | `issued` | the successor certificate exists | – |
-/// | `refunded` | the order was refunded (past the cut-off, the certificate ended) | – |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RekeyState {
-    Draft,
-    Submitted,
-    Approved,
-    Rejected,
-    Issued,
-    Refunded,
+stored_state! {
+    /// A rekey request's state, stored as text in its snake_case name.
+    ///
+    /// | state | meaning | next |
+    /// | --- | --- | --- |
+    /// | `draft` | the terms signed, the identity document not yet sent | submitted, refunded |
+    /// | `submitted` | at an operator | approved, rejected, refunded |
+    /// | `approved` | the successor is issued on its day by the scheduler | issued, refunded |
+    /// | `rejected` | a reason given; the holder corrects and sends it again | submitted, refunded |
+    /// | `issued` | the successor certificate exists | – |
+    /// | `refunded` | the order was refunded (past the cut-off, the certificate ended) | – |
+    pub enum RekeyState {
+        Draft = "draft",
+        Submitted = "submitted",
+        Approved = "approved",
+        Rejected = "rejected",
+        Issued = "issued",
+        Refunded = "refunded",
+    }
 }
 
 use RekeyState::*;
 
 impl RekeyState {
-    /// Every state.
-    pub const ALL: [RekeyState; 6] = [Draft, Submitted, Approved, Rejected, Issued, Refunded];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Draft => "draft",
-            Submitted => "submitted",
-            Approved => "approved",
-            Rejected => "rejected",
-            Issued => "issued",
-            Refunded => "refunded",
-        }
-    }
-
-    /// The state of a stored name.
-    pub fn parse(text: &str) -> Option<RekeyState> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
     /// Whether the holder may still change the request and send it (a draft, or a rejected request).
     pub fn is_editable(self) -> bool {
         RekeyEvent::Submit.applies_to(self)
@@ -60,12 +39,6 @@ impl RekeyState {
     /// Whether the request is sent and not turned down: reminders stop, the account shows no rekey banner.
     pub fn is_under_way(self) -> bool {
         matches!(self, Submitted | Approved | Issued)
-    }
-}
-
-impl std::fmt::Display for RekeyState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
