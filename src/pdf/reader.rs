@@ -282,7 +282,7 @@ mod tests {
     use super::*;
     use crate::hostile::xref_chain;
     use crate::pdf::budget::SCAN_SLACK;
-    use crate::pdf::testing::{limits, too_complex, work, CATALOG};
+    use crate::pdf::testing::{limits, too_complex, work};
     use crate::pdf::{inspect, DEFAULT_SCAN_FACTOR};
 
     #[test]
@@ -334,48 +334,7 @@ mod tests {
     #[test]
     fn object_streams_that_need_themselves_are_refused() {
         // Object 5's /Length is object 6, which lives in object stream 5.
-        let body = "<< /Type /Page /Parent 2 0 R >>";
-        let header = "3 0 6 32 ";
-        let content = format!("{header}{body} 40");
-        let mut out = b"%PDF-1.7\n".to_vec();
-        let mut offsets = Vec::new();
-        for (i, o) in [CATALOG, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>"]
-            .iter()
-            .enumerate()
-        {
-            offsets.push(out.len());
-            out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-        }
-        let stm_at = out.len();
-        out.extend_from_slice(
-            format!(
-                "5 0 obj\n<< /Type /ObjStm /N 2 /First {} /Length 6 0 R >>\nstream\n{content}\nendstream\nendobj\n",
-                header.len()
-            )
-            .as_bytes(),
-        );
-        let xref_at = out.len();
-        let row = |kind: u8, a: usize, b: u8| [&[kind][..], &(a as u32).to_be_bytes()[1..], &[b]].concat();
-        let rows = [
-            row(0, 0, 0),
-            row(1, offsets[0], 0),
-            row(1, offsets[1], 0),
-            row(2, 5, 0),
-            row(0, 0, 0),
-            row(1, stm_at, 0),
-            row(2, 5, 1),
-            row(1, xref_at, 0),
-        ]
-        .concat();
-        out.extend_from_slice(
-            format!(
-                "7 0 obj\n<< /Type /XRef /Size 8 /W [1 3 1] /Root 1 0 R /Length {} >>\nstream\n",
-                rows.len()
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(&rows);
-        out.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
+        let out = crate::hostile::object_stream_loop();
         let ((nodes, _, _), result) = work(&out, &limits());
         match result {
             Err(PdfError::Unreadable(m)) => assert!(m.contains("needs itself"), "{m}"),
@@ -383,12 +342,12 @@ mod tests {
         }
         assert!(nodes < 10, "{nodes}");
         // An object stream listed as being inside another object stream is not an object stream.
-        let nested = String::from_utf8_lossy(&out)
+        let mut nested = String::from_utf8_lossy(&out)
             .replace("/Length 6 0 R", "/Length 40   ")
             .into_bytes();
-        let mut nested = nested;
-        let at = nested.len() - rows.len() - format!("\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n").len();
-        nested[at + 5 * 5] = 2; // object 5 "in" object stream 5
+        let xref = find(&nested, b"/Type /XRef").expect("the cross-reference stream");
+        let rows_at = xref + find(&nested[xref..], b"stream\n").expect("its data") + "stream\n".len();
+        nested[rows_at + 5 * 5] = 2; // object 5 "in" object stream 5
         assert!(matches!(inspect(&nested, &limits()), Err(PdfError::Unreadable(_))));
     }
 }
