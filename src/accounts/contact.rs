@@ -5,12 +5,12 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::Services;
 use crate::clock::{rfc3339, Clock};
+use crate::db::contact::MessageState;
 use crate::db::users::{self, User};
-use crate::db::DbError;
+use crate::db::{self, DbError};
 use crate::notify::Template;
 
 /// The topics a message may have, in the order the form offers them.
@@ -98,57 +98,32 @@ pub async fn send(state: &Services, user: &User, req: NewMessage, client: &str) 
     let mut tx = state.db.writer().begin().await?;
     let order = match req.order_id.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
         None => None,
-        Some(o) => {
-            let row = sqlx::query(
-                "SELECT id, registration_number FROM orders WHERE (id = $1 OR registration_number = $1) AND user_id = $2",
-            )
-            .bind(o)
-            .bind(&user.id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ContactError::NotFound("no such order".into()))?;
-            Some((
-                row.try_get::<String, _>("id")?,
-                row.try_get::<String, _>("registration_number")?,
-            ))
-        }
+        Some(o) => Some(
+            db::contact::order_of_user(&mut tx, o, &user.id)
+                .await?
+                .ok_or_else(|| ContactError::NotFound("no such order".into()))?,
+        ),
     };
     // The counter's row lock orders concurrent senders (PostgreSQL), so the count below sees every message
     // committed before this one; on SQLite the single writer does the same. A refusal rolls the number back.
-    let number: i64 = sqlx::query(
-        "INSERT INTO counters (name, value) VALUES ('contact', 1)
-         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-    )
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("value")?;
-    let recent = sqlx::query(
-        "SELECT created_at FROM contact_messages WHERE user_id = $1 AND created_at > $2 ORDER BY created_at",
-    )
-    .bind(&user.id)
-    .bind(now - RATE_WINDOW_SECS)
-    .fetch_all(&mut *tx)
-    .await?;
+    let number = db::orders::next_in_sequence(&mut tx, "contact").await?;
+    let recent = db::contact::sent_since(&mut tx, &user.id, now - RATE_WINDOW_SECS).await?;
     if recent.len() as i64 >= MESSAGES_PER_WINDOW {
-        let oldest: i64 = recent[recent.len() - MESSAGES_PER_WINDOW as usize].try_get("created_at")?;
+        let oldest = recent[recent.len() - MESSAGES_PER_WINDOW as usize];
         return Err(ContactError::TooMany {
             retry_at: oldest + RATE_WINDOW_SECS,
         });
     }
     let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(
-        "INSERT INTO contact_messages (id, number, user_id, order_id, topic, body, state, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)",
-    )
-    .bind(&id)
-    .bind(number)
-    .bind(&user.id)
-    .bind(order.as_ref().map(|(id, _)| id.clone()))
-    .bind(topic)
-    .bind(&body)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let message = db::contact::NewMessage {
+        id: &id,
+        number,
+        user_id: &user.id,
+        order_id: order.as_ref().map(|(id, _)| id.as_str()),
+        topic,
+        body: &body,
+    };
+    db::contact::insert(&mut tx, &message, now).await?;
     let link = format!("{}/contact", state.ca.public_base());
     crate::notify::tell(
         &mut tx,
@@ -185,83 +160,57 @@ pub async fn send(state: &Services, user: &User, req: NewMessage, client: &str) 
         "topic": topic,
         "order": order.as_ref().map(|(id, n)| json!({ "id": id, "registration_number": n })),
         "message": body,
-        "state": "open",
+        "state": MessageState::Open,
         "created_at": rfc3339(now),
     }))
 }
 
-fn message_json(r: &sqlx::any::AnyRow) -> Result<Value, ContactError> {
-    let order_id: Option<String> = r.try_get("order_id")?;
-    let order_number: Option<String> = r.try_get("registration_number")?;
-    Ok(json!({
-        "id": r.try_get::<String, _>("id")?,
-        "number": r.try_get::<i64, _>("number")?,
-        "topic": r.try_get::<String, _>("topic")?,
-        "order": order_id.map(|id| json!({ "id": id, "registration_number": order_number })),
-        "message": r.try_get::<String, _>("body")?,
-        "state": r.try_get::<String, _>("state")?,
-        "answer": r.try_get::<Option<String>, _>("answer")?,
-        "created_at": rfc3339(r.try_get("created_at")?),
-        "answered_at": r.try_get::<Option<i64>, _>("answered_at")?.map(rfc3339),
-    }))
+fn message_json(m: &db::contact::Message) -> Value {
+    let mut v = json!({
+        "id": m.id,
+        "number": m.number,
+        "topic": m.topic,
+        "order": m.order_id.as_ref().map(|id| json!({ "id": id, "registration_number": m.order_number })),
+        "message": m.body,
+        "state": m.state,
+        "answer": m.answer,
+        "created_at": rfc3339(m.created_at),
+        "answered_at": m.answered_at.map(rfc3339),
+    });
+    if let Some((email, given, surname)) = &m.holder {
+        v["holder"] = json!({ "id": m.user_id, "email": email, "name": format!("{given} {surname}") });
+    }
+    v
 }
-
-const COLUMNS: &str = "m.id, m.number, m.user_id, m.order_id, o.registration_number, m.topic, m.body, m.state,
-    m.answer, m.created_at, m.answered_at";
 
 /// `GET /api/v1/me/contact`: the holder's own messages, newest first, with their state and answer.
 pub async fn mine(state: &Services, user: &User) -> Result<Value, ContactError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM contact_messages m LEFT JOIN orders o ON o.id = m.order_id
-         WHERE m.user_id = $1 ORDER BY m.number DESC LIMIT {LIST_LIMIT}"
-    ))
-    .bind(&user.id)
-    .fetch_all(state.db.pool())
-    .await?;
-    let messages = rows.iter().map(message_json).collect::<Result<Vec<_>, _>>()?;
+    let messages: Vec<Value> = db::contact::of_user(&state.db, &user.id, LIST_LIMIT)
+        .await?
+        .iter()
+        .map(message_json)
+        .collect();
     Ok(json!({ "messages": messages }))
 }
 
 /// The holder's orders a message may be about (newest first): id, registration number, date.
 pub async fn orders_of(state: &Services, user: &User) -> Result<Value, ContactError> {
-    let rows = sqlx::query(&format!(
-        "SELECT id, registration_number, created_at FROM orders WHERE user_id = $1
-         ORDER BY created_at DESC, id DESC LIMIT {LIST_LIMIT}"
-    ))
-    .bind(&user.id)
-    .fetch_all(state.db.pool())
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(json!({
-            "id": r.try_get::<String, _>("id")?,
-            "registration_number": r.try_get::<String, _>("registration_number")?,
-            "created_at": rfc3339(r.try_get("created_at")?),
-        }));
-    }
-    Ok(json!({ "orders": out }))
+    let orders: Vec<Value> = db::contact::orders_of(&state.db, &user.id, LIST_LIMIT)
+        .await?
+        .into_iter()
+        .map(|(id, number, at)| json!({ "id": id, "registration_number": number, "created_at": rfc3339(at) }))
+        .collect();
+    Ok(json!({ "orders": orders }))
 }
 
 /// `GET /api/v1/operator/contact`: the open messages, oldest first, with their holder.
 pub async fn open_messages(state: &Services) -> Result<Value, ContactError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS}, u.email, u.given_name, u.surname FROM contact_messages m
-         JOIN users u ON u.id = m.user_id LEFT JOIN orders o ON o.id = m.order_id
-         WHERE m.state = 'open' ORDER BY m.number LIMIT {LIST_LIMIT}"
-    ))
-    .fetch_all(state.db.pool())
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let mut m = message_json(r)?;
-        m["holder"] = json!({
-            "id": r.try_get::<String, _>("user_id")?,
-            "email": r.try_get::<String, _>("email")?,
-            "name": format!("{} {}", r.try_get::<String, _>("given_name")?, r.try_get::<String, _>("surname")?),
-        });
-        out.push(m);
-    }
-    Ok(json!({ "messages": out }))
+    let messages: Vec<Value> = db::contact::open(&state.db, LIST_LIMIT)
+        .await?
+        .iter()
+        .map(message_json)
+        .collect();
+    Ok(json!({ "messages": messages }))
 }
 
 /// An operator answers an open message: it is closed with the answer, the holder is e-mailed, the answer is
@@ -277,25 +226,10 @@ pub async fn answer(
     let now = state.clock.now();
     let actor = format!("operator:{}", operator.id);
     let mut tx = state.db.writer().begin().await?;
-    let row = sqlx::query("SELECT number, user_id, state FROM contact_messages WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
+    let (number, holder_id) = db::contact::number_and_holder(&mut tx, id)
         .await?
         .ok_or_else(|| ContactError::NotFound("no such message".into()))?;
-    let number: i64 = row.try_get("number")?;
-    let holder_id: String = row.try_get("user_id")?;
-    let moved = sqlx::query(
-        "UPDATE contact_messages SET state = 'answered', answer = $1, answered_by = $2, answered_at = $3
-         WHERE id = $4 AND state = 'open'",
-    )
-    .bind(&text)
-    .bind(&actor)
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if moved != 1 {
+    if !db::contact::answer(&mut tx, id, &text, &actor, now).await? {
         return Err(ContactError::Conflict(format!("Message #{number} is already answered")));
     }
     let holder = users::by_id(&state.db, &holder_id)

@@ -41,6 +41,7 @@ pub mod accounts;
 pub mod audit;
 pub mod ca;
 pub mod console;
+pub mod contact;
 pub mod credentials;
 pub mod erasure;
 pub mod identity;
