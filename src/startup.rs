@@ -73,11 +73,7 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
     let mut pg_lock = None;
     if db.backend() == crate::db::Backend::Postgres {
         let mut conn = db.writer().acquire().await.map_err(crate::db::DbError::from)?;
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(PROVISIONING_LOCK)
-            .execute(&mut *conn)
-            .await
-            .map_err(crate::db::DbError::from)?;
+        crate::db::advisory_lock(&mut conn, PROVISIONING_LOCK).await?;
         pg_lock = Some(conn);
     }
     let s = settings.clone();
@@ -92,11 +88,7 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
     let ca = Ca::provision(&db, &hsm, &settings, clock.as_ref(), &default_base).await?;
     let tsa = crate::tsa::Tsa::provision(&db, &hsm, &settings, clock.as_ref(), &ca).await?;
     if let Some(mut conn) = pg_lock {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(PROVISIONING_LOCK)
-            .execute(&mut *conn)
-            .await
-            .map_err(crate::db::DbError::from)?;
+        crate::db::advisory_unlock(&mut conn, PROVISIONING_LOCK).await?;
     }
     drop(lock);
     let fx = Arc::new(crate::billing::fx::Fx::new(

@@ -137,12 +137,7 @@ pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<
         now,
     )
     .await?;
-    sqlx::query("UPDATE users SET privacy_ack_at = $1, privacy_version = $2 WHERE id = $3")
-        .bind(now)
-        .bind(&acc.privacy_notice_version)
-        .bind(&user.id)
-        .execute(&mut *tx)
-        .await?;
+    crate::db::users::set_privacy_ack(&mut tx, &user.id, now, &acc.privacy_notice_version).await?;
     tx.commit().await?;
     audit(
         state,

@@ -423,11 +423,7 @@ pub async fn phone_verify(
     if !store::advance_flow(&mut *tx, &flow.id, "sms_sent", "done", None, now).await? {
         return Err(AccountError::Conflict("This step was already done".into()));
     }
-    sqlx::query("UPDATE users SET phone = $1 WHERE id = $2")
-        .bind(&phone)
-        .bind(&user.id)
-        .execute(&mut *tx)
-        .await?;
+    crate::db::users::set_phone(&mut tx, &user.id, &phone).await?;
     store::revoke_all_sessions(&mut tx, &user.id).await?;
     notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
     tx.commit().await?;

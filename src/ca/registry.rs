@@ -19,7 +19,6 @@ use const_oid::db::{rfc4519, rfc5911};
 use der::asn1::SetOfVec;
 use der::{Any, Decode, Encode};
 use serde::Serialize;
-use sqlx::Row;
 use x509_cert::name::Name;
 use x509_cert::Certificate;
 
@@ -165,78 +164,33 @@ pub fn like_pattern(text: &str) -> String {
     out
 }
 
-const COLUMNS: &str = "t.serial, t.cert_der, t.not_before, t.not_after, t.status, t.revoked_at, t.revocation_reason
-     FROM certificates t
-     JOIN credentials c ON c.id = t.credential_id
-     JOIN users u ON u.id = c.user_id";
-
 /// Searches the registry at `now` (Unix seconds): the newest certificates first.
 pub async fn search(db: &Db, ca: &Ca, now: i64, q: &str) -> Result<Results, RegistryError> {
     let (by, text) = parse_query(q)?;
     let limit = (MAX_RESULTS + 1) as i64;
     let rows = match by {
-        SearchBy::Email => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS}
-                 WHERE u.email = $1 AND u.status <> 'erased'
-                 ORDER BY t.not_before DESC, t.serial LIMIT $2"
-            ))
-            .bind(&text)
-            .bind(limit)
-            .fetch_all(db.pool())
-            .await
-        }
-        SearchBy::Name => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS}
-                 WHERE u.status <> 'erased'
-                   AND (lower(t.subject) LIKE $1 ESCAPE '\\'
-                        OR lower(u.given_name || ' ' || u.surname) LIKE $1 ESCAPE '\\')
-                 ORDER BY t.not_before DESC, t.serial LIMIT $2"
-            ))
-            .bind(like_pattern(&text))
-            .bind(limit)
-            .fetch_all(db.pool())
-            .await
-        }
-    }
-    .map_err(DbError::from)?;
+        SearchBy::Email => db::registry::by_email(db, &text, limit).await?,
+        SearchBy::Name => db::registry::by_name(db, &like_pattern(&text), limit).await?,
+    };
     let truncated = rows.len() > MAX_RESULTS;
     let mut results = Vec::with_capacity(rows.len().min(MAX_RESULTS));
     for r in rows.iter().take(MAX_RESULTS) {
-        let der = db::unb64(
-            &r.try_get::<String, _>("cert_der").map_err(DbError::from)?,
-            "certificates.cert_der",
-        )?;
+        let der = db::unb64(&r.cert_der, "certificates.cert_der")?;
         let cert = Certificate::from_der(&der)?;
         let subject = HolderSubject::from_name(&cert.tbs_certificate.subject, None);
         if by == SearchBy::Name && subject.pseudonym.is_some() {
             continue;
         }
-        let get_i64 = |c: &str| r.try_get::<i64, _>(c).map_err(DbError::from);
-        let status: String = r.try_get("status").map_err(DbError::from)?;
-        let (not_before, not_after) = (get_i64("not_before")?, get_i64("not_after")?);
+        let (status, not_before, not_after) = (&r.status, r.not_before, r.not_after);
         let revoked = status == "revoked";
-        let serial: String = r.try_get("serial").map_err(DbError::from)?;
+        let serial = r.serial.clone();
         results.push(Entry {
             name: holder_name(&cert.tbs_certificate.subject),
-            status: status_at(&status, not_before, not_after, now).into(),
+            status: status_at(status, not_before, not_after, now).into(),
             valid_from: rfc3339(not_before),
             valid_to: rfc3339(not_after),
-            revoked_at: if revoked {
-                r.try_get::<Option<i64>, _>("revoked_at")
-                    .map_err(DbError::from)?
-                    .map(rfc3339)
-            } else {
-                None
-            },
-            revocation_reason: if revoked {
-                r.try_get::<Option<String>, _>("revocation_reason")
-                    .map_err(DbError::from)?
-                    .map(|s| reason_name(&s))
-            } else {
-                None
-            },
+            revoked_at: r.revoked_at.filter(|_| revoked).map(rfc3339),
+            revocation_reason: r.revocation_reason.as_deref().filter(|_| revoked).map(reason_name),
             issuer: common_name(&cert.tbs_certificate.issuer)
                 .unwrap_or_else(|| cert.tbs_certificate.issuer.to_string()),
             downloads: downloads(&serial),
@@ -310,18 +264,10 @@ pub async fn certificate_der(db: &Db, serial: &str) -> Result<Vec<u8>, RegistryE
     if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(RegistryError::NotFound);
     }
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} WHERE t.serial = $1 AND u.status <> 'erased'"
-    ))
-    .bind(&serial)
-    .fetch_optional(db.pool())
-    .await
-    .map_err(DbError::from)?
-    .ok_or(RegistryError::NotFound)?;
-    let der = db::unb64(
-        &row.try_get::<String, _>("cert_der").map_err(DbError::from)?,
-        "certificates.cert_der",
-    )?;
+    let row = db::registry::by_serial(db, &serial)
+        .await?
+        .ok_or(RegistryError::NotFound)?;
+    let der = db::unb64(&row.cert_der, "certificates.cert_der")?;
     Ok(der)
 }
 

@@ -49,6 +49,8 @@ pub mod institutional;
 pub mod limits;
 pub mod orders;
 pub mod outbox;
+pub mod privacy;
+pub mod registry;
 pub mod rekey;
 pub mod signing;
 pub mod users;
@@ -214,6 +216,25 @@ pub fn value_rows(rows: usize, cols: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Takes the PostgreSQL advisory lock `key` on `conn` (waits for it): one instance at a time provisions the
+/// token and the CA.
+pub async fn advisory_lock(conn: &mut sqlx::AnyConnection, key: i64) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Releases the advisory lock `key` taken on `conn`.
+pub async fn advisory_unlock(conn: &mut sqlx::AnyConnection, key: i64) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The SQL of a state change: `state = 'to'` and the guard `state IN ('from', …)`, from a state machine's own

@@ -164,3 +164,28 @@ pub async fn totp(db: &Db, user_id: &str) -> Result<Option<TotpPairing>, DbError
         locked_until: r.try_get("locked_until")?,
     }))
 }
+/// Sets a user's phone number (a confirmed change).
+pub async fn set_phone(conn: &mut sqlx::AnyConnection, user_id: &str, phone: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET phone = $1 WHERE id = $2")
+        .bind(phone)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records that a user acknowledged the privacy notice of `version` at `at`.
+pub async fn set_privacy_ack(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+    at: i64,
+    version: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET privacy_ack_at = $1, privacy_version = $2 WHERE id = $3")
+        .bind(at)
+        .bind(version)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
