@@ -342,9 +342,9 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Admin::Cleanup => {
-            let report = parafa::lifecycle::cleanup::run(&state.db, state.clock.as_ref()).await?;
+            let report = parafa::db::cleanup::run(&state.db, parafa::clock::Clock::now(state.clock.as_ref())).await?;
             for (table, n) in report {
-                let left = parafa::lifecycle::cleanup::count(&state.db, table).await?;
+                let left = parafa::db::cleanup::count(&state.db, table).await?;
                 println!("{table}: {n} deleted, {left} left");
             }
             Ok(ExitCode::SUCCESS)

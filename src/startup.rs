@@ -128,7 +128,12 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
         state.db.clone(),
         Duration::from_millis(state.settings.audit.seal_interval_ms.max(50)),
     );
-    crate::lifecycle::cleanup::spawn(state.db.clone(), state.clock.clone(), Duration::from_secs(15 * 60));
+    let clock = state.clock.clone();
+    crate::db::cleanup::spawn(
+        state.db.clone(),
+        move || crate::clock::Clock::now(clock.as_ref()),
+        Duration::from_secs(15 * 60),
+    );
     let notify = &state.settings.notify;
     let channel = crate::notify::Router::from_settings(notify, &state.settings.data_dir)
         .map_err(|e| StartupError::Io(format!("cannot set up the notification channels: {e}")))?;

@@ -40,12 +40,14 @@ macro_rules! stored_state {
 pub mod accounts;
 pub mod audit;
 pub mod ca;
+pub mod cleanup;
 pub mod console;
 pub mod contact;
 pub mod credentials;
 pub mod erasure;
 pub mod identity;
 pub mod institutional;
+pub mod jobs;
 pub mod limits;
 pub mod orders;
 pub mod outbox;

@@ -6,7 +6,6 @@
 use std::io::Write;
 
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::cades::Level;
 use super::pades;
@@ -14,6 +13,7 @@ use super::signer::{self, Format, Item, SignError, Signer};
 use super::Services;
 use crate::auth::{tokens, totp};
 use crate::clock::{rfc3339, Clock};
+use crate::db::jobs::JobState;
 use crate::db::signing::SadRow;
 use crate::db::users::User;
 use crate::db::{self, DbError};
@@ -146,39 +146,39 @@ pub async fn create(
     let quota = db::credentials::quota(&state.db, &cred.id).await?;
     let needed: i64 = kinds.iter().map(|k| signer::transactions(level, *k == "pades")).sum();
     let mut tx = state.db.writer().begin().await?;
-    sqlx::query(
-        "INSERT INTO sign_jobs (id, user_id, credential_id, state, p7s_for_pdf, level, created_at, expires_at)
-         VALUES ($1, $2, $3, 'uploaded', $4, $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(&user.id)
-    .bind(&cred.id)
-    .bind(i64::from(p7s_for_pdf))
-    .bind(level.as_str())
-    .bind(now)
-    .bind(now + limits.retention_secs)
-    .execute(&mut *tx)
-    .await?;
-    for (n, u) in uploads.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO sign_job_files (job_id, n, name, kind, digest, size, rect, content)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(n as i64)
-        .bind(clean_name(&u.name))
-        .bind(kinds[n])
-        .bind(hex::encode(HashAlg::Sha256.digest(&u.bytes)))
-        .bind(u.bytes.len() as i64)
-        .bind(u.rect.as_ref().map(Value::to_string))
-        .bind(u.bytes.clone())
-        .execute(&mut *tx)
-        .await?;
-    }
+    let job = db::jobs::NewJob {
+        id: &id,
+        user_id: &user.id,
+        credential_id: &cred.id,
+        p7s_for_pdf,
+        level: level.as_str(),
+        expires_at: now + limits.retention_secs,
+    };
+    // Each file's cleaned name, digest and rectangle (JSON), which the stored rows borrow.
+    let described: Vec<(String, String, Option<String>)> = uploads
+        .iter()
+        .map(|u| {
+            let digest = hex::encode(HashAlg::Sha256.digest(&u.bytes));
+            (clean_name(&u.name), digest, u.rect.as_ref().map(Value::to_string))
+        })
+        .collect();
+    let stored: Vec<db::jobs::NewFile> = uploads
+        .iter()
+        .zip(&described)
+        .zip(&kinds)
+        .map(|((u, (name, digest, rect)), kind)| db::jobs::NewFile {
+            name,
+            kind,
+            digest,
+            rect: rect.as_deref(),
+            content: &u.bytes,
+        })
+        .collect();
+    db::jobs::create(&mut tx, &job, &stored, now).await?;
     tx.commit().await?;
     Ok(json!({
         "id": id,
-        "state": "uploaded",
+        "state": JobState::Uploaded,
         "files": files,
         "level": level.as_str(),
         "certificate": { "credential_id": cred.id, "serial": cert.serial, "subject": cert.subject,
@@ -190,29 +190,25 @@ pub async fn create(
 
 struct JobRow {
     credential_id: String,
-    state: String,
+    state: JobState,
     level: Level,
     expires_at: i64,
 }
 
 async fn job(state: &Services, user: &User, id: &str) -> Result<JobRow, JobError> {
-    let r = sqlx::query("SELECT credential_id, state, level, expires_at FROM sign_jobs WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(&user.id)
-        .fetch_optional(state.db.writer())
+    let j = db::jobs::get(&state.db, id, &user.id)
         .await?
         .ok_or_else(|| JobError::NotFound("no such signing job".into()))?;
-    let expires_at: i64 = r.try_get("expires_at")?;
-    if expires_at <= state.clock.now() {
+    if j.expires_at <= state.clock.now() {
         return Err(JobError::NotFound(
             "this signing job has expired; its files were deleted".into(),
         ));
     }
     Ok(JobRow {
-        credential_id: r.try_get("credential_id")?,
-        state: r.try_get("state")?,
-        level: Level::parse(Some(&r.try_get::<String, _>("level")?)).unwrap_or(Level::BB),
-        expires_at,
+        credential_id: j.credential_id,
+        state: j.state,
+        level: Level::parse(Some(&j.level)).unwrap_or(Level::BB),
+        expires_at: j.expires_at,
     })
 }
 
@@ -225,7 +221,7 @@ pub async fn authorize(
     client: &str,
 ) -> Result<Value, JobError> {
     let j = job(state, user, id).await?;
-    if j.state != "uploaded" {
+    if j.state != JobState::Uploaded {
         return Err(JobError::Conflict(format!("This job is already {}", j.state)));
     }
     let (cred, cert_row, quota) = db::credentials::credential_full(&state.db, &j.credential_id)
@@ -237,21 +233,16 @@ pub async fn authorize(
             "Your certificate can no longer sign (expired, revoked or replaced)".into(),
         ));
     }
-    let files = sqlx::query("SELECT n, name, kind, rect, content FROM sign_job_files WHERE job_id = $1 ORDER BY n")
-        .bind(id)
-        .fetch_all(state.db.writer())
-        .await?;
+    let files = db::jobs::uploads(&state.db, id).await?;
     let holder = format!("{} {}", user.given_name, user.surname);
     let date = format!("{} UTC", rfc3339(now).replace('T', " ").trim_end_matches('Z'));
     let mut items = Vec::new();
     let mut names = Vec::new();
     let mut kinds = Vec::new();
     for f in &files {
-        let content: Vec<u8> = f.try_get("content")?;
-        let kind: String = f.try_get("kind")?;
+        let (content, kind) = (f.content.clone(), f.kind.clone());
         let format = if kind == "pades" {
-            let rect: Option<String> = f.try_get("rect")?;
-            let appearance = match rect.as_deref().map(serde_json::from_str::<Value>) {
+            let appearance = match f.rect.as_deref().map(serde_json::from_str::<Value>) {
                 Some(Ok(r)) => Some(appearance(&r, &holder, &date, usize::MAX).map_err(JobError::Invalid)?),
                 Some(Err(e)) => return Err(JobError::Invalid(format!("stored rectangle: {e}"))),
                 None => None,
@@ -260,7 +251,7 @@ pub async fn authorize(
         } else {
             Format::Cades { attached: true }
         };
-        names.push(f.try_get::<String, _>("name")?);
+        names.push(f.name.clone());
         kinds.push(kind);
         items.push(Item {
             content: Some(content),
@@ -344,42 +335,27 @@ pub async fn authorize(
     };
     let mut tx = state.db.writer().begin().await?;
     for (((f, name), kind), out) in files.iter().zip(&names).zip(&kinds).zip(&outputs) {
-        let n: i64 = f.try_get("n")?;
-        sqlx::query("UPDATE sign_job_files SET output = $1, output_name = $2 WHERE job_id = $3 AND n = $4")
-            .bind(out.clone())
-            .bind(output_name(name, kind))
-            .bind(id)
-            .bind(n)
-            .execute(&mut *tx)
-            .await?;
+        db::jobs::set_output(&mut tx, id, f.n, &output_name(name, kind), out).await?;
     }
     for ((item, name), kind) in items.iter().zip(&names).zip(&kinds) {
-        sqlx::query(
-            "INSERT INTO sign_history (id, user_id, credential_id, job_id, name, digest, format, level, transactions, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(&user.id)
-        .bind(&cred.id)
-        .bind(id)
-        .bind(name)
-        .bind(hex::encode(HashAlg::Sha256.digest(item.content.as_deref().unwrap_or_default())))
-        .bind(if kind == "pades" { "PAdES" } else { "CAdES" })
-        .bind(j.level.as_str())
-        .bind(item.transactions())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let signed = db::jobs::Signed {
+            user_id: &user.id,
+            credential_id: &cred.id,
+            job_id: id,
+            name,
+            digest: &hex::encode(HashAlg::Sha256.digest(item.content.as_deref().unwrap_or_default())),
+            format: if kind == "pades" { "PAdES" } else { "CAdES" },
+            level: j.level.as_str(),
+            transactions: item.transactions(),
+        };
+        db::jobs::add_history(&mut tx, &signed, now).await?;
     }
-    sqlx::query("UPDATE sign_jobs SET state = 'signed', signed_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    // Two authorisations of one job at once both sign (each with its own code); the later one's outputs stay.
+    db::jobs::mark_signed(&mut tx, id, now).await?;
     tx.commit().await?;
     Ok(json!({
         "id": id,
-        "state": "signed",
+        "state": JobState::Signed,
         "files": names.iter().zip(&kinds).enumerate().map(|(n, (name, kind))| json!({
             "n": n, "name": output_name(name, kind), "url": format!("/api/v1/sign-jobs/{id}/files/{n}"),
         })).collect::<Vec<_>>(),
@@ -392,38 +368,20 @@ pub async fn authorize(
 /// A signed file of the job: (name, bytes).
 pub async fn file(state: &Services, user: &User, id: &str, n: i64) -> Result<(String, Vec<u8>), JobError> {
     job(state, user, id).await?;
-    let r = sqlx::query("SELECT output_name, output FROM sign_job_files WHERE job_id = $1 AND n = $2")
-        .bind(id)
-        .bind(n)
-        .fetch_optional(state.db.writer())
+    db::jobs::output(&state.db, id, n)
         .await?
-        .ok_or_else(|| JobError::NotFound("no such file in this job".into()))?;
-    match (
-        r.try_get::<Option<String>, _>("output_name")?,
-        r.try_get::<Option<Vec<u8>>, _>("output")?,
-    ) {
-        (Some(name), Some(bytes)) => Ok((name, bytes)),
-        _ => Err(JobError::Conflict("This file is not signed yet".into())),
-    }
+        .ok_or_else(|| JobError::NotFound("no such file in this job".into()))?
+        .ok_or_else(|| JobError::Conflict("This file is not signed yet".into()))
 }
 
 /// `SignedFiles.zip`: every signed file of the job.
 pub async fn zip(state: &Services, user: &User, id: &str) -> Result<Vec<u8>, JobError> {
     job(state, user, id).await?;
-    let rows = sqlx::query("SELECT output_name, output FROM sign_job_files WHERE job_id = $1 ORDER BY n")
-        .bind(id)
-        .fetch_all(state.db.writer())
-        .await?;
-    let mut files = Vec::new();
-    for r in rows {
-        match (
-            r.try_get::<Option<String>, _>("output_name")?,
-            r.try_get::<Option<Vec<u8>>, _>("output")?,
-        ) {
-            (Some(name), Some(bytes)) => files.push((name, bytes)),
-            _ => return Err(JobError::Conflict("The files are not signed yet".into())),
-        }
-    }
+    let files = db::jobs::outputs(&state.db, id)
+        .await?
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| JobError::Conflict("The files are not signed yet".into()))?;
     tokio::task::spawn_blocking(move || write_zip(&files))
         .await
         .map_err(|e| JobError::Invalid(e.to_string()))?
@@ -453,17 +411,11 @@ fn write_zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, JobError> {
 /// page's list. The same owner and retention rules as [`zip`].
 pub async fn outputs(state: &Services, user: &User, id: &str) -> Result<Value, JobError> {
     let row = job(state, user, id).await?;
-    let rows = sqlx::query("SELECT n, name, output_name FROM sign_job_files WHERE job_id = $1 ORDER BY n")
-        .bind(id)
-        .fetch_all(state.db.writer())
-        .await?;
-    let mut files = Vec::new();
-    for f in rows {
-        let n: i64 = f.try_get("n")?;
-        let name: String = f.try_get("name")?;
-        let output: Option<String> = f.try_get("output_name")?;
-        files.push(json!({ "n": n, "name": output.unwrap_or(name) }));
-    }
+    let files: Vec<Value> = db::jobs::names(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|(n, name, output)| json!({ "n": n, "name": output.unwrap_or(name) }))
+        .collect();
     Ok(json!({
         "id": id,
         "state": row.state,
@@ -474,43 +426,27 @@ pub async fn outputs(state: &Services, user: &User, id: &str) -> Result<Value, J
 
 /// `GET /me/signatures`: the user's signing history, newest first (at most 500).
 pub async fn history(state: &Services, user: &User) -> Result<Value, JobError> {
-    let rows = sqlx::query(
-        "SELECT name, digest, format, level, transactions, credential_id, created_at FROM sign_history
-         WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 500",
-    )
-    .bind(&user.id)
-    .fetch_all(state.db.writer())
-    .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(json!({
-            "name": r.try_get::<String, _>("name")?,
-            "sha256": r.try_get::<String, _>("digest")?,
-            "format": r.try_get::<String, _>("format")?,
-            "level": r.try_get::<String, _>("level")?,
-            "transactions": r.try_get::<i64, _>("transactions")?,
-            "credential_id": r.try_get::<String, _>("credential_id")?,
-            "signed_at": rfc3339(r.try_get("created_at")?),
-        }));
-    }
+    let out: Vec<Value> = db::jobs::history(&state.db, &user.id, 500)
+        .await?
+        .into_iter()
+        .map(|h| {
+            json!({
+                "name": h.name,
+                "sha256": h.digest,
+                "format": h.format,
+                "level": h.level,
+                "transactions": h.transactions,
+                "credential_id": h.credential_id,
+                "signed_at": rfc3339(h.created_at),
+            })
+        })
+        .collect();
     Ok(json!({ "signatures": out }))
 }
 
 /// Deletes the jobs past their retention time with their files (the history stays). Returns how many.
 pub async fn purge_expired(state: &Services) -> Result<u64, DbError> {
-    let now = state.clock.now();
-    let mut tx = state.db.writer().begin().await?;
-    sqlx::query("DELETE FROM sign_job_files WHERE job_id IN (SELECT id FROM sign_jobs WHERE expires_at <= $1)")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    let n = sqlx::query("DELETE FROM sign_jobs WHERE expires_at <= $1")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    tx.commit().await?;
-    Ok(n)
+    db::jobs::purge_expired(&state.db, state.clock.now()).await
 }
 
 /// A visible signature from the rectangle a holder drew: `{"page": 1, "rect": [x1, y1, x2, y2]}` in PDF points.

@@ -708,10 +708,12 @@ pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &s
     let actor = format!("operator:{operator}");
     let reason = v.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let mut tx = state.db.writer().begin().await?;
-    let review = under_review(&mut tx, state, session_id).await?;
     // Any verdict on a session decides a duplicate it raised: the orders put on hold for it go on (those of a
-    // holder found to use fake data are cancelled below).
+    // holder found to use fake data are cancelled below). Written first, so that on SQLite the transaction holds
+    // the write lock before it reads (a read first could not become a write once another process wrote: an
+    // operator's command beside the server).
     db::identity::release_holds_raised_by(&mut tx, session_id).await?;
+    let review = under_review(&mut tx, state, session_id).await?;
     let event = match v.decision {
         Decision::Accept => SessionEvent::Accept,
         Decision::Return => SessionEvent::Return,

@@ -3,7 +3,6 @@
 //! reissue after expiry, refunds, reminders, revocation and the background scheduler that runs them; and the
 //! operator's shortcut that creates a ready holder in one step, for demos and tests.
 
-pub mod cleanup;
 pub mod erasure;
 pub mod holders;
 pub mod identity;

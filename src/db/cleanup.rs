@@ -6,15 +6,14 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use crate::clock::Clock;
-use crate::db::{Db, DbError};
+use super::{Db, DbError};
 
 /// What stays a while after expiry (for support and the audit's context), in seconds.
 const GRACE_SECS: i64 = 24 * 3600;
 
-/// Deletes what expired more than a day ago; returns how many rows went, per table.
-pub async fn run(db: &Db, clock: &dyn Clock) -> Result<Vec<(&'static str, u64)>, DbError> {
-    let cutoff = clock.now() - GRACE_SECS;
+/// Deletes what expired more than a day before `now`; returns how many rows went, per table.
+pub async fn run(db: &Db, now: i64) -> Result<Vec<(&'static str, u64)>, DbError> {
+    let cutoff = now - GRACE_SECS;
     let mut report = Vec::new();
     let statements: [(&'static str, &str, i64); 7] = [
         (
@@ -40,11 +39,7 @@ pub async fn run(db: &Db, clock: &dyn Clock) -> Result<Vec<(&'static str, u64)>,
             cutoff,
         ),
         // A counter past its window is a fresh window (db::limits): no grace needed.
-        (
-            "rate_limits",
-            "DELETE FROM rate_limits WHERE expires_at <= $1",
-            clock.now(),
-        ),
+        ("rate_limits", "DELETE FROM rate_limits WHERE expires_at <= $1", now),
     ];
     for (table, sql, bound) in statements {
         let n = sqlx::query(sql).bind(bound).execute(db.writer()).await?.rows_affected();
@@ -61,14 +56,14 @@ pub async fn count(db: &Db, table: &str) -> Result<i64, DbError> {
     Ok(r.try_get("n")?)
 }
 
-/// Runs [`run`] every `interval` until the process ends.
-pub fn spawn(db: Db, clock: std::sync::Arc<dyn Clock>, interval: Duration) {
+/// Runs [`run`] every `interval` until the process ends, at the time `now` tells.
+pub fn spawn(db: Db, now: impl Fn() -> i64 + Send + 'static, interval: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = run(&db, clock.as_ref()).await {
+            if let Err(e) = run(&db, now()).await {
                 tracing::warn!(error = %e, "clean-up failed; will retry");
             }
         }
