@@ -200,8 +200,7 @@ pub async fn number_and_holder(conn: &mut sqlx::AnyConnection, id: &str) -> Resu
 /// [`MessageEvent::Answer`]: closes an open message with its answer; false when it was answered meanwhile.
 pub async fn answer(conn: &mut sqlx::AnyConnection, id: &str, text: &str, by: &str, now: i64) -> Result<bool, DbError> {
     let (from, to) = MessageEvent::Answer.rule();
-    let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
-    let (to, from) = super::state_change(&from, to.as_str());
+    let (to, from) = super::state_change(from, to, MessageState::as_str);
     let sql = format!(
         "UPDATE contact_messages SET {to}, answer = $1, answered_by = $2, answered_at = $3 WHERE id = $4 AND {from}"
     );

@@ -65,8 +65,7 @@ impl SessionEvent {
 
     fn sql(self) -> (String, String) {
         let (from, to) = self.rule();
-        let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
-        super::state_change(&from, to.as_str())
+        super::state_change(from, to, SessionState::as_str)
     }
 }
 

@@ -172,8 +172,7 @@ pub async fn set_output(
 /// [`JobEvent::Sign`]: false when the job was not uploaded any more (another authorisation signed it first).
 pub async fn mark_signed(conn: &mut sqlx::AnyConnection, job_id: &str, now: i64) -> Result<bool, DbError> {
     let (from, to) = JobEvent::Sign.rule();
-    let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
-    let (to, from) = super::state_change(&from, to.as_str());
+    let (to, from) = super::state_change(from, to, JobState::as_str);
     let sql = format!("UPDATE sign_jobs SET {to}, signed_at = $1 WHERE id = $2 AND {from}");
     let n = sqlx::query(&sql)
         .bind(now)

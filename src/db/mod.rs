@@ -239,11 +239,19 @@ pub async fn advisory_unlock(conn: &mut sqlx::AnyConnection, key: i64) -> Result
     Ok(())
 }
 
-/// The SQL of a state change: `state = 'to'` and the guard `state IN ('from', …)`, from a state machine's own
-/// constant names (never from input, so they may stand in the text).
-pub(crate) fn state_change(from: &[&'static str], to: &'static str) -> (String, String) {
-    let names: Vec<String> = from.iter().map(|s| format!("'{s}'")).collect();
-    (format!("state = '{to}'"), format!("state IN ({})", names.join(", ")))
+/// The SQL of a state change: `state = 'to'` and the guard `state IN ('from', …)`, a state machine's own
+/// constant names (`name`, never input, so they may stand in the text).
+pub(crate) fn state_change<S: Copy>(from: &[S], to: S, name: fn(S) -> &'static str) -> (String, String) {
+    (
+        format!("state = '{}'", name(to)),
+        format!("state IN ({})", state_list(from.iter().copied(), name)),
+    )
+}
+
+/// `'a', 'b'`: states' constant names for an `IN (…)` list.
+pub(crate) fn state_list<S>(states: impl IntoIterator<Item = S>, name: fn(S) -> &'static str) -> String {
+    let names: Vec<String> = states.into_iter().map(|s| format!("'{}'", name(s))).collect();
+    names.join(", ")
 }
 
 /// Base64 (standard) for binary values stored as TEXT.

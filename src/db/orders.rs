@@ -200,11 +200,10 @@ pub async fn pending_of_user(
     unfrozen_only: bool,
 ) -> Result<Vec<(String, String)>, DbError> {
     let (from, _) = OrderEvent::Void.rule();
-    let names: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
     let sql = format!(
         "SELECT id, registration_number FROM orders WHERE user_id = $1 AND id <> $2 AND ($3 = 0 OR frozen = 0)
          AND state IN ({})",
-        names.join(", ")
+        super::state_list(from.iter().copied(), OrderState::as_str)
     );
     let rows = sqlx::query(&sql)
         .bind(user_id)
@@ -541,15 +540,11 @@ pub async fn record_payment(conn: &mut sqlx::AnyConnection, e: &PaymentEvent<'_>
 /// How many of a holder's orders of `kind` are paid and not finished, leaving out those whose identification was
 /// found fake (they no longer count).
 pub async fn in_progress_of_kind(db: &Db, user_id: &str, kind: &str) -> Result<i64, DbError> {
-    let names: Vec<String> = OrderState::ALL
-        .iter()
-        .filter(|s| s.is_in_progress())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
+    let in_progress = OrderState::ALL.into_iter().filter(|s| s.is_in_progress());
     let sql = format!(
         "SELECT COUNT(*) AS n FROM orders WHERE user_id = $1 AND kind = $2 AND state IN ({})
          AND NOT EXISTS (SELECT 1 FROM identity_sessions s WHERE s.order_id = orders.id AND s.fake = 1)",
-        names.join(", ")
+        super::state_list(in_progress, OrderState::as_str)
     );
     Ok(sqlx::query(&sql)
         .bind(user_id)

@@ -77,8 +77,7 @@ impl RekeyEvent {
     /// `state = 'to'` and the guard `state IN ('from', …)` of the event.
     fn sql(self) -> (String, String) {
         let (from, to) = self.rule();
-        let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
-        super::state_change(&from, to.as_str())
+        super::state_change(from, to, RekeyState::as_str)
     }
 }
 
@@ -259,14 +258,10 @@ pub async fn issued(
 
 /// Whether a credential has a request under way (sent, approved or issued).
 pub async fn under_way_for(db: &Db, credential_id: &str) -> Result<bool, DbError> {
-    let names: Vec<String> = RekeyState::ALL
-        .iter()
-        .filter(|s| s.is_under_way())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
+    let under_way = RekeyState::ALL.into_iter().filter(|s| s.is_under_way());
     let sql = format!(
         "SELECT COUNT(*) AS n FROM rekey_requests WHERE credential_id = $1 AND state IN ({})",
-        names.join(", ")
+        super::state_list(under_way, RekeyState::as_str)
     );
     let n: i64 = sqlx::query(&sql)
         .bind(credential_id)
