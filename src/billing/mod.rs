@@ -40,54 +40,24 @@ fn mul_div_round(a: i64, b: i64, d: i64) -> i64 {
     (a * b + d / 2) / d
 }
 
-/// A price in EUR and RON.
+/// A price in EUR and RON: the amounts stored with an order, and the line that says them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Price {
-    pub net_eur_cents: i64,
-    pub discount_eur_cents: i64,
-    pub vat_basis_points: i64,
-    pub vat_eur_cents: i64,
-    pub gross_eur_cents: i64,
-    /// RON per EUR × 10 000.
-    pub ron_per_eur_1e4: i64,
-    pub rate_date: String,
-    pub total_ron_bani: i64,
+    #[serde(flatten)]
+    pub amounts: crate::db::orders::PriceColumns,
     /// "Pay 233.80 RON (46.41 EUR)".
     pub label: String,
 }
 
 impl Price {
-    /// The price as stored.
-    pub fn columns(&self) -> crate::db::orders::PriceColumns {
-        crate::db::orders::PriceColumns {
-            net_eur_cents: self.net_eur_cents,
-            discount_eur_cents: self.discount_eur_cents,
-            vat_basis_points: self.vat_basis_points,
-            vat_eur_cents: self.vat_eur_cents,
-            gross_eur_cents: self.gross_eur_cents,
-            ron_per_eur_1e4: self.ron_per_eur_1e4,
-            rate_date: self.rate_date.clone(),
-            total_ron_bani: self.total_ron_bani,
-        }
-    }
-
-    /// A stored price, with its label.
-    pub fn from_columns(c: crate::db::orders::PriceColumns) -> Price {
-        Price {
-            label: format!(
-                "Pay {} RON ({} EUR)",
-                format_minor(c.total_ron_bani),
-                format_minor(c.gross_eur_cents)
-            ),
-            net_eur_cents: c.net_eur_cents,
-            discount_eur_cents: c.discount_eur_cents,
-            vat_basis_points: c.vat_basis_points,
-            vat_eur_cents: c.vat_eur_cents,
-            gross_eur_cents: c.gross_eur_cents,
-            ron_per_eur_1e4: c.ron_per_eur_1e4,
-            rate_date: c.rate_date,
-            total_ron_bani: c.total_ron_bani,
-        }
+    /// Stored amounts, with their label.
+    pub fn of(amounts: crate::db::orders::PriceColumns) -> Price {
+        let label = format!(
+            "Pay {} RON ({} EUR)",
+            format_minor(amounts.total_ron_bani),
+            format_minor(amounts.gross_eur_cents)
+        );
+        Price { amounts, label }
     }
 }
 
@@ -102,7 +72,7 @@ pub fn price(net_eur_cents: i64, discount_eur_cents: i64, vat_basis_points: i64,
     let vat = mul_div_round(taxable, vat_basis_points, 10_000);
     let gross = taxable + vat;
     let ron = mul_div_round(gross, rate.ron_per_eur_1e4, 10_000);
-    Price {
+    Price::of(crate::db::orders::PriceColumns {
         net_eur_cents,
         discount_eur_cents: net_eur_cents - taxable,
         vat_basis_points,
@@ -111,8 +81,7 @@ pub fn price(net_eur_cents: i64, discount_eur_cents: i64, vat_basis_points: i64,
         ron_per_eur_1e4: rate.ron_per_eur_1e4,
         rate_date: rate.date.clone(),
         total_ron_bani: ron,
-        label: format!("Pay {} RON ({} EUR)", format_minor(ron), format_minor(gross)),
-    }
+    })
 }
 
 /// A package as `GET /packages` shows it.
@@ -150,9 +119,9 @@ mod tests {
             date: "2025-03-14".into(),
         };
         let p = price(3900, 0, 1900, &rate);
-        assert_eq!(p.vat_eur_cents, 741);
-        assert_eq!(p.gross_eur_cents, 4641);
-        assert_eq!(p.total_ron_bani, 23380);
+        assert_eq!(p.amounts.vat_eur_cents, 741);
+        assert_eq!(p.amounts.gross_eur_cents, 4641);
+        assert_eq!(p.amounts.total_ron_bani, 23380);
         assert_eq!(p.label, "Pay 233.80 RON (46.41 EUR)");
     }
 
@@ -164,11 +133,15 @@ mod tests {
         };
         let p = price(5900, 0, 2100, &rate);
         assert_eq!(
-            (p.vat_eur_cents, p.gross_eur_cents, p.total_ron_bani),
+            (
+                p.amounts.vat_eur_cents,
+                p.amounts.gross_eur_cents,
+                p.amounts.total_ron_bani
+            ),
             (1239, 7139, 35695)
         );
         let p = price(3900, 5000, 2100, &rate);
-        assert_eq!((p.discount_eur_cents, p.gross_eur_cents), (3900, 0));
+        assert_eq!((p.amounts.discount_eur_cents, p.amounts.gross_eur_cents), (3900, 0));
         assert_eq!(format_minor(5), "0.05");
     }
 }

@@ -235,7 +235,7 @@ pub async fn place(
             kind: &kind,
             package_id: i64::from(package.id),
             state: OrderState::AwaitingPayment,
-            price: &price.columns(),
+            price: &price.amounts,
             promo_code: promo.as_ref().map(|p| p.code.as_str()),
             invoice: &invoice.to_string(),
             acknowledgements: &acks_json.to_string(),
@@ -303,7 +303,7 @@ pub async fn reprice(state: &Services, order_id: &str) -> Result<(), DbError> {
     }
     let p = &order.price;
     let p = price(p.net_eur_cents, p.discount_eur_cents, p.vat_basis_points, &rate);
-    db::orders::set_rate(&state.db, order_id, &p.columns(), state.clock.now()).await
+    db::orders::set_rate(&state.db, order_id, &p.amounts, state.clock.now()).await
 }
 
 /// One of the user's orders with its price, invoice data, actions and history.
@@ -339,7 +339,7 @@ pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, Orde
         "credential_id": o.credential_id,
         "package": o.package_id,
         "state": o.state,
-        "price": Price::from_columns(o.price),
+        "price": Price::of(o.price),
         "promo_code": o.promo_code,
         "invoice": invoice,
         "payment_url": payment_url,

@@ -228,7 +228,7 @@ pub async fn freeze(conn: &mut sqlx::AnyConnection, order_id: &str, now: i64) ->
 }
 
 /// An order's price as stored: EUR amounts in cents, the rate of its day, the RON total in bani.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PriceColumns {
     pub net_eur_cents: i64,
     pub discount_eur_cents: i64,

@@ -281,7 +281,7 @@ impl Placing<'_> {
             kind: "new",
             package_id: i64::from(c.package.id),
             state: OrderState::AwaitingDocuments,
-            price: &self.price.columns(),
+            price: &self.price.amounts,
             promo_code: None,
             invoice: &invoice.to_string(),
             acknowledgements: &acks.to_string(),
@@ -361,7 +361,7 @@ impl Placing<'_> {
     ) -> Result<(), LifecycleError> {
         let c = self.c;
         let holder_name = format!("{} {}", holder.given_name, holder.surname);
-        let amount = crate::billing::format_minor(self.price.total_ron_bani);
+        let amount = crate::billing::format_minor(self.price.amounts.total_ron_bani);
         let billing = &state.settings.billing;
         let proforma = Template::InstitutionalProforma {
             order: number,
