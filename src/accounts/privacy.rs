@@ -28,18 +28,18 @@ pub struct ConsentRequest {
 pub async fn consent(state: &Services, user: &User, req: ConsentRequest, client: &str) -> Result<Value, AccountError> {
     let kind = req.kind.unwrap_or_default();
     if !KINDS.contains(&kind.as_str()) {
-        return Err(AccountError::Invalid(format!(
-            "kind must be one of {}",
-            KINDS.join(", ")
+        return Err(AccountError::Invalid(crate::text!(
+            "error.privacy.kind_must_one",
+            kinds = KINDS.join(", ")
         )));
     }
     let granted = req
         .granted
-        .ok_or_else(|| AccountError::Invalid("granted (true or false) is required".into()))?;
+        .ok_or_else(|| AccountError::Invalid(crate::text!("error.privacy.granted_true_or_false_required")))?;
     if !granted && kind != "marketing" {
-        return Err(AccountError::Invalid(
-            "Only the marketing consent can be withdrawn; to stop using the service, ask for erasure".into(),
-        ));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.privacy.only_marketing_consent_can_withdrawn"
+        )));
     }
     let version = &state.settings.accounts.privacy_notice_version;
     let now = state.clock.now();

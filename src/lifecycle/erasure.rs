@@ -27,9 +27,9 @@ pub struct ErasureRequest {
 /// kept, and listed with the reason. Nothing is revoked or erased when the step-up fails.
 pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &str) -> Result<Value, AccountError> {
     if req.confirm != Some(true) {
-        return Err(AccountError::Invalid(
-            "Erasure closes the account for good: send confirm: true to go ahead".into(),
-        ));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.privacy.erasure_closes_account_for_good"
+        )));
     }
     let (checked, attempt) =
         crate::accounts::login::check_password(&state.accounts(), &user.email, req.password, client).await?;

@@ -27,7 +27,9 @@ use crate::db::rekey::RekeyState;
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::hsm::{Hsm, KeySpec};
+use crate::i18n::Text;
 use crate::notify::{self, Template};
+use crate::text;
 
 /// `POST /me/certificates`.
 #[derive(Debug, Deserialize)]
@@ -64,10 +66,10 @@ pub fn terms_document(version: &str, holder: &str, order: &str, at: i64) -> Stri
 async fn subject_of(state: &Services, user: &User) -> Result<(HolderSubject, Option<String>), LifecycleError> {
     let r = db::identity::identity_of(&state.db, &user.id)
         .await?
-        .ok_or_else(|| LifecycleError::Conflict("no accepted identification".into()))?;
+        .ok_or_else(|| LifecycleError::Conflict(text!("error.issuance.no_accepted_identification")))?;
     let country = r.country;
-    let doc: super::identity::Document =
-        serde_json::from_str(&r.document).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    let doc: super::identity::Document = serde_json::from_str(&r.document)
+        .map_err(|e| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?;
     // The semantics identifier of EN 319 412-1 §5.1.3: the personal number, else the document.
     let serial_number = match r.personal_number {
         Some(p) if !p.is_empty() => format!("PNO{country}-{p}"),
@@ -161,7 +163,7 @@ fn sign_evidence(
     cms::sign(&signer, cms::Encapsulation::Attached(text), |digest| {
         hsm.sign_digest(credential_id.as_bytes(), mechanism, digest)
     })
-    .map_err(|e| LifecycleError::Invalid(format!("the terms evidence could not be signed: {e}")))
+    .map_err(|e| LifecycleError::Invalid(text!("error.issuance.terms_evidence_unsigned", e)))
 }
 
 /// Stores a new credential: certificate, credential and quota rows.
@@ -234,20 +236,20 @@ pub fn issued_email(state: &Services, user: &User, issued: &Issued) -> notify::M
 /// The holder's order whose certificate may be issued now: a new or reissue order, its identification accepted,
 /// not on hold.
 async fn issuable_order(state: &Services, user: &User, order_id: Option<&str>) -> Result<OrderRow, LifecycleError> {
-    let order_id = order_id.ok_or_else(|| LifecycleError::Invalid("order_id is required".into()))?;
+    let order_id = order_id.ok_or_else(|| LifecycleError::Invalid(text!("error.issuance.order_id_required")))?;
     let order = orders::order_row(state.db.writer(), order_id)
         .await?
         .filter(|o| o.user_id == user.id)
-        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(text!("error.order.no_such_order")))?;
     if order.kind == "rekey" {
-        return Err(LifecycleError::Conflict(
-            "A rekey's certificate is issued automatically once the request is approved".into(),
-        ));
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.rekey_certificate_issued_automatically_once"
+        )));
     }
     if order.state != OrderState::Accepted || order.frozen {
-        return Err(LifecycleError::Conflict(format!(
-            "The certificate can be issued once the identification is accepted; this order is {}",
-            order.state
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.certificate_can_issued_once_identification",
+            state => Text::state(order.state.as_str())
         )));
     }
     Ok(order)
@@ -269,9 +271,9 @@ async fn phone_decision(
         Some("confirm") => {}
         Some("refuse") => return Ok(None),
         _ => {
-            return Err(LifecycleError::Conflict(format!(
-                "The phone number changed during identification (ending in {}): confirm it as your account's phone or refuse it (phone: confirm or refuse)",
-                &p[p.len().saturating_sub(3)..]
+            return Err(LifecycleError::Conflict(text!(
+                "error.issuance.phone_number_changed_during_identification",
+                ending = &p[p.len().saturating_sub(3)..]
             )))
         }
     }
@@ -279,9 +281,9 @@ async fn phone_decision(
         .await?
         .is_some_and(|o| o.id != user.id)
     {
-        return Err(LifecycleError::Conflict(
-            "That phone number belongs to another account; refuse it to keep yours".into(),
-        ));
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.that_phone_number_belongs_another"
+        )));
     }
     Ok(Some(p))
 }
@@ -290,30 +292,30 @@ async fn phone_decision(
 pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &str) -> Result<Value, LifecycleError> {
     let order = issuable_order(state, user, req.order_id.as_deref()).await?;
     if req.terms_accepted != Some(true) {
-        return Err(LifecycleError::Invalid(
-            "Please read and accept the issuance terms (terms_accepted: true)".into(),
-        ));
+        return Err(LifecycleError::Invalid(text!(
+            "error.issuance.please_read_and_accept_issuance"
+        )));
     }
     let spec: KeySpec = req
         .key
         .as_deref()
         .unwrap_or("rsa2048")
         .parse()
-        .map_err(LifecycleError::Invalid)?;
+        .map_err(|e: String| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?;
     let package = state
         .settings
         .package(order.package_id as u8)
         .cloned()
-        .ok_or_else(|| LifecycleError::Invalid("the order's package is no longer offered".into()))?;
+        .ok_or_else(|| LifecycleError::Invalid(text!("error.issuance.order_package_no_longer_offered")))?;
     let (subject, session_phone) = subject_of(state, user).await?;
     let new_phone = phone_decision(state, user, session_phone, req.phone.as_deref()).await?;
     if db::users::totp(&state.db, &user.id)
         .await?
         .is_none_or(|p| p.status != "active")
     {
-        return Err(LifecycleError::Conflict(
-            "Configure the authorisation mechanism (pair your authenticator app) before issuance".into(),
-        ));
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.configure_authorisation_mechanism_pair_authenticator"
+        )));
     }
     totp::check_code(
         &state.db,
@@ -427,9 +429,9 @@ async fn store_issued(
     )
     .await?
     {
-        return Err(LifecycleError::Conflict(
-            "This order's certificate was issued meanwhile".into(),
-        ));
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.order_certificate_was_issued_meanwhile"
+        )));
     }
     db::orders::set_credential(&mut tx, &order.id, credential_id).await?;
     // An institutional order is invoiced now, after issuance (§13).
@@ -466,7 +468,7 @@ pub async fn destroy_key(hsm: &Arc<Hsm>, credential_id: &str) {
 pub async fn evidence(state: &Services, user: &User, credential_id: &str) -> Result<Vec<u8>, LifecycleError> {
     db::credentials::evidence(&state.db, credential_id, &user.id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no signed terms for this credential".into()))
+        .ok_or_else(|| LifecycleError::NotFound(text!("error.issuance.no_signed_terms_for_credential")))
 }
 
 /// `GET /me/certificates`: the holder's certificates with state, validity, quota left, the rekey window and the

@@ -275,7 +275,7 @@ async fn user_certificate_pem(page: &Page, state: &AppState, id: &str) -> Result
         .and_then(|c| c.iter().find(|c| c["credential_id"] == id))
         .and_then(|c| c["certificate_pem"].as_str())
         .map(str::to_owned)
-        .ok_or_else(|| page.error(ApiError::not_found("no such certificate")))
+        .ok_or_else(|| page.error(ApiError::not_found(crate::text!("error.rekey.no_such_certificate"))))
 }
 
 fn download(content_type: &str, filename: &str, body: Vec<u8>) -> HttpResponse {
@@ -307,8 +307,8 @@ async fn certificate_der(
 ) -> Result<HttpResponse, PageError> {
     let pem = user_certificate_pem(&page, &state, &id).await?;
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der =
-        crate::encoding::decode_b64(&b64).ok_or_else(|| page.error(ApiError::not_found("no such certificate")))?;
+    let der = crate::encoding::decode_b64(&b64)
+        .ok_or_else(|| page.error(ApiError::not_found(crate::text!("error.rekey.no_such_certificate"))))?;
     Ok(download("application/pkix-cert", "certificate.cer", der))
 }
 
@@ -355,7 +355,7 @@ async fn rekey_page(
             .cloned()
     });
     if q.order.is_some() && order.is_none() {
-        return Err(page.error(ApiError::not_found("no such rekey order")));
+        return Err(page.error(ApiError::not_found(crate::text!("error.rekey.no_such_rekey_order"))));
     }
     // The request of that order, found through the certificate it renews.
     let mut request = Json::Null;
