@@ -46,7 +46,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     Ok(page.render(
         "operator/console.html",
         context! {
-            sessions => Value::from_serialize(&identity["sessions"]),
+            sessions => Value::from_serialize(&identity.sessions),
             requests => Value::from_serialize(&rekey["requests"]),
             users => Value::from_serialize(&users.users),
             orders => Value::from_serialize(&orders.orders),
