@@ -270,11 +270,10 @@ async fn certificates(page: Page, state: web::Data<AppState>) -> Result<HttpResp
 async fn user_certificate_pem(page: &Page, state: &AppState, id: &str) -> Result<String, PageError> {
     let user = page.user()?;
     let list = page.ok(issuance::list_in(state, &user.user, page.lang.code()).await)?;
-    list["certificates"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["credential_id"] == id))
-        .and_then(|c| c["certificate_pem"].as_str())
-        .map(str::to_owned)
+    list.certificates
+        .into_iter()
+        .find(|c| c.credential_id == id)
+        .map(|c| c.certificate_pem)
         .ok_or_else(|| page.error(ApiError::not_found("no such certificate")))
 }
 
@@ -337,10 +336,7 @@ async fn rekey_page(
 ) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
     let certs = page.ok(issuance::list_in(&state, &user.user, page.lang.code()).await)?;
-    let current = certs["certificates"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["status"] == "valid"))
-        .cloned();
+    let current = certs.certificates.iter().find(|c| c.status == "valid");
     let orders = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
     // The rekey order: the one asked for, else the newest one still in progress.
     let order = orders["orders"].as_array().and_then(|list| {
@@ -360,10 +356,11 @@ async fn rekey_page(
     // The request of that order, found through the certificate it renews.
     let mut request = Json::Null;
     if let Some(o) = &order {
-        let request_id = certs["certificates"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["credential_id"] == o["credential_id"]))
-            .and_then(|c| c["rekey"]["request_id"].as_str());
+        let request_id = certs
+            .certificates
+            .iter()
+            .find(|c| o["credential_id"] == c.credential_id)
+            .and_then(|c| c.rekey.request_id.as_deref());
         if let Some(rid) = request_id {
             let r = page.ok(rekey::view(&state, &user.user, rid).await)?;
             if r["order_id"] == o["id"] {
@@ -401,7 +398,7 @@ async fn rekey_page(
         "orders/rekey.html",
         context! {
             step => step,
-            current => Value::from_serialize(&current),
+            current => Value::from_serialize(current),
             order => Value::from_serialize(&order),
             request => Value::from_serialize(&request),
             document => Value::from_serialize(&document),
