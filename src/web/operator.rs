@@ -47,7 +47,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
         "operator/console.html",
         context! {
             sessions => Value::from_serialize(&identity.sessions),
-            requests => Value::from_serialize(&rekey["requests"]),
+            requests => Value::from_serialize(&rekey.requests),
             users => Value::from_serialize(&users.users),
             orders => Value::from_serialize(&orders.orders),
             credentials => Value::from_serialize(&credentials.credentials),

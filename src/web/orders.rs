@@ -12,7 +12,7 @@ use serde_json::{json, Value as Json};
 
 use super::{Page, PageError, StaticFile, Template};
 use crate::app::AppState;
-use crate::billing::{self, format_minor};
+use crate::billing::{self, format_minor, OrderState};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::lifecycle::{identity, issuance, rekey};
@@ -354,7 +354,7 @@ async fn rekey_page(
         return Err(page.error(ApiError::not_found("no such rekey order")));
     }
     // The request of that order, found through the certificate it renews.
-    let mut request = Json::Null;
+    let mut request = None;
     if let Some(o) = &order {
         let request_id = certs
             .certificates
@@ -363,23 +363,17 @@ async fn rekey_page(
             .and_then(|c| c.rekey.request_id.as_deref());
         if let Some(rid) = request_id {
             let r = page.ok(rekey::view(&state, &user.user, rid).await)?;
-            if r["order_id"] == o["id"] {
-                request = r;
+            if o["id"] == r.order_id {
+                request = Some(r);
             }
         }
     }
-    let step = match (&order, request.is_null()) {
-        (None, _) => "notice",
-        (Some(o), true) if o["state"] == "awaiting_payment" => "pay",
-        (Some(o), true) if o["state"] == "paid" => "start",
-        (Some(_), true) => "closed",
-        (Some(_), false) => match request["state"].as_str().unwrap_or_default() {
-            "draft" if request["document_received"] == true => "terms",
-            "draft" => "document",
-            "rejected" => "rejected",
-            _ => "status",
-        },
-    };
+    // Billing's view names the order's state by its stored name.
+    let order_state = order
+        .as_ref()
+        .and_then(|o| o["state"].as_str())
+        .and_then(OrderState::parse);
+    let step = rekey::RekeyStep::of(order_state, request.as_ref());
     let document = page.ok(rekey::document_on_file(&state, &user.user.id).await)?;
     let on_file = document.is_some();
     let document = document.map_or_else(|| json!({}), |d| json!(d));
@@ -397,7 +391,7 @@ async fn rekey_page(
     Ok(page.render(
         "orders/rekey.html",
         context! {
-            step => step,
+            step => Value::from_serialize(step),
             current => Value::from_serialize(current),
             order => Value::from_serialize(&order),
             request => Value::from_serialize(&request),
