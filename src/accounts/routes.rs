@@ -315,7 +315,7 @@ async fn lost_app_activate(
 }
 
 /// Responses that end the session in the browser too.
-fn logged_out(body: serde_json::Value) -> HttpResponse {
+fn logged_out(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::SET_COOKIE, sessions::clear_cookie()))
         .json(body)

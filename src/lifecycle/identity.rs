@@ -10,7 +10,7 @@
 //! operator decides. No step takes a new payment.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::LifecycleError;
@@ -115,7 +115,7 @@ pub async fn provider_callback(
     state: &Services,
     signature: Option<&str>,
     body: &[u8],
-) -> Result<Value, ProviderCallbackError> {
+) -> Result<SessionReport, ProviderCallbackError> {
     let secret = callback_secret(state).await.map_err(LifecycleError::from)?;
     crate::billing::payment::verify(&secret, signature, body, state.clock.now())
         .map_err(|_| ProviderCallbackError::Unauthentic)?;
@@ -313,9 +313,21 @@ async fn user_order(state: &Services, user: &User, order_id: &str) -> Result<Ord
         .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.order.no_such_order")))
 }
 
+/// A new identification link of an order.
+#[derive(Debug, serde::Serialize)]
+pub struct SessionLink {
+    pub session_id: String,
+    /// The provider's name.
+    pub provider: String,
+    pub url: String,
+    pub expires_at: String,
+    /// The order's registration number.
+    pub order: String,
+}
+
 /// `POST /orders/{id}/identity-session`: a new identification link for a paid new or reissue order (or for one
 /// returned for completion). Any earlier unfinished link of the order stops working.
-pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) -> Result<Value, LifecycleError> {
+pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) -> Result<SessionLink, LifecycleError> {
     let order = user_order(state, user, order_id).await?;
     if provider(state).is_none() {
         return Err(LifecycleError::Conflict(text!("error.identity.no_provider")));
@@ -356,13 +368,13 @@ pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) 
         json!({ "order": order.registration_number, "session": id }),
     )
     .await;
-    Ok(json!({
-        "session_id": id,
-        "provider": provider_name(state),
-        "url": url,
-        "expires_at": rfc3339(expires),
-        "order": order.registration_number,
-    }))
+    Ok(SessionLink {
+        session_id: id,
+        provider: provider_name(state),
+        url,
+        expires_at: rfc3339(expires),
+        order: order.registration_number,
+    })
 }
 
 /// The session behind a link, while the link is valid.
@@ -393,23 +405,52 @@ fn sandbox_only(state: &Services) -> Result<(), LifecycleError> {
     }
 }
 
+/// What the sandbox provider's page asks for.
+#[derive(Debug, serde::Serialize)]
+pub struct SandboxSession {
+    pub provider: &'static str,
+    pub session_id: String,
+    /// The order's registration number.
+    pub order: String,
+    /// The accepted document types.
+    pub documents: Vec<String>,
+    /// The account's phone number.
+    pub phone: String,
+    pub consents: [&'static str; 4],
+    pub outcomes: [&'static str; 2],
+}
+
 /// `GET /identity/sandbox/{token}`: what the session asks for (development mode only).
-pub async fn sandbox_view(state: &Services, token: &str) -> Result<Value, LifecycleError> {
+pub async fn sandbox_view(state: &Services, token: &str) -> Result<SandboxSession, LifecycleError> {
     sandbox_only(state)?;
     let (id, order, user) = session_by_link(state, token).await?;
-    Ok(json!({
-        "provider": "sandbox",
-        "session_id": id,
-        "order": order.registration_number,
-        "documents": state.settings.lifecycle.identity_documents,
-        "phone": user.phone,
-        "consents": ["privacy_notice", "biometric", "captures", "recording"],
-        "outcomes": ["complete", "interrupt"],
-    }))
+    Ok(SandboxSession {
+        provider: "sandbox",
+        session_id: id,
+        order: order.registration_number,
+        documents: state.settings.lifecycle.identity_documents.clone(),
+        phone: user.phone,
+        consents: ["privacy_notice", "biometric", "captures", "recording"],
+        outcomes: ["complete", "interrupt"],
+    })
+}
+
+/// The order's state after a provider's report, and what the holder reads.
+#[derive(Debug, serde::Serialize)]
+pub struct SessionReport {
+    pub state: OrderState,
+    /// Whether the identity document is on another account (a completed session only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<bool>,
+    pub message: &'static str,
 }
 
 /// `POST /identity/sandbox/{token}`: the sandbox provider's report of the session (development mode only).
-pub async fn sandbox_report(state: &Services, token: &str, report: SandboxOutcome) -> Result<Value, LifecycleError> {
+pub async fn sandbox_report(
+    state: &Services,
+    token: &str,
+    report: SandboxOutcome,
+) -> Result<SessionReport, LifecycleError> {
     sandbox_only(state)?;
     report_session(state, token, SandboxProvider.name(), report).await
 }
@@ -420,7 +461,7 @@ async fn report_session(
     token: &str,
     provider: &str,
     report: SandboxOutcome,
-) -> Result<Value, LifecycleError> {
+) -> Result<SessionReport, LifecycleError> {
     let (session_id, order, user) = session_by_link(state, token).await?;
     let now = state.clock.now();
     let actor = format!("provider:{provider}");
@@ -468,9 +509,11 @@ async fn report_session(
                 json!({ "order": order.registration_number }),
             )
             .await;
-            Ok(
-                json!({ "state": OrderState::ReturnedForCompletion, "message": "The session was interrupted: a new link was sent by e-mail" }),
-            )
+            Ok(SessionReport {
+                state: OrderState::ReturnedForCompletion,
+                flagged: None,
+                message: "The session was interrupted: a new link was sent by e-mail",
+            })
         }
         Some("complete") => complete(state, &session_id, &order, &user, report, now, &actor).await,
         _ => Err(LifecycleError::Invalid(crate::text!(
@@ -487,7 +530,7 @@ async fn complete(
     report: SandboxOutcome,
     now: i64,
     actor: &str,
-) -> Result<Value, LifecycleError> {
+) -> Result<SessionReport, LifecycleError> {
     let consents = report.consents.unwrap_or_default();
     if [
         consents.privacy_notice,
@@ -566,15 +609,15 @@ async fn complete(
         json!({ "order": order.registration_number, "duplicate_of": others }),
     )
     .await;
-    Ok(json!({
-        "state": OrderState::UnderReview,
-        "flagged": flagged,
-        "message": if flagged {
+    Ok(SessionReport {
+        state: OrderState::UnderReview,
+        flagged: Some(flagged),
+        message: if flagged {
             "The identification stopped: the identity document is already used on another account. An operator will decide."
         } else {
             "Thank you. An operator will review the identification within 24 hours."
         },
-    }))
+    })
 }
 
 /// Freezes a user's pending orders and tells the holder (product rules §10).
@@ -603,8 +646,45 @@ async fn freeze_pending(
     Ok(())
 }
 
+/// The operators' queue of identification sessions.
+#[derive(Debug, serde::Serialize)]
+pub struct SessionQueue {
+    pub sessions: Vec<QueuedSession>,
+}
+
+/// A session in the operators' queue, with its order and holder.
+#[derive(Debug, serde::Serialize)]
+pub struct QueuedSession {
+    pub id: String,
+    pub order_id: String,
+    /// The order's registration number.
+    pub order: String,
+    pub kind: String,
+    pub state: SessionState,
+    pub attempt: i64,
+    pub flagged: bool,
+    pub holder: SessionHolder,
+    /// The phone number reported with the session.
+    pub session_phone: Option<String>,
+    pub document: Option<Document>,
+    pub reason: Option<String>,
+    pub submitted_at: Option<String>,
+}
+
+/// The holder of a queued session.
+#[derive(Debug, serde::Serialize)]
+pub struct SessionHolder {
+    pub email: String,
+    pub name: String,
+    pub account_phone: String,
+}
+
 /// The operator's queue: sessions under review (flagged ones first), or in `state_filter`.
-pub async fn queue(state: &Services, state_filter: Option<&str>, flagged_only: bool) -> Result<Value, LifecycleError> {
+pub async fn queue(
+    state: &Services,
+    state_filter: Option<&str>,
+    flagged_only: bool,
+) -> Result<SessionQueue, LifecycleError> {
     let wanted = match state_filter {
         None => SessionState::UnderReview,
         Some(name) => SessionState::parse(name)
@@ -612,31 +692,27 @@ pub async fn queue(state: &Services, state_filter: Option<&str>, flagged_only: b
     };
     let mut out = Vec::new();
     for r in db::identity::queue(&state.db, wanted, flagged_only).await? {
-        let doc: Value = r
-            .document
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .unwrap_or(Value::Null);
-        out.push(json!({
-            "id": r.id,
-            "order_id": r.order_id,
-            "order": r.registration_number,
-            "kind": r.kind,
-            "state": r.state,
-            "attempt": r.attempt,
-            "flagged": r.flagged,
-            "holder": {
-                "email": r.email,
-                "name": format!("{} {}", r.given_name, r.surname),
-                "account_phone": r.account_phone,
+        let document = r.document.as_deref().and_then(|d| serde_json::from_str(d).ok());
+        out.push(QueuedSession {
+            id: r.id,
+            order_id: r.order_id,
+            order: r.registration_number,
+            kind: r.kind,
+            state: r.state,
+            attempt: r.attempt,
+            flagged: r.flagged,
+            holder: SessionHolder {
+                email: r.email,
+                name: format!("{} {}", r.given_name, r.surname),
+                account_phone: r.account_phone,
             },
-            "session_phone": r.session_phone,
-            "document": doc,
-            "reason": r.reason,
-            "submitted_at": r.submitted_at.map(rfc3339),
-        }));
+            session_phone: r.session_phone,
+            document,
+            reason: r.reason,
+            submitted_at: r.submitted_at.map(rfc3339),
+        });
     }
-    Ok(json!({ "sessions": out }))
+    Ok(SessionQueue { sessions: out })
 }
 
 /// An operator's decision on an identification.
@@ -711,9 +787,18 @@ async fn under_review(conn: &mut sqlx::AnyConnection, state: &Services, id: &str
     })
 }
 
+/// A verdict carried out: the order's state after it.
+#[derive(Debug, serde::Serialize)]
+pub struct Decided {
+    pub session_id: String,
+    /// The order's registration number.
+    pub order: String,
+    pub order_state: OrderState,
+}
+
 /// The operator decides on a session under review. Operators never identify for a holder: the verdict is
 /// recorded with the operator's identity and audited. Returns the order's state after the verdict.
-pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &str) -> Result<Value, LifecycleError> {
+pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &str) -> Result<Decided, LifecycleError> {
     let now = state.clock.now();
     let actor = format!("operator:{operator}");
     let reason = v.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
@@ -759,7 +844,11 @@ pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &s
         json!({ "order": number, "session": session_id, "fake": v.fake, "reason": reason }),
     )
     .await;
-    Ok(json!({ "session_id": session_id, "order": number, "order_state": outcome }))
+    Ok(Decided {
+        session_id: session_id.to_owned(),
+        order: number.clone(),
+        order_state: outcome,
+    })
 }
 
 /// A verdict being carried out on the order, the holder's identity and their messages, in the verdict's
@@ -883,9 +972,23 @@ impl Judged<'_> {
     }
 }
 
+/// The new session of a resubmitted identification.
+#[derive(Debug, serde::Serialize)]
+pub struct Resubmitted {
+    pub session_id: String,
+    pub url: String,
+    pub expires_at: String,
+    pub attempt: i64,
+}
+
 /// `POST /orders/{id}/resubmit`: a rejected identification is copied into a new session of the same order, with
 /// no new payment, within the configured limits.
-pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &str) -> Result<Value, LifecycleError> {
+pub async fn resubmit(
+    state: &Services,
+    user: &User,
+    order_id: &str,
+    client: &str,
+) -> Result<Resubmitted, LifecycleError> {
     let order = user_order(state, user, order_id).await?;
     if let Some(until) = banned_until(state, &user.id).await? {
         return Err(LifecycleError::Forbidden(crate::text!(
@@ -942,7 +1045,12 @@ pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &st
         json!({ "order": order.registration_number, "attempt": attempt + 1 }),
     )
     .await;
-    Ok(json!({ "session_id": id, "url": url, "expires_at": rfc3339(expires), "attempt": attempt + 1 }))
+    Ok(Resubmitted {
+        session_id: id,
+        url,
+        expires_at: rfc3339(expires),
+        attempt: attempt + 1,
+    })
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ pub async fn create(
     operator: &User,
     req: CreateRequest,
     client: &str,
-) -> Result<Value, LifecycleError> {
+) -> Result<InstitutionalOrder, LifecycleError> {
     let c = checked(state, req)?;
     let existing = users::by_email(&state.db, &c.email).await?;
     may_order(state, existing.as_ref(), &c.phone).await?;
@@ -467,7 +467,7 @@ pub async fn record_identity(
     req: IdentityRecord,
     operator: &User,
     client: &str,
-) -> Result<Value, LifecycleError> {
+) -> Result<InstitutionalOrder, LifecycleError> {
     let method = req.method.as_deref().map(str::trim).unwrap_or_default().to_owned();
     if !METHODS.contains(&method.as_str()) {
         return Err(LifecycleError::Invalid(crate::text!(
@@ -623,8 +623,65 @@ pub async fn after_issuance(
     Ok(())
 }
 
+/// An institutional order as operators see it.
+#[derive(Debug, serde::Serialize)]
+pub struct InstitutionalOrder {
+    pub id: String,
+    pub registration_number: String,
+    pub state: OrderState,
+    pub channel: &'static str,
+    pub package: i64,
+    pub total_ron: String,
+    pub invoice_number: Option<String>,
+    /// When the certificate is due (working days after complete documents).
+    pub due_by: Option<String>,
+    pub due_by_unix: Option<i64>,
+    /// Accepted and past its due date.
+    pub late: bool,
+    pub payment_due_at: Option<String>,
+    pub created_at: String,
+    pub created_at_unix: i64,
+    pub institution: InstitutionView,
+    pub procurement_reference: String,
+    pub cpv: &'static str,
+    pub holder: HolderView,
+    pub identification: IdentificationView,
+}
+
+/// The institution of an institutional order, as operators see it.
+#[derive(Debug, serde::Serialize)]
+pub struct InstitutionView {
+    pub name: String,
+    pub tax_id: String,
+    pub address: String,
+    pub email: String,
+}
+
+/// The holder of an institutional order, as operators see it.
+#[derive(Debug, serde::Serialize)]
+pub struct HolderView {
+    pub email: String,
+    pub name: String,
+    pub account_status: String,
+}
+
+/// How an institutional order's holder was identified, once recorded.
+#[derive(Debug, serde::Serialize)]
+pub struct IdentificationView {
+    pub method: Option<String>,
+    pub note: Option<String>,
+    pub recorded_by: Option<String>,
+    pub documents_complete_at: Option<String>,
+}
+
+/// The institutional orders as operators see them.
+#[derive(Debug, serde::Serialize)]
+pub struct InstitutionalOrders {
+    pub orders: Vec<InstitutionalOrder>,
+}
+
 /// One institutional order as operators see it.
-pub async fn view(state: &Services, order_id: &str) -> Result<Value, LifecycleError> {
+pub async fn view(state: &Services, order_id: &str) -> Result<InstitutionalOrder, LifecycleError> {
     let rows = listing(state, Some(order_id)).await?;
     rows.into_iter()
         .next()
@@ -632,58 +689,52 @@ pub async fn view(state: &Services, order_id: &str) -> Result<Value, LifecycleEr
 }
 
 /// The institutional orders, late ones first, then by due date, then the newest awaiting documents.
-pub async fn list(state: &Services) -> Result<Value, LifecycleError> {
-    let mut rows = listing(state, None).await?;
-    let key = |v: &Value| {
-        let late = v["late"].as_bool().unwrap_or(false);
-        let due = v["due_by_unix"].as_i64().unwrap_or(i64::MAX);
-        let created = v["created_at_unix"].as_i64().unwrap_or_default();
-        (!late, due, -created)
-    };
-    rows.sort_by_key(key);
-    Ok(json!({ "orders": rows }))
+pub async fn list(state: &Services) -> Result<InstitutionalOrders, LifecycleError> {
+    let mut orders = listing(state, None).await?;
+    orders.sort_by_key(|o| (!o.late, o.due_by_unix.unwrap_or(i64::MAX), -o.created_at_unix));
+    Ok(InstitutionalOrders { orders })
 }
 
-async fn listing(state: &Services, one: Option<&str>) -> Result<Vec<Value>, LifecycleError> {
+async fn listing(state: &Services, one: Option<&str>) -> Result<Vec<InstitutionalOrder>, LifecycleError> {
     let now = state.clock.now();
     let mut out = Vec::new();
     for r in db::institutional::lines(&state.db, one).await? {
         let order_state = orders::stored_state(&r.state)?;
         let late = r.due_by.is_some_and(|d| d < now) && order_state == OrderState::Accepted;
-        out.push(json!({
-            "id": r.id,
-            "registration_number": r.registration_number,
-            "state": order_state,
-            "channel": "institutional",
-            "package": r.package_id,
-            "total_ron": crate::billing::format_minor(r.total_ron_bani),
-            "invoice_number": r.invoice_number,
-            "due_by": r.due_by.map(rfc3339),
-            "due_by_unix": r.due_by,
-            "late": late,
-            "payment_due_at": r.payment_due_at.map(rfc3339),
-            "created_at": rfc3339(r.created_at),
-            "created_at_unix": r.created_at,
-            "institution": {
-                "name": r.institution_name,
-                "tax_id": r.institution_tax_id,
-                "address": r.institution_address,
-                "email": r.institution_email,
+        out.push(InstitutionalOrder {
+            id: r.id,
+            registration_number: r.registration_number,
+            state: order_state,
+            channel: "institutional",
+            package: r.package_id,
+            total_ron: crate::billing::format_minor(r.total_ron_bani),
+            invoice_number: r.invoice_number,
+            due_by: r.due_by.map(rfc3339),
+            due_by_unix: r.due_by,
+            late,
+            payment_due_at: r.payment_due_at.map(rfc3339),
+            created_at: rfc3339(r.created_at),
+            created_at_unix: r.created_at,
+            institution: InstitutionView {
+                name: r.institution_name,
+                tax_id: r.institution_tax_id,
+                address: r.institution_address,
+                email: r.institution_email,
             },
-            "procurement_reference": r.procurement_reference,
-            "cpv": CPV,
-            "holder": {
-                "email": r.email,
-                "name": format!("{} {}", r.given_name, r.surname),
-                "account_status": r.account_status,
+            procurement_reference: r.procurement_reference,
+            cpv: CPV,
+            holder: HolderView {
+                email: r.email,
+                name: format!("{} {}", r.given_name, r.surname),
+                account_status: r.account_status,
             },
-            "identification": {
-                "method": r.method,
-                "note": r.note,
-                "recorded_by": r.recorded_by,
-                "documents_complete_at": r.documents_complete_at.map(rfc3339),
+            identification: IdentificationView {
+                method: r.method,
+                note: r.note,
+                recorded_by: r.recorded_by,
+                documents_complete_at: r.documents_complete_at.map(rfc3339),
             },
-        }));
+        });
     }
     Ok(out)
 }

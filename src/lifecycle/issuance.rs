@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::holders::add_years;
 use super::LifecycleError;
@@ -288,8 +288,27 @@ async fn phone_decision(
     Ok(Some(p))
 }
 
+/// A certificate just issued.
+#[derive(Debug, serde::Serialize)]
+pub struct IssuedCertificate {
+    pub message: &'static str,
+    pub credential_id: String,
+    pub certificate_serial: String,
+    pub valid_from: String,
+    pub valid_to: String,
+    /// The package's transactions.
+    pub transactions: i64,
+    /// The link of the signed terms.
+    pub terms_evidence: String,
+}
+
 /// `POST /me/certificates`: issues the certificate of an accepted new or reissue order.
-pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &str) -> Result<Value, LifecycleError> {
+pub async fn issue(
+    state: &Services,
+    user: &User,
+    req: IssueRequest,
+    client: &str,
+) -> Result<IssuedCertificate, LifecycleError> {
     let order = issuable_order(state, user, req.order_id.as_deref()).await?;
     if req.terms_accepted != Some(true) {
         return Err(LifecycleError::Invalid(text!(
@@ -391,15 +410,15 @@ pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &st
         json!({ "order": order.registration_number, "credential_id": credential_id, "serial": issued.serial }),
     )
     .await;
-    Ok(json!({
-        "message": "We are issuing your certificate: it is ready.",
-        "credential_id": credential_id,
-        "certificate_serial": issued.serial,
-        "valid_from": rfc3339(issued.not_before),
-        "valid_to": rfc3339(issued.not_after),
-        "transactions": package.transactions,
-        "terms_evidence": format!("/api/v1/me/certificates/{credential_id}/terms-evidence.p7s"),
-    }))
+    Ok(IssuedCertificate {
+        message: "We are issuing your certificate: it is ready.",
+        terms_evidence: format!("/api/v1/me/certificates/{credential_id}/terms-evidence.p7s"),
+        credential_id,
+        certificate_serial: issued.serial,
+        valid_from: rfc3339(issued.not_before),
+        valid_to: rfc3339(issued.not_after),
+        transactions: package.transactions,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -471,14 +490,63 @@ pub async fn evidence(state: &Services, user: &User, credential_id: &str) -> Res
         .ok_or_else(|| LifecycleError::NotFound(text!("error.issuance.no_signed_terms_for_credential")))
 }
 
+/// A holder's certificates and what they can do next.
+#[derive(Debug, serde::Serialize)]
+pub struct Certificates {
+    /// Newest first.
+    pub certificates: Vec<CertificateView>,
+    /// `new_certificate` when every certificate has ended.
+    pub actions: Vec<&'static str>,
+    pub issuing_ca_pem: String,
+}
+
+/// One of a holder's certificates as they see it.
+#[derive(Debug, serde::Serialize)]
+pub struct CertificateView {
+    pub credential_id: String,
+    /// `valid`, `expired`, `not_yet_valid`, `revoked` or `superseded`.
+    pub status: &'static str,
+    /// The key's kind (`rsa2048`, `p256`, …).
+    pub key: String,
+    pub certificate_serial: String,
+    pub valid_from: String,
+    pub valid_to: String,
+    pub transactions: Transactions,
+    pub rekey: RekeyWindow,
+    /// What the holder is told about renewing it, in the page's language.
+    pub banner: Option<String>,
+    pub certificate_pem: String,
+}
+
+/// A certificate's transactions.
+#[derive(Debug, serde::Serialize)]
+pub struct Transactions {
+    pub total: i64,
+    pub used: i64,
+    pub left: i64,
+}
+
+/// A certificate's rekey window and its latest rekey request.
+#[derive(Debug, serde::Serialize)]
+pub struct RekeyWindow {
+    pub window_opens_at: String,
+    pub deadline: String,
+    /// Whether a rekey may be asked for now.
+    pub allowed: bool,
+    pub successor_issue_at: String,
+    pub request_id: Option<String>,
+    pub request_state: Option<RekeyState>,
+    pub reason: Option<String>,
+}
+
 /// `GET /me/certificates`: the holder's certificates with state, validity, quota left, the rekey window and the
 /// banner text (product rules §5: from the first reminder until expiry, not while a rekey is under review).
-pub async fn list(state: &Services, user: &User) -> Result<Value, LifecycleError> {
+pub async fn list(state: &Services, user: &User) -> Result<Certificates, LifecycleError> {
     list_in(state, user, &user.lang).await
 }
 
 /// [`list`] with the banner in `lang` (`ro`/`en`): the pages show it in the page's language.
-pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Value, LifecycleError> {
+pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Certificates, LifecycleError> {
     use super::rekey::{deadline, successor_issue_at};
     let now = state.clock.now();
     let first_reminder = state
@@ -557,35 +625,39 @@ pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Value,
             }),
         };
         let der = db::unb64(&cert.cert_der, "certificates.cert_der")?;
-        out.push(json!({
-            "credential_id": cred.id,
-            "status": status,
-            "key": cred.key_spec,
-            "certificate_serial": cert.serial,
-            "valid_from": rfc3339(cert.not_before),
-            "valid_to": rfc3339(cert.not_after),
-            "transactions": { "total": quota.total, "used": quota.used, "left": quota.remaining() },
-            "rekey": {
-                "window_opens_at": rfc3339(window_opens),
-                "deadline": rfc3339(limit),
-                "allowed": status == "valid" && now <= limit,
-                "successor_issue_at": rfc3339(successor_issue_at(state, cert.not_after)),
-                "request_id": req_id,
-                "request_state": req_state,
-                "reason": req_reason,
+        out.push(CertificateView {
+            credential_id: cred.id,
+            status,
+            key: cred.key_spec,
+            certificate_serial: cert.serial,
+            valid_from: rfc3339(cert.not_before),
+            valid_to: rfc3339(cert.not_after),
+            transactions: Transactions {
+                total: quota.total,
+                used: quota.used,
+                left: quota.remaining(),
             },
-            "banner": banner,
-            "certificate_pem": crate::ca::pem(&der),
-        }));
+            rekey: RekeyWindow {
+                window_opens_at: rfc3339(window_opens),
+                deadline: rfc3339(limit),
+                allowed: status == "valid" && now <= limit,
+                successor_issue_at: rfc3339(successor_issue_at(state, cert.not_after)),
+                request_id: req_id,
+                request_state: req_state,
+                reason: req_reason,
+            },
+            banner,
+            certificate_pem: crate::ca::pem(&der),
+        });
     }
     let had_any = !out.is_empty();
     let mut actions = Vec::new();
     if had_any && !any_valid {
         actions.push("new_certificate");
     }
-    Ok(json!({
-        "certificates": out,
-        "actions": actions,
-        "issuing_ca_pem": crate::ca::pem(&state.ca.issuing.der),
-    }))
+    Ok(Certificates {
+        certificates: out,
+        actions,
+        issuing_ca_pem: crate::ca::pem(&state.ca.issuing.der),
+    })
 }

@@ -120,7 +120,12 @@ async fn rekey_order(state: &Services, user: &User, order_id: &str) -> Result<Or
 }
 
 /// Starts (or returns) the rekey request of a paid rekey order.
-pub async fn start(state: &Services, user: &User, req: StartRequest, client: &str) -> Result<Value, LifecycleError> {
+pub async fn start(
+    state: &Services,
+    user: &User,
+    req: StartRequest,
+    client: &str,
+) -> Result<RequestView, LifecycleError> {
     let order_id = req
         .order_id
         .as_deref()
@@ -173,19 +178,75 @@ async fn request_row(state: &Services, user_id: Option<&str>, id: &str) -> Resul
 }
 
 /// A rekey request as the holder sees it.
-pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, LifecycleError> {
+#[derive(Debug, serde::Serialize)]
+pub struct RequestView {
+    pub id: String,
+    pub order_id: String,
+    pub credential_id: String,
+    pub state: RekeyState,
+    /// Whether both the identity document's data and its copy were received.
+    pub document_received: bool,
+    /// The operator's reason of a rejection.
+    pub reason: Option<String>,
+    /// The last moment the request is accepted.
+    pub deadline: String,
+    pub successor_issue_at: String,
+}
+
+/// A rekey request as the holder sees it.
+pub async fn view(state: &Services, user: &User, id: &str) -> Result<RequestView, LifecycleError> {
     let r = request_row(state, Some(&user.id), id).await?;
     let cert = cert_of(state, &r.credential_id).await?;
-    Ok(json!({
-        "id": r.id,
-        "order_id": r.order_id,
-        "credential_id": r.credential_id,
-        "state": r.state,
-        "document_received": r.has_document,
-        "reason": r.reason,
-        "deadline": rfc3339(deadline(state, cert.not_after)),
-        "successor_issue_at": rfc3339(r.issue_at.unwrap_or_else(|| successor_issue_at(state, cert.not_after))),
-    }))
+    Ok(RequestView {
+        id: r.id,
+        order_id: r.order_id,
+        credential_id: r.credential_id,
+        state: r.state,
+        document_received: r.has_document,
+        reason: r.reason,
+        deadline: rfc3339(deadline(state, cert.not_after)),
+        successor_issue_at: rfc3339(r.issue_at.unwrap_or_else(|| successor_issue_at(state, cert.not_after))),
+    })
+}
+
+/// Where the holder is in the rekey wizard (`/rekey`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RekeyStep {
+    /// No rekey order: the privacy notice, then the order.
+    Notice,
+    /// The order awaits payment.
+    Pay,
+    /// The order is paid and its request not started.
+    Start,
+    /// The order has no request and can no longer have one.
+    Closed,
+    /// The request awaits the identity document.
+    Document,
+    /// The document was received: the terms are signed next.
+    Terms,
+    /// An operator rejected the request: it is corrected and sent again.
+    Rejected,
+    /// The request was sent: its state.
+    Status,
+}
+
+impl RekeyStep {
+    /// The step of a rekey order in state `order` (`None`: no order) whose request is `request`, if started.
+    pub fn of(order: Option<OrderState>, request: Option<&RequestView>) -> RekeyStep {
+        match (order, request) {
+            (None, _) => RekeyStep::Notice,
+            (Some(OrderState::AwaitingPayment), None) => RekeyStep::Pay,
+            (Some(OrderState::Paid), None) => RekeyStep::Start,
+            (Some(_), None) => RekeyStep::Closed,
+            (Some(_), Some(r)) => match r.state {
+                RekeyState::Draft if r.document_received => RekeyStep::Terms,
+                RekeyState::Draft => RekeyStep::Document,
+                RekeyState::Rejected => RekeyStep::Rejected,
+                _ => RekeyStep::Status,
+            },
+        }
+    }
 }
 
 async fn cert_of(state: &Services, credential_id: &str) -> Result<CertificateRow, LifecycleError> {
@@ -224,7 +285,7 @@ pub async fn identity(
     document: Document,
     photo: Vec<u8>,
     client: &str,
-) -> Result<Value, LifecycleError> {
+) -> Result<RequestView, LifecycleError> {
     let r = request_row(state, Some(&user.id), id).await?;
     if !r.state.is_editable() {
         return Err(LifecycleError::Conflict(
@@ -282,6 +343,14 @@ pub struct SubmitRequest {
     pub totp: Option<String>,
 }
 
+/// A request just sent for approval, and what the holder reads.
+#[derive(Debug, serde::Serialize)]
+pub struct Submitted {
+    #[serde(flatten)]
+    pub request: RequestView,
+    pub message: &'static str,
+}
+
 /// Signs the terms with a TOTP code and sends the request for approval, until the limit before expiry.
 pub async fn submit(
     state: &Services,
@@ -289,7 +358,7 @@ pub async fn submit(
     id: &str,
     req: SubmitRequest,
     client: &str,
-) -> Result<Value, LifecycleError> {
+) -> Result<Submitted, LifecycleError> {
     let r = request_row(state, Some(&user.id), id).await?;
     if !r.state.is_editable() {
         return Err(LifecycleError::Conflict(
@@ -354,13 +423,43 @@ pub async fn submit(
         json!({ "request": id }),
     )
     .await;
-    let mut v = view(state, user, id).await?;
-    v["message"] = json!("The request was sent for approval.");
-    Ok(v)
+    Ok(Submitted {
+        request: view(state, user, id).await?,
+        message: "The request was sent for approval.",
+    })
+}
+
+/// The operators' queue of rekey requests.
+#[derive(Debug, serde::Serialize)]
+pub struct RequestQueue {
+    pub requests: Vec<QueuedRequest>,
+}
+
+/// A rekey request in the operators' queue, with its order and holder.
+#[derive(Debug, serde::Serialize)]
+pub struct QueuedRequest {
+    pub id: String,
+    /// The order's registration number.
+    pub order: String,
+    pub credential_id: String,
+    pub state: RekeyState,
+    pub holder: RequestHolder,
+    pub document: Option<Document>,
+    pub photo_type: Option<String>,
+    pub photo_sha256: Option<String>,
+    pub reason: Option<String>,
+    pub submitted_at: Option<String>,
+}
+
+/// The holder of a queued rekey request.
+#[derive(Debug, serde::Serialize)]
+pub struct RequestHolder {
+    pub email: String,
+    pub name: String,
 }
 
 /// The operator's queue of rekey requests (submitted by default).
-pub async fn queue(state: &Services, state_filter: Option<&str>) -> Result<Value, LifecycleError> {
+pub async fn queue(state: &Services, state_filter: Option<&str>) -> Result<RequestQueue, LifecycleError> {
     let wanted = match state_filter {
         None => RekeyState::Submitted,
         Some(name) => {
@@ -369,25 +468,34 @@ pub async fn queue(state: &Services, state_filter: Option<&str>) -> Result<Value
     };
     let mut out = Vec::new();
     for r in db::rekey::queue(&state.db, wanted).await? {
-        let doc: Value = r
-            .document
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .unwrap_or(Value::Null);
-        out.push(json!({
-            "id": r.id,
-            "order": r.registration_number,
-            "credential_id": r.credential_id,
-            "state": r.state,
-            "holder": { "email": r.email, "name": format!("{} {}", r.given_name, r.surname) },
-            "document": doc,
-            "photo_type": r.photo_type,
-            "photo_sha256": r.photo_sha256,
-            "reason": r.reason,
-            "submitted_at": r.submitted_at.map(rfc3339),
-        }));
+        let document = r.document.as_deref().and_then(|d| serde_json::from_str(d).ok());
+        out.push(QueuedRequest {
+            id: r.id,
+            order: r.registration_number,
+            credential_id: r.credential_id,
+            state: r.state,
+            holder: RequestHolder {
+                email: r.email,
+                name: format!("{} {}", r.given_name, r.surname),
+            },
+            document,
+            photo_type: r.photo_type,
+            photo_sha256: r.photo_sha256,
+            reason: r.reason,
+            submitted_at: r.submitted_at.map(rfc3339),
+        });
     }
-    Ok(json!({ "requests": out }))
+    Ok(RequestQueue { requests: out })
+}
+
+/// A request after an operator's verdict.
+#[derive(Debug, serde::Serialize)]
+pub struct RequestDecided {
+    pub id: String,
+    pub state: RekeyState,
+    /// When the successor is issued (approved only).
+    pub issue_at: Option<String>,
+    pub issue_date: Option<String>,
 }
 
 /// The operator approves or rejects a submitted request.
@@ -397,7 +505,7 @@ pub async fn decide(
     approve: bool,
     reason: Option<&str>,
     operator: &str,
-) -> Result<Value, LifecycleError> {
+) -> Result<RequestDecided, LifecycleError> {
     let r = request_row(state, None, id).await?;
     if r.state != RekeyState::Submitted {
         return Err(LifecycleError::Conflict(
@@ -481,10 +589,54 @@ pub async fn decide(
         super::scheduler::issue_due_successors(state).await;
     }
     let r = request_row(state, None, id).await?;
-    Ok(json!({
-        "id": id,
-        "state": r.state,
-        "issue_at": r.issue_at.map(rfc3339),
-        "issue_date": r.issue_at.map(date_of),
-    }))
+    Ok(RequestDecided {
+        id: id.to_owned(),
+        state: r.state,
+        issue_at: r.issue_at.map(rfc3339),
+        issue_date: r.issue_at.map(date_of),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(state: RekeyState, document_received: bool) -> RequestView {
+        RequestView {
+            id: "r".into(),
+            order_id: "o".into(),
+            credential_id: "c".into(),
+            state,
+            document_received,
+            reason: None,
+            deadline: String::new(),
+            successor_issue_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_wizard_step_follows_the_order_then_its_request() {
+        use RekeyStep as S;
+        assert_eq!(RekeyStep::of(None, None), S::Notice);
+        assert_eq!(RekeyStep::of(Some(OrderState::AwaitingPayment), None), S::Pay);
+        assert_eq!(RekeyStep::of(Some(OrderState::Paid), None), S::Start);
+        assert_eq!(RekeyStep::of(Some(OrderState::Refunded), None), S::Closed);
+        let paid = Some(OrderState::Paid);
+        assert_eq!(
+            RekeyStep::of(paid, Some(&request(RekeyState::Draft, false))),
+            S::Document
+        );
+        assert_eq!(RekeyStep::of(paid, Some(&request(RekeyState::Draft, true))), S::Terms);
+        let rejected = Some(OrderState::Rejected);
+        assert_eq!(
+            RekeyStep::of(rejected, Some(&request(RekeyState::Rejected, true))),
+            S::Rejected
+        );
+        let review = Some(OrderState::UnderReview);
+        assert_eq!(
+            RekeyStep::of(review, Some(&request(RekeyState::Submitted, true))),
+            S::Status
+        );
+        assert_eq!(serde_json::to_value(S::Terms).ok(), Some(json!("terms")));
+    }
 }

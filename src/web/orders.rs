@@ -12,7 +12,7 @@ use serde_json::{json, Value as Json};
 
 use super::{Page, PageError, StaticFile, Template};
 use crate::app::AppState;
-use crate::billing::{self, format_minor};
+use crate::billing::{self, format_minor, OrderState};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::lifecycle::{identity, issuance, rekey};
@@ -270,11 +270,10 @@ async fn certificates(page: Page, state: web::Data<AppState>) -> Result<HttpResp
 async fn user_certificate_pem(page: &Page, state: &AppState, id: &str) -> Result<String, PageError> {
     let user = page.user()?;
     let list = page.ok(issuance::list_in(state, &user.user, page.lang.code()).await)?;
-    list["certificates"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["credential_id"] == id))
-        .and_then(|c| c["certificate_pem"].as_str())
-        .map(str::to_owned)
+    list.certificates
+        .into_iter()
+        .find(|c| c.credential_id == id)
+        .map(|c| c.certificate_pem)
         .ok_or_else(|| page.error(ApiError::not_found(crate::text!("error.rekey.no_such_certificate"))))
 }
 
@@ -337,10 +336,7 @@ async fn rekey_page(
 ) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
     let certs = page.ok(issuance::list_in(&state, &user.user, page.lang.code()).await)?;
-    let current = certs["certificates"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["status"] == "valid"))
-        .cloned();
+    let current = certs.certificates.iter().find(|c| c.status == "valid");
     let orders = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
     // The rekey order: the one asked for, else the newest one still in progress.
     let order = orders["orders"].as_array().and_then(|list| {
@@ -358,31 +354,26 @@ async fn rekey_page(
         return Err(page.error(ApiError::not_found(crate::text!("error.rekey.no_such_rekey_order"))));
     }
     // The request of that order, found through the certificate it renews.
-    let mut request = Json::Null;
+    let mut request = None;
     if let Some(o) = &order {
-        let request_id = certs["certificates"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["credential_id"] == o["credential_id"]))
-            .and_then(|c| c["rekey"]["request_id"].as_str());
+        let request_id = certs
+            .certificates
+            .iter()
+            .find(|c| o["credential_id"] == c.credential_id)
+            .and_then(|c| c.rekey.request_id.as_deref());
         if let Some(rid) = request_id {
             let r = page.ok(rekey::view(&state, &user.user, rid).await)?;
-            if r["order_id"] == o["id"] {
-                request = r;
+            if o["id"] == r.order_id {
+                request = Some(r);
             }
         }
     }
-    let step = match (&order, request.is_null()) {
-        (None, _) => "notice",
-        (Some(o), true) if o["state"] == "awaiting_payment" => "pay",
-        (Some(o), true) if o["state"] == "paid" => "start",
-        (Some(_), true) => "closed",
-        (Some(_), false) => match request["state"].as_str().unwrap_or_default() {
-            "draft" if request["document_received"] == true => "terms",
-            "draft" => "document",
-            "rejected" => "rejected",
-            _ => "status",
-        },
-    };
+    // Billing's view names the order's state by its stored name.
+    let order_state = order
+        .as_ref()
+        .and_then(|o| o["state"].as_str())
+        .and_then(OrderState::parse);
+    let step = rekey::RekeyStep::of(order_state, request.as_ref());
     let document = page.ok(rekey::document_on_file(&state, &user.user.id).await)?;
     let on_file = document.is_some();
     let document = document.map_or_else(|| json!({}), |d| json!(d));
@@ -400,8 +391,8 @@ async fn rekey_page(
     Ok(page.render(
         "orders/rekey.html",
         context! {
-            step => step,
-            current => Value::from_serialize(&current),
+            step => Value::from_serialize(step),
+            current => Value::from_serialize(current),
             order => Value::from_serialize(&order),
             request => Value::from_serialize(&request),
             document => Value::from_serialize(&document),
