@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pdf;
 pub mod ratelimit;
+pub mod signing;
 pub mod startup;
 pub mod tsa;
 pub mod web;

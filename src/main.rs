@@ -9,10 +9,10 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
+use parafa::app::AppState;
 use parafa::config::Settings;
 use parafa::hsm::{self, KeySpec};
 use parafa::lifecycle::holders::{self, HolderRequest};
-use parafa::app::AppState;
 use parafa::{audit, clock, startup};
 
 #[derive(Parser)]
@@ -430,11 +430,7 @@ async fn revoke(state: &AppState, credential_id: &str, reason: &str) -> anyhow::
 /// `admin identity list|accept|return|reject`.
 async fn identity_cmd(state: &AppState, cmd: IdentityCmd) -> anyhow::Result<ExitCode> {
     use parafa::lifecycle::identity::{self, Decision, Verdict};
-    let verdict = |decision, reason, fake| Verdict {
-        decision,
-        reason,
-        fake,
-    };
+    let verdict = |decision, reason, fake| Verdict { decision, reason, fake };
     let (id, verdict) = match cmd {
         IdentityCmd::List { flagged } => {
             let q = identity::queue(state, None, flagged).await?;

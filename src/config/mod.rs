@@ -1193,7 +1193,6 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
-
 impl TsaOcspSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
@@ -1227,7 +1226,11 @@ impl AdmissionSettings {
 impl DocumentSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
-        if self.retention_secs < 60 || self.max_files == 0 || self.max_file_bytes == 0 || self.max_job_bytes < self.max_file_bytes {
+        if self.retention_secs < 60
+            || self.max_files == 0
+            || self.max_file_bytes == 0
+            || self.max_job_bytes < self.max_file_bytes
+        {
             return invalid(
                 "documents",
                 "retention_secs ≥ 60, max_files ≥ 1, max_file_bytes ≥ 1 and max_job_bytes ≥ max_file_bytes".into(),
@@ -1246,7 +1249,10 @@ impl TsaSettings {
                 format!("{:?} is not an OID such as 0.4.0.2023.1.1", self.policy),
             );
         }
-        if self.accuracy_millis > 999 || self.validity_days < 1 || !(256..=1024 * 1024).contains(&self.max_request_bytes) {
+        if self.accuracy_millis > 999
+            || self.validity_days < 1
+            || !(256..=1024 * 1024).contains(&self.max_request_bytes)
+        {
             return invalid(
                 "tsa",
                 "accuracy_millis 0..=999, validity_days ≥ 1, max_request_bytes 256..=1048576".into(),

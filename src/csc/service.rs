@@ -2,8 +2,6 @@
 //! count and a short life, issued only for a fresh TOTP code) and exact quotas (debited in the transaction that
 //! records the signatures, never across an HSM call).
 
-use std::collections::BTreeMap;
-
 use der::Decode;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -18,9 +16,10 @@ use crate::auth::tokens;
 use crate::auth::totp::{self, CodeError};
 use crate::clock::Clock;
 use crate::db::credentials::{CertificateRow, Credential, Quota};
-use crate::db::signing::{self as store, Commit, CommitRefusal, SadRow, SignatureRow};
+use crate::db::signing::CommitRefusal;
 use crate::db::{self, audit::AuditRow};
 use crate::hsm::KeySpec;
+use crate::signing::{self, Authorization, Digests, Refused, SignFailure, Unusable};
 
 /// The id of the TOTP in v2 `authData` and in the `OTP` object of v1.
 pub const OTP_ID: &str = "otp";
@@ -219,25 +218,23 @@ fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result
     })
 }
 
-/// Refuses a credential whose certificate cannot sign now, with the message the holder is shown.
+/// Refuses a credential whose certificate cannot sign now ([`signing::usable`]), with the message the holder is
+/// shown.
 pub(crate) fn usable(v: &View, now: i64) -> Result<(), CscError> {
-    if v.cred.status == "superseded" && v.cert_status(now) == "valid" {
-        return Err(CscError::invalid(
-            "This certificate was replaced by its successor after a rekey: sign with the new credential.",
-        ));
-    }
-    match v.cert_status(now) {
-        "valid" => Ok(()),
-        "expired" => Err(CscError::invalid(
-            "Your certificate has expired. Please contact an administrator.",
-        )),
-        "revoked" => Err(CscError::invalid(
-            "Your certificate has been revoked and can no longer sign. Please contact an administrator.",
-        )),
-        _ => Err(CscError::invalid(
-            "Your certificate is suspended and cannot sign until it is reinstated. Please contact an administrator.",
-        )),
-    }
+    signing::usable(&v.cred.status, &v.cert_row, now).map_err(|why| {
+        CscError::invalid(match why {
+            Unusable::Replaced => {
+                "This certificate was replaced by its successor after a rekey: sign with the new credential."
+            }
+            Unusable::Expired => "Your certificate has expired. Please contact an administrator.",
+            Unusable::Revoked | Unusable::Inactive => {
+                "Your certificate has been revoked and can no longer sign. Please contact an administrator."
+            }
+            Unusable::Suspended => {
+                "Your certificate is suspended and cannot sign until it is reinstated. Please contact an administrator."
+            }
+        })
+    })
 }
 
 /// The credentials/info object (v1 or v2 shape).
@@ -506,17 +503,11 @@ pub async fn authorize(
     .await
     .map_err(|e| otp_error(e, version, param))?;
 
-    let (sad, sad_hash) = tokens::new_secret();
-    let mut digests: BTreeMap<String, i64> = BTreeMap::new();
-    for d in &hashes {
-        *digests.entry(hex::encode(d)).or_default() += 1;
-    }
-    let row = SadRow {
-        sad_hash,
-        credential_id: v.cred.id.clone(),
+    let authorization = Authorization {
         user_id: caller.user_id.clone(),
-        hash_algo: hash_alg.map(|h| h.oid().to_string()),
-        remaining: num,
+        credential_id: v.cred.id.clone(),
+        digests: Digests::of(&hashes),
+        hash: hash_alg,
         expires_at: now + s.csc.sad_ttl_secs,
     };
     let event = audit_row(
@@ -526,9 +517,9 @@ pub async fn authorize(
         &v.cred.id,
         "ok",
         &caller.client,
-        json!({ "signatures": num, "expires_at": row.expires_at }),
+        json!({ "signatures": num, "expires_at": authorization.expires_at }),
     );
-    store::insert_sad(&state.db, &row, &digests, &event, now).await?;
+    let sad = signing::authorize(&state.db, &authorization, &event, now).await?;
     Ok(AuthorizeResponse {
         sad,
         expires_in: s.csc.sad_ttl_secs,
@@ -578,33 +569,7 @@ pub async fn sign_hash(
         return Err(quota_exhausted(v.quota.remaining()));
     }
 
-    let hsm = state.hsm.clone();
-    let key_id = v.cred.id.clone();
-    let digests = hashes.clone();
-    let signatures = tokio::task::spawn_blocking(move || {
-        digests
-            .iter()
-            .map(|d| hsm.sign_digest(key_id.as_bytes(), mechanism, d))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(|e| CscError::Internal(e.to_string()))??;
-
-    use base64::Engine;
-    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
     let sign_algo_oid = mechanism.algorithm_identifier(hash).oid.to_string();
-    let rows: Vec<SignatureRow> = hashes
-        .iter()
-        .zip(&signatures)
-        .map(|(d, sig)| SignatureRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            digest: hex::encode(d),
-            hash_algo: hash.oid().to_string(),
-            sign_algo: sign_algo_oid.clone(),
-            signature: b64(sig),
-            kind: "signature",
-        })
-        .collect();
     let event = audit_row(
         state,
         &caller.user_id,
@@ -614,31 +579,48 @@ pub async fn sign_hash(
         &caller.client,
         json!({ "signatures": n, "sign_algo": sign_algo_oid, "hash_algo": hash.oid().to_string() }),
     );
-    let signatures: Vec<String> = rows.iter().map(|r| r.signature.clone()).collect();
-    let committed = state
-        .ledger
-        .commit(Commit {
-            sad_hash,
-            credential_id: v.cred.id.clone(),
-            user_id: caller.user_id.clone(),
-            client: caller.client.clone(),
-            rows,
-            audit: event,
-            now,
-        })
-        .await?;
-    match committed {
-        Ok(()) => Ok(SignHashResponse { signatures }),
-        Err(CommitRefusal::QuotaExhausted(left)) => Err(quota_exhausted(left)),
-        Err(CommitRefusal::SadSpent) => Err(CscError::invalid(
-            "The SAD was used meanwhile by another request, or expired: authorise again",
-        )),
+    let request = signing::Request {
+        by: signing::Signatory {
+            user_id: &caller.user_id,
+            client: &caller.client,
+            credential_id: &v.cred.id,
+            authorization: sad_hash,
+        },
+        mechanism,
+        hash,
+        digests: &hashes,
+    };
+    let core = signing::Core {
+        hsm: &state.hsm,
+        ledger: &state.ledger,
+    };
+    match signing::sign_digests(&core, &request, event, now).await {
+        Ok(signatures) => {
+            use base64::Engine;
+            let b64 = |d: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(d);
+            Ok(SignHashResponse {
+                signatures: signatures.iter().map(b64).collect(),
+            })
+        }
+        Err(e) => Err(sign_failure(e)),
     }
 }
 
-/// Checks that the SAD belongs to the caller and the credential, is unexpired, has `hashes.len()` uses left, was
-/// authorised for `hash` and covers each digest as many times as asked. Returns the SAD's hash (its key in the
-/// ledger). The ledger re-checks all of it when it consumes the SAD.
+/// A signing that did not happen, in CSC terms.
+pub(crate) fn sign_failure(e: SignFailure) -> CscError {
+    match e {
+        SignFailure::Refused(CommitRefusal::QuotaExhausted(left)) => quota_exhausted(left),
+        SignFailure::Refused(CommitRefusal::SadSpent) => {
+            CscError::invalid("The SAD was used meanwhile by another request, or expired: authorise again")
+        }
+        SignFailure::Hsm(e) => CscError::Hsm(e),
+        SignFailure::Db(e) => CscError::Db(e),
+        SignFailure::Task(e) => CscError::Internal(e),
+    }
+}
+
+/// Checks the SAD ([`signing::check`]) with the CSC API's words for each refusal. Returns the SAD's key in the
+/// ledger.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn check_sad(
     state: &AppState,
@@ -650,43 +632,22 @@ pub(crate) async fn check_sad(
     hash: crate::hsm::HashAlg,
     now: i64,
 ) -> Result<String, CscError> {
-    let sad_hash = tokens::hash(sad);
-    let mut wanted: BTreeMap<String, i64> = BTreeMap::new();
-    for d in hashes {
-        *wanted.entry(hex::encode(d)).or_default() += 1;
-    }
-    let digests: Vec<&str> = wanted.keys().map(String::as_str).collect();
-    let (sad_row, uses) = store::sad(&state.db, &sad_hash, &digests)
+    let wanted = Digests::of(hashes);
+    signing::check(&state.db, sad, &caller.user_id, &v.cred.id, &wanted, hash, now)
         .await?
-        .filter(|(r, _)| r.credential_id == v.cred.id && r.user_id == caller.user_id)
-        .ok_or_else(|| CscError::invalid("Invalid parameter SAD"))?;
-    if sad_row.expires_at <= now {
-        return Err(CscError::invalid("SAD expired"));
-    }
-    let n = hashes.len() as i64;
-    if sad_row.remaining == 0 {
-        return Err(CscError::invalid("The SAD was already used: authorise again"));
-    }
-    if sad_row.remaining < n {
-        return Err(CscError::invalid(format!(
-            "Numbers of signatures is too high: the SAD allows {} more",
-            sad_row.remaining
-        )));
-    }
-    if sad_row
-        .hash_algo
-        .as_deref()
-        .is_some_and(|a| a != hash.oid().to_string())
-    {
-        return Err(CscError::invalid(format!(
-            "Invalid parameter {}: the SAD was authorised for another hash algorithm",
-            version.hash_param()
-        )));
-    }
-    if wanted.iter().any(|(d, k)| uses.get(d).copied().unwrap_or(0) < *k) {
-        return Err(CscError::invalid("Hash is not authorized by the SAD"));
-    }
-    Ok(sad_hash)
+        .map_err(|why| match why {
+            Refused::Unknown => CscError::invalid("Invalid parameter SAD"),
+            Refused::Expired => CscError::invalid("SAD expired"),
+            Refused::UsedUp => CscError::invalid("The SAD was already used: authorise again"),
+            Refused::TooMany { left } => {
+                CscError::invalid(format!("Numbers of signatures is too high: the SAD allows {left} more"))
+            }
+            Refused::OtherHash => CscError::invalid(format!(
+                "Invalid parameter {}: the SAD was authorised for another hash algorithm",
+                version.hash_param()
+            )),
+            Refused::OtherDigest => CscError::invalid("Hash is not authorized by the SAD"),
+        })
 }
 
 pub(crate) fn quota_exhausted(left: i64) -> CscError {

@@ -10,10 +10,12 @@ stored_state! {
     ///
     /// | state | meaning | next |
     /// | --- | --- | --- |
-    /// | `uploaded` | the files are stored, waiting for the holder's authorisation | signed |
+    /// | `uploaded` | the files are stored, waiting for the holder's authorisation | signing |
+    /// | `signing` | one authorisation claimed the job and signs it (`signed_at` is when it claimed it) | signed, uploaded |
     /// | `signed` | every file is signed; the outputs wait for download until the retention time | – |
     pub enum JobState {
         Uploaded = "uploaded",
+        Signing = "signing",
         Signed = "signed",
     }
 }
@@ -21,7 +23,12 @@ stored_state! {
 /// What moves a job: one row of the transition table each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobEvent {
-    /// One authorisation signed every file.
+    /// An authorisation takes the job, so that a second one at the same time is refused instead of signing (and
+    /// charging) twice.
+    Claim,
+    /// The claiming authorisation failed (a wrong code, a busy token, a refusal): the job waits again.
+    Release,
+    /// The claiming authorisation signed every file.
     Sign,
 }
 
@@ -29,7 +36,9 @@ impl JobEvent {
     /// The transition table: the states the event applies to, and the state it leads to.
     pub fn rule(self) -> (&'static [JobState], JobState) {
         match self {
-            JobEvent::Sign => (&[JobState::Uploaded], JobState::Signed),
+            JobEvent::Claim => (&[JobState::Uploaded], JobState::Signing),
+            JobEvent::Release => (&[JobState::Signing], JobState::Uploaded),
+            JobEvent::Sign => (&[JobState::Signing], JobState::Signed),
         }
     }
 }
@@ -169,7 +178,35 @@ pub async fn set_output(
     Ok(())
 }
 
-/// [`JobEvent::Sign`]: false when the job was not uploaded any more (another authorisation signed it first).
+/// [`JobEvent::Claim`]: false when another authorisation holds the job or signed it. A claim older than
+/// `stale_before` (its authorisation's process died) is taken over.
+pub async fn claim(db: &Db, job_id: &str, now: i64, stale_before: i64) -> Result<bool, DbError> {
+    let (from, to) = JobEvent::Claim.rule();
+    let (to, from) = super::state_change(from, to, JobState::as_str);
+    let sql = format!(
+        "UPDATE sign_jobs SET {to}, signed_at = $1 WHERE id = $2 AND ({from} OR (state = '{}' AND signed_at < $3))",
+        JobState::Signing.as_str()
+    );
+    let n = sqlx::query(&sql)
+        .bind(now)
+        .bind(job_id)
+        .bind(stale_before)
+        .execute(db.writer())
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+/// [`JobEvent::Release`]: the claim is given back.
+pub async fn release(db: &Db, job_id: &str) -> Result<(), DbError> {
+    let (from, to) = JobEvent::Release.rule();
+    let (to, from) = super::state_change(from, to, JobState::as_str);
+    let sql = format!("UPDATE sign_jobs SET {to}, signed_at = NULL WHERE id = $1 AND {from}");
+    sqlx::query(&sql).bind(job_id).execute(db.writer()).await?;
+    Ok(())
+}
+
+/// [`JobEvent::Sign`]: false when the job was not claimed any more.
 pub async fn mark_signed(conn: &mut sqlx::AnyConnection, job_id: &str, now: i64) -> Result<bool, DbError> {
     let (from, to) = JobEvent::Sign.rule();
     let (to, from) = super::state_change(from, to, JobState::as_str);

@@ -11,14 +11,14 @@ use super::cades::Level;
 use super::pades;
 use super::signer::{self, Format, Item, SignError, Signer};
 use super::Services;
-use crate::auth::{tokens, totp};
+use crate::auth::totp;
 use crate::clock::{rfc3339, Clock};
 use crate::db::jobs::JobState;
-use crate::db::signing::SadRow;
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::hsm::{HashAlg, KeySpec};
 use crate::i18n::Text;
+use crate::signing::{self, Authorization, Digests};
 use crate::text;
 
 /// Why a job request was refused.
@@ -239,16 +239,40 @@ pub async fn authorize(
     client: &str,
 ) -> Result<Value, JobError> {
     let j = job(state, user, id).await?;
+    let already = |s: JobState| JobError::Conflict(text!("error.job.job_already", state => Text::state(s.as_str())));
     if j.state != JobState::Uploaded {
-        return Err(JobError::Conflict(
-            crate::text!("error.job.job_already", state => crate::i18n::Text::state(j.state.as_str())),
-        ));
+        return Err(already(j.state));
     }
+    let now = state.clock.now();
+    // One authorisation at a time: a second one, with another valid code, is refused instead of signing again.
+    if !db::jobs::claim(&state.db, id, now, now - CLAIM_STALE_SECS).await? {
+        return Err(already(JobState::Signing));
+    }
+    let signed = sign_claimed(state, user, id, &j, code, client, now).await;
+    if signed.is_err() {
+        db::jobs::release(&state.db, id).await?;
+    }
+    signed
+}
+
+/// How long a claim on a job holds before another authorisation may take it over (its process died signing).
+const CLAIM_STALE_SECS: i64 = 600;
+
+/// Signs a job its authorisation claimed: the holder's code, one authorisation for the files' digests, the
+/// signer, then the outputs and the history.
+async fn sign_claimed(
+    state: &Services,
+    user: &User,
+    id: &str,
+    j: &JobRow,
+    code: Option<&str>,
+    client: &str,
+    now: i64,
+) -> Result<Value, JobError> {
     let (cred, cert_row, quota) = db::credentials::credential_full(&state.db, &j.credential_id)
         .await?
         .ok_or_else(|| JobError::Conflict(crate::text!("error.job.certificate_job_gone")))?;
-    let now = state.clock.now();
-    if cred.status != "active" || cert_row.status != "valid" || cert_row.not_after <= now {
+    if signing::usable(&cred.status, &cert_row, now).is_err() {
         return Err(JobError::Conflict(crate::text!(
             "error.job.certificate_can_no_longer_sign"
         )));
@@ -314,19 +338,15 @@ pub async fn authorize(
         .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = e)))?;
     let hash = spec.default_hash();
     let mechanism = spec.default_mechanism(hash);
-    let mut digests = std::collections::BTreeMap::new();
     for item in &mut items {
         item.digest = hash.digest(item.content.as_deref().unwrap_or_default());
-        *digests.entry(hex::encode(&item.digest)).or_insert(0i64) += 1;
     }
-    let (sad, sad_hash) = tokens::new_secret();
-    drop(sad);
-    let sad_row = SadRow {
-        sad_hash: sad_hash.clone(),
-        credential_id: cred.id.clone(),
+    let digests: Vec<&[u8]> = items.iter().map(|i| i.digest.as_slice()).collect();
+    let authorization = Authorization {
         user_id: user.id.clone(),
-        hash_algo: Some(hash.oid().to_string()),
-        remaining: items.len() as i64,
+        credential_id: cred.id.clone(),
+        digests: Digests::of(&digests),
+        hash: Some(hash),
         expires_at: now + state.settings.csc.sad_ttl_secs,
     };
     let event = crate::audit::row(
@@ -340,7 +360,9 @@ pub async fn authorize(
             details: json!({ "job": id, "signatures": items.len() }),
         },
     );
-    db::signing::insert_sad(&state.db, &sad_row, &digests, &event, now).await?;
+    // The secret is not needed: the signer below uses the authorisation at once, by its key.
+    let sad = signing::authorize(&state.db, &authorization, &event, now).await?;
+    let sad_hash = crate::auth::tokens::hash(&sad);
     let cert_der = db::unb64(&cert_row.cert_der, "certificates.cert_der")?;
     let signer = Signer {
         user_id: &user.id,

@@ -4,7 +4,6 @@
 //! document, bound to the documents' digests), one transaction per signature and per timestamp, and a ledger row
 //! for each. A batch the quota cannot cover is refused whole; nothing is returned unless it was recorded.
 
-use base64::Engine;
 use serde_json::json;
 
 use super::cades::{self, Level, Revocation};
@@ -12,9 +11,10 @@ use super::cms::{self, Encapsulation, SignerSpec};
 use super::pades;
 use super::Services;
 use crate::clock::Clock;
-use crate::db::signing::{Commit, CommitRefusal, SignatureRow};
+use crate::db::signing::{CommitRefusal, SignatureRow};
 use crate::hsm::{HashAlg, KeySpec, SignMechanism};
 use crate::i18n::Text;
+use crate::signing::{self, SignFailure};
 use crate::text;
 
 /// What to make of one document.
@@ -91,10 +91,6 @@ impl SignError {
             SignError::Internal(_) => text!("error.http.signing"),
         }
     }
-}
-
-fn b64(d: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(d)
 }
 
 /// Signs the batch and commits it; returns one output per item, in order.
@@ -185,14 +181,7 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
             Signed::Cades { p7s, raw } => (p7s, raw, None),
             Signed::Pades { prepared, cms, raw } => (cms, raw, Some(prepared)),
         };
-        rows.push(SignatureRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            digest: hex::encode(&item.digest),
-            hash_algo: s.hash.oid().to_string(),
-            sign_algo: sign_algo_oid.clone(),
-            signature: b64(&raw),
-            kind: "signature",
-        });
+        rows.push(signing::signature_row(&item.digest, s.hash, &sign_algo_oid, &raw));
         if item.level.timestamped() {
             let imprint = HashAlg::Sha256.digest(&raw);
             let token = timestamp(state, &imprint).await?;
@@ -237,22 +226,19 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
                              "digests": items.iter().map(|i| hex::encode(&i.digest)).collect::<Vec<_>>() }),
         },
     );
-    let committed = state
-        .ledger
-        .commit(Commit {
-            sad_hash: s.sad_hash.clone(),
-            credential_id: s.credential_id.to_owned(),
-            user_id: s.user_id.to_owned(),
-            client: s.client.to_owned(),
-            rows,
-            audit: event,
-            now,
-        })
-        .await?;
-    match committed {
+    let by = signing::Signatory {
+        user_id: s.user_id,
+        client: s.client,
+        credential_id: s.credential_id,
+        authorization: s.sad_hash.clone(),
+    };
+    match signing::commit(&state.ledger, &by, rows, event, now).await {
         Ok(()) => Ok(outputs),
-        Err(CommitRefusal::QuotaExhausted(left)) => Err(SignError::QuotaExhausted(left)),
-        Err(CommitRefusal::SadSpent) => Err(SignError::SadSpent),
+        Err(SignFailure::Refused(CommitRefusal::QuotaExhausted(left))) => Err(SignError::QuotaExhausted(left)),
+        Err(SignFailure::Refused(CommitRefusal::SadSpent)) => Err(SignError::SadSpent),
+        Err(SignFailure::Hsm(e)) => Err(SignError::Hsm(e)),
+        Err(SignFailure::Db(e)) => Err(SignError::Db(e)),
+        Err(SignFailure::Task(e)) => Err(SignError::Internal(e)),
     }
 }
 

@@ -195,3 +195,41 @@ fn uploads_are_limited_and_checked_before_any_code_is_asked() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// Two authorisations of one job at the same moment, each with its own valid code (the current and the next time
+/// step): one signs, the other is refused, and the job is charged once.
+#[test]
+fn two_authorisations_at_once_sign_and_charge_a_job_once() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("twice@example.com", "p256", 1);
+    let cookie = app.web_login(&h);
+    let form = Form::new().part("files", Part::bytes(b"one contract".to_vec()).file_name("c.txt"));
+    let (s, job) = upload(&app, &cookie, form);
+    assert_eq!(s, 201, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let needed = job["transactions"]["needed"].as_i64().unwrap();
+    app.advance_clock(30);
+    let now = app.now();
+    let codes = [
+        common::totp_code(&h.totp_secret, now),
+        common::totp_code(&h.totp_secret, now + 30),
+    ];
+    let path = format!("/api/v1/sign-jobs/{id}/authorize");
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let calls: Vec<_> = codes
+            .iter()
+            .map(|code| {
+                let (app, cookie, path) = (&app, &cookie, &path);
+                scope.spawn(move || app.call("POST", path, Some(cookie), Some(json!({ "totp": code }))))
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let signed = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(signed, 1, "exactly one authorisation signs: {answers:?}");
+    assert!(
+        answers.iter().all(|(s, _)| [200, 401, 409].contains(s)),
+        "the other is refused: {answers:?}"
+    );
+    assert_eq!(app.books(&h.credential_id), (needed, needed), "charged once");
+}

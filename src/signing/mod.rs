@@ -1,0 +1,286 @@
+//! The one signing core: every way of signing (CSC `signHash`, CSC `signDoc`, the web signing jobs, and OAuth 2.0
+//! `credential` tokens) goes through these rules, written once.
+//!
+//! - [`Digests`]: the multiset of digests an authorisation covers (each digest with how many times it may be
+//!   signed).
+//! - [`Authorization`]: the SAD, or its equivalent: an authorisation bound to a holder, a credential, exact
+//!   digests with their count, a hash algorithm and an expiry. [`authorize`] stores one (after the caller checked
+//!   the holder's TOTP code: sole control, SCAL2) and gives its secret once; [`check`] reads one back before the
+//!   token is used.
+//! - [`usable`]: whether a credential's certificate can sign now, and if not, why ([`Unusable`]).
+//! - [`sign_digests`]: the checks, the HSM, then one ledger transaction that consumes the authorisation, debits
+//!   the quota and records the signatures; if the transaction refuses, the signatures are discarded.
+//!
+//! What is read before the HSM call is checked again under the ledger's lock ([`crate::db::signing::Ledger`]):
+//! a used authorisation or an exhausted quota never gets a signature out.
+
+use std::collections::BTreeMap;
+
+use crate::auth::tokens;
+use crate::db::audit::AuditRow;
+use crate::db::credentials::CertificateRow;
+use crate::db::signing::{self as store, Commit, CommitRefusal, Ledger, SadRow, SignatureRow};
+use crate::db::{Db, DbError};
+use crate::hsm::{HashAlg, Hsm, HsmError, SignMechanism};
+
+/// Digests (hex) with how many times each is to be signed: what an authorisation covers, or what a request asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digests(BTreeMap<String, i64>);
+
+impl Digests {
+    /// The multiset of these digests.
+    pub fn of<D: AsRef<[u8]>>(digests: &[D]) -> Digests {
+        let mut m = BTreeMap::new();
+        for d in digests {
+            *m.entry(hex::encode(d.as_ref())).or_default() += 1;
+        }
+        Digests(m)
+    }
+
+    /// How many signatures in all.
+    pub fn count(&self) -> i64 {
+        self.0.values().sum()
+    }
+
+    /// Each digest (hex) with its count.
+    pub fn as_map(&self) -> &BTreeMap<String, i64> {
+        &self.0
+    }
+}
+
+/// An authorisation to sign: who, with which credential, which digests how many times, with which hash, until
+/// when.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub user_id: String,
+    pub credential_id: String,
+    pub digests: Digests,
+    /// The hash algorithm it was given for, when the client named one.
+    pub hash: Option<HashAlg>,
+    pub expires_at: i64,
+}
+
+/// Stores an authorisation with its audit row and returns its secret (the SAD), which is not kept: only its hash
+/// is. The caller has checked the holder's code.
+pub async fn authorize(db: &Db, a: &Authorization, audit: &AuditRow, now: i64) -> Result<String, DbError> {
+    let (secret, hash) = tokens::new_secret();
+    store_as(db, &hash, a, audit, now).await?;
+    Ok(secret)
+}
+
+/// Stores an authorisation under a secret the caller made (an OAuth 2.0 `credential` access token is its own SAD);
+/// `secret_hash` is [`tokens::hash`] of it.
+pub async fn store_as(
+    db: &Db,
+    secret_hash: &str,
+    a: &Authorization,
+    audit: &AuditRow,
+    now: i64,
+) -> Result<(), DbError> {
+    let row = SadRow {
+        sad_hash: secret_hash.to_owned(),
+        credential_id: a.credential_id.clone(),
+        user_id: a.user_id.clone(),
+        hash_algo: a.hash.map(|h| h.oid().to_string()),
+        remaining: a.digests.count(),
+        expires_at: a.expires_at,
+    };
+    store::insert_sad(db, &row, a.digests.as_map(), audit, now).await
+}
+
+/// Why an authorisation does not cover a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// No such authorisation for this holder and credential.
+    Unknown,
+    Expired,
+    /// Every signature it allowed was made.
+    UsedUp,
+    /// It allows fewer signatures than asked: this many are left.
+    TooMany {
+        left: i64,
+    },
+    /// It was given for another hash algorithm.
+    OtherHash,
+    /// A digest asked is not one it covers (or not as many times).
+    OtherDigest,
+}
+
+/// Checks that the authorisation `secret` belongs to this holder and credential, is unexpired, was given for
+/// `hash` and covers `wanted`. Returns its key in the ledger. The ledger checks all of it again when it consumes
+/// the authorisation.
+pub async fn check(
+    db: &Db,
+    secret: &str,
+    user_id: &str,
+    credential_id: &str,
+    wanted: &Digests,
+    hash: HashAlg,
+    now: i64,
+) -> Result<Result<String, Refused>, DbError> {
+    let key = tokens::hash(secret);
+    let digests: Vec<&str> = wanted.as_map().keys().map(String::as_str).collect();
+    let Some((row, uses)) = store::sad(db, &key, &digests)
+        .await?
+        .filter(|(r, _)| r.credential_id == credential_id && r.user_id == user_id)
+    else {
+        return Ok(Err(Refused::Unknown));
+    };
+    let n = wanted.count();
+    let refused = if row.expires_at <= now {
+        Some(Refused::Expired)
+    } else if row.remaining == 0 {
+        Some(Refused::UsedUp)
+    } else if row.remaining < n {
+        Some(Refused::TooMany { left: row.remaining })
+    } else if row.hash_algo.as_deref().is_some_and(|a| a != hash.oid().to_string()) {
+        Some(Refused::OtherHash)
+    } else if wanted
+        .as_map()
+        .iter()
+        .any(|(d, k)| uses.get(d).copied().unwrap_or(0) < *k)
+    {
+        Some(Refused::OtherDigest)
+    } else {
+        None
+    };
+    Ok(match refused {
+        Some(r) => Err(r),
+        None => Ok(key),
+    })
+}
+
+/// Why a credential cannot sign now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// Replaced by its successor after a rekey, though its certificate is still valid.
+    Replaced,
+    /// Outside its certificate's validity.
+    Expired,
+    Revoked,
+    Suspended,
+    /// Not active for another reason (not issued yet, erased).
+    Inactive,
+}
+
+/// The one rule of which credential may sign at `now`: its certificate neither revoked, suspended nor outside its
+/// validity, and the credential active (not replaced by a successor).
+pub fn usable(credential_status: &str, cert: &CertificateRow, now: i64) -> Result<(), Unusable> {
+    if cert.status == "revoked" || credential_status == "revoked" {
+        return Err(Unusable::Revoked);
+    }
+    if cert.status == "suspended" {
+        return Err(Unusable::Suspended);
+    }
+    if cert.not_after <= now || cert.not_before > now {
+        return Err(Unusable::Expired);
+    }
+    match credential_status {
+        "active" => Ok(()),
+        "superseded" => Err(Unusable::Replaced),
+        _ => Err(Unusable::Inactive),
+    }
+}
+
+/// What [`sign_digests`] needs of the service.
+pub struct Core<'a> {
+    pub hsm: &'a std::sync::Arc<Hsm>,
+    pub ledger: &'a Ledger,
+}
+
+/// Who signs, with which credential, under which authorisation.
+pub struct Signatory<'a> {
+    pub user_id: &'a str,
+    pub client: &'a str,
+    pub credential_id: &'a str,
+    /// The authorisation's key in the ledger, from [`check`] (or [`tokens::hash`] of [`authorize`]'s secret).
+    pub authorization: String,
+}
+
+/// What [`sign_digests`] signs.
+pub struct Request<'a> {
+    pub by: Signatory<'a>,
+    pub mechanism: SignMechanism,
+    pub hash: HashAlg,
+    pub digests: &'a [Vec<u8>],
+}
+
+/// Why nothing was signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignFailure {
+    /// The ledger refused: the authorisation was used meanwhile or expired, or the quota cannot cover it.
+    #[error("the ledger refused the signatures: {0:?}")]
+    Refused(CommitRefusal),
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("the signing task failed: {0}")]
+    Task(String),
+}
+
+/// Signs each digest in the token, then commits them (the authorisation consumed, the quota debited, the
+/// signatures recorded with `audit`) in one ledger transaction. Returns the signature values in the digests'
+/// order; nothing leaves when the ledger refuses.
+pub async fn sign_digests(
+    core: &Core<'_>,
+    r: &Request<'_>,
+    audit: AuditRow,
+    now: i64,
+) -> Result<Vec<Vec<u8>>, SignFailure> {
+    let hsm = core.hsm.clone();
+    let key_id = r.by.credential_id.to_owned();
+    let (mechanism, digests) = (r.mechanism, r.digests.to_vec());
+    let signatures = tokio::task::spawn_blocking(move || {
+        digests
+            .iter()
+            .map(|d| hsm.sign_digest(key_id.as_bytes(), mechanism, d))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| SignFailure::Task(e.to_string()))??;
+    let sign_algo = r.mechanism.algorithm_identifier(r.hash).oid.to_string();
+    let rows = r
+        .digests
+        .iter()
+        .zip(&signatures)
+        .map(|(d, sig)| signature_row(d, r.hash, &sign_algo, sig))
+        .collect();
+    commit(core.ledger, &r.by, rows, audit, now).await?;
+    Ok(signatures)
+}
+
+/// The ledger row of one signature.
+pub fn signature_row(digest: &[u8], hash: HashAlg, sign_algo: &str, signature: &[u8]) -> SignatureRow {
+    use base64::Engine;
+    SignatureRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        digest: hex::encode(digest),
+        hash_algo: hash.oid().to_string(),
+        sign_algo: sign_algo.to_owned(),
+        signature: base64::engine::general_purpose::STANDARD.encode(signature),
+        kind: "signature",
+    }
+}
+
+/// Commits what a signatory signed (and the timestamps made with it) in one ledger transaction.
+pub async fn commit(
+    ledger: &Ledger,
+    r: &Signatory<'_>,
+    rows: Vec<SignatureRow>,
+    audit: AuditRow,
+    now: i64,
+) -> Result<(), SignFailure> {
+    let outcome = ledger
+        .commit(Commit {
+            sad_hash: r.authorization.clone(),
+            credential_id: r.credential_id.to_owned(),
+            user_id: r.user_id.to_owned(),
+            client: r.client.to_owned(),
+            rows,
+            audit,
+            now,
+        })
+        .await?;
+    outcome.map_err(SignFailure::Refused)
+}
