@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use parafa::config::Settings;
+use parafa::db::users::Role;
 use parafa::hsm::{self, KeySpec};
 use parafa::lifecycle::holders::{self, HolderRequest};
 use parafa::{audit, clock, startup};
@@ -280,7 +281,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                 id_number: h.id_number,
                 pseudonym: h.pseudonym,
                 country: h.country,
-                role: "holder".into(),
+                role: Role::Holder,
                 certificate: !h.no_certificate,
             };
             let holder = holders::create_ready_holder(
@@ -379,7 +380,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
                 id_number: None,
                 pseudonym: None,
                 country: "RO".into(),
-                role: "operator".into(),
+                role: Role::Operator,
                 certificate: false,
             };
             let op = holders::create_ready_holder(

@@ -11,7 +11,7 @@ use super::{audit, AccountError};
 use crate::auth::{sessions, totp};
 use crate::db::accounts as store;
 use crate::db::limits::{self, Limit};
-use crate::db::users::{self, User};
+use crate::db::users::{self, User, UserStatus};
 
 /// `POST /api/v1/session`.
 #[derive(Debug, Deserialize)]
@@ -145,7 +145,7 @@ pub async fn check_password(
     crate::metrics::password_verification();
     let ok = state.hasher.verify(pw, stored).await?;
     match user {
-        Some(u) if ok && u.status == "active" => Ok((u, attempt)),
+        Some(u) if ok && u.status == UserStatus::Active => Ok((u, attempt)),
         other => {
             if let Some(u) = other {
                 audit(state, &u.id, "auth.login", "wrong password", client, json!({})).await;

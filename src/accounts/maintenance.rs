@@ -11,8 +11,8 @@ use super::Services;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
-use crate::db::accounts::{self as store, Flow};
-use crate::db::users::{self, User};
+use crate::db::accounts::{self as store, Flow, FlowStage};
+use crate::db::users::{self, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
 
@@ -43,7 +43,7 @@ async fn replace_password(state: &Services, user: &User, hash: &str, flow: Optio
     let m = email(user, state, Template::PasswordChanged, "password_changed");
     let mut tx = state.db.writer().begin().await?;
     if let Some(f) = flow {
-        if !store::advance_flow(&mut *tx, &f.id, &f.stage, "done", None, now).await? {
+        if !store::advance_flow(&mut *tx, &f.id, f.stage, FlowStage::Done, None, now).await? {
             return Err(AccountError::Conflict("This step was already done".into()));
         }
     }
@@ -93,7 +93,7 @@ pub async fn start_recovery(state: &Services, email_address: Option<String>, cli
     codes::reserve_send_now(&state.db, &state.settings.limits, &address, state.clock.now()).await?;
     let Some(user) = users::by_email(&state.db, &address)
         .await?
-        .filter(|u| u.status == "active")
+        .filter(|u| u.status == UserStatus::Active)
     else {
         return Ok(());
     };
@@ -105,7 +105,7 @@ pub async fn start_recovery(state: &Services, email_address: Option<String>, cli
         token_hash: Some(token_hash),
         user_id: user.id.clone(),
         kind: RECOVERY.into(),
-        stage: "link_sent".into(),
+        stage: FlowStage::LinkSent,
         data: "{}".into(),
         attempts: 0,
         expires_at: now + acc.recovery_link_ttl_secs,
@@ -129,46 +129,51 @@ pub async fn start_recovery(state: &Services, email_address: Option<String>, cli
     Ok(())
 }
 
-async fn recovery_flow(state: &Services, token: &str, stages: &[&str]) -> Result<(Flow, User), AccountError> {
+async fn recovery_flow(state: &Services, token: &str, stages: &[FlowStage]) -> Result<(Flow, User), AccountError> {
     let flow = store::flow_by_token(&state.db, &tokens::hash(token))
         .await?
         .filter(|f| f.kind == RECOVERY)
         .ok_or_else(|| AccountError::NotFound("This recovery link is not valid".into()))?;
-    if flow.stage == "done" || flow.stage == "closed" || flow.expires_at <= state.clock.now() {
+    if !flow.stage.is_open() || flow.expires_at <= state.clock.now() {
         return Err(AccountError::Expired(
             "This recovery link is no longer valid: ask for a new one".into(),
         ));
     }
-    if !stages.contains(&flow.stage.as_str()) {
-        return Err(AccountError::Conflict(match flow.stage.as_str() {
-            "link_sent" => "Ask for the SMS code first".into(),
-            "sms_sent" => "Enter the SMS code first".into(),
+    if !stages.contains(&flow.stage) {
+        return Err(AccountError::Conflict(match flow.stage {
+            FlowStage::LinkSent => "Ask for the SMS code first".into(),
+            FlowStage::SmsSent => "Enter the SMS code first".into(),
             _ => "This step was already done".into(),
         }));
     }
     let user = users::by_id(&state.db, &flow.user_id)
         .await?
-        .filter(|u| u.status == "active")
+        .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(|| AccountError::NotFound("This recovery link is not valid".into()))?;
     Ok((flow, user))
 }
 
 /// The stage of a live recovery link (`link_sent`, `sms_sent`, `verified`), for the page the link opens.
-pub async fn recovery_stage(state: &Services, token: &str) -> Result<String, AccountError> {
-    let (flow, _) = recovery_flow(state, token, &["link_sent", "sms_sent", "verified"]).await?;
+pub async fn recovery_stage(state: &Services, token: &str) -> Result<FlowStage, AccountError> {
+    let (flow, _) = recovery_flow(
+        state,
+        token,
+        &[FlowStage::LinkSent, FlowStage::SmsSent, FlowStage::Verified],
+    )
+    .await?;
     Ok(flow.stage)
 }
 
 /// `POST …/{token}/sms`: "Send code".
 pub async fn recovery_sms(state: &Services, token: &str, client: &str) -> Result<codes::Sent, AccountError> {
     // The code may be asked for again (after the cool-down) while it has not been entered.
-    let (flow, user) = recovery_flow(state, token, &["link_sent", "sms_sent"]).await?;
+    let (flow, user) = recovery_flow(state, token, &[FlowStage::LinkSent, FlowStage::SmsSent]).await?;
     let sent = send_sms_code(state, &flow, &user, CodePurpose::PasswordRecovery, RECOVERY).await?;
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        &flow.stage,
-        "sms_sent",
+        flow.stage,
+        FlowStage::SmsSent,
         None,
         state.clock.now(),
     )
@@ -184,7 +189,7 @@ pub async fn recovery_verify(
     code: Option<String>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let (flow, user) = recovery_flow(state, token, &["sms_sent"]).await?;
+    let (flow, user) = recovery_flow(state, token, &[FlowStage::SmsSent]).await?;
     codes::verify(
         &state.db,
         state.clock.as_ref(),
@@ -197,8 +202,8 @@ pub async fn recovery_verify(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        "sms_sent",
-        "verified",
+        FlowStage::SmsSent,
+        FlowStage::Verified,
         None,
         state.clock.now(),
     )
@@ -214,7 +219,7 @@ pub async fn recovery_password(
     new: Option<SecretString>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let (flow, user) = recovery_flow(state, token, &["verified"]).await?;
+    let (flow, user) = recovery_flow(state, token, &[FlowStage::Verified]).await?;
     let hash = hash_new(state, &user, new).await?;
     replace_password(state, &user, &hash, Some(&flow)).await?;
     audit(state, &user.id, "password.recovery.done", "ok", client, json!({})).await;
@@ -223,15 +228,15 @@ pub async fn recovery_password(
 
 const PHONE_CHANGE: &str = "phone_change";
 
-async fn phone_flow(state: &Services, user: &User, stage: &str) -> Result<Flow, AccountError> {
+async fn phone_flow(state: &Services, user: &User, stage: FlowStage) -> Result<Flow, AccountError> {
     let flow = store::latest_flow(&state.db, &user.id, PHONE_CHANGE)
         .await?
-        .filter(|f| f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
+        .filter(|f| f.expires_at > state.clock.now() && f.stage.is_open())
         .ok_or_else(|| AccountError::Conflict("Ask for the e-mail code first".into()))?;
     if flow.stage != stage {
-        return Err(AccountError::Conflict(match flow.stage.as_str() {
-            "email_sent" => "Enter the e-mail code first".into(),
-            "email_verified" => "Give the new phone number first".into(),
+        return Err(AccountError::Conflict(match flow.stage {
+            FlowStage::EmailSent => "Enter the e-mail code first".into(),
+            FlowStage::EmailVerified => "Give the new phone number first".into(),
             _ => "Enter the SMS code sent to the new number".into(),
         }));
     }
@@ -253,7 +258,7 @@ pub async fn phone_email_code(state: &Services, user: &User, client: &str) -> Re
         token_hash: None,
         user_id: user.id.clone(),
         kind: PHONE_CHANGE.into(),
-        stage: "email_sent".into(),
+        stage: FlowStage::EmailSent,
         data: "{}".into(),
         attempts: 0,
         expires_at: now + 3600,
@@ -295,7 +300,7 @@ pub async fn phone_email_verify(
     code: Option<String>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let flow = phone_flow(state, user, "email_sent").await?;
+    let flow = phone_flow(state, user, FlowStage::EmailSent).await?;
     codes::verify(
         &state.db,
         state.clock.as_ref(),
@@ -308,8 +313,8 @@ pub async fn phone_email_verify(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        "email_sent",
-        "email_verified",
+        FlowStage::EmailSent,
+        FlowStage::EmailVerified,
         None,
         state.clock.now(),
     )
@@ -325,7 +330,7 @@ pub async fn phone_new(
     phone: Option<String>,
     client: &str,
 ) -> Result<codes::Sent, AccountError> {
-    let flow = phone_flow(state, user, "email_verified").await?;
+    let flow = phone_flow(state, user, FlowStage::EmailVerified).await?;
     let phone = normalise_phone(&phone.unwrap_or_default())?;
     if phone == user.phone {
         return Err(AccountError::Invalid("This is already your phone number".into()));
@@ -371,8 +376,8 @@ pub async fn phone_new(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        "email_verified",
-        "sms_sent",
+        FlowStage::EmailVerified,
+        FlowStage::SmsSent,
         Some(&data),
         state.clock.now(),
     )
@@ -389,7 +394,7 @@ pub async fn phone_verify(
     code: Option<String>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let flow = phone_flow(state, user, "sms_sent").await?;
+    let flow = phone_flow(state, user, FlowStage::SmsSent).await?;
     codes::verify(
         &state.db,
         state.clock.as_ref(),
@@ -420,7 +425,7 @@ pub async fn phone_verify(
     );
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    if !store::advance_flow(&mut *tx, &flow.id, "sms_sent", "done", None, now).await? {
+    if !store::advance_flow(&mut *tx, &flow.id, FlowStage::SmsSent, FlowStage::Done, None, now).await? {
         return Err(AccountError::Conflict("This step was already done".into()));
     }
     crate::db::users::set_phone(&mut tx, &user.id, &phone).await?;

@@ -13,8 +13,8 @@ use super::enrolment::send_sms_code;
 use super::Services;
 use super::{audit, AccountError};
 use crate::auth::{codes, totp};
-use crate::db::accounts::{self as store, Flow};
-use crate::db::users::User;
+use crate::db::accounts::{self as store, Flow, FlowStage};
+use crate::db::users::{TotpStatus, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 
 const KIND: &str = "pairing";
@@ -81,13 +81,13 @@ pub async fn start_lost_app(state: &Services, req: LostApp, client: &str) -> Res
 pub async fn lost_app_user(state: &Services, token: &str) -> Result<User, AccountError> {
     let flow = store::flow_by_token(&state.db, &crate::auth::tokens::hash(token))
         .await?
-        .filter(|f| f.kind == KIND && f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
+        .filter(|f| f.kind == KIND && f.expires_at > state.clock.now() && f.stage.is_open())
         .ok_or_else(|| {
             AccountError::Expired("This re-pairing is no longer valid: start again from the login page".into())
         })?;
     crate::db::users::by_id(&state.db, &flow.user_id)
         .await?
-        .filter(|u| u.status == "active")
+        .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(|| {
             AccountError::Expired("This re-pairing is no longer valid: start again from the login page".into())
         })
@@ -105,7 +105,7 @@ async fn begin(
         token_hash,
         user_id: user.id.clone(),
         kind: KIND.into(),
-        stage: "sms_sent".into(),
+        stage: FlowStage::SmsSent,
         data: "{}".into(),
         attempts: 0,
         expires_at: now + 3600,
@@ -126,14 +126,16 @@ async fn begin(
     Ok(sent)
 }
 
-async fn open_flow(state: &Services, user: &User, stage: &str) -> Result<Flow, AccountError> {
+async fn open_flow(state: &Services, user: &User, stage: FlowStage) -> Result<Flow, AccountError> {
     let flow = store::latest_flow(&state.db, &user.id, KIND)
         .await?
-        .filter(|f| f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
+        .filter(|f| f.expires_at > state.clock.now() && f.stage.is_open())
         .ok_or_else(|| AccountError::Conflict("Start the pairing first".into()))?;
     if flow.stage != stage {
-        return Err(AccountError::Conflict(match flow.stage.as_str() {
-            "secret_shown" => "The secret was already shown once: start the pairing again to get a new one".into(),
+        return Err(AccountError::Conflict(match flow.stage {
+            FlowStage::SecretShown => {
+                "The secret was already shown once: start the pairing again to get a new one".into()
+            }
             _ => "Confirm the SMS code first".into(),
         }));
     }
@@ -147,7 +149,7 @@ pub async fn sms(state: &Services, user: &User, req: SmsStep, client: &str) -> R
             "Please confirm that you installed an authenticator app and understand the code is shown only once".into(),
         ));
     }
-    let flow = open_flow(state, user, "sms_sent").await?;
+    let flow = open_flow(state, user, FlowStage::SmsSent).await?;
     codes::verify(
         &state.db,
         state.clock.as_ref(),
@@ -158,12 +160,22 @@ pub async fn sms(state: &Services, user: &User, req: SmsStep, client: &str) -> R
     )
     .await?;
     let (hsm, uid, account) = (state.hsm.clone(), user.id.clone(), user.email.clone());
-    let pairing = tokio::task::spawn_blocking(move || totp::new_pairing(&hsm, &uid, "Parafa", &account, "pending"))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))??;
+    let pairing =
+        tokio::task::spawn_blocking(move || totp::new_pairing(&hsm, &uid, "Parafa", &account, TotpStatus::Pending))
+            .await
+            .map_err(|e| AccountError::Internal(e.to_string()))??;
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    if !store::advance_flow(&mut *tx, &flow.id, "sms_sent", "secret_shown", None, now).await? {
+    if !store::advance_flow(
+        &mut *tx,
+        &flow.id,
+        FlowStage::SmsSent,
+        FlowStage::SecretShown,
+        None,
+        now,
+    )
+    .await?
+    {
         return Err(AccountError::Conflict("The secret was already shown once".into()));
     }
     store::replace_pending_totp(&mut tx, &pairing.row, now).await?;
@@ -187,7 +199,7 @@ fn qr_png(uri: &str) -> Result<String, AccountError> {
 
 /// The first code from the app: the pairing becomes active, 2FA is on, and every session ends.
 pub async fn activate(state: &Services, user: &User, code: Option<String>, client: &str) -> Result<(), AccountError> {
-    let flow = open_flow(state, user, "secret_shown").await?;
+    let flow = open_flow(state, user, FlowStage::SecretShown).await?;
     let checked = totp::check_pending_code(
         &state.db,
         &state.hsm,
@@ -214,8 +226,8 @@ pub async fn activate(state: &Services, user: &User, code: Option<String>, clien
                 store::advance_flow(
                     state.db.writer(),
                     &flow.id,
-                    "secret_shown",
-                    "closed",
+                    FlowStage::SecretShown,
+                    FlowStage::Closed,
                     None,
                     state.clock.now(),
                 )
@@ -232,7 +244,7 @@ pub async fn activate(state: &Services, user: &User, code: Option<String>, clien
     if !store::activate_totp(&mut *tx, &user.id, step, now).await? {
         return Err(AccountError::Conflict("Start the pairing again".into()));
     }
-    store::advance_flow(&mut *tx, &flow.id, "secret_shown", "done", None, now).await?;
+    store::advance_flow(&mut *tx, &flow.id, FlowStage::SecretShown, FlowStage::Done, None, now).await?;
     store::set_two_factor(&mut *tx, &user.id, "on", None, None).await?;
     store::revoke_all_sessions(&mut tx, &user.id).await?;
     tx.commit().await?;

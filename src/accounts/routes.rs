@@ -17,7 +17,7 @@ use crate::auth::codes::CodeError;
 use crate::auth::password::PasswordError;
 use crate::auth::sessions;
 use crate::auth::totp::CodeError as TotpCodeError;
-use crate::db::users::{self, User};
+use crate::db::users::{self, User, UserStatus};
 use crate::error::ApiError;
 
 /// Registers the account routes (under the `/api/v1` scope).
@@ -151,7 +151,7 @@ impl FromRequest for WebUser {
                 .ok_or(AccountError::Unauthenticated)?;
             let user = users::by_id(&state.db, &session.user_id)
                 .await?
-                .filter(|u| u.status == "active")
+                .filter(|u| u.status == UserStatus::Active)
                 .ok_or(AccountError::Unauthenticated)?;
             if route.as_deref().is_some_and(needs_two_factor)
                 && login::two_factor_state(&state.accounts(), &user, state.clock.now()) == TwoFactor::SetupRequired

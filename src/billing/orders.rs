@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::Services;
-use super::{fx, price, OrderEvent, OrderState, Price, CPV};
+use super::{fx, price, OrderEvent, OrderKind, OrderState, Price, CPV};
 use crate::clock::{rfc3339, Clock};
 pub use crate::db::orders::{
     insert, order_row, record_history, record_hold, stored_state, transition, NewOrder, OrderRow,
@@ -138,7 +138,7 @@ pub(crate) fn registration_number(now: i64) -> String {
 /// complete invoice and a valid promotional code. Whether the holder may order it (a ban, an order in progress, a
 /// certificate to rekey) is the lifecycle's to say (`lifecycle::rekey::place_order`).
 pub struct Draft {
-    kind: String,
+    kind: OrderKind,
     package: crate::config::PackageSettings,
     newsletter: bool,
     invoice: Value,
@@ -146,18 +146,20 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// `new`, `rekey` or `reissue`.
-    pub fn kind(&self) -> &str {
-        &self.kind
+    /// What the order is for.
+    pub fn kind(&self) -> OrderKind {
+        self.kind
     }
 }
 
 /// Checks an order request against billing's rules.
 pub fn check(state: &Services, req: OrderRequest) -> Result<Draft, OrderError> {
-    let kind = req.kind.unwrap_or_else(|| "new".into());
-    if !["new", "rekey", "reissue"].contains(&kind.as_str()) {
-        return Err(OrderError::Invalid("kind must be new, rekey or reissue".into()));
-    }
+    let kind = match req.kind.as_deref() {
+        None => OrderKind::New,
+        Some(k) => {
+            OrderKind::parse(k).ok_or_else(|| OrderError::Invalid("kind must be new, rekey or reissue".into()))?
+        }
+    };
     let package = req
         .package
         .and_then(|p| state.settings.package(p))
@@ -232,7 +234,7 @@ pub async fn place(
             id: &id,
             number: &number,
             user_id: &user.id,
-            kind: &kind,
+            kind,
             package_id: i64::from(package.id),
             state: OrderState::AwaitingPayment,
             price: &price.amounts,
@@ -350,15 +352,15 @@ pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, Orde
 
 /// What the holder can do next with an order.
 fn actions(state: &Services, o: &db::orders::Stored) -> Vec<&'static str> {
-    let mut actions = match (o.state, o.kind.as_str()) {
+    let mut actions = match (o.state, o.kind) {
         _ if o.frozen => vec![],
         // The pay action is the sandbox page: development mode only.
         (OrderState::AwaitingPayment, _) if state.settings.dev => vec!["pay", "cancel"],
         (OrderState::AwaitingPayment, _) => vec!["cancel"],
-        (OrderState::Paid | OrderState::ReturnedForCompletion, "new" | "reissue") => vec!["identify"],
-        (OrderState::Rejected, "new" | "reissue") => vec!["resubmit"],
-        (OrderState::Accepted, "new" | "reissue") => vec!["issue_certificate"],
-        (OrderState::Paid | OrderState::Rejected, "rekey") => vec!["rekey_request"],
+        (OrderState::Paid | OrderState::ReturnedForCompletion, OrderKind::New | OrderKind::Reissue) => vec!["identify"],
+        (OrderState::Rejected, OrderKind::New | OrderKind::Reissue) => vec!["resubmit"],
+        (OrderState::Accepted, OrderKind::New | OrderKind::Reissue) => vec!["issue_certificate"],
+        (OrderState::Paid | OrderState::Rejected, OrderKind::Rekey) => vec!["rekey_request"],
         _ => vec![],
     };
     if o.invoice_number.is_some() {

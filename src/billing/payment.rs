@@ -13,6 +13,7 @@ use super::orders::{self, OrderError};
 use super::OrderEvent;
 use super::Services;
 use crate::clock::Clock;
+use crate::db::orders::PaymentStatus;
 use crate::db::{self, DbError};
 
 /// How far a callback's timestamp may be from our clock, in seconds.
@@ -146,9 +147,8 @@ pub async fn callback(
     verify(&secret(state).await?, signature, body, now)?;
     let event: PaymentEvent =
         serde_json::from_slice(body).map_err(|e| CallbackError::Invalid(format!("invalid notification: {e}")))?;
-    if !["paid", "failed"].contains(&event.status.as_str()) {
-        return Err(CallbackError::Invalid("status must be paid or failed".into()));
-    }
+    let status = PaymentStatus::parse(&event.status)
+        .ok_or_else(|| CallbackError::Invalid("status must be paid or failed".into()))?;
     let mut tx = state.db.writer().begin().await?;
     if db::orders::payment_seen(&mut tx, &event.event_id).await? {
         return Ok(false);
@@ -157,7 +157,7 @@ pub async fn callback(
         .await?
         .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
     let (order_state, total, user_id) = (order.state, order.total_ron_bani, order.user_id);
-    if event.status == "paid" && event.amount_ron_bani != total {
+    if status == PaymentStatus::Paid && event.amount_ron_bani != total {
         return Err(CallbackError::Invalid(format!(
             "the amount paid ({}) is not the order's total ({total})",
             event.amount_ron_bani
@@ -167,7 +167,7 @@ pub async fn callback(
         event_id: &event.event_id,
         provider,
         order_id: &event.order_id,
-        status: &event.status,
+        status,
         amount_bani: event.amount_ron_bani,
     };
     match db::orders::record_payment(&mut tx, &record, now).await {
@@ -177,7 +177,7 @@ pub async fn callback(
         Ok(_) => {}
     }
     let actor = format!("gateway:{provider}");
-    if event.status == "paid" {
+    if status == PaymentStatus::Paid {
         if !orders::transition(
             &mut tx,
             &event.order_id,
@@ -205,7 +205,7 @@ pub async fn callback(
         state.clock.as_ref(),
         &user_id,
         "order.payment",
-        &event.status,
+        status.as_str(),
         provider,
         json!({ "order": event.order_id }),
     )
@@ -253,14 +253,14 @@ pub async fn sandbox_pay(
         ));
     }
     let status = match outcome {
-        "pay" => "paid",
-        "fail" => "failed",
+        "pay" => PaymentStatus::Paid,
+        "fail" => PaymentStatus::Failed,
         _ => return Err(CallbackError::Invalid("outcome must be pay or fail".into())),
     };
     let event = PaymentEvent {
         event_id: format!("sandbox-{}", uuid::Uuid::new_v4()),
         order_id: order_id.to_owned(),
-        status: status.into(),
+        status: status.as_str().into(),
         amount_ron_bani: order.price.total_ron_bani,
     };
     let body = serde_json::to_vec(&event).map_err(|e| CallbackError::Invalid(e.to_string()))?;

@@ -17,8 +17,9 @@ use crate::audit;
 use crate::auth::tokens;
 use crate::auth::totp::{self, CodeError};
 use crate::clock::Clock;
-use crate::db::credentials::{CertificateRow, Credential, Quota};
+use crate::db::credentials::{CertificateRow, CertificateStatus, Credential, CredentialStatus, Quota, StatusAt};
 use crate::db::signing::{self as store, Commit, CommitRefusal, SadRow, SignatureRow};
+use crate::db::users::UserStatus;
 use crate::db::{self, audit::AuditRow};
 use crate::hsm::KeySpec;
 
@@ -103,7 +104,7 @@ pub async fn login(
     crate::metrics::password_verification();
     let ok = state.hasher.verify(pw, stored).await?;
     let user = match user {
-        Some(u) if ok && u.status == "active" => u,
+        Some(u) if ok && u.status == UserStatus::Active => u,
         _ => {
             let target = user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
             audit_event(
@@ -176,13 +177,13 @@ pub(crate) struct View {
 }
 
 impl View {
-    /// `valid`, `expired`, `revoked` or `suspended`, at `now`.
-    fn cert_status(&self, now: i64) -> &'static str {
-        match (self.cert_row.status.as_str(), self.cred.status.as_str()) {
-            ("revoked", _) | (_, "revoked") => "revoked",
-            ("suspended", _) => "suspended",
-            _ if self.cert_row.not_after <= now || self.cert_row.not_before > now => "expired",
-            _ => "valid",
+    /// Valid, expired, revoked or suspended, at `now` (not yet valid counts as expired here).
+    fn cert_status(&self, now: i64) -> StatusAt {
+        match (self.cert_row.status, self.cred.status) {
+            (CertificateStatus::Revoked, _) | (_, CredentialStatus::Revoked) => StatusAt::Revoked,
+            (CertificateStatus::Suspended, _) => StatusAt::Suspended,
+            _ if self.cert_row.not_after <= now || self.cert_row.not_before > now => StatusAt::Expired,
+            _ => StatusAt::Valid,
         }
     }
 }
@@ -221,17 +222,17 @@ fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result
 
 /// Refuses a credential whose certificate cannot sign now, with the message the holder is shown.
 pub(crate) fn usable(v: &View, now: i64) -> Result<(), CscError> {
-    if v.cred.status == "superseded" && v.cert_status(now) == "valid" {
+    if v.cred.status == CredentialStatus::Superseded && v.cert_status(now) == StatusAt::Valid {
         return Err(CscError::invalid(
             "This certificate was replaced by its successor after a rekey: sign with the new credential.",
         ));
     }
     match v.cert_status(now) {
-        "valid" => Ok(()),
-        "expired" => Err(CscError::invalid(
+        StatusAt::Valid => Ok(()),
+        StatusAt::Expired => Err(CscError::invalid(
             "Your certificate has expired. Please contact an administrator.",
         )),
-        "revoked" => Err(CscError::invalid(
+        StatusAt::Revoked => Err(CscError::invalid(
             "Your certificate has been revoked and can no longer sign. Please contact an administrator.",
         )),
         _ => Err(CscError::invalid(
@@ -252,7 +253,7 @@ fn credential_object(
     let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
     let now = state.clock.now();
     let mut key = json!({
-        "status": if v.cred.status == "active" { "enabled" } else { "disabled" },
+        "status": if v.cred.status == CredentialStatus::Active { "enabled" } else { "disabled" },
         "algo": algo::key_algorithms(v.spec),
         "len": v.spec.bits(),
     });
@@ -368,7 +369,7 @@ pub async fn list(state: &AppState, version: Version, caller: &Caller, req: List
         views.push(view_of(state, cred).await?);
     }
     if req.only_valid.unwrap_or(false) {
-        views.retain(|v| v.cert_status(now) == "valid" && v.cred.status == "active");
+        views.retain(|v| v.cert_status(now) == StatusAt::Valid && v.cred.status == CredentialStatus::Active);
     }
     let mut out = json!({});
     match version {

@@ -4,6 +4,38 @@ use sqlx::Row;
 
 use super::{Db, DbError};
 
+stored_state! {
+    /// A flow's stage, stored as text (`flows.stage`). Each kind of flow walks its own stages to `done`; any open
+    /// flow may be `closed` (replaced by a new one, or too many failed steps).
+    ///
+    /// | kind | stages |
+    /// | --- | --- |
+    /// | enrolment | `invited` → `phone_code_sent` → `phone_verified` → `done` |
+    /// | recovery | `link_sent` → `sms_sent` → `verified` → `done` |
+    /// | phone change | `email_sent` → `email_verified` → `sms_sent` → `done` |
+    /// | pairing | `sms_sent` → `secret_shown` → `done` |
+    pub enum FlowStage {
+        Invited = "invited",
+        PhoneCodeSent = "phone_code_sent",
+        PhoneVerified = "phone_verified",
+        LinkSent = "link_sent",
+        SmsSent = "sms_sent",
+        Verified = "verified",
+        EmailSent = "email_sent",
+        EmailVerified = "email_verified",
+        SecretShown = "secret_shown",
+        Done = "done",
+        Closed = "closed",
+    }
+}
+
+impl FlowStage {
+    /// Whether the flow may still move: neither done nor closed.
+    pub fn is_open(self) -> bool {
+        !matches!(self, FlowStage::Done | FlowStage::Closed)
+    }
+}
+
 /// A multi-step flow (enrolment, pairing, recovery, phone change).
 #[derive(Debug, Clone)]
 pub struct Flow {
@@ -11,7 +43,7 @@ pub struct Flow {
     pub token_hash: Option<String>,
     pub user_id: String,
     pub kind: String,
-    pub stage: String,
+    pub stage: FlowStage,
     /// JSON text with the flow's own facts (a new phone number, …).
     pub data: String,
     pub attempts: i64,
@@ -26,7 +58,7 @@ fn flow_from_row(r: &sqlx::any::AnyRow) -> Result<Flow, DbError> {
         token_hash: r.try_get("token_hash")?,
         user_id: r.try_get("user_id")?,
         kind: r.try_get("kind")?,
-        stage: r.try_get("stage")?,
+        stage: FlowStage::stored(&r.try_get::<String, _>("stage")?, "flows.stage")?,
         data: r.try_get("data")?,
         attempts: r.try_get("attempts")?,
         expires_at: r.try_get("expires_at")?,
@@ -46,7 +78,7 @@ where
     .bind(&f.token_hash)
     .bind(&f.user_id)
     .bind(&f.kind)
-    .bind(&f.stage)
+    .bind(f.stage.as_str())
     .bind(&f.data)
     .bind(f.expires_at)
     .bind(now)
@@ -80,8 +112,8 @@ pub async fn latest_flow(db: &Db, user_id: &str, kind: &str) -> Result<Option<Fl
 pub async fn advance_flow<'e, E>(
     exec: E,
     id: &str,
-    from: &str,
-    to: &str,
+    from: FlowStage,
+    to: FlowStage,
     data: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError>
@@ -91,11 +123,11 @@ where
     let n = sqlx::query(
         "UPDATE flows SET stage = $1, data = COALESCE($2, data), updated_at = $3 WHERE id = $4 AND stage = $5",
     )
-    .bind(to)
+    .bind(to.as_str())
     .bind(data)
     .bind(now)
     .bind(id)
-    .bind(from)
+    .bind(from.as_str())
     .execute(exec)
     .await?
     .rows_affected();
@@ -340,12 +372,12 @@ where
 }
 
 /// Updates a user's status.
-pub async fn set_user_status<'e, E>(exec: E, user_id: &str, status: &str) -> Result<(), DbError>
+pub async fn set_user_status<'e, E>(exec: E, user_id: &str, status: super::users::UserStatus) -> Result<(), DbError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
-        .bind(status)
+        .bind(status.as_str())
         .bind(user_id)
         .execute(exec)
         .await?;

@@ -4,6 +4,42 @@ use sqlx::Row;
 
 use super::{Db, DbError};
 
+stored_state! {
+    /// An account's status, stored as text (`users.status`).
+    ///
+    /// | status | meaning |
+    /// | --- | --- |
+    /// | `invited` | created by an order or an operator, the invitation not yet accepted |
+    /// | `phone_verified` | the invitation's phone code confirmed, the password not yet set |
+    /// | `active` | may log in |
+    /// | `erased` | the person's data erased (GDPR); the row stays for the ledger |
+    pub enum UserStatus {
+        Invited = "invited",
+        PhoneVerified = "phone_verified",
+        Active = "active",
+        Erased = "erased",
+    }
+}
+
+stored_state! {
+    /// What an account is for, stored as text (`users.role`).
+    pub enum Role {
+        /// A certificate holder.
+        Holder = "holder",
+        /// An operator of the registration authority.
+        Operator = "operator",
+    }
+}
+
+stored_state! {
+    /// A TOTP pairing's status, stored as text (`totp_pairings.status`): `pending` until the first valid code,
+    /// then `active`.
+    pub enum TotpStatus {
+        Pending = "pending",
+        Active = "active",
+    }
+}
+
 /// A user account as stored.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -13,8 +49,8 @@ pub struct User {
     pub surname: String,
     pub phone: String,
     pub password_hash: String,
-    pub role: String,
-    pub status: String,
+    pub role: Role,
+    pub status: UserStatus,
     /// `on`, `off` (never asked: operator-made test holders) or `pending` (not set up yet).
     pub two_factor: String,
     pub created_at: i64,
@@ -33,8 +69,7 @@ pub struct TotpPairing {
     pub algorithm: String,
     pub digits: i64,
     pub period: i64,
-    /// `pending` until the first valid code, then `active`.
-    pub status: String,
+    pub status: TotpStatus,
     pub last_used_step: i64,
     pub failed_attempts: i64,
     pub locked_until: Option<i64>,
@@ -55,8 +90,8 @@ where
     .bind(&u.surname)
     .bind(&u.phone)
     .bind(&u.password_hash)
-    .bind(&u.role)
-    .bind(&u.status)
+    .bind(u.role.as_str())
+    .bind(u.status.as_str())
     .bind(&u.two_factor)
     .bind(u.created_at)
     .bind(&u.lang)
@@ -69,7 +104,7 @@ where
     }
 }
 
-fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, DbError> {
     Ok(User {
         id: r.try_get("id")?,
         email: r.try_get("email")?,
@@ -77,8 +112,8 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
         surname: r.try_get("surname")?,
         phone: r.try_get("phone")?,
         password_hash: r.try_get("password_hash")?,
-        role: r.try_get("role")?,
-        status: r.try_get("status")?,
+        role: Role::stored(&r.try_get::<String, _>("role")?, "users.role")?,
+        status: UserStatus::stored(&r.try_get::<String, _>("status")?, "users.status")?,
         two_factor: r.try_get("two_factor")?,
         created_at: r.try_get("created_at")?,
         lang: r.try_get("lang")?,
@@ -97,7 +132,7 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>, DbError> {
         .bind(email.to_lowercase())
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.as_ref().map(user_from_row).transpose()?)
+    row.as_ref().map(user_from_row).transpose()
 }
 
 /// The (non-erased) user with this phone number.
@@ -108,7 +143,7 @@ pub async fn by_phone(db: &Db, phone: &str) -> Result<Option<User>, DbError> {
     .bind(phone)
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.as_ref().map(user_from_row).transpose()?)
+    row.as_ref().map(user_from_row).transpose()
 }
 
 /// The user with this id.
@@ -117,7 +152,7 @@ pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, DbError> {
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.as_ref().map(user_from_row).transpose()?)
+    row.as_ref().map(user_from_row).transpose()
 }
 
 /// Stores a TOTP pairing (replacing none: a user has at most one).
@@ -134,9 +169,13 @@ where
     .bind(&p.algorithm)
     .bind(p.digits)
     .bind(p.period)
-    .bind(&p.status)
+    .bind(p.status.as_str())
     .bind(now)
-    .bind(if p.status == "active" { Some(now) } else { None })
+    .bind(if p.status == TotpStatus::Active {
+        Some(now)
+    } else {
+        None
+    })
     .execute(exec)
     .await?;
     Ok(())
@@ -158,7 +197,7 @@ pub async fn totp(db: &Db, user_id: &str) -> Result<Option<TotpPairing>, DbError
         algorithm: r.try_get("algorithm")?,
         digits: r.try_get("digits")?,
         period: r.try_get("period")?,
-        status: r.try_get("status")?,
+        status: TotpStatus::stored(&r.try_get::<String, _>("status")?, "totp_pairings.status")?,
         last_used_step: r.try_get("last_used_step")?,
         failed_attempts: r.try_get("failed_attempts")?,
         locked_until: r.try_get("locked_until")?,

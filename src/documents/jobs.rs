@@ -13,6 +13,7 @@ use super::signer::{self, Format, Item, SignError, Signer};
 use super::Services;
 use crate::auth::{tokens, totp};
 use crate::clock::{rfc3339, Clock};
+use crate::db::credentials::{CertificateStatus, CredentialStatus};
 use crate::db::jobs::JobState;
 use crate::db::signing::SadRow;
 use crate::db::users::User;
@@ -228,7 +229,10 @@ pub async fn authorize(
         .await?
         .ok_or_else(|| JobError::Conflict("the certificate of this job is gone".into()))?;
     let now = state.clock.now();
-    if cred.status != "active" || cert_row.status != "valid" || cert_row.not_after <= now {
+    if cred.status != CredentialStatus::Active
+        || cert_row.status != CertificateStatus::Valid
+        || cert_row.not_after <= now
+    {
         return Err(JobError::Conflict(
             "Your certificate can no longer sign (expired, revoked or replaced)".into(),
         ));

@@ -11,7 +11,7 @@ use crate::auth::{password, totp};
 use crate::ca::{Ca, HolderSubject};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::db::users::User;
+use crate::db::users::{Role, TotpStatus, User, UserStatus};
 use crate::db::{self, Db};
 use crate::hsm::{Hsm, KeySpec};
 
@@ -31,8 +31,7 @@ pub struct HolderRequest {
     pub id_number: Option<String>,
     pub pseudonym: Option<String>,
     pub country: String,
-    /// `holder` or `operator`.
-    pub role: String,
+    pub role: Role,
     /// Whether to issue a certificate now (false: an account with its TOTP pairing, ready to order one).
     pub certificate: bool,
 }
@@ -117,7 +116,7 @@ pub async fn create_ready_holder(
     let (uid, cid, account, spec) = (user_id.clone(), credential_id.clone(), email.clone(), req.key);
     let with_certificate = req.certificate;
     let (pairing, issued) = tokio::task::spawn_blocking(move || {
-        let pairing = totp::new_pairing(&h, &uid, "Parafa", &account, "active")?;
+        let pairing = totp::new_pairing(&h, &uid, "Parafa", &account, TotpStatus::Active)?;
         if !with_certificate {
             return Ok::<_, LifecycleError>((pairing, None));
         }
@@ -140,8 +139,8 @@ pub async fn create_ready_holder(
         surname: req.surname.trim().to_owned(),
         phone: req.phone.clone(),
         password_hash,
-        role: req.role.clone(),
-        status: "active".into(),
+        role: req.role,
+        status: UserStatus::Active,
         two_factor: if req.two_factor { "on" } else { "off" }.into(),
         created_at: now,
         lang: "ro".into(),
@@ -204,7 +203,7 @@ async fn store(
     }
     let event = audit::Event {
         actor,
-        action: if user.role == "operator" {
+        action: if user.role == Role::Operator {
             "operator.create"
         } else {
             "holder.create"

@@ -18,10 +18,10 @@ use super::Services;
 use crate::accounts::audit;
 use crate::auth::tokens;
 use crate::billing::orders::{self, OrderRow};
-use crate::billing::{OrderEvent, OrderState};
+use crate::billing::{OrderEvent, OrderKind, OrderState};
 use crate::clock::{rfc3339, Clock};
 use crate::db::identity::{SessionEvent, SessionState};
-use crate::db::users::User;
+use crate::db::users::{TotpStatus, User};
 use crate::db::{self, DbError};
 use crate::notify::Template;
 
@@ -312,7 +312,7 @@ pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) 
             "No identification provider is configured: please contact us".into(),
         ));
     }
-    if order.kind == "rekey" {
+    if order.kind == OrderKind::Rekey {
         return Err(LifecycleError::Conflict(
             "A rekey is not identified by video: send the document data with the rekey request".into(),
         ));
@@ -806,7 +806,7 @@ impl Judged<'_> {
         };
         self.tell(tx, accepted, "identity_accepted").await?;
         let paired = db::users::totp(&self.state.db, &r.user.id).await?;
-        if paired.is_none_or(|p| p.status != "active") {
+        if paired.is_none_or(|p| p.status != TotpStatus::Active) {
             let link = format!("{base}/pairing");
             let configure = Template::ConfigureAuthorisation { link: &link };
             self.tell(tx, configure, "configure_authorisation").await?;
@@ -880,7 +880,7 @@ pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &st
             rfc3339(until)
         )));
     }
-    if order.state != OrderState::Rejected || order.kind == "rekey" {
+    if order.state != OrderState::Rejected || order.kind == OrderKind::Rekey {
         return Err(LifecycleError::Conflict(format!(
             "Only a rejected identification can be resubmitted; this order is {}",
             order.state

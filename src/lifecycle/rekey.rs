@@ -18,9 +18,9 @@ use super::Services;
 use crate::accounts::audit;
 use crate::auth::totp;
 use crate::billing::orders::{self, OrderRow};
-use crate::billing::{OrderEvent, OrderState};
+use crate::billing::{OrderEvent, OrderKind, OrderState};
 use crate::clock::{rfc3339, Clock};
-use crate::db::credentials::{CertificateRow, Credential};
+use crate::db::credentials::{CertificateRow, CertificateStatus, Credential};
 use crate::db::rekey::{RekeyState, Request};
 use crate::db::users::User;
 use crate::db::{self, DbError};
@@ -45,7 +45,7 @@ pub fn successor_issue_at(state: &Services, not_after: i64) -> i64 {
 }
 
 /// Whether the user may place an order of `kind`; for a rekey, the credential it renews.
-pub async fn eligibility(state: &Services, user: &User, kind: &str) -> Result<Option<String>, LifecycleError> {
+pub async fn eligibility(state: &Services, user: &User, kind: OrderKind) -> Result<Option<String>, LifecycleError> {
     if let Some(until) = super::identity::banned_until(state, &user.id).await? {
         return Err(LifecycleError::Forbidden(format!(
             "The account cannot place orders until {}",
@@ -60,7 +60,7 @@ pub async fn eligibility(state: &Services, user: &User, kind: &str) -> Result<Op
     let current = current_credential(state, &user.id).await?;
     let had_any = !db::credentials::credentials_of(&state.db, &user.id).await?.is_empty();
     match kind {
-        "rekey" => {
+        OrderKind::Rekey => {
             let (cred, cert) = current.ok_or_else(|| {
                 LifecycleError::Conflict(
                     "A rekey needs a valid certificate; after expiry, order a new certificate (reissue)".into(),
@@ -75,13 +75,13 @@ pub async fn eligibility(state: &Services, user: &User, kind: &str) -> Result<Op
             }
             Ok(Some(cred.id))
         }
-        "reissue" if current.is_some() => Err(LifecycleError::Conflict(
+        OrderKind::Reissue if current.is_some() => Err(LifecycleError::Conflict(
             "Your certificate is still valid: order a rekey instead".into(),
         )),
-        "reissue" if !had_any => Err(LifecycleError::Conflict(
+        OrderKind::Reissue if !had_any => Err(LifecycleError::Conflict(
             "You have had no certificate yet: order a new one".into(),
         )),
-        "new" if had_any => Err(LifecycleError::Conflict(if current.is_some() {
+        OrderKind::New if had_any => Err(LifecycleError::Conflict(if current.is_some() {
             "You already have a certificate: order a rekey to renew it".into()
         } else {
             "Your certificate has ended: order a reissue (\"I want a new certificate\")".into()
@@ -115,7 +115,7 @@ pub async fn place_order(
 async fn rekey_order(state: &Services, user: &User, order_id: &str) -> Result<OrderRow, LifecycleError> {
     orders::order_row(state.db.writer(), order_id)
         .await?
-        .filter(|o| o.user_id == user.id && o.kind == "rekey")
+        .filter(|o| o.user_id == user.id && o.kind == OrderKind::Rekey)
         .ok_or_else(|| LifecycleError::NotFound("no such rekey order".into()))
 }
 
@@ -305,7 +305,7 @@ pub async fn submit(
     }
     let cert = cert_of(state, &r.credential_id).await?;
     let limit = deadline(state, cert.not_after);
-    if state.clock.now() > limit || cert.status != "valid" {
+    if state.clock.now() > limit || cert.status != CertificateStatus::Valid {
         return Err(LifecycleError::Conflict(format!(
             "A rekey request is accepted until {} hours before expiry ({}); the order will be refunded",
             state.settings.lifecycle.rekey_cutoff_hours,
@@ -411,7 +411,7 @@ pub async fn decide(
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let mut tx = state.db.writer().begin().await?;
     let outcome = if approve {
-        if now >= cert.not_after || cert.status != "valid" {
+        if now >= cert.not_after || cert.status != CertificateStatus::Valid {
             return Err(LifecycleError::Conflict(
                 "The certificate has ended: the rekey is no longer possible (the scheduler refunds it)".into(),
             ));

@@ -12,6 +12,7 @@ use crate::accounts::login::{two_factor_state, TwoFactor};
 use crate::accounts::{enrolment, maintenance, privacy};
 use crate::app::AppState;
 use crate::clock::Clock;
+use crate::db::users::Role;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[
@@ -112,7 +113,7 @@ async fn login(page: Page, q: web::Query<Next>) -> Result<HttpResponse, PageErro
 async fn after_login(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
     let user = &page.user_before_consent()?.user;
     let next = q.path();
-    if user.role == "holder" {
+    if user.role == Role::Holder {
         let consents = page.ok(privacy::consents_of(&state.accounts(), &user.id).await)?;
         let due = privacy::due(&state.accounts(), &consents);
         if due.access || due.privacy_notice {

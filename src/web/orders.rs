@@ -12,7 +12,7 @@ use serde_json::{json, Value as Json};
 
 use super::{Page, PageError, StaticFile, Template};
 use crate::app::AppState;
-use crate::billing::{self, format_minor};
+use crate::billing::{self, format_minor, OrderKind};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::lifecycle::{identity, issuance, rekey};
@@ -64,12 +64,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/rekey").route(web::get().to(rekey_page)));
 }
 
-/// The certificate statuses and order kinds the pages name by a computed key (`orders.cert.status.*`,
-/// `orders.kind.*`; checked by the unit test below, with the order states, `orders.state.*`, and the rekey
-/// requests' states, `orders.rekey.state.*`).
+/// The certificate statuses the pages name by a computed key (`orders.cert.status.*`; checked by the unit test
+/// below, with the order kinds, `orders.kind.*`, the order states, `orders.state.*`, and the rekey requests' states,
+/// `orders.rekey.state.*`).
 #[cfg(test)]
 const CERT_STATUSES: &[&str] = &["valid", "expired", "not_yet_valid", "revoked", "superseded"];
-const KINDS: &[&str] = &["new", "rekey", "reissue"];
 /// The key types issuance offers (`issuance::IssueRequest::key`).
 const KEYS: &[&str] = &["rsa2048", "rsa3072", "p256", "p384"];
 
@@ -142,12 +141,7 @@ struct NewOrder {
 async fn new_order(page: Page, state: web::Data<AppState>, q: web::Query<NewOrder>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
     let offers = package_offers(&state).await;
-    let kind = q
-        .kind
-        .as_deref()
-        .filter(|k| KINDS.contains(k))
-        .unwrap_or("new")
-        .to_owned();
+    let kind = q.kind.as_deref().and_then(OrderKind::parse).unwrap_or(OrderKind::New);
     let package = q
         .package
         .filter(|p| state.settings.package(*p).is_some())
@@ -158,7 +152,7 @@ async fn new_order(page: Page, state: web::Data<AppState>, q: web::Query<NewOrde
         context! {
             offers => Value::from_serialize(&offers),
             kind => kind,
-            kinds => KINDS,
+            kinds => OrderKind::ALL,
             package => package,
             name => format!("{} {}", user.user.given_name, user.user.surname),
         },
@@ -436,7 +430,7 @@ mod tests {
                     .iter()
                     .map(|s| format!("orders.rekey.state.{s}")),
             )
-            .chain(KINDS.iter().map(|s| format!("orders.kind.{s}")))
+            .chain(OrderKind::ALL.iter().map(|s| format!("orders.kind.{s}")))
             .chain(KEYS.iter().map(|s| format!("orders.key.{s}")))
             .chain(
                 crate::config::Settings::default()
