@@ -105,7 +105,7 @@ pub async fn place_order(
     user: &User,
     req: orders::OrderRequest,
     client: &str,
-) -> Result<Value, orders::OrderError> {
+) -> Result<orders::OrderView, orders::OrderError> {
     let billing = state.billing();
     let draft = orders::check(&billing, req)?;
     let renews = eligibility(state, user, draft.kind()).await?;

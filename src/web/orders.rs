@@ -12,7 +12,8 @@ use serde_json::{json, Value as Json};
 
 use super::{Page, PageError, StaticFile, Template};
 use crate::app::AppState;
-use crate::billing::{self, format_minor, OrderKind};
+use crate::billing::orders::OrderView;
+use crate::billing::{self, format_minor, OrderKind, OrderState};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::lifecycle::{identity, issuance, rekey};
@@ -100,9 +101,10 @@ fn money(price: &Json) -> Json {
 }
 
 /// An order as the API gives it, plus `money` and its `package` settings.
-fn with_money(state: &AppState, mut order: Json) -> Json {
+fn with_money(state: &AppState, view: OrderView) -> Json {
+    let package = u8::try_from(view.package).ok();
+    let mut order = json!(view);
     order["money"] = money(&order["price"]);
-    let package = order["package"].as_u64().and_then(|p| u8::try_from(p).ok());
     if let Some(p) = package.and_then(|p| state.settings.package(p)) {
         order["package_name"] = json!(p.name);
         order["validity_years"] = json!(p.validity_years);
@@ -113,7 +115,7 @@ fn with_money(state: &AppState, mut order: Json) -> Json {
 
 /// Today's packages with their prices.
 async fn package_offers(state: &AppState) -> Json {
-    let mut offers = billing::orders::packages(&state.billing()).await;
+    let mut offers = json!(billing::orders::packages(&state.billing()).await);
     if let Some(list) = offers["packages"].as_array_mut() {
         for p in list {
             p["money"] = money(&p["price"]);
@@ -175,14 +177,8 @@ async fn pay(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> R
 /// `/orders`: the history.
 async fn list(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let mut all = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
-    let orders: Vec<Json> = all["orders"]
-        .as_array_mut()
-        .map(std::mem::take)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|o| with_money(&state, o))
-        .collect();
+    let all = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
+    let orders: Vec<Json> = all.orders.into_iter().map(|o| with_money(&state, o)).collect();
     Ok(page.render(
         "orders/list.html",
         context! { orders => Value::from_serialize(&orders) },
@@ -220,7 +216,7 @@ async fn identity_sandbox(
 async fn issue(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
     let order = page.ok(billing::orders::view(&state.billing(), &user.user, &id).await)?;
-    let ready = order["state"] == "accepted" && order["kind"] != "rekey" && order["on_hold"] != true;
+    let ready = order.state == OrderState::Accepted && order.kind != OrderKind::Rekey && !order.on_hold;
     let phone = if ready {
         page.ok(issuance::phone_to_confirm(&state, &user.user).await)?
     } else {
@@ -230,7 +226,7 @@ async fn issue(page: Page, state: web::Data<AppState>, id: web::Path<String>) ->
     let terms = issuance::terms_document(
         &state.settings.lifecycle.terms_version,
         &holder,
-        order["registration_number"].as_str().unwrap_or_default(),
+        &order.registration_number,
         state.clock.now(),
     );
     Ok(page.render(
@@ -337,17 +333,21 @@ async fn rekey_page(
         .cloned();
     let orders = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
     // The rekey order: the one asked for, else the newest one still in progress.
-    let order = orders["orders"].as_array().and_then(|list| {
-        list.iter()
-            .filter(|o| o["kind"] == "rekey")
-            .find(|o| match q.order.as_deref() {
-                Some(id) => o["id"] == id,
-                None => ["awaiting_payment", "paid", "under_review", "rejected", "accepted"]
-                    .iter()
-                    .any(|s| o["state"] == *s),
-            })
-            .cloned()
-    });
+    let order = orders
+        .orders
+        .into_iter()
+        .filter(|o| o.kind == OrderKind::Rekey)
+        .find(|o| match q.order.as_deref() {
+            Some(id) => o.id == id,
+            None => [
+                OrderState::AwaitingPayment,
+                OrderState::Paid,
+                OrderState::UnderReview,
+                OrderState::Rejected,
+                OrderState::Accepted,
+            ]
+            .contains(&o.state),
+        });
     if q.order.is_some() && order.is_none() {
         return Err(page.error(ApiError::not_found("no such rekey order")));
     }
@@ -356,19 +356,22 @@ async fn rekey_page(
     if let Some(o) = &order {
         let request_id = certs["certificates"]
             .as_array()
-            .and_then(|c| c.iter().find(|c| c["credential_id"] == o["credential_id"]))
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c["credential_id"].as_str() == o.credential_id.as_deref())
+            })
             .and_then(|c| c["rekey"]["request_id"].as_str());
         if let Some(rid) = request_id {
             let r = page.ok(rekey::view(&state, &user.user, rid).await)?;
-            if r["order_id"] == o["id"] {
+            if r["order_id"] == o.id.as_str() {
                 request = r;
             }
         }
     }
     let step = match (&order, request.is_null()) {
         (None, _) => "notice",
-        (Some(o), true) if o["state"] == "awaiting_payment" => "pay",
-        (Some(o), true) if o["state"] == "paid" => "start",
+        (Some(o), true) if o.state == OrderState::AwaitingPayment => "pay",
+        (Some(o), true) if o.state == OrderState::Paid => "start",
         (Some(_), true) => "closed",
         (Some(_), false) => match request["state"].as_str().unwrap_or_default() {
             "draft" if request["document_received"] == true => "terms",
@@ -386,7 +389,7 @@ async fn rekey_page(
         &holder,
         order
             .as_ref()
-            .and_then(|o| o["registration_number"].as_str())
+            .map(|o| o.registration_number.as_str())
             .unwrap_or_default(),
         state.clock.now(),
     );
