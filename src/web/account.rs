@@ -88,14 +88,30 @@ impl Next {
     }
 }
 
-/// What the code steps show: how long a code works and the resend cool-down, in seconds.
-fn code_numbers(state: &AppState) -> Value {
+/// What the code steps show: how long a code works and the resend cool-down, and the shortest password.
+#[derive(serde::Serialize)]
+struct CodeNumbers {
+    resend_secs: i64,
+    sms_minutes: i64,
+    resend_minutes: i64,
+    password_min_length: usize,
+}
+
+/// A page's context takes them in (`..code_numbers(&state)`).
+impl From<CodeNumbers> for Value {
+    fn from(numbers: CodeNumbers) -> Value {
+        Value::from_serialize(numbers)
+    }
+}
+
+/// The [`CodeNumbers`] of the settings.
+fn code_numbers(state: &AppState) -> CodeNumbers {
     let acc = &state.settings.accounts;
-    context! {
-        resend_secs => acc.code_resend_secs,
-        sms_minutes => acc.sms_code_ttl_secs / 60,
-        resend_minutes => acc.code_resend_secs / 60,
-        password_min_length => acc.password_min_length,
+    CodeNumbers {
+        resend_secs: acc.code_resend_secs,
+        sms_minutes: acc.sms_code_ttl_secs / 60,
+        resend_minutes: acc.code_resend_secs / 60,
+        password_min_length: acc.password_min_length,
     }
 }
 
@@ -289,7 +305,7 @@ async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse
             },
             two_factor => tf,
             consents => Value::from_serialize(&consents),
-            marketing => consents["marketing"]["granted"] == true,
+            marketing => consents.get("marketing").is_some_and(|c| c.granted),
             phone_minutes => state.settings.accounts.phone_change_code_ttl_secs / 60,
             ..code_numbers(&state)
         },
