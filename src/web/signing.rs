@@ -106,7 +106,7 @@ async fn history(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     Ok(page.render(
         "signing/history.html",
         context! {
-            signatures => Value::from_serialize(&history["signatures"]),
+            signatures => Value::from_serialize(&history.signatures),
             retention_hours => state.settings.documents.retention_secs / 3600,
         },
     ))
