@@ -13,7 +13,7 @@ use super::Services;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
-use crate::db::accounts::{self as store, Flow, FlowStage};
+use crate::db::accounts::{self as store, Flow, FlowEvent, FlowStage};
 use crate::db::users::{self, Role, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
@@ -269,8 +269,7 @@ pub async fn phone(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        flow.stage,
-        FlowStage::PhoneCodeSent,
+        FlowEvent::PhoneCodeSent,
         None,
         state.clock.now(),
     )
@@ -352,15 +351,7 @@ pub async fn verify_phone(
     }
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    store::advance_flow(
-        &mut *tx,
-        &flow.id,
-        FlowStage::PhoneCodeSent,
-        FlowStage::PhoneVerified,
-        None,
-        now,
-    )
-    .await?;
+    store::advance_flow(&mut *tx, &flow.id, FlowEvent::PhoneVerified, None, now).await?;
     store::set_user_status(&mut *tx, &user.id, UserStatus::PhoneVerified).await?;
     tx.commit().await?;
     audit(state, &user.id, "enrolment.phone_verified", "ok", client, json!({})).await;
@@ -385,7 +376,7 @@ pub async fn set_password(
     let hash = state.hasher.hash(pw, 0).await?;
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    if !store::advance_flow(&mut *tx, &flow.id, FlowStage::PhoneVerified, FlowStage::Done, None, now).await? {
+    if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::Enrolled, None, now).await? {
         return Err(AccountError::Conflict(
             "This activation link was already used: log in".into(),
         ));

@@ -11,7 +11,7 @@ use super::Services;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
-use crate::db::accounts::{self as store, Flow, FlowStage};
+use crate::db::accounts::{self as store, Flow, FlowEvent, FlowStage};
 use crate::db::users::{self, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
@@ -37,13 +37,14 @@ fn email(user: &User, state: &Services, t: Template<'_>, kind: &str) -> Message 
     notify::email(&user.email, &user.lang, state.ca.public_base(), t, kind)
 }
 
-/// Stores the new password hash, ends every session and queues the confirmation, in one transaction.
+/// Stores the new password hash, ends every session and queues the confirmation, in one transaction; a recovery
+/// `flow` is done with it.
 async fn replace_password(state: &Services, user: &User, hash: &str, flow: Option<&Flow>) -> Result<(), AccountError> {
     let now = state.clock.now();
     let m = email(user, state, Template::PasswordChanged, "password_changed");
     let mut tx = state.db.writer().begin().await?;
     if let Some(f) = flow {
-        if !store::advance_flow(&mut *tx, &f.id, f.stage, FlowStage::Done, None, now).await? {
+        if !store::advance_flow(&mut *tx, &f.id, FlowEvent::Recovered, None, now).await? {
             return Err(AccountError::Conflict("This step was already done".into()));
         }
     }
@@ -172,8 +173,7 @@ pub async fn recovery_sms(state: &Services, token: &str, client: &str) -> Result
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        flow.stage,
-        FlowStage::SmsSent,
+        FlowEvent::RecoveryCodeSent,
         None,
         state.clock.now(),
     )
@@ -202,8 +202,7 @@ pub async fn recovery_verify(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        FlowStage::SmsSent,
-        FlowStage::Verified,
+        FlowEvent::RecoveryVerified,
         None,
         state.clock.now(),
     )
@@ -313,8 +312,7 @@ pub async fn phone_email_verify(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        FlowStage::EmailSent,
-        FlowStage::EmailVerified,
+        FlowEvent::EmailVerified,
         None,
         state.clock.now(),
     )
@@ -376,8 +374,7 @@ pub async fn phone_new(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        FlowStage::EmailVerified,
-        FlowStage::SmsSent,
+        FlowEvent::NewPhoneCodeSent,
         Some(&data),
         state.clock.now(),
     )
@@ -425,7 +422,7 @@ pub async fn phone_verify(
     );
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    if !store::advance_flow(&mut *tx, &flow.id, FlowStage::SmsSent, FlowStage::Done, None, now).await? {
+    if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::PhoneChanged, None, now).await? {
         return Err(AccountError::Conflict("This step was already done".into()));
     }
     crate::db::users::set_phone(&mut tx, &user.id, &phone).await?;

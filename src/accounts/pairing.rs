@@ -13,7 +13,7 @@ use super::enrolment::send_sms_code;
 use super::Services;
 use super::{audit, AccountError};
 use crate::auth::{codes, totp};
-use crate::db::accounts::{self as store, Flow, FlowStage};
+use crate::db::accounts::{self as store, Flow, FlowEvent, FlowStage};
 use crate::db::users::{TotpStatus, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 
@@ -166,16 +166,7 @@ pub async fn sms(state: &Services, user: &User, req: SmsStep, client: &str) -> R
             .map_err(|e| AccountError::Internal(e.to_string()))??;
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    if !store::advance_flow(
-        &mut *tx,
-        &flow.id,
-        FlowStage::SmsSent,
-        FlowStage::SecretShown,
-        None,
-        now,
-    )
-    .await?
-    {
+    if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::SecretShown, None, now).await? {
         return Err(AccountError::Conflict("The secret was already shown once".into()));
     }
     store::replace_pending_totp(&mut tx, &pairing.row, now).await?;
@@ -226,8 +217,7 @@ pub async fn activate(state: &Services, user: &User, code: Option<String>, clien
                 store::advance_flow(
                     state.db.writer(),
                     &flow.id,
-                    FlowStage::SecretShown,
-                    FlowStage::Closed,
+                    FlowEvent::PairingFailed,
                     None,
                     state.clock.now(),
                 )
@@ -244,7 +234,7 @@ pub async fn activate(state: &Services, user: &User, code: Option<String>, clien
     if !store::activate_totp(&mut *tx, &user.id, step, now).await? {
         return Err(AccountError::Conflict("Start the pairing again".into()));
     }
-    store::advance_flow(&mut *tx, &flow.id, FlowStage::SecretShown, FlowStage::Done, None, now).await?;
+    store::advance_flow(&mut *tx, &flow.id, FlowEvent::Paired, None, now).await?;
     store::set_two_factor(&mut *tx, &user.id, "on", None, None).await?;
     store::revoke_all_sessions(&mut tx, &user.id).await?;
     tx.commit().await?;

@@ -36,6 +36,57 @@ impl FlowStage {
     }
 }
 
+/// What moves a flow: each event is one row of the transition table ([`FlowEvent::rule`]). Replacing a flow by a
+/// new one of its kind ([`close_flows`]) closes it from any stage but `done`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowEvent {
+    /// Enrolment: the SMS code went to the phone number typed again (or went again).
+    PhoneCodeSent,
+    /// Enrolment: the SMS code was right.
+    PhoneVerified,
+    /// Enrolment: the password was set; the account is active.
+    Enrolled,
+    /// Recovery: the SMS code went out (or went again).
+    RecoveryCodeSent,
+    /// Recovery: the SMS code was right.
+    RecoveryVerified,
+    /// Recovery: the new password was set.
+    Recovered,
+    /// Phone change: the e-mail code was right.
+    EmailVerified,
+    /// Phone change: the SMS code went to the new number.
+    NewPhoneCodeSent,
+    /// Phone change: the SMS code was right; the number is changed.
+    PhoneChanged,
+    /// Pairing: the SMS code was right; the secret was shown, once.
+    SecretShown,
+    /// Pairing: the app's first code was right.
+    Paired,
+    /// Pairing: the app's code was wrong too many times.
+    PairingFailed,
+}
+
+impl FlowEvent {
+    /// The transition table: the stages the event applies to, and the stage it leads to.
+    pub fn rule(self) -> (&'static [FlowStage], FlowStage) {
+        use FlowStage::*;
+        match self {
+            FlowEvent::PhoneCodeSent => (&[Invited, PhoneCodeSent], PhoneCodeSent),
+            FlowEvent::PhoneVerified => (&[PhoneCodeSent], PhoneVerified),
+            FlowEvent::Enrolled => (&[PhoneVerified], Done),
+            FlowEvent::RecoveryCodeSent => (&[LinkSent, SmsSent], SmsSent),
+            FlowEvent::RecoveryVerified => (&[SmsSent], Verified),
+            FlowEvent::Recovered => (&[Verified], Done),
+            FlowEvent::EmailVerified => (&[EmailSent], EmailVerified),
+            FlowEvent::NewPhoneCodeSent => (&[EmailVerified], SmsSent),
+            FlowEvent::PhoneChanged => (&[SmsSent], Done),
+            FlowEvent::SecretShown => (&[SmsSent], SecretShown),
+            FlowEvent::Paired => (&[SecretShown], Done),
+            FlowEvent::PairingFailed => (&[SecretShown], Closed),
+        }
+    }
+}
+
 /// A multi-step flow (enrolment, pairing, recovery, phone change).
 #[derive(Debug, Clone)]
 pub struct Flow {
@@ -108,30 +159,29 @@ pub async fn latest_flow(db: &Db, user_id: &str, kind: &str) -> Result<Option<Fl
     row.as_ref().map(flow_from_row).transpose()
 }
 
-/// Moves a flow from `from` to `to`; false when it was no longer at `from` (another request moved it).
+/// Moves a flow by `event` (the one transition table, [`FlowEvent::rule`]), storing `data` when given; false when
+/// the event does not apply to the flow's stage (another request moved it).
 pub async fn advance_flow<'e, E>(
     exec: E,
     id: &str,
-    from: FlowStage,
-    to: FlowStage,
+    event: FlowEvent,
     data: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let n = sqlx::query(
-        "UPDATE flows SET stage = $1, data = COALESCE($2, data), updated_at = $3 WHERE id = $4 AND stage = $5",
-    )
-    .bind(to.as_str())
-    .bind(data)
-    .bind(now)
-    .bind(id)
-    .bind(from.as_str())
-    .execute(exec)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    let (from, to) = event.rule();
+    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 5)).collect();
+    let sql = format!(
+        "UPDATE flows SET stage = $1, data = COALESCE($2, data), updated_at = $3 WHERE id = $4 AND stage IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(to.as_str()).bind(data).bind(now).bind(id);
+    for f in from {
+        q = q.bind(f.as_str());
+    }
+    Ok(q.execute(exec).await?.rows_affected() == 1)
 }
 
 /// Counts a failed step; returns the failures so far.
@@ -448,4 +498,41 @@ where
     .await?
     .rows_affected();
     Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENTS: [FlowEvent; 12] = [
+        FlowEvent::PhoneCodeSent,
+        FlowEvent::PhoneVerified,
+        FlowEvent::Enrolled,
+        FlowEvent::RecoveryCodeSent,
+        FlowEvent::RecoveryVerified,
+        FlowEvent::Recovered,
+        FlowEvent::EmailVerified,
+        FlowEvent::NewPhoneCodeSent,
+        FlowEvent::PhoneChanged,
+        FlowEvent::SecretShown,
+        FlowEvent::Paired,
+        FlowEvent::PairingFailed,
+    ];
+
+    #[test]
+    fn every_stage_reads_back_from_its_stored_name() {
+        for s in FlowStage::ALL {
+            assert_eq!(FlowStage::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(FlowStage::parse("paused"), None);
+    }
+
+    #[test]
+    fn a_finished_flow_never_moves_and_every_open_stage_can_be_left() {
+        for s in FlowStage::ALL {
+            let leaves = EVENTS.iter().any(|e| e.rule().0.contains(&s) && e.rule().1 != s);
+            assert_eq!(leaves, s.is_open(), "{s}");
+        }
+    }
 }

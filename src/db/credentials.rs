@@ -387,3 +387,22 @@ pub async fn with_certificate_status(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_back_from_their_stored_names() {
+        for s in CredentialStatus::ALL {
+            assert_eq!(CredentialStatus::parse(s.as_str()), Some(s));
+        }
+        for s in CertificateStatus::ALL {
+            assert_eq!(CertificateStatus::parse(s.as_str()), Some(s));
+        }
+        for s in StatusAt::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(CertificateStatus::parse("expired"), None);
+    }
+}

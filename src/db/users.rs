@@ -228,3 +228,23 @@ pub async fn set_privacy_ack(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_roles_read_back_from_their_stored_names() {
+        for s in UserStatus::ALL {
+            assert_eq!(UserStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        for t in TotpStatus::ALL {
+            assert_eq!(TotpStatus::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(UserStatus::stored("banned", "users.status").ok(), None);
+    }
+}
