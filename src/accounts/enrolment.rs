@@ -14,7 +14,7 @@ use super::{audit, check_password_strength, normalise_phone, AccountError};
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
 use crate::db::accounts::{self as store, Flow, FlowEvent, FlowStage};
-use crate::db::users::{self, Role, User, UserStatus};
+use crate::db::users::{self, Role, TwoFactorSetting, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
 
@@ -115,7 +115,7 @@ pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<
         password_hash: String::new(),
         role: Role::Holder,
         status: UserStatus::Invited,
-        two_factor: "pending".into(),
+        two_factor: TwoFactorSetting::Pending,
         created_at: now,
         lang: lang.as_str().into(),
         two_factor_postponed: None,

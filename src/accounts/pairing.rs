@@ -14,7 +14,7 @@ use super::Services;
 use super::{audit, AccountError};
 use crate::auth::{codes, totp};
 use crate::db::accounts::{self as store, Flow, FlowEvent, FlowStage};
-use crate::db::users::{TotpStatus, User, UserStatus};
+use crate::db::users::{TotpStatus, TwoFactorSetting, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 
 const KIND: &str = "pairing";
@@ -66,7 +66,7 @@ pub async fn start_lost_app(state: &Services, req: LostApp, client: &str) -> Res
     let email = super::login::login_email(req.email.as_deref());
     let (user, attempt) = super::login::check_password(state, &email, req.password, client).await?;
     attempt.succeeded(state).await?;
-    if user.two_factor != "on" {
+    if user.two_factor != TwoFactorSetting::On {
         return Err(AccountError::Conflict(
             "Two-factor authentication is not on for this account: log in, then pair the app from the settings".into(),
         ));
@@ -235,7 +235,7 @@ pub async fn activate(state: &Services, user: &User, code: Option<String>, clien
         return Err(AccountError::Conflict("Start the pairing again".into()));
     }
     store::advance_flow(&mut *tx, &flow.id, FlowEvent::Paired, None, now).await?;
-    store::set_two_factor(&mut *tx, &user.id, "on", None, None).await?;
+    store::set_two_factor(&mut *tx, &user.id, TwoFactorSetting::On, None, None).await?;
     store::revoke_all_sessions(&mut tx, &user.id).await?;
     tx.commit().await?;
     audit(state, &user.id, "totp.pairing.activate", "ok", client, json!({})).await;

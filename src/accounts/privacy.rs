@@ -12,7 +12,7 @@ use super::{audit, AccountError};
 use crate::clock::{rfc3339, Clock};
 use crate::db;
 use crate::db::accounts as store;
-use crate::db::users::{User, UserStatus};
+use crate::db::users::{Postponement, TwoFactorSetting, User, UserStatus};
 
 /// The consents a user gives or withdraws.
 pub const KINDS: [&str; 3] = ["access", "privacy_notice", "marketing"];
@@ -169,8 +169,8 @@ pub struct Profile {
     pub phone: String,
     pub status: UserStatus,
     pub surname: String,
-    pub two_factor: String,
-    pub two_factor_postponed: Option<String>,
+    pub two_factor: TwoFactorSetting,
+    pub two_factor_postponed: Option<Postponement>,
     pub user_id: String,
 }
 
@@ -199,8 +199,8 @@ pub async fn export(state: &Services, user: &User, client: &str) -> Result<Expor
             language: user.lang.clone(),
             status: user.status,
             created_at: rfc3339(user.created_at),
-            two_factor: user.two_factor.clone(),
-            two_factor_postponed: user.two_factor_postponed.clone(),
+            two_factor: user.two_factor,
+            two_factor_postponed: user.two_factor_postponed,
         },
         messages,
         sections: BTreeMap::new(),

@@ -19,7 +19,7 @@ use crate::auth::totp::{self, CodeError};
 use crate::clock::Clock;
 use crate::db::credentials::{CertificateRow, CertificateStatus, Credential, CredentialStatus, Quota, StatusAt};
 use crate::db::signing::{self as store, Commit, CommitRefusal, SadRow, SignatureRow};
-use crate::db::users::UserStatus;
+use crate::db::users::{TwoFactorSetting, UserStatus};
 use crate::db::{self, audit::AuditRow};
 use crate::hsm::KeySpec;
 
@@ -127,13 +127,13 @@ pub async fn login(
             return Err(CscError::Authentication("Invalid e-mail or password".into()));
         }
     };
-    if user.two_factor == "pending" && clock.now() >= s.accounts.two_factor_mandatory_at() {
+    if user.two_factor == TwoFactorSetting::Pending && clock.now() >= s.accounts.two_factor_mandatory_at() {
         attempt.succeeded(&state.accounts()).await.map_err(throttle_error)?;
         return Err(CscError::Authentication(
             "Two-factor authentication is mandatory: pair an authenticator app in the web platform first".into(),
         ));
     }
-    if user.two_factor == "on" {
+    if user.two_factor == TwoFactorSetting::On {
         if let Err(e) = totp::check_code(db, &state.hsm, &s.auth, clock, &user.id, otp.as_deref(), client).await {
             // A missing code is not a failure (the client asks for it next); a wrong one stays counted.
             if matches!(e, CodeError::Missing) {

@@ -451,16 +451,16 @@ where
 pub async fn set_two_factor<'e, E>(
     exec: E,
     user_id: &str,
-    two_factor: &str,
-    postponed: Option<&str>,
+    two_factor: super::users::TwoFactorSetting,
+    postponed: Option<super::users::Postponement>,
     until: Option<i64>,
 ) -> Result<(), DbError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     sqlx::query("UPDATE users SET two_factor = $1, two_factor_postponed = $2, two_factor_until = $3 WHERE id = $4")
-        .bind(two_factor)
-        .bind(postponed)
+        .bind(two_factor.as_str())
+        .bind(postponed.map(|p| p.as_str()))
         .bind(until)
         .bind(user_id)
         .execute(exec)

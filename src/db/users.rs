@@ -40,6 +40,28 @@ stored_state! {
     }
 }
 
+stored_state! {
+    /// Whether login asks for the TOTP code, stored as text (`users.two_factor`).
+    pub enum TwoFactorSetting {
+        On = "on",
+        /// Never asked: operator-made test holders.
+        Off = "off",
+        /// Not set up yet.
+        Pending = "pending",
+    }
+}
+
+stored_state! {
+    /// How far the 2FA set-up is postponed, stored as text (`users.two_factor_postponed`).
+    pub enum Postponement {
+        /// Until `two_factor_until`.
+        Date = "date",
+        /// Until the next login.
+        NextLogin = "next_login",
+        Never = "never",
+    }
+}
+
 /// A user account as stored.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -51,13 +73,12 @@ pub struct User {
     pub password_hash: String,
     pub role: Role,
     pub status: UserStatus,
-    /// `on`, `off` (never asked: operator-made test holders) or `pending` (not set up yet).
-    pub two_factor: String,
+    pub two_factor: TwoFactorSetting,
     pub created_at: i64,
     /// `ro` or `en`.
     pub lang: String,
-    /// When set up is postponed: `date` (until `two_factor_until`), `next_login` or `never`.
-    pub two_factor_postponed: Option<String>,
+    /// When set up is postponed.
+    pub two_factor_postponed: Option<Postponement>,
     pub two_factor_until: Option<i64>,
 }
 
@@ -92,7 +113,7 @@ where
     .bind(&u.password_hash)
     .bind(u.role.as_str())
     .bind(u.status.as_str())
-    .bind(&u.two_factor)
+    .bind(u.two_factor.as_str())
     .bind(u.created_at)
     .bind(&u.lang)
     .execute(exec)
@@ -114,10 +135,13 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, DbError> {
         password_hash: r.try_get("password_hash")?,
         role: Role::stored(&r.try_get::<String, _>("role")?, "users.role")?,
         status: UserStatus::stored(&r.try_get::<String, _>("status")?, "users.status")?,
-        two_factor: r.try_get("two_factor")?,
+        two_factor: TwoFactorSetting::stored(&r.try_get::<String, _>("two_factor")?, "users.two_factor")?,
         created_at: r.try_get("created_at")?,
         lang: r.try_get("lang")?,
-        two_factor_postponed: r.try_get("two_factor_postponed")?,
+        two_factor_postponed: r
+            .try_get::<Option<String>, _>("two_factor_postponed")?
+            .map(|p| Postponement::stored(&p, "users.two_factor_postponed"))
+            .transpose()?,
         two_factor_until: r.try_get("two_factor_until")?,
     })
 }

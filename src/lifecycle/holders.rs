@@ -11,7 +11,7 @@ use crate::auth::{password, totp};
 use crate::ca::{Ca, HolderSubject};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::db::users::{Role, TotpStatus, User, UserStatus};
+use crate::db::users::{Role, TotpStatus, TwoFactorSetting, User, UserStatus};
 use crate::db::{self, Db};
 use crate::hsm::{Hsm, KeySpec};
 
@@ -141,7 +141,11 @@ pub async fn create_ready_holder(
         password_hash,
         role: req.role,
         status: UserStatus::Active,
-        two_factor: if req.two_factor { "on" } else { "off" }.into(),
+        two_factor: if req.two_factor {
+            TwoFactorSetting::On
+        } else {
+            TwoFactorSetting::Off
+        },
         created_at: now,
         lang: "ro".into(),
         two_factor_postponed: None,

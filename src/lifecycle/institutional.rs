@@ -28,7 +28,7 @@ use crate::billing::orders::{self, OrderError};
 use crate::billing::{OrderEvent, OrderKind, OrderState};
 use crate::clock::{rfc3339, Clock};
 use crate::db;
-use crate::db::users::{self, Role, TotpStatus, User, UserStatus};
+use crate::db::users::{self, Role, TotpStatus, TwoFactorSetting, User, UserStatus};
 use crate::db::DbError;
 use crate::notify::{self, Lang, Template};
 
@@ -312,7 +312,7 @@ impl Placing<'_> {
             password_hash: String::new(),
             role: Role::Holder,
             status: UserStatus::Invited,
-            two_factor: "pending".into(),
+            two_factor: TwoFactorSetting::Pending,
             created_at: self.now,
             lang: c.holder_lang.as_str().into(),
             two_factor_postponed: None,

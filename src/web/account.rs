@@ -203,7 +203,7 @@ async fn two_factor(page: Page, state: web::Data<AppState>, q: web::Query<Next>)
             next => q.path(),
             state => tf,
             until => user.two_factor_until.map(crate::clock::rfc3339),
-            postponed => user.two_factor_postponed.clone(),
+            postponed => user.two_factor_postponed,
             mandatory_last_day => last_day.map(dmy),
             min_date => tomorrow.map(ymd),
             max_date => last_day.map(ymd),

@@ -16,7 +16,7 @@ use parafa::audit::{self, Event};
 use parafa::clock::{Clock, SystemClock};
 use parafa::db::audit::{self as audit_store, AuditRow};
 use parafa::db::credentials::{self, CertificateRow, CertificateStatus, Credential, CredentialStatus, Quota};
-use parafa::db::users::{self, Role, User, UserStatus};
+use parafa::db::users::{self, Role, TwoFactorSetting, User, UserStatus};
 use parafa::db::{Db, DbError};
 use sqlx::error::ErrorKind;
 use tempfile::TempDir;
@@ -93,7 +93,7 @@ fn user(email: &str) -> User {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".to_owned(),
         role: Role::Holder,
         status: UserStatus::Active,
-        two_factor: "on".to_owned(),
+        two_factor: TwoFactorSetting::On,
         created_at: now(),
         lang: "en".to_owned(),
         two_factor_postponed: None,
