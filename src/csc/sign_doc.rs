@@ -448,3 +448,24 @@ pub async fn timestamp(
         Err(crate::db::signing::CommitRefusal::SadSpent) => Err(CscError::Internal("a timestamp uses no SAD".into())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sign_doc_answer_keeps_the_byte_order_of_the_object_it_replaced() {
+        let answer = SignDocResponse {
+            document_with_signature: vec!["MII".into()],
+            signature_object: vec!["MIJ".into()],
+            validation_info: Some(ValidationInfo {
+                certificates: vec!["a".into()],
+                crl: vec!["b".into()],
+                ocsp: vec!["c".into()],
+            }),
+        };
+        let direct = serde_json::to_string(&answer).unwrap();
+        let sorted = serde_json::to_string(&serde_json::to_value(&answer).unwrap()).unwrap();
+        assert_eq!(direct, sorted);
+    }
+}

@@ -279,3 +279,92 @@ pub struct ListResponse {
     #[serde(rename = "onlyValid", skip_serializing_if = "Option::is_none")]
     pub only_valid: Option<bool>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::credentials::StatusAt;
+
+    /// The bytes of an answer, and of the same answer read back as a JSON object (whose members serialize in
+    /// byte order): equal when the fields are declared in that order.
+    fn same_bytes<T: Serialize>(answer: &T) {
+        let direct = serde_json::to_string(answer).unwrap();
+        let sorted = serde_json::to_string(&serde_json::to_value(answer).unwrap()).unwrap();
+        assert_eq!(direct, sorted);
+    }
+
+    fn credential_info() -> CredentialInfo {
+        let some = |s: &str| Some(s.to_owned());
+        CredentialInfo {
+            otp: Some(OtpInfo {
+                id: "otp",
+                description: "d",
+                format: "N",
+                label: "l",
+                presence: "true",
+                provider: "totp",
+                kind: "offline",
+            }),
+            pin: Some(PinInfo { presence: "false" }),
+            scal: "2",
+            auth: Some(AuthInfo {
+                expression: "otp",
+                mode: "explicit",
+                objects: vec![AuthObject {
+                    description: "d",
+                    format: "N",
+                    generator: "totp",
+                    id: "otp",
+                    label: "l",
+                    kind: "Password",
+                }],
+            }),
+            auth_mode: Some("explicit"),
+            cert: CertInfo {
+                certificates: Some(vec!["MII".into()]),
+                issuer_dn: some("CN=CA"),
+                serial_number: some("01"),
+                status: StatusAt::Valid,
+                subject_dn: some("CN=A"),
+                valid_from: some("20260101000000Z"),
+                valid_to: some("20270101000000Z"),
+            },
+            credential_id: some("c"),
+            description: "key".into(),
+            key: KeyInfo {
+                algo: vec!["1.2".into()],
+                curve: some("1.2.840.10045.3.1.7"),
+                len: 256,
+                status: "enabled",
+            },
+            lang: "en-US",
+            multisign: 20,
+        }
+    }
+
+    #[test]
+    fn the_answers_keep_the_byte_order_of_the_objects_they_replaced() {
+        same_bytes(&InfoResponse {
+            asynchronous_operation_mode: Some(false),
+            auth_type: vec!["basic"],
+            description: "d",
+            lang: "en-US",
+            methods: vec!["auth/login"],
+            name: "n".into(),
+            region: "RO".into(),
+            sign_algorithms: Some(SignAlgorithms {
+                algo_params: Vec::new(),
+                algos: vec!["1.2".into()],
+            }),
+            specs: "2.0.0.2",
+            validation_info: Some(false),
+        });
+        same_bytes(&credential_info());
+        same_bytes(&ListResponse {
+            credential_ids: vec!["c".into()],
+            credential_infos: Some(vec![credential_info()]),
+            next_page_token: Some("1".into()),
+            only_valid: Some(true),
+        });
+    }
+}
