@@ -15,6 +15,8 @@ use crate::app::AppState;
 use crate::billing::orders::OrderView;
 use crate::billing::{self, format_minor, OrderKind, OrderState};
 use crate::clock::Clock;
+use crate::db::credentials::StatusAt;
+use crate::db::rekey::RekeyState;
 use crate::error::ApiError;
 use crate::lifecycle::{identity, issuance, rekey};
 
@@ -329,7 +331,7 @@ async fn rekey_page(
     let certs = page.ok(issuance::list_in(&state, &user.user, page.lang.code()).await)?;
     let current = certs["certificates"]
         .as_array()
-        .and_then(|c| c.iter().find(|c| c["status"] == "valid"))
+        .and_then(|c| c.iter().find(|c| c["status"] == StatusAt::Valid.as_str()))
         .cloned();
     let orders = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
     // The rekey order: the one asked for, else the newest one still in progress.
@@ -373,10 +375,10 @@ async fn rekey_page(
         (Some(o), true) if o.state == OrderState::AwaitingPayment => "pay",
         (Some(o), true) if o.state == OrderState::Paid => "start",
         (Some(_), true) => "closed",
-        (Some(_), false) => match request["state"].as_str().unwrap_or_default() {
-            "draft" if request["document_received"] == true => "terms",
-            "draft" => "document",
-            "rejected" => "rejected",
+        (Some(_), false) => match request["state"].as_str().and_then(RekeyState::parse) {
+            Some(RekeyState::Draft) if request["document_received"] == true => "terms",
+            Some(RekeyState::Draft) => "document",
+            Some(RekeyState::Rejected) => "rejected",
             _ => "status",
         },
     };

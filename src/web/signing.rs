@@ -8,6 +8,7 @@ use minijinja::{context, Value};
 
 use super::{Page, PageError, StaticFile, Template};
 use crate::app::AppState;
+use crate::db::credentials::StatusAt;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[
@@ -75,7 +76,7 @@ async fn sign(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
     // The certificate jobs::create signs with: the valid one (there is at most one).
     let certificate = list["certificates"]
         .as_array()
-        .and_then(|c| c.iter().find(|c| c["status"] == "valid"))
+        .and_then(|c| c.iter().find(|c| c["status"] == StatusAt::Valid.as_str()))
         .cloned();
     let limits = &state.settings.documents;
     Ok(page.render(
