@@ -13,7 +13,7 @@ use super::Services;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
-use crate::db::accounts::{self as store, Flow, FlowEvent, FlowStage};
+use crate::db::accounts::{self as store, ConsentKind, Flow, FlowEvent, FlowStage};
 use crate::db::users::{self, Role, TwoFactorSetting, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
@@ -130,7 +130,7 @@ pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<
     store::insert_consent(
         &mut *tx,
         &user.id,
-        "privacy_notice",
+        ConsentKind::PrivacyNotice,
         &acc.privacy_notice_version,
         true,
         client,

@@ -11,11 +11,8 @@ use super::Services;
 use super::{audit, AccountError};
 use crate::clock::{rfc3339, Clock};
 use crate::db;
-use crate::db::accounts as store;
+use crate::db::accounts::{self as store, ConsentKind};
 use crate::db::users::{Postponement, TwoFactorSetting, User, UserStatus};
-
-/// The consents a user gives or withdraws.
-pub const KINDS: [&str; 3] = ["access", "privacy_notice", "marketing"];
 
 /// `POST /api/v1/me/consents`.
 #[derive(Debug, Deserialize)]
@@ -33,24 +30,23 @@ pub async fn consent(
     req: ConsentRequest,
     client: &str,
 ) -> Result<Consents, AccountError> {
-    let kind = req.kind.unwrap_or_default();
-    if !KINDS.contains(&kind.as_str()) {
-        return Err(AccountError::Invalid(format!(
+    let kind = ConsentKind::parse(&req.kind.unwrap_or_default()).ok_or_else(|| {
+        AccountError::Invalid(format!(
             "kind must be one of {}",
-            KINDS.join(", ")
-        )));
-    }
+            ConsentKind::ALL.map(ConsentKind::as_str).join(", ")
+        ))
+    })?;
     let granted = req
         .granted
         .ok_or_else(|| AccountError::Invalid("granted (true or false) is required".into()))?;
-    if !granted && kind != "marketing" {
+    if !granted && kind != ConsentKind::Marketing {
         return Err(AccountError::Invalid(
             "Only the marketing consent can be withdrawn; to stop using the service, ask for erasure".into(),
         ));
     }
     let version = &state.settings.accounts.privacy_notice_version;
     let now = state.clock.now();
-    store::insert_consent(state.db.writer(), &user.id, &kind, version, granted, client, now).await?;
+    store::insert_consent(state.db.writer(), &user.id, kind, version, granted, client, now).await?;
     audit(
         state,
         &user.id,
@@ -75,8 +71,10 @@ pub struct ConsentsDue {
 pub fn due(state: &Services, consents: &Consents) -> ConsentsDue {
     let version = &state.settings.accounts.privacy_notice_version;
     ConsentsDue {
-        access: consents.get("access").is_none_or(|c| !c.granted),
-        privacy_notice: consents.get("privacy_notice").is_none_or(|c| c.version != *version),
+        access: consents.get(ConsentKind::Access.as_str()).is_none_or(|c| !c.granted),
+        privacy_notice: consents
+            .get(ConsentKind::PrivacyNotice.as_str())
+            .is_none_or(|c| c.version != *version),
     }
 }
 
@@ -89,7 +87,7 @@ pub struct ConsentState {
     pub version: String,
 }
 
-/// The latest state of each consent, by kind.
+/// The latest state of each consent, by kind (a [`ConsentKind`]'s stored name).
 pub type Consents = BTreeMap<String, ConsentState>;
 
 /// The latest state of each consent: `{kind: {granted, version, at}}`.
@@ -97,7 +95,7 @@ pub async fn consents_of(state: &Services, user_id: &str) -> Result<Consents, Ac
     let mut out = Consents::new();
     for c in db::privacy::consents(&state.db, user_id).await? {
         out.insert(
-            c.kind,
+            c.kind.as_str().to_owned(),
             ConsentState {
                 granted: c.granted,
                 version: c.version,

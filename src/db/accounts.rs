@@ -393,11 +393,23 @@ pub async fn revoke_all_sessions(conn: &mut sqlx::AnyConnection, user_id: &str) 
     Ok(())
 }
 
+stored_state! {
+    /// What a consent is about, stored as text (`consents.kind`).
+    pub enum ConsentKind {
+        /// The one-time "allow access to protected resources" screen.
+        Access = "access",
+        /// The privacy notice, read to the end and acknowledged.
+        PrivacyNotice = "privacy_notice",
+        /// The newsletter: the one consent that can be withdrawn.
+        Marketing = "marketing",
+    }
+}
+
 /// Records a consent or acknowledgement.
 pub async fn insert_consent<'e, E>(
     exec: E,
     user_id: &str,
-    kind: &str,
+    kind: ConsentKind,
     version: &str,
     granted: bool,
     client: &str,
@@ -411,7 +423,7 @@ where
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(user_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(version)
     .bind(i64::from(granted))
     .bind(client)

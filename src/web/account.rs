@@ -12,6 +12,7 @@ use crate::accounts::login::{two_factor_state, TwoFactor};
 use crate::accounts::{enrolment, maintenance, privacy};
 use crate::app::AppState;
 use crate::clock::Clock;
+use crate::db::accounts::ConsentKind;
 use crate::db::users::Role;
 
 /// This area's templates.
@@ -305,7 +306,9 @@ async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse
             },
             two_factor => tf,
             consents => Value::from_serialize(&consents),
-            marketing => consents.get("marketing").is_some_and(|c| c.granted),
+            marketing => consents
+                .get(ConsentKind::Marketing.as_str())
+                .is_some_and(|c| c.granted),
             phone_minutes => state.settings.accounts.phone_change_code_ttl_secs / 60,
             ..code_numbers(&state)
         },
