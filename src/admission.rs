@@ -14,18 +14,68 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::AdmissionSettings;
+use crate::i18n::Text;
+use crate::text;
 
 const KIB: u64 = 1024;
 
+/// What a reservation is for: the metrics' label and the 503's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    RequestBody,
+    PasswordCheck,
+    Pdf,
+    Signature,
+    Verification,
+}
+
+impl Work {
+    /// Its label in the metrics (`a PDF`, …).
+    pub fn label(self) -> &'static str {
+        match self {
+            Work::RequestBody => "a request body",
+            Work::PasswordCheck => "a password check",
+            Work::Pdf => "a PDF",
+            Work::Signature => "a signature",
+            Work::Verification => "a verification",
+        }
+    }
+
+    /// Its name in a message.
+    pub fn text(self) -> Text {
+        text!(match self {
+            Work::RequestBody => "error.login.request_body",
+            Work::PasswordCheck => "error.login.password_check",
+            Work::Pdf => "error.login.pdf",
+            Work::Signature => "error.login.signature",
+            Work::Verification => "error.login.verification",
+        })
+    }
+}
+
 /// The budget was spent for longer than the wait allowed: the caller answers 503 with `Retry-After`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the server is busy ({what}); try again in {retry_after_secs} s")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overloaded {
-    /// What could not be admitted ("a request body", "a password check", "a PDF").
-    pub what: &'static str,
+    /// What could not be admitted.
+    pub what: Work,
     /// What the 503 tells the client in `Retry-After`.
     pub retry_after_secs: u64,
 }
+
+impl Overloaded {
+    /// What the 503 says.
+    pub fn text(&self) -> Text {
+        text!("error.login.server_busy_try_again_in", what => self.what.text(), seconds = self.retry_after_secs)
+    }
+}
+
+impl std::fmt::Display for Overloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.text().fmt(f)
+    }
+}
+
+impl std::error::Error for Overloaded {}
 
 /// A share of the budget; dropping it gives the share back.
 #[derive(Debug)]
@@ -72,7 +122,7 @@ impl Budget {
 
     /// Reserves `bytes` (rounded up to a KiB, at most half the budget) for `what`, waiting up to the configured time
     /// for room.
-    pub async fn reserve(&self, bytes: u64, what: &'static str) -> Result<Reservation, Overloaded> {
+    pub async fn reserve(&self, bytes: u64, what: Work) -> Result<Reservation, Overloaded> {
         if bytes == 0 {
             return Ok(Reservation::none());
         }
@@ -83,7 +133,7 @@ impl Budget {
             Ok(Ok(permit)) => Ok(Reservation { _permit: Some(permit) }),
             // Timed out, or the semaphore was closed (never done): the same answer, try later.
             _ => {
-                crate::metrics::count_admission_refusal(what);
+                crate::metrics::count_admission_refusal(what.label());
                 Err(self.overloaded(what))
             }
         }
@@ -95,13 +145,13 @@ impl Budget {
         len: usize,
         pdf: bool,
         s: &AdmissionSettings,
-        what: &'static str,
+        what: Work,
     ) -> Result<Reservation, Overloaded> {
         self.reserve(parse_cost(len, pdf, s), what).await
     }
 
     /// The refusal for `what`, with this budget's `Retry-After`.
-    pub fn overloaded(&self, what: &'static str) -> Overloaded {
+    pub fn overloaded(&self, what: Work) -> Overloaded {
         Overloaded {
             what,
             retry_after_secs: self.retry_after_secs,
@@ -140,20 +190,23 @@ mod tests {
     #[tokio::test]
     async fn reservations_past_the_budget_wait_then_fail_and_are_released_on_drop() {
         let budget = Budget::new(10, Duration::from_millis(100), 3);
-        let a = budget.reserve(5 * MIB, "a").await.expect("fits");
-        let b = budget.reserve(5 * MIB, "b").await.expect("fits exactly");
+        let a = budget.reserve(5 * MIB, Work::Pdf).await.expect("fits");
+        let b = budget.reserve(5 * MIB, Work::Pdf).await.expect("fits exactly");
         assert_eq!(budget.available_bytes(), 0);
-        let refused = budget.reserve(1, "c").await.unwrap_err();
+        let refused = budget.reserve(1, Work::Pdf).await.unwrap_err();
         assert_eq!(
             refused,
             Overloaded {
-                what: "c",
+                what: Work::Pdf,
                 retry_after_secs: 3
             }
         );
         drop(a);
         assert_eq!(budget.available_bytes(), 5 * MIB);
-        let c = budget.reserve(5 * MIB, "c").await.expect("room after a was dropped");
+        let c = budget
+            .reserve(5 * MIB, Work::Pdf)
+            .await
+            .expect("room after a was dropped");
         drop((b, c));
         assert_eq!(budget.available_bytes(), 10 * MIB);
     }
@@ -161,9 +214,9 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_reservation_is_admitted_when_room_is_freed_in_time() {
         let budget = Arc::new(Budget::new(4, Duration::from_secs(30), 1));
-        let held = budget.reserve(4 * MIB, "held").await.unwrap();
+        let held = budget.reserve(4 * MIB, Work::Pdf).await.unwrap();
         let b = budget.clone();
-        let waiter = tokio::spawn(async move { b.reserve(2 * MIB, "waiter").await.is_ok() });
+        let waiter = tokio::spawn(async move { b.reserve(2 * MIB, Work::Pdf).await.is_ok() });
         tokio::task::yield_now().await;
         drop(held);
         assert!(waiter.await.unwrap());
@@ -173,15 +226,15 @@ mod tests {
     async fn a_reservation_larger_than_the_budget_takes_half_so_its_request_can_take_another() {
         let budget = Budget::new(4, Duration::from_millis(50), 1);
         let body = budget
-            .reserve(100 * MIB, "huge body")
+            .reserve(100 * MIB, Work::Pdf)
             .await
             .expect("clamped to half the budget");
         assert_eq!(budget.available_bytes(), 2 * MIB);
-        let parse = budget.reserve(100 * MIB, "its parse").await.expect("the other half");
-        assert!(budget.reserve(1, "other").await.is_err());
+        let parse = budget.reserve(100 * MIB, Work::Pdf).await.expect("the other half");
+        assert!(budget.reserve(1, Work::Pdf).await.is_err());
         drop((body, parse));
         assert_eq!(budget.total_bytes(), 4 * MIB);
-        assert!(budget.reserve(0, "nothing").await.is_ok());
+        assert!(budget.reserve(0, Work::Pdf).await.is_ok());
     }
 
     #[test]

@@ -444,10 +444,12 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
         Admin::Rekey(cmd) => {
             use parafa::lifecycle::rekey;
             let out = match cmd {
-                RekeyCmd::List => rekey::queue(&state, None).await?,
-                RekeyCmd::Approve { request_id } => rekey::decide(&state, &request_id, true, None, "admin-cli").await?,
+                RekeyCmd::List => serde_json::to_value(rekey::queue(&state, None).await?)?,
+                RekeyCmd::Approve { request_id } => {
+                    serde_json::to_value(rekey::decide(&state, &request_id, true, None, "admin-cli").await?)?
+                }
                 RekeyCmd::Reject { request_id, reason } => {
-                    rekey::decide(&state, &request_id, false, Some(&reason), "admin-cli").await?
+                    serde_json::to_value(rekey::decide(&state, &request_id, false, Some(&reason), "admin-cli").await?)?
                 }
             };
             audit::seal(&state.db).await?;

@@ -313,7 +313,7 @@ async fn admit_body(
         None => 0,
     };
     let cost = length.saturating_mul(u64::from(state.settings.admission.body_factor));
-    let reservation = match state.admission.reserve(cost, "a request body").await {
+    let reservation = match state.admission.reserve(cost, crate::admission::Work::RequestBody).await {
         Ok(r) => r,
         Err(refused) => {
             // Read and discard the body (no memory kept) so that the client, still sending, reads the 503 instead
@@ -348,5 +348,5 @@ async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("no such route"))
+    Err(ApiError::not_found(crate::text!("error.http.no_such_route")))
 }

@@ -11,7 +11,9 @@ use crate::clock::{rfc3339, Clock};
 use crate::db::contact::MessageState;
 use crate::db::users::{self, User};
 use crate::db::{self, DbError};
+use crate::i18n::Text;
 use crate::notify::Template;
+use crate::text;
 
 /// The topics a message may have, in the order the form offers them.
 pub const TOPICS: &[&str] = &["data_change", "lost_email", "complaint", "other"];
@@ -35,15 +37,32 @@ const LIST_LIMIT: i64 = 500;
 #[derive(Debug, thiserror::Error)]
 pub enum ContactError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Text),
     #[error("{0}")]
-    Conflict(String),
-    #[error("At most {} messages an hour can be sent; try again after {}", MESSAGES_PER_WINDOW, rfc3339(*retry_at))]
+    Conflict(Text),
+    #[error("{}", self.text())]
     TooMany { retry_at: i64 },
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl ContactError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            ContactError::Invalid(t) => t.clone(),
+            ContactError::NotFound(t) => t.clone(),
+            ContactError::Conflict(t) => t.clone(),
+            ContactError::TooMany { retry_at } => text!(
+                "error.contact.at_most_messages_hour_can",
+                most = MESSAGES_PER_WINDOW,
+                retry_at = rfc3339(*retry_at)
+            ),
+            ContactError::Db(_) => text!("error.http.database_error"),
+        }
+    }
 }
 
 impl From<sqlx::Error> for ContactError {
@@ -73,9 +92,8 @@ fn text_within(raw: Option<&str>, min: usize, what: &str) -> Result<String, Cont
     let text = raw.unwrap_or_default().trim();
     let n = text.chars().count();
     if n < min || n > MESSAGE_MAX_CHARS {
-        return Err(ContactError::Invalid(format!(
-            "The {what} must have between {min} and {MESSAGE_MAX_CHARS} characters"
-        )));
+        let key = format!("error.contact.{what}_must_have_between_and");
+        return Err(ContactError::Invalid(text!(key, min, max = MESSAGE_MAX_CHARS)));
     }
     Ok(text.to_owned())
 }
@@ -87,7 +105,7 @@ fn topic_of(raw: Option<&str>) -> Result<&'static str, ContactError> {
         .iter()
         .copied()
         .find(|t| *t == raw)
-        .ok_or_else(|| ContactError::Invalid(format!("The topic must be one of {}", TOPICS.join(", "))))
+        .ok_or_else(|| ContactError::Invalid(crate::text!("error.contact.topic_must_one", topics = TOPICS.join(", "))))
 }
 
 /// The order a message is about.
@@ -174,7 +192,7 @@ pub async fn send(state: &Services, user: &User, req: NewMessage, client: &str) 
         Some(o) => Some(
             db::contact::order_of_user(&mut tx, o, &user.id)
                 .await?
-                .ok_or_else(|| ContactError::NotFound("no such order".into()))?,
+                .ok_or_else(|| ContactError::NotFound(crate::text!("error.order.no_such_order")))?,
         ),
     };
     // The counter's row lock orders concurrent senders (PostgreSQL), so the count below sees every message
@@ -313,13 +331,16 @@ pub async fn answer(
     let mut tx = state.db.writer().begin().await?;
     let (number, holder_id) = db::contact::number_and_holder(&mut tx, id)
         .await?
-        .ok_or_else(|| ContactError::NotFound("no such message".into()))?;
+        .ok_or_else(|| ContactError::NotFound(crate::text!("error.contact.no_such_message")))?;
     if !db::contact::answer(&mut tx, id, &text, &actor, now).await? {
-        return Err(ContactError::Conflict(format!("Message #{number} is already answered")));
+        return Err(ContactError::Conflict(crate::text!(
+            "error.contact.message_already_answered",
+            number
+        )));
     }
     let holder = users::by_id(&state.db, &holder_id)
         .await?
-        .ok_or_else(|| ContactError::NotFound("no such message".into()))?;
+        .ok_or_else(|| ContactError::NotFound(crate::text!("error.contact.no_such_message")))?;
     let link = format!("{}/contact", state.ca.public_base());
     crate::notify::tell(
         &mut tx,
@@ -380,8 +401,7 @@ mod tests {
 
     #[test]
     fn every_refusal_has_a_romanian_text() {
-        use crate::web::api_lang::translate;
-        use crate::web::i18n::Lang;
+        use crate::i18n::Lang;
         let refusals = [
             text_within(None, MESSAGE_MIN_CHARS, "message").unwrap_err(),
             text_within(None, 1, "answer").unwrap_err(),
@@ -389,13 +409,13 @@ mod tests {
             ContactError::TooMany {
                 retry_at: 1_772_000_000,
             },
-            ContactError::NotFound("no such message".into()),
-            ContactError::NotFound("no such order".into()),
-            ContactError::Conflict("Message #7 is already answered".into()),
+            ContactError::NotFound(crate::text!("error.contact.no_such_message")),
+            ContactError::NotFound(crate::text!("error.order.no_such_order")),
+            ContactError::Conflict(crate::text!("error.contact.message_already_answered", number = 7)),
         ];
         for e in &refusals {
             let en = e.to_string();
-            let ro = translate(Lang::Ro, &en);
+            let ro = e.text().render(Lang::Ro);
             assert_ne!(ro, en, "no Romanian text for {en}");
         }
     }

@@ -17,6 +17,7 @@ use crate::db::accounts::{self as store, ConsentKind, Flow, FlowEvent, FlowStage
 use crate::db::users::{self, Role, TwoFactorSetting, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
+use crate::text;
 
 const KIND: &str = "enrolment";
 
@@ -44,28 +45,31 @@ pub struct InvitationView {
     pub expires_at: String,
 }
 
-fn required(value: Option<String>, name: &str) -> Result<String, AccountError> {
+/// A required field; `missing` is the key of the refusal when it is empty.
+fn required(value: Option<String>, missing: &'static str) -> Result<String, AccountError> {
     value
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| AccountError::Invalid(format!("{name} is required")))
+        .ok_or_else(|| AccountError::Invalid(text!(missing)))
 }
 
 /// Enrols a person and e-mails the invitation. The answer is the same whether or not the e-mail already has an
 /// account: an existing owner is told by e-mail instead, so the endpoint reveals nothing about who is a customer.
 pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<(), AccountError> {
-    let given_name = required(req.given_name, "The given name")?;
-    let surname = required(req.surname, "The surname")?;
-    let email = super::email::canonical(&required(req.email, "The e-mail address")?)
-        .map_err(|_| AccountError::Invalid("The e-mail address is not valid".into()))?;
-    let phone = normalise_phone(&required(req.phone, "The phone number")?)?;
+    let given_name = required(req.given_name, "error.enrol.given_name_required")?;
+    let surname = required(req.surname, "error.enrol.surname_required")?;
+    let email = super::email::canonical(&required(req.email, "error.enrol.e_mail_address_required")?)
+        .map_err(|_| AccountError::Invalid(crate::text!("error.enrol.e_mail_address_not_valid")))?;
+    let phone = normalise_phone(&required(req.phone, "error.enrol.phone_number_required")?)?;
     if given_name.chars().count() > 100 || surname.chars().count() > 100 {
-        return Err(AccountError::Invalid("Names have at most 100 characters".into()));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.enrol.names_have_at_most_100"
+        )));
     }
     if req.privacy_acknowledged != Some(true) {
-        return Err(AccountError::Invalid(
-            "Please confirm that you have read the privacy notice".into(),
-        ));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.enrol.please_confirm_that_have_read"
+        )));
     }
     let lang = Lang::or_default(req.lang.as_deref());
     let (db, clock, acc) = (&state.db, state.clock.as_ref(), &state.settings.accounts);
@@ -79,9 +83,9 @@ pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<
         if other.email != email {
             // Another person's number: a conflict with the state, not a malformed request (409, as for a taken
             // e-mail elsewhere), so that clients can tell "fix the format" from "use another number".
-            return Err(AccountError::Conflict(
-                "This phone number cannot be used: each person enrols with their own".into(),
-            ));
+            return Err(AccountError::Conflict(crate::text!(
+                "error.enrol.phone_number_cannot_used_each"
+            )));
         }
     }
     if let Some(existing) = users::by_email(db, &email).await? {
@@ -194,25 +198,25 @@ async fn flow_of(state: &Services, token: &str) -> Result<(Flow, User), AccountE
     let flow = store::flow_by_token(&state.db, &tokens::hash(token))
         .await?
         .filter(|f| f.kind == KIND)
-        .ok_or_else(|| AccountError::NotFound("This activation link is not valid".into()))?;
+        .ok_or_else(|| AccountError::NotFound(crate::text!("error.enrol.activation_link_not_valid")))?;
     if flow.stage == FlowStage::Done {
-        return Err(AccountError::Expired(
-            "This activation link was already used: log in".into(),
-        ));
+        return Err(AccountError::Expired(crate::text!(
+            "error.enrol.activation_link_was_already_used"
+        )));
     }
     if flow.stage == FlowStage::Closed || flow.attempts >= state.settings.accounts.max_code_attempts {
-        return Err(AccountError::Expired(
-            "This activation link is no longer valid: enrol again".into(),
-        ));
+        return Err(AccountError::Expired(crate::text!(
+            "error.enrol.activation_link_no_longer_valid"
+        )));
     }
     if flow.expires_at <= state.clock.now() {
-        return Err(AccountError::Expired(
-            "This activation link has expired: enrol again".into(),
-        ));
+        return Err(AccountError::Expired(crate::text!(
+            "error.enrol.activation_link_has_expired_enrol"
+        )));
     }
     let user = users::by_id(&state.db, &flow.user_id)
         .await?
-        .ok_or_else(|| AccountError::NotFound("This activation link is not valid".into()))?;
+        .ok_or_else(|| AccountError::NotFound(crate::text!("error.enrol.activation_link_not_valid")))?;
     Ok((flow, user))
 }
 
@@ -246,9 +250,11 @@ pub async fn phone(
 ) -> Result<codes::Sent, AccountError> {
     let (flow, user) = flow_of(state, token).await?;
     if !matches!(flow.stage, FlowStage::Invited | FlowStage::PhoneCodeSent) {
-        return Err(AccountError::Conflict("The phone number is already verified".into()));
+        return Err(AccountError::Conflict(crate::text!(
+            "error.enrol.phone_number_already_verified"
+        )));
     }
-    let typed = normalise_phone(&required(phone, "The phone number")?)?;
+    let typed = normalise_phone(&required(phone, "error.enrol.phone_number_required")?)?;
     if typed != user.phone {
         let failures = store::fail_flow(&state.db, &flow.id).await?;
         audit(
@@ -260,9 +266,9 @@ pub async fn phone(
             json!({ "failures": failures }),
         )
         .await;
-        return Err(AccountError::Invalid(format!(
-            "The phone number does not match the one you enrolled with ({} attempts left)",
-            (state.settings.accounts.max_code_attempts - failures).max(0)
+        return Err(AccountError::Invalid(crate::text!(
+            "error.enrol.phone_number_does_not_match",
+            left = (state.settings.accounts.max_code_attempts - failures).max(0)
         )));
     }
     let sent = send_sms_code(state, &flow, &user, CodePurpose::Activation, "activation").await?;
@@ -326,7 +332,9 @@ pub async fn verify_phone(
 ) -> Result<(), AccountError> {
     let (flow, user) = flow_of(state, token).await?;
     if flow.stage != FlowStage::PhoneCodeSent {
-        return Err(AccountError::Conflict("Ask for the SMS code first".into()));
+        return Err(AccountError::Conflict(crate::text!(
+            "error.enrol.ask_for_sms_code_first"
+        )));
     }
     let checked = codes::verify(
         &state.db,
@@ -368,18 +376,20 @@ pub async fn set_password(
     use secrecy::ExposeSecret;
     let (flow, user) = flow_of(state, token).await?;
     if flow.stage != FlowStage::PhoneVerified {
-        return Err(AccountError::Conflict("Verify the phone number first".into()));
+        return Err(AccountError::Conflict(crate::text!(
+            "error.enrol.verify_phone_number_first"
+        )));
     }
-    let pw = password.ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
+    let pw = password.ok_or_else(|| AccountError::Invalid(crate::text!("error.enrol.password_required")))?;
     let (given, surname, email) = (user.given_name.clone(), user.surname.clone(), user.email.clone());
     check_password_strength(state, pw.expose_secret(), &[&given, &surname, &email])?;
     let hash = state.hasher.hash(pw, 0).await?;
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
     if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::Enrolled, None, now).await? {
-        return Err(AccountError::Conflict(
-            "This activation link was already used: log in".into(),
-        ));
+        return Err(AccountError::Conflict(crate::text!(
+            "error.enrol.activation_link_was_already_used"
+        )));
     }
     store::set_password(&mut *tx, &user.id, &hash).await?;
     store::set_user_status(&mut *tx, &user.id, UserStatus::Active).await?;

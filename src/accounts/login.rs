@@ -137,7 +137,7 @@ pub async fn check_password(
     client: &str,
 ) -> Result<(User, Attempt), AccountError> {
     let db = &state.db;
-    let pw = password.ok_or_else(|| AccountError::Invalid("The password is required".into()))?;
+    let pw = password.ok_or_else(|| AccountError::Invalid(crate::text!("error.enrol.password_required")))?;
     let attempt = reserve_attempt(state, email, client).await?;
     let user = users::by_email(db, email).await?;
     // An unknown e-mail costs the same Argon2 check (a dummy hash, same pool): timing does not tell it apart.
@@ -229,27 +229,31 @@ pub async fn postpone(
     let now = state.clock.now();
     let mandatory = state.settings.accounts.two_factor_mandatory_at();
     if user.two_factor == TwoFactorSetting::On {
-        return Err(AccountError::Conflict("Two-factor authentication is already on".into()));
+        return Err(AccountError::Conflict(crate::text!(
+            "error.login.two_factor_authentication_already_on"
+        )));
     }
     if now >= mandatory {
-        return Err(AccountError::Forbidden(format!(
-            "Two-factor authentication is mandatory since {}: it can no longer be postponed",
-            state.settings.accounts.two_factor_mandatory_from
+        return Err(AccountError::Forbidden(crate::text!(
+            "error.login.two_factor_authentication_mandatory_since",
+            two_factor_mandatory_from = state.settings.accounts.two_factor_mandatory_from
         )));
     }
     let (mode, until) = match (req.until, req.next_login, req.never) {
         (Some(date), None, None) => {
             let format = time::macros::format_description!("[year]-[month]-[day]");
             let day = time::Date::parse(&date, &format)
-                .map_err(|_| AccountError::Invalid("until must be a date such as 2026-12-15".into()))?;
+                .map_err(|_| AccountError::Invalid(crate::text!("error.login.until_must_date_such_as")))?;
             let at = day.midnight().assume_utc().unix_timestamp();
             if at <= now {
-                return Err(AccountError::Invalid("until must be a future date".into()));
+                return Err(AccountError::Invalid(crate::text!(
+                    "error.login.until_must_future_date"
+                )));
             }
             if at >= mandatory {
-                return Err(AccountError::Invalid(format!(
-                    "Two-factor authentication cannot be postponed past {}",
-                    state.settings.accounts.two_factor_mandatory_from
+                return Err(AccountError::Invalid(crate::text!(
+                    "error.login.two_factor_authentication_cannot_postponed",
+                    two_factor_mandatory_from = state.settings.accounts.two_factor_mandatory_from
                 )));
             }
             (Postponement::Date, Some(at))
@@ -257,9 +261,9 @@ pub async fn postpone(
         (None, Some(true), None) => (Postponement::NextLogin, None),
         (None, None, Some(true)) => (Postponement::Never, None),
         _ => {
-            return Err(AccountError::Invalid(
-                "Give exactly one of until (a date), next_login: true or never: true".into(),
-            ))
+            return Err(AccountError::Invalid(crate::text!(
+                "error.login.give_exactly_one_until_date"
+            )))
         }
     };
     store::set_two_factor(state.db.writer(), &user.id, user.two_factor, Some(mode), until).await?;

@@ -24,7 +24,7 @@ pub struct ChangePassword {
 }
 
 async fn hash_new(state: &Services, user: &User, new: Option<SecretString>) -> Result<String, AccountError> {
-    let pw = new.ok_or_else(|| AccountError::Invalid("The new password is required".into()))?;
+    let pw = new.ok_or_else(|| AccountError::Invalid(crate::text!("error.account.new_password_required")))?;
     check_password_strength(
         state,
         pw.expose_secret(),
@@ -45,7 +45,9 @@ async fn replace_password(state: &Services, user: &User, hash: &str, flow: Optio
     let mut tx = state.db.writer().begin().await?;
     if let Some(f) = flow {
         if !store::advance_flow(&mut *tx, &f.id, FlowEvent::Recovered, None, now).await? {
-            return Err(AccountError::Conflict("This step was already done".into()));
+            return Err(AccountError::Conflict(crate::text!(
+                "error.account.step_was_already_done"
+            )));
         }
     }
     store::set_password(&mut *tx, &user.id, hash).await?;
@@ -64,7 +66,7 @@ pub async fn change_password(
 ) -> Result<(), AccountError> {
     let current = req
         .current
-        .ok_or_else(|| AccountError::Invalid("The current password is required".into()))?;
+        .ok_or_else(|| AccountError::Invalid(crate::text!("error.account.current_password_required")))?;
     let ok = state.hasher.verify(current, Some(user.password_hash.clone())).await?;
     if !ok {
         audit(
@@ -76,7 +78,9 @@ pub async fn change_password(
             json!({}),
         )
         .await;
-        return Err(AccountError::Invalid("The current password is wrong".into()));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.account.current_password_wrong"
+        )));
     }
     let hash = hash_new(state, user, req.new).await?;
     replace_password(state, user, &hash, None).await?;
@@ -89,7 +93,7 @@ const RECOVERY: &str = "recovery";
 /// `POST /api/v1/password-recovery`: e-mails a recovery link to an active account; says nothing either way.
 pub async fn start_recovery(state: &Services, email_address: Option<String>, client: &str) -> Result<(), AccountError> {
     let address = super::email::canonical(email_address.as_deref().unwrap_or_default())
-        .map_err(|_| AccountError::Invalid("The e-mail address is not valid".into()))?;
+        .map_err(|_| AccountError::Invalid(crate::text!("error.enrol.e_mail_address_not_valid")))?;
     // Counted whether or not the address has an account, so the answer tells nothing either way.
     codes::reserve_send_now(&state.db, &state.settings.limits, &address, state.clock.now()).await?;
     let Some(user) = users::by_email(&state.db, &address)
@@ -134,23 +138,23 @@ async fn recovery_flow(state: &Services, token: &str, stages: &[FlowStage]) -> R
     let flow = store::flow_by_token(&state.db, &tokens::hash(token))
         .await?
         .filter(|f| f.kind == RECOVERY)
-        .ok_or_else(|| AccountError::NotFound("This recovery link is not valid".into()))?;
+        .ok_or_else(|| AccountError::NotFound(crate::text!("error.account.recovery_link_not_valid")))?;
     if !flow.stage.is_open() || flow.expires_at <= state.clock.now() {
-        return Err(AccountError::Expired(
-            "This recovery link is no longer valid: ask for a new one".into(),
-        ));
+        return Err(AccountError::Expired(crate::text!(
+            "error.account.recovery_link_no_longer_valid"
+        )));
     }
     if !stages.contains(&flow.stage) {
         return Err(AccountError::Conflict(match flow.stage {
-            FlowStage::LinkSent => "Ask for the SMS code first".into(),
-            FlowStage::SmsSent => "Enter the SMS code first".into(),
-            _ => "This step was already done".into(),
+            FlowStage::LinkSent => crate::text!("error.enrol.ask_for_sms_code_first"),
+            FlowStage::SmsSent => crate::text!("error.account.enter_sms_code_first"),
+            _ => crate::text!("error.account.step_was_already_done"),
         }));
     }
     let user = users::by_id(&state.db, &flow.user_id)
         .await?
         .filter(|u| u.status == UserStatus::Active)
-        .ok_or_else(|| AccountError::NotFound("This recovery link is not valid".into()))?;
+        .ok_or_else(|| AccountError::NotFound(crate::text!("error.account.recovery_link_not_valid")))?;
     Ok((flow, user))
 }
 
@@ -231,12 +235,12 @@ async fn phone_flow(state: &Services, user: &User, stage: FlowStage) -> Result<F
     let flow = store::latest_flow(&state.db, &user.id, PHONE_CHANGE)
         .await?
         .filter(|f| f.expires_at > state.clock.now() && f.stage.is_open())
-        .ok_or_else(|| AccountError::Conflict("Ask for the e-mail code first".into()))?;
+        .ok_or_else(|| AccountError::Conflict(crate::text!("error.account.ask_for_e_mail_code")))?;
     if flow.stage != stage {
         return Err(AccountError::Conflict(match flow.stage {
-            FlowStage::EmailSent => "Enter the e-mail code first".into(),
-            FlowStage::EmailVerified => "Give the new phone number first".into(),
-            _ => "Enter the SMS code sent to the new number".into(),
+            FlowStage::EmailSent => crate::text!("error.account.enter_e_mail_code_first"),
+            FlowStage::EmailVerified => crate::text!("error.account.give_new_phone_number_first"),
+            _ => crate::text!("error.account.enter_sms_code_sent_new"),
         }));
     }
     Ok(flow)
@@ -331,15 +335,17 @@ pub async fn phone_new(
     let flow = phone_flow(state, user, FlowStage::EmailVerified).await?;
     let phone = normalise_phone(&phone.unwrap_or_default())?;
     if phone == user.phone {
-        return Err(AccountError::Invalid("This is already your phone number".into()));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.account.already_phone_number"
+        )));
     }
     if users::by_phone(&state.db, &phone)
         .await?
         .is_some_and(|other| other.id != user.id)
     {
-        return Err(AccountError::Invalid(
-            "This phone number belongs to another account; each person uses their own".into(),
-        ));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.account.phone_number_belongs_another_account"
+        )));
     }
     let acc = &state.settings.accounts;
     let ttl = acc.phone_change_code_ttl_secs;
@@ -423,7 +429,9 @@ pub async fn phone_verify(
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
     if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::PhoneChanged, None, now).await? {
-        return Err(AccountError::Conflict("This step was already done".into()));
+        return Err(AccountError::Conflict(crate::text!(
+            "error.account.step_was_already_done"
+        )));
     }
     crate::db::users::set_phone(&mut tx, &user.id, &phone).await?;
     store::revoke_all_sessions(&mut tx, &user.id).await?;

@@ -26,6 +26,8 @@ use crate::db::Db;
 use crate::db::DbError;
 use crate::hsm::Hsm;
 use crate::hsm::HsmError;
+use crate::i18n::Text;
+use crate::text;
 
 /// What the account flows use: the application context's part they need, handed in by the handlers
 /// (`state.accounts()`) and by the lifecycle (`lifecycle::Services::accounts`). Cheap to clone.
@@ -46,22 +48,22 @@ pub struct Services {
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Text),
     #[error("{0}")]
-    Expired(String),
+    Expired(Text),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     #[error("{0}")]
-    Forbidden(String),
-    #[error("login required")]
+    Forbidden(Text),
+    #[error("{}", self.text())]
     Unauthenticated,
-    #[error("the e-mail or the password is wrong")]
+    #[error("{}", self.text())]
     WrongCredentials,
-    #[error("the code of the authenticator app is required")]
+    #[error("{}", self.text())]
     TotpRequired,
-    #[error("too many failed logins; try again after {}", crate::clock::rfc3339(*retry_at))]
+    #[error("{}", self.text())]
     Throttled { retry_at: i64 },
     #[error(transparent)]
     Code(#[from] CodeError),
@@ -75,6 +77,32 @@ pub enum AccountError {
     Hsm(#[from] HsmError),
     #[error("{0}")]
     Internal(String),
+}
+
+impl AccountError {
+    /// What the person is told (an internal error's detail goes to the log, not to them).
+    pub fn text(&self) -> Text {
+        match self {
+            AccountError::Invalid(t)
+            | AccountError::NotFound(t)
+            | AccountError::Expired(t)
+            | AccountError::Conflict(t)
+            | AccountError::Forbidden(t) => t.clone(),
+            AccountError::Unauthenticated => text!("error.login.login_required"),
+            AccountError::WrongCredentials => text!("error.login.e_mail_or_password_wrong"),
+            AccountError::TotpRequired => text!("error.login.code_authenticator_app_required"),
+            AccountError::Throttled { retry_at } => {
+                text!(
+                    "error.login.too_many_failed_logins_try",
+                    retry_at = crate::clock::rfc3339(*retry_at)
+                )
+            }
+            AccountError::Code(e) => e.text(),
+            AccountError::Totp(e) => e.text(),
+            AccountError::Password(e) => e.text(),
+            AccountError::Db(_) | AccountError::Hsm(_) | AccountError::Internal(_) => text!("error.http.account_error"),
+        }
+    }
 }
 
 impl From<sqlx::Error> for AccountError {
@@ -102,13 +130,35 @@ pub fn check_password_strength(state: &Services, password: &str, hints: &[&str])
     if (entropy.score() as u8) < acc.password_min_score {
         let advice = entropy
             .feedback()
-            .and_then(|f| f.warning().map(|w| w.to_string()))
-            .unwrap_or_else(|| "add more words or characters that are hard to guess".into());
-        return Err(AccountError::Invalid(format!(
-            "The password is too easy to guess: {advice}"
+            .and_then(|f| f.warning())
+            .map_or("error.password.add_more_words_or_characters", password_warning);
+        return Err(AccountError::Invalid(text!(
+            "error.password.password_too_easy_guess",
+            advice => text!(advice)
         )));
     }
     Ok(())
+}
+
+/// The key of zxcvbn's warning about a password.
+fn password_warning(w: zxcvbn::feedback::Warning) -> &'static str {
+    use zxcvbn::feedback::Warning as W;
+    match w {
+        W::StraightRowsOfKeysAreEasyToGuess => "error.password.straight_rows_keys_easy_guess",
+        W::ShortKeyboardPatternsAreEasyToGuess => "error.password.short_keyboard_patterns_easy_guess",
+        W::RepeatsLikeAaaAreEasyToGuess => "error.password.repeats_like_aaa_easy_guess",
+        W::RepeatsLikeAbcAbcAreOnlySlightlyHarderToGuess => "error.password.repeats_like_abcabcabc_only_slightly",
+        W::ThisIsATop10Password => "error.password.top_10_common_password",
+        W::ThisIsATop100Password => "error.password.top_100_common_password",
+        W::ThisIsACommonPassword => "error.password.very_common_password",
+        W::ThisIsSimilarToACommonlyUsedPassword => "error.password.similar_commonly_used_password",
+        W::SequencesLikeAbcAreEasyToGuess => "error.password.sequences_like_abc_or_6543",
+        W::RecentYearsAreEasyToGuess => "error.password.recent_years_easy_guess",
+        W::AWordByItselfIsEasyToGuess => "error.password.word_by_itself_easy_guess",
+        W::DatesAreOftenEasyToGuess => "error.password.dates_often_easy_guess",
+        W::NamesAndSurnamesByThemselvesAreEasyToGuess => "error.password.names_and_surnames_by_themselves",
+        W::CommonNamesAndSurnamesAreEasyToGuess => "error.password.common_names_and_surnames_easy",
+    }
 }
 
 /// Appends an audit row for an account step (see [`crate::audit::user_step`]).
@@ -133,9 +183,9 @@ pub fn normalise_phone(raw: &str) -> Result<String, AccountError> {
     }
     let digits = p.strip_prefix('+').unwrap_or("");
     if digits.len() < 8 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err(AccountError::Invalid(
-            "The phone number must have its country prefix, e.g. +40712345678".into(),
-        ));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.enrol.phone_number_must_have_country"
+        )));
     }
     Ok(p)
 }

@@ -67,9 +67,9 @@ pub async fn start_lost_app(state: &Services, req: LostApp, client: &str) -> Res
     let (user, attempt) = super::login::check_password(state, &email, req.password, client).await?;
     attempt.succeeded(state).await?;
     if user.two_factor != TwoFactorSetting::On {
-        return Err(AccountError::Conflict(
-            "Two-factor authentication is not on for this account: log in, then pair the app from the settings".into(),
-        ));
+        return Err(AccountError::Conflict(crate::text!(
+            "error.pairing.two_factor_authentication_not_on"
+        )));
     }
     let (token, token_hash) = crate::auth::tokens::new_secret();
     let sent = begin(state, &user, Some(token_hash), client).await?;
@@ -82,15 +82,11 @@ pub async fn lost_app_user(state: &Services, token: &str) -> Result<User, Accoun
     let flow = store::flow_by_token(&state.db, &crate::auth::tokens::hash(token))
         .await?
         .filter(|f| f.kind == KIND && f.expires_at > state.clock.now() && f.stage.is_open())
-        .ok_or_else(|| {
-            AccountError::Expired("This re-pairing is no longer valid: start again from the login page".into())
-        })?;
+        .ok_or_else(|| AccountError::Expired(crate::text!("error.pairing.re_pairing_no_longer_valid")))?;
     crate::db::users::by_id(&state.db, &flow.user_id)
         .await?
         .filter(|u| u.status == UserStatus::Active)
-        .ok_or_else(|| {
-            AccountError::Expired("This re-pairing is no longer valid: start again from the login page".into())
-        })
+        .ok_or_else(|| AccountError::Expired(crate::text!("error.pairing.re_pairing_no_longer_valid")))
 }
 
 async fn begin(
@@ -130,13 +126,11 @@ async fn open_flow(state: &Services, user: &User, stage: FlowStage) -> Result<Fl
     let flow = store::latest_flow(&state.db, &user.id, KIND)
         .await?
         .filter(|f| f.expires_at > state.clock.now() && f.stage.is_open())
-        .ok_or_else(|| AccountError::Conflict("Start the pairing first".into()))?;
+        .ok_or_else(|| AccountError::Conflict(crate::text!("error.pairing.start_pairing_first")))?;
     if flow.stage != stage {
         return Err(AccountError::Conflict(match flow.stage {
-            FlowStage::SecretShown => {
-                "The secret was already shown once: start the pairing again to get a new one".into()
-            }
-            _ => "Confirm the SMS code first".into(),
+            FlowStage::SecretShown => crate::text!("error.pairing.secret_was_already_shown_once"),
+            _ => crate::text!("error.pairing.confirm_sms_code_first"),
         }));
     }
     Ok(flow)
@@ -145,9 +139,9 @@ async fn open_flow(state: &Services, user: &User, stage: FlowStage) -> Result<Fl
 /// The SMS code and the acknowledgement: a new seed is generated in the token and shown once.
 pub async fn sms(state: &Services, user: &User, req: SmsStep, client: &str) -> Result<Secret, AccountError> {
     if req.app_installed != Some(true) {
-        return Err(AccountError::Invalid(
-            "Please confirm that you installed an authenticator app and understand the code is shown only once".into(),
-        ));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.pairing.please_confirm_that_installed_authenticator"
+        )));
     }
     let flow = open_flow(state, user, FlowStage::SmsSent).await?;
     codes::verify(
@@ -167,7 +161,9 @@ pub async fn sms(state: &Services, user: &User, req: SmsStep, client: &str) -> R
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
     if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::SecretShown, None, now).await? {
-        return Err(AccountError::Conflict("The secret was already shown once".into()));
+        return Err(AccountError::Conflict(crate::text!(
+            "error.pairing.secret_was_already_shown_once_2"
+        )));
     }
     store::replace_pending_totp(&mut tx, &pairing.row, now).await?;
     tx.commit().await?;
@@ -222,9 +218,9 @@ pub async fn activate(state: &Services, user: &User, code: Option<String>, clien
                     state.clock.now(),
                 )
                 .await?;
-                return Err(AccountError::Expired(
-                    "The code was wrong too many times: start the pairing again".into(),
-                ));
+                return Err(AccountError::Expired(crate::text!(
+                    "error.pairing.code_was_wrong_too_many"
+                )));
             }
             return Err(e.into());
         }
@@ -232,7 +228,9 @@ pub async fn activate(state: &Services, user: &User, code: Option<String>, clien
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
     if !store::activate_totp(&mut *tx, &user.id, step, now).await? {
-        return Err(AccountError::Conflict("Start the pairing again".into()));
+        return Err(AccountError::Conflict(crate::text!(
+            "error.pairing.start_pairing_again"
+        )));
     }
     store::advance_flow(&mut *tx, &flow.id, FlowEvent::Paired, None, now).await?;
     store::set_two_factor(&mut *tx, &user.id, TwoFactorSetting::On, None, None).await?;

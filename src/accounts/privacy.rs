@@ -31,18 +31,18 @@ pub async fn consent(
     client: &str,
 ) -> Result<Consents, AccountError> {
     let kind = ConsentKind::parse(&req.kind.unwrap_or_default()).ok_or_else(|| {
-        AccountError::Invalid(format!(
-            "kind must be one of {}",
-            ConsentKind::ALL.map(ConsentKind::as_str).join(", ")
+        AccountError::Invalid(crate::text!(
+            "error.privacy.kind_must_one",
+            kinds = ConsentKind::ALL.map(ConsentKind::as_str).join(", ")
         ))
     })?;
     let granted = req
         .granted
-        .ok_or_else(|| AccountError::Invalid("granted (true or false) is required".into()))?;
+        .ok_or_else(|| AccountError::Invalid(crate::text!("error.privacy.granted_true_or_false_required")))?;
     if !granted && kind != ConsentKind::Marketing {
-        return Err(AccountError::Invalid(
-            "Only the marketing consent can be withdrawn; to stop using the service, ask for erasure".into(),
-        ));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.privacy.only_marketing_consent_can_withdrawn"
+        )));
     }
     let version = &state.settings.accounts.privacy_notice_version;
     let now = state.clock.now();

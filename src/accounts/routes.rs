@@ -4,21 +4,18 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::clock::Clock;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::contact::ContactError;
 use super::login::{self, TwoFactor};
 use super::{contact, enrolment, maintenance, pairing, privacy, AccountError};
 use crate::app::AppState;
-use crate::auth::codes::CodeError;
-use crate::auth::password::PasswordError;
 use crate::auth::sessions;
-use crate::auth::totp::CodeError as TotpCodeError;
 use crate::db::users::{self, User, UserStatus};
 use crate::error::ApiError;
+use crate::text;
 
 /// Registers the account routes (under the `/api/v1` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -64,48 +61,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-impl From<AccountError> for ApiError {
-    fn from(e: AccountError) -> ApiError {
-        let d = e.to_string();
-        match e {
-            AccountError::Password(PasswordError::Overloaded(o)) => o.into(),
-            AccountError::Invalid(_) | AccountError::Password(_) => ApiError::invalid_request(d),
-            AccountError::NotFound(_) => ApiError::not_found(d),
-            AccountError::Expired(_) => ApiError::new(StatusCode::GONE, "expired", d),
-            AccountError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
-            AccountError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "access_denied", d),
-            AccountError::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", d),
-            AccountError::WrongCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", d),
-            AccountError::TotpRequired => ApiError::new(StatusCode::UNAUTHORIZED, "totp_required", d),
-            AccountError::Throttled { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
-            AccountError::Code(c) => match c {
-                CodeError::TooSoon { .. } | CodeError::TooMany { .. } => {
-                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d)
-                }
-                CodeError::Db(e) => e.into(),
-                CodeError::Expired => ApiError::new(StatusCode::BAD_REQUEST, "expired_code", d),
-                _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_code", d),
-            },
-            AccountError::Totp(t) => match t {
-                TotpCodeError::Db(e) => e.into(),
-                TotpCodeError::Locked { .. } => ApiError::new(StatusCode::FORBIDDEN, "access_denied", d),
-                TotpCodeError::Totp(_) => ApiError::internal("TOTP check failed", &d),
-                _ => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_otp", d),
-            },
-            AccountError::Db(e) => e.into(),
-            AccountError::Hsm(e) => e.into(),
-            AccountError::Internal(_) => ApiError::internal("account error", &d),
-        }
-    }
-}
-
 fn client_of(req: &HttpRequest) -> String {
     crate::app::client_address(req)
 }
 
-/// What the API answers a user without 2FA after the mandatory date (product rules §3.4) on any other route.
-pub const TWO_FACTOR_REQUIRED: &str =
-    "two-factor authentication is mandatory: pair the authenticator app (/pairing) before anything else";
+/// The key of what the API answers a user without 2FA after the mandatory date (product rules §3.4) on any other
+/// route.
+pub const TWO_FACTOR_REQUIRED: &str = "error.login.two_factor_authentication_mandatory_pair";
 
 /// The `/api/v1` routes a user who must set up 2FA may still use: the pairing itself, the session, what the account
 /// is, the consents and the data export. Pages are not checked here (their paths are not under `/api/v1`): the
@@ -144,7 +106,8 @@ impl FromRequest for WebUser {
         let client = client_of(req);
         let route = req.match_pattern();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("no application state", &"missing"))?;
+            let state =
+                state.ok_or_else(|| ApiError::internal(text!("error.http.internal_error"), &"no application state"))?;
             let token = token.ok_or(AccountError::Unauthenticated)?;
             let session = sessions::find(&state.db, state.clock.as_ref(), &token)
                 .await?
@@ -156,7 +119,7 @@ impl FromRequest for WebUser {
             if route.as_deref().is_some_and(needs_two_factor)
                 && login::two_factor_state(&state.accounts(), &user, state.clock.now()) == TwoFactor::SetupRequired
             {
-                return Err(AccountError::Forbidden(TWO_FACTOR_REQUIRED.into()).into());
+                return Err(AccountError::Forbidden(text!(TWO_FACTOR_REQUIRED)).into());
             }
             Ok(WebUser {
                 user,
@@ -352,7 +315,7 @@ async fn lost_app_activate(
 }
 
 /// Responses that end the session in the browser too.
-fn logged_out(body: serde_json::Value) -> HttpResponse {
+fn logged_out(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::SET_COOKIE, sessions::clear_cookie()))
         .json(body)
@@ -489,7 +452,7 @@ async fn revoke_credential(
     id: web::Path<String>,
     body: web::Json<RevokeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    use crate::lifecycle::revoke::{revoke_credential, RevokeError};
+    use crate::lifecycle::revoke::revoke_credential;
     let body = body.into_inner();
     let reason = body.reason.unwrap_or_else(|| "unspecified".into());
     let actor = format!("user:{}", user.user.id);
@@ -506,16 +469,7 @@ async fn revoke_credential(
         Ok(serial) => {
             Ok(HttpResponse::Ok().json(json!({ "status": "revoked", "certificate_serial": serial, "reason": reason })))
         }
-        Err(RevokeError::NotFound) => Err(ApiError::not_found("no such credential")),
-        Err(RevokeError::AlreadyRevoked) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            "the certificate is already revoked",
-        )),
-        Err(RevokeError::Code(c)) => Err(AccountError::Totp(c).into()),
-        Err(RevokeError::Ca(crate::ca::CaError::Invalid(d))) => Err(ApiError::invalid_request(d)),
-        Err(RevokeError::Ca(e)) => Err(ApiError::unavailable("revocation failed", &e)),
-        Err(RevokeError::Db(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -530,18 +484,4 @@ async fn contact_send(
 
 async fn contact_mine(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(contact::mine(&state.accounts(), &user.user).await?))
-}
-
-impl From<ContactError> for ApiError {
-    fn from(e: ContactError) -> ApiError {
-        use actix_web::http::StatusCode;
-        let d = e.to_string();
-        match e {
-            ContactError::Invalid(_) => ApiError::invalid_request(d),
-            ContactError::NotFound(_) => ApiError::not_found(d),
-            ContactError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
-            ContactError::TooMany { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", d),
-            ContactError::Db(e) => e.into(),
-        }
-    }
 }

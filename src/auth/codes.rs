@@ -13,27 +13,51 @@ use crate::config::{AccountSettings, LimitSettings, Settings};
 use crate::db::accounts::{self as store, CodeRow, Flow};
 use crate::db::limits::{self, Limit};
 use crate::db::{Db, DbError};
+use crate::i18n::Text;
 use crate::notify::{self, Message};
+use crate::text;
 
 /// Why a code was not sent or not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum CodeError {
-    #[error("a new code can be sent after {}", crate::clock::rfc3339(*retry_at))]
+    #[error("{}", self.text())]
     TooSoon { retry_at: i64 },
-    #[error("too many messages were asked for; try again after {}", crate::clock::rfc3339(*retry_at))]
+    #[error("{}", self.text())]
     TooMany { retry_at: i64 },
-    #[error("no code was sent for this step")]
+    #[error("{}", self.text())]
     NoCode,
-    #[error("the code has expired; ask for a new one")]
+    #[error("{}", self.text())]
     Expired,
-    #[error("the code is wrong ({left} attempts left)")]
+    #[error("{}", self.text())]
     Wrong { left: i64 },
-    #[error("the code was entered wrongly too many times; ask for a new one")]
+    #[error("{}", self.text())]
     Dead,
-    #[error("the code is required")]
+    #[error("{}", self.text())]
     Missing,
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl CodeError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            CodeError::TooSoon { retry_at } => text!(
+                "error.code.new_code_can_sent_after",
+                retry_at = crate::clock::rfc3339(*retry_at)
+            ),
+            CodeError::TooMany { retry_at } => text!(
+                "error.code.too_many_messages_were_asked",
+                retry_at = crate::clock::rfc3339(*retry_at)
+            ),
+            CodeError::NoCode => text!("error.code.no_code_was_sent_for"),
+            CodeError::Expired => text!("error.code.code_has_expired_ask_for"),
+            CodeError::Wrong { left } => text!("error.code.code_wrong_attempts_left", left),
+            CodeError::Dead => text!("error.code.code_was_entered_wrongly_too"),
+            CodeError::Missing => text!("error.code.code_required"),
+            CodeError::Db(_) => text!("error.http.database_error"),
+        }
+    }
 }
 
 /// What the client is told after a code was sent.

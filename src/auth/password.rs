@@ -11,18 +11,31 @@ use argon2::{Argon2, Params};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::admission::{Budget, Overloaded};
+use crate::admission::{Budget, Overloaded, Work};
+use crate::i18n::Text;
+use crate::text;
 
 /// Why a password was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PasswordError {
-    #[error("the password must have at least {0} characters")]
+    #[error("{}", self.text())]
     TooShort(usize),
     #[error("the password could not be hashed: {0}")]
     Hash(String),
     /// Every hashing worker stayed busy (or the memory budget spent) for the whole wait.
     #[error(transparent)]
     Overloaded(#[from] Overloaded),
+}
+
+impl PasswordError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            PasswordError::TooShort(f0) => text!("error.password.password_must_have_at_least", min = f0),
+            PasswordError::Hash(_) => text!("error.http.internal_error"),
+            PasswordError::Overloaded(e) => e.text(),
+        }
+    }
 }
 
 /// Minimum length (product rules §3: at least 12 characters).
@@ -95,10 +108,10 @@ impl Hasher {
             .ok()
             .and_then(Result::ok)
             .ok_or_else(|| {
-                crate::metrics::count_admission_refusal("a password check");
-                self.budget.overloaded("a password check")
+                crate::metrics::count_admission_refusal(Work::PasswordCheck.label());
+                self.budget.overloaded(Work::PasswordCheck)
             })?;
-        let memory = self.budget.reserve(memory, "a password check").await?;
+        let memory = self.budget.reserve(memory, Work::PasswordCheck).await?;
         let out = tokio::task::spawn_blocking(move || {
             let out = work();
             drop((memory, worker));

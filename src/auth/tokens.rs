@@ -9,16 +9,29 @@ use crate::clock::Clock;
 use crate::config::AuthSettings;
 use crate::db::signing::{self, TokenRow};
 use crate::db::{Db, DbError};
+use crate::i18n::Text;
+use crate::text;
 
 /// Why a token was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("the access token is invalid")]
+    #[error("{}", self.text())]
     Invalid,
-    #[error("the access token has expired")]
+    #[error("{}", self.text())]
     Expired,
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl TokenError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            TokenError::Invalid => text!("error.totp.access_token_invalid"),
+            TokenError::Expired => text!("error.totp.access_token_has_expired"),
+            TokenError::Db(_) => text!("error.http.database_error"),
+        }
+    }
 }
 
 /// Tokens handed to a client.

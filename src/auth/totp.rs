@@ -6,6 +6,8 @@ use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::db::users::{TotpPairing, TotpStatus};
 use crate::hsm::{Hsm, HsmError};
+use crate::i18n::Text;
+use crate::text;
 
 /// Seed length in bytes (160 bits, as RFC 4226 recommends).
 pub const SEED_LEN: usize = 20;
@@ -81,20 +83,38 @@ pub fn new_pairing(
 /// Why a TOTP code was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum CodeError {
-    #[error("the authorisation code is required")]
+    #[error("{}", self.text())]
     Missing,
-    #[error("no authenticator app is paired with this account")]
+    #[error("{}", self.text())]
     NotPaired,
-    #[error("the code is wrong ({left} attempts left before authorisation is locked)")]
+    #[error("{}", self.text())]
     Wrong { left: i64 },
-    #[error("this code was already used; wait for the next code of the authenticator app")]
+    #[error("{}", self.text())]
     Replayed,
-    #[error("too many wrong codes: authorisation is locked until {}", crate::clock::rfc3339(*until))]
+    #[error("{}", self.text())]
     Locked { until: i64 },
     #[error(transparent)]
     Totp(#[from] TotpError),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
+}
+
+impl CodeError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            CodeError::Missing => text!("error.totp.authorisation_code_required"),
+            CodeError::NotPaired => text!("error.totp.no_authenticator_app_paired_with"),
+            CodeError::Wrong { left } => text!("error.totp.code_wrong_attempts_left_before", left),
+            CodeError::Replayed => text!("error.totp.code_was_already_used_wait"),
+            CodeError::Locked { until } => text!(
+                "error.totp.too_many_wrong_codes_authorisation",
+                until = crate::clock::rfc3339(*until)
+            ),
+            CodeError::Totp(_) => text!("error.http.totp_check_failed"),
+            CodeError::Db(_) => text!("error.http.database_error"),
+        }
+    }
 }
 
 /// Checks a code for `user_id` and consumes its time step: a code is accepted once, and no code of an earlier or

@@ -13,20 +13,35 @@ pub use crate::db::orders::{
     insert, order_row, record_history, record_hold, stored_state, transition, NewOrder, OrderRow,
 };
 use crate::db::{self, users::User, DbError};
+use crate::i18n::Text;
+use crate::text;
 
 /// Why an order was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
     #[error("{0}")]
-    Invalid(String),
-    #[error("no such order")]
+    Invalid(Text),
+    #[error("{}", self.text())]
     NotFound,
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Text),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl OrderError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            OrderError::Invalid(t) => t.clone(),
+            OrderError::NotFound => text!("error.order.no_such_order"),
+            OrderError::Conflict(t) => t.clone(),
+            OrderError::Forbidden(t) => t.clone(),
+            OrderError::Db(_) => text!("error.http.database_error"),
+        }
+    }
 }
 
 impl From<sqlx::Error> for OrderError {
@@ -108,32 +123,36 @@ pub struct InvoiceFields {
 
 /// Validates and normalises the invoice data: every field required ("… is required").
 fn invoice(v: Option<Value>) -> Result<InvoiceFields, OrderError> {
-    let v = v.ok_or_else(|| OrderError::Invalid("The invoice data is required".into()))?;
+    let v = v.ok_or_else(|| OrderError::Invalid(crate::text!("error.order.invoice_data_required")))?;
     let field = |name: &str| -> Result<String, OrderError> {
         v.get(name)
             .and_then(Value::as_str)
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty() && s.chars().count() <= 200)
-            .ok_or_else(|| OrderError::Invalid(format!("{} is required", name.replace('_', " "))))
+            .ok_or_else(|| OrderError::Invalid(Text::new(format!("error.order.{name}_required"))))
     };
     let kind = field("type")?;
     let (name, tax_id) = match kind.as_str() {
         "person" => {
             if v.get("confirm_person") != Some(&json!(true)) {
-                return Err(OrderError::Invalid(
-                    "Confirm that the invoice is for a natural person (confirm_person: true)".into(),
-                ));
+                return Err(OrderError::Invalid(crate::text!(
+                    "error.order.confirm_that_invoice_for_natural"
+                )));
             }
             (field("name")?, None)
         }
         "company" => {
             let cui = field("tax_id")?;
             if !valid_cui(&cui) {
-                return Err(OrderError::Invalid("The tax id (CUI/CIF) is not valid".into()));
+                return Err(OrderError::Invalid(crate::text!("error.order.tax_id_cui_cif_not")));
             }
             (field("name")?, Some(cui))
         }
-        _ => return Err(OrderError::Invalid("type must be person or company".into())),
+        _ => {
+            return Err(OrderError::Invalid(crate::text!(
+                "error.order.type_must_person_or_company"
+            )))
+        }
     };
     // Checked in ADDRESS order: the first missing field is the one named.
     let [country, county, locality, street, number, building, entrance, apartment, postal_code] = ADDRESS.map(field);
@@ -190,23 +209,22 @@ impl Draft {
 pub fn check(state: &Services, req: OrderRequest) -> Result<Draft, OrderError> {
     let kind = match req.kind.as_deref() {
         None => OrderKind::New,
-        Some(k) => {
-            OrderKind::parse(k).ok_or_else(|| OrderError::Invalid("kind must be new, rekey or reissue".into()))?
-        }
+        Some(k) => OrderKind::parse(k)
+            .ok_or_else(|| OrderError::Invalid(crate::text!("error.order.kind_must_new_rekey_or")))?,
     };
     let package = req
         .package
         .and_then(|p| state.settings.package(p))
         .cloned()
-        .ok_or_else(|| OrderError::Invalid("Choose a package: 1, 2 or 3".into()))?;
+        .ok_or_else(|| OrderError::Invalid(crate::text!("error.order.choose_package_1_2_or")))?;
     let acks = req.acknowledgements.unwrap_or_default();
-    for (given, what) in [
-        (acks.terms, "the remote-signature terms"),
-        (acks.order_conditions, "the order conditions"),
-        (acks.withdrawal_waiver, "the loss of the right of withdrawal"),
+    for (given, key) in [
+        (acks.terms, "error.order.please_confirm_that_have_read"),
+        (acks.order_conditions, "error.order.please_confirm_that_have_read_2"),
+        (acks.withdrawal_waiver, "error.order.please_confirm_that_have_read_3"),
     ] {
         if given != Some(true) {
-            return Err(OrderError::Invalid(format!("Please confirm that you have read {what}")));
+            return Err(OrderError::Invalid(text!(key)));
         }
     }
     let invoice = invoice(req.invoice)?;
@@ -220,7 +238,7 @@ pub fn check(state: &Services, req: OrderRequest) -> Result<Draft, OrderError> {
                 .iter()
                 .find(|p| p.code.eq_ignore_ascii_case(code))
                 .cloned()
-                .ok_or_else(|| OrderError::Invalid("This promotional code is not valid".into()))?,
+                .ok_or_else(|| OrderError::Invalid(crate::text!("error.order.promotional_code_not_valid")))?,
         ),
     };
     Ok(Draft {
@@ -322,9 +340,9 @@ pub async fn place(
         .await;
         return view(state, user, &id).await;
     }
-    Err(OrderError::Conflict(
-        "Could not allocate a registration number; try again".into(),
-    ))
+    Err(OrderError::Conflict(crate::text!(
+        "error.order.could_not_allocate_registration_number"
+    )))
 }
 
 /// Re-prices an unpaid order at today's EUR→RON rate when the rate it carries is of another day, so that the
@@ -492,9 +510,9 @@ pub async fn order_pdf(
         _ if proforma => o.registration_number.clone(),
         Some(n) => n.clone(),
         None => {
-            return Err(OrderError::Conflict(
-                "The invoice is issued once the order is paid".into(),
-            ))
+            return Err(OrderError::Conflict(crate::text!(
+                "error.order.invoice_issued_once_order_paid"
+            )))
         }
     };
     let issued_at = if proforma {
@@ -547,8 +565,8 @@ pub async fn order_pdf(
     };
     let pdf = tokio::task::spawn_blocking(move || render(&data))
         .await
-        .map_err(|e| OrderError::Conflict(format!("invoice rendering failed: {e}")))?
-        .map_err(|e| OrderError::Conflict(format!("invoice rendering failed: {e}")))?;
+        .map_err(|e| OrderError::Conflict(text!("error.order.invoice_rendering_failed", e)))?
+        .map_err(|e| OrderError::Conflict(text!("error.order.invoice_rendering_failed", e)))?;
     Ok((number, pdf))
 }
 
@@ -605,10 +623,9 @@ pub async fn cancel(state: &Services, user: &User, id: &str, client: &str) -> Re
         .ok_or(OrderError::NotFound)?;
     let actor = format!("user:{}", user.id);
     if !transition(&mut tx, id, OrderEvent::Cancel, &actor, "cancelled by the holder", now).await? {
-        return Err(OrderError::Conflict(format!(
-            "Only an unpaid order can be cancelled; this one is {}",
-            order.state
-        )));
+        return Err(OrderError::Conflict(
+            crate::text!("error.order.only_unpaid_order_can_cancelled", state => crate::i18n::Text::state(order.state.as_str())),
+        ));
     }
     tx.commit().await?;
     crate::audit::user_step(

@@ -15,6 +15,8 @@ use super::Services;
 use crate::clock::Clock;
 use crate::db::orders::PaymentStatus;
 use crate::db::{self, DbError};
+use crate::i18n::Text;
+use crate::text;
 
 /// How far a callback's timestamp may be from our clock, in seconds.
 pub const WINDOW_SECS: i64 = 300;
@@ -37,13 +39,27 @@ pub enum CallbackError {
     #[error("the payment notification is outside the accepted time window")]
     Stale,
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     #[error("the sandbox gateway is served only in development mode")]
     SandboxOff,
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl CallbackError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            CallbackError::BadSignature => text!("error.payment.bad_signature"),
+            CallbackError::Stale => text!("error.payment.stale"),
+            CallbackError::Invalid(t) => t.clone(),
+            CallbackError::Conflict(t) => t.clone(),
+            CallbackError::SandboxOff => text!("error.payment.sandbox_off"),
+            CallbackError::Db(_) => text!("error.http.database_error"),
+        }
+    }
 }
 
 impl From<sqlx::Error> for CallbackError {
@@ -145,22 +161,23 @@ pub async fn callback(
 ) -> Result<bool, CallbackError> {
     let now = state.clock.now();
     verify(&secret(state).await?, signature, body, now)?;
-    let event: PaymentEvent =
-        serde_json::from_slice(body).map_err(|e| CallbackError::Invalid(format!("invalid notification: {e}")))?;
+    let event: PaymentEvent = serde_json::from_slice(body)
+        .map_err(|e| CallbackError::Invalid(text!("error.payment.invalid_notification", e)))?;
     let status = PaymentStatus::parse(&event.status)
-        .ok_or_else(|| CallbackError::Invalid("status must be paid or failed".into()))?;
+        .ok_or_else(|| CallbackError::Invalid(text!("error.payment.status_paid_or_failed")))?;
     let mut tx = state.db.writer().begin().await?;
     if db::orders::payment_seen(&mut tx, &event.event_id).await? {
         return Ok(false);
     }
     let order = orders::order_row(&mut *tx, &event.order_id)
         .await?
-        .ok_or_else(|| CallbackError::Invalid("unknown order".into()))?;
+        .ok_or_else(|| CallbackError::Invalid(crate::text!("error.payment.unknown_order")))?;
     let (order_state, total, user_id) = (order.state, order.total_ron_bani, order.user_id);
     if status == PaymentStatus::Paid && event.amount_ron_bani != total {
-        return Err(CallbackError::Invalid(format!(
-            "the amount paid ({}) is not the order's total ({total})",
-            event.amount_ron_bani
+        return Err(CallbackError::Invalid(text!(
+            "error.payment.amount_not_total",
+            paid = event.amount_ron_bani,
+            total
         )));
     }
     let record = db::orders::PaymentEvent {
@@ -188,9 +205,9 @@ pub async fn callback(
         )
         .await?
         {
-            return Err(CallbackError::Conflict(format!(
-                "the order is {order_state}: it cannot be paid (the gateway should refund it)"
-            )));
+            return Err(CallbackError::Conflict(
+                text!("error.payment.cannot_be_paid", state => Text::state(order_state.as_str())),
+            ));
         }
         let reference = format!("{provider}:{}", event.event_id);
         db::orders::set_paid(&mut tx, &event.order_id, now, &reference).await?;
@@ -241,21 +258,25 @@ pub async fn sandbox_pay(
     let owned = || async {
         db::orders::get(&state.db, order_id, Some(user_id))
             .await?
-            .ok_or_else(|| CallbackError::Invalid("unknown order".into()))
+            .ok_or_else(|| CallbackError::Invalid(crate::text!("error.payment.unknown_order")))
     };
     owned().await?;
     // The RON amount is the one of the payment day (product rules §1).
     super::orders::reprice(state, order_id).await?;
     let order = owned().await?;
     if order.frozen {
-        return Err(CallbackError::Conflict(
-            "This order is on hold until an operator decides about a duplicate identity document".into(),
-        ));
+        return Err(CallbackError::Conflict(crate::text!(
+            "error.payment.order_on_hold_until_operator"
+        )));
     }
     let status = match outcome {
         "pay" => PaymentStatus::Paid,
         "fail" => PaymentStatus::Failed,
-        _ => return Err(CallbackError::Invalid("outcome must be pay or fail".into())),
+        _ => {
+            return Err(CallbackError::Invalid(crate::text!(
+                "error.payment.outcome_must_pay_or_fail"
+            )))
+        }
     };
     let event = PaymentEvent {
         event_id: format!("sandbox-{}", uuid::Uuid::new_v4()),
@@ -263,7 +284,8 @@ pub async fn sandbox_pay(
         status: status.as_str().into(),
         amount_ron_bani: order.price.total_ron_bani,
     };
-    let body = serde_json::to_vec(&event).map_err(|e| CallbackError::Invalid(e.to_string()))?;
+    let body =
+        serde_json::to_vec(&event).map_err(|e| CallbackError::Invalid(text!("error.http.detail", detail = e)))?;
     let signature = sign(&secret(state).await?, state.clock.now(), &body);
     callback(state, Sandbox.name(), Some(&signature), &body).await
 }
@@ -274,7 +296,7 @@ impl From<CallbackError> for OrderError {
             CallbackError::Db(d) => OrderError::Db(d),
             CallbackError::Conflict(d) => OrderError::Conflict(d),
             CallbackError::SandboxOff => OrderError::NotFound,
-            other => OrderError::Invalid(other.to_string()),
+            other => OrderError::Invalid(other.text()),
         }
     }
 }

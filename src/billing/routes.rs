@@ -1,10 +1,9 @@
 //! `/api/v1/packages` and `/api/v1/orders`.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
 use super::orders::{self, OrderError, OrderRequest};
-use super::payment::{self, CallbackError};
+use super::payment::{self};
 use crate::accounts::routes::WebUser;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -36,20 +35,12 @@ async fn callback(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     if provider.as_str() != "sandbox" {
-        return Err(ApiError::not_found("no such payment provider"));
+        return Err(ApiError::not_found(crate::text!("error.payment.no_such_provider")));
     }
     let signature = req.headers().get("X-Payment-Signature").and_then(|v| v.to_str().ok());
     match payment::callback(&state.billing(), &provider, signature, &body).await {
         Ok(changed) => Ok(HttpResponse::Ok().json(serde_json::json!({ "received": true, "changed": changed }))),
-        Err(CallbackError::BadSignature | CallbackError::Stale) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the payment notification is not authentic or not fresh",
-        )),
-        Err(CallbackError::Invalid(d)) => Err(ApiError::invalid_request(d)),
-        Err(CallbackError::Conflict(d)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", d)),
-        Err(CallbackError::SandboxOff) => Err(ApiError::not_found("no such route")),
-        Err(CallbackError::Db(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -58,7 +49,7 @@ pub fn sandbox_only(state: &AppState) -> Result<(), ApiError> {
     if state.settings.dev {
         Ok(())
     } else {
-        Err(ApiError::not_found("no such route"))
+        Err(ApiError::not_found(crate::text!("error.http.no_such_route")))
     }
 }
 
@@ -107,18 +98,6 @@ async fn sandbox_pay(
             .await
             .map_err(ApiError::from)?,
     ))
-}
-
-impl From<OrderError> for ApiError {
-    fn from(e: OrderError) -> ApiError {
-        match e {
-            OrderError::Invalid(d) => ApiError::invalid_request(d),
-            OrderError::NotFound => ApiError::not_found("no such order"),
-            OrderError::Conflict(d) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
-            OrderError::Forbidden(d) => ApiError::new(StatusCode::FORBIDDEN, "access_denied", d),
-            OrderError::Db(e) => e.into(),
-        }
-    }
 }
 
 async fn packages(state: web::Data<AppState>) -> HttpResponse {

@@ -36,6 +36,9 @@ pub enum CaError {
     KeyMissing { role: String, key_id: String },
     #[error("invalid certificate request: {0}")]
     Invalid(String),
+    /// A revocation reason that RFC 5280 does not define (or that Parafa does not take).
+    #[error("unknown revocation reason {given:?}: use one of {known}")]
+    UnknownReason { given: String, known: String },
 }
 
 /// A CA key in the token with its certificate.

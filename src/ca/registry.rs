@@ -27,6 +27,8 @@ use super::Ca;
 use crate::clock::rfc3339;
 use crate::db::credentials::{CertificateStatus, StatusAt};
 use crate::db::{self, Db, DbError};
+use crate::i18n::Text;
+use crate::text;
 
 /// The longest search text, in characters.
 pub const MAX_QUERY: usize = 100;
@@ -39,13 +41,25 @@ pub const MAX_RESULTS: usize = 50;
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("{0}")]
-    Invalid(String),
-    #[error("no holder certificate with this serial number in the registry")]
+    Invalid(Text),
+    #[error("{}", self.text())]
     NotFound,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("a stored certificate does not decode: {0}")]
     Der(#[from] der::Error),
+}
+
+impl RegistryError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            RegistryError::Invalid(t) => t.clone(),
+            RegistryError::NotFound => text!("error.registry.no_holder_certificate_with_serial"),
+            RegistryError::Db(_) => text!("error.http.database_error"),
+            RegistryError::Der(_) => text!("error.http.internal_error"),
+        }
+    }
 }
 
 /// How the search text was understood.
@@ -132,8 +146,9 @@ pub fn status_sources(ca: &Ca) -> StatusSources {
 pub fn parse_query(q: &str) -> Result<(SearchBy, String), RegistryError> {
     let q = q.trim();
     if q.chars().count() > MAX_QUERY {
-        return Err(RegistryError::Invalid(format!(
-            "the search text is too long: at most {MAX_QUERY} characters"
+        return Err(RegistryError::Invalid(text!(
+            "error.registry.search_text_too_long_at",
+            most = MAX_QUERY
         )));
     }
     if q.contains('@') {
@@ -143,8 +158,9 @@ pub fn parse_query(q: &str) -> Result<(SearchBy, String), RegistryError> {
         return Ok((SearchBy::Email, email));
     }
     if q.chars().count() < MIN_NAME {
-        return Err(RegistryError::Invalid(format!(
-            "search for a name of at least {MIN_NAME} characters, or a whole e-mail address"
+        return Err(RegistryError::Invalid(text!(
+            "error.registry.search_for_name_at_least",
+            least = MIN_NAME
         )));
     }
     Ok((SearchBy::Name, q.to_lowercase()))

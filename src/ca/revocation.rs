@@ -131,10 +131,10 @@ pub async fn revoke(
     client: &str,
 ) -> Result<bool, CaError> {
     if reason_code(reason).is_none() {
-        return Err(CaError::Invalid(format!(
-            "unknown revocation reason {reason:?}: use one of {}",
-            REASONS.join(", ")
-        )));
+        return Err(CaError::UnknownReason {
+            given: reason.to_owned(),
+            known: REASONS.join(", "),
+        });
     }
     let event = crate::audit::Event {
         actor,

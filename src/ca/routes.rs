@@ -5,10 +5,10 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-use super::registry::RegistryError;
 use crate::app::AppState;
 use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::text;
 
 /// Registers the PKI routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -38,7 +38,7 @@ async fn issuing_cert(state: web::Data<AppState>) -> HttpResponse {
 async fn crl_of(state: &AppState, role: &str) -> Result<HttpResponse, ApiError> {
     let der = super::revocation::crl(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), role)
         .await
-        .map_err(|e| ApiError::unavailable("the CRL could not be produced", &e))?;
+        .map_err(|e| ApiError::unavailable(text!("error.registry.crl_unavailable"), &e))?;
     Ok(HttpResponse::Ok().content_type("application/pkix-crl").body(der))
 }
 
@@ -55,7 +55,7 @@ async fn root_crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 /// ([`crate::ratelimit`]).
 async fn ocsp(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let limits = super::revocation::OcspLimits::of(&state.settings.parsers);
-    let unavailable = |e| ApiError::unavailable("the OCSP response could not be produced", &e);
+    let unavailable = |e| ApiError::unavailable(text!("error.registry.ocsp_unavailable"), &e);
     let der = match state.ca.ocsp_limit.admit().await {
         Ok(()) => super::revocation::ocsp(&state.db, &state.hsm, &state.ca, state.clock.as_ref(), &body, &limits)
             .await
@@ -107,15 +107,4 @@ async fn registry_download(state: web::Data<AppState>, file: web::Path<String>) 
         .content_type(content_type)
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
         .body(body))
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> ApiError {
-        match e {
-            RegistryError::Invalid(d) => ApiError::invalid_request(d),
-            RegistryError::NotFound => ApiError::not_found(RegistryError::NotFound.to_string()),
-            RegistryError::Db(e) => e.into(),
-            RegistryError::Der(e) => ApiError::internal("internal error", &e),
-        }
-    }
 }

@@ -9,15 +9,14 @@ pub mod types;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
 use crate::auth::tokens::{self, TokenError};
-use crate::db::DbError;
 use crate::error::ApiError;
-use crate::hsm::HsmError;
+use crate::text;
 use service::Caller;
 use types::*;
 
@@ -46,61 +45,7 @@ impl Version {
     }
 }
 
-/// What went wrong, in CSC terms.
-#[derive(Debug, thiserror::Error)]
-pub enum CscError {
-    /// 400 `invalid_request`.
-    #[error("{0}")]
-    Invalid(String),
-    /// 401 `invalid_token`.
-    #[error("{0}")]
-    InvalidToken(String),
-    /// 401 `expired_token`.
-    #[error("the access token has expired")]
-    ExpiredToken,
-    /// 400 `invalid_otp` (v1) or `invalid_authentication_data` (v2).
-    #[error("{message}")]
-    Otp { v2: bool, message: String },
-    /// 400 `authentication_error`: wrong e-mail or password.
-    #[error("{0}")]
-    Authentication(String),
-    /// 429: too many failed logins.
-    #[error("{0}")]
-    Throttled(String),
-    /// 503: the memory budget or the password workers stayed busy (`Retry-After`).
-    #[error(transparent)]
-    Overloaded(#[from] crate::admission::Overloaded),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Hsm(#[from] HsmError),
-    #[error("{0}")]
-    Internal(String),
-}
-
-/// How a CSC error is told to the client: its HTTP status and CSC error code.
-impl From<CscError> for ApiError {
-    fn from(e: CscError) -> ApiError {
-        let bad = StatusCode::BAD_REQUEST;
-        match e {
-            CscError::Invalid(d) => ApiError::new(bad, "invalid_request", d),
-            CscError::InvalidToken(d) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", d),
-            CscError::ExpiredToken => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "expired_token",
-                "The access token has expired",
-            ),
-            CscError::Otp { v2: false, message } => ApiError::new(bad, "invalid_otp", message),
-            CscError::Otp { v2: true, message } => ApiError::new(bad, "invalid_authentication_data", message),
-            CscError::Authentication(d) => ApiError::new(bad, "authentication_error", d),
-            CscError::Throttled(d) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "access_denied", d),
-            CscError::Overloaded(o) => o.into(),
-            CscError::Db(e) => e.into(),
-            CscError::Hsm(e) => e.into(),
-            CscError::Internal(d) => ApiError::internal("internal error", &d),
-        }
-    }
-}
+pub use crate::error::CscError;
 
 impl From<crate::auth::password::PasswordError> for CscError {
     fn from(e: crate::auth::password::PasswordError) -> CscError {
@@ -157,7 +102,8 @@ fn body<T: DeserializeOwned + Default>(bytes: &web::Bytes) -> Result<T, ApiError
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid_request(crate::text!("error.http.invalid_json_body", e)))
 }
 
 fn client_of(req: &HttpRequest) -> String {
@@ -176,7 +122,8 @@ impl FromRequest for Caller {
             .map(|h| h.to_str().map(str::to_owned));
         let client = client_of(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("no application state", &"missing"))?;
+            let state =
+                state.ok_or_else(|| ApiError::internal(text!("error.http.internal_error"), &"no application state"))?;
             let token = match header {
                 None => return Err(CscError::InvalidToken("Missing bearer token".into()).into()),
                 Some(Err(_)) => return Err(CscError::invalid("Malformed authorization header").into()),

@@ -721,7 +721,7 @@ pub(crate) async fn check_sad(
 }
 
 pub(crate) fn quota_exhausted(left: i64) -> CscError {
-    CscError::invalid(format!("quota exhausted: {left} left"))
+    CscError::invalid(crate::text!("error.job.quota_exhausted_left", left).to_string())
 }
 
 /// The error for a refused TOTP code: v1 `invalid_otp`, v2 `invalid_authentication_data`.

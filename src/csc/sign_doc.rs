@@ -263,7 +263,7 @@ pub async fn sign_doc(
                 let admission = &state.settings.admission;
                 let _parse = state
                     .admission
-                    .reserve_parse(document.len(), true, admission, "a PDF")
+                    .reserve_parse(document.len(), true, admission, crate::admission::Work::Pdf)
                     .await?;
                 crate::documents::pades::inspect(&document, &crate::documents::pades::Limits::of(&state.settings))
                     .map_err(|e| CscError::invalid(format!("Invalid parameter document: {e}")))?;
@@ -293,7 +293,7 @@ pub async fn sign_doc(
     let size = jobs.iter().map(|j| j.content.as_ref().map_or(0, Vec::len)).sum();
     let pdf = jobs.iter().any(|j| j.pades);
     let _signing = (state.admission)
-        .reserve_parse(size, pdf, &state.settings.admission, "a signature")
+        .reserve_parse(size, pdf, &state.settings.admission, crate::admission::Work::Signature)
         .await?;
     let cert_der = crate::db::unb64(&v.cert_row.cert_der, "certificates.cert_der")?;
     // The documents move into the signer's items (no second copy).

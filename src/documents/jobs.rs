@@ -20,18 +20,20 @@ use crate::db::signing::SadRow;
 use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::hsm::{HashAlg, KeySpec};
+use crate::i18n::Text;
+use crate::text;
 
 /// Why a job request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     #[error("{0}")]
-    TooLarge(String),
+    TooLarge(Text),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Text),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     #[error(transparent)]
     Code(#[from] totp::CodeError),
     #[error(transparent)]
@@ -41,6 +43,22 @@ pub enum JobError {
     /// The memory budget stayed spent: 503 with `Retry-After`.
     #[error(transparent)]
     Overloaded(#[from] crate::admission::Overloaded),
+}
+
+impl JobError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            JobError::Invalid(t) => t.clone(),
+            JobError::TooLarge(t) => t.clone(),
+            JobError::NotFound(t) => t.clone(),
+            JobError::Conflict(t) => t.clone(),
+            JobError::Code(e) => e.text(),
+            JobError::Sign(e) => e.text(),
+            JobError::Db(_) => text!("error.http.database_error"),
+            JobError::Overloaded(e) => e.text(),
+        }
+    }
 }
 
 impl From<sqlx::Error> for JobError {
@@ -128,24 +146,22 @@ pub async fn create(
     level: Option<&str>,
 ) -> Result<CreatedJob, JobError> {
     if uploads.is_empty() {
-        return Err(JobError::Invalid("Choose at least one file to sign".into()));
+        return Err(JobError::Invalid(crate::text!("error.job.choose_at_least_one_file")));
     }
     let limits = &state.settings.documents;
     if uploads.len() > limits.max_files {
-        return Err(JobError::Invalid(format!(
-            "At most {} files per signing",
-            limits.max_files
+        return Err(JobError::Invalid(crate::text!(
+            "error.job.at_most_files_per_signing",
+            max_files = limits.max_files
         )));
     }
     // Web signatures are timestamped unless asked otherwise (API.md: "timestamped").
     let level = Level::parse(Some(level.unwrap_or("AdES-B-T")))
         .filter(|l| *l != Level::BLTA || p7s_for_pdf || uploads.iter().all(|u| is_pdf(&u.bytes)))
-        .ok_or_else(|| {
-            JobError::Invalid("level must be AdES-B-B, AdES-B-T, AdES-B-LT (AdES-B-LTA for PDFs only)".into())
-        })?;
+        .ok_or_else(|| JobError::Invalid(crate::text!("error.job.level_must_ades_b_b")))?;
     let (cred, cert) = crate::db::credentials::current(&state.db, &user.id, state.clock.now())
         .await?
-        .ok_or_else(|| JobError::Conflict("You have no valid certificate to sign with".into()))?;
+        .ok_or_else(|| JobError::Conflict(crate::text!("error.job.have_no_valid_certificate_sign")))?;
     let now = state.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
     let mut files = Vec::new();
@@ -158,19 +174,21 @@ pub async fn create(
             let admission = &state.settings.admission;
             let _parse = state
                 .admission
-                .reserve_parse(u.bytes.len(), true, admission, "a PDF")
+                .reserve_parse(u.bytes.len(), true, admission, crate::admission::Work::Pdf)
                 .await?;
             let (bytes, pdf_limits) = (u.bytes.clone(), crate::pdf::Limits::of(&state.settings));
             let info = tokio::task::spawn_blocking(move || crate::pdf::inspect(&bytes, &pdf_limits))
                 .await
-                .map_err(|e| JobError::Invalid(e.to_string()))?
-                .map_err(|e| JobError::Invalid(format!("{name}: {e}")))?;
+                .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = e)))?
+                .map_err(|e| JobError::Invalid(text!("error.job.in_file", file = name, reason => e.text())))?;
             if let Some(rect) = &u.rect {
-                appearance(rect, "", "", info.page_count()).map_err(|e| JobError::Invalid(format!("{name}: {e}")))?;
+                appearance(rect, "", "", info.page_count())
+                    .map_err(|e| JobError::Invalid(text!("error.job.in_file", file = name, reason => e)))?;
             }
         } else if u.rect.is_some() {
-            return Err(JobError::Invalid(format!(
-                "{name}: a visible signature rectangle is for PDFs signed as PDF"
+            return Err(JobError::Invalid(crate::text!(
+                "error.job.visible_signature_rectangle_for_pdfs",
+                name
             )));
         }
         let (format, output) = if pades {
@@ -272,11 +290,11 @@ struct JobRow {
 async fn job(state: &Services, user: &User, id: &str) -> Result<JobRow, JobError> {
     let j = db::jobs::get(&state.db, id, &user.id)
         .await?
-        .ok_or_else(|| JobError::NotFound("no such signing job".into()))?;
+        .ok_or_else(|| JobError::NotFound(crate::text!("error.job.no_such_signing_job")))?;
     if j.expires_at <= state.clock.now() {
-        return Err(JobError::NotFound(
-            "this signing job has expired; its files were deleted".into(),
-        ));
+        return Err(JobError::NotFound(crate::text!(
+            "error.job.signing_job_has_expired_files"
+        )));
     }
     Ok(JobRow {
         credential_id: j.credential_id,
@@ -296,19 +314,21 @@ pub async fn authorize(
 ) -> Result<SignedJob, JobError> {
     let j = job(state, user, id).await?;
     if j.state != JobState::Uploaded {
-        return Err(JobError::Conflict(format!("This job is already {}", j.state)));
+        return Err(JobError::Conflict(
+            crate::text!("error.job.job_already", state => crate::i18n::Text::state(j.state.as_str())),
+        ));
     }
     let (cred, cert_row, quota) = db::credentials::credential_full(&state.db, &j.credential_id)
         .await?
-        .ok_or_else(|| JobError::Conflict("the certificate of this job is gone".into()))?;
+        .ok_or_else(|| JobError::Conflict(crate::text!("error.job.certificate_job_gone")))?;
     let now = state.clock.now();
     if cred.status != CredentialStatus::Active
         || cert_row.status != CertificateStatus::Valid
         || cert_row.not_after <= now
     {
-        return Err(JobError::Conflict(
-            "Your certificate can no longer sign (expired, revoked or replaced)".into(),
-        ));
+        return Err(JobError::Conflict(crate::text!(
+            "error.job.certificate_can_no_longer_sign"
+        )));
     }
     let files = db::jobs::uploads(&state.db, id).await?;
     let holder = format!("{} {}", user.given_name, user.surname);
@@ -321,7 +341,12 @@ pub async fn authorize(
         let format = if kind == "pades" {
             let appearance = match f.rect.as_deref().map(serde_json::from_str::<Value>) {
                 Some(Ok(r)) => Some(appearance(&r, &holder, &date, usize::MAX).map_err(JobError::Invalid)?),
-                Some(Err(e)) => return Err(JobError::Invalid(format!("stored rectangle: {e}"))),
+                Some(Err(e)) => {
+                    return Err(JobError::Invalid(text!(
+                        "error.http.detail",
+                        detail = format!("stored rectangle: {e}")
+                    )))
+                }
                 None => None,
             };
             Format::Pades { appearance }
@@ -346,7 +371,7 @@ pub async fn authorize(
     let size = items.iter().map(|i| i.content.as_ref().map_or(0, Vec::len)).sum();
     let pdf = items.iter().any(|i| matches!(i.format, Format::Pades { .. }));
     let _signing = (state.admission)
-        .reserve_parse(size, pdf, &state.settings.admission, "a signature")
+        .reserve_parse(size, pdf, &state.settings.admission, crate::admission::Work::Signature)
         .await?;
     totp::check_code(
         &state.db,
@@ -360,7 +385,10 @@ pub async fn authorize(
     .await?;
 
     // One SAD for the whole job, bound to the files' digests, used at once by the signer below.
-    let spec: KeySpec = cred.key_spec.parse().map_err(JobError::Invalid)?;
+    let spec: KeySpec = cred
+        .key_spec
+        .parse()
+        .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = e)))?;
     let hash = spec.default_hash();
     let mechanism = spec.default_mechanism(hash);
     let mut digests = std::collections::BTreeMap::new();
@@ -454,8 +482,8 @@ pub async fn file(state: &Services, user: &User, id: &str, n: i64) -> Result<(St
     job(state, user, id).await?;
     db::jobs::output(&state.db, id, n)
         .await?
-        .ok_or_else(|| JobError::NotFound("no such file in this job".into()))?
-        .ok_or_else(|| JobError::Conflict("This file is not signed yet".into()))
+        .ok_or_else(|| JobError::NotFound(crate::text!("error.job.no_such_file_in_job")))?
+        .ok_or_else(|| JobError::Conflict(crate::text!("error.job.file_not_signed_yet")))
 }
 
 /// `SignedFiles.zip`: every signed file of the job.
@@ -465,10 +493,10 @@ pub async fn zip(state: &Services, user: &User, id: &str) -> Result<Vec<u8>, Job
         .await?
         .into_iter()
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| JobError::Conflict("The files are not signed yet".into()))?;
+        .ok_or_else(|| JobError::Conflict(crate::text!("error.job.files_not_signed_yet")))?;
     tokio::task::spawn_blocking(move || write_zip(&files))
         .await
-        .map_err(|e| JobError::Invalid(e.to_string()))?
+        .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = e)))?
 }
 
 fn write_zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, JobError> {
@@ -483,11 +511,13 @@ fn write_zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, JobError> {
             format!("{}-{name}", i + 1)
         };
         out.start_file(name, options)
-            .map_err(|e| JobError::Invalid(format!("zip: {e}")))?;
+            .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = format!("zip: {e}"))))?;
         out.write_all(bytes)
-            .map_err(|e| JobError::Invalid(format!("zip: {e}")))?;
+            .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = format!("zip: {e}"))))?;
     }
-    let cursor = out.finish().map_err(|e| JobError::Invalid(format!("zip: {e}")))?;
+    let cursor = out
+        .finish()
+        .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = format!("zip: {e}"))))?;
     Ok(cursor.into_inner())
 }
 
@@ -569,21 +599,21 @@ pub async fn purge_expired(state: &Services) -> Result<u64, DbError> {
 }
 
 /// A visible signature from the rectangle a holder drew: `{"page": 1, "rect": [x1, y1, x2, y2]}` in PDF points.
-pub fn appearance(rect: &Value, name: &str, date: &str, pages: usize) -> Result<pades::Appearance, String> {
+pub fn appearance(rect: &Value, name: &str, date: &str, pages: usize) -> Result<pades::Appearance, Text> {
     let page = rect["page"]
         .as_u64()
         .filter(|p| *p >= 1)
-        .ok_or("page must be a page number from 1")? as usize;
+        .ok_or_else(|| text!("error.job.page_must_page_number_from"))? as usize;
     if page > pages {
-        return Err(format!("the PDF has {pages} pages: there is no page {page}"));
+        return Err(text!("error.job.pdf_has_pages_there_no", pages, page));
     }
     let r: Vec<f64> = rect["rect"]
         .as_array()
         .filter(|a| a.len() == 4)
         .and_then(|a| a.iter().map(Value::as_f64).collect())
-        .ok_or("rect must be [x1, y1, x2, y2] in points")?;
+        .ok_or_else(|| text!("error.job.rect_must_x1_y1_x2"))?;
     if r.iter().any(|v| !v.is_finite() || v.abs() > 14_400.0) || r[2] - r[0] < 10.0 || r[3] - r[1] < 10.0 {
-        return Err("the rectangle must be at least 10 points wide and high, inside the page".into());
+        return Err(text!("error.job.rectangle_must_at_least_10"));
     }
     Ok(pades::Appearance {
         page,

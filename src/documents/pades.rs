@@ -123,7 +123,8 @@ impl Prepared {
         let start = self.contents.start + 1;
         let slot = &mut self.file[start..start + 2 * cms_der.len()];
         // The lengths match by construction, so this cannot fail.
-        hex::encode_to_slice(cms_der, slot).map_err(|e| PdfError::Unreadable(e.to_string()))?;
+        hex::encode_to_slice(cms_der, slot)
+            .map_err(|e| PdfError::Unreadable(crate::text!("error.http.detail", detail = e)))?;
         Ok(self.file)
     }
 }
@@ -190,9 +191,9 @@ fn check_request(
         Kind::DocumentTimestamp => None,
     };
     if appearance.is_some() && kind == Kind::DocumentTimestamp {
-        return Err(PdfError::InvalidAppearance(
-            "a document timestamp is always invisible".into(),
-        ));
+        return Err(PdfError::InvalidAppearance(crate::text!(
+            "error.pdf.timestamp_invisible"
+        )));
     }
     Ok(modified)
 }
@@ -327,7 +328,7 @@ pub fn add_dss(
 fn add_annotation(doc: &Doc, inc: &mut Increment, page_ref: Ref, widget: Ref) -> Result<(), PdfError> {
     let mut page = match doc.fetch(page_ref, 0)? {
         (Obj::Dict(d), None) => d,
-        _ => return Err(PdfError::Unreadable("a page is not a dictionary".into())),
+        _ => return Err(PdfError::Unreadable(crate::text!("error.pdf.page_not_dictionary"))),
     };
     match get(&page, b"Annots") {
         Some(Obj::Ref(r)) => {

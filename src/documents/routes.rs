@@ -6,10 +6,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::jobs::{self, JobError, Upload};
-use super::signer::SignError;
-use super::verify::VerifyError;
 use crate::accounts::routes::WebUser;
-use crate::accounts::AccountError;
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -23,26 +20,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/verify").route(web::post().to(verify)));
 }
 
-impl From<JobError> for ApiError {
-    fn from(e: JobError) -> ApiError {
-        let d = e.to_string();
-        match e {
-            JobError::Invalid(_) => ApiError::invalid_request(d),
-            JobError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", d),
-            JobError::NotFound(_) => ApiError::not_found(d),
-            JobError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
-            JobError::Code(c) => AccountError::Totp(c).into(),
-            JobError::Sign(SignError::QuotaExhausted(_) | SignError::SadSpent | SignError::Invalid(_)) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", d)
-            }
-            JobError::Sign(SignError::Hsm(h)) => h.into(),
-            JobError::Sign(SignError::Db(e)) | JobError::Db(e) => e.into(),
-            JobError::Sign(SignError::Internal(m)) => ApiError::internal("signing", &m),
-            JobError::Overloaded(o) => o.into(),
-        }
-    }
-}
-
 /// Reads the upload form: `files` parts (any number, with their file names), `rect_<n>` (JSON rectangle of the
 /// n-th file), `p7s_for_pdf` and `level`. Sizes are bounded while reading.
 async fn read_form(
@@ -53,7 +30,7 @@ async fn read_form(
     let mut rects: Vec<(usize, serde_json::Value)> = Vec::new();
     let (mut p7s_for_pdf, mut level, mut total) = (false, None, 0usize);
     while let Some(part) = form.next().await {
-        let mut part = part.map_err(|e| JobError::Invalid(format!("malformed upload: {e}")))?;
+        let mut part = part.map_err(|e| JobError::Invalid(crate::text!("error.job.malformed_upload", e)))?;
         let name = part.name().unwrap_or_default().to_owned();
         let filename = part
             .content_disposition()
@@ -61,26 +38,28 @@ async fn read_form(
             .map(str::to_owned);
         let is_file = name == "files" || name == "file";
         if is_file && uploads.len() >= limits.max_files {
-            return Err(JobError::Invalid(format!(
-                "At most {} files per signing",
-                limits.max_files
+            return Err(JobError::Invalid(crate::text!(
+                "error.job.at_most_files_per_signing",
+                max_files = limits.max_files
             )));
         }
         let limit = if is_file { limits.max_file_bytes } else { 4096 };
         let mut buf = Vec::new();
         while let Some(chunk) = part.next().await {
-            let chunk = chunk.map_err(|e| JobError::Invalid(format!("malformed upload: {e}")))?;
+            let chunk = chunk.map_err(|e| JobError::Invalid(crate::text!("error.job.malformed_upload", e)))?;
             total += chunk.len();
             if buf.len() + chunk.len() > limit || total > limits.max_job_bytes {
-                return Err(JobError::TooLarge(format!(
-                    "Files are limited to {} MB each and {} MB in all",
-                    limits.max_file_bytes / (1024 * 1024),
-                    limits.max_job_bytes / (1024 * 1024)
+                return Err(JobError::TooLarge(crate::text!(
+                    "error.job.files_limited_mb_each_and",
+                    each = limits.max_file_bytes / (1024 * 1024),
+                    total = limits.max_job_bytes / (1024 * 1024)
                 )));
             }
             buf.extend_from_slice(&chunk);
         }
-        let text = || String::from_utf8(buf.clone()).map_err(|_| JobError::Invalid(format!("{name} is not text")));
+        let text = || {
+            String::from_utf8(buf.clone()).map_err(|_| JobError::Invalid(crate::text!("error.rekey.not_text", name)))
+        };
         match name.as_str() {
             "files" | "file" => uploads.push(Upload {
                 name: filename.unwrap_or_else(|| "document".into()),
@@ -92,17 +71,22 @@ async fn read_form(
             other => match other.strip_prefix("rect_").and_then(|n| n.parse::<usize>().ok()) {
                 Some(n) => {
                     let v = serde_json::from_str(&text()?)
-                        .map_err(|e| JobError::Invalid(format!("{other}: not a JSON rectangle ({e})")))?;
+                        .map_err(|e| JobError::Invalid(crate::text!("error.job.not_json_rectangle", other, e)))?;
                     rects.push((n, v));
                 }
-                None => return Err(JobError::Invalid(format!("unknown form field {other}"))),
+                None => {
+                    return Err(JobError::Invalid(crate::text!(
+                        "error.job.unknown_form_field",
+                        name = other
+                    )))
+                }
             },
         }
     }
     for (n, rect) in rects {
         let upload = uploads
             .get_mut(n)
-            .ok_or_else(|| JobError::Invalid(format!("rect_{n} names no uploaded file")))?;
+            .ok_or_else(|| JobError::Invalid(crate::text!("error.job.rect_names_no_uploaded_file", n)))?;
         upload.rect = Some(rect);
     }
     Ok((uploads, p7s_for_pdf, level))
@@ -169,16 +153,6 @@ async fn history(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(jobs::history(&state.documents(), &user.user).await?))
 }
 
-impl From<VerifyError> for ApiError {
-    fn from(e: VerifyError) -> ApiError {
-        match e {
-            VerifyError::Invalid(d) => ApiError::invalid_request(d),
-            VerifyError::Db(e) => e.into(),
-            VerifyError::Internal(m) => ApiError::internal("verification", &m),
-        }
-    }
-}
-
 /// Reads the verification form: `file` (a signed PDF or a `.p7s`) and, for a detached `.p7s`, `content`; each up
 /// to the signing jobs' per-file limit.
 async fn read_verify_form(
@@ -187,19 +161,22 @@ async fn read_verify_form(
 ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ApiError> {
     let (mut file, mut content) = (None, None);
     while let Some(part) = form.next().await {
-        let mut part = part.map_err(|e| ApiError::invalid_request(format!("malformed upload: {e}")))?;
+        let mut part = part.map_err(|e| ApiError::invalid_request(crate::text!("error.job.malformed_upload", e)))?;
         let name = part.name().unwrap_or_default().to_owned();
         if name != "file" && name != "content" {
-            return Err(ApiError::invalid_request(format!("unknown form field {name}")));
+            return Err(ApiError::invalid_request(crate::text!(
+                "error.job.unknown_form_field",
+                name
+            )));
         }
         let mut buf = Vec::new();
         while let Some(chunk) = part.next().await {
-            let chunk = chunk.map_err(|e| ApiError::invalid_request(format!("malformed upload: {e}")))?;
+            let chunk = chunk.map_err(|e| ApiError::invalid_request(crate::text!("error.job.malformed_upload", e)))?;
             if buf.len() + chunk.len() > max {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "invalid_request",
-                    format!("Files are limited to {} MB each", max / (1024 * 1024)),
+                    crate::text!("error.verify.files_limited_mb_each", mb = max / (1024 * 1024)),
                 ));
             }
             buf.extend_from_slice(&chunk);
@@ -218,17 +195,17 @@ async fn read_verify_form(
 /// `POST /api/v1/verify`: public, no login.
 async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) -> Result<HttpResponse, ApiError> {
     let (file, content) = read_verify_form(form, state.settings.documents.max_file_bytes).await?;
-    let file = file.ok_or_else(|| ApiError::invalid_request(NO_FILE))?;
+    let file = file.ok_or_else(|| ApiError::invalid_request(crate::text!(NO_FILE)))?;
     let size = file.len() + content.as_ref().map_or(0, Vec::len);
     // A DER `.p7s` starts with a SEQUENCE; anything else is read as a PDF, with what its streams may decode to.
     let pdf = !file.starts_with(&[0x30]);
     let admission = &state.settings.admission;
     let _parse = state
         .admission
-        .reserve_parse(size, pdf, admission, "a verification")
+        .reserve_parse(size, pdf, admission, crate::admission::Work::Verification)
         .await?;
     Ok(HttpResponse::Ok().json(super::verify::verify(&state.documents(), file, content).await?))
 }
 
 /// The message for a verification form without a file.
-pub const NO_FILE: &str = "Choose a signed PDF or a .p7s file to verify.";
+pub const NO_FILE: &str = "error.verify.choose_signed_pdf_or_p7s";

@@ -14,6 +14,8 @@ use super::Services;
 use crate::clock::Clock;
 use crate::db::signing::{Commit, CommitRefusal, SignatureRow};
 use crate::hsm::{HashAlg, KeySpec, SignMechanism};
+use crate::i18n::Text;
+use crate::text;
 
 /// What to make of one document.
 #[derive(Debug, Clone)]
@@ -63,18 +65,32 @@ pub struct Signer<'a> {
 /// Why a batch was not signed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
-    #[error("quota exhausted: {0} left")]
+    #[error("{}", self.text())]
     QuotaExhausted(i64),
-    #[error("The SAD was used meanwhile by another request, or expired: authorise again")]
+    #[error("{}", self.text())]
     SadSpent,
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     #[error(transparent)]
     Hsm(#[from] crate::hsm::HsmError),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
     #[error("{0}")]
     Internal(String),
+}
+
+impl SignError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            SignError::QuotaExhausted(f0) => text!("error.job.quota_exhausted_left", left = f0),
+            SignError::SadSpent => text!("error.job.sad_was_used_meanwhile_by"),
+            SignError::Invalid(t) => t.clone(),
+            SignError::Hsm(_) => text!("error.http.hsm_could_not_complete_operation"),
+            SignError::Db(_) => text!("error.http.database_error"),
+            SignError::Internal(_) => text!("error.http.signing"),
+        }
+    }
 }
 
 fn b64(d: &[u8]) -> String {
@@ -132,7 +148,7 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
                         let pdf = item
                             .content
                             .as_deref()
-                            .ok_or_else(|| SignError::Invalid("a PAdES signature needs the document".into()))?;
+                            .ok_or_else(|| SignError::Invalid(text!("error.job.pades_needs_document")))?;
                         // Room for the CMS: the certificates, the signature, the signature timestamp, and a margin.
                         let room = cert.len() + ch.iter().map(Vec::len).sum::<usize>() + 2 * 512 + 12_288 + 4_096;
                         let prepared = pades::prepare(
@@ -142,7 +158,7 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
                             room,
                             &limits,
                         )
-                        .map_err(|e| SignError::Invalid(e.to_string()))?;
+                        .map_err(|e| SignError::Invalid(e.text()))?;
                         // PAdES: no signing-time attribute (the time is the signature dictionary's /M).
                         spec.signing_time = None;
                         let digest = prepared.digest(hash);
@@ -265,9 +281,7 @@ async fn pades_levels(
     rows: &mut Vec<SignatureRow>,
 ) -> Result<Vec<u8>, SignError> {
     let limits = crate::pdf::Limits::of(&state.settings);
-    let mut pdf = prepared
-        .finish(cms_der)
-        .map_err(|e| SignError::Invalid(e.to_string()))?;
+    let mut pdf = prepared.finish(cms_der).map_err(|e| SignError::Invalid(e.text()))?;
     if level >= Level::BLT {
         let r = revocation.ok_or_else(|| SignError::Internal("no revocation data for B-LT".into()))?;
         let mut certs = chain.to_vec();
@@ -276,7 +290,7 @@ async fn pades_levels(
         pdf = tokio::task::spawn_blocking(move || pades::add_dss(&p, &c, &crls, &ocsps, &limits))
             .await
             .map_err(|e| SignError::Internal(e.to_string()))?
-            .map_err(|e| SignError::Invalid(e.to_string()))?;
+            .map_err(|e| SignError::Invalid(e.text()))?;
     }
     if level == Level::BLTA {
         let p = pdf;
@@ -285,11 +299,11 @@ async fn pades_levels(
         })
         .await
         .map_err(|e| SignError::Internal(e.to_string()))?
-        .map_err(|e| SignError::Invalid(e.to_string()))?;
+        .map_err(|e| SignError::Invalid(e.text()))?;
         let imprint = prepared.digest(HashAlg::Sha256);
         let token = timestamp(state, &imprint).await?;
         rows.push(crate::tsa::ledger_row(HashAlg::Sha256, &imprint, &token));
-        pdf = prepared.finish(&token).map_err(|e| SignError::Invalid(e.to_string()))?;
+        pdf = prepared.finish(&token).map_err(|e| SignError::Invalid(e.text()))?;
     }
     Ok(pdf)
 }

@@ -32,7 +32,9 @@ use super::Services;
 use crate::clock::Clock;
 use crate::db::credentials::CertificateStatus;
 use crate::hsm::HashAlg;
+use crate::i18n::Text;
 use crate::pdf;
+use crate::text;
 
 /// Characters of an enveloped text shown as a preview.
 const MAX_PREVIEW_CHARS: usize = 100_000;
@@ -85,20 +87,30 @@ impl Default for Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
     #[error("verification failed: {0}")]
     Internal(String),
 }
 
+impl VerifyError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            VerifyError::Invalid(t) => t.clone(),
+            VerifyError::Db(_) => text!("error.http.database_error"),
+            VerifyError::Internal(_) => text!("error.http.internal_error"),
+        }
+    }
+}
+
 /// The message for a file that is neither a PDF nor a CMS signature.
-pub const NOT_SIGNED: &str = "The file is neither a signed PDF nor a .p7s signature (CMS/PKCS#7).";
+pub const NOT_SIGNED: &str = "error.verify.file_neither_signed_pdf_nor";
 /// The message for a detached `.p7s` uploaded without its file.
-pub const DETACHED_NEEDS_CONTENT: &str =
-    "This .p7s is detached: it does not contain the signed file. Upload the signed file too.";
+pub const DETACHED_NEEDS_CONTENT: &str = "error.verify.p7s_detached_does_not_contain";
 /// The message for a PDF without signatures.
-pub const PDF_UNSIGNED: &str = "The PDF has no signatures.";
+pub const PDF_UNSIGNED: &str = "error.verify.pdf_has_no_signatures";
 
 /// What was verified.
 #[derive(Debug, Clone, Serialize)]
@@ -293,7 +305,7 @@ pub fn analyse(
     now: i64,
 ) -> Result<Report, VerifyError> {
     if file.is_empty() {
-        return Err(VerifyError::Invalid(NOT_SIGNED.into()));
+        return Err(VerifyError::Invalid(text!(NOT_SIGNED)));
     }
     if file.starts_with(b"%PDF-") {
         return analyse_pdf(file, anchors, limits, now);
@@ -301,7 +313,7 @@ pub fn analyse(
     let der = if file.starts_with(b"-----BEGIN") {
         der::pem::decode_vec(file)
             .map(|(_, d)| d)
-            .map_err(|e| VerifyError::Invalid(format!("{NOT_SIGNED} ({e})")))?
+            .map_err(|e| VerifyError::Invalid(text!("error.verify.file_neither_signed_pdf_nor_2", detail = e)))?
     } else {
         file.to_vec()
     };
@@ -316,23 +328,29 @@ fn analyse_p7s(
     limits: &Limits,
     now: i64,
 ) -> Result<Report, VerifyError> {
-    let signed_data = signed_data(der).map_err(|e| VerifyError::Invalid(format!("{NOT_SIGNED} ({e})")))?;
-    within_limits(&signed_data, limits).map_err(|e| VerifyError::Invalid(format!("The .p7s {e}.")))?;
+    let signed_data = signed_data(der)
+        .map_err(|e| VerifyError::Invalid(text!("error.verify.file_neither_signed_pdf_nor_2", detail = e)))?;
+    within_limits(&signed_data, limits).map_err(VerifyError::Invalid)?;
     let enveloped = match &signed_data.encap_content_info.econtent {
-        Some(any) => Some(
-            octets(any)
-                .ok_or_else(|| VerifyError::Invalid(format!("{NOT_SIGNED} (its content is not an OCTET STRING)")))?,
-        ),
+        Some(any) => Some(octets(any).ok_or_else(|| {
+            VerifyError::Invalid(text!(
+                "error.verify.file_neither_signed_pdf_nor_2",
+                detail = "its content is not an OCTET STRING"
+            ))
+        })?),
         None => None,
     };
     let detached = enveloped.is_none();
     let data: Vec<u8> = match (enveloped, content) {
         (Some(e), _) => e,
         (None, Some(c)) => c.to_vec(),
-        (None, None) => return Err(VerifyError::Invalid(DETACHED_NEEDS_CONTENT.into())),
+        (None, None) => return Err(VerifyError::Invalid(text!(DETACHED_NEEDS_CONTENT))),
     };
     if signed_data.signer_infos.0.is_empty() {
-        return Err(VerifyError::Invalid(format!("{NOT_SIGNED} (it has no signer)")));
+        return Err(VerifyError::Invalid(text!(
+            "error.verify.file_neither_signed_pdf_nor_2",
+            detail = "it has no signer"
+        )));
     }
     let raw = raw_signed_attrs(der);
     let certs = certificates(&signed_data);
@@ -373,26 +391,25 @@ fn describe_content(data: &[u8]) -> Content {
 
 fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &Limits, now: i64) -> Result<Report, VerifyError> {
     let fields = pdf::signature_fields(file, &limits.pdf).map_err(|e| match e {
-        pdf::PdfError::TooLarge { .. } | pdf::PdfError::TooManyObjects { .. } => {
-            VerifyError::Invalid(e.to_string().replace("can be signed", "can be verified"))
+        pdf::PdfError::TooLarge { size, max } => {
+            VerifyError::Invalid(text!("error.verify.pdf_bytes_files_up_bytes", size, max))
         }
-        pdf::PdfError::TooComplex(_) => VerifyError::Invalid(
-            e.to_string()
-                .replace("then use the new file", "then verify the new file"),
-        ),
-        pdf::PdfError::Encrypted => VerifyError::Invalid(
-            "The PDF is encrypted or password-protected: its signatures cannot be verified here.".into(),
-        ),
-        other => VerifyError::Invalid(format!(
-            "The file cannot be read as a PDF ({}).",
-            match other {
-                pdf::PdfError::Unreadable(why) => why,
-                other => other.to_string(),
-            }
-        )),
+        pdf::PdfError::TooManyObjects { count, max } => {
+            VerifyError::Invalid(text!("error.verify.pdf_declares_objects_files_with", count, max))
+        }
+        pdf::PdfError::TooComplex(reason) => {
+            VerifyError::Invalid(text!("error.verify.pdf_too_complex_read_here", reason => reason))
+        }
+        pdf::PdfError::Encrypted => {
+            VerifyError::Invalid(crate::text!("error.verify.pdf_encrypted_or_password_protected"))
+        }
+        other => VerifyError::Invalid(text!("error.verify.file_cannot_read_as_pdf", reason => match other {
+            pdf::PdfError::Unreadable(why) => why,
+            other => other.text(),
+        })),
     })?;
     if fields.is_empty() {
-        return Err(VerifyError::Invalid(PDF_UNSIGNED.into()));
+        return Err(VerifyError::Invalid(text!(PDF_UNSIGNED)));
     }
     let eofs: Vec<usize> = eof_markers(file);
     // Hashing is bounded: a hostile file could list many signatures over the whole file.
@@ -590,19 +607,21 @@ fn raw_signed_attrs(content_info: &[u8]) -> Vec<Option<Vec<u8>>> {
 
 /// Whether a SignedData stays within the CMS budgets; if not, what it has too many of (a phrase to follow "The
 /// .p7s" or "the signature").
-fn within_limits(sd: &SignedData, limits: &Limits) -> Result<(), String> {
+fn within_limits(sd: &SignedData, limits: &Limits) -> Result<(), Text> {
     let signers = sd.signer_infos.0.len();
     if signers > limits.signers {
-        return Err(format!(
-            "has {signers} signatures; at most {} can be verified here",
-            limits.signers
+        return Err(text!(
+            "error.verify.p7s_has_signatures_at_most",
+            signers,
+            most = limits.signers
         ));
     }
     let certs = sd.certificates.as_ref().map_or(0, |c| c.0.len());
     if certs > limits.certificates {
-        return Err(format!(
-            "carries {certs} certificates; at most {} are accepted",
-            limits.certificates
+        return Err(text!(
+            "error.verify.p7s_carries_certificates_at_most",
+            certs,
+            most = limits.certificates
         ));
     }
     let too_many = |a: &Option<Attributes>| a.as_ref().is_some_and(|a| a.len() > limits.attributes);
@@ -612,7 +631,7 @@ fn within_limits(sd: &SignedData, limits: &Limits) -> Result<(), String> {
         .iter()
         .any(|si| too_many(&si.signed_attrs) || too_many(&si.unsigned_attrs))
     {
-        return Err(format!("has a signer with more than {} attributes", limits.attributes));
+        return Err(text!("error.verify.p7s_has_signer_with_more", most = limits.attributes));
     }
     Ok(())
 }
@@ -1243,7 +1262,7 @@ mod tests {
         let limits = Limits::default();
         let p7s = many_signers(40, b"hello");
         match analyse(&p7s, None, &anchors, &limits, 0) {
-            Err(VerifyError::Invalid(m)) => assert!(m.contains("has 40 signatures; at most 32"), "{m}"),
+            Err(VerifyError::Invalid(m)) => assert!(m.to_string().contains("has 40 signatures; at most 32"), "{m}"),
             other => panic!("{other:?}"),
         }
         let report = analyse(&many_signers(3, b"hello"), None, &anchors, &limits, 0).unwrap();
@@ -1257,7 +1276,7 @@ mod tests {
             ..Limits::default()
         };
         match analyse(&many_signers(1, b"hello"), None, &anchors, &tight, 0) {
-            Err(VerifyError::Invalid(m)) => assert!(m.contains("more than 2 attributes"), "{m}"),
+            Err(VerifyError::Invalid(m)) => assert!(m.to_string().contains("more than 2 attributes"), "{m}"),
             other => panic!("{other:?}"),
         }
         let tight = Limits {

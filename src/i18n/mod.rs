@@ -8,6 +8,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+mod text;
+pub use text::{Arg, Text};
+
 /// A page language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -78,6 +81,8 @@ const DICTIONARIES: &[(Lang, &str)] = &[
     (Lang::En, include_str!("registry.en.toml")),
     (Lang::Ro, include_str!("messages.ro.toml")),
     (Lang::En, include_str!("messages.en.toml")),
+    (Lang::Ro, include_str!("errors.ro.toml")),
+    (Lang::En, include_str!("errors.en.toml")),
 ];
 
 fn dictionary(lang: Lang) -> &'static HashMap<String, String> {
@@ -134,6 +139,76 @@ mod tests {
         let ro: Vec<_> = dictionary(Lang::Ro).keys().filter(|k| !has(Lang::En, k)).collect();
         let en: Vec<_> = dictionary(Lang::En).keys().filter(|k| !has(Lang::Ro, k)).collect();
         assert!(ro.is_empty() && en.is_empty(), "only in ro: {ro:?}; only in en: {en:?}");
+    }
+
+    /// The `{{ name }}` arguments of a text.
+    fn arguments(text: &str) -> std::collections::BTreeSet<String> {
+        text.split("{{")
+            .skip(1)
+            .filter_map(|s| s.split("}}").next())
+            .map(|s| s.trim().to_owned())
+            .collect()
+    }
+
+    /// Every key the code names (`text!("…")` and the `"error.…"` strings) has a text in both languages, and both
+    /// texts of a key take the same arguments.
+    #[test]
+    fn every_key_the_code_names_has_both_texts_with_the_same_arguments() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src];
+        let mut missing = Vec::new();
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let code = std::fs::read_to_string(&path).unwrap();
+            let keys = code.split("\"error.").skip(1).filter_map(|rest| {
+                let end = rest.find('"')?;
+                let name = &rest[..end];
+                let whole = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+                (whole && !name.ends_with('.') && !name.ends_with("html")).then(|| format!("error.{name}"))
+            });
+            for k in keys {
+                if !has(Lang::En, &k) || !has(Lang::Ro, &k) {
+                    missing.push(format!("{}: {k}", path.display()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "keys without a text:\n{}", missing.join("\n"));
+        let differ: Vec<_> = dictionary(Lang::En)
+            .iter()
+            .filter(|(k, en)| arguments(en) != arguments(&text(Lang::Ro, k)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert!(differ.is_empty(), "other arguments in the two languages: {differ:?}");
+    }
+
+    #[test]
+    fn a_text_renders_by_key_with_its_arguments_in_either_language() {
+        let t = crate::text!("error.code.code_wrong_attempts_left", left = 2);
+        assert_eq!(t.to_string(), "the code is wrong (2 attempts left)");
+        assert_eq!(t.render(Lang::Ro), "codul este greșit (mai aveți 2 încercări)");
+        let nested = crate::text!(
+            "error.password.password_too_easy_guess",
+            advice => crate::text!("error.password.top_10_common_password")
+        );
+        assert_eq!(
+            nested.render(Lang::Ro),
+            "Parola este prea ușor de ghicit: Aceasta este una dintre cele mai folosite 10 parole."
+        );
+        assert_eq!(Text::state("paid").render(Lang::Ro), "plătită");
+        assert_eq!(Text::state("nowhere").render(Lang::Ro), "nowhere");
+        assert_eq!(
+            Text::verbatim("missing credentialID").render(Lang::Ro),
+            "missing credentialID"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (`POST /api/v1/me/erasure`).
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::revoke::{revoke_credential, RevokeError};
 use super::Services;
@@ -23,15 +23,32 @@ pub struct ErasureRequest {
     pub totp: Option<String>,
 }
 
+/// What an erasure did: what was erased, and what was kept and why.
+#[derive(Debug, serde::Serialize)]
+pub struct Erased {
+    pub status: &'static str,
+    pub erased: [&'static str; 4],
+    pub kept: [Kept; 3],
+    /// What the erasure means for the person's certificates and sessions.
+    pub effect: &'static str,
+}
+
+/// Data an erasure kept, and the reason.
+#[derive(Debug, serde::Serialize)]
+pub struct Kept {
+    pub what: &'static str,
+    pub why: &'static str,
+}
+
 /// Erases the person: after the password and the TOTP code, each certificate still valid is revoked through the
 /// one revocation path (audit row, CRL, OCSP, e-mail) and every key of the account is destroyed in the token;
 /// then the account is anonymised and closed, secrets and consents are deleted; what the retention rules keep is
 /// kept, and listed with the reason. Nothing is revoked or erased when the step-up fails.
-pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &str) -> Result<Value, AccountError> {
+pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &str) -> Result<Erased, AccountError> {
     if req.confirm != Some(true) {
-        return Err(AccountError::Invalid(
-            "Erasure closes the account for good: send confirm: true to go ahead".into(),
-        ));
+        return Err(AccountError::Invalid(crate::text!(
+            "error.privacy.erasure_closes_account_for_good"
+        )));
     }
     let (checked, attempt) =
         crate::accounts::login::check_password(&state.accounts(), &user.email, req.password, client).await?;
@@ -62,24 +79,30 @@ pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &
     db::erasure::erase_person(&mut tx, id, &user.email, &user.phone).await?;
     tx.commit().await?;
     audit(&state.accounts(), id, "gdpr.erasure", "ok", client, json!({})).await;
-    Ok(json!({
-        "status": "erased",
-        "erased": [
+    Ok(Erased {
+        status: "erased",
+        erased: [
             "name, e-mail address and phone number (replaced by placeholders)",
             "password hash and authenticator pairing",
             "consents, one-time codes, sessions and API tokens",
             "copies of the messages sent to you",
         ],
-        "kept": [
-            { "what": "issued certificates and the signature ledger (document digests, times)",
-              "why": "qualified trust service evidence: kept 10 years after the certificate expires (eIDAS; product rules §9)" },
-            { "what": "the audit trail of your account's actions, under an anonymous id",
-              "why": "security logs are kept at least 2 years" },
-            { "what": "orders and invoices, if any",
-              "why": "financial records are kept 5 or 10 years by law" },
+        kept: [
+            Kept {
+                what: "issued certificates and the signature ledger (document digests, times)",
+                why: "qualified trust service evidence: kept 10 years after the certificate expires (eIDAS; product rules §9)",
+            },
+            Kept {
+                what: "the audit trail of your account's actions, under an anonymous id",
+                why: "security logs are kept at least 2 years",
+            },
+            Kept {
+                what: "orders and invoices, if any",
+                why: "financial records are kept 5 or 10 years by law",
+            },
         ],
-        "effect": "your certificates were revoked and can no longer sign, their keys were destroyed; you were logged out everywhere",
-    }))
+        effect: "your certificates were revoked and can no longer sign, their keys were destroyed; you were logged out everywhere",
+    })
 }
 
 /// Revokes each of the user's certificates still valid (for cessation of operation, through

@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::db::users::{Role, TotpStatus, TwoFactorSetting, User, UserStatus};
 use crate::db::{self, Db};
 use crate::hsm::{Hsm, KeySpec};
+use crate::i18n::Text;
 
 /// What the operator asks for.
 #[derive(Debug, Clone)]
@@ -50,19 +51,19 @@ pub struct ReadyHolder {
 
 impl HolderRequest {
     fn validate(&self, settings: &Settings) -> Result<(), LifecycleError> {
-        let bad = |m: &str| Err(LifecycleError::Invalid(m.into()));
+        let bad = |m: Text| Err(LifecycleError::Invalid(m));
         if crate::encoding::email::canonical(&self.email).is_err() {
-            return bad("the e-mail address is not valid");
+            return bad(crate::text!("error.holders.e_mail_address_not_valid"));
         }
         if self.given_name.trim().is_empty() || self.surname.trim().is_empty() {
-            return bad("the given name and the surname are required");
+            return bad(crate::text!("error.holders.given_name_and_surname_required"));
         }
         let phone_digits = self.phone.trim_start_matches('+');
         if !self.phone.starts_with('+') || phone_digits.len() < 8 || !phone_digits.chars().all(|c| c.is_ascii_digit()) {
-            return bad("the phone number must have its country prefix, e.g. +40712345678");
+            return bad(crate::text!("error.holders.phone_number_must_have_country"));
         }
         if settings.package(self.package).is_none() {
-            return bad("unknown package: choose 1, 2 or 3");
+            return bad(crate::text!("error.holders.unknown_package_choose_1_2"));
         }
         Ok(())
     }
@@ -82,14 +83,14 @@ pub async fn create_ready_holder(
 ) -> Result<ReadyHolder, LifecycleError> {
     req.validate(settings)?;
     let email = crate::encoding::email::canonical(&req.email)
-        .map_err(|_| LifecycleError::Invalid("the e-mail address is not valid".into()))?;
+        .map_err(|_| LifecycleError::Invalid(crate::text!("error.holders.e_mail_address_not_valid")))?;
     if db::users::by_email(db, &email).await?.is_some() {
         return Err(LifecycleError::EmailTaken(email));
     }
     let package = settings
         .package(req.package)
         .cloned()
-        .ok_or_else(|| LifecycleError::Invalid("unknown package".into()))?;
+        .ok_or_else(|| LifecycleError::Invalid(crate::text!("error.holders.unknown_package")))?;
 
     let pw = req.password.clone();
     let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw, password::MIN_LENGTH))

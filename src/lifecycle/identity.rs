@@ -10,7 +10,7 @@
 //! operator decides. No step takes a new payment.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::LifecycleError;
@@ -23,7 +23,9 @@ use crate::clock::{rfc3339, Clock};
 use crate::db::identity::{SessionEvent, SessionState};
 use crate::db::users::{TotpStatus, User};
 use crate::db::{self, DbError};
+use crate::i18n::Text;
 use crate::notify::Template;
+use crate::text;
 
 /// A remote identification provider: where the holder is sent.
 pub trait IdentityProvider: Send + Sync {
@@ -113,12 +115,12 @@ pub async fn provider_callback(
     state: &Services,
     signature: Option<&str>,
     body: &[u8],
-) -> Result<Value, ProviderCallbackError> {
+) -> Result<SessionReport, ProviderCallbackError> {
     let secret = callback_secret(state).await.map_err(LifecycleError::from)?;
     crate::billing::payment::verify(&secret, signature, body, state.clock.now())
         .map_err(|_| ProviderCallbackError::Unauthentic)?;
     let report: ProviderReport =
-        serde_json::from_slice(body).map_err(|e| LifecycleError::Invalid(format!("invalid report: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| LifecycleError::Invalid(text!("error.identity.invalid_report", e)))?;
     let name = provider_name(state);
     Ok(report_session(state, &report.session, &name, report.report).await?)
 }
@@ -164,15 +166,20 @@ fn field<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, LifecycleErro
     v.as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.chars().count() <= 100)
-        .ok_or_else(|| LifecycleError::Invalid(format!("document {name} is required")))
+        .ok_or_else(|| {
+            LifecycleError::Invalid(Text::new(format!(
+                "error.identity.document_{}_required",
+                name.replace(' ', "_")
+            )))
+        })
 }
 
-/// A calendar date `YYYY-MM-DD` as the Unix time of its start (UTC).
-pub fn parse_date(s: &str, name: &str) -> Result<i64, LifecycleError> {
+/// A calendar date `YYYY-MM-DD` as the Unix time of its start (UTC); `invalid` is the key of the refusal.
+pub fn parse_date(s: &str, invalid: &'static str) -> Result<i64, LifecycleError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(s.trim(), &format)
         .map(|d| d.midnight().assume_utc().unix_timestamp())
-        .map_err(|_| LifecycleError::Invalid(format!("{name} must be a date such as 2030-12-31")))
+        .map_err(|_| LifecycleError::Invalid(crate::text!(invalid)))
 }
 
 /// The date of a Unix time, `YYYY-MM-DD`.
@@ -206,37 +213,40 @@ impl Document {
     pub fn validate(&self, accepted: &[String], on: i64) -> Result<(), LifecycleError> {
         let t = field(&self.doc_type, "type")?;
         if !accepted.iter().any(|a| a == t) {
-            return Err(LifecycleError::Invalid(format!(
-                "document type must be one of: {}",
-                accepted.join(", ")
+            return Err(LifecycleError::Invalid(crate::text!(
+                "error.identity.document_type_must_one",
+                types = accepted.join(", ")
             )));
         }
         let country = field(&self.country, "country")?;
         if country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(LifecycleError::Invalid(
-                "document country must be a two-letter code".into(),
-            ));
+            return Err(LifecycleError::Invalid(crate::text!(
+                "error.identity.document_country_must_two_letter"
+            )));
         }
         field(&self.number, "number")?;
-        let expires = parse_date(field(&self.expires_on, "expiry date")?, "the document's expiry date")?;
+        let expires = parse_date(
+            field(&self.expires_on, "expiry date")?,
+            "error.identity.document_expiry_date_must_date",
+        )?;
         if expires + 86_400 <= on {
-            return Err(LifecycleError::Invalid(format!(
-                "the identity document must be valid on {}",
-                date_of(on)
+            return Err(LifecycleError::Invalid(crate::text!(
+                "error.identity.identity_document_must_valid_on",
+                date = date_of(on)
             )));
         }
         if let Some(issued) = self.issued_on.as_deref().filter(|s| !s.trim().is_empty()) {
-            if parse_date(issued, "the document's issue date")? > on {
-                return Err(LifecycleError::Invalid(
-                    "the document's issue date is in the future".into(),
-                ));
+            if parse_date(issued, "error.identity.document_issue_date_must_date")? > on {
+                return Err(LifecycleError::Invalid(crate::text!(
+                    "error.identity.document_issue_date_in_future"
+                )));
             }
         }
         if let Some(cnp) = self.personal_number.as_deref().filter(|s| !s.trim().is_empty()) {
             if country.eq_ignore_ascii_case("RO") && !valid_cnp(cnp.trim()) {
-                return Err(LifecycleError::Invalid(
-                    "the personal numeric code (CNP) is not valid".into(),
-                ));
+                return Err(LifecycleError::Invalid(crate::text!(
+                    "error.identity.personal_numeric_code_cnp_not"
+                )));
             }
         }
         Ok(())
@@ -300,39 +310,48 @@ async fn user_order(state: &Services, user: &User, order_id: &str) -> Result<Ord
     orders::order_row(state.db.writer(), order_id)
         .await?
         .filter(|o| o.user_id == user.id)
-        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.order.no_such_order")))
+}
+
+/// A new identification link of an order.
+#[derive(Debug, serde::Serialize)]
+pub struct SessionLink {
+    pub session_id: String,
+    /// The provider's name.
+    pub provider: String,
+    pub url: String,
+    pub expires_at: String,
+    /// The order's registration number.
+    pub order: String,
 }
 
 /// `POST /orders/{id}/identity-session`: a new identification link for a paid new or reissue order (or for one
 /// returned for completion). Any earlier unfinished link of the order stops working.
-pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) -> Result<Value, LifecycleError> {
+pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) -> Result<SessionLink, LifecycleError> {
     let order = user_order(state, user, order_id).await?;
     if provider(state).is_none() {
-        return Err(LifecycleError::Conflict(
-            "No identification provider is configured: please contact us".into(),
-        ));
+        return Err(LifecycleError::Conflict(text!("error.identity.no_provider")));
     }
     if order.kind == OrderKind::Rekey {
-        return Err(LifecycleError::Conflict(
-            "A rekey is not identified by video: send the document data with the rekey request".into(),
-        ));
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.identity.rekey_not_identified_by_video"
+        )));
     }
     if order.frozen {
-        return Err(LifecycleError::Conflict(
-            "This order is on hold until an operator decides about a duplicate identity document".into(),
-        ));
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.payment.order_on_hold_until_operator"
+        )));
     }
     if let Some(until) = banned_until(state, &user.id).await? {
-        return Err(LifecycleError::Forbidden(format!(
-            "The account is restricted until {}",
-            rfc3339(until)
+        return Err(LifecycleError::Forbidden(crate::text!(
+            "error.identity.account_restricted_until",
+            until = rfc3339(until)
         )));
     }
     if !matches!(order.state, OrderState::Paid | OrderState::ReturnedForCompletion) {
-        return Err(LifecycleError::Conflict(format!(
-            "An identification can start once the order is paid; this one is {}",
-            order.state
-        )));
+        return Err(LifecycleError::Conflict(
+            crate::text!("error.identity.identification_can_start_once_order", state => crate::i18n::Text::state(order.state.as_str())),
+        ));
     }
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
@@ -349,31 +368,31 @@ pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) 
         json!({ "order": order.registration_number, "session": id }),
     )
     .await;
-    Ok(json!({
-        "session_id": id,
-        "provider": provider_name(state),
-        "url": url,
-        "expires_at": rfc3339(expires),
-        "order": order.registration_number,
-    }))
+    Ok(SessionLink {
+        session_id: id,
+        provider: provider_name(state),
+        url,
+        expires_at: rfc3339(expires),
+        order: order.registration_number,
+    })
 }
 
 /// The session behind a link, while the link is valid.
 async fn session_by_link(state: &Services, token: &str) -> Result<(String, OrderRow, User), LifecycleError> {
     let session = db::identity::by_link(&state.db, &tokens::hash(token))
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("This identification link is not valid".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.identity.identification_link_not_valid")))?;
     if session.state != SessionState::Started || session.link_expires_at <= state.clock.now() {
-        return Err(LifecycleError::Gone(
-            "This identification link was used or has expired; ask for a new one from your order".into(),
-        ));
+        return Err(LifecycleError::Gone(crate::text!(
+            "error.identity.identification_link_was_used_or"
+        )));
     }
     let order = orders::order_row(state.db.writer(), &session.order_id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.order.no_such_order")))?;
     let user = db::users::by_id(&state.db, &order.user_id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such user".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.identity.no_such_user")))?;
     Ok((session.id, order, user))
 }
 
@@ -382,27 +401,56 @@ fn sandbox_only(state: &Services) -> Result<(), LifecycleError> {
     if state.settings.dev {
         Ok(())
     } else {
-        Err(LifecycleError::NotFound("no such route".into()))
+        Err(LifecycleError::NotFound(crate::text!("error.http.no_such_route")))
     }
 }
 
+/// What the sandbox provider's page asks for.
+#[derive(Debug, serde::Serialize)]
+pub struct SandboxSession {
+    pub provider: &'static str,
+    pub session_id: String,
+    /// The order's registration number.
+    pub order: String,
+    /// The accepted document types.
+    pub documents: Vec<String>,
+    /// The account's phone number.
+    pub phone: String,
+    pub consents: [&'static str; 4],
+    pub outcomes: [&'static str; 2],
+}
+
 /// `GET /identity/sandbox/{token}`: what the session asks for (development mode only).
-pub async fn sandbox_view(state: &Services, token: &str) -> Result<Value, LifecycleError> {
+pub async fn sandbox_view(state: &Services, token: &str) -> Result<SandboxSession, LifecycleError> {
     sandbox_only(state)?;
     let (id, order, user) = session_by_link(state, token).await?;
-    Ok(json!({
-        "provider": "sandbox",
-        "session_id": id,
-        "order": order.registration_number,
-        "documents": state.settings.lifecycle.identity_documents,
-        "phone": user.phone,
-        "consents": ["privacy_notice", "biometric", "captures", "recording"],
-        "outcomes": ["complete", "interrupt"],
-    }))
+    Ok(SandboxSession {
+        provider: "sandbox",
+        session_id: id,
+        order: order.registration_number,
+        documents: state.settings.lifecycle.identity_documents.clone(),
+        phone: user.phone,
+        consents: ["privacy_notice", "biometric", "captures", "recording"],
+        outcomes: ["complete", "interrupt"],
+    })
+}
+
+/// The order's state after a provider's report, and what the holder reads.
+#[derive(Debug, serde::Serialize)]
+pub struct SessionReport {
+    pub state: OrderState,
+    /// Whether the identity document is on another account (a completed session only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<bool>,
+    pub message: &'static str,
 }
 
 /// `POST /identity/sandbox/{token}`: the sandbox provider's report of the session (development mode only).
-pub async fn sandbox_report(state: &Services, token: &str, report: SandboxOutcome) -> Result<Value, LifecycleError> {
+pub async fn sandbox_report(
+    state: &Services,
+    token: &str,
+    report: SandboxOutcome,
+) -> Result<SessionReport, LifecycleError> {
     sandbox_only(state)?;
     report_session(state, token, SandboxProvider.name(), report).await
 }
@@ -413,7 +461,7 @@ async fn report_session(
     token: &str,
     provider: &str,
     report: SandboxOutcome,
-) -> Result<Value, LifecycleError> {
+) -> Result<SessionReport, LifecycleError> {
     let (session_id, order, user) = session_by_link(state, token).await?;
     let now = state.clock.now();
     let actor = format!("provider:{provider}");
@@ -421,9 +469,9 @@ async fn report_session(
         Some("interrupt") => {
             let mut tx = state.db.writer().begin().await?;
             if !db::identity::interrupt(&mut tx, &session_id, "interrupted session", now).await? {
-                return Err(LifecycleError::Gone(
-                    "This identification link was used meanwhile".into(),
-                ));
+                return Err(LifecycleError::Gone(crate::text!(
+                    "error.identity.identification_link_was_used_meanwhile"
+                )));
             }
             let attempt = db::identity::attempt(&mut tx, &session_id).await?;
             orders::transition(
@@ -461,12 +509,16 @@ async fn report_session(
                 json!({ "order": order.registration_number }),
             )
             .await;
-            Ok(
-                json!({ "state": OrderState::ReturnedForCompletion, "message": "The session was interrupted: a new link was sent by e-mail" }),
-            )
+            Ok(SessionReport {
+                state: OrderState::ReturnedForCompletion,
+                flagged: None,
+                message: "The session was interrupted: a new link was sent by e-mail",
+            })
         }
         Some("complete") => complete(state, &session_id, &order, &user, report, now, &actor).await,
-        _ => Err(LifecycleError::Invalid("outcome must be complete or interrupt".into())),
+        _ => Err(LifecycleError::Invalid(crate::text!(
+            "error.identity.outcome_must_complete_or_interrupt"
+        ))),
     }
 }
 
@@ -478,7 +530,7 @@ async fn complete(
     report: SandboxOutcome,
     now: i64,
     actor: &str,
-) -> Result<Value, LifecycleError> {
+) -> Result<SessionReport, LifecycleError> {
     let consents = report.consents.unwrap_or_default();
     if [
         consents.privacy_notice,
@@ -489,18 +541,19 @@ async fn complete(
     .iter()
     .any(|c| *c != Some(true))
     {
-        return Err(LifecycleError::Invalid(
-            "All four consents are required: privacy notice, biometric processing, captures of the document and face, audio-video recording".into(),
-        ));
+        return Err(LifecycleError::Invalid(crate::text!(
+            "error.identity.all_four_consents_required_privacy"
+        )));
     }
     let doc = report
         .document
-        .ok_or_else(|| LifecycleError::Invalid("the document data is required".into()))?;
+        .ok_or_else(|| LifecycleError::Invalid(crate::text!("error.identity.document_data_required")))?;
     doc.validate(&state.settings.lifecycle.identity_documents, now)?;
     field(&doc.given_name, "given name")?;
     field(&doc.surname, "surname")?;
     let phone = match report.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => crate::accounts::normalise_phone(p).map_err(|e| LifecycleError::Invalid(e.to_string()))?,
+        Some(p) => crate::accounts::normalise_phone(p)
+            .map_err(|e| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?,
         None => user.phone.clone(),
     };
     let (doc_key, personal_key) = (doc.key(), doc.personal_key());
@@ -511,7 +564,8 @@ async fn complete(
     let consents_json = json!({
         "privacy_notice": true, "biometric": true, "captures": true, "recording": true, "at": rfc3339(now),
     });
-    let document = serde_json::to_string(&doc).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    let document =
+        serde_json::to_string(&doc).map_err(|e| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?;
     let completed = db::identity::Completed {
         document: &document,
         document_key: &doc_key,
@@ -521,9 +575,9 @@ async fn complete(
         flagged,
     };
     if !db::identity::complete(&mut tx, session_id, &completed, now).await? {
-        return Err(LifecycleError::Gone(
-            "This identification link was used meanwhile".into(),
-        ));
+        return Err(LifecycleError::Gone(crate::text!(
+            "error.identity.identification_link_was_used_meanwhile"
+        )));
     }
     orders::transition(
         &mut tx,
@@ -555,15 +609,15 @@ async fn complete(
         json!({ "order": order.registration_number, "duplicate_of": others }),
     )
     .await;
-    Ok(json!({
-        "state": OrderState::UnderReview,
-        "flagged": flagged,
-        "message": if flagged {
+    Ok(SessionReport {
+        state: OrderState::UnderReview,
+        flagged: Some(flagged),
+        message: if flagged {
             "The identification stopped: the identity document is already used on another account. An operator will decide."
         } else {
             "Thank you. An operator will review the identification within 24 hours."
         },
-    }))
+    })
 }
 
 /// Freezes a user's pending orders and tells the holder (product rules §10).
@@ -592,40 +646,73 @@ async fn freeze_pending(
     Ok(())
 }
 
+/// The operators' queue of identification sessions.
+#[derive(Debug, serde::Serialize)]
+pub struct SessionQueue {
+    pub sessions: Vec<QueuedSession>,
+}
+
+/// A session in the operators' queue, with its order and holder.
+#[derive(Debug, serde::Serialize)]
+pub struct QueuedSession {
+    pub id: String,
+    pub order_id: String,
+    /// The order's registration number.
+    pub order: String,
+    pub kind: String,
+    pub state: SessionState,
+    pub attempt: i64,
+    pub flagged: bool,
+    pub holder: SessionHolder,
+    /// The phone number reported with the session.
+    pub session_phone: Option<String>,
+    pub document: Option<Document>,
+    pub reason: Option<String>,
+    pub submitted_at: Option<String>,
+}
+
+/// The holder of a queued session.
+#[derive(Debug, serde::Serialize)]
+pub struct SessionHolder {
+    pub email: String,
+    pub name: String,
+    pub account_phone: String,
+}
+
 /// The operator's queue: sessions under review (flagged ones first), or in `state_filter`.
-pub async fn queue(state: &Services, state_filter: Option<&str>, flagged_only: bool) -> Result<Value, LifecycleError> {
+pub async fn queue(
+    state: &Services,
+    state_filter: Option<&str>,
+    flagged_only: bool,
+) -> Result<SessionQueue, LifecycleError> {
     let wanted = match state_filter {
         None => SessionState::UnderReview,
         Some(name) => SessionState::parse(name)
-            .ok_or_else(|| LifecycleError::Invalid(format!("{name:?} is not an identification session's state")))?,
+            .ok_or_else(|| LifecycleError::Invalid(text!("error.identity.unknown_state", name)))?,
     };
     let mut out = Vec::new();
     for r in db::identity::queue(&state.db, wanted, flagged_only).await? {
-        let doc: Value = r
-            .document
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .unwrap_or(Value::Null);
-        out.push(json!({
-            "id": r.id,
-            "order_id": r.order_id,
-            "order": r.registration_number,
-            "kind": r.kind,
-            "state": r.state,
-            "attempt": r.attempt,
-            "flagged": r.flagged,
-            "holder": {
-                "email": r.email,
-                "name": format!("{} {}", r.given_name, r.surname),
-                "account_phone": r.account_phone,
+        let document = r.document.as_deref().and_then(|d| serde_json::from_str(d).ok());
+        out.push(QueuedSession {
+            id: r.id,
+            order_id: r.order_id,
+            order: r.registration_number,
+            kind: r.kind,
+            state: r.state,
+            attempt: r.attempt,
+            flagged: r.flagged,
+            holder: SessionHolder {
+                email: r.email,
+                name: format!("{} {}", r.given_name, r.surname),
+                account_phone: r.account_phone,
             },
-            "session_phone": r.session_phone,
-            "document": doc,
-            "reason": r.reason,
-            "submitted_at": r.submitted_at.map(rfc3339),
-        }));
+            session_phone: r.session_phone,
+            document,
+            reason: r.reason,
+            submitted_at: r.submitted_at.map(rfc3339),
+        });
     }
-    Ok(json!({ "sessions": out }))
+    Ok(SessionQueue { sessions: out })
 }
 
 /// An operator's decision on an identification.
@@ -673,24 +760,23 @@ struct Review {
 async fn under_review(conn: &mut sqlx::AnyConnection, state: &Services, id: &str) -> Result<Review, LifecycleError> {
     let r = db::identity::for_review(&mut *conn, id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such identification session".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.identity.no_such_identification_session")))?;
     if r.state != SessionState::UnderReview {
-        return Err(LifecycleError::Conflict(format!(
-            "The session is {}, not under review",
-            r.state
-        )));
+        return Err(LifecycleError::Conflict(
+            crate::text!("error.identity.session_not_under_review", state => crate::i18n::Text::state(r.state.as_str())),
+        ));
     }
     let order = orders::order_row(&mut *conn, &r.order_id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.order.no_such_order")))?;
     let user = db::users::by_id(&state.db, &order.user_id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such user".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.identity.no_such_user")))?;
     let document: Document = r
         .document
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok())
-        .ok_or_else(|| LifecycleError::Conflict("the session has no document data".into()))?;
+        .ok_or_else(|| LifecycleError::Conflict(crate::text!("error.identity.session_has_no_document_data")))?;
     Ok(Review {
         session_id: id.to_owned(),
         order,
@@ -701,9 +787,18 @@ async fn under_review(conn: &mut sqlx::AnyConnection, state: &Services, id: &str
     })
 }
 
+/// A verdict carried out: the order's state after it.
+#[derive(Debug, serde::Serialize)]
+pub struct Decided {
+    pub session_id: String,
+    /// The order's registration number.
+    pub order: String,
+    pub order_state: OrderState,
+}
+
 /// The operator decides on a session under review. Operators never identify for a holder: the verdict is
 /// recorded with the operator's identity and audited. Returns the order's state after the verdict.
-pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &str) -> Result<Value, LifecycleError> {
+pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &str) -> Result<Decided, LifecycleError> {
     let now = state.clock.now();
     let actor = format!("operator:{operator}");
     let reason = v.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
@@ -720,10 +815,10 @@ pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &s
         Decision::Reject => SessionEvent::Reject,
     };
     if event != SessionEvent::Accept && reason.is_none() {
-        return Err(LifecycleError::Invalid("a reason is required".into()));
+        return Err(LifecycleError::Invalid(crate::text!("error.identity.reason_required")));
     }
     if !db::identity::decide(&mut tx, session_id, event, reason, &actor, now).await? {
-        return Err(LifecycleError::Conflict("the session changed meanwhile".into()));
+        return Err(LifecycleError::Conflict(text!("error.identity.session_changed")));
     }
     let judged = Judged {
         state,
@@ -749,7 +844,11 @@ pub async fn decide(state: &Services, session_id: &str, v: Verdict, operator: &s
         json!({ "order": number, "session": session_id, "fake": v.fake, "reason": reason }),
     )
     .await;
-    Ok(json!({ "session_id": session_id, "order": number, "order_state": outcome }))
+    Ok(Decided {
+        session_id: session_id.to_owned(),
+        order: number.clone(),
+        order_state: outcome,
+    })
 }
 
 /// A verdict being carried out on the order, the holder's identity and their messages, in the verdict's
@@ -782,10 +881,13 @@ impl Judged<'_> {
         )
         .await?
         {
-            return Err(LifecycleError::Conflict("the order is no longer under review".into()));
+            return Err(LifecycleError::Conflict(crate::text!(
+                "error.identity.order_no_longer_under_review"
+            )));
         }
         let doc = &r.document;
-        let document = serde_json::to_string(doc).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+        let document =
+            serde_json::to_string(doc).map_err(|e| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?;
         let country = doc.country.clone().unwrap_or_default().trim().to_uppercase();
         let identity = db::identity::Identity {
             user_id: &r.user.id,
@@ -870,50 +972,65 @@ impl Judged<'_> {
     }
 }
 
+/// The new session of a resubmitted identification.
+#[derive(Debug, serde::Serialize)]
+pub struct Resubmitted {
+    pub session_id: String,
+    pub url: String,
+    pub expires_at: String,
+    pub attempt: i64,
+}
+
 /// `POST /orders/{id}/resubmit`: a rejected identification is copied into a new session of the same order, with
 /// no new payment, within the configured limits.
-pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &str) -> Result<Value, LifecycleError> {
+pub async fn resubmit(
+    state: &Services,
+    user: &User,
+    order_id: &str,
+    client: &str,
+) -> Result<Resubmitted, LifecycleError> {
     let order = user_order(state, user, order_id).await?;
     if let Some(until) = banned_until(state, &user.id).await? {
-        return Err(LifecycleError::Forbidden(format!(
-            "The account is restricted until {}",
-            rfc3339(until)
+        return Err(LifecycleError::Forbidden(crate::text!(
+            "error.identity.account_restricted_until",
+            until = rfc3339(until)
         )));
     }
     if order.state != OrderState::Rejected || order.kind == OrderKind::Rekey {
-        return Err(LifecycleError::Conflict(format!(
-            "Only a rejected identification can be resubmitted; this order is {}",
-            order.state
-        )));
+        return Err(LifecycleError::Conflict(
+            crate::text!("error.identity.only_rejected_identification_can_resubmitted", state => crate::i18n::Text::state(order.state.as_str())),
+        ));
     }
     let last = db::identity::last_rejected(&state.db, &order.id)
         .await?
-        .ok_or_else(|| LifecycleError::Conflict("this order has no rejected identification".into()))?;
+        .ok_or_else(|| LifecycleError::Conflict(crate::text!("error.identity.order_has_no_rejected_identification")))?;
     let l = &state.settings.lifecycle;
     if last.fake {
-        return Err(LifecycleError::Conflict(
-            "An identification rejected for fake or forged data cannot be resubmitted".into(),
-        ));
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.identity.identification_rejected_for_fake_or"
+        )));
     }
     let attempt = last.attempt;
     if attempt >= l.resubmissions_allowed {
-        return Err(LifecycleError::Conflict(
-            "A resubmitted identification that was rejected again cannot be resubmitted".into(),
-        ));
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.identity.resubmitted_identification_that_was_rejected"
+        )));
     }
     let now = state.clock.now();
     let decided = last.decided_at.unwrap_or(now);
     if now > decided + l.resubmission_free_days * 86_400 && l.resubmission_fee_ron_bani > 0 {
-        return Err(LifecycleError::Conflict(format!(
-            "The free resubmission period of {} days has passed; a resubmission now costs {} RON: place a new order",
-            l.resubmission_free_days,
-            crate::billing::format_minor(l.resubmission_fee_ron_bani)
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.identity.free_resubmission_period_days_has",
+            resubmission_free_days = l.resubmission_free_days,
+            price = crate::billing::format_minor(l.resubmission_fee_ron_bani)
         )));
     }
     let mut tx = state.db.writer().begin().await?;
     let actor = format!("user:{}", user.id);
     if !orders::transition(&mut tx, &order.id, OrderEvent::Resubmit, &actor, "resubmitted", now).await? {
-        return Err(LifecycleError::Conflict("the order changed meanwhile".into()));
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.identity.order_changed_meanwhile"
+        )));
     }
     let (id, url, expires) = new_session(&mut tx, state, &order, attempt + 1, now).await?;
     // The earlier data is copied for correction: the new session starts from it.
@@ -928,7 +1045,12 @@ pub async fn resubmit(state: &Services, user: &User, order_id: &str, client: &st
         json!({ "order": order.registration_number, "attempt": attempt + 1 }),
     )
     .await;
-    Ok(json!({ "session_id": id, "url": url, "expires_at": rfc3339(expires), "attempt": attempt + 1 }))
+    Ok(Resubmitted {
+        session_id: id,
+        url,
+        expires_at: rfc3339(expires),
+        attempt: attempt + 1,
+    })
 }
 
 #[cfg(test)]

@@ -30,7 +30,9 @@ use crate::clock::{rfc3339, Clock};
 use crate::db;
 use crate::db::users::{self, Role, TotpStatus, TwoFactorSetting, User, UserStatus};
 use crate::db::DbError;
+use crate::i18n::Text;
 use crate::notify::{self, Lang, Template};
+use crate::text;
 
 pub use crate::billing::CPV;
 
@@ -83,16 +85,18 @@ fn text(v: Option<String>, what: &str, max: usize) -> Result<String, LifecycleEr
     let v = v
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| LifecycleError::Invalid(format!("{what} is required")))?;
+        .ok_or_else(|| LifecycleError::Invalid(Text::new(format!("{what}_required"))))?;
     if v.chars().count() > max {
-        return Err(LifecycleError::Invalid(format!("{what} has at most {max} characters")));
+        return Err(LifecycleError::Invalid(
+            text!("error.institutional.has_at_most_characters", what => Text::new(what.to_owned()), max),
+        ));
     }
     Ok(v)
 }
 
 fn email_of(v: Option<String>, what: &str) -> Result<String, LifecycleError> {
     crate::encoding::email::canonical(&text(v, what, crate::encoding::email::MAX_LEN)?)
-        .map_err(|_| LifecycleError::Invalid(format!("{what} is not valid")))
+        .map_err(|_| LifecycleError::Invalid(Text::new(format!("{what}_not"))))
 }
 
 /// `start` plus `n` working days (Monday to Friday, UTC), at the same time of day.
@@ -121,7 +125,7 @@ pub async fn create(
     operator: &User,
     req: CreateRequest,
     client: &str,
-) -> Result<Value, LifecycleError> {
+) -> Result<InstitutionalOrder, LifecycleError> {
     let c = checked(state, req)?;
     let existing = users::by_email(&state.db, &c.email).await?;
     may_order(state, existing.as_ref(), &c.phone).await?;
@@ -156,9 +160,9 @@ pub async fn create(
         .await;
         return view(state, &order_id).await;
     }
-    Err(LifecycleError::Conflict(
-        "Could not allocate a registration number; try again".into(),
-    ))
+    Err(LifecycleError::Conflict(crate::text!(
+        "error.order.could_not_allocate_registration_number"
+    )))
 }
 
 /// An institutional order's request, checked.
@@ -179,12 +183,12 @@ struct Checked {
 
 fn checked(state: &Services, req: CreateRequest) -> Result<Checked, LifecycleError> {
     let inst = req.institution.unwrap_or_default();
-    let name = text(inst.name, "The institution's name", 200)?;
-    let tax_id = text(inst.tax_id, "The institution's tax id (CUI)", 20)?;
+    let name = text(inst.name, "error.institutional.institution_name", 200)?;
+    let tax_id = text(inst.tax_id, "error.institutional.institution_tax_id_cui", 20)?;
     if !orders::valid_cui(&tax_id) {
-        return Err(LifecycleError::Invalid("The tax id (CUI/CIF) is not valid".into()));
+        return Err(LifecycleError::Invalid(crate::text!("error.order.tax_id_cui_cif_not")));
     }
-    let address = text(inst.address, "The institution's address", 500)?;
+    let address = text(inst.address, "error.institutional.institution_address", 500)?;
     let address_lines: Vec<String> = address
         .lines()
         .map(str::trim)
@@ -192,26 +196,30 @@ fn checked(state: &Services, req: CreateRequest) -> Result<Checked, LifecycleErr
         .map(str::to_owned)
         .collect();
     if address_lines.len() > 4 {
-        return Err(LifecycleError::Invalid(
-            "The institution's address has at most 4 lines".into(),
-        ));
+        return Err(LifecycleError::Invalid(crate::text!(
+            "error.institutional.institution_address_has_at_most"
+        )));
     }
     let h = req.holder.unwrap_or_default();
     Ok(Checked {
-        inst_email: email_of(inst.email, "The institution's e-mail address")?,
+        inst_email: email_of(inst.email, "error.institutional.institution_e_mail_address")?,
         inst_lang: Lang::or_default(inst.lang.as_deref()),
-        given_name: text(h.given_name, "The holder's given name", 100)?,
-        surname: text(h.surname, "The holder's surname", 100)?,
-        email: email_of(h.email, "The holder's e-mail address")?,
-        phone: normalise_phone(&text(h.phone, "The holder's phone number", 40)?)
-            .map_err(|e| LifecycleError::Invalid(e.to_string()))?,
+        given_name: text(h.given_name, "error.institutional.holder_given_name", 100)?,
+        surname: text(h.surname, "error.institutional.holder_surname", 100)?,
+        email: email_of(h.email, "error.institutional.holder_e_mail_address")?,
+        phone: normalise_phone(&text(h.phone, "error.institutional.holder_phone_number", 40)?)
+            .map_err(|e| LifecycleError::Invalid(e.text()))?,
         holder_lang: Lang::or_default(h.lang.as_deref()),
-        reference: text(req.procurement_reference, "The procurement reference", 200)?,
+        reference: text(
+            req.procurement_reference,
+            "error.institutional.procurement_reference",
+            200,
+        )?,
         package: req
             .package
             .and_then(|p| state.settings.package(p))
             .cloned()
-            .ok_or_else(|| LifecycleError::Invalid("Choose a package: 1, 2 or 3".into()))?,
+            .ok_or_else(|| LifecycleError::Invalid(crate::text!("error.order.choose_package_1_2_or")))?,
         name,
         tax_id,
         address_lines,
@@ -224,21 +232,21 @@ async fn may_order(state: &Services, existing: Option<&User>, phone: &str) -> Re
     let Some(u) = existing else {
         if users::by_phone(&state.db, phone).await?.is_some() {
             // Another person's number: a conflict with the state (409), as at enrolment.
-            return Err(LifecycleError::Conflict(
-                "This phone number cannot be used: each person enrols with their own".into(),
-            ));
+            return Err(LifecycleError::Conflict(crate::text!(
+                "error.enrol.phone_number_cannot_used_each"
+            )));
         }
         return Ok(());
     };
     if u.role != Role::Holder {
-        return Err(LifecycleError::Conflict(
-            "This e-mail address belongs to an operator's account".into(),
-        ));
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.institutional.e_mail_address_belongs_operator"
+        )));
     }
     if let Some(until) = banned_until(state, &u.id).await? {
-        return Err(LifecycleError::Forbidden(format!(
-            "The account is restricted until {}",
-            rfc3339(until)
+        return Err(LifecycleError::Forbidden(crate::text!(
+            "error.identity.account_restricted_until",
+            until = rfc3339(until)
         )));
     }
     Ok(())
@@ -389,29 +397,30 @@ impl Placing<'_> {
 async fn awaiting_documents(state: &Services, order_id: &str) -> Result<(orders::OrderRow, User), LifecycleError> {
     let order = orders::order_row(state.db.writer(), order_id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.order.no_such_order")))?;
     let stored = db::orders::get(&state.db, order_id, None).await?;
     if stored.is_none_or(|o| o.channel != "institutional") {
-        return Err(LifecycleError::NotFound("no such institutional order".into()));
+        return Err(LifecycleError::NotFound(crate::text!(
+            "error.institutional.no_such_institutional_order"
+        )));
     }
     if order.frozen {
-        return Err(LifecycleError::Conflict(
-            "This order is on hold until an operator decides about a duplicate identity document".into(),
-        ));
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.payment.order_on_hold_until_operator"
+        )));
     }
     if order.state != OrderState::AwaitingDocuments {
-        return Err(LifecycleError::Conflict(format!(
-            "The identification is recorded while the order awaits its documents; this one is {}",
-            order.state
-        )));
+        return Err(LifecycleError::Conflict(
+            crate::text!("error.institutional.identification_recorded_while_order_awaits", state => crate::i18n::Text::state(order.state.as_str())),
+        ));
     }
     let holder = users::by_id(&state.db, &order.user_id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such user".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.identity.no_such_user")))?;
     if let Some(until) = banned_until(state, &holder.id).await? {
-        return Err(LifecycleError::Forbidden(format!(
-            "The account is restricted until {}",
-            rfc3339(until)
+        return Err(LifecycleError::Forbidden(crate::text!(
+            "error.identity.account_restricted_until",
+            until = rfc3339(until)
         )));
     }
     Ok((order, holder))
@@ -458,20 +467,22 @@ pub async fn record_identity(
     req: IdentityRecord,
     operator: &User,
     client: &str,
-) -> Result<Value, LifecycleError> {
+) -> Result<InstitutionalOrder, LifecycleError> {
     let method = req.method.as_deref().map(str::trim).unwrap_or_default().to_owned();
     if !METHODS.contains(&method.as_str()) {
-        return Err(LifecycleError::Invalid(
-            "method must be in_person or courier_sworn_statement".into(),
-        ));
+        return Err(LifecycleError::Invalid(crate::text!(
+            "error.institutional.method_must_in_person_or"
+        )));
     }
     let note = req.note.map(|n| n.trim().to_owned()).unwrap_or_default();
     if note.chars().count() > 1000 {
-        return Err(LifecycleError::Invalid("The note has at most 1000 characters".into()));
+        return Err(LifecycleError::Invalid(
+            text!("error.institutional.has_at_most_characters", what => text!("error.institutional.note"), max = 1000),
+        ));
     }
     let mut doc = req
         .document
-        .ok_or_else(|| LifecycleError::Invalid("the document data is required".into()))?;
+        .ok_or_else(|| LifecycleError::Invalid(crate::text!("error.identity.document_data_required")))?;
     let (order, holder) = awaiting_documents(state, order_id).await?;
     let now = state.clock.now();
     doc.validate(&state.settings.lifecycle.identity_documents, now)?;
@@ -486,12 +497,13 @@ pub async fn record_identity(
     let others =
         db::identity::other_holders_of(state.db.writer(), &holder.id, &doc_key, personal_key.as_deref()).await?;
     if !others.is_empty() {
-        return Err(LifecycleError::Conflict(
-            "This identity document is already used on another account: check it before recording".into(),
-        ));
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.institutional.identity_document_already_used_on"
+        )));
     }
     let actor = format!("operator:{}", operator.id);
-    let doc_json = serde_json::to_string(&doc).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    let doc_json =
+        serde_json::to_string(&doc).map_err(|e| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?;
     let due_by = add_working_days(now, state.settings.billing.institutional_lead_working_days);
     let how = if method == "in_person" {
         "identity recorded: in person, original document"
@@ -500,7 +512,9 @@ pub async fn record_identity(
     };
     let mut tx = state.db.writer().begin().await?;
     if !orders::transition(&mut tx, order_id, OrderEvent::DocumentsRecorded, &actor, how, now).await? {
-        return Err(LifecycleError::Conflict("the order changed meanwhile".into()));
+        return Err(LifecycleError::Conflict(crate::text!(
+            "error.identity.order_changed_meanwhile"
+        )));
     }
     let documents = db::institutional::Documents {
         method: &method,
@@ -546,7 +560,7 @@ pub async fn record_identity(
         // E-mail #1: the invitation, now that the documents are complete (its link's validity starts now).
         crate::accounts::enrolment::invite(&state.accounts(), &holder, Lang::or_default(Some(&holder.lang)), client)
             .await
-            .map_err(|e| LifecycleError::Conflict(format!("the invitation could not be sent: {e}")))?;
+            .map_err(|e| LifecycleError::Conflict(crate::text!("error.institutional.invitation_could_not_sent", e)))?;
     }
     audit(
         &state.accounts(),
@@ -609,74 +623,125 @@ pub async fn after_issuance(
     Ok(())
 }
 
+/// An institutional order as operators see it.
+#[derive(Debug, serde::Serialize)]
+pub struct InstitutionalOrder {
+    pub id: String,
+    pub registration_number: String,
+    pub state: OrderState,
+    pub channel: &'static str,
+    pub package: i64,
+    pub total_ron: String,
+    pub invoice_number: Option<String>,
+    /// When the certificate is due (working days after complete documents).
+    pub due_by: Option<String>,
+    pub due_by_unix: Option<i64>,
+    /// Accepted and past its due date.
+    pub late: bool,
+    pub payment_due_at: Option<String>,
+    pub created_at: String,
+    pub created_at_unix: i64,
+    pub institution: InstitutionView,
+    pub procurement_reference: String,
+    pub cpv: &'static str,
+    pub holder: HolderView,
+    pub identification: IdentificationView,
+}
+
+/// The institution of an institutional order, as operators see it.
+#[derive(Debug, serde::Serialize)]
+pub struct InstitutionView {
+    pub name: String,
+    pub tax_id: String,
+    pub address: String,
+    pub email: String,
+}
+
+/// The holder of an institutional order, as operators see it.
+#[derive(Debug, serde::Serialize)]
+pub struct HolderView {
+    pub email: String,
+    pub name: String,
+    pub account_status: String,
+}
+
+/// How an institutional order's holder was identified, once recorded.
+#[derive(Debug, serde::Serialize)]
+pub struct IdentificationView {
+    pub method: Option<String>,
+    pub note: Option<String>,
+    pub recorded_by: Option<String>,
+    pub documents_complete_at: Option<String>,
+}
+
+/// The institutional orders as operators see them.
+#[derive(Debug, serde::Serialize)]
+pub struct InstitutionalOrders {
+    pub orders: Vec<InstitutionalOrder>,
+}
+
 /// One institutional order as operators see it.
-pub async fn view(state: &Services, order_id: &str) -> Result<Value, LifecycleError> {
+pub async fn view(state: &Services, order_id: &str) -> Result<InstitutionalOrder, LifecycleError> {
     let rows = listing(state, Some(order_id)).await?;
     rows.into_iter()
         .next()
-        .ok_or_else(|| LifecycleError::NotFound("no such institutional order".into()))
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.institutional.no_such_institutional_order")))
 }
 
 /// The institutional orders, late ones first, then by due date, then the newest awaiting documents.
-pub async fn list(state: &Services) -> Result<Value, LifecycleError> {
-    let mut rows = listing(state, None).await?;
-    let key = |v: &Value| {
-        let late = v["late"].as_bool().unwrap_or(false);
-        let due = v["due_by_unix"].as_i64().unwrap_or(i64::MAX);
-        let created = v["created_at_unix"].as_i64().unwrap_or_default();
-        (!late, due, -created)
-    };
-    rows.sort_by_key(key);
-    Ok(json!({ "orders": rows }))
+pub async fn list(state: &Services) -> Result<InstitutionalOrders, LifecycleError> {
+    let mut orders = listing(state, None).await?;
+    orders.sort_by_key(|o| (!o.late, o.due_by_unix.unwrap_or(i64::MAX), -o.created_at_unix));
+    Ok(InstitutionalOrders { orders })
 }
 
-async fn listing(state: &Services, one: Option<&str>) -> Result<Vec<Value>, LifecycleError> {
+async fn listing(state: &Services, one: Option<&str>) -> Result<Vec<InstitutionalOrder>, LifecycleError> {
     let now = state.clock.now();
     let mut out = Vec::new();
     for r in db::institutional::lines(&state.db, one).await? {
         let order_state = orders::stored_state(&r.state)?;
         let late = r.due_by.is_some_and(|d| d < now) && order_state == OrderState::Accepted;
-        out.push(json!({
-            "id": r.id,
-            "registration_number": r.registration_number,
-            "state": order_state,
-            "channel": "institutional",
-            "package": r.package_id,
-            "total_ron": crate::billing::format_minor(r.total_ron_bani),
-            "invoice_number": r.invoice_number,
-            "due_by": r.due_by.map(rfc3339),
-            "due_by_unix": r.due_by,
-            "late": late,
-            "payment_due_at": r.payment_due_at.map(rfc3339),
-            "created_at": rfc3339(r.created_at),
-            "created_at_unix": r.created_at,
-            "institution": {
-                "name": r.institution_name,
-                "tax_id": r.institution_tax_id,
-                "address": r.institution_address,
-                "email": r.institution_email,
+        out.push(InstitutionalOrder {
+            id: r.id,
+            registration_number: r.registration_number,
+            state: order_state,
+            channel: "institutional",
+            package: r.package_id,
+            total_ron: crate::billing::format_minor(r.total_ron_bani),
+            invoice_number: r.invoice_number,
+            due_by: r.due_by.map(rfc3339),
+            due_by_unix: r.due_by,
+            late,
+            payment_due_at: r.payment_due_at.map(rfc3339),
+            created_at: rfc3339(r.created_at),
+            created_at_unix: r.created_at,
+            institution: InstitutionView {
+                name: r.institution_name,
+                tax_id: r.institution_tax_id,
+                address: r.institution_address,
+                email: r.institution_email,
             },
-            "procurement_reference": r.procurement_reference,
-            "cpv": CPV,
-            "holder": {
-                "email": r.email,
-                "name": format!("{} {}", r.given_name, r.surname),
-                "account_status": r.account_status,
+            procurement_reference: r.procurement_reference,
+            cpv: CPV,
+            holder: HolderView {
+                email: r.email,
+                name: format!("{} {}", r.given_name, r.surname),
+                account_status: r.account_status,
             },
-            "identification": {
-                "method": r.method,
-                "note": r.note,
-                "recorded_by": r.recorded_by,
-                "documents_complete_at": r.documents_complete_at.map(rfc3339),
+            identification: IdentificationView {
+                method: r.method,
+                note: r.note,
+                recorded_by: r.recorded_by,
+                documents_complete_at: r.documents_complete_at.map(rfc3339),
             },
-        }));
+        });
     }
     Ok(out)
 }
 
 pub(super) fn pdf_error(e: OrderError) -> LifecycleError {
     match e {
-        OrderError::NotFound => LifecycleError::NotFound("no such order".into()),
+        OrderError::NotFound => LifecycleError::NotFound(crate::text!("error.order.no_such_order")),
         OrderError::Db(d) => LifecycleError::Db(d),
         OrderError::Invalid(d) => LifecycleError::Invalid(d),
         OrderError::Forbidden(d) => LifecycleError::Forbidden(d),
@@ -693,11 +758,15 @@ pub async fn document_by_link(
     let proforma = match document {
         "proforma.pdf" => true,
         "invoice.pdf" => false,
-        _ => return Err(LifecycleError::NotFound("no such document".into())),
+        _ => {
+            return Err(LifecycleError::NotFound(crate::text!(
+                "error.institutional.no_such_document"
+            )))
+        }
     };
     let order_id = db::institutional::order_by_link(&state.db, &tokens::hash(token))
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("This link is not valid".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.institutional.link_not_valid")))?;
     orders::order_pdf(&state.billing(), &order_id, None, proforma)
         .await
         .map_err(pdf_error)

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::holders::add_years;
 use super::LifecycleError;
@@ -27,7 +27,9 @@ use crate::db::rekey::RekeyState;
 use crate::db::users::{TotpStatus, User};
 use crate::db::{self, DbError};
 use crate::hsm::{Hsm, KeySpec};
+use crate::i18n::Text;
 use crate::notify::{self, Template};
+use crate::text;
 
 /// `POST /me/certificates`.
 #[derive(Debug, Deserialize)]
@@ -64,10 +66,10 @@ pub fn terms_document(version: &str, holder: &str, order: &str, at: i64) -> Stri
 async fn subject_of(state: &Services, user: &User) -> Result<(HolderSubject, Option<String>), LifecycleError> {
     let r = db::identity::identity_of(&state.db, &user.id)
         .await?
-        .ok_or_else(|| LifecycleError::Conflict("no accepted identification".into()))?;
+        .ok_or_else(|| LifecycleError::Conflict(text!("error.issuance.no_accepted_identification")))?;
     let country = r.country;
-    let doc: super::identity::Document =
-        serde_json::from_str(&r.document).map_err(|e| LifecycleError::Invalid(e.to_string()))?;
+    let doc: super::identity::Document = serde_json::from_str(&r.document)
+        .map_err(|e| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?;
     // The semantics identifier of EN 319 412-1 §5.1.3: the personal number, else the document.
     let serial_number = match r.personal_number {
         Some(p) if !p.is_empty() => format!("PNO{country}-{p}"),
@@ -161,7 +163,7 @@ fn sign_evidence(
     cms::sign(&signer, cms::Encapsulation::Attached(text), |digest| {
         hsm.sign_digest(credential_id.as_bytes(), mechanism, digest)
     })
-    .map_err(|e| LifecycleError::Invalid(format!("the terms evidence could not be signed: {e}")))
+    .map_err(|e| LifecycleError::Invalid(text!("error.issuance.terms_evidence_unsigned", e)))
 }
 
 /// Stores a new credential: certificate, credential and quota rows.
@@ -234,20 +236,20 @@ pub fn issued_email(state: &Services, user: &User, issued: &Issued) -> notify::M
 /// The holder's order whose certificate may be issued now: a new or reissue order, its identification accepted,
 /// not on hold.
 async fn issuable_order(state: &Services, user: &User, order_id: Option<&str>) -> Result<OrderRow, LifecycleError> {
-    let order_id = order_id.ok_or_else(|| LifecycleError::Invalid("order_id is required".into()))?;
+    let order_id = order_id.ok_or_else(|| LifecycleError::Invalid(text!("error.issuance.order_id_required")))?;
     let order = orders::order_row(state.db.writer(), order_id)
         .await?
         .filter(|o| o.user_id == user.id)
-        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(text!("error.order.no_such_order")))?;
     if order.kind == OrderKind::Rekey {
-        return Err(LifecycleError::Conflict(
-            "A rekey's certificate is issued automatically once the request is approved".into(),
-        ));
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.rekey_certificate_issued_automatically_once"
+        )));
     }
     if order.state != OrderState::Accepted || order.frozen {
-        return Err(LifecycleError::Conflict(format!(
-            "The certificate can be issued once the identification is accepted; this order is {}",
-            order.state
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.certificate_can_issued_once_identification",
+            state => Text::state(order.state.as_str())
         )));
     }
     Ok(order)
@@ -269,9 +271,9 @@ async fn phone_decision(
         Some("confirm") => {}
         Some("refuse") => return Ok(None),
         _ => {
-            return Err(LifecycleError::Conflict(format!(
-                "The phone number changed during identification (ending in {}): confirm it as your account's phone or refuse it (phone: confirm or refuse)",
-                &p[p.len().saturating_sub(3)..]
+            return Err(LifecycleError::Conflict(text!(
+                "error.issuance.phone_number_changed_during_identification",
+                ending = &p[p.len().saturating_sub(3)..]
             )))
         }
     }
@@ -279,41 +281,60 @@ async fn phone_decision(
         .await?
         .is_some_and(|o| o.id != user.id)
     {
-        return Err(LifecycleError::Conflict(
-            "That phone number belongs to another account; refuse it to keep yours".into(),
-        ));
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.that_phone_number_belongs_another"
+        )));
     }
     Ok(Some(p))
 }
 
+/// A certificate just issued.
+#[derive(Debug, serde::Serialize)]
+pub struct IssuedCertificate {
+    pub message: &'static str,
+    pub credential_id: String,
+    pub certificate_serial: String,
+    pub valid_from: String,
+    pub valid_to: String,
+    /// The package's transactions.
+    pub transactions: i64,
+    /// The link of the signed terms.
+    pub terms_evidence: String,
+}
+
 /// `POST /me/certificates`: issues the certificate of an accepted new or reissue order.
-pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &str) -> Result<Value, LifecycleError> {
+pub async fn issue(
+    state: &Services,
+    user: &User,
+    req: IssueRequest,
+    client: &str,
+) -> Result<IssuedCertificate, LifecycleError> {
     let order = issuable_order(state, user, req.order_id.as_deref()).await?;
     if req.terms_accepted != Some(true) {
-        return Err(LifecycleError::Invalid(
-            "Please read and accept the issuance terms (terms_accepted: true)".into(),
-        ));
+        return Err(LifecycleError::Invalid(text!(
+            "error.issuance.please_read_and_accept_issuance"
+        )));
     }
     let spec: KeySpec = req
         .key
         .as_deref()
         .unwrap_or("rsa2048")
         .parse()
-        .map_err(LifecycleError::Invalid)?;
+        .map_err(|e: String| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?;
     let package = state
         .settings
         .package(order.package_id as u8)
         .cloned()
-        .ok_or_else(|| LifecycleError::Invalid("the order's package is no longer offered".into()))?;
+        .ok_or_else(|| LifecycleError::Invalid(text!("error.issuance.order_package_no_longer_offered")))?;
     let (subject, session_phone) = subject_of(state, user).await?;
     let new_phone = phone_decision(state, user, session_phone, req.phone.as_deref()).await?;
     if db::users::totp(&state.db, &user.id)
         .await?
         .is_none_or(|p| p.status != TotpStatus::Active)
     {
-        return Err(LifecycleError::Conflict(
-            "Configure the authorisation mechanism (pair your authenticator app) before issuance".into(),
-        ));
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.configure_authorisation_mechanism_pair_authenticator"
+        )));
     }
     totp::check_code(
         &state.db,
@@ -389,15 +410,15 @@ pub async fn issue(state: &Services, user: &User, req: IssueRequest, client: &st
         json!({ "order": order.registration_number, "credential_id": credential_id, "serial": issued.serial }),
     )
     .await;
-    Ok(json!({
-        "message": "We are issuing your certificate: it is ready.",
-        "credential_id": credential_id,
-        "certificate_serial": issued.serial,
-        "valid_from": rfc3339(issued.not_before),
-        "valid_to": rfc3339(issued.not_after),
-        "transactions": package.transactions,
-        "terms_evidence": format!("/api/v1/me/certificates/{credential_id}/terms-evidence.p7s"),
-    }))
+    Ok(IssuedCertificate {
+        message: "We are issuing your certificate: it is ready.",
+        terms_evidence: format!("/api/v1/me/certificates/{credential_id}/terms-evidence.p7s"),
+        credential_id,
+        certificate_serial: issued.serial,
+        valid_from: rfc3339(issued.not_before),
+        valid_to: rfc3339(issued.not_after),
+        transactions: package.transactions,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -427,9 +448,9 @@ async fn store_issued(
     )
     .await?
     {
-        return Err(LifecycleError::Conflict(
-            "This order's certificate was issued meanwhile".into(),
-        ));
+        return Err(LifecycleError::Conflict(text!(
+            "error.issuance.order_certificate_was_issued_meanwhile"
+        )));
     }
     db::orders::set_credential(&mut tx, &order.id, credential_id).await?;
     // An institutional order is invoiced now, after issuance (§13).
@@ -466,17 +487,66 @@ pub async fn destroy_key(hsm: &Arc<Hsm>, credential_id: &str) {
 pub async fn evidence(state: &Services, user: &User, credential_id: &str) -> Result<Vec<u8>, LifecycleError> {
     db::credentials::evidence(&state.db, credential_id, &user.id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no signed terms for this credential".into()))
+        .ok_or_else(|| LifecycleError::NotFound(text!("error.issuance.no_signed_terms_for_credential")))
+}
+
+/// A holder's certificates and what they can do next.
+#[derive(Debug, serde::Serialize)]
+pub struct Certificates {
+    /// Newest first.
+    pub certificates: Vec<CertificateView>,
+    /// `new_certificate` when every certificate has ended.
+    pub actions: Vec<&'static str>,
+    pub issuing_ca_pem: String,
+}
+
+/// One of a holder's certificates as they see it.
+#[derive(Debug, serde::Serialize)]
+pub struct CertificateView {
+    pub credential_id: String,
+    /// Valid, expired, not yet valid, revoked or superseded.
+    pub status: StatusAt,
+    /// The key's kind (`rsa2048`, `p256`, …).
+    pub key: String,
+    pub certificate_serial: String,
+    pub valid_from: String,
+    pub valid_to: String,
+    pub transactions: Transactions,
+    pub rekey: RekeyWindow,
+    /// What the holder is told about renewing it, in the page's language.
+    pub banner: Option<String>,
+    pub certificate_pem: String,
+}
+
+/// A certificate's transactions.
+#[derive(Debug, serde::Serialize)]
+pub struct Transactions {
+    pub total: i64,
+    pub used: i64,
+    pub left: i64,
+}
+
+/// A certificate's rekey window and its latest rekey request.
+#[derive(Debug, serde::Serialize)]
+pub struct RekeyWindow {
+    pub window_opens_at: String,
+    pub deadline: String,
+    /// Whether a rekey may be asked for now.
+    pub allowed: bool,
+    pub successor_issue_at: String,
+    pub request_id: Option<String>,
+    pub request_state: Option<RekeyState>,
+    pub reason: Option<String>,
 }
 
 /// `GET /me/certificates`: the holder's certificates with state, validity, quota left, the rekey window and the
 /// banner text (product rules §5: from the first reminder until expiry, not while a rekey is under review).
-pub async fn list(state: &Services, user: &User) -> Result<Value, LifecycleError> {
+pub async fn list(state: &Services, user: &User) -> Result<Certificates, LifecycleError> {
     list_in(state, user, &user.lang).await
 }
 
 /// [`list`] with the banner in `lang` (`ro`/`en`): the pages show it in the page's language.
-pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Value, LifecycleError> {
+pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Certificates, LifecycleError> {
     use super::rekey::{deadline, successor_issue_at};
     let now = state.clock.now();
     let first_reminder = state
@@ -555,35 +625,39 @@ pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Value,
             }),
         };
         let der = db::unb64(&cert.cert_der, "certificates.cert_der")?;
-        out.push(json!({
-            "credential_id": cred.id,
-            "status": status,
-            "key": cred.key_spec,
-            "certificate_serial": cert.serial,
-            "valid_from": rfc3339(cert.not_before),
-            "valid_to": rfc3339(cert.not_after),
-            "transactions": { "total": quota.total, "used": quota.used, "left": quota.remaining() },
-            "rekey": {
-                "window_opens_at": rfc3339(window_opens),
-                "deadline": rfc3339(limit),
-                "allowed": status == StatusAt::Valid && now <= limit,
-                "successor_issue_at": rfc3339(successor_issue_at(state, cert.not_after)),
-                "request_id": req_id,
-                "request_state": req_state,
-                "reason": req_reason,
+        out.push(CertificateView {
+            credential_id: cred.id,
+            status,
+            key: cred.key_spec,
+            certificate_serial: cert.serial,
+            valid_from: rfc3339(cert.not_before),
+            valid_to: rfc3339(cert.not_after),
+            transactions: Transactions {
+                total: quota.total,
+                used: quota.used,
+                left: quota.remaining(),
             },
-            "banner": banner,
-            "certificate_pem": crate::ca::pem(&der),
-        }));
+            rekey: RekeyWindow {
+                window_opens_at: rfc3339(window_opens),
+                deadline: rfc3339(limit),
+                allowed: status == StatusAt::Valid && now <= limit,
+                successor_issue_at: rfc3339(successor_issue_at(state, cert.not_after)),
+                request_id: req_id,
+                request_state: req_state,
+                reason: req_reason,
+            },
+            banner,
+            certificate_pem: crate::ca::pem(&der),
+        });
     }
     let had_any = !out.is_empty();
     let mut actions = Vec::new();
     if had_any && !any_valid {
         actions.push("new_certificate");
     }
-    Ok(json!({
-        "certificates": out,
-        "actions": actions,
-        "issuing_ca_pem": crate::ca::pem(&state.ca.issuing.der),
-    }))
+    Ok(Certificates {
+        certificates: out,
+        actions,
+        issuing_ca_pem: crate::ca::pem(&state.ca.issuing.der),
+    })
 }

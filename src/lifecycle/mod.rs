@@ -24,6 +24,8 @@ use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::hsm::Hsm;
+use crate::i18n::Text;
+use crate::text;
 use crate::tsa::Tsa;
 
 /// What the certificate lifecycle uses: it orchestrates the other areas (an order's payment, the holder's
@@ -91,20 +93,20 @@ use crate::hsm::HsmError;
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Text),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Text),
     #[error("{0}")]
-    Gone(String),
+    Gone(Text),
     #[error("{0}")]
-    TooLarge(String),
+    TooLarge(Text),
     #[error(transparent)]
     Code(#[from] crate::auth::totp::CodeError),
-    #[error("an account with the e-mail {0} already exists")]
+    #[error("{}", self.text())]
     EmailTaken(String),
     #[error(transparent)]
     Password(#[from] PasswordError),
@@ -118,6 +120,28 @@ pub enum LifecycleError {
     Db(#[from] DbError),
     #[error("background task failed: {0}")]
     Task(String),
+}
+
+impl LifecycleError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            LifecycleError::Invalid(t) => t.clone(),
+            LifecycleError::NotFound(t) => t.clone(),
+            LifecycleError::Conflict(t) => t.clone(),
+            LifecycleError::Forbidden(t) => t.clone(),
+            LifecycleError::Gone(t) => t.clone(),
+            LifecycleError::TooLarge(t) => t.clone(),
+            LifecycleError::Code(e) => e.text(),
+            LifecycleError::EmailTaken(f0) => text!("error.issuance.account_with_e_mail_already", email = f0),
+            LifecycleError::Password(e) => e.text(),
+            LifecycleError::Totp(_) => text!("error.http.totp_check_failed"),
+            LifecycleError::Ca(_) => text!("error.http.certificate_issuance_failed"),
+            LifecycleError::Hsm(_) => text!("error.http.hsm_could_not_complete_operation"),
+            LifecycleError::Db(_) => text!("error.http.database_error"),
+            LifecycleError::Task(_) => text!("error.http.lifecycle_task"),
+        }
+    }
 }
 
 impl From<sqlx::Error> for LifecycleError {
@@ -245,7 +269,7 @@ impl From<LifecycleError> for crate::billing::orders::OrderError {
             L::Forbidden(d) => OrderError::Forbidden(d),
             L::NotFound(_) => OrderError::NotFound,
             L::Db(d) => OrderError::Db(d),
-            other => OrderError::Conflict(other.to_string()),
+            other => OrderError::Conflict(other.text()),
         }
     }
 }

@@ -7,13 +7,15 @@ use super::Services;
 use crate::auth::totp;
 use crate::ca::revocation;
 use crate::db;
+use crate::i18n::Text;
+use crate::text;
 
 /// Why a revocation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RevokeError {
-    #[error("no such credential")]
+    #[error("{}", self.text())]
     NotFound,
-    #[error("the certificate is already revoked")]
+    #[error("{}", self.text())]
     AlreadyRevoked,
     #[error(transparent)]
     Code(#[from] totp::CodeError),
@@ -21,6 +23,19 @@ pub enum RevokeError {
     Ca(#[from] crate::ca::CaError),
     #[error(transparent)]
     Db(#[from] db::DbError),
+}
+
+impl RevokeError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            RevokeError::NotFound => text!("error.account.no_such_credential"),
+            RevokeError::AlreadyRevoked => text!("error.account.certificate_already_revoked"),
+            RevokeError::Code(e) => e.text(),
+            RevokeError::Ca(_) => text!("error.account.revocation_failed"),
+            RevokeError::Db(_) => text!("error.http.database_error"),
+        }
+    }
 }
 
 /// Revokes a credential's certificate. `holder` is the user who must own it (None: an operator); the holder

@@ -12,7 +12,6 @@ use serde_json::json;
 use super::identity::{self, Document, SandboxOutcome, Verdict};
 use super::{institutional, issuance, rekey, scheduler, LifecycleError};
 use crate::accounts::routes::WebUser;
-use crate::accounts::AccountError;
 use crate::app::AppState;
 use crate::clock::Clock;
 use crate::error::ApiError;
@@ -69,28 +68,6 @@ fn configure_institutional(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/institutional/{token}/{document}").route(web::get().to(institutional_document)));
 }
 
-impl From<LifecycleError> for ApiError {
-    fn from(e: LifecycleError) -> ApiError {
-        let d = e.to_string();
-        match e {
-            LifecycleError::Invalid(_) | LifecycleError::Password(_) => ApiError::invalid_request(d),
-            LifecycleError::NotFound(_) => ApiError::not_found(d),
-            LifecycleError::Conflict(_) | LifecycleError::EmailTaken(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", d)
-            }
-            LifecycleError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "access_denied", d),
-            LifecycleError::Gone(_) => ApiError::new(StatusCode::GONE, "expired", d),
-            LifecycleError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", d),
-            LifecycleError::Code(c) => AccountError::Totp(c).into(),
-            LifecycleError::Db(e) => e.into(),
-            LifecycleError::Hsm(e) => e.into(),
-            LifecycleError::Ca(e) => ApiError::unavailable("certificate issuance failed", &e),
-            LifecycleError::Totp(e) => ApiError::internal("TOTP", &e),
-            LifecycleError::Task(e) => ApiError::internal("lifecycle task", &e),
-        }
-    }
-}
-
 /// A logged-in operator.
 pub struct Operator(pub WebUser);
 
@@ -106,7 +83,7 @@ impl FromRequest for Operator {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "access_denied",
-                    "this is for operators only",
+                    crate::text!("error.http.for_operators_only"),
                 ));
             }
             Ok(Operator(user))
@@ -137,7 +114,7 @@ async fn sandbox_report(
 ) -> Result<HttpResponse, actix_web::Error> {
     // Unknown outside development mode, whatever the body.
     if !state.settings.dev {
-        return Err(ApiError::not_found("no such route").into());
+        return Err(ApiError::not_found(crate::text!("error.http.no_such_route")).into());
     }
     let report = identity::sandbox_report(&state, &token, body?.into_inner()).await;
     Ok(HttpResponse::Ok().json(report.map_err(ApiError::from)?))
@@ -155,7 +132,7 @@ async fn provider_callback(
         Err(identity::ProviderCallbackError::Unauthentic) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "the identification report is not authentic or not fresh",
+            crate::text!("error.identity.report_not_authentic"),
         )),
         Err(identity::ProviderCallbackError::Lifecycle(e)) => Err(e.into()),
     }
@@ -220,24 +197,26 @@ async fn read_rekey_form(
     let mut photo = Vec::new();
     let mut parts = 0;
     while let Some(part) = form.next().await {
-        let mut part = part.map_err(|e| LifecycleError::Invalid(format!("malformed form: {e}")))?;
+        let mut part = part.map_err(|e| LifecycleError::Invalid(crate::text!("error.rekey.malformed_form", e)))?;
         parts += 1;
         if parts > PARTS_MAX {
-            return Err(LifecycleError::Invalid("too many form fields".into()));
+            return Err(LifecycleError::Invalid(crate::text!(
+                "error.rekey.too_many_form_fields"
+            )));
         }
         let name = part.name().unwrap_or_default().to_owned();
         let limit = if name == "photo" { photo_max } else { FIELD_MAX };
         let mut buf = Vec::new();
         while let Some(chunk) = part.next().await {
-            let chunk = chunk.map_err(|e| LifecycleError::Invalid(format!("malformed form: {e}")))?;
+            let chunk = chunk.map_err(|e| LifecycleError::Invalid(crate::text!("error.rekey.malformed_form", e)))?;
             if buf.len() + chunk.len() > limit {
                 return Err(if name == "photo" {
-                    LifecycleError::TooLarge(format!(
-                        "The copy of the document is larger than {} MB",
-                        photo_max / (1024 * 1024)
+                    LifecycleError::TooLarge(crate::text!(
+                        "error.rekey.copy_document_larger_than_mb",
+                        mb = photo_max / (1024 * 1024)
                     ))
                 } else {
-                    LifecycleError::Invalid(format!("the field {name} is too long"))
+                    LifecycleError::Invalid(crate::text!("error.rekey.field_too_long", name))
                 });
             }
             buf.extend_from_slice(&chunk);
@@ -245,12 +224,13 @@ async fn read_rekey_form(
         if name == "photo" {
             photo = buf;
         } else {
-            let text = String::from_utf8(buf).map_err(|_| LifecycleError::Invalid(format!("{name} is not text")))?;
+            let text = String::from_utf8(buf)
+                .map_err(|_| LifecycleError::Invalid(crate::text!("error.rekey.not_text", name)))?;
             fields.insert(name, json!(text));
         }
     }
     let document: Document = serde_json::from_value(serde_json::Value::Object(fields))
-        .map_err(|e| LifecycleError::Invalid(format!("document data: {e}")))?;
+        .map_err(|e| LifecycleError::Invalid(crate::text!("error.rekey.document_data", e)))?;
     Ok((document, photo))
 }
 
@@ -303,7 +283,7 @@ async fn op_identity_decide(
     let (id, decision) = path.into_inner();
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let decision = identity::Decision::parse(&decision)
-        .ok_or_else(|| ApiError::not_found("decisions are accept, return and reject"))?;
+        .ok_or_else(|| ApiError::not_found(crate::text!("error.identity.decisions_accept_return_and_reject")))?;
     let verdict = Verdict {
         decision,
         reason: body.reason,
@@ -330,7 +310,11 @@ async fn op_rekey_decide(
     let approve = match decision.as_str() {
         "approve" => true,
         "reject" => false,
-        _ => return Err(ApiError::not_found("decisions are approve and reject")),
+        _ => {
+            return Err(ApiError::not_found(crate::text!(
+                "error.identity.decisions_approve_and_reject"
+            )))
+        }
     };
     let reason = body.and_then(|b| b.into_inner().reason);
     Ok(HttpResponse::Ok().json(rekey::decide(&state, &id, approve, reason.as_deref(), &op.0.user.id).await?))
@@ -342,7 +326,7 @@ async fn op_revoke(
     id: web::Path<String>,
     body: Option<web::Json<ReasonBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    use super::revoke::{revoke_credential, RevokeError};
+    use super::revoke::revoke_credential;
     let reason = body
         .and_then(|b| b.into_inner().reason)
         .unwrap_or_else(|| "unspecified".into());
@@ -351,16 +335,7 @@ async fn op_revoke(
         Ok(serial) => {
             Ok(HttpResponse::Ok().json(json!({ "status": "revoked", "certificate_serial": serial, "reason": reason })))
         }
-        Err(RevokeError::NotFound) => Err(ApiError::not_found("no such credential")),
-        Err(RevokeError::AlreadyRevoked) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            "the certificate is already revoked",
-        )),
-        Err(RevokeError::Ca(crate::ca::CaError::Invalid(d))) => Err(ApiError::invalid_request(d)),
-        Err(RevokeError::Ca(e)) => Err(ApiError::unavailable("revocation failed", &e)),
-        Err(RevokeError::Code(c)) => Err(AccountError::Totp(c).into()),
-        Err(RevokeError::Db(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -28,6 +28,7 @@ use crate::db::users::User;
 use crate::db::{self, DbError};
 use crate::hsm::KeySpec;
 use crate::notify::{self, Template};
+use crate::text;
 
 /// How long a claim on a successor's issuance protects it, in seconds.
 pub const CLAIM_SECS: i64 = 600;
@@ -203,26 +204,30 @@ async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleEr
     }
     let request = db::rekey::get(&state.db, id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such rekey request".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.rekey.no_such_rekey_request")))?;
     let (old_id, issue_at) = (request.credential_id, request.issue_at.unwrap_or(now));
     let order = orders::order_row(state.db.writer(), &request.order_id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such order".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.order.no_such_order")))?;
     let (old, old_cert, _) = db::credentials::credential_full(&state.db, &old_id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such credential".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.account.no_such_credential")))?;
     let user = db::users::by_id(&state.db, &old.user_id)
         .await?
-        .ok_or_else(|| LifecycleError::NotFound("no such user".into()))?;
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.identity.no_such_user")))?;
     let package = state
         .settings
         .package(order.package_id as u8)
         .cloned()
-        .ok_or_else(|| LifecycleError::Invalid("the order's package is no longer offered".into()))?;
-    let spec: KeySpec = old.key_spec.parse().map_err(LifecycleError::Invalid)?;
+        .ok_or_else(|| LifecycleError::Invalid(crate::text!("error.issuance.order_package_no_longer_offered")))?;
+    let spec: KeySpec = old
+        .key_spec
+        .parse()
+        .map_err(|e| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?;
     let old_der = db::unb64(&old_cert.cert_der, "certificates.cert_der")?;
-    let old_parsed = <x509_cert::Certificate as der::Decode>::from_der(&old_der)
-        .map_err(|e| LifecycleError::Invalid(format!("stored certificate: {e}")))?;
+    let old_parsed = <x509_cert::Certificate as der::Decode>::from_der(&old_der).map_err(|e| {
+        LifecycleError::Invalid(text!("error.http.detail", detail = format!("stored certificate: {e}")))
+    })?;
     let subject = HolderSubject::from_name(&old_parsed.tbs_certificate.subject, Some(user.email.clone()));
     // Valid from the scheduled day whatever the order date; a late approval starts now.
     let not_before = issue_at.min(now);

@@ -16,24 +16,26 @@ pub(crate) fn fmt_num(v: f64) -> String {
 /// The rectangle normalised, or why it cannot be used on this page.
 pub(crate) fn checked_rect(rect: [f64; 4], page: &PageGeometry) -> Result<[f64; 4], PdfError> {
     if rect.iter().any(|v| !v.is_finite()) {
-        return Err(PdfError::InvalidAppearance("its coordinates are not numbers".into()));
+        return Err(PdfError::InvalidAppearance(crate::text!(
+            "error.pdf.coordinates_not_numbers"
+        )));
     }
     let [x1, y1, x2, y2] = rect;
     let r = [x1.min(x2), y1.min(y2), x1.max(x2), y1.max(y2)];
     if r[2] - r[0] < 10.0 || r[3] - r[1] < 10.0 {
-        return Err(PdfError::InvalidAppearance(
-            "it must be at least 10 points wide and high".into(),
-        ));
+        return Err(PdfError::InvalidAppearance(crate::text!(
+            "error.pdf.must_at_least_10_points"
+        )));
     }
     let [mx1, my1, mx2, my2] = page.media_box;
     let tolerance = 1.0;
     if r[0] < mx1 - tolerance || r[1] < my1 - tolerance || r[2] > mx2 + tolerance || r[3] > my2 + tolerance {
-        return Err(PdfError::InvalidAppearance(format!(
-            "it does not lie within the page ({} {} {} {})",
-            fmt_num(mx1),
-            fmt_num(my1),
-            fmt_num(mx2),
-            fmt_num(my2)
+        return Err(PdfError::InvalidAppearance(crate::text!(
+            "error.pdf.does_not_lie_within_page",
+            x1 = fmt_num(mx1),
+            y1 = fmt_num(my1),
+            x2 = fmt_num(mx2),
+            y2 = fmt_num(my2)
         )));
     }
     Ok(r)

@@ -37,9 +37,9 @@ impl Budget {
     pub(super) fn node(&self) -> Result<(), Bad> {
         self.nodes.set(self.nodes.get() + 1);
         if self.nodes.get() > self.limits.max_nodes {
-            return Err(Bad::OverBudget(format!(
-                "it makes the reader visit more than {} objects",
-                self.limits.max_nodes
+            return Err(Bad::OverBudget(crate::text!(
+                "error.pdf.makes_reader_visit_more_than",
+                max_nodes = self.limits.max_nodes
             )));
         }
         Ok(())
@@ -48,9 +48,9 @@ impl Budget {
     /// A tree node at `depth` (the root is 0).
     pub(super) fn depth(&self, depth: usize) -> Result<(), Bad> {
         if depth > self.limits.max_depth {
-            return Err(Bad::OverBudget(format!(
-                "its page or form tree is more than {} levels deep",
-                self.limits.max_depth
+            return Err(Bad::OverBudget(crate::text!(
+                "error.pdf.page_or_form_tree_more",
+                max_depth = self.limits.max_depth
             )));
         }
         Ok(())
@@ -72,9 +72,9 @@ impl Budget {
 
     /// The refusal of a reading that ran out of scanning.
     pub(super) fn scan_exhausted(&self) -> Bad {
-        Bad::OverBudget(format!(
-            "reading it means scanning more than {} times its size",
-            self.limits.scan_factor
+        Bad::OverBudget(crate::text!(
+            "error.pdf.reading_means_scanning_more_than",
+            scan_factor = self.limits.scan_factor
         ))
     }
 
@@ -89,9 +89,9 @@ impl Budget {
     pub(super) fn decoded(&self, bytes: usize) -> Result<(), Bad> {
         self.decoded.set(self.decoded.get().saturating_add(bytes));
         if self.decoded.get() > self.limits.max_decoded_total {
-            return Err(Bad::OverBudget(format!(
-                "its compressed streams decode to more than {} bytes",
-                self.limits.max_decoded_total
+            return Err(Bad::OverBudget(crate::text!(
+                "error.pdf.compressed_streams_decode_more_than",
+                max_decoded_total = self.limits.max_decoded_total
             )));
         }
         self.scan_allowance.set(

@@ -45,7 +45,7 @@ impl FieldWalk {
                 return Ok(false);
             }
             if self.fields.len() > doc.limits.max_objects {
-                return bad("its form has too many fields");
+                return bad(crate::text!("error.pdf.form_has_too_many_fields"));
             }
         }
         Ok(true)
@@ -158,11 +158,11 @@ pub fn signature_fields(pdf: &[u8], limits: &Limits) -> Result<Vec<SignatureFiel
 /// The top-level fields of the catalog's form; none when there is no form.
 fn form_roots(doc: &Doc) -> Result<Vec<Obj>, PdfError> {
     let Some(Obj::Ref(catalog_ref)) = get(&doc.trailer, b"Root") else {
-        return Err(Bad::Unreadable("its trailer names no document catalog".into()).into());
+        return Err(Bad::Unreadable(crate::text!("error.pdf.trailer_names_no_document_catalog")).into());
     };
     let catalog = match doc.fetch(*catalog_ref, 0)? {
         (Obj::Dict(d), None) => d,
-        _ => return Err(Bad::Unreadable("its document catalog is missing".into()).into()),
+        _ => return Err(Bad::Unreadable(crate::text!("error.pdf.document_catalog_missing")).into()),
     };
     let form = match get(&catalog, b"AcroForm") {
         Some(f) => match doc.deref(f)? {

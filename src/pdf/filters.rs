@@ -20,7 +20,7 @@ pub(super) fn decode<'a>(budget: &Budget, dict: &Dict, raw: &'a [u8]) -> Result<
         Some(other) => vec![other.clone()],
     };
     if filters.len() > MAX_FILTERS {
-        return bad(format!("a stream has more than {MAX_FILTERS} filters"));
+        return bad(crate::text!("error.pdf.too_many_filters", most = MAX_FILTERS));
     }
     let params: Vec<Option<Dict>> = match get(dict, b"DecodeParms") {
         Some(Obj::Array(a)) => a
@@ -47,12 +47,12 @@ pub(super) fn decode<'a>(budget: &Budget, dict: &Dict, raw: &'a [u8]) -> Result<
                 data = Cow::Owned(predicted);
             }
             Obj::Name(n) => {
-                return bad(format!(
-                    "a cross-reference or object stream uses the filter {}, which is not supported",
-                    String::from_utf8_lossy(n.get(..32).unwrap_or(n))
+                return bad(crate::text!(
+                    "error.pdf.unsupported_filter",
+                    filter = String::from_utf8_lossy(n.get(..32).unwrap_or(n))
                 ))
             }
-            _ => return bad("a stream's /Filter is not a name"),
+            _ => return bad(crate::text!("error.pdf.filter_not_name")),
         }
     }
     Ok(data)
@@ -62,17 +62,18 @@ pub(super) fn decode<'a>(budget: &Budget, dict: &Dict, raw: &'a [u8]) -> Result<
 /// early end) is refused: a reader that took it as empty would see a different file than other readers.
 fn inflate(data: &[u8], cap: usize) -> Result<Vec<u8>, Bad> {
     if data.is_empty() {
-        return bad("a compressed stream is empty");
+        return bad(crate::text!("error.pdf.compressed_stream_empty"));
     }
     let mut out = Vec::new();
     let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
     flate2::read::ZlibDecoder::new(data)
         .take(limit)
         .read_to_end(&mut out)
-        .map_err(|e| Bad::Unreadable(format!("a compressed stream is damaged: {e}")))?;
+        .map_err(|e| Bad::Unreadable(crate::text!("error.pdf.compressed_stream_damaged", e)))?;
     if out.len() > cap {
-        return Err(Bad::OverBudget(format!(
-            "a compressed stream decodes to more than {cap} bytes"
+        return Err(Bad::OverBudget(crate::text!(
+            "error.pdf.compressed_stream_decodes_more_than",
+            cap
         )));
     }
     Ok(out)
@@ -90,7 +91,7 @@ fn unpredict(data: Vec<u8>, params: &Dict) -> Result<Vec<u8>, Bad> {
         return Ok(data);
     }
     if !(10..=15).contains(&predictor) {
-        return bad(format!("the stream predictor {predictor} is not supported"));
+        return bad(crate::text!("error.pdf.unsupported_predictor", predictor));
     }
     let in_range = |v: i64, max: i64| (1..=max).contains(&v).then_some(v as usize);
     let (Some(colors), Some(bits), Some(columns)) = (
@@ -98,12 +99,12 @@ fn unpredict(data: Vec<u8>, params: &Dict) -> Result<Vec<u8>, Bad> {
         in_range(int(b"BitsPerComponent", 8), 16),
         in_range(int(b"Columns", 1), 1 << 24),
     ) else {
-        return bad("a stream's predictor parameters are out of range");
+        return bad(crate::text!("error.pdf.predictor_out_of_range"));
     };
     let bpp = (colors * bits).div_ceil(8);
     let row = (colors * bits * columns).div_ceil(8);
     if !data.len().is_multiple_of(row + 1) {
-        return bad("a stream's predicted rows are incomplete");
+        return bad(crate::text!("error.pdf.predicted_rows_incomplete"));
     }
     let mut out = Vec::with_capacity(data.len() / (row + 1) * row);
     let mut previous = vec![0u8; row];
@@ -120,7 +121,7 @@ fn unpredict(data: Vec<u8>, params: &Dict) -> Result<Vec<u8>, Bad> {
                 2 => up,
                 3 => ((u16::from(left) + u16::from(up)) / 2) as u8,
                 4 => paeth(left, up, up_left),
-                _ => return bad(format!("a stream has the unknown PNG row filter {kind}")),
+                _ => return bad(crate::text!("error.pdf.unknown_png_filter", kind)),
             };
             out.push(x.wrapping_add(predicted));
         }
@@ -196,12 +197,14 @@ mod tests {
             ("checksum", object_stream_pdf(&TWO_PAGES, 0, bad_checksum)),
         ] {
             match inspect(&file, &limits()) {
-                Err(PdfError::Unreadable(m)) => assert!(m.contains("compressed stream is damaged"), "{name}: {m}"),
+                Err(PdfError::Unreadable(m)) => {
+                    assert!(m.to_string().contains("compressed stream is damaged"), "{name}: {m}")
+                }
                 other => panic!("{name}: {other:?}"),
             }
         }
         match inspect(&object_stream_pdf(&TWO_PAGES, 0, unknown), &limits()) {
-            Err(PdfError::Unreadable(m)) => assert!(m.contains("LZWDecode, which is not supported"), "{m}"),
+            Err(PdfError::Unreadable(m)) => assert!(m.to_string().contains("LZWDecode, which is not supported"), "{m}"),
             other => panic!("{other:?}"),
         }
     }

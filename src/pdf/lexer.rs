@@ -79,13 +79,11 @@ impl<'a> Lexer<'a> {
     /// The object that comes next, `depth` arrays or dictionaries deep.
     pub(super) fn object(&mut self, depth: usize) -> Result<Obj, Bad> {
         if depth > MAX_NESTING {
-            return bad(format!(
-                "arrays or dictionaries are nested more than {MAX_NESTING} deep"
-            ));
+            return bad(crate::text!("error.pdf.nested_too_deep", most = MAX_NESTING));
         }
         self.skip_space();
         let Some(b) = self.peek() else {
-            return bad("it ends in the middle of an object");
+            return bad(crate::text!("error.pdf.ends_in_middle_object"));
         };
         match b {
             b'/' => {
@@ -98,7 +96,10 @@ impl<'a> Lexer<'a> {
             b'[' => self.array(depth),
             b'+' | b'-' | b'.' | b'0'..=b'9' => self.number_or_reference(),
             _ if is_regular(b) => self.keyword_object(),
-            _ => bad(format!("unexpected character {:?}", char::from(b))),
+            _ => bad(crate::text!(
+                "error.pdf.unexpected_character",
+                character = char::from(b)
+            )),
         }
     }
 
@@ -109,7 +110,7 @@ impl<'a> Lexer<'a> {
         loop {
             self.skip_space();
             match self.peek() {
-                None => return bad("a dictionary is not closed"),
+                None => return bad(crate::text!("error.pdf.dictionary_not_closed")),
                 Some(b'>') if self.peek_at(1) == Some(b'>') => {
                     self.pos += 2;
                     return Ok(Obj::Dict(dict));
@@ -122,7 +123,7 @@ impl<'a> Lexer<'a> {
                     // and a dictionary with a million keys costs no more than reading it.
                     dict.push((key, value));
                 }
-                Some(_) => return bad("a dictionary key is not a name"),
+                Some(_) => return bad(crate::text!("error.pdf.dictionary_key_not_name")),
             }
         }
     }
@@ -134,7 +135,7 @@ impl<'a> Lexer<'a> {
         loop {
             self.skip_space();
             match self.peek() {
-                None => return bad("an array is not closed"),
+                None => return bad(crate::text!("error.pdf.array_not_closed")),
                 Some(b']') => {
                     self.pos += 1;
                     return Ok(Obj::Array(items));
@@ -154,9 +155,9 @@ impl<'a> Lexer<'a> {
             b"true" => Ok(Obj::Bool(true)),
             b"false" => Ok(Obj::Bool(false)),
             b"null" => Ok(Obj::Null),
-            other => bad(format!(
-                "unexpected token {:?}",
-                String::from_utf8_lossy(other.get(..20).unwrap_or(other))
+            other => bad(crate::text!(
+                "error.pdf.unexpected_token",
+                token = String::from_utf8_lossy(other.get(..20).unwrap_or(other))
             )),
         }
     }
@@ -193,7 +194,7 @@ impl<'a> Lexer<'a> {
         let mut depth = 0usize;
         loop {
             let Some(b) = self.peek() else {
-                return bad("a string is not closed");
+                return bad(crate::text!("error.pdf.string_not_closed"));
             };
             self.pos += 1;
             match b {
@@ -222,7 +223,7 @@ impl<'a> Lexer<'a> {
     /// What follows a backslash in a literal string, appended to `out`: an escaped end of line is nothing.
     fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), Bad> {
         let Some(e) = self.peek() else {
-            return bad("a string is not closed");
+            return bad(crate::text!("error.pdf.string_not_closed"));
         };
         self.pos += 1;
         match e {
@@ -262,7 +263,7 @@ impl<'a> Lexer<'a> {
         let mut high: Option<u8> = None;
         loop {
             let Some(b) = self.peek() else {
-                return bad("a hexadecimal string is not closed");
+                return bad(crate::text!("error.pdf.hexadecimal_string_not_closed"));
             };
             self.pos += 1;
             let nibble = match b {
@@ -276,7 +277,7 @@ impl<'a> Lexer<'a> {
                 b'a'..=b'f' => b - b'a' + 10,
                 b'A'..=b'F' => b - b'A' + 10,
                 _ if is_white(b) => continue,
-                _ => return bad("a hexadecimal string holds a character that is not a hex digit"),
+                _ => return bad(crate::text!("error.pdf.hexadecimal_string_holds_character_that")),
             };
             match high.take() {
                 Some(h) => out.push(h << 4 | nibble),
@@ -310,7 +311,7 @@ impl<'a> Lexer<'a> {
         }
         match token.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(Obj::Real(token.to_owned())),
-            _ => bad(format!("{token:?} is not a number")),
+            _ => bad(crate::text!("error.pdf.not_number", token)),
         }
     }
 }

@@ -24,6 +24,9 @@
 //! catalog), `serialize` (objects to bytes), `writer` (the incremental update) and `appearance` (the content of a
 //! visible signature's box).
 
+use crate::i18n::Text;
+use crate::text;
+
 mod analysis;
 mod appearance;
 mod budget;
@@ -122,62 +125,71 @@ impl Default for Limits {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PdfError {
     /// Larger than [`Limits::max_bytes`].
-    #[error("The PDF is {size} bytes; files up to {max} bytes can be signed.")]
+    #[error("{}", self.text())]
     TooLarge { size: usize, max: usize },
     /// Its cross-reference data declares more than [`Limits::max_objects`].
-    #[error("The PDF declares {count} objects; files with up to {max} objects can be signed.")]
+    #[error("{}", self.text())]
     TooManyObjects { count: usize, max: usize },
     /// Not a PDF, or damaged: why, in words.
-    #[error(
-        "The file cannot be read as a PDF ({0}). Open it in a PDF reader and save or print it again as PDF, then sign \
-         the new file."
-    )]
-    Unreadable(String),
+    #[error("{}", self.text())]
+    Unreadable(Text),
     /// Reading it would exceed a work budget of the [`Limits`]: which, in words.
-    #[error(
-        "The PDF is too complex to read here ({0}). Open it in a PDF reader and save or print it again as PDF, then \
-         use the new file."
-    )]
-    TooComplex(String),
+    #[error("{}", self.text())]
+    TooComplex(Text),
     /// Its trailer has `/Encrypt`.
-    #[error(
-        "The PDF is encrypted or password-protected. Save a copy without the password or restrictions and sign that."
-    )]
+    #[error("{}", self.text())]
     Encrypted,
     /// Its form is an XFA form.
-    #[error(
-        "Smart PDF forms cannot be signed here; sign them locally in a PDF reader with the desktop virtual token."
-    )]
+    #[error("{}", self.text())]
     Xfa,
     /// Certified with DocMDP level 1: a signature would be a change.
-    #[error(
-        "The PDF is certified by its author with no changes allowed (DocMDP level 1), so it cannot take another \
-         signature."
-    )]
+    #[error("{}", self.text())]
     CertifiedNoChanges,
     /// The CMS does not fit the `/Contents` placeholder.
-    #[error("The signature is {needed} bytes but only {available} bytes were reserved for it in the PDF.")]
+    #[error("{}", self.text())]
     ContentsTooSmall { needed: usize, available: usize },
     /// A placeholder of 0 bytes or above the maximum was asked for.
     #[error("The space to reserve for the signature must be between 1 and {max} bytes, not {requested}.")]
     InvalidPlaceholder { requested: usize, max: usize },
     /// A visible signature on a page the PDF does not have.
-    #[error("The PDF has {pages} pages: there is no page {page} to put the signature on.")]
+    #[error("{}", self.text())]
     NoSuchPage { page: usize, pages: usize },
     /// A visible signature's rectangle that cannot be used: why, in words.
-    #[error("The signature rectangle cannot be used: {0}.")]
-    InvalidAppearance(String),
+    #[error("{}", self.text())]
+    InvalidAppearance(Text),
     /// A signing time outside the years 0 to 9999.
     #[error("The signing time {0} (Unix seconds) cannot be written as a PDF date.")]
     InvalidTime(i64),
+}
+
+impl PdfError {
+    /// What the person is told, by key.
+    pub fn text(&self) -> Text {
+        match self {
+            PdfError::TooLarge { size, max } => text!("error.pdf.pdf_bytes_files_up_bytes", size, max),
+            PdfError::TooManyObjects { count, max } => text!("error.pdf.pdf_declares_objects_files_with", count, max),
+            PdfError::Unreadable(f0) => text!("error.pdf.file_cannot_read_as_pdf", reason => f0),
+            PdfError::TooComplex(f0) => text!("error.pdf.pdf_too_complex_read_here", reason => f0),
+            PdfError::Encrypted => text!("error.pdf.pdf_encrypted_or_password_protected"),
+            PdfError::Xfa => text!("error.pdf.smart_pdf_forms_cannot_signed"),
+            PdfError::CertifiedNoChanges => text!("error.pdf.pdf_certified_by_author_with"),
+            PdfError::ContentsTooSmall { needed, available } => {
+                text!("error.pdf.signature_bytes_but_only_bytes", needed, available)
+            }
+            PdfError::InvalidPlaceholder { requested, max } => text!("error.pdf.invalid_placeholder", requested, max),
+            PdfError::NoSuchPage { page, pages } => text!("error.pdf.pdf_has_pages_there_no", pages, page),
+            PdfError::InvalidAppearance(f0) => text!("error.pdf.signature_rectangle_cannot_used", reason => f0),
+            PdfError::InvalidTime(time) => text!("error.pdf.invalid_time", time),
+        }
+    }
 }
 
 /// Why reading failed, in words: the file is damaged ([`PdfError::Unreadable`]) or reading it would take more
 /// work than the [`Limits`] allow ([`PdfError::TooComplex`]).
 #[derive(Debug)]
 pub(crate) enum Bad {
-    Unreadable(String),
-    OverBudget(String),
+    Unreadable(Text),
+    OverBudget(Text),
 }
 
 impl From<Bad> for PdfError {
@@ -190,8 +202,8 @@ impl From<Bad> for PdfError {
 }
 
 /// A refusal of a damaged file, with why.
-fn bad<T>(msg: impl Into<String>) -> Result<T, Bad> {
-    Err(Bad::Unreadable(msg.into()))
+fn bad<T>(msg: Text) -> Result<T, Bad> {
+    Err(Bad::Unreadable(msg))
 }
 
 #[cfg(test)]

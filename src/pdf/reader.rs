@@ -54,7 +54,7 @@ impl<'a> Doc<'a> {
             });
         }
         if !data.starts_with(b"%PDF-") {
-            return Err(Bad::Unreadable("it does not start with %PDF-".into()).into());
+            return Err(Bad::Unreadable(crate::text!("error.pdf.does_not_start_with_pdf")).into());
         }
         let budget = Budget::new(limits, data.len());
         budget.scan(data.len().min(STARTXREF_WINDOW))?;
@@ -80,14 +80,15 @@ impl<'a> Doc<'a> {
     pub(super) fn parse_indirect_at(&self, offset: usize) -> Result<(Ref, Obj, Option<usize>), Bad> {
         let mut lx = Lexer::new(self.data, offset);
         let (Some(num), Some(gen)) = (lx.uint(), lx.uint()) else {
-            return bad("its cross-reference data points where there is no object");
+            return bad(crate::text!("error.pdf.cross_reference_data_points_where"));
         };
         if !lx.keyword(b"obj") {
-            return bad("its cross-reference data points where there is no object");
+            return bad(crate::text!("error.pdf.cross_reference_data_points_where"));
         }
         let reference = Ref {
-            num: u32::try_from(num).map_err(|_| Bad::Unreadable("an object number is out of range".into()))?,
-            gen: u16::try_from(gen).map_err(|_| Bad::Unreadable("a generation number is out of range".into()))?,
+            num: u32::try_from(num).map_err(|_| Bad::Unreadable(crate::text!("error.pdf.object_number_out_range")))?,
+            gen: u16::try_from(gen)
+                .map_err(|_| Bad::Unreadable(crate::text!("error.pdf.generation_number_out_range")))?,
         };
         let obj = lx.object(0);
         self.budget.scan(lx.pos.saturating_sub(offset))?;
@@ -132,7 +133,7 @@ impl<'a> Doc<'a> {
             if window.len() < rest.len() {
                 return Err(self.budget.scan_exhausted());
             }
-            return bad("a stream has no end");
+            return bad(crate::text!("error.pdf.stream_has_no_end"));
         };
         self.budget.scan(at + b"endstream".len())?;
         let mut end = start + at;
@@ -148,7 +149,7 @@ impl<'a> Doc<'a> {
     /// The object `r` and, if it is a stream in the file, where its data starts.
     pub(crate) fn fetch(&self, r: Ref, depth: usize) -> Result<(Obj, Option<usize>), Bad> {
         if depth > MAX_REF_CHAIN {
-            return bad("its objects refer to each other in a loop");
+            return bad(crate::text!("error.pdf.objects_refer_each_other_in"));
         }
         self.budget.node()?;
         match self.entries.get(&r.num) {
@@ -156,10 +157,7 @@ impl<'a> Doc<'a> {
             Some(Entry::InFile { offset }) => {
                 let (found, obj, stream) = self.parse_indirect_at(*offset)?;
                 if found.num != r.num {
-                    return bad(format!(
-                        "its cross-reference data is wrong: object {} is not where it says",
-                        r.num
-                    ));
+                    return bad(crate::text!("error.pdf.cross_reference_data_wrong_object", num = r.num));
                 }
                 Ok((obj, stream))
             }
@@ -189,7 +187,7 @@ impl<'a> Doc<'a> {
                 other => return Ok(other),
             }
         }
-        bad("its objects refer to each other in a loop")
+        bad(crate::text!("error.pdf.objects_refer_each_other_in"))
     }
 
     /// A direct value as is, a reference resolved.
@@ -206,7 +204,7 @@ impl<'a> Doc<'a> {
             return Ok(Rc::clone(s));
         }
         if !self.loading_streams.borrow_mut().insert(container) {
-            return bad("an object stream needs itself to be read");
+            return bad(crate::text!("error.pdf.object_stream_needs_itself_read"));
         }
         let stream = self.load_object_stream(container, depth);
         self.loading_streams.borrow_mut().remove(&container);
@@ -218,21 +216,21 @@ impl<'a> Doc<'a> {
     /// Decodes the object stream `container` and reads its header of object numbers and offsets.
     fn load_object_stream(&self, container: u32, depth: usize) -> Result<ObjectStream<'a>, Bad> {
         let Some(Entry::InFile { offset }) = self.entries.get(&container) else {
-            return bad("an object stream is missing");
+            return bad(crate::text!("error.pdf.object_stream_missing"));
         };
         let (found, obj, start) = self.parse_indirect_at(*offset)?;
         let (Obj::Dict(dict), Some(start), true) = (obj, start, found.num == container) else {
-            return bad("an object stream is missing");
+            return bad(crate::text!("error.pdf.object_stream_missing"));
         };
         let raw = self.stream_data(&dict, start, depth)?;
         let content = decode(&self.budget, &dict, raw)?;
         let (Some(Obj::Int(n)), Some(Obj::Int(first))) = (get(&dict, b"N"), get(&dict, b"First")) else {
-            return bad("an object stream has no /N or /First");
+            return bad(crate::text!("error.pdf.object_stream_has_no_n"));
         };
         let first = usize::try_from(*first)
             .ok()
             .filter(|f| *f <= content.len())
-            .ok_or_else(|| Bad::Unreadable("an object stream is damaged".into()))?;
+            .ok_or_else(|| Bad::Unreadable(crate::text!("error.pdf.object_stream_damaged")))?;
         let n = usize::try_from(*n).unwrap_or(0).min(first / 2);
         let mut lx = Lexer::new(&content[..first], 0);
         self.budget.scan(first)?;
@@ -268,13 +266,13 @@ pub(super) fn find_startxref(data: &[u8]) -> Result<usize, Bad> {
     let tail_start = data.len().saturating_sub(STARTXREF_WINDOW);
     let tail = &data[tail_start..];
     let Some(at) = rfind(tail, b"startxref") else {
-        return bad("it has no startxref: the file is truncated or damaged");
+        return bad(crate::text!("error.pdf.has_no_startxref_file_truncated"));
     };
     let mut lx = Lexer::new(data, tail_start + at + b"startxref".len());
     lx.uint()
         .and_then(|o| usize::try_from(o).ok())
         .filter(|o| *o > 0 && *o < data.len())
-        .ok_or_else(|| Bad::Unreadable("its startxref points outside the file".into()))
+        .ok_or_else(|| Bad::Unreadable(crate::text!("error.pdf.startxref_points_outside_file")))
 }
 
 #[cfg(test)]
@@ -337,7 +335,7 @@ mod tests {
         let out = crate::hostile::object_stream_loop();
         let ((nodes, _, _), result) = work(&out, &limits());
         match result {
-            Err(PdfError::Unreadable(m)) => assert!(m.contains("needs itself"), "{m}"),
+            Err(PdfError::Unreadable(m)) => assert!(m.to_string().contains("needs itself"), "{m}"),
             other => panic!("{other:?}"),
         }
         assert!(nodes < 10, "{nodes}");

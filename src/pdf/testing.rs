@@ -140,7 +140,7 @@ pub(crate) fn work(file: &[u8], limits: &Limits) -> ((usize, usize, usize), Resu
 /// Why `r` was refused as too complex (and a panic if it was not).
 pub(crate) fn too_complex<T: std::fmt::Debug>(r: Result<T, PdfError>) -> String {
     match r {
-        Err(PdfError::TooComplex(why)) => why,
+        Err(PdfError::TooComplex(why)) => why.to_string(),
         other => panic!("expected TooComplex, got {other:?}"),
     }
 }

@@ -79,7 +79,7 @@ impl<'d, 'a> Increment<'d, 'a> {
                 let (contents, at) = layout
                     .signature
                     .clone()
-                    .ok_or_else(|| Bad::Unreadable("no signature laid out".into()))?;
+                    .ok_or_else(|| Bad::Unreadable(crate::text!("error.pdf.no_signature_laid_out")))?;
                 break (layout, (contents.start + base)..(contents.end + base), at);
             }
             digits += 1;

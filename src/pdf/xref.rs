@@ -32,14 +32,14 @@ impl Doc<'_> {
         let mut first = true;
         loop {
             if !visited.insert(offset) {
-                return Err(
-                    Bad::Unreadable("its cross-reference sections refer to each other in a loop".into()).into(),
-                );
+                return Err(Bad::Unreadable(crate::text!("error.pdf.cross_reference_sections_refer_each")).into());
             }
             if visited.len() > self.limits.max_xref_sections {
-                return Err(
-                    Bad::OverBudget(format!("it has more than {} revisions", self.limits.max_xref_sections)).into(),
-                );
+                return Err(Bad::OverBudget(crate::text!(
+                    "error.pdf.has_more_than_revisions",
+                    max_xref_sections = self.limits.max_xref_sections
+                ))
+                .into());
             }
             let (kind, trailer) = self.read_xref_section(offset)?;
             if first {
@@ -52,7 +52,9 @@ impl Doc<'_> {
                     offset = usize::try_from(*prev)
                         .ok()
                         .filter(|p| *p < self.data.len())
-                        .ok_or_else(|| Bad::Unreadable("a cross-reference section points outside the file".into()))?;
+                        .ok_or_else(|| {
+                            Bad::Unreadable(crate::text!("error.pdf.cross_reference_section_points_outside"))
+                        })?;
                 }
                 _ => break,
             }
@@ -62,7 +64,7 @@ impl Doc<'_> {
         self.next_num = u32::try_from(next)
             .ok()
             .filter(|n| *n < u32::MAX - 1000)
-            .ok_or_else(|| Bad::Unreadable("its object numbers are out of range".into()))?;
+            .ok_or_else(|| Bad::Unreadable(crate::text!("error.pdf.object_numbers_out_range")))?;
         Ok(())
     }
 
@@ -108,7 +110,7 @@ impl Doc<'_> {
             let stm = usize::try_from(*stm)
                 .ok()
                 .filter(|s| *s < self.data.len())
-                .ok_or_else(|| Bad::Unreadable("a cross-reference stream is outside the file".into()))?;
+                .ok_or_else(|| Bad::Unreadable(crate::text!("error.pdf.cross_reference_stream_outside_file")))?;
             self.read_xref_stream(stm)?;
         }
         self.budget.scan(lx.pos.saturating_sub(offset))?;
@@ -126,27 +128,27 @@ impl Doc<'_> {
             if lx.keyword(b"trailer") {
                 match lx.object(0)? {
                     Obj::Dict(d) => break d,
-                    _ => return Err(Bad::Unreadable("the trailer is not a dictionary".into()).into()),
+                    _ => return Err(Bad::Unreadable(crate::text!("error.pdf.trailer_not_dictionary")).into()),
                 }
             }
             let (Some(start), Some(count)) = (lx.uint(), lx.uint()) else {
-                return Err(Bad::Unreadable("its cross-reference table is damaged".into()).into());
+                return Err(Bad::Unreadable(crate::text!("error.pdf.cross_reference_table_damaged")).into());
             };
             for i in 0..count {
                 let (Some(off), Some(_gen)) = (lx.uint(), lx.uint()) else {
-                    return Err(Bad::Unreadable("its cross-reference table is damaged".into()).into());
+                    return Err(Bad::Unreadable(crate::text!("error.pdf.cross_reference_table_damaged")).into());
                 };
                 lx.skip_space();
                 let in_use = match lx.peek() {
                     Some(b'n') => true,
                     Some(b'f') => false,
-                    _ => return Err(Bad::Unreadable("its cross-reference table is damaged".into()).into()),
+                    _ => return Err(Bad::Unreadable(crate::text!("error.pdf.cross_reference_table_damaged")).into()),
                 };
                 lx.pos += 1;
                 let num = start
                     .checked_add(i)
                     .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| Bad::Unreadable("its cross-reference table is damaged".into()))?;
+                    .ok_or_else(|| Bad::Unreadable(crate::text!("error.pdf.cross_reference_table_damaged")))?;
                 let entry = match usize::try_from(off) {
                     Ok(offset) if in_use && offset > 0 => Entry::InFile { offset },
                     _ => Entry::Free,
@@ -180,7 +182,7 @@ impl Doc<'_> {
     fn read_xref_stream(&mut self, offset: usize) -> Result<Dict, PdfError> {
         let (_, obj, stream_start) = self.parse_indirect_at(offset)?;
         let (Obj::Dict(dict), Some(start)) = (obj, stream_start) else {
-            return Err(Bad::Unreadable("startxref does not point at a cross-reference table or stream".into()).into());
+            return Err(Bad::Unreadable(crate::text!("error.pdf.startxref_does_not_point_at")).into());
         };
         let raw = self.stream_data(&dict, start, 0)?;
         let content = decode(&self.budget, &dict, raw)?;
@@ -188,14 +190,14 @@ impl Doc<'_> {
         let widths = stream_widths(&dict)?;
         let entry_len: usize = widths.iter().sum();
         if entry_len == 0 {
-            return Err(Bad::Unreadable("its cross-reference stream has a bad /W".into()).into());
+            return Err(Bad::Unreadable(crate::text!("error.pdf.cross_reference_stream_has_bad")).into());
         }
         let index = stream_index(&dict)?;
         let total = index
             .chunks(2)
             .fold(0u64, |acc, c| acc.saturating_add(c.get(1).copied().unwrap_or(0)));
         if total > (content.len() / entry_len) as u64 {
-            return Err(Bad::Unreadable("its cross-reference stream is shorter than its /Index says".into()).into());
+            return Err(Bad::Unreadable(crate::text!("error.pdf.cross_reference_stream_shorter_than")).into());
         }
         self.add_stream_entries(content, &widths, &index)?;
         Ok(dict)
@@ -218,7 +220,7 @@ impl Doc<'_> {
                 let num = start
                     .checked_add(i)
                     .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| Bad::Unreadable("its cross-reference stream is damaged".into()))?;
+                    .ok_or_else(|| Bad::Unreadable(crate::text!("error.pdf.cross_reference_stream_damaged")))?;
                 let entry = match kind {
                     0 => Entry::Free,
                     1 => match usize::try_from(field(f2)) {
@@ -227,7 +229,7 @@ impl Doc<'_> {
                     },
                     2 => Entry::InStream {
                         container: u32::try_from(field(f2))
-                            .map_err(|_| Bad::Unreadable("its cross-reference stream is damaged".into()))?,
+                            .map_err(|_| Bad::Unreadable(crate::text!("error.pdf.cross_reference_stream_damaged")))?,
                         index: usize::try_from(field(f3)).unwrap_or(usize::MAX),
                     },
                     // Unknown types are references to the null object.
@@ -250,16 +252,16 @@ fn stream_widths(dict: &Dict) -> Result<Vec<usize>, Bad> {
                 _ => None,
             })
             .collect::<Option<_>>()
-            .ok_or_else(|| Bad::Unreadable("its cross-reference stream has a bad /W".into())),
-        _ => bad("its cross-reference stream has no /W"),
+            .ok_or_else(|| Bad::Unreadable(crate::text!("error.pdf.cross_reference_stream_has_bad"))),
+        _ => bad(crate::text!("error.pdf.cross_reference_stream_has_no")),
     }
 }
 
 /// A cross-reference stream's `/Index`, or `[0 /Size]` when it has none.
 fn stream_index(dict: &Dict) -> Result<Vec<u64>, Bad> {
     let size = match get(dict, b"Size") {
-        Some(Obj::Int(s)) => u64::try_from(*s).map_err(|_| Bad::Unreadable("bad /Size".into()))?,
-        _ => return bad("its cross-reference stream has no /Size"),
+        Some(Obj::Int(s)) => u64::try_from(*s).map_err(|_| Bad::Unreadable(crate::text!("error.pdf.bad_size")))?,
+        _ => return bad(crate::text!("error.pdf.cross_reference_stream_has_no_2")),
     };
     match get(dict, b"Index") {
         Some(Obj::Array(a)) => a
@@ -269,7 +271,7 @@ fn stream_index(dict: &Dict) -> Result<Vec<u64>, Bad> {
                 _ => None,
             })
             .collect::<Option<_>>()
-            .ok_or_else(|| Bad::Unreadable("its cross-reference stream has a bad /Index".into())),
+            .ok_or_else(|| Bad::Unreadable(crate::text!("error.pdf.cross_reference_stream_has_bad_2"))),
         _ => Ok(vec![0, size]),
     }
 }

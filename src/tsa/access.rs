@@ -108,7 +108,7 @@ async fn try_debited(desk: Desk<'_>, user_id: &str, client: &str, query_der: Vec
     if left < 1 {
         return Ok(refused(
             FailureInfo::BadRequest,
-            &format!("quota exhausted: {left} left"),
+            &crate::text!("error.job.quota_exhausted_left", left).to_string(),
         ));
     }
     let reply = sign(desk, query_der).await;
@@ -146,9 +146,10 @@ async fn try_debited(desk: Desk<'_>, user_id: &str, client: &str, query_der: Vec
     Ok(match committed {
         Ok(()) => reply.der,
         // Spent meanwhile by another request: the token made is discarded, never returned.
-        Err(crate::db::signing::CommitRefusal::QuotaExhausted(left)) => {
-            refused(FailureInfo::BadRequest, &format!("quota exhausted: {left} left"))
-        }
+        Err(crate::db::signing::CommitRefusal::QuotaExhausted(left)) => refused(
+            FailureInfo::BadRequest,
+            &crate::text!("error.job.quota_exhausted_left", left).to_string(),
+        ),
         Err(crate::db::signing::CommitRefusal::SadSpent) => {
             refused(FailureInfo::SystemFailure, "the timestamp could not be recorded")
         }

@@ -40,7 +40,12 @@ async fn query(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
     let caller = match authenticate(&state, authorization, &client).await {
         Ok(caller) => caller,
         Err(Refusal::Unauthenticated(why)) => {
-            let mut refusal = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why).error_response();
+            let mut refusal = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                crate::i18n::Text::verbatim(why),
+            )
+            .error_response();
             refusal.headers_mut().insert(
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"Parafa TSA\", charset=\"UTF-8\""),
@@ -123,7 +128,12 @@ async fn authenticate(state: &AppState, authorization: Option<&str>, client: &st
 
 /// A 429 with `Retry-After` (seconds) and the CSC-style error body.
 fn too_many(retry_after: u64, reason: &str) -> HttpResponse {
-    let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", reason).error_response();
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        crate::i18n::Text::verbatim(reason),
+    )
+    .error_response();
     r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after));
     r
 }
@@ -148,7 +158,7 @@ async fn read_limited(req: &HttpRequest, mut payload: web::Payload, limit: usize
     let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     let mut seen = 0usize;
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::invalid_request(format!("the request body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::invalid_request(crate::text!("error.http.body_unreadable", e)))?;
         seen = seen.saturating_add(chunk.len());
         if seen > drain_cap {
             return Ok(None);

@@ -210,7 +210,7 @@ impl std::fmt::Display for PageError {
             PageError::Login { next } => write!(f, "login required for {next}"),
             PageError::Consent { next } => write!(f, "consents due before {next}"),
             PageError::TwoFactor { next } => write!(f, "2FA set-up due before {next}"),
-            PageError::Api { error, .. } => write!(f, "{}", error.description),
+            PageError::Api { error, .. } => write!(f, "{}", error.text),
         }
     }
 }
@@ -244,7 +244,7 @@ impl ResponseError for PageError {
                     context! {
                         dev => *dev,
                         status => error.status.as_u16(),
-                        message => api_lang::translate(*lang, &error.description),
+                        message => error.text.render(*lang),
                         user => Value::UNDEFINED,
                     },
                 );
@@ -292,7 +292,7 @@ impl Page {
             return Err(self.error(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "access_denied",
-                "this page is for operators",
+                crate::text!("error.http.page_for_operators"),
             )));
         }
         Ok(user)
@@ -428,7 +428,7 @@ async fn static_file(name: web::Path<String>) -> HttpResponse {
             .content_type(*content_type)
             .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
             .body(*bytes),
-        None => ApiError::not_found("no such file").error_response(),
+        None => ApiError::not_found(crate::text!("error.http.no_such_file")).error_response(),
     }
 }
 

@@ -46,14 +46,14 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     Ok(page.render(
         "operator/console.html",
         context! {
-            sessions => Value::from_serialize(&identity["sessions"]),
-            requests => Value::from_serialize(&rekey["requests"]),
+            sessions => Value::from_serialize(&identity.sessions),
+            requests => Value::from_serialize(&rekey.requests),
             users => Value::from_serialize(&users.users),
             orders => Value::from_serialize(&orders.orders),
             credentials => Value::from_serialize(&credentials.credentials),
             contact => Value::from_serialize(&contact.messages),
             reasons => Value::from_serialize(reasons(page.lang)),
-            institutional => Value::from_serialize(&institutional["orders"]),
+            institutional => Value::from_serialize(&institutional.orders),
             documents => Value::from_serialize(&state.settings.lifecycle.identity_documents),
             packages => Value::from_serialize(
                 state.settings.packages.iter().map(|p| serde_json::json!({"id": p.id, "name": p.name})).collect::<Vec<_>>()

@@ -16,7 +16,6 @@ use crate::billing::orders::OrderView;
 use crate::billing::{self, format_minor, OrderKind, OrderState};
 use crate::clock::Clock;
 use crate::db::credentials::StatusAt;
-use crate::db::rekey::RekeyState;
 use crate::error::ApiError;
 use crate::lifecycle::{identity, issuance, rekey};
 
@@ -262,12 +261,11 @@ async fn certificates(page: Page, state: web::Data<AppState>) -> Result<HttpResp
 async fn user_certificate_pem(page: &Page, state: &AppState, id: &str) -> Result<String, PageError> {
     let user = page.user()?;
     let list = page.ok(issuance::list_in(state, &user.user, page.lang.code()).await)?;
-    list["certificates"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["credential_id"] == id))
-        .and_then(|c| c["certificate_pem"].as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| page.error(ApiError::not_found("no such certificate")))
+    list.certificates
+        .into_iter()
+        .find(|c| c.credential_id == id)
+        .map(|c| c.certificate_pem)
+        .ok_or_else(|| page.error(ApiError::not_found(crate::text!("error.rekey.no_such_certificate"))))
 }
 
 fn download(content_type: &str, filename: &str, body: Vec<u8>) -> HttpResponse {
@@ -299,8 +297,8 @@ async fn certificate_der(
 ) -> Result<HttpResponse, PageError> {
     let pem = user_certificate_pem(&page, &state, &id).await?;
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der =
-        crate::encoding::decode_b64(&b64).ok_or_else(|| page.error(ApiError::not_found("no such certificate")))?;
+    let der = crate::encoding::decode_b64(&b64)
+        .ok_or_else(|| page.error(ApiError::not_found(crate::text!("error.rekey.no_such_certificate"))))?;
     Ok(download("application/pkix-cert", "certificate.cer", der))
 }
 
@@ -329,10 +327,7 @@ async fn rekey_page(
 ) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
     let certs = page.ok(issuance::list_in(&state, &user.user, page.lang.code()).await)?;
-    let current = certs["certificates"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["status"] == StatusAt::Valid.as_str()))
-        .cloned();
+    let current = certs.certificates.iter().find(|c| c.status == StatusAt::Valid);
     let orders = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
     // The rekey order: the one asked for, else the newest one still in progress.
     let order = orders
@@ -351,37 +346,24 @@ async fn rekey_page(
             .contains(&o.state),
         });
     if q.order.is_some() && order.is_none() {
-        return Err(page.error(ApiError::not_found("no such rekey order")));
+        return Err(page.error(ApiError::not_found(crate::text!("error.rekey.no_such_rekey_order"))));
     }
     // The request of that order, found through the certificate it renews.
-    let mut request = Json::Null;
+    let mut request = None;
     if let Some(o) = &order {
-        let request_id = certs["certificates"]
-            .as_array()
-            .and_then(|c| {
-                c.iter()
-                    .find(|c| c["credential_id"].as_str() == o.credential_id.as_deref())
-            })
-            .and_then(|c| c["rekey"]["request_id"].as_str());
+        let request_id = certs
+            .certificates
+            .iter()
+            .find(|c| o.credential_id.as_deref() == Some(c.credential_id.as_str()))
+            .and_then(|c| c.rekey.request_id.as_deref());
         if let Some(rid) = request_id {
             let r = page.ok(rekey::view(&state, &user.user, rid).await)?;
-            if r["order_id"] == o.id.as_str() {
-                request = r;
+            if o.id == r.order_id {
+                request = Some(r);
             }
         }
     }
-    let step = match (&order, request.is_null()) {
-        (None, _) => "notice",
-        (Some(o), true) if o.state == OrderState::AwaitingPayment => "pay",
-        (Some(o), true) if o.state == OrderState::Paid => "start",
-        (Some(_), true) => "closed",
-        (Some(_), false) => match request["state"].as_str().and_then(RekeyState::parse) {
-            Some(RekeyState::Draft) if request["document_received"] == true => "terms",
-            Some(RekeyState::Draft) => "document",
-            Some(RekeyState::Rejected) => "rejected",
-            _ => "status",
-        },
-    };
+    let step = rekey::RekeyStep::of(order.as_ref().map(|o| o.state), request.as_ref());
     let document = page.ok(rekey::document_on_file(&state, &user.user.id).await)?;
     let on_file = document.is_some();
     let document = document.map_or_else(|| json!({}), |d| json!(d));
@@ -399,8 +381,8 @@ async fn rekey_page(
     Ok(page.render(
         "orders/rekey.html",
         context! {
-            step => step,
-            current => Value::from_serialize(&current),
+            step => Value::from_serialize(step),
+            current => Value::from_serialize(current),
             order => Value::from_serialize(&order),
             request => Value::from_serialize(&request),
             document => Value::from_serialize(&document),

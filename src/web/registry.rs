@@ -6,7 +6,7 @@
 use actix_web::{web, HttpResponse, ResponseError as _};
 use minijinja::{context, Value};
 
-use super::{api_lang, Page, StaticFile, Template};
+use super::{Page, StaticFile, Template};
 use crate::app::AppState;
 use crate::ca::registry;
 use crate::clock::Clock;
@@ -61,7 +61,7 @@ async fn search(page: Page, state: web::Data<AppState>, q: web::Query<Query>) ->
             context! {
                 q => text,
                 searched => false,
-                error => api_lang::translate(page.lang, &why),
+                error => why.render(page.lang),
                 sources => Value::from_serialize(&sources),
             },
         ),

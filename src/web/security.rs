@@ -33,17 +33,17 @@ pub fn check(req: &ServiceRequest) -> Result<(), ApiError> {
         return Ok(());
     }
     let headers = req.headers();
-    let forbidden = |why: &str| ApiError::new(StatusCode::FORBIDDEN, "access_denied", why.to_owned());
+    let forbidden = |key: &'static str| ApiError::new(StatusCode::FORBIDDEN, "access_denied", crate::text!(key));
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site == "cross-site" || site == "same-site" {
-            return Err(forbidden("cross-site requests are refused"));
+            return Err(forbidden("error.http.cross_site_requests_refused"));
         }
     }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let host = req.connection_info().host().to_owned();
         let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
         if origin != "null" && !origin_host.eq_ignore_ascii_case(&host) {
-            return Err(forbidden("requests from another origin are refused"));
+            return Err(forbidden("error.http.requests_from_another_origin_refused"));
         }
     }
     if let Some(cookie) = req.cookie(sessions::COOKIE) {
@@ -53,9 +53,7 @@ pub fn check(req: &ServiceRequest) -> Result<(), ApiError> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
-            return Err(forbidden(
-                "the form's security token is missing or stale: reload the page and try again",
-            ));
+            return Err(forbidden("error.http.form_security_token_missing_or"));
         }
     }
     Ok(())

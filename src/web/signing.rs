@@ -74,15 +74,12 @@ async fn sign(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
     let user = page.user()?;
     let list = page.ok(crate::lifecycle::issuance::list_in(&state, &user.user, page.lang.code()).await)?;
     // The certificate jobs::create signs with: the valid one (there is at most one).
-    let certificate = list["certificates"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["status"] == StatusAt::Valid.as_str()))
-        .cloned();
+    let certificate = list.certificates.iter().find(|c| c.status == StatusAt::Valid);
     let limits = &state.settings.documents;
     Ok(page.render(
         "signing/sign.html",
         context! {
-            certificate => Value::from_serialize(&certificate),
+            certificate => Value::from_serialize(certificate),
             previews => previews(),
             max_files => limits.max_files,
             max_file_mb => limits.max_file_bytes / (1024 * 1024),
