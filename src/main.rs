@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
+use parafa::app::AppState;
 use parafa::config::Settings;
 use parafa::db::users::Role;
 use parafa::hsm::{self, KeySpec};
@@ -264,221 +265,234 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
     let state = startup::provision(settings, None).await?;
     match cmd {
-        Admin::Holder(HolderCmd::Create(h)) => {
-            let (given, surname) = match h.name.trim().rsplit_once(char::is_whitespace) {
-                Some((g, s)) => (g.trim().to_owned(), s.to_owned()),
-                None => bail!("--name needs a given name and a surname, e.g. \"Ana Popescu\""),
-            };
-            let req = HolderRequest {
-                email: h.email,
-                given_name: given,
-                surname,
-                phone: h.phone,
-                password: h.password.into(),
-                package: h.package,
-                key: h.key,
-                two_factor: !h.no_2fa,
-                id_number: h.id_number,
-                pseudonym: h.pseudonym,
-                country: h.country,
-                role: Role::Holder,
-                certificate: !h.no_certificate,
-            };
-            let holder = holders::create_ready_holder(
-                &state.db,
-                &state.hsm,
-                &state.ca,
-                &state.settings,
-                state.clock.as_ref(),
-                req,
-                "admin-cli",
-            )
-            .await?;
-            println!("user_id: {}", holder.user_id);
-            println!("credential_id: {}", holder.credential_id);
-            println!("certificate_serial: {}", holder.cert_serial);
-            if holder.credential_id.is_empty() {
-                println!("valid_until: -");
-            } else {
-                println!("valid_until: {}", clock::rfc3339(holder.not_after));
-            }
-            println!("transactions: {}", holder.transactions);
-            println!("totp_secret: {}", holder.secret_base32.expose_secret());
-            println!("otpauth: {}", holder.otpauth_uri.expose_secret());
-            audit::seal(&state.db).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Admin::Audit(AuditCmd::Verify) => {
-            let v = audit::verify(&state.db).await?;
-            match v.broken {
-                None => {
-                    println!("audit chain intact: {} rows", v.rows);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(why) => {
-                    println!("audit chain BROKEN after {} good rows: {why}", v.rows);
-                    Ok(ExitCode::from(2))
-                }
-            }
-        }
-        Admin::Credential { id } => {
-            let db = &state.db;
-            let cred = parafa::db::credentials::credential(db, &id)
-                .await?
-                .with_context(|| format!("no credential {id}"))?;
-            let quota = parafa::db::credentials::quota(db, &id)
-                .await?
-                .context("credential without quota")?;
-            let recorded = parafa::db::signing::signature_count(db, &id).await?;
-            println!("credential_id: {}", cred.id);
-            println!("user_id: {}", cred.user_id);
-            println!("status: {}", cred.status);
-            println!("key: {}", cred.key_spec);
-            println!("certificate_serial: {}", cred.cert_serial);
-            println!("package: {}", quota.package_id);
-            println!("quota_total: {}", quota.total);
-            println!("quota_used: {}", quota.used);
-            println!("quota_left: {}", quota.remaining());
-            println!("signatures_recorded: {recorded}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Admin::Cleanup => {
-            let report = parafa::db::cleanup::run(&state.db, parafa::clock::Clock::now(state.clock.as_ref())).await?;
-            for (table, n) in report {
-                let left = parafa::db::cleanup::count(&state.db, table).await?;
-                println!("{table}: {n} deleted, {left} left");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Admin::Revoke { credential_id, reason } => {
-            let serial =
-                parafa::lifecycle::revoke::revoke_credential(&state, &credential_id, None, &reason, "admin-cli", "cli")
-                    .await?;
-            audit::seal(&state.db).await?;
-            println!("revoked: {serial} ({reason})");
-            Ok(ExitCode::SUCCESS)
-        }
+        Admin::Holder(HolderCmd::Create(h)) => holder_create(&state, h).await,
+        Admin::Audit(AuditCmd::Verify) => audit_verify(&state).await,
+        Admin::Credential { id } => credential_show(&state, &id).await,
+        Admin::Cleanup => cleanup(&state).await,
+        Admin::Revoke { credential_id, reason } => revoke(&state, &credential_id, &reason).await,
         Admin::Operator(OperatorCmd::Create {
             email,
             name,
             phone,
             password,
-        }) => {
-            let (given, surname) = match name.trim().rsplit_once(char::is_whitespace) {
-                Some((g, s)) => (g.trim().to_owned(), s.to_owned()),
-                None => bail!("--name needs a given name and a surname"),
-            };
-            let req = HolderRequest {
-                email,
-                given_name: given,
-                surname,
-                phone,
-                password: password.into(),
-                package: 1,
-                key: KeySpec::P256,
-                two_factor: true,
-                id_number: None,
-                pseudonym: None,
-                country: "RO".into(),
-                role: Role::Operator,
-                certificate: false,
-            };
-            let op = holders::create_ready_holder(
-                &state.db,
-                &state.hsm,
-                &state.ca,
-                &state.settings,
-                state.clock.as_ref(),
-                req,
-                "admin-cli",
-            )
-            .await?;
-            println!("user_id: {}", op.user_id);
-            println!("totp_secret: {}", op.secret_base32.expose_secret());
-            println!("otpauth: {}", op.otpauth_uri.expose_secret());
-            audit::seal(&state.db).await?;
+        }) => operator_create(&state, email, &name, phone, password).await,
+        Admin::Identity(cmd) => identity_cmd(&state, cmd).await,
+        Admin::Rekey(cmd) => rekey_cmd(&state, cmd).await,
+        Admin::Lifecycle(LifecycleCmd::Run) => lifecycle_run(&state).await,
+        Admin::Cert { which } => cert_show(&state, &which).await,
+    }
+}
+
+/// "Given Surname": the last word is the surname.
+fn split_name(name: &str) -> anyhow::Result<(String, String)> {
+    match name.trim().rsplit_once(char::is_whitespace) {
+        Some((g, s)) => Ok((g.trim().to_owned(), s.to_owned())),
+        None => bail!("--name needs a given name and a surname, e.g. \"Ana Popescu\""),
+    }
+}
+
+/// Creates an account ready to use (`admin holder create`, `admin operator create`).
+async fn create_ready(state: &AppState, req: HolderRequest) -> anyhow::Result<holders::ReadyHolder> {
+    let created = holders::create_ready_holder(
+        &state.db,
+        &state.hsm,
+        &state.ca,
+        &state.settings,
+        state.clock.as_ref(),
+        req,
+        "admin-cli",
+    )
+    .await?;
+    audit::seal(&state.db).await?;
+    Ok(created)
+}
+
+/// `admin holder create`.
+async fn holder_create(state: &AppState, h: CreateHolder) -> anyhow::Result<ExitCode> {
+    let (given_name, surname) = split_name(&h.name)?;
+    let req = HolderRequest {
+        email: h.email,
+        given_name,
+        surname,
+        phone: h.phone,
+        password: h.password.into(),
+        package: h.package,
+        key: h.key,
+        two_factor: !h.no_2fa,
+        id_number: h.id_number,
+        pseudonym: h.pseudonym,
+        country: h.country,
+        role: Role::Holder,
+        certificate: !h.no_certificate,
+    };
+    let holder = create_ready(state, req).await?;
+    println!("user_id: {}", holder.user_id);
+    println!("credential_id: {}", holder.credential_id);
+    println!("certificate_serial: {}", holder.cert_serial);
+    if holder.credential_id.is_empty() {
+        println!("valid_until: -");
+    } else {
+        println!("valid_until: {}", clock::rfc3339(holder.not_after));
+    }
+    println!("transactions: {}", holder.transactions);
+    println!("totp_secret: {}", holder.secret_base32.expose_secret());
+    println!("otpauth: {}", holder.otpauth_uri.expose_secret());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin operator create`.
+async fn operator_create(
+    state: &AppState,
+    email: String,
+    name: &str,
+    phone: String,
+    password: String,
+) -> anyhow::Result<ExitCode> {
+    let (given_name, surname) = split_name(name)?;
+    let req = HolderRequest {
+        email,
+        given_name,
+        surname,
+        phone,
+        password: password.into(),
+        package: 1,
+        key: KeySpec::P256,
+        two_factor: true,
+        id_number: None,
+        pseudonym: None,
+        country: "RO".into(),
+        role: Role::Operator,
+        certificate: false,
+    };
+    let op = create_ready(state, req).await?;
+    println!("user_id: {}", op.user_id);
+    println!("totp_secret: {}", op.secret_base32.expose_secret());
+    println!("otpauth: {}", op.otpauth_uri.expose_secret());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin audit verify`: exit code 2 when the chain is broken.
+async fn audit_verify(state: &AppState) -> anyhow::Result<ExitCode> {
+    let v = audit::verify(&state.db).await?;
+    match v.broken {
+        None => {
+            println!("audit chain intact: {} rows", v.rows);
             Ok(ExitCode::SUCCESS)
         }
-        Admin::Identity(cmd) => {
-            use parafa::lifecycle::identity::{self, Verdict};
-            let (id, verdict) = match cmd {
-                IdentityCmd::List { flagged } => {
-                    let q = identity::queue(&state, None, flagged).await?;
-                    println!("{}", serde_json::to_string_pretty(&q)?);
-                    return Ok(ExitCode::SUCCESS);
-                }
-                IdentityCmd::Accept { session_id } => (
-                    session_id,
-                    Verdict {
-                        decision: identity::Decision::Accept,
-                        reason: None,
-                        fake: false,
-                    },
-                ),
-                IdentityCmd::Return { session_id, reason } => (
-                    session_id,
-                    Verdict {
-                        decision: identity::Decision::Return,
-                        reason: Some(reason),
-                        fake: false,
-                    },
-                ),
-                IdentityCmd::Reject {
-                    session_id,
-                    reason,
-                    fake,
-                } => (
-                    session_id,
-                    Verdict {
-                        decision: identity::Decision::Reject,
-                        reason: Some(reason),
-                        fake,
-                    },
-                ),
-            };
-            let out = identity::decide(&state, &id, verdict, "admin-cli").await?;
-            audit::seal(&state.db).await?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Admin::Rekey(cmd) => {
-            use parafa::lifecycle::rekey;
-            let out = match cmd {
-                RekeyCmd::List => serde_json::to_value(rekey::queue(&state, None).await?)?,
-                RekeyCmd::Approve { request_id } => {
-                    serde_json::to_value(rekey::decide(&state, &request_id, true, None, "admin-cli").await?)?
-                }
-                RekeyCmd::Reject { request_id, reason } => {
-                    serde_json::to_value(rekey::decide(&state, &request_id, false, Some(&reason), "admin-cli").await?)?
-                }
-            };
-            audit::seal(&state.db).await?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Admin::Lifecycle(LifecycleCmd::Run) => {
-            let r = parafa::lifecycle::scheduler::tick(&state).await;
-            audit::seal(&state.db).await?;
-            println!("reminders: {}", r.reminders);
-            println!("successors: {}", r.successors);
-            println!("refunds: {}", r.refunds);
-            Ok(ExitCode::SUCCESS)
-        }
-        Admin::Cert { which } => {
-            let der = match which.as_str() {
-                "root" => state.ca.root.der.clone(),
-                "issuing" => state.ca.issuing.der.clone(),
-                serial => {
-                    let row = parafa::db::credentials::certificate(&state.db, &serial.to_lowercase())
-                        .await?
-                        .with_context(|| format!("no certificate with serial {serial}"))?;
-                    parafa::db::unb64(&row.cert_der, "certificates.cert_der")?
-                }
-            };
-            print!("{}", parafa::ca::pem(&der));
-            Ok(ExitCode::SUCCESS)
+        Some(why) => {
+            println!("audit chain BROKEN after {} good rows: {why}", v.rows);
+            Ok(ExitCode::from(2))
         }
     }
+}
+
+/// `admin credential <id>`.
+async fn credential_show(state: &AppState, id: &str) -> anyhow::Result<ExitCode> {
+    let db = &state.db;
+    let cred = parafa::db::credentials::credential(db, id)
+        .await?
+        .with_context(|| format!("no credential {id}"))?;
+    let quota = parafa::db::credentials::quota(db, id)
+        .await?
+        .context("credential without quota")?;
+    let recorded = parafa::db::signing::signature_count(db, id).await?;
+    println!("credential_id: {}", cred.id);
+    println!("user_id: {}", cred.user_id);
+    println!("status: {}", cred.status);
+    println!("key: {}", cred.key_spec);
+    println!("certificate_serial: {}", cred.cert_serial);
+    println!("package: {}", quota.package_id);
+    println!("quota_total: {}", quota.total);
+    println!("quota_used: {}", quota.used);
+    println!("quota_left: {}", quota.remaining());
+    println!("signatures_recorded: {recorded}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin cleanup`.
+async fn cleanup(state: &AppState) -> anyhow::Result<ExitCode> {
+    let report = parafa::db::cleanup::run(&state.db, parafa::clock::Clock::now(state.clock.as_ref())).await?;
+    for (table, n) in report {
+        let left = parafa::db::cleanup::count(&state.db, table).await?;
+        println!("{table}: {n} deleted, {left} left");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin revoke <credential> --reason …`.
+async fn revoke(state: &AppState, credential_id: &str, reason: &str) -> anyhow::Result<ExitCode> {
+    let serial =
+        parafa::lifecycle::revoke::revoke_credential(state, credential_id, None, reason, "admin-cli", "cli").await?;
+    audit::seal(&state.db).await?;
+    println!("revoked: {serial} ({reason})");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin identity list|accept|return|reject`.
+async fn identity_cmd(state: &AppState, cmd: IdentityCmd) -> anyhow::Result<ExitCode> {
+    use parafa::lifecycle::identity::{self, Decision, Verdict};
+    let verdict = |decision, reason, fake| Verdict { decision, reason, fake };
+    let (id, verdict) = match cmd {
+        IdentityCmd::List { flagged } => {
+            let q = identity::queue(state, None, flagged).await?;
+            println!("{}", serde_json::to_string_pretty(&q)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        IdentityCmd::Accept { session_id } => (session_id, verdict(Decision::Accept, None, false)),
+        IdentityCmd::Return { session_id, reason } => (session_id, verdict(Decision::Return, Some(reason), false)),
+        IdentityCmd::Reject {
+            session_id,
+            reason,
+            fake,
+        } => (session_id, verdict(Decision::Reject, Some(reason), fake)),
+    };
+    let out = identity::decide(state, &id, verdict, "admin-cli").await?;
+    audit::seal(&state.db).await?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin rekey list|approve|reject`.
+async fn rekey_cmd(state: &AppState, cmd: RekeyCmd) -> anyhow::Result<ExitCode> {
+    use parafa::lifecycle::rekey;
+    let out = match cmd {
+        RekeyCmd::List => serde_json::to_value(rekey::queue(state, None).await?)?,
+        RekeyCmd::Approve { request_id } => {
+            serde_json::to_value(rekey::decide(state, &request_id, true, None, "admin-cli").await?)?
+        }
+        RekeyCmd::Reject { request_id, reason } => {
+            serde_json::to_value(rekey::decide(state, &request_id, false, Some(&reason), "admin-cli").await?)?
+        }
+    };
+    audit::seal(&state.db).await?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin lifecycle run`: one run of the scheduler.
+async fn lifecycle_run(state: &AppState) -> anyhow::Result<ExitCode> {
+    let r = parafa::lifecycle::scheduler::tick(state).await;
+    audit::seal(&state.db).await?;
+    println!("reminders: {}", r.reminders);
+    println!("successors: {}", r.successors);
+    println!("refunds: {}", r.refunds);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin cert root|issuing|<serial>`: the certificate as PEM.
+async fn cert_show(state: &AppState, which: &str) -> anyhow::Result<ExitCode> {
+    let der = match which {
+        "root" => state.ca.root.der.clone(),
+        "issuing" => state.ca.issuing.der.clone(),
+        serial => {
+            let row = parafa::db::credentials::certificate(&state.db, &serial.to_lowercase())
+                .await?
+                .with_context(|| format!("no certificate with serial {serial}"))?;
+            parafa::db::unb64(&row.cert_der, "certificates.cert_der")?
+        }
+    };
+    print!("{}", parafa::ca::pem(&der));
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn hsm_list(settings: Settings, json: bool) -> anyhow::Result<ExitCode> {

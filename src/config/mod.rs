@@ -1082,17 +1082,7 @@ impl Settings {
                 return invalid("identity_provider.url", format!("{url:?} must start with https://"));
             }
         }
-        let o = &self.tsa_ocsp;
-        if o.tsa_per_minute < 1
-            || o.ocsp_per_minute < 1
-            || o.ocsp_fresh_per_minute < 1
-            || o.tsa_anonymous_per_minute < 1
-        {
-            return invalid("tsa_ocsp", "the per-minute limits must be at least 1".into());
-        }
-        if !(0..=86_400).contains(&o.ocsp_cache_secs) {
-            return invalid("tsa_ocsp.ocsp_cache_secs", "must be between 0 and 86400".into());
-        }
+        self.tsa_ocsp.validate()?;
         let db = self.database_url();
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return invalid(
@@ -1125,68 +1115,12 @@ impl Settings {
         }
         self.notify.validate()?;
         self.parsers.validate()?;
-        let a = &self.admission;
-        if a.memory_budget_mib < 32 || a.wait_ms > 60_000 || a.body_factor < 1 || a.parse_factor < 1 {
-            return invalid(
-                "admission",
-                "memory_budget_mib ≥ 32, wait_ms ≤ 60000, body_factor ≥ 1 and parse_factor ≥ 1".into(),
-            );
-        }
+        self.admission.validate()?;
         self.limits.validate()?;
-        let d = &self.documents;
-        if d.retention_secs < 60 || d.max_files == 0 || d.max_file_bytes == 0 || d.max_job_bytes < d.max_file_bytes {
-            return invalid(
-                "documents",
-                "retention_secs ≥ 60, max_files ≥ 1, max_file_bytes ≥ 1 and max_job_bytes ≥ max_file_bytes".into(),
-            );
-        }
-        let t = &self.tsa;
-        if const_oid::ObjectIdentifier::new(&t.policy).is_err() {
-            return invalid(
-                "tsa.policy",
-                format!("{:?} is not an OID such as 0.4.0.2023.1.1", t.policy),
-            );
-        }
-        if t.accuracy_millis > 999 || t.validity_days < 1 || !(256..=1024 * 1024).contains(&t.max_request_bytes) {
-            return invalid(
-                "tsa",
-                "accuracy_millis 0..=999, validity_days ≥ 1, max_request_bytes 256..=1048576".into(),
-            );
-        }
-        let l = &self.lifecycle;
-        if !(1..=3600).contains(&l.tick_secs)
-            || l.reminder_days.iter().any(|d| *d < 1)
-            || l.rekey_cutoff_hours < 0
-            || l.successor_lead_days < 0
-            || l.identity_link_hours < 1
-            || l.identity_documents.is_empty()
-        {
-            return invalid(
-                "lifecycle",
-                "tick_secs 1..=3600, reminder_days ≥ 1, identity_link_hours ≥ 1, a document list, no negative limits"
-                    .into(),
-            );
-        }
-        if values::parse_rate(&self.billing.fallback_eur_ron).is_none_or(|r| r <= 0) {
-            return invalid(
-                "billing.fallback_eur_ron",
-                format!("{:?} is not a rate such as 5.0900", self.billing.fallback_eur_ron),
-            );
-        }
-        if !(0..=10_000).contains(&self.billing.vat_basis_points) {
-            return invalid(
-                "billing.vat_basis_points",
-                "VAT must be between 0 and 10000 basis points".into(),
-            );
-        }
-        if !(0..=60).contains(&self.billing.institutional_lead_working_days)
-            || !(0..=365).contains(&self.billing.institutional_payment_days)
-        {
-            return invalid(
-                "billing",
-                "institutional_lead_working_days 0..=60, institutional_payment_days 0..=365".into(),
-            );
-        }
+        self.documents.validate()?;
+        self.tsa.validate()?;
+        self.lifecycle.validate()?;
+        self.billing.validate()?;
         if self.packages.is_empty() {
             return invalid("packages", "at least one package is needed".into());
         }
@@ -1257,6 +1191,122 @@ impl Settings {
 /// Cores available to this process.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+impl TsaOcspSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if self.tsa_per_minute < 1
+            || self.ocsp_per_minute < 1
+            || self.ocsp_fresh_per_minute < 1
+            || self.tsa_anonymous_per_minute < 1
+        {
+            return invalid("tsa_ocsp", "the per-minute limits must be at least 1".into());
+        }
+        if !(0..=86_400).contains(&self.ocsp_cache_secs) {
+            return invalid("tsa_ocsp.ocsp_cache_secs", "must be between 0 and 86400".into());
+        }
+        Ok(())
+    }
+}
+
+impl AdmissionSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if self.memory_budget_mib < 32 || self.wait_ms > 60_000 || self.body_factor < 1 || self.parse_factor < 1 {
+            return invalid(
+                "admission",
+                "memory_budget_mib ≥ 32, wait_ms ≤ 60000, body_factor ≥ 1 and parse_factor ≥ 1".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl DocumentSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if self.retention_secs < 60
+            || self.max_files == 0
+            || self.max_file_bytes == 0
+            || self.max_job_bytes < self.max_file_bytes
+        {
+            return invalid(
+                "documents",
+                "retention_secs ≥ 60, max_files ≥ 1, max_file_bytes ≥ 1 and max_job_bytes ≥ max_file_bytes".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl TsaSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if const_oid::ObjectIdentifier::new(&self.policy).is_err() {
+            return invalid(
+                "tsa.policy",
+                format!("{:?} is not an OID such as 0.4.0.2023.1.1", self.policy),
+            );
+        }
+        if self.accuracy_millis > 999
+            || self.validity_days < 1
+            || !(256..=1024 * 1024).contains(&self.max_request_bytes)
+        {
+            return invalid(
+                "tsa",
+                "accuracy_millis 0..=999, validity_days ≥ 1, max_request_bytes 256..=1048576".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl LifecycleSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if !(1..=3600).contains(&self.tick_secs)
+            || self.reminder_days.iter().any(|d| *d < 1)
+            || self.rekey_cutoff_hours < 0
+            || self.successor_lead_days < 0
+            || self.identity_link_hours < 1
+            || self.identity_documents.is_empty()
+        {
+            return invalid(
+                "lifecycle",
+                "tick_secs 1..=3600, reminder_days ≥ 1, identity_link_hours ≥ 1, a document list, no negative limits"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl BillingSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+        if values::parse_rate(&self.fallback_eur_ron).is_none_or(|r| r <= 0) {
+            return invalid(
+                "billing.fallback_eur_ron",
+                format!("{:?} is not a rate such as 5.0900", self.fallback_eur_ron),
+            );
+        }
+        if !(0..=10_000).contains(&self.vat_basis_points) {
+            return invalid(
+                "billing.vat_basis_points",
+                "VAT must be between 0 and 10000 basis points".into(),
+            );
+        }
+        if !(0..=60).contains(&self.institutional_lead_working_days)
+            || !(0..=365).contains(&self.institutional_payment_days)
+        {
+            return invalid(
+                "billing",
+                "institutional_lead_working_days 0..=60, institutional_payment_days 0..=365".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
