@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 
 use parafa::app::AppState;
 use parafa::config::Settings;
+use parafa::db::users::Role;
 use parafa::hsm::{self, KeySpec};
 use parafa::lifecycle::holders::{self, HolderRequest};
 use parafa::{audit, clock, startup};
@@ -321,7 +322,7 @@ async fn holder_create(state: &AppState, h: CreateHolder) -> anyhow::Result<Exit
         id_number: h.id_number,
         pseudonym: h.pseudonym,
         country: h.country,
-        role: "holder".into(),
+        role: Role::Holder,
         certificate: !h.no_certificate,
     };
     let holder = create_ready(state, req).await?;
@@ -360,7 +361,7 @@ async fn operator_create(
         id_number: None,
         pseudonym: None,
         country: "RO".into(),
-        role: "operator".into(),
+        role: Role::Operator,
         certificate: false,
     };
     let op = create_ready(state, req).await?;

@@ -3,8 +3,8 @@
 //! (`counters` row `contact`) and a copy by e-mail; an operator answers it once, which closes it, is audited and is
 //! e-mailed to the holder. Every e-mail's footer links to the page of this form (`/contact`).
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::Services;
 use crate::clock::{rfc3339, Clock};
@@ -108,8 +108,81 @@ fn topic_of(raw: Option<&str>) -> Result<&'static str, ContactError> {
         .ok_or_else(|| ContactError::Invalid(crate::text!("error.contact.topic_must_one", topics = TOPICS.join(", "))))
 }
 
+/// The order a message is about.
+#[derive(Debug, Serialize)]
+pub struct OrderRef {
+    pub id: String,
+    pub registration_number: Option<String>,
+}
+
+/// A message just sent, as its sender sees it.
+// The fields of these views are in the order of the JSON objects they replaced (alphabetical).
+#[derive(Debug, Serialize)]
+pub struct SentMessage {
+    pub created_at: String,
+    pub id: String,
+    pub message: String,
+    pub number: i64,
+    pub order: Option<OrderRef>,
+    pub state: MessageState,
+    pub topic: &'static str,
+}
+
+/// A message with its state and answer; the operators' list names its holder.
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    pub answer: Option<String>,
+    pub answered_at: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<Holder>,
+    pub id: String,
+    pub message: String,
+    pub number: i64,
+    pub order: Option<OrderRef>,
+    pub state: MessageState,
+    pub topic: String,
+}
+
+/// The holder who wrote a message, for the operators.
+#[derive(Debug, Serialize)]
+pub struct Holder {
+    pub email: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// A list of messages.
+#[derive(Debug, Serialize)]
+pub struct Messages {
+    pub messages: Vec<MessageView>,
+}
+
+/// An order a message may be about.
+#[derive(Debug, Serialize)]
+pub struct OrderChoice {
+    pub created_at: String,
+    pub id: String,
+    pub registration_number: String,
+}
+
+/// The orders a holder's message may be about.
+#[derive(Debug, Serialize)]
+pub struct OrderChoices {
+    pub orders: Vec<OrderChoice>,
+}
+
+/// A message just answered.
+#[derive(Debug, Serialize)]
+pub struct Answered {
+    pub answered_at: String,
+    pub id: String,
+    pub number: i64,
+    pub state: MessageState,
+}
+
 /// Sends a message: checks it, numbers it, stores it with a copy e-mailed to the holder, audits it.
-pub async fn send(state: &Services, user: &User, req: NewMessage, client: &str) -> Result<Value, ContactError> {
+pub async fn send(state: &Services, user: &User, req: NewMessage, client: &str) -> Result<SentMessage, ContactError> {
     let topic = topic_of(req.topic.as_deref())?;
     let body = text_within(req.message.as_deref(), MESSAGE_MIN_CHARS, "message")?;
     let now = state.clock.now();
@@ -172,63 +245,75 @@ pub async fn send(state: &Services, user: &User, req: NewMessage, client: &str) 
     );
     crate::db::audit::insert(&mut *tx, &audit).await?;
     tx.commit().await?;
-    Ok(json!({
-        "id": id,
-        "number": number,
-        "topic": topic,
-        "order": order.as_ref().map(|(id, n)| json!({ "id": id, "registration_number": n })),
-        "message": body,
-        "state": MessageState::Open,
-        "created_at": rfc3339(now),
-    }))
+    Ok(SentMessage {
+        id,
+        number,
+        topic,
+        order: order.map(|(id, n)| OrderRef {
+            id,
+            registration_number: Some(n),
+        }),
+        message: body,
+        state: MessageState::Open,
+        created_at: rfc3339(now),
+    })
 }
 
-fn message_json(m: &db::contact::Message) -> Value {
-    let mut v = json!({
-        "id": m.id,
-        "number": m.number,
-        "topic": m.topic,
-        "order": m.order_id.as_ref().map(|id| json!({ "id": id, "registration_number": m.order_number })),
-        "message": m.body,
-        "state": m.state,
-        "answer": m.answer,
-        "created_at": rfc3339(m.created_at),
-        "answered_at": m.answered_at.map(rfc3339),
+fn message_view(m: db::contact::Message) -> MessageView {
+    let holder = m.holder.map(|(email, given, surname)| Holder {
+        email,
+        id: m.user_id,
+        name: format!("{given} {surname}"),
     });
-    if let Some((email, given, surname)) = &m.holder {
-        v["holder"] = json!({ "id": m.user_id, "email": email, "name": format!("{given} {surname}") });
+    MessageView {
+        order: m.order_id.map(|id| OrderRef {
+            id,
+            registration_number: m.order_number,
+        }),
+        id: m.id,
+        number: m.number,
+        topic: m.topic,
+        message: m.body,
+        state: m.state,
+        answer: m.answer,
+        created_at: rfc3339(m.created_at),
+        answered_at: m.answered_at.map(rfc3339),
+        holder,
     }
-    v
 }
 
 /// `GET /api/v1/me/contact`: the holder's own messages, newest first, with their state and answer.
-pub async fn mine(state: &Services, user: &User) -> Result<Value, ContactError> {
-    let messages: Vec<Value> = db::contact::of_user(&state.db, &user.id, LIST_LIMIT)
+pub async fn mine(state: &Services, user: &User) -> Result<Messages, ContactError> {
+    let messages = db::contact::of_user(&state.db, &user.id, LIST_LIMIT)
         .await?
-        .iter()
-        .map(message_json)
+        .into_iter()
+        .map(message_view)
         .collect();
-    Ok(json!({ "messages": messages }))
+    Ok(Messages { messages })
 }
 
 /// The holder's orders a message may be about (newest first): id, registration number, date.
-pub async fn orders_of(state: &Services, user: &User) -> Result<Value, ContactError> {
-    let orders: Vec<Value> = db::contact::orders_of(&state.db, &user.id, LIST_LIMIT)
+pub async fn orders_of(state: &Services, user: &User) -> Result<OrderChoices, ContactError> {
+    let orders = db::contact::orders_of(&state.db, &user.id, LIST_LIMIT)
         .await?
         .into_iter()
-        .map(|(id, number, at)| json!({ "id": id, "registration_number": number, "created_at": rfc3339(at) }))
+        .map(|(id, registration_number, at)| OrderChoice {
+            id,
+            registration_number,
+            created_at: rfc3339(at),
+        })
         .collect();
-    Ok(json!({ "orders": orders }))
+    Ok(OrderChoices { orders })
 }
 
 /// `GET /api/v1/operator/contact`: the open messages, oldest first, with their holder.
-pub async fn open_messages(state: &Services) -> Result<Value, ContactError> {
-    let messages: Vec<Value> = db::contact::open(&state.db, LIST_LIMIT)
+pub async fn open_messages(state: &Services) -> Result<Messages, ContactError> {
+    let messages = db::contact::open(&state.db, LIST_LIMIT)
         .await?
-        .iter()
-        .map(message_json)
+        .into_iter()
+        .map(message_view)
         .collect();
-    Ok(json!({ "messages": messages }))
+    Ok(Messages { messages })
 }
 
 /// An operator answers an open message: it is closed with the answer, the holder is e-mailed, the answer is
@@ -239,7 +324,7 @@ pub async fn answer(
     req: Answer,
     operator: &User,
     client: &str,
-) -> Result<Value, ContactError> {
+) -> Result<Answered, ContactError> {
     let text = text_within(req.answer.as_deref(), 1, "answer")?;
     let now = state.clock.now();
     let actor = format!("operator:{}", operator.id);
@@ -292,7 +377,12 @@ pub async fn answer(
     );
     crate::db::audit::insert(&mut *tx, &audit).await?;
     tx.commit().await?;
-    Ok(json!({ "id": id, "number": number, "state": "answered", "answered_at": rfc3339(now) }))
+    Ok(Answered {
+        id: id.to_owned(),
+        number,
+        state: MessageState::Answered,
+        answered_at: rfc3339(now),
+    })
 }
 
 #[cfg(test)]

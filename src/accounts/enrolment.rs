@@ -13,8 +13,8 @@ use super::Services;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
-use crate::db::accounts::{self as store, Flow};
-use crate::db::users::{self, User};
+use crate::db::accounts::{self as store, ConsentKind, Flow, FlowEvent, FlowStage};
+use crate::db::users::{self, Role, TwoFactorSetting, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
 use crate::text;
@@ -41,7 +41,7 @@ pub struct InvitationView {
     pub email: String,
     /// The last two digits of the enrolled phone number.
     pub phone_ends_with: String,
-    pub stage: String,
+    pub stage: FlowStage,
     pub expires_at: String,
 }
 
@@ -89,7 +89,7 @@ pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<
         }
     }
     if let Some(existing) = users::by_email(db, &email).await? {
-        if existing.status != "invited" {
+        if existing.status != UserStatus::Invited {
             let (subject, body) = Template::AlreadyEnrolled {
                 login_link: &format!("{base}/login"),
                 recovery_link: &format!("{base}/password-recovery"),
@@ -117,9 +117,9 @@ pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<
         surname,
         phone,
         password_hash: String::new(),
-        role: "holder".into(),
-        status: "invited".into(),
-        two_factor: "pending".into(),
+        role: Role::Holder,
+        status: UserStatus::Invited,
+        two_factor: TwoFactorSetting::Pending,
         created_at: now,
         lang: lang.as_str().into(),
         two_factor_postponed: None,
@@ -134,7 +134,7 @@ pub async fn enrol(state: &Services, req: EnrolRequest, client: &str) -> Result<
     store::insert_consent(
         &mut *tx,
         &user.id,
-        "privacy_notice",
+        ConsentKind::PrivacyNotice,
         &acc.privacy_notice_version,
         true,
         client,
@@ -165,7 +165,7 @@ pub(crate) async fn invite(state: &Services, user: &User, lang: Lang, client: &s
         token_hash: Some(token_hash),
         user_id: user.id.clone(),
         kind: KIND.into(),
-        stage: "invited".into(),
+        stage: FlowStage::Invited,
         data: "{}".into(),
         attempts: 0,
         expires_at: now + acc.invitation_ttl_secs,
@@ -199,12 +199,12 @@ async fn flow_of(state: &Services, token: &str) -> Result<(Flow, User), AccountE
         .await?
         .filter(|f| f.kind == KIND)
         .ok_or_else(|| AccountError::NotFound(crate::text!("error.enrol.activation_link_not_valid")))?;
-    if flow.stage == "done" {
+    if flow.stage == FlowStage::Done {
         return Err(AccountError::Expired(crate::text!(
             "error.enrol.activation_link_was_already_used"
         )));
     }
-    if flow.stage == "closed" || flow.attempts >= state.settings.accounts.max_code_attempts {
+    if flow.stage == FlowStage::Closed || flow.attempts >= state.settings.accounts.max_code_attempts {
         return Err(AccountError::Expired(crate::text!(
             "error.enrol.activation_link_no_longer_valid"
         )));
@@ -249,7 +249,7 @@ pub async fn phone(
     client: &str,
 ) -> Result<codes::Sent, AccountError> {
     let (flow, user) = flow_of(state, token).await?;
-    if !matches!(flow.stage.as_str(), "invited" | "phone_code_sent") {
+    if !matches!(flow.stage, FlowStage::Invited | FlowStage::PhoneCodeSent) {
         return Err(AccountError::Conflict(crate::text!(
             "error.enrol.phone_number_already_verified"
         )));
@@ -275,8 +275,7 @@ pub async fn phone(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        &flow.stage,
-        "phone_code_sent",
+        FlowEvent::PhoneCodeSent,
         None,
         state.clock.now(),
     )
@@ -332,7 +331,7 @@ pub async fn verify_phone(
     client: &str,
 ) -> Result<(), AccountError> {
     let (flow, user) = flow_of(state, token).await?;
-    if flow.stage != "phone_code_sent" {
+    if flow.stage != FlowStage::PhoneCodeSent {
         return Err(AccountError::Conflict(crate::text!(
             "error.enrol.ask_for_sms_code_first"
         )));
@@ -360,8 +359,8 @@ pub async fn verify_phone(
     }
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    store::advance_flow(&mut *tx, &flow.id, "phone_code_sent", "phone_verified", None, now).await?;
-    store::set_user_status(&mut *tx, &user.id, "phone_verified").await?;
+    store::advance_flow(&mut *tx, &flow.id, FlowEvent::PhoneVerified, None, now).await?;
+    store::set_user_status(&mut *tx, &user.id, UserStatus::PhoneVerified).await?;
     tx.commit().await?;
     audit(state, &user.id, "enrolment.phone_verified", "ok", client, json!({})).await;
     Ok(())
@@ -376,7 +375,7 @@ pub async fn set_password(
 ) -> Result<(), AccountError> {
     use secrecy::ExposeSecret;
     let (flow, user) = flow_of(state, token).await?;
-    if flow.stage != "phone_verified" {
+    if flow.stage != FlowStage::PhoneVerified {
         return Err(AccountError::Conflict(crate::text!(
             "error.enrol.verify_phone_number_first"
         )));
@@ -387,13 +386,13 @@ pub async fn set_password(
     let hash = state.hasher.hash(pw, 0).await?;
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    if !store::advance_flow(&mut *tx, &flow.id, "phone_verified", "done", None, now).await? {
+    if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::Enrolled, None, now).await? {
         return Err(AccountError::Conflict(crate::text!(
             "error.enrol.activation_link_was_already_used"
         )));
     }
     store::set_password(&mut *tx, &user.id, &hash).await?;
-    store::set_user_status(&mut *tx, &user.id, "active").await?;
+    store::set_user_status(&mut *tx, &user.id, UserStatus::Active).await?;
     tx.commit().await?;
     audit(state, &user.id, "account.activate", "ok", client, json!({})).await;
     Ok(())

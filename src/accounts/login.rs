@@ -11,7 +11,7 @@ use super::{audit, AccountError};
 use crate::auth::{sessions, totp};
 use crate::db::accounts as store;
 use crate::db::limits::{self, Limit};
-use crate::db::users::{self, User};
+use crate::db::users::{self, Postponement, TwoFactorSetting, User, UserStatus};
 
 /// `POST /api/v1/session`.
 #[derive(Debug, Deserialize)]
@@ -56,13 +56,13 @@ pub struct LoggedIn {
 
 /// The 2FA state of a user at `now` (login and the checks of other routes use it).
 pub fn two_factor_state(state: &Services, user: &User, now: i64) -> TwoFactor {
-    match user.two_factor.as_str() {
-        "on" => TwoFactor::On,
-        "off" => TwoFactor::Off,
+    match user.two_factor {
+        TwoFactorSetting::On => TwoFactor::On,
+        TwoFactorSetting::Off => TwoFactor::Off,
         _ if now >= state.settings.accounts.two_factor_mandatory_at() => TwoFactor::SetupRequired,
-        _ => match (user.two_factor_postponed.as_deref(), user.two_factor_until) {
-            (Some("never"), _) => TwoFactor::Postponed,
-            (Some("date"), Some(until)) if until > now => TwoFactor::Postponed,
+        _ => match (user.two_factor_postponed, user.two_factor_until) {
+            (Some(Postponement::Never), _) => TwoFactor::Postponed,
+            (Some(Postponement::Date), Some(until)) if until > now => TwoFactor::Postponed,
             _ => TwoFactor::SetupDue,
         },
     }
@@ -145,7 +145,7 @@ pub async fn check_password(
     crate::metrics::password_verification();
     let ok = state.hasher.verify(pw, stored).await?;
     match user {
-        Some(u) if ok && u.status == "active" => Ok((u, attempt)),
+        Some(u) if ok && u.status == UserStatus::Active => Ok((u, attempt)),
         other => {
             if let Some(u) = other {
                 audit(state, &u.id, "auth.login", "wrong password", client, json!({})).await;
@@ -184,8 +184,8 @@ pub async fn login(state: &Services, req: LoginRequest, client: &str) -> Result<
     }
     attempt.succeeded(state).await?;
     // "At next login" is used up by this login: the user is asked now and may postpone again.
-    if two_factor == TwoFactor::SetupDue && user.two_factor_postponed.as_deref() == Some("next_login") {
-        store::set_two_factor(db.writer(), &user.id, &user.two_factor, None, None).await?;
+    if two_factor == TwoFactor::SetupDue && user.two_factor_postponed == Some(Postponement::NextLogin) {
+        store::set_two_factor(db.writer(), &user.id, user.two_factor, None, None).await?;
         two_factor = TwoFactor::SetupDue;
     }
     let remember = req.remember_me.unwrap_or(false);
@@ -228,7 +228,7 @@ pub async fn postpone(
 ) -> Result<TwoFactor, AccountError> {
     let now = state.clock.now();
     let mandatory = state.settings.accounts.two_factor_mandatory_at();
-    if user.two_factor == "on" {
+    if user.two_factor == TwoFactorSetting::On {
         return Err(AccountError::Conflict(crate::text!(
             "error.login.two_factor_authentication_already_on"
         )));
@@ -256,17 +256,17 @@ pub async fn postpone(
                     two_factor_mandatory_from = state.settings.accounts.two_factor_mandatory_from
                 )));
             }
-            ("date", Some(at))
+            (Postponement::Date, Some(at))
         }
-        (None, Some(true), None) => ("next_login", None),
-        (None, None, Some(true)) => ("never", None),
+        (None, Some(true), None) => (Postponement::NextLogin, None),
+        (None, None, Some(true)) => (Postponement::Never, None),
         _ => {
             return Err(AccountError::Invalid(crate::text!(
                 "error.login.give_exactly_one_until_date"
             )))
         }
     };
-    store::set_two_factor(state.db.writer(), &user.id, &user.two_factor, Some(mode), until).await?;
+    store::set_two_factor(state.db.writer(), &user.id, user.two_factor, Some(mode), until).await?;
     audit(
         state,
         &user.id,

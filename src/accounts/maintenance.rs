@@ -11,8 +11,8 @@ use super::Services;
 use super::{audit, check_password_strength, normalise_phone, AccountError};
 use crate::auth::{codes, tokens};
 use crate::clock::Clock;
-use crate::db::accounts::{self as store, Flow};
-use crate::db::users::{self, User};
+use crate::db::accounts::{self as store, Flow, FlowEvent, FlowStage};
+use crate::db::users::{self, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 use crate::notify::{self, Lang, Medium, Message, Template};
 
@@ -37,13 +37,14 @@ fn email(user: &User, state: &Services, t: Template<'_>, kind: &str) -> Message 
     notify::email(&user.email, &user.lang, state.ca.public_base(), t, kind)
 }
 
-/// Stores the new password hash, ends every session and queues the confirmation, in one transaction.
+/// Stores the new password hash, ends every session and queues the confirmation, in one transaction; a recovery
+/// `flow` is done with it.
 async fn replace_password(state: &Services, user: &User, hash: &str, flow: Option<&Flow>) -> Result<(), AccountError> {
     let now = state.clock.now();
     let m = email(user, state, Template::PasswordChanged, "password_changed");
     let mut tx = state.db.writer().begin().await?;
     if let Some(f) = flow {
-        if !store::advance_flow(&mut *tx, &f.id, &f.stage, "done", None, now).await? {
+        if !store::advance_flow(&mut *tx, &f.id, FlowEvent::Recovered, None, now).await? {
             return Err(AccountError::Conflict(crate::text!(
                 "error.account.step_was_already_done"
             )));
@@ -97,7 +98,7 @@ pub async fn start_recovery(state: &Services, email_address: Option<String>, cli
     codes::reserve_send_now(&state.db, &state.settings.limits, &address, state.clock.now()).await?;
     let Some(user) = users::by_email(&state.db, &address)
         .await?
-        .filter(|u| u.status == "active")
+        .filter(|u| u.status == UserStatus::Active)
     else {
         return Ok(());
     };
@@ -109,7 +110,7 @@ pub async fn start_recovery(state: &Services, email_address: Option<String>, cli
         token_hash: Some(token_hash),
         user_id: user.id.clone(),
         kind: RECOVERY.into(),
-        stage: "link_sent".into(),
+        stage: FlowStage::LinkSent,
         data: "{}".into(),
         attempts: 0,
         expires_at: now + acc.recovery_link_ttl_secs,
@@ -133,46 +134,50 @@ pub async fn start_recovery(state: &Services, email_address: Option<String>, cli
     Ok(())
 }
 
-async fn recovery_flow(state: &Services, token: &str, stages: &[&str]) -> Result<(Flow, User), AccountError> {
+async fn recovery_flow(state: &Services, token: &str, stages: &[FlowStage]) -> Result<(Flow, User), AccountError> {
     let flow = store::flow_by_token(&state.db, &tokens::hash(token))
         .await?
         .filter(|f| f.kind == RECOVERY)
         .ok_or_else(|| AccountError::NotFound(crate::text!("error.account.recovery_link_not_valid")))?;
-    if flow.stage == "done" || flow.stage == "closed" || flow.expires_at <= state.clock.now() {
+    if !flow.stage.is_open() || flow.expires_at <= state.clock.now() {
         return Err(AccountError::Expired(crate::text!(
             "error.account.recovery_link_no_longer_valid"
         )));
     }
-    if !stages.contains(&flow.stage.as_str()) {
-        return Err(AccountError::Conflict(match flow.stage.as_str() {
-            "link_sent" => crate::text!("error.enrol.ask_for_sms_code_first"),
-            "sms_sent" => crate::text!("error.account.enter_sms_code_first"),
+    if !stages.contains(&flow.stage) {
+        return Err(AccountError::Conflict(match flow.stage {
+            FlowStage::LinkSent => crate::text!("error.enrol.ask_for_sms_code_first"),
+            FlowStage::SmsSent => crate::text!("error.account.enter_sms_code_first"),
             _ => crate::text!("error.account.step_was_already_done"),
         }));
     }
     let user = users::by_id(&state.db, &flow.user_id)
         .await?
-        .filter(|u| u.status == "active")
+        .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(|| AccountError::NotFound(crate::text!("error.account.recovery_link_not_valid")))?;
     Ok((flow, user))
 }
 
 /// The stage of a live recovery link (`link_sent`, `sms_sent`, `verified`), for the page the link opens.
-pub async fn recovery_stage(state: &Services, token: &str) -> Result<String, AccountError> {
-    let (flow, _) = recovery_flow(state, token, &["link_sent", "sms_sent", "verified"]).await?;
+pub async fn recovery_stage(state: &Services, token: &str) -> Result<FlowStage, AccountError> {
+    let (flow, _) = recovery_flow(
+        state,
+        token,
+        &[FlowStage::LinkSent, FlowStage::SmsSent, FlowStage::Verified],
+    )
+    .await?;
     Ok(flow.stage)
 }
 
 /// `POST …/{token}/sms`: "Send code".
 pub async fn recovery_sms(state: &Services, token: &str, client: &str) -> Result<codes::Sent, AccountError> {
     // The code may be asked for again (after the cool-down) while it has not been entered.
-    let (flow, user) = recovery_flow(state, token, &["link_sent", "sms_sent"]).await?;
+    let (flow, user) = recovery_flow(state, token, &[FlowStage::LinkSent, FlowStage::SmsSent]).await?;
     let sent = send_sms_code(state, &flow, &user, CodePurpose::PasswordRecovery, RECOVERY).await?;
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        &flow.stage,
-        "sms_sent",
+        FlowEvent::RecoveryCodeSent,
         None,
         state.clock.now(),
     )
@@ -188,7 +193,7 @@ pub async fn recovery_verify(
     code: Option<String>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let (flow, user) = recovery_flow(state, token, &["sms_sent"]).await?;
+    let (flow, user) = recovery_flow(state, token, &[FlowStage::SmsSent]).await?;
     codes::verify(
         &state.db,
         state.clock.as_ref(),
@@ -201,8 +206,7 @@ pub async fn recovery_verify(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        "sms_sent",
-        "verified",
+        FlowEvent::RecoveryVerified,
         None,
         state.clock.now(),
     )
@@ -218,7 +222,7 @@ pub async fn recovery_password(
     new: Option<SecretString>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let (flow, user) = recovery_flow(state, token, &["verified"]).await?;
+    let (flow, user) = recovery_flow(state, token, &[FlowStage::Verified]).await?;
     let hash = hash_new(state, &user, new).await?;
     replace_password(state, &user, &hash, Some(&flow)).await?;
     audit(state, &user.id, "password.recovery.done", "ok", client, json!({})).await;
@@ -227,15 +231,15 @@ pub async fn recovery_password(
 
 const PHONE_CHANGE: &str = "phone_change";
 
-async fn phone_flow(state: &Services, user: &User, stage: &str) -> Result<Flow, AccountError> {
+async fn phone_flow(state: &Services, user: &User, stage: FlowStage) -> Result<Flow, AccountError> {
     let flow = store::latest_flow(&state.db, &user.id, PHONE_CHANGE)
         .await?
-        .filter(|f| f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
+        .filter(|f| f.expires_at > state.clock.now() && f.stage.is_open())
         .ok_or_else(|| AccountError::Conflict(crate::text!("error.account.ask_for_e_mail_code")))?;
     if flow.stage != stage {
-        return Err(AccountError::Conflict(match flow.stage.as_str() {
-            "email_sent" => crate::text!("error.account.enter_e_mail_code_first"),
-            "email_verified" => crate::text!("error.account.give_new_phone_number_first"),
+        return Err(AccountError::Conflict(match flow.stage {
+            FlowStage::EmailSent => crate::text!("error.account.enter_e_mail_code_first"),
+            FlowStage::EmailVerified => crate::text!("error.account.give_new_phone_number_first"),
             _ => crate::text!("error.account.enter_sms_code_sent_new"),
         }));
     }
@@ -257,7 +261,7 @@ pub async fn phone_email_code(state: &Services, user: &User, client: &str) -> Re
         token_hash: None,
         user_id: user.id.clone(),
         kind: PHONE_CHANGE.into(),
-        stage: "email_sent".into(),
+        stage: FlowStage::EmailSent,
         data: "{}".into(),
         attempts: 0,
         expires_at: now + 3600,
@@ -299,7 +303,7 @@ pub async fn phone_email_verify(
     code: Option<String>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let flow = phone_flow(state, user, "email_sent").await?;
+    let flow = phone_flow(state, user, FlowStage::EmailSent).await?;
     codes::verify(
         &state.db,
         state.clock.as_ref(),
@@ -312,8 +316,7 @@ pub async fn phone_email_verify(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        "email_sent",
-        "email_verified",
+        FlowEvent::EmailVerified,
         None,
         state.clock.now(),
     )
@@ -329,7 +332,7 @@ pub async fn phone_new(
     phone: Option<String>,
     client: &str,
 ) -> Result<codes::Sent, AccountError> {
-    let flow = phone_flow(state, user, "email_verified").await?;
+    let flow = phone_flow(state, user, FlowStage::EmailVerified).await?;
     let phone = normalise_phone(&phone.unwrap_or_default())?;
     if phone == user.phone {
         return Err(AccountError::Invalid(crate::text!(
@@ -377,8 +380,7 @@ pub async fn phone_new(
     store::advance_flow(
         state.db.writer(),
         &flow.id,
-        "email_verified",
-        "sms_sent",
+        FlowEvent::NewPhoneCodeSent,
         Some(&data),
         state.clock.now(),
     )
@@ -395,7 +397,7 @@ pub async fn phone_verify(
     code: Option<String>,
     client: &str,
 ) -> Result<(), AccountError> {
-    let flow = phone_flow(state, user, "sms_sent").await?;
+    let flow = phone_flow(state, user, FlowStage::SmsSent).await?;
     codes::verify(
         &state.db,
         state.clock.as_ref(),
@@ -426,7 +428,7 @@ pub async fn phone_verify(
     );
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    if !store::advance_flow(&mut *tx, &flow.id, "sms_sent", "done", None, now).await? {
+    if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::PhoneChanged, None, now).await? {
         return Err(AccountError::Conflict(crate::text!(
             "error.account.step_was_already_done"
         )));

@@ -13,8 +13,8 @@ use super::enrolment::send_sms_code;
 use super::Services;
 use super::{audit, AccountError};
 use crate::auth::{codes, totp};
-use crate::db::accounts::{self as store, Flow};
-use crate::db::users::User;
+use crate::db::accounts::{self as store, Flow, FlowEvent, FlowStage};
+use crate::db::users::{TotpStatus, TwoFactorSetting, User, UserStatus};
 use crate::notify::templates::CodePurpose;
 
 const KIND: &str = "pairing";
@@ -66,7 +66,7 @@ pub async fn start_lost_app(state: &Services, req: LostApp, client: &str) -> Res
     let email = super::login::login_email(req.email.as_deref());
     let (user, attempt) = super::login::check_password(state, &email, req.password, client).await?;
     attempt.succeeded(state).await?;
-    if user.two_factor != "on" {
+    if user.two_factor != TwoFactorSetting::On {
         return Err(AccountError::Conflict(crate::text!(
             "error.pairing.two_factor_authentication_not_on"
         )));
@@ -81,11 +81,11 @@ pub async fn start_lost_app(state: &Services, req: LostApp, client: &str) -> Res
 pub async fn lost_app_user(state: &Services, token: &str) -> Result<User, AccountError> {
     let flow = store::flow_by_token(&state.db, &crate::auth::tokens::hash(token))
         .await?
-        .filter(|f| f.kind == KIND && f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
+        .filter(|f| f.kind == KIND && f.expires_at > state.clock.now() && f.stage.is_open())
         .ok_or_else(|| AccountError::Expired(crate::text!("error.pairing.re_pairing_no_longer_valid")))?;
     crate::db::users::by_id(&state.db, &flow.user_id)
         .await?
-        .filter(|u| u.status == "active")
+        .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(|| AccountError::Expired(crate::text!("error.pairing.re_pairing_no_longer_valid")))
 }
 
@@ -101,7 +101,7 @@ async fn begin(
         token_hash,
         user_id: user.id.clone(),
         kind: KIND.into(),
-        stage: "sms_sent".into(),
+        stage: FlowStage::SmsSent,
         data: "{}".into(),
         attempts: 0,
         expires_at: now + 3600,
@@ -122,14 +122,14 @@ async fn begin(
     Ok(sent)
 }
 
-async fn open_flow(state: &Services, user: &User, stage: &str) -> Result<Flow, AccountError> {
+async fn open_flow(state: &Services, user: &User, stage: FlowStage) -> Result<Flow, AccountError> {
     let flow = store::latest_flow(&state.db, &user.id, KIND)
         .await?
-        .filter(|f| f.expires_at > state.clock.now() && f.stage != "closed" && f.stage != "done")
+        .filter(|f| f.expires_at > state.clock.now() && f.stage.is_open())
         .ok_or_else(|| AccountError::Conflict(crate::text!("error.pairing.start_pairing_first")))?;
     if flow.stage != stage {
-        return Err(AccountError::Conflict(match flow.stage.as_str() {
-            "secret_shown" => crate::text!("error.pairing.secret_was_already_shown_once"),
+        return Err(AccountError::Conflict(match flow.stage {
+            FlowStage::SecretShown => crate::text!("error.pairing.secret_was_already_shown_once"),
             _ => crate::text!("error.pairing.confirm_sms_code_first"),
         }));
     }
@@ -143,7 +143,7 @@ pub async fn sms(state: &Services, user: &User, req: SmsStep, client: &str) -> R
             "error.pairing.please_confirm_that_installed_authenticator"
         )));
     }
-    let flow = open_flow(state, user, "sms_sent").await?;
+    let flow = open_flow(state, user, FlowStage::SmsSent).await?;
     codes::verify(
         &state.db,
         state.clock.as_ref(),
@@ -154,12 +154,13 @@ pub async fn sms(state: &Services, user: &User, req: SmsStep, client: &str) -> R
     )
     .await?;
     let (hsm, uid, account) = (state.hsm.clone(), user.id.clone(), user.email.clone());
-    let pairing = tokio::task::spawn_blocking(move || totp::new_pairing(&hsm, &uid, "Parafa", &account, "pending"))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))??;
+    let pairing =
+        tokio::task::spawn_blocking(move || totp::new_pairing(&hsm, &uid, "Parafa", &account, TotpStatus::Pending))
+            .await
+            .map_err(|e| AccountError::Internal(e.to_string()))??;
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
-    if !store::advance_flow(&mut *tx, &flow.id, "sms_sent", "secret_shown", None, now).await? {
+    if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::SecretShown, None, now).await? {
         return Err(AccountError::Conflict(crate::text!(
             "error.pairing.secret_was_already_shown_once_2"
         )));
@@ -185,7 +186,7 @@ fn qr_png(uri: &str) -> Result<String, AccountError> {
 
 /// The first code from the app: the pairing becomes active, 2FA is on, and every session ends.
 pub async fn activate(state: &Services, user: &User, code: Option<String>, client: &str) -> Result<(), AccountError> {
-    let flow = open_flow(state, user, "secret_shown").await?;
+    let flow = open_flow(state, user, FlowStage::SecretShown).await?;
     let checked = totp::check_pending_code(
         &state.db,
         &state.hsm,
@@ -212,8 +213,7 @@ pub async fn activate(state: &Services, user: &User, code: Option<String>, clien
                 store::advance_flow(
                     state.db.writer(),
                     &flow.id,
-                    "secret_shown",
-                    "closed",
+                    FlowEvent::PairingFailed,
                     None,
                     state.clock.now(),
                 )
@@ -232,8 +232,8 @@ pub async fn activate(state: &Services, user: &User, code: Option<String>, clien
             "error.pairing.start_pairing_again"
         )));
     }
-    store::advance_flow(&mut *tx, &flow.id, "secret_shown", "done", None, now).await?;
-    store::set_two_factor(&mut *tx, &user.id, "on", None, None).await?;
+    store::advance_flow(&mut *tx, &flow.id, FlowEvent::Paired, None, now).await?;
+    store::set_two_factor(&mut *tx, &user.id, TwoFactorSetting::On, None, None).await?;
     store::revoke_all_sessions(&mut tx, &user.id).await?;
     tx.commit().await?;
     audit(state, &user.id, "totp.pairing.activate", "ok", client, json!({})).await;

@@ -2,18 +2,17 @@
 //! revocable; an export of everything held on the user (no secrets); erasure that anonymises the person's data
 //! except what the retention rules keep, and says what was kept and why.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::Services;
 use super::{audit, AccountError};
 use crate::clock::{rfc3339, Clock};
 use crate::db;
-use crate::db::accounts as store;
-use crate::db::users::User;
-
-/// The consents a user gives or withdraws.
-pub const KINDS: [&str; 3] = ["access", "privacy_notice", "marketing"];
+use crate::db::accounts::{self as store, ConsentKind};
+use crate::db::users::{Postponement, TwoFactorSetting, User, UserStatus};
 
 /// `POST /api/v1/me/consents`.
 #[derive(Debug, Deserialize)]
@@ -25,25 +24,29 @@ pub struct ConsentRequest {
 }
 
 /// Records a consent. Only marketing can be withdrawn; the others are acknowledgements.
-pub async fn consent(state: &Services, user: &User, req: ConsentRequest, client: &str) -> Result<Value, AccountError> {
-    let kind = req.kind.unwrap_or_default();
-    if !KINDS.contains(&kind.as_str()) {
-        return Err(AccountError::Invalid(crate::text!(
+pub async fn consent(
+    state: &Services,
+    user: &User,
+    req: ConsentRequest,
+    client: &str,
+) -> Result<Consents, AccountError> {
+    let kind = ConsentKind::parse(&req.kind.unwrap_or_default()).ok_or_else(|| {
+        AccountError::Invalid(crate::text!(
             "error.privacy.kind_must_one",
-            kinds = KINDS.join(", ")
-        )));
-    }
+            kinds = ConsentKind::ALL.map(ConsentKind::as_str).join(", ")
+        ))
+    })?;
     let granted = req
         .granted
         .ok_or_else(|| AccountError::Invalid(crate::text!("error.privacy.granted_true_or_false_required")))?;
-    if !granted && kind != "marketing" {
+    if !granted && kind != ConsentKind::Marketing {
         return Err(AccountError::Invalid(crate::text!(
             "error.privacy.only_marketing_consent_can_withdrawn"
         )));
     }
     let version = &state.settings.accounts.privacy_notice_version;
     let now = state.clock.now();
-    store::insert_consent(state.db.writer(), &user.id, &kind, version, granted, client, now).await?;
+    store::insert_consent(state.db.writer(), &user.id, kind, version, granted, client, now).await?;
     audit(
         state,
         &user.id,
@@ -65,64 +68,143 @@ pub struct ConsentsDue {
 }
 
 /// What of [`ConsentsDue`] is due, given the user's [`consents_of`].
-pub fn due(state: &Services, consents: &Value) -> ConsentsDue {
+pub fn due(state: &Services, consents: &Consents) -> ConsentsDue {
     let version = &state.settings.accounts.privacy_notice_version;
     ConsentsDue {
-        access: consents.get("access").is_none_or(|c| c["granted"] != true),
+        access: consents.get(ConsentKind::Access.as_str()).is_none_or(|c| !c.granted),
         privacy_notice: consents
-            .get("privacy_notice")
-            .is_none_or(|c| c["version"] != json!(version)),
+            .get(ConsentKind::PrivacyNotice.as_str())
+            .is_none_or(|c| c.version != *version),
     }
 }
+
+/// The latest state of one consent.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentState {
+    pub at: String,
+    pub granted: bool,
+    /// The version of the text consented to.
+    pub version: String,
+}
+
+/// The latest state of each consent, by kind (a [`ConsentKind`]'s stored name).
+pub type Consents = BTreeMap<String, ConsentState>;
 
 /// The latest state of each consent: `{kind: {granted, version, at}}`.
-pub async fn consents_of(state: &Services, user_id: &str) -> Result<Value, AccountError> {
-    let mut out = serde_json::Map::new();
+pub async fn consents_of(state: &Services, user_id: &str) -> Result<Consents, AccountError> {
+    let mut out = Consents::new();
     for c in db::privacy::consents(&state.db, user_id).await? {
         out.insert(
-            c.kind,
-            json!({ "granted": c.granted, "version": c.version, "at": rfc3339(c.at) }),
+            c.kind.as_str().to_owned(),
+            ConsentState {
+                granted: c.granted,
+                version: c.version,
+                at: rfc3339(c.at),
+            },
         );
     }
-    Ok(Value::Object(out))
+    Ok(out)
 }
 
-/// An exported row as JSON: times (`at`, `*_at`, `not_*`) as dates.
-fn row_json(row: &db::privacy::Exported) -> Value {
+/// One value of an exported row.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ExportValue {
+    /// Text, or a time shown as a date.
+    Text(String),
+    Int(i64),
+    Null,
+}
+
+/// An exported row: each column's value, times (`at`, `*_at`, `not_*`) as dates.
+pub type ExportRow = BTreeMap<&'static str, ExportValue>;
+
+fn export_row(row: db::privacy::Exported) -> ExportRow {
     use db::privacy::Cell;
-    let mut o = serde_json::Map::new();
-    for (c, cell) in row {
-        let v = match cell {
-            Cell::Text(s) => json!(s),
-            Cell::Int(n) if c.ends_with("_at") || *c == "at" || c.starts_with("not_") => json!(rfc3339(*n)),
-            Cell::Int(n) => json!(n),
-            Cell::Null => Value::Null,
-        };
-        o.insert((*c).to_owned(), v);
-    }
-    Value::Object(o)
+    row.into_iter()
+        .map(|(c, cell)| {
+            let v = match cell {
+                Cell::Text(s) => ExportValue::Text(s),
+                Cell::Int(n) if c.ends_with("_at") || c == "at" || c.starts_with("not_") => {
+                    ExportValue::Text(rfc3339(n))
+                }
+                Cell::Int(n) => ExportValue::Int(n),
+                Cell::Null => ExportValue::Null,
+            };
+            (c, v)
+        })
+        .collect()
+}
+
+/// Everything Parafa holds on a person, without secrets.
+#[derive(Debug, Serialize)]
+pub struct Export {
+    pub exported_at: String,
+    /// The e-mails and SMS sent to them (never their bodies).
+    pub messages: Vec<ExportedMessage>,
+    pub profile: Profile,
+    /// The table sections (`consents`, `credentials`, `signatures`, …), each a list of rows.
+    #[serde(flatten)]
+    pub sections: BTreeMap<&'static str, Vec<ExportRow>>,
+}
+
+/// A message sent to the person, as exported.
+#[derive(Debug, Serialize)]
+pub struct ExportedMessage {
+    pub at: String,
+    pub kind: String,
+    pub medium: String,
+    pub status: String,
+}
+
+/// The person's account, as exported.
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    pub created_at: String,
+    pub email: String,
+    pub given_name: String,
+    pub language: String,
+    pub phone: String,
+    pub status: UserStatus,
+    pub surname: String,
+    pub two_factor: TwoFactorSetting,
+    pub two_factor_postponed: Option<Postponement>,
+    pub user_id: String,
 }
 
 /// Everything Parafa holds on the user, as JSON, without secrets (no password hash, TOTP seed, token or code
 /// hashes, message bodies).
-pub async fn export(state: &Services, user: &User, client: &str) -> Result<Value, AccountError> {
+pub async fn export(state: &Services, user: &User, client: &str) -> Result<Export, AccountError> {
     let id = &user.id;
-    let messages: Vec<Value> = db::privacy::messages_to(&state.db, &user.email, &user.phone)
+    let messages = db::privacy::messages_to(&state.db, &user.email, &user.phone)
         .await?
         .into_iter()
-        .map(|m| json!({ "medium": m.medium, "kind": m.kind, "status": m.status, "at": rfc3339(m.created_at) }))
+        .map(|m| ExportedMessage {
+            medium: m.medium,
+            kind: m.kind,
+            status: m.status,
+            at: rfc3339(m.created_at),
+        })
         .collect();
-    let mut out = json!({
-        "exported_at": rfc3339(state.clock.now()),
-        "profile": {
-            "user_id": user.id, "email": user.email, "given_name": user.given_name, "surname": user.surname,
-            "phone": user.phone, "language": user.lang, "status": user.status, "created_at": rfc3339(user.created_at),
-            "two_factor": user.two_factor, "two_factor_postponed": user.two_factor_postponed,
+    let mut out = Export {
+        exported_at: rfc3339(state.clock.now()),
+        profile: Profile {
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            given_name: user.given_name.clone(),
+            surname: user.surname.clone(),
+            phone: user.phone.clone(),
+            language: user.lang.clone(),
+            status: user.status,
+            created_at: rfc3339(user.created_at),
+            two_factor: user.two_factor,
+            two_factor_postponed: user.two_factor_postponed,
         },
-        "messages": messages,
-    });
+        messages,
+        sections: BTreeMap::new(),
+    };
     for (section, rows) in db::privacy::sections(&state.db, id).await? {
-        out[section] = Value::Array(rows.iter().map(row_json).collect());
+        out.sections.insert(section, rows.into_iter().map(export_row).collect());
     }
     audit(state, id, "gdpr.export", "ok", client, json!({})).await;
     Ok(out)

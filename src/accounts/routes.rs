@@ -13,7 +13,7 @@ use super::login::{self, TwoFactor};
 use super::{contact, enrolment, maintenance, pairing, privacy, AccountError};
 use crate::app::AppState;
 use crate::auth::sessions;
-use crate::db::users::{self, User};
+use crate::db::users::{self, User, UserStatus};
 use crate::error::ApiError;
 use crate::text;
 
@@ -114,7 +114,7 @@ impl FromRequest for WebUser {
                 .ok_or(AccountError::Unauthenticated)?;
             let user = users::by_id(&state.db, &session.user_id)
                 .await?
-                .filter(|u| u.status == "active")
+                .filter(|u| u.status == UserStatus::Active)
                 .ok_or(AccountError::Unauthenticated)?;
             if route.as_deref().is_some_and(needs_two_factor)
                 && login::two_factor_state(&state.accounts(), &user, state.clock.now()) == TwoFactor::SetupRequired

@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 use totp_rs::{Algorithm, Secret, TOTP};
 
-use crate::db::users::TotpPairing;
+use crate::db::users::{TotpPairing, TotpStatus};
 use crate::hsm::{Hsm, HsmError};
 use crate::i18n::Text;
 use crate::text;
@@ -57,7 +57,7 @@ pub fn new_pairing(
     user_id: &str,
     issuer: &str,
     account: &str,
-    status: &str,
+    status: TotpStatus,
 ) -> Result<NewPairing, TotpError> {
     let seed = hsm.random(SEED_LEN)?;
     let wrapped = hsm.wrap_secret(&seed, &context(user_id))?;
@@ -70,7 +70,7 @@ pub fn new_pairing(
             algorithm: "SHA1".into(),
             digits: DIGITS as i64,
             period: PERIOD as i64,
-            status: status.to_owned(),
+            status,
             last_used_step: 0,
             failed_attempts: 0,
             locked_until: None,
@@ -133,7 +133,7 @@ pub async fn check_code(
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .ok_or(CodeError::Missing)?;
-    let pairing = pairing_in(db, user_id, "active").await?;
+    let pairing = pairing_in(db, user_id, TotpStatus::Active).await?;
     let now = clock.now();
     if let Some(until) = pairing.locked_until.filter(|u| *u > now) {
         return Err(CodeError::Locked { until });
@@ -191,7 +191,7 @@ pub async fn check_code(
 }
 
 /// The user's pairing, which must be in `status` (`active` or `pending`).
-async fn pairing_in(db: &crate::db::Db, user_id: &str, status: &str) -> Result<TotpPairing, CodeError> {
+async fn pairing_in(db: &crate::db::Db, user_id: &str, status: TotpStatus) -> Result<TotpPairing, CodeError> {
     crate::db::users::totp(db, user_id)
         .await?
         .filter(|p| p.status == status)
@@ -243,7 +243,7 @@ pub async fn check_pending_code(
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .ok_or(CodeError::Missing)?;
-    let pairing = pairing_in(db, user_id, "pending").await?;
+    let pairing = pairing_in(db, user_id, TotpStatus::Pending).await?;
     let current = clock.now() / pairing.period.max(1);
     let steps: Vec<i64> = (current - auth.totp_skew_steps..=current + auth.totp_skew_steps).collect();
     let candidate = code.to_owned();

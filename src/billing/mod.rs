@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use crate::db::orders::{OrderEvent, OrderState};
+pub use crate::db::orders::{OrderEvent, OrderKind, OrderState};
 
 use crate::ca::Ca;
 use crate::clock::SystemClock;

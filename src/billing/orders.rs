@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::Services;
-use super::{fx, price, OrderEvent, OrderState, Price, CPV};
+use super::{fx, price, OrderEvent, OrderKind, OrderState, Price, CPV};
 use crate::clock::{rfc3339, Clock};
 pub use crate::db::orders::{
     insert, order_row, record_history, record_hold, stored_state, transition, NewOrder, OrderRow,
@@ -99,8 +99,30 @@ pub fn valid_cui(raw: &str) -> bool {
     check == control[0]
 }
 
+/// An order's invoice data as a web order stores them: to a natural person or a company, with its address.
+// The fields are in the order their stored JSON has always had (alphabetical).
+#[derive(Debug, Clone, Serialize)]
+pub struct InvoiceFields {
+    pub apartment: String,
+    pub building: String,
+    pub country: String,
+    pub county: String,
+    pub entrance: String,
+    pub locality: String,
+    pub name: String,
+    pub number: String,
+    pub postal_code: String,
+    pub street: String,
+    /// A company's tax id (CUI/CIF).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    /// `person` or `company`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
 /// Validates and normalises the invoice data: every field required ("… is required").
-fn invoice(v: Option<Value>) -> Result<Value, OrderError> {
+fn invoice(v: Option<Value>) -> Result<InvoiceFields, OrderError> {
     let v = v.ok_or_else(|| OrderError::Invalid(crate::text!("error.order.invoice_data_required")))?;
     let field = |name: &str| -> Result<String, OrderError> {
         v.get(name)
@@ -110,35 +132,47 @@ fn invoice(v: Option<Value>) -> Result<Value, OrderError> {
             .ok_or_else(|| OrderError::Invalid(Text::new(format!("error.order.{name}_required"))))
     };
     let kind = field("type")?;
-    let mut out = serde_json::Map::new();
-    match kind.as_str() {
+    let (name, tax_id) = match kind.as_str() {
         "person" => {
             if v.get("confirm_person") != Some(&json!(true)) {
                 return Err(OrderError::Invalid(crate::text!(
                     "error.order.confirm_that_invoice_for_natural"
                 )));
             }
-            out.insert("name".into(), json!(field("name")?));
+            (field("name")?, None)
         }
         "company" => {
             let cui = field("tax_id")?;
             if !valid_cui(&cui) {
                 return Err(OrderError::Invalid(crate::text!("error.order.tax_id_cui_cif_not")));
             }
-            out.insert("tax_id".into(), json!(cui));
-            out.insert("name".into(), json!(field("name")?));
+            (field("name")?, Some(cui))
         }
         _ => {
             return Err(OrderError::Invalid(crate::text!(
                 "error.order.type_must_person_or_company"
             )))
         }
-    }
-    out.insert("type".into(), json!(kind));
-    for f in ADDRESS {
-        out.insert(f.into(), json!(field(f)?));
-    }
-    Ok(Value::Object(out))
+    };
+    // Checked in ADDRESS order: the first missing field is the one named.
+    let [country, county, locality, street, number, building, entrance, apartment, postal_code] = ADDRESS.map(field);
+    let (country, county, locality, street) = (country?, county?, locality?, street?);
+    let (number, building, entrance, apartment, postal_code) =
+        (number?, building?, entrance?, apartment?, postal_code?);
+    Ok(InvoiceFields {
+        apartment,
+        building,
+        country,
+        county,
+        entrance,
+        locality,
+        name,
+        number,
+        postal_code,
+        street,
+        tax_id,
+        kind,
+    })
 }
 
 pub(crate) fn registration_number(now: i64) -> String {
@@ -157,26 +191,27 @@ pub(crate) fn registration_number(now: i64) -> String {
 /// complete invoice and a valid promotional code. Whether the holder may order it (a ban, an order in progress, a
 /// certificate to rekey) is the lifecycle's to say (`lifecycle::rekey::place_order`).
 pub struct Draft {
-    kind: String,
+    kind: OrderKind,
     package: crate::config::PackageSettings,
     newsletter: bool,
-    invoice: Value,
+    invoice: InvoiceFields,
     promo: Option<crate::config::PromoCode>,
 }
 
 impl Draft {
-    /// `new`, `rekey` or `reissue`.
-    pub fn kind(&self) -> &str {
-        &self.kind
+    /// What the order is for.
+    pub fn kind(&self) -> OrderKind {
+        self.kind
     }
 }
 
 /// Checks an order request against billing's rules.
 pub fn check(state: &Services, req: OrderRequest) -> Result<Draft, OrderError> {
-    let kind = req.kind.unwrap_or_else(|| "new".into());
-    if !["new", "rekey", "reissue"].contains(&kind.as_str()) {
-        return Err(OrderError::Invalid(crate::text!("error.order.kind_must_new_rekey_or")));
-    }
+    let kind = match req.kind.as_deref() {
+        None => OrderKind::New,
+        Some(k) => OrderKind::parse(k)
+            .ok_or_else(|| OrderError::Invalid(crate::text!("error.order.kind_must_new_rekey_or")))?,
+    };
     let package = req
         .package
         .and_then(|p| state.settings.package(p))
@@ -222,7 +257,7 @@ pub async fn place(
     draft: Draft,
     renews: Option<String>,
     client: &str,
-) -> Result<Value, OrderError> {
+) -> Result<OrderView, OrderError> {
     let Draft {
         kind,
         package,
@@ -251,12 +286,12 @@ pub async fn place(
             id: &id,
             number: &number,
             user_id: &user.id,
-            kind: &kind,
+            kind,
             package_id: i64::from(package.id),
             state: OrderState::AwaitingPayment,
             price: &price.amounts,
             promo_code: promo.as_ref().map(|p| p.code.as_str()),
-            invoice: &invoice.to_string(),
+            invoice: &json!(invoice).to_string(),
             acknowledgements: &acks_json.to_string(),
             credential_id: renews.as_deref(),
             channel: "web",
@@ -325,15 +360,60 @@ pub async fn reprice(state: &Services, order_id: &str) -> Result<(), DbError> {
     db::orders::set_rate(&state.db, order_id, &p.amounts, state.clock.now()).await
 }
 
+/// One of a holder's orders as the API and the pages show it.
+// The fields are in the order of the JSON object this view replaced (alphabetical), so the bytes are the same.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    /// What the holder can do next (`pay`, `cancel`, `identify`, …).
+    pub actions: Vec<&'static str>,
+    /// `web` or `institutional`.
+    pub channel: String,
+    pub created_at: String,
+    pub credential_id: Option<String>,
+    pub due_by: Option<String>,
+    pub history: Vec<HistoryLine>,
+    pub id: String,
+    /// The invoice data as stored (a web order's [`InvoiceFields`], or an institution's with `address_lines`).
+    pub invoice: Value,
+    pub invoice_number: Option<String>,
+    pub invoiced_at: Option<String>,
+    pub kind: OrderKind,
+    pub on_hold: bool,
+    pub paid_at: Option<String>,
+    pub package: i64,
+    pub payment_due_at: Option<String>,
+    pub payment_url: Option<String>,
+    pub price: Price,
+    pub promo_code: Option<String>,
+    /// RON, two decimals.
+    pub refunded_ron: Option<String>,
+    pub registration_number: String,
+    pub state: OrderState,
+}
+
+/// A line of an order's history: the state reached (or `on_hold`), by whom, why, when.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryLine {
+    pub actor: String,
+    pub at: String,
+    pub note: String,
+    pub state: String,
+}
+
 /// One of the user's orders with its price, invoice data, actions and history.
-pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, OrderError> {
+pub async fn view(state: &Services, user: &User, id: &str) -> Result<OrderView, OrderError> {
     let o = db::orders::get(&state.db, id, Some(&user.id))
         .await?
         .ok_or(OrderError::NotFound)?;
-    let history: Vec<Value> = db::orders::history(&state.db, id)
+    let history = db::orders::history(&state.db, id)
         .await?
         .into_iter()
-        .map(|h| json!({ "state": h.state, "actor": h.actor, "note": h.note, "at": rfc3339(h.at) }))
+        .map(|h| HistoryLine {
+            actor: h.actor,
+            at: rfc3339(h.at),
+            note: h.note,
+            state: h.state,
+        })
         .collect();
     let invoice: Value = serde_json::from_str(&o.invoice).unwrap_or(Value::Null);
     let awaiting = o.state == OrderState::AwaitingPayment;
@@ -342,42 +422,42 @@ pub async fn view(state: &Services, user: &User, id: &str) -> Result<Value, Orde
     } else {
         None
     };
-    Ok(json!({
-        "id": id,
-        "registration_number": o.registration_number,
-        "kind": o.kind,
-        "on_hold": o.frozen,
-        "actions": actions(state, &o),
-        "invoice_number": o.invoice_number,
-        "channel": o.channel,
-        "due_by": o.due_by.map(rfc3339),
-        "payment_due_at": o.payment_due_at.map(rfc3339),
-        "invoiced_at": o.invoiced_at.map(rfc3339),
-        "paid_at": o.paid_at.map(rfc3339),
-        "refunded_ron": o.refunded_bani.map(super::format_minor),
-        "credential_id": o.credential_id,
-        "package": o.package_id,
-        "state": o.state,
-        "price": Price::of(o.price),
-        "promo_code": o.promo_code,
-        "invoice": invoice,
-        "payment_url": payment_url,
-        "history": history,
-        "created_at": rfc3339(o.created_at),
-    }))
+    Ok(OrderView {
+        actions: actions(state, &o),
+        id: id.to_owned(),
+        kind: o.kind,
+        on_hold: o.frozen,
+        due_by: o.due_by.map(rfc3339),
+        payment_due_at: o.payment_due_at.map(rfc3339),
+        invoiced_at: o.invoiced_at.map(rfc3339),
+        paid_at: o.paid_at.map(rfc3339),
+        refunded_ron: o.refunded_bani.map(super::format_minor),
+        package: o.package_id,
+        state: o.state,
+        price: Price::of(o.price),
+        invoice,
+        payment_url,
+        history,
+        created_at: rfc3339(o.created_at),
+        registration_number: o.registration_number,
+        invoice_number: o.invoice_number,
+        channel: o.channel,
+        credential_id: o.credential_id,
+        promo_code: o.promo_code,
+    })
 }
 
 /// What the holder can do next with an order.
 fn actions(state: &Services, o: &db::orders::Stored) -> Vec<&'static str> {
-    let mut actions = match (o.state, o.kind.as_str()) {
+    let mut actions = match (o.state, o.kind) {
         _ if o.frozen => vec![],
         // The pay action is the sandbox page: development mode only.
         (OrderState::AwaitingPayment, _) if state.settings.dev => vec!["pay", "cancel"],
         (OrderState::AwaitingPayment, _) => vec!["cancel"],
-        (OrderState::Paid | OrderState::ReturnedForCompletion, "new" | "reissue") => vec!["identify"],
-        (OrderState::Rejected, "new" | "reissue") => vec!["resubmit"],
-        (OrderState::Accepted, "new" | "reissue") => vec!["issue_certificate"],
-        (OrderState::Paid | OrderState::Rejected, "rekey") => vec!["rekey_request"],
+        (OrderState::Paid | OrderState::ReturnedForCompletion, OrderKind::New | OrderKind::Reissue) => vec!["identify"],
+        (OrderState::Rejected, OrderKind::New | OrderKind::Reissue) => vec!["resubmit"],
+        (OrderState::Accepted, OrderKind::New | OrderKind::Reissue) => vec!["issue_certificate"],
+        (OrderState::Paid | OrderState::Rejected, OrderKind::Rekey) => vec!["rekey_request"],
         _ => vec![],
     };
     if o.invoice_number.is_some() {
@@ -517,18 +597,24 @@ fn buyer(invoice: &str) -> super::invoice::Party {
     }
 }
 
+/// A holder's orders, newest first.
+#[derive(Debug, Serialize)]
+pub struct OrderList {
+    pub orders: Vec<OrderView>,
+}
+
 /// The user's orders, newest first.
-pub async fn list(state: &Services, user: &User) -> Result<Value, OrderError> {
+pub async fn list(state: &Services, user: &User) -> Result<OrderList, OrderError> {
     let ids = db::orders::ids_of_user(&state.db, &user.id).await?;
-    let mut out = Vec::with_capacity(ids.len());
+    let mut orders = Vec::with_capacity(ids.len());
     for id in ids {
-        out.push(view(state, user, &id).await?);
+        orders.push(view(state, user, &id).await?);
     }
-    Ok(json!({ "orders": out }))
+    Ok(OrderList { orders })
 }
 
 /// Cancels an order for good, only while it awaits payment.
-pub async fn cancel(state: &Services, user: &User, id: &str, client: &str) -> Result<Value, OrderError> {
+pub async fn cancel(state: &Services, user: &User, id: &str, client: &str) -> Result<OrderView, OrderError> {
     let now = state.clock.now();
     let mut tx = state.db.writer().begin().await?;
     let order = order_row(&mut *tx, id)
@@ -555,14 +641,35 @@ pub async fn cancel(state: &Services, user: &User, id: &str, client: &str) -> Re
     view(state, user, id).await
 }
 
+/// Today's package offers, at today's VAT and EUR→RON rate.
+#[derive(Debug, Serialize)]
+pub struct Offers {
+    pub packages: Vec<super::PackageOffer>,
+    pub rate: RateView,
+    pub vat_basis_points: i64,
+}
+
+/// An EUR→RON rate as the offers show it.
+#[derive(Debug, Serialize)]
+pub struct RateView {
+    /// `YYYY-MM-DD` of the feed, or `fallback`.
+    pub date: String,
+    /// RON per EUR, four decimals.
+    pub ron_per_eur: String,
+}
+
 /// Today's package offers.
-pub async fn packages(state: &Services) -> Value {
+pub async fn packages(state: &Services) -> Offers {
     let rate: fx::Rate = state.fx.rate(state.clock.now()).await;
-    json!({
-        "vat_basis_points": state.settings.billing.vat_basis_points,
-        "rate": { "ron_per_eur": format!("{}.{:04}", rate.ron_per_eur_1e4 / 10_000, rate.ron_per_eur_1e4 % 10_000), "date": rate.date },
-        "packages": super::offers(&state.settings.packages, state.settings.billing.vat_basis_points, &rate),
-    })
+    let vat_basis_points = state.settings.billing.vat_basis_points;
+    Offers {
+        packages: super::offers(&state.settings.packages, vat_basis_points, &rate),
+        rate: RateView {
+            ron_per_eur: format!("{}.{:04}", rate.ron_per_eur_1e4 / 10_000, rate.ron_per_eur_1e4 % 10_000),
+            date: rate.date,
+        },
+        vat_basis_points,
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use super::orders::{self, OrderError};
 use super::OrderEvent;
 use super::Services;
 use crate::clock::Clock;
+use crate::db::orders::PaymentStatus;
 use crate::db::{self, DbError};
 use crate::i18n::Text;
 use crate::text;
@@ -162,9 +163,8 @@ pub async fn callback(
     verify(&secret(state).await?, signature, body, now)?;
     let event: PaymentEvent = serde_json::from_slice(body)
         .map_err(|e| CallbackError::Invalid(text!("error.payment.invalid_notification", e)))?;
-    if !["paid", "failed"].contains(&event.status.as_str()) {
-        return Err(CallbackError::Invalid(text!("error.payment.status_paid_or_failed")));
-    }
+    let status = PaymentStatus::parse(&event.status)
+        .ok_or_else(|| CallbackError::Invalid(text!("error.payment.status_paid_or_failed")))?;
     let mut tx = state.db.writer().begin().await?;
     if db::orders::payment_seen(&mut tx, &event.event_id).await? {
         return Ok(false);
@@ -173,7 +173,7 @@ pub async fn callback(
         .await?
         .ok_or_else(|| CallbackError::Invalid(crate::text!("error.payment.unknown_order")))?;
     let (order_state, total, user_id) = (order.state, order.total_ron_bani, order.user_id);
-    if event.status == "paid" && event.amount_ron_bani != total {
+    if status == PaymentStatus::Paid && event.amount_ron_bani != total {
         return Err(CallbackError::Invalid(text!(
             "error.payment.amount_not_total",
             paid = event.amount_ron_bani,
@@ -184,7 +184,7 @@ pub async fn callback(
         event_id: &event.event_id,
         provider,
         order_id: &event.order_id,
-        status: &event.status,
+        status,
         amount_bani: event.amount_ron_bani,
     };
     match db::orders::record_payment(&mut tx, &record, now).await {
@@ -194,7 +194,7 @@ pub async fn callback(
         Ok(_) => {}
     }
     let actor = format!("gateway:{provider}");
-    if event.status == "paid" {
+    if status == PaymentStatus::Paid {
         if !orders::transition(
             &mut tx,
             &event.order_id,
@@ -222,7 +222,7 @@ pub async fn callback(
         state.clock.as_ref(),
         &user_id,
         "order.payment",
-        &event.status,
+        status.as_str(),
         provider,
         json!({ "order": event.order_id }),
     )
@@ -270,8 +270,8 @@ pub async fn sandbox_pay(
         )));
     }
     let status = match outcome {
-        "pay" => "paid",
-        "fail" => "failed",
+        "pay" => PaymentStatus::Paid,
+        "fail" => PaymentStatus::Failed,
         _ => {
             return Err(CallbackError::Invalid(crate::text!(
                 "error.payment.outcome_must_pay_or_fail"
@@ -281,7 +281,7 @@ pub async fn sandbox_pay(
     let event = PaymentEvent {
         event_id: format!("sandbox-{}", uuid::Uuid::new_v4()),
         order_id: order_id.to_owned(),
-        status: status.into(),
+        status: status.as_str().into(),
         amount_ron_bani: order.price.total_ron_bani,
     };
     let body =

@@ -66,8 +66,8 @@ async fn sandbox_page(
     let order = orders::view(&state.billing(), &user.user, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "gateway": "sandbox",
-        "order": order["registration_number"],
-        "charge": order["price"]["label"],
+        "order": order.registration_number,
+        "charge": order.price.label,
         "actions": { "pay": { "outcome": "pay" }, "fail": { "outcome": "fail" } },
     })))
 }

@@ -25,6 +25,7 @@ use x509_cert::Certificate;
 use super::profile::HolderSubject;
 use super::Ca;
 use crate::clock::rfc3339;
+use crate::db::credentials::{CertificateStatus, StatusAt};
 use crate::db::{self, Db, DbError};
 use crate::i18n::Text;
 use crate::text;
@@ -78,8 +79,8 @@ pub struct Entry {
     pub serial: String,
     pub valid_from: String,
     pub valid_to: String,
-    /// `valid`, `expired`, `revoked`, `suspended` or `not_yet_valid`, at the time of the search.
-    pub status: String,
+    /// Valid, expired, revoked, suspended or not yet valid, at the time of the search.
+    pub status: StatusAt,
     pub revoked_at: Option<String>,
     /// RFC 5280 reason, snake case (`key_compromise`, …).
     pub revocation_reason: Option<String>,
@@ -197,12 +198,12 @@ pub async fn search(db: &Db, ca: &Ca, now: i64, q: &str) -> Result<Results, Regi
         if by == SearchBy::Name && subject.pseudonym.is_some() {
             continue;
         }
-        let (status, not_before, not_after) = (&r.status, r.not_before, r.not_after);
-        let revoked = status == "revoked";
+        let (status, not_before, not_after) = (r.status, r.not_before, r.not_after);
+        let revoked = status == CertificateStatus::Revoked;
         let serial = r.serial.clone();
         results.push(Entry {
             name: holder_name(&cert.tbs_certificate.subject),
-            status: status_at(status, not_before, not_after, now).into(),
+            status: status_at(status, not_before, not_after, now),
             valid_from: rfc3339(not_before),
             valid_to: rfc3339(not_after),
             revoked_at: r.revoked_at.filter(|_| revoked).map(rfc3339),
@@ -222,13 +223,13 @@ pub async fn search(db: &Db, ca: &Ca, now: i64, q: &str) -> Result<Results, Regi
 }
 
 /// A certificate's status at `now`, as the CRL and OCSP say it (revoked or not) with its validity period.
-pub fn status_at(stored: &str, not_before: i64, not_after: i64, now: i64) -> &'static str {
+pub fn status_at(stored: CertificateStatus, not_before: i64, not_after: i64, now: i64) -> StatusAt {
     match stored {
-        "revoked" => "revoked",
-        "suspended" => "suspended",
-        _ if now >= not_after => "expired",
-        _ if now < not_before => "not_yet_valid",
-        _ => "valid",
+        CertificateStatus::Revoked => StatusAt::Revoked,
+        CertificateStatus::Suspended => StatusAt::Suspended,
+        _ if now >= not_after => StatusAt::Expired,
+        _ if now < not_before => StatusAt::NotYetValid,
+        _ => StatusAt::Valid,
     }
 }
 
@@ -347,9 +348,10 @@ mod tests {
 
     #[test]
     fn status_follows_revocation_then_validity() {
-        assert_eq!(status_at("revoked", 0, 100, 200), "revoked");
-        assert_eq!(status_at("valid", 0, 100, 200), "expired");
-        assert_eq!(status_at("valid", 50, 100, 10), "not_yet_valid");
-        assert_eq!(status_at("valid", 0, 100, 50), "valid");
+        use CertificateStatus::{Revoked, Valid};
+        assert_eq!(status_at(Revoked, 0, 100, 200), StatusAt::Revoked);
+        assert_eq!(status_at(Valid, 0, 100, 200), StatusAt::Expired);
+        assert_eq!(status_at(Valid, 50, 100, 10), StatusAt::NotYetValid);
+        assert_eq!(status_at(Valid, 0, 100, 50), StatusAt::Valid);
     }
 }

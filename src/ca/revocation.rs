@@ -19,6 +19,7 @@ use x509_ocsp::{
 
 use super::{x509_time, Ca, CaError, CaKey};
 use crate::clock::Clock;
+use crate::db::credentials::CertificateStatus;
 use crate::db::{self, Db};
 use crate::hsm::Hsm;
 
@@ -449,7 +450,7 @@ async fn status_of(db: &Db, ca: &Ca, issuer: &CaKey, serial: &str) -> Result<Cer
     if row.issuer_role != issuer.role {
         return Ok(CertStatus::unknown());
     }
-    if row.status == "revoked" {
+    if row.status == CertificateStatus::Revoked {
         let revoked = db::ca::revocation_of(db, serial).await?;
         let (at, reason) = revoked.map(|r| (r.revoked_at, r.reason)).unwrap_or((0, None));
         return Ok(CertStatus::revoked(RevokedInfo {

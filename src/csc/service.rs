@@ -15,8 +15,9 @@ use crate::audit;
 use crate::auth::tokens;
 use crate::auth::totp::{self, CodeError};
 use crate::clock::Clock;
-use crate::db::credentials::{CertificateRow, Credential, Quota};
+use crate::db::credentials::{CertificateRow, CertificateStatus, Credential, CredentialStatus, Quota, StatusAt};
 use crate::db::signing::CommitRefusal;
+use crate::db::users::{TwoFactorSetting, UserStatus};
 use crate::db::{self, audit::AuditRow};
 use crate::hsm::KeySpec;
 use crate::signing::{self, Authorization, Digests, Refused, SignFailure, Unusable};
@@ -33,7 +34,7 @@ pub struct Caller {
 }
 
 /// `info`.
-pub fn info(state: &AppState, version: Version) -> Value {
+pub fn info(state: &AppState, version: Version) -> InfoResponse {
     let mut methods = vec![
         "auth/login",
         "auth/revoke",
@@ -42,23 +43,30 @@ pub fn info(state: &AppState, version: Version) -> Value {
         "credentials/authorize",
         "signatures/signHash",
     ];
-    let mut v = json!({
-        "specs": version.specs(),
-        "name": state.settings.csc.name,
-        "region": state.settings.csc.region,
-        "lang": "en-US",
-        "description": "Parafa remote qualified signature service: keys in an HSM, each signature activated by the holder's TOTP code.",
-        "authType": ["basic"],
-    });
+    let mut v = InfoResponse {
+        specs: version.specs(),
+        name: state.settings.csc.name.clone(),
+        region: state.settings.csc.region.clone(),
+        lang: "en-US",
+        description: "Parafa remote qualified signature service: keys in an HSM, each signature activated by the holder's TOTP code.",
+        auth_type: vec!["basic"],
+        asynchronous_operation_mode: None,
+        validation_info: None,
+        sign_algorithms: None,
+        methods: Vec::new(),
+    };
     if version == Version::V2 {
         methods.push("credentials/authorizeCheck");
         let mut algos = algo::key_algorithms(KeySpec::Rsa2048);
         algos.extend(algo::key_algorithms(KeySpec::P256));
-        v["asynchronousOperationMode"] = json!(false);
-        v["validationInfo"] = json!(false);
-        v["signAlgorithms"] = json!({ "algos": algos, "algoParams": [] });
+        v.asynchronous_operation_mode = Some(false);
+        v.validation_info = Some(false);
+        v.sign_algorithms = Some(SignAlgorithms {
+            algos,
+            algo_params: Vec::new(),
+        });
     }
-    v["methods"] = json!(methods);
+    v.methods = methods;
     v
 }
 
@@ -102,7 +110,7 @@ pub async fn login(
     crate::metrics::password_verification();
     let ok = state.hasher.verify(pw, stored).await?;
     let user = match user {
-        Some(u) if ok && u.status == "active" => u,
+        Some(u) if ok && u.status == UserStatus::Active => u,
         _ => {
             let target = user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
             audit_event(
@@ -118,13 +126,13 @@ pub async fn login(
             return Err(CscError::Authentication("Invalid e-mail or password".into()));
         }
     };
-    if user.two_factor == "pending" && clock.now() >= s.accounts.two_factor_mandatory_at() {
+    if user.two_factor == TwoFactorSetting::Pending && clock.now() >= s.accounts.two_factor_mandatory_at() {
         attempt.succeeded(&state.accounts()).await.map_err(throttle_error)?;
         return Err(CscError::Authentication(
             "Two-factor authentication is mandatory: pair an authenticator app in the web platform first".into(),
         ));
     }
-    if user.two_factor == "on" {
+    if user.two_factor == TwoFactorSetting::On {
         if let Err(e) = totp::check_code(db, &state.hsm, &s.auth, clock, &user.id, otp.as_deref(), client).await {
             // A missing code is not a failure (the client asks for it next); a wrong one stays counted.
             if matches!(e, CodeError::Missing) {
@@ -175,13 +183,13 @@ pub(crate) struct View {
 }
 
 impl View {
-    /// `valid`, `expired`, `revoked` or `suspended`, at `now`.
-    fn cert_status(&self, now: i64) -> &'static str {
-        match (self.cert_row.status.as_str(), self.cred.status.as_str()) {
-            ("revoked", _) | (_, "revoked") => "revoked",
-            ("suspended", _) => "suspended",
-            _ if self.cert_row.not_after <= now || self.cert_row.not_before > now => "expired",
-            _ => "valid",
+    /// Valid, expired, revoked or suspended, at `now` (not yet valid counts as expired here).
+    fn cert_status(&self, now: i64) -> StatusAt {
+        match (self.cert_row.status, self.cred.status) {
+            (CertificateStatus::Revoked, _) | (_, CredentialStatus::Revoked) => StatusAt::Revoked,
+            (CertificateStatus::Suspended, _) => StatusAt::Suspended,
+            _ if self.cert_row.not_after <= now || self.cert_row.not_before > now => StatusAt::Expired,
+            _ => StatusAt::Valid,
         }
     }
 }
@@ -221,13 +229,13 @@ fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result
 /// Refuses a credential whose certificate cannot sign now ([`signing::usable`]), with the message the holder is
 /// shown.
 pub(crate) fn usable(v: &View, now: i64) -> Result<(), CscError> {
-    signing::usable(&v.cred.status, &v.cert_row, now).map_err(|why| {
+    signing::usable(v.cred.status, &v.cert_row, now).map_err(|why| {
         CscError::invalid(match why {
             Unusable::Replaced => {
                 "This certificate was replaced by its successor after a rekey: sign with the new credential."
             }
             Unusable::Expired => "Your certificate has expired. Please contact an administrator.",
-            Unusable::Revoked | Unusable::Inactive => {
+            Unusable::Revoked => {
                 "Your certificate has been revoked and can no longer sign. Please contact an administrator."
             }
             Unusable::Suspended => {
@@ -244,72 +252,87 @@ fn credential_object(
     v: &View,
     certificates: &str,
     cert_info: bool,
-) -> Result<Value, CscError> {
+) -> Result<CredentialInfo, CscError> {
     use base64::Engine;
     let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
     let now = state.clock.now();
-    let mut key = json!({
-        "status": if v.cred.status == "active" { "enabled" } else { "disabled" },
-        "algo": algo::key_algorithms(v.spec),
-        "len": v.spec.bits(),
-    });
-    if let Some(curve) = v.spec.curve_oid() {
-        key["curve"] = json!(curve.to_string());
-    }
-    let mut cert = json!({ "status": v.cert_status(now) });
+    let key = KeyInfo {
+        status: if v.cred.status == CredentialStatus::Active {
+            "enabled"
+        } else {
+            "disabled"
+        },
+        algo: algo::key_algorithms(v.spec),
+        len: v.spec.bits(),
+        curve: v.spec.curve_oid().map(|curve| curve.to_string()),
+    };
+    let mut cert = CertInfo {
+        status: v.cert_status(now),
+        certificates: None,
+        issuer_dn: None,
+        subject_dn: None,
+        serial_number: None,
+        valid_from: None,
+        valid_to: None,
+    };
     let cert_der = db::unb64(&v.cert_row.cert_der, "certificates.cert_der")?;
     match certificates {
         "none" => {}
         "chain" => {
             let mut chain = vec![b64(&cert_der)];
             chain.extend(state.ca.chain_der().iter().map(|d| b64(d)));
-            cert["certificates"] = json!(chain);
+            cert.certificates = Some(chain);
         }
-        _ => cert["certificates"] = json!([b64(&cert_der)]),
+        _ => cert.certificates = Some(vec![b64(&cert_der)]),
     }
     if cert_info {
         let parsed = Certificate::from_der(&cert_der).map_err(|e| CscError::Internal(e.to_string()))?;
         let tbs = &parsed.tbs_certificate;
-        cert["issuerDN"] = json!(tbs.issuer.to_string());
-        cert["subjectDN"] = json!(tbs.subject.to_string());
-        cert["serialNumber"] = json!(v.cert_row.serial);
-        cert["validFrom"] = json!(generalized(v.cert_row.not_before));
-        cert["validTo"] = json!(generalized(v.cert_row.not_after));
+        cert.issuer_dn = Some(tbs.issuer.to_string());
+        cert.subject_dn = Some(tbs.subject.to_string());
+        cert.serial_number = Some(v.cert_row.serial.clone());
+        cert.valid_from = Some(generalized(v.cert_row.not_before));
+        cert.valid_to = Some(generalized(v.cert_row.not_after));
     }
     let description = "6-digit code from the authenticator app paired with your account";
-    let mut out = json!({
-        "description": format!("Qualified signature key of {}", v.cert_row.subject),
-        "key": key,
-        "cert": cert,
-        "SCAL": "2",
-        "multisign": state.settings.csc.multisign,
-        "lang": "en-US",
-    });
+    let mut out = CredentialInfo {
+        description: format!("Qualified signature key of {}", v.cert_row.subject),
+        key,
+        cert,
+        scal: "2",
+        multisign: state.settings.csc.multisign,
+        lang: "en-US",
+        otp: None,
+        pin: None,
+        auth: None,
+        auth_mode: None,
+        credential_id: None,
+    };
     match version {
         Version::V1 => {
-            out["authMode"] = json!("explicit");
-            out["PIN"] = json!({ "presence": "false" });
-            out["OTP"] = json!({
-                "presence": "true",
-                "type": "offline",
-                "format": "N",
-                "label": "Authenticator code",
-                "description": description,
-                "ID": OTP_ID,
-                "provider": "totp",
+            out.auth_mode = Some("explicit");
+            out.pin = Some(PinInfo { presence: "false" });
+            out.otp = Some(OtpInfo {
+                presence: "true",
+                kind: "offline",
+                format: "N",
+                label: "Authenticator code",
+                description,
+                id: OTP_ID,
+                provider: "totp",
             });
         }
         Version::V2 => {
-            out["auth"] = json!({
-                "mode": "explicit",
-                "expression": OTP_ID,
-                "objects": [{
-                    "type": "Password",
-                    "id": OTP_ID,
-                    "format": "N",
-                    "generator": "totp",
-                    "label": "Authenticator code",
-                    "description": description,
+            out.auth = Some(AuthInfo {
+                mode: "explicit",
+                expression: OTP_ID,
+                objects: vec![AuthObject {
+                    kind: "Password",
+                    id: OTP_ID,
+                    format: "N",
+                    generator: "totp",
+                    label: "Authenticator code",
+                    description,
                 }],
             });
         }
@@ -347,14 +370,19 @@ pub async fn credential_info(
     version: Version,
     caller: &Caller,
     req: InfoRequest,
-) -> Result<Value, CscError> {
+) -> Result<CredentialInfo, CscError> {
     let certificates = certificates_param(req.certificates.as_deref())?;
     let v = view(state, caller, req.credential_id.as_deref()).await?;
     credential_object(state, version, &v, certificates, req.cert_info.unwrap_or(false))
 }
 
 /// `credentials/list`.
-pub async fn list(state: &AppState, version: Version, caller: &Caller, req: ListRequest) -> Result<Value, CscError> {
+pub async fn list(
+    state: &AppState,
+    version: Version,
+    caller: &Caller,
+    req: ListRequest,
+) -> Result<ListResponse, CscError> {
     if req.user_id.is_some() {
         return Err(CscError::invalid("userID parameter MUST be null"));
     }
@@ -365,9 +393,14 @@ pub async fn list(state: &AppState, version: Version, caller: &Caller, req: List
         views.push(view_of(state, cred).await?);
     }
     if req.only_valid.unwrap_or(false) {
-        views.retain(|v| v.cert_status(now) == "valid" && v.cred.status == "active");
+        views.retain(|v| v.cert_status(now) == StatusAt::Valid && v.cred.status == CredentialStatus::Active);
     }
-    let mut out = json!({});
+    let mut out = ListResponse {
+        credential_ids: Vec::new(),
+        credential_infos: None,
+        next_page_token: None,
+        only_valid: None,
+    };
     match version {
         Version::V1 => {
             let start = match req.page_token.as_deref() {
@@ -380,31 +413,29 @@ pub async fn list(state: &AppState, version: Version, caller: &Caller, req: List
             };
             let max = req.max_results.map(|m| m.max(1) as usize).unwrap_or(usize::MAX);
             let end = start.saturating_add(max).min(views.len());
-            out["credentialIDs"] = json!(views[start..end].iter().map(|v| &v.cred.id).collect::<Vec<_>>());
+            out.credential_ids = views[start..end].iter().map(|v| v.cred.id.clone()).collect();
             if end < views.len() {
-                out["nextPageToken"] = json!(end.to_string());
+                out.next_page_token = Some(end.to_string());
             }
         }
         Version::V2 => {
-            out["credentialIDs"] = json!(views.iter().map(|v| &v.cred.id).collect::<Vec<_>>());
+            out.credential_ids = views.iter().map(|v| v.cred.id.clone()).collect();
             if req.credential_info.unwrap_or(false) {
-                let infos: Vec<Value> = views
+                let infos = views
                     .iter()
                     .map(|v| {
                         let mut o = credential_object(state, version, v, certificates, req.cert_info.unwrap_or(false))?;
-                        o["credentialID"] = json!(v.cred.id);
+                        o.credential_id = Some(v.cred.id.clone());
                         if !req.auth_info.unwrap_or(false) {
-                            if let Some(map) = o.as_object_mut() {
-                                map.remove("auth");
-                            }
+                            o.auth = None;
                         }
                         Ok(o)
                     })
                     .collect::<Result<_, CscError>>()?;
-                out["credentialInfos"] = json!(infos);
+                out.credential_infos = Some(infos);
             }
             if req.only_valid.is_some() {
-                out["onlyValid"] = json!(req.only_valid.unwrap_or(false));
+                out.only_valid = Some(req.only_valid.unwrap_or(false));
             }
         }
     }

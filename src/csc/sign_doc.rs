@@ -7,7 +7,7 @@
 //! refused whole (a batch that does not fit the quota is not partly signed). Nothing is returned unless recorded.
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::algo::{self, Resolved};
@@ -77,13 +77,42 @@ fn b64(d: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(d)
 }
 
+/// `signatures/signDoc` answer. The fields keep the byte order of the JSON object it replaced.
+#[derive(Debug, Serialize)]
+pub struct SignDocResponse {
+    /// Base64: the enveloping signatures (the documents with their signature).
+    #[serde(rename = "DocumentWithSignature")]
+    pub document_with_signature: Vec<String>,
+    /// Base64: the detached signatures.
+    #[serde(rename = "SignatureObject")]
+    pub signature_object: Vec<String>,
+    /// With `returnValidationInfo`.
+    #[serde(rename = "validationInfo", skip_serializing_if = "Option::is_none")]
+    pub validation_info: Option<ValidationInfo>,
+}
+
+/// What a relying party needs to validate the signatures later, base64 DER each.
+#[derive(Debug, Serialize)]
+pub struct ValidationInfo {
+    pub certificates: Vec<String>,
+    pub crl: Vec<String>,
+    pub ocsp: Vec<String>,
+}
+
+/// `signatures/timestamp` answer.
+#[derive(Debug, Serialize)]
+pub struct TimestampResponse {
+    /// Base64 DER of the RFC 3161 token.
+    pub timestamp: String,
+}
+
 /// Signs the documents (or digests) of the request.
 pub async fn sign_doc(
     state: &AppState,
     version: Version,
     caller: &Caller,
     req: SignDocRequest,
-) -> Result<Value, CscError> {
+) -> Result<SignDocResponse, CscError> {
     if req.operation_mode.as_deref().is_some_and(|m| m != "S") {
         return Err(CscError::invalid(
             "Invalid parameter operationMode: only synchronous signing (S) is offered",
@@ -301,10 +330,10 @@ pub async fn sign_doc(
             SignError::Internal(m) => CscError::Internal(m),
         })?;
     drop(items);
-    // Each output is encoded and freed in turn, and the strings move into the JSON value (no copy).
+    // Each output is encoded and freed in turn, and the strings move into the answer (no copy).
     let (mut documents, mut signatures) = (Vec::new(), Vec::new());
     for (attached, p) in jobs.iter().map(|j| j.attached).zip(signed) {
-        let encoded = Value::String(b64(&p));
+        let encoded = b64(&p);
         drop(p);
         if attached {
             documents.push(encoded);
@@ -312,19 +341,20 @@ pub async fn sign_doc(
             signatures.push(encoded);
         }
     }
-    let mut fields = serde_json::Map::new();
-    fields.insert("DocumentWithSignature".into(), Value::Array(documents));
-    fields.insert("SignatureObject".into(), Value::Array(signatures));
-    let mut out = Value::Object(fields);
+    let mut out = SignDocResponse {
+        document_with_signature: documents,
+        signature_object: signatures,
+        validation_info: None,
+    };
     if req.return_validation_info == Some(true) {
         let r = signer::revocation_data(&state.documents(), &cert_der)
             .await
             .map_err(|e| CscError::Internal(e.to_string()))?;
         let chain = state.ca.chain_der();
-        out["validationInfo"] = json!({
-            "ocsp": r.ocsp_responses.iter().map(|d| b64(d)).collect::<Vec<_>>(),
-            "crl": r.crls.iter().map(|d| b64(d)).collect::<Vec<_>>(),
-            "certificates": chain.iter().map(|d| b64(d)).collect::<Vec<_>>(),
+        out.validation_info = Some(ValidationInfo {
+            ocsp: r.ocsp_responses.iter().map(|d| b64(d)).collect(),
+            crl: r.crls.iter().map(|d| b64(d)).collect(),
+            certificates: chain.iter().map(|d| b64(d)).collect(),
         });
     }
     Ok(out)
@@ -342,7 +372,11 @@ pub struct TimestampRequest {
 
 /// `signatures/timestamp`: an RFC 3161 token from Parafa's TSA over the hash sent, debited as one transaction
 /// from the caller's current certificate and recorded in the ledger.
-pub async fn timestamp(state: &AppState, caller: &Caller, req: TimestampRequest) -> Result<Value, CscError> {
+pub async fn timestamp(
+    state: &AppState,
+    caller: &Caller,
+    req: TimestampRequest,
+) -> Result<TimestampResponse, CscError> {
     let hash_b64 = req
         .hash
         .filter(|h| !h.is_empty())
@@ -407,8 +441,31 @@ pub async fn timestamp(state: &AppState, caller: &Caller, req: TimestampRequest)
         })
         .await?;
     match committed {
-        Ok(()) => Ok(json!({ "timestamp": b64(&made.token) })),
+        Ok(()) => Ok(TimestampResponse {
+            timestamp: b64(&made.token),
+        }),
         Err(crate::db::signing::CommitRefusal::QuotaExhausted(left)) => Err(quota_exhausted(left)),
         Err(crate::db::signing::CommitRefusal::SadSpent) => Err(CscError::Internal("a timestamp uses no SAD".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sign_doc_answer_keeps_the_byte_order_of_the_object_it_replaced() {
+        let answer = SignDocResponse {
+            document_with_signature: vec!["MII".into()],
+            signature_object: vec!["MIJ".into()],
+            validation_info: Some(ValidationInfo {
+                certificates: vec!["a".into()],
+                crl: vec!["b".into()],
+                ocsp: vec!["c".into()],
+            }),
+        };
+        let direct = serde_json::to_string(&answer).unwrap();
+        let sorted = serde_json::to_string(&serde_json::to_value(&answer).unwrap()).unwrap();
+        assert_eq!(direct, sorted);
     }
 }

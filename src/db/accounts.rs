@@ -4,6 +4,89 @@ use sqlx::Row;
 
 use super::{Db, DbError};
 
+stored_state! {
+    /// A flow's stage, stored as text (`flows.stage`). Each kind of flow walks its own stages to `done`; any open
+    /// flow may be `closed` (replaced by a new one, or too many failed steps).
+    ///
+    /// | kind | stages |
+    /// | --- | --- |
+    /// | enrolment | `invited` → `phone_code_sent` → `phone_verified` → `done` |
+    /// | recovery | `link_sent` → `sms_sent` → `verified` → `done` |
+    /// | phone change | `email_sent` → `email_verified` → `sms_sent` → `done` |
+    /// | pairing | `sms_sent` → `secret_shown` → `done` |
+    pub enum FlowStage {
+        Invited = "invited",
+        PhoneCodeSent = "phone_code_sent",
+        PhoneVerified = "phone_verified",
+        LinkSent = "link_sent",
+        SmsSent = "sms_sent",
+        Verified = "verified",
+        EmailSent = "email_sent",
+        EmailVerified = "email_verified",
+        SecretShown = "secret_shown",
+        Done = "done",
+        Closed = "closed",
+    }
+}
+
+impl FlowStage {
+    /// Whether the flow may still move: neither done nor closed.
+    pub fn is_open(self) -> bool {
+        !matches!(self, FlowStage::Done | FlowStage::Closed)
+    }
+}
+
+/// What moves a flow: each event is one row of the transition table ([`FlowEvent::rule`]). Replacing a flow by a
+/// new one of its kind ([`close_flows`]) closes it from any stage but `done`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowEvent {
+    /// Enrolment: the SMS code went to the phone number typed again (or went again).
+    PhoneCodeSent,
+    /// Enrolment: the SMS code was right.
+    PhoneVerified,
+    /// Enrolment: the password was set; the account is active.
+    Enrolled,
+    /// Recovery: the SMS code went out (or went again).
+    RecoveryCodeSent,
+    /// Recovery: the SMS code was right.
+    RecoveryVerified,
+    /// Recovery: the new password was set.
+    Recovered,
+    /// Phone change: the e-mail code was right.
+    EmailVerified,
+    /// Phone change: the SMS code went to the new number.
+    NewPhoneCodeSent,
+    /// Phone change: the SMS code was right; the number is changed.
+    PhoneChanged,
+    /// Pairing: the SMS code was right; the secret was shown, once.
+    SecretShown,
+    /// Pairing: the app's first code was right.
+    Paired,
+    /// Pairing: the app's code was wrong too many times.
+    PairingFailed,
+}
+
+impl FlowEvent {
+    /// The transition table: the stages the event applies to, and the stage it leads to.
+    pub fn rule(self) -> (&'static [FlowStage], FlowStage) {
+        use FlowStage::*;
+        match self {
+            FlowEvent::PhoneCodeSent => (&[Invited, PhoneCodeSent], PhoneCodeSent),
+            FlowEvent::PhoneVerified => (&[PhoneCodeSent], PhoneVerified),
+            FlowEvent::Enrolled => (&[PhoneVerified], Done),
+            FlowEvent::RecoveryCodeSent => (&[LinkSent, SmsSent], SmsSent),
+            FlowEvent::RecoveryVerified => (&[SmsSent], Verified),
+            FlowEvent::Recovered => (&[Verified], Done),
+            FlowEvent::EmailVerified => (&[EmailSent], EmailVerified),
+            FlowEvent::NewPhoneCodeSent => (&[EmailVerified], SmsSent),
+            FlowEvent::PhoneChanged => (&[SmsSent], Done),
+            FlowEvent::SecretShown => (&[SmsSent], SecretShown),
+            FlowEvent::Paired => (&[SecretShown], Done),
+            FlowEvent::PairingFailed => (&[SecretShown], Closed),
+        }
+    }
+}
+
 /// A multi-step flow (enrolment, pairing, recovery, phone change).
 #[derive(Debug, Clone)]
 pub struct Flow {
@@ -11,7 +94,7 @@ pub struct Flow {
     pub token_hash: Option<String>,
     pub user_id: String,
     pub kind: String,
-    pub stage: String,
+    pub stage: FlowStage,
     /// JSON text with the flow's own facts (a new phone number, …).
     pub data: String,
     pub attempts: i64,
@@ -26,7 +109,7 @@ fn flow_from_row(r: &sqlx::any::AnyRow) -> Result<Flow, DbError> {
         token_hash: r.try_get("token_hash")?,
         user_id: r.try_get("user_id")?,
         kind: r.try_get("kind")?,
-        stage: r.try_get("stage")?,
+        stage: FlowStage::stored(&r.try_get::<String, _>("stage")?, "flows.stage")?,
         data: r.try_get("data")?,
         attempts: r.try_get("attempts")?,
         expires_at: r.try_get("expires_at")?,
@@ -46,7 +129,7 @@ where
     .bind(&f.token_hash)
     .bind(&f.user_id)
     .bind(&f.kind)
-    .bind(&f.stage)
+    .bind(f.stage.as_str())
     .bind(&f.data)
     .bind(f.expires_at)
     .bind(now)
@@ -76,30 +159,29 @@ pub async fn latest_flow(db: &Db, user_id: &str, kind: &str) -> Result<Option<Fl
     row.as_ref().map(flow_from_row).transpose()
 }
 
-/// Moves a flow from `from` to `to`; false when it was no longer at `from` (another request moved it).
+/// Moves a flow by `event` (the one transition table, [`FlowEvent::rule`]), storing `data` when given; false when
+/// the event does not apply to the flow's stage (another request moved it).
 pub async fn advance_flow<'e, E>(
     exec: E,
     id: &str,
-    from: &str,
-    to: &str,
+    event: FlowEvent,
     data: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let n = sqlx::query(
-        "UPDATE flows SET stage = $1, data = COALESCE($2, data), updated_at = $3 WHERE id = $4 AND stage = $5",
-    )
-    .bind(to)
-    .bind(data)
-    .bind(now)
-    .bind(id)
-    .bind(from)
-    .execute(exec)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    let (from, to) = event.rule();
+    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 5)).collect();
+    let sql = format!(
+        "UPDATE flows SET stage = $1, data = COALESCE($2, data), updated_at = $3 WHERE id = $4 AND stage IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(to.as_str()).bind(data).bind(now).bind(id);
+    for f in from {
+        q = q.bind(f.as_str());
+    }
+    Ok(q.execute(exec).await?.rows_affected() == 1)
 }
 
 /// Counts a failed step; returns the failures so far.
@@ -311,11 +393,23 @@ pub async fn revoke_all_sessions(conn: &mut sqlx::AnyConnection, user_id: &str) 
     Ok(())
 }
 
+stored_state! {
+    /// What a consent is about, stored as text (`consents.kind`).
+    pub enum ConsentKind {
+        /// The one-time "allow access to protected resources" screen.
+        Access = "access",
+        /// The privacy notice, read to the end and acknowledged.
+        PrivacyNotice = "privacy_notice",
+        /// The newsletter: the one consent that can be withdrawn.
+        Marketing = "marketing",
+    }
+}
+
 /// Records a consent or acknowledgement.
 pub async fn insert_consent<'e, E>(
     exec: E,
     user_id: &str,
-    kind: &str,
+    kind: ConsentKind,
     version: &str,
     granted: bool,
     client: &str,
@@ -329,7 +423,7 @@ where
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(user_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(version)
     .bind(i64::from(granted))
     .bind(client)
@@ -340,12 +434,12 @@ where
 }
 
 /// Updates a user's status.
-pub async fn set_user_status<'e, E>(exec: E, user_id: &str, status: &str) -> Result<(), DbError>
+pub async fn set_user_status<'e, E>(exec: E, user_id: &str, status: super::users::UserStatus) -> Result<(), DbError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
-        .bind(status)
+        .bind(status.as_str())
         .bind(user_id)
         .execute(exec)
         .await?;
@@ -369,16 +463,16 @@ where
 pub async fn set_two_factor<'e, E>(
     exec: E,
     user_id: &str,
-    two_factor: &str,
-    postponed: Option<&str>,
+    two_factor: super::users::TwoFactorSetting,
+    postponed: Option<super::users::Postponement>,
     until: Option<i64>,
 ) -> Result<(), DbError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     sqlx::query("UPDATE users SET two_factor = $1, two_factor_postponed = $2, two_factor_until = $3 WHERE id = $4")
-        .bind(two_factor)
-        .bind(postponed)
+        .bind(two_factor.as_str())
+        .bind(postponed.map(|p| p.as_str()))
         .bind(until)
         .bind(user_id)
         .execute(exec)
@@ -416,4 +510,41 @@ where
     .await?
     .rows_affected();
     Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENTS: [FlowEvent; 12] = [
+        FlowEvent::PhoneCodeSent,
+        FlowEvent::PhoneVerified,
+        FlowEvent::Enrolled,
+        FlowEvent::RecoveryCodeSent,
+        FlowEvent::RecoveryVerified,
+        FlowEvent::Recovered,
+        FlowEvent::EmailVerified,
+        FlowEvent::NewPhoneCodeSent,
+        FlowEvent::PhoneChanged,
+        FlowEvent::SecretShown,
+        FlowEvent::Paired,
+        FlowEvent::PairingFailed,
+    ];
+
+    #[test]
+    fn every_stage_reads_back_from_its_stored_name() {
+        for s in FlowStage::ALL {
+            assert_eq!(FlowStage::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(FlowStage::parse("paused"), None);
+    }
+
+    #[test]
+    fn a_finished_flow_never_moves_and_every_open_stage_can_be_left() {
+        for s in FlowStage::ALL {
+            let leaves = EVENTS.iter().any(|e| e.rule().0.contains(&s) && e.rule().1 != s);
+            assert_eq!(leaves, s.is_open(), "{s}");
+        }
+    }
 }

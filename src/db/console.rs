@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::orders::{stored_state, OrderState};
+use super::users::{Role, UserStatus};
 use super::{Db, DbError};
 
 /// The most rows a console list shows.
@@ -14,8 +15,8 @@ pub struct UserLine {
     pub email: String,
     pub given_name: String,
     pub surname: String,
-    pub role: String,
-    pub status: String,
+    pub role: Role,
+    pub status: UserStatus,
     pub created_at: i64,
     /// The end of a ban, if one was ever set.
     pub banned_until: Option<i64>,
@@ -37,8 +38,8 @@ pub async fn users(db: &Db) -> Result<Vec<UserLine>, DbError> {
                 email: r.try_get("email")?,
                 given_name: r.try_get("given_name")?,
                 surname: r.try_get("surname")?,
-                role: r.try_get("role")?,
-                status: r.try_get("status")?,
+                role: Role::stored(&r.try_get::<String, _>("role")?, "users.role")?,
+                status: UserStatus::stored(&r.try_get::<String, _>("status")?, "users.status")?,
                 created_at: r.try_get("created_at")?,
                 banned_until: r.try_get("banned_until")?,
             })

@@ -4,6 +4,42 @@ use sqlx::Row;
 
 use super::{Db, DbError};
 
+stored_state! {
+    /// A certificate's status as stored (`certificates.status`): what the CRL and the OCSP responder say, apart
+    /// from its validity period.
+    pub enum CertificateStatus {
+        Valid = "valid",
+        Revoked = "revoked",
+        /// Read (and shown) but never written by Parafa today.
+        Suspended = "suspended",
+    }
+}
+
+stored_state! {
+    /// A credential's status as stored (`credentials.status`).
+    pub enum CredentialStatus {
+        /// May sign while its certificate is valid.
+        Active = "active",
+        /// Its certificate was revoked (or its holder erased).
+        Revoked = "revoked",
+        /// Replaced by its successor after a rekey.
+        Superseded = "superseded",
+    }
+}
+
+stored_state! {
+    /// A certificate's status at a moment, as the pages, the registry and the CSC API show it (never stored): its
+    /// stored status read with its validity period and, where it counts, its credential's status.
+    pub enum StatusAt {
+        Valid = "valid",
+        Expired = "expired",
+        NotYetValid = "not_yet_valid",
+        Revoked = "revoked",
+        Suspended = "suspended",
+        Superseded = "superseded",
+    }
+}
+
 /// A certificate Parafa issued.
 #[derive(Debug, Clone)]
 pub struct CertificateRow {
@@ -16,8 +52,7 @@ pub struct CertificateRow {
     pub cert_der: String,
     pub not_before: i64,
     pub not_after: i64,
-    /// `valid`, `revoked` or `suspended`.
-    pub status: String,
+    pub status: CertificateStatus,
 }
 
 /// A holder's signing credential.
@@ -28,8 +63,7 @@ pub struct Credential {
     pub key_spec: String,
     pub key_label: String,
     pub cert_serial: String,
-    /// `active`, `revoked` or `superseded`.
-    pub status: String,
+    pub status: CredentialStatus,
     pub created_at: i64,
 }
 
@@ -65,7 +99,7 @@ where
     .bind(&cert.cert_der)
     .bind(cert.not_before)
     .bind(cert.not_after)
-    .bind(&cert.status)
+    .bind(cert.status.as_str())
     .bind(now)
     .execute(exec)
     .await?;
@@ -86,7 +120,7 @@ where
     .bind(&cred.key_spec)
     .bind(&cred.key_label)
     .bind(&cred.cert_serial)
-    .bind(&cred.status)
+    .bind(cred.status.as_str())
     .bind(cred.created_at)
     .execute(exec)
     .await?;
@@ -124,11 +158,11 @@ pub async fn credential(db: &Db, id: &str) -> Result<Option<Credential>, DbError
 /// certificate.
 pub async fn current(db: &Db, user_id: &str, now: i64) -> Result<Option<(Credential, CertificateRow)>, DbError> {
     for c in credentials_of(db, user_id).await?.into_iter().rev() {
-        if c.status != "active" {
+        if c.status != CredentialStatus::Active {
             continue;
         }
         if let Some(cert) = certificate(db, &c.cert_serial).await? {
-            if cert.status == "valid" && cert.not_before <= now && now < cert.not_after {
+            if cert.status == CertificateStatus::Valid && cert.not_before <= now && now < cert.not_after {
                 return Ok(Some((c, cert)));
             }
         }
@@ -155,7 +189,7 @@ fn credential_from_row(r: &sqlx::any::AnyRow) -> Result<Credential, DbError> {
         key_spec: r.try_get("key_spec")?,
         key_label: r.try_get("key_label")?,
         cert_serial: r.try_get("cert_serial")?,
-        status: r.try_get("status")?,
+        status: CredentialStatus::stored(&r.try_get::<String, _>("status")?, "credentials.status")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -178,7 +212,7 @@ pub async fn certificate(db: &Db, serial: &str) -> Result<Option<CertificateRow>
         cert_der: r.try_get("cert_der")?,
         not_before: r.try_get("not_before")?,
         not_after: r.try_get("not_after")?,
-        status: r.try_get("status")?,
+        status: CertificateStatus::stored(&r.try_get::<String, _>("status")?, "certificates.status")?,
     }))
 }
 
@@ -221,7 +255,7 @@ pub async fn credential_full(db: &Db, id: &str) -> Result<Option<(Credential, Ce
         cert_der: r.try_get("cert_der")?,
         not_before: r.try_get("not_before")?,
         not_after: r.try_get("not_after")?,
-        status: r.try_get("cert_status")?,
+        status: CertificateStatus::stored(&r.try_get::<String, _>("cert_status")?, "certificates.status")?,
     };
     let quota = Quota {
         credential_id: cred.id.clone(),
@@ -334,8 +368,11 @@ pub async fn claim_reminder(
     }
 }
 
-/// A holder's credentials with their certificate's serial and status (`valid`, `revoked`…).
-pub async fn with_certificate_status(db: &Db, user_id: &str) -> Result<Vec<(String, String, String)>, DbError> {
+/// A holder's credentials with their certificate's serial and stored status.
+pub async fn with_certificate_status(
+    db: &Db,
+    user_id: &str,
+) -> Result<Vec<(String, String, CertificateStatus)>, DbError> {
     let rows = sqlx::query(
         "SELECT c.id, c.cert_serial, t.status FROM credentials c
          JOIN certificates t ON t.serial = c.cert_serial WHERE c.user_id = $1",
@@ -343,8 +380,29 @@ pub async fn with_certificate_status(db: &Db, user_id: &str) -> Result<Vec<(Stri
     .bind(user_id)
     .fetch_all(db.writer())
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("cert_serial")?, r.try_get("status")?)))
-        .collect::<Result<_, sqlx::Error>>()?)
+    rows.iter()
+        .map(|r| {
+            let status = CertificateStatus::stored(&r.try_get::<String, _>("status")?, "certificates.status")?;
+            Ok((r.try_get("id")?, r.try_get("cert_serial")?, status))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_back_from_their_stored_names() {
+        for s in CredentialStatus::ALL {
+            assert_eq!(CredentialStatus::parse(s.as_str()), Some(s));
+        }
+        for s in CertificateStatus::ALL {
+            assert_eq!(CertificateStatus::parse(s.as_str()), Some(s));
+        }
+        for s in StatusAt::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(CertificateStatus::parse("expired"), None);
+    }
 }

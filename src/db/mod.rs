@@ -27,6 +27,11 @@ macro_rules! stored_state {
             pub fn parse(text: &str) -> Option<$name> {
                 Self::ALL.into_iter().find(|s| s.as_str() == text)
             }
+
+            /// The state of a stored name; a name outside [`Self::ALL`] is a corrupt value of `column`.
+            pub fn stored(text: &str, column: &'static str) -> Result<$name, $crate::db::DbError> {
+                Self::parse(text).ok_or($crate::db::DbError::Corrupt(column))
+            }
         }
 
         impl std::fmt::Display for $name {

@@ -38,6 +38,18 @@ stored_state! {
 
 use OrderState::*;
 
+stored_state! {
+    /// What an order is for, stored as text (`orders.kind`).
+    pub enum OrderKind {
+        /// A first certificate.
+        New = "new",
+        /// A successor for a certificate still valid, with a new key.
+        Rekey = "rekey",
+        /// A new certificate after the last one ended.
+        Reissue = "reissue",
+    }
+}
+
 impl OrderState {
     /// Whether the order is paid (or, institutional, due) and its identification or issuance not finished: what
     /// a ban, a fake-data verdict or a refund reaches.
@@ -260,7 +272,7 @@ pub struct NewOrder<'a> {
     /// The registration number drawn for it.
     pub number: &'a str,
     pub user_id: &'a str,
-    pub kind: &'a str,
+    pub kind: OrderKind,
     pub package_id: i64,
     pub state: OrderState,
     pub price: &'a PriceColumns,
@@ -289,7 +301,7 @@ pub async fn insert(conn: &mut sqlx::AnyConnection, o: &NewOrder<'_>) -> Result<
     .bind(o.id)
     .bind(o.number)
     .bind(o.user_id)
-    .bind(o.kind)
+    .bind(o.kind.as_str())
     .bind(o.package_id)
     .bind(o.state.as_str())
     .bind(p.net_eur_cents)
@@ -317,7 +329,7 @@ pub struct OrderRow {
     pub id: String,
     pub registration_number: String,
     pub user_id: String,
-    pub kind: String,
+    pub kind: OrderKind,
     pub package_id: i64,
     pub state: OrderState,
     pub total_ron_bani: i64,
@@ -344,7 +356,7 @@ where
         id: r.try_get("id")?,
         registration_number: r.try_get("registration_number")?,
         user_id: r.try_get("user_id")?,
-        kind: r.try_get("kind")?,
+        kind: OrderKind::stored(&r.try_get::<String, _>("kind")?, "orders.kind")?,
         package_id: r.try_get("package_id")?,
         state: stored_state(&r.try_get::<String, _>("state")?)?,
         total_ron_bani: r.try_get("total_ron_bani")?,
@@ -359,7 +371,7 @@ pub struct Stored {
     pub id: String,
     pub registration_number: String,
     pub user_id: String,
-    pub kind: String,
+    pub kind: OrderKind,
     pub package_id: i64,
     pub state: OrderState,
     pub price: PriceColumns,
@@ -394,7 +406,7 @@ pub async fn get(db: &Db, id: &str, user_id: Option<&str>) -> Result<Option<Stor
         id: r.try_get("id")?,
         registration_number: r.try_get("registration_number")?,
         user_id: r.try_get("user_id")?,
-        kind: r.try_get("kind")?,
+        kind: OrderKind::stored(&r.try_get::<String, _>("kind")?, "orders.kind")?,
         package_id: r.try_get("package_id")?,
         state: stored_state(&r.try_get::<String, _>("state")?)?,
         price: price_columns(&r)?,
@@ -501,13 +513,20 @@ pub async fn set_invoice_number(conn: &mut sqlx::AnyConnection, order_id: &str, 
     Ok(())
 }
 
+stored_state! {
+    /// What a gateway reports about a payment, stored as text (`payment_events.status`).
+    pub enum PaymentStatus {
+        Paid = "paid",
+        Failed = "failed",
+    }
+}
+
 /// A gateway's notification about an order's payment, as recorded (once per event id).
 pub struct PaymentEvent<'a> {
     pub event_id: &'a str,
     pub provider: &'a str,
     pub order_id: &'a str,
-    /// `paid` or `failed`.
-    pub status: &'a str,
+    pub status: PaymentStatus,
     pub amount_bani: i64,
 }
 
@@ -529,7 +548,7 @@ pub async fn record_payment(conn: &mut sqlx::AnyConnection, e: &PaymentEvent<'_>
     .bind(e.event_id)
     .bind(e.provider)
     .bind(e.order_id)
-    .bind(e.status)
+    .bind(e.status.as_str())
     .bind(e.amount_bani)
     .bind(now)
     .execute(conn)
@@ -539,7 +558,7 @@ pub async fn record_payment(conn: &mut sqlx::AnyConnection, e: &PaymentEvent<'_>
 
 /// How many of a holder's orders of `kind` are paid and not finished, leaving out those whose identification was
 /// found fake (they no longer count).
-pub async fn in_progress_of_kind(db: &Db, user_id: &str, kind: &str) -> Result<i64, DbError> {
+pub async fn in_progress_of_kind(db: &Db, user_id: &str, kind: OrderKind) -> Result<i64, DbError> {
     let in_progress = OrderState::ALL.into_iter().filter(|s| s.is_in_progress());
     let sql = format!(
         "SELECT COUNT(*) AS n FROM orders WHERE user_id = $1 AND kind = $2 AND state IN ({})
@@ -548,7 +567,7 @@ pub async fn in_progress_of_kind(db: &Db, user_id: &str, kind: &str) -> Result<i
     );
     Ok(sqlx::query(&sql)
         .bind(user_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .fetch_one(db.writer())
         .await?
         .try_get("n")?)

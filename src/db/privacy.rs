@@ -121,7 +121,7 @@ pub async fn messages_to(db: &Db, email: &str, phone: &str) -> Result<Vec<Sent>,
 
 /// A consent as recorded: its kind, the version of the text, whether granted, when.
 pub struct Consent {
-    pub kind: String,
+    pub kind: super::accounts::ConsentKind,
     pub version: String,
     pub granted: bool,
     pub at: i64,
@@ -136,7 +136,7 @@ pub async fn consents(db: &Db, user_id: &str) -> Result<Vec<Consent>, DbError> {
     rows.iter()
         .map(|r| {
             Ok(Consent {
-                kind: r.try_get("kind")?,
+                kind: super::accounts::ConsentKind::stored(&r.try_get::<String, _>("kind")?, "consents.kind")?,
                 version: r.try_get("version")?,
                 granted: r.try_get::<i64, _>("granted")? != 0,
                 at: r.try_get("at")?,

@@ -17,7 +17,7 @@ pub struct Listed {
     pub cert_der: String,
     pub not_before: i64,
     pub not_after: i64,
-    pub status: String,
+    pub status: super::credentials::CertificateStatus,
     pub revoked_at: Option<i64>,
     pub revocation_reason: Option<String>,
 }
@@ -28,7 +28,10 @@ fn listed(r: &sqlx::any::AnyRow) -> Result<Listed, DbError> {
         cert_der: r.try_get("cert_der")?,
         not_before: r.try_get("not_before")?,
         not_after: r.try_get("not_after")?,
-        status: r.try_get("status")?,
+        status: super::credentials::CertificateStatus::stored(
+            &r.try_get::<String, _>("status")?,
+            "certificates.status",
+        )?,
         revoked_at: r.try_get("revoked_at")?,
         revocation_reason: r.try_get("revocation_reason")?,
     })

@@ -5,6 +5,7 @@
 
 use sqlx::Row;
 
+use super::credentials::{CertificateStatus, CredentialStatus};
 use super::{Db, DbError};
 
 stored_state! {
@@ -369,8 +370,10 @@ pub async fn open_orders(db: &Db) -> Result<Vec<OpenOrder>, DbError> {
             Ok(OpenOrder {
                 order_id: r.try_get("id")?,
                 not_after: r.try_get("not_after")?,
-                certificate_valid: r.try_get::<String, _>("cert_status")? == "valid",
-                credential_active: r.try_get::<String, _>("cred_status")? == "active",
+                certificate_valid: CertificateStatus::parse(&r.try_get::<String, _>("cert_status")?)
+                    == Some(CertificateStatus::Valid),
+                credential_active: CredentialStatus::parse(&r.try_get::<String, _>("cred_status")?)
+                    == Some(CredentialStatus::Active),
                 request: r
                     .try_get::<Option<String>, _>("request_state")?
                     .map(|s| stored(&s))

@@ -4,6 +4,64 @@ use sqlx::Row;
 
 use super::{Db, DbError};
 
+stored_state! {
+    /// An account's status, stored as text (`users.status`).
+    ///
+    /// | status | meaning |
+    /// | --- | --- |
+    /// | `invited` | created by an order or an operator, the invitation not yet accepted |
+    /// | `phone_verified` | the invitation's phone code confirmed, the password not yet set |
+    /// | `active` | may log in |
+    /// | `erased` | the person's data erased (GDPR); the row stays for the ledger |
+    pub enum UserStatus {
+        Invited = "invited",
+        PhoneVerified = "phone_verified",
+        Active = "active",
+        Erased = "erased",
+    }
+}
+
+stored_state! {
+    /// What an account is for, stored as text (`users.role`).
+    pub enum Role {
+        /// A certificate holder.
+        Holder = "holder",
+        /// An operator of the registration authority.
+        Operator = "operator",
+    }
+}
+
+stored_state! {
+    /// A TOTP pairing's status, stored as text (`totp_pairings.status`): `pending` until the first valid code,
+    /// then `active`.
+    pub enum TotpStatus {
+        Pending = "pending",
+        Active = "active",
+    }
+}
+
+stored_state! {
+    /// Whether login asks for the TOTP code, stored as text (`users.two_factor`).
+    pub enum TwoFactorSetting {
+        On = "on",
+        /// Never asked: operator-made test holders.
+        Off = "off",
+        /// Not set up yet.
+        Pending = "pending",
+    }
+}
+
+stored_state! {
+    /// How far the 2FA set-up is postponed, stored as text (`users.two_factor_postponed`).
+    pub enum Postponement {
+        /// Until `two_factor_until`.
+        Date = "date",
+        /// Until the next login.
+        NextLogin = "next_login",
+        Never = "never",
+    }
+}
+
 /// A user account as stored.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -13,15 +71,14 @@ pub struct User {
     pub surname: String,
     pub phone: String,
     pub password_hash: String,
-    pub role: String,
-    pub status: String,
-    /// `on`, `off` (never asked: operator-made test holders) or `pending` (not set up yet).
-    pub two_factor: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub two_factor: TwoFactorSetting,
     pub created_at: i64,
     /// `ro` or `en`.
     pub lang: String,
-    /// When set up is postponed: `date` (until `two_factor_until`), `next_login` or `never`.
-    pub two_factor_postponed: Option<String>,
+    /// When set up is postponed.
+    pub two_factor_postponed: Option<Postponement>,
     pub two_factor_until: Option<i64>,
 }
 
@@ -33,8 +90,7 @@ pub struct TotpPairing {
     pub algorithm: String,
     pub digits: i64,
     pub period: i64,
-    /// `pending` until the first valid code, then `active`.
-    pub status: String,
+    pub status: TotpStatus,
     pub last_used_step: i64,
     pub failed_attempts: i64,
     pub locked_until: Option<i64>,
@@ -55,9 +111,9 @@ where
     .bind(&u.surname)
     .bind(&u.phone)
     .bind(&u.password_hash)
-    .bind(&u.role)
-    .bind(&u.status)
-    .bind(&u.two_factor)
+    .bind(u.role.as_str())
+    .bind(u.status.as_str())
+    .bind(u.two_factor.as_str())
     .bind(u.created_at)
     .bind(&u.lang)
     .execute(exec)
@@ -69,7 +125,7 @@ where
     }
 }
 
-fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, DbError> {
     Ok(User {
         id: r.try_get("id")?,
         email: r.try_get("email")?,
@@ -77,12 +133,15 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
         surname: r.try_get("surname")?,
         phone: r.try_get("phone")?,
         password_hash: r.try_get("password_hash")?,
-        role: r.try_get("role")?,
-        status: r.try_get("status")?,
-        two_factor: r.try_get("two_factor")?,
+        role: Role::stored(&r.try_get::<String, _>("role")?, "users.role")?,
+        status: UserStatus::stored(&r.try_get::<String, _>("status")?, "users.status")?,
+        two_factor: TwoFactorSetting::stored(&r.try_get::<String, _>("two_factor")?, "users.two_factor")?,
         created_at: r.try_get("created_at")?,
         lang: r.try_get("lang")?,
-        two_factor_postponed: r.try_get("two_factor_postponed")?,
+        two_factor_postponed: r
+            .try_get::<Option<String>, _>("two_factor_postponed")?
+            .map(|p| Postponement::stored(&p, "users.two_factor_postponed"))
+            .transpose()?,
         two_factor_until: r.try_get("two_factor_until")?,
     })
 }
@@ -97,7 +156,7 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>, DbError> {
         .bind(email.to_lowercase())
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.as_ref().map(user_from_row).transpose()?)
+    row.as_ref().map(user_from_row).transpose()
 }
 
 /// The (non-erased) user with this phone number.
@@ -108,7 +167,7 @@ pub async fn by_phone(db: &Db, phone: &str) -> Result<Option<User>, DbError> {
     .bind(phone)
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.as_ref().map(user_from_row).transpose()?)
+    row.as_ref().map(user_from_row).transpose()
 }
 
 /// The user with this id.
@@ -117,7 +176,7 @@ pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, DbError> {
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.as_ref().map(user_from_row).transpose()?)
+    row.as_ref().map(user_from_row).transpose()
 }
 
 /// Stores a TOTP pairing (replacing none: a user has at most one).
@@ -134,9 +193,13 @@ where
     .bind(&p.algorithm)
     .bind(p.digits)
     .bind(p.period)
-    .bind(&p.status)
+    .bind(p.status.as_str())
     .bind(now)
-    .bind(if p.status == "active" { Some(now) } else { None })
+    .bind(if p.status == TotpStatus::Active {
+        Some(now)
+    } else {
+        None
+    })
     .execute(exec)
     .await?;
     Ok(())
@@ -158,7 +221,7 @@ pub async fn totp(db: &Db, user_id: &str) -> Result<Option<TotpPairing>, DbError
         algorithm: r.try_get("algorithm")?,
         digits: r.try_get("digits")?,
         period: r.try_get("period")?,
-        status: r.try_get("status")?,
+        status: TotpStatus::stored(&r.try_get::<String, _>("status")?, "totp_pairings.status")?,
         last_used_step: r.try_get("last_used_step")?,
         failed_attempts: r.try_get("failed_attempts")?,
         locked_until: r.try_get("locked_until")?,
@@ -188,4 +251,24 @@ pub async fn set_privacy_ack(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_roles_read_back_from_their_stored_names() {
+        for s in UserStatus::ALL {
+            assert_eq!(UserStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        for t in TotpStatus::ALL {
+            assert_eq!(TotpStatus::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(UserStatus::stored("banned", "users.status").ok(), None);
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::cades::Level;
@@ -91,6 +92,50 @@ pub fn clean_name(name: &str) -> String {
     }
 }
 
+/// A job just created: its files, the certificate that will sign them and the transactions it will cost.
+// The fields of these views are in the order of the JSON objects they replaced (alphabetical).
+#[derive(Debug, Serialize)]
+pub struct CreatedJob {
+    pub certificate: JobCertificate,
+    pub expires_at: String,
+    pub files: Vec<UploadedFile>,
+    pub id: String,
+    pub level: &'static str,
+    pub state: JobState,
+    pub transactions: Transactions,
+}
+
+/// The certificate a job will sign with.
+#[derive(Debug, Serialize)]
+pub struct JobCertificate {
+    pub credential_id: String,
+    pub serial: String,
+    pub subject: String,
+    pub valid_to: String,
+}
+
+/// An uploaded file and what its signature will be.
+#[derive(Debug, Serialize)]
+pub struct UploadedFile {
+    /// `PAdES` or `CAdES`.
+    pub format: &'static str,
+    pub n: usize,
+    pub name: String,
+    /// The signed file's name.
+    pub output: String,
+    pub sha256: String,
+    pub size: usize,
+    /// Whether the signature has a visible appearance.
+    pub visible: bool,
+}
+
+/// The transactions a job needs, and those left on its credential.
+#[derive(Debug, Serialize)]
+pub struct Transactions {
+    pub left: Option<i64>,
+    pub needed: i64,
+}
+
 /// `POST /sign-jobs`: stores the uploads and answers what will happen.
 pub async fn create(
     state: &Services,
@@ -98,7 +143,7 @@ pub async fn create(
     uploads: Vec<Upload>,
     p7s_for_pdf: bool,
     level: Option<&str>,
-) -> Result<Value, JobError> {
+) -> Result<CreatedJob, JobError> {
     if uploads.is_empty() {
         return Err(JobError::Invalid(crate::text!("error.job.choose_at_least_one_file")));
     }
@@ -151,15 +196,15 @@ pub async fn create(
             ("CAdES", format!("{name}.p7s"))
         };
         kinds.push(if pades { "pades" } else { "cades" });
-        files.push(json!({
-            "n": n,
-            "name": name,
-            "size": u.bytes.len(),
-            "sha256": hex::encode(HashAlg::Sha256.digest(&u.bytes)),
-            "format": format,
-            "output": output,
-            "visible": u.rect.is_some(),
-        }));
+        files.push(UploadedFile {
+            n,
+            name,
+            size: u.bytes.len(),
+            sha256: hex::encode(HashAlg::Sha256.digest(&u.bytes)),
+            format,
+            output,
+            visible: u.rect.is_some(),
+        });
     }
     let quota = db::credentials::quota(&state.db, &cred.id).await?;
     let needed: i64 = kinds.iter().map(|k| signer::transactions(level, *k == "pades")).sum();
@@ -194,16 +239,44 @@ pub async fn create(
         .collect();
     db::jobs::create(&mut tx, &job, &stored, now).await?;
     tx.commit().await?;
-    Ok(json!({
-        "id": id,
-        "state": JobState::Uploaded,
-        "files": files,
-        "level": level.as_str(),
-        "certificate": { "credential_id": cred.id, "serial": cert.serial, "subject": cert.subject,
-                         "valid_to": rfc3339(cert.not_after) },
-        "transactions": { "needed": needed, "left": quota.map(|q| q.remaining()) },
-        "expires_at": rfc3339(now + limits.retention_secs),
-    }))
+    Ok(CreatedJob {
+        id,
+        state: JobState::Uploaded,
+        files,
+        level: level.as_str(),
+        certificate: JobCertificate {
+            credential_id: cred.id,
+            serial: cert.serial,
+            subject: cert.subject,
+            valid_to: rfc3339(cert.not_after),
+        },
+        transactions: Transactions {
+            needed,
+            left: quota.map(|q| q.remaining()),
+        },
+        expires_at: rfc3339(now + limits.retention_secs),
+    })
+}
+
+/// A job just signed: its signed files, each with its link, and the zip of them all.
+#[derive(Debug, Serialize)]
+pub struct SignedJob {
+    pub expires_at: String,
+    pub files: Vec<SignedFile>,
+    pub id: String,
+    pub state: JobState,
+    /// The transactions the signing cost.
+    pub transactions: i64,
+    /// The link of `SignedFiles.zip`.
+    pub zip: String,
+}
+
+/// A signed file of a job, with its download link.
+#[derive(Debug, Serialize)]
+pub struct SignedFile {
+    pub n: usize,
+    pub name: String,
+    pub url: String,
 }
 
 struct JobRow {
@@ -237,7 +310,7 @@ pub async fn authorize(
     id: &str,
     code: Option<&str>,
     client: &str,
-) -> Result<Value, JobError> {
+) -> Result<SignedJob, JobError> {
     let j = job(state, user, id).await?;
     let already = |s: JobState| JobError::Conflict(text!("error.job.job_already", state => Text::state(s.as_str())));
     if j.state != JobState::Uploaded {
@@ -268,11 +341,11 @@ async fn sign_claimed(
     code: Option<&str>,
     client: &str,
     now: i64,
-) -> Result<Value, JobError> {
+) -> Result<SignedJob, JobError> {
     let (cred, cert_row, quota) = db::credentials::credential_full(&state.db, &j.credential_id)
         .await?
         .ok_or_else(|| JobError::Conflict(crate::text!("error.job.certificate_job_gone")))?;
-    if signing::usable(&cred.status, &cert_row, now).is_err() {
+    if signing::usable(cred.status, &cert_row, now).is_err() {
         return Err(JobError::Conflict(crate::text!(
             "error.job.certificate_can_no_longer_sign"
         )));
@@ -403,16 +476,23 @@ async fn sign_claimed(
     // Two authorisations of one job at once both sign (each with its own code); the later one's outputs stay.
     db::jobs::mark_signed(&mut tx, id, now).await?;
     tx.commit().await?;
-    Ok(json!({
-        "id": id,
-        "state": JobState::Signed,
-        "files": names.iter().zip(&kinds).enumerate().map(|(n, (name, kind))| json!({
-            "n": n, "name": output_name(name, kind), "url": format!("/api/v1/sign-jobs/{id}/files/{n}"),
-        })).collect::<Vec<_>>(),
-        "zip": format!("/api/v1/sign-jobs/{id}/SignedFiles.zip"),
-        "transactions": needed,
-        "expires_at": rfc3339(j.expires_at),
-    }))
+    Ok(SignedJob {
+        id: id.to_owned(),
+        state: JobState::Signed,
+        files: names
+            .iter()
+            .zip(&kinds)
+            .enumerate()
+            .map(|(n, (name, kind))| SignedFile {
+                n,
+                name: output_name(name, kind),
+                url: format!("/api/v1/sign-jobs/{id}/files/{n}"),
+            })
+            .collect(),
+        zip: format!("/api/v1/sign-jobs/{id}/SignedFiles.zip"),
+        transactions: needed,
+        expires_at: rfc3339(j.expires_at),
+    })
 }
 
 /// A signed file of the job: (name, bytes).
@@ -459,41 +539,76 @@ fn write_zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, JobError> {
     Ok(cursor.into_inner())
 }
 
+/// A job's state and its files' names, for the download page.
+#[derive(Debug, Serialize)]
+pub struct JobOutputs {
+    pub expires_at: String,
+    pub files: Vec<OutputName>,
+    pub id: String,
+    pub state: JobState,
+}
+
+/// A file of a job: its number and its name (the signed name once signed).
+#[derive(Debug, Serialize)]
+pub struct OutputName {
+    pub n: i64,
+    pub name: String,
+}
+
 /// A job's state and its files' names (the signed names once signed), without reading the files: the download
 /// page's list. The same owner and retention rules as [`zip`].
-pub async fn outputs(state: &Services, user: &User, id: &str) -> Result<Value, JobError> {
+pub async fn outputs(state: &Services, user: &User, id: &str) -> Result<JobOutputs, JobError> {
     let row = job(state, user, id).await?;
-    let files: Vec<Value> = db::jobs::names(&state.db, id)
+    let files = db::jobs::names(&state.db, id)
         .await?
         .into_iter()
-        .map(|(n, name, output)| json!({ "n": n, "name": output.unwrap_or(name) }))
+        .map(|(n, name, output)| OutputName {
+            n,
+            name: output.unwrap_or(name),
+        })
         .collect();
-    Ok(json!({
-        "id": id,
-        "state": row.state,
-        "files": files,
-        "expires_at": rfc3339(row.expires_at),
-    }))
+    Ok(JobOutputs {
+        id: id.to_owned(),
+        state: row.state,
+        files,
+        expires_at: rfc3339(row.expires_at),
+    })
+}
+
+/// A user's signing history.
+#[derive(Debug, Serialize)]
+pub struct History {
+    pub signatures: Vec<HistoryLine>,
+}
+
+/// A signature of the history: the document's name and digest, how and when it was signed.
+#[derive(Debug, Serialize)]
+pub struct HistoryLine {
+    pub credential_id: String,
+    pub format: String,
+    pub level: String,
+    pub name: String,
+    pub sha256: String,
+    pub signed_at: String,
+    pub transactions: i64,
 }
 
 /// `GET /me/signatures`: the user's signing history, newest first (at most 500).
-pub async fn history(state: &Services, user: &User) -> Result<Value, JobError> {
-    let out: Vec<Value> = db::jobs::history(&state.db, &user.id, 500)
+pub async fn history(state: &Services, user: &User) -> Result<History, JobError> {
+    let signatures = db::jobs::history(&state.db, &user.id, 500)
         .await?
         .into_iter()
-        .map(|h| {
-            json!({
-                "name": h.name,
-                "sha256": h.digest,
-                "format": h.format,
-                "level": h.level,
-                "transactions": h.transactions,
-                "credential_id": h.credential_id,
-                "signed_at": rfc3339(h.created_at),
-            })
+        .map(|h| HistoryLine {
+            name: h.name,
+            sha256: h.digest,
+            format: h.format,
+            level: h.level,
+            transactions: h.transactions,
+            credential_id: h.credential_id,
+            signed_at: rfc3339(h.created_at),
         })
         .collect();
-    Ok(json!({ "signatures": out }))
+    Ok(History { signatures })
 }
 
 /// Deletes the jobs past their retention time with their files (the history stays). Returns how many.

@@ -30,6 +30,7 @@ use x509_cert::Certificate;
 
 use super::Services;
 use crate::clock::Clock;
+use crate::db::credentials::CertificateStatus;
 use crate::hsm::HashAlg;
 use crate::i18n::Text;
 use crate::pdf;
@@ -282,8 +283,8 @@ pub async fn verify(state: &Services, file: Vec<u8>, content: Option<Vec<u8>>) -
         if row.issuer_role != "issuing" {
             continue;
         }
-        sig.status = row.status.clone();
-        if row.status == "revoked" {
+        sig.status = row.status.as_str().into();
+        if row.status == CertificateStatus::Revoked {
             sig.revoked = true;
             if let Some(r) = crate::db::ca::revocation_of(&state.db, &signer.serial).await? {
                 sig.revoked_at = Some(r.revoked_at);

@@ -8,7 +8,9 @@ use serde_json::json;
 use super::revoke::{revoke_credential, RevokeError};
 use super::Services;
 use crate::accounts::{audit, AccountError};
-use crate::db::{self, users::User};
+use crate::db;
+use crate::db::credentials::CertificateStatus;
+use crate::db::users::{TotpStatus, User};
 
 /// `POST /api/v1/me/erasure`: the confirmation and the step-up a destructive act asks, since a session cookie
 /// alone (a shared computer, a stolen cookie) must not close an account and revoke its certificates.
@@ -55,7 +57,7 @@ pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &
     }
     let paired = crate::db::users::totp(&state.db, &user.id)
         .await?
-        .is_some_and(|p| p.status == "active");
+        .is_some_and(|p| p.status == TotpStatus::Active);
     if paired {
         crate::auth::totp::check_code(
             &state.db,
@@ -109,7 +111,7 @@ pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &
 async fn end_credentials(state: &Services, user: &User, client: &str) -> Result<(), AccountError> {
     let actor = format!("user:{}", user.id);
     for (credential, serial, status) in db::credentials::with_certificate_status(&state.db, &user.id).await? {
-        if status != "revoked" {
+        if status != CertificateStatus::Revoked {
             // The step-up was checked by the caller: the holder is not asked again per certificate.
             match revoke_credential(state, &credential, None, "cessation_of_operation", &actor, client).await {
                 Ok(_) | Err(RevokeError::AlreadyRevoked) => {}

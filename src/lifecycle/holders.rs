@@ -11,7 +11,7 @@ use crate::auth::{password, totp};
 use crate::ca::{Ca, HolderSubject};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::db::users::User;
+use crate::db::users::{Role, TotpStatus, TwoFactorSetting, User, UserStatus};
 use crate::db::{self, Db};
 use crate::hsm::{Hsm, KeySpec};
 use crate::i18n::Text;
@@ -32,8 +32,7 @@ pub struct HolderRequest {
     pub id_number: Option<String>,
     pub pseudonym: Option<String>,
     pub country: String,
-    /// `holder` or `operator`.
-    pub role: String,
+    pub role: Role,
     /// Whether to issue a certificate now (false: an account with its TOTP pairing, ready to order one).
     pub certificate: bool,
 }
@@ -118,7 +117,7 @@ pub async fn create_ready_holder(
     let (uid, cid, account, spec) = (user_id.clone(), credential_id.clone(), email.clone(), req.key);
     let with_certificate = req.certificate;
     let (pairing, issued) = tokio::task::spawn_blocking(move || {
-        let pairing = totp::new_pairing(&h, &uid, "Parafa", &account, "active")?;
+        let pairing = totp::new_pairing(&h, &uid, "Parafa", &account, TotpStatus::Active)?;
         if !with_certificate {
             return Ok::<_, LifecycleError>((pairing, None));
         }
@@ -141,9 +140,13 @@ pub async fn create_ready_holder(
         surname: req.surname.trim().to_owned(),
         phone: req.phone.clone(),
         password_hash,
-        role: req.role.clone(),
-        status: "active".into(),
-        two_factor: if req.two_factor { "on" } else { "off" }.into(),
+        role: req.role,
+        status: UserStatus::Active,
+        two_factor: if req.two_factor {
+            TwoFactorSetting::On
+        } else {
+            TwoFactorSetting::Off
+        },
         created_at: now,
         lang: "ro".into(),
         two_factor_postponed: None,
@@ -205,7 +208,7 @@ async fn store(
     }
     let event = audit::Event {
         actor,
-        action: if user.role == "operator" {
+        action: if user.role == Role::Operator {
             "operator.create"
         } else {
             "holder.create"

@@ -18,10 +18,10 @@ use super::Services;
 use crate::accounts::audit;
 use crate::auth::tokens;
 use crate::billing::orders::{self, OrderRow};
-use crate::billing::{OrderEvent, OrderState};
+use crate::billing::{OrderEvent, OrderKind, OrderState};
 use crate::clock::{rfc3339, Clock};
 use crate::db::identity::{SessionEvent, SessionState};
-use crate::db::users::User;
+use crate::db::users::{TotpStatus, User};
 use crate::db::{self, DbError};
 use crate::i18n::Text;
 use crate::notify::Template;
@@ -332,7 +332,7 @@ pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) 
     if provider(state).is_none() {
         return Err(LifecycleError::Conflict(text!("error.identity.no_provider")));
     }
-    if order.kind == "rekey" {
+    if order.kind == OrderKind::Rekey {
         return Err(LifecycleError::Conflict(crate::text!(
             "error.identity.rekey_not_identified_by_video"
         )));
@@ -908,7 +908,7 @@ impl Judged<'_> {
         };
         self.tell(tx, accepted, "identity_accepted").await?;
         let paired = db::users::totp(&self.state.db, &r.user.id).await?;
-        if paired.is_none_or(|p| p.status != "active") {
+        if paired.is_none_or(|p| p.status != TotpStatus::Active) {
             let link = format!("{base}/pairing");
             let configure = Template::ConfigureAuthorisation { link: &link };
             self.tell(tx, configure, "configure_authorisation").await?;
@@ -996,7 +996,7 @@ pub async fn resubmit(
             until = rfc3339(until)
         )));
     }
-    if order.state != OrderState::Rejected || order.kind == "rekey" {
+    if order.state != OrderState::Rejected || order.kind == OrderKind::Rekey {
         return Err(LifecycleError::Conflict(
             crate::text!("error.identity.only_rejected_identification_can_resubmitted", state => crate::i18n::Text::state(order.state.as_str())),
         ));

@@ -25,10 +25,10 @@ use super::Services;
 use crate::accounts::{audit, normalise_phone};
 use crate::auth::tokens;
 use crate::billing::orders::{self, OrderError};
-use crate::billing::{OrderEvent, OrderState};
+use crate::billing::{OrderEvent, OrderKind, OrderState};
 use crate::clock::{rfc3339, Clock};
 use crate::db;
-use crate::db::users::{self, User};
+use crate::db::users::{self, Role, TotpStatus, TwoFactorSetting, User, UserStatus};
 use crate::db::DbError;
 use crate::i18n::Text;
 use crate::notify::{self, Lang, Template};
@@ -238,7 +238,7 @@ async fn may_order(state: &Services, existing: Option<&User>, phone: &str) -> Re
         }
         return Ok(());
     };
-    if u.role != "holder" {
+    if u.role != Role::Holder {
         return Err(LifecycleError::Conflict(crate::text!(
             "error.institutional.e_mail_address_belongs_operator"
         )));
@@ -286,7 +286,7 @@ impl Placing<'_> {
             id: self.order_id,
             number,
             user_id: &holder.id,
-            kind: "new",
+            kind: OrderKind::New,
             package_id: i64::from(c.package.id),
             state: OrderState::AwaitingDocuments,
             price: &self.price.amounts,
@@ -318,9 +318,9 @@ impl Placing<'_> {
             surname: c.surname.clone(),
             phone: c.phone.clone(),
             password_hash: String::new(),
-            role: "holder".into(),
-            status: "invited".into(),
-            two_factor: "pending".into(),
+            role: Role::Holder,
+            status: UserStatus::Invited,
+            two_factor: TwoFactorSetting::Pending,
             created_at: self.now,
             lang: c.holder_lang.as_str().into(),
             two_factor_postponed: None,
@@ -443,7 +443,7 @@ async fn tell_recorded(
     }
     let paired = users::totp(&state.db, &holder.id)
         .await?
-        .is_some_and(|p| p.status == "active");
+        .is_some_and(|p| p.status == TotpStatus::Active);
     if !paired {
         let link = format!("{base}/pairing");
         let configure = Template::ConfigureAuthorisation { link: &link };
@@ -553,7 +553,7 @@ pub async fn record_identity(
         session_id: &session_id,
     };
     db::identity::record_identity(&mut tx, &identity, now).await?;
-    let active = holder.status == "active";
+    let active = holder.status == UserStatus::Active;
     tell_recorded(&mut tx, state, &holder, &order.registration_number, active).await?;
     tx.commit().await?;
     if !active {

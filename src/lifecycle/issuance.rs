@@ -18,13 +18,13 @@ use super::Services;
 use crate::accounts::audit;
 use crate::auth::totp;
 use crate::billing::orders::{self, OrderRow};
-use crate::billing::{OrderEvent, OrderState};
+use crate::billing::{OrderEvent, OrderKind, OrderState};
 use crate::ca::{Ca, HolderSubject, Issued};
 use crate::clock::{rfc3339, Clock};
 use crate::config::PackageSettings;
-use crate::db::credentials::{CertificateRow, Credential, Quota};
+use crate::db::credentials::{CertificateRow, CertificateStatus, Credential, CredentialStatus, Quota, StatusAt};
 use crate::db::rekey::RekeyState;
-use crate::db::users::User;
+use crate::db::users::{TotpStatus, User};
 use crate::db::{self, DbError};
 use crate::hsm::{Hsm, KeySpec};
 use crate::i18n::Text;
@@ -186,7 +186,7 @@ pub async fn insert_credential_rows(
             cert_der: db::b64(&issued.der),
             not_before: issued.not_before,
             not_after: issued.not_after,
-            status: "valid".into(),
+            status: CertificateStatus::Valid,
         },
         now,
     )
@@ -199,7 +199,7 @@ pub async fn insert_credential_rows(
             key_spec: spec.as_str().into(),
             key_label: format!("holder {}", user.email),
             cert_serial: issued.serial.clone(),
-            status: "active".into(),
+            status: CredentialStatus::Active,
             created_at: now,
         },
     )
@@ -241,7 +241,7 @@ async fn issuable_order(state: &Services, user: &User, order_id: Option<&str>) -
         .await?
         .filter(|o| o.user_id == user.id)
         .ok_or_else(|| LifecycleError::NotFound(text!("error.order.no_such_order")))?;
-    if order.kind == "rekey" {
+    if order.kind == OrderKind::Rekey {
         return Err(LifecycleError::Conflict(text!(
             "error.issuance.rekey_certificate_issued_automatically_once"
         )));
@@ -330,7 +330,7 @@ pub async fn issue(
     let new_phone = phone_decision(state, user, session_phone, req.phone.as_deref()).await?;
     if db::users::totp(&state.db, &user.id)
         .await?
-        .is_none_or(|p| p.status != "active")
+        .is_none_or(|p| p.status != TotpStatus::Active)
     {
         return Err(LifecycleError::Conflict(text!(
             "error.issuance.configure_authorisation_mechanism_pair_authenticator"
@@ -504,8 +504,8 @@ pub struct Certificates {
 #[derive(Debug, serde::Serialize)]
 pub struct CertificateView {
     pub credential_id: String,
-    /// `valid`, `expired`, `not_yet_valid`, `revoked` or `superseded`.
-    pub status: &'static str,
+    /// Valid, expired, not yet valid, revoked or superseded.
+    pub status: StatusAt,
     /// The key's kind (`rsa2048`, `p256`, …).
     pub key: String,
     pub certificate_serial: String,
@@ -568,21 +568,21 @@ pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Certif
         let Some((cred, cert, quota)) = db::credentials::credential_full(&state.db, &cred.id).await? else {
             continue;
         };
-        let status = match (cert.status.as_str(), cred.status.as_str()) {
-            ("revoked", _) | (_, "revoked") => "revoked",
-            (_, "superseded") => "superseded",
-            _ if now >= cert.not_after => "expired",
-            _ if now < cert.not_before => "not_yet_valid",
-            _ => "valid",
+        let status = match (cert.status, cred.status) {
+            (CertificateStatus::Revoked, _) | (_, CredentialStatus::Revoked) => StatusAt::Revoked,
+            (_, CredentialStatus::Superseded) => StatusAt::Superseded,
+            _ if now >= cert.not_after => StatusAt::Expired,
+            _ if now < cert.not_before => StatusAt::NotYetValid,
+            _ => StatusAt::Valid,
         };
-        any_valid |= status == "valid";
+        any_valid |= status == StatusAt::Valid;
         let (req_id, req_state, req_reason) = match db::rekey::latest_of_credential(&state.db, &cred.id).await? {
             Some((id, state, reason)) => (Some(id), Some(state), reason),
             None => (None, None, None),
         };
         let limit = deadline(state, cert.not_after);
         let window_opens = cert.not_after - first_reminder * 86_400;
-        let in_window = status == "valid" && now >= window_opens;
+        let in_window = status == StatusAt::Valid && now >= window_opens;
         let reviewing = req_state.is_some_and(RekeyState::is_under_way);
         let banner = match () {
             _ if !in_window || reviewing => None,
@@ -640,7 +640,7 @@ pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Certif
             rekey: RekeyWindow {
                 window_opens_at: rfc3339(window_opens),
                 deadline: rfc3339(limit),
-                allowed: status == "valid" && now <= limit,
+                allowed: status == StatusAt::Valid && now <= limit,
                 successor_issue_at: rfc3339(successor_issue_at(state, cert.not_after)),
                 request_id: req_id,
                 request_state: req_state,

@@ -162,8 +162,8 @@ pub struct OperatorUser {
     pub id: String,
     pub email: String,
     pub name: String,
-    pub role: String,
-    pub status: String,
+    pub role: crate::db::users::Role,
+    pub status: crate::db::users::UserStatus,
     pub created_at: String,
     pub banned_until: Option<String>,
 }

@@ -9,7 +9,7 @@
 //! possible is refunded by the scheduler.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::identity::{date_of, Document};
@@ -18,9 +18,9 @@ use super::Services;
 use crate::accounts::audit;
 use crate::auth::totp;
 use crate::billing::orders::{self, OrderRow};
-use crate::billing::{OrderEvent, OrderState};
+use crate::billing::{OrderEvent, OrderKind, OrderState};
 use crate::clock::{rfc3339, Clock};
-use crate::db::credentials::{CertificateRow, Credential};
+use crate::db::credentials::{CertificateRow, CertificateStatus, Credential};
 use crate::db::rekey::{RekeyState, Request};
 use crate::db::users::User;
 use crate::db::{self, DbError};
@@ -46,7 +46,7 @@ pub fn successor_issue_at(state: &Services, not_after: i64) -> i64 {
 }
 
 /// Whether the user may place an order of `kind`; for a rekey, the credential it renews.
-pub async fn eligibility(state: &Services, user: &User, kind: &str) -> Result<Option<String>, LifecycleError> {
+pub async fn eligibility(state: &Services, user: &User, kind: OrderKind) -> Result<Option<String>, LifecycleError> {
     if let Some(until) = super::identity::banned_until(state, &user.id).await? {
         return Err(LifecycleError::Forbidden(crate::text!(
             "error.eligibility.account_cannot_place_orders_until",
@@ -62,7 +62,7 @@ pub async fn eligibility(state: &Services, user: &User, kind: &str) -> Result<Op
     let current = current_credential(state, &user.id).await?;
     let had_any = !db::credentials::credentials_of(&state.db, &user.id).await?.is_empty();
     match kind {
-        "rekey" => {
+        OrderKind::Rekey => {
             let (cred, cert) = current.ok_or_else(|| {
                 LifecycleError::Conflict(crate::text!("error.eligibility.rekey_needs_valid_certificate_after"))
             })?;
@@ -75,13 +75,13 @@ pub async fn eligibility(state: &Services, user: &User, kind: &str) -> Result<Op
             }
             Ok(Some(cred.id))
         }
-        "reissue" if current.is_some() => Err(LifecycleError::Conflict(crate::text!(
+        OrderKind::Reissue if current.is_some() => Err(LifecycleError::Conflict(crate::text!(
             "error.eligibility.certificate_still_valid_order_rekey"
         ))),
-        "reissue" if !had_any => Err(LifecycleError::Conflict(crate::text!(
+        OrderKind::Reissue if !had_any => Err(LifecycleError::Conflict(crate::text!(
             "error.eligibility.have_had_no_certificate_yet"
         ))),
-        "new" if had_any => Err(LifecycleError::Conflict(if current.is_some() {
+        OrderKind::New if had_any => Err(LifecycleError::Conflict(if current.is_some() {
             crate::text!("error.eligibility.already_have_certificate_order_rekey")
         } else {
             crate::text!("error.eligibility.certificate_has_ended_order_reissue")
@@ -105,7 +105,7 @@ pub async fn place_order(
     user: &User,
     req: orders::OrderRequest,
     client: &str,
-) -> Result<Value, orders::OrderError> {
+) -> Result<orders::OrderView, orders::OrderError> {
     let billing = state.billing();
     let draft = orders::check(&billing, req)?;
     let renews = eligibility(state, user, draft.kind()).await?;
@@ -115,7 +115,7 @@ pub async fn place_order(
 async fn rekey_order(state: &Services, user: &User, order_id: &str) -> Result<OrderRow, LifecycleError> {
     orders::order_row(state.db.writer(), order_id)
         .await?
-        .filter(|o| o.user_id == user.id && o.kind == "rekey")
+        .filter(|o| o.user_id == user.id && o.kind == OrderKind::Rekey)
         .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.rekey.no_such_rekey_order")))
 }
 
@@ -377,7 +377,7 @@ pub async fn submit(
     }
     let cert = cert_of(state, &r.credential_id).await?;
     let limit = deadline(state, cert.not_after);
-    if state.clock.now() > limit || cert.status != "valid" {
+    if state.clock.now() > limit || cert.status != CertificateStatus::Valid {
         return Err(LifecycleError::Conflict(crate::text!(
             "error.rekey.rekey_request_accepted_until_hours",
             rekey_cutoff_hours = state.settings.lifecycle.rekey_cutoff_hours,
@@ -524,7 +524,7 @@ pub async fn decide(
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let mut tx = state.db.writer().begin().await?;
     let outcome = if approve {
-        if now >= cert.not_after || cert.status != "valid" {
+        if now >= cert.not_after || cert.status != CertificateStatus::Valid {
             return Err(LifecycleError::Conflict(crate::text!(
                 "error.rekey.certificate_has_ended_rekey_no"
             )));

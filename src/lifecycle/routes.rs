@@ -79,7 +79,7 @@ impl FromRequest for Operator {
         let user = WebUser::from_request(req, payload);
         Box::pin(async move {
             let user = user.await?;
-            if user.user.role != "operator" {
+            if user.user.role != crate::db::users::Role::Operator {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "access_denied",

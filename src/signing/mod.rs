@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use crate::auth::tokens;
 use crate::db::audit::AuditRow;
-use crate::db::credentials::CertificateRow;
+use crate::db::credentials::{CertificateRow, CertificateStatus, CredentialStatus};
 use crate::db::signing::{self as store, Commit, CommitRefusal, Ledger, SadRow, SignatureRow};
 use crate::db::{Db, DbError};
 use crate::hsm::{HashAlg, Hsm, HsmError, SignMechanism};
@@ -159,26 +159,24 @@ pub enum Unusable {
     Expired,
     Revoked,
     Suspended,
-    /// Not active for another reason (not issued yet, erased).
-    Inactive,
 }
 
 /// The one rule of which credential may sign at `now`: its certificate neither revoked, suspended nor outside its
 /// validity, and the credential active (not replaced by a successor).
-pub fn usable(credential_status: &str, cert: &CertificateRow, now: i64) -> Result<(), Unusable> {
-    if cert.status == "revoked" || credential_status == "revoked" {
+pub fn usable(credential: CredentialStatus, cert: &CertificateRow, now: i64) -> Result<(), Unusable> {
+    if cert.status == CertificateStatus::Revoked || credential == CredentialStatus::Revoked {
         return Err(Unusable::Revoked);
     }
-    if cert.status == "suspended" {
+    if cert.status == CertificateStatus::Suspended {
         return Err(Unusable::Suspended);
     }
     if cert.not_after <= now || cert.not_before > now {
         return Err(Unusable::Expired);
     }
-    match credential_status {
-        "active" => Ok(()),
-        "superseded" => Err(Unusable::Replaced),
-        _ => Err(Unusable::Inactive),
+    match credential {
+        CredentialStatus::Active => Ok(()),
+        CredentialStatus::Superseded => Err(Unusable::Replaced),
+        CredentialStatus::Revoked => Err(Unusable::Revoked),
     }
 }
 

@@ -79,7 +79,7 @@ impl CheckedCredentials {
         };
         let current = users::by_email(db, email).await?;
         Ok(current
-            .filter(|u| u.id == user_id && u.password_hash == password_hash && u.status == "active")
+            .filter(|u| u.id == user_id && u.password_hash == password_hash && u.status == users::UserStatus::Active)
             .map(|u| u.id))
     }
 

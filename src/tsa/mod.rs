@@ -27,7 +27,7 @@ use crate::ca::{self, Ca, CaError};
 use crate::clock::Clock;
 use crate::cms;
 use crate::config::Settings;
-use crate::db::credentials::CertificateRow;
+use crate::db::credentials::{CertificateRow, CertificateStatus};
 use crate::db::{self, Db, DbError};
 use crate::hsm::{HashAlg, Hsm, HsmError, KeySpec};
 
@@ -412,7 +412,7 @@ async fn list_certificate(
         cert_der: db::b64(cert_der),
         not_before: ca::unix(&cert.tbs_certificate.validity.not_before),
         not_after: ca::unix(&cert.tbs_certificate.validity.not_after),
-        status: "valid".into(),
+        status: CertificateStatus::Valid,
     };
     if let Err(e) = db::credentials::insert_certificate(db.writer(), &row, clock.now()).await {
         // Another instance starting at the same time may have inserted it first.

@@ -12,6 +12,8 @@ use crate::accounts::login::{two_factor_state, TwoFactor};
 use crate::accounts::{enrolment, maintenance, privacy};
 use crate::app::AppState;
 use crate::clock::Clock;
+use crate::db::accounts::ConsentKind;
+use crate::db::users::Role;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[
@@ -87,14 +89,30 @@ impl Next {
     }
 }
 
-/// What the code steps show: how long a code works and the resend cool-down, in seconds.
-fn code_numbers(state: &AppState) -> Value {
+/// What the code steps show: how long a code works and the resend cool-down, and the shortest password.
+#[derive(serde::Serialize)]
+struct CodeNumbers {
+    resend_secs: i64,
+    sms_minutes: i64,
+    resend_minutes: i64,
+    password_min_length: usize,
+}
+
+/// A page's context takes them in (`..code_numbers(&state)`).
+impl From<CodeNumbers> for Value {
+    fn from(numbers: CodeNumbers) -> Value {
+        Value::from_serialize(numbers)
+    }
+}
+
+/// The [`CodeNumbers`] of the settings.
+fn code_numbers(state: &AppState) -> CodeNumbers {
     let acc = &state.settings.accounts;
-    context! {
-        resend_secs => acc.code_resend_secs,
-        sms_minutes => acc.sms_code_ttl_secs / 60,
-        resend_minutes => acc.code_resend_secs / 60,
-        password_min_length => acc.password_min_length,
+    CodeNumbers {
+        resend_secs: acc.code_resend_secs,
+        sms_minutes: acc.sms_code_ttl_secs / 60,
+        resend_minutes: acc.code_resend_secs / 60,
+        password_min_length: acc.password_min_length,
     }
 }
 
@@ -112,7 +130,7 @@ async fn login(page: Page, q: web::Query<Next>) -> Result<HttpResponse, PageErro
 async fn after_login(page: Page, state: web::Data<AppState>, q: web::Query<Next>) -> Result<HttpResponse, PageError> {
     let user = &page.user_before_consent()?.user;
     let next = q.path();
-    if user.role == "holder" {
+    if user.role == Role::Holder {
         let consents = page.ok(privacy::consents_of(&state.accounts(), &user.id).await)?;
         let due = privacy::due(&state.accounts(), &consents);
         if due.access || due.privacy_notice {
@@ -186,7 +204,7 @@ async fn two_factor(page: Page, state: web::Data<AppState>, q: web::Query<Next>)
             next => q.path(),
             state => tf,
             until => user.two_factor_until.map(crate::clock::rfc3339),
-            postponed => user.two_factor_postponed.clone(),
+            postponed => user.two_factor_postponed,
             mandatory_last_day => last_day.map(dmy),
             min_date => tomorrow.map(ymd),
             max_date => last_day.map(ymd),
@@ -288,7 +306,9 @@ async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse
             },
             two_factor => tf,
             consents => Value::from_serialize(&consents),
-            marketing => consents["marketing"]["granted"] == true,
+            marketing => consents
+                .get(ConsentKind::Marketing.as_str())
+                .is_some_and(|c| c.granted),
             phone_minutes => state.settings.accounts.phone_change_code_ttl_secs / 60,
             ..code_numbers(&state)
         },

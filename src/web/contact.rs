@@ -47,8 +47,8 @@ async fn contact_page(
         "contact/page.html",
         context! {
             topics => contact::TOPICS,
-            orders => Value::from_serialize(&orders["orders"]),
-            messages => Value::from_serialize(&messages["messages"]),
+            orders => Value::from_serialize(&orders.orders),
+            messages => Value::from_serialize(&messages.messages),
             selected_order => q.order.clone().unwrap_or_default(),
             sent => q.sent,
             min_chars => contact::MESSAGE_MIN_CHARS,

@@ -33,6 +33,7 @@ use minijinja::{context, Environment, Value};
 use crate::accounts::routes::WebUser;
 use crate::app::AppState;
 use crate::auth::sessions;
+use crate::db::users::Role;
 use crate::error::ApiError;
 use i18n::Lang;
 
@@ -163,7 +164,7 @@ impl FromRequest for Page {
                 _ => false,
             };
             let consent_due = match (&user, state) {
-                (Some(u), Some(state)) if u.user.role == "holder" => {
+                (Some(u), Some(state)) if u.user.role == Role::Holder => {
                     match crate::accounts::privacy::consents_of(&state.accounts(), &u.user.id).await {
                         Ok(consents) => {
                             let due = crate::accounts::privacy::due(&state.accounts(), &consents);
@@ -287,7 +288,7 @@ impl Page {
     /// The logged-in operator, or a redirect to the login page (a holder gets 403).
     pub fn operator(&self) -> Result<&WebUser, PageError> {
         let user = self.user()?;
-        if user.user.role != "operator" {
+        if user.user.role != Role::Operator {
             return Err(self.error(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "access_denied",
@@ -317,7 +318,7 @@ impl Page {
             context! {
                 email => u.user.email.clone(),
                 name => format!("{} {}", u.user.given_name, u.user.surname),
-                role => u.user.role.clone(),
+                role => u.user.role,
             }
         });
         let ctx = context! {
@@ -382,7 +383,7 @@ async fn home(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
         return Ok(page.render("home.html", context! {}));
     }
     let user = page.user()?;
-    if user.user.role == "operator" {
+    if user.user.role == Role::Operator {
         return Ok(redirect("/operator"));
     }
     let certificates = page.ok(crate::lifecycle::issuance::list_in(&state, &user.user, page.lang.code()).await)?;

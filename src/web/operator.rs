@@ -51,8 +51,8 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
             users => Value::from_serialize(&users.users),
             orders => Value::from_serialize(&orders.orders),
             credentials => Value::from_serialize(&credentials.credentials),
-            contact => Value::from_serialize(&contact["messages"]),
-            reasons => reasons(page.lang),
+            contact => Value::from_serialize(&contact.messages),
+            reasons => Value::from_serialize(reasons(page.lang)),
             institutional => Value::from_serialize(&institutional.orders),
             documents => Value::from_serialize(&state.settings.lifecycle.identity_documents),
             packages => Value::from_serialize(
@@ -62,11 +62,21 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     ))
 }
 
+/// A revocation reason the console offers: its code and its text.
+#[derive(serde::Serialize)]
+struct Reason {
+    code: &'static str,
+    label: String,
+}
+
 /// The revocation reasons the CA accepts, each with its text (`op.reason_<code>`).
-fn reasons(lang: Lang) -> Vec<Value> {
+fn reasons(lang: Lang) -> Vec<Reason> {
     crate::ca::revocation::REASONS
         .iter()
-        .map(|code| context! { code => *code, label => i18n::text(lang, &format!("op.reason_{code}")) })
+        .map(|code| Reason {
+            code,
+            label: i18n::text(lang, &format!("op.reason_{code}")),
+        })
         .collect()
 }
 

@@ -12,8 +12,10 @@ use serde_json::{json, Value as Json};
 
 use super::{Page, PageError, StaticFile, Template};
 use crate::app::AppState;
-use crate::billing::{self, format_minor, OrderState};
+use crate::billing::orders::OrderView;
+use crate::billing::{self, format_minor, OrderKind, OrderState};
 use crate::clock::Clock;
+use crate::db::credentials::StatusAt;
 use crate::error::ApiError;
 use crate::lifecycle::{identity, issuance, rekey};
 
@@ -64,12 +66,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/rekey").route(web::get().to(rekey_page)));
 }
 
-/// The certificate statuses and order kinds the pages name by a computed key (`orders.cert.status.*`,
-/// `orders.kind.*`; checked by the unit test below, with the order states, `orders.state.*`, and the rekey
-/// requests' states, `orders.rekey.state.*`).
+/// The certificate statuses the pages name by a computed key (`orders.cert.status.*`; checked by the unit test
+/// below, with the order kinds, `orders.kind.*`, the order states, `orders.state.*`, and the rekey requests' states,
+/// `orders.rekey.state.*`).
 #[cfg(test)]
 const CERT_STATUSES: &[&str] = &["valid", "expired", "not_yet_valid", "revoked", "superseded"];
-const KINDS: &[&str] = &["new", "rekey", "reissue"];
 /// The key types issuance offers (`issuance::IssueRequest::key`).
 const KEYS: &[&str] = &["rsa2048", "rsa3072", "p256", "p384"];
 
@@ -101,9 +102,10 @@ fn money(price: &Json) -> Json {
 }
 
 /// An order as the API gives it, plus `money` and its `package` settings.
-fn with_money(state: &AppState, mut order: Json) -> Json {
+fn with_money(state: &AppState, view: OrderView) -> Json {
+    let package = u8::try_from(view.package).ok();
+    let mut order = json!(view);
     order["money"] = money(&order["price"]);
-    let package = order["package"].as_u64().and_then(|p| u8::try_from(p).ok());
     if let Some(p) = package.and_then(|p| state.settings.package(p)) {
         order["package_name"] = json!(p.name);
         order["validity_years"] = json!(p.validity_years);
@@ -114,7 +116,7 @@ fn with_money(state: &AppState, mut order: Json) -> Json {
 
 /// Today's packages with their prices.
 async fn package_offers(state: &AppState) -> Json {
-    let mut offers = billing::orders::packages(&state.billing()).await;
+    let mut offers = json!(billing::orders::packages(&state.billing()).await);
     if let Some(list) = offers["packages"].as_array_mut() {
         for p in list {
             p["money"] = money(&p["price"]);
@@ -142,12 +144,7 @@ struct NewOrder {
 async fn new_order(page: Page, state: web::Data<AppState>, q: web::Query<NewOrder>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
     let offers = package_offers(&state).await;
-    let kind = q
-        .kind
-        .as_deref()
-        .filter(|k| KINDS.contains(k))
-        .unwrap_or("new")
-        .to_owned();
+    let kind = q.kind.as_deref().and_then(OrderKind::parse).unwrap_or(OrderKind::New);
     let package = q
         .package
         .filter(|p| state.settings.package(*p).is_some())
@@ -158,7 +155,7 @@ async fn new_order(page: Page, state: web::Data<AppState>, q: web::Query<NewOrde
         context! {
             offers => Value::from_serialize(&offers),
             kind => kind,
-            kinds => KINDS,
+            kinds => OrderKind::ALL,
             package => package,
             name => format!("{} {}", user.user.given_name, user.user.surname),
         },
@@ -181,14 +178,8 @@ async fn pay(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> R
 /// `/orders`: the history.
 async fn list(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
-    let mut all = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
-    let orders: Vec<Json> = all["orders"]
-        .as_array_mut()
-        .map(std::mem::take)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|o| with_money(&state, o))
-        .collect();
+    let all = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
+    let orders: Vec<Json> = all.orders.into_iter().map(|o| with_money(&state, o)).collect();
     Ok(page.render(
         "orders/list.html",
         context! { orders => Value::from_serialize(&orders) },
@@ -226,7 +217,7 @@ async fn identity_sandbox(
 async fn issue(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
     let order = page.ok(billing::orders::view(&state.billing(), &user.user, &id).await)?;
-    let ready = order["state"] == "accepted" && order["kind"] != "rekey" && order["on_hold"] != true;
+    let ready = order.state == OrderState::Accepted && order.kind != OrderKind::Rekey && !order.on_hold;
     let phone = if ready {
         page.ok(issuance::phone_to_confirm(&state, &user.user).await)?
     } else {
@@ -236,7 +227,7 @@ async fn issue(page: Page, state: web::Data<AppState>, id: web::Path<String>) ->
     let terms = issuance::terms_document(
         &state.settings.lifecycle.terms_version,
         &holder,
-        order["registration_number"].as_str().unwrap_or_default(),
+        &order.registration_number,
         state.clock.now(),
     );
     Ok(page.render(
@@ -336,20 +327,24 @@ async fn rekey_page(
 ) -> Result<HttpResponse, PageError> {
     let user = page.user()?;
     let certs = page.ok(issuance::list_in(&state, &user.user, page.lang.code()).await)?;
-    let current = certs.certificates.iter().find(|c| c.status == "valid");
+    let current = certs.certificates.iter().find(|c| c.status == StatusAt::Valid);
     let orders = page.ok(billing::orders::list(&state.billing(), &user.user).await)?;
     // The rekey order: the one asked for, else the newest one still in progress.
-    let order = orders["orders"].as_array().and_then(|list| {
-        list.iter()
-            .filter(|o| o["kind"] == "rekey")
-            .find(|o| match q.order.as_deref() {
-                Some(id) => o["id"] == id,
-                None => ["awaiting_payment", "paid", "under_review", "rejected", "accepted"]
-                    .iter()
-                    .any(|s| o["state"] == *s),
-            })
-            .cloned()
-    });
+    let order = orders
+        .orders
+        .into_iter()
+        .filter(|o| o.kind == OrderKind::Rekey)
+        .find(|o| match q.order.as_deref() {
+            Some(id) => o.id == id,
+            None => [
+                OrderState::AwaitingPayment,
+                OrderState::Paid,
+                OrderState::UnderReview,
+                OrderState::Rejected,
+                OrderState::Accepted,
+            ]
+            .contains(&o.state),
+        });
     if q.order.is_some() && order.is_none() {
         return Err(page.error(ApiError::not_found(crate::text!("error.rekey.no_such_rekey_order"))));
     }
@@ -359,21 +354,16 @@ async fn rekey_page(
         let request_id = certs
             .certificates
             .iter()
-            .find(|c| o["credential_id"] == c.credential_id)
+            .find(|c| o.credential_id.as_deref() == Some(c.credential_id.as_str()))
             .and_then(|c| c.rekey.request_id.as_deref());
         if let Some(rid) = request_id {
             let r = page.ok(rekey::view(&state, &user.user, rid).await)?;
-            if o["id"] == r.order_id {
+            if o.id == r.order_id {
                 request = Some(r);
             }
         }
     }
-    // Billing's view names the order's state by its stored name.
-    let order_state = order
-        .as_ref()
-        .and_then(|o| o["state"].as_str())
-        .and_then(OrderState::parse);
-    let step = rekey::RekeyStep::of(order_state, request.as_ref());
+    let step = rekey::RekeyStep::of(order.as_ref().map(|o| o.state), request.as_ref());
     let document = page.ok(rekey::document_on_file(&state, &user.user.id).await)?;
     let on_file = document.is_some();
     let document = document.map_or_else(|| json!({}), |d| json!(d));
@@ -383,7 +373,7 @@ async fn rekey_page(
         &holder,
         order
             .as_ref()
-            .and_then(|o| o["registration_number"].as_str())
+            .map(|o| o.registration_number.as_str())
             .unwrap_or_default(),
         state.clock.now(),
     );
@@ -427,7 +417,7 @@ mod tests {
                     .iter()
                     .map(|s| format!("orders.rekey.state.{s}")),
             )
-            .chain(KINDS.iter().map(|s| format!("orders.kind.{s}")))
+            .chain(OrderKind::ALL.iter().map(|s| format!("orders.kind.{s}")))
             .chain(KEYS.iter().map(|s| format!("orders.key.{s}")))
             .chain(
                 crate::config::Settings::default()

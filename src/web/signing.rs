@@ -8,6 +8,7 @@ use minijinja::{context, Value};
 
 use super::{Page, PageError, StaticFile, Template};
 use crate::app::AppState;
+use crate::db::credentials::StatusAt;
 
 /// This area's templates.
 pub const TEMPLATES: &[Template] = &[
@@ -73,7 +74,7 @@ async fn sign(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
     let user = page.user()?;
     let list = page.ok(crate::lifecycle::issuance::list_in(&state, &user.user, page.lang.code()).await)?;
     // The certificate jobs::create signs with: the valid one (there is at most one).
-    let certificate = list.certificates.iter().find(|c| c.status == "valid");
+    let certificate = list.certificates.iter().find(|c| c.status == StatusAt::Valid);
     let limits = &state.settings.documents;
     Ok(page.render(
         "signing/sign.html",
@@ -103,7 +104,7 @@ async fn history(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     Ok(page.render(
         "signing/history.html",
         context! {
-            signatures => Value::from_serialize(&history["signatures"]),
+            signatures => Value::from_serialize(&history.signatures),
             retention_hours => state.settings.documents.retention_secs / 3600,
         },
     ))

@@ -15,8 +15,8 @@ use common::FreshPostgres;
 use parafa::audit::{self, Event};
 use parafa::clock::{Clock, SystemClock};
 use parafa::db::audit::{self as audit_store, AuditRow};
-use parafa::db::credentials::{self, CertificateRow, Credential, Quota};
-use parafa::db::users::{self, User};
+use parafa::db::credentials::{self, CertificateRow, CertificateStatus, Credential, CredentialStatus, Quota};
+use parafa::db::users::{self, Role, TwoFactorSetting, User, UserStatus};
 use parafa::db::{Db, DbError};
 use sqlx::error::ErrorKind;
 use tempfile::TempDir;
@@ -91,9 +91,9 @@ fn user(email: &str) -> User {
         surname: "Popescu".to_owned(),
         phone: "+40712345678".to_owned(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".to_owned(),
-        role: "holder".to_owned(),
-        status: "active".to_owned(),
-        two_factor: "on".to_owned(),
+        role: Role::Holder,
+        status: UserStatus::Active,
+        two_factor: TwoFactorSetting::On,
         created_at: now(),
         lang: "en".to_owned(),
         two_factor_postponed: None,
@@ -120,7 +120,7 @@ fn credential_set(user_id: &str, created_at: i64, total: i64, used: i64) -> (Cer
         cert_der: parafa::db::b64(&[0x30, 0x82, 0x01, 0x0a, 0x02, 0x01, 0x00, 0xff]),
         not_before: created_at,
         not_after: created_at + 3 * 365 * 86_400,
-        status: "valid".to_owned(),
+        status: CertificateStatus::Valid,
     };
     let cred = Credential {
         id: id.clone(),
@@ -128,7 +128,7 @@ fn credential_set(user_id: &str, created_at: i64, total: i64, used: i64) -> (Cer
         key_spec: "rsa-3072".to_owned(),
         key_label: format!("holder-{id}"),
         cert_serial: serial,
-        status: "active".to_owned(),
+        status: CredentialStatus::Active,
         created_at,
     };
     let quota = Quota {
