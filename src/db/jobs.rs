@@ -43,6 +43,26 @@ impl JobEvent {
     }
 }
 
+stored_state! {
+    /// How a job's file is signed, stored as text (`sign_job_files.kind`).
+    pub enum FileKind {
+        /// A PDF signed inside itself (PAdES).
+        Pades = "pades",
+        /// Any file, or a PDF on request, signed as a `.p7s` (CAdES).
+        Cades = "cades",
+    }
+}
+
+impl FileKind {
+    /// `PAdES` or `CAdES`, as the history and the job's answer name the format.
+    pub fn format(self) -> &'static str {
+        match self {
+            FileKind::Pades => "PAdES",
+            FileKind::Cades => "CAdES",
+        }
+    }
+}
+
 /// A new job.
 pub struct NewJob<'a> {
     pub id: &'a str,
@@ -57,8 +77,7 @@ pub struct NewJob<'a> {
 /// An uploaded file of a new job.
 pub struct NewFile<'a> {
     pub name: &'a str,
-    /// `pades` or `cades`.
-    pub kind: &'a str,
+    pub kind: FileKind,
     pub digest: &'a str,
     /// A visible signature's rectangle (JSON), if asked.
     pub rect: Option<&'a str>,
@@ -94,7 +113,7 @@ pub async fn create(
         .bind(j.id)
         .bind(n as i64)
         .bind(f.name)
-        .bind(f.kind)
+        .bind(f.kind.as_str())
         .bind(f.digest)
         .bind(f.content.len() as i64)
         .bind(f.rect)
@@ -136,7 +155,7 @@ pub async fn get(db: &Db, id: &str, user_id: &str) -> Result<Option<Job>, DbErro
 pub struct Upload {
     pub n: i64,
     pub name: String,
-    pub kind: String,
+    pub kind: FileKind,
     pub rect: Option<String>,
     pub content: Vec<u8>,
 }
@@ -152,7 +171,7 @@ pub async fn uploads(db: &Db, job_id: &str) -> Result<Vec<Upload>, DbError> {
             Ok(Upload {
                 n: r.try_get("n")?,
                 name: r.try_get("name")?,
-                kind: r.try_get("kind")?,
+                kind: FileKind::stored(r.try_get("kind")?, "sign_job_files.kind")?,
                 rect: r.try_get("rect")?,
                 content: r.try_get("content")?,
             })

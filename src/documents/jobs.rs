@@ -14,6 +14,7 @@ use super::signer::{self, Format, Item, SignError, Signer};
 use super::Services;
 use crate::auth::totp;
 use crate::clock::{rfc3339, Clock};
+use crate::db::jobs::FileKind;
 use crate::db::jobs::JobState;
 use crate::db::users::User;
 use crate::db::{self, DbError};
@@ -190,12 +191,10 @@ pub async fn create(
                 name
             )));
         }
-        let (format, output) = if pades {
-            ("PAdES", name.clone())
-        } else {
-            ("CAdES", format!("{name}.p7s"))
-        };
-        kinds.push(if pades { "pades" } else { "cades" });
+        let kind = if pades { FileKind::Pades } else { FileKind::Cades };
+        let output = output_name(&name, kind);
+        let format = kind.format();
+        kinds.push(kind);
         files.push(UploadedFile {
             n,
             name,
@@ -207,7 +206,10 @@ pub async fn create(
         });
     }
     let quota = db::credentials::quota(&state.db, &cred.id).await?;
-    let needed: i64 = kinds.iter().map(|k| signer::transactions(level, *k == "pades")).sum();
+    let needed: i64 = kinds
+        .iter()
+        .map(|k| signer::transactions(level, *k == FileKind::Pades))
+        .sum();
     let mut tx = state.db.writer().begin().await?;
     let job = db::jobs::NewJob {
         id: &id,
@@ -231,7 +233,7 @@ pub async fn create(
         .zip(&kinds)
         .map(|((u, (name, digest, rect)), kind)| db::jobs::NewFile {
             name,
-            kind,
+            kind: *kind,
             digest,
             rect: rect.as_deref(),
             content: &u.bytes,
@@ -328,6 +330,14 @@ pub async fn authorize(
     signed
 }
 
+/// The name of a signed file: a PDF signed inside keeps its name, anything else gets `.p7s`.
+fn output_name(name: &str, kind: FileKind) -> String {
+    match kind {
+        FileKind::Pades => name.to_owned(),
+        FileKind::Cades => format!("{name}.p7s"),
+    }
+}
+
 /// How long a claim on a job holds before another authorisation may take it over (its process died signing).
 const CLAIM_STALE_SECS: i64 = 600;
 
@@ -357,8 +367,8 @@ async fn sign_claimed(
     let mut names = Vec::new();
     let mut kinds = Vec::new();
     for f in &files {
-        let (content, kind) = (f.content.clone(), f.kind.clone());
-        let format = if kind == "pades" {
+        let (content, kind) = (f.content.clone(), f.kind);
+        let format = if kind == FileKind::Pades {
             let appearance = match f.rect.as_deref().map(serde_json::from_str::<Value>) {
                 Some(Ok(r)) => Some(appearance(&r, &holder, &date, usize::MAX).map_err(JobError::Invalid)?),
                 Some(Err(e)) => {
@@ -449,16 +459,9 @@ async fn sign_claimed(
     };
     let outputs = signer::sign_batch(state, &signer, &items).await?;
 
-    let output_name = |name: &str, kind: &str| {
-        if kind == "pades" {
-            name.to_owned()
-        } else {
-            format!("{name}.p7s")
-        }
-    };
     let mut tx = state.db.writer().begin().await?;
     for (((f, name), kind), out) in files.iter().zip(&names).zip(&kinds).zip(&outputs) {
-        db::jobs::set_output(&mut tx, id, f.n, &output_name(name, kind), out).await?;
+        db::jobs::set_output(&mut tx, id, f.n, &output_name(name, *kind), out).await?;
     }
     for ((item, name), kind) in items.iter().zip(&names).zip(&kinds) {
         let signed = db::jobs::Signed {
@@ -467,7 +470,7 @@ async fn sign_claimed(
             job_id: id,
             name,
             digest: &hex::encode(HashAlg::Sha256.digest(item.content.as_deref().unwrap_or_default())),
-            format: if kind == "pades" { "PAdES" } else { "CAdES" },
+            format: kind.format(),
             level: j.level.as_str(),
             transactions: item.transactions(),
         };
@@ -485,7 +488,7 @@ async fn sign_claimed(
             .enumerate()
             .map(|(n, (name, kind))| SignedFile {
                 n,
-                name: output_name(name, kind),
+                name: output_name(name, *kind),
                 url: format!("/api/v1/sign-jobs/{id}/files/{n}"),
             })
             .collect(),
