@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::clock::Clock;
 use crate::documents::cades::Level;
 use crate::documents::signer::{self, Format, Item, SignError, Signer};
+use crate::hsm::HashAlg;
 
 /// Largest number of documents in one request.
 pub const MAX_DOCUMENTS: usize = 20;
@@ -140,163 +141,198 @@ pub async fn sign_doc(
     let v = view(state, caller, req.credential_id.as_deref()).await?;
     let now = state.clock.now();
     usable(&v, now)?;
-
-    // One signature algorithm and hash for the request (the SAD was authorised for one hash algorithm).
-    let first = &items[0];
-    let sign_algo = first
-        .sign_algo
-        .clone()
-        .filter(|x| !x.is_empty())
-        .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter signAlgo"))?;
-    let first_params = first.sign_algo_params.clone();
-    let Resolved { mechanism, hash } = algo::resolve(
-        v.spec,
-        &sign_algo,
-        first.hash_algorithm.as_deref(),
-        first_params.as_deref(),
-        version.hash_param(),
-    )?;
+    let Resolved { mechanism, hash } = algorithm(&items, v.spec, version)?;
     let mut jobs = Vec::new();
     for item in &mut items {
-        if item.sign_algo.as_deref() != Some(sign_algo.as_str()) || item.sign_algo_params != first_params {
-            return Err(CscError::invalid(
-                "Invalid parameter signAlgo: every document of one request uses the same algorithm",
-            ));
-        }
-        if let Some(h) = item.hash_algorithm.as_deref() {
-            if h != hash.oid().to_string() {
-                return Err(CscError::invalid(
-                    "String parameter hashAlgorithmOID contradicts with signAlgo parameter",
-                ));
-            }
-        }
-        let pades = match item.signature_format.as_deref() {
-            Some("C") => false,
-            Some("P") => true,
-            Some(_) => {
-                return Err(CscError::invalid(
-                    "Invalid parameter signature_format: C (CAdES) and P (PAdES) are offered",
-                ))
-            }
-            None => {
-                return Err(CscError::invalid(
-                    "Missing (or invalid type) string parameter signature_format",
-                ))
-            }
-        };
-        let level = Level::parse(item.conformance_level.as_deref())
-            .filter(|l| pades || *l != Level::BLTA)
-            .ok_or_else(|| {
-                CscError::invalid(
-                    "Invalid parameter conformance_level: AdES-B-B, AdES-B-T, AdES-B-LT (and AdES-B-LTA for PAdES)",
-                )
-            })?;
-        let attached = if pades {
-            if by_digest {
-                return Err(CscError::invalid(
-                    "Invalid parameter signature_format: PAdES signs the document itself; send documents, not digests",
-                ));
-            }
-            match item.signed_envelope_property.as_deref().unwrap_or("Revision") {
-                "Revision" => true,
-                "Certification" => {
-                    return Err(CscError::invalid(
-                        "Invalid parameter signed_envelope_property: certification signatures are not offered; use Revision",
-                    ))
-                }
-                _ => {
-                    return Err(CscError::invalid(
-                        "Invalid parameter signed_envelope_property: Revision for PAdES",
-                    ))
-                }
-            }
-        } else {
-            // Enclosing is the default for documents; a digest can only be signed detached.
-            let default = if by_digest { "Detached" } else { "Attached" };
-            match item.signed_envelope_property.as_deref().unwrap_or(default) {
-                "Attached" if !by_digest => true,
-                "Attached" => {
-                    return Err(CscError::invalid(
-                        "Invalid parameter signed_envelope_property: a signature of a digest can only be Detached",
-                    ))
-                }
-                "Detached" => false,
-                _ => {
-                    return Err(CscError::invalid(
-                        "Invalid parameter signed_envelope_property: Attached or Detached",
-                    ))
-                }
-            }
-        };
-        if item.signed_props.as_ref().is_some_and(|p| !p.is_null()) {
-            return Err(CscError::invalid("Invalid parameter signed_props: none are supported"));
-        }
-        if by_digest {
-            let hashes = item
-                .hashes
-                .as_ref()
-                .filter(|h| !h.is_empty())
-                .ok_or_else(|| CscError::invalid("Empty hash array"))?;
-            for h in hashes {
-                let digest = b64d(h, "hash string parameter")?;
-                if digest.len() != hash.output_len() {
-                    return Err(CscError::invalid("Invalid digest value length"));
-                }
-                jobs.push(Job {
-                    content: None,
-                    digest,
-                    attached: false,
-                    level,
-                    pades: false,
-                });
-            }
-        } else {
-            // Taken out of the request: its base64 is freed as soon as it is decoded.
-            let document = b64d(
-                &item
-                    .document
-                    .take()
-                    .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter document"))?,
-                "document",
-            )?;
-            if pades {
-                let admission = &state.settings.admission;
-                let _parse = state
-                    .admission
-                    .reserve_parse(document.len(), true, admission, crate::admission::Work::Pdf)
-                    .await?;
-                crate::documents::pades::inspect(&document, &crate::documents::pades::Limits::of(&state.settings))
-                    .map_err(|e| CscError::invalid(format!("Invalid parameter document: {e}")))?;
-            }
-            jobs.push(Job {
-                digest: hash.digest(&document),
-                content: attached.then_some(document),
-                attached,
-                level,
-                pades,
-            });
-        }
+        jobs.extend(job_of(state, item, by_digest, hash).await?);
     }
     if jobs.len() > MAX_DOCUMENTS {
         return Err(CscError::invalid(format!(
             "Too many documents: at most {MAX_DOCUMENTS} per request"
         )));
     }
+    drop(items);
     let digests: Vec<Vec<u8>> = jobs.iter().map(|j| j.digest.clone()).collect();
     let sad_hash = check_sad(state, version, caller, &v, &sad, &digests, hash, now).await?;
     let transactions: i64 = jobs.iter().map(|j| signer::transactions(j.level, j.pades)).sum();
     if v.quota.remaining() < transactions {
         return Err(quota_exhausted(v.quota.remaining()));
     }
+    let cert_der = crate::db::unb64(&v.cert_row.cert_der, "certificates.cert_der")?;
+    let signer = Signer {
+        user_id: &caller.user_id,
+        client: &caller.client,
+        credential_id: &v.cred.id,
+        key: v.spec,
+        cert_der: &cert_der,
+        sad_hash,
+        mechanism,
+        hash,
+    };
+    let signed = sign_jobs(state, &signer, &mut jobs).await?;
+    let mut out = answer(&jobs, signed);
+    if req.return_validation_info == Some(true) {
+        out.validation_info = Some(validation_info(state, &cert_der).await?);
+    }
+    Ok(out)
+}
 
-    drop(items);
+/// The one signature algorithm and hash of a request (its SAD was authorised for one hash algorithm), read from
+/// its first document; the others must name the same.
+fn algorithm(items: &[DocItem], spec: crate::hsm::KeySpec, version: Version) -> Result<Resolved, CscError> {
+    let first = &items[0];
+    let sign_algo = first
+        .sign_algo
+        .clone()
+        .filter(|x| !x.is_empty())
+        .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter signAlgo"))?;
+    let resolved = algo::resolve(
+        spec,
+        &sign_algo,
+        first.hash_algorithm.as_deref(),
+        first.sign_algo_params.as_deref(),
+        version.hash_param(),
+    )?;
+    for item in items {
+        if item.sign_algo.as_deref() != Some(sign_algo.as_str()) || item.sign_algo_params != first.sign_algo_params {
+            return Err(CscError::invalid(
+                "Invalid parameter signAlgo: every document of one request uses the same algorithm",
+            ));
+        }
+        if item
+            .hash_algorithm
+            .as_deref()
+            .is_some_and(|h| h != resolved.hash.oid().to_string())
+        {
+            return Err(CscError::invalid(
+                "String parameter hashAlgorithmOID contradicts with signAlgo parameter",
+            ));
+        }
+    }
+    Ok(resolved)
+}
+
+/// PAdES (`P`) or CAdES (`C`), and the level: from a document's `signature_format` and `conformance_level`.
+fn format_of(item: &DocItem) -> Result<(bool, Level), CscError> {
+    let pades = match item.signature_format.as_deref() {
+        Some("C") => false,
+        Some("P") => true,
+        Some(_) => {
+            return Err(CscError::invalid(
+                "Invalid parameter signature_format: C (CAdES) and P (PAdES) are offered",
+            ))
+        }
+        None => {
+            return Err(CscError::invalid(
+                "Missing (or invalid type) string parameter signature_format",
+            ))
+        }
+    };
+    let level = Level::parse(item.conformance_level.as_deref())
+        .filter(|l| pades || *l != Level::BLTA)
+        .ok_or_else(|| {
+            CscError::invalid(
+                "Invalid parameter conformance_level: AdES-B-B, AdES-B-T, AdES-B-LT (and AdES-B-LTA for PAdES)",
+            )
+        })?;
+    if item.signed_props.as_ref().is_some_and(|p| !p.is_null()) {
+        return Err(CscError::invalid("Invalid parameter signed_props: none are supported"));
+    }
+    Ok((pades, level))
+}
+
+/// Whether the signature encloses what it signs, from `signed_envelope_property`: a PAdES revision does, a CAdES
+/// signature of a document does by default, one of a digest cannot.
+fn attached_of(item: &DocItem, pades: bool, by_digest: bool) -> Result<bool, CscError> {
+    if pades {
+        if by_digest {
+            return Err(CscError::invalid(
+                "Invalid parameter signature_format: PAdES signs the document itself; send documents, not digests",
+            ));
+        }
+        return match item.signed_envelope_property.as_deref().unwrap_or("Revision") {
+            "Revision" => Ok(true),
+            "Certification" => Err(CscError::invalid(
+                "Invalid parameter signed_envelope_property: certification signatures are not offered; use Revision",
+            )),
+            _ => Err(CscError::invalid(
+                "Invalid parameter signed_envelope_property: Revision for PAdES",
+            )),
+        };
+    }
+    let default = if by_digest { "Detached" } else { "Attached" };
+    match item.signed_envelope_property.as_deref().unwrap_or(default) {
+        "Attached" if !by_digest => Ok(true),
+        "Attached" => Err(CscError::invalid(
+            "Invalid parameter signed_envelope_property: a signature of a digest can only be Detached",
+        )),
+        "Detached" => Ok(false),
+        _ => Err(CscError::invalid(
+            "Invalid parameter signed_envelope_property: Attached or Detached",
+        )),
+    }
+}
+
+/// What one entry of the request asks to sign: each of its digests, or its document (taken out of the request, so
+/// its base64 is freed once decoded; a PDF is inspected first, within the memory budget).
+async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: HashAlg) -> Result<Vec<Job>, CscError> {
+    let (pades, level) = format_of(item)?;
+    let attached = attached_of(item, pades, by_digest)?;
+    if by_digest {
+        let hashes = item
+            .hashes
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| CscError::invalid("Empty hash array"))?;
+        return hashes
+            .iter()
+            .map(|h| {
+                let digest = b64d(h, "hash string parameter")?;
+                if digest.len() != hash.output_len() {
+                    return Err(CscError::invalid("Invalid digest value length"));
+                }
+                Ok(Job {
+                    content: None,
+                    digest,
+                    attached: false,
+                    level,
+                    pades: false,
+                })
+            })
+            .collect();
+    }
+    let document = b64d(
+        &item
+            .document
+            .take()
+            .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter document"))?,
+        "document",
+    )?;
+    if pades {
+        let admission = &state.settings.admission;
+        let _parse = state
+            .admission
+            .reserve_parse(document.len(), true, admission, crate::admission::Work::Pdf)
+            .await?;
+        crate::documents::pades::inspect(&document, &crate::documents::pades::Limits::of(&state.settings))
+            .map_err(|e| CscError::invalid(format!("Invalid parameter document: {e}")))?;
+    }
+    Ok(vec![Job {
+        digest: hash.digest(&document),
+        content: attached.then_some(document),
+        attached,
+        level,
+        pades,
+    }])
+}
+
+/// Signs the jobs (their documents move into the signer's items, no second copy) within the memory budget.
+async fn sign_jobs(state: &AppState, signer: &Signer<'_>, jobs: &mut [Job]) -> Result<Vec<Vec<u8>>, CscError> {
     let size = jobs.iter().map(|j| j.content.as_ref().map_or(0, Vec::len)).sum();
     let pdf = jobs.iter().any(|j| j.pades);
     let _signing = (state.admission)
         .reserve_parse(size, pdf, &state.settings.admission, crate::admission::Work::Signature)
         .await?;
-    let cert_der = crate::db::unb64(&v.cert_row.cert_der, "certificates.cert_der")?;
-    // The documents move into the signer's items (no second copy).
     let items: Vec<Item> = jobs
         .iter_mut()
         .map(|j| Item {
@@ -310,17 +346,7 @@ pub async fn sign_doc(
             level: j.level,
         })
         .collect();
-    let signer = Signer {
-        user_id: &caller.user_id,
-        client: &caller.client,
-        credential_id: &v.cred.id,
-        key: v.spec,
-        cert_der: &cert_der,
-        sad_hash,
-        mechanism,
-        hash,
-    };
-    let signed = signer::sign_batch(&state.documents(), &signer, &items)
+    signer::sign_batch(&state.documents(), signer, &items)
         .await
         .map_err(|e| match e {
             SignError::QuotaExhausted(left) => quota_exhausted(left),
@@ -328,9 +354,12 @@ pub async fn sign_doc(
             SignError::Hsm(h) => CscError::Hsm(h),
             SignError::Db(d) => CscError::Db(d),
             SignError::Internal(m) => CscError::Internal(m),
-        })?;
-    drop(items);
-    // Each output is encoded and freed in turn, and the strings move into the answer (no copy).
+        })
+}
+
+/// The answer: enclosing signatures in `documentWithSignature`, detached ones in `signatureObject`; each output is
+/// encoded and freed in turn, and the strings move into the answer (no copy).
+fn answer(jobs: &[Job], signed: Vec<Vec<u8>>) -> SignDocResponse {
     let (mut documents, mut signatures) = (Vec::new(), Vec::new());
     for (attached, p) in jobs.iter().map(|j| j.attached).zip(signed) {
         let encoded = b64(&p);
@@ -341,23 +370,24 @@ pub async fn sign_doc(
             signatures.push(encoded);
         }
     }
-    let mut out = SignDocResponse {
+    SignDocResponse {
         document_with_signature: documents,
         signature_object: signatures,
         validation_info: None,
-    };
-    if req.return_validation_info == Some(true) {
-        let r = signer::revocation_data(&state.documents(), &cert_der)
-            .await
-            .map_err(|e| CscError::Internal(e.to_string()))?;
-        let chain = state.ca.chain_der();
-        out.validation_info = Some(ValidationInfo {
-            ocsp: r.ocsp_responses.iter().map(|d| b64(d)).collect(),
-            crl: r.crls.iter().map(|d| b64(d)).collect(),
-            certificates: chain.iter().map(|d| b64(d)).collect(),
-        });
     }
-    Ok(out)
+}
+
+/// `validationInfo`: the OCSP responses and CRLs for the signer's certificate, and the chain.
+async fn validation_info(state: &AppState, cert_der: &[u8]) -> Result<ValidationInfo, CscError> {
+    let r = signer::revocation_data(&state.documents(), cert_der)
+        .await
+        .map_err(|e| CscError::Internal(e.to_string()))?;
+    let chain = state.ca.chain_der();
+    Ok(ValidationInfo {
+        ocsp: r.ocsp_responses.iter().map(|d| b64(d)).collect(),
+        crl: r.crls.iter().map(|d| b64(d)).collect(),
+        certificates: chain.iter().map(|d| b64(d)).collect(),
+    })
 }
 
 /// `signatures/timestamp` request.

@@ -363,35 +363,10 @@ async fn sign_claimed(
     let files = db::jobs::uploads(&state.db, id).await?;
     let holder = format!("{} {}", user.given_name, user.surname);
     let date = format!("{} UTC", rfc3339(now).replace('T', " ").trim_end_matches('Z'));
-    let mut items = Vec::new();
-    let mut names = Vec::new();
-    let mut kinds = Vec::new();
-    for f in &files {
-        let (content, kind) = (f.content.clone(), f.kind);
-        let format = if kind == FileKind::Pades {
-            let appearance = match f.rect.as_deref().map(serde_json::from_str::<Value>) {
-                Some(Ok(r)) => Some(appearance(&r, &holder, &date, usize::MAX).map_err(JobError::Invalid)?),
-                Some(Err(e)) => {
-                    return Err(JobError::Invalid(text!(
-                        "error.http.detail",
-                        detail = format!("stored rectangle: {e}")
-                    )))
-                }
-                None => None,
-            };
-            Format::Pades { appearance }
-        } else {
-            Format::Cades { attached: true }
-        };
-        names.push(f.name.clone());
-        kinds.push(kind);
-        items.push(Item {
-            content: Some(content),
-            digest: Vec::new(),
-            format,
-            level: j.level,
-        });
-    }
+    let mut items = files
+        .iter()
+        .map(|f| item_of(f, j.level, &holder, &date))
+        .collect::<Result<Vec<_>, _>>()?;
     let needed: i64 = items.iter().map(Item::transactions).sum();
     if quota.remaining() < needed {
         return Err(JobError::Sign(SignError::QuotaExhausted(quota.remaining())));
@@ -413,21 +388,90 @@ async fn sign_claimed(
         client,
     )
     .await?;
-
-    // One SAD for the whole job, bound to the files' digests, used at once by the signer below.
     let spec: KeySpec = cred
         .key_spec
         .parse()
         .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = e)))?;
     let hash = spec.default_hash();
-    let mechanism = spec.default_mechanism(hash);
     for item in &mut items {
         item.digest = hash.digest(item.content.as_deref().unwrap_or_default());
     }
+    let sad_hash = authorize_items(state, user, &cred.id, id, &items, hash, client, now).await?;
+    let cert_der = db::unb64(&cert_row.cert_der, "certificates.cert_der")?;
+    let signer = Signer {
+        user_id: &user.id,
+        client,
+        credential_id: &cred.id,
+        key: spec,
+        cert_der: &cert_der,
+        sad_hash,
+        mechanism: spec.default_mechanism(hash),
+        hash,
+    };
+    let outputs = signer::sign_batch(state, &signer, &items).await?;
+    store_outputs(state, user, &cred.id, id, j, &files, &items, &outputs, now).await?;
+    Ok(SignedJob {
+        id: id.to_owned(),
+        state: JobState::Signed,
+        files: files
+            .iter()
+            .enumerate()
+            .map(|(n, f)| SignedFile {
+                n,
+                name: output_name(&f.name, f.kind),
+                url: format!("/api/v1/sign-jobs/{id}/files/{n}"),
+            })
+            .collect(),
+        zip: format!("/api/v1/sign-jobs/{id}/SignedFiles.zip"),
+        transactions: needed,
+        expires_at: rfc3339(j.expires_at),
+    })
+}
+
+/// What the signer makes of an uploaded file: a PAdES signature (visible where the holder drew its rectangle) or an
+/// enclosing `.p7s`.
+fn item_of(f: &db::jobs::Upload, level: Level, holder: &str, date: &str) -> Result<Item, JobError> {
+    let format = match f.kind {
+        FileKind::Pades => {
+            let appearance = match f.rect.as_deref().map(serde_json::from_str::<Value>) {
+                Some(Ok(r)) => Some(appearance(&r, holder, date, usize::MAX).map_err(JobError::Invalid)?),
+                Some(Err(e)) => {
+                    return Err(JobError::Invalid(text!(
+                        "error.http.detail",
+                        detail = format!("stored rectangle: {e}")
+                    )))
+                }
+                None => None,
+            };
+            Format::Pades { appearance }
+        }
+        FileKind::Cades => Format::Cades { attached: true },
+    };
+    Ok(Item {
+        content: Some(f.content.clone()),
+        digest: Vec::new(),
+        format,
+        level,
+    })
+}
+
+/// One authorisation for the whole job, bound to the files' digests, used at once by the signer: its key in the
+/// ledger (its secret is not needed).
+#[allow(clippy::too_many_arguments)]
+async fn authorize_items(
+    state: &Services,
+    user: &User,
+    credential_id: &str,
+    job_id: &str,
+    items: &[Item],
+    hash: HashAlg,
+    client: &str,
+    now: i64,
+) -> Result<String, JobError> {
     let digests: Vec<&[u8]> = items.iter().map(|i| i.digest.as_slice()).collect();
     let authorization = Authorization {
         user_id: user.id.clone(),
-        credential_id: cred.id.clone(),
+        credential_id: credential_id.to_owned(),
         digests: Digests::of(&digests),
         hash: Some(hash),
         expires_at: now + state.settings.csc.sad_ttl_secs,
@@ -437,65 +481,49 @@ async fn sign_claimed(
         &crate::audit::Event {
             actor: &user.id,
             action: "credential.authorize",
-            target: &cred.id,
+            target: credential_id,
             outcome: "ok",
             client,
-            details: json!({ "job": id, "signatures": items.len() }),
+            details: json!({ "job": job_id, "signatures": items.len() }),
         },
     );
-    // The secret is not needed: the signer below uses the authorisation at once, by its key.
     let sad = signing::authorize(&state.db, &authorization, &event, now).await?;
-    let sad_hash = crate::auth::tokens::hash(&sad);
-    let cert_der = db::unb64(&cert_row.cert_der, "certificates.cert_der")?;
-    let signer = Signer {
-        user_id: &user.id,
-        client,
-        credential_id: &cred.id,
-        key: spec,
-        cert_der: &cert_der,
-        sad_hash,
-        mechanism,
-        hash,
-    };
-    let outputs = signer::sign_batch(state, &signer, &items).await?;
+    Ok(crate::auth::tokens::hash(&sad))
+}
 
+/// Stores the signed files and the history, and marks the job signed, in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn store_outputs(
+    state: &Services,
+    user: &User,
+    credential_id: &str,
+    id: &str,
+    j: &JobRow,
+    files: &[db::jobs::Upload],
+    items: &[Item],
+    outputs: &[Vec<u8>],
+    now: i64,
+) -> Result<(), JobError> {
     let mut tx = state.db.writer().begin().await?;
-    for (((f, name), kind), out) in files.iter().zip(&names).zip(&kinds).zip(&outputs) {
-        db::jobs::set_output(&mut tx, id, f.n, &output_name(name, *kind), out).await?;
+    for (f, out) in files.iter().zip(outputs) {
+        db::jobs::set_output(&mut tx, id, f.n, &output_name(&f.name, f.kind), out).await?;
     }
-    for ((item, name), kind) in items.iter().zip(&names).zip(&kinds) {
+    for (f, item) in files.iter().zip(items) {
         let signed = db::jobs::Signed {
             user_id: &user.id,
-            credential_id: &cred.id,
+            credential_id,
             job_id: id,
-            name,
+            name: &f.name,
             digest: &hex::encode(HashAlg::Sha256.digest(item.content.as_deref().unwrap_or_default())),
-            format: kind.format(),
+            format: f.kind.format(),
             level: j.level.as_str(),
             transactions: item.transactions(),
         };
         db::jobs::add_history(&mut tx, &signed, now).await?;
     }
-    // Two authorisations of one job at once both sign (each with its own code); the later one's outputs stay.
     db::jobs::mark_signed(&mut tx, id, now).await?;
     tx.commit().await?;
-    Ok(SignedJob {
-        id: id.to_owned(),
-        state: JobState::Signed,
-        files: names
-            .iter()
-            .zip(&kinds)
-            .enumerate()
-            .map(|(n, (name, kind))| SignedFile {
-                n,
-                name: output_name(name, *kind),
-                url: format!("/api/v1/sign-jobs/{id}/files/{n}"),
-            })
-            .collect(),
-        zip: format!("/api/v1/sign-jobs/{id}/SignedFiles.zip"),
-        transactions: needed,
-        expires_at: rfc3339(j.expires_at),
-    })
+    Ok(())
 }
 
 /// A signed file of the job: (name, bytes).

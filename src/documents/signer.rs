@@ -106,68 +106,18 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
 
     // Every signature in one blocking task (the HSM calls stay off the async runtime).
     let hsm = state.hsm.clone();
-    let key_id = s.credential_id.to_owned();
-    let (cert, ch, mechanism, hash) = (s.cert_der.to_vec(), chain.clone(), s.mechanism, s.hash);
+    let key = Key {
+        id: s.credential_id.to_owned(),
+        cert: s.cert_der.to_vec(),
+        chain: chain.clone(),
+        mechanism: s.mechanism,
+        hash: s.hash,
+    };
     let work: Vec<Item> = items.to_vec();
     let limits = crate::pdf::Limits::of(&state.settings);
     let signed: Vec<Signed> = tokio::task::spawn_blocking(move || {
         work.iter()
-            .map(|item| {
-                let mut spec = SignerSpec {
-                    cert_der: &cert,
-                    chain_der: &ch,
-                    hash,
-                    mechanism,
-                    signing_time: Some(now),
-                    content_type: const_oid::db::rfc5911::ID_DATA,
-                };
-                let mut raw = Vec::new();
-                let mut sign = |d: &[u8]| {
-                    let sig = hsm.sign_digest(key_id.as_bytes(), mechanism, d)?;
-                    raw = sig.clone();
-                    Ok::<_, crate::hsm::HsmError>(sig)
-                };
-                let cms_error = |e: cms::CmsError<crate::hsm::HsmError>| match e {
-                    cms::CmsError::Signer(h) => SignError::Hsm(h),
-                    other => SignError::Internal(format!("CMS: {other}")),
-                };
-                match &item.format {
-                    Format::Cades { attached } => {
-                        let enc = match (&item.content, attached) {
-                            (Some(c), true) => Encapsulation::Attached(c),
-                            _ => Encapsulation::Detached { digest: &item.digest },
-                        };
-                        let p7s = cms::sign(&spec, enc, &mut sign).map_err(cms_error)?;
-                        Ok(Signed::Cades { p7s, raw })
-                    }
-                    Format::Pades { appearance } => {
-                        let pdf = item
-                            .content
-                            .as_deref()
-                            .ok_or_else(|| SignError::Invalid(text!("error.job.pades_needs_document")))?;
-                        // Room for the CMS: the certificates, the signature, the signature timestamp, and a margin.
-                        let room = cert.len() + ch.iter().map(Vec::len).sum::<usize>() + 2 * 512 + 12_288 + 4_096;
-                        let prepared = pades::prepare(
-                            pdf,
-                            pades::Kind::Signature { signing_time: now },
-                            appearance.as_ref(),
-                            room,
-                            &limits,
-                        )
-                        .map_err(|e| SignError::Invalid(e.text()))?;
-                        // PAdES: no signing-time attribute (the time is the signature dictionary's /M).
-                        spec.signing_time = None;
-                        let digest = prepared.digest(hash);
-                        let cms_der = cms::sign(&spec, Encapsulation::Detached { digest: &digest }, &mut sign)
-                            .map_err(cms_error)?;
-                        Ok(Signed::Pades {
-                            prepared: Box::new(prepared),
-                            cms: cms_der,
-                            raw,
-                        })
-                    }
-                }
-            })
+            .map(|item| sign_item(&hsm, &key, item, &limits, now))
             .collect::<Result<Vec<_>, SignError>>()
     })
     .await
@@ -239,6 +189,80 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
         Err(SignFailure::Hsm(e)) => Err(SignError::Hsm(e)),
         Err(SignFailure::Db(e)) => Err(SignError::Db(e)),
         Err(SignFailure::Task(e)) => Err(SignError::Internal(e)),
+    }
+}
+
+/// The signing key and what a signature carries of it.
+struct Key {
+    /// The key's id in the token (the credential's).
+    id: String,
+    cert: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    mechanism: SignMechanism,
+    hash: HashAlg,
+}
+
+/// Signs one item in the token (a blocking call): a CAdES `.p7s`, or a PAdES CMS for the prepared PDF.
+fn sign_item(
+    hsm: &crate::hsm::Hsm,
+    key: &Key,
+    item: &Item,
+    limits: &crate::pdf::Limits,
+    now: i64,
+) -> Result<Signed, SignError> {
+    let mut spec = SignerSpec {
+        cert_der: &key.cert,
+        chain_der: &key.chain,
+        hash: key.hash,
+        mechanism: key.mechanism,
+        signing_time: Some(now),
+        content_type: const_oid::db::rfc5911::ID_DATA,
+    };
+    let mut raw = Vec::new();
+    let mut sign = |d: &[u8]| {
+        let sig = hsm.sign_digest(key.id.as_bytes(), key.mechanism, d)?;
+        raw = sig.clone();
+        Ok::<_, crate::hsm::HsmError>(sig)
+    };
+    let cms_error = |e: cms::CmsError<crate::hsm::HsmError>| match e {
+        cms::CmsError::Signer(h) => SignError::Hsm(h),
+        other => SignError::Internal(format!("CMS: {other}")),
+    };
+    match &item.format {
+        Format::Cades { attached } => {
+            let enc = match (&item.content, attached) {
+                (Some(c), true) => Encapsulation::Attached(c),
+                _ => Encapsulation::Detached { digest: &item.digest },
+            };
+            let p7s = cms::sign(&spec, enc, &mut sign).map_err(cms_error)?;
+            Ok(Signed::Cades { p7s, raw })
+        }
+        Format::Pades { appearance } => {
+            let pdf = item
+                .content
+                .as_deref()
+                .ok_or_else(|| SignError::Invalid(text!("error.job.pades_needs_document")))?;
+            // Room for the CMS: the certificates, the signature, the signature timestamp, and a margin.
+            let room = key.cert.len() + key.chain.iter().map(Vec::len).sum::<usize>() + 2 * 512 + 12_288 + 4_096;
+            let prepared = pades::prepare(
+                pdf,
+                pades::Kind::Signature { signing_time: now },
+                appearance.as_ref(),
+                room,
+                limits,
+            )
+            .map_err(|e| SignError::Invalid(e.text()))?;
+            // PAdES: no signing-time attribute (the time is the signature dictionary's /M).
+            spec.signing_time = None;
+            let digest = prepared.digest(key.hash);
+            let cms_der =
+                cms::sign(&spec, Encapsulation::Detached { digest: &digest }, &mut sign).map_err(cms_error)?;
+            Ok(Signed::Pades {
+                prepared: Box::new(prepared),
+                cms: cms_der,
+                raw,
+            })
+        }
     }
 }
 
