@@ -282,3 +282,55 @@ pub async fn commit(
         .await?;
     outcome.map_err(SignFailure::Refused)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(status: CertificateStatus, not_before: i64, not_after: i64) -> CertificateRow {
+        CertificateRow {
+            serial: "01".into(),
+            issuer_role: "issuing".into(),
+            credential_id: Some("c".into()),
+            subject: "CN=Ana".into(),
+            cert_der: String::new(),
+            not_before,
+            not_after,
+            status,
+        }
+    }
+
+    #[test]
+    fn only_an_active_credential_with_a_certificate_in_force_signs() {
+        let valid = cert(CertificateStatus::Valid, 100, 200);
+        assert_eq!(usable(CredentialStatus::Active, &valid, 150), Ok(()));
+        assert_eq!(usable(CredentialStatus::Active, &valid, 200), Err(Unusable::Expired));
+        assert_eq!(usable(CredentialStatus::Active, &valid, 99), Err(Unusable::Expired));
+        // A replaced credential is told as replaced while its certificate is in force, as expired after.
+        assert_eq!(
+            usable(CredentialStatus::Superseded, &valid, 150),
+            Err(Unusable::Replaced)
+        );
+        assert_eq!(
+            usable(CredentialStatus::Superseded, &valid, 250),
+            Err(Unusable::Expired)
+        );
+        // Revocation wins over everything, the credential's or the certificate's.
+        assert_eq!(usable(CredentialStatus::Revoked, &valid, 150), Err(Unusable::Revoked));
+        let revoked = cert(CertificateStatus::Revoked, 100, 200);
+        assert_eq!(usable(CredentialStatus::Active, &revoked, 250), Err(Unusable::Revoked));
+        let suspended = cert(CertificateStatus::Suspended, 100, 200);
+        assert_eq!(
+            usable(CredentialStatus::Active, &suspended, 150),
+            Err(Unusable::Suspended)
+        );
+    }
+
+    #[test]
+    fn digests_count_each_repetition() {
+        let d = Digests::of(&[vec![1u8, 2], vec![3], vec![1, 2]]);
+        assert_eq!(d.count(), 3);
+        assert_eq!(d.as_map().get("0102"), Some(&2));
+        assert_eq!(d.as_map().get("03"), Some(&1));
+    }
+}
