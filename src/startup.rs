@@ -198,11 +198,13 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .configure(ca::routes::configure)
             .configure(crate::tsa::routes::configure)
             .configure(crate::csc::configure)
+            .configure(crate::oauth::routes::configure)
             .service(
                 web::scope("/api/v1")
                     .configure(crate::billing::routes::configure)
                     .configure(crate::lifecycle::routes::configure)
                     .configure(crate::documents::routes::configure)
+                    .configure(crate::oauth::routes::configure_api)
                     .configure(crate::accounts::routes::configure),
             )
             .configure(crate::web::configure)
