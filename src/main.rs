@@ -456,7 +456,7 @@ async fn oauth_client_create(
     public: bool,
     scopes: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let svc = parafa::oauth::routes::services(state);
+    let svc = state.oauth();
     let new = parafa::oauth::clients::NewClient {
         name,
         redirect_uris,
@@ -474,7 +474,7 @@ async fn oauth_client_create(
 
 /// `admin oauth-client list`.
 async fn oauth_client_list(state: &AppState) -> anyhow::Result<ExitCode> {
-    for c in parafa::oauth::clients::list(parafa::oauth::routes::services(state)).await? {
+    for c in parafa::oauth::clients::list(state.oauth()).await? {
         println!(
             "{}\t{}\t{}\t{}\t{}\t{}",
             c.id,
@@ -490,7 +490,7 @@ async fn oauth_client_list(state: &AppState) -> anyhow::Result<ExitCode> {
 
 /// `admin oauth-client disable`.
 async fn oauth_client_disable(state: &AppState, id: &str) -> anyhow::Result<ExitCode> {
-    if !parafa::oauth::clients::disable(parafa::oauth::routes::services(state), id, "admin-cli").await? {
+    if !parafa::oauth::clients::disable(state.oauth(), id, "admin-cli").await? {
         bail!("no OAuth client {id}");
     }
     audit::seal(&state.db).await?;

@@ -38,14 +38,8 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/me/apps/{grant}").route(web::delete().to(revoke_app)));
 }
 
-/// The area's context from the application's.
-pub fn services(state: &AppState) -> Services<'_> {
-    Services {
-        db: &state.db,
-        hsm: &state.hsm,
-        settings: &state.settings,
-        clock: state.clock.as_ref(),
-    }
+fn services(state: &AppState) -> Services<'_> {
+    state.oauth()
 }
 
 /// Where a refused request goes back to: the client's redirect URI with the error, `state` and `iss`.

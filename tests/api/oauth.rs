@@ -756,3 +756,33 @@ fn a_public_native_client_uses_a_loopback_redirect_on_any_port_without_a_secret(
     assert_eq!(status, 302);
     assert_eq!(params_of(&location)["error"], "invalid_scope");
 }
+
+#[test]
+fn the_holder_sees_and_revokes_the_apps_they_allowed() {
+    let f = Flow::new();
+    let (_, body) = f.app.page("/settings", "en", Some(&f.cookie));
+    assert!(body.contains("No application holds access"), "{body}");
+    let code = f.code(&f.service_params());
+    let (_, tokens) = f.exchange(&code);
+    let (_, body) = f.app.page("/settings", "en", Some(&f.cookie));
+    assert!(body.contains("Contracts App"), "{body}");
+    common::assert_no_inline("/settings", &body);
+    let start = body.find("data-api=\"/api/v1/me/apps/").expect("a revoke form") + "data-api=\"".len();
+    let path = &body[start..start + body[start..].find('"').unwrap()];
+    let (s, _) = f.app.call("DELETE", path, Some(&f.cookie), None);
+    assert_eq!(s, 204);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(f.app.csc("/csc/v2/credentials/list", access, &json!({})).0, 401);
+    let (s, v, _) = f.token(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ]);
+    assert_eq!((s, error_of(&v)), (400, "invalid_grant"), "{v}");
+    let (_, body) = f.app.page("/settings", "en", Some(&f.cookie));
+    assert!(!body.contains("Contracts App"), "{body}");
+    // Another holder's grant is not theirs to revoke.
+    let (s, _) = f
+        .app
+        .call("DELETE", "/api/v1/me/apps/no-such-grant", Some(&f.cookie), None);
+    assert_eq!(s, 404);
+}
