@@ -88,7 +88,10 @@ struct Flow {
 
 impl Flow {
     fn new() -> Flow {
-        let app = TestApp::spawn();
+        Flow::on(TestApp::spawn())
+    }
+
+    fn on(app: TestApp) -> Flow {
         let holder = app.create_holder("ana@example.com", "rsa2048", 1);
         let cookie = app.web_login(&holder);
         app.consent(&cookie);
@@ -406,6 +409,10 @@ fn an_expired_code_is_refused() {
     assert_eq!(s, 400, "{v}");
     assert_eq!(error_of(&v), "invalid_grant");
     assert!(v["error_description"].as_str().unwrap().contains("expired"), "{v}");
+    // A day after, the clean-up deletes it.
+    f.app.advance_clock(2 * 86_400);
+    let report = f.app.cli_ok(&["admin", "cleanup"]);
+    assert!(report.contains("oauth_codes: 1 deleted"), "{report}");
 }
 
 #[test]
@@ -926,4 +933,48 @@ fn an_authlib_app_signs_through_the_browser_dance_without_the_password() {
         );
         assert_eq!(app.books(&holder.credential_id), (2 + i as i64, 2 + i as i64), "{mode}");
     }
+}
+
+/// The same rules on PostgreSQL: a credential token signs its hash once, a replayed code revokes what it gave, a
+/// reused refresh token ends its family, the holder's list of applications.
+#[test]
+fn the_flows_hold_on_postgres() {
+    let Some(app) = TestApp::spawn_postgres() else { return };
+    let f = Flow::on(app);
+    let d = sha256("on postgres");
+    let code = f.code(&f.credential_params(std::slice::from_ref(&d)));
+    let (_, tokens) = f.exchange(&code);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        f.sign_hash(access, &f.holder.credential_id, std::slice::from_ref(&d)).0,
+        200
+    );
+    assert_eq!(f.sign_hash(access, &f.holder.credential_id, &[d]).0, 400);
+    assert_eq!(f.app.books(&f.holder.credential_id), (1, 1));
+
+    let code = f.code(&f.service_params());
+    let (_, first) = f.exchange(&code);
+    assert_eq!(f.exchange(&code).0, 400);
+    assert_eq!(
+        f.app
+            .csc(
+                "/csc/v2/credentials/list",
+                first["access_token"].as_str().unwrap(),
+                &json!({})
+            )
+            .0,
+        401
+    );
+
+    let code = f.code(&f.service_params());
+    let (_, first) = f.exchange(&code);
+    let r1 = first["refresh_token"].as_str().unwrap();
+    let (_, page) = f.app.page("/settings", "en", Some(&f.cookie));
+    assert!(page.contains("Contracts App"), "{page}");
+    let (s, second, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", r1)]);
+    assert_eq!(s, 200, "{second}");
+    let (s, _, _) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", r1)]);
+    assert_eq!(s, 400);
+    let a2 = second["access_token"].as_str().unwrap();
+    assert_eq!(f.app.csc("/csc/v2/credentials/list", a2, &json!({})).0, 401);
 }
