@@ -93,15 +93,7 @@ async fn authorization_code(
     }
     if !store::use_code(svc.db, &code.code_hash).await? {
         // A code presented twice was intercepted, or is being replayed: what it gave is revoked (RFC 6749 §4.1.2).
-        let audit = svc.audit(
-            &format!("client:{}", client.id),
-            "oauth.code.replay",
-            &grant.id,
-            "grant revoked",
-            client_addr,
-            json!({}),
-        );
-        store::revoke_grant(svc.db, &grant.id, &audit).await?;
+        end_grant(svc, client, &grant, "oauth.code.replay", client_addr).await?;
         return Err(invalid("error.oauth.code_used"));
     }
     if code.expires_at <= svc.clock.now() {
@@ -161,21 +153,26 @@ async fn refresh(
     }
     if row.used || !store::use_refresh_token(svc.db, &row.token_hash).await? {
         // A rotated refresh token came back: one of its two holders is not the client. The family ends.
-        let audit = svc.audit(
-            &format!("client:{}", client.id),
-            "oauth.refresh.reuse",
-            &grant.id,
-            "grant revoked",
-            client_addr,
-            json!({}),
-        );
-        store::revoke_grant(svc.db, &grant.id, &audit).await?;
+        end_grant(svc, client, &grant, "oauth.refresh.reuse", client_addr).await?;
         return Err(invalid("error.oauth.refresh_token_reused"));
     }
     if row.expires_at <= svc.clock.now() {
         return Err(invalid("error.oauth.refresh_token_invalid"));
     }
     issue_service(svc, client, &grant, client_addr).await
+}
+
+/// Revokes a grant (its tokens with it) because of what `action` names, and audits it.
+async fn end_grant(
+    svc: Services<'_>,
+    client: &ClientRow,
+    grant: &GrantRow,
+    action: &str,
+    client_addr: &str,
+) -> Result<(), OAuthError> {
+    let actor = format!("client:{}", client.id);
+    let audit = svc.audit(&actor, action, &grant.id, "grant revoked", client_addr, json!({}));
+    Ok(store::revoke_grant(svc.db, &grant.id, &audit).await?)
 }
 
 /// A `service` access token and its refresh token, in the grant's family.

@@ -191,20 +191,6 @@ impl Flow {
         (s, v)
     }
 
-    /// The holder certificate's public key as a PEM file.
-    fn public_key(&self) -> PathBuf {
-        let cert = self.app.data_dir.join("holder.pem");
-        std::fs::write(
-            &cert,
-            self.app.cli_ok(&["admin", "cert", &self.holder.certificate_serial]),
-        )
-        .unwrap();
-        let out = common::run_ok("openssl", &["x509", "-in", cert.to_str().unwrap(), "-pubkey", "-noout"]);
-        let path = self.app.data_dir.join("holder-pub.pem");
-        std::fs::write(&path, out).unwrap();
-        path
-    }
-
     fn sign_hash(&self, token: &str, credential_id: &str, digests: &[Vec<u8>]) -> (u16, Value) {
         self.app.csc(
             "/csc/v2/signatures/signHash",
@@ -576,7 +562,12 @@ fn a_credential_token_signs_its_hash_and_openssl_verifies_it() {
     let sig = base64::engine::general_purpose::STANDARD
         .decode(out["signatures"][0].as_str().unwrap())
         .unwrap();
-    assert!(common::openssl_verifies(&f.public_key(), &d, &sig, &["digest:sha256"]));
+    assert!(common::openssl_verifies(
+        &f.app.holder_public_key(&f.holder.certificate_serial),
+        &d,
+        &sig,
+        &["digest:sha256"]
+    ));
     assert_eq!(
         f.app.books(&f.holder.credential_id),
         (1, 1),
@@ -912,14 +903,7 @@ fn an_authlib_app_signs_through_the_browser_dance_without_the_password() {
     assert_eq!(app.books(&holder.credential_id), (1, 1));
 
     // Credential tokens, scope form and RAR form: the approved hash, no SAD, verified by openssl.
-    let key = {
-        let cert = app.data_dir.join("holder.pem");
-        std::fs::write(&cert, app.cli_ok(&["admin", "cert", &holder.certificate_serial])).unwrap();
-        let pem = common::run_ok("openssl", &["x509", "-in", cert.to_str().unwrap(), "-pubkey", "-noout"]);
-        let path = app.data_dir.join("holder-pub.pem");
-        std::fs::write(&path, pem).unwrap();
-        path
-    };
+    let key = app.holder_public_key(&holder.certificate_serial);
     for (i, mode) in ["credential", "rar"].into_iter().enumerate() {
         let out = authlib_app(&app, &holder, &client.id, mode, &document);
         let sig = out
