@@ -962,3 +962,36 @@ fn the_flows_hold_on_postgres() {
     let a2 = second["access_token"].as_str().unwrap();
     assert_eq!(f.app.csc("/csc/v2/credentials/list", a2, &json!({})).0, 401);
 }
+
+#[test]
+fn a_credential_token_replaces_the_sad_in_sign_doc() {
+    let f = Flow::new();
+    let document = b"A contract signed with signDoc through an OAuth 2.0 application.\n".to_vec();
+    let code = f.code(&f.credential_params(&[Sha256::digest(&document).to_vec()]));
+    let (_, tokens) = f.exchange(&code);
+    let access = tokens["access_token"].as_str().unwrap();
+    let body = json!({"credentialID": f.holder.credential_id, "documents": [
+        {"document": b64(&document), "signature_format": "C", "signAlgo": SHA256_RSA}]});
+    let (s, out) = f.app.csc("/csc/v2/signatures/signDoc", access, &body);
+    assert_eq!(s, 200, "{out}");
+    let p7s = base64::engine::general_purpose::STANDARD
+        .decode(out["DocumentWithSignature"][0].as_str().unwrap())
+        .unwrap();
+    let (ok, back) = f.app.cms_verify(&p7s, None);
+    assert!(
+        ok && back == document,
+        "openssl cms verifies the .p7s and gives the document back"
+    );
+    assert_eq!(f.app.books(&f.holder.credential_id), (1, 1));
+    // Spent; and a service token without a SAD is refused.
+    assert_eq!(f.app.csc("/csc/v2/signatures/signDoc", access, &body).0, 400);
+    let code = f.code(&f.service_params());
+    let (_, service) = f.exchange(&code);
+    let (s, out) = f.app.csc(
+        "/csc/v2/signatures/signDoc",
+        service["access_token"].as_str().unwrap(),
+        &body,
+    );
+    assert_eq!(s, 400, "{out}");
+    assert!(out["error_description"].as_str().unwrap().contains("SAD"), "{out}");
+}
