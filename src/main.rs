@@ -463,7 +463,7 @@ async fn oauth_client_create(
         public,
         scopes,
     };
-    let registered = parafa::oauth::clients::create(svc, new, "admin-cli").await?;
+    let registered = parafa::oauth::clients::create(svc, new, "admin-cli", "cli").await?;
     audit::seal(&state.db).await?;
     println!("client_id: {}", registered.client_id);
     if let Some(secret) = registered.secret {
@@ -490,7 +490,7 @@ async fn oauth_client_list(state: &AppState) -> anyhow::Result<ExitCode> {
 
 /// `admin oauth-client disable`.
 async fn oauth_client_disable(state: &AppState, id: &str) -> anyhow::Result<ExitCode> {
-    if !parafa::oauth::clients::disable(state.oauth(), id, "admin-cli").await? {
+    if !parafa::oauth::clients::disable(state.oauth(), id, "admin-cli", "cli").await? {
         bail!("no OAuth client {id}");
     }
     audit::seal(&state.db).await?;

@@ -30,8 +30,14 @@ pub struct Registered {
     pub secret: Option<SecretString>,
 }
 
-/// Registers a client (`parafa admin oauth-client create`).
-pub async fn create(svc: Services<'_>, new: NewClient, actor: &str) -> Result<Registered, OAuthError> {
+/// Registers a client (`parafa admin oauth-client create`, or the operator console); `actor` and `client_addr`
+/// are the audit's.
+pub async fn create(
+    svc: Services<'_>,
+    new: NewClient,
+    actor: &str,
+    client_addr: &str,
+) -> Result<Registered, OAuthError> {
     let name = new.name.trim().to_owned();
     if name.is_empty() {
         return Err(OAuthError::Invalid(text!("error.oauth.client_name_required")));
@@ -83,7 +89,7 @@ pub async fn create(svc: Services<'_>, new: NewClient, actor: &str) -> Result<Re
         "oauth.client.create",
         &client_id,
         "ok",
-        "cli",
+        client_addr,
         json!({ "name": row.name, "confidential": row.confidential, "redirect_uris": row.redirect_uris, "scopes": row.scopes }),
     );
     store::insert_client(svc.db, &row, &audit).await?;
@@ -139,15 +145,39 @@ pub fn redirect_registered(client: &ClientRow, given: &str) -> bool {
     client.redirect_uris.iter().any(|r| loopback(r) == Some(given))
 }
 
-/// Every client (`parafa admin oauth-client list`).
-pub async fn list(svc: Services<'_>) -> Result<Vec<ClientRow>, OAuthError> {
-    Ok(store::clients(svc.db).await?)
+/// A registered client as the CLI and the operator console show it (never its secret).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClientView {
+    pub id: String,
+    pub name: String,
+    pub confidential: bool,
+    pub disabled: bool,
+    pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub created_at: String,
 }
 
-/// Disables a client and revokes its grants and tokens (`parafa admin oauth-client disable`). Returns whether it
-/// exists.
-pub async fn disable(svc: Services<'_>, client_id: &str, actor: &str) -> Result<bool, OAuthError> {
-    let audit = svc.audit(actor, "oauth.client.disable", client_id, "ok", "cli", json!({}));
+/// Every client, oldest first (`parafa admin oauth-client list`, the operator console).
+pub async fn list(svc: Services<'_>) -> Result<Vec<ClientView>, OAuthError> {
+    Ok(store::clients(svc.db)
+        .await?
+        .into_iter()
+        .map(|c| ClientView {
+            id: c.id,
+            name: c.name,
+            confidential: c.confidential,
+            disabled: c.disabled,
+            scopes: c.scopes,
+            redirect_uris: c.redirect_uris,
+            created_at: crate::clock::rfc3339(c.created_at),
+        })
+        .collect())
+}
+
+/// Disables a client and revokes its grants and tokens (`parafa admin oauth-client disable`, the operator
+/// console). Returns whether it exists.
+pub async fn disable(svc: Services<'_>, client_id: &str, actor: &str, client_addr: &str) -> Result<bool, OAuthError> {
+    let audit = svc.audit(actor, "oauth.client.disable", client_id, "ok", client_addr, json!({}));
     Ok(store::disable_client(svc.db, client_id, &audit).await?)
 }
 

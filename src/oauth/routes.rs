@@ -18,6 +18,7 @@ use crate::accounts::routes::WebUser;
 use crate::app::{client_address, AppState};
 use crate::error::ApiError;
 use crate::i18n::Lang;
+use crate::lifecycle::routes::Operator;
 use crate::web::{Page, PageError};
 
 /// Registers the endpoints at the top level.
@@ -33,9 +34,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/.well-known/oauth-authorization-server").route(web::get().to(metadata)));
 }
 
-/// Registers the holder's revocation (under the `/api/v1` scope).
+/// Registers the holder's revocation and the operators' client registration (under the `/api/v1` scope).
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/me/apps/{grant}").route(web::delete().to(revoke_app)));
+    cfg.service(web::resource("/me/apps/{grant}").route(web::delete().to(revoke_app)))
+        .service(web::resource("/operator/oauth-clients").route(web::post().to(op_create_client)))
+        .service(web::resource("/operator/oauth-clients/{id}/disable").route(web::post().to(op_disable_client)));
 }
 
 fn services(state: &AppState) -> Services<'_> {
@@ -300,4 +303,68 @@ async fn revoke_app(
         return Err(ApiError::not_found(crate::text!("error.oauth.app_not_found")));
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The console's form for a new client.
+#[derive(Debug, Deserialize)]
+struct NewClientBody {
+    name: Option<String>,
+    /// One a line.
+    redirect_uris: Option<String>,
+    public: Option<bool>,
+    service: Option<bool>,
+    credential: Option<bool>,
+}
+
+/// `POST /api/v1/operator/oauth-clients`: registers a client; the secret (confidential clients) is in this answer
+/// only.
+async fn op_create_client(
+    state: web::Data<AppState>,
+    op: Operator,
+    body: web::Json<NewClientBody>,
+) -> Result<HttpResponse, ApiError> {
+    use secrecy::ExposeSecret;
+    let body = body.into_inner();
+    let mut scopes = Vec::new();
+    if body.service.unwrap_or(false) {
+        scopes.push(super::SCOPE_SERVICE.to_owned());
+    }
+    if body.credential.unwrap_or(false) {
+        scopes.push(super::SCOPE_CREDENTIAL.to_owned());
+    }
+    if scopes.is_empty() {
+        return Err(OAuthError::InvalidScope(crate::text!("error.oauth.scope_required")).into());
+    }
+    let new = clients::NewClient {
+        name: body.name.unwrap_or_default(),
+        redirect_uris: body
+            .redirect_uris
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        public: body.public.unwrap_or(false),
+        scopes,
+    };
+    let actor = format!("operator:{}", op.0.user.id);
+    let registered = clients::create(services(&state), new, &actor, &op.0.client).await?;
+    Ok(no_store(HttpResponse::Created().json(serde_json::json!({
+        "client_id": registered.client_id,
+        "client_secret": registered.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+    }))))
+}
+
+/// `POST /api/v1/operator/oauth-clients/{id}/disable`: disables a client and revokes what it holds.
+async fn op_disable_client(
+    state: web::Data<AppState>,
+    op: Operator,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = format!("operator:{}", op.0.user.id);
+    if !clients::disable(services(&state), &id, &actor, &op.0.client).await? {
+        return Err(ApiError::not_found(crate::text!("error.oauth.unknown_client")));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "client_id": id.into_inner(), "disabled": true })))
 }

@@ -995,3 +995,60 @@ fn a_credential_token_replaces_the_sad_in_sign_doc() {
     assert_eq!(s, 400, "{out}");
     assert!(out["error_description"].as_str().unwrap().contains("SAD"), "{out}");
 }
+
+#[test]
+fn an_operator_registers_and_disables_an_application_in_the_console() {
+    let app = TestApp::spawn();
+    let op = app.create_operator("oana@example.com");
+    let cookie = app.web_login(&op);
+    let (s, out) = app.call(
+        "POST",
+        "/api/v1/operator/oauth-clients",
+        Some(&cookie),
+        Some(
+            json!({"name": "Console App", "redirect_uris": "https://console.example/cb\n", "public": false,
+                    "service": true, "credential": false}),
+        ),
+    );
+    assert_eq!(s, 201, "{out}");
+    let id = out["client_id"].as_str().unwrap().to_owned();
+    assert!(out["client_secret"].as_str().is_some_and(|s| s.len() >= 43), "{out}");
+    let (s, page) = app.page("/operator", "en", Some(&cookie));
+    assert_eq!(s, 200);
+    assert!(page.contains("Console App") && page.contains(&id), "{page}");
+    assert!(
+        !page.contains(out["client_secret"].as_str().unwrap()),
+        "the secret is shown once"
+    );
+    common::assert_no_inline("/operator", &page);
+    let (s, _) = app.call(
+        "POST",
+        &format!("/api/v1/operator/oauth-clients/{id}/disable"),
+        Some(&cookie),
+        None,
+    );
+    assert_eq!(s, 200);
+    let listed = app.cli_ok(&["admin", "oauth-client", "list"]);
+    assert!(
+        listed.contains(&format!("{id}\tconfidential\tdisabled\tservice")),
+        "{listed}"
+    );
+    // Holders may not.
+    let holder = app.create_holder("ana@example.com", "p256", 1);
+    let hc = app.web_login(&holder);
+    let (s, _) = app.call(
+        "POST",
+        "/api/v1/operator/oauth-clients",
+        Some(&hc),
+        Some(json!({"name": "X", "redirect_uris": "https://x.example/cb", "service": true})),
+    );
+    assert_eq!(s, 403);
+    // A redirect URI over plain http to another host is refused.
+    let (s, out) = app.call(
+        "POST",
+        "/api/v1/operator/oauth-clients",
+        Some(&cookie),
+        Some(json!({"name": "Y", "redirect_uris": "http://y.example/cb", "service": true})),
+    );
+    assert_eq!(s, 400, "{out}");
+}
