@@ -477,3 +477,12 @@ pub async fn request(db: &Db, uri_hash: &str) -> Result<Option<RequestRow>, DbEr
         used: r.try_get::<i64, _>("used")? != 0,
     }))
 }
+
+/// Marks a pushed request used (the holder refused it).
+pub async fn use_request(db: &Db, uri_hash: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE oauth_requests SET used = 1 WHERE uri_hash = $1")
+        .bind(uri_hash)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}

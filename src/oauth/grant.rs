@@ -81,6 +81,9 @@ pub async fn decide(
             json!({}),
         );
         crate::db::audit::insert(svc.db.writer(), &row).await?;
+        if let Some(uri) = &req.request_uri_hash {
+            store::use_request(svc.db, uri).await?;
+        }
         return Ok(with_state(vec![
             ("error", OAuthError::Refused.code().to_owned()),
             (
