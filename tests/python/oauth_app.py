@@ -18,7 +18,6 @@ On any failure it exits non-zero with a message.
 import argparse
 import base64
 import hashlib
-import http.client
 import http.server
 import json
 import os
@@ -122,9 +121,6 @@ def main() -> int:
         raise SystemExit("the browser never came back to the redirect URI")
     if "error=" in Callback.received:
         raise SystemExit(f"the authorization server refused: {Callback.received}")
-    if os.environ.get("OAUTH_DEBUG"):
-        http.client.HTTPConnection.debuglevel = 1
-        print(Callback.received, file=sys.stderr)
     # Authlib checks the state against the one it made, and sends the verifier.
     token = client.fetch_token(
         f"{args.base}/oauth2/token",
