@@ -17,6 +17,18 @@ pub struct AppState {
     pub services: lifecycle::Services,
 }
 
+impl AppState {
+    /// The OAuth 2.0 authorization server's part: the database, the token, the settings, the clock.
+    pub fn oauth(&self) -> crate::oauth::Services<'_> {
+        crate::oauth::Services {
+            db: &self.db,
+            hsm: &self.hsm,
+            settings: &self.settings,
+            clock: self.clock.as_ref(),
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = lifecycle::Services;
 

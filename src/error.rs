@@ -195,6 +195,7 @@ use crate::documents::signer::SignError;
 use crate::documents::verify::VerifyError;
 use crate::lifecycle::revoke::RevokeError;
 use crate::lifecycle::LifecycleError;
+use crate::oauth::OAuthError;
 
 /// 409 `conflict`.
 fn conflict(text: Text) -> ApiError {
@@ -392,6 +393,23 @@ impl From<VerifyError> for ApiError {
             VerifyError::Invalid(t) => ApiError::invalid_request(t),
             VerifyError::Db(e) => e.into(),
             VerifyError::Internal(m) => ApiError::internal(text!("error.http.verification"), &m),
+        }
+    }
+}
+
+/// The OAuth 2.0 refusals: 400 with the RFC 6749 code, 401 `invalid_client` (the token endpoint's route adds
+/// `WWW-Authenticate`), a refused TOTP code as the TOTP's own error.
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> ApiError {
+        let (t, code) = (e.text(), e.code());
+        let bad = |t: Text| ApiError::new(StatusCode::BAD_REQUEST, code, t);
+        match e {
+            OAuthError::UnknownClient | OAuthError::RedirectUri | OAuthError::ClientDisabled => bad(t),
+            OAuthError::Invalid(_) | OAuthError::InvalidScope(_) | OAuthError::UnsupportedResponseType => bad(t),
+            OAuthError::Refused | OAuthError::InvalidGrant(_) | OAuthError::UnsupportedGrantType => bad(t),
+            OAuthError::InvalidClient(_) => ApiError::new(StatusCode::UNAUTHORIZED, code, t),
+            OAuthError::Totp(c) => c.into(),
+            OAuthError::Db(e) => e.into(),
         }
     }
 }

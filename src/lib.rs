@@ -24,6 +24,7 @@ pub mod i18n;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
+pub mod oauth;
 pub mod pdf;
 pub mod ratelimit;
 pub mod signing;

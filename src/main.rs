@@ -69,6 +69,31 @@ enum Admin {
     /// The lifecycle scheduler: `parafa admin lifecycle run` runs it once (reminders, successors, refunds).
     #[command(subcommand)]
     Lifecycle(LifecycleCmd),
+    /// OAuth 2.0 client applications: create, list, disable.
+    #[command(subcommand)]
+    OauthClient(OauthClientCmd),
+}
+
+#[derive(Subcommand)]
+enum OauthClientCmd {
+    /// Register an application; prints its client_id and, for a confidential one, its secret (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (repeat for several): https, or http on a loopback address for native apps.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uri: Vec<String>,
+        /// A public client (native or desktop app): no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+        /// The scopes it may ask, comma-separated (default: service,credential).
+        #[arg(long, value_delimiter = ',')]
+        scope: Vec<String>,
+    },
+    /// Every application, one a line.
+    List,
+    /// Disable an application and revoke every grant and token it holds.
+    Disable { id: String },
 }
 
 #[derive(Subcommand)]
@@ -280,6 +305,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
         Admin::Rekey(cmd) => rekey_cmd(&state, cmd).await,
         Admin::Lifecycle(LifecycleCmd::Run) => lifecycle_run(&state).await,
         Admin::Cert { which } => cert_show(&state, &which).await,
+        Admin::OauthClient(cmd) => oauth_client_cmd(&state, cmd).await,
     }
 }
 
@@ -406,6 +432,70 @@ async fn credential_show(state: &AppState, id: &str) -> anyhow::Result<ExitCode>
     println!("quota_used: {}", quota.used);
     println!("quota_left: {}", quota.remaining());
     println!("signatures_recorded: {recorded}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin oauth-client create|list|disable`.
+async fn oauth_client_cmd(state: &AppState, cmd: OauthClientCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        OauthClientCmd::Create {
+            name,
+            redirect_uri,
+            public,
+            scope,
+        } => oauth_client_create(state, name, redirect_uri, public, scope).await,
+        OauthClientCmd::List => oauth_client_list(state).await,
+        OauthClientCmd::Disable { id } => oauth_client_disable(state, &id).await,
+    }
+}
+
+/// `admin oauth-client create`.
+async fn oauth_client_create(
+    state: &AppState,
+    name: String,
+    redirect_uris: Vec<String>,
+    public: bool,
+    scopes: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let svc = state.oauth();
+    let new = parafa::oauth::clients::NewClient {
+        name,
+        redirect_uris,
+        public,
+        scopes,
+    };
+    let registered = parafa::oauth::clients::create(svc, new, "admin-cli", "cli").await?;
+    audit::seal(&state.db).await?;
+    println!("client_id: {}", registered.client_id);
+    if let Some(secret) = registered.secret {
+        println!("client_secret: {}", secret.expose_secret());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin oauth-client list`.
+async fn oauth_client_list(state: &AppState) -> anyhow::Result<ExitCode> {
+    for c in parafa::oauth::clients::list(state.oauth()).await? {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            c.id,
+            if c.confidential { "confidential" } else { "public" },
+            if c.disabled { "disabled" } else { "enabled" },
+            c.scopes.join(","),
+            c.redirect_uris.join(" "),
+            c.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin oauth-client disable`.
+async fn oauth_client_disable(state: &AppState, id: &str) -> anyhow::Result<ExitCode> {
+    if !parafa::oauth::clients::disable(state.oauth(), id, "admin-cli", "cli").await? {
+        bail!("no OAuth client {id}");
+    }
+    audit::seal(&state.db).await?;
+    println!("disabled: {id}");
     Ok(ExitCode::SUCCESS)
 }
 

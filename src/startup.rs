@@ -86,6 +86,12 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
         None => settings.public_url(),
     };
     let ca = Ca::provision(&db, &hsm, &settings, clock.as_ref(), &default_base).await?;
+    // Without a configured public URL, the server answers at the address it bound (port 0 picks one): that is the
+    // OAuth issuer and what `info` announces as `oauth2`.
+    let mut settings = settings;
+    if settings.public_url.is_none() && bound.is_some() {
+        settings.public_url = Some(default_base.clone());
+    }
     let tsa = crate::tsa::Tsa::provision(&db, &hsm, &settings, clock.as_ref(), &ca).await?;
     if let Some(mut conn) = pg_lock {
         crate::db::advisory_unlock(&mut conn, PROVISIONING_LOCK).await?;
@@ -198,11 +204,13 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .configure(ca::routes::configure)
             .configure(crate::tsa::routes::configure)
             .configure(crate::csc::configure)
+            .configure(crate::oauth::routes::configure)
             .service(
                 web::scope("/api/v1")
                     .configure(crate::billing::routes::configure)
                     .configure(crate::lifecycle::routes::configure)
                     .configure(crate::documents::routes::configure)
+                    .configure(crate::oauth::routes::configure_api)
                     .configure(crate::accounts::routes::configure),
             )
             .configure(crate::web::configure)

@@ -30,12 +30,16 @@ pub async fn consent(
     req: ConsentRequest,
     client: &str,
 ) -> Result<Consents, AccountError> {
-    let kind = ConsentKind::parse(&req.kind.unwrap_or_default()).ok_or_else(|| {
-        AccountError::Invalid(crate::text!(
-            "error.privacy.kind_must_one",
-            kinds = ConsentKind::ALL.map(ConsentKind::as_str).join(", ")
-        ))
-    })?;
+    // An application's consent is recorded by the OAuth 2.0 consent page only.
+    let asked = [ConsentKind::Access, ConsentKind::PrivacyNotice, ConsentKind::Marketing];
+    let kind = ConsentKind::parse(&req.kind.unwrap_or_default())
+        .filter(|k| asked.contains(k))
+        .ok_or_else(|| {
+            AccountError::Invalid(crate::text!(
+                "error.privacy.kind_must_one",
+                kinds = asked.map(ConsentKind::as_str).join(", ")
+            ))
+        })?;
     let granted = req
         .granted
         .ok_or_else(|| AccountError::Invalid(crate::text!("error.privacy.granted_true_or_false_required")))?;

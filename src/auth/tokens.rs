@@ -12,6 +12,11 @@ use crate::db::{Db, DbError};
 use crate::i18n::Text;
 use crate::text;
 
+/// The scope of a token that reaches the whole CSC API (auth/login's, an OAuth grant of scope service).
+pub const SERVICE: &str = "service";
+/// The scope of an OAuth token bound to one credential and exact hashes: it is also their SAD.
+pub const CREDENTIAL: &str = "credential";
+
 /// Why a token was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -75,6 +80,7 @@ pub async fn issue(
             refresh_hash: None,
             expires_at: now + auth.refresh_token_ttl_secs,
             revoked: false,
+            scope: SERVICE.into(),
         };
         signing::insert_token(db, &row, client, now).await?;
         Some((token, token_hash))
@@ -105,6 +111,7 @@ async fn access_token(
         refresh_hash,
         expires_at: now + auth.access_token_ttl_secs,
         revoked: false,
+        scope: SERVICE.into(),
     };
     signing::insert_token(db, &row, client, now).await?;
     Ok(token)

@@ -592,6 +592,10 @@ pub struct CscSettings {
     pub name: String,
     /// ISO 3166-1 alpha-2 region in `info`.
     pub region: String,
+    /// Lifetime of an OAuth 2.0 authorization code, in seconds (used once, within this time).
+    pub oauth_code_ttl_secs: i64,
+    /// Lifetime of a pushed authorization request's `request_uri` (RFC 9126), in seconds.
+    pub oauth_request_uri_ttl_secs: i64,
 }
 
 /// The PKCS#11 token.
@@ -864,6 +868,8 @@ impl Default for CscSettings {
             multisign: 100,
             name: "Parafa".into(),
             region: "RO".into(),
+            oauth_code_ttl_secs: 60,
+            oauth_request_uri_ttl_secs: 90,
         }
     }
 }
@@ -908,6 +914,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("PARAFA_TSA_POLICY", "tsa.policy"),
     ("PARAFA_CSC_MULTISIGN", "csc.multisign"),
     ("PARAFA_CSC_SAD_TTL_SECS", "csc.sad_ttl_secs"),
+    ("PARAFA_CSC_OAUTH_CODE_TTL_SECS", "csc.oauth_code_ttl_secs"),
+    (
+        "PARAFA_CSC_OAUTH_REQUEST_URI_TTL_SECS",
+        "csc.oauth_request_uri_ttl_secs",
+    ),
     ("PARAFA_VAT_BASIS_POINTS", "billing.vat_basis_points"),
     ("PARAFA_FX_FEED_URL", "billing.fx_feed_url"),
     ("PARAFA_FX_FEED_FILE", "billing.fx_feed_file"),
@@ -1098,6 +1109,14 @@ impl Settings {
         }
         if self.csc.multisign < 1 || self.csc.sad_ttl_secs < 1 {
             return invalid("csc", "multisign and sad_ttl_secs must be at least 1".into());
+        }
+        if !(1..=600).contains(&self.csc.oauth_code_ttl_secs)
+            || !(1..=600).contains(&self.csc.oauth_request_uri_ttl_secs)
+        {
+            return invalid(
+                "csc",
+                "oauth_code_ttl_secs and oauth_request_uri_ttl_secs must be 1 to 600 seconds".into(),
+            );
         }
         if self.auth.totp_max_failures < 1 || !(0..=3).contains(&self.auth.totp_skew_steps) {
             return invalid("auth", "totp_max_failures ≥ 1 and totp_skew_steps 0..=3".into());
@@ -1489,6 +1508,8 @@ mod tests {
         ("PARAFA_TSA_POLICY", "1.2.3.4"),
         ("PARAFA_CSC_MULTISIGN", "7"),
         ("PARAFA_CSC_SAD_TTL_SECS", "60"),
+        ("PARAFA_CSC_OAUTH_CODE_TTL_SECS", "30"),
+        ("PARAFA_CSC_OAUTH_REQUEST_URI_TTL_SECS", "120"),
         ("PARAFA_VAT_BASIS_POINTS", "1900"),
         ("PARAFA_FX_FEED_URL", "https://bnr.example.ro/nbrfxrates.xml"),
         ("PARAFA_FX_FEED_FILE", "/srv/fx.xml"),

@@ -110,7 +110,41 @@ fn client_of(req: &HttpRequest) -> String {
     crate::app::client_address(req)
 }
 
-impl FromRequest for Caller {
+/// A caller with what their bearer token allows. A `credential` token (issued by the OAuth 2.0 authorization
+/// server, bound to one credential and the exact hashes the holder approved) is also that credential's SAD, under
+/// the same hash; it reaches only `credentials/info`, the signing methods and `auth/revoke`.
+pub struct Bearer {
+    pub caller: Caller,
+    /// `service` or `credential`.
+    pub scope: String,
+    token: String,
+}
+
+impl Bearer {
+    /// The SAD of a signing request that names none: the bearer token itself when it is a `credential` token (CSC
+    /// v2 §8), so the SAD check and the ledger's debit treat it as any SAD; nothing for a `service` token.
+    fn sad(&self) -> Option<String> {
+        (self.scope == tokens::CREDENTIAL).then(|| self.token.clone())
+    }
+
+    /// The caller of a method a `credential` token does not reach (listing credentials, authorising other
+    /// signatures, timestamps that spend the quota).
+    fn service(self) -> Result<Caller, CscError> {
+        if self.scope == tokens::CREDENTIAL {
+            return Err(CscError::InvalidToken(
+                "The access token has scope credential: it allows only credentials/info and signing its hashes".into(),
+            ));
+        }
+        Ok(self.caller)
+    }
+}
+
+/// A signing request's SAD, or the bearer's own when it is a `credential` token and the request names none.
+fn sad_or_bearer(sad: Option<String>, bearer: &Bearer) -> Option<String> {
+    sad.filter(|s| !s.is_empty()).or_else(|| bearer.sad())
+}
+
+impl FromRequest for Bearer {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -138,9 +172,13 @@ impl FromRequest for Caller {
                 },
             };
             match tokens::authenticate(&state.db, state.clock.as_ref(), &token).await {
-                Ok(row) => Ok(Caller {
-                    user_id: row.user_id,
-                    client,
+                Ok(row) => Ok(Bearer {
+                    caller: Caller {
+                        user_id: row.user_id,
+                        client,
+                    },
+                    scope: row.scope,
+                    token,
                 }),
                 Err(TokenError::Invalid) => Err(CscError::InvalidToken("The access token is not valid".into()).into()),
                 Err(TokenError::Expired) => Err(CscError::ExpiredToken.into()),
@@ -150,8 +188,32 @@ impl FromRequest for Caller {
     }
 }
 
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let bearer = Bearer::from_request(req, payload);
+        Box::pin(async move { Ok(bearer.await?.caller) })
+    }
+}
+
+/// What `info` says of the OAuth 2.0 authorization server: `oauth2` (v1 and v2) and `oauth2Issuer` (v2) are the
+/// public base URL the `oauth2/*` endpoints hang off, and `authType` adds `oauth2code`.
+fn announce_oauth(v: &mut types::InfoResponse, version: Version, issuer: &str) {
+    v.auth_type = vec!["basic", "oauth2code"];
+    v.oauth2 = Some(issuer.to_owned());
+    v.methods.extend(["oauth2/authorize", "oauth2/token", "oauth2/revoke"]);
+    if version == Version::V2 {
+        v.oauth2_issuer = Some(issuer.to_owned());
+        v.methods.push("oauth2/pushed_authorize");
+    }
+}
+
 async fn info(state: web::Data<AppState>, version: web::Data<Version>) -> HttpResponse {
-    HttpResponse::Ok().json(service::info(&state, **version))
+    let mut v = service::info(&state, **version);
+    announce_oauth(&mut v, **version, &state.settings.public_url());
+    HttpResponse::Ok().json(v)
 }
 
 async fn login(state: web::Data<AppState>, req: HttpRequest, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
@@ -174,9 +236,10 @@ async fn revoke(state: web::Data<AppState>, caller: Caller, bytes: web::Bytes) -
 async fn list(
     state: web::Data<AppState>,
     version: web::Data<Version>,
-    caller: Caller,
+    bearer: Bearer,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let caller = bearer.service()?;
     let out = service::list(&state, **version, &caller, body(&bytes)?).await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -194,9 +257,10 @@ async fn credential_info(
 async fn authorize(
     state: web::Data<AppState>,
     version: web::Data<Version>,
-    caller: Caller,
+    bearer: Bearer,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let caller = bearer.service()?;
     let out = service::authorize(&state, **version, &caller, body(&bytes)?).await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -213,17 +277,20 @@ async fn authorize_check(_caller: Caller, bytes: web::Bytes) -> Result<HttpRespo
 async fn sign_doc(
     state: web::Data<AppState>,
     version: web::Data<Version>,
-    caller: Caller,
+    bearer: Bearer,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body(&bytes)?;
+    let mut request: sign_doc::SignDocRequest = body(&bytes)?;
+    request.sad = sad_or_bearer(request.sad, &bearer);
+    let caller = bearer.caller;
     // The parsed request holds the documents: the raw body need not stay beside them while they are signed.
     drop(bytes);
     let out = sign_doc::sign_doc(&state, **version, &caller, request).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn timestamp(state: web::Data<AppState>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn timestamp(state: web::Data<AppState>, bearer: Bearer, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let caller = bearer.service()?;
     let out = sign_doc::timestamp(&state, &caller, body(&bytes)?).await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -231,9 +298,11 @@ async fn timestamp(state: web::Data<AppState>, caller: Caller, bytes: web::Bytes
 async fn sign_hash(
     state: web::Data<AppState>,
     version: web::Data<Version>,
-    caller: Caller,
+    bearer: Bearer,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let out = service::sign_hash(&state, **version, &caller, body(&bytes)?).await?;
+    let mut request: SignHashRequest = body(&bytes)?;
+    request.sad = sad_or_bearer(request.sad, &bearer);
+    let out = service::sign_hash(&state, **version, &bearer.caller, request).await?;
     Ok(HttpResponse::Ok().json(out))
 }

@@ -54,6 +54,8 @@ pub fn info(state: &AppState, version: Version) -> InfoResponse {
         validation_info: None,
         sign_algorithms: None,
         methods: Vec::new(),
+        oauth2: None,
+        oauth2_issuer: None,
     };
     if version == Version::V2 {
         methods.push("credentials/authorizeCheck");

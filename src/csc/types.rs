@@ -148,6 +148,12 @@ pub struct InfoResponse {
     pub lang: &'static str,
     pub methods: Vec<&'static str>,
     pub name: String,
+    /// The base URI of the OAuth 2.0 endpoints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<String>,
+    /// v2: the OAuth 2.0 issuer (RFC 8414), the same URI.
+    #[serde(rename = "oauth2Issuer", skip_serializing_if = "Option::is_none")]
+    pub oauth2_issuer: Option<String>,
     pub region: String,
     /// v2 only.
     #[serde(rename = "signAlgorithms", skip_serializing_if = "Option::is_none")]
@@ -351,6 +357,8 @@ mod tests {
             lang: "en-US",
             methods: vec!["auth/login"],
             name: "n".into(),
+            oauth2: Some("https://parafa.example".into()),
+            oauth2_issuer: Some("https://parafa.example".into()),
             region: "RO".into(),
             sign_algorithms: Some(SignAlgorithms {
                 algo_params: Vec::new(),

@@ -402,6 +402,9 @@ stored_state! {
         PrivacyNotice = "privacy_notice",
         /// The newsletter: the one consent that can be withdrawn.
         Marketing = "marketing",
+        /// An application allowed through OAuth 2.0 (its version: the client's id and the scope); recorded by the
+        /// consent page, never asked for through the consents API.
+        Application = "application",
     }
 }
 

@@ -1,6 +1,7 @@
-//! Clean-up of what has expired: SADs (and their digests), bearer tokens, browser sessions, one-time codes, finished
-//! flows and the counters of limits whose window ended. Every statement is an idempotent DELETE on expiry, so any number of
-//! instances may run it at once; it runs in the background of `parafa serve` and as `parafa admin cleanup`.
+//! Clean-up of what has expired: SADs (and their digests), bearer tokens, OAuth codes, refresh tokens and pushed
+//! requests, browser sessions, one-time codes, finished flows and the counters of limits whose window ended. Every
+//! statement is an idempotent DELETE on expiry, so any number of instances may run it at once; it runs in the
+//! background of `parafa serve` and as `parafa admin cleanup`.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ const GRACE_SECS: i64 = 24 * 3600;
 pub async fn run(db: &Db, now: i64) -> Result<Vec<(&'static str, u64)>, DbError> {
     let cutoff = now - GRACE_SECS;
     let mut report = Vec::new();
-    let statements: [(&'static str, &str, i64); 7] = [
+    let statements: [(&'static str, &str, i64); 10] = [
         (
             "sad_hashes",
             "DELETE FROM sad_hashes WHERE sad_hash IN (SELECT sad_hash FROM sads WHERE expires_at < $1)",
@@ -36,6 +37,17 @@ pub async fn run(db: &Db, now: i64) -> Result<Vec<(&'static str, u64)>, DbError>
         (
             "flows",
             "DELETE FROM flows WHERE expires_at < $1 AND id NOT IN (SELECT flow_id FROM one_time_codes)",
+            cutoff,
+        ),
+        ("oauth_codes", "DELETE FROM oauth_codes WHERE expires_at < $1", cutoff),
+        (
+            "oauth_refresh_tokens",
+            "DELETE FROM oauth_refresh_tokens WHERE expires_at < $1",
+            cutoff,
+        ),
+        (
+            "oauth_requests",
+            "DELETE FROM oauth_requests WHERE expires_at < $1",
             cutoff,
         ),
         // A counter past its window is a fresh window (db::limits): no grace needed.

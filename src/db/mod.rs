@@ -54,6 +54,7 @@ pub mod identity;
 pub mod institutional;
 pub mod jobs;
 pub mod limits;
+pub mod oauth;
 pub mod orders;
 pub mod outbox;
 pub mod privacy;

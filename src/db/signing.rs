@@ -22,13 +22,15 @@ pub struct TokenRow {
     pub refresh_hash: Option<String>,
     pub expires_at: i64,
     pub revoked: bool,
+    /// `service`, or `credential` for an OAuth token bound to one credential's hashes (it is also their SAD).
+    pub scope: String,
 }
 
 /// Stores a token.
 pub async fn insert_token(db: &Db, t: &TokenRow, client: &str, now: i64) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO access_tokens (token_hash, user_id, kind, refresh_hash, expires_at, revoked, client, created_at)
-         VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
+        "INSERT INTO access_tokens (token_hash, user_id, kind, refresh_hash, expires_at, revoked, client, created_at, scope)
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
     )
     .bind(&t.token_hash)
     .bind(&t.user_id)
@@ -37,6 +39,7 @@ pub async fn insert_token(db: &Db, t: &TokenRow, client: &str, now: i64) -> Resu
     .bind(t.expires_at)
     .bind(client)
     .bind(now)
+    .bind(&t.scope)
     .execute(db.writer())
     .await?;
     Ok(())
@@ -45,7 +48,7 @@ pub async fn insert_token(db: &Db, t: &TokenRow, client: &str, now: i64) -> Resu
 /// The token with this hash.
 pub async fn token(db: &Db, token_hash: &str) -> Result<Option<TokenRow>, DbError> {
     let row = sqlx::query(
-        "SELECT token_hash, user_id, kind, refresh_hash, expires_at, revoked FROM access_tokens WHERE token_hash = $1",
+        "SELECT token_hash, user_id, kind, refresh_hash, expires_at, revoked, scope FROM access_tokens WHERE token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(db.pool())
@@ -58,6 +61,7 @@ pub async fn token(db: &Db, token_hash: &str) -> Result<Option<TokenRow>, DbErro
         refresh_hash: r.try_get("refresh_hash")?,
         expires_at: r.try_get("expires_at")?,
         revoked: r.try_get::<i64, _>("revoked")? != 0,
+        scope: r.try_get("scope")?,
     }))
 }
 

@@ -37,6 +37,15 @@ impl Digests {
         Digests(m)
     }
 
+    /// The multiset of these digests given in hex (as stored).
+    pub fn of_hex<S: AsRef<str>>(digests: &[S]) -> Digests {
+        let mut m = BTreeMap::new();
+        for d in digests {
+            *m.entry(d.as_ref().to_ascii_lowercase()).or_default() += 1;
+        }
+        Digests(m)
+    }
+
     /// How many signatures in all.
     pub fn count(&self) -> i64 {
         self.0.values().sum()

@@ -295,6 +295,7 @@ async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse
     let user = &page.user()?.user;
     let consents = page.ok(privacy::consents_of(&state.accounts(), &user.id).await)?;
     let tf = two_factor_state(&state.accounts(), user, state.clock.now());
+    let apps = page.ok(crate::oauth::token::allowed_apps(state.oauth(), &user.id).await)?;
     Ok(page.render(
         "account/settings.html",
         context! {
@@ -309,6 +310,7 @@ async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse
             marketing => consents
                 .get(ConsentKind::Marketing.as_str())
                 .is_some_and(|c| c.granted),
+            apps => Value::from_serialize(&apps),
             phone_minutes => state.settings.accounts.phone_change_code_ttl_secs / 60,
             ..code_numbers(&state)
         },

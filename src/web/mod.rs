@@ -15,6 +15,7 @@ pub mod account;
 pub mod api_lang;
 pub mod contact;
 pub mod i18n;
+pub mod oauth;
 pub mod operator;
 pub mod orders;
 pub mod registry;
@@ -69,6 +70,7 @@ fn all_templates() -> impl Iterator<Item = &'static Template> {
         .chain(contact::TEMPLATES)
         .chain(registry::TEMPLATES)
         .chain(verify::TEMPLATES)
+        .chain(oauth::TEMPLATES)
 }
 
 fn all_static() -> impl Iterator<Item = &'static StaticFile> {
@@ -81,6 +83,7 @@ fn all_static() -> impl Iterator<Item = &'static StaticFile> {
         .chain(contact::STATIC)
         .chain(registry::STATIC)
         .chain(verify::STATIC)
+        .chain(oauth::STATIC)
         .chain(signing::VENDOR)
 }
 

@@ -43,6 +43,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     let credentials = page.ok(crate::lifecycle::operator_credentials(&state).await)?;
     let contact = page.ok(crate::accounts::contact::open_messages(&state.accounts()).await)?;
     let institutional = page.ok(crate::lifecycle::institutional::list(&state).await)?;
+    let oauth_clients = page.ok(crate::oauth::clients::list(state.oauth()).await)?;
     Ok(page.render(
         "operator/console.html",
         context! {
@@ -54,6 +55,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
             contact => Value::from_serialize(&contact.messages),
             reasons => Value::from_serialize(reasons(page.lang)),
             institutional => Value::from_serialize(&institutional.orders),
+            oauth_clients => Value::from_serialize(&oauth_clients),
             documents => Value::from_serialize(&state.settings.lifecycle.identity_documents),
             packages => Value::from_serialize(
                 state.settings.packages.iter().map(|p| serde_json::json!({"id": p.id, "name": p.name})).collect::<Vec<_>>()

@@ -41,6 +41,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("ca", 2),
     ("documents", 2),
     ("lifecycle", 2),
+    ("oauth", 2),
     ("signing", 2),
     ("tsa", 2),
     ("access_log", 3),

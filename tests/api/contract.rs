@@ -88,6 +88,14 @@ include-name-regex = "^POST /api/v1/(me/phone/email-code/verify|me/phone/verify|
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "410", "429"]
 
 [[operations]]
+include-path-regex = "^/oauth2/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "302", "303", "400", "401", "403"]
+
+[[operations]]
+include-name = "DELETE /api/v1/me/apps/{grant}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404"]
+
+[[operations]]
 include-path-regex = "^/api/v1/totp-reset/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "410", "429"]
 checks.negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "409", "410", "429"]

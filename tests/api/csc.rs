@@ -114,7 +114,7 @@ fn info_describes_the_service_on_v1_and_v2() {
         assert_eq!(resp.status(), 200);
         let v: Value = resp.json().unwrap();
         assert_eq!(v["specs"], specs);
-        assert_eq!(v["authType"], json!(["basic"]));
+        assert_eq!(v["authType"], json!(["basic", "oauth2code"]));
         let methods = v["methods"].as_array().unwrap();
         assert!(methods.contains(&json!("signatures/signHash")) && methods.contains(&json!("credentials/authorize")));
     }

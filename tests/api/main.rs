@@ -28,6 +28,7 @@ mod institutional;
 mod lifecycle;
 mod limits;
 mod notify;
+mod oauth;
 mod pades;
 mod pdf_signing;
 mod provisioning;

@@ -611,6 +611,19 @@ impl TestApp {
         self.data_dir.join("softhsm2.conf")
     }
 
+    /// The public key of a holder certificate (by serial) as a PEM file, for `openssl pkeyutl -verify`.
+    pub fn holder_public_key(&self, serial: &str) -> PathBuf {
+        let cert = self.data_dir.join(format!("holder-{serial}.pem"));
+        std::fs::write(&cert, self.cli_ok(&["admin", "cert", serial])).expect("write certificate");
+        let pem = run_ok(
+            "openssl",
+            &["x509", "-in", cert.to_str().expect("path"), "-pubkey", "-noout"],
+        );
+        let path = self.data_dir.join(format!("holder-{serial}-pub.pem"));
+        std::fs::write(&path, pem).expect("write public key");
+        path
+    }
+
     /// The token's user PIN from the generated secrets file.
     pub fn user_pin(&self) -> String {
         let text = std::fs::read_to_string(self.data_dir.join("hsm-secrets.toml")).expect("secrets file");
