@@ -6,9 +6,24 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::accounts::contact::ContactError;
+use crate::accounts::AccountError;
+use crate::auth::codes::CodeError;
+use crate::auth::password::PasswordError;
+use crate::auth::totp::CodeError as TotpCodeError;
+use crate::billing::orders::OrderError;
+use crate::billing::payment::CallbackError;
+use crate::ca::registry::RegistryError;
+use crate::ca::CaError;
 use crate::db::DbError;
+use crate::documents::jobs::JobError;
+use crate::documents::signer::SignError;
+use crate::documents::verify::VerifyError;
 use crate::hsm::HsmError;
 use crate::i18n::{Lang, Text};
+use crate::lifecycle::revoke::RevokeError;
+use crate::lifecycle::LifecycleError;
+use crate::oauth::OAuthError;
 use crate::text;
 
 /// An error as the client sees it.
@@ -180,22 +195,6 @@ pub fn json_error_handler(err: actix_web::error::JsonPayloadError, _req: &actix_
 }
 
 // --- The one mapping of the domain's errors to HTTP statuses and CSC error codes ---
-
-use crate::accounts::contact::ContactError;
-use crate::accounts::AccountError;
-use crate::auth::codes::CodeError;
-use crate::auth::password::PasswordError;
-use crate::auth::totp::CodeError as TotpCodeError;
-use crate::billing::orders::OrderError;
-use crate::billing::payment::CallbackError;
-use crate::ca::registry::RegistryError;
-use crate::ca::CaError;
-use crate::documents::jobs::JobError;
-use crate::documents::signer::SignError;
-use crate::documents::verify::VerifyError;
-use crate::lifecycle::revoke::RevokeError;
-use crate::lifecycle::LifecycleError;
-use crate::oauth::OAuthError;
 
 /// 409 `conflict`.
 fn conflict(text: Text) -> ApiError {
