@@ -15,7 +15,7 @@ PY_REQUIREMENTS := tests/python/requirements.txt
 
 # Development mode (PARAFA_DEV=1): the sandbox payment and identification are on, and every page says so.
 run: deps-run web-vendor
-	PARAFA_DEV=1 $(CARGO) run --release -- serve
+	PARAFA_DEV=1 $(CARGO) run --release --bin parafa -- serve
 
 test: deps-test venv venv-contract web-vendor e2e-deps
 	@if [ -z "$(PG_URL)" ]; then \
@@ -24,11 +24,12 @@ test: deps-test venv venv-contract web-vendor e2e-deps
 	  echo "## SKIPPED. Only SQLite is tested. CI sets it (see .ci/run).         ##"; \
 	  echo "######################################################################"; \
 	fi
-	$(CARGO) build --bins
+	@# The workspace's binaries: the server's tests run `parafa` and the desktop companion `parafa-token` (token/).
+	$(CARGO) build --workspace --bins
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  $(CARGO) nextest run --no-fail-fast; \
+	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
-	  $(CARGO) test --no-fail-fast; \
+	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
 	@if [ -z "$(PG_URL)" ]; then echo "## Reminder: PostgreSQL suites were SKIPPED (PARAFA_TEST_POSTGRES_URL unset)."; fi
 
@@ -40,7 +41,7 @@ fmt:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 deps-run:
 	@./hsm/install-deps.sh $(RUN_PACKAGES)
