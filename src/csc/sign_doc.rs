@@ -163,7 +163,6 @@ pub async fn sign_doc(
         user_id: &caller.user_id,
         client: &caller.client,
         credential_id: &v.cred.id,
-        key: v.spec,
         cert_der: &cert_der,
         sad_hash,
         mechanism,

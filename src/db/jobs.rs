@@ -156,22 +156,26 @@ pub struct Upload {
     pub n: i64,
     pub name: String,
     pub kind: FileKind,
+    /// The hex SHA-256 of the file, as stored at upload (the history's digest).
+    pub sha256: String,
     pub rect: Option<String>,
     pub content: Vec<u8>,
 }
 
 /// A job's uploaded files, in order.
 pub async fn uploads(db: &Db, job_id: &str) -> Result<Vec<Upload>, DbError> {
-    let rows = sqlx::query("SELECT n, name, kind, rect, content FROM sign_job_files WHERE job_id = $1 ORDER BY n")
-        .bind(job_id)
-        .fetch_all(db.writer())
-        .await?;
+    let rows =
+        sqlx::query("SELECT n, name, kind, digest, rect, content FROM sign_job_files WHERE job_id = $1 ORDER BY n")
+            .bind(job_id)
+            .fetch_all(db.writer())
+            .await?;
     rows.iter()
         .map(|r| {
             Ok(Upload {
                 n: r.try_get("n")?,
                 name: r.try_get("name")?,
                 kind: FileKind::stored(r.try_get("kind")?, "sign_job_files.kind")?,
+                sha256: r.try_get("digest")?,
                 rect: r.try_get("rect")?,
                 content: r.try_get("content")?,
             })

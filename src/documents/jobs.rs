@@ -219,13 +219,11 @@ pub async fn create(
         level: level.as_str(),
         expires_at: now + limits.retention_secs,
     };
-    // Each file's cleaned name, digest and rectangle (JSON), which the stored rows borrow.
+    // Each file's cleaned name, digest (the one the answer shows) and rectangle (JSON), which the stored rows borrow.
     let described: Vec<(String, String, Option<String>)> = uploads
         .iter()
-        .map(|u| {
-            let digest = hex::encode(HashAlg::Sha256.digest(&u.bytes));
-            (clean_name(&u.name), digest, u.rect.as_ref().map(Value::to_string))
-        })
+        .zip(&files)
+        .map(|(u, f)| (f.name.clone(), f.sha256.clone(), u.rect.as_ref().map(Value::to_string)))
         .collect();
     let stored: Vec<db::jobs::NewFile> = uploads
         .iter()
@@ -360,11 +358,11 @@ async fn sign_claimed(
             "error.job.certificate_can_no_longer_sign"
         )));
     }
-    let files = db::jobs::uploads(&state.db, id).await?;
+    let mut files = db::jobs::uploads(&state.db, id).await?;
     let holder = format!("{} {}", user.given_name, user.surname);
     let date = format!("{} UTC", rfc3339(now).replace('T', " ").trim_end_matches('Z'));
     let mut items = files
-        .iter()
+        .iter_mut()
         .map(|f| item_of(f, j.level, &holder, &date))
         .collect::<Result<Vec<_>, _>>()?;
     let needed: i64 = items.iter().map(Item::transactions).sum();
@@ -402,7 +400,6 @@ async fn sign_claimed(
         user_id: &user.id,
         client,
         credential_id: &cred.id,
-        key: spec,
         cert_der: &cert_der,
         sad_hash,
         mechanism: spec.default_mechanism(hash),
@@ -428,9 +425,9 @@ async fn sign_claimed(
     })
 }
 
-/// What the signer makes of an uploaded file: a PAdES signature (visible where the holder drew its rectangle) or an
-/// enclosing `.p7s`.
-fn item_of(f: &db::jobs::Upload, level: Level, holder: &str, date: &str) -> Result<Item, JobError> {
+/// What the signer makes of an uploaded file, whose content moves into it (a large file is not held twice): a PAdES
+/// signature (visible where the holder drew its rectangle) or an enclosing `.p7s`.
+fn item_of(f: &mut db::jobs::Upload, level: Level, holder: &str, date: &str) -> Result<Item, JobError> {
     let format = match f.kind {
         FileKind::Pades => {
             let appearance = match f.rect.as_deref().map(serde_json::from_str::<Value>) {
@@ -448,7 +445,7 @@ fn item_of(f: &db::jobs::Upload, level: Level, holder: &str, date: &str) -> Resu
         FileKind::Cades => Format::Cades { attached: true },
     };
     Ok(Item {
-        content: Some(f.content.clone()),
+        content: Some(std::mem::take(&mut f.content)),
         digest: Vec::new(),
         format,
         level,
@@ -514,7 +511,7 @@ async fn store_outputs(
             credential_id,
             job_id: id,
             name: &f.name,
-            digest: &hex::encode(HashAlg::Sha256.digest(item.content.as_deref().unwrap_or_default())),
+            digest: &f.sha256,
             format: f.kind.format(),
             level: j.level.as_str(),
             transactions: item.transactions(),

@@ -12,7 +12,7 @@ use super::pades;
 use super::Services;
 use crate::clock::Clock;
 use crate::db::signing::{CommitRefusal, SignatureRow};
-use crate::hsm::{HashAlg, KeySpec, SignMechanism};
+use crate::hsm::{HashAlg, SignMechanism};
 use crate::i18n::Text;
 use crate::signing::{self, SignFailure};
 use crate::text;
@@ -55,7 +55,6 @@ pub struct Signer<'a> {
     pub user_id: &'a str,
     pub client: &'a str,
     pub credential_id: &'a str,
-    pub key: KeySpec,
     pub cert_der: &'a [u8],
     pub sad_hash: String,
     pub mechanism: SignMechanism,
@@ -102,7 +101,6 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
     } else {
         None
     };
-    let _ = s.key;
 
     // Every signature in one blocking task (the HSM calls stay off the async runtime).
     let hsm = state.hsm.clone();

@@ -82,13 +82,12 @@ fn text(out: &Output) -> String {
     )
 }
 
-#[test]
-fn the_desktop_companion_logs_in_through_the_browser_shows_status_and_logs_out() {
-    let app = TestApp::spawn();
-    let holder = app.create_holder("ana@example.com", "rsa2048", 1);
+/// A holder logged in on the web with their consents given, and the desktop app registered by the operator as a
+/// public client with a loopback redirect (any port) and scope service: (holder, session cookie, client id).
+fn holder_and_desktop_client(app: &TestApp, email: &str) -> (common::Holder, String, String) {
+    let holder = app.create_holder(email, "rsa2048", 1);
     let cookie = app.web_login(&holder);
     app.consent(&cookie);
-    // The operator registers the desktop app: public, loopback redirect (any port), scope service.
     let out = app.cli_ok(&[
         "admin",
         "oauth-client",
@@ -106,7 +105,14 @@ fn the_desktop_companion_logs_in_through_the_browser_shows_status_and_logs_out()
         .find_map(|l| l.strip_prefix("client_id: "))
         .expect("client_id")
         .to_owned();
-    assert!(!out.contains("client_secret"), "{out}");
+    assert!(!out.contains("client_secret"), "a public client has no secret: {out}");
+    (holder, cookie, client_id)
+}
+
+#[test]
+fn the_desktop_companion_logs_in_through_the_browser_shows_status_and_logs_out() {
+    let app = TestApp::spawn();
+    let (holder, cookie, client_id) = holder_and_desktop_client(&app, "ana@example.com");
 
     let config = app.data_dir.join("desktop-config");
     std::fs::create_dir_all(&config).unwrap();
@@ -240,26 +246,7 @@ fn the_desktop_companion_logs_in_through_the_browser_shows_status_and_logs_out()
 #[test]
 fn a_refused_or_forged_login_stores_nothing() {
     let app = TestApp::spawn();
-    let holder = app.create_holder("ion@example.com", "rsa2048", 1);
-    let cookie = app.web_login(&holder);
-    app.consent(&cookie);
-    let out = app.cli_ok(&[
-        "admin",
-        "oauth-client",
-        "create",
-        "--name",
-        "Parafa Token",
-        "--redirect-uri",
-        "http://127.0.0.1/callback",
-        "--public",
-        "--scope",
-        "service",
-    ]);
-    let client_id = out
-        .lines()
-        .find_map(|l| l.strip_prefix("client_id: "))
-        .expect("client_id")
-        .to_owned();
+    let (_holder, cookie, client_id) = holder_and_desktop_client(&app, "ion@example.com");
     let config = app.data_dir.join("desktop-config");
 
     for case in ["refuse", "forged"] {
