@@ -50,9 +50,7 @@ extern "C" {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// The logged-in account and its credentials (the agent caches `credentials/list|info` for a short while).
-    Token {
-        version: u32,
-    },
+    Token { version: u32 },
     /// One signature with one credential: `credentials/authorize` bound to exactly this hash, then `signHash`.
     Sign(SignRequest),
 }
@@ -212,7 +210,11 @@ pub fn read_line<T: for<'de> Deserialize<'de>, R: BufRead>(r: &mut R) -> std::io
     if line.last() != Some(&b'\n') {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            if n > MAX_LINE { "line too long" } else { "line cut short" },
+            if n > MAX_LINE {
+                "line too long"
+            } else {
+                "line cut short"
+            },
         ));
     }
     serde_json::from_slice(&line)
