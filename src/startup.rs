@@ -154,6 +154,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
         n => n,
     };
     let json_limit = state.settings.max_json_body_bytes;
+    let sign_doc_limit = state.settings.documents.max_sign_doc_body_bytes();
     let data = web::Data::new(state);
     crate::lifecycle::scheduler::spawn(data.services.clone());
     let server = HttpServer::new(move || {
@@ -203,7 +204,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .service(web::resource("/metrics").route(web::get().to(metrics_text)))
             .configure(ca::routes::configure)
             .configure(crate::tsa::routes::configure)
-            .configure(crate::csc::configure)
+            .configure(|cfg| crate::csc::configure(cfg, sign_doc_limit))
             .configure(crate::oauth::routes::configure)
             .service(
                 web::scope("/api/v1")
@@ -280,12 +281,11 @@ fn body_limit(req: &ServiceRequest, s: &crate::config::Settings) -> u64 {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
     let limit = if req.path() == "/api/v1/verify" {
-        // A file and its detached content.
-        2 * s.documents.max_file_bytes
+        s.documents.max_verify_body_bytes()
     } else if multipart {
-        s.documents.max_job_bytes
+        s.documents.max_job_bytes + crate::config::JSON_HEADROOM
     } else if req.path().ends_with("/signatures/signDoc") {
-        crate::csc::SIGN_DOC_MAX_BODY
+        s.documents.max_sign_doc_body_bytes()
     } else {
         s.max_json_body_bytes
     };

@@ -463,11 +463,11 @@ pub struct DocumentSettings {
     pub retention_secs: i64,
     /// Most files in one signing job.
     pub max_files: usize,
-    /// Largest file of a signing job, in bytes.
+    /// Largest file other than a PDF that is signed, in bytes (every path: web jobs, CSC `signDoc`).
     pub max_file_bytes: usize,
-    /// Largest signing job (all files), in bytes.
+    /// Largest signing job (all files), in bytes; also what one CSC `signDoc` may carry in all.
     pub max_job_bytes: usize,
-    /// Largest PDF signed as PDF, in bytes.
+    /// Largest PDF that is signed, as PDF or as `.p7s`, in bytes (every path).
     pub max_pdf_bytes: usize,
     /// Most objects a PDF may declare.
     pub max_pdf_objects: usize,
@@ -926,6 +926,9 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("PARAFA_PAYMENT_CALLBACK_SECRET", "billing.payment_callback_secret"),
     ("PARAFA_LIFECYCLE_TICK_SECS", "lifecycle.tick_secs"),
     ("PARAFA_DOCUMENT_RETENTION_SECS", "documents.retention_secs"),
+    ("PARAFA_DOCUMENT_MAX_FILE_BYTES", "documents.max_file_bytes"),
+    ("PARAFA_DOCUMENT_MAX_PDF_BYTES", "documents.max_pdf_bytes"),
+    ("PARAFA_DOCUMENT_MAX_JOB_BYTES", "documents.max_job_bytes"),
     ("PARAFA_SMTP_URL", "notify.smtp_url"),
     ("PARAFA_EMAIL_FROM", "notify.email_from"),
     ("PARAFA_SMS_WEBHOOK_URL", "notify.sms_webhook_url"),
@@ -1242,17 +1245,62 @@ impl AdmissionSettings {
     }
 }
 
+/// The most one signature adds to a document, with its validation data: a PDF's signature placeholder and DSS, a
+/// document timestamp, a `.p7s`'s CMS around its content. What Parafa has signed stays within its document limit
+/// plus this, and verification takes that much ([`DocumentSettings::max_signed_bytes`]).
+pub const SIGNATURE_HEADROOM: usize = 8 * 1024 * 1024;
+
+/// What a JSON request adds around the base64 of its documents (names, algorithms, the SAD, …).
+pub const JSON_HEADROOM: usize = 1024 * 1024;
+
+/// The size limits every path takes from here, so that they cannot disagree: whatever one signing path accepts,
+/// the others accept, and whatever Parafa signed, verification accepts.
 impl DocumentSettings {
+    /// The largest document of this kind that is signed: a PDF (whatever the signature's format) up to
+    /// `max_pdf_bytes`, any other file up to `max_file_bytes`.
+    pub fn max_document_bytes(&self, pdf: bool) -> usize {
+        if pdf {
+            self.max_pdf_bytes
+        } else {
+            self.max_file_bytes
+        }
+    }
+
+    /// The largest document of either kind: what an upload may reach before its kind is known.
+    pub fn max_any_document_bytes(&self) -> usize {
+        self.max_pdf_bytes.max(self.max_file_bytes)
+    }
+
+    /// The largest signed file verification takes: any document Parafa signs, with the signatures it adds.
+    pub fn max_signed_bytes(&self) -> usize {
+        self.max_any_document_bytes().saturating_add(SIGNATURE_HEADROOM)
+    }
+
+    /// The largest CSC `signDoc` body: a whole job's documents in base64, and the JSON around them.
+    pub fn max_sign_doc_body_bytes(&self) -> usize {
+        self.max_job_bytes
+            .div_ceil(3)
+            .saturating_mul(4)
+            .saturating_add(JSON_HEADROOM)
+    }
+
+    /// The largest `/api/v1/verify` body: a signed file and its detached content, and the form around them.
+    pub fn max_verify_body_bytes(&self) -> usize {
+        self.max_signed_bytes().saturating_mul(2).saturating_add(JSON_HEADROOM)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
         if self.retention_secs < 60
             || self.max_files == 0
             || self.max_file_bytes == 0
-            || self.max_job_bytes < self.max_file_bytes
+            || self.max_pdf_bytes == 0
+            || self.max_job_bytes < self.max_any_document_bytes()
         {
             return invalid(
                 "documents",
-                "retention_secs ≥ 60, max_files ≥ 1, max_file_bytes ≥ 1 and max_job_bytes ≥ max_file_bytes".into(),
+                "retention_secs ≥ 60, max_files ≥ 1, max_file_bytes ≥ 1, max_pdf_bytes ≥ 1 and max_job_bytes ≥ both"
+                    .into(),
             );
         }
         Ok(())

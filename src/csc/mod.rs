@@ -63,11 +63,9 @@ impl CscError {
     }
 }
 
-/// Largest `signatures/signDoc` body: the documents in base64.
-pub const SIGN_DOC_MAX_BODY: usize = 64 * 1024 * 1024;
-
-/// Registers `/csc/v1/…` and `/csc/v2/…`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers `/csc/v1/…` and `/csc/v2/…`; `sign_doc_body` is the largest `signatures/signDoc` body
+/// ([`crate::config::DocumentSettings::max_sign_doc_body_bytes`]).
+pub fn configure(cfg: &mut web::ServiceConfig, sign_doc_body: usize) {
     for (prefix, version) in [("/csc/v1", Version::V1), ("/csc/v2", Version::V2)] {
         let mut scope = web::scope(prefix)
             .app_data(web::Data::new(version))
@@ -89,7 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/signatures/signDoc")
                         // Documents travel inside the JSON (base64): a larger body than the other methods.
-                        .app_data(web::PayloadConfig::new(SIGN_DOC_MAX_BODY))
+                        .app_data(web::PayloadConfig::new(sign_doc_body))
                         .route(web::post().to(sign_doc)),
                 );
         }

@@ -307,6 +307,16 @@ async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: Has
             .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter document"))?,
         "document",
     )?;
+    let limits = &state.settings.documents;
+    let pdf = crate::documents::jobs::is_pdf(&document);
+    if document.len() > limits.max_document_bytes(pdf) {
+        return Err(CscError::invalid(format!(
+            "Invalid parameter document: {} bytes; a PDF is signed up to {} bytes, another file up to {} bytes",
+            document.len(),
+            limits.max_pdf_bytes,
+            limits.max_file_bytes
+        )));
+    }
     if pades {
         let admission = &state.settings.admission;
         let _parse = state

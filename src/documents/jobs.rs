@@ -137,6 +137,17 @@ pub struct Transactions {
     pub needed: i64,
 }
 
+/// The refusal of a file or a job over its limit.
+pub fn too_large(limits: &crate::config::DocumentSettings) -> JobError {
+    const MB: usize = 1024 * 1024;
+    JobError::TooLarge(crate::text!(
+        "error.job.files_limited_mb_each_and",
+        pdf = limits.max_pdf_bytes / MB,
+        each = limits.max_file_bytes / MB,
+        total = limits.max_job_bytes / MB
+    ))
+}
+
 /// `POST /sign-jobs`: stores the uploads and answers what will happen.
 pub async fn create(
     state: &Services,
@@ -154,6 +165,12 @@ pub async fn create(
             "error.job.at_most_files_per_signing",
             max_files = limits.max_files
         )));
+    }
+    if uploads
+        .iter()
+        .any(|u| u.bytes.len() > limits.max_document_bytes(is_pdf(&u.bytes)))
+    {
+        return Err(too_large(limits));
     }
     // Web signatures are timestamped unless asked otherwise (API.md: "timestamped").
     let level = Level::parse(Some(level.unwrap_or("AdES-B-T")))

@@ -10,6 +10,9 @@ use crate::accounts::routes::WebUser;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+/// A megabyte, as the limits are shown.
+const MB: usize = 1024 * 1024;
+
 /// Registers the routes (under the `/api/v1` scope, before the account routes).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/sign-jobs").route(web::post().to(create)))
@@ -43,17 +46,15 @@ async fn read_form(
                 max_files = limits.max_files
             )));
         }
-        let limit = if is_file { limits.max_file_bytes } else { 4096 };
+        // A file's kind is known once it is read (jobs::create checks it against its kind's limit): until then it
+        // may reach the larger of the two.
+        let limit = if is_file { limits.max_any_document_bytes() } else { 4096 };
         let mut buf = Vec::new();
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(|e| JobError::Invalid(crate::text!("error.job.malformed_upload", e)))?;
             total += chunk.len();
             if buf.len() + chunk.len() > limit || total > limits.max_job_bytes {
-                return Err(JobError::TooLarge(crate::text!(
-                    "error.job.files_limited_mb_each_and",
-                    each = limits.max_file_bytes / (1024 * 1024),
-                    total = limits.max_job_bytes / (1024 * 1024)
-                )));
+                return Err(jobs::too_large(limits));
             }
             buf.extend_from_slice(&chunk);
         }
@@ -176,7 +177,7 @@ async fn read_verify_form(
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "invalid_request",
-                    crate::text!("error.verify.files_limited_mb_each", mb = max / (1024 * 1024)),
+                    crate::text!("error.verify.files_limited_mb_each", mb = max / MB),
                 ));
             }
             buf.extend_from_slice(&chunk);
@@ -194,7 +195,7 @@ async fn read_verify_form(
 
 /// `POST /api/v1/verify`: public, no login.
 async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) -> Result<HttpResponse, ApiError> {
-    let (file, content) = read_verify_form(form, state.settings.documents.max_file_bytes).await?;
+    let (file, content) = read_verify_form(form, state.settings.documents.max_signed_bytes()).await?;
     let file = file.ok_or_else(|| ApiError::invalid_request(crate::text!(NO_FILE)))?;
     let size = file.len() + content.as_ref().map_or(0, Vec::len);
     // A DER `.p7s` starts with a SEQUENCE; anything else is read as a PDF, with what its streams may decode to.

@@ -61,10 +61,14 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The limits in force: the PDF reader's and the CMS budgets of the settings.
+    /// The limits in force: the PDF reader's and the CMS budgets of the settings. A PDF may be as large as any
+    /// PDF Parafa signs, with its signatures.
     pub fn of(settings: &crate::config::Settings) -> Limits {
         Limits {
-            pdf: pdf::Limits::of(settings),
+            pdf: pdf::Limits {
+                max_bytes: settings.documents.max_signed_bytes(),
+                ..pdf::Limits::of(settings)
+            },
             signers: settings.parsers.cms_max_signers,
             certificates: settings.parsers.cms_max_certificates,
             attributes: settings.parsers.cms_max_attributes,

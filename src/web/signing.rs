@@ -82,6 +82,7 @@ async fn sign(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
             certificate => Value::from_serialize(certificate),
             previews => previews(),
             max_files => limits.max_files,
+            max_pdf_mb => limits.max_pdf_bytes / (1024 * 1024),
             max_file_mb => limits.max_file_bytes / (1024 * 1024),
             max_job_mb => limits.max_job_bytes / (1024 * 1024),
             retention_hours => limits.retention_secs / 3600,

@@ -32,6 +32,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `/verify`: the upload form; the result is drawn by the script from the API's answer.
 async fn verify(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let max_mb = state.settings.documents.max_file_bytes / (1024 * 1024);
+    let max_mb = state.settings.documents.max_any_document_bytes() / (1024 * 1024);
     Ok(page.render("verify/verify.html", context! { max_mb => max_mb }))
 }

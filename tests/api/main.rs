@@ -19,6 +19,7 @@ mod cms;
 mod contact;
 mod contract;
 mod csc;
+mod document_limits;
 mod faults;
 mod fuzz_replay;
 mod hardening;
