@@ -157,7 +157,12 @@ pub fn prepare(
     inc.put(widget_ref, serialize(&Obj::Dict(widget)));
 
     add_annotation(&doc, &mut inc, page.reference, widget_ref)?;
-    add_field(&doc, &analysis, &mut inc, widget_ref)?;
+    let mut catalog = analysis.catalog.clone();
+    let version_raised = raise_version(&doc, &mut catalog);
+    let field_in_catalog = add_field(&doc, &analysis, &mut inc, &mut catalog, widget_ref)?;
+    if version_raised || field_in_catalog {
+        inc.put(analysis.catalog_ref, serialize(&Obj::Dict(catalog)));
+    }
 
     let signature = SignatureDict {
         reference: sig_ref,
@@ -315,9 +320,11 @@ pub fn add_dss(
         }
     }
     inc.put(dss_ref, serialize(&Obj::Dict(dss)));
+    let mut catalog = analysis.catalog.clone();
     if catalog_changes {
-        let mut catalog = analysis.catalog.clone();
         set(&mut catalog, b"DSS", Obj::Ref(dss_ref));
+    }
+    if raise_version(&doc, &mut catalog) || catalog_changes {
         inc.put(analysis.catalog_ref, serialize(&Obj::Dict(catalog)));
     }
     inc.finish()
@@ -351,9 +358,45 @@ fn add_annotation(doc: &Doc, inc: &mut Increment, page_ref: Ref, widget: Ref) ->
     Ok(())
 }
 
+/// The version a signed file declares at least: PAdES (ETSI EN 319 142-1) builds on ISO 32000-1, PDF 1.7.
+const MIN_VERSION: (u8, u8) = (1, 7);
+
+/// A `major.minor` version, as the header (`%PDF-1.4`) or the catalog's `/Version` (`/1.6`) writes it.
+fn parse_version(text: &[u8]) -> Option<(u8, u8)> {
+    match text {
+        [major, b'.', minor, ..] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+            Some((major - b'0', minor - b'0'))
+        }
+        _ => None,
+    }
+}
+
+/// Sets the catalog's `/Version` to 1.7 when the file declares less (the header, or the catalog's `/Version` where
+/// it is higher: ISO 32000-1 §7.5.2); an incremental update cannot change the header. Returns whether it changed.
+fn raise_version(doc: &Doc, catalog: &mut Dict) -> bool {
+    let header = parse_version(doc.header_version());
+    let declared = match get(catalog, b"Version") {
+        Some(Obj::Name(n)) => parse_version(n),
+        _ => None,
+    };
+    let version = header.max(declared).unwrap_or((1, 0));
+    if version >= MIN_VERSION {
+        return false;
+    }
+    set(catalog, b"Version", Obj::name("1.7"));
+    true
+}
+
 /// Adds the field to the AcroForm's `/Fields` and sets `/SigFlags 3`, rewriting as little as possible: the
-/// `/Fields` array if it is an object of its own, the AcroForm if it is, the catalog otherwise.
-fn add_field(doc: &Doc, analysis: &Analysis, inc: &mut Increment, field: Ref) -> Result<(), PdfError> {
+/// `/Fields` array if it is an object of its own, the AcroForm if it is, else the AcroForm entry of `catalog`, which
+/// the caller writes (returns `true` then).
+fn add_field(
+    doc: &Doc,
+    analysis: &Analysis,
+    inc: &mut Increment,
+    catalog: &mut Dict,
+    field: Ref,
+) -> Result<bool, PdfError> {
     let (mut form, place) = match &analysis.acroform {
         AcroForm::None => (Dict::new(), None),
         AcroForm::Direct(d) => (d.clone(), None),
@@ -392,12 +435,14 @@ fn add_field(doc: &Doc, analysis: &Analysis, inc: &mut Increment, field: Ref) ->
         form_changed = true;
     }
     if !form_changed {
-        return Ok(());
+        return Ok(false);
     }
     match place {
-        Some(r) => inc.put(r, serialize(&Obj::Dict(form))),
+        Some(r) => {
+            inc.put(r, serialize(&Obj::Dict(form)));
+            Ok(false)
+        }
         None => {
-            let mut catalog = analysis.catalog.clone();
             let value = match analysis.acroform {
                 AcroForm::Direct(_) => Obj::Dict(form),
                 _ => {
@@ -406,11 +451,10 @@ fn add_field(doc: &Doc, analysis: &Analysis, inc: &mut Increment, field: Ref) ->
                     Obj::Ref(r)
                 }
             };
-            set(&mut catalog, b"AcroForm", value);
-            inc.put(analysis.catalog_ref, serialize(&Obj::Dict(catalog)));
+            set(catalog, b"AcroForm", value);
+            Ok(true)
         }
     }
-    Ok(())
 }
 
 /// `D:YYYYMMDDHHmmSS+00'00'` in UTC.

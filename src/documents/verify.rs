@@ -311,7 +311,11 @@ pub fn analyse(
     if file.is_empty() {
         return Err(VerifyError::Invalid(text!(NOT_SIGNED)));
     }
-    if file.starts_with(b"%PDF-") {
+    // A PDF, or what a viewer would take for one (its header within the first 1024 bytes), which the reader then
+    // refuses with its reason; a `.p7s` is DER (a SEQUENCE) or PEM.
+    if file.starts_with(b"%PDF-")
+        || (!file.starts_with(&[0x30]) && !file.starts_with(b"-----BEGIN") && super::jobs::is_pdf(file))
+    {
         return analyse_pdf(file, anchors, limits, now);
     }
     let der = if file.starts_with(b"-----BEGIN") {

@@ -44,6 +44,11 @@ pub(crate) struct Doc<'a> {
 }
 
 impl<'a> Doc<'a> {
+    /// What follows `%PDF-` in the header: the version, e.g. `1.4`.
+    pub(crate) fn header_version(&self) -> &[u8] {
+        self.data.get(5..8).unwrap_or_default()
+    }
+
     /// Opens `data` for reading within `limits`: refuses what is too large, not a PDF, encrypted, or has a
     /// damaged or too large cross-reference chain.
     pub(crate) fn open(data: &'a [u8], limits: &Limits) -> Result<Doc<'a>, PdfError> {
@@ -54,7 +59,13 @@ impl<'a> Doc<'a> {
             });
         }
         if !data.starts_with(b"%PDF-") {
-            return Err(Bad::Unreadable(crate::text!("error.pdf.does_not_start_with_pdf")).into());
+            // Viewers look for the header in the first 1024 bytes; whether the offsets then count from the header or
+            // from the file's start is a guess, which a signature must not rest on.
+            return Err(match data.windows(5).take(1024).position(|w| w == b"%PDF-") {
+                Some(count) => Bad::Unreadable(crate::text!("error.pdf.bytes_before_header", count)),
+                None => Bad::Unreadable(crate::text!("error.pdf.does_not_start_with_pdf")),
+            }
+            .into());
         }
         let budget = Budget::new(limits, data.len());
         budget.scan(data.len().min(STARTXREF_WINDOW))?;

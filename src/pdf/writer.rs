@@ -133,16 +133,46 @@ impl<'d, 'a> Increment<'d, 'a> {
         })
     }
 
-    /// The trailer entries the revision carries over (`/Root`, `/Info`, `/ID`), and its `/Prev`.
+    /// The trailer entries the revision carries over (`/Root`, `/Info`), its `/ID` with a new second element (the
+    /// first stays: it names the document; ISO 32000-1 §14.4), and its `/Prev`.
     fn trailer(&self) -> Dict {
         let mut trailer = Dict::new();
-        for key in [&b"Root"[..], b"Info", b"ID"] {
+        for key in [&b"Root"[..], b"Info"] {
             if let Some(v) = get(&self.doc.trailer, key) {
                 trailer.push((key.to_vec(), v.clone()));
             }
         }
+        let first = match get(&self.doc.trailer, b"ID") {
+            Some(Obj::Array(id)) => match id.first() {
+                Some(Obj::Str(first)) => Some(first.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let revision = self.revision_id();
+        let first = first.unwrap_or_else(|| revision.clone());
+        trailer.push((b"ID".to_vec(), Obj::Array(vec![Obj::Str(first), Obj::Str(revision)])));
         trailer.push((b"Prev".to_vec(), Obj::Int(self.doc.startxref as i64)));
         trailer
+    }
+
+    /// The second element of the new revision's `/ID`: 16 bytes that change with the file and the revision's
+    /// objects (the same for every layout of one revision, so the signature's placeholders can be laid out again).
+    fn revision_id(&self) -> Vec<u8> {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update((self.doc.data.len() as u64).to_be_bytes());
+        h.update((self.doc.startxref as u64).to_be_bytes());
+        if let Some(Obj::Array(id)) = get(&self.doc.trailer, b"ID") {
+            for part in id {
+                h.update(serialize(part));
+            }
+        }
+        for (r, body) in &self.objects {
+            h.update(r.num.to_be_bytes());
+            h.update(body);
+        }
+        h.finalize()[..16].to_vec()
     }
 
     /// A cross-reference table for the objects at `offsets`, and the trailer.

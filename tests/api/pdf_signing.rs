@@ -236,6 +236,92 @@ fn a_web_job_signs_a_pdf_visibly_and_refuses_an_xfa_form_before_any_code() {
 
 /// Malformed PDFs: each is refused with a clear 4xx, quickly, by signDoc and by the jobs API; nothing is spent and
 /// the server stays up.
+/// What pyHanko reads of a file's version and `/ID`.
+fn meta(pdf: &Path) -> Value {
+    let out = run_ok(&python(), &[&script(), "meta", pdf.to_str().unwrap()]);
+    serde_json::from_str(&out).expect("meta json")
+}
+
+#[test]
+fn an_older_pdf_is_raised_to_1_7_with_a_new_revision_id_and_a_shifted_header_is_refused_with_its_reason() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("pdf14@example.com", "p256", 1);
+    let token = app.login(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let id = "00112233445566778899aabbccddeeff";
+    let mut pdf = common::hostile::pdf_with_trailer(
+        &[
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+        ],
+        &format!("/ID [<{id}> <{id}>]"),
+    );
+    // The same file, declaring PDF 1.4 (the header has the same length, so no offset moves).
+    pdf[..8].copy_from_slice(b"%PDF-1.4");
+    let original = meta(&save(dir.path(), "original.pdf", &pdf));
+    assert_eq!(
+        (original["header"].as_str(), original["catalog"].as_str()),
+        (Some("1.4"), None)
+    );
+    let digest = sha2::Sha256::digest(&pdf).to_vec();
+    let sad = authorize(&app, &h, &token, &[digest]);
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+            {"document": b64(&pdf), "signature_format": "P", "conformance_level": "AdES-B-B",
+             "signAlgo": "1.2.840.10045.4.3.2"}]}),
+    );
+    assert_eq!(s, 200, "{out}");
+    let signed = base64::engine::general_purpose::STANDARD
+        .decode(out["DocumentWithSignature"][0].as_str().unwrap())
+        .unwrap();
+    let path = save(dir.path(), "signed.pdf", &signed);
+    let after = meta(&path);
+    assert_eq!(
+        after["catalog"].as_str(),
+        Some("1.7"),
+        "the catalog declares PDF 1.7 (the header cannot change in an update): {after}"
+    );
+    let ids: Vec<&str> = after["id"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{after}");
+    assert_eq!(
+        ids[0], id,
+        "the first /ID element names the document and stays: {after}"
+    );
+    assert_ne!(ids[1], id, "the second changes with the revision: {after}");
+    let report = judge(&app, &path);
+    assert_eq!(report["signatures"][0]["valid"], true, "{report}");
+    pdfsig_ok(&path, 1, true);
+
+    // Bytes before the header: viewers guess where the objects are; Parafa refuses and says why.
+    let mut shifted = b"JUNK BEFORE THE HEADER\n".to_vec();
+    shifted.extend_from_slice(&pdf);
+    let digest = sha2::Sha256::digest(&shifted).to_vec();
+    let sad = authorize(&app, &h, &token, &[digest]);
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
+            {"document": b64(&shifted), "signature_format": "P", "signAlgo": "1.2.840.10045.4.3.2"}]}),
+    );
+    assert_eq!(s, 400, "{out}");
+    assert!(
+        out["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("23 bytes before its %PDF- header"),
+        "{out}"
+    );
+    assert_eq!(app.books(&h.credential_id), (1, 1));
+}
+
 fn hostile_corpus(valid: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     let mut corpus: Vec<(&'static str, Vec<u8>)> = Vec::new();
     corpus.push(("truncated", valid[..valid.len() / 2].to_vec()));

@@ -1,5 +1,5 @@
 """Makes a small multi-page PDF (`make OUT PAGES [xfa]`, xfa: with an XFA form), judges a signed one (`judge PDF ROOT…`)
-or a .p7s (`cms P7S ROOT [CONTENT]`) with pyHanko:
+or a .p7s (`cms P7S ROOT [CONTENT]`) with pyHanko, or says what version and /ID pyHanko reads (`meta PDF`):
 JSON on standard output with, per signature, intact/valid/trusted/coverage, whether it carries a signature
 timestamp, whether it is a document timestamp, and whether the file has a DSS with certificates, CRLs and OCSPs."""
 import datetime
@@ -117,8 +117,22 @@ def judge_cms(p7s, root, content=None):
     }))
 
 
+def meta(pdf):
+    """The header's version, the catalog's /Version and the trailer's /ID (hex) of the file's last revision."""
+    with open(pdf, "rb") as f:
+        reader = PdfFileReader(io.BytesIO(f.read()))
+    version = reader.root.get("/Version")
+    print(json.dumps({
+        "header": "%d.%d" % reader.input_version,
+        "catalog": str(version)[1:] if version is not None else None,
+        "id": [bytes(x).hex() for x in (reader.trailer["/ID"] if "/ID" in reader.trailer else [])],
+    }))
+
+
 if sys.argv[1] == "make":
     make(sys.argv[2], int(sys.argv[3]), xfa="xfa" in sys.argv[4:])
+elif sys.argv[1] == "meta":
+    meta(sys.argv[2])
 elif sys.argv[1] == "cms":
     judge_cms(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
 else:
