@@ -542,6 +542,57 @@ mod tests {
     }
 
     #[test]
+    fn what_later_revisions_change_is_sorted_as_docmdp_counts_it() {
+        use crate::pdf::{changes_after, Change};
+        let appearance = Appearance {
+            page: 1,
+            rect: [100.0, 100.0, 300.0, 160.0],
+            name: "Ana".into(),
+            date: "2026-01-01".into(),
+        };
+        for original in [pdf(&TWO_PAGES), pdf_with_object_stream(&TWO_PAGES)] {
+            let once = sign_fake(&original, None);
+            let level = |file: &[u8], end: usize| changes_after(file, end, &limits()).unwrap();
+            assert_eq!(level(&once, once.len()).level, Change::None);
+            let twice = sign_fake(&once, Some(&appearance));
+            let after_once = level(&twice, once.len());
+            assert_eq!((after_once.level, after_once.modified()), (Change::Signatures, false));
+            let with_dss = add_dss(&twice, &[b"cert".to_vec()], &[b"crl".to_vec()], &[], &limits()).unwrap();
+            assert_eq!(level(&with_dss, twice.len()).level, Change::ValidationData);
+            let stamped = prepare(&with_dss, Kind::DocumentTimestamp, None, 64, &limits())
+                .unwrap()
+                .finish(&[0x30, 0x03, 0x02, 0x01, 0x01])
+                .unwrap();
+            assert_eq!(level(&stamped, with_dss.len()).level, Change::ValidationData);
+            assert_eq!(level(&stamped, once.len()).level, Change::Signatures);
+
+            // A catalog that gains an action to run on opening: not what the signer saw.
+            let doc = Doc::open(&stamped, &limits()).unwrap();
+            let analysis = Analysis::of(&doc).unwrap();
+            let mut inc = Increment::new(&doc);
+            let mut catalog = analysis.catalog.clone();
+            set(&mut catalog, b"OpenAction", Obj::Array(vec![Obj::Int(0)]));
+            inc.put(analysis.catalog_ref, serialize(&Obj::Dict(catalog)));
+            let changed = inc.finish().unwrap();
+            let after = level(&changed, once.len());
+            assert_eq!((after.level, after.modified()), (Change::Other, true));
+            assert!(
+                after.examples[0].contains("the document catalog"),
+                "{:?}",
+                after.examples
+            );
+        }
+        // Certified with no changes allowed: validation data is still fine.
+        let certified = pdf(&CERTIFIED_NO_CHANGES);
+        let with_dss = add_dss(&certified, &[b"cert".to_vec()], &[], &[], &limits()).unwrap();
+        let after = changes_after(&with_dss, certified.len(), &limits()).unwrap();
+        assert_eq!(
+            (after.level, after.certification, after.modified()),
+            (Change::ValidationData, Some(1), false)
+        );
+    }
+
+    #[test]
     fn a_signed_file_reads_back_with_its_signature_and_takes_another() {
         for original in [pdf(&TWO_PAGES), pdf_with_object_stream(&TWO_PAGES)] {
             let info = inspect(&original, &limits()).unwrap();

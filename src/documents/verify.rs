@@ -217,6 +217,15 @@ pub struct SignatureReport {
     /// PDF: bytes were added after what the signature covers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub later_changes: Option<bool>,
+    /// PDF: how far the later revisions go: `none`, `validation_data` (DSS, document timestamps), `signatures`,
+    /// `form_filling`, `annotations` or `other`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes_after_signing: Option<pdf::Change>,
+    /// PDF: the later revisions go beyond what the document allows after a signature (its certification's DocMDP
+    /// permission; annotations, form filling and signatures without one): what the signer saw may not be what the
+    /// file shows. Such a signature is not valid, however intact its bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modified_after_signing: Option<bool>,
     /// PDF: where the signed bytes end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_length: Option<u64>,
@@ -248,6 +257,8 @@ impl SignatureReport {
             revision: None,
             revisions: None,
             later_changes: None,
+            changes_after_signing: None,
+            modified_after_signing: None,
             signed_length: None,
             problems: Vec::new(),
         }
@@ -461,6 +472,34 @@ fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &Limits, now: i64) -> Res
         } else {
             format!("revision {n} of {total}")
         });
+        match pdf::changes_after(file, end, &limits.pdf) {
+            Ok(changes) => {
+                report.changes_after_signing = Some(changes.level);
+                report.modified_after_signing = Some(changes.modified());
+                if changes.modified() {
+                    report.problems.push(format!(
+                        "The document was changed after this signature beyond what it allows ({}){}.",
+                        match changes.certification {
+                            Some(p) => format!("certified with DocMDP permission {p}"),
+                            None => "signatures, form filling and annotations".into(),
+                        },
+                        if changes.examples.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", changes.examples.join("; "))
+                        }
+                    ));
+                }
+            }
+            Err(e) => {
+                // What cannot be shown to be allowed is not.
+                report.modified_after_signing = Some(true);
+                report.problems.push(format!(
+                    "The changes after this signature could not be read: {}.",
+                    e.text()
+                ));
+            }
+        }
         let to_hash = a.len() + b.len();
         if to_hash > budget {
             report

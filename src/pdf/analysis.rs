@@ -119,7 +119,7 @@ impl Analysis {
 }
 
 /// The DocMDP `P` of the certification signature the catalog's `/Perms` names (2 when it does not say).
-fn certification(doc: &Doc, catalog: &Dict) -> Result<Option<u8>, Bad> {
+pub(super) fn certification(doc: &Doc, catalog: &Dict) -> Result<Option<u8>, Bad> {
     let Some(perms) = get(catalog, b"Perms") else {
         return Ok(None);
     };

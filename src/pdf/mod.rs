@@ -30,6 +30,7 @@ use crate::text;
 mod analysis;
 mod appearance;
 mod budget;
+mod diff;
 mod fields;
 mod filters;
 mod lexer;
@@ -41,6 +42,7 @@ mod writer;
 mod xref;
 
 pub use analysis::{inspect, PdfInfo};
+pub use diff::{changes_after, Change, Changes};
 pub use fields::{signature_fields, SignatureField};
 pub use pages::PageGeometry;
 

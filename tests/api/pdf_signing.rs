@@ -236,6 +236,134 @@ fn a_web_job_signs_a_pdf_visibly_and_refuses_an_xfa_form_before_any_code() {
 
 /// Malformed PDFs: each is refused with a clear 4xx, quickly, by signDoc and by the jobs API; nothing is spent and
 /// the server stays up.
+/// Parafa's own `POST /api/v1/verify` report of a file.
+fn parafa_verify(app: &TestApp, file: &[u8]) -> Value {
+    let r = app
+        .client
+        .post(app.url("/api/v1/verify"))
+        .multipart(Form::new().part("file", Part::bytes(file.to_vec()).file_name("signed.pdf")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().unwrap()
+}
+
+/// pyHanko's incremental writer updates a file: `content` draws over page 1, `annotation` adds a text note.
+fn update(dir: &Path, signed: &Path, what: &str) -> PathBuf {
+    let out = dir.join(format!("{what}.pdf"));
+    run_ok(
+        &python(),
+        &[
+            &script(),
+            "update",
+            signed.to_str().unwrap(),
+            out.to_str().unwrap(),
+            what,
+        ],
+    );
+    out
+}
+
+#[test]
+fn a_page_drawn_over_after_signing_is_a_modified_signature_as_pyhanko_says_and_allowed_updates_are_not() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("diff@example.com", "p256", 1);
+    let token = app.login(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = make_pdf(dir.path(), 1);
+    let levels = ["AdES-B-T", "AdES-B-LTA"];
+    let digest = sha2::Sha256::digest(&pdf).to_vec();
+    let sad = authorize(&app, &h, &token, &vec![digest; levels.len()]);
+    let documents: Vec<Value> = levels
+        .iter()
+        .map(|l| {
+            json!({"document": b64(&pdf), "signature_format": "P", "conformance_level": l,
+                        "signAlgo": "1.2.840.10045.4.3.2"})
+        })
+        .collect();
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": documents}),
+    );
+    assert_eq!(s, 200, "{out}");
+    let signed: Vec<Vec<u8>> = (0..levels.len())
+        .map(|i| {
+            base64::engine::general_purpose::STANDARD
+                .decode(out["DocumentWithSignature"][i].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+
+    // As signed: B-T has nothing after its signature; B-LTA's DSS and document timestamp are validation data.
+    let report = parafa_verify(&app, &signed[0]);
+    let sig = &report["signatures"][0];
+    assert_eq!(
+        (
+            sig["changes_after_signing"].as_str(),
+            sig["modified_after_signing"].as_bool()
+        ),
+        (Some("none"), Some(false)),
+        "{report}"
+    );
+    let report = parafa_verify(&app, &signed[1]);
+    let sig = &report["signatures"][0];
+    assert_eq!(
+        (
+            sig["changes_after_signing"].as_str(),
+            sig["modified_after_signing"].as_bool()
+        ),
+        (Some("validation_data"), Some(false)),
+        "{report}"
+    );
+
+    // pyHanko's writer draws "PAID IN FULL" over page 1 in a new revision: the signature's bytes are intact, the
+    // document is not what was signed. pyHanko says so, and so must Parafa.
+    let bt = save(dir.path(), "bt.pdf", &signed[0]);
+    let drawn = update(dir.path(), &bt, "content");
+    let judged = judge(&app, &drawn);
+    assert_eq!(judged["signatures"][0]["modification_level"], "OTHER", "{judged}");
+    assert_eq!(judged["signatures"][0]["bottom_line"], false, "{judged}");
+    let report = parafa_verify(&app, &std::fs::read(&drawn).unwrap());
+    let sig = &report["signatures"][0];
+    assert_eq!(sig["intact"], true, "the signed bytes are untouched: {report}");
+    assert_eq!(
+        (
+            sig["changes_after_signing"].as_str(),
+            sig["modified_after_signing"].as_bool()
+        ),
+        (Some("other"), Some(true)),
+        "{report}"
+    );
+    assert!(
+        sig["problems"].to_string().contains("changed after this signature"),
+        "the report says why: {report}"
+    );
+
+    // A reviewer's note (an annotation) in an uncertified document is allowed (ISO 32000-1 §12.8.2.2 restricts
+    // annotations only under a certification's DocMDP 1 or 2). pyHanko's default policy has no rule for annotations
+    // and reports every unexplained object as OTHER: stricter than the standard, so it is not the judge here.
+    let noted = update(dir.path(), &bt, "annotation");
+    let report = parafa_verify(&app, &std::fs::read(&noted).unwrap());
+    let sig = &report["signatures"][0];
+    assert_eq!(
+        (
+            sig["changes_after_signing"].as_str(),
+            sig["modified_after_signing"].as_bool()
+        ),
+        (Some("annotations"), Some(false)),
+        "{report}"
+    );
+
+    // The same drawing after the B-LTA file's document timestamp: both the signature and the timestamp are modified.
+    let lta = save(dir.path(), "lta.pdf", &signed[1]);
+    let drawn = update(dir.path(), &lta, "content");
+    let report = parafa_verify(&app, &std::fs::read(&drawn).unwrap());
+    for sig in report["signatures"].as_array().unwrap() {
+        assert_eq!(sig["modified_after_signing"], true, "{report}");
+    }
+}
+
 /// What pyHanko reads of a file's version and `/ID`.
 fn meta(pdf: &Path) -> Value {
     let out = run_ok(&python(), &[&script(), "meta", pdf.to_str().unwrap()]);

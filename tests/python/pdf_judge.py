@@ -1,5 +1,7 @@
 """Makes a small multi-page PDF (`make OUT PAGES [xfa]`, xfa: with an XFA form), judges a signed one (`judge PDF ROOT…`)
-or a .p7s (`cms P7S ROOT [CONTENT]`) with pyHanko, or says what version and /ID pyHanko reads (`meta PDF`):
+or a .p7s (`cms P7S ROOT [CONTENT]`) with pyHanko, says what version and /ID pyHanko reads (`meta PDF`), or updates a
+signed PDF incrementally with pyHanko's writer (`update IN OUT content|annotation`: a page's content drawn over, or a
+text annotation added):
 JSON on standard output with, per signature, intact/valid/trusted/coverage, whether it carries a signature
 timestamp, whether it is a document timestamp, and whether the file has a DSS with certificates, CRLs and OCSPs."""
 import datetime
@@ -82,6 +84,10 @@ def judge(pdf, roots):
             # The signature timestamp, validated by pyHanko against the same roots (None: there is none).
             "signature_timestamp": (not doc_ts) and getattr(status, "timestamp_validity", None) is not None
             and status.timestamp_validity.intact and status.timestamp_validity.valid,
+            # pyHanko's difference analysis: how far the later revisions go, and whether the document allows it.
+            "modification_level": getattr(getattr(status, "modification_level", None), "name", None),
+            "docmdp_ok": getattr(status, "docmdp_ok", None),
+            "bottom_line": getattr(status, "bottom_line", None),
         })
     dss = reader.root.get_value_as_reference("/DSS", optional=True)
     if dss is not None:
@@ -129,8 +135,37 @@ def meta(pdf):
     }))
 
 
+def update(src, out, what):
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    with open(src, "rb") as f:
+        w = IncrementalPdfFileWriter(io.BytesIO(f.read()))
+    if what == "content":
+        stream = generic.StreamObject(stream_data=b"BT /F1 24 Tf 72 650 Td (PAID IN FULL) Tj ET")
+        w.add_stream_to_page(0, w.add_object(stream))
+    else:
+        page_ref, _ = w.find_page_for_modification(0)
+        page = page_ref.get_object()
+        annot = w.add_object(generic.DictionaryObject({
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Text"),
+            generic.NameObject("/Rect"): generic.ArrayObject([generic.NumberObject(v) for v in (10, 10, 30, 30)]),
+            generic.NameObject("/Contents"): generic.TextStringObject("A reviewer's note"),
+        }))
+        annots = page.get("/Annots", generic.ArrayObject())
+        annots.append(annot)
+        page[generic.NameObject("/Annots")] = annots
+        w.update_container(page)
+    buf = io.BytesIO()
+    w.write(buf)
+    with open(out, "wb") as f:
+        f.write(buf.getvalue())
+
+
 if sys.argv[1] == "make":
     make(sys.argv[2], int(sys.argv[3]), xfa="xfa" in sys.argv[4:])
+elif sys.argv[1] == "update":
+    update(sys.argv[2], sys.argv[3], sys.argv[4])
 elif sys.argv[1] == "meta":
     meta(sys.argv[2])
 elif sys.argv[1] == "cms":

@@ -16,6 +16,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function verdict(sig) {
     if (!sig.intact) return [texts.brokenVerdict, "bad"];
+    if (sig.modified_after_signing) return [texts.modifiedVerdict, "bad"];
     if (sig.revoked) return [texts.revokedVerdict, "bad"];
     if (!sig.trusted) return [texts.untrustedVerdict, "warn"];
     return [texts.validVerdict, "good"];
@@ -54,7 +55,10 @@ document.addEventListener("DOMContentLoaded", () => {
     if (pdf) {
       slot("coverage").textContent = sig.whole_file ? texts.whole :
         sig.revision ? `${texts.revision} ${sig.revision} / ${sig.revisions}` : texts.none;
-      slot("later").textContent = sig.later_changes == null ? texts.none : yesNo(sig.later_changes);
+      // dataset turns data-changes-form_filling into changesForm_filling.
+      const changes = sig.changes_after_signing;
+      slot("later").textContent = changes ? texts["changes" + changes.charAt(0).toUpperCase() + changes.slice(1)] :
+        sig.later_changes == null ? texts.none : yesNo(sig.later_changes);
     } else {
       li.querySelectorAll("[data-pdf]").forEach((el) => el.remove());
     }
