@@ -468,4 +468,26 @@ fn cades_b_lta_adds_an_archive_timestamp_v3_over_the_signature_and_its_validatio
         assert_eq!(archive["imprint"], true, "{report}");
         assert_eq!(archive["entries"], json!([SIGNED_DATA_CERTIFICATES, 4, 1]), "{report}");
     }
+
+    // Parafa's own verification reads the file (the `cms` crate alone cannot: an OCSP response in crls).
+    use reqwest::blocking::multipart::{Form, Part};
+    let form = Form::new().part(
+        "file",
+        Part::bytes(unb64(&out["DocumentWithSignature"][0])).file_name("lta.p7s"),
+    );
+    let r = app
+        .client
+        .post(app.url("/api/v1/verify"))
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let verified: Value = r.json().unwrap();
+    let sig = &verified["signatures"][0];
+    assert_eq!(
+        (&sig["intact"], &sig["trusted"], &sig["status"]),
+        (&json!(true), &json!(true), &json!("valid")),
+        "{verified}"
+    );
+    assert_eq!(sig["timestamp"]["intact"], true, "{verified}");
 }
