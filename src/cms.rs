@@ -5,7 +5,12 @@
 //! the SignerInfo and encodes the ContentInfo; [`sign`] does both around a closure for callers that sign in one go.
 //! The same SignedData serves the signed evidence of issuance terms, CAdES `.p7s` files (attached or detached) and
 //! PAdES (detached, no signing-time). [`add_unsigned_attribute`] and [`signature_value`] let a signature timestamp
-//! (RFC 3161) be added afterwards.
+//! (RFC 3161) be added afterwards, [`add_validation_data`] puts certificates, CRLs and OCSP responses into the
+//! SignedData (CAdES B-LT), and [`parts`] gives the encodings an index of hashes is made from (CAdES B-LTA).
+//!
+//! A SignedData is read here as [`WireSignedData`], not as the `cms` crate's type: that one (0.2) reads RFC 5652's
+//! `OtherRevocationInfoFormat` as an AlgorithmIdentifier followed by ANY where RFC 5652 has an OBJECT IDENTIFIER, so
+//! a SignedData with an OCSP response in `crls` (RFC 5940, as CAdES B-LT puts it) would not decode at all.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -13,12 +18,13 @@ use std::time::Duration;
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+    CertificateSet, DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
+    SignerInfos,
 };
 use const_oid::db::{rfc5911, rfc5912};
 use const_oid::ObjectIdentifier;
 use der::asn1::{GeneralizedTime, OctetString, SetOfVec, UtcTime};
-use der::{Any, Decode, Encode, Sequence};
+use der::{Any, Decode, Encode, Header, Reader, Sequence, SliceReader, Tag, TagNumber, Tagged};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::{Attribute, Attributes};
 use x509_cert::ext::pkix::name::{GeneralName, GeneralNames};
@@ -32,6 +38,9 @@ use crate::hsm::{HashAlg, SignMechanism};
 /// the signature value.
 pub const ID_AA_SIGNATURE_TIME_STAMP_TOKEN: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.14");
+
+/// id-ri-ocsp-response (RFC 5940 §3): an `OtherRevocationInfoFormat` holding a DER OCSPResponse.
+pub const ID_RI_OCSP_RESPONSE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.16.2");
 
 /// 2050-01-01T00:00:00Z in Unix seconds: from then on RFC 5652 §11.3 wants GeneralizedTime instead of UTCTime.
 const YEAR_2050: u64 = 2_524_608_000;
@@ -80,6 +89,10 @@ pub enum CmsError<E = Infallible> {
     DigestLength { hash: HashAlg, expected: usize, got: usize },
     #[error("the mechanism signs {mechanism:?} digests but the SignedData uses {hash:?}")]
     MechanismHash { mechanism: HashAlg, hash: HashAlg },
+    #[error("CRL {index} of the validation data is not a DER CertificateList: {source}")]
+    Crl { index: usize, source: der::Error },
+    #[error("OCSP response {index} of the validation data is not a DER OCSPResponse: {source}")]
+    OcspResponse { index: usize, source: der::Error },
     #[error("the signing time {0} (Unix seconds) cannot be encoded")]
     SigningTime(i64),
     #[error("the signature is empty")]
@@ -166,11 +179,7 @@ pub fn add_unsigned_attribute(
     oid: ObjectIdentifier,
     value_der: &[u8],
 ) -> Result<Vec<u8>, CmsError> {
-    let mut signed_data = decode_signed_data(content_info_der)?;
-    // The decoder sorts every SET OF it reads: only if the input comes back unchanged can it be rewritten safely.
-    if encode_content_info::<Infallible>(&signed_data)? != content_info_der {
-        return Err(CmsError::NotCanonical);
-    }
+    let mut signed_data = decode_canonical(content_info_der)?;
     let value = Any::from_der(value_der).map_err(CmsError::AttributeValue)?;
     let mut signers = signed_data.signer_infos.0.into_vec();
     let first = signers.first_mut().ok_or(CmsError::NoSignerInfo)?;
@@ -190,6 +199,205 @@ pub fn signature_value(content_info_der: &[u8]) -> Result<Vec<u8>, CmsError> {
     let signed_data = decode_signed_data(content_info_der)?;
     let first = signed_data.signer_infos.0.iter().next().ok_or(CmsError::NoSignerInfo)?;
     Ok(first.signature.as_bytes().to_vec())
+}
+
+/// Validation data for [`add_validation_data`], each item DER.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValidationData<'a> {
+    /// X.509 certificates, for `SignedData.certificates`.
+    pub certificates: &'a [Vec<u8>],
+    /// CertificateLists, for `SignedData.crls`.
+    pub crls: &'a [Vec<u8>],
+    /// OCSPResponses (the whole response, not only the BasicOCSPResponse), for `SignedData.crls` as
+    /// `OtherRevocationInfoFormat` with [`ID_RI_OCSP_RESPONSE`] (RFC 5940 §3).
+    pub ocsp_responses: &'a [Vec<u8>],
+}
+
+/// Adds validation data to the SignedData of a DER ContentInfo: the certificates to `certificates`, the CRLs and the
+/// OCSP responses to `crls`, each once (what is already there is not repeated). Neither field is covered by the
+/// signature, so the signature stays valid; only canonical DER is accepted, as for [`add_unsigned_attribute`]. With
+/// an OCSP response in `crls` the SignedData's version becomes 5 (RFC 5652 §5.1).
+pub fn add_validation_data(content_info_der: &[u8], data: &ValidationData) -> Result<Vec<u8>, CmsError> {
+    let mut signed_data = decode_canonical(content_info_der)?;
+
+    let mut certs = signed_data
+        .certificates
+        .take()
+        .map(|c| c.0.into_vec())
+        .unwrap_or_default();
+    let mut seen = certs
+        .iter()
+        .map(Encode::to_der)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CmsError::Encode)?;
+    for (index, der) in data.certificates.iter().enumerate() {
+        let cert = Certificate::from_der(der).map_err(|source| CmsError::ChainCertificate { index, source })?;
+        let choice = CertificateChoices::Certificate(cert);
+        let encoded = choice.to_der().map_err(CmsError::Encode)?;
+        if !seen.contains(&encoded) {
+            seen.push(encoded);
+            certs.push(choice);
+        }
+    }
+    if !certs.is_empty() {
+        signed_data.certificates = Some(CertificateSet::try_from(certs).map_err(CmsError::Encode)?);
+    }
+
+    let mut revocation = signed_data.crls.take().map(SetOfVec::into_vec).unwrap_or_default();
+    for (index, der) in data.crls.iter().enumerate() {
+        x509_cert::crl::CertificateList::from_der(der).map_err(|source| CmsError::Crl { index, source })?;
+        revocation.push(Any::from_der(der).map_err(|source| CmsError::Crl { index, source })?);
+    }
+    for (index, der) in data.ocsp_responses.iter().enumerate() {
+        x509_ocsp::OcspResponse::from_der(der).map_err(|source| CmsError::OcspResponse { index, source })?;
+        let mut content = ID_RI_OCSP_RESPONSE.to_der().map_err(CmsError::Encode)?;
+        content.extend_from_slice(der);
+        revocation.push(Any::new(other_revocation_tag(), content).map_err(CmsError::Encode)?);
+    }
+    // A SET OF refuses duplicates: the first copy of each stays.
+    let mut unique: Vec<Any> = Vec::with_capacity(revocation.len());
+    for choice in revocation {
+        if !unique.contains(&choice) {
+            unique.push(choice);
+        }
+    }
+    if unique.iter().any(|c| c.tag() == other_revocation_tag()) {
+        signed_data.version = CmsVersion::V5;
+    }
+    if !unique.is_empty() {
+        signed_data.crls = Some(SetOfVec::try_from(unique).map_err(CmsError::Encode)?);
+    }
+    encode_content_info(&signed_data)
+}
+
+/// The DER encodings, as they stand in a canonical DER ContentInfo, of what an index of hashes over a SignedData and
+/// its first SignerInfo is made from (CAdES archive timestamps, EN 319 122-1 §5.5).
+#[derive(Debug, Clone)]
+pub struct Parts {
+    /// `encapContentInfo.eContentType`.
+    pub content_type: Vec<u8>,
+    /// The SignerInfo's digest algorithm.
+    pub digest_algorithm: ObjectIdentifier,
+    /// The value of the message-digest signed attribute, if there is one: the content's hash with
+    /// [`Parts::digest_algorithm`].
+    pub message_digest: Option<Vec<u8>>,
+    /// Each `CertificateChoices` of `certificates`, in the order of the SET.
+    pub certificates: Vec<Vec<u8>>,
+    /// Each `RevocationInfoChoice` of `crls`, in the order of the SET.
+    pub crls: Vec<Vec<u8>>,
+    /// The SignerInfo's version, sid, digestAlgorithm, signedAttrs, signatureAlgorithm and signature, one after the
+    /// other (everything but the unsigned attributes).
+    pub signer_fields: Vec<u8>,
+    /// For every value of every unsigned attribute: the attribute's type and that value.
+    pub unsigned_values: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// [`Parts`] of a DER ContentInfo; only canonical DER is accepted, so that the encodings are the file's own bytes.
+pub fn parts(content_info_der: &[u8]) -> Result<Parts, CmsError> {
+    let signed_data = decode_canonical(content_info_der)?;
+    let signer = signed_data.signer_infos.0.iter().next().ok_or(CmsError::NoSignerInfo)?;
+    let each = |items: Vec<Result<Vec<u8>, der::Error>>| items.into_iter().collect::<Result<Vec<_>, _>>();
+    let certificates = each(
+        signed_data
+            .certificates
+            .iter()
+            .flat_map(|c| c.0.iter())
+            .map(Encode::to_der)
+            .collect(),
+    )
+    .map_err(CmsError::Encode)?;
+    let crls = each(
+        signed_data
+            .crls
+            .iter()
+            .flat_map(|c| c.iter())
+            .map(Encode::to_der)
+            .collect(),
+    )
+    .map_err(CmsError::Encode)?;
+    let message_digest = signer
+        .signed_attrs
+        .iter()
+        .flat_map(|a| a.iter())
+        .find(|a| a.oid == rfc5911::ID_MESSAGE_DIGEST)
+        .and_then(|a| a.values.iter().next())
+        .map(|v| v.decode_as::<OctetString>().map(|o| o.as_bytes().to_vec()))
+        .transpose()
+        .map_err(CmsError::Parse)?;
+    let mut unsigned_values = Vec::new();
+    for attribute in signer.unsigned_attrs.iter().flat_map(|a| a.iter()) {
+        let oid = attribute.oid.to_der().map_err(CmsError::Encode)?;
+        for value in attribute.values.iter() {
+            unsigned_values.push((oid.clone(), value.to_der().map_err(CmsError::Encode)?));
+        }
+    }
+    // The SignerInfo without its unsigned attributes, less its own SEQUENCE header: the signed fields in order.
+    let mut bare = signer.clone();
+    bare.unsigned_attrs = None;
+    let encoded = bare.to_der().map_err(CmsError::Encode)?;
+    let mut reader = SliceReader::new(&encoded).map_err(CmsError::Encode)?;
+    let header = Header::decode(&mut reader).map_err(CmsError::Encode)?;
+    let fields = reader.read_slice(header.length).map_err(CmsError::Encode)?.to_vec();
+    Ok(Parts {
+        content_type: signed_data
+            .encap_content_info
+            .econtent_type
+            .to_der()
+            .map_err(CmsError::Encode)?,
+        digest_algorithm: signer.digest_alg.oid,
+        message_digest,
+        certificates,
+        crls,
+        signer_fields: fields,
+        unsigned_values,
+    })
+}
+
+/// The SignedData of a DER ContentInfo, without its `crls` (which the `cms` crate's type cannot hold when they
+/// include an OCSP response; see [`WireSignedData`]): for readers that look at everything else.
+pub fn read_signed_data(content_info_der: &[u8]) -> Result<SignedData, CmsError> {
+    let wire = decode_signed_data(content_info_der)?;
+    Ok(SignedData {
+        version: wire.version,
+        digest_algorithms: wire.digest_algorithms,
+        encap_content_info: wire.encap_content_info,
+        certificates: wire.certificates,
+        crls: None,
+        signer_infos: wire.signer_infos,
+    })
+}
+
+/// RFC 5652's SignedData, with `crls` kept as each RevocationInfoChoice's DER (a CertificateList, or an
+/// `[1] IMPLICIT OtherRevocationInfoFormat`) instead of the `cms` crate's misread `OtherRevocationInfoFormat`.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct WireSignedData {
+    pub version: CmsVersion,
+    pub digest_algorithms: DigestAlgorithmIdentifiers,
+    pub encap_content_info: EncapsulatedContentInfo,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    pub certificates: Option<CertificateSet>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    pub crls: Option<SetOfVec<Any>>,
+    pub signer_infos: SignerInfos,
+}
+
+/// `[1]` constructed: the `other` choice of RevocationInfoChoice.
+fn other_revocation_tag() -> Tag {
+    Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber::N1,
+    }
+}
+
+/// [`decode_signed_data`], refusing input that would not come back byte for byte from the encoder: rewriting it
+/// could change bytes a signature covers.
+fn decode_canonical(content_info_der: &[u8]) -> Result<WireSignedData, CmsError> {
+    let signed_data = decode_signed_data(content_info_der)?;
+    // The decoder sorts every SET OF it reads: only if the input comes back unchanged can it be rewritten safely.
+    if encode_content_info::<Infallible>(&signed_data)? != content_info_der {
+        return Err(CmsError::NotCanonical);
+    }
+    Ok(signed_data)
 }
 
 fn prepare_with<E>(spec: &SignerSpec, content: Encapsulation) -> Result<Prepared, CmsError<E>> {
@@ -416,7 +624,7 @@ fn signing_time(unix_seconds: i64) -> Option<Time> {
     }
 }
 
-fn encode_content_info<E>(signed_data: &SignedData) -> Result<Vec<u8>, CmsError<E>> {
+fn encode_content_info<E>(signed_data: &(impl der::EncodeValue + Tagged)) -> Result<Vec<u8>, CmsError<E>> {
     ContentInfo {
         content_type: rfc5911::ID_SIGNED_DATA,
         content: Any::encode_from(signed_data).map_err(CmsError::Encode)?,
@@ -425,7 +633,7 @@ fn encode_content_info<E>(signed_data: &SignedData) -> Result<Vec<u8>, CmsError<
     .map_err(CmsError::Encode)
 }
 
-fn decode_signed_data(content_info_der: &[u8]) -> Result<SignedData, CmsError> {
+fn decode_signed_data(content_info_der: &[u8]) -> Result<WireSignedData, CmsError> {
     let content_info = ContentInfo::from_der(content_info_der).map_err(CmsError::Parse)?;
     if content_info.content_type != rfc5911::ID_SIGNED_DATA {
         return Err(CmsError::NotSignedData(content_info.content_type));
@@ -465,6 +673,16 @@ ayN23kE9c2Nef5CSOn2QpCj1h9Ndmg7ee1Q=
             signing_time,
             content_type: rfc5911::ID_DATA,
         }
+    }
+
+    /// An enclosing signature of "x" at a fixed time, with a stand-in signature value.
+    fn signed_x(cert: &[u8]) -> Vec<u8> {
+        sign(
+            &spec(cert, &[], Some(1_767_225_600)),
+            Encapsulation::Attached(b"x"),
+            |_| Ok::<_, Infallible>(vec![9; 64]),
+        )
+        .unwrap()
     }
 
     fn signer_info(content_info_der: &[u8]) -> SignerInfo {
@@ -634,12 +852,7 @@ ayN23kE9c2Nef5CSOn2QpCj1h9Ndmg7ee1Q=
     #[test]
     fn unsigned_attributes_are_added_without_changing_the_signed_bytes() {
         let cert = cert_der();
-        let der = sign(
-            &spec(&cert, &[], Some(1_767_225_600)),
-            Encapsulation::Attached(b"x"),
-            |_| Ok::<_, Infallible>(vec![9; 64]),
-        )
-        .unwrap();
+        let der = signed_x(&cert);
         let before = signer_info(&der);
         let token = OctetString::new(vec![1, 2, 3]).unwrap().to_der().unwrap();
         let once = add_unsigned_attribute(&der, ID_AA_SIGNATURE_TIME_STAMP_TOKEN, &token).unwrap();
@@ -702,5 +915,121 @@ ayN23kE9c2Nef5CSOn2QpCj1h9Ndmg7ee1Q=
             signature_value(&not_signed_data),
             Err(CmsError::NotSignedData(_))
         ));
+    }
+
+    /// A CertificateList issued by the test certificate's subject (its signature is not checked here).
+    fn crl_der(cert: &Certificate, this_update: i64) -> Vec<u8> {
+        x509_cert::crl::CertificateList {
+            tbs_cert_list: x509_cert::crl::TbsCertList {
+                version: x509_cert::Version::V2,
+                signature: AlgorithmIdentifierOwned {
+                    oid: rfc5912::ECDSA_WITH_SHA_256,
+                    parameters: None,
+                },
+                issuer: cert.tbs_certificate.subject.clone(),
+                this_update: signing_time(this_update).unwrap(),
+                next_update: None,
+                revoked_certificates: None,
+                crl_extensions: None,
+            },
+            signature_algorithm: AlgorithmIdentifierOwned {
+                oid: rfc5912::ECDSA_WITH_SHA_256,
+                parameters: None,
+            },
+            signature: der::asn1::BitString::from_bytes(&[1, 2, 3]).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn validation_data_goes_into_certificates_and_crls_once_with_ocsp_as_rfc_5940_other_revocation_info() {
+        let cert = cert_der();
+        let der = signed_x(&cert);
+        let before = signer_info(&der);
+        let parsed = Certificate::from_der(&cert).unwrap();
+        let crls = vec![crl_der(&parsed, 1_767_225_600), crl_der(&parsed, 1_767_225_601)];
+        let ocsp = vec![x509_ocsp::OcspResponse::try_later().to_der().unwrap()];
+        let certs = vec![cert.clone(), cert.clone()];
+        let data = ValidationData {
+            certificates: &certs,
+            crls: &crls,
+            ocsp_responses: &ocsp,
+        };
+        let lt = add_validation_data(&der, &data).unwrap();
+        assert_eq!(
+            add_validation_data(&lt, &data).unwrap(),
+            lt,
+            "what is already there is not added again"
+        );
+
+        let wire = decode_signed_data(&lt).unwrap();
+        assert_eq!(
+            wire.version,
+            CmsVersion::V5,
+            "RFC 5652 §5.1: an other revocation format"
+        );
+        assert_eq!(
+            wire.certificates.as_ref().unwrap().0.len(),
+            1,
+            "the signer's certificate, once"
+        );
+        let choices = wire.crls.as_ref().unwrap();
+        assert_eq!(choices.len(), 3);
+        let other = choices.iter().find(|c| c.tag() == other_revocation_tag()).unwrap();
+        let mut expected = ID_RI_OCSP_RESPONSE.to_der().unwrap();
+        expected.extend_from_slice(&ocsp[0]);
+        assert_eq!(other.value(), expected, "[1] {{ id-ri-ocsp-response, OCSPResponse }}");
+        assert_eq!(signer_info(&lt), before, "the signer and what it signed are untouched");
+
+        // The `cms` crate's own SignedData cannot read it; the readers here can.
+        let content_info = ContentInfo::from_der(&lt).unwrap();
+        assert!(content_info.content.decode_as::<SignedData>().is_err());
+        let read = read_signed_data(&lt).unwrap();
+        assert!(read.crls.is_none() && read.certificates.is_some());
+        assert_eq!(signature_value(&lt).unwrap(), vec![9; 64]);
+        let token = OctetString::new(vec![1]).unwrap().to_der().unwrap();
+        let stamped = add_unsigned_attribute(&lt, ID_AA_SIGNATURE_TIME_STAMP_TOKEN, &token).unwrap();
+
+        let parts = parts(&stamped).unwrap();
+        assert_eq!(parts.certificates.len(), 1);
+        assert_eq!(parts.crls.len(), 3);
+        assert!(parts
+            .crls
+            .iter()
+            .all(|c| stamped.windows(c.len()).any(|w| w == c.as_slice())));
+        assert_eq!(
+            parts.unsigned_values,
+            vec![(ID_AA_SIGNATURE_TIME_STAMP_TOKEN.to_der().unwrap(), token)]
+        );
+        assert_eq!(parts.message_digest.unwrap(), HashAlg::Sha256.digest(b"x"));
+        assert_eq!(parts.content_type, rfc5911::ID_DATA.to_der().unwrap());
+        assert_eq!(parts.digest_algorithm, HashAlg::Sha256.oid());
+        let info = signer_info(&stamped);
+        assert!(parts.signer_fields.starts_with(&info.version.to_der().unwrap()));
+        assert!(parts.signer_fields.ends_with(&info.signature.to_der().unwrap()));
+        let signed = info.signed_attrs.unwrap().to_der().unwrap();
+        assert!(
+            parts.signer_fields.windows(signed.len() - 1).any(|w| w == &signed[1..]),
+            "the signed attributes, as the SignerInfo carries them"
+        );
+
+        let junk = vec![b"junk".to_vec()];
+        for bad in [
+            ValidationData {
+                certificates: &junk,
+                ..ValidationData::default()
+            },
+            ValidationData {
+                crls: &junk,
+                ..ValidationData::default()
+            },
+            ValidationData {
+                ocsp_responses: &junk,
+                ..ValidationData::default()
+            },
+        ] {
+            assert!(add_validation_data(&der, &bad).is_err());
+        }
     }
 }

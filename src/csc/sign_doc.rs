@@ -154,7 +154,7 @@ pub async fn sign_doc(
     drop(items);
     let digests: Vec<Vec<u8>> = jobs.iter().map(|j| j.digest.clone()).collect();
     let sad_hash = check_sad(state, version, caller, &v, &sad, &digests, hash, now).await?;
-    let transactions: i64 = jobs.iter().map(|j| signer::transactions(j.level, j.pades)).sum();
+    let transactions: i64 = jobs.iter().map(|j| signer::transactions(j.level)).sum();
     if v.quota.remaining() < transactions {
         return Err(quota_exhausted(v.quota.remaining()));
     }
@@ -227,13 +227,9 @@ fn format_of(item: &DocItem) -> Result<(bool, Level), CscError> {
             ))
         }
     };
-    let level = Level::parse(item.conformance_level.as_deref())
-        .filter(|l| pades || *l != Level::BLTA)
-        .ok_or_else(|| {
-            CscError::invalid(
-                "Invalid parameter conformance_level: AdES-B-B, AdES-B-T, AdES-B-LT (and AdES-B-LTA for PAdES)",
-            )
-        })?;
+    let level = Level::parse(item.conformance_level.as_deref()).ok_or_else(|| {
+        CscError::invalid("Invalid parameter conformance_level: AdES-B-B, AdES-B-T, AdES-B-LT or AdES-B-LTA")
+    })?;
     if item.signed_props.as_ref().is_some_and(|p| !p.is_null()) {
         return Err(CscError::invalid("Invalid parameter signed_props: none are supported"));
     }

@@ -1,20 +1,28 @@
-//! CAdES (ETSI EN 319 122-1) around the CMS builder: levels B-B, B-T and B-LT, enveloping (the `.p7s` encloses the
-//! file, the default: the users' viewers open it and show the document) or detached.
+//! CAdES (ETSI EN 319 122-1) around the CMS builder: levels B-B, B-T, B-LT and B-LTA, enveloping (the `.p7s` encloses
+//! the file, the default: the users' viewers open it and show the document) or detached.
 //!
 //! B-T adds a signature timestamp (an RFC 3161 token over the signature value) as the unsigned attribute
-//! id-aa-signatureTimeStampToken. B-LT adds, as unsigned attributes, the certificate values (the whole chain) and the
-//! revocation values (CRLs and OCSP responses for every certificate of the chain), so that the signature can be
-//! validated later without fetching anything.
+//! id-aa-signatureTimeStampToken. B-LT adds the validation data where EN 319 122-1 puts it for the baseline levels:
+//! the chain's certificates (the TSA's too) in `SignedData.certificates`, the CRLs and the OCSP responses
+//! (`OtherRevocationInfoFormat` id-ri-ocsp-response, RFC 5940) in `SignedData.crls`, none of them signed, so the
+//! signature can be validated later without fetching anything. (The certificate-values and revocation-values
+//! attributes belong to the older -X-L forms; baseline checkers refuse them at B-LT.) B-LTA then adds an
+//! archive-time-stamp-v3 (§5.5.3) over the document, the signature and all of that, whose token carries the
+//! ats-hash-index-v3 (§5.5.2) naming what it covers.
 
 use const_oid::ObjectIdentifier;
-use der::{Decode, Encode};
+use der::asn1::OctetString;
+use der::{Encode, Sequence};
+use spki::AlgorithmIdentifierOwned;
 
-use super::cms::{self, CmsError, ID_AA_SIGNATURE_TIME_STAMP_TOKEN};
+use super::cms::{self, CmsError, ValidationData, ID_AA_SIGNATURE_TIME_STAMP_TOKEN};
+use crate::hsm::HashAlg;
 
-/// id-aa-ets-certValues (RFC 5126 §6.3.3).
-pub const ID_AA_ETS_CERT_VALUES: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.23");
-/// id-aa-ets-revocationValues (RFC 5126 §6.3.4).
-pub const ID_AA_ETS_REVOCATION_VALUES: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.24");
+/// id-aa-ets-archiveTimestampV3 (EN 319 122-1 §5.5.3, Annex D): the archive-time-stamp-v3 unsigned attribute.
+pub const ID_AA_ETS_ARCHIVE_TIMESTAMP_V3: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.1733.2.4");
+/// id-aa-ATSHashIndex-v3 (EN 319 122-1 §5.5.2, Annex D): the ats-hash-index-v3 unsigned attribute of an archive
+/// timestamp's token.
+pub const ID_AA_ATS_HASH_INDEX_V3: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.19122.1.5");
 
 /// A conformance level (CSC `conformance_level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,9 +74,11 @@ pub struct Revocation {
 pub enum CadesError {
     #[error(transparent)]
     Cms(#[from] CmsError),
-    #[error("an OCSP response could not be read: {0}")]
-    Ocsp(der::Error),
-    #[error("the revocation data could not be encoded: {0}")]
+    #[error("the signature has no message-digest attribute to take the content's hash from")]
+    NoMessageDigest,
+    #[error("the signature's digest algorithm {0} is not one an archive timestamp is taken with")]
+    DigestAlgorithm(ObjectIdentifier),
+    #[error("the archive timestamp's hash index could not be encoded: {0}")]
     Encode(der::Error),
 }
 
@@ -81,47 +91,102 @@ pub fn add_signature_timestamp(p7s: &[u8], token: &[u8]) -> Result<Vec<u8>, Cade
     )?)
 }
 
-/// Adds the validation data (B-LT): the chain's certificates and revocation values.
-pub fn add_validation_data(p7s: &[u8], chain: &[Vec<u8>], revocation: &Revocation) -> Result<Vec<u8>, CadesError> {
-    // CertificateValues ::= SEQUENCE OF Certificate
-    let certs = tlv(0x30, &chain.concat()).map_err(CadesError::Encode)?;
-    let with_certs = cms::add_unsigned_attribute(p7s, ID_AA_ETS_CERT_VALUES, &certs)?;
-    // RevocationValues ::= SEQUENCE { crlVals [0] SEQUENCE OF CertificateList OPTIONAL,
-    //                                 ocspVals [1] SEQUENCE OF BasicOCSPResponse OPTIONAL, … }  (IMPLICIT TAGS)
-    let mut body = Vec::new();
-    if !revocation.crls.is_empty() {
-        body.extend(tlv(0xA0, &revocation.crls.concat()).map_err(CadesError::Encode)?);
-    }
-    if !revocation.ocsp_responses.is_empty() {
-        let mut basics = Vec::new();
-        for r in &revocation.ocsp_responses {
-            basics.extend(basic_ocsp_response(r)?);
-        }
-        body.extend(tlv(0xA1, &basics).map_err(CadesError::Encode)?);
-    }
-    let values = tlv(0x30, &body).map_err(CadesError::Encode)?;
-    Ok(cms::add_unsigned_attribute(
-        &with_certs,
-        ID_AA_ETS_REVOCATION_VALUES,
-        &values,
+/// Adds the validation data (B-LT) to `SignedData`: `certificates` (the chain above the signer's, and the TSA's) to
+/// its certificates, the CRLs and OCSP responses of `revocation` to its crls.
+pub fn add_validation_data(
+    p7s: &[u8],
+    certificates: &[Vec<u8>],
+    revocation: &Revocation,
+) -> Result<Vec<u8>, CadesError> {
+    Ok(cms::add_validation_data(
+        p7s,
+        &ValidationData {
+            certificates,
+            crls: &revocation.crls,
+            ocsp_responses: &revocation.ocsp_responses,
+        },
     )?)
 }
 
-/// The BasicOCSPResponse inside an OCSPResponse (RFC 6960 §4.2.1).
-pub fn basic_ocsp_response(ocsp_response: &[u8]) -> Result<Vec<u8>, CadesError> {
-    let r = x509_ocsp::OcspResponse::from_der(ocsp_response).map_err(CadesError::Ocsp)?;
-    let bytes = r
-        .response_bytes
-        .ok_or(CadesError::Ocsp(der::Error::from(der::ErrorKind::Failed)))?;
-    Ok(bytes.response.as_bytes().to_vec())
+/// ATSHashIndexV3 (EN 319 122-1 Annex D: hashIndAlgorithm has no DEFAULT there, so it is always written).
+#[derive(Sequence)]
+struct AtsHashIndexV3 {
+    hash_ind_algorithm: AlgorithmIdentifierOwned,
+    certificates_hash_index: Vec<OctetString>,
+    crls_hash_index: Vec<OctetString>,
+    unsigned_attr_values_hash_index: Vec<OctetString>,
 }
 
-/// A DER TLV with a one-byte tag.
-fn tlv(tag: u8, content: &[u8]) -> Result<Vec<u8>, der::Error> {
-    let mut out = vec![tag];
-    der::Length::try_from(content.len())?.encode_to_vec(&mut out)?;
-    out.extend_from_slice(content);
-    Ok(out)
+/// What to timestamp for an archive-time-stamp-v3, and the hash index its token will carry.
+#[derive(Debug, Clone)]
+pub struct ArchiveRequest {
+    /// The hash of the imprint and of the index entries.
+    pub hash: HashAlg,
+    /// The message imprint to have timestamped.
+    pub imprint: Vec<u8>,
+    /// The DER ATSHashIndexV3.
+    index: Vec<u8>,
+}
+
+/// The archive-time-stamp-v3 request for a `.p7s` as it stands (its validation data already in, B-LT): the
+/// ats-hash-index-v3 over every certificate, every CRL and OCSP response and every unsigned attribute value
+/// (§5.5.2), and the message imprint over the content type, the content's hash, the SignerInfo's signed fields and
+/// that index (§5.5.3).
+///
+/// The hash is the signature's own digest algorithm: the content's hash under it is the message-digest attribute's
+/// value, so a detached signature, or one made over a digest only, needs no content to be archived.
+pub fn archive_request(p7s: &[u8]) -> Result<ArchiveRequest, CadesError> {
+    let parts = cms::parts(p7s)?;
+    let hash = HashAlg::from_oid(&parts.digest_algorithm).ok_or(CadesError::DigestAlgorithm(parts.digest_algorithm))?;
+    let content_hash = parts.message_digest.as_ref().ok_or(CadesError::NoMessageDigest)?;
+    let hashes = |items: &[Vec<u8>]| {
+        items
+            .iter()
+            .map(|bytes| OctetString::new(hash.digest(bytes)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(CadesError::Encode)
+    };
+    // Each unsigned attribute value with its attribute's type in front (v3: per value, not per attribute).
+    let values: Vec<Vec<u8>> = parts
+        .unsigned_values
+        .iter()
+        .map(|(t, v)| [t.as_slice(), v].concat())
+        .collect();
+    let index = AtsHashIndexV3 {
+        hash_ind_algorithm: AlgorithmIdentifierOwned {
+            oid: hash.oid(),
+            parameters: None,
+        },
+        certificates_hash_index: hashes(&parts.certificates)?,
+        crls_hash_index: hashes(&parts.crls)?,
+        unsigned_attr_values_hash_index: hashes(&values)?,
+    }
+    .to_der()
+    .map_err(CadesError::Encode)?;
+    let input = [
+        parts.content_type.as_slice(),
+        content_hash,
+        &parts.signer_fields,
+        &index,
+    ]
+    .concat();
+    Ok(ArchiveRequest {
+        hash,
+        imprint: hash.digest(&input),
+        index,
+    })
+}
+
+/// Adds the archive-time-stamp-v3 (B-LTA): `token` is the DER TimeStampToken over `request.imprint`; the
+/// ats-hash-index-v3 goes into its SignerInfo's unsigned attributes (outside what the TSA signed), then the token
+/// into the signature's.
+pub fn add_archive_timestamp(p7s: &[u8], request: &ArchiveRequest, token: &[u8]) -> Result<Vec<u8>, CadesError> {
+    let indexed = cms::add_unsigned_attribute(token, ID_AA_ATS_HASH_INDEX_V3, &request.index)?;
+    Ok(cms::add_unsigned_attribute(
+        p7s,
+        ID_AA_ETS_ARCHIVE_TIMESTAMP_V3,
+        &indexed,
+    )?)
 }
 
 #[cfg(test)]

@@ -174,7 +174,6 @@ pub async fn create(
     }
     // Web signatures are timestamped unless asked otherwise (API.md: "timestamped").
     let level = Level::parse(Some(level.unwrap_or("AdES-B-T")))
-        .filter(|l| *l != Level::BLTA || p7s_for_pdf || uploads.iter().all(|u| is_pdf(&u.bytes)))
         .ok_or_else(|| JobError::Invalid(crate::text!("error.job.level_must_ades_b_b")))?;
     let (cred, cert) = crate::db::credentials::current(&state.db, &user.id, state.clock.now())
         .await?
@@ -223,10 +222,7 @@ pub async fn create(
         });
     }
     let quota = db::credentials::quota(&state.db, &cred.id).await?;
-    let needed: i64 = kinds
-        .iter()
-        .map(|k| signer::transactions(level, *k == FileKind::Pades))
-        .sum();
+    let needed: i64 = kinds.iter().map(|_| signer::transactions(level)).sum();
     let mut tx = state.db.writer().begin().await?;
     let job = db::jobs::NewJob {
         id: &id,

@@ -1,8 +1,9 @@
 //! The document signer shared by CSC `signatures/signDoc` and the web signing jobs: each document is signed in the
 //! token (CAdES enveloping or detached, or PAdES), timestamped when the level asks for it, given its validation data
-//! for B-LT, and then the whole batch is committed by the signature ledger in one go: the SAD use (one per
-//! document, bound to the documents' digests), one transaction per signature and per timestamp, and a ledger row
-//! for each. A batch the quota cannot cover is refused whole; nothing is returned unless it was recorded.
+//! for B-LT and an archive timestamp (CAdES) or a document timestamp (PAdES) for B-LTA, and then the whole batch is
+//! committed by the signature ledger in one go: the SAD use (one per document, bound to the documents' digests), one
+//! transaction per signature and per timestamp, and a ledger row for each. A batch the quota cannot cover is refused
+//! whole; nothing is returned unless it was recorded.
 
 use serde_json::json;
 
@@ -40,14 +41,14 @@ pub struct Item {
 impl Item {
     /// Transactions this item costs (see [`transactions`]).
     pub fn transactions(&self) -> i64 {
-        transactions(self.level, matches!(self.format, Format::Pades { .. }))
+        transactions(self.level)
     }
 }
 
-/// Transactions one document costs at `level`: the signature, its timestamp when the level has one, and the
-/// document timestamp of a PAdES (`pdf`) B-LTA.
-pub fn transactions(level: Level, pdf: bool) -> i64 {
-    1 + i64::from(level.timestamped()) + i64::from(pdf && level == Level::BLTA)
+/// Transactions one document costs at `level`: the signature, its timestamp when the level has one, and at B-LTA
+/// the archive timestamp (CAdES) or the document timestamp (PAdES).
+pub fn transactions(level: Level) -> i64 {
+    1 + i64::from(level.timestamped()) + i64::from(level == Level::BLTA)
 }
 
 /// The signer: who, with which key and algorithm, under which SAD.
@@ -138,12 +139,7 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
                 cades::add_signature_timestamp(&cms_der, &token).map_err(|e| SignError::Internal(e.to_string()))?;
         }
         let out = match prepared {
-            None => match (item.level >= Level::BLT, &revocation) {
-                (true, Some(r)) => {
-                    cades::add_validation_data(&cms_der, &chain, r).map_err(|e| SignError::Internal(e.to_string()))?
-                }
-                _ => cms_der,
-            },
+            None => cades_levels(state, cms_der, item.level, &chain, revocation.as_ref(), &mut rows).await?,
             Some(prepared) => {
                 pades_levels(
                     state,
@@ -275,6 +271,33 @@ enum Signed {
         cms: Vec<u8>,
         raw: Vec<u8>,
     },
+}
+
+/// Adds to a (timestamped) `.p7s` what the level asks: B-LT the chain's certificates (the TSA's too), CRLs and OCSP
+/// responses in the SignedData; B-LTA an archive-time-stamp-v3 over all of it, one more timestamp recorded in `rows`.
+async fn cades_levels(
+    state: &Services,
+    p7s: Vec<u8>,
+    level: Level,
+    chain: &[Vec<u8>],
+    revocation: Option<&Revocation>,
+    rows: &mut Vec<SignatureRow>,
+) -> Result<Vec<u8>, SignError> {
+    if level < Level::BLT {
+        return Ok(p7s);
+    }
+    let internal = |e: cades::CadesError| SignError::Internal(e.to_string());
+    let r = revocation.ok_or_else(|| SignError::Internal("no revocation data for B-LT".into()))?;
+    let mut certs = chain.to_vec();
+    certs.push(state.tsa.cert_der().to_vec());
+    let mut p7s = cades::add_validation_data(&p7s, &certs, r).map_err(internal)?;
+    if level == Level::BLTA {
+        let request = cades::archive_request(&p7s).map_err(internal)?;
+        let token = timestamp_of(state, request.hash, &request.imprint, None).await?.token;
+        rows.push(crate::tsa::ledger_row(request.hash, &request.imprint, &token));
+        p7s = cades::add_archive_timestamp(&p7s, &request, &token).map_err(internal)?;
+    }
+    Ok(p7s)
 }
 
 /// Embeds the CMS in the PDF, then adds what the level asks: B-LT the DSS with the chain's certificates (the TSA's

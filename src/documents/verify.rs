@@ -17,7 +17,6 @@
 //! for a PDF are capped.
 
 use cms::cert::CertificateChoices;
-use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use const_oid::db::{rfc5911, rfc5912};
 use const_oid::ObjectIdentifier;
@@ -713,12 +712,14 @@ impl<'p> Hashed<'p> {
     }
 }
 
+/// The SignedData of a DER ContentInfo, its `crls` left out: the `cms` crate misreads an OCSP response there (as
+/// CAdES B-LT files carry them, RFC 5940), and nothing here reads them.
 fn signed_data(der: &[u8]) -> Result<SignedData, String> {
-    let ci = ContentInfo::from_der(der).map_err(|e| e.to_string())?;
-    if ci.content_type != rfc5911::ID_SIGNED_DATA {
-        return Err(format!("it holds {}, not a SignedData", ci.content_type));
-    }
-    ci.content.decode_as::<SignedData>().map_err(|e| e.to_string())
+    super::cms::read_signed_data(der).map_err(|e| match e {
+        super::cms::CmsError::NotSignedData(oid) => format!("it holds {oid}, not a SignedData"),
+        super::cms::CmsError::Parse(e) => e.to_string(),
+        other => other.to_string(),
+    })
 }
 
 /// The bytes of an OCTET STRING (primitive).
@@ -1217,6 +1218,7 @@ fn check_signature(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cms::content_info::ContentInfo;
 
     #[test]
     fn garbage_and_truncated_input_is_refused_without_panicking() {

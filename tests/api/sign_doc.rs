@@ -8,6 +8,7 @@ use base64::Engine;
 use common::{run_ok, Holder, TestApp};
 use serde_json::{json, Value};
 use sha2::Digest;
+use std::path::{Path, PathBuf};
 
 const SHA256: &str = "2.16.840.1.101.3.4.2.1";
 
@@ -171,12 +172,30 @@ fn sign_doc_signs_document_digests_and_only_the_authorised_ones() {
     assert_eq!(app.books(&h.credential_id), (1, 1));
 }
 
-/// The first SignerInfo's signature value and the value of its unsigned attribute `oid`, if present.
+/// Signs `documents` (signDoc's entries, each of `doc`) as the holder, with a SAD for as many signatures; the answer.
+fn sign_doc_entries(app: &TestApp, h: &Holder, doc: &[u8], documents: Value) -> Value {
+    let token = app.login(h);
+    let digest = sha2::Sha256::digest(doc).to_vec();
+    let count = documents.as_array().map_or(0, Vec::len);
+    let sad = authorize(app, h, &token, &vec![digest; count]);
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": documents}),
+    );
+    assert_eq!(s, 200, "{out}");
+    out
+}
+
+/// The first SignerInfo's signature value and the value of its unsigned attribute `oid`, if present. The SignedData
+/// is read as a SEQUENCE of elements and only its last one, the SignerInfos, as `cms` types: the `cms` crate reads
+/// `OtherRevocationInfoFormat` wrongly, so an OCSP response in `crls` (RFC 5940) would stop a whole decode.
 fn unsigned(p7s: &[u8], oid: &str) -> (Vec<u8>, Option<Vec<u8>>) {
     use der::{Decode, Encode};
     let ci = cms::content_info::ContentInfo::from_der(p7s).unwrap();
-    let sd: cms::signed_data::SignedData = ci.content.decode_as().unwrap();
-    let si = sd.signer_infos.0.iter().next().unwrap();
+    let fields: Vec<der::Any> = ci.content.decode_as().unwrap();
+    let infos: cms::signed_data::SignerInfos = fields.last().unwrap().decode_as().unwrap();
+    let si = infos.0.iter().next().unwrap();
     let oid: const_oid::ObjectIdentifier = oid.parse().unwrap();
     let value = si
         .unsigned_attrs
@@ -186,8 +205,25 @@ fn unsigned(p7s: &[u8], oid: &str) -> (Vec<u8>, Option<Vec<u8>>) {
     (si.signature.as_bytes().to_vec(), value)
 }
 
+/// Runs tests/python/cades_judge.py (`structure` or `validate`, see there) and reads its JSON report.
+fn cades_judge(app: &TestApp, command: &str, args: &[&Path]) -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    let script = root.join("tests/python/cades_judge.py");
+    let mut all = vec![script.to_str().unwrap(), command];
+    all.extend(args.iter().map(|p| p.to_str().unwrap()));
+    let at = app.now().to_string();
+    let out = common::run(python.to_str().unwrap(), &all, &[("PARAFA_JUDGE_AT", Path::new(&at))]);
+    assert!(
+        out.status.success(),
+        "cades_judge {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
-fn timestamped_and_long_term_levels_carry_a_verifiable_timestamp_and_the_chains_revocation_data() {
+fn timestamped_and_long_term_levels_carry_a_verifiable_signature_timestamp_and_no_ets_value_attributes() {
     let app = TestApp::spawn();
     let h = app.create_holder("levels@example.com", "rsa2048", 1);
     let token = app.login(&h);
@@ -205,7 +241,6 @@ fn timestamped_and_long_term_levels_carry_a_verifiable_timestamp_and_the_chains_
     assert_eq!(s, 200, "{out}");
     // Two signatures and two timestamps: four transactions, four ledger rows.
     assert_eq!(app.books(&h.credential_id), (4, 4));
-    let dir = tempfile::tempdir().unwrap();
     for (i, doc) in docs.iter().enumerate() {
         let p7s = unb64(&out["DocumentWithSignature"][i]);
         let (ok, back) = app.cms_verify(&p7s, None);
@@ -215,25 +250,15 @@ fn timestamped_and_long_term_levels_carry_a_verifiable_timestamp_and_the_chains_
         let (ok, printed) = app.ts_verify(&signature, &ts);
         assert!(ok, "openssl ts -verify: {printed}");
     }
-    let lt = unb64(&out["DocumentWithSignature"][1]);
-    let (_, revocation) = unsigned(&lt, "1.2.840.113549.1.9.16.2.24");
-    let (_, certs) = unsigned(&lt, "1.2.840.113549.1.9.16.2.23");
-    assert!(
-        revocation.is_some() && certs.is_some(),
-        "B-LT carries revocation and certificate values"
-    );
-    let f = dir.path().join("lt.p7s");
-    std::fs::write(&f, &lt).unwrap();
-    let printed = run_ok(
-        "openssl",
-        &["cms", "-cmsout", "-print", "-inform", "DER", "-in", f.to_str().unwrap()],
-    );
-    assert!(printed.contains("id-smime-aa-ets-revocationValues"), "{printed}");
     let b_t = unb64(&out["DocumentWithSignature"][0]);
-    assert!(
-        unsigned(&b_t, "1.2.840.113549.1.9.16.2.24").1.is_none(),
-        "B-T has no revocation values"
-    );
+    for oid in ["1.2.840.113549.1.9.16.2.23", "1.2.840.113549.1.9.16.2.24"] {
+        for p7s in [&b_t, &unb64(&out["DocumentWithSignature"][1])] {
+            assert!(
+                unsigned(p7s, oid).1.is_none(),
+                "no certificate-values or revocation-values attribute ({oid})"
+            );
+        }
+    }
 }
 
 #[test]
@@ -284,20 +309,17 @@ fn csc_timestamp_gives_an_rfc3161_token_with_the_nonce_debited_as_one_transactio
 fn pyhanko_validates_enveloping_and_detached_timestamped_cades() {
     let app = TestApp::spawn();
     let h = app.create_holder("pyhanko-cades@example.com", "p256", 1);
-    let token = app.login(&h);
     let doc = document(3);
-    let digest = sha2::Sha256::digest(&doc).to_vec();
-    let sad = authorize(&app, &h, &token, &[digest.clone(), digest]);
-    let (s, out) = app.csc(
-        "/csc/v2/signatures/signDoc",
-        &token,
-        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [
-            {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-T", "signAlgo": sign_algo("p256")},
-            {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-T", "signAlgo": sign_algo("p256"),
-             "signed_envelope_property": "Detached"}
-        ]}),
+    let out = sign_doc_entries(
+        &app,
+        &h,
+        &doc,
+        json!([
+                {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-T", "signAlgo": sign_algo("p256")},
+                {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-T", "signAlgo": sign_algo("p256"),
+                 "signed_envelope_property": "Detached"}
+        ]),
     );
-    assert_eq!(s, 200, "{out}");
     let dir = tempfile::tempdir().unwrap();
     let (root, _) = app.ca_pems();
     let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
@@ -325,4 +347,147 @@ fn pyhanko_validates_enveloping_and_detached_timestamped_cades() {
             "{all:?}"
         );
     }
+}
+
+/// What a holder's signer certificate needs beside the root: the issuing CA's, and the TSA's for the timestamps.
+const SIGNED_DATA_CERTIFICATES: u64 = 4;
+
+/// The enclosing `.p7s` (the answer's first) and the detached one (its first signature object) of `doc`, written to
+/// `dir`, each with the content file a judge needs beside it (None: enclosed).
+fn long_term_files(out: &Value, doc: &[u8], dir: &std::path::Path) -> [(PathBuf, Option<PathBuf>); 2] {
+    let (enclosed, detached, content) = (dir.join("enclosed.p7s"), dir.join("detached.p7s"), dir.join("doc.bin"));
+    std::fs::write(&enclosed, unb64(&out["DocumentWithSignature"][0])).unwrap();
+    std::fs::write(&detached, unb64(&out["SignatureObject"][0])).unwrap();
+    std::fs::write(&content, doc).unwrap();
+    [(enclosed, None), (detached, Some(content))]
+}
+
+/// Judges a B-LT or B-LTA `.p7s` of `doc` (`content`: its file, for a detached one) with openssl, the structure judge
+/// and pyHanko (with `archives` archive timestamps, each to be valid); returns the structure report.
+fn judge_long_term(app: &TestApp, p7s: &Path, content: Option<&Path>, doc: &[u8], archives: usize) -> Value {
+    let (ok, back) = app.cms_verify(&std::fs::read(p7s).unwrap(), content.map(|_| doc));
+    assert!(ok && back == doc, "openssl cms -verify: {p7s:?}");
+    let args: Vec<&Path> = [p7s].into_iter().chain(content).collect();
+    let report = cades_judge(app, "structure", &args);
+    // EN 319 122-1 B-LT: the chain (the TSA's included) in SignedData.certificates, both CAs' CRLs and the OCSP
+    // responses for the signer and the TSA in SignedData.crls (RFC 5940), no certificate-values or revocation-values
+    // attribute; an `other` revocation format makes the SignedData version 5 (RFC 5652 §5.1).
+    assert_eq!(report["certificates"], SIGNED_DATA_CERTIFICATES, "{report}");
+    assert_eq!(
+        (&report["crls"], &report["ocsp_responses"]),
+        (&json!(2), &json!(2)),
+        "{report}"
+    );
+    assert_eq!(report["certificate_values"], false, "{report}");
+    assert_eq!(report["revocation_values"], false, "{report}");
+    assert_eq!(report["version"], 5, "{report}");
+    let (root, _) = app.ca_pems();
+    let args: Vec<&Path> = [p7s, root.as_path()].into_iter().chain(content).collect();
+    let validated = cades_judge(app, "validate", &args);
+    assert_eq!(
+        validated,
+        json!({"intact": true, "valid": true, "trusted": true, "signature_timestamp": true,
+               "archive_timestamps": vec![true; archives]}),
+        "pyHanko, revocation hard-fail, nothing fetched: {p7s:?}"
+    );
+    report
+}
+
+#[test]
+fn cades_b_lt_carries_its_validation_data_in_signed_data_and_pyhanko_validates_it_offline() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("cades-lt@example.com", "p256", 1);
+    let doc = document(4);
+    let out = sign_doc_entries(
+        &app,
+        &h,
+        &doc,
+        json!([
+                {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-LT", "signAlgo": sign_algo("p256")},
+                {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-LT", "signAlgo": sign_algo("p256"),
+                 "signed_envelope_property": "Detached"},
+                {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-T", "signAlgo": sign_algo("p256")}
+        ]),
+    );
+    assert_eq!(
+        app.books(&h.credential_id),
+        (6, 6),
+        "three signatures, three timestamps"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (p7s, content) in long_term_files(&out, &doc, dir.path()) {
+        let report = judge_long_term(&app, &p7s, content.as_deref(), &doc, 0);
+        assert_eq!(report["unsigned"], json!(["1.2.840.113549.1.9.16.2.14"]), "{report}");
+    }
+
+    // The same judge on a B-T file, which carries no revocation data: not trusted. The data inside is what counts.
+    let b_t = dir.path().join("t.p7s");
+    std::fs::write(&b_t, unb64(&out["DocumentWithSignature"][1])).unwrap();
+    let (root, _) = app.ca_pems();
+    let report = cades_judge(&app, "validate", &[&b_t, &root]);
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["trusted"], false, "{report}");
+}
+
+#[test]
+fn cades_b_lta_adds_an_archive_timestamp_v3_over_the_signature_and_its_validation_data() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("cades-lta@example.com", "rsa2048", 1);
+    let doc = document(5);
+    let out = sign_doc_entries(
+        &app,
+        &h,
+        &doc,
+        json!([
+                {"document": b64(&doc), "signature_format": "C", "conformance_level": "AdES-B-LTA", "signAlgo": sign_algo("rsa2048")},
+                {"document": b64(&doc), "signature_format": "C", "conformance_level": "Ades-LTA", "signAlgo": sign_algo("rsa2048"),
+                 "signed_envelope_property": "Detached"}
+        ]),
+    );
+    // Each: the signature, its signature timestamp and its archive timestamp.
+    assert_eq!(app.books(&h.credential_id), (6, 6));
+    let dir = tempfile::tempdir().unwrap();
+    for (p7s, content) in long_term_files(&out, &doc, dir.path()) {
+        let report = judge_long_term(&app, &p7s, content.as_deref(), &doc, 1);
+        let mut unsigned: Vec<&str> = report["unsigned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        unsigned.sort_unstable();
+        assert_eq!(
+            unsigned,
+            ["0.4.0.1733.2.4", "1.2.840.113549.1.9.16.2.14"],
+            "the archive-time-stamp-v3 and the signature timestamp: {report}"
+        );
+        // The index names every certificate, every CRL and OCSP response and the signature timestamp, and the
+        // archive timestamp's imprint is EN 319 122-1 §5.5.3's, as recomputed by the judge.
+        let archive = &report["archive_timestamps"][0];
+        assert_eq!(archive["hash_index"], true, "{report}");
+        assert_eq!(archive["imprint"], true, "{report}");
+        assert_eq!(archive["entries"], json!([SIGNED_DATA_CERTIFICATES, 4, 1]), "{report}");
+    }
+
+    // Parafa's own verification reads the file (the `cms` crate alone cannot: an OCSP response in crls).
+    use reqwest::blocking::multipart::{Form, Part};
+    let form = Form::new().part(
+        "file",
+        Part::bytes(unb64(&out["DocumentWithSignature"][0])).file_name("lta.p7s"),
+    );
+    let r = app
+        .client
+        .post(app.url("/api/v1/verify"))
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let verified: Value = r.json().unwrap();
+    let sig = &verified["signatures"][0];
+    assert_eq!(
+        (&sig["intact"], &sig["trusted"], &sig["status"]),
+        (&json!(true), &json!(true), &json!("valid")),
+        "{verified}"
+    );
+    assert_eq!(sig["timestamp"]["intact"], true, "{verified}");
 }
