@@ -517,7 +517,7 @@ impl Tsa {
 }
 
 /// Dark pixels of page `page` (rendered by poppler at 72 dpi, so one pixel per point) inside `rect` (PDF points).
-fn dark_pixels_in(pdf: &Path, page: usize, rect: [f64; 4]) -> usize {
+pub(crate) fn dark_pixels_in(pdf: &Path, page: usize, rect: [f64; 4]) -> usize {
     let prefix = format!("{}-page{page}", pdf.display());
     let p = page.to_string();
     run_ok(
