@@ -447,17 +447,19 @@ async fn sign_claimed(
 fn item_of(f: &mut db::jobs::Upload, level: Level, holder: &str, date: &str) -> Result<Item, JobError> {
     let format = match f.kind {
         FileKind::Pades => {
-            let appearance = match f.rect.as_deref().map(serde_json::from_str::<Value>) {
-                Some(Ok(r)) => Some(appearance(&r, holder, date, usize::MAX).map_err(JobError::Invalid)?),
+            let placement = match f.rect.as_deref().map(serde_json::from_str::<Value>) {
+                Some(Ok(r)) => {
+                    pades::Placement::Visible(appearance(&r, holder, date, usize::MAX).map_err(JobError::Invalid)?)
+                }
                 Some(Err(e)) => {
                     return Err(JobError::Invalid(text!(
                         "error.http.detail",
                         detail = format!("stored rectangle: {e}")
                     )))
                 }
-                None => None,
+                None => pades::Placement::Invisible,
             };
-            Format::Pades { appearance }
+            Format::Pades { placement }
         }
         FileKind::Cades => Format::Cades { attached: true },
     };
