@@ -431,7 +431,11 @@ fn assert_signed_into_sig1(path: &Path, report: &Value) {
     let sig = &report["signatures"][0];
     assert_eq!(sig["field"], "Sig1", "{report}");
     assert_eq!(
-        (sig["intact"].as_bool(), sig["valid"].as_bool(), sig["trusted"].as_bool()),
+        (
+            sig["intact"].as_bool(),
+            sig["valid"].as_bool(),
+            sig["trusted"].as_bool()
+        ),
         (Some(true), Some(true), Some(true)),
         "{report}"
     );
@@ -439,7 +443,11 @@ fn assert_signed_into_sig1(path: &Path, report: &Value) {
     assert_eq!(sig["rect"], json!([100.0, 100.0, 300.0, 150.0]), "{report}");
     // pyHanko's empty field has a blank appearance: the signer's name and the date are drawn there now.
     let dark = crate::pades::dark_pixels_in(path, 1, [102.0, 102.0, 298.0, 148.0]);
-    assert!(dark > 200, "{dark} dark pixels in the field's rectangle of {}", path.display());
+    assert!(
+        dark > 200,
+        "{dark} dark pixels in the field's rectangle of {}",
+        path.display()
+    );
 }
 
 #[test]
@@ -470,7 +478,10 @@ fn sign_doc_fills_the_empty_signature_field_it_names_and_adds_no_other() {
     let signed = base64::engine::general_purpose::STANDARD
         .decode(out["DocumentWithSignature"][0].as_str().unwrap())
         .unwrap();
-    assert!(signed.starts_with(&form), "an incremental update keeps the original bytes");
+    assert!(
+        signed.starts_with(&form),
+        "an incremental update keeps the original bytes"
+    );
     let path = save(dir.path(), "into-sig1.pdf", &signed);
     let report = judge(&app, &path);
     assert_eq!(report["signatures"].as_array().unwrap().len(), 1, "{report}");
@@ -521,7 +532,12 @@ fn naming_a_field_that_cannot_take_the_signature_is_refused_and_spends_nothing()
         assert!(description.contains(says), "{extra}: {out}");
     };
     refused(&form, &sad, json!({"signature_field": "Nope"}), "no field named Nope");
-    refused(&form, &sad, json!({"signature_field": "Name"}), "Name of the PDF is not a signature field");
+    refused(
+        &form,
+        &sad,
+        json!({"signature_field": "Name"}),
+        "Name of the PDF is not a signature field",
+    );
     refused(
         &form,
         &sad,
@@ -539,7 +555,12 @@ fn naming_a_field_that_cannot_take_the_signature_is_refused_and_spends_nothing()
         .unwrap();
     let digest = sha2::Sha256::digest(&signed).to_vec();
     let sad = authorize(&app, &h, &token, &[digest]);
-    refused(&signed, &sad, json!({"signature_field": "Sig1"}), "Sig1 is signed already");
+    refused(
+        &signed,
+        &sad,
+        json!({"signature_field": "Sig1"}),
+        "Sig1 is signed already",
+    );
     assert_eq!(app.books(&h.credential_id), (1, 1), "nothing more was spent");
     // Without a field, the signed file takes a second signature in a new field.
     let (s, out) = sign_doc(&app, &h, &token, &sad, &signed, json!({}));
@@ -548,11 +569,7 @@ fn naming_a_field_that_cannot_take_the_signature_is_refused_and_spends_nothing()
         .decode(out["DocumentWithSignature"][0].as_str().unwrap())
         .unwrap();
     let listed = fields(&save(dir.path(), "twice.pdf", &twice));
-    assert_eq!(
-        listed["signature_fields"].as_array().map(Vec::len),
-        Some(2),
-        "{listed}"
-    );
+    assert_eq!(listed["signature_fields"].as_array().map(Vec::len), Some(2), "{listed}");
 }
 
 #[test]
@@ -590,8 +607,14 @@ fn a_web_job_signs_into_the_field_the_holder_chose_and_refuses_what_cannot_be_fi
 
     // Refused on upload, before any code: each with its reason.
     let cases = [
-        (Form::new().part("files", file(&form)).text("field_0", "Nope"), "form.pdf: The PDF has no field named Nope"),
-        (Form::new().part("files", file(&form)).text("field_0", "Name"), "not a signature field"),
+        (
+            Form::new().part("files", file(&form)).text("field_0", "Nope"),
+            "form.pdf: The PDF has no field named Nope",
+        ),
+        (
+            Form::new().part("files", file(&form)).text("field_0", "Name"),
+            "not a signature field",
+        ),
         (
             Form::new()
                 .part("files", file(&form))
@@ -599,7 +622,10 @@ fn a_web_job_signs_into_the_field_the_holder_chose_and_refuses_what_cannot_be_fi
                 .text("rect_0", r#"{"page": 1, "rect": [300, 300, 400, 400]}"#),
             "rectangle",
         ),
-        (Form::new().part("files", file(&form)).text("field_1", "Sig1"), "field_1 names no uploaded file"),
+        (
+            Form::new().part("files", file(&form)).text("field_1", "Sig1"),
+            "field_1 names no uploaded file",
+        ),
         (
             Form::new()
                 .part("files", file(&form))
@@ -644,6 +670,10 @@ fn a_web_job_signs_into_the_field_the_holder_chose_and_refuses_what_cannot_be_fi
     assert_eq!(report["signatures"].as_array().unwrap().len(), 1, "{report}");
     assert_signed_into_sig1(&path, &report);
     let after = fields(&path);
-    assert_eq!(after["signature_fields"], json!([{"name": "Sig1", "filled": true}]), "{after}");
+    assert_eq!(
+        after["signature_fields"],
+        json!([{"name": "Sig1", "filled": true}]),
+        "{after}"
+    );
     pdfsig_ok(&path, 1, true);
 }
