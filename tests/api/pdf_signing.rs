@@ -649,23 +649,9 @@ fn a_web_job_signs_into_the_field_the_holder_chose_and_refuses_what_cannot_be_fi
     assert_eq!(job["files"][0]["field"], "Sig1", "{job}");
     assert_eq!(job["files"][0]["visible"], true, "{job}");
     assert_eq!(app.books(&h.credential_id), (0, 0), "nothing is spent before the code");
-    let id = job["id"].as_str().unwrap();
-    let (s, out) = app.call(
-        "POST",
-        &format!("/api/v1/sign-jobs/{id}/authorize"),
-        Some(&cookie),
-        Some(json!({"totp": app.fresh_totp(&h)})),
-    );
-    assert_eq!(s, 200, "{out}");
+    let signed = crate::document_limits::sign_job(&app, &h, &cookie, &job);
     assert_eq!(app.books(&h.credential_id), (2, 2), "a signature and its timestamp");
-    let r = app
-        .client
-        .get(app.url(&format!("/api/v1/sign-jobs/{id}/files/0")))
-        .header("Cookie", &cookie)
-        .header("X-CSRF-Token", common::csrf_for(&cookie))
-        .send()
-        .unwrap();
-    let path = save(dir.path(), "web-sig1.pdf", &r.bytes().unwrap());
+    let path = save(dir.path(), "web-sig1.pdf", &signed);
     let report = judge(&app, &path);
     assert_eq!(report["signatures"].as_array().unwrap().len(), 1, "{report}");
     assert_signed_into_sig1(&path, &report);

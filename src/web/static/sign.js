@@ -185,17 +185,22 @@
       openPdf(entry);
     }
 
+    // A form to the API, with the session's CSRF token.
+    function post(url, body) {
+      return fetch(url, {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRF-Token": window.Parafa ? window.Parafa.csrf() : "" },
+        body,
+        credentials: "same-origin",
+      });
+    }
+
     // The empty signature fields of a PDF, from the server (none when it cannot say: the upload then explains).
     async function learnFields(entry) {
       const body = new FormData();
       body.append("file", entry.file, entry.file.name);
       try {
-        const res = await fetch("/api/v1/sign-jobs/inspect", {
-          method: "POST",
-          headers: { Accept: "application/json", "X-CSRF-Token": window.Parafa ? window.Parafa.csrf() : "" },
-          body,
-          credentials: "same-origin",
-        });
+        const res = await post("/api/v1/sign-jobs/inspect", body);
         if (!res.ok) return;
         const answer = await res.json();
         if (!entries.includes(entry)) return;
@@ -464,12 +469,7 @@
       let answer = {};
       let ok = false;
       try {
-        const res = await fetch("/api/v1/sign-jobs", {
-          method: "POST",
-          headers: { Accept: "application/json", "X-CSRF-Token": window.Parafa ? window.Parafa.csrf() : "" },
-          body,
-          credentials: "same-origin",
-        });
+        const res = await post("/api/v1/sign-jobs", body);
         const raw = await res.text();
         try { answer = raw ? JSON.parse(raw) : {}; } catch (_) { answer = {}; }
         ok = res.ok;
