@@ -1,5 +1,7 @@
 //! CSC v2 `signatures/signDoc`: CAdES (`signature_format` C) for documents or document digests, at levels B-B,
-//! B-T and B-LT, enveloping (`Attached`, the default) or detached.
+//! B-T and B-LT, enveloping (`Attached`, the default) or detached; PAdES (`P`) for PDFs, at those levels and B-LTA,
+//! in a new invisible signature field or, with Parafa's `signature_field` parameter (CSC has none for it), in the
+//! PDF's empty signature field of that name.
 //!
 //! The SAD is bound to the documents' digests: the client authorises with `hashes` = the digests of the documents
 //! (or of the digests it sends), and each document signed must be one of them. Each signature and each timestamp
@@ -16,6 +18,7 @@ use super::{CscError, Version};
 use crate::app::AppState;
 use crate::clock::Clock;
 use crate::documents::cades::Level;
+use crate::documents::pades::Placement;
 use crate::documents::signer::{self, Format, Item, SignError, Signer};
 use crate::hsm::HashAlg;
 
@@ -39,6 +42,9 @@ pub struct DocItem {
     pub sign_algo_params: Option<String>,
     pub signed_envelope_property: Option<String>,
     pub signed_props: Option<Value>,
+    /// Parafa's extension (CSC v2 leaves room for vendor parameters): the fully qualified name of the PDF's empty
+    /// signature field a PAdES signature fills, instead of adding a field. Empty: none.
+    pub signature_field: Option<String>,
 }
 
 /// `signatures/signDoc` request.
@@ -68,6 +74,8 @@ struct Job {
     attached: bool,
     level: Level,
     pades: bool,
+    /// The PDF's empty signature field the signature fills, if named.
+    field: Option<String>,
 }
 
 fn b64d(s: &str, what: &str) -> Result<Vec<u8>, CscError> {
@@ -168,7 +176,7 @@ pub async fn sign_doc(
         mechanism,
         hash,
     };
-    let signed = sign_jobs(state, &signer, &mut jobs).await?;
+    let signed = sign_jobs(state, &signer, &mut jobs, now).await?;
     let mut out = answer(&jobs, signed);
     if req.return_validation_info == Some(true) {
         out.validation_info = Some(validation_info(state, &cert_der).await?);
@@ -273,6 +281,12 @@ fn attached_of(item: &DocItem, pades: bool, by_digest: bool) -> Result<bool, Csc
 async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: HashAlg) -> Result<Vec<Job>, CscError> {
     let (pades, level) = format_of(item)?;
     let attached = attached_of(item, pades, by_digest)?;
+    let field = item.signature_field.take().filter(|f| !f.is_empty());
+    if field.is_some() && !pades {
+        return Err(CscError::invalid(
+            "Invalid parameter signature_field: a signature field is filled by a PAdES signature (signature_format P)",
+        ));
+    }
     if by_digest {
         let hashes = item
             .hashes
@@ -292,6 +306,7 @@ async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: Has
                     attached: false,
                     level,
                     pades: false,
+                    field: None,
                 })
             })
             .collect();
@@ -319,8 +334,19 @@ async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: Has
             .admission
             .reserve_parse(document.len(), true, admission, crate::admission::Work::Pdf)
             .await?;
-        crate::documents::pades::inspect(&document, &crate::documents::pades::Limits::of(&state.settings))
-            .map_err(|e| CscError::invalid(format!("Invalid parameter document: {e}")))?;
+        let limits = crate::documents::pades::Limits::of(&state.settings);
+        let inspected = match &field {
+            Some(name) => crate::pdf::inspect_field(&document, name, &limits),
+            None => crate::pdf::inspect(&document, &limits),
+        };
+        inspected.map_err(|e| {
+            let parameter = if e.is_about_field() {
+                "signature_field"
+            } else {
+                "document"
+            };
+            CscError::invalid(format!("Invalid parameter {parameter}: {e}"))
+        })?;
     }
     Ok(vec![Job {
         digest: hash.digest(&document),
@@ -328,11 +354,18 @@ async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: Has
         attached,
         level,
         pades,
+        field,
     }])
 }
 
-/// Signs the jobs (their documents move into the signer's items, no second copy) within the memory budget.
-async fn sign_jobs(state: &AppState, signer: &Signer<'_>, jobs: &mut [Job]) -> Result<Vec<Vec<u8>>, CscError> {
+/// Signs the jobs (their documents move into the signer's items, no second copy) within the memory budget. A
+/// signature into a prepared field shows, where the field is visible, the certificate's common name and the time.
+async fn sign_jobs(
+    state: &AppState,
+    signer: &Signer<'_>,
+    jobs: &mut [Job],
+    now: i64,
+) -> Result<Vec<Vec<u8>>, CscError> {
     let size = jobs.iter().map(|j| j.content.as_ref().map_or(0, Vec::len)).sum();
     let pdf = jobs.iter().any(|j| j.pades);
     let _signing = (state.admission)
@@ -343,10 +376,18 @@ async fn sign_jobs(state: &AppState, signer: &Signer<'_>, jobs: &mut [Job]) -> R
         .map(|j| Item {
             content: j.content.take(),
             digest: j.digest.clone(),
-            format: if j.pades {
-                Format::Pades { appearance: None }
-            } else {
-                Format::Cades { attached: j.attached }
+            format: match (j.pades, j.field.take()) {
+                (true, Some(name)) => Format::Pades {
+                    placement: Placement::Field {
+                        name,
+                        signer: signer::shown_name(signer.cert_der),
+                        date: signer::shown_date(now),
+                    },
+                },
+                (true, None) => Format::Pades {
+                    placement: Placement::Invisible,
+                },
+                (false, _) => Format::Cades { attached: j.attached },
             },
             level: j.level,
         })

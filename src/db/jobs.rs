@@ -81,6 +81,8 @@ pub struct NewFile<'a> {
     pub digest: &'a str,
     /// A visible signature's rectangle (JSON), if asked.
     pub rect: Option<&'a str>,
+    /// The PDF's empty signature field to sign into, if chosen.
+    pub field: Option<&'a str>,
     pub content: &'a [u8],
 }
 
@@ -107,8 +109,8 @@ pub async fn create(
     .await?;
     for (n, f) in files.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO sign_job_files (job_id, n, name, kind, digest, size, rect, content)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO sign_job_files (job_id, n, name, kind, digest, size, rect, field, content)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(j.id)
         .bind(n as i64)
@@ -117,6 +119,7 @@ pub async fn create(
         .bind(f.digest)
         .bind(f.content.len() as i64)
         .bind(f.rect)
+        .bind(f.field)
         .bind(f.content.to_vec())
         .execute(&mut *conn)
         .await?;
@@ -159,16 +162,19 @@ pub struct Upload {
     /// The hex SHA-256 of the file, as stored at upload (the history's digest).
     pub sha256: String,
     pub rect: Option<String>,
+    /// The PDF's empty signature field to sign into, if chosen.
+    pub field: Option<String>,
     pub content: Vec<u8>,
 }
 
 /// A job's uploaded files, in order.
 pub async fn uploads(db: &Db, job_id: &str) -> Result<Vec<Upload>, DbError> {
-    let rows =
-        sqlx::query("SELECT n, name, kind, digest, rect, content FROM sign_job_files WHERE job_id = $1 ORDER BY n")
-            .bind(job_id)
-            .fetch_all(db.writer())
-            .await?;
+    let rows = sqlx::query(
+        "SELECT n, name, kind, digest, rect, field, content FROM sign_job_files WHERE job_id = $1 ORDER BY n",
+    )
+    .bind(job_id)
+    .fetch_all(db.writer())
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(Upload {
@@ -177,6 +183,7 @@ pub async fn uploads(db: &Db, job_id: &str) -> Result<Vec<Upload>, DbError> {
                 kind: FileKind::stored(r.try_get("kind")?, "sign_job_files.kind")?,
                 sha256: r.try_get("digest")?,
                 rect: r.try_get("rect")?,
+                field: r.try_get("field")?,
                 content: r.try_get("content")?,
             })
         })

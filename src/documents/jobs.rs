@@ -74,6 +74,8 @@ pub struct Upload {
     pub bytes: Vec<u8>,
     /// The visible-signature rectangle for a PDF (JSON as sent), if any.
     pub rect: Option<Value>,
+    /// The PDF's empty signature field to sign into (its fully qualified name), if any.
+    pub field: Option<String>,
 }
 
 /// Whether the bytes are a PDF (the header may follow up to 1 KB of junk, as readers allow).
@@ -118,6 +120,9 @@ pub struct JobCertificate {
 /// An uploaded file and what its signature will be.
 #[derive(Debug, Serialize)]
 pub struct UploadedFile {
+    /// The PDF's signature field it is signed into, if one was chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     /// `PAdES` or `CAdES`.
     pub format: &'static str,
     pub n: usize,
@@ -126,7 +131,7 @@ pub struct UploadedFile {
     pub output: String,
     pub sha256: String,
     pub size: usize,
-    /// Whether the signature has a visible appearance.
+    /// Whether the signature has a visible appearance: a rectangle drawn, or a chosen field with one.
     pub visible: bool,
 }
 
@@ -185,25 +190,38 @@ pub async fn create(
     for (n, u) in uploads.iter().enumerate() {
         let name = clean_name(&u.name);
         let pades = is_pdf(&u.bytes) && !p7s_for_pdf;
+        let mut visible = u.rect.is_some();
         if pades {
-            // XFA, encrypted and unreadable PDFs are refused now, before any code is asked for.
-            let admission = &state.settings.admission;
-            let _parse = state
-                .admission
-                .reserve_parse(u.bytes.len(), true, admission, crate::admission::Work::Pdf)
-                .await?;
-            let (bytes, pdf_limits) = (u.bytes.clone(), crate::pdf::Limits::of(&state.settings));
-            let info = tokio::task::spawn_blocking(move || crate::pdf::inspect(&bytes, &pdf_limits))
-                .await
-                .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = e)))?
-                .map_err(|e| JobError::Invalid(text!("error.job.in_file", file = name, reason => e.text())))?;
+            let in_file = |reason: Text| JobError::Invalid(text!("error.job.in_file", file = name, reason => reason));
+            if let (Some(field), Some(_)) = (&u.field, &u.rect) {
+                let refusal = pades::PdfError::UnusableField {
+                    name: field.clone(),
+                    reason: text!("error.pdf.field_with_rectangle"),
+                };
+                return Err(in_file(refusal.text()));
+            }
+            // XFA, encrypted and unreadable PDFs, and fields that cannot be filled, are refused now, before any
+            // code is asked for.
+            let info = inspect_upload(state, &u.bytes, u.field.clone())
+                .await?
+                .map_err(|e| in_file(e.text()))?;
             if let Some(rect) = &u.rect {
-                appearance(rect, "", "", info.page_count())
-                    .map_err(|e| JobError::Invalid(text!("error.job.in_file", file = name, reason => e)))?;
+                appearance(rect, "", "", info.page_count()).map_err(in_file)?;
+            }
+            if let Some(field) = &u.field {
+                visible = info
+                    .signature_fields
+                    .iter()
+                    .any(|f| &f.name == field && f.rect.is_some());
             }
         } else if u.rect.is_some() {
             return Err(JobError::Invalid(crate::text!(
                 "error.job.visible_signature_rectangle_for_pdfs",
+                name
+            )));
+        } else if u.field.is_some() {
+            return Err(JobError::Invalid(crate::text!(
+                "error.job.signature_field_for_pdfs",
                 name
             )));
         }
@@ -212,13 +230,14 @@ pub async fn create(
         let format = kind.format();
         kinds.push(kind);
         files.push(UploadedFile {
+            field: u.field.clone().filter(|_| pades),
             n,
             name,
             size: u.bytes.len(),
             sha256: hex::encode(HashAlg::Sha256.digest(&u.bytes)),
             format,
             output,
-            visible: u.rect.is_some(),
+            visible,
         });
     }
     let quota = db::credentials::quota(&state.db, &cred.id).await?;
@@ -247,6 +266,7 @@ pub async fn create(
             kind: *kind,
             digest,
             rect: rect.as_deref(),
+            field: u.field.as_deref(),
             content: &u.bytes,
         })
         .collect();
@@ -268,6 +288,70 @@ pub async fn create(
             left: quota.map(|q| q.remaining()),
         },
         expires_at: rfc3339(now + limits.retention_secs),
+    })
+}
+
+/// Reads an uploaded PDF as signing will (within the memory budget, off the async runtime): what
+/// [`crate::pdf::inspect`] says, or, with a `field`, [`crate::pdf::inspect_field`]. The outer error is the
+/// server's, the inner one the file's.
+async fn inspect_upload(
+    state: &Services,
+    bytes: &[u8],
+    field: Option<String>,
+) -> Result<Result<crate::pdf::PdfInfo, pades::PdfError>, JobError> {
+    let admission = &state.settings.admission;
+    let _parse = state
+        .admission
+        .reserve_parse(bytes.len(), true, admission, crate::admission::Work::Pdf)
+        .await?;
+    let (bytes, limits) = (bytes.to_vec(), crate::pdf::Limits::of(&state.settings));
+    tokio::task::spawn_blocking(move || match field {
+        Some(name) => crate::pdf::inspect_field(&bytes, &name, &limits),
+        None => crate::pdf::inspect(&bytes, &limits),
+    })
+    .await
+    .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = e)))
+}
+
+/// What the signing page learns of a PDF before the upload: its pages and the empty signature fields it may sign
+/// into.
+#[derive(Debug, Serialize)]
+pub struct PdfFields {
+    pub pages: usize,
+    pub signature_fields: Vec<EmptyField>,
+}
+
+/// An empty signature field of a PDF.
+#[derive(Debug, Serialize)]
+pub struct EmptyField {
+    /// Its fully qualified name: what `field_<n>` names.
+    pub name: String,
+    /// The page its widget is on, from 1; none when it is on none.
+    pub page: Option<usize>,
+    /// `[x1, y1, x2, y2]` in that page's PDF points, where the signature will show; none: invisible.
+    pub rect: Option<[f64; 4]>,
+}
+
+/// `POST /sign-jobs/inspect`: the pages and empty signature fields of a PDF (the signing page's choice of a field);
+/// a PDF that cannot be signed is refused with its reason.
+pub async fn inspect(state: &Services, pdf: &[u8]) -> Result<PdfFields, JobError> {
+    if pdf.len() > state.settings.documents.max_pdf_bytes {
+        return Err(too_large(&state.settings.documents));
+    }
+    let info = inspect_upload(state, pdf, None)
+        .await?
+        .map_err(|e| JobError::Invalid(e.text()))?;
+    Ok(PdfFields {
+        pages: info.page_count(),
+        signature_fields: info
+            .signature_fields
+            .into_iter()
+            .map(|f| EmptyField {
+                name: f.name,
+                page: f.page,
+                rect: f.rect,
+            })
+            .collect(),
     })
 }
 
@@ -373,7 +457,7 @@ async fn sign_claimed(
     }
     let mut files = db::jobs::uploads(&state.db, id).await?;
     let holder = format!("{} {}", user.given_name, user.surname);
-    let date = format!("{} UTC", rfc3339(now).replace('T', " ").trim_end_matches('Z'));
+    let date = signer::shown_date(now);
     let mut items = files
         .iter_mut()
         .map(|f| item_of(f, j.level, &holder, &date))
@@ -439,21 +523,28 @@ async fn sign_claimed(
 }
 
 /// What the signer makes of an uploaded file, whose content moves into it (a large file is not held twice): a PAdES
-/// signature (visible where the holder drew its rectangle) or an enclosing `.p7s`.
+/// signature (visible where the holder drew its rectangle, or in the field the holder chose) or an enclosing `.p7s`.
 fn item_of(f: &mut db::jobs::Upload, level: Level, holder: &str, date: &str) -> Result<Item, JobError> {
     let format = match f.kind {
         FileKind::Pades => {
-            let appearance = match f.rect.as_deref().map(serde_json::from_str::<Value>) {
-                Some(Ok(r)) => Some(appearance(&r, holder, date, usize::MAX).map_err(JobError::Invalid)?),
-                Some(Err(e)) => {
+            let placement = match (f.rect.as_deref().map(serde_json::from_str::<Value>), f.field.take()) {
+                (Some(Ok(r)), _) => {
+                    pades::Placement::Visible(appearance(&r, holder, date, usize::MAX).map_err(JobError::Invalid)?)
+                }
+                (Some(Err(e)), _) => {
                     return Err(JobError::Invalid(text!(
                         "error.http.detail",
                         detail = format!("stored rectangle: {e}")
                     )))
                 }
-                None => None,
+                (None, Some(name)) => pades::Placement::Field {
+                    name,
+                    signer: holder.to_owned(),
+                    date: date.to_owned(),
+                },
+                (None, None) => pades::Placement::Invisible,
             };
-            Format::Pades { appearance }
+            Format::Pades { placement }
         }
         FileKind::Cades => Format::Cades { attached: true },
     };

@@ -3,8 +3,9 @@
 //!
 //! The signer's key is in the HSM, so nothing here signs. [`prepare`] appends to the untouched original a revision
 //! with a signature dictionary whose `/Contents` is a zero-filled placeholder, a signature field (invisible, or
-//! visible with an appearance in a rectangle of a page), the page's updated `/Annots`, the AcroForm with
-//! `/SigFlags 3`, and a cross-reference section of the kind the original's last one is, chained with `/Prev`.
+//! visible with an appearance in a rectangle of a page) with the page's updated `/Annots` — or, instead of a new
+//! field, the document's empty signature field that the request names, filled — the AcroForm with `/SigFlags 3`,
+//! and a cross-reference section of the kind the original's last one is, chained with `/Prev`.
 //! [`Prepared::digest`] hashes what the `/ByteRange` covers (all but the `/Contents` hex string); the caller makes
 //! the CMS over that digest (`documents::cms`, detached, no signing-time; or an RFC 3161 token for a document
 //! timestamp) and [`Prepared::finish`] writes it into the placeholder. [`add_dss`] appends the long-term validation
@@ -18,8 +19,8 @@ use sha2::Digest;
 
 use crate::hsm::HashAlg;
 use crate::pdf::{
-    checked_rect, fmt_num, framed_text, get, serialize, set, stream_object, AcroForm, Analysis, Dict, Doc, Increment,
-    Obj, Page, Ref, SignatureDict,
+    checked_rect, fmt_num, framed_text, get, serialize, set, stream_object, AcroForm, Analysis, Dict, Doc, FieldTarget,
+    Increment, Obj, Page, Ref, SignatureDict, Widget,
 };
 
 // What PAdES's functions take and return is the PDF module's; named here too, so a caller of PAdES needs one path.
@@ -47,6 +48,21 @@ pub struct Appearance {
     pub name: String,
     /// The date as it should read, formatted by the caller.
     pub date: String,
+}
+
+/// Where the signature goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placement {
+    /// A new signature field, invisible: a zero-size widget on page 1.
+    Invisible,
+    /// A new signature field shown in a rectangle of a page.
+    Visible(Appearance),
+    /// The document's empty signature field `name` (fully qualified, `parent.child`), filled: no field or widget
+    /// is added. When its widget has a rectangle on a page, the signature is shown there with `signer` (Helvetica,
+    /// as in [`Appearance::name`]) and `date`; the field's rectangle is the rectangle, none other can be asked for.
+    /// A field with a `/Lock` dictionary is filled and the lock recorded in the signature (a FieldMDP `/Reference`),
+    /// so validators hold later revisions to it. Only for [`Kind::Signature`].
+    Field { name: String, signer: String, date: String },
 }
 
 /// What the new signature field holds.
@@ -129,38 +145,54 @@ impl Prepared {
     }
 }
 
-/// Lays out the new revision with a signature field and a `placeholder_bytes` placeholder. `appearance` makes a
-/// visible signature (only for [`Kind::Signature`]); without it the widget is invisible, on page 1.
+/// Lays out the new revision with the signature where `placement` says and a `placeholder_bytes` placeholder.
 ///
 /// A PDF certified with DocMDP level 1 takes no signature ([`PdfError::CertifiedNoChanges`]); a document timestamp
-/// is allowed there (PAdES and ISO 32000-2 do not count DSS and document timestamp updates as changes).
+/// is allowed there (PAdES and ISO 32000-2 do not count DSS and document timestamp updates as changes). Levels 2
+/// and 3 allow signing, a prepared field as well as a new one. A named field must be an empty signature field
+/// ([`PdfError::NoSuchField`], [`PdfError::NotSignatureField`], [`PdfError::FieldSigned`]) shown in one place at
+/// most, and never takes a document timestamp ([`PdfError::UnusableField`]).
 pub fn prepare(
     pdf: &[u8],
     kind: Kind,
-    appearance: Option<&Appearance>,
+    placement: &Placement,
     placeholder_bytes: usize,
     limits: &Limits,
 ) -> Result<Prepared, PdfError> {
-    let modified = check_request(kind, appearance, placeholder_bytes)?;
+    let modified = check_request(kind, placement, placeholder_bytes)?;
     let doc = Doc::open(pdf, limits)?;
     let analysis = Analysis::of(&doc)?;
     if analysis.certification == Some(1) && matches!(kind, Kind::Signature { .. }) {
         return Err(PdfError::CertifiedNoChanges);
     }
-    let page = target_page(&analysis, appearance)?;
-
     let mut inc = Increment::new(&doc);
     let sig_ref = inc.alloc();
-    let widget_ref = inc.alloc();
-    let field_name = analysis.new_field_name();
-    let widget = widget(&mut inc, page, &field_name, sig_ref, appearance)?;
-    inc.put(widget_ref, serialize(&Obj::Dict(widget)));
-
-    add_annotation(&doc, &mut inc, page.reference, widget_ref)?;
     let mut catalog = analysis.catalog.clone();
-    let version_raised = raise_version(&doc, &mut catalog);
-    let field_in_catalog = add_field(&doc, &analysis, &mut inc, &mut catalog, widget_ref)?;
-    if version_raised || field_in_catalog {
+    let (field_name, transforms, version_raised, form_in_catalog) = match placement {
+        Placement::Field { name, signer, date } => {
+            let target = analysis.field(&doc, name)?;
+            let reference = fill_field(&doc, &analysis, &mut inc, target, sig_ref, (signer, date))?;
+            let version_raised = raise_version(&doc, &mut catalog);
+            let form_in_catalog = update_form(&doc, &analysis, &mut inc, &mut catalog, None)?;
+            (name.clone(), reference, version_raised, form_in_catalog)
+        }
+        Placement::Invisible | Placement::Visible(_) => {
+            let appearance = match placement {
+                Placement::Visible(a) => Some(a),
+                _ => None,
+            };
+            let page = target_page(&analysis, appearance)?;
+            let widget_ref = inc.alloc();
+            let field_name = analysis.new_field_name();
+            let widget = widget(&mut inc, page, &field_name, sig_ref, appearance)?;
+            inc.put(widget_ref, serialize(&Obj::Dict(widget)));
+            add_annotation(&doc, &mut inc, page.reference, widget_ref)?;
+            let version_raised = raise_version(&doc, &mut catalog);
+            let form_in_catalog = update_form(&doc, &analysis, &mut inc, &mut catalog, Some(widget_ref))?;
+            (field_name, None, version_raised, form_in_catalog)
+        }
+    };
+    if version_raised || form_in_catalog {
         inc.put(analysis.catalog_ref, serialize(&Obj::Dict(catalog)));
     }
 
@@ -169,6 +201,7 @@ pub fn prepare(
         modified,
         placeholder_bytes,
         doc_timestamp: kind == Kind::DocumentTimestamp,
+        transforms,
     };
     let (file, contents) = inc.finish_signed(signature)?;
     Ok(Prepared {
@@ -179,12 +212,9 @@ pub fn prepare(
 }
 
 /// What is refused before the file is read: a placeholder out of range, a signing time that is no PDF date, a
-/// visible document timestamp. Returns the signature's `/M`, none for a document timestamp.
-fn check_request(
-    kind: Kind,
-    appearance: Option<&Appearance>,
-    placeholder_bytes: usize,
-) -> Result<Option<String>, PdfError> {
+/// visible document timestamp or one into a named field. Returns the signature's `/M`, none for a document
+/// timestamp.
+fn check_request(kind: Kind, placement: &Placement, placeholder_bytes: usize) -> Result<Option<String>, PdfError> {
     if placeholder_bytes == 0 || placeholder_bytes > MAX_PLACEHOLDER_BYTES {
         return Err(PdfError::InvalidPlaceholder {
             requested: placeholder_bytes,
@@ -195,12 +225,16 @@ fn check_request(
         Kind::Signature { signing_time } => Some(pdf_date(signing_time)?),
         Kind::DocumentTimestamp => None,
     };
-    if appearance.is_some() && kind == Kind::DocumentTimestamp {
-        return Err(PdfError::InvalidAppearance(crate::text!(
+    match (kind, placement) {
+        (Kind::DocumentTimestamp, Placement::Visible(_)) => Err(PdfError::InvalidAppearance(crate::text!(
             "error.pdf.timestamp_invisible"
-        )));
+        ))),
+        (Kind::DocumentTimestamp, Placement::Field { name, .. }) => Err(PdfError::UnusableField {
+            name: name.clone(),
+            reason: crate::text!("error.pdf.field_timestamp"),
+        }),
+        _ => Ok(modified),
     }
-    Ok(modified)
 }
 
 /// The page the widget goes on: the appearance's, or page 1 for an invisible signature.
@@ -244,7 +278,10 @@ fn widget(
         Some(a) => {
             let rect = checked_rect(a.rect, &page.geometry)?;
             let ap_ref = inc.alloc();
-            inc.put(ap_ref, visible_appearance(a, rect, page.geometry.rotate));
+            inc.put(
+                ap_ref,
+                visible_appearance((&a.name, &a.date), rect, page.geometry.rotate),
+            );
             set(
                 &mut widget,
                 b"Rect",
@@ -263,15 +300,106 @@ fn widget(
     Ok(widget)
 }
 
-/// The appearance of a visible signature: a thin frame, "Semnat digital / Digitally signed", the name larger, the
-/// date; Helvetica sized to fit, turned upright on a rotated page.
-fn visible_appearance(a: &Appearance, rect: [f64; 4], rotate: u16) -> Vec<u8> {
-    let lines = [
-        ("Semnat digital / Digitally signed", 0.8),
-        (a.name.as_str(), 1.2),
-        (a.date.as_str(), 0.8),
-    ];
+/// The appearance of a visible signature: a thin frame, "Semnat digital / Digitally signed", the signer's name
+/// larger, the date; Helvetica sized to fit, turned upright on a rotated page.
+fn visible_appearance((name, date): (&str, &str), rect: [f64; 4], rotate: u16) -> Vec<u8> {
+    let lines = [("Semnat digital / Digitally signed", 0.8), (name, 1.2), (date, 0.8)];
     framed_text(&lines, rect, rotate)
+}
+
+/// Fills the empty signature field `target` with the signature dictionary `sig_ref` (its `/V`) and, when its widget
+/// has a rectangle on a page, shows the signature there with the signer's name and the date. Returns the
+/// signature's `/Reference` when the field has a `/Lock` dictionary.
+fn fill_field(
+    doc: &Doc,
+    analysis: &Analysis,
+    inc: &mut Increment,
+    target: &FieldTarget,
+    sig_ref: Ref,
+    text: (&str, &str),
+) -> Result<Option<Obj>, PdfError> {
+    let (field_ref, mut field) = (target.field.0, target.field.1.clone());
+    set(&mut field, b"V", Obj::Ref(sig_ref));
+    let shown = match (target.page, target.rect) {
+        (Some(i), Some(rect)) => analysis.pages.get(i).map(|page| (page, rect)),
+        _ => None,
+    };
+    if let Some((page, rect)) = shown {
+        match &target.widget {
+            Widget::Merged => show(doc, inc, &mut field, page, rect, text)?,
+            Widget::Kid(widget_ref, widget) => {
+                let mut widget = widget.clone();
+                show(doc, inc, &mut widget, page, rect, text)?;
+                inc.put(*widget_ref, serialize(&Obj::Dict(widget)));
+            }
+            Widget::None => {}
+        }
+    }
+    inc.put(field_ref, serialize(&Obj::Dict(field)));
+    lock_reference(doc, &target.field.1, analysis.catalog_ref)
+}
+
+/// Gives a prepared field's widget the signature's appearance in its own rectangle: the author placed and sized it,
+/// so it is taken as it is (no minimum size, as a new rectangle has). Its other entries (flags, border) stay.
+fn show(
+    doc: &Doc,
+    inc: &mut Increment,
+    widget: &mut Dict,
+    page: &Page,
+    rect: [f64; 4],
+    text: (&str, &str),
+) -> Result<(), PdfError> {
+    let rotate = page.geometry.rotate;
+    let ap_ref = inc.alloc();
+    inc.put(ap_ref, visible_appearance(text, rect, rotate));
+    set(widget, b"AP", Obj::Dict(vec![(b"N".to_vec(), Obj::Ref(ap_ref))]));
+    if rotate != 0 {
+        // The appearance is turned with the page; a viewer learns it from /MK /R.
+        let mut mk = match get(widget, b"MK") {
+            Some(mk) => match doc.deref(mk)? {
+                Obj::Dict(d) => d,
+                _ => Dict::new(),
+            },
+            None => Dict::new(),
+        };
+        set(&mut mk, b"R", Obj::Int(i64::from(rotate)));
+        set(widget, b"MK", Obj::Dict(mk));
+    }
+    Ok(())
+}
+
+/// The signature's `/Reference` for a field with a well-formed `/Lock` dictionary (ISO 32000-1 §12.7.4.5 and
+/// §12.8.2.4): the FieldMDP transform with the lock's `/Action` and `/Fields`, and its `/P` (ISO 32000-2) as Acrobat
+/// and pyHanko write it, over the catalog. Validators then refuse later changes to the locked fields. A lock
+/// without a valid `/Action` locks nothing and is left out.
+fn lock_reference(doc: &Doc, field: &Dict, catalog: Ref) -> Result<Option<Obj>, PdfError> {
+    let Some(lock) = get(field, b"Lock") else {
+        return Ok(None);
+    };
+    let Obj::Dict(lock) = doc.deref(lock)? else {
+        return Ok(None);
+    };
+    let action = match get(&lock, b"Action") {
+        Some(Obj::Name(a)) if [&b"All"[..], b"Include", b"Exclude"].contains(&a.as_slice()) => Obj::Name(a.clone()),
+        _ => return Ok(None),
+    };
+    let mut params = vec![
+        (b"Type".to_vec(), Obj::name("TransformParams")),
+        (b"Action".to_vec(), action),
+    ];
+    for key in [&b"Fields"[..], b"P"] {
+        if let Some(value) = get(&lock, key) {
+            params.push((key.to_vec(), doc.deref(value)?));
+        }
+    }
+    params.push((b"V".to_vec(), Obj::name("1.2")));
+    let sig_ref = vec![
+        (b"Type".to_vec(), Obj::name("SigRef")),
+        (b"TransformMethod".to_vec(), Obj::name("FieldMDP")),
+        (b"TransformParams".to_vec(), Obj::Dict(params)),
+        (b"Data".to_vec(), Obj::Ref(catalog)),
+    ];
+    Ok(Some(Obj::Array(vec![Obj::Dict(sig_ref)])))
 }
 
 /// Appends a `/DSS` (PAdES B-LT) with the given DER certificates, CRLs and OCSP responses (each written once), by
@@ -387,15 +515,15 @@ fn raise_version(doc: &Doc, catalog: &mut Dict) -> bool {
     true
 }
 
-/// Adds the field to the AcroForm's `/Fields` and sets `/SigFlags 3`, rewriting as little as possible: the
-/// `/Fields` array if it is an object of its own, the AcroForm if it is, else the AcroForm entry of `catalog`, which
-/// the caller writes (returns `true` then).
-fn add_field(
+/// Adds the new `field` (if any) to the AcroForm's `/Fields` and sets `/SigFlags 3`, rewriting as little as
+/// possible: the `/Fields` array if it is an object of its own, the AcroForm if it is, else the AcroForm entry of
+/// `catalog`, which the caller writes (returns `true` then).
+fn update_form(
     doc: &Doc,
     analysis: &Analysis,
     inc: &mut Increment,
     catalog: &mut Dict,
-    field: Ref,
+    field: Option<Ref>,
 ) -> Result<bool, PdfError> {
     let (mut form, place) = match &analysis.acroform {
         AcroForm::None => (Dict::new(), None),
@@ -403,28 +531,8 @@ fn add_field(
         AcroForm::Indirect(r, d) => (d.clone(), Some(*r)),
     };
     let mut form_changed = false;
-    let fields_object = match get(&form, b"Fields") {
-        Some(Obj::Ref(r)) => match doc.fetch(*r, 0)? {
-            (Obj::Array(fields), None) => Some((*r, fields)),
-            _ => None,
-        },
-        _ => None,
-    };
-    match (fields_object, get(&form, b"Fields")) {
-        (Some((r, mut fields)), _) => {
-            fields.push(Obj::Ref(field));
-            inc.put(r, serialize(&Obj::Array(fields)));
-        }
-        (None, Some(Obj::Array(a))) => {
-            let mut fields = a.clone();
-            fields.push(Obj::Ref(field));
-            set(&mut form, b"Fields", Obj::Array(fields));
-            form_changed = true;
-        }
-        (None, _) => {
-            set(&mut form, b"Fields", Obj::Array(vec![Obj::Ref(field)]));
-            form_changed = true;
-        }
+    if let Some(field) = field {
+        form_changed = add_to_fields(doc, inc, &mut form, field)?;
     }
     let flags = match get(&form, b"SigFlags") {
         Some(Obj::Int(f)) => *f,
@@ -457,6 +565,35 @@ fn add_field(
     }
 }
 
+/// Adds `field` to the `/Fields` of `form`: rewrites the array if it is an object of its own, else `form` (returns
+/// `true` then).
+fn add_to_fields(doc: &Doc, inc: &mut Increment, form: &mut Dict, field: Ref) -> Result<bool, PdfError> {
+    let fields_object = match get(form, b"Fields") {
+        Some(Obj::Ref(r)) => match doc.fetch(*r, 0)? {
+            (Obj::Array(fields), None) => Some((*r, fields)),
+            _ => None,
+        },
+        _ => None,
+    };
+    match (fields_object, get(form, b"Fields")) {
+        (Some((r, mut fields)), _) => {
+            fields.push(Obj::Ref(field));
+            inc.put(r, serialize(&Obj::Array(fields)));
+            Ok(false)
+        }
+        (None, Some(Obj::Array(a))) => {
+            let mut fields = a.clone();
+            fields.push(Obj::Ref(field));
+            set(form, b"Fields", Obj::Array(fields));
+            Ok(true)
+        }
+        (None, _) => {
+            set(form, b"Fields", Obj::Array(vec![Obj::Ref(field)]));
+            Ok(true)
+        }
+    }
+}
+
 /// `D:YYYYMMDDHHmmSS+00'00'` in UTC.
 fn pdf_date(unix_seconds: i64) -> Result<String, PdfError> {
     let t = time::OffsetDateTime::from_unix_timestamp(unix_seconds).map_err(|_| PdfError::InvalidTime(unix_seconds))?;
@@ -480,17 +617,19 @@ mod tests {
     use crate::pdf::testing::{fan_out_fields, limits, pdf, pdf_with_object_stream, CERTIFIED_NO_CHANGES, TWO_PAGES};
 
     fn sign_fake(pdf: &[u8], appearance: Option<&Appearance>) -> Vec<u8> {
-        let prepared = prepare(
-            pdf,
-            Kind::Signature {
-                signing_time: 1_767_225_600,
-            },
-            appearance,
-            64,
-            &limits(),
-        )
-        .unwrap();
-        prepared.finish(&[0x30, 0x03, 0x02, 0x01, 0x01]).unwrap()
+        let placement = match appearance {
+            Some(a) => Placement::Visible(a.clone()),
+            None => Placement::Invisible,
+        };
+        sign_into(pdf, &placement).unwrap()
+    }
+
+    fn sign_into(pdf: &[u8], placement: &Placement) -> Result<Vec<u8>, PdfError> {
+        let kind = Kind::Signature {
+            signing_time: 1_767_225_600,
+        };
+        let prepared = prepare(pdf, kind, placement, 64, &limits())?;
+        prepared.finish(&[0x30, 0x03, 0x02, 0x01, 0x01])
     }
 
     #[test]
@@ -501,7 +640,7 @@ mod tests {
             Kind::Signature {
                 signing_time: 1_767_225_600,
             },
-            None,
+            &Placement::Invisible,
             100,
             &limits(),
         )
@@ -559,7 +698,7 @@ mod tests {
             assert_eq!((after_once.level, after_once.modified()), (Change::Signatures, false));
             let with_dss = add_dss(&twice, &[b"cert".to_vec()], &[b"crl".to_vec()], &[], &limits()).unwrap();
             assert_eq!(level(&with_dss, twice.len()).level, Change::ValidationData);
-            let stamped = prepare(&with_dss, Kind::DocumentTimestamp, None, 64, &limits())
+            let stamped = prepare(&with_dss, Kind::DocumentTimestamp, &Placement::Invisible, 64, &limits())
                 .unwrap()
                 .finish(&[0x30, 0x03, 0x02, 0x01, 0x01])
                 .unwrap();
@@ -647,7 +786,10 @@ mod tests {
         let table = sign_fake(&pdf(&TWO_PAGES), None);
         let tail = String::from_utf8_lossy(&table[pdf(&TWO_PAGES).len()..]).into_owned();
         assert!(tail.contains("\nxref\n") && tail.contains("/Prev "), "{tail}");
-        assert!(tail.contains("/ID [<0102> <0304>]"));
+        assert!(
+            tail.contains("/ID [<0102> <") && !tail.contains("<0304>"),
+            "the first /ID element stays, the second is new: {tail}"
+        );
         let original = pdf_with_object_stream(&TWO_PAGES);
         let stream = sign_fake(&original, None);
         let tail = String::from_utf8_lossy(&stream[original.len()..]).into_owned();
@@ -658,23 +800,38 @@ mod tests {
     #[test]
     fn what_cannot_be_signed_is_refused_with_its_reason() {
         let certified = pdf(&CERTIFIED_NO_CHANGES);
-        let sign = |pdf: &[u8]| prepare(pdf, Kind::Signature { signing_time: 0 }, None, 10, &limits());
+        let sign = |pdf: &[u8]| {
+            prepare(
+                pdf,
+                Kind::Signature { signing_time: 0 },
+                &Placement::Invisible,
+                10,
+                &limits(),
+            )
+        };
         assert_eq!(sign(&certified).unwrap_err(), PdfError::CertifiedNoChanges);
-        assert!(prepare(&certified, Kind::DocumentTimestamp, None, 10, &limits()).is_ok());
+        assert!(prepare(
+            &certified,
+            Kind::DocumentTimestamp,
+            &Placement::Invisible,
+            10,
+            &limits()
+        )
+        .is_ok());
         let original = pdf(&TWO_PAGES);
         assert!(matches!(
             sign_with_page(&original, 3),
             Err(PdfError::NoSuchPage { page: 3, pages: 2 })
         ));
         assert!(matches!(
-            prepare(&original, Kind::DocumentTimestamp, None, 0, &limits()),
+            prepare(&original, Kind::DocumentTimestamp, &Placement::Invisible, 0, &limits()),
             Err(PdfError::InvalidPlaceholder { .. })
         ));
         assert!(matches!(
             prepare(
                 &original,
                 Kind::DocumentTimestamp,
-                None,
+                &Placement::Invisible,
                 MAX_PLACEHOLDER_BYTES + 1,
                 &limits()
             ),
@@ -692,7 +849,7 @@ mod tests {
         prepare(
             pdf,
             Kind::Signature { signing_time: 0 },
-            Some(&appearance),
+            &Placement::Visible(appearance),
             10,
             &limits(),
         )
@@ -708,7 +865,13 @@ mod tests {
                 name: "N".into(),
                 date: "D".into(),
             };
-            prepare(&original, Kind::Signature { signing_time: 0 }, Some(&a), 10, &limits())
+            prepare(
+                &original,
+                Kind::Signature { signing_time: 0 },
+                &Placement::Visible(a),
+                10,
+                &limits(),
+            )
         };
         assert!(with([300.0, 100.0, 100.0, 50.0]).is_ok(), "corners in any order");
         assert!(matches!(
@@ -730,6 +893,186 @@ mod tests {
         assert_eq!(pdf_date(0).unwrap(), "D:19700101000000+00'00'");
         assert_eq!(pdf_date(1_767_225_600 + 3661).unwrap(), "D:20260101010101+00'00'");
         assert_eq!(pdf_date(i64::MAX), Err(PdfError::InvalidTime(i64::MAX)));
+    }
+
+    /// A form of two pages: `Sig1` (field and widget merged, on page 1), `parent.child` (a field whose widget is a
+    /// kid without `/P`, listed by the turned page 2), the text field `Name`, the signed field `Signed`, `Twice` (one
+    /// field, two widgets) and `Locked` (invisible, locking `Name`).
+    const FORM: [&str; 16] = [
+        "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R 6 0 R 9 0 R 10 0 R 12 0 R 15 0 R] >> >>",
+        "<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 /MediaBox [0 0 595 842] >>",
+        "<< /Type /Page /Parent 2 0 R /Annots [5 0 R 9 0 R 10 0 R 13 0 R 14 0 R 15 0 R] >>",
+        "<< /Type /Page /Parent 2 0 R /Rotate 90 /Annots [8 0 R] >>",
+        "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Sig1) /F 4 /Rect [300 150 100 100] /P 3 0 R >>",
+        "<< /FT /Sig /T (parent) /Kids [7 0 R] >>",
+        "<< /T (child) /Parent 6 0 R /Kids [8 0 R] >>",
+        "<< /Type /Annot /Subtype /Widget /Parent 7 0 R /Rect [10 10 110 60] /MK << /BG [1] >> >>",
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (Name) /V (Ana) /Rect [10 700 200 720] /P 3 0 R >>",
+        "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Signed) /V 11 0 R /Rect [0 0 0 0] /P 3 0 R >>",
+        "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached >>",
+        "<< /FT /Sig /T (Twice) /Kids [13 0 R 14 0 R] >>",
+        "<< /Type /Annot /Subtype /Widget /Parent 12 0 R /Rect [10 10 60 60] /P 3 0 R >>",
+        "<< /Type /Annot /Subtype /Widget /Parent 12 0 R /Rect [70 10 120 60] /P 3 0 R >>",
+        "<< /Type /Annot /Subtype /Widget /FT /Sig /T <FEFF004C006F0063006B00650064> /Rect [0 0 0 0] /P 3 0 R /Lock 16 0 R >>",
+        "<< /Type /SigFieldLock /Action /Include /Fields [(Name)] >>",
+    ];
+
+    /// Object `num` of a revision's text.
+    fn object(revision: &str, num: u32) -> &str {
+        let start = format!("\n{num} 0 obj\n");
+        let body = revision
+            .split(start.as_str())
+            .nth(1)
+            .unwrap_or_else(|| panic!("no object {num}: {revision}"));
+        body.split("endobj").next().unwrap_or_default()
+    }
+
+    fn into(name: &str) -> Placement {
+        Placement::Field {
+            name: name.into(),
+            signer: "Ana Pop".into(),
+            date: "2026-01-01 12:00:00 UTC".into(),
+        }
+    }
+
+    #[test]
+    fn the_empty_signature_fields_are_listed_with_their_page_and_rectangle() {
+        let info = inspect(&pdf(&FORM), &limits()).unwrap();
+        assert_eq!(info.signatures, 1);
+        let field = |name: &str, page, rect| crate::pdf::EmptySignatureField {
+            name: name.into(),
+            page,
+            rect,
+        };
+        assert_eq!(
+            info.signature_fields,
+            [
+                field("Sig1", Some(1), Some([100.0, 100.0, 300.0, 150.0])),
+                field("parent.child", Some(2), Some([10.0, 10.0, 110.0, 60.0])),
+                field("Locked", Some(1), None),
+            ],
+            "Twice (two widgets) cannot be filled, Signed is signed, Name is text"
+        );
+        assert!(inspect(&pdf(&TWO_PAGES), &limits())
+            .unwrap()
+            .signature_fields
+            .is_empty());
+    }
+
+    #[test]
+    fn a_named_field_is_filled_with_its_appearance_and_no_field_or_annotation_is_added() {
+        let original = pdf(&FORM);
+        let signed = sign_into(&original, &into("Sig1")).unwrap();
+        let tail = String::from_utf8_lossy(&signed[original.len()..]).into_owned();
+        let field = object(&tail, 5);
+        assert!(field.contains("/T (Sig1)") && field.contains("/V 17 0 R"), "{field}");
+        assert!(field.contains("/AP << /N 18 0 R >>"), "{field}");
+        assert!(
+            tail.contains("(Ana Pop) Tj") && tail.contains("(2026-01-01 12:00:00 UTC) Tj"),
+            "{tail}"
+        );
+        assert!(
+            tail.contains("/BBox [0 0 200 50]"),
+            "the appearance fills the field's rectangle: {tail}"
+        );
+        assert!(!tail.contains("/Annots") && !tail.contains("(Signature1)"), "{tail}");
+        assert!(tail.contains("/SigFlags 3"), "{tail}");
+        assert!(!tail.contains("/Reference"), "no lock, no transform: {tail}");
+        let info = inspect(&signed, &limits()).unwrap();
+        assert_eq!(info.signatures, 2);
+        assert_eq!(info.signature_fields.len(), 2, "parent.child and Locked are left");
+        let names: Vec<String> = crate::pdf::signature_fields(&signed, &limits())
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["Sig1", "Signed"]);
+        let prepared = prepare(
+            &original,
+            Kind::Signature { signing_time: 0 },
+            &into("Sig1"),
+            64,
+            &limits(),
+        )
+        .unwrap();
+        assert_eq!(prepared.field_name(), "Sig1");
+    }
+
+    #[test]
+    fn a_kid_widget_without_its_page_is_found_through_the_annotations_and_turned_with_the_page() {
+        let original = pdf(&FORM);
+        let signed = sign_into(&original, &into("parent.child")).unwrap();
+        let tail = String::from_utf8_lossy(&signed[original.len()..]).into_owned();
+        let field = object(&tail, 7);
+        assert!(field.contains("/V 17 0 R") && !field.contains("/AP"), "{field}");
+        let widget = object(&tail, 8);
+        assert!(widget.contains("/AP << /N 18 0 R >>"), "{widget}");
+        assert!(widget.contains("/MK << /BG [1] /R 90 >>"), "{widget}");
+        assert!(!widget.contains("/V "), "{widget}");
+        assert!(!tail.contains("/Annots"), "{tail}");
+    }
+
+    #[test]
+    fn a_locked_field_records_its_lock_and_an_invisible_one_gets_no_appearance() {
+        let original = pdf(&FORM);
+        let signed = sign_into(&original, &into("Locked")).unwrap();
+        let tail = String::from_utf8_lossy(&signed[original.len()..]).into_owned();
+        assert!(
+            tail.contains(
+                "/Reference [<< /Type /SigRef /TransformMethod /FieldMDP /TransformParams << /Type /TransformParams \
+                 /Action /Include /Fields [(Name)] /V /1.2 >> /Data 1 0 R >>]"
+            ),
+            "{tail}"
+        );
+        assert!(!tail.contains("/AP") && !tail.contains(" Tj"), "{tail}");
+    }
+
+    #[test]
+    fn a_field_that_cannot_take_the_signature_is_refused_with_its_reason() {
+        let original = pdf(&FORM);
+        let sign = |name: &str| sign_into(&original, &into(name)).unwrap_err();
+        assert_eq!(sign("Nope"), PdfError::NoSuchField("Nope".into()));
+        assert_eq!(sign("Name"), PdfError::NotSignatureField("Name".into()));
+        assert_eq!(sign("parent"), PdfError::NotSignatureField("parent".into()));
+        assert_eq!(sign("Signed"), PdfError::FieldSigned("Signed".into()));
+        assert!(matches!(sign("Twice"), PdfError::UnusableField { name, .. } if name == "Twice"));
+        assert_eq!(
+            sign("Twice").to_string(),
+            "The signature field Twice cannot be filled: it is shown in 2 places, and only a field shown in one place \
+             is filled."
+        );
+        assert!(matches!(
+            prepare(&original, Kind::DocumentTimestamp, &into("Sig1"), 64, &limits()),
+            Err(PdfError::UnusableField { .. })
+        ));
+        assert_eq!(
+            sign_into(&pdf(&TWO_PAGES), &into("Sig1")).unwrap_err(),
+            PdfError::NoSuchField("Sig1".into())
+        );
+        assert!(crate::pdf::inspect_field(&original, "Sig1", &limits()).is_ok());
+        assert_eq!(
+            crate::pdf::inspect_field(&original, "Signed", &limits()).unwrap_err(),
+            PdfError::FieldSigned("Signed".into())
+        );
+    }
+
+    #[test]
+    fn a_certified_document_takes_a_signature_in_its_field_only_where_its_level_allows_signing() {
+        let certified = |p: u8| {
+            let mut objects: Vec<String> = FORM.iter().map(|o| o.to_string()).collect();
+            objects[0] = objects[0].replace(">> >>", ">> /Perms << /DocMDP 17 0 R >> >>");
+            objects.push(format!(
+                "<< /Type /Sig /Reference [<< /TransformMethod /DocMDP /TransformParams << /P {p} /V /1.2 >> >>] >>"
+            ));
+            pdf(&objects.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            sign_into(&certified(1), &into("Sig1")).unwrap_err(),
+            PdfError::CertifiedNoChanges
+        );
+        for p in [2, 3] {
+            assert!(sign_into(&certified(p), &into("Sig1")).is_ok(), "P {p}");
+        }
     }
 
     #[test]
@@ -774,7 +1117,13 @@ mod tests {
                 }
             }
             let _ = inspect(&file, &limits());
-            if let Ok(p) = prepare(&file, Kind::Signature { signing_time: 0 }, None, 16, &limits()) {
+            if let Ok(p) = prepare(
+                &file,
+                Kind::Signature { signing_time: 0 },
+                &Placement::Invisible,
+                16,
+                &limits(),
+            ) {
                 let _ = p.finish(&[1; 16]);
             }
             let _ = add_dss(&file, &[vec![1]], &[], &[], &limits());

@@ -16,6 +16,7 @@ const MB: usize = 1024 * 1024;
 /// Registers the routes (under the `/api/v1` scope, before the account routes).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/sign-jobs").route(web::post().to(create)))
+        .service(web::resource("/sign-jobs/inspect").route(web::post().to(inspect)))
         .service(web::resource("/sign-jobs/{id}/authorize").route(web::post().to(authorize)))
         .service(web::resource("/sign-jobs/{id}/files/{n}").route(web::get().to(file)))
         .service(web::resource("/sign-jobs/{id}/SignedFiles.zip").route(web::get().to(zip)))
@@ -24,13 +25,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Reads the upload form: `files` parts (any number, with their file names), `rect_<n>` (JSON rectangle of the
-/// n-th file), `p7s_for_pdf` and `level`. Sizes are bounded while reading.
+/// n-th file), `field_<n>` (the n-th file's empty signature field to sign into; empty: none), `p7s_for_pdf` and
+/// `level`. Sizes are bounded while reading.
 async fn read_form(
     mut form: actix_multipart::Multipart,
     limits: &crate::config::DocumentSettings,
 ) -> Result<(Vec<Upload>, bool, Option<String>), JobError> {
     let mut uploads: Vec<Upload> = Vec::new();
     let mut rects: Vec<(usize, serde_json::Value)> = Vec::new();
+    let mut fields: Vec<(usize, String)> = Vec::new();
     let (mut p7s_for_pdf, mut level, mut total) = (false, None, 0usize);
     while let Some(part) = form.next().await {
         let mut part = part.map_err(|e| JobError::Invalid(crate::text!("error.job.malformed_upload", e)))?;
@@ -66,15 +69,17 @@ async fn read_form(
                 name: filename.unwrap_or_else(|| "document".into()),
                 bytes: buf,
                 rect: None,
+                field: None,
             }),
             "p7s_for_pdf" => p7s_for_pdf = matches!(text()?.trim(), "true" | "1" | "on"),
             "level" => level = Some(text()?.trim().to_owned()),
-            other => match other.strip_prefix("rect_").and_then(|n| n.parse::<usize>().ok()) {
-                Some(n) => {
+            other => match numbered(other) {
+                Some(("rect_", n)) => {
                     let v = serde_json::from_str(&text()?)
                         .map_err(|e| JobError::Invalid(crate::text!("error.job.not_json_rectangle", other, e)))?;
                     rects.push((n, v));
                 }
+                Some((_, n)) => fields.push((n, text()?)),
                 None => {
                     return Err(JobError::Invalid(crate::text!(
                         "error.job.unknown_form_field",
@@ -90,7 +95,22 @@ async fn read_form(
             .ok_or_else(|| JobError::Invalid(crate::text!("error.job.rect_names_no_uploaded_file", n)))?;
         upload.rect = Some(rect);
     }
+    for (n, field) in fields {
+        let upload = uploads
+            .get_mut(n)
+            .ok_or_else(|| JobError::Invalid(crate::text!("error.job.field_names_no_uploaded_file", n)))?;
+        // The page's "new signature" choice sends an empty name.
+        upload.field = Some(field).filter(|f| !f.is_empty());
+    }
     Ok((uploads, p7s_for_pdf, level))
+}
+
+/// A per-file form field, `rect_<n>` or `field_<n>`: its prefix and n.
+fn numbered(name: &str) -> Option<(&'static str, usize)> {
+    ["rect_", "field_"].into_iter().find_map(|prefix| {
+        let n = name.strip_prefix(prefix)?.parse().ok()?;
+        Some((prefix, n))
+    })
 }
 
 async fn create(
@@ -101,6 +121,18 @@ async fn create(
     let (uploads, p7s_for_pdf, level) = read_form(form, &state.settings.documents).await?;
     Ok(HttpResponse::Created()
         .json(jobs::create(&state.documents(), &user.user, uploads, p7s_for_pdf, level.as_deref()).await?))
+}
+
+/// `POST /sign-jobs/inspect`: one PDF (`file`), answered with its pages and empty signature fields.
+async fn inspect(
+    state: web::Data<AppState>,
+    _user: WebUser,
+    form: actix_multipart::Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let limits = &state.settings.documents;
+    let (file, _) = read_verify_form(form, limits.max_pdf_bytes, &["file"]).await?;
+    let file = file.ok_or_else(|| ApiError::invalid_request(crate::text!("error.job.choose_at_least_one_file")))?;
+    Ok(HttpResponse::Ok().json(jobs::inspect(&state.documents(), &file).await?))
 }
 
 #[derive(Deserialize)]
@@ -155,16 +187,17 @@ async fn history(state: web::Data<AppState>, user: WebUser) -> Result<HttpRespon
 }
 
 /// Reads the verification form: `file` (a signed PDF or a `.p7s`) and, for a detached `.p7s`, `content`; each up
-/// to the signing jobs' per-file limit.
+/// to `max` bytes. Only the parts `allowed` are taken (the inspection of a PDF takes a `file` alone).
 async fn read_verify_form(
     mut form: actix_multipart::Multipart,
     max: usize,
+    allowed: &[&str],
 ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ApiError> {
     let (mut file, mut content) = (None, None);
     while let Some(part) = form.next().await {
         let mut part = part.map_err(|e| ApiError::invalid_request(crate::text!("error.job.malformed_upload", e)))?;
         let name = part.name().unwrap_or_default().to_owned();
-        if name != "file" && name != "content" {
+        if !allowed.contains(&name.as_str()) {
             return Err(ApiError::invalid_request(crate::text!(
                 "error.job.unknown_form_field",
                 name
@@ -195,7 +228,8 @@ async fn read_verify_form(
 
 /// `POST /api/v1/verify`: public, no login.
 async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) -> Result<HttpResponse, ApiError> {
-    let (file, content) = read_verify_form(form, state.settings.documents.max_signed_bytes()).await?;
+    let (file, content) =
+        read_verify_form(form, state.settings.documents.max_signed_bytes(), &["file", "content"]).await?;
     let file = file.ok_or_else(|| ApiError::invalid_request(crate::text!(NO_FILE)))?;
     let size = file.len() + content.as_ref().map_or(0, Vec::len);
     // A DER `.p7s` starts with a SEQUENCE; anything else is read as a PDF, with what its streams may decode to.

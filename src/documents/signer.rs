@@ -23,8 +23,9 @@ use crate::text;
 pub enum Format {
     /// A CAdES `.p7s`: enclosing the content (`attached`) or detached.
     Cades { attached: bool },
-    /// A PAdES signature embedded in the PDF by an incremental update, invisible or visible.
-    Pades { appearance: Option<pades::Appearance> },
+    /// A PAdES signature embedded in the PDF by an incremental update: in a new field, invisible or visible, or in
+    /// the document's empty signature field.
+    Pades { placement: pades::Placement },
 }
 
 /// One document of a batch.
@@ -49,6 +50,31 @@ impl Item {
 /// the archive timestamp (CAdES) or the document timestamp (PAdES).
 pub fn transactions(level: Level) -> i64 {
     1 + i64::from(level.timestamped()) + i64::from(level == Level::BLTA)
+}
+
+/// How a visible signature shows when it was made: `2026-01-01 12:00:00 UTC`.
+pub fn shown_date(now: i64) -> String {
+    format!(
+        "{} UTC",
+        crate::clock::rfc3339(now).replace('T', " ").trim_end_matches('Z')
+    )
+}
+
+/// The name a visible signature shows for the holder of the certificate `cert_der`: its subject's common name
+/// (empty if it has none).
+pub fn shown_name(cert_der: &[u8]) -> String {
+    use der::Decode;
+    let Ok(cert) = x509_cert::Certificate::from_der(cert_der) else {
+        return String::new();
+    };
+    cert.tbs_certificate
+        .subject
+        .0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|atv| atv.oid == const_oid::db::rfc4519::CN)
+        .map(|atv| String::from_utf8_lossy(atv.value.value()).into_owned())
+        .unwrap_or_default()
 }
 
 /// The signer: who, with which key and algorithm, under which SAD.
@@ -231,7 +257,7 @@ fn sign_item(
             let p7s = cms::sign(&spec, enc, &mut sign).map_err(cms_error)?;
             Ok(Signed::Cades { p7s, raw })
         }
-        Format::Pades { appearance } => {
+        Format::Pades { placement } => {
             let pdf = item
                 .content
                 .as_deref()
@@ -241,7 +267,7 @@ fn sign_item(
             let prepared = pades::prepare(
                 pdf,
                 pades::Kind::Signature { signing_time: now },
-                appearance.as_ref(),
+                placement,
                 room,
                 limits,
             )
@@ -326,7 +352,13 @@ async fn pades_levels(
     if level == Level::BLTA {
         let p = pdf;
         let prepared = tokio::task::spawn_blocking(move || {
-            pades::prepare(&p, pades::Kind::DocumentTimestamp, None, 16_384, &limits)
+            pades::prepare(
+                &p,
+                pades::Kind::DocumentTimestamp,
+                &pades::Placement::Invisible,
+                16_384,
+                &limits,
+            )
         })
         .await
         .map_err(|e| SignError::Internal(e.to_string()))?

@@ -78,7 +78,10 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            pdf: pdf::Limits::default(),
+            pdf: pdf::Limits {
+                max_bytes: pdf::DEFAULT_MAX_BYTES + crate::config::SIGNATURE_HEADROOM,
+                ..pdf::Limits::default()
+            },
             signers: 32,
             certificates: 64,
             attributes: 64,

@@ -2,10 +2,10 @@
 //! taken), whether it is certified and with what permission, whether it has long-term validation data. Smart
 //! (XFA) forms are refused here, as they cannot take a signature this way.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use super::fields::fields;
-use super::pages::{pages, Page};
+use super::fields::{fields, refusal, EmptyField, FieldTarget};
+use super::pages::{annotation_pages, pages, Page};
 use super::{get, Bad, Dict, Doc, Limits, Obj, PageGeometry, PdfError, Ref};
 
 /// What [`inspect`] learns about a PDF that can be signed.
@@ -19,6 +19,20 @@ pub struct PdfInfo {
     pub certification: Option<u8>,
     /// Whether the catalog has a `/DSS` (long-term validation data) already.
     pub has_dss: bool,
+    /// The empty signature fields a signature can go into, in the order of the form's field tree.
+    pub signature_fields: Vec<EmptySignatureField>,
+}
+
+/// An empty signature field a signature can go into (`documents::pades::Placement::Field`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmptySignatureField {
+    /// Its fully qualified name (`parent.child`).
+    pub name: String,
+    /// The page its widget is on, from 1; none when it is on no page (or has no widget).
+    pub page: Option<usize>,
+    /// Its widget's rectangle in that page's default user space (normalised so x1 < x2, y1 < y2); none for an
+    /// invisible field (a rectangle without area, or on no page).
+    pub rect: Option<[f64; 4]>,
 }
 
 impl PdfInfo {
@@ -33,6 +47,15 @@ impl PdfInfo {
 pub fn inspect(pdf: &[u8], limits: &Limits) -> Result<PdfInfo, PdfError> {
     let doc = Doc::open(pdf, limits)?;
     let analysis = Analysis::of(&doc)?;
+    Ok(analysis.info())
+}
+
+/// As [`inspect`], and refuses a signature into the field `name` (fully qualified, `parent.child`) unless it is an
+/// empty signature field that can be filled (one of [`PdfInfo::signature_fields`]); says why otherwise.
+pub fn inspect_field(pdf: &[u8], name: &str, limits: &Limits) -> Result<PdfInfo, PdfError> {
+    let doc = Doc::open(pdf, limits)?;
+    let analysis = Analysis::of(&doc)?;
+    analysis.field(&doc, name)?;
     Ok(analysis.info())
 }
 
@@ -53,6 +76,8 @@ pub(crate) struct Analysis {
     pub(crate) acroform: AcroForm,
     pub(crate) signatures: usize,
     pub(crate) field_names: HashSet<Vec<u8>>,
+    /// The empty signature fields, their widgets placed on the pages.
+    pub(crate) empty_fields: Vec<EmptyField>,
     pub(crate) certification: Option<u8>,
 }
 
@@ -84,10 +109,14 @@ impl Analysis {
         }
         let certification = certification(doc, &catalog)?;
         let pages = pages(doc, &catalog)?;
-        let (signatures, field_names) = match form {
-            Some(f) => fields(doc, f)?,
-            None => (0, HashSet::new()),
+        let (signatures, field_names, mut empty_fields) = match form {
+            Some(f) => {
+                let form = fields(doc, f)?;
+                (form.signatures, form.names, form.empty)
+            }
+            None => (0, HashSet::new(), Vec::new()),
         };
+        place_widgets(doc, &pages, &mut empty_fields)?;
         Ok(Analysis {
             catalog_ref,
             catalog,
@@ -95,8 +124,23 @@ impl Analysis {
             acroform,
             signatures,
             field_names,
+            empty_fields,
             certification,
         })
+    }
+
+    /// The empty signature field `name`, ready to be filled; or why it cannot be.
+    pub(crate) fn field(&self, doc: &Doc, name: &str) -> Result<&FieldTarget, PdfError> {
+        if let Some(field) = self.empty_fields.iter().find(|f| f.name == name) {
+            return field.target.as_ref().map_err(|reason| PdfError::UnusableField {
+                name: name.to_owned(),
+                reason: reason.clone(),
+            });
+        }
+        match &self.acroform {
+            AcroForm::Direct(form) | AcroForm::Indirect(_, form) => Err(refusal(doc, form, name)?),
+            AcroForm::None => Err(PdfError::NoSuchField(name.to_owned())),
+        }
     }
 
     /// What [`inspect`] reports.
@@ -106,6 +150,18 @@ impl Analysis {
             signatures: self.signatures,
             certification: self.certification,
             has_dss: get(&self.catalog, b"DSS").is_some(),
+            signature_fields: self
+                .empty_fields
+                .iter()
+                .filter_map(|f| {
+                    let target = f.target.as_ref().ok()?;
+                    Some(EmptySignatureField {
+                        name: f.name.clone(),
+                        page: target.page.map(|i| i + 1),
+                        rect: target.page.and(target.rect),
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -116,6 +172,36 @@ impl Analysis {
             .find(|name| !self.field_names.contains(name.as_bytes()))
             .unwrap_or_else(|| "Signature".into())
     }
+}
+
+/// Finds the page of each empty signature field's widget: the page its `/P` names, else the page whose `/Annots`
+/// lists it (the pages' annotations are read only when a widget does not say).
+fn place_widgets(doc: &Doc, pages: &[Page], fields: &mut [EmptyField]) -> Result<(), Bad> {
+    let mut listed: Option<HashMap<u32, usize>> = None;
+    for field in fields {
+        let Ok(target) = &mut field.target else {
+            continue;
+        };
+        let Some((widget, dict)) = target.widget() else {
+            continue;
+        };
+        let named = match get(dict, b"P") {
+            Some(Obj::Ref(p)) => pages.iter().position(|page| page.reference == *p),
+            _ => None,
+        };
+        let page = match named {
+            Some(i) => Some(i),
+            None => {
+                let listed = match &mut listed {
+                    Some(l) => l,
+                    None => listed.insert(annotation_pages(doc, pages)?),
+                };
+                listed.get(&widget.num).copied()
+            }
+        };
+        target.page = page;
+    }
+    Ok(())
 }
 
 /// The DocMDP `P` of the certification signature the catalog's `/Perms` names (2 when it does not say).

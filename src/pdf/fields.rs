@@ -1,10 +1,12 @@
-//! The form's field tree: the walk that counts signatures and takes the names in use (for signing), and the one
-//! that reads each signed signature field (for verification). Both go without recursion, walk a shared node once
-//! and charge every node to the reading's budget.
+//! The form's field tree: the walk that counts signatures, takes the names in use and finds the empty signature
+//! fields (for signing), the one that reads each signed signature field (for verification), and the one that says
+//! why a named field cannot take a signature. All go without recursion, walk a shared node once and charge every
+//! node to the reading's budget.
 
 use std::collections::HashSet;
 
-use super::{bad, get, Bad, Dict, Doc, Limits, Obj, PdfError};
+use super::{bad, get, Bad, Dict, Doc, Limits, Obj, PdfError, Ref};
+use crate::i18n::Text;
 
 /// Bytes of a field's full name reported by [`signature_fields`]; longer names are cut.
 const MAX_FIELD_NAME: usize = 1024;
@@ -65,6 +67,59 @@ impl FieldWalk {
     }
 }
 
+/// A node of the field tree as [`walk`] meets it.
+struct Node<'n> {
+    /// How it was reached: a reference, or a direct dictionary.
+    obj: &'n Obj,
+    dict: &'n Dict,
+    /// Its full name: its parent's, and its own `/T` if it has one.
+    name: &'n str,
+    /// Whether it has a `/T` of its own (a node without one is a widget, or shares its parent's name).
+    named: bool,
+    /// Whether it is a field of the form's `/Fields`.
+    top: bool,
+    /// Its `/FT` or its nearest ancestor's is `/Sig` (`Some(false)`: another type, `None`: none says).
+    signature: Option<bool>,
+    /// Its `/Kids`, unless they were walked already.
+    kids: &'n [Obj],
+}
+
+/// Walks the field tree from `roots` depth first, in order, calling `visit` on every node once.
+fn walk(doc: &Doc, roots: Vec<Obj>, mut visit: impl FnMut(&Node) -> Result<(), Bad>) -> Result<(), Bad> {
+    let mut seen = FieldWalk::default();
+    let mut stack: Vec<(Obj, bool, Option<bool>, String, usize)> = roots
+        .into_iter()
+        .rev()
+        .map(|f| (f, true, None, String::new(), 0))
+        .collect();
+    while let Some((field, top, inherited_ft, parent_name, depth)) = stack.pop() {
+        if !seen.enter(doc, &field, depth)? {
+            continue;
+        }
+        let Obj::Dict(dict) = doc.deref(&field)? else {
+            continue;
+        };
+        let own = text(get(&dict, b"T"));
+        let named = own.is_some();
+        let name = full_name(own, parent_name);
+        let signature = is_signature(&dict, inherited_ft);
+        let kids = seen.kids(doc, &dict)?;
+        visit(&Node {
+            obj: &field,
+            dict: &dict,
+            name: &name,
+            named,
+            top,
+            signature,
+            kids: &kids,
+        })?;
+        for kid in kids.into_iter().rev() {
+            stack.push((kid, false, signature, name.clone(), depth + 1));
+        }
+    }
+    Ok(())
+}
+
 /// The form's top-level fields (`/Fields`), none when it has no such array.
 fn roots(doc: &Doc, form: &Dict) -> Result<Vec<Obj>, Bad> {
     Ok(match get(form, b"Fields") {
@@ -85,35 +140,147 @@ fn is_signature(node: &Dict, inherited: Option<bool>) -> Option<bool> {
     }
 }
 
-/// Counts the signed signature fields and collects the top-level field names.
-pub(super) fn fields(doc: &Doc, form: &Dict) -> Result<(usize, HashSet<Vec<u8>>), Bad> {
-    let roots = roots(doc, form)?;
-    let mut names = HashSet::new();
-    let mut signatures = 0;
-    let mut walk = FieldWalk::default();
-    let mut stack: Vec<(Obj, bool, Option<bool>, usize)> =
-        roots.into_iter().rev().map(|f| (f, true, None, 0)).collect();
-    while let Some((field, top, inherited_ft, depth)) = stack.pop() {
-        if !walk.enter(doc, &field, depth)? {
-            continue;
-        }
-        let Obj::Dict(node) = doc.deref(&field)? else {
-            continue;
-        };
-        if top {
-            if let Some(Obj::Str(t)) = get(&node, b"T") {
-                names.insert(t.clone());
-            }
-        }
-        let ft = is_signature(&node, inherited_ft);
-        if ft == Some(true) && get(&node, b"V").is_some() {
-            signatures += 1;
-        }
-        for kid in walk.kids(doc, &node)?.into_iter().rev() {
-            stack.push((kid, false, ft, depth + 1));
+/// What signing needs of the form: how many signatures it holds, which top-level names are taken, and where a
+/// signature could go.
+pub(crate) struct Form {
+    /// Signature fields holding a signature or a document timestamp.
+    pub(crate) signatures: usize,
+    /// The names of the top-level fields: a new field must not take one.
+    pub(crate) names: HashSet<Vec<u8>>,
+    /// The empty signature fields, in the order of the field tree.
+    pub(crate) empty: Vec<EmptyField>,
+}
+
+/// An empty signature field (a terminal field of type `/Sig` without `/V`).
+pub(crate) struct EmptyField {
+    /// Its full name (`parent.child`).
+    pub(crate) name: String,
+    /// What filling it rewrites, or why it cannot be filled.
+    pub(crate) target: Result<FieldTarget, Text>,
+}
+
+/// The objects filling an empty signature field rewrites, and where its widget is.
+pub(crate) struct FieldTarget {
+    /// The field, an object of its own.
+    pub(crate) field: (Ref, Dict),
+    pub(crate) widget: Widget,
+    /// The page its widget is on (an index of the page tree's pages); found by the caller, who knows the pages.
+    pub(crate) page: Option<usize>,
+    /// Its widget's `/Rect`, normalised, when it has an area; none for an invisible field.
+    pub(crate) rect: Option<[f64; 4]>,
+}
+
+/// A signature field's widget annotation.
+pub(crate) enum Widget {
+    /// The field dictionary is its widget too (a field of one widget may merge them).
+    Merged,
+    /// A kid of the field, an object of its own.
+    Kid(Ref, Dict),
+    /// It has none: the signature is shown nowhere.
+    None,
+}
+
+impl FieldTarget {
+    /// The widget's object and dictionary, if it has one.
+    pub(crate) fn widget(&self) -> Option<(Ref, &Dict)> {
+        match &self.widget {
+            Widget::Merged => Some((self.field.0, &self.field.1)),
+            Widget::Kid(r, d) => Some((*r, d)),
+            Widget::None => None,
         }
     }
-    Ok((signatures, names))
+}
+
+/// Counts the signed signature fields, collects the top-level field names and the empty signature fields.
+pub(super) fn fields(doc: &Doc, form: &Dict) -> Result<Form, Bad> {
+    let mut out = Form {
+        signatures: 0,
+        names: HashSet::new(),
+        empty: Vec::new(),
+    };
+    walk(doc, roots(doc, form)?, |node| {
+        if node.top {
+            if let Some(Obj::Str(t)) = get(node.dict, b"T") {
+                out.names.insert(t.clone());
+            }
+        }
+        if node.signature != Some(true) {
+            return Ok(());
+        }
+        if get(node.dict, b"V").is_some() {
+            out.signatures += 1;
+        } else if node.named {
+            if let Some(target) = target(doc, node)? {
+                out.empty.push(EmptyField {
+                    name: node.name.to_owned(),
+                    target,
+                });
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Most widgets of one field looked at.
+const MAX_WIDGETS: usize = 64;
+
+/// What filling the empty signature field `node` rewrites, or why it cannot be filled; `None` when it is not a
+/// terminal field (a kid has a name or kids of its own: those are the fields).
+fn target(doc: &Doc, node: &Node) -> Result<Option<Result<FieldTarget, Text>>, Bad> {
+    let mut widgets = Vec::new();
+    for kid in node.kids.iter().take(MAX_WIDGETS) {
+        let Obj::Dict(d) = doc.deref(kid)? else {
+            continue;
+        };
+        if get(&d, b"T").is_some() || get(&d, b"Kids").is_some() {
+            return Ok(None);
+        }
+        widgets.push((kid.clone(), d));
+    }
+    let Obj::Ref(field_ref) = node.obj else {
+        return Ok(Some(Err(crate::text!("error.pdf.field_not_indirect"))));
+    };
+    let widget = match widgets.len() {
+        0 if get(node.dict, b"Subtype") == Some(&Obj::name("Widget")) => Widget::Merged,
+        0 => Widget::None,
+        1 => match widgets.pop() {
+            Some((Obj::Ref(r), d)) => Widget::Kid(r, d),
+            _ => return Ok(Some(Err(crate::text!("error.pdf.field_not_indirect")))),
+        },
+        count => return Ok(Some(Err(crate::text!("error.pdf.field_widgets", count)))),
+    };
+    let mut target = FieldTarget {
+        field: (*field_ref, node.dict.clone()),
+        widget,
+        page: None,
+        rect: None,
+    };
+    target.rect = match target.widget() {
+        Some((_, w)) => match get(w, b"Rect") {
+            Some(r) => super::pages::rect_of(&doc.deref(r)?).filter(|r| r[2] > r[0] && r[3] > r[1]),
+            None => None,
+        },
+        None => None,
+    };
+    Ok(Some(Ok(target)))
+}
+
+/// Why the field `name` cannot take a signature, when it is not one of the form's empty signature fields: there is
+/// none of that name, it is another type of field (or a group of fields), or it is signed.
+pub(super) fn refusal(doc: &Doc, form: &Dict, name: &str) -> Result<PdfError, Bad> {
+    let mut found = None;
+    walk(doc, roots(doc, form)?, |node| {
+        if found.is_none() && node.named && node.name == name {
+            found = Some(if node.signature == Some(true) && get(node.dict, b"V").is_some() {
+                PdfError::FieldSigned(name.to_owned())
+            } else {
+                PdfError::NotSignatureField(name.to_owned())
+            });
+        }
+        Ok(())
+    })?;
+    Ok(found.unwrap_or_else(|| PdfError::NoSuchField(name.to_owned())))
 }
 
 /// The signed signature fields of a PDF, in the order of the form's field tree. Refuses what [`inspect`] refuses
@@ -124,34 +291,22 @@ pub fn signature_fields(pdf: &[u8], limits: &Limits) -> Result<Vec<SignatureFiel
     let doc = Doc::open(pdf, limits)?;
     let roots = form_roots(&doc)?;
     let mut out = Vec::new();
-    let mut walk = FieldWalk::default();
     // A signature value named by two fields is read (and reported) once.
     let mut values = HashSet::new();
-    let mut stack: Vec<(Obj, Option<bool>, String, usize)> =
-        roots.into_iter().rev().map(|f| (f, None, String::new(), 0)).collect();
-    while let Some((field, inherited_ft, parent_name, depth)) = stack.pop() {
-        if !walk.enter(&doc, &field, depth)? {
-            continue;
+    walk(&doc, roots, |node| {
+        if node.signature != Some(true) {
+            return Ok(());
         }
-        let Obj::Dict(node) = doc.deref(&field)? else {
-            continue;
-        };
-        let name = full_name(text(get(&node, b"T")), parent_name);
-        let ft = is_signature(&node, inherited_ft);
-        if ft == Some(true) {
-            if let Some(v) = get(&node, b"V").filter(|v| match v {
-                Obj::Ref(r) => values.insert(r.num),
-                _ => true,
-            }) {
-                if let Obj::Dict(sig) = doc.deref(v)? {
-                    out.push(signature_field(&doc, &sig, name.clone())?);
-                }
+        if let Some(v) = get(node.dict, b"V").filter(|v| match v {
+            Obj::Ref(r) => values.insert(r.num),
+            _ => true,
+        }) {
+            if let Obj::Dict(sig) = doc.deref(v)? {
+                out.push(signature_field(&doc, &sig, node.name.to_owned())?);
             }
         }
-        for kid in walk.kids(&doc, &node)?.into_iter().rev() {
-            stack.push((kid, ft, name.clone(), depth + 1));
-        }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -174,10 +329,21 @@ fn form_roots(doc: &Doc) -> Result<Vec<Obj>, PdfError> {
     Ok(roots(doc, &form)?)
 }
 
-/// A string or a name as text.
+/// A string or a name as text: a text string with a UTF-16BE byte order mark decoded as such (ISO 32000-1
+/// §7.9.2.2), anything else read as UTF-8.
 fn text(o: Option<&Obj>) -> Option<String> {
     match o {
-        Some(Obj::Str(s)) | Some(Obj::Name(s)) => Some(String::from_utf8_lossy(s).into_owned()),
+        Some(Obj::Str(s)) => Some(match s.strip_prefix(&[0xfe, 0xff]) {
+            Some(utf16) => {
+                let units: Vec<u16> = utf16
+                    .chunks(2)
+                    .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+                    .collect();
+                String::from_utf16_lossy(&units)
+            }
+            None => String::from_utf8_lossy(s).into_owned(),
+        }),
+        Some(Obj::Name(s)) => Some(String::from_utf8_lossy(s).into_owned()),
         _ => None,
     }
 }

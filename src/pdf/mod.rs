@@ -41,13 +41,14 @@ mod serialize;
 mod writer;
 mod xref;
 
-pub use analysis::{inspect, PdfInfo};
+pub use analysis::{inspect, inspect_field, EmptySignatureField, PdfInfo};
 pub use diff::{changes_after, Change, Changes};
 pub use fields::{signature_fields, SignatureField};
 pub use pages::PageGeometry;
 
 pub(crate) use analysis::{AcroForm, Analysis};
 pub(crate) use appearance::{checked_rect, fmt_num, framed_text};
+pub(crate) use fields::{FieldTarget, Widget};
 pub(crate) use object::{get, set, Dict, Obj, Ref};
 pub(crate) use pages::Page;
 pub(crate) use reader::Doc;
@@ -162,9 +163,32 @@ pub enum PdfError {
     /// A signing time outside the years 0 to 9999.
     #[error("The signing time {0} (Unix seconds) cannot be written as a PDF date.")]
     InvalidTime(i64),
+    /// The PDF has no field of the name the signature was asked to go into.
+    #[error("{}", self.text())]
+    NoSuchField(String),
+    /// The named field is not a signature field (another type, or a group of fields).
+    #[error("{}", self.text())]
+    NotSignatureField(String),
+    /// The named signature field holds a signature already.
+    #[error("{}", self.text())]
+    FieldSigned(String),
+    /// The named empty signature field cannot be filled this way: why, in words.
+    #[error("{}", self.text())]
+    UnusableField { name: String, reason: Text },
 }
 
 impl PdfError {
+    /// Whether the refusal is about the signature field a request named, not about the document as a whole.
+    pub fn is_about_field(&self) -> bool {
+        matches!(
+            self,
+            PdfError::NoSuchField(_)
+                | PdfError::NotSignatureField(_)
+                | PdfError::FieldSigned(_)
+                | PdfError::UnusableField { .. }
+        )
+    }
+
     /// What the person is told, by key.
     pub fn text(&self) -> Text {
         match self {
@@ -182,6 +206,10 @@ impl PdfError {
             PdfError::NoSuchPage { page, pages } => text!("error.pdf.pdf_has_pages_there_no", pages, page),
             PdfError::InvalidAppearance(f0) => text!("error.pdf.signature_rectangle_cannot_used", reason => f0),
             PdfError::InvalidTime(time) => text!("error.pdf.invalid_time", time),
+            PdfError::NoSuchField(name) => text!("error.pdf.no_such_field", name),
+            PdfError::NotSignatureField(name) => text!("error.pdf.not_signature_field", name),
+            PdfError::FieldSigned(name) => text!("error.pdf.field_signed", name),
+            PdfError::UnusableField { name, reason } => text!("error.pdf.unusable_field", name, reason => reason),
         }
     }
 }

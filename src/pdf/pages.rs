@@ -1,6 +1,6 @@
 //! The page tree: each page's reference and geometry, walked without recursion and without trusting `/Count`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{bad, get, Bad, Dict, Doc, Obj, Ref};
 
@@ -111,6 +111,29 @@ pub(super) fn pages(doc: &Doc, catalog: &Dict) -> Result<Vec<Page>, Bad> {
     Ok(out)
 }
 
+/// Which page lists each annotation in its `/Annots`: object number to the index of the first page that does. For
+/// a widget that does not name its page (`/P` is optional).
+pub(super) fn annotation_pages(doc: &Doc, pages: &[Page]) -> Result<HashMap<u32, usize>, Bad> {
+    let mut out = HashMap::new();
+    for (i, page) in pages.iter().enumerate() {
+        let Obj::Dict(page) = doc.fetch(page.reference, 0)?.0 else {
+            continue;
+        };
+        let Some(annots) = get(&page, b"Annots") else {
+            continue;
+        };
+        if let Obj::Array(annots) = doc.deref(annots)? {
+            for annot in annots {
+                doc.budget.node()?;
+                if let Obj::Ref(r) = annot {
+                    out.entry(r.num).or_insert(i);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The `/Kids` of a node of the page tree, or `None` for a page (a node of `/Type /Page`, or without kids).
 fn kids(doc: &Doc, node: &Dict) -> Result<Option<Vec<Obj>>, Bad> {
     match get(node, b"Kids") {
@@ -123,7 +146,7 @@ fn kids(doc: &Doc, node: &Dict) -> Result<Option<Vec<Obj>>, Bad> {
 }
 
 /// A rectangle `[x1 y1 x2 y2]` of four numbers, normalised so x1 < x2, y1 < y2.
-fn rect_of(obj: &Obj) -> Option<[f64; 4]> {
+pub(super) fn rect_of(obj: &Obj) -> Option<[f64; 4]> {
     let Obj::Array(a) = obj else { return None };
     let v: Vec<f64> = a.iter().map(Obj::as_f64).collect::<Option<_>>()?;
     let [x1, y1, x2, y2] = <[f64; 4]>::try_from(v).ok()?;

@@ -19,6 +19,8 @@ pub(crate) struct SignatureDict {
     pub(crate) placeholder_bytes: usize,
     /// A document timestamp (`/Type /DocTimeStamp`, `/SubFilter /ETSI.RFC3161`), not a signature.
     pub(crate) doc_timestamp: bool,
+    /// `/Reference`: the transforms (e.g. a field lock's FieldMDP) the signature records, if any.
+    pub(crate) transforms: Option<Obj>,
 }
 
 /// The objects of the new revision, serialised, and how to append them.
@@ -261,6 +263,10 @@ fn write_signature_dict(out: &mut Vec<u8>, sig: &SignatureDict, digits: usize) -
     if let Some(m) = &sig.modified {
         out.extend_from_slice(b" /M ");
         out.extend_from_slice(&serialize(&Obj::Str(m.as_bytes().to_vec())));
+    }
+    if let Some(transforms) = &sig.transforms {
+        out.extend_from_slice(b" /Reference ");
+        out.extend_from_slice(&serialize(transforms));
     }
     out.extend_from_slice(b" /ByteRange [0 ");
     let byte_range_at = out.len();

@@ -47,7 +47,7 @@ fn schemathesis() -> PathBuf {
 /// promises, and those operations say so to the "schema-valid request accepted" check (never to the others):
 /// - CSC: the standard answers 400 invalid_request for any value the service cannot act on (a credentialID that
 ///   is not the caller's, an unknown SAD, a hash of the wrong length for its algorithm, an OID not offered);
-/// - what an uploaded file holds (verify, sign-jobs), a date that must be in the future (2FA postponement), an
+/// - what an uploaded file holds (verify, sign-jobs and its inspection), a date that must be in the future (2FA postponement), an
 ///   invoice's tax id with its check digit and a promo code (orders);
 /// - a one-time code the server did not send (phone, pairing, recovery, invitation verification);
 /// - a re-pairing link checked before its body (410 gone before 400, /api/v1/totp-reset/{token}/...).
@@ -80,7 +80,7 @@ include-path-regex = "^/csc/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
 
 [[operations]]
-include-name-regex = "^POST /api/v1/(verify|sign-jobs|me/2fa/postpone|orders|operator/institutional-orders)$"
+include-name-regex = "^POST /api/v1/(verify|sign-jobs|sign-jobs/inspect|me/2fa/postpone|orders|operator/institutional-orders)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
 
 [[operations]]
@@ -101,7 +101,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",
 checks.negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "409", "410", "429"]
 
 [[operations]]
-include-name-regex = "^POST /api/v1/(sign-jobs|verify|me/rekey/[^/]+/identity|orders/[^/]+/identity-session|orders/[^/]+/resubmit)$"
+include-name-regex = "^POST /api/v1/(sign-jobs|sign-jobs/inspect|verify|me/rekey/[^/]+/identity|orders/[^/]+/identity-session|orders/[^/]+/resubmit)$"
 checks.negative_data_rejection.enabled = false
 "#;
 

@@ -51,7 +51,7 @@ fn upload(app: &TestApp, cookie: &str, files: &[(&str, &[u8])]) -> (u16, Value) 
 }
 
 /// Signs an uploaded job and downloads its first signed file.
-fn sign_job(app: &TestApp, h: &Holder, cookie: &str, job: &Value) -> Vec<u8> {
+pub(crate) fn sign_job(app: &TestApp, h: &Holder, cookie: &str, job: &Value) -> Vec<u8> {
     let id = job["id"].as_str().unwrap();
     let (s, out) = app.call(
         "POST",

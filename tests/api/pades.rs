@@ -14,7 +14,7 @@ use base64::Engine;
 use common::{run, run_ok, TestApp};
 use const_oid::db::rfc5911::ID_DATA;
 use parafa::documents::cms::{self, Encapsulation, SignerSpec};
-use parafa::documents::pades::{self, Appearance, Kind, Limits, PdfError};
+use parafa::documents::pades::{self, Appearance, Kind, Limits, PdfError, Placement};
 use parafa::hsm::{HashAlg, SignMechanism};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -406,7 +406,11 @@ impl Signer {
         let kind = Kind::Signature {
             signing_time: self.app.now(),
         };
-        let prepared = pades::prepare(pdf, kind, appearance, PLACEHOLDER, &Limits::default()).expect("prepared");
+        let placement = match appearance {
+            Some(a) => Placement::Visible(a.clone()),
+            None => Placement::Invisible,
+        };
+        let prepared = pades::prepare(pdf, kind, &placement, PLACEHOLDER, &Limits::default()).expect("prepared");
         assert!(
             prepared.file().starts_with(pdf),
             "the original stays an untouched prefix"
@@ -509,15 +513,21 @@ impl Tsa {
 
     /// The PDF with a document timestamp (PAdES B-LTA) over all of it.
     fn timestamp_pdf(&self, pdf: &[u8]) -> Vec<u8> {
-        let prepared =
-            pades::prepare(pdf, Kind::DocumentTimestamp, None, PLACEHOLDER, &Limits::default()).expect("prepared");
+        let prepared = pades::prepare(
+            pdf,
+            Kind::DocumentTimestamp,
+            &Placement::Invisible,
+            PLACEHOLDER,
+            &Limits::default(),
+        )
+        .expect("prepared");
         let token = self.stamp(&prepared.digest(HashAlg::Sha256));
         prepared.finish(&token).expect("the token fits")
     }
 }
 
 /// Dark pixels of page `page` (rendered by poppler at 72 dpi, so one pixel per point) inside `rect` (PDF points).
-fn dark_pixels_in(pdf: &Path, page: usize, rect: [f64; 4]) -> usize {
+pub(crate) fn dark_pixels_in(pdf: &Path, page: usize, rect: [f64; 4]) -> usize {
     let prefix = format!("{}-page{page}", pdf.display());
     let p = page.to_string();
     run_ok(
@@ -751,7 +761,7 @@ fn files_signed_or_certified_by_pyhanko_and_a_10_mb_file_take_our_signature() {
     let p1 = f.read("certified-p1.pdf");
     let kind = Kind::Signature { signing_time: 0 };
     assert_eq!(
-        pades::prepare(&p1, kind, None, PLACEHOLDER, &Limits::default()).unwrap_err(),
+        pades::prepare(&p1, kind, &Placement::Invisible, PLACEHOLDER, &Limits::default()).unwrap_err(),
         PdfError::CertifiedNoChanges
     );
     let extended = pades::add_dss(&p1, &s.chain, &[], &[], &Limits::default()).expect("DSS on P=1");
@@ -763,7 +773,8 @@ fn files_signed_or_certified_by_pyhanko_and_a_10_mb_file_take_our_signature() {
     // About 10 MB: the byte range covers it all (how fast is the documents bench's business, not a test's).
     let big = f.read("big.pdf");
     assert!(big.len() > 10_000_000, "{}", big.len());
-    let prepared = pades::prepare(&big, kind, None, PLACEHOLDER, &Limits::default()).expect("prepared");
+    let prepared =
+        pades::prepare(&big, kind, &Placement::Invisible, PLACEHOLDER, &Limits::default()).expect("prepared");
     let _ = prepared.digest(HashAlg::Sha256);
     let [zero, a, b, c] = prepared.byte_range();
     assert_eq!((zero, b + c), (0, prepared.file().len() as u64));
@@ -924,7 +935,7 @@ fn hostile_and_unsignable_pdfs_are_refused_with_the_right_error() {
         let result = pades::prepare(
             pdf,
             Kind::Signature { signing_time: 0 },
-            None,
+            &Placement::Invisible,
             PLACEHOLDER,
             &Limits::default(),
         );
@@ -953,7 +964,7 @@ fn a_cms_larger_than_the_placeholder_is_refused() {
     let prepared = pades::prepare(
         &plain,
         Kind::Signature { signing_time: 0 },
-        None,
+        &Placement::Invisible,
         1000,
         &Limits::default(),
     )

@@ -525,3 +525,269 @@ fn malformed_pdfs_get_a_clear_4xx_from_sign_doc_and_the_jobs_api_and_spend_nothi
     assert_eq!(app.books(&h.credential_id), (0, 0), "nothing was spent");
     assert_eq!(app.get("/health").status(), 200, "the server is still up");
 }
+
+/// A two-page PDF with an empty signature field `Sig1` on page 1 in [100 100 300 150], added by pyHanko as
+/// `pyhanko sign addfields` does, and a text field `Name` on page 2.
+fn make_form(dir: &Path) -> Vec<u8> {
+    let out = dir.join("form.pdf");
+    run_ok(&python(), &[&script(), "form", out.to_str().unwrap()]);
+    std::fs::read(out).unwrap()
+}
+
+/// pyHanko's list of a file's signature fields (name, filled) and the widget annotations of each page.
+fn fields(pdf: &Path) -> Value {
+    let out = run_ok(&python(), &[&script(), "fields", pdf.to_str().unwrap()]);
+    serde_json::from_str(&out).expect("fields json")
+}
+
+/// signDoc of one document, with `extra` merged into the document's entry.
+fn sign_doc(app: &TestApp, h: &Holder, token: &str, sad: &str, pdf: &[u8], extra: Value) -> (u16, Value) {
+    let mut document = json!({"document": b64(pdf), "signature_format": "P", "conformance_level": "AdES-B-B",
+                              "signAlgo": "1.2.840.10045.4.3.2"});
+    for (k, v) in extra.as_object().unwrap() {
+        document[k] = v.clone();
+    }
+    app.csc(
+        "/csc/v2/signatures/signDoc",
+        token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": [document]}),
+    )
+}
+
+/// The signature in `Sig1`: valid and trusted for pyHanko, shown in the field's rectangle on page 1.
+fn assert_signed_into_sig1(path: &Path, report: &Value) {
+    let sig = &report["signatures"][0];
+    assert_eq!(sig["field"], "Sig1", "{report}");
+    assert_eq!(
+        (
+            sig["intact"].as_bool(),
+            sig["valid"].as_bool(),
+            sig["trusted"].as_bool()
+        ),
+        (Some(true), Some(true), Some(true)),
+        "{report}"
+    );
+    assert_eq!(sig["page"], 0, "{report}");
+    assert_eq!(sig["rect"], json!([100.0, 100.0, 300.0, 150.0]), "{report}");
+    // pyHanko's empty field has a blank appearance: the signer's name and the date are drawn there now.
+    let dark = crate::pades::dark_pixels_in(path, 1, [102.0, 102.0, 298.0, 148.0]);
+    assert!(
+        dark > 200,
+        "{dark} dark pixels in the field's rectangle of {}",
+        path.display()
+    );
+}
+
+#[test]
+fn sign_doc_fills_the_empty_signature_field_it_names_and_adds_no_other() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("sigfield@example.com", "p256", 1);
+    let token = app.login(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let form = make_form(dir.path());
+    let before = fields(&save(dir.path(), "form.pdf", &form));
+    assert_eq!(before["signature_fields"], json!([{"name": "Sig1", "filled": false}]));
+    let digest = sha2::Sha256::digest(&form).to_vec();
+    let sad = authorize(&app, &h, &token, &[digest.clone(), digest]);
+    let document = |level: &str| {
+        json!({"document": b64(&form), "signature_format": "P", "conformance_level": level,
+               "signAlgo": "1.2.840.10045.4.3.2", "signature_field": "Sig1"})
+    };
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        &token,
+        &json!({"credentialID": h.credential_id, "SAD": sad,
+                "documents": [document("AdES-B-T"), document("AdES-B-LTA")]}),
+    );
+    assert_eq!(s, 200, "{out}");
+    // B-T: the signature and its timestamp; B-LTA: those and the document timestamp.
+    assert_eq!(app.books(&h.credential_id), (5, 5));
+
+    let signed = base64::engine::general_purpose::STANDARD
+        .decode(out["DocumentWithSignature"][0].as_str().unwrap())
+        .unwrap();
+    assert!(
+        signed.starts_with(&form),
+        "an incremental update keeps the original bytes"
+    );
+    let path = save(dir.path(), "into-sig1.pdf", &signed);
+    let report = judge(&app, &path);
+    assert_eq!(report["signatures"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["signatures"][0]["coverage"], "ENTIRE_FILE", "{report}");
+    assert_eq!(report["signatures"][0]["signature_timestamp"], true, "{report}");
+    assert_signed_into_sig1(&path, &report);
+    let after = fields(&path);
+    assert_eq!(
+        after["signature_fields"],
+        json!([{"name": "Sig1", "filled": true}]),
+        "the field is filled and no other is added: {after}"
+    );
+    assert_eq!(after["widgets_per_page"], json!([1, 1]), "no new widget: {after}");
+    pdfsig_ok(&path, 1, true);
+
+    // B-LTA: the signature fills Sig1; its document timestamp has a new field of its own.
+    let signed = base64::engine::general_purpose::STANDARD
+        .decode(out["DocumentWithSignature"][1].as_str().unwrap())
+        .unwrap();
+    let path = save(dir.path(), "into-sig1-lta.pdf", &signed);
+    let report = judge(&app, &path);
+    let sigs = report["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2, "{report}");
+    assert_signed_into_sig1(&path, &report);
+    assert_eq!(sigs[1]["document_timestamp"], true, "{report}");
+    assert_ne!(sigs[1]["field"], "Sig1", "{report}");
+    assert_eq!(
+        (sigs[1]["intact"].as_bool(), sigs[1]["valid"].as_bool()),
+        (Some(true), Some(true)),
+        "{report}"
+    );
+}
+
+#[test]
+fn naming_a_field_that_cannot_take_the_signature_is_refused_and_spends_nothing() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("nofield@example.com", "p256", 1);
+    let token = app.login(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let form = make_form(dir.path());
+    let digest = sha2::Sha256::digest(&form).to_vec();
+    let sad = authorize(&app, &h, &token, &[digest]);
+    let refused = |pdf: &[u8], sad: &str, extra: Value, says: &str| {
+        let (s, out) = sign_doc(&app, &h, &token, sad, pdf, extra.clone());
+        assert_eq!(s, 400, "{extra}: {out}");
+        assert_eq!(out["error"], "invalid_request", "{extra}: {out}");
+        let description = out["error_description"].as_str().unwrap_or_default();
+        assert!(description.contains(says), "{extra}: {out}");
+    };
+    refused(&form, &sad, json!({"signature_field": "Nope"}), "no field named Nope");
+    refused(
+        &form,
+        &sad,
+        json!({"signature_field": "Name"}),
+        "Name of the PDF is not a signature field",
+    );
+    refused(
+        &form,
+        &sad,
+        json!({"signature_format": "C", "signature_field": "Sig1"}),
+        "signature_field",
+    );
+    assert_eq!(app.books(&h.credential_id), (0, 0), "nothing was spent");
+
+    // The refusals left the authorisation unused: it signs into the field.
+    let (s, out) = sign_doc(&app, &h, &token, &sad, &form, json!({"signature_field": "Sig1"}));
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(app.books(&h.credential_id), (1, 1));
+    let signed = base64::engine::general_purpose::STANDARD
+        .decode(out["DocumentWithSignature"][0].as_str().unwrap())
+        .unwrap();
+    let digest = sha2::Sha256::digest(&signed).to_vec();
+    let sad = authorize(&app, &h, &token, &[digest]);
+    refused(
+        &signed,
+        &sad,
+        json!({"signature_field": "Sig1"}),
+        "Sig1 is signed already",
+    );
+    assert_eq!(app.books(&h.credential_id), (1, 1), "nothing more was spent");
+    // Without a field, the signed file takes a second signature in a new field.
+    let (s, out) = sign_doc(&app, &h, &token, &sad, &signed, json!({}));
+    assert_eq!(s, 200, "{out}");
+    let twice = base64::engine::general_purpose::STANDARD
+        .decode(out["DocumentWithSignature"][0].as_str().unwrap())
+        .unwrap();
+    let listed = fields(&save(dir.path(), "twice.pdf", &twice));
+    assert_eq!(listed["signature_fields"].as_array().map(Vec::len), Some(2), "{listed}");
+}
+
+#[test]
+fn a_web_job_signs_into_the_field_the_holder_chose_and_refuses_what_cannot_be_filled() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("webfield@example.com", "p256", 1);
+    let cookie = app.web_login(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let form = make_form(dir.path());
+    let plain = make_pdf(dir.path(), 1);
+    let post = |path: &str, form: Form| {
+        let r = app
+            .client
+            .post(app.url(path))
+            .header("Cookie", &cookie)
+            .header("X-CSRF-Token", common::csrf_for(&cookie))
+            .multipart(form)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let file = |bytes: &[u8]| Part::bytes(bytes.to_vec()).file_name("form.pdf");
+
+    // The page learns a PDF's empty signature fields, where they are, before the upload.
+    let (s, out) = post("/api/v1/sign-jobs/inspect", Form::new().part("file", file(&form)));
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(out["pages"], 2, "{out}");
+    assert_eq!(
+        out["signature_fields"],
+        json!([{"name": "Sig1", "page": 1, "rect": [100.0, 100.0, 300.0, 150.0]}]),
+        "{out}"
+    );
+    let (s, out) = post("/api/v1/sign-jobs/inspect", Form::new().part("file", file(&plain)));
+    assert_eq!((s, &out["signature_fields"]), (200, &json!([])), "{out}");
+
+    // Refused on upload, before any code: each with its reason.
+    let cases = [
+        (
+            Form::new().part("files", file(&form)).text("field_0", "Nope"),
+            "form.pdf: The PDF has no field named Nope",
+        ),
+        (
+            Form::new().part("files", file(&form)).text("field_0", "Name"),
+            "not a signature field",
+        ),
+        (
+            Form::new()
+                .part("files", file(&form))
+                .text("field_0", "Sig1")
+                .text("rect_0", r#"{"page": 1, "rect": [300, 300, 400, 400]}"#),
+            "rectangle",
+        ),
+        (
+            Form::new().part("files", file(&form)).text("field_1", "Sig1"),
+            "field_1 names no uploaded file",
+        ),
+        (
+            Form::new()
+                .part("files", file(&form))
+                .text("field_0", "Sig1")
+                .text("p7s_for_pdf", "true"),
+            "signature field is for PDFs signed as PDF",
+        ),
+    ];
+    for (form, says) in cases {
+        let (s, out) = post("/api/v1/sign-jobs", form);
+        assert_eq!(s, 400, "{says}: {out}");
+        let description = out["error_description"].as_str().unwrap_or_default();
+        assert!(description.contains(says), "{says}: {out}");
+    }
+
+    let (s, job) = post(
+        "/api/v1/sign-jobs",
+        Form::new().part("files", file(&form)).text("field_0", "Sig1"),
+    );
+    assert_eq!(s, 201, "{job}");
+    assert_eq!(job["files"][0]["field"], "Sig1", "{job}");
+    assert_eq!(job["files"][0]["visible"], true, "{job}");
+    assert_eq!(app.books(&h.credential_id), (0, 0), "nothing is spent before the code");
+    let signed = crate::document_limits::sign_job(&app, &h, &cookie, &job);
+    assert_eq!(app.books(&h.credential_id), (2, 2), "a signature and its timestamp");
+    let path = save(dir.path(), "web-sig1.pdf", &signed);
+    let report = judge(&app, &path);
+    assert_eq!(report["signatures"].as_array().unwrap().len(), 1, "{report}");
+    assert_signed_into_sig1(&path, &report);
+    let after = fields(&path);
+    assert_eq!(
+        after["signature_fields"],
+        json!([{"name": "Sig1", "filled": true}]),
+        "{after}"
+    );
+    pdfsig_ok(&path, 1, true);
+}

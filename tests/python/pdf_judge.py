@@ -1,9 +1,10 @@
-"""Makes a small multi-page PDF (`make OUT PAGES [xfa]`, xfa: with an XFA form), judges a signed one (`judge PDF ROOT…`)
-or a .p7s (`cms P7S ROOT [CONTENT]`) with pyHanko, says what version and /ID pyHanko reads (`meta PDF`), or updates a
-signed PDF incrementally with pyHanko's writer (`update IN OUT content|annotation`: a page's content drawn over, or a
-text annotation added):
-JSON on standard output with, per signature, intact/valid/trusted/coverage, whether it carries a signature
-timestamp, whether it is a document timestamp, and whether the file has a DSS with certificates, CRLs and OCSPs."""
+"""Makes a small multi-page PDF (`make OUT PAGES [xfa]`, xfa: with an XFA form) or a form with an empty signature
+field (`form OUT`), judges a signed one (`judge PDF ROOT…`) or a .p7s (`cms P7S ROOT [CONTENT]`) with pyHanko, says
+what version and /ID pyHanko reads (`meta PDF`) or which signature fields it finds (`fields PDF`), or updates a signed
+PDF incrementally with pyHanko's writer (`update IN OUT content|annotation`: a page's content drawn over, or a text
+annotation added): JSON on standard output with, per signature, its field, intact/valid/trusted/coverage, whether it
+carries a signature timestamp, whether it is a document timestamp, and whether the file has a DSS with certificates,
+CRLs and OCSPs."""
 import datetime
 import io
 import json
@@ -19,6 +20,22 @@ from pyhanko_certvalidator import ValidationContext
 
 
 def make(out, pages, xfa=False):
+    w = pages_writer(pages)
+    if xfa:
+        # A "smart" form: an AcroForm carrying an XFA stream.
+        packet = w.add_object(generic.StreamObject(stream_data=b"<xdp:xdp xmlns:xdp='http://ns.adobe.com/xdp/'/>"))
+        w.root[generic.NameObject("/AcroForm")] = generic.DictionaryObject({
+            generic.NameObject("/Fields"): generic.ArrayObject(),
+            generic.NameObject("/XFA"): packet,
+        })
+    buf = io.BytesIO()
+    w.write(buf)
+    with open(out, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def pages_writer(pages):
+    """A writer holding `pages` pages of text."""
     w = PdfFileWriter()
     font = generic.DictionaryObject({
         generic.NameObject("/Type"): generic.NameObject("/Font"),
@@ -32,17 +49,48 @@ def make(out, pages, xfa=False):
         })
         page = PageObject(contents=w.add_object(stream), media_box=(0, 0, 595, 842), resources=resources)
         w.insert_page(page)
-    if xfa:
-        # A "smart" form: an AcroForm carrying an XFA stream.
-        packet = w.add_object(generic.StreamObject(stream_data=b"<xdp:xdp xmlns:xdp='http://ns.adobe.com/xdp/'/>"))
-        w.root[generic.NameObject("/AcroForm")] = generic.DictionaryObject({
-            generic.NameObject("/Fields"): generic.ArrayObject(),
-            generic.NameObject("/XFA"): packet,
-        })
+    return w
+
+
+def form(out):
+    """Two pages with a text field `Name` on page 2, then, by an incremental update as `pyhanko sign addfields
+    --field 1/100,100,300,150/Sig1` makes it, an empty signature field `Sig1` on page 1 in [100 100 300 150]."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign.fields import SigFieldSpec, append_signature_field
+
+    n = generic.NameObject
+    w = pages_writer(2)
+    page, _ = w.find_page_for_modification(1)
+    text = w.add_object(generic.DictionaryObject({
+        n("/Type"): n("/Annot"), n("/Subtype"): n("/Widget"), n("/FT"): n("/Tx"),
+        n("/T"): generic.TextStringObject("Name"), n("/F"): generic.NumberObject(4), n("/P"): page,
+        n("/Rect"): generic.ArrayObject([generic.NumberObject(v) for v in (100, 700, 300, 720)]),
+    }))
+    page.get_object()[n("/Annots")] = generic.ArrayObject([text])
+    w.root[n("/AcroForm")] = w.add_object(generic.DictionaryObject({n("/Fields"): generic.ArrayObject([text])}))
     buf = io.BytesIO()
     w.write(buf)
+    update = IncrementalPdfFileWriter(io.BytesIO(buf.getvalue()))
+    append_signature_field(update, SigFieldSpec("Sig1", on_page=0, box=(100, 100, 300, 150)))
     with open(out, "wb") as f:
-        f.write(buf.getvalue())
+        update.write(f)
+
+
+def fields(pdf):
+    """The signature fields pyHanko finds, with whether each is filled, and the widget annotations of each page."""
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    with open(pdf, "rb") as f:
+        reader = PdfFileReader(io.BytesIO(f.read()))
+    widgets = []
+    for i in range(int(reader.root["/Pages"]["/Count"])):
+        page = reader.find_page_for_modification(i)[0].get_object()
+        widgets.append(sum(1 for a in page.get("/Annots", []) if a.get_object().get("/Subtype") == "/Widget"))
+    print(json.dumps({
+        "signature_fields": [{"name": name, "filled": value is not None}
+                             for name, value, _ in enumerate_sig_fields(reader)],
+        "widgets_per_page": widgets,
+    }))
 
 
 def moment():
@@ -73,6 +121,7 @@ def judge(pdf, roots):
         doc_ts = sig.sig_object_type == "/DocTimeStamp"
         status = validate_pdf_timestamp(sig, validation_context=vc) if doc_ts else validate_pdf_signature(sig, vc)
         report["signatures"].append({
+            "field": sig.field_name,
             "document_timestamp": doc_ts,
             "intact": status.intact,
             "valid": status.valid,
@@ -166,6 +215,10 @@ if sys.argv[1] == "make":
     make(sys.argv[2], int(sys.argv[3]), xfa="xfa" in sys.argv[4:])
 elif sys.argv[1] == "update":
     update(sys.argv[2], sys.argv[3], sys.argv[4])
+elif sys.argv[1] == "form":
+    form(sys.argv[2])
+elif sys.argv[1] == "fields":
+    fields(sys.argv[2])
 elif sys.argv[1] == "meta":
     meta(sys.argv[2])
 elif sys.argv[1] == "cms":

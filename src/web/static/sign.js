@@ -6,6 +6,12 @@
 // A drawn box is sent as rect_<n> = {"page": p, "rect": [x1, y1, x2, y2]}: page from 1, PDF user-space points of
 // that page (pdf.js viewport.convertToPdfPoint: the render scale, the page's /Rotate and its view box), n the file's
 // position in the upload from 0 (jobs.rs, appearance()).
+//
+// A PDF with empty signature fields offers them in a select ("sign into"): the server says which fields are empty
+// and where (POST /api/v1/sign-jobs/inspect; pdf.js cannot tell an empty signature field from a signed one), and is
+// asked only when pdf.js finds a signature field, or when pdf.js is not there. The field chosen is sent as
+// field_<n> = its full name; its own rectangle is where the signature goes, so a drawn box and a field exclude
+// each other.
 "use strict";
 
 (function () {
@@ -83,6 +89,8 @@
         if (entry.pdf) {
           entry.select.id = "sign-page-" + n;
           entry.selectLabel.htmlFor = entry.select.id;
+          entry.fieldSelect.id = "sign-field-" + n;
+          entry.fieldLabel.htmlFor = entry.fieldSelect.id;
           entry.clear.id = "sign-clear-" + n;
           entry.state.id = "sign-box-" + n;
           entry.pages.querySelectorAll(".preview").forEach((p) => (p.dataset.fileIndex = String(n)));
@@ -92,7 +100,11 @@
 
     function boxText(entry) {
       if (!entry.state) return;
-      entry.state.textContent = entry.rect ? text("Visible") + " " + entry.rect.page : text("Invisible");
+      if (entry.field) {
+        entry.state.textContent = text("InField") + " " + entry.field.name;
+      } else {
+        entry.state.textContent = entry.rect ? text("Visible") + " " + entry.rect.page : text("Invisible");
+      }
       entry.clear.classList.toggle("hidden", !entry.rect);
     }
 
@@ -105,7 +117,7 @@
           generalError.textContent = text("TooMany") + " (" + maxFiles + ")";
           break;
         }
-        const entry = { file, rect: null, pdf: false };
+        const entry = { file, rect: null, field: null, fields: [], pdf: false };
         entries.push(entry);
         entry.remove = el("button", { type: "button", className: "secondary small", textContent: text("Remove") });
         entry.error = el("p", { className: "error" });
@@ -150,7 +162,12 @@
       entry.note = el("p", { className: "muted note" });
       entry.tools = el("div", { className: "pdf-tools hidden" }, [entry.selectLabel, entry.select, entry.state, entry.clear]);
       entry.help = el("p", { className: "muted draw-help hidden", textContent: text("Draw") });
+      entry.fieldSelect = el("select");
+      entry.fieldLabel = el("label", { textContent: text("FieldLabel") });
+      entry.fieldRow = el("div", { className: "pdf-field hidden" }, [entry.fieldLabel, entry.fieldSelect]);
+      entry.fieldSelect.addEventListener("change", () => chooseField(entry, entry.fieldSelect.value));
       entry.li.append(
+        entry.fieldRow,
         entry.tools,
         entry.help,
         entry.pages,
@@ -168,10 +185,69 @@
       openPdf(entry);
     }
 
+    // A form to the API, with the session's CSRF token.
+    function post(url, body) {
+      return fetch(url, {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRF-Token": window.Parafa ? window.Parafa.csrf() : "" },
+        body,
+        credentials: "same-origin",
+      });
+    }
+
+    // The empty signature fields of a PDF, from the server (none when it cannot say: the upload then explains).
+    async function learnFields(entry) {
+      const body = new FormData();
+      body.append("file", entry.file, entry.file.name);
+      try {
+        const res = await post("/api/v1/sign-jobs/inspect", body);
+        if (!res.ok) return;
+        const answer = await res.json();
+        if (!entries.includes(entry)) return;
+        entry.fields = answer.signature_fields || [];
+      } catch (_) {
+        return;
+      }
+      if (!entry.fields.length) return;
+      entry.fieldSelect.replaceChildren(el("option", { value: "", textContent: text("FieldNew") }));
+      entry.fields.forEach((f) => {
+        const where = f.page && f.rect ? text("Page") + " " + f.page : text("FieldHidden");
+        entry.fieldSelect.append(el("option", { value: f.name, textContent: text("FieldOption") + " " + f.name + " (" + where + ")" }));
+      });
+      entry.fieldRow.classList.remove("hidden");
+    }
+
+    // Whether pdf.js sees a signature field in the document (an error counts as yes: the server is asked).
+    async function hasSignatureField(doc) {
+      try {
+        const fields = await doc.getFieldObjects();
+        return !!fields && Object.values(fields).some((list) => list.some((f) => f.type === "signature"));
+      } catch (_) {
+        return true;
+      }
+    }
+
+    function chooseField(entry, name) {
+      entry.field = entry.fields.find((f) => f.name === name) || null;
+      if (entry.field) {
+        entry.rect = null;
+        entry.pages.querySelectorAll(".rect").forEach((r) => r.remove());
+        // The field's page is shown with its rectangle, where the signature will be.
+        if (entry.doc && entry.field.page && entry.field.rect) {
+          entry.select.value = String(entry.field.page);
+          showPages(entry);
+        }
+      } else {
+        entry.pages.querySelectorAll(".rect.field").forEach((r) => r.remove());
+      }
+      boxText(entry);
+    }
+
     async function openPdf(entry) {
       const lib = await loadPdfjs();
       if (!lib) {
         if (previews) entry.note.textContent = text("NoPreview");
+        learnFields(entry);
         return;
       }
       try {
@@ -182,12 +258,14 @@
         entry.doc = await task.promise;
       } catch (e) {
         entry.note.textContent = text("NoPreview");
+        learnFields(entry);
         return;
       }
       if (!entries.includes(entry)) {
         entry.doc.destroy();
         return;
       }
+      if (await hasSignatureField(entry.doc)) learnFields(entry);
       entry.select.append(el("option", { value: "all", textContent: text("AllPages") }));
       for (let p = 1; p <= entry.doc.numPages; p++) {
         entry.select.append(el("option", { value: String(p), textContent: text("Page") + " " + p }));
@@ -243,6 +321,8 @@
       drawable(entry, wrap, canvas, viewport, pageNumber);
       if (scroll) wrap.scrollIntoView({ block: "nearest" });
       if (entry.rect && entry.rect.page === pageNumber) showBox(wrap, canvas, viewport, entry.rect.rect);
+      const field = entry.field;
+      if (field && field.rect && field.page === pageNumber) showBox(wrap, canvas, viewport, field.rect).classList.add("field");
     }
 
     // Where the pointer is, in the canvas's CSS pixels (clamped to the page).
@@ -279,6 +359,7 @@
       const box = el("div", { className: "rect" });
       wrap.append(box);
       placeBox(box, canvas, { x: x1 * kx, y: y1 * ky }, { x: x2 * kx, y: y2 * ky });
+      return box;
     }
 
     function drawable(entry, wrap, canvas, viewport, pageNumber) {
@@ -290,6 +371,9 @@
         wrap.setPointerCapture(ev.pointerId);
         from = cssPoint(ev, canvas);
         entry.pages.querySelectorAll(".rect").forEach((r) => r.remove());
+        // A drawn box replaces a chosen field.
+        entry.field = null;
+        entry.fieldSelect.value = "";
         box = el("div", { className: "rect" });
         wrap.append(box);
         placeBox(box, canvas, from, from);
@@ -373,7 +457,8 @@
       entries.forEach((e) => body.append("files", e.file, e.file.name));
       if (!p7s.checked) {
         entries.forEach((e, n) => {
-          if (e.pdf && e.rect) body.append("rect_" + n, JSON.stringify(e.rect));
+          if (e.pdf && e.field) body.append("field_" + n, e.field.name);
+          else if (e.pdf && e.rect) body.append("rect_" + n, JSON.stringify(e.rect));
         });
       }
       body.append("p7s_for_pdf", p7s.checked ? "true" : "false");
@@ -384,12 +469,7 @@
       let answer = {};
       let ok = false;
       try {
-        const res = await fetch("/api/v1/sign-jobs", {
-          method: "POST",
-          headers: { Accept: "application/json", "X-CSRF-Token": window.Parafa ? window.Parafa.csrf() : "" },
-          body,
-          credentials: "same-origin",
-        });
+        const res = await post("/api/v1/sign-jobs", body);
         const raw = await res.text();
         try { answer = raw ? JSON.parse(raw) : {}; } catch (_) { answer = {}; }
         ok = res.ok;
@@ -422,7 +502,7 @@
             el("td", { textContent: f.name }),
             el("td", { textContent: f.format }),
             el("td", { textContent: f.output }),
-            el("td", { textContent: f.visible ? atext("Visible") : atext("Invisible") }),
+            el("td", { textContent: (f.field ? atext("InField") + " " + f.field + " · " : "") + (f.visible ? atext("Visible") : atext("Invisible")) }),
           ])
         );
       });
