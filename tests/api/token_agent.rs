@@ -230,6 +230,17 @@ fn the_agent_lists_the_credential_and_signs_once_per_code() {
     assert!(printed.contains("status: valid"), "{printed}");
     assert!(printed.contains("sha256WithRSAEncryption"), "{printed}");
 
+    // A new login while the agent runs: `login` tells the agent, which uses the new refresh token (the old one,
+    // rotated away, would end the grant if it were used again) and still signs.
+    log_in(&app, &config, &cookie, &client_id);
+    let Response::Token { account: Some(_) } = agent.call(&token_request()) else {
+        panic!("no account after a new login")
+    };
+    let digest = Sha256::digest(b"signed after a new login").to_vec();
+    let code = app.fresh_totp(&holder);
+    let sig = signature(agent.call(&sign_request(&holder.credential_id, RSA, &digest, Some(code))));
+    assert!(common::openssl_verifies(&public_key, &digest, &sig, &["digest:sha256"]));
+
     // `logout` goes through the agent, which revokes the login and exits.
     let out = run(token(&config), &["logout"]);
     assert!(out.status.success(), "{}", text(&out));
