@@ -85,3 +85,151 @@ pub static FUNCTION_LIST: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
     C_CancelFunction: Some(unsupported::C_CancelFunction),
     C_WaitForSlotEvent: Some(unsupported::C_WaitForSlotEvent),
 };
+
+#[cfg(test)]
+mod tests {
+    use std::ptr::null_mut;
+
+    use cryptoki_sys::*;
+
+    use super::FUNCTION_LIST as F;
+
+    unsafe extern "C" fn create_mutex(_: *mut *mut std::ffi::c_void) -> CK_RV {
+        CKR_OK
+    }
+    unsafe extern "C" fn mutex_op(_: *mut std::ffi::c_void) -> CK_RV {
+        CKR_OK
+    }
+
+    /// The whole life of the module through its table, without an agent: one test, since the module's state is the
+    /// process's.
+    #[test]
+    fn the_table_checks_its_arguments_and_its_state() {
+        let dir = std::env::temp_dir().join(format!("parafa-pkcs11-test-{}", std::process::id()));
+        std::env::set_var(parafa_token_proto::SOCKET_ENV, dir.join("agent.sock"));
+        std::env::set_var(parafa_token_proto::AGENT_ENV, dir.join("no-such-agent"));
+        // SAFETY: every pointer below is null or points to a live local of the right type.
+        unsafe {
+            let mut list: *mut CK_FUNCTION_LIST = null_mut();
+            assert_eq!(crate::C_GetFunctionList(&mut list), CKR_OK);
+            assert!(std::ptr::eq(list, &F));
+            assert_eq!(crate::C_GetFunctionList(null_mut()), CKR_ARGUMENTS_BAD);
+            assert!(F.C_WaitForSlotEvent.is_some() && F.C_DecryptVerifyUpdate.is_some());
+
+            let mut info: CK_INFO = std::mem::zeroed();
+            assert_eq!(F.C_GetInfo.unwrap()(&mut info), CKR_CRYPTOKI_NOT_INITIALIZED);
+            assert_eq!(F.C_Finalize.unwrap()(null_mut()), CKR_CRYPTOKI_NOT_INITIALIZED);
+
+            // Application mutexes without CKF_OS_LOCKING_OK cannot be honoured; some but not all are a mistake.
+            let mut args = CK_C_INITIALIZE_ARGS {
+                CreateMutex: Some(create_mutex),
+                DestroyMutex: Some(mutex_op),
+                LockMutex: Some(mutex_op),
+                UnlockMutex: Some(mutex_op),
+                flags: 0,
+                pReserved: null_mut(),
+            };
+            let init = F.C_Initialize.unwrap();
+            assert_eq!(init(std::ptr::addr_of_mut!(args).cast()), CKR_CANT_LOCK);
+            args.UnlockMutex = None;
+            args.flags = CKF_OS_LOCKING_OK;
+            assert_eq!(init(std::ptr::addr_of_mut!(args).cast()), CKR_ARGUMENTS_BAD);
+            args.UnlockMutex = Some(mutex_op);
+            assert_eq!(init(std::ptr::addr_of_mut!(args).cast()), CKR_OK);
+            assert_eq!(init(null_mut()), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+
+            assert_eq!(F.C_GetInfo.unwrap()(&mut info), CKR_OK);
+            assert_eq!(&info.manufacturerID[..6], b"Parafa");
+            assert_eq!(F.C_GetInfo.unwrap()(null_mut()), CKR_ARGUMENTS_BAD);
+
+            // No agent answers (and none can be started): the slot is there, its token is not.
+            let mut slots = [0 as CK_SLOT_ID; 4];
+            let mut n: CK_ULONG = 4;
+            assert_eq!(F.C_GetSlotList.unwrap()(CK_TRUE, slots.as_mut_ptr(), &mut n), CKR_OK);
+            assert_eq!(n, 0);
+            n = 0;
+            assert_eq!(
+                F.C_GetSlotList.unwrap()(CK_FALSE, slots.as_mut_ptr(), &mut n),
+                CKR_BUFFER_TOO_SMALL
+            );
+            assert_eq!(n, 1);
+            assert_eq!(F.C_GetSlotList.unwrap()(CK_FALSE, null_mut(), &mut n), CKR_OK);
+            assert_eq!(F.C_GetSlotList.unwrap()(CK_FALSE, slots.as_mut_ptr(), &mut n), CKR_OK);
+            assert_eq!((n, slots[0]), (1, crate::state::SLOT_ID));
+            assert_eq!(
+                F.C_GetSlotList.unwrap()(CK_FALSE, null_mut(), null_mut()),
+                CKR_ARGUMENTS_BAD
+            );
+            let mut slot: CK_SLOT_INFO = std::mem::zeroed();
+            assert_eq!(F.C_GetSlotInfo.unwrap()(slots[0], &mut slot), CKR_OK);
+            assert_eq!(slot.flags & CKF_TOKEN_PRESENT, 0);
+            assert_eq!(F.C_GetSlotInfo.unwrap()(99, &mut slot), CKR_SLOT_ID_INVALID);
+            let mut token: CK_TOKEN_INFO = std::mem::zeroed();
+            assert_eq!(F.C_GetTokenInfo.unwrap()(slots[0], &mut token), CKR_TOKEN_NOT_PRESENT);
+            let mut session: CK_SESSION_HANDLE = 0;
+            let open = F.C_OpenSession.unwrap();
+            assert_eq!(
+                open(slots[0], CKF_SERIAL_SESSION, null_mut(), None, &mut session),
+                CKR_TOKEN_NOT_PRESENT
+            );
+            assert_eq!(
+                open(slots[0], 0, null_mut(), None, &mut session),
+                CKR_SESSION_PARALLEL_NOT_SUPPORTED
+            );
+
+            // Calls on sessions that do not exist.
+            let mut m = CK_MECHANISM {
+                mechanism: CKM_SHA256,
+                pParameter: null_mut(),
+                ulParameterLen: 0,
+            };
+            assert_eq!(F.C_DigestInit.unwrap()(7, &mut m), CKR_SESSION_HANDLE_INVALID);
+            assert_eq!(F.C_DigestInit.unwrap()(7, null_mut()), CKR_ARGUMENTS_BAD);
+            assert_eq!(F.C_SignInit.unwrap()(7, &mut m, 1), CKR_SESSION_HANDLE_INVALID);
+            let mut len: CK_ULONG = 0;
+            assert_eq!(
+                F.C_Sign.unwrap()(7, null_mut(), 0, null_mut(), &mut len),
+                CKR_SESSION_HANDLE_INVALID
+            );
+            assert_eq!(F.C_FindObjectsInit.unwrap()(7, null_mut(), 1), CKR_ARGUMENTS_BAD);
+            assert_eq!(
+                F.C_Login.unwrap()(7, CKU_USER, null_mut(), 0),
+                CKR_SESSION_HANDLE_INVALID
+            );
+            assert_eq!(F.C_CloseSession.unwrap()(7), CKR_SESSION_HANDLE_INVALID);
+            assert_eq!(F.C_GenerateRandom.unwrap()(7, null_mut(), 0), CKR_RANDOM_NO_RNG);
+            assert_eq!(
+                F.C_Encrypt.unwrap()(7, null_mut(), 0, null_mut(), null_mut()),
+                CKR_FUNCTION_NOT_SUPPORTED
+            );
+
+            // A forked child inherits the parent's state but is not initialized: it starts afresh.
+            let child = libc::fork();
+            if child == 0 {
+                let ok = F.C_GetInfo.unwrap()(&mut info) == CKR_CRYPTOKI_NOT_INITIALIZED
+                    && init(null_mut()) == CKR_OK
+                    && F.C_GetInfo.unwrap()(&mut info) == CKR_OK
+                    && F.C_Finalize.unwrap()(null_mut()) == CKR_OK;
+                libc::_exit(if ok { 0 } else { 1 });
+            }
+            let mut status = 0;
+            assert_eq!(libc::waitpid(child, &mut status, 0), child);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the child: {status}"
+            );
+            // The parent's state is its own still.
+            assert_eq!(F.C_GetInfo.unwrap()(&mut info), CKR_OK);
+
+            assert_eq!(
+                F.C_Finalize.unwrap()(&mut info as *mut CK_INFO as *mut _),
+                CKR_ARGUMENTS_BAD
+            );
+            assert_eq!(F.C_Finalize.unwrap()(null_mut()), CKR_OK);
+            assert_eq!(
+                F.C_GetSlotList.unwrap()(CK_FALSE, null_mut(), &mut n),
+                CKR_CRYPTOKI_NOT_INITIALIZED
+            );
+        }
+    }
+}

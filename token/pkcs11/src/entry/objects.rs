@@ -3,6 +3,7 @@
 use cryptoki_sys::*;
 
 use crate::ffi::{guard, out, Result, Rv, ARGUMENTS_BAD};
+use crate::object::Object;
 use crate::state;
 
 /// The application's template as (type, value) pairs.
@@ -31,9 +32,7 @@ unsafe fn read_template(template: *const CK_ATTRIBUTE, count: CK_ULONG) -> Resul
         .collect()
 }
 
-/// Answers each attribute as PKCS#11 2.40 §5.7 says: the length when no buffer is given, the value when it fits;
-/// `CK_UNAVAILABLE_INFORMATION` with `CKR_ATTRIBUTE_SENSITIVE`, `CKR_ATTRIBUTE_TYPE_INVALID` or
-/// `CKR_BUFFER_TOO_SMALL` otherwise, every attribute processed whatever the others gave.
+/// Answers each attribute of the template (see [`answer`]).
 pub(super) unsafe extern "C" fn C_GetAttributeValue(
     session: CK_SESSION_HANDLE,
     object: CK_OBJECT_HANDLE,
@@ -51,38 +50,48 @@ pub(super) unsafe extern "C" fn C_GetAttributeValue(
                 return Err(ARGUMENTS_BAD);
             }
             let count = usize::try_from(count).map_err(|_| ARGUMENTS_BAD)?;
-            // SAFETY: the application's template of `count` attributes.
-            let attributes = unsafe { std::slice::from_raw_parts_mut(template, count) };
-            let mut result = Ok(());
-            let mut fail = |attribute: &mut CK_ATTRIBUTE, rv: CK_RV| {
-                attribute.ulValueLen = CK_UNAVAILABLE_INFORMATION;
-                if result.is_ok() {
-                    result = Err(Rv(rv));
-                }
-            };
-            for attribute in attributes {
-                let Some(value) = object.get(attribute.type_) else {
-                    fail(attribute, CKR_ATTRIBUTE_TYPE_INVALID);
-                    continue;
-                };
-                let Some(bytes) = value.bytes() else {
-                    fail(attribute, CKR_ATTRIBUTE_SENSITIVE);
-                    continue;
-                };
-                let len = bytes.len() as CK_ULONG;
-                if attribute.pValue.is_null() {
-                    attribute.ulValueLen = len;
-                } else if attribute.ulValueLen >= len {
-                    // SAFETY: the application's buffer holds `ulValueLen >= len` bytes.
-                    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), attribute.pValue as *mut u8, bytes.len()) };
-                    attribute.ulValueLen = len;
-                } else {
-                    fail(attribute, CKR_BUFFER_TOO_SMALL);
-                }
-            }
-            result
+            // SAFETY: the application's template of `count` attributes, each buffer of its length.
+            unsafe { answer(object, std::slice::from_raw_parts_mut(template, count)) }
         })
     })
+}
+
+/// Answers each attribute as PKCS#11 2.40 §5.7 says: the length when no buffer is given, the value when it fits;
+/// `CK_UNAVAILABLE_INFORMATION` with `CKR_ATTRIBUTE_SENSITIVE`, `CKR_ATTRIBUTE_TYPE_INVALID` or
+/// `CKR_BUFFER_TOO_SMALL` otherwise, every attribute processed whatever the others gave (the first failure is the
+/// return value).
+///
+/// # Safety
+/// Each attribute's `pValue` is null or valid for writing `ulValueLen` bytes.
+unsafe fn answer(object: &Object, attributes: &mut [CK_ATTRIBUTE]) -> Result<()> {
+    let mut result = Ok(());
+    let mut fail = |attribute: &mut CK_ATTRIBUTE, rv: CK_RV| {
+        attribute.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        if result.is_ok() {
+            result = Err(Rv(rv));
+        }
+    };
+    for attribute in attributes {
+        let Some(value) = object.get(attribute.type_) else {
+            fail(attribute, CKR_ATTRIBUTE_TYPE_INVALID);
+            continue;
+        };
+        let Some(bytes) = value.bytes() else {
+            fail(attribute, CKR_ATTRIBUTE_SENSITIVE);
+            continue;
+        };
+        let len = bytes.len() as CK_ULONG;
+        if attribute.pValue.is_null() {
+            attribute.ulValueLen = len;
+        } else if attribute.ulValueLen >= len {
+            // SAFETY: the caller's contract: the buffer holds `ulValueLen >= len` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), attribute.pValue as *mut u8, bytes.len()) };
+            attribute.ulValueLen = len;
+        } else {
+            fail(attribute, CKR_BUFFER_TOO_SMALL);
+        }
+    }
+    result
 }
 
 /// The size is not a number the token can tell meaningfully (`CK_UNAVAILABLE_INFORMATION`, as PKCS#11 allows).
@@ -173,4 +182,63 @@ pub(super) unsafe extern "C" fn C_FindObjectsFinal(session: CK_SESSION_HANDLE) -
                 .ok_or(Rv(CKR_OPERATION_NOT_INITIALIZED))
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::{tests::account, TokenView};
+
+    fn attribute(kind: CK_ATTRIBUTE_TYPE, buf: Option<&mut [u8]>) -> CK_ATTRIBUTE {
+        let (p, len) = match buf {
+            Some(b) => (b.as_mut_ptr() as *mut std::ffi::c_void, b.len() as CK_ULONG),
+            None => (std::ptr::null_mut(), 0),
+        };
+        CK_ATTRIBUTE {
+            type_: kind,
+            pValue: p,
+            ulValueLen: len,
+        }
+    }
+
+    #[test]
+    fn attributes_answer_as_the_standard_says() {
+        let view = TokenView::new(&account());
+        let private = view.objects.iter().find(|o| o.key.is_some()).unwrap();
+        let mut class = [0u8; size_of::<CK_ULONG>()];
+        let mut small = [0u8; 2];
+        let mut label = [0u8; 64];
+        let mut template = [
+            attribute(CKA_CLASS, Some(&mut class)),
+            attribute(CKA_ID, None),
+            attribute(CKA_VALUE, None),
+            attribute(CKA_LABEL, Some(&mut small)),
+            attribute(0x8765_4321, None),
+            attribute(CKA_SIGN, None),
+        ];
+        // SAFETY: every buffer is a live local of the length given.
+        let rv = unsafe { answer(private, &mut template) };
+        // The first failure is the answer; every attribute got its own.
+        assert_eq!(rv, Err(Rv(CKR_ATTRIBUTE_SENSITIVE)));
+        assert_eq!(CK_ULONG::from_ne_bytes(class), CKO_PRIVATE_KEY);
+        assert_eq!(template[0].ulValueLen, size_of::<CK_ULONG>() as CK_ULONG);
+        assert_eq!(template[1].ulValueLen, "ec-cred".len() as CK_ULONG);
+        assert_eq!(
+            template[2].ulValueLen, CK_UNAVAILABLE_INFORMATION,
+            "an EC private value is sensitive"
+        );
+        assert_eq!(template[3].ulValueLen, CK_UNAVAILABLE_INFORMATION, "too small");
+        assert_eq!(template[4].ulValueLen, CK_UNAVAILABLE_INFORMATION, "unknown");
+        assert_eq!(template[5].ulValueLen, 1);
+        let mut template = [attribute(CKA_LABEL, Some(&mut label)), attribute(0x8765_4321, None)];
+        // SAFETY: as above.
+        let rv = unsafe { answer(private, &mut template) };
+        assert_eq!(rv, Err(Rv(CKR_ATTRIBUTE_TYPE_INVALID)));
+        let n = template[0].ulValueLen as usize;
+        assert_eq!(&label[..n], b"Ana Popescu 1A2B3C4D5E6F");
+        let mut small = [0u8; 2];
+        let mut template = [attribute(CKA_LABEL, Some(&mut small))];
+        // SAFETY: as above.
+        assert_eq!(unsafe { answer(private, &mut template) }, Err(Rv(CKR_BUFFER_TOO_SMALL)));
+    }
 }
