@@ -165,7 +165,9 @@ impl Builder {
         let handle = self.handles.next(Kind::PublicKey, id);
         self.objects.push(object::public_key(handle, cert, &key, id, &label));
         let handle = self.handles.next(Kind::PrivateKey, id);
-        self.objects.push(object::private_key(handle, cert, &key, id, &label));
+        let always_authenticate = !crate::host::uses_nss();
+        self.objects
+            .push(object::private_key(handle, cert, &key, id, &label, always_authenticate));
     }
 
     /// The CA certificates after the credentials' objects, then the index and the mechanisms.
