@@ -6,106 +6,23 @@ use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use common::desktop::{desktop_client, text, token};
 use common::TestApp;
 use serde_json::{json, Value};
-
-/// The repository's root.
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The newest modification time under `dir`.
-fn newest(dir: &Path) -> SystemTime {
-    let mut t = SystemTime::UNIX_EPOCH;
-    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let p = e.path();
-        let m = if p.is_dir() {
-            newest(&p)
-        } else {
-            e.metadata().and_then(|m| m.modified()).unwrap_or(t)
-        };
-        t = t.max(m);
-    }
-    t
-}
-
-/// The `parafa-token` binary, beside `parafa` (another workspace member's binary has no `CARGO_BIN_EXE_`): `make
-/// test` builds it with the workspace's binaries; when it is missing or older than its sources (a bare `cargo
-/// nextest run`), it is built here.
-fn token_bin() -> PathBuf {
-    let bin = Path::new(common::parafa_bin())
-        .parent()
-        .expect("target dir")
-        .join("parafa-token");
-    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-    if built.is_none_or(|b| b < newest(&root().join("token"))) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["build", "-p", "parafa-token", "--bin", "parafa-token"])
-            .current_dir(root())
-            .output()
-            .expect("cargo build -p parafa-token");
-        assert!(
-            out.status.success(),
-            "cargo build -p parafa-token:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(bin.exists(), "{} missing", bin.display());
-    bin
-}
-
-/// `parafa-token <args>` with its configuration under `config`.
-fn token(config: &Path) -> Command {
-    let mut c = Command::new(token_bin());
-    c.env("XDG_CONFIG_HOME", config)
-        .env_remove("PARAFA_TOKEN_CLIENT_ID")
-        .env("HOME", config);
-    c
-}
 
 fn run(mut c: Command, args: &[&str]) -> Output {
     c.args(args).output().expect("run parafa-token")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// A holder logged in on the web with their consents given, and the desktop app registered by the operator as a
-/// public client with a loopback redirect (any port) and scope service: (holder, session cookie, client id).
+/// A holder logged in on the web with their consents given, and the desktop app registered by the operator:
+/// (holder, session cookie, client id).
 fn holder_and_desktop_client(app: &TestApp, email: &str) -> (common::Holder, String, String) {
     let holder = app.create_holder(email, "rsa2048", 1);
-    let cookie = app.web_login(&holder);
-    app.consent(&cookie);
-    let out = app.cli_ok(&[
-        "admin",
-        "oauth-client",
-        "create",
-        "--name",
-        "Parafa Token",
-        "--redirect-uri",
-        "http://127.0.0.1/callback",
-        "--public",
-        "--scope",
-        "service",
-    ]);
-    let client_id = out
-        .lines()
-        .find_map(|l| l.strip_prefix("client_id: "))
-        .expect("client_id")
-        .to_owned();
-    assert!(!out.contains("client_secret"), "a public client has no secret: {out}");
+    let (cookie, client_id) = desktop_client(app, &holder);
     (holder, cookie, client_id)
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+pub mod desktop;
 pub mod hostile;
 
 /// The built binary.
