@@ -19,6 +19,7 @@ mod cms;
 mod contact;
 mod contract;
 mod csc;
+mod desktop_token;
 mod faults;
 mod fuzz_replay;
 mod hardening;
