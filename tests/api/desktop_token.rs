@@ -1023,14 +1023,14 @@ fn an_exhausted_package_and_an_ended_login_sign_nothing() {
     assert_eq!(app.books(&holder.credential_id), (2, 2));
 
     // The package is spent: refused, and the holder is told in the prompt.
-    let before = desk.prompts().len();
+    let before = desk.prompt_log().len();
     assert_refused(
         p11_sign(&desk, &holder, mech, b"three", &[]),
         "CKR_KEY_FUNCTION_NOT_PERMITTED",
         "an exhausted package",
     );
     assert_eq!(app.books(&holder.credential_id), (2, 2));
-    let told = desk.prompts()[before..].join("\n").to_lowercase();
+    let told = desk.prompt_log()[before..].to_lowercase();
     assert!(told.contains("exhausted") || told.contains("0 left"), "{told}");
 
     // The holder revokes the desktop app in their settings: the login ended, the module says so.

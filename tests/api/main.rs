@@ -40,6 +40,7 @@ mod revocation;
 mod sign_doc;
 mod sign_jobs;
 mod storage;
+mod token_agent;
 mod token_login;
 mod totp_reset;
 mod tsa;

@@ -6,25 +6,13 @@ use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::desktop::{desktop_client, text, token};
+use common::desktop::{holder_and_desktop_client, run, text, token};
 use common::TestApp;
 use serde_json::{json, Value};
-
-fn run(mut c: Command, args: &[&str]) -> Output {
-    c.args(args).output().expect("run parafa-token")
-}
-
-/// A holder logged in on the web with their consents given, and the desktop app registered by the operator:
-/// (holder, session cookie, client id).
-fn holder_and_desktop_client(app: &TestApp, email: &str) -> (common::Holder, String, String) {
-    let holder = app.create_holder(email, "rsa2048", 1);
-    let (cookie, client_id) = desktop_client(app, &holder);
-    (holder, cookie, client_id)
-}
 
 #[test]
 fn the_desktop_companion_logs_in_through_the_browser_shows_status_and_logs_out() {

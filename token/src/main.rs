@@ -1,27 +1,34 @@
-//! `parafa-token`: the desktop companion of Parafa's virtual token (issue 17).
+//! `parafa-token`: the desktop companion of Parafa's virtual token (issue 17, `docs/TOKEN.md`).
 //!
-//! This first step logs the holder in and out:
 //! - `login` runs OAuth 2.0's authorization code flow with PKCE S256 as a native app (RFC 8252): it listens on
 //!   127.0.0.1 on a free port, sends the browser to the server's consent page (password, TOTP, "Allow"), checks the
-//!   answer's `state` and `iss`, exchanges the code, and keeps the refresh token in a 0600 file (see [`store`]; the
-//!   OS keyring through the Secret Service is the next step);
-//! - `status` refreshes (the refresh token rotates; the new one is stored), lists the holder's credentials through
-//!   the CSC API and prints them;
-//! - `logout` revokes the refresh token and deletes the file.
+//!   answer's `state` and `iss`, exchanges the code, and keeps the refresh token (see [`store`]); a running agent is
+//!   told to read it;
+//! - `agent` is the one process per user that holds the login and makes the CSC calls for the PKCS#11 module
+//!   ([`agent`]); `agent --daemon` starts it detached (what the module runs when no agent answers);
+//! - `status` shows the account, where the login is kept and each credential, through the agent when one runs;
+//! - `logout` revokes the login and forgets it (the agent, when one runs, does it and exits);
+//! - `install` / `uninstall` register the PKCS#11 module with p11-kit ([`install`]).
 //!
 //! The app is a public client the operator registers (`parafa admin oauth-client create --public --scope service
 //! --redirect-uri http://127.0.0.1/callback`); its id is given with `--client-id` or `PARAFA_TOKEN_CLIENT_ID`.
 
+mod agent;
+mod csc;
+mod install;
 mod oauth;
+mod prompt;
+mod session;
 mod store;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
-use serde_json::{json, Value};
+use parafa_token_proto::{self as proto, Request, Response, TalkError, VERSION};
 
 /// The desktop companion of Parafa's virtual token.
 #[derive(Debug, Parser)]
@@ -48,10 +55,27 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
-    /// Shows the account, its credentials and their validity.
+    /// Shows the account, where the login is kept, and each credential.
     Status,
-    /// Revokes the login at the server and forgets it here.
+    /// Revokes the login at the server and forgets it here (a running agent exits).
     Logout,
+    /// Runs the agent that the PKCS#11 module talks to (one per user, on a Unix socket).
+    Agent {
+        /// Starts the agent in the background, waits until it answers, and exits (at once when one answers).
+        #[arg(long)]
+        daemon: bool,
+        /// Exits after this many seconds without a request (0: never).
+        #[arg(long, env = "PARAFA_TOKEN_AGENT_IDLE", default_value_t = 3600)]
+        idle: u64,
+    },
+    /// Registers the PKCS#11 module with p11-kit for this user, and says how to add it elsewhere.
+    Install {
+        /// The module (default: libparafa_pkcs11.so beside this program, else the system's PKCS#11 directory).
+        #[arg(long)]
+        module: Option<PathBuf>,
+    },
+    /// Removes the p11-kit registration `install` wrote.
+    Uninstall,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +89,10 @@ fn main() -> ExitCode {
         } => login(&server, &client_id, no_browser, Duration::from_secs(timeout)),
         Command::Status => status(),
         Command::Logout => logout(),
+        Command::Agent { daemon: true, idle } => agent::daemon(idle),
+        Command::Agent { daemon: false, idle } => agent::run(Duration::from_secs(idle)),
+        Command::Install { module } => install::install(module),
+        Command::Uninstall => install::uninstall(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,6 +100,15 @@ fn main() -> ExitCode {
             eprintln!("parafa-token: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Asks the agent, if one answers; `None` when none does.
+fn ask_agent(request: &Request) -> Result<Option<Response>> {
+    match proto::call(&proto::socket_path(), request, Duration::from_secs(120)) {
+        Ok(r) => Ok(Some(r)),
+        Err(TalkError::NoAgent(_)) => Ok(None),
+        Err(e) => Err(anyhow!("{e}")),
     }
 }
 
@@ -109,11 +146,21 @@ fn login(server: &str, client_id: &str, no_browser: bool, timeout: Duration) -> 
     let refresh_token = tokens
         .refresh_token
         .ok_or_else(|| anyhow!("the server gave no refresh token"))?;
-    store::save(&store::Account {
-        server: meta.issuer.clone(),
-        client_id: client_id.to_owned(),
-        refresh_token,
-    })?;
+    {
+        let held = store::lock()?;
+        store::save(
+            &store::Account {
+                server: meta.issuer.clone(),
+                client_id: client_id.to_owned(),
+                refresh_token,
+            },
+            &held,
+        )?;
+    }
+    // A running agent holds an access token of the old login, if any: it reads the new one.
+    if let Some(Response::Error { message, .. }) = ask_agent(&Request::Reload { version: VERSION })? {
+        eprintln!("The running agent could not be told of the new login ({message}): restart it.");
+    }
     println!("logged in to {}", meta.issuer);
     eprintln!(
         "The login is kept in {} (readable by you only).",
@@ -122,122 +169,113 @@ fn login(server: &str, client_id: &str, no_browser: bool, timeout: Duration) -> 
     Ok(())
 }
 
-/// The stored account, or the message a holder who is not logged in reads.
-fn account() -> Result<store::Account> {
-    store::load()?.ok_or_else(|| anyhow!("not logged in: run `parafa-token login --server URL` first"))
-}
-
-/// A fresh access token; the rotated refresh token is stored before anything else is done with it.
-fn access_token(http: &reqwest::blocking::Client, meta: &oauth::Metadata, acct: &mut store::Account) -> Result<String> {
-    let tokens = match oauth::refresh(http, meta, &acct.client_id, &acct.refresh_token) {
-        Ok(t) => t,
-        Err(e) => match e.downcast_ref::<oauth::EndpointError>() {
-            Some(ee) if ee.error == "invalid_grant" => bail!(
-                "the login at {} has ended (expired, revoked, or used elsewhere): run `parafa-token login` again",
-                acct.server
-            ),
-            _ => return Err(e.context("refreshing the login")),
-        },
-    };
-    if let Some(next) = tokens.refresh_token {
-        acct.refresh_token = next;
-        store::save(acct)?;
-    }
-    Ok(tokens.access_token)
-}
-
-/// `status`.
+/// `status`: through the agent when one runs, else here (refreshing under the store's lock).
 fn status() -> Result<()> {
-    let mut acct = account()?;
-    let http = oauth::http()?;
-    let meta = oauth::metadata(&http, &acct.server)?;
-    let token = access_token(&http, &meta, &mut acct)?;
-    let url = format!("{}/csc/v2/credentials/list", oauth::base(&acct.server));
-    let r = http
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&json!({ "credentialInfo": true, "certInfo": true, "certificates": "none" }))
-        .send()
-        .with_context(|| format!("reaching {url}"))?;
-    if !r.status().is_success() {
-        let s = r.status();
-        let v: Value = r.json().unwrap_or_default();
-        bail!(
-            "credentials/list answered {s}: {}",
-            v["error_description"].as_str().unwrap_or_default()
-        );
+    let (status, agent) = match ask_agent(&Request::Status { version: VERSION })? {
+        Some(Response::Status(s)) => {
+            let pid = agent::ping(&proto::socket_path());
+            (s, pid.map_or("running".to_owned(), |p| format!("running (pid {p})")))
+        }
+        Some(Response::Error { message, .. }) => bail!("{message}"),
+        Some(other) => bail!("the agent answered {other:?} to a status request"),
+        None => {
+            let session = session::Session::new()?;
+            let status = match csc::list(&session) {
+                Ok(l) => agent::status_of(Some(l)),
+                Err(f) if f.no_login => agent::status_of(None),
+                Err(f) => return Err(f.into()),
+            };
+            (status, "not running".to_owned())
+        }
+    };
+    print!(
+        "{}",
+        describe(&status, &agent, &proto::socket_path().display().to_string())
+    );
+    if status.account.is_none() {
+        bail!("not logged in: run `parafa-token login --server URL` first");
     }
-    let list: Value = r.json()?;
-    print!("{}", describe(&acct, &list));
     Ok(())
 }
 
-/// What `status` prints for a `credentials/list` answer.
-fn describe(acct: &store::Account, list: &Value) -> String {
-    let mut out = format!("server: {}\nclient: {}\n", acct.server, acct.client_id);
-    let infos = list["credentialInfos"].as_array().cloned().unwrap_or_default();
-    let ids = list["credentialIDs"].as_array().cloned().unwrap_or_default();
-    // The account: the holder's name as their certificates carry it (the CSC API names no user to a service token).
-    let holder = infos
-        .iter()
-        .filter_map(|i| i["cert"]["subjectDN"].as_str())
-        .find_map(common_name);
-    if let Some(name) = holder {
-        out.push_str(&format!("account: {name}\n"));
+/// What `status` prints.
+fn describe(s: &proto::Status, agent: &str, socket: &str) -> String {
+    let mut out = String::new();
+    let mut line = |l: String| {
+        out.push_str(&l);
+        out.push('\n');
+    };
+    line(format!("store: {}", s.store));
+    line(format!("agent: {agent} on {socket}"));
+    let Some(acct) = &s.account else {
+        return out;
+    };
+    line(format!("server: {}", acct.server));
+    if let Some(c) = &s.client_id {
+        line(format!("client: {c}"));
     }
-    out.push_str(&format!("credentials: {}\n", ids.len()));
-    for id in ids.iter().filter_map(Value::as_str) {
-        let info = infos.iter().find(|i| i["credentialID"] == id);
-        out.push_str(&format!("- credential {id}\n"));
-        let Some(info) = info else { continue };
-        let cert = &info["cert"];
-        let field = |v: &Value| v.as_str().unwrap_or("?").to_owned();
-        out.push_str(&format!("  subject: {}\n", field(&cert["subjectDN"])));
-        out.push_str(&format!("  status: {}\n", field(&cert["status"])));
-        out.push_str(&format!(
-            "  valid: {} to {}\n",
-            field(&cert["validFrom"]),
-            field(&cert["validTo"])
-        ));
-        if let Some(key) = info["key"]["status"].as_str() {
-            out.push_str(&format!("  key: {key}\n"));
+    line(format!("account: {}", acct.label));
+    line(format!("credentials: {}", acct.credentials.len()));
+    for c in &acct.credentials {
+        line(format!("- credential {}", c.id));
+        if let Some(cert) = s.certificates.iter().find(|x| x.credential == c.id) {
+            line(format!("  holder: {}", cert.holder));
+            line(format!("  subject: {}", cert.subject));
+            line(format!("  serial: {}", cert.serial));
+            line(format!("  valid: {} to {}", cert.valid_from, cert.valid_to));
         }
-        // Not in Parafa's CSC answers today; shown when a server gives it.
-        if let Some(n) = info["transactionsLeft"].as_i64() {
-            out.push_str(&format!("  transactions left: {n}\n"));
+        line(format!("  status: {}", c.cert_status));
+        let key = match &c.curve {
+            Some(curve) => format!("EC {} ({})", curve_name(curve), c.key_len),
+            None => format!("RSA {} bits", c.key_len),
+        };
+        line(format!("  key: {}, {key}", c.key_status));
+        let algos: Vec<&str> = c.key_algos.iter().map(|a| algo_name(a)).collect();
+        line(format!("  algorithms: {}", algos.join(", ")));
+        line(format!("  chain: {} certificates", c.certificates.len()));
+        if let Some(n) = c.transactions_left {
+            line(format!("  transactions left: {n}"));
         }
     }
     out
 }
 
-/// The `CN=` of an RFC 4514 distinguished name.
-fn common_name(dn: &str) -> Option<String> {
-    dn.split(',')
-        .map(str::trim)
-        .find_map(|rdn| rdn.strip_prefix("CN="))
-        .map(str::to_owned)
+/// The name of a signature algorithm's OID, as `credentials/info` lists them.
+fn algo_name(oid: &str) -> &str {
+    match oid {
+        "1.2.840.113549.1.1.1" => "RSA PKCS#1 v1.5",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
+        "1.2.840.10045.2.1" => "ECDSA",
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        other => other,
+    }
 }
 
-/// `logout`.
-fn logout() -> Result<()> {
-    let Some(acct) = store::load()? else {
-        println!("not logged in");
-        return Ok(());
-    };
-    let http = oauth::http()?;
-    let revoked = oauth::metadata(&http, &acct.server)
-        .and_then(|meta| oauth::revoke(&http, &meta, &acct.client_id, &acct.refresh_token));
-    store::remove()?;
-    match revoked {
-        Ok(()) => {
-            println!("logged out of {}", acct.server);
-            Ok(())
-        }
-        Err(e) => Err(e.context(format!(
-            "the login was forgotten here, but {} could not be told: revoke the app in your account's settings",
-            acct.server
-        ))),
+/// The name of a curve's OID.
+fn curve_name(oid: &str) -> &str {
+    match oid {
+        "1.2.840.10045.3.1.7" => "P-256",
+        "1.3.132.0.34" => "P-384",
+        "1.3.132.0.35" => "P-521",
+        other => other,
     }
+}
+
+/// `logout`: the agent does it (and exits) when one runs, else it is done here.
+fn logout() -> Result<()> {
+    let message = match ask_agent(&Request::Logout { version: VERSION })? {
+        Some(Response::Done { message }) => message,
+        Some(Response::Error { message, .. }) => bail!("{message}"),
+        Some(other) => bail!("the agent answered {other:?} to a logout request"),
+        None => session::Session::new()?.logout()?,
+    };
+    println!("{message}");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -246,24 +284,40 @@ mod tests {
 
     #[test]
     fn status_describes_credentials() {
-        let acct = store::Account {
-            server: "https://parafa.example".into(),
-            client_id: "c1".into(),
-            refresh_token: "secret".into(),
+        let status = proto::Status {
+            store: "file /home/ana/.config/parafa-token/account.json".into(),
+            client_id: Some("c1".into()),
+            account: Some(proto::Account {
+                server: "https://parafa.example".into(),
+                label: "Ana Pop".into(),
+                credentials: vec![proto::Credential {
+                    id: "cr-1".into(),
+                    key_status: "enabled".into(),
+                    cert_status: "valid".into(),
+                    key_algos: vec!["1.2.840.10045.2.1".into()],
+                    key_len: 256,
+                    curve: Some("1.2.840.10045.3.1.7".into()),
+                    certificates: vec!["AAAA".into(), "BBBB".into()],
+                    transactions_left: None,
+                }],
+            }),
+            certificates: vec![proto::CertSummary {
+                credential: "cr-1".into(),
+                subject: "CN=Ana Pop,C=RO".into(),
+                holder: "Ana Pop".into(),
+                serial: "0A1B".into(),
+                valid_from: "20260101000000Z".into(),
+                valid_to: "20290101000000Z".into(),
+            }],
         };
-        let list = json!({
-            "credentialIDs": ["cr-1"],
-            "credentialInfos": [{
-                "credentialID": "cr-1",
-                "cert": {"subjectDN": "CN=Ana Pop,C=RO", "status": "valid",
-                         "validFrom": "20260101000000Z", "validTo": "20290101000000Z"},
-                "key": {"status": "enabled"}
-            }]
-        });
-        let text = describe(&acct, &list);
+        let text = describe(&status, "not running", "/run/user/1000/parafa-token/agent.sock");
+        assert!(text.contains("store: file /home/ana"), "{text}");
         assert!(text.contains("account: Ana Pop"), "{text}");
         assert!(text.contains("- credential cr-1"), "{text}");
+        assert!(text.contains("serial: 0A1B"), "{text}");
         assert!(text.contains("valid: 20260101000000Z to 20290101000000Z"), "{text}");
-        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("key: enabled, EC P-256 (256)"), "{text}");
+        assert!(text.contains("algorithms: ECDSA"), "{text}");
+        assert!(!text.contains("transactions left"), "{text}");
     }
 }

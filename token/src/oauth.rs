@@ -39,6 +39,8 @@ pub struct Tokens {
     pub access_token: String,
     /// The next refresh token (Parafa rotates them).
     pub refresh_token: Option<String>,
+    /// The access token's lifetime in seconds.
+    pub expires_in: Option<i64>,
 }
 
 /// An HTTP client for the server: rustls, a timeout, no redirects followed.

@@ -2,9 +2,9 @@
 //! only its owner may read or write (0600, in a 0700 directory), holding the server's URL, the client id and the
 //! refresh token. The access token is never stored: each command gets a fresh one.
 //!
-//! Next step (issue 17): the refresh token moves to the OS keyring through the Secret Service where one runs
-//! (GNOME Keyring, KWallet), this file keeping only the server and client id, and the agent becomes its one holder
-//! so that applications using the PKCS#11 module share one rotating refresh token.
+//! Refresh tokens rotate, and a reused one ends the grant: whoever refreshes reads the token, uses it and writes the
+//! next one back while holding [`lock`] (an exclusive `flock` on a file beside the account), so that the agent and a
+//! command running without it (`status`, `logout`, `login`) never both use one token.
 
 use std::fs;
 use std::io::Write;
@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 /// The file's name in the directory.
 const FILE: &str = "account.json";
+
+/// The lock file's name in the directory.
+const LOCK: &str = "lock";
 
 /// One logged-in account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +50,48 @@ pub fn path() -> Result<PathBuf> {
     Ok(dir()?.join(FILE))
 }
 
+/// Held while the stored refresh token is read, used and replaced: an exclusive `flock` on `lock` in [`dir`],
+/// released when dropped (or when the process ends, however it ends).
+#[derive(Debug)]
+pub struct Lock {
+    _file: fs::File,
+}
+
+/// Waits for the store's lock.
+pub fn lock() -> Result<Lock> {
+    let d = create_dir()?;
+    let p = d.join(LOCK);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&p)
+        .with_context(|| format!("opening {}", p.display()))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .with_context(|| format!("locking {}", p.display()))?;
+    Ok(Lock { _file: file })
+}
+
+/// What `status` says about where the login is kept.
+pub fn describe() -> String {
+    match path() {
+        Ok(p) => format!("file {} (readable by you only)", p.display()),
+        Err(e) => format!("file (unknown place: {e})"),
+    }
+}
+
+fn create_dir() -> Result<PathBuf> {
+    let d = dir()?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&d)
+        .with_context(|| format!("creating {}", d.display()))?;
+    Ok(d)
+}
+
 /// The stored account, `None` when not logged in.
 pub fn load() -> Result<Option<Account>> {
     let p = path()?;
@@ -61,14 +106,9 @@ pub fn load() -> Result<Option<Account>> {
 }
 
 /// Stores the account: written to a new 0600 file beside the old one, then renamed over it, so that a crash leaves
-/// the old refresh token or the new one, never half a file.
-pub fn save(account: &Account) -> Result<()> {
-    let d = dir()?;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&d)
-        .with_context(|| format!("creating {}", d.display()))?;
+/// the old refresh token or the new one, never half a file. The caller holds [`lock`].
+pub fn save(account: &Account, _held: &Lock) -> Result<()> {
+    let d = create_dir()?;
     let tmp = d.join(format!(".{FILE}.{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let mut f = fs::OpenOptions::new()
@@ -87,8 +127,8 @@ pub fn save(account: &Account) -> Result<()> {
     Ok(())
 }
 
-/// Deletes the file (nothing to do when there is none).
-pub fn remove() -> Result<()> {
+/// Deletes the file (nothing to do when there is none). The caller holds [`lock`].
+pub fn remove(_held: &Lock) -> Result<()> {
     let p = path()?;
     match fs::remove_file(&p) {
         Ok(()) => Ok(()),

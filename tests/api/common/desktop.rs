@@ -1,11 +1,12 @@
-//! The holder's computer for the desktop companion's tests (issue 17): the `parafa-token` program and the PKCS#11
-//! module `libparafa_pkcs11.so` built beside the server, a home directory of its own, the companion logged in
-//! through the holder's browser (played by the harness), and the agent the module talks to.
+//! The desktop companion's test setup (issue 17), shared by its tests: the `parafa-token` binary and the PKCS#11
+//! module `libparafa_pkcs11.so` built beside the server, a holder with the desktop app registered, a login through
+//! the holder's browser (played here: the consent page's "Allow", then the redirect to the companion's loopback
+//! listener), and the holder's computer ([`Desktop`]) with its agent, for the judges of the virtual token.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
@@ -66,16 +67,40 @@ pub fn pkcs11_module() -> PathBuf {
     workspace_product("libparafa_pkcs11.so", "parafa-pkcs11", &["token/pkcs11", "token/proto"])
 }
 
-/// `parafa-token <args>` with its configuration under `config`.
+/// The agent's socket for the configuration under `config` (in `config/run`, made 0700).
+pub fn socket(config: &Path) -> PathBuf {
+    let dir = config.join("run");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .expect("socket dir");
+    dir.join("agent.sock")
+}
+
+/// `parafa-token <args>` with its configuration under `config` and its own agent socket, nothing from the
+/// environment that would change what it does (a display, a prompt program, another agent).
 pub fn token(config: &Path) -> Command {
     let mut c = Command::new(token_bin());
     c.env("XDG_CONFIG_HOME", config)
-        .env_remove("PARAFA_TOKEN_CLIENT_ID")
-        .env("HOME", config);
+        .env("HOME", config)
+        .env("PARAFA_TOKEN_SOCKET", socket(config));
+    for v in [
+        "PARAFA_TOKEN_CLIENT_ID",
+        "PARAFA_TOKEN_PINENTRY",
+        "PARAFA_TOKEN_AGENT_IDLE",
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+    ] {
+        c.env_remove(v);
+    }
     c
 }
 
-/// A program's exit status and what it printed, for failure messages.
+pub fn run(mut c: Command, args: &[&str]) -> Output {
+    c.args(args).output().expect("run parafa-token")
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -83,6 +108,14 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A holder logged in on the web with their consents given, and the desktop app registered by the operator as a
+/// public client with a loopback redirect (any port) and scope service: (holder, session cookie, client id).
+pub fn holder_and_desktop_client(app: &TestApp, email: &str) -> (Holder, String, String) {
+    let holder = app.create_holder(email, "rsa2048", 1);
+    let (cookie, client_id) = desktop_client(app, &holder);
+    (holder, cookie, client_id)
 }
 
 /// A holder logged in on the web with their consents given, and the desktop app registered by the operator as a
@@ -109,6 +142,42 @@ pub fn desktop_client(app: &TestApp, holder: &Holder) -> (String, String) {
         .to_owned();
     assert!(!out.contains("client_secret"), "a public client has no secret: {out}");
     (cookie, client_id)
+}
+
+/// `parafa-token login` with its configuration under `config`, the holder (logged in on the web with `cookie`)
+/// allowing the app in their browser.
+pub fn log_in(app: &TestApp, config: &Path, cookie: &str, client_id: &str) {
+    log_in_with(app, token(config), cookie, client_id)
+}
+
+/// As [`log_in`], with `command` the `parafa-token` to run (its environment set).
+pub fn log_in_with(app: &TestApp, mut command: Command, cookie: &str, client_id: &str) {
+    let mut login = command
+        .args(["login", "--no-browser", "--server", &app.base, "--client-id", client_id])
+        .args(["--timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn login");
+    let mut lines = BufReader::new(login.stdout.take().expect("stdout")).lines();
+    let url = lines.next().expect("a line").expect("utf-8");
+    let query = url
+        .strip_prefix("open: ")
+        .and_then(|u| u.split_once('?'))
+        .map(|(_, q)| q.to_owned())
+        .unwrap_or_else(|| panic!("an `open: URL` line: {url}"));
+    let (status, answer) = app.call(
+        "POST",
+        "/oauth2/authorize",
+        Some(cookie),
+        Some(json!({ "query": query, "decision": "allow" })),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let redirect = answer["redirect"].as_str().expect("redirect");
+    let page = app.client.get(redirect).send().expect("the loopback listener");
+    assert_eq!(page.status(), 200);
+    let out = login.wait_with_output().expect("login exit");
+    assert!(out.status.success(), "login: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// What the test prompt program answers (`tests/desktop/pinentry-test`, `PARAFA_TEST_PINENTRY_MODE`).
@@ -141,7 +210,7 @@ pub struct Desktop {
     /// The agent's socket (`PARAFA_TOKEN_SOCKET`).
     pub socket: PathBuf,
     /// Where the test prompt program appends each description it was shown.
-    pub prompt_log: PathBuf,
+    pub prompt_file: PathBuf,
     /// A directory for the test's own files (documents, signatures, databases).
     pub work: PathBuf,
     /// The session cookie of the holder's browser.
@@ -193,14 +262,14 @@ impl Desktop {
         let desktop = Desktop {
             home,
             socket,
-            prompt_log,
+            prompt_file: prompt_log,
             work,
             cookie,
             env,
             agent: None,
             _dir: dir,
         };
-        desktop.login(app, &client_id);
+        log_in_with(app, desktop.command(token_bin()), &desktop.cookie, &client_id);
         desktop
     }
 
@@ -220,43 +289,6 @@ impl Desktop {
     /// The value of one of this computer's variables.
     pub fn var(&self, name: &str) -> &str {
         &self.env.iter().find(|(k, _)| k == name).expect("a desktop variable").1
-    }
-
-    /// `parafa-token login` through the holder's browser: the consent page, "Allow", the redirect to the
-    /// companion's loopback listener.
-    fn login(&self, app: &TestApp, client_id: &str) {
-        let mut login = self
-            .command(token_bin())
-            .args(["login", "--no-browser", "--server", &app.base, "--client-id", client_id])
-            .args(["--timeout", "120"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn parafa-token login");
-        let stdout = login.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("parafa-token login printed nothing");
-        let url = url.strip_prefix("open: ").expect("an `open: ` line");
-        let query = url.split_once('?').expect("a query").1.to_owned();
-        let (status, answer) = app.call(
-            "POST",
-            "/oauth2/authorize",
-            Some(&self.cookie),
-            Some(json!({ "query": query, "decision": "allow" })),
-        );
-        assert_eq!(status, 200, "{answer}");
-        let redirect = answer["redirect"].as_str().expect("redirect");
-        let page = app.client.get(redirect).send().expect("the loopback listener");
-        assert_eq!(page.status(), 200);
-        let out = login.wait_with_output().expect("login exit");
-        assert!(out.status.success(), "parafa-token login: {}", text(&out));
     }
 
     /// Starts the agent (`parafa-token agent`, in the foreground, a child of the test) with the prompt program
@@ -305,13 +337,20 @@ impl Desktop {
             .is_some_and(|a| a.try_wait().ok().flatten().is_none())
     }
 
-    /// The descriptions the prompt program was shown, oldest first.
+    /// The descriptions of the prompt's windows, oldest first (the prompt program logs each description, and each
+    /// SETERROR and MESSAGE after it, as one entry ending with a line `--`).
     pub fn prompts(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.prompt_log)
+        std::fs::read_to_string(&self.prompt_file)
             .unwrap_or_default()
-            .lines()
+            .split("\n--\n")
+            .filter(|e| !e.is_empty() && !e.starts_with("SETERROR ") && *e != "MESSAGE")
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Everything the prompt program logged: the descriptions, the SETERRORs and the MESSAGEs.
+    pub fn prompt_log(&self) -> String {
+        std::fs::read_to_string(&self.prompt_file).unwrap_or_default()
     }
 }
 

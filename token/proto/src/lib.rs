@@ -53,6 +53,18 @@ pub enum Request {
     Token { version: u32 },
     /// One signature with one credential: `credentials/authorize` bound to exactly this hash, then `signHash`.
     Sign(SignRequest),
+    /// The companion's own (`parafa-token agent --daemon`): is an agent there? Answered with [`Response::Pong`],
+    /// without a call to the server.
+    Ping { version: u32 },
+    /// The companion's own (`parafa-token status`): the account, where its login is kept and each credential's
+    /// certificate details; answered with [`Response::Status`].
+    Status { version: u32 },
+    /// The companion's own (`parafa-token logout`): the agent revokes the login at the server, forgets it here,
+    /// answers [`Response::Done`] and exits.
+    Logout { version: u32 },
+    /// The companion's own (`parafa-token login` stored a new login): the agent forgets its access token and its
+    /// cache, and reads the login again at the next request; answered with [`Response::Done`].
+    Reload { version: u32 },
 }
 
 /// One signature.
@@ -94,6 +106,43 @@ pub enum Response {
     Signature { signature: String },
     /// A refusal or a failure.
     Error { kind: ErrorKind, message: String },
+    /// To [`Request::Ping`]: the agent's process id.
+    Pong { pid: u32 },
+    /// To [`Request::Status`].
+    Status(Status),
+    /// To [`Request::Logout`] and [`Request::Reload`]: what was done, in words.
+    Done { message: String },
+}
+
+/// What `parafa-token status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Where the login (the refresh token) is kept, in words: the Secret Service's collection, or the file's path.
+    pub store: String,
+    /// The desktop app's client id, when logged in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `None` when nobody is logged in.
+    pub account: Option<Account>,
+    /// The certificates' details, one per credential, in the order of `account.credentials`.
+    pub certificates: Vec<CertSummary>,
+}
+
+/// A credential's certificate as `credentials/list` describes it (`certInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertSummary {
+    /// The CSC credential id.
+    pub credential: String,
+    /// The subject's distinguished name (RFC 4514).
+    pub subject: String,
+    /// The holder's name: the subject's common name.
+    pub holder: String,
+    /// The serial number, hex.
+    pub serial: String,
+    /// `YYYYMMDDHHMMSSZ`.
+    pub valid_from: String,
+    /// `YYYYMMDDHHMMSSZ`.
+    pub valid_to: String,
 }
 
 /// The logged-in account.
