@@ -230,6 +230,17 @@ fn the_agent_lists_the_credential_and_signs_once_per_code() {
     assert!(printed.contains("status: valid"), "{printed}");
     assert!(printed.contains("sha256WithRSAEncryption"), "{printed}");
 
+    // A new login while the agent runs: `login` tells the agent, which uses the new refresh token (the old one,
+    // rotated away, would end the grant if it were used again) and still signs.
+    log_in(&app, &config, &cookie, &client_id);
+    let Response::Token { account: Some(_) } = agent.call(&token_request()) else {
+        panic!("no account after a new login")
+    };
+    let digest = Sha256::digest(b"signed after a new login").to_vec();
+    let code = app.fresh_totp(&holder);
+    let sig = signature(agent.call(&sign_request(&holder.credential_id, RSA, &digest, Some(code))));
+    assert!(common::openssl_verifies(&public_key, &digest, &sig, &["digest:sha256"]));
+
     // `logout` goes through the agent, which revokes the login and exits.
     let out = run(token(&config), &["logout"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -328,6 +339,27 @@ fn the_agent_asks_the_holder_through_pinentry_when_no_code_comes() {
     }
     // The one signature was debited once.
     assert_eq!(app.books(&holder.credential_id), (1, 1));
+
+    // A revoked credential: no code is asked; the holder is told why in a message window, and the module hears
+    // `refused`, with or without a code.
+    app.cli_ok(&["admin", "revoke", &holder.credential_id, "--reason", "key_compromise"]);
+    {
+        let agent = start_with(&config, &pinentry_env(&app, &holder, "ok", &log));
+        let r = agent.call(&sign_request(&holder.credential_id, ECDSA, &digest, None));
+        assert_eq!(error_kind(&r), ErrorKind::Refused, "{r:?}");
+        let said = std::fs::read_to_string(&log).unwrap();
+        assert!(said.contains("revoked"), "{said}");
+        assert!(said.contains("MESSAGE"), "{said}");
+        assert!(!said.contains("asks to sign"), "no code asked: {said}");
+        let r = agent.call(&sign_request(
+            &holder.credential_id,
+            ECDSA,
+            &digest,
+            Some(app.fresh_totp(&holder)),
+        ));
+        assert_eq!(error_kind(&r), ErrorKind::Refused, "{r:?}");
+    }
+    assert_eq!(app.books(&holder.credential_id), (1, 1));
 }
 
 #[test]
@@ -390,4 +422,37 @@ fn one_agent_answers_per_user_and_it_goes_when_idle() {
     assert!(ping(&sock).is_none());
     let log = std::fs::read_to_string(sock.parent().unwrap().join("agent.log")).unwrap();
     assert!(log.contains("idle for"), "{log}");
+}
+
+#[test]
+fn install_registers_the_module_with_p11_kit_and_uninstall_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("desktop");
+    let module = dir.path().join("lib").join("libparafa_pkcs11.so");
+    std::fs::create_dir_all(module.parent().unwrap()).unwrap();
+    std::fs::write(&module, b"a module").unwrap();
+
+    let out = run(token(&config), &["install", "--module", module.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let file = config.join("pkcs11/modules/parafa.module");
+    let written = std::fs::read_to_string(&file).expect("the p11-kit module file");
+    let module = std::fs::canonicalize(&module).unwrap();
+    assert!(
+        written.lines().any(|l| l == format!("module: {}", module.display())),
+        "{written}"
+    );
+    assert!(written.lines().any(|l| l == "critical: no"), "{written}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("modutil -dbdir"), "{said}");
+    assert!(said.contains("library = "), "{said}");
+
+    let out = run(
+        token(&config),
+        &["install", "--module", "/nonexistent/libparafa_pkcs11.so"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+
+    let out = run(token(&config), &["uninstall"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!file.exists());
 }

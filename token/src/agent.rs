@@ -484,23 +484,20 @@ impl Agent {
     }
 }
 
-/// Why a credential cannot sign, as the list shows it (the server says the same when asked).
+/// Why a credential cannot sign, as the list shows it (the server says the same when asked); the certificate's
+/// state first, as it says more than the key's.
 fn cannot_sign(c: &proto::Credential) -> Option<String> {
-    if c.key_status != "enabled" {
-        return Some("This key is disabled and cannot sign. Please contact an administrator.".into());
-    }
-    match c.cert_status.as_str() {
-        "valid" => None,
-        "expired" => Some("Your certificate has expired. Please contact an administrator.".into()),
-        "revoked" => {
-            Some("Your certificate has been revoked and can no longer sign. Please contact an administrator.".into())
-        }
-        "suspended" => Some(
+    let why = match c.cert_status.as_str() {
+        "valid" if c.key_status == "enabled" => return None,
+        "valid" => "This key is disabled and cannot sign. Please contact an administrator.",
+        "expired" => "Your certificate has expired. Please contact an administrator.",
+        "revoked" => "Your certificate has been revoked and can no longer sign. Please contact an administrator.",
+        "suspended" => {
             "Your certificate is suspended and cannot sign until it is reinstated. Please contact an administrator."
-                .into(),
-        ),
-        other => Some(format!("Your certificate cannot sign (status {other}).")),
-    }
+        }
+        other => return Some(format!("Your certificate cannot sign (status {other}).")),
+    };
+    Some(why.to_owned())
 }
 
 /// What `status` shows, from a listing (`None`: nobody is logged in).
