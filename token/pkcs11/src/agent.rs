@@ -85,7 +85,13 @@ pub fn token() -> Result<Option<Account>, Failure> {
 /// One signature: the server's bytes (PKCS#1 or PSS bytes, DER ECDSA-Sig-Value).
 pub fn sign(request: SignRequest) -> Result<Vec<u8>, Failure> {
     use base64::Engine;
-    match call(&Request::Sign(request), SIGN_TIMEOUT)? {
+    use secrecy::zeroize::Zeroize;
+    let mut request = Request::Sign(request);
+    let answer = call(&request, SIGN_TIMEOUT);
+    if let Request::Sign(SignRequest { code: Some(code), .. }) = &mut request {
+        code.zeroize();
+    }
+    match answer? {
         Response::Signature { signature } => base64::engine::general_purpose::STANDARD
             .decode(signature.trim())
             .map_err(|_| Failure::Broken("a signature that is not base64".into())),

@@ -12,7 +12,9 @@
 //!   token says it must, so each signs without a login and still may log in).
 //! - Each signature needs the holder's code: the private key has `CKA_ALWAYS_AUTHENTICATE`, and
 //!   `C_Login(CKU_CONTEXT_SPECIFIC, code)` after `C_SignInit` gives the code for that one signature. Without that
-//!   login, or with an empty code, the agent asks the holder through its prompt.
+//!   login, or with an empty code, the agent asks the holder through its prompt. In a process that uses NSS the
+//!   key says `CKA_ALWAYS_AUTHENTICATE` false: NSS would only show the application's password dialog and pass no
+//!   code (see [`host::uses_nss`]); the agent's prompt asks for each signature there.
 //!
 //! Set `PARAFA_PKCS11_DEBUG=1` to have the module say on stderr why it failed (never a code).
 
@@ -22,6 +24,7 @@ mod agent;
 mod cert;
 mod entry;
 mod ffi;
+mod host;
 mod mechanism;
 mod object;
 mod sign;

@@ -217,7 +217,16 @@ pub fn public_key(handle: CK_OBJECT_HANDLE, cert: &Cert, key: &Arc<SigningKey>, 
 }
 
 /// The private key object: it signs, each use authenticated (the holder's code), and never leaves the HSM.
-pub fn private_key(handle: CK_OBJECT_HANDLE, cert: &Cert, key: &Arc<SigningKey>, id: &[u8], label: &str) -> Object {
+/// `always_authenticate` is whether it asks the application for a context login before each signature (see
+/// [`crate::host::uses_nss`] for where it does not).
+pub fn private_key(
+    handle: CK_OBJECT_HANDLE,
+    cert: &Cert,
+    key: &Arc<SigningKey>,
+    id: &[u8],
+    label: &str,
+    always_authenticate: bool,
+) -> Object {
     let mut a = key_common(CKO_PRIVATE_KEY, cert, key, id, label);
     a.bool(CKA_SENSITIVE, true)
         .bool(CKA_DECRYPT, false)
@@ -229,7 +238,7 @@ pub fn private_key(handle: CK_OBJECT_HANDLE, cert: &Cert, key: &Arc<SigningKey>,
         .bool(CKA_NEVER_EXTRACTABLE, true)
         .bool(CKA_WRAP_WITH_TRUSTED, false)
         .bytes(CKA_UNWRAP_TEMPLATE, b"")
-        .bool(CKA_ALWAYS_AUTHENTICATE, true);
+        .bool(CKA_ALWAYS_AUTHENTICATE, always_authenticate);
     match key.kind {
         KeyKind::Rsa { .. } => a.sensitive(&[
             CKA_PRIVATE_EXPONENT,
@@ -265,7 +274,7 @@ mod tests {
                 CK_CERTIFICATE_CATEGORY_TOKEN_USER,
             ),
             public_key(2, &cert, &key, b"cred-1", "Ana Popescu 01"),
-            private_key(3, &cert, &key, b"cred-1", "Ana Popescu 01"),
+            private_key(3, &cert, &key, b"cred-1", "Ana Popescu 01", true),
         )
     }
 

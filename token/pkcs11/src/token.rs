@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use cryptoki_sys::*;
-use parafa_token_proto::Account;
+use parafa_token_proto::{Account, Credential};
 use sha2::{Digest, Sha256};
 
 use crate::cert::{BadCert, Cert, PublicKey};
@@ -41,115 +41,19 @@ impl TokenView {
     pub fn new(account: &Account) -> TokenView {
         let mut credentials: Vec<_> = account.credentials.iter().collect();
         credentials.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut handles = Handles::default();
-        let mut objects = Vec::new();
-        let mut authorities: Vec<Cert> = Vec::new();
-        let mut key_sizes: HashMap<CK_MECHANISM_TYPE, (usize, usize)> = HashMap::new();
+        let mut builder = Builder::default();
         for credential in credentials {
-            let mut certs = credential.certificates.iter().map(|b64| {
-                use base64::Engine;
-                let der = base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .map_err(|_| BadCert("not base64".into()))?;
-                Cert::from_der(&der)
-            });
-            let cert = match certs.next() {
-                Some(Ok(cert)) => cert,
-                Some(Err(BadCert(why))) => {
-                    crate::debug(&format!(
-                        "credential {}: its certificate is unreadable ({why}), left out",
-                        credential.id
-                    ));
-                    continue;
-                }
-                None => {
-                    crate::debug(&format!("credential {}: no certificate, left out", credential.id));
-                    continue;
-                }
+            let Some((cert, chain)) = read_certificates(credential) else {
+                continue;
             };
-            let certs = certs.filter_map(|c| {
-                c.map_err(|BadCert(why)| {
-                    crate::debug(&format!(
-                        "credential {}: a CA certificate is unreadable ({why})",
-                        credential.id
-                    ))
-                })
-                .ok()
-            });
-            for ca in certs {
-                if !authorities.iter().any(|a| a.der == ca.der) {
-                    authorities.push(ca);
+            builder.credential(account, credential, &cert);
+            for ca in chain {
+                if !builder.authorities.iter().any(|a| a.der == ca.der) {
+                    builder.authorities.push(ca);
                 }
             }
-            let id = credential.id.as_bytes();
-            let holder = cert.common_name.clone().unwrap_or_else(|| account.label.clone());
-            let label = format!("{holder} {}", cert.serial_hex);
-            objects.push(object::certificate(
-                handles.next(Kind::Certificate, id),
-                &cert,
-                id,
-                &label,
-                CK_CERTIFICATE_CATEGORY_TOKEN_USER,
-            ));
-            let kind = match cert.key {
-                PublicKey::Rsa { .. } => KeyKind::Rsa {
-                    modulus_bits: cert.key.bits(),
-                },
-                PublicKey::Ec { field_len, .. } => KeyKind::Ec { field_len },
-                PublicKey::Other => continue,
-            };
-            let is_rsa = matches!(kind, KeyKind::Rsa { .. });
-            let mechanisms: Vec<Mechanism> = Mechanism::allowed_by(&credential.key_algos)
-                .into_iter()
-                .filter(|m| m.is_rsa() == is_rsa)
-                .collect();
-            let bits = cert.key.bits();
-            for m in &mechanisms {
-                let e = key_sizes.entry(m.ck()).or_insert((bits, bits));
-                *e = (e.0.min(bits), e.1.max(bits));
-            }
-            let key = Arc::new(SigningKey {
-                credential: credential.id.clone(),
-                mechanisms,
-                kind,
-            });
-            objects.push(object::public_key(
-                handles.next(Kind::PublicKey, id),
-                &cert,
-                &key,
-                id,
-                &label,
-            ));
-            objects.push(object::private_key(
-                handles.next(Kind::PrivateKey, id),
-                &cert,
-                &key,
-                id,
-                &label,
-            ));
         }
-        for ca in &authorities {
-            let label = ca
-                .common_name
-                .clone()
-                .unwrap_or_else(|| format!("CA {}", ca.serial_hex));
-            let handle = handles.next(Kind::Authority, &Sha256::digest(&ca.der));
-            objects.push(object::certificate(
-                handle,
-                ca,
-                &ca.key_id,
-                &label,
-                CK_CERTIFICATE_CATEGORY_AUTHORITY,
-            ));
-        }
-        let index = objects.iter().enumerate().map(|(i, o)| (o.handle, i)).collect();
-        TokenView {
-            server: account.server.clone(),
-            label: account.label.clone(),
-            objects,
-            index,
-            mechanisms: mechanism_infos(&key_sizes),
-        }
+        builder.finish(account)
     }
 
     pub fn object(&self, handle: CK_OBJECT_HANDLE) -> Option<&Object> {
@@ -171,6 +75,125 @@ impl TokenView {
 
     pub fn mechanism(&self, m: CK_MECHANISM_TYPE) -> Option<&CK_MECHANISM_INFO> {
         self.mechanisms.iter().find(|(t, _)| *t == m).map(|(_, info)| info)
+    }
+}
+
+/// The signer's certificate and the readable ones of its chain; `None` (and a word in the debug log) when the
+/// signer's cannot be read.
+fn read_certificates(credential: &Credential) -> Option<(Cert, Vec<Cert>)> {
+    let mut certs = credential.certificates.iter().map(|b64| {
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| BadCert("not base64".into()))?;
+        Cert::from_der(&der)
+    });
+    let cert = match certs.next() {
+        Some(Ok(cert)) => cert,
+        Some(Err(BadCert(why))) => {
+            crate::debug(&format!(
+                "credential {}: its certificate is unreadable ({why}), left out",
+                credential.id
+            ));
+            return None;
+        }
+        None => {
+            crate::debug(&format!("credential {}: no certificate, left out", credential.id));
+            return None;
+        }
+    };
+    let chain = certs
+        .filter_map(|c| {
+            c.map_err(|BadCert(why)| {
+                crate::debug(&format!(
+                    "credential {}: a CA certificate is unreadable ({why})",
+                    credential.id
+                ))
+            })
+            .ok()
+        })
+        .collect();
+    Some((cert, chain))
+}
+
+/// Gathers the objects, in order, and what the slot's mechanisms need to say.
+#[derive(Default)]
+struct Builder {
+    handles: Handles,
+    objects: Vec<Object>,
+    authorities: Vec<Cert>,
+    /// Per signature mechanism, the smallest and largest key (bits) that allows it.
+    key_sizes: HashMap<CK_MECHANISM_TYPE, (usize, usize)>,
+}
+
+impl Builder {
+    /// The credential's certificate, labelled "<holder> <serial>", and its public and private key.
+    fn credential(&mut self, account: &Account, credential: &Credential, cert: &Cert) {
+        let id = credential.id.as_bytes();
+        let holder = cert.common_name.clone().unwrap_or_else(|| account.label.clone());
+        let label = format!("{holder} {}", cert.serial_hex);
+        let handle = self.handles.next(Kind::Certificate, id);
+        self.objects.push(object::certificate(
+            handle,
+            cert,
+            id,
+            &label,
+            CK_CERTIFICATE_CATEGORY_TOKEN_USER,
+        ));
+        let kind = match cert.key {
+            PublicKey::Rsa { .. } => KeyKind::Rsa {
+                modulus_bits: cert.key.bits(),
+            },
+            PublicKey::Ec { field_len, .. } => KeyKind::Ec { field_len },
+            PublicKey::Other => return,
+        };
+        let is_rsa = matches!(kind, KeyKind::Rsa { .. });
+        let mechanisms: Vec<Mechanism> = Mechanism::allowed_by(&credential.key_algos)
+            .into_iter()
+            .filter(|m| m.is_rsa() == is_rsa)
+            .collect();
+        let bits = cert.key.bits();
+        for m in &mechanisms {
+            let e = self.key_sizes.entry(m.ck()).or_insert((bits, bits));
+            *e = (e.0.min(bits), e.1.max(bits));
+        }
+        let key = Arc::new(SigningKey {
+            credential: credential.id.clone(),
+            mechanisms,
+            kind,
+        });
+        let handle = self.handles.next(Kind::PublicKey, id);
+        self.objects.push(object::public_key(handle, cert, &key, id, &label));
+        let handle = self.handles.next(Kind::PrivateKey, id);
+        let always_authenticate = !crate::host::uses_nss();
+        self.objects
+            .push(object::private_key(handle, cert, &key, id, &label, always_authenticate));
+    }
+
+    /// The CA certificates after the credentials' objects, then the index and the mechanisms.
+    fn finish(mut self, account: &Account) -> TokenView {
+        for ca in &self.authorities {
+            let label = ca
+                .common_name
+                .clone()
+                .unwrap_or_else(|| format!("CA {}", ca.serial_hex));
+            let handle = self.handles.next(Kind::Authority, &Sha256::digest(&ca.der));
+            self.objects.push(object::certificate(
+                handle,
+                ca,
+                &ca.key_id,
+                &label,
+                CK_CERTIFICATE_CATEGORY_AUTHORITY,
+            ));
+        }
+        let index = self.objects.iter().enumerate().map(|(i, o)| (o.handle, i)).collect();
+        TokenView {
+            server: account.server.clone(),
+            label: account.label.clone(),
+            objects: self.objects,
+            index,
+            mechanisms: mechanism_infos(&self.key_sizes),
+        }
     }
 }
 
@@ -242,7 +265,6 @@ pub(crate) mod tests {
     use super::*;
     use crate::cert::tests::{pem, CA, EC_LEAF, RSA_LEAF};
     use crate::object::Value;
-    use parafa_token_proto::Credential;
 
     fn b64(p: &str) -> String {
         use base64::Engine;
