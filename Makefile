@@ -4,7 +4,10 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 RUN_PACKAGES := softhsm2 ca-certificates
-TEST_PACKAGES := softhsm2 opensc openssl poppler-utils qpdf libnss3-tools python3-venv sqlite3 chromium
+# The desktop token's judges (tests/api/desktop_token.rs): opensc (pkcs11-tool), gnutls-bin (gnutls-cli, p11tool),
+# p11-kit, libengine-pkcs11-openssl (openssl and curl with a pkcs11: key), libnss3-tools (certutil, modutil), chromium.
+TEST_PACKAGES := softhsm2 opensc openssl poppler-utils qpdf libnss3-tools python3-venv sqlite3 chromium \
+  gnutls-bin p11-kit libengine-pkcs11-openssl
 PG_URL := $(PARAFA_TEST_POSTGRES_URL)
 # The Python the end-to-end tests run (pyHanko as the outside judge of the CSC API): made by `make venv`.
 VENV := .venv

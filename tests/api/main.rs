@@ -20,6 +20,7 @@ mod contact;
 mod contract;
 mod csc;
 mod document_limits;
+mod desktop_token;
 mod faults;
 mod fuzz_replay;
 mod hardening;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use common::{run, run_ok, TestApp};
 
 /// The venv's Python, or a failure that says how to get it.
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     assert!(
         python.exists(),
@@ -31,7 +31,7 @@ fn clock_file(app: &TestApp) -> String {
 }
 
 /// An NSS database in `dir` that trusts our root CA, for `pdfsig -nssdir`.
-fn nss_db_trusting(dir: &Path, root_pem: &Path) -> String {
+pub(crate) fn nss_db_trusting(dir: &Path, root_pem: &Path) -> String {
     std::fs::create_dir_all(dir).unwrap();
     let db = format!("sql:{}", dir.display());
     run_ok("certutil", &["-N", "-d", &db, "--empty-password"]);
@@ -87,7 +87,7 @@ fn pem_of(body: &str) -> String {
 /// that line may be "Trusted" or that generic message, never a specific failure (issuer unknown or untrusted,
 /// expired, revoked), and the trust itself is asserted with NSS's `vfychain` (`CERT_PKIXVerifyCert`, usage
 /// e-mail signer) on the certificates `pdfsig -dump` takes out of the PDF.
-fn assert_poppler_and_nss_accept(pdf: &Path, nss_db: &str, holder_cert_pem: &str) {
+pub(crate) fn assert_poppler_and_nss_accept(pdf: &Path, nss_db: &str, holder_cert_pem: &str) {
     let out = run("pdfsig", &["-nssdir", nss_db, "-no-ocsp", pdf.to_str().unwrap()], &[]);
     let text = format!(
         "{}{}",

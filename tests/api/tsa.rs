@@ -628,7 +628,7 @@ fn a_tsa_clients_password_is_checked_once_and_a_changed_one_is_refused_at_once()
 
 /// A server whose one package holds `transactions` transactions; the directory of its configuration file is
 /// kept beside it.
-fn spawn_with_package(transactions: u32) -> (TestApp, tempfile::TempDir) {
+pub(crate) fn spawn_with_package(transactions: u32) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("parafa.toml");
     std::fs::write(
