@@ -1,10 +1,12 @@
 //! The trust documents (issue 18): the PKI disclosure statement at the URLs a certificate's QcPDS statement names,
 //! in English and Romanian, read back by `pdftotext`; every document as a page and a PDF in both languages; old
-//! versions kept.
+//! versions kept; the versions an order's ticks accepted recorded with the consents; and every document link of the
+//! order form and of the e-mails answering.
 
 use crate::common;
 
 use common::{run_ok, TestApp};
+use serde_json::{json, Value};
 
 const DOCUMENTS: &[&str] = &["pds", "cps", "terms", "order-conditions", "privacy", "user-guide"];
 
@@ -211,4 +213,111 @@ fn an_old_version_stays_reachable_beside_the_current_one() {
     let text = pdf_text(&app, &format!("/legal/privacy/v/{old}/privacy-ro.pdf"));
     assert!(text.contains(&format!("Versiunea {old}")), "{text}");
     assert_eq!(app.get("/legal/privacy/v/1999-01").status(), 404);
+}
+
+fn person() -> Value {
+    json!({"type": "person", "confirm_person": true, "name": "Ana Maria Popescu", "country": "Romania",
+           "county": "Cluj", "locality": "Cluj-Napoca", "street": "Strada Memorandumului", "number": "28",
+           "building": "-", "entrance": "-", "apartment": "-", "postal_code": "400114"})
+}
+
+/// Every `href="/legal/…"` of a page.
+fn legal_links(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|h| h.split('"').next())
+        .filter(|h| h.starts_with("/legal/"))
+        .map(|h| h.replace("&amp;", "&"))
+        .collect()
+}
+
+fn current_version(app: &TestApp, name: &str) -> String {
+    let (_, html) = app.page(&format!("/legal/{name}"), "en", None);
+    html.split("data-version=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("a version")
+        .to_owned()
+}
+
+#[test]
+fn an_order_records_the_versions_its_ticks_accepted_and_its_form_and_email_link_served_documents() {
+    let app = TestApp::spawn();
+    let holder = app.create_account("buyer@example.com", false);
+    let cookie = app.web_login(&holder);
+    app.consent(&cookie);
+
+    let (status, form) = app.page("/orders/new", "ro", Some(&cookie));
+    assert_eq!(status, 200);
+    let links = legal_links(&form);
+    assert!(links.len() >= 3, "the three ticks link their documents: {links:?}");
+    for link in &links {
+        let (status, _) = app.page(link, "ro", None);
+        assert_eq!(status, 200, "{link}");
+    }
+
+    let (status, placed) = app.call(
+        "POST",
+        "/api/v1/orders",
+        Some(&cookie),
+        Some(json!({"kind": "new", "package": 1, "invoice": person(),
+                    "acknowledgements": {"terms": true, "order_conditions": true, "withdrawal_waiver": true}})),
+    );
+    assert_eq!(status, 201, "{placed}");
+    let (terms, conditions) = (
+        current_version(&app, "terms"),
+        current_version(&app, "order-conditions"),
+    );
+    let (_, me) = app.call("GET", "/api/v1/me", Some(&cookie), None);
+    assert_eq!(me["consents"]["terms"]["version"], json!(terms), "{me}");
+    assert_eq!(me["consents"]["terms"]["granted"], json!(true));
+    assert_eq!(me["consents"]["order_conditions"]["version"], json!(conditions), "{me}");
+
+    let mail = app
+        .messages_to(&holder.email, 1)
+        .into_iter()
+        .find(|m| m.contains("Kind: order_placed"))
+        .expect("the order e-mail");
+    let urls = pdf_urls(mail.as_bytes());
+    assert!(
+        urls.iter().any(|u| u.contains(&format!("/legal/terms/v/{terms}/")))
+            && urls
+                .iter()
+                .any(|u| u.contains(&format!("/legal/order-conditions/v/{conditions}/"))),
+        "the accepted versions linked: {mail}"
+    );
+    for url in urls {
+        pdf_text(&app, path_of(&url));
+    }
+}
+
+#[test]
+fn the_invitation_links_the_terms_the_guide_and_the_privacy_notice_as_served_pages() {
+    let app = TestApp::spawn();
+    let (status, out) = app.call(
+        "POST",
+        "/api/v1/enrolments",
+        None,
+        Some(
+            json!({"given_name": "Maria", "surname": "Ionescu", "email": "maria@example.com",
+                    "phone": "+40 722 111 222", "privacy_acknowledged": true, "lang": "ro"}),
+        ),
+    );
+    assert_eq!(status, 202, "{out}");
+    let mail = app.message("maria@example.com", 1);
+    let links: Vec<&str> = mail
+        .split_whitespace()
+        .filter_map(|w| w.find("/legal/").map(|i| w[i..].trim_end_matches([')', ',', ';', '.'])))
+        .collect();
+    for name in ["terms", "user-guide", "privacy"] {
+        assert!(
+            links.iter().any(|l| l.starts_with(&format!("/legal/{name}"))),
+            "{name}: {mail}"
+        );
+    }
+    for link in links {
+        let (status, html) = app.page(link, "en", None);
+        assert_eq!(status, 200, "{link}");
+        assert!(html.contains("lang=\"ro\""), "{link} in the e-mail's language");
+    }
 }
