@@ -21,6 +21,7 @@ pub mod error;
 pub mod fuzz_targets;
 pub mod hsm;
 pub mod i18n;
+pub mod legal;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;

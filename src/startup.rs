@@ -156,10 +156,12 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
     let json_limit = state.settings.max_json_body_bytes;
     let sign_doc_limit = state.settings.documents.max_sign_doc_body_bytes();
     let data = web::Data::new(state);
+    let legal_pdfs = web::Data::new(crate::legal::PdfCache::default());
     crate::lifecycle::scheduler::spawn(data.services.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(legal_pdfs.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(json_limit)

@@ -175,6 +175,7 @@ pub(crate) async fn invite(state: &Services, user: &User, lang: Lang, client: &s
         name: &user.given_name,
         link: &format!("{base}/invitations/{token}"),
         valid_hours: acc.invitation_ttl_secs / 3600,
+        docs: &format!("{base}/legal"),
     }
     .render(lang, &format!("{base}/contact"));
     let m = Message {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::Services;
 use super::{fx, price, OrderEvent, OrderKind, OrderState, Price, CPV};
 use crate::clock::{rfc3339, Clock};
+use crate::db::accounts::ConsentKind;
 pub use crate::db::orders::{
     insert, order_row, record_history, record_hold, stored_state, transition, NewOrder, OrderRow,
 };
@@ -274,9 +275,13 @@ pub async fn place(
     });
     let rate = state.fx.rate(now).await;
     let price = price(package.net_price_eur_cents, discount, billing.vat_basis_points, &rate);
+    // The versions of the documents the ticks accepted (product rules §9), kept on the order and as consents.
+    let terms_version = crate::legal::current_version(crate::legal::DocName::Terms);
+    let conditions_version = crate::legal::current_version(crate::legal::DocName::OrderConditions);
     let acks_json = json!({
         "terms": true, "order_conditions": true, "withdrawal_waiver": true,
         "newsletter": newsletter, "at": rfc3339(now), "client": client,
+        "versions": { "terms": terms_version, "order_conditions": conditions_version },
     });
     let id = uuid::Uuid::now_v7().to_string();
     for _ in 0..5 {
@@ -312,6 +317,12 @@ pub async fn place(
             now,
         )
         .await?;
+        for (kind, version) in [
+            (ConsentKind::Terms, terms_version),
+            (ConsentKind::OrderConditions, conditions_version),
+        ] {
+            crate::db::accounts::insert_consent(&mut *tx, &user.id, kind, version, true, client, now).await?;
+        }
         // Without the sandbox the e-mail sends the holder to the order, where the gateway is reached.
         let link = super::payment::payment_url(state, &id)
             .unwrap_or_else(|| format!("{}/orders/{id}", state.ca.public_base()));
@@ -323,6 +334,9 @@ pub async fn place(
                 order: &number,
                 charge: &price.label,
                 link: &link,
+                docs: &format!("{}/legal", state.ca.public_base()),
+                terms_version,
+                conditions_version,
             },
             "order_placed",
         );

@@ -110,6 +110,11 @@ impl Ca {
                 .pds_url
                 .clone()
                 .unwrap_or_else(|| format!("{public}/pki/pds-en.pdf")),
+            // An operator's own PDS URL names its own languages; the served Romanian PDS goes with the served one.
+            pds_ro: match settings.ca.pds_url {
+                Some(_) => None,
+                None => Some(format!("{public}/pki/pds-ro.pdf")),
+            },
         };
         let c = &settings.ca;
         let root = ensure(

@@ -210,7 +210,10 @@ pub struct PkiUrls {
     pub crl: String,
     pub ocsp: String,
     pub ca_issuers: String,
+    /// The PKI disclosure statement in English (QcPDS).
     pub pds: String,
+    /// The same in Romanian, a second PdsLocation when set.
+    pub pds_ro: Option<String>,
 }
 
 /// One QCStatement (RFC 3739).
@@ -227,13 +230,19 @@ struct PdsLocation {
     language: der::asn1::PrintableString,
 }
 
-/// The qcStatements extension value: QcCompliance, QcSSCD, QcType esign, QcPDS.
-fn qc_statements(pds_url: &str) -> Result<Vec<u8>, der::Error> {
+/// The qcStatements extension value: QcCompliance, QcSSCD, QcType esign, QcPDS (English, and Romanian when given).
+fn qc_statements(pds_url: &str, pds_ro: Option<&str>) -> Result<Vec<u8>, der::Error> {
     let qc_type = vec![QCT_ESIGN];
-    let pds = vec![PdsLocation {
+    let mut pds = vec![PdsLocation {
         url: Ia5String::new(pds_url)?,
         language: der::asn1::PrintableString::new("en")?,
     }];
+    if let Some(ro) = pds_ro {
+        pds.push(PdsLocation {
+            url: Ia5String::new(ro)?,
+            language: der::asn1::PrintableString::new("ro")?,
+        });
+    }
     let statements = vec![
         QcStatement {
             statement_id: QC_COMPLIANCE,
@@ -274,7 +283,7 @@ pub fn holder_extensions(
         Extension {
             extn_id: ID_PE_QC_STATEMENTS,
             critical: false,
-            extn_value: OctetString::new(qc_statements(&urls.pds)?)?,
+            extn_value: OctetString::new(qc_statements(&urls.pds, urls.pds_ro.as_deref())?)?,
         },
     ];
     exts.extend(end_entity_pointers(subject_key, issuer_key_id, urls)?);

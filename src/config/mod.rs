@@ -252,7 +252,7 @@ pub struct AccountSettings {
     pub login_max_failures_per_account: i64,
     pub login_max_failures_per_client: i64,
     pub login_failure_window_secs: i64,
-    /// Version of the privacy notice users acknowledge.
+    /// Version of the privacy notice users acknowledge: a version of `docs/trust/privacy/` (a unit test checks it).
     pub privacy_notice_version: String,
 }
 
@@ -285,7 +285,7 @@ impl Default for AccountSettings {
             login_max_failures_per_account: 5,
             login_max_failures_per_client: 20,
             login_failure_window_secs: 15 * 60,
-            privacy_notice_version: "2026-11".into(),
+            privacy_notice_version: "2026-12".into(),
         }
     }
 }

@@ -402,6 +402,11 @@ stored_state! {
         PrivacyNotice = "privacy_notice",
         /// The newsletter: the one consent that can be withdrawn.
         Marketing = "marketing",
+        /// The remote-signature terms, ticked on an order (version: of `docs/trust/terms/`).
+        Terms = "terms",
+        /// The order conditions with the waiver of the right of withdrawal, ticked on an order (version: of
+        /// `docs/trust/order-conditions/`).
+        OrderConditions = "order_conditions",
         /// An application allowed through OAuth 2.0 (its version: the client's id and the scope); recorded by the
         /// consent page, never asked for through the consents API.
         Application = "application",

@@ -79,6 +79,8 @@ const DICTIONARIES: &[(Lang, &str)] = &[
     (Lang::En, include_str!("contact.en.toml")),
     (Lang::Ro, include_str!("registry.ro.toml")),
     (Lang::En, include_str!("registry.en.toml")),
+    (Lang::Ro, include_str!("legal.ro.toml")),
+    (Lang::En, include_str!("legal.en.toml")),
     (Lang::Ro, include_str!("oauth.ro.toml")),
     (Lang::En, include_str!("oauth.en.toml")),
     (Lang::Ro, include_str!("messages.ro.toml")),

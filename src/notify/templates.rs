@@ -14,6 +14,8 @@ pub enum Template<'a> {
         name: &'a str,
         link: &'a str,
         valid_hours: i64,
+        /// The trust documents' base URL (`…/legal`): the terms, the user guide and the privacy notice.
+        docs: &'a str,
     },
     /// #1, for an e-mail that already has an account: the owner is told, the caller learns nothing.
     AlreadyEnrolled {
@@ -41,6 +43,11 @@ pub enum Template<'a> {
         order: &'a str,
         charge: &'a str,
         link: &'a str,
+        /// The trust documents' base URL (`…/legal`), and the versions of the terms and of the order conditions
+        /// the ticks accepted: the e-mail links to exactly those (as PDFs).
+        docs: &'a str,
+        terms_version: &'a str,
+        conditions_version: &'a str,
     },
     /// #5: identification accepted.
     IdentityAccepted { order: &'a str, link: &'a str },
@@ -165,6 +172,7 @@ mod tests {
                 name: "Ana",
                 link: "L",
                 valid_hours: 72,
+                docs: "D",
             },
             Template::AlreadyEnrolled {
                 login_link: "L",
@@ -185,6 +193,9 @@ mod tests {
                 order: "O",
                 charge: "C",
                 link: "L",
+                docs: "D",
+                terms_version: "V1",
+                conditions_version: "V2",
             },
             Template::IdentityAccepted { order: "O", link: "L" },
             Template::IdentityReturned {

@@ -152,7 +152,8 @@ async fn enrol(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, P
     }
     Ok(page.render(
         "account/enrol.html",
-        context! { privacy_version => state.settings.accounts.privacy_notice_version.clone() },
+        context! { privacy_version => state.settings.accounts.privacy_notice_version.clone(),
+        privacy => privacy_notice(&state, page.lang) },
     ))
 }
 
@@ -228,15 +229,27 @@ async fn consent(page: Page, state: web::Data<AppState>, q: web::Query<Next>) ->
             due => Value::from_serialize(due),
             again => format!("/consent?next={}", encode_component(&next)),
             privacy_version => state.settings.accounts.privacy_notice_version.clone(),
+            privacy => privacy_notice(&state, page.lang),
         },
     ))
+}
+
+/// The privacy notice of the configured version (`docs/trust/privacy/`), in `lang`: the text a holder
+/// acknowledges is the one the consent's version names.
+fn privacy_notice(state: &AppState, lang: crate::i18n::Lang) -> Value {
+    let version = &state.settings.accounts.privacy_notice_version;
+    match crate::legal::find(crate::legal::DocName::Privacy, version, lang) {
+        Some(Ok(doc)) => Value::from_serialize(&doc),
+        _ => Value::UNDEFINED,
+    }
 }
 
 /// `/privacy`: the privacy notice, for anyone.
 async fn privacy_page(page: Page, state: web::Data<AppState>) -> HttpResponse {
     page.render(
         "account/privacy.html",
-        context! { privacy_version => state.settings.accounts.privacy_notice_version.clone() },
+        context! { privacy_version => state.settings.accounts.privacy_notice_version.clone(),
+        privacy => privacy_notice(&state, page.lang) },
     )
 }
 

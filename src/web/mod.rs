@@ -7,14 +7,15 @@
 //! Areas, each with its routes, templates, dictionary entries and static files: [`account`] (enrolment, activation,
 //! login, 2FA, pairing, settings), [`orders`] (packages, orders, payment, identification, certificates, rekey),
 //! [`signing`] (the signing page and history), [`operator`] (the console), [`contact`] (the contact form),
-//! [`registry`] (the public certificate registry), [`verify`] (the public verification page). Beside them:
-//! [`security`] (CSRF and the security headers), [`i18n`] (the pages' texts), [`api_lang`] (the API's error
-//! messages in the page's language).
+//! [`registry`] (the public certificate registry), [`verify`] (the public verification page), [`legal`] (the trust
+//! documents, their pages and PDFs). Beside them: [`security`] (CSRF and the security headers), [`i18n`] (the
+//! pages' texts), [`api_lang`] (the API's error messages in the page's language).
 
 pub mod account;
 pub mod api_lang;
 pub mod contact;
 pub mod i18n;
+pub mod legal;
 pub mod oauth;
 pub mod operator;
 pub mod orders;
@@ -71,6 +72,7 @@ fn all_templates() -> impl Iterator<Item = &'static Template> {
         .chain(registry::TEMPLATES)
         .chain(verify::TEMPLATES)
         .chain(oauth::TEMPLATES)
+        .chain(legal::TEMPLATES)
 }
 
 fn all_static() -> impl Iterator<Item = &'static StaticFile> {
@@ -116,7 +118,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(operator::configure)
         .configure(contact::configure)
         .configure(registry::configure)
-        .configure(verify::configure);
+        .configure(verify::configure)
+        .configure(legal::configure);
 }
 
 /// What every page knows about its request: the language, the user (if logged in), the CSRF token, the path.

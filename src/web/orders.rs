@@ -158,6 +158,8 @@ async fn new_order(page: Page, state: web::Data<AppState>, q: web::Query<NewOrde
             kinds => OrderKind::ALL,
             package => package,
             name => format!("{} {}", user.user.given_name, user.user.surname),
+            terms_version => crate::legal::current_version(crate::legal::DocName::Terms),
+            conditions_version => crate::legal::current_version(crate::legal::DocName::OrderConditions),
         },
     ))
 }

@@ -35,6 +35,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("hsm", 1),
     ("notify", 1),
     ("pdf", 1),
+    ("legal", 1),
     ("accounts", 2),
     ("auth", 2),
     ("billing", 2),

@@ -27,6 +27,7 @@ mod hardening;
 mod hostile_pdf;
 mod hsm;
 mod institutional;
+mod legal;
 mod lifecycle;
 mod limits;
 mod notify;
