@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 RUN_PACKAGES := softhsm2 ca-certificates
-TEST_PACKAGES := softhsm2 opensc openssl poppler-utils qpdf libnss3-tools python3-venv sqlite3 chromium
+TEST_PACKAGES := softhsm2 opensc openssl poppler-utils qpdf libnss3-tools python3-venv sqlite3 chromium gnome-keyring dbus-daemon dbus-bin
 PG_URL := $(PARAFA_TEST_POSTGRES_URL)
 # The Python the end-to-end tests run (pyHanko as the outside judge of the CSC API): made by `make venv`.
 VENV := .venv

@@ -80,8 +80,12 @@ pub fn token(config: &Path) -> Command {
         "PARAFA_TOKEN_CLIENT_ID",
         "PARAFA_TOKEN_PINENTRY",
         "PARAFA_TOKEN_AGENT_IDLE",
+        "PARAFA_TOKEN_STORE",
         "DISPLAY",
         "WAYLAND_DISPLAY",
+        // No keyring of the machine's: the file, unless a test starts its own Secret Service.
+        "DBUS_SESSION_BUS_ADDRESS",
+        "XDG_RUNTIME_DIR",
     ] {
         c.env_remove(v);
     }
@@ -131,7 +135,13 @@ pub fn holder_and_desktop_client(app: &TestApp, email: &str) -> (Holder, String,
 /// `parafa-token login` with its configuration under `config`, the holder (logged in on the web with `cookie`)
 /// allowing the app in their browser.
 pub fn log_in(app: &TestApp, config: &Path, cookie: &str, client_id: &str) {
+    log_in_with(app, config, cookie, client_id, &[])
+}
+
+/// [`log_in`] with more environment for `parafa-token` (a session bus).
+pub fn log_in_with(app: &TestApp, config: &Path, cookie: &str, client_id: &str, env: &[(&str, &str)]) {
     let mut login = token(config)
+        .envs(env.iter().copied())
         .args(["login", "--no-browser", "--server", &app.base, "--client-id", client_id])
         .args(["--timeout", "120"])
         .stdout(Stdio::piped())
