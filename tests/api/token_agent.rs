@@ -6,12 +6,13 @@
 
 use crate::common;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::desktop::{holder_and_desktop_client, log_in, root, run, socket, text, token};
+use common::desktop::{holder_and_desktop_client, log_in, log_in_with, root, run, socket, text, token};
 use common::TestApp;
 use parafa_token_proto::{self as proto, ErrorKind, Request, Response, SignRequest, VERSION};
 use sha2::{Digest, Sha256};
@@ -455,4 +456,150 @@ fn install_registers_the_module_with_p11_kit_and_uninstall_removes_it() {
     let out = run(token(&config), &["uninstall"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!file.exists());
+}
+
+/// A private session bus with GNOME Keyring's Secret Service on it, its login collection unlocked (as a desktop
+/// login leaves it); both killed when dropped.
+struct Keyring {
+    bus: Child,
+    daemon: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Keyring {
+    fn start() -> Keyring {
+        let dir = tempfile::tempdir().unwrap();
+        let (run_dir, home) = (dir.path().join("run"), dir.path().join("home"));
+        use std::os::unix::fs::DirBuilderExt;
+        for d in [&run_dir, &home] {
+            std::fs::DirBuilder::new().mode(0o700).create(d).unwrap();
+        }
+        let bus_path = dir.path().join("bus");
+        let address = format!("unix:path={}", bus_path.display());
+        let bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", &format!("--address={address}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (make test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !bus_path.exists() {
+            assert!(Instant::now() < deadline, "no session bus");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut daemon = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", &run_dir)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon (make test installs it)");
+        // The login keyring's password, as PAM hands it over at a desktop login.
+        let mut stdin = daemon.stdin.take().unwrap();
+        stdin.write_all(b"the holder's desktop password").unwrap();
+        drop(stdin);
+        let keyring = Keyring {
+            bus,
+            daemon,
+            address,
+            _dir: dir,
+        };
+        while !keyring
+            .dbus(&["org.freedesktop.Secret.Service.ReadAlias", "string:default"])
+            .contains("collection/login")
+        {
+            assert!(Instant::now() < deadline, "no Secret Service on the bus");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        keyring
+    }
+
+    fn env(&self) -> [(&str, &str); 1] {
+        [("DBUS_SESSION_BUS_ADDRESS", self.address.as_str())]
+    }
+
+    /// A call to the Secret Service with `dbus-send`; its reply as text.
+    fn dbus(&self, call: &[&str]) -> String {
+        let out = Command::new("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.secrets",
+                "/org/freedesktop/secrets",
+            ])
+            .args(call)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .expect("dbus-send (make test installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The Secret Service's items of parafa-token, as `SearchItems` lists them.
+    fn items(&self) -> String {
+        self.dbus(&[
+            "org.freedesktop.Secret.Service.SearchItems",
+            "dict:string:string:application,parafa-token",
+        ])
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        for c in [&mut self.daemon, &mut self.bus] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn the_login_goes_to_the_secret_service_when_one_runs() {
+    let keyring = Keyring::start();
+    let app = TestApp::spawn();
+    let (holder, cookie, client_id) = holder_and_desktop_client(&app, "keyring@example.com");
+    let config = app.data_dir.join("desktop");
+    let env = keyring.env();
+    let mut login = token(&config);
+    login.envs(env.iter().copied());
+    log_in_with(&app, login, &cookie, &client_id);
+
+    // The file names the server and the app; the refresh token is in the keyring.
+    let file = config.join("parafa-token/account.json");
+    let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(stored["store"], "secret-service", "{stored}");
+    assert!(stored.get("refresh_token").is_none(), "{stored}");
+    assert!(keyring.items().contains("/collection/login/"), "{}", keyring.items());
+
+    // status without the agent, twice: each refresh reads the token from the keyring and writes the next one back.
+    for _ in 0..2 {
+        let mut status = token(&config);
+        status.envs(env);
+        let out = run(status, &["status"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(printed.contains("store: Secret Service"), "{printed}");
+        assert!(printed.contains(&holder.credential_id), "{printed}");
+    }
+
+    // The agent takes the login from the keyring and signs.
+    let mut agent = Agent::start(&config, &env);
+    let digest = Sha256::digest(b"signed with the login from the keyring").to_vec();
+    let code = app.fresh_totp(&holder);
+    let sig = signature(agent.call(&sign_request(&holder.credential_id, RSA, &digest, Some(code))));
+    let public_key = app.holder_public_key(&holder.certificate_serial);
+    assert!(common::openssl_verifies(&public_key, &digest, &sig, &["digest:sha256"]));
+
+    // logout: the agent revokes the login, deletes the keyring's item and the file, and exits.
+    let mut logout = token(&config);
+    logout.envs(env);
+    let out = run(logout, &["logout"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(agent.exits_within(10).is_some(), "the agent exits after logout");
+    assert!(!file.exists());
+    assert!(!keyring.items().contains("/collection/login/"), "{}", keyring.items());
 }

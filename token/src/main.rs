@@ -16,6 +16,7 @@
 mod agent;
 mod csc;
 mod install;
+mod keyring;
 mod oauth;
 mod prompt;
 mod session;
@@ -117,6 +118,8 @@ fn login(server: &str, client_id: &str, no_browser: bool, timeout: Duration) -> 
     if client_id.trim().is_empty() {
         bail!("no client id: give --client-id or set PARAFA_TOKEN_CLIENT_ID (the operator registers the app)");
     }
+    // Where the login will go, known before the browser is asked (a store that cannot be had fails now).
+    let kind = store::choose()?;
     let http = oauth::http()?;
     let meta = oauth::metadata(&http, server)?;
     let (listener, redirect_uri) = oauth::listen()?;
@@ -153,6 +156,7 @@ fn login(server: &str, client_id: &str, no_browser: bool, timeout: Duration) -> 
                 server: meta.issuer.clone(),
                 client_id: client_id.to_owned(),
                 refresh_token,
+                kind,
             },
             &held,
         )?;
@@ -162,10 +166,7 @@ fn login(server: &str, client_id: &str, no_browser: bool, timeout: Duration) -> 
         eprintln!("The running agent could not be told of the new login ({message}): restart it.");
     }
     println!("logged in to {}", meta.issuer);
-    eprintln!(
-        "The login is kept in {} (readable by you only).",
-        store::path()?.display()
-    );
+    eprintln!("The login is kept in the {}.", store::describe());
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! Where the login is kept: `$XDG_CONFIG_HOME/parafa-token/account.json` (else `~/.config/parafa-token/…`), a file
-//! only its owner may read or write (0600, in a 0700 directory), holding the server's URL, the client id and the
-//! refresh token. The access token is never stored: each command gets a fresh one.
+//! only its owner may read or write (0600, in a 0700 directory), holding the server's URL and the client id; the
+//! refresh token is in the OS keyring through the Secret Service ([`crate::keyring`]) when one ran at login with
+//! its default collection unlocked, else in the same file. `PARAFA_TOKEN_STORE=file|secret-service` chooses. The
+//! access token is never stored.
 //!
 //! Refresh tokens rotate, and a reused one ends the grant: whoever refreshes reads the token, uses it and writes the
 //! next one back while holding [`lock`] (an exclusive `flock` on a file beside the account), so that the agent and a
@@ -20,8 +22,23 @@ const FILE: &str = "account.json";
 /// The lock file's name in the directory.
 const LOCK: &str = "lock";
 
+/// The environment variable that chooses where a login's refresh token goes: `file`, `secret-service`, or `auto`
+/// (the default: the Secret Service when one runs unlocked, else the file).
+pub const STORE_ENV: &str = "PARAFA_TOKEN_STORE";
+
+/// Where a login's refresh token is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// The OS keyring, through the Secret Service.
+    SecretService,
+    /// The account file itself.
+    #[default]
+    File,
+}
+
 /// One logged-in account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Account {
     /// The server's base URL (the OAuth issuer).
     pub server: String,
@@ -29,6 +46,39 @@ pub struct Account {
     pub client_id: String,
     /// The current refresh token (it rotates: each use gives the next one).
     pub refresh_token: String,
+    /// Where the refresh token is kept.
+    pub kind: Kind,
+}
+
+/// The account file.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    server: String,
+    client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "is_file")]
+    store: Kind,
+}
+
+fn is_file(k: &Kind) -> bool {
+    *k == Kind::File
+}
+
+/// Where a new login goes ([`STORE_ENV`]).
+pub fn choose() -> Result<Kind> {
+    match std::env::var(STORE_ENV).unwrap_or_default().as_str() {
+        "file" => Ok(Kind::File),
+        "secret-service" => crate::keyring::available()
+            .map(|()| Kind::SecretService)
+            .map_err(|why| anyhow!("{STORE_ENV}=secret-service, but {why}")),
+        "" | "auto" => Ok(if crate::keyring::available().is_ok() {
+            Kind::SecretService
+        } else {
+            Kind::File
+        }),
+        other => Err(anyhow!("{STORE_ENV}={other}: file, secret-service or auto")),
+    }
 }
 
 /// The directory of the file: `$XDG_CONFIG_HOME/parafa-token`, else `$HOME/.config/parafa-token`.
@@ -74,11 +124,24 @@ pub fn lock() -> Result<Lock> {
     Ok(Lock { _file: file })
 }
 
-/// What `status` says about where the login is kept.
+/// What `status` says about where the login is kept (or would go).
 pub fn describe() -> String {
-    match path() {
+    let file = || match path() {
         Ok(p) => format!("file {} (readable by you only)", p.display()),
         Err(e) => format!("file (unknown place: {e})"),
+    };
+    match read() {
+        Ok(Some(s)) if s.store == Kind::SecretService => format!(
+            "Secret Service (the item \"{}\" in the default collection)",
+            crate::keyring::label(&s.server)
+        ),
+        Ok(Some(_)) => file(),
+        Ok(None) => match choose() {
+            Ok(Kind::SecretService) => "none yet (a login goes to the Secret Service)".into(),
+            Ok(Kind::File) => format!("none yet (a login goes to the {})", file()),
+            Err(e) => format!("none yet ({e})"),
+        },
+        Err(e) => format!("unreadable: {e:#}"),
     }
 }
 
@@ -92,8 +155,8 @@ fn create_dir() -> Result<PathBuf> {
     Ok(d)
 }
 
-/// The stored account, `None` when not logged in.
-pub fn load() -> Result<Option<Account>> {
+/// The account file, `None` when not logged in.
+fn read() -> Result<Option<Stored>> {
     let p = path()?;
     let text = match fs::read_to_string(&p) {
         Ok(t) => t,
@@ -105,9 +168,36 @@ pub fn load() -> Result<Option<Account>> {
         .with_context(|| format!("{} is not a parafa-token account file", p.display()))
 }
 
-/// Stores the account: written to a new 0600 file beside the old one, then renamed over it, so that a crash leaves
-/// the old refresh token or the new one, never half a file. The caller holds [`lock`].
+/// The stored account, `None` when not logged in.
+pub fn load() -> Result<Option<Account>> {
+    let Some(s) = read()? else { return Ok(None) };
+    let refresh_token = match s.store {
+        Kind::File => s
+            .refresh_token
+            .ok_or_else(|| anyhow!("{} holds no refresh token", path().unwrap_or_default().display()))?,
+        Kind::SecretService => crate::keyring::get(&s.server, &s.client_id).map_err(|why| anyhow!(why))?,
+    };
+    Ok(Some(Account {
+        server: s.server,
+        client_id: s.client_id,
+        refresh_token,
+        kind: s.store,
+    }))
+}
+
+/// Stores the account: the refresh token in the keyring (or the file), and the file written to a new 0600 file
+/// beside the old one, then renamed over it, so that a crash leaves the old refresh token or the new one, never
+/// half a file. The caller holds [`lock`].
 pub fn save(account: &Account, _held: &Lock) -> Result<()> {
+    let stored = Stored {
+        server: account.server.clone(),
+        client_id: account.client_id.clone(),
+        refresh_token: (account.kind == Kind::File).then(|| account.refresh_token.clone()),
+        store: account.kind,
+    };
+    if account.kind == Kind::SecretService {
+        crate::keyring::put(&account.server, &account.client_id, &account.refresh_token).map_err(|why| anyhow!(why))?;
+    }
     let d = create_dir()?;
     let tmp = d.join(format!(".{FILE}.{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
@@ -119,7 +209,7 @@ pub fn save(account: &Account, _held: &Lock) -> Result<()> {
         .with_context(|| format!("creating {}", tmp.display()))?;
     // The mode given at creation is masked by the umask; set it exactly.
     f.set_permissions(fs::Permissions::from_mode(0o600))?;
-    f.write_all(serde_json::to_string_pretty(account)?.as_bytes())?;
+    f.write_all(serde_json::to_string_pretty(&stored)?.as_bytes())?;
     f.sync_all()?;
     drop(f);
     let p = d.join(FILE);
@@ -127,12 +217,18 @@ pub fn save(account: &Account, _held: &Lock) -> Result<()> {
     Ok(())
 }
 
-/// Deletes the file (nothing to do when there is none). The caller holds [`lock`].
+/// Deletes the login: the keyring's item, then the file (nothing to do when there is none). The caller holds
+/// [`lock`].
 pub fn remove(_held: &Lock) -> Result<()> {
+    let keyring = match read() {
+        Ok(Some(s)) if s.store == Kind::SecretService => crate::keyring::delete(&s.server, &s.client_id),
+        _ => Ok(()),
+    };
     let p = path()?;
     match fs::remove_file(&p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("deleting {}", p.display())),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("deleting {}", p.display())),
     }
+    keyring.map_err(|why| anyhow!("{} was deleted, but not the keyring's item: {why}", p.display()))
 }

@@ -89,8 +89,12 @@ pub fn token(config: &Path) -> Command {
         "PARAFA_TOKEN_CLIENT_ID",
         "PARAFA_TOKEN_PINENTRY",
         "PARAFA_TOKEN_AGENT_IDLE",
+        "PARAFA_TOKEN_STORE",
         "DISPLAY",
         "WAYLAND_DISPLAY",
+        // No keyring of the machine's: the file, unless a test starts its own Secret Service.
+        "DBUS_SESSION_BUS_ADDRESS",
+        "XDG_RUNTIME_DIR",
     ] {
         c.env_remove(v);
     }
