@@ -404,7 +404,12 @@ impl Agent {
             )
         })?;
         let refusal = cannot_sign(cred);
-        let code = req.code.clone().map(SecretString::from);
+        // An empty code (a context login without a PIN, as on a protected authentication path) asks the holder.
+        let code = req
+            .code
+            .clone()
+            .map(|c| prompt::normalise(&SecretString::from(c)))
+            .filter(|c| !c.expose_secret().is_empty());
         let Some(code) = code else {
             let description = prompt::Description {
                 app: &req.app,
@@ -421,7 +426,7 @@ impl Agent {
         if let Some(why) = refusal {
             return Err(Failure::new(ErrorKind::Refused, why));
         }
-        let sad = csc::authorize(&self.session, &req, &prompt::normalise(&code))?;
+        let sad = csc::authorize(&self.session, &req, &code)?;
         csc::sign_hash(&self.session, &req, &sad)
     }
 

@@ -84,7 +84,7 @@ pub struct SignRequest {
     /// The digest, base64 (standard alphabet, padded).
     pub hash: String,
     /// The holder's TOTP code when the application gave one (`C_Login(CKU_CONTEXT_SPECIFIC, code)`); `None`: the
-    /// agent asks the holder through its prompt.
+    /// agent asks the holder through its prompt (so does an empty code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// Who asks, for the prompt: the application's name and process id, as the module read them.
