@@ -21,8 +21,8 @@
 //! One job a file: `object` (the object model), `lexer` (bytes to objects), `budget` (the work one reading may
 //! do), `reader` (a document: objects by reference, object streams), `xref` (the cross-reference chain),
 //! `filters` (stream decoding), `pages`, `fields` and `analysis` (the walks of the page tree, the form and the
-//! catalog), `serialize` (objects to bytes), `writer` (the incremental update) and `appearance` (the content of a
-//! visible signature's box).
+//! catalog), `diff` (what the revisions after a signature change), `serialize` (objects to bytes), `writer` (the
+//! incremental update) and `appearance` (the content of a visible signature's box).
 
 use crate::i18n::Text;
 use crate::text;
