@@ -5,6 +5,7 @@
 
 use crate::common;
 
+use crate::sign_jobs::upload;
 use base64::Engine;
 use common::{Holder, TestApp};
 use reqwest::blocking::multipart::{Form, Part};
@@ -33,23 +34,6 @@ fn pdf_of(size: usize) -> Vec<u8> {
     ])
 }
 
-/// A web signing job of `files` (`p7s_for_pdf` off); the status and answer of the upload.
-fn upload(app: &TestApp, cookie: &str, files: &[(&str, &[u8])]) -> (u16, Value) {
-    let mut form = Form::new();
-    for (name, bytes) in files {
-        form = form.part("files", Part::bytes(bytes.to_vec()).file_name(name.to_string()));
-    }
-    let r = app
-        .client
-        .post(app.url("/api/v1/sign-jobs"))
-        .header("Cookie", cookie)
-        .header("X-CSRF-Token", common::csrf_for(cookie))
-        .multipart(form)
-        .send()
-        .unwrap();
-    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
-}
-
 /// Signs an uploaded job and downloads its first signed file.
 pub(crate) fn sign_job(app: &TestApp, h: &Holder, cookie: &str, job: &Value) -> Vec<u8> {
     let id = job["id"].as_str().unwrap();
@@ -68,17 +52,6 @@ pub(crate) fn sign_job(app: &TestApp, h: &Holder, cookie: &str, job: &Value) -> 
         .unwrap();
     assert_eq!(r.status(), 200);
     r.bytes().unwrap().to_vec()
-}
-
-/// `POST /api/v1/verify` without a session.
-fn verify(app: &TestApp, file: &[u8]) -> (u16, Value) {
-    let r = app
-        .client
-        .post(app.url("/api/v1/verify"))
-        .multipart(Form::new().part("file", Part::bytes(file.to_vec()).file_name("signed")))
-        .send()
-        .unwrap();
-    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
 }
 
 /// CSC `signDoc` of one document (PAdES for a PDF, else an enveloping CAdES) with a fresh SAD for its digest.
@@ -102,7 +75,7 @@ fn sign_doc(app: &TestApp, h: &Holder, token: &str, document: &[u8], pades: bool
 }
 
 fn assert_verified(app: &TestApp, signed: &[u8]) {
-    let (s, out) = verify(app, signed);
+    let (s, out) = crate::verify::verify(app, signed, None);
     assert_eq!(s, 200, "Parafa verifies what it signed ({} bytes): {out}", signed.len());
     assert_eq!(out["signatures"][0]["intact"], true, "{out}");
     assert_eq!(out["signatures"][0]["trusted"], true, "{out}");
@@ -125,7 +98,11 @@ fn both_signing_paths_take_the_same_documents_and_verification_takes_what_they_s
     let other = vec![b'x'; 3 * MIB / 2];
 
     // A 2.5 MiB PDF: over the other files' limit, within the PDFs'. Both paths sign it, as PDF.
-    let (s, job) = upload(&app, &cookie, &[("large.pdf", &pdf)]);
+    let (s, job) = upload(
+        &app,
+        &cookie,
+        Form::new().part("files", Part::bytes(pdf.clone()).file_name("large.pdf")),
+    );
     assert_eq!(s, 201, "a web job takes a PDF up to max_pdf_bytes: {job}");
     let signed = sign_job(&app, &h, &cookie, &job);
     assert!(signed.len() > pdf.len());
@@ -138,7 +115,11 @@ fn both_signing_paths_take_the_same_documents_and_verification_takes_what_they_s
     assert_verified(&app, &signed);
 
     // A 1.5 MiB file that is not a PDF: over its limit on both paths, refused before any signature.
-    let (s, out) = upload(&app, &cookie, &[("large.bin", &other)]);
+    let (s, out) = upload(
+        &app,
+        &cookie,
+        Form::new().part("files", Part::bytes(other.clone()).file_name("large.bin")),
+    );
     assert_eq!((s, out["error"].as_str()), (413, Some("invalid_request")), "{out}");
     let (s, out) = sign_doc(&app, &h, &token, &other, false);
     assert_eq!((s, out["error"].as_str()), (400, Some("invalid_request")), "{out}");

@@ -8,7 +8,8 @@ use reqwest::blocking::multipart::{Form, Part};
 use serde_json::{json, Value};
 use sha2::Digest;
 
-fn upload(app: &TestApp, cookie: &str, form: Form) -> (u16, Value) {
+/// `POST /api/v1/sign-jobs` with `form`, as the holder's browser (`cookie`): the status and the answer.
+pub(crate) fn upload(app: &TestApp, cookie: &str, form: Form) -> (u16, Value) {
     let r = app
         .client
         .post(app.url("/api/v1/sign-jobs"))

@@ -32,7 +32,7 @@ fn make_pdf(dir: &Path) -> Vec<u8> {
 }
 
 /// `POST /api/v1/verify` without a session.
-fn verify(app: &TestApp, file: &[u8], content: Option<&[u8]>) -> (u16, Value) {
+pub(crate) fn verify(app: &TestApp, file: &[u8], content: Option<&[u8]>) -> (u16, Value) {
     let mut form = Form::new().part("file", Part::bytes(file.to_vec()).file_name("signed"));
     if let Some(c) = content {
         form = form.part("content", Part::bytes(c.to_vec()).file_name("content"));
