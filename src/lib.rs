@@ -30,6 +30,7 @@ pub mod pdf;
 pub mod ratelimit;
 pub mod signing;
 pub mod startup;
+pub mod trust;
 pub mod tsa;
 pub mod web;
 

@@ -72,6 +72,31 @@ enum Admin {
     /// OAuth 2.0 client applications: create, list, disable.
     #[command(subcommand)]
     OauthClient(OauthClientCmd),
+    /// The trusted list of Parafa's trust services (`/pki/tl.xml`): show it, sign a new one, change a service's
+    /// status.
+    #[command(subcommand)]
+    Tl(TlCmd),
+}
+
+#[derive(Subcommand)]
+enum TlCmd {
+    /// The list served now (signed afresh first if its content changed): number, dates, and each service with
+    /// its status history; `--xml` prints the signed list itself.
+    Show {
+        #[arg(long)]
+        xml: bool,
+    },
+    /// Sign a new list now (the next sequence number), whether or not anything changed.
+    Sign,
+    /// Record a service's status from now on (`granted` or `withdrawn`), then sign a new list. The service ids
+    /// are those `show` prints.
+    Status {
+        service_id: String,
+        #[arg(value_parser = ["granted", "withdrawn"])]
+        status: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,6 +331,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
         Admin::Lifecycle(LifecycleCmd::Run) => lifecycle_run(&state).await,
         Admin::Cert { which } => cert_show(&state, &which).await,
         Admin::OauthClient(cmd) => oauth_client_cmd(&state, cmd).await,
+        Admin::Tl(cmd) => tl_cmd(&state, cmd).await,
     }
 }
 
@@ -582,6 +608,53 @@ async fn cert_show(state: &AppState, which: &str) -> anyhow::Result<ExitCode> {
         }
     };
     print!("{}", parafa::ca::pem(&der));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn tl_cmd(state: &AppState, cmd: TlCmd) -> anyhow::Result<ExitCode> {
+    use parafa::clock::Clock;
+    use parafa::trust::list::Status;
+    let now = state.clock.now();
+    let (trust, db, hsm, settings) = (&state.trust, &state.db, &state.hsm, &state.settings);
+    let list = match cmd {
+        TlCmd::Show { xml: true } => {
+            print!("{}", trust.current(db, hsm, settings, now).await?.xml);
+            return Ok(ExitCode::SUCCESS);
+        }
+        TlCmd::Show { xml: false } => (*trust.current(db, hsm, settings, now).await?).clone(),
+        TlCmd::Sign => trust.sign_now(db, hsm, settings, now).await?,
+        TlCmd::Status {
+            service_id,
+            status,
+            reason,
+        } => {
+            let status = Status::parse(&status).context("status: granted or withdrawn")?;
+            let clock = state.clock.as_ref();
+            match trust
+                .set_status(db, hsm, settings, clock, &service_id, status, &reason)
+                .await?
+            {
+                Some(list) => list,
+                None => bail!("no trust service {service_id:?}: `parafa admin tl show` lists them"),
+            }
+        }
+    };
+    let date = parafa::trust::list::date_time;
+    println!(
+        "trusted list {} issued {} next update {} (at {}/pki/tl.xml)",
+        list.sequence,
+        date(list.issued_at),
+        date(list.next_update),
+        state.ca.public_base()
+    );
+    let statuses = parafa::db::trust::statuses(db).await?;
+    for service in parafa::db::trust::services(db).await? {
+        println!("{}  {}  {}", service.id, service.kind, service.name);
+        for st in statuses.iter().filter(|st| st.service_id == service.id) {
+            let reason = st.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default();
+            println!("    {} since {}{reason}", st.status, date(st.since));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -39,6 +39,8 @@ pub enum StartupError {
     Ca(#[from] CaError),
     #[error(transparent)]
     Tsa(#[from] crate::tsa::TsaError),
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
     #[error("{0}")]
     Io(String),
 }
@@ -93,6 +95,7 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
         settings.public_url = Some(default_base.clone());
     }
     let tsa = crate::tsa::Tsa::provision(&db, &hsm, &settings, clock.as_ref(), &ca).await?;
+    let trust = crate::trust::TrustList::provision(&db, &hsm, &settings, clock.as_ref(), &ca, &tsa).await?;
     if let Some(mut conn) = pg_lock {
         crate::db::advisory_unlock(&mut conn, PROVISIONING_LOCK).await?;
     }
@@ -123,6 +126,7 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
             hsm,
             ca: Arc::new(ca),
             tsa: Arc::new(tsa),
+            trust: Arc::new(trust),
             clock,
         },
     })
@@ -206,6 +210,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .service(web::resource("/metrics").route(web::get().to(metrics_text)))
             .configure(ca::routes::configure)
             .configure(crate::tsa::routes::configure)
+            .configure(crate::trust::routes::configure)
             .configure(|cfg| crate::csc::configure(cfg, sign_doc_limit))
             .configure(crate::oauth::routes::configure)
             .service(

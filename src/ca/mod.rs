@@ -306,7 +306,7 @@ async fn ensure(
     from_row(hsm, stored)
 }
 
-fn from_row(hsm: &Hsm, row: db::ca::CaKeyRow) -> Result<CaKey, CaError> {
+pub(crate) fn from_row(hsm: &Hsm, row: db::ca::CaKeyRow) -> Result<CaKey, CaError> {
     let key_id = row.key_id.clone().into_bytes();
     if !hsm.has_private_key(&key_id)? {
         return Err(CaError::KeyMissing {
@@ -330,7 +330,7 @@ fn from_row(hsm: &Hsm, row: db::ca::CaKeyRow) -> Result<CaKey, CaError> {
 }
 
 /// A stand-in holding only the subject key, so a self-signed root can be signed by "itself" through the same path.
-fn placeholder_cert(spki: &SubjectPublicKeyInfoOwned) -> Result<Certificate, CaError> {
+pub(crate) fn placeholder_cert(spki: &SubjectPublicKeyInfoOwned) -> Result<Certificate, CaError> {
     let alg = spki.algorithm.clone();
     Ok(Certificate {
         tbs_certificate: TbsCertificate {
@@ -379,7 +379,7 @@ pub fn unix(t: &Time) -> i64 {
 
 /// Builds the TBSCertificate, hashes it, signs the hash in the token with the issuer's key.
 #[allow(clippy::too_many_arguments)]
-fn sign_certificate(
+pub(crate) fn sign_certificate(
     hsm: &Hsm,
     issuer: &CaKey,
     issuer_name: Name,

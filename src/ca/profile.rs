@@ -264,6 +264,22 @@ fn qc_statements(pds_url: &str, pds_ro: Option<&str>) -> Result<Vec<u8>, der::Er
     statements.to_der()
 }
 
+/// esi4-qtstStatement-1 (ETSI EN 319 422 §9.1): the QcStatement a qualified electronic time-stamp carries in its
+/// TSTInfo.
+pub const QTST_STATEMENT: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.19422.1.1");
+
+/// A qcStatements value holding statements without information (`QcCompliance` for the TSA certificate,
+/// `esi4-qtstStatement-1` for a timestamp).
+pub fn bare_qc_statements(ids: &[ObjectIdentifier]) -> Result<Vec<u8>, der::Error> {
+    ids.iter()
+        .map(|id| QcStatement {
+            statement_id: *id,
+            statement_info: None,
+        })
+        .collect::<Vec<_>>()
+        .to_der()
+}
+
 /// Extensions of a natural person's qualified signing certificate (EN 319 412-2 §4.3).
 pub fn holder_extensions(
     subject: &HolderSubject,
@@ -299,7 +315,9 @@ pub fn holder_extensions(
 /// Extensions of the time-stamping unit's certificate (RFC 3161 §2.3, ETSI EN 319 422 §6): extendedKeyUsage
 /// id-kp-timeStamping as the only purpose, marked critical (verifiers such as OpenSSL refuse it otherwise);
 /// keyUsage digitalSignature and nonRepudiation; revocation pointers as in a holder certificate, so that a
-/// long-term validation can fetch the TSA certificate's status too.
+/// long-term validation can fetch the TSA certificate's status too; and QcCompliance: the unit belongs to the
+/// qualified time stamp service of Parafa's trusted list, which validators such as pyHanko read from the
+/// certificate before they call its timestamps qualified.
 pub fn tsa_extensions(
     subject_key: &SubjectPublicKeyInfoOwned,
     issuer_key_id: &[u8],
@@ -311,9 +329,37 @@ pub fn tsa_extensions(
             &ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_TIME_STAMPING]),
             true,
         )?,
+        Extension {
+            extn_id: ID_PE_QC_STATEMENTS,
+            critical: false,
+            extn_value: OctetString::new(bare_qc_statements(&[QC_COMPLIANCE])?)?,
+        },
     ];
     exts.extend(end_entity_pointers(subject_key, issuer_key_id, urls)?);
     Ok(exts)
+}
+
+/// id-tsl-kp-tslSigning (ETSI TS 119 612 §5.7.1): the purpose of a trusted list signing certificate.
+pub const ID_TSL_KP_TSL_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.2231.3.0");
+
+/// Extensions of the trusted list scheme operator's certificate (ETSI TS 119 612 §5.7.1, self-signed): keyUsage
+/// digitalSignature and nonRepudiation, extendedKeyUsage id-tsl-kp-tslSigning, not a CA, its key identifier.
+pub fn tl_operator_extensions(subject_key: &SubjectPublicKeyInfoOwned) -> Result<Vec<Extension>, der::Error> {
+    Ok(vec![
+        ext(
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+            true,
+        )?,
+        ext(&KeyUsage(KeyUsages::NonRepudiation | KeyUsages::DigitalSignature), true)?,
+        ext(&ExtendedKeyUsage(vec![ID_TSL_KP_TSL_SIGNING]), false)?,
+        ext(
+            &SubjectKeyIdentifier(OctetString::new(key_identifier(subject_key))?),
+            false,
+        )?,
+    ])
 }
 
 /// What every end-entity certificate of the issuing CA ends with: CRL distribution point, AIA (OCSP and CA

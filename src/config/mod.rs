@@ -82,6 +82,7 @@ pub struct Settings {
     pub dev: bool,
     pub identity_provider: IdentityProviderSettings,
     pub tsa_ocsp: TsaOcspSettings,
+    pub trust: TrustSettings,
 }
 
 /// Who the client is behind a proxy, and the limits on messages that requests without a login can make Parafa
@@ -635,6 +636,31 @@ pub struct CaSettings {
     pub pds_url: Option<String>,
 }
 
+/// The trusted list of Parafa's own trust services (ETSI TS 119 612), served at `/pki/tl.xml` and signed by the
+/// scheme operator's key in the token (`[trust]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustSettings {
+    /// The scheme operator and trust service provider named on the list (the company running Parafa).
+    pub operator_name: String,
+    /// The operator's postal address: street, locality, postal code, country code (ISO 3166-1).
+    pub street: String,
+    pub locality: String,
+    pub postal_code: String,
+    pub country: String,
+    /// The operator's e-mail address (`mailto:` on the list).
+    pub email: String,
+    /// Days from a list's issue to its NextUpdate (TS 119 612 allows at most six months); a list is signed afresh
+    /// when its content changes and when a quarter of this is left.
+    pub next_update_days: u32,
+    /// Common name of the scheme operator's certificate.
+    pub operator_common_name: String,
+    /// Validity of the scheme operator's certificate, in days.
+    pub operator_validity_days: u32,
+    /// Key type of the scheme operator's key.
+    pub operator_key: KeySpec,
+}
+
 /// The RFC 3161 timestamp authority (its key and certificate are provisioned with the CA).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -802,6 +828,7 @@ impl Default for Settings {
             dev: false,
             identity_provider: IdentityProviderSettings::default(),
             tsa_ocsp: TsaOcspSettings::default(),
+            trust: TrustSettings::default(),
         }
     }
 }
@@ -830,6 +857,23 @@ impl Default for CaSettings {
             root_validity_days: 20 * 365,
             issuing_validity_days: 10 * 365,
             pds_url: None,
+        }
+    }
+}
+
+impl Default for TrustSettings {
+    fn default() -> Self {
+        TrustSettings {
+            operator_name: "Parafa Trust Services SRL".into(),
+            street: "Strada Exemplului 1".into(),
+            locality: "Cluj-Napoca".into(),
+            postal_code: "400000".into(),
+            country: "RO".into(),
+            email: "trust@parafa.example".into(),
+            next_update_days: 30,
+            operator_common_name: "Parafa Trusted List Scheme Operator".into(),
+            operator_validity_days: 5 * 365,
+            operator_key: KeySpec::P256,
         }
     }
 }
@@ -1082,6 +1126,21 @@ impl Settings {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return invalid("public_url", format!("{url:?} must start with http:// or https://"));
             }
+        }
+        if !(1..=183).contains(&self.trust.next_update_days) {
+            return invalid(
+                "trust.next_update_days",
+                format!(
+                    "{} days: a trusted list's next update is at most six months away (ETSI TS 119 612 §5.3.14)",
+                    self.trust.next_update_days
+                ),
+            );
+        }
+        if self.trust.country.len() != 2 || !self.trust.country.chars().all(|c| c.is_ascii_uppercase()) {
+            return invalid(
+                "trust.country",
+                format!("{:?} is not a two-letter country code", self.trust.country),
+            );
         }
         if self.dev && self.public_url().starts_with("https://") {
             return invalid(

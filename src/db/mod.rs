@@ -61,6 +61,7 @@ pub mod privacy;
 pub mod registry;
 pub mod rekey;
 pub mod signing;
+pub mod trust;
 pub mod users;
 
 use std::time::Duration;

@@ -172,6 +172,21 @@ pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, der::Error> {
     .to_der()
 }
 
+/// Converts a DER ECDSA-Sig-Value back into the fixed-width `r‖s` XML signatures carry (RFC 4050 / XMLDSig 1.1:
+/// each half `field_len` bytes, big-endian, left-padded with zeros).
+pub fn ecdsa_der_to_raw(der_sig: &[u8], field_len: usize) -> Result<Vec<u8>, der::Error> {
+    let sig = EcdsaSigValue::from_der(der_sig)?;
+    let mut raw = vec![0u8; 2 * field_len];
+    for (half, value) in [sig.r.as_bytes(), sig.s.as_bytes()].into_iter().enumerate() {
+        if value.len() > field_len {
+            return Err(der::ErrorKind::Length { tag: der::Tag::Integer }.into());
+        }
+        let end = (half + 1) * field_len;
+        raw[end - value.len()..end].copy_from_slice(value);
+    }
+    Ok(raw)
+}
+
 fn strip_zeros(bytes: &[u8]) -> &[u8] {
     let first = bytes
         .iter()

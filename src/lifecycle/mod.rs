@@ -39,6 +39,8 @@ pub struct Services {
     pub hsm: Arc<Hsm>,
     pub ca: Arc<Ca>,
     pub tsa: Arc<Tsa>,
+    /// The trusted list of Parafa's trust services.
+    pub trust: Arc<crate::trust::TrustList>,
     pub fx: Arc<Fx>,
     pub hasher: Arc<Hasher>,
     pub admission: Arc<Budget>,

@@ -280,7 +280,13 @@ pub fn timestamp(
         ordering: false,
         nonce: request.nonce.clone(),
         tsa: tsa.name.clone(),
-        extensions: None,
+        // A qualified electronic time-stamp says so (ETSI EN 319 422 §9.1): qcStatements with
+        // esi4-qtstStatement-1. Whether it is one is for the trusted list to confirm (the QTST service's status).
+        extensions: Some(vec![x509_cert::ext::Extension {
+            extn_id: ca::profile::ID_PE_QC_STATEMENTS,
+            critical: false,
+            extn_value: OctetString::new(ca::profile::bare_qc_statements(&[ca::profile::QTST_STATEMENT])?)?,
+        }]),
     };
     let tst_der = tst.to_der()?;
 

@@ -44,6 +44,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("lifecycle", 2),
     ("oauth", 2),
     ("signing", 2),
+    ("trust", 2),
     ("tsa", 2),
     ("access_log", 3),
     ("app", 3),

@@ -279,9 +279,9 @@ fn holder_creation_refuses_bad_input_and_duplicates() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(message), "{flag} {value}: {err}");
     }
-    // None of the refusals left a key in the token: only the CA keys, the TSA key, the wrap key and the one
-    // holder's pair.
+    // None of the refusals left a key in the token: only the CA keys, the TSA key, the trusted list operator's,
+    // the wrap key and the one holder's pair.
     let objects: Vec<serde_json::Value> = serde_json::from_str(&app.cli_ok(&["hsm", "list", "--json"])).unwrap();
     let private = objects.iter().filter(|o| o["class"] == "CKO_PRIVATE_KEY").count();
-    assert_eq!(private, 4, "{objects:?}");
+    assert_eq!(private, 5, "{objects:?}");
 }

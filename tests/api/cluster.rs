@@ -43,7 +43,11 @@ fn two_instances_starting_at_once_make_one_ca_in_one_token() {
                 .or_default() += 1;
         }
     }
-    assert_eq!(private_keys.len(), 3, "root, issuing and TSA keys: {objects}");
+    assert_eq!(
+        private_keys.len(),
+        4,
+        "root, issuing, TSA and trusted list operator keys: {objects}"
+    );
     assert!(
         private_keys.values().all(|n| *n == 1),
         "no key made twice: {private_keys:?}"

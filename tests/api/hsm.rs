@@ -51,8 +51,8 @@ fn private_keys_are_sensitive_and_never_extractable() {
             );
         }
     }
-    // Root CA, issuing CA, TSA, two holders, and the AES wrap key.
-    assert_eq!(private_or_secret, 6, "{listing}");
+    // Root CA, issuing CA, TSA, the trusted list's scheme operator, two holders, and the AES wrap key.
+    assert_eq!(private_or_secret, 7, "{listing}");
 
     // Parafa's own listing says the same.
     let list: Vec<serde_json::Value> = serde_json::from_str(&app.cli_ok(&["hsm", "list", "--json"])).unwrap();

@@ -45,6 +45,7 @@ mod storage;
 mod token_agent;
 mod token_login;
 mod totp_reset;
+mod trusted_list;
 mod tsa;
 mod verify;
 mod web;

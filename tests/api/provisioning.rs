@@ -28,19 +28,19 @@ fn provisioning_is_done_once_and_reused(mut app: TestApp) {
     assert_eq!(app.get("/pki/issuing.crt").bytes().unwrap().to_vec(), issuing);
     assert_eq!(app.user_pin(), pin_before);
 
-    // One key per CA role (and the TSA's) in the token: nothing was generated twice.
+    // One key per CA role (and the TSA's and the trusted list operator's) in the token: nothing was generated twice.
     let list = app.cli_ok(&["hsm", "list", "--json"]);
     let objects: Vec<serde_json::Value> = serde_json::from_str(&list).expect("json");
-    for id in ["ca-root", "ca-issuing", "tsa", "parafa-wrap-v1"] {
+    for id in ["ca-root", "ca-issuing", "tsa", "tl-operator", "parafa-wrap-v1"] {
         let n = objects
             .iter()
             .filter(|o| o["id"] == id && o["class"] != "CKO_PUBLIC_KEY")
             .count();
         assert_eq!(n, 1, "{id} appears {n} times in {list}");
     }
-    // The audit trail recorded the two CA creations and the TSA's once.
+    // The audit trail recorded the two CA creations, the TSA's and the scheme operator's once.
     let verify = app.cli_ok(&["admin", "audit", "verify"]);
-    assert!(verify.contains("intact: 3 rows"), "{verify}");
+    assert!(verify.contains("intact: 4 rows"), "{verify}");
 }
 
 #[test]
@@ -82,9 +82,10 @@ fn health_ready_and_metrics_answer() {
         metrics.contains("parafa_http_request_duration_seconds_bucket"),
         "{metrics}"
     );
-    // First start in this process: two CA key pairs and the TSA's generated, three certificates signed in the token.
+    // First start in this process: two CA key pairs, the TSA's and the trusted list operator's generated, four
+    // certificates signed in the token.
     for op in ["generate_key_pair", "sign"] {
-        let line = format!(r#"parafa_hsm_operation_duration_seconds_count{{op="{op}",outcome="ok"}} 3"#);
+        let line = format!(r#"parafa_hsm_operation_duration_seconds_count{{op="{op}",outcome="ok"}} 4"#);
         assert!(metrics.contains(&line), "no {line} in {metrics}");
     }
 }
