@@ -30,6 +30,8 @@ pub struct Services {
     pub ca: Arc<Ca>,
     /// The timestamp authority of signatures' and documents' timestamps.
     pub tsa: Arc<Tsa>,
+    /// The trusted list, whose services say which signatures are qualified.
+    pub trust: Arc<crate::trust::TrustList>,
     /// The memory budget that parsing and signing large files reserve from.
     pub admission: Arc<Budget>,
     /// Commits signatures and their quota debit in groups (see [`crate::db::signing::Ledger`]).

@@ -175,6 +175,9 @@ pub struct TimestampReport {
     /// The TSA certificate chains to Parafa's CA.
     pub trusted: bool,
     pub authority: Option<Signer>,
+    /// The TSA's certificate, for the trusted list's judgement.
+    #[serde(skip)]
+    pub authority_cert: Option<Certificate>,
 }
 
 /// One signature.
@@ -233,6 +236,12 @@ pub struct SignatureReport {
     pub signed_length: Option<u64>,
     /// What went wrong, in words.
     pub problems: Vec<String>,
+    /// Whether it is a qualified electronic signature (and its timestamp a qualified one), and why not, as the
+    /// trusted list's services say.
+    pub qualification: Option<crate::trust::qualify::Assessment>,
+    /// The signer's certificate, for that judgement.
+    #[serde(skip)]
+    pub signer_cert: Option<Certificate>,
 }
 
 impl SignatureReport {
@@ -263,6 +272,8 @@ impl SignatureReport {
             modified_after_signing: None,
             signed_length: None,
             problems: Vec::new(),
+            qualification: None,
+            signer_cert: None,
         }
     }
 }
@@ -289,7 +300,13 @@ pub async fn verify(state: &Services, file: Vec<u8>, content: Option<Vec<u8>>) -
     let mut report = tokio::task::spawn_blocking(move || analyse(&file, content.as_deref(), &anchors, &limits, now))
         .await
         .map_err(|e| VerifyError::Internal(e.to_string()))??;
+    let services = state
+        .trust
+        .services(&state.db, &state.settings, now)
+        .await
+        .map_err(|e| VerifyError::Internal(e.to_string()))?;
     for sig in &mut report.signatures {
+        qualify(sig, &services, now);
         let Some(signer) = &sig.signer else { continue };
         if !sig.issued_by_parafa {
             continue;
@@ -310,6 +327,28 @@ pub async fn verify(state: &Services, file: Vec<u8>, content: Option<Vec<u8>>) -
         }
     }
     Ok(report)
+}
+
+/// The trusted list's judgement of one signature (see [`crate::trust::qualify`]), made before the certificate
+/// table's revocation is read: a revoked certificate is caught by the status check that follows.
+fn qualify(sig: &mut SignatureReport, services: &[crate::trust::list::Service], now: i64) {
+    let timestamp = sig.timestamp.as_ref().and_then(|ts| {
+        ts.authority_cert
+            .as_ref()
+            .map(|c| (c, ts.time, ts.intact && ts.trusted))
+    });
+    let document_timestamp = sig.kind == "document_timestamp";
+    let subject = crate::trust::qualify::Subject {
+        signer: if document_timestamp {
+            None
+        } else {
+            sig.signer_cert.as_ref()
+        },
+        valid: sig.intact && sig.trusted && !sig.revoked && sig.modified_after_signing != Some(true),
+        at: sig.signing_time.unwrap_or(now),
+        timestamp,
+    };
+    sig.qualification = Some(crate::trust::qualify::assess(services, &subject));
 }
 
 /// The synchronous part of [`verify`]: everything but the certificate table. `now` (Unix seconds) is the time
@@ -1158,6 +1197,7 @@ fn check_token(
             intact: imprint_matches && signature_verifies,
             trusted,
             authority: authority.clone(),
+            authority_cert: check.cert.clone(),
         },
         authority,
     ))
@@ -1208,6 +1248,7 @@ fn check_signature(
     }
     if let Some(cert) = &check.cert {
         report.signer = Some(describe(cert));
+        report.signer_cert = Some(cert.clone());
         match chain(cert, anchors, report.signing_time.unwrap_or(now)) {
             Ok(by_issuing) => {
                 report.trusted = true;

@@ -81,6 +81,7 @@ impl Services {
             hsm: self.hsm.clone(),
             ca: self.ca.clone(),
             tsa: self.tsa.clone(),
+            trust: self.trust.clone(),
             admission: self.admission.clone(),
             ledger: self.ledger.clone(),
         }

@@ -9,6 +9,7 @@
 //! validity is left. Two instances racing to sign the next number store one; both serve it.
 
 pub mod list;
+pub mod qualify;
 pub mod routes;
 pub mod xml;
 
@@ -175,6 +176,11 @@ impl TrustList {
         };
         crate::audit::record(db, clock, event).await?;
         Ok(Some(self.sign_now(db, hsm, settings, now).await?))
+    }
+
+    /// The services on the list now, with their whole history: what the verification judges signatures by.
+    pub async fn services(&self, db: &Db, settings: &Settings, now: i64) -> Result<Vec<Service>, TrustError> {
+        Ok(self.content(db, settings, now).await?.services)
     }
 
     /// What the list says, without its dates and number.

@@ -168,6 +168,8 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
     // The public verification page, given the signed PDF the browser downloaded, names the signer.
     let verified = report["verified"].as_str().unwrap_or_default();
     assert!(verified.contains("Ioana Dumitrescu"), "{verified}");
+    // … and, from Parafa's trusted list, calls it a qualified electronic signature.
+    assert!(verified.contains("Qualified electronic signature (QES)"), "{verified}");
     assert!(
         report["xfa_message"]
             .as_str()

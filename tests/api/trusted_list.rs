@@ -105,15 +105,15 @@ fn sequence(xml: &str) -> u64 {
     xml[start..start + end].parse().unwrap()
 }
 
-/// A PDF signed by a holder through signDoc at PAdES B-LTA.
-fn signed_pdf(app: &TestApp, dir: &Path) -> PathBuf {
+/// A PDF signed by a new holder through signDoc at `level` (`AdES-B-LTA`, …).
+fn signed_pdf(app: &TestApp, dir: &Path, email: &str, level: &str) -> PathBuf {
     let plain = dir.join("plain.pdf");
     run_ok(
         &python(),
         &[&script("pdf_judge.py"), "make", plain.to_str().unwrap(), "1"],
     );
     let pdf = std::fs::read(&plain).unwrap();
-    let h = app.create_holder("qualified@example.com", "rsa2048", 1);
+    let h = app.create_holder(email, "rsa2048", 1);
     let token = app.login(&h);
     let (s, out) = app.csc(
         "/csc/v2/credentials/authorize",
@@ -127,14 +127,14 @@ fn signed_pdf(app: &TestApp, dir: &Path) -> PathBuf {
         "/csc/v2/signatures/signDoc",
         &token,
         &json!({"credentialID": h.credential_id, "SAD": out["SAD"],
-                "documents": [{"document": b64(&pdf), "signature_format": "P", "conformance_level": "AdES-B-LTA",
+                "documents": [{"document": b64(&pdf), "signature_format": "P", "conformance_level": level,
                                "signAlgo": "1.2.840.113549.1.1.11"}]}),
     );
     assert_eq!(s, 200, "{out}");
     let signed = base64::engine::general_purpose::STANDARD
         .decode(out["DocumentWithSignature"][0].as_str().unwrap())
         .unwrap();
-    let path = dir.join("b-lta.pdf");
+    let path = dir.join(format!("{level}.pdf"));
     std::fs::write(&path, signed).unwrap();
     path
 }
@@ -173,7 +173,7 @@ fn outside_validators_given_only_the_published_list_call_a_parafa_signature_qual
         assert!(xml.contains(&format!("SvcInfoExt/{qualifier}\"")), "{qualifier}");
     }
 
-    let pdf = signed_pdf(&app, dir.path());
+    let pdf = signed_pdf(&app, dir.path(), "qualified@example.com", "AdES-B-LTA");
     let (ok, report) = pyhanko(&tl, &operator, Some(&pdf));
     assert!(ok, "{report}");
     assert_eq!(report["list_valid"], true, "{report}");
@@ -192,6 +192,20 @@ fn outside_validators_given_only_the_published_list_call_a_parafa_signature_qual
         sig["timestamp"]["service_type"], "http://uri.etsi.org/TrstSvc/Svctype/TSA/QTST",
         "{report}"
     );
+
+    // Parafa's own verification says the same, from the same services.
+    let (s, own) = crate::verify::verify(&app, &std::fs::read(&pdf).unwrap(), None);
+    assert_eq!(s, 200, "{own}");
+    let q = &own["signatures"][0]["qualification"];
+    assert_eq!(
+        (&q["signature"], &q["certificate_type"], &q["qscd"], &q["timestamp"]),
+        (&json!("qualified"), &json!("esign"), &json!(true), &json!("qualified")),
+        "{own}"
+    );
+    assert_eq!(q["reasons"], json!([]), "{own}");
+    assert_eq!(q["service"], "Parafa Qualified CA");
+    assert_eq!(own["signatures"][1]["kind"], "document_timestamp", "{own}");
+    assert_eq!(own["signatures"][1]["qualification"]["timestamp"], "qualified", "{own}");
 
     // One byte changed in what the list says: both judges refuse it.
     let forged = xml.replacen("Parafa Qualified CA", "Parafa Qualified CB", 1);
@@ -243,6 +257,21 @@ fn a_withdrawn_service_moves_to_the_history_of_a_list_signed_afresh() {
     assert!(xml.contains("<ServiceHistory>"), "{xml}");
     let (ok, report) = pyhanko(&tl, &operator, None);
     assert!(ok && report["list_valid"] == true, "{report}");
+
+    // A timestamp made after the QTST's withdrawal is not a qualified one, and the verification says why; the
+    // signature is still a qualified electronic signature.
+    let pdf = signed_pdf(&app, dir.path(), "after-withdrawal@example.com", "AdES-B-T");
+    let (s, own) = crate::verify::verify(&app, &std::fs::read(&pdf).unwrap(), None);
+    assert_eq!(s, 200, "{own}");
+    let q = &own["signatures"][0]["qualification"];
+    assert_eq!(
+        (&q["signature"], &q["timestamp"]),
+        (&json!("qualified"), &json!("not_qualified")),
+        "{own}"
+    );
+    assert_eq!(q["reasons"], json!(["timestamp_service_not_granted"]), "{own}");
+    let (_, report) = pyhanko(&tl, &operator, Some(&pdf));
+    assert_ne!(report["signatures"][0]["ades"], "AdESPassed.OK", "{report}");
 
     // `sign` makes the next number whatever changed; `show --xml` prints the list served.
     app.cli_ok(&["admin", "tl", "sign"]);

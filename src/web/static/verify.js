@@ -22,6 +22,20 @@ document.addEventListener("DOMContentLoaded", () => {
     return [texts.validVerdict, "good"];
   }
 
+  // dataset turns data-q-reason-no-qscd into qReasonNoQscd.
+  const camel = (code) => code.split("_").map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join("");
+
+  function qualification(q) {
+    if (!q) return texts.none;
+    const parts = [texts["q" + camel(q.signature)] || q.signature];
+    if (q.timestamp) parts.push(texts["qTs" + camel(q.timestamp)] || q.timestamp);
+    let line = parts.join(" · ");
+    if (q.reasons.length) {
+      line += ` — ${texts.qWhy}: ` + q.reasons.map((r) => texts["qReason" + camel(r)] || r).join("; ");
+    }
+    return line;
+  }
+
   function card(sig, pdf) {
     const li = template.content.firstElementChild.cloneNode(true);
     const slot = (name) => li.querySelector(`[data-slot="${name}"]`);
@@ -63,6 +77,7 @@ document.addEventListener("DOMContentLoaded", () => {
       li.querySelectorAll("[data-pdf]").forEach((el) => el.remove());
     }
     slot("algorithm").textContent = sig.algorithm || texts.none;
+    slot("qualification").textContent = qualification(sig.qualification);
     for (const p of sig.problems || []) {
       const item = document.createElement("li");
       item.textContent = p;
