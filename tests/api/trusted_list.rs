@@ -278,3 +278,26 @@ fn a_withdrawn_service_moves_to_the_history_of_a_list_signed_afresh() {
     let printed = app.cli_ok(&["admin", "tl", "show", "--xml"]);
     assert_eq!(sequence(&printed), sequence(&xml) + 1);
 }
+
+#[test]
+fn two_instances_asked_at_once_serve_one_list() {
+    let Some((a, b)) = TestApp::spawn_pair_postgres() else {
+        return;
+    };
+    let lists: Vec<String> = std::thread::scope(|s| {
+        let asks: Vec<_> = (0..8)
+            .map(|i| {
+                let app = if i % 2 == 0 { &a } else { &b };
+                s.spawn(move || app.get("/pki/tl.xml").text().unwrap())
+            })
+            .collect();
+        asks.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Both instances raced to sign number 1; one list was stored and everyone got it.
+    assert!(lists.iter().all(|l| *l == lists[0]), "different lists were served");
+    assert_eq!(sequence(&lists[0]), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, tl, operator) = fetch(&b, dir.path(), "tl.xml");
+    let (ok, out) = xmlsec1(&tl, &operator);
+    assert!(ok, "{out}");
+}
