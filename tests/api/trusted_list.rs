@@ -178,6 +178,7 @@ fn outside_validators_given_only_the_published_list_call_a_parafa_signature_qual
     assert!(ok, "{report}");
     assert_eq!(report["list_valid"], true, "{report}");
     assert_eq!(report["parse_errors"], json!([]), "{report}");
+    assert_eq!(report["schema_error"], Value::Null, "{report}");
     let sig = &report["signatures"][0];
     assert_eq!(sig["ades"], "AdESPassed.OK", "{report}");
     assert_eq!(
