@@ -103,7 +103,9 @@ pub async fn statuses(db: &Db) -> Result<Vec<StatusRow>, DbError> {
         .collect()
 }
 
-/// Records a new status of a service from `since`; false when the service is unknown.
+/// Records a new status of a service from `since` (or, when the service already has a status from that second or
+/// later, from the second after its latest: periods never overlap); the start recorded, or none when the service
+/// is unknown.
 pub async fn set_status(
     db: &Db,
     service_id: &str,
@@ -111,18 +113,25 @@ pub async fn set_status(
     since: i64,
     reason: Option<&str>,
     now: i64,
-) -> Result<bool, DbError> {
+) -> Result<Option<i64>, DbError> {
     let known = sqlx::query("SELECT id FROM trust_services WHERE id = $1")
         .bind(service_id)
         .fetch_optional(db.pool())
         .await?
         .is_some();
     if !known {
-        return Ok(false);
+        return Ok(None);
     }
+    let latest: Option<i64> =
+        sqlx::query("SELECT MAX(since) AS latest FROM trust_service_statuses WHERE service_id = $1")
+            .bind(service_id)
+            .fetch_one(db.pool())
+            .await?
+            .try_get("latest")?;
+    let since = latest.map_or(since, |l| since.max(l + 1));
     sqlx::query(
         "INSERT INTO trust_service_statuses (service_id, status, since, reason, recorded_at)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (service_id, since) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(service_id)
     .bind(status)
@@ -131,7 +140,7 @@ pub async fn set_status(
     .bind(now)
     .execute(db.writer())
     .await?;
-    Ok(true)
+    Ok(Some(since))
 }
 
 /// The list with the highest sequence number, if one was signed.

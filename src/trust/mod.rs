@@ -163,19 +163,19 @@ impl TrustList {
         reason: &str,
     ) -> Result<Option<store::ListRow>, TrustError> {
         let now = clock.now();
-        if !store::set_status(db, service_id, status.as_str(), now, Some(reason), now).await? {
+        let Some(since) = store::set_status(db, service_id, status.as_str(), now, Some(reason), now).await? else {
             return Ok(None);
-        }
+        };
         let event = crate::audit::Event {
             actor: "admin-cli",
             action: "tl.service.status",
             target: service_id,
             outcome: "ok",
             client: "cli",
-            details: serde_json::json!({ "status": status.as_str(), "since": now, "reason": reason }),
+            details: serde_json::json!({ "status": status.as_str(), "since": since, "reason": reason }),
         };
         crate::audit::record(db, clock, event).await?;
-        Ok(Some(self.sign_now(db, hsm, settings, now).await?))
+        Ok(Some(self.sign_now(db, hsm, settings, since.max(now)).await?))
     }
 
     /// The services on the list now, with their whole history: what the verification judges signatures by.

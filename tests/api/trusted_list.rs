@@ -20,13 +20,7 @@ const SIGNED_PROPERTIES_ID: &str = "--id-attr:Id";
 const XADES_SIGNED_PROPERTIES: &str = "http://uri.etsi.org/01903/v1.3.2#:SignedProperties";
 
 fn python() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run make test (it creates .venv)",
-        p.display()
-    );
-    p.to_str().unwrap().to_owned()
+    crate::pyhanko::venv_python().to_str().unwrap().to_owned()
 }
 
 fn script(name: &str) -> String {
