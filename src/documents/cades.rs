@@ -80,6 +80,8 @@ pub enum CadesError {
     DigestAlgorithm(ObjectIdentifier),
     #[error("the archive timestamp's hash index could not be encoded: {0}")]
     Encode(der::Error),
+    #[error("the archive timestamp carries no readable ats-hash-index-v3")]
+    NoHashIndex,
 }
 
 /// Adds the signature timestamp (B-T): `token` is the DER TimeStampToken over [`cms::signature_value`].
@@ -175,6 +177,57 @@ pub fn archive_request(p7s: &[u8]) -> Result<ArchiveRequest, CadesError> {
         imprint: hash.digest(&input),
         index,
     })
+}
+
+/// What an archive-time-stamp-v3 `token` of `p7s` covers, to check it (EN 319 102-1 §5.6.2.2 in outline): the
+/// bytes its message imprint is the hash of — the content type, the content's hash, the SignerInfo's signed fields
+/// and the token's own ats-hash-index-v3 — and whether every certificate, CRL or OCSP response and unsigned
+/// attribute value that index lists is still in the file unchanged (a hash in the index that matches nothing means
+/// something the timestamp covered was removed or altered).
+pub fn archive_coverage(p7s: &[u8], token: &[u8]) -> Result<(Vec<u8>, bool), CadesError> {
+    use der::Decode;
+    let parts = cms::parts(p7s)?;
+    let token_data = cms::read_signed_data(token)?;
+    let index_der = token_data
+        .signer_infos
+        .0
+        .iter()
+        .next()
+        .and_then(|si| si.unsigned_attrs.as_ref())
+        .and_then(|attrs| attrs.iter().find(|a| a.oid == ID_AA_ATS_HASH_INDEX_V3))
+        .and_then(|a| a.values.iter().next())
+        .and_then(|v| v.to_der().ok())
+        .ok_or(CadesError::NoHashIndex)?;
+    let index = AtsHashIndexV3::from_der(&index_der).map_err(|_| CadesError::NoHashIndex)?;
+    let hash = HashAlg::from_oid(&index.hash_ind_algorithm.oid)
+        .ok_or(CadesError::DigestAlgorithm(index.hash_ind_algorithm.oid))?;
+    if parts.digest_algorithm != hash.oid() {
+        // The content's hash is the message-digest attribute's only under the signature's own algorithm.
+        return Err(CadesError::DigestAlgorithm(index.hash_ind_algorithm.oid));
+    }
+    let content_hash = parts.message_digest.as_ref().ok_or(CadesError::NoMessageDigest)?;
+    let present = |listed: &[OctetString], items: Vec<Vec<u8>>| {
+        let hashes: Vec<Vec<u8>> = items.iter().map(|i| hash.digest(i)).collect();
+        listed
+            .iter()
+            .all(|h| hashes.iter().any(|x| x.as_slice() == h.as_bytes()))
+    };
+    let values: Vec<Vec<u8>> = parts
+        .unsigned_values
+        .iter()
+        .map(|(t, v)| [t.as_slice(), v].concat())
+        .collect();
+    let intact = present(&index.certificates_hash_index, parts.certificates.clone())
+        && present(&index.crls_hash_index, parts.crls.clone())
+        && present(&index.unsigned_attr_values_hash_index, values);
+    let input = [
+        parts.content_type.as_slice(),
+        content_hash,
+        &parts.signer_fields,
+        &index_der,
+    ]
+    .concat();
+    Ok((input, intact))
 }
 
 /// Adds the archive-time-stamp-v3 (B-LTA): `token` is the DER TimeStampToken over `request.imprint`; the

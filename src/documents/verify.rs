@@ -234,6 +234,11 @@ pub struct SignatureReport {
     /// PDF: where the signed bytes end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_length: Option<u64>,
+    /// `.p7s` (CAdES B-LTA): the archive-time-stamp-v3 tokens, oldest first; each `intact` when its imprint is
+    /// over the signature, its validation data and its hash index as they stand and everything that index lists is
+    /// still in the file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub archive_timestamps: Vec<TimestampReport>,
     /// What went wrong, in words.
     pub problems: Vec<String>,
     /// Whether it is a qualified electronic signature (and its timestamp a qualified one), and why not, as the
@@ -271,6 +276,7 @@ impl SignatureReport {
             changes_after_signing: None,
             modified_after_signing: None,
             signed_length: None,
+            archive_timestamps: Vec::new(),
             problems: Vec::new(),
             qualification: None,
             signer_cert: None,
@@ -422,6 +428,9 @@ fn analyse_p7s(
         let mut report = SignatureReport::empty("signature");
         let raw = raw.get(i).and_then(Option::as_deref);
         check_signature(&mut report, &certs, si, raw, &hashed, anchors, limits, now);
+        if i == 0 {
+            check_archive_timestamps(&mut report, der, si, anchors, limits);
+        }
         signatures.push(report);
     }
     let content = (!detached).then(|| describe_content(&data));
@@ -1201,6 +1210,51 @@ fn check_token(
         },
         authority,
     ))
+}
+
+/// Checks the archive-time-stamp-v3 attributes of a `.p7s`'s (first) signer: each token's imprint against what it
+/// covers ([`super::cades::archive_coverage`]), its own signature and its chain.
+fn check_archive_timestamps(
+    report: &mut SignatureReport,
+    p7s: &[u8],
+    si: &SignerInfo,
+    anchors: &Anchors,
+    limits: &Limits,
+) {
+    let tokens: Vec<Vec<u8>> = si
+        .unsigned_attrs
+        .iter()
+        .flat_map(|attrs| attrs.iter())
+        .filter(|a| a.oid == super::cades::ID_AA_ETS_ARCHIVE_TIMESTAMP_V3)
+        .flat_map(|a| a.values.iter())
+        .filter_map(|v| v.to_der().ok())
+        .collect();
+    for token in tokens {
+        let (input, covered_intact) = match super::cades::archive_coverage(p7s, &token) {
+            Ok(found) => found,
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("The archive timestamp was not checked: {e}."));
+                continue;
+            }
+        };
+        let parts: [&[u8]; 1] = [&input];
+        match check_token(&token, &Hashed::new(&parts), anchors, limits) {
+            Ok((mut ts, _)) => {
+                if !covered_intact {
+                    report
+                        .problems
+                        .push("Something the archive timestamp covers was removed or changed.".into());
+                    ts.intact = false;
+                } else if !ts.intact {
+                    report.problems.push("The archive timestamp does not verify.".into());
+                }
+                report.archive_timestamps.push(ts);
+            }
+            Err(e) => report.problems.push(e),
+        }
+    }
 }
 
 /// Fills `report` for one SignerInfo, whose SignedData carries `certs`, over `content`.

@@ -490,4 +490,31 @@ fn cades_b_lta_adds_an_archive_timestamp_v3_over_the_signature_and_its_validatio
         "{verified}"
     );
     assert_eq!(sig["timestamp"]["intact"], true, "{verified}");
+    // … and its archive timestamp: intact over what it covers, from the trusted TSA, a qualified timestamp.
+    let archive = &sig["archive_timestamps"];
+    assert_eq!(archive.as_array().map(Vec::len), Some(1), "{verified}");
+    assert_eq!(
+        (&archive[0]["intact"], &archive[0]["trusted"]),
+        (&json!(true), &json!(true)),
+        "{verified}"
+    );
+    assert_eq!(sig["qualification"]["signature"], "qualified", "{verified}");
+
+    // A CRL taken out of the file afterwards: the archive timestamp no longer covers what the file holds.
+    let lta = dir.path().join("lta.p7s");
+    let cut = dir.path().join("cut.p7s");
+    std::fs::write(&lta, unb64(&out["DocumentWithSignature"][0])).unwrap();
+    cades_judge(&app, "drop-crl", &[&lta, &cut]);
+    let (s, verified) = crate::verify::verify(&app, &std::fs::read(&cut).unwrap(), None);
+    assert_eq!(s, 200, "{verified}");
+    let sig = &verified["signatures"][0];
+    assert_eq!(sig["intact"], true, "the signature itself is untouched: {verified}");
+    assert_eq!(sig["archive_timestamps"][0]["intact"], false, "{verified}");
+    assert!(
+        sig["problems"].as_array().unwrap().iter().any(|p| p
+            .as_str()
+            .unwrap()
+            .contains("archive timestamp covers was removed or changed")),
+        "{verified}"
+    );
 }

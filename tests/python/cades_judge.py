@@ -11,6 +11,9 @@ ROOT, the certificates, CRLs and OCSP responses of SignedData, no fetching, revo
 certificate without revocation data in the file fails). The signature timestamp is validated with it, and the
 archive timestamp too when there is one.
 
+`drop-crl P7S OUT` writes the file less the first CRL of SignedData.crls, re-encoded (what a careless archive would
+do to a B-LTA file: the archive timestamp no longer covers what the file holds).
+
 PARAFA_JUDGE_AT (Unix seconds) sets the validation time, else now."""
 import asyncio
 import datetime
@@ -207,8 +210,26 @@ def validate(p7s, root, content=None):
     print(json.dumps(report))
 
 
+def drop_crl(p7s, out):
+    with open(p7s, "rb") as f:
+        sd = signed_data_of(f.read())
+    crls = sd["crls"]
+    kept = [c for i, c in enumerate(crls) if i != 0]
+    crls.clear()
+    for c in kept:
+        crls.append(c)
+    info = rfc5652.ContentInfo()
+    info["contentType"] = rfc5652.id_signedData
+    info["content"] = univ.Any(der_encoder.encode(sd))
+    with open(out, "wb") as f:
+        f.write(der_encoder.encode(info))
+    print(json.dumps({"crls_left": len(kept)}))
+
+
 if sys.argv[1] == "structure":
     structure(sys.argv[2], open(sys.argv[3], "rb").read() if len(sys.argv) > 3 else None)
+elif sys.argv[1] == "drop-crl":
+    drop_crl(sys.argv[2], sys.argv[3])
 elif sys.argv[1] == "validate":
     validate(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
 else:

@@ -66,6 +66,9 @@ document.addEventListener("DOMContentLoaded", () => {
     } else {
       slot("timestamp").textContent = texts.none;
     }
+    for (const ats of sig.archive_timestamps || []) {
+      slot("timestamp").textContent += ` · ${texts.archive}: ${ats.intact ? texts.tsOk : texts.tsBad} · ${when(ats.time)}`;
+    }
     if (pdf) {
       slot("coverage").textContent = sig.whole_file ? texts.whole :
         sig.revision ? `${texts.revision} ${sig.revision} / ${sig.revisions}` : texts.none;
