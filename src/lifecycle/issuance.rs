@@ -217,14 +217,15 @@ pub async fn insert_credential_rows(
     .await
 }
 
-/// The certificate-issued e-mail (#11).
-pub fn issued_email(state: &Services, user: &User, issued: &Issued) -> notify::Message {
+/// The certificate-issued e-mail (#11), naming the order it was issued for.
+pub fn issued_email(state: &Services, user: &User, issued: &Issued, order: &str) -> notify::Message {
     let (from, to) = (rfc3339(issued.not_before), rfc3339(issued.not_after));
     notify::email(
         &user.email,
         &user.lang,
         state.ca.public_base(),
         Template::CertificateIssued {
+            order,
             serial: &issued.serial,
             valid_from: &from,
             valid_to: &to,
@@ -472,7 +473,12 @@ async fn store_issued(
         cms_der: cms,
     };
     db::credentials::insert_evidence(&mut tx, &evidence, now).await?;
-    notify::enqueue(&mut *tx, state.clock.as_ref(), &issued_email(state, user, issued)).await?;
+    notify::enqueue(
+        &mut *tx,
+        state.clock.as_ref(),
+        &issued_email(state, user, issued, &order.registration_number),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -146,7 +146,8 @@ pub async fn send_reminders(state: &Services) -> Result<usize, LifecycleError> {
             continue;
         }
         let (expiry, limit) = (rfc3339(not_after), rfc3339(deadline(state, not_after)));
-        let link = format!("{}/api/v1/me/certificates", state.ca.public_base());
+        // The certificates page, where the holder asks for the rekey (not the API).
+        let link = format!("{}/certificates", state.ca.public_base());
         crate::notify::tell(
             &mut tx,
             state.clock.as_ref(),
@@ -258,7 +259,12 @@ async fn issue_successor(state: &Services, id: &str) -> Result<bool, LifecycleEr
         )
         .await?;
         db::orders::set_credential(&mut tx, &order.id, &new_id).await?;
-        notify::enqueue(&mut *tx, state.clock.as_ref(), &issued_email(state, &user, &issued)).await?;
+        notify::enqueue(
+            &mut *tx,
+            state.clock.as_ref(),
+            &issued_email(state, &user, &issued, &order.registration_number),
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -89,8 +89,9 @@ pub enum Template<'a> {
         reason: &'a str,
         deadline: &'a str,
     },
-    /// #11: a certificate was issued.
+    /// #11: a certificate was issued, for an order (its registration number).
     CertificateIssued {
+        order: &'a str,
         serial: &'a str,
         valid_from: &'a str,
         valid_to: &'a str,
@@ -241,6 +242,7 @@ mod tests {
                 deadline: "D",
             },
             Template::CertificateIssued {
+                order: "O",
                 serial: "S",
                 valid_from: "F",
                 valid_to: "T",

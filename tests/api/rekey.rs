@@ -279,6 +279,9 @@ fn each_reminder_is_sent_exactly_once_even_when_scheduler_runs_race() {
     let mail = mail_with(&app, &h.email, "Kind: rekey_reminder_45");
     assert!(mail.contains(REMINDER_SUBJECT), "{mail}");
     assert!(mail.contains(&rfc3339(end)) && mail.contains(&limit), "{mail}");
+    // #9 links the certificates page, where the rekey is asked for, not the API.
+    assert!(mail.contains(&app.url("/certificates")), "{mail}");
+    assert!(!mail.contains("/api/v1/"), "{mail}");
 
     // The banner from the first reminder on, with the expiry and the limit.
     let cookie = app.web_login(&h);
@@ -404,7 +407,13 @@ fn the_successor_is_issued_3_days_before_expiry_valid_from_then_and_the_old_key_
     let old = certificate(&app, &cookie, &h.credential_id);
     assert_eq!(old["status"], "superseded", "{old}");
     assert_eq!(order_state(&app, &cookie, &order), "fulfilled");
-    mail_with(&app, &h.email, "Certificatul dvs. calificat a fost emis");
+    // #11 names the order the certificate was issued for.
+    let number = get(&app, &cookie, &format!("/orders/{order}"))["registration_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let issued = mail_with(&app, &h.email, "certificatul dvs. calificat a fost emis");
+    assert!(issued.contains(&format!("Comanda {number}:")), "{issued}");
 
     // openssl: valid from T-3 days (not from the order or the approval), for one year; a new key pair.
     let dir = tempfile::tempdir().unwrap();
