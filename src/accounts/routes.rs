@@ -48,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/me/phone/email-code").route(web::post().to(phone_email_code)))
             .service(web::resource("/me/phone/email-code/verify").route(web::post().to(phone_email_verify)))
             .service(web::resource("/me/phone").route(web::post().to(phone_new)))
+            .service(web::resource("/me/language").route(web::post().to(set_language)))
             .service(web::resource("/me/phone/verify").route(web::post().to(phone_verify)))
             .service(web::resource("/me/consents").route(web::post().to(consent)))
             .service(web::resource("/me/export").route(web::get().to(export)))
@@ -391,6 +392,31 @@ async fn phone_email_verify(
 ) -> Result<HttpResponse, ApiError> {
     maintenance::phone_email_verify(&state.accounts(), &user.user, body.into_inner().code, &user.client).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "email_verified" })))
+}
+
+#[derive(serde::Deserialize)]
+struct LanguageBody {
+    lang: String,
+}
+
+/// The language of the holder's e-mails and SMS (`ro` or `en`; the pages' switch sets it too).
+async fn set_language(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<LanguageBody>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = match body.lang.as_str() {
+        "ro" | "en" => body.lang.as_str(),
+        _ => {
+            return Err(ApiError::invalid_request(crate::text!(
+                "error.accounts.language_unknown"
+            )))
+        }
+    };
+    crate::db::users::set_lang(&state.db, &user.user.id, lang)
+        .await
+        .map_err(|e| ApiError::internal(crate::text!("error.accounts.language_not_saved"), &e))?;
+    Ok(HttpResponse::Ok().json(json!({ "lang": lang })))
 }
 
 async fn phone_new(

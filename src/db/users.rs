@@ -253,6 +253,16 @@ pub async fn set_privacy_ack(
     Ok(())
 }
 
+/// Sets the language of a user's e-mails and SMS (`ro` or `en`).
+pub async fn set_lang(db: &Db, user_id: &str, lang: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET lang = $1 WHERE id = $2")
+        .bind(lang)
+        .bind(user_id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -317,6 +317,7 @@ async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse
                 surname => user.surname.clone(),
                 email => user.email.clone(),
                 phone => user.phone.clone(),
+                lang => user.lang.clone(),
             },
             two_factor => tf,
             consents => Value::from_serialize(&consents),

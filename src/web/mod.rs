@@ -412,8 +412,21 @@ struct Next {
 }
 
 /// `/lang/{ro|en}?next=…`: remembers the chosen language for a year and goes back.
-async fn switch_language(lang: web::Path<String>, q: web::Query<Next>) -> HttpResponse {
+/// `/lang/{lang}`: the pages' language (a cookie) and, for a logged-in user, their e-mails' and SMS' too. A GET
+/// changes the account here, which is safe because the session cookie is `SameSite=Strict`: a link from another
+/// site arrives without it.
+async fn switch_language(
+    lang: web::Path<String>,
+    q: web::Query<Next>,
+    page: Page,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let lang = Lang::parse(&lang).unwrap_or_default();
+    if let Some(user) = &page.user {
+        if let Err(e) = crate::db::users::set_lang(&state.db, &user.user.id, lang.code()).await {
+            tracing::warn!(error = %e, "the account's language was not saved");
+        }
+    }
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, local_path(q.next.as_deref())))
         .insert_header((

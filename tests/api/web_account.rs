@@ -559,3 +559,55 @@ fn pages_in_both_languages_and_logged_out_redirects() {
     // Logged in, the enrolment and login pages go home.
     assert_eq!(page(&app, "/enrol", "en", Some(&cookie)).location, "/");
 }
+
+#[test]
+fn the_language_of_emails_follows_the_settings_and_the_page_switch() {
+    let app = TestApp::spawn();
+    let h = app.create_holder("limba@example.com", "p256", 1);
+    let cookie = app.web_login(&h);
+    app.consent(&cookie);
+    let lang = |app: &TestApp| {
+        let (_, me) = send_get(app, "/api/v1/me", &cookie);
+        me["lang"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(lang(&app), "ro", "Romanian by default");
+
+    // The settings page offers the choice, preselected.
+    let html = page(&app, "/settings", "en", Some(&cookie)).body;
+    let (api, _) = form(&html, "language-form");
+    assert_eq!(api, "/api/v1/me/language");
+    assert!(
+        html.contains(r#"<option value="ro" selected>"#),
+        "the account's language is selected"
+    );
+
+    let (s, out, _) = send(&app, "/api/v1/me/language", Some(&cookie), json!({"lang": "fr"}));
+    assert_eq!((s, out["error"].as_str()), (400, Some("invalid_request")), "{out}");
+    let (s, out, _) = send(&app, "/api/v1/me/language", Some(&cookie), json!({"lang": "en"}));
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(lang(&app), "en");
+    // The next e-mail is in English.
+    let (s, out, _) = send(&app, "/api/v1/me/phone/email-code", Some(&cookie), json!({}));
+    assert_eq!(s, 202, "{out}");
+    let mail = app.messages_to(&h.email, 1).pop().unwrap();
+    assert!(mail.contains("The code to change the phone number"), "{mail}");
+
+    // The pages' switch, followed with the session, sets it back to Romanian; without a session it only sets the
+    // cookie.
+    let r = client()
+        .get(app.url("/lang/ro?next=/settings"))
+        .header("Cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(lang(&app), "ro");
+    let r = client().get(app.url("/lang/en")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(lang(&app), "ro");
+}
+
+/// `GET` an API with the session cookie: (status, JSON).
+fn send_get(app: &TestApp, api: &str, cookie: &str) -> (u16, Value) {
+    let r = client().get(app.url(api)).header("Cookie", cookie).send().unwrap();
+    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+}
