@@ -366,8 +366,8 @@ pub struct BillingSettings {
     pub seller_name: String,
     pub seller_tax_id: String,
     pub seller_address: Vec<String>,
-    /// Institutional orders (§13): the certificate is due this many working days (Monday to Friday) after the
-    /// documents are complete.
+    /// Institutional orders (§13): the certificate is due this many working days (Monday to Friday, Romanian
+    /// public holidays not counted: `lifecycle::institutional::is_working_day`) after the documents are complete.
     pub institutional_lead_working_days: i64,
     /// Institutional orders (§13): the invoice, issued after the certificate, is due this many days later.
     pub institutional_payment_days: i64,

@@ -8,7 +8,8 @@
 //! There is no video session: the holder is identified in person with the original document, or by courier with a
 //! notarised or lawyer-attested sworn statement, and an operator records it (who, how, the document data with the
 //! same checks as the video identification). Recording it completes the documents: the order is `accepted` (as
-//! after a video verdict), its `due_by` is set the configured working days later, and e-mails #1 (invitation, if
+//! after a video verdict), its `due_by` is set the configured working days later (weekends and Romanian public holidays
+//! not counted: [`add_working_days`]), and e-mails #1 (invitation, if
 //! the account is not active) and #8 (configure the authorisation, if no pairing is active) go out — "within 5
 //! working days of complete documents: e-mails 8 and 1".
 //!
@@ -99,20 +100,71 @@ fn email_of(v: Option<String>, what: &str) -> Result<String, LifecycleError> {
         .map_err(|_| LifecycleError::Invalid(Text::new(format!("{what}_not"))))
 }
 
-/// `start` plus `n` working days (Monday to Friday, UTC), at the same time of day.
-pub fn add_working_days(start: i64, n: i64) -> i64 {
-    let mut t = start;
+/// The Orthodox Easter Sunday of `year` (1900–2099), in the Gregorian calendar: Meeus's Julian-calendar algorithm,
+/// moved 13 days on (the Julian calendar's lag over those two centuries). `None` outside those years.
+pub fn orthodox_easter(year: i32) -> Option<time::Date> {
+    if !(1900..=2099).contains(&year) {
+        return None;
+    }
+    let a = year % 4;
+    let b = year % 7;
+    let c = year % 19;
+    let d = (19 * c + 15) % 30;
+    let e = (2 * a + 4 * b - d + 34) % 7;
+    let month = (d + e + 114) / 31;
+    let day = (d + e + 114) % 31 + 1;
+    let julian = time::Date::from_calendar_date(year, time::Month::try_from(month as u8).ok()?, day as u8).ok()?;
+    julian.checked_add(time::Duration::days(13))
+}
+
+/// Whether `date` is a Romanian public holiday (Codul muncii, art. 139): 1, 2, 6, 7 and 24 January, Orthodox Good
+/// Friday, Easter Sunday and Monday, 1 May, 1 June, Orthodox Pentecost (Rusalii) Sunday and Monday, 15 August,
+/// 30 November, 1 December, 25 and 26 December. The movable feasts are known for 1900–2099 only.
+pub fn is_romanian_public_holiday(date: time::Date) -> bool {
+    use time::Month::*;
+    let fixed = matches!(
+        (date.month(), date.day()),
+        (January, 1 | 2 | 6 | 7 | 24) | (May, 1) | (June, 1) | (August, 15) | (November, 30) | (December, 1 | 25 | 26)
+    );
+    if fixed {
+        return true;
+    }
+    let Some(easter) = orthodox_easter(date.year()) else {
+        return false;
+    };
+    let offset = (date - easter).whole_days();
+    // Good Friday, Easter Sunday and Monday, Pentecost Sunday and Monday.
+    matches!(offset, -2 | 0 | 1 | 49 | 50)
+}
+
+/// Whether `date` is a working day: Monday to Friday and not a Romanian public holiday.
+pub fn is_working_day(date: time::Date) -> bool {
+    !matches!(date.weekday(), time::Weekday::Saturday | time::Weekday::Sunday) && !is_romanian_public_holiday(date)
+}
+
+/// The `n`th working day after `date` ([`is_working_day`]); `date` itself for `n <= 0`.
+pub fn add_working_days_to_date(date: time::Date, n: i64) -> time::Date {
+    let mut d = date;
     let mut left = n;
     while left > 0 {
-        t += 86_400;
-        let weekday = time::OffsetDateTime::from_unix_timestamp(t)
-            .map(|d| d.weekday())
-            .unwrap_or(time::Weekday::Monday);
-        if !matches!(weekday, time::Weekday::Saturday | time::Weekday::Sunday) {
+        match d.next_day() {
+            Some(next) => d = next,
+            None => return d,
+        }
+        if is_working_day(d) {
             left -= 1;
         }
     }
-    t
+    d
+}
+
+/// `start` plus `n` working days ([`add_working_days_to_date`] on the UTC date), at the same time of day.
+pub fn add_working_days(start: i64, n: i64) -> i64 {
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(start) else {
+        return start;
+    };
+    let date = at.date();
+    start + (add_working_days_to_date(date, n) - date).whole_days() * 86_400
 }
 
 fn link(state: &Services, token: &str, document: &str) -> String {
@@ -774,16 +826,129 @@ pub async fn document_by_link(
 
 #[cfg(test)]
 mod tests {
-    use super::add_working_days;
+    use super::{add_working_days, add_working_days_to_date, is_romanian_public_holiday, orthodox_easter};
+    use time::macros::date;
 
     #[test]
     fn working_days_skip_the_weekend() {
-        // Friday 2026-11-27 10:00 UTC + 5 working days = Friday 2026-12-04 10:00 UTC.
-        let friday = 1_795_773_600;
+        // Friday 2026-11-06 10:00 UTC + 5 working days = Friday 2026-11-13 10:00 UTC.
+        let friday = 1_795_773_600 - 21 * 86_400;
         assert_eq!(add_working_days(friday, 5), friday + 7 * 86_400);
         // Monday + 5 = the next Monday; Saturday + 1 = Monday.
         assert_eq!(add_working_days(friday + 3 * 86_400, 5), friday + 10 * 86_400);
         assert_eq!(add_working_days(friday + 86_400, 1), friday + 3 * 86_400);
         assert_eq!(add_working_days(friday, 0), friday);
+    }
+
+    #[test]
+    fn orthodox_easter_of_known_years() {
+        for (year, easter) in [
+            (2024, date!(2024 - 05 - 05)),
+            (2025, date!(2025 - 04 - 20)),
+            (2026, date!(2026 - 04 - 12)),
+            (2027, date!(2027 - 05 - 02)),
+            (2028, date!(2028 - 04 - 16)),
+            (2023, date!(2023 - 04 - 16)),
+            (2021, date!(2021 - 05 - 02)),
+            (2010, date!(2010 - 04 - 04)),
+        ] {
+            assert_eq!(orthodox_easter(year), Some(easter), "{year}");
+        }
+        assert_eq!(orthodox_easter(1899), None);
+        assert_eq!(orthodox_easter(2100), None);
+    }
+
+    #[test]
+    fn romanian_public_holidays() {
+        for d in [
+            date!(2026 - 01 - 01),
+            date!(2026 - 01 - 02),
+            date!(2026 - 01 - 06),
+            date!(2026 - 01 - 07),
+            date!(2026 - 01 - 24),
+            // Orthodox Good Friday, Easter Sunday and Monday 2026.
+            date!(2026 - 04 - 10),
+            date!(2026 - 04 - 12),
+            date!(2026 - 04 - 13),
+            date!(2026 - 05 - 01),
+            date!(2026 - 06 - 01),
+            // Rusalii 2026: Easter + 49 and 50 days.
+            date!(2026 - 05 - 31),
+            date!(2026 - 06 - 01),
+            date!(2026 - 08 - 15),
+            date!(2026 - 11 - 30),
+            date!(2026 - 12 - 01),
+            date!(2026 - 12 - 25),
+            date!(2026 - 12 - 26),
+            // 2027: Good Friday 30 April, Easter Monday 3 May, Rusalii 20 and 21 June.
+            date!(2027 - 04 - 30),
+            date!(2027 - 05 - 03),
+            date!(2027 - 06 - 20),
+            date!(2027 - 06 - 21),
+            // 2024: Easter Monday 6 May, Rusalii Monday 24 June.
+            date!(2024 - 05 - 06),
+            date!(2024 - 06 - 24),
+        ] {
+            assert!(is_romanian_public_holiday(d), "{d} is a public holiday");
+        }
+        for d in [
+            date!(2026 - 01 - 03),
+            date!(2026 - 01 - 05),
+            date!(2026 - 04 - 09),
+            date!(2026 - 04 - 14),
+            date!(2026 - 06 - 02),
+            date!(2026 - 12 - 24),
+            date!(2026 - 12 - 27),
+            date!(2026 - 12 - 31),
+            // Western Easter Monday 2026 (6 April) is not a holiday in Romania.
+            date!(2026 - 04 - 06),
+        ] {
+            assert!(!is_romanian_public_holiday(d), "{d} is not a public holiday");
+        }
+    }
+
+    #[test]
+    fn working_days_skip_the_public_holidays() {
+        // Thursday 24 December 2026 + 5: 25 (holiday), 26 (Saturday and holiday), 27 (Sunday) are skipped,
+        // 28–31 December count four, 1 January 2027 (Friday, holiday) and the weekend are skipped: Monday 4 January.
+        assert_eq!(
+            add_working_days_to_date(date!(2026 - 12 - 24), 5),
+            date!(2027 - 01 - 04)
+        );
+        assert_eq!(
+            add_working_days_to_date(date!(2026 - 12 - 24), 1),
+            date!(2026 - 12 - 28)
+        );
+        assert_eq!(
+            add_working_days_to_date(date!(2026 - 12 - 31), 1),
+            date!(2027 - 01 - 04)
+        );
+        // Thursday 29 April 2027: Good Friday, 1 May (Saturday), Easter Sunday and Monday are skipped.
+        assert_eq!(
+            add_working_days_to_date(date!(2027 - 04 - 29), 1),
+            date!(2027 - 05 - 04)
+        );
+        assert_eq!(
+            add_working_days_to_date(date!(2027 - 04 - 29), 5),
+            date!(2027 - 05 - 10)
+        );
+        // Monday 5 January 2026: 6 and 7 January are holidays.
+        assert_eq!(
+            add_working_days_to_date(date!(2026 - 01 - 05), 1),
+            date!(2026 - 01 - 08)
+        );
+        assert_eq!(
+            add_working_days_to_date(date!(2026 - 12 - 24), 0),
+            date!(2026 - 12 - 24)
+        );
+        // Friday 2026-11-27 + 5: Monday 30 November and Tuesday 1 December are holidays: Tuesday 8 December.
+        assert_eq!(
+            add_working_days_to_date(date!(2026 - 11 - 27), 5),
+            date!(2026 - 12 - 08)
+        );
+        // Through the timestamps: Thursday 2026-12-24 10:00 UTC + 5 = Monday 2027-01-04 10:00 UTC.
+        let start = time::macros::datetime!(2026-12-24 10:00 UTC).unix_timestamp();
+        let due = time::macros::datetime!(2027-01-04 10:00 UTC).unix_timestamp();
+        assert_eq!(add_working_days(start, 5), due);
     }
 }

@@ -61,6 +61,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/identity/sandbox/{token}").route(web::get().to(identity_sandbox)))
         .service(web::resource("/certificates").route(web::get().to(certificates)))
         .service(web::resource("/certificates/issuing-ca.pem").route(web::get().to(issuing_ca_pem)))
+        .service(web::resource("/certificates/issuing-ca.cer").route(web::get().to(issuing_ca_cer)))
+        .service(web::resource("/certificates/issuing-ca.crt").route(web::get().to(issuing_ca_crt)))
         .service(web::resource("/certificates/{id}/certificate.pem").route(web::get().to(certificate_pem)))
         .service(web::resource("/certificates/{id}/certificate.cer").route(web::get().to(certificate_der)))
         .service(web::resource("/rekey").route(web::get().to(rekey_page)));
@@ -312,6 +314,23 @@ async fn issuing_ca_pem(page: Page, state: web::Data<AppState>) -> Result<HttpRe
         "issuing-ca.pem",
         crate::ca::pem(&state.ca.issuing.der).into_bytes(),
     ))
+}
+
+/// `/certificates/issuing-ca.cer` and `.crt`: the issuing CA's certificate as DER (the bytes of `/pki/issuing.crt`),
+/// under the names portals ask for.
+fn issuing_ca_der(page: &Page, state: &AppState, name: &'static str) -> Result<HttpResponse, PageError> {
+    page.user()?;
+    Ok(download("application/pkix-cert", name, state.ca.issuing.der.clone()))
+}
+
+/// `/certificates/issuing-ca.cer`.
+async fn issuing_ca_cer(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    issuing_ca_der(&page, &state, "issuing-ca.cer")
+}
+
+/// `/certificates/issuing-ca.crt`.
+async fn issuing_ca_crt(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    issuing_ca_der(&page, &state, "issuing-ca.crt")
 }
 
 #[derive(serde::Deserialize)]

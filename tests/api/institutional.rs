@@ -64,13 +64,19 @@ fn kinds(app: &TestApp, to: &str, at_least: usize) -> Vec<String> {
         .collect()
 }
 
-/// Moves the server clock to the next Friday, 10:00 UTC.
+/// Moves the server clock to the next Friday, 10:00 UTC, whose following week has no public holiday.
 fn to_friday(app: &TestApp) -> i64 {
     let now = app.now();
     let days = now.div_euclid(86_400);
     // 1970-01-01 was a Thursday: day 1 is a Friday.
     let mut friday = days + (1 - days).rem_euclid(7);
-    if friday * 86_400 + 36_000 <= now {
+    let holiday_in_the_week_after = |friday: i64| {
+        (3..=7).any(|d| {
+            time::OffsetDateTime::from_unix_timestamp((friday + d) * 86_400)
+                .is_ok_and(|t| parafa::lifecycle::institutional::is_romanian_public_holiday(t.date()))
+        })
+    };
+    while friday * 86_400 + 36_000 <= now || holiday_in_the_week_after(friday) {
         friday += 7;
     }
     let target = friday * 86_400 + 36_000;
@@ -116,6 +122,66 @@ fn an_institutional_order_runs_from_proforma_to_invoice_on_postgres() {
     if let Some(app) = TestApp::spawn_postgres() {
         journey(app);
     }
+}
+
+/// An order whose documents are complete on the Thursday before public holidays is due five working days later,
+/// the Romanian public holidays (Codul muncii art. 139) not counted, as weekends are not.
+#[test]
+fn the_due_date_skips_romanian_public_holidays() {
+    let app = TestApp::spawn();
+    let at = |d: time::PrimitiveDateTime| d.assume_utc().unix_timestamp();
+    use time::macros::datetime;
+    // Thursdays at 10:00 UTC before public holidays, and five working days later: the first still ahead is used.
+    let cases = [
+        // 25, 26 (Saturday), 27 (Sunday) December and 1 January skipped; Monday 2027-01-04 (not Thursday 31).
+        (at(datetime!(2026-12-24 10:00)), at(datetime!(2027-01-04 10:00))),
+        // Orthodox Good Friday 30 April, 1 May (Saturday), Easter Sunday and Monday 2027 skipped.
+        (at(datetime!(2027-04-29 10:00)), at(datetime!(2027-05-10 10:00))),
+        // Orthodox Good Friday 14 April, Easter Sunday and Monday 2028 skipped.
+        (at(datetime!(2028-04-13 10:00)), at(datetime!(2028-04-24 10:00))),
+    ];
+    let now = app.now();
+    let (thursday, due) = cases
+        .into_iter()
+        .find(|(start, _)| *start > now + 60)
+        .expect("a case still ahead: add later ones");
+    app.advance_clock(thursday - now);
+    let operator = app.create_operator("oana@parafa.example");
+    let op = app.web_login(&operator);
+    let (s, order) = app.call(
+        "POST",
+        "/api/v1/operator/institutional-orders",
+        Some(&op),
+        Some(order_body()),
+    );
+    assert_eq!(s, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/operator/institutional-orders/{id}/identity"),
+        Some(&op),
+        Some(json!({"method": "in_person", "document": document("1800101221144")})),
+    );
+    assert_eq!(s, 200, "{out}");
+    let rfc3339 = |v: &Value| {
+        time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    };
+    let recorded = rfc3339(&out["identification"]["documents_complete_at"]);
+    assert!(
+        (0..3600).contains(&(recorded - thursday)),
+        "recorded on the Thursday: {out}"
+    );
+    let day = |t: i64| t.div_euclid(86_400);
+    assert_eq!(day(rfc3339(&out["due_by"])), day(due), "{out}");
+    assert_eq!(
+        rfc3339(&out["due_by"]) - recorded,
+        due - thursday,
+        "same time of day: {out}"
+    );
+    let (_, list) = app.call("GET", "/api/v1/operator/institutional-orders", Some(&op), None);
+    assert_eq!(list["orders"][0]["due_by"], out["due_by"], "{list}");
 }
 
 fn journey(app: TestApp) {

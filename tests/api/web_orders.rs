@@ -444,6 +444,103 @@ fn an_order_goes_from_the_form_to_payment_identification_and_issuance_through_th
 }
 
 #[test]
+fn the_certificates_page_offers_the_issuing_ca_as_pem_cer_and_crt() {
+    let app = TestApp::spawn_dev();
+    let holder: Holder = app.create_holder_with("ana@example.com", "p256", 1, false);
+    let cookie = app.web_login(&holder);
+    app.consent(&cookie);
+    let cid = holder.credential_id.clone();
+    let public = app.get("/pki/issuing.crt");
+    assert_eq!(public.status(), 200);
+    let issuing = public.bytes().unwrap().to_vec();
+    for (lang, words) in [
+        (
+            "en",
+            [
+                "Issuing CA certificate (DER, .cer)",
+                "Issuing CA certificate (DER, .crt)",
+            ],
+        ),
+        (
+            "ro",
+            [
+                "Certificatul CA emitente (DER, .cer)",
+                "Certificatul CA emitente (DER, .crt)",
+            ],
+        ),
+    ] {
+        let body = ok_page(&app, "/certificates", lang, Some(&cookie));
+        has_all(&body, "/certificates", &words);
+        let pem_link = tag(&body, &format!("ca-pem-{cid}"));
+        assert_eq!(attr(pem_link, "href"), "/certificates/issuing-ca.pem");
+        for ext in ["cer", "crt"] {
+            let link = tag(&body, &format!("ca-{ext}-{cid}"));
+            let href = attr(link, "href");
+            assert_eq!(href, format!("/certificates/issuing-ca.{ext}"), "{link}");
+            assert_eq!(attr(link, "download"), format!("issuing-ca.{ext}"), "{link}");
+            let r = app.client.get(app.url(&href)).header("Cookie", &cookie).send().unwrap();
+            assert_eq!(r.status(), 200, "{href}");
+            assert_eq!(r.headers()["content-type"], "application/pkix-cert", "{href}");
+            assert_eq!(
+                r.headers()["content-disposition"],
+                format!("attachment; filename=\"issuing-ca.{ext}\"").as_str(),
+                "{href}"
+            );
+            let der = r.bytes().unwrap().to_vec();
+            assert_eq!(der, issuing, "{href} is /pki/issuing.crt");
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join(format!("issuing-ca.{ext}"));
+            std::fs::write(&file, &der).unwrap();
+            let subject = common::run_ok(
+                "openssl",
+                &[
+                    "x509",
+                    "-inform",
+                    "der",
+                    "-in",
+                    file.to_str().unwrap(),
+                    "-noout",
+                    "-subject",
+                ],
+            );
+            assert!(subject.contains("Parafa"), "{href}: {subject}");
+        }
+    }
+    // The same certificate as the PEM beside it.
+    let r = app
+        .client
+        .get(app.url("/certificates/issuing-ca.pem"))
+        .header("Cookie", &cookie)
+        .send()
+        .unwrap();
+    let pem = r.text().unwrap();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pem_file = dir.path().join("issuing-ca.pem");
+    std::fs::write(&pem_file, &pem).unwrap();
+    let from_pem = dir.path().join("from-pem.der");
+    common::run_ok(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            pem_file.to_str().unwrap(),
+            "-outform",
+            "der",
+            "-out",
+            from_pem.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(&from_pem).unwrap(), issuing, "{b64}");
+    // Like the PEM, for a signed-in holder only.
+    for ext in ["cer", "crt"] {
+        let (s, location, _) = app.page_unfollowed(&format!("/certificates/issuing-ca.{ext}"), "en", None);
+        assert_ne!(s, 200, "{ext} without a session");
+        assert!(s == 401 || location.contains("/login"), "{ext}: {s} {location}");
+    }
+}
+
+#[test]
 fn the_certificates_page_shows_a_holders_certificate_with_its_downloads_and_the_rekey_wizard_runs() {
     let app = TestApp::spawn_dev();
     let holder: Holder = app.create_holder_with("ion@example.com", "rsa2048", 1, false);
