@@ -25,12 +25,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Provision on first start (token, CA), then serve HTTP.
+    /// Provision on first start (database, token, CA), then serve HTTP.
     Serve,
-    /// Operator tasks.
+    /// Provision the data directory (database, token, CA) if not done yet, print where, and exit.
+    Init,
+    /// Operator tasks, on the data directory `parafa serve` or `parafa init` provisioned (`PARAFA_DATA_DIR`).
     #[command(subcommand)]
     Admin(Admin),
-    /// Inspect the token.
+    /// Inspect the token of a provisioned data directory.
     #[command(subcommand)]
     Hsm(HsmCmd),
 }
@@ -47,13 +49,21 @@ enum Admin {
     /// `serve`.
     Cleanup,
     /// Print a certificate as PEM: `root`, `issuing`, or a holder certificate's serial (hex).
-    Cert { which: String },
+    Cert {
+        /// `root`, `issuing`, or a holder certificate's serial number in hex.
+        which: String,
+    },
     /// Show a credential: status, certificate, quota and the signatures recorded against it.
-    Credential { id: String },
+    Credential {
+        /// The credential's id (`credential_id` as `admin holder create` prints it).
+        id: String,
+    },
     /// Revoke a credential's certificate (key_compromise, affiliation_changed, superseded, cessation_of_operation,
     /// privilege_withdrawn, unspecified).
     Revoke {
+        /// The credential whose certificate is revoked.
         credential_id: String,
+        /// The CRL reason code.
         #[arg(long, default_value = "unspecified")]
         reason: String,
     },
@@ -83,6 +93,7 @@ enum TlCmd {
     /// The list served now (signed afresh first if its content changed): number, dates, and each service with
     /// its status history; `--xml` prints the signed list itself.
     Show {
+        /// Print the signed XML list itself instead of the summary.
         #[arg(long)]
         xml: bool,
     },
@@ -91,9 +102,12 @@ enum TlCmd {
     /// Record a service's status from now on (`granted` or `withdrawn`), then sign a new list. The service ids
     /// are those `show` prints.
     Status {
+        /// The service's id, as `parafa admin tl show` prints it.
         service_id: String,
+        /// The new status.
         #[arg(value_parser = ["granted", "withdrawn"])]
         status: String,
+        /// Why, recorded with the status.
         #[arg(long)]
         reason: String,
     },
@@ -103,6 +117,7 @@ enum TlCmd {
 enum OauthClientCmd {
     /// Register an application; prints its client_id and, for a confidential one, its secret (shown once).
     Create {
+        /// The application's name, shown to holders when it asks for consent.
         #[arg(long)]
         name: String,
         /// A redirect URI (repeat for several): https, or http on a loopback address for native apps.
@@ -118,25 +133,33 @@ enum OauthClientCmd {
     /// Every application, one a line.
     List,
     /// Disable an application and revoke every grant and token it holds.
-    Disable { id: String },
+    Disable {
+        /// The application's client_id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum LifecycleCmd {
+    /// Run the scheduler once: expiry reminders, successor certificates, refunds.
     Run,
 }
 
 #[derive(Subcommand)]
 enum OperatorCmd {
+    /// Create an operator account with its TOTP pairing; prints the TOTP secret (shown once).
     Create {
+        /// The operator's login email.
         #[arg(long)]
         email: String,
+        /// "Given Surname" (the last word is the surname).
         #[arg(long)]
         name: String,
         /// The operator's own mobile number, in international form: password-recovery and pairing codes go there,
         /// so there is no default.
         #[arg(long)]
         phone: String,
+        /// The operator's login password (better given through the environment than on the command line).
         #[arg(long, env = "PARAFA_HOLDER_PASSWORD", hide_env_values = true)]
         password: String,
     },
@@ -144,20 +167,30 @@ enum OperatorCmd {
 
 #[derive(Subcommand)]
 enum IdentityCmd {
+    /// The identification sessions waiting for an operator, as JSON.
     List {
+        /// Only the sessions flagged for a closer look.
         #[arg(long)]
         flagged: bool,
     },
+    /// Accept an identification: the holder may issue their certificate.
     Accept {
+        /// The identification session's id, as `list` prints it.
         session_id: String,
     },
+    /// Return an identification to the holder to correct and resubmit.
     Return {
+        /// The identification session's id, as `list` prints it.
         session_id: String,
+        /// What the holder must correct (sent to them).
         #[arg(long)]
         reason: String,
     },
+    /// Reject an identification.
     Reject {
+        /// The identification session's id, as `list` prints it.
         session_id: String,
+        /// Why (sent to the holder).
         #[arg(long)]
         reason: String,
         /// Fake or forged data, or another's identity: pending orders cancelled and a ban.
@@ -168,12 +201,18 @@ enum IdentityCmd {
 
 #[derive(Subcommand)]
 enum RekeyCmd {
+    /// The rekey requests waiting for an operator, as JSON.
     List,
+    /// Approve a rekey request: a new key and certificate are issued.
     Approve {
+        /// The rekey request's id, as `list` prints it.
         request_id: String,
     },
+    /// Reject a rekey request.
     Reject {
+        /// The rekey request's id, as `list` prints it.
         request_id: String,
+        /// Why (sent to the holder).
         #[arg(long)]
         reason: String,
     },
@@ -187,6 +226,7 @@ enum HolderCmd {
 
 #[derive(Args)]
 struct CreateHolder {
+    /// The holder's login email.
     #[arg(long)]
     email: String,
     /// "Given Surname" (the last word is the surname).
@@ -195,12 +235,14 @@ struct CreateHolder {
     /// With country prefix, e.g. +40712345678.
     #[arg(long)]
     phone: String,
+    /// The holder's login password (better given through the environment than on the command line).
     #[arg(long, env = "PARAFA_HOLDER_PASSWORD", hide_env_values = true)]
     password: String,
     /// 1, 2 or 3 (1/2/3 years, 200/400/600 transactions).
     #[arg(long, default_value_t = 1)]
     package: u8,
-    #[arg(long, default_value = "rsa2048", value_parser = parse_key)]
+    /// The key pair generated in the HSM.
+    #[arg(long, default_value = "rsa2048", ignore_case = true, value_parser = key_parser())]
     key: KeySpec,
     /// Login without a TOTP code (signature authorisation always needs one).
     #[arg(long)]
@@ -211,6 +253,7 @@ struct CreateHolder {
     /// Name a pseudonym in the certificate instead of the real name.
     #[arg(long)]
     pseudonym: Option<String>,
+    /// The subject's country (ISO 3166 two-letter code).
     #[arg(long, default_value = "RO")]
     country: String,
     /// An account with its TOTP pairing but no certificate yet (it orders one).
@@ -218,8 +261,10 @@ struct CreateHolder {
     no_certificate: bool,
 }
 
-fn parse_key(s: &str) -> Result<KeySpec, String> {
-    s.parse()
+/// `--key`: one of the key types `KeySpec` reads (listed in `--help`, any case).
+fn key_parser() -> impl clap::builder::TypedValueParser<Value = KeySpec> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(["rsa2048", "rsa3072", "p256", "p384"]).try_map(|s| s.parse::<KeySpec>())
 }
 
 #[derive(Subcommand)]
@@ -232,6 +277,7 @@ enum AuditCmd {
 enum HsmCmd {
     /// Every object in the token with its class, label, id and protection attributes.
     List {
+        /// Print the objects as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -259,7 +305,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load()?;
-    keep_files_private(&settings)?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    // Only `serve` and `init` provision: an operator command run from the wrong directory (or without the server's
+    // PARAFA_DATA_DIR) must not make a second token, CA and database that nothing serves.
+    let provisions = matches!(command, Command::Serve | Command::Init);
+    if !provisions {
+        require_provisioned(&settings)?;
+    }
+    keep_files_private(&settings, provisions)?;
     // SoftHSM2 reads SOFTHSM2_CONF once, at C_Initialize: set it while this process has one thread.
     hsm::prepare_softhsm(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -267,8 +320,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
+        match command {
             Command::Serve => serve(settings).await,
+            Command::Init => init(settings).await,
             Command::Admin(cmd) => admin(settings, cmd).await,
             Command::Hsm(HsmCmd::List { json }) => hsm_list(settings, json).await,
         }
@@ -278,10 +332,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// The database, the token, its PIN file, the outbox and the uploads are readable by the service's user only: files
 /// this process creates get mode 0600 (directories 0700) whatever umask it was started with, and the data
 /// directory (and an outbox directory outside it), if made by an earlier version with the umask's 0755, are closed
-/// to other users, which shuts everything under them.
-fn keep_files_private(settings: &Settings) -> anyhow::Result<()> {
+/// to other users, which shuts everything under them. Only when `provisions` (`serve`, `init`) is a missing data
+/// directory created; other commands have checked that it exists ([`require_provisioned`]).
+fn keep_files_private(settings: &Settings, provisions: bool) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    if !provisions && !settings.data_dir.is_dir() {
+        bail!("no data directory at {}", shown(&settings.data_dir));
+    }
     let outbox = settings.notify.file_sink_dir(&settings.data_dir);
     for dir in [settings.data_dir.clone(), outbox] {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -289,6 +347,82 @@ fn keep_files_private(settings: &Settings) -> anyhow::Result<()> {
             .with_context(|| format!("cannot restrict {} to the service's user", dir.display()))?;
     }
     Ok(())
+}
+
+/// A path as the operator should read it: absolute when it can be made so.
+fn shown(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+/// The SQLite database file the settings name, if the database is SQLite on a file.
+fn sqlite_file(settings: &Settings) -> Option<std::path::PathBuf> {
+    let Some(url) = &settings.database_url else {
+        return Some(settings.data_dir.join("parafa.db"));
+    };
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Before an `admin` or `hsm` command opens anything: the data directory must be one that `parafa serve` or `parafa
+/// init` provisioned. That is: the directory exists; with SQLite, the database file exists; when Parafa manages
+/// SoftHSM2, its `softhsm2.conf` and a token under `tokens/` exist (with PostgreSQL this is what ties the
+/// directory to a provisioned instance: the CA's keys live in that token). Otherwise the command stops before
+/// creating anything, naming the directory it looked in and how to point it at the server's.
+fn require_provisioned(settings: &Settings) -> anyhow::Result<()> {
+    let dir = &settings.data_dir;
+    let mut missing = Vec::new();
+    if !dir.is_dir() {
+        missing.push("the directory does not exist".to_owned());
+    } else {
+        if let Some(db) = sqlite_file(settings) {
+            if !db.is_file() {
+                missing.push(format!("no database {}", shown(&db)));
+            }
+        }
+        if settings.manages_softhsm() {
+            let conf = dir.join("softhsm2.conf");
+            let tokens = dir.join("tokens");
+            let has_token = std::fs::read_dir(&tokens).is_ok_and(|mut d| d.next().is_some());
+            if !conf.is_file() || !has_token {
+                missing.push(format!(
+                    "no SoftHSM2 token ({} and {})",
+                    conf.display(),
+                    tokens.display()
+                ));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "no provisioned Parafa data directory at {} ({}); nothing was created. Point this command at the \
+         server's data directory, e.g. `PARAFA_DATA_DIR=/path/to/server/data parafa admin …` (or `data_dir` in \
+         the file PARAFA_CONFIG names), or provision this one first with `parafa init` (or `parafa serve`)",
+        shown(dir),
+        missing.join("; ")
+    )
+}
+
+/// `init`: provisions the data directory (as `serve` does on first start), says where, and exits.
+async fn init(settings: Settings) -> anyhow::Result<ExitCode> {
+    let dir = shown(&settings.data_dir);
+    let database = match sqlite_file(&settings) {
+        Some(db) => shown(&db),
+        None => "the configured database_url".to_owned(),
+    };
+    let state = startup::provision(settings, None).await?;
+    audit::seal(&state.db).await?;
+    println!("provisioned: {dir}");
+    println!("database: {database}");
+    println!("token: {}", state.hsm.token_label());
+    println!("root CA and issuing CA: in the token and the database");
+    println!("next: `PARAFA_DATA_DIR={dir} parafa serve`, and `PARAFA_DATA_DIR={dir} parafa admin …`");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {

@@ -14,6 +14,7 @@ mod billing;
 mod browser;
 mod capped;
 mod certificates;
+mod cli;
 mod cluster;
 mod cms;
 mod contact;
