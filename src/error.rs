@@ -140,7 +140,8 @@ impl From<HsmError> for ApiError {
     }
 }
 
-/// Turns any error response that is not JSON yet (actix's own 404, 405, 413, …) into the CSC error JSON.
+/// Turns any error response that is not JSON yet (actix's own 404, 405, 413, …) into the CSC error JSON (which
+/// `web::error_pages`, around it, turns into the HTML error page for a browser's navigation outside the APIs).
 pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
     res: actix_web::dev::ServiceResponse<B>,
 ) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
@@ -155,7 +156,17 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let (error, key) = match status.as_u16() {
+    let (error, key) = default_error(status);
+    let (req, original) = res.into_parts();
+    let mut response = ApiError::new(status, error, text!(key)).error_response();
+    keep_headers(original.headers(), response.headers_mut());
+    let res = actix_web::dev::ServiceResponse::new(req, response).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}
+
+/// The CSC error code and the description's key of an error answer of `status` that carries neither.
+pub fn default_error(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
         401 => ("invalid_token", "error.http.authentication_required"),
         404 => ("not_found", "error.http.no_such_route"),
         405 => ("invalid_request", "error.http.method_not_allowed_on_route"),
@@ -164,18 +175,17 @@ pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
         400..=499 => ("invalid_request", "error.http.request_could_not_processed"),
         503 => ("temporarily_unavailable", "error.http.service_temporarily_unavailable"),
         _ => ("server_error", "error.http.internal_error_see_server_log"),
-    };
-    let (req, original) = res.into_parts();
-    let mut response = ApiError::new(status, error, text!(key)).error_response();
-    // What the status needs to be acted on survives the new body: a 405's methods, a 401's scheme, a 503's wait.
+    }
+}
+
+/// What the status needs to be acted on survives a new body: a 405's methods, a 401's scheme, a 503's wait.
+pub fn keep_headers(original: &actix_web::http::header::HeaderMap, new: &mut actix_web::http::header::HeaderMap) {
     use actix_web::http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
     for name in [ALLOW, WWW_AUTHENTICATE, RETRY_AFTER] {
-        if let Some(value) = original.headers().get(&name) {
-            response.headers_mut().insert(name, value.clone());
+        if let Some(value) = original.get(&name) {
+            new.insert(name, value.clone());
         }
     }
-    let res = actix_web::dev::ServiceResponse::new(req, response).map_into_right_body();
-    Ok(ErrorHandlerResponse::Response(res))
 }
 
 /// JSON bodies that do not parse get a 400 in the CSC shape, never actix's plain-text default.

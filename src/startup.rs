@@ -174,6 +174,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
             .app_data(web::PayloadConfig::new(json_limit))
             .wrap(actix_web::middleware::from_fn(admit_body))
             .wrap(actix_web::middleware::ErrorHandlers::new().default_handler(json_errors))
+            .wrap(actix_web::middleware::ErrorHandlers::new().default_handler(crate::web::error_pages))
             .wrap_fn(|req, srv| {
                 let start = Instant::now();
                 let method = req.method().to_string();

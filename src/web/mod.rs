@@ -260,6 +260,108 @@ impl ResponseError for PageError {
     }
 }
 
+/// Whether an error answer to `req` is an error page rather than the CSC error JSON: the request prefers
+/// `text/html` (a browser's navigation) and its path is not one of the machine interfaces, which always answer JSON
+/// (or their own format) whoever asks.
+pub fn wants_error_page(req: &HttpRequest) -> bool {
+    !is_machine_path(req.path())
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(prefers_html)
+}
+
+/// The paths of the APIs and protocol endpoints: the JSON API, CSC, the PKI and TSA, OAuth's token side, the
+/// payment callbacks, the probes.
+fn is_machine_path(path: &str) -> bool {
+    const EXACT: &[&str] = &["/tsa", "/health", "/ready", "/metrics", "/api", "/csc", "/pki"];
+    const PREFIXES: &[&str] = &[
+        "/api/",
+        "/csc/",
+        "/pki/",
+        "/tsa/",
+        "/oauth2/token",
+        "/oauth2/revoke",
+        "/oauth2/pushed_authorize",
+        "/.well-known/",
+        "/payments/",
+    ];
+    EXACT.contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// Whether an `Accept` value ranks `text/html` above (or level with) `application/json`: a browser's navigation
+/// (`text/html,…,*/*;q=0.8`) does, an API client (`application/json`, `*/*` or nothing) does not.
+fn prefers_html(accept: &str) -> bool {
+    let mut html: Option<f32> = None;
+    let mut json: Option<f32> = None;
+    for part in accept.split(',') {
+        let mut fields = part.split(';');
+        let media = fields.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = fields
+            .filter_map(|f| f.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "text/html" | "application/xhtml+xml" => html = Some(html.map_or(q, |h| h.max(q))),
+            "application/json" => json = Some(json.map_or(q, |j| j.max(q))),
+            _ => {}
+        }
+    }
+    match (html, json) {
+        (Some(h), Some(j)) => h > 0.0 && h >= j,
+        (Some(h), None) => h > 0.0,
+        _ => false,
+    }
+}
+
+/// The `ErrorHandlers` of `startup::run`, around `error::json_errors`: an error answer to a browser's navigation
+/// outside the APIs ([`wants_error_page`]) becomes the error page, in the visitor's language, with the same status
+/// and the headers the status needs; every other answer passes as it is.
+pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html || !wants_error_page(res.request()) {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let text = res
+        .response()
+        .extensions()
+        .get::<crate::i18n::Text>()
+        .cloned()
+        .unwrap_or_else(|| crate::text!(crate::error::default_error(status).1));
+    let (req, original) = res.into_parts();
+    let mut response = error_page(&req, status, &text);
+    crate::error::keep_headers(original.headers(), response.headers_mut());
+    let res = actix_web::dev::ServiceResponse::new(req, response).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}
+
+/// The error page for an error answer of `status` to `req`, in the visitor's language: `text` says what happened
+/// (a 404 of an unknown address says so in plain words instead).
+fn error_page(req: &HttpRequest, status: StatusCode, text: &crate::i18n::Text) -> HttpResponse {
+    let lang = Lang::of_request(req);
+    let dev = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.dev);
+    let message = if text.key() == "error.http.no_such_route" {
+        i18n::text(lang, "error.not_found_text")
+    } else {
+        text.render(lang)
+    };
+    let body = render_text(
+        "error.html",
+        lang,
+        context! { dev => dev, status => status.as_u16(), message => message, user => Value::UNDEFINED },
+    );
+    html(status, body)
+}
+
 impl Page {
     /// The logged-in user, or a redirect to the login page (or, for a holder whose consents are due, to the
     /// consent screen).
@@ -477,6 +579,37 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "missing texts:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn error_pages_go_to_browsers_outside_the_apis() {
+        assert!(prefers_html(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+        ));
+        assert!(prefers_html("text/html"));
+        for api in [
+            "application/json",
+            "*/*",
+            "",
+            "application/json, text/html;q=0.5",
+            "text/html;q=0",
+        ] {
+            assert!(!prefers_html(api), "{api}");
+        }
+        for machine in [
+            "/api/v1/nope",
+            "/csc/v2/info",
+            "/pki/crl",
+            "/tsa",
+            "/oauth2/token",
+            "/health",
+            "/metrics",
+        ] {
+            assert!(is_machine_path(machine), "{machine}");
+        }
+        for page in ["/no-such-page", "/oauth2/authorize", "/sign", "/apiary", "/tsa-info"] {
+            assert!(!is_machine_path(page), "{page}");
+        }
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! the PDF and find the visible signature's widget where the rectangle was drawn, `openssl cms` verifies the
 //! `.p7s` and gives back the file.
 //!
+//! No page scrolls sideways: every step of the journey ends on a page no wider than its 1280 px window, and
+//! `tests/e2e/layout.mjs` measures the public pages and a holder's pages at 1280 px and at a phone's 390 px.
+//!
 //! `E2E_SCREENSHOTS=docs/screenshots` also saves the main pages' screenshots there (how the README's are made).
 
 use crate::common;
@@ -165,6 +168,11 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
         _guard: _kept,
     } = enrol_to_signed_zip("en-US", true);
     assert_eq!(report["langs"], serde_json::json!(["en"]), "every page in English");
+    assert_eq!(
+        report["sideways"],
+        serde_json::json!([]),
+        "no page of the journey scrolls sideways at 1280 px: {report}"
+    );
     // The public verification page, given the signed PDF the browser downloaded, names the signer.
     let verified = report["verified"].as_str().unwrap_or_default();
     assert!(verified.contains("Ioana Dumitrescu"), "{verified}");
@@ -266,6 +274,54 @@ fn the_same_journey_in_a_romanian_browser_shows_romanian_pages_and_messages() {
         names.iter().any(|n| n.ends_with(".pdf")) && names.iter().any(|n| n.ends_with(".p7s")),
         "{names:?}"
     );
+}
+
+#[test]
+fn no_page_scrolls_sideways_on_a_laptop_or_a_phone() {
+    require_browser();
+    let app = TestApp::spawn_dev();
+    let holder = app.create_holder_with("layout.browser@example.com", "p256", 1, true);
+    let work = tempfile::tempdir().unwrap();
+    let report = journey(
+        &app,
+        "layout.mjs",
+        work.path(),
+        &[
+            ("E2E_HOLDER_EMAIL", holder.email.clone()),
+            ("E2E_HOLDER_PASSWORD", common::HOLDER_PASSWORD.to_owned()),
+            ("E2E_HOLDER_TOTP", holder.totp_secret.clone()),
+            ("E2E_REGISTRY_Q", "Popescu".to_owned()),
+        ],
+    );
+    println!("layout report: {report:#}");
+    let measured = report["measured"].as_array().cloned().unwrap_or_default();
+    let seen = |who: &str, path: &str, width: u64| {
+        measured
+            .iter()
+            .any(|m| m["who"] == who && m["path"] == path && m["at"] == path && m["viewport"] == width)
+    };
+    // Every page was reached as itself (not a redirect to the login page), at both widths.
+    for width in [1280, 390] {
+        for path in ["/", "/verify", "/packages", "/legal", "/privacy"] {
+            assert!(seen("visitor", path, width), "{path} at {width} px: {report}");
+        }
+        for path in [
+            "/sign",
+            "/signatures",
+            "/certificates",
+            "/orders",
+            "/settings",
+            "/packages",
+        ] {
+            assert!(seen("holder", path, width), "{path} at {width} px: {report}");
+        }
+    }
+    assert_eq!(
+        report["sideways"],
+        serde_json::json!([]),
+        "pages wider than the window (path, viewport, scrollWidth): {report}"
+    );
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
 }
 
 #[test]

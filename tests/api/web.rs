@@ -96,6 +96,92 @@ fn every_answer_carries_the_security_headers_and_pages_have_no_inline_script() {
     assert_eq!(app.get("/static/../Cargo.toml").status().as_u16(), 404);
 }
 
+/// What a browser's navigation sends.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+/// `method path` with these headers: status, content type, body.
+fn ask(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String, reqwest::header::HeaderMap) {
+    let mut req = app.client.request(method.parse().expect("method"), app.url(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().expect("request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, r.text().expect("body"), headers)
+}
+
+#[test]
+fn a_browser_gets_the_error_page_in_its_language_and_api_clients_keep_the_json() {
+    let app = TestApp::spawn();
+    // A browser's navigation to an address that does not exist: the HTML 404 page, in its language.
+    let (s, ct, body, h) = ask(
+        &app,
+        "GET",
+        "/no-such-page",
+        &[("Accept", BROWSER_ACCEPT), ("Accept-Language", "en-GB")],
+    );
+    assert_eq!((s, ct.starts_with("text/html")), (404, true), "{ct}: {body}");
+    assert!(
+        body.contains("<html lang=\"en\">") && body.contains("<h1>Page not found</h1>") && body.contains("href=\"/\""),
+        "{body}"
+    );
+    common::assert_no_inline("/no-such-page", &body);
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    let (s, ct, body, _) = ask(
+        &app,
+        "GET",
+        "/no-such-page",
+        &[("Accept", BROWSER_ACCEPT), ("Accept-Language", "ro-RO")],
+    );
+    assert_eq!((s, ct.starts_with("text/html")), (404, true), "{ct}: {body}");
+    assert!(
+        body.contains("<html lang=\"ro\">") && body.contains("<h1>Pagina nu a fost găsită</h1>"),
+        "{body}"
+    );
+    // A method the page does not take: the HTML 405, its Allow header kept.
+    let (s, ct, body, h) = ask(
+        &app,
+        "POST",
+        "/",
+        &[("Accept", BROWSER_ACCEPT), ("Accept-Language", "en")],
+    );
+    assert_eq!((s, ct.starts_with("text/html")), (405, true), "{ct}: {body}");
+    assert!(
+        body.contains("<h1>Something went wrong</h1>") && body.contains("data-status=\"405\""),
+        "{body}"
+    );
+    assert!(h.contains_key("allow"), "{h:?}");
+
+    // Without Accept, or asking for JSON: the CSC error JSON, as before.
+    for accept in [None, Some("application/json"), Some("*/*")] {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        let (s, ct, body, _) = ask(&app, "GET", "/no-such-page", &headers);
+        assert_eq!((s, ct.as_str()), (404, "application/json"), "{accept:?}: {body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(json["error"], "not_found", "{json}");
+    }
+    // The APIs answer JSON whoever asks, a browser included.
+    for path in ["/api/v1/nope", "/csc/v2/nope", "/pki/nope"] {
+        let (s, ct, body, _) = ask(&app, "GET", path, &[("Accept", BROWSER_ACCEPT)]);
+        assert_eq!((s, ct.as_str()), (404, "application/json"), "{path}: {body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(json["error"], "not_found", "{path}: {json}");
+    }
+}
+
 #[test]
 fn a_state_changing_request_with_the_session_cookie_needs_the_pages_csrf_token() {
     let app = TestApp::spawn();

@@ -5,10 +5,11 @@
 // (downloads, failure screenshots), E2E_PDF / E2E_XFA / E2E_TXT (the files to sign), E2E_OPERATOR_* (an operator
 // made by the CLI), E2E_LOCALE (the browser's language, en-US by default), E2E_SCREENSHOTS (optional: where the
 // main pages' screenshots go).
-// Prints one JSON line at the end: {"zip": path, "rect": {"page": i, "rect": [x1, y1, x2, y2]}, "xfa_message": …}.
+// Prints one JSON line at the end: {"zip": path, "rect": {"page": i, "rect": [x1, y1, x2, y2]}, "xfa_message": …,
+// "sideways": the pages a step ended on that scrolled sideways at 1280 px}.
 import path from "node:path";
 import {
-  launch, totp, Outbox, step, shoot, drawRectangle, fillOrderForm, scrollToEnd, logIn, throughConsents,
+  launch, totp, Outbox, step, shoot, drawRectangle, fillOrderForm, scrollToEnd, logIn, throughConsents, sideways,
 } from "./lib.mjs";
 
 const env = (k) => {
@@ -237,6 +238,7 @@ try {
   await browser.close();
 }
 
+report.sideways = sideways;
 if (problems.length) {
   console.error("browser problems:\n" + problems.join("\n"));
   process.exitCode = 1;

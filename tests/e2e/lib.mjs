@@ -135,6 +135,14 @@ export async function step(page, work, name, fn) {
   try {
     await fn();
     console.error(`ok: ${name} (${Date.now() - t} ms)`);
+    // Every step's last page is measured: none may scroll sideways.
+    const w = await pageWidth(page).catch(() => null);
+    if (w && w.scrollWidth > w.innerWidth) {
+      sideways.push({
+        step: name, path: new URL(page.url()).pathname, viewport: w.innerWidth, scrollWidth: w.scrollWidth,
+        culprits: w.culprits,
+      });
+    }
   } catch (e) {
     const file = path.join(work, `failed-${name.replace(/\W+/g, "-")}.png`);
     await page.screenshot({ path: file, fullPage: true }).catch(() => {});
@@ -142,6 +150,27 @@ export async function step(page, work, name, fn) {
     throw new Error(`step "${name}" failed at ${page.url()}: ${e.message}\nscreenshot: ${file}\npage text: ${text.slice(0, 2000)}`);
   }
 }
+
+/// How wide the page is laid out against its window: `scrollWidth > innerWidth` means it scrolls sideways.
+export async function pageWidth(page) {
+  return page.evaluate(() => {
+    const innerWidth = window.innerWidth;
+    // The outermost elements that reach past the window's right edge: what to look at when a page is too wide.
+    const past = [...document.body.querySelectorAll("*")].filter((e) => e.getBoundingClientRect().right > innerWidth + 0.5);
+    const culprits = past
+      .filter((e) => !past.includes(e.parentElement))
+      .slice(0, 5)
+      .map((e) => {
+        const id = e.id ? `#${e.id}` : "";
+        const cls = typeof e.className === "string" && e.className ? `.${e.className.trim().split(/\s+/).join(".")}` : "";
+        return `${e.tagName.toLowerCase()}${id}${cls} (${Math.round(e.getBoundingClientRect().right)} px)`;
+      });
+    return { scrollWidth: document.documentElement.scrollWidth, innerWidth, culprits };
+  });
+}
+
+/// The pages the steps ended on that scrolled sideways (path, viewport width, scrollWidth), for the report.
+export const sideways = [];
 
 /// Saves a screenshot of the page as <name>.png when E2E_SCREENSHOTS names a directory.
 export async function shoot(page, name) {
