@@ -57,6 +57,7 @@ const PROVISIONING_LOCK: i64 = 0x5041_5241_4641;
 /// holding either releases it.
 pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) -> Result<AppState, StartupError> {
     settings.check_hsm_module()?;
+    crate::legal::check_settings(&settings)?;
     let io = |what: &str, e: std::io::Error| StartupError::Io(format!("{what}: {e}"));
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| io("cannot create the data directory", e))?;
     let lock_path = settings.data_dir.join("provision.lock");

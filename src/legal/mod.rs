@@ -144,6 +144,40 @@ pub fn versions(name: DocName) -> Vec<&'static str> {
     v
 }
 
+/// The document versions the settings name (the privacy notice users acknowledge, the terms holders accept at
+/// issuance) exist in both languages: a deployment naming a version it does not carry refuses to start, rather
+/// than record consents to a text nobody can read.
+pub fn check_settings(settings: &crate::config::Settings) -> Result<(), crate::config::ConfigError> {
+    let named = [
+        (
+            "accounts.privacy_notice_version",
+            DocName::Privacy,
+            &settings.accounts.privacy_notice_version,
+        ),
+        (
+            "lifecycle.terms_version",
+            DocName::Terms,
+            &settings.lifecycle.terms_version,
+        ),
+    ];
+    for (setting, doc, version) in named {
+        for lang in [Lang::Ro, Lang::En] {
+            if find(doc, version, lang).is_none() {
+                return Err(crate::config::ConfigError::Invalid {
+                    name: setting,
+                    reason: format!(
+                        "{version:?} is not a version of docs/trust/{}/ in {} (there are: {})",
+                        doc.slug(),
+                        lang.code(),
+                        versions(doc).join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The version in force: the newest (versions are `YYYY-MM`, so they sort as text). Every document has one.
 pub fn current_version(name: DocName) -> &'static str {
     versions(name).last().copied().unwrap_or("")

@@ -119,6 +119,31 @@ fn a_missing_hsm_module_is_reported_with_the_fix() {
 }
 
 #[test]
+fn a_document_version_the_build_does_not_carry_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("parafa.toml");
+    std::fs::write(&config, "[accounts]\nprivacy_notice_version = \"2099-01\"\n").unwrap();
+    let out = std::process::Command::new(common::parafa_bin())
+        .arg("serve")
+        .env("PARAFA_CONFIG", &config)
+        .env("PARAFA_DATA_DIR", dir.path().join("data"))
+        .env("PARAFA_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("accounts.privacy_notice_version"), "{err}");
+    assert!(
+        err.contains("\"2099-01\" is not a version of docs/trust/privacy/"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data").join("parafa.db").exists(),
+        "nothing provisioned"
+    );
+}
+
+#[test]
 fn an_invalid_setting_is_reported_by_name() {
     let out = std::process::Command::new(common::parafa_bin())
         .arg("serve")
