@@ -100,6 +100,19 @@ pub async fn totp_accept_step(db: &Db, user_id: &str, step: i64, now: i64) -> Re
     Ok(n == 1)
 }
 
+/// Clears a user's authorisation lock and wrong-code count (an operator's unlock); false when there was neither.
+pub async fn clear_totp_lock(conn: &mut sqlx::AnyConnection, user_id: &str, now: i64) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "UPDATE totp_pairings SET failed_attempts = 0, locked_until = NULL
+         WHERE user_id = $1 AND (failed_attempts > 0 OR locked_until > $2)",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
 /// Counts a wrong code; at `max_failures` in a row the pairing locks until `lock_until`. Returns the failures so
 /// far and the lock's end, if locked.
 pub async fn totp_record_failure(

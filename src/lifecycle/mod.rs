@@ -153,6 +153,50 @@ impl From<sqlx::Error> for LifecycleError {
     }
 }
 
+/// An operator clears a holder's authorisation lock (five wrong codes) before it ends: audited with the reason and
+/// the holder told by e-mail, in one transaction. NotFound for an unknown user, Conflict when nothing is locked.
+pub async fn clear_totp_lock(
+    state: &Services,
+    user_id: &str,
+    reason: &str,
+    actor: &str,
+    client: &str,
+) -> Result<(), LifecycleError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(LifecycleError::Invalid(crate::text!("error.lifecycle.unlock_reason")));
+    }
+    let user = db::users::by_id(&state.db, user_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.lifecycle.no_such_user")))?;
+    let now = crate::clock::Clock::now(state.clock.as_ref());
+    let mut tx = state.db.writer().begin().await?;
+    if !db::signing::clear_totp_lock(&mut tx, &user.id, now).await? {
+        return Err(LifecycleError::Conflict(crate::text!("error.lifecycle.not_locked")));
+    }
+    let event = crate::audit::Event {
+        actor,
+        action: "totp.unlock",
+        target: &user.id,
+        outcome: "ok",
+        client,
+        details: serde_json::json!({ "reason": reason }),
+    };
+    db::audit::insert(&mut *tx, &crate::audit::row(state.clock.as_ref(), &event)).await?;
+    let template = crate::notify::Template::TotpUnlocked { reason };
+    crate::notify::tell(
+        &mut tx,
+        state.clock.as_ref(),
+        state.ca.public_base(),
+        &user,
+        template,
+        "totp_unlocked",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The operator's list of users (newest first, at most 500).
 #[derive(Debug, serde::Serialize)]
 pub struct OperatorUsers {

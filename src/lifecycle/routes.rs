@@ -43,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/operator/rekey-requests/{id}/{decision}").route(web::post().to(op_rekey_decide)))
         .service(web::resource("/operator/credentials/{id}/revoke").route(web::post().to(op_revoke)))
         .service(web::resource("/operator/users").route(web::get().to(op_users)))
+        .service(web::resource("/operator/users/{id}/totp-unlock").route(web::post().to(op_totp_unlock)))
         .service(web::resource("/operator/orders").route(web::get().to(op_orders)))
         .service(web::resource("/operator/audit/verify").route(web::get().to(op_audit)))
         .service(web::resource("/operator/lifecycle/run").route(web::post().to(op_run)))
@@ -337,6 +338,22 @@ async fn op_revoke(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct UnlockBody {
+    reason: String,
+}
+
+async fn op_totp_unlock(
+    state: web::Data<AppState>,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<UnlockBody>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = format!("operator:{}", op.0.user.id);
+    super::clear_totp_lock(&state, &id, &body.reason, &actor, &op.0.client).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "unlocked" })))
 }
 
 async fn op_users(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {

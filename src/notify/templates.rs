@@ -96,6 +96,8 @@ pub enum Template<'a> {
         valid_from: &'a str,
         valid_to: &'a str,
     },
+    /// An operator cleared the holder's authorisation lock (five wrong codes), with the reason.
+    TotpUnlocked { reason: &'a str },
     /// #14: a certificate was revoked.
     CertificateRevoked { serial: &'a str, reason: &'a str },
     /// §14: the copy of a contact-form message, with its number (`topic` is one of `accounts::contact::TOPICS`).
@@ -251,6 +253,7 @@ mod tests {
                 serial: "S",
                 reason: "R",
             },
+            Template::TotpUnlocked { reason: "R" },
             Template::ContactReceived {
                 number: 7,
                 topic: "complaint",

@@ -642,6 +642,67 @@ fn five_wrong_codes_lock_authorisation_for_fifteen_minutes() {
 }
 
 #[test]
+fn an_operator_clears_a_lock_with_a_reason_audited_and_the_holder_told() {
+    let s = Session::new("p256");
+    let h = sha256("x");
+    let authorize = |code: String| {
+        s.post(
+            "/csc/v1/credentials/authorize",
+            json!({"credentialID": s.holder.credential_id, "numSignatures": 1, "hash": [b64(&h)], "OTP": code}),
+        )
+    };
+    let op = s.app.create_operator("oana@parafa.example");
+    let cookie = s.app.web_login(&op);
+    let unlock = |reason: &str| {
+        s.app.call(
+            "POST",
+            &format!("/api/v1/operator/users/{}/totp-unlock", s.holder.user_id),
+            Some(&cookie),
+            Some(json!({ "reason": reason })),
+        )
+    };
+    // Nothing to unlock yet.
+    let (status, out) = unlock("the holder called");
+    assert_eq!((status, out["error"].as_str()), (409, Some("conflict")), "{out}");
+
+    let good = s.app.fresh_totp(&s.holder);
+    let wrong = if good == "000000" { "111111" } else { "000000" }.to_owned();
+    for _ in 0..5 {
+        authorize(wrong.clone());
+    }
+    let (_, out) = authorize(s.app.fresh_totp(&s.holder));
+    assert!(error_of(&out).1.contains("Credential locked"), "{out}");
+
+    // A holder may not do it, an operator needs a reason.
+    let (status, _) = s.app.call(
+        "POST",
+        &format!("/api/v1/operator/users/{}/totp-unlock", s.holder.user_id),
+        Some(&s.app.web_login(&s.holder)),
+        Some(json!({ "reason": "me" })),
+    );
+    assert_eq!(status, 403);
+    let (status, out) = unlock("  ");
+    assert_eq!(status, 400, "{out}");
+    let (status, out) = unlock("identity checked by phone, ticket 42");
+    assert_eq!((status, out["status"].as_str()), (200, Some("unlocked")), "{out}");
+
+    let (status, out) = authorize(s.app.fresh_totp(&s.holder));
+    assert_eq!(status, 200, "signing works again at once: {out}");
+    let mail = s.app.messages_to(&s.holder.email, 1).join("\n");
+    assert!(mail.contains("Kind: totp_unlocked"), "{mail}");
+    assert!(mail.contains("identity checked by phone, ticket 42"), "{mail}");
+    let audited = run(
+        "sqlite3",
+        &[
+            s.app.data_dir.join("parafa.db").to_str().unwrap(),
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'totp.unlock'",
+        ],
+        &[],
+    );
+    assert_eq!(String::from_utf8_lossy(&audited.stdout).trim(), "1");
+}
+
+#[test]
 fn authorize_refuses_bad_parameters_with_csc_errors() {
     let s = Session::new("p256");
     let h = b64(&sha256("x"));
