@@ -130,6 +130,9 @@ pub struct Tsa {
     policy: ObjectIdentifier,
     accuracy: Option<Accuracy>,
     name: Option<GeneralName>,
+    /// The TSTInfo's extensions, the same in every token: qcStatements with esi4-qtstStatement-1 (a qualified
+    /// electronic time-stamp says so, ETSI EN 319 422 §9.1; whether it is one is for the trusted list to confirm).
+    extensions: Vec<x509_cert::ext::Extension>,
     /// Requests per minute to `POST /tsa` on this instance (all callers).
     pub limit: crate::ratelimit::RateLimit,
     /// Anonymous requests per minute on this instance, when the anonymous mode is on.
@@ -188,6 +191,11 @@ impl Tsa {
         let name = t
             .include_tsa_name
             .then(|| GeneralName::DirectoryName(cert.tbs_certificate.subject.clone()));
+        let extensions = vec![x509_cert::ext::Extension {
+            extn_id: ca::profile::ID_PE_QC_STATEMENTS,
+            critical: false,
+            extn_value: OctetString::new(ca::profile::bare_qc_statements(&[ca::profile::QTST_STATEMENT])?)?,
+        }];
         Ok(Tsa {
             key_id,
             spec,
@@ -197,6 +205,7 @@ impl Tsa {
             policy,
             accuracy,
             name,
+            extensions,
             limit: crate::ratelimit::RateLimit::per_minute(settings.tsa_ocsp.tsa_per_minute),
             anonymous_limit: crate::ratelimit::RateLimit::per_minute(settings.tsa_ocsp.tsa_anonymous_per_minute),
             credentials: Arc::default(),
@@ -280,13 +289,7 @@ pub fn timestamp(
         ordering: false,
         nonce: request.nonce.clone(),
         tsa: tsa.name.clone(),
-        // A qualified electronic time-stamp says so (ETSI EN 319 422 §9.1): qcStatements with
-        // esi4-qtstStatement-1. Whether it is one is for the trusted list to confirm (the QTST service's status).
-        extensions: Some(vec![x509_cert::ext::Extension {
-            extn_id: ca::profile::ID_PE_QC_STATEMENTS,
-            critical: false,
-            extn_value: OctetString::new(ca::profile::bare_qc_statements(&[ca::profile::QTST_STATEMENT])?)?,
-        }]),
+        extensions: Some(tsa.extensions.clone()),
     };
     let tst_der = tst.to_der()?;
 

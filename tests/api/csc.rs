@@ -552,16 +552,19 @@ fn an_expired_sad_is_refused() {
     assert_eq!(s.app.books(&s.holder.credential_id), (0, 0));
 }
 
+/// CSC v1 `credentials/authorize` of one hash with `code`.
+fn authorize_v1(s: &Session, h: &[u8], code: String) -> (u16, Value) {
+    s.post(
+        "/csc/v1/credentials/authorize",
+        json!({"credentialID": s.holder.credential_id, "numSignatures": 1, "hash": [b64(h)], "OTP": code}),
+    )
+}
+
 #[test]
 fn a_totp_code_is_accepted_once_and_never_an_earlier_one() {
     let s = Session::new("p256");
     let h = sha256("x");
-    let authorize = |code: String| {
-        s.post(
-            "/csc/v1/credentials/authorize",
-            json!({"credentialID": s.holder.credential_id, "numSignatures": 1, "hash": [b64(&h)], "OTP": code}),
-        )
-    };
+    let authorize = |code: String| authorize_v1(&s, &h, code);
     let code = s.app.fresh_totp(&s.holder);
     let previous = common::totp_code(&s.holder.totp_secret, s.app.now() - 30);
     assert_eq!(authorize(code.clone()).0, 200);
@@ -592,12 +595,7 @@ fn a_totp_code_is_accepted_once_and_never_an_earlier_one() {
 fn five_wrong_codes_lock_authorisation_for_fifteen_minutes() {
     let s = Session::new("p256");
     let h = sha256("x");
-    let authorize = |code: String| {
-        s.post(
-            "/csc/v1/credentials/authorize",
-            json!({"credentialID": s.holder.credential_id, "numSignatures": 1, "hash": [b64(&h)], "OTP": code}),
-        )
-    };
+    let authorize = |code: String| authorize_v1(&s, &h, code);
     let good = s.app.fresh_totp(&s.holder);
     let wrong = if good == "000000" { "111111" } else { "000000" }.to_owned();
     for left in (1..=4).rev() {
@@ -645,12 +643,7 @@ fn five_wrong_codes_lock_authorisation_for_fifteen_minutes() {
 fn an_operator_clears_a_lock_with_a_reason_audited_and_the_holder_told() {
     let s = Session::new("p256");
     let h = sha256("x");
-    let authorize = |code: String| {
-        s.post(
-            "/csc/v1/credentials/authorize",
-            json!({"credentialID": s.holder.credential_id, "numSignatures": 1, "hash": [b64(&h)], "OTP": code}),
-        )
-    };
+    let authorize = |code: String| authorize_v1(&s, &h, code);
     let op = s.app.create_operator("oana@parafa.example");
     let cookie = s.app.web_login(&op);
     let unlock = |reason: &str| {

@@ -92,6 +92,37 @@ fn authorize(app: &TestApp, h: &Holder, token: &str, digests: &[Vec<u8>]) -> Str
     out["SAD"].as_str().unwrap().to_owned()
 }
 
+/// `pdf` signed by `h` through one signDoc with one document per PAdES level (one SAD for all): the signed files,
+/// in the order of `levels`.
+pub(crate) fn sign_levels(
+    app: &TestApp,
+    h: &Holder,
+    token: &str,
+    pdf: &[u8],
+    levels: &[&str],
+    sign_algo: &str,
+) -> Vec<Vec<u8>> {
+    let digest = sha2::Sha256::digest(pdf).to_vec();
+    let sad = authorize(app, h, token, &vec![digest; levels.len()]);
+    let documents: Vec<Value> = levels
+        .iter()
+        .map(|l| json!({"document": b64(pdf), "signature_format": "P", "conformance_level": l, "signAlgo": sign_algo}))
+        .collect();
+    let (s, out) = app.csc(
+        "/csc/v2/signatures/signDoc",
+        token,
+        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": documents}),
+    );
+    assert_eq!(s, 200, "{out}");
+    (0..levels.len())
+        .map(|i| {
+            base64::engine::general_purpose::STANDARD
+                .decode(out["DocumentWithSignature"][i].as_str().unwrap())
+                .unwrap()
+        })
+        .collect()
+}
+
 fn save(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
@@ -106,27 +137,10 @@ fn sign_doc_signs_pdfs_at_every_pades_level_and_pdfsig_and_pyhanko_accept_them()
     let dir = tempfile::tempdir().unwrap();
     let pdf = make_pdf(dir.path(), 2);
     let levels = ["AdES-B-B", "AdES-B-T", "AdES-B-LT", "AdES-B-LTA"];
-    let digest = sha2::Sha256::digest(&pdf).to_vec();
-    let sad = authorize(&app, &h, &token, &vec![digest; levels.len()]);
-    let documents: Vec<Value> = levels
-        .iter()
-        .map(|l| {
-            json!({"document": b64(&pdf), "signature_format": "P", "conformance_level": l,
-                        "signAlgo": "1.2.840.113549.1.1.11"})
-        })
-        .collect();
-    let (s, out) = app.csc(
-        "/csc/v2/signatures/signDoc",
-        &token,
-        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": documents}),
-    );
-    assert_eq!(s, 200, "{out}");
+    let all = sign_levels(&app, &h, &token, &pdf, &levels, "1.2.840.113549.1.1.11");
     // B-B 1, B-T 2, B-LT 2, B-LTA 3 (its document timestamp): 8 transactions, 8 ledger rows.
     assert_eq!(app.books(&h.credential_id), (8, 8));
-    for (i, level) in levels.iter().enumerate() {
-        let signed = base64::engine::general_purpose::STANDARD
-            .decode(out["DocumentWithSignature"][i].as_str().unwrap())
-            .unwrap();
+    for (level, signed) in levels.iter().zip(all) {
         assert!(
             signed.starts_with(&pdf),
             "{level}: an incremental update keeps the original bytes"
@@ -266,29 +280,14 @@ fn a_page_drawn_over_after_signing_is_a_modified_signature_as_pyhanko_says_and_a
     let token = app.login(&h);
     let dir = tempfile::tempdir().unwrap();
     let pdf = make_pdf(dir.path(), 1);
-    let levels = ["AdES-B-T", "AdES-B-LTA"];
-    let digest = sha2::Sha256::digest(&pdf).to_vec();
-    let sad = authorize(&app, &h, &token, &vec![digest; levels.len()]);
-    let documents: Vec<Value> = levels
-        .iter()
-        .map(|l| {
-            json!({"document": b64(&pdf), "signature_format": "P", "conformance_level": l,
-                        "signAlgo": "1.2.840.10045.4.3.2"})
-        })
-        .collect();
-    let (s, out) = app.csc(
-        "/csc/v2/signatures/signDoc",
+    let signed = sign_levels(
+        &app,
+        &h,
         &token,
-        &json!({"credentialID": h.credential_id, "SAD": sad, "documents": documents}),
+        &pdf,
+        &["AdES-B-T", "AdES-B-LTA"],
+        "1.2.840.10045.4.3.2",
     );
-    assert_eq!(s, 200, "{out}");
-    let signed: Vec<Vec<u8>> = (0..levels.len())
-        .map(|i| {
-            base64::engine::general_purpose::STANDARD
-                .decode(out["DocumentWithSignature"][i].as_str().unwrap())
-                .unwrap()
-        })
-        .collect();
 
     // As signed: B-T has nothing after its signature; B-LTA's DSS and document timestamp are validation data.
     let report = parafa_verify(&app, &signed[0]);

@@ -470,19 +470,8 @@ fn cades_b_lta_adds_an_archive_timestamp_v3_over_the_signature_and_its_validatio
     }
 
     // Parafa's own verification reads the file (the `cms` crate alone cannot: an OCSP response in crls).
-    use reqwest::blocking::multipart::{Form, Part};
-    let form = Form::new().part(
-        "file",
-        Part::bytes(unb64(&out["DocumentWithSignature"][0])).file_name("lta.p7s"),
-    );
-    let r = app
-        .client
-        .post(app.url("/api/v1/verify"))
-        .multipart(form)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let verified: Value = r.json().unwrap();
+    let (s, verified) = crate::verify::verify(&app, &unb64(&out["DocumentWithSignature"][0]), None);
+    assert_eq!(s, 200, "{verified}");
     let sig = &verified["signatures"][0];
     assert_eq!(
         (&sig["intact"], &sig["trusted"], &sig["status"]),

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::{run, run_ok, TestApp};
 use serde_json::{json, Value};
-use sha2::Digest;
 
 const SIGNED_PROPERTIES_ID: &str = "--id-attr:Id";
 const XADES_SIGNED_PROPERTIES: &str = "http://uri.etsi.org/01903/v1.3.2#:SignedProperties";
@@ -109,27 +108,9 @@ fn signed_pdf(app: &TestApp, dir: &Path, email: &str, level: &str) -> PathBuf {
     let pdf = std::fs::read(&plain).unwrap();
     let h = app.create_holder(email, "rsa2048", 1);
     let token = app.login(&h);
-    let (s, out) = app.csc(
-        "/csc/v2/credentials/authorize",
-        &token,
-        &json!({"credentialID": h.credential_id, "numSignatures": 1,
-                "hashes": [b64(&sha2::Sha256::digest(&pdf))],
-                "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "OTP": app.fresh_totp(&h)}),
-    );
-    assert_eq!(s, 200, "{out}");
-    let (s, out) = app.csc(
-        "/csc/v2/signatures/signDoc",
-        &token,
-        &json!({"credentialID": h.credential_id, "SAD": out["SAD"],
-                "documents": [{"document": b64(&pdf), "signature_format": "P", "conformance_level": level,
-                               "signAlgo": "1.2.840.113549.1.1.11"}]}),
-    );
-    assert_eq!(s, 200, "{out}");
-    let signed = base64::engine::general_purpose::STANDARD
-        .decode(out["DocumentWithSignature"][0].as_str().unwrap())
-        .unwrap();
+    let signed = crate::pdf_signing::sign_levels(app, &h, &token, &pdf, &[level], "1.2.840.113549.1.1.11");
     let path = dir.join(format!("{level}.pdf"));
-    std::fs::write(&path, signed).unwrap();
+    std::fs::write(&path, &signed[0]).unwrap();
     path
 }
 

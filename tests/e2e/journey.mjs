@@ -9,14 +9,9 @@
 // "sideways": the pages a step ended on that scrolled sideways at 1280 px}.
 import path from "node:path";
 import {
-  launch, totp, Outbox, step, shoot, drawRectangle, fillOrderForm, scrollToEnd, logIn, throughConsents, sideways,
+  env, launch, totp, Outbox, step, shoot, drawRectangle, fillOrderForm, scrollToEnd, logIn, throughConsents, sideways,
 } from "./lib.mjs";
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
 const BASE = env("PARAFA_BASE");
 const WORK = env("E2E_WORK");
 const outbox = new Outbox(env("PARAFA_OUTBOX"));

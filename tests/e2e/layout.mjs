@@ -6,13 +6,8 @@
 // E2E_HOLDER_TOTP, E2E_REGISTRY_Q (a registry search that finds the holder). Prints one JSON line at the end:
 // `measured` (every page and width seen) and `sideways` (the offenders: path, viewport, scrollWidth, and the
 // outermost elements reaching past the window's edge).
-import { launch, totp, step, logIn, throughConsents, pageWidth } from "./lib.mjs";
+import { env, launch, totp, step, logIn, throughConsents, pageWidth } from "./lib.mjs";
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
 const BASE = env("PARAFA_BASE");
 const WORK = env("E2E_WORK");
 const clock = totp.clock(env("PARAFA_CLOCK_FILE"));

@@ -4,6 +4,13 @@ import path from "node:path";
 import crypto from "node:crypto";
 import { chromium } from "playwright-core";
 
+/// A required environment variable (the Rust test that starts the script sets it).
+export const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+
 /// Headless Debian Chromium with a fresh profile; collects page errors and CSP violations as problems.
 export async function launch(base, locale) {
   const browser = await chromium.launch({

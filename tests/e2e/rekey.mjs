@@ -5,13 +5,8 @@
 // Environment: PARAFA_BASE, PARAFA_OUTBOX, PARAFA_CLOCK_FILE, E2E_WORK (as journey.mjs), E2E_HOLDER_EMAIL,
 // E2E_HOLDER_PASSWORD, E2E_HOLDER_TOTP, E2E_HOLDER_GIVEN, E2E_HOLDER_SURNAME, E2E_CREDENTIAL, E2E_PHOTO (a small
 // PNG), E2E_BIG_PHOTO (over 3 MB), E2E_OPERATOR_EMAIL / _PASSWORD / _TOTP. Prints one JSON line at the end.
-import { launch, totp, step, shoot, fillOrderForm, scrollToEnd, logIn, throughConsents } from "./lib.mjs";
+import { env, launch, totp, step, shoot, fillOrderForm, scrollToEnd, logIn, throughConsents } from "./lib.mjs";
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
 const BASE = env("PARAFA_BASE");
 const WORK = env("E2E_WORK");
 const clock = totp.clock(env("PARAFA_CLOCK_FILE"));
