@@ -345,6 +345,7 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::Forbidden(_) => denied(t),
             LifecycleError::Gone(_) => ApiError::new(StatusCode::GONE, "expired", t),
             LifecycleError::TooLarge(_) => too_large(t),
+            LifecycleError::TooMany(_) => too_many(t),
             LifecycleError::Code(c) => c.into(),
             LifecycleError::Db(e) => e.into(),
             LifecycleError::Hsm(e) => e.into(),

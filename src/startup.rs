@@ -123,6 +123,7 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
             hasher: Arc::new(hasher),
             settings: Arc::new(settings),
             fx,
+            legal_pdfs: Arc::new(crate::legal::PdfCache::default()),
             db,
             hsm,
             ca: Arc::new(ca),
@@ -161,7 +162,7 @@ pub fn run(state: AppState, listener: TcpListener) -> Result<Server, StartupErro
     let json_limit = state.settings.max_json_body_bytes;
     let sign_doc_limit = state.settings.documents.max_sign_doc_body_bytes();
     let data = web::Data::new(state);
-    let legal_pdfs = web::Data::new(crate::legal::PdfCache::default());
+    let legal_pdfs = web::Data::from(data.services.legal_pdfs.clone());
     crate::lifecycle::scheduler::spawn(data.services.clone());
     let server = HttpServer::new(move || {
         App::new()

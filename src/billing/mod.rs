@@ -4,6 +4,7 @@
 
 pub mod fx;
 pub mod invoice;
+pub mod notice;
 pub mod orders;
 pub mod payment;
 pub mod routes;
@@ -33,6 +34,8 @@ pub struct Services {
     pub fx: Arc<fx::Fx>,
     /// The CA, for the public base address of payment links.
     pub ca: Arc<Ca>,
+    /// The trust documents' PDFs (attached to the order-accepted e-mail).
+    pub legal_pdfs: Arc<crate::legal::PdfCache>,
 }
 
 /// `a × b / d`, rounded half away from zero (all operands non-negative).

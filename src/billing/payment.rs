@@ -165,6 +165,12 @@ pub async fn callback(
         .map_err(|e| CallbackError::Invalid(text!("error.payment.invalid_notification", e)))?;
     let status = PaymentStatus::parse(&event.status)
         .ok_or_else(|| CallbackError::Invalid(text!("error.payment.status_paid_or_failed")))?;
+    let reference = format!("{provider}:{}", event.event_id);
+    // The order-accepted e-mail's documents, laid out before the transaction (see `notice`).
+    let notice = match status {
+        PaymentStatus::Paid => super::notice::prepare(state, &event.order_id, now, &reference).await?,
+        _ => None,
+    };
     let mut tx = state.db.writer().begin().await?;
     if db::orders::payment_seen(&mut tx, &event.event_id).await? {
         return Ok(false);
@@ -209,10 +215,12 @@ pub async fn callback(
                 text!("error.payment.cannot_be_paid", state => Text::state(order_state.as_str())),
             ));
         }
-        let reference = format!("{provider}:{}", event.event_id);
         db::orders::set_paid(&mut tx, &event.order_id, now, &reference).await?;
         // The invoice is issued with the payment: a gap-free number per year, and its data frozen from now on.
         assign_invoice_number(&mut tx, &event.order_id, now).await?;
+        if let Some(notice) = &notice {
+            super::notice::queue(&mut tx, state, notice).await?;
+        }
     } else {
         orders::record_history(&mut tx, &event.order_id, order_state, &actor, "payment failed", now).await?;
     }

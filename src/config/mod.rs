@@ -162,7 +162,7 @@ impl TryFrom<String> for ForwardedHeader {
 
 /// The remote identification provider used outside development mode: where holders are sent, and the key that
 /// authenticates its reports (`POST /api/v1/identity/callback`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdentityProviderSettings {
     /// The provider's page; the session's one-time token is appended as `session=<token>`. Unset (and not in
@@ -171,6 +171,21 @@ pub struct IdentityProviderSettings {
     /// The HMAC key of the provider's reports; unset: one made at first start, kept in the database.
     #[serde(skip_serializing)]
     pub callback_secret: Option<SecretString>,
+    /// How many session-code SMS (notification #4) a provider may have Parafa send during one video session (3).
+    pub sms_per_session: i64,
+    /// The least time between two of them, in seconds (60).
+    pub sms_interval_secs: i64,
+}
+
+impl Default for IdentityProviderSettings {
+    fn default() -> Self {
+        IdentityProviderSettings {
+            url: None,
+            callback_secret: None,
+            sms_per_session: 3,
+            sms_interval_secs: 60,
+        }
+    }
 }
 
 /// Access to the public timestamp and OCSP services (issue 14, class 6): who may ask, how often, how long an OCSP
@@ -412,6 +427,9 @@ pub struct LifecycleSettings {
     pub identity_documents: Vec<String>,
     /// How long an identification link (first, or after "returned for completion") stays valid, in hours.
     pub identity_link_hours: i64,
+    /// The identification verdict reaches the holder within this many hours (24): the promise the landing page
+    /// makes (product rules §5).
+    pub verdict_hours: i64,
     /// Days after a rejection in which a resubmission is free.
     pub resubmission_free_days: i64,
     /// The fee of a later resubmission, in bani (0: free; a non-zero fee asks for a new order).
@@ -441,6 +459,7 @@ impl Default for LifecycleSettings {
         LifecycleSettings {
             identity_documents: vec!["id_card".into(), "passport".into()],
             identity_link_hours: 24,
+            verdict_hours: 24,
             resubmission_free_days: 30,
             resubmission_fee_ron_bani: 0,
             resubmissions_allowed: 1,

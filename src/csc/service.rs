@@ -231,20 +231,9 @@ fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result
 /// Refuses a credential whose certificate cannot sign now ([`signing::usable`]), with the message the holder is
 /// shown.
 pub(crate) fn usable(v: &View, now: i64) -> Result<(), CscError> {
-    signing::usable(v.cred.status, &v.cert_row, now).map_err(|why| {
-        CscError::invalid(match why {
-            Unusable::Replaced => {
-                "This certificate was replaced by its successor after a rekey: sign with the new credential."
-            }
-            Unusable::Expired => "Your certificate has expired. Please contact an administrator.",
-            Unusable::Revoked => {
-                "Your certificate has been revoked and can no longer sign. Please contact an administrator."
-            }
-            Unusable::Suspended => {
-                "Your certificate is suspended and cannot sign until it is reinstated. Please contact an administrator."
-            }
-        })
-    })
+    // The CSC API speaks English (its clients show `error_description` as it comes).
+    signing::usable(v.cred.status, &v.cert_row, now)
+        .map_err(|why: Unusable| CscError::invalid(crate::i18n::text(crate::i18n::Lang::En, why.key())))
 }
 
 /// The credentials/info object (v1 or v2 shape).

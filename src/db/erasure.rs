@@ -39,6 +39,15 @@ pub async fn erase_person(
     ] {
         sqlx::query(sql).bind(user_id).execute(&mut *conn).await?;
     }
+    // An unsent e-mail's attachments (an order note names the person) go with it, or with its body below.
+    sqlx::query(
+        "DELETE FROM outbox_attachments WHERE outbox_id IN
+           (SELECT id FROM outbox WHERE (recipient = $1 OR recipient = $2) AND kind <> 'certificate_revoked')",
+    )
+    .bind(email)
+    .bind(phone)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "DELETE FROM outbox WHERE (recipient = $1 OR recipient = $2) AND status = 'pending'
            AND kind <> 'certificate_revoked'",

@@ -157,6 +157,46 @@ pub async fn by_link(db: &Db, link_hash: &str) -> Result<Option<Linked>, DbError
     }))
 }
 
+/// Counts one more session-code SMS for a started session, if it has had fewer than `max` and none since
+/// `now - interval_secs`: one conditional UPDATE, so parallel requests (on any instance) cannot exceed either limit.
+/// Returns whether it was counted; if not, the session's count and last time.
+pub async fn count_sms(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    max: i64,
+    interval_secs: i64,
+    now: i64,
+) -> Result<Result<(), (i64, Option<i64>)>, DbError> {
+    let n = sqlx::query(
+        "UPDATE identity_sessions SET sms_sent = sms_sent + 1, sms_last_at = $1
+         WHERE id = $2 AND state = 'started' AND sms_sent < $3 AND (sms_last_at IS NULL OR sms_last_at <= $4)",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(max)
+    .bind(now - interval_secs)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 1 {
+        return Ok(Ok(()));
+    }
+    let r = sqlx::query("SELECT sms_sent, sms_last_at FROM identity_sessions WHERE id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await?;
+    Ok(Err((r.try_get("sms_sent")?, r.try_get("sms_last_at")?)))
+}
+
+/// How many more session-code SMS a session may have.
+pub async fn sms_left(conn: &mut sqlx::AnyConnection, id: &str, max: i64) -> Result<i64, DbError> {
+    let sent: i64 = sqlx::query_scalar("SELECT sms_sent FROM identity_sessions WHERE id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await?;
+    Ok((max - sent).max(0))
+}
+
 /// [`SessionEvent::Interrupt`], with the reason the holder reads.
 pub async fn interrupt(conn: &mut sqlx::AnyConnection, id: &str, reason: &str, now: i64) -> Result<bool, DbError> {
     let (to, from) = SessionEvent::Interrupt.sql();

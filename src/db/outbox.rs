@@ -16,6 +16,18 @@ pub struct OutboxRow {
     pub kind: String,
     pub attempts: i64,
     pub created_at: i64,
+    /// The files an e-mail carries, read when the row is claimed for sending ([`attachments`]).
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file an e-mail carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The file name the recipient sees (`Nota-comanda-PRF-2026-000001.pdf`).
+    pub filename: String,
+    /// Its media type (`application/pdf`).
+    pub content_type: String,
+    pub content: Vec<u8>,
 }
 
 /// Queues a message (status `pending`, due at once).
@@ -37,6 +49,45 @@ where
     .execute(exec)
     .await?;
     Ok(())
+}
+
+/// Queues the files of message `outbox_id`, in the caller's transaction (the one that queues the message).
+pub async fn insert_attachments(
+    conn: &mut sqlx::AnyConnection,
+    outbox_id: &str,
+    files: &[Attachment],
+) -> Result<(), DbError> {
+    for (n, f) in files.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO outbox_attachments (outbox_id, n, filename, content_type, content) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(outbox_id)
+        .bind(n as i64)
+        .bind(&f.filename)
+        .bind(&f.content_type)
+        .bind(&f.content)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The files of message `outbox_id`, in the order they were queued.
+pub async fn attachments(db: &Db, outbox_id: &str) -> Result<Vec<Attachment>, DbError> {
+    let rows =
+        sqlx::query("SELECT filename, content_type, content FROM outbox_attachments WHERE outbox_id = $1 ORDER BY n")
+            .bind(outbox_id)
+            .fetch_all(db.writer())
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Attachment {
+                filename: r.try_get("filename")?,
+                content_type: r.try_get("content_type")?,
+                content: r.try_get("content")?,
+            })
+        })
+        .collect()
 }
 
 /// Pending messages of one medium (`email`, `sms`) due at `now` and not claimed by a live dispatcher, oldest first.
@@ -63,6 +114,7 @@ pub async fn due(db: &Db, medium: &str, now: i64, limit: i64) -> Result<Vec<Outb
                 kind: r.try_get("kind")?,
                 attempts: r.try_get("attempts")?,
                 created_at: r.try_get("created_at")?,
+                attachments: Vec::new(),
             })
         })
         .collect()
@@ -94,8 +146,10 @@ pub async fn claim(db: &Db, id: &str, dispatcher: &str, now: i64, until: i64) ->
 /// dispatcher took the row over, which will send it again).
 ///
 /// A one-time code has no business in the database once it is delivered: the body of a message whose kind carries
-/// a code is blanked when it is marked sent (the code itself is kept only as a hash, in `one_time_codes`).
+/// a code is blanked when it is marked sent (the code itself is kept only as a hash, in `one_time_codes`). Nor has
+/// a copy of a document: the message's attachments are deleted with the same commit.
 pub async fn mark_sent(db: &Db, id: &str, dispatcher: &str, now: i64) -> Result<bool, DbError> {
+    let mut tx = db.writer().begin().await?;
     let n = sqlx::query(
         "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, claimed_until = NULL,
                 body = CASE WHEN kind LIKE '%code%' THEN '' ELSE body END
@@ -104,9 +158,16 @@ pub async fn mark_sent(db: &Db, id: &str, dispatcher: &str, now: i64) -> Result<
     .bind(now)
     .bind(id)
     .bind(dispatcher)
-    .execute(db.writer())
+    .execute(&mut *tx)
     .await?
     .rows_affected();
+    if n == 1 {
+        sqlx::query("DELETE FROM outbox_attachments WHERE outbox_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok(n == 1)
 }
 

@@ -154,6 +154,21 @@ pub fn too_large(limits: &crate::config::DocumentSettings) -> JobError {
 }
 
 /// `POST /sign-jobs`: stores the uploads and answers what will happen.
+/// Why a holder without a certificate in force cannot sign: their newest certificate's state (the mandated
+/// "Your certificate has expired. Please contact an administrator." after expiry, product rules §5), or that they
+/// have none.
+async fn no_certificate(state: &Services, user_id: &str) -> Result<Text, DbError> {
+    let now = state.clock.now();
+    if let Some(newest) = db::credentials::credentials_of(&state.db, user_id).await?.pop() {
+        if let Some(cert) = db::credentials::certificate(&state.db, &newest.cert_serial).await? {
+            if let Err(why) = signing::usable(newest.status, &cert, now) {
+                return Ok(Text::new(why.key()));
+            }
+        }
+    }
+    Ok(crate::text!("error.job.have_no_valid_certificate_sign"))
+}
+
 pub async fn create(
     state: &Services,
     user: &User,
@@ -180,9 +195,9 @@ pub async fn create(
     // Web signatures are timestamped unless asked otherwise (API.md: "timestamped").
     let level = Level::parse(Some(level.unwrap_or("AdES-B-T")))
         .ok_or_else(|| JobError::Invalid(crate::text!("error.job.level_must_ades_b_b")))?;
-    let (cred, cert) = crate::db::credentials::current(&state.db, &user.id, state.clock.now())
-        .await?
-        .ok_or_else(|| JobError::Conflict(crate::text!("error.job.have_no_valid_certificate_sign")))?;
+    let Some((cred, cert)) = crate::db::credentials::current(&state.db, &user.id, state.clock.now()).await? else {
+        return Err(JobError::Conflict(no_certificate(state, &user.id).await?));
+    };
     let now = state.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
     let mut files = Vec::new();
@@ -450,10 +465,8 @@ async fn sign_claimed(
     let (cred, cert_row, quota) = db::credentials::credential_full(&state.db, &j.credential_id)
         .await?
         .ok_or_else(|| JobError::Conflict(crate::text!("error.job.certificate_job_gone")))?;
-    if signing::usable(cred.status, &cert_row, now).is_err() {
-        return Err(JobError::Conflict(crate::text!(
-            "error.job.certificate_can_no_longer_sign"
-        )));
+    if let Err(why) = signing::usable(cred.status, &cert_row, now) {
+        return Err(JobError::Conflict(crate::i18n::Text::new(why.key())));
     }
     let mut files = db::jobs::uploads(&state.db, id).await?;
     let holder = format!("{} {}", user.given_name, user.surname);

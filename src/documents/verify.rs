@@ -379,7 +379,7 @@ pub fn analyse(
     let der = if file.starts_with(b"-----BEGIN") {
         der::pem::decode_vec(file)
             .map(|(_, d)| d)
-            .map_err(|e| VerifyError::Invalid(text!("error.verify.file_neither_signed_pdf_nor_2", detail = e)))?
+            .map_err(|e| not_a_signature(&e.to_string()))?
     } else {
         file.to_vec()
     };
@@ -394,16 +394,10 @@ fn analyse_p7s(
     limits: &Limits,
     now: i64,
 ) -> Result<Report, VerifyError> {
-    let signed_data = signed_data(der)
-        .map_err(|e| VerifyError::Invalid(text!("error.verify.file_neither_signed_pdf_nor_2", detail = e)))?;
+    let signed_data = signed_data(der).map_err(|e| not_a_signature(&e))?;
     within_limits(&signed_data, limits).map_err(VerifyError::Invalid)?;
     let enveloped = match &signed_data.encap_content_info.econtent {
-        Some(any) => Some(octets(any).ok_or_else(|| {
-            VerifyError::Invalid(text!(
-                "error.verify.file_neither_signed_pdf_nor_2",
-                detail = "its content is not an OCTET STRING"
-            ))
-        })?),
+        Some(any) => Some(octets(any).ok_or_else(|| not_a_signature("its content is not an OCTET STRING"))?),
         None => None,
     };
     let detached = enveloped.is_none();
@@ -761,6 +755,13 @@ impl<'p> Hashed<'p> {
     fn hashes(&self) -> usize {
         self.done.borrow().len()
     }
+}
+
+/// The refusal of a file that is neither a signed PDF nor a CMS signature. What the parser said is for the log,
+/// not for the person: it names ASN.1 tags and library internals they cannot act on.
+fn not_a_signature(detail: &str) -> VerifyError {
+    tracing::info!(detail, "verification: not a signed PDF or a CMS signature");
+    VerifyError::Invalid(text!("error.verify.file_neither_signed_pdf_nor_2"))
 }
 
 /// The SignedData of a DER ContentInfo, its `crls` left out: the `cms` crate misreads an OCSP response there (as

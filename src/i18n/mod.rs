@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+pub mod dates;
 mod text;
 pub use text::{Arg, Text};
 
@@ -110,6 +111,41 @@ fn dictionary(lang: Lang) -> &'static HashMap<String, String> {
     &dicts[lang as usize]
 }
 
+/// Registers the filters of the pages, whose context names their language `lang`: `date`, `datetime`,
+/// `datetime_zone` (see [`dates`]) and `money(currency)` over minor units ([`amount`]).
+pub fn add_filters(env: &mut minijinja::Environment<'_>) {
+    dates::add_filters(env);
+    env.add_filter(
+        "money",
+        |state: &minijinja::State, minor: i64, currency: Option<&str>| {
+            let lang = state
+                .lookup("lang")
+                .and_then(|l| l.as_str().and_then(Lang::parse))
+                .unwrap_or(Lang::Ro);
+            amount(lang, minor, currency.unwrap_or("RON"))
+        },
+    );
+}
+
+/// An amount in minor units (bani, cents) as the language writes money: `1.234,50 RON` / `1,234.50 RON`.
+pub fn amount(lang: Lang, minor: i64, currency: &str) -> String {
+    let (group, decimal) = match lang {
+        Lang::Ro => ('.', ','),
+        Lang::En => (',', '.'),
+    };
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    let units = (minor / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i) % 3 == 0 {
+            grouped.push(group);
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}{decimal}{:02} {currency}", minor % 100)
+}
+
 /// Whether `key` has a text in `lang`.
 pub fn has(lang: Lang, key: &str) -> bool {
     dictionary(lang).contains_key(key)
@@ -128,6 +164,7 @@ pub fn render(lang: Lang, key: &str, ctx: &minijinja::Value) -> String {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     env.add_function("t", move |k: &str| text(lang, k));
+    dates::add_filters_for(&mut env, lang);
     env.render_str(&text(lang, key), ctx).unwrap_or_else(|e| {
         tracing::error!(key, error = %e, "a message template does not render");
         key.to_owned()
@@ -137,6 +174,15 @@ pub fn render(lang: Lang, key: &str, ctx: &minijinja::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_are_written_as_each_language_writes_money() {
+        assert_eq!(amount(Lang::Ro, 123_450, "RON"), "1.234,50 RON");
+        assert_eq!(amount(Lang::En, 123_450, "RON"), "1,234.50 RON");
+        assert_eq!(amount(Lang::Ro, 5, "EUR"), "0,05 EUR");
+        assert_eq!(amount(Lang::En, -23_380, "RON"), "-233.80 RON");
+        assert_eq!(amount(Lang::Ro, 100_000_000, "RON"), "1.000.000,00 RON");
+    }
 
     #[test]
     fn both_dictionaries_have_the_same_keys() {

@@ -20,6 +20,13 @@ fn font(bytes: &[u8]) -> Result<FontData, LegalError> {
 /// The PDF of `doc`; `version_label` and `effective_label` are the words before the version and the date, in the
 /// document's language.
 pub fn render(doc: &Document, version_label: &str, effective_label: &str) -> Result<Vec<u8>, LegalError> {
+    let subtitle = format!("{version_label} {} · {effective_label} {}", doc.version, doc.effective);
+    render_blocks(&doc.title, &subtitle, &doc.blocks)
+}
+
+/// A document of Parafa's own making (an order note) laid out as the trust documents are: a title, a line under it,
+/// then headings, paragraphs and lists.
+pub fn render_blocks(title: &str, subtitle: &str, blocks: &[Block]) -> Result<Vec<u8>, LegalError> {
     let family = FontFamily {
         regular: font(REGULAR)?,
         bold: font(BOLD)?,
@@ -27,21 +34,18 @@ pub fn render(doc: &Document, version_label: &str, effective_label: &str) -> Res
         bold_italic: font(BOLD)?,
     };
     let mut pdf = genpdf::Document::new(family);
-    pdf.set_title(doc.title.clone());
+    pdf.set_title(title.to_owned());
     pdf.set_font_size(10);
     pdf.set_line_spacing(1.2);
     let mut decorator = genpdf::SimplePageDecorator::new();
     decorator.set_margins(18);
     pdf.set_page_decorator(decorator);
 
-    pdf.push(Paragraph::new(doc.title.clone()).styled(Style::new().bold().with_font_size(16)));
-    pdf.push(Paragraph::new(format!(
-        "{version_label} {} · {effective_label} {}",
-        doc.version, doc.effective
-    )));
+    pdf.push(Paragraph::new(title.to_owned()).styled(Style::new().bold().with_font_size(16)));
+    pdf.push(Paragraph::new(subtitle.to_owned()));
     pdf.push(Break::new(1));
     let mut list: Option<UnorderedList> = None;
-    for block in &doc.blocks {
+    for block in blocks {
         if let Block::Item(text) = block {
             list.get_or_insert_with(UnorderedList::new)
                 .push(Paragraph::new(text.clone()));

@@ -378,7 +378,7 @@ pub async fn start(state: &Services, user: &User, order_id: &str, client: &str) 
 }
 
 /// The session behind a link, while the link is valid.
-async fn session_by_link(state: &Services, token: &str) -> Result<(String, OrderRow, User), LifecycleError> {
+pub(super) async fn session_by_link(state: &Services, token: &str) -> Result<(String, OrderRow, User), LifecycleError> {
     let session = db::identity::by_link(&state.db, &tokens::hash(token))
         .await?
         .ok_or_else(|| LifecycleError::NotFound(crate::text!("error.identity.identification_link_not_valid")))?;

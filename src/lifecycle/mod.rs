@@ -6,6 +6,7 @@
 pub mod erasure;
 pub mod holders;
 pub mod identity;
+pub mod identity_sms;
 pub mod institutional;
 pub mod issuance;
 pub mod rekey;
@@ -42,6 +43,8 @@ pub struct Services {
     /// The trusted list of Parafa's trust services.
     pub trust: Arc<crate::trust::TrustList>,
     pub fx: Arc<Fx>,
+    /// The trust documents' PDFs, laid out once per process (the pages and the order-accepted e-mail share them).
+    pub legal_pdfs: Arc<crate::legal::PdfCache>,
     pub hasher: Arc<Hasher>,
     pub admission: Arc<Budget>,
     /// Commits signature requests in groups (see [`crate::db::signing::Ledger`]).
@@ -69,6 +72,7 @@ impl Services {
             clock: self.clock.clone(),
             fx: self.fx.clone(),
             ca: self.ca.clone(),
+            legal_pdfs: self.legal_pdfs.clone(),
         }
     }
 
@@ -107,6 +111,8 @@ pub enum LifecycleError {
     Gone(Text),
     #[error("{0}")]
     TooLarge(Text),
+    #[error("{0}")]
+    TooMany(Text),
     #[error(transparent)]
     Code(#[from] crate::auth::totp::CodeError),
     #[error("{}", self.text())]
@@ -135,6 +141,7 @@ impl LifecycleError {
             LifecycleError::Forbidden(t) => t.clone(),
             LifecycleError::Gone(t) => t.clone(),
             LifecycleError::TooLarge(t) => t.clone(),
+            LifecycleError::TooMany(t) => t.clone(),
             LifecycleError::Code(e) => e.text(),
             LifecycleError::EmailTaken(f0) => text!("error.issuance.account_with_e_mail_already", email = f0),
             LifecycleError::Password(e) => e.text(),

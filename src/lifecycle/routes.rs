@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(sandbox_report)),
         )
         .service(web::resource("/identity/callback").route(web::post().to(provider_callback)))
+        .service(web::resource("/identity/sms").route(web::post().to(provider_sms)))
         .service(
             web::resource("/me/certificates")
                 .route(web::get().to(certificates))
@@ -130,6 +131,23 @@ async fn provider_callback(
     let signature = req.headers().get("X-Identity-Signature").and_then(|v| v.to_str().ok());
     match identity::provider_callback(&state, signature, &body).await {
         Ok(v) => Ok(HttpResponse::Ok().json(v)),
+        Err(identity::ProviderCallbackError::Unauthentic) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            crate::text!("error.identity.report_not_authentic"),
+        )),
+        Err(identity::ProviderCallbackError::Lifecycle(e)) => Err(e.into()),
+    }
+}
+
+async fn provider_sms(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let signature = req.headers().get("X-Identity-Signature").and_then(|v| v.to_str().ok());
+    match super::identity_sms::provider_sms(&state, signature, &body).await {
+        Ok(v) => Ok(HttpResponse::Accepted().json(v)),
         Err(identity::ProviderCallbackError::Unauthentic) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

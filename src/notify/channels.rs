@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Attachment as MailAttachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -73,21 +73,36 @@ impl FileSink {
 
     /// The file a message goes to.
     pub fn path_of(&self, row: &OutboxRow) -> PathBuf {
-        let recipient: String = row
-            .recipient
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "@.+-_".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         self.dir.join(format!(
             "{}-{}-{}-{}.txt",
-            row.created_at, row.medium, recipient, row.id
+            row.created_at,
+            row.medium,
+            file_safe(&row.recipient),
+            row.id
         ))
+    }
+
+    /// The folder a message's attachments go to: beside its file, named after it (`….files/`).
+    pub fn attachments_dir_of(&self, row: &OutboxRow) -> PathBuf {
+        self.path_of(row).with_extension("files")
+    }
+}
+
+/// A name with only letters, digits and `@.+-_` (anything else becomes `_`), and no leading dot.
+fn file_safe(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.+-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match safe.strip_prefix('.') {
+        Some(rest) => format!("_{rest}"),
+        None => safe,
     }
 }
 
@@ -95,8 +110,23 @@ impl Channel for FileSink {
     fn send<'a>(&'a self, row: &'a OutboxRow) -> Pin<Box<dyn Future<Output = Result<(), ChannelError>> + Send + 'a>> {
         Box::pin(async move {
             std::fs::create_dir_all(&self.dir)?;
+            // The attachments first, so that a message file never names a file not written yet.
+            let mut listed = String::new();
+            if !row.attachments.is_empty() {
+                let dir = self.attachments_dir_of(row);
+                std::fs::create_dir_all(&dir)?;
+                for (n, a) in row.attachments.iter().enumerate() {
+                    let name = format!("{n}-{}", file_safe(&a.filename));
+                    std::fs::write(dir.join(&name), &a.content)?;
+                    listed.push_str(&format!(
+                        "Attachment: {name} ({} bytes, {})\n",
+                        a.content.len(),
+                        a.content_type
+                    ));
+                }
+            }
             let text = format!(
-                "To: {}\nMedium: {}\nKind: {}\nSubject: {}\nDate: {}\nMessage-Id: {}\n\n{}\n",
+                "To: {}\nMedium: {}\nKind: {}\nSubject: {}\nDate: {}\nMessage-Id: {}\n{listed}\n{}\n",
                 row.recipient,
                 row.medium,
                 row.kind,
@@ -162,23 +192,33 @@ impl Smtp {
         &self.target
     }
 
-    /// The e-mail for an outbox row.
+    /// The e-mail for an outbox row: plain text, or `multipart/mixed` with the text first when it has attachments.
     pub fn message(&self, row: &OutboxRow) -> Result<lettre::Message, ChannelError> {
         let to: Mailbox = row
             .recipient
             .parse()
             .map_err(|e| ChannelError::Remote(format!("the recipient is not a valid e-mail address ({e})")))?;
-        lettre::Message::builder()
+        let builder = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(row.subject.clone())
             .message_id(Some(message_id(&row.id, self.from.email.domain())))
             // The time it was queued: a resent copy is identical to the first.
             .date(UNIX_EPOCH + Duration::from_secs(row.created_at.max(0) as u64))
-            .header(ContentType::TEXT_PLAIN)
-            .header(AutoSubmitted)
-            .body(row.body.clone())
-            .map_err(|e| ChannelError::Remote(format!("cannot build the e-mail: {e}")))
+            .header(AutoSubmitted);
+        let built = if row.attachments.is_empty() {
+            builder.header(ContentType::TEXT_PLAIN).body(row.body.clone())
+        } else {
+            let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(row.body.clone()));
+            for a in &row.attachments {
+                let content_type = ContentType::parse(&a.content_type).map_err(|e| {
+                    ChannelError::Remote(format!("attachment {:?} has no valid media type ({e})", a.filename))
+                })?;
+                parts = parts.singlepart(MailAttachment::new(a.filename.clone()).body(a.content.clone(), content_type));
+            }
+            builder.multipart(parts)
+        };
+        built.map_err(|e| ChannelError::Remote(format!("cannot build the e-mail: {e}")))
     }
 }
 
@@ -433,6 +473,7 @@ mod tests {
                 kind: "invitation".into(),
                 attempts: 0,
                 created_at: 1_800_000_000,
+                attachments: Vec::new(),
             };
             let text = String::from_utf8(smtp.message(&row).unwrap().formatted()).unwrap();
             assert!(text.contains("Message-ID: <0190-abc@parafa.example>"), "{text}");

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
+pub use crate::db::outbox::Attachment;
 use crate::db::outbox::{self as store, OutboxRow};
 use crate::db::{Db, DbError};
 pub use channels::{Channel, ChannelError, FileSink, Router, SmsWebhook, Smtp};
@@ -76,8 +77,21 @@ where
         kind: m.kind.clone(),
         attempts: 0,
         created_at: clock.now(),
+        attachments: Vec::new(),
     };
     store::insert(exec, &row).await?;
+    Ok(id)
+}
+
+/// Queues an e-mail with files attached, inside the caller's transaction.
+pub async fn enqueue_with(
+    conn: &mut sqlx::AnyConnection,
+    clock: &dyn Clock,
+    m: &Message,
+    files: &[Attachment],
+) -> Result<String, DbError> {
+    let id = enqueue(&mut *conn, clock, m).await?;
+    store::insert_attachments(conn, &id, files).await?;
     Ok(id)
 }
 
@@ -131,12 +145,15 @@ async fn dispatch_lane(
     medium: Medium,
 ) -> Result<usize, DbError> {
     let mut sent = 0;
-    for row in store::due(db, medium.as_str(), clock.now(), BATCH).await? {
+    for mut row in store::due(db, medium.as_str(), clock.now(), BATCH).await? {
         // The time of this claim, not of the batch: sending earlier rows may have taken a while.
         let now = clock.now();
         let Some(attempts_before) = store::claim(db, &row.id, dispatcher, now, now + CLAIM_SECS).await? else {
             continue; // another dispatcher has it, or sent it meanwhile
         };
+        if medium == Medium::Email {
+            row.attachments = store::attachments(db, &row.id).await?;
+        }
         let outcome = match tokio::time::timeout(SEND_TIMEOUT, channel.send(&row)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(ChannelError::Remote(format!(

@@ -49,6 +49,19 @@ pub enum Template<'a> {
         terms_version: &'a str,
         conditions_version: &'a str,
     },
+    /// #6: the payment arrived and the order is under way; the order note, the order conditions and the terms
+    /// come attached (laid out by billing when the payment is recorded).
+    OrderAccepted {
+        order: &'a str,
+        /// The amount paid, as the holder reads it (`233,80 RON`).
+        paid: &'a str,
+        /// When, in Bucharest time.
+        paid_on: &'a str,
+        /// The order's page, where identification starts.
+        link: &'a str,
+    },
+    /// #4: the session code a video identification asks the holder to read from their phone.
+    IdentificationSmsCode { code: &'a str },
     /// #5: identification accepted.
     IdentityAccepted { order: &'a str, link: &'a str },
     /// #5, #7: returned for completion (an interrupted session, or a fix needed), with a new link.
@@ -200,6 +213,12 @@ mod tests {
                 terms_version: "V1",
                 conditions_version: "V2",
             },
+            Template::OrderAccepted {
+                order: "O",
+                paid: "P",
+                paid_on: "D",
+                link: "L",
+            },
             Template::IdentityAccepted { order: "O", link: "L" },
             Template::IdentityReturned {
                 order: "O",
@@ -285,6 +304,7 @@ mod tests {
             },
         ];
         let mut more = samples.to_vec();
+        more.push(Template::IdentificationSmsCode { code: "482913" });
         for purpose in [
             CodePurpose::Activation,
             CodePurpose::Pairing,

@@ -170,6 +170,19 @@ pub enum Unusable {
     Suspended,
 }
 
+impl Unusable {
+    /// The text the holder is told, by key (the same words on every path: web, CSC, desktop token). The expired
+    /// certificate's is the one product rules §5 mandates, word for word.
+    pub fn key(self) -> &'static str {
+        match self {
+            Unusable::Replaced => "error.sign.certificate_replaced",
+            Unusable::Expired => "error.sign.certificate_expired",
+            Unusable::Revoked => "error.sign.certificate_revoked",
+            Unusable::Suspended => "error.sign.certificate_suspended",
+        }
+    }
+}
+
 /// The one rule of which credential may sign at `now`: its certificate neither revoked, suspended nor outside its
 /// validity, and the credential active (not replaced by a successor).
 pub fn usable(credential: CredentialStatus, cert: &CertificateRow, now: i64) -> Result<(), Unusable> {

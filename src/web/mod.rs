@@ -103,6 +103,7 @@ fn environment() -> &'static Environment<'static> {
             }
         }
         env.add_function("t", i18n::t_function);
+        crate::i18n::add_filters(&mut env);
         env
     })
 }
@@ -111,6 +112,7 @@ fn environment() -> &'static Environment<'static> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(home)))
         .service(web::resource("/lang/{lang}").route(web::get().to(switch_language)))
+        .service(web::resource("/cookie-notice").route(web::post().to(close_cookie_notice)))
         .service(web::resource("/static/{name:.+}").route(web::get().to(static_file)))
         .configure(account::configure)
         .configure(orders::configure)
@@ -138,7 +140,12 @@ pub struct Page {
     pub two_factor_required: bool,
     /// Development mode (the sandboxes are served): every page says so.
     pub dev: bool,
+    /// The visitor has not yet closed the notice about the strictly necessary cookies (product rules §9).
+    pub cookie_notice: bool,
 }
+
+/// The cookie that remembers the cookie notice was read (itself strictly necessary: it only hides the notice).
+pub const COOKIE_NOTICE: &str = "parafa_cookie_notice";
 
 impl FromRequest for Page {
     type Error = actix_web::Error;
@@ -157,6 +164,7 @@ impl FromRequest for Page {
         let user = WebUser::from_request(req, payload);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let dev = state.as_ref().is_some_and(|s| s.settings.dev);
+        let cookie_notice = req.cookie(COOKIE_NOTICE).is_none();
         Box::pin(async move {
             let user = user.await.ok();
             let two_factor_required = match (&user, &state) {
@@ -192,6 +200,7 @@ impl FromRequest for Page {
                 consent_due,
                 two_factor_required,
                 dev,
+                cookie_notice,
             })
         })
     }
@@ -430,7 +439,8 @@ impl Page {
             }
         });
         let ctx = context! {
-            user => user, csrf => self.csrf.clone(), path => self.path.clone(), dev => self.dev, ..ctx
+            user => user, csrf => self.csrf.clone(), path => self.path.clone(), dev => self.dev,
+            cookie_notice => self.cookie_notice, ..ctx
         };
         html(StatusCode::OK, render_text(template, self.lang, ctx))
     }
@@ -488,7 +498,8 @@ pub fn local_path(next: Option<&str>) -> String {
 /// public welcome page.
 async fn home(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     if page.user.is_none() {
-        return Ok(page.render("home.html", context! {}));
+        let landing = landing(&state, page.lang).await;
+        return Ok(page.render("home.html", context! { landing }));
     }
     let user = page.user()?;
     if user.user.role == Role::Operator {
@@ -499,6 +510,45 @@ async fn home(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
         "home.html",
         context! { certificates => Value::from_serialize(&certificates) },
     ))
+}
+
+/// What the landing page says with numbers: the packages at today's prices and the settings the answers quote.
+async fn landing(state: &AppState, lang: Lang) -> Value {
+    let offers = crate::billing::orders::packages(&state.billing()).await;
+    let years = |n: u32| match (lang, n) {
+        (Lang::Ro, 1) => "1 an".to_owned(),
+        (Lang::Ro, n) => format!("{n} ani"),
+        (Lang::En, 1) => "1 year".to_owned(),
+        (Lang::En, n) => format!("{n} years"),
+    };
+    let packages: Vec<Value> = offers
+        .packages
+        .iter()
+        .map(|p| {
+            context! {
+                id => p.id,
+                name => p.name,
+                validity => years(p.validity_years),
+                transactions => p.transactions,
+                ron_bani => p.price.amounts.total_ron_bani,
+                gross_eur_cents => p.price.amounts.gross_eur_cents,
+            }
+        })
+        .collect();
+    let l = &state.settings.lifecycle;
+    let documents: Vec<String> = l
+        .identity_documents
+        .iter()
+        .map(|d| crate::i18n::text(lang, &format!("orders.doc.type.{d}")).to_lowercase())
+        .collect();
+    context! {
+        packages,
+        documents,
+        verdict_hours => l.verdict_hours.to_string(),
+        reminder_first => l.reminder_days.first().copied().unwrap_or(45).to_string(),
+        reminder_second => l.reminder_days.get(1).copied().unwrap_or(15).to_string(),
+        rekey_cutoff_hours => l.rekey_cutoff_hours.to_string(),
+    }
 }
 
 /// A `303 See Other` to `to`.
@@ -542,6 +592,23 @@ async fn switch_language(
         .finish()
 }
 
+#[derive(serde::Deserialize)]
+struct NextForm {
+    next: Option<String>,
+}
+
+/// `POST /cookie-notice`: the notice about the strictly necessary cookies was read; it stays hidden for a year. The
+/// form needs no script and no session: all it does is set this one cookie in the visitor's own browser.
+async fn close_cookie_notice(form: web::Form<NextForm>) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, local_path(form.next.as_deref())))
+        .insert_header((
+            header::SET_COOKIE,
+            format!("{COOKIE_NOTICE}=1; Path=/; SameSite=Strict; Max-Age=31536000"),
+        ))
+        .finish()
+}
+
 /// `/static/{name}`: the files compiled into the binary.
 async fn static_file(name: web::Path<String>) -> HttpResponse {
     match all_static().find(|(n, _, _)| *n == name.as_str()) {
@@ -561,6 +628,7 @@ mod tests {
     fn every_template_parses() {
         let mut env = Environment::new();
         env.add_function("t", i18n::t_function);
+        crate::i18n::add_filters(&mut env);
         for (name, text) in all_templates() {
             env.add_template(name, text).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         }

@@ -75,11 +75,14 @@ async fn sign(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
     let list = page.ok(crate::lifecycle::issuance::list_in(&state, &user.user, page.lang.code()).await)?;
     // The certificate jobs::create signs with: the valid one (there is at most one).
     let certificate = list.certificates.iter().find(|c| c.status == StatusAt::Valid);
+    // Without one, a holder whose newest certificate expired reads the message product rules §5 mandates.
+    let expired = certificate.is_none() && list.certificates.first().is_some_and(|c| c.status == StatusAt::Expired);
     let limits = &state.settings.documents;
     Ok(page.render(
         "signing/sign.html",
         context! {
             certificate => Value::from_serialize(certificate),
+            expired,
             previews => previews(),
             max_files => limits.max_files,
             max_pdf_mb => limits.max_pdf_bytes / (1024 * 1024),

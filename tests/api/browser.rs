@@ -11,6 +11,9 @@
 //! No page scrolls sideways: every step of the journey ends on a page no wider than its 1280 px window, and
 //! `tests/e2e/layout.mjs` measures the public pages and a holder's pages at 1280 px and at a phone's 390 px.
 //!
+//! Every page a script ends a step on, and every page the layout check visits, is judged by axe-core (npm): no
+//! serious or critical WCAG 2.1 A/AA violation.
+//!
 //! `E2E_SCREENSHOTS=docs/screenshots` also saves the main pages' screenshots there (how the README's are made).
 
 use crate::common;
@@ -72,7 +75,15 @@ fn journey(app: &TestApp, script: &str, work: &Path, extra: &[(&str, String)]) -
         "{script} failed:\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
     let report = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or("{}");
-    serde_json::from_str(report).unwrap_or_else(|e| panic!("{script}: no JSON report ({e}):\n{stdout}\n{stderr}"))
+    let report: Value =
+        serde_json::from_str(report).unwrap_or_else(|e| panic!("{script}: no JSON report ({e}):\n{stdout}\n{stderr}"));
+    // Every page a step ended on was judged by axe-core (WCAG 2.1 A and AA): no serious or critical violation.
+    assert_eq!(
+        report["a11y"],
+        serde_json::json!([]),
+        "{script}: axe-core found serious or critical accessibility violations"
+    );
+    report
 }
 
 fn make_pdf(path: &Path, pages: u32, xfa: bool) {
@@ -98,8 +109,9 @@ struct Journey {
     _guard: Option<tempfile::TempDir>,
 }
 
-/// The whole journey in a browser whose language is `locale`; `screenshots` passes E2E_SCREENSHOTS on.
-fn enrol_to_signed_zip(locale: &str, screenshots: bool) -> Journey {
+/// The whole journey in a browser whose language is `locale`, in a window of `viewport` (`390x844`) or a laptop's;
+/// `screenshots` passes E2E_SCREENSHOTS on.
+fn enrol_to_signed_zip(locale: &str, viewport: Option<&str>, screenshots: bool) -> Journey {
     let app = TestApp::spawn_dev();
     let operator = app.create_operator("oana.operator@example.com");
     // E2E_KEEP: keep the downloads and the failure screenshots (the directory is printed).
@@ -131,6 +143,9 @@ fn enrol_to_signed_zip(locale: &str, screenshots: bool) -> Journey {
     ];
     if !screenshots {
         env.push(("E2E_SCREENSHOTS", String::new()));
+    }
+    if let Some(v) = viewport {
+        env.push(("E2E_VIEWPORT", v.to_owned()));
     }
     let report = journey(&app, "journey.mjs", &work, &env);
     println!("journey report ({locale}): {report:#}");
@@ -166,7 +181,7 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
         work,
         txt,
         _guard: _kept,
-    } = enrol_to_signed_zip("en-US", true);
+    } = enrol_to_signed_zip("en-US", None, true);
     assert_eq!(report["langs"], serde_json::json!(["en"]), "every page in English");
     assert_eq!(
         report["sideways"],
@@ -254,13 +269,20 @@ fn a_new_user_enrols_gets_a_certificate_and_signs_a_pdf_and_a_file_in_the_browse
     assert_eq!(content, std::fs::read(&txt).unwrap());
 }
 
+/// The same journey on a phone (390 × 844, touch), in Romanian: every step works there and no page it ends on
+/// scrolls sideways.
 #[test]
-fn the_same_journey_in_a_romanian_browser_shows_romanian_pages_and_messages() {
+fn the_same_journey_on_a_phone_in_a_romanian_browser_shows_romanian_pages_and_messages() {
     require_browser();
     let Journey {
         report, _guard: _kept, ..
-    } = enrol_to_signed_zip("ro-RO", false);
+    } = enrol_to_signed_zip("ro-RO", Some("390x844"), false);
     assert_eq!(report["langs"], serde_json::json!(["ro"]), "every page in Romanian");
+    assert_eq!(
+        report["sideways"],
+        serde_json::json!([]),
+        "no page of the journey scrolls sideways on a phone: {report}"
+    );
     // The rules' Romanian wording (product rules §7), not the API's English.
     assert!(
         report["xfa_message"]

@@ -922,3 +922,57 @@ fn emails_go_out_by_smtp_in_utf8_with_the_outbox_id_as_message_id_and_are_retrie
     std::thread::sleep(Duration::from_millis(500));
     assert!(!sink.exists("mail-2.json"), "one e-mail, delivered once");
 }
+
+/// #6 over SMTP: the order-accepted e-mail is a `multipart/mixed` message, its text first, then the three PDFs as
+/// named attachments, base64 (the raw message is ASCII), as Python's `email` package reads it.
+#[test]
+fn the_order_accepted_email_goes_out_by_smtp_with_its_pdfs_as_mime_attachments() {
+    let sink = SmtpSink::start(0);
+    let smtp_url = format!("smtp://127.0.0.1:{}?tls=none", sink.port);
+    let (app, cookie) = crate::notices::holder(&[
+        ("PARAFA_SMTP_URL", &smtp_url),
+        ("PARAFA_EMAIL_FROM", "Parafa <no-reply@parafa.test>"),
+    ]);
+    let order = crate::notices::paid_order(&app, &cookie);
+    let number = order["registration_number"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mail = loop {
+        let found = (1..10)
+            .map(|k| format!("mail-{k}.json"))
+            .filter(|n| sink.exists(n))
+            .map(|n| sink.wait_for(&n))
+            .find(|m| {
+                m["subject"].as_str().is_some_and(|s| s.contains(number))
+                    && m["subject"].as_str().is_some_and(|s| s.contains("plata"))
+            });
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no order-accepted e-mail reached the SMTP server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(mail["rcpt_tos"], json!([crate::notices::EMAIL]));
+    assert_eq!(mail["content_type"], "multipart/mixed");
+    assert_eq!(mail["raw_is_ascii"], true);
+    assert!(
+        mail["body"].as_str().unwrap().contains("Vă transmitem atașat"),
+        "{mail}"
+    );
+    let files = mail["attachments"].as_array().expect("attachments");
+    assert_eq!(files.len(), 3, "{mail}");
+    for f in files {
+        assert_eq!(f["content_type"], "application/pdf", "{f}");
+        assert_eq!(f["starts_with"], "%PDF-", "{f}");
+        assert!(
+            f["filename"].as_str().unwrap().ends_with(".pdf") && f["size"].as_u64().unwrap() > 1000,
+            "{f}"
+        );
+    }
+    assert!(
+        files[0]["filename"].as_str().unwrap().contains(number),
+        "the note is named after the order: {mail}"
+    );
+}

@@ -442,3 +442,56 @@ fn the_verify_page_is_public_in_both_languages_and_posts_to_the_api() {
         "{out}"
     );
 }
+
+/// Files that are DER (or PEM) but not a signature — a certificate, a truncated SignedData, a ContentInfo of another
+/// type, PEM with broken base64 — get one plain sentence: no ASN.1 tag, OID or library error in it.
+#[test]
+fn files_that_are_not_signatures_are_refused_in_plain_words_without_parser_internals() {
+    let app = TestApp::spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.der");
+    run_ok(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            dir.path().join("k.pem").to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            cert.to_str().unwrap(),
+            "-subj",
+            "/CN=Not a signature",
+            "-days",
+            "1",
+        ],
+    );
+    let cert = std::fs::read(cert).unwrap();
+    // ContentInfo { id-data, [0] OCTET STRING "x" }: a CMS structure, but not SignedData.
+    let data_info = [
+        0x30, 0x14, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01, 0xa0, 0x07, 0x04, 0x05, b'h',
+        b'e', b'l', b'l', b'o',
+    ];
+    let truncated = [0x30, 0x82, 0x10, 0x00, 0x06, 0x09, 0x2a, 0x86];
+    let bad_pem = b"-----BEGIN PKCS7-----\n!!!not base64!!!\n-----END PKCS7-----\n".to_vec();
+    for (name, file) in [
+        ("a certificate", cert),
+        ("id-data", data_info.to_vec()),
+        ("truncated", truncated.to_vec()),
+        ("bad PEM", bad_pem),
+    ] {
+        let (s, out) = verify(&app, &file, None);
+        assert_eq!(s, 400, "{name}: {out}");
+        let said = out["error_description"].as_str().unwrap_or_default();
+        assert!(said.contains(".p7s"), "{name}: {said}");
+        for internal in ["ASN", "tag", "1.2.840", "DER", "Error", "expected", "OCTET", "{"] {
+            assert!(!said.contains(internal), "{name}: {internal:?} in {said:?}");
+        }
+    }
+}

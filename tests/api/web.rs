@@ -252,3 +252,85 @@ fn a_state_changing_request_with_the_session_cookie_needs_the_pages_csrf_token()
         .unwrap();
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
 }
+
+/// The landing page presents the service to a visitor: how it works, the packages at today's prices (in the
+/// language's money format), the trust documents (each link answers), questions and answers quoting the settings'
+/// numbers, and the contact form; and a notice says only strictly necessary cookies are used, until closed.
+#[test]
+fn the_landing_page_presents_the_service_and_the_cookie_notice_can_be_closed() {
+    let app = TestApp::spawn();
+    let (s, ro) = page(&app, "/", Some("ro"), None);
+    assert_eq!(s, 200);
+    for section in [
+        "id=\"how\"",
+        "id=\"prices\"",
+        "id=\"trust\"",
+        "id=\"faq\"",
+        "id=\"contact\"",
+    ] {
+        assert!(ro.contains(section), "the landing page has {section}");
+    }
+    // The packages and their prices, as /api/v1/packages gives them, in Romanian money.
+    let (_, offers) = app.call("GET", "/api/v1/packages", None, None);
+    let packages = offers["packages"].as_array().expect("packages");
+    assert_eq!(packages.len(), 3);
+    for p in packages {
+        let ron = p["price"]["total_ron_bani"].as_i64().unwrap();
+        let shown = format!("{},{:02} RON", ron / 100, ron % 100);
+        assert!(ro.contains(&format!("id=\"landing-package-{}\"", p["id"])), "{p}");
+        assert!(ro.contains(&shown), "package {} at {shown}", p["id"]);
+    }
+    assert!(
+        ro.contains("1 an ·") && ro.contains("2 ani ·") && !ro.contains("1 ani"),
+        "years in Romanian"
+    );
+    // The answers quote the settings: the 72-hour rekey limit, the 45- and 15-day reminders, the 24-hour verdict.
+    for number in ["72 de ore", "cu 45 și cu 15 zile", "24 de ore"] {
+        assert!(ro.contains(number), "the FAQ says {number:?}");
+    }
+    assert!(ro.contains("carte de identitate, pașaport"), "the documents accepted");
+    // Every link of the trust section answers.
+    let trust = &ro[ro.find("id=\"trust\"").unwrap()..ro.find("id=\"faq\"").unwrap()];
+    let links: Vec<&str> = trust
+        .split("href=\"")
+        .skip(1)
+        .map(|l| &l[..l.find('"').unwrap()])
+        .collect();
+    assert!(links.len() >= 7, "{links:?}");
+    for link in links {
+        assert_eq!(app.get(link).status(), 200, "{link}");
+    }
+    assert!(ro.contains("href=\"/contact\""));
+
+    // The cookie notice, until closed; closing needs no script and goes back where the visitor was.
+    assert!(ro.contains("id=\"cookie-notice\"") && ro.contains("doar cookie-uri strict necesare"));
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .post(app.url("/cookie-notice"))
+        .form(&[("next", "/packages")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/packages");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.starts_with("parafa_cookie_notice=1;") && set.contains("Max-Age=31536000"),
+        "{set}"
+    );
+    let (_, after) = page(&app, "/", Some("ro"), Some("parafa_cookie_notice=1"));
+    assert!(!after.contains("id=\"cookie-notice\""), "closed for good");
+    // An outside target is not followed.
+    let r = client
+        .post(app.url("/cookie-notice"))
+        .form(&[("next", "https://evil.example/")])
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/");
+    let (_, en) = page(&app, "/", Some("en"), None);
+    assert!(
+        en.contains("Questions and answers") && en.contains("1 year ·") && en.contains("strictly necessary cookies")
+    );
+}

@@ -301,3 +301,50 @@ fn the_console_lists_a_pending_identification_whose_forms_post_to_the_operator_a
     let (_, _, html) = app.page_unfollowed("/operator", "en", Some(&op));
     assert!(!html.contains(&format!("id=\"identity-{session}\"")) && html.contains("id=\"identity-empty\""));
 }
+
+/// Product rules §5 and the signing dialog's mandated words: the dialog reads "Autorizați semnarea", asks for "the
+/// unique 6-digit code" and its button says "Autorizează"; after expiry the page and the signing API say, word for
+/// word, "Certificatul dumneavoastră este expirat. Vă rugăm să contactați un administrator." (English alike).
+#[test]
+fn the_signing_dialog_and_the_expired_certificate_say_the_mandated_words() {
+    let app = TestApp::spawn();
+    let holder = app.create_holder_with("expira@example.com", "p256", 1, false);
+    let cookie = app.web_login(&holder);
+    app.consent(&cookie);
+    let (_, _, ro) = app.page_unfollowed("/sign", "ro", Some(&cookie));
+    for words in [
+        "Autorizați semnarea",
+        "Introduceți codul unic de 6 cifre afișat în aplicația Authenticator pentru a autoriza semnarea",
+        ">Autorizează</button>",
+    ] {
+        assert!(ro.contains(words), "/sign says {words:?}");
+    }
+
+    // A year and a month later the certificate has expired.
+    app.advance_clock(395 * 86_400);
+    let cookie = app.web_login(&holder);
+    app.consent(&cookie);
+    const RO: &str = "Certificatul dumneavoastră este expirat. Vă rugăm să contactați un administrator.";
+    const EN: &str = "Your certificate has expired. Please contact an administrator.";
+    let (s, _, ro) = app.page_unfollowed("/sign", "ro", Some(&cookie));
+    assert_eq!(s, 200);
+    assert!(ro.contains(RO), "the page says the mandated words: {ro}");
+    for (lang, words) in [("ro", RO), ("en", EN)] {
+        let r = app
+            .client
+            .post(app.url("/api/v1/sign-jobs"))
+            .header("Cookie", &cookie)
+            .header("X-CSRF-Token", csrf_for(&cookie))
+            .header("Accept-Language", lang)
+            .multipart(Form::new().part("files", Part::bytes(b"contract".to_vec()).file_name("contract.txt")))
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().unwrap();
+        assert_eq!(
+            (status, body["error_description"].as_str()),
+            (409, Some(words)),
+            "{lang}: {body}"
+        );
+    }
+}

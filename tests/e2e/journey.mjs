@@ -6,10 +6,12 @@
 // made by the CLI), E2E_LOCALE (the browser's language, en-US by default), E2E_SCREENSHOTS (optional: where the
 // main pages' screenshots go).
 // Prints one JSON line at the end: {"zip": path, "rect": {"page": i, "rect": [x1, y1, x2, y2]}, "xfa_message": …,
-// "sideways": the pages a step ended on that scrolled sideways at 1280 px}.
+// "sideways": the pages a step ended on that scrolled sideways at 1280 px, "a11y": the serious or critical
+// accessibility violations axe-core found on them}.
 import path from "node:path";
 import {
   env, launch, totp, Outbox, step, shoot, drawRectangle, fillOrderForm, scrollToEnd, logIn, throughConsents, sideways,
+  a11y,
 } from "./lib.mjs";
 
 const BASE = env("PARAFA_BASE");
@@ -234,6 +236,7 @@ try {
 }
 
 report.sideways = sideways;
+report.a11y = a11y;
 if (problems.length) {
   console.error("browser problems:\n" + problems.join("\n"));
   process.exitCode = 1;

@@ -5,8 +5,9 @@
 // Environment: PARAFA_BASE, PARAFA_CLOCK_FILE, E2E_WORK (as journey.mjs), E2E_HOLDER_EMAIL, E2E_HOLDER_PASSWORD,
 // E2E_HOLDER_TOTP, E2E_REGISTRY_Q (a registry search that finds the holder). Prints one JSON line at the end:
 // `measured` (every page and width seen) and `sideways` (the offenders: path, viewport, scrollWidth, and the
-// outermost elements reaching past the window's edge).
-import { env, launch, totp, step, logIn, throughConsents, pageWidth } from "./lib.mjs";
+// outermost elements reaching past the window's edge), and `a11y`: what axe-core judged a serious or critical
+// accessibility violation on each page and width.
+import { env, launch, totp, step, logIn, throughConsents, pageWidth, checkA11y, a11y } from "./lib.mjs";
 
 const BASE = env("PARAFA_BASE");
 const WORK = env("E2E_WORK");
@@ -37,6 +38,7 @@ async function measure(page, paths, who) {
     for (const path of paths) {
       await page.goto(`${BASE}${path}`);
       await page.waitForLoadState("load");
+      await checkA11y(page);
       const w = await pageWidth(page);
       const seen = { who, path, viewport: viewport.width, scrollWidth: w.scrollWidth, at: new URL(page.url()).pathname };
       report.measured.push(seen);
@@ -55,6 +57,7 @@ try {
   });
   await step(page, WORK, "a holder's pages", () => measure(page, HOLDER, "holder"));
   report.problems = problems;
+  report.a11y = a11y;
 } finally {
   await browser.close();
 }

@@ -2,7 +2,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import crypto from "node:crypto";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+
+// axe-core (Deque's accessibility engine, from npm) judges every page the journeys end a step on.
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 /// A required environment variable (the Rust test that starts the script sets it).
 export const env = (k) => {
@@ -11,8 +15,13 @@ export const env = (k) => {
   return v;
 };
 
-/// Headless Debian Chromium with a fresh profile; collects page errors and CSP violations as problems.
+/// Headless Debian Chromium with a fresh profile; collects page errors and CSP violations as problems. The window is
+/// a laptop's 1280 × 900, or a phone's when E2E_VIEWPORT says so (`390x844`: a touch screen at twice the density).
 export async function launch(base, locale) {
+  const phone = /^(\d+)x(\d+)$/.exec(process.env.E2E_VIEWPORT || "");
+  const screen = phone
+    ? { viewport: { width: +phone[1], height: +phone[2] }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }
+    : { viewport: { width: 1280, height: 900 } };
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: [
@@ -25,7 +34,7 @@ export async function launch(base, locale) {
       "--disable-sync",
     ],
   });
-  const context = await browser.newContext({ locale, acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  const context = await browser.newContext({ locale, acceptDownloads: true, ...screen });
   context.setDefaultTimeout(20_000);
   const page = await context.newPage();
   const problems = [];
@@ -142,6 +151,7 @@ export async function step(page, work, name, fn) {
   try {
     await fn();
     console.error(`ok: ${name} (${Date.now() - t} ms)`);
+    await checkA11y(page);
     // Every step's last page is measured: none may scroll sideways.
     const w = await pageWidth(page).catch(() => null);
     if (w && w.scrollWidth > w.innerWidth) {
@@ -156,6 +166,42 @@ export async function step(page, work, name, fn) {
     const text = await page.innerText("body").catch(() => "");
     throw new Error(`step "${name}" failed at ${page.url()}: ${e.message}\nscreenshot: ${file}\npage text: ${text.slice(0, 2000)}`);
   }
+}
+
+/// The serious and critical accessibility violations axe-core found (WCAG 2.1 A and AA rules), one entry per page
+/// and rule: path, viewport width, rule id, impact, help text and the first offending elements.
+export const a11y = [];
+/// The pages (path and viewport width) already judged: each is judged once.
+const judged = new Set();
+
+/// Runs axe-core on the page as it is now, once per path and viewport width, and records what it finds in `a11y`.
+/// axe is evaluated through the DevTools protocol, so the pages' Content-Security-Policy stays as strict as it is.
+export async function checkA11y(page) {
+  let url;
+  try {
+    url = new URL(page.url());
+  } catch {
+    return;
+  }
+  if (!url.protocol.startsWith("http")) return;
+  const width = page.viewportSize()?.width ?? 0;
+  const key = `${url.pathname}@${width}`;
+  if (judged.has(key)) return;
+  judged.add(key);
+  const found = await (async () => {
+    // The source as a script of its own (not eval() inside the page, which the CSP forbids).
+    if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE_SOURCE);
+    return page.evaluate(async () => {
+      const r = await window.axe.run(document, {
+        runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+        resultTypes: ["violations"],
+      });
+      return r.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+    });
+  })().catch((e) => [{ id: "axe-failed", impact: "critical", help: String(e), nodes: [] }]);
+  for (const v of found) a11y.push({ path: url.pathname, viewport: width, ...v });
 }
 
 /// How wide the page is laid out against its window: `scrollWidth > innerWidth` means it scrolls sideways.

@@ -2,7 +2,7 @@
 // tests/api/oauth.rs): opens the authorization URL the application made, logs in (password, then the
 // authenticator code), reads the consent page, types the code when the application asks to sign, allows, and
 // follows the redirect to the application's loopback address. Prints a JSON report; exits non-zero on failure.
-import { launch, totp, step, shoot } from "./lib.mjs";
+import { launch, totp, step, shoot, a11y } from "./lib.mjs";
 
 const env = (name) => {
   const v = process.env[name];
@@ -45,6 +45,8 @@ try {
 } finally {
   await browser.close();
 }
+report.a11y = a11y;
+if (a11y.length) problems.push(`axe-core found serious or critical accessibility violations: ${JSON.stringify(a11y)}`);
 if (problems.length) {
   console.log(JSON.stringify({ ...report, problems }));
   process.exit(1);

@@ -5,7 +5,7 @@
 // Environment: PARAFA_BASE, PARAFA_OUTBOX, PARAFA_CLOCK_FILE, E2E_WORK (as journey.mjs), E2E_HOLDER_EMAIL,
 // E2E_HOLDER_PASSWORD, E2E_HOLDER_TOTP, E2E_HOLDER_GIVEN, E2E_HOLDER_SURNAME, E2E_CREDENTIAL, E2E_PHOTO (a small
 // PNG), E2E_BIG_PHOTO (over 3 MB), E2E_OPERATOR_EMAIL / _PASSWORD / _TOTP. Prints one JSON line at the end.
-import { env, launch, totp, step, shoot, fillOrderForm, scrollToEnd, logIn, throughConsents } from "./lib.mjs";
+import { env, launch, totp, step, shoot, fillOrderForm, scrollToEnd, logIn, throughConsents, a11y } from "./lib.mjs";
 
 const BASE = env("PARAFA_BASE");
 const WORK = env("E2E_WORK");
@@ -99,6 +99,7 @@ try {
 } finally {
   await browser.close();
 }
+report.a11y = a11y;
 if (problems.length) {
   console.error("browser problems:\n" + problems.join("\n"));
   process.exitCode = 1;

@@ -50,6 +50,15 @@ class Sink:
             "transfer_encoding": str(msg["Content-Transfer-Encoding"]),
             "body": body_part.get_content(),
             "raw_is_ascii": all(b < 128 for b in raw),
+            "attachments": [
+                {
+                    "filename": part.get_filename(),
+                    "content_type": part.get_content_type(),
+                    "size": len(part.get_content()),
+                    "starts_with": part.get_content()[:5].decode("latin-1"),
+                }
+                for part in msg.iter_attachments()
+            ],
         }
         if self.refuse_left > 0:
             self.refuse_left -= 1

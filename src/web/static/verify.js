@@ -12,7 +12,13 @@ document.addEventListener("DOMContentLoaded", () => {
   let objectUrl = null;
 
   const yesNo = (v) => (v ? texts.yes : texts.no);
-  const when = (t) => new Date(t * 1000).toLocaleString(lang === "ro" ? "ro-RO" : "en-GB", { timeZoneName: "short" });
+  // Times in Bucharest, whatever the visitor's computer says, with the zone named (as on the other pages).
+  const when = (t) =>
+    new Date(t * 1000).toLocaleString(lang === "ro" ? "ro-RO" : "en-GB", {
+      timeZone: "Europe/Bucharest",
+      dateStyle: "long",
+      timeStyle: "short",
+    }) + (lang === "ro" ? " (ora României)" : " (Romanian time)");
 
   function verdict(sig) {
     if (!sig.intact) return [texts.brokenVerdict, "bad"];
