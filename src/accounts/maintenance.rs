@@ -448,3 +448,202 @@ pub async fn phone_verify(
     .await;
     Ok(())
 }
+
+const EMAIL_CHANGE: &str = "email_change";
+/// The purpose of the code e-mailed to the new address.
+const EMAIL_CHANGE_CODE: &str = "email_change";
+
+/// `POST /api/v1/me/email`.
+#[derive(Debug, Deserialize)]
+pub struct NewEmail {
+    pub email: Option<String>,
+}
+
+/// `POST /api/v1/me/email/verify`: the code e-mailed to the new address and the authenticator's code.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmEmail {
+    pub code: Option<String>,
+    pub totp: Option<String>,
+}
+
+/// The new address, canonical, refused when it is the current one or another account's (product rules §10).
+async fn free_address(state: &Services, user: &User, raw: Option<&str>) -> Result<String, AccountError> {
+    let address = super::email::canonical(raw.unwrap_or_default())
+        .map_err(|_| AccountError::Invalid(crate::text!("error.enrol.e_mail_address_not_valid")))?;
+    if address == user.email {
+        return Err(AccountError::Invalid(crate::text!(
+            "error.account.already_e_mail_address"
+        )));
+    }
+    if users::by_email(&state.db, &address)
+        .await?
+        .is_some_and(|other| other.id != user.id)
+    {
+        return Err(AccountError::Conflict(crate::text!(
+            "error.account.e_mail_belongs_another_account"
+        )));
+    }
+    Ok(address)
+}
+
+/// `POST /api/v1/me/email`: the new address; a code (valid `email_change_code_ttl_secs`) goes to it, so the
+/// holder shows they read it. Resends keep the cool-down of the other codes (`code_resend_secs`).
+pub async fn email_change_start(
+    state: &Services,
+    user: &User,
+    req: NewEmail,
+    client: &str,
+) -> Result<codes::Sent, AccountError> {
+    let address = free_address(state, user, req.email.as_deref()).await?;
+    let acc = &state.settings.accounts;
+    let now = state.clock.now();
+    if let Some(last) = store::last_code_sent(&state.db, &user.id, EMAIL_CHANGE_CODE).await? {
+        let retry_at = last.created_at + acc.code_resend_secs;
+        if retry_at > now {
+            return Err(codes::CodeError::TooSoon { retry_at }.into());
+        }
+    }
+    // The code goes to an address nobody has confirmed yet: it counts against the limits on unrequested mail.
+    codes::reserve_send_now(&state.db, &state.settings.limits, &address, now).await?;
+    let ttl = acc.email_change_code_ttl_secs;
+    let flow = Flow {
+        id: uuid::Uuid::now_v7().to_string(),
+        token_hash: None,
+        user_id: user.id.clone(),
+        kind: EMAIL_CHANGE.into(),
+        stage: FlowStage::EmailSent,
+        data: json!({ "email": address }).to_string(),
+        attempts: 0,
+        expires_at: now + ttl,
+    };
+    let mut tx = state.db.writer().begin().await?;
+    store::close_flows(&mut *tx, &user.id, EMAIL_CHANGE, now).await?;
+    store::insert_flow(&mut *tx, &flow, now).await?;
+    tx.commit().await?;
+    let sent = codes::send(
+        &state.db,
+        state.clock.as_ref(),
+        &state.settings,
+        &flow,
+        EMAIL_CHANGE_CODE,
+        &address,
+        ttl,
+        |code| {
+            notify::email(
+                &address,
+                &user.lang,
+                state.ca.public_base(),
+                Template::EmailChangeCode {
+                    code,
+                    minutes: ttl / 60,
+                },
+                "email_change_code",
+            )
+        },
+    )
+    .await?;
+    audit(state, &user.id, "email.change.start", "ok", client, json!({})).await;
+    Ok(sent)
+}
+
+/// `POST /api/v1/me/email/verify`: with the code from the new address and a TOTP code the address changes, the
+/// old address is told (with the contact link, in case it was not the holder), and every session ends.
+pub async fn email_change_verify(
+    state: &Services,
+    user: &User,
+    req: ConfirmEmail,
+    client: &str,
+) -> Result<String, AccountError> {
+    let flow = store::latest_flow(&state.db, &user.id, EMAIL_CHANGE)
+        .await?
+        .filter(|f| f.expires_at > state.clock.now() && f.stage == FlowStage::EmailSent)
+        .ok_or_else(|| AccountError::Conflict(crate::text!("error.account.ask_for_new_e_mail_code")))?;
+    let data: serde_json::Value = serde_json::from_str(&flow.data).unwrap_or_default();
+    let address = data["email"]
+        .as_str()
+        .ok_or_else(|| AccountError::Internal("e-mail change without an address".into()))?
+        .to_owned();
+    // The authenticator first: a wrong TOTP code leaves the e-mailed code usable.
+    crate::auth::totp::check_code(
+        &state.db,
+        &state.hsm,
+        &state.settings.auth,
+        state.clock.as_ref(),
+        &user.id,
+        req.totp.as_deref(),
+        client,
+    )
+    .await?;
+    codes::verify(
+        &state.db,
+        state.clock.as_ref(),
+        &state.settings.accounts,
+        &flow.id,
+        EMAIL_CHANGE_CODE,
+        req.code.as_deref(),
+    )
+    .await?;
+    let address = free_address(state, user, Some(&address)).await?;
+    let contact = format!("{}/contact", state.ca.public_base());
+    let notice = email(
+        user,
+        state,
+        Template::EmailChanged {
+            new_address: &mask_address(&address),
+            contact: &contact,
+        },
+        "email_changed",
+    );
+    let now = state.clock.now();
+    let mut tx = state.db.writer().begin().await?;
+    if !store::advance_flow(&mut *tx, &flow.id, FlowEvent::EmailChanged, None, now).await? {
+        return Err(AccountError::Conflict(crate::text!(
+            "error.account.step_was_already_done"
+        )));
+    }
+    match users::set_email(&mut tx, &user.id, &address).await {
+        Ok(()) => {}
+        Err(crate::db::DbError::Conflict(_)) => {
+            return Err(AccountError::Conflict(crate::text!(
+                "error.account.e_mail_belongs_another_account"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    store::revoke_all_sessions(&mut tx, &user.id).await?;
+    notify::enqueue(&mut *tx, state.clock.as_ref(), &notice).await?;
+    tx.commit().await?;
+    audit(
+        state,
+        &user.id,
+        "email.change.done",
+        "ok",
+        client,
+        json!({ "from": user.email, "to": address }),
+    )
+    .await;
+    Ok(address)
+}
+
+/// An address as the old mailbox is told it: the first character of the local part and the whole domain, so the
+/// notice confirms the change without handing a stranger the new address.
+fn mask_address(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}…@{domain}")
+        }
+        None => "…".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_address;
+
+    #[test]
+    fn the_old_mailbox_sees_only_the_first_letter_and_the_domain_of_the_new_address() {
+        assert_eq!(mask_address("ana.popescu@example.ro"), "a…@example.ro");
+        assert_eq!(mask_address("ă@x.ro"), "ă…@x.ro");
+    }
+}

@@ -50,6 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/me/phone").route(web::post().to(phone_new)))
             .service(web::resource("/me/language").route(web::post().to(set_language)))
             .service(web::resource("/me/phone/verify").route(web::post().to(phone_verify)))
+            .service(web::resource("/me/email").route(web::post().to(email_change_start)))
+            .service(web::resource("/me/email/verify").route(web::post().to(email_change_verify)))
             .service(web::resource("/me/consents").route(web::post().to(consent)))
             .service(web::resource("/me/export").route(web::get().to(export)))
             .service(web::resource("/me/erasure").route(web::post().to(erasure)))
@@ -435,6 +437,27 @@ async fn phone_verify(
 ) -> Result<HttpResponse, ApiError> {
     maintenance::phone_verify(&state.accounts(), &user.user, body.into_inner().code, &user.client).await?;
     Ok(logged_out(json!({ "status": "phone_changed", "sessions_ended": true })))
+}
+
+async fn email_change_start(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<maintenance::NewEmail>,
+) -> Result<HttpResponse, ApiError> {
+    let sent = maintenance::email_change_start(&state.accounts(), &user.user, body.into_inner(), &user.client).await?;
+    Ok(HttpResponse::Accepted().json(sent))
+}
+
+async fn email_change_verify(
+    state: web::Data<AppState>,
+    user: WebUser,
+    body: web::Json<maintenance::ConfirmEmail>,
+) -> Result<HttpResponse, ApiError> {
+    let email =
+        maintenance::email_change_verify(&state.accounts(), &user.user, body.into_inner(), &user.client).await?;
+    Ok(logged_out(
+        json!({ "status": "email_changed", "email": email, "sessions_ended": true }),
+    ))
 }
 
 async fn consent(

@@ -249,6 +249,8 @@ pub struct AccountSettings {
     pub sms_code_ttl_secs: i64,
     /// How long the phone-change codes (e-mail and SMS) work, in seconds.
     pub phone_change_code_ttl_secs: i64,
+    /// How long the code e-mailed to the new address of an e-mail change works, in seconds.
+    pub email_change_code_ttl_secs: i64,
     /// The least time between two codes of the same kind to the same user, in seconds.
     pub code_resend_secs: i64,
     /// Wrong entries that kill a code or a link.
@@ -290,6 +292,7 @@ impl Default for AccountSettings {
             invitation_ttl_secs: 72 * 3600,
             sms_code_ttl_secs: 10 * 60,
             phone_change_code_ttl_secs: 5 * 60,
+            email_change_code_ttl_secs: 5 * 60,
             code_resend_secs: 30 * 60,
             max_code_attempts: 3,
             recovery_link_ttl_secs: 3600,

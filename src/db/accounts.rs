@@ -58,6 +58,8 @@ pub enum FlowEvent {
     NewPhoneCodeSent,
     /// Phone change: the SMS code was right; the number is changed.
     PhoneChanged,
+    /// E-mail change: the code sent to the new address and the TOTP code were right; the address is changed.
+    EmailChanged,
     /// Pairing: the SMS code was right; the secret was shown, once.
     SecretShown,
     /// Pairing: the app's first code was right.
@@ -80,6 +82,7 @@ impl FlowEvent {
             FlowEvent::EmailVerified => (&[EmailSent], EmailVerified),
             FlowEvent::NewPhoneCodeSent => (&[EmailVerified], SmsSent),
             FlowEvent::PhoneChanged => (&[SmsSent], Done),
+            FlowEvent::EmailChanged => (&[EmailSent], Done),
             FlowEvent::SecretShown => (&[SmsSent], SecretShown),
             FlowEvent::Paired => (&[SecretShown], Done),
             FlowEvent::PairingFailed => (&[SecretShown], Closed),

@@ -564,6 +564,29 @@ pub async fn identity_of(db: &Db, user_id: &str) -> Result<Option<Recorded>, DbE
     }))
 }
 
+/// An operator's correction of a holder's accepted identity: the names, the personal numeric code and the
+/// document data (JSON) for the holder's next certificate; the verification time stays that of the identification.
+pub async fn correct_identity(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+    given_name: &str,
+    surname: &str,
+    personal_number: Option<&str>,
+    document: &str,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE identities SET given_name = $1, surname = $2, personal_number = $3, document = $4 WHERE user_id = $5",
+    )
+    .bind(given_name)
+    .bind(surname)
+    .bind(personal_number)
+    .bind(document)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Writes on the holder's account the names of the accepted identity (as on the document) and, when the holder
 /// confirmed it, the phone number of the identification.
 pub async fn apply_to_account(

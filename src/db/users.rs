@@ -237,6 +237,21 @@ pub async fn set_phone(conn: &mut sqlx::AnyConnection, user_id: &str, phone: &st
     Ok(())
 }
 
+/// Sets a user's e-mail address (a confirmed change; stored lower-case); an address taken meanwhile by another
+/// account is a [`DbError::Conflict`].
+pub async fn set_email(conn: &mut sqlx::AnyConnection, user_id: &str, email: &str) -> Result<(), DbError> {
+    let r = sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
+        .bind(email.to_lowercase())
+        .bind(user_id)
+        .execute(conn)
+        .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if DbError::is_unique_violation(&e) => Err(DbError::Conflict(format!("an account for {email}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Records that a user acknowledged the privacy notice of `version` at `at`.
 pub async fn set_privacy_ack(
     conn: &mut sqlx::AnyConnection,

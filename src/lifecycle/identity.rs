@@ -1053,6 +1053,203 @@ pub async fn resubmit(
     })
 }
 
+/// `POST /operator/users/{id}/identity`: an operator corrects a holder's identity data, with a reason. Blank or
+/// absent fields keep their value; `document`'s fields replace the recorded document's one by one.
+#[derive(Debug, Deserialize)]
+pub struct Correction {
+    pub reason: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub document: Option<Document>,
+}
+
+/// What a correction did. It applies to the holder's future certificates: an issued certificate keeps the data it
+/// was signed with (a certificate whose data became wrong is revoked with `affiliation_changed` and reissued).
+#[derive(Debug, serde::Serialize)]
+pub struct Corrected {
+    pub user_id: String,
+    /// The fields that changed (`given_name`, `surname`, `document.number`, …).
+    pub changed: Vec<String>,
+    /// Always `future_certificates`.
+    pub applies_to: &'static str,
+    /// The serials of the holder's valid certificates, which keep their data.
+    pub issued_certificates_unchanged: Vec<String>,
+}
+
+/// The longest reason an operator may give for a correction.
+const CORRECTION_REASON_MAX: usize = 500;
+
+fn blank(v: &Option<String>) -> bool {
+    v.as_deref().is_none_or(|s| s.trim().is_empty())
+}
+
+/// Overwrites `to`'s fields with `from`'s non-blank ones; returns the names of the fields that changed.
+fn merge_document(to: &mut Document, from: &Document) -> Vec<String> {
+    let mut changed = Vec::new();
+    let mut set = |name: &str, to: &mut Option<String>, from: &Option<String>| {
+        if !blank(from) {
+            let v = from.as_deref().map(|s| s.trim().to_owned());
+            if v.as_deref() != to.as_deref().map(str::trim) {
+                changed.push(format!("document.{name}"));
+                *to = v;
+            }
+        }
+    };
+    set("type", &mut to.doc_type, &from.doc_type);
+    set("country", &mut to.country, &from.country);
+    set("series", &mut to.series, &from.series);
+    set("number", &mut to.number, &from.number);
+    set("issued_on", &mut to.issued_on, &from.issued_on);
+    set("expires_on", &mut to.expires_on, &from.expires_on);
+    set("issuer", &mut to.issuer, &from.issuer);
+    set("personal_number", &mut to.personal_number, &from.personal_number);
+    changed
+}
+
+/// An operator corrects a holder's identity data (product rules §6: identity data via an operator): the names on
+/// the account and on the accepted identity, and the recorded document's data, checked as at identification (a
+/// document or personal numeric code on another account is refused). The correction, with the data before and
+/// after, is audited and the holder is told by e-mail in the same transaction. It applies to future
+/// certificates only ([`Corrected`]).
+pub async fn correct(
+    state: &Services,
+    user_id: &str,
+    req: Correction,
+    operator: &User,
+    client: &str,
+) -> Result<Corrected, LifecycleError> {
+    let reason = req.reason.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    if reason.is_empty() || reason.chars().count() > CORRECTION_REASON_MAX {
+        return Err(LifecycleError::Invalid(text!(
+            "error.identity.correction_reason_required",
+            max = CORRECTION_REASON_MAX
+        )));
+    }
+    let holder = db::users::by_id(&state.db, user_id)
+        .await?
+        .filter(|u| u.role == db::users::Role::Holder && u.status != db::users::UserStatus::Erased)
+        .ok_or_else(|| LifecycleError::NotFound(text!("error.identity.no_such_user")))?;
+    let recorded = db::identity::identity_of(&state.db, &holder.id).await?;
+    let name = |v: &Option<String>, old: &str, key: &str| -> Result<String, LifecycleError> {
+        if blank(v) {
+            return Ok(old.to_owned());
+        }
+        let v = v.as_deref().unwrap_or_default().trim().to_owned();
+        if v.chars().count() > 100 {
+            return Err(LifecycleError::Invalid(Text::new(format!(
+                "error.identity.document_{key}_required"
+            ))));
+        }
+        Ok(v)
+    };
+    let (old_given, old_surname) = match &recorded {
+        Some(r) => (r.given_name.clone(), r.surname.clone()),
+        None => (holder.given_name.clone(), holder.surname.clone()),
+    };
+    let given_name = name(&req.given_name, &old_given, "given_name")?;
+    let surname = name(&req.surname, &old_surname, "surname")?;
+    let mut changed = Vec::new();
+    if given_name != old_given || given_name != holder.given_name {
+        changed.push("given_name".to_owned());
+    }
+    if surname != old_surname || surname != holder.surname {
+        changed.push("surname".to_owned());
+    }
+    let before_doc: Option<Document> = recorded.as_ref().and_then(|r| serde_json::from_str(&r.document).ok());
+    let mut doc = before_doc.clone();
+    if let Some(new) = &req.document {
+        let Some(doc) = doc.as_mut() else {
+            return Err(LifecycleError::Conflict(text!("error.identity.no_identity_to_correct")));
+        };
+        changed.extend(merge_document(doc, new));
+    }
+    if changed.is_empty() {
+        return Err(LifecycleError::Invalid(text!(
+            "error.identity.correction_changes_nothing"
+        )));
+    }
+    let now = state.clock.now();
+    if let Some(doc) = doc.as_mut() {
+        doc.given_name = Some(given_name.clone());
+        doc.surname = Some(surname.clone());
+        if changed.iter().any(|c| c.starts_with("document.")) {
+            doc.validate(&state.settings.lifecycle.identity_documents, now)?;
+            let others = db::identity::other_holders_of(
+                state.db.writer(),
+                &holder.id,
+                &doc.key(),
+                doc.personal_key().as_deref(),
+            )
+            .await?;
+            if !others.is_empty() {
+                return Err(LifecycleError::Conflict(text!(
+                    "error.institutional.identity_document_already_used_on"
+                )));
+            }
+        }
+    }
+    let issued: Vec<String> = db::credentials::with_certificate_status(&state.db, &holder.id)
+        .await?
+        .into_iter()
+        .filter(|(_, _, status)| *status == db::credentials::CertificateStatus::Valid)
+        .map(|(_, serial, _)| serial)
+        .collect();
+    let before = json!({
+        "given_name": old_given,
+        "surname": old_surname,
+        "account_name": format!("{} {}", holder.given_name, holder.surname),
+        "document": before_doc,
+    });
+    let after = json!({ "given_name": given_name, "surname": surname, "document": doc });
+    let actor = format!("operator:{}", operator.id);
+    let fields = changed.join(", ");
+    let mut tx = state.db.writer().begin().await?;
+    db::identity::apply_to_account(&mut tx, &holder.id, &given_name, &surname, None).await?;
+    if let (Some(_), Some(doc)) = (&recorded, &doc) {
+        let doc_json =
+            serde_json::to_string(doc).map_err(|e| LifecycleError::Invalid(text!("error.http.detail", detail = e)))?;
+        let personal = doc.personal_number.as_deref().map(str::trim).filter(|p| !p.is_empty());
+        db::identity::correct_identity(&mut tx, &holder.id, &given_name, &surname, personal, &doc_json).await?;
+    }
+    let event = crate::audit::Event {
+        actor: &actor,
+        action: "identity.correct",
+        target: &holder.id,
+        outcome: "ok",
+        client,
+        details: json!({
+            "reason": reason,
+            "changed": changed,
+            "before": before,
+            "after": after,
+            "applies_to": "future_certificates",
+            "issued_certificates_unchanged": issued,
+        }),
+    };
+    db::audit::insert(&mut *tx, &crate::audit::row(state.clock.as_ref(), &event)).await?;
+    let told = Template::IdentityCorrected {
+        fields: &fields,
+        reason: &reason,
+        certificates: issued.len() as i64,
+    };
+    crate::notify::tell(
+        &mut tx,
+        state.clock.as_ref(),
+        state.ca.public_base(),
+        &holder,
+        told,
+        "identity_corrected",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Corrected {
+        user_id: holder.id,
+        changed,
+        applies_to: "future_certificates",
+        issued_certificates_unchanged: issued,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::valid_cnp;

@@ -626,6 +626,101 @@ pub async fn record_identity(
     view(state, order_id).await
 }
 
+/// `POST /operator/institutional-orders/{id}/cancel`.
+#[derive(Debug, Deserialize)]
+pub struct CancelRequest {
+    pub reason: Option<String>,
+}
+
+/// The states in which an institutional order may be cancelled: nothing was issued yet (documents awaited, or
+/// recorded and the holder has not issued).
+pub const CANCELLABLE: [OrderState; 2] = [OrderState::AwaitingDocuments, OrderState::Accepted];
+
+/// An operator cancels an institutional order, with a reason, only while nothing was issued: the order is
+/// cancelled (a transition of the one table, recorded in its history with the reason), the institution's contact
+/// is told by e-mail in the same transaction, and the cancellation is audited.
+pub async fn cancel(
+    state: &Services,
+    order_id: &str,
+    req: CancelRequest,
+    operator: &User,
+    client: &str,
+) -> Result<InstitutionalOrder, LifecycleError> {
+    let reason = req.reason.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    if reason.is_empty() {
+        return Err(LifecycleError::Invalid(text!(
+            "error.institutional.cancel_reason_required"
+        )));
+    }
+    if reason.chars().count() > 1000 {
+        return Err(LifecycleError::Invalid(
+            text!("error.institutional.has_at_most_characters", what => text!("error.institutional.reason"), max = 1000),
+        ));
+    }
+    let now = state.clock.now();
+    let actor = format!("operator:{}", operator.id);
+    let mut tx = state.db.writer().begin().await?;
+    let order = orders::order_row(&mut *tx, order_id)
+        .await?
+        .ok_or_else(|| LifecycleError::NotFound(text!("error.institutional.no_such_institutional_order")))?;
+    let Some(r) = db::institutional::to_invoice(&mut tx, order_id).await? else {
+        // Not institutional, or invoiced: invoiced means issued. (The transaction holds SQLite's one writer.)
+        tx.rollback().await?;
+        let institutional = db::orders::get(&state.db, order_id, None)
+            .await?
+            .is_some_and(|o| o.channel == "institutional");
+        return Err(if institutional {
+            LifecycleError::Conflict(
+                text!("error.institutional.cancel_only_before_issuance", state => Text::state(order.state.as_str())),
+            )
+        } else {
+            LifecycleError::NotFound(text!("error.institutional.no_such_institutional_order"))
+        });
+    };
+    // `Void` cancels from any state before issuance; the institutional channel only reaches these two.
+    if !CANCELLABLE.contains(&order.state)
+        || !orders::transition(
+            &mut tx,
+            order_id,
+            OrderEvent::Void,
+            &actor,
+            &format!("cancelled by an operator: {reason}"),
+            now,
+        )
+        .await?
+    {
+        return Err(LifecycleError::Conflict(
+            text!("error.institutional.cancel_only_before_issuance", state => Text::state(order.state.as_str())),
+        ));
+    }
+    let lang = serde_json::from_str::<Value>(&r.invoice)
+        .ok()
+        .and_then(|v| v["lang"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "ro".into());
+    let m = notify::email(
+        &r.institution_email,
+        &lang,
+        state.ca.public_base(),
+        Template::InstitutionalCancelled {
+            order: &r.registration_number,
+            reason: &reason,
+        },
+        "institutional_cancelled",
+    );
+    notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+    let event = crate::audit::Event {
+        actor: &actor,
+        action: "institutional.order.cancel",
+        target: order_id,
+        outcome: "ok",
+        client,
+        details: json!({ "order": r.registration_number, "from": order.state.as_str(), "reason": reason }),
+    };
+    db::audit::insert(&mut *tx, &crate::audit::row(state.clock.as_ref(), &event)).await?;
+    tx.commit().await?;
+    view(state, order_id).await
+}
+
 /// Inside issuance's transaction: an institutional order is invoiced once its certificate is issued — the next
 /// number of the year's counter, due the configured days later — and the institution gets the invoice's link (a
 /// new one: the link is kept only as a hash). Web orders (invoiced at payment) are left alone.

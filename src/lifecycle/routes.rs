@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/operator/credentials/{id}/revoke").route(web::post().to(op_revoke)))
         .service(web::resource("/operator/users").route(web::get().to(op_users)))
         .service(web::resource("/operator/users/{id}/totp-unlock").route(web::post().to(op_totp_unlock)))
+        .service(web::resource("/operator/users/{id}/identity").route(web::post().to(op_identity_correct)))
         .service(web::resource("/operator/orders").route(web::get().to(op_orders)))
         .service(web::resource("/operator/audit/verify").route(web::get().to(op_audit)))
         .service(web::resource("/operator/lifecycle/run").route(web::post().to(op_run)))
@@ -63,6 +64,7 @@ fn configure_institutional(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/operator/institutional-orders/{id}/identity").route(web::post().to(institutional_identity)),
     )
+    .service(web::resource("/operator/institutional-orders/{id}/cancel").route(web::post().to(institutional_cancel)))
     .service(
         web::resource("/operator/institutional-orders/{id}/proforma.pdf")
             .route(web::get().to(institutional_operator_proforma)),
@@ -374,6 +376,15 @@ async fn op_totp_unlock(
     Ok(HttpResponse::Ok().json(json!({ "status": "unlocked" })))
 }
 
+async fn op_identity_correct(
+    state: web::Data<AppState>,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<identity::Correction>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(identity::correct(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?))
+}
+
 async fn op_users(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(super::operator_users(&state).await?))
 }
@@ -437,6 +448,15 @@ async fn institutional_identity(
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
         .json(institutional::record_identity(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?))
+}
+
+async fn institutional_cancel(
+    state: web::Data<AppState>,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<institutional::CancelRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(institutional::cancel(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?))
 }
 
 async fn institutional_operator_proforma(

@@ -36,6 +36,10 @@ pub enum Template<'a> {
     PasswordRecovery { link: &'a str, valid_minutes: i64 },
     /// The password was changed (security notice).
     PasswordChanged,
+    /// §6: the code that confirms a new e-mail address, sent to that address.
+    EmailChangeCode { code: &'a str, minutes: i64 },
+    /// §6: to the old address: the account's e-mail was changed (the new one masked), with the contact link.
+    EmailChanged { new_address: &'a str, contact: &'a str },
     /// #8: configure the authorisation mechanism (2FA postponed).
     ConfigureAuthorisation { link: &'a str },
     /// #6: the order was placed.
@@ -109,6 +113,13 @@ pub enum Template<'a> {
         valid_from: &'a str,
         valid_to: &'a str,
     },
+    /// §6: an operator corrected the holder's identity data (the fields, the reason); it applies to future
+    /// certificates, and `certificates` valid ones keep their data.
+    IdentityCorrected {
+        fields: &'a str,
+        reason: &'a str,
+        certificates: i64,
+    },
     /// An operator cleared the holder's authorisation lock (five wrong codes), with the reason.
     TotpUnlocked { reason: &'a str },
     /// #14: a certificate was revoked.
@@ -132,6 +143,8 @@ pub enum Template<'a> {
         lead_days: i64,
         payment_days: i64,
     },
+    /// §13: to an institution: an operator cancelled its order before issuance, with the reason.
+    InstitutionalCancelled { order: &'a str, reason: &'a str },
     /// §13: to an institution: the invoice, issued after the certificate, with its due date.
     InstitutionalInvoice {
         order: &'a str,
@@ -204,6 +217,14 @@ mod tests {
                 valid_minutes: 60,
             },
             Template::PasswordChanged,
+            Template::EmailChangeCode {
+                code: "123456",
+                minutes: 5,
+            },
+            Template::EmailChanged {
+                new_address: "a…@example.ro",
+                contact: "C",
+            },
             Template::ConfigureAuthorisation { link: "L" },
             Template::OrderPlaced {
                 order: "O",
@@ -273,6 +294,11 @@ mod tests {
                 reason: "R",
             },
             Template::TotpUnlocked { reason: "R" },
+            Template::IdentityCorrected {
+                fields: "given_name",
+                reason: "R",
+                certificates: 1,
+            },
             Template::ContactReceived {
                 number: 7,
                 topic: "complaint",
@@ -284,6 +310,10 @@ mod tests {
                 number: 7,
                 answer: "A",
                 link: "L",
+            },
+            Template::InstitutionalCancelled {
+                order: "O",
+                reason: "R",
             },
             Template::InstitutionalProforma {
                 order: "O",

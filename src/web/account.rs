@@ -40,6 +40,7 @@ pub const TEMPLATES: &[Template] = &[
         include_str!("templates/account/recovery_link.html"),
     ),
     ("account/settings.html", include_str!("templates/account/settings.html")),
+    ("account/revoke.html", include_str!("templates/account/revoke.html")),
 ];
 
 /// This area's static files.
@@ -75,7 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/pairing/lost").route(web::get().to(pairing_lost)))
         .service(web::resource("/password-recovery").route(web::get().to(recovery)))
         .service(web::resource("/password-recovery/{token}").route(web::get().to(recovery_link)))
-        .service(web::resource("/settings").route(web::get().to(settings)));
+        .service(web::resource("/settings").route(web::get().to(settings)))
+        .service(web::resource("/certificates/{id}/revoke").route(web::get().to(revoke)));
 }
 
 #[derive(serde::Deserialize)]
@@ -302,7 +304,8 @@ async fn recovery_link(
     ))
 }
 
-/// `/settings`: the user's data, password change, phone change, the authenticator's re-pairing, consents, the
+/// `/settings`: the user's data, password change, phone change, e-mail change (a code to the new address and a
+/// TOTP code), the authenticator's re-pairing, consents, the
 /// data export and the erasure request.
 async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let user = &page.user()?.user;
@@ -326,6 +329,7 @@ async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse
                 .is_some_and(|c| c.granted),
             apps => Value::from_serialize(&apps),
             phone_minutes => state.settings.accounts.phone_change_code_ttl_secs / 60,
+            email_minutes => state.settings.accounts.email_change_code_ttl_secs / 60,
             ..code_numbers(&state)
         },
     ))
@@ -335,4 +339,47 @@ async fn settings(page: Page, state: web::Data<AppState>) -> Result<HttpResponse
 fn tail(phone: &str) -> String {
     let n = phone.chars().count();
     phone.chars().skip(n.saturating_sub(2)).collect()
+}
+
+/// The RFC 5280 reasons a holder may give (`privilege_withdrawn`, fraud, is an operator's finding).
+const HOLDER_REVOCATION_REASONS: [&str; 5] = [
+    "key_compromise",
+    "affiliation_changed",
+    "superseded",
+    "cessation_of_operation",
+    "unspecified",
+];
+
+/// `/certificates/{id}/revoke`: the holder's own certificate, the reasons, what revocation does, the TOTP code and
+/// a confirmation; the form goes to `POST /api/v1/me/credentials/{id}/revoke`, then back to the certificates.
+async fn revoke(page: Page, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let user = &page.user()?.user;
+    let list = page.ok(crate::lifecycle::issuance::list_in(&state, user, page.lang.code()).await)?;
+    let cert = list
+        .certificates
+        .into_iter()
+        .find(|c| c.credential_id == *id)
+        .ok_or_else(|| {
+            page.error(crate::error::ApiError::not_found(crate::text!(
+                "error.account.no_such_credential"
+            )))
+        })?;
+    Ok(page.render(
+        "account/revoke.html",
+        context! {
+            cert => context! {
+                credential_id => cert.credential_id.clone(),
+                id_path => encode_component(&cert.credential_id),
+                serial => cert.certificate_serial.clone(),
+                status => Value::from_serialize(cert.status),
+                valid_to => cert.valid_to.clone(),
+                left => cert.transactions.left,
+            },
+            revocable => matches!(
+                cert.status,
+                crate::db::credentials::StatusAt::Valid | crate::db::credentials::StatusAt::NotYetValid
+            ),
+            reasons => Value::from_serialize(HOLDER_REVOCATION_REASONS),
+        },
+    ))
 }

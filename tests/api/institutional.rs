@@ -606,3 +606,102 @@ fn journey(app: TestApp) {
     );
     assert!(en.contains("By courier, notarised or lawyer-attested sworn statement"));
 }
+
+/// The audit rows of `action` (their `details`, one a line), read from the SQLite file as an auditor would.
+fn audited(app: &TestApp, action: &str) -> String {
+    let out = common::run(
+        "sqlite3",
+        &[
+            app.data_dir.join("parafa.db").to_str().expect("path"),
+            &format!("SELECT actor || ' ' || details FROM audit_events WHERE action = '{action}'"),
+        ],
+        &[],
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_operator_cancels_an_institutional_order_before_issuance_with_a_reason() {
+    let app = TestApp::spawn();
+    let operator = app.create_operator("oana@parafa.example");
+    let op = app.web_login(&operator);
+    let other = app.create_account("ana@example.com", false);
+    let other_cookie = app.web_login(&other);
+    let place = || {
+        let (s, order) = app.call(
+            "POST",
+            "/api/v1/operator/institutional-orders",
+            Some(&op),
+            Some(order_body()),
+        );
+        assert_eq!(s, 201, "{order}");
+        (
+            order["id"].as_str().unwrap().to_owned(),
+            order["registration_number"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (id, number) = place();
+    let cancel = format!("/api/v1/operator/institutional-orders/{id}/cancel");
+
+    // The console offers it, with its reason field.
+    let (_, en) = app.page("/operator", "en", Some(&op));
+    assert!(
+        en.contains(&format!("id=\"inst-cancel-{id}\"")) && en.contains(&format!("data-api=\"{cancel}\"")),
+        "the cancel form in the console"
+    );
+    assert!(en.contains(&format!("id=\"inst-cancel-reason-{id}\" name=\"reason\"")));
+
+    // Only operators, only with a reason, only existing institutional orders.
+    let (s, _) = app.call("POST", &cancel, Some(&other_cookie), Some(json!({"reason": "no"})));
+    assert_eq!(s, 403);
+    for body in [json!({}), json!({"reason": "   "})] {
+        let (s, out) = app.call("POST", &cancel, Some(&op), Some(body));
+        assert_eq!((s, out["error"].as_str()), (400, Some("invalid_request")), "{out}");
+    }
+    let (s, _) = app.call(
+        "POST",
+        "/api/v1/operator/institutional-orders/no-such-order/cancel",
+        Some(&op),
+        Some(json!({"reason": "x"})),
+    );
+    assert_eq!(s, 404);
+
+    // Awaiting its documents: cancelled, the institution told with the reason, audited with the operator.
+    let reason = "the procurement was annulled by the institution";
+    let (s, out) = app.call("POST", &cancel, Some(&op), Some(json!({ "reason": reason })));
+    assert_eq!((s, out["state"].as_str()), (200, Some("cancelled")), "{out}");
+    let mail = app.message(INSTITUTION_EMAIL, 2);
+    assert!(mail.contains("Kind: institutional_cancelled"), "{mail}");
+    assert!(mail.contains(&number) && mail.contains(reason), "{mail}");
+    let rows = audited(&app, "institutional.order.cancel");
+    assert!(
+        rows.contains(&format!("operator:{}", operator.user_id)) && rows.contains(reason) && rows.contains(&number),
+        "{rows}"
+    );
+    // A second time: the order is no longer in a state that can be cancelled.
+    let (s, out) = app.call("POST", &cancel, Some(&op), Some(json!({ "reason": reason })));
+    assert_eq!((s, out["error"].as_str()), (409, Some("conflict")), "{out}");
+    let (_, en) = app.page("/operator", "en", Some(&op));
+    assert!(
+        !en.contains(&format!("id=\"inst-cancel-{id}\"")),
+        "no cancel form on a cancelled order"
+    );
+
+    // Accepted (identification recorded) but not issued: still cancellable; the holder cannot issue it afterwards.
+    let (id, _) = place();
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/operator/institutional-orders/{id}/identity"),
+        Some(&op),
+        Some(json!({"method": "in_person", "document": document("1800101221144")})),
+    );
+    assert_eq!((s, out["state"].as_str()), (200, Some("accepted")), "{out}");
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/operator/institutional-orders/{id}/cancel"),
+        Some(&op),
+        Some(json!({"reason": "duplicate order"})),
+    );
+    assert_eq!((s, out["state"].as_str()), (200, Some("cancelled")), "{out}");
+    assert!(app.cli_ok(&["admin", "audit", "verify"]).contains("intact"));
+}

@@ -108,7 +108,12 @@ fn world_on(app: TestApp) -> World {
 
 /// Order → payment → identification → operator acceptance → issuance; returns (order id, issue answer).
 fn issue_new(w: &World, key: &str) -> (String, Value) {
-    let order = paid_order(&w.app, &w.cookie, "new", 1);
+    issue(w, "new", key)
+}
+
+/// As [`issue_new`], for an order of `kind` (`new` or `reissue`).
+fn issue(w: &World, kind: &str, key: &str) -> (String, Value) {
+    let order = paid_order(&w.app, &w.cookie, kind, 1);
     let link = identity_link(&w.app, &w.cookie, &order);
     let out = complete(&w.app, &link, document("123456", "2900101221142"));
     assert_eq!(out["state"], "under_review", "{out}");
@@ -810,4 +815,254 @@ fn another_holder_reaches_none_of_a_holders_orders_payments_or_certificates() {
         None,
     );
     assert_eq!(s, 200);
+}
+
+#[test]
+fn after_expiry_a_reissue_gives_a_new_key_and_certificate_that_sign() {
+    let mut w = world();
+    let (_, first) = issue_new(&w, "p256");
+    let old_cred = first["credential_id"].as_str().unwrap().to_owned();
+    let (_, certs) = w.app.call("GET", "/api/v1/me/certificates", Some(&w.cookie), None);
+    let old_serial = certs["certificates"][0]["certificate_serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A year and a day later the certificate has expired (package 1: one year); sessions have ended too.
+    w.app.advance_clock(366 * 86_400);
+    w.cookie = w.app.web_login(&w.holder);
+    let operator = w.app.create_operator("radu@parafa.example");
+    w.op = w.app.web_login(&operator);
+    let (s, certs) = w.app.call("GET", "/api/v1/me/certificates", Some(&w.cookie), None);
+    assert_eq!(s, 200, "{certs}");
+    assert_eq!(certs["certificates"][0]["status"], "expired", "{certs}");
+    assert_eq!(certs["actions"], json!(["new_certificate"]), "{certs}");
+
+    // The reissue: order, sandbox payment, sandbox identification, an operator's acceptance, issuance at the TOTP.
+    let (order, issued) = issue(&w, "reissue", "rsa2048");
+    let app = &w.app;
+    let o = order_state(app, &w.cookie, &order);
+    assert_eq!(
+        (o["kind"].as_str(), o["state"].as_str()),
+        (Some("reissue"), Some("fulfilled")),
+        "{o}"
+    );
+    let new_cred = issued["credential_id"].as_str().unwrap().to_owned();
+    assert_ne!(new_cred, old_cred, "a new credential");
+    let (_, certs) = app.call("GET", "/api/v1/me/certificates", Some(&w.cookie), None);
+    let list = certs["certificates"].as_array().unwrap();
+    let new = list
+        .iter()
+        .find(|c| c["credential_id"] == new_cred.as_str())
+        .unwrap_or_else(|| panic!("the new certificate: {certs}"));
+    assert_eq!(new["status"], "valid", "{new}");
+    let new_serial = new["certificate_serial"].as_str().unwrap().to_owned();
+    assert_ne!(new_serial, old_serial, "a different serial");
+    let old_key = std::fs::read_to_string(app.holder_public_key(&old_serial)).unwrap();
+    let new_key_path = app.holder_public_key(&new_serial);
+    let new_key = std::fs::read_to_string(&new_key_path).unwrap();
+    assert_ne!(old_key, new_key, "a new key pair");
+
+    // The new certificate signs (CSC signHash with a SAD bound by a TOTP code), as openssl verifies; the old one
+    // no longer authorises.
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(b"signed after the reissue").to_vec();
+    let hash = base64::engine::general_purpose::STANDARD.encode(&digest);
+    let token = app.login(&w.holder);
+    let otp = app.fresh_totp(&w.holder);
+    let (s, out) = app.csc(
+        "/csc/v2/credentials/authorize",
+        &token,
+        &json!({"credentialID": old_cred, "numSignatures": 1, "hashes": [hash], "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "OTP": otp}),
+    );
+    assert_eq!(s, 400, "the expired credential: {out}");
+    let otp = app.fresh_totp(&w.holder);
+    let (s, auth) = app.csc(
+        "/csc/v2/credentials/authorize",
+        &token,
+        &json!({"credentialID": new_cred, "numSignatures": 1, "hashes": [hash], "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "OTP": otp}),
+    );
+    assert_eq!(s, 200, "{auth}");
+    let (s, signed) = app.csc(
+        "/csc/v2/signatures/signHash",
+        &token,
+        &json!({"credentialID": new_cred, "SAD": auth["SAD"], "hashes": [hash], "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"}),
+    );
+    assert_eq!(s, 200, "{signed}");
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signed["signatures"][0].as_str().unwrap())
+        .unwrap();
+    assert!(
+        common::openssl_verifies(&new_key_path, &digest, &signature, &["digest:sha256"]),
+        "the signature verifies against the new certificate's key"
+    );
+    let other = sha2::Sha256::digest(b"something else").to_vec();
+    assert!(!common::openssl_verifies(
+        &new_key_path,
+        &other,
+        &signature,
+        &["digest:sha256"]
+    ));
+    assert_eq!(app.books(&new_cred), (1, 1));
+}
+
+/// The audit rows of `action` (actor and details, one a line), read from the SQLite file as an auditor would.
+fn audited(app: &TestApp, action: &str) -> String {
+    let out = common::run(
+        "sqlite3",
+        &[
+            app.data_dir.join("parafa.db").to_str().expect("path"),
+            &format!("SELECT actor || ' ' || details FROM audit_events WHERE action = '{action}'"),
+        ],
+        &[],
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_operator_corrects_a_holders_identity_with_a_reason_for_future_certificates() {
+    let w = world();
+    let (_, issued) = issue_new(&w, "p256");
+    let app = &w.app;
+    let id = w.holder.user_id.clone();
+    let path = format!("/api/v1/operator/users/{id}/identity");
+    let (_, certs) = app.call("GET", "/api/v1/me/certificates", Some(&w.cookie), None);
+    let serial = certs["certificates"][0]["certificate_serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The console's form, and what it says about issued certificates.
+    let (s, en) = app.page("/operator", "en", Some(&w.op));
+    assert_eq!(s, 200);
+    assert!(en.contains(&format!("id=\"identity-correct-{id}\"")) && en.contains(&format!("data-api=\"{path}\"")));
+    assert!(en.contains("applies to the certificates issued from now on"), "{en}");
+    let (_, ro) = app.page("/operator", "ro", Some(&w.op));
+    assert!(ro.contains("Corectura se aplică certificatelor emise de acum înainte"));
+
+    // Refused: a holder, no reason, nothing to change, an unknown user.
+    let (s, _) = app.call(
+        "POST",
+        &path,
+        Some(&w.cookie),
+        Some(json!({"reason": "r", "given_name": "X"})),
+    );
+    assert_eq!(s, 403);
+    let (s, out) = app.call("POST", &path, Some(&w.op), Some(json!({"given_name": "Ana Maria"})));
+    assert_eq!(s, 400, "the reason is required: {out}");
+    let (s, out) = app.call(
+        "POST",
+        &path,
+        Some(&w.op),
+        Some(json!({"reason": "typo", "given_name": "Ana-Maria", "document": {"number": "123456"}})),
+    );
+    assert_eq!(s, 400, "nothing changes: {out}");
+    let (s, _) = app.call(
+        "POST",
+        "/api/v1/operator/users/nobody/identity",
+        Some(&w.op),
+        Some(json!({"reason": "r", "given_name": "X"})),
+    );
+    assert_eq!(s, 404);
+    // A document is corrected only once an identity was accepted.
+    let fresh = app.create_account("ion@example.com", false);
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/operator/users/{}/identity", fresh.user_id),
+        Some(&w.op),
+        Some(json!({"reason": "r", "document": {"number": "999999"}})),
+    );
+    assert_eq!(s, 409, "{out}");
+
+    // The correction: audited with before and after, the holder told; issued certificates keep their data.
+    let reason = "the document shows the given name without a hyphen (ticket 17)";
+    let mails_before = app.messages_to("ana@example.com", 0).len();
+    let (s, out) = app.call(
+        "POST",
+        &path,
+        Some(&w.op),
+        Some(json!({"reason": reason, "given_name": "Ana Maria", "document": {"number": "123457"}})),
+    );
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(out["changed"], json!(["given_name", "document.number"]), "{out}");
+    assert_eq!(out["applies_to"], "future_certificates");
+    assert_eq!(out["issued_certificates_unchanged"], json!([serial]));
+    let rows = audited(app, "identity.correct");
+    assert!(rows.contains(reason) && rows.contains("operator:"), "{rows}");
+    let details: Value = serde_json::from_str(rows.split_once(' ').unwrap().1.trim()).unwrap();
+    assert_eq!(details["before"]["given_name"], "Ana-Maria", "{details}");
+    assert_eq!(details["after"]["given_name"], "Ana Maria", "{details}");
+    assert_eq!(details["before"]["document"]["number"], "123456", "{details}");
+    assert_eq!(details["after"]["document"]["number"], "123457", "{details}");
+    let mail = app
+        .messages_to("ana@example.com", mails_before + 1)
+        .into_iter()
+        .find(|m| m.contains("Kind: identity_corrected"))
+        .expect("the holder is told");
+    assert!(mail.contains(reason) && mail.contains("given_name"), "{mail}");
+    let (_, me) = app.call("GET", "/api/v1/me", Some(&w.cookie), None);
+    assert_eq!(me["given_name"], "Ana Maria", "{me}");
+    let cert = app.cli_ok(&["admin", "cert", &serial]);
+    let dir = tempfile::tempdir().unwrap();
+    let pem = write(dir.path(), "issued.pem", cert.as_bytes());
+    let text = run_ok("openssl", &["x509", "-in", pem.to_str().unwrap(), "-noout", "-subject"]);
+    assert!(
+        text.contains("GN = Ana-Maria"),
+        "the issued certificate is unchanged: {text}"
+    );
+    assert_eq!(issued["credential_id"].as_str().map(|c| c.is_empty()), Some(false));
+    assert!(app.cli_ok(&["admin", "audit", "verify"]).contains("intact"));
+}
+
+#[test]
+fn the_console_unlocks_a_holders_authorisation_with_a_reason() {
+    let app = TestApp::spawn();
+    let holder = app.create_holder("ana@example.com", "p256", 1);
+    let operator = app.create_operator("oana@parafa.example");
+    let op = app.web_login(&operator);
+    let cookie = app.web_login(&holder);
+    let id = &holder.user_id;
+    let api = format!("/api/v1/operator/users/{id}/totp-unlock");
+    let (s, en) = app.page("/operator", "en", Some(&op));
+    assert_eq!(s, 200);
+    assert!(
+        en.contains(&format!("id=\"totp-unlock-{id}\"")) && en.contains(&format!("data-api=\"{api}\"")),
+        "the unlock button's form"
+    );
+    assert!(en.contains(&format!(
+        "id=\"totp-unlock-reason-{id}\" name=\"reason\" type=\"text\" required"
+    )));
+    let (_, ro) = app.page("/operator", "ro", Some(&op));
+    assert!(ro.contains("Deblochează autorizarea"));
+
+    // Five wrong codes lock the authorisation (here on the revocation form, which asks for one).
+    let good = app.fresh_totp(&holder);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        app.call(
+            "POST",
+            &format!("/api/v1/me/credentials/{}/revoke", holder.credential_id),
+            Some(&cookie),
+            Some(json!({"reason": "unspecified", "totp": wrong})),
+        );
+    }
+    // Sent as the console's form sends it: the reason is required, then the lock is cleared.
+    let mails_before = app.messages_to(&holder.email, 0).len();
+    let (s, out) = app.call("POST", &api, Some(&op), Some(json!({"reason": ""})));
+    assert_eq!(s, 400, "{out}");
+    let (s, out) = app.call(
+        "POST",
+        &api,
+        Some(&op),
+        Some(json!({"reason": "called the holder back"})),
+    );
+    assert_eq!((s, out["status"].as_str()), (200, Some("unlocked")), "{out}");
+    assert!(audited(&app, "totp.unlock").contains("called the holder back"));
+    let mail = app
+        .messages_to(&holder.email, mails_before + 1)
+        .into_iter()
+        .find(|m| m.contains("Kind: totp_unlocked"))
+        .expect("the holder is told");
+    assert!(mail.contains("called the holder back"), "{mail}");
 }

@@ -516,3 +516,128 @@ fn erasure_asks_the_password_and_a_totp_code_then_revokes_and_destroys_the_keys(
     });
     assert!(told, "the revocation e-mail names the certificate");
 }
+
+/// The `data-api` of the form `id` in a page, unescaped.
+fn form_api(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in:\n{html}"));
+    let tag = &html[at..at + html[at..].find('>').expect("tag end")];
+    let key = "data-api=\"";
+    let start = tag.find(key).expect("data-api") + key.len();
+    tag[start..start + tag[start..].find('"').expect("quote")].replace("&#x2f;", "/")
+}
+
+#[test]
+fn the_holder_revokes_from_the_certificates_page_and_crl_ocsp_and_the_email_say_so() {
+    let app = TestApp::spawn();
+    let pki = pki(&app);
+    let ana = app.create_holder("ana@example.com", "p256", 1);
+    let pem = holder_pem(&app, &ana.certificate_serial, "ana");
+    let cred = ana.credential_id.clone();
+    let cookie = app.web_login(&ana);
+    app.consent(&cookie);
+
+    // The certificates page leads to the revocation page.
+    let (s, html) = app.page("/certificates", "ro", Some(&cookie));
+    assert_eq!(s, 200, "{html}");
+    let link = format!("id=\"revoke-{cred}\" href=\"/certificates/{cred}/revoke\"");
+    assert!(html.contains(&link), "{html}");
+    let path = format!("/certificates/{cred}/revoke");
+    let (s, ro) = app.page(&path, "ro", Some(&cookie));
+    assert_eq!(s, 200, "{ro}");
+    assert!(ro.contains("Motivul revocării") && ro.contains("definitivă"), "{ro}");
+    let (_, html) = app.page(&path, "en", Some(&cookie));
+    assert!(
+        html.contains("Reason for revocation") && html.contains(&ana.certificate_serial),
+        "{html}"
+    );
+    for reason in [
+        "key_compromise",
+        "affiliation_changed",
+        "superseded",
+        "cessation_of_operation",
+        "unspecified",
+    ] {
+        assert!(
+            html.contains(&format!("name=\"reason\" type=\"radio\" value=\"{reason}\"")),
+            "{reason}: {html}"
+        );
+    }
+    // The confirmation: an acknowledgement the browser requires and a question before sending.
+    assert!(
+        html.contains("id=\"revoke-ack\" type=\"checkbox\" data-skip required"),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"revoke-submit\" class=\"danger\" type=\"submit\" data-confirm="),
+        "{html}"
+    );
+    assert!(html.contains("name=\"totp\""), "{html}");
+    let api = form_api(&html, "revoke-form");
+    assert_eq!(api, format!("/api/v1/me/credentials/{cred}/revoke"));
+    let (s, _) = app.page(&format!("/certificates/{}/revoke", "not-mine"), "en", Some(&cookie));
+    assert_eq!(s, 404, "only one's own certificates");
+
+    // Sent as the form sends it: a wrong code revokes nothing, the right one revokes.
+    let good = app.fresh_totp(&ana);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    let (s, out) = app.call(
+        "POST",
+        &api,
+        Some(&cookie),
+        Some(json!({"reason": "key_compromise", "totp": wrong})),
+    );
+    assert_eq!(s, 401, "{out}");
+    assert!(ocsp(&app, &pki, &pem).contains(": good"));
+    let mails_before = app.messages_to(&ana.email, 0).len();
+    let (s, out) = app.call(
+        "POST",
+        &api,
+        Some(&cookie),
+        Some(json!({"reason": "key_compromise", "totp": app.fresh_totp(&ana)})),
+    );
+    assert_eq!((s, out["status"].as_str()), (200, Some("revoked")), "{out}");
+
+    // The certificate shows revoked, and cannot be revoked again from the page.
+    let (_, html) = app.page("/certificates", "en", Some(&cookie));
+    assert!(
+        html.contains(&format!("id=\"cert-{cred}\" data-status=\"revoked\"")),
+        "{html}"
+    );
+    assert!(!html.contains(&link), "no revocation link on a revoked certificate");
+    let (_, html) = app.page(&path, "en", Some(&cookie));
+    assert!(
+        html.contains("id=\"revoke-not-possible\"") && !html.contains("id=\"revoke-form\""),
+        "{html}"
+    );
+
+    // The e-mail (rules §12 row 14) gives the reason and the effect.
+    let mail = app
+        .messages_to(&ana.email, mails_before + 1)
+        .into_iter()
+        .find(|m| m.contains("Kind: certificate_revoked"))
+        .expect("the revocation e-mail");
+    assert!(
+        mail.contains(&ana.certificate_serial) && mail.contains("key_compromise"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Nu mai poate semna") || mail.contains("can no longer sign"),
+        "the effect: {mail}"
+    );
+
+    // The CRL and OCSP, as openssl reads them.
+    let crl = crl_text(&app, "/pki/crl", &pki);
+    assert!(crl.contains("verify OK"), "{crl}");
+    assert!(
+        crl.contains(&format!("Serial Number: {}", ana.certificate_serial.to_uppercase()))
+            && crl.contains("Key Compromise"),
+        "{crl}"
+    );
+    let answer = ocsp(&app, &pki, &pem);
+    assert!(
+        answer.contains("Response verify OK") && answer.contains(": revoked") && answer.contains("keyCompromise"),
+        "{answer}"
+    );
+}

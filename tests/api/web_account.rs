@@ -611,3 +611,143 @@ fn send_get(app: &TestApp, api: &str, cookie: &str) -> (u16, Value) {
     let r = client().get(app.url(api)).header("Cookie", cookie).send().unwrap();
     (r.status().as_u16(), r.json().unwrap_or(Value::Null))
 }
+
+/// The audit rows of `action` (their `details`, one a line), read from the SQLite file as an auditor would.
+fn audited(app: &TestApp, action: &str) -> String {
+    let out = common::run(
+        "sqlite3",
+        &[
+            app.data_dir.join("parafa.db").to_str().expect("path"),
+            &format!("SELECT details FROM audit_events WHERE action = '{action}'"),
+        ],
+        &[],
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_email_change_needs_a_code_from_the_new_address_and_a_totp_code_and_ends_every_session() {
+    let app = TestApp::spawn();
+    let old = "ana.popescu@example.com";
+    let new = "ana.popescu@exemplu.ro";
+    let holder = app.create_account(old, true);
+    app.create_account("ion.ionescu@example.com", false);
+    let cookie = app.web_login(&holder);
+    app.consent(&cookie);
+    let other_session = app.web_login(&holder);
+
+    // The settings page carries the two steps, in both languages.
+    let html = page(&app, "/settings", "en", Some(&cookie)).body;
+    has_fields(&html, "email-new", "/api/v1/me/email", &["email"]);
+    has_fields(&html, "email-verify", "/api/v1/me/email/verify", &["code", "totp"]);
+    assert_eq!(
+        attr(element(&html, "email-new"), "data-then").as_deref(),
+        Some("#email-step-code")
+    );
+    assert!(
+        element(&html, "settings-email-change").contains("valid 5 minutes"),
+        "{html}"
+    );
+    let ro = page(&app, "/settings", "ro", Some(&cookie)).body;
+    assert!(
+        element(&ro, "settings-email-change").contains("Schimbarea adresei de e-mail"),
+        "{ro}"
+    );
+
+    // Refused: not an address, the current one, another account's (rules §10), and the second step first.
+    for (address, status) in [("not-an-address", 400), (old, 400), ("Ion.Ionescu@example.com", 409)] {
+        let (s, out, _) = send(&app, "/api/v1/me/email", Some(&cookie), json!({ "email": address }));
+        assert_eq!(s, status, "{address}: {out}");
+        assert!(
+            out["error_description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{out}"
+        );
+    }
+    let (s, out, _) = send(
+        &app,
+        "/api/v1/me/email",
+        Some(&cookie),
+        json!({ "email": "ion.ionescu@example.com" }),
+    );
+    assert!(
+        out["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("another account"),
+        "{s} {out}"
+    );
+    let (s, out, _) = send(
+        &app,
+        "/api/v1/me/email/verify",
+        Some(&cookie),
+        json!({ "code": "123456", "totp": app.fresh_totp(&holder) }),
+    );
+    assert_eq!(s, 409, "no code was asked for: {out}");
+
+    // The code goes to the new address, not to the old one.
+    let before_old = app.messages_to(old, 0).len();
+    let (s, out, _) = send(&app, "/api/v1/me/email", Some(&cookie), json!({ "email": new }));
+    assert_eq!(s, 202, "{out}");
+    assert_eq!(out["valid_for"], 300);
+    let mail = app.message(new, 1);
+    assert!(mail.contains("Kind: email_change_code"), "{mail}");
+    let code = code_in(&mail);
+    assert_eq!(
+        app.messages_to(old, 0).len(),
+        before_old,
+        "nothing to the old address yet"
+    );
+    let (s, out, _) = send(&app, "/api/v1/me/email", Some(&cookie), json!({ "email": new }));
+    assert_eq!(s, 429, "a new code only after the resend spacing: {out}");
+
+    // Without the right TOTP code nothing changes, and the e-mailed code stays usable.
+    let good = app.fresh_totp(&holder);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    let (s, out, _) = send(
+        &app,
+        "/api/v1/me/email/verify",
+        Some(&cookie),
+        json!({ "code": code, "totp": wrong }),
+    );
+    assert_eq!((s, out["error"].as_str()), (401, Some("invalid_otp")), "{out}");
+    let (s, out, _) = send(
+        &app,
+        "/api/v1/me/email/verify",
+        Some(&cookie),
+        json!({ "code": code, "totp": app.fresh_totp(&holder) }),
+    );
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(out["email"], new);
+
+    // The old address is told, with the contact link; the new address is shown only masked.
+    let notice = app.message(old, before_old + 1);
+    assert!(notice.contains("Kind: email_changed"), "{notice}");
+    assert!(
+        notice.contains("/contact") && notice.contains("a…@exemplu.ro"),
+        "{notice}"
+    );
+    assert!(!notice.contains(new), "{notice}");
+
+    // Every session ended, the current one included.
+    assert_eq!(app.call("GET", "/api/v1/me", Some(&cookie), None).0, 401);
+    assert_eq!(app.call("GET", "/api/v1/me", Some(&other_session), None).0, 401);
+
+    // The old address no longer logs in; the new one does.
+    let totp = app.fresh_totp(&holder);
+    let (s, _) = app.call(
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(json!({ "email": old, "password": HOLDER_PASSWORD, "totp": totp })),
+    );
+    assert_eq!(s, 401, "the old address no longer logs in");
+    let mut moved = holder.clone();
+    moved.email = new.to_owned();
+    let cookie = app.web_login(&moved);
+    let (s, me) = app.call("GET", "/api/v1/me", Some(&cookie), None);
+    assert_eq!((s, me["email"].as_str()), (200, Some(new)), "{me}");
+
+    let rows = audited(&app, "email.change.done");
+    assert!(rows.contains(old) && rows.contains(new), "{rows}");
+    assert!(app.cli_ok(&["admin", "audit", "verify"]).contains("intact"));
+}
