@@ -9,6 +9,7 @@ pub mod identity;
 pub mod institutional;
 pub mod issuance;
 pub mod rekey;
+pub mod retention;
 pub mod revoke;
 pub mod routes;
 pub mod scheduler;

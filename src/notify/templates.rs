@@ -133,6 +133,8 @@ pub enum Template<'a> {
         answer: &'a str,
         link: &'a str,
     },
+    /// §14: the code that records a contact message written without a login.
+    ContactCode { code: &'a str, minutes: i64 },
 }
 
 /// Why an SMS code was sent.
@@ -265,6 +267,10 @@ mod tests {
                 number: 7,
                 answer: "A",
                 link: "L",
+            },
+            Template::ContactCode {
+                code: "123456",
+                minutes: 10,
             },
             Template::InstitutionalProforma {
                 order: "O",
