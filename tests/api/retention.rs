@@ -176,7 +176,18 @@ fn rows<'a>(export: &'a Value, section: &str) -> &'a Vec<Value> {
 
 #[test]
 fn the_export_holds_every_section_of_the_holder_and_nothing_of_another() {
-    let w = journey(TestApp::spawn_dev(), "ana@example.com");
+    export_sections(TestApp::spawn_dev());
+}
+
+#[test]
+fn the_export_holds_every_section_of_the_holder_and_nothing_of_another_on_postgres() {
+    if let Some(app) = TestApp::spawn_postgres_dev() {
+        export_sections(app);
+    }
+}
+
+fn export_sections(app: TestApp) {
+    let w = journey(app, "ana@example.com");
     let app = &w.app;
     // Another holder with an order and a message of their own.
     let bob = app.create_account("bob@example.com", false);
@@ -311,7 +322,18 @@ fn open_messages(app: &TestApp, op: &str) -> Vec<String> {
 
 #[test]
 fn each_class_goes_when_its_period_ends_and_a_legal_hold_keeps_a_disputed_record() {
-    let w = journey(TestApp::spawn_dev(), "ana@example.com");
+    retention_classes(TestApp::spawn_dev());
+}
+
+#[test]
+fn each_class_goes_when_its_period_ends_and_a_legal_hold_keeps_a_disputed_record_on_postgres() {
+    if let Some(app) = TestApp::spawn_postgres_dev() {
+        retention_classes(app);
+    }
+}
+
+fn retention_classes(app: TestApp) {
+    let w = journey(app, "ana@example.com");
     let app = &w.app;
     let (kept_message, other_message) = (&w.messages[1], &w.messages[0]);
 
