@@ -6,6 +6,8 @@
 //! the head row moves in the same transaction only if no other sealer moved it first. `verify` walks the chain:
 //! an edited row breaks its hash, a deleted or inserted one breaks the sequence, a deleted last row no longer
 //! matches the head. Rows appended since the last seal are not yet protected; `verify` seals before it checks.
+//! Rows past their retention are deleted from the chain's start, which then begins at the last deleted row's
+//! sequence number and hash (`audit_pruned`).
 
 use std::time::Duration;
 
@@ -135,8 +137,8 @@ pub struct Verification {
 pub async fn verify(db: &Db) -> Result<Verification, DbError> {
     seal(db).await?;
     let (head_seq, head_hash) = store::head(db).await?;
-    let mut expected_seq = 0i64;
-    let mut prev = "0".repeat(64);
+    // The chain starts at the genesis, or after the rows the retention run deleted (`lifecycle::retention`).
+    let (mut expected_seq, mut prev) = crate::db::retention::audit_start(db).await?;
     loop {
         let rows = store::sealed_after(db, expected_seq, 1000).await?;
         if rows.is_empty() {

@@ -289,7 +289,13 @@ impl From<ContactError> for ApiError {
             ContactError::Invalid(_) => ApiError::invalid_request(t),
             ContactError::NotFound(_) => ApiError::not_found(t),
             ContactError::Conflict(_) => conflict(t),
-            ContactError::TooMany { .. } => too_many(t),
+            ContactError::TooMany { .. } => {
+                let retry_after = e.retry_after();
+                ApiError {
+                    retry_after,
+                    ..too_many(t)
+                }
+            }
             ContactError::Db(e) => e.into(),
         }
     }

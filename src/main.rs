@@ -79,6 +79,10 @@ enum Admin {
     /// The lifecycle scheduler: `parafa admin lifecycle run` runs it once (reminders, successors, refunds).
     #[command(subcommand)]
     Lifecycle(LifecycleCmd),
+    /// The retention engine (product rules §9): `parafa admin retention run` deletes or anonymises what is due now
+    /// (it also runs once a day in `serve`).
+    #[command(subcommand)]
+    Retention(RetentionCmd),
     /// OAuth 2.0 client applications: create, list, disable.
     #[command(subcommand)]
     OauthClient(OauthClientCmd),
@@ -137,6 +141,12 @@ enum OauthClientCmd {
         /// The application's client_id.
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum RetentionCmd {
+    /// Run every retention class once, now: prints what was deleted or anonymised, per class.
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -463,6 +473,7 @@ async fn admin(settings: Settings, cmd: Admin) -> anyhow::Result<ExitCode> {
         Admin::Identity(cmd) => identity_cmd(&state, cmd).await,
         Admin::Rekey(cmd) => rekey_cmd(&state, cmd).await,
         Admin::Lifecycle(LifecycleCmd::Run) => lifecycle_run(&state).await,
+        Admin::Retention(RetentionCmd::Run) => retention_run(&state).await,
         Admin::Cert { which } => cert_show(&state, &which).await,
         Admin::OauthClient(cmd) => oauth_client_cmd(&state, cmd).await,
         Admin::Tl(cmd) => tl_cmd(&state, cmd).await,
@@ -726,6 +737,18 @@ async fn lifecycle_run(state: &AppState) -> anyhow::Result<ExitCode> {
     println!("reminders: {}", r.reminders);
     println!("successors: {}", r.successors);
     println!("refunds: {}", r.refunds);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn retention_run(state: &AppState) -> anyhow::Result<ExitCode> {
+    let r = parafa::lifecycle::retention::run(state).await?;
+    audit::seal(&state.db).await?;
+    println!("contact_messages_deleted: {}", r.contact_messages_deleted);
+    println!("orders_anonymised: {}", r.orders_anonymised);
+    println!("evidence_erased: {}", r.evidence_erased);
+    println!("consents_deleted: {}", r.consents_deleted);
+    println!("messages_deleted: {}", r.messages_deleted);
+    println!("audit_rows_deleted: {}", r.audit_rows_deleted);
     Ok(ExitCode::SUCCESS)
 }
 

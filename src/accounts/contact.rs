@@ -2,6 +2,12 @@
 //! or anything else, optionally about one of their own orders. Each message gets a number the holder can quote
 //! (`counters` row `contact`) and a copy by e-mail; an operator answers it once, which closes it, is audited and is
 //! e-mailed to the holder. Every e-mail's footer links to the page of this form (`/contact`).
+//!
+//! Someone who cannot log in (a lost phone, a locked account, a data-protection request) writes too: name, e-mail
+//! address, topic and message; a code goes to that address and the message is recorded only once the code is
+//! typed, so nobody floods the operators from addresses they do not read. Limits: per sender address as the
+//! logged-in form's per account, per client address, and the limits on unrequested e-mails (`[limits]`); a
+//! refusal is a 429 with `Retry-After`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -43,7 +49,7 @@ pub enum ContactError {
     #[error("{0}")]
     Conflict(Text),
     #[error("{}", self.text())]
-    TooMany { retry_at: i64 },
+    TooMany { retry_at: i64, most: i64, now: i64 },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -55,12 +61,22 @@ impl ContactError {
             ContactError::Invalid(t) => t.clone(),
             ContactError::NotFound(t) => t.clone(),
             ContactError::Conflict(t) => t.clone(),
-            ContactError::TooMany { retry_at } => text!(
+            ContactError::TooMany { retry_at, most, .. } => text!(
                 "error.contact.at_most_messages_hour_can",
-                most = MESSAGES_PER_WINDOW,
+                most = *most,
                 retry_at = rfc3339(*retry_at)
             ),
             ContactError::Db(_) => text!("error.http.database_error"),
+        }
+    }
+}
+
+impl ContactError {
+    /// Seconds to tell in `Retry-After`, for a refusal by a limit.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ContactError::TooMany { retry_at, now, .. } => Some((*retry_at - *now).max(1) as u64),
+            _ => None,
         }
     }
 }
@@ -142,13 +158,17 @@ pub struct MessageView {
     pub order: Option<OrderRef>,
     pub state: MessageState,
     pub topic: String,
+    /// Whole days since it was sent.
+    pub age_days: i64,
+    /// Open for longer than `contact.late_after_days`: shown first to the operators.
+    pub late: bool,
 }
 
-/// The holder who wrote a message, for the operators.
+/// The holder who wrote a message, for the operators; a sender without a login has no id.
 #[derive(Debug, Serialize)]
 pub struct Holder {
     pub email: String,
-    pub id: String,
+    pub id: Option<String>,
     pub name: String,
 }
 
@@ -203,13 +223,16 @@ pub async fn send(state: &Services, user: &User, req: NewMessage, client: &str) 
         let oldest = recent[recent.len() - MESSAGES_PER_WINDOW as usize];
         return Err(ContactError::TooMany {
             retry_at: oldest + RATE_WINDOW_SECS,
+            most: MESSAGES_PER_WINDOW,
+            now,
         });
     }
     let id = uuid::Uuid::now_v7().to_string();
     let message = db::contact::NewMessage {
         id: &id,
         number,
-        user_id: &user.id,
+        user_id: Some(&user.id),
+        sender: None,
         order_id: order.as_ref().map(|(id, _)| id.as_str()),
         topic,
         body: &body,
@@ -259,12 +282,13 @@ pub async fn send(state: &Services, user: &User, req: NewMessage, client: &str) 
     })
 }
 
-fn message_view(m: db::contact::Message) -> MessageView {
+fn message_view(m: db::contact::Message, now: i64) -> MessageView {
     let holder = m.holder.map(|(email, given, surname)| Holder {
         email,
-        id: m.user_id,
-        name: format!("{given} {surname}"),
+        id: m.user_id.clone(),
+        name: format!("{given} {surname}").trim().to_owned(),
     });
+    let age_days = (now - m.created_at).max(0) / 86_400;
     MessageView {
         order: m.order_id.map(|id| OrderRef {
             id,
@@ -279,15 +303,18 @@ fn message_view(m: db::contact::Message) -> MessageView {
         created_at: rfc3339(m.created_at),
         answered_at: m.answered_at.map(rfc3339),
         holder,
+        age_days,
+        late: false,
     }
 }
 
 /// `GET /api/v1/me/contact`: the holder's own messages, newest first, with their state and answer.
 pub async fn mine(state: &Services, user: &User) -> Result<Messages, ContactError> {
+    let now = state.clock.now();
     let messages = db::contact::of_user(&state.db, &user.id, LIST_LIMIT)
         .await?
         .into_iter()
-        .map(message_view)
+        .map(|m| message_view(m, now))
         .collect();
     Ok(Messages { messages })
 }
@@ -306,12 +333,21 @@ pub async fn orders_of(state: &Services, user: &User) -> Result<OrderChoices, Co
     Ok(OrderChoices { orders })
 }
 
-/// `GET /api/v1/operator/contact`: the open messages, oldest first, with their holder.
+/// `GET /api/v1/operator/contact`: the open messages with their holder or sender and their age: those older than
+/// `contact.late_after_days` first (late), then the rest, each oldest first.
 pub async fn open_messages(state: &Services) -> Result<Messages, ContactError> {
-    let messages = db::contact::open(&state.db, LIST_LIMIT)
+    let now = state.clock.now();
+    let late_before = now - state.settings.contact.late_after_days * 86_400;
+    let messages = db::contact::open(&state.db, LIST_LIMIT, late_before)
         .await?
         .into_iter()
-        .map(message_view)
+        .map(|m| {
+            let late = m.created_at < late_before;
+            MessageView {
+                late,
+                ..message_view(m, now)
+            }
+        })
         .collect();
     Ok(Messages { messages })
 }
@@ -329,7 +365,7 @@ pub async fn answer(
     let now = state.clock.now();
     let actor = format!("operator:{}", operator.id);
     let mut tx = state.db.writer().begin().await?;
-    let (number, holder_id) = db::contact::number_and_holder(&mut tx, id)
+    let (number, author) = db::contact::number_and_holder(&mut tx, id)
         .await?
         .ok_or_else(|| ContactError::NotFound(crate::text!("error.contact.no_such_message")))?;
     if !db::contact::answer(&mut tx, id, &text, &actor, now).await? {
@@ -338,23 +374,34 @@ pub async fn answer(
             number
         )));
     }
-    let holder = users::by_id(&state.db, &holder_id)
-        .await?
-        .ok_or_else(|| ContactError::NotFound(crate::text!("error.contact.no_such_message")))?;
     let link = format!("{}/contact", state.ca.public_base());
-    crate::notify::tell(
-        &mut tx,
-        state.clock.as_ref(),
-        state.ca.public_base(),
-        &holder,
-        Template::ContactAnswered {
-            number,
-            answer: &text,
-            link: &link,
-        },
-        "contact_answered",
-    )
-    .await?;
+    let answered = Template::ContactAnswered {
+        number,
+        answer: &text,
+        link: &link,
+    };
+    let holder_id = match author {
+        db::contact::Author::Account(holder_id) => {
+            let holder = users::by_id(&state.db, &holder_id)
+                .await?
+                .ok_or_else(|| ContactError::NotFound(crate::text!("error.contact.no_such_message")))?;
+            crate::notify::tell(
+                &mut tx,
+                state.clock.as_ref(),
+                state.ca.public_base(),
+                &holder,
+                answered,
+                "contact_answered",
+            )
+            .await?;
+            Some(holder_id)
+        }
+        db::contact::Author::Sender { email, lang, .. } => {
+            let m = crate::notify::email(&email, &lang, state.ca.public_base(), answered, "contact_answered");
+            crate::notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+            None
+        }
+    };
     let digest = {
         use sha2::{Digest, Sha256};
         hex::encode(Sha256::digest(text.as_bytes()))
@@ -385,6 +432,231 @@ pub async fn answer(
     })
 }
 
+/// The most characters of a sender's name (without a login).
+pub const NAME_MAX_CHARS: usize = 200;
+
+/// `POST /api/v1/contact`: a message from someone who cannot log in.
+#[derive(Debug, Deserialize)]
+pub struct AnonymousMessage {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// One of [`TOPICS`].
+    pub topic: Option<String>,
+    pub message: Option<String>,
+    /// The language of the e-mails (`ro`, the default, or `en`).
+    pub lang: Option<String>,
+}
+
+/// `POST /api/v1/contact/{token}/confirm`.
+#[derive(Debug, Deserialize)]
+pub struct Confirmation {
+    pub code: Option<String>,
+}
+
+/// A message waiting for its code: the token that confirms it (with the code) and how long the code is valid.
+#[derive(Debug, Serialize)]
+pub struct Pending {
+    pub status: &'static str,
+    pub token: String,
+    pub expires_at: String,
+    pub valid_for: i64,
+}
+
+fn sha256_hex(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(parts.join(":").as_bytes()))
+}
+
+/// A refusal by one of the `(subject, limit)` pairs, reserved in order on `conn`.
+async fn reserve_all(
+    conn: &mut sqlx::AnyConnection,
+    limits: &[(String, crate::db::limits::Limit)],
+    now: i64,
+) -> Result<(), ContactError> {
+    for (subject, limit) in limits {
+        if let Some(retry_at) = crate::db::limits::reserve(conn, subject, *limit, now).await? {
+            return Err(ContactError::TooMany {
+                retry_at,
+                most: limit.max,
+                now,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Someone without a login writes: the message is checked and kept waiting, and a code goes to the address given.
+/// Limits (each a 429 with the time to retry): messages per sender address and per client address
+/// (`[contact]`), and the e-mails to one address and in all (`[limits]`).
+pub async fn send_anonymous(state: &Services, req: AnonymousMessage, client: &str) -> Result<Pending, ContactError> {
+    let name = req.name.as_deref().unwrap_or_default().trim().to_owned();
+    if name.is_empty() || name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
+        return Err(ContactError::Invalid(text!(
+            "error.contact.name_required",
+            max = NAME_MAX_CHARS
+        )));
+    }
+    let email = crate::encoding::email::canonical(req.email.as_deref().unwrap_or_default())
+        .map_err(|e| ContactError::Invalid(text!("error.contact.email_invalid", detail = e.to_string())))?;
+    let topic = topic_of(req.topic.as_deref())?;
+    let body = text_within(req.message.as_deref(), MESSAGE_MIN_CHARS, "message")?;
+    let lang = match req.lang.as_deref().map(str::trim) {
+        None | Some("") | Some("ro") => "ro",
+        Some("en") => "en",
+        Some(_) => return Err(ContactError::Invalid(text!("error.accounts.language_unknown"))),
+    };
+    let c = &state.settings.contact;
+    let now = state.clock.now();
+    let window = |max| crate::db::limits::Limit {
+        max,
+        window_secs: c.window_secs,
+    };
+    let code = {
+        use rand::Rng;
+        format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000))
+    };
+    let token = {
+        use rand::RngCore;
+        let mut bytes = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    };
+    let id = uuid::Uuid::now_v7().to_string();
+    let pending = db::contact::Pending {
+        token_hash: sha256_hex(&[&token]),
+        code_hash: sha256_hex(&[&id, &code]),
+        id,
+        name,
+        email: email.clone(),
+        lang: lang.to_owned(),
+        topic: topic.to_owned(),
+        body,
+        client: client.to_owned(),
+        attempts: 0,
+        expires_at: now + c.code_minutes * 60,
+    };
+    let mut tx = state.db.writer().begin().await?;
+    // Always in this order (client, address, then the e-mail limits) so that concurrent transactions on PostgreSQL
+    // wait for each other instead of deadlocking.
+    let limits = [
+        (format!("contact-client:{client}"), window(c.per_client)),
+        (format!("contact-address:{email}"), window(c.per_address)),
+    ];
+    reserve_all(&mut tx, &limits, now).await?;
+    crate::auth::codes::reserve_send(&mut tx, &state.settings.limits, &email, now)
+        .await
+        .map_err(|e| match e {
+            crate::auth::codes::CodeError::TooMany { retry_at } => ContactError::TooMany {
+                retry_at,
+                most: state.settings.limits.sends_per_destination,
+                now,
+            },
+            crate::auth::codes::CodeError::Db(e) => ContactError::Db(e),
+            other => ContactError::Invalid(text!("error.http.detail", detail = other.to_string())),
+        })?;
+    db::contact::insert_pending(&mut tx, &pending, now).await?;
+    let m = crate::notify::email(
+        &email,
+        lang,
+        state.ca.public_base(),
+        Template::ContactCode {
+            code: &code,
+            minutes: c.code_minutes,
+        },
+        "contact_code",
+    );
+    crate::notify::enqueue(&mut *tx, state.clock.as_ref(), &m).await?;
+    tx.commit().await?;
+    Ok(Pending {
+        status: "code_sent",
+        token,
+        expires_at: rfc3339(pending.expires_at),
+        valid_for: c.code_minutes * 60,
+    })
+}
+
+/// The sender types the code: the waiting message becomes a numbered message for the operators, with a copy
+/// e-mailed to the sender, and is audited. A wrong code counts; after `contact.code_attempts` the message is
+/// dropped.
+pub async fn confirm_anonymous(
+    state: &Services,
+    token: &str,
+    req: Confirmation,
+    client: &str,
+) -> Result<SentMessage, ContactError> {
+    let now = state.clock.now();
+    let gone = || ContactError::NotFound(text!("error.contact.no_such_pending"));
+    if token.is_empty() || token.len() > 100 {
+        return Err(gone());
+    }
+    let p = db::contact::pending(&state.db, &sha256_hex(&[token]), now)
+        .await?
+        .ok_or_else(gone)?;
+    let code = req.code.as_deref().unwrap_or_default().trim();
+    if !db::contact::count_attempt(&state.db, &p.id, state.settings.contact.code_attempts).await? {
+        let mut conn = state.db.writer().acquire().await?;
+        db::contact::delete_pending(&mut conn, &p.id).await?;
+        return Err(gone());
+    }
+    if code.len() != 6 || sha256_hex(&[&p.id, code]) != p.code_hash {
+        return Err(ContactError::Invalid(text!("error.contact.code_wrong")));
+    }
+    let mut tx = state.db.writer().begin().await?;
+    if !db::contact::delete_pending(&mut tx, &p.id).await? {
+        return Err(gone());
+    }
+    let number = db::orders::next_in_sequence(&mut tx, "contact").await?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let topic = topic_of(Some(p.topic.as_str()))?;
+    let message = db::contact::NewMessage {
+        id: &id,
+        number,
+        user_id: None,
+        sender: Some((p.name.as_str(), p.email.as_str(), p.lang.as_str())),
+        order_id: None,
+        topic,
+        body: &p.body,
+    };
+    db::contact::insert(&mut tx, &message, now).await?;
+    let link = format!("{}/contact", state.ca.public_base());
+    let copy = crate::notify::email(
+        &p.email,
+        &p.lang,
+        state.ca.public_base(),
+        Template::ContactReceived {
+            number,
+            topic,
+            order: None,
+            message: &p.body,
+            link: &link,
+        },
+        "contact_received",
+    );
+    crate::notify::enqueue(&mut *tx, state.clock.as_ref(), &copy).await?;
+    let audit = crate::audit::row(
+        state.clock.as_ref(),
+        &crate::audit::Event {
+            actor: "anonymous",
+            action: "contact.message",
+            target: &id,
+            outcome: "ok",
+            client,
+            details: json!({ "number": number, "topic": topic, "sender_sha256": sha256_hex(&[&p.email]) }),
+        },
+    );
+    crate::db::audit::insert(&mut *tx, &audit).await?;
+    tx.commit().await?;
+    Ok(SentMessage {
+        id,
+        number,
+        topic,
+        order: None,
+        message: p.body,
+        state: MessageState::Open,
+        created_at: rfc3339(now),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +680,8 @@ mod tests {
             topic_of(Some("billing")).unwrap_err(),
             ContactError::TooMany {
                 retry_at: 1_772_000_000,
+                most: 5,
+                now: 1_771_999_000,
             },
             ContactError::NotFound(crate::text!("error.contact.no_such_message")),
             ContactError::NotFound(crate::text!("error.order.no_such_order")),

@@ -60,7 +60,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/me/contact")
                     .route(web::post().to(contact_send))
                     .route(web::get().to(contact_mine)),
-            ),
+            )
+            .service(web::resource("/contact").route(web::post().to(contact_anonymous)))
+            .service(web::resource("/contact/{token}/confirm").route(web::post().to(contact_confirm))),
     );
 }
 
@@ -529,6 +531,27 @@ async fn contact_send(
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Created()
         .json(contact::send(&state.accounts(), &user.user, body.into_inner(), &user.client).await?))
+}
+
+/// `POST /api/v1/contact`: a message without a login; the code goes to the address given.
+async fn contact_anonymous(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<contact::AnonymousMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let pending = contact::send_anonymous(&state.accounts(), body.into_inner(), &client_of(&req)).await?;
+    Ok(HttpResponse::Accepted().json(pending))
+}
+
+/// `POST /api/v1/contact/{token}/confirm`: the code e-mailed records the message.
+async fn contact_confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Json<contact::Confirmation>,
+) -> Result<HttpResponse, ApiError> {
+    let sent = contact::confirm_anonymous(&state.accounts(), &token, body.into_inner(), &client_of(&req)).await?;
+    Ok(HttpResponse::Created().json(sent))
 }
 
 async fn contact_mine(state: web::Data<AppState>, user: WebUser) -> Result<HttpResponse, ApiError> {

@@ -13,6 +13,7 @@
 //! [`NOT_SETTINGS`] read elsewhere; a value that does not read names its variable and value ([`ConfigError::Env`])
 //! or its file and key ([`ConfigError::Parse`]); then the settings' own checks run (ranges, relations).
 
+pub mod privacy;
 pub mod values;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use figment::{Figment, Source};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use privacy::{ContactSettings, RetentionSettings};
 pub use values::KeySpec;
 
 /// Where SoftHSM2's module is found on Debian and Ubuntu (package `softhsm2`).
@@ -83,6 +85,8 @@ pub struct Settings {
     pub identity_provider: IdentityProviderSettings,
     pub tsa_ocsp: TsaOcspSettings,
     pub trust: TrustSettings,
+    pub retention: RetentionSettings,
+    pub contact: ContactSettings,
 }
 
 /// Who the client is behind a proxy, and the limits on messages that requests without a login can make Parafa
@@ -851,6 +855,8 @@ impl Default for Settings {
             identity_provider: IdentityProviderSettings::default(),
             tsa_ocsp: TsaOcspSettings::default(),
             trust: TrustSettings::default(),
+            retention: RetentionSettings::default(),
+            contact: ContactSettings::default(),
         }
     }
 }
@@ -1036,6 +1042,16 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("PARAFA_PARSER_CMS_MAX_ATTRIBUTES", "parsers.cms_max_attributes"),
     ("PARAFA_PARSER_OCSP_MAX_REQUEST_BYTES", "parsers.ocsp_max_request_bytes"),
     ("PARAFA_PARSER_OCSP_MAX_REQUESTS", "parsers.ocsp_max_requests"),
+    ("PARAFA_RETENTION_FINANCIAL_YEARS", "retention.financial_years"),
+    ("PARAFA_RETENTION_COMPLAINTS_YEARS", "retention.complaints_years"),
+    ("PARAFA_RETENTION_AUDIT_YEARS", "retention.audit_years"),
+    (
+        "PARAFA_RETENTION_EVIDENCE_YEARS_AFTER_EXPIRY",
+        "retention.evidence_years_after_expiry",
+    ),
+    ("PARAFA_RETENTION_ENABLED", "retention.enabled"),
+    ("PARAFA_CONTACT_CODE_MINUTES", "contact.code_minutes"),
+    ("PARAFA_CONTACT_PER_CLIENT", "contact.per_client"),
 ];
 
 /// Variables whose empty value unsets the setting, over the file too ("an empty variable counts as unset").
@@ -1224,6 +1240,8 @@ impl Settings {
         self.tsa.validate()?;
         self.lifecycle.validate()?;
         self.billing.validate()?;
+        self.retention.validate()?;
+        self.contact.validate()?;
         if self.packages.is_empty() {
             return invalid("packages", "at least one package is needed".into());
         }

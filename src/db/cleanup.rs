@@ -1,5 +1,5 @@
 //! Clean-up of what has expired: SADs (and their digests), bearer tokens, OAuth codes, refresh tokens and pushed
-//! requests, browser sessions, one-time codes, finished flows and the counters of limits whose window ended. Every
+//! requests, browser sessions, one-time codes, finished flows, unconfirmed contact messages and the counters of limits whose window ended. Every
 //! statement is an idempotent DELETE on expiry, so any number of instances may run it at once; it runs in the
 //! background of `parafa serve` and as `parafa admin cleanup`.
 
@@ -16,7 +16,7 @@ const GRACE_SECS: i64 = 24 * 3600;
 pub async fn run(db: &Db, now: i64) -> Result<Vec<(&'static str, u64)>, DbError> {
     let cutoff = now - GRACE_SECS;
     let mut report = Vec::new();
-    let statements: [(&'static str, &str, i64); 10] = [
+    let statements: [(&'static str, &str, i64); 11] = [
         (
             "sad_hashes",
             "DELETE FROM sad_hashes WHERE sad_hash IN (SELECT sad_hash FROM sads WHERE expires_at < $1)",
@@ -49,6 +49,12 @@ pub async fn run(db: &Db, now: i64) -> Result<Vec<(&'static str, u64)>, DbError>
             "oauth_requests",
             "DELETE FROM oauth_requests WHERE expires_at < $1",
             cutoff,
+        ),
+        // Contact messages written without a login whose code was never typed: never sent, nothing to keep.
+        (
+            "contact_pending",
+            "DELETE FROM contact_pending WHERE expires_at < $1",
+            now,
         ),
         // A counter past its window is a fresh window (db::limits): no grace needed.
         ("rate_limits", "DELETE FROM rate_limits WHERE expires_at <= $1", now),

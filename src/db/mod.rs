@@ -60,6 +60,7 @@ pub mod outbox;
 pub mod privacy;
 pub mod registry;
 pub mod rekey;
+pub mod retention;
 pub mod signing;
 pub mod trust;
 pub mod users;

@@ -5,9 +5,11 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::retention::{kept_after_erasure, KeptClass};
 use super::revoke::{revoke_credential, RevokeError};
 use super::Services;
 use crate::accounts::{audit, AccountError};
+use crate::clock::Clock;
 use crate::db;
 use crate::db::credentials::CertificateStatus;
 use crate::db::users::{TotpStatus, User};
@@ -23,21 +25,16 @@ pub struct ErasureRequest {
     pub totp: Option<String>,
 }
 
-/// What an erasure did: what was erased, and what was kept and why.
+/// What an erasure did: what was erased, and what was kept, why and until when.
 #[derive(Debug, serde::Serialize)]
 pub struct Erased {
     pub status: &'static str,
     pub erased: [&'static str; 4],
-    pub kept: [Kept; 3],
+    /// Per class of data the retention rules keep: what, why, and the last day it is kept (Europe/Bucharest; none
+    /// while a legal hold lasts).
+    pub kept: Vec<KeptClass>,
     /// What the erasure means for the person's certificates and sessions.
     pub effect: &'static str,
-}
-
-/// Data an erasure kept, and the reason.
-#[derive(Debug, serde::Serialize)]
-pub struct Kept {
-    pub what: &'static str,
-    pub why: &'static str,
 }
 
 /// Erases the person: after the password and the TOTP code, each certificate still valid is revoked through the
@@ -79,6 +76,12 @@ pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &
     db::erasure::erase_person(&mut tx, id, &user.email, &user.phone).await?;
     tx.commit().await?;
     audit(&state.accounts(), id, "gdpr.erasure", "ok", client, json!({})).await;
+    let kept = kept_after_erasure(state, user, state.clock.now())
+        .await
+        .map_err(|e| match e {
+            super::LifecycleError::Db(e) => AccountError::from(e),
+            other => AccountError::Internal(other.to_string()),
+        })?;
     Ok(Erased {
         status: "erased",
         erased: [
@@ -87,20 +90,7 @@ pub async fn erase(state: &Services, user: &User, req: ErasureRequest, client: &
             "consents, one-time codes, sessions and API tokens",
             "copies of the messages sent to you",
         ],
-        kept: [
-            Kept {
-                what: "issued certificates and the signature ledger (document digests, times)",
-                why: "qualified trust service evidence: kept 10 years after the certificate expires (eIDAS; product rules §9)",
-            },
-            Kept {
-                what: "the audit trail of your account's actions, under an anonymous id",
-                why: "security logs are kept at least 2 years",
-            },
-            Kept {
-                what: "orders and invoices, if any",
-                why: "financial records are kept 5 or 10 years by law",
-            },
-        ],
+        kept,
         effect: "your certificates were revoked and can no longer sign, their keys were destroyed; you were logged out everywhere",
     })
 }

@@ -10,6 +10,7 @@ pub mod identity_sms;
 pub mod institutional;
 pub mod issuance;
 pub mod rekey;
+pub mod retention;
 pub mod revoke;
 pub mod routes;
 pub mod scheduler;

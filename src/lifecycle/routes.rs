@@ -50,7 +50,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/operator/audit/verify").route(web::get().to(op_audit)))
         .service(web::resource("/operator/lifecycle/run").route(web::post().to(op_run)))
         .service(web::resource("/operator/contact").route(web::get().to(op_contact)))
-        .service(web::resource("/operator/contact/{id}/answer").route(web::post().to(op_contact_answer)));
+        .service(web::resource("/operator/contact/{id}/answer").route(web::post().to(op_contact_answer)))
+        .service(
+            web::resource("/operator/legal-holds")
+                .route(web::get().to(op_holds))
+                .route(web::post().to(op_hold_place)),
+        )
+        .service(web::resource("/operator/legal-holds/{id}/release").route(web::post().to(op_hold_release)));
     configure_institutional(cfg);
 }
 
@@ -416,6 +422,29 @@ async fn op_contact_answer(
     let done =
         crate::accounts::contact::answer(&state.accounts(), &id, body.into_inner(), &op.0.user, &op.0.client).await?;
     Ok(HttpResponse::Ok().json(done))
+}
+
+async fn op_holds(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(super::retention::holds(&state).await?))
+}
+
+async fn op_hold_place(
+    state: web::Data<AppState>,
+    op: Operator,
+    body: web::Json<super::retention::NewHold>,
+) -> Result<HttpResponse, ApiError> {
+    let hold = super::retention::place_hold(&state, body.into_inner(), &op.0.user, &op.0.client).await?;
+    Ok(HttpResponse::Created().json(hold))
+}
+
+async fn op_hold_release(
+    state: web::Data<AppState>,
+    op: Operator,
+    id: web::Path<String>,
+    body: web::Json<super::retention::Release>,
+) -> Result<HttpResponse, ApiError> {
+    let hold = super::retention::release_hold(&state, &id, body.into_inner(), &op.0.user, &op.0.client).await?;
+    Ok(HttpResponse::Ok().json(hold))
 }
 
 // Institutional orders

@@ -1,5 +1,5 @@
 //! The lifecycle scheduler: rekey reminders, scheduled issuance of successors, refunds of rekeys no longer
-//! possible. It runs in the background of every instance (`lifecycle.tick_secs`) and on demand
+//! possible, and the daily retention run (`retention`). It runs in the background of every instance (`lifecycle.tick_secs`) and on demand
 //! (`parafa admin lifecycle run`).
 //!
 //! Several instances may run it on one database. Each action claims its row atomically before acting: a reminder is
@@ -90,6 +90,10 @@ pub async fn tick(state: &Services) -> Report {
     match refund_impossible_rekeys(state).await {
         Ok(n) => report.refunds = n,
         Err(e) => tracing::warn!(error = %e, "rekey refunds failed; retried on the next run"),
+    }
+    // The day's retention run (product rules §9), by the one instance that claims the day.
+    if let Err(e) = super::retention::daily(state).await {
+        tracing::warn!(error = %e, "the retention run failed; retried on the next day or by `admin retention run`");
     }
     // Signing jobs past their retention: the uploads and signed files go, the history stays.
     if let Err(e) = crate::documents::jobs::purge_expired(&state.documents()).await {

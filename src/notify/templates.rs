@@ -159,6 +159,8 @@ pub enum Template<'a> {
         answer: &'a str,
         link: &'a str,
     },
+    /// §14: the code that records a contact message written without a login.
+    ContactCode { code: &'a str, minutes: i64 },
 }
 
 /// Why an SMS code was sent.
@@ -314,6 +316,10 @@ mod tests {
             Template::InstitutionalCancelled {
                 order: "O",
                 reason: "R",
+            },
+            Template::ContactCode {
+                code: "123456",
+                minutes: 10,
             },
             Template::InstitutionalProforma {
                 order: "O",

@@ -3,6 +3,10 @@
 //! (chosen by its registration number), and sees their earlier messages with their number, state and answer. The
 //! form is sent by `app.js` to `POST /api/v1/me/contact`; the list is `accounts::contact::mine`, as
 //! `GET /api/v1/me/contact`. The operator answers from the console (`operator/console.html`, section `#contact`).
+//!
+//! Without a login (a lost phone, a locked account, a data-protection request) the page asks for a name and an
+//! e-mail address (`POST /api/v1/contact`), then for the code e-mailed (`?confirm=<token>`, sent to
+//! `POST /api/v1/contact/{token}/confirm`), then says the message's number (`?sent=<number>`).
 
 use actix_web::{web, HttpResponse};
 use minijinja::{context, Value};
@@ -12,7 +16,13 @@ use crate::accounts::contact;
 use crate::app::AppState;
 
 /// This area's templates.
-pub const TEMPLATES: &[Template] = &[("contact/page.html", include_str!("templates/contact/page.html"))];
+pub const TEMPLATES: &[Template] = &[
+    ("contact/page.html", include_str!("templates/contact/page.html")),
+    (
+        "contact/anonymous.html",
+        include_str!("templates/contact/anonymous.html"),
+    ),
+];
 
 /// This area's static files.
 pub const STATIC: &[StaticFile] = &[(
@@ -32,6 +42,8 @@ struct ContactQuery {
     order: Option<String>,
     /// The number of the message just sent (the form comes back here with it).
     sent: Option<i64>,
+    /// Without a login: the token of the message waiting for its e-mailed code.
+    confirm: Option<String>,
 }
 
 /// `/contact`: the form and the user's messages.
@@ -40,6 +52,25 @@ async fn contact_page(
     state: web::Data<AppState>,
     q: web::Query<ContactQuery>,
 ) -> Result<HttpResponse, PageError> {
+    if page.user.is_none() {
+        let confirm = q
+            .confirm
+            .as_deref()
+            .filter(|t| !t.is_empty() && t.len() <= 100 && t.chars().all(|c| c.is_ascii_hexdigit()));
+        return Ok(page.render(
+            "contact/anonymous.html",
+            context! {
+                topics => contact::TOPICS,
+                sent => q.sent,
+                confirm => confirm,
+                min_chars => contact::MESSAGE_MIN_CHARS,
+                max_chars => contact::MESSAGE_MAX_CHARS,
+                name_max => contact::NAME_MAX_CHARS,
+                code_minutes => state.settings.contact.code_minutes,
+                lang => page.lang.code(),
+            },
+        ));
+    }
     let user = page.user()?;
     let orders = page.ok(contact::orders_of(&state.accounts(), &user.user).await)?;
     let messages = page.ok(contact::mine(&state.accounts(), &user.user).await)?;

@@ -4,6 +4,10 @@
 //! orders, a topic from the list, length limits, at most five messages an hour. The page in both languages,
 //! behind the login, with the form pointing at the API; the console's section; the e-mails' contact link. The
 //! journey runs on SQLite and, when `PARAFA_TEST_POSTGRES_URL` is set, on PostgreSQL.
+//!
+//! Without a login (product rules §14): name, address, topic and message; a code e-mailed to the address records
+//! the message; hostile input refused with 4xx JSON; a burst hits the per-address then the per-client limit with a
+//! 429 and `Retry-After`; operators see late messages first, with their age.
 
 use crate::common;
 
@@ -273,15 +277,44 @@ fn the_contact_journey_on_postgres() {
 }
 
 #[test]
-fn the_contact_page_in_both_languages_behind_the_login() {
+fn the_contact_page_in_both_languages_with_and_without_a_login() {
     let app = TestApp::spawn();
-    let client = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = client.get(app.url("/contact")).send().unwrap();
-    assert_eq!(r.status().as_u16(), 303);
-    assert_eq!(r.headers()["location"], "/login?next=/contact");
+    // Without a login: the form that asks for a name and an e-mail address, then for the code.
+    for (lang, name, email) in [
+        ("ro", "Numele dvs.", "Adresa dvs. de e-mail"),
+        ("en", "Your name", "Your e-mail address"),
+    ] {
+        let (s, body) = app.page("/contact", lang, None);
+        assert_eq!(s, 200, "{body}");
+        for snippet in [
+            name,
+            email,
+            "id=\"contact-anonymous\"",
+            "data-api=\"/api/v1/contact\"",
+            "data-next=\"/contact?confirm={token}\"",
+            "id=\"contact-name\" name=\"name\"",
+            "id=\"contact-email\" name=\"email\"",
+            "id=\"contact-message\" name=\"message\"",
+            "href=\"/login?next=/contact\"",
+        ] {
+            assert!(
+                body.contains(snippet),
+                "/contact ({lang}, no login) lacks {snippet}:\n{body}"
+            );
+        }
+        common::assert_no_inline("/contact", &body);
+    }
+    let (s, body) = app.page("/contact?confirm=abc123", "ro", None);
+    assert_eq!(s, 200);
+    assert!(
+        body.contains("data-api=\"/api/v1/contact/abc123/confirm\"") && body.contains("Introduceți codul"),
+        "{body}"
+    );
+    let (_, body) = app.page("/contact?confirm=%22%3E%3Cscript%3E", "en", None);
+    assert!(
+        !body.contains("<script>") && !body.contains("id=\"contact-confirm\""),
+        "{body}"
+    );
 
     let ana: Holder = app.create_account("ana@example.com", false);
     let cookie = app.web_login(&ana);
@@ -378,5 +411,201 @@ fn the_export_holds_the_messages_and_erasure_blanks_their_texts() {
     assert_eq!(
         message["message"], "erased",
         "the erased person's words are gone: {open}"
+    );
+}
+
+/// Asks for the code of a message without a login (`POST /api/v1/contact`).
+fn anonymous(app: &TestApp, body: Value) -> reqwest::blocking::Response {
+    app.client.post(app.url("/api/v1/contact")).json(&body).send().unwrap()
+}
+
+fn anonymous_body(email: &str) -> Value {
+    json!({"name": "Ana Maria Popescu", "email": email, "topic": "other",
+           "message": "I lost my phone and cannot log in to sign the contract."})
+}
+
+fn anonymous_journey(app: &TestApp) {
+    // Hostile or incomplete input: 400 with a CSC-style error, nothing sent.
+    for body in [
+        json!({"email": "ana@example.com", "topic": "other", "message": TEXT}),
+        json!({"name": "Ana", "email": "not an address", "topic": "other", "message": TEXT}),
+        json!({"name": "Ana", "email": "Ana <ana@example.com>", "topic": "other", "message": TEXT}),
+        json!({"name": "Ana", "email": "ana@example.com", "topic": "billing", "message": TEXT}),
+        json!({"name": "Ana", "email": "ana@example.com", "topic": "other", "message": "short"}),
+        json!({"name": "Ana", "email": "ana@example.com", "topic": "other", "message": "x".repeat(5001)}),
+        json!({"name": "A".repeat(201), "email": "ana@example.com", "topic": "other", "message": TEXT}),
+        json!({"name": "Ana\u{0}", "email": "ana@example.com", "topic": "other", "message": TEXT}),
+        json!({"name": "Ana", "email": "ana@example.com", "topic": "other", "message": TEXT, "lang": "fr"}),
+        json!(["not", "an", "object"]),
+    ] {
+        let (s, out) = app.call("POST", "/api/v1/contact", None, Some(body.clone()));
+        assert_eq!(s, 400, "{body}: {out}");
+        assert!(
+            out["error"].is_string() && out["error_description"].is_string(),
+            "{out}"
+        );
+    }
+    let r = app
+        .client
+        .post(app.url("/api/v1/contact"))
+        .header("Content-Type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(
+        app.messages_to("ana@example.com", 0).is_empty(),
+        "no e-mail for a refused message"
+    );
+
+    // The message waits for its code: the operators do not see it yet.
+    let (s, pending) = app.call("POST", "/api/v1/contact", None, Some(anonymous_body("ana@example.com")));
+    assert_eq!(s, 202, "{pending}");
+    assert_eq!(pending["status"], "code_sent");
+    let token = pending["token"].as_str().unwrap().to_owned();
+    let op = app.create_operator("oana@example.com");
+    let op_cookie = app.web_login(&op);
+    let (_, open) = app.call("GET", "/api/v1/operator/contact", Some(&op_cookie), None);
+    assert!(
+        open["messages"].as_array().unwrap().is_empty(),
+        "not before the code: {open}"
+    );
+    let mail_with_code = mail(app, "ana@example.com", "contact_code");
+    assert!(
+        mail_with_code.contains("Subject: Codul pentru trimiterea mesajului"),
+        "{mail_with_code}"
+    );
+    let code = common::code_in(&mail_with_code);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+
+    // A wrong code, an unknown token: refused; the right code records the message once.
+    let confirm = |token: &str, code: &str| {
+        app.call(
+            "POST",
+            &format!("/api/v1/contact/{token}/confirm"),
+            None,
+            Some(json!({"code": code})),
+        )
+    };
+    let (s, out) = confirm(&token, wrong);
+    assert_eq!(s, 400, "{out}");
+    let (s, out) = confirm("0123456789abcdef", &code);
+    assert_eq!(s, 404, "{out}");
+    let (s, sent) = confirm(&token, &code);
+    assert_eq!(s, 201, "{sent}");
+    let number = sent["number"].as_i64().unwrap();
+    let (s, out) = confirm(&token, &code);
+    assert_eq!(s, 404, "recorded once: {out}");
+    let copy = mail(app, "ana@example.com", "contact_received");
+    assert!(copy.contains(&format!("nr. {number}")), "{copy}");
+
+    // The operators see it with its sender and age, and answer it by e-mail.
+    let (_, open) = app.call("GET", "/api/v1/operator/contact", Some(&op_cookie), None);
+    let listed = &open["messages"][0];
+    assert_eq!(listed["number"], number);
+    assert_eq!(listed["holder"]["email"], "ana@example.com");
+    assert_eq!(listed["holder"]["name"], "Ana Maria Popescu");
+    assert!(listed["holder"]["id"].is_null(), "{listed}");
+    assert_eq!(
+        (listed["age_days"].as_i64(), listed["late"].as_bool()),
+        (Some(0), Some(false))
+    );
+    let id = listed["id"].as_str().unwrap();
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/operator/contact/{id}/answer"),
+        Some(&op_cookie),
+        Some(json!({"answer": "We reset your authenticator: log in with your password."})),
+    );
+    assert_eq!(s, 200, "{out}");
+    let answered = mail(app, "ana@example.com", "contact_answered");
+    assert!(answered.contains("We reset your authenticator"), "{answered}");
+
+    // Five wrong codes drop the waiting message.
+    let (s, pending) = app.call("POST", "/api/v1/contact", None, Some(anonymous_body("dan@example.com")));
+    assert_eq!(s, 202, "{pending}");
+    let token = pending["token"].as_str().unwrap();
+    let code = common::code_in(&mail(app, "dan@example.com", "contact_code"));
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        assert_eq!(confirm(token, wrong).0, 400);
+    }
+    let (s, out) = confirm(token, &code);
+    assert_eq!(s, 404, "too many wrong codes: {out}");
+}
+
+#[test]
+fn a_message_without_a_login_is_recorded_only_with_the_code_e_mailed() {
+    anonymous_journey(&TestApp::spawn());
+}
+
+#[test]
+fn a_message_without_a_login_is_recorded_only_with_the_code_e_mailed_on_postgres() {
+    let Some(app) = TestApp::spawn_postgres() else {
+        return;
+    };
+    anonymous_journey(&app);
+}
+
+#[test]
+fn a_burst_without_a_login_hits_the_address_then_the_client_limit_with_retry_after() {
+    let app = TestApp::spawn();
+    let post = |email: &str| anonymous(&app, anonymous_body(email));
+    // Five an hour from one address (as for an account); the sixth is refused, with Retry-After.
+    for _ in 0..5 {
+        assert_eq!(post("ana@example.com").status(), 202);
+    }
+    let r = post("ana@example.com");
+    assert_eq!(r.status(), 429);
+    let retry: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let out: Value = r.json().unwrap();
+    assert_eq!(out["error"], "too_many_requests", "{out}");
+    assert_eq!(app.messages_to("ana@example.com", 5).len(), 5, "no sixth code");
+    // Ten an hour from one client, whatever the addresses.
+    for n in 0..5 {
+        assert_eq!(post(&format!("sender{n}@example.com")).status(), 202);
+    }
+    let r = post("sender9@example.com");
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // An hour later the client may write again.
+    app.advance_clock(3601);
+    assert_eq!(post("sender9@example.com").status(), 202);
+}
+
+#[test]
+fn operators_see_late_messages_first_with_their_age() {
+    let app = TestApp::spawn();
+    let ana = app.create_account("ana@example.com", false);
+    let cookie = app.web_login(&ana);
+    let (s, first) = send(&app, &cookie, json!({"topic": "complaint", "message": TEXT}));
+    assert_eq!(s, 201, "{first}");
+    app.advance_clock(31 * 86_400);
+    let cookie = app.web_login(&ana);
+    let (s, second) = send(
+        &app,
+        &cookie,
+        json!({"topic": "other", "message": "A newer message, not late"}),
+    );
+    assert_eq!(s, 201, "{second}");
+    let op = app.create_operator("oana@example.com");
+    let op_cookie = app.web_login(&op);
+    let (_, open) = app.call("GET", "/api/v1/operator/contact", Some(&op_cookie), None);
+    let list = open["messages"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{open}");
+    assert_eq!(list[0]["id"], first["id"]);
+    assert_eq!(
+        (list[0]["late"].as_bool(), list[0]["age_days"].as_i64()),
+        (Some(true), Some(31))
+    );
+    assert_eq!(
+        (list[1]["late"].as_bool(), list[1]["age_days"].as_i64()),
+        (Some(false), Some(0))
+    );
+    let (_, console) = app.page("/operator", "ro", Some(&op_cookie));
+    assert!(
+        console.contains("31 zile") && console.contains("Întârziat"),
+        "the console shows the age"
     );
 }

@@ -41,6 +41,7 @@ mod provisioning;
 mod pyhanko;
 mod registry;
 mod rekey;
+mod retention;
 mod revocation;
 mod sign_doc;
 mod sign_jobs;
