@@ -16,6 +16,32 @@ use parafa::hsm::{self, KeySpec};
 use parafa::lifecycle::holders::{self, HolderRequest};
 use parafa::{audit, clock, startup};
 
+/// `print!`/`println!` for a command's output. A reader that stops reading (`parafa admin tl show --xml | head`) ends
+/// the command quietly, as a Unix tool does, instead of a panic with a backtrace; another write failure is said on
+/// standard error with exit code 1.
+macro_rules! emit {
+    ($newline:expr, $($arg:tt)*) => {{
+        let mut stdout = std::io::stdout().lock();
+        let written = stdout.write_fmt(format_args!($($arg)*)).and_then(|()| {
+            if $newline { stdout.write_all(b"\n") } else { Ok(()) }
+        });
+        if let Err(e) = written.and_then(|()| stdout.flush()) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("parafa: cannot write the output: {e}");
+                std::process::exit(1);
+            }
+            std::process::exit(0);
+        }
+    }};
+}
+macro_rules! out {
+    () => { emit!(true, "") };
+    ($($arg:tt)*) => { emit!(true, $($arg)*) };
+}
+macro_rules! out_raw {
+    ($($arg:tt)*) => { emit!(false, $($arg)*) };
+}
+
 #[derive(Parser)]
 #[command(name = "parafa", version, about = "Remote qualified-signature service")]
 struct Cli {
@@ -427,11 +453,11 @@ async fn init(settings: Settings) -> anyhow::Result<ExitCode> {
     };
     let state = startup::provision(settings, None).await?;
     audit::seal(&state.db).await?;
-    println!("provisioned: {dir}");
-    println!("database: {database}");
-    println!("token: {}", state.hsm.token_label());
-    println!("root CA and issuing CA: in the token and the database");
-    println!("next: `PARAFA_DATA_DIR={dir} parafa serve`, and `PARAFA_DATA_DIR={dir} parafa admin …`");
+    out!("provisioned: {dir}");
+    out!("database: {database}");
+    out!("token: {}", state.hsm.token_label());
+    out!("root CA and issuing CA: in the token and the database");
+    out!("next: `PARAFA_DATA_DIR={dir} parafa serve`, and `PARAFA_DATA_DIR={dir} parafa admin …`");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -450,7 +476,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(%addr, token = state.hsm.token_label(), "Parafa is serving");
     // Scripts and tests read this line to find the port when listening on port 0.
-    println!("listening on http://{addr}");
+    out!("listening on http://{addr}");
     std::io::stdout().flush()?;
     startup::run(state, listener)?.await?;
     Ok(ExitCode::SUCCESS)
@@ -523,17 +549,17 @@ async fn holder_create(state: &AppState, h: CreateHolder) -> anyhow::Result<Exit
         certificate: !h.no_certificate,
     };
     let holder = create_ready(state, req).await?;
-    println!("user_id: {}", holder.user_id);
-    println!("credential_id: {}", holder.credential_id);
-    println!("certificate_serial: {}", holder.cert_serial);
+    out!("user_id: {}", holder.user_id);
+    out!("credential_id: {}", holder.credential_id);
+    out!("certificate_serial: {}", holder.cert_serial);
     if holder.credential_id.is_empty() {
-        println!("valid_until: -");
+        out!("valid_until: -");
     } else {
-        println!("valid_until: {}", clock::rfc3339(holder.not_after));
+        out!("valid_until: {}", clock::rfc3339(holder.not_after));
     }
-    println!("transactions: {}", holder.transactions);
-    println!("totp_secret: {}", holder.secret_base32.expose_secret());
-    println!("otpauth: {}", holder.otpauth_uri.expose_secret());
+    out!("transactions: {}", holder.transactions);
+    out!("totp_secret: {}", holder.secret_base32.expose_secret());
+    out!("otpauth: {}", holder.otpauth_uri.expose_secret());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -562,9 +588,9 @@ async fn operator_create(
         certificate: false,
     };
     let op = create_ready(state, req).await?;
-    println!("user_id: {}", op.user_id);
-    println!("totp_secret: {}", op.secret_base32.expose_secret());
-    println!("otpauth: {}", op.otpauth_uri.expose_secret());
+    out!("user_id: {}", op.user_id);
+    out!("totp_secret: {}", op.secret_base32.expose_secret());
+    out!("otpauth: {}", op.otpauth_uri.expose_secret());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -573,11 +599,11 @@ async fn audit_verify(state: &AppState) -> anyhow::Result<ExitCode> {
     let v = audit::verify(&state.db).await?;
     match v.broken {
         None => {
-            println!("audit chain intact: {} rows", v.rows);
+            out!("audit chain intact: {} rows", v.rows);
             Ok(ExitCode::SUCCESS)
         }
         Some(why) => {
-            println!("audit chain BROKEN after {} good rows: {why}", v.rows);
+            out!("audit chain BROKEN after {} good rows: {why}", v.rows);
             Ok(ExitCode::from(2))
         }
     }
@@ -593,16 +619,16 @@ async fn credential_show(state: &AppState, id: &str) -> anyhow::Result<ExitCode>
         .await?
         .context("credential without quota")?;
     let recorded = parafa::db::signing::signature_count(db, id).await?;
-    println!("credential_id: {}", cred.id);
-    println!("user_id: {}", cred.user_id);
-    println!("status: {}", cred.status);
-    println!("key: {}", cred.key_spec);
-    println!("certificate_serial: {}", cred.cert_serial);
-    println!("package: {}", quota.package_id);
-    println!("quota_total: {}", quota.total);
-    println!("quota_used: {}", quota.used);
-    println!("quota_left: {}", quota.remaining());
-    println!("signatures_recorded: {recorded}");
+    out!("credential_id: {}", cred.id);
+    out!("user_id: {}", cred.user_id);
+    out!("status: {}", cred.status);
+    out!("key: {}", cred.key_spec);
+    out!("certificate_serial: {}", cred.cert_serial);
+    out!("package: {}", quota.package_id);
+    out!("quota_total: {}", quota.total);
+    out!("quota_used: {}", quota.used);
+    out!("quota_left: {}", quota.remaining());
+    out!("signatures_recorded: {recorded}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -637,9 +663,9 @@ async fn oauth_client_create(
     };
     let registered = parafa::oauth::clients::create(svc, new, "admin-cli", "cli").await?;
     audit::seal(&state.db).await?;
-    println!("client_id: {}", registered.client_id);
+    out!("client_id: {}", registered.client_id);
     if let Some(secret) = registered.secret {
-        println!("client_secret: {}", secret.expose_secret());
+        out!("client_secret: {}", secret.expose_secret());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -647,7 +673,7 @@ async fn oauth_client_create(
 /// `admin oauth-client list`.
 async fn oauth_client_list(state: &AppState) -> anyhow::Result<ExitCode> {
     for c in parafa::oauth::clients::list(state.oauth()).await? {
-        println!(
+        out!(
             "{}\t{}\t{}\t{}\t{}\t{}",
             c.id,
             if c.confidential { "confidential" } else { "public" },
@@ -666,7 +692,7 @@ async fn oauth_client_disable(state: &AppState, id: &str) -> anyhow::Result<Exit
         bail!("no OAuth client {id}");
     }
     audit::seal(&state.db).await?;
-    println!("disabled: {id}");
+    out!("disabled: {id}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -675,7 +701,7 @@ async fn cleanup(state: &AppState) -> anyhow::Result<ExitCode> {
     let report = parafa::db::cleanup::run(&state.db, parafa::clock::Clock::now(state.clock.as_ref())).await?;
     for (table, n) in report {
         let left = parafa::db::cleanup::count(&state.db, table).await?;
-        println!("{table}: {n} deleted, {left} left");
+        out!("{table}: {n} deleted, {left} left");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -685,7 +711,7 @@ async fn revoke(state: &AppState, credential_id: &str, reason: &str) -> anyhow::
     let serial =
         parafa::lifecycle::revoke::revoke_credential(state, credential_id, None, reason, "admin-cli", "cli").await?;
     audit::seal(&state.db).await?;
-    println!("revoked: {serial} ({reason})");
+    out!("revoked: {serial} ({reason})");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -696,7 +722,7 @@ async fn identity_cmd(state: &AppState, cmd: IdentityCmd) -> anyhow::Result<Exit
     let (id, verdict) = match cmd {
         IdentityCmd::List { flagged } => {
             let q = identity::queue(state, None, flagged).await?;
-            println!("{}", serde_json::to_string_pretty(&q)?);
+            out!("{}", serde_json::to_string_pretty(&q)?);
             return Ok(ExitCode::SUCCESS);
         }
         IdentityCmd::Accept { session_id } => (session_id, verdict(Decision::Accept, None, false)),
@@ -709,7 +735,7 @@ async fn identity_cmd(state: &AppState, cmd: IdentityCmd) -> anyhow::Result<Exit
     };
     let out = identity::decide(state, &id, verdict, "admin-cli").await?;
     audit::seal(&state.db).await?;
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    out!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -726,7 +752,7 @@ async fn rekey_cmd(state: &AppState, cmd: RekeyCmd) -> anyhow::Result<ExitCode> 
         }
     };
     audit::seal(&state.db).await?;
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    out!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -734,9 +760,9 @@ async fn rekey_cmd(state: &AppState, cmd: RekeyCmd) -> anyhow::Result<ExitCode> 
 async fn lifecycle_run(state: &AppState) -> anyhow::Result<ExitCode> {
     let r = parafa::lifecycle::scheduler::tick(state).await;
     audit::seal(&state.db).await?;
-    println!("reminders: {}", r.reminders);
-    println!("successors: {}", r.successors);
-    println!("refunds: {}", r.refunds);
+    out!("reminders: {}", r.reminders);
+    out!("successors: {}", r.successors);
+    out!("refunds: {}", r.refunds);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -764,7 +790,7 @@ async fn cert_show(state: &AppState, which: &str) -> anyhow::Result<ExitCode> {
             parafa::db::unb64(&row.cert_der, "certificates.cert_der")?
         }
     };
-    print!("{}", parafa::ca::pem(&der));
+    out_raw!("{}", parafa::ca::pem(&der));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -775,7 +801,7 @@ async fn tl_cmd(state: &AppState, cmd: TlCmd) -> anyhow::Result<ExitCode> {
     let (trust, db, hsm, settings) = (&state.trust, &state.db, &state.hsm, &state.settings);
     let list = match cmd {
         TlCmd::Show { xml: true } => {
-            print!("{}", trust.current(db, hsm, settings, now).await?.xml);
+            out_raw!("{}", trust.current(db, hsm, settings, now).await?.xml);
             return Ok(ExitCode::SUCCESS);
         }
         TlCmd::Show { xml: false } => (*trust.current(db, hsm, settings, now).await?).clone(),
@@ -797,7 +823,7 @@ async fn tl_cmd(state: &AppState, cmd: TlCmd) -> anyhow::Result<ExitCode> {
         }
     };
     let date = parafa::trust::list::date_time;
-    println!(
+    out!(
         "trusted list {} issued {} next update {} (at {}/pki/tl.xml)",
         list.sequence,
         date(list.issued_at),
@@ -806,10 +832,10 @@ async fn tl_cmd(state: &AppState, cmd: TlCmd) -> anyhow::Result<ExitCode> {
     );
     let statuses = parafa::db::trust::statuses(db).await?;
     for service in parafa::db::trust::services(db).await? {
-        println!("{}  {}  {}", service.id, service.kind, service.name);
+        out!("{}  {}  {}", service.id, service.kind, service.name);
         for st in statuses.iter().filter(|st| st.service_id == service.id) {
             let reason = st.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default();
-            println!("    {} since {}{reason}", st.status, date(st.since));
+            out!("    {} since {}{reason}", st.status, date(st.since));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -820,7 +846,7 @@ async fn hsm_list(settings: Settings, json: bool) -> anyhow::Result<ExitCode> {
     let hsm = state.hsm.clone();
     let objects = tokio::task::spawn_blocking(move || hsm.list_objects()).await??;
     if json {
-        println!("{}", serde_json::to_string_pretty(&objects)?);
+        out!("{}", serde_json::to_string_pretty(&objects)?);
         return Ok(ExitCode::SUCCESS);
     }
     let b = |v: Option<bool>| match v {
@@ -828,12 +854,12 @@ async fn hsm_list(settings: Settings, json: bool) -> anyhow::Result<ExitCode> {
         Some(false) => "no",
         None => "-",
     };
-    println!(
+    out!(
         "{:<16} {:<8} {:<38} {:<32} {:<6} {:<8} {:<10} {:<12} {:<5}",
         "CLASS", "TYPE", "ID", "LABEL", "TOKEN", "PRIVATE", "SENSITIVE", "EXTRACTABLE", "SIGN"
     );
     for o in objects {
-        println!(
+        out!(
             "{:<16} {:<8} {:<38} {:<32} {:<6} {:<8} {:<10} {:<12} {:<5}",
             o.class,
             o.key_type.as_deref().unwrap_or("-"),

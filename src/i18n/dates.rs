@@ -54,6 +54,22 @@ pub fn in_bucharest(secs: i64) -> Option<Zoned> {
         .map(|t| t.to_zoned_datetime(bucharest().clone()))
 }
 
+/// The Bucharest date of a Unix time as `YYYY-MM-DD` (for records and reports, not for people).
+pub fn iso_date(secs: i64) -> String {
+    match in_bucharest(secs) {
+        Some(z) => format!("{:04}-{:02}-{:02}", z.year(), z.month(), z.day()),
+        None => String::new(),
+    }
+}
+
+/// The Bucharest date of a Unix time as days since 1970-01-01: one number per local day.
+pub fn day_number(secs: i64) -> i64 {
+    match in_bucharest(secs) {
+        Some(z) => secs.saturating_add(i64::from(z.offset().seconds())).div_euclid(86_400),
+        None => secs.div_euclid(86_400),
+    }
+}
+
 fn month(lang: Lang, m: i8) -> &'static str {
     let i = (m.clamp(1, 12) - 1) as usize;
     match lang {

@@ -60,34 +60,9 @@ pub fn years_after(t: i64, years: i64) -> i64 {
     years_before(t, -years)
 }
 
-/// The offset of Europe/Bucharest from UTC at `t`, in seconds: EET (+2 h), and EEST (+3 h) from the last Sunday of
-/// March 01:00 UTC to the last Sunday of October 01:00 UTC (the EU rule).
-pub fn bucharest_offset(t: i64) -> i64 {
-    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(t) else {
-        return 7200;
-    };
-    let last_sunday_1am = |month: time::Month| {
-        let days = month.length(at.year());
-        let Ok(last) = time::Date::from_calendar_date(at.year(), month, days) else {
-            return i64::MIN;
-        };
-        let back = i64::from(last.weekday().number_days_from_sunday());
-        last.midnight().assume_utc().unix_timestamp() - back * 86_400 + 3600
-    };
-    if t >= last_sunday_1am(time::Month::March) && t < last_sunday_1am(time::Month::October) {
-        10_800
-    } else {
-        7200
-    }
-}
-
 /// The date of `t` in Bucharest, as `YYYY-MM-DD`.
 pub fn bucharest_date(t: i64) -> String {
-    let local = t + bucharest_offset(t);
-    match time::OffsetDateTime::from_unix_timestamp(local) {
-        Ok(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
-        Err(_) => rfc3339(t),
-    }
+    crate::i18n::dates::iso_date(t)
 }
 
 /// Replaces every text of an invoice's buyer data by a placeholder, keeping its shape (the `type`, booleans and
@@ -166,7 +141,7 @@ pub async fn daily(state: &Services) -> Result<Option<Report>, LifecycleError> {
         return Ok(None);
     }
     let now = state.clock.now();
-    let day = (now + bucharest_offset(now)).div_euclid(86_400);
+    let day = crate::i18n::dates::day_number(now);
     if !db::retention::claim_day(&state.db, day, now).await? {
         return Ok(None);
     }

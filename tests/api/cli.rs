@@ -245,3 +245,24 @@ fn on_postgres_an_admin_command_needs_the_provisioned_token_and_init_provides_it
         text(&out.stderr)
     );
 }
+
+/// A reader that stops reading (`parafa admin tl show --xml | head -1`) ends the command quietly: no panic, no
+/// backtrace, exit code 0, as a Unix tool behaves.
+#[test]
+fn a_command_whose_reader_stops_reading_ends_quietly() {
+    let app = common::TestApp::spawn();
+    let mut child = Command::new(common::parafa_bin())
+        .args(["admin", "tl", "show", "--xml"])
+        .envs(app.env().iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RUST_BACKTRACE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run parafa");
+    // The reader goes away before the command writes anything: everything it writes meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+}
