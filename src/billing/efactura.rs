@@ -55,7 +55,14 @@ pub fn to_ubl(data: &InvoiceData) -> Result<String, EfacturaError> {
     };
     let ron = ron_amounts(data).ok_or(EfacturaError::Amounts)?;
     let (root, ns, type_element, type_code, line_element, quantity_element) = match credited {
-        None => ("Invoice", NS_INVOICE, "cbc:InvoiceTypeCode", "380", "cac:InvoiceLine", "cbc:InvoicedQuantity"),
+        None => (
+            "Invoice",
+            NS_INVOICE,
+            "cbc:InvoiceTypeCode",
+            "380",
+            "cac:InvoiceLine",
+            "cbc:InvoicedQuantity",
+        ),
         Some(_) => (
             "CreditNote",
             NS_CREDIT_NOTE,

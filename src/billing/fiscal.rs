@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
-use super::invoice::{bucharest_day, InvoiceData, InvoiceLine, Kind, Party, PaymentMethod, PostalAddress};
 use super::efactura;
+use super::invoice::{bucharest_day, InvoiceData, InvoiceLine, Kind, Party, PaymentMethod, PostalAddress};
 use crate::config::{BillingSettings, Settings};
 use crate::db::{self, orders::Stored, DbError};
 

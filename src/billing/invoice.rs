@@ -351,7 +351,11 @@ fn layout(data: &InvoiceData, ron: &RonAmounts) -> Result<Page, InvoiceError> {
     let mut page = Page::new();
     let full = RIGHT - LEFT;
     // A credit note reverses the invoice: its quantities and amounts are negative.
-    let sign = if matches!(data.kind, Kind::CreditNote { .. }) { -1 } else { 1 };
+    let sign = if matches!(data.kind, Kind::CreditNote { .. }) {
+        -1
+    } else {
+        1
+    };
     let money = |minor: i64| signed(sign * minor);
 
     let title = match data.kind {
@@ -436,7 +440,11 @@ fn layout(data: &InvoiceData, ron: &RonAmounts) -> Result<Page, InvoiceError> {
         money(ron.net),
     )];
     if ron.discount > 0 {
-        summary.push((Face::Regular, "Reducere / Discount RON".to_owned(), money(-ron.discount)));
+        summary.push((
+            Face::Regular,
+            "Reducere / Discount RON".to_owned(),
+            money(-ron.discount),
+        ));
         summary.push((
             Face::Regular,
             "Bază de impozitare / Taxable amount RON".to_owned(),
@@ -521,7 +529,8 @@ fn layout(data: &InvoiceData, ron: &RonAmounts) -> Result<Page, InvoiceError> {
     page.y = FOOTER_Y;
     let footer = match data.kind {
         Kind::Proforma => {
-            "Proforma nu este factură fiscală. / A proforma is not a fiscal invoice. Document generat automat.".to_owned()
+            "Proforma nu este factură fiscală. / A proforma is not a fiscal invoice. Document generat automat."
+                .to_owned()
         }
         _ => "Factura circulă fără semnătură și ștampilă (art. 319 alin. (29) din Legea nr. 227/2015 privind Codul \
               fiscal). / Valid without signature or stamp."
@@ -739,7 +748,11 @@ mod tests {
                 name: "Parafa Servicii de Încredere SRL".into(),
                 tax_id: Some("RO40000001".into()),
                 trade_register: Some("J40/1234/2020".into()),
-                address: vec!["Strada Aviatorilor 1".into(), "București, Sector 1".into(), "România".into()],
+                address: vec![
+                    "Strada Aviatorilor 1".into(),
+                    "București, Sector 1".into(),
+                    "România".into(),
+                ],
                 postal: PostalAddress {
                     street: "Strada Aviatorilor 1".into(),
                     city: "Sector 1".into(),
@@ -862,7 +875,10 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
         }
-        assert!(!text.contains("Reducere"), "no discount line without a discount:\n{text}");
+        assert!(
+            !text.contains("Reducere"),
+            "no discount line without a discount:\n{text}"
+        );
         assert!(!text.contains("fallback"), "{text}");
         // The natural person has no tax id line: only the seller's.
         assert_eq!(text.matches("Tax id:").count(), 1, "{text}");
@@ -874,7 +890,9 @@ mod tests {
         data.rate_date = "fallback".into();
         let text = pdftotext(&render(&data).unwrap());
         assert!(
-            text.contains("Curs de schimb utilizat la 2026-11-25 / Exchange rate used on 2026-11-25: 1 EUR = 5.0377 RON"),
+            text.contains(
+                "Curs de schimb utilizat la 2026-11-25 / Exchange rate used on 2026-11-25: 1 EUR = 5.0377 RON"
+            ),
             "{text}"
         );
         assert!(!text.contains("fallback") && !text.contains("BNR"), "{text}");
@@ -948,7 +966,10 @@ mod tests {
         data.total_ron_bani = 21042;
         let ron = ron_amounts(&data).unwrap();
         // 39.00 and 35.10 EUR at 5.0377: 196.47 and 176.82 RON; the VAT is the rest of the 210.42 paid.
-        assert_eq!((ron.net, ron.discount, ron.taxable, ron.vat, ron.total), (19647, 1965, 17682, 3360, 21042));
+        assert_eq!(
+            (ron.net, ron.discount, ron.taxable, ron.vat, ron.total),
+            (19647, 1965, 17682, 3360, 21042)
+        );
         let text = pdftotext(&render(&data).unwrap());
         for expected in [
             "CUI/CIF / Tax id: RO12345678",
@@ -972,7 +993,11 @@ mod tests {
         data.payment_reference = r"sandbox (evt\42".into();
         let pdf = render(&data).unwrap();
         let text = pdftotext(&pdf);
-        for expected in [r"Package (2 years) \ promo :) ( C:\dir\", r"A\B (C))", r"sandbox (evt\42"] {
+        for expected in [
+            r"Package (2 years) \ promo :) ( C:\dir\",
+            r"A\B (C))",
+            r"sandbox (evt\42",
+        ] {
             assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
         }
         assert!(text.contains("233.80"), "{text}");
@@ -989,7 +1014,10 @@ mod tests {
             .find(|l| l.contains("Qualified certificate"))
             .unwrap_or_else(|| panic!("no row:\n{text}"));
         assert!(row.contains("..."), "{row}");
-        assert!(row.trim_end().ends_with("196.47"), "the amounts stay in their columns: {row}");
+        assert!(
+            row.trim_end().ends_with("196.47"),
+            "the amounts stay in their columns: {row}"
+        );
         let cut = fit(Face::Regular, BODY_SIZE, &data.lines[0].description, DESCRIPTION_WIDTH);
         assert!(cut.width(Face::Regular, BODY_SIZE) <= DESCRIPTION_WIDTH);
     }

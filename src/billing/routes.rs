@@ -5,9 +5,9 @@ use actix_web::{web, HttpResponse};
 use super::orders::{self, OrderError, OrderRequest};
 use super::payment::{self};
 use crate::accounts::routes::WebUser;
-use crate::lifecycle::routes::Operator;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::lifecycle::routes::Operator;
 
 /// Registers the billing routes (under the `/api/v1` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {

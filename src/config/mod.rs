@@ -1456,7 +1456,10 @@ impl BillingSettings {
         if self.seller_country_code == "RO" && !self.seller_county.starts_with("RO-") {
             return invalid(
                 "billing.seller_county",
-                format!("{:?} is not an ISO 3166-2:RO code such as RO-CJ or RO-B", self.seller_county),
+                format!(
+                    "{:?} is not an ISO 3166-2:RO code such as RO-CJ or RO-B",
+                    self.seller_county
+                ),
             );
         }
         if self.efactura_upload

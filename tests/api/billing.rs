@@ -16,6 +16,10 @@ const FEED: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 </DataSet>"#;
 
 fn app_with(extra: &[(&str, &str)], toml: &str) -> TestApp {
+    app_on(Backend::Sqlite, extra, toml)
+}
+
+fn app_on(backend: Backend, extra: &[(&str, &str)], toml: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap().keep();
     let feed = dir.join("nbrfxrates.xml");
     std::fs::write(&feed, FEED).unwrap();
@@ -28,7 +32,7 @@ fn app_with(extra: &[(&str, &str)], toml: &str) -> TestApp {
     env.extend_from_slice(extra);
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    TestApp::spawn_on(Backend::Sqlite, &refs)
+    TestApp::spawn_on(backend, &refs)
 }
 
 fn session(app: &TestApp, email: &str) -> String {
@@ -664,14 +668,20 @@ fn a_paid_order_gets_a_romanian_fiscal_invoice_with_its_diacritics_ron_totals_an
         "Modalitate de plată / Payment method: Card bancar, plată online",
         "Referința plății / Payment reference: sandbox:sandbox-",
     ] {
-        assert!(text.contains(expected), "{expected:?} missing from the invoice:\n{text}");
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from the invoice:\n{text}"
+        );
     }
     assert!(!text.contains("fallback"), "{text}");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("invoice.pdf");
     std::fs::write(&file, &pdf).unwrap();
     let fonts = common::run_ok("pdffonts", &[file.to_str().unwrap()]);
-    let embedded = fonts.lines().filter(|l| l.starts_with("DejaVuSans") && l.contains(" yes ")).count();
+    let embedded = fonts
+        .lines()
+        .filter(|l| l.starts_with("DejaVuSans") && l.contains(" yes "))
+        .count();
     assert_eq!(embedded, 2, "both faces embedded: {fonts}");
 
     // The operator gets the same invoice and its e-Factura file; a holder gets neither through the operator API.
@@ -713,7 +723,12 @@ fn a_paid_order_gets_a_romanian_fiscal_invoice_with_its_diacritics_ron_totals_an
 fn refunded(app: &TestApp, cookie: &str, op: &str) -> Value {
     let order = paid(app, cookie, company());
     let id = order["id"].as_str().unwrap();
-    let (s, out) = app.call("POST", &format!("/api/v1/orders/{id}/identity-session"), Some(cookie), None);
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/orders/{id}/identity-session"),
+        Some(cookie),
+        None,
+    );
     assert_eq!(s, 201, "{out}");
     let url = out["url"].as_str().unwrap();
     let link = format!("/api/v1{}", &url[url.find("/identity/sandbox/").unwrap()..]);
@@ -743,8 +758,24 @@ fn refunded(app: &TestApp, cookie: &str, op: &str) -> Value {
 
 #[test]
 fn a_refund_issues_one_credit_note_numbered_in_its_own_series_that_reverses_the_invoice() {
+    refund_journey(Backend::Sqlite);
+}
+
+#[test]
+fn a_refund_issues_one_credit_note_numbered_in_its_own_series_that_reverses_the_invoice_on_postgres() {
+    let Some(pg) = common::FreshPostgres::create() else {
+        return;
+    };
+    refund_journey(Backend::Postgres(pg));
+}
+
+fn refund_journey(backend: Backend) {
     let toml = format!("{SELLER}\n[lifecycle]\nresubmissions_allowed = 0\n");
-    let app = app_with(&[("PARAFA_VAT_BASIS_POINTS", "1900"), ("PARAFA_DEV", "1")], &toml);
+    let app = app_on(
+        backend,
+        &[("PARAFA_VAT_BASIS_POINTS", "1900"), ("PARAFA_DEV", "1")],
+        &toml,
+    );
     let holder = app.create_account("firma@example.com", true);
     let cookie = app.web_login(&holder);
     let operator = app.create_operator("oana@parafa.example");
@@ -755,9 +786,16 @@ fn a_refund_issues_one_credit_note_numbered_in_its_own_series_that_reverses_the_
     let year = &first["invoice_number"].as_str().unwrap()[8..12];
     // One credit note per refunded order, consecutive in their own series (invoices have theirs).
     assert_eq!(first["credit_note_number"], format!("PRF-CN-{year}-000001"), "{first}");
-    assert_eq!(second["credit_note_number"], format!("PRF-CN-{year}-000002"), "{second}");
+    assert_eq!(
+        second["credit_note_number"],
+        format!("PRF-CN-{year}-000002"),
+        "{second}"
+    );
     assert_eq!(second["invoice_number"], format!("PRF-INV-{year}-000002"), "{second}");
-    assert!(first["actions"].as_array().unwrap().contains(&json!("credit_note")), "{first}");
+    assert!(
+        first["actions"].as_array().unwrap().contains(&json!("credit_note")),
+        "{first}"
+    );
     // Another scheduler run refunds nothing more and issues no other credit note.
     let (s, run) = app.call("POST", "/api/v1/operator/lifecycle/run", Some(&op), None);
     assert_eq!(s, 200, "{run}");
@@ -785,7 +823,10 @@ fn a_refund_issues_one_credit_note_numbered_in_its_own_series_that_reverses_the_
         "Rambursare pe card",
         "Referința rambursării / Refund reference: sandbox-refund-",
     ] {
-        assert!(text.contains(expected), "{expected:?} missing from the credit note:\n{text}");
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from the credit note:\n{text}"
+        );
     }
     // The operator's copy and its e-Factura file: a CreditNote (381) that refers to the invoice.
     let (status, _, op_pdf) = download(&app, &format!("/api/v1/operator/orders/{id}/credit-note.pdf"), &op);
@@ -794,7 +835,11 @@ fn a_refund_issues_one_credit_note_numbered_in_its_own_series_that_reverses_the_
     assert_eq!(status, 200);
     let found = efactura_judge(&xml, &["--expect-invoice", invoice]);
     assert_eq!(
-        (found["document"].as_str(), found["total"].as_str(), found["vat"].as_str()),
+        (
+            found["document"].as_str(),
+            found["total"].as_str(),
+            found["vat"].as_str()
+        ),
         (Some("CreditNote"), Some("233.80"), Some("37.33")),
         "{found}"
     );
