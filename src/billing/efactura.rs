@@ -263,7 +263,7 @@ fn party(w: &mut Writer<Vec<u8>>, element: &str, p: &Party, seller: bool) -> io:
                 w.create_element("cac:PartyLegalEntity").write_inner_content(|w| {
                     leaf(w, "cbc:RegistrationName", &cut(&p.name, 200))?;
                     let registration = if seller {
-                        p.trade_register.clone().or(tax_id.clone())
+                        p.trade_register.clone().or_else(|| tax_id.clone())
                     } else {
                         match &tax_id {
                             Some(t) => Some(t.trim_start_matches("RO").to_owned()),

@@ -108,7 +108,7 @@ impl Shaped {
 fn compose(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        let composed = match (out.chars().last(), c) {
+        let composed = match (out.chars().next_back(), c) {
             (Some('s'), '\u{326}' | '\u{327}') => Some('ș'),
             (Some('S'), '\u{326}' | '\u{327}') => Some('Ș'),
             (Some('t'), '\u{326}' | '\u{327}') => Some('ț'),
