@@ -1,14 +1,18 @@
-//! The invoice PDF of a paid order (product rules §2): one A4 page in the standard Helvetica fonts, rendered from
-//! data the caller read from the database. [`render`] is a pure function: the same data gives the same bytes.
+//! The fiscal documents of an order (product rules §2) as PDFs: the invoice, an institutional order's proforma and
+//! the credit note (storno) of a refund. One A4 page, Romanian labels with the English beside them, DejaVu Sans
+//! embedded (`crate::legal::font`: every ă â î ș ț survives printing and copying), the seller's registration data,
+//! and the amounts in RON at the rate of the payment day with its source and date, the EUR equivalent beside them.
+//! [`render`] is a pure function of data the caller read from the database: the same data give the same bytes.
 //!
-//! The fonts are the standard Type1 Helvetica and Helvetica-Bold, not embedded, with WinAnsiEncoding. Romanian
-//! â î Â Î exist in WinAnsi; ă ș ț Ă Ș Ț (cedilla forms included) do not and are written as a t s A S T, and any
-//! other character outside WinAnsi as a close ASCII letter or `?`.
+//! The RON amounts are derived once, by [`ron_amounts`], for the PDF and the e-Factura XML alike: each line at the
+//! rate, the taxable amount at the rate, and the VAT as what is left of the RON total the holder paid, so that the
+//! document adds up to the amount actually paid.
 
 use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Document, Object, Stream, StringFormat};
 
 use super::format_minor;
+use crate::legal::font::{Embedded, Face, Shaped};
 
 /// One line of the invoice: an item of the order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,21 +22,85 @@ pub struct InvoiceLine {
     pub unit_net_eur_cents: i64,
 }
 
-/// The seller or the buyer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Party {
-    pub name: String,
-    /// CUI/CIF of a company or sole trader; `None` for a natural person.
-    pub tax_id: Option<String>,
-    pub address: Vec<String>,
+/// An address by its parts, as the e-Factura file needs them (the printed lines are [`Party::address`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PostalAddress {
+    /// Street, number, building, entrance, apartment.
+    pub street: String,
+    pub city: String,
+    pub postal_code: String,
+    /// The county as written (`Cluj`, `București`) or its ISO 3166-2:RO code (`RO-CJ`).
+    pub county: String,
+    /// The country: an ISO 3166-1 alpha-2 code, or its name as typed (`România`).
+    pub country: String,
 }
 
-/// Everything printed on the invoice, as stored with the paid order. Money is in minor units.
+/// The seller or the buyer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Party {
+    pub name: String,
+    /// CUI/CIF of a company or sole trader (with `RO` when registered for VAT); `None` for a natural person.
+    pub tax_id: Option<String>,
+    /// The trade register number ("Nr. Reg. Com.", e.g. `J12/1234/2020`) of a company.
+    pub trade_register: Option<String>,
+    /// The address as printed, one line each.
+    pub address: Vec<String>,
+    pub postal: PostalAddress,
+    pub bank: Option<String>,
+    pub iban: Option<String>,
+}
+
+/// Which document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Invoice,
+    /// An institutional order's proforma (§13): titled proforma, numbered by the order, an amount to pay.
+    Proforma,
+    /// The credit note (storno) of a refund, reversing the invoice named here in full.
+    CreditNote {
+        invoice_number: String,
+        /// `YYYY-MM-DD`.
+        invoice_date: String,
+    },
+}
+
+/// How the amount was paid (or, for a credit note, paid back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentMethod {
+    /// Online, through the card gateway.
+    Card,
+    /// An institution's bank transfer.
+    BankTransfer,
+    /// Paid back to the card through the gateway.
+    CardRefund,
+}
+
+impl PaymentMethod {
+    fn label(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "Card bancar, plată online / Card, paid online",
+            PaymentMethod::BankTransfer => "Ordin de plată / Bank transfer",
+            PaymentMethod::CardRefund => "Rambursare pe card / Refund to the card",
+        }
+    }
+
+    /// UNCL 4461: 48 bank card, 42 payment to a bank account.
+    pub fn uncl4461(self) -> &'static str {
+        match self {
+            PaymentMethod::Card | PaymentMethod::CardRefund => "48",
+            PaymentMethod::BankTransfer => "42",
+        }
+    }
+}
+
+/// Everything printed on the document, as stored with the order. Money is in minor units.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceData {
-    /// e.g. "PRF-INV-2026-000042".
+    pub kind: Kind,
+    /// The document's number, e.g. "PRF-INV-2026-000042" (series "PRF-INV-2026", number "000042"); a credit
+    /// note's own; a proforma's is the order's registration number.
     pub invoice_number: String,
-    /// e.g. "2026-11-25".
+    /// `YYYY-MM-DD`, the day in Bucharest.
     pub issued_on: String,
     /// The order's registration number, e.g. "PRF-2026-ABCD-EFGH".
     pub order_number: String,
@@ -46,20 +114,52 @@ pub struct InvoiceData {
     pub gross_eur_cents: i64,
     /// RON per EUR × 10 000: 5.0377 is 50377.
     pub ron_per_eur_1e4: i64,
+    /// `YYYY-MM-DD` of the central bank's rate; anything else (the configured rate, stored as `fallback`) is
+    /// printed as the rate used on the day of issue.
     pub rate_date: String,
     /// What was paid, in bani.
     pub total_ron_bani: i64,
-    /// The payment gateway and its event id (empty: no payment yet, the line is left out).
+    pub payment_method: PaymentMethod,
+    /// The payment gateway and its event id, or the refund's reference (empty: no payment yet, left out).
     pub payment_reference: String,
-    /// A proforma (institutional orders, §13): titled PROFORMA, no invoice number, an amount to pay.
-    pub proforma: bool,
-    /// An invoice paid after issuance (institutional orders): its due date, e.g. "2026-12-25".
+    /// An invoice paid after issuance (institutional orders): its due date, `YYYY-MM-DD`.
     pub due_on: Option<String>,
     /// Lines printed under the totals (the procurement reference, the CPV code, instructions).
     pub notes: Vec<String>,
 }
 
-/// Why an invoice could not be rendered.
+impl InvoiceData {
+    /// The series and the number within it: "PRF-INV-2026-000042" is ("PRF-INV-2026", "000042").
+    pub fn series_and_number(&self) -> (&str, &str) {
+        self.invoice_number
+            .rsplit_once('-')
+            .unwrap_or(("", self.invoice_number.as_str()))
+    }
+
+    /// The central bank's date of the rate, when the rate is the central bank's.
+    pub fn bnr_rate_date(&self) -> Option<&str> {
+        is_iso_date(&self.rate_date).then_some(self.rate_date.as_str())
+    }
+}
+
+/// The document's amounts in RON (bani), all non-negative.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RonAmounts {
+    /// Each line's unit price at the rate.
+    pub unit_prices: Vec<i64>,
+    /// Each line's amount (quantity × unit price).
+    pub lines: Vec<i64>,
+    /// The sum of the lines.
+    pub net: i64,
+    pub discount: i64,
+    /// Net minus discount: the VAT's base.
+    pub taxable: i64,
+    pub vat: i64,
+    /// Taxable plus VAT: the amount paid.
+    pub total: i64,
+}
+
+/// Why a document could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum InvoiceError {
     #[error("the invoice has no lines")]
@@ -99,35 +199,68 @@ const PAGE_HEIGHT: f32 = 841.89;
 const LEFT: f32 = 50.0;
 const RIGHT: f32 = 545.0;
 /// The body stops above this; the footer sits below it.
-const BOTTOM: f32 = 70.0;
-const FOOTER_Y: f32 = 40.0;
+const BOTTOM: f32 = 80.0;
+const FOOTER_Y: f32 = 52.0;
 
 // Columns: the two party blocks, and the lines table (description left-aligned, numbers right-aligned).
-const PARTY_WIDTH: f32 = 235.0;
-const BUYER_X: f32 = 310.0;
-const DESCRIPTION_WIDTH: f32 = 250.0;
-const QTY_RIGHT: f32 = 350.0;
-const UNIT_RIGHT: f32 = 450.0;
-const SUMMARY_LABEL_X: f32 = 300.0;
-const SUMMARY_LABEL_WIDTH: f32 = 150.0;
+const PARTY_WIDTH: f32 = 240.0;
+const BUYER_X: f32 = 305.0;
+const DESCRIPTION_WIDTH: f32 = 215.0;
+const QTY_RIGHT: f32 = 310.0;
+const UNIT_RIGHT: f32 = 420.0;
+const SUMMARY_LABEL_X: f32 = 250.0;
+const SUMMARY_LABEL_WIDTH: f32 = 205.0;
 
-const BODY_SIZE: f32 = 10.0;
-const SMALL_SIZE: f32 = 8.0;
-const LINE: f32 = 14.0;
+const BODY_SIZE: f32 = 9.0;
+const SMALL_SIZE: f32 = 7.0;
+const LINE: f32 = 13.0;
 
-/// Renders the invoice as a one-page PDF.
+/// The RON amounts of a document (see the module's note on rounding); `None` when they cannot add up (a total
+/// below its taxable amount).
+pub fn ron_amounts(data: &InvoiceData) -> Option<RonAmounts> {
+    let rate = data.ron_per_eur_1e4;
+    let at_rate = |eur_cents: i64| super::mul_div_round(eur_cents, rate, 10_000);
+    let unit_prices: Vec<i64> = data.lines.iter().map(|l| at_rate(l.unit_net_eur_cents)).collect();
+    let lines: Vec<i64> = data
+        .lines
+        .iter()
+        .zip(&unit_prices)
+        .map(|(l, unit)| l.quantity * unit)
+        .collect();
+    let net: i64 = lines.iter().sum();
+    let taxable = if data.discount_eur_cents == 0 {
+        net
+    } else {
+        let net_eur: i64 = data.lines.iter().map(|l| l.quantity * l.unit_net_eur_cents).sum();
+        at_rate(net_eur - data.discount_eur_cents).min(net)
+    };
+    let total = data.total_ron_bani;
+    (total >= taxable).then(|| RonAmounts {
+        unit_prices,
+        lines,
+        net,
+        discount: net - taxable,
+        taxable,
+        vat: total - taxable,
+        total,
+    })
+}
+
+/// Renders the document as a one-page PDF.
 pub fn render(data: &InvoiceData) -> Result<Vec<u8>, InvoiceError> {
-    let net_total = check(data)?;
-    let operations = layout(data, net_total)?;
+    let ron = check(data)?;
+    let page = layout(data, &ron)?;
 
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
-    let regular_id = doc.add_object(font_dictionary("Helvetica"));
-    let bold_id = doc.add_object(font_dictionary("Helvetica-Bold"));
+    let [regular_id, bold_id] = page.fonts.write(&mut doc);
     let resources_id = doc.add_object(dictionary! {
-        "Font" => dictionary! { Font::Regular.resource() => regular_id, Font::Bold.resource() => bold_id },
+        "Font" => dictionary! { resource(Face::Regular) => regular_id, resource(Face::Bold) => bold_id },
     });
-    let content = Content { operations }.encode()?;
+    let content = Content {
+        operations: page.operations,
+    }
+    .encode()?;
     let content_id = doc.add_object(Stream::new(dictionary! {}, content));
     let page_id = doc.add_object(dictionary! {
         "Type" => "Page",
@@ -145,12 +278,13 @@ pub fn render(data: &InvoiceData) -> Result<Vec<u8>, InvoiceError> {
         }),
     );
     let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    let title = match data.kind {
+        Kind::Proforma => format!("Factură proformă / Proforma invoice {}", data.order_number),
+        Kind::Invoice => format!("Factură / Invoice {}", data.invoice_number),
+        Kind::CreditNote { .. } => format!("Factură de stornare / Credit note {}", data.invoice_number),
+    };
     let info_id = doc.add_object(dictionary! {
-        "Title" => text_string(&if data.proforma {
-            format!("Proformă / Proforma {}", data.order_number)
-        } else {
-            format!("Factură / Invoice {}", data.invoice_number)
-        }),
+        "Title" => text_string(&title),
         "Producer" => text_string("Parafa"),
     });
     doc.trailer.set("Root", catalog_id);
@@ -162,8 +296,8 @@ pub fn render(data: &InvoiceData) -> Result<Vec<u8>, InvoiceError> {
     Ok(out)
 }
 
-/// Refuses data that would print a wrong or garbled invoice; returns the net total of the lines.
-fn check(data: &InvoiceData) -> Result<i64, InvoiceError> {
+/// Refuses data that would print a wrong or garbled document; returns its RON amounts.
+fn check(data: &InvoiceData) -> Result<RonAmounts, InvoiceError> {
     if data.lines.is_empty() {
         return Err(InvoiceError::NoLines);
     }
@@ -194,7 +328,14 @@ fn check(data: &InvoiceData) -> Result<i64, InvoiceError> {
             gross: data.gross_eur_cents,
         });
     }
-    Ok(net)
+    let ron = ron_amounts(data).ok_or(InvoiceError::OutOfRange {
+        field: "total in RON (below its taxable amount)",
+        value: data.total_ron_bani,
+        min: 0,
+        max: MAX_AMOUNT_MINOR,
+    })?;
+    in_range("net total in RON", ron.net, 0, MAX_AMOUNT_MINOR)?;
+    Ok(ron)
 }
 
 fn in_range(field: &'static str, value: i64, min: i64, max: i64) -> Result<i64, InvoiceError> {
@@ -206,123 +347,249 @@ fn in_range(field: &'static str, value: i64, min: i64, max: i64) -> Result<i64, 
 }
 
 /// The page's content: a cursor walks down the page and refuses to pass the bottom margin.
-fn layout(data: &InvoiceData, net_total: i64) -> Result<Vec<Operation>, InvoiceError> {
+fn layout(data: &InvoiceData, ron: &RonAmounts) -> Result<Page, InvoiceError> {
     let mut page = Page::new();
     let full = RIGHT - LEFT;
-
-    let title = if data.proforma {
-        "PROFORMA - Factură proformă / Proforma invoice"
+    // A credit note reverses the invoice: its quantities and amounts are negative.
+    let sign = if matches!(data.kind, Kind::CreditNote { .. }) {
+        -1
     } else {
-        "Factură / Invoice"
+        1
     };
-    page.text(Font::Bold, 18.0, LEFT, title, full);
-    page.down(26.0)?;
-    let mut header = Vec::new();
-    if !data.proforma {
-        header.push(("Invoice number", &data.invoice_number));
+    let money = |minor: i64| signed(sign * minor);
+
+    let title = match data.kind {
+        Kind::Proforma => "PROFORMA · Factură proformă / Proforma invoice",
+        Kind::Invoice => "FACTURĂ / Invoice",
+        Kind::CreditNote { .. } => "FACTURĂ DE STORNARE / Credit note",
+    };
+    page.text(Face::Bold, 16.0, LEFT, title, full);
+    page.down(24.0)?;
+    let mut header: Vec<(&str, String)> = Vec::new();
+    if data.kind == Kind::Proforma {
+        header.push(("Nr. proformă / Proforma no.", data.order_number.clone()));
+    } else {
+        header.push(("Seria / Series", data.series_and_number().0.to_owned()));
+        header.push(("Nr. / No.", data.invoice_number.clone()));
     }
-    header.push(("Date of issue", &data.issued_on));
-    header.push(("Order registration number", &data.order_number));
+    header.push(("Data emiterii / Date of issue", data.issued_on.clone()));
+    header.push(("Nr. comandă / Order no.", data.order_number.clone()));
     if let Some(due) = &data.due_on {
-        header.push(("Due date", due));
+        header.push(("Scadența / Due date", due.clone()));
+    }
+    if let Kind::CreditNote {
+        invoice_number,
+        invoice_date,
+    } = &data.kind
+    {
+        let (series, number) = invoice_number.rsplit_once('-').unwrap_or(("", invoice_number.as_str()));
+        header.push((
+            "Stornează factura / Reverses invoice",
+            format!("seria {series} nr. {number} din {invoice_date} ({invoice_number})"),
+        ));
     }
     for (label, value) in header {
-        page.text(Font::Regular, BODY_SIZE, LEFT, label, 140.0);
-        page.text(Font::Bold, BODY_SIZE, LEFT + 150.0, value, full - 150.0);
+        page.text(Face::Regular, BODY_SIZE, LEFT, label, 170.0);
+        page.text(Face::Bold, BODY_SIZE, LEFT + 175.0, &value, full - 175.0);
         page.down(LINE)?;
     }
 
     page.down(LINE)?;
     let top = page.y;
-    let seller_bottom = page.party(LEFT, "Seller", &data.seller)?;
+    let seller_bottom = page.party(LEFT, "Furnizor / Seller", &data.seller)?;
     page.y = top;
-    let buyer_bottom = page.party(BUYER_X, "Buyer", &data.buyer)?;
+    let buyer_bottom = page.party(BUYER_X, "Cumpărător / Buyer", &data.buyer)?;
     page.y = seller_bottom.min(buyer_bottom);
 
     page.down(LINE)?;
-    page.text(Font::Bold, BODY_SIZE, LEFT, "Description", DESCRIPTION_WIDTH);
-    page.number(Font::Bold, QTY_RIGHT, "Qty");
-    page.number(Font::Bold, UNIT_RIGHT, "Unit net EUR");
-    page.number(Font::Bold, RIGHT, "Net EUR");
+    page.text(Face::Bold, BODY_SIZE, LEFT, "Denumire", DESCRIPTION_WIDTH);
+    page.number(Face::Bold, BODY_SIZE, QTY_RIGHT, "Cant.");
+    page.number(Face::Bold, BODY_SIZE, UNIT_RIGHT, "Preț unitar RON");
+    page.number(Face::Bold, BODY_SIZE, RIGHT, "Valoare RON");
+    page.down(10.0)?;
+    page.text(Face::Regular, SMALL_SIZE, LEFT, "Description", DESCRIPTION_WIDTH);
+    page.number(Face::Regular, SMALL_SIZE, QTY_RIGHT, "Qty");
+    page.number(Face::Regular, SMALL_SIZE, UNIT_RIGHT, "Unit price RON");
+    page.number(Face::Regular, SMALL_SIZE, RIGHT, "Amount RON");
     page.rule(page.y - 4.0);
     page.down(LINE + 4.0)?;
-    for line in &data.lines {
-        page.text(Font::Regular, BODY_SIZE, LEFT, &line.description, DESCRIPTION_WIDTH);
-        page.number(Font::Regular, QTY_RIGHT, &line.quantity.to_string());
-        page.number(Font::Regular, UNIT_RIGHT, &format_minor(line.unit_net_eur_cents));
-        page.number(
-            Font::Regular,
-            RIGHT,
-            &format_minor(line.quantity * line.unit_net_eur_cents),
+    for (i, line) in data.lines.iter().enumerate() {
+        page.text(Face::Regular, BODY_SIZE, LEFT, &line.description, DESCRIPTION_WIDTH);
+        page.number(Face::Regular, BODY_SIZE, QTY_RIGHT, &(sign * line.quantity).to_string());
+        page.number(Face::Regular, BODY_SIZE, UNIT_RIGHT, &format_minor(ron.unit_prices[i]));
+        page.number(Face::Regular, BODY_SIZE, RIGHT, &money(ron.lines[i]));
+        page.down(10.0)?;
+        page.text(
+            Face::Regular,
+            SMALL_SIZE,
+            LEFT,
+            &format!(
+                "preț unitar / unit price {} EUR fără TVA / net",
+                format_minor(line.unit_net_eur_cents)
+            ),
+            DESCRIPTION_WIDTH,
         );
         page.down(LINE)?;
     }
     page.rule(page.y + LINE - 4.0);
     page.down(6.0)?;
 
-    let mut summary = vec![(Font::Regular, "Net total EUR".to_owned(), format_minor(net_total))];
-    if data.discount_eur_cents > 0 {
+    let mut summary = vec![(
+        Face::Regular,
+        "Total fără TVA / Net total RON".to_owned(),
+        money(ron.net),
+    )];
+    if ron.discount > 0 {
         summary.push((
-            Font::Regular,
-            "Discount EUR".to_owned(),
-            format!("-{}", format_minor(data.discount_eur_cents)),
+            Face::Regular,
+            "Reducere / Discount RON".to_owned(),
+            money(-ron.discount),
+        ));
+        summary.push((
+            Face::Regular,
+            "Bază de impozitare / Taxable amount RON".to_owned(),
+            money(ron.taxable),
         ));
     }
+    let vat = percent(data.vat_basis_points);
+    summary.push((Face::Regular, format!("TVA / VAT {vat} RON"), money(ron.vat)));
     summary.push((
-        Font::Regular,
-        format!("VAT {} EUR", percent(data.vat_basis_points)),
-        format_minor(data.vat_eur_cents),
+        Face::Bold,
+        match (&data.kind, &data.due_on) {
+            (Kind::Proforma, _) => "Total de plată / Total to pay RON",
+            (Kind::CreditNote { .. }, _) => "Total stornat / Total reversed RON",
+            (Kind::Invoice, Some(_)) => "Total de plată / Total due RON",
+            (Kind::Invoice, None) => "Total plătit / Total paid RON",
+        }
+        .to_owned(),
+        money(ron.total),
     ));
-    summary.push((
-        Font::Bold,
-        "Total EUR (VAT included)".to_owned(),
-        format_minor(data.gross_eur_cents),
-    ));
-    summary.push((
-        Font::Regular,
-        format!("Exchange rate of {}", data.rate_date),
-        format!("1 EUR = {} RON", rate(data.ron_per_eur_1e4)),
-    ));
-    summary.push((
-        Font::Bold,
-        if data.proforma {
-            "Total to pay RON".to_owned()
-        } else if data.due_on.is_some() {
-            "Total due RON".to_owned()
-        } else {
-            "Total paid RON".to_owned()
-        },
-        format_minor(data.total_ron_bani),
-    ));
-    for (font, label, value) in summary {
-        page.text(font, BODY_SIZE, SUMMARY_LABEL_X, &label, SUMMARY_LABEL_WIDTH);
-        page.number(font, RIGHT, &value);
+    for (face, label, value) in summary {
+        page.text(face, BODY_SIZE, SUMMARY_LABEL_X, &label, SUMMARY_LABEL_WIDTH);
+        page.number(face, BODY_SIZE, RIGHT, &value);
         page.down(LINE)?;
     }
 
+    page.down(4.0)?;
+    let rate = rate(data.ron_per_eur_1e4);
+    let rate_line = match data.bnr_rate_date() {
+        Some(day) => format!("Curs BNR din {day} / NBR reference rate of {day}: 1 EUR = {rate} RON"),
+        None => format!(
+            "Curs de schimb utilizat la {d} / Exchange rate used on {d}: 1 EUR = {rate} RON",
+            d = data.issued_on
+        ),
+    };
+    page.text(Face::Regular, BODY_SIZE, LEFT, &rate_line, full);
+    page.down(LINE)?;
+    let discount = if data.discount_eur_cents > 0 {
+        format!(", reducere / discount {} EUR", money(-data.discount_eur_cents))
+    } else {
+        String::new()
+    };
+    page.text(
+        Face::Regular,
+        BODY_SIZE,
+        LEFT,
+        &format!(
+            "Echivalent / Equivalent: fără TVA / net {} EUR{discount}, TVA / VAT {vat} {} EUR, total {} EUR",
+            money(data.lines.iter().map(|l| l.quantity * l.unit_net_eur_cents).sum()),
+            money(data.vat_eur_cents),
+            money(data.gross_eur_cents),
+        ),
+        full,
+    );
+    page.down(LINE + 4.0)?;
+    page.text(
+        Face::Regular,
+        BODY_SIZE,
+        LEFT,
+        &format!("Modalitate de plată / Payment method: {}", data.payment_method.label()),
+        full,
+    );
     if !data.payment_reference.is_empty() {
         page.down(LINE)?;
+        let label = if data.payment_method == PaymentMethod::CardRefund {
+            "Referința rambursării / Refund reference"
+        } else {
+            "Referința plății / Payment reference"
+        };
         page.text(
-            Font::Regular,
+            Face::Regular,
             BODY_SIZE,
             LEFT,
-            &format!("Payment reference: {}", data.payment_reference),
+            &format!("{label}: {}", data.payment_reference),
             full,
         );
     }
     for note in &data.notes {
         page.down(LINE)?;
-        page.text(Font::Regular, BODY_SIZE, LEFT, note, full);
+        page.text(Face::Regular, BODY_SIZE, LEFT, note, full);
     }
 
     page.y = FOOTER_Y;
-    let footer = match (&data.due_on, data.proforma) {
-        (_, true) => "Proforma: not a fiscal invoice. Automated document.".to_owned(),
-        (Some(due), false) => format!("Payment by bank transfer, due by {due}. Automated document."),
-        (None, false) => "Paid online. Automated document.".to_owned(),
+    let footer = match data.kind {
+        Kind::Proforma => {
+            "Proforma nu este factură fiscală. / A proforma is not a fiscal invoice. Document generat automat."
+                .to_owned()
+        }
+        _ => "Factura circulă fără semnătură și ștampilă (art. 319 alin. (29) din Legea nr. 227/2015 privind Codul \
+              fiscal). / Valid without signature or stamp."
+            .to_owned(),
     };
-    page.text(Font::Regular, SMALL_SIZE, LEFT, &footer, full);
-    Ok(page.operations)
+    page.text(Face::Regular, SMALL_SIZE, LEFT, &footer, full);
+    page.y -= 10.0;
+    let seller = &data.seller;
+    let identity = [
+        Some(seller.name.clone()),
+        seller.tax_id.as_ref().map(|t| format!("CUI/CIF {t}")),
+        seller.trade_register.as_ref().map(|t| format!("Nr. Reg. Com. {t}")),
+        Some(seller.address.join(", ")),
+    ];
+    let identity: Vec<String> = identity.into_iter().flatten().filter(|s| !s.is_empty()).collect();
+    page.text(Face::Regular, SMALL_SIZE, LEFT, &identity.join(" · "), full);
+    Ok(page)
+}
+
+/// Minor units with a minus sign when negative: `-233.80`.
+fn signed(minor: i64) -> String {
+    if minor < 0 {
+        format!("-{}", format_minor(-minor))
+    } else {
+        format_minor(minor)
+    }
+}
+
+fn is_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// The calendar day of a Unix time in Bucharest (EET, and EEST from the last Sunday of March to the last Sunday of
+/// October, 01:00 UTC both), as `YYYY-MM-DD`: the day an invoice is dated.
+pub fn bucharest_day(unix: i64) -> String {
+    use time::{Date, Month, OffsetDateTime, Weekday};
+    let Ok(utc) = OffsetDateTime::from_unix_timestamp(unix) else {
+        return String::new();
+    };
+    let last_sunday = |month: Month, days: u8| {
+        Date::from_calendar_date(utc.year(), month, days)
+            .map(|mut d| {
+                while d.weekday() != Weekday::Sunday {
+                    d = d.previous_day().unwrap_or(d);
+                }
+                d.midnight().assume_utc().unix_timestamp() + 3600
+            })
+            .unwrap_or(0)
+    };
+    let summer = (last_sunday(Month::March, 31)..last_sunday(Month::October, 31)).contains(&unix);
+    let local = utc + time::Duration::hours(if summer { 3 } else { 2 });
+    let d = local.date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 /// Basis points as a percentage: 1900 → "19%", 2150 → "21.5%".
@@ -340,15 +607,6 @@ fn rate(ron_per_eur_1e4: i64) -> String {
     format!("{}.{:04}", ron_per_eur_1e4 / 10_000, ron_per_eur_1e4 % 10_000)
 }
 
-fn font_dictionary(base_font: &str) -> lopdf::Dictionary {
-    dictionary! {
-        "Type" => "Font",
-        "Subtype" => "Type1",
-        "BaseFont" => base_font,
-        "Encoding" => "WinAnsiEncoding",
-    }
-}
-
 /// A PDF text string (document Info) as UTF-16BE with its byte order mark, so it keeps every character.
 fn text_string(text: &str) -> Object {
     let mut bytes = vec![0xFE, 0xFF];
@@ -356,67 +614,17 @@ fn text_string(text: &str) -> Object {
     Object::String(bytes, StringFormat::Hexadecimal)
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Font {
-    Regular,
-    Bold,
-}
-
-impl Font {
-    fn resource(self) -> &'static str {
-        match self {
-            Font::Regular => "F1",
-            Font::Bold => "F2",
-        }
-    }
-
-    /// Advance width of one WinAnsi byte in thousandths of the font size: exact for ASCII (the Adobe AFM metrics),
-    /// an upper bound for the rest, so that text measured with it never runs past its column.
-    fn width(self, byte: u8) -> u32 {
-        match byte {
-            32..=126 => {
-                let table = match self {
-                    Font::Regular => &HELVETICA_ASCII,
-                    Font::Bold => &HELVETICA_BOLD_ASCII,
-                };
-                u32::from(table[usize::from(byte - 32)])
-            }
-            0xC6 => 1000,       // Æ
-            0xE6 => 889,        // æ
-            0xC0..=0xDE => 778, // capitals with accents
-            0xDF..=0xFF => 611, // small letters with accents
-            _ => 1000,          // punctuation and symbols: € … ‰ ™ — Œ and the like
-        }
-    }
-
-    fn text_width(self, bytes: &[u8], size: f32) -> f32 {
-        bytes.iter().map(|&b| self.width(b)).sum::<u32>() as f32 * size / 1000.0
+fn resource(face: Face) -> &'static str {
+    match face {
+        Face::Regular => "F1",
+        Face::Bold => "F2",
     }
 }
 
-#[rustfmt::skip]
-const HELVETICA_ASCII: [u16; 95] = [
-    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // space … /
-    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, // 0 … ?
-    1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, // @ … O
-    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, // P … _
-    333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, // ` … o
-    556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,      // p … ~
-];
-
-#[rustfmt::skip]
-const HELVETICA_BOLD_ASCII: [u16; 95] = [
-    278, 333, 474, 556, 556, 889, 722, 238, 333, 333, 389, 584, 278, 333, 278, 278, // space … /
-    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 333, 333, 584, 584, 584, 611, // 0 … ?
-    975, 722, 722, 722, 722, 667, 611, 778, 722, 278, 556, 722, 611, 833, 722, 778, // @ … O
-    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 333, 278, 333, 584, 556, // P … _
-    333, 556, 611, 556, 611, 556, 333, 611, 611, 278, 278, 556, 278, 889, 611, 611, // ` … o
-    611, 611, 389, 556, 333, 611, 556, 778, 556, 556, 500, 389, 280, 389, 584,      // p … ~
-];
-
-/// Operations of the page and the baseline of the next line of text.
+/// Operations of the page, the fonts' glyphs it used, and the baseline of the next line of text.
 struct Page {
     operations: Vec<Operation>,
+    fonts: Embedded,
     y: f32,
 }
 
@@ -424,6 +632,7 @@ impl Page {
     fn new() -> Page {
         Page {
             operations: Vec::new(),
+            fonts: Embedded::default(),
             y: 790.0,
         }
     }
@@ -438,26 +647,25 @@ impl Page {
     }
 
     /// Left-aligned text at `x` on the current line, cut to `max_width` points.
-    fn text(&mut self, font: Font, size: f32, x: f32, text: &str, max_width: f32) {
-        let bytes = fit(win_ansi(text), font, size, max_width);
-        self.show(font, size, x, bytes);
+    fn text(&mut self, face: Face, size: f32, x: f32, text: &str, max_width: f32) {
+        let shaped = fit(face, size, text, max_width);
+        self.show(face, size, x, shaped);
     }
 
     /// Right-aligned text ending at `right` on the current line (numbers and column headers, which are short).
-    fn number(&mut self, font: Font, right: f32, text: &str) {
-        let bytes = win_ansi(text);
-        let x = right - font.text_width(&bytes, BODY_SIZE);
-        self.show(font, BODY_SIZE, x, bytes);
+    fn number(&mut self, face: Face, size: f32, right: f32, text: &str) {
+        let shaped = Shaped::new(face, text);
+        let x = right - shaped.width(face, size);
+        self.show(face, size, x, shaped);
     }
 
-    fn show(&mut self, font: Font, size: f32, x: f32, bytes: Vec<u8>) {
-        // lopdf's writer escapes `\` and any unbalanced `(` or `)` of a literal string (balanced ones are legal
-        // unescaped, PDF 32000-1 §7.3.4.2), so the bytes go in raw: escaping them here would escape them twice.
+    fn show(&mut self, face: Face, size: f32, x: f32, shaped: Shaped) {
+        self.fonts.record(face, &shaped);
         self.operations.extend([
             Operation::new("BT", vec![]),
-            Operation::new("Tf", vec![font.resource().into(), size.into()]),
+            Operation::new("Tf", vec![resource(face).into(), size.into()]),
             Operation::new("Td", vec![x.into(), self.y.into()]),
-            Operation::new("Tj", vec![Object::String(bytes, StringFormat::Literal)]),
+            Operation::new("Tj", vec![shaped.operand()]),
             Operation::new("ET", vec![]),
         ]);
     }
@@ -472,122 +680,55 @@ impl Page {
         ]);
     }
 
-    /// A party block at `x`: heading, name, tax id when present, address lines; returns the cursor below it.
+    /// A party block at `x`: heading, name, its registration data when present, address lines, bank; returns the
+    /// cursor below it.
     fn party(&mut self, x: f32, heading: &str, party: &Party) -> Result<f32, InvoiceError> {
-        self.text(Font::Bold, BODY_SIZE, x, heading, PARTY_WIDTH);
+        self.text(Face::Bold, BODY_SIZE, x, heading, PARTY_WIDTH);
         self.down(LINE)?;
-        self.text(Font::Bold, BODY_SIZE, x, &party.name, PARTY_WIDTH);
+        self.text(Face::Bold, BODY_SIZE, x, &party.name, PARTY_WIDTH);
         self.down(LINE)?;
+        let mut lines = Vec::new();
         if let Some(tax_id) = &party.tax_id {
-            self.text(Font::Regular, BODY_SIZE, x, &format!("Tax id: {tax_id}"), PARTY_WIDTH);
-            self.down(LINE)?;
+            lines.push(format!("CUI/CIF / Tax id: {tax_id}"));
         }
-        for line in &party.address {
-            self.text(Font::Regular, BODY_SIZE, x, line, PARTY_WIDTH);
+        if let Some(register) = &party.trade_register {
+            lines.push(format!("Nr. Reg. Com. / Trade register: {register}"));
+        }
+        lines.extend(party.address.iter().cloned());
+        if let Some(bank) = &party.bank {
+            lines.push(format!("Banca / Bank: {bank}"));
+        }
+        if let Some(iban) = &party.iban {
+            lines.push(format!("IBAN: {iban}"));
+        }
+        for line in lines {
+            self.text(Face::Regular, BODY_SIZE, x, &line, PARTY_WIDTH);
             self.down(LINE)?;
         }
         Ok(self.y)
     }
 }
 
-/// Cuts WinAnsi text to `max_width` points, ending it with "..." when something was cut.
-fn fit(mut bytes: Vec<u8>, font: Font, size: f32, max_width: f32) -> Vec<u8> {
-    if font.text_width(&bytes, size) <= max_width {
-        return bytes;
+/// Cuts text to `max_width` points, ending it with "..." when something was cut.
+fn fit(face: Face, size: f32, text: &str, max_width: f32) -> Shaped {
+    let shaped = Shaped::new(face, text);
+    if shaped.width(face, size) <= max_width {
+        return shaped;
     }
-    let room = max_width - font.text_width(b"...", size);
+    let dots = Shaped::new(face, "...");
+    let room = max_width - dots.width(face, size);
     let mut width = 0.0;
-    let keep = bytes
+    let keep = shaped
+        .glyphs
         .iter()
-        .take_while(|&&b| {
-            width += font.width(b) as f32 * size / 1000.0;
+        .take_while(|&&(g, _)| {
+            width += face.advance(g) * size / 1000.0;
             width <= room
         })
         .count();
-    bytes.truncate(keep);
-    bytes.extend_from_slice(b"...");
-    bytes
-}
-
-/// Text as WinAnsiEncoding bytes: characters of WinAnsi as themselves, the rest as a close ASCII letter or `?`,
-/// combining marks dropped (a decomposed "ș" is an "s"), control characters as spaces.
-fn win_ansi(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    for c in text.chars() {
-        if let Some(byte) = win_ansi_byte(c) {
-            out.push(byte);
-        } else if ('\u{300}'..='\u{36F}').contains(&c) {
-            continue;
-        } else if c.is_control() {
-            out.push(b' ');
-        } else {
-            out.push(ascii_fallback(c));
-        }
-    }
-    out
-}
-
-fn win_ansi_byte(c: char) -> Option<u8> {
-    match u32::from(c) {
-        code @ (0x20..=0x7E | 0xA0..=0xFF) => u8::try_from(code).ok(),
-        _ => CP1252_80_9F
-            .iter()
-            .position(|&slot| slot == Some(c))
-            .and_then(|i| u8::try_from(0x80 + i).ok()),
-    }
-}
-
-/// WinAnsi's bytes 0x80–0x9F (the Windows-1252 ones); `None` where it has no character.
-const CP1252_80_9F: [Option<char>; 32] = [
-    Some('€'),
-    None,
-    Some('‚'),
-    Some('ƒ'),
-    Some('„'),
-    Some('…'),
-    Some('†'),
-    Some('‡'),
-    Some('ˆ'),
-    Some('‰'),
-    Some('Š'),
-    Some('‹'),
-    Some('Œ'),
-    None,
-    Some('Ž'),
-    None,
-    None,
-    Some('\u{2018}'),
-    Some('\u{2019}'),
-    Some('\u{201C}'),
-    Some('\u{201D}'),
-    Some('•'),
-    Some('–'),
-    Some('—'),
-    Some('˜'),
-    Some('™'),
-    Some('š'),
-    Some('›'),
-    Some('œ'),
-    None,
-    Some('ž'),
-    Some('Ÿ'),
-];
-
-/// The base letters of Latin Extended-A, U+0100–U+017F (ă ş ţ and their neighbours); the few of that block that
-/// WinAnsi has (Œ œ Š š Ÿ Ž ž) never get here.
-const LATIN_EXTENDED_A: &[u8; 128] = b"AaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIiIiJjKkkLlLlLlLlLlNnNnNnnNnOoOoOoOoRrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs";
-
-fn ascii_fallback(c: char) -> u8 {
-    match c {
-        '\u{100}'..='\u{17F}' => LATIN_EXTENDED_A[(u32::from(c) - 0x100) as usize],
-        'Ș' => b'S',
-        'ș' => b's',
-        'Ț' => b'T',
-        'ț' => b't',
-        '\u{2010}'..='\u{2012}' | '\u{2212}' => b'-',
-        '\u{2000}'..='\u{200A}' | '\u{202F}' => b' ',
-        _ => b'?',
-    }
+    let mut glyphs = shaped.glyphs[..keep].to_vec();
+    glyphs.extend(dots.glyphs);
+    Shaped { glyphs }
 }
 
 #[cfg(test)]
@@ -597,31 +738,52 @@ mod tests {
 
     use super::*;
 
-    fn guide_example() -> InvoiceData {
+    pub(crate) fn guide_example() -> InvoiceData {
         InvoiceData {
+            kind: Kind::Invoice,
             invoice_number: "PRF-INV-2026-000042".into(),
             issued_on: "2026-11-25".into(),
             order_number: "PRF-2026-ABCD-EFGH".into(),
             seller: Party {
-                name: "Parafa Trust Services SRL".into(),
+                name: "Parafa Servicii de Încredere SRL".into(),
                 tax_id: Some("RO40000001".into()),
+                trade_register: Some("J40/1234/2020".into()),
                 address: vec![
                     "Strada Aviatorilor 1".into(),
                     "București, Sector 1".into(),
                     "România".into(),
                 ],
+                postal: PostalAddress {
+                    street: "Strada Aviatorilor 1".into(),
+                    city: "Sector 1".into(),
+                    postal_code: "011851".into(),
+                    county: "București".into(),
+                    country: "RO".into(),
+                },
+                bank: Some("Banca Transilvania".into()),
+                iban: Some("RO49AAAA1B31007593840000".into()),
             },
             buyer: Party {
                 name: "Ștefan Pătrașcu".into(),
                 tax_id: None,
+                trade_register: None,
                 address: vec![
                     "Str. Mărășești nr. 7, bl. A, sc. 2, ap. 14".into(),
-                    "Iași, județul Iași, 700001".into(),
+                    "700001 Iași, județul Iași".into(),
                     "România".into(),
                 ],
+                postal: PostalAddress {
+                    street: "Str. Mărășești nr. 7, bl. A, sc. 2, ap. 14".into(),
+                    city: "Iași".into(),
+                    postal_code: "700001".into(),
+                    county: "Iași".into(),
+                    country: "RO".into(),
+                },
+                bank: None,
+                iban: None,
             },
             lines: vec![InvoiceLine {
-                description: "Package 1: qualified certificate, 1 year, 200 transactions".into(),
+                description: "Pachet 1: certificat calificat, 1 an, 200 tranzacții".into(),
                 quantity: 1,
                 unit_net_eur_cents: 3900,
             }],
@@ -632,8 +794,8 @@ mod tests {
             ron_per_eur_1e4: 50377,
             rate_date: "2025-03-14".into(),
             total_ron_bani: 23380,
-            payment_reference: "sandbox evt_01JCK3W9".into(),
-            proforma: false,
+            payment_method: PaymentMethod::Card,
+            payment_reference: "sandbox:evt_01JCK3W9".into(),
             due_on: None,
             notes: Vec::new(),
         }
@@ -678,43 +840,98 @@ mod tests {
     }
 
     #[test]
-    fn the_guides_example_shows_numbers_parties_and_totals_to_pdftotext() {
+    fn the_guides_example_shows_romanian_labels_diacritics_and_ron_totals_to_pdftotext() {
         let pdf = render(&guide_example()).unwrap();
         let text = pdftotext(&pdf);
         for expected in [
-            "Factura / Invoice",
+            "FACTURĂ / Invoice",
+            "Seria / Series",
+            "PRF-INV-2026",
+            "Nr. / No.",
             "PRF-INV-2026-000042",
             "2026-11-25",
             "PRF-2026-ABCD-EFGH",
-            "Parafa Trust Services SRL",
-            "Tax id: RO40000001",
-            "Stefan Patrascu",
-            "Str. Marasesti nr. 7, bl. A, sc. 2, ap. 14",
-            "Iasi, judetul Iasi, 700001",
-            "Package 1: qualified certificate, 1 year, 200 transactions",
-            "39.00",
-            "VAT 19% EUR",
-            "7.41",
-            "46.41",
-            "1 EUR = 5.0377 RON",
-            "2025-03-14",
+            "Furnizor / Seller",
+            "Cumpărător / Buyer",
+            "Parafa Servicii de Încredere SRL",
+            "CUI/CIF / Tax id: RO40000001",
+            "Nr. Reg. Com. / Trade register: J40/1234/2020",
+            "IBAN: RO49AAAA1B31007593840000",
+            "București, Sector 1",
+            "Ștefan Pătrașcu",
+            "Str. Mărășești nr. 7, bl. A, sc. 2, ap. 14",
+            "700001 Iași, județul Iași",
+            "Pachet 1: certificat calificat, 1 an, 200 tranzacții",
+            "196.47",
+            "TVA / VAT 19% RON",
+            "37.33",
             "233.80",
-            "sandbox evt_01JCK3W9",
-            "Paid online. Automated document.",
+            "Curs BNR din 2025-03-14",
+            "1 EUR = 5.0377 RON",
+            "46.41 EUR",
+            "sandbox:evt_01JCK3W9",
+            "Card bancar, plată online",
+            "Legea nr. 227/2015",
         ] {
             assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
         }
         assert!(
-            !text.contains("Discount"),
+            !text.contains("Reducere"),
             "no discount line without a discount:\n{text}"
         );
+        assert!(!text.contains("fallback"), "{text}");
         // The natural person has no tax id line: only the seller's.
         assert_eq!(text.matches("Tax id:").count(), 1, "{text}");
-        assert!(text.contains("România"), "â î are WinAnsi and kept:\n{text}");
     }
 
     #[test]
-    fn pdfinfo_reads_one_a4_page_with_title_and_producer() {
+    fn the_configured_rate_is_printed_as_the_rate_used_on_the_day_of_issue() {
+        let mut data = guide_example();
+        data.rate_date = "fallback".into();
+        let text = pdftotext(&render(&data).unwrap());
+        assert!(
+            text.contains(
+                "Curs de schimb utilizat la 2026-11-25 / Exchange rate used on 2026-11-25: 1 EUR = 5.0377 RON"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("fallback") && !text.contains("BNR"), "{text}");
+    }
+
+    #[test]
+    fn a_credit_note_reverses_its_invoice_with_negative_amounts() {
+        let mut data = guide_example();
+        data.kind = Kind::CreditNote {
+            invoice_number: "PRF-INV-2026-000042".into(),
+            invoice_date: "2026-11-25".into(),
+        };
+        data.invoice_number = "PRF-CN-2026-000007".into();
+        data.issued_on = "2026-12-02".into();
+        data.payment_method = PaymentMethod::CardRefund;
+        data.payment_reference = "sandbox-refund-x".into();
+        let pdf = render(&data).unwrap();
+        let text = pdftotext(&pdf);
+        for expected in [
+            "FACTURĂ DE STORNARE / Credit note",
+            "PRF-CN-2026-000007",
+            "Stornează factura / Reverses invoice",
+            "seria PRF-INV-2026 nr. 000042 din 2026-11-25",
+            "-196.47",
+            "-37.33",
+            "-233.80",
+            "Total stornat",
+            "Referința rambursării / Refund reference: sandbox-refund-x",
+        ] {
+            assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+        }
+        assert_eq!(
+            info_field(&pdfinfo(&pdf), "Title"),
+            "Factură de stornare / Credit note PRF-CN-2026-000007"
+        );
+    }
+
+    #[test]
+    fn pdfinfo_reads_one_a4_page_with_title_producer_and_embedded_fonts() {
         let pdf = render(&guide_example()).unwrap();
         let info = pdfinfo(&pdf);
         assert_eq!(info_field(&info, "Pages"), "1", "{info}");
@@ -725,28 +942,43 @@ mod tests {
             "Factură / Invoice PRF-INV-2026-000042",
             "{info}"
         );
+        let fonts = poppler("pdffonts", &[], &pdf, &[]);
+        let embedded: Vec<&str> = fonts.lines().filter(|l| l.starts_with("DejaVuSans")).collect();
+        assert_eq!(embedded.len(), 2, "{fonts}");
+        for line in embedded {
+            assert!(line.contains("CID TrueType") && line.contains(" yes "), "{fonts}");
+        }
     }
 
     #[test]
-    fn a_company_buyer_shows_its_tax_id_and_its_winansi_letters() {
+    fn a_company_buyer_and_a_discount_show_in_ron() {
         let mut data = guide_example();
         data.buyer = Party {
             name: "Îngrijire Müller & Frères SRL".into(),
             tax_id: Some("RO12345678".into()),
-            address: vec!["Bd. Ştefan cel Mare 3, Brașov".into()],
+            trade_register: Some("J08/55/2019".into()),
+            address: vec!["Bd. Ştefan cel Mare 3, Braşov".into()],
+            ..Party::default()
         };
         data.discount_eur_cents = 390;
         data.vat_eur_cents = 667;
         data.gross_eur_cents = 3900 - 390 + 667;
         data.total_ron_bani = 21042;
+        let ron = ron_amounts(&data).unwrap();
+        // 39.00 and 35.10 EUR at 5.0377: 196.47 and 176.82 RON; the VAT is the rest of the 210.42 paid.
+        assert_eq!(
+            (ron.net, ron.discount, ron.taxable, ron.vat, ron.total),
+            (19647, 1965, 17682, 3360, 21042)
+        );
         let text = pdftotext(&render(&data).unwrap());
         for expected in [
-            "Tax id: RO12345678",
+            "CUI/CIF / Tax id: RO12345678",
             "Îngrijire Müller & Frères SRL",
-            "Bd. Stefan cel Mare 3, Brasov",
-            "Discount EUR",
-            "-3.90",
-            "41.77",
+            "Bd. Ştefan cel Mare 3, Braşov",
+            "Reducere / Discount RON",
+            "-19.65",
+            "176.82",
+            "33.60",
             "210.42",
         ] {
             assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
@@ -770,16 +1002,6 @@ mod tests {
         }
         assert!(text.contains("233.80"), "{text}");
         assert_eq!(info_field(&pdfinfo(&pdf), "Pages"), "1");
-
-        let content = Content {
-            operations: vec![Operation::new(
-                "Tj",
-                vec![Object::String(win_ansi(r"a\b) (c"), StringFormat::Literal)],
-            )],
-        }
-        .encode()
-        .unwrap();
-        assert_eq!(content, br"(a\\b\) \(c) Tj".to_vec());
     }
 
     #[test]
@@ -793,28 +1015,19 @@ mod tests {
             .unwrap_or_else(|| panic!("no row:\n{text}"));
         assert!(row.contains("..."), "{row}");
         assert!(
-            row.trim_end().ends_with("39.00"),
+            row.trim_end().ends_with("196.47"),
             "the amounts stay in their columns: {row}"
         );
-        let cut = fit(
-            win_ansi(&data.lines[0].description),
-            Font::Regular,
-            BODY_SIZE,
-            DESCRIPTION_WIDTH,
-        );
-        assert!(Font::Regular.text_width(&cut, BODY_SIZE) <= DESCRIPTION_WIDTH);
+        let cut = fit(Face::Regular, BODY_SIZE, &data.lines[0].description, DESCRIPTION_WIDTH);
+        assert!(cut.width(Face::Regular, BODY_SIZE) <= DESCRIPTION_WIDTH);
     }
 
     #[test]
-    fn romanian_letters_outside_winansi_map_to_ascii_and_the_rest_encode_as_winansi() {
-        assert_eq!(win_ansi("ȘșŞşȚțŢţĂă"), b"SsSsTtTtAa");
-        assert_eq!(win_ansi("ÂâÎî"), [0xC2, 0xE2, 0xCE, 0xEE]);
-        assert_eq!(
-            win_ansi("é ü € – ’"),
-            [0xE9, b' ', 0xFC, b' ', 0x80, b' ', 0x96, b' ', 0x92]
-        );
-        assert_eq!(win_ansi("ŁódźΩ漢"), b"L\xF3dz??");
-        assert_eq!(win_ansi("s\u{326}t\u{326}\ta\u{306}"), b"st a");
+    fn documents_are_dated_by_the_day_in_bucharest() {
+        // 2026-11-24 22:30 UTC is already the 25th in Bucharest (UTC+2); 2026-07-31 21:30 UTC is 1 August (UTC+3).
+        assert_eq!(bucharest_day(1_795_559_400), "2026-11-25");
+        assert_eq!(bucharest_day(1_785_533_400), "2026-08-01");
+        assert_eq!(bucharest_day(1_785_529_800), "2026-07-31");
     }
 
     #[test]
@@ -844,6 +1057,7 @@ mod tests {
         data.lines = vec![data.lines[0].clone(); 60];
         data.vat_eur_cents = 60 * 741;
         data.gross_eur_cents = 60 * 4641;
+        data.total_ron_bani = 60 * 23380;
         assert!(matches!(render(&data), Err(InvoiceError::DoesNotFitOnePage)));
         let mut data = guide_example();
         data.buyer.address = vec!["line".into(); 100];

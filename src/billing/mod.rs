@@ -2,6 +2,9 @@
 //! integers scaled by 10 000, percentages basis points; every rounding is half away from zero, once per step, as
 //! the guide's example does it: net → VAT → gross EUR → RON.
 
+pub mod anaf;
+pub mod efactura;
+pub mod fiscal;
 pub mod fx;
 pub mod invoice;
 pub mod notice;

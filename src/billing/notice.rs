@@ -202,9 +202,12 @@ fn order_note(
         )),
         Block::Item(t("note.withdrawal")),
         Block::Heading(t("note.seller")),
-        Block::Paragraph(billing.seller_name.clone()),
+        Block::Paragraph(format!("{} · CUI {} · {}", billing.seller_name, billing.seller_tax_id, billing.seller_trade_register)),
+        Block::Paragraph(format!(
+            "{}, {} {}, {}",
+            billing.seller_street, billing.seller_postal_code, billing.seller_city, billing.seller_country_code
+        )),
     ]);
-    blocks.extend(billing.seller_address.iter().cloned().map(Block::Paragraph));
     let title = format!("{} {}", t("note.title"), order.registration_number);
     let subtitle = format!("{} {}", t("note.issued"), dates::date(lang, paid_at));
     (title, subtitle, blocks)

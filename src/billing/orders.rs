@@ -384,6 +384,8 @@ pub struct OrderView {
     pub channel: String,
     pub created_at: String,
     pub credential_id: Option<String>,
+    /// The credit note (storno) of a refund, once issued.
+    pub credit_note_number: Option<String>,
     pub due_by: Option<String>,
     pub history: Vec<HistoryLine>,
     pub id: String,
@@ -436,8 +438,10 @@ pub async fn view(state: &Services, user: &User, id: &str) -> Result<OrderView, 
     } else {
         None
     };
+    let credit_note_number = db::orders::credit_note_of(&state.db, id).await?.map(|c| c.number);
     Ok(OrderView {
-        actions: actions(state, &o),
+        actions: actions(state, &o, credit_note_number.as_deref()),
+        credit_note_number,
         id: id.to_owned(),
         kind: o.kind,
         on_hold: o.frozen,
@@ -462,7 +466,7 @@ pub async fn view(state: &Services, user: &User, id: &str) -> Result<OrderView, 
 }
 
 /// What the holder can do next with an order.
-fn actions(state: &Services, o: &db::orders::Stored) -> Vec<&'static str> {
+fn actions(state: &Services, o: &db::orders::Stored, credit_note: Option<&str>) -> Vec<&'static str> {
     let mut actions = match (o.state, o.kind) {
         _ if o.frozen => vec![],
         // The pay action is the sandbox page: development mode only.
@@ -476,6 +480,9 @@ fn actions(state: &Services, o: &db::orders::Stored) -> Vec<&'static str> {
     };
     if o.invoice_number.is_some() {
         actions.push("invoice");
+    }
+    if credit_note.is_some() {
+        actions.push("credit_note");
     }
     actions
 }
@@ -516,99 +523,58 @@ pub async fn order_pdf(
     user_id: Option<&str>,
     proforma: bool,
 ) -> Result<(String, Vec<u8>), OrderError> {
-    use super::invoice::{render, InvoiceData, InvoiceLine};
     let o = db::orders::get(&state.db, id, user_id)
         .await?
         .ok_or(OrderError::NotFound)?;
-    let number = match &o.invoice_number {
-        _ if proforma => o.registration_number.clone(),
-        Some(n) => n.clone(),
-        None => {
-            return Err(OrderError::Conflict(crate::text!(
-                "error.order.invoice_issued_once_order_paid"
-            )))
-        }
-    };
-    let issued_at = if proforma {
-        o.created_at
-    } else {
-        o.invoiced_at.or(o.paid_at).unwrap_or_default()
-    };
+    if !proforma && o.invoice_number.is_none() {
+        return Err(OrderError::Conflict(crate::text!(
+            "error.order.invoice_issued_once_order_paid"
+        )));
+    }
     let notes = document_notes(state, id, proforma).await?;
-    let package = state
-        .settings
-        .package(o.package_id as u8)
-        .map(|p| {
-            format!(
-                "{} ({} years, {} transactions)",
-                p.name, p.validity_years, p.transactions
-            )
-        })
-        .unwrap_or_else(|| format!("Package {}", o.package_id));
-    let billing = &state.settings.billing;
-    let p = &o.price;
-    let data = InvoiceData {
-        invoice_number: number.clone(),
-        issued_on: rfc3339(issued_at)[..10].to_owned(),
-        order_number: o.registration_number.clone(),
-        seller: super::invoice::Party {
-            name: billing.seller_name.clone(),
-            tax_id: Some(billing.seller_tax_id.clone()),
-            address: billing.seller_address.clone(),
-        },
-        buyer: buyer(&o.invoice),
-        lines: vec![InvoiceLine {
-            description: format!("Qualified remote signature, {}: {package}", o.kind),
-            quantity: 1,
-            unit_net_eur_cents: p.net_eur_cents,
-        }],
-        discount_eur_cents: p.discount_eur_cents,
-        vat_basis_points: p.vat_basis_points,
-        vat_eur_cents: p.vat_eur_cents,
-        gross_eur_cents: p.gross_eur_cents,
-        ron_per_eur_1e4: p.ron_per_eur_1e4,
-        rate_date: p.rate_date.clone(),
-        total_ron_bani: p.total_ron_bani,
-        payment_reference: o.payment_ref.clone().unwrap_or_default(),
-        proforma,
-        due_on: o
-            .payment_due_at
-            .filter(|_| !proforma)
-            .map(|t| rfc3339(t)[..10].to_owned()),
-        notes,
+    let data = super::fiscal::invoice_data(&state.settings, &o, proforma, notes);
+    render_pdf(data).await
+}
+
+/// The credit note of a refunded order, as a PDF; `user_id` limits it to that holder's orders.
+pub async fn credit_note_pdf(
+    state: &Services,
+    id: &str,
+    user_id: Option<&str>,
+) -> Result<(String, Vec<u8>), OrderError> {
+    let o = db::orders::get(&state.db, id, user_id)
+        .await?
+        .ok_or(OrderError::NotFound)?;
+    let note = db::orders::credit_note_of(&state.db, id)
+        .await?
+        .ok_or_else(|| OrderError::Conflict(text!("error.order.no_credit_note")))?;
+    render_pdf(super::fiscal::credit_note_data(&state.settings, &o, &note)).await
+}
+
+/// The e-Factura file (UBL 2.1, RO_CIUS) of an order's invoice or, with `credit_note`, of its credit note, as kept
+/// at issue: (the document's number, the XML).
+pub async fn efactura_xml(state: &Services, id: &str, credit_note: bool) -> Result<(String, String), OrderError> {
+    db::orders::get(&state.db, id, None)
+        .await?
+        .ok_or(OrderError::NotFound)?;
+    let kept = if credit_note {
+        db::orders::credit_note_of(&state.db, id)
+            .await?
+            .and_then(|c| c.efactura_xml.map(|xml| (c.number, xml)))
+    } else {
+        db::orders::efactura(&state.db, id).await?
     };
-    let pdf = tokio::task::spawn_blocking(move || render(&data))
+    kept.ok_or_else(|| OrderError::Conflict(text!("error.order.no_efactura_file")))
+}
+
+/// Renders a document off the async runtime; returns its number with the bytes.
+async fn render_pdf(data: super::invoice::InvoiceData) -> Result<(String, Vec<u8>), OrderError> {
+    let number = data.invoice_number.clone();
+    let pdf = tokio::task::spawn_blocking(move || super::invoice::render(&data))
         .await
         .map_err(|e| OrderError::Conflict(text!("error.order.invoice_rendering_failed", e)))?
         .map_err(|e| OrderError::Conflict(text!("error.order.invoice_rendering_failed", e)))?;
     Ok((number, pdf))
-}
-
-/// The buyer of an order's invoice data (JSON as stored): a name, a tax id for a company, and an address given as
-/// lines or by its parts.
-fn buyer(invoice: &str) -> super::invoice::Party {
-    let inv: Value = serde_json::from_str(invoice).unwrap_or(Value::Null);
-    let s = |k: &str| inv[k].as_str().unwrap_or_default().to_owned();
-    let address = match inv["address_lines"].as_array() {
-        Some(lines) => lines.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        None => vec![
-            format!(
-                "{} {}, bl. {}, sc. {}, ap. {}",
-                s("street"),
-                s("number"),
-                s("building"),
-                s("entrance"),
-                s("apartment")
-            ),
-            format!("{} {}, {}", s("postal_code"), s("locality"), s("county")),
-            s("country"),
-        ],
-    };
-    super::invoice::Party {
-        name: s("name"),
-        tax_id: inv["tax_id"].as_str().map(str::to_owned),
-        address,
-    }
 }
 
 /// A holder's orders, newest first.

@@ -218,6 +218,7 @@ pub async fn callback(
         db::orders::set_paid(&mut tx, &event.order_id, now, &reference).await?;
         // The invoice is issued with the payment: a gap-free number per year, and its data frozen from now on.
         assign_invoice_number(&mut tx, &event.order_id, now).await?;
+        super::fiscal::keep_invoice_xml(&mut tx, &state.settings, &event.order_id).await?;
         if let Some(notice) = &notice {
             super::notice::queue(&mut tx, state, notice).await?;
         }
@@ -245,7 +246,8 @@ pub async fn assign_invoice_number(
     order_id: &str,
     now: i64,
 ) -> Result<String, DbError> {
-    let year = crate::clock::rfc3339(now)[..4].to_owned();
+    // The year of the day in Bucharest, the invoice's date.
+    let year = super::invoice::bucharest_day(now)[..4].to_owned();
     let n = db::orders::next_in_sequence(conn, &format!("invoice-{year}")).await?;
     let number = format!("PRF-INV-{year}-{n:06}");
     db::orders::set_invoice_number(conn, order_id, &number).await?;

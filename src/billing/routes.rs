@@ -7,6 +7,7 @@ use super::payment::{self};
 use crate::accounts::routes::WebUser;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::lifecycle::routes::Operator;
 
 /// Registers the billing routes (under the `/api/v1` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -19,6 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/orders/{id}").route(web::get().to(view)))
         .service(web::resource("/orders/{id}/cancel").route(web::post().to(cancel)))
         .service(web::resource("/orders/{id}/invoice.pdf").route(web::get().to(invoice_pdf)))
+        .service(web::resource("/orders/{id}/credit-note.pdf").route(web::get().to(credit_note_pdf)))
+        .service(web::resource("/operator/orders/{id}/{document}").route(web::get().to(operator_document)))
         .service(web::resource("/payments/{provider}/callback").route(web::post().to(callback)))
         .service(
             web::resource("/sandbox-pay/{id}")
@@ -135,4 +138,46 @@ async fn invoice_pdf(
         .content_type("application/pdf")
         .insert_header(("Content-Disposition", format!("attachment; filename=\"{number}.pdf\"")))
         .body(pdf))
+}
+
+async fn credit_note_pdf(
+    state: web::Data<AppState>,
+    user: WebUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (number, pdf) = orders::credit_note_pdf(&state.billing(), &id, Some(&user.user.id)).await?;
+    Ok(attachment("application/pdf", &format!("{number}.pdf"), pdf))
+}
+
+/// An operator's copy of an order's fiscal documents: `invoice.pdf`, `invoice.xml` (e-Factura), `credit-note.pdf`,
+/// `credit-note.xml`.
+async fn operator_document(
+    state: web::Data<AppState>,
+    _op: Operator,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, document) = path.into_inner();
+    let billing = state.billing();
+    Ok(match document.as_str() {
+        "invoice.pdf" => {
+            let (number, pdf) = orders::order_pdf(&billing, &id, None, false).await?;
+            attachment("application/pdf", &format!("{number}.pdf"), pdf)
+        }
+        "credit-note.pdf" => {
+            let (number, pdf) = orders::credit_note_pdf(&billing, &id, None).await?;
+            attachment("application/pdf", &format!("{number}.pdf"), pdf)
+        }
+        "invoice.xml" | "credit-note.xml" => {
+            let (number, xml) = orders::efactura_xml(&billing, &id, document == "credit-note.xml").await?;
+            attachment("application/xml", &format!("{number}.xml"), xml.into_bytes())
+        }
+        _ => return Err(ApiError::not_found(crate::text!("error.http.no_such_route"))),
+    })
+}
+
+fn attachment(content_type: &str, filename: &str, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{filename}\"")))
+        .body(body)
 }

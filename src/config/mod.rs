@@ -384,10 +384,36 @@ pub struct BillingSettings {
     /// The HMAC key that authenticates payment callbacks; unset: one made at first start, kept in the database.
     #[serde(skip_serializing)]
     pub payment_callback_secret: Option<SecretString>,
-    /// The seller on the invoices.
+    /// The seller on the invoices, credit notes and e-Factura files. The defaults are DEVELOPMENT DATA (an
+    /// invented company, an example IBAN): a deployment must set its own in `[billing]`.
     pub seller_name: String,
+    /// CUI/CIF, with `RO` when registered for VAT.
     pub seller_tax_id: String,
-    pub seller_address: Vec<String>,
+    /// The trade register number ("Nr. Reg. Com."), e.g. `J12/1234/2020`.
+    pub seller_trade_register: String,
+    /// Street, number and the rest of the street address.
+    pub seller_street: String,
+    pub seller_city: String,
+    pub seller_postal_code: String,
+    /// The county as an ISO 3166-2:RO code (`RO-CJ`; Bucharest is `RO-B`, its city then `SECTOR1`..`SECTOR6`).
+    pub seller_county: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub seller_country_code: String,
+    /// The bank and the IBAN printed for payments (an institution's transfer).
+    pub seller_bank: String,
+    pub seller_iban: String,
+    /// e-Factura: upload each invoice and credit note to the tax authority's system (ANAF SPV). Off by default.
+    pub efactura_upload: bool,
+    /// ANAF's OAuth client of this deployment, and the refresh token its authorisation gave.
+    pub anaf_client_id: Option<String>,
+    #[serde(skip_serializing)]
+    pub anaf_client_secret: Option<SecretString>,
+    #[serde(skip_serializing)]
+    pub anaf_refresh_token: Option<SecretString>,
+    /// ANAF's OAuth token endpoint.
+    pub anaf_token_url: String,
+    /// The e-Factura API's base (the test environment by default; production is `https://api.anaf.ro/prod/FCTEL/rest`).
+    pub anaf_api_url: String,
     /// Institutional orders (§13): the certificate is due this many working days (Monday to Friday, Romanian
     /// public holidays not counted: `lifecycle::institutional::is_working_day`) after the documents are complete.
     pub institutional_lead_working_days: i64,
@@ -413,13 +439,23 @@ impl Default for BillingSettings {
             fallback_eur_ron: "5.0900".into(),
             promo_codes: Vec::new(),
             payment_callback_secret: None,
+            // Development data: an invented company, not a real one's registration.
             seller_name: "Parafa Trust Services SRL".into(),
             seller_tax_id: "RO14399840".into(),
-            seller_address: vec![
-                "Strada Exemplului 1".into(),
-                "400000 Cluj-Napoca, Cluj".into(),
-                "Romania".into(),
-            ],
+            seller_trade_register: "J12/0000/2026".into(),
+            seller_street: "Strada Exemplului 1".into(),
+            seller_city: "Cluj-Napoca".into(),
+            seller_postal_code: "400000".into(),
+            seller_county: "RO-CJ".into(),
+            seller_country_code: "RO".into(),
+            seller_bank: "Banca de Dezvoltare (exemplu)".into(),
+            seller_iban: "RO49AAAA1B31007593840000".into(),
+            efactura_upload: false,
+            anaf_client_id: None,
+            anaf_client_secret: None,
+            anaf_refresh_token: None,
+            anaf_token_url: "https://logincert.anaf.ro/anaf-oauth2/v1/token".into(),
+            anaf_api_url: "https://api.anaf.ro/test/FCTEL/rest".into(),
             institutional_lead_working_days: 5,
             institutional_payment_days: 30,
         }
@@ -1455,6 +1491,23 @@ impl BillingSettings {
             return invalid(
                 "billing.fallback_eur_ron",
                 format!("{:?} is not a rate such as 5.0900", self.fallback_eur_ron),
+            );
+        }
+        if self.seller_country_code == "RO" && !self.seller_county.starts_with("RO-") {
+            return invalid(
+                "billing.seller_county",
+                format!(
+                    "{:?} is not an ISO 3166-2:RO code such as RO-CJ or RO-B",
+                    self.seller_county
+                ),
+            );
+        }
+        if self.efactura_upload
+            && (self.anaf_client_id.is_none() || self.anaf_client_secret.is_none() || self.anaf_refresh_token.is_none())
+        {
+            return invalid(
+                "billing.efactura_upload",
+                "the upload needs anaf_client_id, anaf_client_secret and anaf_refresh_token".into(),
             );
         }
         if !(0..=10_000).contains(&self.vat_basis_points) {

@@ -395,9 +395,17 @@ pub struct Stored {
 
 /// An order by id; with `user_id`, only that holder's.
 pub async fn get(db: &Db, id: &str, user_id: Option<&str>) -> Result<Option<Stored>, DbError> {
+    get_with(db.writer(), id, user_id).await
+}
+
+/// [`get`] through a given connection (inside a transaction).
+pub async fn get_with<'e, E>(exec: E, id: &str, user_id: Option<&str>) -> Result<Option<Stored>, DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let Some(r) = sqlx::query("SELECT * FROM orders WHERE id = $1")
         .bind(id)
-        .fetch_optional(db.writer())
+        .fetch_optional(exec)
         .await?
     else {
         return Ok(None);
@@ -511,6 +519,80 @@ pub async fn set_invoice_number(conn: &mut sqlx::AnyConnection, order_id: &str, 
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Keeps an invoice's e-Factura file, once: a file already kept is never replaced.
+pub async fn set_efactura(conn: &mut sqlx::AnyConnection, order_id: &str, xml: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE orders SET efactura_xml = $1 WHERE id = $2 AND efactura_xml IS NULL")
+        .bind(xml)
+        .bind(order_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An order's invoice number and e-Factura file, when it has both.
+pub async fn efactura(db: &Db, order_id: &str) -> Result<Option<(String, String)>, DbError> {
+    let row = sqlx::query("SELECT invoice_number, efactura_xml FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_optional(db.writer())
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let number: Option<String> = r.try_get("invoice_number")?;
+    let xml: Option<String> = r.try_get("efactura_xml")?;
+    Ok(number.zip(xml))
+}
+
+/// A refunded order's credit note (storno), as issued.
+#[derive(Debug, Clone)]
+pub struct CreditNote {
+    /// e.g. "PRF-CN-2026-000001".
+    pub number: String,
+    pub order_id: String,
+    /// The invoice it reverses.
+    pub invoice_number: String,
+    pub issued_at: i64,
+    pub amount_ron_bani: i64,
+    /// The gateway's reference of the refund.
+    pub refund_ref: String,
+    /// Its e-Factura file (`None` when it could not be made: logged at issue).
+    pub efactura_xml: Option<String>,
+}
+
+/// Records a credit note; a second one for the same order is a unique violation.
+pub async fn insert_credit_note(conn: &mut sqlx::AnyConnection, c: &CreditNote) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO credit_notes (number, order_id, invoice_number, issued_at, amount_ron_bani, refund_ref, efactura_xml)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&c.number)
+    .bind(&c.order_id)
+    .bind(&c.invoice_number)
+    .bind(c.issued_at)
+    .bind(c.amount_ron_bani)
+    .bind(&c.refund_ref)
+    .bind(&c.efactura_xml)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An order's credit note, if it was refunded after being invoiced.
+pub async fn credit_note_of(db: &Db, order_id: &str) -> Result<Option<CreditNote>, DbError> {
+    let row = sqlx::query("SELECT * FROM credit_notes WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(db.writer())
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(CreditNote {
+        number: r.try_get("number")?,
+        order_id: r.try_get("order_id")?,
+        invoice_number: r.try_get("invoice_number")?,
+        issued_at: r.try_get("issued_at")?,
+        amount_ron_bani: r.try_get("amount_ron_bani")?,
+        refund_ref: r.try_get("refund_ref")?,
+        efactura_xml: r.try_get("efactura_xml")?,
+    }))
 }
 
 stored_state! {

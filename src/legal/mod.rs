@@ -7,6 +7,7 @@
 //! records; [`find`] gives any version, old ones included; [`pdf::render`] lays one out as a PDF with an embedded
 //! TrueType font (DejaVu Sans), so the diacritics (ș ț ă î â) survive copying and text extraction.
 
+pub mod font;
 pub mod pdf;
 
 use std::collections::HashMap;

@@ -10,8 +10,7 @@ use genpdf::Element as _;
 
 use super::{Block, Document, LegalError};
 
-const REGULAR: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
-const BOLD: &[u8] = include_bytes!("fonts/DejaVuSans-Bold.ttf");
+use super::font::{BOLD, REGULAR};
 
 fn font(bytes: &[u8]) -> Result<FontData, LegalError> {
     FontData::new(bytes.to_vec(), None).map_err(|e| LegalError::Pdf(e.to_string()))

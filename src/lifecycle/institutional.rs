@@ -736,6 +736,7 @@ pub async fn after_issuance(
     let number = crate::billing::payment::assign_invoice_number(conn, order_id, now).await?;
     let due = now + state.settings.billing.institutional_payment_days * 86_400;
     db::orders::set_invoiced(conn, order_id, now, due).await?;
+    crate::billing::fiscal::keep_invoice_xml(conn, &state.settings, order_id).await?;
     let (token, hash) = tokens::new_secret();
     db::institutional::set_link_hash(conn, order_id, &hash).await?;
     let due_s = rfc3339(due)[..10].to_owned();

@@ -61,6 +61,8 @@ pub async fn refund_in(
         return Ok(false);
     }
     db::orders::set_refunded(conn, &order.id).await?;
+    // The refund reverses the invoice: a credit note, numbered in this transaction (gap-free).
+    crate::billing::fiscal::issue_credit_note(conn, &state.settings, &order.id, &reference, now).await?;
     db::rekey::refund_of_order(conn, &order.id, now).await?;
     let amount = crate::billing::format_minor(order.total_ron_bani);
     crate::notify::tell(

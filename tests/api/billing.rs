@@ -16,6 +16,10 @@ const FEED: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 </DataSet>"#;
 
 fn app_with(extra: &[(&str, &str)], toml: &str) -> TestApp {
+    app_on(Backend::Sqlite, extra, toml)
+}
+
+fn app_on(backend: Backend, extra: &[(&str, &str)], toml: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap().keep();
     let feed = dir.join("nbrfxrates.xml");
     std::fs::write(&feed, FEED).unwrap();
@@ -28,7 +32,7 @@ fn app_with(extra: &[(&str, &str)], toml: &str) -> TestApp {
     env.extend_from_slice(extra);
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    TestApp::spawn_on(Backend::Sqlite, &refs)
+    TestApp::spawn_on(backend, &refs)
 }
 
 fn session(app: &TestApp, email: &str) -> String {
@@ -522,4 +526,333 @@ fn the_server_refuses_development_mode_with_an_https_public_url() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("dev") && stderr.contains("https"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"));
+}
+
+/// A seller whose own name and address carry the Romanian letters, in Bucharest (sector 1).
+const SELLER: &str = r#"
+[billing]
+seller_name = "Semnătura Țării Întâi SRL"
+seller_tax_id = "RO18547290"
+seller_trade_register = "J40/12345/2026"
+seller_street = "Strada Știrbei Vodă 12"
+seller_city = "Sector 1"
+seller_postal_code = "010102"
+seller_county = "RO-B"
+seller_bank = "Banca Comercială Română"
+seller_iban = "RO49AAAA1B31007593840000"
+"#;
+
+/// A company buyer whose name and address carry ă â î ș ț.
+fn company() -> Value {
+    json!({"type": "company", "name": "Țesătoria Românească Îmbinări SRL", "tax_id": "RO14399840",
+           "country": "România", "county": "Brașov", "locality": "Brașov", "street": "Strada Ștefan cel Mare",
+           "number": "3", "building": "-", "entrance": "-", "apartment": "-", "postal_code": "500001"})
+}
+
+/// GETs a document with a session: its status, content type and bytes.
+fn download(app: &TestApp, path: &str, cookie: &str) -> (u16, String, Vec<u8>) {
+    let r = app
+        .client
+        .get(app.url(path))
+        .header("Cookie", cookie)
+        .header("X-CSRF-Token", common::csrf_for(cookie))
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, kind, r.bytes().unwrap().to_vec())
+}
+
+/// pdftotext's reading of a PDF.
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("document.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    common::run_ok("pdftotext", &["-layout", file.to_str().unwrap(), "-"])
+}
+
+/// The outside judge of an e-Factura file (tests/python/efactura_judge.py: the UBL 2.1 XSD, the CEN's EN 16931
+/// schematron under Saxon, the BR-CO arithmetic and RO_CIUS's mandatory fields); returns what it read.
+fn efactura_judge(xml: &[u8], extra: &[&str]) -> Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("efactura.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/python/efactura_judge.py"))
+        .arg(&file)
+        .args(extra)
+        .output()
+        .expect("run .venv/bin/python (make venv installs factur-x and saxonche)");
+    assert!(
+        out.status.success(),
+        "the e-Factura file is refused:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(xml)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Places and pays (sandbox) a package 1 order with the given invoice data; returns the paid order.
+fn paid(app: &TestApp, cookie: &str, invoice: Value) -> Value {
+    let (status, order) = call(
+        app,
+        "POST",
+        "/api/v1/orders",
+        cookie,
+        Some(json!({"kind": "new", "package": 1, "acknowledgements": acks(), "invoice": invoice})),
+    );
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().unwrap();
+    let (status, paid) = call(
+        app,
+        "POST",
+        &format!("/api/v1/sandbox-pay/{id}"),
+        cookie,
+        Some(json!({"outcome": "pay"})),
+    );
+    assert_eq!((status, paid["state"].as_str()), (200, Some("paid")), "{paid}");
+    paid
+}
+
+#[test]
+fn a_paid_order_gets_a_romanian_fiscal_invoice_with_its_diacritics_ron_totals_and_an_efactura_file() {
+    let app = app_with(&[("PARAFA_VAT_BASIS_POINTS", "1900"), ("PARAFA_DEV", "1")], SELLER);
+    let cookie = session(&app, "firma@example.com");
+    let order = paid(&app, &cookie, company());
+    let id = order["id"].as_str().unwrap();
+    let number = order["invoice_number"].as_str().unwrap();
+
+    let (status, kind, pdf) = download(&app, &format!("/api/v1/orders/{id}/invoice.pdf"), &cookie);
+    assert_eq!((status, kind.as_str()), (200, "application/pdf"));
+    let text = pdf_text(&pdf);
+    let series = number.rsplit_once('-').unwrap().0;
+    for expected in [
+        // Romanian labels, the English beside them.
+        "FACTURĂ / Invoice",
+        "Seria / Series",
+        series,
+        "Nr. / No.",
+        number,
+        "Data emiterii / Date of issue",
+        "Furnizor / Seller",
+        "Cumpărător / Buyer",
+        // The seller's registration data, from the settings, diacritics kept.
+        "Semnătura Țării Întâi SRL",
+        "CUI/CIF / Tax id: RO18547290",
+        "Nr. Reg. Com. / Trade register: J40/12345/2026",
+        "Strada Știrbei Vodă 12",
+        "010102 Sector 1, București",
+        "Banca / Bank: Banca Comercială Română",
+        "IBAN: RO49AAAA1B31007593840000",
+        // The buyer's.
+        "Țesătoria Românească Îmbinări SRL",
+        "CUI/CIF / Tax id: RO14399840",
+        "Strada Ștefan cel Mare 3",
+        "500001 Brașov, Brașov",
+        "România",
+        // Package 1 at 19 %: 39.00 EUR is 196.47 RON at 5.0377; 233.80 RON paid, of which VAT 37.33.
+        "Semnătură electronică calificată la distanță",
+        "Total fără TVA / Net total RON",
+        "196.47",
+        "TVA / VAT 19% RON",
+        "37.33",
+        "Total plătit / Total paid RON",
+        "233.80",
+        "Curs BNR din 2025-03-14 / NBR reference rate of 2025-03-14: 1 EUR = 5.0377 RON",
+        "46.41 EUR",
+        "Modalitate de plată / Payment method: Card bancar, plată online",
+        "Referința plății / Payment reference: sandbox:sandbox-",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from the invoice:\n{text}"
+        );
+    }
+    assert!(!text.contains("fallback"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("invoice.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let fonts = common::run_ok("pdffonts", &[file.to_str().unwrap()]);
+    let embedded = fonts
+        .lines()
+        .filter(|l| l.starts_with("DejaVuSans") && l.contains(" yes "))
+        .count();
+    assert_eq!(embedded, 2, "both faces embedded: {fonts}");
+
+    // The operator gets the same invoice and its e-Factura file; a holder gets neither through the operator API.
+    let operator = app.create_operator("oana@parafa.example");
+    let op = app.web_login(&operator);
+    let (status, _, op_pdf) = download(&app, &format!("/api/v1/operator/orders/{id}/invoice.pdf"), &op);
+    assert_eq!(status, 200);
+    assert!(pdf_text(&op_pdf).contains("Țesătoria Românească Îmbinări SRL"));
+    let (status, _, _) = download(&app, &format!("/api/v1/operator/orders/{id}/invoice.xml"), &cookie);
+    assert_eq!(status, 403, "the e-Factura file is the operator's");
+    let (status, kind, xml) = download(&app, &format!("/api/v1/operator/orders/{id}/invoice.xml"), &op);
+    assert_eq!((status, kind.as_str()), (200, "application/xml"));
+    let found = efactura_judge(&xml, &[]);
+    assert_eq!(
+        found,
+        json!({"document": "Invoice", "number": number, "lines": "196.47", "taxable": "196.47", "vat": "37.33",
+               "total": "233.80", "payable": "0.00", "schematron_warnings": found["schematron_warnings"]}),
+        "paid by card: nothing left to pay"
+    );
+    let xml = String::from_utf8(xml).unwrap();
+    for expected in [
+        "<cbc:CountrySubentity>RO-B</cbc:CountrySubentity>",
+        "<cbc:CityName>SECTOR1</cbc:CityName>",
+        "<cbc:CountrySubentity>RO-BV</cbc:CountrySubentity>",
+        "<cbc:RegistrationName>Țesătoria Românească Îmbinări SRL</cbc:RegistrationName>",
+    ] {
+        assert!(xml.contains(expected), "{expected} missing from:\n{xml}");
+    }
+    // Kept as issued: the same bytes every time.
+    let (_, _, again) = download(&app, &format!("/api/v1/operator/orders/{id}/invoice.xml"), &op);
+    assert_eq!(again, xml.as_bytes());
+    let (status, _, _) = download(&app, &format!("/api/v1/operator/orders/{id}/credit-note.xml"), &op);
+    assert_eq!(status, 409, "no credit note without a refund");
+    let (status, _, _) = download(&app, &format!("/api/v1/orders/{id}/credit-note.pdf"), &cookie);
+    assert_eq!(status, 409);
+}
+
+/// Pays an order, then has its identification rejected with no resubmission allowed: the order is refunded.
+fn refunded(app: &TestApp, cookie: &str, op: &str) -> Value {
+    let order = paid(app, cookie, company());
+    let id = order["id"].as_str().unwrap();
+    let (s, out) = app.call(
+        "POST",
+        &format!("/api/v1/orders/{id}/identity-session"),
+        Some(cookie),
+        None,
+    );
+    assert_eq!(s, 201, "{out}");
+    let url = out["url"].as_str().unwrap();
+    let link = format!("/api/v1{}", &url[url.find("/identity/sandbox/").unwrap()..]);
+    let document = json!({"type": "id_card", "country": "RO", "series": "BV", "number": "123456",
+        "issued_on": "2020-01-10", "expires_on": "2035-01-10", "issuer": "SPCLEP Brașov", "given_name": "Ana",
+        "surname": "Popescu", "personal_number": "2900101221142"});
+    let consents = json!({"privacy_notice": true, "biometric": true, "captures": true, "recording": true});
+    let (s, out) = app.call(
+        "POST",
+        &link,
+        None,
+        Some(json!({"outcome": "complete", "document": document, "consents": consents})),
+    );
+    assert_eq!(s, 200, "{out}");
+    let session = app.session_under_review(op, id);
+    let (s, v) = app.call(
+        "POST",
+        &format!("/api/v1/operator/identity-sessions/{session}/reject"),
+        Some(op),
+        Some(json!({"reason": "the name does not match the document"})),
+    );
+    assert_eq!((s, v["order_state"].as_str()), (200, Some("refunded")), "{v}");
+    let (s, o) = call(app, "GET", &format!("/api/v1/orders/{id}"), cookie, None);
+    assert_eq!(s, 200, "{o}");
+    o
+}
+
+#[test]
+fn a_refund_issues_one_credit_note_numbered_in_its_own_series_that_reverses_the_invoice() {
+    refund_journey(Backend::Sqlite);
+}
+
+#[test]
+fn a_refund_issues_one_credit_note_numbered_in_its_own_series_that_reverses_the_invoice_on_postgres() {
+    let Some(pg) = common::FreshPostgres::create() else {
+        return;
+    };
+    refund_journey(Backend::Postgres(pg));
+}
+
+fn refund_journey(backend: Backend) {
+    let toml = format!("{SELLER}\n[lifecycle]\nresubmissions_allowed = 0\n");
+    let app = app_on(
+        backend,
+        &[("PARAFA_VAT_BASIS_POINTS", "1900"), ("PARAFA_DEV", "1")],
+        &toml,
+    );
+    let holder = app.create_account("firma@example.com", true);
+    let cookie = app.web_login(&holder);
+    let operator = app.create_operator("oana@parafa.example");
+    let op = app.web_login(&operator);
+
+    let first = refunded(&app, &cookie, &op);
+    let second = refunded(&app, &cookie, &op);
+    let year = &first["invoice_number"].as_str().unwrap()[8..12];
+    // One credit note per refunded order, consecutive in their own series (invoices have theirs).
+    assert_eq!(first["credit_note_number"], format!("PRF-CN-{year}-000001"), "{first}");
+    assert_eq!(
+        second["credit_note_number"],
+        format!("PRF-CN-{year}-000002"),
+        "{second}"
+    );
+    assert_eq!(second["invoice_number"], format!("PRF-INV-{year}-000002"), "{second}");
+    assert!(
+        first["actions"].as_array().unwrap().contains(&json!("credit_note")),
+        "{first}"
+    );
+    // Another scheduler run refunds nothing more and issues no other credit note.
+    let (s, run) = app.call("POST", "/api/v1/operator/lifecycle/run", Some(&op), None);
+    assert_eq!(s, 200, "{run}");
+    let third = paid(&app, &cookie, company());
+    assert!(third["credit_note_number"].is_null(), "{third}");
+
+    let id = first["id"].as_str().unwrap();
+    let invoice = first["invoice_number"].as_str().unwrap();
+    let (status, kind, pdf) = download(&app, &format!("/api/v1/orders/{id}/credit-note.pdf"), &cookie);
+    assert_eq!((status, kind.as_str()), (200, "application/pdf"));
+    let text = pdf_text(&pdf);
+    let (series, n) = invoice.rsplit_once('-').unwrap();
+    for expected in [
+        "FACTURĂ DE STORNARE / Credit note",
+        &format!("PRF-CN-{year}-000001"),
+        "Stornează factura / Reverses invoice",
+        &format!("seria {series} nr. {n} din "),
+        invoice,
+        "Țesătoria Românească Îmbinări SRL",
+        "Semnătura Țării Întâi SRL",
+        "-196.47",
+        "-37.33",
+        "Total stornat / Total reversed RON",
+        "-233.80",
+        "Rambursare pe card",
+        "Referința rambursării / Refund reference: sandbox-refund-",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from the credit note:\n{text}"
+        );
+    }
+    // The operator's copy and its e-Factura file: a CreditNote (381) that refers to the invoice.
+    let (status, _, op_pdf) = download(&app, &format!("/api/v1/operator/orders/{id}/credit-note.pdf"), &op);
+    assert_eq!((status, op_pdf == pdf), (200, true));
+    let (status, _, xml) = download(&app, &format!("/api/v1/operator/orders/{id}/credit-note.xml"), &op);
+    assert_eq!(status, 200);
+    let found = efactura_judge(&xml, &["--expect-invoice", invoice]);
+    assert_eq!(
+        (
+            found["document"].as_str(),
+            found["total"].as_str(),
+            found["vat"].as_str()
+        ),
+        (Some("CreditNote"), Some("233.80"), Some("37.33")),
+        "{found}"
+    );
+    // Another holder reaches none of it.
+    let other = session(&app, "other@example.com");
+    let (status, _, _) = download(&app, &format!("/api/v1/orders/{id}/credit-note.pdf"), &other);
+    assert_eq!(status, 404);
+    // The order page links the credit note, in Romanian by default.
+    app.consent(&cookie);
+    let (s, html) = app.page(&format!("/orders/{id}"), "ro", Some(&cookie));
+    assert_eq!(s, 200);
+    assert!(
+        html.contains(&format!("/api/v1/orders/{id}/credit-note.pdf")) && html.contains("Descarcă factura de stornare"),
+        "{html}"
+    );
 }
