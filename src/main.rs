@@ -856,7 +856,15 @@ async fn hsm_list(settings: Settings, json: bool) -> anyhow::Result<ExitCode> {
     };
     out!(
         "{:<16} {:<8} {:<38} {:<32} {:<6} {:<8} {:<10} {:<12} {:<5}",
-        "CLASS", "TYPE", "ID", "LABEL", "TOKEN", "PRIVATE", "SENSITIVE", "EXTRACTABLE", "SIGN"
+        "CLASS",
+        "TYPE",
+        "ID",
+        "LABEL",
+        "TOKEN",
+        "PRIVATE",
+        "SENSITIVE",
+        "EXTRACTABLE",
+        "SIGN"
     );
     for o in objects {
         out!(

@@ -46,8 +46,7 @@ pub async fn prepare(
     let accepted = |kind: ConsentKind, doc: DocName| {
         consents
             .iter()
-            .filter(|c| c.kind == kind && c.granted && c.at <= order.created_at)
-            .next_back()
+            .rfind(|c| c.kind == kind && c.granted && c.at <= order.created_at)
             .map(|c| c.version.clone())
             .unwrap_or_else(|| legal::current_version(doc).to_owned())
     };
@@ -202,7 +201,10 @@ fn order_note(
         )),
         Block::Item(t("note.withdrawal")),
         Block::Heading(t("note.seller")),
-        Block::Paragraph(format!("{} · CUI {} · {}", billing.seller_name, billing.seller_tax_id, billing.seller_trade_register)),
+        Block::Paragraph(format!(
+            "{} · CUI {} · {}",
+            billing.seller_name, billing.seller_tax_id, billing.seller_trade_register
+        )),
         Block::Paragraph(format!(
             "{}, {} {}, {}",
             billing.seller_street, billing.seller_postal_code, billing.seller_city, billing.seller_country_code

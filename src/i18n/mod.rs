@@ -138,7 +138,7 @@ pub fn amount(lang: Lang, minor: i64, currency: &str) -> String {
     let units = (minor / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in units.chars().enumerate() {
-        if i > 0 && (units.len() - i) % 3 == 0 {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
             grouped.push(group);
         }
         grouped.push(c);
