@@ -562,6 +562,24 @@ impl TestApp {
         }
     }
 
+    /// The messages to a recipient once one of them is of `kind` (`Kind:` in the outbox file; waits up to 10 s),
+    /// oldest first: for a test that waits for one message among others whose number it need not know.
+    pub fn messages_once_kind(&self, recipient: &str, kind: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let all = self.messages_to(recipient, 0);
+            if all.iter().any(|m| m.contains(&format!("\nKind: {kind}\n"))) {
+                return all;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {kind} message to {recipient} among {} messages",
+                all.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The newest message to a recipient, once there are `count`.
     pub fn message(&self, recipient: &str, count: usize) -> String {
         self.messages_to(recipient, count).pop().expect("a message")
