@@ -111,12 +111,8 @@ fn line(settings: &Settings, o: &Stored) -> InvoiceLine {
     let package = settings
         .package(u8::try_from(o.package_id).unwrap_or(0))
         .map(|p| {
-            let years = if p.validity_years == 1 {
-                "1 an".to_owned()
-            } else {
-                format!("{} ani", p.validity_years)
-            };
-            format!("{}, {years}, {} tranzacții", p.name, p.transactions)
+            let years = crate::i18n::years(crate::i18n::Lang::Ro, i64::from(p.validity_years));
+            format!("{}, {years}, {} de tranzacții", p.name_in("ro"), p.transactions)
         })
         .unwrap_or_else(|| format!("pachetul {}", o.package_id));
     InvoiceLine {

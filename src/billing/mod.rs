@@ -95,6 +95,8 @@ pub fn price(net_eur_cents: i64, discount_eur_cents: i64, vat_basis_points: i64,
 pub struct PackageOffer {
     pub id: u8,
     pub name: String,
+    /// The name on Romanian pages.
+    pub name_ro: String,
     pub validity_years: u32,
     pub transactions: i64,
     pub price: Price,
@@ -107,6 +109,7 @@ pub fn offers(packages: &[PackageSettings], vat_basis_points: i64, rate: &fx::Ra
         .map(|p| PackageOffer {
             id: p.id,
             name: p.name.clone(),
+            name_ro: p.name_in("ro").to_owned(),
             validity_years: p.validity_years,
             transactions: p.transactions,
             price: price(p.net_price_eur_cents, 0, vat_basis_points, rate),

@@ -132,7 +132,11 @@ fn order_note(
         Some(p) => i18n::render(
             lang,
             "note.product_line",
-            &minijinja::context! { name => p.name, years => p.validity_years, transactions => p.transactions },
+            &minijinja::context! {
+                name => p.name_in(lang.code()),
+                years => i18n::years(lang, i64::from(p.validity_years)),
+                transactions => p.transactions
+            },
         ),
         None => format!("{} {}", t("note.package"), order.package_id),
     };

@@ -855,11 +855,25 @@ impl std::fmt::Debug for NotifySettings {
 #[serde(deny_unknown_fields)]
 pub struct PackageSettings {
     pub id: u8,
+    /// The name in English (pages, e-mails and the API in English).
     pub name: String,
+    /// The name in Romanian; unset, the English one is used.
+    #[serde(default)]
+    pub name_ro: Option<String>,
     pub validity_years: u32,
     pub transactions: i64,
     /// Net price in euro cents.
     pub net_price_eur_cents: i64,
+}
+
+impl PackageSettings {
+    /// The name in a language (`ro` or `en`).
+    pub fn name_in(&self, lang: &str) -> &str {
+        match (lang, &self.name_ro) {
+            ("ro", Some(ro)) => ro,
+            _ => &self.name,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -995,6 +1009,7 @@ pub fn default_packages() -> Vec<PackageSettings> {
         .map(|(id, years, tx, cents)| PackageSettings {
             id,
             name: format!("Package {id}"),
+            name_ro: Some(format!("Pachetul {id}")),
             validity_years: years,
             transactions: tx,
             net_price_eur_cents: cents,

@@ -125,6 +125,25 @@ pub fn add_filters(env: &mut minijinja::Environment<'_>) {
             amount(lang, minor, currency.unwrap_or("RON"))
         },
     );
+    env.add_filter("years", |state: &minijinja::State, n: i64| {
+        let lang = state
+            .lookup("lang")
+            .and_then(|l| l.as_str().and_then(Lang::parse))
+            .unwrap_or(Lang::Ro);
+        years(lang, n)
+    });
+}
+
+/// A number of years as the language says it: `1 an`, `2 ani`, `20 de ani`; `1 year`, `2 years`.
+pub fn years(lang: Lang, n: i64) -> String {
+    match lang {
+        Lang::Ro if n == 1 => "1 an".to_owned(),
+        // Romanian puts "de" between a number whose last two digits are 0, or 20 to 99, and its noun.
+        Lang::Ro if n != 0 && (n % 100 == 0 || n % 100 >= 20) => format!("{n} de ani"),
+        Lang::Ro => format!("{n} ani"),
+        Lang::En if n == 1 => "1 year".to_owned(),
+        Lang::En => format!("{n} years"),
+    }
 }
 
 /// An amount in minor units (bani, cents) as the language writes money: `1.234,50 RON` / `1,234.50 RON`.
@@ -174,6 +193,16 @@ pub fn render(lang: Lang, key: &str, ctx: &minijinja::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn years_are_counted_as_each_language_counts_them() {
+        assert_eq!(years(Lang::Ro, 1), "1 an");
+        assert_eq!(years(Lang::Ro, 3), "3 ani");
+        assert_eq!(years(Lang::Ro, 20), "20 de ani");
+        assert_eq!(years(Lang::Ro, 101), "101 ani");
+        assert_eq!(years(Lang::En, 1), "1 year");
+        assert_eq!(years(Lang::En, 2), "2 years");
+    }
 
     #[test]
     fn amounts_are_written_as_each_language_writes_money() {

@@ -515,20 +515,14 @@ async fn home(page: Page, state: web::Data<AppState>) -> Result<HttpResponse, Pa
 /// What the landing page says with numbers: the packages at today's prices and the settings the answers quote.
 async fn landing(state: &AppState, lang: Lang) -> Value {
     let offers = crate::billing::orders::packages(&state.billing()).await;
-    let years = |n: u32| match (lang, n) {
-        (Lang::Ro, 1) => "1 an".to_owned(),
-        (Lang::Ro, n) => format!("{n} ani"),
-        (Lang::En, 1) => "1 year".to_owned(),
-        (Lang::En, n) => format!("{n} years"),
-    };
     let packages: Vec<Value> = offers
         .packages
         .iter()
         .map(|p| {
             context! {
                 id => p.id,
-                name => p.name,
-                validity => years(p.validity_years),
+                name => if lang == Lang::Ro { &p.name_ro } else { &p.name },
+                validity => crate::i18n::years(lang, i64::from(p.validity_years)),
                 transactions => p.transactions,
                 ron_bani => p.price.amounts.total_ron_bani,
                 gross_eur_cents => p.price.amounts.gross_eur_cents,

@@ -110,6 +110,7 @@ fn with_money(state: &AppState, view: OrderView) -> Json {
     order["money"] = money(&order["price"]);
     if let Some(p) = package.and_then(|p| state.settings.package(p)) {
         order["package_name"] = json!(p.name);
+        order["package_name_ro"] = json!(p.name_in("ro"));
         order["validity_years"] = json!(p.validity_years);
         order["transactions"] = json!(p.transactions);
     }
