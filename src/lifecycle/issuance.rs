@@ -590,43 +590,54 @@ pub async fn list_in(state: &Services, user: &User, lang: &str) -> Result<Certif
         let window_opens = cert.not_after - first_reminder * 86_400;
         let in_window = status == StatusAt::Valid && now >= window_opens;
         let reviewing = req_state.is_some_and(RekeyState::is_under_way);
+        // Times as people read them, in Bucharest, with the zone named.
+        let shown = |t: i64| {
+            crate::i18n::dates::datetime_zoned(
+                if en {
+                    crate::i18n::Lang::En
+                } else {
+                    crate::i18n::Lang::Ro
+                },
+                t,
+            )
+        };
         let banner = match () {
             _ if !in_window || reviewing => None,
             _ if req_state == Some(RekeyState::Rejected) && now <= limit => Some(if en {
                 format!(
                     "Your rekey request was rejected: {}. Correct the data and sign the terms again by {}.",
                     req_reason.clone().unwrap_or_default(),
-                    rfc3339(limit)
+                    shown(limit)
                 )
             } else {
                 format!(
                     "Cererea de reînnoire a fost respinsă: {}. Corectați datele și semnați din nou termenii până la {}.",
                     req_reason.clone().unwrap_or_default(),
-                    rfc3339(limit)
+                    shown(limit)
                 )
             }),
             _ if now <= limit => Some(if en {
                 format!(
                     "Your certificate expires on {}. Ask for a rekey by {}.",
-                    rfc3339(cert.not_after),
-                    rfc3339(limit)
+                    shown(cert.not_after),
+                    shown(limit)
                 )
             } else {
                 format!(
                     "Certificatul dumneavoastră expiră la {}. Solicitați reînnoirea până la {}.",
-                    rfc3339(cert.not_after),
-                    rfc3339(limit)
+                    shown(cert.not_after),
+                    shown(limit)
                 )
             }),
             _ => Some(if en {
                 format!(
                     "Your certificate expires on {}. It is too late for a rekey: after expiry, order a new certificate.",
-                    rfc3339(cert.not_after)
+                    shown(cert.not_after)
                 )
             } else {
                 format!(
                     "Certificatul dumneavoastră expiră la {}. Reînnoirea nu mai este posibilă: după expirare comandați un certificat nou.",
-                    rfc3339(cert.not_after)
+                    shown(cert.not_after)
                 )
             }),
         };

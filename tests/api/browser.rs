@@ -400,7 +400,15 @@ fn a_holder_rekeys_an_expiring_certificate_in_the_browser_and_an_operator_approv
         report["state"]
             .as_str()
             .unwrap_or_default()
-            .contains(&rekey["successor_issue_at"].as_str().unwrap()[..10]),
+            .contains(&common::bucharest_time(
+                time::OffsetDateTime::parse(
+                    rekey["successor_issue_at"].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339
+                )
+                .unwrap()
+                .unix_timestamp(),
+                "en"
+            )),
         "the page shows the successor's date: {report} {certs}"
     );
 }

@@ -84,7 +84,7 @@ include-name-regex = "^POST /api/v1/(verify|sign-jobs|sign-jobs/inspect|me/2fa/p
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
 
 [[operations]]
-include-name-regex = "^POST /api/v1/(me/phone/email-code/verify|me/phone/verify|me/totp/pairing/sms|me/totp/pairing/activate|invitations/[^/]+/phone/verify|password-recovery/[^/]+/verify)$"
+include-name-regex = "^POST /api/v1/(me/phone/email-code/verify|me/phone/verify|me/totp/pairing/sms|me/totp/pairing/activate|invitations/[^/]+/phone/verify|password-recovery/[^/]+/verify|contact/[^/]+/confirm)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "410", "429"]
 
 [[operations]]

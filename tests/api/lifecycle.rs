@@ -395,7 +395,9 @@ fn an_interrupted_session_is_returned_with_a_new_link_and_a_rejection_may_be_res
     let (s, out) = app.call("POST", &link, None, Some(json!({"outcome": "interrupt"})));
     assert_eq!(s, 200, "{out}");
     assert_eq!(order_state(app, &w.cookie, &order)["state"], "returned_for_completion");
-    let mail = app.messages_once_kind("ana@example.com", "identity_returned").join("\n");
+    let mail = app
+        .messages_once_kind("ana@example.com", "identity_returned")
+        .join("\n");
     let new_link = mail
         .split_whitespace()
         .find(|t| t.contains("/identity/sandbox/") && !t.ends_with(link.rsplit('/').next().unwrap()))
@@ -545,7 +547,9 @@ fn the_same_identity_document_on_two_accounts_stops_for_an_operator() {
     assert_eq!(s, 200);
     assert_eq!(q["sessions"].as_array().unwrap().len(), 1, "{q}");
     assert_eq!(q["sessions"][0]["flagged"], true);
-    let mails = app.messages_once_kind("ioana@example.com", "identity_frozen").join("\n");
+    let mails = app
+        .messages_once_kind("ioana@example.com", "identity_frozen")
+        .join("\n");
     assert!(mails.contains("suspendată"), "{mails}");
     assert_eq!(
         order_state(app, &w.cookie, &rekey)["on_hold"],
@@ -619,7 +623,9 @@ fn an_operator_returns_an_identification_for_completion_with_a_new_link_and_no_n
     );
     // The e-mail (#7, after the order's #6) says what to fix and carries a new link, which works; the order is not
     // paid again.
-    let mail = app.messages_once_kind("ana@example.com", "identity_returned").join("\n");
+    let mail = app
+        .messages_once_kind("ana@example.com", "identity_returned")
+        .join("\n");
     assert!(mail.contains("the photo of the document is blurred"), "{mail}");
     let new_link = mail
         .split_whitespace()

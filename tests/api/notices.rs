@@ -23,14 +23,34 @@ fn invoice_with_diacritics() -> Value {
            "building": "-", "entrance": "-", "apartment": "-", "postal_code": "115300"})
 }
 
-/// A dev-mode server with a holder logged in; returns (app, cookie).
+/// A dev-mode server on SQLite with a holder logged in; returns (app, cookie).
 pub fn holder(extra: &[(&str, &str)]) -> (TestApp, String) {
+    holder_on(Backend::Sqlite, extra)
+}
+
+/// [`holder`] on a backend.
+fn holder_on(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, String) {
     let mut env = vec![("PARAFA_DEV", "1"), ("PARAFA_IDENTITY_CALLBACK_SECRET", ID_SECRET)];
     env.extend_from_slice(extra);
-    let app = TestApp::spawn_on(Backend::Sqlite, &env);
+    let app = TestApp::spawn_on(backend, &env);
     let h = app.create_account(EMAIL, true);
     let cookie = app.web_login(&h);
     (app, cookie)
+}
+
+/// Pays an order and starts its identification; returns the session link's token (what a provider gets).
+fn identification_session(app: &TestApp, cookie: &str) -> String {
+    let order = paid_order(app, cookie);
+    let id = order["id"].as_str().unwrap();
+    let (s, started) = app.call(
+        "POST",
+        &format!("/api/v1/orders/{id}/identity-session"),
+        Some(cookie),
+        None,
+    );
+    assert_eq!(s, 201, "{started}");
+    let url = started["url"].as_str().unwrap();
+    url[url.find("/identity/sandbox/").unwrap() + "/identity/sandbox/".len()..].to_owned()
 }
 
 /// Places an order (package 1) and pays it in the sandbox; returns the order as the API shows it after payment.
@@ -230,17 +250,7 @@ fn ask_sms(app: &TestApp, signature: Option<&str>, body: &str) -> (u16, Value) {
 #[test]
 fn the_identification_provider_has_the_session_code_sent_by_sms_within_limits() {
     let (app, cookie) = holder(&[]);
-    let order = paid_order(&app, &cookie);
-    let id = order["id"].as_str().unwrap();
-    let (s, started) = app.call(
-        "POST",
-        &format!("/api/v1/orders/{id}/identity-session"),
-        Some(&cookie),
-        None,
-    );
-    assert_eq!(s, 201, "{started}");
-    let url = started["url"].as_str().unwrap();
-    let token = &url[url.find("/identity/sandbox/").unwrap() + "/identity/sandbox/".len()..];
+    let token = &identification_session(&app, &cookie);
     let sms_count = || {
         std::fs::read_dir(app.data_dir.join("outbox"))
             .map(|d| {
@@ -303,23 +313,8 @@ fn parallel_sms_requests_for_one_session_send_one_on_postgres() {
     let Some(pg) = common::FreshPostgres::create() else {
         return;
     };
-    let app = TestApp::spawn_on(
-        Backend::Postgres(pg),
-        &[("PARAFA_DEV", "1"), ("PARAFA_IDENTITY_CALLBACK_SECRET", ID_SECRET)],
-    );
-    let h = app.create_account(EMAIL, true);
-    let cookie = app.web_login(&h);
-    let order = paid_order(&app, &cookie);
-    let id = order["id"].as_str().unwrap();
-    let (s, started) = app.call(
-        "POST",
-        &format!("/api/v1/orders/{id}/identity-session"),
-        Some(&cookie),
-        None,
-    );
-    assert_eq!(s, 201, "{started}");
-    let url = started["url"].as_str().unwrap();
-    let token = &url[url.find("/identity/sandbox/").unwrap() + "/identity/sandbox/".len()..];
+    let (app, cookie) = holder_on(Backend::Postgres(pg), &[]);
+    let token = &identification_session(&app, &cookie);
     let body = json!({"session": token, "code": "771104"}).to_string();
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..20)

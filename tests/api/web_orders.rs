@@ -83,7 +83,8 @@ fn packages_are_public_with_the_gross_and_ron_amounts_the_api_gives() {
                     &format!("{} RON", cents(&p["price"]["total_ron_bani"])),
                     &format!("{} EUR", cents(&p["price"]["net_eur_cents"])),
                     &format!("{} EUR", cents(&p["price"]["vat_eur_cents"])),
-                    p["name"].as_str().unwrap(),
+                    // The package's name in the page's language (the API gives both).
+                    p[if lang == "ro" { "name_ro" } else { "name" }].as_str().unwrap(),
                 ],
             );
         }
@@ -93,6 +94,10 @@ fn packages_are_public_with_the_gross_and_ron_amounts_the_api_gives() {
     }
     let ro = ok_page(&app, "/packages", "ro", None);
     assert!(ro.contains("Preț cu TVA") && ro.contains("De plată astăzi"));
+    assert!(
+        ro.contains("Pachetul 1") && ro.contains(">1 an<") && ro.contains(">2 ani<") && !ro.contains("Package 1"),
+        "names and years in Romanian"
+    );
     let en = ok_page(&app, "/packages", "en", None);
     assert!(en.contains("Price with VAT") && en.contains("To pay today"));
 

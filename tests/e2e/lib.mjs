@@ -208,7 +208,7 @@ export async function checkA11y(page) {
       return [];
     }
     return [{ id: "axe-failed", impact: "critical", help: String(e), nodes: [] }];
-  })();
+  });
   for (const v of found) a11y.push({ path: url.pathname, viewport: width, ...v });
 }
 

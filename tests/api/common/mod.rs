@@ -973,3 +973,56 @@ pub fn openssl_cms_verify(
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// A Unix time as the pages and messages write it in `lang` (`ro`, `en`): `7 decembrie 2026, 14:05 (ora României)`.
+/// The Bucharest time comes from the system's time-zone database through GNU `date` (tzdata), not from the
+/// server's bundled one: an outside judge of the conversion.
+pub fn bucharest_time(secs: i64, lang: &str) -> String {
+    let o = Command::new("date")
+        .env("TZ", "Europe/Bucharest")
+        .args(["-d", &format!("@{secs}"), "+%Y %m %d %H %M"])
+        .output()
+        .expect("date");
+    assert!(o.status.success(), "date: {}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let f: Vec<&str> = out.split_whitespace().collect();
+    let month: usize = f[1].parse().unwrap();
+    let day: u32 = f[2].parse().unwrap();
+    let (months, zone) = match lang {
+        "ro" => (
+            [
+                "ianuarie",
+                "februarie",
+                "martie",
+                "aprilie",
+                "mai",
+                "iunie",
+                "iulie",
+                "august",
+                "septembrie",
+                "octombrie",
+                "noiembrie",
+                "decembrie",
+            ],
+            "ora României",
+        ),
+        _ => (
+            [
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
+            ],
+            "Romanian time",
+        ),
+    };
+    format!("{day} {} {}, {}:{} ({zone})", months[month - 1], f[0], f[3], f[4])
+}
