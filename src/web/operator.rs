@@ -44,6 +44,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
     let contact = page.ok(crate::accounts::contact::open_messages(&state.accounts()).await)?;
     let institutional = page.ok(crate::lifecycle::institutional::list(&state).await)?;
     let oauth_clients = page.ok(crate::oauth::clients::list(state.oauth()).await)?;
+    let holds = page.ok(crate::lifecycle::retention::holds(&state).await)?;
     Ok(page.render(
         "operator/console.html",
         context! {
@@ -56,6 +57,7 @@ async fn console(page: Page, state: web::Data<AppState>) -> Result<HttpResponse,
             reasons => Value::from_serialize(reasons(page.lang)),
             institutional => Value::from_serialize(&institutional.orders),
             oauth_clients => Value::from_serialize(&oauth_clients),
+            holds => Value::from_serialize(&holds.holds),
             documents => Value::from_serialize(&state.settings.lifecycle.identity_documents),
             packages => Value::from_serialize(
                 state.settings.packages.iter().map(|p| serde_json::json!({"id": p.id, "name": p.name})).collect::<Vec<_>>()

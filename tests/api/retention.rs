@@ -369,6 +369,19 @@ fn retention_classes(app: TestApp) {
     );
     let hold_id = hold["id"].as_str().unwrap().to_owned();
     assert_eq!(hold["active"], true);
+    // The console lists the hold with its release form, beside the form that places one.
+    let (s, console) = app.page("/operator", "en", Some(&w.op));
+    assert_eq!(s, 200);
+    assert!(
+        console.contains("id=\"hold-place\"") && console.contains("data-api=\"/api/v1/operator/legal-holds\""),
+        "the console places holds"
+    );
+    assert!(
+        console.contains(&format!("id=\"hold-{hold_id}\""))
+            && console.contains(&format!("data-api=\"/api/v1/operator/legal-holds/{hold_id}/release\""))
+            && console.contains("before the consumer authority"),
+        "the console lists the hold with its release form"
+    );
 
     // Consents last until withdrawn: the withdrawal ends the grant, and is kept as proof.
     ok(
