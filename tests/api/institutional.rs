@@ -493,21 +493,7 @@ fn journey(app: TestApp) {
         "{mine}"
     );
     // The e-mail gives the due date as people read it, in Bucharest (the same day as UTC's, or the next).
-    let months = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let long = |d: time::Date| format!("{} {} {}", d.day(), months[u8::from(d.month()) as usize - 1], d.year());
+    let long = |d: time::Date| common::long_date(d.year(), u8::from(d.month()).into(), d.day().into(), "en");
     let due_dates = [long(payment_due.date()), long(payment_due.date().next_day().unwrap())];
     // The invoice, a fiscal document, prints it as YYYY-MM-DD.
     let due_date = payment_due.date().to_string();

@@ -93,27 +93,13 @@ fn day(secs: i64) -> String {
 
 /// [`day`] as the messages write a calendar date in English: `4 December 2027`.
 fn long_day(secs: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
     let d = day(secs);
-    let (y, m, dd) = (
-        &d[..4],
-        d[5..7].parse::<usize>().unwrap(),
-        d[8..10].parse::<u32>().unwrap(),
-    );
-    format!("{dd} {} {y}", MONTHS[m - 1])
+    common::long_date(
+        d[..4].parse().unwrap(),
+        d[5..7].parse().unwrap(),
+        d[8..10].parse().unwrap(),
+        "en",
+    )
 }
 
 /// Moves the server's clock forward to `t`.

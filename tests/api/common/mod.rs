@@ -986,43 +986,46 @@ pub fn bucharest_time(secs: i64, lang: &str) -> String {
     assert!(o.status.success(), "date: {}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let f: Vec<&str> = out.split_whitespace().collect();
-    let month: usize = f[1].parse().unwrap();
-    let day: u32 = f[2].parse().unwrap();
-    let (months, zone) = match lang {
-        "ro" => (
-            [
-                "ianuarie",
-                "februarie",
-                "martie",
-                "aprilie",
-                "mai",
-                "iunie",
-                "iulie",
-                "august",
-                "septembrie",
-                "octombrie",
-                "noiembrie",
-                "decembrie",
-            ],
-            "ora României",
-        ),
-        _ => (
-            [
-                "January",
-                "February",
-                "March",
-                "April",
-                "May",
-                "June",
-                "July",
-                "August",
-                "September",
-                "October",
-                "November",
-                "December",
-            ],
-            "Romanian time",
-        ),
-    };
-    format!("{day} {} {}, {}:{} ({zone})", months[month - 1], f[0], f[3], f[4])
+    let zone = if lang == "ro" { "ora României" } else { "Romanian time" };
+    let date = long_date(
+        f[0].parse().unwrap(),
+        f[1].parse().unwrap(),
+        f[2].parse().unwrap(),
+        lang,
+    );
+    format!("{date}, {}:{} ({zone})", f[3], f[4])
+}
+
+/// A calendar date as the pages and messages write it in `lang` (`ro`, `en`): `7 decembrie 2026`, `7 December 2026`.
+pub fn long_date(year: i32, month: usize, day: u32, lang: &str) -> String {
+    const RO: [&str; 12] = [
+        "ianuarie",
+        "februarie",
+        "martie",
+        "aprilie",
+        "mai",
+        "iunie",
+        "iulie",
+        "august",
+        "septembrie",
+        "octombrie",
+        "noiembrie",
+        "decembrie",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let months = if lang == "ro" { RO } else { EN };
+    format!("{day} {} {year}", months[month - 1])
 }
