@@ -716,7 +716,7 @@ mod tests {
             let after = level(&changed, once.len());
             assert_eq!((after.level, after.modified()), (Change::Other, true));
             assert!(
-                after.examples[0].contains("the document catalog"),
+                after.examples[0].to_string().contains("the document catalog"),
                 "{:?}",
                 after.examples
             );

@@ -227,7 +227,11 @@ async fn read_verify_form(
 }
 
 /// `POST /api/v1/verify`: public, no login.
-async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) -> Result<HttpResponse, ApiError> {
+async fn verify(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    form: actix_multipart::Multipart,
+) -> Result<HttpResponse, ApiError> {
     let (file, content) =
         read_verify_form(form, state.settings.documents.max_signed_bytes(), &["file", "content"]).await?;
     let file = file.ok_or_else(|| ApiError::invalid_request(crate::text!(NO_FILE)))?;
@@ -239,7 +243,9 @@ async fn verify(state: web::Data<AppState>, form: actix_multipart::Multipart) ->
         .admission
         .reserve_parse(size, pdf, admission, crate::admission::Work::Verification)
         .await?;
-    Ok(HttpResponse::Ok().json(super::verify::verify(&state.documents(), file, content).await?))
+    // The problems in the page's language; English for a client that asks for none.
+    let lang = crate::web::api_lang::request_lang(&req).unwrap_or(crate::i18n::Lang::En);
+    Ok(HttpResponse::Ok().json(super::verify::verify(&state.documents(), file, content, lang).await?))
 }
 
 /// The message for a verification form without a file.

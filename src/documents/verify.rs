@@ -134,6 +134,17 @@ pub struct Report {
     pub content: Option<Content>,
 }
 
+impl Report {
+    /// The report with each signature's problems in `lang` (the page's language, or English for clients that ask
+    /// for none).
+    pub fn say_in(mut self, lang: crate::i18n::Lang) -> Report {
+        for sig in &mut self.signatures {
+            sig.problems = sig.findings.iter().map(|t| t.render(lang)).collect();
+        }
+        self
+    }
+}
+
 /// The content of an enveloping `.p7s`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Content {
@@ -239,6 +250,9 @@ pub struct SignatureReport {
     /// still in the file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub archive_timestamps: Vec<TimestampReport>,
+    /// What went wrong, by key; rendered into `problems` in the reader's language by [`Report::say_in`].
+    #[serde(skip)]
+    pub findings: Vec<Text>,
     /// What went wrong, in words.
     pub problems: Vec<String>,
     /// Whether it is a qualified electronic signature (and its timestamp a qualified one), and why not, as the
@@ -277,6 +291,7 @@ impl SignatureReport {
             modified_after_signing: None,
             signed_length: None,
             archive_timestamps: Vec::new(),
+            findings: Vec::new(),
             problems: Vec::new(),
             qualification: None,
             signer_cert: None,
@@ -294,8 +309,13 @@ pub struct Anchors {
 }
 
 /// Verifies `file` (a signed PDF or a `.p7s`; `content`: the signed file of a detached `.p7s`) and looks the
-/// signer certificates up in Parafa's certificate table.
-pub async fn verify(state: &Services, file: Vec<u8>, content: Option<Vec<u8>>) -> Result<Report, VerifyError> {
+/// signer certificates up in Parafa's certificate table; the problems are said in `lang`.
+pub async fn verify(
+    state: &Services,
+    file: Vec<u8>,
+    content: Option<Vec<u8>>,
+    lang: crate::i18n::Lang,
+) -> Result<Report, VerifyError> {
     let anchors = Anchors {
         root: state.ca.root.cert.clone(),
         issuing: state.ca.issuing.cert.clone(),
@@ -332,7 +352,7 @@ pub async fn verify(state: &Services, file: Vec<u8>, content: Option<Vec<u8>>) -
             }
         }
     }
-    Ok(report)
+    Ok(report.say_in(lang))
 }
 
 /// The trusted list's judgement of one signature (see [`crate::trust::qualify`]), made before the certificate
@@ -487,15 +507,14 @@ fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &Limits, now: i64) -> Res
         let mut report = SignatureReport::empty(kind);
         report.field = Some(field.name.clone());
         if i >= limits.signers {
-            report.problems.push(format!(
-                "Not checked: only the first {} signatures are verified.",
-                limits.signers
-            ));
+            report
+                .findings
+                .push(text!("verify.problem.only_first_checked", most = limits.signers));
             signatures.push(report);
             continue;
         }
         let Some((a, b)) = byte_range(&field.byte_range, file.len()) else {
-            report.problems.push("The signature's byte range is malformed.".into());
+            report.findings.push(text!("verify.problem.byte_range_malformed"));
             signatures.push(report);
             continue;
         };
@@ -521,34 +540,28 @@ fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &Limits, now: i64) -> Res
                 report.changes_after_signing = Some(changes.level);
                 report.modified_after_signing = Some(changes.modified());
                 if changes.modified() {
-                    report.problems.push(format!(
-                        "The document was changed after this signature beyond what it allows ({}){}.",
-                        match changes.certification {
-                            Some(p) => format!("certified with DocMDP permission {p}"),
-                            None => "signatures, form filling and annotations".into(),
-                        },
-                        if changes.examples.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {}", changes.examples.join("; "))
-                        }
-                    ));
+                    let examples = Text::list(": ", "; ", changes.examples);
+                    report.findings.push(match changes.certification {
+                        Some(permission) => text!(
+                            "verify.problem.changed_beyond_certification",
+                            permission,
+                            examples => examples
+                        ),
+                        None => text!("verify.problem.changed_beyond_allowed", examples => examples),
+                    });
                 }
             }
             Err(e) => {
                 // What cannot be shown to be allowed is not.
                 report.modified_after_signing = Some(true);
-                report.problems.push(format!(
-                    "The changes after this signature could not be read: {}.",
-                    e.text()
-                ));
+                report
+                    .findings
+                    .push(text!("verify.problem.changes_unreadable", reason => e.text()));
             }
         }
         let to_hash = a.len() + b.len();
         if to_hash > budget {
-            report
-                .problems
-                .push("Not checked: the file asks for too much hashing.".into());
+            report.findings.push(text!("verify.problem.too_much_hashing"));
             signatures.push(report);
             continue;
         }
@@ -568,12 +581,12 @@ fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &Limits, now: i64) -> Res
                     report.trusted = ts.trusted;
                     report.timestamp = Some(ts);
                 }
-                Err(e) => report.problems.push(e),
+                Err(e) => report.findings.push(e),
             }
         } else {
             match signed_data(cms) {
                 Ok(sd) => match within_limits(&sd, limits) {
-                    Err(e) => report.problems.push(format!("Not checked: the signature {e}.")),
+                    Err(e) => report.findings.push(text!("verify.problem.not_checked", reason => e)),
                     Ok(()) => {
                         let raw = raw_signed_attrs(cms);
                         let certs = certificates(&sd);
@@ -582,13 +595,14 @@ fn analyse_pdf(file: &[u8], anchors: &Anchors, limits: &Limits, now: i64) -> Res
                                 let raw = raw.first().and_then(Option::as_deref);
                                 check_signature(&mut report, &certs, si, raw, &content, anchors, limits, now)
                             }
-                            None => report.problems.push("The signature has no signer.".into()),
+                            None => report.findings.push(text!("verify.problem.no_signer")),
                         }
                     }
                 },
-                Err(e) => report.problems.push(format!(
-                    "The signature value is not a CMS SignedData ({}; /SubFilter {}).",
-                    e, field.sub_filter
+                Err(e) => report.findings.push(text!(
+                    "verify.problem.not_signed_data",
+                    detail = e,
+                    sub_filter = field.sub_filter
                 )),
             }
         }
@@ -830,9 +844,9 @@ fn verify_signature(
     digest_alg: Option<HashAlg>,
     digest: &dyn Fn(HashAlg) -> Vec<u8>,
     signature: &[u8],
-) -> Result<String, String> {
+) -> Result<String, Text> {
     let oid = algorithm.oid;
-    let need = |h: Option<HashAlg>| h.ok_or_else(|| format!("the digest algorithm of {oid} is not supported"));
+    let need = |h: Option<HashAlg>| h.ok_or_else(|| text!("verify.fault.digest_of_algorithm_unsupported", oid));
     let (scheme, hash) = if oid == ID_RSA_ENCRYPTION {
         (Scheme::Pkcs1, need(digest_alg)?)
     } else if oid == rfc5912::SHA_256_WITH_RSA_ENCRYPTION {
@@ -845,14 +859,14 @@ fn verify_signature(
         let params: PssParams = algorithm
             .parameters
             .as_ref()
-            .ok_or("RSASSA-PSS without parameters (SHA-1) is not supported")?
+            .ok_or_else(|| text!("verify.fault.pss_sha1"))?
             .decode_as()
-            .map_err(|e| format!("bad RSASSA-PSS parameters: {e}"))?;
+            .map_err(|e| text!("verify.fault.pss_parameters", detail = e))?;
         let hash = params
             .hash
             .as_ref()
             .and_then(|h| HashAlg::from_oid(&h.oid))
-            .ok_or("RSASSA-PSS with SHA-1 or an unknown hash is not supported")?;
+            .ok_or_else(|| text!("verify.fault.pss_sha1"))?;
         let mgf_hash = params
             .mask_gen
             .as_ref()
@@ -860,7 +874,7 @@ fn verify_signature(
             .and_then(|p| p.decode_as::<AlgorithmIdentifierOwned>().ok())
             .and_then(|h| HashAlg::from_oid(&h.oid));
         if mgf_hash != Some(hash) {
-            return Err("RSASSA-PSS with a mask hash other than the message hash is not supported".into());
+            return Err(text!("verify.fault.pss_mask_hash"));
         }
         (
             Scheme::Pss {
@@ -877,17 +891,18 @@ fn verify_signature(
     } else if oid == ID_EC_PUBLIC_KEY {
         (Scheme::Ecdsa, need(digest_alg)?)
     } else {
-        return Err(format!("the signature algorithm {oid} is not supported"));
+        return Err(text!("verify.fault.algorithm_unsupported", oid));
     };
     let hashed = digest(hash);
     let key_bytes = spki.subject_public_key.raw_bytes();
     match scheme {
         Scheme::Pkcs1 | Scheme::Pss { .. } => {
             if spki.algorithm.oid != ID_RSA_ENCRYPTION {
-                return Err("an RSA signature made with a key that is not RSA".into());
+                return Err(text!("verify.fault.key_not_rsa"));
             }
             use rsa::pkcs1::DecodeRsaPublicKey;
-            let key = rsa::RsaPublicKey::from_pkcs1_der(key_bytes).map_err(|e| format!("bad RSA key: {e}"))?;
+            let key =
+                rsa::RsaPublicKey::from_pkcs1_der(key_bytes).map_err(|e| text!("verify.fault.rsa_key", detail = e))?;
             let result = match (&scheme, hash) {
                 (Scheme::Pkcs1, HashAlg::Sha256) => {
                     key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed, signature)
@@ -907,7 +922,7 @@ fn verify_signature(
                 (Scheme::Pss { salt_len }, HashAlg::Sha512) => {
                     key.verify(rsa::Pss::new_with_salt::<sha2::Sha512>(*salt_len), &hashed, signature)
                 }
-                (Scheme::Ecdsa, _) => return Err("an ECDSA algorithm with an RSA scheme".into()),
+                (Scheme::Ecdsa, _) => return Err(text!("verify.fault.key_not_rsa")),
             };
             let name = match scheme {
                 Scheme::Pkcs1 => "RSA PKCS#1 v1.5",
@@ -915,47 +930,50 @@ fn verify_signature(
             };
             result
                 .map(|_| format!("{name} {}", hash_name(hash)))
-                .map_err(|_| "the signature does not verify with the certificate's key".into())
+                .map_err(|_| text!("verify.fault.does_not_verify"))
         }
         Scheme::Ecdsa => {
             use signature::hazmat::PrehashVerifier;
             if spki.algorithm.oid != ID_EC_PUBLIC_KEY {
-                return Err("an ECDSA signature made with a key that is not EC".into());
+                return Err(text!("verify.fault.key_not_ec"));
             }
             let curve = spki
                 .algorithm
                 .parameters
                 .as_ref()
                 .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-            let bad = |_| "the signature does not verify with the certificate's key".to_string();
+            let bad = |_| text!("verify.fault.does_not_verify");
             if curve == Some(SECP256R1) {
-                let key =
-                    p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes).map_err(|e| format!("bad EC key: {e}"))?;
-                let sig =
-                    p256::ecdsa::Signature::from_der(signature).map_err(|e| format!("bad ECDSA signature: {e}"))?;
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
+                    .map_err(|e| text!("verify.fault.ec_key", detail = e))?;
+                let sig = p256::ecdsa::Signature::from_der(signature)
+                    .map_err(|e| text!("verify.fault.ecdsa_value", detail = e))?;
                 key.verify_prehash(&hashed, &sig).map_err(bad)?;
                 Ok(format!("ECDSA P-256 {}", hash_name(hash)))
             } else if curve == Some(SECP384R1) {
-                let key =
-                    p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes).map_err(|e| format!("bad EC key: {e}"))?;
-                let sig =
-                    p384::ecdsa::Signature::from_der(signature).map_err(|e| format!("bad ECDSA signature: {e}"))?;
+                let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
+                    .map_err(|e| text!("verify.fault.ec_key", detail = e))?;
+                let sig = p384::ecdsa::Signature::from_der(signature)
+                    .map_err(|e| text!("verify.fault.ecdsa_value", detail = e))?;
                 key.verify_prehash(&hashed, &sig).map_err(bad)?;
                 Ok(format!("ECDSA P-384 {}", hash_name(hash)))
             } else {
-                Err("only the P-256 and P-384 curves are supported".into())
+                Err(text!("verify.fault.curve"))
             }
         }
     }
 }
 
 /// Whether `issuer` signed `cert`.
-fn cert_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
-    let tbs = cert.tbs_certificate.to_der().map_err(|e| e.to_string())?;
+fn cert_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), Text> {
+    let tbs = cert
+        .tbs_certificate
+        .to_der()
+        .map_err(|e| text!("verify.fault.encoding", detail = e))?;
     let signature = cert
         .signature
         .as_bytes()
-        .ok_or("the certificate's signature is not whole bytes")?;
+        .ok_or_else(|| text!("verify.fault.encoding", detail = "the signature is not whole bytes"))?;
     verify_signature(
         &issuer.tbs_certificate.subject_public_key_info,
         &cert.signature_algorithm,
@@ -972,10 +990,11 @@ fn valid_at(cert: &Certificate, at: i64) -> bool {
 }
 
 /// Checks `cert` chains to the anchors at time `at`; `Ok(issued_by_issuing_ca)`, or why not.
-fn chain(cert: &Certificate, anchors: &Anchors, at: i64) -> Result<bool, String> {
-    let der = cert.to_der().map_err(|e| e.to_string())?;
-    let root_der = anchors.root.to_der().map_err(|e| e.to_string())?;
-    let issuing_der = anchors.issuing.to_der().map_err(|e| e.to_string())?;
+fn chain(cert: &Certificate, anchors: &Anchors, at: i64) -> Result<bool, Text> {
+    let encoding = |e: der::Error| text!("verify.problem.broken", reason => text!("verify.fault.encoding", detail = e));
+    let der = cert.to_der().map_err(encoding)?;
+    let root_der = anchors.root.to_der().map_err(encoding)?;
+    let issuing_der = anchors.issuing.to_der().map_err(encoding)?;
     let mut path: Vec<&Certificate> = Vec::new();
     if der == root_der {
         path.push(&anchors.root);
@@ -983,19 +1002,18 @@ fn chain(cert: &Certificate, anchors: &Anchors, at: i64) -> Result<bool, String>
         path.extend([&anchors.issuing, &anchors.root]);
     } else {
         if cert.tbs_certificate.issuer != anchors.issuing.tbs_certificate.subject {
-            return Err("The signer certificate was not issued by Parafa's certification authority.".into());
+            return Err(text!("verify.problem.not_by_parafa"));
         }
         path.extend([cert, &anchors.issuing, &anchors.root]);
     }
     for pair in path.windows(2) {
-        cert_signed_by(pair[0], pair[1])
-            .map_err(|e| format!("A certificate of the chain is not signed by its issuer ({e})."))?;
+        cert_signed_by(pair[0], pair[1]).map_err(|e| text!("verify.problem.chain_not_signed", reason => e))?;
     }
-    cert_signed_by(&anchors.root, &anchors.root).map_err(|e| format!("The root certificate does not verify ({e})."))?;
+    cert_signed_by(&anchors.root, &anchors.root).map_err(|e| text!("verify.problem.root_broken", reason => e))?;
     if let Some(c) = path.iter().find(|c| !valid_at(c, at)) {
-        return Err(format!(
-            "The certificate of {} was not valid at the signing time.",
-            c.tbs_certificate.subject
+        return Err(text!(
+            "verify.problem.not_valid_then",
+            subject = c.tbs_certificate.subject
         ));
     }
     Ok(path.len() == 3)
@@ -1062,7 +1080,7 @@ struct SignerCheck {
     signature_verifies: bool,
     algorithm: Option<String>,
     signing_time: Option<i64>,
-    problems: Vec<String>,
+    problems: Vec<Text>,
 }
 
 /// `raw_attrs`: this SignerInfo's signed attributes as encoded, if they could be found.
@@ -1082,14 +1100,13 @@ fn check_signer_info(
     };
     let Some(hash) = HashAlg::from_oid(&si.digest_alg.oid) else {
         out.problems
-            .push(format!("The digest algorithm {} is not supported.", si.digest_alg.oid));
+            .push(text!("verify.problem.digest_unsupported", oid = si.digest_alg.oid));
         return out;
     };
     let content_digest = content.digest(hash);
     let signature = si.signature.as_bytes();
     let Some(cert) = out.cert.clone() else {
-        out.problems
-            .push("The signer certificate is not in the signature.".into());
+        out.problems.push(text!("verify.problem.signer_cert_missing"));
         return out;
     };
     let spki = &cert.tbs_certificate.subject_public_key_info;
@@ -1108,15 +1125,14 @@ fn check_signer_info(
                     out.signature_verifies = true;
                     out.algorithm = Some(name);
                 }
-                Err(e) => out.problems.push(format!("The signature is broken: {e}.")),
+                Err(e) => out.problems.push(text!("verify.problem.broken", reason => e)),
             }
         }
         Some(attrs) => {
             let md = attribute(attrs, rfc5911::ID_MESSAGE_DIGEST).and_then(octets);
             out.digest_matches = md.as_deref() == Some(content_digest.as_slice());
             if !out.digest_matches {
-                out.problems
-                    .push("The signed content was changed: its digest does not match.".into());
+                out.problems.push(text!("verify.problem.content_changed"));
             }
             if let Some(t) = attribute(attrs, rfc5911::ID_SIGNING_TIME)
                 .and_then(|a| a.to_der().ok())
@@ -1147,9 +1163,9 @@ fn check_signer_info(
                 }
             }
             if !out.signature_verifies {
-                out.problems.push(format!(
-                    "The signature is broken: {}.",
-                    last_err.unwrap_or_else(|| "its signed attributes cannot be encoded".into())
+                out.problems.push(text!(
+                    "verify.problem.broken",
+                    reason => last_err.unwrap_or_else(|| text!("verify.fault.attributes_unencodable"))
                 ));
             }
         }
@@ -1163,20 +1179,20 @@ fn check_token(
     content: &Hashed,
     anchors: &Anchors,
     limits: &Limits,
-) -> Result<(TimestampReport, Option<Signer>), String> {
-    let sd = signed_data(token).map_err(|e| format!("The timestamp is not a CMS SignedData ({e})."))?;
-    within_limits(&sd, limits).map_err(|e| format!("Not checked: the timestamp {e}."))?;
+) -> Result<(TimestampReport, Option<Signer>), Text> {
+    let sd = signed_data(token).map_err(|e| text!("verify.problem.ts_not_signed_data", detail = e))?;
+    within_limits(&sd, limits).map_err(|e| text!("verify.problem.ts_not_checked", reason => e))?;
     if sd.encap_content_info.econtent_type != ID_CT_TST_INFO {
-        return Err("The timestamp token holds no TSTInfo.".into());
+        return Err(text!("verify.problem.ts_no_tst_info"));
     }
     let tst_der = sd
         .encap_content_info
         .econtent
         .as_ref()
         .and_then(octets)
-        .ok_or("The timestamp token holds no TSTInfo.")?;
+        .ok_or_else(|| text!("verify.problem.ts_no_tst_info"))?;
     let tst =
-        x509_tsp::TstInfo::from_der(&tst_der).map_err(|e| format!("The timestamp's TSTInfo is damaged ({e})."))?;
+        x509_tsp::TstInfo::from_der(&tst_der).map_err(|e| text!("verify.problem.ts_tst_info_damaged", detail = e))?;
     let time = tst.gen_time.to_unix_duration().as_secs() as i64;
     let imprint_matches = HashAlg::from_oid(&tst.message_imprint.hash_algorithm.oid)
         .is_some_and(|h| content.digest(h) == tst.message_imprint.hashed_message.as_bytes());
@@ -1185,7 +1201,7 @@ fn check_token(
         .0
         .iter()
         .next()
-        .ok_or("The timestamp token has no signer.")?;
+        .ok_or_else(|| text!("verify.problem.ts_no_signer"))?;
     let mut certs = certificates(&sd);
     certs.extend(anchors.tsa.iter().cloned());
     let raw = raw_signed_attrs(token);
@@ -1235,8 +1251,8 @@ fn check_archive_timestamps(
             Ok(found) => found,
             Err(e) => {
                 report
-                    .problems
-                    .push(format!("The archive timestamp was not checked: {e}."));
+                    .findings
+                    .push(text!("verify.problem.ats_not_checked", detail = e));
                 continue;
             }
         };
@@ -1244,16 +1260,14 @@ fn check_archive_timestamps(
         match check_token(&token, &Hashed::new(&parts), anchors, limits) {
             Ok((mut ts, _)) => {
                 if !covered_intact {
-                    report
-                        .problems
-                        .push("Something the archive timestamp covers was removed or changed.".into());
+                    report.findings.push(text!("verify.problem.ats_covered_changed"));
                     ts.intact = false;
                 } else if !ts.intact {
-                    report.problems.push("The archive timestamp does not verify.".into());
+                    report.findings.push(text!("verify.problem.ats_broken"));
                 }
                 report.archive_timestamps.push(ts);
             }
-            Err(e) => report.problems.push(e),
+            Err(e) => report.findings.push(e),
         }
     }
 }
@@ -1275,7 +1289,7 @@ fn check_signature(
     report.signature_verifies = check.signature_verifies;
     report.intact = check.digest_matches && check.signature_verifies;
     report.algorithm = check.algorithm;
-    report.problems.extend(check.problems);
+    report.findings.extend(check.problems);
     if let Some(t) = check.signing_time {
         report.signing_time = Some(t);
         report.signing_time_source = Some("signing_time");
@@ -1294,11 +1308,11 @@ fn check_signature(
                     report.signing_time = Some(ts.time);
                     report.signing_time_source = Some("timestamp");
                 } else {
-                    report.problems.push("The signature timestamp does not verify.".into());
+                    report.findings.push(text!("verify.problem.ts_broken"));
                 }
                 report.timestamp = Some(ts);
             }
-            Err(e) => report.problems.push(e),
+            Err(e) => report.findings.push(e),
         }
     }
     if let Some(cert) = &check.cert {
@@ -1309,7 +1323,7 @@ fn check_signature(
                 report.trusted = true;
                 report.issued_by_parafa = by_issuing;
             }
-            Err(e) => report.problems.push(e),
+            Err(e) => report.findings.push(e),
         }
     }
 }

@@ -245,15 +245,21 @@ mod tests {
                 continue;
             }
             let code = std::fs::read_to_string(&path).unwrap();
-            let keys = code.split("\"error.").skip(1).filter_map(|rest| {
-                let end = rest.find('"')?;
-                let name = &rest[..end];
-                let whole = !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-                (whole && !name.ends_with('.') && !name.ends_with("html")).then(|| format!("error.{name}"))
-            });
+            // The families of keys the code names in `text!`: the errors, and the verification report's words.
+            let mut keys = Vec::new();
+            for prefix in ["error.", "verify.problem.", "verify.fault.", "verify.changed."] {
+                for rest in code.split(&format!("\"{prefix}")).skip(1) {
+                    let Some(end) = rest.find('"') else { continue };
+                    let name = &rest[..end];
+                    let whole = !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+                    if whole && !name.ends_with('.') && !name.ends_with("html") {
+                        keys.push(format!("{prefix}{name}"));
+                    }
+                }
+            }
             for k in keys {
                 if !has(Lang::En, &k) || !has(Lang::Ro, &k) {
                     missing.push(format!("{}: {k}", path.display()));

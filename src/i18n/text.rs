@@ -28,6 +28,16 @@ pub struct Text {
     args: Vec<(&'static str, Arg)>,
     /// The key is the text itself, the same in every language (see [`Text::verbatim`]).
     verbatim: bool,
+    /// A list of texts shown one after another (see [`Text::list`]); the key is then unused.
+    list: Option<List>,
+}
+
+/// The parts of a [`Text::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct List {
+    before: &'static str,
+    between: &'static str,
+    items: Vec<Text>,
 }
 
 impl Text {
@@ -37,6 +47,7 @@ impl Text {
             key: key.into(),
             args: Vec::new(),
             verbatim: false,
+            list: None,
         }
     }
 
@@ -47,6 +58,18 @@ impl Text {
             key: Cow::Owned(text.into()),
             args: Vec::new(),
             verbatim: true,
+            list: None,
+        }
+    }
+
+    /// `items` one after another, `between` between them and `before` the first: nothing when there are none.
+    /// For a sentence that names a few things ("… changed: object 4: a page; object 7: the form").
+    pub fn list(before: &'static str, between: &'static str, items: Vec<Text>) -> Text {
+        Text {
+            key: Cow::Borrowed(""),
+            args: Vec::new(),
+            verbatim: false,
+            list: Some(List { before, between, items }),
         }
     }
 
@@ -74,6 +97,13 @@ impl Text {
 
     /// The text in `lang`, its arguments put in.
     pub fn render(&self, lang: Lang) -> String {
+        if let Some(list) = &self.list {
+            if list.items.is_empty() {
+                return String::new();
+            }
+            let items: Vec<String> = list.items.iter().map(|t| t.render(lang)).collect();
+            return format!("{}{}", list.before, items.join(list.between));
+        }
         if self.verbatim {
             return self.key.to_string();
         }

@@ -55,8 +55,9 @@ pub struct Changes {
     pub level: Change,
     /// The certification's DocMDP permission, if the document is certified.
     pub certification: Option<u8>,
-    /// Up to [`MAX_EXAMPLES`] objects whose change is [`Change::Other`], described ("object 4 0: a page").
-    pub examples: Vec<String>,
+    /// Up to [`MAX_EXAMPLES`] objects whose change is [`Change::Other`], described ("object 4: a page"), in the
+    /// reader's language.
+    pub examples: Vec<crate::i18n::Text>,
 }
 
 impl Changes {
@@ -97,7 +98,7 @@ pub fn changes_after(file: &[u8], signed_end: usize, limits: &Limits) -> Result<
         .iter()
         .filter(|(_, (level, _))| *level == Change::Other)
         .take(MAX_EXAMPLES)
-        .map(|(num, (_, what))| format!("object {num}: {what}"))
+        .map(|(num, (_, what))| crate::text!("verify.changed.example", object = num, what => crate::i18n::Text::new(*what)))
         .collect();
     let level = diff.levels.values().map(|(l, _)| *l).max().unwrap_or(Change::None);
     Ok(Changes {
@@ -136,7 +137,7 @@ struct Diff<'d, 'a> {
     old: &'d Doc<'a>,
     new: &'d Doc<'a>,
     catalog_ref: Ref,
-    /// Object number → its level and what it is.
+    /// Object number → its level and what it is (the key of its name, `verify.changed.*`).
     levels: BTreeMap<u32, (Change, &'static str)>,
     /// New or changed objects not sorted by what they are: they take the level of what refers to them.
     pending: Vec<Ref>,
@@ -164,7 +165,7 @@ impl Diff<'_, '_> {
             }
             if entry == Entry::Free {
                 if matches!(before, Some(Entry::InFile { .. } | Entry::InStream { .. })) {
-                    self.levels.insert(num, (Change::Other, "deleted"));
+                    self.levels.insert(num, (Change::Other, "verify.changed.deleted"));
                 }
                 continue;
             }
@@ -208,11 +209,11 @@ impl Diff<'_, '_> {
             return Ok(None);
         }
         if ctx.validation_data.contains(&r.num) {
-            return Ok(Some((Change::ValidationData, "validation data")));
+            return Ok(Some((Change::ValidationData, "verify.changed.validation_data")));
         }
         if Some(r.num) == ctx.info || Some(r.num) == ctx.metadata {
             // The document information and XMP metadata (producer, dates): not what a viewer shows of the document.
-            return Ok(Some((Change::ValidationData, "the document's metadata")));
+            return Ok(Some((Change::ValidationData, "verify.changed.metadata")));
         }
         if r.num == self.catalog_ref.num {
             return Ok(Some(self.catalog(old_dict, new_dict)?));
@@ -226,7 +227,7 @@ impl Diff<'_, '_> {
         if ctx.pages.contains(&r.num) {
             let changed = changed_keys(old_dict, new_dict);
             if changed.iter().any(|k| k.as_slice() != b"Annots") {
-                return Ok(Some((Change::Other, "a page")));
+                return Ok(Some((Change::Other, "verify.changed.page")));
             }
             let before = old_dict.and_then(|d| get(d, b"Annots"));
             return Ok(Some((
@@ -238,10 +239,10 @@ impl Diff<'_, '_> {
             return Ok(Some((self.annotations(old, Some(new))?, "a page's annotations")));
         }
         if type_is(b"DocTimeStamp") && old.is_none() {
-            return Ok(Some((Change::ValidationData, "a document timestamp")));
+            return Ok(Some((Change::ValidationData, "verify.changed.document_timestamp")));
         }
         if type_is(b"Sig") && old.is_none() {
-            return Ok(Some((Change::Signatures, "a signature")));
+            return Ok(Some((Change::Signatures, "verify.changed.signature")));
         }
         let widget = matches!(get(new_dict, b"Subtype"), Some(Obj::Name(n)) if n == b"Widget");
         let field =
@@ -250,7 +251,7 @@ impl Diff<'_, '_> {
             return Ok(Some(self.field(old_dict, new_dict)?));
         }
         if get(new_dict, b"Subtype").is_some() && get(new_dict, b"Rect").is_some() {
-            return Ok(Some((Change::Annotations, "an annotation")));
+            return Ok(Some((Change::Annotations, "verify.changed.annotation")));
         }
         self.pending.push(r);
         Ok(None)
@@ -273,11 +274,11 @@ impl Diff<'_, '_> {
                     // A form of its own, new or other: what it holds is sorted where it is defined.
                     _ => Change::ValidationData,
                 },
-                _ => return Ok((Change::Other, "the document catalog")),
+                _ => return Ok((Change::Other, "verify.changed.catalog")),
             };
             level = level.max(l);
         }
-        Ok((level, "the document catalog"))
+        Ok((level, "verify.changed.catalog"))
     }
 
     /// The form may gain fields (sorted by what they are) and change its signature flags and defaults.
@@ -291,11 +292,11 @@ impl Diff<'_, '_> {
                     let before = old.and_then(|o| get(o, b"Fields"));
                     self.fields_array(before, get(new, b"Fields").unwrap_or(&Obj::Null))?.0
                 }
-                _ => return Ok((Change::Other, "the form")),
+                _ => return Ok((Change::Other, "verify.changed.form")),
             };
             level = level.max(l);
         }
-        Ok((level, "the form"))
+        Ok((level, "verify.changed.form"))
     }
 
     /// The form's field list may only grow, by signature fields.
@@ -303,16 +304,16 @@ impl Diff<'_, '_> {
         let before = refs_in(&old.map(|o| self.new.deref(o)).transpose()?.unwrap_or(Obj::Null));
         let after = refs_in(&self.new.deref(new)?);
         if before.iter().any(|r| !after.contains(r)) {
-            return Ok((Change::Other, "the form's fields"));
+            return Ok((Change::Other, "verify.changed.form_fields"));
         }
         let mut level = Change::None;
         for added in after.iter().filter(|r| !before.contains(r)) {
             match self.signature_field(&dict_of(self.new, *added)?)? {
                 Some(l) => level = level.max(l),
-                None => return Ok((Change::Other, "the form's fields")),
+                None => return Ok((Change::Other, "verify.changed.form_fields")),
             }
         }
-        Ok((level, "the form's fields"))
+        Ok((level, "verify.changed.form_fields"))
     }
 
     /// A page's annotations: a signature widget added is a signature, anything else an annotation change.
@@ -345,9 +346,9 @@ impl Diff<'_, '_> {
                 (level, "a signature field")
             } else if get(new, b"FT").is_none() && get(new, b"Parent").is_none() {
                 // A widget that is no field: an annotation like any other.
-                (Change::Annotations, "an annotation")
+                (Change::Annotations, "verify.changed.annotation")
             } else {
-                (Change::Other, "a new form field")
+                (Change::Other, "verify.changed.new_form_field")
             });
         };
         let changed = changed_keys(Some(old), new);
@@ -357,12 +358,12 @@ impl Diff<'_, '_> {
             if filled(&[b"V", b"AP", b"AS", b"F", b"MK"]) && (newly_signed || !changed.iter().any(|k| k == b"V")) {
                 return Ok((level, "a signature field"));
             }
-            return Ok((Change::Other, "a signed field"));
+            return Ok((Change::Other, "verify.changed.signed_field"));
         }
         if filled(&[b"V", b"AP", b"AS", b"MK"]) {
-            return Ok((Change::FormFilling, "a form field"));
+            return Ok((Change::FormFilling, "verify.changed.form_field"));
         }
-        Ok((Change::Other, "a form field"))
+        Ok((Change::Other, "verify.changed.form_field"))
     }
 
     /// For a signature field (its own `/FT` or its parent's): a document timestamp's is validation data, another
@@ -410,14 +411,14 @@ impl Diff<'_, '_> {
             let value = self.new.fetch(Ref { num, gen: 0 }, 0)?.0;
             for r in all_refs(&value) {
                 if pending.remove(&r.num) {
-                    self.levels.insert(r.num, (level, "an object a changed one refers to"));
+                    self.levels.insert(r.num, (level, "verify.changed.referenced_object"));
                     frontier.push(r.num);
                 }
             }
         }
         for num in pending {
             self.levels
-                .insert(num, (Change::Other, "an object the signed revision may refer to"));
+                .insert(num, (Change::Other, "verify.changed.reachable_object"));
         }
         Ok(())
     }

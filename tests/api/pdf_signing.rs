@@ -333,6 +333,19 @@ fn a_page_drawn_over_after_signing_is_a_modified_signature_as_pyhanko_says_and_a
         sig["problems"].to_string().contains("changed after this signature"),
         "the report says why: {report}"
     );
+    // The Romanian page's visitor reads why in Romanian, the changed objects named in Romanian too.
+    let (status, romanian) =
+        crate::verify::verify_in(&app, &std::fs::read(&drawn).unwrap(), None, Some("ro-RO,ro;q=0.9"));
+    assert_eq!(status, 200, "{romanian}");
+    let said = romanian["signatures"][0]["problems"].to_string();
+    assert!(
+        said.contains("Documentul a fost modificat după această semnătură") && said.contains("obiectul "),
+        "the problems in Romanian: {said}"
+    );
+    assert!(
+        !said.contains("changed") && !said.contains("object "),
+        "no English left: {said}"
+    );
 
     // A reviewer's note (an annotation) in an uncertified document is allowed (ISO 32000-1 §12.8.2.2 restricts
     // annotations only under a certification's DocMDP 1 or 2). pyHanko's default policy has no rule for annotations

@@ -33,16 +33,20 @@ fn make_pdf(dir: &Path) -> Vec<u8> {
 
 /// `POST /api/v1/verify` without a session.
 pub(crate) fn verify(app: &TestApp, file: &[u8], content: Option<&[u8]>) -> (u16, Value) {
+    verify_in(app, file, content, None)
+}
+
+/// [`verify`] asking for the answer in `lang` (`Accept-Language`, as the Romanian page's browser sends it).
+pub(crate) fn verify_in(app: &TestApp, file: &[u8], content: Option<&[u8]>, lang: Option<&str>) -> (u16, Value) {
     let mut form = Form::new().part("file", Part::bytes(file.to_vec()).file_name("signed"));
     if let Some(c) = content {
         form = form.part("content", Part::bytes(c.to_vec()).file_name("content"));
     }
-    let r = app
-        .client
-        .post(app.url("/api/v1/verify"))
-        .multipart(form)
-        .send()
-        .unwrap();
+    let mut request = app.client.post(app.url("/api/v1/verify")).multipart(form);
+    if let Some(lang) = lang {
+        request = request.header("Accept-Language", lang);
+    }
+    let r = request.send().unwrap();
     (r.status().as_u16(), r.json().unwrap_or(Value::Null))
 }
 

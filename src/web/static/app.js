@@ -66,7 +66,8 @@
     buttons.forEach((b) => (b.disabled = true));
     form.setAttribute("aria-busy", "true");
     const { body, json } = bodyOf(form);
-    const headers = { Accept: "application/json", "X-CSRF-Token": csrf() };
+    // The answer (its errors, a verification's problems) in the page's language, whatever the browser prefers.
+    const headers = { Accept: "application/json", "Accept-Language": document.documentElement.lang || "ro", "X-CSRF-Token": csrf() };
     if (json) headers["Content-Type"] = "application/json";
     const method = (submitter && submitter.dataset.method) || form.dataset.method || "POST";
     const url = (submitter && submitter.dataset.api) || form.dataset.api;
