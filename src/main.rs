@@ -787,6 +787,9 @@ async fn cert_show(state: &AppState, which: &str) -> anyhow::Result<ExitCode> {
             let row = parafa::db::credentials::certificate(&state.db, &serial.to_lowercase())
                 .await?
                 .with_context(|| format!("no certificate with serial {serial}"))?;
+            if row.cert_der.is_empty() {
+                anyhow::bail!("the certificate {serial} was erased by the retention rules, ten years after it expired");
+            }
             parafa::db::unb64(&row.cert_der, "certificates.cert_der")?
         }
     };

@@ -208,11 +208,12 @@ pub(crate) async fn view(state: &AppState, caller: &Caller, credential_id: Optio
     view_from(cred, cert_row, quota)
 }
 
-async fn view_of(state: &AppState, cred: Credential) -> Result<View, CscError> {
-    let (cred, cert_row, quota) = db::credentials::credential_full(&state.db, &cred.id)
-        .await?
-        .ok_or_else(|| CscError::Internal(format!("credential {} has no certificate or quota", cred.id)))?;
-    view_from(cred, cert_row, quota)
+/// The view of one of the caller's credentials; `None` when the retention rules erased its certificate.
+async fn view_of(state: &AppState, cred: Credential) -> Result<Option<View>, CscError> {
+    match db::credentials::credential_full(&state.db, &cred.id).await? {
+        Some((cred, cert_row, quota)) => view_from(cred, cert_row, quota).map(Some),
+        None => Ok(None),
+    }
 }
 
 fn view_from(cred: Credential, cert_row: CertificateRow, quota: Quota) -> Result<View, CscError> {
@@ -381,7 +382,7 @@ pub async fn list(
     let now = state.clock.now();
     let mut views = Vec::new();
     for cred in db::credentials::credentials_of(&state.db, &caller.user_id).await? {
-        views.push(view_of(state, cred).await?);
+        views.extend(view_of(state, cred).await?);
     }
     if req.only_valid.unwrap_or(false) {
         views.retain(|v| v.cert_status(now) == StatusAt::Valid && v.cred.status == CredentialStatus::Active);

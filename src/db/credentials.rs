@@ -231,14 +231,15 @@ pub async fn quota(db: &Db, credential_id: &str) -> Result<Option<Quota>, DbErro
     }))
 }
 
-/// A credential with its certificate and quota, in one query (the signing path reads them on every request).
+/// A credential with its certificate and quota, in one query (the signing path reads them on every request);
+/// `None` too for a credential whose certificate the retention rules erased.
 pub async fn credential_full(db: &Db, id: &str) -> Result<Option<(Credential, CertificateRow, Quota)>, DbError> {
     let row = sqlx::query(
         "SELECT c.id, c.user_id, c.key_spec, c.key_label, c.cert_serial, c.status, c.created_at,
                 t.serial, t.issuer_role, t.credential_id, t.subject, t.cert_der, t.not_before, t.not_after,
                 t.status AS cert_status, q.package_id, q.total, q.used
          FROM credentials c
-         JOIN certificates t ON t.serial = c.cert_serial
+         JOIN certificates t ON t.serial = c.cert_serial AND t.cert_der <> ''
          JOIN quotas q ON q.credential_id = c.id
          WHERE c.id = $1",
     )

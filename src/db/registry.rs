@@ -1,5 +1,6 @@
 //! The public certificate registry's queries: the certificates of people whose accounts were not erased, found by
-//! e-mail address, by name, or by serial number.
+//! e-mail address, by name, or by serial number. A certificate the retention rules erased (its DER emptied ten
+//! years after its expiry) is no longer listed.
 
 use sqlx::Row;
 
@@ -7,7 +8,7 @@ use super::{Db, DbError};
 
 const COLUMNS: &str = "t.serial, t.cert_der, t.not_before, t.not_after, t.status, t.revoked_at, t.revocation_reason
      FROM certificates t
-     JOIN credentials c ON c.id = t.credential_id
+     JOIN credentials c ON c.id = t.credential_id AND t.cert_der <> ''
      JOIN users u ON u.id = c.user_id";
 
 /// A certificate as the registry shows it.

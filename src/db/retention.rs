@@ -103,8 +103,9 @@ pub async fn evidence_due(db: &Db, cutoff: i64) -> Result<Vec<(String, String, S
 
 /// Erases one credential's evidence in one transaction: the signed issuance terms, the document data of the
 /// identification sessions of its orders, the rekey requests' document data and copies (their digests stay), the
-/// certificate's subject text, and the verified identity once no other credential of the holder keeps it. False
-/// when another run did it first.
+/// certificate itself (its subject text and its DER, which names the holder; the serial, dates and status stay for
+/// OCSP and the ledger), and the verified identity once no other credential of the holder keeps it. False when
+/// another run did it first.
 pub async fn erase_evidence(
     db: &Db,
     credential_id: &str,
@@ -132,7 +133,7 @@ pub async fn erase_evidence(
     ] {
         sqlx::query(sql).bind(credential_id).execute(&mut *tx).await?;
     }
-    sqlx::query("UPDATE certificates SET subject = 'erased' WHERE serial = $1")
+    sqlx::query("UPDATE certificates SET subject = 'erased', cert_der = '' WHERE serial = $1")
         .bind(serial)
         .execute(&mut *tx)
         .await?;

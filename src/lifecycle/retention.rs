@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | complaints and contact messages, with answers | `complaints_years` (3) after the last event (answer, else sending) | deleted |
 //! | financial records: an order's invoice buyer data, payments, history notes, promotion code | `financial_years` (10, or 5) after the order's last change | deleted; the order's number, state and amounts stay without a person, as identification evidence may refer to it |
-//! | identification evidence (document data of the sessions, the verified identity, rekey copies and their document data), signed issuance terms, the certificate's subject text | `evidence_years_after_expiry` (10) after the certificate's expiry | deleted (the copies' SHA-256 digests stay) |
+//! | identification evidence (document data of the sessions, the verified identity, rekey copies and their document data), signed issuance terms, the certificate (its subject text and its DER) | `evidence_years_after_expiry` (10) after the certificate's expiry | deleted (the copies' SHA-256 digests stay; the certificate's serial, dates and status stay for OCSP and the ledger) |
 //! | consents | until withdrawn | the grants a withdrawal ended are deleted; the withdrawal stays as proof |
 //! | logs: the copies of e-mails and SMS sent | `audit_years` (2, never less) | deleted |
 //! | the audit trail | `audit_years` (2, never less) | deleted from the chain's start |

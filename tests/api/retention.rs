@@ -472,7 +472,28 @@ fn retention_classes(app: TestApp) {
     retention_run(app);
     assert!(open_messages(app, &op).is_empty());
 
-    // Ten years after the certificate's expiry (issued for one year): the evidence goes.
+    // Before then the certificate is public: the registry serves it, the CSC API lists it.
+    let (e, _) = export(app, &cookie);
+    let serial = rows(&e, "certificates")[0]["serial"].as_str().unwrap().to_owned();
+    let registry = |app: &TestApp| {
+        app.client
+            .get(app.url(&format!("/registry/{serial}.cer")))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(registry(app), 200);
+    let listed = |app: &TestApp| {
+        let token = app.login(&w.holder);
+        let (s, list) = app.csc("/csc/v2/credentials/list", &token, &json!({}));
+        assert_eq!(s, 200, "{list}");
+        list["credentialIDs"].as_array().unwrap().len()
+    };
+    assert_eq!(listed(app), 1);
+
+    // Ten years after the certificate's expiry (issued for one year): the evidence goes, and the certificate
+    // itself (its DER names the holder): the registry and the CSC API no longer know it, the CLI says why.
     app.advance_clock(YEAR + 2 * DAY);
     let cookie = app.web_login(&w.holder);
     retention_run(app);
@@ -481,6 +502,21 @@ fn retention_classes(app: TestApp) {
     assert!(rows(&e, "identity").is_empty());
     assert!(rows(&e, "signed_terms").is_empty());
     assert_eq!(rows(&e, "certificates")[0]["subject"], "erased");
+    assert_eq!(registry(app), 404);
+    assert_eq!(listed(app), 0);
+    let token = app.login(&w.holder);
+    let (s, info) = app.csc(
+        "/csc/v2/credentials/info",
+        &token,
+        &json!({"credentialID": w.credential, "certificates": "single"}),
+    );
+    assert_eq!((s, info["error"].as_str()), (400, Some("invalid_request")), "{info}");
+    let out = app.cli(&["admin", "cert", &serial]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("erased by the retention rules"),
+        "{err}"
+    );
     let verify = app.cli_ok(&["admin", "audit", "verify"]);
     assert!(verify.contains("intact"), "{verify}");
 }
