@@ -381,6 +381,7 @@ impl From<SignError> for ApiError {
     fn from(e: SignError) -> ApiError {
         match e {
             SignError::QuotaExhausted(_) | SignError::SadSpent | SignError::Invalid(_) => conflict(e.text()),
+            SignError::TokenRevoked => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", e.text()),
             SignError::Hsm(h) => h.into(),
             SignError::Db(e) => e.into(),
             SignError::Internal(m) => ApiError::internal(text!("error.http.signing"), &m),

@@ -119,6 +119,9 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
     Ok(AppState {
         services: crate::lifecycle::Services {
             ledger: crate::db::signing::Ledger::spawn(db.clone()),
+            recent: Arc::new(crate::signing::RecentReads::new(Duration::from_millis(
+                settings.csc.read_cache_ms,
+            ))),
             admission,
             hasher: Arc::new(hasher),
             settings: Arc::new(settings),

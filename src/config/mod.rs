@@ -659,6 +659,10 @@ pub struct CscSettings {
     pub oauth_code_ttl_secs: i64,
     /// Lifetime of a pushed authorization request's `request_uri` (RFC 9126), in seconds.
     pub oauth_request_uri_ttl_secs: i64,
+    /// How long `signatures/signHash` may rely on an access token, a credential or a SAD it read before, in
+    /// milliseconds (0: read them for every request). The ledger checks each again when it commits, so this only
+    /// spares reads; it never lets a revoked credential or token, a used SAD or a spent quota through.
+    pub read_cache_ms: u64,
 }
 
 /// The PKCS#11 token.
@@ -992,6 +996,7 @@ impl Default for CscSettings {
             region: "RO".into(),
             oauth_code_ttl_secs: 60,
             oauth_request_uri_ttl_secs: 90,
+            read_cache_ms: 2000,
         }
     }
 }
@@ -1037,6 +1042,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("PARAFA_TSA_POLICY", "tsa.policy"),
     ("PARAFA_CSC_MULTISIGN", "csc.multisign"),
     ("PARAFA_CSC_SAD_TTL_SECS", "csc.sad_ttl_secs"),
+    ("PARAFA_CSC_READ_CACHE_MS", "csc.read_cache_ms"),
     ("PARAFA_CSC_OAUTH_CODE_TTL_SECS", "csc.oauth_code_ttl_secs"),
     (
         "PARAFA_CSC_OAUTH_REQUEST_URI_TTL_SECS",

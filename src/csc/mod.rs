@@ -153,6 +153,9 @@ impl FromRequest for Bearer {
             .get(header::AUTHORIZATION)
             .map(|h| h.to_str().map(str::to_owned));
         let client = client_of(req);
+        // Only signHash takes a token read a moment ago: its ledger commit checks the token again before a
+        // signature leaves. Every other method reads it afresh, so a revoked token stops there at once.
+        let may_keep = req.path().ends_with("/signatures/signHash");
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::internal(text!("error.http.internal_error"), &"no application state"))?;
@@ -169,11 +172,29 @@ impl FromRequest for Bearer {
                     }
                 },
             };
-            match tokens::authenticate(&state.db, state.clock.as_ref(), &token).await {
+            let token_hash = tokens::hash(&token);
+            // A token read a moment ago and valid then is taken as it was, if it has not expired since: the
+            // ledger checks it again before a signature leaves (see signing::RecentReads).
+            let kept = may_keep
+                .then(|| state.recent.tokens.get(&token_hash))
+                .flatten()
+                .filter(|row| row.expires_at > crate::clock::Clock::now(state.clock.as_ref()));
+            let found = match kept {
+                Some(row) => Ok(row),
+                None => tokens::authenticate(&state.db, state.clock.as_ref(), &token)
+                    .await
+                    .inspect(|row| {
+                        if may_keep {
+                            state.recent.tokens.put(token_hash.clone(), row.clone())
+                        }
+                    }),
+            };
+            match found {
                 Ok(row) => Ok(Bearer {
                     caller: Caller {
                         user_id: row.user_id,
                         client,
+                        token_hash,
                     },
                     scope: row.scope,
                     token,

@@ -31,6 +31,8 @@ pub struct Caller {
     pub user_id: String,
     /// Where the request came from (for the audit trail and the signature ledger).
     pub client: String,
+    /// The hash of the access token it came with (the ledger checks it is still valid when it commits).
+    pub token_hash: String,
 }
 
 /// `info`.
@@ -205,6 +207,36 @@ pub(crate) async fn view(state: &AppState, caller: &Caller, credential_id: Optio
     let (cred, cert_row, quota) = found
         .filter(|(c, _, _)| c.user_id == caller.user_id)
         .ok_or_else(|| CscError::invalid("Invalid parameter credentialID"))?;
+    view_from(cred, cert_row, quota)
+}
+
+/// [`view`] from the credential read a moment ago ([`signing::RecentReads`]) when it can sign now and its quota
+/// covers `transactions`; otherwise read afresh (and kept). Only yes is taken from memory: the ledger checks both
+/// again when it commits.
+async fn view_recent(
+    state: &AppState,
+    caller: &Caller,
+    credential_id: Option<&str>,
+    transactions: i64,
+) -> Result<View, CscError> {
+    let id = credential_id
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter credentialID"))?;
+    let now = state.clock.now();
+    let kept = state.recent.credentials.get(&id.to_owned()).filter(|(c, cert, q)| {
+        c.user_id == caller.user_id && signing::usable(c.status, cert, now).is_ok() && q.remaining() >= transactions
+    });
+    let (cred, cert_row, quota) = match kept {
+        Some(found) => found,
+        None => {
+            let found = db::credentials::credential_full(&state.db, id)
+                .await?
+                .filter(|(c, _, _)| c.user_id == caller.user_id)
+                .ok_or_else(|| CscError::invalid("Invalid parameter credentialID"))?;
+            state.recent.credentials.put(id.to_owned(), found.clone());
+            found
+        }
+    };
     view_from(cred, cert_row, quota)
 }
 
@@ -572,7 +604,8 @@ pub async fn sign_hash(
         .filter(|x| !x.is_empty())
         .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter signAlgo"))?;
     let hashes = decode_hashes(req.hashes, s.csc.multisign)?;
-    let v = view(state, caller, req.credential_id.as_deref()).await?;
+    let n = hashes.len() as i64;
+    let v = view_recent(state, caller, req.credential_id.as_deref(), n).await?;
     let Resolved { mechanism, hash } = algo::resolve(
         v.spec,
         &sign_algo,
@@ -586,8 +619,19 @@ pub async fn sign_hash(
     let now = state.clock.now();
     usable(&v, now)?;
 
-    let n = hashes.len() as i64;
-    let sad_hash = check_sad(state, version, caller, &v, &sad, &hashes, hash, now).await?;
+    let wanted = Digests::of(&hashes);
+    let sad_hash = signing::check_recent(
+        &state.db,
+        &state.recent,
+        &sad,
+        &caller.user_id,
+        &v.cred.id,
+        &wanted,
+        hash,
+        now,
+    )
+    .await?
+    .map_err(|why| sad_refusal(version, why))?;
     if v.quota.remaining() < n {
         return Err(quota_exhausted(v.quota.remaining()));
     }
@@ -607,7 +651,8 @@ pub async fn sign_hash(
             user_id: &caller.user_id,
             client: &caller.client,
             credential_id: &v.cred.id,
-            authorization: sad_hash,
+            authorization: sad_hash.clone(),
+            bearer: Some(caller.token_hash.clone()),
         },
         mechanism,
         hash,
@@ -619,13 +664,50 @@ pub async fn sign_hash(
     };
     match signing::sign_digests(&core, &request, event, now).await {
         Ok(signatures) => {
+            state.recent.spent(&v.cred.id, &sad_hash, &wanted);
             use base64::Engine;
             let b64 = |d: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(d);
             Ok(SignHashResponse {
                 signatures: signatures.iter().map(b64).collect(),
             })
         }
-        Err(e) => Err(sign_failure(e)),
+        Err(e) => {
+            // What was kept may be what misled this request: the next one reads afresh.
+            state.recent.forget(&v.cred.id, &sad_hash);
+            Err(refused_after_reads(state, version, caller, &v, &sad, &wanted, hash, now, e).await)
+        }
+    }
+}
+
+/// The answer to a signHash the ledger refused, in the words a fresh read gives: the SAD's precise refusal
+/// (expired, used up, another digest) or why the credential cannot sign, else the ledger's own reason.
+#[allow(clippy::too_many_arguments)]
+async fn refused_after_reads(
+    state: &AppState,
+    version: Version,
+    caller: &Caller,
+    v: &View,
+    sad: &str,
+    wanted: &Digests,
+    hash: crate::hsm::HashAlg,
+    now: i64,
+    e: SignFailure,
+) -> CscError {
+    match e {
+        SignFailure::Refused(CommitRefusal::SadSpent) => {
+            match signing::check(&state.db, sad, &caller.user_id, &v.cred.id, wanted, hash, now).await {
+                Ok(Err(why)) => sad_refusal(version, why),
+                Ok(Ok(_)) => sign_failure(e),
+                Err(db) => CscError::Db(db),
+            }
+        }
+        SignFailure::Refused(CommitRefusal::Unusable) => {
+            match signing::why_unusable(&state.db, &v.cred.id, now).await {
+                Ok(why) => CscError::invalid(crate::i18n::text(crate::i18n::Lang::En, why.key())),
+                Err(db) => CscError::Db(db),
+            }
+        }
+        e => sign_failure(e),
     }
 }
 
@@ -636,9 +718,14 @@ pub(crate) fn sign_failure(e: SignFailure) -> CscError {
         SignFailure::Refused(CommitRefusal::SadSpent) => {
             CscError::invalid("The SAD was used meanwhile by another request, or expired: authorise again")
         }
+        SignFailure::Refused(CommitRefusal::Unusable) => {
+            CscError::invalid("The credential can no longer sign: it was revoked, suspended or replaced meanwhile")
+        }
+        SignFailure::Refused(CommitRefusal::TokenRevoked) => {
+            CscError::InvalidToken("The access token was revoked or expired meanwhile".into())
+        }
         SignFailure::Hsm(e) => CscError::Hsm(e),
         SignFailure::Db(e) => CscError::Db(e),
-        SignFailure::Task(e) => CscError::Internal(e),
     }
 }
 
@@ -658,19 +745,24 @@ pub(crate) async fn check_sad(
     let wanted = Digests::of(hashes);
     signing::check(&state.db, sad, &caller.user_id, &v.cred.id, &wanted, hash, now)
         .await?
-        .map_err(|why| match why {
-            Refused::Unknown => CscError::invalid("Invalid parameter SAD"),
-            Refused::Expired => CscError::invalid("SAD expired"),
-            Refused::UsedUp => CscError::invalid("The SAD was already used: authorise again"),
-            Refused::TooMany { left } => {
-                CscError::invalid(format!("Numbers of signatures is too high: the SAD allows {left} more"))
-            }
-            Refused::OtherHash => CscError::invalid(format!(
-                "Invalid parameter {}: the SAD was authorised for another hash algorithm",
-                version.hash_param()
-            )),
-            Refused::OtherDigest => CscError::invalid("Hash is not authorized by the SAD"),
-        })
+        .map_err(|why| sad_refusal(version, why))
+}
+
+/// A SAD's refusal in the CSC API's words.
+fn sad_refusal(version: Version, why: Refused) -> CscError {
+    match why {
+        Refused::Unknown => CscError::invalid("Invalid parameter SAD"),
+        Refused::Expired => CscError::invalid("SAD expired"),
+        Refused::UsedUp => CscError::invalid("The SAD was already used: authorise again"),
+        Refused::TooMany { left } => {
+            CscError::invalid(format!("Numbers of signatures is too high: the SAD allows {left} more"))
+        }
+        Refused::OtherHash => CscError::invalid(format!(
+            "Invalid parameter {}: the SAD was authorised for another hash algorithm",
+            version.hash_param()
+        )),
+        Refused::OtherDigest => CscError::invalid("Hash is not authorized by the SAD"),
+    }
 }
 
 pub(crate) fn quota_exhausted(left: i64) -> CscError {

@@ -173,6 +173,7 @@ pub async fn sign_doc(
         credential_id: &v.cred.id,
         cert_der: &cert_der,
         sad_hash,
+        bearer: Some(caller.token_hash.clone()),
         mechanism,
         hash,
     };
@@ -397,6 +398,7 @@ async fn sign_jobs(
         .map_err(|e| match e {
             SignError::QuotaExhausted(left) => quota_exhausted(left),
             SignError::SadSpent | SignError::Invalid(_) => CscError::invalid(e.to_string()),
+            SignError::TokenRevoked => CscError::InvalidToken(e.to_string()),
             SignError::Hsm(h) => CscError::Hsm(h),
             SignError::Db(d) => CscError::Db(d),
             SignError::Internal(m) => CscError::Internal(m),
@@ -508,6 +510,7 @@ pub async fn timestamp(
         .ledger
         .commit(crate::db::signing::Commit {
             sad_hash: String::new(),
+            bearer: None,
             credential_id: cred.id.clone(),
             user_id: caller.user_id.clone(),
             client: caller.client.clone(),
@@ -521,7 +524,10 @@ pub async fn timestamp(
             timestamp: b64(&made.token),
         }),
         Err(crate::db::signing::CommitRefusal::QuotaExhausted(left)) => Err(quota_exhausted(left)),
-        Err(crate::db::signing::CommitRefusal::SadSpent) => Err(CscError::Internal("a timestamp uses no SAD".into())),
+        // A timestamp's debit uses no SAD and checks neither the credential nor the token.
+        Err(other) => Err(CscError::Internal(format!(
+            "a timestamp's debit was refused: {other:?}"
+        ))),
     }
 }
 

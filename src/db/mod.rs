@@ -45,6 +45,7 @@ macro_rules! stored_state {
 pub mod accounts;
 pub mod audit;
 pub mod ca;
+pub mod cache;
 pub mod cleanup;
 pub mod console;
 pub mod contact;

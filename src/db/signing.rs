@@ -213,6 +213,24 @@ pub async fn sad(
         q = q.bind(*d);
     }
     let rows = q.fetch_all(db.pool()).await?;
+    sad_of_rows(&rows)
+}
+
+/// The SAD with this hash and the uses left of every digest it covers (for [`crate::signing::RecentReads`], which
+/// keeps it a moment for the requests that follow with the same SAD).
+pub async fn sad_whole(db: &Db, sad_hash: &str) -> Result<Option<(SadRow, BTreeMap<String, i64>)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT s.sad_hash, s.credential_id, s.user_id, s.hash_algo, s.remaining, s.expires_at, h.digest, h.uses_left
+         FROM sads s LEFT JOIN sad_hashes h ON h.sad_hash = s.sad_hash WHERE s.sad_hash = $1",
+    )
+    .bind(sad_hash)
+    .fetch_all(db.pool())
+    .await?;
+    sad_of_rows(&rows)
+}
+
+/// A SAD and its digests' uses from the rows of a `sads LEFT JOIN sad_hashes`.
+fn sad_of_rows(rows: &[sqlx::any::AnyRow]) -> Result<Option<(SadRow, BTreeMap<String, i64>)>, DbError> {
     let Some(r) = rows.first() else { return Ok(None) };
     let sad = SadRow {
         sad_hash: r.try_get("sad_hash")?,
@@ -223,7 +241,7 @@ pub async fn sad(
         expires_at: r.try_get("expires_at")?,
     };
     let mut uses = BTreeMap::new();
-    for r in &rows {
+    for r in rows {
         if let Some(d) = r.try_get::<Option<String>, _>("digest")? {
             uses.insert(d, r.try_get::<Option<i64>, _>("uses_left")?.unwrap_or(0));
         }
@@ -251,6 +269,10 @@ pub enum CommitRefusal {
     SadSpent,
     /// The quota cannot cover the signatures; this many transactions are left.
     QuotaExhausted(i64),
+    /// The credential cannot sign now: revoked, suspended, replaced, or its certificate out of its validity.
+    Unusable,
+    /// The access token the request came with was revoked or expired meanwhile.
+    TokenRevoked,
 }
 
 /// What one signature request writes when it is committed.
@@ -260,6 +282,8 @@ pub struct Commit {
     pub credential_id: String,
     pub user_id: String,
     pub client: String,
+    /// The hash of the access token the request came with, when it came with one: it must still be valid.
+    pub bearer: Option<String>,
     pub rows: Vec<SignatureRow>,
     pub audit: AuditRow,
     pub now: i64,
@@ -384,28 +408,54 @@ async fn commit_group(db: &Db, jobs: &[Job]) -> Result<Vec<Result<(), CommitRefu
     Ok(outcomes)
 }
 
+/// A timestamp's debit.
+const DEBIT: &str = "UPDATE quotas SET used = used + $1 WHERE credential_id = $2 AND used + $1 <= total";
+/// A signature's debit: the credential can sign at `$3` and the access token `$4` is valid.
+static CHECKED_DEBIT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{DEBIT} AND {} AND {}", usable_sql("$2", "$3"), bearer_sql("$4", "$3")));
+
+/// The condition that the credential (placeholder `cred`) can sign at `now` (the rule of `signing::usable`):
+/// active, its certificate neither revoked nor suspended and within its validity.
+fn usable_sql(cred: &str, now: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM credentials c JOIN certificates t ON t.serial = c.cert_serial
+         WHERE c.id = {cred} AND c.status = 'active' AND t.status = 'valid' AND t.not_before <= {now}
+           AND t.not_after > {now})"
+    )
+}
+
+/// The condition that the access token whose hash is `token` is unrevoked and unexpired at `now` (true for the
+/// empty hash: a request that came without one).
+fn bearer_sql(token: &str, now: &str) -> String {
+    format!(
+        "({token} = '' OR EXISTS (SELECT 1 FROM access_tokens a
+          WHERE a.token_hash = {token} AND a.revoked = 0 AND a.expires_at > {now}))"
+    )
+}
+
 /// Consumes the SAD (its count, then each digest) and debits the quota, each by a conditional UPDATE. A refused
 /// condition undoes this request's earlier updates in the same transaction (nobody else can see them), so the
 /// other requests of the group are unaffected. The quota goes first: on PostgreSQL its row lock serialises the
-/// credential's debits.
+/// credential's debits. A signature's debit also requires, in the same statement, that the credential can sign
+/// and that the request's access token is still valid: what the request read before the token may be a moment
+/// old (see `crate::signing::RecentReads`), this is not.
 async fn apply(conn: &mut sqlx::AnyConnection, c: &Commit) -> Outcome {
     // Every row is a transaction; only signatures use the SAD.
     let transactions = c.rows.len() as i64;
     let n = c.rows.iter().filter(|r| r.kind == "signature").count() as i64;
-    let debited = sqlx::query("UPDATE quotas SET used = used + $1 WHERE credential_id = $2 AND used + $1 <= total")
-        .bind(transactions)
-        .bind(&c.credential_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    if debited != 1 {
-        let left: Option<i64> = sqlx::query("SELECT total - used AS left_over FROM quotas WHERE credential_id = $1")
+    let bearer = c.bearer.as_deref().unwrap_or("");
+    let query = if n == 0 {
+        sqlx::query(DEBIT).bind(transactions).bind(&c.credential_id)
+    } else {
+        sqlx::query(&CHECKED_DEBIT)
+            .bind(transactions)
             .bind(&c.credential_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get("left_over"))
-            .transpose()?;
-        return Ok(Err(CommitRefusal::QuotaExhausted(left.unwrap_or(0))));
+            .bind(c.now)
+            .bind(bearer)
+    };
+    let debited = query.execute(&mut *conn).await?.rows_affected();
+    if debited != 1 {
+        return Ok(Err(why_not_debited(conn, c, n, bearer).await?));
     }
     if n == 0 {
         // A timestamp alone (CSC signatures/timestamp) uses no SAD: the debit is the whole condition.
@@ -461,6 +511,38 @@ async fn apply(conn: &mut sqlx::AnyConnection, c: &Commit) -> Outcome {
         done.push((digest, uses));
     }
     Ok(Ok(()))
+}
+
+/// Why a debit was refused: the credential or the token first (for signatures), else the quota, with what is left.
+async fn why_not_debited(
+    conn: &mut sqlx::AnyConnection,
+    c: &Commit,
+    n: i64,
+    bearer: &str,
+) -> Result<CommitRefusal, DbError> {
+    let r = sqlx::query(&format!(
+        "SELECT q.total - q.used AS left_over, CASE WHEN {} THEN 1 ELSE 0 END AS usable,
+                CASE WHEN {} THEN 1 ELSE 0 END AS bearer_ok
+         FROM quotas q WHERE q.credential_id = $1",
+        usable_sql("$1", "$2"),
+        bearer_sql("$3", "$2")
+    ))
+    .bind(&c.credential_id)
+    .bind(c.now)
+    .bind(bearer)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = r else {
+        return Ok(CommitRefusal::QuotaExhausted(0));
+    };
+    let (usable, bearer_ok): (i64, i64) = (r.try_get("usable")?, r.try_get("bearer_ok")?);
+    Ok(if n > 0 && usable == 0 {
+        CommitRefusal::Unusable
+    } else if n > 0 && bearer_ok == 0 {
+        CommitRefusal::TokenRevoked
+    } else {
+        CommitRefusal::QuotaExhausted(r.try_get("left_over")?)
+    })
 }
 
 async fn undo_quota(conn: &mut sqlx::AnyConnection, n: i64, credential_id: &str) -> Result<(), DbError> {

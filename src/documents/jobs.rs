@@ -512,6 +512,7 @@ async fn sign_claimed(
         credential_id: &cred.id,
         cert_der: &cert_der,
         sad_hash,
+        bearer: None,
         mechanism: spec.default_mechanism(hash),
         hash,
     };

@@ -84,6 +84,8 @@ pub struct Signer<'a> {
     pub credential_id: &'a str,
     pub cert_der: &'a [u8],
     pub sad_hash: String,
+    /// The hash of the access token the request came with (CSC), checked again by the ledger.
+    pub bearer: Option<String>,
     pub mechanism: SignMechanism,
     pub hash: HashAlg,
 }
@@ -95,6 +97,9 @@ pub enum SignError {
     QuotaExhausted(i64),
     #[error("{}", self.text())]
     SadSpent,
+    /// The access token was revoked (or expired) while the request was being signed.
+    #[error("{}", self.text())]
+    TokenRevoked,
     #[error("{0}")]
     Invalid(Text),
     #[error(transparent)]
@@ -111,6 +116,7 @@ impl SignError {
         match self {
             SignError::QuotaExhausted(f0) => text!("error.job.quota_exhausted_left", left = f0),
             SignError::SadSpent => text!("error.job.sad_was_used_meanwhile_by"),
+            SignError::TokenRevoked => text!("error.sign.access_token_revoked"),
             SignError::Invalid(t) => t.clone(),
             SignError::Hsm(_) => text!("error.http.hsm_could_not_complete_operation"),
             SignError::Db(_) => text!("error.http.database_error"),
@@ -201,14 +207,19 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
         client: s.client,
         credential_id: s.credential_id,
         authorization: s.sad_hash.clone(),
+        bearer: s.bearer.clone(),
     };
     match signing::commit(&state.ledger, &by, rows, event, now).await {
         Ok(()) => Ok(outputs),
         Err(SignFailure::Refused(CommitRefusal::QuotaExhausted(left))) => Err(SignError::QuotaExhausted(left)),
         Err(SignFailure::Refused(CommitRefusal::SadSpent)) => Err(SignError::SadSpent),
+        Err(SignFailure::Refused(CommitRefusal::TokenRevoked)) => Err(SignError::TokenRevoked),
+        Err(SignFailure::Refused(CommitRefusal::Unusable)) => {
+            let why = signing::why_unusable(&state.db, s.credential_id, now).await?;
+            Err(SignError::Invalid(Text::new(why.key())))
+        }
         Err(SignFailure::Hsm(e)) => Err(SignError::Hsm(e)),
         Err(SignFailure::Db(e)) => Err(SignError::Db(e)),
-        Err(SignFailure::Task(e)) => Err(SignError::Internal(e)),
     }
 }
 

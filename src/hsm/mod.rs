@@ -4,10 +4,12 @@
 //! One `Pkcs11` per process, initialised with `CKF_OS_LOCKING_OK` (SoftHSM2 is not thread-safe otherwise), one
 //! login for the whole application (PKCS#11 login state belongs to the application, not to a session), and a pool
 //! of sessions so that concurrent requests sign in parallel, each on a session of its own. Every call here blocks:
-//! async callers go through `spawn_blocking`.
+//! async callers go through `spawn_blocking`, except signatures, which have threads of their own
+//! ([`Hsm::sign_digests`], in `workers`).
 
 pub mod keys;
 mod provision;
+mod workers;
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, RwLock};
@@ -53,6 +55,8 @@ pub enum HsmError {
     Unwrap,
     #[error("HSM provisioning failed: {0}")]
     Provision(String),
+    #[error("the token cannot be reached: {0}")]
+    Unavailable(String),
 }
 
 impl HsmError {
@@ -85,6 +89,8 @@ pub struct Hsm {
     /// would cost a `C_FindObjects` round on the hot path.
     key_cache: RwLock<HashMap<Vec<u8>, ObjectHandle>>,
     token_label: String,
+    /// The signing threads' queue.
+    workers: workers::Workers,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -120,6 +126,7 @@ impl Hsm {
             pool,
             key_cache: RwLock::new(HashMap::new()),
             token_label: label,
+            workers: workers::Workers::new(),
         };
         hsm.ensure_wrap_key()?;
         Ok(hsm)

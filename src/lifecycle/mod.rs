@@ -50,6 +50,8 @@ pub struct Services {
     pub admission: Arc<Budget>,
     /// Commits signature requests in groups (see [`crate::db::signing::Ledger`]).
     pub ledger: crate::db::signing::Ledger,
+    /// The signing path's recent reads (see [`crate::signing::RecentReads`]).
+    pub recent: Arc<crate::signing::RecentReads>,
 }
 
 impl Services {

@@ -12,13 +12,19 @@
 //!   the quota and records the signatures; if the transaction refuses, the signatures are discarded.
 //!
 //! What is read before the HSM call is checked again under the ledger's lock ([`crate::db::signing::Ledger`]):
-//! a used authorisation or an exhausted quota never gets a signature out.
+//! a used authorisation, an exhausted quota, a credential that can no longer sign or a revoked access token never
+//! gets a signature out. So those reads need only be right often, not always: [`RecentReads`] keeps them a moment
+//! for the requests that follow (a client signing hash after hash with one SAD), and only ever to say yes; a no is
+//! read again from the database, and a refusal by the ledger forgets what was kept.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::auth::tokens;
 use crate::db::audit::AuditRow;
-use crate::db::credentials::{CertificateRow, CertificateStatus, CredentialStatus};
+use crate::db::cache::Recent;
+use crate::db::credentials::{CertificateRow, CertificateStatus, Credential, CredentialStatus, Quota};
+use crate::db::signing::TokenRow;
 use crate::db::signing::{self as store, Commit, CommitRefusal, Ledger, SadRow, SignatureRow};
 use crate::db::{Db, DbError};
 use crate::hsm::{HashAlg, Hsm, HsmError, SignMechanism};
@@ -97,6 +103,52 @@ pub async fn store_as(
     store::insert_sad(db, &row, a.digests.as_map(), audit, now).await
 }
 
+/// The signing path's reads, kept a moment (`csc.read_cache_ms`) per instance: access tokens by hash, credentials
+/// with their certificate and quota by id, SADs with every digest's uses by hash. Each is updated by this
+/// instance's own commits and forgotten when the ledger refuses; another instance's writes show when the row's
+/// time is up, and until then the ledger's checks stand in.
+#[derive(Debug)]
+pub struct RecentReads {
+    pub tokens: Recent<String, TokenRow>,
+    pub credentials: Recent<String, (Credential, CertificateRow, Quota)>,
+    pub sads: Recent<String, (SadRow, BTreeMap<String, i64>)>,
+}
+
+/// Rows kept at most, per kind: a flood of made-up keys cannot grow the memory.
+const RECENT_CAPACITY: usize = 20_000;
+
+impl RecentReads {
+    /// Reads kept for `ttl` (zero: none).
+    pub fn new(ttl: Duration) -> RecentReads {
+        RecentReads {
+            tokens: Recent::new(ttl, RECENT_CAPACITY),
+            credentials: Recent::new(ttl, RECENT_CAPACITY),
+            sads: Recent::new(ttl, RECENT_CAPACITY),
+        }
+    }
+
+    /// What a committed request spent, applied to the rows kept: the quota's use, the SAD's count and digests.
+    pub fn spent(&self, credential_id: &str, sad_hash: &str, digests: &Digests) {
+        let n = digests.count();
+        self.credentials
+            .update(&credential_id.to_owned(), |(_, _, quota)| quota.used += n);
+        self.sads.update(&sad_hash.to_owned(), |(row, uses)| {
+            row.remaining -= n;
+            for (d, k) in digests.as_map() {
+                if let Some(u) = uses.get_mut(d) {
+                    *u -= k;
+                }
+            }
+        });
+    }
+
+    /// Forgets what a refused request relied on.
+    pub fn forget(&self, credential_id: &str, sad_hash: &str) {
+        self.credentials.forget(&credential_id.to_owned());
+        self.sads.forget(&sad_hash.to_owned());
+    }
+}
+
 /// Why an authorisation does not cover a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
@@ -129,11 +181,48 @@ pub async fn check(
 ) -> Result<Result<String, Refused>, DbError> {
     let key = tokens::hash(secret);
     let digests: Vec<&str> = wanted.as_map().keys().map(String::as_str).collect();
-    let Some((row, uses)) = store::sad(db, &key, &digests)
-        .await?
-        .filter(|(r, _)| r.credential_id == credential_id && r.user_id == user_id)
-    else {
-        return Ok(Err(Refused::Unknown));
+    let found = store::sad(db, &key, &digests).await?;
+    Ok(judge(key, found, user_id, credential_id, wanted, hash, now))
+}
+
+/// [`check`] from a SAD read a moment ago when `recent` has it and it says yes; otherwise as [`check`], keeping
+/// the SAD (with all its digests) for the requests that follow.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_recent(
+    db: &Db,
+    recent: &RecentReads,
+    secret: &str,
+    user_id: &str,
+    credential_id: &str,
+    wanted: &Digests,
+    hash: HashAlg,
+    now: i64,
+) -> Result<Result<String, Refused>, DbError> {
+    let key = tokens::hash(secret);
+    if let Some(kept) = recent.sads.get(&key) {
+        if let Ok(key) = judge(key.clone(), Some(kept), user_id, credential_id, wanted, hash, now) {
+            return Ok(Ok(key));
+        }
+    }
+    let found = store::sad_whole(db, &key).await?;
+    if let Some(sad) = &found {
+        recent.sads.put(key.clone(), sad.clone());
+    }
+    Ok(judge(key, found, user_id, credential_id, wanted, hash, now))
+}
+
+/// Whether the SAD `found` (with the uses left of the digests `wanted` names, at least) covers the request.
+fn judge(
+    key: String,
+    found: Option<(SadRow, BTreeMap<String, i64>)>,
+    user_id: &str,
+    credential_id: &str,
+    wanted: &Digests,
+    hash: HashAlg,
+    now: i64,
+) -> Result<String, Refused> {
+    let Some((row, uses)) = found.filter(|(r, _)| r.credential_id == credential_id && r.user_id == user_id) else {
+        return Err(Refused::Unknown);
     };
     let n = wanted.count();
     let refused = if row.expires_at <= now {
@@ -153,10 +242,10 @@ pub async fn check(
     } else {
         None
     };
-    Ok(match refused {
+    match refused {
         Some(r) => Err(r),
         None => Ok(key),
-    })
+    }
 }
 
 /// Why a credential cannot sign now.
@@ -202,6 +291,17 @@ pub fn usable(credential: CredentialStatus, cert: &CertificateRow, now: i64) -> 
     }
 }
 
+/// Why the credential cannot sign at `now`, read afresh: after the ledger refused a request because it could not
+/// (`CommitRefusal::Unusable`), the words the holder is told. A credential gone from the books is told as revoked.
+pub async fn why_unusable(db: &Db, credential_id: &str, now: i64) -> Result<Unusable, DbError> {
+    Ok(
+        match crate::db::credentials::credential_full(db, credential_id).await? {
+            Some((cred, cert, _)) => usable(cred.status, &cert, now).err().unwrap_or(Unusable::Revoked),
+            None => Unusable::Revoked,
+        },
+    )
+}
+
 /// What [`sign_digests`] needs of the service.
 pub struct Core<'a> {
     pub hsm: &'a std::sync::Arc<Hsm>,
@@ -215,6 +315,9 @@ pub struct Signatory<'a> {
     pub credential_id: &'a str,
     /// The authorisation's key in the ledger, from [`check`] (or [`tokens::hash`] of [`authorize`]'s secret).
     pub authorization: String,
+    /// The hash of the access token the request came with, if it came with one: the ledger checks it is still
+    /// valid when it commits.
+    pub bearer: Option<String>,
 }
 
 /// What [`sign_digests`] signs.
@@ -235,8 +338,6 @@ pub enum SignFailure {
     Hsm(#[from] HsmError),
     #[error(transparent)]
     Db(#[from] DbError),
-    #[error("the signing task failed: {0}")]
-    Task(String),
 }
 
 /// Signs each digest in the token, then commits them (the authorisation consumed, the quota debited, the
@@ -248,17 +349,10 @@ pub async fn sign_digests(
     audit: AuditRow,
     now: i64,
 ) -> Result<Vec<Vec<u8>>, SignFailure> {
-    let hsm = core.hsm.clone();
-    let key_id = r.by.credential_id.to_owned();
-    let (mechanism, digests) = (r.mechanism, r.digests.to_vec());
-    let signatures = tokio::task::spawn_blocking(move || {
-        digests
-            .iter()
-            .map(|d| hsm.sign_digest(key_id.as_bytes(), mechanism, d))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(|e| SignFailure::Task(e.to_string()))??;
+    let signatures = core
+        .hsm
+        .sign_digests(r.by.credential_id.as_bytes(), r.mechanism, r.digests.to_vec())
+        .await?;
     let sign_algo = r.mechanism.algorithm_identifier(r.hash).oid.to_string();
     let rows = r
         .digests
@@ -297,6 +391,7 @@ pub async fn commit(
             credential_id: r.credential_id.to_owned(),
             user_id: r.user_id.to_owned(),
             client: r.client.to_owned(),
+            bearer: r.bearer.clone(),
             rows,
             audit,
             now,

@@ -135,6 +135,7 @@ async fn try_debited(desk: Desk<'_>, user_id: &str, client: &str, query_der: Vec
         .ledger
         .commit(crate::db::signing::Commit {
             sad_hash: String::new(),
+            bearer: None,
             credential_id: cred.id.clone(),
             user_id: user_id.to_owned(),
             client: client.to_owned(),
@@ -150,9 +151,8 @@ async fn try_debited(desk: Desk<'_>, user_id: &str, client: &str, query_der: Vec
             FailureInfo::BadRequest,
             &crate::text!("error.job.quota_exhausted_left", left).to_string(),
         ),
-        Err(crate::db::signing::CommitRefusal::SadSpent) => {
-            refused(FailureInfo::SystemFailure, "the timestamp could not be recorded")
-        }
+        // A timestamp's debit uses no SAD and checks neither the credential nor the token.
+        Err(_) => refused(FailureInfo::SystemFailure, "the timestamp could not be recorded"),
     })
 }
 

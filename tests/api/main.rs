@@ -39,6 +39,7 @@ mod pades;
 mod pdf_signing;
 mod provisioning;
 mod pyhanko;
+mod recent_reads;
 mod registry;
 mod rekey;
 mod retention;

@@ -109,6 +109,11 @@ impl TestApp {
     /// same moment so that both provision at once; `None` when PostgreSQL tests are not enabled. The first owns the
     /// directory and the database: drop the second first.
     pub fn spawn_pair_postgres() -> Option<(TestApp, TestApp)> {
+        Self::spawn_pair_postgres_with(&[])
+    }
+
+    /// [`TestApp::spawn_pair_postgres`] with extra `PARAFA_*` variables for both.
+    pub fn spawn_pair_postgres_with(extra_env: &[(&str, &str)]) -> Option<(TestApp, TestApp)> {
         let pg = FreshPostgres::create()?;
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
@@ -121,7 +126,10 @@ impl TestApp {
             ("PARAFA_WORKERS".to_owned(), "2".to_owned()),
             ("PARAFA_LOG".to_owned(), "warn".to_owned()),
             ("PARAFA_DATABASE_URL".to_owned(), pg.url.clone()),
-        ];
+        ]
+        .into_iter()
+        .chain(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect::<Vec<_>>();
         let make = |tmp: Option<TempDir>, pg: Option<FreshPostgres>| TestApp {
             base: String::new(),
             data_dir: data_dir.clone(),
