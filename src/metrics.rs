@@ -94,6 +94,25 @@ static ADMISSION_AVAILABLE: LazyLock<IntGauge> = LazyLock::new(|| {
     g
 });
 
+static LEDGER_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let c = IntCounterVec::new(
+        Opts::new(
+            "parafa_ledger_requests_total",
+            "Signature requests committed by the ledger, by path: together (a group in a few set-based statements) or \
+             one_by_one (the group had a refusal, or was too large)",
+        ),
+        &["path"],
+    )
+    .expect("static metric definition");
+    REGISTRY.register(Box::new(c.clone())).expect("registered once");
+    c
+});
+
+/// Counts `n` requests of a ledger group committed by `path` (`together` or `one_by_one`).
+pub fn count_ledger_requests(path: &str, n: usize) {
+    LEDGER_REQUESTS.with_label_values(&[path]).inc_by(n as u64);
+}
+
 /// Counts one Argon2 computation of `kind` (`hash`, `verify` or `dummy`).
 pub fn count_password_hash(kind: &str) {
     PASSWORD_HASHES.with_label_values(&[kind]).inc();

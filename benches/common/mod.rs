@@ -262,6 +262,25 @@ impl Server {
         Holder::parse(email, &String::from_utf8_lossy(&out.stdout))
     }
 
+    /// A credential's books as `parafa admin credential` reads them from the database: transactions debited and
+    /// signatures recorded.
+    pub fn books(&self, credential_id: &str) -> (i64, i64) {
+        let out = self
+            .command()
+            .env("PARAFA_LOG", "error")
+            .args(["admin", "credential", credential_id])
+            .output()
+            .expect("run parafa admin credential");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| -> i64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in `parafa admin credential`:\n{text}"))
+        };
+        (field("quota_used"), field("signatures_recorded"))
+    }
+
     /// Creates `n` holders with keys of `key`, `parallel` CLI processes at a time.
     pub fn create_holders(&self, key: &str, n: usize, parallel: usize, tag: &str) -> Vec<Holder> {
         let mut holders = Vec::with_capacity(n);

@@ -11,6 +11,8 @@ use sqlx::Row;
 use super::audit::AuditRow;
 use super::{Db, DbError};
 
+mod together;
+
 /// A stored bearer token.
 #[derive(Debug, Clone)]
 pub struct TokenRow {
@@ -359,14 +361,22 @@ impl Ledger {
 
 async fn commit_group(db: &Db, jobs: &[Job]) -> Result<Vec<Result<(), CommitRefusal>>, DbError> {
     let mut tx = db.writer().begin().await?;
-    // Quota rows locked in one order (by credential) on every instance, so two groups never wait for each other.
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by(|&i, &j| jobs[i].commit.credential_id.cmp(&jobs[j].commit.credential_id));
-    let mut applied = vec![None; jobs.len()];
-    for i in order {
-        applied[i] = Some(apply(&mut tx, &jobs[i].commit).await?);
-    }
-    let outcomes: Vec<Result<(), CommitRefusal>> = applied.into_iter().map(|o| o.expect("applied")).collect();
+    let commits: Vec<&Commit> = jobs.iter().map(|j| &j.commit).collect();
+    let outcomes = if together::apply(&mut tx, &commits, db.backend()).await? {
+        crate::metrics::count_ledger_requests("together", jobs.len());
+        vec![Ok(()); jobs.len()]
+    } else {
+        crate::metrics::count_ledger_requests("one_by_one", jobs.len());
+        // Quota rows locked in one order (by credential) on every instance, so two groups never wait for each
+        // other.
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|&i, &j| jobs[i].commit.credential_id.cmp(&jobs[j].commit.credential_id));
+        let mut applied = vec![None; jobs.len()];
+        for i in order {
+            applied[i] = Some(apply(&mut tx, &jobs[i].commit).await?);
+        }
+        applied.into_iter().map(|o| o.expect("applied")).collect()
+    };
     // The rows of the accepted requests, a few statements for the whole group.
     let accepted: Vec<&Commit> = jobs
         .iter()

@@ -54,6 +54,15 @@ fn sign(app: &TestApp, holder: &Holder, token: &str, sad: &str, digest: &[u8]) -
     )
 }
 
+/// Requests the ledger committed by `path` (`together`, `one_by_one`), from `/metrics`.
+fn ledger_requests(app: &TestApp, path: &str) -> u64 {
+    let text = app.get("/metrics").text().unwrap();
+    let prefix = format!("parafa_ledger_requests_total{{path=\"{path}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
 fn error_of(out: &Value) -> (&str, &str) {
     (
         out["error"].as_str().unwrap_or(""),
@@ -72,6 +81,11 @@ fn a_token_or_a_credential_revoked_after_it_was_read_gets_no_signature_and_spend
     let (s, out) = sign(&app, &holder, &token, &sad, &d[0]);
     assert_eq!(s, 200, "{out}");
     assert_eq!(app.books(&holder.credential_id), (1, 1));
+    // The ledger took the fast path (the group's statements set-based), as it does when nothing is refused.
+    assert_eq!(
+        (ledger_requests(&app, "together"), ledger_requests(&app, "one_by_one")),
+        (1, 0)
+    );
 
     // The token is revoked (auth/revoke reads it afresh): the kept copy signs nothing.
     let (s, out) = app.csc("/csc/v2/auth/revoke", &token, &json!({ "token": token }));
@@ -79,6 +93,11 @@ fn a_token_or_a_credential_revoked_after_it_was_read_gets_no_signature_and_spend
     let (s, out) = sign(&app, &holder, &token, &sad, &d[1]);
     assert_eq!((s, error_of(&out).0), (401, "invalid_token"), "{out}");
     assert_eq!(app.books(&holder.credential_id), (1, 1), "nothing spent");
+    // The refusal sent the group the one-by-one way, which says why.
+    assert_eq!(
+        (ledger_requests(&app, "together"), ledger_requests(&app, "one_by_one")),
+        (1, 1)
+    );
 
     // A new token; the credential is revoked by the CLI, another process: the server's kept credential says
     // it can sign, the ledger says it cannot, and the holder reads why.
@@ -108,6 +127,7 @@ fn a_sad_used_on_another_instance_gets_no_signature_from_the_copy_this_one_kept(
     // A signs the first digest and keeps the SAD: two signatures left, one for each other digest.
     let (s, out) = sign(&a, &holder, &token, &sad, &d[0]);
     assert_eq!(s, 200, "{out}");
+    assert_eq!(ledger_requests(&a, "together"), 1, "PostgreSQL takes the fast path too");
     // B signs the other two: the SAD is used up.
     for digest in &d[1..] {
         let (s, out) = sign(&b, &holder, &token, &sad, digest);
