@@ -666,7 +666,20 @@ pub async fn login_all(csc: &Csc, server: &mut Server, holders: &mut [Holder]) {
     let step = server.clock.next_step();
     let now = server.clock.now();
     let tokens: Vec<_> = stream::iter(holders.iter())
-        .map(|h| async move { csc.login(&h.email, &h.code(step)).await })
+        .map(|h| async move {
+            // A busy server (its password checks all taken, 503) is asked again after the pause it names; the
+            // code was not spent by a refusal that came before it was checked.
+            let mut tries = 0;
+            loop {
+                match csc.login(&h.email, &h.code(step)).await {
+                    Err((503, _)) if tries < 10 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    other => break other,
+                }
+            }
+        })
         .buffered(SETUP_CONCURRENCY)
         .collect()
         .await;

@@ -4,9 +4,10 @@
 //! Each request of a group needs its credential able to sign, its access token valid, its quota debited, its SAD's
 //! count and digests consumed. Per request that is three or four statements, each a trip to the database (on SQLite,
 //! to the connection's thread); here the group's requests are summed per credential, per SAD and per digest, and
-//! each sum is one row of a `VALUES` list that one conditional UPDATE applies. Every row's condition must hold (the
-//! affected row count equals the rows asked): if one does not, the group's updates are rolled back to a savepoint
-//! and the caller applies the requests one by one, where a refused request is told why and the others go on.
+//! each sum is one row of a `VALUES` list that one conditional `UPDATE … FROM` joins on the table's key. Every
+//! row's condition must hold (the affected row count equals the rows asked): if one does not, the group's updates
+//! are rolled back to a savepoint and the caller applies the requests one by one, where a refused request is told
+//! why and the others go on.
 //! Refusals are rare (each request was checked before the token signed), so the fast path is the usual one.
 
 use std::collections::BTreeMap;
@@ -123,9 +124,8 @@ async fn try_apply(conn: &mut sqlx::AnyConnection, s: &Sums<'_>, now: i64, backe
     // The quotas: each credential's sum within what is left.
     let sql = format!(
         "WITH v(cred, n) AS (VALUES {})
-         UPDATE quotas SET used = used + (SELECT v.n FROM v WHERE v.cred = quotas.credential_id)
-         WHERE credential_id IN (SELECT cred FROM v)
-           AND used + (SELECT v.n FROM v WHERE v.cred = quotas.credential_id) <= total",
+         UPDATE quotas SET used = used + v.n FROM v
+         WHERE quotas.credential_id = v.cred AND quotas.used + v.n <= quotas.total",
         super::super::value_rows(s.quotas.len(), 2)
     );
     let mut q = sqlx::query(&sql);
@@ -141,11 +141,9 @@ async fn try_apply(conn: &mut sqlx::AnyConnection, s: &Sums<'_>, now: i64, backe
     // The SADs: each one's count, for its own credential, unexpired.
     let sql = format!(
         "WITH v(sad, cred, n) AS (VALUES {})
-         UPDATE sads SET remaining = remaining - (SELECT v.n FROM v WHERE v.sad = sads.sad_hash)
-         WHERE sad_hash IN (SELECT sad FROM v)
-           AND credential_id = (SELECT v.cred FROM v WHERE v.sad = sads.sad_hash)
-           AND remaining >= (SELECT v.n FROM v WHERE v.sad = sads.sad_hash)
-           AND expires_at > ${}",
+         UPDATE sads SET remaining = remaining - v.n FROM v
+         WHERE sads.sad_hash = v.sad AND sads.credential_id = v.cred AND sads.remaining >= v.n
+           AND sads.expires_at > ${}",
         super::super::value_rows(s.sads.len(), 3),
         3 * s.sads.len() + 1
     );
@@ -159,10 +157,8 @@ async fn try_apply(conn: &mut sqlx::AnyConnection, s: &Sums<'_>, now: i64, backe
     // Each digest's uses.
     let sql = format!(
         "WITH v(sad, digest, k) AS (VALUES {})
-         UPDATE sad_hashes SET uses_left = uses_left
-             - (SELECT v.k FROM v WHERE v.sad = sad_hashes.sad_hash AND v.digest = sad_hashes.digest)
-         WHERE sad_hash IN (SELECT sad FROM v)
-           AND uses_left >= (SELECT v.k FROM v WHERE v.sad = sad_hashes.sad_hash AND v.digest = sad_hashes.digest)",
+         UPDATE sad_hashes SET uses_left = uses_left - v.k FROM v
+         WHERE sad_hashes.sad_hash = v.sad AND sad_hashes.digest = v.digest AND sad_hashes.uses_left >= v.k",
         super::super::value_rows(s.digests.len(), 3)
     );
     let mut q = sqlx::query(&sql);
