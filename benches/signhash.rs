@@ -605,6 +605,14 @@ async fn pairs_cell(
     }
 }
 
+/// A concurrency-64 cell's figures for the targets: the key's index, the share of the raw rate, p99 / p50.
+fn target_figures(c: &E2e, raw_best: &[f64]) -> (usize, f64, f64) {
+    let ki = KEYS.iter().position(|k| k.name == c.key.name).unwrap_or(0);
+    let ratio = c.rate() / raw_best[ki];
+    let spread = percentile_ms(&c.latencies, 99.0) / percentile_ms(&c.latencies, 50.0).max(1e-9);
+    (ki, ratio, spread)
+}
+
 fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, params: &Params, settings: &Settings) {
     println!();
     println!("Parafa signing benchmark");
@@ -722,9 +730,7 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
     println!("Targets (issue 20): signHash at concurrency 64 against the raw token rate, p99 against p50, exact books");
     for res in results {
         for c in res.e2e.iter().filter(|c| c.concurrency == 64) {
-            let ki = KEYS.iter().position(|k| k.name == c.key.name).unwrap_or(0);
-            let ratio = c.rate() / raw_best[ki];
-            let spread = percentile_ms(&c.latencies, 99.0) / percentile_ms(&c.latencies, 50.0).max(1e-9);
+            let (ki, ratio, spread) = target_figures(c, raw_best);
             println!(
                 "  {:<8} {:<8} ratio {:.3} (target {:.2}: {}), p99/p50 {:.2} (target {:.0}: {}), books {}",
                 res.db,
@@ -789,9 +795,7 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
             );
         }
         for c in res.e2e.iter().filter(|c| c.concurrency == 64) {
-            let ki = KEYS.iter().position(|k| k.name == c.key.name).unwrap_or(0);
-            let ratio = c.rate() / raw_best[ki];
-            let spread = percentile_ms(&c.latencies, 99.0) / percentile_ms(&c.latencies, 50.0).max(1e-9);
+            let (ki, ratio, spread) = target_figures(c, raw_best);
             println!(
                 "RESULT target_signhash_{}_c64{suffix} ratio_to_raw={ratio:.4} target_ratio={:.2} ratio_met={} p99_over_p50={spread:.3} target_p99_over_p50={TARGET_P99_OVER_P50:.0} spread_met={} books={} books_exact_holders={}",
                 c.key.name,
