@@ -7,9 +7,10 @@ RUN_PACKAGES := softhsm2 ca-certificates
 # The desktop token's judges (tests/api/desktop_token.rs): opensc (pkcs11-tool), gnutls-bin (gnutls-cli, p11tool),
 # p11-kit, libengine-pkcs11-openssl (openssl and curl with a pkcs11: key), libnss3-tools (certutil, modutil), chromium;
 # gnome-keyring and dbus (tests/api/token_agent.rs: the refresh token in a Secret Service on a private session bus);
-# xmlsec1 (tests/api/trusted_list.rs: the trusted list's XML signature).
+# xmlsec1 (tests/api/trusted_list.rs: the trusted list's XML signature); p11-kit (`p11-kit server`) and
+# p11-kit-modules (p11-kit-client.so): SoftHSM2 behind p11-kit's RPC as a network HSM (benches/nethsm.rs).
 TEST_PACKAGES := softhsm2 opensc openssl poppler-utils qpdf libnss3-tools python3-venv sqlite3 chromium \
-  gnutls-bin p11-kit libengine-pkcs11-openssl gnome-keyring dbus-daemon dbus-bin xmlsec1
+  gnutls-bin p11-kit p11-kit-modules libengine-pkcs11-openssl gnome-keyring dbus-daemon dbus-bin xmlsec1
 PG_URL := $(PARAFA_TEST_POSTGRES_URL)
 # The Python the end-to-end tests run (pyHanko as the outside judge of the CSC API): made by `make venv`.
 VENV := .venv

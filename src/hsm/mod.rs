@@ -7,11 +7,13 @@
 //! async callers go through `spawn_blocking`, except signatures, which have threads of their own
 //! ([`Hsm::sign_digests`], in `workers`).
 
+mod gcm;
 pub mod keys;
 mod provision;
 mod workers;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Instant;
 
@@ -35,7 +37,7 @@ use crate::metrics;
 
 /// `CKA_ID` of the AES-256 key that wraps secrets at rest.
 pub const WRAP_KEY_ID: &[u8] = b"parafa-wrap-v1";
-const GCM_IV_LEN: usize = 12;
+const GCM_IV_LEN: usize = gcm::IV_LEN;
 const WRAPPED_VERSION: u8 = 1;
 
 /// What went wrong in the token, in its own terms.
@@ -91,6 +93,9 @@ pub struct Hsm {
     token_label: String,
     /// The signing threads' queue.
     workers: workers::Workers,
+    /// The module refused `CKM_AES_GCM` (p11-kit's RPC before 0.25 does): the wrap key's AES-GCM is built from its
+    /// AES-ECB in the token instead (see [`gcm`]).
+    gcm_refused: AtomicBool,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -127,6 +132,7 @@ impl Hsm {
             key_cache: RwLock::new(HashMap::new()),
             token_label: label,
             workers: workers::Workers::new(),
+            gcm_refused: AtomicBool::new(false),
         };
         hsm.ensure_wrap_key()?;
         Ok(hsm)
@@ -292,12 +298,7 @@ impl Hsm {
         let key = self.wrap_key()?;
         let mut iv = [0u8; GCM_IV_LEN];
         rand::rngs::OsRng.fill_bytes(&mut iv);
-        let mut iv_param = iv;
-        let params = GcmParams::new(&mut iv_param, context, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
-        let ct = self.timed("wrap", |s| {
-            s.encrypt(&Mechanism::AesGcm(params), key, plaintext)
-                .map_err(HsmError::ck("C_Encrypt"))
-        })?;
+        let ct = self.aes_gcm_seal(key, &iv, context, plaintext)?;
         let mut out = Vec::with_capacity(1 + GCM_IV_LEN + ct.len());
         out.push(WRAPPED_VERSION);
         out.extend_from_slice(&iv);
@@ -313,12 +314,79 @@ impl Hsm {
         let key = self.wrap_key()?;
         let mut iv = [0u8; GCM_IV_LEN];
         iv.copy_from_slice(&wrapped[1..1 + GCM_IV_LEN]);
-        let params = GcmParams::new(&mut iv, context, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
-        self.timed("unwrap", |s| {
-            s.decrypt(&Mechanism::AesGcm(params), key, &wrapped[1 + GCM_IV_LEN..])
-                .map(Zeroizing::new)
-                .map_err(|_| HsmError::Unwrap)
+        self.aes_gcm_open(key, &iv, context, &wrapped[1 + GCM_IV_LEN..])
+    }
+
+    /// AES-GCM encryption under `key` by the token, or built from the token's AES-ECB when the module refuses
+    /// `CKM_AES_GCM`: the ciphertext followed by the 16-byte tag, the same bytes either way.
+    fn aes_gcm_seal(
+        &self,
+        key: ObjectHandle,
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        if !self.gcm_refused.load(Ordering::Relaxed) {
+            let mut iv_param = *iv;
+            let params = GcmParams::new(&mut iv_param, aad, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
+            let sealed = self.timed("wrap", |s| {
+                s.encrypt(&Mechanism::AesGcm(params), key, plaintext)
+                    .map_err(HsmError::ck("C_Encrypt"))
+            });
+            if let Some(sealed) = self.unless_gcm_refused(sealed)? {
+                return Ok(sealed);
+            }
+        }
+        self.timed("wrap", |s| {
+            gcm::seal(|blocks| aes_ecb(s, key, blocks), iv, aad, plaintext).map_err(from_gcm)
         })
+    }
+
+    /// The inverse of [`Hsm::aes_gcm_seal`]: [`HsmError::Unwrap`] when the tag does not match.
+    fn aes_gcm_open(
+        &self,
+        key: ObjectHandle,
+        iv: &[u8; GCM_IV_LEN],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        if !self.gcm_refused.load(Ordering::Relaxed) {
+            let mut iv_param = *iv;
+            let params = GcmParams::new(&mut iv_param, aad, 128.into()).map_err(HsmError::ck("GCM parameters"))?;
+            let opened = self.timed("unwrap", |s| {
+                s.decrypt(&Mechanism::AesGcm(params), key, sealed)
+                    .map(Zeroizing::new)
+                    .map_err(HsmError::ck("C_Decrypt"))
+            });
+            // Any other failure of the token's own AES-GCM is a tag that does not match.
+            if let Some(opened) = self.unless_gcm_refused(opened).map_err(|_| HsmError::Unwrap)? {
+                return Ok(opened);
+            }
+        }
+        self.timed("unwrap", |s| {
+            gcm::open(|blocks| aes_ecb(s, key, blocks), iv, aad, sealed).map_err(from_gcm)
+        })
+    }
+
+    /// `Some` of a result of the token's own AES-GCM, or `None` when the module refused the mechanism: then it is
+    /// remembered, and AES-GCM is built from AES-ECB from then on.
+    fn unless_gcm_refused<T>(&self, result: Result<T, HsmError>) -> Result<Option<T>, HsmError> {
+        match result {
+            Err(HsmError::Pkcs11 {
+                source: CkError::Pkcs11(RvError::MechanismInvalid | RvError::MechanismParamInvalid, _),
+                ..
+            }) => {
+                if !self.gcm_refused.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        token = %self.token_label,
+                        "the PKCS#11 module refuses CKM_AES_GCM; secrets are wrapped with AES-GCM built from the \
+                         token's AES-ECB"
+                    );
+                }
+                Ok(None)
+            }
+            other => other.map(Some),
+        }
     }
 
     /// Random bytes from the token's generator.
@@ -471,6 +539,24 @@ impl Hsm {
         let r = self.pool.with(f);
         metrics::observe_hsm(op, start.elapsed(), r.is_ok());
         r
+    }
+}
+
+/// AES-ECB of whole blocks under `key`, in the token: the block cipher of [`gcm`].
+fn aes_ecb(s: &Session, key: ObjectHandle, blocks: &[u8]) -> Result<Vec<u8>, HsmError> {
+    s.encrypt(&Mechanism::AesEcb, key, blocks)
+        .map_err(HsmError::ck("C_Encrypt(AES-ECB)"))
+}
+
+/// The token's errors pass through; a tag that does not match is [`HsmError::Unwrap`].
+fn from_gcm(e: gcm::GcmError<HsmError>) -> HsmError {
+    match e {
+        gcm::GcmError::Token(e) => e,
+        gcm::GcmError::Length { given, returned } => {
+            HsmError::Malformed(format!("AES-ECB returned {returned} bytes for {given}"))
+        }
+        gcm::GcmError::TooLong => HsmError::Malformed("a secret too long for one AES-GCM IV".into()),
+        gcm::GcmError::Tag => HsmError::Unwrap,
     }
 }
 

@@ -32,6 +32,7 @@ mod institutional;
 mod legal;
 mod lifecycle;
 mod limits;
+mod nethsm;
 mod notices;
 mod notify;
 mod oauth;
