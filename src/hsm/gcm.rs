@@ -5,8 +5,9 @@
 //! RSA-PSS and RSA-OAEP, so its client module answers `CKR_MECHANISM_INVALID` to `C_EncryptInit` with
 //! `CKM_AES_GCM`; `CKM_AES_ECB` takes no parameter and passes. Every block cipher operation still happens in the
 //! token under the wrap key: one `C_Encrypt` with `CKM_AES_ECB` over the hash subkey block, the pre-counter block
-//! and the counter blocks. The counter mode is done here, GHASH by RustCrypto's `ghash`. The output is byte for byte what the token's
-//! own AES-GCM gives (ciphertext followed by the tag), so secrets wrapped either way open either way.
+//! and the counter blocks. The counter mode is done here, GHASH by RustCrypto's `ghash`. The output is byte for
+//! byte what the token's own AES-GCM gives (ciphertext followed by the tag), so secrets wrapped either way open
+//! either way.
 
 use zeroize::Zeroizing;
 
