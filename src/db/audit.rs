@@ -128,6 +128,9 @@ pub async fn unsealed_count(db: &Db) -> Result<i64, DbError> {
     Ok(r.try_get("n")?)
 }
 
+/// Rows of the chain written by one statement.
+const SEAL_CHUNK: usize = 250;
+
 /// Writes the chain positions computed for `rows` (each `(id, seq, prev_hash, hash)`) and moves the head from
 /// `old_seq` to the last one, in one transaction. Returns false, changing nothing, when another sealer got there
 /// first.
@@ -146,16 +149,19 @@ pub async fn seal(db: &Db, old_seq: i64, rows: &[(String, i64, String, String)])
         tx.rollback().await?;
         return Ok(false);
     }
-    for (id, seq, prev, hash) in rows {
-        let done =
-            sqlx::query("UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4 AND seq IS NULL")
-                .bind(seq)
-                .bind(prev)
-                .bind(hash)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() != 1 {
+    // A few statements for the whole batch, not one per row: the sealer keeps pace with the ledger's groups.
+    for chunk in rows.chunks(SEAL_CHUNK) {
+        let sql = format!(
+            "WITH v(id, seq, prev_hash, hash) AS (VALUES {})
+             UPDATE audit_events SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash FROM v
+             WHERE audit_events.id = v.id AND audit_events.seq IS NULL",
+            super::value_rows(chunk.len(), 4)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, seq, prev, hash) in chunk {
+            q = q.bind(id).bind(seq).bind(prev).bind(hash);
+        }
+        if q.execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
             tx.rollback().await?;
             return Ok(false);
         }
