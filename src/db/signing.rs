@@ -143,6 +143,9 @@ pub async fn totp_record_failure(
     Ok(out)
 }
 
+/// A SAD with the uses left of its digests (hex).
+pub type SadUses = (SadRow, BTreeMap<String, i64>);
+
 /// A stored SAD.
 #[derive(Debug, Clone)]
 pub struct SadRow {
@@ -192,11 +195,7 @@ pub async fn insert_sad(
 
 /// The SAD with this hash, and the uses left of the given digests (hex; a digest the SAD lacks is absent), in
 /// one query.
-pub async fn sad(
-    db: &Db,
-    sad_hash: &str,
-    digests: &[&str],
-) -> Result<Option<(SadRow, BTreeMap<String, i64>)>, DbError> {
+pub async fn sad(db: &Db, sad_hash: &str, digests: &[&str]) -> Result<Option<SadUses>, DbError> {
     let placeholders: Vec<String> = (2..digests.len() + 2).map(|i| format!("${i}")).collect();
     let join = if digests.is_empty() {
         "LEFT JOIN sad_hashes h ON 1 = 0".to_owned()
@@ -220,7 +219,7 @@ pub async fn sad(
 
 /// The SAD with this hash and the uses left of every digest it covers (for [`crate::signing::RecentReads`], which
 /// keeps it a moment for the requests that follow with the same SAD).
-pub async fn sad_whole(db: &Db, sad_hash: &str) -> Result<Option<(SadRow, BTreeMap<String, i64>)>, DbError> {
+pub async fn sad_whole(db: &Db, sad_hash: &str) -> Result<Option<SadUses>, DbError> {
     let rows = sqlx::query(
         "SELECT s.sad_hash, s.credential_id, s.user_id, s.hash_algo, s.remaining, s.expires_at, h.digest, h.uses_left
          FROM sads s LEFT JOIN sad_hashes h ON h.sad_hash = s.sad_hash WHERE s.sad_hash = $1",
@@ -232,7 +231,7 @@ pub async fn sad_whole(db: &Db, sad_hash: &str) -> Result<Option<(SadRow, BTreeM
 }
 
 /// A SAD and its digests' uses from the rows of a `sads LEFT JOIN sad_hashes`.
-fn sad_of_rows(rows: &[sqlx::any::AnyRow]) -> Result<Option<(SadRow, BTreeMap<String, i64>)>, DbError> {
+fn sad_of_rows(rows: &[sqlx::any::AnyRow]) -> Result<Option<SadUses>, DbError> {
     let Some(r) = rows.first() else { return Ok(None) };
     let sad = SadRow {
         sad_hash: r.try_get("sad_hash")?,

@@ -29,7 +29,7 @@ pub struct Text {
     /// The key is the text itself, the same in every language (see [`Text::verbatim`]).
     verbatim: bool,
     /// A list of texts shown one after another (see [`Text::list`]); the key is then unused.
-    list: Option<List>,
+    list: Option<Box<List>>,
 }
 
 /// The parts of a [`Text::list`].
@@ -69,7 +69,7 @@ impl Text {
             key: Cow::Borrowed(""),
             args: Vec::new(),
             verbatim: false,
-            list: Some(List { before, between, items }),
+            list: Some(Box::new(List { before, between, items })),
         }
     }
 

@@ -25,7 +25,7 @@ use crate::db::audit::AuditRow;
 use crate::db::cache::Recent;
 use crate::db::credentials::{CertificateRow, CertificateStatus, Credential, CredentialStatus, Quota};
 use crate::db::signing::TokenRow;
-use crate::db::signing::{self as store, Commit, CommitRefusal, Ledger, SadRow, SignatureRow};
+use crate::db::signing::{self as store, Commit, CommitRefusal, Ledger, SadRow, SadUses, SignatureRow};
 use crate::db::{Db, DbError};
 use crate::hsm::{HashAlg, Hsm, HsmError, SignMechanism};
 
@@ -111,7 +111,7 @@ pub async fn store_as(
 pub struct RecentReads {
     pub tokens: Recent<String, TokenRow>,
     pub credentials: Recent<String, (Credential, CertificateRow, Quota)>,
-    pub sads: Recent<String, (SadRow, BTreeMap<String, i64>)>,
+    pub sads: Recent<String, SadUses>,
 }
 
 /// Rows kept at most, per kind: a flood of made-up keys cannot grow the memory.
@@ -214,7 +214,7 @@ pub async fn check_recent(
 /// Whether the SAD `found` (with the uses left of the digests `wanted` names, at least) covers the request.
 fn judge(
     key: String,
-    found: Option<(SadRow, BTreeMap<String, i64>)>,
+    found: Option<SadUses>,
     user_id: &str,
     credential_id: &str,
     wanted: &Digests,
