@@ -118,7 +118,7 @@ pub async fn provision(settings: Settings, bound: Option<std::net::SocketAddr>) 
         .map_err(|e| StartupError::Io(format!("cannot start the password pool: {e}")))?;
     Ok(AppState {
         services: crate::lifecycle::Services {
-            ledger: crate::db::signing::Ledger::spawn(db.clone()),
+            ledger: crate::db::signing::Ledger::spawn(db.clone(), crate::metrics::count_ledger_requests),
             recent: Arc::new(crate::signing::RecentReads::new(Duration::from_millis(
                 settings.csc.read_cache_ms,
             ))),

@@ -1729,6 +1729,7 @@ mod tests {
         ("PARAFA_TSA_POLICY", "1.2.3.4"),
         ("PARAFA_CSC_MULTISIGN", "7"),
         ("PARAFA_CSC_SAD_TTL_SECS", "60"),
+        ("PARAFA_CSC_READ_CACHE_MS", "500"),
         ("PARAFA_CSC_OAUTH_CODE_TTL_SECS", "30"),
         ("PARAFA_CSC_OAUTH_REQUEST_URI_TTL_SECS", "120"),
         ("PARAFA_VAT_BASIS_POINTS", "1900"),

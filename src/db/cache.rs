@@ -1,5 +1,5 @@
 //! A short-lived, bounded memory of rows read from the database, for the signing path's reads before the token
-//! ([`crate::signing::Recent`]).
+//! (the signing core's recent reads).
 //!
 //! What it gives back may be out of date by up to its lifetime, or less when a writer forgets it: it is only for
 //! reads whose every condition the ledger's transaction checks again.

@@ -217,8 +217,8 @@ pub async fn sad(db: &Db, sad_hash: &str, digests: &[&str]) -> Result<Option<Sad
     sad_of_rows(&rows)
 }
 
-/// The SAD with this hash and the uses left of every digest it covers (for [`crate::signing::RecentReads`], which
-/// keeps it a moment for the requests that follow with the same SAD).
+/// The SAD with this hash and the uses left of every digest it covers (for the signing core's recent reads, which
+/// keep it a moment for the requests that follow with the same SAD).
 pub async fn sad_whole(db: &Db, sad_hash: &str) -> Result<Option<SadUses>, DbError> {
     let rows = sqlx::query(
         "SELECT s.sad_hash, s.credential_id, s.user_id, s.hash_algo, s.remaining, s.expires_at, h.digest, h.uses_left
@@ -314,8 +314,9 @@ struct Job {
 const GROUP: usize = 128;
 
 impl Ledger {
-    /// Starts the ledger's writer task on the current runtime.
-    pub fn spawn(db: Db) -> Ledger {
+    /// Starts the ledger's writer task on the current runtime. `on_group` is told how each group was committed
+    /// (`together` or `one_by_one`) and how many requests it held (the service counts them in its metrics).
+    pub fn spawn(db: Db, on_group: fn(&'static str, usize)) -> Ledger {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(4 * GROUP);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -326,7 +327,7 @@ impl Ledger {
                         Err(_) => break,
                     }
                 }
-                match commit_group(&db, &jobs).await {
+                match commit_group(&db, &jobs, on_group).await {
                     Ok(outcomes) => {
                         for (job, outcome) in jobs.into_iter().zip(outcomes) {
                             let _ = job.reply.send(Ok(outcome));
@@ -358,14 +359,18 @@ impl Ledger {
     }
 }
 
-async fn commit_group(db: &Db, jobs: &[Job]) -> Result<Vec<Result<(), CommitRefusal>>, DbError> {
+async fn commit_group(
+    db: &Db,
+    jobs: &[Job],
+    on_group: fn(&'static str, usize),
+) -> Result<Vec<Result<(), CommitRefusal>>, DbError> {
     let mut tx = db.writer().begin().await?;
     let commits: Vec<&Commit> = jobs.iter().map(|j| &j.commit).collect();
     let outcomes = if together::apply(&mut tx, &commits, db.backend()).await? {
-        crate::metrics::count_ledger_requests("together", jobs.len());
+        on_group("together", jobs.len());
         vec![Ok(()); jobs.len()]
     } else {
-        crate::metrics::count_ledger_requests("one_by_one", jobs.len());
+        on_group("one_by_one", jobs.len());
         // Quota rows locked in one order (by credential) on every instance, so two groups never wait for each
         // other.
         let mut order: Vec<usize> = (0..jobs.len()).collect();
@@ -447,7 +452,7 @@ fn bearer_sql(token: &str, now: &str) -> String {
 /// other requests of the group are unaffected. The quota goes first: on PostgreSQL its row lock serialises the
 /// credential's debits. A signature's debit also requires, in the same statement, that the credential can sign
 /// and that the request's access token is still valid: what the request read before the token may be a moment
-/// old (see `crate::signing::RecentReads`), this is not.
+/// old (the signing core's recent reads), this is not.
 async fn apply(conn: &mut sqlx::AnyConnection, c: &Commit) -> Outcome {
     // Every row is a transaction; only signatures use the SAD.
     let transactions = c.rows.len() as i64;

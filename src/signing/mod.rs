@@ -114,16 +114,20 @@ pub struct RecentReads {
     pub sads: Recent<String, SadUses>,
 }
 
-/// Rows kept at most, per kind: a flood of made-up keys cannot grow the memory.
-const RECENT_CAPACITY: usize = 20_000;
+/// Rows kept at most, per kind, so the memory stays bounded whatever the keys requests name: access tokens (a few
+/// hundred bytes each), credentials (with the certificate's DER, ~2 KB) and SADs (with up to `multisign` digests,
+/// ~12 KB at 100): at most ~60 MB in all.
+const RECENT_TOKENS: usize = 20_000;
+const RECENT_CREDENTIALS: usize = 8_192;
+const RECENT_SADS: usize = 2_048;
 
 impl RecentReads {
     /// Reads kept for `ttl` (zero: none).
     pub fn new(ttl: Duration) -> RecentReads {
         RecentReads {
-            tokens: Recent::new(ttl, RECENT_CAPACITY),
-            credentials: Recent::new(ttl, RECENT_CAPACITY),
-            sads: Recent::new(ttl, RECENT_CAPACITY),
+            tokens: Recent::new(ttl, RECENT_TOKENS),
+            credentials: Recent::new(ttl, RECENT_CREDENTIALS),
+            sads: Recent::new(ttl, RECENT_SADS),
         }
     }
 
