@@ -110,7 +110,18 @@ pub fn csc_body(data: &[u8]) {
             let _ = serde_json::from_slice::<types::AuthorizeRequest>(body);
         }
         2 => {
-            let _ = serde_json::from_slice::<crate::csc::sign_doc::SignDocRequest>(body);
+            // As the server reads it: long strings lifted out as the body streams, in chunks of any size.
+            let mut lifter = crate::encoding::lifted::Lifter::new();
+            let cut = usize::from(body.first().copied().unwrap_or(1).max(1));
+            for chunk in body.chunks(cut) {
+                lifter.push(chunk);
+            }
+            let mut lifted = lifter.finish();
+            if let Ok(request) = serde_json::from_slice::<crate::csc::sign_doc::SignDocRequest>(&lifted.skeleton) {
+                for item in request.documents.unwrap_or_default() {
+                    let _ = item.document.as_deref().map(|d| lifted.take(d));
+                }
+            }
         }
         _ => {
             let _ = service::parse_basic(std::str::from_utf8(body).ok());

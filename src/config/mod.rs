@@ -333,7 +333,8 @@ pub struct AdmissionSettings {
     /// Bytes reserved per byte of a request body, from its `Content-Length` before it is read: the body itself,
     /// its parsed form (JSON strings, decoded base64) and the answer built from it. Measured on `signDoc` refused
     /// at the SAD check: a 63 MB body raised the peak by 162 MB before the copies were trimmed (2.6×), 139 MB
-    /// after (2.2×); a signature that succeeds also holds its output and its base64, hence 4.
+    /// after (2.2×); a signature that succeeds also holds its output and its base64, hence 4. Not for `signDoc`,
+    /// whose body is decoded as it streams and whose answer is encoded as it is sent: it reserves its length once.
     pub body_factor: u32,
     /// Bytes reserved per byte of a PDF or CMS structure parsed, verified or signed (its parsed objects, the
     /// signed copy written).

@@ -63,9 +63,8 @@ impl CscError {
     }
 }
 
-/// Registers `/csc/v1/…` and `/csc/v2/…`; `sign_doc_body` is the largest `signatures/signDoc` body
-/// ([`crate::config::DocumentSettings::max_sign_doc_body_bytes`]).
-pub fn configure(cfg: &mut web::ServiceConfig, sign_doc_body: usize) {
+/// Registers `/csc/v1/…` and `/csc/v2/…`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
     for (prefix, version) in [("/csc/v1", Version::V1), ("/csc/v2", Version::V2)] {
         let mut scope = web::scope(prefix)
             .app_data(web::Data::new(version))
@@ -84,19 +83,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, sign_doc_body: usize) {
         if version == Version::V2 {
             scope = scope
                 .service(web::resource("/credentials/authorizeCheck").route(web::post().to(authorize_check)))
-                .service(
-                    web::resource("/signatures/signDoc")
-                        // Documents travel inside the JSON (base64): a larger body than the other methods.
-                        .app_data(web::PayloadConfig::new(sign_doc_body))
-                        .route(web::post().to(sign_doc)),
-                );
+                // Documents travel inside the JSON (base64): a larger body than the other methods, read as it
+                // streams up to `documents.max_sign_doc_body_bytes`.
+                .service(web::resource("/signatures/signDoc").route(web::post().to(sign_doc)));
         }
         cfg.service(scope);
     }
 }
 
 /// A JSON body; an empty body counts as `{}` (CSC methods such as `info` and `auth/login` may have none).
-fn body<T: DeserializeOwned + Default>(bytes: &web::Bytes) -> Result<T, ApiError> {
+fn body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -297,15 +293,17 @@ async fn sign_doc(
     state: web::Data<AppState>,
     version: web::Data<Version>,
     bearer: Bearer,
-    bytes: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let mut request: sign_doc::SignDocRequest = body(&bytes)?;
+    // The documents are decoded as the body arrives, never held as base64 beside themselves.
+    let limit = state.settings.documents.max_sign_doc_body_bytes();
+    let mut lifted = sign_doc::read_body(payload, limit).await?;
+    let mut request: sign_doc::SignDocRequest = body(&lifted.skeleton)?;
+    lifted.skeleton = Vec::new();
     request.sad = sad_or_bearer(request.sad, &bearer);
     let caller = bearer.caller;
-    // The parsed request holds the documents: the raw body need not stay beside them while they are signed.
-    drop(bytes);
-    let out = sign_doc::sign_doc(&state, **version, &caller, request).await?;
-    Ok(HttpResponse::Ok().json(out))
+    let out = sign_doc::sign_doc(&state, **version, &caller, request, lifted).await?;
+    Ok(sign_doc::respond(out))
 }
 
 async fn timestamp(state: web::Data<AppState>, bearer: Bearer, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {

@@ -8,7 +8,11 @@
 //! is one transaction; the whole request is debited at once by the signature ledger together with the SAD use, or
 //! refused whole (a batch that does not fit the quota is not partly signed). Nothing is returned unless recorded.
 
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
 use base64::Engine;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -20,7 +24,10 @@ use crate::clock::Clock;
 use crate::documents::cades::Level;
 use crate::documents::pades::Placement;
 use crate::documents::signer::{self, Format, Item, SignError, Signer};
-use crate::hsm::HashAlg;
+use crate::documents::Output;
+use crate::encoding::lifted::{Lifted, Lifter};
+use crate::error::ApiError;
+use crate::hsm::{HashAlg, Hasher};
 
 /// Largest number of documents in one request.
 pub const MAX_DOCUMENTS: usize = 20;
@@ -68,9 +75,11 @@ pub struct SignDocRequest {
 /// What one item asks for, checked.
 struct Job {
     /// The content to enclose (attached), if any.
-    content: Option<Vec<u8>>,
+    content: Option<Arc<Vec<u8>>>,
     /// The digest the SAD must cover: of the document, or the digest sent.
     digest: Vec<u8>,
+    /// The request's hash fed with the whole document, when it was computed as the document arrived.
+    fed: Option<Hasher>,
     attached: bool,
     level: Level,
     pades: bool,
@@ -86,17 +95,15 @@ fn b64(d: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(d)
 }
 
-/// `signatures/signDoc` answer. The fields keep the byte order of the JSON object it replaced.
-#[derive(Debug, Serialize)]
+/// `signatures/signDoc` answer: `DocumentWithSignature`, `SignatureObject` (base64 each) and `validationInfo`,
+/// written by [`respond`] as it is sent.
+#[derive(Debug)]
 pub struct SignDocResponse {
-    /// Base64: the enveloping signatures (the documents with their signature).
-    #[serde(rename = "DocumentWithSignature")]
-    pub document_with_signature: Vec<String>,
-    /// Base64: the detached signatures.
-    #[serde(rename = "SignatureObject")]
-    pub signature_object: Vec<String>,
+    /// The enveloping signatures (the documents with their signature).
+    pub document_with_signature: Vec<Output>,
+    /// The detached signatures.
+    pub signature_object: Vec<Output>,
     /// With `returnValidationInfo`.
-    #[serde(rename = "validationInfo", skip_serializing_if = "Option::is_none")]
     pub validation_info: Option<ValidationInfo>,
 }
 
@@ -121,6 +128,7 @@ pub async fn sign_doc(
     version: Version,
     caller: &Caller,
     req: SignDocRequest,
+    mut lifted: Lifted,
 ) -> Result<SignDocResponse, CscError> {
     if req.operation_mode.as_deref().is_some_and(|m| m != "S") {
         return Err(CscError::invalid(
@@ -152,7 +160,7 @@ pub async fn sign_doc(
     let Resolved { mechanism, hash } = algorithm(&items, v.spec, version)?;
     let mut jobs = Vec::new();
     for item in &mut items {
-        jobs.extend(job_of(state, item, by_digest, hash).await?);
+        jobs.extend(job_of(state, item, &mut lifted, by_digest, hash).await?);
     }
     if jobs.len() > MAX_DOCUMENTS {
         return Err(CscError::invalid(format!(
@@ -160,6 +168,7 @@ pub async fn sign_doc(
         )));
     }
     drop(items);
+    drop(lifted);
     let digests: Vec<Vec<u8>> = jobs.iter().map(|j| j.digest.clone()).collect();
     let sad_hash = check_sad(state, version, caller, &v, &sad, &digests, hash, now).await?;
     let transactions: i64 = jobs.iter().map(|j| signer::transactions(j.level)).sum();
@@ -279,7 +288,13 @@ fn attached_of(item: &DocItem, pades: bool, by_digest: bool) -> Result<bool, Csc
 
 /// What one entry of the request asks to sign: each of its digests, or its document (taken out of the request, so
 /// its base64 is freed once decoded; a PDF is inspected first, within the memory budget).
-async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: HashAlg) -> Result<Vec<Job>, CscError> {
+async fn job_of(
+    state: &AppState,
+    item: &mut DocItem,
+    lifted: &mut Lifted,
+    by_digest: bool,
+    hash: HashAlg,
+) -> Result<Vec<Job>, CscError> {
     let (pades, level) = format_of(item)?;
     let attached = attached_of(item, pades, by_digest)?;
     let field = item.signature_field.take().filter(|f| !f.is_empty());
@@ -304,6 +319,7 @@ async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: Has
                 Ok(Job {
                     content: None,
                     digest,
+                    fed: None,
                     attached: false,
                     level,
                     pades: false,
@@ -312,13 +328,17 @@ async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: Has
             })
             .collect();
     }
-    let document = b64d(
-        &item
-            .document
-            .take()
-            .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter document"))?,
-        "document",
-    )?;
+    let text = item
+        .document
+        .take()
+        .ok_or_else(|| CscError::invalid("Missing (or invalid type) string parameter document"))?;
+    // A long document was decoded as it arrived, and hashed with SHA-256 on the way.
+    let (document, sha256) = match lifted.take(&text) {
+        Some(Ok(blob)) => (blob.bytes, Some(blob.sha256)),
+        Some(Err(())) => return Err(CscError::invalid("Invalid Base64 document")),
+        None => (b64d(&text, "document")?, None),
+    };
+    drop(text);
     let limits = &state.settings.documents;
     let pdf = crate::documents::jobs::is_pdf(&document);
     if document.len() > limits.max_document_bytes(pdf) {
@@ -349,9 +369,18 @@ async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: Has
             CscError::invalid(format!("Invalid parameter {parameter}: {e}"))
         })?;
     }
+    let fed = match sha256 {
+        Some(h) if hash == HashAlg::Sha256 => Hasher::Sha256(h),
+        _ => {
+            let mut h = hash.hasher();
+            h.update(&document);
+            h
+        }
+    };
     Ok(vec![Job {
-        digest: hash.digest(&document),
-        content: attached.then_some(document),
+        digest: fed.clone().finish(),
+        fed: pades.then_some(fed),
+        content: attached.then(|| Arc::new(document)),
         attached,
         level,
         pades,
@@ -361,13 +390,8 @@ async fn job_of(state: &AppState, item: &mut DocItem, by_digest: bool, hash: Has
 
 /// Signs the jobs (their documents move into the signer's items, no second copy) within the memory budget. A
 /// signature into a prepared field shows, where the field is visible, the certificate's common name and the time.
-async fn sign_jobs(
-    state: &AppState,
-    signer: &Signer<'_>,
-    jobs: &mut [Job],
-    now: i64,
-) -> Result<Vec<Vec<u8>>, CscError> {
-    let size = jobs.iter().map(|j| j.content.as_ref().map_or(0, Vec::len)).sum();
+async fn sign_jobs(state: &AppState, signer: &Signer<'_>, jobs: &mut [Job], now: i64) -> Result<Vec<Output>, CscError> {
+    let size = jobs.iter().map(|j| j.content.as_ref().map_or(0, |c| c.len())).sum();
     let pdf = jobs.iter().any(|j| j.pades);
     let _signing = (state.admission)
         .reserve_parse(size, pdf, &state.settings.admission, crate::admission::Work::Signature)
@@ -377,6 +401,7 @@ async fn sign_jobs(
         .map(|j| Item {
             content: j.content.take(),
             digest: j.digest.clone(),
+            fed: j.fed.take(),
             format: match (j.pades, j.field.take()) {
                 (true, Some(name)) => Format::Pades {
                     placement: Placement::Field {
@@ -405,17 +430,14 @@ async fn sign_jobs(
         })
 }
 
-/// The answer: enclosing signatures in `documentWithSignature`, detached ones in `signatureObject`; each output is
-/// encoded and freed in turn, and the strings move into the answer (no copy).
-fn answer(jobs: &[Job], signed: Vec<Vec<u8>>) -> SignDocResponse {
+/// The answer: enclosing signatures in `documentWithSignature`, detached ones in `signatureObject`.
+fn answer(jobs: &[Job], signed: Vec<Output>) -> SignDocResponse {
     let (mut documents, mut signatures) = (Vec::new(), Vec::new());
     for (attached, p) in jobs.iter().map(|j| j.attached).zip(signed) {
-        let encoded = b64(&p);
-        drop(p);
         if attached {
-            documents.push(encoded);
+            documents.push(p);
         } else {
-            signatures.push(encoded);
+            signatures.push(p);
         }
     }
     SignDocResponse {
@@ -423,6 +445,106 @@ fn answer(jobs: &[Job], signed: Vec<Vec<u8>>) -> SignDocResponse {
         signature_object: signatures,
         validation_info: None,
     }
+}
+
+/// Reads a `signDoc` body as it arrives, at most `limit` bytes (else 413): the documents are decoded from base64
+/// and hashed on the way ([`crate::encoding::lifted`]), so that no document is held twice.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Lifted, ApiError> {
+    let mut lifter = Lifter::new();
+    let mut read = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid_request(crate::text!("error.http.invalid_request_body", other = e)))?;
+        read = read.saturating_add(chunk.len());
+        if read > limit {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                crate::text!("error.http.request_body_too_large"),
+            ));
+        }
+        lifter.push(&chunk);
+    }
+    Ok(lifter.finish())
+}
+
+/// Bytes of a signed document encoded per piece of the answer (a multiple of 3: no padding inside the string).
+const ENCODE_CHUNK: usize = 3 * 64 * 1024;
+
+/// A piece of the answer's body.
+enum Piece {
+    /// JSON text as it is.
+    Text(Option<Vec<u8>>),
+    /// A signed document as base64, encoded as it is sent; `at` is how much of it was.
+    Encoded { out: Output, at: usize },
+}
+
+impl Piece {
+    fn len(&self) -> usize {
+        match self {
+            Piece::Text(t) => t.as_ref().map_or(0, Vec::len),
+            Piece::Encoded { out, .. } => out.len().div_ceil(3) * 4,
+        }
+    }
+}
+
+impl Iterator for Piece {
+    type Item = Result<web::Bytes, std::convert::Infallible>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Piece::Text(t) => t.take().map(|t| Ok(web::Bytes::from(t))),
+            Piece::Encoded { out, at } => {
+                let len = out.len();
+                if *at >= len {
+                    return None;
+                }
+                let end = (*at + ENCODE_CHUNK).min(len);
+                let [head, tail] = out.parts();
+                let n = head.len();
+                let encoded = if end <= n {
+                    b64(&head[*at..end])
+                } else if *at >= n {
+                    b64(&tail[*at - n..end - n])
+                } else {
+                    b64(&[&head[*at..], &tail[..end - n]].concat())
+                };
+                *at = end;
+                Some(Ok(web::Bytes::from(encoded)))
+            }
+        }
+    }
+}
+
+/// The `signDoc` answer, sent as it is written: the JSON around each signed document's base64, encoded piece by
+/// piece (a signed document is never held whole as base64, nor the answer as one string), its length announced.
+pub fn respond(answer: SignDocResponse) -> HttpResponse {
+    let mut pieces = Vec::new();
+    let text = |t: &str| Piece::Text(Some(t.as_bytes().to_vec()));
+    for (name, outputs) in [
+        ("{\"DocumentWithSignature\":[", answer.document_with_signature),
+        ("],\"SignatureObject\":[", answer.signature_object),
+    ] {
+        pieces.push(text(name));
+        for (i, out) in outputs.into_iter().enumerate() {
+            pieces.push(text(if i == 0 { "\"" } else { ",\"" }));
+            pieces.push(Piece::Encoded { out, at: 0 });
+            pieces.push(text("\""));
+        }
+    }
+    pieces.push(text("]"));
+    if let Some(info) = answer.validation_info {
+        let mut field = b",\"validationInfo\":".to_vec();
+        // A struct of strings always serialises.
+        field.extend(serde_json::to_vec(&info).unwrap_or_else(|_| b"null".to_vec()));
+        pieces.push(Piece::Text(Some(field)));
+    }
+    pieces.push(text("}"));
+    let len = pieces.iter().map(Piece::len).sum::<usize>() as u64;
+    let body = futures_util::stream::iter(pieces.into_iter().flatten());
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(actix_web::body::SizedStream::new(len, body))
 }
 
 /// `validationInfo`: the OCSP responses and CRLs for the signer's certificate, and the chain.
@@ -535,19 +657,39 @@ pub async fn timestamp(
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_sign_doc_answer_keeps_the_byte_order_of_the_object_it_replaced() {
-        let answer = SignDocResponse {
-            document_with_signature: vec!["MII".into()],
-            signature_object: vec!["MIJ".into()],
-            validation_info: Some(ValidationInfo {
-                certificates: vec!["a".into()],
-                crl: vec!["b".into()],
-                ocsp: vec!["c".into()],
-            }),
+    #[actix_web::test]
+    async fn the_answer_is_the_json_object_it_announces_with_each_document_whole() {
+        let pdf: Vec<u8> = (0..500_000u32).map(|i| (i % 251) as u8).collect();
+        let straddling = Output {
+            head: Arc::new(pdf[..ENCODE_CHUNK + 1].to_vec()),
+            tail: pdf[ENCODE_CHUNK + 1..].to_vec(),
         };
-        let direct = serde_json::to_string(&answer).unwrap();
-        let sorted = serde_json::to_string(&serde_json::to_value(&answer).unwrap()).unwrap();
-        assert_eq!(direct, sorted);
+        for info in [None, Some(())] {
+            let answer = SignDocResponse {
+                document_with_signature: vec![straddling.clone(), Output::whole(b"ab".to_vec())],
+                signature_object: vec![Output::whole(b"p7s".to_vec())],
+                validation_info: info.map(|()| ValidationInfo {
+                    certificates: vec!["a".into()],
+                    crl: vec!["b".into()],
+                    ocsp: vec!["c".into()],
+                }),
+            };
+            let response = respond(answer);
+            let announced = match actix_web::body::MessageBody::size(response.body()) {
+                actix_web::body::BodySize::Sized(n) => n as usize,
+                other => panic!("the answer's length is not announced: {other:?}"),
+            };
+            let body = actix_web::body::to_bytes(response.into_body()).await.unwrap();
+            assert_eq!(body.len(), announced);
+            let v: Value = serde_json::from_slice(&body).expect("JSON");
+            let mut expected = json!({
+                "DocumentWithSignature": [b64(&pdf), b64(b"ab")],
+                "SignatureObject": [b64(b"p7s")],
+            });
+            if info.is_some() {
+                expected["validationInfo"] = json!({"certificates": ["a"], "crl": ["b"], "ocsp": ["c"]});
+            }
+            assert_eq!(v, expected);
+        }
     }
 }

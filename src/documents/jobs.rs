@@ -481,7 +481,7 @@ async fn sign_claimed(
     }
     // The signing's memory is reserved before the code is used up: a busy server answers 503 and the holder
     // retries with the next code.
-    let size = items.iter().map(|i| i.content.as_ref().map_or(0, Vec::len)).sum();
+    let size = items.iter().map(|i| i.content.as_ref().map_or(0, |c| c.len())).sum();
     let pdf = items.iter().any(|i| matches!(i.format, Format::Pades { .. }));
     let _signing = (state.admission)
         .reserve_parse(size, pdf, &state.settings.admission, crate::admission::Work::Signature)
@@ -502,7 +502,7 @@ async fn sign_claimed(
         .map_err(|e| JobError::Invalid(text!("error.http.detail", detail = e)))?;
     let hash = spec.default_hash();
     for item in &mut items {
-        item.digest = hash.digest(item.content.as_deref().unwrap_or_default());
+        item.digest = hash.digest(item.content.as_deref().map_or(&[][..], Vec::as_slice));
     }
     let sad_hash = authorize_items(state, user, &cred.id, id, &items, hash, client, now).await?;
     let cert_der = db::unb64(&cert_row.cert_der, "certificates.cert_der")?;
@@ -516,7 +516,12 @@ async fn sign_claimed(
         mechanism: spec.default_mechanism(hash),
         hash,
     };
-    let outputs = signer::sign_batch(state, &signer, &items).await?;
+    let signed = signer::sign_batch(state, &signer, &items).await?;
+    // The outputs hold the documents now: made whole without a second copy.
+    for item in &mut items {
+        item.content = None;
+    }
+    let outputs: Vec<Vec<u8>> = signed.into_iter().map(super::Output::into_vec).collect();
     store_outputs(state, user, &cred.id, id, j, &files, &items, &outputs, now).await?;
     Ok(SignedJob {
         id: id.to_owned(),
@@ -563,8 +568,9 @@ fn item_of(f: &mut db::jobs::Upload, level: Level, holder: &str, date: &str) -> 
         FileKind::Cades => Format::Cades { attached: true },
     };
     Ok(Item {
-        content: Some(std::mem::take(&mut f.content)),
+        content: Some(std::sync::Arc::new(std::mem::take(&mut f.content))),
         digest: Vec::new(),
+        fed: None,
         format,
         level,
     })

@@ -15,9 +15,10 @@
 //! Reading is bounded by the [`Limits`] (see `crate::pdf` on hostile input). These functions are CPU-bound and
 //! synchronous: callers on the async runtime run them with `spawn_blocking`.
 
-use sha2::Digest;
+use std::sync::Arc;
 
-use crate::hsm::HashAlg;
+use super::Output;
+use crate::hsm::{HashAlg, Hasher};
 use crate::pdf::{
     checked_rect, fmt_num, framed_text, get, serialize, set, stream_object, AcroForm, Analysis, Dict, Doc, FieldTarget,
     Increment, Obj, Page, Ref, SignatureDict, Widget,
@@ -75,14 +76,18 @@ pub enum Kind {
     DocumentTimestamp,
 }
 
-/// A PDF with its new revision laid out and a zero-filled `/Contents` placeholder waiting for the CMS.
+/// A PDF with its new revision laid out and a zero-filled `/Contents` placeholder waiting for the CMS: the original
+/// (shared, never copied) and the revision that follows it, which holds the placeholder.
 ///
 /// [`prepare`] is deterministic: the same inputs give the same bytes and the same digest, so a signing job that
 /// waits for the holder's authorisation may keep the inputs and prepare again.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    file: Vec<u8>,
-    /// The `/Contents` hex string, angle brackets included: the one gap in the byte range.
+    original: Arc<Vec<u8>>,
+    /// What follows the original: the new revision, the signature dictionary first.
+    tail: Vec<u8>,
+    /// The `/Contents` hex string, angle brackets included, counted from the file's start: the one gap in the byte
+    /// range, always in the tail.
     contents: std::ops::Range<usize>,
     field_name: String,
 }
@@ -90,26 +95,34 @@ pub struct Prepared {
 impl Prepared {
     /// `[0, a, b, len - b]`: offsets and lengths of the two signed parts, as written in `/ByteRange`.
     pub fn byte_range(&self) -> [u64; 4] {
-        let len = self.file.len() as u64;
+        let len = (self.original.len() + self.tail.len()) as u64;
         let (a, b) = (self.contents.start as u64, self.contents.end as u64);
         [0, a, b, len - b]
     }
 
-    /// The two parts of the file the signature covers, in order.
-    pub fn signed_parts(&self) -> [&[u8]; 2] {
-        let (before, rest) = self.file.split_at(self.contents.start);
+    /// What the signature covers, in order: the original, then the tail before and after the `/Contents` string.
+    pub fn signed_parts(&self) -> [&[u8]; 3] {
+        let at = self.contents.start - self.original.len();
+        let (before, rest) = self.tail.split_at(at);
         let after = rest.get(self.contents.len()..).unwrap_or_default();
-        [before, after]
+        [&self.original, before, after]
     }
 
     /// The digest of the byte range: the `message-digest` of the CMS, or what a document timestamp stamps.
     pub fn digest(&self, hash: HashAlg) -> Vec<u8> {
-        let [a, b] = self.signed_parts();
-        match hash {
-            HashAlg::Sha256 => sha2::Sha256::new().chain_update(a).chain_update(b).finalize().to_vec(),
-            HashAlg::Sha384 => sha2::Sha384::new().chain_update(a).chain_update(b).finalize().to_vec(),
-            HashAlg::Sha512 => sha2::Sha512::new().chain_update(a).chain_update(b).finalize().to_vec(),
-        }
+        let mut hasher = hash.hasher();
+        hasher.update(&self.original);
+        self.digest_after(hasher)
+    }
+
+    /// As [`Prepared::digest`], continuing `original`: a digest already fed with the whole original (and nothing
+    /// else), as computed while the document arrived, so that the original is not read a second time.
+    pub fn digest_after(&self, original: Hasher) -> Vec<u8> {
+        let mut hasher = original;
+        let [_, before, after] = self.signed_parts();
+        hasher.update(before);
+        hasher.update(after);
+        hasher.finish()
     }
 
     /// The room reserved for the CMS, in bytes.
@@ -122,13 +135,19 @@ impl Prepared {
         &self.field_name
     }
 
-    /// The whole prepared file, placeholder included (what a test or a debugging tool may want to look at).
-    pub fn file(&self) -> &[u8] {
-        &self.file
+    /// The whole prepared file, placeholder included, in one piece (what a test or a debugging tool may want to look
+    /// at; a copy).
+    pub fn file(&self) -> Vec<u8> {
+        [self.original.as_slice(), &self.tail].concat()
     }
 
-    /// The signed PDF: `cms_der` (a DER ContentInfo) hex-encoded into the placeholder, zero-padded.
-    pub fn finish(mut self, cms_der: &[u8]) -> Result<Vec<u8>, PdfError> {
+    /// The signed PDF in one piece: `cms_der` (a DER ContentInfo) hex-encoded into the placeholder, zero-padded.
+    pub fn finish(self, cms_der: &[u8]) -> Result<Vec<u8>, PdfError> {
+        Ok(self.finish_parts(cms_der)?.into_vec())
+    }
+
+    /// As [`Prepared::finish`], the original not copied: the signed file as the original and its tail.
+    pub fn finish_parts(mut self, cms_der: &[u8]) -> Result<Output, PdfError> {
         let available = self.placeholder_bytes();
         if cms_der.len() > available {
             return Err(PdfError::ContentsTooSmall {
@@ -136,22 +155,19 @@ impl Prepared {
                 available,
             });
         }
-        let start = self.contents.start + 1;
-        let slot = &mut self.file[start..start + 2 * cms_der.len()];
+        let start = self.contents.start - self.original.len() + 1;
+        let slot = &mut self.tail[start..start + 2 * cms_der.len()];
         // The lengths match by construction, so this cannot fail.
         hex::encode_to_slice(cms_der, slot)
             .map_err(|e| PdfError::Unreadable(crate::text!("error.http.detail", detail = e)))?;
-        Ok(self.file)
+        Ok(Output {
+            head: self.original,
+            tail: self.tail,
+        })
     }
 }
 
-/// Lays out the new revision with the signature where `placement` says and a `placeholder_bytes` placeholder.
-///
-/// A PDF certified with DocMDP level 1 takes no signature ([`PdfError::CertifiedNoChanges`]); a document timestamp
-/// is allowed there (PAdES and ISO 32000-2 do not count DSS and document timestamp updates as changes). Levels 2
-/// and 3 allow signing, a prepared field as well as a new one. A named field must be an empty signature field
-/// ([`PdfError::NoSuchField`], [`PdfError::NotSignatureField`], [`PdfError::FieldSigned`]) shown in one place at
-/// most, and never takes a document timestamp ([`PdfError::UnusableField`]).
+/// As [`prepare_shared`], for a PDF the caller holds as a slice: it is copied once into the result.
 pub fn prepare(
     pdf: &[u8],
     kind: Kind,
@@ -159,8 +175,26 @@ pub fn prepare(
     placeholder_bytes: usize,
     limits: &Limits,
 ) -> Result<Prepared, PdfError> {
+    prepare_shared(Arc::new(pdf.to_vec()), kind, placement, placeholder_bytes, limits)
+}
+
+/// Lays out the new revision with the signature where `placement` says and a `placeholder_bytes` placeholder,
+/// after the PDF, which the result shares (it is not copied).
+///
+/// A PDF certified with DocMDP level 1 takes no signature ([`PdfError::CertifiedNoChanges`]); a document timestamp
+/// is allowed there (PAdES and ISO 32000-2 do not count DSS and document timestamp updates as changes). Levels 2
+/// and 3 allow signing, a prepared field as well as a new one. A named field must be an empty signature field
+/// ([`PdfError::NoSuchField`], [`PdfError::NotSignatureField`], [`PdfError::FieldSigned`]) shown in one place at
+/// most, and never takes a document timestamp ([`PdfError::UnusableField`]).
+pub fn prepare_shared(
+    pdf: Arc<Vec<u8>>,
+    kind: Kind,
+    placement: &Placement,
+    placeholder_bytes: usize,
+    limits: &Limits,
+) -> Result<Prepared, PdfError> {
     let modified = check_request(kind, placement, placeholder_bytes)?;
-    let doc = Doc::open(pdf, limits)?;
+    let doc = Doc::open(&pdf, limits)?;
     let analysis = Analysis::of(&doc)?;
     if analysis.certification == Some(1) && matches!(kind, Kind::Signature { .. }) {
         return Err(PdfError::CertifiedNoChanges);
@@ -203,9 +237,11 @@ pub fn prepare(
         doc_timestamp: kind == Kind::DocumentTimestamp,
         transforms,
     };
-    let (file, contents) = inc.finish_signed(signature)?;
+    let (tail, contents) = inc.finish_signed(signature)?;
+    drop(doc);
     Ok(Prepared {
-        file,
+        original: pdf,
+        tail,
         contents,
         field_name,
     })
@@ -658,12 +694,20 @@ mod tests {
         let written = format!("/ByteRange [0 {a:<10} {b:<10} {c:<10}]");
         assert!(text.contains(&written), "{written} not in the file");
         assert!(text.contains("/M (D:20260101000000+00'00')"));
-        let [p1, p2] = prepared.signed_parts();
-        assert_eq!(p1.len() as u64, a);
+        let [head, p1, p2] = prepared.signed_parts();
+        assert_eq!(head, &original[..], "the original comes first, untouched");
+        assert_eq!((head.len() + p1.len()) as u64, a);
         assert_eq!(p2.len() as u64, c);
-        let mut whole = p1.to_vec();
-        whole.extend_from_slice(p2);
+        let whole = [head, p1, p2].concat();
+        assert_eq!(whole, [&file[..a as usize], &file[b as usize..]].concat());
         assert_eq!(prepared.digest(HashAlg::Sha256), HashAlg::Sha256.digest(&whole));
+        let mut fed = HashAlg::Sha256.hasher();
+        fed.update(&original);
+        assert_eq!(
+            prepared.digest_after(fed),
+            HashAlg::Sha256.digest(&whole),
+            "continued from the original's"
+        );
 
         let signed = prepared.clone().finish(&[0xab; 100]).unwrap();
         assert_eq!(signed.len(), file.len());

@@ -5,15 +5,17 @@
 //! transaction per signature and per timestamp, and a ledger row for each. A batch the quota cannot cover is refused
 //! whole; nothing is returned unless it was recorded.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::cades::{self, Level, Revocation};
 use super::cms::{self, Encapsulation, SignerSpec};
 use super::pades;
-use super::Services;
+use super::{Output, Services};
 use crate::clock::Clock;
 use crate::db::signing::{CommitRefusal, SignatureRow};
-use crate::hsm::{HashAlg, SignMechanism};
+use crate::hsm::{HashAlg, Hasher, SignMechanism};
 use crate::i18n::Text;
 use crate::signing::{self, SignFailure};
 use crate::text;
@@ -31,10 +33,15 @@ pub enum Format {
 /// One document of a batch.
 #[derive(Debug, Clone)]
 pub struct Item {
-    /// The document; None when only its digest was sent (detached CAdES of a digest).
-    pub content: Option<Vec<u8>>,
+    /// The document; None when only its digest was sent (detached CAdES of a digest). Shared: a PDF's original
+    /// goes out as it came, with the signature appended, and is never copied.
+    pub content: Option<Arc<Vec<u8>>>,
     /// The digest the SAD covers: of the document, or the digest sent.
     pub digest: Vec<u8>,
+    /// A digest with the signer's hash already fed with the whole document, if the caller computed one as the
+    /// document arrived: a PAdES signature's digest continues it over the appended revision instead of reading the
+    /// document again.
+    pub fed: Option<Hasher>,
     pub format: Format,
     pub level: Level,
 }
@@ -126,7 +133,7 @@ impl SignError {
 }
 
 /// Signs the batch and commits it; returns one output per item, in order.
-pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Result<Vec<Vec<u8>>, SignError> {
+pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Result<Vec<Output>, SignError> {
     let now = state.clock.now();
     let chain = state.ca.chain_der();
     let revocation = if items.iter().any(|i| i.level >= Level::BLT) {
@@ -144,6 +151,7 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
         mechanism: s.mechanism,
         hash: s.hash,
     };
+    // The documents are shared, not copied.
     let work: Vec<Item> = items.to_vec();
     let limits = crate::pdf::Limits::of(&state.settings);
     let signed: Vec<Signed> = tokio::task::spawn_blocking(move || {
@@ -171,7 +179,9 @@ pub async fn sign_batch(state: &Services, s: &Signer<'_>, items: &[Item]) -> Res
                 cades::add_signature_timestamp(&cms_der, &token).map_err(|e| SignError::Internal(e.to_string()))?;
         }
         let out = match prepared {
-            None => cades_levels(state, cms_der, item.level, &chain, revocation.as_ref(), &mut rows).await?,
+            None => {
+                Output::whole(cades_levels(state, cms_der, item.level, &chain, revocation.as_ref(), &mut rows).await?)
+            }
             Some(prepared) => {
                 pades_levels(
                     state,
@@ -262,7 +272,7 @@ fn sign_item(
     match &item.format {
         Format::Cades { attached } => {
             let enc = match (&item.content, attached) {
-                (Some(c), true) => Encapsulation::Attached(c),
+                (Some(c), true) => Encapsulation::Attached(c.as_slice()),
                 _ => Encapsulation::Detached { digest: &item.digest },
             };
             let p7s = cms::sign(&spec, enc, &mut sign).map_err(cms_error)?;
@@ -271,11 +281,11 @@ fn sign_item(
         Format::Pades { placement } => {
             let pdf = item
                 .content
-                .as_deref()
+                .clone()
                 .ok_or_else(|| SignError::Invalid(text!("error.job.pades_needs_document")))?;
             // Room for the CMS: the certificates, the signature, the signature timestamp, and a margin.
             let room = key.cert.len() + key.chain.iter().map(Vec::len).sum::<usize>() + 2 * 512 + 12_288 + 4_096;
-            let prepared = pades::prepare(
+            let prepared = pades::prepare_shared(
                 pdf,
                 pades::Kind::Signature { signing_time: now },
                 placement,
@@ -285,7 +295,10 @@ fn sign_item(
             .map_err(|e| SignError::Invalid(e.text()))?;
             // PAdES: no signing-time attribute (the time is the signature dictionary's /M).
             spec.signing_time = None;
-            let digest = prepared.digest(key.hash);
+            let digest = match &item.fed {
+                Some(fed) if fed.alg() == key.hash => prepared.digest_after(fed.clone()),
+                _ => prepared.digest(key.hash),
+            };
             let cms_der =
                 cms::sign(&spec, Encapsulation::Detached { digest: &digest }, &mut sign).map_err(cms_error)?;
             Ok(Signed::Pades {
@@ -347,24 +360,28 @@ async fn pades_levels(
     chain: &[Vec<u8>],
     revocation: Option<&Revocation>,
     rows: &mut Vec<SignatureRow>,
-) -> Result<Vec<u8>, SignError> {
+) -> Result<Output, SignError> {
     let limits = crate::pdf::Limits::of(&state.settings);
-    let mut pdf = prepared.finish(cms_der).map_err(|e| SignError::Invalid(e.text()))?;
-    if level >= Level::BLT {
-        let r = revocation.ok_or_else(|| SignError::Internal("no revocation data for B-LT".into()))?;
-        let mut certs = chain.to_vec();
-        certs.push(state.tsa.cert_der().to_vec());
-        let (p, c, crls, ocsps) = (pdf, certs, r.crls.clone(), r.ocsp_responses.clone());
-        pdf = tokio::task::spawn_blocking(move || pades::add_dss(&p, &c, &crls, &ocsps, &limits))
-            .await
-            .map_err(|e| SignError::Internal(e.to_string()))?
-            .map_err(|e| SignError::Invalid(e.text()))?;
+    let signed = prepared
+        .finish_parts(cms_der)
+        .map_err(|e| SignError::Invalid(e.text()))?;
+    if level < Level::BLT {
+        return Ok(signed);
     }
+    // The long-term levels read the signed file again, whole.
+    let r = revocation.ok_or_else(|| SignError::Internal("no revocation data for B-LT".into()))?;
+    let mut certs = chain.to_vec();
+    certs.push(state.tsa.cert_der().to_vec());
+    let (p, c, crls, ocsps) = (signed.into_vec(), certs, r.crls.clone(), r.ocsp_responses.clone());
+    let pdf = tokio::task::spawn_blocking(move || pades::add_dss(&p, &c, &crls, &ocsps, &limits))
+        .await
+        .map_err(|e| SignError::Internal(e.to_string()))?
+        .map_err(|e| SignError::Invalid(e.text()))?;
     if level == Level::BLTA {
-        let p = pdf;
+        let p = Arc::new(pdf);
         let prepared = tokio::task::spawn_blocking(move || {
-            pades::prepare(
-                &p,
+            pades::prepare_shared(
+                p,
                 pades::Kind::DocumentTimestamp,
                 &pades::Placement::Invisible,
                 16_384,
@@ -377,9 +394,9 @@ async fn pades_levels(
         let imprint = prepared.digest(HashAlg::Sha256);
         let token = timestamp(state, &imprint).await?;
         rows.push(crate::tsa::ledger_row(HashAlg::Sha256, &imprint, &token));
-        pdf = prepared.finish(&token).map_err(|e| SignError::Invalid(e.text()))?;
+        return prepared.finish_parts(&token).map_err(|e| SignError::Invalid(e.text()));
     }
-    Ok(pdf)
+    Ok(Output::whole(pdf))
 }
 
 /// The CRLs of both CAs and an OCSP response for the signer: validation data for the whole chain.

@@ -2,6 +2,7 @@
 //! addresses.
 
 pub mod email;
+pub mod lifted;
 
 use secrecy::SecretString;
 

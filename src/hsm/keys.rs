@@ -85,6 +85,16 @@ impl HashAlg {
         }
     }
 
+    /// A running digest of this algorithm, fed piece by piece.
+    pub fn hasher(self) -> Hasher {
+        use sha2::Digest;
+        match self {
+            HashAlg::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            HashAlg::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
+            HashAlg::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+        }
+    }
+
     /// The DER DigestInfo prefix (RFC 8017 §9.2 note 1) that precedes the digest for RSA PKCS#1 v1.5.
     pub fn digest_info_prefix(self) -> &'static [u8] {
         match self {
@@ -100,6 +110,46 @@ impl HashAlg {
                 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00,
                 0x04, 0x40,
             ],
+        }
+    }
+}
+
+/// A digest being computed: fed as the bytes come, cloned to finish it two ways (a document's digest, and the
+/// digest of the document followed by what is appended to it).
+#[derive(Debug, Clone)]
+pub enum Hasher {
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    /// Which algorithm this is.
+    pub fn alg(&self) -> HashAlg {
+        match self {
+            Hasher::Sha256(_) => HashAlg::Sha256,
+            Hasher::Sha384(_) => HashAlg::Sha384,
+            Hasher::Sha512(_) => HashAlg::Sha512,
+        }
+    }
+
+    /// Feeds `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        use sha2::Digest;
+        match self {
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha384(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// The digest of everything fed.
+    pub fn finish(self) -> Vec<u8> {
+        use sha2::Digest;
+        match self {
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Sha384(h) => h.finalize().to_vec(),
+            Hasher::Sha512(h) => h.finalize().to_vec(),
         }
     }
 }

@@ -29,7 +29,7 @@ use rand::RngCore;
 use spki::SubjectPublicKeyInfoOwned;
 use zeroize::Zeroizing;
 
-pub use keys::{HashAlg, KeySpec, SignMechanism};
+pub use keys::{HashAlg, Hasher, KeySpec, SignMechanism};
 pub use provision::{prepare_softhsm, HsmSecrets};
 
 use crate::config::Settings;

@@ -67,8 +67,9 @@ impl<'d, 'a> Increment<'d, 'a> {
         Ok(out)
     }
 
-    /// As [`Increment::finish`], with the signature dictionary first and its `/ByteRange` patched; returns the file
-    /// and where its `/Contents` string is.
+    /// The new revision alone (what follows the original), with the signature dictionary first and its
+    /// `/ByteRange` patched; returns it and where its `/Contents` string is, counted from the original's start (the
+    /// signed file is the original followed by it; the original is not copied).
     pub(crate) fn finish_signed(self, signature: SignatureDict) -> Result<(Vec<u8>, std::ops::Range<usize>), PdfError> {
         let data = self.doc.data;
         let estimate = data.len() + 2 * signature.placeholder_bytes + (1 << 20);
@@ -86,16 +87,14 @@ impl<'d, 'a> Increment<'d, 'a> {
             }
             digits += 1;
         };
-        let mut out = Vec::with_capacity(data.len() + layout.separator.len() + layout.bytes.len());
-        out.extend_from_slice(data);
-        out.extend_from_slice(layout.separator);
-        out.extend_from_slice(&layout.bytes);
-        let total = out.len();
-        let base = data.len() + layout.separator.len();
+        let mut tail = Vec::with_capacity(layout.separator.len() + layout.bytes.len());
+        tail.extend_from_slice(layout.separator);
+        tail.extend_from_slice(&layout.bytes);
+        let total = data.len() + tail.len();
         let fields = byte_range_fields(contents.start, contents.end, total, digits);
-        let at = base + byte_range_at;
-        out[at..at + fields.len()].copy_from_slice(fields.as_bytes());
-        Ok((out, contents))
+        let at = layout.separator.len() + byte_range_at;
+        tail[at..at + fields.len()].copy_from_slice(fields.as_bytes());
+        Ok((tail, contents))
     }
 
     /// Serialises the revision as it will follow `data` (and a separator): objects, cross-reference section,

@@ -483,7 +483,8 @@ fn metric(text: &str, series: &str) -> f64 {
 
 #[test]
 fn a_large_body_past_a_small_budget_gets_503_with_retry_after_and_a_small_one_passes() {
-    // 32 MiB, of which one reservation takes at most 16; bodies reserve 4× their length.
+    // 32 MiB, of which one reservation takes at most 16; bodies reserve 4× their length, a signDoc body (read as
+    // it streams, its documents decoded on the way) once.
     let app = TestApp::spawn_on(Backend::Sqlite, &[("PARAFA_MEMORY_BUDGET_MIB", "32")]);
     let addr = app.base.trim_start_matches("http://").to_owned();
     // Two clients announce large uploads to the public verification and keep sending them slowly: their
@@ -513,8 +514,8 @@ fn a_large_body_past_a_small_budget_gets_503_with_retry_after_and_a_small_one_pa
     }
     assert_eq!(available, 4.0 * 1024.0 * 1024.0, "the slow bodies hold 28 MiB of 32");
 
-    // A 2 MiB body would need 8 MiB: refused after the short wait, with Retry-After and the CSC error shape.
-    let large = vec![b' '; 2 * 1024 * 1024];
+    // A 5 MiB signDoc body needs 5 MiB: refused after the short wait, with Retry-After and the CSC error shape.
+    let large = vec![b' '; 5 * 1024 * 1024];
     let r = app
         .client
         .post(app.url("/csc/v2/signatures/signDoc"))
@@ -545,7 +546,7 @@ fn a_large_body_past_a_small_budget_gets_503_with_retry_after_and_a_small_one_pa
             .client
             .post(app.url("/csc/v2/signatures/signDoc"))
             .header("Content-Type", "application/json")
-            .body(vec![b' '; 2 * 1024 * 1024])
+            .body(vec![b' '; 5 * 1024 * 1024])
             .send()
             .unwrap();
         status = r.status().as_u16();

@@ -21,7 +21,14 @@ fn b64(d: &[u8]) -> String {
 
 /// A one-page PDF of about `size` bytes: its content stream carries comment lines as padding.
 fn pdf_of(size: usize) -> Vec<u8> {
-    let line = "% padding padding padding padding padding padding padding padding padding\n";
+    pdf_padded(
+        size,
+        "% padding padding padding padding padding padding padding padding padding\n",
+    )
+}
+
+/// As [`pdf_of`], padded with `line`.
+fn pdf_padded(size: usize, line: &str) -> Vec<u8> {
     let content = format!(
         "BT /F1 12 Tf 20 100 Td (Large) Tj ET\n{}",
         line.repeat(size / line.len())
@@ -148,4 +155,73 @@ fn sign_doc_takes_a_pdf_larger_than_its_old_fixed_body_limit_and_verification_ta
         .unwrap();
     assert_verified(&app, &signed);
     assert_eq!(app.books(&h.credential_id), (1, 1));
+}
+
+#[test]
+fn a_long_document_is_read_as_json_encoders_write_base64_and_one_that_is_not_base64_is_refused() {
+    // A document over 64 KiB of base64 is decoded as the body streams (the server never holds its base64 whole):
+    // it must read what a JSON encoder writes — either alphabet, padded or not, `\/` for `/` (PHP's default) — as
+    // the short ones are read, and refuse what is not base64 without spending anything.
+    let app = TestApp::spawn();
+    let h = app.create_holder("limits-encodings@example.com", "p256", 1);
+    let token = app.login(&h);
+    // `?`, `>` and `~` in every position of a base64 group: the standard alphabet's `+` and `/` both show.
+    let pdf = pdf_padded(300 * 1024, "% ~?> padding ~?> padding ~?> padding\n");
+    let standard = base64::engine::general_purpose::STANDARD.encode(&pdf);
+    assert!(
+        standard.contains('+') && standard.contains('/'),
+        "the test's PDF shows both alphabets' letters"
+    );
+    let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&pdf);
+    let sign_raw = |document: &str| {
+        let digest = sha2::Sha256::digest(&pdf).to_vec();
+        let (s, out) = app.csc(
+            "/csc/v2/credentials/authorize",
+            &token,
+            &json!({"credentialID": h.credential_id, "numSignatures": 1, "hashes": [b64(&digest)],
+                    "hashAlgorithmOID": SHA256, "OTP": app.fresh_totp(&h)}),
+        );
+        assert_eq!(s, 200, "{out}");
+        let body = format!(
+            r#"{{"credentialID":"{}","SAD":"{}","documents":[{{"document":"{document}","signature_format":"P","conformance_level":"Ades-B-B","signAlgo":"1.2.840.10045.4.3.2"}}]}}"#,
+            h.credential_id,
+            out["SAD"].as_str().unwrap()
+        );
+        let r = app
+            .client
+            .post(app.url("/csc/v2/signatures/signDoc"))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap())
+    };
+    for (n, document) in [url_safe, standard.replace('/', "\\/")].iter().enumerate() {
+        let (s, out) = sign_raw(document);
+        assert_eq!(s, 200, "{}", out.to_string().chars().take(500).collect::<String>());
+        let signed = base64::engine::general_purpose::STANDARD
+            .decode(out["DocumentWithSignature"][0].as_str().unwrap())
+            .unwrap();
+        assert!(
+            signed.starts_with(&pdf),
+            "the original is the signed file's first revision"
+        );
+        assert_verified(&app, &signed);
+        assert_eq!(app.books(&h.credential_id), (n as i64 + 1, n as i64 + 1));
+    }
+    let broken = format!("{}*{}", &standard[..100_000], &standard[100_001..]);
+    let mixed = format!("{}-{}", &standard[..100_000], &standard[100_001..]);
+    for document in [broken, mixed] {
+        let (s, out) = sign_raw(&document);
+        assert_eq!(s, 400, "{out}");
+        assert_eq!(out["error"], "invalid_request");
+        assert_eq!(out["error_description"], "Invalid Base64 document");
+    }
+    assert_eq!(
+        app.books(&h.credential_id),
+        (2, 2),
+        "nothing spent for what was refused"
+    );
 }
