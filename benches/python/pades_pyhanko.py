@@ -150,11 +150,12 @@ def worker(module, token, pin):
         signer = signer_of[label]
         stamper = None
         if cmd.get("tsa"):
-            # One timestamper per URL, kept: pyHanko caches its size estimate (a real timestamp) in it.
-            # POST /tsa is paid: the timestamper authenticates with HTTP Basic (the bench account's e-mail and
-            # password), as pyHanko's HTTPTimeStamper does for any TSA that asks.
-            auth = tuple(cmd["tsa_auth"]) if cmd.get("tsa_auth") else None
-            stamper = stampers.setdefault(cmd["tsa"], HTTPTimeStamper(cmd["tsa"], auth=auth))
+            # One timestamper per URL and token, kept: pyHanko caches its size estimate (a real timestamp) in it.
+            # POST /tsa is paid: the timestamper sends the bench account's CSC bearer token (HTTPTimeStamper's
+            # extra headers), fresh for each round.
+            bearer = cmd.get("tsa_bearer")
+            headers = {"Authorization": "Bearer " + bearer} if bearer else None
+            stamper = stampers.setdefault((cmd["tsa"], bearer), HTTPTimeStamper(cmd["tsa"], headers=headers))
         with open(cmd["pdf"], "rb") as f:
             data = f.read()
         first = sign_once(data, signer, stamper)

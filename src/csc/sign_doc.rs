@@ -502,12 +502,13 @@ impl Iterator for Piece {
                 let end = (*at + ENCODE_CHUNK).min(len);
                 let [head, tail] = out.parts();
                 let n = head.len();
+                let simd = base64_simd::STANDARD;
                 let encoded = if end <= n {
-                    b64(&head[*at..end])
+                    simd.encode_to_string(&head[*at..end])
                 } else if *at >= n {
-                    b64(&tail[*at - n..end - n])
+                    simd.encode_to_string(&tail[*at - n..end - n])
                 } else {
-                    b64(&[&head[*at..], &tail[..end - n]].concat())
+                    simd.encode_to_string([&head[*at..], &tail[..end - n]].concat())
                 };
                 *at = end;
                 Some(Ok(web::Bytes::from(encoded)))
