@@ -1,7 +1,8 @@
-//! Helpers of the `signhash`, `documents` and `flood` load benchmarks: the real `parafa serve` as a child process on a
-//! temporary data directory (and optionally a fresh PostgreSQL database), the server's clock moved through its clock
-//! file, holders created with the CLI, a small async CSC client, SAD authorisation and a timed signHash load, the raw
-//! token rate, DER requests for the TSA and the OCSP responder, latency statistics and CPU accounting from `/proc`.
+//! Helpers of the `signhash`, `documents`, `flood` and `books` load benchmarks: the real `parafa serve` as a child
+//! process on a temporary data directory (and optionally a fresh PostgreSQL database), the server's clock moved
+//! through its clock file, holders created with the CLI, a small async CSC client, SAD authorisation and a timed
+//! signHash load, the raw token rate, DER requests for the TSA and the OCSP responder, latency statistics and CPU
+//! accounting from `/proc`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -221,6 +222,25 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Runs the `parafa` CLI with `args` against this server's data and configuration; its output.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.command()
+            .env("PARAFA_LOG", "error")
+            .args(args)
+            .output()
+            .expect("run the parafa CLI")
+    }
+
+    /// The database URL the server and the CLI use: the `PARAFA_DATABASE_URL` given, else the SQLite file in the
+    /// data directory (as `Settings::database_url` makes it).
+    pub fn database_url(&self) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "PARAFA_DATABASE_URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("parafa.db").display()))
     }
 
     /// `parafa admin holder create …` against this server's data; 2FA on, package 3 (600 transactions).
