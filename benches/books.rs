@@ -4,7 +4,7 @@
 //!
 //! 1. starts the real server on an empty database, creates the measured P-256 holders with the CLI (as the
 //!    `signhash` bench does), authorises SADs of 100 hashes with real TOTP codes, and measures single-hash
-//!    `signatures/signHash` at concurrency 64 for a few seconds;
+//!    `signatures/signHash` at concurrency 64 for a few seconds (see rounds below);
 //! 2. stops the server and seeds the same database, directly in SQL, with the books of a grown deployment:
 //!    holders (users, TOTP pairings, certificates, credentials, quotas, each row a copy of a measured holder's with
 //!    its own ids), ledger rows (`signatures`, spread evenly over those holders and over the two years before now,
@@ -31,11 +31,12 @@
 //!
 //! Knobs (all optional): `PARAFA_BENCH_SECS` (timed seconds per round, default 3), `PARAFA_BENCH_ROUNDS` (rounds per
 //! measurement, default 2), `PARAFA_BENCH_HOLDERS` (measured holders, default 64; each has 600 transactions, which
-//! must cover every round), `PARAFA_BENCH_SIGNATURES` (signatures authorised per round, default 8 000), `PARAFA_BENCH_BOOKS_HOLDERS` (seeded holders, default 100 000),
-//! `PARAFA_BENCH_BOOKS_LEDGER` (seeded ledger rows, default 10 000 000), `PARAFA_BENCH_BOOKS_AUDIT` (seeded audit
-//! rows, default 1 000 000), `PARAFA_BENCH_BOOKS_VERIFY` (`sqlite`, the default, `all` or `none`: where `parafa
-//! admin audit verify` is timed), `PARAFA_BENCH_TMPDIR` (where the data directory goes; the seeded SQLite file
-//! takes about 5 GB) and `PARAFA_BENCH_SERVER_ENV` (extra `PARAFA_*=value` settings for the server).
+//! must cover every round), `PARAFA_BENCH_SIGNATURES` (signatures authorised per round, default 8 000),
+//! `PARAFA_BENCH_BOOKS_HOLDERS` (seeded holders, default 100 000), `PARAFA_BENCH_BOOKS_LEDGER` (seeded ledger rows,
+//! default 10 000 000), `PARAFA_BENCH_BOOKS_AUDIT` (seeded audit rows, default 1 000 000), `PARAFA_BENCH_BOOKS_VERIFY`
+//! (`sqlite`, the default, `all` or `none`: where `parafa admin audit verify` is timed), `PARAFA_BENCH_TMPDIR` (where
+//! the data directory goes; the seeded SQLite file takes about 5 GB) and `PARAFA_BENCH_SERVER_ENV` (extra
+//! `PARAFA_*=value` settings for the server). With the defaults a run takes about 7 minutes once built.
 
 mod common;
 
@@ -47,8 +48,8 @@ use parafa::db::audit::AuditRow;
 use sqlx::{Connection, Row};
 
 use common::{
-    authorise, login_all, note, on_tmpfs, real_now, sign_load, Csc, FreshPostgres, Holder, Server,
-    SignLoad, SETUP_CONCURRENCY,
+    authorise, login_all, note, on_tmpfs, real_now, sign_load, Csc, FreshPostgres, Holder, Server, SignLoad,
+    SETUP_CONCURRENCY,
 };
 
 /// The measured key type: P-256, so that the server, not the token, is the limit.
@@ -309,7 +310,9 @@ fn run(rt: &tokio::runtime::Runtime, pg: Option<FreshPostgres>, params: &Params,
     });
 
     let verify = (params.verify == "all" || params.verify == db).then(|| {
-        note(format!("{db}: timing `parafa admin audit verify` over the seeded chain"));
+        note(format!(
+            "{db}: timing `parafa admin audit verify` over the seeded chain"
+        ));
         let t = Instant::now();
         let out = server.cli(&["admin", "audit", "verify"]);
         let secs = t.elapsed().as_secs_f64();
@@ -357,7 +360,13 @@ async fn measure(
     Phase { rounds }
 }
 
-async fn measure_round(csc: &Csc, server: &mut Server, holders: &mut [Holder], params: &Params, what: &str) -> SignLoad {
+async fn measure_round(
+    csc: &Csc,
+    server: &mut Server,
+    holders: &mut [Holder],
+    params: &Params,
+    what: &str,
+) -> SignLoad {
     let sads = authorise(csc, server, holders, params.signatures, SAD_SIZE).await;
     let load = sign_load(csc, holders, &sads, SIGN_ALGO, CONCURRENCY, params.secs).await;
     note(format!(
@@ -365,7 +374,11 @@ async fn measure_round(csc: &Csc, server: &mut Server, holders: &mut [Holder], p
         load.rate(),
         load.latencies.len(),
         load.secs,
-        if load.exhausted { ", all that was authorised" } else { "" },
+        if load.exhausted {
+            ", all that was authorised"
+        } else {
+            ""
+        },
         load.p(50.0),
         load.p(99.0),
         load.errors
@@ -457,7 +470,10 @@ async fn seed(conn: &mut sqlx::AnyConnection, d: Dialect, params: &Params, templ
             }
         }
         Dialect::Postgres => {
-            if let Err(e) = sqlx::query("SET session_replication_role = replica").execute(&mut *conn).await {
+            if let Err(e) = sqlx::query("SET session_replication_role = replica")
+                .execute(&mut *conn)
+                .await
+            {
                 note(format!("postgres: foreign-key triggers stay on while seeding ({e})"));
             }
         }
@@ -627,8 +643,7 @@ async fn seed_audit(conn: &mut sqlx::AnyConnection, d: Dialect, params: &Params)
         .await
         .expect("audit head");
     let (head_seq, mut prev): (i64, String) = (r.try_get("seq").expect("seq"), r.try_get("hash").expect("hash"));
-    let details =
-        serde_json::json!({ "signatures": 1, "sign_algo": SIGN_ALGO, "hash_algo": HASH_ALGO }).to_string();
+    let details = serde_json::json!({ "signatures": 1, "sign_algo": SIGN_ALGO, "hash_algo": HASH_ALGO }).to_string();
     let mut i = 0;
     while i < total {
         let end = (i + chunk as i64).min(total);
@@ -733,10 +748,12 @@ async fn hot_queries(conn: &mut sqlx::AnyConnection, d: Dialect, holders: &[Hold
     let (a, b) = (&holders[0], &holders[1 % holders.len()]);
     let token = parafa::auth::tokens::hash(&a.access_token);
     let token_b = parafa::auth::tokens::hash(&b.access_token);
-    let r = sqlx::query("SELECT h.sad_hash, h.digest, s.user_id FROM sad_hashes h JOIN sads s ON s.sad_hash = h.sad_hash LIMIT 1")
-        .fetch_one(&mut *conn)
-        .await
-        .expect("a SAD of the measurement");
+    let r = sqlx::query(
+        "SELECT h.sad_hash, h.digest, s.user_id FROM sad_hashes h JOIN sads s ON s.sad_hash = h.sad_hash LIMIT 1",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .expect("a SAD of the measurement");
     let (sad, digest, user): (String, String, String) = (
         r.try_get("sad_hash").expect("sad_hash"),
         r.try_get("digest").expect("digest"),
@@ -1070,7 +1087,11 @@ fn report(results: &[DbResult], params: &Params) {
             r.db,
             r.plans.len(),
             scanned.len(),
-            if scanned.is_empty() { "none".to_owned() } else { scanned.join(",") }
+            if scanned.is_empty() {
+                "none".to_owned()
+            } else {
+                scanned.join(",")
+            }
         );
         if let Some((secs, text, ok)) = &r.verify {
             let rows = text
