@@ -42,14 +42,13 @@ mod common;
 
 use std::time::Instant;
 
-use futures_util::stream::{self, StreamExt};
 use parafa::config::cores;
 use parafa::db::audit::AuditRow;
 use sqlx::{Connection, Row};
 
 use common::{
-    authorise, login_all, note, on_tmpfs, real_now, sign_load, Csc, FreshPostgres, Holder, Server, SignLoad,
-    SETUP_CONCURRENCY,
+    authorise, check_books, login_all, note, on_tmpfs, real_now, renew_tokens, sign_load, Csc, FreshPostgres, Holder,
+    Server, SignLoad,
 };
 
 /// The measured key type: P-256, so that the server, not the token, is the limit.
@@ -323,7 +322,8 @@ fn run(rt: &tokio::runtime::Runtime, pg: Option<FreshPostgres>, params: &Params,
 
     server.start();
     let csc = Csc::new(&server.base);
-    rt.block_on(renew_tokens(&csc, &server, &mut holders));
+    // Seeding takes minutes of real time.
+    rt.block_on(renew_tokens(&csc, &server, &mut holders, TOKEN_LIFE_SECS));
     let seeded = rt.block_on(measure(&csc, &mut server, &mut holders, params, db, "seeded"));
     let (books_exact, books_wrong) = check_books(&server, &holders);
     note(format!(
@@ -387,48 +387,6 @@ async fn measure_round(
         note(format!("{what}: first error: HTTP {status}: {body}"));
     }
     load
-}
-
-/// Renews, with the refresh token, access tokens with less than [`TOKEN_LIFE_SECS`] server seconds left (seeding
-/// takes minutes of real time).
-async fn renew_tokens(csc: &Csc, server: &Server, holders: &mut [Holder]) {
-    let now = server.clock.now();
-    if holders.iter().all(|h| h.token_expires - now >= TOKEN_LIFE_SECS) {
-        return;
-    }
-    note(format!(
-        "renewing {} access tokens with their refresh tokens",
-        holders.len()
-    ));
-    let tokens: Vec<_> = stream::iter(holders.iter())
-        .map(|h| csc.refresh(&h.refresh_token))
-        .buffered(SETUP_CONCURRENCY)
-        .collect()
-        .await;
-    for (h, t) in holders.iter_mut().zip(tokens) {
-        let (access, life) = t.unwrap_or_else(|e| panic!("token refresh of {} failed: {e:?}", h.email));
-        h.access_token = access;
-        h.token_expires = now + life;
-    }
-}
-
-/// Every measured holder's books against what this client got: debits = recorded signatures = signatures
-/// returned.
-fn check_books(server: &Server, holders: &[Holder]) -> (usize, Vec<String>) {
-    let mut exact = 0;
-    let mut wrong = Vec::new();
-    for h in holders {
-        let (debited, recorded) = server.books(&h.credential_id);
-        if debited == h.used && recorded == h.used {
-            exact += 1;
-        } else {
-            wrong.push(format!(
-                "{}: got {} signatures, {debited} debited, {recorded} recorded",
-                h.email, h.used
-            ));
-        }
-    }
-    (exact, wrong)
 }
 
 async fn exec(conn: &mut sqlx::AnyConnection, sql: &str) {

@@ -712,6 +712,49 @@ pub async fn login_all(csc: &Csc, server: &mut Server, holders: &mut [Holder]) {
     }
 }
 
+/// Renews, with the refresh token, access tokens that have less than `min_life` server seconds left (the server's
+/// clock moves 30 s per TOTP step, and real time passes too).
+pub async fn renew_tokens(csc: &Csc, server: &Server, holders: &mut [Holder], min_life: i64) {
+    use futures_util::stream::{self, StreamExt};
+    let now = server.clock.now();
+    if holders.iter().all(|h| h.token_expires - now >= min_life) {
+        return;
+    }
+    note(format!(
+        "renewing {} access tokens with their refresh tokens",
+        holders.len()
+    ));
+    let tokens: Vec<_> = stream::iter(holders.iter())
+        .map(|h| csc.refresh(&h.refresh_token))
+        .buffered(SETUP_CONCURRENCY)
+        .collect()
+        .await;
+    for (h, t) in holders.iter_mut().zip(tokens) {
+        let (access, life) = t.unwrap_or_else(|e| panic!("token refresh of {} failed: {e:?}", h.email));
+        h.access_token = access;
+        h.token_expires = now + life;
+    }
+}
+
+/// Every holder's books against what this client got: debits = recorded signatures = signatures returned (each
+/// signature is one transaction; authorising debits nothing). Returns the exact holders and the wrong ones.
+pub fn check_books<'a>(server: &Server, holders: impl IntoIterator<Item = &'a Holder>) -> (usize, Vec<String>) {
+    let mut exact = 0;
+    let mut wrong = Vec::new();
+    for h in holders {
+        let (debited, recorded) = server.books(&h.credential_id);
+        if debited == h.used && recorded == h.used {
+            exact += 1;
+        } else {
+            wrong.push(format!(
+                "{}: got {} signatures, {debited} debited, {recorded} recorded",
+                h.email, h.used
+            ));
+        }
+    }
+    (exact, wrong)
+}
+
 /// Who may authorise next in a timed cell: a holder not busy, with `cost` transactions left, that has not used the
 /// current TOTP step yet. When every holder with quota has had the current step, the server's clock moves to the
 /// next one (a holder still busy with the previous step's code is within the server's one-step tolerance, and the
