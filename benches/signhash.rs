@@ -28,14 +28,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
 use parafa::config::{cores, Settings};
 use parafa::hsm::{prepare_softhsm, HashAlg, Hsm, SignMechanism};
 use tokio::sync::Notify;
 
 use common::{
-    authorise, cpu_secs, cpu_split, login_all, metric, note, on_tmpfs, percentile_ms, random_hashes, raw_sign_rate,
-    sign_load, CallError, Csc, FreshPostgres, Holder, Pick, Schedule, Server, SignLoad, SETUP_CONCURRENCY,
+    authorise, check_books, cpu_secs, cpu_split, login_all, metric, note, on_tmpfs, percentile_ms, random_hashes,
+    raw_sign_rate, renew_tokens, sign_load, CallError, Csc, FreshPostgres, Holder, Pick, Schedule, Server, SignLoad,
 };
 
 /// The key types measured: CLI name, CSC `signAlgo`, token mechanism.
@@ -363,7 +362,7 @@ async fn http_phase(
         ));
         pairs.push(cell);
     }
-    let (books_exact, books_wrong) = check_books(server, holders);
+    let (books_exact, books_wrong) = check_books(server, holders.iter().flatten());
     note(format!(
         "{db} books: {books_exact} holders exact, {} wrong",
         books_wrong.len()
@@ -377,52 +376,10 @@ async fn http_phase(
     }
 }
 
-/// Every holder's books against what this client got: debits = recorded signatures = signatures returned (each
-/// signature is one transaction; authorising debits nothing). Returns the exact holders and the wrong ones.
-fn check_books(server: &Server, holders: &[Vec<Holder>]) -> (usize, Vec<String>) {
-    let mut exact = 0;
-    let mut wrong = Vec::new();
-    for h in holders.iter().flatten() {
-        let (debited, recorded) = server.books(&h.credential_id);
-        if debited == h.used && recorded == h.used {
-            exact += 1;
-        } else {
-            wrong.push(format!(
-                "{}: got {} signatures, {debited} debited, {recorded} recorded",
-                h.email, h.used
-            ));
-        }
-    }
-    (exact, wrong)
-}
-
 /// Logs every holder of every group in, a fresh TOTP step per group (login asks for it: the holders have 2FA on).
 async fn login_all_groups(csc: &Csc, server: &mut Server, holders: &mut [Vec<Holder>]) {
     for group in holders.iter_mut() {
         login_all(csc, server, group).await;
-    }
-}
-
-/// Renews, with the refresh token, access tokens that have less than `min_life` server seconds left (the server's
-/// clock moves 30 s per TOTP step).
-async fn renew_tokens(csc: &Csc, server: &Server, holders: &mut [Holder], min_life: i64) {
-    let now = server.clock.now();
-    if holders.iter().all(|h| h.token_expires - now >= min_life) {
-        return;
-    }
-    note(format!(
-        "renewing {} access tokens with their refresh tokens",
-        holders.len()
-    ));
-    let tokens: Vec<_> = stream::iter(holders.iter())
-        .map(|h| csc.refresh(&h.refresh_token))
-        .buffered(SETUP_CONCURRENCY)
-        .collect()
-        .await;
-    for (h, t) in holders.iter_mut().zip(tokens) {
-        let (access, life) = t.unwrap_or_else(|e| panic!("token refresh of {} failed: {e:?}", h.email));
-        h.access_token = access;
-        h.token_expires = now + life;
     }
 }
 

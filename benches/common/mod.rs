@@ -1,7 +1,8 @@
-//! Helpers of the `signhash`, `documents` and `flood` load benchmarks: the real `parafa serve` as a child process on a
-//! temporary data directory (and optionally a fresh PostgreSQL database), the server's clock moved through its clock
-//! file, holders created with the CLI, a small async CSC client, SAD authorisation and a timed signHash load, the raw
-//! token rate, DER requests for the TSA and the OCSP responder, latency statistics and CPU accounting from `/proc`.
+//! Helpers of the `signhash`, `documents`, `flood` and `books` load benchmarks: the real `parafa serve` as a child
+//! process on a temporary data directory (and optionally a fresh PostgreSQL database), the server's clock moved
+//! through its clock file, holders created with the CLI, a small async CSC client, SAD authorisation and a timed
+//! signHash load, the raw token rate, DER requests for the TSA and the OCSP responder, latency statistics and CPU
+//! accounting from `/proc`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -221,6 +222,25 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Runs the `parafa` CLI with `args` against this server's data and configuration; its output.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.command()
+            .env("PARAFA_LOG", "error")
+            .args(args)
+            .output()
+            .expect("run the parafa CLI")
+    }
+
+    /// The database URL the server and the CLI use: the `PARAFA_DATABASE_URL` given, else the SQLite file in the
+    /// data directory (as `Settings::database_url` makes it).
+    pub fn database_url(&self) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "PARAFA_DATABASE_URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("parafa.db").display()))
     }
 
     /// `parafa admin holder create …` against this server's data; 2FA on, package 3 (600 transactions).
@@ -690,6 +710,49 @@ pub async fn login_all(csc: &Csc, server: &mut Server, holders: &mut [Holder]) {
         h.token_expires = now + life;
         h.last_step = step;
     }
+}
+
+/// Renews, with the refresh token, access tokens that have less than `min_life` server seconds left (the server's
+/// clock moves 30 s per TOTP step, and real time passes too).
+pub async fn renew_tokens(csc: &Csc, server: &Server, holders: &mut [Holder], min_life: i64) {
+    use futures_util::stream::{self, StreamExt};
+    let now = server.clock.now();
+    if holders.iter().all(|h| h.token_expires - now >= min_life) {
+        return;
+    }
+    note(format!(
+        "renewing {} access tokens with their refresh tokens",
+        holders.len()
+    ));
+    let tokens: Vec<_> = stream::iter(holders.iter())
+        .map(|h| csc.refresh(&h.refresh_token))
+        .buffered(SETUP_CONCURRENCY)
+        .collect()
+        .await;
+    for (h, t) in holders.iter_mut().zip(tokens) {
+        let (access, life) = t.unwrap_or_else(|e| panic!("token refresh of {} failed: {e:?}", h.email));
+        h.access_token = access;
+        h.token_expires = now + life;
+    }
+}
+
+/// Every holder's books against what this client got: debits = recorded signatures = signatures returned (each
+/// signature is one transaction; authorising debits nothing). Returns the exact holders and the wrong ones.
+pub fn check_books<'a>(server: &Server, holders: impl IntoIterator<Item = &'a Holder>) -> (usize, Vec<String>) {
+    let mut exact = 0;
+    let mut wrong = Vec::new();
+    for h in holders {
+        let (debited, recorded) = server.books(&h.credential_id);
+        if debited == h.used && recorded == h.used {
+            exact += 1;
+        } else {
+            wrong.push(format!(
+                "{}: got {} signatures, {debited} debited, {recorded} recorded",
+                h.email, h.used
+            ));
+        }
+    }
+    (exact, wrong)
 }
 
 /// Who may authorise next in a timed cell: a holder not busy, with `cost` transactions left, that has not used the
