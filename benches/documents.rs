@@ -173,6 +173,12 @@ impl Params {
         if !server_env.iter().any(|(k, _)| k == "PARAFA_TSA_ANONYMOUS_PER_MINUTE") {
             server_env.push(("PARAFA_TSA_ANONYMOUS_PER_MINUTE".into(), "1000000".into()));
         }
+        // Eight 50 MB PDFs in flight: the default memory budget (512 MiB) reserves for one such PDF's parse 8× its
+        // size, capped at half the budget, so it would sign them one at a time and refuse the rest after its 2 s
+        // wait (503). A server meant for such files is given the memory (it uses far less: see the memory case).
+        if !server_env.iter().any(|(k, _)| k == "PARAFA_MEMORY_BUDGET_MIB") {
+            server_env.push(("PARAFA_MEMORY_BUDGET_MIB".into(), "4096".into()));
+        }
         let concurrency = (num("PARAFA_BENCH_CONCURRENCY", 8.0) as usize).max(1);
         Params {
             secs: num("PARAFA_BENCH_SECS", 3.0),
@@ -314,11 +320,10 @@ fn main() {
     let module = settings.hsm.module.clone();
     server.start();
     let token = PyToken::create(work.path(), &module);
-    let mut workers: Vec<PyWorker> = (0..params.procs.max(1)).map(|_| PyWorker::start(&token)).collect();
     note(format!(
-        "pyHanko: token {PYHANKO_TOKEN} in {}, {} worker processes",
+        "pyHanko: token {PYHANKO_TOKEN} in {}, {} worker processes, fresh for each case",
         token.dir.display(),
-        workers.len()
+        params.procs.max(1)
     ));
 
     let root = work.path().join("parafa-root.der");
@@ -398,6 +403,9 @@ fn main() {
                 });
                 let tsa = (level == Level::BT).then_some(tsa_url.as_str());
                 let sample = work.path().join(format!("{name}-pyhanko.pdf"));
+                // Fresh pyHanko processes for each case: a process that signed one case (its signers and
+                // timestampers kept) was seen to take seconds per signature in the next B-T case.
+                let mut workers = PyWorker::start_all(&token, params.procs.max(1));
                 let n = workers.len();
                 // Rounds alternate Parafa and pyHanko, and the best round of each counts: a burst of other work
                 // on the machine then weighs on neither side alone.
@@ -450,6 +458,9 @@ fn main() {
                     pyhanko = Some(pyhanko.map_or(py, |b| if py.rate > b.rate { py } else { b }));
                     pyhanko_1 = Some(pyhanko_1.map_or(py1, |b| if py1.rate > b.rate { py1 } else { b }));
                 }
+                for w in workers {
+                    w.stop();
+                }
                 let (Some(parafa), Some(pyhanko), Some(pyhanko_1)) = (parafa, pyhanko, pyhanko_1) else {
                     unreachable!("at least one round");
                 };
@@ -473,9 +484,6 @@ fn main() {
                 });
             }
         }
-    }
-    for w in workers {
-        w.stop();
     }
     drop(server);
     report(&cases, &params);
@@ -1019,6 +1027,27 @@ struct PyWorker {
 }
 
 impl PyWorker {
+    /// `n` workers, each with its session on the token open; one that failed to open it is started again.
+    fn start_all(token: &PyToken, n: usize) -> Vec<PyWorker> {
+        let mut workers: Vec<PyWorker> = (0..n).map(|_| PyWorker::start(token)).collect();
+        for w in &mut workers {
+            for attempt in 0.. {
+                let mut line = String::new();
+                let _ = w.stdout.read_line(&mut line);
+                if line.contains("started") {
+                    break;
+                }
+                assert!(
+                    attempt < 3,
+                    "a pyHanko worker could not open its token (see its stderr above)"
+                );
+                let _ = w.child.wait();
+                *w = PyWorker::start(token);
+            }
+        }
+        workers
+    }
+
     fn start(token: &PyToken) -> PyWorker {
         let mut child = token
             .command(python().to_str().expect("utf-8 path"))

@@ -128,8 +128,10 @@ def worker(module, token, pin):
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
     session = open_session(module, token, pin)
+    # The bench waits for this line: a process that could not open the token (seen when eight start at once) is
+    # started again.
+    print(json.dumps({"started": True}), flush=True)
     signer_of = {}
-    stampers = {}
     meta = signers.PdfSignatureMetadata(field_name="Signature1", subfilter=SigSeedSubFilter.PADES,
                                         md_algorithm="sha256")
 
@@ -150,12 +152,14 @@ def worker(module, token, pin):
         signer = signer_of[label]
         stamper = None
         if cmd.get("tsa"):
-            # One timestamper per URL and token, kept: pyHanko caches its size estimate (a real timestamp) in it.
-            # POST /tsa is paid: the timestamper sends the bench account's CSC bearer token (HTTPTimeStamper's
-            # extra headers), fresh for each round.
+            # A timestamper for each measurement (its untimed first signature makes pyHanko's size estimate, a real
+            # timestamp): one kept from an earlier measurement held pooled connections the server had closed as
+            # idle meanwhile, and each request on one waited out the 5 s timeout. POST /tsa is paid: the
+            # timestamper sends the bench account's CSC bearer token (HTTPTimeStamper's extra headers), fresh for
+            # each round.
             bearer = cmd.get("tsa_bearer")
             headers = {"Authorization": "Bearer " + bearer} if bearer else None
-            stamper = stampers.setdefault((cmd["tsa"], bearer), HTTPTimeStamper(cmd["tsa"], headers=headers))
+            stamper = HTTPTimeStamper(cmd["tsa"], headers=headers)
         with open(cmd["pdf"], "rb") as f:
             data = f.read()
         first = sign_once(data, signer, stamper)

@@ -293,11 +293,12 @@ async fn sign_doc(
     state: web::Data<AppState>,
     version: web::Data<Version>,
     bearer: Bearer,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     // The documents are decoded as the body arrives, never held as base64 beside themselves.
     let limit = state.settings.documents.max_sign_doc_body_bytes();
-    let mut lifted = sign_doc::read_body(payload, limit).await?;
+    let mut lifted = sign_doc::read_body(&req, payload, limit).await?;
     let mut request: sign_doc::SignDocRequest = body(&lifted.skeleton)?;
     lifted.skeleton = Vec::new();
     request.sad = sad_or_bearer(request.sad, &bearer);

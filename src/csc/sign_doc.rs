@@ -449,8 +449,18 @@ fn answer(jobs: &[Job], signed: Vec<Output>) -> SignDocResponse {
 
 /// Reads a `signDoc` body as it arrives, at most `limit` bytes (else 413): the documents are decoded from base64
 /// and hashed on the way ([`crate::encoding::lifted`]), so that no document is held twice.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Lifted, ApiError> {
-    let mut lifter = Lifter::new();
+pub async fn read_body(
+    req: &actix_web::HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Lifted, ApiError> {
+    let announced = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n <= limit);
+    let mut lifter = announced.map_or_else(Lifter::new, Lifter::announced);
     let mut read = 0usize;
     while let Some(chunk) = payload.next().await {
         let chunk =

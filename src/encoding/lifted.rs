@@ -74,6 +74,9 @@ pub struct Lifter {
     skeleton: Vec<u8>,
     state: State,
     blobs: Vec<Option<Result<Blob, ()>>>,
+    /// The body's announced length, if any: the first lifted string's room is reserved from it at once, so that
+    /// the decoded document is not moved as it grows.
+    announced: Option<usize>,
 }
 
 impl Default for Lifter {
@@ -88,6 +91,15 @@ impl Lifter {
             skeleton: Vec::new(),
             state: State::Outside,
             blobs: Vec::new(),
+            announced: None,
+        }
+    }
+
+    /// A lifter for a body that announced its length (`Content-Length`).
+    pub fn announced(len: usize) -> Lifter {
+        Lifter {
+            announced: Some(len),
+            ..Lifter::new()
         }
     }
 
@@ -177,6 +189,10 @@ impl Lifter {
     /// Turns the short string that began at `start` of the skeleton (no escape pending) into a lifted one.
     fn lift(&mut self, start: usize) {
         let mut decoder = Decoder::new();
+        if let Some(len) = self.announced.take() {
+            // What the rest of the body can decode to, at most.
+            decoder.out.reserve(len.saturating_sub(start) / 4 * 3);
+        }
         let text = self.skeleton.split_off(start);
         let mut rest = &text[..];
         while let Some(at) = memchr::memchr(b'\\', rest) {
@@ -354,7 +370,12 @@ mod tests {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
     fn read_in(body: &[u8], chunk: usize) -> Lifted {
-        let mut lifter = Lifter::new();
+        // Odd chunk sizes read a body that announced its length, the others one that did not.
+        let mut lifter = if chunk % 2 == 1 {
+            Lifter::announced(body.len())
+        } else {
+            Lifter::new()
+        };
         for part in body.chunks(chunk) {
             lifter.push(part);
         }
