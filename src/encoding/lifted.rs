@@ -330,7 +330,7 @@ impl Decoder {
         let before = self.out.len();
         let url_safe = self.url_safe == Some(true);
         // Whole quanta (all but an unpadded end) with SIMD; the few characters of an unpadded end as any base64.
-        let decoded = if quanta.len() % 4 == 0 {
+        let decoded = if quanta.len().is_multiple_of(4) {
             let simd = if url_safe {
                 base64_simd::URL_SAFE
             } else {
