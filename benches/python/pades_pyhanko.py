@@ -144,25 +144,34 @@ def worker(module, token, pin):
     for line in sys.stdin:
         cmd = json.loads(line)
         label = cmd["key"]
+        # SoftHSM2 2.6 has no CKM_ECDSA_SHA256: for an EC key pyHanko hashes and asks for raw ECDSA (its documented
+        # option for such tokens, `--raw-mechanism` on its command line).
+        raw = label.startswith("p256") or label.startswith("ec")
+
+        def new_signer():
+            return PKCS11Signer(session, key_label=label, cert_label=label, use_raw_mechanism=raw)
+
         if label not in signer_of:
-            # SoftHSM2 2.6 has no CKM_ECDSA_SHA256: for an EC key pyHanko hashes and asks for raw ECDSA (its
-            # documented option for such tokens, `--raw-mechanism` on its command line).
-            signer_of[label] = PKCS11Signer(session, key_label=label, cert_label=label,
-                                            use_raw_mechanism=label.startswith("p256") or label.startswith("ec"))
-        signer = signer_of[label]
+            signer_of[label] = new_signer()
         stamper = None
         if cmd.get("tsa"):
             # A timestamper for each measurement (its untimed first signature makes pyHanko's size estimate, a real
-            # timestamp): one kept from an earlier measurement held pooled connections the server had closed as
-            # idle meanwhile, and each request on one waited out the 5 s timeout. POST /tsa is paid: the
-            # timestamper sends the bench account's CSC bearer token (HTTPTimeStamper's extra headers), fresh for
-            # each round.
+            # timestamp). POST /tsa is paid: the timestamper sends the bench account's CSC bearer token
+            # (HTTPTimeStamper's extra headers), fresh for each round.
             bearer = cmd.get("tsa_bearer")
             headers = {"Authorization": "Bearer " + bearer} if bearer else None
             stamper = HTTPTimeStamper(cmd["tsa"], headers=headers)
+        # A raw-mechanism signer reused for timestamped signatures builds deeper ASN.1 at each one (py-spy: its size
+        # estimate dumping ever more nested SETs; seconds per signature after a few dozen): those get a fresh
+        # signer each time, as a user signing one file after another would.
+        fresh = raw and stamper is not None
+
+        def signer():
+            return new_signer() if fresh else signer_of[label]
+
         with open(cmd["pdf"], "rb") as f:
             data = f.read()
-        first = sign_once(data, signer, stamper)
+        first = sign_once(data, signer(), stamper)
         if cmd.get("out"):
             with open(cmd["out"], "wb") as f:
                 f.write(first)
@@ -173,7 +182,7 @@ def worker(module, token, pin):
         start = time.perf_counter()
         deadline = start + float(cmd["secs"])
         while time.perf_counter() < deadline:
-            sign_once(data, signer, stamper)
+            sign_once(data, signer(), stamper)
             count += 1
         print(json.dumps({"count": count, "secs": time.perf_counter() - start}), flush=True)
 
