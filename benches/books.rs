@@ -882,7 +882,7 @@ async fn hot_queries(conn: &mut sqlx::AnyConnection, d: Dialect, holders: &[Hold
         (
             "sealer_unsealed",
             "SELECT id, at, actor, action, target, outcome, client, details, seq, prev_hash, hash
-             FROM audit_events WHERE seq IS NULL ORDER BY at, id LIMIT 500"
+             FROM audit_events WHERE hash IS NULL ORDER BY at, id LIMIT 500"
                 .to_owned(),
         ),
         (

@@ -97,15 +97,21 @@ pub async fn head(db: &Db) -> Result<(i64, String), DbError> {
     Ok((r.try_get("seq")?, r.try_get("hash")?))
 }
 
-/// Up to `limit` unsealed rows in the order they will be chained.
+/// Up to `limit` unsealed rows in the order they will be chained. An unsealed row has neither `seq` nor `hash`
+/// ([`seal`] writes both); the query asks for `hash IS NULL`, which only the partial index `audit_events_unsealed`
+/// answers, already in chain order (asked as `seq IS NULL`, SQLite chose the `UNIQUE (seq)` index and sorted every
+/// unsealed row for each page).
 pub async fn unsealed(db: &Db, limit: i64) -> Result<Vec<AuditRow>, DbError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY at, id LIMIT $1"
-    ))
+    let rows = sqlx::query(&unsealed_sql())
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// The query of [`unsealed`], its limit bound as `$1` (public so that a test can ask each database for its plan).
+pub fn unsealed_sql() -> String {
+    format!("SELECT {COLUMNS} FROM audit_events WHERE hash IS NULL ORDER BY at, id LIMIT $1")
 }
 
 /// Sealed rows with `seq > after`, in chain order, at most `limit`.
@@ -122,7 +128,7 @@ pub async fn sealed_after(db: &Db, after: i64, limit: i64) -> Result<Vec<AuditRo
 
 /// Number of rows not yet sealed.
 pub async fn unsealed_count(db: &Db) -> Result<i64, DbError> {
-    let r = sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE seq IS NULL")
+    let r = sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE hash IS NULL")
         .fetch_one(db.pool())
         .await?;
     Ok(r.try_get("n")?)

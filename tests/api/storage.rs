@@ -19,6 +19,7 @@ use parafa::db::credentials::{self, CertificateRow, CertificateStatus, Credentia
 use parafa::db::users::{self, Role, TwoFactorSetting, User, UserStatus};
 use parafa::db::{Db, DbError};
 use sqlx::error::ErrorKind;
+use sqlx::Row;
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -752,5 +753,84 @@ async fn deleting_the_last_sealed_audit_row_makes_verification_report_a_break_on
 async fn deleting_the_last_sealed_audit_row_makes_verification_report_a_break_on_postgres() {
     let Some(pg) = postgres().await else { return };
     check_deleting_the_last_sealed_row_breaks_the_chain(&pg.db).await;
+    pg.finish().await;
+}
+
+/// The plan each database gives for the sealer's page of unsealed rows, one line per step. PostgreSQL is told not to
+/// scan the table or sort (a small table is cheaper to scan), so its answer says which index can give the order.
+async fn sealer_page_plan(db: &Db, postgres: bool) -> Vec<String> {
+    let mut conn = db.pool().acquire().await.expect("connection");
+    let sql = audit_store::unsealed_sql();
+    if postgres {
+        for knob in ["SET enable_seqscan = off", "SET enable_sort = off"] {
+            sqlx::query(knob).execute(&mut *conn).await.expect(knob);
+        }
+        let rows = sqlx::query(&format!("EXPLAIN {sql}"))
+            .bind(500_i64)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("explain");
+        rows.iter().map(|r| r.try_get::<String, _>(0).expect("plan line")).collect()
+    } else {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .bind(500_i64)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("explain");
+        rows.iter().map(|r| r.try_get::<String, _>("detail").expect("plan line")).collect()
+    }
+}
+
+/// A backlog of unsealed rows (the sealer stopped for a while) is caught up page by page; each page must come from
+/// the partial index `audit_events_unsealed` in chain order. Planned on the `UNIQUE (seq)` index, as SQLite did when
+/// the page asked for `seq IS NULL`, every page sorted the whole backlog: a backlog of n rows cost n².
+async fn check_the_sealers_page_is_read_in_order_from_its_index(db: &Db, postgres: bool) {
+    let clock = SystemClock::default();
+    for i in 0..200 {
+        let target = format!("backlog-{i}");
+        let event = Event {
+            actor: audit::SYSTEM,
+            action: "test.record",
+            target: &target,
+            outcome: "ok",
+            client: "cli",
+            details: serde_json::json!({}),
+        };
+        audit::record(db, &clock, event).await.expect("record");
+    }
+    if !postgres {
+        sqlx::query("ANALYZE").execute(db.pool()).await.expect("analyze");
+    }
+    let plan = sealer_page_plan(db, postgres).await;
+    let text = plan.join("\n");
+    assert!(
+        text.contains("audit_events_unsealed"),
+        "the page is read from the partial index:\n{text}"
+    );
+    assert!(
+        !text.contains("TEMP B-TREE") && !text.contains("Sort"),
+        "the page is not sorted after reading:\n{text}"
+    );
+    let page = audit_store::unsealed(db, 500).await.expect("page");
+    assert!(page.len() >= 200, "the backlog is on the page");
+    assert!(
+        page.windows(2).all(|w| (w[0].at, &w[0].id) <= (w[1].at, &w[1].id)),
+        "the page is in chain order"
+    );
+    assert_eq!(audit::seal(db).await.expect("seal") as usize, page.len());
+    assert_eq!(audit_store::unsealed_count(db).await.expect("count"), 0);
+    assert_eq!(audit::verify(db).await.expect("verify").broken, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_sealers_page_is_read_in_order_from_its_partial_index_on_sqlite() {
+    let s = sqlite().await;
+    check_the_sealers_page_is_read_in_order_from_its_index(&s.db, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_sealers_page_is_read_in_order_from_its_partial_index_on_postgres() {
+    let Some(pg) = postgres().await else { return };
+    check_the_sealers_page_is_read_in_order_from_its_index(&pg.db, true).await;
     pg.finish().await;
 }
