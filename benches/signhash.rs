@@ -7,7 +7,10 @@
 //! (b) `signatures/signHash` end to end through HTTP, one hash per call, with SADs of 100 hashes authorised before
 //!     the timed section, at concurrency 1, 8 and 64: signatures/s, p50/p99 latency, the ratio to the best raw rate,
 //!     and where the time goes (server-side request time, HSM time, CPU of server and client per signature);
-//! (c) authorize + signHash pairs, each with a fresh TOTP code, at concurrency 8.
+//! (c) authorize + signHash pairs, each with a fresh TOTP code, at concurrency 8;
+//! (d) where the server's CPU goes per signature, by layer (HTTP, JSON, DB, HSM, audit, kernel, …): one more cell at
+//!     concurrency 64 per key type under `perf record` (`common::profile`; not counted in (b), as sampling costs a
+//!     little), skipped with a note when `perf` is missing.
 //!
 //! It prints a table and one `RESULT name key=value …` line per figure. With `PARAFA_TEST_POSTGRES_URL` set, (b)
 //! and (c) run again on a fresh PostgreSQL database (`…_pg` figures).
@@ -32,6 +35,7 @@ use parafa::config::{cores, Settings};
 use parafa::hsm::{prepare_softhsm, HashAlg, Hsm, SignMechanism};
 use tokio::sync::Notify;
 
+use common::profile::{self, Profile, Split};
 use common::{
     authorise, check_books, cpu_secs, cpu_split, login_all, metric, note, on_tmpfs, percentile_ms, random_hashes,
     raw_sign_rate, renew_tokens, sign_load, CallError, Csc, FreshPostgres, Holder, Pick, Schedule, Server, SignLoad,
@@ -79,6 +83,8 @@ const SAD_SIZE: i64 = 100;
 const MAX_CELL_SIGNATURES: i64 = 12_000;
 /// At least this many, whatever the raw rate suggests.
 const MIN_CELL_SIGNATURES: i64 = 200;
+/// Seconds of the profiled cell of (d), at most.
+const PROFILE_SECS: f64 = 2.0;
 /// Clock steps one cell of (c) may use at most (each moves the server's clock 30 s; access tokens live an hour).
 const MAX_PAIR_STEPS: usize = 80;
 /// Server seconds an access token must still have before a cell of (b): its authorisation rounds and the cell.
@@ -100,7 +106,7 @@ impl Params {
         Params {
             secs: num("PARAFA_BENCH_SECS", 3.0),
             raw_secs: num("PARAFA_BENCH_RAW_SECS", 2.0),
-            holders: num("PARAFA_BENCH_HOLDERS", 32.0) as usize,
+            holders: num("PARAFA_BENCH_HOLDERS", 48.0) as usize,
             server_env,
         }
     }
@@ -141,6 +147,8 @@ struct E2e {
     client_cpu_ms: f64,
     /// Whether the authorised signatures ran out before the time did.
     exhausted: bool,
+    /// The CPU split by layer, for the profiled cells of (d).
+    split: Option<Split>,
 }
 
 impl E2e {
@@ -177,6 +185,8 @@ impl Pairs {
 struct HttpResults {
     db: &'static str,
     e2e: Vec<E2e>,
+    /// (d): the profiled cells, one per key type.
+    profiled: Vec<E2e>,
     pairs: Vec<Pairs>,
     /// The books after the run: holders whose debits and recorded signatures both equal the signatures this
     /// client got back, and the first few that do not.
@@ -336,7 +346,7 @@ async fn http_phase(
             let bound = if c == 1 { raw_single[ki] } else { raw_best[ki] };
             let budget = ((bound * params.secs * 1.1) as i64).clamp(MIN_CELL_SIGNATURES, MAX_CELL_SIGNATURES);
             renew_tokens(&csc, server, &mut holders[ki], E2E_TOKEN_LIFE_SECS).await;
-            let cell = e2e_cell(&csc, server, &mut holders[ki], *key, c, budget, params.secs).await;
+            let cell = e2e_cell(&csc, server, &mut holders[ki], *key, c, budget, params.secs, false).await;
             note(format!(
                 "{db} e2e {} c={c}: {:.0} sign/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
                 key.name,
@@ -346,6 +356,21 @@ async fn http_phase(
                 cell.errors
             ));
             e2e.push(cell);
+        }
+    }
+    let mut profiled = Vec::new();
+    for (ki, key) in KEYS.iter().enumerate() {
+        let secs = params.secs.min(PROFILE_SECS);
+        let budget = ((raw_best[ki] * secs * 1.1) as i64).clamp(MIN_CELL_SIGNATURES, MAX_CELL_SIGNATURES);
+        renew_tokens(&csc, server, &mut holders[ki], E2E_TOKEN_LIFE_SECS).await;
+        let cell = e2e_cell(&csc, server, &mut holders[ki], *key, 64, budget, secs, true).await;
+        if cell.split.is_some() {
+            note(format!(
+                "{db} profiled {} c=64: {:.0} sign/s under perf",
+                key.name,
+                cell.rate()
+            ));
+            profiled.push(cell);
         }
     }
     let mut pairs = Vec::new();
@@ -370,6 +395,7 @@ async fn http_phase(
     HttpResults {
         db,
         e2e,
+        profiled,
         pairs,
         books_exact,
         books_wrong,
@@ -415,7 +441,8 @@ async fn snapshot(csc: &Csc, server: &Server) -> Snapshot {
 }
 
 /// (b) one cell: `concurrency` clients send signHash with one pre-authorised hash each until `secs` pass or the
-/// authorised hashes run out.
+/// authorised hashes run out; with `profiled`, under `perf record` (d).
+#[allow(clippy::too_many_arguments)]
 async fn e2e_cell(
     csc: &Csc,
     server: &mut Server,
@@ -424,11 +451,18 @@ async fn e2e_cell(
     concurrency: usize,
     budget: i64,
     secs: f64,
+    profiled: bool,
 ) -> E2e {
     let sads = authorise(csc, server, holders, budget, SAD_SIZE).await;
+    let profile = if profiled {
+        Profile::start(&server.data_dir, key.name)
+    } else {
+        None
+    };
     let before = snapshot(csc, server).await;
     let load = sign_load(csc, holders, &sads, key.sign_algo, concurrency, secs).await;
     let after = snapshot(csc, server).await;
+    let split = profile.and_then(|p| p.finish(server.pid().unwrap_or(0)));
     let SignLoad {
         latencies,
         errors,
@@ -453,6 +487,7 @@ async fn e2e_cell(
         server_sys_share: (after.server_sys - before.server_sys) / server_cpu.max(1e-9),
         client_cpu_ms: per_sig(after.client_cpu - before.client_cpu),
         exhausted,
+        split,
     }
 }
 
@@ -684,6 +719,7 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
         }
     }
     println!();
+    report_split(results);
     println!("Targets (issue 20): signHash at concurrency 64 against the raw token rate, p99 against p50, exact books");
     for res in results {
         for c in res.e2e.iter().filter(|c| c.concurrency == 64) {
@@ -763,6 +799,28 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
                 res.books_exact
             );
         }
+        for c in &res.profiled {
+            let Some(split) = &c.split else { continue };
+            let n = c.signatures;
+            let layers: Vec<String> = profile::LAYERS
+                .iter()
+                .map(|l| format!("{l}_ms={:.4}", split.ms_per(split.layer(l), n)))
+                .collect();
+            println!(
+                "RESULT cpu_split_{}_c64{suffix} sign_per_s={:.1} server_cpu_ms_per_sig={:.4} sampled_server_ms_per_sig={:.4} {} kernel_ms={:.4} beyond_token_ms={:.4} client_ms_per_sig={:.4} postgres_ms_per_sig={:.4} idle_share={:.3} samples={}",
+                c.key.name,
+                c.rate(),
+                c.server_cpu_ms,
+                split.ms_per(split.server_total, n),
+                layers.join(" "),
+                split.ms_per(split.kernel(), n),
+                split.ms_per(split.server_total - split.layer("hsm"), n),
+                split.ms_per(split.client, n),
+                split.ms_per(split.postgres, n),
+                split.idle as f64 / split.total.max(1) as f64,
+                split.total
+            );
+        }
         for p in &res.pairs {
             println!(
                 "RESULT pairs_{}_c{}{suffix} pairs_per_s={:.1} p50_ms={:.3} p99_ms={:.3} pairs={} errors={}",
@@ -776,4 +834,56 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
             );
         }
     }
+}
+
+/// (d): the server's CPU per signature by layer, for each profiled cell, side by side.
+fn report_split(results: &[HttpResults]) {
+    let cells: Vec<(&str, &E2e, &Split)> = results
+        .iter()
+        .flat_map(|r| {
+            r.profiled
+                .iter()
+                .filter_map(move |c| c.split.as_ref().map(|s| (r.db, c, s)))
+        })
+        .collect();
+    if cells.is_empty() {
+        println!("(d) CPU by layer: not measured (perf missing or refused)");
+        println!();
+        return;
+    }
+    println!(
+        "(d) CPU per signature by layer at concurrency 64, ms (perf record -a, {} Hz, DWARF call chains; a sample goes",
+        profile::FREQ
+    );
+    println!("  to the first frame from the leaf that belongs to a layer; inlined code counts as its caller's)");
+    let mut head = format!("  {:<16}", "layer");
+    for (db, c, _) in &cells {
+        head.push_str(&format!(" {:>15}", format!("{db} {}", c.key.name)));
+    }
+    println!("{head}");
+    let row = |name: &str, value: &dyn Fn(&E2e, &Split) -> f64| {
+        let mut line = format!("  {name:<16}");
+        for (_, c, s) in &cells {
+            line.push_str(&format!(" {:>15.4}", value(c, s)));
+        }
+        println!("{line}");
+    };
+    for layer in profile::LAYERS {
+        row(layer, &|c, s| s.ms_per(s.layer(layer), c.signatures));
+    }
+    row("= server", &|c, s| s.ms_per(s.server_total, c.signatures));
+    row("  beyond token", &|c, s| {
+        s.ms_per(s.server_total - s.layer("hsm"), c.signatures)
+    });
+    row("  (from /proc)", &|c, _| c.server_cpu_ms);
+    row("load generator", &|c, s| s.ms_per(s.client, c.signatures));
+    row("postgres", &|c, s| s.ms_per(s.postgres, c.signatures));
+    row("sign/s (perf on)", &|c, _| c.rate());
+    for layer in profile::LAYERS {
+        println!("  {layer:<16} {}", profile::layer_meaning(layer));
+    }
+    for (db, c, s) in &cells {
+        println!("  threads, {db} {}: {}", c.key.name, s.thread_shares());
+    }
+    println!();
 }

@@ -5,6 +5,8 @@
 //! accounting from `/proc`.
 #![allow(dead_code)]
 
+pub mod profile;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

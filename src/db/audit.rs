@@ -102,10 +102,7 @@ pub async fn head(db: &Db) -> Result<(i64, String), DbError> {
 /// answers, already in chain order (asked as `seq IS NULL`, SQLite chose the `UNIQUE (seq)` index and sorted every
 /// unsealed row for each page).
 pub async fn unsealed(db: &Db, limit: i64) -> Result<Vec<AuditRow>, DbError> {
-    let rows = sqlx::query(&unsealed_sql())
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
+    let rows = sqlx::query(&unsealed_sql()).bind(limit).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
 

@@ -770,14 +770,18 @@ async fn sealer_page_plan(db: &Db, postgres: bool) -> Vec<String> {
             .fetch_all(&mut *conn)
             .await
             .expect("explain");
-        rows.iter().map(|r| r.try_get::<String, _>(0).expect("plan line")).collect()
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).expect("plan line"))
+            .collect()
     } else {
         let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
             .bind(500_i64)
             .fetch_all(&mut *conn)
             .await
             .expect("explain");
-        rows.iter().map(|r| r.try_get::<String, _>("detail").expect("plan line")).collect()
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("detail").expect("plan line"))
+            .collect()
     }
 }
 
