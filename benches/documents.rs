@@ -9,12 +9,20 @@
 //!   `signature_format` P); `concurrency` such requests in flight, for `secs` seconds. Every code is a real one for a
 //!   step its holder has not used: the server's clock moves forward one TOTP step at a time (its test clock file),
 //!   as if the holders waited for their next code; the quotas are never overrun.
+//! - **Parafa's web jobs** (5 MB and 50 MB PDFs only), the path of the web signing page, in a browser session of
+//!   each holder (`POST /api/v1/session` with a code, the cookie and its CSRF token): `POST /api/v1/sign-jobs`
+//!   with the PDF as a multipart file part (no base64) and `level` (B-B or B-T; the page sends none and gets the
+//!   server's default for jobs, B-T), `POST /api/v1/sign-jobs/{id}/authorize` with a fresh code, then
+//!   `GET /api/v1/sign-jobs/{id}/files/{n}`; `concurrency` such jobs in flight, scheduled as the signDoc requests
+//!   are, on holders of their own whose books (debited = recorded = what the jobs returned) are checked after.
+//!   It prints `RESULT pades_job_b_t_5m_p256 sign_per_s=… ratio_to_pyhanko=… server_cpu_ms_per_sig=…
+//!   target_ratio=5 met=…`, against the pyHanko figure of the same case in the same run.
 //! - **pyHanko 0.38** (the `.venv` at the repository root), the tool a user would otherwise pick, signing the same
 //!   file locally with the same kind of key in SoftHSM2 through PKCS#11 (`PKCS11Signer`), on a token of its own;
 //!   B-T with pyHanko's `HTTPTimeStamper` on Parafa's `POST /tsa`. It runs as `procs` worker processes (as many as
 //!   Parafa's requests in flight, by default), each signing sequentially, and once more as one sequential process.
 //!
-//! In each case, one Parafa output (signed before the timed rounds) and one pyHanko output (its first round's
+//! In each case, one Parafa output of each path (signed before the timed rounds) and one pyHanko output (its first round's
 //! untimed warm-up) are judged by `pdfsig` (signature valid, whole document covered) and by pyHanko's validation
 //! (intact, valid, trusted, whole file; a signature timestamp exactly for B-T), so that the figures are not those of
 //! broken files. The run fails (after printing) when one is not.
@@ -39,7 +47,8 @@
 //!   B-T, whose signatures cost two transactions; a 5 MB case has as many as the concurrency);
 //! - `PARAFA_BENCH_BATCH_100K` / `PARAFA_BENCH_BATCH_5M`: documents per signDoc request (default 10 / 1, at most 20;
 //!   the second for the 5 MB and the 50 MB PDFs);
-//! - `PARAFA_BENCH_ONLY`: run only the cases whose name contains this text (e.g. `b_t_5m`, `memory`);
+//! - `PARAFA_BENCH_ONLY`: run only the cases whose name contains this text (e.g. `b_t_5m`, `memory`); the web jobs'
+//!   cases are `pades_job_…` (`job` runs them all, with the pyHanko cells they compare against, and no signDoc);
 //! - `PARAFA_BENCH_TMPDIR`: where the data directories go (e.g. /dev/shm); `PARAFA_BENCH_SERVER_ENV`: extra
 //!   `PARAFA_*=value` settings for the server, space-separated.
 //!
@@ -60,7 +69,7 @@ use serde_json::{json, Value};
 use sha2::Digest;
 use tokio::sync::Notify;
 
-use common::{cpu_secs, login_all, note, percentile_ms, CallError, Csc, Holder, Pick, Schedule, Server};
+use common::{check_books, cpu_secs, login_all, note, percentile_ms, CallError, Csc, Holder, Pick, Schedule, Server};
 
 /// The key types measured: CLI name, CSC `signAlgo`.
 const KEYS: [KeyType; 2] = [
@@ -135,6 +144,8 @@ struct Doc {
     tag: &'static str,
     path: PathBuf,
     bytes: usize,
+    /// The file, held for the whole run (leaked once): each web job's multipart part borrows it, with no copy.
+    raw: &'static [u8],
     /// Base64 of the file.
     b64: String,
     /// Base64 of its SHA-256.
@@ -256,6 +267,38 @@ struct Case {
     pyhanko_check: Option<String>,
 }
 
+/// Everything measured for one web-job case: the jobs' cell, beside the pyHanko figures of the same case and run.
+struct JobCase {
+    name: String,
+    key: KeyType,
+    level: Level,
+    doc_tag: &'static str,
+    doc_bytes: usize,
+    /// Files per job.
+    files: usize,
+    cell: ParafaCell,
+    /// signDoc's rate in the same case, when it ran.
+    sign_doc_rate: Option<f64>,
+    pyhanko: PyCell,
+    pyhanko_1: PyCell,
+    /// Verdicts on the sample outputs: None when good, else why not.
+    check: Option<String>,
+    pyhanko_check: Option<String>,
+    /// Holders whose books match what their jobs returned, and those whose do not.
+    books_exact: usize,
+    books_wrong: usize,
+}
+
+impl JobCase {
+    fn ratio(&self) -> f64 {
+        self.cell.rate() / self.pyhanko.rate.max(1e-9)
+    }
+
+    fn valid(&self) -> bool {
+        self.check.is_none() && self.pyhanko_check.is_none()
+    }
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -367,11 +410,17 @@ fn main() {
     }
 
     let mut cases = Vec::new();
+    let mut jobs = Vec::new();
+    let selected = |name: &str| params.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
     for key in &KEYS {
         for level in LEVELS {
             for doc in &docs {
                 let name = format!("pades_{}_{}_{}", level.tag(), doc.tag, key.name);
-                if params.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+                // The web jobs' path beside signDoc, for the large PDFs (the issue's target is theirs).
+                let job_name = format!("pades_job_{}_{}_{}", level.tag(), doc.tag, key.name);
+                let sign_doc = selected(&name);
+                let job = doc.tag != "100k" && selected(&job_name);
+                if !sign_doc && !job {
                     continue;
                 }
                 // Holders of its own for each case, so that no case is short of transactions because another
@@ -383,24 +432,55 @@ fn main() {
                     params.concurrency
                 };
                 let t = Instant::now();
-                let mut holders = server.create_holders(key.name, wanted, cores(), &name);
+                let mut holders = if sign_doc {
+                    server.create_holders(key.name, wanted, cores(), &name)
+                } else {
+                    Vec::new()
+                };
+                // The web jobs' holders are others, so that their books hold their jobs' signatures alone.
+                let mut job_holders = if job {
+                    server.create_holders(key.name, params.concurrency, cores(), &job_name)
+                } else {
+                    Vec::new()
+                };
                 note(format!(
-                    "{name}: {} bytes, {} per request; {wanted} holders created in {:.1} s",
+                    "{name}: {} bytes, {} per request; {} holders created in {:.1} s",
                     doc.bytes,
                     doc.batch,
+                    holders.len() + job_holders.len(),
                     t.elapsed().as_secs_f64()
                 ));
-                let parafa_check = rt.block_on(async {
-                    login_all(&csc, &mut server, &mut holders).await;
-                    let sample = work.path().join(format!("{name}-parafa.pdf"));
-                    match parafa_sample(&csc, &mut server, &mut holders, *key, level, doc).await {
-                        Ok(signed) => {
-                            std::fs::write(&sample, signed).expect("write the sample");
-                            judge(&sample, level, server.clock.now(), &[root.as_path()])
+                let parafa_check = sign_doc.then(|| {
+                    rt.block_on(async {
+                        login_all(&csc, &mut server, &mut holders).await;
+                        let sample = work.path().join(format!("{name}-parafa.pdf"));
+                        match parafa_sample(&csc, &mut server, &mut holders, *key, level, doc).await {
+                            Ok(signed) => {
+                                std::fs::write(&sample, signed).expect("write the sample");
+                                judge(&sample, level, server.clock.now(), &[root.as_path()])
+                            }
+                            Err(e) => Some(format!("signDoc failed: {e:?}")),
                         }
-                        Err(e) => Some(format!("signDoc failed: {e:?}")),
-                    }
+                    })
                 });
+                let (sessions, job_check) = if job {
+                    rt.block_on(async {
+                        let sessions = web_login_all(&csc, &mut server, &mut job_holders)
+                            .await
+                            .unwrap_or_else(|e| panic!("{job_name}: {e:?}"));
+                        let sample = work.path().join(format!("{job_name}-parafa.pdf"));
+                        let check = match job_sample(&csc, &mut server, &mut job_holders, &sessions, level, doc).await {
+                            Ok(signed) => {
+                                std::fs::write(&sample, signed).expect("write the sample");
+                                judge(&sample, level, server.clock.now(), &[root.as_path()])
+                            }
+                            Err(e) => Some(format!("the web job failed: {e:?}")),
+                        };
+                        (sessions, Some(check))
+                    })
+                } else {
+                    (Vec::new(), None)
+                };
                 let tsa = (level == Level::BT).then_some(tsa_url.as_str());
                 let sample = work.path().join(format!("{name}-pyhanko.pdf"));
                 // Fresh pyHanko processes for each case: a process that signed one case (its signers and
@@ -409,23 +489,40 @@ fn main() {
                 let n = workers.len();
                 // Rounds alternate Parafa and pyHanko, and the best round of each counts: a burst of other work
                 // on the machine then weighs on neither side alone.
-                let mut parafa: Option<ParafaCell> = None;
+                let (mut parafa, mut job_cell): (Option<ParafaCell>, Option<ParafaCell>) = (None, None);
                 let (mut pyhanko, mut pyhanko_1): (Option<PyCell>, Option<PyCell>) = (None, None);
                 let mut pyhanko_check = None;
                 for round in 0..params.rounds {
-                    let cell = rt.block_on(parafa_cell(&csc, &mut server, &mut holders, *key, level, doc, &params));
-                    note(format!(
-                        "{name} round {}: Parafa {:.1}/s ({} signatures, {} errors, {} clock steps)",
-                        round + 1,
-                        cell.rate(),
-                        cell.signatures,
-                        cell.errors,
-                        cell.clock_steps
-                    ));
-                    parafa = Some(match parafa {
-                        None => cell,
-                        Some(best) => best.merge(cell),
-                    });
+                    let routes = [
+                        (sign_doc, "signDoc", Route::SignDoc),
+                        (job, "web jobs", Route::Job(&sessions)),
+                    ];
+                    for (run, what, route) in routes {
+                        if !run {
+                            continue;
+                        }
+                        let hs = match route {
+                            Route::SignDoc => &mut holders,
+                            Route::Job(_) => &mut job_holders,
+                        };
+                        let cell = rt.block_on(parafa_cell(&csc, &mut server, hs, *key, level, doc, &params, route));
+                        note(format!(
+                            "{name} round {}: Parafa {what} {:.1}/s ({} signatures, {} errors, {} clock steps)",
+                            round + 1,
+                            cell.rate(),
+                            cell.signatures,
+                            cell.errors,
+                            cell.clock_steps
+                        ));
+                        let best = match route {
+                            Route::SignDoc => &mut parafa,
+                            Route::Job(_) => &mut job_cell,
+                        };
+                        *best = Some(match best.take() {
+                            None => cell,
+                            Some(b) => b.merge(cell),
+                        });
+                    }
                     let keep = (round == 0).then_some(sample.as_path());
                     // pyHanko's timestamps are paid by the TSA account's bearer token, fresh for each round (the
                     // server's clock moved during Parafa's cell; a token lives an hour of it).
@@ -461,32 +558,68 @@ fn main() {
                 for w in workers {
                     w.stop();
                 }
-                let (Some(parafa), Some(pyhanko), Some(pyhanko_1)) = (parafa, pyhanko, pyhanko_1) else {
+                let (Some(pyhanko), Some(pyhanko_1)) = (pyhanko, pyhanko_1) else {
                     unreachable!("at least one round");
                 };
-                for (who, c) in [("Parafa", &parafa_check), ("pyHanko", &pyhanko_check)] {
-                    if let Some(why) = c {
+                let checks = [
+                    ("Parafa signDoc", parafa_check.as_ref().and_then(Option::as_ref)),
+                    ("Parafa web job", job_check.as_ref().and_then(Option::as_ref)),
+                    ("pyHanko", pyhanko_check.as_ref()),
+                ];
+                for (who, why) in checks {
+                    if let Some(why) = why {
                         note(format!("{name}: the {who} output is NOT valid: {why}"));
                     }
                 }
-                cases.push(Case {
-                    name,
-                    key: *key,
-                    level,
-                    doc_tag: doc.tag,
-                    doc_bytes: doc.bytes,
-                    batch: doc.batch,
-                    parafa,
-                    pyhanko,
-                    pyhanko_1,
-                    parafa_check,
-                    pyhanko_check,
-                });
+                if let (Some(cell), Some(check)) = (job_cell, job_check) {
+                    // Each holder's books against what its jobs returned: debited = recorded = the transactions of
+                    // the signed files it downloaded.
+                    let (exact, wrong) = check_books(&server, &job_holders);
+                    for w in &wrong {
+                        note(format!("{job_name}: books: {w}"));
+                    }
+                    jobs.push(JobCase {
+                        name: job_name,
+                        key: *key,
+                        level,
+                        doc_tag: doc.tag,
+                        doc_bytes: doc.bytes,
+                        files: doc.batch,
+                        cell,
+                        sign_doc_rate: parafa.as_ref().map(ParafaCell::rate),
+                        pyhanko,
+                        pyhanko_1,
+                        check,
+                        pyhanko_check: pyhanko_check.clone(),
+                        books_exact: exact,
+                        books_wrong: wrong.len(),
+                    });
+                }
+                if let (Some(parafa), Some(parafa_check)) = (parafa, parafa_check) {
+                    cases.push(Case {
+                        name,
+                        key: *key,
+                        level,
+                        doc_tag: doc.tag,
+                        doc_bytes: doc.bytes,
+                        batch: doc.batch,
+                        parafa,
+                        pyhanko,
+                        pyhanko_1,
+                        parafa_check,
+                        pyhanko_check,
+                    });
+                }
             }
         }
     }
     drop(server);
-    report(&cases, &params);
+    if !cases.is_empty() {
+        report(&cases, &params);
+    }
+    if !jobs.is_empty() {
+        report_jobs(&jobs, &params);
+    }
     if let Some(Ok(m)) = &memory {
         m.report();
     }
@@ -494,9 +627,14 @@ fn main() {
     if matches!(memory, Some(Err(_))) {
         std::process::exit(1);
     }
+    if jobs.iter().any(|j| j.books_wrong > 0) {
+        eprintln!("documents: the books of some web-job holders do not match what their jobs returned (see above)");
+        std::process::exit(1);
+    }
     if cases
         .iter()
         .any(|c| c.parafa_check.is_some() || c.pyhanko_check.is_some())
+        || jobs.iter().any(|j| j.check.is_some() || j.pyhanko_check.is_some())
     {
         let kept = work.keep();
         eprintln!(
@@ -573,12 +711,13 @@ fn make_doc(dir: &Path, tag: &'static str, size: usize, pages: u32, seed: u32, b
         ]),
         "make a PDF",
     );
-    let bytes = std::fs::read(&path).expect("read the generated PDF");
+    let bytes: &'static [u8] = Box::leak(std::fs::read(&path).expect("read the generated PDF").into_boxed_slice());
     Doc {
         tag,
         bytes: bytes.len(),
-        digest_b64: b64(&sha2::Sha256::digest(&bytes)),
-        b64: b64(&bytes),
+        digest_b64: b64(&sha2::Sha256::digest(bytes)),
+        b64: b64(bytes),
+        raw: bytes,
         path,
         batch,
     }
@@ -821,7 +960,176 @@ async fn parafa_sample(
         .map_err(|e| (200, e.to_string()))
 }
 
-/// `concurrency` clients each loop: take a holder, authorise the batch's digests with a fresh code, signDoc it.
+/// A holder's browser session on the web platform: what its requests send back.
+struct WebSession {
+    /// `parafa_session=…`, for the `Cookie` header.
+    cookie: String,
+    /// The session's CSRF token, for the `X-CSRF-Token` header of state-changing requests.
+    csrf: String,
+}
+
+/// Logs every holder in on the web (`POST /api/v1/session`, password and a code of a new clock step, "remember
+/// me" so that no session ends while the clock moves through a case).
+async fn web_login_all(csc: &Csc, server: &mut Server, holders: &mut [Holder]) -> Result<Vec<WebSession>, CallError> {
+    let step = server.clock.next_step();
+    let mut sessions = Vec::with_capacity(holders.len());
+    for h in holders.iter_mut() {
+        let resp = csc
+            .http
+            .post(format!("{}/api/v1/session", csc.base))
+            .json(
+                &json!({"email": h.email, "password": common::HOLDER_PASSWORD, "totp": h.code(step),
+                          "remember_me": true}),
+            )
+            .send()
+            .await
+            .map_err(|e| (0, e.to_string()))?;
+        h.last_step = step;
+        let status = resp.status().as_u16();
+        let cookie = resp
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.split(';').next().filter(|c| c.starts_with("parafa_session=")))
+            .map(str::to_owned);
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        match (status, cookie, body["csrf_token"].as_str()) {
+            (200, Some(cookie), Some(csrf)) => sessions.push(WebSession {
+                cookie,
+                csrf: csrf.to_owned(),
+            }),
+            _ => return Err((status, format!("web login of {}: {body}", h.email))),
+        }
+    }
+    Ok(sessions)
+}
+
+/// The answer of a web request, as JSON when its status is `want`.
+async fn web_answer(resp: reqwest::Result<reqwest::Response>, want: u16, what: &str) -> Result<Value, CallError> {
+    let resp = resp.map_err(|e| (0, format!("{what}: {e}")))?;
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.map_err(|e| (status, format!("{what}: {e}")))?;
+    if status != want {
+        return Err((status, format!("{what}: {}", String::from_utf8_lossy(&bytes))));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| (status, format!("{what}: not JSON: {e}")))
+}
+
+/// One web signing job of `files` copies of the document, as the signing page drives it: `POST /api/v1/sign-jobs`
+/// (multipart: the files, and `level`), `POST …/authorize` with the code of `step`, then `GET …/files/{n}` of each
+/// signed file. Returns the signed files' count, and the first one when `keep`.
+#[allow(clippy::too_many_arguments)]
+async fn web_job(
+    csc: &Csc,
+    h: &Holder,
+    session: &WebSession,
+    step: i64,
+    doc: &Doc,
+    level: Level,
+    files: usize,
+    keep: bool,
+) -> Result<(usize, Option<Vec<u8>>), CallError> {
+    let mut form = reqwest::multipart::Form::new();
+    for _ in 0..files {
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(doc.raw), doc.bytes as u64)
+            .file_name(format!("document-{}.pdf", doc.tag))
+            .mime_str("application/pdf")
+            .map_err(|e| (0, e.to_string()))?;
+        form = form.part("files", part);
+    }
+    // The signing page sends no level (the server's default for web jobs, B-T); the form's `level` asks for one.
+    let form = form.text("level", level.conformance());
+    let job = web_answer(
+        csc.http
+            .post(format!("{}/api/v1/sign-jobs", csc.base))
+            .header(reqwest::header::COOKIE, &session.cookie)
+            .header("X-CSRF-Token", &session.csrf)
+            .multipart(form)
+            .send()
+            .await,
+        201,
+        "upload",
+    )
+    .await?;
+    let id = job["id"].as_str().ok_or_else(|| (201, format!("no job id in {job}")))?;
+    if job["level"] != level.conformance() || job["files"].as_array().map(Vec::len) != Some(files) {
+        return Err((
+            201,
+            format!("the job is not {files} files at {}: {job}", level.conformance()),
+        ));
+    }
+    let signed = web_answer(
+        csc.http
+            .post(format!("{}/api/v1/sign-jobs/{id}/authorize", csc.base))
+            .header(reqwest::header::COOKIE, &session.cookie)
+            .header("X-CSRF-Token", &session.csrf)
+            .json(&json!({ "totp": h.code(step) }))
+            .send()
+            .await,
+        200,
+        "authorize",
+    )
+    .await?;
+    if signed["files"].as_array().map(Vec::len) != Some(files) {
+        return Err((200, format!("{files} files authorised, the answer says {signed}")));
+    }
+    let mut kept = None;
+    for n in 0..files {
+        let resp = csc
+            .http
+            .get(format!("{}/api/v1/sign-jobs/{id}/files/{n}", csc.base))
+            .header(reqwest::header::COOKIE, &session.cookie)
+            .send()
+            .await
+            .map_err(|e| (0, format!("download: {e}")))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| (status, format!("download: {e}")))?;
+        // The signed PDF is the original followed by the new revision: checked in full on each case's sample only.
+        if status != 200 || bytes.len() <= doc.bytes || !bytes.starts_with(&doc.raw[..1024.min(doc.bytes)]) {
+            let text: String = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+            return Err((status, format!("download of file {n}: {} bytes: {text}", bytes.len())));
+        }
+        if keep && n == 0 {
+            kept = Some(bytes.to_vec());
+        }
+    }
+    Ok((files, kept))
+}
+
+/// One web job of one file (untimed; it also warms the server up for this key and level): the signed PDF.
+async fn job_sample(
+    csc: &Csc,
+    server: &mut Server,
+    holders: &mut [Holder],
+    sessions: &[WebSession],
+    level: Level,
+    doc: &Doc,
+) -> Result<Vec<u8>, CallError> {
+    let i = holders
+        .iter()
+        .position(|h| h.left() >= level.transactions())
+        .ok_or_else(|| (0, "the holders' quotas are used up".to_owned()))?;
+    let step = server.clock.next_step();
+    let outcome = web_job(csc, &holders[i], &sessions[i], step, doc, level, 1, true).await;
+    holders[i].last_step = step;
+    let (_, signed) = outcome?;
+    holders[i].used += level.transactions();
+    signed.ok_or_else(|| (200, "no signed file".to_owned()))
+}
+
+/// The way a timed cell's requests reach the server.
+#[derive(Clone, Copy)]
+enum Route<'a> {
+    /// CSC `credentials/authorize` with the digests and a fresh code, then `signatures/signDoc` (base64 in JSON).
+    SignDoc,
+    /// A web signing job per request, in each holder's browser session (`sessions[i]` is `holders[i]`'s): the
+    /// multipart upload, the authorisation with a fresh code, the download of each signed file.
+    Job(&'a [WebSession]),
+}
+
+/// `concurrency` clients each loop: take a holder and a fresh code, sign the batch by `route`.
+#[allow(clippy::too_many_arguments)]
 async fn parafa_cell(
     csc: &Csc,
     server: &mut Server,
@@ -830,9 +1138,13 @@ async fn parafa_cell(
     level: Level,
     doc: &Doc,
     params: &Params,
+    route: Route<'_>,
 ) -> ParafaCell {
     let batch = doc.batch;
-    let documents = documents_json(doc, key, level, batch);
+    let documents = match route {
+        Route::SignDoc => documents_json(doc, key, level, batch),
+        Route::Job(_) => String::new(),
+    };
     let step = server.clock.next_step();
     let sched = Mutex::new(Schedule::new(
         holders,
@@ -871,7 +1183,11 @@ async fn parafa_cell(
                 }
             };
             let t = Instant::now();
-            match authorize_and_sign(csc, &hs[i], step, doc, &documents, batch, false).await {
+            let outcome = match route {
+                Route::SignDoc => authorize_and_sign(csc, &hs[i], step, doc, &documents, batch, false).await,
+                Route::Job(sessions) => web_job(csc, &hs[i], &sessions[i], step, doc, level, batch, false).await,
+            };
+            match outcome {
                 Ok((n, _)) => {
                     lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                     signed[i].fetch_add(n as i64, Ordering::Relaxed);
@@ -1263,6 +1579,117 @@ fn report(cases: &[Case], params: &Params) {
                 let ratio = c.parafa.rate() / c.pyhanko.rate.max(1e-9);
                 format!(" target_ratio={TARGET_RATIO} met={}", ratio >= TARGET_RATIO)
             },
+        );
+    }
+}
+
+fn report_jobs(jobs: &[JobCase], params: &Params) {
+    println!();
+    println!("PAdES through the web jobs' multipart path vs pyHanko 0.38 locally, same machine, same run");
+    println!(
+        "  best of {} rounds of {:.0} s; Parafa: {} jobs in flight, each POST /api/v1/sign-jobs (multipart \
+         upload), POST …/authorize (fresh TOTP code), GET …/files/{{n}} of each signed file, in the holder's \
+         browser session; pyHanko as in the signDoc table",
+        params.rounds, params.secs, params.concurrency,
+    );
+    println!();
+    println!(
+        "  {:<28} {:>9} {:>5} {:>8} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6}",
+        "case",
+        "pdf bytes",
+        "files",
+        "jobs/s",
+        "signDoc/s",
+        "pyhanko/s",
+        "1-proc/s",
+        "ratio",
+        "p50 ms",
+        "srv cpu",
+        "py cpu",
+        "errors",
+        "books",
+        "valid"
+    );
+    for j in jobs {
+        println!(
+            "  {:<28} {:>9} {:>5} {:>8.1} {:>9} {:>9.1} {:>9.1} {:>7.2} {:>8.0} {:>8.1} {:>8.1} {:>7} {:>6} {:>6}{}",
+            j.name,
+            j.doc_bytes,
+            j.files,
+            j.cell.rate(),
+            j.sign_doc_rate.map_or("-".to_owned(), |r| format!("{r:.1}")),
+            j.pyhanko.rate,
+            j.pyhanko_1.rate,
+            j.ratio(),
+            percentile_ms(&j.cell.latencies, 50.0),
+            j.cell.server_cpu_ms,
+            j.pyhanko.cpu_ms,
+            j.cell.errors,
+            if j.books_wrong == 0 { "exact" } else { "WRONG" },
+            if j.valid() { "yes" } else { "NO" },
+            if j.cell.exhausted {
+                "  (quotas or clock steps ran out before the time)"
+            } else {
+                ""
+            }
+        );
+    }
+    println!("  jobs/s: signatures per second through the jobs (one file per job unless PARAFA_BENCH_BATCH_5M says");
+    println!("  otherwise); p50: one upload + authorize + download; srv cpu / py cpu: CPU ms per signature of the");
+    println!(
+        "  Parafa server / of the pyHanko processes; books: each holder's debits and recorded signatures match the"
+    );
+    println!("  files its jobs returned; valid: one output of each side judged by pdfsig and pyHanko's validation.");
+    for j in jobs {
+        if let Some((status, body)) = &j.cell.first_error {
+            let body: String = body.chars().take(300).collect();
+            println!("  first error ({}): HTTP {status}: {body}", j.name);
+        }
+    }
+    let met = jobs.iter().filter(|j| j.ratio() >= TARGET_RATIO).count();
+    println!();
+    println!(
+        "  Web jobs / pyHanko at the same concurrency: {:.2}× to {:.2}×; the issue's target (≥ {TARGET_RATIO}×) is \
+         met in {met} of {} cases.",
+        jobs.iter().map(JobCase::ratio).fold(f64::INFINITY, f64::min),
+        jobs.iter().map(JobCase::ratio).fold(0.0, f64::max),
+        jobs.len()
+    );
+    println!();
+    for j in jobs {
+        println!(
+            "RESULT {} sign_per_s={:.2} ratio_to_pyhanko={:.3} server_cpu_ms_per_sig={:.2} target_ratio={TARGET_RATIO} \
+             met={} pyhanko_per_s={:.2} pyhanko_1proc_per_s={:.2} ratio_1proc={:.3} signdoc_per_s={} \
+             pyhanko_procs={} concurrency={} files_per_job={} pdf_bytes={} key={} level={} size={} signatures={} \
+             jobs={} p50_ms={:.1} p99_ms={:.1} client_cpu_ms_per_sig={:.2} pyhanko_cpu_ms_per_sig={:.2} \
+             clock_steps={} errors={} books_exact={} books_wrong={} valid={}",
+            j.name,
+            j.cell.rate(),
+            j.ratio(),
+            j.cell.server_cpu_ms,
+            j.ratio() >= TARGET_RATIO,
+            j.pyhanko.rate,
+            j.pyhanko_1.rate,
+            j.cell.rate() / j.pyhanko_1.rate.max(1e-9),
+            j.sign_doc_rate.map_or("none".to_owned(), |r| format!("{r:.2}")),
+            j.pyhanko.procs,
+            params.concurrency,
+            j.files,
+            j.doc_bytes,
+            j.key.name,
+            j.level.conformance(),
+            j.doc_tag,
+            j.cell.signatures,
+            j.cell.requests,
+            percentile_ms(&j.cell.latencies, 50.0),
+            percentile_ms(&j.cell.latencies, 99.0),
+            j.cell.client_cpu_ms,
+            j.pyhanko.cpu_ms,
+            j.cell.clock_steps,
+            j.cell.errors,
+            j.books_exact,
+            j.books_wrong,
+            u8::from(j.valid()),
         );
     }
 }
