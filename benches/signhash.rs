@@ -147,6 +147,11 @@ struct E2e {
     client_cpu_ms: f64,
     /// Whether the authorised signatures ran out before the time did.
     exhausted: bool,
+    /// The ledger: mean requests per group, mean ms per group, and the share of the cell's time it was committing
+    /// (it commits one group at a time: near 1, it is the queue every request waits in).
+    ledger_group: f64,
+    ledger_group_ms: f64,
+    ledger_busy: f64,
     /// The CPU split by layer, for the profiled cells of (d).
     split: Option<Split>,
 }
@@ -419,6 +424,9 @@ struct Snapshot {
     http_count: f64,
     hsm_sum: f64,
     hsm_count: f64,
+    ledger_sum: f64,
+    ledger_groups: f64,
+    ledger_requests: f64,
 }
 
 const SIGN_ROUTE: &str = "/csc/v2/signatures/signHash";
@@ -437,6 +445,9 @@ async fn snapshot(csc: &Csc, server: &Server) -> Snapshot {
         http_count: metric(&m, "parafa_http_request_duration_seconds_count", &http),
         hsm_sum: metric(&m, "parafa_hsm_operation_duration_seconds_sum", &hsm),
         hsm_count: metric(&m, "parafa_hsm_operation_duration_seconds_count", &hsm),
+        ledger_sum: metric(&m, "parafa_ledger_group_seconds_sum", &[]),
+        ledger_groups: metric(&m, "parafa_ledger_group_seconds_count", &[]),
+        ledger_requests: metric(&m, "parafa_ledger_requests_total", &[]),
     }
 }
 
@@ -473,11 +484,13 @@ async fn e2e_cell(
     let n = latencies.len();
     let per_sig = |x: f64| x * 1000.0 / n.max(1) as f64;
     let server_cpu = (after.server_user + after.server_sys) - (before.server_user + before.server_sys);
+    let groups = (after.ledger_groups - before.ledger_groups).max(1.0);
+    let secs = (after.at - before.at).as_secs_f64();
     E2e {
         key,
         concurrency,
         signatures: n,
-        secs: (after.at - before.at).as_secs_f64(),
+        secs,
         latencies,
         errors,
         first_error,
@@ -487,6 +500,9 @@ async fn e2e_cell(
         server_sys_share: (after.server_sys - before.server_sys) / server_cpu.max(1e-9),
         client_cpu_ms: per_sig(after.client_cpu - before.client_cpu),
         exhausted,
+        ledger_group: (after.ledger_requests - before.ledger_requests) / groups,
+        ledger_group_ms: (after.ledger_sum - before.ledger_sum) * 1000.0 / groups,
+        ledger_busy: (after.ledger_sum - before.ledger_sum) / secs.max(1e-9),
         split,
     }
 }
@@ -640,7 +656,7 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
         params.secs
     );
     println!(
-        "  {:<8} {:<8} {:>4} {:>7} {:>9} {:>8} {:>8} {:>7} {:>10} {:>8} {:>10} {:>8} {:>10} {:>6} {:>6}",
+        "  {:<8} {:<8} {:>4} {:>7} {:>9} {:>8} {:>8} {:>7} {:>10} {:>8} {:>10} {:>8} {:>10} {:>6} {:>6} {:>7} {:>7} {:>6}",
         "db",
         "key",
         "conc",
@@ -655,13 +671,16 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
         "srv sys",
         "cli cpu ms",
         "busy",
+        "group",
+        "grp ms",
+        "ledger",
         "errors"
     );
     for res in results {
         for c in &res.e2e {
             let ki = KEYS.iter().position(|k| k.name == c.key.name).unwrap_or(0);
             println!(
-                "  {:<8} {:<8} {:>4} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>7.3} {:>10.2} {:>8.2} {:>10.3} {:>7.0}% {:>10.3} {:>5.0}% {:>6}{}",
+                "  {:<8} {:<8} {:>4} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>7.3} {:>10.2} {:>8.2} {:>10.3} {:>7.0}% {:>10.3} {:>5.0}% {:>6.1} {:>7.2} {:>5.0}% {:>6}{}",
                 res.db,
                 c.key.name,
                 c.concurrency,
@@ -676,6 +695,9 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
                 c.server_sys_share * 100.0,
                 c.client_cpu_ms,
                 c.busy() * 100.0,
+                c.ledger_group,
+                c.ledger_group_ms,
+                c.ledger_busy * 100.0,
                 c.errors,
                 if c.exhausted {
                     "  (authorised hashes used up before the time)"
@@ -689,7 +711,10 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
     println!("  waiting for a pooled session included; cpu ms: CPU time per signature of the server / of this client;");
     println!("  srv sys: the server's CPU share in the kernel; busy: server + client CPU as a share of all cores");
     println!("  (the rest of the time the cores idled: the requests were waiting, e.g. on a lock or an fsync).");
-    println!("  With PostgreSQL, the database's own CPU is not counted.");
+    println!(
+        "  With PostgreSQL, the database's own CPU is not counted. group: requests per ledger group; grp ms: time to"
+    );
+    println!("  commit one; ledger: share of the time the ledger was committing (one group at a time).");
     println!();
     println!("(c) authorize + signHash pairs, each with a fresh TOTP code (server clock moved one step per round)");
     println!(
@@ -770,7 +795,7 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
         for c in &res.e2e {
             let ki = KEYS.iter().position(|k| k.name == c.key.name).unwrap_or(0);
             println!(
-                "RESULT e2e_{}_c{}{suffix} sign_per_s={:.1} p50_ms={:.3} p99_ms={:.3} ratio_to_raw={:.4} server_ms={:.3} hsm_ms={:.3} server_cpu_ms_per_sig={:.4} server_sys_share={:.3} client_cpu_ms_per_sig={:.4} cpu_busy_share={:.3} signatures={} errors={}",
+                "RESULT e2e_{}_c{}{suffix} sign_per_s={:.1} p50_ms={:.3} p99_ms={:.3} ratio_to_raw={:.4} server_ms={:.3} hsm_ms={:.3} server_cpu_ms_per_sig={:.4} server_sys_share={:.3} client_cpu_ms_per_sig={:.4} cpu_busy_share={:.3} ledger_group={:.2} ledger_group_ms={:.3} ledger_busy_share={:.3} signatures={} errors={}",
                 c.key.name,
                 c.concurrency,
                 c.rate(),
@@ -783,6 +808,9 @@ fn report(raw: &[Raw], raw_best: &[f64], results: &[HttpResults], fsync: &str, p
                 c.server_sys_share,
                 c.client_cpu_ms,
                 c.busy(),
+                c.ledger_group,
+                c.ledger_group_ms,
+                c.ledger_busy,
                 c.signatures,
                 c.errors
             );

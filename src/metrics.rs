@@ -108,9 +108,27 @@ static LEDGER_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     c
 });
 
-/// Counts `n` requests of a ledger group committed by `path` (`together` or `one_by_one`).
-pub fn count_ledger_requests(path: &str, n: usize) {
+static LEDGER_GROUP_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let h = HistogramVec::new(
+        HistogramOpts::new(
+            "parafa_ledger_group_seconds",
+            "Time the ledger took to commit one group of signature requests (its count is the number of groups; \
+             the ledger commits one group at a time, so the sum over a period is how busy it was)",
+        )
+        .buckets(vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0]),
+        &["path"],
+    )
+    .expect("static metric definition");
+    REGISTRY.register(Box::new(h.clone())).expect("registered once");
+    h
+});
+
+/// Counts `n` requests of a ledger group committed by `path` (`together` or `one_by_one`) in `took`.
+pub fn count_ledger_requests(path: &str, n: usize, took: std::time::Duration) {
     LEDGER_REQUESTS.with_label_values(&[path]).inc_by(n as u64);
+    LEDGER_GROUP_SECONDS
+        .with_label_values(&[path])
+        .observe(took.as_secs_f64());
 }
 
 /// Counts one Argon2 computation of `kind` (`hash`, `verify` or `dummy`).

@@ -1103,6 +1103,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("PARAFA_RETENTION_FINANCIAL_YEARS", "retention.financial_years"),
     ("PARAFA_RETENTION_COMPLAINTS_YEARS", "retention.complaints_years"),
     ("PARAFA_RETENTION_AUDIT_YEARS", "retention.audit_years"),
+    ("PARAFA_AUDIT_SEAL_INTERVAL_MS", "audit.seal_interval_ms"),
     (
         "PARAFA_RETENTION_EVIDENCE_YEARS_AFTER_EXPIRY",
         "retention.evidence_years_after_expiry",
@@ -1778,6 +1779,7 @@ mod tests {
         ("PARAFA_RETENTION_FINANCIAL_YEARS", "5"),
         ("PARAFA_RETENTION_COMPLAINTS_YEARS", "4"),
         ("PARAFA_RETENTION_AUDIT_YEARS", "3"),
+        ("PARAFA_AUDIT_SEAL_INTERVAL_MS", "1500"),
         ("PARAFA_RETENTION_EVIDENCE_YEARS_AFTER_EXPIRY", "11"),
         ("PARAFA_RETENTION_ENABLED", "false"),
         ("PARAFA_CONTACT_CODE_MINUTES", "15"),

@@ -158,6 +158,9 @@ impl Db {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            // Savepoint and statement journals (rollback within a transaction, never needed
+                            // after a crash) in memory, not in temporary files written at every changed page.
+                            conn.execute("PRAGMA temp_store = MEMORY").await?;
                         }
                         Ok(())
                     })

@@ -304,6 +304,9 @@ pub struct Ledger {
 
 type Outcome = Result<Result<(), CommitRefusal>, DbError>;
 
+/// Told of each committed group: its path (`together` or `one_by_one`), its requests and its time.
+pub type OnGroup = fn(&'static str, usize, std::time::Duration);
+
 #[derive(Debug)]
 struct Job {
     commit: Commit,
@@ -315,8 +318,9 @@ const GROUP: usize = 128;
 
 impl Ledger {
     /// Starts the ledger's writer task on the current runtime. `on_group` is told how each group was committed
-    /// (`together` or `one_by_one`) and how many requests it held (the service counts them in its metrics).
-    pub fn spawn(db: Db, on_group: fn(&'static str, usize)) -> Ledger {
+    /// (`together` or `one_by_one`), how many requests it held and how long it took (the service counts them in its
+    /// metrics).
+    pub fn spawn(db: Db, on_group: OnGroup) -> Ledger {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(4 * GROUP);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -359,18 +363,16 @@ impl Ledger {
     }
 }
 
-async fn commit_group(
-    db: &Db,
-    jobs: &[Job],
-    on_group: fn(&'static str, usize),
-) -> Result<Vec<Result<(), CommitRefusal>>, DbError> {
+async fn commit_group(db: &Db, jobs: &[Job], on_group: OnGroup) -> Result<Vec<Result<(), CommitRefusal>>, DbError> {
+    let started = std::time::Instant::now();
     let mut tx = db.writer().begin().await?;
     let commits: Vec<&Commit> = jobs.iter().map(|j| &j.commit).collect();
-    let outcomes = if together::apply(&mut tx, &commits, db.backend()).await? {
-        on_group("together", jobs.len());
-        vec![Ok(()); jobs.len()]
+    let (path, outcomes) = if together::apply(&mut tx, &commits, db.backend()).await? {
+        ("together", vec![Ok(()); jobs.len()])
     } else {
-        on_group("one_by_one", jobs.len());
+        // Whatever the group's statements changed goes; the requests are applied again one by one.
+        tx.rollback().await?;
+        tx = db.writer().begin().await?;
         // Quota rows locked in one order (by credential) on every instance, so two groups never wait for each
         // other.
         let mut order: Vec<usize> = (0..jobs.len()).collect();
@@ -379,7 +381,7 @@ async fn commit_group(
         for i in order {
             applied[i] = Some(apply(&mut tx, &jobs[i].commit).await?);
         }
-        applied.into_iter().map(|o| o.expect("applied")).collect()
+        ("one_by_one", applied.into_iter().map(|o| o.expect("applied")).collect())
     };
     // The rows of the accepted requests, a few statements for the whole group.
     let accepted: Vec<&Commit> = jobs
@@ -419,6 +421,7 @@ async fn commit_group(
         super::audit::insert_many(&mut *tx, &rows).await?;
     }
     tx.commit().await?;
+    on_group(path, jobs.len(), started.elapsed());
     Ok(outcomes)
 }
 

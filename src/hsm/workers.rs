@@ -67,6 +67,7 @@ fn start(hsm: Arc<Hsm>) -> flume::Sender<Job> {
         std::thread::Builder::new()
             .name(format!("hsm-sign-{n}"))
             .spawn(move || {
+                yield_to_the_ledger();
                 while let Ok(job) = rx.recv() {
                     let Some(hsm) = hsm.upgrade() else { break };
                     let signed = job
@@ -81,4 +82,18 @@ fn start(hsm: Arc<Hsm>) -> flume::Sender<Job> {
             .expect("start a signing thread");
     }
     tx
+}
+
+/// How much lower than the server's other threads the signing threads run (Linux `nice`, per thread).
+const SIGNING_NICENESS: i32 = 5;
+
+/// Lowers the calling signing thread's priority. With the token in the process (SoftHSM2), signing is most of the
+/// server's CPU and the signing threads always have work under load; the ledger, which commits every signature in
+/// one group at a time, then waited behind them in the run queue at each of its statements, and a group took
+/// several times its work. Lower, the signing threads get every cycle the rest leaves, and the ledger and the HTTP
+/// workers run when they wake. Raising a priority needs a privilege; lowering one does not. Best effort: a refusal
+/// changes nothing else.
+fn yield_to_the_ledger() {
+    // `setpriority(PRIO_PROCESS, 0, n)`: on Linux, niceness is per thread and 0 names the calling one.
+    let _ = rustix::process::setpriority_process(None, SIGNING_NICENESS);
 }

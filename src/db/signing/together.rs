@@ -80,7 +80,10 @@ fn list(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// Applies every request of the group, or none: true when all were applied.
+/// Applies every request of the group: true when all were applied. When it returns false, some statements may
+/// have changed rows: the caller rolls the transaction back (it is the first thing the transaction does, so nothing
+/// else is lost) and goes one by one. No savepoint: on SQLite a savepoint copies every page it changes to a
+/// sub-journal, and costs two more trips to the connection.
 pub(super) async fn apply(
     conn: &mut sqlx::AnyConnection,
     commits: &[&Commit],
@@ -93,15 +96,7 @@ pub(super) async fn apply(
         return Ok(false);
     }
     let now = commits.iter().map(|c| c.now).max().unwrap_or_default();
-    sqlx::query("SAVEPOINT ledger_group").execute(&mut *conn).await?;
-    let applied = try_apply(conn, &sums, now, backend).await?;
-    let end = if applied {
-        "RELEASE SAVEPOINT ledger_group"
-    } else {
-        "ROLLBACK TO SAVEPOINT ledger_group"
-    };
-    sqlx::query(end).execute(&mut *conn).await?;
-    Ok(applied)
+    try_apply(conn, &sums, now, backend).await
 }
 
 async fn try_apply(conn: &mut sqlx::AnyConnection, s: &Sums<'_>, now: i64, backend: Backend) -> Result<bool, DbError> {
