@@ -761,28 +761,23 @@ async fn deleting_the_last_sealed_audit_row_makes_verification_report_a_break_on
 async fn sealer_page_plan(db: &Db, postgres: bool) -> Vec<String> {
     let mut conn = db.pool().acquire().await.expect("connection");
     let sql = audit_store::unsealed_sql();
-    if postgres {
+    // PostgreSQL's EXPLAIN answers one text column per step; SQLite's EXPLAIN QUERY PLAN names it `detail`.
+    let (explain, column) = if postgres {
         for knob in ["SET enable_seqscan = off", "SET enable_sort = off"] {
             sqlx::query(knob).execute(&mut *conn).await.expect(knob);
         }
-        let rows = sqlx::query(&format!("EXPLAIN {sql}"))
-            .bind(500_i64)
-            .fetch_all(&mut *conn)
-            .await
-            .expect("explain");
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).expect("plan line"))
-            .collect()
+        ("EXPLAIN", "QUERY PLAN")
     } else {
-        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .bind(500_i64)
-            .fetch_all(&mut *conn)
-            .await
-            .expect("explain");
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("detail").expect("plan line"))
-            .collect()
-    }
+        ("EXPLAIN QUERY PLAN", "detail")
+    };
+    let rows = sqlx::query(&format!("{explain} {sql}"))
+        .bind(500_i64)
+        .fetch_all(&mut *conn)
+        .await
+        .expect("explain");
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(column).expect("plan line"))
+        .collect()
 }
 
 /// A backlog of unsealed rows (the sealer stopped for a while) is caught up page by page; each page must come from
