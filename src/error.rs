@@ -64,6 +64,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", text)
     }
 
+    /// 413 `invalid_request`: a body, or a part of one, over its limit.
+    pub fn too_large(text: Text) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", text)
+    }
+
     /// 500 `server_error`; the details go to the log, not to the client.
     pub fn internal(context: Text, detail: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %detail, "{context}");
@@ -192,11 +197,9 @@ pub fn keep_headers(original: &actix_web::http::header::HeaderMap, new: &mut act
 pub fn json_error_handler(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as J;
     let api = match &err {
-        J::OverflowKnownLength { .. } | J::Overflow { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            text!("error.http.request_body_too_large"),
-        ),
+        J::OverflowKnownLength { .. } | J::Overflow { .. } => {
+            ApiError::too_large(text!("error.http.request_body_too_large"))
+        }
         J::ContentType => ApiError::invalid_request(text!("error.http.request_body_must_json_content")),
         J::Deserialize(e) => ApiError::invalid_request(text!("error.http.invalid_json_body", e)),
         other => ApiError::invalid_request(text!("error.http.invalid_request_body", other)),
@@ -214,11 +217,6 @@ fn conflict(text: Text) -> ApiError {
 /// 403 `access_denied`.
 fn denied(text: Text) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "access_denied", text)
-}
-
-/// 413 `invalid_request`.
-fn too_large(text: Text) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", text)
 }
 
 /// 429 `too_many_requests`.
@@ -350,7 +348,7 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::Conflict(_) | LifecycleError::EmailTaken(_) => conflict(t),
             LifecycleError::Forbidden(_) => denied(t),
             LifecycleError::Gone(_) => ApiError::new(StatusCode::GONE, "expired", t),
-            LifecycleError::TooLarge(_) => too_large(t),
+            LifecycleError::TooLarge(_) => ApiError::too_large(t),
             LifecycleError::TooMany(_) => too_many(t),
             LifecycleError::Code(c) => c.into(),
             LifecycleError::Db(e) => e.into(),
@@ -393,7 +391,7 @@ impl From<JobError> for ApiError {
     fn from(e: JobError) -> ApiError {
         match e {
             JobError::Invalid(t) => ApiError::invalid_request(t),
-            JobError::TooLarge(t) => too_large(t),
+            JobError::TooLarge(t) => ApiError::too_large(t),
             JobError::NotFound(t) => ApiError::not_found(t),
             JobError::Conflict(t) => conflict(t),
             JobError::Code(c) => c.into(),

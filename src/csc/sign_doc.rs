@@ -467,11 +467,7 @@ pub async fn read_body(
             chunk.map_err(|e| ApiError::invalid_request(crate::text!("error.http.invalid_request_body", other = e)))?;
         read = read.saturating_add(chunk.len());
         if read > limit {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                crate::text!("error.http.request_body_too_large"),
-            ));
+            return Err(ApiError::too_large(crate::text!("error.http.request_body_too_large")));
         }
         lifter.push(&chunk);
     }

@@ -292,9 +292,10 @@ pub struct Commit {
 
 /// The signature ledger's writer: one task that commits signature requests in groups.
 ///
-/// Each request is applied inside a savepoint of a shared transaction: consume the SAD (count and each digest),
-/// debit the quota, record the signatures and the audit row; a request refused by a condition is rolled back to its
-/// savepoint alone. One commit (one fsync on SQLite) then covers every request of the group, so the ledger keeps up
+/// A group's requests share one transaction: consume the SAD (count and each digest), debit the quota, record the
+/// signatures and the audit row, for the whole group in a few statements (`together`); when a condition fails there,
+/// the transaction is rolled back and the requests are applied one by one, a refused request undoing only its own
+/// changes. One commit (one fsync on SQLite) then covers every request of the group, so the ledger keeps up
 /// with the token instead of with the disk. A request's caller returns its signatures only after the commit that
 /// holds them; if that commit fails, every request of the group is told so and their signatures are discarded.
 #[derive(Debug, Clone)]

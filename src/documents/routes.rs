@@ -1,6 +1,5 @@
 //! `/api/v1` signing-job routes (the web signing UI's API).
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -207,11 +206,10 @@ async fn read_verify_form(
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(|e| ApiError::invalid_request(crate::text!("error.job.malformed_upload", e)))?;
             if buf.len() + chunk.len() > max {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
-                    crate::text!("error.verify.files_limited_mb_each", mb = max / MB),
-                ));
+                return Err(ApiError::too_large(crate::text!(
+                    "error.verify.files_limited_mb_each",
+                    mb = max / MB
+                )));
             }
             buf.extend_from_slice(&chunk);
         }

@@ -77,12 +77,9 @@ impl HashAlg {
 
     /// Hashes `data`.
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        use sha2::Digest;
-        match self {
-            HashAlg::Sha256 => sha2::Sha256::digest(data).to_vec(),
-            HashAlg::Sha384 => sha2::Sha384::digest(data).to_vec(),
-            HashAlg::Sha512 => sha2::Sha512::digest(data).to_vec(),
-        }
+        let mut hasher = self.hasher();
+        hasher.update(data);
+        hasher.finish()
     }
 
     /// A running digest of this algorithm, fed piece by piece.

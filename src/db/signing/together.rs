@@ -5,9 +5,9 @@
 //! count and digests consumed. Per request that is three or four statements, each a trip to the database (on SQLite,
 //! to the connection's thread); here the group's requests are summed per credential, per SAD and per digest, and
 //! each sum is one row of a `VALUES` list that one conditional `UPDATE … FROM` joins on the table's key. Every
-//! row's condition must hold (the affected row count equals the rows asked): if one does not, the group's updates
-//! are rolled back to a savepoint and the caller applies the requests one by one, where a refused request is told
-//! why and the others go on.
+//! row's condition must hold (the affected row count equals the rows asked): if one does not, the caller rolls the
+//! group's transaction back and applies the requests one by one in a new one, where a refused request is told why
+//! and the others go on.
 //! Refusals are rare (each request was checked before the token signed), so the fast path is the usual one.
 
 use std::collections::BTreeMap;
